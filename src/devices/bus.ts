@@ -1,0 +1,64 @@
+/**
+ * The device bus: the emulation conventions every device model and every driver shares.
+ *
+ * A device model runs in its own worker thread, like hardware beside the CPU. It meets the rest
+ * of the system only through three pieces of shared memory:
+ *  - physical memory: the exchange heap's SharedArrayBuffer; a "physical address" is a byte
+ *    offset into it (DMA reads and writes it directly);
+ *  - BAR0: a small SharedArrayBuffer holding the device's registers, accessed as 32-bit words
+ *    with Atomics;
+ *  - the interrupt line: an Int32Array word of pending vector bits. The device sets a vector's bit
+ *    with Atomics.or and notifies; the kernel swaps the word to 0 and delivers each bit to the
+ *    driver domain that registered the vector.
+ *
+ * Doorbells. The specifications say a doorbell write is Atomics.store followed by Atomics.notify.
+ * A sleeping worker can wait on one word only, so every BAR0 reserves its last word as the WAKE
+ * word: after storing doorbells (once per batch), a driver increments WAKE and notifies it; an
+ * idle device spins a little, then parks in Atomics.wait on WAKE. Register writes with side
+ * effects (CC.EN, CTRL.RST, ...) are followed by the same wake, so the device notices them.
+ *
+ * Invariants: a device never calls driver code and a driver never calls device code; the only
+ * channel is this shared memory plus the worker's lifetime (start, stop).
+ */
+
+/** Bytes of BAR0 for every device; the last 32-bit word is the WAKE word. */
+export const BAR0_BYTES = 0x20000;
+/** Word index (in Int32 units) of the WAKE word. */
+export const WAKE_WORD = BAR0_BYTES / 4 - 1;
+
+/** What the kernel hands a device worker (worker_threads workerData). */
+export interface DeviceWorkerData {
+  /** Physical memory (the exchange heap). */
+  phys: SharedArrayBuffer;
+  /** The device's registers. */
+  bar0: SharedArrayBuffer;
+  /** Interrupt line: Int32Array word 0 holds pending vector bits. */
+  irq: SharedArrayBuffer;
+  /** Device-specific configuration (backend and its options); plain structured-clone data. */
+  config: unknown;
+}
+
+/** Device side: raise interrupt vector `vector` (0..31). */
+export function raiseIrq(irq: Int32Array, vector: number): void {
+  Atomics.or(irq, 0, 1 << vector);
+  Atomics.notify(irq, 0);
+}
+
+/** Driver side: wake the device after doorbell or control-register writes. */
+export function ringWake(bar0: Int32Array): void {
+  Atomics.add(bar0, WAKE_WORD, 1);
+  Atomics.notify(bar0, WAKE_WORD, 1);
+}
+
+/**
+ * Device side: returns when the WAKE word differs from `seen` or `timeoutMs` has passed, after
+ * spinning `spins` times first (cheap for back-to-back batches). Returns the current WAKE value.
+ */
+export function waitWake(bar0: Int32Array, seen: number, spins: number, timeoutMs: number): number {
+  for (let i = 0; i < spins; i++) {
+    const v = Atomics.load(bar0, WAKE_WORD);
+    if (v !== seen) return v;
+  }
+  Atomics.wait(bar0, WAKE_WORD, seen, timeoutMs);
+  return Atomics.load(bar0, WAKE_WORD);
+}
