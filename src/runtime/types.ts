@@ -56,6 +56,12 @@ export interface DmaBytes extends RRefBase {
   setU16(off: number, v: number): void;
   getU32(off: number): number;
   setU32(off: number, v: number): void;
+  /**
+   * Atomic 32-bit load/store (offset must be 4-aligned), for words a device model reads or writes
+   * concurrently: a completion entry's phase/status dword, a descriptor's status dword.
+   */
+  loadU32(off: number): number;
+  storeU32(off: number, v: number): void;
   /** 64-bit little-endian as two 32-bit halves combined into a number (exact below 2^53). */
   getU64(off: number): number;
   setU64(off: number, v: number): void;
