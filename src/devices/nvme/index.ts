@@ -1,0 +1,65 @@
+/**
+ * Kernel side of the NVMe controller model: start it in its worker thread and read its statistics.
+ *
+ * Conventions beyond shared/specs/nvme.md that a host of this model relies on:
+ *  - INTMS is the live interrupt mask word: set bits with Atomics.or(bar0, INTMS, bits); clear them
+ *    by Atomics.or(bar0, INTMC, bits) and ringing WAKE (the device consumes INTMC, clears those mask
+ *    bits and raises any vector that completed while masked).
+ *  - Statistics: u32 words at BAR0 byte STATS_OFFSET (0x8000), in STAT_NAMES order; NvmeDevice.stats()
+ *    reads them.
+ * Invariant: startNvme either resolves with a running controller or rejects with a message naming
+ * the backend and the problem, having stopped the worker; it never waits forever.
+ */
+import { startDevice, type DeviceHandle } from '../host.js';
+import { WAKE_WORD } from '../bus.js';
+import { STAT_NAMES, STATS_WORD, type NvmeBackend, type NvmeConfig, type NvmeStats } from './regs.js';
+
+export * from './regs.js';
+
+export interface StartNvmeOptions extends NvmeConfig {
+  /** Physical memory (the exchange heap's SharedArrayBuffer). */
+  phys: SharedArrayBuffer;
+  backend: NvmeBackend;
+  /** Device name (worker thread name); default 'nvme0'. */
+  name?: string;
+  /** How long the worker may take to come up; default 10 s. */
+  startTimeoutMs?: number;
+}
+
+export interface NvmeDevice extends DeviceHandle {
+  /** Word index of BAR0's WAKE word, for the driver. */
+  readonly wakeWord: number;
+  /** Snapshot of the controller's counters (u32, wrapping). */
+  stats(): NvmeStats;
+}
+
+export async function startNvme(opts: StartNvmeOptions): Promise<NvmeDevice> {
+  const name = opts.name ?? 'nvme0';
+  const config: NvmeConfig = { backend: opts.backend };
+  if (opts.powerCutAfterWrites !== undefined) config.powerCutAfterWrites = opts.powerCutAfterWrites;
+  if (opts.serial !== undefined) config.serial = opts.serial;
+  const handle = startDevice({ name, workerUrl: new URL('./worker.js', import.meta.url), phys: opts.phys, config });
+  let timer: NodeJS.Timeout | undefined;
+  const timeoutMs = opts.startTimeoutMs ?? 10_000;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`did not become ready within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    await Promise.race([handle.ready, timeout]);
+  } catch (e) {
+    await handle.stop();
+    const what = opts.backend.kind === 'file' ? `image ${opts.backend.path}` : 'RAM disk';
+    throw new Error(`${name} (${what}): ${(e as Error).message}`);
+  } finally {
+    clearTimeout(timer);
+  }
+  return {
+    ...handle,
+    wakeWord: WAKE_WORD,
+    stats() {
+      const s = {} as NvmeStats;
+      STAT_NAMES.forEach((n, i) => { s[n] = Atomics.load(handle.bar0, STATS_WORD + i) >>> 0; });
+      return s;
+    },
+  };
+}

@@ -1,0 +1,549 @@
+/**
+ * NVMe controller model: the worker thread that plays the controller (spec: shared/specs/nvme.md).
+ *
+ * It sees only BAR0, physical memory and its interrupt line. One loop: apply control-register
+ * changes (CC.EN, CC.SHN, INTMC), then drain every submission queue round-robin in bursts, posting
+ * one completion per command and one interrupt per touched completion queue per pass; when there is
+ * nothing to do it spins briefly and parks on the WAKE word.
+ *
+ * Invariants:
+ *  - every fetched command is answered with exactly one completion (bad ones with a spec status);
+ *    a command is fetched only when its completion queue has room, so nothing is ever dropped
+ *    except by a controller reset or queue deletion, as the spec says;
+ *  - guest-controlled values (doorbells, queue bases, PRPs, list pointers) are range-checked before
+ *    use, so garbage can produce an error status but never an exception in this loop;
+ *  - data moves between the backend and physical memory directly (fs.readSync/writeSync into the
+ *    physical-memory view, Buffer.copy for RAM): no intermediate copy, and the hot path allocates
+ *    nothing (all per-queue state and PRP segment lists live in preallocated typed arrays);
+ *  - the CQE's dword 3 (phase) is stored last with Atomics.store, so a host that sees the new
+ *    phase sees the whole entry.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import * as fs from 'node:fs';
+import { WAKE_WORD, raiseIrq, waitWake, type DeviceWorkerData } from '../bus.js';
+import {
+  ADMIN, CAP_TO, FID_NUMBER_OF_QUEUES, MAX_IO_QUEUES, MDTS, MQES, NVM, PAGE, REG, SC,
+  STAT_NAMES, STATS_WORD, VERSION_1_4, cqHeadDoorbell, sqTailDoorbell,
+  type NvmeConfig, type NvmeStatName,
+} from './regs.js';
+
+const data = workerData as DeviceWorkerData;
+const config = data.config as NvmeConfig;
+const bar0 = new Int32Array(data.bar0);
+const irq = new Int32Array(data.irq);
+const physLen = data.phys.byteLength;
+const physI32 = new Int32Array(data.phys, 0, physLen >>> 2);
+const physBuf = Buffer.from(data.phys);
+
+/** Commands taken from one SQ before moving to the next (round-robin fairness). */
+const BURST = 32;
+/** Spins on WAKE before parking: covers back-to-back batches without a futex round trip. */
+const SPINS = 20000;
+/** Park timeout when idle; the host always rings WAKE, this only bounds a lost wake. */
+const IDLE_PARK_MS = 500;
+/** Park timeout while a CQ is full: hosts update CQ head doorbells without ringing WAKE. */
+const FULL_CQ_PARK_MS = 1;
+
+// ---------------------------------------------------------------------------------------------
+// Backend
+
+interface Backend {
+  readonly bytes: number;
+  /** Move `len` bytes between backend offset `pos` and physical address `addr`. */
+  read(pos: number, addr: number, len: number): void;
+  write(pos: number, addr: number, len: number): void;
+  flush(): void;
+}
+
+function openBackend(cfg: NvmeConfig): { backend: Backend; blockSize: number; label: string } {
+  const b = cfg.backend;
+  const blockSize = b.blockSize ?? 512;
+  if (blockSize !== 512 && blockSize !== 4096) throw new Error(`nvme: block size ${blockSize} is not 512 or 4096`);
+  if (b.kind === 'ram') {
+    if (!Number.isSafeInteger(b.bytes) || b.bytes <= 0 || b.bytes % blockSize !== 0) {
+      throw new Error(`nvme: RAM disk size ${b.bytes} must be a positive multiple of the block size ${blockSize}`);
+    }
+    const store = Buffer.alloc(b.bytes);
+    return {
+      blockSize,
+      label: 'ram',
+      backend: {
+        bytes: b.bytes,
+        read: (pos, addr, len) => void store.copy(physBuf, addr, pos, pos + len),
+        write: (pos, addr, len) => void physBuf.copy(store, pos, addr, addr + len),
+        flush: () => undefined,
+      },
+    };
+  }
+  let fd: number;
+  try {
+    fd = fs.openSync(b.path, 'r+');
+  } catch (e) {
+    throw new Error(`nvme: cannot open image file ${b.path}: ${(e as Error).message}`);
+  }
+  const size = fs.fstatSync(fd).size;
+  const fail = (problem: string): never => {
+    fs.closeSync(fd);
+    throw new Error(`nvme: image file ${b.path} ${problem}`);
+  };
+  if (size === 0) fail('is empty');
+  if (size % blockSize !== 0) fail(`has size ${size}, not a multiple of the block size ${blockSize}`);
+  return {
+    blockSize,
+    label: 'file',
+    backend: {
+      bytes: size,
+      read(pos, addr, len) {
+        while (len > 0) {
+          const n = fs.readSync(fd, physBuf, addr, len, pos);
+          if (n <= 0) throw new Error(`short read at ${pos}`);
+          pos += n; addr += n; len -= n;
+        }
+      },
+      write(pos, addr, len) {
+        while (len > 0) {
+          const n = fs.writeSync(fd, physBuf, addr, len, pos);
+          pos += n; addr += n; len -= n;
+        }
+      },
+      flush: () => fs.fdatasyncSync(fd),
+    },
+  };
+}
+
+const { backend, blockSize, label } = openBackend(config);
+const lbads = Math.log2(blockSize);
+const nsze = backend.bytes / blockSize;
+const maxTransfer = PAGE << MDTS;
+const powerCutAfter = config.powerCutAfterWrites ?? Infinity;
+
+// ---------------------------------------------------------------------------------------------
+// Statistics, published to BAR0 after every pass.
+
+const stats = new Float64Array(STAT_NAMES.length);
+const STAT = Object.fromEntries(STAT_NAMES.map((n, i) => [n, i])) as Record<NvmeStatName, number>;
+function publishStats(): void {
+  for (let i = 0; i < stats.length; i++) Atomics.store(bar0, STATS_WORD + i, stats[i]! % 0x100000000 | 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queue state, indexed by queue id (0 = admin). Size 0 means "does not exist".
+
+const NQ = MAX_IO_QUEUES + 1;
+const sqBase = new Float64Array(NQ);
+const sqSize = new Int32Array(NQ);
+const sqHead = new Int32Array(NQ);
+const sqCq = new Int32Array(NQ);
+const cqBase = new Float64Array(NQ);
+const cqSize = new Int32Array(NQ);
+const cqTail = new Int32Array(NQ);
+const cqPhase = new Int32Array(NQ);
+/** Interrupt vector bit of the CQ, 0 when interrupts are disabled for it. */
+const cqIrqBit = new Int32Array(NQ);
+
+let enabled = false;
+/** The CC.EN value the controller last acted on. */
+let enSeen = 0;
+/** Allocated I/O queues (Set Features FID 7), 0-based like the feature. */
+let nsqa = MAX_IO_QUEUES - 1;
+let ncqa = MAX_IO_QUEUES - 1;
+/** Vectors with completions posted while masked: raised when unmasked. */
+let latchedIrq = 0;
+/** Vectors to raise at the end of the current pass. */
+let pendingIrq = 0;
+/** A CQ was full during the last pass: re-check soon without waiting for WAKE. */
+let cqBlocked = false;
+let writesApplied = 0;
+
+function resetQueues(): void {
+  sqSize.fill(0); cqSize.fill(0); sqHead.fill(0); cqTail.fill(0); cqIrqBit.fill(0);
+  nsqa = ncqa = MAX_IO_QUEUES - 1;
+  latchedIrq = pendingIrq = 0;
+}
+
+/** True when [addr, addr+len) is page-aligned at its start and inside physical memory. */
+const pageRangeOk = (addr: number, len: number): boolean => addr % PAGE === 0 && addr + len <= physLen;
+
+function controllerReset(): void {
+  resetQueues();
+  enabled = false;
+  Atomics.store(bar0, REG.INTMS, 0);
+  Atomics.store(bar0, REG.CSTS, 0);
+}
+
+function enable(): void {
+  const aqa = Atomics.load(bar0, REG.AQA);
+  const asqs = (aqa & 0xfff) + 1;
+  const acqs = ((aqa >>> 16) & 0xfff) + 1;
+  const asq = u64(Atomics.load(bar0, REG.ASQ_LO), Atomics.load(bar0, REG.ASQ_HI));
+  const acq = u64(Atomics.load(bar0, REG.ACQ_LO), Atomics.load(bar0, REG.ACQ_HI));
+  const cc = Atomics.load(bar0, REG.CC);
+  const mps = (cc >>> 7) & 0xf;
+  const css = (cc >>> 4) & 0x7;
+  if (asqs < 2 || acqs < 2 || asqs > MQES + 1 || acqs > MQES + 1 || mps !== 0 || css !== 0 ||
+      !pageRangeOk(asq, asqs * 64) || !pageRangeOk(acq, acqs * 16)) {
+    // A bring-up the controller cannot honour: controller fatal status, never ready.
+    Atomics.store(bar0, REG.CSTS, 0b10);
+    return;
+  }
+  resetQueues();
+  sqBase[0] = asq; sqSize[0] = asqs; sqCq[0] = 0;
+  cqBase[0] = acq; cqSize[0] = acqs; cqPhase[0] = 1; cqIrqBit[0] = 1; // admin CQ: vector 0
+  enabled = true;
+  Atomics.store(bar0, REG.CSTS, 1);
+}
+
+function checkControl(): void {
+  const cc = Atomics.load(bar0, REG.CC);
+  const en = cc & 1;
+  if (en !== enSeen) {
+    enSeen = en;
+    if (en) enable();
+    else controllerReset();
+  }
+  const csts = Atomics.load(bar0, REG.CSTS);
+  if (((cc >>> 14) & 3) !== 0 && ((csts >>> 2) & 3) !== 2) {
+    // Shutdown notification: make everything durable, then report shutdown complete.
+    flushBackend();
+    Atomics.store(bar0, REG.CSTS, (csts & ~0b1100) | (2 << 2));
+  }
+  const clear = Atomics.exchange(bar0, REG.INTMC, 0);
+  if (clear !== 0) {
+    Atomics.and(bar0, REG.INTMS, ~clear);
+    pendingIrq |= latchedIrq & clear;
+    latchedIrq &= ~clear;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Command execution. Each returns the 15-bit status; `result` carries completion dword 0.
+
+let result = 0;
+const u64 = (lo: number, hi: number): number => (lo >>> 0) + (hi >>> 0) * 0x100000000;
+
+/** PRP walk output: physical segments (adjacent pages merged), preallocated. */
+const maxSegs = (maxTransfer / PAGE) + 1;
+const segAddr = new Float64Array(maxSegs);
+const segLen = new Float64Array(maxSegs);
+let segCount = 0;
+
+function addSeg(addr: number, len: number): number {
+  if (addr + len > physLen) return SC.DATA_TRANSFER_ERROR;
+  const last = segCount - 1;
+  if (last >= 0 && segAddr[last]! + segLen[last]! === addr) segLen[last]! += len;
+  else { segAddr[segCount] = addr; segLen[segCount] = len; segCount++; }
+  return SC.SUCCESS;
+}
+
+/** Read a qword PRP entry at physical `addr`, or -1 if it lies outside physical memory. */
+function prpEntry(addr: number): number {
+  if (addr + 8 > physLen) return -1;
+  const w = addr / 4;
+  return u64(physI32[w]!, physI32[w + 1]!);
+}
+
+/** Map `len` bytes described by PRP1/PRP2 (and PRP lists) into segAddr/segLen. */
+function mapPrps(prp1: number, prp2: number, len: number): number {
+  segCount = 0;
+  if (prp1 % 4 !== 0) return SC.INVALID_FIELD;
+  const first = Math.min(len, PAGE - (prp1 % PAGE));
+  let st = addSeg(prp1, first);
+  let rem = len - first;
+  if (st !== SC.SUCCESS || rem === 0) return st;
+  if (rem <= PAGE) return prp2 % PAGE !== 0 ? SC.INVALID_FIELD : addSeg(prp2, rem);
+  let list = prp2;
+  // Each hop consumes at least one entry slot, so a list pointing at itself ends here.
+  for (let hops = 0; rem > 0; hops++) {
+    if (list % 8 !== 0 || hops > maxSegs) return SC.INVALID_FIELD;
+    const slots = (PAGE - (list % PAGE)) / 8;
+    const pagesLeft = Math.ceil(rem / PAGE);
+    const dataSlots = pagesLeft <= slots ? pagesLeft : slots - 1;
+    for (let i = 0; i < dataSlots; i++) {
+      const e = prpEntry(list + 8 * i);
+      if (e < 0) return SC.DATA_TRANSFER_ERROR;
+      if (e % PAGE !== 0) return SC.INVALID_FIELD;
+      const l = Math.min(rem, PAGE);
+      st = addSeg(e, l);
+      if (st !== SC.SUCCESS) return st;
+      rem -= l;
+    }
+    if (rem > 0) {
+      list = prpEntry(list + 8 * (slots - 1));
+      if (list < 0) return SC.DATA_TRANSFER_ERROR;
+    }
+  }
+  return SC.SUCCESS;
+}
+
+/** Copy a host-side buffer to the mapped segments (admin data, e.g. Identify; not hot). */
+function copyOut(src: Uint8Array): void {
+  let off = 0;
+  for (let i = 0; i < segCount; i++) {
+    const len = segLen[i]!;
+    physBuf.set(src.subarray(off, off + len), segAddr[i]!);
+    off += len;
+  }
+}
+
+function flushBackend(): void {
+  if (writesApplied >= powerCutAfter) return;
+  backend.flush();
+}
+
+const identifyBuf = Buffer.alloc(PAGE);
+
+function identify(w: number): number {
+  const cns = physI32[w + 10]! & 0xff;
+  const nsid = physI32[w + 1]! >>> 0;
+  const b = identifyBuf;
+  b.fill(0);
+  if (cns === 0x01) {
+    b.writeUInt16LE(0x1d1d, 0); // VID
+    b.writeUInt16LE(0x1d1d, 2); // SSVID
+    b.write((config.serial ?? 'RLTS0001').slice(0, 20).padEnd(20), 4, 'ascii');
+    b.write(`RedLeaf.ts NVMe (${label})`.padEnd(40), 24, 'ascii');
+    b.write('1.0'.padEnd(8), 64, 'ascii');
+    b[77] = MDTS;
+    b.writeUInt32LE(VERSION_1_4, 80);
+    b[512] = 0x66; // SQES: required and max 2^6
+    b[513] = 0x44; // CQES: 2^4
+    b.writeUInt32LE(1, 516); // NN
+  } else if (cns === 0x00) {
+    if (nsid !== 1) return SC.INVALID_NAMESPACE;
+    b.writeBigUInt64LE(BigInt(nsze), 0);
+    b.writeBigUInt64LE(BigInt(nsze), 8);
+    b.writeBigUInt64LE(BigInt(nsze), 16);
+    b[25] = 0; // NLBAF: one format
+    b[26] = 0; // FLBAS: format 0
+    b.writeUInt32LE(lbads << 16, 128);
+  } else if (cns === 0x02) {
+    if (nsid < 1) b.writeUInt32LE(1, 0); // active NSIDs greater than NSID: only namespace 1
+  } else {
+    return SC.INVALID_FIELD;
+  }
+  const st = mapPrps(u64(physI32[w + 6]!, physI32[w + 7]!), u64(physI32[w + 8]!, physI32[w + 9]!), PAGE);
+  if (st !== SC.SUCCESS) return st;
+  copyOut(b);
+  return SC.SUCCESS;
+}
+
+function createCq(w: number): number {
+  const cdw10 = physI32[w + 10]!;
+  const cdw11 = physI32[w + 11]!;
+  const qid = cdw10 & 0xffff;
+  const size = (cdw10 >>> 16) + 1;
+  const base = u64(physI32[w + 6]!, physI32[w + 7]!);
+  const iv = cdw11 >>> 16;
+  if (qid === 0 || qid > ncqa + 1 || cqSize[qid] !== 0) return SC.INVALID_QID;
+  if (size < 2 || size > MQES + 1) return SC.INVALID_QUEUE_SIZE;
+  if ((cdw11 & 1) === 0 || iv > 31 || !pageRangeOk(base, size * 16)) return SC.INVALID_FIELD;
+  cqBase[qid] = base; cqSize[qid] = size; cqTail[qid] = 0; cqPhase[qid] = 1;
+  cqIrqBit[qid] = (cdw11 & 2) !== 0 ? 1 << iv : 0;
+  // The host's head doorbell starts at 0 for a new queue.
+  Atomics.store(bar0, cqHeadDoorbell(qid), 0);
+  return SC.SUCCESS;
+}
+
+function createSq(w: number): number {
+  const cdw10 = physI32[w + 10]!;
+  const cdw11 = physI32[w + 11]!;
+  const qid = cdw10 & 0xffff;
+  const size = (cdw10 >>> 16) + 1;
+  const cqid = cdw11 >>> 16;
+  const base = u64(physI32[w + 6]!, physI32[w + 7]!);
+  if (qid === 0 || qid > nsqa + 1 || sqSize[qid] !== 0) return SC.INVALID_QID;
+  if (cqid === 0 || cqid >= NQ || cqSize[cqid] === 0) return SC.INVALID_CQ;
+  if (size < 2 || size > MQES + 1) return SC.INVALID_QUEUE_SIZE;
+  if ((cdw11 & 1) === 0 || !pageRangeOk(base, size * 64)) return SC.INVALID_FIELD;
+  sqBase[qid] = base; sqSize[qid] = size; sqHead[qid] = 0; sqCq[qid] = cqid;
+  Atomics.store(bar0, sqTailDoorbell(qid), 0);
+  return SC.SUCCESS;
+}
+
+function deleteSq(w: number): number {
+  const qid = physI32[w + 10]! & 0xffff;
+  if (qid === 0 || qid >= NQ || sqSize[qid] === 0) return SC.INVALID_QID;
+  sqSize[qid] = 0;
+  return SC.SUCCESS;
+}
+
+function deleteCq(w: number): number {
+  const qid = physI32[w + 10]! & 0xffff;
+  if (qid === 0 || qid >= NQ || cqSize[qid] === 0) return SC.INVALID_QID;
+  for (let q = 1; q < NQ; q++) if (sqSize[q] !== 0 && sqCq[q] === qid) return SC.INVALID_QUEUE_DELETION;
+  cqSize[qid] = 0;
+  return SC.SUCCESS;
+}
+
+function features(w: number, set: boolean): number {
+  if ((physI32[w + 10]! & 0xff) !== FID_NUMBER_OF_QUEUES) return SC.INVALID_FIELD;
+  if (set) {
+    const cdw11 = physI32[w + 11]!;
+    const nsqr = cdw11 & 0xffff;
+    const ncqr = cdw11 >>> 16;
+    if (nsqr === 0xffff || ncqr === 0xffff) return SC.INVALID_FIELD;
+    nsqa = Math.min(nsqr, MAX_IO_QUEUES - 1);
+    ncqa = Math.min(ncqr, MAX_IO_QUEUES - 1);
+  }
+  result = nsqa | (ncqa << 16);
+  return SC.SUCCESS;
+}
+
+function execAdmin(w: number, opc: number): number {
+  switch (opc) {
+    case ADMIN.DELETE_SQ: return deleteSq(w);
+    case ADMIN.CREATE_SQ: return createSq(w);
+    case ADMIN.DELETE_CQ: return deleteCq(w);
+    case ADMIN.CREATE_CQ: return createCq(w);
+    case ADMIN.IDENTIFY: return identify(w);
+    case ADMIN.SET_FEATURES: return features(w, true);
+    case ADMIN.GET_FEATURES: return features(w, false);
+    default: return SC.INVALID_OPCODE; // unreachable: execute() checked ADMIN_OPCODES
+  }
+}
+
+function execIo(w: number, opc: number): number {
+  const nsid = physI32[w + 1]! >>> 0;
+  if (opc === NVM.FLUSH) {
+    if (nsid !== 1 && nsid !== 0xffffffff) return SC.INVALID_NAMESPACE;
+    stats[STAT.flushes]++;
+    flushBackend();
+    return SC.SUCCESS;
+  }
+  if (nsid !== 1) return SC.INVALID_NAMESPACE;
+  const slba = u64(physI32[w + 10]!, physI32[w + 11]!);
+  const cdw12 = physI32[w + 12]!;
+  const nlb = (cdw12 & 0xffff) + 1;
+  if (slba + nlb > nsze) return SC.LBA_OUT_OF_RANGE;
+  const len = nlb * blockSize;
+  if (len > maxTransfer) return SC.INVALID_FIELD;
+  const st = mapPrps(u64(physI32[w + 6]!, physI32[w + 7]!), u64(physI32[w + 8]!, physI32[w + 9]!), len);
+  if (st !== SC.SUCCESS) return st;
+  let pos = slba * blockSize;
+  if (opc === NVM.READ) {
+    for (let i = 0; i < segCount; i++) { backend.read(pos, segAddr[i]!, segLen[i]!); pos += segLen[i]!; }
+    stats[STAT.reads]++;
+    stats[STAT.blocksRead] += nlb;
+    return SC.SUCCESS;
+  }
+  stats[STAT.writes]++;
+  if (writesApplied >= powerCutAfter) {
+    stats[STAT.writesDropped]++;
+    return SC.SUCCESS;
+  }
+  for (let i = 0; i < segCount; i++) { backend.write(pos, segAddr[i]!, segLen[i]!); pos += segLen[i]!; }
+  if ((cdw12 & (1 << 30)) !== 0) backend.flush(); // FUA
+  writesApplied++;
+  stats[STAT.writesApplied]++;
+  stats[STAT.blocksWritten] += nlb;
+  return SC.SUCCESS;
+}
+
+const ADMIN_OPCODES = new Set<number>(Object.values(ADMIN));
+const NVM_OPCODES = new Set<number>(Object.values(NVM));
+
+function execute(q: number, w: number): number {
+  result = 0;
+  const dw0 = physI32[w]!;
+  const opc = dw0 & 0xff;
+  if (!(q === 0 ? ADMIN_OPCODES : NVM_OPCODES).has(opc)) return SC.INVALID_OPCODE;
+  // FUSE and PSDT must be 0: no fused commands, PRPs only.
+  if ((dw0 & 0xc300) !== 0) return SC.INVALID_FIELD;
+  try {
+    return q === 0 ? execAdmin(w, opc) : execIo(w, opc);
+  } catch {
+    // Host I/O failure (EIO, ENOSPC, ...): the command fails, the controller lives on.
+    return SC.INTERNAL_ERROR;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queue processing
+
+function cqFull(cq: number): boolean {
+  const next = cqTail[cq]! + 1 === cqSize[cq]! ? 0 : cqTail[cq]! + 1;
+  return next === Atomics.load(bar0, cqHeadDoorbell(cq));
+}
+
+function postCompletion(cq: number, dw0: number, sqhd: number, sqid: number, cid: number, status: number): void {
+  const w = (cqBase[cq]! + cqTail[cq]! * 16) / 4;
+  physI32[w] = dw0;
+  physI32[w + 1] = 0;
+  physI32[w + 2] = sqhd | (sqid << 16);
+  Atomics.store(physI32, w + 3, cid | (cqPhase[cq]! << 16) | (status << 17));
+  if (++cqTail[cq]! === cqSize[cq]!) { cqTail[cq] = 0; cqPhase[cq]! ^= 1; }
+  pendingIrq |= cqIrqBit[cq]!;
+  stats[STAT.commands]++;
+  if (status !== 0) stats[STAT.errors]++;
+}
+
+/** Execute up to BURST commands of SQ `q`; returns how many. */
+function processSq(q: number): number {
+  const size = sqSize[q]!;
+  const tail = Atomics.load(bar0, sqTailDoorbell(q));
+  // An out-of-range tail is a host bug; the controller waits for a sane value.
+  if (tail < 0 || tail >= size) return 0;
+  let head = sqHead[q]!;
+  let n = 0;
+  const cq = sqCq[q]!;
+  while (head !== tail && n < BURST) {
+    if (cqFull(cq)) { cqBlocked = true; break; }
+    const w = (sqBase[q]! + head * 64) / 4;
+    head = head + 1 === size ? 0 : head + 1;
+    sqHead[q] = head;
+    // Queue deletions run on the admin queue and a CQ with SQs cannot be deleted, so `cq` still
+    // exists after any command of this SQ.
+    const cid = physI32[w]! >>> 16;
+    const status = execute(q, w);
+    postCompletion(cq, result, head, q, cid, status);
+    n++;
+  }
+  return n;
+}
+
+function raisePending(): void {
+  if (pendingIrq === 0) return;
+  const mask = Atomics.load(bar0, REG.INTMS);
+  latchedIrq |= pendingIrq & mask;
+  const fire = pendingIrq & ~mask;
+  pendingIrq = 0;
+  for (let bits = fire; bits !== 0; bits &= bits - 1) raiseIrq(irq, 31 - Math.clz32(bits & -bits));
+}
+
+/** One controller pass over every SQ; returns true if any command was executed. */
+function step(): boolean {
+  checkControl();
+  cqBlocked = false;
+  let any = false;
+  if (enabled) {
+    for (let progress = true; progress;) {
+      progress = false;
+      for (let q = 0; q < NQ; q++) {
+        if (sqSize[q] !== 0 && processSq(q) > 0) progress = true;
+      }
+      raisePending();
+      any ||= progress;
+    }
+  }
+  raisePending();
+  return any;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bring-up and main loop
+
+Atomics.store(bar0, REG.CAP_LO, MQES | (1 << 16) | (CAP_TO << 24)); // CQR: contiguous queues
+Atomics.store(bar0, REG.CAP_HI, 1 << 5); // CSS: NVM command set; DSTRD = MPSMIN = MPSMAX = 0
+Atomics.store(bar0, REG.VS, VERSION_1_4);
+controllerReset();
+publishStats();
+parentPort!.postMessage('ready');
+
+for (;;) {
+  const seen = Atomics.load(bar0, WAKE_WORD);
+  const worked = step();
+  publishStats();
+  if (worked) continue;
+  waitWake(bar0, seen, SPINS, cqBlocked ? FULL_CQ_PARK_MS : IDLE_PARK_MS);
+  stats[STAT.wakeups]++;
+}

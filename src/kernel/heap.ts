@@ -1,0 +1,386 @@
+/**
+ * The exchange heap: physical memory, its allocator and the slot table (trusted).
+ *
+ * Physical memory is one SharedArrayBuffer shared with device models (DMA) and worker-tier
+ * domains; a physical address is a byte offset into it. Every allocation has a slot recording
+ * owner domain, generation, borrow count, type id, offset, length and parent. Handles (rref.ts)
+ * name (slot, generation): bumping the generation revokes every handle to the slot at once.
+ *
+ * Invariants:
+ *  - a slot is free iff owner[slot] === FREE; its generation only ever increases;
+ *  - a child (an element of a deque, an RRef field of a struct) has parent[child] = the slot that
+ *    holds it and always the same owner as its root; a root has parent NO_PARENT;
+ *  - bytesOf[d] / slotsOf[d] equal the sums over the slots d owns (accounting is exact);
+ *  - a slot with borrows > 0 is never freed: free() marks it PENDING_FREE and the last
+ *    endBorrow() frees it.
+ *
+ * Allocator: power-of-two size classes from 64 B to 1 MiB, each a stack of free blocks carved from
+ * the bump region in chunks aligned to max(class size, 4 KiB), so a block of size s >= 4 KiB is
+ * page-aligned and every block is aligned to its size. Larger allocations are whole pages with an
+ * exact-size free list. Alloc and free of a small block are O(1) with no JS allocation, which is
+ * what tens of millions of packet buffers per second need. No coalescing: freed blocks stay in
+ * their class (documented trade-off: fragmentation across classes, not leaks).
+ */
+
+export const FREE = -1;
+export const NO_PARENT = -1;
+/** Owner id of allocations the kernel itself holds (never a domain). */
+export const KERNEL_OWNER = 0;
+
+const PENDING_FREE = 1;
+const MIN_CLASS_SHIFT = 6; // 64 B
+const MAX_CLASS_SHIFT = 20; // 1 MiB
+const PAGE = 4096;
+
+export class HeapError extends Error {
+  constructor(
+    readonly code: 'ENOMEM' | 'ENOSLOT' | 'EINVAL',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HeapError';
+  }
+}
+
+/** What kind of value a type id describes; decides how children are found. */
+export const enum TypeKind {
+  /** A flat array of scalars (bytes included): no children. */
+  Array = 0,
+  /** A layout struct; may hold RRef fields (children) at fixed offsets. */
+  Struct = 1,
+  /** An RRefDeque: a ring of child slot numbers. */
+  Deque = 2,
+}
+
+export interface TypeInfo {
+  readonly id: number;
+  readonly name: string;
+  readonly kind: TypeKind;
+  /** Byte offsets, inside the allocation, of u32 child slot numbers (structs). */
+  readonly childOffsets: readonly number[];
+}
+
+/** Deque memory: [head u32][count u32][capacity u32][reserved u32] then capacity u32 slots. */
+export const DEQUE_HEADER = 16;
+
+export interface HeapOptions {
+  /** Bytes of physical memory (default 256 MiB). */
+  physBytes?: number;
+  /** Maximum live allocations (default 1 Mi). */
+  maxSlots?: number;
+  /** Maximum domain ids tracked by accounting (default 4096; grows). */
+  maxDomains?: number;
+}
+
+export class ExchangeHeap {
+  readonly phys: SharedArrayBuffer;
+  readonly u8: Uint8Array;
+  readonly u32: Uint32Array;
+  readonly dv: DataView;
+  readonly maxSlots: number;
+
+  // Slot table (structure of arrays: no object per allocation).
+  readonly owner: Int32Array;
+  readonly gen: Uint32Array;
+  readonly borrows: Int32Array;
+  readonly type: Int32Array;
+  readonly off: Float64Array;
+  readonly len: Float64Array;
+  readonly parent: Int32Array;
+  private readonly cls: Int8Array;
+  private readonly flags: Uint8Array;
+  private readonly freeSlots: Int32Array;
+  private nFreeSlots = 0;
+  /** Slots below this index have been used at least once. */
+  highWater = 0;
+
+  // Allocator state.
+  private bump = 0;
+  private readonly classStacks: Float64Array[] = [];
+  private readonly classTops: Int32Array;
+  private readonly bigFree = new Map<number, number[]>();
+
+  // Accounting per owner id.
+  private bytesOf: Float64Array;
+  private slotsOf: Int32Array;
+
+  private readonly types: TypeInfo[] = [];
+
+  constructor(opts: HeapOptions = {}) {
+    const physBytes = opts.physBytes ?? 256 * 1024 * 1024;
+    if (!Number.isInteger(physBytes) || physBytes < 1 << 20 || physBytes % PAGE !== 0) {
+      throw new HeapError('EINVAL', `physical memory size ${physBytes} must be a multiple of 4096 and at least 1 MiB`);
+    }
+    this.phys = new SharedArrayBuffer(physBytes);
+    this.u8 = new Uint8Array(this.phys);
+    this.u32 = new Uint32Array(this.phys);
+    this.dv = new DataView(this.phys);
+    const n = (this.maxSlots = opts.maxSlots ?? 1 << 20);
+    this.owner = new Int32Array(n).fill(FREE);
+    this.gen = new Uint32Array(n);
+    this.borrows = new Int32Array(n);
+    this.type = new Int32Array(n);
+    this.off = new Float64Array(n);
+    this.len = new Float64Array(n);
+    this.parent = new Int32Array(n).fill(NO_PARENT);
+    this.cls = new Int8Array(n);
+    this.flags = new Uint8Array(n);
+    this.freeSlots = new Int32Array(n);
+    const nClasses = MAX_CLASS_SHIFT - MIN_CLASS_SHIFT + 1;
+    this.classTops = new Int32Array(nClasses);
+    for (let c = 0; c < nClasses; c++) this.classStacks.push(new Float64Array(64));
+    const d = opts.maxDomains ?? 4096;
+    this.bytesOf = new Float64Array(d);
+    this.slotsOf = new Int32Array(d);
+    // Page 0 is never handed out, so physical address 0 always means "none" (as in NVMe PRPs).
+    this.bump = PAGE;
+  }
+
+  // ---- types ----------------------------------------------------------------------------------
+
+  registerType(name: string, kind: TypeKind, childOffsets: readonly number[] = []): TypeInfo {
+    const info: TypeInfo = Object.freeze({ id: this.types.length, name, kind, childOffsets: Object.freeze([...childOffsets]) });
+    this.types.push(info);
+    return info;
+  }
+
+  typeInfo(id: number): TypeInfo {
+    const t = this.types[id];
+    if (t === undefined) throw new HeapError('EINVAL', `unknown type id ${id}`);
+    return t;
+  }
+
+  // ---- allocation -----------------------------------------------------------------------------
+
+  /** Allocate `bytes` (zeroed) for `owner`; returns the slot. `align` is a power of two <= 4096. */
+  alloc(owner: number, bytes: number, typeId: number, align = 8): number {
+    if (!(bytes > 0) || !Number.isInteger(bytes)) throw new HeapError('EINVAL', `allocation size ${bytes} must be a positive integer`);
+    if (align > PAGE || (align & (align - 1)) !== 0) throw new HeapError('EINVAL', `alignment ${align} must be a power of two <= 4096`);
+    if (this.nFreeSlots === 0 && this.highWater === this.maxSlots) {
+      throw new HeapError('ENOSLOT', `exchange heap: all ${this.maxSlots} slots are in use`);
+    }
+    const want = Math.max(bytes, align);
+    let cls: number;
+    let offset: number;
+    if (want <= 1 << MAX_CLASS_SHIFT) {
+      cls = classOf(want);
+      offset = this.allocClass(cls);
+    } else {
+      cls = -1;
+      offset = this.allocPages(Math.ceil(bytes / PAGE));
+    }
+    const slot = this.nFreeSlots > 0 ? this.freeSlots[--this.nFreeSlots]! : this.highWater++;
+    this.owner[slot] = owner;
+    this.borrows[slot] = 0;
+    this.type[slot] = typeId;
+    this.off[slot] = offset;
+    this.len[slot] = bytes;
+    this.parent[slot] = NO_PARENT;
+    this.cls[slot] = cls;
+    this.flags[slot] = 0;
+    this.u8.fill(0, offset, offset + bytes);
+    this.account(owner, bytes, 1);
+    return slot;
+  }
+
+  private allocClass(cls: number): number {
+    const top = this.classTops[cls]!;
+    if (top > 0) {
+      this.classTops[cls] = top - 1;
+      return this.classStacks[cls]![top - 1]!;
+    }
+    const size = 1 << (cls + MIN_CLASS_SHIFT);
+    const chunk = Math.max(size, 64 * 1024);
+    const alignTo = Math.max(size, PAGE);
+    const start = Math.ceil(this.bump / alignTo) * alignTo;
+    if (start + chunk > this.phys.byteLength) {
+      throw new HeapError('ENOMEM', `exchange heap: out of physical memory (${this.phys.byteLength} bytes) allocating ${size} bytes`);
+    }
+    this.bump = start + chunk;
+    // Keep the first block, push the rest onto the class stack.
+    for (let o = start + chunk - size; o > start; o -= size) this.pushClass(cls, o);
+    return start;
+  }
+
+  private pushClass(cls: number, offset: number): void {
+    let stack = this.classStacks[cls]!;
+    const top = this.classTops[cls]!;
+    if (top === stack.length) {
+      const bigger = new Float64Array(stack.length * 2);
+      bigger.set(stack);
+      this.classStacks[cls] = stack = bigger;
+    }
+    stack[top] = offset;
+    this.classTops[cls] = top + 1;
+  }
+
+  private allocPages(pages: number): number {
+    const list = this.bigFree.get(pages);
+    if (list !== undefined && list.length > 0) return list.pop()!;
+    const start = Math.ceil(this.bump / PAGE) * PAGE;
+    if (start + pages * PAGE > this.phys.byteLength) {
+      throw new HeapError('ENOMEM', `exchange heap: out of physical memory allocating ${pages * PAGE} bytes`);
+    }
+    this.bump = start + pages * PAGE;
+    return start;
+  }
+
+  /** Free `slot` and its children; deferred while borrowed. Bumps the generation (revokes). */
+  free(slot: number): void {
+    if (this.borrows[slot]! > 0) {
+      this.flags[slot] = PENDING_FREE;
+      return;
+    }
+    this.forEachChild(slot, (c) => this.free(c));
+    const bytes = this.len[slot]!;
+    this.account(this.owner[slot]!, -bytes, -1);
+    const cls = this.cls[slot]!;
+    if (cls >= 0) this.pushClass(cls, this.off[slot]!);
+    else {
+      const pages = Math.ceil(bytes / PAGE);
+      let list = this.bigFree.get(pages);
+      if (list === undefined) this.bigFree.set(pages, (list = []));
+      list.push(this.off[slot]!);
+    }
+    this.owner[slot] = FREE;
+    this.parent[slot] = NO_PARENT;
+    this.flags[slot] = 0;
+    this.gen[slot] = (this.gen[slot]! + 1) >>> 0;
+    this.freeSlots[this.nFreeSlots++] = slot;
+  }
+
+  isLive(slot: number, gen: number): boolean {
+    return this.gen[slot] === gen && this.owner[slot] !== FREE;
+  }
+
+  isPendingFree(slot: number): boolean {
+    return this.flags[slot] === PENDING_FREE;
+  }
+
+  // ---- ownership ------------------------------------------------------------------------------
+
+  /**
+   * Move `slot` (a root) and all its children to `newOwner`, bumping generations so that every
+   * existing handle to any of them is revoked. Returns the root's new generation.
+   */
+  move(slot: number, newOwner: number): number {
+    const old = this.owner[slot]!;
+    this.moveTree(slot, old, newOwner);
+    return this.gen[slot]!;
+  }
+
+  private moveTree(slot: number, from: number, to: number): void {
+    this.gen[slot] = (this.gen[slot]! + 1) >>> 0;
+    if (from !== to) {
+      this.owner[slot] = to;
+      const bytes = this.len[slot]!;
+      this.account(from, -bytes, -1);
+      this.account(to, bytes, 1);
+    }
+    this.forEachChild(slot, (c) => this.moveTree(c, from, to));
+  }
+
+  /** Make `child` (a root owned like `parentSlot`) a child of `parentSlot`; revokes its handles. */
+  adopt(parentSlot: number, child: number): void {
+    this.parent[child] = parentSlot;
+    this.moveTree(child, this.owner[child]!, this.owner[parentSlot]!);
+  }
+
+  /** Detach `child` from its parent: it becomes a root (same owner); returns its new generation. */
+  release(child: number): number {
+    this.parent[child] = NO_PARENT;
+    this.gen[child] = (this.gen[child]! + 1) >>> 0;
+    return this.gen[child]!;
+  }
+
+  beginBorrow(slot: number): void {
+    this.borrows[slot]!++;
+  }
+
+  endBorrow(slot: number): void {
+    if (--this.borrows[slot]! === 0 && this.flags[slot] === PENDING_FREE) this.free(slot);
+  }
+
+  /** Calls `fn` for each child slot of `slot` (validated: a child must name `slot` as parent). */
+  forEachChild(slot: number, fn: (child: number) => void): void {
+    const t = this.types[this.type[slot]!];
+    if (t === undefined || t.kind === TypeKind.Array) return;
+    const base = this.off[slot]!;
+    if (t.kind === TypeKind.Struct) {
+      for (const co of t.childOffsets) {
+        const c = this.dv.getUint32(base + co, true);
+        if (c !== 0 && this.validChild(slot, c - 1)) fn(c - 1);
+      }
+      return;
+    }
+    // Deque: walk the ring.
+    const head = this.dv.getUint32(base, true);
+    const count = this.dv.getUint32(base + 4, true);
+    const cap = this.dv.getUint32(base + 8, true);
+    for (let i = 0; i < count && i < cap; i++) {
+      const c = this.dv.getUint32(base + DEQUE_HEADER + ((head + i) % cap) * 4, true);
+      if (this.validChild(slot, c)) fn(c);
+    }
+  }
+
+  /**
+   * A child slot number read from physical memory is trusted only if the slot table agrees:
+   * device DMA (there is no IOMMU) could have overwritten the stored number.
+   */
+  validChild(parentSlot: number, child: number): boolean {
+    return child >= 0 && child < this.highWater && this.owner[child] !== FREE && this.parent[child] === parentSlot;
+  }
+
+  // ---- accounting -----------------------------------------------------------------------------
+
+  private account(owner: number, bytes: number, slots: number): void {
+    if (owner >= this.bytesOf.length) this.growAccounting(owner + 1);
+    this.bytesOf[owner]! += bytes;
+    this.slotsOf[owner]! += slots;
+  }
+
+  private growAccounting(min: number): void {
+    const n = Math.max(min, this.bytesOf.length * 2);
+    const b = new Float64Array(n);
+    b.set(this.bytesOf);
+    const s = new Int32Array(n);
+    s.set(this.slotsOf);
+    this.bytesOf = b;
+    this.slotsOf = s;
+  }
+
+  usage(owner: number): { bytes: number; slots: number } {
+    if (owner >= this.bytesOf.length) return { bytes: 0, slots: 0 };
+    return { bytes: this.bytesOf[owner]!, slots: this.slotsOf[owner]! };
+  }
+
+  totalUsage(): { bytes: number; slots: number } {
+    let bytes = 0;
+    let slots = 0;
+    for (let i = 0; i < this.bytesOf.length; i++) {
+      bytes += this.bytesOf[i]!;
+      slots += this.slotsOf[i]!;
+    }
+    return { bytes, slots };
+  }
+
+  /**
+   * Free every root slot `owner` holds (children go with their roots). Borrowed ones are freed when
+   * their borrow ends. Returns how many roots were freed or scheduled.
+   */
+  reclaim(owner: number): number {
+    let n = 0;
+    for (let s = 0; s < this.highWater; s++) {
+      if (this.owner[s] === owner && this.parent[s] === NO_PARENT && this.flags[s] !== PENDING_FREE) {
+        this.free(s);
+        n++;
+      }
+    }
+    return n;
+  }
+}
+
+function classOf(bytes: number): number {
+  const shift = Math.max(MIN_CLASS_SHIFT, 32 - Math.clz32(bytes - 1));
+  return shift - MIN_CLASS_SHIFT;
+}
