@@ -157,6 +157,11 @@ let writesApplied = 0;
 
 function resetQueues(): void {
   sqSize.fill(0); cqSize.fill(0); sqHead.fill(0); cqTail.fill(0); cqIrqBit.fill(0);
+  // Doorbells reset to 0 with their queues; the host rings none before CSTS.RDY.
+  for (let q = 0; q < NQ; q++) {
+    Atomics.store(bar0, sqTailDoorbell(q), 0);
+    Atomics.store(bar0, cqHeadDoorbell(q), 0);
+  }
   nsqa = ncqa = MAX_IO_QUEUES - 1;
   latchedIrq = pendingIrq = 0;
 }
@@ -339,7 +344,7 @@ function createCq(w: number): number {
   if ((cdw11 & 1) === 0 || iv > 31 || !pageRangeOk(base, size * 16)) return SC.INVALID_FIELD;
   cqBase[qid] = base; cqSize[qid] = size; cqTail[qid] = 0; cqPhase[qid] = 1;
   cqIrqBit[qid] = (cdw11 & 2) !== 0 ? 1 << iv : 0;
-  // The host's head doorbell starts at 0 for a new queue.
+  // A re-created queue starts empty whatever the host left in its doorbell.
   Atomics.store(bar0, cqHeadDoorbell(qid), 0);
   return SC.SUCCESS;
 }

@@ -1,0 +1,666 @@
+/**
+ * NVMe driver logic (spec: shared/specs/nvme.md), a plain class the nvme domain wraps.
+ *
+ * Its only authority is what it is handed: BAR0 as an Int32Array (plus the index of its WAKE
+ * word), an allocator of DMA memory for queues and PRP lists, and a clock. It imports no device
+ * code; the register layout below is copied from the spec.
+ *
+ * Invariants:
+ *  - at most depth-1 commands per queue pair are outstanding (CIDs come from a pool of that size),
+ *    so neither the SQ nor the CQ can overflow and a CID names exactly one command;
+ *  - a command that timed out keeps its CID ("zombie") until the controller completes it or the
+ *    controller is reset, so a late completion can never be credited to a newer command;
+ *  - every request ends exactly once: success, NVMe status error, timeout, or reset;
+ *  - data is never copied: PRPs point at the caller's DmaBytes (addr + offset); PRP list pages are
+ *    allocated once per CID and reused;
+ *  - one doorbell store per queue and one WAKE per batch, never per command;
+ *  - no allocation per command on the batched path (callers own and reuse BlockRequest objects).
+ */
+import type { DmaBytes } from '../../runtime/types.js';
+
+const PAGE = 4096;
+// BAR0 word indices (byte offset / 4).
+const CAP_LO = 0x00 / 4;
+const CAP_HI = 0x04 / 4;
+const CC = 0x14 / 4;
+const CSTS = 0x1c / 4;
+const AQA = 0x24 / 4;
+const ASQ = 0x28 / 4;
+const ACQ = 0x30 / 4;
+const DOORBELL = 0x1000 / 4;
+const CC_EN = 1;
+const CC_SHN_NORMAL = 1 << 14;
+const CC_IOSQES_IOCQES = (6 << 16) | (4 << 20);
+const CSTS_RDY = 1;
+const CSTS_CFS = 2;
+const CSTS_SHST_COMPLETE = 2 << 2;
+// Opcodes.
+const OPC_DELETE_SQ = 0x00;
+const OPC_CREATE_SQ = 0x01;
+const OPC_DELETE_CQ = 0x04;
+const OPC_CREATE_CQ = 0x05;
+const OPC_IDENTIFY = 0x06;
+const OPC_SET_FEATURES = 0x09;
+const OPC_FLUSH = 0x00;
+const OPC_WRITE = 0x01;
+const OPC_READ = 0x02;
+const FID_NUMBER_OF_QUEUES = 0x07;
+
+const STATUS_NAMES: Record<number, string> = {
+  0x000: 'success',
+  0x001: 'invalid opcode',
+  0x002: 'invalid field',
+  0x004: 'data transfer error',
+  0x006: 'internal error',
+  0x00b: 'invalid namespace',
+  0x080: 'LBA out of range',
+  0x100: 'invalid completion queue',
+  0x101: 'invalid queue identifier',
+  0x102: 'invalid queue size',
+};
+
+export type NvmeErrorKind = 'status' | 'timeout' | 'reset' | 'request' | 'controller';
+
+/** A failed command or bring-up; `sct`/`sc` are the NVMe status when kind is 'status'. */
+export class NvmeError extends Error {
+  constructor(readonly kind: NvmeErrorKind, what: string, readonly sct = -1, readonly sc = -1) {
+    const status = kind === 'status'
+      ? `status SCT ${sct} SC 0x${sc.toString(16).padStart(2, '0')} (${STATUS_NAMES[(sct << 8) | sc] ?? 'unknown'})`
+      : kind;
+    super(`nvme: ${what}: ${status}`);
+    this.name = 'NvmeError';
+  }
+}
+
+export type BlockOp = 'read' | 'write' | 'flush';
+
+/**
+ * One block request of the batched API. The caller owns and reuses these objects; the driver
+ * sets `error` (null on success) when the request completes.
+ */
+export interface BlockRequest {
+  op: BlockOp;
+  lba: number;
+  nblocks: number;
+  /** Data buffer (ignored for flush). The transfer is [bufOff, bufOff + nblocks*blockSize). */
+  buf: DmaBytes | null;
+  bufOff: number;
+  error: NvmeError | null;
+}
+
+export interface NvmeCoreOptions {
+  bar0: Int32Array;
+  /** Word index of BAR0's WAKE word (rung after doorbell or control-register writes). */
+  wakeWord: number;
+  /** DMA memory for queues and PRP lists; `align` is a power of two. */
+  alloc(bytes: number, align: number): DmaBytes;
+  /** Milliseconds, monotonic. */
+  now(): number;
+  /** I/O queue pairs to create; default 1 (at most 31 in interrupt mode: one vector each). */
+  ioQueues?: number;
+  /** Entries per I/O queue; default 256 (capped by CAP.MQES). depth-1 commands may be in flight. */
+  queueDepth?: number;
+  /** Interrupt mode: CQs raise vector = qid and the caller calls onInterrupt(bits). Default poll. */
+  interrupts?: boolean;
+  /** Per-command timeout in ms; default 5000. Admin commands during bring-up use it too. */
+  timeoutMs?: number;
+}
+
+export interface NvmeInfo {
+  blockSize: number;
+  blocks: number;
+  /** Largest transfer of one command in bytes (Infinity when MDTS = 0). */
+  maxTransferBytes: number;
+  model: string;
+  serial: string;
+  ioQueues: number;
+  queueDepth: number;
+}
+
+interface Waiter {
+  resolve(dw0: number): void;
+  reject(e: NvmeError): void;
+}
+
+/** One SQ/CQ pair with its CID pool and per-CID bookkeeping. */
+class QueuePair {
+  sqTail = 0;
+  cqHead = 0;
+  phase = 1;
+  /** SQ tail written but its doorbell not yet stored. */
+  dirty = false;
+  readonly free: Int32Array;
+  nfree: number;
+  readonly req: (BlockRequest | null)[];
+  readonly waiter: (Waiter | null)[];
+  /** Description of admin commands, for error messages. */
+  readonly what: string[];
+  readonly deadline: Float64Array;
+  readonly zombie: Uint8Array;
+  /** PRP list pages per CID, allocated on first use and reused. */
+  readonly lists: DmaBytes[][];
+
+  constructor(readonly qid: number, readonly depth: number, readonly sq: DmaBytes, readonly cq: DmaBytes,
+              readonly sqDb: number, readonly cqDb: number) {
+    const slots = depth - 1;
+    this.free = new Int32Array(slots);
+    for (let i = 0; i < slots; i++) this.free[i] = slots - 1 - i;
+    this.nfree = slots;
+    this.req = new Array<BlockRequest | null>(slots).fill(null);
+    this.waiter = new Array<Waiter | null>(slots).fill(null);
+    this.what = new Array<string>(slots).fill('');
+    this.deadline = new Float64Array(slots);
+    this.zombie = new Uint8Array(slots);
+    this.lists = Array.from({ length: slots }, () => []);
+  }
+
+  get inFlight(): number {
+    return this.depth - 1 - this.nfree;
+  }
+
+  drop(): void {
+    this.sq.drop();
+    this.cq.drop();
+    for (const l of this.lists) for (const p of l) p.drop();
+  }
+}
+
+export class NvmeCore {
+  private readonly bar0: Int32Array;
+  private readonly opts: Required<Omit<NvmeCoreOptions, 'bar0' | 'wakeWord' | 'alloc' | 'now'>>;
+  private admin: QueuePair | null = null;
+  private io: QueuePair[] = [];
+  private stride = 1;
+  private capTimeoutMs = 0;
+  private info_: NvmeInfo | null = null;
+  private identifyBuf: DmaBytes | null = null;
+  /** Finished batched requests not yet handed out by pollCompletions. */
+  private readonly completed: BlockRequest[] = [];
+  /** Promise-API requests waiting for a free CID. */
+  private readonly backlog: { req: BlockRequest; waiter: Waiter }[] = [];
+  private nextDeadline = Infinity;
+  private rr = 0;
+  private ringScheduled = false;
+  private readonly ringLater = (): void => {
+    this.ringScheduled = false;
+    this.ring();
+  };
+
+  constructor(private readonly o: NvmeCoreOptions) {
+    this.bar0 = o.bar0;
+    this.opts = {
+      ioQueues: o.ioQueues ?? 1,
+      queueDepth: o.queueDepth ?? 256,
+      interrupts: o.interrupts ?? false,
+      timeoutMs: o.timeoutMs ?? 5000,
+    };
+    const nq = this.opts.ioQueues;
+    if (!Number.isInteger(nq) || nq < 1 || nq > (this.opts.interrupts ? 31 : 0xfffe)) {
+      throw new RangeError(`nvme: ioQueues ${nq} out of range`);
+    }
+    if (!Number.isInteger(this.opts.queueDepth) || this.opts.queueDepth < 2) {
+      throw new RangeError(`nvme: queueDepth ${this.opts.queueDepth} must be an integer >= 2`);
+    }
+  }
+
+  /** Geometry, valid after init(). */
+  get info(): NvmeInfo {
+    if (this.info_ === null) throw new Error('nvme: not initialized');
+    return this.info_;
+  }
+
+  /** Commands submitted and not yet completed or timed out, over all I/O queues. */
+  get inFlight(): number {
+    let n = 0;
+    for (const q of this.io) n += q.inFlight;
+    return n;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Bring-up, reset, shutdown
+
+  /**
+   * Reset the controller and bring it up: admin queue, Identify, number of queues, I/O queue pairs.
+   * Bring-up waits by polling (CAP.TO for readiness, timeoutMs per admin command).
+   */
+  async init(): Promise<NvmeInfo> {
+    if (this.admin !== null) this.teardown('controller re-initialized');
+    try {
+      return this.bringUp();
+    } catch (e) {
+      // Free what a failed bring-up allocated; the bring-up error is the one worth reporting.
+      try { this.teardown('bring-up failed'); } catch { /* controller unresponsive */ }
+      throw e;
+    }
+  }
+
+  private bringUp(): NvmeInfo {
+    const b = this.bar0;
+    const capLo = Atomics.load(b, CAP_LO);
+    const capHi = Atomics.load(b, CAP_HI);
+    const mqes = (capLo & 0xffff) + 1;
+    this.capTimeoutMs = ((capLo >>> 24) & 0xff) * 500;
+    this.stride = 1 << (capHi & 0xf);
+    if (((capHi >>> 16) & 0xf) !== 0) throw new NvmeError('controller', 'controller does not support 4 KiB pages');
+    this.disable();
+
+    const adepth = Math.min(32, mqes);
+    this.admin = this.newQueue(0, adepth);
+    Atomics.store(b, AQA, (adepth - 1) | ((adepth - 1) << 16));
+    this.store64(ASQ, this.admin.sq.addr);
+    this.store64(ACQ, this.admin.cq.addr);
+    Atomics.store(b, CC, CC_EN | CC_IOSQES_IOCQES);
+    this.wake();
+    this.waitStatus(CSTS_RDY, CSTS_RDY, 'enable');
+
+    const id = (this.identifyBuf ??= this.o.alloc(PAGE, PAGE));
+    this.adminSync(OPC_IDENTIFY, 0, id.addr, 0x01, 0, 'identify controller');
+    const text = (off: number, len: number): string => {
+      let s = '';
+      for (let i = 0; i < len; i++) s += String.fromCharCode(id.getU8(off + i));
+      return s.trim();
+    };
+    const serial = text(4, 20);
+    const model = text(24, 40);
+    const mdts = id.getU8(77);
+    if (id.getU32(516) < 1) throw new NvmeError('controller', 'controller has no namespaces');
+    this.adminSync(OPC_IDENTIFY, 1, id.addr, 0x00, 0, 'identify namespace 1');
+    const blocks = id.getU64(0);
+    const lbaf = id.getU8(26) & 0xf;
+    const blockSize = 2 ** id.getU8(128 + 4 * lbaf + 2);
+
+    const want = this.opts.ioQueues;
+    const dw0 = this.adminSync(OPC_SET_FEATURES, 0, 0, FID_NUMBER_OF_QUEUES, (want - 1) | ((want - 1) << 16), 'set number of queues');
+    const granted = Math.min((dw0 & 0xffff) + 1, (dw0 >>> 16) + 1);
+    if (granted < want) throw new NvmeError('controller', `asked for ${want} I/O queues, controller granted ${granted}`);
+
+    const depth = Math.min(this.opts.queueDepth, mqes);
+    for (let qid = 1; qid <= want; qid++) {
+      const q = this.newQueue(qid, depth);
+      const ien = this.opts.interrupts ? 2 : 0;
+      this.adminSync(OPC_CREATE_CQ, 0, q.cq.addr, qid | ((depth - 1) << 16), 1 | ien | (qid << 16), `create CQ ${qid}`);
+      this.adminSync(OPC_CREATE_SQ, 0, q.sq.addr, qid | ((depth - 1) << 16), 1 | (qid << 16), `create SQ ${qid}`);
+      this.io.push(q);
+    }
+    this.info_ = {
+      blockSize, blocks, model, serial, ioQueues: want, queueDepth: depth,
+      maxTransferBytes: mdts === 0 ? Infinity : PAGE * 2 ** mdts,
+    };
+    return this.info_;
+  }
+
+  /**
+   * Controller reset with recovery: every outstanding request fails with a 'reset' error, the
+   * controller is disabled and brought up again with the same options.
+   */
+  async reset(): Promise<NvmeInfo> {
+    this.teardown('controller reset');
+    return this.init();
+  }
+
+  /** Normal shutdown (the controller makes written data durable), then disable. */
+  async shutdown(): Promise<void> {
+    if (this.admin !== null) {
+      Atomics.store(this.bar0, CC, Atomics.load(this.bar0, CC) | CC_SHN_NORMAL);
+      this.wake();
+      this.waitStatus(0b1100, CSTS_SHST_COMPLETE, 'shutdown');
+    }
+    this.teardown('controller shut down');
+  }
+
+  /** Fail everything outstanding, disable the controller and free all queue memory. */
+  private teardown(why: string): void {
+    for (const q of this.io) this.failAll(q, why);
+    if (this.admin !== null) this.failAll(this.admin, why);
+    for (const { req, waiter } of this.backlog.splice(0)) this.finish(null, req, waiter, new NvmeError('reset', `${req.op} lba ${req.lba}: ${why}`));
+    this.disable();
+    for (const q of this.io) q.drop();
+    this.admin?.drop();
+    this.io = [];
+    this.admin = null;
+    this.info_ = null;
+  }
+
+  /** Fail the commands of a queue about to be freed (its CIDs die with it). */
+  private failAll(q: QueuePair, why: string): void {
+    for (let cid = 0; cid < q.depth - 1; cid++) {
+      if (q.req[cid] !== null || q.waiter[cid] !== null) {
+        this.complete(q, cid, new NvmeError('reset', `${this.describe(q, cid)}: ${why}`), 0);
+      }
+    }
+  }
+
+  private disable(): void {
+    const cc = Atomics.load(this.bar0, CC);
+    if ((cc & CC_EN) === 0 && (Atomics.load(this.bar0, CSTS) & CSTS_RDY) === 0) return;
+    Atomics.store(this.bar0, CC, cc & ~(CC_EN | CC_SHN_NORMAL));
+    this.wake();
+    this.waitStatus(CSTS_RDY, 0, 'disable');
+  }
+
+  /** Poll CSTS until (CSTS & mask) === value, within CAP.TO. */
+  private waitStatus(mask: number, value: number, what: string): void {
+    const end = this.o.now() + Math.max(this.capTimeoutMs, 500);
+    for (;;) {
+      const csts = Atomics.load(this.bar0, CSTS);
+      if ((csts & CSTS_CFS) !== 0 && what !== 'disable') throw new NvmeError('controller', `${what}: controller fatal status (CSTS.CFS)`);
+      if ((csts & mask) === value) return;
+      if (this.o.now() > end) throw new NvmeError('timeout', `${what}: CSTS did not reach 0x${value.toString(16)} within ${this.capTimeoutMs} ms`);
+    }
+  }
+
+  private newQueue(qid: number, depth: number): QueuePair {
+    const sq = this.o.alloc(depth * 64, PAGE);
+    const cq = this.o.alloc(depth * 16, PAGE);
+    cq.fill(0); // phase 0 everywhere: the controller's first pass writes P=1
+    return new QueuePair(qid, depth, sq, cq, DOORBELL + 2 * qid * this.stride, DOORBELL + (2 * qid + 1) * this.stride);
+  }
+
+  private store64(word: number, v: number): void {
+    Atomics.store(this.bar0, word, v % 0x100000000);
+    Atomics.store(this.bar0, word + 1, Math.floor(v / 0x100000000));
+  }
+
+  private wake(): void {
+    Atomics.add(this.bar0, this.o.wakeWord, 1);
+    Atomics.notify(this.bar0, this.o.wakeWord, 1);
+  }
+
+  /** Run one admin command to completion by polling the admin CQ; returns completion dword 0. */
+  private adminSync(opc: number, nsid: number, prp1: number, cdw10: number, cdw11: number, what: string): number {
+    const q = this.admin!;
+    let done = false;
+    let result = 0;
+    let error: NvmeError | null = null;
+    const cid = this.takeCid(q);
+    q.what[cid] = what;
+    q.waiter[cid] = { resolve: (dw0) => { done = true; result = dw0; }, reject: (e) => { done = true; error = e; } };
+    this.writeSqe(q, cid, opc, nsid, prp1, 0, cdw10, cdw11, 0);
+    this.ring();
+    while (!done) {
+      this.pollQueue(q);
+      if (!done && this.o.now() >= this.nextDeadline) this.expire();
+    }
+    if (error !== null) throw error;
+    return result;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Submission
+
+  private takeCid(q: QueuePair): number {
+    const cid = q.free[--q.nfree]!;
+    const d = this.o.now() + this.opts.timeoutMs;
+    q.deadline[cid] = d;
+    if (d < this.nextDeadline) this.nextDeadline = d;
+    return cid;
+  }
+
+  private writeSqe(q: QueuePair, cid: number, opc: number, nsid: number, prp1: number, prp2: number,
+                   cdw10: number, cdw11: number, cdw12: number): void {
+    const off = q.sqTail * 64;
+    const sq = q.sq;
+    sq.fill(0, off, 64);
+    sq.setU32(off, opc | (cid << 16));
+    sq.setU32(off + 4, nsid);
+    sq.setU64(off + 24, prp1);
+    sq.setU64(off + 32, prp2);
+    sq.setU32(off + 40, cdw10);
+    sq.setU32(off + 44, cdw11);
+    sq.setU32(off + 48, cdw12);
+    q.sqTail = q.sqTail + 1 === q.depth ? 0 : q.sqTail + 1;
+    q.dirty = true;
+  }
+
+  /** Store the tail doorbell of every queue with new entries, then wake the controller once. */
+  private ring(): void {
+    let any = false;
+    if (this.admin?.dirty) { this.storeTail(this.admin); any = true; }
+    for (const q of this.io) if (q.dirty) { this.storeTail(q); any = true; }
+    if (any) this.wake();
+  }
+
+  private storeTail(q: QueuePair): void {
+    q.dirty = false;
+    Atomics.store(this.bar0, q.sqDb, q.sqTail);
+  }
+
+  /** Check a request; returns an error for a malformed one (it then never reaches the device). */
+  private check(r: BlockRequest): NvmeError | null {
+    const info = this.info_;
+    if (info === null) return new NvmeError('request', `${r.op}: controller not initialized`);
+    if (r.op === 'flush') return null;
+    const len = r.nblocks * info.blockSize;
+    const b = r.buf;
+    if (!Number.isInteger(r.nblocks) || r.nblocks < 1 || r.nblocks > 0x10000 || len > info.maxTransferBytes) {
+      return new NvmeError('request', `${r.op} lba ${r.lba}: ${r.nblocks} blocks is not a valid transfer (max ${info.maxTransferBytes} bytes)`);
+    }
+    if (!Number.isSafeInteger(r.lba) || r.lba < 0) return new NvmeError('request', `${r.op}: bad lba ${r.lba}`);
+    if (b === null || !b.valid || !Number.isInteger(r.bufOff) || r.bufOff < 0 || r.bufOff + len > b.byteLength || (b.addr + r.bufOff) % 4 !== 0) {
+      return new NvmeError('request', `${r.op} lba ${r.lba}: buffer missing, revoked, too small or not 4-byte aligned`);
+    }
+    return null;
+  }
+
+  /** Put `r` on queue `q` (which has a free CID). */
+  private issue(q: QueuePair, r: BlockRequest, waiter: Waiter | null): void {
+    const cid = this.takeCid(q);
+    q.req[cid] = r;
+    q.waiter[cid] = waiter;
+    r.error = null;
+    if (r.op === 'flush') {
+      this.writeSqe(q, cid, OPC_FLUSH, 1, 0, 0, 0, 0, 0);
+      return;
+    }
+    const len = r.nblocks * this.info_!.blockSize;
+    const addr = r.buf!.addr + r.bufOff;
+    const first = Math.min(len, PAGE - (addr % PAGE));
+    const rem = len - first;
+    let prp2 = 0;
+    if (rem > 0 && rem <= PAGE) prp2 = addr + first;
+    else if (rem > PAGE) prp2 = this.buildPrpList(q, cid, addr + first, Math.ceil(rem / PAGE));
+    this.writeSqe(q, cid, r.op === 'read' ? OPC_READ : OPC_WRITE, 1, addr, prp2,
+      r.lba % 0x100000000, Math.floor(r.lba / 0x100000000), r.nblocks - 1);
+  }
+
+  /** Fill the PRP list pages of `cid` with `pages` page addresses from `page`; returns PRP2. */
+  private buildPrpList(q: QueuePair, cid: number, page: number, pages: number): number {
+    const lists = q.lists[cid]!;
+    const perPage = PAGE / 8;
+    for (let k = 0; pages > 0; k++) {
+      const list = lists[k] ?? (lists[k] = this.o.alloc(PAGE, PAGE));
+      const data = pages <= perPage ? pages : perPage - 1;
+      for (let i = 0; i < data; i++, page += PAGE) list.setU64(8 * i, page);
+      pages -= data;
+      if (pages > 0) list.setU64(8 * (perPage - 1), (lists[k + 1] ?? (lists[k + 1] = this.o.alloc(PAGE, PAGE))).addr);
+    }
+    return lists[0]!.addr;
+  }
+
+  private pickQueue(): QueuePair | null {
+    const n = this.io.length;
+    for (let i = 0; i < n; i++) {
+      const q = this.io[(this.rr + i) % n]!;
+      if (q.nfree > 0) {
+        this.rr = (this.rr + i + 1) % n;
+        return q;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * Batched submission: queue as many of `reqs[start..]` as there are free slots on I/O queue
+   * `queue`, then ring its doorbell and WAKE once. Returns how many were taken (from `start`, in
+   * order). Malformed requests are finished at once with a 'request' error (collect them with
+   * pollCompletions) and count as taken.
+   */
+  submitBatch(reqs: readonly BlockRequest[], queue = 0, start = 0): number {
+    const q = this.io[queue];
+    if (q === undefined) throw new RangeError(`nvme: no I/O queue ${queue}`);
+    let i = start;
+    for (; i < reqs.length; i++) {
+      const r = reqs[i]!;
+      const bad = this.check(r);
+      if (bad !== null) {
+        r.error = bad;
+        this.completed.push(r);
+        continue;
+      }
+      if (q.nfree === 0) break;
+      this.issue(q, r, null);
+    }
+    this.ring();
+    return i - start;
+  }
+
+  /** Reap completions (and timeouts) and move finished batched requests into `out`; returns how many. */
+  pollCompletions(out: BlockRequest[]): number {
+    this.poll();
+    const n = this.completed.length;
+    for (let i = 0; i < n; i++) out.push(this.completed[i]!);
+    this.completed.length = 0;
+    return n;
+  }
+
+  private submitOne(r: BlockRequest): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = { resolve: () => resolve(), reject };
+      const bad = this.check(r);
+      if (bad !== null) return reject(bad);
+      const q = this.pickQueue();
+      if (q === null) {
+        this.backlog.push({ req: r, waiter });
+        return;
+      }
+      this.issue(q, r, waiter);
+      // Requests issued in the same turn share one doorbell write and one WAKE.
+      if (!this.ringScheduled) {
+        this.ringScheduled = true;
+        void Promise.resolve().then(this.ringLater);
+      }
+    });
+  }
+
+  read(lba: number, nblocks: number, buf: DmaBytes, bufOff = 0): Promise<void> {
+    return this.submitOne({ op: 'read', lba, nblocks, buf, bufOff, error: null });
+  }
+
+  write(lba: number, nblocks: number, buf: DmaBytes, bufOff = 0): Promise<void> {
+    return this.submitOne({ op: 'write', lba, nblocks, buf, bufOff, error: null });
+  }
+
+  flush(): Promise<void> {
+    return this.submitOne({ op: 'flush', lba: 0, nblocks: 0, buf: null, bufOff: 0, error: null });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Completion
+
+  /**
+   * Poll mode (and the timeout clock in interrupt mode): reap every CQ, fail expired commands,
+   * move waiting requests into freed slots. Returns the number of completions reaped.
+   */
+  poll(): number {
+    let n = 0;
+    if (this.admin !== null) n += this.pollQueue(this.admin);
+    for (const q of this.io) n += this.pollQueue(q);
+    this.afterReap();
+    return n;
+  }
+
+  /** Interrupt mode: `bits` are the vectors delivered (vector 0 = admin, vector q = I/O queue q). */
+  onInterrupt(bits: number): void {
+    if ((bits & 1) !== 0 && this.admin !== null) this.pollQueue(this.admin);
+    for (const q of this.io) if ((bits & (1 << q.qid)) !== 0) this.pollQueue(q);
+    this.afterReap();
+  }
+
+  /** When the next command times out (ms on the now() clock), for a caller arming a timer. */
+  get nextTimeout(): number {
+    return this.inFlight > 0 ? this.nextDeadline : Infinity;
+  }
+
+  private afterReap(): void {
+    if (this.o.now() >= this.nextDeadline) this.expire();
+    let q: QueuePair | null;
+    while (this.backlog.length > 0 && (q = this.pickQueue()) !== null) {
+      const { req, waiter } = this.backlog.shift()!;
+      this.issue(q, req, waiter);
+    }
+    this.ring();
+  }
+
+  private pollQueue(q: QueuePair): number {
+    const cq = q.cq;
+    let head = q.cqHead;
+    let n = 0;
+    for (;;) {
+      const off = head * 16;
+      const dw3 = cq.loadU32(off + 12); // atomic: the controller stores dword 3 last
+      if (((dw3 >>> 16) & 1) !== q.phase) break;
+      const cid = dw3 & 0xffff;
+      const status = dw3 >>> 17;
+      if (cid < q.depth - 1) {
+        if (q.zombie[cid] === 1) {
+          q.zombie[cid] = 0;
+          q.free[q.nfree++] = cid;
+        } else if (q.req[cid] !== null || q.waiter[cid] !== null) {
+          const err = (status & 0x7ff) === 0 ? null
+            : new NvmeError('status', this.describe(q, cid), (status >>> 8) & 7, status & 0xff);
+          this.complete(q, cid, err, cq.getU32(off));
+          q.free[q.nfree++] = cid;
+        }
+      }
+      if (++head === q.depth) { head = 0; q.phase ^= 1; }
+      n++;
+    }
+    if (n > 0) {
+      q.cqHead = head;
+      Atomics.store(this.bar0, q.cqDb, head);
+    }
+    return n;
+  }
+
+  /** End the command in `cid` (its CID is recycled by the caller). */
+  private complete(q: QueuePair, cid: number, err: NvmeError | null, dw0: number): void {
+    const r = q.req[cid] ?? null;
+    const w = q.waiter[cid] ?? null;
+    q.req[cid] = null;
+    q.waiter[cid] = null;
+    this.finish(q.qid === 0 ? null : this.completed, r, w, err, dw0);
+  }
+
+  private finish(sink: BlockRequest[] | null, r: BlockRequest | null, w: Waiter | null, err: NvmeError | null, dw0 = 0): void {
+    if (r !== null) r.error = err;
+    if (w !== null) {
+      if (err === null) w.resolve(dw0);
+      else w.reject(err);
+    } else if (r !== null && sink !== null) {
+      sink.push(r);
+    }
+  }
+
+  private expire(): void {
+    const t = this.o.now();
+    let next = Infinity;
+    for (const q of this.admin === null ? this.io : [this.admin, ...this.io]) {
+      for (let cid = 0; cid < q.depth - 1; cid++) {
+        if (q.req[cid] === null && q.waiter[cid] === null) continue;
+        if (q.deadline[cid]! <= t) {
+          this.complete(q, cid, new NvmeError('timeout', `${this.describe(q, cid)} after ${this.opts.timeoutMs} ms`), 0);
+          q.zombie[cid] = 1; // keeps the CID until the controller answers or is reset
+        } else if (q.deadline[cid]! < next) {
+          next = q.deadline[cid]!;
+        }
+      }
+    }
+    this.nextDeadline = next;
+  }
+
+  private describe(q: QueuePair, cid: number): string {
+    if (q.qid === 0) return q.what[cid]!;
+    const r = q.req[cid]!;
+    return r.op === 'flush' ? `flush on queue ${q.qid}` : `${r.op} lba ${r.lba} x${r.nblocks} on queue ${q.qid}`;
+  }
+}

@@ -1,0 +1,369 @@
+/**
+ * NVMe controller model conformance at the queue level: hand-built SQEs through the raw harness,
+ * checked against shared/specs/nvme.md (registers, admin commands, status codes, phase tags, SQHD,
+ * PRP lists, reset, interrupts, power cut). No driver code is involved.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomFillSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { MQES, REG, SC, sqTailDoorbell } from '../../src/devices/nvme/index.js';
+import { createPair, enableAdmin, rw, startRig, until, wake, type Cqe, type Rig } from './nvme-harness.js';
+
+const PAGE = 4096;
+const status = (c: Cqe): number => (c.sct << 8) | c.sc;
+
+async function withRig(fn: (rig: Rig) => Promise<void>, backend?: Parameters<typeof startRig>[0], extra?: Parameters<typeof startRig>[1]): Promise<void> {
+  const rig = await startRig(backend, extra);
+  try {
+    await fn(rig);
+  } finally {
+    await rig.stop();
+  }
+}
+
+test('registers: CAP, VS, enable sets RDY, disable clears it', () => withRig(async (rig) => {
+  const b = rig.dev.bar0;
+  const capLo = Atomics.load(b, REG.CAP_LO);
+  const capHi = Atomics.load(b, REG.CAP_HI);
+  assert.equal(capLo & 0xffff, MQES);
+  assert.ok(((capLo >>> 24) & 0xff) > 0, 'CAP.TO');
+  assert.equal(capHi & 0xf, 0, 'DSTRD');
+  assert.equal((capHi >>> 16) & 0xf, 0, 'MPSMIN');
+  assert.equal(Atomics.load(b, REG.VS), 0x00010400);
+  assert.equal(Atomics.load(b, REG.CSTS) & 1, 0);
+  await enableAdmin(rig);
+  Atomics.store(b, REG.CC, 0);
+  wake(rig.dev);
+  await until(() => (Atomics.load(b, REG.CSTS) & 1) === 0, 'RDY=0');
+}));
+
+test('enable with a bad admin queue base reports controller fatal status', () => withRig(async (rig) => {
+  const b = rig.dev.bar0;
+  Atomics.store(b, REG.AQA, 15 | (15 << 16));
+  Atomics.store(b, REG.ASQ_LO, 4096 + 8); // not page aligned
+  Atomics.store(b, REG.ACQ_LO, 8192);
+  Atomics.store(b, REG.CC, 1 | (6 << 16) | (4 << 20));
+  wake(rig.dev);
+  await until(() => (Atomics.load(b, REG.CSTS) & 2) === 2, 'CSTS.CFS');
+  assert.equal(Atomics.load(b, REG.CSTS) & 1, 0);
+}));
+
+test('identify controller, namespace and active namespace list', () => withRig(async (rig) => {
+  const admin = await enableAdmin(rig);
+  const buf = rig.heap.alloc(PAGE);
+  assert.equal(status(await admin.run({ opc: 0x06, prp1: buf.addr, cdw10: 1 })), 0);
+  assert.equal(buf.getU8(512), 0x66);
+  assert.equal(buf.getU8(513), 0x44);
+  assert.equal(buf.getU32(516), 1);
+  assert.ok(buf.getU8(77) > 0, 'MDTS');
+  assert.match(Buffer.from(buf.bytes(24, 40)).toString('ascii'), /RedLeaf/);
+  assert.equal(status(await admin.run({ opc: 0x06, nsid: 1, prp1: buf.addr, cdw10: 0 })), 0);
+  assert.equal(buf.getU64(0), (8 << 20) / 512);
+  assert.equal(buf.getU64(8), (8 << 20) / 512);
+  assert.equal(buf.getU8(26) & 0xf, 0);
+  assert.equal(buf.getU8(130), 9, 'LBADS');
+  buf.fill(0xff);
+  assert.equal(status(await admin.run({ opc: 0x06, nsid: 0, prp1: buf.addr, cdw10: 2 })), 0);
+  assert.equal(buf.getU32(0), 1);
+  assert.equal(buf.getU32(4), 0);
+  assert.equal(status(await admin.run({ opc: 0x06, nsid: 1, prp1: buf.addr, cdw10: 2 })), 0);
+  assert.equal(buf.getU32(0), 0, 'no namespace above 1');
+  assert.equal(status(await admin.run({ opc: 0x06, nsid: 2, prp1: buf.addr, cdw10: 0 })), SC.INVALID_NAMESPACE);
+  assert.equal(status(await admin.run({ opc: 0x06, prp1: buf.addr, cdw10: 0x10 })), SC.INVALID_FIELD);
+  // Identify data crossing a page boundary goes through PRP2.
+  const two = rig.heap.alloc(2 * PAGE);
+  assert.equal(status(await admin.run({ opc: 0x06, prp1: two.addr + 2048, prp2: two.addr + PAGE, cdw10: 1 })), 0);
+  assert.equal(two.getU8(2048 + 512), 0x66);
+}));
+
+test('block size 4096 is reported as LBADS 12', () => withRig(async (rig) => {
+  const admin = await enableAdmin(rig);
+  const buf = rig.heap.alloc(PAGE);
+  assert.equal(status(await admin.run({ opc: 0x06, nsid: 1, prp1: buf.addr, cdw10: 0 })), 0);
+  assert.equal(buf.getU64(0), (1 << 20) / 4096);
+  assert.equal(buf.getU8(130), 12);
+}, { kind: 'ram', bytes: 1 << 20, blockSize: 4096 }));
+
+test('Set/Get Features number of queues', () => withRig(async (rig) => {
+  const admin = await enableAdmin(rig);
+  let c = await admin.run({ opc: 0x09, cdw10: 7, cdw11: 7 | (5 << 16) });
+  assert.equal(status(c), 0);
+  assert.equal(c.dw0, 7 | (5 << 16));
+  c = await admin.run({ opc: 0x0a, cdw10: 7 });
+  assert.equal(c.dw0, 7 | (5 << 16));
+  c = await admin.run({ opc: 0x09, cdw10: 7, cdw11: 1000 | (1000 << 16) });
+  assert.ok((c.dw0 & 0xffff) >= 3 && (c.dw0 >>> 16) >= 3, 'at least 4 queue pairs');
+  assert.ok((c.dw0 & 0xffff) < 1000, 'capped');
+  assert.equal(status(await admin.run({ opc: 0x09, cdw10: 7, cdw11: 0xffff })), SC.INVALID_FIELD);
+  assert.equal(status(await admin.run({ opc: 0x09, cdw10: 0x02 })), SC.INVALID_FIELD);
+  // After allocating 2 pairs, qid 3 is an invalid queue identifier.
+  await admin.run({ opc: 0x09, cdw10: 7, cdw11: 1 | (1 << 16) });
+  const q = rig.heap.alloc(PAGE);
+  assert.equal(status(await admin.run({ opc: 0x05, prp1: q.addr, cdw10: 3 | (3 << 16), cdw11: 1 })), SC.INVALID_QID);
+  assert.equal(status(await admin.run({ opc: 0x05, prp1: q.addr, cdw10: 2 | (3 << 16), cdw11: 1 })), 0);
+}));
+
+test('queue creation and deletion errors', () => withRig(async (rig) => {
+  const admin = await enableAdmin(rig);
+  const mem = rig.heap.alloc(16 * PAGE);
+  const a = mem.addr;
+  const createCq = (qid: number, size: number, cdw11 = 1, base = a): Promise<Cqe> =>
+    admin.run({ opc: 0x05, prp1: base, cdw10: qid | ((size - 1) << 16), cdw11 });
+  const createSq = (qid: number, size: number, cqid: number, cdw11 = 1, base = a + 8 * PAGE): Promise<Cqe> =>
+    admin.run({ opc: 0x01, prp1: base, cdw10: qid | ((size - 1) << 16), cdw11: cdw11 | (cqid << 16) });
+  assert.equal(status(await createCq(0, 16)), SC.INVALID_QID);
+  assert.equal(status(await createCq(1, 1)), SC.INVALID_QUEUE_SIZE);
+  assert.equal(status(await createCq(1, MQES + 2)), SC.INVALID_QUEUE_SIZE);
+  assert.equal(status(await createCq(1, 16, 0)), SC.INVALID_FIELD, 'non-contiguous');
+  assert.equal(status(await createCq(1, 16, 1, a + 16)), SC.INVALID_FIELD, 'unaligned base');
+  assert.equal(status(await createCq(1, 16, 1, rig.phys.byteLength)), SC.INVALID_FIELD, 'base outside memory');
+  assert.equal(status(await createCq(1, 16, 1 | 2 | (40 << 16))), SC.INVALID_FIELD, 'vector > 31');
+  assert.equal(status(await createCq(1, 16)), 0);
+  assert.equal(status(await createCq(1, 16)), SC.INVALID_QID, 'exists');
+  assert.equal(status(await createSq(1, 16, 2)), SC.INVALID_CQ);
+  assert.equal(status(await createSq(1, 16, 0)), SC.INVALID_CQ);
+  assert.equal(status(await createSq(1, 1, 1)), SC.INVALID_QUEUE_SIZE);
+  assert.equal(status(await createSq(0, 16, 1)), SC.INVALID_QID);
+  assert.equal(status(await createSq(1, 16, 1)), 0);
+  assert.equal(status(await createSq(1, 16, 1)), SC.INVALID_QID, 'exists');
+  assert.equal(status(await admin.run({ opc: 0x04, cdw10: 1 })), SC.INVALID_QUEUE_DELETION, 'CQ still has an SQ');
+  assert.equal(status(await admin.run({ opc: 0x00, cdw10: 2 })), SC.INVALID_QID);
+  assert.equal(status(await admin.run({ opc: 0x00, cdw10: 0 })), SC.INVALID_QID);
+  assert.equal(status(await admin.run({ opc: 0x00, cdw10: 1 })), 0);
+  assert.equal(status(await admin.run({ opc: 0x04, cdw10: 1 })), 0);
+  assert.equal(status(await admin.run({ opc: 0x04, cdw10: 1 })), SC.INVALID_QID);
+  assert.equal(status(await admin.run({ opc: 0x7f })), SC.INVALID_OPCODE);
+  assert.equal(status(await admin.run({ opc: 0x06, cdw10: 1, prp1: a, fuse: 1 })), SC.INVALID_FIELD);
+}));
+
+test('I/O command errors: opcode, namespace, LBA range, PRPs, transfer size, data transfer error', () => withRig(async (rig) => {
+  const admin = await enableAdmin(rig);
+  const q = await createPair(admin, 1, 16);
+  const buf = rig.heap.alloc(2 * PAGE);
+  const blocks = (8 << 20) / 512;
+  const expect = async (f: Parameters<typeof q.run>[0], st: number, what: string): Promise<void> => {
+    const c = await q.run(f);
+    assert.equal(status(c), st, what);
+    assert.equal(c.sqid, 1);
+  };
+  await expect({ opc: 0x55, nsid: 1 }, SC.INVALID_OPCODE, 'opcode');
+  await expect(rw(2, 0, 1, buf.addr, 0, 2), SC.INVALID_NAMESPACE, 'nsid 2');
+  await expect(rw(1, 0, 1, buf.addr, 0, 0), SC.INVALID_NAMESPACE, 'nsid 0');
+  await expect({ opc: 0x00, nsid: 3 }, SC.INVALID_NAMESPACE, 'flush nsid 3');
+  await expect({ opc: 0x00, nsid: 0xffffffff }, 0, 'flush all namespaces');
+  await expect(rw(2, blocks - 1, 2, buf.addr, buf.addr + PAGE), SC.LBA_OUT_OF_RANGE, 'end');
+  await expect(rw(2, 2 ** 40, 1, buf.addr), SC.LBA_OUT_OF_RANGE, 'huge lba');
+  await expect(rw(2, blocks - 1, 1, buf.addr), 0, 'last block');
+  await expect(rw(2, 0, 1, buf.addr + 2), SC.INVALID_FIELD, 'PRP1 not dword aligned');
+  await expect(rw(2, 0, 8, buf.addr + 512, buf.addr + PAGE + 8), SC.INVALID_FIELD, 'PRP2 with offset');
+  await expect(rw(2, 0, 1, rig.phys.byteLength), SC.DATA_TRANSFER_ERROR, 'PRP1 past memory');
+  await expect(rw(2, 0, 2, rig.phys.byteLength - 512, rig.phys.byteLength), SC.DATA_TRANSFER_ERROR, 'second page past memory');
+  await expect(rw(1, 0, 1, 2 ** 40), SC.DATA_TRANSFER_ERROR, 'PRP1 far outside memory');
+  await expect(rw(2, 0, 16, buf.addr, rig.phys.byteLength), SC.DATA_TRANSFER_ERROR, 'PRP2 outside memory');
+  await expect(rw(2, 0, 24, buf.addr, rig.phys.byteLength + PAGE), SC.DATA_TRANSFER_ERROR, 'PRP list outside memory');
+  await expect({ ...rw(2, 0, 1, buf.addr), psdt: 1 }, SC.INVALID_FIELD, 'SGL requested');
+  await expect(rw(2, 0, 9000, buf.addr), SC.INVALID_FIELD, 'beyond MDTS (4 MiB)');
+}));
+
+test('phase tag and SQHD across many wraps of a tiny queue pair', () => withRig(async (rig) => {
+  const admin = await enableAdmin(rig);
+  const q = await createPair(admin, 1, 4, 3);
+  const buf = rig.heap.alloc(PAGE);
+  let done = 0;
+  for (let round = 0; round < 60; round++) {
+    const n = 1 + (round % 2); // 1 or 2 commands: keeps SQ (4) and CQ (3) from overflowing
+    const cids = Array.from({ length: n }, () => q.put(rw(2, round, 1, buf.addr)));
+    q.ring();
+    const cs = await q.reap(n);
+    for (let i = 0; i < n; i++) {
+      assert.equal(cs[i]!.cid, cids[i]);
+      assert.equal(status(cs[i]!), 0);
+      done++;
+      assert.equal(cs[i]!.sqhd, done % 4, 'SQ head after the command');
+    }
+    assert.equal(q.take().length, 0, 'nothing beyond');
+  }
+  assert.ok(done / 3 > 20, 'wrapped the CQ many times');
+}));
+
+test('a full CQ holds commands back until the host frees entries', () => withRig(async (rig) => {
+  const admin = await enableAdmin(rig);
+  const q = await createPair(admin, 1, 8, 4);
+  const buf = rig.heap.alloc(PAGE);
+  for (let i = 0; i < 7; i++) q.put(rw(2, i, 1, buf.addr));
+  q.ring();
+  await sleep(50);
+  // 4-entry CQ: 3 completions fill it (one slot stays empty).
+  const dw3 = (i: number): number => q.cq.getU32(i * 16 + 12);
+  assert.deepEqual([0, 1, 2, 3].map((i) => (dw3(i) >>> 16) & 1), [1, 1, 1, 0]);
+  const first = q.take();
+  assert.deepEqual(first.map((c) => c.cid), [0, 1, 2]);
+  assert.equal(first[2]!.sqhd, 3);
+  const rest = await q.reap(4);
+  assert.deepEqual(rest.map((c) => c.cid), [3, 4, 5, 6]);
+  assert.equal(rest[3]!.sqhd, 7);
+}));
+
+test('PRP lists: scattered pages, page offsets and chained list pages round-trip', () => withRig(async (rig) => {
+  const admin = await enableAdmin(rig);
+  const q = await createPair(admin, 1, 8);
+  const pages = 600; // > 511 entries: needs a chained list page even without an offset
+  const bytes = pages * PAGE - 1024; // starts at offset 512, ends 512 bytes before the last page end
+  const nlb = bytes / 512;
+  // Data pages in a shuffled order, so a walk that merged or reordered wrongly corrupts data.
+  const pool = rig.heap.alloc((pages + 1) * PAGE);
+  const order = Array.from({ length: pages }, (_, i) => i).sort((x, y) => ((x * 7919) % pages) - ((y * 7919) % pages));
+  const pageAddr = order.map((i) => pool.addr + i * PAGE);
+  const pattern = new Uint8Array(bytes);
+  randomFillSync(pattern);
+  const phys = new Uint8Array(rig.phys);
+  const scatter = (): void => {
+    let off = 0;
+    for (let p = 0; p < pages; p++) {
+      const start = p === 0 ? 512 : 0;
+      const len = Math.min(PAGE - start, bytes - off);
+      phys.set(pattern.subarray(off, off + len), pageAddr[p]! + start);
+      off += len;
+    }
+  };
+  const gather = (): Uint8Array => {
+    const out = new Uint8Array(bytes);
+    let off = 0;
+    for (let p = 0; p < pages; p++) {
+      const start = p === 0 ? 512 : 0;
+      const len = Math.min(PAGE - start, bytes - off);
+      out.set(phys.subarray(pageAddr[p]! + start, pageAddr[p]! + start + len), off);
+      off += len;
+    }
+    return out;
+  };
+  // List starts 16 bytes before a page end: 1 data entry + pointer, then a full page (511 + ptr), then the rest.
+  const lists = rig.heap.alloc(3 * PAGE);
+  const l0 = lists.addr + PAGE - 16;
+  const put = (addr: number, v: number): void => new DataView(rig.phys).setBigUint64(addr, BigInt(v), true);
+  put(l0, pageAddr[1]!);
+  put(l0 + 8, lists.addr + PAGE);
+  for (let i = 0; i < 511; i++) put(lists.addr + PAGE + 8 * i, pageAddr[2 + i]!);
+  put(lists.addr + PAGE + 8 * 511, lists.addr + 2 * PAGE);
+  for (let i = 513; i < pages; i++) put(lists.addr + 2 * PAGE + 8 * (i - 513), pageAddr[i]!);
+  scatter();
+  assert.equal(status(await q.run(rw(1, 100, nlb, pageAddr[0]! + 512, l0))), 0);
+  phys.fill(0, pool.addr, pool.addr + pool.byteLength);
+  assert.equal(status(await q.run(rw(2, 100, nlb, pageAddr[0]! + 512, l0))), 0);
+  assert.ok(Buffer.from(gather()).equals(Buffer.from(pattern)), 'data survives write + read through chained PRP lists');
+  // A list page whose only slot points at itself is rejected, not looped on.
+  put(lists.addr + PAGE - 8, lists.addr + PAGE - 8);
+  assert.equal(status(await q.run(rw(2, 0, 24, pageAddr[0]!, lists.addr + PAGE - 8))), SC.INVALID_FIELD);
+}));
+
+test('garbage in a queue is answered entry by entry and never kills the controller', () => withRig(async (rig) => {
+  const admin = await enableAdmin(rig);
+  const q = await createPair(admin, 1, 64);
+  for (let round = 0; round < 5; round++) {
+    const junk = new Uint8Array(63 * 64);
+    randomFillSync(junk);
+    q.sq.write(0, junk);
+    q.sqTail = (q.sqTail + 63) % 64;
+    q.ring();
+    const cs = await q.reap(63);
+    assert.equal(cs.length, 63);
+  }
+  // Garbage on the admin queue too (it may create or delete queues; it must answer).
+  const junk = new Uint8Array(15 * 64);
+  randomFillSync(junk);
+  admin.sq.write(0, junk);
+  admin.sqTail = (admin.sqTail + 15) % 16;
+  admin.ring();
+  assert.equal((await admin.reap(15)).length, 15);
+  // An out-of-range tail doorbell is ignored, not trusted.
+  Atomics.store(rig.dev.bar0, sqTailDoorbell(0), 5000);
+  wake(rig.dev);
+  await sleep(20);
+  Atomics.store(rig.dev.bar0, sqTailDoorbell(0), admin.sqTail);
+  const buf = rig.heap.alloc(PAGE);
+  assert.equal(status(await admin.run({ opc: 0x06, prp1: buf.addr, cdw10: 1 })), 0, 'still alive');
+}));
+
+test('reset with commands outstanding drops every queue; bring-up works again', () => withRig(async (rig) => {
+  const b = rig.dev.bar0;
+  let admin = await enableAdmin(rig);
+  const q = await createPair(admin, 1, 16, 2); // CQ of 2 holds back all but one command
+  const buf = rig.heap.alloc(PAGE);
+  for (let i = 0; i < 10; i++) q.put(rw(2, i, 1, buf.addr));
+  q.ring();
+  await until(() => q.cq.getU32(12) !== 0, 'first completion');
+  await sleep(10);
+  Atomics.store(b, REG.CC, 0);
+  wake(rig.dev);
+  await until(() => (Atomics.load(b, REG.CSTS) & 1) === 0, 'RDY=0');
+  admin = await enableAdmin(rig);
+  const q2 = await createPair(admin, 1, 16); // qid 1 is free again: the reset deleted it
+  await sleep(20);
+  assert.equal(q2.take().length, 0, 'no stale completions from before the reset');
+  assert.equal(status(await q2.run(rw(2, 0, 1, buf.addr))), 0);
+}));
+
+test('interrupts: one vector per CQ, none without IEN, masking and unmasking', () => withRig(async (rig) => {
+  const b = rig.dev.bar0;
+  const admin = await enableAdmin(rig);
+  const q1 = await createPair(admin, 1, 8, 8, 1);
+  const q2 = await createPair(admin, 2, 8, 8, 5);
+  const q3 = await createPair(admin, 3, 8);
+  const buf = rig.heap.alloc(PAGE);
+  assert.ok(rig.irqSeen.count[0]! > 0, 'admin completions raise vector 0');
+  const before = [...rig.irqSeen.count];
+  await q1.run(rw(2, 0, 1, buf.addr));
+  await until(() => rig.irqSeen.count[1]! > before[1]!, 'vector 1');
+  await q2.run(rw(2, 0, 1, buf.addr));
+  await until(() => rig.irqSeen.count[5]! > before[5]!, 'vector 5');
+  const mid = [...rig.irqSeen.count];
+  await q3.run(rw(2, 0, 1, buf.addr));
+  await sleep(30);
+  assert.deepEqual(rig.irqSeen.count, mid, 'CQ without IEN raises nothing');
+  Atomics.or(b, REG.INTMS, 1 << 1);
+  await q1.run(rw(2, 0, 1, buf.addr));
+  await sleep(30);
+  assert.equal(rig.irqSeen.count[1], mid[1], 'masked vector stays quiet');
+  assert.equal(Atomics.load(b, REG.INTMS), 1 << 1);
+  Atomics.or(b, REG.INTMC, 1 << 1);
+  wake(rig.dev);
+  await until(() => rig.irqSeen.count[1]! > mid[1]!, 'latched vector 1 after unmask');
+  assert.equal(Atomics.load(b, REG.INTMS), 0);
+}));
+
+test('power cut: writes after the limit are acknowledged but lost, flush does nothing; stats count them', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nvme-pc-'));
+  const path = join(dir, 'disk.img');
+  writeFileSync(path, Buffer.alloc(64 * 512));
+  try {
+    await withRig(async (rig) => {
+      const admin = await enableAdmin(rig);
+      const q = await createPair(admin, 1, 8);
+      const buf = rig.heap.alloc(PAGE);
+      for (let i = 0; i < 4; i++) {
+        buf.fill(0xa0 + i);
+        assert.equal(status(await q.run(rw(1, i, 1, buf.addr))), 0);
+      }
+      assert.equal(status(await q.run({ opc: 0x00, nsid: 1 })), 0);
+      buf.fill(0);
+      assert.equal(status(await q.run(rw(2, 0, 4, buf.addr))), 0);
+      assert.deepEqual([0, 1, 2, 3].map((i) => buf.getU8(i * 512)), [0xa0, 0xa1, 0, 0]);
+      const img = readFileSync(path);
+      assert.deepEqual([0, 1, 2, 3].map((i) => img[i * 512]), [0xa0, 0xa1, 0, 0]);
+      const s = rig.dev.stats();
+      assert.equal(s.writes, 4);
+      assert.equal(s.writesApplied, 2);
+      assert.equal(s.writesDropped, 2);
+      assert.equal(s.flushes, 1);
+      assert.equal(s.reads, 1);
+      assert.equal(s.blocksRead, 4);
+      assert.equal(s.blocksWritten, 2);
+    }, { kind: 'file', path }, { powerCutAfterWrites: 2 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
