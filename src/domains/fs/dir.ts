@@ -1,0 +1,112 @@
+/**
+ * Directories (xv6 fs.c's directory half): a directory is a file of fixed-size entries
+ * (inum, name[DIRSIZ]); inum 0 marks a free slot.
+ *
+ * Invariants:
+ *  - callers hold the directory's lock; dirlink/dirunlink run inside a transaction;
+ *  - a name is at most DIRSIZ bytes (14 xv6, 28 large) and never empty, "." or ".." except the
+ *    two entries mkdir writes; names compare bytewise as xv6's strncmp over DIRSIZ;
+ *  - entries are read a whole block at a time; an entry whose inode number is out of range or a
+ *    directory size that is not a multiple of the entry size is reported as EUCLEAN.
+ */
+import { corrupt, fsErr } from './errors.js';
+import { decodeName, direntInum, direntNameEquals, encodeDirent, nameBytes, T_DIR } from './format.js';
+import type { Inode, InodeLayer } from './inode.js';
+
+export interface DirEntry {
+  name: string;
+  inum: number;
+  /** Byte offset of the entry in the directory. */
+  off: number;
+}
+
+/** Call `fn(raw, entryOffsetInRaw, dirOffset)` for every entry slot of locked dir `dp`; stop when it returns true. */
+async function scan(il: InodeLayer, dp: Inode, fn: (raw: Uint8Array, o: number, dirOff: number) => boolean): Promise<void> {
+  const g = il.g;
+  if (dp.type !== T_DIR) throw fsErr('ENOTDIR', `inode ${dp.inum} is not a directory`);
+  if (dp.size % g.direntSize !== 0) throw corrupt(`directory ${dp.inum}: size ${dp.size} is not a multiple of ${g.direntSize}`);
+  const raw = new Uint8Array(g.bsize);
+  for (let off = 0; off < dp.size; off += g.bsize) {
+    const n = await il.readi(dp, raw, 0, off, Math.min(g.bsize, dp.size - off));
+    for (let o = 0; o + g.direntSize <= n; o += g.direntSize) {
+      if (fn(raw, o, off + o)) return;
+    }
+  }
+}
+
+/** Look `name` up in locked dir `dp`: its inode number and entry offset, or null. */
+export async function dirlookup(il: InodeLayer, dp: Inode, name: string | Uint8Array): Promise<DirEntry | null> {
+  const g = il.g;
+  const nb = typeof name === 'string' ? nameBytes(name) : name;
+  let found: DirEntry | null = null;
+  await scan(il, dp, (raw, o, dirOff) => {
+    const inum = direntInum(g, raw, o);
+    if (inum === 0 || !direntNameEquals(g, raw, o, nb)) return false;
+    found = { name: decodeName(g, raw, o), inum, off: dirOff };
+    return true;
+  });
+  if (found) {
+    const f = found as DirEntry;
+    if (f.inum >= il.sb.ninodes) throw corrupt(`directory ${dp.inum}: entry '${f.name}' has inode number ${f.inum} >= ninodes ${il.sb.ninodes}`);
+  }
+  return found;
+}
+
+/** Check a name for a directory entry; returns its bytes. */
+export function checkName(il: InodeLayer, name: string): Uint8Array {
+  const nb = nameBytes(name);
+  if (nb.length === 0) throw fsErr('ENOENT', 'empty name');
+  if (nb.length > il.g.dirsiz) throw fsErr('ENAMETOOLONG', `name '${name}' longer than ${il.g.dirsiz} bytes`);
+  if (nb.includes(0) || name.includes('/')) throw fsErr('EINVAL', `bad name '${name}'`);
+  return nb;
+}
+
+/** Add entry (name, inum) to locked dir `dp` (in a transaction). EEXIST if present. */
+export async function dirlink(il: InodeLayer, dp: Inode, name: string, inum: number): Promise<void> {
+  const g = il.g;
+  const nb = checkName(il, name);
+  if (await dirlookup(il, dp, nb)) throw fsErr('EEXIST', `'${name}' exists`);
+  let slot = -1;
+  await scan(il, dp, (raw, o, dirOff) => {
+    if (direntInum(g, raw, o) !== 0) return false;
+    slot = dirOff;
+    return true;
+  });
+  const off = slot >= 0 ? slot : dp.size;
+  if (off + g.direntSize > g.maxFileSize) throw fsErr('ENOSPC', `directory ${dp.inum} is full`);
+  const ent = new Uint8Array(g.direntSize);
+  encodeDirent(g, inum, nb, ent, 0);
+  const n = await il.writei(dp, ent, 0, off, g.direntSize);
+  if (n !== g.direntSize) throw fsErr('ENOSPC', `directory ${dp.inum}: no space for entry '${name}'`);
+}
+
+/** Clear the entry at `off` of locked dir `dp` (in a transaction). */
+export async function dirunlink(il: InodeLayer, dp: Inode, off: number): Promise<void> {
+  const ent = new Uint8Array(il.g.direntSize);
+  const n = await il.writei(dp, ent, 0, off, ent.length);
+  if (n !== ent.length) throw fsErr('EIO', `directory ${dp.inum}: cannot clear entry at ${off}`);
+}
+
+/** Does locked dir `dp` hold only "." and ".."? (xv6: every entry after the first two is free.) */
+export async function isdirempty(il: InodeLayer, dp: Inode): Promise<boolean> {
+  const g = il.g;
+  let empty = true;
+  await scan(il, dp, (raw, o, dirOff) => {
+    if (dirOff < 2 * g.direntSize) return false;
+    if (direntInum(g, raw, o) !== 0) { empty = false; return true; }
+    return false;
+  });
+  return empty;
+}
+
+/** All used entries of locked dir `dp`, in order. */
+export async function dirlist(il: InodeLayer, dp: Inode): Promise<DirEntry[]> {
+  const g = il.g;
+  const out: DirEntry[] = [];
+  await scan(il, dp, (raw, o, dirOff) => {
+    const inum = direntInum(g, raw, o);
+    if (inum !== 0) out.push({ name: decodeName(g, raw, o), inum, off: dirOff });
+    return false;
+  });
+  return out;
+}

@@ -1,0 +1,646 @@
+/**
+ * The file system: mount (superblock validation, log recovery) and the high-level operations the
+ * rv6 core calls (xv6 sysfile.c's file-system half): open/create, read/write at an offset, stat,
+ * link, unlink, mkdir, rmdir, mknod, truncate, readdir.
+ *
+ * Invariants:
+ *  - every operation that may write runs inside beginOp/endOp (xv6), and every path walk too, so
+ *    an iput that frees an inode is always inside a transaction;
+ *  - large writes are split into transactions of at most ((MAXOPBLOCKS-1-1-2)/2)·BSIZE bytes
+ *    (xv6 filewrite), large truncations into budgeted steps; each step leaves a consistent fs;
+ *  - lock order: parent directory before child; never two unrelated inodes;
+ *  - every failure is an FsError with a POSIX errno `code`; corrupted metadata is EUCLEAN;
+ *  - the xv6 variant never creates holes (xv6's kernel cannot read them): writing or extending
+ *    beyond EOF zero-fills; the large variant leaves holes.
+ */
+import type { DmaBytes } from '../../runtime/types.js';
+import { BlockAllocator } from './balloc.js';
+import { BufCache } from './bio.js';
+import type { Alloc, BlockDevice } from './device.js';
+import { checkName, dirlink, dirlist, dirlookup, dirunlink, isdirempty } from './dir.js';
+import { asFsError, corrupt, fsErr, FsError } from './errors.js';
+import {
+  decodeSuperblock, LARGE, LARGE_MAGIC, NLINK_MAX, ROOTINO, T_DEVICE, T_DIR, T_FILE, validateSuperblock, XV6, XV6_MAGIC, hex,
+  type Geometry, type Layout, type Superblock, type Variant,
+} from './format.js';
+import { bytesLength, Inode, InodeLayer, type Bytes, type Stat } from './inode.js';
+import { Log } from './log.js';
+import { namex } from './path.js';
+
+export { FsError } from './errors.js';
+export type { Stat, Bytes } from './inode.js';
+
+export const O_RDONLY = 0x000;
+export const O_WRONLY = 0x001;
+export const O_RDWR = 0x002;
+export const O_CREATE = 0x200;
+export const O_TRUNC = 0x400;
+/** With O_CREATE: fail with EEXIST if the file exists (not in xv6). */
+export const O_EXCL = 0x800;
+
+export interface MountOptions {
+  /** Allocator of exchange-heap buffers (the cache's buffers are allocated once, at mount). */
+  alloc: Alloc;
+  /** Buffer-cache size in blocks (default 128 for xv6, 512 for large). */
+  nbuf?: number;
+  /** In-memory inode cache size (default 1024). */
+  ninode?: number;
+}
+
+export interface DirEntryInfo {
+  name: string;
+  inum: number;
+}
+
+export interface StatFs {
+  variant: Variant;
+  bsize: number;
+  blocks: number;
+  dataBlocks: number;
+  freeBlocks: number;
+  inodes: number;
+  maxFileSize: number;
+  nameMax: number;
+}
+
+/** An open file: holds a reference to its inode until close. Offsets are the caller's. */
+export class FsFile {
+  closed = false;
+  /** @internal */
+  constructor(readonly ip: Inode, readonly readable: boolean, readonly writable: boolean) {}
+  get inum(): number {
+    return this.ip.inum;
+  }
+}
+
+function accmode(flags: number): number {
+  return flags & 3;
+}
+
+export class FileSystem {
+  readonly il: InodeLayer;
+  private unmounted = false;
+
+  private constructor(
+    readonly dev: BlockDevice,
+    readonly g: Geometry,
+    readonly sb: Superblock,
+    readonly layout: Layout,
+    readonly bc: BufCache,
+    readonly log: Log,
+    readonly balloc: BlockAllocator,
+    ninode: number,
+    /** Blocks installed by recovery at mount. */
+    readonly recovered: number,
+  ) {
+    this.il = new InodeLayer(bc, log, balloc, g, sb, layout, ninode);
+  }
+
+  /** Mount: detect the variant, validate the superblock, recover the log, check the root. */
+  static async mount(dev: BlockDevice, opts: MountOptions): Promise<FileSystem> {
+    const ss = dev.blockSize;
+    if (!Number.isInteger(ss) || ss < 1 || (ss & (ss - 1)) !== 0) throw fsErr('EINVAL', `bad device sector size ${ss}`);
+    const devBytes = dev.blockCount * ss;
+    const head = Math.max(8192, ss);
+    if (devBytes < 2 * 1024 + 1024) throw fsErr('EINVAL', `device too small (${devBytes} bytes)`);
+    const readBytes = Math.min(head, Math.floor(devBytes / ss) * ss);
+    const hb = opts.alloc(head);
+    try {
+      await dev.read(0, hb, readBytes / ss);
+    } catch (e) {
+      throw asFsError(e, 'mount: reading the superblock');
+    }
+    let g: Geometry;
+    if (readBytes >= 2048 && hb.getU32(XV6.sbOffset) === XV6_MAGIC) g = XV6;
+    else if (readBytes >= 8192 && hb.getU32(LARGE.sbOffset) === LARGE_MAGIC) g = LARGE;
+    else throw corrupt(`superblock: bad magic ${hex(hb.getU32(XV6.sbOffset))} (neither xv6 ${hex(XV6_MAGIC)} nor large ${hex(LARGE_MAGIC)})`);
+    if (g.bsize % ss !== 0) throw fsErr('EINVAL', `device sector size ${ss} does not divide block size ${g.bsize}`);
+    const sb = decodeSuperblock(g, hb, g.sbOffset);
+    const layout = validateSuperblock(g, sb, Math.floor(devBytes / g.bsize), hb, g.sbOffset);
+    hb.drop();
+    const nbuf = Math.max(opts.nbuf ?? (g.variant === 'xv6' ? 128 : 512), g.maxOpBlocks + 24);
+    const cap = Math.min(layout.logCap, nbuf - 16);
+    const bc = new BufCache(dev, opts.alloc, g.bsize, nbuf);
+    const log = new Log(bc, opts.alloc, g, sb, layout, cap);
+    const recovered = await log.recover();
+    const balloc = new BlockAllocator(bc, log, g, sb, layout);
+    const fs = new FileSystem(dev, g, sb, layout, bc, log, balloc, Math.max(16, opts.ninode ?? 1024), recovered);
+    const root = fs.il.iget(ROOTINO);
+    try {
+      await fs.il.ilock(root);
+    } catch (e) {
+      fs.il.forget(root);
+      root.ref--;
+      throw corrupt(`root inode: ${(e as Error).message}`);
+    }
+    const rtype = root.type;
+    fs.il.iunlock(root);
+    root.ref--;
+    if (rtype !== T_DIR) throw corrupt(`root inode ${ROOTINO} is not a directory (type ${rtype})`);
+    return fs;
+  }
+
+  get variant(): Variant {
+    return this.g.variant;
+  }
+
+  /** Bytes one write transaction may carry (xv6 filewrite). */
+  get maxOpBytes(): number {
+    return Math.floor((this.g.maxOpBlocks - 1 - 1 - 2) / 2) * this.g.bsize;
+  }
+
+  private check(): void {
+    if (this.unmounted) throw fsErr('EIO', 'file system is unmounted');
+  }
+
+  /** Run `fn` inside one transaction. */
+  private async tx<T>(fn: () => Promise<T>): Promise<T> {
+    this.check();
+    await this.log.beginOp();
+    let r: T;
+    try {
+      r = await fn();
+    } catch (e) {
+      await this.log.endOp();
+      throw e;
+    }
+    await this.log.endOp();
+    return r;
+  }
+
+  private async namei(path: string, cwd?: FsFile): Promise<Inode> {
+    return (await namex(this.il, path, false, cwd ? cwd.ip : null)).ip;
+  }
+
+  /** Lock an inode reached through a directory entry; refuses free / unlinked targets. */
+  private async ilockEntry(ip: Inode, what: string): Promise<void> {
+    try {
+      await this.il.ilock(ip);
+    } catch (e) {
+      this.il.forget(ip);
+      if (e instanceof FsError) throw corrupt(`${what}: ${e.message}`);
+      throw e;
+    }
+    if (ip.nlink < 1) {
+      this.il.forget(ip);
+      this.il.iunlock(ip);
+      throw corrupt(`${what}: directory entry leads to inode ${ip.inum} with link count ${ip.nlink}`);
+    }
+  }
+
+  /** Parent directory (locked) of the last element of `path`, and that element. */
+  private async parentOf(path: string, cwd: FsFile | undefined, ifRoot: FsError): Promise<{ dp: Inode; name: string }> {
+    const { ip, name } = await namex(this.il, path, true, cwd ? cwd.ip : null);
+    if (name === null) {
+      await this.il.iput(ip);
+      throw ifRoot;
+    }
+    try {
+      await this.il.ilock(ip);
+    } catch (e) {
+      this.il.forget(ip);
+      await this.il.iput(ip);
+      throw e;
+    }
+    return { dp: ip, name };
+  }
+
+  /** xv6 create(): returns the inode locked and referenced. */
+  private async create(path: string, type: number, major: number, minor: number, excl: boolean, cwd?: FsFile): Promise<Inode> {
+    const il = this.il;
+    const { dp, name } = await this.parentOf(path, cwd, fsErr('EEXIST', `'${path}' exists`));
+    let ip: Inode | null = null;
+    let dpHeld = true;
+    try {
+      const e = await dirlookup(il, dp, name);
+      if (e) {
+        if (e.inum === dp.inum) {
+          if (type === T_FILE && !excl) throw fsErr('EISDIR', `'${path}' is a directory`);
+          throw fsErr('EEXIST', `'${path}' exists`);
+        }
+        const xip = il.iget(e.inum);
+        dpHeld = false;
+        await il.iunlockput(dp);
+        try {
+          await this.ilockEntry(xip, `'${path}'`);
+        } catch (err) {
+          await il.iput(xip);
+          throw err;
+        }
+        if (type === T_FILE && !excl && (xip.type === T_FILE || xip.type === T_DEVICE)) return xip;
+        const isDir = xip.type === T_DIR;
+        await il.iunlockput(xip);
+        if (type === T_FILE && !excl && isDir) throw fsErr('EISDIR', `'${path}' is a directory`);
+        throw fsErr('EEXIST', `'${path}' exists`);
+      }
+      checkName(il, name);
+      if (type === T_DIR && dp.nlink >= NLINK_MAX) throw fsErr('EMLINK', `directory ${dp.inum} has too many links`);
+      ip = await il.ialloc(type);
+      await il.ilock(ip);
+      ip.major = major;
+      ip.minor = minor;
+      ip.nlink = 1;
+      await il.iupdate(ip);
+      if (type === T_DIR) {
+        await dirlink(il, ip, '.', ip.inum);
+        await dirlink(il, ip, '..', dp.inum);
+      }
+      await dirlink(il, dp, name, ip.inum);
+      if (type === T_DIR) {
+        dp.nlink++;
+        await il.iupdate(dp);
+      }
+      dpHeld = false;
+      await il.iunlockput(dp);
+      return ip;
+    } catch (err) {
+      if (ip) {
+        ip.nlink = 0;
+        await il.iupdate(ip);
+        await il.iunlockput(ip);
+      }
+      if (dpHeld) await il.iunlockput(dp);
+      throw err;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Path operations
+
+  /** Open (and with O_CREATE create) a file. Directories open read-only only. */
+  async open(path: string, flags = O_RDONLY, cwd?: FsFile): Promise<FsFile> {
+    const acc = accmode(flags);
+    if (acc === 3) throw fsErr('EINVAL', `bad open flags ${flags}`);
+    const il = this.il;
+    return this.tx(async () => {
+      let ip: Inode;
+      if (flags & O_CREATE) {
+        ip = await this.create(path, T_FILE, 0, 0, (flags & O_EXCL) !== 0, cwd);
+      } else {
+        ip = await this.namei(path, cwd);
+        try {
+          await this.ilockEntry(ip, `'${path}'`);
+        } catch (e) {
+          await il.iput(ip);
+          throw e;
+        }
+      }
+      try {
+        if (ip.type === T_DIR && acc !== O_RDONLY) throw fsErr('EISDIR', `'${path}' is a directory`);
+        if ((flags & O_TRUNC) && ip.type === T_FILE && ip.size > 0) {
+          while (!(await il.itrunc(ip, 0))) {
+            await this.log.endOp();
+            await this.log.beginOp();
+          }
+        }
+      } catch (e) {
+        await il.iunlockput(ip);
+        throw e;
+      }
+      il.iunlock(ip);
+      return new FsFile(ip, acc !== O_WRONLY, acc !== O_RDONLY);
+    });
+  }
+
+  /** Release an open file's inode reference (frees an unlinked inode). */
+  async close(f: FsFile): Promise<void> {
+    if (f.closed) throw fsErr('EBADF', 'file already closed');
+    f.closed = true;
+    await this.tx(() => this.il.iput(f.ip));
+  }
+
+  async mkdir(path: string, cwd?: FsFile): Promise<void> {
+    await this.tx(async () => {
+      const ip = await this.create(path, T_DIR, 0, 0, true, cwd);
+      await this.il.iunlockput(ip);
+    });
+  }
+
+  async mknod(path: string, major: number, minor: number, cwd?: FsFile): Promise<void> {
+    if (!Number.isInteger(major) || !Number.isInteger(minor) || major < 0 || minor < 0 || major > 32767 || minor > 32767) {
+      throw fsErr('EINVAL', `bad device numbers ${major}, ${minor}`);
+    }
+    await this.tx(async () => {
+      const ip = await this.create(path, T_DEVICE, major, minor, true, cwd);
+      await this.il.iunlockput(ip);
+    });
+  }
+
+  async stat(path: string, cwd?: FsFile): Promise<Stat> {
+    return this.tx(async () => {
+      const ip = await this.namei(path, cwd);
+      try {
+        await this.ilockEntry(ip, `'${path}'`);
+      } catch (e) {
+        await this.il.iput(ip);
+        throw e;
+      }
+      const st = this.il.stati(ip);
+      await this.il.iunlockput(ip);
+      return st;
+    });
+  }
+
+  /** Inode number `path` names (like namei). */
+  async lookup(path: string, cwd?: FsFile): Promise<number> {
+    return (await this.stat(path, cwd)).ino;
+  }
+
+  /** xv6 sys_link: a new name for a non-directory. */
+  async link(oldPath: string, newPath: string, cwd?: FsFile): Promise<void> {
+    const il = this.il;
+    await this.tx(async () => {
+      const ip = await this.namei(oldPath, cwd);
+      try {
+        await this.ilockEntry(ip, `'${oldPath}'`);
+      } catch (e) {
+        await il.iput(ip);
+        throw e;
+      }
+      if (ip.type === T_DIR) {
+        await il.iunlockput(ip);
+        throw fsErr('EPERM', `'${oldPath}' is a directory`);
+      }
+      if (ip.nlink >= NLINK_MAX) {
+        await il.iunlockput(ip);
+        throw fsErr('EMLINK', `'${oldPath}' has too many links`);
+      }
+      ip.nlink++;
+      await il.iupdate(ip);
+      il.iunlock(ip);
+      try {
+        const { dp, name } = await this.parentOf(newPath, cwd, fsErr('EEXIST', `'${newPath}' exists`));
+        try {
+          await dirlink(il, dp, name, ip.inum);
+        } finally {
+          await il.iunlockput(dp);
+        }
+      } catch (e) {
+        await il.ilock(ip);
+        ip.nlink--;
+        await il.iupdate(ip);
+        await il.iunlockput(ip);
+        throw e;
+      }
+      await il.iput(ip);
+    });
+  }
+
+  private async remove(path: string, dir: boolean, cwd?: FsFile): Promise<void> {
+    const il = this.il;
+    await this.tx(async () => {
+      const { dp, name } = await this.parentOf(path, cwd, fsErr(dir ? 'EBUSY' : 'EISDIR', `cannot remove '${path}'`));
+      let ip: Inode | null = null;
+      try {
+        if (name === '.') throw fsErr('EINVAL', `cannot remove '.'`);
+        if (name === '..') throw fsErr(dir ? 'ENOTEMPTY' : 'EISDIR', `cannot remove '..'`);
+        const e = await dirlookup(il, dp, name);
+        if (!e) throw fsErr('ENOENT', `'${path}' not found`);
+        if (e.inum === dp.inum) throw corrupt(`directory ${dp.inum}: entry '${name}' points to the directory itself`);
+        ip = il.iget(e.inum);
+        try {
+          await this.ilockEntry(ip, `'${path}'`);
+        } catch (err) {
+          await il.iput(ip);
+          ip = null;
+          throw err;
+        }
+        if (dir && ip.type !== T_DIR) throw fsErr('ENOTDIR', `'${path}' is not a directory`);
+        if (!dir && ip.type === T_DIR) throw fsErr('EISDIR', `'${path}' is a directory`);
+        if (dir && ip.inum === ROOTINO) throw fsErr('EBUSY', 'cannot remove the root');
+        if (dir && !(await isdirempty(il, ip))) throw fsErr('ENOTEMPTY', `'${path}' is not empty`);
+        await dirunlink(il, dp, e.off);
+        if (ip.type === T_DIR) {
+          dp.nlink--;
+          await il.iupdate(dp);
+        }
+      } catch (err) {
+        if (ip) await il.iunlockput(ip);
+        await il.iunlockput(dp);
+        throw err;
+      }
+      await il.iunlockput(dp);
+      ip.nlink--;
+      await il.iupdate(ip);
+      await il.iunlockput(ip);
+    });
+  }
+
+  async unlink(path: string, cwd?: FsFile): Promise<void> {
+    await this.remove(path, false, cwd);
+  }
+
+  async rmdir(path: string, cwd?: FsFile): Promise<void> {
+    await this.remove(path, true, cwd);
+  }
+
+  /** Entries of a directory (including "." and ".."). */
+  async readdir(path: string | FsFile, cwd?: FsFile): Promise<DirEntryInfo[]> {
+    const il = this.il;
+    return this.tx(async () => {
+      const ip = typeof path === 'string' ? await this.namei(path, cwd) : il.idup(this.live(path).ip);
+      try {
+        if (typeof path === 'string') await this.ilockEntry(ip, `'${path}'`);
+        else await il.ilock(ip);
+      } catch (e) {
+        await il.iput(ip);
+        throw e;
+      }
+      try {
+        if (ip.type !== T_DIR) throw fsErr('ENOTDIR', `inode ${ip.inum} is not a directory`);
+        return (await dirlist(il, ip)).map((d) => ({ name: d.name, inum: d.inum }));
+      } finally {
+        await il.iunlockput(ip);
+      }
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // File operations
+
+  private live(f: FsFile): FsFile {
+    if (f.closed) throw fsErr('EBADF', 'file is closed');
+    this.check();
+    return f;
+  }
+
+  async fstat(f: FsFile): Promise<Stat> {
+    const ip = this.live(f).ip;
+    await this.il.ilock(ip);
+    const st = this.il.stati(ip);
+    this.il.iunlock(ip);
+    return st;
+  }
+
+  /** Read up to `len` bytes at `off` into dst[dstOff..]; returns the count (0 at EOF). */
+  async read(f: FsFile, off: number, dst: Bytes, dstOff = 0, len = bytesLength(dst) - dstOff): Promise<number> {
+    this.live(f);
+    if (!f.readable) throw fsErr('EBADF', 'file not open for reading');
+    if (!Number.isSafeInteger(off) || off < 0 || len < 0 || dstOff < 0 || dstOff + len > bytesLength(dst)) throw fsErr('EINVAL', 'bad offset or length');
+    const ip = f.ip;
+    await this.il.ilock(ip);
+    try {
+      return await this.il.readi(ip, dst, dstOff, off, len);
+    } finally {
+      this.il.iunlock(ip);
+    }
+  }
+
+  /** Write `len` bytes of src[srcOff..] at `off`, in transactions of at most maxOpBytes. */
+  async write(f: FsFile, off: number, src: Bytes, srcOff = 0, len = bytesLength(src) - srcOff): Promise<number> {
+    this.live(f);
+    if (!f.writable) throw fsErr('EBADF', 'file not open for writing');
+    if (!Number.isSafeInteger(off) || off < 0 || len < 0 || srcOff < 0 || srcOff + len > bytesLength(src)) throw fsErr('EINVAL', 'bad offset or length');
+    const ip = f.ip;
+    if (ip.type === T_DIR) throw fsErr('EISDIR', 'cannot write a directory');
+    if (off + len > this.g.maxFileSize) {
+      if (off >= this.g.maxFileSize) throw fsErr('EFBIG', `offset ${off} beyond the maximum file size ${this.g.maxFileSize}`);
+      len = this.g.maxFileSize - off;
+    }
+    if (!this.g.holes) await this.zeroFill(ip, off);
+    const max = this.maxOpBytes;
+    let done = 0;
+    while (done < len) {
+      const n1 = Math.min(len - done, max);
+      let r = 0;
+      try {
+        r = await this.tx(async () => {
+          await this.il.ilock(ip);
+          try {
+            return await this.il.writei(ip, src, srcOff + done, off + done, n1);
+          } finally {
+            this.il.iunlock(ip);
+          }
+        });
+      } catch (e) {
+        if (done > 0 && e instanceof FsError && e.code === 'ENOSPC') break;
+        throw e;
+      }
+      done += r;
+      if (r !== n1) break;
+    }
+    return done;
+  }
+
+  /** xv6 variant: make the file at least `upTo` bytes long by writing zeros (no holes). */
+  private async zeroFill(ip: Inode, upTo: number): Promise<void> {
+    const zeros = new Uint8Array(this.maxOpBytes);
+    for (;;) {
+      const done = await this.tx(async () => {
+        await this.il.ilock(ip);
+        try {
+          if (ip.size >= upTo) return true;
+          const n = Math.min(upTo - ip.size, zeros.length);
+          const r = await this.il.writei(ip, zeros, 0, ip.size, n);
+          if (r !== n) throw fsErr('ENOSPC', 'no space to extend the file');
+          return false;
+        } finally {
+          this.il.iunlock(ip);
+        }
+      });
+      if (done) return;
+    }
+  }
+
+  /** Set the size of an open file (shrink frees blocks; grow makes a hole or zeros). */
+  async ftruncate(f: FsFile, len: number): Promise<void> {
+    this.live(f);
+    if (!f.writable) throw fsErr('EBADF', 'file not open for writing');
+    await this.truncInode(f.ip, len);
+  }
+
+  async truncate(path: string, len: number, cwd?: FsFile): Promise<void> {
+    const f = await this.open(path, O_WRONLY, cwd);
+    try {
+      await this.truncInode(f.ip, len);
+    } finally {
+      await this.close(f);
+    }
+  }
+
+  private async truncInode(ip: Inode, len: number): Promise<void> {
+    if (!Number.isSafeInteger(len) || len < 0) throw fsErr('EINVAL', `bad length ${len}`);
+    if (len > this.g.maxFileSize) throw fsErr('EFBIG', `length ${len} beyond the maximum file size`);
+    if (ip.type === T_DIR) throw fsErr('EISDIR', 'cannot truncate a directory');
+    for (;;) {
+      const r = await this.tx(async () => {
+        await this.il.ilock(ip);
+        try {
+          if (ip.type === T_DIR) throw fsErr('EISDIR', 'cannot truncate a directory');
+          if (len > ip.size) return 'grow';
+          return (await this.il.itrunc(ip, len)) ? 'done' : 'more';
+        } finally {
+          this.il.iunlock(ip);
+        }
+      });
+      if (r === 'done') return;
+      if (r === 'grow') break;
+    }
+    if (!this.g.holes) {
+      await this.zeroFill(ip, len);
+      return;
+    }
+    await this.tx(async () => {
+      await this.il.ilock(ip);
+      try {
+        if (len > ip.size) {
+          ip.size = len;
+          await this.il.iupdate(ip);
+        }
+      } finally {
+        this.il.iunlock(ip);
+      }
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Conveniences and whole-fs operations
+
+  async readFile(path: string, cwd?: FsFile): Promise<Uint8Array> {
+    const f = await this.open(path, O_RDONLY, cwd);
+    try {
+      const st = await this.fstat(f);
+      const out = new Uint8Array(st.size);
+      const n = await this.read(f, 0, out);
+      return n === out.length ? out : out.subarray(0, n);
+    } finally {
+      await this.close(f);
+    }
+  }
+
+  async writeFile(path: string, data: Uint8Array, cwd?: FsFile): Promise<void> {
+    const f = await this.open(path, O_WRONLY | O_CREATE | O_TRUNC, cwd);
+    try {
+      const n = await this.write(f, 0, data);
+      if (n !== data.length) throw fsErr('ENOSPC', `short write ${n} of ${data.length}`);
+    } finally {
+      await this.close(f);
+    }
+  }
+
+  async statfs(): Promise<StatFs> {
+    this.check();
+    return {
+      variant: this.g.variant, bsize: this.g.bsize, blocks: this.sb.size, dataBlocks: this.sb.size - this.layout.datastart,
+      freeBlocks: await this.balloc.countFree(), inodes: this.sb.ninodes, maxFileSize: this.g.maxFileSize, nameMax: this.g.dirsiz,
+    };
+  }
+
+  /** Commit anything pending and flush the device. */
+  async sync(): Promise<void> {
+    await this.tx(async () => undefined);
+    try {
+      await this.dev.flush();
+    } catch (e) {
+      throw asFsError(e, 'sync');
+    }
+  }
+
+  async unmount(): Promise<void> {
+    if (this.unmounted) return;
+    await this.sync();
+    this.unmounted = true;
+  }
+}
+
+export type { DmaBytes };

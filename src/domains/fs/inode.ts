@@ -1,0 +1,445 @@
+/**
+ * Inodes (xv6 fs.c's inode half): allocation, the in-memory inode cache, locking, block mapping
+ * (direct, singly, doubly and — large variant — triply indirect), truncation, and readi/writei
+ * copying between cache buffers and a caller's Uint8Array or DmaBytes.
+ *
+ * Invariants:
+ *  - at most one in-memory Inode per inode number; `ref` counts holders (iget/idup .. iput);
+ *    an entry with ref 0 may be evicted; the cache never holds more than `ninode` entries;
+ *  - `valid` means the fields mirror the on-disk dinode; every change is written back with iupdate
+ *    inside a transaction; fields are read or changed only with the inode's SleepLock held;
+ *  - ilock refuses (EUCLEAN) an inode whose type is garbage or 0 (free), whose size exceeds the
+ *    variant's maximum, or whose nlink is negative; bmap refuses block numbers outside the data
+ *    area; so corrupted metadata yields errors, never wild reads or hangs;
+ *  - iput frees an inode (truncate, type 0) when the last reference goes and nlink is 0; it must
+ *    run inside a transaction;
+ *  - truncation frees blocks from the end, clears every pointer to a freed block in the same
+ *    transaction, and stops at a budget of distinct metadata blocks, leaving a consistent, shorter
+ *    file; callers loop over transactions until it reports done.
+ */
+import type { DmaBytes } from '../../runtime/types.js';
+import type { BlockAllocator } from './balloc.js';
+import type { BufCache } from './bio.js';
+import { corrupt, fsErr, FsError } from './errors.js';
+import {
+  decodeDinode, encodeDinode, iblock, ioffset, naddrs, T_DEVICE, T_FREE,
+  type Geometry, type Layout, type Superblock,
+} from './format.js';
+import type { Log } from './log.js';
+import { SleepLock } from './sync.js';
+
+export class Inode {
+  ref = 0;
+  valid = false;
+  readonly lock = new SleepLock();
+  type = 0;
+  major = 0;
+  minor = 0;
+  nlink = 0;
+  size = 0;
+  addrs: number[] = [];
+  constructor(readonly inum: number) {}
+}
+
+export interface Stat {
+  ino: number;
+  type: number;
+  nlink: number;
+  size: number;
+  major: number;
+  minor: number;
+}
+
+export type Bytes = Uint8Array | DmaBytes;
+
+export function bytesLength(b: Bytes): number {
+  return b instanceof Uint8Array ? b.length : b.byteLength;
+}
+
+interface TruncCtx {
+  keep: number;
+  bitmapBudget: number;
+  touched: Set<number>;
+  stopped: boolean;
+  lowFreed: number;
+}
+
+export class InodeLayer {
+  private readonly cache = new Map<number, Inode>();
+  private ihint = 1;
+  /** Blocks spanned by one entry at each indirect level: span[L] = nind^L. */
+  private readonly span: number[];
+  /** First file block number covered by the level-L tree (L >= 1). */
+  private readonly levelBase: number[];
+
+  constructor(
+    readonly bc: BufCache,
+    readonly log: Log,
+    readonly alloc: BlockAllocator,
+    readonly g: Geometry,
+    readonly sb: Superblock,
+    readonly layout: Layout,
+    readonly ninode: number,
+  ) {
+    this.span = [1];
+    for (let l = 1; l <= g.levels; l++) this.span.push(this.span[l - 1]! * g.nindirect);
+    this.levelBase = [0, g.ndirect];
+    for (let l = 2; l <= g.levels; l++) this.levelBase.push(this.levelBase[l - 1]! + this.span[l - 1]!);
+  }
+
+  checkInum(inum: number, what: string): void {
+    if (!Number.isInteger(inum) || inum < 1 || inum >= this.sb.ninodes) {
+      throw corrupt(`${what}: inode number ${inum} out of range [1, ${this.sb.ninodes})`);
+    }
+  }
+
+  /** Allocate an inode of `type` on disk (in a transaction); returns it referenced, unlocked. */
+  async ialloc(type: number): Promise<Inode> {
+    const { g, sb } = this;
+    const n = sb.ninodes;
+    let inum = this.ihint >= 1 && this.ihint < n ? this.ihint : 1;
+    for (let scanned = 0; scanned < n - 1;) {
+      const blk = iblock(g, sb, inum);
+      const bp = await this.bc.bread(blk);
+      let found = -1;
+      const last = Math.min(n - 1, (blk - sb.inodestart + 1) * g.ipb - 1);
+      for (let i = inum; i <= last; i++) {
+        const off = ioffset(g, i);
+        if (bp.data.getU16(off) === T_FREE) {
+          encodeDinode(g, { type, major: 0, minor: 0, nlink: 0, size: 0, addrs: [] }, bp.data, off);
+          this.log.logWrite(bp);
+          found = i;
+          break;
+        }
+      }
+      this.bc.brelse(bp);
+      if (found >= 0) {
+        this.ihint = found + 1;
+        const ip = this.iget(found);
+        ip.valid = false;
+        return ip;
+      }
+      scanned += last - inum + 1;
+      inum = last + 1 >= n ? 1 : last + 1;
+    }
+    throw fsErr('ENOSPC', 'no free inodes');
+  }
+
+  /** Write the in-memory copy of a locked inode to disk (in a transaction). */
+  async iupdate(ip: Inode): Promise<void> {
+    const bp = await this.bc.bread(iblock(this.g, this.sb, ip.inum));
+    encodeDinode(this.g, ip, bp.data, ioffset(this.g, ip.inum));
+    this.log.logWrite(bp);
+    this.bc.brelse(bp);
+  }
+
+  /** Reference inode `inum` (no disk access). */
+  iget(inum: number): Inode {
+    this.checkInum(inum, 'iget');
+    let ip = this.cache.get(inum);
+    if (ip) {
+      ip.ref++;
+      return ip;
+    }
+    if (this.cache.size >= this.ninode) {
+      for (const [k, v] of this.cache) {
+        if (v.ref === 0) { this.cache.delete(k); break; }
+      }
+      if (this.cache.size >= this.ninode) throw fsErr('ENFILE', `inode cache full (${this.ninode} in use)`);
+    }
+    ip = new Inode(inum);
+    ip.ref = 1;
+    this.cache.set(inum, ip);
+    return ip;
+  }
+
+  idup(ip: Inode): Inode {
+    ip.ref++;
+    return ip;
+  }
+
+  /** Lock `ip`, reading it from disk if needed. Throws EUCLEAN (unlocked) on a bad dinode. */
+  async ilock(ip: Inode): Promise<void> {
+    if (ip.ref < 1) throw new Error('ilock: unreferenced inode');
+    await ip.lock.acquire();
+    if (ip.valid) return;
+    try {
+      const bp = await this.bc.bread(iblock(this.g, this.sb, ip.inum));
+      const d = decodeDinode(this.g, bp.data, ioffset(this.g, ip.inum));
+      this.bc.brelse(bp);
+      if (d.type < 0 || d.type > T_DEVICE) throw corrupt(`inode ${ip.inum}: bad type ${d.type}`);
+      if (d.type === T_FREE) throw corrupt(`inode ${ip.inum} is free (type 0) but in use`);
+      if (d.nlink < 0) throw corrupt(`inode ${ip.inum}: negative link count ${d.nlink}`);
+      if (!Number.isSafeInteger(d.size) || d.size > this.g.maxFileSize) throw corrupt(`inode ${ip.inum}: size ${d.size} exceeds the maximum ${this.g.maxFileSize}`);
+      ip.type = d.type;
+      ip.major = d.major;
+      ip.minor = d.minor;
+      ip.nlink = d.nlink;
+      ip.size = d.size;
+      ip.addrs = d.addrs;
+      ip.valid = true;
+    } catch (e) {
+      ip.lock.release();
+      throw e;
+    }
+  }
+
+  iunlock(ip: Inode): void {
+    ip.lock.release();
+  }
+
+  /** Drop a reference; frees the inode if it was the last one and nlink is 0 (in a transaction). */
+  async iput(ip: Inode): Promise<void> {
+    if (ip.ref === 1 && ip.valid && ip.nlink === 0) {
+      await ip.lock.acquire();
+      try {
+        // Free the blocks, cycling transactions if one cannot hold all the bitmap changes.
+        while (!(await this.itrunc(ip, 0, this.g.maxOpBlocks - 4))) {
+          await this.log.endOp();
+          await this.log.beginOp();
+        }
+        ip.type = T_FREE;
+        await this.iupdate(ip);
+        ip.valid = false;
+        if (ip.inum < this.ihint) this.ihint = ip.inum;
+      } finally {
+        ip.lock.release();
+      }
+    }
+    ip.ref--;
+  }
+
+  async iunlockput(ip: Inode): Promise<void> {
+    this.iunlock(ip);
+    await this.iput(ip);
+  }
+
+  /** Forget the cached copy (used when an entry proved corrupt, so iput never frees it). */
+  forget(ip: Inode): void {
+    ip.valid = false;
+  }
+
+  stati(ip: Inode): Stat {
+    return { ino: ip.inum, type: ip.type, nlink: ip.nlink, size: ip.size, major: ip.major, minor: ip.minor };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Block mapping
+
+  /**
+   * Disk block of file block `fbn` of locked `ip`; 0 for a hole when !alloc. With alloc, missing
+   * blocks (and indirect blocks) are allocated (in a transaction) — ENOSPC if the disk is full.
+   */
+  async bmap(ip: Inode, fbn: number, alloc: boolean): Promise<number> {
+    const g = this.g;
+    if (fbn < g.ndirect) {
+      let a = ip.addrs[fbn]!;
+      if (a === 0) {
+        if (!alloc) return 0;
+        a = await this.alloc.balloc();
+        ip.addrs[fbn] = a;
+      } else this.alloc.checkData(a, `inode ${ip.inum} block ${fbn}`);
+      return a;
+    }
+    for (let level = 1; level <= g.levels; level++) {
+      const base = this.levelBase[level]!;
+      if (fbn < base + this.span[level]!) {
+        const slot = g.ndirect + level - 1;
+        let addr = ip.addrs[slot]!;
+        if (addr === 0) {
+          if (!alloc) return 0;
+          addr = await this.alloc.balloc();
+          ip.addrs[slot] = addr;
+        } else this.alloc.checkData(addr, `inode ${ip.inum} indirect root ${level}`);
+        let rel = fbn - base;
+        for (let l = level; l >= 1; l--) {
+          const sp = this.span[l - 1]!;
+          const idx = Math.floor(rel / sp);
+          rel -= idx * sp;
+          const bp = await this.bc.bread(addr);
+          let next = bp.data.getU32(idx * 4);
+          if (next === 0) {
+            if (!alloc) { this.bc.brelse(bp); return 0; }
+            try {
+              next = await this.alloc.balloc();
+            } catch (e) {
+              this.bc.brelse(bp);
+              throw e;
+            }
+            bp.data.setU32(idx * 4, next);
+            this.log.logWrite(bp);
+          }
+          this.bc.brelse(bp);
+          this.alloc.checkData(next, `inode ${ip.inum} file block ${fbn} (indirect block ${addr}[${idx}])`);
+          addr = next;
+        }
+        return addr;
+      }
+    }
+    throw fsErr('EFBIG', `inode ${ip.inum}: file block ${fbn} beyond the maximum file size`);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Truncation
+
+  private canFree(ctx: TruncCtx, b: number): boolean {
+    const bb = this.alloc.bitmapBlockOf(b);
+    if (ctx.touched.has(bb)) return true;
+    if (ctx.touched.size >= ctx.bitmapBudget) return false;
+    ctx.touched.add(bb);
+    return true;
+  }
+
+  /** Free the part of the level-`level` subtree at `addr` (covering file blocks from `base`) at or beyond ctx.keep. */
+  private async truncTree(ip: Inode, addr: number, level: number, base: number, ctx: TruncCtx): Promise<'freed' | 'kept'> {
+    this.alloc.checkData(addr, `inode ${ip.inum} truncate`);
+    if (level === 0) {
+      if (!this.canFree(ctx, addr)) { ctx.stopped = true; return 'kept'; }
+      await this.alloc.bfree(addr);
+      ctx.lowFreed = Math.min(ctx.lowFreed, base);
+      return 'freed';
+    }
+    const nind = this.g.nindirect;
+    const sp = this.span[level - 1]!;
+    const bp = await this.bc.bread(addr);
+    const e = new Uint32Array(nind);
+    for (let i = 0; i < nind; i++) e[i] = bp.data.getU32(i * 4);
+    this.bc.brelse(bp);
+    const lo = ctx.keep > base ? Math.floor((ctx.keep - base) / sp) : 0;
+    let dirty = false;
+    for (let i = nind - 1; i >= lo && !ctx.stopped; i--) {
+      const c = e[i]!;
+      if (c === 0) continue;
+      const r = await this.truncTree(ip, c, level - 1, base + i * sp, ctx);
+      if (r === 'freed') { e[i] = 0; dirty = true; }
+    }
+    if (!ctx.stopped && ctx.keep <= base && e.every((v) => v === 0)) {
+      if (this.canFree(ctx, addr)) {
+        await this.alloc.bfree(addr);
+        return 'freed';
+      }
+      ctx.stopped = true;
+    }
+    if (dirty) {
+      const wb = await this.bc.bread(addr);
+      for (let i = 0; i < nind; i++) wb.data.setU32(i * 4, e[i]!);
+      this.log.logWrite(wb);
+      this.bc.brelse(wb);
+    }
+    return 'kept';
+  }
+
+  /**
+   * Shrink locked `ip` to `newSize` bytes (<= size), freeing blocks from the end, within a budget
+   * of `budget` distinct logged blocks. Returns true when done; false when it stopped early (the
+   * inode is then consistent, with a size between newSize and the old size).
+   */
+  async itrunc(ip: Inode, newSize: number, budget = this.g.maxOpBlocks - 1): Promise<boolean> {
+    const g = this.g;
+    if (newSize >= ip.size && newSize > 0) {
+      ip.size = newSize;
+      await this.iupdate(ip);
+      return true;
+    }
+    const keep = Math.ceil(newSize / g.bsize);
+    const ctx: TruncCtx = {
+      keep, bitmapBudget: Math.max(1, budget - 2 * g.levels - 1), touched: new Set(), stopped: false,
+      lowFreed: Number.MAX_SAFE_INTEGER,
+    };
+    for (let level = g.levels; level >= 1 && !ctx.stopped; level--) {
+      const base = this.levelBase[level]!;
+      const slot = g.ndirect + level - 1;
+      if (keep >= base + this.span[level]!) continue;
+      const a = ip.addrs[slot]!;
+      if (a === 0) continue;
+      if ((await this.truncTree(ip, a, level, base, ctx)) === 'freed') ip.addrs[slot] = 0;
+    }
+    for (let i = g.ndirect - 1; i >= keep && !ctx.stopped; i--) {
+      const a = ip.addrs[i]!;
+      if (a === 0) continue;
+      this.alloc.checkData(a, `inode ${ip.inum} truncate`);
+      if (!this.canFree(ctx, a)) { ctx.stopped = true; break; }
+      await this.alloc.bfree(a);
+      ip.addrs[i] = 0;
+      ctx.lowFreed = Math.min(ctx.lowFreed, i);
+    }
+    if (ctx.stopped) {
+      ip.size = Math.min(ip.size, Math.max(newSize, ctx.lowFreed * g.bsize));
+    } else {
+      ip.size = newSize;
+    }
+    await this.iupdate(ip);
+    return !ctx.stopped;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Data
+
+  /** Read up to n bytes at `off` of locked `ip` into dst[dstOff..]. Holes read as zeros. */
+  async readi(ip: Inode, dst: Bytes, dstOff: number, off: number, n: number): Promise<number> {
+    if (off > ip.size || n <= 0) return 0;
+    if (off + n > ip.size) n = ip.size - off;
+    const bs = this.g.bsize;
+    const isU8 = dst instanceof Uint8Array;
+    let tot = 0;
+    while (tot < n) {
+      const fbn = Math.floor(off / bs);
+      const boff = off - fbn * bs;
+      const m = Math.min(n - tot, bs - boff);
+      const addr = await this.bmap(ip, fbn, false);
+      if (addr === 0) {
+        if (isU8) dst.fill(0, dstOff, dstOff + m);
+        else dst.fill(0, dstOff, m);
+      } else {
+        const bp = await this.bc.bread(addr);
+        if (isU8) bp.data.read(boff, dst, dstOff, m);
+        else dst.copyFrom(bp.data, boff, dstOff, m);
+        this.bc.brelse(bp);
+      }
+      tot += m;
+      off += m;
+      dstOff += m;
+    }
+    return tot;
+  }
+
+  /**
+   * Write n bytes from src[srcOff..] at `off` of locked `ip` (in a transaction). Returns the count
+   * written, short if the disk filled up (ENOSPC thrown only if nothing was written).
+   */
+  async writei(ip: Inode, src: Bytes, srcOff: number, off: number, n: number): Promise<number> {
+    const g = this.g;
+    if (off < 0 || n < 0) throw fsErr('EINVAL', 'negative offset or length');
+    if (off + n > g.maxFileSize) throw fsErr('EFBIG', `write to ${off + n} beyond the maximum file size ${g.maxFileSize}`);
+    const bs = g.bsize;
+    const isU8 = src instanceof Uint8Array;
+    let tot = 0;
+    let err: unknown = null;
+    while (tot < n) {
+      const fbn = Math.floor(off / bs);
+      const boff = off - fbn * bs;
+      const m = Math.min(n - tot, bs - boff);
+      let addr: number;
+      try {
+        addr = await this.bmap(ip, fbn, true);
+      } catch (e) {
+        if (e instanceof FsError && e.code === 'ENOSPC') { err = e; break; }
+        throw e;
+      }
+      const bp = await this.bc.bread(addr, m === bs);
+      if (isU8) bp.data.write(boff, src, srcOff, m);
+      else bp.data.copyFrom(src, srcOff, boff, m);
+      this.log.logWrite(bp);
+      this.bc.brelse(bp);
+      tot += m;
+      off += m;
+      srcOff += m;
+    }
+    if (off > ip.size) ip.size = off;
+    await this.iupdate(ip);
+    if (tot === 0 && err) throw err;
+    return tot;
+  }
+}
+
+export { naddrs };

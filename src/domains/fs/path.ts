@@ -1,0 +1,107 @@
+/**
+ * Path names (xv6 fs.c's namex): walking from the root ("/...") or a starting directory one
+ * element at a time.
+ *
+ * Semantics follow xv6: repeated slashes are one separator, trailing slashes are ignored
+ * (skipelem), "." and ".." are ordinary directory entries. One deliberate difference: an element
+ * longer than DIRSIZ is refused with ENAMETOOLONG instead of being silently truncated.
+ *
+ * Invariants: at most one inode is locked at a time while walking (the current directory is
+ * unlocked before the next is locked), so a corrupted loop ("a" -> itself) cannot deadlock; the
+ * walk visits each element of the path once, so it always terminates; references are released on
+ * every error path.
+ */
+import { dirlookup } from './dir.js';
+import { corrupt, fsErr } from './errors.js';
+import { nameBytes, ROOTINO, T_DIR } from './format.js';
+import type { Inode, InodeLayer } from './inode.js';
+
+/** Max bytes of a whole path. */
+export const MAXPATH = 4096;
+
+/**
+ * xv6 skipelem: the next element of `path` and the rest (leading slashes of the rest skipped),
+ * or null when no element is left.  skipelem("a/bb/c") = {name "a", rest "bb/c"};
+ * skipelem("///a//bb") = {name "a", rest "bb"}; skipelem("a") = {name "a", rest ""};
+ * skipelem("") = skipelem("////") = null.
+ */
+export function skipelem(path: string): { name: string; rest: string } | null {
+  let i = 0;
+  while (path[i] === '/') i++;
+  if (i >= path.length) return null;
+  const s = i;
+  while (i < path.length && path[i] !== '/') i++;
+  const name = path.slice(s, i);
+  while (path[i] === '/') i++;
+  return { name, rest: path.slice(i) };
+}
+
+/**
+ * Resolve `path`. With parent=false returns the final inode (referenced, unlocked). With
+ * parent=true returns the parent directory of the final element (referenced, unlocked) and the
+ * element's name, or `null` name when the path has no final element (e.g. "/").
+ */
+export async function namex(il: InodeLayer, path: string, parent: boolean, cwd: Inode | null): Promise<{ ip: Inode; name: string | null }> {
+  if (path.length === 0) throw fsErr('ENOENT', 'empty path');
+  if (path.length > MAXPATH) throw fsErr('ENAMETOOLONG', `path longer than ${MAXPATH}`);
+  let ip = path[0] === '/' || !cwd ? il.iget(ROOTINO) : il.idup(cwd);
+  let p = path;
+  let viaEntry = false;
+  for (;;) {
+    const e = skipelem(p);
+    if (!e) break;
+    p = e.rest;
+    const nb = nameBytes(e.name);
+    if (nb.length > il.g.dirsiz) {
+      await il.iput(ip);
+      throw fsErr('ENAMETOOLONG', `path element '${e.name}' longer than ${il.g.dirsiz} bytes`);
+    }
+    try {
+      await il.ilock(ip);
+    } catch (err) {
+      il.forget(ip);
+      await il.iput(ip);
+      throw err;
+    }
+    if (viaEntry && ip.nlink < 1) {
+      il.forget(ip);
+      await il.iunlockput(ip);
+      throw corrupt(`directory entry '${e.name}' leads to inode ${ip.inum} with link count 0`);
+    }
+    if (ip.type !== T_DIR) {
+      await il.iunlockput(ip);
+      throw fsErr('ENOTDIR', `'${e.name}': a component of the path is not a directory`);
+    }
+    if (parent && p === '') {
+      il.iunlock(ip);
+      return { ip, name: e.name };
+    }
+    let next;
+    try {
+      next = await dirlookup(il, ip, nb);
+    } catch (err) {
+      await il.iunlockput(ip);
+      throw err;
+    }
+    if (!next) {
+      await il.iunlockput(ip);
+      throw fsErr('ENOENT', `'${e.name}' not found`);
+    }
+    if (next.inum === 0) {
+      await il.iunlockput(ip);
+      throw corrupt(`directory entry '${e.name}' has inode 0`);
+    }
+    let nip: Inode;
+    try {
+      nip = il.iget(next.inum);
+    } catch (err) {
+      await il.iunlockput(ip);
+      throw err;
+    }
+    await il.iunlockput(ip);
+    ip = nip;
+    viaEntry = true;
+  }
+  if (parent) return { ip, name: null };
+  return { ip, name: '' };
+}

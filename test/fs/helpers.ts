@@ -1,0 +1,76 @@
+/** Shared helpers for the fs tests: RAM images, a power-cut device, tree snapshots. */
+import { FileSystem } from '../../src/domains/fs/fs.js';
+import type { BlockDevice } from '../../src/domains/fs/device.js';
+import type { Variant } from '../../src/domains/fs/format.js';
+import type { DmaBytes } from '../../src/runtime/types.js';
+import { hostAlloc } from '../../src/host/bytes.js';
+import { RamBlockDevice } from '../../src/host/fs-image.js';
+import { mkfs, type MkfsOptions } from '../../src/host/mkfs.js';
+import { fsck } from '../../src/host/fsck.js';
+
+export async function ramFs(variant: Variant, sizeBytes: number, extra: Partial<MkfsOptions> = {}, nbuf?: number): Promise<{ dev: RamBlockDevice; fs: FileSystem }> {
+  const dev = new RamBlockDevice(sizeBytes, 512);
+  mkfs(dev, { variant, sizeBytes, ...extra });
+  const fs = await FileSystem.mount(dev, { alloc: hostAlloc, nbuf });
+  return { dev, fs };
+}
+
+export function mountRam(dev: BlockDevice, nbuf?: number): Promise<FileSystem> {
+  return FileSystem.mount(dev, { alloc: hostAlloc, nbuf });
+}
+
+export function assertClean(dev: RamBlockDevice, allowWarnings = true): void {
+  const r = fsck(dev);
+  if (!r.ok || (!allowWarnings && r.warnings.length)) {
+    throw new Error(`fsck failed:\n${r.errors.join('\n')}\nwarnings:\n${r.warnings.join('\n')}`);
+  }
+}
+
+/** Stops applying writes after `limit` writes (a power cut); counts writes. */
+export class PowerCutDevice implements BlockDevice {
+  writes = 0;
+  constructor(readonly inner: BlockDevice, public limit = Infinity) {}
+  get blockSize(): number { return this.inner.blockSize; }
+  get blockCount(): number { return this.inner.blockCount; }
+  read(lba: number, buf: DmaBytes, count?: number): Promise<void> { return this.inner.read(lba, buf, count); }
+  async write(lba: number, buf: DmaBytes, count?: number): Promise<void> {
+    this.writes++;
+    if (this.writes > this.limit) return;
+    return this.inner.write(lba, buf, count);
+  }
+  flush(): Promise<void> { return this.inner.flush(); }
+}
+
+export async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    const c = (e as { code?: string }).code;
+    if (c === code) return;
+    throw new Error(`expected ${code}, got ${c}: ${(e as Error).message}`);
+  }
+  throw new Error(`expected ${code}, but it succeeded`);
+}
+
+/** Snapshot of the whole tree: path -> content (files) or 'dir'. */
+export async function snapshot(fs: FileSystem, dir = '/'): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await fs.readdir(d)) {
+      if (e.name === '.' || e.name === '..') continue;
+      const p = d === '/' ? `/${e.name}` : `${d}/${e.name}`;
+      const st = await fs.stat(p);
+      if (st.type === 1) { out.set(p, 'dir'); await walk(p); }
+      else out.set(p, Buffer.from(await fs.readFile(p)).toString('hex'));
+    }
+  };
+  await walk(dir);
+  return out;
+}
+
+export function pattern(n: number, seed: number): Uint8Array {
+  const b = new Uint8Array(n);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < n; i++) { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; b[i] = x & 0xff; }
+  return b;
+}
