@@ -255,6 +255,15 @@ test('PRP lists: scattered pages, page offsets and chained list pages round-trip
   phys.fill(0, pool.addr, pool.addr + pool.byteLength);
   assert.equal(status(await q.run(rw(2, 100, nlb, pageAddr[0]! + 512, l0))), 0);
   assert.ok(Buffer.from(gather()).equals(Buffer.from(pattern)), 'data survives write + read through chained PRP lists');
+  // Read it again into one contiguous buffer through a differently shaped chain (511 entries and a
+  // pointer, then the rest): a walk that got the chaining wrong disagrees with the first layout.
+  const flat = rig.heap.alloc((pages + 1) * PAGE);
+  const chain = rig.heap.alloc(2 * PAGE);
+  for (let i = 0; i < 511; i++) put(chain.addr + 8 * i, flat.addr + (i + 1) * PAGE);
+  put(chain.addr + 8 * 511, chain.addr + PAGE);
+  for (let i = 511; i < pages - 1; i++) put(chain.addr + PAGE + 8 * (i - 511), flat.addr + (i + 1) * PAGE);
+  assert.equal(status(await q.run(rw(2, 100, nlb, flat.addr + 512, chain.addr))), 0);
+  assert.ok(Buffer.from(flat.bytes(512, bytes)).equals(Buffer.from(pattern)), 'same data through a second chain layout');
   // A list page whose only slot points at itself is rejected, not looped on.
   put(lists.addr + PAGE - 8, lists.addr + PAGE - 8);
   assert.equal(status(await q.run(rw(2, 0, 24, pageAddr[0]!, lists.addr + PAGE - 8))), SC.INVALID_FIELD);
