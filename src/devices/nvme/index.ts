@@ -10,6 +10,7 @@
  * Invariant: startNvme either resolves with a running controller or rejects with a message naming
  * the backend and the problem, having stopped the worker; it never waits forever.
  */
+import { closeSync, openSync } from 'node:fs';
 import { startDevice, type DeviceHandle } from '../host.js';
 import { WAKE_WORD } from '../bus.js';
 import { STAT_NAMES, STATS_WORD, type NvmeBackend, type NvmeConfig, type NvmeStats } from './regs.js';
@@ -38,7 +39,20 @@ export async function startNvme(opts: StartNvmeOptions): Promise<NvmeDevice> {
   const config: NvmeConfig = { backend: opts.backend };
   if (opts.powerCutAfterWrites !== undefined) config.powerCutAfterWrites = opts.powerCutAfterWrites;
   if (opts.serial !== undefined) config.serial = opts.serial;
+  const what = opts.backend.kind === 'file' ? `image ${opts.backend.path}` : 'RAM disk';
+  if (opts.backend.kind === 'file') {
+    try {
+      config.fd = openSync(opts.backend.path, 'r+');
+    } catch (e) {
+      throw new Error(`${name} (${what}): cannot open image file ${opts.backend.path}: ${(e as Error).message}`);
+    }
+  }
+  const fd = config.fd;
   const handle = startDevice({ name, workerUrl: new URL('./worker.js', import.meta.url), phys: opts.phys, config });
+  const stop = async (): Promise<void> => {
+    await handle.stop();
+    if (fd !== undefined) closeSync(fd);
+  };
   let timer: NodeJS.Timeout | undefined;
   const timeoutMs = opts.startTimeoutMs ?? 10_000;
   const timeout = new Promise<never>((_, reject) => {
@@ -47,14 +61,17 @@ export async function startNvme(opts: StartNvmeOptions): Promise<NvmeDevice> {
   try {
     await Promise.race([handle.ready, timeout]);
   } catch (e) {
-    await handle.stop();
-    const what = opts.backend.kind === 'file' ? `image ${opts.backend.path}` : 'RAM disk';
+    await stop();
     throw new Error(`${name} (${what}): ${(e as Error).message}`);
   } finally {
     clearTimeout(timer);
   }
   return {
     ...handle,
+    stop: (() => {
+      let stopping: Promise<void> | null = null;
+      return () => (stopping ??= stop()); // the descriptor is closed exactly once
+    })(),
     wakeWord: WAKE_WORD,
     stats() {
       const s = {} as NvmeStats;

@@ -106,4 +106,7 @@ export interface NvmeConfig {
   powerCutAfterWrites?: number;
   /** Serial number reported by Identify controller (ASCII, at most 20 bytes). */
   serial?: string;
+  /** File backend: the image's descriptor, opened by startNvme. File descriptors belong to the
+   *  process, not the worker, so the kernel side opens and closes it (terminate would leak it). */
+  fd?: number;
 }

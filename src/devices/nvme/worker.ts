@@ -75,15 +75,9 @@ function openBackend(cfg: NvmeConfig): { backend: Backend; blockSize: number; la
       },
     };
   }
-  let fd: number;
-  try {
-    fd = fs.openSync(b.path, 'r+');
-  } catch (e) {
-    throw new Error(`nvme: cannot open image file ${b.path}: ${(e as Error).message}`);
-  }
+  const fd = cfg.fd!;
   const size = fs.fstatSync(fd).size;
   const fail = (problem: string): never => {
-    fs.closeSync(fd);
     throw new Error(`nvme: image file ${b.path} ${problem}`);
   };
   if (size === 0) fail('is empty');
