@@ -68,8 +68,6 @@ export interface HeapOptions {
   physBytes?: number;
   /** Maximum live allocations (default 1 Mi). */
   maxSlots?: number;
-  /** Maximum domain ids tracked by accounting (default 4096; grows). */
-  maxDomains?: number;
 }
 
 export class ExchangeHeap {
@@ -84,8 +82,8 @@ export class ExchangeHeap {
   readonly gen: Uint32Array;
   readonly borrows: Int32Array;
   readonly type: Int32Array;
-  readonly off: Float64Array;
-  readonly len: Float64Array;
+  readonly off: Uint32Array;
+  readonly len: Uint32Array;
   readonly parent: Int32Array;
   private readonly cls: Int8Array;
   private readonly flags: Uint8Array;
@@ -96,20 +94,37 @@ export class ExchangeHeap {
 
   // Allocator state.
   private bump = 0;
-  private readonly classStacks: Float64Array[] = [];
+  private readonly classStacks: Uint32Array[] = [];
   private readonly classTops: Int32Array;
   private readonly bigFree = new Map<number, number[]>();
 
   // Accounting per owner id.
-  private bytesOf: Float64Array;
-  private slotsOf: Int32Array;
+  // Plain arrays: see the note on stores below (DataView.setFloat64 is wrapped by SES).
+  private readonly bytesOf: number[] = [];
+  private readonly slotsOf: number[] = [];
+
+  // Stores go through DataViews of the same buffers: under SES lockdown (frozen Object.prototype)
+  // V8 takes a slow path (~30 ns) for `typedArray[i] = v`, while DataView setters stay ~1 ns.
+  // Loads through the typed arrays are unaffected. See src/kernel/lockdown.ts.
+  private readonly w_owner: DataView;
+  private readonly w_gen: DataView;
+  private readonly w_borrows: DataView;
+  private readonly w_type: DataView;
+  private readonly w_off: DataView;
+  private readonly w_len: DataView;
+  private readonly w_parent: DataView;
+  private readonly w_cls: DataView;
+  private readonly w_flags: DataView;
+  private readonly w_freeSlots: DataView;
+  private readonly w_classTops: DataView;
+  private readonly classStackViews: DataView[] = [];
 
   private readonly types: TypeInfo[] = [];
 
   constructor(opts: HeapOptions = {}) {
     const physBytes = opts.physBytes ?? 256 * 1024 * 1024;
-    if (!Number.isInteger(physBytes) || physBytes < 1 << 20 || physBytes % PAGE !== 0) {
-      throw new HeapError('EINVAL', `physical memory size ${physBytes} must be a multiple of 4096 and at least 1 MiB`);
+    if (!Number.isInteger(physBytes) || physBytes < 1 << 20 || physBytes % PAGE !== 0 || physBytes > 2 ** 32 - PAGE) {
+      throw new HeapError('EINVAL', `physical memory size ${physBytes} must be a multiple of 4096 between 1 MiB and 4 GiB`);
     }
     this.phys = new SharedArrayBuffer(physBytes);
     this.u8 = new Uint8Array(this.phys);
@@ -120,18 +135,32 @@ export class ExchangeHeap {
     this.gen = new Uint32Array(n);
     this.borrows = new Int32Array(n);
     this.type = new Int32Array(n);
-    this.off = new Float64Array(n);
-    this.len = new Float64Array(n);
+    this.off = new Uint32Array(n);
+    this.len = new Uint32Array(n);
     this.parent = new Int32Array(n).fill(NO_PARENT);
     this.cls = new Int8Array(n);
     this.flags = new Uint8Array(n);
     this.freeSlots = new Int32Array(n);
     const nClasses = MAX_CLASS_SHIFT - MIN_CLASS_SHIFT + 1;
     this.classTops = new Int32Array(nClasses);
-    for (let c = 0; c < nClasses; c++) this.classStacks.push(new Float64Array(64));
-    const d = opts.maxDomains ?? 4096;
-    this.bytesOf = new Float64Array(d);
-    this.slotsOf = new Int32Array(d);
+    for (let c = 0; c < nClasses; c++) {
+      const stack = new Uint32Array(64);
+      this.classStacks.push(stack);
+      this.classStackViews.push(new DataView(stack.buffer));
+    }
+    const view = (a: { buffer: ArrayBufferLike }): DataView => new DataView(a.buffer);
+    this.w_owner = view(this.owner);
+    this.w_gen = view(this.gen);
+    this.w_borrows = view(this.borrows);
+    this.w_type = view(this.type);
+    this.w_off = view(this.off);
+    this.w_len = view(this.len);
+    this.w_parent = view(this.parent);
+    this.w_cls = view(this.cls);
+    this.w_flags = view(this.flags);
+    this.w_freeSlots = view(this.freeSlots);
+    this.w_classTops = view(this.classTops);
+
     // Page 0 is never handed out, so physical address 0 always means "none" (as in NVMe PRPs).
     this.bump = PAGE;
   }
@@ -170,14 +199,14 @@ export class ExchangeHeap {
       offset = this.allocPages(Math.ceil(bytes / PAGE));
     }
     const slot = this.nFreeSlots > 0 ? this.freeSlots[--this.nFreeSlots]! : this.highWater++;
-    this.owner[slot] = owner;
-    this.borrows[slot] = 0;
-    this.type[slot] = typeId;
-    this.off[slot] = offset;
-    this.len[slot] = bytes;
-    this.parent[slot] = NO_PARENT;
-    this.cls[slot] = cls;
-    this.flags[slot] = 0;
+    this.w_owner.setInt32((slot) * 4, owner, true);
+    this.w_borrows.setInt32((slot) * 4, 0, true);
+    this.w_type.setInt32((slot) * 4, typeId, true);
+    this.w_off.setUint32((slot) * 4, offset, true);
+    this.w_len.setUint32((slot) * 4, bytes, true);
+    this.w_parent.setInt32((slot) * 4, NO_PARENT, true);
+    this.w_cls.setInt8(slot, cls);
+    this.w_flags.setUint8(slot, 0);
     this.u8.fill(0, offset, offset + bytes);
     this.account(owner, bytes, 1);
     return slot;
@@ -186,7 +215,7 @@ export class ExchangeHeap {
   private allocClass(cls: number): number {
     const top = this.classTops[cls]!;
     if (top > 0) {
-      this.classTops[cls] = top - 1;
+      this.w_classTops.setInt32((cls) * 4, top - 1, true);
       return this.classStacks[cls]![top - 1]!;
     }
     const size = 1 << (cls + MIN_CLASS_SHIFT);
@@ -206,12 +235,13 @@ export class ExchangeHeap {
     let stack = this.classStacks[cls]!;
     const top = this.classTops[cls]!;
     if (top === stack.length) {
-      const bigger = new Float64Array(stack.length * 2);
+      const bigger = new Uint32Array(stack.length * 2);
       bigger.set(stack);
       this.classStacks[cls] = stack = bigger;
+      this.classStackViews[cls] = new DataView(bigger.buffer);
     }
-    stack[top] = offset;
-    this.classTops[cls] = top + 1;
+    this.classStackViews[cls]!.setUint32(top * 4, offset, true);
+    this.w_classTops.setInt32((cls) * 4, top + 1, true);
   }
 
   private allocPages(pages: number): number {
@@ -228,7 +258,7 @@ export class ExchangeHeap {
   /** Free `slot` and its children; deferred while borrowed. Bumps the generation (revokes). */
   free(slot: number): void {
     if (this.borrows[slot]! > 0) {
-      this.flags[slot] = PENDING_FREE;
+      this.w_flags.setUint8(slot, PENDING_FREE);
       return;
     }
     this.forEachChild(slot, (c) => this.free(c));
@@ -242,11 +272,11 @@ export class ExchangeHeap {
       if (list === undefined) this.bigFree.set(pages, (list = []));
       list.push(this.off[slot]!);
     }
-    this.owner[slot] = FREE;
-    this.parent[slot] = NO_PARENT;
-    this.flags[slot] = 0;
-    this.gen[slot] = (this.gen[slot]! + 1) >>> 0;
-    this.freeSlots[this.nFreeSlots++] = slot;
+    this.w_owner.setInt32((slot) * 4, FREE, true);
+    this.w_parent.setInt32((slot) * 4, NO_PARENT, true);
+    this.w_flags.setUint8(slot, 0);
+    this.w_gen.setUint32((slot) * 4, (this.gen[slot]! + 1) >>> 0, true);
+    this.w_freeSlots.setInt32((this.nFreeSlots++) * 4, slot, true);
   }
 
   isLive(slot: number, gen: number): boolean {
@@ -270,9 +300,9 @@ export class ExchangeHeap {
   }
 
   private moveTree(slot: number, from: number, to: number): void {
-    this.gen[slot] = (this.gen[slot]! + 1) >>> 0;
+    this.w_gen.setUint32((slot) * 4, (this.gen[slot]! + 1) >>> 0, true);
     if (from !== to) {
-      this.owner[slot] = to;
+      this.w_owner.setInt32((slot) * 4, to, true);
       const bytes = this.len[slot]!;
       this.account(from, -bytes, -1);
       this.account(to, bytes, 1);
@@ -282,23 +312,24 @@ export class ExchangeHeap {
 
   /** Make `child` (a root owned like `parentSlot`) a child of `parentSlot`; revokes its handles. */
   adopt(parentSlot: number, child: number): void {
-    this.parent[child] = parentSlot;
+    this.w_parent.setInt32((child) * 4, parentSlot, true);
     this.moveTree(child, this.owner[child]!, this.owner[parentSlot]!);
   }
 
   /** Detach `child` from its parent: it becomes a root (same owner); returns its new generation. */
   release(child: number): number {
-    this.parent[child] = NO_PARENT;
-    this.gen[child] = (this.gen[child]! + 1) >>> 0;
+    this.w_parent.setInt32((child) * 4, NO_PARENT, true);
+    this.w_gen.setUint32((child) * 4, (this.gen[child]! + 1) >>> 0, true);
     return this.gen[child]!;
   }
 
   beginBorrow(slot: number): void {
-    this.borrows[slot]!++;
+    this.w_borrows.setInt32((slot) * 4, this.borrows[slot]! + 1, true);
   }
 
   endBorrow(slot: number): void {
-    if (--this.borrows[slot]! === 0 && this.flags[slot] === PENDING_FREE) this.free(slot);
+    this.w_borrows.setInt32((slot) * 4, this.borrows[slot]! - 1, true);
+    if (this.borrows[slot] === 0 && this.flags[slot] === PENDING_FREE) this.free(slot);
   }
 
   /** Calls `fn` for each child slot of `slot` (validated: a child must name `slot` as parent). */
@@ -334,32 +365,20 @@ export class ExchangeHeap {
   // ---- accounting -----------------------------------------------------------------------------
 
   private account(owner: number, bytes: number, slots: number): void {
-    if (owner >= this.bytesOf.length) this.growAccounting(owner + 1);
-    this.bytesOf[owner]! += bytes;
-    this.slotsOf[owner]! += slots;
-  }
-
-  private growAccounting(min: number): void {
-    const n = Math.max(min, this.bytesOf.length * 2);
-    const b = new Float64Array(n);
-    b.set(this.bytesOf);
-    const s = new Int32Array(n);
-    s.set(this.slotsOf);
-    this.bytesOf = b;
-    this.slotsOf = s;
+    this.bytesOf[owner] = (this.bytesOf[owner] ?? 0) + bytes;
+    this.slotsOf[owner] = (this.slotsOf[owner] ?? 0) + slots;
   }
 
   usage(owner: number): { bytes: number; slots: number } {
-    if (owner >= this.bytesOf.length) return { bytes: 0, slots: 0 };
-    return { bytes: this.bytesOf[owner]!, slots: this.slotsOf[owner]! };
+    return { bytes: this.bytesOf[owner] ?? 0, slots: this.slotsOf[owner] ?? 0 };
   }
 
   totalUsage(): { bytes: number; slots: number } {
     let bytes = 0;
     let slots = 0;
     for (let i = 0; i < this.bytesOf.length; i++) {
-      bytes += this.bytesOf[i]!;
-      slots += this.slotsOf[i]!;
+      bytes += this.bytesOf[i] ?? 0;
+      slots += this.slotsOf[i] ?? 0;
     }
     return { bytes, slots };
   }

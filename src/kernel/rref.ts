@@ -13,32 +13,13 @@
  * Classes are created per heap by `createHandleKit` and hardened there; no domain can construct a
  * handle (the constructor demands a module-private token).
  */
+import './lockdown.js';
 import { DEQUE_HEADER, ExchangeHeap, NO_PARENT, TypeKind, type TypeInfo, KERNEL_OWNER } from './heap.js';
+import { SCALAR_SIZE, type LayoutSpec, type ScalarKind } from './layout.js';
+
+export type { FieldSpec, LayoutSpec, ScalarKind } from './layout.js';
 
 const TOKEN = Symbol('rref-token');
-
-export type ScalarKind = 'u8' | 'u16' | 'u32' | 'i8' | 'i16' | 'i32' | 'f32' | 'f64' | 'u64' | 'i64' | 'bool';
-
-export interface FieldSpec {
-  name: string;
-  /** Scalar kind, 'rref' for a child handle (u32 slot+1), or 'array' for a fixed array. */
-  kind: ScalarKind | 'rref' | 'array';
-  offset: number;
-  /** For 'array': element kind and count. */
-  elem?: ScalarKind;
-  count?: number;
-}
-
-export interface LayoutSpec {
-  name: string;
-  size: number;
-  align: number;
-  fields: FieldSpec[];
-}
-
-export const SCALAR_SIZE: Record<ScalarKind, number> = {
-  u8: 1, i8: 1, bool: 1, u16: 2, i16: 2, u32: 4, i32: 4, f32: 4, f64: 8, u64: 8, i64: 8,
-};
 
 export class HandleError extends Error {
   constructor(
@@ -81,6 +62,14 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
   const { gen, off, len, borrows, owner, parent, dv, u8, phys } = heap;
   const i32 = new Int32Array(phys);
   const classByType: Array<new (t: symbol, s: number, g: number, ro: boolean, h: number) => Handle> = [];
+  // Per type id: element-kind index (scalar kinds 0..10, then KIND_STRUCT, KIND_DEQUE).
+  const elemKindOf: number[] = [];
+  const elemSize: number[] = [];
+  const elemGet: Array<(o: number) => unknown> = [];
+  const elemSet: Array<(o: number, v: never) => void> = [];
+  const KIND_ARRAY = -1; // "any scalar array" in kind()
+  const KIND_STRUCT = 100;
+  const KIND_DEQUE = 101;
 
   let slotOfImpl!: (h: Handle) => number;
   let genOfImpl!: (h: Handle) => number;
@@ -146,6 +135,158 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
       this.r();
       return len[this.#s]!;
     }
+
+  getU8(o: number): number {
+    const b = this.r();
+    this.bounds(o, 1);
+    return u8[b + o]!;
+  }
+  setU8(o: number, v: number): void {
+    const b = this.w();
+    this.bounds(o, 1);
+    dv.setUint8(b + o, v);
+  }
+  getU16(o: number): number {
+    const b = this.r();
+    this.bounds(o, 2);
+    return dv.getUint16(b + o, true);
+  }
+  setU16(o: number, v: number): void {
+    const b = this.w();
+    this.bounds(o, 2);
+    dv.setUint16(b + o, v, true);
+  }
+  getU32(o: number): number {
+    const b = this.r();
+    this.bounds(o, 4);
+    return dv.getUint32(b + o, true);
+  }
+  setU32(o: number, v: number): void {
+    const b = this.w();
+    this.bounds(o, 4);
+    dv.setUint32(b + o, v, true);
+  }
+  loadU32(o: number): number {
+    const b = this.r();
+    this.bounds(o, 4);
+    if ((b + o) % 4 !== 0) throw new HandleError('EINVAL', `atomic access at unaligned offset ${o}`);
+    return Atomics.load(i32, (b + o) >> 2) >>> 0;
+  }
+  storeU32(o: number, v: number): void {
+    const b = this.w();
+    this.bounds(o, 4);
+    if ((b + o) % 4 !== 0) throw new HandleError('EINVAL', `atomic access at unaligned offset ${o}`);
+    Atomics.store(i32, (b + o) >> 2, v | 0);
+  }
+  getU64(o: number): number {
+    const b = this.r();
+    this.bounds(o, 8);
+    return dv.getUint32(b + o, true) + dv.getUint32(b + o + 4, true) * 0x1_0000_0000;
+  }
+  setU64(o: number, v: number): void {
+    const b = this.w();
+    this.bounds(o, 8);
+    dv.setUint32(b + o, v % 0x1_0000_0000, true);
+    dv.setUint32(b + o + 4, Math.floor(v / 0x1_0000_0000), true);
+  }
+  read(o: number, dst: Uint8Array, dstOff = 0, n = dst.length - dstOff): void {
+    const b = this.r();
+    this.bounds(o, n);
+    if (!(dstOff >= 0 && dstOff + n <= dst.length)) throw new HandleError('ERANGE', `read: destination range ${dstOff}+${n} outside ${dst.length} bytes`);
+    dst.set(u8.subarray(b + o, b + o + n), dstOff);
+  }
+  write(o: number, src: Uint8Array, srcOff = 0, n = src.length - srcOff): void {
+    const b = this.w();
+    this.bounds(o, n);
+    if (!(srcOff >= 0 && srcOff + n <= src.length)) throw new HandleError('ERANGE', `write: source range ${srcOff}+${n} outside ${src.length} bytes`);
+    u8.set(src.subarray(srcOff, srcOff + n), b + o);
+  }
+  fill(v: number, o = 0, n?: number): void {
+    const b = this.w();
+    const count = n ?? len[slotOfImpl(this)]! - o;
+    this.bounds(o, count);
+    u8.fill(v, b + o, b + o + count);
+  }
+  copyFrom(src: Handle, srcOff: number, dstOff: number, n: number): void {
+    if (!(src instanceof Handle)) throw new HandleError('EINVAL', 'copyFrom: source is not a byte RRef');
+    const sb = src.r();
+    src.bounds(srcOff, n);
+    const b = this.w();
+    this.bounds(dstOff, n);
+    u8.copyWithin(b + dstOff, sb + srcOff, sb + srcOff + n);
+  }
+
+    // ---- arrays (RRefArray<T>, bytes included) ----
+    get length(): number {
+      const b = this.r();
+      const s = this.#s;
+      const t = elemKindOf[heap.type[s]!]!;
+      if (t === KIND_DEQUE) return dv.getUint32(b + 4, true);
+      if (t === KIND_STRUCT) return violation(this.#h, 'EINVAL', 'a struct RRef has no length');
+      return Math.floor(len[s]! / elemSize[t]!);
+    }
+    get(i: number): unknown {
+      const b = this.r();
+      const k = this.kind(KIND_ARRAY);
+      const size = elemSize[k]!;
+      this.bounds(i * size, size);
+      return elemGet[k]!(b + i * size);
+    }
+    set(i: number, v: unknown): void {
+      const b = this.w();
+      const k = this.kind(KIND_ARRAY);
+      const size = elemSize[k]!;
+      this.bounds(i * size, size);
+      elemSet[k]!(b + i * size, v as never);
+    }
+    /** The element-kind index of this handle's type, checked against what the method needs. */
+    protected kind(want: number): number {
+      const k = elemKindOf[heap.type[this.#s]!]!;
+      if (want === KIND_ARRAY ? k >= KIND_STRUCT : k !== want) {
+        violation(this.#h, 'EINVAL', `this RRef (${heap.typeInfo(heap.type[this.#s]!).name}) has no such operation`);
+      }
+      return k;
+    }
+
+    // ---- deques ----
+  
+  get capacity(): number {
+    this.kind(KIND_DEQUE);
+    return dv.getUint32(this.r() + 8, true);
+  }
+  push(v: unknown): boolean {
+    const b = this.w();
+    const self = slotOfImpl(this);
+    const holder = holderOfImpl(this);
+    const c = checkMovableImpl(v, holder);
+    // No cycles: the deque may not end up inside itself.
+    for (let p = self; p !== NO_PARENT; p = parent[p]!) {
+      if (p === c) violation(holder, 'EINVAL', 'push of an RRef that contains this deque');
+    }
+    const count = dv.getUint32(b + 4, true);
+    const cap = dv.getUint32(b + 8, true);
+    if (count === cap) return false;
+    const head = dv.getUint32(b, true);
+    dv.setUint32(b + DEQUE_HEADER + ((head + count) % cap) * 4, c, true);
+    dv.setUint32(b + 4, count + 1, true);
+    heap.adopt(self, c);
+    return true;
+  }
+  pop(): Handle | undefined {
+    const b = this.w();
+    const count = dv.getUint32(b + 4, true);
+    if (count === 0) return undefined;
+    const head = dv.getUint32(b, true);
+    const cap = dv.getUint32(b + 8, true);
+    const c = dv.getUint32(b + DEQUE_HEADER + head * 4, true);
+    dv.setUint32(b, (head + 1) % cap, true);
+    dv.setUint32(b + 4, count - 1, true);
+    const self = slotOfImpl(this);
+    if (!heap.validChild(self, c)) return violation(holderOfImpl(this), 'EINVAL', `deque (slot ${self}) holds a corrupt element entry`);
+    heap.release(c);
+    return mintImpl(c, holderOfImpl(this), false);
+  }
+
     drop(): void {
       this.w();
       const s = this.#s;
@@ -154,157 +295,15 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
     }
   }
 
-  /** Byte-addressed access shared by every array (bytes included). */
-  class Bytes extends Handle {
-    getU8(o: number): number {
-      const b = this.r();
-      this.bounds(o, 1);
-      return u8[b + o]!;
-    }
-    setU8(o: number, v: number): void {
-      const b = this.w();
-      this.bounds(o, 1);
-      u8[b + o] = v;
-    }
-    getU16(o: number): number {
-      const b = this.r();
-      this.bounds(o, 2);
-      return dv.getUint16(b + o, true);
-    }
-    setU16(o: number, v: number): void {
-      const b = this.w();
-      this.bounds(o, 2);
-      dv.setUint16(b + o, v, true);
-    }
-    getU32(o: number): number {
-      const b = this.r();
-      this.bounds(o, 4);
-      return dv.getUint32(b + o, true);
-    }
-    setU32(o: number, v: number): void {
-      const b = this.w();
-      this.bounds(o, 4);
-      dv.setUint32(b + o, v, true);
-    }
-    loadU32(o: number): number {
-      const b = this.r();
-      this.bounds(o, 4);
-      if ((b + o) % 4 !== 0) throw new HandleError('EINVAL', `atomic access at unaligned offset ${o}`);
-      return Atomics.load(i32, (b + o) >> 2) >>> 0;
-    }
-    storeU32(o: number, v: number): void {
-      const b = this.w();
-      this.bounds(o, 4);
-      if ((b + o) % 4 !== 0) throw new HandleError('EINVAL', `atomic access at unaligned offset ${o}`);
-      Atomics.store(i32, (b + o) >> 2, v | 0);
-    }
-    getU64(o: number): number {
-      const b = this.r();
-      this.bounds(o, 8);
-      return dv.getUint32(b + o, true) + dv.getUint32(b + o + 4, true) * 0x1_0000_0000;
-    }
-    setU64(o: number, v: number): void {
-      const b = this.w();
-      this.bounds(o, 8);
-      dv.setUint32(b + o, v % 0x1_0000_0000, true);
-      dv.setUint32(b + o + 4, Math.floor(v / 0x1_0000_0000), true);
-    }
-    read(o: number, dst: Uint8Array, dstOff = 0, n = dst.length - dstOff): void {
-      const b = this.r();
-      this.bounds(o, n);
-      if (!(dstOff >= 0 && dstOff + n <= dst.length)) throw new HandleError('ERANGE', `read: destination range ${dstOff}+${n} outside ${dst.length} bytes`);
-      dst.set(u8.subarray(b + o, b + o + n), dstOff);
-    }
-    write(o: number, src: Uint8Array, srcOff = 0, n = src.length - srcOff): void {
-      const b = this.w();
-      this.bounds(o, n);
-      if (!(srcOff >= 0 && srcOff + n <= src.length)) throw new HandleError('ERANGE', `write: source range ${srcOff}+${n} outside ${src.length} bytes`);
-      u8.set(src.subarray(srcOff, srcOff + n), b + o);
-    }
-    fill(v: number, o = 0, n?: number): void {
-      const b = this.w();
-      const count = n ?? len[slotOfImpl(this)]! - o;
-      this.bounds(o, count);
-      u8.fill(v, b + o, b + o + count);
-    }
-    copyFrom(src: Bytes, srcOff: number, dstOff: number, n: number): void {
-      if (!(src instanceof Bytes)) throw new HandleError('EINVAL', 'copyFrom: source is not a byte RRef');
-      const sb = src.r();
-      src.bounds(srcOff, n);
-      const b = this.w();
-      this.bounds(dstOff, n);
-      u8.copyWithin(b + dstOff, sb + srcOff, sb + srcOff + n);
-    }
-  }
-
-  const makeArrayClass = (kind: ScalarKind): typeof Bytes => {
-    const size = SCALAR_SIZE[kind];
-    const get = scalarGetter(dv, kind);
-    const set = scalarSetter(dv, kind);
-    class ArrayHandle extends Bytes {
-      get length(): number {
-        this.r();
-        return Math.floor(len[slotOfImpl(this)]! / size);
-      }
-      get(i: number): number | bigint | boolean {
-        const b = this.r();
-        this.bounds(i * size, size);
-        return get(b + i * size);
-      }
-      set(i: number, v: never): void {
-        const b = this.w();
-        this.bounds(i * size, size);
-        set(b + i * size, v);
-      }
-    }
-    return ArrayHandle;
-  };
-
-  class Deque extends Handle {
-    get length(): number {
-      return dv.getUint32(this.r() + 4, true);
-    }
-    get capacity(): number {
-      return dv.getUint32(this.r() + 8, true);
-    }
-    push(v: unknown): boolean {
-      const b = this.w();
-      const self = slotOfImpl(this);
-      const holder = holderOfImpl(this);
-      const c = checkMovableImpl(v, holder);
-      // No cycles: the deque may not end up inside itself.
-      for (let p = self; p !== NO_PARENT; p = parent[p]!) {
-        if (p === c) violation(holder, 'EINVAL', 'push of an RRef that contains this deque');
-      }
-      const count = dv.getUint32(b + 4, true);
-      const cap = dv.getUint32(b + 8, true);
-      if (count === cap) return false;
-      const head = dv.getUint32(b, true);
-      dv.setUint32(b + DEQUE_HEADER + ((head + count) % cap) * 4, c, true);
-      dv.setUint32(b + 4, count + 1, true);
-      heap.adopt(self, c);
-      return true;
-    }
-    pop(): Handle | undefined {
-      const b = this.w();
-      const count = dv.getUint32(b + 4, true);
-      if (count === 0) return undefined;
-      const head = dv.getUint32(b, true);
-      const cap = dv.getUint32(b + 8, true);
-      const c = dv.getUint32(b + DEQUE_HEADER + head * 4, true);
-      dv.setUint32(b, (head + 1) % cap, true);
-      dv.setUint32(b + 4, count - 1, true);
-      const self = slotOfImpl(this);
-      if (!heap.validChild(self, c)) return violation(holderOfImpl(this), 'EINVAL', `deque (slot ${self}) holds a corrupt element entry`);
-      heap.release(c);
-      return mintImpl(c, holderOfImpl(this), false);
-    }
-  }
-
   const structClasses = new Map<string, number>();
 
   const makeStructClass = (spec: LayoutSpec): typeof Handle => {
-    class StructHandle extends Handle {}
+    // An explicit constructor: an implicit derived one spreads its arguments, slow under lockdown.
+    class StructHandle extends Handle {
+      constructor(t: symbol, s: number, g: number, ro: boolean, h: number) {
+        super(t, s, g, ro, h);
+      }
+    }
     const proto = StructHandle.prototype as unknown as Record<string, unknown>;
     for (const f of spec.fields) {
       let desc: PropertyDescriptor;
@@ -400,15 +399,21 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
     return info.id;
   };
 
+  // Arrays and deques are instances of Handle itself: a class with no base constructor to call
+  // is what makes minting a handle cheap (see lockdown.ts on why derived classes are avoided).
+  harden(Handle);
   const arrayTypes = new Map<ScalarKind, number>();
   const kinds: ScalarKind[] = ['u8', 'u16', 'u32', 'i8', 'i16', 'i32', 'f32', 'f64', 'u64', 'i64', 'bool'];
-  for (const k of kinds) {
-    const C = makeArrayClass(k);
-    harden(C);
-    arrayTypes.set(k, register(heap.registerType(`RRefArray<${k}>`, TypeKind.Array), C));
-  }
-  harden(Deque);
-  const dequeType = register(heap.registerType('RRefDeque', TypeKind.Deque), Deque);
+  kinds.forEach((k, i) => {
+    elemSize[i] = SCALAR_SIZE[k];
+    elemGet[i] = scalarGetter(dv, k);
+    elemSet[i] = scalarSetter(dv, k);
+    const id = register(heap.registerType(`RRefArray<${k}>`, TypeKind.Array), Handle);
+    elemKindOf[id] = i;
+    arrayTypes.set(k, id);
+  });
+  const dequeType = register(heap.registerType('RRefDeque', TypeKind.Deque), Handle);
+  elemKindOf[dequeType] = KIND_DEQUE;
   const bytesType = arrayTypes.get('u8')!;
 
   const kit: HandleKit = {
@@ -437,6 +442,7 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
       const C = makeStructClass(spec);
       harden(C);
       const id = register(heap.registerType(spec.name, TypeKind.Struct, childOffsets), C);
+      elemKindOf[id] = KIND_STRUCT;
       structClasses.set(spec.name, id);
       layouts.set(id, spec);
       return id;

@@ -1,0 +1,121 @@
+/**
+ * Domain bundling and signing (trusted build).
+ *
+ * A domain is a folder with `domain.json` ({ name, version?, exports, imports }) and `index.ts`
+ * exporting `init`. The build:
+ *  1. refuses any import that does not resolve inside the domain's own folder, the interface
+ *     folder, the runtime library or the generated shadow skeletons (file, import and reason);
+ *  2. instruments every source file (deadline checks, await guards; see instrument.ts);
+ *  3. bundles with esbuild into one function expression taking the kernel's deadline hooks;
+ *  4. hashes, builds the manifest (with the interface fingerprint) and signs it.
+ */
+import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import * as esbuild from 'esbuild';
+import type { KeyObject } from 'node:crypto';
+import { instrument, InstrumentError } from './instrument.js';
+import { sha256, signManifest, type Artifact, type Manifest } from '../kernel/artifact.js';
+
+export interface DomainSpec {
+  name: string;
+  version?: string;
+  exports: string | null;
+  imports: string[];
+}
+
+export class BuildError extends Error {}
+
+export interface BundleOptions {
+  /** Repository root (the folder holding src/). */
+  root: string;
+  fingerprint: string;
+  key: KeyObject;
+}
+
+export function readDomainSpec(dir: string): DomainSpec {
+  const path = join(dir, 'domain.json');
+  let spec: Partial<DomainSpec>;
+  try {
+    spec = JSON.parse(readFileSync(path, 'utf8')) as Partial<DomainSpec>;
+  } catch (e) {
+    throw new BuildError(`${path}: ${(e as Error).message}`);
+  }
+  if (typeof spec.name !== 'string' || !/^[a-z][a-z0-9_-]*$/.test(spec.name)) throw new BuildError(`${path}: "name" must be a lower-case identifier`);
+  if (spec.exports !== null && typeof spec.exports !== 'string') throw new BuildError(`${path}: "exports" must be an interface name or null`);
+  if (!Array.isArray(spec.imports)) throw new BuildError(`${path}: "imports" must be a list of interface names`);
+  return spec as DomainSpec;
+}
+
+export async function bundleDomain(dir: string, opts: BundleOptions): Promise<Artifact> {
+  const spec = readDomainSpec(dir);
+  const domainDir = resolve(dir);
+  const allowed = [domainDir, join(opts.root, 'src', 'interfaces'), join(opts.root, 'src', 'runtime')];
+  const allowedFiles = [join(opts.root, 'src', 'gen', 'shadows.ts')];
+  const inside = (p: string, d: string): boolean => p === d || p.startsWith(d + sep);
+  const problems: string[] = [];
+
+  const policy: esbuild.Plugin = {
+    name: 'redleaf-domain-policy',
+    setup(b) {
+      b.onResolve({ filter: /.*/ }, (args) => {
+        if (args.kind === 'entry-point') return { path: resolve(args.path) };
+        const from = relative(opts.root, args.importer);
+        if (!args.path.startsWith('.')) {
+          problems.push(`${from}: import "${args.path}" refused: a domain may import only the interfaces and the domain runtime library`);
+          return { path: args.path, external: true };
+        }
+        let p = resolve(dirname(args.importer), args.path);
+        if (p.endsWith('.js')) p = p.slice(0, -3) + '.ts';
+        else if (!p.endsWith('.ts')) p = existsSync(p + '.ts') ? p + '.ts' : join(p, 'index.ts');
+        if (!allowed.some((d) => inside(p, d)) && !allowedFiles.includes(p)) {
+          problems.push(`${from}: import "${args.path}" refused: ${relative(opts.root, p)} is outside the domain's folder, the interfaces and the runtime library`);
+          return { path: p, external: true };
+        }
+        return { path: p };
+      });
+      b.onLoad({ filter: /\.ts$/ }, (args) => {
+        const src = readFileSync(args.path, 'utf8');
+        try {
+          return { contents: instrument(src, relative(opts.root, args.path)), loader: 'js' };
+        } catch (e) {
+          if (e instanceof InstrumentError) {
+            problems.push(e.message);
+            return { contents: '', loader: 'js' };
+          }
+          throw e;
+        }
+      });
+    },
+  };
+
+  const result = await esbuild.build({
+    entryPoints: [join(domainDir, 'index.ts')],
+    bundle: true,
+    write: false,
+    format: 'cjs',
+    platform: 'neutral',
+    target: 'es2022',
+    plugins: [policy],
+    logLevel: 'silent',
+    legalComments: 'none',
+  });
+  if (problems.length > 0) throw new BuildError(`domain ${spec.name} refused by the trusted build:\n  ${problems.join('\n  ')}`);
+  const body = result.outputFiles[0]!.text;
+  const code = `(function ($rl_tick, $rl_aw) {\n"use strict";\nlet $rl_n = 0;\nconst module = { exports: {} };\nconst exports = module.exports;\n${body}\nreturn module.exports;\n})`;
+  const manifest: Manifest = {
+    name: spec.name,
+    version: spec.version ?? '0.1.0',
+    exports: spec.exports,
+    imports: spec.imports,
+    fingerprint: opts.fingerprint,
+    contentHash: sha256(code),
+  };
+  return { manifest: signManifest(manifest, opts.key), code };
+}
+
+export function writeArtifact(a: Artifact, outDir: string): string {
+  mkdirSync(outDir, { recursive: true });
+  const path = join(outDir, `${a.manifest.name}.rldom`);
+  writeFileSync(path, JSON.stringify(a));
+  return path;
+}

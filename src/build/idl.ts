@@ -1,0 +1,259 @@
+/**
+ * The IDL front end (trusted build): reads the interface folder with the TypeScript compiler API
+ * and produces the interface model every generated artifact is derived from.
+ *
+ * The interface folder is the single source of truth. In it:
+ *  - `export interface X extends Layout { ... }` declares a layout struct: fields of scalar
+ *    aliases (u8 ... f64, u64/i64 as bigint, bool), `FixedArray<scalar, N>`, or RRef fields
+ *    (`RRef<L>`, `RRefArray<scalar>`, `RRefDeque<...>`, possibly `| null`);
+ *  - any other `export interface X { ... }` declares a cross-domain interface; each member must be
+ *    a method whose parameter and return types are exchangeable: primitives, RRef / RRefArray /
+ *    RRefDeque of layouts or scalars, `Borrow<...>` of those (parameters only), references to
+ *    other interfaces, `Promise<...>` of an exchangeable type (return only), `T | null`.
+ * Anything else is rejected with file:line:col, the interface and method, and the offending type.
+ *
+ * Invariant: the model is canonical (sorted, no source positions), so the fingerprint over it
+ * changes exactly when an interface or layout changes meaningfully.
+ */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import ts from 'typescript';
+import { SCALAR_SIZE, type FieldSpec, type LayoutSpec, type ScalarKind } from '../kernel/layout.js';
+
+export type Prim = 'number' | 'bigint' | 'boolean' | 'string' | 'null' | 'undefined' | 'void';
+
+export type TypeRef =
+  | { k: 'prim'; name: Prim }
+  | { k: 'rref'; layout: string }
+  | { k: 'array'; elem: ScalarKind }
+  | { k: 'deque' }
+  | { k: 'iface'; name: string }
+  | { k: 'borrow'; inner: TypeRef }
+  | { k: 'nullable'; inner: TypeRef };
+
+export interface MethodModel {
+  name: string;
+  params: { name: string; type: TypeRef }[];
+  ret: TypeRef;
+  async: boolean;
+}
+
+export interface InterfaceModel {
+  name: string;
+  file: string;
+  methods: MethodModel[];
+}
+
+export interface IdlModel {
+  interfaces: InterfaceModel[];
+  layouts: LayoutSpec[];
+  fingerprint: string;
+}
+
+export class IdlError extends Error {
+  constructor(readonly diagnostics: string[]) {
+    super(`interface definitions rejected:\n  ${diagnostics.join('\n  ')}`);
+    this.name = 'IdlError';
+  }
+}
+
+const SCALARS = new Set<string>(Object.keys(SCALAR_SIZE));
+const PRIM_KEYWORDS: Partial<Record<ts.SyntaxKind, Prim>> = {
+  [ts.SyntaxKind.NumberKeyword]: 'number',
+  [ts.SyntaxKind.BigIntKeyword]: 'bigint',
+  [ts.SyntaxKind.BooleanKeyword]: 'boolean',
+  [ts.SyntaxKind.StringKeyword]: 'string',
+  [ts.SyntaxKind.UndefinedKeyword]: 'undefined',
+  [ts.SyntaxKind.VoidKeyword]: 'void',
+};
+
+/** Parse and check every `.ts` file of `dir` (the interface folder). */
+export function compileIdl(dir: string, root = process.cwd()): IdlModel {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).sort();
+  const sources = files.map((f) => {
+    const path = join(dir, f);
+    return ts.createSourceFile(relative(root, path), readFileSync(path, 'utf8'), ts.ScriptTarget.ES2022, true);
+  });
+  return compileSources(sources);
+}
+
+export function compileSources(sources: ts.SourceFile[]): IdlModel {
+  const diags: string[] = [];
+  const layoutDecls = new Map<string, { decl: ts.InterfaceDeclaration; sf: ts.SourceFile }>();
+  const ifaceDecls = new Map<string, { decl: ts.InterfaceDeclaration; sf: ts.SourceFile }>();
+  for (const sf of sources) {
+    for (const st of sf.statements) {
+      if (!ts.isInterfaceDeclaration(st)) continue;
+      const exported = st.modifiers?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
+      if (!exported) continue;
+      const isLayout = st.heritageClauses?.some((h) => h.types.some((t) => t.expression.getText(sf) === 'Layout'));
+      (isLayout ? layoutDecls : ifaceDecls).set(st.name.text, { decl: st, sf });
+    }
+  }
+  const where = (sf: ts.SourceFile, n: ts.Node): string => {
+    const { line, character } = sf.getLineAndCharacterOfPosition(n.getStart(sf));
+    return `${sf.fileName}:${line + 1}:${character + 1}`;
+  };
+
+  // Layouts: C-like layout, each field aligned to its size, struct size rounded to its alignment.
+  const layouts: LayoutSpec[] = [];
+  for (const [name, { decl, sf }] of [...layoutDecls].sort(([a], [b]) => a.localeCompare(b))) {
+    const fields: FieldSpec[] = [];
+    let offset = 0;
+    let align = 1;
+    for (const m of decl.members) {
+      if (!ts.isPropertySignature(m) || !m.type || !ts.isIdentifier(m.name)) {
+        diags.push(`${where(sf, m)}: layout ${name}: only plain fields are allowed in a layout struct`);
+        continue;
+      }
+      const f = layoutField(m.name.text, m.type, sf, layoutDecls);
+      if (typeof f === 'string') {
+        diags.push(`${where(sf, m.type)}: layout ${name}, field ${m.name.text}: ${f}`);
+        continue;
+      }
+      offset = Math.ceil(offset / f.align) * f.align;
+      fields.push({ ...f.spec, offset });
+      offset += f.size;
+      align = Math.max(align, f.align);
+    }
+    layouts.push({ name, size: Math.max(align, Math.ceil(offset / align) * align), align, fields });
+  }
+
+  const interfaces: InterfaceModel[] = [];
+  for (const [name, { decl, sf }] of [...ifaceDecls].sort(([a], [b]) => a.localeCompare(b))) {
+    const methods: MethodModel[] = [];
+    for (const m of decl.members) {
+      if (!ts.isMethodSignature(m) || !ts.isIdentifier(m.name)) {
+        diags.push(`${where(sf, m)}: interface ${name}: only methods are allowed in a cross-domain interface (no properties)`);
+        continue;
+      }
+      const mname = m.name.text;
+      const ctx = `interface ${name}, method ${mname}`;
+      const params: MethodModel['params'] = [];
+      for (const p of m.parameters) {
+        const pname = p.name.getText(sf);
+        if (!p.type) {
+          diags.push(`${where(sf, p)}: ${ctx}: parameter ${pname} needs a type`);
+          continue;
+        }
+        const t = typeRef(p.type, sf, layoutDecls, ifaceDecls, 'param');
+        if (typeof t === 'string') diags.push(`${where(sf, p.type)}: ${ctx}: parameter ${pname}: ${t}`);
+        else params.push({ name: pname, type: t });
+      }
+      let ret: TypeRef = { k: 'prim', name: 'void' };
+      let isAsync = false;
+      if (!m.type) {
+        diags.push(`${where(sf, m)}: ${ctx}: needs a return type`);
+      } else {
+        let rt: ts.TypeNode = m.type;
+        if (ts.isTypeReferenceNode(rt) && rt.typeName.getText(sf) === 'Promise' && rt.typeArguments?.length === 1) {
+          isAsync = true;
+          rt = rt.typeArguments[0]!;
+        }
+        const t = typeRef(rt, sf, layoutDecls, ifaceDecls, 'return');
+        if (typeof t === 'string') diags.push(`${where(sf, rt)}: ${ctx}: return type: ${t}`);
+        else ret = t;
+      }
+      methods.push({ name: mname, params, ret, async: isAsync });
+    }
+    interfaces.push({ name, file: sf.fileName, methods });
+  }
+  if (diags.length > 0) throw new IdlError(diags);
+  const canonical = JSON.stringify({ interfaces: interfaces.map(({ file: _f, ...i }) => i), layouts });
+  const fingerprint = createHash('sha256').update(canonical).digest('hex');
+  return { interfaces, layouts, fingerprint };
+}
+
+type Decls = Map<string, { decl: ts.InterfaceDeclaration; sf: ts.SourceFile }>;
+
+function layoutField(
+  name: string,
+  t: ts.TypeNode,
+  sf: ts.SourceFile,
+  layouts: Decls,
+): { spec: Omit<FieldSpec, 'offset'>; size: number; align: number } | string {
+  if (ts.isTypeReferenceNode(t)) {
+    const n = t.typeName.getText(sf);
+    if (SCALARS.has(n) && !t.typeArguments) {
+      const size = SCALAR_SIZE[n as ScalarKind];
+      return { spec: { name, kind: n as ScalarKind }, size, align: size };
+    }
+    if (n === 'FixedArray' && t.typeArguments?.length === 2) {
+      const [e, c] = t.typeArguments;
+      const en = e!.getText(sf);
+      const count = ts.isLiteralTypeNode(c!) && ts.isNumericLiteral(c.literal) ? Number(c.literal.text) : NaN;
+      if (!SCALARS.has(en)) return `FixedArray element must be a scalar (u8 ... f64), got ${en}`;
+      if (!(count > 0 && Number.isInteger(count))) return `FixedArray length must be a positive integer literal`;
+      const size = SCALAR_SIZE[en as ScalarKind];
+      return { spec: { name, kind: 'array', elem: en as ScalarKind, count }, size: size * count, align: size };
+    }
+    if (['RRef', 'RRefArray', 'RRefDeque'].includes(n)) {
+      return { spec: { name, kind: 'rref' }, size: 4, align: 4 };
+    }
+    if (layouts.has(n)) return `nested layout ${n} is not supported yet: hold it through RRef<${n}>`;
+  }
+  if (ts.isUnionTypeNode(t) && t.types.length === 2) {
+    const nonNull = t.types.find((x) => !(ts.isLiteralTypeNode(x) && x.literal.kind === ts.SyntaxKind.NullKeyword));
+    if (nonNull && ts.isTypeReferenceNode(nonNull) && ['RRef', 'RRefArray', 'RRefDeque'].includes(nonNull.typeName.getText(sf))) {
+      return { spec: { name, kind: 'rref' }, size: 4, align: 4 };
+    }
+  }
+  if (t.kind === ts.SyntaxKind.NumberKeyword) return `type 'number' has no fixed size in a layout: use u8, u16, u32, i32, f64 ...`;
+  if (t.kind === ts.SyntaxKind.BooleanKeyword) return `use 'bool' for a boolean layout field`;
+  return `type '${t.getText(sf)}' is not a fixed-size layout field`;
+}
+
+function typeRef(t: ts.TypeNode, sf: ts.SourceFile, layouts: Decls, ifaces: Decls, pos: 'param' | 'return' | 'inner'): TypeRef | string {
+  const kw = PRIM_KEYWORDS[t.kind];
+  if (kw) {
+    if (kw === 'void' && pos !== 'return') return `'void' is only allowed as a return type`;
+    return { k: 'prim', name: kw };
+  }
+  if (ts.isLiteralTypeNode(t) && t.literal.kind === ts.SyntaxKind.NullKeyword) return { k: 'prim', name: 'null' };
+  if (ts.isUnionTypeNode(t)) {
+    const nonNull = t.types.filter((x) => !(ts.isLiteralTypeNode(x) && x.literal.kind === ts.SyntaxKind.NullKeyword));
+    if (nonNull.length === 1 && t.types.length === 2) {
+      const inner = typeRef(nonNull[0]!, sf, layouts, ifaces, pos === 'return' ? 'return' : 'inner');
+      if (typeof inner === 'string') return inner;
+      return { k: 'nullable', inner };
+    }
+    return `union type '${t.getText(sf)}' is not exchangeable (only 'T | null')`;
+  }
+  if (ts.isTypeReferenceNode(t)) {
+    const n = t.typeName.getText(sf);
+    const args = t.typeArguments ?? [];
+    if (SCALARS.has(n) && args.length === 0) {
+      return { k: 'prim', name: n === 'u64' || n === 'i64' ? 'bigint' : n === 'bool' ? 'boolean' : 'number' };
+    }
+    if (n === 'RRef' && args.length === 1) {
+      const l = args[0]!.getText(sf);
+      if (!layouts.has(l)) return `RRef<${l}>: ${l} is not a layout struct declared in the interface folder (extends Layout)`;
+      return { k: 'rref', layout: l };
+    }
+    if (n === 'RRefArray' && args.length <= 1) {
+      const e = args.length === 0 ? 'u8' : args[0]!.getText(sf);
+      if (!SCALARS.has(e)) return `RRefArray<${e}>: element must be a scalar (u8 ... f64)`;
+      return { k: 'array', elem: e as ScalarKind };
+    }
+    if (n === 'RRefDeque') {
+      if (args.length === 1) {
+        const inner = typeRef(args[0]!, sf, layouts, ifaces, 'inner');
+        if (typeof inner === 'string') return inner;
+        if (inner.k !== 'rref' && inner.k !== 'array') return `RRefDeque elements must be RRef or RRefArray handles`;
+      }
+      return { k: 'deque' };
+    }
+    if (n === 'Borrow' && args.length === 1) {
+      if (pos !== 'param') return `Borrow<...> is only allowed on parameters`;
+      const inner = typeRef(args[0]!, sf, layouts, ifaces, 'inner');
+      if (typeof inner === 'string') return inner;
+      if (inner.k !== 'rref' && inner.k !== 'array' && inner.k !== 'deque') return `only RRef, RRefArray and RRefDeque can be borrowed`;
+      return { k: 'borrow', inner };
+    }
+    if (n === 'Promise') return `Promise<...> is only allowed as the whole return type`;
+    if (ifaces.has(n) && args.length === 0) return { k: 'iface', name: n };
+    if (layouts.has(n)) return `layout struct ${n} cannot cross by value: pass RRef<${n}>`;
+  }
+  return `type '${t.getText(sf)}' is not exchangeable (primitives, RRef/RRefArray/RRefDeque, Borrow<...>, interface references)`;
+}

@@ -1,0 +1,64 @@
+/**
+ * The trusted build's driver: `node dist/src/build/main.js idl` regenerates src/gen from the
+ * interface folder; `... domains [--out DIR] [DIR...]` bundles and signs every domain folder
+ * (a folder with domain.json) under src/domains, src/programs and test/domains.
+ */
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { compileIdl, IdlError } from './idl.js';
+import { generateKernelModule, generateShadowModule } from './codegen.js';
+import { bundleDomain, writeArtifact, BuildError } from './bundle.js';
+import { loadOrCreateSigningKey } from '../kernel/artifact.js';
+
+const root = process.cwd();
+
+/** Artifact directories: where the kernel and tests find built domains. */
+export const ARTIFACT_DIRS: Record<string, string> = {
+  'src/domains': 'dist/artifacts',
+  'src/programs': 'dist/artifacts/programs',
+  'test/domains': 'dist/test-artifacts',
+};
+
+function idl(): void {
+  const model = compileIdl(join(root, 'src', 'interfaces'), root);
+  const gen = join(root, 'src', 'gen');
+  mkdirSync(gen, { recursive: true });
+  writeFileSync(join(gen, 'idl.ts'), generateKernelModule(model));
+  writeFileSync(join(gen, 'shadows.ts'), generateShadowModule(model));
+  writeFileSync(join(gen, 'fingerprint.json'), JSON.stringify({ fingerprint: model.fingerprint }) + '\n');
+  console.log(`idl: ${model.interfaces.length} interfaces, ${model.layouts.length} layouts, fingerprint ${model.fingerprint.slice(0, 12)}`);
+}
+
+async function domains(): Promise<void> {
+  const { fingerprint } = JSON.parse((await import('node:fs')).readFileSync(join(root, 'src', 'gen', 'fingerprint.json'), 'utf8')) as { fingerprint: string };
+  const key = loadOrCreateSigningKey();
+  let n = 0;
+  for (const [src, out] of Object.entries(ARTIFACT_DIRS)) {
+    const base = join(root, src);
+    if (!existsSync(base)) continue;
+    for (const entry of readdirSync(base).sort()) {
+      const dir = join(base, entry);
+      if (!existsSync(join(dir, 'domain.json'))) continue;
+      const artifact = await bundleDomain(dir, { root, fingerprint, key });
+      writeArtifact(artifact, join(root, out));
+      n++;
+    }
+  }
+  console.log(`domains: ${n} artifacts built and signed (key in ${relative(root, process.env.REDLEAF_KEY_DIR ?? '.redleaf/keys')})`);
+}
+
+const cmd = process.argv[2];
+try {
+  if (cmd === 'idl') idl();
+  else if (cmd === 'domains') await domains();
+  else {
+    console.error('usage: node dist/src/build/main.js idl|domains');
+    process.exit(2);
+  }
+} catch (e) {
+  if (e instanceof IdlError || e instanceof BuildError) {
+    console.error(e.message);
+    process.exit(1);
+  }
+  throw e;
+}

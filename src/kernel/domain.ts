@@ -1,0 +1,57 @@
+/**
+ * The kernel's record of one domain instance (trusted).
+ *
+ * A domain instance lives from `init` until termination; a restart makes a new instance (new id)
+ * from the same artifact under the same name. Invariants: once `state` is 'dead' it never changes
+ * again; a dead instance holds no timers, tasks, interrupt registrations or exchange-heap slots,
+ * and every link that targets it has had its target dropped so its private heap can be collected.
+ */
+import type { Artifact } from './artifact.js';
+import type { Link } from './proxy.js';
+
+export type DomainState = 'live' | 'dead';
+
+export interface FaultRecord {
+  readonly kind: string;
+  readonly message: string;
+  readonly at: number;
+}
+
+export class Domain {
+  state: DomainState = 'live';
+  /** Calls served through proxies. */
+  calls = 0;
+  faults = 0;
+  /** How many earlier instances of this name were restarted into this one. */
+  restarts = 0;
+  lastFault: FaultRecord | null = null;
+  /** What killed it ('panic', 'deadline', 'terminated', ...). */
+  deathCause: string | null = null;
+  /** Exported object of the domain (the target of inbound links). */
+  exportsObj: object | null = null;
+  /** Links whose target is an object of this domain: dropped at death so its heap can be GCed. */
+  readonly inbound: Link[] = [];
+  readonly timers = new Set<ReturnType<typeof setTimeout>>();
+  readonly intervals = new Set<ReturnType<typeof setInterval>>();
+  /** Rejecters of async calls in flight into this domain (unwound with RpcError at death). */
+  readonly inflight = new Set<(cause: string) => void>();
+  /** Unsubscribe functions for interrupt vectors this domain registered. */
+  readonly irqs = new Set<() => void>();
+  /** Deadline checks: the domain panics when one synchronous run exceeds this. */
+  deadlineMs: number;
+  /** The compartment (isolation context); dropped at death. */
+  compartment: unknown;
+
+  constructor(
+    readonly id: number,
+    readonly name: string,
+    readonly artifact: Artifact | null,
+    deadlineMs: number,
+  ) {
+    this.deadlineMs = deadlineMs;
+  }
+
+  get live(): boolean {
+    return this.state === 'live';
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * RpcError: the one typed failure of a cross-domain call (trusted).
+ *
+ * Only the kernel can make one: the constructor demands a module-private token, so a domain that
+ * reaches the class through `err.constructor` still cannot forge an error, and `isRpcError`
+ * recognises exactly the errors the kernel made (a WeakSet, not a brand a domain could copy).
+ */
+import './lockdown.js';
+
+const TOKEN = Symbol('rpc-error');
+const genuine = new WeakSet<object>();
+
+export type RpcErrorKind =
+  /** The callee was dead before or during the call. */
+  | 'callee-dead'
+  /** The callee panicked while serving this call (it is now dead). */
+  | 'panic'
+  /** An argument or result was not of the interface's type (the offender panicked). */
+  | 'bad-argument'
+  /** The callee overran its deadline (it is now dead). */
+  | 'timeout'
+  /** The calling domain itself is dead (a continuation of a terminated domain). */
+  | 'caller-dead';
+
+export class RpcError extends Error {
+  readonly kind: RpcErrorKind;
+  /** Name of the domain the call went to. */
+  readonly domain: string;
+  readonly method: string;
+  constructor(token: symbol, kind: RpcErrorKind, domain: string, method: string, detail: string) {
+    if (token !== TOKEN) throw new TypeError('RpcError is created by the kernel only');
+    super(`${kind}: call ${domain}.${method} failed: ${detail}`);
+    this.name = 'RpcError';
+    this.kind = kind;
+    this.domain = domain;
+    this.method = method;
+    genuine.add(this);
+    Object.freeze(this);
+  }
+}
+harden(RpcError);
+
+export function makeRpcError(kind: RpcErrorKind, domain: string, method: string, detail: string): RpcError {
+  return new RpcError(TOKEN, kind, domain, method, detail);
+}
+
+export function isRpcError(e: unknown): e is RpcError {
+  return typeof e === 'object' && e !== null && genuine.has(e);
+}
+
+export { KernelError } from './kernel-error.js';

@@ -1,0 +1,496 @@
+/**
+ * The microkernel (trusted): loader, domain lifecycle, faults, the exchange heap and the proxy
+ * runtime, tied together.
+ *
+ * Invariants:
+ *  - the kernel survives every domain fault: domain code only ever runs inside a proxy call, a
+ *    timer/task/interrupt wrapper, or init, and each of those turns an escaping exception into a
+ *    termination of that domain;
+ *  - termination is one procedure whatever the cause: refuse new calls (state 'dead'), unwind
+ *    async calls in flight as RpcError, cancel timers, tasks and interrupt registrations, free the
+ *    domain's exchange-heap slots (borrowed ones when the borrow ends), drop its objects and its
+ *    compartment so its private heap can be collected;
+ *  - a domain never receives a kernel object that is not hardened.
+ */
+import './lockdown.js';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import type { KeyObject } from 'node:crypto';
+import { ExchangeHeap, KERNEL_OWNER, type HeapOptions } from './heap.js';
+import { createHandleKit, HandleError, type HandleKit, type ScalarKind } from './rref.js';
+import { Domain } from './domain.js';
+import { createProxyRuntime, type Link, type ProxyRuntime } from './proxy.js';
+import { KernelError, isRpcError, makeRpcError } from './errors.js';
+import { defaultTrustedKeys, parseArtifact, verifyArtifact, type Artifact } from './artifact.js';
+import { FINGERPRINT, LAYOUTS, PROXIES, INTERFACES } from '../gen/idl.js';
+import type { DeviceHandle } from '../devices/host.js';
+import { WAKE_WORD } from '../devices/bus.js';
+
+/** Back-edges and function entries between two clock reads in a domain's deadline check. */
+const TICK_BUDGET = 1024;
+/** A cross-domain async result is delivered through setImmediate once a run is this old (ms). */
+const YIELD_AFTER_MS = 20;
+
+export type ImportSpec =
+  /** The export of the live domain with this name. */
+  | string
+  /** The live domain itself (its export). */
+  | Domain
+  /** A supervisor capability over the named domain (for shadows): current(), restart(). */
+  | { supervise: string }
+  /** A trusted host object, passed hardened (tests, host services). */
+  | { object: object };
+
+export interface LoadOptions {
+  /** Instance name (default: the manifest's name). */
+  name?: string;
+  imports?: ImportSpec[];
+  /** Deadline for one synchronous run of this domain, in ms. */
+  deadlineMs?: number;
+  /** Device whose registers and interrupts the domain drives. */
+  device?: DeviceHandle;
+  config?: Record<string, string | number | boolean>;
+}
+
+export interface KernelOptions extends HeapOptions {
+  trustedKeys?: KeyObject[];
+  defaultDeadlineMs?: number;
+  /** Called for every domain log line (default: stderr with the domain name). */
+  log?: (domain: string, line: string) => void;
+}
+
+export interface DomainInfo {
+  id: number;
+  name: string;
+  state: 'live' | 'dead';
+  calls: number;
+  faults: number;
+  restarts: number;
+  heapBytes: number;
+  heapSlots: number;
+  deathCause: string | null;
+  lastFault: string | null;
+}
+
+interface Recipe {
+  artifact: Artifact;
+  opts: LoadOptions;
+}
+
+export class Kernel {
+  readonly heap: ExchangeHeap;
+  readonly kit: HandleKit;
+  readonly rt: ProxyRuntime;
+  readonly fingerprint = FINGERPRINT;
+  /** The kernel as a caller: always live, owner id 0. */
+  readonly self = new Domain(KERNEL_OWNER, 'kernel', null, Infinity);
+
+  private nextId = 1;
+  private readonly byName = new Map<string, Domain>();
+  private readonly all: Domain[] = [];
+  private readonly recipes = new Map<string, Recipe>();
+  private readonly crashAt = new Map<Domain, number>();
+  private readonly proxyLinks = new WeakMap<object, Link>();
+  private readonly trusted: KeyObject[];
+  private readonly defaultDeadlineMs: number;
+  private readonly logSink: (domain: string, line: string) => void;
+  /** Start of the current run of the event loop (refreshed by the heartbeat). */
+  private sliceStart = performance.now();
+  private readonly heartbeat: ReturnType<typeof setInterval>;
+  /** Fault listeners (observability: the shell's `domains`, tests, the CLI). */
+  private readonly faultListeners = new Set<(d: Domain, cause: string, message: string) => void>();
+
+  constructor(opts: KernelOptions = {}) {
+    this.heap = new ExchangeHeap(opts);
+    this.kit = createHandleKit(this.heap, (holder, err) => this.onViolation(holder, err));
+    for (const l of LAYOUTS) this.kit.registerLayout(l);
+    this.trusted = opts.trustedKeys ?? defaultTrustedKeys();
+    this.defaultDeadlineMs = opts.defaultDeadlineMs ?? 2000;
+    this.logSink = opts.log ?? ((d, line) => process.stderr.write(`[${d}] ${line}\n`));
+    this.rt = createProxyRuntime({
+      kit: this.kit,
+      fault: (d, cause, err) => this.fault(d, cause, err),
+      makeProxy: (name, link) => this.makeProxy(name, link),
+      newLink: (caller, callee, target) => this.newLink(caller, callee, target),
+      linkOfProxy: (o) => this.proxyLinks.get(o),
+      shouldYield: () => performance.now() - this.sliceStart > YIELD_AFTER_MS,
+      kernelEntry: () => {
+        this.sliceStart = performance.now();
+      },
+    });
+    this.heartbeat = setInterval(() => {
+      this.sliceStart = performance.now();
+    }, 5);
+    this.heartbeat.unref();
+  }
+
+  // ---- loading ----------------------------------------------------------------------------------
+
+  /** Read an artifact file (no verification yet: `load` verifies). */
+  static readArtifact(path: string): Artifact {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      throw new KernelError('ENOENT', `cannot read domain artifact ${path}: ${(e as Error).message}`);
+    }
+    return parseArtifact(text, path);
+  }
+
+  /** Verify, isolate and initialise a domain; returns its record. */
+  load(artifactOrPath: Artifact | string, opts: LoadOptions = {}): Domain {
+    const artifact = typeof artifactOrPath === 'string' ? Kernel.readArtifact(artifactOrPath) : artifactOrPath;
+    verifyArtifact(artifact, this.trusted, this.fingerprint);
+    const name = opts.name ?? artifact.manifest.name;
+    const existing = this.byName.get(name);
+    if (existing?.live) throw new KernelError('EEXIST', `a live domain named ${name} exists already`);
+    const d = this.instantiate(artifact, opts, name, existing);
+    this.recipes.set(name, { artifact, opts });
+    return d;
+  }
+
+  private instantiate(artifact: Artifact, opts: LoadOptions, name: string, previous: Domain | undefined): Domain {
+    const m = artifact.manifest;
+    const imports = opts.imports ?? [];
+    if (imports.length !== m.imports.length) {
+      throw new KernelError('EIMPORTS', `domain ${name} imports ${m.imports.length} interface(s) (${m.imports.join(', ') || 'none'}), but ${imports.length} were given`);
+    }
+    const d = new Domain(this.nextId++, name, artifact, opts.deadlineMs ?? this.defaultDeadlineMs);
+    if (previous) {
+      d.faults = previous.faults;
+      d.restarts = previous.restarts;
+      d.lastFault = previous.lastFault;
+    }
+    this.byName.set(name, d);
+    this.all.push(d);
+    try {
+      const importObjs = imports.map((spec, i) => this.resolveImport(d, spec, m.imports[i]!));
+      const sys = this.makeSys(d, opts);
+      const compartment = new Compartment({
+        globals: { TextEncoder, TextDecoder },
+        __options__: true,
+      });
+      harden(compartment.globalThis);
+      d.compartment = compartment;
+      const factory = compartment.evaluate(artifact.code) as (tick: () => number, aw: <T>(v: T) => T) => { init?: unknown };
+      const { tick, aw } = this.deadlineHooks(d);
+      const mod = factory(tick, aw);
+      const init = mod?.init;
+      if (typeof init !== 'function') throw new KernelError('EINIT', `domain ${name} does not export an init function`);
+      const exported = init(sys, ...importObjs) as unknown;
+      if (!d.live) throw new KernelError('EINIT', `domain ${name} died during init (${d.lastFault?.message ?? d.deathCause})`);
+      if (m.exports !== null) {
+        if (typeof exported !== 'object' || exported === null) {
+          throw new KernelError('EINIT', `domain ${name} must return an object implementing ${m.exports} from init`);
+        }
+        for (const method of INTERFACES[m.exports] ?? []) {
+          if (typeof (exported as Record<string, unknown>)[method] !== 'function') {
+            throw new KernelError('EINIT', `domain ${name}: its ${m.exports} export lacks method ${method}`);
+          }
+        }
+        d.exportsObj = exported;
+      }
+      return d;
+    } catch (e) {
+      if (d.live) this.terminate(d, 'panic', e);
+      if (e instanceof KernelError) throw e;
+      throw new KernelError('EINIT', `domain ${name} failed to initialise: ${(e as Error)?.message ?? String(e)}`);
+    }
+  }
+
+  private resolveImport(d: Domain, spec: ImportSpec, iface: string): object {
+    if (typeof spec === 'string' || spec instanceof Domain) {
+      const callee = typeof spec === 'string' ? this.byName.get(spec) : spec;
+      if (!callee?.live) throw new KernelError('EIMPORTS', `domain ${d.name}: import ${iface} names domain ${String(typeof spec === 'string' ? spec : spec.name)}, which is not live`);
+      const exp = callee.artifact?.manifest.exports;
+      if (exp !== iface) throw new KernelError('EIMPORTS', `domain ${d.name} imports ${iface}, but ${callee.name} exports ${exp ?? 'nothing'}`);
+      return this.makeProxy(iface, this.newLink(d, callee, callee.exportsObj!));
+    }
+    if ('supervise' in spec) return this.supervisor(d, spec.supervise, iface);
+    return harden(spec.object);
+  }
+
+  /** A proxy of `d`'s export for `caller` (default: the kernel itself, for host code and tests). */
+  bind<T = any>(d: Domain | string, caller: Domain = this.self): T {
+    const callee = typeof d === 'string' ? this.byName.get(d) : d;
+    if (!callee) throw new KernelError('ENOENT', `no domain named ${String(d)}`);
+    const exp = callee.artifact?.manifest.exports;
+    if (!exp || callee.exportsObj === null) throw new KernelError('ENOEXPORT', `domain ${callee.name} exports nothing (or is dead)`);
+    return this.makeProxy(exp, this.newLink(caller, callee, callee.exportsObj)) as T;
+  }
+
+  private makeProxy(name: string, link: Link): object {
+    const factory = PROXIES[name];
+    if (!factory) throw new KernelError('ENOIFACE', `no interface named ${name}`);
+    const p = factory(this.rt, link);
+    this.proxyLinks.set(p, link);
+    return p;
+  }
+
+  private newLink(caller: Domain, callee: Domain, target: object): Link {
+    const link: Link = { caller, callee, target };
+    if (callee !== this.self) callee.inbound.push(link);
+    const crash = this.crashAt.get(callee);
+    if (crash !== undefined) this.armCrash(link, crash);
+    return link;
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------------
+
+  get(name: string): Domain | undefined {
+    return this.byName.get(name);
+  }
+
+  list(): DomainInfo[] {
+    return [...this.byName.values()].map((d) => {
+      const u = this.heap.usage(d.id);
+      return {
+        id: d.id,
+        name: d.name,
+        state: d.state,
+        calls: d.calls,
+        faults: d.faults,
+        restarts: d.restarts,
+        heapBytes: u.bytes,
+        heapSlots: u.slots,
+        deathCause: d.deathCause,
+        lastFault: d.lastFault?.message ?? null,
+      };
+    });
+  }
+
+  onFault(fn: (d: Domain, cause: string, message: string) => void): () => void {
+    this.faultListeners.add(fn);
+    return () => this.faultListeners.delete(fn);
+  }
+
+  /** A fault of `d`: counted, reported, then the domain is terminated. */
+  fault(d: Domain, cause: 'panic' | 'bad-argument' | 'deadline', err: unknown): void {
+    if (!d.live || d === this.self) return;
+    d.faults++;
+    const message = err instanceof Error ? err.message : String(err);
+    d.lastFault = { kind: cause, message, at: Date.now() };
+    this.terminate(d, cause === 'deadline' ? 'deadline' : 'panic', err);
+    for (const l of this.faultListeners) l(d, cause, message);
+  }
+
+  /** Terminate a domain (the same cleanup whatever the cause). Idempotent. */
+  terminate(target: Domain | string, cause = 'terminated', _err?: unknown): void {
+    const d = typeof target === 'string' ? this.byName.get(target) : target;
+    if (!d || !d.live || d === this.self) return;
+    d.state = 'dead';
+    d.deathCause = cause;
+    for (const unwind of [...d.inflight]) unwind(cause);
+    d.inflight.clear();
+    for (const t of d.timers) clearTimeout(t);
+    d.timers.clear();
+    for (const t of d.intervals) clearInterval(t);
+    d.intervals.clear();
+    for (const off of d.irqs) off();
+    d.irqs.clear();
+    this.heap.reclaim(d.id);
+    for (const l of d.inbound) l.target = null;
+    d.inbound.length = 0;
+    d.exportsObj = null;
+    d.compartment = null;
+    this.crashAt.delete(d);
+  }
+
+  /** Restart `name` from the same artifact, with the same imports and options. */
+  restart(name: string): Domain {
+    const recipe = this.recipes.get(name);
+    const old = this.byName.get(name);
+    if (!recipe || !old) throw new KernelError('ENOENT', `no domain named ${name} to restart`);
+    if (old.live) this.terminate(old, 'restarted');
+    const d = this.instantiate(recipe.artifact, recipe.opts, name, old);
+    d.restarts = old.restarts + 1;
+    return d;
+  }
+
+  /**
+   * Fault injection: crash `name` now, or at its `afterCalls`-th next call (1 = the next call).
+   * An injected crash is a panic like any other: counted, cleaned up, reported.
+   */
+  injectFault(name: string, when: 'now' | { afterCalls: number }): void {
+    const d = this.byName.get(name);
+    if (!d?.live) throw new KernelError('ENOENT', `no live domain named ${name}`);
+    if (when === 'now') {
+      this.fault(d, 'panic', new Error('injected fault'));
+      return;
+    }
+    if (!(when.afterCalls >= 1)) throw new KernelError('EINVAL', `afterCalls must be >= 1`);
+    const at = d.calls + when.afterCalls;
+    this.crashAt.set(d, at);
+    for (const l of d.inbound) this.armCrash(l, at);
+  }
+
+  /**
+   * Arm a crash on a link by swapping its target for a trap object whose every method faults the
+   * callee when the call count reaches `at`. Keeps the proxy fast path free of injection checks.
+   */
+  private armCrash(link: Link, at: number): void {
+    const real = link.target;
+    const callee = link.callee;
+    const kernel = this;
+    link.target = new Proxy(real, {
+      get(t, prop) {
+        const v = Reflect.get(t, prop);
+        if (typeof v !== 'function') return v;
+        return function (this: unknown, ...args: unknown[]) {
+          if (callee.calls >= at && kernel.crashAt.get(callee) === at) {
+            kernel.crashAt.delete(callee);
+            for (const l of callee.inbound) if (l.target !== null) l.target = real;
+            throw new Error(`injected fault at call ${at}`);
+          }
+          return Reflect.apply(v, t, args);
+        };
+      },
+    });
+  }
+
+  /** Stop the kernel: terminate every domain. */
+  shutdown(): void {
+    for (const d of [...this.byName.values()]) this.terminate(d, 'shutdown');
+    clearInterval(this.heartbeat);
+  }
+
+  // ---- per-domain capabilities ------------------------------------------------------------------
+
+  private onViolation(holder: number, err: HandleError): void {
+    const d = this.all.find((x) => x.id === holder);
+    if (d?.live) this.fault(d, 'panic', err);
+  }
+
+  /** The deadline check and await guard the trusted build compiled into the domain's code. */
+  private deadlineHooks(d: Domain): { tick: () => number; aw: <T>(v: T) => T } {
+    const dead = (): never => {
+      throw makeRpcError(d.deathCause === 'deadline' ? 'timeout' : 'callee-dead', d.name, '(running)', `domain ${d.name} is dead`);
+    };
+    const tick = (): number => {
+      if (!d.live) return dead();
+      if (performance.now() - this.sliceStart > d.deadlineMs) {
+        this.fault(d, 'deadline', new Error(`deadline of ${d.deadlineMs} ms exceeded`));
+        return dead();
+      }
+      return TICK_BUDGET;
+    };
+    const aw = <T>(v: T): T => {
+      if (!d.live) dead();
+      return v;
+    };
+    return { tick: harden(tick), aw: harden(aw) };
+  }
+
+  /** Run domain code from a kernel entry point (timer, task, interrupt): a throw is a panic. */
+  private guard(d: Domain, fn: () => unknown): void {
+    if (!d.live) return;
+    try {
+      const r = fn();
+      if (r instanceof Promise) Reflect.apply(Promise.prototype.then, r, [undefined, (e: unknown) => this.fault(d, 'panic', e)]);
+    } catch (e) {
+      this.fault(d, 'panic', e);
+    }
+  }
+
+  private makeSys(d: Domain, opts: LoadOptions): object {
+    const kit = this.kit;
+    const live = (): void => {
+      if (!d.live) throw makeRpcError('caller-dead', 'kernel', 'sys', `domain ${d.name} is dead`);
+    };
+    const timerIds = new Map<number, ReturnType<typeof setTimeout>>();
+    let nextTimer = 1;
+    const alloc = harden({
+      bytes: (n: number, align?: number) => (live(), kit.allocBytes(d.id, n, align)),
+      array: (kind: ScalarKind, count: number) => (live(), kit.allocArray(d.id, kind, count)),
+      struct: (name: string) => (live(), kit.allocStruct(d.id, name)),
+      deque: (capacity: number) => (live(), kit.allocDeque(d.id, capacity)),
+    });
+    const sys: Record<string, unknown> = {
+      name: d.name,
+      alloc,
+      config: harden({ ...(opts.config ?? {}) }),
+      spawn: (fn: () => unknown) => {
+        live();
+        queueMicrotask(() => this.guard(d, fn));
+      },
+      setTimeout: (fn: () => void, ms: number) => {
+        live();
+        const id = nextTimer++;
+        const t = setTimeout(() => {
+          d.timers.delete(t);
+          timerIds.delete(id);
+          this.guard(d, fn);
+        }, ms);
+        d.timers.add(t);
+        timerIds.set(id, t);
+        return id;
+      },
+      clearTimeout: (id: number) => {
+        const t = timerIds.get(id);
+        if (t !== undefined) {
+          clearTimeout(t);
+          d.timers.delete(t);
+          d.intervals.delete(t);
+          timerIds.delete(id);
+        }
+      },
+      setInterval: (fn: () => void, ms: number) => {
+        live();
+        const id = nextTimer++;
+        const t = setInterval(() => this.guard(d, fn), ms);
+        d.intervals.add(t);
+        timerIds.set(id, t);
+        return id;
+      },
+      clearInterval: (id: number) => (sys.clearTimeout as (id: number) => void)(id),
+      yield: () => {
+        live();
+        return new Promise<void>((resolve) => setImmediate(resolve));
+      },
+      now: () => performance.now(),
+      log: (...parts: unknown[]) => {
+        live();
+        this.logSink(d.name, parts.map((p) => String(p)).join(' '));
+      },
+      panic: (reason: string) => {
+        const err = new Error(`panic: ${String(reason)}`);
+        this.fault(d, 'panic', err);
+        throw err;
+      },
+      rpcErrorKind: (e: unknown) => (isRpcError(e) ? e.kind : null),
+    };
+    if (opts.device) {
+      const dev = opts.device;
+      sys.device = harden({
+        bar0: dev.bar0,
+        wakeWord: WAKE_WORD,
+        wake: () => {
+          Atomics.add(dev.bar0, WAKE_WORD, 1);
+          Atomics.notify(dev.bar0, WAKE_WORD, 1);
+        },
+        onInterrupt: (handler: (bits: number) => void) => {
+          live();
+          dev.onIrq((bits) => this.guard(d, () => handler(bits)));
+          d.irqs.add(() => dev.onIrq(null));
+        },
+      });
+    }
+    return harden(sys);
+  }
+
+  /** Supervisor capability (for shadow domains) over the domain `name`. */
+  private supervisor(user: Domain, name: string, iface: string): object {
+    const kernel = this;
+    return harden({
+      /** A proxy to the current instance. */
+      current: () => kernel.bind(name, user),
+      /** Restart the supervised domain from its artifact; returns a proxy to the new instance. */
+      restart: () => {
+        kernel.restart(name);
+        return kernel.bind(name, user);
+      },
+      restarts: () => kernel.byName.get(name)?.restarts ?? 0,
+      interfaceName: iface,
+    });
+  }
+}

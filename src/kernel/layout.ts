@@ -1,0 +1,28 @@
+/**
+ * Layout structs: the fixed-size field kinds the IDL understands and the computed layout of a
+ * struct (shared by the IDL compiler, which computes layouts, and the kernel, which builds handle
+ * accessors from them). Pure data: no authority, no lockdown needed.
+ */
+export type ScalarKind = 'u8' | 'u16' | 'u32' | 'i8' | 'i16' | 'i32' | 'f32' | 'f64' | 'u64' | 'i64' | 'bool';
+
+export interface FieldSpec {
+  name: string;
+  /** Scalar kind, 'rref' for a child handle (u32 slot+1), or 'array' for a fixed array. */
+  kind: ScalarKind | 'rref' | 'array';
+  offset: number;
+  /** For 'array': element kind and count. */
+  elem?: ScalarKind;
+  count?: number;
+}
+
+export interface LayoutSpec {
+  name: string;
+  size: number;
+  align: number;
+  fields: FieldSpec[];
+}
+
+export const SCALAR_SIZE: Record<ScalarKind, number> = {
+  u8: 1, i8: 1, bool: 1, u16: 2, i16: 2, u32: 4, i32: 4, f32: 4, f64: 8, u64: 8, i64: 8,
+};
+

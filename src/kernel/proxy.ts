@@ -1,0 +1,242 @@
+/**
+ * The proxy runtime (trusted): what IDL-generated proxies call on every cross-domain call.
+ *
+ * A Link is one caller→callee edge: the generated proxy object closes over it. Invariants:
+ *  - a call proceeds only while both ends are live (a dead caller is a zombie continuation: it
+ *    gets 'caller-dead'; a dead callee gives 'callee-dead');
+ *  - an exception escaping the callee is the callee's panic: it is terminated (full cleanup) and
+ *    the caller gets an RpcError, never the callee's exception object;
+ *  - a bad argument is the caller's fault: the caller panics and the call never reaches the callee;
+ *    a bad result is the callee's fault;
+ *  - moved RRefs change owner (fresh handle for the receiver, the sender's revoked); borrowed ones
+ *    are lent read-only for the duration of the call (async: until it settles);
+ *  - an async result reaches the caller through a kernel-made promise: no object of the callee is
+ *    handed over, and a settlement after the callee died is ignored (the caller was already
+ *    unwound with an RpcError).
+ */
+import { isRpcError, makeRpcError, type RpcError, type RpcErrorKind } from './errors.js';
+import type { Domain } from './domain.js';
+import type { HandleKit } from './rref.js';
+
+export interface Link {
+  readonly caller: Domain;
+  readonly callee: Domain;
+  /** The callee's object; null once the callee died (so its heap can be collected). */
+  target: any;
+}
+
+export interface ProxyHost {
+  readonly kit: HandleKit;
+  /** Terminate `d` because of a fault of the given cause. */
+  fault(d: Domain, cause: 'panic' | 'bad-argument' | 'deadline', err: unknown): void;
+  /** Create a proxy of interface `name` on `link`. */
+  makeProxy(name: string, link: Link): object;
+  /** Register a new link (so it is dropped when the callee dies). */
+  newLink(caller: Domain, callee: Domain, target: object): Link;
+  /** Domain whose object `obj` is (for interface references passed along). */
+  linkOfProxy(obj: object): Link | undefined;
+  /** Yield point for long microtask chains (see kernel.ts). */
+  shouldYield(): boolean;
+  /** A call from host code (the kernel itself) starts a new run of domain code. */
+  kernelEntry(): void;
+}
+
+export interface ProxyRuntime {
+  enter(link: Link): any;
+  after(link: Link, method: string): void;
+  fault(link: Link, e: unknown, method: string): RpcError;
+  rejected(link: Link, e: unknown, method: string): Promise<never>;
+  settle(link: Link, p: unknown, method: string, conv: (r: any) => unknown, release?: () => void): Promise<unknown>;
+  badArg(link: Link, method: string, index: number, want: string, got: unknown): never;
+  badRet(link: Link, method: string, want: string, got: unknown): never;
+  move(link: Link, h: unknown, typeId: number, method: string, index: number): object;
+  borrow(link: Link, h: unknown, typeId: number, method: string, index: number): object;
+  unborrow(link: Link, h: object): void;
+  retMove(link: Link, h: unknown, typeId: number, method: string): object;
+  iface(link: Link, obj: unknown, name: string, method: string, index: number): object;
+  retIface(link: Link, obj: unknown, name: string, method: string): object;
+  typeId(key: string): number;
+  seal<T extends object>(link: Link, iface: string, obj: T): T;
+}
+
+const promiseThen = Promise.prototype.then;
+
+export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
+  const { kit } = host;
+  const heap = kit.heap;
+  const typeIds = new Map<string, number>();
+
+  const deadKind = (d: Domain): RpcErrorKind => (d.deathCause === 'deadline' ? 'timeout' : d.deathCause === 'panic' ? 'panic' : 'callee-dead');
+  const deadError = (link: Link, method: string): RpcError =>
+    makeRpcError(deadKind(link.callee), link.callee.name, method, `domain ${link.callee.name} is dead (${link.callee.deathCause ?? 'terminated'})`);
+
+  const describe = (v: unknown): string => (v === null ? 'null' : kit.isHandle(v) ? 'an RRef' : typeof v === 'object' ? 'an object' : typeof v);
+
+  /** The caller handed something wrong: it panics (unless it is the kernel) and gets the error. */
+  const callerFault = (link: Link, method: string, detail: string): never => {
+    const err = makeRpcError('bad-argument', link.callee.name, method, detail);
+    if (link.caller.id !== 0) host.fault(link.caller, 'bad-argument', err);
+    throw err;
+  };
+
+  /** The callee returned something wrong: it panics, the caller gets an RpcError. */
+  const calleeFault = (link: Link, method: string, detail: string): never => {
+    const err = makeRpcError('bad-argument', link.callee.name, method, `bad result: ${detail}`);
+    host.fault(link.callee, 'bad-argument', err);
+    throw err;
+  };
+
+  const faultFor = (link: Link, e: unknown, method: string): RpcError => {
+    const c = link.callee;
+    if (c.live) {
+      host.fault(c, 'panic', e);
+      const msg = e instanceof Error ? e.message : String(e);
+      return makeRpcError('panic', c.name, method, `domain ${c.name} panicked: ${msg}`);
+    }
+    return deadError(link, method);
+  };
+
+  const wrapIface = (link: Link, obj: unknown, name: string, owner: Domain, user: Domain): object => {
+    if (typeof obj !== 'object' || obj === null) throw new TypeError(`expected an object implementing ${name}`);
+    const via = host.linkOfProxy(obj);
+    // A proxy passed along reaches the domain it already pointed to; a domain's own object is served by that domain.
+    const target = via ? via.target : obj;
+    const calleeDomain = via ? via.callee : owner;
+    if (target === null || !calleeDomain.live) throw new TypeError(`interface reference to a dead domain`);
+    return host.makeProxy(name, host.newLink(user, calleeDomain, target));
+  };
+
+  const rt: ProxyRuntime = {
+    enter(link) {
+      if (link.callee.state !== 'live') throw deadError(link, '(call)');
+      if (link.caller.state !== 'live') {
+        throw makeRpcError('caller-dead', link.callee.name, '(call)', `calling domain ${link.caller.name} is dead`);
+      }
+      link.callee.calls++;
+      if (link.caller.id === 0) host.kernelEntry();
+      return link.target;
+    },
+    after(link, method) {
+      // A callee terminated during the call (e.g. by a deadline inside a nested call) cannot answer.
+      if (link.callee.state !== 'live') throw deadError(link, method);
+    },
+    fault: faultFor,
+    rejected(link, e, method) {
+      return Promise.reject(faultFor(link, e, method));
+    },
+    settle(link, p, method, conv, release) {
+      const callee = link.callee;
+      return new Promise((resolve, reject) => {
+        let done = false;
+        const finish = (): boolean => {
+          if (done) return false;
+          done = true;
+          callee.inflight.delete(unwind);
+          release?.();
+          return true;
+        };
+        const unwind = (cause: string): void => {
+          if (finish()) reject(makeRpcError(deadKind(callee), callee.name, method, `domain ${callee.name} died (${cause}) before answering`));
+        };
+        callee.inflight.add(unwind);
+        const onValue = (v: unknown): void => {
+          if (!callee.live || !finish()) return;
+          let out: unknown;
+          try {
+            out = conv(v);
+          } catch (e) {
+            reject(e);
+            return;
+          }
+          if (host.shouldYield()) setImmediate(resolve, out);
+          else resolve(out);
+        };
+        const onError = (e: unknown): void => {
+          if (!callee.live) return; // already unwound by the termination
+          if (!finish()) return;
+          reject(faultFor(link, e, method));
+        };
+        if (typeof p === 'object' && p !== null && p instanceof Promise) {
+          // The original then (the instance's own `then` could be the callee's).
+          Reflect.apply(promiseThen, p, [onValue, onError]);
+        } else {
+          queueMicrotask(() => onValue(p));
+        }
+      });
+    },
+    badArg(link, method, index, want, got) {
+      return callerFault(link, method, `argument ${index} must be ${want}, got ${describe(got)}`);
+    },
+    badRet(link, method, want, got) {
+      return calleeFault(link, method, `must be ${want}, got ${describe(got)}`);
+    },
+    move(link, h, typeId, method, index) {
+      if (!kit.isHandle(h) || heap.type[kit.slotOf(h as object)] !== typeId) {
+        return callerFault(link, method, `argument ${index} must be an RRef of type ${heap.typeInfo(typeId).name}, got ${describe(h)}`);
+      }
+      try {
+        return kit.moveTo(h as object, link.caller.id, link.callee.id);
+      } catch (e) {
+        return callerFault(link, method, `argument ${index}: ${(e as Error).message}`);
+      }
+    },
+    borrow(link, h, typeId, method, index) {
+      if (!kit.isHandle(h) || heap.type[kit.slotOf(h as object)] !== typeId) {
+        return callerFault(link, method, `argument ${index} must be a borrowed RRef of type ${heap.typeInfo(typeId).name}, got ${describe(h)}`);
+      }
+      const s = kit.slotOf(h as object);
+      if (!(h as { valid: boolean }).valid || heap.owner[s] !== link.caller.id) {
+        return callerFault(link, method, `argument ${index}: a revoked or foreign RRef cannot be lent`);
+      }
+      heap.beginBorrow(s);
+      return kit.mint(s, link.callee.id, true);
+    },
+    unborrow(_link, h) {
+      kit.revoke(h);
+      heap.endBorrow(kit.slotOf(h));
+    },
+    retMove(link, h, typeId, method) {
+      if (!kit.isHandle(h) || heap.type[kit.slotOf(h as object)] !== typeId) {
+        return calleeFault(link, method, `must be an RRef of type ${heap.typeInfo(typeId).name}, got ${describe(h)}`);
+      }
+      try {
+        return kit.moveTo(h as object, link.callee.id, link.caller.id);
+      } catch (e) {
+        return calleeFault(link, method, (e as Error).message);
+      }
+    },
+    iface(link, obj, name, method, index) {
+      try {
+        return wrapIface(link, obj, name, link.caller, link.callee);
+      } catch (e) {
+        return callerFault(link, method, `argument ${index}: ${(e as Error).message}`);
+      }
+    },
+    retIface(link, obj, name, method) {
+      try {
+        return wrapIface(link, obj, name, link.callee, link.caller);
+      } catch (e) {
+        return calleeFault(link, method, (e as Error).message);
+      }
+    },
+    typeId(key) {
+      let id = typeIds.get(key);
+      if (id === undefined) {
+        if (key === 'deque') id = kit.dequeType;
+        else if (key.startsWith('array:')) id = kit.arrayType(key.slice(6) as never);
+        else if (key.startsWith('struct:')) {
+          id = kit.layoutType(key.slice(7));
+          if (id === undefined) throw new Error(`unknown layout ${key}`);
+        } else throw new Error(`unknown type key ${key}`);
+        typeIds.set(key, id);
+      }
+      return id;
+    },
+    seal(_link, _iface, obj) {
+      return harden(obj);
+    },
+  };
+  return rt;
+}
+
+export { isRpcError };

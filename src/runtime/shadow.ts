@@ -1,0 +1,103 @@
+/**
+ * Shadow control (domain runtime library): the restart-and-retry loop every shadow shares.
+ *
+ * A shadow domain holds a Supervisor capability over the domain it wraps. On an RpcError that
+ * says the target died (panic, callee-dead, timeout), `call` restarts the target from its
+ * artifact, lets the shadow replay the initialisation protocol (`onRestart`), and reissues the
+ * call when it can be reissued (nothing was moved into the dead callee). Callers of the shadow
+ * see a normal result. No authority here: everything comes from the capabilities passed in.
+ */
+import type { Sys } from './sys.js';
+
+/** Kernel capability over a supervised domain (import spec `{ supervise: name }`). */
+export interface Supervisor<T> {
+  current(): T;
+  restart(): T;
+  restarts(): number;
+}
+
+export interface ShadowControl<T> {
+  call<R>(reissuable: boolean, fn: (target: T) => R): R;
+  callAsync<R>(reissuable: boolean, fn: (target: T) => Promise<R>): Promise<R>;
+  /** The current target (after any restart). */
+  target(): T;
+  /** Restart now (used by hand-written shadows that recover moved buffers themselves). */
+  recover(): Promise<T>;
+  readonly restarts: number;
+}
+
+export interface ShadowOptions<T> {
+  /** Replay of the initialisation protocol on a fresh instance (e.g. device bring-up). */
+  onRestart?: (fresh: T) => void | Promise<void>;
+  /** Give up after this many consecutive restarts of one call (default 5). */
+  maxRetries?: number;
+}
+
+const DEATHS = new Set(['panic', 'callee-dead', 'timeout']);
+
+export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptions<T> = {}): ShadowControl<T> {
+  let current = sup.current();
+  let restarts = 0;
+  const max = opts.maxRetries ?? 5;
+  let recovering: Promise<T> | null = null;
+
+  const died = (e: unknown): boolean => {
+    const k = sys.rpcErrorKind(e);
+    return k !== null && DEATHS.has(k);
+  };
+  const restartSync = (): T => {
+    current = sup.restart();
+    restarts++;
+    return current;
+  };
+  const recover = (): Promise<T> => {
+    // One restart for every call that saw the same death.
+    if (recovering === null) {
+      recovering = (async () => {
+        const fresh = restartSync();
+        await opts.onRestart?.(fresh);
+        return fresh;
+      })().finally(() => {
+        recovering = null;
+      });
+    }
+    return recovering;
+  };
+
+  return {
+    call(reissuable, fn) {
+      for (let attempt = 0; ; attempt++) {
+        const t = current;
+        try {
+          return fn(t);
+        } catch (e) {
+          if (!died(e) || attempt >= max) throw e;
+          if (t === current) {
+            restartSync();
+            const r = opts.onRestart?.(current);
+            if (r instanceof Promise) throw new Error('shadow: a synchronous call cannot wait for an asynchronous restart');
+          }
+          if (!reissuable) throw e;
+        }
+      }
+    },
+    async callAsync(reissuable, fn) {
+      for (let attempt = 0; ; attempt++) {
+        const t = current;
+        try {
+          return await fn(t);
+        } catch (e) {
+          if (!died(e) || attempt >= max) throw e;
+          if (t === current) await recover();
+          else if (recovering) await recovering;
+          if (!reissuable) throw e;
+        }
+      }
+    },
+    target: () => current,
+    recover,
+    get restarts() {
+      return restarts;
+    },
+  };
+}
