@@ -99,9 +99,11 @@ export class ExchangeHeap {
   private readonly bigFree = new Map<number, number[]>();
 
   // Accounting per owner id.
-  // Plain arrays: see the note on stores below (DataView.setFloat64 is wrapped by SES).
-  private readonly bytesOf: number[] = [];
-  private readonly slotsOf: number[] = [];
+  // Accounting per owner id (physical memory is < 4 GiB, so bytes fit a u32); grown on demand.
+  private bytesOf = new Uint32Array(256);
+  private slotsOf = new Uint32Array(256);
+  private w_bytesOf = new DataView(this.bytesOf.buffer);
+  private w_slotsOf = new DataView(this.slotsOf.buffer);
 
   // Stores go through DataViews of the same buffers: under SES lockdown (frozen Object.prototype)
   // V8 takes a slow path (~30 ns) for `typedArray[i] = v`, while DataView setters stay ~1 ns.
@@ -300,14 +302,15 @@ export class ExchangeHeap {
   }
 
   private moveTree(slot: number, from: number, to: number): void {
-    this.w_gen.setUint32((slot) * 4, (this.gen[slot]! + 1) >>> 0, true);
+    this.w_gen.setUint32(slot * 4, (this.gen[slot]! + 1) >>> 0, true);
     if (from !== to) {
-      this.w_owner.setInt32((slot) * 4, to, true);
+      this.w_owner.setInt32(slot * 4, to, true);
       const bytes = this.len[slot]!;
       this.account(from, -bytes, -1);
       this.account(to, bytes, 1);
     }
-    this.forEachChild(slot, (c) => this.moveTree(c, from, to));
+    // Flat arrays (the common case: buffers) have no children: skip the walk.
+    if (this.types[this.type[slot]!]!.kind !== TypeKind.Array) this.forEachChild(slot, (c) => this.moveTree(c, from, to));
   }
 
   /** Make `child` (a root owned like `parentSlot`) a child of `parentSlot`; revokes its handles. */
@@ -365,20 +368,34 @@ export class ExchangeHeap {
   // ---- accounting -----------------------------------------------------------------------------
 
   private account(owner: number, bytes: number, slots: number): void {
-    this.bytesOf[owner] = (this.bytesOf[owner] ?? 0) + bytes;
-    this.slotsOf[owner] = (this.slotsOf[owner] ?? 0) + slots;
+    if (owner >= this.bytesOf.length) this.growAccounting(owner + 1);
+    this.w_bytesOf.setUint32(owner * 4, this.bytesOf[owner]! + bytes, true);
+    this.w_slotsOf.setUint32(owner * 4, this.slotsOf[owner]! + slots, true);
+  }
+
+  private growAccounting(min: number): void {
+    const n = Math.max(min, this.bytesOf.length * 2);
+    const b = new Uint32Array(n);
+    b.set(this.bytesOf);
+    const s = new Uint32Array(n);
+    s.set(this.slotsOf);
+    this.bytesOf = b;
+    this.slotsOf = s;
+    this.w_bytesOf = new DataView(b.buffer);
+    this.w_slotsOf = new DataView(s.buffer);
   }
 
   usage(owner: number): { bytes: number; slots: number } {
-    return { bytes: this.bytesOf[owner] ?? 0, slots: this.slotsOf[owner] ?? 0 };
+    if (owner >= this.bytesOf.length) return { bytes: 0, slots: 0 };
+    return { bytes: this.bytesOf[owner]!, slots: this.slotsOf[owner]! };
   }
 
   totalUsage(): { bytes: number; slots: number } {
     let bytes = 0;
     let slots = 0;
     for (let i = 0; i < this.bytesOf.length; i++) {
-      bytes += this.bytesOf[i] ?? 0;
-      slots += this.slotsOf[i] ?? 0;
+      bytes += this.bytesOf[i]!;
+      slots += this.slotsOf[i]!;
     }
     return { bytes, slots };
   }
