@@ -7,8 +7,10 @@
  *  - Clear-on-read registers (EICR, MPC, NIC_ERR) are read with Atomics.exchange(bar0, i, 0):
  *    the model cannot observe a plain read, so the reader clears what it read in one atomic step;
  *    the model only ever adds (Atomics.add / Atomics.or) to them.
- *  - EIMS holds the interrupt mask; software sets bits with Atomics.or(EIMS, bits) and clears them
- *    by Atomics.or(EIMC, bits); the model folds EIMC into EIMS before every interrupt decision.
+ *  - EIMS holds the interrupt mask; software sets bits with Atomics.or(EIMS, bits). It clears them
+ *    with Atomics.or(EIMC, bits), which the model folds into EIMS before its next interrupt
+ *    decision, or, to have the effect at once (no race with a later EIMS set), directly with
+ *    Atomics.and(EIMS, ~bits), as the driver does.
  *  - Model-specific registers at 0x10000 (outside the 82599 map) report refused driver input:
  *    NIC_ERR (cause bits below, clear on read), NIC_ERRCNT (cumulative count of refusals) and
  *    NIC_NQUEUES (queue pairs the model has, read-only).

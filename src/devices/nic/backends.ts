@@ -1,0 +1,171 @@
+/**
+ * The NIC model's wire side: pktgen (a UDP/IPv4 traffic generator and sink), loopback (what is
+ * sent comes back) and tap (a Linux TAP device, unavailable in this build; see tapUnavailable).
+ *
+ * Invariants: backends never allocate per frame. pktgen precomputes one frame template and, per
+ * flow, the source address, port, IPv4 header checksum and RSS hash, so generating a frame is one
+ * template copy plus a 6-byte patch; paced generation follows the wall clock, and frames arriving
+ * while the target ring is full are counted in MPC exactly as on the wire.
+ */
+import { existsSync } from 'node:fs';
+import type { Backend, NicModel } from './model.js';
+import { toeplitz } from './rss.js';
+import { PTYPE_IPV4, PTYPE_UDP, RSS_TYPE_UDP_IPV4 } from './regs.js';
+
+export interface PktgenOptions {
+  /** Bytes of each generated frame as the driver sees it (FCS stripped), 60..1514. Default 60. */
+  frameSize?: number;
+  /** Distinct flows (source address and port pairs), 1..2^22. Default 1024. */
+  flows?: number;
+  /**
+   * Frames per second, 'line' for 10 GbE line rate (a frame occupies frameSize + 4 FCS + 8
+   * preamble + 12 gap bytes on the wire: 14.88 Mpps for minimum-size frames), or 'unpaced' to
+   * fill every free descriptor as fast as the model can. Default 'unpaced'.
+   */
+  rate?: 'line' | 'unpaced' | number;
+}
+
+export const MIN_FRAME = 60;
+export const MAX_ETH_FRAME = 1514;
+const LINE_BPS = 10e9;
+/** Pktgen's source MAC (locally administered); its frames go to the NIC's own MAC. */
+const SRC_MAC = [0x02, 0x00, 0x00, 0x00, 0x00, 0xfe];
+const DST_IP = 0x0a010001; // 10.1.0.1
+const DST_PORT = 9000;
+const SRC_IP_BASE = 0x0a000001; // 10.0.0.1 + flow
+const UNPACED_BATCH = 256;
+/** A paced generator that fell behind the clock does not catch up by more than this many frames. */
+const MAX_CREDIT = 4096;
+
+export function linePps(frameSize: number): number {
+  return LINE_BPS / 8 / (Math.max(frameSize, MIN_FRAME) + 24);
+}
+
+function ipChecksum(h: Uint8Array, off: number): number {
+  let s = 0;
+  for (let i = 0; i < 20; i += 2) if (i !== 10) s += (h[off + i]! << 8) | h[off + i + 1]!;
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
+}
+
+export class Pktgen implements Backend {
+  readonly busy: boolean;
+  readonly size: number;
+  private readonly flows: number;
+  private readonly template: Uint8Array;
+  private readonly srcIp: Uint32Array;
+  private readonly sport: Uint16Array;
+  private readonly cksum: Uint16Array;
+  private readonly hash: Uint32Array;
+  private readonly ppms: number;
+  private flow = 0;
+  private credit = 0;
+  private last = 0;
+
+  constructor(opts: PktgenOptions, mac: readonly number[]) {
+    const size = opts.frameSize ?? MIN_FRAME;
+    const flows = opts.flows ?? 1024;
+    if (!Number.isInteger(size) || size < MIN_FRAME || size > MAX_ETH_FRAME) throw new RangeError(`pktgen frameSize ${size} not in ${MIN_FRAME}..${MAX_ETH_FRAME}`);
+    if (!Number.isInteger(flows) || flows < 1 || flows > 1 << 22) throw new RangeError(`pktgen flows ${flows} not in 1..2^22`);
+    const rate = opts.rate ?? 'unpaced';
+    const pps = rate === 'unpaced' ? 0 : rate === 'line' ? linePps(size) : rate;
+    if (!(pps >= 0) || !Number.isFinite(pps)) throw new RangeError(`pktgen rate ${String(rate)} invalid`);
+    this.size = size;
+    this.flows = flows;
+    this.ppms = pps / 1000;
+    this.busy = pps > 0;
+
+    const t = new Uint8Array(size);
+    t.set(mac, 0);
+    t.set(SRC_MAC, 6);
+    t[12] = 0x08; // IPv4
+    t[14] = 0x45;
+    t[16] = (size - 14) >>> 8;
+    t[17] = (size - 14) & 255;
+    t[22] = 64; // TTL
+    t[23] = 17; // UDP
+    t[30] = DST_IP >>> 24; t[31] = (DST_IP >>> 16) & 255; t[32] = (DST_IP >>> 8) & 255; t[33] = DST_IP & 255;
+    t[36] = DST_PORT >>> 8; t[37] = DST_PORT & 255;
+    t[38] = (size - 34) >>> 8; t[39] = (size - 34) & 255; // UDP length; checksum 0 = none
+    for (let i = 42; i < size; i++) t[i] = i & 255;
+    this.template = t;
+
+    this.srcIp = new Uint32Array(flows);
+    this.sport = new Uint16Array(flows);
+    this.cksum = new Uint16Array(flows);
+    this.hash = new Uint32Array(flows);
+    for (let f = 0; f < flows; f++) {
+      const ip = (SRC_IP_BASE + f) >>> 0;
+      const port = 1024 + (f & 0x7fff);
+      t[26] = ip >>> 24; t[27] = (ip >>> 16) & 255; t[28] = (ip >>> 8) & 255; t[29] = ip & 255;
+      this.srcIp[f] = ip;
+      this.sport[f] = port;
+      this.cksum[f] = ipChecksum(t, 14);
+      this.hash[f] = toeplitz(ip, DST_IP, port, DST_PORT, true);
+    }
+  }
+
+  poll(m: NicModel, now: number): number {
+    if (!m.rxReady || !m.accepts(this.template, 0)) {
+      this.last = now;
+      this.credit = 0;
+      return 0;
+    }
+    const paced = this.ppms > 0;
+    let n = UNPACED_BATCH;
+    if (paced) {
+      this.credit = Math.min(this.credit + (now - this.last) * this.ppms, MAX_CREDIT);
+      this.last = now;
+      n = Math.floor(this.credit);
+      this.credit -= n;
+    }
+    const p = m.phys8;
+    const size = this.size;
+    const ptype = RSS_TYPE_UDP_IPV4 | PTYPE_IPV4 | PTYPE_UDP;
+    let made = 0;
+    for (let i = 0; i < n; i++) {
+      const f = this.flow;
+      const h = this.hash[f]!;
+      const q = m.queueFor(h);
+      if (!paced && m.rxFree(q) === 0) break;
+      this.flow = f + 1 === this.flows ? 0 : f + 1;
+      const a = m.rxClaim(q, size);
+      if (a < 0) continue;
+      p.set(this.template, a);
+      const ip = this.srcIp[f]!;
+      const ck = this.cksum[f]!;
+      const sp = this.sport[f]!;
+      p[a + 24] = ck >>> 8; p[a + 25] = ck & 255;
+      p[a + 26] = ip >>> 24; p[a + 27] = (ip >>> 16) & 255; p[a + 28] = (ip >>> 8) & 255; p[a + 29] = ip & 255;
+      p[a + 34] = sp >>> 8; p[a + 35] = sp & 255;
+      m.rxCommit(q, size, h, ptype);
+      made++;
+    }
+    return paced ? n : made;
+  }
+
+  /** The sink: the model already counted the frame in GPTC/GOTC. */
+  transmit(): void {}
+}
+
+export class Loopback implements Backend {
+  readonly busy = false;
+  poll(): number {
+    return 0;
+  }
+  transmit(m: NicModel, b: Uint8Array, off: number, len: number): void {
+    m.receive(b, off, len);
+  }
+}
+
+/**
+ * Why the tap backend cannot run here. Attaching to a TAP interface needs open("/dev/net/tun")
+ * plus the TUNSETIFF ioctl, and Node has no ioctl: it takes a native addon (or a helper process
+ * holding the fd), root or CAP_NET_ADMIN, and /dev/net/tun. None is part of this build.
+ */
+export function tapUnavailable(ifname: string): string {
+  const missing = ['a native addon for the TUNSETIFF ioctl (not installed; Node cannot issue ioctls)'];
+  if (process.getuid?.() !== 0) missing.push('root or CAP_NET_ADMIN');
+  if (!existsSync('/dev/net/tun')) missing.push('/dev/net/tun (missing on this host)');
+  return `tap backend needs ${missing.join(', ')} to attach to ${ifname} (root and /dev/net/tun)`;
+}

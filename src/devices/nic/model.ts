@@ -1,0 +1,436 @@
+/**
+ * The 82599-style NIC device model: register file, RX/TX descriptor rings, RSS queue selection,
+ * receive filter, statistics and interrupts, driven by one loop in the device worker. Frames come
+ * from and go to a Backend (pktgen, loopback, tap).
+ *
+ * Invariants:
+ *  - The model touches physical memory only at addresses it checked: ring bases and lengths are
+ *    validated when a queue is enabled, every buffer address per descriptor. Refused input sets a
+ *    cause in NIC_ERR (see regs.ts) and the model carries on; it never throws on driver input.
+ *  - Hardware uses RX descriptors from RDH up to, not including, RDT, and TX descriptors from TDH
+ *    up to TDT; a descriptor's write-back status dword is stored last, with Atomics.store, so a
+ *    driver that sees DD also sees the data and the rest of the write-back.
+ *  - The hot path does not allocate: descriptors are read through one Uint32Array view of physical
+ *    memory, frames are copied with copyWithin/set, and registers are flushed once per batch.
+ *  - After CTRL.RST the model forgets every ring (buffers outstanding are never touched again),
+ *    restores register defaults, and only then clears RST.
+ */
+import * as R from './regs.js';
+import { classify } from './rss.js';
+
+/** Where frames come from and go to. */
+export interface Backend {
+  /** Deliver pending incoming frames to `model` (via receive / rxClaim+rxCommit); returns how many. */
+  poll(model: NicModel, nowMs: number): number;
+  /** A frame left the wire side of the NIC; `b[off..off+len)` is valid only during the call. */
+  transmit(model: NicModel, b: Uint8Array, off: number, len: number): void;
+  /** True while the backend has work without being woken (a paced generator): the loop then never parks for long. */
+  readonly busy: boolean;
+}
+
+export interface NicModelOptions {
+  phys: SharedArrayBuffer;
+  bar0: Int32Array;
+  irq: Int32Array;
+  queues: number;
+  /** MAC address, 6 bytes. */
+  mac: readonly number[];
+}
+
+/** Called with the interrupt line and a vector; injected so the model stays independent of the bus module. */
+export type RaiseIrq = (irq: Int32Array, vector: number) => void;
+
+export class NicModel {
+  readonly phys8: Uint8Array;
+  private readonly p32: Uint32Array;
+  private readonly physLen: number;
+  private readonly bar0: Int32Array;
+  private readonly irq: Int32Array;
+  readonly queues: number;
+  private readonly mac: readonly number[];
+
+  // Per-queue state, indexed by queue number. A ring of 0 entries is a disabled queue.
+  private readonly rxBase: Float64Array;
+  private readonly rxCount: Uint32Array;
+  private readonly rxHead: Uint32Array;
+  private readonly rxTail: Uint32Array;
+  private readonly rxBsize: Uint32Array;
+  private readonly txBase: Float64Array;
+  private readonly txCount: Uint32Array;
+  private readonly txHead: Uint32Array;
+  /** Multi-descriptor TX frames are gathered here until EOP (one staging buffer per queue). */
+  private readonly txStage: Uint8Array[];
+  private readonly txStageLen: Int32Array;
+  /** A descriptor of the frame being gathered was refused: drop the frame at its EOP. */
+  private readonly txStageBad: Uint8Array;
+
+  /** RSS redirection: hash & 127 -> an active RX queue. */
+  private readonly reta = new Uint8Array(128);
+  private rxActiveMask = 0;
+  private rxOn = false;
+  private txOn = false;
+  private fctrl = 0;
+  private ral = 0;
+  private rah = 0;
+
+  private rxDirty = 0;
+  private raised = 0;
+  private mpcDelta = 0;
+  private errBits = 0;
+  private errCount = 0;
+  private gprc = 0;
+  private gorc = 0;
+  private gptc = 0;
+  private gotc = 0;
+  private readonly ptype = new Int32Array(1);
+
+  constructor(opts: NicModelOptions, private readonly raiseIrq: RaiseIrq) {
+    this.phys8 = new Uint8Array(opts.phys);
+    this.physLen = opts.phys.byteLength;
+    this.p32 = new Uint32Array(opts.phys, 0, this.physLen >>> 2);
+    this.bar0 = opts.bar0;
+    this.irq = opts.irq;
+    this.queues = opts.queues;
+    this.mac = opts.mac;
+    const q = opts.queues;
+    this.rxBase = new Float64Array(q);
+    this.rxCount = new Uint32Array(q);
+    this.rxHead = new Uint32Array(q);
+    this.rxTail = new Uint32Array(q);
+    this.rxBsize = new Uint32Array(q);
+    this.txBase = new Float64Array(q);
+    this.txCount = new Uint32Array(q);
+    this.txHead = new Uint32Array(q);
+    this.txStage = Array.from({ length: q }, () => new Uint8Array(R.MAX_FRAME));
+    this.txStageLen = new Int32Array(q);
+    this.txStageBad = new Uint8Array(q);
+    this.reset();
+  }
+
+  /** Device reset: forget all rings and counters, restore register defaults, clear CTRL.RST last. */
+  reset(): void {
+    const b = this.bar0;
+    b.fill(0, 1, b.length - 1); // everything but CTRL (word 0) and the WAKE word (last)
+    this.rxCount.fill(0);
+    this.txCount.fill(0);
+    this.txStageLen.fill(0);
+    this.txStageBad.fill(0);
+    this.rxActiveMask = 0;
+    this.rxOn = this.txOn = false;
+    this.rxDirty = this.raised = this.mpcDelta = this.errBits = this.errCount = 0;
+    this.gprc = this.gorc = this.gptc = this.gotc = 0;
+    const m = this.mac;
+    this.ral = (m[0]! | (m[1]! << 8) | (m[2]! << 16) | (m[3]! << 24)) | 0;
+    this.rah = (m[4]! | (m[5]! << 8) | R.RAH_AV) | 0;
+    b[R.RAL0] = this.ral;
+    b[R.RAH0] = this.rah;
+    b[R.STATUS] = R.STATUS_LU;
+    b[R.NIC_NQUEUES] = this.queues;
+    Atomics.store(b, R.CTRL, 0);
+  }
+
+  private refuse(cause: number): void {
+    this.errBits |= cause;
+    this.errCount++;
+  }
+
+  /**
+   * Reads the control registers: reset, queue enables and tails, receive/transmit enables, filter.
+   * Runs once per loop iteration, so register writes take effect at batch granularity.
+   */
+  private syncRegs(): void {
+    const b = this.bar0;
+    if (Atomics.load(b, R.CTRL) & R.CTRL_RST) this.reset();
+    let active = 0;
+    for (let q = 0; q < this.queues; q++) {
+      const en = Atomics.load(b, R.RXDCTL(q)) & R.XDCTL_ENABLE;
+      if (en && this.rxCount[q] === 0) this.enableRx(q);
+      else if (!en) this.rxCount[q] = 0;
+      const n = this.rxCount[q]!;
+      if (n !== 0) {
+        active |= 1 << q;
+        const t = Atomics.load(b, R.RDT(q)) >>> 0;
+        if (t < n) this.rxTail[q] = t;
+        else this.refuseTail(R.RDT(q), R.ERR_RDT_RANGE, this.rxTail[q]!);
+      }
+      const ten = Atomics.load(b, R.TXDCTL(q)) & R.XDCTL_ENABLE;
+      if (ten && this.txCount[q] === 0) this.enableTx(q);
+      else if (!ten) this.txCount[q] = 0;
+    }
+    if (active !== this.rxActiveMask) this.buildReta(active);
+    this.rxOn = active !== 0 && (Atomics.load(b, R.RXCTRL) & R.RXCTRL_RXEN) !== 0;
+    this.txOn = (Atomics.load(b, R.DMATXCTL) & R.DMATXCTL_TE) !== 0;
+    this.fctrl = Atomics.load(b, R.FCTRL);
+    this.ral = Atomics.load(b, R.RAL0);
+    this.rah = Atomics.load(b, R.RAH0);
+  }
+
+  /** A tail beyond the ring is ignored: the register is put back to the last good value (so it is refused once). */
+  private refuseTail(reg: number, cause: number, good: number): void {
+    this.refuse(cause);
+    Atomics.store(this.bar0, reg, good);
+  }
+
+  /** Validates a ring's base and length; returns its entry count, or 0 if refused. */
+  private ringEntries(lo: number, hi: number, lenBytes: number): number {
+    const base = lo >>> 0;
+    const len = lenBytes >>> 0;
+    if (hi !== 0 || base % R.RING_ALIGN !== 0 || len === 0 || len % R.RING_ALIGN !== 0 || base + len > this.physLen) return 0;
+    return len / R.DESC_BYTES;
+  }
+
+  private enableRx(q: number): void {
+    const b = this.bar0;
+    const n = this.ringEntries(Atomics.load(b, R.RDBAL(q)), Atomics.load(b, R.RDBAH(q)), Atomics.load(b, R.RDLEN(q)));
+    const srr = Atomics.load(b, R.SRRCTL(q));
+    const bsize = (srr & R.SRRCTL_BSIZE_MASK) * 1024;
+    const head = Atomics.load(b, R.RDH(q)) >>> 0;
+    const tail = Atomics.load(b, R.RDT(q)) >>> 0;
+    if (n === 0 || bsize === 0 || ((srr >>> R.SRRCTL_DESCTYPE_SHIFT) & 7) !== R.SRRCTL_DESCTYPE_ADV_ONEBUF || head >= n || tail >= n) {
+      this.refuse(R.ERR_RXQ_CFG);
+      Atomics.and(b, R.RXDCTL(q), ~R.XDCTL_ENABLE);
+      return;
+    }
+    this.rxBase[q] = Atomics.load(b, R.RDBAL(q)) >>> 0;
+    this.rxBsize[q] = bsize;
+    this.rxHead[q] = head;
+    this.rxTail[q] = tail;
+    this.rxCount[q] = n;
+  }
+
+  private enableTx(q: number): void {
+    const b = this.bar0;
+    const n = this.ringEntries(Atomics.load(b, R.TDBAL(q)), Atomics.load(b, R.TDBAH(q)), Atomics.load(b, R.TDLEN(q)));
+    const head = Atomics.load(b, R.TDH(q)) >>> 0;
+    if (n === 0 || head >= n || (Atomics.load(b, R.TDT(q)) >>> 0) >= n) {
+      this.refuse(R.ERR_TXQ_CFG);
+      Atomics.and(b, R.TXDCTL(q), ~R.XDCTL_ENABLE);
+      return;
+    }
+    this.txBase[q] = Atomics.load(b, R.TDBAL(q)) >>> 0;
+    this.txHead[q] = head;
+    this.txStageLen[q] = 0;
+    this.txStageBad[q] = 0;
+    this.txCount[q] = n;
+  }
+
+  /** Spreads the 128 redirection entries round-robin over the active RX queues. */
+  private buildReta(active: number): void {
+    this.rxActiveMask = active;
+    const list: number[] = [];
+    for (let q = 0; q < this.queues; q++) if (active & (1 << q)) list.push(q);
+    for (let i = 0; i < 128; i++) this.reta[i] = list.length ? list[i % list.length]! : 0;
+  }
+
+  /** True when received frames have somewhere to go (RXEN and at least one enabled queue). */
+  get rxReady(): boolean {
+    return this.rxOn;
+  }
+
+  /** The RX queue RSS picks for `hash`. */
+  queueFor(hash: number): number {
+    return this.reta[hash & 127]!;
+  }
+
+  /** RX descriptors currently owned by hardware on queue q. */
+  rxFree(q: number): number {
+    const n = this.rxCount[q]!;
+    const d = this.rxTail[q]! - this.rxHead[q]!;
+    return d < 0 ? d + n : d;
+  }
+
+  /** Receive filter (FCTRL, RAL/RAH): does the frame whose destination MAC starts at b[off] pass? */
+  accepts(b: Uint8Array, off: number): boolean {
+    const f = this.fctrl;
+    const b0 = b[off]!;
+    if (b0 & 1) {
+      const bcast = (b0 & b[off + 1]! & b[off + 2]! & b[off + 3]! & b[off + 4]! & b[off + 5]!) === 0xff;
+      return (f & (bcast ? R.FCTRL_BAM : R.FCTRL_MPE)) !== 0;
+    }
+    if (f & R.FCTRL_UPE) return true;
+    return (this.rah & R.RAH_AV) !== 0
+      && (b0 | (b[off + 1]! << 8) | (b[off + 2]! << 16) | (b[off + 3]! << 24)) === this.ral
+      && (b[off + 4]! | (b[off + 5]! << 8)) === (this.rah & 0xffff);
+  }
+
+  /**
+   * Takes the next RX descriptor of queue q for a frame of `len` bytes and returns the physical
+   * address to write the frame to, then the caller must call rxCommit. Returns -1 when the frame
+   * is dropped: no descriptor free (counted in MPC), or the descriptor was refused (written back
+   * with RXE and consumed).
+   */
+  rxClaim(q: number, len: number): number {
+    const head = this.rxHead[q]!;
+    if (head === this.rxTail[q] || this.rxCount[q] === 0) {
+      this.mpcDelta++;
+      return -1;
+    }
+    const d = (this.rxBase[q]! + head * R.DESC_BYTES) >>> 2;
+    const addr = this.p32[d]!;
+    const bsize = this.rxBsize[q]!;
+    if (this.p32[d + 1] !== 0 || addr + bsize > this.physLen) {
+      this.refuse(R.ERR_RX_ADDR);
+      this.writeBackRx(q, d, 0, 0, 0, R.RXD_ERR_RXE);
+      return -1;
+    }
+    if (len > bsize) {
+      this.refuse(R.ERR_RX_SIZE);
+      this.writeBackRx(q, d, 0, 0, 0, R.RXD_ERR_RXE);
+      return -1;
+    }
+    return addr;
+  }
+
+  /** Completes the descriptor rxClaim handed out: write-back with DD|EOP, advance RDH. */
+  rxCommit(q: number, len: number, hash: number, ptype: number): void {
+    const d = (this.rxBase[q]! + this.rxHead[q]! * R.DESC_BYTES) >>> 2;
+    this.writeBackRx(q, d, len, hash, ptype, 0);
+    this.gprc++;
+    this.gorc += len;
+  }
+
+  private writeBackRx(q: number, d: number, len: number, hash: number, ptype: number, err: number): void {
+    const p = this.p32;
+    p[d] = ptype;
+    p[d + 1] = hash;
+    p[d + 3] = len;
+    Atomics.store(p, d + 2, R.RXD_STAT_DD | R.RXD_STAT_EOP | err);
+    const h = this.rxHead[q]! + 1;
+    this.rxHead[q] = h === this.rxCount[q] ? 0 : h;
+    this.rxDirty |= 1 << q;
+  }
+
+  /** Receives the frame at b[off..off+len) from the wire: filter, RSS, DMA, write-back. */
+  receive(b: Uint8Array, off: number, len: number): void {
+    if (!this.rxOn || len < 6 || !this.accepts(b, off)) return;
+    const hash = classify(b, off, len, this.ptype);
+    const q = this.reta[hash & 127]!;
+    const dst = this.rxClaim(q, len);
+    if (dst < 0) return;
+    if (b === this.phys8) this.phys8.copyWithin(dst, off, off + len);
+    else if (off === 0 && len === b.length) this.phys8.set(b, dst);
+    else this.phys8.set(b.subarray(off, off + len), dst);
+    this.rxCommit(q, len, hash, this.ptype[0]!);
+  }
+
+  /** Sends what the driver queued on every enabled TX ring; returns descriptors processed. */
+  private processTx(backend: Backend): number {
+    if (!this.txOn) return 0;
+    let done = 0;
+    for (let q = 0; q < this.queues; q++) {
+      const n = this.txCount[q]!;
+      if (n === 0) continue;
+      const t = Atomics.load(this.bar0, R.TDT(q)) >>> 0;
+      if (t >= n) {
+        this.refuseTail(R.TDT(q), R.ERR_TDT_RANGE, this.txHead[q]!); // the head has caught up with the last good tail
+        continue;
+      }
+      let head = this.txHead[q]!;
+      if (head === t) continue;
+      while (head !== t) {
+        this.txOne(backend, q, (this.txBase[q]! + head * R.DESC_BYTES) >>> 2);
+        head = head + 1 === n ? 0 : head + 1;
+        done++;
+      }
+      this.txHead[q] = head;
+      Atomics.store(this.bar0, R.TDH(q), head);
+    }
+    return done;
+  }
+
+  private txOne(backend: Backend, q: number, d: number): void {
+    const p = this.p32;
+    const addr = p[d]!;
+    const w2 = p[d + 2]!;
+    const len = w2 & 0xffff;
+    const cause = (w2 & R.TXD_CMD_DEXT) === 0 || ((w2 >>> 20) & 0xf) !== R.TXD_DTYP_DATA ? R.ERR_TX_DESC
+      : len === 0 || len > R.MAX_FRAME ? R.ERR_TX_LEN
+      : p[d + 1] !== 0 || addr + len > this.physLen ? R.ERR_TX_ADDR
+      : 0;
+    const eop = (w2 & R.TXD_CMD_EOP) !== 0;
+    const staged = this.txStageLen[q]!;
+    if (cause !== 0) {
+      this.refuse(cause);
+      this.txStageBad[q] = 1;
+    } else if (eop && staged === 0 && this.txStageBad[q] === 0) {
+      this.send(backend, this.phys8, addr, len);
+    } else if (staged + len > R.MAX_FRAME) {
+      this.refuse(R.ERR_TX_LEN);
+      this.txStageBad[q] = 1;
+    } else if (this.txStageBad[q] === 0) {
+      this.txStage[q]!.set(this.phys8.subarray(addr, addr + len), staged);
+      this.txStageLen[q] = staged + len;
+    }
+    if (eop) {
+      if (this.txStageBad[q] === 0 && this.txStageLen[q] !== 0) this.send(backend, this.txStage[q]!, 0, this.txStageLen[q]!);
+      this.txStageLen[q] = 0;
+      this.txStageBad[q] = 0;
+    }
+    if (w2 & R.TXD_CMD_RS) Atomics.store(p, d + 3, p[d + 3]! | R.TXD_STAT_DD);
+  }
+
+  private send(backend: Backend, b: Uint8Array, off: number, len: number): void {
+    this.gptc++;
+    this.gotc += len;
+    backend.transmit(this, b, off, len);
+  }
+
+  /** Publishes a batch: RDH, statistics, errors, interrupt causes (RX queues written back) and interrupts. */
+  private flush(): void {
+    const b = this.bar0;
+    const dirty = this.rxDirty;
+    this.rxDirty = 0;
+    for (let q = 0; q < this.queues; q++) if (dirty & (1 << q)) Atomics.store(b, R.RDH(q), this.rxHead[q]!);
+    if (this.mpcDelta !== 0) {
+      Atomics.add(b, R.MPC, this.mpcDelta);
+      this.mpcDelta = 0;
+    }
+    if (this.errBits !== 0) {
+      Atomics.or(b, R.NIC_ERR, this.errBits);
+      Atomics.add(b, R.NIC_ERRCNT, this.errCount);
+      this.errBits = this.errCount = 0;
+    }
+    Atomics.store(b, R.GPRC, this.gprc | 0);
+    Atomics.store(b, R.GORCL, this.gorc % 0x100000000 | 0);
+    Atomics.store(b, R.GORCH, Math.floor(this.gorc / 0x100000000) | 0);
+    Atomics.store(b, R.GPTC, this.gptc | 0);
+    Atomics.store(b, R.GOTCL, this.gotc % 0x100000000 | 0);
+    Atomics.store(b, R.GOTCH, Math.floor(this.gotc / 0x100000000) | 0);
+    this.interrupts(dirty);
+  }
+
+  /**
+   * Raises one interrupt per cause bit that is pending, unmasked and not yet signalled; a cause
+   * can fire again once software cleared it by reading EICR (so a masked-then-unmasked pending
+   * cause fires when unmasked, as on the real part).
+   */
+  private interrupts(causes: number): void {
+    const b = this.bar0;
+    const clear = Atomics.exchange(b, R.EIMC, 0);
+    if (clear !== 0) Atomics.and(b, R.EIMS, ~clear);
+    // EICR before the new causes: a bit software cleared since the last raise is re-armed even
+    // when this batch sets it again.
+    const before = causes !== 0 ? Atomics.or(b, R.EICR, causes) : Atomics.load(b, R.EICR);
+    this.raised &= before;
+    const eicr = before | causes;
+    const fire = eicr & Atomics.load(b, R.EIMS) & ~this.raised;
+    if (fire === 0) return;
+    this.raised |= fire;
+    for (let v = 0; v < this.queues; v++) if (fire & (1 << v)) this.raiseIrq(this.irq, v);
+  }
+
+  /** One loop iteration: registers, transmit, receive from the backend, publish. Returns work done. */
+  step(backend: Backend, nowMs: number): number {
+    this.syncRegs();
+    let work = this.processTx(backend);
+    work += backend.poll(this, nowMs);
+    this.flush();
+    return work;
+  }
+
+  /** Records an exception the model caught in itself (a model bug, never driver input). */
+  internalError(): void {
+    this.refuse(R.ERR_INTERNAL);
+    this.flush();
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Worker entry of the NIC model: builds the model and its backend from DeviceWorkerData, reports
+ * 'ready', then runs the device loop until the worker is terminated.
+ *
+ * The loop: one model step per iteration (registers, TX rings, backend RX, publish). With no work
+ * it spins briefly on the WAKE word and then parks in Atomics.wait (waitWake), so an idle NIC
+ * costs no CPU; a paced generator parks at most a millisecond, because frames keep arriving.
+ * The WAKE value is read before the step, so a doorbell rung during the step is never lost.
+ */
+import { workerData, parentPort } from 'node:worker_threads';
+import { raiseIrq, waitWake, WAKE_WORD, type DeviceWorkerData } from '../bus.js';
+import { Loopback, Pktgen, tapUnavailable } from './backends.js';
+import { NicModel, type Backend } from './model.js';
+import type { NicWorkerConfig } from './index.js';
+
+const SPINS = 20000;
+const IDLE_PARK_MS = 100;
+const PACED_PARK_MS = 1;
+
+const data = workerData as DeviceWorkerData;
+const cfg = data.config as NicWorkerConfig;
+const bar0 = new Int32Array(data.bar0);
+const model = new NicModel({ phys: data.phys, bar0, irq: new Int32Array(data.irq), queues: cfg.queues, mac: cfg.mac }, raiseIrq);
+
+function makeBackend(c: NicWorkerConfig['backend']): Backend {
+  switch (c.kind) {
+    case 'pktgen': return new Pktgen(c.pktgen ?? {}, cfg.mac);
+    case 'loopback': return new Loopback();
+    case 'tap': throw new Error(tapUnavailable(c.ifname ?? 'tap0'));
+  }
+}
+const backend = makeBackend(cfg.backend);
+const parkMs = backend.busy ? PACED_PARK_MS : IDLE_PARK_MS;
+
+parentPort!.postMessage('ready');
+
+let seen = Atomics.load(bar0, WAKE_WORD);
+for (;;) {
+  let work = 0;
+  try {
+    work = model.step(backend, performance.now());
+  } catch (e) {
+    // A model bug must not take the device down: record it, report it, keep serving.
+    model.internalError();
+    parentPort!.postMessage({ type: 'error', message: String((e as Error)?.stack ?? e) });
+  }
+  if (work === 0) seen = waitWake(bar0, seen, SPINS, parkMs);
+  else seen = Atomics.load(bar0, WAKE_WORD);
+}

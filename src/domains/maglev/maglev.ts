@@ -1,0 +1,150 @@
+/**
+ * Maglev consistent hashing (Eisenbud et al., NSDI 2016) for the maglev load-balancer program.
+ *
+ * Each backend has a permutation of the lookup table's M slots, given by offset = h1(name) mod M
+ * and skip = h2(name) mod (M - 1) + 1 (M prime, so every skip generates all slots); backends take
+ * turns claiming their next unclaimed preferred slot until the table is full. A flow's 5-tuple
+ * hash indexes the table. A connection-tracking flow cache pins each flow to the backend it first
+ * got, so table changes never move live flows of surviving backends.
+ *
+ * Invariants: every table entry names a live backend; backends' entry counts differ by at most 1
+ * (round-robin population); backend ids are stable across backend-set changes (so the cache stays
+ * valid); the per-packet path (lookup) allocates nothing: the cache is open addressing over
+ * preallocated typed arrays, a bounded probe, evicting the home slot when the probe finds no room.
+ */
+
+/** The paper's table size: a prime, so every skip is a full-cycle step. */
+export const MAGLEV_M = 65537;
+/** Default flow-cache slots (power of two): room for 1M flows at load factor 1/2. */
+export const DEFAULT_FLOW_SLOTS = 1 << 21;
+const PROBES = 8;
+const EMPTY = -1;
+
+/** 32-bit FNV-1a of a string with a seed, finished with murmur3's mixer. */
+function strHash(s: string, seed: number): number {
+  let h = (0x811c9dc5 ^ seed) >>> 0;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return fmix(h);
+}
+
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** Hash of an IPv4 5-tuple (addresses as 32-bit numbers, ports 16-bit, protocol 8-bit). */
+export function flowHash(srcIp: number, dstIp: number, srcPort: number, dstPort: number, proto: number): number {
+  let h = Math.imul(srcIp ^ 0x9e3779b9, 0xcc9e2d51);
+  h = Math.imul((h << 15) | (h >>> 17), 0x1b873593) ^ dstIp;
+  h = Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64;
+  h ^= Math.imul(((srcPort << 16) | dstPort) ^ (proto << 8), 0xcc9e2d51);
+  return fmix(h);
+}
+
+/** Fills `table` (length M, prime) with indices into `names` by Maglev's permutation population. */
+export function populate(names: readonly string[], table: Int32Array): void {
+  const m = table.length;
+  const n = names.length;
+  if (n === 0) throw new RangeError('maglev: no backends');
+  const cur = new Float64Array(n);
+  const skip = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    cur[i] = strHash(names[i]!, 0x5bd1e995) % m;
+    skip[i] = (strHash(names[i]!, 0x27d4eb2f) % (m - 1)) + 1;
+  }
+  table.fill(EMPTY);
+  let filled = 0;
+  for (;;) {
+    for (let i = 0; i < n; i++) {
+      let c = cur[i]!;
+      while (table[c] !== EMPTY) c = (c + skip[i]!) % m;
+      table[c] = i;
+      cur[i] = (c + skip[i]!) % m;
+      if (++filled === m) return;
+    }
+  }
+}
+
+export class Maglev {
+  /** Lookup table: M entries of stable backend ids. */
+  readonly table: Int32Array;
+  private readonly ids = new Map<string, number>();
+  private readonly names: string[] = [];
+  private alive = new Uint8Array(0);
+  private readonly mask: number;
+  private readonly kSrc: Uint32Array;
+  private readonly kDst: Uint32Array;
+  private readonly kPorts: Uint32Array;
+  private readonly kProto: Int32Array;
+  private readonly val: Int32Array;
+  private readonly scratch: Int32Array;
+  private cached = 0;
+
+  constructor(backends: readonly string[], opts: { tableSize?: number; flowSlots?: number } = {}) {
+    const m = opts.tableSize ?? MAGLEV_M;
+    const slots = opts.flowSlots ?? DEFAULT_FLOW_SLOTS;
+    if (!Number.isInteger(slots) || slots < PROBES || (slots & (slots - 1)) !== 0) throw new RangeError('maglev: flowSlots must be a power of two >= 8');
+    this.table = new Int32Array(m);
+    this.scratch = new Int32Array(m);
+    this.mask = slots - 1;
+    this.kSrc = new Uint32Array(slots);
+    this.kDst = new Uint32Array(slots);
+    this.kPorts = new Uint32Array(slots);
+    this.kProto = new Int32Array(slots).fill(EMPTY); // -1 marks an empty slot
+    this.val = new Int32Array(slots);
+    this.setBackends(backends);
+  }
+
+  /** Replaces the backend set (control plane): rebuilds the table; cached flows of survivors stay put. */
+  setBackends(backends: readonly string[]): void {
+    if (new Set(backends).size !== backends.length) throw new RangeError('maglev: duplicate backend names');
+    populate(backends, this.scratch);
+    for (const b of backends) if (!this.ids.has(b)) { this.ids.set(b, this.names.length); this.names.push(b); }
+    const alive = new Uint8Array(this.names.length);
+    const idOf = backends.map((b) => this.ids.get(b)!);
+    for (const id of idOf) alive[id] = 1;
+    for (let i = 0; i < this.table.length; i++) this.table[i] = idOf[this.scratch[i]!]!;
+    this.alive = alive;
+  }
+
+  backendName(id: number): string {
+    return this.names[id]!;
+  }
+
+  /** Flows currently held by the cache. */
+  get cachedFlows(): number {
+    return this.cached;
+  }
+
+  /** The backend (stable id) for a flow: its cached backend if still alive, else the table's, cached. */
+  lookup(srcIp: number, dstIp: number, srcPort: number, dstPort: number, proto: number): number {
+    const h = flowHash(srcIp, dstIp, srcPort, dstPort, proto);
+    const ports = ((srcPort << 16) | dstPort) >>> 0;
+    const src = srcIp >>> 0;
+    const dst = dstIp >>> 0;
+    const home = h & this.mask;
+    let free = -1;
+    for (let p = 0; p < PROBES; p++) {
+      const s = (home + p) & this.mask;
+      const pr = this.kProto[s]!;
+      if (pr === EMPTY) { if (free < 0) free = s; continue; }
+      if (pr === proto && this.kSrc[s] === src && this.kDst[s] === dst && this.kPorts[s] === ports) {
+        const id = this.val[s]!;
+        if (this.alive[id] === 1) return id;
+        return (this.val[s] = this.table[h % this.table.length]!);
+      }
+    }
+    const id = this.table[h % this.table.length]!;
+    const s = free >= 0 ? free : home; // full probe window: evict the home slot
+    if (free >= 0) this.cached++;
+    this.kSrc[s] = src;
+    this.kDst[s] = dst;
+    this.kPorts[s] = ports;
+    this.kProto[s] = proto;
+    this.val[s] = id;
+    return id;
+  }
+}

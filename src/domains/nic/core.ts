@@ -1,0 +1,450 @@
+/**
+ * NIC driver core: the logic of the 82599-style NIC driver (specs/nic-82599.md) as a plain class.
+ * It meets the device only through BAR0 (Atomics on an Int32Array), descriptor rings it allocates
+ * as DmaBytes, and the interrupt bits the kernel hands to onInterrupt.
+ *
+ * Invariants:
+ *  - Zero copy: RX descriptors point at the caller's buffers, TX descriptors at the caller's
+ *    frames; the core never copies frame data. Each ring slot remembers its buffer, so every buffer
+ *    handed in comes back out exactly once: filled (RX), done (TX), refused (pushed back onto the
+ *    caller's input queue), or reclaimed by stop()/reset(). Nothing is leaked on any path.
+ *  - Ring discipline: at most size-1 descriptors are owned by hardware (head == tail means empty);
+ *    software consumes RX write-backs in order while DD is set, and advances RDT/TDT once per call,
+ *    followed by one wake of the device.
+ *  - TX reclamation is batched: RS is set on every descriptor and the core checks only the DD of
+ *    the last descriptor of a batch of 32 (or of all in flight, if fewer), since hardware completes
+ *    descriptors in order.
+ *  - The hot path allocates nothing; all per-slot state lives in arrays sized at construction.
+ * Imports only runtime types: a driver may not import device code, so register offsets are copied
+ * from the spec below.
+ */
+import type { DmaBytes } from '../../runtime/types.js';
+import type { FrameQueue } from './deque.js';
+
+// Registers (BAR0 byte offset / 4) and fields, from the spec's table.
+const CTRL = 0x00000 / 4;
+const CTRL_RST = 1 << 26;
+const STATUS = 0x00008 / 4;
+const STATUS_LU = 1 << 7;
+const EICR = 0x00800 / 4;
+const EIMS = 0x00880 / 4;
+const RDBAL = (n: number): number => (0x01000 + 0x40 * n) / 4;
+const RDBAH = (n: number): number => (0x01004 + 0x40 * n) / 4;
+const RDLEN = (n: number): number => (0x01008 + 0x40 * n) / 4;
+const RDH = (n: number): number => (0x01010 + 0x40 * n) / 4;
+const SRRCTL = (n: number): number => (0x01014 + 0x40 * n) / 4;
+const RDT = (n: number): number => (0x01018 + 0x40 * n) / 4;
+const RXDCTL = (n: number): number => (0x01028 + 0x40 * n) / 4;
+const SRRCTL_DESCTYPE_ADV_ONEBUF = 1 << 25;
+const XDCTL_ENABLE = 1 << 25;
+const RXCTRL = 0x03000 / 4;
+const RXCTRL_RXEN = 1;
+const MPC = 0x03fa0 / 4;
+const GPRC = 0x04074 / 4;
+const GPTC = 0x04080 / 4;
+const GORCL = 0x04088 / 4;
+const GOTCL = 0x04090 / 4;
+const DMATXCTL = 0x04a80 / 4;
+const DMATXCTL_TE = 1;
+const FCTRL = 0x05080 / 4;
+const FCTRL_MPE = 1 << 8;
+const FCTRL_UPE = 1 << 9;
+const FCTRL_BAM = 1 << 10;
+const TDBAL = (n: number): number => (0x06000 + 0x40 * n) / 4;
+const TDBAH = (n: number): number => (0x06004 + 0x40 * n) / 4;
+const TDLEN = (n: number): number => (0x06008 + 0x40 * n) / 4;
+const TDH = (n: number): number => (0x06010 + 0x40 * n) / 4;
+const TDT = (n: number): number => (0x06018 + 0x40 * n) / 4;
+const TXDCTL = (n: number): number => (0x06028 + 0x40 * n) / 4;
+const RAL0 = 0x0a200 / 4;
+const RAH0 = 0x0a204 / 4;
+/** The model's refusal report (model-specific, outside the 82599 map): cause bits (clear on read) and count. */
+const NIC_ERR = 0x10000 / 4;
+const NIC_ERRCNT = 0x10004 / 4;
+
+const DESC = 16;
+const RING_ALIGN = 128;
+const RXD_STAT_DD = 1 << 0;
+const RXD_STAT_EOP = 1 << 1;
+const RXD_ERR_MASK = 0xfff00000;
+const TXD_DTYP_DATA = 0x3 << 20;
+const TXD_CMD = (1 << 24) /* EOP */ | (1 << 25) /* IFCS */ | (1 << 27) /* RS */ | (1 << 29) /* DEXT */;
+const TXD_PAYLEN_SHIFT = 14;
+const TXD_STAT_DD = 1;
+/** Largest TX frame the device accepts. */
+export const MAX_TX_FRAME = 16 * 1024;
+/** RedLeaf's batch: buffers per submit/reclaim step. */
+export const BATCH = 32;
+const TWO32 = 0x100000000;
+
+export interface NicCoreOptions {
+  bar0: Int32Array;
+  /** Word index of BAR0's WAKE word (doorbell notification). */
+  wakeWord: number;
+  /** Allocates DMA memory for descriptor rings. */
+  alloc: (bytes: number, align: number) => DmaBytes;
+  /** Milliseconds, monotonic. */
+  now: () => number;
+  /** RX/TX queue pairs to use. Default 1. */
+  queues?: number;
+  /** Descriptors per RX ring, a multiple of 8 (128 bytes), 8..32768. Default 512. */
+  rxRingSize?: number;
+  /** Descriptors per TX ring, same rule. Default 512. */
+  txRingSize?: number;
+  /** Bytes of every RX buffer the caller supplies: multiple of 1024, 1024..31744. Default 2048. */
+  rxBufSize?: number;
+  /** Accept every unicast and multicast frame (FCTRL.UPE|MPE); otherwise our MAC and broadcast only. */
+  promiscuous?: boolean;
+  /** Device reset timeout. Default 1000 ms. */
+  resetTimeoutMs?: number;
+}
+
+export interface NicStats {
+  rxPackets: number;
+  rxBytes: number;
+  txPackets: number;
+  txBytes: number;
+  /** Frames dropped for want of an RX descriptor (MPC, accumulated across its clear-on-read). */
+  rxMissed: number;
+  /** RX write-backs with an error (handed back with length 0). */
+  rxErrors: number;
+  /** Buffers the core refused to post (too small RX buffers, bad TX lengths). */
+  rxRefused: number;
+  txRefused: number;
+  /** The device's refusal report: cause bits seen so far (NIC_ERR) and its count. */
+  deviceErrorBits: number;
+  deviceErrorCount: number;
+}
+
+export function emptyStats(): NicStats {
+  return {
+    rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, rxMissed: 0, rxErrors: 0,
+    rxRefused: 0, txRefused: 0, deviceErrorBits: 0, deviceErrorCount: 0,
+  };
+}
+
+function ringSize(v: number | undefined, what: string): number {
+  const n = v ?? 512;
+  if (!Number.isInteger(n) || n < 8 || n > 32768 || n % (RING_ALIGN / DESC) !== 0) throw new RangeError(`nic: ${what} ${n} must be a multiple of 8 in 8..32768`);
+  return n;
+}
+
+/** One direction of one queue: its ring and which buffer each slot holds. */
+class Ring {
+  readonly mem: DmaBytes;
+  readonly bufs: (DmaBytes | undefined)[];
+  readonly lens: Int32Array;
+  /** Next slot software fills (mirrors the tail register). */
+  tail = 0;
+  /** Oldest slot owned by hardware. */
+  clean = 0;
+  inflight = 0;
+  constructor(alloc: NicCoreOptions['alloc'], readonly size: number) {
+    this.mem = alloc(size * DESC, RING_ALIGN);
+    this.bufs = new Array<DmaBytes | undefined>(size).fill(undefined);
+    this.lens = new Int32Array(size);
+  }
+  /** Empties the ring; software state only (the device was reset or not yet enabled). */
+  clear(): void {
+    this.mem.fill(0, 0, this.size * DESC);
+    this.tail = this.clean = this.inflight = 0;
+  }
+  /** Moves every buffer still in the ring to `out` (RX buffers carry length 0). */
+  drainTo(out: FrameQueue): void {
+    while (this.inflight > 0) {
+      const s = this.clean;
+      out.push(this.bufs[s]!, this.lens[s]!);
+      this.bufs[s] = undefined;
+      this.clean = s + 1 === this.size ? 0 : s + 1;
+      this.inflight--;
+    }
+  }
+}
+
+export class NicCore {
+  readonly queues: number;
+  readonly rxBufSize: number;
+  private readonly bar0: Int32Array;
+  private readonly wakeWord: number;
+  private readonly now: () => number;
+  private readonly resetTimeoutMs: number;
+  private readonly promiscuous: boolean;
+  private readonly rx: Ring[];
+  private readonly tx: Ring[];
+  private readonly queueMask: number;
+  private up = false;
+  private missed = 0;
+  private rxErrors = 0;
+  private rxRefused = 0;
+  private txRefused = 0;
+  private errBits = 0;
+  /** MAC address read from RAL/RAH at init. */
+  readonly mac = new Uint8Array(6);
+
+  constructor(o: NicCoreOptions) {
+    this.bar0 = o.bar0;
+    this.wakeWord = o.wakeWord;
+    this.now = o.now;
+    this.queues = o.queues ?? 1;
+    if (!Number.isInteger(this.queues) || this.queues < 1 || this.queues > 16) throw new RangeError(`nic: queues ${this.queues} not in 1..16`);
+    this.rxBufSize = o.rxBufSize ?? 2048;
+    if (!Number.isInteger(this.rxBufSize) || this.rxBufSize % 1024 !== 0 || this.rxBufSize < 1024 || this.rxBufSize > 31 * 1024) throw new RangeError(`nic: rxBufSize ${this.rxBufSize} must be a multiple of 1024 in 1024..31744`);
+    this.resetTimeoutMs = o.resetTimeoutMs ?? 1000;
+    this.promiscuous = o.promiscuous ?? false;
+    const rxN = ringSize(o.rxRingSize, 'rxRingSize');
+    const txN = ringSize(o.txRingSize, 'txRingSize');
+    this.rx = Array.from({ length: this.queues }, () => new Ring(o.alloc, rxN));
+    this.tx = Array.from({ length: this.queues }, () => new Ring(o.alloc, txN));
+    this.queueMask = (1 << this.queues) - 1;
+  }
+
+  private wake(): void {
+    Atomics.add(this.bar0, this.wakeWord, 1);
+    Atomics.notify(this.bar0, this.wakeWord, 1);
+  }
+
+  private resetDevice(): void {
+    const b = this.bar0;
+    Atomics.store(b, CTRL, CTRL_RST);
+    this.wake();
+    const deadline = this.now() + this.resetTimeoutMs;
+    while (Atomics.load(b, CTRL) & CTRL_RST) {
+      if (this.now() > deadline) throw new Error(`nic: device reset did not complete within ${this.resetTimeoutMs} ms`);
+    }
+  }
+
+  /** Resets the device and brings it up: rings programmed and empty, RX/TX enabled, interrupts masked. */
+  init(): void {
+    const b = this.bar0;
+    this.resetDevice(); // leaves EIMS 0: every interrupt masked
+    const ral = Atomics.load(b, RAL0);
+    const rah = Atomics.load(b, RAH0);
+    for (let i = 0; i < 4; i++) this.mac[i] = (ral >>> (8 * i)) & 255;
+    this.mac[4] = rah & 255;
+    this.mac[5] = (rah >>> 8) & 255;
+    for (let q = 0; q < this.queues; q++) {
+      const r = this.rx[q]!;
+      r.clear();
+      Atomics.store(b, RDBAL(q), r.mem.addr % TWO32);
+      Atomics.store(b, RDBAH(q), Math.floor(r.mem.addr / TWO32));
+      Atomics.store(b, RDLEN(q), r.size * DESC);
+      Atomics.store(b, SRRCTL(q), (this.rxBufSize / 1024) | SRRCTL_DESCTYPE_ADV_ONEBUF);
+      Atomics.store(b, RDH(q), 0);
+      Atomics.store(b, RDT(q), 0);
+      Atomics.store(b, RXDCTL(q), XDCTL_ENABLE);
+      const t = this.tx[q]!;
+      t.clear();
+      Atomics.store(b, TDBAL(q), t.mem.addr % TWO32);
+      Atomics.store(b, TDBAH(q), Math.floor(t.mem.addr / TWO32));
+      Atomics.store(b, TDLEN(q), t.size * DESC);
+      Atomics.store(b, TDH(q), 0);
+      Atomics.store(b, TDT(q), 0);
+      Atomics.store(b, TXDCTL(q), XDCTL_ENABLE);
+    }
+    Atomics.store(b, FCTRL, FCTRL_BAM | (this.promiscuous ? FCTRL_UPE | FCTRL_MPE : 0));
+    Atomics.store(b, RXCTRL, RXCTRL_RXEN);
+    Atomics.store(b, DMATXCTL, DMATXCTL_TE);
+    this.up = true;
+    this.wake();
+  }
+
+  /** Buffers currently in the rings (owned by hardware). */
+  get outstanding(): number {
+    let n = 0;
+    for (let q = 0; q < this.queues; q++) n += this.rx[q]!.inflight + this.tx[q]!.inflight;
+    return n;
+  }
+
+  get linkUp(): boolean {
+    return (Atomics.load(this.bar0, STATUS) & STATUS_LU) !== 0;
+  }
+
+  /**
+   * Resets the device and moves every buffer still in a ring into `reclaim` (RX buffers with
+   * length 0, TX frames with their length); after the reset the device touches none of them.
+   * Throws, changing nothing, if `reclaim` has no room for them all.
+   */
+  stop(reclaim: FrameQueue): void {
+    const n = this.outstanding;
+    if (reclaim.capacity - reclaim.length < n) throw new RangeError(`nic: stop needs room for ${n} buffers in reclaim`);
+    this.resetDevice();
+    this.up = false;
+    for (let q = 0; q < this.queues; q++) {
+      this.rx[q]!.drainTo(reclaim);
+      this.tx[q]!.drainTo(reclaim);
+    }
+  }
+
+  /** stop() then init(): the recovery path, with buffers outstanding. */
+  reset(reclaim: FrameQueue): void {
+    this.stop(reclaim);
+    this.init();
+  }
+
+  private checkQueue(q: number): void {
+    if (!this.up) throw new Error('nic: device not initialized');
+    if (!(q >= 0 && q < this.queues)) throw new RangeError(`nic: queue ${q} not in 0..${this.queues - 1}`);
+  }
+
+  /**
+   * RX on queue q. First collects received frames, in order, into `filled` (each buffer with its
+   * frame length; a write-back with an error comes back with length 0), as many as `filled` has
+   * room for. Then posts buffers from `free` into the ring's empty slots and advances RDT once.
+   * A buffer smaller than rxBufSize is refused: pushed back onto `free`, and posting stops.
+   * Returns the number of buffers pushed into `filled`.
+   */
+  rxSubmitAndPoll(q: number, free: FrameQueue, filled: FrameQueue): number {
+    this.checkQueue(q);
+    const r = this.rx[q]!;
+    const mem = r.mem;
+    let got = 0;
+    while (r.inflight > 0 && filled.length < filled.capacity) {
+      const s = r.clean;
+      const st = mem.loadU32(s * DESC + 8);
+      if ((st & RXD_STAT_DD) === 0) break;
+      let len = mem.getU16(s * DESC + 12);
+      if ((st & RXD_ERR_MASK) !== 0 || (st & RXD_STAT_EOP) === 0) {
+        this.rxErrors++;
+        len = 0;
+      }
+      filled.push(r.bufs[s]!, len);
+      r.bufs[s] = undefined;
+      r.clean = s + 1 === r.size ? 0 : s + 1;
+      r.inflight--;
+      got++;
+    }
+    let posted = 0;
+    while (r.inflight < r.size - 1 && free.length > 0) {
+      const buf = free.pop()!;
+      if (buf.byteLength < this.rxBufSize) {
+        free.push(buf, 0);
+        this.rxRefused++;
+        break;
+      }
+      const s = r.tail;
+      mem.setU64(s * DESC, buf.addr);
+      mem.setU64(s * DESC + 8, 0); // header address 0; clears DD
+      r.bufs[s] = buf;
+      r.lens[s] = 0;
+      r.tail = s + 1 === r.size ? 0 : s + 1;
+      r.inflight++;
+      posted++;
+    }
+    if (posted > 0) {
+      Atomics.store(this.bar0, RDT(q), r.tail);
+      this.wake();
+    }
+    return got;
+  }
+
+  /**
+   * TX on queue q. First reclaims finished frames into `done` in batches of 32 (each with the
+   * length it was sent with). Then posts frames from `frames` (front first, each buffer with its
+   * frame length) and advances TDT once. A frame with length 0, over 16 KiB, or longer than its
+   * buffer is refused: pushed back onto `frames`, and posting stops. Returns frames posted.
+   */
+  txSubmitAndPoll(q: number, frames: FrameQueue, done: FrameQueue): number {
+    this.checkQueue(q);
+    const t = this.tx[q]!;
+    const mem = t.mem;
+    while (t.inflight > 0) {
+      const n = t.inflight < BATCH ? t.inflight : BATCH;
+      if (done.capacity - done.length < n) break;
+      let last = t.clean + n - 1;
+      if (last >= t.size) last -= t.size;
+      if ((mem.loadU32(last * DESC + 12) & TXD_STAT_DD) === 0) break;
+      for (let i = 0; i < n; i++) {
+        const s = t.clean;
+        done.push(t.bufs[s]!, t.lens[s]!);
+        t.bufs[s] = undefined;
+        t.clean = s + 1 === t.size ? 0 : s + 1;
+      }
+      t.inflight -= n;
+    }
+    let posted = 0;
+    while (t.inflight < t.size - 1 && frames.length > 0) {
+      const len = frames.frontLen();
+      const buf = frames.pop()!;
+      if (!(len > 0 && len <= MAX_TX_FRAME && len <= buf.byteLength)) {
+        frames.push(buf, len);
+        this.txRefused++;
+        break;
+      }
+      const s = t.tail;
+      mem.setU64(s * DESC, buf.addr);
+      mem.setU32(s * DESC + 8, len | TXD_DTYP_DATA | TXD_CMD);
+      mem.setU32(s * DESC + 12, len << TXD_PAYLEN_SHIFT);
+      t.bufs[s] = buf;
+      t.lens[s] = len;
+      t.tail = s + 1 === t.size ? 0 : s + 1;
+      t.inflight++;
+      posted++;
+    }
+    if (posted > 0) {
+      Atomics.store(this.bar0, TDT(q), t.tail);
+      this.wake();
+    }
+    return posted;
+  }
+
+  /** TX frames of queue q not yet reclaimed. */
+  txInflight(q: number): number {
+    return this.tx[q]!.inflight;
+  }
+
+  /** RX buffers of queue q currently posted to hardware. */
+  rxPosted(q: number): number {
+    return this.rx[q]!.inflight;
+  }
+
+  /** Interrupt mode: unmask the RX interrupt of every queue (EIMS). */
+  enableInterrupts(): void {
+    Atomics.or(this.bar0, EIMS, this.queueMask);
+    this.wake();
+  }
+
+  /**
+   * Poll mode: mask every RX interrupt. EIMC's effect is applied to EIMS directly: the model folds
+   * EIMC lazily, so an EIMC write followed by an EIMS write could be folded after the set.
+   */
+  disableInterrupts(): void {
+    Atomics.and(this.bar0, EIMS, ~this.queueMask);
+    this.wake();
+  }
+
+  /**
+   * The kernel delivered interrupt vectors `bits`. Reads (and so clears) EICR and returns the mask
+   * of RX queues that have work: the caller then runs rxSubmitAndPoll on each.
+   */
+  onInterrupt(bits: number): number {
+    return (Atomics.exchange(this.bar0, EICR, 0) | bits) & this.queueMask;
+  }
+
+  /** Fills `s` with the device counters and the core's own. */
+  readStats(s: NicStats): NicStats {
+    const b = this.bar0;
+    this.missed += Atomics.exchange(b, MPC, 0) >>> 0;
+    this.errBits |= Atomics.exchange(b, NIC_ERR, 0);
+    s.rxPackets = Atomics.load(b, GPRC) >>> 0;
+    s.txPackets = Atomics.load(b, GPTC) >>> 0;
+    s.rxBytes = this.read64(GORCL);
+    s.txBytes = this.read64(GOTCL);
+    s.rxMissed = this.missed;
+    s.rxErrors = this.rxErrors;
+    s.rxRefused = this.rxRefused;
+    s.txRefused = this.txRefused;
+    s.deviceErrorBits = this.errBits;
+    s.deviceErrorCount = Atomics.load(b, NIC_ERRCNT) >>> 0;
+    return s;
+  }
+
+  /** A 64-bit counter as low/high words: re-read until the high word is stable, so it never tears. */
+  private read64(lo: number): number {
+    const b = this.bar0;
+    for (;;) {
+      const h = Atomics.load(b, lo + 1) >>> 0;
+      const l = Atomics.load(b, lo) >>> 0;
+      if ((Atomics.load(b, lo + 1) >>> 0) === h) return h * TWO32 + l;
+    }
+  }
+}
