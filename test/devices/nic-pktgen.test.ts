@@ -96,7 +96,7 @@ test('pktgen paced: arrivals follow the clock; with no RX descriptors they are a
     await new Promise((r) => setTimeout(r, 400));
     const s = drv.readStats(emptyStats());
     const expect = ((performance.now() - t0) / 1000) * RATE;
-    assert.ok(s.rxMissed > expect * 0.6 && s.rxMissed < expect * 1.2, `missed ${s.rxMissed}, expected about ${expect}`);
+    assert.ok(s.rxMissed > expect * 0.5 && s.rxMissed < expect * 1.3, `missed ${s.rxMissed}, expected about ${expect}`);
     assert.equal(s.rxPackets, 0);
   });
 });

@@ -34,8 +34,11 @@ const DST_IP = 0x0a010001; // 10.1.0.1
 const DST_PORT = 9000;
 const SRC_IP_BASE = 0x0a000001; // 10.0.0.1 + flow
 const UNPACED_BATCH = 256;
-/** A paced generator that fell behind the clock does not catch up by more than this many frames. */
-const MAX_CREDIT = 4096;
+/**
+ * A paced generator that fell behind the clock (worker descheduled) catches up by at most 100 ms
+ * of arrivals (and at least this many frames), so a long stall does not turn into a burst.
+ */
+const MIN_CREDIT_CAP = 4096;
 
 export function linePps(frameSize: number): number {
   return LINE_BPS / 8 / (Math.max(frameSize, MIN_FRAME) + 24);
@@ -58,6 +61,7 @@ export class Pktgen implements Backend {
   private readonly cksum: Uint16Array;
   private readonly hash: Uint32Array;
   private readonly ppms: number;
+  private readonly creditCap: number;
   private flow = 0;
   private credit = 0;
   private last = 0;
@@ -73,6 +77,7 @@ export class Pktgen implements Backend {
     this.size = size;
     this.flows = flows;
     this.ppms = pps / 1000;
+    this.creditCap = Math.max(MIN_CREDIT_CAP, this.ppms * 100);
     this.busy = pps > 0;
 
     const t = new Uint8Array(size);
@@ -114,7 +119,7 @@ export class Pktgen implements Backend {
     const paced = this.ppms > 0;
     let n = UNPACED_BATCH;
     if (paced) {
-      this.credit = Math.min(this.credit + (now - this.last) * this.ppms, MAX_CREDIT);
+      this.credit = Math.min(this.credit + (now - this.last) * this.ppms, this.creditCap);
       this.last = now;
       n = Math.floor(this.credit);
       this.credit -= n;

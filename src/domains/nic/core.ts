@@ -14,6 +14,8 @@
  *  - TX reclamation is batched: RS is set on every descriptor and the core checks only the DD of
  *    the last descriptor of a batch of 32 (or of all in flight, if fewer), since hardware completes
  *    descriptors in order.
+ *  - Write-back status dwords (RX DD, TX DD) are read with loadU32 (atomic): the device stores
+ *    them last, so seeing DD guarantees the rest of the write-back and the frame data are visible.
  *  - The hot path allocates nothing; all per-slot state lives in arrays sized at construction.
  * Imports only runtime types: a driver may not import device code, so register offsets are copied
  * from the spec below.
