@@ -12,7 +12,6 @@
  * Invariants: never throws on a corrupted image (only on I/O failure of the host), never loops:
  * every block and directory is visited at most once.
  */
-import * as nfs from 'node:fs';
 import {
   decodeDinode, decodeName, direntInum, geometryOf, LARGE, LARGE_MAGIC, ROOTINO, T_DEVICE, T_DIR, T_FILE, T_FREE, validateSuperblock,
   XV6, XV6_MAGIC, decodeSuperblock, hex, type Dinode, type Geometry, type Layout, type Superblock,
