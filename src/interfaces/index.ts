@@ -8,3 +8,5 @@
  * Borrow<...>; a buffer that is moved in must come back in the result.
  */
 export * from './calls.js';
+export * from './block.js';
+export * from './net.js';

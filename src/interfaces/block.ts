@@ -1,0 +1,81 @@
+/**
+ * Block devices (issue 3): `BDev`, what the NVMe driver, the in-memory disk and the block shadow
+ * export, and what the rv6 file system sits on.
+ *
+ * Errors are values, never exceptions (an exception escaping a domain is a panic): a request's
+ * `status` is 0 on success, otherwise negative:
+ *   -22 (EINVAL)  malformed request (bad op, lba, nblocks, or a missing / too small buffer);
+ *   -5  (EIO)     the command timed out, the controller was reset, or recovery gave up;
+ *   -(0x1000 + (SCT << 8 | SC))  the controller answered with an NVMe status (0x80 = LBA out of range).
+ *
+ * Ownership and recovery (ARCHITECTURE §5). How the block shadow (src/domains/bdev_shadow) makes
+ * each method survive a driver crash, with requests in flight:
+ *  - blockSize / blockCount / model / serial: no state, reissued on the restarted driver.
+ *  - write(lba, data): the buffer is only read by the driver (the device DMAs out of it), so it is
+ *    BORROWED: the caller keeps ownership, a crash cannot free it, and the shadow reissues the same
+ *    call with the same buffer after the restart. Zero copy on every path.
+ *  - flush(): no buffer; reissued.
+ *  - submit(req) / submitAndPoll(reqs): requests (and their data buffers) are MOVED in and always
+ *    come back in the result, with `status` set, on every non-crash path (errors included). A
+ *    moved RRef dies with the domain that holds it, so the shadow cannot get the caller's buffers
+ *    back from a dead driver. Its scheme: before forwarding it records each request's op, lba,
+ *    nblocks, tag and buffer size, and keeps a copy of the data of WRITE requests only (in reused
+ *    shadow-owned buffers). After a crash it restarts the driver (which resets the controller and
+ *    re-creates its queues), rebuilds the requests in fresh exchange-heap allocations (write data
+ *    from its copies; read buffers fresh, the reissued read fills them) and reissues the whole
+ *    batch. The caller gets back a deque of valid requests with the right data and statuses: a
+ *    moved-in handle is always a fresh handle to the caller anyway. Reads stay zero-copy; writes
+ *    pay one 4 KiB memcpy per block on the shadow path. A reissued write whose first issue had
+ *    already reached the medium writes the same bytes again: no reader can observe it, because a
+ *    batch's results are delivered only once every request in it completed.
+ *    Bytes of a read buffer past the transfer (byteLength > nblocks * blockSize) come back zero
+ *    after a recovered read.
+ */
+import type { Borrow, Layout, RRef, RRefArray, RRefDeque, f64, i32, u8, u32 } from '../runtime/types.js';
+
+/** BlkReq.op values. */
+export const BLK_READ = 0;
+export const BLK_WRITE = 1;
+export const BLK_FLUSH = 2;
+
+/** One block request: RedLeaf's BlkReq. */
+export interface BlkReq extends Layout {
+  /** BLK_READ, BLK_WRITE or BLK_FLUSH. */
+  op: u32;
+  /** First block (an integer below 2^53). */
+  lba: f64;
+  /** Blocks to transfer (ignored for flush). */
+  nblocks: u32;
+  /** Set by the device driver: 0 or a negative error (see above). */
+  status: i32;
+  /** The caller's cookie, returned unchanged. */
+  tag: u32;
+  /** The data: [0, nblocks * blockSize) is transferred (null for flush). */
+  data: RRefArray<u8> | null;
+}
+
+export interface BDev {
+  /** Bytes per block (512 or 4096). */
+  blockSize(): number;
+  /** Blocks on the device. */
+  blockCount(): number;
+  model(): string;
+  serial(): string;
+  /** One request, moved in and back with `status` set. */
+  submit(req: RRef<BlkReq>): Promise<RRef<BlkReq>>;
+  /**
+   * RedLeaf's submit_and_poll: every request of the deque is submitted (doorbells rung once per
+   * batch) and the same deque comes back, the same requests in the same order with `status` set,
+   * once all of them completed.
+   */
+  submitAndPoll(reqs: RRefDeque<RRef<BlkReq>>): Promise<RRefDeque<RRef<BlkReq>>>;
+  /** Write `data.byteLength / blockSize` blocks at `lba` from a borrowed buffer; 0 or an error. */
+  write(lba: number, data: Borrow<RRefArray<u8>>): Promise<number>;
+  /** Make completed writes durable; 0 or an error. */
+  flush(): Promise<number>;
+}
+
+/** errno-style statuses (mirrored by every BDev implementation). */
+export const BLK_EIO = -5;
+export const BLK_EINVAL = -22;
+export const BLK_NVME_STATUS = -0x1000;
