@@ -119,7 +119,7 @@ function proxyMethod(m: MethodModel): string {
   if (!m.async) {
     const fin = b.length > 0 ? ` finally { ${release} }` : '';
     return `  ${m.name}(${params}) {
-    const t = rt.enter(link);
+    const t = rt.enter(link, ${name});
 ${conv}
     let r: unknown;
     try { r = t.${m.name}(${args}); } catch (e) { throw rt.fault(link, e, ${name}); }${fin}
@@ -128,7 +128,7 @@ ${conv}
   },`;
   }
   return `  ${m.name}(${params}) {
-    const t = rt.enter(link);
+    const t = rt.enter(link, ${name});
 ${conv}
     let p: unknown;
     try { p = t.${m.name}(${args}); } catch (e) { ${release} return rt.rejected(link, e, ${name}); }

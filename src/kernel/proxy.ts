@@ -42,7 +42,7 @@ export interface ProxyHost {
 }
 
 export interface ProxyRuntime {
-  enter(link: Link): any;
+  enter(link: Link, method: string): any;
   after(link: Link, method: string): void;
   fault(link: Link, e: unknown, method: string): RpcError;
   rejected(link: Link, e: unknown, method: string): Promise<never>;
@@ -107,10 +107,10 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
   };
 
   const rt: ProxyRuntime = {
-    enter(link) {
-      if (link.callee.state !== 'live') throw deadError(link, '(call)');
+    enter(link, method) {
+      if (link.callee.state !== 'live') throw deadError(link, method);
       if (link.caller.state !== 'live') {
-        throw makeRpcError('caller-dead', link.callee.name, '(call)', `calling domain ${link.caller.name} is dead`);
+        throw makeRpcError('caller-dead', link.callee.name, method, `calling domain ${link.caller.name} is dead`);
       }
       link.callee.calls++;
       if (link.caller.id === 0) host.kernelEntry();

@@ -1,0 +1,100 @@
+/**
+ * `redleaf bench calls`: the cost of one call, by kind of crossing (issue 2's benchmark).
+ *
+ * plain            a plain method call inside one domain (same loop, no crossing)
+ * plain-uninstrumented  the same loop in host code without deadline checks (their cost = the gap)
+ * proxy-noarg/-arg a cross-domain call dom_d -> dom_c with no argument / one number
+ * proxy-rref       an RRef moved in and moved back
+ * proxy-async      an async method awaited
+ * shadow-noarg     dom_d -> shadow_c -> dom_c (pass-through shadow)
+ * worker-roundtrip a worker_threads postMessage round trip (the stand-in for hardware isolation)
+ * Each figure is the median over `runs` runs of (elapsed / calls), measured inside dom_d.
+ */
+import { Worker } from 'node:worker_threads';
+import { Kernel } from '../kernel/kernel.js';
+import { artifactPath } from '../kernel/paths.js';
+import { medianOf, progressBar, type BenchOptions, type SuiteResult } from './harness.js';
+import type { Caller } from '../interfaces/index.js';
+
+/**
+ * The same loop as dom_d's 'plain' case, compiled without the trusted build's deadline checks:
+ * the difference to 'plain' is the cost of two checks (loop back-edge + function entry).
+ */
+function hostPlainNs(n: number): number {
+  let local = 0;
+  const plain = {
+    noarg() {
+      local++;
+    },
+  };
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) plain.noarg();
+  const ns = ((performance.now() - t0) * 1e6) / n;
+  return local === n ? ns : NaN;
+}
+
+async function workerRoundtripNs(n: number): Promise<number> {
+  const w = new Worker(`const { parentPort } = require('node:worker_threads'); parentPort.on('message', (m) => parentPort.postMessage(m));`, { eval: true });
+  try {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      await new Promise<void>((resolve) => {
+        w.once('message', () => resolve());
+        w.postMessage(i);
+      });
+    }
+    return ((performance.now() - t0) * 1e6) / n;
+  } finally {
+    await w.terminate();
+  }
+}
+
+export async function run(opts: BenchOptions): Promise<SuiteResult> {
+  const kernel = new Kernel({ physBytes: 16 << 20, log: () => {} });
+  try {
+    kernel.load(artifactPath('dom_c'));
+    kernel.load(artifactPath('dom_d'), { imports: ['dom_c'] });
+    kernel.load(artifactPath('shadow_c'), { imports: [{ supervise: 'dom_c' }] });
+    kernel.load(artifactPath('dom_d'), { name: 'dom_d_shadowed', imports: ['shadow_c'] });
+    const direct = kernel.bind<Caller>('dom_d');
+    const shadowed = kernel.bind<Caller>('dom_d_shadowed');
+    const n = Math.max(1000, Math.round(2_000_000 * opts.scale));
+    const nAsync = Math.max(1000, Math.round(200_000 * opts.scale));
+    const nWorker = Math.max(200, Math.round(20_000 * opts.scale));
+    const cases: [string, () => Promise<number>][] = [
+      ['plain', async () => (direct.run('plain', n) * 1e6) / n],
+      ['plain-uninstrumented', async () => hostPlainNs(n)],
+      ['proxy-noarg', async () => (direct.run('noarg', n) * 1e6) / n],
+      ['proxy-arg', async () => (direct.run('arg', n) * 1e6) / n],
+      ['proxy-rref', async () => (direct.run('rref', n) * 1e6) / n],
+      ['proxy-async', async () => ((await direct.runAsync(nAsync)) * 1e6) / nAsync],
+      ['shadow-noarg', async () => (shadowed.run('noarg', n) * 1e6) / n],
+      ['worker-roundtrip', () => workerRoundtripNs(nWorker)],
+    ];
+    const bar = progressBar(opts, 'calls', cases.length);
+    const results: { case: string; ns: number }[] = [];
+    for (const [name, fn] of cases) {
+      // Let the event loop turn between runs: a run is one long synchronous stretch of domain code.
+      const ns = await medianOf(opts.runs, async () => {
+        await new Promise((r) => setImmediate(r));
+        return fn();
+      });
+      results.push({ case: name, ns: Number(ns.toFixed(2)) });
+      bar.tick(name);
+    }
+    bar.stop();
+    const get = (c: string): number => results.find((r) => r.case === c)!.ns;
+    return {
+      suite: 'calls',
+      node: process.version,
+      results,
+      notes: [
+        `proxy-noarg / plain = ${(get('proxy-noarg') / get('plain')).toFixed(2)}x; worker-roundtrip / proxy-noarg = ${Math.round(get('worker-roundtrip') / get('proxy-noarg'))}x`,
+        `median of ${opts.runs} runs; ${n} calls per run (${nAsync} async, ${nWorker} worker round trips)`,
+      ],
+    };
+  } finally {
+    kernel.shutdown();
+  }
+}
+

@@ -1,0 +1,67 @@
+/**
+ * Benchmark harness shared by every `redleaf bench <suite>`: repeated runs, medians, a table for
+ * people and one JSON object for machines. Suites live in src/bench/<suite>.ts and export
+ * `run(opts: BenchOptions): Promise<SuiteResult>`; `redleaf bench <suite>` finds them by name.
+ */
+import { SingleBar, Presets } from 'cli-progress';
+
+export interface BenchOptions {
+  /** Repetitions per case (the median is reported); default 5. */
+  runs: number;
+  /** Print machine-readable JSON instead of a table. */
+  json: boolean;
+  /** Scale factor for work per run (1 = default; smaller for quick checks). */
+  scale: number;
+  /** Show a progress bar (on a TTY and not --json). */
+  progress: boolean;
+}
+
+export type ResultRow = Record<string, string | number | null>;
+
+export interface SuiteResult {
+  suite: string;
+  node: string;
+  results: ResultRow[];
+  notes?: string[];
+}
+
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Run `fn` `runs` times (after `warmup` unrecorded runs); returns the median of its results. */
+export async function medianOf(runs: number, fn: () => number | Promise<number>, warmup = 1): Promise<number> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const xs: number[] = [];
+  for (let i = 0; i < runs; i++) xs.push(await fn());
+  return median(xs);
+}
+
+/** A progress bar over `total` steps, or a no-op when not wanted. */
+export function progressBar(opts: BenchOptions, title: string, total: number): { tick(label?: string): void; stop(): void } {
+  if (!opts.progress || opts.json || !process.stderr.isTTY) return { tick() {}, stop() {} };
+  const bar = new SingleBar({ format: `${title} [{bar}] {value}/{total} {label}`, stream: process.stderr }, Presets.shades_classic);
+  bar.start(total, 0, { label: '' });
+  return {
+    tick(label = '') {
+      bar.increment(1, { label });
+    },
+    stop() {
+      bar.stop();
+    },
+  };
+}
+
+export function formatTable(r: SuiteResult): string {
+  const cols = [...new Set(r.results.flatMap((row) => Object.keys(row)))];
+  const cell = (v: unknown): string => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : v === null || v === undefined ? '' : String(v));
+  const rows = r.results.map((row) => cols.map((c) => cell(row[c])));
+  const widths = cols.map((c, i) => Math.max(c.length, ...rows.map((x) => x[i]!.length)));
+  const line = (xs: string[]): string => xs.map((x, i) => x.padEnd(widths[i]!)).join('  ');
+  const out = [`suite ${r.suite} (node ${r.node})`, line(cols), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+  if (r.notes?.length) out.push('', ...r.notes);
+  return out.join('\n');
+}

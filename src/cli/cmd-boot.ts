@@ -1,0 +1,114 @@
+/**
+ * `redleaf boot`: boot the kernel and drop into its monitor console.
+ *
+ * Until the rv6 shell exists (issue 4), the console is a kernel monitor: it loads the example
+ * domains (dom_c, dom_d, and dom_d behind the shadow_c pass-through shadow) and lets a person
+ * watch isolation at work — list domains, call across, crash a domain, restart it, see the
+ * shadowed path carry on. Line editing and history come from node:readline; Ctrl-D exits.
+ */
+import { createInterface } from 'node:readline';
+import { Command } from 'commander';
+import { Kernel, type DomainInfo } from '../kernel/kernel.js';
+import { artifactPath } from '../kernel/paths.js';
+import { isRpcError } from '../kernel/errors.js';
+import type { Caller } from '../interfaces/index.js';
+
+const HELP = `commands:
+  domains              every domain: state, calls served, faults, restarts, exchange-heap use
+  call [N]             N calls dom_d -> dom_c (direct) and dom_d_shadowed -> shadow_c -> dom_c
+  crash NAME           inject a fault into domain NAME now (try: crash dom_c)
+  crash NAME after N   crash NAME at its N-th next call
+  restart NAME         restart NAME from its artifact
+  help                 this text
+  exit                 shut down (or Ctrl-D)`;
+
+export function formatDomains(list: DomainInfo[]): string {
+  const rows = list.map((d) => [String(d.id), d.name, d.state, String(d.calls), String(d.faults), String(d.restarts), String(d.heapBytes), String(d.heapSlots), d.lastFault ?? '']);
+  const head = ['id', 'name', 'state', 'calls', 'faults', 'restarts', 'heap-bytes', 'slots', 'last fault'];
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+export function register(program: Command): void {
+  program
+    .command('boot')
+    .description('boot the kernel into its monitor console (rv6 shell: not built yet)')
+    .action(async () => {
+      const kernel = new Kernel({ physBytes: 64 << 20, log: (d, l) => console.log(`[${d}] ${l}`) });
+      kernel.onFault((d, cause, msg) => console.log(`kernel: domain ${d.name} died (${cause}): ${msg}`));
+      kernel.load(artifactPath('dom_c'));
+      kernel.load(artifactPath('dom_d'), { imports: ['dom_c'] });
+      kernel.load(artifactPath('shadow_c'), { imports: [{ supervise: 'dom_c' }] });
+      kernel.load(artifactPath('dom_d'), { name: 'dom_d_shadowed', imports: ['shadow_c'] });
+      console.log('RedLeaf.ts kernel monitor. Type "help".');
+      const rl = createInterface({ input: process.stdin, output: process.stdout, prompt: 'redleaf> ', terminal: process.stdin.isTTY });
+      const run = (line: string): boolean => {
+        const [cmd, ...args] = line.trim().split(/\s+/);
+        switch (cmd) {
+          case undefined:
+          case '':
+            return true;
+          case 'help':
+            console.log(HELP);
+            return true;
+          case 'domains':
+            console.log(formatDomains(kernel.list()));
+            return true;
+          case 'call': {
+            const n = Number(args[0] ?? 1000);
+            if (!(n > 0)) {
+              console.log('call: N must be a positive number');
+              return true;
+            }
+            for (const name of ['dom_d', 'dom_d_shadowed']) {
+              try {
+                const ms = kernel.bind<Caller>(name).run('noarg', n);
+                console.log(`${name}: ${n} calls in ${ms.toFixed(3)} ms`);
+              } catch (e) {
+                console.log(`${name}: ${isRpcError(e) ? `RpcError (${e.kind}): ${e.message}` : (e as Error).message}`);
+              }
+            }
+            return true;
+          }
+          case 'crash': {
+            const name = args[0];
+            if (!name) {
+              console.log('crash: which domain? (see "domains")');
+              return true;
+            }
+            const after = args[1] === 'after' ? Number(args[2]) : undefined;
+            try {
+              kernel.injectFault(name, after === undefined ? 'now' : { afterCalls: after });
+              if (after !== undefined) console.log(`${name} will crash at its call #${after} from now`);
+            } catch (e) {
+              console.log(`crash: ${(e as Error).message}`);
+            }
+            return true;
+          }
+          case 'restart':
+            try {
+              kernel.restart(args[0] ?? '');
+              console.log(`restarted ${args[0]}`);
+            } catch (e) {
+              console.log(`restart: ${(e as Error).message}`);
+            }
+            return true;
+          case 'exit':
+          case 'quit':
+            return false;
+          default:
+            console.log(`unknown command "${cmd}"; type "help"`);
+            return true;
+        }
+      };
+      rl.prompt();
+      await new Promise<void>((resolve) => {
+        rl.on('line', (line) => {
+          if (run(line)) rl.prompt();
+          else rl.close();
+        });
+        rl.on('close', () => resolve());
+      });
+      kernel.shutdown();
+    });
+}
