@@ -55,12 +55,16 @@ export async function expectCode(p: Promise<unknown>, code: string): Promise<voi
 /** Snapshot of the whole tree: path -> content (files) or 'dir'. */
 export async function snapshot(fs: FileSystem, dir = '/'): Promise<Map<string, string>> {
   const out = new Map<string, string>();
+  const seen = new Set<number>([await fs.lookup(dir)]);
   const walk = async (d: string): Promise<void> => {
     for (const e of await fs.readdir(d)) {
       if (e.name === '.' || e.name === '..') continue;
       const p = d === '/' ? `/${e.name}` : `${d}/${e.name}`;
       const st = await fs.stat(p);
-      if (st.type === 1) { out.set(p, 'dir'); await walk(p); }
+      if (st.type === 1) {
+        out.set(p, 'dir');
+        if (!seen.has(st.ino)) { seen.add(st.ino); await walk(p); } // a corrupted image may loop
+      }
       else out.set(p, Buffer.from(await fs.readFile(p)).toString('hex'));
     }
   };
