@@ -26,6 +26,16 @@ import { FINGERPRINT, LAYOUTS, PROXIES, INTERFACES } from '../gen/idl.js';
 import type { DeviceHandle } from '../devices/host.js';
 import { WAKE_WORD } from '../devices/bus.js';
 
+/**
+ * Atomics for domain code (drivers reach BAR0 with it): every operation but `wait`/`waitAsync`,
+ * which could block the kernel's thread beyond the reach of deadline checks.
+ */
+const DOMAIN_ATOMICS = harden({
+  load: Atomics.load, store: Atomics.store, add: Atomics.add, sub: Atomics.sub, and: Atomics.and, or: Atomics.or,
+  xor: Atomics.xor, exchange: Atomics.exchange, compareExchange: Atomics.compareExchange,
+  notify: Atomics.notify, isLockFree: Atomics.isLockFree,
+});
+
 /** Back-edges and function entries between two clock reads in a domain's deadline check. */
 const TICK_BUDGET = 1024;
 /** A cross-domain async result is delivered through setImmediate once a run is this old (ms). */
@@ -167,7 +177,7 @@ export class Kernel {
       const importObjs = imports.map((spec, i) => this.resolveImport(d, spec, m.imports[i]!));
       const sys = this.makeSys(d, opts);
       const compartment = new Compartment({
-        globals: { TextEncoder, TextDecoder },
+        globals: { TextEncoder, TextDecoder, Float32Array, Float64Array, Atomics: DOMAIN_ATOMICS },
         __options__: true,
       });
       harden(compartment.globalThis);
