@@ -1,0 +1,211 @@
+/**
+ * nvme: the NVMe driver domain. Glues the driver logic (NvmeCore, ./core.ts) to the kernel: BAR0,
+ * WAKE and interrupts from `sys.device`, queue memory from `sys.alloc.bytes`, and exports BDev.
+ *
+ * Config (`sys.config`): mode 'poll' (default) | 'interrupt'; queueDepth (default 256);
+ * timeoutMs (default 5000); spinMs (poll mode: how long a call spins on the completion queue
+ * before yielding to the event loop, default 2).
+ *
+ * Invariants:
+ *  - bring-up runs in init, synchronously: disable (a controller reset, dropping whatever a dead
+ *    predecessor left queued), admin queue, Identify, I/O queues. So a restart by the shadow IS
+ *    the replay of the initialization protocol;
+ *  - zero copy: PRPs point straight into the caller's RRef buffers (moved-in requests or borrowed
+ *    write buffers); the driver never touches their bytes;
+ *  - every request moved in comes back in the result with `status` set, errors included; nothing
+ *    here throws on a bad request (a throw would be a panic).
+ */
+import type { BDev, BlkReq } from '../../interfaces/index.js';
+import type { Sys } from '../../runtime/sys.js';
+import type { DmaBytes, RRef, RRefArray, RRefDeque } from '../../runtime/types.js';
+import { NvmeCore, type BlockRequest, type NvmeError } from './core.js';
+
+const EIO = -5;
+const EINVAL = -22;
+const OPS = ['read', 'write', 'flush'] as const;
+
+/** A batch: the requests of one call. */
+interface Batch {
+  remaining: number;
+  done: boolean;
+  resolve: (() => void) | null;
+}
+
+/** Driver-private request record (reused). */
+interface Req extends BlockRequest {
+  h: RRef<BlkReq> | null;
+  batch: Batch | null;
+  status: number;
+}
+
+export function init(sys: Sys): BDev {
+  const dev = sys.device ?? sys.panic('nvme: loaded without a device');
+  const cfg = sys.config;
+  const interrupts = cfg.mode === 'interrupt';
+  const spinMs = typeof cfg.spinMs === 'number' ? cfg.spinMs : 2;
+  const core = new NvmeCore({
+    bar0: dev.bar0,
+    wakeWord: dev.wakeWord,
+    alloc: (n, align) => sys.alloc.bytes(n, align),
+    now: () => sys.now(),
+    interrupts,
+    queueDepth: typeof cfg.queueDepth === 'number' ? cfg.queueDepth : 256,
+    timeoutMs: typeof cfg.timeoutMs === 'number' ? cfg.timeoutMs : 5000,
+  });
+  // NvmeCore.init() is async in form, but bring-up itself is synchronous (it polls the controller):
+  // run it directly so init can export BDev at once, and report its error if it fails.
+  let info: NvmeCore['info'];
+  try {
+    info = (core as unknown as { bringUp(): NvmeCore['info'] }).bringUp();
+  } catch (e) {
+    return sys.panic(`nvme: controller bring-up failed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const bs = info.blockSize;
+
+  const pool: Req[] = [];
+  const waiting: Req[] = []; // accepted, not yet on the submission queue (queue full)
+  let waitHead = 0;
+  const done: BlockRequest[] = [];
+
+  const take = (): Req => pool.pop() ?? { op: 'read', lba: 0, nblocks: 0, buf: null, bufOff: 0, error: null, h: null, batch: null, status: 0 };
+
+  const statusOf = (e: NvmeError | null): number => {
+    if (e === null) return 0;
+    if (e.kind === 'status') return -(0x1000 + ((e.sct << 8) | e.sc));
+    if (e.kind === 'request') return EINVAL;
+    return EIO;
+  };
+
+  const finish = (r: Req, status: number): void => {
+    r.status = status;
+    r.buf = null;
+    const b = r.batch!;
+    if (--b.remaining === 0) {
+      b.done = true;
+      const res = b.resolve;
+      b.resolve = null;
+      if (res !== null) res();
+    }
+  };
+
+  /** Move waiting requests onto the queue (as many as fit). */
+  const pump = (): void => {
+    if (waitHead < waiting.length) {
+      waitHead += core.submitBatch(waiting, 0, waitHead);
+      if (waitHead === waiting.length) { waiting.length = 0; waitHead = 0; }
+    }
+  };
+
+  const reap = (): void => {
+    core.pollCompletions(done);
+    for (let i = 0; i < done.length; i++) {
+      const r = done[i] as Req;
+      finish(r, statusOf(r.error));
+    }
+    done.length = 0;
+    pump();
+  };
+
+  /** Validate and queue one request; returns false if it finished at once (bad request). */
+  const enqueue = (r: Req, op: number, lba: number, nblocks: number, buf: DmaBytes | null): void => {
+    r.error = null;
+    if (op === 2) {
+      r.op = 'flush'; r.lba = 0; r.nblocks = 0; r.buf = null;
+    } else if ((op === 0 || op === 1) && buf !== null && Number.isSafeInteger(lba) && lba >= 0 && nblocks >= 1 &&
+               nblocks * bs <= buf.byteLength && lba + nblocks <= info.blocks) {
+      r.op = OPS[op]!; r.lba = lba; r.nblocks = nblocks; r.buf = buf; r.bufOff = 0;
+    } else {
+      finish(r, EINVAL);
+      return;
+    }
+    waiting.push(r);
+  };
+
+  const wait = async (b: Batch): Promise<void> => {
+    pump();
+    if (b.done) return;
+    if (interrupts) {
+      reap(); // completions that raced ahead of the interrupt
+      if (b.done) return;
+      await new Promise<void>((resolve) => { b.resolve = resolve; });
+      return;
+    }
+    // Poll mode: spin on the completion queue for a short while, then poll between event-loop turns.
+    const end = sys.now() + spinMs;
+    for (;;) {
+      reap();
+      if (b.done) return;
+      if (sys.now() > end) break;
+    }
+    while (!b.done) {
+      await sys.yield();
+      reap();
+    }
+  };
+
+  if (interrupts) {
+    dev.onInterrupt((bits) => {
+      core.onInterrupt(bits);
+      reap();
+    });
+    // The timeout clock (commands the controller never answers).
+    sys.setInterval(() => { if (core.inFlight > 0) { core.onInterrupt(0); reap(); } }, 100);
+  }
+
+  const release = (r: Req): void => {
+    r.h = null;
+    r.batch = null;
+    r.buf = null;
+    pool.push(r);
+  };
+
+  const one = async (op: number, lba: number, buf: DmaBytes | null, nblocks: number): Promise<number> => {
+    const b: Batch = { remaining: 1, done: false, resolve: null };
+    const r = take();
+    r.batch = b;
+    enqueue(r, op, lba, nblocks, buf);
+    await wait(b);
+    const s = r.status;
+    release(r);
+    return s;
+  };
+
+  return {
+    blockSize: () => bs,
+    blockCount: () => info.blocks,
+    model: () => info.model,
+    serial: () => info.serial,
+    async submit(h: RRef<BlkReq>) {
+      h.status = await one(h.op, h.lba, h.data, h.nblocks);
+      return h;
+    },
+    async submitAndPoll(dq: RRefDeque<RRef<BlkReq>>) {
+      const n = dq.length;
+      const b: Batch = { remaining: n, done: n === 0, resolve: null };
+      const reqs: Req[] = new Array(n);
+      for (let i = 0; i < n; i++) {
+        const h = dq.pop()!;
+        const r = take();
+        r.h = h;
+        r.batch = b;
+        reqs[i] = r;
+        enqueue(r, h.op, h.lba, h.nblocks, h.op === 2 ? null : h.data);
+      }
+      await wait(b);
+      for (let i = 0; i < n; i++) {
+        const r = reqs[i]!;
+        const h = r.h!;
+        h.status = r.status;
+        dq.push(h);
+        release(r);
+      }
+      return dq;
+    },
+    write(lba: number, data: RRefArray<number>) {
+      return one(1, lba, data, Math.floor(data.byteLength / bs));
+    },
+    flush() {
+      return one(2, 0, null, 0);
+    },
+  };
+}
