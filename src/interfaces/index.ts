@@ -10,3 +10,4 @@
 export * from './calls.js';
 export * from './block.js';
 export * from './net.js';
+export * from './net.js';

@@ -25,6 +25,8 @@ export class FrameDeque implements FrameQueue {
   readonly capacity: number;
   private readonly bufs: (DmaBytes | undefined)[];
   private readonly lens: Int32Array;
+  /** Stores go through a DataView: typed-array stores are slow under SES lockdown. */
+  private readonly lensW: DataView;
   private head = 0;
   private count = 0;
 
@@ -33,6 +35,7 @@ export class FrameDeque implements FrameQueue {
     this.capacity = capacity;
     this.bufs = new Array<DmaBytes | undefined>(capacity).fill(undefined);
     this.lens = new Int32Array(capacity);
+    this.lensW = new DataView(this.lens.buffer);
   }
 
   get length(): number {
@@ -44,7 +47,7 @@ export class FrameDeque implements FrameQueue {
     let i = this.head + this.count;
     if (i >= this.capacity) i -= this.capacity;
     this.bufs[i] = buf;
-    this.lens[i] = len;
+    this.lensW.setInt32(i * 4, len, true);
     this.count++;
     return true;
   }

@@ -1,0 +1,258 @@
+/**
+ * The packet-app engine shared by l2fwd and maglev (a byte-identical copy lives in each domain's
+ * folder, since a domain may import only from its own folder; test/net/apps.test.ts checks they
+ * match). It owns a pool of buffers and two NetIos (RX, TX) whose deques hold one batch, and runs
+ * RedLeaf's loop: post free buffers and collect received frames in one call, process them, send
+ * them in one call, and take completed TX buffers back into the pool.
+ *
+ * Invariants: every buffer is, at all times, in the pool, in one of the app's NetIos, or held by
+ * the Net below (outstanding()); shutdown() takes them all back (Net.drain) and frees them, so the
+ * pool size can be checked against its starting size. The loop allocates nothing per packet
+ * beyond the handles the deques mint; frame bytes are read and written with DmaBytes accessors.
+ * An RpcError from the Net import (no shadow, driver died) ends the run and is counted; the app
+ * itself never panics on it.
+ */
+import type { Net, NetApp, NetAppStats, NetIo, NetLink } from '../../interfaces/index.js';
+import type { Sys } from '../../runtime/sys.js';
+import type { RRef, RRefArray, RRefDeque } from '../../runtime/types.js';
+
+type Buf = RRefArray<number>;
+type Deque = RRefDeque<Buf>;
+
+/** Processes one received frame in place; returns the length to send, or 0 to drop it. */
+export type Process = (buf: Buf, len: number) => number;
+
+export interface AppHooks {
+  process: Process;
+  flows?: () => number;
+  /** Seeded frame number i (of size bytes) may be customised here (e.g. one flow per frame). */
+  seedFrame?: (buf: Buf, i: number, size: number) => void;
+}
+
+export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
+  const cfg = sys.config;
+  const poolSize = typeof cfg.pool === 'number' ? cfg.pool : 2048;
+  const bufSize = typeof cfg.bufSize === 'number' ? cfg.bufSize : 2048;
+  const txSize = typeof cfg.txFrameSize === 'number' ? cfg.txFrameSize : 60;
+  const pool: Buf[] = [];
+  for (let i = 0; i < poolSize; i++) pool.push(sys.alloc.bytes(bufSize));
+  let rxIo: RRef<NetIo> | null = null;
+  let txIo: RRef<NetIo> | null = null;
+  let cap = 0;
+  let rxFrames = 0;
+  let txFrames = 0;
+  let rxBytes = 0;
+  let dropped = 0;
+  let rpcErrors = 0;
+  let mac: readonly number[] = [2, 0, 0, 0, 0, 1];
+  let templated = false;
+
+  const newIo = (n: number): RRef<NetIo> => {
+    const io = sys.alloc.struct<NetIo>('NetIo');
+    io.pkts = sys.alloc.deque<Buf>(n);
+    io.pktLens = sys.alloc.array('u32', n);
+    io.collect = sys.alloc.deque<Buf>(n);
+    io.collectLens = sys.alloc.array('u32', n);
+    return io;
+  };
+  /** Move every buffer of io back into the pool. */
+  const empty = (io: RRef<NetIo>): void => {
+    for (const d of [io.pkts, io.collect] as (Deque | null)[]) {
+      if (d === null) continue;
+      for (let b = d.pop(); b !== undefined; b = d.pop()) pool.push(b);
+    }
+  };
+  const ensure = (batch: number): void => {
+    if (rxIo !== null && txIo !== null && cap === batch) return;
+    if (rxIo !== null) { empty(rxIo); rxIo.drop(); }
+    if (txIo !== null) { empty(txIo); txIo.drop(); }
+    rxIo = newIo(batch);
+    txIo = newIo(batch);
+    cap = batch;
+  };
+  try {
+    const l = net.link(sys.alloc.struct<NetLink>('NetLink'));
+    mac = l.mac;
+    l.drop();
+  } catch (e) {
+    if (sys.rpcErrorKind(e) === null) throw e;
+    rpcErrors++;
+  }
+
+  /** A UDP/IPv4 frame of `size` bytes to our NIC's MAC. */
+  const writeFrame = (b: Buf, i: number, size: number): void => {
+    for (let k = 0; k < 6; k++) b.setU8(k, mac[k]!);
+    b.setU32(6, 0x00000002); // 02:00:00:00:00:22
+    b.setU16(10, 0x2200);
+    b.setU16(12, 0x0008); // ethertype 0x0800 (big-endian on the wire)
+    b.setU8(14, 0x45);
+    b.setU8(16, (size - 14) >>> 8);
+    b.setU8(17, (size - 14) & 255);
+    b.setU8(22, 64);
+    b.setU8(23, 17);
+    const ip = (0x0a000001 + i) >>> 0;
+    b.setU8(26, ip >>> 24); b.setU8(27, (ip >>> 16) & 255); b.setU8(28, (ip >>> 8) & 255); b.setU8(29, ip & 255);
+    b.setU32(30, 0x0100010a); // 10.1.0.1
+    const sp = 1024 + (i & 0x7fff);
+    b.setU8(34, sp >>> 8); b.setU8(35, sp & 255);
+    b.setU8(36, 0x23); b.setU8(37, 0x28); // 9000
+    hooks.seedFrame?.(b, i, size);
+  };
+
+  /** A call into the Net; on an RpcError (the Net below died) count it and return null. */
+  const call = (rx: boolean, io: RRef<NetIo>): RRef<NetIo> | null => {
+    try {
+      return rx ? net.rxSubmitAndPoll(0, io) : net.txSubmitAndPoll(0, io);
+    } catch (e) {
+      if (sys.rpcErrorKind(e) === null) throw e;
+      rpcErrors++;
+      return null;
+    }
+  };
+  const lost = (io: RRef<NetIo>): RRef<NetIo> => (io.valid ? io : newIo(cap));
+
+  return {
+    run(mode: string, batch: number, ms: number) {
+      const rxOn = mode === 'rx' || mode === 'fwd';
+      const txOn = mode === 'tx' || mode === 'fwd';
+      if (!rxOn && !txOn) return -22;
+      if (!(batch >= 1 && batch <= 1024)) return -22;
+      ensure(batch);
+      if (mode === 'tx' && !templated) {
+        for (let i = 0; i < pool.length; i++) writeFrame(pool[i]!, i, txSize);
+        templated = true;
+      }
+      if (mode !== 'tx') templated = false;
+      let rio = rxIo!;
+      let tio = txIo!;
+      let frames = 0;
+      const end = sys.now() + ms;
+      let failed = false;
+      while (!failed && sys.now() < end) {
+        for (let k = 0; k < 64; k++) {
+          if (rxOn) {
+            const pk = rio.pkts as Deque;
+            let n = pk.length;
+            while (n < batch && pool.length > 0) { pk.push(pool.pop()!); n++; }
+            const r = call(true, rio);
+            if (r === null) { rio = lost(rio); failed = true; break; }
+            rio = r;
+            const co = r.collect as Deque;
+            const cl = r.collectLens!;
+            const got = co.length;
+            if (!txOn) {
+              for (let i = 0; i < got; i++) {
+                const len = cl.getU32(i * 4);
+                if (len > 0) { rxFrames++; rxBytes += len; frames++; }
+                pool.push(co.pop()!);
+              }
+            } else if (got > 0) {
+              const tpk = tio.pkts as Deque;
+              const tl = tio.pktLens!;
+              let m = tpk.length;
+              for (let i = 0; i < got; i++) {
+                const buf = co.pop()!;
+                const len = cl.getU32(i * 4);
+                if (len === 0) { pool.push(buf); continue; }
+                rxFrames++;
+                rxBytes += len;
+                const out = m < batch ? hooks.process(buf, len) : 0;
+                if (out > 0) {
+                  tpk.push(buf);
+                  tl.setU32(m * 4, out);
+                  m++;
+                  frames++;
+                } else {
+                  dropped++;
+                  pool.push(buf);
+                }
+              }
+            }
+          }
+          if (txOn) {
+            if (!rxOn) {
+              const tpk = tio.pkts as Deque;
+              const tl = tio.pktLens!;
+              let m = tpk.length;
+              while (m < batch && pool.length > 0) { tpk.push(pool.pop()!); tl.setU32(m * 4, txSize); m++; }
+            }
+            const r = call(false, tio);
+            if (r === null) { tio = lost(tio); failed = true; break; }
+            tio = r;
+            const co = r.collect as Deque;
+            const done = co.length;
+            const cl = r.collectLens!;
+            for (let i = 0; i < done; i++) {
+              if (cl.getU32(i * 4) > 0) txFrames++;
+              pool.push(co.pop()!);
+            }
+            if (!rxOn) frames += done;
+          }
+        }
+      }
+      rxIo = rio;
+      txIo = tio;
+      return frames;
+    },
+    seed(n: number, size: number) {
+      ensure(cap === 0 ? 32 : cap);
+      let sent = 0;
+      let tio = txIo!;
+      const end = sys.now() + 1000;
+      while (sent < n && pool.length > 0 && sys.now() < end) {
+        const tpk = tio.pkts as Deque;
+        const tl = tio.pktLens!;
+        let m = tpk.length;
+        while (m < cap && sent < n && pool.length > 0) {
+          const b = pool.pop()!;
+          writeFrame(b, sent, size);
+          tpk.push(b);
+          tl.setU32(m * 4, size);
+          m++;
+          sent++;
+        }
+        const r = call(false, tio);
+        if (r === null) { tio = lost(tio); break; }
+        tio = r;
+        const co = r.collect as Deque;
+        for (let b = co.pop(); b !== undefined; b = co.pop()) pool.push(b);
+      }
+      txIo = tio;
+      return sent;
+    },
+    stats(out: RRef<NetAppStats>) {
+      out.rxFrames = rxFrames;
+      out.txFrames = txFrames;
+      out.rxBytes = rxBytes;
+      out.dropped = dropped;
+      let inIo = 0;
+      for (const io of [rxIo, txIo]) if (io !== null) inIo += (io.pkts?.length ?? 0) + (io.collect?.length ?? 0);
+      out.poolNow = pool.length + inIo;
+      out.poolSize = poolSize;
+      out.flows = hooks.flows?.() ?? 0;
+      out.rpcErrors = rpcErrors;
+      return out;
+    },
+    shutdown() {
+      if (rxIo !== null) { empty(rxIo); rxIo.drop(); rxIo = null; }
+      if (txIo !== null) { empty(txIo); txIo.drop(); txIo = null; }
+      cap = 0;
+      try {
+        const n = net.outstanding();
+        let io = newIo(1);
+        io.collect = sys.alloc.deque<Buf>(Math.max(1, Math.min(65536, n)));
+        io.collectLens = sys.alloc.array('u32', Math.max(1, Math.min(65536, n)));
+        io = net.drain(io);
+        empty(io);
+        io.drop();
+      } catch (e) {
+        if (sys.rpcErrorKind(e) === null) throw e;
+        rpcErrors++;
+      }
+      const freed = pool.length;
+      for (const b of pool) b.drop();
+      pool.length = 0;
+      return freed;
+    },
+  };
+}

@@ -1,0 +1,168 @@
+/**
+ * nic: the 82599-style NIC driver domain (issue 5). Glue between the `Net` interface and the
+ * driver logic in core.ts (NicCore), on the device capability `sys.device` (BAR0, wake, interrupts).
+ *
+ * Configuration (sys.config): rxRing / txRing (descriptors, multiple of 8; default 512),
+ * rxBufSize (default 2048), queues (default 1), promiscuous (default false), interrupts (start in
+ * interrupt mode; default false = poll mode).
+ *
+ * Invariants:
+ *  - zero copy: descriptors point at the caller's buffers (their `addr`); frames are never copied;
+ *  - every NetIo moved in is returned, on error paths too (status < 0, nothing taken); an
+ *    exception escaping here is a panic and the shadow (nic_shadow) takes over;
+ *  - init resets the device and programs fresh rings, so a restarted instance starts from a clean
+ *    NIC whatever the dead one left behind.
+ */
+import type { Net, NetIo, NetLink, NetStats } from '../../interfaces/index.js';
+import type { Sys } from '../../runtime/sys.js';
+import type { RRef, RRefArray, RRefDeque } from '../../runtime/types.js';
+import { NicCore, emptyStats } from './core.js';
+import { DequeQueue } from './io.js';
+
+const EINVAL = -22;
+const ENOSPC = -28;
+
+export function init(sys: Sys): Net {
+  const dev = sys.device;
+  if (!dev) return sys.panic('nic: loaded without a device');
+  const cfg = sys.config;
+  const num = (k: string, d: number): number => (typeof cfg[k] === 'number' ? (cfg[k] as number) : d);
+  const core = new NicCore({
+    bar0: dev.bar0,
+    wakeWord: dev.wakeWord,
+    alloc: (n, a) => sys.alloc.bytes(n, a),
+    now: () => sys.now(),
+    queues: num('queues', 1),
+    rxRingSize: num('rxRing', 512),
+    txRingSize: num('txRing', 512),
+    rxBufSize: num('rxBufSize', 2048),
+    promiscuous: cfg.promiscuous === true,
+  });
+  core.init();
+  const inQ = new DequeQueue();
+  const outQ = new DequeQueue();
+  const st = emptyStats();
+  let irqMode = false;
+  let pendingIrq = 0;
+  let waiter: ((mask: number) => void) | null = null;
+  let waitTimer = 0;
+
+  dev.onInterrupt((bits) => {
+    pendingIrq |= core.onInterrupt(bits);
+    if (waiter !== null && pendingIrq !== 0) {
+      const w = waiter;
+      waiter = null;
+      sys.clearTimeout(waitTimer);
+      const m = pendingIrq;
+      pendingIrq = 0;
+      w(m);
+    }
+  });
+
+  const setMode = (on: boolean): void => {
+    irqMode = on;
+    if (on) core.enableInterrupts();
+    else core.disableInterrupts();
+  };
+  if (cfg.interrupts === true) setMode(true);
+
+  /** Bind the views on io's deques; false (status EINVAL set) if io is malformed or q is bad. */
+  const open = (io: RRef<NetIo>, q: number): boolean => {
+    const pk = io.pkts;
+    const pl = io.pktLens;
+    const co = io.collect;
+    const cl = io.collectLens;
+    io.count = 0;
+    if (pk === null || pl === null || co === null || cl === null || !(q >= 0 && q < core.queues && Number.isInteger(q))) {
+      io.status = EINVAL;
+      return false;
+    }
+    if (!inQ.bind(pk as RRefDeque<RRefArray>, pl) || !outQ.bind(co as RRefDeque<RRefArray>, cl)) {
+      io.status = EINVAL;
+      return false;
+    }
+    io.status = 0;
+    return true;
+  };
+  const close = (io: RRef<NetIo>, before: number, rx = false): void => {
+    io.count = outQ.length - before;
+    inQ.finish(!rx);
+    outQ.finish();
+  };
+
+  return {
+    rxSubmitAndPoll(q: number, io: RRef<NetIo>) {
+      if (!open(io, q)) return io;
+      const before = outQ.length;
+      core.rxSubmitAndPoll(q, inQ, outQ);
+      close(io, before, true);
+      return io;
+    },
+    txSubmitAndPoll(q: number, io: RRef<NetIo>) {
+      if (!open(io, q)) return io;
+      const before = outQ.length;
+      core.txSubmitAndPoll(q, inQ, outQ);
+      close(io, before);
+      return io;
+    },
+    outstanding() {
+      return core.outstanding;
+    },
+    drain(io: RRef<NetIo>) {
+      if (!open(io, 0)) return io;
+      const before = outQ.length;
+      if (outQ.capacity - outQ.length < core.outstanding) {
+        io.status = ENOSPC;
+      } else {
+        core.reset(outQ);
+        if (irqMode) core.enableInterrupts();
+      }
+      close(io, before);
+      return io;
+    },
+    stats(out: RRef<NetStats>) {
+      core.readStats(st);
+      out.rxPackets = st.rxPackets;
+      out.rxBytes = st.rxBytes;
+      out.txPackets = st.txPackets;
+      out.txBytes = st.txBytes;
+      out.rxMissed = st.rxMissed;
+      out.rxErrors = st.rxErrors;
+      out.rxRefused = st.rxRefused;
+      out.txRefused = st.txRefused;
+      return out;
+    },
+    link(out: RRef<NetLink>) {
+      out.up = core.linkUp;
+      out.speedMbps = 10000;
+      out.mac = [...core.mac] as unknown as NetLink['mac'];
+      out.queues = core.queues;
+      out.rxRingSize = num('rxRing', 512);
+      out.txRingSize = num('txRing', 512);
+      out.rxBufSize = core.rxBufSize;
+      out.interrupts = irqMode ? 1 : 0;
+      return out;
+    },
+    setInterrupts(on: boolean) {
+      setMode(on);
+      return 0;
+    },
+    waitRx(timeoutMs: number) {
+      if (pendingIrq !== 0 || !irqMode) {
+        const m = pendingIrq !== 0 ? pendingIrq : (1 << core.queues) - 1;
+        pendingIrq = 0;
+        return Promise.resolve(m);
+      }
+      if (waiter !== null) waiter(0);
+      return new Promise<number>((resolve) => {
+        waiter = resolve;
+        waitTimer = sys.setTimeout(() => {
+          if (waiter === resolve) {
+            waiter = null;
+            resolve(0);
+          }
+        }, timeoutMs);
+      });
+    },
+  };
+}

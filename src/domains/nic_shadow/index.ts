@@ -1,0 +1,212 @@
+/**
+ * nic_shadow: transparent recovery for the NIC driver (ARCHITECTURE §5, issue 5). Exports `Net`
+ * and holds a Supervisor capability over the driver domain.
+ *
+ * What it records: how many buffers the driver holds on the caller's behalf (RX buffers posted,
+ * TX frames in flight), from the deque lengths before and after every call; whether interrupt
+ * mode is on (replayed on a new instance).
+ *
+ * When the driver dies (a panic, an injected fault, a deadline) during or before a call:
+ *  1. it restarts the driver from its artifact; the new instance resets the NIC and programs new
+ *     rings (its init), and interrupt mode is replayed;
+ *  2. buffers that had been moved into the dead driver died with it: the kernel freed them with
+ *     the domain. Frames lost are counted — TX frames in flight and in the failed call exactly,
+ *     RX buffers that were posted as an upper bound on RX frames lost (a posted buffer may or may
+ *     not have received a frame yet) — and reported in stats();
+ *  3. the shadow allocates one fresh buffer (rxBufSize bytes) for every buffer that died, and hands
+ *     them back to the caller as returned buffers of length 0 ("no frame") in `collect`, as room
+ *     allows on this and later calls (and all of them on drain()), so the caller's pool keeps its
+ *     size and no buffer is leaked or conjured;
+ *  4. if the failed call's NetIo died too, it builds a fresh NetIo of the same capacities and
+ *     reissues the call on the new instance, so the caller gets a normal result, never an RpcError.
+ * Invariant: sum over time of buffers the caller moved in = buffers it got back + outstanding()
+ * (which counts the driver's buffers plus replacements still owed).
+ */
+import type { Net, NetIo, NetLink, NetStats } from '../../interfaces/index.js';
+import type { Sys } from '../../runtime/sys.js';
+import type { Supervisor } from '../../runtime/shadow.js';
+import type { RRef, RRefArray, RRefDeque } from '../../runtime/types.js';
+
+const MAX_RETRIES = 5;
+
+export function init(sys: Sys, sup: Supervisor<Net>): Net {
+  let drv = sup.current();
+  let irq = false;
+  let rxOut = 0;
+  let txOut = 0;
+  let debt = 0;
+  let restarts = 0;
+  let txFramesLost = 0;
+  let rxBuffersLost = 0;
+  let replaced = 0;
+  let lastRestartMs = 0;
+
+  const died = (e: unknown): boolean => {
+    const k = sys.rpcErrorKind(e);
+    return k === 'panic' || k === 'callee-dead' || k === 'timeout';
+  };
+
+  const restart = (): void => {
+    drv = sup.restart();
+    restarts++;
+    rxBuffersLost += rxOut;
+    txFramesLost += txOut;
+    debt += rxOut + txOut;
+    rxOut = txOut = 0;
+    if (irq) drv.setInterrupts(true);
+  };
+
+  /** Run fn on the driver; on its death restart it and run fn again (a call that moved nothing). */
+  const plain = <R>(fn: (d: Net) => R): R => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return fn(drv);
+      } catch (e) {
+        if (!died(e) || attempt >= MAX_RETRIES) throw e;
+        restart();
+      }
+    }
+  };
+
+  const bufSize = ((): number => {
+    const l = plain((d) => d.link(sys.alloc.struct<NetLink>('NetLink')));
+    const n = l.rxBufSize;
+    l.drop();
+    return n > 0 ? n : 2048;
+  })();
+
+  const freshIo = (pcap: number, ccap: number): RRef<NetIo> => {
+    const io = sys.alloc.struct<NetIo>('NetIo');
+    io.pkts = sys.alloc.deque<RRefArray<number>>(pcap);
+    io.pktLens = sys.alloc.array('u32', pcap);
+    io.collect = sys.alloc.deque<RRefArray<number>>(ccap);
+    io.collectLens = sys.alloc.array('u32', ccap);
+    return io;
+  };
+
+  /** Hand owed replacement buffers back in io.collect, as room allows (length 0: no frame). */
+  const pay = (io: RRef<NetIo>): void => {
+    const co = io.collect as RRefDeque<RRefArray<number>> | null;
+    const cl = io.collectLens;
+    if (co === null || cl === null) return;
+    let n = co.length;
+    const cap = co.capacity;
+    while (debt > 0 && n < cap) {
+      co.push(sys.alloc.bytes(bufSize));
+      cl.setU32(n * 4, 0);
+      n++;
+      debt--;
+      replaced++;
+      io.count = io.count + 1;
+    }
+  };
+
+  const submit = (rx: boolean, q: number, io: RRef<NetIo>): RRef<NetIo> => {
+    const pk = io.pkts;
+    const co = io.collect;
+    if (pk === null || co === null) return plain((d) => (rx ? d.rxSubmitAndPoll(q, io) : d.txSubmitAndPoll(q, io)));
+    const pIn = pk.length;
+    const cIn = co.length;
+    const pCap = pk.capacity;
+    const cCap = co.capacity;
+    let cur = io;
+    let curP = pIn;
+    let curC = cIn;
+    let t0 = -1;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const r = rx ? drv.rxSubmitAndPoll(q, cur) : drv.txSubmitAndPoll(q, cur);
+        if (r.status === 0) {
+          const moved = curP - r.pkts!.length - (r.collect!.length - curC);
+          if (rx) rxOut += moved;
+          else txOut += moved;
+        }
+        if (debt > 0) pay(r);
+        if (t0 >= 0) lastRestartMs = sys.now() - t0;
+        return r;
+      } catch (e) {
+        if (!died(e) || attempt >= MAX_RETRIES) throw e;
+        if (t0 < 0) t0 = sys.now();
+        restart();
+        if (!cur.valid) {
+          // The NetIo died with the driver: its buffers are replaced; TX frames in it are lost.
+          if (!rx) txFramesLost += curP;
+          debt += curP + curC;
+          cur = freshIo(pCap, cCap);
+          curP = curC = 0;
+        }
+      }
+    }
+  };
+
+  return {
+    rxSubmitAndPoll: (q: number, io: RRef<NetIo>) => submit(true, q, io),
+    txSubmitAndPoll: (q: number, io: RRef<NetIo>) => submit(false, q, io),
+    outstanding: () => plain((d) => d.outstanding()) + debt,
+    drain(io: RRef<NetIo>) {
+      const co = io.collect;
+      if (co !== null && co.capacity - co.length < plain((d) => d.outstanding()) + debt) {
+        io.status = -28;
+        io.count = 0;
+        return io;
+      }
+      const r = submitDrain(io);
+      rxOut = txOut = 0;
+      pay(r);
+      return r;
+    },
+    stats(out: RRef<NetStats>) {
+      const cur = out;
+      let r: RRef<NetStats>;
+      try {
+        r = drv.stats(cur);
+      } catch (e) {
+        if (!died(e)) throw e;
+        restart();
+        r = plain((d) => d.stats(cur.valid ? cur : sys.alloc.struct<NetStats>('NetStats')));
+      }
+      r.restarts = restarts;
+      r.txFramesLost = txFramesLost;
+      r.rxBuffersLost = rxBuffersLost;
+      r.framesLost = txFramesLost + rxBuffersLost;
+      r.buffersReplaced = replaced;
+      r.lastRestartMs = lastRestartMs;
+      return r;
+    },
+    link: (out: RRef<NetLink>) => plain((d) => d.link(out.valid ? out : sys.alloc.struct<NetLink>('NetLink'))),
+    setInterrupts(on: boolean) {
+      irq = on;
+      return plain((d) => d.setInterrupts(on));
+    },
+    async waitRx(timeoutMs: number) {
+      try {
+        return await drv.waitRx(timeoutMs);
+      } catch (e) {
+        if (!died(e)) throw e;
+        restart();
+        return 1; // poll after a restart
+      }
+    },
+  };
+
+  function submitDrain(io: RRef<NetIo>): RRef<NetIo> {
+    const co = io.collect;
+    const pCap = io.pkts?.capacity ?? 1;
+    const cCap = co?.capacity ?? 1;
+    const cIn = co?.length ?? 0;
+    const pIn = io.pkts?.length ?? 0;
+    let cur = io;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return drv.drain(cur);
+      } catch (e) {
+        if (!died(e) || attempt >= MAX_RETRIES) throw e;
+        restart();
+        if (!cur.valid) {
+          if (cur === io) debt += pIn + cIn;
+          cur = freshIo(pCap, cCap);
+        }
+      }
+    }
+  }
+}

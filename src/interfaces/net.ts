@@ -1,0 +1,116 @@
+/**
+ * The network device interface (issue 5), after RedLeaf's `Net`: batched calls whose packet
+ * buffers round-trip in RRefDeques, so one crossing carries a whole batch (RedLeaf: 32).
+ *
+ * A `NetIo` is the unit that crosses: a layout struct holding two deques and their frame lengths.
+ * The caller moves it in and always gets it back (success, error value, or — through the NIC
+ * shadow — after a driver crash), so no buffer is lost on any path (ARCHITECTURE §5):
+ *  - `pkts` / `pktLens`: buffers going in. RX: free buffers to post (lengths ignored). TX: frames
+ *    to send, `pktLens[i]` the length of the i-th frame from the front. What the driver did not take
+ *    (ring full, refused) stays in `pkts`, lengths kept in the same convention.
+ *  - `collect` / `collectLens`: buffers coming back, appended at the back. RX: filled buffers with
+ *    their frame length (0 = a receive error: the buffer carries no frame). TX: frames whose
+ *    transmission completed, with the length they were sent with (0 = not sent: a replacement the
+ *    shadow handed back after a crash, see nic_shadow).
+ *  - both lens arrays have at least the capacity of their deque; `status` is 0 or a negative errno
+ *    (-22 EINVAL: bad queue or malformed NetIo; -5 EIO: device not initialised), and `count` the
+ *    number of buffers the call appended to `collect`.
+ * Buffers are RRefArray<u8> of at least the driver's rxBufSize (link().rxBufSize) for RX.
+ */
+import type { bool, f64, FixedArray, i32, Layout, RRef, RRefArray, RRefDeque, u8, u32 } from '../runtime/types.js';
+
+export interface NetIo extends Layout {
+  pkts: RRefDeque<RRefArray<u8>> | null;
+  pktLens: RRefArray<u32> | null;
+  collect: RRefDeque<RRefArray<u8>> | null;
+  collectLens: RRefArray<u32> | null;
+  count: u32;
+  status: i32;
+}
+
+/** Counters (f64: exact below 2^53). Device counters restart from 0 when the device is reset. */
+export interface NetStats extends Layout {
+  rxPackets: f64;
+  rxBytes: f64;
+  txPackets: f64;
+  txBytes: f64;
+  /** Frames dropped for want of an RX descriptor. */
+  rxMissed: f64;
+  rxErrors: f64;
+  rxRefused: f64;
+  txRefused: f64;
+  /** Filled in by the NIC shadow (0 from a bare driver). */
+  restarts: f64;
+  /** TX frames lost in a crash (exact) plus RX buffers that were posted in the dead driver (an upper bound on RX frames lost). */
+  framesLost: f64;
+  txFramesLost: f64;
+  rxBuffersLost: f64;
+  /** Buffers the shadow allocated to replace ones that died with the driver. */
+  buffersReplaced: f64;
+  /** Milliseconds from seeing the crash to the reissued call returning, last restart. */
+  lastRestartMs: f64;
+}
+
+export interface NetLink extends Layout {
+  up: bool;
+  speedMbps: u32;
+  mac: FixedArray<u8, 6>;
+  queues: u32;
+  rxRingSize: u32;
+  txRingSize: u32;
+  rxBufSize: u32;
+  /** 1 when RX interrupts are enabled (interrupt mode), 0 in poll mode. */
+  interrupts: u32;
+}
+
+export interface Net {
+  /** RX on queue q: collect received frames into io.collect, then post io.pkts into the ring. */
+  rxSubmitAndPoll(q: number, io: RRef<NetIo>): RRef<NetIo>;
+  /** TX on queue q: reclaim completed frames into io.collect (batches of 32), then post io.pkts. */
+  txSubmitAndPoll(q: number, io: RRef<NetIo>): RRef<NetIo>;
+  /** Buffers currently held by the driver (posted RX buffers, TX frames in flight). */
+  outstanding(): number;
+  /**
+   * Reset the device and move every buffer it held into io.collect (RX buffers with length 0, TX
+   * frames with their length), then bring it up again. -28 (ENOSPC) in status, nothing moved,
+   * if collect has no room for outstanding() buffers.
+   */
+  drain(io: RRef<NetIo>): RRef<NetIo>;
+  stats(out: RRef<NetStats>): RRef<NetStats>;
+  link(out: RRef<NetLink>): RRef<NetLink>;
+  /** Interrupt mode (true) or poll mode (false). Returns 0. */
+  setInterrupts(on: boolean): number;
+  /** Interrupt mode: resolves with the mask of RX queues with work, or 0 after timeoutMs. */
+  waitRx(timeoutMs: number): Promise<number>;
+}
+
+/** Statistics of a packet-processing app. */
+export interface NetAppStats extends Layout {
+  rxFrames: f64;
+  txFrames: f64;
+  rxBytes: f64;
+  /** Frames dropped by the app (no TX room, error frames). */
+  dropped: f64;
+  /** Buffers the app owns (pool + its NetIos), and the size it started with. */
+  poolNow: f64;
+  poolSize: f64;
+  /** maglev: flows in the flow cache. */
+  flows: f64;
+  /** RpcErrors the app saw from its Net import (0 behind a working shadow). */
+  rpcErrors: f64;
+}
+
+/** A packet-processing app domain (l2fwd, maglev) on a Net import. */
+export interface NetApp {
+  /**
+   * Run for `ms` milliseconds (synchronously, polling) in `mode` ('rx' | 'tx' | 'fwd'; fwd is
+   * the app's own function: l2fwd swaps MACs, maglev picks a backend) with batches of `batch`.
+   * Returns frames processed.
+   */
+  run(mode: string, batch: number, ms: number): number;
+  /** Send `n` frames of `size` bytes (to the NIC's own MAC) to seed a loopback; returns frames sent. */
+  seed(n: number, size: number): number;
+  stats(out: RRef<NetAppStats>): RRef<NetAppStats>;
+  /** Take every buffer back from the driver (Net.drain) and free the pool; returns buffers freed. */
+  shutdown(): number;
+}
