@@ -10,4 +10,3 @@
 export * from './calls.js';
 export * from './block.js';
 export * from './net.js';
-export * from './net.js';
