@@ -8,5 +8,6 @@
  * Borrow<...>; a buffer that is moved in must come back in the result.
  */
 export * from './calls.js';
+export * from './testing.js';
 export * from './block.js';
 export * from './net.js';

@@ -1,0 +1,76 @@
+/**
+ * Interfaces and layouts of the kernel test domains (test/domains/*): the fault suite, the escape
+ * suite and the proxy tests use them. Nothing outside the tests implements or imports these.
+ */
+import type { Borrow, FixedArray, Layout, RRef, RRefArray, bool, u32, u64, u8 } from '../runtime/types.js';
+
+/** A request-like layout struct: scalars, a fixed array and an owned child buffer. */
+export interface TestReq extends Layout {
+  id: u32;
+  lba: u64;
+  ok: bool;
+  tag: FixedArray<u8, 4>;
+  data: RRefArray<u8> | null;
+}
+
+/** A host capability the tests pass in (`{ object }` import) to observe what a domain does. */
+export interface Recorder {
+  hit(tag: string): void;
+}
+
+/** test/domains/faulty: one method per way a domain can fault, plus borrow/timer/peer helpers. */
+export interface Faulty {
+  ok(x: number): number;
+  throwSync(msg: string): number;
+  rejectAsync(msg: string): Promise<number>;
+  panic(reason: string): void;
+  /** Moves a buffer into a deque, then reads it through the old handle. */
+  useAfterMove(): number;
+  /** Passes a revoked RRef to its Callee import. */
+  passRevoked(): number;
+  /** Passes a plain object where its Callee import expects an RRef. */
+  passPlainObject(): number;
+  /** Returns a plain object where an RRef is expected. */
+  badResult(): RRefArray<u8>;
+  /** Resolves with a string where a number is expected. */
+  badResultAsync(): Promise<number>;
+  /** Loops forever; with catchDeadline, every iteration catches whatever is thrown at it. */
+  spin(catchDeadline: boolean): number;
+  /** Allocates `bytes` more and keeps it; returns how many allocations it holds. */
+  hold(bytes: number): number;
+  /** sys.setTimeout(rec.hit('timer'), ms). */
+  armTimer(ms: number): number;
+  /** sys.setInterval(rec.hit('interval'), ms). */
+  armInterval(ms: number): number;
+  /** A call that answers only when resolvePending is called. */
+  pending(): Promise<number>;
+  resolvePending(v: number): number;
+  /** Queues continuations (then, await, spawn) that try to reach dom_c, the kernel and rec. */
+  queueWork(): number;
+  /** Keeps the borrowed buffer (and the call) until releaseBorrow. */
+  holdBorrow(buf: Borrow<RRefArray<u8>>): Promise<number>;
+  /** First byte of the held borrowed buffer. */
+  peekBorrow(): number;
+  releaseBorrow(): number;
+  /** Allocates `bytes` (first byte 42), lends it to peer.holdBorrow and answers with its result. */
+  lendTo(peer: Faulty, bytes: number): Promise<number>;
+  callPeer(peer: Faulty, x: number): number;
+  self(): Faulty;
+  /** Tries to write a borrowed buffer. */
+  writeBorrowed(buf: Borrow<RRefArray<u8>>): number;
+  /** Moves a request in, sets ok, increments data[0], moves it back. */
+  echoReq(req: RRef<TestReq>): RRef<TestReq>;
+  makeReq(id: number): RRef<TestReq>;
+  /** Moves `buf` in and keeps it (never returns it). */
+  keep(buf: RRefArray<u8>): number;
+}
+
+/** test/domains/escapee: each attempt returns 'blocked: <error>' or 'ESCAPED'. */
+export interface Probe {
+  attempt(name: string): string;
+  attemptAsync(name: string): Promise<string>;
+  /** Keeps the borrowed handle past the call (for the 'stale-borrow' attempt). */
+  stash(buf: Borrow<RRefArray<u8>>): number;
+  /** Throws an object that looks like an RpcError. */
+  throwLookalike(): number;
+}

@@ -1,0 +1,173 @@
+/**
+ * faulty: a test domain with one method per way a domain can fault (ARCHITECTURE §4), plus the
+ * helpers the fault and proxy suites need (timers, pending calls, borrows held open, peers).
+ */
+import type { Callee, Faulty, Recorder, TestReq } from '../../../src/interfaces/index.js';
+import type { Sys } from '../../../src/runtime/sys.js';
+import type { RRef, RRefArray } from '../../../src/runtime/types.js';
+
+export function init(sys: Sys, callee: Callee, rec: Recorder): Faulty {
+  const held: RRefArray[] = [];
+  let resolvePending: ((v: number) => void) | null = null;
+  let borrowed: RRefArray | null = null;
+  let releaseBorrowed: ((v: number) => void) | null = null;
+  let sink = 0;
+
+  const self: Faulty = {
+    ok(x: number) {
+      return x + 1;
+    },
+    throwSync(msg: string): number {
+      throw new Error(msg);
+    },
+    async rejectAsync(msg: string): Promise<number> {
+      await sys.yield();
+      throw new Error(msg);
+    },
+    panic(reason: string) {
+      sys.panic(reason);
+    },
+    useAfterMove() {
+      const buf = sys.alloc.bytes(8);
+      const dq = sys.alloc.deque<RRefArray>(2);
+      dq.push(buf);
+      held.push(dq as unknown as RRefArray);
+      return buf.getU8(0); // revoked: panics
+    },
+    passRevoked() {
+      const buf = sys.alloc.bytes(8);
+      buf.drop();
+      return callee.sum(buf);
+    },
+    passPlainObject() {
+      const fake = { valid: true, addr: 4096, byteLength: 8, length: 8, getU8: () => 0 };
+      callee.rref(fake as unknown as RRefArray);
+      return 1;
+    },
+    badResult() {
+      return { length: 1, getU8: () => 1 } as unknown as RRefArray;
+    },
+    async badResultAsync() {
+      return 'not a number' as unknown as number;
+    },
+    spin(catchDeadline: boolean) {
+      let n = 0;
+      if (!catchDeadline) {
+        for (;;) n++;
+      }
+      for (;;) {
+        try {
+          for (;;) n = (n + 1) | 0;
+        } catch {
+          sink++;
+        }
+      }
+    },
+    hold(bytes: number) {
+      held.push(sys.alloc.bytes(bytes));
+      return held.length;
+    },
+    armTimer(ms: number) {
+      return sys.setTimeout(() => rec.hit('timer'), ms);
+    },
+    armInterval(ms: number) {
+      return sys.setInterval(() => rec.hit('interval'), ms);
+    },
+    pending() {
+      return new Promise<number>((resolve) => {
+        resolvePending = resolve;
+      });
+    },
+    resolvePending(v: number) {
+      const r = resolvePending;
+      resolvePending = null;
+      if (r === null) return 0;
+      r(v);
+      return 1;
+    },
+    queueWork() {
+      // 1. a plain promise continuation calling another domain
+      // (each chain ends in a catch: an unhandled rejection is a different test, see escape.test)
+      void Promise.resolve()
+        .then(() => {
+          callee.noarg();
+        })
+        .catch(() => {});
+      // 2. a continuation calling the kernel (log goes to the kernel's log sink)
+      void Promise.resolve()
+        .then(() => {
+          sys.log('reached-kernel');
+        })
+        .catch(() => {});
+      // 3. an await continuation reaching a host capability
+      void (async () => {
+        await null;
+        rec.hit('await-continuation');
+      })().catch(() => {});
+      // 4. an await continuation allocating
+      void (async () => {
+        await sys.yield();
+        held.push(sys.alloc.bytes(64));
+        rec.hit('await-alloc');
+      })().catch(() => {});
+      // 5. a spawned task
+      sys.spawn(() => rec.hit('spawn'));
+      // 6. a timer that would call another domain
+      sys.setTimeout(() => callee.noarg(), 1);
+      // 7. a plain continuation reaching a host capability
+      void Promise.resolve().then(() => rec.hit('then-continuation'));
+      return 7;
+    },
+    holdBorrow(buf: RRefArray) {
+      borrowed = buf;
+      return new Promise<number>((resolve) => {
+        releaseBorrowed = resolve;
+      });
+    },
+    peekBorrow() {
+      return borrowed === null ? -1 : borrowed.getU8(0);
+    },
+    releaseBorrow() {
+      const r = releaseBorrowed;
+      releaseBorrowed = null;
+      if (r === null) return 0;
+      r(borrowed === null ? -1 : borrowed.getU8(0));
+      return 1;
+    },
+    async lendTo(peer: Faulty, bytes: number) {
+      const buf = sys.alloc.bytes(bytes);
+      buf.setU8(0, 42);
+      held.push(buf);
+      return await peer.holdBorrow(buf);
+    },
+    callPeer(peer: Faulty, x: number) {
+      return peer.ok(x);
+    },
+    self() {
+      return self;
+    },
+    writeBorrowed(buf: RRefArray) {
+      buf.setU8(0, 99);
+      return 1;
+    },
+    echoReq(req: RRef<TestReq>) {
+      req.ok = true;
+      const d = req.data;
+      if (d !== null) d.setU8(0, d.getU8(0) + 1);
+      return req;
+    },
+    makeReq(id: number) {
+      const req = sys.alloc.struct<TestReq>('TestReq');
+      req.id = id;
+      req.lba = BigInt(id) * 8n;
+      req.tag = [1, 2, 3, 4];
+      req.data = sys.alloc.bytes(16);
+      return req;
+    },
+    keep(buf: RRefArray) {
+      held.push(buf);
+      return held.length;
+    },
+  };
+  return self;
+}

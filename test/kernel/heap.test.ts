@@ -1,0 +1,503 @@
+/**
+ * Exchange heap and RRef handle kit, without a kernel: allocator alignment, zeroing and size-class
+ * reuse, generations and revocation, ENOMEM/ENOSLOT/EINVAL errors, deques (order, capacity,
+ * wrap-around, cycles, header corruption), layout structs (the TestReq layout from the IDL: field
+ * offsets, scalar/bigint/fixed-array fields, child adoption, drop of a child refused, moves),
+ * borrows (read-only, pending free), and a fast-check property test over random sequences of
+ * alloc / move / borrow / unborrow / drop / push / pop / domain crash against a model of ownership
+ * and accounting.
+ */
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { ExchangeHeap, HeapError, DEQUE_HEADER } from '../../src/kernel/heap.js';
+import { createHandleKit, HandleError, type HandleKit } from '../../src/kernel/rref.js';
+import { LAYOUTS } from '../../src/gen/idl.js';
+
+type Violation = [holder: number, code: string];
+
+function setup(opts: { physBytes?: number; maxSlots?: number } = {}) {
+  const heap = new ExchangeHeap({ physBytes: opts.physBytes ?? 4 << 20, maxSlots: opts.maxSlots ?? 256 });
+  const violations: Violation[] = [];
+  const kit = createHandleKit(heap, (holder, err) => void violations.push([holder, err.code]));
+  for (const l of LAYOUTS) kit.registerLayout(l);
+  return { heap, kit, violations };
+}
+
+/** Assert `fn` throws a HandleError/HeapError with `code` and a message matching `msg`. */
+function throwsCode(fn: () => unknown, code: string, msg?: RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof HandleError || e instanceof HeapError, `expected a HandleError/HeapError, got ${String(e)}`);
+    assert.equal((e as HandleError).code, code, (e as Error).message);
+    if (msg) assert.match((e as Error).message, msg);
+    return true;
+  });
+}
+
+const any = (h: object): any => h;
+
+describe('allocator', () => {
+  test('blocks are aligned to their size class (pages from 4 KiB), never at address 0, and zeroed', () => {
+    const { heap, kit } = setup();
+    for (const size of [1, 63, 64, 65, 100, 1000, 4095, 4096, 5000, 70_000, 1_500_000]) {
+      const s = heap.alloc(1, size, kit.bytesType);
+      const off = heap.off[s]!;
+      const cls = Math.max(64, 2 ** Math.ceil(Math.log2(size)));
+      assert.ok(off >= 4096, `size ${size}: address ${off} is in page 0`);
+      assert.equal(off % Math.min(cls, 4096), 0, `size ${size} at ${off} not aligned to ${Math.min(cls, 4096)}`);
+      if (size <= 1 << 20) assert.equal(off % cls, 0, `size ${size} at ${off} not aligned to its class ${cls}`);
+      assert.equal(heap.len[s], size);
+      assert.ok(heap.u8.subarray(off, off + size).every((b) => b === 0), `size ${size} not zeroed`);
+    }
+    const a = heap.alloc(1, 10, kit.bytesType, 4096);
+    assert.equal(heap.off[a]! % 4096, 0, 'explicit 4096 alignment');
+  });
+
+  test('a freed block is reused by the next allocation of its size class, zeroed again', () => {
+    const { heap, kit } = setup();
+    const s = heap.alloc(1, 100, kit.bytesType); // class 128
+    const off = heap.off[s]!;
+    heap.u8.fill(0xff, off, off + 100);
+    heap.free(s);
+    const t = heap.alloc(1, 120, kit.bytesType); // same class
+    assert.equal(heap.off[t], off, 'same class reuses the freed block');
+    assert.ok(heap.u8.subarray(off, off + 120).every((b) => b === 0), 'reused block is zeroed');
+    const u = heap.alloc(1, 200, kit.bytesType); // class 256: elsewhere
+    assert.notEqual(heap.off[u], off);
+    // Whole-page allocations above 1 MiB are reused by size too.
+    const big = heap.alloc(1, (1 << 20) + 1, kit.bytesType);
+    const bigOff = heap.off[big]!;
+    heap.free(big);
+    assert.equal(heap.off[heap.alloc(2, (1 << 20) + 100, kit.bytesType)], bigOff);
+  });
+
+  test('free bumps the generation, revokes every handle to the slot, and a reused slot does not revive them', () => {
+    const { heap, kit } = setup();
+    const h = any(kit.allocBytes(1, 16));
+    const s = kit.slotOf(h);
+    const g = heap.gen[s]!;
+    assert.ok(heap.isLive(s, g));
+    assert.equal(h.valid, true);
+    h.setU8(3, 7);
+    h.drop();
+    assert.equal(heap.gen[s], g + 1);
+    assert.equal(heap.isLive(s, g), false);
+    assert.equal(h.valid, false);
+    throwsCode(() => h.getU8(3), 'EREVOKED', /revoked RRef \(slot \d+\)/);
+    const h2 = any(kit.allocBytes(1, 16));
+    assert.equal(kit.slotOf(h2), s, 'the slot is reused');
+    assert.equal(h2.getU8(3), 0);
+    throwsCode(() => h.getU8(0), 'EREVOKED');
+    throwsCode(() => h.setU8(0, 1), 'EREVOKED');
+    assert.equal(h2.getU8(0), 0, 'a stale handle wrote nothing');
+  });
+
+  test('ENOMEM and ENOSLOT are clear, and recoverable after frees', () => {
+    const { heap, kit } = setup({ physBytes: 1 << 20, maxSlots: 4 });
+    throwsCode(() => heap.alloc(1, 2 << 20, kit.bytesType), 'ENOMEM', /out of physical memory/);
+    const slots = [0, 1, 2, 3].map(() => heap.alloc(1, 8, kit.bytesType));
+    throwsCode(() => heap.alloc(1, 8, kit.bytesType), 'ENOSLOT', /all 4 slots are in use/);
+    heap.free(slots[2]!);
+    assert.equal(heap.alloc(1, 8, kit.bytesType), slots[2]);
+    const { heap: h2, kit: k2 } = setup({ physBytes: 1 << 20, maxSlots: 64 });
+    const held: number[] = [];
+    assert.throws(() => {
+      for (;;) held.push(h2.alloc(1, 60_000, k2.bytesType));
+    }, (e: unknown) => e instanceof HeapError && e.code === 'ENOMEM' && /allocating 65536 bytes/.test(e.message));
+    assert.ok(held.length >= 10 && held.length < 16, `${held.length} blocks of 64 KiB fit in 1 MiB`);
+    h2.reclaim(1);
+    assert.deepEqual(h2.usage(1), { bytes: 0, slots: 0 });
+    h2.alloc(1, 60_000, k2.bytesType);
+  });
+
+  test('invalid sizes, alignments and memory sizes are EINVAL', () => {
+    const { heap, kit } = setup();
+    for (const n of [0, -1, 1.5, NaN]) throwsCode(() => heap.alloc(1, n, kit.bytesType), 'EINVAL', /positive integer/);
+    for (const a of [3, 8192]) throwsCode(() => heap.alloc(1, 8, kit.bytesType, a), 'EINVAL', /power of two/);
+    for (const p of [1000, (1 << 20) + 1]) throwsCode(() => new ExchangeHeap({ physBytes: p }), 'EINVAL', /multiple of 4096/);
+    throwsCode(() => kit.allocDeque(1, 0), 'EINVAL', /capacity/);
+    throwsCode(() => kit.allocStruct(1, 'NoSuchLayout'), 'EINVAL', /unknown layout/);
+  });
+});
+
+describe('deques', () => {
+  test('push/pop is FIFO, full deques refuse and keep the item, wrap-around keeps order', () => {
+    const { kit, heap } = setup();
+    const dq = any(kit.allocDeque(1, 3));
+    assert.equal(dq.capacity, 3);
+    assert.equal(dq.length, 0);
+    assert.equal(dq.pop(), undefined);
+    let next = 0;
+    let expect = 0;
+    const mk = () => {
+      const b = any(kit.allocBytes(1, 8));
+      b.setU8(0, next++);
+      return b;
+    };
+    for (let round = 0; round < 5; round++) {
+      const items = [mk(), mk(), mk()];
+      for (const it of items) assert.equal(dq.push(it), true);
+      for (const it of items) assert.equal(it.valid, false, 'a pushed handle is revoked');
+      const extra = mk();
+      assert.equal(dq.push(extra), false, 'full');
+      assert.equal(extra.valid, true, 'a refused item stays valid');
+      assert.equal(dq.length, 3);
+      // pop two, push one (moves the ring head around)
+      for (let i = 0; i < 3; i++) {
+        const p = dq.pop();
+        assert.equal(p.valid, true);
+        assert.equal(p.getU8(0), expect++, 'FIFO order');
+        assert.equal(heap.parent[kit.slotOf(p)], -1, 'a popped element is a root again');
+        p.drop();
+      }
+      extra.drop();
+      expect++;
+    }
+    assert.deepEqual(heap.usage(1), { bytes: heap.len[kit.slotOf(dq)]!, slots: 1 });
+  });
+
+  test('a deque moves and dies with its elements; cycles and foreign items are refused', () => {
+    const { kit, heap, violations } = setup();
+    const dq = any(kit.allocDeque(1, 4));
+    for (let i = 0; i < 3; i++) dq.push(kit.allocBytes(1, 100));
+    assert.deepEqual(heap.usage(1), { bytes: DEQUE_HEADER + 16 + 300, slots: 4 });
+    const moved = any(kit.moveTo(dq, 1, 2));
+    assert.deepEqual(heap.usage(1), { bytes: 0, slots: 0 });
+    assert.deepEqual(heap.usage(2), { bytes: DEQUE_HEADER + 16 + 300, slots: 4 });
+    throwsCode(() => dq.length, 'EREVOKED');
+    throwsCode(() => moved.push(moved), 'EINVAL', /contains this deque/);
+    const foreign = kit.allocBytes(3, 8);
+    throwsCode(() => moved.push(foreign), 'EINVAL', /foreign RRef/);
+    assert.deepEqual(violations.slice(-2), [[2, 'EINVAL'], [2, 'EINVAL']], 'violations are reported for the holder');
+    heap.reclaim(2);
+    assert.deepEqual(heap.totalUsage(), { bytes: 8, slots: 1 }, 'only the foreign buffer is left');
+  });
+
+  test('a corrupted deque header (capacity/head written through the handle) cannot write outside the deque', () => {
+    const { kit, heap } = setup();
+    const dq = any(kit.allocDeque(1, 1)); // 20 bytes in a 64-byte block
+    const victim = any(kit.allocBytes(2, 64)); // another domain's buffer, next block of the class
+    const distance = victim.addr - dq.addr;
+    assert.ok(distance > 0 && distance < 4096, 'victim lies after the deque');
+    dq.setU32(8, 0x10000); // capacity
+    dq.setU32(0, (distance - DEQUE_HEADER) / 4); // head: the entry lands on the victim's first word
+    dq.setU32(4, 0); // count
+    const item = kit.allocBytes(1, 8);
+    try {
+      dq.push(item);
+    } catch {
+      /* refusing is fine */
+    }
+    assert.equal(victim.getU32(0), 0, `the deque wrote slot number ${victim.getU32(0)} into another domain's buffer`);
+    void heap;
+  });
+
+  test('overwriting the slot numbers a deque or struct holds cannot make a dead owner leak slots', () => {
+    const { kit, heap } = setup();
+    const dq = any(kit.allocDeque(1, 2));
+    dq.push(kit.allocBytes(1, 8));
+    dq.setU32(DEQUE_HEADER, 0xffff); // the ring entry now names no slot: the child is unreachable
+    const r = any(kit.allocStruct(1, 'TestReq'));
+    r.data = kit.allocBytes(1, 8);
+    r.setU32(24, 0); // the struct's child field cleared behind the kernel's back
+    heap.reclaim(1); // the owner dies
+    assert.deepEqual(heap.usage(1), { bytes: 0, slots: 0 }, 'a dead owner holds nothing');
+  });
+});
+
+describe('layout structs', () => {
+  const spec = LAYOUTS.find((l) => l.name === 'TestReq');
+
+  test('the IDL computed the C-like layout of TestReq', () => {
+    assert.ok(spec, 'TestReq layout generated');
+    const off = Object.fromEntries(spec.fields.map((f) => [f.name, [f.kind, f.offset]]));
+    assert.deepEqual(off, { id: ['u32', 0], lba: ['u64', 8], ok: ['bool', 16], tag: ['array', 17], data: ['rref', 24] });
+    assert.equal(spec.size, 32);
+    assert.equal(spec.align, 8);
+  });
+
+  test('scalar, bigint, bool and fixed-array fields read back; wrong value types are refused', () => {
+    const { kit } = setup();
+    const r = any(kit.allocStruct(1, 'TestReq'));
+    assert.equal(r.byteLength, 32);
+    assert.equal(r.addr % 8, 0);
+    assert.deepEqual([r.id, r.lba, r.ok, r.tag, r.data], [0, 0n, false, [0, 0, 0, 0], null], 'zeroed');
+    r.id = 0xdeadbeef;
+    r.lba = 2n ** 63n + 5n;
+    r.ok = true;
+    r.tag = [9, 8, 7, 6];
+    assert.deepEqual([r.id, r.lba, r.ok, r.tag], [0xdeadbeef, 2n ** 63n + 5n, true, [9, 8, 7, 6]]);
+    assert.ok(Object.isFrozen(r.tag));
+    assert.equal(r.getU32(0), 0xdeadbeef, 'fields live at their offsets');
+    assert.equal(r.getU8(17), 9);
+    throwsCode(() => (r.lba = 5), 'EINVAL', /bigint/);
+    throwsCode(() => (r.tag = [1, 2]), 'EINVAL', /exactly 4/);
+  });
+
+  test('an RRef field adopts its child: moved in, accounted with the parent, dropped on reassignment, never dropped alone', () => {
+    const { kit, heap, violations } = setup();
+    const r = any(kit.allocStruct(1, 'TestReq'));
+    const b = any(kit.allocBytes(1, 16));
+    b.setU8(0, 77);
+    r.data = b;
+    assert.equal(b.valid, false, 'the assigned handle is moved into the struct');
+    const child = r.data;
+    assert.equal(child.getU8(0), 77);
+    assert.equal(heap.parent[kit.slotOf(child)], kit.slotOf(r));
+    assert.deepEqual(heap.usage(1), { bytes: 48, slots: 2 });
+    throwsCode(() => child.drop(), 'EINVAL', /lives inside another one.*take it out first/);
+    assert.deepEqual(violations.at(-1), [1, 'EINVAL']);
+    throwsCode(() => kit.moveTo(child, 1, 2), 'EINVAL', /inside another one/);
+    // reassignment drops the old child (as in Rust)
+    r.data = kit.allocBytes(1, 100);
+    assert.deepEqual(heap.usage(1), { bytes: 132, slots: 2 });
+    throwsCode(() => child.getU8(0), 'EREVOKED');
+    throwsCode(() => (r.data = kit.allocBytes(2, 8)), 'EINVAL', /foreign/);
+    throwsCode(() => (r.data = r), 'EINVAL');
+    // moving the struct moves its child and revokes views taken before the move
+    const view = r.data;
+    const moved = any(kit.moveTo(r, 1, 3));
+    throwsCode(() => view.getU8(0), 'EREVOKED');
+    assert.deepEqual(heap.usage(3), { bytes: 132, slots: 2 });
+    assert.equal(moved.data.byteLength, 100);
+    moved.data = null;
+    assert.deepEqual(heap.usage(3), { bytes: 32, slots: 1 });
+    moved.data = kit.allocBytes(3, 10);
+    moved.drop();
+    assert.deepEqual(heap.usage(3), { bytes: 0, slots: 0 }, 'freeing the struct frees its child');
+  });
+});
+
+describe('borrows', () => {
+  test('a borrowed handle is read-only, the lender cannot write, move or drop, and a free waits for the borrow', () => {
+    const { kit, heap } = setup();
+    const h = any(kit.allocBytes(1, 32));
+    h.setU8(0, 5);
+    const s = kit.slotOf(h);
+    heap.beginBorrow(s);
+    const ro = any(kit.mint(s, 2, true));
+    assert.equal(ro.getU8(0), 5);
+    throwsCode(() => ro.setU8(0, 1), 'EREADONLY', /read-only/);
+    throwsCode(() => h.setU8(0, 1), 'EBORROWED', /lent to a call/);
+    throwsCode(() => h.drop(), 'EBORROWED');
+    throwsCode(() => kit.moveTo(h, 1, 3), 'EBORROWED');
+    throwsCode(() => kit.moveTo(ro, 2, 3), 'EREADONLY');
+    assert.equal(heap.reclaim(1), 1, 'the owner dies');
+    assert.ok(heap.isPendingFree(s));
+    assert.deepEqual(heap.usage(1), { bytes: 32, slots: 1 }, 'still accounted while borrowed');
+    assert.equal(ro.getU8(0), 5, 'the borrower can still read');
+    kit.revoke(ro);
+    heap.endBorrow(s);
+    assert.deepEqual(heap.usage(1), { bytes: 0, slots: 0 }, 'freed when the borrow ends');
+    throwsCode(() => ro.getU8(0), 'EREVOKED');
+    throwsCode(() => h.getU8(0), 'EREVOKED');
+  });
+});
+
+// ---- property test ------------------------------------------------------------------------------
+
+interface Obj {
+  id: number;
+  bytes: number;
+  owner: number;
+  tag: number;
+  deque: boolean;
+  cap: number;
+  items: Obj[];
+  parent: Obj | null;
+  handle: any | null;
+  borrows: number;
+  pending: boolean;
+}
+
+const MAX_SLOTS = 48;
+const OWNERS = [1, 2, 3];
+
+function runModel(ops: Array<[number, number, number, number]>): void {
+  const { heap, kit } = setup({ physBytes: 4 << 20, maxSlots: MAX_SLOTS });
+  const live: Obj[] = [];
+  const stale: any[] = [];
+  const ros: Array<{ obj: Obj; h: any }> = [];
+  let nextId = 1;
+
+  const subtree = (o: Obj): Obj[] => [o, ...o.items.flatMap(subtree)];
+  const slotCount = () => live.length;
+  const freeTree = (o: Obj) => {
+    for (const x of subtree(o)) {
+      live.splice(live.indexOf(x), 1);
+      if (x.handle) stale.push(x.handle);
+      x.handle = null;
+    }
+  };
+  const roots = () => live.filter((o) => o.parent === null);
+  const pick = <T>(xs: T[], n: number): T | undefined => (xs.length === 0 ? undefined : xs[n % xs.length]);
+  const expectCode = (fn: () => unknown, code: string) => throwsCode(fn, code);
+
+  for (const [op, a, b, c] of ops) {
+    switch (op % 9) {
+      case 0:
+      case 1: {
+        // alloc a buffer or a deque
+        const owner = OWNERS[a % 3]!;
+        const deque = op % 9 === 1;
+        const size = 1 + (b % 3000);
+        if (slotCount() === MAX_SLOTS) {
+          assert.throws(() => (deque ? kit.allocDeque(owner, 1 + (b % 4)) : kit.allocBytes(owner, size)), (e: unknown) => e instanceof HeapError && e.code === 'ENOSLOT');
+          break;
+        }
+        const h = any(deque ? kit.allocDeque(owner, 1 + (b % 4)) : kit.allocBytes(owner, size));
+        const o: Obj = { id: nextId++, bytes: heap.len[kit.slotOf(h)]!, owner, tag: 1 + (c % 250), deque, cap: 1 + (b % 4), items: [], parent: null, handle: h, borrows: 0, pending: false };
+        if (deque) {
+          assert.equal(h.length, 0);
+        } else {
+          const buf = new Uint8Array(size);
+          h.read(0, buf);
+          assert.ok(buf.every((x) => x === 0), 'fresh allocation is zeroed');
+          h.setU8(0, o.tag);
+        }
+        live.push(o);
+        break;
+      }
+      case 2: {
+        // move a root to another owner
+        const o = pick(roots(), a);
+        if (!o) break;
+        const to = OWNERS[b % 3]!;
+        if (o.borrows > 0) {
+          expectCode(() => kit.moveTo(o.handle, o.owner, to), 'EBORROWED');
+          break;
+        }
+        const nh = kit.moveTo(o.handle, o.owner, to);
+        stale.push(o.handle);
+        o.handle = nh;
+        for (const x of subtree(o)) x.owner = to;
+        break;
+      }
+      case 3: {
+        // borrow (not of a pending-free allocation: its owner is dead and cannot lend)
+        const o = pick(roots().filter((x) => !x.pending), a);
+        if (!o) break;
+        const s = kit.slotOf(o.handle);
+        heap.beginBorrow(s);
+        o.borrows++;
+        ros.push({ obj: o, h: kit.mint(s, 9, true) });
+        const r = ros.at(-1)!.h;
+        if (!o.deque) expectCode(() => r.setU8(0, 1), 'EREADONLY');
+        break;
+      }
+      case 4: {
+        // end a borrow
+        if (ros.length === 0) break;
+        const [{ obj, h }] = ros.splice(a % ros.length, 1);
+        if (!obj.deque) assert.equal(h.getU8(0), obj.tag, 'borrowed view reads the data');
+        kit.revoke(h);
+        heap.endBorrow(kit.slotOf(h));
+        stale.push(h);
+        obj.borrows--;
+        if (obj.borrows === 0 && obj.pending) freeTree(obj);
+        break;
+      }
+      case 5: {
+        // drop a root
+        const o = pick(roots(), a);
+        if (!o) break;
+        if (o.borrows > 0) {
+          expectCode(() => o.handle.drop(), 'EBORROWED');
+          break;
+        }
+        o.handle.drop();
+        freeTree(o);
+        break;
+      }
+      case 6: {
+        // push a root into a deque root
+        const dq = pick(roots().filter((x) => x.deque), a);
+        const it = pick(roots(), b);
+        if (!dq || !it) break;
+        let expected: string | null = null;
+        if (dq.borrows > 0) expected = 'EBORROWED';
+        else if (it === dq) expected = 'EINVAL';
+        else if (it.borrows > 0) expected = 'EBORROWED';
+        else if (it.owner !== dq.owner) expected = 'EINVAL';
+        if (expected) {
+          expectCode(() => dq.handle.push(it.handle), expected);
+          break;
+        }
+        const pushed = dq.handle.push(it.handle);
+        if (dq.items.length === dq.cap) {
+          assert.equal(pushed, false);
+          assert.equal(it.handle.valid, true);
+          break;
+        }
+        assert.equal(pushed, true);
+        stale.push(it.handle);
+        it.handle = null;
+        it.parent = dq;
+        dq.items.push(it);
+        break;
+      }
+      case 7: {
+        // pop from a deque root
+        const dq = pick(roots().filter((x) => x.deque), a);
+        if (!dq) break;
+        if (dq.borrows > 0) {
+          expectCode(() => dq.handle.pop(), 'EBORROWED');
+          break;
+        }
+        const h = dq.handle.pop();
+        if (dq.items.length === 0) {
+          assert.equal(h, undefined);
+          break;
+        }
+        const it = dq.items.shift()!;
+        it.parent = null;
+        it.handle = h;
+        if (!it.deque) assert.equal(h.getU8(0), it.tag, 'FIFO: the oldest element with its data');
+        break;
+      }
+      case 8: {
+        // a domain crash
+        const owner = OWNERS[a % 3]!;
+        heap.reclaim(owner);
+        for (const o of roots().filter((x) => x.owner === owner && !x.pending)) {
+          if (o.borrows > 0) o.pending = true;
+          else freeTree(o);
+        }
+        break;
+      }
+    }
+    // invariants after every step
+    for (const owner of OWNERS) {
+      const want = live.filter((o) => o.owner === owner);
+      assert.deepEqual(heap.usage(owner), { bytes: want.reduce((s, o) => s + o.bytes, 0), slots: want.length }, `accounting of owner ${owner}`);
+    }
+    assert.equal(heap.totalUsage().slots, live.length);
+    const probe = stale[(c >>> 0) % Math.max(1, stale.length)];
+    if (probe) {
+      expectCode(() => probe.getU32(0), 'EREVOKED');
+      expectCode(() => probe.setU8(0, 1), 'EREVOKED');
+    }
+    for (const o of live) if (o.handle && !o.deque) assert.equal(o.handle.getU8(0), o.tag, 'data follows its allocation');
+  }
+
+  // Cleanup: end every borrow, every owner dies; everything returns to baseline.
+  for (const { h } of ros) {
+    kit.revoke(h);
+    heap.endBorrow(kit.slotOf(h));
+    stale.push(h);
+  }
+  for (const owner of OWNERS) heap.reclaim(owner);
+  for (const o of live) if (o.handle) stale.push(o.handle);
+  assert.deepEqual(heap.totalUsage(), { bytes: 0, slots: 0 }, 'back to baseline');
+  for (const h of stale) expectCode(() => h.getU8(0), 'EREVOKED');
+  // No slot leaked: all of them can be allocated again.
+  for (let i = 0; i < MAX_SLOTS; i++) heap.alloc(1, 8, kit.bytesType);
+  assert.throws(() => heap.alloc(1, 8, kit.bytesType), (e: unknown) => e instanceof HeapError && e.code === 'ENOSLOT');
+}
+
+test('property: random alloc/move/borrow/drop/push/pop/crash sequences keep ownership and accounting exact', () => {
+  const opArb = fc.tuple(fc.nat(8), fc.nat(1000), fc.nat(100_000), fc.nat(1 << 30));
+  fc.assert(fc.property(fc.array(opArb, { maxLength: 120 }), (ops) => runModel(ops)), { numRuns: 300 });
+});
+
+void ({} as HandleKit);
