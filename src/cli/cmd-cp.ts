@@ -1,0 +1,215 @@
+/**
+ * `redleaf cp SRC DST`: copy one file between the host and an rv6 image. An image path is written
+ * `IMAGE:/path/in/fs` (split at the first ":/"); the other side is a host path. As with cp(1), a
+ * destination that is an existing directory receives the file under the source's base name.
+ *
+ * The image is mounted with FileSystem.mount over a FileBlockDevice (hostAlloc buffers), which
+ * also replays a pending log; the destination is created or truncated, written in chunks, and
+ * made durable (unmount = commit + fsync for the image, fsync for a host file).
+ */
+import * as nfs from 'node:fs';
+import * as npath from 'node:path';
+import { Command } from 'commander';
+import { FileSystem, FsError, O_CREATE, O_RDONLY, O_TRUNC, O_WRONLY } from '../domains/fs/fs.js';
+import { T_DIR } from '../domains/fs/format.js';
+import { hostAlloc } from '../host/bytes.js';
+import { FileBlockDevice } from '../host/fs-image.js';
+
+const CHUNK = 1 << 20;
+
+export interface ImageRef {
+  image: string;
+  path: string;
+}
+
+/** `IMAGE:/path` → { image, path }; anything else → null (a host path). */
+export function parseImageRef(arg: string): ImageRef | null {
+  const i = arg.indexOf(':/');
+  if (i <= 0) return null;
+  return { image: arg.slice(0, i), path: arg.slice(i + 1) };
+}
+
+class CpError extends Error {}
+
+function fsMessage(where: string, e: unknown): Error {
+  if (e instanceof FsError) {
+    const hint: Partial<Record<string, string>> = {
+      ENOENT: 'no such file or directory in the image',
+      EISDIR: 'is a directory',
+      ENOTDIR: 'a component of the path is not a directory',
+      ENAMETOOLONG: 'name too long for this file-system variant',
+      ENOSPC: 'image full',
+      EFBIG: 'file too large for this file-system variant',
+      EUCLEAN: 'the image is damaged (run redleaf fsck)',
+    };
+    return new CpError(`cp: ${where}: ${hint[e.code] ? `${hint[e.code]} (${e.message})` : e.message}`);
+  }
+  return new CpError(`cp: ${where}: ${(e as Error).message}`);
+}
+
+async function withImage<T>(image: string, fn: (fs: FileSystem) => Promise<T>): Promise<T> {
+  let st: nfs.Stats;
+  try {
+    st = nfs.statSync(image);
+  } catch {
+    throw new CpError(`cp: image ${image} does not exist (make one with: redleaf mkfs ${image})`);
+  }
+  if (!st.isFile()) throw new CpError(`cp: image ${image} is not a regular file`);
+  let dev: FileBlockDevice;
+  try {
+    dev = new FileBlockDevice(image, 512);
+  } catch (e) {
+    throw new CpError(`cp: cannot open image ${image}: ${(e as Error).message}`);
+  }
+  try {
+    let fs: FileSystem;
+    try {
+      fs = await FileSystem.mount(dev, { alloc: hostAlloc });
+    } catch (e) {
+      throw e instanceof FsError ? new CpError(`cp: ${image}: not a usable rv6 image (${e.message})`) : e;
+    }
+    let result: T;
+    try {
+      result = await fn(fs);
+    } catch (e) {
+      await fs.unmount().catch(() => undefined);
+      throw e;
+    }
+    await fs.unmount();
+    return result;
+  } finally {
+    dev.close();
+  }
+}
+
+function baseName(p: string): string {
+  return p.split('/').filter((x) => x !== '').pop() ?? '';
+}
+
+async function hostToImage(src: string, dst: ImageRef): Promise<string> {
+  let st: nfs.Stats;
+  try {
+    st = nfs.statSync(src);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new CpError(`cp: ${src}: ${code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
+  }
+  if (st.isDirectory()) throw new CpError(`cp: ${src} is a directory (cp copies one file; use redleaf mkfs --add for trees)`);
+  if (!st.isFile()) throw new CpError(`cp: ${src} is not a regular file`);
+  return withImage(dst.image, async (fs) => {
+    let path = dst.path;
+    const where = (): string => `${dst.image}:${path}`;
+    try {
+      const isDir = path.endsWith('/') || (await fs.stat(path).then((s) => s.type === T_DIR, () => false));
+      if (isDir) path = `${path.replace(/\/+$/, '')}/${npath.basename(src)}`;
+    } catch (e) {
+      throw fsMessage(where(), e);
+    }
+    const sf = await fs.statfs();
+    if (st.size > sf.maxFileSize) {
+      throw new CpError(`cp: ${src} (${st.size} bytes) is larger than the ${sf.variant} variant's maximum file size (${sf.maxFileSize} bytes)`);
+    }
+    const oldSize = await fs.stat(path).then((s) => s.size, () => 0);
+    if (Math.ceil(st.size / sf.bsize) > sf.freeBlocks + Math.ceil(oldSize / sf.bsize)) {
+      throw new CpError(`cp: ${where()}: image full: ${src} needs ${st.size} bytes, ${sf.freeBlocks * sf.bsize} bytes free`);
+    }
+    const hfd = nfs.openSync(src, 'r');
+    try {
+      let f;
+      try {
+        f = await fs.open(path, O_WRONLY | O_CREATE | O_TRUNC);
+      } catch (e) {
+        throw fsMessage(where(), e);
+      }
+      try {
+        const buf = new Uint8Array(CHUNK);
+        let off = 0;
+        for (;;) {
+          const n = nfs.readSync(hfd, buf, 0, CHUNK, off);
+          if (n <= 0) break;
+          let w: number;
+          try {
+            w = await fs.write(f, off, buf, 0, n);
+          } catch (e) {
+            throw fsMessage(where(), e);
+          }
+          if (w !== n) throw new CpError(`cp: ${where()}: short write after ${off + w} bytes (image full or file too large)`);
+          off += n;
+        }
+        return `${src} -> ${where()} (${off} bytes)`;
+      } finally {
+        await fs.close(f);
+      }
+    } finally {
+      nfs.closeSync(hfd);
+    }
+  });
+}
+
+async function imageToHost(src: ImageRef, dst: string): Promise<string> {
+  let target = dst;
+  try {
+    if (dst.endsWith('/') || nfs.statSync(dst).isDirectory()) target = npath.join(dst, baseName(src.path));
+  } catch { /* does not exist: a new file */ }
+  return withImage(src.image, async (fs) => {
+    const where = `${src.image}:${src.path}`;
+    let f;
+    try {
+      f = await fs.open(src.path, O_RDONLY);
+      if ((await fs.fstat(f)).type === T_DIR) throw new FsError('EISDIR', `'${src.path}' is a directory`);
+    } catch (e) {
+      if (f) await fs.close(f);
+      throw fsMessage(where, e);
+    }
+    try {
+      const size = (await fs.fstat(f)).size;
+      let hfd: number;
+      try {
+        hfd = nfs.openSync(target, 'w');
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        const why = code === 'EISDIR' ? 'is a directory' : code === 'ENOENT' ? 'directory does not exist' : (e as Error).message;
+        throw new CpError(`cp: ${target}: ${why}`);
+      }
+      try {
+        const buf = new Uint8Array(CHUNK);
+        let off = 0;
+        while (off < size) {
+          let n: number;
+          try {
+            n = await fs.read(f, off, buf, 0, Math.min(CHUNK, size - off));
+          } catch (e) {
+            throw fsMessage(where, e);
+          }
+          if (n <= 0) throw new CpError(`cp: ${where}: unexpected end of file at ${off} of ${size} bytes`);
+          let d = 0;
+          while (d < n) d += nfs.writeSync(hfd, buf, d, n - d);
+          off += n;
+        }
+        nfs.fsyncSync(hfd);
+        return `${where} -> ${target} (${off} bytes)`;
+      } finally {
+        nfs.closeSync(hfd);
+      }
+    } finally {
+      await fs.close(f);
+    }
+  });
+}
+
+export function register(program: Command): void {
+  program
+    .command('cp')
+    .description('copy a file between the host and an rv6 image; write image paths as IMAGE:/path/in/fs')
+    .argument('<src>', 'source: a host file or IMAGE:/path')
+    .argument('<dst>', 'destination: a host path or IMAGE:/path (created or truncated; a directory receives the source\'s name)')
+    .option('-q, --quiet', 'print nothing on success', false)
+    .addHelpText('after', '\nExamples:\n  redleaf cp notes.txt disk.img:/notes.txt\n  redleaf cp disk.img:/README ./README\n')
+    .action(async (src: string, dst: string, o: { quiet: boolean }) => {
+      const s = parseImageRef(src), d = parseImageRef(dst);
+      if (s && d) throw new Error('cp: both SRC and DST are image paths; copy through a host file');
+      if (!s && !d) throw new Error('cp: neither SRC nor DST is an image path; write one as IMAGE:/path (e.g. disk.img:/notes.txt)');
+      const msg = d ? await hostToImage(src, d) : await imageToHost(s!, dst);
+      if (!o.quiet) console.log(msg);
+    });
+}

@@ -1,0 +1,153 @@
+/**
+ * `redleaf mkfs IMAGE [--size 64M] [--variant xv6|large] [--inodes N] [--add PATH ...] [--force]`:
+ * make an rv6 file-system image on the host (src/host/mkfs.ts), optionally filled with host files,
+ * and print a summary.
+ *
+ * Invariants: every argument is checked before the image file is touched, so a bad size, a
+ * missing --add path or an existing image without --force leaves the disk as it was; an image
+ * this command started writing and could not finish is removed.
+ */
+import * as nfs from 'node:fs';
+import * as npath from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { SingleBar, Presets } from 'cli-progress';
+import { geometryOf, type Variant } from '../domains/fs/format.js';
+import { mkfs, mkfsParams } from '../host/mkfs.js';
+import { formatSize, sizeOption } from './sizes.js';
+
+/** Largest image of a variant: the superblock's size field and block numbers are u32. */
+export function maxImageBytes(variant: Variant): number {
+  return 0xffffffff * geometryOf(variant).bsize;
+}
+
+/** Smallest image (in blocks) mkfs accepts for `variant` with `inodes` inodes. */
+export function minImageBlocks(variant: Variant, inodes?: number): number {
+  const g = geometryOf(variant);
+  // Metadata regions grow slowly with the size; walk up from a lower bound (a few iterations).
+  let size = 4;
+  for (let i = 0; i < 10_000; i++) {
+    try {
+      mkfsParams(g, size, inodes);
+      return size;
+    } catch (e) {
+      const m = /for (\d+) metadata blocks/.exec((e as Error).message);
+      size = m ? Math.max(size + 1, Number(m[1]) + 1) : size + 1;
+    }
+  }
+  return size;
+}
+
+interface MkfsCliOptions {
+  size: number;
+  variant: Variant;
+  inodes?: number;
+  add?: string[];
+  force: boolean;
+  progress: boolean;
+}
+
+const positiveInt = (what: string) => (v: string): number => {
+  const n = Number(v);
+  if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${what} must be a positive whole number, got "${v}"`);
+  return n;
+};
+
+function checkArgs(image: string, o: MkfsCliOptions): { blocks: number } {
+  const g = geometryOf(o.variant);
+  const bs = g.bsize;
+  const max = maxImageBytes(o.variant);
+  if (o.size > max) {
+    throw new Error(
+      `mkfs: size ${formatSize(o.size)} too large for the ${o.variant} variant: its format limits an image to 2^32-1 blocks of ${bs} bytes ` +
+      `(${formatSize(max)})${o.variant === 'xv6' ? '; use --variant large for bigger images' : ''}`,
+    );
+  }
+  if (o.size % bs !== 0) throw new Error(`mkfs: size ${o.size} bytes is not a multiple of the ${o.variant} block size (${bs} bytes)`);
+  const blocks = o.size / bs;
+  if (o.inodes !== undefined) {
+    if (o.inodes < 2) throw new Error('mkfs: --inodes must be at least 2 (inode 0 is unused, inode 1 is the root)');
+    if (o.inodes - 1 > g.maxInum) {
+      throw new Error(`mkfs: --inodes ${o.inodes} too many for the ${o.variant} variant: directory entries hold inode numbers up to ${g.maxInum}`);
+    }
+  }
+  const min = minImageBlocks(o.variant, o.inodes);
+  if (blocks < min) {
+    throw new Error(
+      `mkfs: size ${formatSize(o.size)} too small for the ${o.variant} variant${o.inodes !== undefined ? ` with ${o.inodes} inodes` : ''}: ` +
+      `at least ${min} blocks of ${bs} bytes (${formatSize(min * bs)}) are needed`,
+    );
+  }
+  for (const p of o.add ?? []) {
+    let st: nfs.Stats;
+    try {
+      st = nfs.statSync(p);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new Error(code === 'ENOENT' ? `mkfs: --add ${p}: no such file or directory` : `mkfs: --add ${p}: ${(e as Error).message}`);
+    }
+    if (!st.isDirectory() && !st.isFile()) throw new Error(`mkfs: --add ${p}: neither a file nor a directory`);
+  }
+  let st: nfs.Stats | undefined;
+  try {
+    st = nfs.statSync(image);
+  } catch {
+    st = undefined;
+  }
+  if (st?.isDirectory()) throw new Error(`mkfs: ${image} is a directory`);
+  if (st && !o.force) throw new Error(`mkfs: ${image} already exists; use --force to overwrite it`);
+  if (st && !st.isFile()) throw new Error(`mkfs: ${image} is not a regular file; refusing to overwrite it`);
+  const dir = npath.dirname(npath.resolve(image));
+  if (!nfs.existsSync(dir)) throw new Error(`mkfs: directory ${dir} does not exist`);
+  return { blocks };
+}
+
+export function register(program: Command): void {
+  program
+    .command('mkfs')
+    .description('make an rv6 file-system image (xv6-compatible or large variant), optionally filled with host files')
+    .argument('<image>', 'image file to create')
+    .option('--size <size>', 'image size, e.g. 64M, 1G, 16G (K/M/G/T are binary)', sizeOption('--size'), 64 * 2 ** 20)
+    .addOption(
+      new Option('--variant <variant>', 'format: xv6 (1 KiB blocks, xv6-riscv compatible, max ~4 TiB) or large (4 KiB blocks, max ~16 TiB)')
+        .choices(['xv6', 'large'])
+        .default('large'),
+    )
+    .option('--inodes <n>', 'number of inodes (default: 200 for xv6, size/16 blocks for large)', positiveInt('--inodes'))
+    .option('--add <paths...>', 'host files or directories to copy in (a directory\'s contents go into the root)')
+    .option('--force', 'overwrite IMAGE if it exists', false)
+    .option('--no-progress', 'no progress bar')
+    .addHelpText('after', '\nExamples:\n  redleaf mkfs disk.img --size 1G\n  redleaf mkfs xv6.img --variant xv6 --size 2M --add ./userfiles\n')
+    .action((image: string, o: MkfsCliOptions) => {
+      const { blocks } = checkArgs(image, o);
+      const g = geometryOf(o.variant);
+      let bar: SingleBar | null = null;
+      const onProgress = o.progress && process.stderr.isTTY
+        ? (done: number, total: number): void => {
+          if (total <= 0) return;
+          if (!bar) {
+            bar = new SingleBar({ format: 'mkfs [{bar}] {percentage}% {value}/{total} bytes', stream: process.stderr }, Presets.shades_classic);
+            bar.start(total, 0);
+          }
+          bar.update(done);
+        }
+        : undefined;
+      let r;
+      try {
+        r = mkfs(image, { blocks, variant: o.variant, inodes: o.inodes, addDirs: o.add, onProgress });
+      } catch (e) {
+        try {
+          nfs.rmSync(image, { force: true });
+        } catch { /* best effort */ }
+        throw e;
+      } finally {
+        (bar as SingleBar | null)?.stop();
+      }
+      const dataBlocks = r.size - r.datastart;
+      const usedData = r.usedBlocks - r.datastart;
+      console.log(`made ${image}: ${r.variant} variant, ${formatSize(r.size * r.bsize)} (${r.size} blocks of ${r.bsize} bytes)`);
+      console.log(`  inodes:      ${r.ninodes} (${r.usedInodes} used)`);
+      console.log(`  log:         ${r.nlog} blocks`);
+      console.log(`  data blocks: ${dataBlocks} from block ${r.datastart} (${usedData} used, ${formatSize((dataBlocks - usedData) * r.bsize)} free)`);
+      console.log(`  max file:    ${formatSize(g.maxFileSize)}, names up to ${g.dirsiz} bytes`);
+    });
+}
