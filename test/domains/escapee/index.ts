@@ -328,6 +328,16 @@ export function init(sys: Sys, callee: Callee, victim: Faulty): Probe {
       const r = c.evaluate('typeof process + "/" + typeof require');
       return r !== 'undefined/undefined' ? true : `nested compartment sees ${r}`;
     },
+    /** A rejection nobody handles: must not take the kernel process down. */
+    'unhandled-rejection': () => {
+      void Promise.reject(new Error('a domain rejection nobody handles'));
+      return 'queued';
+    },
+    /** A failing cross-domain async call whose promise is dropped. */
+    'dropped-rpc-rejection': () => {
+      void victim.rejectAsync('dropped');
+      return 'queued';
+    },
     'atomics-wait': () => {
       if (typeof Atomics?.wait !== 'function' || typeof SharedArrayBuffer !== 'function') return 'no Atomics.wait';
       const t0 = sys.now();
