@@ -1,0 +1,69 @@
+/**
+ * `redleaf disk create|info` run as a child process, and clear errors (never a hang) for
+ * missing, malformed/truncated and too-small images.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bootStorage } from '../../src/host/storage.js';
+
+const cli = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
+const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 30_000 });
+
+test('disk create / info / --help', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rl-disk-'));
+  try {
+    const img = join(dir, 'a.img');
+    let r = run('disk', 'create', img, '--size', '64M');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(statSync(img).size, 64 << 20);
+    r = run('disk', 'create', img, '--size', '1M');
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /exists already.*--force/);
+    r = run('disk', 'create', img, '--size', '1M', '--force');
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(statSync(img).size, 1 << 20);
+    r = run('disk', 'create', join(dir, 'b.img'), '--size', 'lots');
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /not a size/);
+    const out = execFileSync(process.execPath, [cli, 'disk', 'info', img], { encoding: 'utf8', timeout: 30_000 });
+    assert.match(out, /model: +RedLeaf\.ts NVMe/);
+    assert.match(out, /block size: +512/);
+    assert.match(out, /blocks: +2048/);
+    assert.match(out, /capacity: +1\.00 MiB/);
+    for (const sub of ['create', 'info']) {
+      const h = run('disk', sub, '--help');
+      assert.equal(h.status, 0);
+      assert.match(h.stdout, /Usage: redleaf disk/);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('missing, malformed/truncated and too-small images give clear errors', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rl-disk-'));
+  try {
+    let r = run('disk', 'info', join(dir, 'none.img'));
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /does not exist/);
+    const bad = join(dir, 'trunc.img');
+    writeFileSync(bad, Buffer.alloc(1000));
+    r = run('disk', 'info', bad);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /malformed or truncated/);
+    const empty = join(dir, 'empty.img');
+    writeFileSync(empty, '');
+    r = run('disk', 'info', empty);
+    assert.match(r.stderr, /is empty/);
+    const small = join(dir, 'small.img');
+    writeFileSync(small, Buffer.alloc(1 << 20));
+    await assert.rejects(bootStorage({ image: small, minBytes: 16 << 20 }), /too small: 1\.00 MiB, at least 16\.00 MiB/);
+    await assert.rejects(bootStorage({ image: bad, blockSize: 4096 }), /malformed or truncated/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
