@@ -196,6 +196,18 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     },
     seed(n: number, size: number) {
       ensure(cap === 0 ? 32 : cap);
+      // Post RX buffers first, so looped-back frames find descriptors.
+      let rio = rxIo!;
+      for (let k = 0; k < 64 && pool.length > 0; k++) {
+        const pk = rio.pkts as Deque;
+        while (pk.length < cap && pool.length > 0) pk.push(pool.pop()!);
+        const r = call(true, rio);
+        if (r === null) { rio = lost(rio); break; }
+        rio = r;
+        const co = r.collect as Deque;
+        for (let b = co.pop(); b !== undefined; b = co.pop()) pool.push(b);
+      }
+      rxIo = rio;
       let sent = 0;
       let tio = txIo!;
       const end = sys.now() + 1000;
