@@ -122,6 +122,8 @@ export class ExchangeHeap {
   private readonly classStackViews: DataView[] = [];
 
   private readonly types: TypeInfo[] = [];
+  /** Per type id: 1 when values of the type can hold children (structs with RRef fields, deques). */
+  private readonly hasChildren = new Uint8Array(1024);
 
   constructor(opts: HeapOptions = {}) {
     const physBytes = opts.physBytes ?? 256 * 1024 * 1024;
@@ -171,7 +173,9 @@ export class ExchangeHeap {
 
   registerType(name: string, kind: TypeKind, childOffsets: readonly number[] = []): TypeInfo {
     const info: TypeInfo = Object.freeze({ id: this.types.length, name, kind, childOffsets: Object.freeze([...childOffsets]) });
+    if (info.id >= this.hasChildren.length) throw new HeapError('EINVAL', `too many types (max ${this.hasChildren.length})`);
     this.types.push(info);
+    if (kind === TypeKind.Deque || childOffsets.length > 0) new DataView(this.hasChildren.buffer).setUint8(info.id, 1);
     return info;
   }
 
@@ -310,7 +314,7 @@ export class ExchangeHeap {
       this.account(to, bytes, 1);
     }
     // Flat arrays (the common case: buffers) have no children: skip the walk.
-    if (this.types[this.type[slot]!]!.kind !== TypeKind.Array) this.forEachChild(slot, (c) => this.moveTree(c, from, to));
+    if (this.hasChildren[this.type[slot]!] === 1) this.forEachChild(slot, (c) => this.moveTree(c, from, to));
   }
 
   /** Make `child` (a root owned like `parentSlot`) a child of `parentSlot`; revokes its handles. */
@@ -412,8 +416,18 @@ export class ExchangeHeap {
         n++;
       }
     }
+    // Children whose slot numbers were overwritten in their parent's memory are unreachable from
+    // any root; they still name `owner`, so a second sweep frees them too.
+    for (let s = 0; s < this.highWater; s++) {
+      if (this.owner[s] === owner && this.parent[s] !== NO_PARENT && this.flags[s] !== PENDING_FREE && this.borrows[s] === 0) {
+        this.w_parent.setInt32(s * 4, NO_PARENT, true);
+        this.free(s);
+        n++;
+      }
+    }
     return n;
   }
+
 }
 
 function classOf(bytes: number): number {

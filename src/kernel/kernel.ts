@@ -132,6 +132,21 @@ export class Kernel {
       this.sliceStart = performance.now();
     }, 5);
     this.heartbeat.unref();
+    Kernel.trapUnhandledRejections();
+  }
+
+  /**
+   * A rejection nobody handles may come from domain code (a promise a domain dropped); Node's
+   * default would end the kernel process. The kernel logs it instead. Installed once per process.
+   */
+  private static trapped = false;
+  private static trapUnhandledRejections(): void {
+    if (Kernel.trapped) return;
+    Kernel.trapped = true;
+    process.on('unhandledRejection', (reason) => {
+      const msg = reason instanceof Error ? reason.message : String(reason);
+      process.stderr.write(`kernel: unhandled rejection (ignored; the domain that dropped it keeps running): ${msg}\n`);
+    });
   }
 
   // ---- loading ----------------------------------------------------------------------------------
@@ -217,7 +232,7 @@ export class Kernel {
       return this.makeProxy(iface, this.newLink(d, callee, callee.exportsObj!));
     }
     if ('supervise' in spec) return this.supervisor(d, spec.supervise, iface);
-    return harden(spec.object);
+    return this.hostCapability(d, spec.object);
   }
 
   /** A proxy of `d`'s export for `caller` (default: the kernel itself, for host code and tests). */
@@ -486,6 +501,24 @@ export class Kernel {
       });
     }
     return harden(sys);
+  }
+
+  /**
+   * A trusted host object handed to a domain: its methods are wrapped so that a dead domain's
+   * leftover continuations cannot call them (like every other way out of a domain).
+   */
+  private hostCapability(d: Domain, obj: object): object {
+    const wrapped: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(obj)) {
+      wrapped[k] =
+        typeof v === 'function'
+          ? (...args: unknown[]) => {
+              if (!d.live) throw makeRpcError('caller-dead', 'host', k, `domain ${d.name} is dead`);
+              return Reflect.apply(v, obj, args);
+            }
+          : v;
+    }
+    return harden(wrapped);
   }
 
   /** Supervisor capability (for shadow domains) over the domain `name`. */

@@ -171,14 +171,13 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       return calleeFault(link, method, `must be ${want}, got ${describe(got)}`);
     },
     move(link, h, typeId, method, index) {
-      if (!kit.isHandle(h) || heap.type[kit.slotOf(h as object)] !== typeId) {
-        return callerFault(link, method, `argument ${index} must be an RRef of type ${heap.typeInfo(typeId).name}, got ${describe(h)}`);
-      }
+      let moved: object | null;
       try {
-        return kit.moveTo(h as object, link.caller.id, link.callee.id);
+        moved = kit.moveTyped(h, typeId, link.caller.id, link.callee.id);
       } catch (e) {
         return callerFault(link, method, `argument ${index}: ${(e as Error).message}`);
       }
+      return moved ?? callerFault(link, method, `argument ${index} must be an RRef of type ${heap.typeInfo(typeId).name}, got ${describe(h)}`);
     },
     borrow(link, h, typeId, method, index) {
       if (!kit.isHandle(h) || heap.type[kit.slotOf(h as object)] !== typeId) {
@@ -196,14 +195,13 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       heap.endBorrow(kit.slotOf(h));
     },
     retMove(link, h, typeId, method) {
-      if (!kit.isHandle(h) || heap.type[kit.slotOf(h as object)] !== typeId) {
-        return calleeFault(link, method, `must be an RRef of type ${heap.typeInfo(typeId).name}, got ${describe(h)}`);
-      }
+      let moved: object | null;
       try {
-        return kit.moveTo(h as object, link.callee.id, link.caller.id);
+        moved = kit.moveTyped(h, typeId, link.callee.id, link.caller.id);
       } catch (e) {
         return calleeFault(link, method, (e as Error).message);
       }
+      return moved ?? calleeFault(link, method, `must be an RRef of type ${heap.typeInfo(typeId).name}, got ${describe(h)}`);
     },
     iface(link, obj, name, method, index) {
       try {

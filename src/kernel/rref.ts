@@ -45,6 +45,11 @@ export interface HandleKit {
   mint(slot: number, holder: number, ro: boolean): object;
   /** Move root `h` (held by `from`) to `to`; returns the new holder's fresh handle. */
   moveTo(h: object, from: number, to: number): object;
+  /**
+   * The proxies' move: like moveTo, but returns null (moving nothing) when `h` is not a handle of
+   * type `typeId`, so one brand check serves both the type test and the move.
+   */
+  moveTyped(h: unknown, typeId: number, from: number, to: number): object | null;
   /** Byte array type id (RRefArray<u8>). */
   readonly bytesType: number;
   arrayType(kind: ScalarKind): number;
@@ -254,8 +259,23 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
     this.kind(KIND_DEQUE);
     return dv.getUint32(this.r() + 8, true);
   }
+  /**
+   * The ring header, validated: it lives in the deque's own memory, which its holder can
+   * overwrite through the byte accessors (or a device by DMA), so it is never trusted to keep
+   * push/pop inside the allocation.
+   */
+  protected ring(b: number): [number, number, number] {
+    const head = dv.getUint32(b, true);
+    const count = dv.getUint32(b + 4, true);
+    const cap = dv.getUint32(b + 8, true);
+    if (!(cap >= 1 && DEQUE_HEADER + cap * 4 <= len[this.#s]! && head < cap && count <= cap)) {
+      return violation(this.#h, 'EINVAL', `deque (slot ${this.#s}) has a corrupt header`);
+    }
+    return [head, count, cap];
+  }
   push(v: unknown): boolean {
     const b = this.w();
+    this.kind(KIND_DEQUE);
     const self = slotOfImpl(this);
     const holder = holderOfImpl(this);
     const c = checkMovableImpl(v, holder);
@@ -263,10 +283,8 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
     for (let p = self; p !== NO_PARENT; p = parent[p]!) {
       if (p === c) violation(holder, 'EINVAL', 'push of an RRef that contains this deque');
     }
-    const count = dv.getUint32(b + 4, true);
-    const cap = dv.getUint32(b + 8, true);
+    const [head, count, cap] = this.ring(b);
     if (count === cap) return false;
-    const head = dv.getUint32(b, true);
     dv.setUint32(b + DEQUE_HEADER + ((head + count) % cap) * 4, c, true);
     dv.setUint32(b + 4, count + 1, true);
     heap.adopt(self, c);
@@ -274,10 +292,9 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
   }
   pop(): Handle | undefined {
     const b = this.w();
-    const count = dv.getUint32(b + 4, true);
+    this.kind(KIND_DEQUE);
+    const [head, count, cap] = this.ring(b);
     if (count === 0) return undefined;
-    const head = dv.getUint32(b, true);
-    const cap = dv.getUint32(b + 8, true);
     const c = dv.getUint32(b + DEQUE_HEADER + head * 4, true);
     dv.setUint32(b, (head + 1) % cap, true);
     dv.setUint32(b + 4, count - 1, true);
@@ -424,6 +441,12 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
     revoke: (h) => revokeImpl(h as Handle),
     mint: mintImpl,
     moveTo(h, from, to) {
+      const s = checkMovableImpl(h, from);
+      heap.move(s, to);
+      return mintImpl(s, to, false);
+    },
+    moveTyped(h, typeId, from, to) {
+      if (!isHandleImpl(h) || heap.type[slotOfImpl(h as Handle)] !== typeId) return null;
       const s = checkMovableImpl(h, from);
       heap.move(s, to);
       return mintImpl(s, to, false);
