@@ -1,0 +1,111 @@
+/**
+ * The IDL compiler (src/build/idl.ts) on inline sources: bad interface and layout types are
+ * rejected with file:line:col, the interface/layout and method/field, and the offending type;
+ * good ones are accepted with the right model (async, borrow, nullable, interface references,
+ * layouts); the fingerprint changes when an interface changes and not when only comments or
+ * formatting change.
+ */
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import ts from 'typescript';
+import { compileSources, IdlError, type IdlModel } from '../../src/build/idl.js';
+
+const PRELUDE = `import type { Borrow, Layout, RRef, RRefArray, RRefDeque, FixedArray, u8, u32, u64, bool } from '../runtime/types.js';\n`;
+
+function compile(text: string, file = 'ifaces.ts'): IdlModel {
+  return compileSources([ts.createSourceFile(file, PRELUDE + text, ts.ScriptTarget.ES2022, true)]);
+}
+
+function rejects(text: string, ...want: RegExp[]): string[] {
+  try {
+    compile(text, 'bad.ts');
+  } catch (e) {
+    assert.ok(e instanceof IdlError, String(e));
+    for (const w of want) assert.ok(e.diagnostics.some((d) => w.test(d)), `no diagnostic matches ${w}:\n${e.diagnostics.join('\n')}`);
+    return e.diagnostics;
+  }
+  assert.fail('the IDL compiler accepted a bad interface');
+}
+
+describe('rejections carry file:line:col, interface, method and the type', () => {
+  const cases: Array<[string, string, RegExp]> = [
+    ['plain object parameter', `export interface A {\n  m(x: { a: number }): void;\n}`, /^bad\.ts:3:8: interface A, method m: parameter x: type '\{ a: number \}' is not exchangeable/],
+    ['array parameter', `export interface A {\n  m(xs: number[]): void;\n}`, /^bad\.ts:3:9: interface A, method m: parameter xs: type 'number\[\]' is not exchangeable/],
+    ['class instance', `export interface A {\n  m(): Date;\n}`, /^bad\.ts:3:8: interface A, method m: return type: type 'Date' is not exchangeable/],
+    ['closure', `export interface A {\n  m(cb: () => void): void;\n}`, /^bad\.ts:3:9: interface A, method m: parameter cb: type '\(\) => void'/],
+    ['general union', `export interface A {\n  m(x: string | number): void;\n}`, /^bad\.ts:3:8: .*method m: parameter x: union type 'string \| number' is not exchangeable/],
+    ['Promise parameter', `export interface A {\n  m(p: Promise<number>): void;\n}`, /^bad\.ts:3:8: .*parameter p: Promise<\.\.\.> is only allowed as the whole return type/],
+    ['Borrow result', `export interface A {\n  m(): Borrow<RRefArray<u8>>;\n}`, /^bad\.ts:3:8: .*method m: return type: Borrow<\.\.\.> is only allowed on parameters/],
+    ['layout by value', `export interface L extends Layout { a: u32 }\nexport interface A {\n  m(l: L): void;\n}`, /^bad\.ts:4:8: .*parameter l: layout struct L cannot cross by value: pass RRef<L>/],
+    ['RRef of a non-layout', `export interface A {\n  m(r: RRef<Date>): void;\n}`, /^bad\.ts:3:8: .*RRef<Date>: Date is not a layout struct/],
+    ['void parameter', `export interface A {\n  m(v: void): void;\n}`, /^bad\.ts:3:8: .*'void' is only allowed as a return type/],
+    ['untyped parameter', `export interface A {\n  m(v): void;\n}`, /^bad\.ts:3:5: interface A, method m: parameter v needs a type/],
+    ['property in an interface', `export interface A {\n  x: number;\n}`, /^bad\.ts:3:3: interface A: only methods are allowed/],
+    ['number field in a layout', `export interface L extends Layout {\n  a: number;\n}`, /^bad\.ts:3:6: layout L, field a: type 'number' has no fixed size/],
+    ['string field in a layout', `export interface L extends Layout {\n  s: string;\n}`, /^bad\.ts:3:6: layout L, field s: type 'string' is not a fixed-size layout field/],
+    ['FixedArray of a non-scalar', `export interface L extends Layout {\n  a: FixedArray<string, 4>;\n}`, /^bad\.ts:3:6: layout L, field a: FixedArray element must be a scalar/],
+    ['RRefArray of a non-scalar', `export interface A {\n  m(a: RRefArray<string>): void;\n}`, /RRefArray<string>: element must be a scalar/],
+  ];
+  for (const [name, text, want] of cases) test(name, () => void rejects(text, want));
+
+  test('every problem in a file is reported, not just the first', () => {
+    const d = rejects(`export interface A {\n  m(x: object): void;\n  n(): string[];\n}`, /bad\.ts:3:8/, /bad\.ts:4:8/);
+    assert.equal(d.length, 2);
+  });
+});
+
+describe('accepted interfaces', () => {
+  const GOOD = `
+export interface Req extends Layout { id: u32; lba: u64; ok: bool; mac: FixedArray<u8, 6>; data: RRefArray<u8> | null; q: RRefDeque<RRefArray<u8>> }
+export interface Peer { ping(x: number): number }
+export interface Svc {
+  a(): void;
+  b(x: number, s: string, big: bigint, f: boolean, u: undefined, n: null): number;
+  c(buf: RRefArray<u8>): RRefArray<u8>;
+  d(buf: Borrow<RRefArray<u8>>, r: Borrow<RRef<Req>>): u32;
+  e(r: RRef<Req> | null): Promise<RRef<Req> | null>;
+  f(p: Peer): Peer;
+  g(q: RRefDeque<RRef<Req>>): Promise<void>;
+  h(x: u64): u8;
+}`;
+
+  test('every exchangeable type compiles to the right model', () => {
+    const m = compile(GOOD);
+    const svc = m.interfaces.find((i) => i.name === 'Svc')!;
+    const byName = Object.fromEntries(svc.methods.map((x) => [x.name, x]));
+    assert.deepEqual(byName.b!.params.map((p) => p.type), ['number', 'string', 'bigint', 'boolean', 'undefined', 'null'].map((name) => ({ k: 'prim', name })));
+    assert.deepEqual(byName.c!.ret, { k: 'array', elem: 'u8' });
+    assert.deepEqual(byName.d!.params[1]!.type, { k: 'borrow', inner: { k: 'rref', layout: 'Req' } });
+    assert.equal(byName.e!.async, true);
+    assert.deepEqual(byName.e!.ret, { k: 'nullable', inner: { k: 'rref', layout: 'Req' } });
+    assert.deepEqual(byName.f!.params[0]!.type, { k: 'iface', name: 'Peer' });
+    assert.deepEqual(byName.h!.ret, { k: 'prim', name: 'number' });
+    assert.deepEqual(byName.h!.params[0]!.type, { k: 'prim', name: 'bigint' });
+    const req = m.layouts.find((l) => l.name === 'Req')!;
+    assert.deepEqual(
+      req.fields.map((f) => [f.name, f.kind, f.offset]),
+      [['id', 'u32', 0], ['lba', 'u64', 8], ['ok', 'bool', 16], ['mac', 'array', 17], ['data', 'rref', 24], ['q', 'rref', 28]],
+    );
+    assert.equal(req.size, 32);
+    assert.equal(m.fingerprint.length, 64);
+  });
+
+  test('the fingerprint ignores comments and formatting but not interface changes', () => {
+    const base = compile(GOOD).fingerprint;
+    const commented = compile(`// a comment\n/** doc */\n${GOOD.replace('a(): void;', 'a(): void; // trailing\n  /* block */')}`).fingerprint;
+    assert.equal(commented, base, 'comments only');
+    assert.equal(compile(GOOD.replace(/\n/g, '\n\n')).fingerprint, base, 'whitespace only');
+    assert.equal(compile(GOOD, 'other-file.ts').fingerprint, base, 'file name only');
+    assert.notEqual(compile(GOOD.replace('h(x: u64): u8;', 'h(x: u64): string;')).fingerprint, base, 'a result type');
+    assert.notEqual(compile(GOOD.replace('a(): void;', 'a(): void;\n  z(): void;')).fingerprint, base, 'a new method');
+    assert.notEqual(compile(GOOD.replace('b(x: number', 'b(y: number')).fingerprint, base, 'a parameter name');
+    assert.notEqual(compile(GOOD.replace('id: u32;', 'id: u16;')).fingerprint, base, 'a layout field');
+    assert.notEqual(compile(GOOD.replace('h(x: u64): u8;', 'h(x: u64): Promise<u8>;')).fingerprint, base, 'sync vs async');
+    assert.notEqual(compile(GOOD.replace('d(buf: Borrow<RRefArray<u8>>', 'd(buf: RRefArray<u8>')).fingerprint, base, 'borrow vs move');
+  });
+
+  test('non-exported interfaces are not part of the IDL', () => {
+    const m = compile(`interface Private { x: Date }\nexport interface A { m(): void }`);
+    assert.deepEqual(m.interfaces.map((i) => i.name), ['A']);
+  });
+});

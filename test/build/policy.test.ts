@@ -1,0 +1,79 @@
+/**
+ * The trusted build's import policy (src/build/bundle.ts): a domain folder importing a host
+ * module (node:fs, a bare package), a relative path outside its folder, calling import() or
+ * require() is refused with a message naming the file, the import and the reason; a domain that
+ * imports only the interfaces, the runtime library and its own files builds and is signed.
+ * Bad domains are created in a temporary directory and bundled against the repository root.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { bundleDomain, BuildError } from '../../src/build/bundle.js';
+import { ROOT } from '../kernel/helpers.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'rl-policy-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+const { privateKey: key } = generateKeyPairSync('ed25519');
+const fingerprint = (JSON.parse(readFileSync(join(ROOT, 'src/gen/fingerprint.json'), 'utf8')) as { fingerprint: string }).fingerprint;
+const ifaces = relative(join(tmp, 'x'), join(ROOT, 'src/interfaces/index.js'));
+
+function domain(name: string, files: Record<string, string>): string {
+  const dir = join(tmp, name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'domain.json'), JSON.stringify({ name, exports: 'Callee', imports: [] }));
+  for (const [f, text] of Object.entries(files)) writeFileSync(join(dir, f), text);
+  return dir;
+}
+
+async function refused(dir: string, ...want: RegExp[]): Promise<void> {
+  await assert.rejects(bundleDomain(dir, { root: ROOT, fingerprint, key }), (e: unknown) => {
+    assert.ok(e instanceof BuildError, String(e));
+    assert.match(e.message, /refused by the trusted build/);
+    for (const w of want) assert.match(e.message, w);
+    return true;
+  });
+}
+
+const BODY = `export function init() { return { noarg() {}, onearg(x: number) { return x; }, rref(b: any) { return b; }, sum() { return 0; }, async asyncEcho(x: number) { return x; }, count() { return 0; } }; }\n`;
+
+test('control: a domain importing only interfaces and its own files builds and is signed', async () => {
+  const dir = domain('good', {
+    'index.ts': `import type { Callee } from '${ifaces}';\nimport { one } from './util.js';\nexport const k: number = one;\n${BODY}`,
+    'util.ts': `export const one = 1;\n`,
+  });
+  const a = await bundleDomain(dir, { root: ROOT, fingerprint, key });
+  assert.equal(a.manifest.name, 'good');
+  assert.equal(a.manifest.fingerprint, fingerprint);
+  assert.equal(typeof a.manifest.signature, 'string');
+  assert.match(a.code, /\$rl_tick/, 'instrumented');
+});
+
+test('node:fs is refused', async () => {
+  await refused(domain('fsuser', { 'index.ts': `import { readFileSync } from 'node:fs';\nexport const r = readFileSync;\n${BODY}` }), /fsuser\/index\.ts: import "node:fs" refused: a domain may import only the interfaces and the domain runtime library/);
+});
+
+test('a bare package is refused', async () => {
+  await refused(domain('pkguser', { 'index.ts': `import * as e from 'esbuild';\nexport const r = e;\n${BODY}` }), /import "esbuild" refused/);
+});
+
+test('a relative path outside the domain folder is refused', async () => {
+  mkdirSync(join(tmp, 'elsewhere'), { recursive: true });
+  writeFileSync(join(tmp, 'elsewhere', 'secret.ts'), 'export const s = 1;\n');
+  await refused(
+    domain('outside', { 'index.ts': `import { s } from '../elsewhere/secret.js';\nexport const r = s;\n${BODY}` }),
+    /outside\/index\.ts: import "\.\.\/elsewhere\/secret\.js" refused: .*elsewhere\/secret\.ts is outside the domain's folder/,
+  );
+  // ... and so is the kernel, reached from the repository.
+  await refused(
+    domain('kernelgrab', { 'index.ts': `import { Kernel } from '${relative(join(tmp, 'x'), join(ROOT, 'src/kernel/kernel.js'))}';\nexport const r = Kernel;\n${BODY}` }),
+    /src\/kernel\/kernel\.ts is outside the domain's folder/,
+  );
+});
+
+test('dynamic import() and require() are refused with file:line:col', async () => {
+  await refused(domain('dynimp', { 'index.ts': `${BODY}export async function f() {\n  return await import('node:fs');\n}\n` }), /dynimp\/index\.ts:3:16: dynamic import\(\) is not available to domain code/);
+  await refused(domain('req', { 'index.ts': `declare const require: any;\n${BODY}export const fs = require('fs');\n` }), /req\/index\.ts:3:19: require\(\) is not available to domain code/);
+});
