@@ -290,7 +290,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
           for (const engine of b === 1 ? ['psync'] : ['psync', 'libaio', 'io_uring']) {
             try {
               const out = execFileSync('fio', [
-                '--name=rl', `--filename=${img}`, `--rw=${kind}`, `--bs=${BS}`, `--size=${span * BS}`,
+                '--name=rl', `--filename=${img}`, `--rw=${({ randread: 'randread', randwrite: 'randwrite', seqread: 'read', seqwrite: 'write' } as const)[kind]}`, `--bs=${BS}`, `--size=${span * BS}`,
                 `--ioengine=${engine}`, `--iodepth=${engine === 'psync' ? 1 : b}`, '--direct=0',
                 `--runtime=${secs}`, '--time_based', '--output-format=json', '--invalidate=0',
               ], { stdio: ['ignore', 'pipe', 'pipe'], timeout: (secs + 20) * 1000 }).toString();
