@@ -197,6 +197,7 @@ export class Kernel {
       });
       harden(compartment.globalThis);
       d.compartment = compartment;
+      this.sliceStart = performance.now(); // init is a new run of domain code (a kernel entry)
       const factory = compartment.evaluate(artifact.code) as (tick: () => number, aw: <T>(v: T) => T) => { init?: unknown };
       const { tick, aw } = this.deadlineHooks(d);
       const mod = factory(tick, aw);

@@ -115,7 +115,9 @@ export function init(sys: Sys, callee: Callee, rec: Recorder): Faulty {
       // 6. a timer that would call another domain
       sys.setTimeout(() => callee.noarg(), 1);
       // 7. a plain continuation reaching a host capability
-      void Promise.resolve().then(() => rec.hit('then-continuation'));
+      void Promise.resolve()
+        .then(() => rec.hit('then-continuation'))
+        .catch(() => {});
       return 7;
     },
     holdBorrow(buf: RRefArray) {
