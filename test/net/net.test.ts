@@ -5,7 +5,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { bootNet } from '../../src/host/net.js';
 import { Kernel } from '../../src/kernel/kernel.js';
 import { artifactPath } from '../../src/kernel/paths.js';
@@ -256,10 +255,4 @@ test('recovery: driver crashes under l2fwd load never reach the app; no buffer l
     await boot.stop();
     kernel.shutdown();
   }
-});
-
-test('app engine: l2fwd and maglev carry byte-identical copies', () => {
-  const a = readFileSync(new URL('../../../src/domains/l2fwd/app.ts', import.meta.url), 'utf8');
-  const b = readFileSync(new URL('../../../src/domains/maglev/app.ts', import.meta.url), 'utf8');
-  assert.equal(a, b);
 });

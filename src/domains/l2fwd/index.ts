@@ -6,7 +6,7 @@
 import type { Net, NetApp } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
 import type { RRefArray } from '../../runtime/types.js';
-import { makeApp } from './app.js';
+import { makeApp } from '../../runtime/netapp.js';
 
 /** Swap bytes 0..5 (destination) with 6..11 (source), in place. */
 export function swapMacs(b: RRefArray<number>, len: number): number {

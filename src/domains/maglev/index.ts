@@ -11,7 +11,7 @@
 import type { Net, NetApp } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
 import type { RRefArray } from '../../runtime/types.js';
-import { makeApp } from './app.js';
+import { makeApp } from '../../runtime/netapp.js';
 import { Maglev, DEFAULT_FLOW_SLOTS } from './maglev.js';
 
 export function init(sys: Sys, net: Net): NetApp {

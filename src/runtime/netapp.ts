@@ -1,7 +1,6 @@
 /**
- * The packet-app engine shared by l2fwd and maglev (a byte-identical copy lives in each domain's
- * folder, since a domain may import only from its own folder; test/net/apps.test.ts checks they
- * match). It owns a pool of buffers and two NetIos (RX, TX) whose deques hold one batch, and runs
+ * The packet-app engine shared by l2fwd and maglev (domain runtime library: pure code, no
+ * authority — everything it touches comes from the Sys and Net it is handed). It owns a pool of buffers and two NetIos (RX, TX) whose deques hold one batch, and runs
  * RedLeaf's loop: post free buffers and collect received frames in one call, process them, send
  * them in one call, and take completed TX buffers back into the pool.
  *
@@ -12,9 +11,9 @@
  * An RpcError from the Net import (no shadow, driver died) ends the run and is counted; the app
  * itself never panics on it.
  */
-import type { Net, NetApp, NetAppStats, NetIo, NetLink } from '../../interfaces/index.js';
-import type { Sys } from '../../runtime/sys.js';
-import type { RRef, RRefArray, RRefDeque } from '../../runtime/types.js';
+import type { Net, NetApp, NetAppStats, NetIo, NetLink } from '../interfaces/index.js';
+import type { Sys } from './sys.js';
+import type { RRef, RRefArray, RRefDeque } from './types.js';
 
 type Buf = RRefArray<number>;
 type Deque = RRefDeque<Buf>;
