@@ -4,22 +4,9 @@
  * domain on it and print what Identify reports.
  */
 import { existsSync, openSync, closeSync, ftruncateSync } from 'node:fs';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { formatSize, sizeOption } from './sizes.js';
 import { bootStorage } from '../host/storage.js';
-
-const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
-
-/** Parse 512, 64K, 512M, 1G, 1.5G (binary units; optional trailing B / iB). */
-export function parseSize(v: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$/i.exec(v);
-  if (!m) throw new InvalidArgumentError(`"${v}" is not a size (try 512M or 1G)`);
-  const n = Math.round(Number(m[1]) * UNITS[m[2]!.toUpperCase()]!);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidArgumentError(`size "${v}" is out of range`);
-  return n;
-}
-
-const fmt = (n: number): string =>
-  n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(2)} MiB` : `${n} bytes`;
 
 export function register(program: Command): void {
   const disk = program.command('disk').description('disk images: create, info');
@@ -27,7 +14,7 @@ export function register(program: Command): void {
     .command('create')
     .description('create a blank disk image (refuses to overwrite an existing file unless --force)')
     .argument('<image>', 'image file to create')
-    .requiredOption('--size <size>', 'image size, e.g. 512M or 1G', parseSize)
+    .requiredOption('--size <size>', 'image size, e.g. 512M or 1G', sizeOption('--size'))
     .option('--force', 'overwrite an existing file', false)
     .option('--block-size <n>', 'block size the image is meant for (512 or 4096)', '512')
     .action((image: string, o: { size: number; force: boolean; blockSize: string }) => {
@@ -41,7 +28,7 @@ export function register(program: Command): void {
       } finally {
         closeSync(fd);
       }
-      console.log(`created ${image}: ${fmt(o.size)} (${o.size / bs} blocks of ${bs} bytes)`);
+      console.log(`created ${image}: ${formatSize(o.size)} (${o.size / bs} blocks of ${bs} bytes)`);
     });
   disk
     .command('info')
@@ -61,7 +48,7 @@ export function register(program: Command): void {
         console.log(`serial:     ${d.serial()}`);
         console.log(`block size: ${size}`);
         console.log(`blocks:     ${blocks}`);
-        console.log(`capacity:   ${fmt(blocks * size)} (${blocks * size} bytes)`);
+        console.log(`capacity:   ${formatSize(blocks * size)} (${blocks * size} bytes)`);
       } finally {
         await s.stop();
       }

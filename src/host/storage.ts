@@ -12,6 +12,7 @@ import { Kernel } from '../kernel/kernel.js';
 import { artifactPath } from '../kernel/paths.js';
 import { startNvme, type NvmeDevice } from '../devices/nvme/index.js';
 import type { BDev } from '../interfaces/index.js';
+import { formatSize } from './sizes.js';
 
 export interface StorageOptions {
   /** Disk image file (raw blocks, no header). */
@@ -52,8 +53,6 @@ export interface Storage {
 
 export class StorageError extends Error {}
 
-const fmtBytes = (n: number): string =>
-  n >= 2 ** 30 ? `${(n / 2 ** 30).toFixed(2)} GiB` : n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(2)} MiB` : `${n} bytes`;
 
 /** Check an image file before the controller sees it: clear errors for the usual mistakes. */
 export function checkImage(path: string, blockSize: number, minBytes = 0): number {
@@ -69,7 +68,7 @@ export function checkImage(path: string, blockSize: number, minBytes = 0): numbe
   if (st.size % blockSize !== 0) {
     throw new StorageError(`disk image ${path} is malformed or truncated: its size ${st.size} is not a multiple of the ${blockSize}-byte block size`);
   }
-  if (st.size < minBytes) throw new StorageError(`disk image ${path} is too small: ${fmtBytes(st.size)}, at least ${fmtBytes(minBytes)} needed`);
+  if (st.size < minBytes) throw new StorageError(`disk image ${path} is too small: ${formatSize(st.size)}, at least ${formatSize(minBytes)} needed`);
   return st.size;
 }
 
