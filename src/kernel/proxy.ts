@@ -184,7 +184,11 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
         return callerFault(link, method, `argument ${index} must be a borrowed RRef of type ${heap.typeInfo(typeId).name}, got ${describe(h)}`);
       }
       const s = kit.slotOf(h as object);
-      if (!(h as { valid: boolean }).valid || heap.owner[s] !== link.caller.id) {
+      // The owner may lend; so may a borrower, onward, within its own borrow (a shadow passing
+      // the buffer it was lent to the driver it wraps): the nested borrow ends before the outer.
+      const caller = link.caller.id;
+      const mayLend = heap.owner[s] === caller || (kit.isReadOnly(h as object) && kit.holderOf(h as object) === caller);
+      if (!(h as { valid: boolean }).valid || !mayLend) {
         return callerFault(link, method, `argument ${index}: a revoked or foreign RRef cannot be lent`);
       }
       heap.beginBorrow(s);

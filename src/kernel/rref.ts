@@ -37,6 +37,9 @@ export interface HandleKit {
   /** Is `v` a handle of this kit (brand check, no throw)? */
   isHandle(v: unknown): boolean;
   slotOf(h: object): number;
+  /** The domain id `h` was minted for, and whether it is a read-only (borrowed-in) handle. */
+  holderOf(h: object): number;
+  isReadOnly(h: object): boolean;
   /** Throws unless `h` is a valid, writable, not-lent, root handle held by `holder`. */
   checkMovable(h: object, holder: number): number;
   /** Revoke `h` (a borrowed-in handle after its call returns). */
@@ -437,6 +440,8 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
     heap,
     isHandle: isHandleImpl,
     slotOf: (h) => slotOfImpl(h as Handle),
+    holderOf: (h) => holderOfImpl(h as Handle),
+    isReadOnly: (h) => roOfImpl(h as Handle),
     checkMovable: checkMovableImpl,
     revoke: (h) => revokeImpl(h as Handle),
     mint: mintImpl,

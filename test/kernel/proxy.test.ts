@@ -9,6 +9,7 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { HandleError } from '../../src/kernel/rref.js';
+import { artifactPath } from '../../src/kernel/paths.js';
 import { bootKernel, loadFaulty, rpcFails, info, turn, DOM_D } from './helpers.js';
 
 const t = bootKernel();
@@ -54,6 +55,20 @@ describe('dom_c / dom_d crossings', () => {
     buf.setU8(0, 100);
     assert.equal(c.sum(buf), 109);
     buf.drop();
+  });
+
+  test('a borrower may lend onward within its borrow (shadow_c lends the buffer on to dom_c)', () => {
+    kernel.load(artifactPath('shadow_c'), { name: 'lend_shadow', imports: [{ supervise: 'dom_c' }] });
+    const shadow = kernel.bind('lend_shadow');
+    const buf = bytes(4);
+    [1, 2, 3, 4].forEach((v, i) => buf.setU8(i, v));
+    assert.equal(shadow.sum(buf), 10, 'dom_c read the bytes it was lent through the shadow');
+    assert.equal(kernel.get('lend_shadow')!.faults, 0, 'the shadow was allowed to lend on');
+    assert.equal(kernel.heap.borrows[kernel.kit.slotOf(buf)], 0, 'both borrows ended');
+    buf.setU8(0, 9);
+    assert.equal(buf.getU8(0), 9, 'the owner can write again');
+    buf.drop();
+    kernel.terminate('lend_shadow');
   });
 
   test('async results arrive as plain values', async () => {

@@ -7,9 +7,9 @@
  *
  * How each method recovers (the trade-off is documented in src/interfaces/block.ts):
  *  - info getters, flush: reissued as they are;
- *  - write (borrowed buffer): the kernel lets only an RRef's owner lend it, so the shadow cannot
- *    lend the caller's borrowed buffer on; it lends the driver a copy it owns (one memcpy), which
- *    a driver crash cannot free, and reissues the call with it;
+ *  - write (borrowed buffer): the shadow lends the caller's buffer on to the driver (a borrower
+ *    may lend onward within its own borrow); a driver crash cannot free it, so the call is
+ *    reissued with the same buffer — zero copy;
  *  - submit / submitAndPoll (requests moved in): moved RRefs die with the driver, so before
  *    forwarding the shadow records each request and keeps a copy of WRITE data in reused
  *    shadow-owned buffers (one memcpy per written block; reads stay zero-copy). After a crash it
@@ -137,15 +137,9 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
       releaseCopies(recs);
       return out;
     },
-    async write(lba: number, data: RRefArray<number>) {
-      // The kernel lets only an owner lend an RRef, so a borrowed buffer cannot be lent on: the
-      // shadow lends the driver its own copy (one memcpy), which survives a driver crash.
-      const len = data.byteLength;
-      const c = copyOf(data, len);
-      const s = await safeAsync((t) => t.write(lba, c));
-      releaseCopies([{ op: 1, lba, nblocks: 0, tag: 0, len, copy: c }]);
-      return s;
-    },
+    // Zero copy: the shadow lends the buffer it was lent on to the driver; the borrow outlives a
+    // driver crash (the caller still owns the buffer), so a reissue lends it again.
+    write: (lba: number, data: RRefArray<number>) => safeAsync((t) => t.write(lba, data)),
     flush: () => safeAsync((t) => t.flush()),
   };
 }
