@@ -97,7 +97,8 @@ export class Kernel {
 
   private nextId = 1;
   private readonly byName = new Map<string, Domain>();
-  private readonly all: Domain[] = [];
+  /** Live instances by id (for attributing ownership violations). */
+  private readonly liveById = new Map<number, Domain>();
   private readonly recipes = new Map<string, Recipe>();
   private readonly crashAt = new Map<Domain, number>();
   private readonly proxyLinks = new WeakMap<object, Link>();
@@ -187,7 +188,7 @@ export class Kernel {
       d.lastFault = previous.lastFault;
     }
     this.byName.set(name, d);
-    this.all.push(d);
+    this.liveById.set(d.id, d);
     try {
       const importObjs = imports.map((spec, i) => this.resolveImport(d, spec, m.imports[i]!));
       const sys = this.makeSys(d, opts);
@@ -306,6 +307,7 @@ export class Kernel {
     if (!d || !d.live || d === this.self) return;
     d.state = 'dead';
     d.deathCause = cause;
+    this.liveById.delete(d.id);
     for (const unwind of [...d.inflight]) unwind(cause);
     d.inflight.clear();
     for (const t of d.timers) clearTimeout(t);
@@ -383,7 +385,7 @@ export class Kernel {
   // ---- per-domain capabilities ------------------------------------------------------------------
 
   private onViolation(holder: number, err: HandleError): void {
-    const d = this.all.find((x) => x.id === holder);
+    const d = this.liveById.get(holder);
     if (d?.live) this.fault(d, 'panic', err);
   }
 
@@ -407,9 +409,15 @@ export class Kernel {
     return { tick: harden(tick), aw: harden(aw) };
   }
 
-  /** Run domain code from a kernel entry point (timer, task, interrupt): a throw is a panic. */
-  private guard(d: Domain, fn: () => unknown): void {
+  /**
+   * Run domain code from a kernel entry point (timer, task, interrupt): a throw is a panic.
+   * A timer or an interrupt is a macrotask, so it starts a new run (deadline clock reset); a
+   * spawned task is a microtask of the current run and does not, or a chain of spawns could
+   * starve the event loop without ever meeting its deadline.
+   */
+  private guard(d: Domain, fn: () => unknown, newRun: boolean): void {
     if (!d.live) return;
+    if (newRun) this.sliceStart = performance.now();
     try {
       const r = fn();
       if (r instanceof Promise) Reflect.apply(Promise.prototype.then, r, [undefined, (e: unknown) => this.fault(d, 'panic', e)]);
@@ -437,7 +445,7 @@ export class Kernel {
       config: harden({ ...(opts.config ?? {}) }),
       spawn: (fn: () => unknown) => {
         live();
-        queueMicrotask(() => this.guard(d, fn));
+        queueMicrotask(() => this.guard(d, fn, false));
       },
       setTimeout: (fn: () => void, ms: number) => {
         live();
@@ -445,7 +453,7 @@ export class Kernel {
         const t = setTimeout(() => {
           d.timers.delete(t);
           timerIds.delete(id);
-          this.guard(d, fn);
+          this.guard(d, fn, true);
         }, ms);
         d.timers.add(t);
         timerIds.set(id, t);
@@ -463,7 +471,7 @@ export class Kernel {
       setInterval: (fn: () => void, ms: number) => {
         live();
         const id = nextTimer++;
-        const t = setInterval(() => this.guard(d, fn), ms);
+        const t = setInterval(() => this.guard(d, fn, true), ms);
         d.intervals.add(t);
         timerIds.set(id, t);
         return id;
@@ -496,7 +504,7 @@ export class Kernel {
         },
         onInterrupt: (handler: (bits: number) => void) => {
           live();
-          dev.onIrq((bits) => this.guard(d, () => handler(bits)));
+          dev.onIrq((bits) => this.guard(d, () => handler(bits), true));
           d.irqs.add(() => dev.onIrq(null));
         },
       });
