@@ -219,7 +219,7 @@ export class Kernel {
       }
       return d;
     } catch (e) {
-      if (d.live) this.terminate(d, 'panic', e);
+      if (d.live) this.terminate(d, 'panic');
       if (e instanceof KernelError) throw e;
       throw new KernelError('EINIT', `domain ${name} failed to initialise: ${(e as Error)?.message ?? String(e)}`);
     }
@@ -297,12 +297,12 @@ export class Kernel {
     d.faults++;
     const message = err instanceof Error ? err.message : String(err);
     d.lastFault = { kind: cause, message, at: Date.now() };
-    this.terminate(d, cause === 'deadline' ? 'deadline' : 'panic', err);
+    this.terminate(d, cause === 'deadline' ? 'deadline' : 'panic');
     for (const l of this.faultListeners) l(d, cause, message);
   }
 
   /** Terminate a domain (the same cleanup whatever the cause). Idempotent. */
-  terminate(target: Domain | string, cause = 'terminated', _err?: unknown): void {
+  terminate(target: Domain | string, cause = 'terminated'): void {
     const d = typeof target === 'string' ? this.byName.get(target) : target;
     if (!d || !d.live || d === this.self) return;
     d.state = 'dead';

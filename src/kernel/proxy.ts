@@ -14,7 +14,7 @@
  *    handed over, and a settlement after the callee died is ignored (the caller was already
  *    unwound with an RpcError).
  */
-import { isRpcError, makeRpcError, type RpcError, type RpcErrorKind } from './errors.js';
+import { makeRpcError, type RpcError, type RpcErrorKind } from './errors.js';
 import type { Domain } from './domain.js';
 import type { HandleKit } from './rref.js';
 
@@ -241,4 +241,3 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
   return rt;
 }
 
-export { isRpcError };

@@ -5,7 +5,7 @@
  * (owned by this domain, freed when it dies), tasks and timers (cancelled when it dies), time,
  * logging, explicit panic, and — for driver domains only — its device's registers and interrupts.
  */
-import type { DmaBytes, RRef, RRefArray, RRefBase, RRefDeque } from './types.js';
+import type { RRef, RRefArray, RRefBase, RRefDeque } from './types.js';
 
 export type ElementKind = 'u8' | 'u16' | 'u32' | 'i8' | 'i16' | 'i32' | 'f32' | 'f64';
 
