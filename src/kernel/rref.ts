@@ -265,17 +265,17 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
   /**
    * The ring header, validated: it lives in the deque's own memory, which its holder can
    * overwrite through the byte accessors (or a device by DMA), so it is never trusted to keep
-   * push/pop inside the allocation.
+   * push/pop inside the allocation. (No tuple returned: push/pop are per-packet paths.)
    */
-  protected ring(b: number): [number, number, number] {
+  protected checkRing(b: number): void {
     const head = dv.getUint32(b, true);
     const count = dv.getUint32(b + 4, true);
     const cap = dv.getUint32(b + 8, true);
     if (!(cap >= 1 && DEQUE_HEADER + cap * 4 <= len[this.#s]! && head < cap && count <= cap)) {
-      return violation(this.#h, 'EINVAL', `deque (slot ${this.#s}) has a corrupt header`);
+      violation(this.#h, 'EINVAL', `deque (slot ${this.#s}) has a corrupt header`);
     }
-    return [head, count, cap];
   }
+
   push(v: unknown): boolean {
     const b = this.w();
     this.kind(KIND_DEQUE);
@@ -286,7 +286,10 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
     for (let p = self; p !== NO_PARENT; p = parent[p]!) {
       if (p === c) violation(holder, 'EINVAL', 'push of an RRef that contains this deque');
     }
-    const [head, count, cap] = this.ring(b);
+    this.checkRing(b);
+    const head = dv.getUint32(b, true);
+    const count = dv.getUint32(b + 4, true);
+    const cap = dv.getUint32(b + 8, true);
     if (count === cap) return false;
     dv.setUint32(b + DEQUE_HEADER + ((head + count) % cap) * 4, c, true);
     dv.setUint32(b + 4, count + 1, true);
@@ -296,7 +299,10 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
   pop(): Handle | undefined {
     const b = this.w();
     this.kind(KIND_DEQUE);
-    const [head, count, cap] = this.ring(b);
+    this.checkRing(b);
+    const head = dv.getUint32(b, true);
+    const count = dv.getUint32(b + 4, true);
+    const cap = dv.getUint32(b + 8, true);
     if (count === 0) return undefined;
     const c = dv.getUint32(b + DEQUE_HEADER + head * 4, true);
     dv.setUint32(b, (head + 1) % cap, true);
