@@ -2,13 +2,18 @@
  * `redleaf bench <suite> [--json] [--runs N] [--scale X]`: run a benchmark suite
  * (src/bench/<suite>.ts) and print a table or one JSON object.
  */
-import { existsSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { formatTable, type BenchOptions, type SuiteResult } from '../bench/harness.js';
 
 const benchDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'bench');
+/** The suites are the modules of src/bench other than the harness. */
+const suites = readdirSync(benchDir)
+  .filter((f) => f.endsWith('.js') && f !== 'harness.js')
+  .map((f) => f.slice(0, -3))
+  .sort();
 
 const positive = (what: string) => (v: string): number => {
   const n = Number(v);
@@ -19,17 +24,15 @@ const positive = (what: string) => (v: string): number => {
 export function register(program: Command): void {
   program
     .command('bench')
-    .description('run a benchmark suite: calls, nvme, net, fs')
-    .argument('<suite>', 'suite name (calls | nvme | net | fs)')
+    .description(`run a benchmark suite: ${suites.join(', ')}`)
+    .argument('<suite>', `suite name (${suites.join(' | ')})`)
     .option('--json', 'print one JSON object instead of a table', false)
     .option('--runs <n>', 'repetitions per case; the median is reported', positive('--runs'), 5)
     .option('--scale <x>', 'work per run relative to the default (e.g. 0.1 for a quick look)', positive('--scale'), 1)
     .option('--no-progress', 'no progress bar')
     .action(async (suite: string, o: { json: boolean; runs: number; scale: number; progress: boolean }) => {
+      if (!suites.includes(suite)) throw new Error(`unknown benchmark suite "${suite}"; try ${suites.join(', ')}`);
       const file = join(benchDir, `${suite}.js`);
-      if (!/^[a-z0-9-]+$/.test(suite) || suite === 'harness' || !existsSync(file)) {
-        throw new Error(`unknown benchmark suite "${suite}"; try calls, nvme, net or fs`);
-      }
       const mod = (await import(pathToFileURL(file).href)) as { run(opts: BenchOptions): Promise<SuiteResult> };
       const result = await mod.run({ json: o.json, runs: Math.round(o.runs), scale: o.scale, progress: o.progress });
       console.log(o.json ? JSON.stringify(result) : formatTable(result));
