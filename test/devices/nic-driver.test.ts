@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WAKE_WORD } from '../../src/devices/bus.js';
+import * as R from '../../src/devices/nic/regs.js';
 import { NicCore, emptyStats, type NicCoreOptions } from '../../src/domains/nic/core.js';
 import { FrameDeque } from '../../src/domains/nic/deque.js';
 import { withNic, udpFrame, until, type Nic } from './nic-harness.js';
@@ -164,7 +165,12 @@ test('driver: interrupt mode delivers the RX queue bits; poll after onInterrupt;
     b.write(0, frameFor(300));
     frames.push(b, 300);
     drv.txSubmitAndPoll(0, frames, done);
-    await until(() => got.length > 0, 'interrupt');
+    // On a loaded CI machine the device thread can be starved for a while: allow 10 s, and if the
+    // interrupt never comes, say what the device saw so the failure can be diagnosed.
+    await until(() => got.length > 0, 'interrupt', 10_000).catch((e: Error) => {
+      const r = (i: number): number => Atomics.load(nic.dev.bar0, i) >>> 0;
+      throw new Error(`${e.message}: EICR=${r(R.EICR)} EIMS=${r(R.EIMS)} GPTC=${r(R.GPTC)} GPRC=${r(R.GPRC)} irq word=${Atomics.load(nic.dev.irq, 0)}`);
+    });
     const mask = got.reduce((a, m) => a | m, 0);
     assert.ok(mask === 1 || mask === 2, `one queue's bit: ${mask}`);
     const q = mask === 1 ? 0 : 1;
