@@ -11,3 +11,4 @@ export * from './calls.js';
 export * from './testing.js';
 export * from './block.js';
 export * from './net.js';
+export * from './rv6.js';
