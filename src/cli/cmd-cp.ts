@@ -3,17 +3,16 @@
  * `IMAGE:/path/in/fs` (split at the first ":/"); the other side is a host path. As with cp(1), a
  * destination that is an existing directory receives the file under the source's base name.
  *
- * The image is mounted with FileSystem.mount over a FileBlockDevice (hostAlloc buffers), which
+ * The image is mounted on the host (withImageFs: the fs's own code over the image file), which
  * also replays a pending log; the destination is created or truncated, written in chunks, and
  * made durable (unmount = commit + fsync for the image, fsync for a host file).
  */
 import * as nfs from 'node:fs';
 import * as npath from 'node:path';
 import { Command } from 'commander';
-import { FileSystem, FsError, O_CREATE, O_RDONLY, O_TRUNC, O_WRONLY } from '../domains/fs/fs.js';
+import { FsError, O_CREATE, O_RDONLY, O_TRUNC, O_WRONLY } from '../domains/fs/fs.js';
 import { T_DIR } from '../domains/fs/format.js';
-import { hostAlloc } from '../host/bytes.js';
-import { FileBlockDevice } from '../host/fs-image.js';
+import { withImageFs } from '../host/image.js';
 
 const CHUNK = 1 << 20;
 
@@ -47,41 +46,6 @@ function fsMessage(where: string, e: unknown): Error {
   return new CpError(`cp: ${where}: ${(e as Error).message}`);
 }
 
-async function withImage<T>(image: string, fn: (fs: FileSystem) => Promise<T>): Promise<T> {
-  let st: nfs.Stats;
-  try {
-    st = nfs.statSync(image);
-  } catch {
-    throw new CpError(`cp: image ${image} does not exist (make one with: redleaf mkfs ${image})`);
-  }
-  if (!st.isFile()) throw new CpError(`cp: image ${image} is not a regular file`);
-  let dev: FileBlockDevice;
-  try {
-    dev = new FileBlockDevice(image, 512);
-  } catch (e) {
-    throw new CpError(`cp: cannot open image ${image}: ${(e as Error).message}`);
-  }
-  try {
-    let fs: FileSystem;
-    try {
-      fs = await FileSystem.mount(dev, { alloc: hostAlloc });
-    } catch (e) {
-      throw e instanceof FsError ? new CpError(`cp: ${image}: not a usable rv6 image (${e.message})`) : e;
-    }
-    let result: T;
-    try {
-      result = await fn(fs);
-    } catch (e) {
-      await fs.unmount().catch(() => undefined);
-      throw e;
-    }
-    await fs.unmount();
-    return result;
-  } finally {
-    dev.close();
-  }
-}
-
 function baseName(p: string): string {
   return p.split('/').filter((x) => x !== '').pop() ?? '';
 }
@@ -96,7 +60,7 @@ async function hostToImage(src: string, dst: ImageRef): Promise<string> {
   }
   if (st.isDirectory()) throw new CpError(`cp: ${src} is a directory (cp copies one file; use redleaf mkfs --add for trees)`);
   if (!st.isFile()) throw new CpError(`cp: ${src} is not a regular file`);
-  return withImage(dst.image, async (fs) => {
+  return withImageFs(dst.image, 'cp', async (fs) => {
     let path = dst.path;
     const where = (): string => `${dst.image}:${path}`;
     try {
@@ -151,7 +115,7 @@ async function imageToHost(src: ImageRef, dst: string): Promise<string> {
   try {
     if (dst.endsWith('/') || nfs.statSync(dst).isDirectory()) target = npath.join(dst, baseName(src.path));
   } catch { /* does not exist: a new file */ }
-  return withImage(src.image, async (fs) => {
+  return withImageFs(src.image, 'cp', async (fs) => {
     const where = `${src.image}:${src.path}`;
     let f;
     try {

@@ -1,7 +1,8 @@
 /**
- * `redleaf mkfs IMAGE [--size 64M] [--variant xv6|large] [--inodes N] [--add PATH ...] [--force]`:
- * make an rv6 file-system image on the host (src/host/mkfs.ts), optionally filled with host files,
- * and print a summary.
+ * `redleaf mkfs IMAGE [--size 64M] [--variant xv6|large] [--inodes N] [--add PATH ...] [--programs]
+ * [--force]`: make an rv6 file-system image on the host (src/host/mkfs.ts), optionally filled with
+ * host files and made bootable (the built user programs in /bin and /dev/console, through
+ * src/host/image.ts), and print a summary.
  *
  * Invariants: every argument is checked before the image file is touched, so a bad size, a
  * missing --add path or an existing image without --force leaves the disk as it was; an image
@@ -13,6 +14,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { geometryOf, type Variant } from '../domains/fs/format.js';
 import { mkfs, mkfsParams } from '../host/mkfs.js';
+import { builtPrograms, installSystem, withImageFs, type BuiltProgram } from '../host/image.js';
 import { formatSize, sizeOption } from './sizes.js';
 
 /** Largest image of a variant: the superblock's size field and block numbers are u32. */
@@ -44,6 +46,7 @@ interface MkfsCliOptions {
   add?: string[];
   force: boolean;
   progress: boolean;
+  programs: boolean;
 }
 
 const positiveInt = (what: string) => (v: string): number => {
@@ -114,13 +117,17 @@ export function register(program: Command): void {
     )
     .option('--inodes <n>', 'number of inodes (default: 200 for xv6, size/16 blocks for large)', positiveInt('--inodes'))
     .option('--add <paths...>', 'host files or directories to copy in (a directory\'s contents go into the root)')
+    .option('--programs', 'make the image bootable: install the built user programs in /bin and make /dev/console', false)
     .option('--force', 'overwrite IMAGE if it exists', false)
     .option('--no-progress', 'no progress bar')
-    .addHelpText('after', '\nExamples:\n  redleaf mkfs disk.img --size 1G\n  redleaf mkfs xv6.img --variant xv6 --size 2M --add ./userfiles\n')
-    .action((image: string, o: MkfsCliOptions) => {
+    .addHelpText('after', '\nExamples:\n  redleaf mkfs disk.img --size 1G\n  redleaf mkfs boot.img --programs      # then: redleaf boot --disk boot.img\n  redleaf mkfs xv6.img --variant xv6 --size 2M --add ./userfiles\n')
+    .action(async (image: string, o: MkfsCliOptions) => {
       const { blocks } = checkArgs(image, o);
+      const programs: BuiltProgram[] = o.programs ? builtPrograms() : [];
+      const programBytes = programs.reduce((s, p) => s + p.bytes.length, 0);
       const g = geometryOf(o.variant);
       let bar: SingleBar | null = null;
+      // One bar over both phases: the --add files (mkfs), then the programs.
       const onProgress = o.progress && process.stderr.isTTY
         ? (done: number, total: number): void => {
           if (total <= 0) return;
@@ -128,12 +135,27 @@ export function register(program: Command): void {
             bar = new SingleBar({ format: 'mkfs [{bar}] {percentage}% {value}/{total} bytes', stream: process.stderr }, Presets.shades_classic);
             bar.start(total, 0);
           }
+          bar.setTotal(total);
           bar.update(done);
         }
         : undefined;
       let r;
+      let addBytes = 0;
+      let installed: { newInodes: number; freeBlocks: number } | null = null;
       try {
-        r = mkfs(image, { blocks, variant: o.variant, inodes: o.inodes, addDirs: o.add, onProgress });
+        r = mkfs(image, {
+          blocks, variant: o.variant, inodes: o.inodes, addDirs: o.add,
+          onProgress: onProgress && ((done, total) => {
+            addBytes = total;
+            onProgress(done, total + programBytes);
+          }),
+        });
+        if (o.programs) {
+          installed = await withImageFs(image, 'mkfs', async (fs) => ({
+            ...(await installSystem(fs, programs, onProgress && ((done) => onProgress(addBytes + done, addBytes + programBytes)))),
+            freeBlocks: (await fs.statfs()).freeBlocks,
+          }));
+        }
       } catch (e) {
         try {
           nfs.rmSync(image, { force: true });
@@ -143,11 +165,12 @@ export function register(program: Command): void {
         (bar as SingleBar | null)?.stop();
       }
       const dataBlocks = r.size - r.datastart;
-      const usedData = r.usedBlocks - r.datastart;
+      const usedData = installed ? dataBlocks - installed.freeBlocks : r.usedBlocks - r.datastart;
       console.log(`made ${image}: ${r.variant} variant, ${formatSize(r.size * r.bsize)} (${r.size} blocks of ${r.bsize} bytes)`);
-      console.log(`  inodes:      ${r.ninodes} (${r.usedInodes} used)`);
+      console.log(`  inodes:      ${r.ninodes} (${r.usedInodes + (installed?.newInodes ?? 0)} used)`);
       console.log(`  log:         ${r.nlog} blocks`);
       console.log(`  data blocks: ${dataBlocks} from block ${r.datastart} (${usedData} used, ${formatSize((dataBlocks - usedData) * r.bsize)} free)`);
       console.log(`  max file:    ${formatSize(g.maxFileSize)}, names up to ${g.dirsiz} bytes`);
+      if (o.programs) console.log(`  programs:    ${programs.length} in /bin (${formatSize(programBytes)}), /dev/console`);
     });
 }

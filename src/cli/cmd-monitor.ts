@@ -1,10 +1,8 @@
 /**
- * `redleaf boot`: boot the kernel and drop into its monitor console.
- *
- * Until the rv6 shell exists (issue 4), the console is a kernel monitor: it loads the example
- * domains (dom_c, dom_d, and dom_d behind the shadow_c pass-through shadow) and lets a person
- * watch isolation at work — list domains, call across, crash a domain, restart it, see the
- * shadowed path carry on. Line editing and history come from node:readline; Ctrl-D exits.
+ * `redleaf monitor`: boot the bare kernel (no rv6) into a monitor console that shows isolation at
+ * work on the example domains: dom_c, dom_d, and dom_d behind the shadow_c pass-through shadow.
+ * List domains, call across, crash a domain, restart it, see the shadowed path carry on.
+ * Line editing and history come from node:readline on a terminal; Ctrl-D or "exit" leaves.
  */
 import { createInterface } from 'node:readline';
 import { Command } from 'commander';
@@ -31,8 +29,9 @@ export function formatDomains(list: DomainInfo[]): string {
 
 export function register(program: Command): void {
   program
-    .command('boot')
-    .description('boot the kernel into its monitor console (rv6 shell: not built yet)')
+    .command('monitor')
+    .description('boot the bare kernel (no rv6) into a monitor console over the example domains: list, call, crash, restart')
+    .addHelpText('after', '\nExample session:\n  redleaf> domains\n  redleaf> crash dom_c\n  redleaf> call 10      # dom_d gets an RpcError; dom_d_shadowed carries on\n  redleaf> domains     # dom_c: faults 1, restarts 1\n  redleaf> exit\n')
     .action(async () => {
       const kernel = new Kernel({ physBytes: 64 << 20, log: (d, l) => console.log(`[${d}] ${l}`) });
       kernel.onFault((d, cause, msg) => console.log(`kernel: domain ${d.name} died (${cause}): ${msg}`));

@@ -1,0 +1,279 @@
+/**
+ * Bootable rv6 images on the host: install the user programs (/bin/<name> holds the program's
+ * .rldom artifact text, exactly the bytes the build wrote to dist/artifacts/programs) and the
+ * console device node (/dev/console, major DEV_CONSOLE) into an image, create the default image
+ * `redleaf boot` uses, and refresh an image whose programs a rebuild has made stale.
+ *
+ * Everything goes through the rv6 file system's own code (src/domains/fs, run on the host over a
+ * FileBlockDevice, as `redleaf cp` does), so an installed image is exactly what the fs domain
+ * will read.
+ *
+ * Invariants:
+ *  - installation is idempotent: a /bin file already byte-identical to the build's is not
+ *    rewritten, so refreshing an up-to-date image writes nothing;
+ *  - the default image is made under a temporary name and renamed into place once complete and
+ *    durable: an interrupted first run never leaves a half-made default image behind;
+ *  - /bin files that are not built programs (the user's own) are left alone.
+ */
+import * as nfs from 'node:fs';
+import * as npath from 'node:path';
+import { FileSystem, FsError } from '../domains/fs/fs.js';
+import { T_DEVICE, T_DIR } from '../domains/fs/format.js';
+import { DEV_CONSOLE } from '../interfaces/rv6.js';
+import { distDir } from '../kernel/paths.js';
+import { hostAlloc } from './bytes.js';
+import { FileBlockDevice } from './fs-image.js';
+import { mkfs } from './mkfs.js';
+import { formatSize } from './sizes.js';
+
+/** The default image: xv6's format (images stay mountable by xv6), room for programs and files. */
+export const DEFAULT_IMAGE = { variant: 'xv6', sizeBytes: 64 * 2 ** 20, inodes: 1024 } as const;
+
+/** Where the build puts user programs. */
+export function programsDir(): string {
+  return npath.join(distDir, 'artifacts', 'programs');
+}
+
+/** The image `redleaf boot` uses without --disk: $REDLEAF_IMAGE, else .redleaf/rv6.img here. */
+export function defaultImagePath(): string {
+  return process.env.REDLEAF_IMAGE || npath.join(process.cwd(), '.redleaf', 'rv6.img');
+}
+
+export class ImageError extends Error {}
+
+export interface BuiltProgram {
+  name: string;
+  bytes: Uint8Array;
+}
+
+/** The user programs the build produced, sorted by name. */
+export function builtPrograms(dir = programsDir()): BuiltProgram[] {
+  let names: string[];
+  try {
+    names = nfs.readdirSync(dir).filter((n) => n.endsWith('.rldom')).sort();
+  } catch {
+    names = [];
+  }
+  if (names.length === 0) throw new ImageError(`no user programs in ${dir}: build them first (npm run build)`);
+  return names.map((n) => ({ name: n.slice(0, -'.rldom'.length), bytes: new Uint8Array(nfs.readFileSync(npath.join(dir, n))) }));
+}
+
+/**
+ * Mount the rv6 image `image` on the host, run `fn`, unmount (commit + fsync). `what` prefixes
+ * error messages (the command's name).
+ */
+export async function withImageFs<T>(image: string, what: string, fn: (fs: FileSystem) => Promise<T>): Promise<T> {
+  let st: nfs.Stats;
+  try {
+    st = nfs.statSync(image);
+  } catch {
+    throw new ImageError(`${what}: image ${image} does not exist (make one with: redleaf mkfs ${image})`);
+  }
+  if (!st.isFile()) throw new ImageError(`${what}: image ${image} is not a regular file`);
+  let dev: FileBlockDevice;
+  try {
+    dev = new FileBlockDevice(image, 512);
+  } catch (e) {
+    throw new ImageError(`${what}: cannot open image ${image}: ${(e as Error).message}`);
+  }
+  try {
+    let fs: FileSystem;
+    try {
+      fs = await FileSystem.mount(dev, { alloc: hostAlloc });
+    } catch (e) {
+      throw e instanceof FsError ? new ImageError(`${what}: ${image}: not a usable rv6 image (${e.message})`) : e;
+    }
+    let result: T;
+    try {
+      result = await fn(fs);
+    } catch (e) {
+      await fs.unmount().catch(() => undefined);
+      throw e;
+    }
+    await fs.unmount();
+    return result;
+  } finally {
+    dev.close();
+  }
+}
+
+async function statOrNull(fs: FileSystem, path: string): Promise<{ type: number; major: number; size: number } | null> {
+  try {
+    return await fs.stat(path);
+  } catch (e) {
+    if (e instanceof FsError && e.code === 'ENOENT') return null;
+    throw e;
+  }
+}
+
+/** Make directory `path` unless it exists; whether it was made. */
+async function ensureDir(fs: FileSystem, path: string): Promise<boolean> {
+  const st = await statOrNull(fs, path);
+  if (st === null) {
+    await fs.mkdir(path);
+    return true;
+  }
+  if (st.type !== T_DIR) throw new ImageError(`${path} exists in the image but is not a directory`);
+  return false;
+}
+
+async function compareFile(fs: FileSystem, path: string, want: Uint8Array): Promise<'missing' | 'different' | 'same'> {
+  const st = await statOrNull(fs, path);
+  if (st === null) return 'missing';
+  if (st.size !== want.length) return 'different';
+  return Buffer.compare(await fs.readFile(path), want) === 0 ? 'same' : 'different';
+}
+
+export interface InstallResult {
+  /** Programs written to /bin (missing or different from the build's). */
+  written: string[];
+  /** Whether /dev/console had to be made. */
+  madeConsole: boolean;
+  /** Inodes allocated (directories, the console, new program files). */
+  newInodes: number;
+}
+
+/**
+ * Make the image bootable: /bin with every built program byte-identical to the build's, and the
+ * console device /dev/console. `onProgress(bytesDone, bytesTotal)` follows the program bytes.
+ */
+export async function installSystem(
+  fs: FileSystem, programs: BuiltProgram[], onProgress?: (done: number, total: number) => void,
+): Promise<InstallResult> {
+  const sf = await fs.statfs();
+  for (const p of programs) {
+    if (p.bytes.length > sf.maxFileSize) {
+      throw new ImageError(`program ${p.name} (${formatSize(p.bytes.length)}) is larger than the ${sf.variant} variant's maximum file size (${formatSize(sf.maxFileSize)})`);
+    }
+  }
+  let newInodes = 0;
+  for (const dir of ['/bin', '/dev']) if (await ensureDir(fs, dir)) newInodes++;
+  let madeConsole = false;
+  const con = await statOrNull(fs, '/dev/console');
+  if (con === null) {
+    await fs.mknod('/dev/console', DEV_CONSOLE, 0);
+    madeConsole = true;
+    newInodes++;
+  } else if (con.type !== T_DEVICE || con.major !== DEV_CONSOLE) {
+    throw new ImageError(`/dev/console exists in the image but is not the console device (major ${DEV_CONSOLE})`);
+  }
+  const total = programs.reduce((s, p) => s + p.bytes.length, 0);
+  let done = 0;
+  const written: string[] = [];
+  for (const p of programs) {
+    const path = `/bin/${p.name}`;
+    const have = await compareFile(fs, path, p.bytes);
+    if (have !== 'same') {
+      try {
+        await fs.writeFile(path, p.bytes);
+      } catch (e) {
+        throw e instanceof FsError && e.code === 'ENOSPC'
+          ? new ImageError(`image full while installing ${path} (${formatSize(p.bytes.length)})`)
+          : e;
+      }
+      written.push(p.name);
+      if (have === 'missing') newInodes++;
+    }
+    done += p.bytes.length;
+    onProgress?.(done, total);
+  }
+  return { written, madeConsole, newInodes };
+}
+
+/** The files a new default image starts with besides /bin and /dev: a guide and samples. */
+export function sampleFiles(programNames: string[]): Array<{ path: string; text: string }> {
+  const readme = `Welcome to rv6 on RedLeaf.ts.
+
+rv6 is a small Unix after xv6. Every program you run is its own isolation
+domain, loaded from a signed artifact in /bin; the file system, the disk
+driver and the rv6 core are domains too. A crash in one of them is contained.
+
+Programs in /bin:
+${wrap(programNames.join(' '), 72, '  ')}
+
+Try:
+  ls /                      list the root directory
+  cat README | wc           count the lines, words and bytes of this file
+  grep domain README        lines of this file that mention domains
+  echo hi > note; cat note  write a file and read it back
+  sleep 100                 then Ctrl-C interrupts it
+  domains                   every kernel domain: calls, faults, restarts
+  crash nvme                crash the disk driver: its shadow restarts it
+                            and the shell carries on
+  exit                      leave (the host command exits with the status)
+`;
+  const numbers = Array.from({ length: 100 }, (_, i) => `${i + 1}\n`).join('');
+  const fruit = ['banana', 'apple', 'cherry', 'apple', 'date', 'elderberry', 'fig', 'banana', 'grape', 'apple'].join('\n') + '\n';
+  return [
+    { path: '/README', text: readme },
+    { path: '/numbers.txt', text: numbers },
+    { path: '/fruit.txt', text: fruit },
+  ];
+}
+
+function wrap(words: string, width: number, indent: string): string {
+  const lines: string[] = [];
+  let cur = '';
+  for (const w of words.split(' ')) {
+    if (cur !== '' && indent.length + cur.length + 1 + w.length > width) {
+      lines.push(indent + cur);
+      cur = w;
+    } else cur = cur === '' ? w : `${cur} ${w}`;
+  }
+  if (cur !== '') lines.push(indent + cur);
+  return lines.join('\n');
+}
+
+/**
+ * Create the default image at `path` (parent directories included): an xv6-variant file system
+ * with the programs, /dev/console, /README and sample files.
+ */
+export async function createDefaultImage(path: string, onProgress?: (done: number, total: number) => void): Promise<void> {
+  const programs = builtPrograms();
+  nfs.mkdirSync(npath.dirname(path), { recursive: true });
+  const tmp = `${path}.partial-${process.pid}`;
+  try {
+    mkfs(tmp, { sizeBytes: DEFAULT_IMAGE.sizeBytes, variant: DEFAULT_IMAGE.variant, inodes: DEFAULT_IMAGE.inodes });
+    await withImageFs(tmp, 'boot', async (fs) => {
+      await installSystem(fs, programs, onProgress);
+      const enc = new TextEncoder();
+      for (const f of sampleFiles(programs.map((p) => p.name))) await fs.writeFile(f.path, enc.encode(f.text));
+    });
+    nfs.renameSync(tmp, path);
+  } catch (e) {
+    nfs.rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+export interface PreparedImage {
+  path: string;
+  /** The image did not exist and was created. */
+  created: boolean;
+  /** Programs (re)installed into an existing image because they differed from the build's. */
+  refreshed: string[];
+}
+
+/**
+ * The image to boot: `disk` if given (it must exist), else the default image (created when
+ * missing); in both cases with its programs brought up to date with the build. `notice` gets
+ * one-line messages about what was done.
+ */
+export async function prepareBootImage(disk: string | undefined, notice: (line: string) => void): Promise<PreparedImage> {
+  const path = disk ?? defaultImagePath();
+  if (!nfs.existsSync(path)) {
+    if (disk !== undefined) {
+      throw new ImageError(`boot: disk image ${disk} does not exist (make one with: redleaf mkfs ${disk} --programs, or boot without --disk to use the default image)`);
+    }
+    notice(`creating the default rv6 image ${path} (${DEFAULT_IMAGE.variant} variant, ${formatSize(DEFAULT_IMAGE.sizeBytes)}) ...`);
+    await createDefaultImage(path);
+    return { path, created: true, refreshed: [] };
+  }
+  const programs = builtPrograms();
+  const r = await withImageFs(path, 'boot', (fs) => installSystem(fs, programs));
+  if (r.written.length > 0) {
+    notice(`${path}: installed ${r.written.length} program${r.written.length === 1 ? '' : 's'} in /bin that differed from the build: ${r.written.join(' ')}`);
+  }
+  if (r.madeConsole) notice(`${path}: made the console device /dev/console`);
+  return { path, created: false, refreshed: r.written };
+}
