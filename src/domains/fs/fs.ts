@@ -685,13 +685,19 @@ export class FileSystem {
     }
   }
 
-  /** Sync and release the cache's and the log's buffers; later calls fail with EIO. */
+  /**
+   * Sync and release the cache's and the log's buffers; later calls fail with EIO. A failed sync
+   * is reported, but the fs is unmounted all the same (what it could not write is lost).
+   */
   async unmount(): Promise<void> {
     if (this.unmounted) return;
-    await this.sync();
-    this.unmounted = true;
-    this.log.destroy();
-    this.bc.destroy();
+    try {
+      await this.sync();
+    } finally {
+      this.unmounted = true;
+      this.log.destroy();
+      this.bc.destroy();
+    }
   }
 }
 

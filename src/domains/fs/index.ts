@@ -11,7 +11,7 @@
  *    ones; cwd 0 is the root, any other cwd must be an open file id (else -EBADF);
  *  - an IoBuf moved in is always moved back, with `n` set (and `off` for getdents);
  *  - every call but mount answers -EIO while no file system is mounted; mount answers -EBUSY
- *    while one is.
+ *    while one is; unmount leaves nothing mounted even when it fails (then it answers -errno).
  */
 import type { BDev } from '../../interfaces/block.js';
 import { ERRNO, O_APPEND, type IoBuf, type Rv6Fs, type StatBuf } from '../../interfaces/rv6.js';
@@ -40,6 +40,7 @@ export function init(sys: Sys, bdev: BDev): Rv6Fs {
   const encoder = new TextEncoder();
 
   let fs: FileSystem | null = null;
+  let mounting = false;
   const files = new Map<number, FsFile>();
   let nextFile = 1;
 
@@ -130,7 +131,8 @@ export function init(sys: Sys, bdev: BDev): Rv6Fs {
 
   return {
     async mount() {
-      if (fs !== null) return -ERRNO.EBUSY;
+      if (fs !== null || mounting) return -ERRNO.EBUSY;
+      mounting = true;
       try {
         const dev = new BDevBlockDevice(sys, bdev);
         fs = await FileSystem.mount(dev, { alloc: dev.alloc, ...(nbuf ? { nbuf } : {}), ...(ninode ? { ninode } : {}) });
@@ -138,6 +140,8 @@ export function init(sys: Sys, bdev: BDev): Rv6Fs {
         return 0;
       } catch (e) {
         return errno(e, 'mount');
+      } finally {
+        mounting = false;
       }
     },
 
@@ -188,13 +192,17 @@ export function init(sys: Sys, bdev: BDev): Rv6Fs {
 
     unmount: () => call('unmount', async () => {
       const m = mounted();
-      // Close what is still open first: an unlinked file still open is freed now, not leaked.
-      for (const [id, f] of files) {
-        files.delete(id);
-        await m.close(f);
-      }
-      await m.unmount();
       fs = null;
+      try {
+        // Close what is still open first: an unlinked file still open is freed now, not leaked.
+        for (const [id, f] of files) {
+          files.delete(id);
+          await m.close(f);
+        }
+      } finally {
+        files.clear();
+        await m.unmount();
+      }
     }),
   };
 }
