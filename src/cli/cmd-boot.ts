@@ -1,0 +1,285 @@
+/**
+ * `redleaf boot [--disk IMAGE] [--membdev] [--no-shadow]`: boot rv6 and connect this terminal to
+ * its console. Without --disk the default image is used (created on first run, see
+ * src/host/image.ts); an image's /bin programs are first brought up to date with the build.
+ *
+ * Two console front ends:
+ *  - a terminal (stdin and stdout both TTYs): raw mode through node:readline, which gives line
+ *    editing and history; Ctrl-C interrupts the console's foreground process group, Ctrl-D on an
+ *    empty line is end-of-file for the program reading the console (and the session goes on);
+ *  - anything else (pipes, files): input is forwarded as it arrives, end of input is Ctrl-D.
+ *
+ * Invariants: console output goes to stdout and host notes (domain log lines, faults, notices) to
+ * stderr, and on a terminal a note never splits the line being typed: the input line is erased,
+ * the note written, the prompt and input redrawn. The terminal is restored (cooked mode) on every
+ * way out — init exiting, an error, a signal. The process exits with init's exit status after
+ * rv6 is stopped (file system synced and unmounted, devices stopped).
+ */
+import { clearLine, createInterface, cursorTo, type Interface } from 'node:readline';
+import { Command } from 'commander';
+import { ERRNO, type Rv6Boot } from '../interfaces/rv6.js';
+import { bootRv6 } from '../host/rv6.js';
+import { prepareBootImage } from '../host/image.js';
+
+/** The host side of the rv6 console. */
+interface HostConsole {
+  /** Text the rv6 console writes. */
+  output(text: string): void;
+  /** A host message (log line, notice), shown apart from the console's output. */
+  note(line: string): void;
+  /** Start forwarding input to `core` (input that arrived before is delivered now, in order). */
+  attach(core: Rv6Boot): void;
+  /** Stop reading input and give the terminal back. Idempotent. */
+  close(): void;
+}
+
+/** Delivers input to the core once attached, queueing what arrives before. */
+class InputForwarder {
+  private core: Rv6Boot | null = null;
+  private queued: Array<(core: Rv6Boot) => void> = [];
+
+  send(fn: (core: Rv6Boot) => void): void {
+    if (this.core) fn(this.core);
+    else this.queued.push(fn);
+  }
+
+  attach(core: Rv6Boot): void {
+    this.core = core;
+    for (const fn of this.queued.splice(0)) fn(core);
+  }
+}
+
+class PipeConsole implements HostConsole {
+  private readonly input = new InputForwarder();
+  private readonly onData = (text: string): void => this.input.send((c) => c.consoleInput(text));
+  private readonly onEnd = (): void => this.input.send((c) => c.consoleEof());
+
+  constructor() {
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', this.onData);
+    process.stdin.on('end', this.onEnd);
+  }
+
+  output(text: string): void {
+    process.stdout.write(text);
+  }
+
+  note(line: string): void {
+    process.stderr.write(`${line}\n`);
+  }
+
+  attach(core: Rv6Boot): void {
+    this.input.attach(core);
+  }
+
+  close(): void {
+    process.stdin.off('data', this.onData);
+    process.stdin.off('end', this.onEnd);
+    process.stdin.pause();
+  }
+}
+
+/** How long after Ctrl-C at a prompt the console has to print before the prompt is shown again. */
+const REPROMPT_MS = 150;
+
+/**
+ * The terminal front end. readline draws the line being typed after a "prompt" that is really the
+ * console's unfinished output line (the shell's "$ "), kept in `partial`, so that a redraw
+ * (history recall, a note arriving) reproduces the screen as the shell left it.
+ */
+class TtyConsole implements HostConsole {
+  private readonly input = new InputForwarder();
+  private history: string[] = [];
+  /** Console output after its last newline: what the cursor's line shows before the input. */
+  private partial = '';
+  private closed = false;
+  /** After Ctrl-C at a prompt: shows the prompt again unless the console prints first. */
+  private reprompt: NodeJS.Timeout | null = null;
+  private rl: Interface;
+
+  constructor() {
+    this.rl = this.open();
+  }
+
+  private open(): Interface {
+    const rl = createInterface({
+      input: process.stdin, output: process.stdout, terminal: true, prompt: this.partial,
+      history: this.history, historySize: 1000, removeHistoryDuplicates: true,
+    });
+    rl.on('history', (h: string[]) => { this.history = h; });
+    rl.on('line', (line) => {
+      this.setPartial('');
+      this.input.send((c) => c.consoleInput(`${line}\n`));
+    });
+    rl.on('SIGINT', () => this.interrupt());
+    // readline closes on Ctrl-D at an empty line: that is end-of-file for the console's reader,
+    // not the end of the session, so read on with a new interface (same history).
+    rl.on('close', () => {
+      if (this.closed) return;
+      this.input.send((c) => c.consoleEof());
+      if (process.stdin.readableEnded || process.stdin.destroyed) return; // the terminal hung up
+      this.rl = this.open();
+    });
+    return rl;
+  }
+
+  private setPartial(text: string): void {
+    this.partial = text;
+    this.rl.setPrompt(text);
+  }
+
+  /**
+   * Ctrl-C: show ^C after what was typed, drop it, interrupt the foreground processes. When the
+   * console was showing a prompt (an unfinished line) and nothing answers the interrupt — the
+   * shell at its prompt has no foreground job — show that prompt again on the new line, as a
+   * shell would; an interrupted job's shell prints its own prompt at once instead.
+   */
+  private interrupt(): void {
+    const prompt = this.partial;
+    this.rl.write(null, { ctrl: true, name: 'e' }); // cursor to the end of the input
+    process.stdout.write('^C\n');
+    this.setPartial('');
+    this.rl.write(null, { ctrl: true, name: 'u' }); // forget the input (redraws an empty line)
+    this.input.send((c) => c.consoleInterrupt());
+    this.cancelReprompt();
+    if (prompt === '') return;
+    this.reprompt = setTimeout(() => {
+      this.reprompt = null;
+      if (this.closed) return;
+      this.setPartial(prompt);
+      this.rl.prompt(true);
+    }, REPROMPT_MS);
+    this.reprompt.unref();
+  }
+
+  private cancelReprompt(): void {
+    if (this.reprompt !== null) clearTimeout(this.reprompt);
+    this.reprompt = null;
+  }
+
+  /** Erase the line being typed (prompt and input), run `write`, redraw prompt and input. */
+  private aside(write: () => void): void {
+    cursorTo(process.stdout, 0);
+    clearLine(process.stdout, 0);
+    write();
+    this.rl.prompt(true);
+  }
+
+  output(text: string): void {
+    this.cancelReprompt();
+    if (this.closed) {
+      process.stdout.write(text);
+      return;
+    }
+    const nl = text.lastIndexOf('\n');
+    const next = nl < 0 ? this.partial + text : text.slice(nl + 1);
+    if (this.rl.line === '') {
+      // Nothing typed: the output simply continues the screen.
+      process.stdout.write(text);
+      this.setPartial(next);
+      return;
+    }
+    // Something typed: the output goes before it, the input moves down with the prompt.
+    const committed = nl < 0 ? '' : this.partial + text.slice(0, nl + 1);
+    this.aside(() => {
+      process.stdout.write(committed);
+      this.setPartial(next);
+    });
+  }
+
+  note(line: string): void {
+    if (this.closed || (this.partial === '' && this.rl.line === '')) {
+      process.stderr.write(`${line}\n`);
+      return;
+    }
+    this.aside(() => process.stderr.write(`${line}\n`));
+  }
+
+  attach(core: Rv6Boot): void {
+    this.input.attach(core);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.cancelReprompt();
+    this.rl.close(); // leaves raw mode
+    if (this.partial !== '') process.stdout.write('\n');
+  }
+}
+
+function errnoName(errno: number): string {
+  return Object.entries(ERRNO).find(([, v]) => v === errno)?.[0] ?? `errno ${errno}`;
+}
+
+interface BootCliOptions {
+  disk?: string;
+  membdev: boolean;
+  shadow: boolean;
+}
+
+const EXAMPLES = `
+The console: type commands at the rv6 shell; Ctrl-C interrupts the running program, Ctrl-D
+ends the input of the program reading the console (at the shell's prompt: the shell exits), and
+"exit [N]" leaves with status N (redleaf exits with init's status). Domain log lines and faults
+are shown on stderr, prefixed with the domain's name.
+
+Examples:
+  redleaf boot                       # the default image (.redleaf/rv6.img, or $REDLEAF_IMAGE)
+  redleaf boot --disk my.img         # an image made with: redleaf mkfs my.img --programs
+  redleaf boot --membdev             # the default image loaded into RAM: changes are not kept
+  echo 'ls /; exit 3' | redleaf boot # a scripted session; exit code 3
+
+At the shell: crash nvme (the disk driver panics; its shadow restarts it and the shell carries
+on), then domains (the driver's restart count).
+`;
+
+export function register(program: Command): void {
+  program
+    .command('boot')
+    .description('boot rv6 and connect this terminal to its console (default image created on first run)')
+    .option('--disk <image>', 'rv6 image to boot (default: $REDLEAF_IMAGE or .redleaf/rv6.img, created if missing)')
+    .option('--membdev', 'load the image into an in-memory block device instead of the NVMe drive (changes are lost at exit)', false)
+    .option('--no-shadow', 'no block shadow in front of the disk driver (a driver crash then reaches the file system)')
+    .addHelpText('after', EXAMPLES)
+    .action(async (o: BootCliOptions) => {
+      const term: HostConsole = process.stdin.isTTY && process.stdout.isTTY ? new TtyConsole() : new PipeConsole();
+      let stop: (() => Promise<void>) | null = null;
+      let signalled = false;
+      const onSignal = (sig: NodeJS.Signals, num: number): void => {
+        if (signalled) process.exit(128 + num); // a second signal: do not wait for the shutdown
+        signalled = true;
+        term.close();
+        process.stderr.write(`redleaf boot: ${sig}: shutting down\n`);
+        void (stop?.() ?? Promise.resolve()).finally(() => process.exit(128 + num));
+      };
+      const handlers: Array<[NodeJS.Signals, () => void]> = [
+        ['SIGTERM', () => onSignal('SIGTERM', 15)],
+        ['SIGHUP', () => onSignal('SIGHUP', 1)],
+        ['SIGINT', () => onSignal('SIGINT', 2)], // a terminal in raw mode sends none: kill -INT, or piped mode
+      ];
+      for (const [sig, h] of handlers) process.on(sig, h);
+      let status: number;
+      try {
+        const image = await prepareBootImage(o.disk, (line) => term.note(`redleaf: ${line}`));
+        const sys = await bootRv6({
+          ...(o.membdev ? { membdevImage: image.path } : { image: image.path }),
+          shadow: o.shadow,
+          console: (text) => term.output(text),
+          log: (domain, line) => term.note(`[${domain}] ${line}`),
+        });
+        stop = sys.stop;
+        sys.kernel.onFault((d, cause, message) => term.note(`[kernel] domain ${d.name} died (${cause}): ${message}`));
+        term.attach(sys.core);
+        const r = await sys.core.boot('/bin/init', 'init');
+        if (r < 0) throw new Error(`boot: init (/bin/init) did not start: ${errnoName(-r)}`);
+        status = await sys.core.waitInit();
+      } finally {
+        term.close();
+        await stop?.();
+        for (const [sig, h] of handlers) process.off(sig, h);
+      }
+      // Leave now: nothing of the session should keep the process alive once rv6 is down.
+      process.exit(status);
+    });
+}
