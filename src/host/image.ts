@@ -225,15 +225,16 @@ Programs in /bin:
 ${wrap(programNames.join(' '), 72, '  ')}
 
 Try:
-  ls /                      list the root directory
-  cat README | wc           count the lines, words and bytes of this file
-  grep domain README        lines of this file that mention domains
+  ls                        the files here: name, type, inode, size
+  cat README | wc           lines, words and bytes of this file
+  grep -n domain README     the lines of this file that mention domains
   echo hi > note; cat note  write a file and read it back
   sleep 100                 then Ctrl-C interrupts it
+  sleep 5 & ps              a background job, and the process table
   domains                   every kernel domain: calls, faults, restarts
   crash nvme                crash the disk driver: its shadow restarts it
-                            and the shell carries on
-  exit                      leave (the host command exits with the status)
+                            and the shell carries on (see: domains)
+  exit 3                    leave: redleaf exits with status 3
 `;
   const numbers = Array.from({ length: 100 }, (_, i) => `${i + 1}\n`).join('');
   const fruit = ['banana', 'apple', 'cherry', 'apple', 'date', 'elderberry', 'fig', 'banana', 'grape', 'apple'].join('\n') + '\n';
