@@ -245,20 +245,23 @@ export function register(program: Command): void {
     .action(async (o: BootCliOptions) => {
       const term: HostConsole = process.stdin.isTTY && process.stdout.isTTY ? new TtyConsole() : new PipeConsole();
       let stop: (() => Promise<void>) | null = null;
-      let signalled = false;
-      const onSignal = (sig: NodeJS.Signals, num: number): void => {
-        if (signalled) process.exit(128 + num); // a second signal: do not wait for the shutdown
-        signalled = true;
+      let leaving = false;
+      /** Leave before init exits: stop rv6 (sync, unmount), then exit with `status`. */
+      const leave = (why: string, status: number): void => {
+        if (leaving) process.exit(status); // asked twice: do not wait for the shutdown
+        leaving = true;
         term.close();
-        process.stderr.write(`redleaf boot: ${sig}: shutting down\n`);
-        void (stop?.() ?? Promise.resolve()).finally(() => process.exit(128 + num));
+        process.stderr.write(`redleaf boot: ${why}: shutting down\n`);
+        void (stop?.() ?? Promise.resolve()).finally(() => process.exit(status));
       };
       const handlers: Array<[NodeJS.Signals, () => void]> = [
-        ['SIGTERM', () => onSignal('SIGTERM', 15)],
-        ['SIGHUP', () => onSignal('SIGHUP', 1)],
-        ['SIGINT', () => onSignal('SIGINT', 2)], // a terminal in raw mode sends none: kill -INT, or piped mode
+        ['SIGTERM', () => leave('SIGTERM', 128 + 15)],
+        ['SIGHUP', () => leave('SIGHUP', 128 + 1)],
+        ['SIGINT', () => leave('SIGINT', 128 + 2)], // a terminal in raw mode sends none: kill -INT, or piped mode
       ];
       for (const [sig, h] of handlers) process.on(sig, h);
+      // The reader of our output went away (`redleaf boot | head`): as SIGPIPE would, end.
+      process.stdout.on('error', (e: NodeJS.ErrnoException) => leave(e.code === 'EPIPE' ? 'output closed' : `output: ${e.message}`, 128 + 13));
       let status: number;
       try {
         const image = await prepareBootImage(o.disk, (line) => term.note(`redleaf: ${line}`));
@@ -279,6 +282,7 @@ export function register(program: Command): void {
         await stop?.();
         for (const [sig, h] of handlers) process.off(sig, h);
       }
+      if (leaving) return; // leave() exits with its own status
       // Leave now: nothing of the session should keep the process alive once rv6 is down.
       process.exit(status);
     });

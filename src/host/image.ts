@@ -266,6 +266,9 @@ export async function createDefaultImage(path: string, onProgress?: (done: numbe
   const programs = builtPrograms();
   nfs.mkdirSync(npath.dirname(path), { recursive: true });
   const tmp = `${path}.partial-${process.pid}`;
+  // A signal ending the process mid-way (process.exit) skips the catch below: remove it then too.
+  const removeTmp = (): void => nfs.rmSync(tmp, { force: true });
+  process.once('exit', removeTmp);
   try {
     mkfs(tmp, { sizeBytes: DEFAULT_IMAGE.sizeBytes, variant: DEFAULT_IMAGE.variant, inodes: DEFAULT_IMAGE.inodes });
     await withImageFs(tmp, 'boot', async (fs) => {
@@ -275,8 +278,10 @@ export async function createDefaultImage(path: string, onProgress?: (done: numbe
     }, true);
     nfs.renameSync(tmp, path);
   } catch (e) {
-    nfs.rmSync(tmp, { force: true });
+    removeTmp();
     throw e;
+  } finally {
+    process.off('exit', removeTmp);
   }
 }
 

@@ -78,6 +78,18 @@ test('boot: a scripted session on piped stdin; exit status becomes the exit code
   assert.equal(nfs.readFileSync(npath.join(npath.dirname(img), 'note.txt'), 'utf8'), 'written through rv6\n');
 });
 
+test('boot: crash nvme — with the block shadow the shell carries on and the restart is counted; without it, EIO', (t) => {
+  const img = bootableImage(tmpdir(t));
+  const session = 'crash nvme\nls /\ndomains\nexit 0\n';
+  const r = run(['boot', '--disk', img], { input: session });
+  assert.equal(r.status, 0, show(r));
+  assert.match(r.stdout, /^(?:\$ )*\bbin\s+1\b/m, `ls / after the crash\n${show(r)}`);
+  assert.match(r.stdout, /^nvme\s+live\s+\d+\s+1\s+1\b/m, `nvme: 1 fault, 1 restart\n${show(r)}`);
+  assert.match(r.stderr, /domain nvme died \(panic\)/, show(r));
+  const bare = run(['boot', '--disk', img, '--no-shadow'], { input: session });
+  assert.match(bare.stdout, /ls: Input\/output error/, show(bare));
+});
+
 test('boot: end of piped input ends the shell, and init with it', (t) => {
   const img = bootableImage(tmpdir(t));
   const r = run(['boot', '--disk', img], { input: 'echo bye\n' });
@@ -140,6 +152,22 @@ test('boot: SIGTERM shuts rv6 down cleanly (exit 143, image clean)', async (t) =
   assert.equal(f.status, 0, f.stdout + f.stderr);
 });
 
+test('boot: the reader of its output going away ends the session cleanly (exit 141, image clean)', async (t) => {
+  const img = bootableImage(tmpdir(t));
+  const child = spawn(process.execPath, [cli, 'boot', '--disk', img], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+  t.after(() => void child.kill('SIGKILL'));
+  const out = collect(child);
+  child.stdin!.write('echo up\n');
+  await out.expect(line('up'), 60_000);
+  child.stdout!.destroy();
+  child.stdin!.write('cat /README\n');
+  const [code] = await exited(child);
+  assert.equal(code, 141, out.errText());
+  assert.match(out.errText(), /output closed: shutting down/);
+  const f = run(['fsck', img]);
+  assert.equal(f.status, 0, f.stdout + f.stderr);
+});
+
 test('boot: a terminal session through a pseudo-terminal (line, history, Ctrl-C, Ctrl-D)', async (t) => {
   const probe = spawnSync('script', ['--version'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) {
@@ -158,7 +186,7 @@ test('boot: a terminal session through a pseudo-terminal (line, history, Ctrl-C,
   });
   const out = collect(child);
   const type = (keys: string): void => void child.stdin!.write(keys);
-  const prompt = /\$ $/;
+  const prompt = /\$ (?:\x1b\[\d*G)?$/; // a redrawn prompt ends with a cursor move to its end
   await out.expect(prompt, 60_000);
   type('echo typed-line\r');
   await out.expect(/\ntyped-line\r*\n/, 20_000);
@@ -177,6 +205,11 @@ test('boot: a terminal session through a pseudo-terminal (line, history, Ctrl-C,
   type('echo still-here\r');
   await out.expect(/\nstill-here\r*\n/, 20_000);
   assert.ok(Date.now() - t0 < 30_000, 'sleep 100 was interrupted');
+  type('half-typed\x03'); // Ctrl-C at the prompt: the line is dropped, the prompt comes back
+  await out.expect(/half-typed\^C\r*\n/, 20_000);
+  await out.expect(prompt, 20_000);
+  type('echo fresh\r');
+  await out.expect(/\nfresh\r*\n/, 20_000);
 
   type('cat\r');
   await new Promise((r) => setTimeout(r, 500));
