@@ -205,7 +205,11 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       } catch (e) {
         return calleeFault(link, method, (e as Error).message);
       }
-      return moved ?? calleeFault(link, method, `must be an RRef of type ${heap.typeInfo(typeId).name}, got ${describe(h)}`);
+      const out = moved ?? calleeFault(link, method, `must be an RRef of type ${heap.typeInfo(typeId).name}, got ${describe(h)}`);
+      // The caller died while the call was in flight (an async call it was blocked in): its slots
+      // were reclaimed at its death, so what it would receive now is freed rather than leaked.
+      if (!link.caller.live) heap.free(kit.slotOf(out));
+      return out;
     },
     iface(link, obj, name, method, index) {
       try {
