@@ -126,6 +126,13 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     },
     settle(link, p, method, conv, release) {
       const callee = link.callee;
+      if (!callee.live) {
+        // The callee died during the call itself (a deadline or a fault before its first await):
+        // its termination ran before this call was in flight, so nothing would ever unwind it.
+        if (typeof p === 'object' && p !== null && p instanceof Promise) Reflect.apply(promiseThen, p, [undefined, () => {}]);
+        release?.();
+        return Promise.reject(deadError(link, method));
+      }
       return new Promise((resolve, reject) => {
         let done = false;
         const finish = (): boolean => {

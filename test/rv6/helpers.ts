@@ -152,3 +152,21 @@ export async function withRv6(fn: (t: Rv6Test) => Promise<void>, image?: Uint8Ar
     await t.stop();
   }
 }
+
+/** -errno of an errno name. */
+export { ERRNO } from '../../src/interfaces/rv6.js';
+
+/**
+ * Assert the results of labelled commands (of pid 1 unless given): a number or string must be
+ * equal, an object is compared on the fields given.
+ */
+export function expectResults(t: Rv6Test, want: Record<string, unknown>, pid = 1): void {
+  for (const [label, w] of Object.entries(want)) {
+    const got = t.r(label, pid);
+    if (w !== null && typeof w === 'object' && !Array.isArray(w)) {
+      for (const [k, v] of Object.entries(w)) assert.deepEqual(got?.[k], v, `${label}.${k}: got ${JSON.stringify(got)}`);
+    } else {
+      assert.deepEqual(got, w, `${label}: got ${JSON.stringify(got)}`);
+    }
+  }
+}

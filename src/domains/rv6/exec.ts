@@ -36,9 +36,10 @@ export function programName(path: string): string {
 
 /** Load program file `path` (from directory `cwd`) as the domain `domain(name)`; or -errno. */
 export async function loadProgram(ctx: Ctx, cwd: DirRef, path: string, domain: (name: string) => string): Promise<Loaded | number> {
+  if (path === '') return -ERRNO.ENOENT;
   const full = programPath(path);
   const name = programName(path);
-  if (name === '') return -ERRNO.ENOENT;
+  if (name === '') return -ERRNO.EACCES; // "/" and the like: a directory
   const text = await readProgram(ctx, cwd, full);
   if (typeof text === 'number') return text;
   const dname = domain(name);

@@ -169,7 +169,7 @@ export class ProcSyscalls {
     if (!img.live) return EINTR;
     if (argv.length > MAX_ARGV) return -ERRNO.E2BIG;
     const p = img.proc;
-    const gen = ++p.execs;
+    const gen = p.execs + 1;
     const cwd = p.cwd.hold();
     const loaded = await loadProgram(this.ctx, cwd, path, (name) => `${name}.${p.pid}.${gen}`);
     await cwd.release(this.ctx.fs);
@@ -178,6 +178,7 @@ export class ProcSyscalls {
       this.ctx.loader.terminate(loaded.domain);
       return EINTR;
     }
+    p.execs = gen;
     img.current = false;
     p.replaced = img;
     const next = this.attach(p, loaded);

@@ -37,7 +37,9 @@ export function init(sys: Sys): Program {
       const vars = new Map<string, Value>();
       const pending: string[] = [];
 
-      const flush = async (): Promise<void> => {
+      // One flush at a time (a `bg` script prints concurrently with the main one).
+      let flushing: Promise<void> = Promise.resolve();
+      const flushNow = async (): Promise<void> => {
         while (pending.length > 0) {
           const bytes = enc.encode(pending[0]!);
           const buf = sys.alloc.bytes(Math.max(bytes.length, 1));
@@ -48,6 +50,7 @@ export function init(sys: Sys): Program {
           pending.shift();
         }
       };
+      const flush = (): Promise<void> => (flushing = flushing.then(flushNow));
       const print = async (op: string, r: Value): Promise<void> => {
         pending.push(JSON.stringify({ pid, op, r }) + '\n');
         await flush();
