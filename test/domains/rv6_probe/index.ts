@@ -1,6 +1,7 @@
 /**
  * rv6_probe: a test program that runs its argv as a script of rv6 system calls and prints each
- * result as one JSON line, {"pid":P,"op":LABEL,"r":RESULT}, to its output descriptor (fd 1).
+ * result as one JSON line, {"pid":P,"op":LABEL,"r":RESULT}, to its output descriptor (fd 1, or
+ * the one an `out` command chose).
  *
  * argv[0] is the program name; every further argument is one command, a JSON array
  * `[op, ...args]`. `op` may be written `label=op`: the result is then kept, and a later argument
@@ -15,7 +16,7 @@
  *   procs   spawn path argv[] in out err pgid | exec path argv[] | wait pid → {pid,status}
  *           exit status | kill pid | getpid | sleep ms | uptime | tcsetpgrp pgid
  *           procs | kdomains | kcrash name afterCalls
- *   control echo value | return status | crash (throw) | hang (await forever) | tick (a timer
+ *   control out fd (print to fd from now on) | echo value | return status | crash (throw) | hang (await forever) | tick (a timer
  *           loop forever) | spin (a busy loop: deadline) | bg [cmd...] (run concurrently)
  *
  * In spawn/exec argv arrays, an element that is not a string is JSON-encoded (a child's command).
@@ -36,6 +37,7 @@ export function init(sys: Sys): Program {
       const pid = rv6.getpid();
       const vars = new Map<string, Value>();
       const pending: string[] = [];
+      let outFd = 1;
 
       // One flush at a time (a `bg` script prints concurrently with the main one).
       let flushing: Promise<void> = Promise.resolve();
@@ -44,7 +46,7 @@ export function init(sys: Sys): Program {
           const bytes = enc.encode(pending[0]!);
           const buf = sys.alloc.bytes(Math.max(bytes.length, 1));
           buf.write(0, bytes);
-          const r = await rv6.write(1, buf, bytes.length);
+          const r = await rv6.write(outFd, buf, bytes.length);
           buf.drop();
           if (r < 0) return;
           pending.shift();
@@ -178,6 +180,9 @@ export function init(sys: Sys): Program {
           case 'kdomains': return rv6.kdomains();
           case 'kcrash': return rv6.kcrash(str(a[0]), num(a[1]));
           case 'echo': return arg(a[0]);
+          case 'out':
+            outFd = num(a[0]);
+            return outFd;
           case 'crash': throw new Error('rv6_probe: crash requested');
           case 'hang': return new Promise(() => {});
           case 'tick':
