@@ -256,7 +256,19 @@ export class Kernel {
 
   private newLink(caller: Domain, callee: Domain, target: object): Link {
     const link: Link = { caller, callee, target };
-    if (callee !== this.self) callee.inbound.push(link);
+    if (callee !== this.self) {
+      const inbound = callee.inbound;
+      inbound.push(link);
+      // A link whose caller died is garbage, but the list would keep it (and the callee object it
+      // targets) for as long as the callee lives — one per process for the rv6 core. Drop such
+      // links whenever the list reaches a power of two: amortized O(1) per new link.
+      const n = inbound.length;
+      if (n >= 64 && (n & (n - 1)) === 0) {
+        let kept = 0;
+        for (const l of inbound) if (l.caller.live) inbound[kept++] = l;
+        inbound.length = kept;
+      }
+    }
     const crash = this.crashAt.get(callee);
     if (crash !== undefined) this.armCrash(link, crash);
     return link;

@@ -63,11 +63,12 @@ export class Rv6Test {
   logs: string[] = [];
   private constructor(public sys: Rv6System) {}
 
-  static async boot(image: Uint8Array = rv6Image()): Promise<Rv6Test> {
+  /** Boot on a RAM disk preloaded with `image`, or on the NVMe stack over an image file. */
+  static async boot(image: Uint8Array | { file: string } = rv6Image()): Promise<Rv6Test> {
     let t: Rv6Test | null = null;
     const logs: string[] = [];
     const sys = await bootRv6({
-      membdevImage: image,
+      ...(image instanceof Uint8Array ? { membdevImage: image } : { image: image.file }),
       physBytes: 64 << 20,
       console: (text) => {
         t!.out += text;
@@ -144,7 +145,7 @@ export class Rv6Test {
 }
 
 /** Boot, run `fn`, always stop. */
-export async function withRv6(fn: (t: Rv6Test) => Promise<void>, image?: Uint8Array): Promise<void> {
+export async function withRv6(fn: (t: Rv6Test) => Promise<void>, image?: Uint8Array | { file: string }): Promise<void> {
   const t = await Rv6Test.boot(image);
   try {
     await fn(t);

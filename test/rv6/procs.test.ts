@@ -263,3 +263,17 @@ test('the first command of a probe can be a bad read buffer: the core answers EI
     assert.equal(t.domain('rv6')?.state, 'live');
   });
 });
+
+test('many short processes: all reaped and reclaimed, the core keeps no link per dead process', async () => {
+  await withRv6(async (t) => {
+    const n = 150;
+    const cmds: unknown[][] = [];
+    for (let i = 0; i < n; i++) cmds.push(spawn(`c${i}`, ['return', i]), [`w${i}=wait`, `$c${i}`]);
+    await t.runInit([...cmds, ['ps=procs']]);
+    for (let i = 0; i < n; i += 37) assert.deepEqual(t.r(`w${i}`), { pid: t.r(`c${i}`), status: i });
+    assert.equal(t.r('ps'), 'PID PPID PGID STATE NAME\n1 0 1 run rv6_probe\n');
+    assertProgramsReclaimed(t, Array.from({ length: n }, (_, i) => t.r(`c${i}`)));
+    const inbound = t.kernel.get('rv6')!.inbound.length;
+    assert.ok(inbound < 64, `the core still has ${inbound} inbound links`);
+  });
+});
