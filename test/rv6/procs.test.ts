@@ -277,3 +277,22 @@ test('many short processes: all reaped and reclaimed, the core keeps no link per
     assert.ok(inbound < 64, `the core still has ${inbound} inbound links`);
   });
 });
+
+test('a crashed fs domain: file calls answer EIO, the core and its processes live on', async () => {
+  await withRv6(async (t) => {
+    await t.runInit([
+      ['f=open', '/bin/rv6_probe', O_RDONLY],
+      ['k=kcrash', 'fs', 0],
+      ['r=read', '$f', 10],
+      ['o=open', '/x', O_CREATE | O_RDWR],
+      ['s=stat', '/'],
+      ['sp=spawn', 'rv6_probe', child(), 0, 1, 2, PGID_INHERIT],
+      ['c=close', '$f'],
+      ['echo', 'alive'],
+    ]);
+    expectResults(t, { k: 0, r: { n: E('EIO') }, o: E('EIO'), s: { err: E('EIO') }, sp: E('EIO'), c: 0, echo: 'alive' });
+    assert.equal(t.domain('fs')?.state, 'dead');
+    assert.equal(t.domain('rv6')?.state, 'live');
+    assert.ok(t.logs.some((l) => /fs domain failed .* file-system calls return EIO/.test(l)), t.logs.join('\n'));
+  });
+});
