@@ -296,3 +296,31 @@ test('a crashed fs domain: file calls answer EIO, the core and its processes liv
     assert.ok(t.logs.some((l) => /fs domain failed .* file-system calls return EIO/.test(l)), t.logs.join('\n'));
   });
 });
+
+test('spawn: fds 0-2 are the chosen descriptors (redirection, shared offset), no other fd is inherited; cwd is', async () => {
+  await withRv6(async (t) => {
+    await t.runInit([
+      ['mkdir', '/d'],
+      ['chdir', '/d'],
+      ['o=open', 'out', O_CREATE | O_RDWR],
+      ['write', '$o', 'abc\n'],
+      ['c=spawn', 'rv6_probe', child(['s3=fstat', 3], ['s1=fstat', 1], ['cwd=getcwd'], ['echo', 'to the file']), 0, '$o', 2, PGID_INHERIT],
+      ['w=wait', '$c'],
+      ['write', '$o', 'xyz\n'],
+      ['lseek', '$o', 0, SEEK_SET],
+      ['all=readall', '$o'],
+    ]);
+    const c = t.r('c');
+    assert.deepEqual(t.r('w'), { pid: c, status: 0 });
+    const lines: string[] = t.r('all').text.split('\n');
+    assert.equal(lines[0], 'abc');
+    assert.equal(lines.at(-2), 'xyz', 'the parent wrote after the child: one shared offset');
+    const childLines = lines.slice(1, -2).map((l) => JSON.parse(l) as { op: string; r: any });
+    const of = (op: string): any => childLines.find((l) => l.op === op)?.r;
+    assert.equal(of('s3').err, E('EBADF'), 'fd 3 is not inherited');
+    assert.equal(of('s1').err, 0);
+    assert.equal(of('cwd'), '/d');
+    assert.equal(of('echo'), 'to the file');
+    assert.deepEqual(t.lines().filter((l) => l.pid === c), [], 'the child wrote to its redirected stdout, not the console');
+  });
+});

@@ -8,11 +8,12 @@
  * program's only authority, and a call through it can only ever act for that process. Design
  * decisions are written in README.md beside this file and in each file's header.
  */
-import { ERRNO, STATUS_KILLED, type Rv6, type Rv6Boot, type Rv6Fs } from '../../interfaces/rv6.js';
+import {
+  ERRNO, STATUS_KILLED, type FdPair, type IoBuf, type Rv6, type Rv6Boot, type Rv6Fs, type StatBuf, type WaitStatus,
+} from '../../interfaces/rv6.js';
 import type { ConsoleOut, ProgramLoader } from '../../runtime/rv6host.js';
 import type { Sys } from '../../runtime/sys.js';
 import type { Borrow, RRef, RRefArray } from '../../runtime/types.js';
-import type { FdPair, IoBuf, StatBuf, WaitStatus } from '../../interfaces/rv6.js';
 import { Console } from './console.js';
 import type { Ctx } from './ctx.js';
 import { loadProgram, programName } from './exec.js';
