@@ -145,7 +145,16 @@ export async function bootRv6(opts: Rv6Options): Promise<Rv6System> {
       bdevDomain = driverName = 'membdev';
     }
     bootFs(kernel, bdevDomain, { name: FS_DOMAIN, ...(opts.fsConfig ?? {}) });
-    const out: ConsoleOut = { write: (text: string) => opts.console(text) };
+    // A failing host console must not become a panic of the core (an exception out of a capability).
+    const out: ConsoleOut = {
+      write: (text: string) => {
+        try {
+          opts.console(text);
+        } catch (e) {
+          (opts.log ?? ((d, line) => process.stderr.write(`[${d}] ${line}\n`)))(CORE_DOMAIN, `console output failed: ${(e as Error).message}`);
+        }
+      },
+    };
     kernel.load(artifactPath('rv6'), { name: CORE_DOMAIN, imports: [FS_DOMAIN, { object: programLoader(kernel) }, { object: out }] });
     const core = kernel.bind<Rv6Boot>(CORE_DOMAIN);
     let stopped: Promise<void> | null = null;
