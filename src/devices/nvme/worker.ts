@@ -16,13 +16,17 @@
  *    physical-memory view, Buffer.copy for RAM): no intermediate copy, and the hot path allocates
  *    nothing (all per-queue state and PRP segment lists live in preallocated typed arrays);
  *  - the CQE's dword 3 (phase) is stored last with Atomics.store, so a host that sees the new
- *    phase sees the whole entry.
+ *    phase sees the whole entry;
+ *  - the bus is serviced before every command and at the top of every pass (src/devices/bus.ts):
+ *    a function reset requested by the kernel is acknowledged only between commands, so once the
+ *    kernel sees the acknowledgement no transfer or completion write is in progress, and the reset
+ *    forgets every queue, so nothing the old driver queued is ever fetched again.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as fs from 'node:fs';
-import { WAKE_WORD, raiseIrq, waitWake, type DeviceWorkerData } from '../bus.js';
+import { WAKE_WORD, raiseIrq, serviceBus, waitWake, type DeviceWorkerData } from '../bus.js';
 import {
-  ADMIN, CAP_TO, FID_NUMBER_OF_QUEUES, MAX_IO_QUEUES, MDTS, MQES, NVM, PAGE, REG, SC,
+  ADMIN, CAP_TO, FAIL_ENABLES_WORD, FID_NUMBER_OF_QUEUES, MAX_IO_QUEUES, MDTS, MQES, NVM, PAGE, REG, SC,
   STAT_NAMES, STATS_WORD, VERSION_1_4, cqHeadDoorbell, sqTailDoorbell,
   type NvmeConfig, type NvmeStatName,
 } from './regs.js';
@@ -31,6 +35,7 @@ const data = workerData as DeviceWorkerData;
 const config = data.config as NvmeConfig;
 const bar0 = new Int32Array(data.bar0);
 const irq = new Int32Array(data.irq);
+const bus = new Int32Array(data.bus);
 const physLen = data.phys.byteLength;
 const physI32 = new Int32Array(data.phys, 0, physLen >>> 2);
 const physBuf = Buffer.from(data.phys);
@@ -110,6 +115,8 @@ const lbads = Math.log2(blockSize);
 const nsze = backend.bytes / blockSize;
 const maxTransfer = PAGE << MDTS;
 const powerCutAfter = config.powerCutAfterWrites ?? Infinity;
+const commandDelayMs = config.commandDelayMs ?? 0;
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 
 // ---------------------------------------------------------------------------------------------
 // Statistics, published to BAR0 after every pass.
@@ -170,6 +177,17 @@ function controllerReset(): void {
   Atomics.store(bar0, REG.CSTS, 0);
 }
 
+/** Function-level reset: the power-on state, registers included (the host's CC too). */
+function functionReset(): void {
+  controllerReset();
+  enSeen = 0;
+  cqBlocked = false;
+  for (const r of [REG.CC, REG.INTMC, REG.AQA, REG.ASQ_LO, REG.ASQ_HI, REG.ACQ_LO, REG.ACQ_HI]) Atomics.store(bar0, r, 0);
+}
+
+/** Whether the controller may touch physical memory now (see the bus's reset handshake). */
+const busOk = (): boolean => serviceBus(bus, irq, functionReset);
+
 function enable(): void {
   const aqa = Atomics.load(bar0, REG.AQA);
   const asqs = (aqa & 0xfff) + 1;
@@ -179,6 +197,11 @@ function enable(): void {
   const cc = Atomics.load(bar0, REG.CC);
   const mps = (cc >>> 7) & 0xf;
   const css = (cc >>> 4) & 0x7;
+  if (Atomics.load(bar0, FAIL_ENABLES_WORD) > 0) {
+    Atomics.sub(bar0, FAIL_ENABLES_WORD, 1);
+    Atomics.store(bar0, REG.CSTS, 0b10); // injected: broken during bring-up
+    return;
+  }
   if (asqs < 2 || acqs < 2 || asqs > MQES + 1 || acqs > MQES + 1 || mps !== 0 || css !== 0 ||
       !pageRangeOk(asq, asqs * 64) || !pageRangeOk(acq, acqs * 16)) {
     // A bring-up the controller cannot honour: controller fatal status, never ready.
@@ -418,6 +441,7 @@ function execIo(w: number, opc: number): number {
   if (len > maxTransfer) return SC.INVALID_FIELD;
   const st = mapPrps(u64(physI32[w + 6]!, physI32[w + 7]!), u64(physI32[w + 8]!, physI32[w + 9]!), len);
   if (st !== SC.SUCCESS) return st;
+  if (commandDelayMs > 0) Atomics.wait(sleepCell, 0, 0, commandDelayMs);
   let pos = slba * blockSize;
   if (opc === NVM.READ) {
     for (let i = 0; i < segCount; i++) { backend.read(pos, segAddr[i]!, segLen[i]!); pos += segLen[i]!; }
@@ -486,6 +510,8 @@ function processSq(q: number): number {
   let n = 0;
   const cq = sqCq[q]!;
   while (head !== tail && n < BURST) {
+    // After a function reset the queue is gone: stop before fetching anything.
+    if (!busOk()) return n;
     if (cqFull(cq)) { cqBlocked = true; break; }
     const w = (sqBase[q]! + head * 64) / 4;
     head = head + 1 === size ? 0 : head + 1;
@@ -511,6 +537,7 @@ function raisePending(): void {
 
 /** One controller pass over every SQ; returns true if any command was executed. */
 function step(): boolean {
+  if (!busOk()) return false;
   checkControl();
   cqBlocked = false;
   let any = false;
