@@ -565,9 +565,17 @@ export class Kernel {
     return harden({
       /** A proxy to the current instance. */
       current: () => kernel.bind(name, user),
-      /** Restart the supervised domain from its artifact; returns a proxy to the new instance. */
+      /**
+       * Restart the supervised domain from its artifact; returns a proxy to the new instance. A
+       * fresh instance that dies during init is a dead callee: an RpcError 'callee-dead' (hardened,
+       * unlike the kernel's own errors), so the shadow can retry within its bound.
+       */
       restart: () => {
-        kernel.restart(name);
+        try {
+          kernel.restart(name);
+        } catch (e) {
+          throw makeRpcError('callee-dead', name, 'restart', e instanceof Error ? e.message : String(e));
+        }
         return kernel.bind(name, user);
       },
       restarts: () => kernel.byName.get(name)?.restarts ?? 0,

@@ -1,9 +1,9 @@
 /**
  * bdev_shadow: the block shadow. Wraps a BDev driver (imported as `Supervisor:BDev`), exports the
  * same BDev, and hides driver crashes: when the driver dies (panic, injected fault, deadline) with
- * requests in flight, the shadow restarts it from its artifact — the fresh instance resets the
- * controller and re-creates its queues in init — and reissues every request that had not
- * completed. Callers get normal results.
+ * requests in flight, the shadow restarts it from its artifact — the kernel resets the controller
+ * (detach/attach), the fresh instance brings it up and re-creates its queues in init — and
+ * reissues every request that had not completed. Callers get normal results.
  *
  * How each method recovers (the trade-off is documented in src/interfaces/block.ts):
  *  - info getters, flush: reissued as they are;
@@ -14,8 +14,12 @@
  *    forwarding the shadow records each request and keeps a copy of WRITE data in reused
  *    shadow-owned buffers (one memcpy per written block; reads stay zero-copy). After a crash it
  *    rebuilds the requests in fresh allocations and reissues the whole batch.
- * If recovery keeps failing (maxRetries restarts for one call), requests come back with
- * status -EIO instead of an exception: an exception escaping this domain would be its panic.
+ * A restart can fail too (the fresh instance dies during its init, e.g. a controller that breaks
+ * during bring-up): that is one more death. Each call retries at most MAX_RETRIES restarts; then
+ * its requests come back with status -EIO (write and flush return -EIO) instead of an exception —
+ * an exception escaping this domain would be its panic. The next call tries again, so a device
+ * that recovers is used again. blockSize / blockCount / model / serial are answered from what the
+ * driver last reported while no driver can be brought up (it is the same device).
  */
 import type { BDev, BlkReq } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
@@ -84,38 +88,59 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
     return h;
   };
 
-  /** Forward `call(arg)`; after a driver death, restart it and reissue `remake()`; never throws a death. */
-  async function withRecovery<A, R>(arg: A, call: (t: BDev, a: A) => Promise<R>, remake: () => A, giveUp: () => R): Promise<R> {
-    let cur = arg;
+  /**
+   * Run `call` on the current driver; after a driver death (or a failed restart) run it again on
+   * the restarted driver — at most MAX_RETRIES restarts — and then let `giveUp(last argument)`
+   * answer. `arg()` is the argument of each attempt. Never throws a death.
+   */
+  async function withRecovery<A, R>(arg: () => A, call: (t: BDev, a: A) => Promise<R>, giveUp: (a: A) => R): Promise<R> {
+    let a = arg();
     for (let attempt = 0; ; attempt++) {
       try {
-        // Not reissuable as such (the argument was moved): shadowControl restarts, we rebuild.
-        return await ctl.callAsync(false, (t) => call(t, cur));
+        if (attempt > 0) a = arg();
+        // Not reissued inside shadowControl (a moved argument died with the driver): it restarts
+        // the driver once, or throws a death if the restart failed, and this loop reissues.
+        return await ctl.callAsync(false, (t) => call(t, a));
       } catch (e) {
         if (!died(e)) throw e;
-        if (attempt >= MAX_RETRIES) return giveUp();
-        cur = remake();
+        if (attempt >= MAX_RETRIES) return giveUp(a);
       }
     }
   }
 
-  const safeAsync = async (fn: (t: BDev) => Promise<number>): Promise<number> => {
+  /** The argument of each attempt: the first one while still ours (a call refused before the move), else a remade one. */
+  const reuseOr = <T extends { readonly valid: boolean }>(first: T, remake: () => T) => {
+    let cur = first;
+    return (): T => (cur.valid ? cur : (cur = remake()));
+  };
+
+  /** Geometry and identity, as the driver last reported them (answers while no driver is up). */
+  const known = { blockSize: 0, blockCount: 0, model: '', serial: '' };
+  const info = <K extends keyof typeof known>(key: K, fn: (t: BDev) => (typeof known)[K]): (typeof known)[K] => {
     try {
-      return await ctl.callAsync(true, fn);
+      return (known[key] = ctl.call(true, fn));
     } catch (e) {
-      if (died(e)) return EIO;
+      if (died(e)) return known[key];
       throw e;
     }
   };
+  info('blockSize', (t) => t.blockSize());
+  info('blockCount', (t) => t.blockCount());
+  info('model', (t) => t.model());
+  info('serial', (t) => t.serial());
 
   return {
-    blockSize: () => ctl.call(true, (t) => t.blockSize()),
-    blockCount: () => ctl.call(true, (t) => t.blockCount()),
-    model: () => ctl.call(true, (t) => t.model()),
-    serial: () => ctl.call(true, (t) => t.serial()),
+    blockSize: () => info('blockSize', (t) => t.blockSize()),
+    blockCount: () => info('blockCount', (t) => t.blockCount()),
+    model: () => info('model', (t) => t.model()),
+    serial: () => info('serial', (t) => t.serial()),
     async submit(h: RRef<BlkReq>) {
       const rec = [record(h)];
-      const out = await withRecovery(h, (t, a) => t.submit(a), () => rebuild(rec[0]!, 0), () => rebuild(rec[0]!, EIO));
+      const out = await withRecovery(reuseOr(h, () => rebuild(rec[0]!, 0)), (t, a) => t.submit(a), (a) => {
+        if (!a.valid) return rebuild(rec[0]!, EIO);
+        a.status = EIO;
+        return a;
+      });
       releaseCopies(rec);
       return out;
     },
@@ -133,13 +158,21 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
         for (const r of recs) d.push(rebuild(r, status));
         return d;
       };
-      const out = await withRecovery(dq, (t, a) => t.submitAndPoll(a), remake(0), remake(EIO));
+      const out = await withRecovery(reuseOr(dq, remake(0)), (t, a) => t.submitAndPoll(a), (a) => {
+        if (!a.valid) return remake(EIO)();
+        for (let i = 0; i < n; i++) {
+          const h = a.pop()!;
+          h.status = EIO;
+          a.push(h);
+        }
+        return a;
+      });
       releaseCopies(recs);
       return out;
     },
     // Zero copy: the shadow lends the buffer it was lent on to the driver; the borrow outlives a
     // driver crash (the caller still owns the buffer), so a reissue lends it again.
-    write: (lba: number, data: RRefArray<number>) => safeAsync((t) => t.write(lba, data)),
-    flush: () => safeAsync((t) => t.flush()),
+    write: (lba: number, data: RRefArray<number>) => withRecovery(() => data, (t, d) => t.write(lba, d), () => EIO),
+    flush: () => withRecovery(() => null, (t) => t.flush(), () => EIO),
   };
 }
