@@ -16,6 +16,11 @@
  * word: after storing doorbells (once per batch), a driver increments WAKE and notifies it; an
  * idle device spins a little, then parks in Atomics.wait on WAKE. Register writes with side
  * effects (CC.EN, CTRL.RST, ...) are followed by the same wake, so the device notices them.
+ * Notification suppression: the word before WAKE (PARKED) is 1 exactly while the device sleeps
+ * (set before Atomics.wait, cleared after). A driver that increments WAKE and then reads PARKED = 0
+ * may skip Atomics.notify (a lock and often a system call): with sequentially consistent atomics,
+ * the device's later store of PARKED = 1 is followed by its wait, which sees the new WAKE value and
+ * returns at once. Notifying always stays correct, just slower.
  *
  * Ownership: bus mastering and function-level reset. A device DMAs into memory its driver domain
  * owns (queues, buffers). When that domain dies the kernel reclaims the memory and may hand it to
@@ -43,6 +48,8 @@
 export const BAR0_BYTES = 0x20000;
 /** Word index (in Int32 units) of the WAKE word. */
 export const WAKE_WORD = BAR0_BYTES / 4 - 1;
+/** Word index of the PARKED word: 1 while the device sleeps on WAKE. */
+export const PARKED_WORD = WAKE_WORD - 1;
 
 /** What the kernel hands a device worker (worker_threads workerData). */
 export interface DeviceWorkerData {
@@ -87,7 +94,7 @@ export function raiseIrq(irq: Int32Array, vector: number): void {
 /** Driver side: wake the device after doorbell or control-register writes. */
 export function ringWake(bar0: Int32Array): void {
   Atomics.add(bar0, WAKE_WORD, 1);
-  Atomics.notify(bar0, WAKE_WORD, 1);
+  if (Atomics.load(bar0, PARKED_WORD) !== 0) Atomics.notify(bar0, WAKE_WORD, 1);
 }
 
 /**
@@ -99,6 +106,8 @@ export function waitWake(bar0: Int32Array, seen: number, spins: number, timeoutM
     const v = Atomics.load(bar0, WAKE_WORD);
     if (v !== seen) return v;
   }
+  Atomics.store(bar0, PARKED_WORD, 1);
   Atomics.wait(bar0, WAKE_WORD, seen, timeoutMs);
+  Atomics.store(bar0, PARKED_WORD, 0);
   return Atomics.load(bar0, WAKE_WORD);
 }

@@ -88,6 +88,7 @@ export const STAT_NAMES = [
   'blocksRead',
   'blocksWritten', // blocks of applied writes
   'wakeups', // times the device loop left its park
+  'transfers', // Read/Write data transfers with the backend (a coalesced run of commands is one)
 ] as const;
 export type NvmeStatName = (typeof STAT_NAMES)[number];
 export type NvmeStats = Record<NvmeStatName, number>;
