@@ -5,14 +5,16 @@
  * and a function reset), so no DMA may land in that memory afterwards. Without the detach the
  * read in progress transfers into the reallocated buffer and the controller goes on fetching
  * commands from (and posting completions into) memory that is no longer the driver's. With the
- * shadow in front, callers still get every read, with the right data.
+ * shadow in front, callers still get every read, with the right data. And a device is driven by
+ * one live domain at a time.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { bootStorage } from '../../src/host/storage.js';
 import { KERNEL_OWNER, type ExchangeHeap } from '../../src/kernel/heap.js';
-import type { BlkReq } from '../../src/interfaces/index.js';
+import { artifactPath } from '../../src/kernel/paths.js';
+import type { BDev, BlkReq } from '../../src/interfaces/index.js';
 import type { RRef, RRefArray, RRefDeque } from '../../src/runtime/types.js';
 import { pattern, req } from './helpers.js';
 
@@ -99,3 +101,28 @@ for (const shadow of [false, true]) {
     }
   });
 }
+
+test('a device is driven by one live domain at a time; the next one gets it reset', async () => {
+  const s = await bootStorage({ ramBytes: 1 << 20 });
+  try {
+    const k = s.kernel;
+    const load = (): unknown => k.load(artifactPath('nvme'), { name: 'nvme_second', device: s.dev });
+    assert.throws(load, /device nvme-dev is driven by live domain nvme/);
+    assert.equal(k.get('nvme_second')?.live ?? false, false);
+    let r = req(k, 1, 3, 1, BS, 42);
+    r = await s.driver.submit(r);
+    assert.equal(r.status, 0, 'the first driver is undisturbed');
+    r.drop();
+    k.terminate(s.driverName);
+    load();
+    const second = k.bind<BDev>('nvme_second');
+    r = req(k, 0, 3, 1, BS);
+    r = await second.submit(r);
+    assert.equal(r.status, 0);
+    assert.equal(r.data!.getU32(0), pattern(42, 0), 'the second driver reads what the first wrote');
+    r.drop();
+    k.terminate('nvme_second');
+  } finally {
+    await s.stop();
+  }
+});
