@@ -7,6 +7,9 @@
  *    bits and raises any vector that completed while masked).
  *  - Statistics: u32 words at BAR0 byte STATS_OFFSET (0x8000), in STAT_NAMES order; NvmeDevice.stats()
  *    reads them.
+ *  - Test hooks: NvmeDevice.failEnables(n) breaks the next n bring-ups (controller fatal status);
+ *    the commandDelayMs option makes every Read/Write slow, holding commands in flight.
+ *  - Bus ownership (attach/detach, function reset) as for every device: src/devices/bus.ts.
  * Invariant: startNvme either resolves with a running controller or rejects with a message naming
  * the backend and the problem, having stopped the worker; it never waits forever.
  */
