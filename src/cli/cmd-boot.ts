@@ -33,24 +33,38 @@ interface HostConsole {
   close(): void;
 }
 
-/** Delivers input to the core once attached, queueing what arrives before. */
+/**
+ * Delivers input to the core once attached, queueing what arrives before. A call the core
+ * cannot take (it died: the call throws an RpcError) is reported, not thrown into the input
+ * stream's event handler; the session then ends through waitInit failing.
+ */
 class InputForwarder {
   private core: Rv6Boot | null = null;
   private queued: Array<(core: Rv6Boot) => void> = [];
 
+  constructor(private readonly report: (line: string) => void) {}
+
   send(fn: (core: Rv6Boot) => void): void {
-    if (this.core) fn(this.core);
+    if (this.core) this.deliver(this.core, fn);
     else this.queued.push(fn);
   }
 
   attach(core: Rv6Boot): void {
     this.core = core;
-    for (const fn of this.queued.splice(0)) fn(core);
+    for (const fn of this.queued.splice(0)) this.deliver(core, fn);
+  }
+
+  private deliver(core: Rv6Boot, fn: (core: Rv6Boot) => void): void {
+    try {
+      fn(core);
+    } catch (e) {
+      this.report(`redleaf: console input lost: ${(e as Error).message}`);
+    }
   }
 }
 
 class PipeConsole implements HostConsole {
-  private readonly input = new InputForwarder();
+  private readonly input = new InputForwarder((line) => this.note(line));
   private readonly onData = (text: string): void => this.input.send((c) => c.consoleInput(text));
   private readonly onEnd = (): void => this.input.send((c) => c.consoleEof());
 
@@ -88,7 +102,7 @@ const REPROMPT_MS = 150;
  * (history recall, a note arriving) reproduces the screen as the shell left it.
  */
 class TtyConsole implements HostConsole {
-  private readonly input = new InputForwarder();
+  private readonly input = new InputForwarder((line) => this.note(line));
   private history: string[] = [];
   /** Console output after its last newline: what the cursor's line shows before the input. */
   private partial = '';
@@ -276,7 +290,11 @@ export function register(program: Command): void {
         term.attach(sys.core);
         const r = await sys.core.boot('/bin/init', 'init');
         if (r < 0) throw new Error(`boot: init (/bin/init) did not start: ${errnoName(-r)}`);
-        status = await sys.core.waitInit();
+        try {
+          status = await sys.core.waitInit();
+        } catch (e) {
+          throw new Error(`boot: the session ended without init's status: ${(e as Error).message}`);
+        }
       } finally {
         term.close();
         await stop?.();
