@@ -61,7 +61,8 @@ export function register(program: Command): void {
             const rx = (s.rxFrames - last.rxFrames) / dt / 1e6;
             const tx = (s.txFrames - last.txFrames) / dt / 1e6;
             const gbps = ((s.rxBytes - last.rxBytes) * 8) / dt / 1e9;
-            const extra = o.shadow ? `  restarts ${n.restarts}  lost ${n.framesLost}  last restart ${n.lastRestartMs.toFixed(2)} ms` : '';
+            const loop = o.backend === 'loopback' ? ` (loop frames lost and re-seeded ${s.loopLost})` : '';
+            const extra = o.shadow ? `  restarts ${n.restarts}  lost ${n.framesLost}${loop}  last restart ${n.lastRestartMs.toFixed(2)} ms` : '';
             console.log(`${((now - t0) / 1000).toFixed(0).padStart(4)} s  rx ${rx.toFixed(3)} Mpps  tx ${tx.toFixed(3)} Mpps  ${gbps.toFixed(2)} Gb/s${extra}`);
             last = s;
             lastT = now;
