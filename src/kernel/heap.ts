@@ -122,8 +122,16 @@ export class ExchangeHeap {
   private readonly classStackViews: DataView[] = [];
 
   private readonly types: TypeInfo[] = [];
-  /** Per type id: 1 when values of the type can hold children (structs with RRef fields, deques). */
-  private readonly hasChildren = new Uint8Array(1024);
+  /**
+   * Per type id: 1 when values of the type can hold children (structs with RRef fields, deques).
+   * Read-only for the handle kit (a push of a value without children needs no cycle check).
+   */
+  readonly hasChildren = new Uint8Array(1024);
+  /** Per type id: 1 for deques (children in a ring), 0 otherwise: the move walk's fast test. */
+  private readonly isDeque = new Uint8Array(1024);
+  /** What the move walk in progress moved between owners (no object per move). */
+  private movedBytes = 0;
+  private movedSlots = 0;
 
   constructor(opts: HeapOptions = {}) {
     const physBytes = opts.physBytes ?? 256 * 1024 * 1024;
@@ -176,6 +184,7 @@ export class ExchangeHeap {
     if (info.id >= this.hasChildren.length) throw new HeapError('EINVAL', `too many types (max ${this.hasChildren.length})`);
     this.types.push(info);
     if (kind === TypeKind.Deque || childOffsets.length > 0) new DataView(this.hasChildren.buffer).setUint8(info.id, 1);
+    if (kind === TypeKind.Deque) new DataView(this.isDeque.buffer).setUint8(info.id, 1);
     return info;
   }
 
@@ -300,27 +309,75 @@ export class ExchangeHeap {
    * existing handle to any of them is revoked. Returns the root's new generation.
    */
   move(slot: number, newOwner: number): number {
-    const old = this.owner[slot]!;
-    this.moveTree(slot, old, newOwner);
+    this.moveAccounted(slot, this.owner[slot]!, newOwner);
     return this.gen[slot]!;
   }
 
+  /** moveTree, then one accounting update for the whole tree (not two per slot). */
+  private moveAccounted(slot: number, from: number, to: number): void {
+    this.movedBytes = this.movedSlots = 0;
+    this.moveTree(slot, from, to);
+    if (from !== to) {
+      this.account(from, -this.movedBytes, -this.movedSlots);
+      this.account(to, this.movedBytes, this.movedSlots);
+    }
+  }
+
+  /**
+   * Revokes every handle to `slot` and its descendants (generation bump) and, if `from !== to`,
+   * gives them to `to`, adding what changed hands to movedBytes/movedSlots. The hot case — a
+   * deque of flat buffers, batch after batch — is walked inline, with no closure and no call per
+   * element; child slot numbers read from memory are validated as in forEachChild.
+   */
   private moveTree(slot: number, from: number, to: number): void {
-    this.w_gen.setUint32(slot * 4, (this.gen[slot]! + 1) >>> 0, true);
+    const gen = this.gen;
+    const wGen = this.w_gen;
+    wGen.setUint32(slot * 4, (gen[slot]! + 1) >>> 0, true);
     if (from !== to) {
       this.w_owner.setInt32(slot * 4, to, true);
-      const bytes = this.len[slot]!;
-      this.account(from, -bytes, -1);
-      this.account(to, bytes, 1);
+      this.movedBytes += this.len[slot]!;
+      this.movedSlots++;
     }
-    // Flat arrays (the common case: buffers) have no children: skip the walk.
-    if (this.hasChildren[this.type[slot]!] === 1) this.forEachChild(slot, (c) => this.moveTree(c, from, to));
+    const t = this.type[slot]!;
+    if (this.hasChildren[t] !== 1) return; // flat arrays (buffers): no children
+    const base = this.off[slot]!;
+    const dv = this.dv;
+    if (this.isDeque[t] !== 1) {
+      for (const co of this.types[t]!.childOffsets) {
+        const c = dv.getUint32(base + co, true);
+        if (c !== 0 && this.validChild(slot, c - 1)) this.moveTree(c - 1, from, to);
+      }
+      return;
+    }
+    const head = dv.getUint32(base, true);
+    const count = dv.getUint32(base + 4, true);
+    const cap = dv.getUint32(base + 8, true);
+    const n = count < cap ? count : cap;
+    const owner = this.owner;
+    const parent = this.parent;
+    const hw = this.highWater;
+    let i = cap > 0 ? head % cap : 0;
+    for (let k = 0; k < n; k++) {
+      const c = dv.getUint32(base + DEQUE_HEADER + i * 4, true);
+      i = i + 1 === cap ? 0 : i + 1;
+      if (!(c < hw && owner[c] !== FREE && parent[c] === slot)) continue;
+      if (this.hasChildren[this.type[c]!] === 1) {
+        this.moveTree(c, from, to);
+        continue;
+      }
+      wGen.setUint32(c * 4, (gen[c]! + 1) >>> 0, true);
+      if (from !== to) {
+        this.w_owner.setInt32(c * 4, to, true);
+        this.movedBytes += this.len[c]!;
+        this.movedSlots++;
+      }
+    }
   }
 
   /** Make `child` (a root owned like `parentSlot`) a child of `parentSlot`; revokes its handles. */
   adopt(parentSlot: number, child: number): void {
     this.w_parent.setInt32((child) * 4, parentSlot, true);
-    this.moveTree(child, this.owner[child]!, this.owner[parentSlot]!);
+    this.moveAccounted(child, this.owner[child]!, this.owner[parentSlot]!);
   }
 
   /** Detach `child` from its parent: it becomes a root (same owner); returns its new generation. */

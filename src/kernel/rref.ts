@@ -67,7 +67,7 @@ export interface HandleKit {
 }
 
 export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number, err: HandleError) => void): HandleKit {
-  const { gen, off, len, borrows, owner, parent, dv, u8, phys } = heap;
+  const { gen, off, len, borrows, owner, parent, dv, u8, phys, hasChildren } = heap;
   const i32 = new Int32Array(phys);
   const classByType: Array<new (t: symbol, s: number, g: number, ro: boolean, h: number) => Handle> = [];
   // Per type id: element-kind index (scalar kinds 0..10, then KIND_STRUCT, KIND_DEQUE).
@@ -282,9 +282,11 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
     const self = slotOfImpl(this);
     const holder = holderOfImpl(this);
     const c = checkMovableImpl(v, holder);
-    // No cycles: the deque may not end up inside itself.
-    for (let p = self; p !== NO_PARENT; p = parent[p]!) {
-      if (p === c) violation(holder, 'EINVAL', 'push of an RRef that contains this deque');
+    // No cycles: the deque may not end up inside itself (only a value with children can hold it).
+    if (hasChildren[heap.type[c]!] === 1) {
+      for (let p = self; p !== NO_PARENT; p = parent[p]!) {
+        if (p === c) violation(holder, 'EINVAL', 'push of an RRef that contains this deque');
+      }
     }
     this.checkRing(b);
     const head = dv.getUint32(b, true);
