@@ -135,13 +135,16 @@ export class ExchangeHeap {
     this.u32 = new Uint32Array(this.phys);
     this.dv = new DataView(this.phys);
     const n = (this.maxSlots = opts.maxSlots ?? 1 << 20);
-    this.owner = new Int32Array(n).fill(FREE);
-    this.gen = new Uint32Array(n);
-    this.borrows = new Int32Array(n);
-    this.type = new Int32Array(n);
-    this.off = new Uint32Array(n);
-    this.len = new Uint32Array(n);
-    this.parent = new Int32Array(n).fill(NO_PARENT);
+    // The slot table's public columns live in shared memory: worker-tier domains check their
+    // handles against them. Only the kernel thread ever writes them (src/kernel/worker-tier.ts).
+    const shared = (): SharedArrayBuffer => new SharedArrayBuffer(n * 4);
+    this.owner = new Int32Array(shared()).fill(FREE);
+    this.gen = new Uint32Array(shared());
+    this.borrows = new Int32Array(shared());
+    this.type = new Int32Array(shared());
+    this.off = new Uint32Array(shared());
+    this.len = new Uint32Array(shared());
+    this.parent = new Int32Array(shared()).fill(NO_PARENT);
     this.cls = new Int8Array(n);
     this.flags = new Uint8Array(n);
     this.freeSlots = new Int32Array(n);
