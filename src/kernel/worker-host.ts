@@ -151,6 +151,12 @@ let resultOf = -1;
 let outstanding = 0;
 const timers = new Map<number, ReturnType<typeof setTimeout>>();
 
+/** A new run of domain code begins (a call, a timer, a task): its deadline clock restarts, and the watchdog sees progress. */
+function newRun(): void {
+  runStart = now();
+  Atomics.add(ctl, Ctl.Heartbeat, 1);
+}
+
 const deadError = (): Error =>
   makeRpcError(deathKind === FaultKind.Deadline ? 'timeout' : 'callee-dead', boot.name, '(running)', `domain ${boot.name} is dead`);
 
@@ -180,7 +186,7 @@ for (const l of LAYOUTS) kit.registerLayout(l);
 /** Run domain code from a timer or task: a new run; a throw or rejection is a panic. */
 function runDomain(fn: () => unknown, done?: () => void): void {
   if (dead) return;
-  runStart = now();
+  newRun();
   let r: unknown;
   try {
     r = fn();
@@ -358,7 +364,7 @@ function dispatch(o: number): void {
   const endBorrows = (): void => {
     for (const h of lent) kit.revoke(h);
   };
-  runStart = now();
+  newRun();
   currentCall = id;
   let v: unknown;
   try {
@@ -464,9 +470,6 @@ function bootDomain(): boolean {
 
 if (bootDomain()) {
   // Ref'd: keeps this thread's event loop alive while it waits with waitAsync.
-  setInterval(() => {
-    runStart = now();
-    Atomics.add(ctl, Ctl.Heartbeat, 1);
-  }, HEARTBEAT_MS);
+  setInterval(newRun, HEARTBEAT_MS);
   void serve().catch((e: unknown) => fault(FaultKind.Panic, `worker runtime: ${messageOf(e)}`, -1));
 }

@@ -130,8 +130,6 @@ function typeKey(t: TypeRef): string | null {
   }
 }
 
-const unwrapNullable = (t: TypeRef): TypeRef => (t.k === 'nullable' ? t.inner : t);
-
 /** Does a value of primitive type `name` have the right JS type? (as the generated proxies check) */
 export function primOk(name: string, v: unknown): boolean {
   switch (name) {
@@ -418,6 +416,7 @@ export class WorkerDomain {
     Atomics.store(this.ctl, Ctl.KernelPolling, 1);
     const step = (): void => {
       if (this.stopping) return;
+      this.host.newRun();
       const before = this.pending.size;
       this.drainUp();
       this.flushBacklog();
