@@ -67,7 +67,7 @@ export interface HandleKit {
 }
 
 export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number, err: HandleError) => void): HandleKit {
-  const { gen, off, len, borrows, owner, parent, dv, u8, phys } = heap;
+  const { gen, off, len, borrows, owner, parent, dv, u8, phys, hasChildren } = heap;
   const i32 = new Int32Array(phys);
   const classByType: Array<new (t: symbol, s: number, g: number, ro: boolean, h: number) => Handle> = [];
   // Per type id: element-kind index (scalar kinds 0..10, then KIND_STRUCT, KIND_DEQUE).
@@ -265,12 +265,9 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
   /**
    * The ring header, validated: it lives in the deque's own memory, which its holder can
    * overwrite through the byte accessors (or a device by DMA), so it is never trusted to keep
-   * push/pop inside the allocation. (No tuple returned: push/pop are per-packet paths.)
+   * push/pop inside the allocation. The caller reads the three words once and passes them.
    */
-  protected checkRing(b: number): void {
-    const head = dv.getUint32(b, true);
-    const count = dv.getUint32(b + 4, true);
-    const cap = dv.getUint32(b + 8, true);
+  protected checkRing(head: number, count: number, cap: number): void {
     if (!(cap >= 1 && DEQUE_HEADER + cap * 4 <= len[this.#s]! && head < cap && count <= cap)) {
       violation(this.#h, 'EINVAL', `deque (slot ${this.#s}) has a corrupt header`);
     }
@@ -282,14 +279,16 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
     const self = slotOfImpl(this);
     const holder = holderOfImpl(this);
     const c = checkMovableImpl(v, holder);
-    // No cycles: the deque may not end up inside itself.
-    for (let p = self; p !== NO_PARENT; p = parent[p]!) {
-      if (p === c) violation(holder, 'EINVAL', 'push of an RRef that contains this deque');
+    // No cycles: the deque may not end up inside itself (only a value with children can hold it).
+    if (hasChildren[heap.type[c]!] === 1) {
+      for (let p = self; p !== NO_PARENT; p = parent[p]!) {
+        if (p === c) violation(holder, 'EINVAL', 'push of an RRef that contains this deque');
+      }
     }
-    this.checkRing(b);
     const head = dv.getUint32(b, true);
     const count = dv.getUint32(b + 4, true);
     const cap = dv.getUint32(b + 8, true);
+    this.checkRing(head, count, cap);
     if (count === cap) return false;
     dv.setUint32(b + DEQUE_HEADER + ((head + count) % cap) * 4, c, true);
     dv.setUint32(b + 4, count + 1, true);
@@ -299,10 +298,10 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
   pop(): Handle | undefined {
     const b = this.w();
     this.kind(KIND_DEQUE);
-    this.checkRing(b);
     const head = dv.getUint32(b, true);
     const count = dv.getUint32(b + 4, true);
     const cap = dv.getUint32(b + 8, true);
+    this.checkRing(head, count, cap);
     if (count === 0) return undefined;
     const c = dv.getUint32(b + DEQUE_HEADER + head * 4, true);
     dv.setUint32(b, (head + 1) % cap, true);
@@ -410,7 +409,11 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
 
   const checkMovableImpl = (v: unknown, holder: number): number => {
     if (!isHandleImpl(v)) return violation(holder, 'EINVAL', `expected an RRef handle, got ${describe(v)}`);
-    const h = v as Handle;
+    return movableSlot(v as Handle, holder);
+  };
+
+  /** checkMovable's checks after the brand check: the slot of `h` if `holder` may move it. */
+  const movableSlot = (h: Handle, holder: number): number => {
     const s = slotOfImpl(h);
     if (gen[s] !== genOfImpl(h)) return violation(holder, 'EREVOKED', `use of a revoked RRef (slot ${s}): it was moved, dropped, or its owner died`);
     if (roOfImpl(h)) return violation(holder, 'EREADONLY', `a borrowed RRef (slot ${s}) cannot be moved`);
@@ -458,9 +461,8 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
     },
     moveTyped(h, typeId, from, to) {
       if (!isHandleImpl(h) || heap.type[slotOfImpl(h as Handle)] !== typeId) return null;
-      const s = checkMovableImpl(h, from);
-      heap.move(s, to);
-      return mintImpl(s, to, false);
+      const s = movableSlot(h as Handle, from);
+      return new classByType[typeId]!(TOKEN, s, heap.move(s, to), false, to);
     },
     bytesType,
     dequeType,
