@@ -17,8 +17,8 @@
 import './lockdown.js';
 import { workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { FREE, HeapError, TypeKind, type ExchangeHeap, type TypeInfo } from './heap.js';
-import { createHandleKit, type HandleKit, type ScalarKind } from './rref.js';
+import { FREE, HeapError, MAX_TYPES, TypeKind, typeHasChildren, type TypeInfo } from './heap.js';
+import { createHandleKit, type HandleHeap, type HandleKit, type ScalarKind } from './rref.js';
 import { isRpcError, makeRpcError } from './errors.js';
 import { TICK_BUDGET, checkExport, evaluateDomain } from './isolation.js';
 import { Ctl, FaultKind, Kind, Reader, Ring, Sys, WireHandle, Writer, kernelMayWait } from './worker-ring.js';
@@ -82,11 +82,12 @@ function syscall(op: number, ...args: number[]): Reader {
 // ---- the exchange heap as this thread sees it -----------------------------------------------------
 
 /**
- * What createHandleKit needs of an ExchangeHeap: the shared slot-table columns (read here) and
- * the operations that change it (each a system call to the kernel thread). Type ids are
- * registered in the kernel's order and checked against it (boot.typeIds).
+ * What createHandleKit needs of an ExchangeHeap (HandleHeap): the shared slot-table columns
+ * (read here) and the operations that change it (each a system call to the kernel thread). Type
+ * ids are registered in the kernel's order and checked against it (boot.typeIds); the per-type
+ * tables (types, hasChildren) are this thread's own copies, filled by the same rules.
  */
-class SharedHeapView {
+class SharedHeapView implements HandleHeap {
   readonly phys = boot.phys;
   readonly u8 = new Uint8Array(boot.phys);
   readonly dv = new DataView(boot.phys);
@@ -98,11 +99,14 @@ class SharedHeapView {
   readonly off = new Uint32Array(boot.slots.off);
   readonly len = new Uint32Array(boot.slots.len);
   readonly parent = new Int32Array(boot.slots.parent);
+  readonly hasChildren = new Uint8Array(MAX_TYPES);
   private readonly types: TypeInfo[] = [];
 
   registerType(name: string, kind: TypeKind, childOffsets: readonly number[] = []): TypeInfo {
     const info: TypeInfo = Object.freeze({ id: this.types.length, name, kind, childOffsets: Object.freeze([...childOffsets]) });
+    if (info.id >= this.hasChildren.length) throw new HeapError('EINVAL', `too many types (max ${this.hasChildren.length})`);
     this.types.push(info);
+    if (typeHasChildren(kind, childOffsets)) new DataView(this.hasChildren.buffer).setUint8(info.id, 1);
     return info;
   }
 
@@ -178,7 +182,7 @@ function fault(kind: number, message: string, id: number): void {
   upcall(Kind.Fault, id, kind, out.reset().value(message), false);
 }
 
-const kit: HandleKit = createHandleKit(new SharedHeapView() as unknown as ExchangeHeap, (_holder, err) =>
+const kit: HandleKit<SharedHeapView> = createHandleKit(new SharedHeapView(), (_holder, err) =>
   fault(resultOf >= 0 ? FaultKind.BadResult : FaultKind.Panic, err.message, resultOf >= 0 ? resultOf : currentCall),
 );
 for (const l of LAYOUTS) kit.registerLayout(l);
