@@ -72,6 +72,13 @@ export interface HeapOptions {
   maxSlots?: number;
 }
 
+/** How many types a heap can register (the per-type tables are this long). */
+export const MAX_TYPES = 1024;
+
+/** Can values of a type hold children (RRefs in fields or elements)? Deques and structs with RRef fields can. */
+export const typeHasChildren = (kind: TypeKind, childOffsets: readonly number[]): boolean =>
+  kind === TypeKind.Deque || childOffsets.length > 0;
+
 export class ExchangeHeap {
   readonly phys: SharedArrayBuffer;
   readonly u8: Uint8Array;
@@ -122,9 +129,9 @@ export class ExchangeHeap {
    * Per type id: 1 when values of the type can hold children (structs with RRef fields, deques).
    * Read-only for the handle kit (a push of a value without children needs no cycle check).
    */
-  readonly hasChildren = new Uint8Array(1024);
+  readonly hasChildren = new Uint8Array(MAX_TYPES);
   /** Per type id: 1 for deques (children in a ring), 0 otherwise: the move walk's fast test. */
-  private readonly isDeque = new Uint8Array(1024);
+  private readonly isDeque = new Uint8Array(MAX_TYPES);
 
   constructor(opts: HeapOptions = {}) {
     const physBytes = opts.physBytes ?? 256 * 1024 * 1024;
@@ -136,13 +143,16 @@ export class ExchangeHeap {
     this.u32 = new Uint32Array(this.phys);
     this.dv = new DataView(this.phys);
     const n = (this.maxSlots = opts.maxSlots ?? 1 << 20);
-    this.owner = new Int32Array(n).fill(FREE);
-    this.gen = new Uint32Array(n);
-    this.borrows = new Int32Array(n);
-    this.type = new Int32Array(n);
-    this.off = new Uint32Array(n);
-    this.len = new Uint32Array(n);
-    this.parent = new Int32Array(n).fill(NO_PARENT);
+    // The slot table's public columns live in shared memory: worker-tier domains check their
+    // handles against them. Only the kernel thread ever writes them (src/kernel/worker-tier.ts).
+    const shared = (): SharedArrayBuffer => new SharedArrayBuffer(n * 4);
+    this.owner = new Int32Array(shared()).fill(FREE);
+    this.gen = new Uint32Array(shared());
+    this.borrows = new Int32Array(shared());
+    this.type = new Int32Array(shared());
+    this.off = new Uint32Array(shared());
+    this.len = new Uint32Array(shared());
+    this.parent = new Int32Array(shared()).fill(NO_PARENT);
     this.cls = new Int8Array(n);
     this.flags = new Uint8Array(n);
     this.freeSlots = new Int32Array(n);
@@ -176,7 +186,7 @@ export class ExchangeHeap {
     const info: TypeInfo = Object.freeze({ id: this.types.length, name, kind, childOffsets: Object.freeze([...childOffsets]) });
     if (info.id >= this.hasChildren.length) throw new HeapError('EINVAL', `too many types (max ${this.hasChildren.length})`);
     this.types.push(info);
-    if (kind === TypeKind.Deque || childOffsets.length > 0) new DataView(this.hasChildren.buffer).setUint8(info.id, 1);
+    if (typeHasChildren(kind, childOffsets)) new DataView(this.hasChildren.buffer).setUint8(info.id, 1);
     if (kind === TypeKind.Deque) new DataView(this.isDeque.buffer).setUint8(info.id, 1);
     return info;
   }

@@ -14,7 +14,7 @@
  * handle (the constructor demands a module-private token).
  */
 import './lockdown.js';
-import { DEQUE_HEADER, ExchangeHeap, NO_PARENT, TypeKind, type TypeInfo, KERNEL_OWNER } from './heap.js';
+import { DEQUE_HEADER, type ExchangeHeap, NO_PARENT, TypeKind, type TypeInfo, KERNEL_OWNER } from './heap.js';
 import { SCALAR_SIZE, type LayoutSpec, type ScalarKind } from './layout.js';
 
 export type { FieldSpec, LayoutSpec, ScalarKind } from './layout.js';
@@ -31,9 +31,23 @@ export class HandleError extends Error {
   }
 }
 
+/**
+ * What the kit uses of an exchange heap. The kernel passes its ExchangeHeap; a worker domain's
+ * thread passes a view of the shared slot table whose changes are system calls to the kernel
+ * thread (worker-host.ts). Being a named subset of ExchangeHeap, a kit that starts using another
+ * heap member fails to compile until both heaps provide it.
+ */
+export type HandleHeap = Pick<
+  ExchangeHeap,
+  | 'phys' | 'u8' | 'dv'
+  | 'owner' | 'gen' | 'borrows' | 'type' | 'off' | 'len' | 'parent' | 'hasChildren'
+  | 'registerType' | 'typeInfo' | 'validChild'
+  | 'alloc' | 'free' | 'move' | 'adopt' | 'release'
+>;
+
 /** Kernel-only operations on handles (never handed to domains). */
-export interface HandleKit {
-  readonly heap: ExchangeHeap;
+export interface HandleKit<H extends HandleHeap = ExchangeHeap> {
+  readonly heap: H;
   /** Is `v` a handle of this kit (brand check, no throw)? */
   isHandle(v: unknown): boolean;
   slotOf(h: object): number;
@@ -66,7 +80,7 @@ export interface HandleKit {
   allocDeque(owner: number, capacity: number): object;
 }
 
-export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number, err: HandleError) => void): HandleKit {
+export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (holder: number, err: HandleError) => void): HandleKit<H> {
   const { gen, off, len, borrows, owner, parent, dv, u8, phys, hasChildren } = heap;
   const i32 = new Int32Array(phys);
   const classByType: Array<new (t: symbol, s: number, g: number, ro: boolean, h: number) => Handle> = [];
@@ -445,7 +459,7 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
   elemKindOf[dequeType] = KIND_DEQUE;
   const bytesType = arrayTypes.get('u8')!;
 
-  const kit: HandleKit = {
+  const kit: HandleKit<H> = {
     heap,
     isHandle: isHandleImpl,
     slotOf: (h) => slotOfImpl(h as Handle),
