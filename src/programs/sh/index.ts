@@ -1,0 +1,100 @@
+/**
+ * sh: the rv6 shell.
+ *
+ *   sh                 commands from stdin; interactive (prompt `$ `, job control) when stdin is
+ *                      the console
+ *   sh FILE            run the script FILE
+ *   sh -c 'COMMANDS'   run COMMANDS
+ *
+ * Input is read line by line and run as soon as it parses (an open quote or a trailing `|`,
+ * `&&`, `||` or `\` asks for more: prompt `> `). The shell ends at end of input or `exit`, with
+ * `$?`. A syntax error sets `$?` to 2; it ends a script but not an interactive session. See
+ * parse.ts for the language and exec.ts for how commands run.
+ */
+import { ERRNO, O_RDONLY } from '../../interfaces/rv6.js';
+import type { Program } from '../../interfaces/rv6.js';
+import { program, type Ulib } from '../../runtime/ulib/index.js';
+import type { Sys } from '../../runtime/sys.js';
+import { parse } from './parse.js';
+import { Shell } from './exec.js';
+
+const STATUS_SYNTAX = 2;
+
+export function init(sys: Sys): Program {
+  return program(sys, 'sh', async (u) => {
+    const args = u.args.slice(1);
+    if (args[0] === '-c') {
+      if (args.length < 2) return u.usage("sh -c 'COMMANDS'");
+      return runString(u, args[1]!);
+    }
+    if (args.length > 0) {
+      const fd = await u.rv6.open(args[0]!, O_RDONLY);
+      if (fd < 0) return u.fail(args[0]!, fd, 127);
+      const status = await runLines(u, fd, args[0]!, false);
+      await u.close(fd);
+      return status;
+    }
+    const interactive = await u.isConsole(0);
+    return runLines(u, 0, null, interactive);
+  });
+}
+
+async function runString(u: Ulib, text: string): Promise<number> {
+  const shell = new Shell(u, false);
+  const parsed = parse(text);
+  if (!parsed.ok) {
+    await u.error(`-c: ${parsed.message}`);
+    return STATUS_SYNTAX;
+  }
+  await shell.run(parsed.items);
+  return shell.exitStatus ?? shell.main.status;
+}
+
+/**
+ * Read commands from `fd` line by line. `script` names a script file (for error messages; its fd
+ * is the shell's own, so it is read in blocks); otherwise stdin is read byte by byte, so that the
+ * commands it runs find the rest of stdin unread.
+ */
+async function runLines(u: Ulib, fd: number, script: string | null, interactive: boolean): Promise<number> {
+  const jobControl = interactive && u.rv6.tcsetpgrp(u.rv6.getpid()) === 0;
+  const shell = new Shell(u, jobControl);
+  const chunk = script === null ? 1 : undefined;
+  let text = '';
+  let lineNo = 0;
+  while (shell.exitStatus === null) {
+    if (interactive) await u.print(text === '' ? '$ ' : '> ');
+    const line = await u.readLine(fd, chunk);
+    if (line === -ERRNO.EINTR && interactive) {
+      // Ctrl-C at the prompt: drop the line being typed and prompt again.
+      u.discardInput(fd);
+      text = '';
+      await u.print('\n');
+      continue;
+    }
+    if (typeof line === 'number') return u.fail('read', line);
+    if (line === null) {
+      if (text !== '') {
+        await syntaxError(u, shell, script, lineNo, 'unexpected end of input');
+      }
+      if (interactive) await u.print('\n');
+      break;
+    }
+    lineNo++;
+    text += line + '\n';
+    const parsed = parse(text);
+    if (!parsed.ok && parsed.incomplete) continue;
+    text = '';
+    if (!parsed.ok) {
+      await syntaxError(u, shell, script, lineNo, parsed.message);
+      if (!interactive) return STATUS_SYNTAX;
+      continue;
+    }
+    await shell.run(parsed.items);
+  }
+  return shell.exitStatus ?? shell.main.status;
+}
+
+async function syntaxError(u: Ulib, shell: Shell, script: string | null, lineNo: number, message: string): Promise<void> {
+  await u.error(script === null ? message : `${script}: line ${lineNo}: ${message}`);
+  shell.main.status = STATUS_SYNTAX;
+}
