@@ -6,10 +6,11 @@
  *    copies right after spawning (children inherit nothing else), then waits for every pid; the
  *    status is the last command's;
  *  - job control (an interactive shell only): a foreground pipeline is a new process group (the
- *    first command PGID_NEW, the rest join it), made the console's foreground group while it runs
- *    and the shell's own group again after; a background job is a group of its own and never the
- *    foreground one. A non-interactive shell's commands stay in the shell's group, as in sh, so
- *    Ctrl-C interrupts a script as a whole;
+ *    first command PGID_NEW, the rest join it), made the console's foreground group while it runs;
+ *    after it, the console goes back to the shell's idle group: none (0) on the rv6 core, so
+ *    Ctrl-C at the prompt does not end the shell. A background job is a group of its own and
+ *    never the foreground one. A non-interactive shell's commands stay in the shell's group, as
+ *    in sh, so Ctrl-C interrupts a script as a whole;
  *  - a background and-or list runs as a task of the shell, which announces `[pid]` and goes on;
  *    `wait` waits for all of them. Each job has its own `$?`;
  *  - builtins (cd, exit [n], wait, true, false) run in the shell, as single commands only; `wait`
@@ -48,10 +49,10 @@ export class Shell {
   private readonly jobs = new Set<Promise<void>>();
 
   /**
-   * `jobControl`: put pipelines in process groups and hand the console to the foreground one;
-   * the shell's own group is then its pid (it was started as a group leader).
+   * `idleGroup`: null for no job control; else the console's foreground group while the shell
+   * itself runs (see above). Pipelines are then process groups given the console while they run.
    */
-  constructor(private readonly u: Ulib, private readonly jobControl: boolean) {}
+  constructor(private readonly u: Ulib, private readonly idleGroup: number | null) {}
 
   /** Run the items of one parsed input, stopping after `exit`. */
   async run(items: ListItem[]): Promise<void> {
@@ -91,7 +92,7 @@ export class Shell {
       return this.u.error(`${argvs[builtinAt]![0]}: a builtin cannot be part of a pipeline`);
     }
 
-    const foreground = !ctx.background && this.jobControl;
+    const foreground = !ctx.background && this.idleGroup !== null;
     // Non-interactive foreground pipelines stay in the shell's group; everything else gets its own.
     let pgid = foreground || ctx.background ? PGID_NEW : PGID_INHERIT;
     const pids: number[] = [];
@@ -139,7 +140,7 @@ export class Shell {
       else lastStatus = w.status;
       if (w.status === STATUS_CRASHED) await this.u.error(`${argvs[argvs.length - 1]![0]}: crashed (pid ${pid})`);
     }
-    if (foreground && pids.length > 0) this.u.rv6.tcsetpgrp(this.u.rv6.getpid());
+    if (foreground && pids.length > 0) this.u.rv6.tcsetpgrp(this.idleGroup!);
     return lastStatus;
   }
 

@@ -11,7 +11,7 @@
  * `$?`. A syntax error sets `$?` to 2; it ends a script but not an interactive session. See
  * parse.ts for the language and exec.ts for how commands run.
  */
-import { ERRNO, O_RDONLY } from '../../interfaces/rv6.js';
+import { O_RDONLY } from '../../interfaces/rv6.js';
 import type { Program } from '../../interfaces/rv6.js';
 import { program, type Ulib } from '../../runtime/ulib/index.js';
 import type { Sys } from '../../runtime/sys.js';
@@ -40,7 +40,7 @@ export function init(sys: Sys): Program {
 }
 
 async function runString(u: Ulib, text: string): Promise<number> {
-  const shell = new Shell(u, false);
+  const shell = new Shell(u, null);
   const parsed = parse(text);
   if (!parsed.ok) {
     await u.error(`-c: ${parsed.message}`);
@@ -51,26 +51,30 @@ async function runString(u: Ulib, text: string): Promise<number> {
 }
 
 /**
- * Read commands from `fd` line by line. `script` names a script file (for error messages; its fd
- * is the shell's own, so it is read in blocks); otherwise stdin is read byte by byte, so that the
- * commands it runs find the rest of stdin unread.
+ * The console group of an interactive shell while it waits at its prompt: none (0) when the
+ * console allows it (the rv6 core does: Ctrl-C then ends no process), else the shell's own group
+ * (it was started as a group leader); null when the console takes neither (no job control).
+ */
+function idleGroup(u: Ulib): number | null {
+  if (u.rv6.tcsetpgrp(0) === 0) return 0;
+  const own = u.rv6.getpid();
+  return u.rv6.tcsetpgrp(own) === 0 ? own : null;
+}
+
+/**
+ * Read commands from `fd` line by line. `script` names a script file (for error messages). A
+ * script (the shell's own fd) is read in blocks, and so is the console (a read returns one line
+ * at most); any other stdin (a pipe, a file) byte by byte, so that the commands run from it find
+ * the rest of it unread.
  */
 async function runLines(u: Ulib, fd: number, script: string | null, interactive: boolean): Promise<number> {
-  const jobControl = interactive && u.rv6.tcsetpgrp(u.rv6.getpid()) === 0;
-  const shell = new Shell(u, jobControl);
-  const chunk = script === null ? 1 : undefined;
+  const shell = new Shell(u, interactive ? idleGroup(u) : null);
+  const chunk = script === null && !interactive ? 1 : undefined;
   let text = '';
   let lineNo = 0;
   while (shell.exitStatus === null) {
     if (interactive) await u.print(text === '' ? '$ ' : '> ');
     const line = await u.readLine(fd, chunk);
-    if (line === -ERRNO.EINTR && interactive) {
-      // Ctrl-C at the prompt: drop the line being typed and prompt again.
-      u.discardInput(fd);
-      text = '';
-      await u.print('\n');
-      continue;
-    }
     if (typeof line === 'number') return u.fail('read', line);
     if (line === null) {
       if (text !== '') {

@@ -244,11 +244,6 @@ export class Ulib {
     }
   }
 
-  /** Forget what readLine buffered for `fd` (the rest of a line after Ctrl-C, say). */
-  discardInput(fd: number): void {
-    this.lineBuffers.delete(fd);
-  }
-
   /**
    * Copy `src` to `dst` until end of file, with no copy in this domain: the IoBuf's data is lent
    * straight to `write`. Flushes stdout first, so the bytes land after what was printed.
