@@ -3,7 +3,8 @@
  * implementing the fs's BlockDevice, plus synchronous byte access (ImageIO) used by mkfs and fsck.
  *
  * Invariants: reads of never-written ranges return zeros; every access is bounds-checked against
- * the device size; writes are applied in call order.
+ * the device size; writes are applied in call order; read and write hand back the caller's own
+ * buffer (nothing moves on the host).
  */
 import * as nfs from 'node:fs';
 import type { DmaBytes } from '../runtime/types.js';
@@ -79,23 +80,29 @@ export class RamBlockDevice implements BlockDevice, ImageIO {
     }
   }
 
-  async read(lba: number, buf: DmaBytes, count = 1): Promise<void> {
+  async read(lba: number, buf: DmaBytes, count = 1): Promise<DmaBytes> {
     const len = count * this.blockSize;
     this.check(lba * this.blockSize, len);
     if (len > buf.byteLength) throw new RangeError('RamBlockDevice.read: buffer too small');
     this.reads++;
     if (buf instanceof HostBytes) this.readInto(lba * this.blockSize, buf.u8.subarray(0, len));
     else copyIn(buf, this.readAt(lba * this.blockSize, len));
+    return buf;
   }
 
-  async write(lba: number, buf: DmaBytes, count = 1): Promise<void> {
+  async write(lba: number, buf: DmaBytes, count = 1): Promise<DmaBytes> {
     const len = count * this.blockSize;
     if (len > buf.byteLength) throw new RangeError('RamBlockDevice.write: buffer too small');
     this.writes++;
     this.writeAt(lba * this.blockSize, viewOut(buf, len));
+    return buf;
   }
 
   async flush(): Promise<void> {}
+
+  free(buf: DmaBytes): void {
+    buf.drop();
+  }
 
   /** Bytes of RAM actually allocated. */
   get allocatedBytes(): number {
@@ -141,20 +148,26 @@ export class FileBlockDevice implements BlockDevice, ImageIO {
     while (done < data.length) done += nfs.writeSync(this.fd, data, done, data.length - done, pos + done);
   }
 
-  async read(lba: number, buf: DmaBytes, count = 1): Promise<void> {
+  async read(lba: number, buf: DmaBytes, count = 1): Promise<DmaBytes> {
     const len = count * this.blockSize;
     if (len > buf.byteLength) throw new RangeError('FileBlockDevice.read: buffer too small');
     copyIn(buf, this.readAt(lba * this.blockSize, len));
+    return buf;
   }
 
-  async write(lba: number, buf: DmaBytes, count = 1): Promise<void> {
+  async write(lba: number, buf: DmaBytes, count = 1): Promise<DmaBytes> {
     const len = count * this.blockSize;
     if (len > buf.byteLength) throw new RangeError('FileBlockDevice.write: buffer too small');
     this.writeAt(lba * this.blockSize, viewOut(buf, len));
+    return buf;
   }
 
   async flush(): Promise<void> {
     nfs.fsyncSync(this.fd);
+  }
+
+  free(buf: DmaBytes): void {
+    buf.drop();
   }
 
   close(): void {

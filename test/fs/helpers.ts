@@ -32,13 +32,14 @@ export class PowerCutDevice implements BlockDevice {
   constructor(readonly inner: BlockDevice, public limit = Infinity) {}
   get blockSize(): number { return this.inner.blockSize; }
   get blockCount(): number { return this.inner.blockCount; }
-  read(lba: number, buf: DmaBytes, count?: number): Promise<void> { return this.inner.read(lba, buf, count); }
-  async write(lba: number, buf: DmaBytes, count?: number): Promise<void> {
+  read(lba: number, buf: DmaBytes, count?: number): Promise<DmaBytes> { return this.inner.read(lba, buf, count); }
+  async write(lba: number, buf: DmaBytes, count?: number): Promise<DmaBytes> {
     this.writes++;
-    if (this.writes > this.limit) return;
+    if (this.writes > this.limit) return buf;
     return this.inner.write(lba, buf, count);
   }
   flush(): Promise<void> { return this.inner.flush(); }
+  free(buf: DmaBytes): void { this.inner.free(buf); }
 }
 
 export async function expectCode(p: Promise<unknown>, code: string): Promise<void> {

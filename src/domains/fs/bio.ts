@@ -10,10 +10,13 @@
  *    read or change its data; `brelse` unlocks;
  *  - a pinned buffer (log_write before commit) is never evicted, so a dirty block is written to
  *    its home location only by the log's install step;
- *  - when every buffer is in use, bget waits for a release instead of failing.
+ *  - when every buffer is in use, bget waits for a release instead of failing;
+ *  - `Buf.data` is replaced by the handle a device transfer returns (a BDev moves buffers), only
+ *    by the buffer's lock holder; after a failed transfer it is still a usable buffer.
  */
 import type { DmaBytes } from '../../runtime/types.js';
 import type { Alloc, BlockDevice } from './device.js';
+import { afterFailure } from './device.js';
 import { asFsError, fsErr } from './errors.js';
 import { SleepLock, WaitQueue } from './sync.js';
 
@@ -22,7 +25,7 @@ export class Buf {
   valid = false;
   refcnt = 0;
   readonly lock = new SleepLock();
-  constructor(readonly data: DmaBytes) {}
+  constructor(public data: DmaBytes) {}
 }
 
 export class BufCache {
@@ -37,7 +40,7 @@ export class BufCache {
   hits = 0;
   misses = 0;
 
-  constructor(readonly dev: BlockDevice, alloc: Alloc, bsize: number, readonly nbuf: number) {
+  constructor(readonly dev: BlockDevice, private readonly alloc: Alloc, bsize: number, readonly nbuf: number) {
     if (bsize % dev.blockSize !== 0) throw fsErr('EINVAL', `device sector size ${dev.blockSize} does not divide block size ${bsize}`);
     this.bsize = bsize;
     this.spb = bsize / dev.blockSize;
@@ -95,8 +98,9 @@ export class BufCache {
     if (!b.valid) {
       if (!overwrite) {
         try {
-          await this.dev.read(blockno * this.spb, b.data, this.spb);
+          b.data = await this.dev.read(blockno * this.spb, b.data, this.spb);
         } catch (e) {
+          b.data = afterFailure(e, b.data, this.bsize, this.alloc);
           this.brelse(b);
           throw asFsError(e, `reading block ${blockno}`);
         }
@@ -109,8 +113,9 @@ export class BufCache {
   /** Write a locked buffer to its home location. */
   async bwrite(b: Buf): Promise<void> {
     try {
-      await this.dev.write(b.blockno * this.spb, b.data, this.spb);
+      b.data = await this.dev.write(b.blockno * this.spb, b.data, this.spb);
     } catch (e) {
+      b.data = afterFailure(e, b.data, this.bsize, this.alloc);
       throw asFsError(e, `writing block ${b.blockno}`);
     }
   }
@@ -140,6 +145,15 @@ export class BufCache {
   /** Cached (unlocked) buffer of `blockno`, if any; for the log's commit only. */
   peek(blockno: number): Buf | undefined {
     return this.map.get(blockno);
+  }
+
+  /** Release every buffer (unmount); the cache is unusable afterwards. */
+  destroy(): void {
+    const all = new Set<Buf>([...this.unused, ...this.lru, ...this.map.values()]);
+    this.unused.length = 0;
+    this.lru.clear();
+    this.map.clear();
+    for (const b of all) this.dev.free(b.data);
   }
 
   /** Drop cached contents of a block not in use (after writing it behind the cache). */

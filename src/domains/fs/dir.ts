@@ -20,15 +20,18 @@ export interface DirEntry {
   off: number;
 }
 
-/** Call `fn(raw, entryOffsetInRaw, dirOffset)` for every entry slot of locked dir `dp`; stop when it returns true. */
-async function scan(il: InodeLayer, dp: Inode, fn: (raw: Uint8Array, o: number, dirOff: number) => boolean): Promise<void> {
+/**
+ * Call `fn(raw, entryOffsetInRaw, dirOffset)` for every entry slot of locked dir `dp` from byte
+ * offset `start` (a multiple of the entry size); stop when it returns true.
+ */
+async function scan(il: InodeLayer, dp: Inode, fn: (raw: Uint8Array, o: number, dirOff: number) => boolean, start = 0): Promise<void> {
   const g = il.g;
   if (dp.type !== T_DIR) throw fsErr('ENOTDIR', `inode ${dp.inum} is not a directory`);
   if (dp.size % g.direntSize !== 0) throw corrupt(`directory ${dp.inum}: size ${dp.size} is not a multiple of ${g.direntSize}`);
   const raw = new Uint8Array(g.bsize);
-  for (let off = 0; off < dp.size; off += g.bsize) {
+  for (let off = start - (start % g.bsize); off < dp.size; off += g.bsize) {
     const n = await il.readi(dp, raw, 0, off, Math.min(g.bsize, dp.size - off));
-    for (let o = 0; o + g.direntSize <= n; o += g.direntSize) {
+    for (let o = off < start ? start - off : 0; o + g.direntSize <= n; o += g.direntSize) {
       if (fn(raw, o, off + o)) return;
     }
   }
@@ -109,4 +112,22 @@ export async function dirlist(il: InodeLayer, dp: Inode): Promise<DirEntry[]> {
     return false;
   });
   return out;
+}
+
+/**
+ * Visit the used entries of locked dir `dp` from byte offset `start` in order until `visit`
+ * refuses one (returns false). Returns the offset to continue from: that of the refused entry,
+ * or the end of the directory. `start` is rounded up to a whole entry.
+ */
+export async function dirwalk(il: InodeLayer, dp: Inode, start: number, visit: (e: DirEntry) => boolean): Promise<number> {
+  const g = il.g;
+  const from = Math.ceil(start / g.direntSize) * g.direntSize;
+  let next = Math.max(from, dp.size);
+  await scan(il, dp, (raw, o, dirOff) => {
+    const inum = direntInum(g, raw, o);
+    if (inum === 0 || visit({ name: decodeName(g, raw, o), inum, off: dirOff })) return false;
+    next = dirOff;
+    return true;
+  }, from);
+  return next;
 }

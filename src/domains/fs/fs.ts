@@ -16,8 +16,8 @@
 import type { DmaBytes } from '../../runtime/types.js';
 import { BlockAllocator } from './balloc.js';
 import { BufCache } from './bio.js';
-import type { Alloc, BlockDevice } from './device.js';
-import { checkName, dirlink, dirlist, dirlookup, dirunlink, isdirempty } from './dir.js';
+import { afterFailure, type Alloc, type BlockDevice } from './device.js';
+import { checkName, dirlink, dirlist, dirlookup, dirunlink, dirwalk, isdirempty } from './dir.js';
 import { asFsError, corrupt, fsErr, FsError } from './errors.js';
 import {
   decodeSuperblock, LARGE, LARGE_MAGIC, NLINK_MAX, ROOTINO, T_DEVICE, T_DIR, T_FILE, validateSuperblock, XV6, XV6_MAGIC, hex,
@@ -37,6 +37,8 @@ export const O_CREATE = 0x200;
 export const O_TRUNC = 0x400;
 /** With O_CREATE: fail with EEXIST if the file exists (not in xv6). */
 export const O_EXCL = 0x800;
+/** FileSystem.write offset meaning "at the end of the file". */
+export const APPEND = -1;
 
 export interface MountOptions {
   /** Allocator of exchange-heap buffers (the cache's buffers are allocated once, at mount). */
@@ -104,40 +106,52 @@ export class FileSystem {
     const head = Math.max(8192, ss);
     if (devBytes < 2 * 1024 + 1024) throw fsErr('EINVAL', `device too small (${devBytes} bytes)`);
     const readBytes = Math.min(head, Math.floor(devBytes / ss) * ss);
-    const hb = opts.alloc(head);
+    let hb = opts.alloc(head);
     try {
-      await dev.read(0, hb, readBytes / ss);
+      hb = await dev.read(0, hb, readBytes / ss);
     } catch (e) {
+      dev.free(afterFailure(e, hb, head, opts.alloc));
       throw asFsError(e, 'mount: reading the superblock');
     }
     let g: Geometry;
-    if (readBytes >= 2048 && hb.getU32(XV6.sbOffset) === XV6_MAGIC) g = XV6;
-    else if (readBytes >= 8192 && hb.getU32(LARGE.sbOffset) === LARGE_MAGIC) g = LARGE;
-    else throw corrupt(`superblock: bad magic ${hex(hb.getU32(XV6.sbOffset))} (neither xv6 ${hex(XV6_MAGIC)} nor large ${hex(LARGE_MAGIC)})`);
-    if (g.bsize % ss !== 0) throw fsErr('EINVAL', `device sector size ${ss} does not divide block size ${g.bsize}`);
-    const sb = decodeSuperblock(g, hb, g.sbOffset);
-    const layout = validateSuperblock(g, sb, Math.floor(devBytes / g.bsize), hb, g.sbOffset);
-    hb.drop();
+    let sb: Superblock;
+    let layout: Layout;
+    try {
+      if (readBytes >= 2048 && hb.getU32(XV6.sbOffset) === XV6_MAGIC) g = XV6;
+      else if (readBytes >= 8192 && hb.getU32(LARGE.sbOffset) === LARGE_MAGIC) g = LARGE;
+      else throw corrupt(`superblock: bad magic ${hex(hb.getU32(XV6.sbOffset))} (neither xv6 ${hex(XV6_MAGIC)} nor large ${hex(LARGE_MAGIC)})`);
+      if (g.bsize % ss !== 0) throw fsErr('EINVAL', `device sector size ${ss} does not divide block size ${g.bsize}`);
+      sb = decodeSuperblock(g, hb, g.sbOffset);
+      layout = validateSuperblock(g, sb, Math.floor(devBytes / g.bsize), hb, g.sbOffset);
+    } finally {
+      dev.free(hb);
+    }
     const nbuf = Math.max(opts.nbuf ?? (g.variant === 'xv6' ? 128 : 512), g.maxOpBlocks + 24);
     const cap = Math.min(layout.logCap, nbuf - 16);
     const bc = new BufCache(dev, opts.alloc, g.bsize, nbuf);
     const log = new Log(bc, opts.alloc, g, sb, layout, cap);
-    const recovered = await log.recover();
-    const balloc = new BlockAllocator(bc, log, g, sb, layout);
-    const fs = new FileSystem(dev, g, sb, layout, bc, log, balloc, Math.max(16, opts.ninode ?? 1024), recovered);
-    const root = fs.il.iget(ROOTINO);
     try {
-      await fs.il.ilock(root);
-    } catch (e) {
-      fs.il.forget(root);
+      const recovered = await log.recover();
+      const balloc = new BlockAllocator(bc, log, g, sb, layout);
+      const fs = new FileSystem(dev, g, sb, layout, bc, log, balloc, Math.max(16, opts.ninode ?? 1024), recovered);
+      const root = fs.il.iget(ROOTINO);
+      try {
+        await fs.il.ilock(root);
+      } catch (e) {
+        fs.il.forget(root);
+        root.ref--;
+        throw corrupt(`root inode: ${(e as Error).message}`);
+      }
+      const rtype = root.type;
+      fs.il.iunlock(root);
       root.ref--;
-      throw corrupt(`root inode: ${(e as Error).message}`);
+      if (rtype !== T_DIR) throw corrupt(`root inode ${ROOTINO} is not a directory (type ${rtype})`);
+      return fs;
+    } catch (e) {
+      log.destroy();
+      bc.destroy();
+      throw e;
     }
-    const rtype = root.type;
-    fs.il.iunlock(root);
-    root.ref--;
-    if (rtype !== T_DIR) throw corrupt(`root inode ${ROOTINO} is not a directory (type ${rtype})`);
-    return fs;
   }
 
   get variant(): Variant {
@@ -455,6 +469,22 @@ export class FileSystem {
     });
   }
 
+  /**
+   * getdents: visit the entries of open directory `f` from byte offset `off` until `visit`
+   * refuses one; returns the offset to continue from (see dirwalk).
+   */
+  async readdirAt(f: FsFile, off: number, visit: (e: DirEntryInfo) => boolean): Promise<number> {
+    const ip = this.live(f).ip;
+    if (!Number.isSafeInteger(off) || off < 0) throw fsErr('EINVAL', `bad directory offset ${off}`);
+    await this.il.ilock(ip);
+    try {
+      if (ip.type !== T_DIR) throw fsErr('ENOTDIR', `inode ${ip.inum} is not a directory`);
+      return await dirwalk(this.il, ip, off, visit);
+    } finally {
+      this.il.iunlock(ip);
+    }
+  }
+
   // -------------------------------------------------------------------------------------------
   // File operations
 
@@ -486,13 +516,32 @@ export class FileSystem {
     }
   }
 
-  /** Write `len` bytes of src[srcOff..] at `off`, in transactions of at most maxOpBytes. */
+  /**
+   * Write `len` bytes of src[srcOff..] at `off` (APPEND: at the end of the file, atomically with
+   * respect to every other write of the file), in transactions of at most maxOpBytes.
+   */
   async write(f: FsFile, off: number, src: Bytes, srcOff = 0, len = bytesLength(src) - srcOff): Promise<number> {
     this.live(f);
     if (!f.writable) throw fsErr('EBADF', 'file not open for writing');
-    if (!Number.isSafeInteger(off) || off < 0 || len < 0 || srcOff < 0 || srcOff + len > bytesLength(src)) throw fsErr('EINVAL', 'bad offset or length');
+    if (!(off === APPEND || (Number.isSafeInteger(off) && off >= 0)) || !Number.isSafeInteger(len) || len < 0 || srcOff < 0 || srcOff + len > bytesLength(src)) {
+      throw fsErr('EINVAL', 'bad offset or length');
+    }
     const ip = f.ip;
     if (ip.type === T_DIR) throw fsErr('EISDIR', 'cannot write a directory');
+    await ip.wlock.acquire();
+    try {
+      if (off === APPEND) {
+        await this.il.ilock(ip);
+        off = ip.size;
+        this.il.iunlock(ip);
+      }
+      return await this.writeAt(ip, off, src, srcOff, len);
+    } finally {
+      ip.wlock.release();
+    }
+  }
+
+  private async writeAt(ip: Inode, off: number, src: Bytes, srcOff: number, len: number): Promise<number> {
     if (off + len > this.g.maxFileSize) {
       if (off >= this.g.maxFileSize) throw fsErr('EFBIG', `offset ${off} beyond the maximum file size ${this.g.maxFileSize}`);
       len = this.g.maxFileSize - off;
@@ -636,10 +685,19 @@ export class FileSystem {
     }
   }
 
+  /**
+   * Sync and release the cache's and the log's buffers; later calls fail with EIO. A failed sync
+   * is reported, but the fs is unmounted all the same (what it could not write is lost).
+   */
   async unmount(): Promise<void> {
     if (this.unmounted) return;
-    await this.sync();
-    this.unmounted = true;
+    try {
+      await this.sync();
+    } finally {
+      this.unmounted = true;
+      this.log.destroy();
+      this.bc.destroy();
+    }
   }
 }
 

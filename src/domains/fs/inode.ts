@@ -32,6 +32,8 @@ export class Inode {
   ref = 0;
   valid = false;
   readonly lock = new SleepLock();
+  /** Held across a whole multi-transaction write, so writes (appends above all) do not interleave. */
+  readonly wlock = new SleepLock();
   type = 0;
   major = 0;
   minor = 0;

@@ -15,11 +15,12 @@
  *    (no op is outstanding then), so the commit writes straight from the cached DmaBytes;
  *  - the header never names more than cap blocks (cap <= xv6's LOGSIZE 30 for the xv6 variant),
  *    and never a block below inodestart or beyond the image;
- *  - a failed commit leaves the fs failed: every later beginOp throws EIO.
+ *  - a failed commit leaves the fs failed: every later beginOp throws EIO;
+ *  - `hdr` and `staging` are replaced by the handles device transfers return (see device.ts).
  */
 import type { DmaBytes } from '../../runtime/types.js';
 import type { Buf, BufCache } from './bio.js';
-import type { Alloc } from './device.js';
+import { afterFailure, type Alloc } from './device.js';
 import { asFsError, corrupt, fsErr, FsError } from './errors.js';
 import type { Geometry, Layout, Superblock } from './format.js';
 import { WaitQueue } from './sync.js';
@@ -32,14 +33,15 @@ export class Log {
   private outstanding = 0;
   private committing = false;
   private readonly waitq = new WaitQueue();
-  private readonly hdr: DmaBytes;
-  private readonly staging: DmaBytes;
+  private hdr: DmaBytes;
+  private staging: DmaBytes;
+  private readonly stagingBytes: number;
   private failed: FsError | null = null;
   commits = 0;
 
   constructor(
     private readonly bc: BufCache,
-    alloc: Alloc,
+    private readonly alloc: Alloc,
     private readonly g: Geometry,
     private readonly sb: Superblock,
     private readonly layout: Layout,
@@ -47,7 +49,14 @@ export class Log {
     readonly cap: number,
   ) {
     this.hdr = alloc(g.bsize);
-    this.staging = alloc(Math.max(layout.logCap, cap) * g.bsize);
+    this.stagingBytes = Math.max(layout.logCap, cap) * g.bsize;
+    this.staging = alloc(this.stagingBytes);
+  }
+
+  /** Release the log's buffers (unmount). */
+  destroy(): void {
+    this.bc.dev.free(this.hdr);
+    this.bc.dev.free(this.staging);
   }
 
   get inOp(): boolean {
@@ -58,19 +67,17 @@ export class Log {
     return this.failed;
   }
 
-  private async devWrite(block: number, buf: DmaBytes, nblocks: number): Promise<void> {
+  /** One device transfer of `nblocks` blocks at `block` from/into the header or the staging buffer. */
+  private async transfer(write: boolean, block: number, which: 'hdr' | 'staging', nblocks: number): Promise<void> {
+    const dev = this.bc.dev;
+    const lba = this.bc.lba(block);
+    const count = nblocks * this.bc.spb;
+    const buf = this[which];
     try {
-      await this.bc.dev.write(this.bc.lba(block), buf, nblocks * this.bc.spb);
+      this[which] = write ? await dev.write(lba, buf, count) : await dev.read(lba, buf, count);
     } catch (e) {
-      throw asFsError(e, `log: writing block ${block}`);
-    }
-  }
-
-  private async devRead(block: number, buf: DmaBytes, nblocks: number): Promise<void> {
-    try {
-      await this.bc.dev.read(this.bc.lba(block), buf, nblocks * this.bc.spb);
-    } catch (e) {
-      throw asFsError(e, `log: reading block ${block}`);
+      this[which] = afterFailure(e, buf, which === 'hdr' ? this.g.bsize : this.stagingBytes, this.alloc);
+      throw asFsError(e, `log: ${write ? 'writing' : 'reading'} block ${block}`);
     }
   }
 
@@ -85,7 +92,7 @@ export class Log {
   /** Mount-time recovery: install a committed transaction left by a crash. Returns n installed. */
   async recover(): Promise<number> {
     const { sb, g } = this;
-    await this.devRead(sb.logstart, this.hdr, 1);
+    await this.transfer(false, sb.logstart, 'hdr', 1);
     const n = this.hdr.getU32(0);
     if (n === 0) return 0;
     if (n > this.layout.logCap) throw corrupt(`log header: n=${n} exceeds the log capacity ${this.layout.logCap}`);
@@ -95,16 +102,16 @@ export class Log {
       if (b < sb.inodestart || b >= sb.size) throw corrupt(`log header: entry ${i} names block ${b} outside [${sb.inodestart}, ${sb.size})`);
       homes.push(b);
     }
-    await this.devRead(sb.logstart + 1, this.staging, n);
-    const one = this.hdr; // reuse as a one-block bounce buffer after the header was parsed
+    await this.transfer(false, sb.logstart + 1, 'staging', n);
     for (let i = 0; i < n; i++) {
-      one.copyFrom(this.staging, i * g.bsize, 0, g.bsize);
-      await this.devWrite(homes[i]!, one, 1);
+      // The header buffer, parsed already, is the one-block bounce buffer.
+      this.hdr.copyFrom(this.staging, i * g.bsize, 0, g.bsize);
+      await this.transfer(true, homes[i]!, 'hdr', 1);
       this.bc.invalidate(homes[i]!);
     }
     await this.flush();
     this.hdr.fill(0);
-    await this.devWrite(sb.logstart, this.hdr, 1);
+    await this.transfer(true, sb.logstart, 'hdr', 1);
     await this.flush();
     return n;
   }
@@ -154,15 +161,15 @@ export class Log {
   private async commit(): Promise<void> {
     const n = this.lh.length;
     if (n === 0) return;
-    const { g, sb, staging } = this;
+    const { g, sb } = this;
     const bs = g.bsize;
-    for (let i = 0; i < n; i++) staging.copyFrom(this.bufs[i]!.data, 0, i * bs, bs);
-    await this.devWrite(sb.logstart + 1, staging, n);
+    for (let i = 0; i < n; i++) this.staging.copyFrom(this.bufs[i]!.data, 0, i * bs, bs);
+    await this.transfer(true, sb.logstart + 1, 'staging', n);
     await this.flush();
     this.hdr.fill(0);
     this.hdr.setU32(0, n);
     for (let i = 0; i < n; i++) this.hdr.setU32(4 + 4 * i, this.lh[i]!);
-    await this.devWrite(sb.logstart, this.hdr, 1); // commit point
+    await this.transfer(true, sb.logstart, 'hdr', 1); // commit point
     await this.flush();
     // Install, coalescing runs of consecutive home blocks into one device write.
     const order = [...this.lh.keys()].sort((a, b) => this.lh[a]! - this.lh[b]!);
@@ -170,13 +177,13 @@ export class Log {
     while (i < n) {
       let j = i + 1;
       while (j < n && this.lh[order[j]!]! === this.lh[order[j - 1]!]! + 1) j++;
-      for (let k = i; k < j; k++) staging.copyFrom(this.bufs[order[k]!]!.data, 0, (k - i) * bs, bs);
-      await this.devWrite(this.lh[order[i]!]!, staging, j - i);
+      for (let k = i; k < j; k++) this.staging.copyFrom(this.bufs[order[k]!]!.data, 0, (k - i) * bs, bs);
+      await this.transfer(true, this.lh[order[i]!]!, 'staging', j - i);
       i = j;
     }
     await this.flush();
     this.hdr.fill(0);
-    await this.devWrite(sb.logstart, this.hdr, 1);
+    await this.transfer(true, sb.logstart, 'hdr', 1);
     for (const b of this.bufs) this.bc.bunpin(b);
     this.lh = [];
     this.bufs = [];
