@@ -33,6 +33,12 @@ interface Context {
   onStart?: (pid: number) => void;
 }
 
+interface Spawned {
+  pid: number;
+  status: number;
+  group: number;
+}
+
 /** Status of a command that was not found / could not be executed (as sh). */
 const STATUS_NOT_FOUND = 127;
 const STATUS_CANNOT_EXEC = 126;
@@ -121,8 +127,8 @@ export class Shell {
       stdin = pipeRead;
       if (r.pid > 0) {
         pids.push(r.pid);
-        if (pgid === PGID_NEW) {
-          pgid = r.pid;
+        if (r.group !== pgid) {
+          pgid = r.group;
           if (foreground) this.u.rv6.tcsetpgrp(pgid);
         }
       }
@@ -146,26 +152,35 @@ export class Shell {
 
   /**
    * Open the redirections of `cmd` over `fds` ([stdin, stdout, stderr] of the child) and spawn
-   * it. Returns its pid (or -1 with the status to report when nothing was started: a failed
-   * redirection, a command that is not found, or a command that is only redirections).
+   * it in group `pgid`. Returns its pid and the group it is in (its own pid if it leads a new
+   * one), or pid -1 with the status to report when nothing was started (a failed redirection, a
+   * command not found, a command of redirections only).
    */
-  private async spawnCommand(argv: string[], cmd: Command, fds: number[], pgid: number, ctx: Context): Promise<{ pid: number; status: number }> {
+  private async spawnCommand(argv: string[], cmd: Command, fds: number[], pgid: number, ctx: Context): Promise<Spawned> {
     const opened: number[] = [];
     try {
       for (const r of cmd.redirects) {
         const fd = await this.redirect(r, fds, ctx);
-        if (fd === null) return { pid: -1, status: 1 };
+        if (fd === null) return { pid: -1, status: 1, group: pgid };
         if (fd >= 0) opened.push(fd);
       }
-      if (argv.length === 0) return { pid: -1, status: 0 };
-      const pid = await this.u.rv6.spawn(argv[0]!, joinArgv(argv), fds[0]!, fds[1]!, fds[2]!, pgid);
-      if (pid >= 0) return { pid, status: 0 };
+      if (argv.length === 0) return { pid: -1, status: 0, group: pgid };
+      const spawn = (group: number): Promise<number> => this.u.rv6.spawn(argv[0]!, joinArgv(argv), fds[0]!, fds[1]!, fds[2]!, group);
+      let pid = await spawn(pgid);
+      // The pipeline's group is gone when all its processes have ended already (`cat f | grep x`):
+      // this command then starts a new one, which the rest of the pipeline joins.
+      let group = pgid;
+      if (pid === -ERRNO.EPERM && pgid > 0) {
+        group = PGID_NEW;
+        pid = await spawn(group);
+      }
+      if (pid >= 0) return { pid, status: 0, group: group === PGID_NEW ? pid : group };
       if (pid === -ERRNO.ENOENT) {
         await this.u.error(`${argv[0]}: command not found`);
-        return { pid: -1, status: STATUS_NOT_FOUND };
+        return { pid: -1, status: STATUS_NOT_FOUND, group: pgid };
       }
       await this.u.warn(argv[0]!, pid);
-      return { pid: -1, status: STATUS_CANNOT_EXEC };
+      return { pid: -1, status: STATUS_CANNOT_EXEC, group: pgid };
     } finally {
       for (const fd of opened) await this.u.close(fd);
     }

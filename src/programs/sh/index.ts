@@ -71,22 +71,25 @@ async function runLines(u: Ulib, fd: number, script: string | null, interactive:
   const shell = new Shell(u, interactive ? idleGroup(u) : null);
   const chunk = script === null && !interactive ? 1 : undefined;
   let text = '';
+  /** Why `text` does not parse yet (it needs more lines). */
+  let incomplete = '';
   let lineNo = 0;
   while (shell.exitStatus === null) {
     if (interactive) await u.print(text === '' ? '$ ' : '> ');
     const line = await u.readLine(fd, chunk);
     if (typeof line === 'number') return u.fail('read', line);
     if (line === null) {
-      if (text !== '') {
-        await syntaxError(u, shell, script, lineNo, 'unexpected end of input');
-      }
+      if (text !== '') await syntaxError(u, shell, script, lineNo, incomplete);
       if (interactive) await u.print('\n');
       break;
     }
     lineNo++;
     text += line + '\n';
     const parsed = parse(text);
-    if (!parsed.ok && parsed.incomplete) continue;
+    if (!parsed.ok && parsed.incomplete) {
+      incomplete = parsed.message;
+      continue;
+    }
     text = '';
     if (!parsed.ok) {
       await syntaxError(u, shell, script, lineNo, parsed.message);
