@@ -10,6 +10,10 @@
  *    async calls in flight as RpcError, cancel timers, tasks and interrupt registrations, free the
  *    domain's exchange-heap slots (borrowed ones when the borrow ends), drop its objects and its
  *    compartment so its private heap can be collected;
+ *  - a device DMAs only for the live domain it was loaded with: it is reset with bus mastering on
+ *    before that domain's init (attach) and with bus mastering off when it terminates (detach),
+ *    and the domain's memory is reclaimed only once the device acknowledged the detach (see
+ *    src/devices/bus.ts), so no DMA can land in memory that was reclaimed and handed out again;
  *  - a domain never receives a kernel object that is not hardened.
  */
 import './lockdown.js';
@@ -101,6 +105,8 @@ export class Kernel {
   private readonly liveById = new Map<number, Domain>();
   private readonly recipes = new Map<string, Recipe>();
   private readonly crashAt = new Map<Domain, number>();
+  /** Live driver domains and the device each drives (attach at load, detach at termination). */
+  private readonly deviceOf = new Map<Domain, DeviceHandle>();
   private readonly proxyLinks = new WeakMap<object, Link>();
   private readonly trusted: KeyObject[];
   private readonly defaultDeadlineMs: number;
@@ -190,6 +196,7 @@ export class Kernel {
     this.byName.set(name, d);
     this.liveById.set(d.id, d);
     try {
+      if (opts.device) this.attachDevice(d, opts.device);
       const importObjs = imports.map((spec, i) => this.resolveImport(d, spec, m.imports[i]!));
       const sys = this.makeSys(d, opts);
       const compartment = new Compartment({
@@ -256,7 +263,19 @@ export class Kernel {
 
   private newLink(caller: Domain, callee: Domain, target: object): Link {
     const link: Link = { caller, callee, target };
-    if (callee !== this.self) callee.inbound.push(link);
+    if (callee !== this.self) {
+      const inbound = callee.inbound;
+      inbound.push(link);
+      // A link whose caller died is garbage, but the list would keep it (and the callee object it
+      // targets) for as long as the callee lives — one per process for the rv6 core. Drop such
+      // links whenever the list reaches a power of two: amortized O(1) per new link.
+      const n = inbound.length;
+      if (n >= 64 && (n & (n - 1)) === 0) {
+        let kept = 0;
+        for (const l of inbound) if (l.caller.live) inbound[kept++] = l;
+        inbound.length = kept;
+      }
+    }
     const crash = this.crashAt.get(callee);
     if (crash !== undefined) this.armCrash(link, crash);
     return link;
@@ -316,12 +335,34 @@ export class Kernel {
     d.intervals.clear();
     for (const off of d.irqs) off();
     d.irqs.clear();
-    this.heap.reclaim(d.id);
+    this.reclaimAfterDetach(d);
     for (const l of d.inbound) l.target = null;
     d.inbound.length = 0;
     d.exportsObj = null;
     d.compartment = null;
     this.crashAt.delete(d);
+  }
+
+  /** Give `dev` to the new instance `d`: refuse a device another live domain drives, reset it. */
+  private attachDevice(d: Domain, dev: DeviceHandle): void {
+    for (const [owner, other] of this.deviceOf) {
+      if (other === dev) throw new KernelError('EBUSY', `device ${dev.name} is driven by live domain ${owner.name}`);
+    }
+    dev.attach();
+    this.deviceOf.set(d, dev);
+  }
+
+  /**
+   * Free a terminated domain's heap slots; if it drove a device, only after the device stopped
+   * DMA (detach). Detach normally answers at once; a device slow to acknowledge delays only the
+   * reclamation, never the rest of termination.
+   */
+  private reclaimAfterDetach(d: Domain): void {
+    const dev = this.deviceOf.get(d);
+    this.deviceOf.delete(d);
+    const quiet = dev === undefined ? true : dev.detach();
+    if (quiet === true) this.heap.reclaim(d.id);
+    else void quiet.then(() => this.heap.reclaim(d.id));
   }
 
   /** Restart `name` from the same artifact, with the same imports and options. */
@@ -536,9 +577,17 @@ export class Kernel {
     return harden({
       /** A proxy to the current instance. */
       current: () => kernel.bind(name, user),
-      /** Restart the supervised domain from its artifact; returns a proxy to the new instance. */
+      /**
+       * Restart the supervised domain from its artifact; returns a proxy to the new instance. A
+       * fresh instance that dies during init is a dead callee: an RpcError 'callee-dead' (hardened,
+       * unlike the kernel's own errors), so the shadow can retry within its bound.
+       */
       restart: () => {
-        kernel.restart(name);
+        try {
+          kernel.restart(name);
+        } catch (e) {
+          throw makeRpcError('callee-dead', name, 'restart', e instanceof Error ? e.message : String(e));
+        }
         return kernel.bind(name, user);
       },
       restarts: () => kernel.byName.get(name)?.restarts ?? 0,
