@@ -11,16 +11,18 @@
  *                                             a second while benchfs runs)
  *   raw-seqread-4k, raw-seqwrite-4k           the bare block device, 4 KiB requests one at a time
  *                                             (the storage suite's workload) through the driver
- *                                             and the shadow, over as many blocks as the file
+ *                                             and the shadow, over the device's largest file
  *   node-fs-read, node-fs-write               Node's fs.readSync / writeSync in 4 KiB blocks on a
- *                                             host file of the same size (page cache, no fsync)
+ *                                             host file as large as the largest benchmark file
+ *                                             (page cache, no fsync)
  *
- * Each configuration is one boot: one warm-up benchfs run (small), then --runs measured runs,
- * whose medians are reported. The file size is calibrated per device on the first warm-up so that
- * write + read last about 4 s (× --scale, at least 1.5 s so that a crash every second lands
- * at least once), but at least four times the fs's buffer cache (reads must reach the device)
- * and at most what the image holds; every path of a device uses the same size. Throughput is
- * MB/s (10^6 bytes; benchfs prints MiB/s and is converted).
+ * Two boots per device: the fs on the driver (domain), and the fs on the shadow, whose runs
+ * alternate without and with the crashes (shadow, shadow-crash-per-s) so that the two see the
+ * same machine. Each boot starts with one small warm-up benchfs run, then --runs measured runs per
+ * path, whose medians are reported. The warm-up calibrates the boot's file size so that write +
+ * read last about 4 s (× --scale, at least 1.5 s so that a crash every second lands at least
+ * once), but at least twice the fs's buffer cache (reads must reach the device) and at most what
+ * the image holds. Throughput is MB/s (10^6 bytes; benchfs prints MiB/s and is converted).
  */
 import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,19 +40,26 @@ import type { BDev } from '../interfaces/block.js';
 const MiB = 1 << 20;
 const DEVS = ['membdev', 'nvme'] as const;
 type Dev = (typeof DEVS)[number];
-const PATHS = ['domain', 'shadow', 'shadow-crash-per-s'] as const;
-type Path = (typeof PATHS)[number];
+type Path = 'domain' | 'shadow' | 'shadow-crash-per-s';
+/**
+ * The boots of one device: the fs on the driver, and the fs on the block shadow, whose runs
+ * alternate between no crash and a crash every second so that both see the same machine load.
+ */
+const BOOTS: { shadow: boolean; paths: Path[] }[] = [
+  { shadow: false, paths: ['domain'] },
+  { shadow: true, paths: ['shadow', 'shadow-crash-per-s'] },
+];
 /** The programs the image needs: init opens the console and runs sh, which runs benchfs and echo. */
 const PROGRAMS = ['init', 'sh', 'echo', 'benchfs'];
 /** The warm-up (and calibration) run's file size at scale 1, and its file count. */
 const WARMUP_BYTES = 2 * MiB;
 const WARMUP_FILES = 50;
 /**
- * The smallest benchmark file at scale 1: four times the fs's default buffer cache on the large
+ * The smallest benchmark file at scale 1: twice the fs's default buffer cache on the large
  * variant (512 blocks of 4 KiB), so that the read pass goes to the device (a sequential scan of a
  * file larger than an LRU cache misses on every block) however slow writes are.
  */
-const MIN_FILE = 8 * MiB;
+const MIN_FILE = 4 * MiB;
 /** Beyond the benchmark file: metadata, the small files, the programs. */
 const IMAGE_SLACK = 64 * MiB;
 const CRASH_PERIOD_MS = 1000;
@@ -238,7 +247,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
   const warmupBytes = Math.max(256 << 10, Math.round((WARMUP_BYTES * Math.min(1, opts.scale)) / BS) * BS);
   const results: ResultRow[] = [];
   const notes: string[] = [];
-  const bar = progressBar(opts, 'bench fs', DEVS.length * (PATHS.length * (runs + 1) + 4) + 1);
+  const bar = progressBar(opts, 'bench fs', DEVS.length * (BOOTS.length + 3 * runs + 4) + 1);
   const dir = mkdtempSync(join(tmpdir(), 'redleaf-bench-fs-'));
   const sizes: number[] = [];
   try {
@@ -246,44 +255,51 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
     for (const dev of DEVS) {
       const image = join(dir, `${dev}.img`);
       mkfs(image, { variant: 'large', sizeBytes: bounds.max + IMAGE_SLACK, addDirs: [root] });
-      let size = 0;
-      for (const path of PATHS) {
-        const con = await Rv6Console.boot(dev, image, path !== 'domain');
-        const got: BenchfsResult[] = [];
+      let devBytes = 0;
+      for (const boot of BOOTS) {
+        const con = await Rv6Console.boot(dev, image, boot.shadow);
+        const got = new Map<Path, BenchfsResult[]>(boot.paths.map((p) => [p, []]));
         let crashes = 0;
         try {
           const warm = await con.benchfs(`-s ${warmupBytes} -n ${WARMUP_FILES}`);
-          if (size === 0) size = calibratedSize(warm, seconds, bounds);
-          bar.tick(`${dev} ${path} warm-up`);
+          const size = calibratedSize(warm, seconds, bounds);
+          devBytes = Math.max(devBytes, size);
+          bar.tick(`${dev} ${boot.paths[0]} warm-up`);
           for (let i = 0; i < runs; i++) {
-            const crasher = path === 'shadow-crash-per-s' ? crashEverySecond(con.sys) : null;
-            try {
-              got.push(await con.benchfs(`-s ${size} -n ${files}`));
-            } finally {
-              crashes += crasher?.stop() ?? 0;
+            for (const path of boot.paths) {
+              const crasher = path === 'shadow-crash-per-s' ? crashEverySecond(con.sys) : null;
+              try {
+                got.get(path)!.push(await con.benchfs(`-s ${size} -n ${files}`));
+              } finally {
+                crashes += crasher?.stop() ?? 0;
+              }
+              bar.tick(`${dev} ${path} run ${i + 1}`);
             }
-            bar.tick(`${dev} ${path} run ${i + 1}`);
           }
-          if (path === 'shadow-crash-per-s') {
+          let note = `${dev} ${boot.paths.join(' and ')}: benchfs -s ${size} -n ${files} (file ${size / MiB} MiB)`;
+          if (boot.paths.includes('shadow-crash-per-s')) {
             const driver = con.sys.kernel.list().find((d) => d.name === con.sys.driverName);
-            notes.push(`${dev} ${path}: ${crashes} crashes injected over ${runs} run(s); the ${con.sys.driverName} driver was restarted ${driver?.restarts ?? 0} times and is ${driver?.state ?? 'gone'}`);
+            note += `, runs alternating on one boot; ${crashes} crashes injected over ${runs} crash run(s), the ${con.sys.driverName} driver restarted ${driver?.restarts ?? 0} times and ${driver?.state ?? 'gone'}`;
           }
+          notes.push(note);
         } finally {
           await con.stop();
         }
-        const med = (f: (r: BenchfsResult) => number): number => median(got.map(f));
-        const crashField: ResultRow = path === 'shadow-crash-per-s' ? { crashes } : {};
-        results.push(
-          { case: 'seqread-4k', dev, path, mbps: round1(med((r) => r.seqread_mbps) * MIB_TO_MB), ...crashField },
-          { case: 'seqwrite-4k', dev, path, mbps: round1(med((r) => r.seqwrite_mbps) * MIB_TO_MB), ...crashField },
-          { case: 'create', dev, path, per_s: Math.round(med((r) => r.create_per_s)) },
-          { case: 'delete', dev, path, per_s: Math.round(med((r) => r.delete_per_s)) },
-        );
+        for (const path of boot.paths) {
+          const med = (f: (r: BenchfsResult) => number): number => median(got.get(path)!.map(f));
+          const crashField: ResultRow = path === 'shadow-crash-per-s' ? { crashes } : {};
+          results.push(
+            { case: 'seqread-4k', dev, path, mbps: round1(med((r) => r.seqread_mbps) * MIB_TO_MB), ...crashField },
+            { case: 'seqwrite-4k', dev, path, mbps: round1(med((r) => r.seqwrite_mbps) * MIB_TO_MB), ...crashField },
+            { case: 'create', dev, path, per_s: Math.round(med((r) => r.create_per_s)) },
+            { case: 'delete', dev, path, per_s: Math.round(med((r) => r.delete_per_s)) },
+          );
+        }
       }
-      sizes.push(size);
-      notes.push(`${dev}: benchfs -s ${size} -n ${files} (file ${size / MiB} MiB) on a ${(bounds.max + IMAGE_SLACK) / MiB} MiB large-variant image`);
-      await rawBaseline(dev, image, size, opts, (r) => results.push(r), (label) => bar.tick(label));
+      sizes.push(devBytes);
+      await rawBaseline(dev, image, devBytes, opts, (r) => results.push(r), (label) => bar.tick(label));
     }
+    notes.push(`images: ${(bounds.max + IMAGE_SLACK) / MiB} MiB, large variant; raw cases over the device's largest file size`);
 
     const bytes = Math.max(...sizes);
     const file = join(dir, 'node-fs.dat');
