@@ -4,15 +4,17 @@
  *
  * The loop: one model step per iteration (registers, TX rings, backend RX, publish). With no work
  * it spins briefly on the WAKE word and then parks in Atomics.wait (waitWake), so an idle NIC
- * costs no CPU; a paced generator parks at most a millisecond, because frames keep arriving.
+ * costs no CPU; a paced generator or a tap parks at most a millisecond, because frames keep arriving
+ * without a doorbell.
  * The WAKE value is read before the step, so a doorbell rung during the step is never lost.
  * Between steps (its DMA boundary) it services the bus: a function reset requested by the kernel
  * is a model reset, and with bus mastering off it does no step at all (src/devices/bus.ts).
  */
 import { workerData, parentPort } from 'node:worker_threads';
 import { raiseIrq, serviceBus, waitWake, WAKE_WORD, type DeviceWorkerData } from '../bus.js';
-import { Loopback, Pktgen, tapUnavailable } from './backends.js';
+import { Loopback, Pktgen, Tap } from './backends.js';
 import { NicModel, type Backend } from './model.js';
+import { loadTapAddon } from './tap.js';
 import type { NicWorkerConfig } from './index.js';
 
 const SPINS = 20000;
@@ -31,7 +33,7 @@ function makeBackend(c: NicWorkerConfig['backend']): Backend {
   switch (c.kind) {
     case 'pktgen': return new Pktgen(c.pktgen ?? {}, cfg.mac);
     case 'loopback': return new Loopback();
-    case 'tap': throw new Error(tapUnavailable(c.ifname ?? 'tap0'));
+    case 'tap': return new Tap(loadTapAddon(), c.fd);
   }
 }
 const backend = makeBackend(cfg.backend);
