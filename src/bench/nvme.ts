@@ -18,49 +18,16 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { execFileSync } from 'node:child_process';
 import { median, progressBar, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
+import { BDevWorkload, BS, KINDS, lbaGen, requestDeque, tick, timed, type Kind } from './lib/blockio.js';
 import { Kernel } from '../kernel/kernel.js';
 import { KERNEL_OWNER } from '../kernel/heap.js';
 import { startNvme } from '../devices/nvme/index.js';
 import { NvmeCore, type BlockRequest } from '../domains/nvme/core.js';
 import { bootStorage } from '../host/storage.js';
-import type { BDev, BlkReq } from '../interfaces/index.js';
-import type { DmaBytes, RRef, RRefDeque } from '../runtime/types.js';
+import type { BDev } from '../interfaces/index.js';
+import type { DmaBytes } from '../runtime/types.js';
 
-const BS = 4096;
-const KINDS = ['randread', 'randwrite', 'seqread', 'seqwrite'] as const;
-type Kind = (typeof KINDS)[number];
 const BATCHES = [1, 32] as const;
-
-const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
-
-/** LBA generator over `blocks` blocks. */
-function lbaGen(kind: Kind, blocks: number): () => number {
-  if (kind.startsWith('seq')) {
-    let next = 0;
-    return () => {
-      const l = next;
-      next = next + 1 === blocks ? 0 : next + 1;
-      return l;
-    };
-  }
-  let s = 0x9e3779b9;
-  return () => {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    return s % blocks;
-  };
-}
-
-/** Run `batch` (returns ops done) repeatedly for `ms`; returns kIOPS. */
-async function timed(ms: number, batch: () => number | Promise<number>, yieldEvery = 0): Promise<number> {
-  const t0 = performance.now();
-  let n = 0;
-  let k = 0;
-  while (performance.now() - t0 < ms) {
-    n += await batch();
-    if (yieldEvery > 0 && ++k % yieldEvery === 0) await tick();
-  }
-  return n / (performance.now() - t0);
-}
 
 export async function run(opts: BenchOptions): Promise<SuiteResult> {
   const runs = Math.max(1, opts.runs);
@@ -141,32 +108,13 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
     // ---- domain and shadow ----------------------------------------------------------------------
     const s = await bootStorage({ image: img, blockSize: BS, shadow: true, physBytes: 64 << 20 });
     try {
-      const kit = s.kernel.kit;
-      const mkDeque = (n: number, op: number): RRefDeque<RRef<BlkReq>> => {
-        const d = kit.allocDeque(KERNEL_OWNER, 32) as unknown as RRefDeque<RRef<BlkReq>>;
-        for (let i = 0; i < n; i++) {
-          const r = kit.allocStruct(KERNEL_OWNER, 'BlkReq') as unknown as RRef<BlkReq>;
-          r.op = op; r.nblocks = 1; r.data = kit.allocBytes(KERNEL_OWNER, BS, BS) as never;
-          d.push(r);
-        }
-        return d;
-      };
       for (const [path, bdev] of [['domain', s.driver], ['shadow', s.shadow!]] as [string, BDev][]) {
         for (const kind of KINDS) {
-          const op = kind.endsWith('read') ? 0 : 1;
           for (const b of BATCHES) {
-            const next = lbaGen(kind, span);
-            let dq = mkDeque(b, op);
-            let one = b === 1 ? dq.pop()! : null;
+            const load = new BDevWorkload(s.kernel, bdev, kind, b, span);
             const xs: number[] = [];
             for (let i = 0; i < runs + 1; i++) {
-              const k = await timed(ms, b === 1
-                ? async () => { one!.lba = next(); one = await bdev.submit(one!); return 1; }
-                : async () => {
-                  for (let j = 0; j < b; j++) { const r = dq.pop()!; r.lba = next(); dq.push(r); }
-                  dq = await bdev.submitAndPoll(dq);
-                  return b;
-                }, 64);
+              const k = await load.run(ms);
               if (i > 0) xs.push(k); // the first run warms the JIT
             }
             row(kind, b, path, median(xs));
@@ -180,7 +128,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
       for (const [kind, op] of [['read', 0], ['write', 1]] as const) {
         const measure = async (crash: boolean): Promise<{ mbps: number; restart: number[] }> => {
           const next = lbaGen('seqread', span);
-          let dq = mkDeque(32, op);
+          let dq = requestDeque(s.kernel, 32, op);
           const durs: number[] = [];
           const crashAt: number[] = [];
           const timer = crash ? setInterval(() => {

@@ -1,8 +1,9 @@
 /**
- * Host helper: boot rv6 — the block stack (an NVMe controller on an image file with its driver and
- * block shadow, or a RAM disk preloaded with an image), the fs domain on it, and the rv6 core with
- * its two host capabilities (the program loader and the console output) — for the CLI, tests and
- * benchmarks. It does not start init: the caller calls `core.boot(path, argv)`.
+ * Host helper: boot rv6 — the block stack (an NVMe controller on an image file with its driver, or
+ * a RAM disk preloaded with an image; either optionally behind the block shadow), the fs domain on
+ * it, and the rv6 core with its two host capabilities (the program loader and the console output)
+ * — for the CLI, tests and benchmarks. It does not start init: the caller calls
+ * `core.boot(path, argv)`.
  *
  * The program loader is the trusted half of exec: it parses the artifact text the core read from
  * the rv6 file system, has the kernel verify it (signature by a trusted key, content hash,
@@ -13,22 +14,21 @@
  * Invariants: on a failure during boot everything started so far is stopped before the error is
  * thrown; `stop()` is idempotent and leaves nothing holding the event loop.
  */
-import { statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { sha256, parseArtifact, type Artifact } from '../kernel/artifact.js';
 import { Kernel } from '../kernel/kernel.js';
 import { artifactPath } from '../kernel/paths.js';
-import type { BDev } from '../interfaces/block.js';
 import type { Program, Rv6Boot } from '../interfaces/rv6.js';
 import type { ConsoleOut, ProgramLoader } from '../runtime/rv6host.js';
-import { bootFs, writeImageToBDev } from './bdev-image.js';
-import { bootMembdev, bootStorage, type Storage } from './storage.js';
+import { bootFs } from './bdev-image.js';
+import { bootMembdev, bootStorage, loadBlockShadow, type Storage } from './storage.js';
 
 export interface Rv6Options {
   /** Disk image file: an NVMe controller on it, the nvme driver and (by default) the block shadow. */
   image?: string;
-  /** Or: a RAM disk (membdev) preloaded with this image (bytes or the path of an image file). */
+  /** Or: a RAM disk (membdev) preloaded with a copy of this image (bytes or the path of an image file). */
   membdevImage?: string | Uint8Array;
-  /** Block shadow in front of the nvme driver (default true; nvme only). */
+  /** Block shadow in front of the block driver (default: true on NVMe, false on membdev). */
   shadow?: boolean;
   /** Console output. */
   console: (text: string) => void;
@@ -139,10 +139,13 @@ export async function bootRv6(opts: Rv6Options): Promise<Rv6System> {
       driverName = storage.driverName;
     } else {
       const image = opts.membdevImage!;
-      const bytes = typeof image === 'string' ? statSync(image).size : image.length;
-      const bdev: BDev = bootMembdev(kernel, { bytes });
-      await writeImageToBDev(kernel, bdev, image);
-      bdevDomain = driverName = 'membdev';
+      driverName = 'membdev';
+      bootMembdev(kernel, { name: driverName, memory: new Uint8Array(typeof image === 'string' ? readFileSync(image) : image).buffer });
+      bdevDomain = driverName;
+      if (opts.shadow === true) {
+        bdevDomain = `${driverName}_shadow`;
+        loadBlockShadow(kernel, driverName, bdevDomain);
+      }
     }
     bootFs(kernel, bdevDomain, { name: FS_DOMAIN, ...(opts.fsConfig ?? {}) });
     // A failing host console must not become a panic of the core (an exception out of a capability).

@@ -12,6 +12,7 @@ import { Kernel } from '../kernel/kernel.js';
 import { artifactPath } from '../kernel/paths.js';
 import { startNvme, type NvmeDevice } from '../devices/nvme/index.js';
 import type { BDev } from '../interfaces/index.js';
+import type { RamDiskMemory } from '../domains/membdev/index.js';
 import { formatSize } from './sizes.js';
 
 export interface StorageOptions {
@@ -99,7 +100,7 @@ export async function bootStorage(o: StorageOptions = {}): Promise<Storage> {
     const config: Record<string, string | number | boolean> = { ...o.driverConfig, mode: o.mode ?? 'poll' };
     if (o.queueDepth !== undefined) config.queueDepth = o.queueDepth;
     kernel.load(artifactPath('nvme'), { name, device: dev, config, ...(o.deadlineMs ? { deadlineMs: o.deadlineMs } : {}) });
-    if (shadowName !== null) kernel.load(artifactPath('bdev_shadow'), { name: shadowName, imports: [{ supervise: name }] });
+    if (shadowName !== null) loadBlockShadow(kernel, name, shadowName);
   } catch (e) {
     await cleanup();
     throw e instanceof StorageError ? e : new StorageError((e as Error).message);
@@ -113,11 +114,21 @@ export async function bootStorage(o: StorageOptions = {}): Promise<Storage> {
   };
 }
 
-/** Boot the in-memory block device domain (no controller). */
-export function bootMembdev(kernel: Kernel, opts: { bytes?: number; blockSize?: 512 | 4096; name?: string } = {}): BDev {
+/**
+ * Boot the in-memory block device domain (no controller) on `memory` (the whole buffer is the
+ * disk, used in place) or on a fresh zeroed disk of `bytes` (default 16 MiB). The memory outlives
+ * the domain: an instance restarted after a crash sees the same disk.
+ */
+export function bootMembdev(kernel: Kernel, opts: { bytes?: number; memory?: ArrayBuffer; blockSize?: 512 | 4096; name?: string } = {}): BDev {
   const config: Record<string, number> = {};
-  if (opts.bytes !== undefined) config.bytes = opts.bytes;
   if (opts.blockSize !== undefined) config.blockSize = opts.blockSize;
-  const d = kernel.load(artifactPath('membdev'), { name: opts.name ?? 'membdev', config });
+  const memory: RamDiskMemory = { buffer: opts.memory ?? new ArrayBuffer(opts.bytes ?? 16 << 20) };
+  const d = kernel.load(artifactPath('membdev'), { name: opts.name ?? 'membdev', imports: [{ object: memory }], config });
+  return kernel.bind<BDev>(d);
+}
+
+/** Load the block shadow (instance `shadowName`) in front of the live BDev driver domain `driverName`. */
+export function loadBlockShadow(kernel: Kernel, driverName: string, shadowName = `${driverName}_shadow`): BDev {
+  const d = kernel.load(artifactPath('bdev_shadow'), { name: shadowName, imports: [{ supervise: driverName }] });
   return kernel.bind<BDev>(d);
 }

@@ -28,8 +28,8 @@
  *    pay one 4 KiB memcpy per block on the shadow path. A reissued write whose first issue had
  *    already reached the medium writes the same bytes again: no reader can observe it, because a
  *    batch's results are delivered only once every request in it completed.
- *    Bytes of a read buffer past the transfer (byteLength > nblocks * blockSize) come back zero
- *    after a recovered read.
+ *    Bytes of a buffer past the transfer (byteLength > nblocks * blockSize) come back zero
+ *    after a recovered request.
  */
 import type { Borrow, Layout, RRef, RRefArray, RRefDeque, f64, i32, u8, u32 } from '../runtime/types.js';
 

@@ -39,7 +39,7 @@ interface Rec {
   tag: number;
   /** Byte length of the request's buffer (-1: none). */
   len: number;
-  /** Copy of the data of a write. */
+  /** Copy of the data a write transfers (its first nblocks · blockSize bytes, not the whole buffer). */
   copy: RRefArray<number> | null;
 }
 
@@ -81,7 +81,12 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
     r.nblocks = h.nblocks;
     r.tag = h.tag;
     r.len = data === null ? -1 : data.byteLength;
-    r.copy = op === 1 && data !== null ? copyOf(data, r.len) : null;
+    // Only the transferred blocks are copied: a caller may hand in a large buffer (the fs log's
+    // staging area) to write a few blocks of it; bytes past the transfer come back zero after a
+    // recovery, as for reads.
+    // (Before the driver ever reported its block size, the whole buffer is copied.)
+    const transfer = known.blockSize > 0 ? Math.min(r.len, r.nblocks * known.blockSize) : r.len;
+    r.copy = op === 1 && data !== null && transfer > 0 ? copyOf(data, transfer) : null;
   };
   const release = (b: Batch): void => {
     for (let i = 0; i < b.n; i++) {
@@ -106,7 +111,7 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
     h.status = status;
     if (r.len >= 0) {
       const b = sys.alloc.bytes(r.len, r.len % 4096 === 0 ? 4096 : 64);
-      if (r.copy !== null) b.copyFrom(r.copy, 0, 0, r.len);
+      if (r.copy !== null) b.copyFrom(r.copy, 0, 0, r.copy.byteLength);
       h.data = b;
     }
     return h;

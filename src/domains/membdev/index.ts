@@ -1,9 +1,12 @@
 /**
  * membdev: an in-memory block device exporting BDev (tests, and the file system without a
- * controller). The disk is this domain's private memory; data moves between it and the caller's
- * RRef buffers with one copy each way (DmaBytes.read / write), which is what a RAM disk does.
+ * controller). The disk is a memory region the host hands over at load (its only import, like
+ * the RAM a boot loader gives a RAM-disk driver): it outlives the domain, so an instance the
+ * block shadow restarts after a crash finds the disk as the crashed one left it. Data moves
+ * between it and the caller's RRef buffers with one copy each way (DmaBytes.read / write), which
+ * is what a RAM disk does.
  *
- * Config: bytes (default 16 MiB), blockSize 512 | 4096 (default 512).
+ * Config: blockSize 512 | 4096 (default 512); the size is the region's.
  * Invariant: every request moved in comes back with `status` set; nothing throws on bad input.
  */
 import type { BDev, BlkReq } from '../../interfaces/index.js';
@@ -12,11 +15,19 @@ import type { RRef, RRefArray, RRefDeque } from '../../runtime/types.js';
 
 const EINVAL = -22;
 
-export function init(sys: Sys): BDev {
+/**
+ * The disk's memory (a trusted `{ object }` import made by the host, see src/host/storage.ts): an
+ * ArrayBuffer, because hardening a large typed array would enumerate every index.
+ */
+export interface RamDiskMemory {
+  readonly buffer: ArrayBuffer;
+}
+
+export function init(sys: Sys, memory: RamDiskMemory): BDev {
   const bs = sys.config.blockSize === 4096 ? 4096 : 512;
-  const bytes = typeof sys.config.bytes === 'number' ? sys.config.bytes : 16 << 20;
-  if (!Number.isSafeInteger(bytes) || bytes <= 0 || bytes % bs !== 0) sys.panic(`membdev: size ${bytes} is not a positive multiple of ${bs}`);
-  const disk = new Uint8Array(bytes);
+  const disk = new Uint8Array(memory.buffer);
+  const bytes = disk.length;
+  if (bytes === 0 || bytes % bs !== 0) sys.panic(`membdev: size ${bytes} is not a positive multiple of ${bs}`);
   const blocks = bytes / bs;
 
   const run = (op: number, lba: number, nblocks: number, data: RRefArray<number> | null): number => {

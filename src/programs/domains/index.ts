@@ -1,0 +1,12 @@
+/** domains: the kernel's domains (name, state, calls, faults, restarts, heap bytes and slots). */
+import type { Program } from '../../interfaces/rv6.js';
+import { program } from '../../runtime/ulib/index.js';
+import type { Sys } from '../../runtime/sys.js';
+
+export function init(sys: Sys): Program {
+  return program(sys, 'domains', async (u) => {
+    if (u.args.length > 1) return u.usage('domains');
+    await u.printTable(await u.rv6.kdomains());
+    return 0;
+  });
+}

@@ -1,0 +1,11 @@
+/** rmdir DIR...: remove each empty directory (all are tried; exit status 1 if any failed). */
+import type { Program } from '../../interfaces/rv6.js';
+import { program } from '../../runtime/ulib/index.js';
+import type { Sys } from '../../runtime/sys.js';
+
+export function init(sys: Sys): Program {
+  return program(sys, 'rmdir', async (u) => {
+    if (u.args.length < 2) return u.usage('rmdir DIR...');
+    return u.forEach(u.args.slice(1), (dir) => u.rv6.rmdir(dir));
+  });
+}

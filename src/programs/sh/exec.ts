@@ -1,0 +1,257 @@
+/**
+ * The shell's executor: runs parsed list items with Rv6 system calls.
+ *
+ *  - a pipeline's commands are spawned left to right, connected by pipes, with their redirections
+ *    opened by the shell and passed to `spawn` as the child's fds 0, 1, 2; the shell closes its
+ *    copies right after spawning (children inherit nothing else), then waits for every pid; the
+ *    status is the last command's;
+ *  - job control (an interactive shell only): a foreground pipeline is a new process group (the
+ *    first command PGID_NEW, the rest join it), made the console's foreground group while it runs;
+ *    after it, the console goes back to the shell's idle group: none (0) on the rv6 core, so
+ *    Ctrl-C at the prompt does not end the shell. A background job is a group of its own and
+ *    never the foreground one. A non-interactive shell's commands stay in the shell's group, as
+ *    in sh, so Ctrl-C interrupts a script as a whole;
+ *  - a background and-or list runs as a task of the shell, which announces `[pid]` and goes on;
+ *    `wait` waits for all of them. Each job has its own `$?`;
+ *  - builtins (cd, exit [n], wait, true, false) run in the shell, as single commands only; `wait`
+ *    waits for every background job (a job waits for its own children, so there is no `wait PID`).
+ *
+ * Invariant: every fd the shell opens for a pipeline is closed before the pipeline is waited for,
+ * so a reader sees end of file when its writers exit.
+ */
+import {
+  ERRNO, O_APPEND, O_CREATE, O_RDONLY, O_TRUNC, O_WRONLY, PGID_INHERIT, PGID_NEW, STATUS_CRASHED,
+} from '../../interfaces/rv6.js';
+import { joinArgv, type Ulib } from '../../runtime/ulib/index.js';
+import { expandWord, type AndOr, type Command, type ListItem, type Pipeline, type Redirect } from './parse.js';
+
+/** `$?` of one flow of execution: the shell's, or a background job's own. */
+interface Context {
+  status: number;
+  background: boolean;
+  /** Told the pid of the first process the job starts (background jobs announce it). */
+  onStart?: (pid: number) => void;
+}
+
+interface Spawned {
+  pid: number;
+  status: number;
+  group: number;
+}
+
+/** Status of a command that was not found / could not be executed (as sh). */
+const STATUS_NOT_FOUND = 127;
+const STATUS_CANNOT_EXEC = 126;
+
+const BUILTINS = ['cd', 'exit', 'wait', 'true', 'false'] as const;
+type BuiltinName = (typeof BUILTINS)[number];
+const isBuiltin = (name: string | undefined): boolean => (BUILTINS as readonly (string | undefined)[]).includes(name);
+
+export class Shell {
+  /** `$?` of the shell (foreground). */
+  readonly main: Context = { status: 0, background: false };
+  /** Set by `exit`: the status the shell ends with. */
+  exitStatus: number | null = null;
+  private readonly jobs = new Set<Promise<void>>();
+
+  /**
+   * `idleGroup`: null for no job control; else the console's foreground group while the shell
+   * itself runs (see above). Pipelines are then process groups given the console while they run.
+   */
+  constructor(private readonly u: Ulib, private readonly idleGroup: number | null) {}
+
+  /** Run the items of one parsed input, stopping after `exit`. */
+  async run(items: ListItem[]): Promise<void> {
+    for (const item of items) {
+      if (this.exitStatus !== null) return;
+      if (item.background) await this.startJob(item.andOr);
+      else this.main.status = await this.andOr(item.andOr, this.main);
+    }
+  }
+
+  private async startJob(a: AndOr): Promise<void> {
+    let announce!: (pid: number) => void;
+    const started = new Promise<number>((resolve) => (announce = resolve));
+    const ctx: Context = { status: this.main.status, background: true, onStart: announce };
+    const job = this.andOr(a, ctx).then(() => announce(-1)); // a job that started nothing
+    this.jobs.add(job);
+    const forget = (): void => void this.jobs.delete(job);
+    job.then(forget, forget);
+    const pid = await started;
+    if (pid > 0) await this.u.eprint(`[${pid}]\n`);
+    this.main.status = 0;
+  }
+
+  private async andOr(a: AndOr, ctx: Context): Promise<number> {
+    ctx.status = await this.pipeline(a.first, ctx);
+    for (const { op, pipeline } of a.rest) {
+      if ((op === '&&') === (ctx.status === 0)) ctx.status = await this.pipeline(pipeline, ctx);
+    }
+    return ctx.status;
+  }
+
+  private async pipeline(p: Pipeline, ctx: Context): Promise<number> {
+    const argvs = p.commands.map((c) => c.words.map((w) => expandWord(w, ctx.status)));
+    const builtinAt = argvs.findIndex((argv) => isBuiltin(argv[0]));
+    if (builtinAt >= 0) {
+      if (p.commands.length === 1) return this.builtin(argvs[0]!, p.commands[0]!, ctx);
+      return this.u.error(`${argvs[builtinAt]![0]}: a builtin cannot be part of a pipeline`);
+    }
+
+    const foreground = !ctx.background && this.idleGroup !== null;
+    // Non-interactive foreground pipelines stay in the shell's group; everything else gets its own.
+    let pgid = foreground || ctx.background ? PGID_NEW : PGID_INHERIT;
+    const pids: number[] = [];
+    let lastPid = -1;
+    let lastStatus = 0;
+    let stdin = 0;
+    for (let i = 0; i < p.commands.length; i++) {
+      const last = i === p.commands.length - 1;
+      let stdout = 1;
+      let pipeRead = -1;
+      if (!last) {
+        const fds = await this.u.rv6.pipe();
+        const { err, rfd, wfd } = fds;
+        fds.drop();
+        if (err < 0) {
+          if (stdin !== 0) await this.u.close(stdin);
+          lastStatus = await this.u.fail('pipe', err);
+          break;
+        }
+        stdout = wfd;
+        pipeRead = rfd;
+      }
+      const r = await this.spawnCommand(argvs[i]!, p.commands[i]!, [stdin, stdout, 2], pgid, ctx);
+      if (stdin !== 0) await this.u.close(stdin);
+      if (stdout !== 1) await this.u.close(stdout);
+      stdin = pipeRead;
+      if (r.pid > 0) {
+        pids.push(r.pid);
+        if (r.group !== pgid) {
+          pgid = r.group;
+          if (foreground) this.u.rv6.tcsetpgrp(pgid);
+        }
+      }
+      if (last) {
+        lastPid = r.pid;
+        lastStatus = r.status;
+      }
+    }
+    ctx.onStart?.(pids[pids.length - 1] ?? -1);
+
+    for (const pid of pids) {
+      const w = await this.u.wait(pid);
+      if (pid !== lastPid) continue;
+      if (w.pid < 0) lastStatus = await this.u.fail(`wait for ${pid}`, w.pid);
+      else lastStatus = w.status;
+      if (w.status === STATUS_CRASHED) await this.u.error(`${argvs[argvs.length - 1]![0]}: crashed (pid ${pid})`);
+    }
+    if (foreground && pids.length > 0) this.u.rv6.tcsetpgrp(this.idleGroup!);
+    return lastStatus;
+  }
+
+  /**
+   * Open the redirections of `cmd` over `fds` ([stdin, stdout, stderr] of the child) and spawn
+   * it in group `pgid`. Returns its pid and the group it is in (its own pid if it leads a new
+   * one), or pid -1 with the status to report when nothing was started (a failed redirection, a
+   * command not found, a command of redirections only).
+   */
+  private async spawnCommand(argv: string[], cmd: Command, fds: number[], pgid: number, ctx: Context): Promise<Spawned> {
+    const opened: number[] = [];
+    try {
+      for (const r of cmd.redirects) {
+        const fd = await this.redirect(r, fds, ctx);
+        if (fd === null) return { pid: -1, status: 1, group: pgid };
+        if (fd >= 0) opened.push(fd);
+      }
+      if (argv.length === 0) return { pid: -1, status: 0, group: pgid };
+      const spawn = (group: number): Promise<number> => this.u.rv6.spawn(argv[0]!, joinArgv(argv), fds[0]!, fds[1]!, fds[2]!, group);
+      let pid = await spawn(pgid);
+      // The pipeline's group is gone when all its processes have ended already (`cat f | grep x`):
+      // this command then starts a new one, which the rest of the pipeline joins.
+      let group = pgid;
+      if (pid === -ERRNO.EPERM && pgid > 0) {
+        group = PGID_NEW;
+        pid = await spawn(group);
+      }
+      if (pid >= 0) return { pid, status: 0, group: group === PGID_NEW ? pid : group };
+      if (pid === -ERRNO.ENOENT) {
+        await this.u.error(`${argv[0]}: command not found`);
+        return { pid: -1, status: STATUS_NOT_FOUND, group: pgid };
+      }
+      await this.u.warn(argv[0]!, pid);
+      return { pid: -1, status: STATUS_CANNOT_EXEC, group: pgid };
+    } finally {
+      for (const fd of opened) await this.u.close(fd);
+    }
+  }
+
+  /**
+   * Apply one redirection to `fds`: the fd the shell opened for it (to close after the spawn),
+   * -1 when nothing was opened (a dup), or null after reporting an error.
+   */
+  private async redirect(r: Redirect, fds: number[], ctx: Context): Promise<number | null> {
+    const target = expandWord(r.target, ctx.status);
+    if (r.kind === 'dup') {
+      if (!/^[012]$/.test(target)) {
+        await this.u.error(`${target}: bad file descriptor (only 0, 1 and 2)`);
+        return null;
+      }
+      fds[r.fd] = fds[Number(target)]!;
+      return -1;
+    }
+    const flags = r.kind === 'read' ? O_RDONLY : O_WRONLY | O_CREATE | (r.kind === 'append' ? O_APPEND : O_TRUNC);
+    const fd = await this.u.rv6.open(target, flags);
+    if (fd < 0) {
+      await this.u.warn(target, fd);
+      return null;
+    }
+    fds[r.fd] = fd;
+    return fd;
+  }
+
+  private async builtin(argv: string[], cmd: Command, ctx: Context): Promise<number> {
+    // Redirections are opened (a `> file` creates it); a builtin's messages go to the shell's stderr.
+    const fds = [0, 1, 2];
+    const opened: number[] = [];
+    try {
+      for (const r of cmd.redirects) {
+        const fd = await this.redirect(r, fds, ctx);
+        if (fd === null) return 1;
+        if (fd >= 0) opened.push(fd);
+      }
+      const [name, ...args] = argv as [BuiltinName, ...string[]];
+      return await this.builtins[name](args, ctx);
+    } finally {
+      for (const o of opened) await this.u.close(o);
+    }
+  }
+
+  private readonly builtins: Record<BuiltinName, (args: string[], ctx: Context) => Promise<number>> = {
+    cd: async (args) => {
+      if (args.length > 1) return this.u.error('cd: too many arguments');
+      const dir = args[0] ?? '/';
+      const r = await this.u.rv6.chdir(dir);
+      return r < 0 ? this.u.fail(`cd: ${dir}`, r) : 0;
+    },
+    exit: async (args, ctx) => {
+      if (args.length > 1) return this.u.error('exit: too many arguments');
+      const status = args.length === 0 ? ctx.status : parseStatus(args[0]!);
+      if (status === null) return this.u.error(`exit: ${args[0]}: numeric argument required`);
+      this.exitStatus = status;
+      return status;
+    },
+    wait: async (args) => {
+      if (args.length > 0) return this.u.error('wait: takes no arguments (it waits for every background job)');
+      while (this.jobs.size > 0) await Promise.all(this.jobs);
+      return 0;
+    },
+    true: async () => 0,
+    false: async () => 1,
+  };
+}
+
+/** An exit status argument (0–255, taken modulo 256 as sh does), or null. */
+function parseStatus(arg: string): number | null {
+  return /^[0-9]+$/.test(arg) ? Number(arg) & 0xff : null;
+}
