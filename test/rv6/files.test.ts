@@ -164,6 +164,8 @@ test('directories: mkdir, rmdir, getdents, chdir, getcwd, EISDIR, ENOTEMPTY, ENO
       ['rm4=rmdir', '/d'],
       ['rmroot=rmdir', '/'],
       ['stroot=stat', '/'],
+      ['crroot=open', '/', O_CREATE | O_WRONLY],
+      ['exroot=open', '/', O_CREATE | O_EXCL | O_WRONLY],
     ]);
     expectResults(t, {
       m1: 0, m2: E('EEXIST'), m3: E('ENOENT'), m4: E('ENOTDIR'), wdir: E('EISDIR'), rwdir: E('EISDIR'),
@@ -171,7 +173,7 @@ test('directories: mkdir, rmdir, getdents, chdir, getcwd, EISDIR, ENOTEMPTY, ENO
       rm1: E('ENOTEMPTY'), rm2: E('ENOTDIR'), rm3: E('ENOENT'), ul1: E('EISDIR'),
       cd1: 0, cwd1: '/d', strel: { err: 0, type: T_FILE }, cd2: 0, cwd2: '/', cd3: 0, cwd3: '/d',
       cd4: E('ENOTDIR'), cd5: E('ENOENT'), cd6: E('ENOENT'), ul2: 0, cd7: 0, rm4: 0, rmroot: E('EBUSY'),
-      stroot: { err: 0, type: T_DIR, ino: 1 },
+      stroot: { err: 0, type: T_DIR, ino: 1 }, crroot: E('EISDIR'), exroot: E('EEXIST'),
     });
     assert.deepEqual([...t.r('ls')].sort(), ['.', '..', 'bin', 'd', 'dev'].sort());
   });

@@ -226,8 +226,17 @@ test('sleep, uptime, getpid, process groups and tcsetpgrp arguments', async () =
       ['t5=tcsetpgrp', 1],
       ['wait', -1],
       ['wait', -1],
+      // A group lives until its last member is reaped (as on Unix): joining a group whose only
+      // member has exited but is still a zombie works; once it is reaped, the group is gone.
+      ['z=spawn', 'rv6_probe', child(['return', 0]), 0, 1, 2, PGID_NEW],
+      ['sleep', 100],
+      ['j1=spawn', 'rv6_probe', child(['return', 0]), 0, 1, 2, '$z'],
+      ['wait', -1],
+      ['wait', -1],
+      ['j2=spawn', 'rv6_probe', child(['return', 0]), 0, 1, 2, '$z'],
     ]);
-    expectResults(t, { s: 0, s0: 0, sneg: E('EINVAL'), t1: 0, t2: E('EPERM'), t3: E('EINVAL'), t4: 0, t5: 0 });
+    expectResults(t, { s: 0, s0: 0, sneg: E('EINVAL'), t1: 0, t2: E('EPERM'), t3: E('EINVAL'), t4: 0, t5: 0, j2: E('EPERM') });
+    assert.ok(t.r('j1') > 0, `spawn into a zombie's group: ${t.r('j1')}`);
     assert.ok(t.r('u2') - t.r('u1') >= 55, `slept ${t.r('u2') - t.r('u1')} ms`);
     const g1 = t.r('g1');
     assert.match(t.r('ps'), /^PID PPID PGID STATE NAME$/m);

@@ -222,7 +222,9 @@ export class FileSystem {
   /** xv6 create(): returns the inode locked and referenced. */
   private async create(path: string, type: number, major: number, minor: number, excl: boolean, cwd?: FsFile): Promise<Inode> {
     const il = this.il;
-    const { dp, name } = await this.parentOf(path, cwd, fsErr('EEXIST', `'${path}' exists`));
+    // The root exists and is a directory: creating a file there is EISDIR (as open(2) on Linux).
+    const rootErr = type === T_FILE && !excl ? fsErr('EISDIR', `'${path}' is a directory`) : fsErr('EEXIST', `'${path}' exists`);
+    const { dp, name } = await this.parentOf(path, cwd, rootErr);
     let ip: Inode | null = null;
     let dpHeld = true;
     try {

@@ -110,6 +110,11 @@ export class ProcTable {
     return this.all().filter((p) => p.pgid === pgid && p.state === 'running');
   }
 
+  /** Whether process group `pgid` exists: as on Unix, until its last member (a zombie included) is reaped. */
+  groupExists(pgid: number): boolean {
+    return this.all().some((p) => p.pgid === pgid);
+  }
+
   /**
    * wait(pid) of `parent`: a reaped child now, -errno now, or a blocked call (cancelled with
    * -EINTR when `scope` is).

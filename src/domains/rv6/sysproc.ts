@@ -18,7 +18,7 @@
  *  - exec loads the new program before touching the old one (a failure returns -errno to a caller
  *    that keeps running); on success the old image stops (same timer rule) and the new main starts
  *    with the same pid, descriptors, current directory and group;
- *  - spawn's pgid: PGID_NEW, PGID_INHERIT or an existing group's id (EPERM if none has it);
+ *  - spawn's pgid: PGID_NEW, PGID_INHERIT or an existing group's id (EPERM if no process, zombies included, has it);
  *  - kill of a process that is already ending or a zombie succeeds and changes nothing; pid 1 can
  *    be killed (the system then has no init: waitInit resolves);
  *  - argv longer than MAX_ARGV characters: E2BIG.
@@ -162,7 +162,7 @@ export class ProcSyscalls {
     if (fds.some((fd) => p.fds.get(fd) === null)) return -ERRNO.EBADF;
     if (pgid === PGID_NEW || pgid === PGID_INHERIT) return 0;
     if (!Number.isInteger(pgid) || pgid < 0) return -ERRNO.EINVAL;
-    return this.ctx.procs.group(pgid).length > 0 ? 0 : -ERRNO.EPERM;
+    return this.ctx.procs.groupExists(pgid) ? 0 : -ERRNO.EPERM;
   }
 
   async exec(img: Image, path: string, argv: string): Promise<number> {
@@ -240,7 +240,7 @@ export class ProcSyscalls {
   tcsetpgrp(img: Image, pgid: number): number {
     if (!img.live) return EINTR;
     if (!Number.isInteger(pgid) || pgid < 0) return -ERRNO.EINVAL;
-    if (pgid !== 0 && this.ctx.procs.group(pgid).length === 0) return -ERRNO.EPERM;
+    if (pgid !== 0 && !this.ctx.procs.groupExists(pgid)) return -ERRNO.EPERM;
     this.ctx.console.fg = pgid;
     return 0;
   }
