@@ -12,6 +12,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sig
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KernelError } from './kernel-error.js';
+import { distDir } from './paths.js';
 
 export interface Manifest {
   name: string;
@@ -55,9 +56,13 @@ export function signManifest(m: Manifest, priv: KeyObject): Manifest {
   return { ...unsigned, signature: sign(null, Buffer.from(canonical(unsigned)), priv).toString('base64') };
 }
 
-/** Directory of the development signing key (REDLEAF_KEY_DIR, default `.redleaf/keys`). */
+/**
+ * Directory of the development signing key: REDLEAF_KEY_DIR, default `.redleaf/keys` in the
+ * installation's root (beside dist/), so the kernel trusts the build's key whatever the current
+ * directory of the command is.
+ */
 export function keyDir(): string {
-  return process.env.REDLEAF_KEY_DIR ?? join(process.cwd(), '.redleaf', 'keys');
+  return process.env.REDLEAF_KEY_DIR ?? join(distDir, '..', '.redleaf', 'keys');
 }
 
 /** The signing key: the configured one, or a development key generated on first use. */

@@ -29,9 +29,9 @@ interface Run {
   stderr: string;
 }
 
-function run(args: string[], opts: { input?: string; env?: Record<string, string> } = {}): Run {
+function run(args: string[], opts: { input?: string; env?: Record<string, string>; cwd?: string } = {}): Run {
   const r = spawnSync(process.execPath, [cli, ...args], {
-    cwd: root, encoding: 'utf8', timeout: 120_000, input: opts.input ?? '', env: { ...process.env, ...opts.env },
+    cwd: opts.cwd ?? root, encoding: 'utf8', timeout: 120_000, input: opts.input ?? '', env: { ...process.env, ...opts.env },
   });
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
@@ -101,7 +101,8 @@ test('boot: first run creates the default image ($REDLEAF_IMAGE); stale programs
   const d = tmpdir(t);
   const img = npath.join(d, 'sub', 'dir', 'rv6.img');
   const env = { REDLEAF_IMAGE: img };
-  const first = run(['boot'], { input: 'cat /README\nls /bin\nexit 0\n', env });
+  // Run from another directory: the kernel trusts the installation's build key wherever it runs.
+  const first = run(['boot'], { input: 'cat /README\nls /bin\nexit 0\n', env, cwd: d });
   assert.equal(first.status, 0, show(first));
   assert.match(first.stderr, /creating the default rv6 image .*rv6\.img/, show(first));
   assert.ok(nfs.existsSync(img), 'the default image exists');
