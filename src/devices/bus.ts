@@ -37,8 +37,9 @@
  * The kernel resets a device with MASTER = 0 when its driver domain terminates (detach), before it
  * reclaims the domain's memory, and with MASTER = 1 before a new driver instance starts (attach),
  * which also discards whatever a dead driver's leftover code wrote to the registers meanwhile.
- * Device models call serviceBus() at every DMA boundary. A device starts with MASTER = 1 so that
- * tests may drive it without a kernel.
+ * Device models call serviceBus() at every DMA boundary and, after a reset, drop whatever they were
+ * in the middle of (see serviceBus). A device starts with MASTER = 1 so that tests may drive it
+ * without a kernel.
  *
  * Invariants: a device never calls driver code and a driver never calls device code; the only
  * channel is this shared memory plus the worker's lifetime (start, stop).
@@ -72,7 +73,15 @@ export const BUS_BYTES = 16;
 /**
  * Device side, at every DMA boundary: performs a requested function reset (`reset` must bring the
  * model to its power-on state; the interrupt line is cleared here) and acknowledges it. Returns
- * whether the device may DMA now; false means: do nothing and park until WAKE.
+ * whether the device may go on with the DMA work it is in the middle of; false means: drop it, do
+ * nothing more and go back to the top of the device loop (park until WAKE).
+ *
+ * A call that performed a reset returns false whatever MASTER says: the work in progress (a queue
+ * or ring being drained, with its base, tail and completion queue in the caller's hands) belongs
+ * to the state the reset just forgot. MASTER may even read 1 there without any driver having
+ * configured anything: once the acknowledgement is visible the kernel may reclaim the old driver's
+ * memory and attach the next driver (MASTER = 1, next RESET_REQ) before this thread reads MASTER.
+ * Going on would fetch commands from, and post completions into, reclaimed memory.
  */
 export function serviceBus(bus: Int32Array, irq: Int32Array, reset: () => void): boolean {
   const req = Atomics.load(bus, BUS.RESET_REQ);
@@ -81,6 +90,7 @@ export function serviceBus(bus: Int32Array, irq: Int32Array, reset: () => void):
     Atomics.store(irq, 0, 0);
     Atomics.store(bus, BUS.RESET_ACK, req);
     Atomics.notify(bus, BUS.RESET_ACK);
+    return false;
   }
   return Atomics.load(bus, BUS.MASTER) === 1;
 }

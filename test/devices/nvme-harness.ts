@@ -20,7 +20,7 @@ export interface Rig {
   stop(): Promise<void>;
 }
 
-export async function startRig(backend: NvmeBackend = { kind: 'ram', bytes: 8 << 20 }, extra: { powerCutAfterWrites?: number } = {}): Promise<Rig> {
+export async function startRig(backend: NvmeBackend = { kind: 'ram', bytes: 8 << 20 }, extra: { powerCutAfterWrites?: number; commandDelayMs?: number } = {}): Promise<Rig> {
   const phys = new SharedArrayBuffer(PHYS_BYTES);
   const dev = await startNvme({ phys, backend, ...extra });
   const irqSeen = { bits: 0, count: new Array<number>(32).fill(0) };

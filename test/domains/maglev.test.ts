@@ -55,9 +55,12 @@ test('maglev: flow cache holds 1M flows; survivors keep their backend, flows of 
   const mg = new Maglev(names);
   const FLOWS = 1_000_000;
   const first = new Int32Array(FLOWS);
-  const t0 = performance.now();
+  // CPU time, not wall-clock time: the bound is about the lookup's cost, which other processes
+  // competing for the CPU must not inflate.
+  const cpu0 = process.cpuUsage();
   for (let f = 0; f < FLOWS; f++) first[f] = mg.lookup(0x0a000000 + f, 0x0a010001, 1024 + (f & 0x7fff), 80, 6);
-  const ns = ((performance.now() - t0) * 1e6) / FLOWS;
+  const cpu = process.cpuUsage(cpu0);
+  const ns = ((cpu.user + cpu.system) * 1e3) / FLOWS;
   assert.ok(mg.cachedFlows >= 0.99 * FLOWS, `cached ${mg.cachedFlows}`);
   const share = counts(first, names.length);
   for (const c of share) assert.ok(Math.abs(c - FLOWS / 16) < 0.05 * FLOWS / 16, `flow share ${share}`);
@@ -72,7 +75,7 @@ test('maglev: flow cache holds 1M flows; survivors keep their backend, flows of 
   }
   const survivors = FLOWS - share[removed]!;
   assert.ok(kept >= 0.99 * survivors, `kept ${kept} of ${survivors} surviving flows`);
-  assert.ok(ns < 2000, `lookup ${ns.toFixed(0)} ns/flow`);
+  assert.ok(ns < 2000, `lookup ${ns.toFixed(0)} ns/flow of CPU time`);
 });
 
 test('maglev: rejects an empty or duplicated backend set', () => {

@@ -8,7 +8,9 @@
  * without a doorbell.
  * The WAKE value is read before the step, so a doorbell rung during the step is never lost.
  * Between steps (its DMA boundary) it services the bus: a function reset requested by the kernel
- * is a model reset, and with bus mastering off it does no step at all (src/devices/bus.ts).
+ * is a model reset, and right after a reset or with bus mastering off it does no step at all
+ * (src/devices/bus.ts). Every DMA of the model (descriptor fetches, frame copies, write-backs,
+ * TX status) happens inside step(), after the bus check: no DMA path outside it.
  */
 import { workerData, parentPort } from 'node:worker_threads';
 import { raiseIrq, serviceBus, waitWake, WAKE_WORD, type DeviceWorkerData } from '../bus.js';

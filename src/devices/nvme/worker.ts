@@ -24,7 +24,8 @@
  *  - the bus is serviced before every command and at the top of every pass (src/devices/bus.ts):
  *    a function reset requested by the kernel is acknowledged only between commands, so once the
  *    kernel sees the acknowledgement no transfer or completion write is in progress, and the reset
- *    forgets every queue, so nothing the old driver queued is ever fetched again.
+ *    forgets every queue and ends the pass in progress (even when bus mastering reads as on again:
+ *    that is the next driver's attach), so nothing the old driver queued is ever fetched again.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as fs from 'node:fs';
@@ -257,7 +258,8 @@ function functionReset(): void {
   for (const r of [REG.CC, REG.INTMC, REG.AQA, REG.ASQ_LO, REG.ASQ_HI, REG.ACQ_LO, REG.ACQ_HI]) Atomics.store(bar0, r, 0);
 }
 
-/** Whether the controller may touch physical memory now (see the bus's reset handshake). */
+/** Whether the controller may go on with its current pass: false with bus mastering off, and right
+ *  after a function reset, which forgot the queue being drained (see serviceBus). */
 const busOk = (): boolean => serviceBus(bus, irq, functionReset);
 
 function enable(): void {
@@ -712,7 +714,8 @@ function processSq(q: number): number {
   let n = 0;
   const cq = sqCq[q]!;
   while (sqHead[q] !== tail && n < BURST) {
-    // After a function reset the queue is gone: stop before fetching anything.
+    // After a function reset the queue is gone (`tail`, `cq` and the queue's base are the old
+    // driver's): stop before fetching anything.
     if (!busOk()) return n;
     if (cqFull(cq)) { cqBlocked = true; break; }
     const k = coalescing && q !== 0 ? gatherRun(q, tail, Math.min(BURST - n, cqRoom(cq))) : 0;
