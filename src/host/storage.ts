@@ -33,6 +33,8 @@ export interface StorageOptions {
   /** Driver domain instance name (default 'nvme'). */
   name?: string;
   deadlineMs?: number;
+  /** Power-cut test: the controller drops every Write after this many (see NvmeConfig). */
+  powerCutAfterWrites?: number;
   log?: (domain: string, line: string) => void;
 }
 
@@ -90,6 +92,7 @@ export async function bootStorage(o: StorageOptions = {}): Promise<Storage> {
       phys: kernel.heap.phys,
       backend: o.image !== undefined ? { kind: 'file', path: o.image, blockSize } : { kind: 'ram', bytes: o.ramBytes ?? 16 << 20, blockSize },
       name: `${name}-dev`,
+      ...(o.powerCutAfterWrites !== undefined ? { powerCutAfterWrites: o.powerCutAfterWrites } : {}),
     });
     const config: Record<string, string | number | boolean> = { mode: o.mode ?? 'poll' };
     if (o.queueDepth !== undefined) config.queueDepth = o.queueDepth;
