@@ -168,15 +168,29 @@ function openCall(path: string, flags: number, expect: number | 'file', stages: 
 
 const closeCall: Call = { what: 'close', usesFile: true, run: (c, ctx) => c.fs.close(ctx.file), expect: 0, strands: [[]] };
 
-/** write(file, off (-1: append), data): one stage per transaction of maxOpBytes. */
-function writeCall(path: string, off: number, data: Uint8Array, at: number, perTx: number): Call {
+/**
+ * write(file, off (-1: append), data) of a file of `size` bytes: one stage per transaction of
+ * `perTx` bytes — after, in the xv6 variant (no holes), those zero-filling up to `at` (fs.ts).
+ */
+function writeCall(path: string, off: number, data: Uint8Array, at: number, size: number, perTx: number, holes: boolean): Call {
   const stages: Stage[] = [];
+  const extend = (n: FileNode, len: number): Uint8Array => {
+    const out = new Uint8Array(Math.max(n.data.length, len));
+    out.set(n.data);
+    return out;
+  };
+  for (let filled = size; !holes && filled < at; filled = Math.min(at, filled + perTx)) {
+    const to = Math.min(at, filled + perTx);
+    stages.push((m) => {
+      const n = m.files.get(path)!;
+      n.data = extend(n, to);
+    });
+  }
   for (let done = 0; done < data.length; done += perTx) {
     const end = Math.min(data.length, done + perTx);
     stages.push((m) => {
       const n = m.files.get(path)!;
-      const out = new Uint8Array(Math.max(n.data.length, at + end));
-      out.set(n.data);
+      const out = extend(n, at + end);
       out.set(data.subarray(done, end), at + done);
       n.data = out;
     });
@@ -231,10 +245,11 @@ function plan(op: Op, m: Model, variant: Variant): Call[] {
       else if (op.k === 'trunc') add(openCall(path, O_TRUNC | O_WRONLY, 'file', empties));
       else {
         add(openCall(path, O_CREATE | O_RDWR, 'file', create(path)));
+        // A write may start up to two blocks beyond the end (a hole, or zeros in the xv6 variant).
         const size = m.files.get(path)!.data.length;
-        const at = op.k === 'append' ? size : Math.floor(op.at * size);
+        const at = op.k === 'append' ? size : Math.floor(op.at * (size + 2 * g.bsize));
         const n = Math.min(op.len, g.maxFileSize - at);
-        if (n > 0) add(writeCall(path, op.k === 'append' ? -1 : at, pattern(n, op.seed), at, maxOpBytes(g)));
+        if (n > 0) add(writeCall(path, op.k === 'append' ? -1 : at, pattern(n, op.seed), at, size, maxOpBytes(g), g.holes));
       }
       add(closeCall);
       break;
