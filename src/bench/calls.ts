@@ -8,13 +8,19 @@
  * proxy-async      an async method awaited
  * shadow-noarg     dom_d -> shadow_c -> dom_c (pass-through shadow)
  * worker-roundtrip a worker_threads postMessage round trip (the stand-in for hardware isolation)
- * Each figure is the median over `runs` runs of (elapsed / calls), measured inside dom_d.
+ * worker-domain    host -> dom_c.noarg with dom_c placed in a worker (descriptor rings over
+ *                  shared memory; every answer is awaited before the next call)
+ * Each figure is the median over `runs` runs of (elapsed / calls), measured inside dom_d (the
+ * worker cases in the host).
  */
 import { Worker } from 'node:worker_threads';
 import { Kernel } from '../kernel/kernel.js';
 import { artifactPath } from '../kernel/paths.js';
 import { medianOf, progressBar, type BenchOptions, type SuiteResult } from './harness.js';
-import type { Caller } from '../interfaces/index.js';
+import type { Callee, Caller } from '../interfaces/index.js';
+
+/** A worker domain's proxy answers every method with a Promise (see src/kernel/worker-tier.ts). */
+type Promised<T> = { [K in keyof T]: T[K] extends (...a: infer A) => infer R ? (...a: A) => Promise<Awaited<R>> : never };
 
 /**
  * The same loop as dom_d's 'plain' case, compiled without the trusted build's deadline checks:
@@ -31,6 +37,12 @@ function hostPlainNs(n: number): number {
   for (let i = 0; i < n; i++) plain.noarg();
   const ns = ((performance.now() - t0) * 1e6) / n;
   return local === n ? ns : NaN;
+}
+
+async function workerDomainNs(c: Promised<Callee>, n: number): Promise<number> {
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await c.noarg();
+  return ((performance.now() - t0) * 1e6) / n;
 }
 
 async function workerRoundtripNs(n: number): Promise<number> {
@@ -56,6 +68,8 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
     kernel.load(artifactPath('dom_d'), { imports: ['dom_c'] });
     kernel.load(artifactPath('shadow_c'), { imports: [{ supervise: 'dom_c' }] });
     kernel.load(artifactPath('dom_d'), { name: 'dom_d_shadowed', imports: ['shadow_c'] });
+    kernel.load(artifactPath('dom_c'), { name: 'dom_c_worker', placement: 'worker' });
+    const inWorker = kernel.bind<Promised<Callee>>('dom_c_worker');
     const direct = kernel.bind<Caller>('dom_d');
     const shadowed = kernel.bind<Caller>('dom_d_shadowed');
     const n = Math.max(1000, Math.round(2_000_000 * opts.scale));
@@ -70,6 +84,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
       ['proxy-async', async () => ((await direct.runAsync(nAsync)) * 1e6) / nAsync],
       ['shadow-noarg', async () => (shadowed.run('noarg', n) * 1e6) / n],
       ['worker-roundtrip', () => workerRoundtripNs(nWorker)],
+      ['worker-domain', () => workerDomainNs(inWorker, nWorker)],
     ];
     const bar = progressBar(opts, 'calls', cases.length);
     const results: { case: string; ns: number }[] = [];
@@ -90,7 +105,8 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
       results,
       notes: [
         `proxy-noarg / plain = ${(get('proxy-noarg') / get('plain')).toFixed(2)}x; worker-roundtrip / proxy-noarg = ${Math.round(get('worker-roundtrip') / get('proxy-noarg'))}x`,
-        `median of ${opts.runs} runs; ${n} calls per run (${nAsync} async, ${nWorker} worker round trips)`,
+        `worker-domain / worker-roundtrip = ${(get('worker-domain') / get('worker-roundtrip')).toFixed(2)}x; worker-domain / proxy-noarg = ${Math.round(get('worker-domain') / get('proxy-noarg'))}x`,
+        `median of ${opts.runs} runs; ${n} calls per run (${nAsync} async, ${nWorker} worker round trips and worker-domain calls)`,
       ],
     };
   } finally {

@@ -237,7 +237,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
   bar.stop();
   notes.push(
     `pktgen unpaced, 60-byte frames (64 on the wire); ${opts.runs} runs of ${ms} ms, median; 10 GbE line rate is 14.88 Mpps`,
-    'recovery: framesLost = TX frames in flight (exact) + RX buffers posted in the dead driver (upper bound); restartMs = crash seen -> reissued call returned',
+    'recovery: framesLost = TX frames not reclaimed + RX buffers posted in the dead driver (an upper bound); restartMs = crash seen -> reissued call returned',
   );
   return { suite: 'net', node: process.version, results: rows, notes };
 }

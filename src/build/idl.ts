@@ -13,7 +13,8 @@
  * Anything else is rejected with file:line:col, the interface and method, and the offending type.
  *
  * Invariant: the model is canonical (sorted, no source positions), so the fingerprint over it
- * changes exactly when an interface or layout changes meaningfully.
+ * changes exactly when an interface or layout changes meaningfully — including a parameter or
+ * result changing between scalar aliases (u8 -> u32), which share one JS type.
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -24,7 +25,9 @@ import { SCALAR_SIZE, type FieldSpec, type LayoutSpec, type ScalarKind } from '.
 export type Prim = 'number' | 'bigint' | 'boolean' | 'string' | 'null' | 'undefined' | 'void';
 
 export type TypeRef =
-  | { k: 'prim'; name: Prim }
+  /** `scalar`: the alias a parameter or result was declared with (u8, u32, f64 ...), kept so that
+   *  the fingerprint changes when it does, although all of them are the same JS type. */
+  | { k: 'prim'; name: Prim; scalar?: ScalarKind }
   | { k: 'rref'; layout: string }
   | { k: 'array'; elem: ScalarKind }
   | { k: 'deque' }
@@ -224,7 +227,8 @@ function typeRef(t: ts.TypeNode, sf: ts.SourceFile, layouts: Decls, ifaces: Decl
     const n = t.typeName.getText(sf);
     const args = t.typeArguments ?? [];
     if (SCALARS.has(n) && args.length === 0) {
-      return { k: 'prim', name: n === 'u64' || n === 'i64' ? 'bigint' : n === 'bool' ? 'boolean' : 'number' };
+      const scalar = n as ScalarKind;
+      return { k: 'prim', name: scalar === 'u64' || scalar === 'i64' ? 'bigint' : scalar === 'bool' ? 'boolean' : 'number', scalar };
     }
     if (n === 'RRef' && args.length === 1) {
       const l = args[0]!.getText(sf);

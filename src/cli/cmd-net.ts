@@ -1,11 +1,12 @@
 /**
- * `redleaf net <app> [--backend pktgen|loopback] [--seconds N] [--shadow] ...`: run a packet app
+ * `redleaf net <app> [--backend pktgen|loopback|tap] [--seconds N] [--shadow] ...`: run a packet app
  * domain (l2fwd, maglev) on the NIC driver domain (optionally behind the NIC shadow) and print
  * live packet rates once per second. `--crash-every <s>` injects a driver fault periodically to
  * show recovery (with --shadow).
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { bootNet } from '../host/net.js';
+import type { NicBackendConfig } from '../devices/nic/index.js';
 
 const num = (what: string, min: number, max: number) => (v: string): number => {
   const n = Number(v);
@@ -18,7 +19,8 @@ export function register(program: Command): void {
     .command('net')
     .description('run a network app domain (l2fwd | maglev) on the NIC driver domain')
     .argument('<app>', 'l2fwd (swap MACs, send back) | maglev (Maglev load balancer)')
-    .option('--backend <kind>', 'NIC backend: pktgen | loopback', 'pktgen')
+    .option('--backend <kind>', 'NIC backend: pktgen | loopback | tap (a Linux TAP interface; needs root)', 'pktgen')
+    .option('--ifname <name>', 'tap: the TAP interface to attach to (created if missing)', 'rltap0')
     .option('--seconds <n>', 'run time in seconds', num('--seconds', 0.1, 86400), 5)
     .option('--shadow', 'put the NIC shadow (transparent driver recovery) under the app', false)
     .option('--batch <n>', 'buffers per call (RedLeaf: 32)', num('--batch', 1, 1024), 32)
@@ -27,12 +29,18 @@ export function register(program: Command): void {
     .option('--rate <r>', "pktgen rate: 'unpaced', 'line' or frames per second", 'unpaced')
     .option('--seed <n>', 'loopback: frames to seed the loop with', num('--seed', 1, 100000), 256)
     .option('--crash-every <s>', 'inject a driver fault every s seconds (use with --shadow)', num('--crash-every', 0.01, 3600))
-    .action(async (app: string, o: { backend: string; seconds: number; shadow: boolean; batch: number; frameSize: number; flows: number; rate: string; seed: number; crashEvery?: number }) => {
+    .action(async (app: string, o: { backend: string; ifname: string; seconds: number; shadow: boolean; batch: number; frameSize: number; flows: number; rate: string; seed: number; crashEvery?: number }) => {
       if (app !== 'l2fwd' && app !== 'maglev') throw new Error(`unknown net app "${app}"; try l2fwd or maglev`);
-      if (o.backend !== 'pktgen' && o.backend !== 'loopback') throw new Error(`unknown backend "${o.backend}"; try pktgen or loopback`);
       const rate = o.rate === 'unpaced' || o.rate === 'line' ? o.rate : Number(o.rate);
+      const backends: Record<string, NicBackendConfig> = {
+        pktgen: { kind: 'pktgen', pktgen: { frameSize: o.frameSize, flows: o.flows, rate } },
+        loopback: { kind: 'loopback' },
+        tap: { kind: 'tap', ifname: o.ifname },
+      };
+      const backend = backends[o.backend];
+      if (!backend) throw new Error(`unknown backend "${o.backend}"; try pktgen, loopback or tap`);
       const boot = await bootNet({
-        backend: o.backend === 'pktgen' ? { kind: 'pktgen', pktgen: { frameSize: o.frameSize, flows: o.flows, rate } } : { kind: 'loopback' },
+        backend,
         shadow: o.shadow,
         app,
       });
@@ -61,7 +69,8 @@ export function register(program: Command): void {
             const rx = (s.rxFrames - last.rxFrames) / dt / 1e6;
             const tx = (s.txFrames - last.txFrames) / dt / 1e6;
             const gbps = ((s.rxBytes - last.rxBytes) * 8) / dt / 1e9;
-            const extra = o.shadow ? `  restarts ${n.restarts}  lost ${n.framesLost}  last restart ${n.lastRestartMs.toFixed(2)} ms` : '';
+            const loop = o.backend === 'loopback' ? ` (loop frames lost and re-seeded ${s.loopLost})` : '';
+            const extra = o.shadow ? `  restarts ${n.restarts}  lost ${n.framesLost}${loop}  last restart ${n.lastRestartMs.toFixed(2)} ms` : '';
             console.log(`${((now - t0) / 1000).toFixed(0).padStart(4)} s  rx ${rx.toFixed(3)} Mpps  tx ${tx.toFixed(3)} Mpps  ${gbps.toFixed(2)} Gb/s${extra}`);
             last = s;
             lastT = now;
@@ -73,5 +82,5 @@ export function register(program: Command): void {
         await boot.stop();
       }
     });
-  net.addHelpText('after', '\nExamples:\n  redleaf net l2fwd --backend pktgen --seconds 5\n  redleaf net maglev --backend loopback --shadow --crash-every 1\n');
+  net.addHelpText('after', '\nExamples:\n  redleaf net l2fwd --backend pktgen --seconds 5\n  redleaf net maglev --backend loopback --shadow --crash-every 1\n  sudo redleaf net l2fwd --backend tap --ifname rltap0   # then send frames to rltap0\n');
 }

@@ -16,6 +16,29 @@
  * word: after storing doorbells (once per batch), a driver increments WAKE and notifies it; an
  * idle device spins a little, then parks in Atomics.wait on WAKE. Register writes with side
  * effects (CC.EN, CTRL.RST, ...) are followed by the same wake, so the device notices them.
+ * Notification suppression: the word before WAKE (PARKED) is 1 exactly while the device sleeps
+ * (set before Atomics.wait, cleared after). A driver that increments WAKE and then reads PARKED = 0
+ * may skip Atomics.notify (a lock and often a system call): with sequentially consistent atomics,
+ * the device's later store of PARKED = 1 is followed by its wait, which sees the new WAKE value and
+ * returns at once. Notifying always stays correct, just slower.
+ *
+ * Ownership: bus mastering and function-level reset. A device DMAs into memory its driver domain
+ * owns (queues, buffers). When that domain dies the kernel reclaims the memory and may hand it to
+ * anyone, so the device must stop first, as an OS disables bus mastering and resets a function
+ * before it reassigns a device. A fourth shared buffer, the bus-control words (BUS), carries this:
+ *  - BUS.MASTER: 1 = the device may DMA; 0 = it must not touch physical memory at all (it stays
+ *    in its reset state whatever is written to its registers);
+ *  - BUS.RESET_REQ / BUS.RESET_ACK: the kernel sets MASTER, increments RESET_REQ and rings WAKE;
+ *    the device, at its next DMA boundary (between two commands or descriptors, never inside a
+ *    transfer), returns to its power-on state (queues and rings forgotten, registers at their reset
+ *    values, pending interrupts dropped), stores RESET_ACK = RESET_REQ and notifies it. Once the
+ *    kernel sees the acknowledgement, every DMA the device started has finished and no other will
+ *    start until a driver configures it again (and, with MASTER = 0, not before the next reset).
+ * The kernel resets a device with MASTER = 0 when its driver domain terminates (detach), before it
+ * reclaims the domain's memory, and with MASTER = 1 before a new driver instance starts (attach),
+ * which also discards whatever a dead driver's leftover code wrote to the registers meanwhile.
+ * Device models call serviceBus() at every DMA boundary. A device starts with MASTER = 1 so that
+ * tests may drive it without a kernel.
  *
  * Invariants: a device never calls driver code and a driver never calls device code; the only
  * channel is this shared memory plus the worker's lifetime (start, stop).
@@ -25,6 +48,8 @@
 export const BAR0_BYTES = 0x20000;
 /** Word index (in Int32 units) of the WAKE word. */
 export const WAKE_WORD = BAR0_BYTES / 4 - 1;
+/** Word index of the PARKED word: 1 while the device sleeps on WAKE. */
+export const PARKED_WORD = WAKE_WORD - 1;
 
 /** What the kernel hands a device worker (worker_threads workerData). */
 export interface DeviceWorkerData {
@@ -34,8 +59,30 @@ export interface DeviceWorkerData {
   bar0: SharedArrayBuffer;
   /** Interrupt line: Int32Array word 0 holds pending vector bits. */
   irq: SharedArrayBuffer;
+  /** Bus-control words (BUS): bus mastering and the function-reset handshake. */
+  bus: SharedArrayBuffer;
   /** Device-specific configuration (backend and its options); plain structured-clone data. */
   config: unknown;
+}
+
+/** Int32 word indices of the bus-control buffer (see "Ownership" above). */
+export const BUS = { MASTER: 0, RESET_REQ: 1, RESET_ACK: 2 } as const;
+export const BUS_BYTES = 16;
+
+/**
+ * Device side, at every DMA boundary: performs a requested function reset (`reset` must bring the
+ * model to its power-on state; the interrupt line is cleared here) and acknowledges it. Returns
+ * whether the device may DMA now; false means: do nothing and park until WAKE.
+ */
+export function serviceBus(bus: Int32Array, irq: Int32Array, reset: () => void): boolean {
+  const req = Atomics.load(bus, BUS.RESET_REQ);
+  if (req !== Atomics.load(bus, BUS.RESET_ACK)) {
+    reset();
+    Atomics.store(irq, 0, 0);
+    Atomics.store(bus, BUS.RESET_ACK, req);
+    Atomics.notify(bus, BUS.RESET_ACK);
+  }
+  return Atomics.load(bus, BUS.MASTER) === 1;
 }
 
 /** Device side: raise interrupt vector `vector` (0..31). */
@@ -47,7 +94,7 @@ export function raiseIrq(irq: Int32Array, vector: number): void {
 /** Driver side: wake the device after doorbell or control-register writes. */
 export function ringWake(bar0: Int32Array): void {
   Atomics.add(bar0, WAKE_WORD, 1);
-  Atomics.notify(bar0, WAKE_WORD, 1);
+  if (Atomics.load(bar0, PARKED_WORD) !== 0) Atomics.notify(bar0, WAKE_WORD, 1);
 }
 
 /**
@@ -59,6 +106,8 @@ export function waitWake(bar0: Int32Array, seen: number, spins: number, timeoutM
     const v = Atomics.load(bar0, WAKE_WORD);
     if (v !== seen) return v;
   }
+  Atomics.store(bar0, PARKED_WORD, 1);
   Atomics.wait(bar0, WAKE_WORD, seen, timeoutMs);
+  Atomics.store(bar0, PARKED_WORD, 0);
   return Atomics.load(bar0, WAKE_WORD);
 }

@@ -1,13 +1,28 @@
 /**
  * Kernel side of the device bus: start a device model in its own worker thread, hand it physical
- * memory, its BAR0 and its interrupt line, and deliver its interrupts.
+ * memory, its BAR0 and its interrupt line, deliver its interrupts, and reset it between drivers.
  *
  * Interrupt delivery: one Atomics.waitAsync per device on the interrupt word; when it fires the
  * pending bits are swapped out (Atomics.exchange) and passed to `onIrq`. The waiter is re-armed
  * after every delivery and dropped on stop, so a stopped device keeps no handle on the event loop.
+ *
+ * Attach and detach (the function-reset handshake of bus.ts) are synchronous: the kernel calls
+ * them from domain load and termination, which are synchronous. The device acknowledges within
+ * one command or descriptor (microseconds when it runs, a futex wake when it is parked), so the
+ * kernel thread blocks briefly in Atomics.wait. Detach's wait is bounded by DETACH_SYNC_MS: a
+ * device that has not acknowledged by then (its worker starved or stuck in a slow host I/O) gets
+ * a promise instead, and the kernel reclaims the dead driver's memory only when it settles —
+ * safety never depends on the bound, only the moment the memory becomes reusable does.
+ * A worker that has exited does no DMA, so it counts as acknowledged.
  */
 import { Worker } from 'node:worker_threads';
-import { BAR0_BYTES, type DeviceWorkerData } from './bus.js';
+import { performance } from 'node:perf_hooks';
+import { BAR0_BYTES, BUS, BUS_BYTES, ringWake, type DeviceWorkerData } from './bus.js';
+
+/** How long detach blocks the kernel thread before it falls back to a promise. */
+const DETACH_SYNC_MS = 200;
+/** How long attach waits for the device before the driver's load fails. */
+const ATTACH_TIMEOUT_MS = 2000;
 
 export interface DeviceHandle {
   readonly name: string;
@@ -19,6 +34,17 @@ export interface DeviceHandle {
   readonly ready: Promise<void>;
   /** Stop the device: terminate its worker and its interrupt waiter. */
   stop(): Promise<void>;
+  /**
+   * Prepare the device for a new driver: function reset with bus mastering enabled. Returns once
+   * the device acknowledged; throws if it did not within `timeoutMs` (default 2 s).
+   */
+  attach(timeoutMs?: number): void;
+  /**
+   * Take the device from its driver: bus mastering off, function reset. Returns true once the
+   * device acknowledged (no DMA in progress, none until the next attach), or, if it did not within
+   * a short synchronous bound, a promise that resolves when it does or its worker exits.
+   */
+  detach(): true | Promise<void>;
   /** Messages the model posts besides 'ready' (statistics, errors) reach here. */
   onMessage(handler: (msg: unknown) => void): void;
 }
@@ -33,14 +59,54 @@ export interface StartDeviceOptions {
 
 export function startDevice(opts: StartDeviceOptions): DeviceHandle {
   const bar0 = new SharedArrayBuffer(BAR0_BYTES);
+  const bar0i = new Int32Array(bar0);
   const irqBuf = new SharedArrayBuffer(8);
   const irq = new Int32Array(irqBuf);
-  const data: DeviceWorkerData = { phys: opts.phys, bar0, irq: irqBuf, config: opts.config };
+  const busBuf = new SharedArrayBuffer(BUS_BYTES);
+  const bus = new Int32Array(busBuf);
+  Atomics.store(bus, BUS.MASTER, 1);
+  const data: DeviceWorkerData = { phys: opts.phys, bar0, irq: irqBuf, bus: busBuf, config: opts.config };
   const worker = new Worker(opts.workerUrl, { workerData: data, name: opts.name });
   let handler: ((bits: number) => void) | null = null;
   let msgHandler: ((msg: unknown) => void) | null = null;
   let stopped = false;
+  let exited = false;
   let armed = false;
+  worker.once('exit', () => {
+    exited = true;
+    Atomics.notify(bus, BUS.RESET_ACK); // ends any wait for an acknowledgement that cannot come
+  });
+
+  /** Request a function reset with bus mastering `master`; returns the request number. */
+  const requestReset = (master: 0 | 1): number => {
+    Atomics.store(bus, BUS.MASTER, master);
+    const req = (Atomics.add(bus, BUS.RESET_REQ, 1) + 1) | 0;
+    ringWake(bar0i);
+    return req;
+  };
+  /** The device acknowledged request `req` or a later one (wrap-safe), or can do nothing more. */
+  const acked = (req: number): boolean => exited || ((Atomics.load(bus, BUS.RESET_ACK) - req) | 0) >= 0;
+  /** Block until acked(req) or `ms` passed; returns acked(req). */
+  const waitAck = (req: number, ms: number): boolean => {
+    const end = performance.now() + ms;
+    for (;;) {
+      const ack = Atomics.load(bus, BUS.RESET_ACK);
+      if (acked(req)) return true;
+      const left = end - performance.now();
+      if (left <= 0) return false;
+      Atomics.wait(bus, BUS.RESET_ACK, ack, left);
+    }
+  };
+  const ackLater = (req: number): Promise<void> => new Promise<void>((resolve) => {
+    const check = (): void => {
+      const ack = Atomics.load(bus, BUS.RESET_ACK);
+      if (acked(req)) return resolve();
+      const w = Atomics.waitAsync(bus, BUS.RESET_ACK, ack);
+      if (w.async) void w.value.then(check);
+      else queueMicrotask(check);
+    };
+    check();
+  });
 
   const arm = (): void => {
     if (stopped || armed || handler === null) return;
@@ -85,7 +151,7 @@ export function startDevice(opts: StartDeviceOptions): DeviceHandle {
 
   return {
     name: opts.name,
-    bar0: new Int32Array(bar0),
+    bar0: bar0i,
     irq,
     ready,
     onIrq(h) {
@@ -95,12 +161,24 @@ export function startDevice(opts: StartDeviceOptions): DeviceHandle {
     onMessage(h) {
       msgHandler = h;
     },
+    attach(timeoutMs = ATTACH_TIMEOUT_MS) {
+      if (stopped || exited) throw new Error(`device ${opts.name} is stopped`);
+      if (!waitAck(requestReset(1), timeoutMs)) {
+        throw new Error(`device ${opts.name} did not acknowledge its reset within ${timeoutMs} ms`);
+      }
+    },
+    detach() {
+      const req = requestReset(0);
+      return waitAck(req, DETACH_SYNC_MS) ? true : ackLater(req);
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
       // Wake the interrupt waiter so its promise settles and the event loop can exit.
       Atomics.notify(irq, 0);
       await worker.terminate();
+      exited = true;
+      Atomics.notify(bus, BUS.RESET_ACK);
     },
   };
 }

@@ -22,7 +22,9 @@ export interface NetBootOptions {
   /** Put nic_shadow between the driver and the app. */
   shadow?: boolean;
   app?: 'l2fwd' | 'maglev' | null;
-  /** Driver configuration (rxRing, txRing, rxBufSize, promiscuous, interrupts, queues). */
+  /** RX/TX queue pairs of the NIC and its driver (default 1). */
+  queues?: number;
+  /** Driver configuration (rxRing, txRing, rxBufSize, promiscuous, interrupts). */
   driver?: Record<string, string | number | boolean>;
   /** App configuration (pool, bufSize, txFrameSize, backends, flowSlots). */
   appConfig?: Record<string, string | number | boolean>;
@@ -59,7 +61,7 @@ function readStruct<T>(kernel: Kernel, name: string, fn: (h: T) => T, fields: st
 }
 
 export const NET_STATS_FIELDS = ['rxPackets', 'rxBytes', 'txPackets', 'txBytes', 'rxMissed', 'rxErrors', 'rxRefused', 'txRefused', 'restarts', 'framesLost', 'txFramesLost', 'rxBuffersLost', 'buffersReplaced', 'lastRestartMs'];
-export const APP_STATS_FIELDS = ['rxFrames', 'txFrames', 'rxBytes', 'dropped', 'poolNow', 'poolSize', 'flows', 'rpcErrors'];
+export const APP_STATS_FIELDS = ['rxFrames', 'txFrames', 'rxBytes', 'dropped', 'poolNow', 'poolSize', 'flows', 'rpcErrors', 'loopLost'];
 
 let seq = 0;
 
@@ -77,10 +79,11 @@ export async function bootNet(o: NetBootOptions): Promise<NetBoot> {
       kernel.load(artifactPath('nullnet'), { name: netName, config: { frameSize: o.frameSize ?? 64 } });
       loaded.push(netName);
     } else {
-      dev = startNic({ name: `nic0${tag}`, phys: kernel.heap.phys, backend: o.backend, queues: 1 });
+      const queues = o.queues ?? 1;
+      dev = startNic({ name: `nic0${tag}`, phys: kernel.heap.phys, backend: o.backend, queues });
       await dev.ready;
       driverName = `nic${tag}`;
-      kernel.load(artifactPath('nic'), { name: driverName, device: dev, config: { promiscuous: true, ...(o.driver ?? {}) }, deadlineMs: o.deadlineMs });
+      kernel.load(artifactPath('nic'), { name: driverName, device: dev, config: { promiscuous: true, ...(o.driver ?? {}), queues }, deadlineMs: o.deadlineMs });
       loaded.push(driverName);
       netName = driverName;
       if (o.shadow) {

@@ -26,6 +26,10 @@ export interface StorageOptions {
   /** Load the block shadow in front of the driver (default false). */
   shadow?: boolean;
   queueDepth?: number;
+  /** Further driver configuration (sys.config of the nvme domain, e.g. spinMs, timeoutMs). */
+  driverConfig?: Record<string, string | number | boolean>;
+  /** Test hook of the controller model: ms every Read/Write takes (see NvmeConfig). */
+  commandDelayMs?: number;
   /** An existing kernel (else one is made, and shut down by stop()). */
   kernel?: Kernel;
   /** Physical memory for a kernel made here (default 256 MiB). */
@@ -93,8 +97,9 @@ export async function bootStorage(o: StorageOptions = {}): Promise<Storage> {
       backend: o.image !== undefined ? { kind: 'file', path: o.image, blockSize } : { kind: 'ram', bytes: o.ramBytes ?? 16 << 20, blockSize },
       name: `${name}-dev`,
       ...(o.powerCutAfterWrites !== undefined ? { powerCutAfterWrites: o.powerCutAfterWrites } : {}),
+      ...(o.commandDelayMs !== undefined ? { commandDelayMs: o.commandDelayMs } : {}),
     });
-    const config: Record<string, string | number | boolean> = { mode: o.mode ?? 'poll' };
+    const config: Record<string, string | number | boolean> = { ...o.driverConfig, mode: o.mode ?? 'poll' };
     if (o.queueDepth !== undefined) config.queueDepth = o.queueDepth;
     kernel.load(artifactPath('nvme'), { name, device: dev, config, ...(o.deadlineMs ? { deadlineMs: o.deadlineMs } : {}) });
     if (shadowName !== null) kernel.load(artifactPath('bdev_shadow'), { name: shadowName, imports: [{ supervise: name }] });

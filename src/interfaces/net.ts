@@ -15,6 +15,11 @@
  *  - both lens arrays have at least the capacity of their deque; `status` is 0 or a negative errno
  *    (-22 EINVAL: bad queue or malformed NetIo; -5 EIO: device not initialised), and `count` the
  *    number of buffers the call appended to `collect`.
+ *  - `restarts` and `pktsLost` are written by the NIC shadow on every NetIo it returns (a bare
+ *    driver leaves them as they came): the driver restarts so far, so a caller notices a recovery
+ *    on the very call that went through it, and how many buffers that were in `pkts` at call entry
+ *    died with the crashed driver because this call's NetIo died with it (for TX: frames lost in
+ *    this call; replacements come back in `collect` like every other lost buffer's).
  * Buffers are RRefArray<u8> of at least the driver's rxBufSize (link().rxBufSize) for RX.
  */
 import type { bool, f64, FixedArray, i32, Layout, RRef, RRefArray, RRefDeque, u8, u32 } from '../runtime/types.js';
@@ -26,6 +31,8 @@ export interface NetIo extends Layout {
   collectLens: RRefArray<u32> | null;
   count: u32;
   status: i32;
+  restarts: u32;
+  pktsLost: u32;
 }
 
 /** Counters (f64: exact below 2^53). Device counters restart from 0 when the device is reset. */
@@ -41,9 +48,15 @@ export interface NetStats extends Layout {
   txRefused: f64;
   /** Filled in by the NIC shadow (0 from a bare driver). */
   restarts: f64;
-  /** TX frames lost in a crash (exact) plus RX buffers that were posted in the dead driver (an upper bound on RX frames lost). */
+  /**
+   * Upper bound on frames lost in driver crashes: txFramesLost + rxBuffersLost. The shadow cannot
+   * see into a dead driver, so both parts are bounds; a caller that knows its own frames (a seeded
+   * loop: NetAppStats.loopLost) can count exactly.
+   */
   framesLost: f64;
+  /** TX frames not yet reclaimed when the driver died, plus those in a call's NetIo that died (some may have left before the crash). */
   txFramesLost: f64;
+  /** RX buffers posted in the dead driver (each may or may not have received a frame). */
   rxBuffersLost: f64;
   /** Buffers the shadow allocated to replace ones that died with the driver. */
   buffersReplaced: f64;
@@ -98,6 +111,12 @@ export interface NetAppStats extends Layout {
   flows: f64;
   /** RpcErrors the app saw from its Net import (0 behind a working shadow). */
   rpcErrors: f64;
+  /**
+   * A seeded loop (loopback): frames of the loop that died with a crashed driver (exact: every
+   * frame the app had handed to the Net and not received back), each re-seeded so the loop keeps
+   * its size.
+   */
+  loopLost: f64;
 }
 
 /** A packet-processing app domain (l2fwd, maglev) on a Net import. */
@@ -108,7 +127,11 @@ export interface NetApp {
    * Returns frames processed.
    */
   run(mode: string, batch: number, ms: number): number;
-  /** Send `n` frames of `size` bytes (to the NIC's own MAC) to seed a loopback; returns frames sent. */
+  /**
+   * Send `n` frames of `size` bytes (to the NIC's own MAC) to seed a loopback; returns frames sent.
+   * From then on the app keeps the loop's size: frames lost in a driver restart behind a shadow are
+   * re-seeded (stats: loopLost).
+   */
   seed(n: number, size: number): number;
   stats(out: RRef<NetAppStats>): RRef<NetAppStats>;
   /** Take every buffer back from the driver (Net.drain) and free the pool; returns buffers freed. */

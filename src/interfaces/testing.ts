@@ -2,7 +2,7 @@
  * Interfaces and layouts of the kernel test domains (test/domains/*): the fault suite, the escape
  * suite and the proxy tests use them. Nothing outside the tests implements or imports these.
  */
-import type { Borrow, FixedArray, Layout, RRef, RRefArray, bool, u32, u64, u8 } from '../runtime/types.js';
+import type { Borrow, FixedArray, Layout, RRef, RRefArray, RRefDeque, bool, u32, u64, u8 } from '../runtime/types.js';
 
 /** A request-like layout struct: scalars, a fixed array and an owned child buffer. */
 export interface TestReq extends Layout {
@@ -73,4 +73,54 @@ export interface Probe {
   stash(buf: Borrow<RRefArray<u8>>): number;
   /** Throws an object that looks like an RpcError. */
   throwLookalike(): number;
+}
+
+/**
+ * test/domains/wprobe: the worker-tier tests place it in a worker (test/kernel/worker-tier.test.ts).
+ * Every method returns a Promise, so an in-thread domain may import it from a worker domain
+ * (test/domains/wrelay does); some are plain functions that throw or loop synchronously.
+ */
+export interface WorkerProbe {
+  echo(s: string): Promise<string>;
+  /** `${a + 1}|${b * 2n}|${!flag}|${typeof nothing}`. */
+  mix(a: number, b: bigint, flag: boolean, nothing: null): Promise<string>;
+  /** A value of sys.config (String(undefined) when absent). */
+  config(key: string): Promise<string>;
+  /** sys.log(msg) */
+  log(msg: string): Promise<number>;
+  /** A buffer allocated in the worker, every byte `v`, moved out. */
+  fill(n: number, v: number): Promise<RRefArray<u8>>;
+  /** Increments byte 0 of a buffer moved in, and moves it back. */
+  bump(buf: RRefArray<u8>): Promise<RRefArray<u8>>;
+  /** Sum of a borrowed buffer, answered after `ms` (the borrow lasts until then). */
+  sumLater(buf: Borrow<RRefArray<u8>>, ms: number): Promise<number>;
+  /** Moves a request in, sets ok, increments data[0] (if any), moves it back with its child. */
+  echoReq(req: RRef<TestReq>): Promise<RRef<TestReq>>;
+  /** A request built in the worker: id, lba = id * 2, a child buffer of `bytes` bytes (first byte 7). */
+  makeReq(id: number, bytes: number): Promise<RRef<TestReq>>;
+  /** Pushes `n` buffers (byte 0 = index) into a new deque, pops the first back out, returns the deque. */
+  deque(n: number): Promise<RRefDeque<RRefArray<u8>>>;
+  /** Allocates `bytes` and keeps it; returns how many allocations it holds. */
+  hold(bytes: number): Promise<number>;
+  /** Moves `buf` in and keeps it. */
+  keep(buf: RRefArray<u8>): Promise<number>;
+  /** `n` rounds of busy work; answers `${start} ${end} ${result}` with start/end from sys.now(). */
+  crunch(n: number): Promise<string>;
+  throwSync(msg: string): Promise<number>;
+  rejectAsync(msg: string): Promise<number>;
+  panic(reason: string): Promise<number>;
+  /** Loops forever; with catchDeadline, every iteration catches whatever is thrown at it. */
+  spin(catchDeadline: boolean): Promise<number>;
+  /** A regular expression with catastrophic backtracking on `n` characters: native code, no deadline checks. */
+  regexBomb(n: number): Promise<number>;
+  /** Grows the domain's own JS heap by `mb` MiB and keeps it. */
+  grow(mb: number): Promise<number>;
+  /** Resolves with a string where a number is expected. */
+  badResult(): Promise<number>;
+  /** Tries to move out a buffer it was only lent. */
+  returnBorrowed(buf: Borrow<RRefArray<u8>>): Promise<RRefArray<u8>>;
+  /** Pushes a buffer into a deque, then reads it through the old handle. */
+  useAfterMove(): Promise<number>;
+  /** One escape attempt ('process', 'function', 'handle-constructor', 'atomics-wait'): 'blocked: ...' or 'ESCAPED'. */
+  attempt(name: string): Promise<string>;
 }

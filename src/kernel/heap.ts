@@ -10,7 +10,9 @@
  *  - a slot is free iff owner[slot] === FREE; its generation only ever increases;
  *  - a child (an element of a deque, an RRef field of a struct) has parent[child] = the slot that
  *    holds it and always the same owner as its root; a root has parent NO_PARENT;
- *  - bytesOf[d] / slotsOf[d] equal the sums over the slots d owns (accounting is exact);
+ *  - accounting is exact by construction: usage(d) sums, when asked, the slots whose owner is d
+ *    (no per-allocation or per-move counters to keep in step; a query is one pass over the slots
+ *    used so far, and queries are rare: monitors and tests, never a packet path);
  *  - a slot with borrows > 0 is never freed: free() marks it PENDING_FREE and the last
  *    endBorrow() frees it.
  *
@@ -70,6 +72,13 @@ export interface HeapOptions {
   maxSlots?: number;
 }
 
+/** How many types a heap can register (the per-type tables are this long). */
+export const MAX_TYPES = 1024;
+
+/** Can values of a type hold children (RRefs in fields or elements)? Deques and structs with RRef fields can. */
+export const typeHasChildren = (kind: TypeKind, childOffsets: readonly number[]): boolean =>
+  kind === TypeKind.Deque || childOffsets.length > 0;
+
 export class ExchangeHeap {
   readonly phys: SharedArrayBuffer;
   readonly u8: Uint8Array;
@@ -98,12 +107,6 @@ export class ExchangeHeap {
   private readonly classTops: Int32Array;
   private readonly bigFree = new Map<number, number[]>();
 
-  // Accounting per owner id.
-  // Accounting per owner id (physical memory is < 4 GiB, so bytes fit a u32); grown on demand.
-  private bytesOf = new Uint32Array(256);
-  private slotsOf = new Uint32Array(256);
-  private w_bytesOf = new DataView(this.bytesOf.buffer);
-  private w_slotsOf = new DataView(this.slotsOf.buffer);
 
   // Stores go through DataViews of the same buffers: under SES lockdown (frozen Object.prototype)
   // V8 takes a slow path (~30 ns) for `typedArray[i] = v`, while DataView setters stay ~1 ns.
@@ -122,8 +125,13 @@ export class ExchangeHeap {
   private readonly classStackViews: DataView[] = [];
 
   private readonly types: TypeInfo[] = [];
-  /** Per type id: 1 when values of the type can hold children (structs with RRef fields, deques). */
-  private readonly hasChildren = new Uint8Array(1024);
+  /**
+   * Per type id: 1 when values of the type can hold children (structs with RRef fields, deques).
+   * Read-only for the handle kit (a push of a value without children needs no cycle check).
+   */
+  readonly hasChildren = new Uint8Array(MAX_TYPES);
+  /** Per type id: 1 for deques (children in a ring), 0 otherwise: the move walk's fast test. */
+  private readonly isDeque = new Uint8Array(MAX_TYPES);
 
   constructor(opts: HeapOptions = {}) {
     const physBytes = opts.physBytes ?? 256 * 1024 * 1024;
@@ -135,13 +143,16 @@ export class ExchangeHeap {
     this.u32 = new Uint32Array(this.phys);
     this.dv = new DataView(this.phys);
     const n = (this.maxSlots = opts.maxSlots ?? 1 << 20);
-    this.owner = new Int32Array(n).fill(FREE);
-    this.gen = new Uint32Array(n);
-    this.borrows = new Int32Array(n);
-    this.type = new Int32Array(n);
-    this.off = new Uint32Array(n);
-    this.len = new Uint32Array(n);
-    this.parent = new Int32Array(n).fill(NO_PARENT);
+    // The slot table's public columns live in shared memory: worker-tier domains check their
+    // handles against them. Only the kernel thread ever writes them (src/kernel/worker-tier.ts).
+    const shared = (): SharedArrayBuffer => new SharedArrayBuffer(n * 4);
+    this.owner = new Int32Array(shared()).fill(FREE);
+    this.gen = new Uint32Array(shared());
+    this.borrows = new Int32Array(shared());
+    this.type = new Int32Array(shared());
+    this.off = new Uint32Array(shared());
+    this.len = new Uint32Array(shared());
+    this.parent = new Int32Array(shared()).fill(NO_PARENT);
     this.cls = new Int8Array(n);
     this.flags = new Uint8Array(n);
     this.freeSlots = new Int32Array(n);
@@ -175,7 +186,8 @@ export class ExchangeHeap {
     const info: TypeInfo = Object.freeze({ id: this.types.length, name, kind, childOffsets: Object.freeze([...childOffsets]) });
     if (info.id >= this.hasChildren.length) throw new HeapError('EINVAL', `too many types (max ${this.hasChildren.length})`);
     this.types.push(info);
-    if (kind === TypeKind.Deque || childOffsets.length > 0) new DataView(this.hasChildren.buffer).setUint8(info.id, 1);
+    if (typeHasChildren(kind, childOffsets)) new DataView(this.hasChildren.buffer).setUint8(info.id, 1);
+    if (kind === TypeKind.Deque) new DataView(this.isDeque.buffer).setUint8(info.id, 1);
     return info;
   }
 
@@ -214,7 +226,6 @@ export class ExchangeHeap {
     this.w_cls.setInt8(slot, cls);
     this.w_flags.setUint8(slot, 0);
     this.u8.fill(0, offset, offset + bytes);
-    this.account(owner, bytes, 1);
     return slot;
   }
 
@@ -269,7 +280,6 @@ export class ExchangeHeap {
     }
     this.forEachChild(slot, (c) => this.free(c));
     const bytes = this.len[slot]!;
-    this.account(this.owner[slot]!, -bytes, -1);
     const cls = this.cls[slot]!;
     if (cls >= 0) this.pushClass(cls, this.off[slot]!);
     else {
@@ -300,27 +310,77 @@ export class ExchangeHeap {
    * existing handle to any of them is revoked. Returns the root's new generation.
    */
   move(slot: number, newOwner: number): number {
-    const old = this.owner[slot]!;
-    this.moveTree(slot, old, newOwner);
-    return this.gen[slot]!;
+    const g = (this.gen[slot]! + 1) >>> 0;
+    if (this.hasChildren[this.type[slot]!] === 1) {
+      this.moveTree(slot, this.owner[slot]!, newOwner);
+    } else {
+      // A flat array (a packet buffer): the whole move is two stores.
+      this.w_gen.setUint32(slot * 4, g, true);
+      this.w_owner.setInt32(slot * 4, newOwner, true);
+    }
+    return g;
   }
 
-  private moveTree(slot: number, from: number, to: number): void {
-    this.w_gen.setUint32(slot * 4, (this.gen[slot]! + 1) >>> 0, true);
-    if (from !== to) {
-      this.w_owner.setInt32(slot * 4, to, true);
-      const bytes = this.len[slot]!;
-      this.account(from, -bytes, -1);
-      this.account(to, bytes, 1);
+  /**
+   * Gives `slot` and its descendants to `to` if `from !== to` and, where handles to them can
+   * exist (`bump`), revokes those handles with a generation bump.
+   *
+   * Handles can exist to a root and to the RRef fields of a struct reachable through handles
+   * (a field read mints one), but never to the elements of a deque: push revokes the pushed
+   * handle (and its subtree's), a deque hands an element out only by pop, which takes it out
+   * first, and a borrowed deque cannot pop. So a deque's elements and everything inside them
+   * change owner without a bump, and when the owner does not change either (push, a deque stored
+   * into a field) they are not visited at all. Child slot numbers read from memory are validated
+   * as in forEachChild. The hot case — a deque of flat buffers moving with its NetIo, batch after
+   * batch — is walked inline, with no closure and no call per element.
+   */
+  private moveTree(slot: number, from: number, to: number, bump = true): void {
+    if (bump) this.w_gen.setUint32(slot * 4, (this.gen[slot]! + 1) >>> 0, true);
+    if (from !== to) this.w_owner.setInt32(slot * 4, to, true);
+    const t = this.type[slot]!;
+    if (this.hasChildren[t] !== 1) return; // flat arrays (buffers): no children
+    const base = this.off[slot]!;
+    const dv = this.dv;
+    if (this.isDeque[t] !== 1) {
+      if (!bump && from === to) return;
+      for (const co of this.types[t]!.childOffsets) {
+        const c = dv.getUint32(base + co, true);
+        if (c !== 0 && this.validChild(slot, c - 1)) this.moveTree(c - 1, from, to, bump);
+      }
+      return;
     }
-    // Flat arrays (the common case: buffers) have no children: skip the walk.
-    if (this.hasChildren[this.type[slot]!] === 1) this.forEachChild(slot, (c) => this.moveTree(c, from, to));
+    if (from === to) return; // elements: no handles to revoke, no owner to change
+    const head = dv.getUint32(base, true);
+    const count = dv.getUint32(base + 4, true);
+    const cap = dv.getUint32(base + 8, true);
+    const n = count < cap ? count : cap;
+    const owner = this.owner;
+    const parent = this.parent;
+    const wOwner = this.w_owner;
+    const hw = this.highWater;
+    let i = cap > 0 ? head % cap : 0;
+    for (let k = 0; k < n; k++) {
+      const c = dv.getUint32(base + DEQUE_HEADER + i * 4, true);
+      i = i + 1 === cap ? 0 : i + 1;
+      if (!(c < hw && owner[c] !== FREE && parent[c] === slot)) continue;
+      if (this.hasChildren[this.type[c]!] === 1) {
+        this.moveTree(c, from, to, false);
+        continue;
+      }
+      wOwner.setInt32(c * 4, to, true);
+    }
   }
 
   /** Make `child` (a root owned like `parentSlot`) a child of `parentSlot`; revokes its handles. */
   adopt(parentSlot: number, child: number): void {
     this.w_parent.setInt32((child) * 4, parentSlot, true);
-    this.moveTree(child, this.owner[child]!, this.owner[parentSlot]!);
+    const to = this.owner[parentSlot]!;
+    if (this.hasChildren[this.type[child]!] === 1) {
+      this.moveTree(child, this.owner[child]!, to);
+    } else {
+      this.w_gen.setUint32(child * 4, (this.gen[child]! + 1) >>> 0, true);
+      this.w_owner.setInt32(child * 4, to, true);
+    }
   }
 
   /** Detach `child` from its parent: it becomes a root (same owner); returns its new generation. */
@@ -371,35 +431,32 @@ export class ExchangeHeap {
 
   // ---- accounting -----------------------------------------------------------------------------
 
-  private account(owner: number, bytes: number, slots: number): void {
-    if (owner >= this.bytesOf.length) this.growAccounting(owner + 1);
-    this.w_bytesOf.setUint32(owner * 4, this.bytesOf[owner]! + bytes, true);
-    this.w_slotsOf.setUint32(owner * 4, this.slotsOf[owner]! + slots, true);
-  }
-
-  private growAccounting(min: number): void {
-    const n = Math.max(min, this.bytesOf.length * 2);
-    const b = new Uint32Array(n);
-    b.set(this.bytesOf);
-    const s = new Uint32Array(n);
-    s.set(this.slotsOf);
-    this.bytesOf = b;
-    this.slotsOf = s;
-    this.w_bytesOf = new DataView(b.buffer);
-    this.w_slotsOf = new DataView(s.buffer);
-  }
-
+  /** Bytes and slots `owner` holds now (one pass over the slots used so far). */
   usage(owner: number): { bytes: number; slots: number } {
-    if (owner >= this.bytesOf.length) return { bytes: 0, slots: 0 };
-    return { bytes: this.bytesOf[owner]!, slots: this.slotsOf[owner]! };
+    let bytes = 0;
+    let slots = 0;
+    const own = this.owner;
+    const len = this.len;
+    for (let s = 0; s < this.highWater; s++) {
+      if (own[s] === owner) {
+        bytes += len[s]!;
+        slots++;
+      }
+    }
+    return { bytes, slots };
   }
 
+  /** Bytes and slots held by anyone (kernel included). */
   totalUsage(): { bytes: number; slots: number } {
     let bytes = 0;
     let slots = 0;
-    for (let i = 0; i < this.bytesOf.length; i++) {
-      bytes += this.bytesOf[i]!;
-      slots += this.slotsOf[i]!;
+    const own = this.owner;
+    const len = this.len;
+    for (let s = 0; s < this.highWater; s++) {
+      if (own[s] !== FREE) {
+        bytes += len[s]!;
+        slots++;
+      }
     }
     return { bytes, slots };
   }

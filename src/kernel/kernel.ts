@@ -10,7 +10,14 @@
  *    async calls in flight as RpcError, cancel timers, tasks and interrupt registrations, free the
  *    domain's exchange-heap slots (borrowed ones when the borrow ends), drop its objects and its
  *    compartment so its private heap can be collected;
- *  - a domain never receives a kernel object that is not hardened.
+ *  - a device DMAs only for the live domain it was loaded with: it is reset with bus mastering on
+ *    before that domain's init (attach) and with bus mastering off when it terminates (detach),
+ *    and the domain's memory is reclaimed only once the device acknowledged the detach (see
+ *    src/devices/bus.ts), so no DMA can land in memory that was reclaimed and handed out again;
+ *  - a domain never receives a kernel object that is not hardened;
+ *  - placement is configuration: the same artifact runs in the kernel's thread ('thread', the
+ *    default) or on its own worker thread ('worker', see worker-tier.ts for what that tier
+ *    supports); a worker domain's slots are reclaimed once its thread has exited.
  */
 import './lockdown.js';
 import { readFileSync } from 'node:fs';
@@ -22,22 +29,13 @@ import { Domain } from './domain.js';
 import { createProxyRuntime, type Link, type ProxyRuntime } from './proxy.js';
 import { KernelError, isRpcError, makeRpcError } from './errors.js';
 import { defaultTrustedKeys, parseArtifact, verifyArtifact, type Artifact } from './artifact.js';
-import { FINGERPRINT, LAYOUTS, PROXIES, INTERFACES } from '../gen/idl.js';
+import { FINGERPRINT, LAYOUTS, PROXIES } from '../gen/idl.js';
+import { TICK_BUDGET, checkExport, evaluateDomain, type DeadlineHooks } from './isolation.js';
 import type { DeviceHandle } from '../devices/host.js';
 import { WAKE_WORD } from '../devices/bus.js';
+import type { ResourceLimits } from 'node:worker_threads';
+import { WorkerDomain, checkWorkerPlacement, type WorkerHost } from './worker-tier.js';
 
-/**
- * Atomics for domain code (drivers reach BAR0 with it): every operation but `wait`/`waitAsync`,
- * which could block the kernel's thread beyond the reach of deadline checks.
- */
-const DOMAIN_ATOMICS = harden({
-  load: Atomics.load, store: Atomics.store, add: Atomics.add, sub: Atomics.sub, and: Atomics.and, or: Atomics.or,
-  xor: Atomics.xor, exchange: Atomics.exchange, compareExchange: Atomics.compareExchange,
-  notify: Atomics.notify, isLockFree: Atomics.isLockFree,
-});
-
-/** Back-edges and function entries between two clock reads in a domain's deadline check. */
-const TICK_BUDGET = 1024;
 /** A cross-domain async result is delivered through setImmediate once a run is this old (ms). */
 const YIELD_AFTER_MS = 20;
 
@@ -51,9 +49,18 @@ export type ImportSpec =
   /** A trusted host object, passed hardened (tests, host services). */
   | { object: object };
 
+export type Placement = 'thread' | 'worker';
+
 export interface LoadOptions {
   /** Instance name (default: the manifest's name). */
   name?: string;
+  /**
+   * Where the domain runs: in the kernel's thread (default), or on its own worker thread, where
+   * it can be preempted, given resource limits and run in parallel (see worker-tier.ts).
+   */
+  placement?: Placement;
+  /** Worker placement only: heap and stack limits of the domain's thread (exceeding them kills it). */
+  resourceLimits?: ResourceLimits;
   imports?: ImportSpec[];
   /** Deadline for one synchronous run of this domain, in ms. */
   deadlineMs?: number;
@@ -72,6 +79,7 @@ export interface KernelOptions extends HeapOptions {
 export interface DomainInfo {
   id: number;
   name: string;
+  placement: Placement;
   state: 'live' | 'dead';
   calls: number;
   faults: number;
@@ -101,6 +109,8 @@ export class Kernel {
   private readonly liveById = new Map<number, Domain>();
   private readonly recipes = new Map<string, Recipe>();
   private readonly crashAt = new Map<Domain, number>();
+  /** Live driver domains and the device each drives (attach at load, detach at termination). */
+  private readonly deviceOf = new Map<Domain, DeviceHandle>();
   private readonly proxyLinks = new WeakMap<object, Link>();
   private readonly trusted: KeyObject[];
   private readonly defaultDeadlineMs: number;
@@ -108,6 +118,11 @@ export class Kernel {
   /** Start of the current run of the event loop (refreshed by the heartbeat). */
   private sliceStart = performance.now();
   private readonly heartbeat: ReturnType<typeof setInterval>;
+  /** Worker-placed instances, from load until their thread has exited. */
+  private readonly workers = new Map<Domain, WorkerDomain>();
+  /** Every worker-placed instance, for list() after its thread is gone. */
+  private readonly inWorker = new WeakSet<Domain>();
+  private readonly workerHost: WorkerHost;
   /** Fault listeners (observability: the shell's `domains`, tests, the CLI). */
   private readonly faultListeners = new Set<(d: Domain, cause: string, message: string) => void>();
 
@@ -133,6 +148,16 @@ export class Kernel {
       this.sliceStart = performance.now();
     }, 5);
     this.heartbeat.unref();
+    this.workerHost = {
+      heap: this.heap,
+      kit: this.kit,
+      rt: this.rt,
+      fault: (d, cause, err) => this.fault(d, cause, err),
+      log: (d, line) => this.logSink(d.name, line),
+      newRun: () => {
+        this.sliceStart = performance.now();
+      },
+    };
     Kernel.trapUnhandledRejections();
   }
 
@@ -181,6 +206,9 @@ export class Kernel {
     if (imports.length !== m.imports.length) {
       throw new KernelError('EIMPORTS', `domain ${name} imports ${m.imports.length} interface(s) (${m.imports.join(', ') || 'none'}), but ${imports.length} were given`);
     }
+    const placement = opts.placement ?? 'thread';
+    if (placement !== 'thread' && placement !== 'worker') throw new KernelError('EINVAL', `placement must be 'thread' or 'worker', got ${String(placement)}`);
+    if (placement === 'worker') checkWorkerPlacement(name, m, opts.device !== undefined);
     const d = new Domain(this.nextId++, name, artifact, opts.deadlineMs ?? this.defaultDeadlineMs);
     if (previous) {
       d.faults = previous.faults;
@@ -190,33 +218,25 @@ export class Kernel {
     this.byName.set(name, d);
     this.liveById.set(d.id, d);
     try {
+      if (placement === 'worker') {
+        const w = new WorkerDomain(this.workerHost, d, artifact, { deadlineMs: d.deadlineMs, config: opts.config, resourceLimits: opts.resourceLimits });
+        this.workers.set(d, w);
+        this.inWorker.add(d);
+        void w.stopped.then(() => this.workers.delete(d));
+        d.exportsObj = w.start();
+        this.sliceStart = performance.now(); // the kernel thread waited for the worker's init
+        return d;
+      }
+      if (opts.device) this.attachDevice(d, opts.device);
       const importObjs = imports.map((spec, i) => this.resolveImport(d, spec, m.imports[i]!));
       const sys = this.makeSys(d, opts);
-      const compartment = new Compartment({
-        globals: { TextEncoder, TextDecoder, Float32Array, Float64Array, Atomics: DOMAIN_ATOMICS },
-        __options__: true,
-      });
-      harden(compartment.globalThis);
-      d.compartment = compartment;
       this.sliceStart = performance.now(); // init is a new run of domain code (a kernel entry)
-      const factory = compartment.evaluate(artifact.code) as (tick: () => number, aw: <T>(v: T) => T) => { init?: unknown };
-      const { tick, aw } = this.deadlineHooks(d);
-      const mod = factory(tick, aw);
-      const init = mod?.init;
+      const { compartment, init } = evaluateDomain(artifact.code, this.deadlineHooks(d));
+      d.compartment = compartment;
       if (typeof init !== 'function') throw new KernelError('EINIT', `domain ${name} does not export an init function`);
       const exported = init(sys, ...importObjs) as unknown;
       if (!d.live) throw new KernelError('EINIT', `domain ${name} died during init (${d.lastFault?.message ?? d.deathCause})`);
-      if (m.exports !== null) {
-        if (typeof exported !== 'object' || exported === null) {
-          throw new KernelError('EINIT', `domain ${name} must return an object implementing ${m.exports} from init`);
-        }
-        for (const method of INTERFACES[m.exports] ?? []) {
-          if (typeof (exported as Record<string, unknown>)[method] !== 'function') {
-            throw new KernelError('EINIT', `domain ${name}: its ${m.exports} export lacks method ${method}`);
-          }
-        }
-        d.exportsObj = exported;
-      }
+      if (m.exports !== null) d.exportsObj = checkExport(name, m.exports, exported);
       return d;
     } catch (e) {
       if (d.live) this.terminate(d, 'panic');
@@ -249,14 +269,27 @@ export class Kernel {
   private makeProxy(name: string, link: Link): object {
     const factory = PROXIES[name];
     if (!factory) throw new KernelError('ENOIFACE', `no interface named ${name}`);
-    const p = factory(this.rt, link);
+    const worker = this.workers.get(link.callee);
+    const p = worker ? worker.proxy(name, link) : factory(this.rt, link);
     this.proxyLinks.set(p, link);
     return p;
   }
 
   private newLink(caller: Domain, callee: Domain, target: object): Link {
     const link: Link = { caller, callee, target };
-    if (callee !== this.self) callee.inbound.push(link);
+    if (callee !== this.self) {
+      const inbound = callee.inbound;
+      inbound.push(link);
+      // A link whose caller died is garbage, but the list would keep it (and the callee object it
+      // targets) for as long as the callee lives — one per process for the rv6 core. Drop such
+      // links whenever the list reaches a power of two: amortized O(1) per new link.
+      const n = inbound.length;
+      if (n >= 64 && (n & (n - 1)) === 0) {
+        let kept = 0;
+        for (const l of inbound) if (l.caller.live) inbound[kept++] = l;
+        inbound.length = kept;
+      }
+    }
     const crash = this.crashAt.get(callee);
     if (crash !== undefined) this.armCrash(link, crash);
     return link;
@@ -274,6 +307,7 @@ export class Kernel {
       return {
         id: d.id,
         name: d.name,
+        placement: this.inWorker.has(d) ? 'worker' : 'thread',
         state: d.state,
         calls: d.calls,
         faults: d.faults,
@@ -316,12 +350,45 @@ export class Kernel {
     d.intervals.clear();
     for (const off of d.irqs) off();
     d.irqs.clear();
-    this.heap.reclaim(d.id);
+    // A worker's thread may still be running: its slots are reclaimed once it has exited.
+    const worker = this.workers.get(d);
+    if (worker) worker.stop();
+    else this.reclaimAfterDetach(d);
     for (const l of d.inbound) l.target = null;
     d.inbound.length = 0;
     d.exportsObj = null;
     d.compartment = null;
     this.crashAt.delete(d);
+  }
+
+  /** Give `dev` to the new instance `d`: refuse a device another live domain drives, reset it. */
+  private attachDevice(d: Domain, dev: DeviceHandle): void {
+    for (const [owner, other] of this.deviceOf) {
+      if (other === dev) throw new KernelError('EBUSY', `device ${dev.name} is driven by live domain ${owner.name}`);
+    }
+    dev.attach();
+    this.deviceOf.set(d, dev);
+  }
+
+  /**
+   * Free a terminated domain's heap slots; if it drove a device, only after the device stopped
+   * DMA (detach). Detach normally answers at once; a device slow to acknowledge delays only the
+   * reclamation, never the rest of termination.
+   */
+  private reclaimAfterDetach(d: Domain): void {
+    const dev = this.deviceOf.get(d);
+    this.deviceOf.delete(d);
+    const quiet = dev === undefined ? true : dev.detach();
+    if (quiet === true) this.heap.reclaim(d.id);
+    else void quiet.then(() => this.heap.reclaim(d.id));
+  }
+
+  /**
+   * Resolves once terminated instance `d` holds nothing any more: at once for an in-thread
+   * domain, after its thread has exited for a worker domain (its slots are reclaimed then).
+   */
+  whenStopped(d: Domain): Promise<void> {
+    return this.workers.get(d)?.stopped ?? Promise.resolve();
   }
 
   /** Restart `name` from the same artifact, with the same imports and options. */
@@ -390,7 +457,7 @@ export class Kernel {
   }
 
   /** The deadline check and await guard the trusted build compiled into the domain's code. */
-  private deadlineHooks(d: Domain): { tick: () => number; aw: <T>(v: T) => T } {
+  private deadlineHooks(d: Domain): DeadlineHooks {
     const dead = (): never => {
       throw makeRpcError(d.deathCause === 'deadline' ? 'timeout' : 'callee-dead', d.name, '(running)', `domain ${d.name} is dead`);
     };
@@ -536,9 +603,17 @@ export class Kernel {
     return harden({
       /** A proxy to the current instance. */
       current: () => kernel.bind(name, user),
-      /** Restart the supervised domain from its artifact; returns a proxy to the new instance. */
+      /**
+       * Restart the supervised domain from its artifact; returns a proxy to the new instance. A
+       * fresh instance that dies during init is a dead callee: an RpcError 'callee-dead' (hardened,
+       * unlike the kernel's own errors), so the shadow can retry within its bound.
+       */
       restart: () => {
-        kernel.restart(name);
+        try {
+          kernel.restart(name);
+        } catch (e) {
+          throw makeRpcError('callee-dead', name, 'restart', e instanceof Error ? e.message : String(e));
+        }
         return kernel.bind(name, user);
       },
       restarts: () => kernel.byName.get(name)?.restarts ?? 0,

@@ -126,6 +126,13 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     },
     settle(link, p, method, conv, release) {
       const callee = link.callee;
+      if (!callee.live) {
+        // The callee died during the call itself (a deadline or a fault before its first await):
+        // its termination ran before this call was in flight, so nothing would ever unwind it.
+        if (typeof p === 'object' && p !== null && p instanceof Promise) Reflect.apply(promiseThen, p, [undefined, () => {}]);
+        release?.();
+        return Promise.reject(deadError(link, method));
+      }
       return new Promise((resolve, reject) => {
         let done = false;
         const finish = (): boolean => {
@@ -205,7 +212,11 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       } catch (e) {
         return calleeFault(link, method, (e as Error).message);
       }
-      return moved ?? calleeFault(link, method, `must be an RRef of type ${heap.typeInfo(typeId).name}, got ${describe(h)}`);
+      const out = moved ?? calleeFault(link, method, `must be an RRef of type ${heap.typeInfo(typeId).name}, got ${describe(h)}`);
+      // The caller died while the call was in flight (an async call it was blocked in): its slots
+      // were reclaimed at its death, so what it would receive now is freed rather than leaked.
+      if (!link.caller.live) heap.free(kit.slotOf(out));
+      return out;
     },
     iface(link, obj, name, method, index) {
       try {

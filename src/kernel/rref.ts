@@ -14,7 +14,7 @@
  * handle (the constructor demands a module-private token).
  */
 import './lockdown.js';
-import { DEQUE_HEADER, ExchangeHeap, NO_PARENT, TypeKind, type TypeInfo, KERNEL_OWNER } from './heap.js';
+import { DEQUE_HEADER, type ExchangeHeap, NO_PARENT, TypeKind, type TypeInfo, KERNEL_OWNER } from './heap.js';
 import { SCALAR_SIZE, type LayoutSpec, type ScalarKind } from './layout.js';
 
 export type { FieldSpec, LayoutSpec, ScalarKind } from './layout.js';
@@ -31,9 +31,23 @@ export class HandleError extends Error {
   }
 }
 
+/**
+ * What the kit uses of an exchange heap. The kernel passes its ExchangeHeap; a worker domain's
+ * thread passes a view of the shared slot table whose changes are system calls to the kernel
+ * thread (worker-host.ts). Being a named subset of ExchangeHeap, a kit that starts using another
+ * heap member fails to compile until both heaps provide it.
+ */
+export type HandleHeap = Pick<
+  ExchangeHeap,
+  | 'phys' | 'u8' | 'dv'
+  | 'owner' | 'gen' | 'borrows' | 'type' | 'off' | 'len' | 'parent' | 'hasChildren'
+  | 'registerType' | 'typeInfo' | 'validChild'
+  | 'alloc' | 'free' | 'move' | 'adopt' | 'release'
+>;
+
 /** Kernel-only operations on handles (never handed to domains). */
-export interface HandleKit {
-  readonly heap: ExchangeHeap;
+export interface HandleKit<H extends HandleHeap = ExchangeHeap> {
+  readonly heap: H;
   /** Is `v` a handle of this kit (brand check, no throw)? */
   isHandle(v: unknown): boolean;
   slotOf(h: object): number;
@@ -66,8 +80,8 @@ export interface HandleKit {
   allocDeque(owner: number, capacity: number): object;
 }
 
-export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number, err: HandleError) => void): HandleKit {
-  const { gen, off, len, borrows, owner, parent, dv, u8, phys } = heap;
+export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (holder: number, err: HandleError) => void): HandleKit<H> {
+  const { gen, off, len, borrows, owner, parent, dv, u8, phys, hasChildren } = heap;
   const i32 = new Int32Array(phys);
   const classByType: Array<new (t: symbol, s: number, g: number, ro: boolean, h: number) => Handle> = [];
   // Per type id: element-kind index (scalar kinds 0..10, then KIND_STRUCT, KIND_DEQUE).
@@ -265,12 +279,9 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
   /**
    * The ring header, validated: it lives in the deque's own memory, which its holder can
    * overwrite through the byte accessors (or a device by DMA), so it is never trusted to keep
-   * push/pop inside the allocation. (No tuple returned: push/pop are per-packet paths.)
+   * push/pop inside the allocation. The caller reads the three words once and passes them.
    */
-  protected checkRing(b: number): void {
-    const head = dv.getUint32(b, true);
-    const count = dv.getUint32(b + 4, true);
-    const cap = dv.getUint32(b + 8, true);
+  protected checkRing(head: number, count: number, cap: number): void {
     if (!(cap >= 1 && DEQUE_HEADER + cap * 4 <= len[this.#s]! && head < cap && count <= cap)) {
       violation(this.#h, 'EINVAL', `deque (slot ${this.#s}) has a corrupt header`);
     }
@@ -282,14 +293,16 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
     const self = slotOfImpl(this);
     const holder = holderOfImpl(this);
     const c = checkMovableImpl(v, holder);
-    // No cycles: the deque may not end up inside itself.
-    for (let p = self; p !== NO_PARENT; p = parent[p]!) {
-      if (p === c) violation(holder, 'EINVAL', 'push of an RRef that contains this deque');
+    // No cycles: the deque may not end up inside itself (only a value with children can hold it).
+    if (hasChildren[heap.type[c]!] === 1) {
+      for (let p = self; p !== NO_PARENT; p = parent[p]!) {
+        if (p === c) violation(holder, 'EINVAL', 'push of an RRef that contains this deque');
+      }
     }
-    this.checkRing(b);
     const head = dv.getUint32(b, true);
     const count = dv.getUint32(b + 4, true);
     const cap = dv.getUint32(b + 8, true);
+    this.checkRing(head, count, cap);
     if (count === cap) return false;
     dv.setUint32(b + DEQUE_HEADER + ((head + count) % cap) * 4, c, true);
     dv.setUint32(b + 4, count + 1, true);
@@ -299,10 +312,10 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
   pop(): Handle | undefined {
     const b = this.w();
     this.kind(KIND_DEQUE);
-    this.checkRing(b);
     const head = dv.getUint32(b, true);
     const count = dv.getUint32(b + 4, true);
     const cap = dv.getUint32(b + 8, true);
+    this.checkRing(head, count, cap);
     if (count === 0) return undefined;
     const c = dv.getUint32(b + DEQUE_HEADER + head * 4, true);
     dv.setUint32(b, (head + 1) % cap, true);
@@ -410,7 +423,11 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
 
   const checkMovableImpl = (v: unknown, holder: number): number => {
     if (!isHandleImpl(v)) return violation(holder, 'EINVAL', `expected an RRef handle, got ${describe(v)}`);
-    const h = v as Handle;
+    return movableSlot(v as Handle, holder);
+  };
+
+  /** checkMovable's checks after the brand check: the slot of `h` if `holder` may move it. */
+  const movableSlot = (h: Handle, holder: number): number => {
     const s = slotOfImpl(h);
     if (gen[s] !== genOfImpl(h)) return violation(holder, 'EREVOKED', `use of a revoked RRef (slot ${s}): it was moved, dropped, or its owner died`);
     if (roOfImpl(h)) return violation(holder, 'EREADONLY', `a borrowed RRef (slot ${s}) cannot be moved`);
@@ -442,7 +459,7 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
   elemKindOf[dequeType] = KIND_DEQUE;
   const bytesType = arrayTypes.get('u8')!;
 
-  const kit: HandleKit = {
+  const kit: HandleKit<H> = {
     heap,
     isHandle: isHandleImpl,
     slotOf: (h) => slotOfImpl(h as Handle),
@@ -458,9 +475,8 @@ export function createHandleKit(heap: ExchangeHeap, onViolation: (holder: number
     },
     moveTyped(h, typeId, from, to) {
       if (!isHandleImpl(h) || heap.type[slotOfImpl(h as Handle)] !== typeId) return null;
-      const s = checkMovableImpl(h, from);
-      heap.move(s, to);
-      return mintImpl(s, to, false);
+      const s = movableSlot(h as Handle, from);
+      return new classByType[typeId]!(TOKEN, s, heap.move(s, to), false, to);
     },
     bytesType,
     dequeType,

@@ -10,6 +10,12 @@
  * beyond the handles the deques mint; frame bytes are read and written with DmaBytes accessors.
  * An RpcError from the Net import (no shadow, driver died) ends the run and is counted; the app
  * itself never panics on it.
+ *
+ * A seeded loop (seed(), on loopback): the app counts the frames it handed to the Net and has not
+ * received back (`inLoop`). On loopback every one of them is in the driver's rings (or was dropped
+ * by the NIC), so when a NetIo comes back from the NIC shadow with a new `restarts` stamp, all of
+ * them, plus the call's own frames if its NetIo died (`pktsLost`), are lost: counted in loopLost,
+ * and re-seeded on the next TX calls, so the loop keeps its size and traffic carries on.
  */
 import type { Net, NetApp, NetAppStats, NetIo, NetLink } from '../interfaces/index.js';
 import type { Sys } from './sys.js';
@@ -45,6 +51,13 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   let rpcErrors = 0;
   let mac: readonly number[] = [2, 0, 0, 0, 0, 1];
   let templated = false;
+  /** Seeded loop: its frame size (0: no loop), frames in flight, the Net's restarts seen, losses. */
+  let loopSize = 0;
+  let inLoop = 0;
+  let restartsSeen = 0;
+  let loopLost = 0;
+  let reseedOwed = 0;
+  let seedSeq = 0;
 
   const newIo = (n: number): RRef<NetIo> => {
     const io = sys.alloc.struct<NetIo>('NetIo');
@@ -110,6 +123,39 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   };
   const lost = (io: RRef<NetIo>): RRef<NetIo> => (io.valid ? io : newIo(cap));
 
+  /**
+   * Loop bookkeeping after a call that returned `r`: `before` frames were in flight at its entry,
+   * `sent` frames were in its pkts (0 for RX, whose pkts are free buffers). A new restarts stamp
+   * means every frame in flight died with the driver, and so did the call's own frames if its
+   * NetIo did; what the new driver took is in flight again.
+   */
+  const account = (r: RRef<NetIo>, before: number, sent: number): void => {
+    const dead = sent > 0 ? r.pktsLost : 0;
+    if (r.restarts !== restartsSeen) {
+      restartsSeen = r.restarts;
+      if (loopSize > 0) {
+        loopLost += before + dead;
+        reseedOwed += before + dead;
+        inLoop = 0;
+      }
+    }
+    if (sent > 0) inLoop += sent - dead - r.pkts!.length;
+  };
+  /** Owed loop frames written into free pool buffers and queued on tx's pkts (m already there). */
+  const reseed = (tio: RRef<NetIo>, m: number, batch: number): number => {
+    const tpk = tio.pkts as Deque;
+    const tl = tio.pktLens!;
+    while (reseedOwed > 0 && m < batch && pool.length > 0) {
+      const b = pool.pop()!;
+      writeFrame(b, seedSeq++, loopSize);
+      tpk.push(b);
+      tl.setU32(m * 4, loopSize);
+      m++;
+      reseedOwed--;
+    }
+    return m;
+  };
+
   return {
     run(mode: string, batch: number, ms: number) {
       const rxOn = mode === 'rx' || mode === 'fwd';
@@ -133,9 +179,12 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
             const pk = rio.pkts as Deque;
             let n = pk.length;
             while (n < batch && pool.length > 0) { pk.push(pool.pop()!); n++; }
+            const flying = inLoop;
             const r = call(true, rio);
             if (r === null) { rio = lost(rio); failed = true; break; }
             rio = r;
+            account(r, flying, 0);
+            const rx0 = rxFrames;
             const co = r.collect as Deque;
             const cl = r.collectLens!;
             const got = co.length;
@@ -167,17 +216,23 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
                 }
               }
             }
+            inLoop -= rxFrames - rx0;
           }
           if (txOn) {
+            const tpk = tio.pkts as Deque;
             if (!rxOn) {
-              const tpk = tio.pkts as Deque;
               const tl = tio.pktLens!;
               let m = tpk.length;
               while (m < batch && pool.length > 0) { tpk.push(pool.pop()!); tl.setU32(m * 4, txSize); m++; }
+            } else if (reseedOwed > 0) {
+              reseed(tio, tpk.length, batch);
             }
+            const flying = inLoop;
+            const sent = tpk.length;
             const r = call(false, tio);
             if (r === null) { tio = lost(tio); failed = true; break; }
             tio = r;
+            account(r, flying, sent);
             const co = r.collect as Deque;
             const done = co.length;
             const cl = r.collectLens!;
@@ -195,16 +250,24 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     },
     seed(n: number, size: number) {
       ensure(cap === 0 ? 32 : cap);
+      if (loopSize === 0) inLoop = 0;
+      loopSize = size;
       // Post RX buffers first, so looped-back frames find descriptors.
       let rio = rxIo!;
       for (let k = 0; k < 64 && pool.length > 0; k++) {
         const pk = rio.pkts as Deque;
         while (pk.length < cap && pool.length > 0) pk.push(pool.pop()!);
+        const flying = inLoop;
         const r = call(true, rio);
         if (r === null) { rio = lost(rio); break; }
         rio = r;
+        account(r, flying, 0);
         const co = r.collect as Deque;
-        for (let b = co.pop(); b !== undefined; b = co.pop()) pool.push(b);
+        const cl = r.collectLens!;
+        for (let i = 0, got = co.length; i < got; i++) {
+          if (cl.getU32(i * 4) > 0) inLoop--; // a frame of an earlier seed came round
+          pool.push(co.pop()!);
+        }
       }
       rxIo = rio;
       let sent = 0;
@@ -216,15 +279,18 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
         let m = tpk.length;
         while (m < cap && sent < n && pool.length > 0) {
           const b = pool.pop()!;
-          writeFrame(b, sent, size);
+          writeFrame(b, seedSeq++, size);
           tpk.push(b);
           tl.setU32(m * 4, size);
           m++;
           sent++;
         }
+        const flying = inLoop;
+        const queued = tpk.length;
         const r = call(false, tio);
         if (r === null) { tio = lost(tio); break; }
         tio = r;
+        account(r, flying, queued);
         const co = r.collect as Deque;
         for (let b = co.pop(); b !== undefined; b = co.pop()) pool.push(b);
       }
@@ -242,6 +308,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       out.poolSize = poolSize;
       out.flows = hooks.flows?.() ?? 0;
       out.rpcErrors = rpcErrors;
+      out.loopLost = loopLost;
       return out;
     },
     shutdown() {

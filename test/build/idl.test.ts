@@ -79,8 +79,9 @@ export interface Svc {
     assert.equal(byName.e!.async, true);
     assert.deepEqual(byName.e!.ret, { k: 'nullable', inner: { k: 'rref', layout: 'Req' } });
     assert.deepEqual(byName.f!.params[0]!.type, { k: 'iface', name: 'Peer' });
-    assert.deepEqual(byName.h!.ret, { k: 'prim', name: 'number' });
-    assert.deepEqual(byName.h!.params[0]!.type, { k: 'prim', name: 'bigint' });
+    assert.deepEqual(byName.h!.ret, { k: 'prim', name: 'number', scalar: 'u8' });
+    assert.deepEqual(byName.h!.params[0]!.type, { k: 'prim', name: 'bigint', scalar: 'u64' });
+    assert.deepEqual(byName.d!.ret, { k: 'prim', name: 'number', scalar: 'u32' });
     const req = m.layouts.find((l) => l.name === 'Req')!;
     assert.deepEqual(
       req.fields.map((f) => [f.name, f.kind, f.offset]),
@@ -102,6 +103,15 @@ export interface Svc {
     assert.notEqual(compile(GOOD.replace('id: u32;', 'id: u16;')).fingerprint, base, 'a layout field');
     assert.notEqual(compile(GOOD.replace('h(x: u64): u8;', 'h(x: u64): Promise<u8>;')).fingerprint, base, 'sync vs async');
     assert.notEqual(compile(GOOD.replace('d(buf: Borrow<RRefArray<u8>>', 'd(buf: RRefArray<u8>')).fingerprint, base, 'borrow vs move');
+  });
+
+  test('the fingerprint tells scalar aliases apart, though they are all the same JS type', () => {
+    const svc = (param: string, ret = 'number'): string => `export interface S { m(x: ${param}): ${ret} }`;
+    const prints = ['number', 'u8', 'u16', 'u32', 'i32', 'f64'].map((t) => compile(svc(t)).fingerprint);
+    assert.equal(new Set(prints).size, prints.length, 'u8, u16, u32, i32, f64 and number parameters give distinct fingerprints');
+    assert.notEqual(compile(svc('number', 'u8')).fingerprint, compile(svc('number', 'u32')).fingerprint, 'a result u8 -> u32');
+    assert.notEqual(compile(svc('u64')).fingerprint, compile(svc('i64')).fingerprint, 'u64 vs i64 (both bigint)');
+    assert.equal(compile(svc('u8')).fingerprint, compile(svc('u8')).fingerprint, 'stable');
   });
 
   test('non-exported interfaces are not part of the IDL', () => {

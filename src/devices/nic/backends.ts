@@ -1,16 +1,16 @@
 /**
  * The NIC model's wire side: pktgen (a UDP/IPv4 traffic generator and sink), loopback (what is
- * sent comes back) and tap (a Linux TAP device, unavailable in this build; see tapUnavailable).
+ * sent comes back) and tap (a Linux TAP interface, through the native addon of tap.ts).
  *
  * Invariants: backends never allocate per frame. pktgen precomputes one frame template and, per
  * flow, the source address, port, IPv4 header checksum and RSS hash, so generating a frame is one
  * template copy plus a 6-byte patch; paced generation follows the wall clock, and frames arriving
  * while the target ring is full are counted in MPC exactly as on the wire.
  */
-import { existsSync } from 'node:fs';
 import type { Backend, NicModel } from './model.js';
 import { toeplitz } from './rss.js';
-import { PTYPE_IPV4, PTYPE_UDP, RSS_TYPE_UDP_IPV4 } from './regs.js';
+import { MAX_FRAME, PTYPE_IPV4, PTYPE_UDP, RSS_TYPE_UDP_IPV4 } from './regs.js';
+import type { TapAddon } from './tap.js';
 
 export interface PktgenOptions {
   /** Bytes of each generated frame as the driver sees it (FCS stripped), 60..1514. Default 60. */
@@ -163,14 +163,36 @@ export class Loopback implements Backend {
   }
 }
 
+/** Frames read from the TAP descriptor per model step, at most. */
+const TAP_BATCH = 64;
+
 /**
- * Why the tap backend cannot run here. Attaching to a TAP interface needs open("/dev/net/tun")
- * plus the TUNSETIFF ioctl, and Node has no ioctl: it takes a native addon (or a helper process
- * holding the fd), root or CAP_NET_ADMIN, and /dev/net/tun. None is part of this build.
+ * A Linux TAP interface as the wire: frames the host sends to the interface arrive on RX (padded
+ * to the 60-byte minimum, as an Ethernet wire pads them), frames the NIC transmits are written to
+ * it. The descriptor is non-blocking: an empty read ends the poll, a write the host refuses
+ * (queue full, interface down) drops the frame and is counted in txDropped, like a wire without
+ * carrier. Frames arrive without a doorbell, so the worker must poll (busy).
  */
-export function tapUnavailable(ifname: string): string {
-  const missing = ['a native addon for the TUNSETIFF ioctl (not installed; Node cannot issue ioctls)'];
-  if (process.getuid?.() !== 0) missing.push('root or CAP_NET_ADMIN');
-  if (!existsSync('/dev/net/tun')) missing.push('/dev/net/tun (missing on this host)');
-  return `tap backend needs ${missing.join(', ')} to attach to ${ifname} (root and /dev/net/tun)`;
+export class Tap implements Backend {
+  readonly busy = true;
+  txDropped = 0;
+  private readonly frame = new Uint8Array(MAX_FRAME);
+
+  constructor(private readonly io: TapAddon, private readonly fd: number) {}
+
+  poll(m: NicModel): number {
+    let n = 0;
+    while (n < TAP_BATCH) {
+      const len = this.io.read(this.fd, this.frame, 0, this.frame.length);
+      if (len <= 0) break; // -EAGAIN: nothing waiting (other errors: try again next step)
+      if (len < MIN_FRAME) this.frame.fill(0, len, MIN_FRAME);
+      m.receive(this.frame, 0, Math.max(len, MIN_FRAME));
+      n++;
+    }
+    return n;
+  }
+
+  transmit(_m: NicModel, b: Uint8Array, off: number, len: number): void {
+    if (this.io.write(this.fd, b, off, len) !== len) this.txDropped++;
+  }
 }

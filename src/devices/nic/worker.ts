@@ -4,13 +4,17 @@
  *
  * The loop: one model step per iteration (registers, TX rings, backend RX, publish). With no work
  * it spins briefly on the WAKE word and then parks in Atomics.wait (waitWake), so an idle NIC
- * costs no CPU; a paced generator parks at most a millisecond, because frames keep arriving.
+ * costs no CPU; a paced generator or a tap parks at most a millisecond, because frames keep arriving
+ * without a doorbell.
  * The WAKE value is read before the step, so a doorbell rung during the step is never lost.
+ * Between steps (its DMA boundary) it services the bus: a function reset requested by the kernel
+ * is a model reset, and with bus mastering off it does no step at all (src/devices/bus.ts).
  */
 import { workerData, parentPort } from 'node:worker_threads';
-import { raiseIrq, waitWake, WAKE_WORD, type DeviceWorkerData } from '../bus.js';
-import { Loopback, Pktgen, tapUnavailable } from './backends.js';
+import { raiseIrq, serviceBus, waitWake, WAKE_WORD, type DeviceWorkerData } from '../bus.js';
+import { Loopback, Pktgen, Tap } from './backends.js';
 import { NicModel, type Backend } from './model.js';
+import { loadTapAddon } from './tap.js';
 import type { NicWorkerConfig } from './index.js';
 
 const SPINS = 20000;
@@ -20,13 +24,16 @@ const PACED_PARK_MS = 1;
 const data = workerData as DeviceWorkerData;
 const cfg = data.config as NicWorkerConfig;
 const bar0 = new Int32Array(data.bar0);
-const model = new NicModel({ phys: data.phys, bar0, irq: new Int32Array(data.irq), queues: cfg.queues, mac: cfg.mac }, raiseIrq);
+const irq = new Int32Array(data.irq);
+const bus = new Int32Array(data.bus);
+const model = new NicModel({ phys: data.phys, bar0, irq, queues: cfg.queues, mac: cfg.mac }, raiseIrq);
+const resetModel = (): void => model.reset();
 
 function makeBackend(c: NicWorkerConfig['backend']): Backend {
   switch (c.kind) {
     case 'pktgen': return new Pktgen(c.pktgen ?? {}, cfg.mac);
     case 'loopback': return new Loopback();
-    case 'tap': throw new Error(tapUnavailable(c.ifname ?? 'tap0'));
+    case 'tap': return new Tap(loadTapAddon(), c.fd);
   }
 }
 const backend = makeBackend(cfg.backend);
@@ -38,7 +45,7 @@ let seen = Atomics.load(bar0, WAKE_WORD);
 for (;;) {
   let work = 0;
   try {
-    work = model.step(backend, performance.now());
+    if (serviceBus(bus, irq, resetModel)) work = model.step(backend, performance.now());
   } catch (e) {
     // A model bug must not take the device down: record it, report it, keep serving.
     model.internalError();

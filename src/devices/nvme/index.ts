@@ -7,13 +7,16 @@
  *    bits and raises any vector that completed while masked).
  *  - Statistics: u32 words at BAR0 byte STATS_OFFSET (0x8000), in STAT_NAMES order; NvmeDevice.stats()
  *    reads them.
+ *  - Test hooks: NvmeDevice.failEnables(n) breaks the next n bring-ups (controller fatal status);
+ *    the commandDelayMs option makes every Read/Write slow, holding commands in flight.
+ *  - Bus ownership (attach/detach, function reset) as for every device: src/devices/bus.ts.
  * Invariant: startNvme either resolves with a running controller or rejects with a message naming
  * the backend and the problem, having stopped the worker; it never waits forever.
  */
 import { closeSync, openSync } from 'node:fs';
 import { startDevice, type DeviceHandle } from '../host.js';
 import { WAKE_WORD } from '../bus.js';
-import { STAT_NAMES, STATS_WORD, type NvmeBackend, type NvmeConfig, type NvmeStats } from './regs.js';
+import { FAIL_ENABLES_WORD, STAT_NAMES, STATS_WORD, type NvmeBackend, type NvmeConfig, type NvmeStats } from './regs.js';
 
 export * from './regs.js';
 
@@ -32,6 +35,8 @@ export interface NvmeDevice extends DeviceHandle {
   readonly wakeWord: number;
   /** Snapshot of the controller's counters (u32, wrapping). */
   stats(): NvmeStats;
+  /** Test hook: the next `n` enables (Infinity: all) fail with controller fatal status (see FAIL_ENABLES_OFFSET). */
+  failEnables(n: number): void;
 }
 
 export async function startNvme(opts: StartNvmeOptions): Promise<NvmeDevice> {
@@ -39,6 +44,10 @@ export async function startNvme(opts: StartNvmeOptions): Promise<NvmeDevice> {
   const config: NvmeConfig = { backend: opts.backend };
   if (opts.powerCutAfterWrites !== undefined) config.powerCutAfterWrites = opts.powerCutAfterWrites;
   if (opts.serial !== undefined) config.serial = opts.serial;
+  if (opts.commandDelayMs !== undefined) {
+    if (!(opts.commandDelayMs >= 0 && opts.commandDelayMs < 60_000)) throw new RangeError(`${name}: commandDelayMs ${opts.commandDelayMs} is not a delay in ms below 60000`);
+    config.commandDelayMs = opts.commandDelayMs;
+  }
   const what = opts.backend.kind === 'file' ? `image ${opts.backend.path}` : 'RAM disk';
   if (opts.backend.kind === 'file') {
     try {
@@ -73,6 +82,10 @@ export async function startNvme(opts: StartNvmeOptions): Promise<NvmeDevice> {
       return () => (stopping ??= stop()); // the descriptor is closed exactly once
     })(),
     wakeWord: WAKE_WORD,
+    failEnables(n) {
+      if (!(n >= 0) || (n !== Infinity && !Number.isInteger(n))) throw new RangeError(`failEnables: ${n} is not a count`);
+      Atomics.store(handle.bar0, FAIL_ENABLES_WORD, Math.min(n, 0x7fffffff));
+    },
     stats() {
       const s = {} as NvmeStats;
       STAT_NAMES.forEach((n, i) => { s[n] = Atomics.load(handle.bar0, STATS_WORD + i) >>> 0; });

@@ -88,10 +88,20 @@ export const STAT_NAMES = [
   'blocksRead',
   'blocksWritten', // blocks of applied writes
   'wakeups', // times the device loop left its park
+  'transfers', // Read/Write data transfers with the backend (a coalesced run of commands is one)
 ] as const;
 export type NvmeStatName = (typeof STAT_NAMES)[number];
 export type NvmeStats = Record<NvmeStatName, number>;
 export const STATS_WORD = STATS_OFFSET / 4;
+
+/**
+ * Test hook (vendor word, BAR0 byte FAIL_ENABLES_OFFSET, below the statistics): while it is
+ * positive, each enable (CC.EN 0 -> 1) decrements it and fails with controller fatal status
+ * (CSTS.CFS), as a controller that breaks during bring-up. A function reset leaves it alone (it
+ * is the test bench's, not the function's). NvmeDevice.failEnables() sets it.
+ */
+export const FAIL_ENABLES_OFFSET = 0x7f00;
+export const FAIL_ENABLES_WORD = FAIL_ENABLES_OFFSET / 4;
 
 /** Backing store of the namespace. */
 export type NvmeBackend =
@@ -104,6 +114,9 @@ export interface NvmeConfig {
   /** After this many Write commands were applied, later Writes are acknowledged but lost and
    *  Flush does nothing (a power cut for crash-consistency tests). */
   powerCutAfterWrites?: number;
+  /** Test hook: every Read and Write takes at least this many ms before its transfer (a slow
+   *  device), so tests can hold commands in flight. */
+  commandDelayMs?: number;
   /** Serial number reported by Identify controller (ASCII, at most 20 bytes). */
   serial?: string;
   /** File backend: the image's descriptor, opened by startNvme. File descriptors belong to the

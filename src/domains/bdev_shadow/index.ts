@@ -1,9 +1,9 @@
 /**
  * bdev_shadow: the block shadow. Wraps a BDev driver (imported as `Supervisor:BDev`), exports the
  * same BDev, and hides driver crashes: when the driver dies (panic, injected fault, deadline) with
- * requests in flight, the shadow restarts it from its artifact — the fresh instance resets the
- * controller and re-creates its queues in init — and reissues every request that had not
- * completed. Callers get normal results.
+ * requests in flight, the shadow restarts it from its artifact — the kernel resets the controller
+ * (detach/attach), the fresh instance brings it up and re-creates its queues in init — and
+ * reissues every request that had not completed. Callers get normal results.
  *
  * How each method recovers (the trade-off is documented in src/interfaces/block.ts):
  *  - info getters, flush: reissued as they are;
@@ -13,9 +13,14 @@
  *  - submit / submitAndPoll (requests moved in): moved RRefs die with the driver, so before
  *    forwarding the shadow records each request and keeps a copy of WRITE data in reused
  *    shadow-owned buffers (one memcpy per written block; reads stay zero-copy). After a crash it
- *    rebuilds the requests in fresh allocations and reissues the whole batch.
- * If recovery keeps failing (maxRetries restarts for one call), requests come back with
- * status -EIO instead of an exception: an exception escaping this domain would be its panic.
+ *    rebuilds the requests in fresh allocations and reissues the whole batch. The records, their
+ *    arrays and the copy buffers are pooled: a call without a crash allocates no records.
+ * A restart can fail too (the fresh instance dies during its init, e.g. a controller that breaks
+ * during bring-up): that is one more death. Each call retries at most MAX_RETRIES restarts; then
+ * its requests come back with status -EIO (write and flush return -EIO) instead of an exception —
+ * an exception escaping this domain would be its panic. The next call tries again, so a device
+ * that recovers is used again. blockSize / blockCount / model / serial are answered from what the
+ * driver last reported while no driver can be brought up (it is the same device).
  */
 import type { BDev, BlkReq } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
@@ -38,6 +43,20 @@ interface Rec {
   copy: RRefArray<number> | null;
 }
 
+/** The records of one call's requests (`n` of `recs` in use) and the capacity of its deque. */
+interface Batch {
+  recs: Rec[];
+  n: number;
+  cap: number;
+}
+
+/** How one call is forwarded: its argument for each attempt, the call, and the answer when recovery gave up. */
+interface Forward<A, R> {
+  arg(): A;
+  call(t: BDev, a: A): Promise<R>;
+  giveUp(last: A): R;
+}
+
 export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
   const ctl = shadowControl(sys, sup, { maxRetries: MAX_RETRIES });
   const died = (e: unknown): boolean => DEATHS.includes(sys.rpcErrorKind(e) ?? '');
@@ -50,8 +69,23 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
     c.copyFrom(src, 0, 0, len);
     return c;
   };
-  const releaseCopies = (recs: Rec[]): void => {
-    for (const r of recs) {
+
+  // Batch records, pooled: several calls may be in flight at once, each holds one.
+  const batches: Batch[] = [];
+  const record = (b: Batch, i: number, h: RRef<BlkReq>): void => {
+    const r = b.recs[i] ?? (b.recs[i] = { op: 0, lba: 0, nblocks: 0, tag: 0, len: -1, copy: null });
+    const op = h.op;
+    const data = op === 2 ? null : h.data;
+    r.op = op;
+    r.lba = h.lba;
+    r.nblocks = h.nblocks;
+    r.tag = h.tag;
+    r.len = data === null ? -1 : data.byteLength;
+    r.copy = op === 1 && data !== null ? copyOf(data, r.len) : null;
+  };
+  const release = (b: Batch): void => {
+    for (let i = 0; i < b.n; i++) {
+      const r = b.recs[i]!;
       if (r.copy === null) continue;
       const len = r.copy.byteLength;
       let free = copies.get(len);
@@ -59,13 +93,7 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
       free.push(r.copy);
       r.copy = null;
     }
-  };
-
-  const record = (h: RRef<BlkReq>): Rec => {
-    const op = h.op;
-    const data = op === 2 ? null : h.data;
-    const len = data === null ? -1 : data.byteLength;
-    return { op, lba: h.lba, nblocks: h.nblocks, tag: h.tag, len, copy: op === 1 && data !== null ? copyOf(data, len) : null };
+    batches.push(b);
   };
 
   /** A fresh request equal to the recorded one (its data: the write copy, or a fresh read buffer). */
@@ -83,63 +111,104 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
     }
     return h;
   };
+  const rebuildAll = (b: Batch, status: number): RRefDeque<RRef<BlkReq>> => {
+    const d = sys.alloc.deque<RRef<BlkReq>>(b.cap);
+    for (let i = 0; i < b.n; i++) d.push(rebuild(b.recs[i]!, status));
+    return d;
+  };
 
-  /** Forward `call(arg)`; after a driver death, restart it and reissue `remake()`; never throws a death. */
-  async function withRecovery<A, R>(arg: A, call: (t: BDev, a: A) => Promise<R>, remake: () => A, giveUp: () => R): Promise<R> {
-    let cur = arg;
+  /**
+   * Forward one call to the current driver. After a driver death (or a failed restart: the fresh
+   * instance died in its init) restart the driver — one restart for all the calls that saw the
+   * same death — and issue the call again with `f.arg()`, at most MAX_RETRIES times; then answer
+   * `f.giveUp(last argument)`. Never throws a death (it would be this domain's panic).
+   */
+  async function forward<A, R>(f: Forward<A, R>): Promise<R> {
+    let a = f.arg();
     for (let attempt = 0; ; attempt++) {
+      const t = ctl.target();
       try {
-        // Not reissuable as such (the argument was moved): shadowControl restarts, we rebuild.
-        return await ctl.callAsync(false, (t) => call(t, cur));
+        return await f.call(t, a);
       } catch (e) {
         if (!died(e)) throw e;
-        if (attempt >= MAX_RETRIES) return giveUp();
-        cur = remake();
+        if (attempt >= MAX_RETRIES) return f.giveUp(a);
+        try {
+          if (t === ctl.target()) await ctl.recover();
+        } catch (e2) {
+          if (!died(e2)) throw e2;
+        }
+        a = f.arg();
       }
     }
   }
 
-  const safeAsync = async (fn: (t: BDev) => Promise<number>): Promise<number> => {
+  /** Geometry and identity, as the driver last reported them (answers while no driver is up). */
+  const known = { blockSize: 0, blockCount: 0, model: '', serial: '' };
+  const info = <K extends keyof typeof known>(key: K, fn: (t: BDev) => (typeof known)[K]): (typeof known)[K] => {
     try {
-      return await ctl.callAsync(true, fn);
+      return (known[key] = ctl.call(true, fn));
     } catch (e) {
-      if (died(e)) return EIO;
+      if (died(e)) return known[key];
       throw e;
     }
   };
+  info('blockSize', (t) => t.blockSize());
+  info('blockCount', (t) => t.blockCount());
+  info('model', (t) => t.model());
+  info('serial', (t) => t.serial());
 
   return {
-    blockSize: () => ctl.call(true, (t) => t.blockSize()),
-    blockCount: () => ctl.call(true, (t) => t.blockCount()),
-    model: () => ctl.call(true, (t) => t.model()),
-    serial: () => ctl.call(true, (t) => t.serial()),
+    blockSize: () => info('blockSize', (t) => t.blockSize()),
+    blockCount: () => info('blockCount', (t) => t.blockCount()),
+    model: () => info('model', (t) => t.model()),
+    serial: () => info('serial', (t) => t.serial()),
     async submit(h: RRef<BlkReq>) {
-      const rec = [record(h)];
-      const out = await withRecovery(h, (t, a) => t.submit(a), () => rebuild(rec[0]!, 0), () => rebuild(rec[0]!, EIO));
-      releaseCopies(rec);
+      const b = batches.pop() ?? { recs: [], n: 0, cap: 0 };
+      b.n = 1;
+      record(b, 0, h);
+      let cur = h;
+      const out = await forward({
+        // The request itself while it is still ours (the call was refused before the move).
+        arg: () => (cur.valid ? cur : (cur = rebuild(b.recs[0]!, 0))),
+        call: (t, a) => t.submit(a),
+        giveUp: (a) => {
+          if (!a.valid) return rebuild(b.recs[0]!, EIO);
+          a.status = EIO;
+          return a;
+        },
+      });
+      release(b);
       return out;
     },
     async submitAndPoll(dq: RRefDeque<RRef<BlkReq>>) {
-      const n = dq.length;
-      const cap = dq.capacity;
-      const recs: Rec[] = new Array(n);
+      const b = batches.pop() ?? { recs: [], n: 0, cap: 0 };
+      const n = (b.n = dq.length);
+      b.cap = dq.capacity;
       for (let i = 0; i < n; i++) {
         const h = dq.pop()!;
-        recs[i] = record(h);
+        record(b, i, h);
         dq.push(h);
       }
-      const remake = (status: number) => (): RRefDeque<RRef<BlkReq>> => {
-        const d = sys.alloc.deque<RRef<BlkReq>>(cap);
-        for (const r of recs) d.push(rebuild(r, status));
-        return d;
-      };
-      const out = await withRecovery(dq, (t, a) => t.submitAndPoll(a), remake(0), remake(EIO));
-      releaseCopies(recs);
+      let cur = dq;
+      const out = await forward({
+        arg: () => (cur.valid ? cur : (cur = rebuildAll(b, 0))),
+        call: (t, a) => t.submitAndPoll(a),
+        giveUp: (a) => {
+          if (!a.valid) return rebuildAll(b, EIO);
+          for (let i = 0; i < n; i++) {
+            const h = a.pop()!;
+            h.status = EIO;
+            a.push(h);
+          }
+          return a;
+        },
+      });
+      release(b);
       return out;
     },
     // Zero copy: the shadow lends the buffer it was lent on to the driver; the borrow outlives a
     // driver crash (the caller still owns the buffer), so a reissue lends it again.
-    write: (lba: number, data: RRefArray<number>) => safeAsync((t) => t.write(lba, data)),
-    flush: () => safeAsync((t) => t.flush()),
+    write: (lba: number, data: RRefArray<number>) => forward({ arg: () => data, call: (t, d) => t.write(lba, d), giveUp: () => EIO }),
+    flush: () => forward({ arg: () => null, call: (t) => t.flush(), giveUp: () => EIO }),
   };
 }

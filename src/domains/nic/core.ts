@@ -205,9 +205,14 @@ export class NicCore {
     this.queueMask = (1 << this.queues) - 1;
   }
 
+  /**
+   * Doorbell: bump WAKE; notify (a lock, often a system call) only if the device is parked. By
+   * the bus convention the word before WAKE is PARKED, 1 exactly while the device sleeps; with
+   * sequentially consistent atomics a device about to park sees the new WAKE and does not sleep.
+   */
   private wake(): void {
     Atomics.add(this.bar0, this.wakeWord, 1);
-    Atomics.notify(this.bar0, this.wakeWord, 1);
+    if (Atomics.load(this.bar0, this.wakeWord - 1) !== 0) Atomics.notify(this.bar0, this.wakeWord, 1);
   }
 
   private resetDevice(): void {

@@ -10,15 +10,21 @@
  *  1. it restarts the driver from its artifact; the new instance resets the NIC and programs new
  *     rings (its init), and interrupt mode is replayed;
  *  2. buffers that had been moved into the dead driver died with it: the kernel freed them with
- *     the domain. Frames lost are counted — TX frames in flight and in the failed call exactly,
- *     RX buffers that were posted as an upper bound on RX frames lost (a posted buffer may or may
- *     not have received a frame yet) — and reported in stats();
- *  3. the shadow allocates one fresh buffer (rxBufSize bytes) for every buffer that died, and hands
- *     them back to the caller as returned buffers of length 0 ("no frame") in `collect`, as room
- *     allows on this and later calls (and all of them on drain()), so the caller's pool keeps its
- *     size and no buffer is leaked or conjured;
+ *     the domain. Frames lost are bounded — TX frames not yet reclaimed and those in the failed
+ *     call (a frame not reclaimed may have left before the crash), RX buffers that were posted (a
+ *     posted buffer may or may not have received a frame yet) — and reported in stats();
+ *  3. the shadow allocates one fresh buffer (rxBufSize bytes) for every buffer that died. RX
+ *     buffers that were posted are posted again, on their queue, into the new instance's ring
+ *     before anything else reaches it, so the RX rings hold what they held and frames that follow
+ *     (a loopback's very next transmission) find descriptors. The others are handed back to the
+ *     caller as returned buffers of length 0 ("no frame") in `collect`, as room allows on this and
+ *     later calls (and all of them on drain()). So the caller's pool keeps its size and no buffer
+ *     is leaked or conjured;
  *  4. if the failed call's NetIo died too, it builds a fresh NetIo of the same capacities and
  *     reissues the call on the new instance, so the caller gets a normal result, never an RpcError.
+ * Every NetIo it returns carries `restarts` (restarts so far) and `pktsLost` (buffers of the
+ * call's own `pkts` that died with its NetIo), so a caller that keeps frames in flight (a
+ * loopback loop) can count exactly what it lost on the call that went through the recovery.
  * Invariant: sum over time of buffers the caller moved in = buffers it got back + outstanding()
  * (which counts the driver's buffers plus replacements still owed).
  */
@@ -28,11 +34,14 @@ import type { Supervisor } from '../../runtime/shadow.js';
 import type { RRef, RRefArray, RRefDeque } from '../../runtime/types.js';
 
 const MAX_RETRIES = 5;
+/** Queue pairs a driver may have (NetLink.queues is at most this). */
+const MAX_QUEUES = 16;
 
 export function init(sys: Sys, sup: Supervisor<Net>): Net {
   let drv = sup.current();
   let irq = false;
-  let rxOut = 0;
+  /** RX buffers posted in the driver on the caller's behalf, per queue. */
+  const rxOut: number[] = new Array<number>(MAX_QUEUES).fill(0);
   let txOut = 0;
   let debt = 0;
   let restarts = 0;
@@ -46,14 +55,51 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     return k === 'panic' || k === 'callee-dead' || k === 'timeout';
   };
 
+  /**
+   * Restart the driver, count what died, replay interrupt mode and re-post the RX buffers. A new
+   * instance that dies during that is restarted again (its buffers died with it, the caller's
+   * were already counted).
+   */
   const restart = (): void => {
-    drv = sup.restart();
-    restarts++;
-    rxBuffersLost += rxOut;
+    let posted = 0;
+    for (let q = 0; q < MAX_QUEUES; q++) posted += rxOut[q]!;
+    rxBuffersLost += posted;
     txFramesLost += txOut;
-    debt += rxOut + txOut;
-    rxOut = txOut = 0;
-    if (irq) drv.setInterrupts(true);
+    debt += txOut;
+    txOut = 0;
+    for (let attempt = 0; ; attempt++) {
+      drv = sup.restart();
+      restarts++;
+      try {
+        if (irq) drv.setInterrupts(true);
+        for (let q = 0; q < MAX_QUEUES; q++) if (rxOut[q]! > 0) repost(q);
+        return;
+      } catch (e) {
+        if (!died(e) || attempt >= MAX_RETRIES) throw e;
+      }
+    }
+  };
+
+  /**
+   * Posts rxOut[q] fresh buffers on queue q of a new instance, in one call: its ring is empty, so
+   * the call collects nothing. Buffers it did not take are dropped and owed to the caller instead.
+   */
+  const repost = (q: number): void => {
+    const n = rxOut[q]!;
+    let io = freshIo(n, 1);
+    const pk = io.pkts as RRefDeque<RRefArray<number>>;
+    for (let i = 0; i < n; i++) pk.push(sys.alloc.bytes(bufSize));
+    io = drv.rxSubmitAndPoll(q, io);
+    for (const d of [io.pkts, io.collect] as (RRefDeque<RRefArray<number>> | null)[]) {
+      for (let b = d?.pop(); b !== undefined; b = d!.pop()) {
+        b.drop();
+        rxOut[q]!--;
+        debt++;
+        replaced--;
+      }
+    }
+    replaced += n;
+    io.drop();
   };
 
   /** Run fn on the driver; on its death restart it and run fn again (a call that moved nothing). */
@@ -112,17 +158,20 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     let cur = io;
     let curP = pIn;
     let curC = cIn;
+    let pktsLost = 0;
     let t0 = -1;
     for (let attempt = 0; ; attempt++) {
       try {
         const r = rx ? drv.rxSubmitAndPoll(q, cur) : drv.txSubmitAndPoll(q, cur);
         if (r.status === 0) {
           const moved = curP - r.pkts!.length - (r.collect!.length - curC);
-          if (rx) rxOut += moved;
+          if (rx) rxOut[q] = rxOut[q]! + moved;
           else txOut += moved;
         }
         if (debt > 0) pay(r);
         if (t0 >= 0) lastRestartMs = sys.now() - t0;
+        r.restarts = restarts;
+        r.pktsLost = pktsLost;
         return r;
       } catch (e) {
         if (!died(e) || attempt >= MAX_RETRIES) throw e;
@@ -132,6 +181,7 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
           // The NetIo died with the driver: its buffers are replaced; TX frames in it are lost.
           if (!rx) txFramesLost += curP;
           debt += curP + curC;
+          pktsLost += curP;
           cur = freshIo(pCap, cCap);
           curP = curC = 0;
         }
@@ -151,8 +201,10 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
         return io;
       }
       const r = submitDrain(io);
-      rxOut = txOut = 0;
+      rxOut.fill(0);
+      txOut = 0;
       pay(r);
+      r.restarts = restarts;
       return r;
     },
     stats(out: RRef<NetStats>) {
@@ -196,14 +248,20 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     const cIn = co?.length ?? 0;
     const pIn = io.pkts?.length ?? 0;
     let cur = io;
+    let pktsLost = 0;
     for (let attempt = 0; ; attempt++) {
       try {
-        return drv.drain(cur);
+        const r = drv.drain(cur);
+        r.pktsLost = pktsLost;
+        return r;
       } catch (e) {
         if (!died(e) || attempt >= MAX_RETRIES) throw e;
         restart();
         if (!cur.valid) {
-          if (cur === io) debt += pIn + cIn;
+          if (cur === io) {
+            debt += pIn + cIn;
+            pktsLost = pIn;
+          }
           cur = freshIo(pCap, cCap);
         }
       }

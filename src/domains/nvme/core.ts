@@ -90,7 +90,8 @@ export interface BlockRequest {
 
 export interface NvmeCoreOptions {
   bar0: Int32Array;
-  /** Word index of BAR0's WAKE word (rung after doorbell or control-register writes). */
+  /** Word index of BAR0's WAKE word (rung after doorbell or control-register writes); the word
+   *  before it is PARKED (1 while the device sleeps), per the device-bus conventions. */
   wakeWord: number;
   /** DMA memory for queues and PRP lists; `align` is a power of two. */
   alloc(bytes: number, align: number): DmaBytes;
@@ -361,9 +362,10 @@ export class NvmeCore {
     Atomics.store(this.bar0, word + 1, Math.floor(v / 0x100000000));
   }
 
+  /** Device-bus convention: the word before WAKE is 1 while the device sleeps; notify only then. */
   private wake(): void {
     Atomics.add(this.bar0, this.o.wakeWord, 1);
-    Atomics.notify(this.bar0, this.o.wakeWord, 1);
+    if (Atomics.load(this.bar0, this.o.wakeWord - 1) !== 0) Atomics.notify(this.bar0, this.o.wakeWord, 1);
   }
 
   /** Run one admin command to completion by polling the admin CQ; returns completion dword 0. */

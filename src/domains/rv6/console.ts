@@ -1,0 +1,135 @@
+/**
+ * The console device: a canonical-mode line discipline over the host terminal (pure code: output
+ * goes to a function, input arrives as text, process groups are ended through a callback).
+ *
+ * Decisions:
+ *  - input is canonical, as xv6's console: a read waits until a whole line (ending in '\n') is
+ *    typed, then returns up to the bytes wanted, never past the end of that line; a line longer
+ *    than the read stays for the next reads;
+ *  - Ctrl-D (`eof`) is a marker in the input, as in xv6: the text typed before it becomes readable
+ *    without a newline, and a read that starts at the marker returns 0 (end of file) and consumes
+ *    it, so a later read waits for new input;
+ *  - no echo: the host terminal (its line editor) already shows what the user types;
+ *  - Ctrl-C (`interrupt`) ends every process of the foreground group except init (pid 1; as on
+ *    Linux, init never gets a default-action signal) with STATUS_INTERRUPTED, and discards the
+ *    input typed ahead and not yet read (Linux flushes on INTR too);
+ *  - the foreground group starts as init's (1); tcsetpgrp(0) leaves the console with no foreground
+ *    group, which is how a shell that waits at its prompt keeps Ctrl-C from ending itself;
+ *  - output is decoded as a UTF-8 stream: a character split across two writes comes out whole.
+ *
+ * Invariant: no reader waits while a line or an end-of-file marker is buffered.
+ */
+import { block, removeFrom, type CancelScope } from './block.js';
+import type { CopyOut } from './pipe.js';
+
+const NEWLINE = 10;
+/** An end-of-file marker in the input queue. */
+const EOF = null;
+
+interface Reader {
+  want: number;
+  out: CopyOut;
+  wake: (n: number) => void;
+}
+
+export class Console {
+  /** Typed input not read yet: byte chunks and Ctrl-D markers, in order. */
+  private queue: (Uint8Array | typeof EOF)[] = [];
+  /** Read position in `queue[0]`. */
+  private pos = 0;
+  /** Newlines plus EOF markers in `queue`: a read can proceed when > 0. */
+  private ready = 0;
+  private readers: Reader[] = [];
+  private readonly encoder = new TextEncoder();
+  private readonly decoder = new TextDecoder('utf-8');
+  /** The foreground process group (0: none). */
+  fg = 1;
+
+  constructor(
+    private readonly out: (text: string) => void,
+    private readonly interruptGroup: (pgid: number) => void,
+  ) {}
+
+  write(bytes: Uint8Array): void {
+    const text = this.decoder.decode(bytes, { stream: true });
+    if (text.length > 0) this.out(text);
+  }
+
+  /** Typed text (any amount: whole lines, part of a line, several lines). */
+  input(text: string): void {
+    const bytes = this.encoder.encode(text);
+    if (bytes.length === 0) return;
+    this.queue.push(bytes);
+    for (const b of bytes) if (b === NEWLINE) this.ready++;
+    this.serve();
+  }
+
+  /** Ctrl-D. */
+  eof(): void {
+    this.queue.push(EOF);
+    this.ready++;
+    this.serve();
+  }
+
+  /** Ctrl-C. */
+  interrupt(): void {
+    this.queue = [];
+    this.pos = 0;
+    this.ready = 0;
+    if (this.fg > 0) this.interruptGroup(this.fg);
+  }
+
+  /** Read up to `want` bytes of the next line; 0 at end of file, -EINTR if cancelled. */
+  read(want: number, out: CopyOut, scope: CancelScope, cancelled: number): number | Promise<number> {
+    if (want === 0) return 0;
+    if (this.readers.length === 0 && this.ready > 0) return this.take(want, out);
+    return block(scope, cancelled, (wake) => {
+      const r: Reader = { want, out, wake };
+      this.readers.push(r);
+      return () => removeFrom(this.readers, r);
+    });
+  }
+
+  private serve(): void {
+    while (this.readers.length > 0 && this.ready > 0) {
+      const r = this.readers.shift()!;
+      r.wake(this.take(r.want, r.out));
+    }
+  }
+
+  /** Copy bytes up to `want`, the end of the line, or an EOF marker; consume a leading marker. */
+  private take(want: number, out: CopyOut): number {
+    let got = 0;
+    while (got < want && this.queue.length > 0) {
+      const chunk = this.queue[0]!;
+      if (chunk === EOF) {
+        if (got === 0) {
+          this.queue.shift();
+          this.ready--;
+        }
+        return got;
+      }
+      let end = this.pos;
+      const limit = Math.min(chunk.length, this.pos + want - got);
+      let sawNewline = false;
+      while (end < limit) {
+        if (chunk[end++] === NEWLINE) {
+          sawNewline = true;
+          break;
+        }
+      }
+      out(chunk, this.pos, got, end - this.pos);
+      got += end - this.pos;
+      this.pos = end;
+      if (this.pos === chunk.length) {
+        this.queue.shift();
+        this.pos = 0;
+      }
+      if (sawNewline) {
+        this.ready--;
+        return got;
+      }
+    }
+    return got;
+  }
+}

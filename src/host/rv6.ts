@@ -1,0 +1,166 @@
+/**
+ * Host helper: boot rv6 — the block stack (an NVMe controller on an image file with its driver and
+ * block shadow, or a RAM disk preloaded with an image), the fs domain on it, and the rv6 core with
+ * its two host capabilities (the program loader and the console output) — for the CLI, tests and
+ * benchmarks. It does not start init: the caller calls `core.boot(path, argv)`.
+ *
+ * The program loader is the trusted half of exec: it parses the artifact text the core read from
+ * the rv6 file system, has the kernel verify it (signature by a trusted key, content hash,
+ * interface fingerprint — the same checks as every domain), refuses anything that is not a
+ * Program importing nothing, and hands the core a proxy whose caller is the core. The core can
+ * terminate only the programs it loaded.
+ *
+ * Invariants: on a failure during boot everything started so far is stopped before the error is
+ * thrown; `stop()` is idempotent and leaves nothing holding the event loop.
+ */
+import { statSync } from 'node:fs';
+import { sha256, parseArtifact, type Artifact } from '../kernel/artifact.js';
+import { Kernel } from '../kernel/kernel.js';
+import { artifactPath } from '../kernel/paths.js';
+import type { BDev } from '../interfaces/block.js';
+import type { Program, Rv6Boot } from '../interfaces/rv6.js';
+import type { ConsoleOut, ProgramLoader } from '../runtime/rv6host.js';
+import { bootFs, writeImageToBDev } from './bdev-image.js';
+import { bootMembdev, bootStorage, type Storage } from './storage.js';
+
+export interface Rv6Options {
+  /** Disk image file: an NVMe controller on it, the nvme driver and (by default) the block shadow. */
+  image?: string;
+  /** Or: a RAM disk (membdev) preloaded with this image (bytes or the path of an image file). */
+  membdevImage?: string | Uint8Array;
+  /** Block shadow in front of the nvme driver (default true; nvme only). */
+  shadow?: boolean;
+  /** Console output. */
+  console: (text: string) => void;
+  /** Physical memory of the kernel (default 256 MiB). */
+  physBytes?: number;
+  log?: (domain: string, line: string) => void;
+  /** fs domain configuration (nbuf, ninode). */
+  fsConfig?: Record<string, number>;
+}
+
+export interface Rv6System {
+  kernel: Kernel;
+  /** The core's Rv6Boot, bound to the kernel. */
+  core: Rv6Boot;
+  /** The NVMe stack, or null on a RAM disk. */
+  storage: Storage | null;
+  /** The block driver domain (nvme or membdev), for crash injection. */
+  driverName: string;
+  /** Shut rv6 down (sync + unmount), terminate its domains, stop the device and the kernel. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export const CORE_DOMAIN = 'rv6';
+export const FS_DOMAIN = 'fs';
+/** Parsed program artifacts kept by content, so that the kernel's per-name load recipes share one copy of a program's code. */
+const ARTIFACT_CACHE = 32;
+
+/** The ProgramLoader capability of the core named `coreName` on `kernel`. */
+export function programLoader(kernel: Kernel, coreName = CORE_DOMAIN): ProgramLoader {
+  /** Live programs this loader made (the only domains the core may terminate). */
+  const loaded = new Set<string>();
+  /** Every program instance ever made (`domains` leaves the ended ones out). */
+  const programs = new Set<string>();
+  const cache = new Map<string, Artifact>();
+  const parse = (text: string, name: string): Artifact => {
+    const key = sha256(text);
+    let a = cache.get(key);
+    if (a === undefined) {
+      a = parseArtifact(text, `program ${name}`);
+      if (cache.size >= ARTIFACT_CACHE) cache.delete(cache.keys().next().value!);
+      cache.set(key, a);
+    }
+    return a;
+  };
+  return {
+    load(text: string, name: string): Program | string {
+      try {
+        const a = parse(text, name);
+        const m = a.manifest;
+        if (m.exports !== 'Program') return `${m.name} is not a program: it exports ${m.exports ?? 'nothing'}, not Program`;
+        if (m.imports.length > 0) return `${m.name} is not a program: it imports ${m.imports.join(', ')} (a program's only authority is its rv6 interface)`;
+        const core = kernel.get(coreName);
+        if (!core?.live) return `the rv6 core ${coreName} is not live`;
+        const d = kernel.load(a, { name });
+        loaded.add(name);
+        programs.add(name);
+        return kernel.bind<Program>(d, core);
+      } catch (e) {
+        return (e as Error).message;
+      }
+    },
+    terminate(name: string): void {
+      if (!loaded.delete(name)) return;
+      kernel.terminate(name, 'terminated');
+    },
+    domains(): string {
+      const rows = kernel.list().filter((d) => d.state === 'live' || !programs.has(d.name));
+      const head = ['NAME', 'STATE', 'CALLS', 'FAULTS', 'RESTARTS', 'HEAP', 'SLOTS'];
+      const table = [head, ...rows.map((d) => [d.name, d.state, d.calls, d.faults, d.restarts, d.heapBytes, d.heapSlots].map(String))];
+      const widths = head.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
+      return table.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join(' ')).join('\n') + '\n';
+    },
+    crash(name: string, afterCalls: number): string | null {
+      try {
+        kernel.injectFault(name, { afterCalls: afterCalls + 1 });
+        return null;
+      } catch (e) {
+        return (e as Error).message;
+      }
+    },
+  };
+}
+
+export async function bootRv6(opts: Rv6Options): Promise<Rv6System> {
+  if ((opts.image === undefined) === (opts.membdevImage === undefined)) {
+    throw new Error('bootRv6: give exactly one of image (a disk image file for the NVMe controller) or membdevImage (a RAM disk image)');
+  }
+  const kernel = new Kernel({ physBytes: opts.physBytes ?? 256 << 20, ...(opts.log ? { log: opts.log } : {}) });
+  let storage: Storage | null = null;
+  const stopAll = async (core: Rv6Boot | null): Promise<void> => {
+    if (core !== null && kernel.get(CORE_DOMAIN)?.live) {
+      try {
+        await core.shutdown();
+      } catch {
+        // the core died: nothing left to sync through it
+      }
+    }
+    for (const d of kernel.list()) if (d.state === 'live' && d.name !== storage?.driverName && d.name !== storage?.shadowName) kernel.terminate(d.name, 'stopped');
+    await storage?.stop();
+    kernel.shutdown();
+  };
+  try {
+    let bdevDomain: string;
+    let driverName: string;
+    if (opts.image !== undefined) {
+      storage = await bootStorage({ kernel, image: opts.image, shadow: opts.shadow ?? true });
+      bdevDomain = storage.shadowName ?? storage.driverName;
+      driverName = storage.driverName;
+    } else {
+      const image = opts.membdevImage!;
+      const bytes = typeof image === 'string' ? statSync(image).size : image.length;
+      const bdev: BDev = bootMembdev(kernel, { bytes });
+      await writeImageToBDev(kernel, bdev, image);
+      bdevDomain = driverName = 'membdev';
+    }
+    bootFs(kernel, bdevDomain, { name: FS_DOMAIN, ...(opts.fsConfig ?? {}) });
+    // A failing host console must not become a panic of the core (an exception out of a capability).
+    const out: ConsoleOut = {
+      write: (text: string) => {
+        try {
+          opts.console(text);
+        } catch (e) {
+          (opts.log ?? ((d, line) => process.stderr.write(`[${d}] ${line}\n`)))(CORE_DOMAIN, `console output failed: ${(e as Error).message}`);
+        }
+      },
+    };
+    kernel.load(artifactPath('rv6'), { name: CORE_DOMAIN, imports: [FS_DOMAIN, { object: programLoader(kernel) }, { object: out }] });
+    const core = kernel.bind<Rv6Boot>(CORE_DOMAIN);
+    let stopped: Promise<void> | null = null;
+    return { kernel, core, storage, driverName, stop: () => (stopped ??= stopAll(core)) };
+  } catch (e) {
+    await stopAll(null);
+    throw e;
+  }
+}

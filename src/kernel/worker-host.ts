@@ -1,0 +1,479 @@
+/**
+ * The worker tier, worker side (trusted; the entry module of a worker domain's thread): lockdown,
+ * a handle kit over the shared exchange heap, the domain's compartment, its `sys`, and the loop
+ * that serves calls from the down ring (see worker-tier.ts for the protocol and the ownership
+ * rules, worker-ring.ts for the channel).
+ *
+ * Invariants:
+ *  - this thread never writes the slot table: the heap view below forwards every change to the
+ *    kernel thread as a blocking system call, and reads the shared columns to check handles;
+ *  - after the first fault the domain is dead here too: no more calls are dispatched, its timers
+ *    are cancelled, every deadline check and await guard throws, and `sys` refuses service (the
+ *    kernel terminates the thread right after);
+ *  - the serve loop parks in Atomics.wait only when nothing of the domain is pending (no timers,
+ *    async calls, yields or tasks, and the microtask queue drained); otherwise it waits with
+ *    Atomics.waitAsync so the domain's timers and continuations keep running.
+ */
+import './lockdown.js';
+import { workerData } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import { FREE, HeapError, MAX_TYPES, TypeKind, typeHasChildren, type TypeInfo } from './heap.js';
+import { createHandleKit, type HandleHeap, type HandleKit, type ScalarKind } from './rref.js';
+import { isRpcError, makeRpcError } from './errors.js';
+import { TICK_BUDGET, checkExport, evaluateDomain } from './isolation.js';
+import { Ctl, FaultKind, Kind, Reader, Ring, Sys, WireHandle, Writer, kernelMayWait } from './worker-ring.js';
+import { primOk, type WorkerBoot } from './worker-tier.js';
+import type { MethodModel, TypeRef } from '../build/idl.js';
+import { LAYOUTS, SIGNATURES } from '../gen/idl.js';
+
+/** How long an idle worker spins on the down ring before it parks (ms). */
+const SPIN_MS = 0.05;
+/** The serve loop gives the event loop a turn at least this often while calls keep coming (ms). */
+const MACROTASK_EVERY_MS = 5;
+/** Period of the runtime's heartbeat: refreshes the run clock and tells the watchdog we are alive. */
+const HEARTBEAT_MS = 5;
+
+const boot = workerData as WorkerBoot;
+const ctl = new Int32Array(boot.channel);
+const dv = new DataView(boot.channel);
+const u8 = new Uint8Array(boot.channel);
+const down = Ring.down(ctl);
+const up = Ring.up(ctl);
+const port = boot.port;
+const me = boot.id;
+const promiseThen = Promise.prototype.then;
+
+/** The kernel's clock (its performance.now()), so sys.now() reads the same in both tiers. */
+const clockShift = performance.timeOrigin - boot.clockOrigin;
+const now = (): number => performance.now() + clockShift;
+
+// ---- upcalls ------------------------------------------------------------------------------------
+
+const out = new Writer();
+
+/** Post an entry on the up ring; a blocking one waits for (and returns) the kernel's answer. */
+function upcall(kind: number, id: number, aux: number, w: Writer, blocking: boolean): { status: number; r: Reader } | null {
+  let o: number;
+  while ((o = up.reserve()) < 0) park(Ctl.UpHead, up.head(), 50);
+  w.emit(dv, u8, o, kind, id, aux, port);
+  const seq = up.publish(kernelMayWait);
+  if (!blocking) return null;
+  let ack: number;
+  while ((ack = Atomics.load(ctl, Ctl.UpAck)) !== seq) park(Ctl.UpAck, ack);
+  // The kernel wrote its answer into our entry; we are its only producer, so it is still there.
+  return { status: Reader.aux(dv, o), r: new Reader(dv, u8, o, port) };
+}
+
+/** Block until ctl[word] !== value (or the timeout), marked as parked for the watchdog. */
+function park(word: number, value: number, timeoutMs?: number): void {
+  Atomics.store(ctl, Ctl.Parked, 1);
+  Atomics.wait(ctl, word, value, timeoutMs);
+  Atomics.store(ctl, Ctl.Parked, 0);
+}
+
+function syscall(op: number, ...args: number[]): Reader {
+  out.reset();
+  for (const a of args) out.value(a);
+  const { status, r } = upcall(Kind.Syscall, 0, op, out, true)!;
+  if (status !== 0) throw new HeapError('EINVAL', String(r.next()));
+  return r;
+}
+
+// ---- the exchange heap as this thread sees it -----------------------------------------------------
+
+/**
+ * What createHandleKit needs of an ExchangeHeap (HandleHeap): the shared slot-table columns
+ * (read here) and the operations that change it (each a system call to the kernel thread). Type
+ * ids are registered in the kernel's order and checked against it (boot.typeIds); the per-type
+ * tables (types, hasChildren) are this thread's own copies, filled by the same rules.
+ */
+class SharedHeapView implements HandleHeap {
+  readonly phys = boot.phys;
+  readonly u8 = new Uint8Array(boot.phys);
+  readonly dv = new DataView(boot.phys);
+  readonly maxSlots = boot.maxSlots;
+  readonly owner = new Int32Array(boot.slots.owner);
+  readonly gen = new Uint32Array(boot.slots.gen);
+  readonly borrows = new Int32Array(boot.slots.borrows);
+  readonly type = new Int32Array(boot.slots.type);
+  readonly off = new Uint32Array(boot.slots.off);
+  readonly len = new Uint32Array(boot.slots.len);
+  readonly parent = new Int32Array(boot.slots.parent);
+  readonly hasChildren = new Uint8Array(MAX_TYPES);
+  private readonly types: TypeInfo[] = [];
+
+  registerType(name: string, kind: TypeKind, childOffsets: readonly number[] = []): TypeInfo {
+    const info: TypeInfo = Object.freeze({ id: this.types.length, name, kind, childOffsets: Object.freeze([...childOffsets]) });
+    if (info.id >= this.hasChildren.length) throw new HeapError('EINVAL', `too many types (max ${this.hasChildren.length})`);
+    this.types.push(info);
+    if (typeHasChildren(kind, childOffsets)) new DataView(this.hasChildren.buffer).setUint8(info.id, 1);
+    return info;
+  }
+
+  typeInfo(id: number): TypeInfo {
+    const t = this.types[id];
+    if (t === undefined) throw new HeapError('EINVAL', `unknown type id ${id}`);
+    return t;
+  }
+
+  alloc(_owner: number, bytes: number, typeId: number, align = 8): number {
+    return syscall(Sys.Alloc, bytes, typeId, align).number();
+  }
+
+  free(slot: number): void {
+    syscall(Sys.Free, slot);
+  }
+
+  adopt(parentSlot: number, child: number): void {
+    syscall(Sys.Adopt, parentSlot, child);
+  }
+
+  release(child: number): number {
+    return syscall(Sys.Release, child).number();
+  }
+
+  validChild(parentSlot: number, child: number): boolean {
+    return child >= 0 && child < this.maxSlots && this.owner[child] !== FREE && this.parent[child] === parentSlot;
+  }
+
+  move(): number {
+    throw new HeapError('EINVAL', 'a worker domain moves RRefs only through calls');
+  }
+}
+
+// ---- domain state ---------------------------------------------------------------------------------
+
+let dead = false;
+let deathKind = 0;
+/** Start of the current run of domain code (deadline checks measure from here). */
+let runStart = now();
+/** The call whose synchronous part is running, or -1. */
+let currentCall = -1;
+/** While a result is being checked: its call (an ownership violation then is a bad result). */
+let resultOf = -1;
+/** Timers, intervals, yields, async calls and async tasks of the domain not yet finished. */
+let outstanding = 0;
+const timers = new Map<number, ReturnType<typeof setTimeout>>();
+
+/** A new run of domain code begins (a call, a timer, a task): its deadline clock restarts, and the watchdog sees progress. */
+function newRun(): void {
+  runStart = now();
+  Atomics.add(ctl, Ctl.Heartbeat, 1);
+}
+
+const deadError = (): Error =>
+  makeRpcError(deathKind === FaultKind.Deadline ? 'timeout' : 'callee-dead', boot.name, '(running)', `domain ${boot.name} is dead`);
+
+const messageOf = (e: unknown): string => {
+  try {
+    return e instanceof Error ? e.message : String(e);
+  } catch {
+    return 'an exception that cannot be printed';
+  }
+};
+
+/** The domain faulted: it is dead from now on; the kernel hears it once and terminates us. */
+function fault(kind: number, message: string, id: number): void {
+  if (dead) return;
+  dead = true;
+  deathKind = kind;
+  for (const t of timers.values()) clearTimeout(t);
+  timers.clear();
+  upcall(Kind.Fault, id, kind, out.reset().value(message), false);
+}
+
+const kit: HandleKit<SharedHeapView> = createHandleKit(new SharedHeapView(), (_holder, err) =>
+  fault(resultOf >= 0 ? FaultKind.BadResult : FaultKind.Panic, err.message, resultOf >= 0 ? resultOf : currentCall),
+);
+for (const l of LAYOUTS) kit.registerLayout(l);
+
+/** Run domain code from a timer or task: a new run; a throw or rejection is a panic. */
+function runDomain(fn: () => unknown, done?: () => void): void {
+  if (dead) return;
+  newRun();
+  let r: unknown;
+  try {
+    r = fn();
+  } catch (e) {
+    done?.();
+    fault(FaultKind.Panic, messageOf(e), -1);
+    return;
+  }
+  if (r instanceof Promise) {
+    Reflect.apply(promiseThen, r, [() => done?.(), (e: unknown) => (done?.(), fault(FaultKind.Panic, messageOf(e), -1))]);
+  } else done?.();
+}
+
+function makeSys(): object {
+  const live = (): void => {
+    if (dead) throw deadError();
+  };
+  let nextTimer = 1;
+  const arm = (fn: () => void, ms: number, repeat: boolean): number => {
+    live();
+    const id = nextTimer++;
+    outstanding++;
+    const fire = (): void => {
+      if (!repeat) {
+        timers.delete(id);
+        outstanding--;
+      }
+      runDomain(fn);
+    };
+    timers.set(id, repeat ? setInterval(fire, ms) : setTimeout(fire, ms));
+    return id;
+  };
+  const clear = (id: number): void => {
+    const t = timers.get(id);
+    if (t === undefined) return;
+    clearTimeout(t);
+    timers.delete(id);
+    outstanding--;
+  };
+  const alloc = harden({
+    bytes: (n: number, align?: number) => (live(), kit.allocBytes(me, n, align)),
+    array: (kind: ScalarKind, count: number) => (live(), kit.allocArray(me, kind, count)),
+    struct: (name: string) => (live(), kit.allocStruct(me, name)),
+    deque: (capacity: number) => (live(), kit.allocDeque(me, capacity)),
+  });
+  return harden({
+    name: boot.name,
+    alloc,
+    config: harden({ ...boot.config }),
+    spawn: (fn: () => unknown) => {
+      live();
+      outstanding++;
+      queueMicrotask(() => runDomain(fn, () => outstanding--));
+    },
+    setTimeout: (fn: () => void, ms: number) => arm(fn, ms, false),
+    clearTimeout: clear,
+    setInterval: (fn: () => void, ms: number) => arm(fn, ms, true),
+    clearInterval: clear,
+    yield: () => {
+      live();
+      outstanding++;
+      return new Promise<void>((resolve) =>
+        setImmediate(() => {
+          outstanding--;
+          resolve();
+        }),
+      );
+    },
+    now,
+    log: (...parts: unknown[]) => {
+      live();
+      upcall(Kind.Log, 0, 0, out.reset().value(parts.map((p) => String(p)).join(' ')), false);
+    },
+    panic: (reason: string) => {
+      const err = new Error(`panic: ${String(reason)}`);
+      fault(FaultKind.Panic, err.message, currentCall);
+      throw err;
+    },
+    rpcErrorKind: (e: unknown) => (isRpcError(e) ? e.kind : null),
+  });
+}
+
+const tick = (): number => {
+  if (dead) throw deadError();
+  if (now() - runStart > boot.deadlineMs) {
+    fault(FaultKind.Deadline, `deadline of ${boot.deadlineMs} ms exceeded`, currentCall);
+    throw deadError();
+  }
+  return TICK_BUDGET;
+};
+const aw = <T>(v: T): T => {
+  if (dead) throw deadError();
+  return v;
+};
+
+// ---- calls ------------------------------------------------------------------------------------------
+
+const sigs: readonly MethodModel[] = boot.exports === null ? [] : SIGNATURES[boot.exports]!;
+let target: Record<string, (...args: unknown[]) => unknown> = {};
+
+/** The type id a handle of IDL type `t` must have. */
+function typeIdOf(t: TypeRef): number {
+  switch (t.k) {
+    case 'array':
+      return kit.arrayType(t.elem);
+    case 'deque':
+      return kit.dequeType;
+    case 'rref':
+      return kit.layoutType(t.layout)!;
+    default:
+      throw new Error(`no type id for ${t.k}`);
+  }
+}
+
+/** An argument as the domain sees it: RRefs become handles of this domain (read-only if lent). */
+function argIn(t: TypeRef, v: unknown, lent: object[]): unknown {
+  if (t.k === 'nullable') return v === null ? null : argIn(t.inner, v, lent);
+  if (!(v instanceof WireHandle)) return v;
+  const h = kit.mint(v.slot, me, t.k === 'borrow');
+  if (t.k === 'borrow') lent.push(h);
+  return h;
+}
+
+/** Check the domain's result and post it; RRefs make it a blocking upcall (see worker-tier.ts). */
+function answer(id: number, m: MethodModel, v: unknown): void {
+  if (dead) return;
+  out.reset();
+  let moves = false;
+  resultOf = id;
+  try {
+    const t = m.ret.k === 'nullable' ? (v === null ? null : m.ret.inner) : m.ret;
+    if (t === null) {
+      out.value(null);
+    } else if (t.k === 'prim') {
+      if (!primOk(t.name, v)) {
+        fault(FaultKind.BadResult, `must be ${t.name}, got ${v === null ? 'null' : typeof v}`, id);
+        return;
+      }
+      out.value(v);
+    } else {
+      const want = typeIdOf(t);
+      if (!kit.isHandle(v) || kit.heap.type[kit.slotOf(v as object)] !== want) {
+        fault(FaultKind.BadResult, `must be an RRef of type ${kit.heap.typeInfo(want).name}`, id);
+        return;
+      }
+      const s = kit.checkMovable(v as object, me); // an ownership violation here faults as a bad result
+      out.handle(s, kit.heap.gen[s]!);
+      moves = true;
+    }
+  } catch (e) {
+    fault(FaultKind.BadResult, messageOf(e), id);
+    return;
+  } finally {
+    resultOf = -1;
+  }
+  upcall(moves ? Kind.ResultMove : Kind.Result, id, 0, out, moves);
+}
+
+function dispatch(o: number): void {
+  const id = Reader.id(dv, o);
+  const index = Reader.aux(dv, o);
+  const m = sigs[index];
+  const lent: object[] = [];
+  let args: unknown[];
+  try {
+    if (Reader.kind(dv, o) !== Kind.Call || m === undefined) throw new Error(`bad call entry (kind ${Reader.kind(dv, o)}, method ${index})`);
+    const r = new Reader(dv, u8, o, port);
+    args = m.params.map((p) => argIn(p.type, r.next(), lent));
+  } catch (e) {
+    down.pop();
+    fault(FaultKind.Panic, `worker runtime: ${messageOf(e)}`, id);
+    return;
+  }
+  down.pop();
+  const endBorrows = (): void => {
+    for (const h of lent) kit.revoke(h);
+  };
+  newRun();
+  currentCall = id;
+  let v: unknown;
+  try {
+    v = Reflect.apply(target[m.name]!, target, args);
+  } catch (e) {
+    endBorrows();
+    fault(FaultKind.Panic, messageOf(e), id);
+    return;
+  } finally {
+    currentCall = -1;
+  }
+  if (!m.async) {
+    endBorrows();
+    answer(id, m, v);
+    return;
+  }
+  outstanding++;
+  const settle = (ok: boolean, x: unknown): void => {
+    outstanding--;
+    endBorrows();
+    if (ok) answer(id, m, x);
+    else fault(FaultKind.Panic, messageOf(x), id);
+  };
+  if (v instanceof Promise) Reflect.apply(promiseThen, v, [(x: unknown) => settle(true, x), (e: unknown) => settle(false, e)]);
+  else queueMicrotask(() => settle(true, v));
+}
+
+// ---- the serve loop -------------------------------------------------------------------------------
+
+const macrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Dispatch every call in the down ring; returns how many. */
+function drain(): number {
+  let n = 0;
+  let o: number;
+  while (!dead && (o = down.peek()) >= 0) {
+    dispatch(o);
+    n++;
+  }
+  return n;
+}
+
+/** Spin up to SPIN_MS for a call; true if one arrived. */
+function spin(): boolean {
+  const until = performance.now() + SPIN_MS;
+  for (let i = 1; down.head() === down.tail(); i++) {
+    if ((i & 63) === 0 && performance.now() > until) return false;
+  }
+  return true;
+}
+
+async function serve(): Promise<void> {
+  let lastMacrotask = performance.now();
+  for (;;) {
+    Atomics.add(ctl, Ctl.Heartbeat, 1);
+    if (dead) return;
+    if (drain() > 0) {
+      // Let continuations run; give timers a turn now and then even under a stream of calls.
+      if (outstanding > 0 || performance.now() - lastMacrotask > MACROTASK_EVERY_MS) {
+        await macrotask();
+        lastMacrotask = performance.now();
+      } else await undefined;
+      continue;
+    }
+    if (spin()) continue;
+    // Idle: drain the microtask queue before deciding how to wait.
+    await macrotask();
+    lastMacrotask = performance.now();
+    // Announce that we wait, then look again (see worker-ring.ts on lost wakeups).
+    Atomics.store(ctl, Ctl.Listening, 1);
+    const t = down.tail();
+    if (t === down.head() && !dead) {
+      if (outstanding > 0) {
+        const w = Atomics.waitAsync(ctl, Ctl.DownTail, t);
+        if (w.async) await w.value;
+      } else park(Ctl.DownTail, t);
+    }
+    Atomics.store(ctl, Ctl.Listening, 0);
+  }
+}
+
+// ---- boot -----------------------------------------------------------------------------------------
+
+function bootDomain(): boolean {
+  upcall(Kind.Booted, 0, 0, out.reset(), false);
+  try {
+    const want = boot.typeIds.join(',');
+    const got = [kit.bytesType, kit.dequeType, ...LAYOUTS.map((l) => kit.layoutType(l.name)!)].join(',');
+    if (want !== got) throw new Error(`the worker's type table (${got}) differs from the kernel's (${want})`);
+    const { init } = evaluateDomain(boot.code, { tick: harden(tick), aw: harden(aw) });
+    if (typeof init !== 'function') throw new Error(`domain ${boot.name} does not export an init function`);
+    runStart = now();
+    const exported = init(makeSys()) as unknown;
+    if (dead) return false;
+    if (boot.exports !== null) target = checkExport(boot.name, boot.exports, exported) as typeof target;
+  } catch (e) {
+    if (!dead) upcall(Kind.InitFailed, 0, 0, out.reset().value(messageOf(e)), false);
+    return false;
+  }
+  upcall(Kind.Ready, 0, 0, out.reset(), false);
+  return true;
+}
+
+if (bootDomain()) {
+  // Ref'd: keeps this thread's event loop alive while it waits with waitAsync.
+  setInterval(newRun, HEARTBEAT_MS);
+  void serve().catch((e: unknown) => fault(FaultKind.Panic, `worker runtime: ${messageOf(e)}`, -1));
+}

@@ -1,0 +1,662 @@
+/**
+ * The worker tier, kernel side (trusted; ARCHITECTURE §6): a domain placed in a worker runs the
+ * same signed artifact in a SES compartment on its own thread (worker-host.ts). Callers reach it
+ * through generic proxies built from the IDL's method signatures (SIGNATURES), which encode each
+ * call into the down ring of a SharedArrayBuffer channel (worker-ring.ts); the worker spins
+ * briefly, then parks in Atomics.wait, for calls. Answers come back on the up ring and wake the
+ * kernel thread through Atomics.waitAsync. RRef data never moves: arguments and results name
+ * exchange-heap slots (slot + generation).
+ *
+ * Ownership (who may write the slot table):
+ *  - the slot table's columns live in shared memory (heap.ts) and the worker reads them to check
+ *    its handles, but only the kernel thread writes them. Everything that changes ownership —
+ *    moves in and out, borrows, and the worker's own allocations, frees, deque pushes/pops and
+ *    struct-field stores — happens on the kernel thread: the worker asks with a blocking system
+ *    call (Kind.Syscall) and waits for the answer, so no word is written by two threads;
+ *  - a result that moves RRefs is a blocking upcall too (Kind.ResultMove): the worker's domain
+ *    code does not run again until the kernel has moved the RRefs to the caller (and bumped their
+ *    generations, which revokes every handle the worker still has to them);
+ *  - a domain that dies keeps its slots (and the borrows lent to it) until its thread has exited:
+ *    only then are borrows ended and slots reclaimed, so a thread still finishing a stray write
+ *    can never touch memory that has been handed to someone else.
+ *
+ * Calls: every method of a worker domain's export returns a Promise to its caller, synchronous
+ * IDL methods included (the answer comes from another thread). Host code (Kernel.bind) may call
+ * any interface; an in-thread domain may import a worker domain only when every method of the
+ * interface already returns a Promise, so that its code sees the types it was written against.
+ * Interface references as arguments or results, imports of a worker domain and devices are not
+ * supported in this tier (refused at load with EPLACEMENT).
+ *
+ * Faults: an exception or rejection escaping the domain, sys.panic, an ownership violation, a bad
+ * result and a deadline overrun (the worker's own deadline checks) are reported on the up ring and
+ * terminate the domain like an in-thread fault. A domain that stops answering — stuck in a loop
+ * that swallows deadline panics, or in native code with no deadline checks at all — is preempted:
+ * a watchdog sees the worker neither parked nor making progress for its deadline and terminates
+ * the thread (Worker.terminate). Exceeding the load option `resourceLimits` kills the thread; the
+ * kernel turns that into a panic of the domain.
+ */
+import { MessageChannel, Worker, type MessagePort, type ResourceLimits } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import { KernelError, makeRpcError, type RpcErrorKind } from './errors.js';
+import { FREE, NO_PARENT, type ExchangeHeap } from './heap.js';
+import type { HandleKit } from './rref.js';
+import type { Domain } from './domain.js';
+import type { Link, ProxyRuntime } from './proxy.js';
+import type { Artifact, Manifest } from './artifact.js';
+import type { MethodModel, TypeRef } from '../build/idl.js';
+import { Ctl, FaultKind, Kind, Reader, Ring, Sys, WireHandle, Writer, channelBytes, emitEntry, workerMayWait } from './worker-ring.js';
+import { LAYOUTS, SIGNATURES } from '../gen/idl.js';
+
+/** How long a new worker thread may take to load the runtime before load() gives up (ms). */
+const BOOT_TIMEOUT_MS = 30_000;
+/** Slack on top of the deadline for the worker's own deadline check to report a hung init (ms). */
+const INIT_GRACE_MS = 1000;
+/**
+ * After a call is sent, the kernel polls the up ring through its event loop (setImmediate, so
+ * other domains and timers keep running) for this long before it relies on a notify from the
+ * worker: a quick answer then costs no cross-thread wakeup at all (ms).
+ */
+const POLL_MS = 0.1;
+/** Poll windows skipped, at most, after windows that ended with no answer (when the host is oversubscribed, polling only steals the worker's CPU). */
+const MAX_POLL_BACKOFF = 64;
+
+/** What the kernel gives the worker thread (workerData). */
+export interface WorkerBoot {
+  name: string;
+  id: number;
+  code: string;
+  exports: string | null;
+  deadlineMs: number;
+  config: Record<string, string | number | boolean>;
+  phys: SharedArrayBuffer;
+  /** The slot table's shared columns (heap.ts), read-only for the worker. */
+  slots: Record<'owner' | 'gen' | 'borrows' | 'type' | 'off' | 'len' | 'parent', SharedArrayBuffer>;
+  maxSlots: number;
+  channel: SharedArrayBuffer;
+  port: MessagePort;
+  /** Type ids the worker must arrive at: bytes, deque, then every layout in LAYOUTS order. */
+  typeIds: number[];
+  /** The kernel's performance.timeOrigin: sys.now() is the kernel's clock in both tiers. */
+  clockOrigin: number;
+}
+
+/** What the kernel lends the worker tier. */
+export interface WorkerHost {
+  readonly heap: ExchangeHeap;
+  readonly kit: HandleKit;
+  readonly rt: ProxyRuntime;
+  fault(d: Domain, cause: 'panic' | 'bad-argument' | 'deadline', err: unknown): void;
+  log(d: Domain, line: string): void;
+  /** An answer from a worker starts a new run of in-thread domain code (deadline clock). */
+  newRun(): void;
+}
+
+export interface WorkerLoadOptions {
+  deadlineMs: number;
+  config?: Record<string, string | number | boolean>;
+  resourceLimits?: ResourceLimits;
+}
+
+const mentionsInterface = (t: TypeRef): boolean =>
+  t.k === 'iface' || ((t.k === 'nullable' || t.k === 'borrow') && mentionsInterface(t.inner));
+
+/** Refuse (EPLACEMENT) a domain the worker tier cannot run; see the header for the limits. */
+export function checkWorkerPlacement(name: string, m: Manifest, hasDevice: boolean): void {
+  const refuse = (why: string): never => {
+    throw new KernelError('EPLACEMENT', `domain ${name} cannot be placed in a worker: ${why}`);
+  };
+  if (m.imports.length > 0) refuse(`it imports ${m.imports.join(', ')} (a worker domain cannot import interfaces yet)`);
+  if (hasDevice) refuse('it drives a device (drivers run in the kernel thread)');
+  if (m.exports === null) return;
+  const sigs = SIGNATURES[m.exports] ?? refuse(`unknown interface ${m.exports}`);
+  for (const s of sigs) {
+    if ([...s.params.map((p) => p.type), s.ret].some(mentionsInterface)) {
+      refuse(`${m.exports}.${s.name} passes an interface reference (not supported across threads yet)`);
+    }
+  }
+}
+
+/** The type-id key the proxy runtime resolves (as the generated proxies use). */
+function typeKey(t: TypeRef): string | null {
+  switch (t.k) {
+    case 'rref':
+      return 'struct:' + t.layout;
+    case 'array':
+      return 'array:' + t.elem;
+    case 'deque':
+      return 'deque';
+    default:
+      return null;
+  }
+}
+
+/** Does a value of primitive type `name` have the right JS type? (as the generated proxies check) */
+export function primOk(name: string, v: unknown): boolean {
+  switch (name) {
+    case 'null':
+      return v === null;
+    case 'undefined':
+    case 'void':
+      return v === undefined;
+    default:
+      return typeof v === name;
+  }
+}
+
+interface PendingCall {
+  readonly link: Link;
+  readonly method: MethodModel;
+  /** Kernel-side read-only handles lent for the call: the borrows end when it settles. */
+  readonly borrows: object[];
+  resolve(v: unknown): void;
+  reject(e: unknown): void;
+  unwind(cause: string): void;
+}
+
+/** The kernel's side of one worker-placed domain instance. */
+export class WorkerDomain {
+  /** Resolves once the thread has exited and the domain's slots and borrows are released. */
+  readonly stopped: Promise<void>;
+  private markStopped!: () => void;
+  private readonly worker: Worker;
+  private readonly ctl: Int32Array;
+  private readonly dv: DataView;
+  private readonly u8: Uint8Array;
+  private readonly down: Ring;
+  private readonly up: Ring;
+  private readonly port: MessagePort;
+  private readonly writer = new Writer();
+  private readonly pending = new Map<number, PendingCall>();
+  /** Calls waiting for room in the down ring. */
+  private readonly backlog: { id: number; method: number; payload: Uint8Array }[] = [];
+  /** Borrows lent to calls that were unwound: they end when the thread has exited. */
+  private readonly deferredBorrows: { link: Link; h: object }[] = [];
+  private readonly sigs: readonly MethodModel[];
+  private nextCall = 1;
+  private phase: 'boot' | 'init' | 'ready' | 'failed' = 'boot';
+  private initError = '';
+  private stopping = false;
+  /** Polling the up ring until this time (performance.now()), or -1. */
+  private pollUntil = -1;
+  /** Poll windows to skip: doubled by each window that ended unanswered, reset by an answer. */
+  private pollBackoff = 0;
+  private pollsToSkip = 0;
+  private watchdog: ReturnType<typeof setInterval> | null = null;
+
+  constructor(
+    private readonly host: WorkerHost,
+    readonly d: Domain,
+    artifact: Artifact,
+    opts: WorkerLoadOptions,
+  ) {
+    const { heap, kit } = host;
+    const channel = new SharedArrayBuffer(channelBytes());
+    this.ctl = new Int32Array(channel);
+    this.dv = new DataView(channel);
+    this.u8 = new Uint8Array(channel);
+    this.down = Ring.down(this.ctl);
+    this.up = Ring.up(this.ctl);
+    this.sigs = artifact.manifest.exports === null ? [] : SIGNATURES[artifact.manifest.exports]!;
+    this.stopped = new Promise((resolve) => (this.markStopped = resolve));
+    const { port1, port2 } = new MessageChannel();
+    this.port = port1;
+    const shared = (a: { buffer: ArrayBufferLike }): SharedArrayBuffer => a.buffer as SharedArrayBuffer;
+    const boot: WorkerBoot = {
+      name: d.name,
+      id: d.id,
+      code: artifact.code,
+      exports: artifact.manifest.exports,
+      deadlineMs: opts.deadlineMs,
+      config: { ...(opts.config ?? {}) },
+      phys: heap.phys,
+      slots: {
+        owner: shared(heap.owner), gen: shared(heap.gen), borrows: shared(heap.borrows), type: shared(heap.type),
+        off: shared(heap.off), len: shared(heap.len), parent: shared(heap.parent),
+      },
+      maxSlots: heap.maxSlots,
+      channel,
+      port: port2,
+      typeIds: [kit.bytesType, kit.dequeType, ...LAYOUTS.map((l) => kit.layoutType(l.name)!)],
+      clockOrigin: performance.timeOrigin,
+    };
+    this.worker = new Worker(new URL('./worker-host.js', import.meta.url), {
+      workerData: boot,
+      transferList: [port2],
+      resourceLimits: opts.resourceLimits,
+      name: `domain ${d.name}`,
+    });
+    this.worker.unref();
+    this.worker.on('error', (e: Error & { code?: string }) => {
+      const why = e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? `exceeded its resource limits (${e.message})` : `its thread failed: ${e.message}`;
+      host.fault(d, 'panic', new Error(`worker domain ${d.name} ${why}`));
+    });
+    this.worker.on('exit', (code) => this.exited(code));
+  }
+
+  /**
+   * Block until the domain's init has returned, serving its system calls meanwhile (init may
+   * allocate). Throws EINIT when init fails, faults, or the thread does not come up in time.
+   * Loading therefore stays synchronous, as for in-thread domains.
+   */
+  start(): object | null {
+    let limit = performance.now() + BOOT_TIMEOUT_MS;
+    for (;;) {
+      const seen = this.up.tail();
+      const before = this.phase;
+      this.drainUp();
+      if (this.phase === 'ready') break;
+      if (this.phase === 'failed') throw new KernelError('EINIT', `domain ${this.d.name} failed to initialise in its worker: ${this.initError}`);
+      if (before === 'boot' && this.phase === 'init') limit = performance.now() + this.d.deadlineMs + INIT_GRACE_MS;
+      const left = limit - performance.now();
+      if (left <= 0) {
+        const what = this.phase === 'boot' ? `its worker thread did not start within ${BOOT_TIMEOUT_MS} ms` : `init did not return within its deadline (${this.d.deadlineMs} ms)`;
+        throw new KernelError('EINIT', `domain ${this.d.name}: ${what}`);
+      }
+      Atomics.wait(this.ctl, Ctl.UpTail, seen, left);
+    }
+    this.armUpcalls();
+    this.startWatchdog();
+    return this.sigs.length === 0 ? null : this.endpoint();
+  }
+
+  /**
+   * A proxy of the export for `link.caller`. An in-thread domain may hold one only if every
+   * method returns a Promise (see the header).
+   */
+  proxy(iface: string, link: Link): object {
+    if (link.caller.id !== 0) {
+      const sync = this.sigs.filter((m) => !m.async).map((m) => m.name);
+      if (sync.length > 0) {
+        throw new KernelError(
+          'EPLACEMENT',
+          `domain ${link.caller.name} cannot import ${iface} from ${this.d.name}, which runs in a worker: its synchronous methods (${sync.join(', ')}) can only answer with a Promise there; a domain may import a worker domain only through an interface whose methods all return Promises`,
+        );
+      }
+    }
+    const { rt } = this.host;
+    const out: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
+    for (const m of this.sigs) {
+      const name = m.name;
+      out[name] = (...args: unknown[]): Promise<unknown> => {
+        const lent: object[] = [];
+        try {
+          const target = rt.enter(link, name) as Record<string, (link: Link, xs: unknown[], lent: object[]) => Promise<unknown>>;
+          const xs = m.params.map((p, i) => this.argIn(link, p.type, args[i], name, i, lent));
+          try {
+            return target[name]!(link, xs, lent);
+          } catch (e) {
+            // An injected fault (kernel.injectFault) throws here: a panic of the callee.
+            this.release(link, lent);
+            return rt.rejected(link, e, name);
+          }
+        } catch (e) {
+          this.release(link, lent);
+          return Promise.reject(e);
+        }
+      };
+    }
+    return harden(out);
+  }
+
+  /** Termination (Kernel.terminate, after it unwound the calls in flight): stop the thread. */
+  stop(): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    if (this.watchdog !== null) clearInterval(this.watchdog);
+    this.backlog.length = 0;
+    Atomics.notify(this.ctl, Ctl.UpTail); // let our own pending waitAsync settle (it then sees `stopping`)
+    void this.worker.terminate();
+  }
+
+  // ---- calls out --------------------------------------------------------------------------------
+
+  /** Check and convert argument `i` for the callee: primitives as they are, RRefs moved or lent. */
+  private argIn(link: Link, t: TypeRef, a: unknown, method: string, i: number, lent: object[]): unknown {
+    const { rt } = this.host;
+    switch (t.k) {
+      case 'prim':
+        return primOk(t.name, a) ? a : rt.badArg(link, method, i, t.name, a);
+      case 'nullable':
+        return a === null ? null : this.argIn(link, t.inner, a, method, i, lent);
+      case 'borrow': {
+        const h = rt.borrow(link, a, rt.typeId(typeKey(t.inner)!), method, i);
+        lent.push(h);
+        return h;
+      }
+      case 'iface':
+        throw new Error('unreachable: interface references are refused at placement');
+      default:
+        return rt.move(link, a, rt.typeId(typeKey(t)!), method, i);
+    }
+  }
+
+  private release(link: Link, lent: readonly object[]): void {
+    for (const h of lent) this.host.rt.unborrow(link, h);
+  }
+
+  /**
+   * The callee-side object links point at: one function per method, sending the call. It never
+   * reaches a domain (only proxies call it), and stays unfrozen so that fault injection can wrap
+   * it like any in-thread export (Kernel.injectFault).
+   */
+  private endpoint(): object {
+    const ep: Record<string, (link: Link, xs: unknown[], lent: object[]) => Promise<unknown>> = {};
+    this.sigs.forEach((m, index) => {
+      ep[m.name] = (link, xs, lent) => this.send(link, index, m, xs, lent);
+    });
+    return ep;
+  }
+
+  private send(link: Link, index: number, method: MethodModel, xs: unknown[], lent: object[]): Promise<unknown> {
+    const { heap, kit } = this.host;
+    const w = this.writer.reset();
+    for (const x of xs) {
+      if (x !== null && typeof x === 'object') {
+        const s = kit.slotOf(x);
+        w.handle(s, heap.gen[s]!);
+      } else w.value(x);
+    }
+    const id = this.nextCall;
+    this.nextCall = (this.nextCall + 1) | 0 || 1;
+    return new Promise((resolve, reject) => {
+      const callee = this.d;
+      const call: PendingCall = {
+        link,
+        method,
+        borrows: lent,
+        resolve,
+        reject,
+        unwind: (cause) => {
+          this.forget(id, call);
+          for (const h of lent) this.deferredBorrows.push({ link, h });
+          reject(makeRpcError(deadKind(callee), callee.name, method.name, `domain ${callee.name} died (${cause}) before answering`));
+        },
+      };
+      if (this.pending.size === 0) this.worker.ref(); // an answer is awaited: keep the process alive for it
+      this.pending.set(id, call);
+      callee.inflight.add(call.unwind);
+      if (this.backlog.length > 0 || !this.post(id, index, w)) this.backlog.push({ id, method: index, payload: w.take() });
+    });
+  }
+
+  /** Put a call into the down ring; false when it is full. */
+  private post(id: number, method: number, w: Writer | Uint8Array): boolean {
+    const o = this.down.reserve();
+    if (o < 0) return false;
+    if (w instanceof Writer) w.emit(this.dv, this.u8, o, Kind.Call, id, method, this.port);
+    else emitEntry(this.dv, this.u8, o, Kind.Call, id, method, w, this.port);
+    this.down.publish(workerMayWait);
+    this.poll();
+    return true;
+  }
+
+  private flushBacklog(): void {
+    while (this.backlog.length > 0 && this.post(this.backlog[0]!.id, this.backlog[0]!.method, this.backlog[0]!.payload)) this.backlog.shift();
+  }
+
+  private forget(id: number, call: PendingCall): void {
+    this.pending.delete(id);
+    this.d.inflight.delete(call.unwind);
+    if (this.pending.size === 0) this.worker.unref();
+  }
+
+  // ---- answers and upcalls ------------------------------------------------------------------------
+
+  /** Start (or extend) polling the up ring for answers; see POLL_MS. */
+  private poll(): void {
+    if (this.pollUntil >= 0) {
+      this.pollUntil = performance.now() + POLL_MS;
+      return;
+    }
+    if (this.pollsToSkip > 0) {
+      this.pollsToSkip--;
+      return;
+    }
+    this.pollUntil = performance.now() + POLL_MS;
+    Atomics.store(this.ctl, Ctl.KernelPolling, 1);
+    const step = (): void => {
+      if (this.stopping) return;
+      this.host.newRun();
+      const before = this.pending.size;
+      this.drainUp();
+      this.flushBacklog();
+      if (this.pending.size < before) {
+        this.pollUntil = performance.now() + POLL_MS;
+        this.pollBackoff = 0;
+      }
+      if (this.pending.size > 0 && performance.now() < this.pollUntil) {
+        setImmediate(step);
+        return;
+      }
+      this.pollUntil = -1;
+      if (this.pending.size > 0) this.pollsToSkip = this.pollBackoff = Math.min(MAX_POLL_BACKOFF, this.pollBackoff * 2 || 1);
+      Atomics.store(this.ctl, Ctl.KernelPolling, 0);
+      // Answers published while the worker still saw us polling came without a notify.
+      this.drainUp();
+      this.flushBacklog();
+    };
+    setImmediate(step);
+  }
+
+  private armUpcalls(): void {
+    for (;;) {
+      if (this.stopping) return;
+      const seen = this.up.tail();
+      this.drainUp();
+      this.flushBacklog();
+      const w = Atomics.waitAsync(this.ctl, Ctl.UpTail, seen);
+      if (w.async) {
+        void w.value.then(() => {
+          if (this.stopping) return;
+          this.host.newRun();
+          this.armUpcalls();
+        });
+        return;
+      }
+    }
+  }
+
+  /** Process every upcall in the up ring, in order; answers blocking ones. */
+  private drainUp(): void {
+    const { dv, u8, port } = this;
+    let o: number;
+    while (!this.stopping && (o = this.up.peek()) >= 0) {
+      const kind = Reader.kind(dv, o);
+      const id = Reader.id(dv, o);
+      const aux = Reader.aux(dv, o);
+      const r = new Reader(dv, u8, o, port);
+      if (kind === Kind.Syscall) {
+        let answer: Writer;
+        let status = 0;
+        try {
+          answer = this.syscall(aux, r);
+        } catch (e) {
+          status = -1;
+          answer = this.writer.reset().value((e as Error).message);
+        }
+        answer.emit(dv, u8, o, Kind.Syscall, id, status, port);
+      } else {
+        this.upcall(kind, id, aux, r);
+      }
+      const seq = this.up.pop();
+      if (kind === Kind.Syscall || kind === Kind.ResultMove) {
+        Atomics.store(this.ctl, Ctl.UpAck, seq);
+        Atomics.notify(this.ctl, Ctl.UpAck);
+      }
+    }
+  }
+
+  private upcall(kind: number, id: number, aux: number, r: Reader): void {
+    switch (kind) {
+      case Kind.Result:
+      case Kind.ResultMove:
+        this.settle(id, r);
+        return;
+      case Kind.Fault:
+        this.faulted(id, aux, String(r.next()));
+        return;
+      case Kind.Log:
+        this.host.log(this.d, String(r.next()));
+        return;
+      case Kind.Booted:
+        this.phase = 'init';
+        return;
+      case Kind.Ready:
+        this.phase = 'ready';
+        return;
+      case Kind.InitFailed:
+        this.phase = 'failed';
+        this.initError = String(r.next());
+        return;
+      default:
+        this.host.fault(this.d, 'panic', new Error(`worker domain ${this.d.name}: unknown upcall kind ${kind}`));
+    }
+  }
+
+  private settle(id: number, r: Reader): void {
+    const call = this.pending.get(id);
+    if (call === undefined) return;
+    this.forget(id, call);
+    let v: unknown;
+    try {
+      v = this.resultOut(call, call.method.ret, r.next());
+    } catch (e) {
+      this.release(call.link, call.borrows);
+      call.reject(e);
+      return;
+    }
+    this.release(call.link, call.borrows);
+    call.resolve(v);
+  }
+
+  /** Check and convert a result for the caller; RRefs move to it. A bad result faults the callee. */
+  private resultOut(call: PendingCall, t: TypeRef, raw: unknown): unknown {
+    const { heap, kit } = this.host;
+    const { link } = call;
+    if (t.k === 'nullable') return raw === null ? null : this.resultOut(call, t.inner, raw);
+    if (t.k === 'prim') return primOk(t.name, raw) ? raw : this.badResult(call, `must be ${t.name}, got ${typeof raw}`);
+    const typeId = this.host.rt.typeId(typeKey(t)!);
+    if (!(raw instanceof WireHandle)) return this.badResult(call, `must be an RRef of type ${heap.typeInfo(typeId).name}`);
+    const s = raw.slot;
+    const ok =
+      s < heap.maxSlots && heap.owner[s] === this.d.id && heap.gen[s] === raw.gen && heap.parent[s] === NO_PARENT && heap.borrows[s] === 0 && heap.type[s] === typeId;
+    if (!ok) return this.badResult(call, `slot ${s} is not a movable RRef of type ${heap.typeInfo(typeId).name} owned by ${this.d.name}`);
+    const caller = link.caller;
+    if (caller.id !== 0 && !caller.live) {
+      heap.free(s); // nobody is left to receive it
+      return null;
+    }
+    heap.move(s, caller.id);
+    return kit.mint(s, caller.id, false);
+  }
+
+  private badResult(call: PendingCall, detail: string): never {
+    const err = makeRpcError('bad-argument', this.d.name, call.method.name, `bad result: ${detail}`);
+    this.host.fault(this.d, 'bad-argument', err);
+    throw err;
+  }
+
+  private faulted(id: number, kind: number, message: string): void {
+    const { d } = this;
+    const [rpc, cause, detail]: [RpcErrorKind, 'panic' | 'deadline' | 'bad-argument', string] =
+      kind === FaultKind.Deadline
+        ? ['timeout', 'deadline', message]
+        : kind === FaultKind.BadResult
+          ? ['bad-argument', 'bad-argument', `bad result: ${message}`]
+          : ['panic', 'panic', `domain ${d.name} panicked: ${message}`];
+    const call = this.pending.get(id);
+    if (call !== undefined) {
+      this.forget(id, call);
+      for (const h of call.borrows) this.deferredBorrows.push({ link: call.link, h });
+      call.reject(makeRpcError(rpc, d.name, call.method.name, detail));
+    }
+    if (this.phase !== 'ready') {
+      this.phase = 'failed';
+      this.initError = message;
+    }
+    this.host.fault(d, cause, new Error(message));
+  }
+
+  // ---- system calls: the worker's slot-table changes, made here ---------------------------------
+
+  private syscall(op: number, r: Reader): Writer {
+    const { heap } = this.host;
+    const me = this.d.id;
+    const mine = (s: number, what: string): number => {
+      if (!(Number.isInteger(s) && s >= 0 && s < heap.maxSlots && heap.owner[s] === me)) throw new Error(`${what}: slot ${s} is not owned by ${this.d.name}`);
+      return s;
+    };
+    if (!this.d.live) throw new Error(`domain ${this.d.name} is dead`);
+    const w = this.writer.reset();
+    switch (op) {
+      case Sys.Alloc: {
+        const bytes = r.number();
+        const typeId = r.number();
+        const align = r.number();
+        heap.typeInfo(typeId); // throws for an unknown type
+        return w.value(heap.alloc(me, bytes, typeId, align));
+      }
+      case Sys.Free: {
+        const s = mine(r.number(), 'free');
+        if (heap.parent[s] !== NO_PARENT) throw new Error(`free: slot ${s} lives inside another allocation`);
+        heap.free(s);
+        return w;
+      }
+      case Sys.Adopt: {
+        const parent = mine(r.number(), 'adopt');
+        const child = mine(r.number(), 'adopt');
+        if (heap.parent[child] !== NO_PARENT) throw new Error(`adopt: slot ${child} is already inside another allocation`);
+        heap.adopt(parent, child);
+        return w;
+      }
+      case Sys.Release: {
+        const child = mine(r.number(), 'release');
+        if (heap.parent[child] === NO_PARENT || heap.owner[child] === FREE) throw new Error(`release: slot ${child} is not inside another allocation`);
+        return w.value(heap.release(child));
+      }
+      default:
+        throw new Error(`unknown system call ${op}`);
+    }
+  }
+
+  // ---- preemption and the end -----------------------------------------------------------------------
+
+  /**
+   * Preemption: every period, if the worker is not parked and its runtime has not run (the
+   * Heartbeat word did not move) for the domain's deadline, the thread is stuck in domain code
+   * that does not reach its deadline checks (or swallows their panics): terminate it.
+   */
+  private startWatchdog(): void {
+    const { d } = this;
+    const period = Math.min(250, Math.max(5, d.deadlineMs / 4));
+    let beat = Atomics.load(this.ctl, Ctl.Heartbeat);
+    let since = performance.now();
+    this.watchdog = setInterval(() => {
+      const now = performance.now();
+      const b = Atomics.load(this.ctl, Ctl.Heartbeat);
+      if (b !== beat || Atomics.load(this.ctl, Ctl.Parked) === 1) {
+        beat = b;
+        since = now;
+      } else if (now - since > d.deadlineMs) {
+        this.host.fault(d, 'deadline', new Error(`worker domain ${d.name} ran past its deadline of ${d.deadlineMs} ms without yielding: preempted (thread terminated)`));
+      }
+    }, period);
+    this.watchdog.unref();
+  }
+
+  /** The thread is gone: end the borrows it held and reclaim its slots. */
+  private exited(code: number): void {
+    if (this.d.live) this.host.fault(this.d, 'panic', new Error(`worker domain ${this.d.name}: its thread exited (code ${code})`));
+    this.stop();
+    for (const { link, h } of this.deferredBorrows) this.host.rt.unborrow(link, h);
+    this.deferredBorrows.length = 0;
+    this.host.heap.reclaim(this.d.id);
+    this.port.close();
+    this.markStopped();
+  }
+}
+
+/** The RpcError kind for calls into a dead domain (as proxy.ts reports them). */
+function deadKind(d: Domain): RpcErrorKind {
+  return d.deathCause === 'deadline' ? 'timeout' : d.deathCause === 'panic' ? 'panic' : 'callee-dead';
+}

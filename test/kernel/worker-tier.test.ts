@@ -1,0 +1,377 @@
+/**
+ * The worker tier (ARCHITECTURE §6, src/kernel/worker-tier.ts): the same artifact placed in a
+ * worker thread gives the same results as in-thread (dom_c), with the same ownership rules (moved
+ * handles revoked, borrows lent for the call, allocations of the worker domain made by the kernel
+ * thread); every fault kind becomes an RpcError for the caller, kills only that domain and
+ * reclaims its memory once its thread is gone; a domain that never reaches a deadline check is
+ * preempted; resource limits kill the domain, not the kernel; two worker domains compute at once.
+ */
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { Kernel } from '../../src/kernel/kernel.js';
+import { KernelError } from '../../src/kernel/errors.js';
+import { HandleError } from '../../src/kernel/rref.js';
+import { checkWorkerPlacement } from '../../src/kernel/worker-tier.js';
+import type { Domain } from '../../src/kernel/domain.js';
+import { bootKernel, rpcFails, info, sleep, DOM_C, DOM_D, FAULTY, TEST_ARTIFACTS } from './helpers.js';
+
+const WPROBE = join(TEST_ARTIFACTS, 'wprobe.rldom');
+const WRELAY = join(TEST_ARTIFACTS, 'wrelay.rldom');
+
+const t = bootKernel();
+after(() => t.kernel.shutdown());
+const { kernel } = t;
+const any = (h: object): any => h;
+const bytes = (n: number): any => kernel.kit.allocBytes(0, n);
+const cThread = kernel.bind('dom_c');
+
+/** Load wprobe in a worker under `name`. */
+function probe(name: string, opts: Parameters<Kernel['load']>[1] = {}): { d: Domain; p: any } {
+  const d = kernel.load(WPROBE, { name, placement: 'worker', ...opts });
+  return { d, p: kernel.bind(d) };
+}
+
+/** After a fault: the domain is dead, its thread gone, its memory back, and the kernel serves calls. */
+async function deadAndReclaimed(d: Domain, cause: string): Promise<void> {
+  assert.equal(d.state, 'dead');
+  assert.equal(d.deathCause, cause);
+  await kernel.whenStopped(d);
+  assert.deepEqual(kernel.heap.usage(d.id), { bytes: 0, slots: 0 }, 'every slot of the dead domain reclaimed');
+  assert.equal(cThread.onearg(1), 2, 'the kernel and in-thread domains carry on');
+}
+
+describe('dom_c in a worker gives the same results as in-thread', () => {
+  kernel.load(DOM_C, { name: 'dom_c_w', placement: 'worker' });
+  const cWorker = kernel.bind('dom_c_w');
+
+  test('no argument, one argument, async echo and the call count; every answer is a Promise', async () => {
+    const before = await cWorker.count();
+    const p = cWorker.noarg();
+    assert.ok(p instanceof Promise, 'a synchronous IDL method answers with a Promise from a worker');
+    assert.equal(await p, cThread.noarg());
+    assert.equal(await cWorker.onearg(41), cThread.onearg(41));
+    assert.equal(await cWorker.asyncEcho(7), await cThread.asyncEcho(7));
+    assert.equal(await cWorker.count(), before + 3);
+    assert.equal(info(kernel, 'dom_c_w').placement, 'worker');
+    assert.equal(info(kernel, 'dom_c').placement, 'thread');
+  });
+
+  test('an RRef moved in comes back with its byte incremented; the old handle is revoked', async () => {
+    const w = kernel.get('dom_c_w')!;
+    const viaThread = any(cThread.rref(bytes(64)));
+    const buf = bytes(64);
+    buf.setU8(0, 5);
+    const back = any(await cWorker.rref(buf));
+    assert.equal(buf.valid, false, "the caller's handle is revoked by the move");
+    assert.throws(() => buf.getU8(0), (e: unknown) => e instanceof HandleError && e.code === 'EREVOKED');
+    assert.equal(back.getU8(0), 6, 'the worker incremented the same physical memory');
+    assert.equal(viaThread.getU8(0), 1, 'as in-thread');
+    assert.equal(kernel.heap.owner[kernel.kit.slotOf(back)], 0, 'the returned buffer is the caller\'s again');
+    assert.deepEqual(kernel.heap.usage(w.id), { bytes: 0, slots: 0 });
+    back.drop();
+    viaThread.drop();
+  });
+
+  test('a borrowed buffer is summed in place and stays the caller\'s', async () => {
+    const buf = bytes(4);
+    [1, 2, 3, 4].forEach((v, i) => buf.setU8(i, v));
+    assert.equal(await cWorker.sum(buf), cThread.sum(buf));
+    assert.equal(buf.valid, true);
+    assert.equal(kernel.heap.borrows[kernel.kit.slotOf(buf)], 0, 'the borrow ended with the call');
+    buf.setU8(0, 100);
+    assert.equal(await cWorker.sum(buf), 109);
+    buf.drop();
+  });
+
+  test('a bad argument is refused in the kernel thread before anything is sent', async () => {
+    await rpcFails(() => cWorker.onearg('41'), 'bad-argument');
+    await rpcFails(() => cWorker.rref({ valid: true }), 'bad-argument');
+    assert.equal(kernel.get('dom_c_w')!.live, true, 'the callee is not blamed for its caller\'s argument');
+  });
+
+  test('more calls in flight than the ring holds are all answered, in order', async () => {
+    const n = 300;
+    const answers = await Promise.all(Array.from({ length: n }, (_, i) => cWorker.asyncEcho(i)));
+    assert.deepEqual(answers, Array.from({ length: n }, (_, i) => i));
+  });
+
+  test('an in-thread domain cannot import an interface with synchronous methods from a worker', () => {
+    assert.throws(
+      () => kernel.load(DOM_D, { name: 'dom_d_w', imports: ['dom_c_w'] }),
+      (e: unknown) => e instanceof KernelError && e.code === 'EPLACEMENT' && /synchronous methods \(noarg, onearg/.test(e.message),
+    );
+    assert.equal(kernel.get('dom_d_w')?.live ?? false, false);
+  });
+});
+
+describe('what a worker domain does runs through the kernel thread', () => {
+  const { d, p } = probe('wp_ops', { config: { mode: 'test', n: 3 } });
+
+  test('primitives of every kind, config and logs cross', async () => {
+    assert.equal(await p.echo('héllo ✓'), 'héllo ✓');
+    assert.equal(await p.mix(41, 21n, false, null), '42|42|true|object');
+    assert.equal(await p.config('mode'), 'test');
+    assert.equal(await p.config('n'), '3');
+    await p.log('from the worker');
+    assert.ok(t.logs.includes('wp_ops: from the worker'));
+  });
+
+  test('a string too big for a ring entry takes the side channel both ways', async () => {
+    const big = 'x'.repeat(100_000) + 'é';
+    assert.equal(await p.echo(big), big);
+  });
+
+  test('buffers allocated in the worker are owned by it until they move out', async () => {
+    const buf = any(await p.fill(100, 9));
+    assert.equal(buf.byteLength, 100);
+    assert.equal(buf.getU8(99), 9);
+    assert.equal(kernel.heap.owner[kernel.kit.slotOf(buf)], 0);
+    assert.equal(await p.hold(64), 1);
+    assert.deepEqual(kernel.heap.usage(d.id), { bytes: 64, slots: 1 }, 'accounted to the worker domain');
+    const back = any(await p.bump(buf));
+    assert.equal(back.getU8(0), 10);
+    back.drop();
+  });
+
+  test('structs move with their children; struct fields and deques work in the worker', async () => {
+    const req = any(await p.makeReq(5, 32));
+    assert.equal(req.id, 5);
+    assert.equal(req.lba, 10n);
+    assert.deepEqual([...req.tag], [1, 2, 3, 4]);
+    assert.equal(req.data.getU8(0), 7);
+    const child = kernel.kit.slotOf(req.data);
+    assert.equal(kernel.heap.owner[child], 0, 'the child moved with its parent');
+    const again = any(await p.echoReq(req));
+    assert.equal(req.valid, false);
+    assert.equal(again.ok, true);
+    assert.equal(again.data.getU8(0), 8);
+    const dq = any(await p.deque(4));
+    assert.equal(dq.length, 3);
+    const second = dq.pop();
+    assert.equal(second.getU8(0), 1);
+    second.drop();
+    dq.drop();
+    again.drop();
+  });
+
+  test('a borrow lasts until the async answer; the lender cannot write meanwhile', async () => {
+    const buf = bytes(8);
+    buf.fill(1);
+    const answer = p.sumLater(buf, 30);
+    await sleep(5);
+    assert.equal(kernel.heap.borrows[kernel.kit.slotOf(buf)], 1);
+    assert.throws(() => buf.setU8(0, 2), (e: unknown) => e instanceof HandleError && e.code === 'EBORROWED');
+    assert.equal(await answer, 8);
+    buf.setU8(0, 2);
+    assert.equal(buf.getU8(0), 2);
+    buf.drop();
+  });
+
+  test('the worker compartment is as locked down as an in-thread one', async () => {
+    for (const name of ['process', 'function', 'handle-constructor', 'atomics-wait']) {
+      assert.match(await p.attempt(name), /^blocked/, name);
+    }
+  });
+
+  test('sys.now() reads the kernel\'s clock', async () => {
+    const before = performance.now();
+    const [start, end] = (await p.crunch(1000)).split(' ').map(Number);
+    const afterCall = performance.now();
+    assert.ok(start! >= before - 5 && end! <= afterCall + 5, `worker clock ${start}..${end} within kernel ${before}..${afterCall}`);
+  });
+
+  test('terminate: memory held and moved in is reclaimed once the thread is gone', async () => {
+    const buf = bytes(256);
+    await p.keep(buf);
+    assert.ok(kernel.heap.usage(d.id).slots >= 2);
+    kernel.terminate(d);
+    await rpcFails(() => p.echo('x'), 'callee-dead');
+    await deadAndReclaimed(d, 'terminated');
+  });
+});
+
+describe('faults in a worker domain', () => {
+  const cases: [string, (p: any) => Promise<unknown>, string, string][] = [
+    ['a synchronous throw', (p) => p.throwSync('boom'), 'panic', 'panic'],
+    ['an async rejection', (p) => p.rejectAsync('later'), 'panic', 'panic'],
+    ['sys.panic', (p) => p.panic('why not'), 'panic', 'panic'],
+    ['a use after move', (p) => p.useAfterMove(), 'panic', 'panic'],
+    ['a bad result', (p) => p.badResult(), 'bad-argument', 'panic'],
+    ['moving out a borrowed buffer', (p) => p.returnBorrowed(bytes(8)), 'bad-argument', 'panic'],
+    ['a loop past the deadline', (p) => p.spin(false), 'timeout', 'deadline'],
+    ['a loop that catches its deadline panics', (p) => p.spin(true), 'timeout', 'deadline'],
+  ];
+  cases.forEach(([what, call, kind, cause], i) => {
+    test(`${what}: RpcError '${kind}', the domain dead, memory reclaimed, the kernel fine`, async () => {
+      const { d, p } = probe(`wp_fault_${i}`, { deadlineMs: 300 });
+      await p.hold(128);
+      const inflight = p.sumLater(bytes(8), 10_000);
+      await rpcFails(() => call(p), kind);
+      await rpcFails(() => inflight, kind === 'timeout' ? 'timeout' : 'panic');
+      assert.equal(info(kernel, d.name).faults, 1);
+      await deadAndReclaimed(d, cause);
+      await rpcFails(() => p.echo('after'), kind === 'timeout' ? 'timeout' : 'panic');
+    });
+  });
+
+  test('native code with no deadline checks is preempted by terminating the thread', async () => {
+    const { d, p } = probe('wp_regex', { deadlineMs: 200 });
+    const started = performance.now();
+    const bomb = p.regexBomb(40);
+    await sleep(20);
+    assert.equal(cThread.onearg(2), 3, 'the kernel thread is free while the worker is stuck');
+    const e = await rpcFails(() => bomb, 'timeout');
+    assert.ok(performance.now() - started < 10_000, 'preempted well before the regular expression could finish');
+    assert.match(d.lastFault!.message, /preempted/);
+    assert.ok(e.message.length > 0);
+    await deadAndReclaimed(d, 'deadline');
+  });
+
+  test('exceeding resourceLimits kills the domain, not the kernel', async () => {
+    const { d, p } = probe('wp_oom', { resourceLimits: { maxOldGenerationSizeMb: 48, maxYoungGenerationSizeMb: 8 }, deadlineMs: 20_000 });
+    const e = await rpcFails(() => p.grow(4096), 'panic');
+    assert.match(d.lastFault!.message, /resource limits/, e.message);
+    await deadAndReclaimed(d, 'panic');
+  });
+
+  test('a fault injected after N calls hits the Nth call', async () => {
+    const { d, p } = probe('wp_inject');
+    kernel.injectFault('wp_inject', { afterCalls: 2 });
+    assert.equal(await p.echo('one'), 'one');
+    await rpcFails(() => p.echo('two'), 'panic');
+    await deadAndReclaimed(d, 'panic');
+  });
+
+  test('a failing init makes load throw EINIT and leaves nothing behind', async () => {
+    assert.throws(
+      () => kernel.load(WPROBE, { name: 'wp_noinit', placement: 'worker', config: { failInit: true } }),
+      (e: unknown) => e instanceof KernelError && e.code === 'EINIT' && /init refused by configuration/.test(e.message),
+    );
+    const d = kernel.get('wp_noinit')!;
+    assert.equal(d.state, 'dead');
+    await kernel.whenStopped(d);
+    assert.deepEqual(kernel.heap.usage(d.id), { bytes: 0, slots: 0 });
+  });
+
+  test('restart brings a worker domain back on a new thread', async () => {
+    const { d, p } = probe('wp_restart');
+    await rpcFails(() => p.panic('once'), 'panic');
+    const d2 = kernel.restart('wp_restart');
+    assert.notEqual(d2.id, d.id);
+    assert.equal(await kernel.bind(d2).echo('again'), 'again');
+    assert.equal(info(kernel, 'wp_restart').restarts, 1);
+    assert.equal(info(kernel, 'wp_restart').placement, 'worker');
+  });
+});
+
+describe('an in-thread domain importing a worker domain', () => {
+  probe('wp_behind');
+  kernel.load(WRELAY, { name: 'wrelay', imports: ['wp_behind'] });
+  const relay = kernel.bind('wrelay');
+
+  test('results, moved RRefs and borrows lent onward cross both tiers', async () => {
+    assert.equal(await relay.echo('through'), 'through');
+    const buf = bytes(16);
+    buf.setU8(0, 1);
+    const back = any(await relay.bump(buf));
+    assert.equal(back.getU8(0), 2);
+    assert.equal(buf.valid, false);
+    back.fill(2);
+    assert.equal(await relay.sumLater(back, 1), 32, 'wrelay lent its borrowed buffer on to the worker');
+    assert.equal(kernel.heap.borrows[kernel.kit.slotOf(back)], 0);
+    back.drop();
+  });
+
+  test('a panic in the worker is an RpcError for the relay, whose unhandled rejection is its own panic', async () => {
+    await rpcFails(() => relay.throwSync('deep'), 'panic');
+    assert.equal(kernel.get('wp_behind')!.state, 'dead');
+    assert.equal(kernel.get('wrelay')!.state, 'dead');
+  });
+});
+
+describe('placement is checked', () => {
+  test('domains with imports, devices or interface references are refused EPLACEMENT; a bad placement EINVAL', () => {
+    const refused = (fn: () => unknown, re: RegExp): void =>
+      assert.throws(fn, (e: unknown) => e instanceof KernelError && e.code === 'EPLACEMENT' && re.test(e.message));
+    refused(() => kernel.load(FAULTY, { name: 'faulty_w', placement: 'worker', imports: ['dom_c', { object: {} }] }), /imports Callee, Recorder/);
+    const manifest = { name: 'x', version: '0', exports: 'Faulty', imports: [], fingerprint: '', contentHash: '' };
+    refused(() => checkWorkerPlacement('x', manifest, false), /Faulty\.lendTo passes an interface reference/);
+    refused(() => checkWorkerPlacement('x', { ...manifest, exports: 'Callee' }, true), /drives a device/);
+    assert.throws(
+      () => kernel.load(DOM_C, { name: 'dom_c_bad', placement: 'gpu' as never }),
+      (e: unknown) => e instanceof KernelError && e.code === 'EINVAL',
+    );
+  });
+});
+
+describe('parallelism', () => {
+  test('two worker domains compute at the same time', async (tc) => {
+    const a = probe('wp_par_a', { deadlineMs: 20_000 });
+    const b = probe('wp_par_b', { deadlineMs: 20_000 });
+    const n = 30_000_000;
+    let t0 = performance.now();
+    await a.p.crunch(n);
+    const one = performance.now() - t0;
+    t0 = performance.now();
+    const [ra, rb] = (await Promise.all([a.p.crunch(n), b.p.crunch(n)])) as string[];
+    const both = performance.now() - t0;
+    const [sa, ea] = ra!.split(' ').map(Number);
+    const [sb, eb] = rb!.split(' ').map(Number);
+    assert.ok(sa! < eb! && sb! < ea!, `the two runs overlap in time (${sa}..${ea} and ${sb}..${eb})`);
+    tc.diagnostic(`one crunch ${one.toFixed(0)} ms; two at once ${both.toFixed(0)} ms (${((2 * one) / both).toFixed(2)}x of serial)`);
+    kernel.terminate(a.d);
+    kernel.terminate(b.d);
+  });
+});
+
+describe('exchange-heap accounting (property)', () => {
+  test('any sequence of worker calls, then termination, returns accounting to its baseline', async () => {
+    const k = new Kernel({ physBytes: 16 << 20, log: () => {} });
+    const baseline = k.heap.totalUsage();
+    const op = fc.oneof(
+      fc.record({ k: fc.constant('fill' as const), n: fc.integer({ min: 1, max: 5000 }) }),
+      fc.record({ k: fc.constant('hold' as const), n: fc.integer({ min: 1, max: 5000 }) }),
+      fc.record({ k: fc.constant('keep' as const), n: fc.integer({ min: 1, max: 5000 }) }),
+      fc.record({ k: fc.constant('bump' as const), n: fc.integer({ min: 1, max: 5000 }) }),
+      fc.record({ k: fc.constant('borrow' as const), n: fc.integer({ min: 1, max: 5000 }) }),
+      fc.record({ k: fc.constant('req' as const), n: fc.integer({ min: 1, max: 5000 }) }),
+      fc.record({ k: fc.constant('deque' as const), n: fc.integer({ min: 1, max: 8 }) }),
+      fc.record({ k: fc.constant('panic' as const), n: fc.constant(1) }),
+    );
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 12 }), async (ops) => {
+        const d = k.load(WPROBE, { name: `wp_prop_${run++}`, placement: 'worker' });
+        const p = k.bind<any>(d);
+        const mine: any[] = [];
+        for (const o of ops) {
+          if (!d.live) break;
+          const b = k.kit.allocBytes(0, o.n) as any;
+          try {
+            if (o.k === 'fill') mine.push(await p.fill(o.n, 1));
+            else if (o.k === 'hold') await p.hold(o.n);
+            else if (o.k === 'keep') await p.keep(b);
+            else if (o.k === 'bump') mine.push(await p.bump(b));
+            else if (o.k === 'borrow') await p.sumLater(b, 0);
+            else if (o.k === 'req') mine.push(await p.makeReq(1, o.n));
+            else if (o.k === 'deque') mine.push(await p.deque(o.n));
+            else await p.panic('property');
+          } catch {
+            // a panic: the domain is dead; what it held comes back below
+          }
+          if (b.valid) mine.push(b);
+        }
+        const held = mine.reduce((s, h) => s + h.byteLength, 0);
+        assert.ok(k.heap.usage(0).bytes >= held, 'what the kernel holds is accounted to it');
+        k.terminate(d);
+        await k.whenStopped(d);
+        assert.deepEqual(k.heap.usage(d.id), { bytes: 0, slots: 0 });
+        for (const h of mine) h.drop();
+        assert.deepEqual(k.heap.totalUsage(), baseline);
+      }),
+      { numRuns: 6 },
+    ).finally(() => k.shutdown());
+  });
+});
