@@ -30,6 +30,8 @@ export interface StorageOptions {
   driverConfig?: Record<string, string | number | boolean>;
   /** Test hook of the controller model: ms every Read/Write takes (see NvmeConfig). */
   commandDelayMs?: number;
+  /** Test hook of the controller model: a power cut after this many Writes (see NvmeConfig). */
+  powerCutAfterWrites?: number;
   /** An existing kernel (else one is made, and shut down by stop()). */
   kernel?: Kernel;
   /** Physical memory for a kernel made here (default 256 MiB). */
@@ -37,8 +39,6 @@ export interface StorageOptions {
   /** Driver domain instance name (default 'nvme'). */
   name?: string;
   deadlineMs?: number;
-  /** Power-cut test: the controller drops every Write after this many (see NvmeConfig). */
-  powerCutAfterWrites?: number;
   log?: (domain: string, line: string) => void;
 }
 
