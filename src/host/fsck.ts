@@ -5,9 +5,10 @@
  * warning), every inode's type, size and block tree (addresses inside the data area, no block
  * referenced twice, no block beyond the size; holes in the xv6 variant are warnings), directory
  * structure from the root ("." and ".." first and right, entries name allocated inodes, names
- * well-formed and unique, no directory reachable twice), link counts (xv6 convention: a
- * directory's nlink is 1 + its subdirectories), unreachable inodes (an unreachable inode with
- * nlink 0 is an orphan: warning), and the bitmap against reachable blocks in both directions.
+ * well-formed (not empty, no '/') and unique, no directory reachable twice), link counts (xv6
+ * convention: a directory's nlink is 1 + its subdirectories), unreachable inodes (an unreachable
+ * inode with nlink 0 is an orphan: warning), and the bitmap against reachable blocks in both
+ * directions.
  *
  * Invariants: never throws on a corrupted image (only on I/O failure of the host), never loops:
  * every block and directory is visited at most once.
@@ -117,7 +118,7 @@ function fsckIO(io: ImageIO): FsckResult {
   for (let l = 1; l <= g.levels; l++) span.push(span[l - 1]! * g.nindirect);
   const levelBase = [0, g.ndirect];
   for (let l = 2; l <= g.levels; l++) levelBase.push(levelBase[l - 1]! + span[l - 1]!);
-  const dirBlocks = new Map<number, number[]>();
+  const dirBlocks = new Map<number, Map<number, number>>();
 
   for (let i = 1; i < sb.ninodes; i++) {
     const d = din[i];
@@ -130,7 +131,8 @@ function fsckIO(io: ImageIO): FsckResult {
     if (d.size > g.maxFileSize) { err(`inode ${i}: size ${d.size} exceeds the maximum ${g.maxFileSize}`); continue; }
     const nb = Math.ceil(d.size / bs);
     const isDir = d.type === T_DIR;
-    const map: number[] | null = isDir ? new Array(nb).fill(0) : null;
+    // A directory's blocks by file block number (sparse: a damaged size may be huge).
+    const map: Map<number, number> | null = isDir ? new Map() : null;
     let present = 0;
     const claim = (a: number, what: string): boolean => {
       if (a < ds || a >= size) { err(`inode ${i}: ${what}: block address ${a} outside the data area [${ds}, ${size})`); return false; }
@@ -141,7 +143,7 @@ function fsckIO(io: ImageIO): FsckResult {
     const data = (a: number, fbn: number): void => {
       if (!claim(a, `file block ${fbn}`)) return;
       if (fbn >= nb) err(`inode ${i}: file block ${fbn} (block ${a}) beyond size ${d.size}`);
-      else { present++; if (map) map[fbn] = a; }
+      else { present++; map?.set(fbn, a); }
     };
     const walk = (a: number, level: number, base: number): void => {
       if (!claim(a, `indirect block (level ${level}) for file block ${base}`)) return;
@@ -183,35 +185,38 @@ function fsckIO(io: ImageIO): FsckResult {
       if (!map) continue;
       if (d.size % g.direntSize !== 0) err(`directory ${dn}: size ${d.size} not a multiple of ${g.direntSize}`);
       const nent = Math.floor(d.size / g.direntSize);
+      if (nent < 2) err(`directory ${dn}: size ${d.size} leaves no room for '.' and '..'`);
       const epb = bs / g.direntSize;
       const names = new Set<string>();
-      for (let e = 0; e < nent; e++) {
-        const blk = map[Math.floor(e / epb)]!;
-        if (!blk) continue;
-        const raw = io.readAt(blk * bs + (e % epb) * g.direntSize, g.direntSize);
-        const inum = direntInum(g, raw, 0);
-        const name = decodeName(g, raw, 0);
-        if (e === 0 && (name !== '.' || inum !== dn)) err(`directory ${dn}: first entry is '${name}' -> ${inum}, expected '.' -> ${dn}`);
-        if (e === 1 && (name !== '..' || inum !== parent)) err(`directory ${dn}: second entry is '${name}' -> ${inum}, expected '..' -> ${parent}`);
-        if (inum === 0) continue;
-        if (name.length === 0) { err(`directory ${dn}: entry ${e} has an empty name`); continue; }
-        if (names.has(name)) err(`directory ${dn}: duplicate name '${name}'`);
-        names.add(name);
-        if (inum >= sb.ninodes) { err(`directory ${dn}: entry '${name}' has inode number ${inum} >= ninodes ${sb.ninodes}`); continue; }
-        const t = din[inum];
-        if (!t) { err(`directory ${dn}: entry '${name}' points to free inode ${inum}`); continue; }
-        if (name === '.') { if (inum !== dn) err(`directory ${dn}: '.' points to ${inum}`); continue; }
-        if (name === '..') {
-          if (inum !== parent) err(`directory ${dn}: '..' points to ${inum}, expected ${parent}`);
-          if (inum !== dn) refs[inum]!++;
-          continue;
+      // Only the blocks present (holes are reported above), so a huge size costs nothing.
+      for (const [fbn, blk] of [...map].sort((x, y) => x[0] - y[0])) {
+        for (let e = fbn * epb; e < Math.min(nent, (fbn + 1) * epb); e++) {
+          const raw = io.readAt(blk * bs + (e % epb) * g.direntSize, g.direntSize);
+          const inum = direntInum(g, raw, 0);
+          const name = decodeName(g, raw, 0);
+          if (e === 0 && (name !== '.' || inum !== dn)) err(`directory ${dn}: first entry is '${name}' -> ${inum}, expected '.' -> ${dn}`);
+          if (e === 1 && (name !== '..' || inum !== parent)) err(`directory ${dn}: second entry is '${name}' -> ${inum}, expected '..' -> ${parent}`);
+          if (inum === 0) continue;
+          if (name.length === 0) { err(`directory ${dn}: entry ${e} has an empty name`); continue; }
+          if (name.includes('/')) err(`directory ${dn}: entry ${e} has a name with '/' ('${name}')`);
+          if (names.has(name)) err(`directory ${dn}: duplicate name '${name}'`);
+          names.add(name);
+          if (inum >= sb.ninodes) { err(`directory ${dn}: entry '${name}' has inode number ${inum} >= ninodes ${sb.ninodes}`); continue; }
+          const t = din[inum];
+          if (!t) { err(`directory ${dn}: entry '${name}' points to free inode ${inum}`); continue; }
+          if (name === '.') { if (inum !== dn) err(`directory ${dn}: '.' points to ${inum}`); continue; }
+          if (name === '..') {
+            if (inum !== parent) err(`directory ${dn}: '..' points to ${inum}, expected ${parent}`);
+            if (inum !== dn) refs[inum]!++;
+            continue;
+          }
+          refs[inum]!++;
+          if (t.type === T_DIR) {
+            if (reached[inum]) { err(`directory ${inum} ('${name}' in ${dn}) reachable twice (directory hard link or loop)`); continue; }
+            queue.push([inum, dn]);
+          }
+          reached[inum] = 1;
         }
-        refs[inum]!++;
-        if (t.type === T_DIR) {
-          if (reached[inum]) { err(`directory ${inum} ('${name}' in ${dn}) reachable twice (directory hard link or loop)`); continue; }
-          queue.push([inum, dn]);
-        }
-        reached[inum] = 1;
       }
     }
   }

@@ -31,6 +31,8 @@ export interface StorageOptions {
   driverConfig?: Record<string, string | number | boolean>;
   /** Test hook of the controller model: ms every Read/Write takes (see NvmeConfig). */
   commandDelayMs?: number;
+  /** Test hook of the controller model: a power cut after this many Writes (see NvmeConfig). */
+  powerCutAfterWrites?: number;
   /** An existing kernel (else one is made, and shut down by stop()). */
   kernel?: Kernel;
   /** Physical memory for a kernel made here (default 256 MiB). */
@@ -95,6 +97,7 @@ export async function bootStorage(o: StorageOptions = {}): Promise<Storage> {
       phys: kernel.heap.phys,
       backend: o.image !== undefined ? { kind: 'file', path: o.image, blockSize } : { kind: 'ram', bytes: o.ramBytes ?? 16 << 20, blockSize },
       name: `${name}-dev`,
+      ...(o.powerCutAfterWrites !== undefined ? { powerCutAfterWrites: o.powerCutAfterWrites } : {}),
       ...(o.commandDelayMs !== undefined ? { commandDelayMs: o.commandDelayMs } : {}),
     });
     const config: Record<string, string | number | boolean> = { ...o.driverConfig, mode: o.mode ?? 'poll' };

@@ -1,10 +1,15 @@
+/**
+ * Byte-level fuzzing at the layer level: random bytes of the superblock, inode blocks and directory
+ * blocks; mount refuses or every operation fails with an errno code, fsck never throws. The
+ * structured, through-the-domain counterpart is fuzz-domain.test.ts.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { RamBlockDevice } from '../../src/host/fs-image.js';
 import { mkfs } from '../../src/host/mkfs.js';
 import { fsck } from '../../src/host/fsck.js';
-import { mountRam, snapshot, pattern } from './helpers.js';
+import { mountRam, snapshot, pattern, fcParams } from './helpers.js';
 
 test('fuzzed superblock / inode / dirent bytes: mount refuses or ops fail with errno codes; fsck never throws', async () => {
   const base = new RamBlockDevice(2000 * 1024, 512);
@@ -44,6 +49,6 @@ test('fuzzed superblock / inode / dirent bytes: mount refuses or ops fail with e
         try { await op(); } catch (e) { assert.ok((e as { code?: string }).code, String((e as Error).stack)); }
       }
     }),
-    { numRuns: 300 },
+    fcParams(300),
   );
 });

@@ -1,10 +1,14 @@
-/** Shared helpers for the fs tests: RAM images, a power-cut device, tree snapshots. */
+/**
+ * Shared helpers for the fs tests: RAM images, a power-cut device, tree snapshots, fast-check
+ * parameters that make every property reproducible from its printed seed.
+ */
+import fc from 'fast-check';
 import { FileSystem } from '../../src/domains/fs/fs.js';
 import type { BlockDevice } from '../../src/domains/fs/device.js';
 import type { Variant } from '../../src/domains/fs/format.js';
 import type { DmaBytes } from '../../src/runtime/types.js';
 import { hostAlloc } from '../../src/host/bytes.js';
-import { RamBlockDevice } from '../../src/host/fs-image.js';
+import { RamBlockDevice, type ImageIO } from '../../src/host/fs-image.js';
 import { mkfs, type MkfsOptions } from '../../src/host/mkfs.js';
 import { fsck } from '../../src/host/fsck.js';
 
@@ -19,8 +23,16 @@ export function mountRam(dev: BlockDevice, nbuf?: number): Promise<FileSystem> {
   return FileSystem.mount(dev, { alloc: hostAlloc, nbuf });
 }
 
-export function assertClean(dev: RamBlockDevice, allowWarnings = true): void {
-  const r = fsck(dev);
+/** An mkfs image as bytes. */
+export function mkfsImage(variant: Variant, sizeBytes: number, extra: Partial<MkfsOptions> = {}): Uint8Array {
+  const ram = new RamBlockDevice(sizeBytes, 512);
+  mkfs(ram, { variant, sizeBytes, ...extra });
+  return ram.readAt(0, sizeBytes);
+}
+
+/** fsck `target` (an image or the path of an image file); throws with fsck's report unless clean. */
+export function assertClean(target: ImageIO | string, allowWarnings = true): void {
+  const r = fsck(target);
   if (!r.ok || (!allowWarnings && r.warnings.length)) {
     throw new Error(`fsck failed:\n${r.errors.join('\n')}\nwarnings:\n${r.warnings.join('\n')}`);
   }
@@ -78,4 +90,32 @@ export function pattern(n: number, seed: number): Uint8Array {
   let x = (seed * 2654435761) >>> 0 || 1;
   for (let i = 0; i < n; i++) { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; b[i] = x & 0xff; }
   return b;
+}
+
+/**
+ * fast-check parameters: `numRuns` runs from a random seed, or — to reproduce a failure, whose
+ * report prints `seed` and `path` and the error — FS_SEED=<seed> [FS_PATH=<path>] in the
+ * environment. FS_RUNS=<n> overrides numRuns (for soak runs).
+ */
+export function fcParams<T>(numRuns: number, extra: fc.Parameters<T> = {}): fc.Parameters<T> {
+  const seed = process.env.FS_SEED;
+  const path = process.env.FS_PATH;
+  const runs = process.env.FS_RUNS;
+  return {
+    numRuns: runs !== undefined ? Number(runs) : numRuns, includeErrorInReport: true, ...extra,
+    ...(seed !== undefined ? { seed: Number(seed) } : {}), ...(path !== undefined ? { path } : {}),
+  };
+}
+
+/**
+ * `n` cut points for a power-cut property, unbiased (fast-check's numbers lean towards the ends
+ * of their range, which would put most cuts before the first write or after the last one).
+ */
+export function cutPoints(n: number): fc.Arbitrary<number[]> {
+  return fc.array(fc.noBias(fc.nat()), { minLength: n, maxLength: n });
+}
+
+/** The distinct write counts in [0, total] the cut points name. */
+export function cutsOf(points: number[], total: number): number[] {
+  return [...new Set(points.map((p) => p % (total + 1)))];
 }

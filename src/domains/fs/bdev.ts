@@ -9,9 +9,10 @@
  * and the next transfer of that buffer reuses that request.
  *
  * Invariants: every handle this device returned is a key of `reqs` exactly while the request
- * holding it is the current one (it is deleted before the request moves); a negative status or a
- * failed call becomes a DeviceError naming the handle to use afterwards (null when a dead driver
- * kept the buffer); nothing else throws.
+ * holding it is the current one (it is deleted before the request moves, and put back when a call
+ * to a driver already dead refused the request without taking it); a negative status or a failed
+ * call becomes a DeviceError naming the handle to use afterwards (null when a dead driver kept the
+ * buffer); nothing else throws, and no request the fs still holds is ever forgotten (no leak).
  */
 import type { BDev, BlkReq } from '../../interfaces/block.js';
 import { BLK_READ, BLK_WRITE } from '../../interfaces/block.js';
@@ -67,6 +68,23 @@ export class BDevBlockDevice implements BlockDevice {
     else if (buf.valid) buf.drop();
   }
 
+  /**
+   * After a submit that threw: when the call never took `req` (the driver was dead already, so
+   * nothing was moved), the request still holds the buffer — keep it as that buffer's request and
+   * name the handle to use. Null when the request went down with the driver.
+   */
+  private keep(req: RRef<BlkReq>, buf: DmaBytes): DmaBytes | null {
+    if (!req.valid) return null;
+    // `buf` is still the request's buffer if it came in as one; storing it in `req.data` revoked it.
+    const data = buf.valid ? buf : req.data;
+    if (data === null) {
+      req.drop();
+      return null;
+    }
+    this.reqs.set(data, req);
+    return data;
+  }
+
   private async submit(op: number, lba: number, buf: DmaBytes, count: number): Promise<DmaBytes> {
     let req = this.reqs.get(buf);
     if (req !== undefined) {
@@ -84,7 +102,7 @@ export class BDevBlockDevice implements BlockDevice {
     try {
       back = await this.bdev.submit(req);
     } catch (e) {
-      throw new DeviceError(`block device: ${what}: ${describe(e)}`, null);
+      throw new DeviceError(`block device: ${what}: ${describe(e)}`, this.keep(req, buf));
     }
     const data = back.data;
     if (data === null) {

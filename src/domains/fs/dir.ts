@@ -6,8 +6,9 @@
  *  - callers hold the directory's lock; dirlink/dirunlink run inside a transaction;
  *  - a name is at most DIRSIZ bytes (14 xv6, 28 large) and never empty, "." or ".." except the
  *    two entries mkdir writes; names compare bytewise as xv6's strncmp over DIRSIZ;
- *  - entries are read a whole block at a time; an entry whose inode number is out of range or a
- *    directory size that is not a multiple of the entry size is reported as EUCLEAN.
+ *  - entries are read a whole block at a time; a hole, an entry whose inode number is out of
+ *    range, a used entry whose name is empty or holds '/' (listing it would hand out a name no
+ *    path reaches) and a size that is not a multiple of the entry size are reported as EUCLEAN.
  */
 import { corrupt, fsErr } from './errors.js';
 import { decodeName, direntInum, direntNameEquals, encodeDirent, nameBytes, T_DIR } from './format.js';
@@ -30,11 +31,21 @@ async function scan(il: InodeLayer, dp: Inode, fn: (raw: Uint8Array, o: number, 
   if (dp.size % g.direntSize !== 0) throw corrupt(`directory ${dp.inum}: size ${dp.size} is not a multiple of ${g.direntSize}`);
   const raw = new Uint8Array(g.bsize);
   for (let off = start - (start % g.bsize); off < dp.size; off += g.bsize) {
+    // Directories are written in order and never have holes: a hole is damage (and a damaged,
+    // huge size would otherwise be scanned as zeros for ever).
+    if ((await il.bmap(dp, off / g.bsize, false)) === 0) throw corrupt(`directory ${dp.inum}: hole at byte ${off} below its size ${dp.size}`);
     const n = await il.readi(dp, raw, 0, off, Math.min(g.bsize, dp.size - off));
     for (let o = off < start ? start - off : 0; o + g.direntSize <= n; o += g.direntSize) {
       if (fn(raw, o, off + o)) return;
     }
   }
+}
+
+/** The name of the used entry at `o` of `raw` (of dir `dp`); EUCLEAN if no path could name it. */
+function entryName(il: InodeLayer, dp: Inode, raw: Uint8Array, o: number, dirOff: number): string {
+  const name = decodeName(il.g, raw, o);
+  if (name.length === 0 || name.includes('/')) throw corrupt(`directory ${dp.inum}: entry at ${dirOff} has a bad name '${name}'`);
+  return name;
 }
 
 /** Look `name` up in locked dir `dp`: its inode number and entry offset, or null. */
@@ -108,7 +119,7 @@ export async function dirlist(il: InodeLayer, dp: Inode): Promise<DirEntry[]> {
   const out: DirEntry[] = [];
   await scan(il, dp, (raw, o, dirOff) => {
     const inum = direntInum(g, raw, o);
-    if (inum !== 0) out.push({ name: decodeName(g, raw, o), inum, off: dirOff });
+    if (inum !== 0) out.push({ name: entryName(il, dp, raw, o, dirOff), inum, off: dirOff });
     return false;
   });
   return out;
@@ -125,7 +136,7 @@ export async function dirwalk(il: InodeLayer, dp: Inode, start: number, visit: (
   let next = Math.max(from, dp.size);
   await scan(il, dp, (raw, o, dirOff) => {
     const inum = direntInum(g, raw, o);
-    if (inum === 0 || visit({ name: decodeName(g, raw, o), inum, off: dirOff })) return false;
+    if (inum === 0 || visit({ name: entryName(il, dp, raw, o, dirOff), inum, off: dirOff })) return false;
     next = dirOff;
     return true;
   }, from);

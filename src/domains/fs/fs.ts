@@ -75,6 +75,14 @@ export class FsFile {
   }
 }
 
+/**
+ * Bytes one write transaction may carry (xv6 filewrite's formula: a MAXOPBLOCKS transaction
+ * leaves room for the inode, indirect and bitmap blocks and the slop of non-aligned writes).
+ */
+export function maxOpBytes(g: Geometry): number {
+  return Math.floor((g.maxOpBlocks - 1 - 1 - 2) / 2) * g.bsize;
+}
+
 function accmode(flags: number): number {
   return flags & 3;
 }
@@ -160,7 +168,7 @@ export class FileSystem {
 
   /** Bytes one write transaction may carry (xv6 filewrite). */
   get maxOpBytes(): number {
-    return Math.floor((this.g.maxOpBlocks - 1 - 1 - 2) / 2) * this.g.bsize;
+    return maxOpBytes(this.g);
   }
 
   private check(): void {
