@@ -63,6 +63,8 @@ const MIN_FILE = 4 * MiB;
 /** Beyond the benchmark file: metadata, the small files, the programs. */
 const IMAGE_SLACK = 64 * MiB;
 const CRASH_PERIOD_MS = 1000;
+/** When the first crash of a crash run comes. */
+const FIRST_CRASH_MS = 200;
 /** Longest wait for one benchfs run (a hang fails the suite with the console output). */
 const RUN_TIMEOUT_MS = 10 * 60_000;
 /** What the shell echoes after benchfs, with its exit status. */
@@ -131,8 +133,9 @@ class Rv6Console {
 }
 
 /**
- * Crash the block driver once a second until stopped, the first half a second in (so a run of
- * d seconds sees about d crashes, not floor(d)); counts the crashes injected.
+ * Crash the block driver once a second until stopped, the first FIRST_CRASH_MS in (so a run of
+ * d seconds sees about d crashes, not floor(d), and even a short run at a small --scale sees
+ * one); counts the crashes injected.
  */
 function crashEverySecond(sys: Rv6System): { stop(): number } {
   let crashes = 0;
@@ -148,7 +151,7 @@ function crashEverySecond(sys: Rv6System): { stop(): number } {
   const first = setTimeout(() => {
     crash();
     interval = setInterval(crash, CRASH_PERIOD_MS);
-  }, CRASH_PERIOD_MS / 2);
+  }, FIRST_CRASH_MS);
   return {
     stop() {
       clearTimeout(first);
@@ -166,11 +169,15 @@ function programsRoot(dir: string): string {
   return root;
 }
 
-/** Benchmark file bounds in whole MiB, scaled (the image is the largest plus slack). */
+/**
+ * Benchmark file bounds in whole MiB, scaled (the image is the largest plus slack). The upper
+ * bound never drops below 64 MiB: at a small --scale a run must still last past the first
+ * crash of the crash-per-second case on a fast membdev.
+ */
 export function fileBounds(scale: number): { min: number; max: number } {
   return {
     min: Math.max(1, Math.round((MIN_FILE / MiB) * Math.min(1, scale))) * MiB,
-    max: Math.max(16, Math.min(1024, Math.round(512 * scale))) * MiB,
+    max: Math.max(64, Math.min(1024, Math.round(512 * scale))) * MiB,
   };
 }
 
