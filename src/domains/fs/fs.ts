@@ -30,13 +30,9 @@ import { namex } from './path.js';
 export { FsError } from './errors.js';
 export type { Stat, Bytes } from './inode.js';
 
-export const O_RDONLY = 0x000;
-export const O_WRONLY = 0x001;
-export const O_RDWR = 0x002;
-export const O_CREATE = 0x200;
-export const O_TRUNC = 0x400;
-/** With O_CREATE: fail with EEXIST if the file exists (not in xv6). */
-export const O_EXCL = 0x800;
+/** open() flags: the system-call interface's (O_EXCL, with O_CREATE: EEXIST if the file exists, is not in xv6). */
+import { O_CREATE, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY } from '../../interfaces/rv6.js';
+export { O_CREATE, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY };
 /** FileSystem.write offset meaning "at the end of the file". */
 export const APPEND = -1;
 

@@ -9,23 +9,15 @@ import type { Sys } from '../../runtime/sys.js';
 const USAGE = 'cp SRC DST | cp SRC... DIR';
 
 export function init(sys: Sys): Program {
-  return program(sys, 'cp', async (u) => {
-    const operands = u.args.slice(1);
-    if (operands.length < 2) return u.usage(USAGE);
-    const pairs = await u.targets(operands);
-    if (typeof pairs === 'number') return u.fail(operands[operands.length - 1]!, pairs);
-    let status = 0;
-    for (const [src, dst] of pairs) {
+  return program(sys, 'cp', (u) =>
+    u.eachTarget(USAGE, async (src, dst) => {
       const srcFd = await u.rv6.open(src, O_RDONLY);
-      if (srcFd < 0) {
-        status = await u.fail(src, srcFd);
-        continue;
-      }
-      if ((await copyOpen(u, srcFd, src, dst)) !== 0) status = 1;
+      if (srcFd < 0) return u.fail(src, srcFd);
+      const status = await copyOpen(u, srcFd, src, dst);
       await u.close(srcFd);
-    }
-    return status;
-  });
+      return status;
+    }),
+  );
 }
 
 /** Copy the open file `srcFd` (named src) to dst; the status. */

@@ -10,17 +10,7 @@ import type { Sys } from '../../runtime/sys.js';
 const USAGE = 'mv SRC DST | mv SRC... DIR';
 
 export function init(sys: Sys): Program {
-  return program(sys, 'mv', async (u) => {
-    const operands = u.args.slice(1);
-    if (operands.length < 2) return u.usage(USAGE);
-    const pairs = await u.targets(operands);
-    if (typeof pairs === 'number') return u.fail(operands[operands.length - 1]!, pairs);
-    let status = 0;
-    for (const [src, dst] of pairs) {
-      if ((await move(u, src, dst)) !== 0) status = 1;
-    }
-    return status;
-  });
+  return program(sys, 'mv', (u) => u.eachTarget(USAGE, (src, dst) => move(u, src, dst)));
 }
 
 async function move(u: Ulib, src: string, dst: string): Promise<number> {

@@ -338,6 +338,21 @@ export class Ulib {
    * last operand is a directory, each source goes into it under its base name. At least two
    * operands; -ENOTDIR when there are more than two and the last is not a directory.
    */
+  /**
+   * The whole of `cmd SRC DST | cmd SRC... DIR` (cp, mv, ln): check the operands (usage error
+   * with `synopsis` if fewer than two), find the pairs, run `step` on each (it reports its own
+   * failures and returns a status); 0 if every step returned 0, else 1.
+   */
+  async eachTarget(synopsis: string, step: (src: string, dst: string) => Promise<number>): Promise<number> {
+    const operands = this.args.slice(1);
+    if (operands.length < 2) return this.usage(synopsis);
+    const pairs = await this.targets(operands);
+    if (typeof pairs === 'number') return this.fail(operands[operands.length - 1]!, pairs);
+    let status = 0;
+    for (const [src, dst] of pairs) if ((await step(src, dst)) !== 0) status = 1;
+    return status;
+  }
+
   async targets(operands: readonly string[]): Promise<[string, string][] | number> {
     const last = operands[operands.length - 1]!;
     const sources = operands.slice(0, -1);
