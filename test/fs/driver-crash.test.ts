@@ -151,7 +151,7 @@ for (const { variant, bytes } of variants) {
           await rebootAndCheck(img, [w.states[w.calls.length]!], 'after the crashes');
         }),
       ),
-      fcParams(4, { interruptAfterTimeLimit: 150_000 }),
+      fcParams(3, { interruptAfterTimeLimit: 150_000 }),
     );
     assert.ok(crashes > 0, 'the driver crashed and was restarted');
   });
@@ -205,7 +205,7 @@ for (const { variant, bytes } of variants) {
           assertClean(img);
         }
       })),
-      fcParams(4, { interruptAfterTimeLimit: 150_000 }),
+      fcParams(3, { interruptAfterTimeLimit: 150_000 }),
     );
   });
 }
