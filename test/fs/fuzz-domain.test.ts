@@ -373,7 +373,7 @@ for (const { variant, bytes } of variants) {
           if (mount !== 0) assert.ok(!report.ok, `mount answered ${mount} but fsck finds the image clean`);
           if (report.ok) assert.ok(!euclean, `the fs answered -EUCLEAN on an image fsck finds clean; fs log:\n${rig.lines.join('\n')}`);
         }),
-        fcParams(variant === 'xv6' ? 150 : 80, { interruptAfterTimeLimit: 150_000 }),
+        fcParams(variant === 'xv6' ? 120 : 60, { interruptAfterTimeLimit: 150_000 }),
       );
     } finally {
       rig.k.shutdown();

@@ -55,8 +55,8 @@ async function runWithCut(img: string, w: Workload, cut?: number): Promise<{ wri
 }
 
 const variants: Array<{ variant: Variant; bytes: number; runs: number }> = [
-  { variant: 'xv6', bytes: 2 * MiB, runs: 6 },
-  { variant: 'large', bytes: 16 * MiB, runs: 4 },
+  { variant: 'xv6', bytes: 2 * MiB, runs: 5 },
+  { variant: 'large', bytes: 16 * MiB, runs: 3 },
 ];
 
 for (const { variant, bytes, runs } of variants) {
