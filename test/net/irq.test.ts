@@ -18,6 +18,7 @@ import * as R from '../../src/devices/nic/regs.js';
 import type { Kernel } from '../../src/kernel/kernel.js';
 import type { NetIo, NetLink } from '../../src/interfaces/index.js';
 import type { RRef, RRefArray, RRefDeque } from '../../src/runtime/types.js';
+import { hostIo } from './helpers.js';
 
 type Buf = RRefArray<number>;
 const QUEUES = 4;
@@ -51,16 +52,6 @@ function frame(len: number, flow: number): Uint8Array {
 
 /** The RX queue the model's RSS picks for flow `flow` with every queue active (RETA round-robin). */
 const queueOf = (flow: number): number => (toeplitz(0x0a000000 + flow, DST_IP, 1024 + flow, DST_PORT, true) & 127) % QUEUES;
-
-function hostIo(kernel: Kernel, cap: number): RRef<NetIo> {
-  const k = kernel.kit;
-  const io = k.allocStruct(0, 'NetIo') as unknown as RRef<NetIo>;
-  io.pkts = k.allocDeque(0, cap) as never;
-  io.pktLens = k.allocArray(0, 'u32', cap) as never;
-  io.collect = k.allocDeque(0, cap) as never;
-  io.collectLens = k.allocArray(0, 'u32', cap) as never;
-  return io;
-}
 
 const deque = (d: RRefDeque | null): RRefDeque<Buf> => d as RRefDeque<Buf>;
 

@@ -10,7 +10,7 @@ import { Kernel } from '../../src/kernel/kernel.js';
 import { artifactPath } from '../../src/kernel/paths.js';
 import type { Net, NetApp, NetAppStats, NetIo } from '../../src/interfaces/index.js';
 import type { RRef, RRefArray, RRefDeque } from '../../src/runtime/types.js';
-import { describeProgress, runUntil } from './helpers.js';
+import { describeProgress, hostIo, runUntil } from './helpers.js';
 
 type Buf = RRefArray<number>;
 const MAC = [2, 0, 0, 0, 0, 1];
@@ -22,16 +22,6 @@ function frameFor(len: number): Uint8Array {
   f[12] = 0x08; f[14] = 0x45; f[23] = 17;
   for (let i = 24; i < len; i++) f[i] = (len * 7 + i * 13) & 255;
   return f;
-}
-
-function hostIo(kernel: Kernel, cap: number): RRef<NetIo> {
-  const k = kernel.kit;
-  const io = k.allocStruct(0, 'NetIo') as unknown as RRef<NetIo>;
-  io.pkts = k.allocDeque(0, cap) as never;
-  io.pktLens = k.allocArray(0, 'u32', cap) as never;
-  io.collect = k.allocDeque(0, cap) as never;
-  io.collectLens = k.allocArray(0, 'u32', cap) as never;
-  return io;
 }
 
 test('driver domain on loopback: sampled frame sizes 60..1514 arrive byte-exact; every buffer comes back', async () => {
