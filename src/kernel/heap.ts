@@ -75,9 +75,35 @@ export interface HeapOptions {
 /** How many types a heap can register (the per-type tables are this long). */
 export const MAX_TYPES = 1024;
 
-/** Can values of a type hold children (RRefs in fields or elements)? Deques and structs with RRef fields can. */
-export const typeHasChildren = (kind: TypeKind, childOffsets: readonly number[]): boolean =>
-  kind === TypeKind.Deque || childOffsets.length > 0;
+/**
+ * The registered types of a heap and the per-type flags its hot paths test. The kernel's heap and
+ * a worker domain's view of it (worker-host.ts) each keep one, filled in the same order.
+ */
+export class TypeTable {
+  readonly infos: TypeInfo[] = [];
+  /**
+   * Per type id: 1 when values of the type can hold children (structs with RRef fields, deques).
+   * Read-only for the handle kit (a push of a value without children needs no cycle check).
+   */
+  readonly hasChildren = new Uint8Array(MAX_TYPES);
+  /** Per type id: 1 for deques (children in a ring), 0 otherwise: the move walk's fast test. */
+  readonly isDeque = new Uint8Array(MAX_TYPES);
+
+  register(name: string, kind: TypeKind, childOffsets: readonly number[] = []): TypeInfo {
+    const info: TypeInfo = Object.freeze({ id: this.infos.length, name, kind, childOffsets: Object.freeze([...childOffsets]) });
+    if (info.id >= MAX_TYPES) throw new HeapError('EINVAL', `too many types (max ${MAX_TYPES})`);
+    this.infos.push(info);
+    if (kind === TypeKind.Deque || childOffsets.length > 0) new DataView(this.hasChildren.buffer).setUint8(info.id, 1);
+    if (kind === TypeKind.Deque) new DataView(this.isDeque.buffer).setUint8(info.id, 1);
+    return info;
+  }
+
+  info(id: number): TypeInfo {
+    const t = this.infos[id];
+    if (t === undefined) throw new HeapError('EINVAL', `unknown type id ${id}`);
+    return t;
+  }
+}
 
 export class ExchangeHeap {
   readonly phys: SharedArrayBuffer;
@@ -124,14 +150,11 @@ export class ExchangeHeap {
   private readonly w_classTops: DataView;
   private readonly classStackViews: DataView[] = [];
 
-  private readonly types: TypeInfo[] = [];
-  /**
-   * Per type id: 1 when values of the type can hold children (structs with RRef fields, deques).
-   * Read-only for the handle kit (a push of a value without children needs no cycle check).
-   */
-  readonly hasChildren = new Uint8Array(MAX_TYPES);
-  /** Per type id: 1 for deques (children in a ring), 0 otherwise: the move walk's fast test. */
-  private readonly isDeque = new Uint8Array(MAX_TYPES);
+  private readonly typeTable = new TypeTable();
+  private readonly types = this.typeTable.infos;
+  /** Per type id: can its values hold children (see TypeTable). Read-only for the handle kit. */
+  readonly hasChildren = this.typeTable.hasChildren;
+  private readonly isDeque = this.typeTable.isDeque;
 
   constructor(opts: HeapOptions = {}) {
     const physBytes = opts.physBytes ?? 256 * 1024 * 1024;
@@ -183,18 +206,11 @@ export class ExchangeHeap {
   // ---- types ----------------------------------------------------------------------------------
 
   registerType(name: string, kind: TypeKind, childOffsets: readonly number[] = []): TypeInfo {
-    const info: TypeInfo = Object.freeze({ id: this.types.length, name, kind, childOffsets: Object.freeze([...childOffsets]) });
-    if (info.id >= this.hasChildren.length) throw new HeapError('EINVAL', `too many types (max ${this.hasChildren.length})`);
-    this.types.push(info);
-    if (typeHasChildren(kind, childOffsets)) new DataView(this.hasChildren.buffer).setUint8(info.id, 1);
-    if (kind === TypeKind.Deque) new DataView(this.isDeque.buffer).setUint8(info.id, 1);
-    return info;
+    return this.typeTable.register(name, kind, childOffsets);
   }
 
   typeInfo(id: number): TypeInfo {
-    const t = this.types[id];
-    if (t === undefined) throw new HeapError('EINVAL', `unknown type id ${id}`);
-    return t;
+    return this.typeTable.info(id);
   }
 
   // ---- allocation -----------------------------------------------------------------------------

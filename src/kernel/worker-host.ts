@@ -17,7 +17,7 @@
 import './lockdown.js';
 import { workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { FREE, HeapError, MAX_TYPES, TypeKind, typeHasChildren, type TypeInfo } from './heap.js';
+import { FREE, HeapError, TypeKind, TypeTable, type TypeInfo } from './heap.js';
 import { createHandleKit, type HandleHeap, type HandleKit, type ScalarKind } from './rref.js';
 import { isRpcError, makeRpcError } from './errors.js';
 import { TICK_BUDGET, checkExport, evaluateDomain } from './isolation.js';
@@ -85,7 +85,7 @@ function syscall(op: number, ...args: number[]): Reader {
  * What createHandleKit needs of an ExchangeHeap (HandleHeap): the shared slot-table columns
  * (read here) and the operations that change it (each a system call to the kernel thread). Type
  * ids are registered in the kernel's order and checked against it (boot.typeIds); the per-type
- * tables (types, hasChildren) are this thread's own copies, filled by the same rules.
+ * tables (a TypeTable) are this thread's own copy, filled in the same order.
  */
 class SharedHeapView implements HandleHeap {
   readonly phys = boot.phys;
@@ -99,21 +99,15 @@ class SharedHeapView implements HandleHeap {
   readonly off = new Uint32Array(boot.slots.off);
   readonly len = new Uint32Array(boot.slots.len);
   readonly parent = new Int32Array(boot.slots.parent);
-  readonly hasChildren = new Uint8Array(MAX_TYPES);
-  private readonly types: TypeInfo[] = [];
+  private readonly typeTable = new TypeTable();
+  readonly hasChildren = this.typeTable.hasChildren;
 
   registerType(name: string, kind: TypeKind, childOffsets: readonly number[] = []): TypeInfo {
-    const info: TypeInfo = Object.freeze({ id: this.types.length, name, kind, childOffsets: Object.freeze([...childOffsets]) });
-    if (info.id >= this.hasChildren.length) throw new HeapError('EINVAL', `too many types (max ${this.hasChildren.length})`);
-    this.types.push(info);
-    if (typeHasChildren(kind, childOffsets)) new DataView(this.hasChildren.buffer).setUint8(info.id, 1);
-    return info;
+    return this.typeTable.register(name, kind, childOffsets);
   }
 
   typeInfo(id: number): TypeInfo {
-    const t = this.types[id];
-    if (t === undefined) throw new HeapError('EINVAL', `unknown type id ${id}`);
-    return t;
+    return this.typeTable.info(id);
   }
 
   alloc(_owner: number, bytes: number, typeId: number, align = 8): number {
