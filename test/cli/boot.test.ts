@@ -138,13 +138,19 @@ test('boot: a missing --disk image is a clear error; --help has examples', (t) =
   assert.match(h.stdout, /crash nvme/);
 });
 
-test('boot: SIGTERM shuts rv6 down cleanly (exit 143, image clean)', async (t) => {
+/** A piped `redleaf boot` on a fresh bootable image, once its shell has answered. */
+async function bootedSession(t: { after(fn: () => void): void }): Promise<{ img: string; child: ChildProcess; out: Collected }> {
   const img = bootableImage(tmpdir(t));
   const child = spawn(process.execPath, [cli, 'boot', '--disk', img], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
   t.after(() => void child.kill('SIGKILL'));
   const out = collect(child);
   child.stdin!.write('echo up\n');
   await out.expect(line('up'), 60_000);
+  return { img, child, out };
+}
+
+test('boot: SIGTERM shuts rv6 down cleanly (exit 143, image clean)', async (t) => {
+  const { img, child, out } = await bootedSession(t);
   child.kill('SIGTERM');
   const [code] = await exited(child);
   assert.equal(code, 143, out.text());
@@ -154,12 +160,7 @@ test('boot: SIGTERM shuts rv6 down cleanly (exit 143, image clean)', async (t) =
 });
 
 test('boot: the reader of its output going away ends the session cleanly (exit 141, image clean)', async (t) => {
-  const img = bootableImage(tmpdir(t));
-  const child = spawn(process.execPath, [cli, 'boot', '--disk', img], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
-  t.after(() => void child.kill('SIGKILL'));
-  const out = collect(child);
-  child.stdin!.write('echo up\n');
-  await out.expect(line('up'), 60_000);
+  const { img, child, out } = await bootedSession(t);
   child.stdout!.destroy();
   child.stdin!.write('cat /README\n');
   const [code] = await exited(child);
