@@ -359,8 +359,9 @@ export class ExchangeHeap {
     const dv = this.dv;
     if (this.isDeque[t] !== 1) {
       if (!bump && from === to) return;
-      for (const co of this.types[t]!.childOffsets) {
-        const c = dv.getUint32(base + co, true);
+      const offsets = this.types[t]!.childOffsets;
+      for (let k = 0; k < offsets.length; k++) {
+        const c = dv.getUint32(base + offsets[k]!, true);
         if (c !== 0 && this.validChild(slot, c - 1)) this.moveTree(c - 1, from, to, bump);
       }
       return;
@@ -421,8 +422,9 @@ export class ExchangeHeap {
     if (t === undefined || t.kind === TypeKind.Array) return;
     const base = this.off[slot]!;
     if (t.kind === TypeKind.Struct) {
-      for (const co of t.childOffsets) {
-        const c = this.dv.getUint32(base + co, true);
+      const offsets = t.childOffsets;
+      for (let k = 0; k < offsets.length; k++) {
+        const c = this.dv.getUint32(base + offsets[k]!, true);
         if (c !== 0 && this.validChild(slot, c - 1)) fn(c - 1);
       }
       return;

@@ -12,6 +12,13 @@
  *
  * Classes are created per heap by `createHandleKit` and hardened there; no domain can construct a
  * handle (the constructor demands a module-private token).
+ *
+ * Performance invariants (the packet path mints and checks handles per frame):
+ *  - exactly two handle classes per kit: Handle (arrays, bytes, deques) and StructHandle (every
+ *    layout, its field accessors shared by name and dispatched on the slot's type id), so each
+ *    private-field read site sees at most two hidden classes and never goes megamorphic;
+ *  - a handle has three private fields (slot, generation, holder * 2 + read-only), all set in its
+ *    constructor; minting one is one monomorphic `new` of one of the two classes.
  */
 import './lockdown.js';
 import { DEQUE_HEADER, type ExchangeHeap, NO_PARENT, TypeKind, type TypeInfo, KERNEL_OWNER } from './heap.js';
@@ -83,15 +90,15 @@ export interface HandleKit<H extends HandleHeap = ExchangeHeap> {
 export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (holder: number, err: HandleError) => void): HandleKit<H> {
   const { gen, off, len, borrows, owner, parent, dv, u8, phys, hasChildren } = heap;
   const i32 = new Int32Array(phys);
-  const classByType: Array<new (t: symbol, s: number, g: number, ro: boolean, h: number) => Handle> = [];
   // Per type id: element-kind index (scalar kinds 0..10, then KIND_STRUCT, KIND_DEQUE).
   const elemKindOf: number[] = [];
   const elemSize: number[] = [];
-  const elemGet: Array<(o: number) => unknown> = [];
-  const elemSet: Array<(o: number, v: never) => void> = [];
   const KIND_ARRAY = -1; // "any scalar array" in kind()
   const KIND_STRUCT = 100;
   const KIND_DEQUE = 101;
+  // Field codes of struct fields beyond the scalar kinds (0..10).
+  const FIELD_RREF = 20;
+  const FIELD_ARRAY = 21;
 
   let slotOfImpl!: (h: Handle) => number;
   let genOfImpl!: (h: Handle) => number;
@@ -99,30 +106,54 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
   let roOfImpl!: (h: Handle) => boolean;
   let revokeImpl!: (h: Handle) => void;
   let isHandleImpl!: (v: unknown) => boolean;
+  let mintStruct!: (s: number, g: number, m: number) => Handle;
 
   const violation = (holder: number, code: HandleError['code'], msg: string): never => {
     const err = new HandleError(code, msg);
     if (holder !== KERNEL_OWNER) onViolation(holder, err);
     throw err;
   };
+  const revoked = (holder: number, s: number): never =>
+    violation(holder, 'EREVOKED', `use of a revoked RRef (slot ${s}): it was moved, dropped, or its owner died`);
 
+  /**
+   * One struct field of one layout, as the shared accessor of its name finds it for the slot's
+   * type: the byte offset, the field code (a scalar kind index, FIELD_RREF or FIELD_ARRAY) and,
+   * for fixed arrays, the element kind index and count.
+   */
+  interface FieldImpl {
+    readonly name: string;
+    readonly offset: number;
+    readonly code: number;
+    readonly elem: number;
+    readonly count: number;
+  }
+
+  /**
+   * Every handle is an instance of Handle (arrays, bytes, deques) or of its one subclass
+   * StructHandle (every layout), so every site that reads a handle's private fields sees at most
+   * two hidden classes and stays a fast polymorphic inline cache. (One class per layout made
+   * those sites megamorphic as soon as a few layouts were in use: every handle access then cost a
+   * stub-cache lookup per private field, several times the cost of the access itself.)
+   *
+   * Private state: the slot, the generation the handle is valid for, and `m` = holder * 2 + ro
+   * (the holder domain and whether the handle is read-only, in one field: one store less per mint).
+   */
   class Handle {
     #s: number;
     #g: number;
-    #ro: boolean;
-    #h: number;
-    constructor(token: symbol, s: number, g: number, ro: boolean, holder: number) {
+    #m: number;
+    constructor(token: symbol, s: number, g: number, m: number) {
       if (token !== TOKEN) throw new TypeError('RRef handles are created by the kernel only');
       this.#s = s;
       this.#g = g;
-      this.#ro = ro;
-      this.#h = holder;
+      this.#m = m;
     }
     static {
       slotOfImpl = (h) => h.#s;
       genOfImpl = (h) => h.#g;
-      holderOfImpl = (h) => h.#h;
-      roOfImpl = (h) => h.#ro;
+      holderOfImpl = (h) => h.#m >>> 1;
+      roOfImpl = (h) => (h.#m & 1) === 1;
       revokeImpl = (h) => {
         h.#g = -1;
       };
@@ -131,21 +162,35 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
     /** Base byte offset if the handle may read; throws (and reports) otherwise. */
     protected r(): number {
       const s = this.#s;
-      if (gen[s] !== this.#g) return violation(this.#h, 'EREVOKED', `use of a revoked RRef (slot ${s}): it was moved, dropped, or its owner died`);
+      if (gen[s] !== this.#g) return revoked(this.#m >>> 1, s);
       return off[s]!;
     }
     /** Base byte offset if the handle may write. */
     protected w(): number {
       const s = this.#s;
-      if (gen[s] !== this.#g) return violation(this.#h, 'EREVOKED', `use of a revoked RRef (slot ${s}): it was moved, dropped, or its owner died`);
-      if (this.#ro) return violation(this.#h, 'EREADONLY', `write through a borrowed (read-only) RRef (slot ${s})`);
-      if (borrows[s] !== 0) return violation(this.#h, 'EBORROWED', `write to an RRef that is lent to a call in progress (slot ${s})`);
+      if (gen[s] !== this.#g) return revoked(this.#m >>> 1, s);
+      if ((this.#m & 1) === 1) return violation(this.#m >>> 1, 'EREADONLY', `write through a borrowed (read-only) RRef (slot ${s})`);
+      if (borrows[s] !== 0) return violation(this.#m >>> 1, 'EBORROWED', `write to an RRef that is lent to a call in progress (slot ${s})`);
       return off[s]!;
     }
+    /** Address of bytes [o, o+n) if the handle may read them (r() and bounds() in one). */
+    protected ra(o: number, n: number): number {
+      const s = this.#s;
+      if (gen[s] !== this.#g) return revoked(this.#m >>> 1, s);
+      if (!(o >= 0 && o + n <= len[s]!)) return this.outside(o, n);
+      return off[s]! + o;
+    }
+    /** Address of bytes [o, o+n) if the handle may write them (w() and bounds() in one). */
+    protected wa(o: number, n: number): number {
+      const b = this.w();
+      if (!(o >= 0 && o + n <= len[this.#s]!)) return this.outside(o, n);
+      return b + o;
+    }
+    protected outside(o: number, n: number): never {
+      return violation(this.#m >>> 1, 'ERANGE', `RRef access at offset ${o} of ${n} bytes is outside its ${len[this.#s]} bytes`);
+    }
     protected bounds(o: number, n: number): void {
-      if (!(o >= 0 && o + n <= len[this.#s]!)) {
-        violation(this.#h, 'ERANGE', `RRef access at offset ${o} of ${n} bytes is outside its ${len[this.#s]} bytes`);
-      }
+      if (!(o >= 0 && o + n <= len[this.#s]!)) this.outside(o, n);
     }
     get valid(): boolean {
       return gen[this.#s] === this.#g;
@@ -158,85 +203,65 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
       return len[this.#s]!;
     }
 
-  getU8(o: number): number {
-    const b = this.r();
-    this.bounds(o, 1);
-    return u8[b + o]!;
-  }
-  setU8(o: number, v: number): void {
-    const b = this.w();
-    this.bounds(o, 1);
-    dv.setUint8(b + o, v);
-  }
-  getU16(o: number): number {
-    const b = this.r();
-    this.bounds(o, 2);
-    return dv.getUint16(b + o, true);
-  }
-  setU16(o: number, v: number): void {
-    const b = this.w();
-    this.bounds(o, 2);
-    dv.setUint16(b + o, v, true);
-  }
-  getU32(o: number): number {
-    const b = this.r();
-    this.bounds(o, 4);
-    return dv.getUint32(b + o, true);
-  }
-  setU32(o: number, v: number): void {
-    const b = this.w();
-    this.bounds(o, 4);
-    dv.setUint32(b + o, v, true);
-  }
-  loadU32(o: number): number {
-    const b = this.r();
-    this.bounds(o, 4);
-    if ((b + o) % 4 !== 0) throw new HandleError('EINVAL', `atomic access at unaligned offset ${o}`);
-    return Atomics.load(i32, (b + o) >> 2) >>> 0;
-  }
-  storeU32(o: number, v: number): void {
-    const b = this.w();
-    this.bounds(o, 4);
-    if ((b + o) % 4 !== 0) throw new HandleError('EINVAL', `atomic access at unaligned offset ${o}`);
-    Atomics.store(i32, (b + o) >> 2, v | 0);
-  }
-  getU64(o: number): number {
-    const b = this.r();
-    this.bounds(o, 8);
-    return dv.getUint32(b + o, true) + dv.getUint32(b + o + 4, true) * 0x1_0000_0000;
-  }
-  setU64(o: number, v: number): void {
-    const b = this.w();
-    this.bounds(o, 8);
-    dv.setUint32(b + o, v % 0x1_0000_0000, true);
-    dv.setUint32(b + o + 4, Math.floor(v / 0x1_0000_0000), true);
-  }
-  read(o: number, dst: Uint8Array, dstOff = 0, n = dst.length - dstOff): void {
-    const b = this.r();
-    this.bounds(o, n);
-    if (!(dstOff >= 0 && dstOff + n <= dst.length)) throw new HandleError('ERANGE', `read: destination range ${dstOff}+${n} outside ${dst.length} bytes`);
-    dst.set(u8.subarray(b + o, b + o + n), dstOff);
-  }
-  write(o: number, src: Uint8Array, srcOff = 0, n = src.length - srcOff): void {
-    const b = this.w();
-    this.bounds(o, n);
-    if (!(srcOff >= 0 && srcOff + n <= src.length)) throw new HandleError('ERANGE', `write: source range ${srcOff}+${n} outside ${src.length} bytes`);
-    u8.set(src.subarray(srcOff, srcOff + n), b + o);
-  }
-  fill(v: number, o = 0, n?: number): void {
-    const b = this.w();
-    const count = n ?? len[slotOfImpl(this)]! - o;
-    this.bounds(o, count);
-    u8.fill(v, b + o, b + o + count);
-  }
-  copyFrom(src: Handle, srcOff: number, dstOff: number, n: number): void {
-    if (!(src instanceof Handle)) throw new HandleError('EINVAL', 'copyFrom: source is not a byte RRef');
-    const sb = src.r();
-    src.bounds(srcOff, n);
-    const b = this.w();
-    this.bounds(dstOff, n);
-    u8.copyWithin(b + dstOff, sb + srcOff, sb + srcOff + n);
-  }
+    getU8(o: number): number {
+      return u8[this.ra(o, 1)]!;
+    }
+    setU8(o: number, v: number): void {
+      dv.setUint8(this.wa(o, 1), v);
+    }
+    getU16(o: number): number {
+      return dv.getUint16(this.ra(o, 2), true);
+    }
+    setU16(o: number, v: number): void {
+      dv.setUint16(this.wa(o, 2), v, true);
+    }
+    getU32(o: number): number {
+      return dv.getUint32(this.ra(o, 4), true);
+    }
+    setU32(o: number, v: number): void {
+      dv.setUint32(this.wa(o, 4), v, true);
+    }
+    loadU32(o: number): number {
+      const a = this.ra(o, 4);
+      if (a % 4 !== 0) throw new HandleError('EINVAL', `atomic access at unaligned offset ${o}`);
+      return Atomics.load(i32, a >> 2) >>> 0;
+    }
+    storeU32(o: number, v: number): void {
+      const a = this.wa(o, 4);
+      if (a % 4 !== 0) throw new HandleError('EINVAL', `atomic access at unaligned offset ${o}`);
+      Atomics.store(i32, a >> 2, v | 0);
+    }
+    getU64(o: number): number {
+      const a = this.ra(o, 8);
+      return dv.getUint32(a, true) + dv.getUint32(a + 4, true) * 0x1_0000_0000;
+    }
+    setU64(o: number, v: number): void {
+      const a = this.wa(o, 8);
+      dv.setUint32(a, v % 0x1_0000_0000, true);
+      dv.setUint32(a + 4, Math.floor(v / 0x1_0000_0000), true);
+    }
+    read(o: number, dst: Uint8Array, dstOff = 0, n = dst.length - dstOff): void {
+      const a = this.ra(o, n);
+      if (!(dstOff >= 0 && dstOff + n <= dst.length)) throw new HandleError('ERANGE', `read: destination range ${dstOff}+${n} outside ${dst.length} bytes`);
+      dst.set(u8.subarray(a, a + n), dstOff);
+    }
+    write(o: number, src: Uint8Array, srcOff = 0, n = src.length - srcOff): void {
+      const a = this.wa(o, n);
+      if (!(srcOff >= 0 && srcOff + n <= src.length)) throw new HandleError('ERANGE', `write: source range ${srcOff}+${n} outside ${src.length} bytes`);
+      u8.set(src.subarray(srcOff, srcOff + n), a);
+    }
+    fill(v: number, o = 0, n?: number): void {
+      const b = this.w();
+      const count = n ?? len[this.#s]! - o;
+      this.bounds(o, count);
+      u8.fill(v, b + o, b + o + count);
+    }
+    copyFrom(src: Handle, srcOff: number, dstOff: number, n: number): void {
+      if (!(src instanceof Handle)) throw new HandleError('EINVAL', 'copyFrom: source is not a byte RRef');
+      const sa = src.ra(srcOff, n);
+      const da = this.wa(dstOff, n);
+      u8.copyWithin(da, sa, sa + n);
+    }
 
     // ---- arrays (RRefArray<T>, bytes included) ----
     get length(): number {
@@ -244,182 +269,204 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
       const s = this.#s;
       const t = elemKindOf[heap.type[s]!]!;
       if (t === KIND_DEQUE) return dv.getUint32(b + 4, true);
-      if (t === KIND_STRUCT) return violation(this.#h, 'EINVAL', 'a struct RRef has no length');
+      if (t === KIND_STRUCT) return violation(this.#m >>> 1, 'EINVAL', 'a struct RRef has no length');
       return Math.floor(len[s]! / elemSize[t]!);
     }
     get(i: number): unknown {
-      const b = this.r();
       const k = this.kind(KIND_ARRAY);
       const size = elemSize[k]!;
-      this.bounds(i * size, size);
-      return elemGet[k]!(b + i * size);
+      return loadScalar(k, this.ra(i * size, size));
     }
     set(i: number, v: unknown): void {
-      const b = this.w();
       const k = this.kind(KIND_ARRAY);
       const size = elemSize[k]!;
-      this.bounds(i * size, size);
-      elemSet[k]!(b + i * size, v as never);
+      storeScalar(k, this.wa(i * size, size), v);
     }
     /** The element-kind index of this handle's type, checked against what the method needs. */
     protected kind(want: number): number {
       const k = elemKindOf[heap.type[this.#s]!]!;
       if (want === KIND_ARRAY ? k >= KIND_STRUCT : k !== want) {
-        violation(this.#h, 'EINVAL', `this RRef (${heap.typeInfo(heap.type[this.#s]!).name}) has no such operation`);
+        violation(this.#m >>> 1, 'EINVAL', `this RRef (${heap.typeInfo(heap.type[this.#s]!).name}) has no such operation`);
       }
       return k;
     }
 
     // ---- deques ----
-  
-  get capacity(): number {
-    this.kind(KIND_DEQUE);
-    return dv.getUint32(this.r() + 8, true);
-  }
-  /**
-   * The ring header, validated: it lives in the deque's own memory, which its holder can
-   * overwrite through the byte accessors (or a device by DMA), so it is never trusted to keep
-   * push/pop inside the allocation. The caller reads the three words once and passes them.
-   */
-  protected checkRing(head: number, count: number, cap: number): void {
-    if (!(cap >= 1 && DEQUE_HEADER + cap * 4 <= len[this.#s]! && head < cap && count <= cap)) {
-      violation(this.#h, 'EINVAL', `deque (slot ${this.#s}) has a corrupt header`);
+    get capacity(): number {
+      this.kind(KIND_DEQUE);
+      return dv.getUint32(this.r() + 8, true);
     }
-  }
-
-  push(v: unknown): boolean {
-    const b = this.w();
-    this.kind(KIND_DEQUE);
-    const self = slotOfImpl(this);
-    const holder = holderOfImpl(this);
-    const c = checkMovableImpl(v, holder);
-    // No cycles: the deque may not end up inside itself (only a value with children can hold it).
-    if (hasChildren[heap.type[c]!] === 1) {
-      for (let p = self; p !== NO_PARENT; p = parent[p]!) {
-        if (p === c) violation(holder, 'EINVAL', 'push of an RRef that contains this deque');
+    /**
+     * The ring header, validated: it lives in the deque's own memory, which its holder can
+     * overwrite through the byte accessors (or a device by DMA), so it is never trusted to keep
+     * push/pop inside the allocation. The caller reads the three words once and passes them.
+     */
+    protected checkRing(head: number, count: number, cap: number): void {
+      if (!(cap >= 1 && DEQUE_HEADER + cap * 4 <= len[this.#s]! && head < cap && count <= cap)) {
+        violation(this.#m >>> 1, 'EINVAL', `deque (slot ${this.#s}) has a corrupt header`);
       }
     }
-    const head = dv.getUint32(b, true);
-    const count = dv.getUint32(b + 4, true);
-    const cap = dv.getUint32(b + 8, true);
-    this.checkRing(head, count, cap);
-    if (count === cap) return false;
-    dv.setUint32(b + DEQUE_HEADER + ((head + count) % cap) * 4, c, true);
-    dv.setUint32(b + 4, count + 1, true);
-    heap.adopt(self, c);
-    return true;
-  }
-  pop(): Handle | undefined {
-    const b = this.w();
-    this.kind(KIND_DEQUE);
-    const head = dv.getUint32(b, true);
-    const count = dv.getUint32(b + 4, true);
-    const cap = dv.getUint32(b + 8, true);
-    this.checkRing(head, count, cap);
-    if (count === 0) return undefined;
-    const c = dv.getUint32(b + DEQUE_HEADER + head * 4, true);
-    dv.setUint32(b, (head + 1) % cap, true);
-    dv.setUint32(b + 4, count - 1, true);
-    const self = slotOfImpl(this);
-    if (!heap.validChild(self, c)) return violation(holderOfImpl(this), 'EINVAL', `deque (slot ${self}) holds a corrupt element entry`);
-    heap.release(c);
-    return mintImpl(c, holderOfImpl(this), false);
-  }
+
+    push(v: unknown): boolean {
+      const b = this.w();
+      this.kind(KIND_DEQUE);
+      const self = this.#s;
+      const holder = this.#m >>> 1;
+      const c = checkMovableImpl(v, holder);
+      // No cycles: the deque may not end up inside itself (only a value with children can hold it).
+      if (hasChildren[heap.type[c]!] === 1) {
+        for (let p = self; p !== NO_PARENT; p = parent[p]!) {
+          if (p === c) violation(holder, 'EINVAL', 'push of an RRef that contains this deque');
+        }
+      }
+      const head = dv.getUint32(b, true);
+      const count = dv.getUint32(b + 4, true);
+      const cap = dv.getUint32(b + 8, true);
+      this.checkRing(head, count, cap);
+      if (count === cap) return false;
+      const at = head + count;
+      dv.setUint32(b + DEQUE_HEADER + (at < cap ? at : at - cap) * 4, c, true);
+      dv.setUint32(b + 4, count + 1, true);
+      heap.adopt(self, c);
+      return true;
+    }
+    pop(): Handle | undefined {
+      const b = this.w();
+      this.kind(KIND_DEQUE);
+      const head = dv.getUint32(b, true);
+      const count = dv.getUint32(b + 4, true);
+      const cap = dv.getUint32(b + 8, true);
+      this.checkRing(head, count, cap);
+      if (count === 0) return undefined;
+      const c = dv.getUint32(b + DEQUE_HEADER + head * 4, true);
+      dv.setUint32(b, head + 1 === cap ? 0 : head + 1, true);
+      dv.setUint32(b + 4, count - 1, true);
+      const self = this.#s;
+      if (!heap.validChild(self, c)) return violation(this.#m >>> 1, 'EINVAL', `deque (slot ${self}) holds a corrupt element entry`);
+      // An element popped by a read-only handle is impossible (w() above); the element is writable.
+      return mintAs(c, heap.release(c), this.#m & ~1);
+    }
 
     drop(): void {
       this.w();
       const s = this.#s;
-      if (parent[s] !== NO_PARENT) violation(this.#h, 'EINVAL', `drop of an RRef that lives inside another one (slot ${s}); take it out first`);
+      if (parent[s] !== NO_PARENT) violation(this.#m >>> 1, 'EINVAL', `drop of an RRef that lives inside another one (slot ${s}); take it out first`);
       heap.free(s);
+    }
+
+    // ---- struct fields (the accessors of StructHandle.prototype call these) ----
+    /** Field `name` of this struct: the field of its layout, or undefined when it has none. */
+    protected fieldOf(byType: readonly (FieldImpl | undefined)[]): FieldImpl | undefined {
+      return byType[heap.type[this.#s]!];
+    }
+    protected readField(f: FieldImpl): unknown {
+      const b = this.r() + f.offset;
+      const code = f.code;
+      if (code < FIELD_RREF) return loadScalar(code, b);
+      if (code === FIELD_RREF) {
+        const c = dv.getUint32(b, true);
+        if (c === 0) return null;
+        if (!heap.validChild(this.#s, c - 1)) return violation(this.#m >>> 1, 'EINVAL', `field ${f.name} holds a corrupt RRef`);
+        return mintAs(c - 1, gen[c - 1]!, this.#m);
+      }
+      const out: unknown[] = [];
+      const es = elemSize[f.elem]!;
+      for (let i = 0; i < f.count; i++) out.push(loadScalar(f.elem, b + i * es));
+      return Object.freeze(out);
+    }
+    protected writeField(f: FieldImpl, v: unknown): void {
+      const b = this.w() + f.offset;
+      const code = f.code;
+      if (code < FIELD_RREF) {
+        storeScalar(code, b, v);
+        return;
+      }
+      if (code === FIELD_ARRAY) {
+        const n = f.count;
+        if (v === null || typeof v !== 'object' || (v as ArrayLike<unknown>).length !== n) {
+          violation(this.#m >>> 1, 'EINVAL', `field ${f.name} takes exactly ${n} elements`);
+        }
+        const es = elemSize[f.elem]!;
+        for (let i = 0; i < n; i++) storeScalar(f.elem, b + i * es, (v as ArrayLike<unknown>)[i]);
+        return;
+      }
+      const s = this.#s;
+      const holder = this.#m >>> 1;
+      const old = dv.getUint32(b, true);
+      if (v === null) {
+        dv.setUint32(b, 0, true);
+      } else {
+        const c = checkMovableImpl(v, holder);
+        for (let p = s; p !== NO_PARENT; p = parent[p]!) {
+          if (p === c) violation(holder, 'EINVAL', `field ${f.name}: an RRef cannot contain itself`);
+        }
+        dv.setUint32(b, c + 1, true);
+        heap.adopt(s, c);
+      }
+      // Assignment drops the previous value, as in Rust.
+      if (old !== 0 && heap.validChild(s, old - 1)) {
+        heap.release(old - 1);
+        heap.free(old - 1);
+      }
     }
   }
 
-  const structClasses = new Map<string, number>();
+  // An explicit constructor: an implicit derived one spreads its arguments, slow under lockdown.
+  class StructHandle extends Handle {
+    constructor(t: symbol, s: number, g: number, m: number) {
+      super(t, s, g, m);
+    }
+    static {
+      mintStruct = (s, g, m) => new StructHandle(TOKEN, s, g, m);
+    }
+  }
+  Object.defineProperty(StructHandle, 'name', { value: 'RRef<struct>' });
+  const structProto = StructHandle.prototype as unknown as Record<string, unknown>;
+  /** Per field name: the field of each layout type id that has one (holes elsewhere). */
+  const fieldsByName = new Map<string, (FieldImpl | undefined)[]>();
+  /**
+   * StructHandle.prototype gets one accessor per field name as layouts are registered, and is
+   * hardened just before the first struct handle is minted: no domain can reach it before then,
+   * and no layout may add a field name after.
+   */
+  let structsSealed = false;
 
-  const makeStructClass = (spec: LayoutSpec): typeof Handle => {
-    // An explicit constructor: an implicit derived one spreads its arguments, slow under lockdown.
-    class StructHandle extends Handle {
-      constructor(t: symbol, s: number, g: number, ro: boolean, h: number) {
-        super(t, s, g, ro, h);
-      }
+  const defineField = (layout: string, typeId: number, f: LayoutSpec['fields'][number]): void => {
+    let byType = fieldsByName.get(f.name);
+    if (byType === undefined) {
+      if (structsSealed) throw new HandleError('EINVAL', `layout ${layout}: field ${f.name} is registered after the first struct handle was minted`);
+      if (f.name in Handle.prototype) throw new HandleError('EINVAL', `layout ${layout}: field ${f.name} would hide the RRef member of that name`);
+      const table: (FieldImpl | undefined)[] = (byType = []);
+      fieldsByName.set(f.name, table);
+      Object.defineProperty(structProto, f.name, {
+        get(this: StructHandle) {
+          const fi = this.fieldOf(table);
+          return fi === undefined ? undefined : this.readField(fi);
+        },
+        set(this: StructHandle, v: unknown) {
+          const fi = this.fieldOf(table);
+          if (fi === undefined) return violation(holderOfImpl(this), 'EINVAL', `RRef<${layout}> has no field ${f.name}`);
+          this.writeField(fi, v);
+        },
+        enumerable: true,
+        configurable: false,
+      });
     }
-    const proto = StructHandle.prototype as unknown as Record<string, unknown>;
-    for (const f of spec.fields) {
-      let desc: PropertyDescriptor;
-      if (f.kind === 'rref') {
-        desc = {
-          get(this: StructHandle) {
-            const b = this.r();
-            const c = dv.getUint32(b + f.offset, true);
-            if (c === 0) return null;
-            const s = slotOfImpl(this);
-            if (!heap.validChild(s, c - 1)) return violation(holderOfImpl(this), 'EINVAL', `field ${f.name} holds a corrupt RRef`);
-            return mintImpl(c - 1, holderOfImpl(this), roOfImpl(this));
-          },
-          set(this: StructHandle, v: unknown) {
-            const b = this.w();
-            const s = slotOfImpl(this);
-            const old = dv.getUint32(b + f.offset, true);
-            if (v === null) {
-              dv.setUint32(b + f.offset, 0, true);
-            } else {
-              const c = checkMovableImpl(v, holderOfImpl(this));
-              for (let p = s; p !== NO_PARENT; p = parent[p]!) {
-                if (p === c) violation(holderOfImpl(this), 'EINVAL', `field ${f.name}: an RRef cannot contain itself`);
-              }
-              dv.setUint32(b + f.offset, c + 1, true);
-              heap.adopt(s, c);
-            }
-            // Assignment drops the previous value, as in Rust.
-            if (old !== 0 && heap.validChild(s, old - 1)) {
-              heap.release(old - 1);
-              heap.free(old - 1);
-            }
-          },
-        };
-      } else if (f.kind === 'array') {
-        const ek = f.elem!;
-        const es = SCALAR_SIZE[ek];
-        const n = f.count!;
-        const get = scalarGetter(dv, ek);
-        const set = scalarSetter(dv, ek);
-        desc = {
-          get(this: StructHandle) {
-            const b = this.r() + f.offset;
-            const out: unknown[] = [];
-            for (let i = 0; i < n; i++) out.push(get(b + i * es));
-            return Object.freeze(out);
-          },
-          set(this: StructHandle, v: ArrayLike<never>) {
-            const b = this.w() + f.offset;
-            if (v === null || typeof v !== 'object' || v.length !== n) {
-              violation(holderOfImpl(this), 'EINVAL', `field ${f.name} takes exactly ${n} elements`);
-            }
-            for (let i = 0; i < n; i++) set(b + i * es, v[i]!);
-          },
-        };
-      } else {
-        const get = scalarGetter(dv, f.kind);
-        const set = scalarSetter(dv, f.kind);
-        desc = {
-          get(this: StructHandle) {
-            return get(this.r() + f.offset);
-          },
-          set(this: StructHandle, v: never) {
-            set(this.w() + f.offset, v);
-          },
-        };
-      }
-      Object.defineProperty(proto, f.name, { ...desc, enumerable: true, configurable: false });
-    }
-    Object.defineProperty(StructHandle, 'name', { value: `RRef<${spec.name}>` });
-    return StructHandle;
+    const code = f.kind === 'rref' ? FIELD_RREF : f.kind === 'array' ? FIELD_ARRAY : KINDS.indexOf(f.kind);
+    byType[typeId] = Object.freeze({ name: f.name, offset: f.offset, code, elem: f.kind === 'array' ? KINDS.indexOf(f.elem!) : -1, count: f.count ?? 0 });
   };
 
-  const mintImpl = (slot: number, holder: number, ro: boolean): Handle => {
-    const C = classByType[heap.type[slot]!]!;
-    return new C(TOKEN, slot, gen[slot]!, ro, holder);
+  /** A fresh handle for (slot, generation) with m = holder * 2 + ro, of the slot's class. */
+  const mintAs = (slot: number, g: number, m: number): Handle => {
+    if (elemKindOf[heap.type[slot]!] !== KIND_STRUCT) return new Handle(TOKEN, slot, g, m);
+    if (!structsSealed) {
+      harden(StructHandle);
+      structsSealed = true;
+    }
+    return mintStruct(slot, g, m);
   };
+
+  const mintImpl = (slot: number, holder: number, ro: boolean): Handle => mintAs(slot, gen[slot]!, holder * 2 + (ro ? 1 : 0));
 
   const checkMovableImpl = (v: unknown, holder: number): number => {
     if (!isHandleImpl(v)) return violation(holder, 'EINVAL', `expected an RRef handle, got ${describe(v)}`);
@@ -429,7 +476,7 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
   /** checkMovable's checks after the brand check: the slot of `h` if `holder` may move it. */
   const movableSlot = (h: Handle, holder: number): number => {
     const s = slotOfImpl(h);
-    if (gen[s] !== genOfImpl(h)) return violation(holder, 'EREVOKED', `use of a revoked RRef (slot ${s}): it was moved, dropped, or its owner died`);
+    if (gen[s] !== genOfImpl(h)) return revoked(holder, s);
     if (roOfImpl(h)) return violation(holder, 'EREADONLY', `a borrowed RRef (slot ${s}) cannot be moved`);
     if (borrows[s] !== 0) return violation(holder, 'EBORROWED', `an RRef lent to a call in progress (slot ${s}) cannot be moved`);
     if (parent[s] !== NO_PARENT) return violation(holder, 'EINVAL', `an RRef inside another one (slot ${s}) cannot be moved on its own; take it out first`);
@@ -437,27 +484,61 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
     return s;
   };
 
-  const register = (info: TypeInfo, C: new (t: symbol, s: number, g: number, ro: boolean, h: number) => Handle): number => {
-    classByType[info.id] = C;
-    return info.id;
-  };
-
-  // Arrays and deques are instances of Handle itself: a class with no base constructor to call
-  // is what makes minting a handle cheap (see lockdown.ts on why derived classes are avoided).
   harden(Handle);
   const arrayTypes = new Map<ScalarKind, number>();
-  const kinds: ScalarKind[] = ['u8', 'u16', 'u32', 'i8', 'i16', 'i32', 'f32', 'f64', 'u64', 'i64', 'bool'];
-  kinds.forEach((k, i) => {
+  KINDS.forEach((k, i) => {
     elemSize[i] = SCALAR_SIZE[k];
-    elemGet[i] = scalarGetter(dv, k);
-    elemSet[i] = scalarSetter(dv, k);
-    const id = register(heap.registerType(`RRefArray<${k}>`, TypeKind.Array), Handle);
+    const id = heap.registerType(`RRefArray<${k}>`, TypeKind.Array).id;
     elemKindOf[id] = i;
     arrayTypes.set(k, id);
   });
-  const dequeType = register(heap.registerType('RRefDeque', TypeKind.Deque), Handle);
+  const dequeType = heap.registerType('RRefDeque', TypeKind.Deque).id;
   elemKindOf[dequeType] = KIND_DEQUE;
   const bytesType = arrayTypes.get('u8')!;
+  const structTypes = new Map<string, number>();
+  const layouts = new Map<number, LayoutSpec>();
+
+  /** Scalar kind index k at byte address a. */
+  function loadScalar(k: number, a: number): unknown {
+    switch (k) {
+      case 0: return dv.getUint8(a);
+      case 1: return dv.getUint16(a, true);
+      case 2: return dv.getUint32(a, true);
+      case 3: return dv.getInt8(a);
+      case 4: return dv.getInt16(a, true);
+      case 5: return dv.getInt32(a, true);
+      case 6: return dv.getFloat32(a, true);
+      case 7: return dv.getFloat64(a, true);
+      case 8: return dv.getBigUint64(a, true);
+      case 9: return dv.getBigInt64(a, true);
+      default: return dv.getUint8(a) !== 0;
+    }
+  }
+
+  /** Store `v` as scalar kind index k at byte address a; a value of the wrong type is refused. */
+  function storeScalar(k: number, a: number, v: unknown): void {
+    if (k === 10) {
+      dv.setUint8(a, v ? 1 : 0);
+      return;
+    }
+    if (k === 8 || k === 9) {
+      if (typeof v !== 'bigint') throw new HandleError('EINVAL', `expected a bigint, got ${typeof v}`);
+      if (k === 8) dv.setBigUint64(a, v, true);
+      else dv.setBigInt64(a, v, true);
+      return;
+    }
+    if (typeof v !== 'number') throw new HandleError('EINVAL', `expected a number, got ${typeof v}`);
+    switch (k) {
+      case 0: dv.setUint8(a, v); return;
+      case 1: dv.setUint16(a, v, true); return;
+      case 2: dv.setUint32(a, v, true); return;
+      case 3: dv.setInt8(a, v); return;
+      case 4: dv.setInt16(a, v, true); return;
+      case 5: dv.setInt32(a, v, true); return;
+      case 6: dv.setFloat32(a, v, true); return;
+      default: dv.setFloat64(a, v, true);
+    }
+  }
 
   const kit: HandleKit<H> = {
     heap,
@@ -470,13 +551,12 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
     mint: mintImpl,
     moveTo(h, from, to) {
       const s = checkMovableImpl(h, from);
-      heap.move(s, to);
-      return mintImpl(s, to, false);
+      return mintAs(s, heap.move(s, to), to * 2);
     },
     moveTyped(h, typeId, from, to) {
       if (!isHandleImpl(h) || heap.type[slotOfImpl(h as Handle)] !== typeId) return null;
       const s = movableSlot(h as Handle, from);
-      return new classByType[typeId]!(TOKEN, s, heap.move(s, to), false, to);
+      return mintAs(s, heap.move(s, to), to * 2);
     },
     bytesType,
     dequeType,
@@ -486,18 +566,17 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
       return t;
     },
     registerLayout(spec) {
-      const existing = structClasses.get(spec.name);
+      const existing = structTypes.get(spec.name);
       if (existing !== undefined) return existing;
       const childOffsets = spec.fields.filter((f) => f.kind === 'rref').map((f) => f.offset);
-      const C = makeStructClass(spec);
-      harden(C);
-      const id = register(heap.registerType(spec.name, TypeKind.Struct, childOffsets), C);
+      const id = heap.registerType(spec.name, TypeKind.Struct, childOffsets).id;
       elemKindOf[id] = KIND_STRUCT;
-      structClasses.set(spec.name, id);
+      for (const f of spec.fields) defineField(spec.name, id, f);
+      structTypes.set(spec.name, id);
       layouts.set(id, spec);
       return id;
     },
-    layoutType: (name) => structClasses.get(name),
+    layoutType: (name) => structTypes.get(name),
     allocBytes(o, bytes, align) {
       return mintImpl(heap.alloc(o, bytes, bytesType, align), o, false);
     },
@@ -506,7 +585,7 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
       return mintImpl(heap.alloc(o, count * SCALAR_SIZE[kind], t, align ?? Math.min(8, SCALAR_SIZE[kind])), o, false);
     },
     allocStruct(o, name) {
-      const t = structClasses.get(name);
+      const t = structTypes.get(name);
       if (t === undefined) throw new HandleError('EINVAL', `unknown layout struct ${JSON.stringify(name)}`);
       const spec = layouts.get(t)!;
       return mintImpl(heap.alloc(o, spec.size, t, spec.align), o, false);
@@ -518,52 +597,14 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
       return mintImpl(s, o, false);
     },
   };
-  const layouts = new Map<number, LayoutSpec>();
   return kit;
 }
+
+/** Scalar kinds in the order of their kind index (the handle kit's tables and field codes). */
+const KINDS: readonly ScalarKind[] = ['u8', 'u16', 'u32', 'i8', 'i16', 'i32', 'f32', 'f64', 'u64', 'i64', 'bool'];
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (typeof v === 'object') return 'a plain object';
   return typeof v;
-}
-
-function scalarGetter(dv: DataView, k: ScalarKind): (o: number) => never {
-  switch (k) {
-    case 'u8': return ((o: number) => dv.getUint8(o)) as never;
-    case 'i8': return ((o: number) => dv.getInt8(o)) as never;
-    case 'bool': return ((o: number) => dv.getUint8(o) !== 0) as never;
-    case 'u16': return ((o: number) => dv.getUint16(o, true)) as never;
-    case 'i16': return ((o: number) => dv.getInt16(o, true)) as never;
-    case 'u32': return ((o: number) => dv.getUint32(o, true)) as never;
-    case 'i32': return ((o: number) => dv.getInt32(o, true)) as never;
-    case 'f32': return ((o: number) => dv.getFloat32(o, true)) as never;
-    case 'f64': return ((o: number) => dv.getFloat64(o, true)) as never;
-    case 'u64': return ((o: number) => dv.getBigUint64(o, true)) as never;
-    case 'i64': return ((o: number) => dv.getBigInt64(o, true)) as never;
-  }
-}
-
-function scalarSetter(dv: DataView, k: ScalarKind): (o: number, v: never) => void {
-  const num = (v: unknown): number => {
-    if (typeof v !== 'number') throw new HandleError('EINVAL', `expected a number, got ${typeof v}`);
-    return v;
-  };
-  const big = (v: unknown): bigint => {
-    if (typeof v !== 'bigint') throw new HandleError('EINVAL', `expected a bigint, got ${typeof v}`);
-    return v;
-  };
-  switch (k) {
-    case 'u8': return (o, v) => dv.setUint8(o, num(v));
-    case 'i8': return (o, v) => dv.setInt8(o, num(v));
-    case 'bool': return (o, v) => dv.setUint8(o, (v as unknown) ? 1 : 0);
-    case 'u16': return (o, v) => dv.setUint16(o, num(v), true);
-    case 'i16': return (o, v) => dv.setInt16(o, num(v), true);
-    case 'u32': return (o, v) => dv.setUint32(o, num(v), true);
-    case 'i32': return (o, v) => dv.setInt32(o, num(v), true);
-    case 'f32': return (o, v) => dv.setFloat32(o, num(v), true);
-    case 'f64': return (o, v) => dv.setFloat64(o, num(v), true);
-    case 'u64': return (o, v) => dv.setBigUint64(o, big(v), true);
-    case 'i64': return (o, v) => dv.setBigInt64(o, big(v), true);
-  }
 }
