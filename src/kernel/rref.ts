@@ -21,7 +21,7 @@
  *    constructor; minting one is one monomorphic `new` of one of the two classes.
  */
 import './lockdown.js';
-import { DEQUE_HEADER, type ExchangeHeap, NO_PARENT, TypeKind, type TypeInfo, KERNEL_OWNER } from './heap.js';
+import { DEQUE_HEADER, type ExchangeHeap, NO_PARENT, TypeKind, KERNEL_OWNER } from './heap.js';
 import { SCALAR_SIZE, type LayoutSpec, type ScalarKind } from './layout.js';
 
 export type { FieldSpec, LayoutSpec, ScalarKind } from './layout.js';
@@ -88,7 +88,7 @@ export interface HandleKit<H extends HandleHeap = ExchangeHeap> {
 }
 
 export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (holder: number, err: HandleError) => void): HandleKit<H> {
-  const { gen, off, len, borrows, owner, parent, dv, u8, phys, hasChildren } = heap;
+  const { gen, off, len, borrows, owner, parent, type, dv, u8, phys, hasChildren } = heap;
   const i32 = new Int32Array(phys);
   // Per type id: element-kind index (scalar kinds 0..10, then KIND_STRUCT, KIND_DEQUE).
   const elemKindOf: number[] = [];
@@ -103,6 +103,7 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
   let slotOfImpl!: (h: Handle) => number;
   let genOfImpl!: (h: Handle) => number;
   let holderOfImpl!: (h: Handle) => number;
+  let mOfImpl!: (h: Handle) => number;
   let roOfImpl!: (h: Handle) => boolean;
   let revokeImpl!: (h: Handle) => void;
   let isHandleImpl!: (v: unknown) => boolean;
@@ -153,6 +154,7 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
       slotOfImpl = (h) => h.#s;
       genOfImpl = (h) => h.#g;
       holderOfImpl = (h) => h.#m >>> 1;
+      mOfImpl = (h) => h.#m;
       roOfImpl = (h) => (h.#m & 1) === 1;
       revokeImpl = (h) => {
         h.#g = -1;
@@ -168,10 +170,16 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
     /** Base byte offset if the handle may write. */
     protected w(): number {
       const s = this.#s;
-      if (gen[s] !== this.#g) return revoked(this.#m >>> 1, s);
-      if ((this.#m & 1) === 1) return violation(this.#m >>> 1, 'EREADONLY', `write through a borrowed (read-only) RRef (slot ${s})`);
-      if (borrows[s] !== 0) return violation(this.#m >>> 1, 'EBORROWED', `write to an RRef that is lent to a call in progress (slot ${s})`);
+      if (gen[s] !== this.#g || (this.#m & 1) === 1 || borrows[s] !== 0) return this.unwritable();
       return off[s]!;
+    }
+    /** Why this handle may not write (the cold half of w()); always throws. */
+    protected unwritable(): never {
+      const s = this.#s;
+      const holder = this.#m >>> 1;
+      if (gen[s] !== this.#g) return revoked(holder, s);
+      if ((this.#m & 1) === 1) return violation(holder, 'EREADONLY', `write through a borrowed (read-only) RRef (slot ${s})`);
+      return violation(holder, 'EBORROWED', `write to an RRef that is lent to a call in progress (slot ${s})`);
     }
     /** Address of bytes [o, o+n) if the handle may read them (r() and bounds() in one). */
     protected ra(o: number, n: number): number {
@@ -182,9 +190,10 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
     }
     /** Address of bytes [o, o+n) if the handle may write them (w() and bounds() in one). */
     protected wa(o: number, n: number): number {
-      const b = this.w();
-      if (!(o >= 0 && o + n <= len[this.#s]!)) return this.outside(o, n);
-      return b + o;
+      const s = this.#s;
+      if (gen[s] !== this.#g || (this.#m & 1) === 1 || borrows[s] !== 0) return this.unwritable();
+      if (!(o >= 0 && o + n <= len[s]!)) return this.outside(o, n);
+      return off[s]! + o;
     }
     protected outside(o: number, n: number): never {
       return violation(this.#m >>> 1, 'ERANGE', `RRef access at offset ${o} of ${n} bytes is outside its ${len[this.#s]} bytes`);
@@ -267,7 +276,7 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
     get length(): number {
       const b = this.r();
       const s = this.#s;
-      const t = elemKindOf[heap.type[s]!]!;
+      const t = elemKindOf[type[s]!]!;
       if (t === KIND_DEQUE) return dv.getUint32(b + 4, true);
       if (t === KIND_STRUCT) return violation(this.#m >>> 1, 'EINVAL', 'a struct RRef has no length');
       return Math.floor(len[s]! / elemSize[t]!);
@@ -284,9 +293,9 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
     }
     /** The element-kind index of this handle's type, checked against what the method needs. */
     protected kind(want: number): number {
-      const k = elemKindOf[heap.type[this.#s]!]!;
+      const k = elemKindOf[type[this.#s]!]!;
       if (want === KIND_ARRAY ? k >= KIND_STRUCT : k !== want) {
-        violation(this.#m >>> 1, 'EINVAL', `this RRef (${heap.typeInfo(heap.type[this.#s]!).name}) has no such operation`);
+        violation(this.#m >>> 1, 'EINVAL', `this RRef (${heap.typeInfo(type[this.#s]!).name}) has no such operation`);
       }
       return k;
     }
@@ -307,14 +316,21 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
       }
     }
 
+    /** Base offset of this deque if the handle may change it (w() and the kind check in one). */
+    protected wDeque(): number {
+      const s = this.#s;
+      if (gen[s] !== this.#g || (this.#m & 1) === 1 || borrows[s] !== 0) return this.unwritable();
+      if (elemKindOf[type[s]!] !== KIND_DEQUE) this.kind(KIND_DEQUE);
+      return off[s]!;
+    }
+
     push(v: unknown): boolean {
-      const b = this.w();
-      this.kind(KIND_DEQUE);
+      const b = this.wDeque();
       const self = this.#s;
       const holder = this.#m >>> 1;
       const c = checkMovableImpl(v, holder);
       // No cycles: the deque may not end up inside itself (only a value with children can hold it).
-      if (hasChildren[heap.type[c]!] === 1) {
+      if (hasChildren[type[c]!] === 1) {
         for (let p = self; p !== NO_PARENT; p = parent[p]!) {
           if (p === c) violation(holder, 'EINVAL', 'push of an RRef that contains this deque');
         }
@@ -331,8 +347,7 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
       return true;
     }
     pop(): Handle | undefined {
-      const b = this.w();
-      this.kind(KIND_DEQUE);
+      const b = this.wDeque();
       const head = dv.getUint32(b, true);
       const count = dv.getUint32(b + 4, true);
       const cap = dv.getUint32(b + 8, true);
@@ -342,9 +357,11 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
       dv.setUint32(b, head + 1 === cap ? 0 : head + 1, true);
       dv.setUint32(b + 4, count - 1, true);
       const self = this.#s;
-      if (!heap.validChild(self, c)) return violation(this.#m >>> 1, 'EINVAL', `deque (slot ${self}) holds a corrupt element entry`);
-      // An element popped by a read-only handle is impossible (w() above); the element is writable.
-      return mintAs(c, heap.release(c), this.#m & ~1);
+      if (!heap.validChild(self, c)) {
+        return violation(this.#m >>> 1, 'EINVAL', `deque (slot ${self}) holds a corrupt element entry`);
+      }
+      // The element is writable: a read-only handle cannot pop (wDeque above).
+      return mintAs(c, heap.release(c), this.#m);
     }
 
     drop(): void {
@@ -357,7 +374,7 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
     // ---- struct fields (the accessors of StructHandle.prototype call these) ----
     /** Field `name` of this struct: the field of its layout, or undefined when it has none. */
     protected fieldOf(byType: readonly (FieldImpl | undefined)[]): FieldImpl | undefined {
-      return byType[heap.type[this.#s]!];
+      return byType[type[this.#s]!];
     }
     protected readField(f: FieldImpl): unknown {
       const b = this.r() + f.offset;
@@ -458,7 +475,7 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
 
   /** A fresh handle for (slot, generation) with m = holder * 2 + ro, of the slot's class. */
   const mintAs = (slot: number, g: number, m: number): Handle => {
-    if (elemKindOf[heap.type[slot]!] !== KIND_STRUCT) return new Handle(TOKEN, slot, g, m);
+    if (elemKindOf[type[slot]!] !== KIND_STRUCT) return new Handle(TOKEN, slot, g, m);
     if (!structsSealed) {
       harden(StructHandle);
       structsSealed = true;
@@ -470,7 +487,11 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
 
   const checkMovableImpl = (v: unknown, holder: number): number => {
     if (!isHandleImpl(v)) return violation(holder, 'EINVAL', `expected an RRef handle, got ${describe(v)}`);
-    return movableSlot(v as Handle, holder);
+    const h = v as Handle;
+    const s = slotOfImpl(h);
+    // The common case in one test; movableSlot finds (and reports) what is wrong otherwise.
+    if (gen[s] === genOfImpl(h) && mOfImpl(h) === holder * 2 && borrows[s] === 0 && parent[s] === NO_PARENT && owner[s] === holder) return s;
+    return movableSlot(h, holder);
   };
 
   /** checkMovable's checks after the brand check: the slot of `h` if `holder` may move it. */
@@ -554,8 +575,8 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
       return mintAs(s, heap.move(s, to), to * 2);
     },
     moveTyped(h, typeId, from, to) {
-      if (!isHandleImpl(h) || heap.type[slotOfImpl(h as Handle)] !== typeId) return null;
-      const s = movableSlot(h as Handle, from);
+      if (!isHandleImpl(h) || type[slotOfImpl(h as Handle)] !== typeId) return null;
+      const s = checkMovableImpl(h, from);
       return mintAs(s, heap.move(s, to), to * 2);
     },
     bytesType,
