@@ -474,25 +474,26 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
   };
 
   /** A fresh handle for (slot, generation) with m = holder * 2 + ro, of the slot's class. */
-  const mintAs = (slot: number, g: number, m: number): Handle => {
-    if (elemKindOf[type[slot]!] !== KIND_STRUCT) return new Handle(TOKEN, slot, g, m);
-    if (!structsSealed) {
-      harden(StructHandle);
-      structsSealed = true;
-    }
+  const mintAs = (slot: number, g: number, m: number): Handle =>
+    elemKindOf[type[slot]!] !== KIND_STRUCT ? new Handle(TOKEN, slot, g, m) : structsSealed ? mintStruct(slot, g, m) : firstStruct(slot, g, m);
+  const firstStruct = (slot: number, g: number, m: number): Handle => {
+    harden(StructHandle);
+    structsSealed = true;
     return mintStruct(slot, g, m);
   };
 
   const mintImpl = (slot: number, holder: number, ro: boolean): Handle => mintAs(slot, gen[slot]!, holder * 2 + (ro ? 1 : 0));
 
   const checkMovableImpl = (v: unknown, holder: number): number => {
-    if (!isHandleImpl(v)) return violation(holder, 'EINVAL', `expected an RRef handle, got ${describe(v)}`);
+    if (!isHandleImpl(v)) return notAHandle(holder, v);
     const h = v as Handle;
     const s = slotOfImpl(h);
     // The common case in one test; movableSlot finds (and reports) what is wrong otherwise.
     if (gen[s] === genOfImpl(h) && mOfImpl(h) === holder * 2 && borrows[s] === 0 && parent[s] === NO_PARENT && owner[s] === holder) return s;
     return movableSlot(h, holder);
   };
+
+  const notAHandle = (holder: number, v: unknown): never => violation(holder, 'EINVAL', `expected an RRef handle, got ${describe(v)}`);
 
   /** checkMovable's checks after the brand check: the slot of `h` if `holder` may move it. */
   const movableSlot = (h: Handle, holder: number): number => {
