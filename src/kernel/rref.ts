@@ -103,10 +103,11 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
   let slotOfImpl!: (h: Handle) => number;
   let genOfImpl!: (h: Handle) => number;
   let holderOfImpl!: (h: Handle) => number;
-  let mOfImpl!: (h: Handle) => number;
   let roOfImpl!: (h: Handle) => boolean;
   let revokeImpl!: (h: Handle) => void;
   let isHandleImpl!: (v: unknown) => boolean;
+  let movableOfImpl!: (h: Handle, holder: number) => number;
+  let moveTypedImpl!: (v: unknown, typeId: number, from: number, to: number) => Handle | null;
   let mintStruct!: (s: number, g: number, m: number) => Handle;
 
   const violation = (holder: number, code: HandleError['code'], msg: string): never => {
@@ -154,12 +155,22 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
       slotOfImpl = (h) => h.#s;
       genOfImpl = (h) => h.#g;
       holderOfImpl = (h) => h.#m >>> 1;
-      mOfImpl = (h) => h.#m;
       roOfImpl = (h) => (h.#m & 1) === 1;
       revokeImpl = (h) => {
         h.#g = -1;
       };
       isHandleImpl = (v) => typeof v === 'object' && v !== null && #s in v;
+      movableOfImpl = (h, holder) => {
+        const s = h.#s;
+        // The common case in one test; movableSlot finds (and reports) what is wrong otherwise.
+        if (gen[s] === h.#g && h.#m === holder * 2 && borrows[s] === 0 && parent[s] === NO_PARENT && owner[s] === holder) return s;
+        return movableSlot(h, holder);
+      };
+      moveTypedImpl = (v, typeId, from, to) => {
+        if (typeof v !== 'object' || v === null || !(#s in v) || type[v.#s] !== typeId) return null;
+        const s = movableOfImpl(v, from);
+        return mintAs(s, heap.move(s, to), to * 2);
+      };
     }
     /** Base byte offset if the handle may read; throws (and reports) otherwise. */
     protected r(): number {
@@ -486,11 +497,7 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
 
   const checkMovableImpl = (v: unknown, holder: number): number => {
     if (!isHandleImpl(v)) return notAHandle(holder, v);
-    const h = v as Handle;
-    const s = slotOfImpl(h);
-    // The common case in one test; movableSlot finds (and reports) what is wrong otherwise.
-    if (gen[s] === genOfImpl(h) && mOfImpl(h) === holder * 2 && borrows[s] === 0 && parent[s] === NO_PARENT && owner[s] === holder) return s;
-    return movableSlot(h, holder);
+    return movableOfImpl(v as Handle, holder);
   };
 
   const notAHandle = (holder: number, v: unknown): never => violation(holder, 'EINVAL', `expected an RRef handle, got ${describe(v)}`);
@@ -575,11 +582,7 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
       const s = checkMovableImpl(h, from);
       return mintAs(s, heap.move(s, to), to * 2);
     },
-    moveTyped(h, typeId, from, to) {
-      if (!isHandleImpl(h) || type[slotOfImpl(h as Handle)] !== typeId) return null;
-      const s = checkMovableImpl(h, from);
-      return mintAs(s, heap.move(s, to), to * 2);
-    },
+    moveTyped: moveTypedImpl,
     bytesType,
     dequeType,
     arrayType(kind) {
