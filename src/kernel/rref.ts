@@ -213,7 +213,8 @@ class Handle {
     moveTyped = (k, v, typeId, from, to) => {
       if (typeof v !== 'object' || v === null || !(#k in v) || v.#k !== k || k.type[v.#s] !== typeId) return null;
       const s = movableSlot(k, v, from);
-      return mintAs(k, s, k.heap.move(s, to), to * 2);
+      const g = k.heap.move(s, to);
+      return k.elemKindOf[typeId] !== KIND_STRUCT ? new Handle(TOKEN, k, s, g, to * 2) : mintAs(k, s, g, to * 2);
     };
   }
   /** Base byte offset if the handle may read; throws (and reports) otherwise. */
@@ -420,7 +421,8 @@ class Handle {
     this.checkRing(head, count, cap);
     if (count === 0) return undefined;
     const c = dv.getUint32(b + DEQUE_HEADER + head * 4, true);
-    dv.setUint32(b, head + 1 === cap ? 0 : head + 1, true);
+    const next = head + 1;
+    dv.setUint32(b, next < cap ? next : 0, true);
     dv.setUint32(b + 4, count - 1, true);
     const self = this.#s;
     if (!k.heap.validChild(self, c)) return violation(k, this.#m >>> 1, 'EINVAL', `deque (slot ${self}) holds a corrupt element entry`);
