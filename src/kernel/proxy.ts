@@ -13,6 +13,9 @@
  *  - an async result reaches the caller through a kernel-made promise: no object of the callee is
  *    handed over, and a settlement after the callee died is ignored (the caller was already
  *    unwound with an RpcError).
+ * Performance: the per-call functions (enter, after, move, retMove) keep their error paths in
+ * separate functions, so that they stay small enough for the JIT to inline them, and the handle
+ * kit's move, into every generated proxy method.
  */
 import { makeRpcError, type RpcError, type RpcErrorKind } from './errors.js';
 import type { Domain } from './domain.js';

@@ -326,7 +326,7 @@ class Handle {
     this.#k.u8.fill(v, a, a + count);
   }
   copyFrom(src: Handle, srcOff: number, dstOff: number, n: number): void {
-    if (!(src instanceof Handle) || src.#k !== this.#k) throw new HandleError('EINVAL', 'copyFrom: source is not a byte RRef');
+    if (!isHandleOf(this.#k, src)) throw new HandleError('EINVAL', 'copyFrom: source is not a byte RRef');
     const sa = src.ra(srcOff, n);
     const da = this.wa(dstOff, n);
     this.#k.u8.copyWithin(da, sa, sa + n);
