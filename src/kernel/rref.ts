@@ -439,10 +439,38 @@ class Handle {
   }
 
   // ---- struct fields (the accessors of StructHandle.prototype call these) ----
-  /** The field of this struct's layout with name index `i`, or undefined when it has none. */
-  protected fieldOf(i: number): FieldImpl | undefined {
+  /**
+   * Field name index `i` of this struct (the accessor of that name calls this): undefined when
+   * its layout has no such field. The common scalar kinds are read without the general switch.
+   */
+  protected getField(i: number): unknown {
     const k = this.#k;
-    return k.fields[i]?.[k.type[this.#s]!];
+    const s = this.#s;
+    const f = k.fields[i]?.[k.type[s]!];
+    if (f === undefined) return undefined;
+    if (k.gen[s] !== this.#g) return revoked(k, this.#m >>> 1, s);
+    const a = k.off[s]! + f.offset;
+    const code = f.code;
+    if (code === 2) return k.dv.getUint32(a, true);
+    if (code === 5) return k.dv.getInt32(a, true);
+    if (code === 7) return k.dv.getFloat64(a, true);
+    return code < FIELD_RREF ? loadScalar(k.dv, code, a) : this.readField(f);
+  }
+  /** Assignment to field name index `i` (`name`) of this struct. */
+  protected setField(i: number, name: string, v: unknown): void {
+    const k = this.#k;
+    const s = this.#s;
+    const f = k.fields[i]?.[k.type[s]!];
+    if (f === undefined) return this.noField(name);
+    const code = f.code;
+    if (typeof v === 'number' && (code === 2 || code === 5 || code === 7)) {
+      const a = this.w() + f.offset;
+      if (code === 2) k.dv.setUint32(a, v, true);
+      else if (code === 5) k.dv.setInt32(a, v, true);
+      else k.dv.setFloat64(a, v, true);
+      return;
+    }
+    this.writeField(f, v);
   }
   protected readField(f: FieldImpl): unknown {
     const k = this.#k;
@@ -529,13 +557,10 @@ function fieldAccessor(name: string, layout: string): number {
   fieldIndex.set(name, index);
   Object.defineProperty(StructHandle.prototype, name, {
     get(this: StructHandle) {
-      const f = this.fieldOf(index);
-      return f === undefined ? undefined : this.readField(f);
+      return this.getField(index);
     },
     set(this: StructHandle, v: unknown) {
-      const f = this.fieldOf(index);
-      if (f === undefined) this.noField(name);
-      else this.writeField(f, v);
+      this.setField(index, name, v);
     },
     enumerable: true,
     configurable: false,
