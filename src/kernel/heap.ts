@@ -16,7 +16,7 @@
  *    (no per-allocation or per-move counters to keep in step; a query is one pass over the slots
  *    used so far, and queries are rare: monitors and tests, never a packet path);
  *  - a slot with borrows > 0 is never freed: free() marks it PENDING_FREE and the last
- *    endBorrow() frees it.
+ *    endBorrow() frees it; what it holds stays allocated until then, even when its owner dies.
  *
  * Allocator: power-of-two size classes from 64 B to 1 MiB, each a stack of free blocks carved from
  * the bump region in chunks aligned to max(class size, 4 KiB), so a block of size s >= 4 KiB is
@@ -474,6 +474,26 @@ export class ExchangeHeap {
     return child >= 0 && child < this.highWater && this.owner[child] !== FREE && this.parent[child] === parentSlot;
   }
 
+  /**
+   * Is child `s` still held, through parents that each list it in their memory, by a value whose
+   * free waits for a borrow to end? (A stray's stale parent number is not followed: the parent
+   * must be allocated and hold it.)
+   */
+  private heldByPendingFree(s: number): boolean {
+    for (let c = s, steps = 0; steps < this.highWater; steps++) {
+      const p = this.parent[c]!;
+      if (p === NO_PARENT || this.owner[p] === FREE) return false;
+      let listed = false;
+      this.forEachChild(p, (x) => {
+        if (x === c) listed = true;
+      });
+      if (!listed) return false;
+      if (this.flags[p] === PENDING_FREE) return true;
+      c = p;
+    }
+    return false;
+  }
+
   // ---- accounting -----------------------------------------------------------------------------
 
   /** Bytes and slots `owner` holds now (one pass over the slots used so far). */
@@ -519,9 +539,10 @@ export class ExchangeHeap {
       }
     }
     // Children whose slot numbers were overwritten in their parent's memory are unreachable from
-    // any root; they still name `owner`, so a second sweep frees them too.
+    // any root; they still name `owner`, so a second sweep frees them too. Not the children of a
+    // value still lent to a call (its free is pending): they go when the borrow ends.
     for (let s = 0; s < this.highWater; s++) {
-      if (this.owner[s] === owner && this.parent[s] !== NO_PARENT && this.flags[s] !== PENDING_FREE && this.borrows[s] === 0) {
+      if (this.owner[s] === owner && this.parent[s] !== NO_PARENT && this.flags[s] !== PENDING_FREE && this.borrows[s] === 0 && !this.heldByPendingFree(s)) {
         this.w_parent.setInt32(s * 4, NO_PARENT, true);
         this.free(s);
         n++;

@@ -312,6 +312,20 @@ describe('handle classes shared by every kit', () => {
 });
 
 describe('borrows', () => {
+  test('what a lent value holds outlives its owner\'s death until the borrow ends (fast-check counterexample)', () => {
+    const { heap, kit } = setup();
+    const dq = any(kit.allocDeque(2, 1));
+    const buf = any(kit.allocBytes(2, 1));
+    assert.equal(dq.push(buf), true);
+    const moved = any(kit.moveTo(dq, 2, 1));
+    const s = kit.slotOf(moved);
+    heap.beginBorrow(s);
+    heap.reclaim(1);
+    assert.deepEqual(heap.usage(1), { bytes: 21, slots: 2 }, 'the deque (pending free) and its element');
+    heap.endBorrow(s);
+    assert.deepEqual(heap.usage(1), { bytes: 0, slots: 0 }, 'both freed when the borrow ends');
+  });
+
   test('a borrowed handle is read-only, the lender cannot write, move or drop, and a free waits for the borrow', () => {
     const { kit, heap } = setup();
     const h = any(kit.allocBytes(1, 32));
