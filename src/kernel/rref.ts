@@ -164,7 +164,6 @@ const violation = (k: KitState, holder: number, code: HandleError['code'], msg: 
 const revoked = (k: KitState, holder: number, s: number): never =>
   violation(k, holder, 'EREVOKED', `use of a revoked RRef (slot ${s}): it was moved, dropped, or its owner died`);
 
-let kitOf!: (h: Handle) => KitState;
 let slotOf!: (h: Handle) => number;
 let genOf!: (h: Handle) => number;
 let holderOf!: (h: Handle) => number;
@@ -195,7 +194,6 @@ class Handle {
     this.#m = m;
   }
   static {
-    kitOf = (h) => h.#k;
     slotOf = (h) => h.#s;
     genOf = (h) => h.#g;
     holderOf = (h) => h.#m >>> 1;
@@ -240,7 +238,7 @@ class Handle {
     if ((this.#m & 1) === 1) return violation(k, holder, 'EREADONLY', `write through a borrowed (read-only) RRef (slot ${s})`);
     return violation(k, holder, 'EBORROWED', `write to an RRef that is lent to a call in progress (slot ${s})`);
   }
-  /** Address of bytes [o, o+n) if the handle may read them (r() and bounds() in one). */
+  /** Address of bytes [o, o+n) if the handle may read them (r() and a bounds check in one). */
   protected ra(o: number, n: number): number {
     const k = this.#k;
     const s = this.#s;
@@ -248,7 +246,7 @@ class Handle {
     if (!(o >= 0 && o + n <= k.len[s]!)) return this.outside(o, n);
     return k.off[s]! + o;
   }
-  /** Address of bytes [o, o+n) if the handle may write them (w() and bounds() in one). */
+  /** Address of bytes [o, o+n) if the handle may write them (w() and a bounds check in one). */
   protected wa(o: number, n: number): number {
     const k = this.#k;
     const s = this.#s;
@@ -320,7 +318,6 @@ class Handle {
     this.#k.u8.set(src.subarray(srcOff, srcOff + n), a);
   }
   fill(v: number, o = 0, n?: number): void {
-    this.w();
     const count = n ?? this.#k.len[this.#s]! - o;
     const a = this.wa(o, count);
     this.#k.u8.fill(v, a, a + count);
