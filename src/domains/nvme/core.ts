@@ -362,10 +362,14 @@ export class NvmeCore {
     Atomics.store(this.bar0, word + 1, Math.floor(v / 0x100000000));
   }
 
-  /** Device-bus convention: the word before WAKE is 1 while the device sleeps; notify only then. */
-  private wake(): void {
+  /**
+   * Device-bus convention: the word before WAKE is 1 while the device sleeps; notify only then.
+   * With `notifyParked` false a sleeping device is left asleep (it sees the new WAKE value at its
+   * next wake-up): for doorbells worth taking at once only if the controller is polling anyway.
+   */
+  private wake(notifyParked = true): void {
     Atomics.add(this.bar0, this.o.wakeWord, 1);
-    if (Atomics.load(this.bar0, this.o.wakeWord - 1) !== 0) Atomics.notify(this.bar0, this.o.wakeWord, 1);
+    if (notifyParked && Atomics.load(this.bar0, this.o.wakeWord - 1) !== 0) Atomics.notify(this.bar0, this.o.wakeWord, 1);
   }
 
   /** Run one admin command to completion by polling the admin CQ; returns completion dword 0. */
@@ -415,11 +419,11 @@ export class NvmeCore {
   }
 
   /** Store the tail doorbell of every queue with new entries, then wake the controller once. */
-  private ring(): void {
+  private ring(notifyParked = true): void {
     let any = false;
     if (this.admin?.dirty) { this.storeTail(this.admin); any = true; }
     for (const q of this.io) if (q.dirty) { this.storeTail(q); any = true; }
-    if (any) this.wake();
+    if (any) this.wake(notifyParked);
   }
 
   private storeTail(q: QueuePair): void {
@@ -495,9 +499,11 @@ export class NvmeCore {
    * Batched submission: queue as many of `reqs[start..]` as there are free slots on I/O queue
    * `queue`, then ring its doorbell and WAKE once. Returns how many were taken (from `start`, in
    * order). Malformed requests are finished at once with a 'request' error (collect them with
-   * pollCompletions) and count as taken.
+   * pollCompletions) and count as taken. `more` says the caller is about to submit again (part of
+   * a batch): the doorbell is rung, but a parked controller is not woken for it — waking costs
+   * both threads a futex round trip, once per batch is enough.
    */
-  submitBatch(reqs: readonly BlockRequest[], queue = 0, start = 0): number {
+  submitBatch(reqs: readonly BlockRequest[], queue = 0, start = 0, more = false): number {
     const q = this.io[queue];
     if (q === undefined) throw new RangeError(`nvme: no I/O queue ${queue}`);
     let i = start;
@@ -512,7 +518,7 @@ export class NvmeCore {
       if (q.nfree === 0) break;
       this.issue(q, r, null);
     }
-    this.ring();
+    this.ring(!more);
     return i - start;
   }
 
