@@ -300,6 +300,8 @@ function enable(): void {
   sqBase[0] = asq; sqSize[0] = asqs; sqCq[0] = 0;
   cqBase[0] = acq; cqSize[0] = acqs; cqPhase[0] = 1; cqIrqBit[0] = 1; // admin CQ: vector 0
   enabled = true;
+  // A bring-up follows: admin commands back to back, worth polling for (see spinOnWake).
+  spinPays = true;
   Atomics.store(bar0, REG.CSTS, 1);
 }
 
