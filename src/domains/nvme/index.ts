@@ -31,6 +31,10 @@ interface Batch {
   remaining: number;
   done: boolean;
   resolve: (() => void) | null;
+  /** submitAndPoll: its requests in order, the deque they go back into, how many went back. */
+  reqs: Req[] | null;
+  dq: RRefDeque<RRef<BlkReq>> | null;
+  returned: number;
 }
 
 /** Driver-private request record (reused). */
@@ -38,6 +42,7 @@ interface Req extends BlockRequest {
   h: RRef<BlkReq> | null;
   batch: Batch | null;
   status: number;
+  ended: boolean;
 }
 
 export function init(sys: Sys): BDev {
@@ -69,7 +74,7 @@ export function init(sys: Sys): BDev {
   let waitHead = 0;
   const done: BlockRequest[] = [];
 
-  const take = (): Req => pool.pop() ?? { op: 'read', lba: 0, nblocks: 0, buf: null, bufOff: 0, error: null, h: null, batch: null, status: 0 };
+  const take = (): Req => pool.pop() ?? { op: 'read', lba: 0, nblocks: 0, buf: null, bufOff: 0, error: null, h: null, batch: null, status: 0, ended: false };
 
   const statusOf = (e: NvmeError | null): number => {
     if (e === null) return 0;
@@ -81,7 +86,9 @@ export function init(sys: Sys): BDev {
   const finish = (r: Req, status: number): void => {
     r.status = status;
     r.buf = null;
+    r.ended = true;
     const b = r.batch!;
+    if (b.dq !== null) giveBack(b);
     if (--b.remaining === 0) {
       b.done = true;
       const res = b.resolve;
@@ -160,11 +167,31 @@ export function init(sys: Sys): BDev {
     r.h = null;
     r.batch = null;
     r.buf = null;
+    r.ended = false;
     pool.push(r);
   };
 
+  /**
+   * Move the ended requests at the front of submitAndPoll batch `b` back into its deque, in order,
+   * status set: done while the controller still works on the rest (it answers in order), so
+   * little is left to do after the last completion.
+   */
+  const giveBack = (b: Batch): void => {
+    const reqs = b.reqs!;
+    const dq = b.dq!;
+    while (b.returned < reqs.length) {
+      const r = reqs[b.returned]!;
+      if (!r.ended) return;
+      const h = r.h!;
+      h.status = r.status;
+      dq.push(h);
+      release(r);
+      b.returned++;
+    }
+  };
+
   const one = async (op: number, lba: number, buf: DmaBytes | null, nblocks: number): Promise<number> => {
-    const b: Batch = { remaining: 1, done: false, resolve: null };
+    const b: Batch = { remaining: 1, done: false, resolve: null, reqs: null, dq: null, returned: 0 };
     const r = take();
     r.batch = b;
     enqueue(r, op, lba, nblocks, buf);
@@ -185,27 +212,24 @@ export function init(sys: Sys): BDev {
     },
     async submitAndPoll(dq: RRefDeque<RRef<BlkReq>>) {
       const n = dq.length;
-      const b: Batch = { remaining: n, done: n === 0, resolve: null };
       const reqs: Req[] = new Array(n);
+      const b: Batch = { remaining: n, done: n === 0, resolve: null, reqs, dq: null, returned: 0 };
       for (let i = 0; i < n; i++) {
         const h = dq.pop()!;
         const r = take();
         r.h = h;
         r.batch = b;
         reqs[i] = r;
-        enqueue(r, h.op, h.lba, h.nblocks, h.op === 2 ? null : h.data);
+        const op = h.op;
+        enqueue(r, op, h.lba, h.nblocks, op === 2 ? null : h.data);
         // Hand a polling controller the first requests while the rest are still being read out
         // of their handles: it starts on them at once instead of after the whole batch.
         if ((i & (EARLY_RING - 1)) === EARLY_RING - 1 && i + 1 < n) pump(true);
       }
+      // Requests go back into the deque as they end, only once all n were taken out of it.
+      b.dq = dq;
+      giveBack(b);
       await wait(b);
-      for (let i = 0; i < n; i++) {
-        const r = reqs[i]!;
-        const h = r.h!;
-        h.status = r.status;
-        dq.push(h);
-        release(r);
-      }
       return dq;
     },
     write(lba: number, data: RRefArray<number>) {
