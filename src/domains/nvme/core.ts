@@ -185,6 +185,8 @@ export class NvmeCore {
   private nextDeadline = Infinity;
   private rr = 0;
   private ringScheduled = false;
+  /** The last WAKE increment did not notify a parked controller (ring(false)). */
+  private wakeDeferred = false;
   private readonly ringLater = (): void => {
     this.ringScheduled = false;
     this.ring();
@@ -378,6 +380,7 @@ export class NvmeCore {
    */
   private wake(notifyParked = true): void {
     Atomics.add(this.bar0, this.o.wakeWord, 1);
+    this.wakeDeferred = !notifyParked;
     if (notifyParked && Atomics.load(this.bar0, this.o.wakeWord - 1) !== 0) Atomics.notify(this.bar0, this.o.wakeWord, 1);
   }
 
@@ -440,7 +443,9 @@ export class NvmeCore {
     let any = false;
     if (this.admin?.dirty) { this.storeTail(this.admin); any = true; }
     for (const q of this.io) if (q.dirty) { this.storeTail(q); any = true; }
-    if (any) this.wake(notifyParked);
+    // A doorbell rung without waking may still wait for its wake (the rest of its batch found the
+    // queue full): any later ring delivers it, with or without new entries.
+    if (any || (notifyParked && this.wakeDeferred)) this.wake(notifyParked);
   }
 
   private storeTail(q: QueuePair): void {
