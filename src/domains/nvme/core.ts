@@ -13,7 +13,9 @@
  *  - every request ends exactly once: success, NVMe status error, timeout, or reset;
  *  - data is never copied: PRPs point at the caller's DmaBytes (addr + offset); PRP list pages are
  *    allocated once per CID and reused;
- *  - one doorbell store per queue and one WAKE per batch, never per command;
+ *  - doorbells are stored per submitBatch call, never per command, and a parked controller is
+ *    notified at most once per batch (a caller may ring part of a batch early with `more`: the
+ *    wake it skips is delivered by the next ring, see wakeDeferred);
  *  - no allocation per command on the batched path (callers own and reuse BlockRequest objects).
  */
 import type { DmaBytes } from '../../runtime/types.js';

@@ -12,7 +12,8 @@
  *    the replay of the initialization protocol;
  *  - zero copy: PRPs point straight into the caller's RRef buffers (moved-in requests or borrowed
  *    write buffers); the driver never touches their bytes;
- *  - every request moved in comes back in the result with `status` set, errors included; nothing
+ *  - every request moved in comes back in the result with `status` set, errors included, in the
+ *    order it came (submitAndPoll moves each back as soon as it and all before it ended); nothing
  *    here throws on a bad request (a throw would be a panic).
  */
 import type { BDev, BlkReq } from '../../interfaces/index.js';
