@@ -126,24 +126,30 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
    * Forward one call to the current driver. After a driver death (or a failed restart: the fresh
    * instance died in its init) restart the driver — one restart for all the calls that saw the
    * same death — and issue the call again with `f.arg()`, at most MAX_RETRIES times; then answer
-   * `f.giveUp(last argument)`. Never throws a death (it would be this domain's panic).
+   * `f.giveUp(last argument)`. Never throws a death (it would be this domain's panic). `attempts`:
+   * how many attempts already died (each followed by a restart) before this call.
    */
-  async function forward<A, R>(f: Forward<A, R>): Promise<R> {
+  async function forward<A, R>(f: Forward<A, R>, attempts = 0): Promise<R> {
     let a = f.arg();
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = attempts; ; attempt++) {
       const t = ctl.target();
       try {
         return await f.call(t, a);
       } catch (e) {
         if (!died(e)) throw e;
         if (attempt >= MAX_RETRIES) return f.giveUp(a);
-        try {
-          if (t === ctl.target()) await ctl.recover();
-        } catch (e2) {
-          if (!died(e2)) throw e2;
-        }
+        await recoverFrom(t);
         a = f.arg();
       }
+    }
+  }
+
+  /** After driver instance `t` died: restart it, unless a concurrent call already did (a failed restart is one more death: the caller retries). */
+  async function recoverFrom(t: BDev): Promise<void> {
+    try {
+      if (t === ctl.target()) await ctl.recover();
+    } catch (e) {
+      if (!died(e)) throw e;
     }
   }
 
@@ -171,17 +177,26 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
       const b = batches.pop() ?? { recs: [], n: 0, cap: 0 };
       b.n = 1;
       record(b, 0, h);
-      let cur = h;
-      const out = await forward({
-        // The request itself while it is still ours (the call was refused before the move).
-        arg: () => (cur.valid ? cur : (cur = rebuild(b.recs[0]!, 0))),
-        call: (t, a) => t.submit(a),
-        giveUp: (a) => {
-          if (!a.valid) return rebuild(b.recs[0]!, EIO);
-          a.status = EIO;
-          return a;
-        },
-      });
+      // The common case, a live driver, without forward's bookkeeping; a death goes on in forward.
+      const t = ctl.target();
+      let out: RRef<BlkReq>;
+      try {
+        out = await t.submit(h);
+      } catch (e) {
+        if (!died(e)) throw e;
+        await recoverFrom(t);
+        let cur = h;
+        out = await forward({
+          // The request itself while it is still ours (the call was refused before the move).
+          arg: () => (cur.valid ? cur : (cur = rebuild(b.recs[0]!, 0))),
+          call: (t2, a) => t2.submit(a),
+          giveUp: (a) => {
+            if (!a.valid) return rebuild(b.recs[0]!, EIO);
+            a.status = EIO;
+            return a;
+          },
+        }, 1);
+      }
       release(b);
       return out;
     },
@@ -194,20 +209,28 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
         record(b, i, h);
         dq.push(h);
       }
-      let cur = dq;
-      const out = await forward({
-        arg: () => (cur.valid ? cur : (cur = rebuildAll(b, 0))),
-        call: (t, a) => t.submitAndPoll(a),
-        giveUp: (a) => {
-          if (!a.valid) return rebuildAll(b, EIO);
-          for (let i = 0; i < n; i++) {
-            const h = a.pop()!;
-            h.status = EIO;
-            a.push(h);
-          }
-          return a;
-        },
-      });
+      const t = ctl.target();
+      let out: RRefDeque<RRef<BlkReq>>;
+      try {
+        out = await t.submitAndPoll(dq);
+      } catch (e) {
+        if (!died(e)) throw e;
+        await recoverFrom(t);
+        let cur = dq;
+        out = await forward({
+          arg: () => (cur.valid ? cur : (cur = rebuildAll(b, 0))),
+          call: (t2, a) => t2.submitAndPoll(a),
+          giveUp: (a) => {
+            if (!a.valid) return rebuildAll(b, EIO);
+            for (let i = 0; i < n; i++) {
+              const h = a.pop()!;
+              h.status = EIO;
+              a.push(h);
+            }
+            return a;
+          },
+        }, 1);
+      }
       release(b);
       return out;
     },

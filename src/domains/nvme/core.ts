@@ -13,7 +13,9 @@
  *  - every request ends exactly once: success, NVMe status error, timeout, or reset;
  *  - data is never copied: PRPs point at the caller's DmaBytes (addr + offset); PRP list pages are
  *    allocated once per CID and reused;
- *  - one doorbell store per queue and one WAKE per batch, never per command;
+ *  - doorbells are stored per submitBatch call, never per command, and a parked controller is
+ *    notified at most once per batch (a caller may ring part of a batch early with `more`: the
+ *    wake it skips is delivered by the next ring, see wakeDeferred);
  *  - no allocation per command on the batched path (callers own and reuse BlockRequest objects).
  */
 import type { DmaBytes } from '../../runtime/types.js';
@@ -118,6 +120,9 @@ export interface NvmeInfo {
   queueDepth: number;
 }
 
+/** An admin command for adminBatch: opcode, NSID, PRP1, CDW10, CDW11, description (for errors). */
+type AdminCommand = readonly [opc: number, nsid: number, prp1: number, cdw10: number, cdw11: number, what: string];
+
 interface Waiter {
   resolve(dw0: number): void;
   reject(e: NvmeError): void;
@@ -182,6 +187,8 @@ export class NvmeCore {
   private nextDeadline = Infinity;
   private rr = 0;
   private ringScheduled = false;
+  /** The last WAKE increment did not notify a parked controller (ring(false)). */
+  private wakeDeferred = false;
   private readonly ringLater = (): void => {
     this.ringScheduled = false;
     this.ring();
@@ -254,34 +261,40 @@ export class NvmeCore {
     this.wake();
     this.waitStatus(CSTS_RDY, CSTS_RDY, 'enable');
 
-    const id = (this.identifyBuf ??= this.o.alloc(PAGE, PAGE));
-    this.adminSync(OPC_IDENTIFY, 0, id.addr, 0x01, 0, 'identify controller');
+    // Bring-up is a few round trips with the controller, not one per command: a restarted driver
+    // is back sooner. Commands of one batch do not depend on each other; queue creation waits for
+    // the batch before it (an SQ needs its CQ).
+    const want = this.opts.ioQueues;
+    const idBuf = (this.identifyBuf ??= this.o.alloc(2 * PAGE, PAGE));
+    const [, , dw0] = this.adminBatch([
+      [OPC_IDENTIFY, 0, idBuf.addr, 0x01, 0, 'identify controller'],
+      [OPC_IDENTIFY, 1, idBuf.addr + PAGE, 0x00, 0, 'identify namespace 1'],
+      [OPC_SET_FEATURES, 0, 0, FID_NUMBER_OF_QUEUES, (want - 1) | ((want - 1) << 16), 'set number of queues'],
+    ]);
     const text = (off: number, len: number): string => {
       let s = '';
-      for (let i = 0; i < len; i++) s += String.fromCharCode(id.getU8(off + i));
+      for (let i = 0; i < len; i++) s += String.fromCharCode(idBuf.getU8(off + i));
       return s.trim();
     };
     const serial = text(4, 20);
     const model = text(24, 40);
-    const mdts = id.getU8(77);
-    if (id.getU32(516) < 1) throw new NvmeError('controller', 'controller has no namespaces');
-    this.adminSync(OPC_IDENTIFY, 1, id.addr, 0x00, 0, 'identify namespace 1');
-    const blocks = id.getU64(0);
-    const lbaf = id.getU8(26) & 0xf;
-    const blockSize = 2 ** id.getU8(128 + 4 * lbaf + 2);
-
-    const want = this.opts.ioQueues;
-    const dw0 = this.adminSync(OPC_SET_FEATURES, 0, 0, FID_NUMBER_OF_QUEUES, (want - 1) | ((want - 1) << 16), 'set number of queues');
-    const granted = Math.min((dw0 & 0xffff) + 1, (dw0 >>> 16) + 1);
+    const mdts = idBuf.getU8(77);
+    if (idBuf.getU32(516) < 1) throw new NvmeError('controller', 'controller has no namespaces');
+    const blocks = idBuf.getU64(PAGE);
+    const lbaf = idBuf.getU8(PAGE + 26) & 0xf;
+    const blockSize = 2 ** idBuf.getU8(PAGE + 128 + 4 * lbaf + 2);
+    const granted = Math.min((dw0! & 0xffff) + 1, (dw0! >>> 16) + 1);
     if (granted < want) throw new NvmeError('controller', `asked for ${want} I/O queues, controller granted ${granted}`);
 
     const depth = Math.min(this.opts.queueDepth, mqes);
-    for (let qid = 1; qid <= want; qid++) {
-      const q = this.newQueue(qid, depth);
-      const ien = this.opts.interrupts ? 2 : 0;
-      this.adminSync(OPC_CREATE_CQ, 0, q.cq.addr, qid | ((depth - 1) << 16), 1 | ien | (qid << 16), `create CQ ${qid}`);
-      this.adminSync(OPC_CREATE_SQ, 0, q.sq.addr, qid | ((depth - 1) << 16), 1 | (qid << 16), `create SQ ${qid}`);
-      this.io.push(q);
+    const ien = this.opts.interrupts ? 2 : 0;
+    const queues: QueuePair[] = [];
+    for (let qid = 1; qid <= want; qid++) queues.push(this.newQueue(qid, depth));
+    try {
+      this.adminBatch(queues.map((q) => [OPC_CREATE_CQ, 0, q.cq.addr, q.qid | ((depth - 1) << 16), 1 | ien | (q.qid << 16), `create CQ ${q.qid}`]));
+      this.adminBatch(queues.map((q) => [OPC_CREATE_SQ, 0, q.sq.addr, q.qid | ((depth - 1) << 16), 1 | (q.qid << 16), `create SQ ${q.qid}`]));
+    } finally {
+      this.io.push(...queues); // freed by teardown, created or not
     }
     this.info_ = {
       blockSize, blocks, model, serial, ioQueues: want, queueDepth: depth,
@@ -362,29 +375,42 @@ export class NvmeCore {
     Atomics.store(this.bar0, word + 1, Math.floor(v / 0x100000000));
   }
 
-  /** Device-bus convention: the word before WAKE is 1 while the device sleeps; notify only then. */
-  private wake(): void {
+  /**
+   * Device-bus convention: the word before WAKE is 1 while the device sleeps; notify only then.
+   * With `notifyParked` false a sleeping device is left asleep (it sees the new WAKE value at its
+   * next wake-up): for doorbells worth taking at once only if the controller is polling anyway.
+   */
+  private wake(notifyParked = true): void {
     Atomics.add(this.bar0, this.o.wakeWord, 1);
-    if (Atomics.load(this.bar0, this.o.wakeWord - 1) !== 0) Atomics.notify(this.bar0, this.o.wakeWord, 1);
+    this.wakeDeferred = !notifyParked;
+    if (notifyParked && Atomics.load(this.bar0, this.o.wakeWord - 1) !== 0) Atomics.notify(this.bar0, this.o.wakeWord, 1);
   }
 
-  /** Run one admin command to completion by polling the admin CQ; returns completion dword 0. */
-  private adminSync(opc: number, nsid: number, prp1: number, cdw10: number, cdw11: number, what: string): number {
+  /**
+   * Run admin commands (opcode, nsid, PRP1, CDW10, CDW11, description) to completion by polling
+   * the admin CQ, submitted together with one doorbell; returns their completion dwords 0 in order,
+   * or throws the first failure (in order) once all have ended.
+   */
+  private adminBatch(cmds: readonly AdminCommand[]): number[] {
     const q = this.admin!;
-    let done = false;
-    let result = 0;
-    let error: NvmeError | null = null;
-    const cid = this.takeCid(q);
-    q.what[cid] = what;
-    q.waiter[cid] = { resolve: (dw0) => { done = true; result = dw0; }, reject: (e) => { done = true; error = e; } };
-    this.writeSqe(q, cid, opc, nsid, prp1, 0, cdw10, cdw11, 0);
+    if (cmds.length > q.nfree) throw new RangeError(`nvme: ${cmds.length} admin commands at once, the admin queue holds ${q.nfree}`);
+    const results = new Array<number>(cmds.length).fill(0);
+    const errors = new Array<NvmeError | null>(cmds.length).fill(null);
+    let left = cmds.length;
+    cmds.forEach(([opc, nsid, prp1, cdw10, cdw11, what], i) => {
+      const cid = this.takeCid(q);
+      q.what[cid] = what;
+      q.waiter[cid] = { resolve: (dw0) => { left--; results[i] = dw0; }, reject: (e) => { left--; errors[i] = e; } };
+      this.writeSqe(q, cid, opc, nsid, prp1, 0, cdw10, cdw11, 0);
+    });
     this.ring();
-    while (!done) {
+    while (left > 0) {
       this.pollQueue(q);
-      if (!done && this.o.now() >= this.nextDeadline) this.expire();
+      if (left > 0 && this.o.now() >= this.nextDeadline) this.expire();
     }
-    if (error !== null) throw error;
-    return result;
+    const failed = errors.find((e) => e !== null);
+    if (failed) throw failed;
+    return results;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -415,11 +441,13 @@ export class NvmeCore {
   }
 
   /** Store the tail doorbell of every queue with new entries, then wake the controller once. */
-  private ring(): void {
+  private ring(notifyParked = true): void {
     let any = false;
     if (this.admin?.dirty) { this.storeTail(this.admin); any = true; }
     for (const q of this.io) if (q.dirty) { this.storeTail(q); any = true; }
-    if (any) this.wake();
+    // A doorbell rung without waking may still wait for its wake (the rest of its batch found the
+    // queue full): any later ring delivers it, with or without new entries.
+    if (any || (notifyParked && this.wakeDeferred)) this.wake(notifyParked);
   }
 
   private storeTail(q: QueuePair): void {
@@ -495,9 +523,11 @@ export class NvmeCore {
    * Batched submission: queue as many of `reqs[start..]` as there are free slots on I/O queue
    * `queue`, then ring its doorbell and WAKE once. Returns how many were taken (from `start`, in
    * order). Malformed requests are finished at once with a 'request' error (collect them with
-   * pollCompletions) and count as taken.
+   * pollCompletions) and count as taken. `more` says the caller is about to submit again (part of
+   * a batch): the doorbell is rung, but a parked controller is not woken for it — waking costs
+   * both threads a futex round trip, once per batch is enough.
    */
-  submitBatch(reqs: readonly BlockRequest[], queue = 0, start = 0): number {
+  submitBatch(reqs: readonly BlockRequest[], queue = 0, start = 0, more = false): number {
     const q = this.io[queue];
     if (q === undefined) throw new RangeError(`nvme: no I/O queue ${queue}`);
     let i = start;
@@ -512,14 +542,19 @@ export class NvmeCore {
       if (q.nfree === 0) break;
       this.issue(q, r, null);
     }
-    this.ring();
+    this.ring(!more);
     return i - start;
   }
 
-  /** Reap completions (and timeouts) and move finished batched requests into `out`; returns how many. */
-  pollCompletions(out: BlockRequest[]): number {
-    this.poll();
+  /**
+   * Reap completions (and timeouts) and move finished batched requests into `out`; returns how
+   * many. `checkClock` false skips the timeout check (a caller spinning on the CQ checks every
+   * so many polls: reading the clock costs more than an empty poll).
+   */
+  pollCompletions(out: BlockRequest[], checkClock = true): number {
+    this.poll(checkClock);
     const n = this.completed.length;
+    if (n === 0) return 0; // the common case while spinning: setting length costs more than this call
     for (let i = 0; i < n; i++) out.push(this.completed[i]!);
     this.completed.length = 0;
     return n;
@@ -563,11 +598,11 @@ export class NvmeCore {
    * Poll mode (and the timeout clock in interrupt mode): reap every CQ, fail expired commands,
    * move waiting requests into freed slots. Returns the number of completions reaped.
    */
-  poll(): number {
+  poll(checkClock = true): number {
     let n = 0;
     if (this.admin !== null) n += this.pollQueue(this.admin);
     for (const q of this.io) n += this.pollQueue(q);
-    this.afterReap();
+    this.afterReap(checkClock);
     return n;
   }
 
@@ -583,8 +618,8 @@ export class NvmeCore {
     return this.inFlight > 0 ? this.nextDeadline : Infinity;
   }
 
-  private afterReap(): void {
-    if (this.o.now() >= this.nextDeadline) this.expire();
+  private afterReap(checkClock = true): void {
+    if (checkClock && this.o.now() >= this.nextDeadline) this.expire();
     let q: QueuePair | null;
     while (this.backlog.length > 0 && (q = this.pickQueue()) !== null) {
       const { req, waiter } = this.backlog.shift()!;
