@@ -8,6 +8,9 @@
  * the Net below (outstanding()); shutdown() takes them all back (Net.drain) and frees them, so the
  * pool size can be checked against its starting size. The loop allocates nothing per packet
  * beyond the handles the deques mint; frame bytes are read and written with DmaBytes accessors.
+ * Every access to an RRef is a checked kernel call, so the loop makes few: a NetIo's fields are
+ * read once per call, and its length arrays are copied in and out with one read/write per batch
+ * (a local scratch array, written through a DataView: typed-array stores are slow under lockdown).
  * An RpcError from the Net import (no shadow, driver died) ends the run and is counted; the app
  * itself never panics on it.
  *
@@ -58,6 +61,11 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   let loopLost = 0;
   let reseedOwed = 0;
   let seedSeq = 0;
+  /** Scratch copies of a length array (RX lengths in, TX lengths out), sized to the batch. */
+  let inBytes = new Uint8Array(0);
+  let outBytes = new Uint8Array(0);
+  let lensIn = new DataView(inBytes.buffer);
+  let lensOut = new DataView(outBytes.buffer);
 
   const newIo = (n: number): RRef<NetIo> => {
     const io = sys.alloc.struct<NetIo>('NetIo');
@@ -81,6 +89,10 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     rxIo = newIo(batch);
     txIo = newIo(batch);
     cap = batch;
+    inBytes = new Uint8Array(batch * 4);
+    outBytes = new Uint8Array(batch * 4);
+    lensIn = new DataView(inBytes.buffer);
+    lensOut = new DataView(outBytes.buffer);
   };
   try {
     const l = net.link(sys.alloc.struct<NetLink>('NetLink'));
@@ -186,28 +198,28 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
             account(r, flying, 0);
             const rx0 = rxFrames;
             const co = r.collect as Deque;
-            const cl = r.collectLens!;
             const got = co.length;
+            if (got > 0) r.collectLens!.read(0, inBytes, 0, got * 4);
             if (!txOn) {
               for (let i = 0; i < got; i++) {
-                const len = cl.getU32(i * 4);
+                const len = lensIn.getUint32(i * 4, true);
                 if (len > 0) { rxFrames++; rxBytes += len; frames++; }
                 pool.push(co.pop()!);
               }
             } else if (got > 0) {
               const tpk = tio.pkts as Deque;
-              const tl = tio.pktLens!;
-              let m = tpk.length;
+              const m0 = tpk.length;
+              let m = m0;
               for (let i = 0; i < got; i++) {
                 const buf = co.pop()!;
-                const len = cl.getU32(i * 4);
+                const len = lensIn.getUint32(i * 4, true);
                 if (len === 0) { pool.push(buf); continue; }
                 rxFrames++;
                 rxBytes += len;
                 const out = m < batch ? hooks.process(buf, len) : 0;
                 if (out > 0) {
                   tpk.push(buf);
-                  tl.setU32(m * 4, out);
+                  lensOut.setUint32(m * 4, out, true);
                   m++;
                   frames++;
                 } else {
@@ -215,15 +227,17 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
                   pool.push(buf);
                 }
               }
+              if (m > m0) tio.pktLens!.write(m0 * 4, outBytes, m0 * 4, (m - m0) * 4);
             }
             inLoop -= rxFrames - rx0;
           }
           if (txOn) {
             const tpk = tio.pkts as Deque;
             if (!rxOn) {
-              const tl = tio.pktLens!;
-              let m = tpk.length;
-              while (m < batch && pool.length > 0) { tpk.push(pool.pop()!); tl.setU32(m * 4, txSize); m++; }
+              const m0 = tpk.length;
+              let m = m0;
+              while (m < batch && pool.length > 0) { tpk.push(pool.pop()!); lensOut.setUint32(m * 4, txSize, true); m++; }
+              if (m > m0) tio.pktLens!.write(m0 * 4, outBytes, m0 * 4, (m - m0) * 4);
             } else if (reseedOwed > 0) {
               reseed(tio, tpk.length, batch);
             }
@@ -235,9 +249,9 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
             account(r, flying, sent);
             const co = r.collect as Deque;
             const done = co.length;
-            const cl = r.collectLens!;
+            if (done > 0) r.collectLens!.read(0, inBytes, 0, done * 4);
             for (let i = 0; i < done; i++) {
-              if (cl.getU32(i * 4) > 0) txFrames++;
+              if (lensIn.getUint32(i * 4, true) > 0) txFrames++;
               pool.push(co.pop()!);
             }
             if (!rxOn) frames += done;
