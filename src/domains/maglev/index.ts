@@ -14,21 +14,29 @@ import type { RRefArray } from '../../runtime/types.js';
 import { makeApp } from '../../runtime/netapp.js';
 import { Maglev, DEFAULT_FLOW_SLOTS } from './maglev.js';
 
+/** Bytes of the Ethernet + IPv4 + UDP/TCP-ports header the balancer reads. */
+const HEADER_BYTES = 38;
+
 export function init(sys: Sys, net: Net): NetApp {
   const n = typeof sys.config.backends === 'number' ? sys.config.backends : 16;
   const slots = typeof sys.config.flowSlots === 'number' ? sys.config.flowSlots : DEFAULT_FLOW_SLOTS;
   const names: string[] = [];
   for (let i = 0; i < n; i++) names.push(`10.2.${i >>> 8}.${i & 255}:80`);
   const mg = new Maglev(names, { flowSlots: slots });
+  // The header is copied out with one read and the MACs rewritten with three word stores: every
+  // DmaBytes access is a checked kernel call (four per frame instead of twelve narrower ones).
+  const hdr = new Uint8Array(HEADER_BYTES);
+  const h = new DataView(hdr.buffer);
   const process = (b: RRefArray<number>, len: number): number => {
-    if (len < 38 || b.getU16(12) !== 0x0008 || (b.getU8(14) & 0xf0) !== 0x40) return 0;
-    const ports = b.getU32(34);
-    const id = mg.lookup(b.getU32(26), b.getU32(30), ports & 0xffff, ports >>> 16, b.getU8(23));
-    // source MAC <- our destination (the NIC's own), destination <- the backend's
-    b.setU32(6, b.getU32(0));
-    b.setU16(10, b.getU16(4));
+    if (len < HEADER_BYTES) return 0;
+    b.read(0, hdr, 0, HEADER_BYTES);
+    if (h.getUint16(12, true) !== 0x0008 || (h.getUint8(14) & 0xf0) !== 0x40) return 0;
+    const ports = h.getUint32(34, true);
+    const id = mg.lookup(h.getUint32(26, true), h.getUint32(30, true), ports & 0xffff, ports >>> 16, h.getUint8(23));
+    // destination <- 02:00:00:00:<id>, source <- our destination (the NIC's own)
     b.setU32(0, 0x00000002);
-    b.setU16(4, id);
+    b.setU32(4, (id & 0xffff) | (h.getUint16(0, true) << 16));
+    b.setU32(8, h.getUint32(2, true));
     return len;
   };
   return makeApp(sys, net, { process, flows: () => mg.cachedFlows });
