@@ -23,7 +23,7 @@ import type { NicWorkerConfig } from './index.js';
 
 const SPINS = 20000;
 /** Keep polling (never park) this long after the last step that did work. */
-const BUSY_POLL_MS = 2;
+const BUSY_POLL_MS = 0.5;
 /** WAKE polls between two steps while busy-polling. */
 const POLL_CHUNK = 4096;
 const IDLE_PARK_MS = 100;
