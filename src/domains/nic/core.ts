@@ -23,7 +23,7 @@
  *  - Write-back status dwords (RX DD, TX DD) are read with loadU32 (atomic): the device stores
  *    them last, so seeing DD guarantees the rest of the write-back and the frame data are visible
  *    (and, since it writes back in ring order, those of every earlier descriptor too).
- *  - The hot path allocates nothing; all per-slot state lives in arrays sized at construction.
+ *  - The hot path allocates nothing; all per-slot state lives in objects made at construction.
  * Imports only runtime types: a driver may not import device code, so register offsets are copied
  * from the spec below.
  */
@@ -140,13 +140,16 @@ function ringSize(v: number | undefined, what: string): number {
   return n;
 }
 
+/** What software remembers of one ring slot: the buffer it holds and the frame length posted. */
+class Slot {
+  buf: DmaBytes | undefined = undefined;
+  len = 0;
+}
+
 /** One direction of one queue: its ring and which buffer each slot holds. */
 class Ring {
   readonly mem: DmaBytes;
-  readonly bufs: (DmaBytes | undefined)[];
-  readonly lens: Int32Array;
-  /** Stores into `lens` go through this view: typed-array stores are slow under lockdown. */
-  readonly lensW: DataView;
+  readonly slots: Slot[];
   /** Next slot software fills (mirrors the tail register). */
   tail = 0;
   /** Oldest slot owned by hardware. */
@@ -159,9 +162,7 @@ class Ring {
   private staged = 0;
   constructor(alloc: NicCoreOptions['alloc'], readonly size: number) {
     this.mem = alloc(size * DESC, RING_ALIGN);
-    this.bufs = new Array<DmaBytes | undefined>(size).fill(undefined);
-    this.lens = new Int32Array(size);
-    this.lensW = new DataView(this.lens.buffer);
+    this.slots = Array.from({ length: size }, () => new Slot());
   }
   /**
    * Stages descriptor words w0..w3 for slot `tail` and advances tail (the buffer's bookkeeping is
@@ -211,8 +212,9 @@ class Ring {
   drainTo(out: FrameQueue): void {
     while (this.inflight > 0) {
       const s = this.clean;
-      out.push(this.bufs[s]!, this.lens[s]!);
-      this.bufs[s] = undefined;
+      const slot = this.slots[s]!;
+      out.push(slot.buf!, slot.len);
+      slot.buf = undefined;
       this.clean = s + 1 === this.size ? 0 : s + 1;
       this.inflight--;
     }
@@ -375,8 +377,9 @@ export class NicCore {
           len = 0;
         }
         const s = r.clean;
-        filled.push(r.bufs[s]!, len);
-        r.bufs[s] = undefined;
+        const slot = r.slots[s]!;
+        filled.push(slot.buf!, len);
+        slot.buf = undefined;
         r.clean = s + 1 === r.size ? 0 : s + 1;
       }
       r.inflight -= n;
@@ -392,8 +395,9 @@ export class NicCore {
         break;
       }
       const addr = buf.addr;
-      r.bufs[r.tail] = buf;
-      r.lensW.setInt32(r.tail * 4, 0, true);
+      const slot = r.slots[r.tail]!;
+      slot.buf = buf;
+      slot.len = 0;
       r.post(addr % TWO32, Math.floor(addr / TWO32), 0, 0); // header address 0; clears DD
       r.inflight++;
       posted++;
@@ -427,8 +431,9 @@ export class NicCore {
       if ((mem.loadU32(last * DESC + 12) & TXD_STAT_DD) === 0) break;
       for (let i = 0; i < n; i++) {
         const s = t.clean;
-        done.push(t.bufs[s]!, t.lens[s]!);
-        t.bufs[s] = undefined;
+        const slot = t.slots[s]!;
+        done.push(slot.buf!, slot.len);
+        slot.buf = undefined;
         t.clean = s + 1 === t.size ? 0 : s + 1;
       }
       t.inflight -= n;
@@ -443,8 +448,9 @@ export class NicCore {
         break;
       }
       const addr = buf.addr;
-      t.bufs[t.tail] = buf;
-      t.lensW.setInt32(t.tail * 4, len, true);
+      const slot = t.slots[t.tail]!;
+      slot.buf = buf;
+      slot.len = len;
       t.post(addr % TWO32, Math.floor(addr / TWO32), len | TXD_DTYP_DATA | TXD_CMD, len << TXD_PAYLEN_SHIFT);
       t.inflight++;
       posted++;
