@@ -5,7 +5,8 @@
  * them in one call, and take completed TX buffers back into the pool.
  *
  * Invariants: every buffer is, at all times, in the pool, in one of the app's NetIos, or held by
- * the Net below (outstanding()); shutdown() takes them all back (Net.drain) and frees them, so the
+ * the Net below (outstanding()) — or, within the handling of one received batch, in the engine's
+ * hands between `prepare` and `process`; shutdown() takes them all back (Net.drain) and frees them, so the
  * pool size can be checked against its starting size. The loop allocates nothing per packet
  * beyond the handles the deques mint; frame bytes are read and written with DmaBytes accessors.
  * Every access to an RRef is a checked kernel call, so the loop makes few: a NetIo's fields are
@@ -27,11 +28,23 @@ import type { RRef, RRefArray, RRefDeque } from './types.js';
 type Buf = RRefArray<number>;
 type Deque = RRefDeque<Buf>;
 
-/** Processes one received frame in place; returns the length to send, or 0 to drop it. */
-export type Process = (buf: Buf, len: number) => number;
+/** Largest batch run() takes. */
+export const MAX_BATCH = 1024;
+
+/**
+ * Processes one received frame in place; returns the length to send, or 0 to drop it. `i` is the
+ * frame's index in its batch (what `prepare` saw it as).
+ */
+export type Process = (buf: Buf, len: number, i: number) => number;
 
 export interface AppHooks {
   process: Process;
+  /**
+   * Called for every frame of a received batch (index i) before any of them is processed, so an
+   * app can start the memory accesses its lookups will need and let their cache misses overlap
+   * (maglev's flow cache), instead of taking them one after another.
+   */
+  prepare?: (buf: Buf, len: number, i: number) => void;
   flows?: () => number;
   /** Seeded frame number i (of size bytes) may be customised here (e.g. one flow per frame). */
   seedFrame?: (buf: Buf, i: number, size: number) => void;
@@ -90,6 +103,9 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   let outBytes = new Uint8Array(0);
   let lensIn = new DataView(inBytes.buffer);
   let lensOut = new DataView(outBytes.buffer);
+  /** A received batch between `prepare` and `process` (slot objects: element stores are slow under lockdown). */
+  let held: { buf: Buf | undefined }[] = [];
+  const prepare = hooks.prepare;
 
   const newIo = (n: number): RRef<NetIo> => {
     const io = sys.alloc.struct<NetIo>('NetIo');
@@ -117,6 +133,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     outBytes = new Uint8Array(batch * 4);
     lensIn = new DataView(inBytes.buffer);
     lensOut = new DataView(outBytes.buffer);
+    held = Array.from({ length: batch }, () => ({ buf: undefined }));
   };
   try {
     const l = net.link(sys.alloc.struct<NetLink>('NetLink'));
@@ -197,7 +214,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       const rxOn = mode === 'rx' || mode === 'fwd';
       const txOn = mode === 'tx' || mode === 'fwd';
       if (!rxOn && !txOn) return -22;
-      if (!(batch >= 1 && batch <= 1024)) return -22;
+      if (!(batch >= 1 && batch <= MAX_BATCH)) return -22;
       ensure(batch);
       if (mode === 'tx' && !templated) {
         for (let i = 0; i < pool.length; i++) writeFrame(pool.at(i), i, txSize);
@@ -234,13 +251,28 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
               const tpk = tio.pkts as Deque;
               const m0 = tpk.length;
               let m = m0;
+              if (prepare !== undefined) {
+                for (let i = 0; i < got; i++) {
+                  const buf = co.pop()!;
+                  held[i]!.buf = buf;
+                  const len = lensIn.getUint32(i * 4, true);
+                  if (len > 0) prepare(buf, len, i);
+                }
+              }
               for (let i = 0; i < got; i++) {
-                const buf = co.pop()!;
+                let buf: Buf;
+                if (prepare !== undefined) {
+                  const h = held[i]!;
+                  buf = h.buf!;
+                  h.buf = undefined;
+                } else {
+                  buf = co.pop()!;
+                }
                 const len = lensIn.getUint32(i * 4, true);
                 if (len === 0) { pool.push(buf); continue; }
                 rxFrames++;
                 rxBytes += len;
-                const out = m < batch ? hooks.process(buf, len) : 0;
+                const out = m < batch ? hooks.process(buf, len, i) : 0;
                 if (out > 0) {
                   tpk.push(buf);
                   lensOut.setUint32(m * 4, out, true);

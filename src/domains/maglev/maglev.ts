@@ -126,7 +126,20 @@ export class Maglev {
 
   /** The backend (stable id) for a flow: its cached backend if still alive, else the table's, cached. */
   lookup(srcIp: number, dstIp: number, srcPort: number, dstPort: number, proto: number): number {
-    const h = flowHash(srcIp, dstIp, srcPort, dstPort, proto);
+    return this.lookupHashed(flowHash(srcIp, dstIp, srcPort, dstPort, proto), srcIp, dstIp, srcPort, dstPort, proto);
+  }
+
+  /**
+   * Reads the flow-cache line of hash `h` (flowHash of a flow about to be looked up) and returns a
+   * value derived from it: a batch touches all its lines first, so their misses overlap, and the
+   * lookups then hit the cache. The caller keeps the value somewhere, so the loads stay.
+   */
+  touch(h: number): number {
+    return this.cache[(h & this.mask) * SLOT_WORDS + 3]!;
+  }
+
+  /** lookup() with the flow's hash already computed (flowHash of the same 5-tuple). */
+  lookupHashed(h: number, srcIp: number, dstIp: number, srcPort: number, dstPort: number, proto: number): number {
     const ports = (srcPort << 16) | dstPort;
     const src = srcIp | 0;
     const dst = dstIp | 0;
