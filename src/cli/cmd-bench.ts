@@ -1,12 +1,14 @@
 /**
- * `redleaf bench <suite> [--json] [--runs N] [--scale X]`: run a benchmark suite
- * (src/bench/<suite>.ts) and print a table or one JSON object.
+ * `redleaf bench <suite> [--json] [--runs N] [--scale X] [--svg FILE]`: run a benchmark suite
+ * (src/bench/<suite>.ts) and print a table or one JSON object; optionally also draw it as an SVG
+ * bar chart (src/bench/lib/svg.ts).
  */
-import { readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { accessSync, constants, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { formatTable, type BenchOptions, type SuiteResult } from '../bench/harness.js';
+import { renderSvg } from '../bench/lib/svg.js';
 
 const benchDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'bench');
 /** The suites are the modules of src/bench other than the harness. */
@@ -30,11 +32,24 @@ export function register(program: Command): void {
     .option('--runs <n>', 'repetitions per case; the median is reported', positive('--runs'), 5)
     .option('--scale <x>', 'work per run relative to the default (e.g. 0.1 for a quick look)', positive('--scale'), 1)
     .option('--no-progress', 'no progress bar')
-    .action(async (suite: string, o: { json: boolean; runs: number; scale: number; progress: boolean }) => {
+    .option('--svg <file>', 'also write the results as an SVG bar chart to <file>')
+    .action(async (suite: string, o: { json: boolean; runs: number; scale: number; progress: boolean; svg?: string }) => {
       if (!suites.includes(suite)) throw new Error(`unknown benchmark suite "${suite}"; try ${suites.join(', ')}`);
+      if (o.svg !== undefined) {
+        // Refuse before a long run, not after it.
+        try {
+          accessSync(dirname(resolve(o.svg)), constants.W_OK);
+        } catch {
+          throw new Error(`--svg ${o.svg}: the directory ${dirname(resolve(o.svg))} does not exist or is not writable`);
+        }
+      }
       const file = join(benchDir, `${suite}.js`);
       const mod = (await import(pathToFileURL(file).href)) as { run(opts: BenchOptions): Promise<SuiteResult> };
       const result = await mod.run({ json: o.json, runs: Math.round(o.runs), scale: o.scale, progress: o.progress });
       console.log(o.json ? JSON.stringify(result) : formatTable(result));
+      if (o.svg !== undefined) {
+        writeFileSync(o.svg, renderSvg(result));
+        if (!o.json) console.log(`chart written to ${o.svg}`);
+      }
     });
 }
