@@ -10,6 +10,9 @@
  * worker-roundtrip a worker_threads postMessage round trip (the stand-in for hardware isolation)
  * worker-domain    host -> dom_c.noarg with dom_c placed in a worker (descriptor rings over
  *                  shared memory; every answer is awaited before the next call)
+ * deque-push-pop   one push and one pop of a byte buffer on an RRefDeque, in host code with
+ *                  kernel-held handles: the per-element handle cost of the packet path (a checked
+ *                  move into the ring, then a fresh handle minted on the way out)
  * Each figure is the median over `runs` runs of (elapsed / calls), measured inside dom_d (the
  * worker cases in the host).
  */
@@ -18,6 +21,7 @@ import { Kernel } from '../kernel/kernel.js';
 import { artifactPath } from '../kernel/paths.js';
 import { medianOf, progressBar, type BenchOptions, type SuiteResult } from './harness.js';
 import type { Callee, Caller } from '../interfaces/index.js';
+import type { RRefArray, RRefDeque } from '../runtime/types.js';
 
 /** A worker domain's proxy answers every method with a Promise (see src/kernel/worker-tier.ts). */
 type Promised<T> = { [K in keyof T]: T[K] extends (...a: infer A) => infer R ? (...a: A) => Promise<Awaited<R>> : never };
@@ -37,6 +41,20 @@ function hostPlainNs(n: number): number {
   for (let i = 0; i < n; i++) plain.noarg();
   const ns = ((performance.now() - t0) * 1e6) / n;
   return local === n ? ns : NaN;
+}
+
+function dequePushPopNs(kernel: Kernel, n: number): number {
+  const dq = kernel.kit.allocDeque(0, 64) as unknown as RRefDeque<RRefArray<number>>;
+  let buf = kernel.kit.allocBytes(0, 64) as unknown as RRefArray<number>;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    dq.push(buf);
+    buf = dq.pop()!;
+  }
+  const ns = ((performance.now() - t0) * 1e6) / n;
+  buf.drop();
+  dq.drop();
+  return ns;
 }
 
 async function workerDomainNs(c: Promised<Callee>, n: number): Promise<number> {
@@ -85,6 +103,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
       ['shadow-noarg', async () => (shadowed.run('noarg', n) * 1e6) / n],
       ['worker-roundtrip', () => workerRoundtripNs(nWorker)],
       ['worker-domain', () => workerDomainNs(inWorker, nWorker)],
+      ['deque-push-pop', async () => dequePushPopNs(kernel, n)],
     ];
     const bar = progressBar(opts, 'calls', cases.length);
     const results: { case: string; ns: number }[] = [];

@@ -7,14 +7,16 @@
  * name (slot, generation): bumping the generation revokes every handle to the slot at once.
  *
  * Invariants:
- *  - a slot is free iff owner[slot] === FREE; its generation only ever increases;
+ *  - a slot is free iff owner[slot] === FREE; its generation only ever increases; a free slot has
+ *    parent NO_PARENT (alloc, free and reclaim keep it so), so `parent[c] === p` for a slot p
+ *    already implies that c is allocated;
  *  - a child (an element of a deque, an RRef field of a struct) has parent[child] = the slot that
  *    holds it and always the same owner as its root; a root has parent NO_PARENT;
  *  - accounting is exact by construction: usage(d) sums, when asked, the slots whose owner is d
  *    (no per-allocation or per-move counters to keep in step; a query is one pass over the slots
  *    used so far, and queries are rare: monitors and tests, never a packet path);
  *  - a slot with borrows > 0 is never freed: free() marks it PENDING_FREE and the last
- *    endBorrow() frees it.
+ *    endBorrow() frees it; what it holds stays allocated until then, even when its owner dies.
  *
  * Allocator: power-of-two size classes from 64 B to 1 MiB, each a stack of free blocks carved from
  * the bump region in chunks aligned to max(class size, 4 KiB), so a block of size s >= 4 KiB is
@@ -88,11 +90,17 @@ export class TypeTable {
   readonly hasChildren = new Uint8Array(MAX_TYPES);
   /** Per type id: 1 for deques (children in a ring), 0 otherwise: the move walk's fast test. */
   readonly isDeque = new Uint8Array(MAX_TYPES);
+  /**
+   * Per type id: the child offsets again, as plain arrays for the walks (moveTree, forEachChild):
+   * reading them through the frozen TypeInfo costs the move of a struct about a third more.
+   */
+  readonly childOffsetsOf: number[][] = [];
 
   register(name: string, kind: TypeKind, childOffsets: readonly number[] = []): TypeInfo {
     const info: TypeInfo = Object.freeze({ id: this.infos.length, name, kind, childOffsets: Object.freeze([...childOffsets]) });
     if (info.id >= MAX_TYPES) throw new HeapError('EINVAL', `too many types (max ${MAX_TYPES})`);
     this.infos.push(info);
+    this.childOffsetsOf.push([...childOffsets]);
     if (kind === TypeKind.Deque || childOffsets.length > 0) new DataView(this.hasChildren.buffer).setUint8(info.id, 1);
     if (kind === TypeKind.Deque) new DataView(this.isDeque.buffer).setUint8(info.id, 1);
     return info;
@@ -155,6 +163,7 @@ export class ExchangeHeap {
   /** Per type id: can its values hold children (see TypeTable). Read-only for the handle kit. */
   readonly hasChildren = this.typeTable.hasChildren;
   private readonly isDeque = this.typeTable.isDeque;
+  private readonly childOffsetsOf = this.typeTable.childOffsetsOf;
 
   constructor(opts: HeapOptions = {}) {
     const physBytes = opts.physBytes ?? 256 * 1024 * 1024;
@@ -294,7 +303,7 @@ export class ExchangeHeap {
       this.w_flags.setUint8(slot, PENDING_FREE);
       return;
     }
-    this.forEachChild(slot, (c) => this.free(c));
+    if (this.hasChildren[this.type[slot]!] === 1) this.forEachChild(slot, (c) => this.free(c));
     const bytes = this.len[slot]!;
     const cls = this.cls[slot]!;
     if (cls >= 0) this.pushClass(cls, this.off[slot]!);
@@ -328,7 +337,7 @@ export class ExchangeHeap {
   move(slot: number, newOwner: number): number {
     const g = (this.gen[slot]! + 1) >>> 0;
     if (this.hasChildren[this.type[slot]!] === 1) {
-      this.moveTree(slot, this.owner[slot]!, newOwner);
+      this.moveTree(slot, this.owner[slot]!, newOwner, true);
     } else {
       // A flat array (a packet buffer): the whole move is two stores.
       this.w_gen.setUint32(slot * 4, g, true);
@@ -350,40 +359,59 @@ export class ExchangeHeap {
    * as in forEachChild. The hot case — a deque of flat buffers moving with its NetIo, batch after
    * batch — is walked inline, with no closure and no call per element.
    */
-  private moveTree(slot: number, from: number, to: number, bump = true): void {
-    if (bump) this.w_gen.setUint32(slot * 4, (this.gen[slot]! + 1) >>> 0, true);
+  private moveTree(slot: number, from: number, to: number, bump: boolean): void {
+    const gen = this.gen;
+    const type = this.type;
+    const hasChildren = this.hasChildren;
+    if (bump) this.w_gen.setUint32(slot * 4, (gen[slot]! + 1) >>> 0, true);
     if (from !== to) this.w_owner.setInt32(slot * 4, to, true);
-    const t = this.type[slot]!;
-    if (this.hasChildren[t] !== 1) return; // flat arrays (buffers): no children
-    const base = this.off[slot]!;
-    const dv = this.dv;
-    if (this.isDeque[t] !== 1) {
-      if (!bump && from === to) return;
-      for (const co of this.types[t]!.childOffsets) {
-        const c = dv.getUint32(base + co, true);
-        if (c !== 0 && this.validChild(slot, c - 1)) this.moveTree(c - 1, from, to, bump);
-      }
+    const t = type[slot]!;
+    if (hasChildren[t] !== 1) return; // flat arrays (buffers): no children
+    if (this.isDeque[t] === 1) {
+      if (from !== to) this.moveElements(slot, from, to); // elements: no handles to revoke
       return;
     }
-    if (from === to) return; // elements: no handles to revoke, no owner to change
+    if (!bump && from === to) return;
+    // A struct: its flat children (the common case: arrays) are handled here, without a call.
+    const base = this.off[slot]!;
+    const offsets = this.childOffsetsOf[t]!;
+    const parent = this.parent;
+    const hw = this.highWater;
+    for (let k = 0; k < offsets.length; k++) {
+      const c = this.dv.getUint32(base + offsets[k]!, true) - 1;
+      // A valid child names this slot as its parent (a free slot names none: see free()).
+      if (c < 0 || c >= hw || parent[c] !== slot) continue;
+      if (hasChildren[type[c]!] === 1) {
+        this.moveTree(c, from, to, bump);
+        continue;
+      }
+      if (bump) this.w_gen.setUint32(c * 4, (gen[c]! + 1) >>> 0, true);
+      if (from !== to) this.w_owner.setInt32(c * 4, to, true);
+    }
+  }
+
+  /** The elements of deque `slot` (and what they hold) go to `to`, with no generation bump. */
+  private moveElements(slot: number, from: number, to: number): void {
+    const dv = this.dv;
+    const base = this.off[slot]!;
     const head = dv.getUint32(base, true);
     const count = dv.getUint32(base + 4, true);
     const cap = dv.getUint32(base + 8, true);
     const n = count < cap ? count : cap;
-    const owner = this.owner;
+    // Everything the loop touches in locals: with a call inside it (nested containers), field
+    // loads would otherwise be repeated, with their checks, on every element.
     const parent = this.parent;
+    const type = this.type;
+    const hasChildren = this.hasChildren;
     const wOwner = this.w_owner;
     const hw = this.highWater;
-    let i = cap > 0 ? head % cap : 0;
+    let i = head < cap ? head : 0;
     for (let k = 0; k < n; k++) {
       const c = dv.getUint32(base + DEQUE_HEADER + i * 4, true);
       i = i + 1 === cap ? 0 : i + 1;
-      if (!(c < hw && owner[c] !== FREE && parent[c] === slot)) continue;
-      if (this.hasChildren[this.type[c]!] === 1) {
-        this.moveTree(c, from, to, false);
-        continue;
-      }
-      wOwner.setInt32(c * 4, to, true);
+      if (c >= hw || parent[c] !== slot) continue;
+      if (hasChildren[type[c]!] === 1) this.moveTree(c, from, to, false);
+      else wOwner.setInt32(c * 4, to, true);
     }
   }
 
@@ -392,7 +420,7 @@ export class ExchangeHeap {
     this.w_parent.setInt32((child) * 4, parentSlot, true);
     const to = this.owner[parentSlot]!;
     if (this.hasChildren[this.type[child]!] === 1) {
-      this.moveTree(child, this.owner[child]!, to);
+      this.moveTree(child, this.owner[child]!, to, true);
     } else {
       this.w_gen.setUint32(child * 4, (this.gen[child]! + 1) >>> 0, true);
       this.w_owner.setInt32(child * 4, to, true);
@@ -421,8 +449,9 @@ export class ExchangeHeap {
     if (t === undefined || t.kind === TypeKind.Array) return;
     const base = this.off[slot]!;
     if (t.kind === TypeKind.Struct) {
-      for (const co of t.childOffsets) {
-        const c = this.dv.getUint32(base + co, true);
+      const offsets = t.childOffsets;
+      for (let k = 0; k < offsets.length; k++) {
+        const c = this.dv.getUint32(base + offsets[k]!, true);
         if (c !== 0 && this.validChild(slot, c - 1)) fn(c - 1);
       }
       return;
@@ -443,6 +472,26 @@ export class ExchangeHeap {
    */
   validChild(parentSlot: number, child: number): boolean {
     return child >= 0 && child < this.highWater && this.owner[child] !== FREE && this.parent[child] === parentSlot;
+  }
+
+  /**
+   * Is child `s` still held, through parents that each list it in their memory, by a value whose
+   * free waits for a borrow to end? (A stray's stale parent number is not followed: the parent
+   * must be allocated and hold it.)
+   */
+  private heldByPendingFree(s: number): boolean {
+    for (let c = s, steps = 0; steps < this.highWater; steps++) {
+      const p = this.parent[c]!;
+      if (p === NO_PARENT || this.owner[p] === FREE) return false;
+      let listed = false;
+      this.forEachChild(p, (x) => {
+        if (x === c) listed = true;
+      });
+      if (!listed) return false;
+      if (this.flags[p] === PENDING_FREE) return true;
+      c = p;
+    }
+    return false;
   }
 
   // ---- accounting -----------------------------------------------------------------------------
@@ -490,9 +539,10 @@ export class ExchangeHeap {
       }
     }
     // Children whose slot numbers were overwritten in their parent's memory are unreachable from
-    // any root; they still name `owner`, so a second sweep frees them too.
+    // any root; they still name `owner`, so a second sweep frees them too. Not the children of a
+    // value still lent to a call (its free is pending): they go when the borrow ends.
     for (let s = 0; s < this.highWater; s++) {
-      if (this.owner[s] === owner && this.parent[s] !== NO_PARENT && this.flags[s] !== PENDING_FREE && this.borrows[s] === 0) {
+      if (this.owner[s] === owner && this.parent[s] !== NO_PARENT && this.flags[s] !== PENDING_FREE && this.borrows[s] === 0 && !this.heldByPendingFree(s)) {
         this.w_parent.setInt32(s * 4, NO_PARENT, true);
         this.free(s);
         n++;

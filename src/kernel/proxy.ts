@@ -13,6 +13,9 @@
  *  - an async result reaches the caller through a kernel-made promise: no object of the callee is
  *    handed over, and a settlement after the callee died is ignored (the caller was already
  *    unwound with an RpcError).
+ * Performance: the per-call functions (enter, after, move, retMove) keep their error paths in
+ * separate functions, so that they stay small enough for the JIT to inline them, and the handle
+ * kit's move, into every generated proxy method.
  */
 import { makeRpcError, type RpcError, type RpcErrorKind } from './errors.js';
 import type { Domain } from './domain.js';
@@ -86,6 +89,19 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     throw err;
   };
 
+  // The cold halves of the per-call paths, kept out of them so that those stay small enough for
+  // the JIT to inline into the generated proxies (an error message costs bytecode).
+  const notLive = (link: Link, method: string): RpcError =>
+    link.callee.state !== 'live'
+      ? deadError(link, method)
+      : makeRpcError('caller-dead', link.callee.name, method, `calling domain ${link.caller.name} is dead`);
+  const argFault = (link: Link, method: string, index: number, e: unknown): never =>
+    callerFault(link, method, `argument ${index}: ${(e as Error).message}`);
+  const argNotRRef = (link: Link, method: string, index: number, typeId: number, h: unknown): never =>
+    callerFault(link, method, `argument ${index} must be an RRef of type ${heap.typeInfo(typeId).name}, got ${describe(h)}`);
+  const retNotRRef = (link: Link, method: string, typeId: number, h: unknown): never =>
+    calleeFault(link, method, `must be an RRef of type ${heap.typeInfo(typeId).name}, got ${describe(h)}`);
+
   const faultFor = (link: Link, e: unknown, method: string): RpcError => {
     const c = link.callee;
     if (c.live) {
@@ -108,10 +124,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
 
   const rt: ProxyRuntime = {
     enter(link, method) {
-      if (link.callee.state !== 'live') throw deadError(link, method);
-      if (link.caller.state !== 'live') {
-        throw makeRpcError('caller-dead', link.callee.name, method, `calling domain ${link.caller.name} is dead`);
-      }
+      if (link.callee.state !== 'live' || link.caller.state !== 'live') throw notLive(link, method);
       link.callee.calls++;
       if (link.caller.id === 0) host.kernelEntry();
       return link.target;
@@ -182,9 +195,9 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       try {
         moved = kit.moveTyped(h, typeId, link.caller.id, link.callee.id);
       } catch (e) {
-        return callerFault(link, method, `argument ${index}: ${(e as Error).message}`);
+        return argFault(link, method, index, e);
       }
-      return moved ?? callerFault(link, method, `argument ${index} must be an RRef of type ${heap.typeInfo(typeId).name}, got ${describe(h)}`);
+      return moved ?? argNotRRef(link, method, index, typeId, h);
     },
     borrow(link, h, typeId, method, index) {
       if (!kit.isHandle(h) || heap.type[kit.slotOf(h as object)] !== typeId) {
@@ -212,10 +225,10 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       } catch (e) {
         return calleeFault(link, method, (e as Error).message);
       }
-      const out = moved ?? calleeFault(link, method, `must be an RRef of type ${heap.typeInfo(typeId).name}, got ${describe(h)}`);
+      const out = moved ?? retNotRRef(link, method, typeId, h);
       // The caller died while the call was in flight (an async call it was blocked in): its slots
       // were reclaimed at its death, so what it would receive now is freed rather than leaked.
-      if (!link.caller.live) heap.free(kit.slotOf(out));
+      if (link.caller.state !== 'live') heap.free(kit.slotOf(out));
       return out;
     },
     iface(link, obj, name, method, index) {

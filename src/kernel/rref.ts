@@ -10,11 +10,25 @@
  * An ownership violation (use after move, a foreign or revoked handle) is a panic of the domain
  * that held the handle: the kit reports it to the kernel through `onViolation`, then throws.
  *
- * Classes are created per heap by `createHandleKit` and hardened there; no domain can construct a
- * handle (the constructor demands a module-private token).
+ * No domain can construct a handle (the constructor demands a module-private token), and a
+ * handle serves only the kit that minted it: every kit (one per exchange heap: a kernel, or a
+ * worker domain's view) checks that a handle it is given carries its own state.
+ *
+ * Performance invariants (the packet path mints and checks handles per frame):
+ *  - exactly two handle classes per realm, shared by every kit: Handle (arrays, bytes, deques) and
+ *    StructHandle (every layout: one accessor per field name, dispatched on the slot's type id
+ *    through the kit's tables). Each site that reads a handle's private fields therefore sees at
+ *    most two hidden classes and stays a fast polymorphic inline cache. Classes per layout, or per
+ *    kit, made those sites megamorphic as soon as a few layouts or kernels had been used in the
+ *    process: every handle access then paid a stub-cache lookup per private field;
+ *  - a handle has four private fields (kit state, slot, generation, holder * 2 + read-only), all
+ *    set in its constructor; minting one is one monomorphic `new` of one of the two classes;
+ *  - StructHandle.prototype is hardened just before the first struct handle is minted (no code
+ *    outside this module can reach it before); a layout registered after that may only use field
+ *    names already known.
  */
 import './lockdown.js';
-import { DEQUE_HEADER, type ExchangeHeap, NO_PARENT, TypeKind, type TypeInfo, KERNEL_OWNER } from './heap.js';
+import { DEQUE_HEADER, type ExchangeHeap, NO_PARENT, TypeKind, KERNEL_OWNER } from './heap.js';
 import { SCALAR_SIZE, type LayoutSpec, type ScalarKind } from './layout.js';
 
 export type { FieldSpec, LayoutSpec, ScalarKind } from './layout.js';
@@ -80,201 +94,276 @@ export interface HandleKit<H extends HandleHeap = ExchangeHeap> {
   allocDeque(owner: number, capacity: number): object;
 }
 
-export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (holder: number, err: HandleError) => void): HandleKit<H> {
-  const { gen, off, len, borrows, owner, parent, dv, u8, phys, hasChildren } = heap;
-  const i32 = new Int32Array(phys);
-  const classByType: Array<new (t: symbol, s: number, g: number, ro: boolean, h: number) => Handle> = [];
-  // Per type id: element-kind index (scalar kinds 0..10, then KIND_STRUCT, KIND_DEQUE).
-  const elemKindOf: number[] = [];
-  const elemSize: number[] = [];
-  const elemGet: Array<(o: number) => unknown> = [];
-  const elemSet: Array<(o: number, v: never) => void> = [];
-  const KIND_ARRAY = -1; // "any scalar array" in kind()
-  const KIND_STRUCT = 100;
-  const KIND_DEQUE = 101;
+// Element-kind index per type id: scalar kinds 0..10 (KINDS order), then these.
+const KIND_ARRAY = -1; // "any scalar array" in kind()
+const KIND_STRUCT = 100;
+const KIND_DEQUE = 101;
+// Field codes of struct fields beyond the scalar kinds (0..10).
+const FIELD_RREF = 20;
+const FIELD_ARRAY = 21;
 
-  let slotOfImpl!: (h: Handle) => number;
-  let genOfImpl!: (h: Handle) => number;
-  let holderOfImpl!: (h: Handle) => number;
-  let roOfImpl!: (h: Handle) => boolean;
-  let revokeImpl!: (h: Handle) => void;
-  let isHandleImpl!: (v: unknown) => boolean;
+/** Scalar kinds in the order of their kind index (the kits' tables and field codes). */
+const KINDS: readonly ScalarKind[] = ['u8', 'u16', 'u32', 'i8', 'i16', 'i32', 'f32', 'f64', 'u64', 'i64', 'bool'];
 
-  const violation = (holder: number, code: HandleError['code'], msg: string): never => {
-    const err = new HandleError(code, msg);
-    if (holder !== KERNEL_OWNER) onViolation(holder, err);
-    throw err;
-  };
+/**
+ * One struct field of one layout, as the shared accessor of its name finds it for the slot's
+ * type: the byte offset, the field code (a scalar kind index, FIELD_RREF or FIELD_ARRAY) and, for
+ * fixed arrays, the element kind index and count.
+ */
+interface FieldImpl {
+  readonly name: string;
+  readonly layout: string;
+  readonly offset: number;
+  readonly code: number;
+  readonly elem: number;
+  readonly count: number;
+}
 
-  class Handle {
-    #s: number;
-    #g: number;
-    #ro: boolean;
-    #h: number;
-    constructor(token: symbol, s: number, g: number, ro: boolean, holder: number) {
-      if (token !== TOKEN) throw new TypeError('RRef handles are created by the kernel only');
-      this.#s = s;
-      this.#g = g;
-      this.#ro = ro;
-      this.#h = holder;
-    }
-    static {
-      slotOfImpl = (h) => h.#s;
-      genOfImpl = (h) => h.#g;
-      holderOfImpl = (h) => h.#h;
-      roOfImpl = (h) => h.#ro;
-      revokeImpl = (h) => {
-        h.#g = -1;
-      };
-      isHandleImpl = (v) => typeof v === 'object' && v !== null && #s in v;
-    }
-    /** Base byte offset if the handle may read; throws (and reports) otherwise. */
-    protected r(): number {
-      const s = this.#s;
-      if (gen[s] !== this.#g) return violation(this.#h, 'EREVOKED', `use of a revoked RRef (slot ${s}): it was moved, dropped, or its owner died`);
-      return off[s]!;
-    }
-    /** Base byte offset if the handle may write. */
-    protected w(): number {
-      const s = this.#s;
-      if (gen[s] !== this.#g) return violation(this.#h, 'EREVOKED', `use of a revoked RRef (slot ${s}): it was moved, dropped, or its owner died`);
-      if (this.#ro) return violation(this.#h, 'EREADONLY', `write through a borrowed (read-only) RRef (slot ${s})`);
-      if (borrows[s] !== 0) return violation(this.#h, 'EBORROWED', `write to an RRef that is lent to a call in progress (slot ${s})`);
-      return off[s]!;
-    }
-    protected bounds(o: number, n: number): void {
-      if (!(o >= 0 && o + n <= len[this.#s]!)) {
-        violation(this.#h, 'ERANGE', `RRef access at offset ${o} of ${n} bytes is outside its ${len[this.#s]} bytes`);
-      }
-    }
-    get valid(): boolean {
-      return gen[this.#s] === this.#g;
-    }
-    get addr(): number {
-      return this.r();
-    }
-    get byteLength(): number {
-      this.r();
-      return len[this.#s]!;
-    }
+/** What a handle reaches through its kit field: one heap's tables (one hidden class for all kits). */
+class KitState {
+  readonly gen: Uint32Array;
+  readonly off: Uint32Array;
+  readonly len: Uint32Array;
+  readonly borrows: Int32Array;
+  readonly owner: Int32Array;
+  readonly parent: Int32Array;
+  readonly type: Int32Array;
+  readonly hasChildren: Uint8Array;
+  readonly dv: DataView;
+  readonly u8: Uint8Array;
+  readonly i32: Int32Array;
+  /** Per type id: element-kind index. */
+  readonly elemKindOf: number[] = [];
+  /** Per element-kind index: element size in bytes. */
+  readonly elemSize: number[] = KINDS.map((k) => SCALAR_SIZE[k]);
+  /** Per field-name index (fieldIndex), per type id: the field of that layout. */
+  readonly fields: (FieldImpl | undefined)[][] = [];
+  constructor(
+    readonly heap: HandleHeap,
+    readonly onViolation: (holder: number, err: HandleError) => void,
+  ) {
+    this.gen = heap.gen;
+    this.off = heap.off;
+    this.len = heap.len;
+    this.borrows = heap.borrows;
+    this.owner = heap.owner;
+    this.parent = heap.parent;
+    this.type = heap.type;
+    this.hasChildren = heap.hasChildren;
+    this.dv = heap.dv;
+    this.u8 = heap.u8;
+    this.i32 = new Int32Array(heap.phys);
+  }
+}
+
+const violation = (k: KitState, holder: number, code: HandleError['code'], msg: string): never => {
+  const err = new HandleError(code, msg);
+  if (holder !== KERNEL_OWNER) k.onViolation(holder, err);
+  throw err;
+};
+const revoked = (k: KitState, holder: number, s: number): never =>
+  violation(k, holder, 'EREVOKED', `use of a revoked RRef (slot ${s}): it was moved, dropped, or its owner died`);
+
+let slotOf!: (h: Handle) => number;
+let genOf!: (h: Handle) => number;
+let holderOf!: (h: Handle) => number;
+let isReadOnly!: (h: Handle) => boolean;
+let revoke!: (h: Handle) => void;
+/** Is `v` a handle of kit `k` (brand and kit check, no throw)? */
+let isHandleOf!: (k: KitState, v: unknown) => boolean;
+/** The slot of `h` if `holder` may move it (a valid, writable, not lent, root handle it owns). */
+let movableSlot!: (k: KitState, h: Handle, holder: number) => number;
+/** The proxies' move (see HandleKit.moveTyped). */
+let moveTyped!: (k: KitState, v: unknown, typeId: number, from: number, to: number) => Handle | null;
+let mintStruct!: (k: KitState, s: number, g: number, m: number) => Handle;
+
+/**
+ * Private state: the kit, the slot, the generation the handle is valid for, and `m` = holder * 2
+ * + ro (the holder domain and whether the handle is read-only, in one field).
+ */
+class Handle {
+  #k: KitState;
+  #s: number;
+  #g: number;
+  #m: number;
+  constructor(token: symbol, k: KitState, s: number, g: number, m: number) {
+    if (token !== TOKEN) throw new TypeError('RRef handles are created by the kernel only');
+    this.#k = k;
+    this.#s = s;
+    this.#g = g;
+    this.#m = m;
+  }
+  static {
+    slotOf = (h) => h.#s;
+    genOf = (h) => h.#g;
+    holderOf = (h) => h.#m >>> 1;
+    isReadOnly = (h) => (h.#m & 1) === 1;
+    revoke = (h) => {
+      h.#g = -1;
+    };
+    isHandleOf = (k, v) => typeof v === 'object' && v !== null && #k in v && v.#k === k;
+    movableSlot = (k, h, holder) => {
+      const s = h.#s;
+      // The common case in one test; movableWhy finds (and reports) what is wrong otherwise.
+      if (k.gen[s] === h.#g && h.#m === holder * 2 && k.borrows[s] === 0 && k.parent[s] === NO_PARENT && k.owner[s] === holder) return s;
+      return movableWhy(k, h, holder);
+    };
+    moveTyped = (k, v, typeId, from, to) => {
+      if (typeof v !== 'object' || v === null || !(#k in v) || v.#k !== k || k.type[v.#s] !== typeId) return null;
+      const s = movableSlot(k, v, from);
+      const g = k.heap.move(s, to);
+      return k.elemKindOf[typeId] !== KIND_STRUCT ? new Handle(TOKEN, k, s, g, to * 2) : mintAs(k, s, g, to * 2);
+    };
+  }
+  /** Base byte offset if the handle may read; throws (and reports) otherwise. */
+  protected r(): number {
+    const k = this.#k;
+    const s = this.#s;
+    if (k.gen[s] !== this.#g) return revoked(k, this.#m >>> 1, s);
+    return k.off[s]!;
+  }
+  /** Base byte offset if the handle may write. */
+  protected w(): number {
+    const k = this.#k;
+    const s = this.#s;
+    if (k.gen[s] !== this.#g || (this.#m & 1) === 1 || k.borrows[s] !== 0) return this.unwritable();
+    return k.off[s]!;
+  }
+  /** Why this handle may not write (the cold half of w()); always throws. */
+  protected unwritable(): never {
+    const k = this.#k;
+    const s = this.#s;
+    const holder = this.#m >>> 1;
+    if (k.gen[s] !== this.#g) return revoked(k, holder, s);
+    if ((this.#m & 1) === 1) return violation(k, holder, 'EREADONLY', `write through a borrowed (read-only) RRef (slot ${s})`);
+    return violation(k, holder, 'EBORROWED', `write to an RRef that is lent to a call in progress (slot ${s})`);
+  }
+  /** Address of bytes [o, o+n) if the handle may read them (r() and a bounds check in one). */
+  protected ra(o: number, n: number): number {
+    const k = this.#k;
+    const s = this.#s;
+    if (k.gen[s] !== this.#g) return revoked(k, this.#m >>> 1, s);
+    if (!(o >= 0 && o + n <= k.len[s]!)) return this.outside(o, n);
+    return k.off[s]! + o;
+  }
+  /** Address of bytes [o, o+n) if the handle may write them (w() and a bounds check in one). */
+  protected wa(o: number, n: number): number {
+    const k = this.#k;
+    const s = this.#s;
+    if (k.gen[s] !== this.#g || (this.#m & 1) === 1 || k.borrows[s] !== 0) return this.unwritable();
+    if (!(o >= 0 && o + n <= k.len[s]!)) return this.outside(o, n);
+    return k.off[s]! + o;
+  }
+  protected outside(o: number, n: number): never {
+    return violation(this.#k, this.#m >>> 1, 'ERANGE', `RRef access at offset ${o} of ${n} bytes is outside its ${this.#k.len[this.#s]} bytes`);
+  }
+  get valid(): boolean {
+    return this.#k.gen[this.#s] === this.#g;
+  }
+  get addr(): number {
+    return this.r();
+  }
+  get byteLength(): number {
+    this.r();
+    return this.#k.len[this.#s]!;
+  }
 
   getU8(o: number): number {
-    const b = this.r();
-    this.bounds(o, 1);
-    return u8[b + o]!;
+    return this.#k.u8[this.ra(o, 1)]!;
   }
   setU8(o: number, v: number): void {
-    const b = this.w();
-    this.bounds(o, 1);
-    dv.setUint8(b + o, v);
+    this.#k.dv.setUint8(this.wa(o, 1), v);
   }
   getU16(o: number): number {
-    const b = this.r();
-    this.bounds(o, 2);
-    return dv.getUint16(b + o, true);
+    return this.#k.dv.getUint16(this.ra(o, 2), true);
   }
   setU16(o: number, v: number): void {
-    const b = this.w();
-    this.bounds(o, 2);
-    dv.setUint16(b + o, v, true);
+    this.#k.dv.setUint16(this.wa(o, 2), v, true);
   }
   getU32(o: number): number {
-    const b = this.r();
-    this.bounds(o, 4);
-    return dv.getUint32(b + o, true);
+    return this.#k.dv.getUint32(this.ra(o, 4), true);
   }
   setU32(o: number, v: number): void {
-    const b = this.w();
-    this.bounds(o, 4);
-    dv.setUint32(b + o, v, true);
+    this.#k.dv.setUint32(this.wa(o, 4), v, true);
   }
   loadU32(o: number): number {
-    const b = this.r();
-    this.bounds(o, 4);
-    if ((b + o) % 4 !== 0) throw new HandleError('EINVAL', `atomic access at unaligned offset ${o}`);
-    return Atomics.load(i32, (b + o) >> 2) >>> 0;
+    const a = this.ra(o, 4);
+    if (a % 4 !== 0) throw new HandleError('EINVAL', `atomic access at unaligned offset ${o}`);
+    return Atomics.load(this.#k.i32, a >> 2) >>> 0;
   }
   storeU32(o: number, v: number): void {
-    const b = this.w();
-    this.bounds(o, 4);
-    if ((b + o) % 4 !== 0) throw new HandleError('EINVAL', `atomic access at unaligned offset ${o}`);
-    Atomics.store(i32, (b + o) >> 2, v | 0);
+    const a = this.wa(o, 4);
+    if (a % 4 !== 0) throw new HandleError('EINVAL', `atomic access at unaligned offset ${o}`);
+    Atomics.store(this.#k.i32, a >> 2, v | 0);
   }
   getU64(o: number): number {
-    const b = this.r();
-    this.bounds(o, 8);
-    return dv.getUint32(b + o, true) + dv.getUint32(b + o + 4, true) * 0x1_0000_0000;
+    const a = this.ra(o, 8);
+    const dv = this.#k.dv;
+    return dv.getUint32(a, true) + dv.getUint32(a + 4, true) * 0x1_0000_0000;
   }
   setU64(o: number, v: number): void {
-    const b = this.w();
-    this.bounds(o, 8);
-    dv.setUint32(b + o, v % 0x1_0000_0000, true);
-    dv.setUint32(b + o + 4, Math.floor(v / 0x1_0000_0000), true);
+    const a = this.wa(o, 8);
+    const dv = this.#k.dv;
+    dv.setUint32(a, v % 0x1_0000_0000, true);
+    dv.setUint32(a + 4, Math.floor(v / 0x1_0000_0000), true);
   }
   read(o: number, dst: Uint8Array, dstOff = 0, n = dst.length - dstOff): void {
-    const b = this.r();
-    this.bounds(o, n);
+    const a = this.ra(o, n);
     if (!(dstOff >= 0 && dstOff + n <= dst.length)) throw new HandleError('ERANGE', `read: destination range ${dstOff}+${n} outside ${dst.length} bytes`);
-    dst.set(u8.subarray(b + o, b + o + n), dstOff);
+    dst.set(this.#k.u8.subarray(a, a + n), dstOff);
   }
   write(o: number, src: Uint8Array, srcOff = 0, n = src.length - srcOff): void {
-    const b = this.w();
-    this.bounds(o, n);
+    const a = this.wa(o, n);
     if (!(srcOff >= 0 && srcOff + n <= src.length)) throw new HandleError('ERANGE', `write: source range ${srcOff}+${n} outside ${src.length} bytes`);
-    u8.set(src.subarray(srcOff, srcOff + n), b + o);
+    this.#k.u8.set(src.subarray(srcOff, srcOff + n), a);
   }
   fill(v: number, o = 0, n?: number): void {
-    const b = this.w();
-    const count = n ?? len[slotOfImpl(this)]! - o;
-    this.bounds(o, count);
-    u8.fill(v, b + o, b + o + count);
+    const count = n ?? this.#k.len[this.#s]! - o;
+    const a = this.wa(o, count);
+    this.#k.u8.fill(v, a, a + count);
   }
   copyFrom(src: Handle, srcOff: number, dstOff: number, n: number): void {
-    if (!(src instanceof Handle)) throw new HandleError('EINVAL', 'copyFrom: source is not a byte RRef');
-    const sb = src.r();
-    src.bounds(srcOff, n);
-    const b = this.w();
-    this.bounds(dstOff, n);
-    u8.copyWithin(b + dstOff, sb + srcOff, sb + srcOff + n);
+    if (!isHandleOf(this.#k, src)) throw new HandleError('EINVAL', 'copyFrom: source is not a byte RRef');
+    const sa = src.ra(srcOff, n);
+    const da = this.wa(dstOff, n);
+    this.#k.u8.copyWithin(da, sa, sa + n);
   }
 
-    // ---- arrays (RRefArray<T>, bytes included) ----
-    get length(): number {
-      const b = this.r();
-      const s = this.#s;
-      const t = elemKindOf[heap.type[s]!]!;
-      if (t === KIND_DEQUE) return dv.getUint32(b + 4, true);
-      if (t === KIND_STRUCT) return violation(this.#h, 'EINVAL', 'a struct RRef has no length');
-      return Math.floor(len[s]! / elemSize[t]!);
+  // ---- arrays (RRefArray<T>, bytes included) ----
+  get length(): number {
+    const b = this.r();
+    const k = this.#k;
+    const s = this.#s;
+    const t = k.elemKindOf[k.type[s]!]!;
+    if (t === KIND_DEQUE) return k.dv.getUint32(b + 4, true);
+    if (t === KIND_STRUCT) return violation(k, this.#m >>> 1, 'EINVAL', 'a struct RRef has no length');
+    return Math.floor(k.len[s]! / k.elemSize[t]!);
+  }
+  get(i: number): unknown {
+    const e = this.kind(KIND_ARRAY);
+    const size = this.#k.elemSize[e]!;
+    return loadScalar(this.#k.dv, e, this.ra(i * size, size));
+  }
+  set(i: number, v: unknown): void {
+    const e = this.kind(KIND_ARRAY);
+    const size = this.#k.elemSize[e]!;
+    storeScalar(this.#k.dv, e, this.wa(i * size, size), v);
+  }
+  /** The element-kind index of this handle's type, checked against what the method needs. */
+  protected kind(want: number): number {
+    const k = this.#k;
+    const t = k.type[this.#s]!;
+    const e = k.elemKindOf[t]!;
+    if (want === KIND_ARRAY ? e >= KIND_STRUCT : e !== want) {
+      violation(k, this.#m >>> 1, 'EINVAL', `this RRef (${k.heap.typeInfo(t).name}) has no such operation`);
     }
-    get(i: number): unknown {
-      const b = this.r();
-      const k = this.kind(KIND_ARRAY);
-      const size = elemSize[k]!;
-      this.bounds(i * size, size);
-      return elemGet[k]!(b + i * size);
-    }
-    set(i: number, v: unknown): void {
-      const b = this.w();
-      const k = this.kind(KIND_ARRAY);
-      const size = elemSize[k]!;
-      this.bounds(i * size, size);
-      elemSet[k]!(b + i * size, v as never);
-    }
-    /** The element-kind index of this handle's type, checked against what the method needs. */
-    protected kind(want: number): number {
-      const k = elemKindOf[heap.type[this.#s]!]!;
-      if (want === KIND_ARRAY ? k >= KIND_STRUCT : k !== want) {
-        violation(this.#h, 'EINVAL', `this RRef (${heap.typeInfo(heap.type[this.#s]!).name}) has no such operation`);
-      }
-      return k;
-    }
+    return e;
+  }
 
-    // ---- deques ----
-  
+  // ---- deques ----
   get capacity(): number {
     this.kind(KIND_DEQUE);
-    return dv.getUint32(this.r() + 8, true);
+    return this.#k.dv.getUint32(this.r() + 8, true);
   }
   /**
    * The ring header, validated: it lives in the deque's own memory, which its holder can
@@ -282,202 +371,305 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
    * push/pop inside the allocation. The caller reads the three words once and passes them.
    */
   protected checkRing(head: number, count: number, cap: number): void {
-    if (!(cap >= 1 && DEQUE_HEADER + cap * 4 <= len[this.#s]! && head < cap && count <= cap)) {
-      violation(this.#h, 'EINVAL', `deque (slot ${this.#s}) has a corrupt header`);
+    if (!(cap >= 1 && DEQUE_HEADER + cap * 4 <= this.#k.len[this.#s]! && head < cap && count <= cap)) {
+      violation(this.#k, this.#m >>> 1, 'EINVAL', `deque (slot ${this.#s}) has a corrupt header`);
     }
+  }
+  /** Base offset of this deque if the handle may change it (w() and the kind check in one). */
+  protected wDeque(): number {
+    const k = this.#k;
+    const s = this.#s;
+    if (k.gen[s] !== this.#g || (this.#m & 1) === 1 || k.borrows[s] !== 0) return this.unwritable();
+    if (k.elemKindOf[k.type[s]!] !== KIND_DEQUE) this.kind(KIND_DEQUE);
+    return k.off[s]!;
   }
 
   push(v: unknown): boolean {
-    const b = this.w();
-    this.kind(KIND_DEQUE);
-    const self = slotOfImpl(this);
-    const holder = holderOfImpl(this);
-    const c = checkMovableImpl(v, holder);
+    const b = this.wDeque();
+    const k = this.#k;
+    const self = this.#s;
+    const holder = this.#m >>> 1;
+    const c = checkMovable(k, v, holder);
     // No cycles: the deque may not end up inside itself (only a value with children can hold it).
-    if (hasChildren[heap.type[c]!] === 1) {
-      for (let p = self; p !== NO_PARENT; p = parent[p]!) {
-        if (p === c) violation(holder, 'EINVAL', 'push of an RRef that contains this deque');
+    if (k.hasChildren[k.type[c]!] === 1) {
+      for (let p = self; p !== NO_PARENT; p = k.parent[p]!) {
+        if (p === c) violation(k, holder, 'EINVAL', 'push of an RRef that contains this deque');
       }
     }
+    const dv = k.dv;
     const head = dv.getUint32(b, true);
     const count = dv.getUint32(b + 4, true);
     const cap = dv.getUint32(b + 8, true);
     this.checkRing(head, count, cap);
     if (count === cap) return false;
-    dv.setUint32(b + DEQUE_HEADER + ((head + count) % cap) * 4, c, true);
+    const at = head + count;
+    dv.setUint32(b + DEQUE_HEADER + (at < cap ? at : at - cap) * 4, c, true);
     dv.setUint32(b + 4, count + 1, true);
-    heap.adopt(self, c);
+    k.heap.adopt(self, c);
     return true;
   }
   pop(): Handle | undefined {
-    const b = this.w();
-    this.kind(KIND_DEQUE);
+    const b = this.wDeque();
+    const k = this.#k;
+    const dv = k.dv;
     const head = dv.getUint32(b, true);
     const count = dv.getUint32(b + 4, true);
     const cap = dv.getUint32(b + 8, true);
     this.checkRing(head, count, cap);
     if (count === 0) return undefined;
     const c = dv.getUint32(b + DEQUE_HEADER + head * 4, true);
-    dv.setUint32(b, (head + 1) % cap, true);
+    const next = head + 1;
+    dv.setUint32(b, next < cap ? next : 0, true);
     dv.setUint32(b + 4, count - 1, true);
-    const self = slotOfImpl(this);
-    if (!heap.validChild(self, c)) return violation(holderOfImpl(this), 'EINVAL', `deque (slot ${self}) holds a corrupt element entry`);
-    heap.release(c);
-    return mintImpl(c, holderOfImpl(this), false);
+    const self = this.#s;
+    if (!k.heap.validChild(self, c)) return violation(k, this.#m >>> 1, 'EINVAL', `deque (slot ${self}) holds a corrupt element entry`);
+    // The element is writable: a read-only handle cannot pop (wDeque above).
+    return mintAs(k, c, k.heap.release(c), this.#m);
   }
 
-    drop(): void {
-      this.w();
-      const s = this.#s;
-      if (parent[s] !== NO_PARENT) violation(this.#h, 'EINVAL', `drop of an RRef that lives inside another one (slot ${s}); take it out first`);
-      heap.free(s);
-    }
+  drop(): void {
+    this.w();
+    const k = this.#k;
+    const s = this.#s;
+    if (k.parent[s] !== NO_PARENT) violation(k, this.#m >>> 1, 'EINVAL', `drop of an RRef that lives inside another one (slot ${s}); take it out first`);
+    k.heap.free(s);
   }
 
-  const structClasses = new Map<string, number>();
-
-  const makeStructClass = (spec: LayoutSpec): typeof Handle => {
-    // An explicit constructor: an implicit derived one spreads its arguments, slow under lockdown.
-    class StructHandle extends Handle {
-      constructor(t: symbol, s: number, g: number, ro: boolean, h: number) {
-        super(t, s, g, ro, h);
-      }
+  // ---- struct fields (the accessors of StructHandle.prototype call these) ----
+  /**
+   * Field name index `i` of this struct (the accessor of that name calls this): undefined when
+   * its layout has no such field. The common scalar kinds are read without the general switch.
+   */
+  protected getField(i: number): unknown {
+    const k = this.#k;
+    const s = this.#s;
+    const f = k.fields[i]?.[k.type[s]!];
+    if (f === undefined) return undefined;
+    if (k.gen[s] !== this.#g) return revoked(k, this.#m >>> 1, s);
+    const a = k.off[s]! + f.offset;
+    const code = f.code;
+    if (code === 2) return k.dv.getUint32(a, true);
+    if (code === 5) return k.dv.getInt32(a, true);
+    if (code === 7) return k.dv.getFloat64(a, true);
+    return code < FIELD_RREF ? loadScalar(k.dv, code, a) : this.readField(f);
+  }
+  /** Assignment to field name index `i` (`name`) of this struct. */
+  protected setField(i: number, name: string, v: unknown): void {
+    const k = this.#k;
+    const s = this.#s;
+    const f = k.fields[i]?.[k.type[s]!];
+    if (f === undefined) return this.noField(name);
+    const code = f.code;
+    if (typeof v === 'number' && (code === 2 || code === 5 || code === 7)) {
+      const a = this.w() + f.offset;
+      if (code === 2) k.dv.setUint32(a, v, true);
+      else if (code === 5) k.dv.setInt32(a, v, true);
+      else k.dv.setFloat64(a, v, true);
+      return;
     }
-    const proto = StructHandle.prototype as unknown as Record<string, unknown>;
-    for (const f of spec.fields) {
-      let desc: PropertyDescriptor;
-      if (f.kind === 'rref') {
-        desc = {
-          get(this: StructHandle) {
-            const b = this.r();
-            const c = dv.getUint32(b + f.offset, true);
-            if (c === 0) return null;
-            const s = slotOfImpl(this);
-            if (!heap.validChild(s, c - 1)) return violation(holderOfImpl(this), 'EINVAL', `field ${f.name} holds a corrupt RRef`);
-            return mintImpl(c - 1, holderOfImpl(this), roOfImpl(this));
-          },
-          set(this: StructHandle, v: unknown) {
-            const b = this.w();
-            const s = slotOfImpl(this);
-            const old = dv.getUint32(b + f.offset, true);
-            if (v === null) {
-              dv.setUint32(b + f.offset, 0, true);
-            } else {
-              const c = checkMovableImpl(v, holderOfImpl(this));
-              for (let p = s; p !== NO_PARENT; p = parent[p]!) {
-                if (p === c) violation(holderOfImpl(this), 'EINVAL', `field ${f.name}: an RRef cannot contain itself`);
-              }
-              dv.setUint32(b + f.offset, c + 1, true);
-              heap.adopt(s, c);
-            }
-            // Assignment drops the previous value, as in Rust.
-            if (old !== 0 && heap.validChild(s, old - 1)) {
-              heap.release(old - 1);
-              heap.free(old - 1);
-            }
-          },
-        };
-      } else if (f.kind === 'array') {
-        const ek = f.elem!;
-        const es = SCALAR_SIZE[ek];
-        const n = f.count!;
-        const get = scalarGetter(dv, ek);
-        const set = scalarSetter(dv, ek);
-        desc = {
-          get(this: StructHandle) {
-            const b = this.r() + f.offset;
-            const out: unknown[] = [];
-            for (let i = 0; i < n; i++) out.push(get(b + i * es));
-            return Object.freeze(out);
-          },
-          set(this: StructHandle, v: ArrayLike<never>) {
-            const b = this.w() + f.offset;
-            if (v === null || typeof v !== 'object' || v.length !== n) {
-              violation(holderOfImpl(this), 'EINVAL', `field ${f.name} takes exactly ${n} elements`);
-            }
-            for (let i = 0; i < n; i++) set(b + i * es, v[i]!);
-          },
-        };
-      } else {
-        const get = scalarGetter(dv, f.kind);
-        const set = scalarSetter(dv, f.kind);
-        desc = {
-          get(this: StructHandle) {
-            return get(this.r() + f.offset);
-          },
-          set(this: StructHandle, v: never) {
-            set(this.w() + f.offset, v);
-          },
-        };
-      }
-      Object.defineProperty(proto, f.name, { ...desc, enumerable: true, configurable: false });
+    this.writeField(f, v);
+  }
+  protected readField(f: FieldImpl): unknown {
+    const k = this.#k;
+    const b = this.r() + f.offset;
+    const code = f.code;
+    if (code < FIELD_RREF) return loadScalar(k.dv, code, b);
+    if (code === FIELD_RREF) {
+      const c = k.dv.getUint32(b, true);
+      if (c === 0) return null;
+      if (!k.heap.validChild(this.#s, c - 1)) return violation(k, this.#m >>> 1, 'EINVAL', `field ${f.name} holds a corrupt RRef`);
+      return mintAs(k, c - 1, k.gen[c - 1]!, this.#m);
     }
-    Object.defineProperty(StructHandle, 'name', { value: `RRef<${spec.name}>` });
-    return StructHandle;
-  };
+    const out: unknown[] = [];
+    const es = k.elemSize[f.elem]!;
+    for (let i = 0; i < f.count; i++) out.push(loadScalar(k.dv, f.elem, b + i * es));
+    return Object.freeze(out);
+  }
+  protected writeField(f: FieldImpl, v: unknown): void {
+    const k = this.#k;
+    const b = this.w() + f.offset;
+    const code = f.code;
+    if (code < FIELD_RREF) {
+      storeScalar(k.dv, code, b, v);
+      return;
+    }
+    if (code === FIELD_ARRAY) {
+      const n = f.count;
+      if (v === null || typeof v !== 'object' || (v as ArrayLike<unknown>).length !== n) {
+        violation(k, this.#m >>> 1, 'EINVAL', `field ${f.name} takes exactly ${n} elements`);
+      }
+      const es = k.elemSize[f.elem]!;
+      for (let i = 0; i < n; i++) storeScalar(k.dv, f.elem, b + i * es, (v as ArrayLike<unknown>)[i]);
+      return;
+    }
+    const s = this.#s;
+    const holder = this.#m >>> 1;
+    const old = k.dv.getUint32(b, true);
+    if (v === null) {
+      k.dv.setUint32(b, 0, true);
+    } else {
+      const c = checkMovable(k, v, holder);
+      for (let p = s; p !== NO_PARENT; p = k.parent[p]!) {
+        if (p === c) violation(k, holder, 'EINVAL', `field ${f.name}: an RRef cannot contain itself`);
+      }
+      k.dv.setUint32(b, c + 1, true);
+      k.heap.adopt(s, c);
+    }
+    // Assignment drops the previous value, as in Rust.
+    if (old !== 0 && k.heap.validChild(s, old - 1)) {
+      k.heap.release(old - 1);
+      k.heap.free(old - 1);
+    }
+  }
+  /** Assignment to a field this struct's layout does not have. */
+  protected noField(name: string): never {
+    const k = this.#k;
+    return violation(k, this.#m >>> 1, 'EINVAL', `RRef<${k.heap.typeInfo(k.type[this.#s]!).name}> has no field ${name}`);
+  }
+}
 
-  const mintImpl = (slot: number, holder: number, ro: boolean): Handle => {
-    const C = classByType[heap.type[slot]!]!;
-    return new C(TOKEN, slot, gen[slot]!, ro, holder);
-  };
+// An explicit constructor: an implicit derived one spreads its arguments, slow under lockdown.
+class StructHandle extends Handle {
+  constructor(t: symbol, k: KitState, s: number, g: number, m: number) {
+    super(t, k, s, g, m);
+  }
+  static {
+    mintStruct = (k, s, g, m) => new StructHandle(TOKEN, k, s, g, m);
+  }
+}
+Object.defineProperty(StructHandle, 'name', { value: 'RRef<struct>' });
+harden(Handle);
 
-  const checkMovableImpl = (v: unknown, holder: number): number => {
-    if (!isHandleImpl(v)) return violation(holder, 'EINVAL', `expected an RRef handle, got ${describe(v)}`);
-    return movableSlot(v as Handle, holder);
-  };
+/** Field name -> its index (the accessor on StructHandle.prototype and KitState.fields). */
+const fieldIndex = new Map<string, number>();
+let structsSealed = false;
 
-  /** checkMovable's checks after the brand check: the slot of `h` if `holder` may move it. */
-  const movableSlot = (h: Handle, holder: number): number => {
-    const s = slotOfImpl(h);
-    if (gen[s] !== genOfImpl(h)) return violation(holder, 'EREVOKED', `use of a revoked RRef (slot ${s}): it was moved, dropped, or its owner died`);
-    if (roOfImpl(h)) return violation(holder, 'EREADONLY', `a borrowed RRef (slot ${s}) cannot be moved`);
-    if (borrows[s] !== 0) return violation(holder, 'EBORROWED', `an RRef lent to a call in progress (slot ${s}) cannot be moved`);
-    if (parent[s] !== NO_PARENT) return violation(holder, 'EINVAL', `an RRef inside another one (slot ${s}) cannot be moved on its own; take it out first`);
-    if (owner[s] !== holder) return violation(holder, 'EINVAL', `foreign RRef (slot ${s}): not owned by the domain using it`);
-    return s;
-  };
-
-  const register = (info: TypeInfo, C: new (t: symbol, s: number, g: number, ro: boolean, h: number) => Handle): number => {
-    classByType[info.id] = C;
-    return info.id;
-  };
-
-  // Arrays and deques are instances of Handle itself: a class with no base constructor to call
-  // is what makes minting a handle cheap (see lockdown.ts on why derived classes are avoided).
-  harden(Handle);
-  const arrayTypes = new Map<ScalarKind, number>();
-  const kinds: ScalarKind[] = ['u8', 'u16', 'u32', 'i8', 'i16', 'i32', 'f32', 'f64', 'u64', 'i64', 'bool'];
-  kinds.forEach((k, i) => {
-    elemSize[i] = SCALAR_SIZE[k];
-    elemGet[i] = scalarGetter(dv, k);
-    elemSet[i] = scalarSetter(dv, k);
-    const id = register(heap.registerType(`RRefArray<${k}>`, TypeKind.Array), Handle);
-    elemKindOf[id] = i;
-    arrayTypes.set(k, id);
+/** The accessor of field `name` on StructHandle.prototype (once per realm); its name index. */
+function fieldAccessor(name: string, layout: string): number {
+  let i = fieldIndex.get(name);
+  if (i !== undefined) return i;
+  if (structsSealed) throw new HandleError('EINVAL', `layout ${layout}: field name ${name} is new after the first struct handle was minted; register layouts first`);
+  if (name in Handle.prototype) throw new HandleError('EINVAL', `layout ${layout}: field ${name} would hide the RRef member of that name`);
+  const index = (i = fieldIndex.size);
+  fieldIndex.set(name, index);
+  Object.defineProperty(StructHandle.prototype, name, {
+    get(this: StructHandle) {
+      return this.getField(index);
+    },
+    set(this: StructHandle, v: unknown) {
+      this.setField(index, name, v);
+    },
+    enumerable: true,
+    configurable: false,
   });
-  const dequeType = register(heap.registerType('RRefDeque', TypeKind.Deque), Handle);
+  return index;
+}
+
+/** A fresh handle for (slot, generation) with m = holder * 2 + ro, of the slot's class. */
+function mintAs(k: KitState, slot: number, g: number, m: number): Handle {
+  return k.elemKindOf[k.type[slot]!] !== KIND_STRUCT ? new Handle(TOKEN, k, slot, g, m) : structsSealed ? mintStruct(k, slot, g, m) : firstStruct(k, slot, g, m);
+}
+function firstStruct(k: KitState, slot: number, g: number, m: number): Handle {
+  harden(StructHandle);
+  structsSealed = true;
+  return mintStruct(k, slot, g, m);
+}
+
+/** The slot of `v` if it is a handle of kit `k` that `holder` may move; throws otherwise. */
+function checkMovable(k: KitState, v: unknown, holder: number): number {
+  if (!isHandleOf(k, v)) return violation(k, holder, 'EINVAL', `expected an RRef handle, got ${describe(v)}`);
+  return movableSlot(k, v as Handle, holder);
+}
+
+/** Why `holder` may not move `h` (the cold half of movableSlot): throws, or the slot if it may. */
+function movableWhy(k: KitState, h: Handle, holder: number): number {
+  const s = slotOf(h);
+  if (k.gen[s] !== genOf(h)) return revoked(k, holder, s);
+  if (isReadOnly(h)) return violation(k, holder, 'EREADONLY', `a borrowed RRef (slot ${s}) cannot be moved`);
+  if (k.borrows[s] !== 0) return violation(k, holder, 'EBORROWED', `an RRef lent to a call in progress (slot ${s}) cannot be moved`);
+  if (k.parent[s] !== NO_PARENT) return violation(k, holder, 'EINVAL', `an RRef inside another one (slot ${s}) cannot be moved on its own; take it out first`);
+  if (k.owner[s] !== holder) return violation(k, holder, 'EINVAL', `foreign RRef (slot ${s}): not owned by the domain using it`);
+  return s;
+}
+
+/** Scalar kind index e at byte address a. */
+function loadScalar(dv: DataView, e: number, a: number): unknown {
+  switch (e) {
+    case 0: return dv.getUint8(a);
+    case 1: return dv.getUint16(a, true);
+    case 2: return dv.getUint32(a, true);
+    case 3: return dv.getInt8(a);
+    case 4: return dv.getInt16(a, true);
+    case 5: return dv.getInt32(a, true);
+    case 6: return dv.getFloat32(a, true);
+    case 7: return dv.getFloat64(a, true);
+    case 8: return dv.getBigUint64(a, true);
+    case 9: return dv.getBigInt64(a, true);
+    default: return dv.getUint8(a) !== 0;
+  }
+}
+
+/** Store `v` as scalar kind index e at byte address a; a value of the wrong type is refused. */
+function storeScalar(dv: DataView, e: number, a: number, v: unknown): void {
+  if (e === 10) {
+    dv.setUint8(a, v ? 1 : 0);
+    return;
+  }
+  if (e === 8 || e === 9) {
+    if (typeof v !== 'bigint') throw new HandleError('EINVAL', `expected a bigint, got ${typeof v}`);
+    if (e === 8) dv.setBigUint64(a, v, true);
+    else dv.setBigInt64(a, v, true);
+    return;
+  }
+  if (typeof v !== 'number') throw new HandleError('EINVAL', `expected a number, got ${typeof v}`);
+  switch (e) {
+    case 0: dv.setUint8(a, v); return;
+    case 1: dv.setUint16(a, v, true); return;
+    case 2: dv.setUint32(a, v, true); return;
+    case 3: dv.setInt8(a, v); return;
+    case 4: dv.setInt16(a, v, true); return;
+    case 5: dv.setInt32(a, v, true); return;
+    case 6: dv.setFloat32(a, v, true); return;
+    default: dv.setFloat64(a, v, true);
+  }
+}
+
+export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (holder: number, err: HandleError) => void): HandleKit<H> {
+  const k = new KitState(heap, onViolation);
+  const { elemKindOf } = k;
+  const mint = (slot: number, holder: number, ro: boolean): Handle => mintAs(k, slot, heap.gen[slot]!, holder * 2 + (ro ? 1 : 0));
+  /** A handle of this kit, or a clear error (kernel-side misuse, not a domain's violation). */
+  const own = (h: object): Handle => {
+    if (!isHandleOf(k, h)) throw new HandleError('EINVAL', `not an RRef handle of this kernel: ${describe(h)}`);
+    return h as Handle;
+  };
+
+  const arrayTypes = new Map<ScalarKind, number>();
+  KINDS.forEach((kind, i) => {
+    const id = heap.registerType(`RRefArray<${kind}>`, TypeKind.Array).id;
+    elemKindOf[id] = i;
+    arrayTypes.set(kind, id);
+  });
+  const dequeType = heap.registerType('RRefDeque', TypeKind.Deque).id;
   elemKindOf[dequeType] = KIND_DEQUE;
   const bytesType = arrayTypes.get('u8')!;
+  const structTypes = new Map<string, number>();
+  const layouts = new Map<number, LayoutSpec>();
 
   const kit: HandleKit<H> = {
     heap,
-    isHandle: isHandleImpl,
-    slotOf: (h) => slotOfImpl(h as Handle),
-    holderOf: (h) => holderOfImpl(h as Handle),
-    isReadOnly: (h) => roOfImpl(h as Handle),
-    checkMovable: checkMovableImpl,
-    revoke: (h) => revokeImpl(h as Handle),
-    mint: mintImpl,
+    isHandle: (v) => isHandleOf(k, v),
+    slotOf: (h) => slotOf(own(h)),
+    holderOf: (h) => holderOf(own(h)),
+    isReadOnly: (h) => isReadOnly(own(h)),
+    checkMovable: (h, holder) => checkMovable(k, h, holder),
+    revoke: (h) => revoke(own(h)),
+    mint,
     moveTo(h, from, to) {
-      const s = checkMovableImpl(h, from);
-      heap.move(s, to);
-      return mintImpl(s, to, false);
+      const s = checkMovable(k, h, from);
+      return mintAs(k, s, heap.move(s, to), to * 2);
     },
-    moveTyped(h, typeId, from, to) {
-      if (!isHandleImpl(h) || heap.type[slotOfImpl(h as Handle)] !== typeId) return null;
-      const s = movableSlot(h as Handle, from);
-      return new classByType[typeId]!(TOKEN, s, heap.move(s, to), false, to);
-    },
+    moveTyped: (h, typeId, from, to) => moveTyped(k, h, typeId, from, to),
     bytesType,
     dequeType,
     arrayType(kind) {
@@ -486,39 +678,42 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
       return t;
     },
     registerLayout(spec) {
-      const existing = structClasses.get(spec.name);
+      const existing = structTypes.get(spec.name);
       if (existing !== undefined) return existing;
+      const indices = spec.fields.map((f) => fieldAccessor(f.name, spec.name));
       const childOffsets = spec.fields.filter((f) => f.kind === 'rref').map((f) => f.offset);
-      const C = makeStructClass(spec);
-      harden(C);
-      const id = register(heap.registerType(spec.name, TypeKind.Struct, childOffsets), C);
+      const id = heap.registerType(spec.name, TypeKind.Struct, childOffsets).id;
       elemKindOf[id] = KIND_STRUCT;
-      structClasses.set(spec.name, id);
+      spec.fields.forEach((f, j) => {
+        const byType = (k.fields[indices[j]!] ??= []);
+        const code = f.kind === 'rref' ? FIELD_RREF : f.kind === 'array' ? FIELD_ARRAY : KINDS.indexOf(f.kind);
+        byType[id] = Object.freeze({ name: f.name, layout: spec.name, offset: f.offset, code, elem: f.kind === 'array' ? KINDS.indexOf(f.elem!) : -1, count: f.count ?? 0 });
+      });
+      structTypes.set(spec.name, id);
       layouts.set(id, spec);
       return id;
     },
-    layoutType: (name) => structClasses.get(name),
+    layoutType: (name) => structTypes.get(name),
     allocBytes(o, bytes, align) {
-      return mintImpl(heap.alloc(o, bytes, bytesType, align), o, false);
+      return mint(heap.alloc(o, bytes, bytesType, align), o, false);
     },
     allocArray(o, kind, count, align) {
       const t = kit.arrayType(kind);
-      return mintImpl(heap.alloc(o, count * SCALAR_SIZE[kind], t, align ?? Math.min(8, SCALAR_SIZE[kind])), o, false);
+      return mint(heap.alloc(o, count * SCALAR_SIZE[kind], t, align ?? Math.min(8, SCALAR_SIZE[kind])), o, false);
     },
     allocStruct(o, name) {
-      const t = structClasses.get(name);
+      const t = structTypes.get(name);
       if (t === undefined) throw new HandleError('EINVAL', `unknown layout struct ${JSON.stringify(name)}`);
       const spec = layouts.get(t)!;
-      return mintImpl(heap.alloc(o, spec.size, t, spec.align), o, false);
+      return mint(heap.alloc(o, spec.size, t, spec.align), o, false);
     },
     allocDeque(o, capacity) {
       if (!Number.isInteger(capacity) || capacity < 1 || capacity > 65536) throw new HandleError('EINVAL', `deque capacity ${capacity} must be 1..65536`);
       const s = heap.alloc(o, DEQUE_HEADER + capacity * 4, dequeType, 8);
-      dv.setUint32(off[s]! + 8, capacity, true);
-      return mintImpl(s, o, false);
+      heap.dv.setUint32(heap.off[s]! + 8, capacity, true);
+      return mint(s, o, false);
     },
   };
-  const layouts = new Map<number, LayoutSpec>();
   return kit;
 }
 
@@ -526,44 +721,4 @@ function describe(v: unknown): string {
   if (v === null) return 'null';
   if (typeof v === 'object') return 'a plain object';
   return typeof v;
-}
-
-function scalarGetter(dv: DataView, k: ScalarKind): (o: number) => never {
-  switch (k) {
-    case 'u8': return ((o: number) => dv.getUint8(o)) as never;
-    case 'i8': return ((o: number) => dv.getInt8(o)) as never;
-    case 'bool': return ((o: number) => dv.getUint8(o) !== 0) as never;
-    case 'u16': return ((o: number) => dv.getUint16(o, true)) as never;
-    case 'i16': return ((o: number) => dv.getInt16(o, true)) as never;
-    case 'u32': return ((o: number) => dv.getUint32(o, true)) as never;
-    case 'i32': return ((o: number) => dv.getInt32(o, true)) as never;
-    case 'f32': return ((o: number) => dv.getFloat32(o, true)) as never;
-    case 'f64': return ((o: number) => dv.getFloat64(o, true)) as never;
-    case 'u64': return ((o: number) => dv.getBigUint64(o, true)) as never;
-    case 'i64': return ((o: number) => dv.getBigInt64(o, true)) as never;
-  }
-}
-
-function scalarSetter(dv: DataView, k: ScalarKind): (o: number, v: never) => void {
-  const num = (v: unknown): number => {
-    if (typeof v !== 'number') throw new HandleError('EINVAL', `expected a number, got ${typeof v}`);
-    return v;
-  };
-  const big = (v: unknown): bigint => {
-    if (typeof v !== 'bigint') throw new HandleError('EINVAL', `expected a bigint, got ${typeof v}`);
-    return v;
-  };
-  switch (k) {
-    case 'u8': return (o, v) => dv.setUint8(o, num(v));
-    case 'i8': return (o, v) => dv.setInt8(o, num(v));
-    case 'bool': return (o, v) => dv.setUint8(o, (v as unknown) ? 1 : 0);
-    case 'u16': return (o, v) => dv.setUint16(o, num(v), true);
-    case 'i16': return (o, v) => dv.setInt16(o, num(v), true);
-    case 'u32': return (o, v) => dv.setUint32(o, num(v), true);
-    case 'i32': return (o, v) => dv.setInt32(o, num(v), true);
-    case 'f32': return (o, v) => dv.setFloat32(o, num(v), true);
-    case 'f64': return (o, v) => dv.setFloat64(o, num(v), true);
-    case 'u64': return (o, v) => dv.setBigUint64(o, big(v), true);
-    case 'i64': return (o, v) => dv.setBigInt64(o, big(v), true);
-  }
 }

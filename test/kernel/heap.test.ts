@@ -5,7 +5,8 @@
  * offsets, scalar/bigint/fixed-array fields, child adoption, drop of a child refused, moves),
  * borrows (read-only, pending free), and a fast-check property test over random sequences of
  * alloc / move / borrow / unborrow / drop / push / pop / domain crash against a model of ownership
- * and accounting.
+ * and accounting. Handle classes are shared by every kit: a kit refuses another kit's handles, and
+ * one accessor per field name serves every layout.
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -268,7 +269,63 @@ describe('layout structs', () => {
   });
 });
 
+describe('handle classes shared by every kit', () => {
+  test('a kit refuses the handles of another kit (another kernel), even for the same slot number', () => {
+    const a = setup();
+    const b = setup();
+    const ha = any(a.kit.allocBytes(1, 16));
+    const hb = any(b.kit.allocBytes(1, 16));
+    assert.equal(a.kit.slotOf(ha), b.kit.slotOf(hb), 'same slot in both heaps');
+    assert.equal(b.kit.isHandle(ha), false);
+    assert.equal(b.kit.moveTyped(ha, b.kit.bytesType, 1, 2), null);
+    throwsCode(() => b.kit.moveTo(ha, 1, 2), 'EINVAL', /expected an RRef handle/);
+    throwsCode(() => b.kit.slotOf(ha), 'EINVAL', /not an RRef handle of this kernel/);
+    const dq = any(b.kit.allocDeque(1, 4));
+    throwsCode(() => dq.push(ha), 'EINVAL', /expected an RRef handle/);
+    throwsCode(() => hb.copyFrom(ha, 0, 0, 4), 'EINVAL');
+    assert.equal(ha.valid, true, 'refused, not moved');
+    assert.equal(hb.valid, true);
+  });
+
+  test('one accessor per field name serves every layout that has it; other layouts have no such field', () => {
+    const { kit } = setup();
+    const io = any(kit.allocStruct(1, 'NetIo'));
+    const blk = any(kit.allocStruct(1, 'BlkReq'));
+    io.status = -22;
+    blk.status = -5;
+    assert.deepEqual([io.status, blk.status], [-22, -5], 'status is at offset 20 in NetIo and in BlkReq, each its own');
+    assert.equal(io.getU32(20) | 0, -22);
+    assert.equal(io.op, undefined, 'NetIo has no op (a BlkReq field)');
+    throwsCode(() => (io.op = 1), 'EINVAL', /RRef<NetIo> has no field op/);
+    assert.equal(Object.isFrozen(Object.getPrototypeOf(io)), true, 'hardened before the first struct handle left the kit');
+    throwsCode(
+      () => kit.registerLayout({ name: 'Late', size: 8, align: 4, fields: [{ name: 'brandNewField', kind: 'u32', offset: 0 }] }),
+      'EINVAL',
+      /brandNewField is new after the first struct handle/,
+    );
+    const late = kit.registerLayout({ name: 'Late2', size: 8, align: 4, fields: [{ name: 'status', kind: 'u32', offset: 4 }] });
+    const l = any(kit.allocStruct(1, 'Late2'));
+    l.status = 7;
+    assert.equal(l.getU32(4), 7, 'a known field name at a new offset');
+    assert.equal(kit.layoutType('Late2'), late);
+  });
+});
+
 describe('borrows', () => {
+  test('what a lent value holds outlives its owner\'s death until the borrow ends (fast-check counterexample)', () => {
+    const { heap, kit } = setup();
+    const dq = any(kit.allocDeque(2, 1));
+    const buf = any(kit.allocBytes(2, 1));
+    assert.equal(dq.push(buf), true);
+    const moved = any(kit.moveTo(dq, 2, 1));
+    const s = kit.slotOf(moved);
+    heap.beginBorrow(s);
+    heap.reclaim(1);
+    assert.deepEqual(heap.usage(1), { bytes: 21, slots: 2 }, 'the deque (pending free) and its element');
+    heap.endBorrow(s);
+    assert.deepEqual(heap.usage(1), { bytes: 0, slots: 0 }, 'both freed when the borrow ends');
+  });
+
   test('a borrowed handle is read-only, the lender cannot write, move or drop, and a free waits for the borrow', () => {
     const { kit, heap } = setup();
     const h = any(kit.allocBytes(1, 32));
