@@ -18,7 +18,8 @@ import { WAKE_WORD } from '../devices/bus.js';
 import { startNic } from '../devices/nic/index.js';
 import { NicCore } from '../domains/nic/core.js';
 import { FrameDeque } from '../domains/nic/deque.js';
-import type { DmaBytes } from '../runtime/types.js';
+import { swapMacs } from '../domains/l2fwd/index.js';
+import type { DmaBytes, RRefArray } from '../runtime/types.js';
 import { bootNet, type NetBoot } from '../host/net.js';
 import { median, progressBar, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
 
@@ -73,9 +74,7 @@ async function driverPath(opts: BenchOptions, ms: number, rows: ResultRow[], bar
                     if (mode === 'rx') n++;
                     continue;
                   }
-                  const d0 = b.getU32(0), d1 = b.getU16(4), s0 = b.getU16(6), s1 = b.getU32(8);
-                  b.setU16(0, s0); b.setU32(2, s1); b.setU32(6, d0); b.setU16(10, d1);
-                  frames.push(b, len);
+                  frames.push(b, swapMacs(b as RRefArray<number>, len));
                   n++;
                 }
               }

@@ -31,8 +31,12 @@ export async function withNic(backend: NicBackendConfig, fn: (n: Nic) => Promise
 
 export const wake = ringWake;
 
-/** Polls `pred` (yielding to the event loop) until true; throws after `ms`. */
-export async function until(pred: () => boolean, what: string, ms = 3000): Promise<void> {
+/**
+ * Polls `pred` (yielding to the event loop) until true; throws after `ms`. A bound on progress, not
+ * a performance assertion: generous, because on a loaded machine (the suite runs files two at a
+ * time, beside whatever else runs) the device thread can wait long for a core.
+ */
+export async function until(pred: () => boolean, what: string, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   while (!pred()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);

@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { bootNet } from '../../src/host/net.js';
 import { Kernel } from '../../src/kernel/kernel.js';
 import { artifactPath } from '../../src/kernel/paths.js';
@@ -86,6 +87,48 @@ test('driver domain on loopback: sampled frame sizes 60..1514 arrive byte-exact;
     const r = net.rxSubmitAndPoll(0, bad);
     assert.equal(r.status, -22);
     assert.equal(kernel.get(boot.netName)?.live, true);
+  } finally {
+    await boot.stop();
+  }
+});
+
+test('driver domain TX: a refused frame and the frames after it stay in pkts, in order, with their lengths', async () => {
+  const boot = await bootNet({ backend: { kind: 'loopback' }, app: null });
+  const { kernel, net } = boot;
+  const TAG = 2000; // a byte past every frame, naming the buffer
+  try {
+    const pool: Buf[] = [];
+    for (let i = 0; i < 64; i++) pool.push(kernel.kit.allocBytes(0, 2048) as unknown as Buf);
+    let tx = hostIo(kernel, 8);
+    let refused = 0;
+    // Valid lengths, and lengths the driver must refuse: 0 and more than the 2048-byte buffer.
+    const len = fc.oneof(fc.integer({ min: 60, max: 1514 }), fc.constantFrom(0, 3000));
+    fc.assert(fc.property(fc.array(len, { minLength: 1, maxLength: 8 }), (lens) => {
+      const pk = tx.pkts as RRefDeque<Buf>;
+      lens.forEach((l, i) => {
+        const b = pool.pop()!;
+        b.setU8(TAG, i);
+        pk.push(b);
+        tx.pktLens!.setU32(i * 4, l);
+      });
+      tx = net.txSubmitAndPoll(0, tx);
+      assert.equal(tx.status, 0);
+      // Expected: the valid prefix is taken; the first refused frame goes to the back.
+      const bad = lens.findIndex((l) => l === 0 || l > 2048);
+      const left = bad < 0 ? [] : [...lens.keys()].slice(bad + 1).concat([bad]);
+      if (bad >= 0) refused++;
+      const after = tx.pkts as RRefDeque<Buf>;
+      assert.equal(after.length, left.length, `left in pkts for ${lens}`);
+      left.forEach((i, k) => {
+        assert.equal(tx.pktLens!.getU32(k * 4), lens[i], `length of element ${k} for ${lens}`);
+        const b = after.pop()!;
+        assert.equal(b.getU8(TAG), i, `element ${k} is frame ${i} for ${lens}`);
+        pool.push(b);
+      });
+      const done = tx.collect as RRefDeque<Buf>;
+      for (let b = done.pop(); b; b = done.pop()) pool.push(b);
+    }), { numRuns: 40 });
+    assert.equal(Number(boot.netStats().txRefused), refused);
   } finally {
     await boot.stop();
   }

@@ -51,6 +51,18 @@ function ipChecksum(h: Uint8Array, off: number): number {
   return ~s & 0xffff;
 }
 
+/** Validates pktgen options (throws a RangeError naming the bad one); returns them resolved. */
+export function checkPktgenOptions(opts: PktgenOptions): { size: number; flows: number; pps: number } {
+  const size = opts.frameSize ?? MIN_FRAME;
+  const flows = opts.flows ?? 1024;
+  if (!Number.isInteger(size) || size < MIN_FRAME || size > MAX_ETH_FRAME) throw new RangeError(`pktgen frameSize ${size} not in ${MIN_FRAME}..${MAX_ETH_FRAME}`);
+  if (!Number.isInteger(flows) || flows < 1 || flows > 1 << 22) throw new RangeError(`pktgen flows ${flows} not in 1..2^22`);
+  const rate = opts.rate ?? 'unpaced';
+  const pps = rate === 'unpaced' ? 0 : rate === 'line' ? linePps(size) : rate;
+  if (!(pps >= 0) || !Number.isFinite(pps)) throw new RangeError(`pktgen rate ${String(rate)} invalid`);
+  return { size, flows, pps };
+}
+
 export class Pktgen implements Backend {
   readonly busy: boolean;
   readonly size: number;
@@ -67,13 +79,7 @@ export class Pktgen implements Backend {
   private last = 0;
 
   constructor(opts: PktgenOptions, mac: readonly number[]) {
-    const size = opts.frameSize ?? MIN_FRAME;
-    const flows = opts.flows ?? 1024;
-    if (!Number.isInteger(size) || size < MIN_FRAME || size > MAX_ETH_FRAME) throw new RangeError(`pktgen frameSize ${size} not in ${MIN_FRAME}..${MAX_ETH_FRAME}`);
-    if (!Number.isInteger(flows) || flows < 1 || flows > 1 << 22) throw new RangeError(`pktgen flows ${flows} not in 1..2^22`);
-    const rate = opts.rate ?? 'unpaced';
-    const pps = rate === 'unpaced' ? 0 : rate === 'line' ? linePps(size) : rate;
-    if (!(pps >= 0) || !Number.isFinite(pps)) throw new RangeError(`pktgen rate ${String(rate)} invalid`);
+    const { size, flows, pps } = checkPktgenOptions(opts);
     this.size = size;
     this.flows = flows;
     this.ppms = pps / 1000;

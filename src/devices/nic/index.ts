@@ -8,7 +8,7 @@
  * worker (threads share descriptors) and closed once the worker has stopped.
  */
 import { startDevice, type DeviceHandle } from '../host.js';
-import { Pktgen, type PktgenOptions } from './backends.js';
+import { checkPktgenOptions, type PktgenOptions } from './backends.js';
 import { checkIfname, closeTap, loadTapAddon, openTap, TUN_CLONE } from './tap.js';
 
 export type { PktgenOptions } from './backends.js';
@@ -59,7 +59,7 @@ export function nicWorkerConfig(opts: NicOptions): Omit<NicWorkerConfig, 'backen
     checkIfname(be.ifname ?? DEFAULT_TAP);
     loadTapAddon();
   }
-  if (be.kind === 'pktgen') new Pktgen(be.pktgen ?? {}, mac); // throws on bad options, with the reason
+  if (be.kind === 'pktgen') checkPktgenOptions(be.pktgen ?? {}); // throws on bad options, with the reason
   return { queues, mac };
 }
 

@@ -375,12 +375,14 @@ export class NicModel {
     backend.transmit(this, b, off, len);
   }
 
-  /** Publishes a batch: RDH, statistics, errors, interrupt causes (RX queues written back) and interrupts. */
+  /**
+   * Publishes a batch: statistics, errors, RDH, interrupt causes (RX queues written back) and
+   * interrupts. The counters go first, so software that sees a frame's RDH also sees it counted.
+   */
   private flush(): void {
     const b = this.bar0;
     const dirty = this.rxDirty;
     this.rxDirty = 0;
-    for (let q = 0; q < this.queues; q++) if (dirty & (1 << q)) Atomics.store(b, R.RDH(q), this.rxHead[q]!);
     if (this.mpcDelta !== 0) {
       Atomics.add(b, R.MPC, this.mpcDelta);
       this.mpcDelta = 0;
@@ -396,6 +398,7 @@ export class NicModel {
     Atomics.store(b, R.GPTC, this.gptc | 0);
     Atomics.store(b, R.GOTCL, this.gotc % 0x100000000 | 0);
     Atomics.store(b, R.GOTCH, Math.floor(this.gotc / 0x100000000) | 0);
+    for (let q = 0; q < this.queues; q++) if (dirty & (1 << q)) Atomics.store(b, R.RDH(q), this.rxHead[q]!);
     this.interrupts(dirty);
   }
 

@@ -3,9 +3,15 @@
  * 'ready', then runs the device loop until the worker is terminated.
  *
  * The loop: one model step per iteration (registers, TX rings, backend RX, publish). With no work
- * it spins briefly on the WAKE word and then parks in Atomics.wait (waitWake), so an idle NIC
- * costs no CPU; a paced generator or a tap parks at most a millisecond, because frames keep arriving
- * without a doorbell.
+ * it adapts to how recently it last did work (like NAPI), so that a driver under traffic never pays
+ * for an Atomics.notify (a system call, and a thread wake-up for the device) per doorbell:
+ *  - busy (work within BUSY_POLL_MS): it polls the WAKE word and steps again;
+ *  - warm (work within WARM_MS): it naps in Atomics.wait for NAP_MS at a time with PARKED still 0,
+ *    so drivers skip the notify and a doorbell is seen within a nap; little CPU while the driver's
+ *    thread is descheduled;
+ *  - cold: it spins briefly and parks in Atomics.wait (waitWake, PARKED = 1), so an idle NIC costs
+ *    no CPU. A paced generator or a tap parks at most a millisecond, because frames keep arriving
+ *    without a doorbell.
  * The WAKE value is read before the step, so a doorbell rung during the step is never lost.
  * Between steps (its DMA boundary) it services the bus: a function reset requested by the kernel
  * is a model reset, and right after a reset or with bus mastering off it does no step at all
@@ -20,6 +26,13 @@ import { loadTapAddon } from './tap.js';
 import type { NicWorkerConfig } from './index.js';
 
 const SPINS = 20000;
+/** Keep polling (never sleep) this long after the last step that did work. */
+const BUSY_POLL_MS = 0.5;
+/** WAKE polls between two steps while busy-polling. */
+const POLL_CHUNK = 4096;
+/** Then nap (sleep unannounced, NAP_MS at a time) until this long after the last work. */
+const WARM_MS = 50;
+const NAP_MS = 0.1;
 const IDLE_PARK_MS = 100;
 const PACED_PARK_MS = 1;
 
@@ -43,7 +56,17 @@ const parkMs = backend.busy ? PACED_PARK_MS : IDLE_PARK_MS;
 
 parentPort!.postMessage('ready');
 
+/** Polls WAKE up to POLL_CHUNK times for a value other than `seen`; returns WAKE's value. */
+function pollWake(seen: number): number {
+  for (let i = 0; i < POLL_CHUNK; i++) {
+    const v = Atomics.load(bar0, WAKE_WORD);
+    if (v !== seen) return v;
+  }
+  return seen;
+}
+
 let seen = Atomics.load(bar0, WAKE_WORD);
+let lastWork = performance.now();
 for (;;) {
   let work = 0;
   try {
@@ -53,6 +76,18 @@ for (;;) {
     model.internalError();
     parentPort!.postMessage({ type: 'error', message: String((e as Error)?.stack ?? e) });
   }
-  if (work === 0) seen = waitWake(bar0, seen, SPINS, parkMs);
-  else seen = Atomics.load(bar0, WAKE_WORD);
+  if (work !== 0) {
+    lastWork = performance.now();
+    seen = Atomics.load(bar0, WAKE_WORD);
+  } else {
+    const idle = performance.now() - lastWork;
+    if (idle < BUSY_POLL_MS) {
+      seen = pollWake(seen); // then step again: a paced backend's frames need no doorbell
+    } else if (idle < WARM_MS) {
+      Atomics.wait(bar0, WAKE_WORD, seen, NAP_MS);
+      seen = Atomics.load(bar0, WAKE_WORD);
+    } else {
+      seen = waitWake(bar0, seen, SPINS, parkMs);
+    }
+  }
 }

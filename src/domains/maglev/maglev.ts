@@ -9,8 +9,10 @@
  *
  * Invariants: every table entry names a live backend; backends' entry counts differ by at most 1
  * (round-robin population); backend ids are stable across backend-set changes (so the cache stays
- * valid); the per-packet path (lookup) allocates nothing: the cache is open addressing over
- * preallocated typed arrays, a bounded probe, evicting the home slot when the probe finds no room.
+ * valid); the per-packet path (lookup) allocates nothing: the cache is open addressing over one
+ * preallocated array, a bounded probe, evicting the home slot when the probe finds no room. A
+ * cache slot is four 32-bit words (source, destination, ports, tag = protocol + 1 | id << 9; tag 0:
+ * empty), so a probe touches one cache line, not one per field.
  */
 
 /** The paper's table size: a prime, so every skip is a full-cycle step. */
@@ -19,6 +21,11 @@ export const MAGLEV_M = 65537;
 export const DEFAULT_FLOW_SLOTS = 1 << 21;
 const PROBES = 8;
 const EMPTY = -1;
+/** Words per flow-cache slot: source, destination, ports, tag. */
+const SLOT_WORDS = 4;
+const TAG_ID_SHIFT = 9;
+/** Largest backend id a tag holds. */
+const MAX_BACKENDS = 1 << (31 - TAG_ID_SHIFT);
 
 /** 32-bit FNV-1a of a string with a seed, finished with murmur3's mixer. */
 function strHash(s: string, seed: number): number {
@@ -75,18 +82,11 @@ export class Maglev {
   private readonly names: string[] = [];
   private alive = new Uint8Array(0);
   private readonly mask: number;
-  private readonly kSrc: Uint32Array;
-  private readonly kDst: Uint32Array;
-  private readonly kPorts: Uint32Array;
-  private readonly kProto: Int32Array;
-  private readonly val: Int32Array;
-  // Stores into the flow cache go through DataViews: under SES lockdown (domain code) a
+  /** The flow cache: SLOT_WORDS words per slot (see the header). */
+  private readonly cache: Int32Array;
+  // Stores into the flow cache go through a DataView: under SES lockdown (domain code) a
   // `typedArray[i] = v` store takes a ~30 ns slow path, a DataView setter ~1 ns. Loads are fine.
-  private readonly wSrc: DataView;
-  private readonly wDst: DataView;
-  private readonly wPorts: DataView;
-  private readonly wProto: DataView;
-  private readonly wVal: DataView;
+  private readonly wCache: DataView;
   private readonly scratch: Int32Array;
   private cached = 0;
 
@@ -97,22 +97,15 @@ export class Maglev {
     this.table = new Int32Array(m);
     this.scratch = new Int32Array(m);
     this.mask = slots - 1;
-    this.kSrc = new Uint32Array(slots);
-    this.kDst = new Uint32Array(slots);
-    this.kPorts = new Uint32Array(slots);
-    this.kProto = new Int32Array(slots).fill(EMPTY); // -1 marks an empty slot
-    this.val = new Int32Array(slots);
-    this.wSrc = new DataView(this.kSrc.buffer);
-    this.wDst = new DataView(this.kDst.buffer);
-    this.wPorts = new DataView(this.kPorts.buffer);
-    this.wProto = new DataView(this.kProto.buffer);
-    this.wVal = new DataView(this.val.buffer);
+    this.cache = new Int32Array(slots * SLOT_WORDS);
+    this.wCache = new DataView(this.cache.buffer);
     this.setBackends(backends);
   }
 
   /** Replaces the backend set (control plane): rebuilds the table; cached flows of survivors stay put. */
   setBackends(backends: readonly string[]): void {
     if (new Set(backends).size !== backends.length) throw new RangeError('maglev: duplicate backend names');
+    if (this.names.length + backends.length > MAX_BACKENDS) throw new RangeError(`maglev: more than ${MAX_BACKENDS} backends`);
     populate(backends, this.scratch);
     for (const b of backends) if (!this.ids.has(b)) { this.ids.set(b, this.names.length); this.names.push(b); }
     const alive = new Uint8Array(this.names.length);
@@ -133,33 +126,49 @@ export class Maglev {
 
   /** The backend (stable id) for a flow: its cached backend if still alive, else the table's, cached. */
   lookup(srcIp: number, dstIp: number, srcPort: number, dstPort: number, proto: number): number {
-    const h = flowHash(srcIp, dstIp, srcPort, dstPort, proto);
-    const ports = ((srcPort << 16) | dstPort) >>> 0;
-    const src = srcIp >>> 0;
-    const dst = dstIp >>> 0;
+    return this.lookupHashed(flowHash(srcIp, dstIp, srcPort, dstPort, proto), srcIp, dstIp, srcPort, dstPort, proto);
+  }
+
+  /**
+   * Reads the flow-cache line of hash `h` (flowHash of a flow about to be looked up) and returns a
+   * value derived from it: a batch touches all its lines first, so their misses overlap, and the
+   * lookups then hit the cache. The caller keeps the value somewhere, so the loads stay.
+   */
+  touch(h: number): number {
+    return this.cache[(h & this.mask) * SLOT_WORDS + 3]!;
+  }
+
+  /** lookup() with the flow's hash already computed (flowHash of the same 5-tuple). */
+  lookupHashed(h: number, srcIp: number, dstIp: number, srcPort: number, dstPort: number, proto: number): number {
+    const ports = (srcPort << 16) | dstPort;
+    const src = srcIp | 0;
+    const dst = dstIp | 0;
+    const ptag = (proto & 0xff) + 1;
+    const c = this.cache;
     const home = h & this.mask;
     let free = -1;
     for (let p = 0; p < PROBES; p++) {
       const s = (home + p) & this.mask;
-      const pr = this.kProto[s]!;
-      if (pr === EMPTY) { if (free < 0) free = s; continue; }
-      if (pr === proto && this.kSrc[s] === src && this.kDst[s] === dst && this.kPorts[s] === ports) {
-        const id = this.val[s]!;
+      const o = s * SLOT_WORDS;
+      const tag = c[o + 3]!;
+      if (tag === 0) { if (free < 0) free = s; continue; }
+      if ((tag & ((1 << TAG_ID_SHIFT) - 1)) === ptag && c[o] === src && c[o + 1] === dst && c[o + 2] === ports) {
+        const id = tag >>> TAG_ID_SHIFT;
         if (this.alive[id] === 1) return id;
         const nid = this.table[h % this.table.length]!;
-        this.wVal.setInt32(s * 4, nid, true);
+        this.wCache.setInt32((o + 3) * 4, ptag | (nid << TAG_ID_SHIFT), true);
         return nid;
       }
     }
     const id = this.table[h % this.table.length]!;
     const s = free >= 0 ? free : home; // full probe window: evict the home slot
     if (free >= 0) this.cached++;
-    const o = s * 4;
-    this.wSrc.setUint32(o, src, true);
-    this.wDst.setUint32(o, dst, true);
-    this.wPorts.setUint32(o, ports, true);
-    this.wProto.setInt32(o, proto, true);
-    this.wVal.setInt32(o, id, true);
+    const w = this.wCache;
+    const b = s * SLOT_WORDS * 4;
+    w.setInt32(b, src, true);
+    w.setInt32(b + 4, dst, true);
+    w.setInt32(b + 8, ports, true);
+    w.setInt32(b + 12, ptag | (id << TAG_ID_SHIFT), true);
     return id;
   }
 }

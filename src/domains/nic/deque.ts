@@ -2,8 +2,9 @@
  * FrameDeque: a fixed-capacity FIFO of (buffer, frame length) pairs, the shape in which the NIC
  * driver core takes and returns packet buffers (RedLeaf's submit_and_poll over VecDeques).
  *
- * Invariants: capacity never changes and push/pop never allocate (a preallocated ring of slots);
- * a popped slot is cleared, so the deque holds no stale buffer references. Its push/pop/length/
+ * Invariants: capacity never changes and push/pop never allocate (a preallocated ring of slot
+ * objects: under SES lockdown an array element store takes a slow path, a property store does
+ * not); a popped slot is cleared, so the deque holds no stale buffer references. Its push/pop/length/
  * capacity mirror RRefDeque's, so the domain glue can back a FrameQueue with an RRefDeque of
  * buffers plus a parallel array of lengths.
  */
@@ -23,19 +24,14 @@ export interface FrameQueue {
 
 export class FrameDeque implements FrameQueue {
   readonly capacity: number;
-  private readonly bufs: (DmaBytes | undefined)[];
-  private readonly lens: Int32Array;
-  /** Stores go through a DataView: typed-array stores are slow under SES lockdown. */
-  private readonly lensW: DataView;
+  private readonly slots: { buf: DmaBytes | undefined; len: number }[];
   private head = 0;
   private count = 0;
 
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`FrameDeque capacity ${capacity}`);
     this.capacity = capacity;
-    this.bufs = new Array<DmaBytes | undefined>(capacity).fill(undefined);
-    this.lens = new Int32Array(capacity);
-    this.lensW = new DataView(this.lens.buffer);
+    this.slots = Array.from({ length: capacity }, () => ({ buf: undefined, len: 0 }));
   }
 
   get length(): number {
@@ -46,8 +42,9 @@ export class FrameDeque implements FrameQueue {
     if (this.count === this.capacity) return false;
     let i = this.head + this.count;
     if (i >= this.capacity) i -= this.capacity;
-    this.bufs[i] = buf;
-    this.lensW.setInt32(i * 4, len, true);
+    const s = this.slots[i]!;
+    s.buf = buf;
+    s.len = len;
     this.count++;
     return true;
   }
@@ -55,14 +52,15 @@ export class FrameDeque implements FrameQueue {
   pop(): DmaBytes | undefined {
     if (this.count === 0) return undefined;
     const i = this.head;
-    const b = this.bufs[i];
-    this.bufs[i] = undefined;
+    const s = this.slots[i]!;
+    const b = s.buf;
+    s.buf = undefined;
     this.head = i + 1 === this.capacity ? 0 : i + 1;
     this.count--;
     return b;
   }
 
   frontLen(): number {
-    return this.count === 0 ? -1 : this.lens[this.head]!;
+    return this.count === 0 ? -1 : this.slots[this.head]!.len;
   }
 }

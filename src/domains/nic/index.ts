@@ -67,7 +67,7 @@ export function init(sys: Sys): Net {
   if (cfg.interrupts === true) setMode(true);
 
   /** Bind the views on io's deques; false (status EINVAL set) if io is malformed or q is bad. */
-  const open = (io: RRef<NetIo>, q: number): boolean => {
+  const open = (io: RRef<NetIo>, q: number, rx = false): boolean => {
     const pk = io.pkts;
     const pl = io.pktLens;
     const co = io.collect;
@@ -77,7 +77,7 @@ export function init(sys: Sys): Net {
       io.status = EINVAL;
       return false;
     }
-    if (!inQ.bind(pk as RRefDeque<RRefArray>, pl) || !outQ.bind(co as RRefDeque<RRefArray>, cl)) {
+    if (!inQ.bind(pk as RRefDeque<RRefArray>, pl, !rx) || !outQ.bind(co as RRefDeque<RRefArray>, cl)) {
       io.status = EINVAL;
       return false;
     }
@@ -92,7 +92,7 @@ export function init(sys: Sys): Net {
 
   return {
     rxSubmitAndPoll(q: number, io: RRef<NetIo>) {
-      if (!open(io, q)) return io;
+      if (!open(io, q, true)) return io;
       const before = outQ.length;
       core.rxSubmitAndPoll(q, inQ, outQ);
       close(io, before, true);

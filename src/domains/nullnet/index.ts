@@ -3,6 +3,8 @@
  * interface and one crossing cost without a NIC. RX hands every free buffer straight back as if a
  * frame of `frameSize` bytes (sys.config, default 64) had arrived in it (contents untouched); TX
  * completes every frame at once. Buffers come back in the order they went in; nothing is held.
+ * Lengths are copied in and out of the NetIo's length arrays with one read/write per call (every
+ * RRef access is a checked kernel call), through a local scratch array written with a DataView.
  */
 import type { Net, NetIo, NetLink, NetStats } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
@@ -16,6 +18,8 @@ export function init(sys: Sys): Net {
   let txPackets = 0;
   let rxBytes = 0;
   let txBytes = 0;
+  let scratch = new Uint8Array(0);
+  let sv = new DataView(scratch.buffer);
 
   /** Move up to room-many buffers from pkts to collect; RX gives them frameSize, TX keeps theirs. */
   const pass = (io: RRef<NetIo>, q: number, rx: boolean): RRef<NetIo> => {
@@ -30,26 +34,29 @@ export function init(sys: Sys): Net {
     }
     io.status = 0;
     const cap = co.capacity;
-    let c = co.length;
-    let i = 0;
+    const c0 = co.length;
     const n = pk.length;
-    let bytes = 0;
-    while (i < n && c < cap) {
-      const len = rx ? frameSize : pl.getU32(i * 4);
-      co.push(pk.pop()!);
-      cl.setU32(c * 4, len);
-      bytes += len;
-      c++;
-      i++;
+    const moving = Math.min(n, cap - c0);
+    if (scratch.length < 4 * n) {
+      scratch = new Uint8Array(4 * n);
+      sv = new DataView(scratch.buffer);
     }
+    if (!rx && n > 0) pl.read(0, scratch, 0, 4 * n);
+    let bytes = 0;
+    for (let i = 0; i < moving; i++) {
+      co.push(pk.pop()!);
+      if (rx) sv.setUint32(4 * i, frameSize, true);
+      bytes += sv.getUint32(4 * i, true);
+    }
+    if (moving > 0) cl.write(4 * c0, scratch, 0, 4 * moving);
     // TX frames left behind keep the lens convention (front at index 0).
-    if (!rx && i > 0) for (let j = i; j < n; j++) pl.setU32((j - i) * 4, pl.getU32(j * 4));
-    io.count = i;
+    if (!rx && moving > 0 && moving < n) pl.write(0, scratch, 4 * moving, 4 * (n - moving));
+    io.count = moving;
     if (rx) {
-      rxPackets += i;
+      rxPackets += moving;
       rxBytes += bytes;
     } else {
-      txPackets += i;
+      txPackets += moving;
       txBytes += bytes;
     }
     return io;
