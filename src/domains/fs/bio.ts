@@ -24,6 +24,8 @@ export class Buf {
   blockno = -1;
   valid = false;
   refcnt = 0;
+  /** The log group that last logged this buffer (log.ts: absorption within a group). */
+  loggedIn = 0;
   readonly lock = new SleepLock();
   constructor(public data: DmaBytes) {}
 }
@@ -40,7 +42,7 @@ export class BufCache {
   hits = 0;
   misses = 0;
 
-  constructor(readonly dev: BlockDevice, private readonly alloc: Alloc, bsize: number, readonly nbuf: number) {
+  constructor(readonly dev: BlockDevice, readonly alloc: Alloc, bsize: number, readonly nbuf: number) {
     if (bsize % dev.blockSize !== 0) throw fsErr('EINVAL', `device sector size ${dev.blockSize} does not divide block size ${bsize}`);
     this.bsize = bsize;
     this.spb = bsize / dev.blockSize;
@@ -142,7 +144,7 @@ export class BufCache {
     }
   }
 
-  /** Cached (unlocked) buffer of `blockno`, if any; for the log's commit only. */
+  /** Cached (unlocked) buffer of `blockno`, if any (read-ahead: newer cached contents win). */
   peek(blockno: number): Buf | undefined {
     return this.map.get(blockno);
   }
@@ -156,15 +158,34 @@ export class BufCache {
     for (const b of all) this.dev.free(b.data);
   }
 
-  /** Drop cached contents of a block not in use (after writing it behind the cache). */
-  invalidate(blockno: number): void {
+  /**
+   * Drop cached contents of a block not in use (to write it behind the cache). True when no
+   * buffer holds the block afterwards; false when one is in use (held or pinned) and stays.
+   */
+  invalidate(blockno: number): boolean {
     const b = this.map.get(blockno);
-    if (b && b.refcnt === 0) {
-      this.map.delete(blockno);
-      this.lru.delete(b);
-      b.valid = false;
-      b.blockno = -1;
-      this.unused.push(b);
+    if (b === undefined) return true;
+    if (b.refcnt !== 0) return false;
+    this.map.delete(blockno);
+    this.lru.delete(b);
+    b.valid = false;
+    b.blockno = -1;
+    this.unused.push(b);
+    return true;
+  }
+
+  /**
+   * Write a whole block from a buffer the caller does not own (a borrowed one), behind the cache:
+   * false (nothing written) when a buffer of the cache holds the block and is in use. Throws
+   * FsError on a device failure; `src` is never moved (a whole-buffer write only borrows it).
+   */
+  async writeAround(blockno: number, src: DmaBytes): Promise<boolean> {
+    if (!this.invalidate(blockno)) return false;
+    try {
+      await this.dev.write(blockno * this.spb, src, this.spb);
+    } catch (e) {
+      throw asFsError(e, `writing block ${blockno}`);
     }
+    return true;
   }
 }

@@ -134,10 +134,11 @@ export class FileSystem {
     const cap = Math.min(layout.logCap, nbuf - 16);
     const bc = new BufCache(dev, opts.alloc, g.bsize, nbuf);
     const log = new Log(bc, opts.alloc, g, sb, layout, cap);
+    let fs: FileSystem | null = null;
     try {
       const recovered = await log.recover();
       const balloc = new BlockAllocator(bc, log, g, sb, layout);
-      const fs = new FileSystem(dev, g, sb, layout, bc, log, balloc, Math.max(16, opts.ninode ?? 1024), recovered);
+      fs = new FileSystem(dev, g, sb, layout, bc, log, balloc, Math.max(16, opts.ninode ?? 1024), recovered);
       const root = fs.il.iget(ROOTINO);
       try {
         await fs.il.ilock(root);
@@ -152,6 +153,7 @@ export class FileSystem {
       if (rtype !== T_DIR) throw corrupt(`root inode ${ROOTINO} is not a directory (type ${rtype})`);
       return fs;
     } catch (e) {
+      fs?.il.destroy();
       log.destroy();
       bc.destroy();
       throw e;
@@ -681,9 +683,10 @@ export class FileSystem {
     };
   }
 
-  /** Commit anything pending and flush the device. */
+  /** Commit anything pending, install the log (home locations current, header clear) and flush the device. */
   async sync(): Promise<void> {
-    await this.tx(async () => undefined);
+    this.check();
+    await this.log.checkpoint();
     try {
       await this.dev.flush();
     } catch (e) {
@@ -701,6 +704,7 @@ export class FileSystem {
       await this.sync();
     } finally {
       this.unmounted = true;
+      this.il.destroy();
       this.log.destroy();
       this.bc.destroy();
     }
