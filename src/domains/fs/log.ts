@@ -35,7 +35,7 @@
  *  - the header never names more than cap blocks (cap <= xv6's LOGSIZE 30 for the xv6 variant),
  *    and never a block below inodestart or beyond the image;
  *  - a failed commit or installation leaves the fs failed: every later beginOp throws EIO;
- *  - `hdr` and `staging` are replaced by the handles device transfers return (see device.ts).
+ *  - the log's device buffers are replaced by the handles device transfers return (see device.ts).
  */
 import type { DmaBytes } from '../../runtime/types.js';
 import type { Buf, BufCache } from './bio.js';
@@ -43,6 +43,11 @@ import { afterFailure, type Alloc } from './device.js';
 import { asFsError, corrupt, fsErr, FsError } from './errors.js';
 import type { Geometry, Layout, Superblock } from './format.js';
 import { WaitQueue } from './sync.js';
+
+/** Indices of the log's device buffers (see Log.io). */
+const HDR = 0;
+const STAGING = 1;
+const EXACT_MAX = 4;
 
 export class Log {
   /** Home block numbers of the committed, uninstalled entries, in log order (slot i+1 holds entry i). */
@@ -65,9 +70,13 @@ export class Log {
   /** Install at the end of the next commit even if the log has room (sync, unmount). */
   private installWanted = false;
   private readonly waitq = new WaitQueue();
-  private hdr: DmaBytes;
-  private staging: DmaBytes;
-  private readonly stagingBytes: number;
+  /**
+   * The log's device buffers: HDR (one block), STAGING (the whole log), and for n in
+   * 1..EXACT_MAX an n-block buffer at index STAGING + n, so that a commit of a few blocks writes a
+   * whole buffer (a borrow) instead of moving a request through the device.
+   */
+  private readonly io: DmaBytes[] = [];
+  private readonly ioBytes: number[] = [];
   private failed: FsError | null = null;
   commits = 0;
   installs = 0;
@@ -81,15 +90,16 @@ export class Log {
     /** Usable entries (<= layout.logCap; bounded by the cache size). */
     readonly cap: number,
   ) {
-    this.hdr = alloc(g.bsize);
-    this.stagingBytes = Math.max(layout.logCap, cap) * g.bsize;
-    this.staging = alloc(this.stagingBytes);
+    this.ioBytes[HDR] = g.bsize;
+    this.ioBytes[STAGING] = Math.max(layout.logCap, cap) * g.bsize;
+    for (let n = 1; n <= EXACT_MAX; n++) this.ioBytes[STAGING + n] = n * g.bsize;
+    for (const bytes of this.ioBytes) this.io.push(alloc(bytes));
   }
 
   /** Release the log's buffers (unmount). */
   destroy(): void {
-    this.bc.dev.free(this.hdr);
-    this.bc.dev.free(this.staging);
+    for (const b of this.io) this.bc.dev.free(b);
+    this.io.length = 0;
   }
 
   get inOp(): boolean {
@@ -105,18 +115,22 @@ export class Log {
     return this.entries.length;
   }
 
-  /** One device transfer of `nblocks` blocks at `block` from/into the header or the staging buffer. */
-  private async transfer(write: boolean, block: number, which: 'hdr' | 'staging', nblocks: number): Promise<void> {
+  /** One device transfer of `nblocks` blocks at `block` from/into the log's buffer `which` (HDR, STAGING, ...). */
+  private async transfer(write: boolean, block: number, which: number, nblocks: number): Promise<void> {
     const dev = this.bc.dev;
     const lba = this.bc.lba(block);
     const count = nblocks * this.bc.spb;
-    const buf = this[which];
+    const buf = this.io[which]!;
     try {
-      this[which] = write ? await dev.write(lba, buf, count) : await dev.read(lba, buf, count);
+      this.io[which] = write ? await dev.write(lba, buf, count) : await dev.read(lba, buf, count);
     } catch (e) {
-      this[which] = afterFailure(e, buf, which === 'hdr' ? this.g.bsize : this.stagingBytes, this.alloc);
+      this.io[which] = afterFailure(e, buf, this.ioBytes[which]!, this.alloc);
       throw asFsError(e, `log: ${write ? 'writing' : 'reading'} block ${block}`);
     }
+  }
+
+  private get hdr(): DmaBytes {
+    return this.io[HDR]!;
   }
 
   private async flush(): Promise<void> {
@@ -130,7 +144,7 @@ export class Log {
   /** Mount-time recovery: install a committed log left by a crash (in log order). Returns n installed. */
   async recover(): Promise<number> {
     const { sb, g } = this;
-    await this.transfer(false, sb.logstart, 'hdr', 1);
+    await this.transfer(false, sb.logstart, HDR, 1);
     const n = this.hdr.getU32(0);
     if (n === 0) return 0;
     if (n > this.layout.logCap) throw corrupt(`log header: n=${n} exceeds the log capacity ${this.layout.logCap}`);
@@ -140,16 +154,16 @@ export class Log {
       if (b < sb.inodestart || b >= sb.size) throw corrupt(`log header: entry ${i} names block ${b} outside [${sb.inodestart}, ${sb.size})`);
       homes.push(b);
     }
-    await this.transfer(false, sb.logstart + 1, 'staging', n);
+    await this.transfer(false, sb.logstart + 1, STAGING, n);
     for (let i = 0; i < n; i++) {
       // The header buffer, parsed already, is the one-block bounce buffer.
-      this.hdr.copyFrom(this.staging, i * g.bsize, 0, g.bsize);
-      await this.transfer(true, homes[i]!, 'hdr', 1);
+      this.hdr.copyFrom(this.io[STAGING]!, i * g.bsize, 0, g.bsize);
+      await this.transfer(true, homes[i]!, HDR, 1);
       this.bc.invalidate(homes[i]!);
     }
     await this.flush();
     this.hdr.setU32(0, 0);
-    await this.transfer(true, sb.logstart, 'hdr', 1);
+    await this.transfer(true, sb.logstart, HDR, 1);
     await this.flush();
     return n;
   }
@@ -236,8 +250,10 @@ export class Log {
     const { g, sb } = this;
     const bs = g.bsize;
     const base = this.entries.length;
-    for (let i = 0; i < n; i++) this.staging.copyFrom(bufs[i]!.data, 0, i * bs, bs);
-    await this.transfer(true, sb.logstart + 1 + base, 'staging', n);
+    const which = n <= EXACT_MAX ? STAGING + n : STAGING;
+    const staging = this.io[which]!;
+    for (let i = 0; i < n; i++) staging.copyFrom(bufs[i]!.data, 0, i * bs, bs);
+    await this.transfer(true, sb.logstart + 1 + base, which, n);
     await this.flush();
     for (let i = 0; i < n; i++) {
       const blockno = bufs[i]!.blockno;
@@ -246,7 +262,7 @@ export class Log {
     }
     this.hdr.setU32(0, base + n);
     this.groupBufs = [];
-    await this.transfer(true, sb.logstart, 'hdr', 1); // commit point
+    await this.transfer(true, sb.logstart, HDR, 1); // commit point
     await this.flush();
     this.commits++;
   }
@@ -264,13 +280,14 @@ export class Log {
     while (i < homes.length) {
       let j = i + 1;
       while (j < homes.length && homes[j] === homes[j - 1]! + 1) j++;
-      for (let k = i; k < j; k++) this.staging.copyFrom(this.pinned.get(homes[k]!)!.data, 0, (k - i) * bs, bs);
-      await this.transfer(true, homes[i]!, 'staging', j - i);
+      const staging = this.io[STAGING]!;
+      for (let k = i; k < j; k++) staging.copyFrom(this.pinned.get(homes[k]!)!.data, 0, (k - i) * bs, bs);
+      await this.transfer(true, homes[i]!, STAGING, j - i);
       i = j;
     }
     await this.flush();
     this.hdr.setU32(0, 0);
-    await this.transfer(true, this.sb.logstart, 'hdr', 1);
+    await this.transfer(true, this.sb.logstart, HDR, 1);
     await this.flush();
     for (const b of this.pinned.values()) this.bc.bunpin(b);
     this.pinned.clear();
