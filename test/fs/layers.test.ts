@@ -16,13 +16,13 @@ test('bcache: O(1) hits, LRU eviction, waiting when all buffers are held', async
   for (const b of [0, 1, 2, 3]) bc.brelse(await bc.bread(b));
   assert.equal(bc.misses, 4);
   bc.brelse(await bc.bread(0));
-  assert.equal(bc.hits, 1);
+  assert.equal(bc.hits, 1); // a cached, unlocked buffer comes back at once
   bc.brelse(await bc.bread(4)); // evicts 1 (least recently released)
   assert.equal(bc.peek(1), undefined);
   assert.ok(bc.peek(0));
   const held = await Promise.all([5, 6, 7, 8].map((b) => bc.bread(b)));
   let got = false;
-  const p = bc.bread(9).then((b) => { got = true; return b; });
+  const p = Promise.resolve(bc.bread(9)).then((b) => { got = true; return b; });
   await new Promise((r) => setTimeout(r, 5));
   assert.equal(got, false);
   bc.brelse(held[0]!);

@@ -91,8 +91,21 @@ export class BufCache {
   /**
    * Return a locked buffer with the contents of block `blockno`. With `overwrite` the caller
    * promises to overwrite the whole block before releasing it, so no device read is done.
+   * A cached, valid, unlocked buffer is returned at once (no promise: the hot path of every
+   * bitmap, inode and indirect block access); callers await the result either way.
    */
-  async bread(blockno: number, overwrite = false): Promise<Buf> {
+  bread(blockno: number, overwrite = false): Buf | Promise<Buf> {
+    const b = this.map.get(blockno);
+    if (b !== undefined && b.valid && b.lock.tryAcquire()) {
+      if (b.refcnt === 0) this.lru.delete(b);
+      b.refcnt++;
+      this.hits++;
+      return b;
+    }
+    return this.breadSlow(blockno, overwrite);
+  }
+
+  private async breadSlow(blockno: number, overwrite: boolean): Promise<Buf> {
     if (!Number.isInteger(blockno) || blockno < 0 || blockno >= this.maxBlock) {
       throw fsErr('EIO', `block ${blockno} beyond device (${this.maxBlock} blocks)`);
     }

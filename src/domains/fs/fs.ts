@@ -208,12 +208,12 @@ export class FileSystem {
     }
   }
 
-  /** Parent directory (locked) of the last element of `path`, and that element. */
-  private async parentOf(path: string, cwd: FsFile | undefined, ifRoot: FsError): Promise<{ dp: Inode; name: string }> {
+  /** Parent directory (locked) of the last element of `path`, and that element; `ifRoot()` is thrown when path names the root (made only then: errors are costly). */
+  private async parentOf(path: string, cwd: FsFile | undefined, ifRoot: () => FsError): Promise<{ dp: Inode; name: string }> {
     const { ip, name } = await namex(this.il, path, true, cwd ? cwd.ip : null);
     if (name === null) {
       await this.il.iput(ip);
-      throw ifRoot;
+      throw ifRoot();
     }
     try {
       await this.il.ilock(ip);
@@ -229,7 +229,7 @@ export class FileSystem {
   private async create(path: string, type: number, major: number, minor: number, excl: boolean, cwd?: FsFile): Promise<Inode> {
     const il = this.il;
     // The root exists and is a directory: creating a file there is EISDIR (as open(2) on Linux).
-    const rootErr = type === T_FILE && !excl ? fsErr('EISDIR', `'${path}' is a directory`) : fsErr('EEXIST', `'${path}' exists`);
+    const rootErr = (): FsError => (type === T_FILE && !excl ? fsErr('EISDIR', `'${path}' is a directory`) : fsErr('EEXIST', `'${path}' exists`));
     const { dp, name } = await this.parentOf(path, cwd, rootErr);
     let ip: Inode | null = null;
     let dpHeld = true;
@@ -391,7 +391,7 @@ export class FileSystem {
       await il.iupdate(ip);
       il.iunlock(ip);
       try {
-        const { dp, name } = await this.parentOf(newPath, cwd, fsErr('EEXIST', `'${newPath}' exists`));
+        const { dp, name } = await this.parentOf(newPath, cwd, () => fsErr('EEXIST', `'${newPath}' exists`));
         try {
           await dirlink(il, dp, name, ip.inum);
         } finally {
@@ -411,7 +411,7 @@ export class FileSystem {
   private async remove(path: string, dir: boolean, cwd?: FsFile): Promise<void> {
     const il = this.il;
     await this.tx(async () => {
-      const { dp, name } = await this.parentOf(path, cwd, fsErr(dir ? 'EBUSY' : 'EISDIR', `cannot remove '${path}'`));
+      const { dp, name } = await this.parentOf(path, cwd, () => fsErr(dir ? 'EBUSY' : 'EISDIR', `cannot remove '${path}'`));
       let ip: Inode | null = null;
       try {
         if (name === '.') throw fsErr('EINVAL', `cannot remove '.'`);

@@ -186,7 +186,7 @@ export class InodeLayer {
   /** Lock `ip`, reading it from disk if needed. Throws EUCLEAN (unlocked) on a bad dinode. */
   async ilock(ip: Inode): Promise<void> {
     if (ip.ref < 1) throw new Error('ilock: unreferenced inode');
-    await ip.lock.acquire();
+    if (!ip.lock.tryAcquire()) await ip.lock.acquire();
     if (ip.valid) return;
     try {
       const bp = await this.bc.bread(iblock(this.g, this.sb, ip.inum));
