@@ -536,7 +536,7 @@ export class FileSystem {
     }
     const ip = f.ip;
     if (ip.type === T_DIR) throw fsErr('EISDIR', 'cannot write a directory');
-    await ip.wlock.acquire();
+    if (!ip.wlock.tryAcquire()) await ip.wlock.acquire();
     try {
       if (off === APPEND) {
         await this.il.ilock(ip);
