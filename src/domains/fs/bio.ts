@@ -8,8 +8,10 @@
  *    is the least recently released one (`lru`, insertion-ordered);
  *  - `bread` returns the buffer locked (a SleepLock, since I/O is async); only the holder may
  *    read or change its data; `brelse` unlocks;
- *  - a pinned buffer (log_write before commit) is never evicted, so a dirty block is written to
- *    its home location only by the log's install step;
+ *  - a pinned buffer (logged, until the log installs it) is never evicted, so a logged block is
+ *    written to its home location only by the log's install step; file data written in place
+ *    (ordered mode) goes to the device at once, from its buffer (bwrite) or from the caller's
+ *    behind the cache (writeAround, which first drops a cached copy of the block);
  *  - when every buffer is in use, bget waits for a release instead of failing;
  *  - `Buf.data` is replaced by the handle a device transfer returns (a BDev moves buffers), only
  *    by the buffer's lock holder; after a failed transfer it is still a usable buffer.
