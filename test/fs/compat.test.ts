@@ -9,7 +9,7 @@ import { mkfs, mkfsParams } from '../../src/host/mkfs.js';
 import { fsck } from '../../src/host/fsck.js';
 import { XV6, LARGE } from '../../src/domains/fs/format.js';
 import { O_CREATE, O_RDWR } from '../../src/domains/fs/fs.js';
-import { mountRam, pattern, assertClean, snapshot } from './helpers.js';
+import { mountRam, pattern, assertClean, assertCleanSynced, snapshot } from './helpers.js';
 import { hostAlloc } from '../../src/host/bytes.js';
 import { FileSystem } from '../../src/domains/fs/fs.js';
 
@@ -135,9 +135,9 @@ test('1 GiB file in the large variant (sparse RAM device)', async () => {
   await fs.read(f, step / 2, z);
   assert.ok(z.every((v) => v === 0));
   await fs.close(f);
-  assertClean(dev);
+  await assertCleanSynced(fs, dev);
   await fs.unlink('/huge');
-  assertClean(dev, false);
+  await assertCleanSynced(fs, dev, false);
   assert.equal((await fs.statfs()).freeBlocks, fsck(dev).stats.freeBlocks);
   assert.ok(LARGE.maxFileSize >= GiB);
   void snapshot;

@@ -30,6 +30,16 @@ export function mkfsImage(variant: Variant, sizeBytes: number, extra: Partial<Mk
   return ram.readAt(0, sizeBytes);
 }
 
+/**
+ * fsck the image of the mounted `fs` after a sync: a live fs's log may hold committed but not yet
+ * installed transactions (lazy installation, log.ts), which fsck (reading home locations only)
+ * reports as pending recovery; sync installs them.
+ */
+export async function assertCleanSynced(fs: FileSystem, target: ImageIO | string, allowWarnings = true): Promise<void> {
+  await fs.sync();
+  assertClean(target, allowWarnings);
+}
+
 /** fsck `target` (an image or the path of an image file); throws with fsck's report unless clean. */
 export function assertClean(target: ImageIO | string, allowWarnings = true): void {
   const r = fsck(target);

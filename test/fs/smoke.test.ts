@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ramFs, assertClean, snapshot, pattern, mountRam } from './helpers.js';
+import { ramFs, assertClean, assertCleanSynced, snapshot, pattern, mountRam } from './helpers.js';
 import { O_CREATE, O_RDWR } from '../../src/domains/fs/fs.js';
 
 for (const variant of ['xv6', 'large'] as const) {
@@ -15,7 +15,7 @@ for (const variant of ['xv6', 'large'] as const) {
     await fs.write(f, 0, pattern(100, 1));
     await fs.close(f);
     await fs.unlink('/x');
-    assertClean(dev, false);
+    await assertCleanSynced(fs, dev, false);
     await fs.unmount();
     const fs2 = await mountRam(dev);
     const snap = await snapshot(fs2);
@@ -25,6 +25,6 @@ for (const variant of ['xv6', 'large'] as const) {
     assert.equal((await fs2.stat('/a/b/f')).size, 10);
     await fs2.unlink('/a/b/f');
     await fs2.rmdir('/a/b');
-    assertClean(dev, false);
+    await assertCleanSynced(fs2, dev, false);
   });
 }

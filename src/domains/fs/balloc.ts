@@ -4,7 +4,10 @@
  * Invariants:
  *  - only blocks in [datastart, size) are ever handed out or freed, whatever the bitmap says,
  *    so a corrupted bitmap can never hand out a metadata block;
- *  - a block is handed out zeroed and logged (inside the caller's transaction);
+ *  - a block is handed out zeroed and logged (inside the caller's transaction), except a file data
+ *    block asked for `uninitialized`: its caller writes every byte of it before its transaction
+ *    ends (in place when the log allows, see log.ts), so zeroing it through the log would be waste;
+ *  - the log hears of every allocation and free (noteAllocated / noteFreed: ordered mode);
  *  - freeing a block whose bit is already clear is reported as EUCLEAN, not ignored;
  *  - allocation scans from a moving hint (next-fit), skipping full bytes, so filling a large
  *    image is linear, not quadratic.
@@ -27,8 +30,8 @@ export class BlockAllocator {
     this.hint = layout.datastart;
   }
 
-  /** Allocate a zeroed block; ENOSPC when none is free. */
-  async balloc(): Promise<number> {
+  /** Allocate a zeroed block (or with `uninitialized`, see the header); ENOSPC when none is free. */
+  async balloc(uninitialized = false): Promise<number> {
     const { g, sb, layout } = this;
     const start = layout.datastart;
     const total = sb.size - start;
@@ -60,6 +63,8 @@ export class BlockAllocator {
       this.bc.brelse(bp);
       if (found >= 0) {
         this.hint = found + 1;
+        this.log.noteAllocated(found);
+        if (uninitialized) return found;
         const zb = await this.bc.bread(found, true);
         zb.data.fill(0);
         this.log.logWrite(zb);
@@ -94,6 +99,7 @@ export class BlockAllocator {
       if ((v & m) === 0) throw corrupt(`bfree: block ${b} is already free (block referenced twice?)`);
       bp.data.setU8(bit >> 3, v & ~m);
       this.log.logWrite(bp);
+      this.log.noteFreed(b);
     } finally {
       this.bc.brelse(bp);
     }

@@ -8,8 +8,10 @@
  *    is the least recently released one (`lru`, insertion-ordered);
  *  - `bread` returns the buffer locked (a SleepLock, since I/O is async); only the holder may
  *    read or change its data; `brelse` unlocks;
- *  - a pinned buffer (log_write before commit) is never evicted, so a dirty block is written to
- *    its home location only by the log's install step;
+ *  - a pinned buffer (logged, until the log installs it) is never evicted, so a logged block is
+ *    written to its home location only by the log's install step; file data written in place
+ *    (ordered mode) goes to the device at once, from its buffer (bwrite) or from the caller's
+ *    behind the cache (writeAround, which first drops a cached copy of the block);
  *  - when every buffer is in use, bget waits for a release instead of failing;
  *  - `Buf.data` is replaced by the handle a device transfer returns (a BDev moves buffers), only
  *    by the buffer's lock holder; after a failed transfer it is still a usable buffer.
@@ -24,6 +26,8 @@ export class Buf {
   blockno = -1;
   valid = false;
   refcnt = 0;
+  /** The log group that last logged this buffer (log.ts: absorption within a group). */
+  loggedIn = 0;
   readonly lock = new SleepLock();
   constructor(public data: DmaBytes) {}
 }
@@ -40,7 +44,7 @@ export class BufCache {
   hits = 0;
   misses = 0;
 
-  constructor(readonly dev: BlockDevice, private readonly alloc: Alloc, bsize: number, readonly nbuf: number) {
+  constructor(readonly dev: BlockDevice, readonly alloc: Alloc, bsize: number, readonly nbuf: number) {
     if (bsize % dev.blockSize !== 0) throw fsErr('EINVAL', `device sector size ${dev.blockSize} does not divide block size ${bsize}`);
     this.bsize = bsize;
     this.spb = bsize / dev.blockSize;
@@ -89,8 +93,21 @@ export class BufCache {
   /**
    * Return a locked buffer with the contents of block `blockno`. With `overwrite` the caller
    * promises to overwrite the whole block before releasing it, so no device read is done.
+   * A cached, valid, unlocked buffer is returned at once (no promise: the hot path of every
+   * bitmap, inode and indirect block access); callers await the result either way.
    */
-  async bread(blockno: number, overwrite = false): Promise<Buf> {
+  bread(blockno: number, overwrite = false): Buf | Promise<Buf> {
+    const b = this.map.get(blockno);
+    if (b !== undefined && b.valid && b.lock.tryAcquire()) {
+      if (b.refcnt === 0) this.lru.delete(b);
+      b.refcnt++;
+      this.hits++;
+      return b;
+    }
+    return this.breadSlow(blockno, overwrite);
+  }
+
+  private async breadSlow(blockno: number, overwrite: boolean): Promise<Buf> {
     if (!Number.isInteger(blockno) || blockno < 0 || blockno >= this.maxBlock) {
       throw fsErr('EIO', `block ${blockno} beyond device (${this.maxBlock} blocks)`);
     }
@@ -142,7 +159,7 @@ export class BufCache {
     }
   }
 
-  /** Cached (unlocked) buffer of `blockno`, if any; for the log's commit only. */
+  /** Cached (unlocked) buffer of `blockno`, if any (read-ahead: newer cached contents win). */
   peek(blockno: number): Buf | undefined {
     return this.map.get(blockno);
   }
@@ -156,15 +173,34 @@ export class BufCache {
     for (const b of all) this.dev.free(b.data);
   }
 
-  /** Drop cached contents of a block not in use (after writing it behind the cache). */
-  invalidate(blockno: number): void {
+  /**
+   * Drop cached contents of a block not in use (to write it behind the cache). True when no
+   * buffer holds the block afterwards; false when one is in use (held or pinned) and stays.
+   */
+  invalidate(blockno: number): boolean {
     const b = this.map.get(blockno);
-    if (b && b.refcnt === 0) {
-      this.map.delete(blockno);
-      this.lru.delete(b);
-      b.valid = false;
-      b.blockno = -1;
-      this.unused.push(b);
+    if (b === undefined) return true;
+    if (b.refcnt !== 0) return false;
+    this.map.delete(blockno);
+    this.lru.delete(b);
+    b.valid = false;
+    b.blockno = -1;
+    this.unused.push(b);
+    return true;
+  }
+
+  /**
+   * Write a whole block from a buffer the caller does not own (a borrowed one), behind the cache:
+   * false (nothing written) when a buffer of the cache holds the block and is in use. Throws
+   * FsError on a device failure; `src` is never moved (a whole-buffer write only borrows it).
+   */
+  async writeAround(blockno: number, src: DmaBytes): Promise<boolean> {
+    if (!this.invalidate(blockno)) return false;
+    try {
+      await this.dev.write(blockno * this.spb, src, this.spb);
+    } catch (e) {
+      throw asFsError(e, `writing block ${blockno}`);
     }
+    return true;
   }
 }

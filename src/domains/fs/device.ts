@@ -10,6 +10,8 @@
  * (host devices return the same one). On failure they throw; a `DeviceError` names the handle to
  * use from then on, or null when the buffer was lost (a dead driver kept it) — `afterFailure`
  * turns either case into a usable buffer. Buffers the fs no longer needs go back with `free`.
+ * A write of a whole buffer (count · blockSize = its byteLength) never moves it, so the fs may
+ * write a buffer it was only lent (ordered-mode file data straight from the caller's buffer).
  *
  * Invariants a device must keep for the fs's crash consistency: a write that resolved has been
  * issued in order after all writes that resolved before it; `flush()` resolves only when every

@@ -271,17 +271,30 @@ export function decodeDinode(g: Geometry, buf: DmaBytes, off: number): Dinode {
   return { type, major, minor, nlink, size, addrs };
 }
 
+/**
+ * A dinode is encoded in this scratch and copied into the buffer with one call: it is written on
+ * every file write (iupdate), and each accessor call on an exchange-heap buffer is checked.
+ */
+const dinodeView = new DataView(new ArrayBuffer(128));
+const dinodeBytes = new Uint8Array(dinodeView.buffer);
+
+/** Encode the whole dinode (every byte of its inodeSize) at `off` of `buf`. */
 export function encodeDinode(g: Geometry, d: Dinode, buf: DmaBytes, off: number): void {
-  buf.setU16(off, d.type & 0xffff);
-  buf.setU16(off + 2, d.major & 0xffff);
-  buf.setU16(off + 4, d.minor & 0xffff);
-  buf.setU16(off + 6, d.nlink & 0xffff);
-  if (g.sizeBytes === 4) buf.setU32(off + 8, d.size);
-  else buf.setU64(off + 8, d.size);
-  const a0 = off + (g.sizeBytes === 4 ? 12 : 16);
+  const v = dinodeView;
+  v.setUint16(0, d.type & 0xffff, true);
+  v.setUint16(2, d.major & 0xffff, true);
+  v.setUint16(4, d.minor & 0xffff, true);
+  v.setUint16(6, d.nlink & 0xffff, true);
+  if (g.sizeBytes === 4) v.setUint32(8, d.size, true);
+  else {
+    v.setUint32(8, d.size % 0x1_0000_0000, true);
+    v.setUint32(12, Math.floor(d.size / 0x1_0000_0000), true);
+  }
+  const a0 = g.sizeBytes === 4 ? 12 : 16;
   const n = naddrs(g);
-  for (let i = 0; i < n; i++) buf.setU32(a0 + i * 4, d.addrs[i] ?? 0);
-  if (g.variant === 'large') buf.setU32(off + 124, 0);
+  for (let i = 0; i < n; i++) v.setUint32(a0 + i * 4, d.addrs[i] ?? 0, true);
+  if (g.variant === 'large') v.setUint32(124, 0, true);
+  buf.write(off, dinodeBytes, 0, g.inodeSize);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -134,10 +134,11 @@ export class FileSystem {
     const cap = Math.min(layout.logCap, nbuf - 16);
     const bc = new BufCache(dev, opts.alloc, g.bsize, nbuf);
     const log = new Log(bc, opts.alloc, g, sb, layout, cap);
+    let fs: FileSystem | null = null;
     try {
       const recovered = await log.recover();
       const balloc = new BlockAllocator(bc, log, g, sb, layout);
-      const fs = new FileSystem(dev, g, sb, layout, bc, log, balloc, Math.max(16, opts.ninode ?? 1024), recovered);
+      fs = new FileSystem(dev, g, sb, layout, bc, log, balloc, Math.max(16, opts.ninode ?? 1024), recovered);
       const root = fs.il.iget(ROOTINO);
       try {
         await fs.il.ilock(root);
@@ -152,6 +153,7 @@ export class FileSystem {
       if (rtype !== T_DIR) throw corrupt(`root inode ${ROOTINO} is not a directory (type ${rtype})`);
       return fs;
     } catch (e) {
+      fs?.il.destroy();
       log.destroy();
       bc.destroy();
       throw e;
@@ -206,12 +208,12 @@ export class FileSystem {
     }
   }
 
-  /** Parent directory (locked) of the last element of `path`, and that element. */
-  private async parentOf(path: string, cwd: FsFile | undefined, ifRoot: FsError): Promise<{ dp: Inode; name: string }> {
+  /** Parent directory (locked) of the last element of `path`, and that element; `ifRoot()` is thrown when path names the root (made only then: errors are costly). */
+  private async parentOf(path: string, cwd: FsFile | undefined, ifRoot: () => FsError): Promise<{ dp: Inode; name: string }> {
     const { ip, name } = await namex(this.il, path, true, cwd ? cwd.ip : null);
     if (name === null) {
       await this.il.iput(ip);
-      throw ifRoot;
+      throw ifRoot();
     }
     try {
       await this.il.ilock(ip);
@@ -227,7 +229,7 @@ export class FileSystem {
   private async create(path: string, type: number, major: number, minor: number, excl: boolean, cwd?: FsFile): Promise<Inode> {
     const il = this.il;
     // The root exists and is a directory: creating a file there is EISDIR (as open(2) on Linux).
-    const rootErr = type === T_FILE && !excl ? fsErr('EISDIR', `'${path}' is a directory`) : fsErr('EEXIST', `'${path}' exists`);
+    const rootErr = (): FsError => (type === T_FILE && !excl ? fsErr('EISDIR', `'${path}' is a directory`) : fsErr('EEXIST', `'${path}' exists`));
     const { dp, name } = await this.parentOf(path, cwd, rootErr);
     let ip: Inode | null = null;
     let dpHeld = true;
@@ -389,7 +391,7 @@ export class FileSystem {
       await il.iupdate(ip);
       il.iunlock(ip);
       try {
-        const { dp, name } = await this.parentOf(newPath, cwd, fsErr('EEXIST', `'${newPath}' exists`));
+        const { dp, name } = await this.parentOf(newPath, cwd, () => fsErr('EEXIST', `'${newPath}' exists`));
         try {
           await dirlink(il, dp, name, ip.inum);
         } finally {
@@ -409,7 +411,7 @@ export class FileSystem {
   private async remove(path: string, dir: boolean, cwd?: FsFile): Promise<void> {
     const il = this.il;
     await this.tx(async () => {
-      const { dp, name } = await this.parentOf(path, cwd, fsErr(dir ? 'EBUSY' : 'EISDIR', `cannot remove '${path}'`));
+      const { dp, name } = await this.parentOf(path, cwd, () => fsErr(dir ? 'EBUSY' : 'EISDIR', `cannot remove '${path}'`));
       let ip: Inode | null = null;
       try {
         if (name === '.') throw fsErr('EINVAL', `cannot remove '.'`);
@@ -534,7 +536,7 @@ export class FileSystem {
     }
     const ip = f.ip;
     if (ip.type === T_DIR) throw fsErr('EISDIR', 'cannot write a directory');
-    await ip.wlock.acquire();
+    if (!ip.wlock.tryAcquire()) await ip.wlock.acquire();
     try {
       if (off === APPEND) {
         await this.il.ilock(ip);
@@ -681,9 +683,10 @@ export class FileSystem {
     };
   }
 
-  /** Commit anything pending and flush the device. */
+  /** Commit anything pending, install the log (home locations current, header clear) and flush the device. */
   async sync(): Promise<void> {
-    await this.tx(async () => undefined);
+    this.check();
+    await this.log.checkpoint();
     try {
       await this.dev.flush();
     } catch (e) {
@@ -701,6 +704,7 @@ export class FileSystem {
       await this.sync();
     } finally {
       this.unmounted = true;
+      this.il.destroy();
       this.log.destroy();
       this.bc.destroy();
     }

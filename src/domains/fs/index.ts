@@ -162,20 +162,35 @@ export function init(sys: Sys, bdev: BDev): Rv6Fs {
       await m.close(f);
     }),
 
-    read: (id, io) => transfer('read', io, async (data) => {
-      const m = mounted();
-      const f = file(id);
-      const n = io.n;
-      if (!Number.isSafeInteger(n) || n < 0 || n > data.byteLength) throw fsErr('EINVAL', `read of ${n} bytes into a ${data.byteLength}-byte buffer`);
-      return m.read(f, io.off, data, 0, n);
-    }),
+    // read and write, the hot calls, are written out (no per-call closures of transfer / call).
+    async read(id, io) {
+      try {
+        const data = io.data;
+        if (data === null) {
+          io.n = -ERRNO.EINVAL;
+          return io;
+        }
+        const m = mounted();
+        const f = file(id);
+        const n = io.n;
+        if (!Number.isSafeInteger(n) || n < 0 || n > data.byteLength) throw fsErr('EINVAL', `read of ${n} bytes into a ${data.byteLength}-byte buffer`);
+        io.n = await m.read(f, io.off, data, 0, n);
+      } catch (e) {
+        io.n = errno(e, 'read');
+      }
+      return io;
+    },
 
-    write: (id, off, data, n) => call('write', async () => {
-      const m = mounted();
-      const f = file(id);
-      if (!Number.isSafeInteger(n) || n < 0 || n > data.byteLength) throw fsErr('EINVAL', `write of ${n} bytes from a ${data.byteLength}-byte buffer`);
-      return m.write(f, off < 0 ? APPEND : off, data, 0, n);
-    }),
+    async write(id, off, data, n) {
+      try {
+        const m = mounted();
+        const f = file(id);
+        if (!Number.isSafeInteger(n) || n < 0 || n > data.byteLength) throw fsErr('EINVAL', `write of ${n} bytes from a ${data.byteLength}-byte buffer`);
+        return await m.write(f, off < 0 ? APPEND : off, data, 0, n);
+      } catch (e) {
+        return errno(e, 'write');
+      }
+    },
 
     fstat: (id) => stat('fstat', () => mounted().fstat(file(id))),
     stat: (path, cwd) => stat(`stat ${path}`, () => mounted().stat(path, dir(cwd))),

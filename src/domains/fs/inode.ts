@@ -22,10 +22,11 @@ import type { BlockAllocator } from './balloc.js';
 import type { BufCache } from './bio.js';
 import { corrupt, fsErr, FsError } from './errors.js';
 import {
-  decodeDinode, encodeDinode, iblock, ioffset, naddrs, T_DEVICE, T_FREE,
+  decodeDinode, encodeDinode, iblock, ioffset, naddrs, T_DEVICE, T_FILE, T_FREE,
   type Geometry, type Layout, type Superblock,
 } from './format.js';
 import type { Log } from './log.js';
+import { ReadAhead, type Window } from './readahead.js';
 import { SleepLock } from './sync.js';
 
 export class Inode {
@@ -40,8 +41,14 @@ export class Inode {
   nlink = 0;
   size = 0;
   addrs: number[] = [];
+  /** File block where the last read ended: a read from there is sequential (read-ahead). */
+  nextRead = 0;
   constructor(readonly inum: number) {}
 }
+
+/** Read-ahead: bytes per window (a run of consecutive disk blocks read with one device transfer), and windows. */
+const RA_BYTES = 256 << 10;
+const RA_WINDOWS = 2;
 
 export interface Stat {
   ino: number;
@@ -58,6 +65,14 @@ export function bytesLength(b: Bytes): number {
   return b instanceof Uint8Array ? b.length : b.byteLength;
 }
 
+/** Where a file block's address is kept (see InodeLayer.leafSlot). */
+interface LeafSlot {
+  block: number;
+  idx: number;
+}
+
+const HOLE = Object.freeze({ addr: 0, fresh: false });
+
 interface TruncCtx {
   keep: number;
   bitmapBudget: number;
@@ -73,6 +88,8 @@ export class InodeLayer {
   private readonly span: number[];
   /** First file block number covered by the level-L tree (L >= 1). */
   private readonly levelBase: number[];
+  /** Read-ahead windows of sequentially read files. */
+  private readonly ra: ReadAhead;
 
   constructor(
     readonly bc: BufCache,
@@ -87,6 +104,12 @@ export class InodeLayer {
     for (let l = 1; l <= g.levels; l++) this.span.push(this.span[l - 1]! * g.nindirect);
     this.levelBase = [0, g.ndirect];
     for (let l = 2; l <= g.levels; l++) this.levelBase.push(this.levelBase[l - 1]! + this.span[l - 1]!);
+    this.ra = new ReadAhead(bc, RA_BYTES / g.bsize, RA_WINDOWS);
+  }
+
+  /** Release the read-ahead buffers (unmount). */
+  destroy(): void {
+    this.ra.destroy();
   }
 
   checkInum(inum: number, what: string): void {
@@ -163,7 +186,7 @@ export class InodeLayer {
   /** Lock `ip`, reading it from disk if needed. Throws EUCLEAN (unlocked) on a bad dinode. */
   async ilock(ip: Inode): Promise<void> {
     if (ip.ref < 1) throw new Error('ilock: unreferenced inode');
-    await ip.lock.acquire();
+    if (!ip.lock.tryAcquire()) await ip.lock.acquire();
     if (ip.valid) return;
     try {
       const bp = await this.bc.bread(iblock(this.g, this.sb, ip.inum));
@@ -229,56 +252,127 @@ export class InodeLayer {
   // Block mapping
 
   /**
+   * Where the address of file block `fbn` of locked `ip` lives: in the inode (`block` 0, `idx` an
+   * index of addrs) or at entry `idx` of the indirect block `block`. With alloc, missing indirect
+   * blocks on the way are allocated (zeroed, logged); without, null when one is missing (a hole).
+   */
+  private async leafSlot(ip: Inode, fbn: number, alloc: boolean): Promise<LeafSlot | null> {
+    const g = this.g;
+    if (fbn < g.ndirect) return { block: 0, idx: fbn };
+    for (let level = 1; level <= g.levels; level++) {
+      const base = this.levelBase[level]!;
+      if (fbn >= base + this.span[level]!) continue;
+      const slot = g.ndirect + level - 1;
+      let addr = ip.addrs[slot]!;
+      if (addr === 0) {
+        if (!alloc) return null;
+        addr = await this.alloc.balloc();
+        ip.addrs[slot] = addr;
+      } else this.alloc.checkData(addr, `inode ${ip.inum} indirect root ${level}`);
+      let rel = fbn - base;
+      for (let l = level; l >= 2; l--) {
+        const sp = this.span[l - 1]!;
+        const idx = Math.floor(rel / sp);
+        rel -= idx * sp;
+        const bp = await this.bc.bread(addr);
+        let next = bp.data.getU32(idx * 4);
+        if (next === 0) {
+          if (!alloc) { this.bc.brelse(bp); return null; }
+          try {
+            next = await this.alloc.balloc();
+          } catch (e) {
+            this.bc.brelse(bp);
+            throw e;
+          }
+          bp.data.setU32(idx * 4, next);
+          this.log.logWrite(bp);
+        }
+        this.bc.brelse(bp);
+        this.alloc.checkData(next, `inode ${ip.inum} file block ${fbn} (indirect block ${addr}[${idx}])`);
+        addr = next;
+      }
+      return { block: addr, idx: rel };
+    }
+    throw fsErr('EFBIG', `inode ${ip.inum}: file block ${fbn} beyond the maximum file size`);
+  }
+
+  /**
+   * Disk block of file block `fbn` of locked `ip` (addr 0: a hole, when !alloc). With alloc,
+   * missing blocks (and indirect blocks) are allocated (in a transaction) — ENOSPC if the disk is
+   * full. With `dataLeaf`, a missing data block is allocated uninitialized (balloc's
+   * `uninitialized`: the caller must write all of it) and `fresh` says that this happened.
+   */
+  private async mapBlock(ip: Inode, fbn: number, alloc: boolean, dataLeaf: boolean): Promise<{ addr: number; fresh: boolean }> {
+    const s = await this.leafSlot(ip, fbn, alloc);
+    if (s === null) return HOLE;
+    if (s.block === 0) {
+      let a = ip.addrs[s.idx]!;
+      if (a !== 0) {
+        this.alloc.checkData(a, `inode ${ip.inum} block ${fbn}`);
+        return { addr: a, fresh: false };
+      }
+      if (!alloc) return HOLE;
+      a = await this.alloc.balloc(dataLeaf);
+      ip.addrs[s.idx] = a;
+      return { addr: a, fresh: dataLeaf };
+    }
+    const bp = await this.bc.bread(s.block);
+    let next = bp.data.getU32(s.idx * 4);
+    let fresh = false;
+    if (next === 0) {
+      if (!alloc) { this.bc.brelse(bp); return HOLE; }
+      try {
+        next = await this.alloc.balloc(dataLeaf);
+      } catch (e) {
+        this.bc.brelse(bp);
+        throw e;
+      }
+      fresh = dataLeaf;
+      bp.data.setU32(s.idx * 4, next);
+      this.log.logWrite(bp);
+    }
+    this.bc.brelse(bp);
+    this.alloc.checkData(next, `inode ${ip.inum} file block ${fbn} (indirect block ${s.block}[${s.idx}])`);
+    return { addr: next, fresh };
+  }
+
+  /**
    * Disk block of file block `fbn` of locked `ip`; 0 for a hole when !alloc. With alloc, missing
    * blocks (and indirect blocks) are allocated (in a transaction) — ENOSPC if the disk is full.
    */
   async bmap(ip: Inode, fbn: number, alloc: boolean): Promise<number> {
-    const g = this.g;
-    if (fbn < g.ndirect) {
-      let a = ip.addrs[fbn]!;
-      if (a === 0) {
-        if (!alloc) return 0;
-        a = await this.alloc.balloc();
-        ip.addrs[fbn] = a;
-      } else this.alloc.checkData(a, `inode ${ip.inum} block ${fbn}`);
-      return a;
-    }
-    for (let level = 1; level <= g.levels; level++) {
-      const base = this.levelBase[level]!;
-      if (fbn < base + this.span[level]!) {
-        const slot = g.ndirect + level - 1;
-        let addr = ip.addrs[slot]!;
-        if (addr === 0) {
-          if (!alloc) return 0;
-          addr = await this.alloc.balloc();
-          ip.addrs[slot] = addr;
-        } else this.alloc.checkData(addr, `inode ${ip.inum} indirect root ${level}`);
-        let rel = fbn - base;
-        for (let l = level; l >= 1; l--) {
-          const sp = this.span[l - 1]!;
-          const idx = Math.floor(rel / sp);
-          rel -= idx * sp;
-          const bp = await this.bc.bread(addr);
-          let next = bp.data.getU32(idx * 4);
-          if (next === 0) {
-            if (!alloc) { this.bc.brelse(bp); return 0; }
-            try {
-              next = await this.alloc.balloc();
-            } catch (e) {
-              this.bc.brelse(bp);
-              throw e;
-            }
-            bp.data.setU32(idx * 4, next);
-            this.log.logWrite(bp);
-          }
-          this.bc.brelse(bp);
-          this.alloc.checkData(next, `inode ${ip.inum} file block ${fbn} (indirect block ${addr}[${idx}])`);
-          addr = next;
+    return (await this.mapBlock(ip, fbn, alloc, false)).addr;
+  }
+
+  /** Disk blocks of file blocks [fbn, fbn + count) of locked `ip` (0 for holes), reading each indirect block once. */
+  async bmapRun(ip: Inode, fbn: number, count: number): Promise<number[]> {
+    const out: number[] = [];
+    while (out.length < count) {
+      const f = fbn + out.length;
+      const s = await this.leafSlot(ip, f, false);
+      if (s === null) {
+        out.push(0);
+        continue;
+      }
+      if (s.block === 0) {
+        const a = ip.addrs[s.idx]!;
+        if (a !== 0) this.alloc.checkData(a, `inode ${ip.inum} block ${f}`);
+        out.push(a);
+        continue;
+      }
+      const bp = await this.bc.bread(s.block);
+      try {
+        const end = Math.min(this.g.nindirect, s.idx + count - out.length);
+        for (let i = s.idx; i < end; i++) {
+          const a = bp.data.getU32(i * 4);
+          if (a !== 0) this.alloc.checkData(a, `inode ${ip.inum} file block ${fbn + out.length} (indirect block ${s.block}[${i}])`);
+          out.push(a);
         }
-        return addr;
+      } finally {
+        this.bc.brelse(bp);
       }
     }
-    throw fsErr('EFBIG', `inode ${ip.inum}: file block ${fbn} beyond the maximum file size`);
+    return out;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -338,6 +432,7 @@ export class InodeLayer {
    */
   async itrunc(ip: Inode, newSize: number, budget = this.g.maxOpBlocks - 1): Promise<boolean> {
     const g = this.g;
+    this.ra.forget(ip);
     if (newSize >= ip.size && newSize > 0) {
       ip.size = newSize;
       await this.iupdate(ip);
@@ -377,17 +472,34 @@ export class InodeLayer {
   // -------------------------------------------------------------------------------------------
   // Data
 
-  /** Read up to n bytes at `off` of locked `ip` into dst[dstOff..]. Holes read as zeros. */
+  /**
+   * Read up to n bytes at `off` of locked `ip` into dst[dstOff..]. Holes read as zeros. A regular
+   * file read where its last read ended (from its start, at first) is sequential: its blocks come
+   * from a read-ahead window (readahead.ts) holding the run of consecutive disk blocks from there.
+   */
   async readi(ip: Inode, dst: Bytes, dstOff: number, off: number, n: number): Promise<number> {
     if (off > ip.size || n <= 0) return 0;
     if (off + n > ip.size) n = ip.size - off;
     const bs = this.g.bsize;
     const isU8 = dst instanceof Uint8Array;
+    const isFile = ip.type === T_FILE;
     let tot = 0;
     while (tot < n) {
       const fbn = Math.floor(off / bs);
       const boff = off - fbn * bs;
       const m = Math.min(n - tot, bs - boff);
+      if (isFile) {
+        const w = this.ra.find(ip, fbn) ?? (fbn === ip.nextRead ? await this.readAhead(ip, fbn) : null);
+        if (w !== null) {
+          const from = (fbn - w.start) * bs + boff;
+          if (isU8) w.buf.read(from, dst, dstOff, m);
+          else dst.copyFrom(w.buf, from, dstOff, m);
+          tot += m;
+          off += m;
+          dstOff += m;
+          continue;
+        }
+      }
       const addr = await this.bmap(ip, fbn, false);
       if (addr === 0) {
         if (isU8) dst.fill(0, dstOff, dstOff + m);
@@ -402,19 +514,43 @@ export class InodeLayer {
       off += m;
       dstOff += m;
     }
+    ip.nextRead = Math.floor(off / bs);
     return tot;
+  }
+
+  /** A window holding file block `fbn` of locked `ip` and the run of consecutive disk blocks after it, or null. */
+  private async readAhead(ip: Inode, fbn: number): Promise<Window | null> {
+    const count = Math.min(this.ra.blocks, Math.ceil(ip.size / this.g.bsize) - fbn);
+    if (count < 2) return null;
+    const addrs = await this.bmapRun(ip, fbn, count);
+    const first = addrs[0]!;
+    if (first === 0) return null;
+    let run = 1;
+    while (run < count && addrs[run] === first + run) run++;
+    return run < 2 ? null : this.ra.fill(ip, fbn, first, run);
   }
 
   /**
    * Write n bytes from src[srcOff..] at `off` of locked `ip` (in a transaction). Returns the count
    * written, short if the disk filled up (ENOSPC thrown only if nothing was written).
+   *
+   * Ordered mode for regular files: a data block the log allows (`Log.mayWriteInPlace`: allocated
+   * by this uncommitted group, named by neither the log nor a free of this group) is written in
+   * place at once, not logged; only the metadata (bitmap, indirect blocks, inode) goes through the
+   * log. Every other data block — overwrites of blocks an earlier transaction made part of the
+   * file above all — is logged, so an overwrite is atomic with its transaction as in xv6. A crash
+   * before the commit leaves an in-place block unreferenced and free; the commit's first flush
+   * makes it durable before the commit point. Directory blocks are always logged. A whole new
+   * block written from a whole exchange-heap buffer (a system call's 4 KiB write) goes from that
+   * buffer to the device, behind the cache (no copy; the cache drops a stale copy of the block).
    */
   async writei(ip: Inode, src: Bytes, srcOff: number, off: number, n: number): Promise<number> {
     const g = this.g;
     if (off < 0 || n < 0) throw fsErr('EINVAL', 'negative offset or length');
     if (off + n > g.maxFileSize) throw fsErr('EFBIG', `write to ${off + n} beyond the maximum file size ${g.maxFileSize}`);
     const bs = g.bsize;
-    const isU8 = src instanceof Uint8Array;
+    const ordered = ip.type === T_FILE;
+    this.ra.forget(ip);
     let tot = 0;
     let err: unknown = null;
     while (tot < n) {
@@ -422,16 +558,42 @@ export class InodeLayer {
       const boff = off - fbn * bs;
       const m = Math.min(n - tot, bs - boff);
       let addr: number;
+      let fresh: boolean;
       try {
-        addr = await this.bmap(ip, fbn, true);
+        ({ addr, fresh } = await this.mapBlock(ip, fbn, true, ordered));
       } catch (e) {
         if (e instanceof FsError && e.code === 'ENOSPC') { err = e; break; }
         throw e;
       }
-      const bp = await this.bc.bread(addr, m === bs);
-      if (isU8) bp.data.write(boff, src, srcOff, m);
-      else bp.data.copyFrom(src, srcOff, boff, m);
-      this.log.logWrite(bp);
+      if (ordered && m === bs && !(src instanceof Uint8Array) && srcOff === 0 && src.byteLength === bs && this.log.mayWriteInPlace(addr)) {
+        // A whole new block from a whole exchange-heap buffer: straight from it to the device.
+        let written = false;
+        try {
+          written = await this.bc.writeAround(addr, src);
+        } catch {
+          // the device failed: log it instead (below)
+        }
+        if (written) {
+          tot += m;
+          off += m;
+          srcOff += m;
+          continue;
+        }
+      }
+      const bp = await this.bc.bread(addr, m === bs || fresh);
+      fillBlock(bp.data, fresh && m < bs, src, srcOff, boff, m);
+      if (ordered && this.log.mayWriteInPlace(addr)) {
+        try {
+          await this.bc.bwrite(bp);
+        } catch {
+          // The device failed the in-place write: log the block instead (the commit then fails
+          // too if the device stays down, and the fs with it — never a file with garbage in it).
+          fillBlock(bp.data, fresh && m < bs, src, srcOff, boff, m);
+          this.log.logWrite(bp);
+        }
+      } else {
+        this.log.logWrite(bp);
+      }
       this.bc.brelse(bp);
       tot += m;
       off += m;
@@ -442,6 +604,13 @@ export class InodeLayer {
     if (tot === 0 && err) throw err;
     return tot;
   }
+}
+
+/** Copy m bytes of src[srcOff..] to block buffer `dst` at boff, zeroing the rest of it first when `zero`. */
+function fillBlock(dst: DmaBytes, zero: boolean, src: Bytes, srcOff: number, boff: number, m: number): void {
+  if (zero) dst.fill(0);
+  if (src instanceof Uint8Array) dst.write(boff, src, srcOff, m);
+  else dst.copyFrom(src, srcOff, boff, m);
 }
 
 export { naddrs };

@@ -1,22 +1,41 @@
 /**
- * The redo log (xv6 log.c), for both variants: a system call's block writes go to cached buffers
- * and are recorded with logWrite inside beginOp/endOp; they reach their home locations only
- * through a commit.
+ * The redo log (xv6 log.c, with lazy installation as in a journaling fs's checkpoints), for both
+ * variants. A system call's metadata block writes go to cached buffers and are recorded with
+ * logWrite inside beginOp/endOp; they reach their home locations only through the log.
  *
- * Commit (when the last outstanding op of a group ends): copy the logged blocks to the log region
- * (one device write), flush, write the header with n (the commit point), flush, install each block
- * at home (runs of consecutive blocks coalesced), flush, write the header with n = 0.
- * Recovery at mount: a header with n > 0 is re-installed, then cleared.
+ * Commit (when the last outstanding op of a group ends): copy the group's logged blocks to the
+ * next free slots of the log region (one device write), flush, write the header naming every
+ * committed entry so far (the commit point), flush. The entries are *not* installed at once: a
+ * block logged by many transactions in a row (the inode and the bitmap block of a file being
+ * appended to) would cost a home write per transaction. Installation (a checkpoint) happens when
+ * the log could not admit one more op, and at sync/unmount: write every block the log names from
+ * its cached buffer (runs of consecutive blocks coalesced), flush, write the header with n = 0,
+ * flush. Recovery at mount installs the header's entries in log order, so when a block appears
+ * in several entries the last one (the newest committed contents) wins; then clears the header.
+ *
+ * Ordered-mode file data (see InodeLayer.writei): a file data block allocated by the current,
+ * uncommitted group may be written in place instead of being logged — until the group commits
+ * nothing durable references it, and its in-place write has resolved before the commit's first
+ * flush, so it is durable before the commit point. The log tracks which blocks qualify
+ * (`mayWriteInPlace`): allocated in this group, not freed in this group (the free of its previous
+ * owner is not durable yet, so overwriting it in place could change a file a crash then brings
+ * back), and not named by the uninstalled log (recovery would install the log's older contents
+ * over it). Anything else is logged.
  *
  * Invariants:
  *  - beginOp admits an op only if the log can still hold MAXOPBLOCKS more for every outstanding
- *    op (lh.n + (outstanding+1)·MAXOPBLOCKS <= cap) and no commit is running: group commit;
- *  - a logged buffer is pinned in the cache until installed; it is not modified during a commit
- *    (no op is outstanding then), so the commit writes straight from the cached DmaBytes;
+ *    op (entries + group + (outstanding+1)·MAXOPBLOCKS <= cap) and no commit is running: group
+ *    commit; after every commit entries + MAXOPBLOCKS <= cap (else it installs), so one op can
+ *    always be admitted;
+ *  - every block named by the log (committed or in the open group) is pinned in the cache once,
+ *    and its cached buffer holds its newest contents; buffers are not modified during a commit or
+ *    an installation (no op is outstanding then), so both write straight from the cached data;
+ *  - a log slot is written only beyond the committed entries (never one the durable header
+ *    names), and the header is cleared durably before slots are reused;
  *  - the header never names more than cap blocks (cap <= xv6's LOGSIZE 30 for the xv6 variant),
  *    and never a block below inodestart or beyond the image;
- *  - a failed commit leaves the fs failed: every later beginOp throws EIO;
- *  - `hdr` and `staging` are replaced by the handles device transfers return (see device.ts).
+ *  - a failed commit or installation leaves the fs failed: every later beginOp throws EIO;
+ *  - the log's device buffers are replaced by the handles device transfers return (see device.ts).
  */
 import type { DmaBytes } from '../../runtime/types.js';
 import type { Buf, BufCache } from './bio.js';
@@ -25,19 +44,42 @@ import { asFsError, corrupt, fsErr, FsError } from './errors.js';
 import type { Geometry, Layout, Superblock } from './format.js';
 import { WaitQueue } from './sync.js';
 
+/** Indices of the log's device buffers (see Log.io). */
+const HDR = 0;
+const STAGING = 1;
+const EXACT_MAX = 4;
+
 export class Log {
-  /** Home block numbers, in log order. */
-  private lh: number[] = [];
-  private bufs: Buf[] = [];
-  private index = new Map<number, number>();
+  /** Home block numbers of the committed, uninstalled entries, in log order (slot i+1 holds entry i). */
+  private entries: number[] = [];
+  /** Blocks logged by the open group, in logging order (each has `loggedIn` = `group`). */
+  private groupBufs: Buf[] = [];
+  /**
+   * The open group's number: counts up at every commit, so that "in the open group" is a number
+   * comparison (Buf.loggedIn, the values of `fresh` and `freed`) instead of sets cleared per commit.
+   */
+  private group = 1;
+  /** Every block the log names (committed or in the open group), pinned once in the cache. */
+  private readonly pinned = new Map<number, Buf>();
+  /** Block → the group that allocated it (ordered mode: fresh while that group is open). */
+  private readonly fresh = new Map<number, number>();
+  /** Block → the group that freed it (the previous owner's free is durable once it commits). */
+  private readonly freed = new Map<number, number>();
   private outstanding = 0;
   private committing = false;
+  /** Install at the end of the next commit even if the log has room (sync, unmount). */
+  private installWanted = false;
   private readonly waitq = new WaitQueue();
-  private hdr: DmaBytes;
-  private staging: DmaBytes;
-  private readonly stagingBytes: number;
+  /**
+   * The log's device buffers: HDR (one block), STAGING (the whole log), and for n in
+   * 1..EXACT_MAX an n-block buffer at index STAGING + n, so that a commit of a few blocks writes a
+   * whole buffer (a borrow) instead of moving a request through the device.
+   */
+  private readonly io: DmaBytes[] = [];
+  private readonly ioBytes: number[] = [];
   private failed: FsError | null = null;
   commits = 0;
+  installs = 0;
 
   constructor(
     private readonly bc: BufCache,
@@ -48,15 +90,16 @@ export class Log {
     /** Usable entries (<= layout.logCap; bounded by the cache size). */
     readonly cap: number,
   ) {
-    this.hdr = alloc(g.bsize);
-    this.stagingBytes = Math.max(layout.logCap, cap) * g.bsize;
-    this.staging = alloc(this.stagingBytes);
+    this.ioBytes[HDR] = g.bsize;
+    this.ioBytes[STAGING] = Math.max(layout.logCap, cap) * g.bsize;
+    for (let n = 1; n <= EXACT_MAX; n++) this.ioBytes[STAGING + n] = n * g.bsize;
+    for (const bytes of this.ioBytes) this.io.push(alloc(bytes));
   }
 
   /** Release the log's buffers (unmount). */
   destroy(): void {
-    this.bc.dev.free(this.hdr);
-    this.bc.dev.free(this.staging);
+    for (const b of this.io) this.bc.dev.free(b);
+    this.io.length = 0;
   }
 
   get inOp(): boolean {
@@ -67,18 +110,27 @@ export class Log {
     return this.failed;
   }
 
-  /** One device transfer of `nblocks` blocks at `block` from/into the header or the staging buffer. */
-  private async transfer(write: boolean, block: number, which: 'hdr' | 'staging', nblocks: number): Promise<void> {
+  /** Committed entries not installed yet. */
+  get uninstalled(): number {
+    return this.entries.length;
+  }
+
+  /** One device transfer of `nblocks` blocks at `block` from/into the log's buffer `which` (HDR, STAGING, ...). */
+  private async transfer(write: boolean, block: number, which: number, nblocks: number): Promise<void> {
     const dev = this.bc.dev;
     const lba = this.bc.lba(block);
     const count = nblocks * this.bc.spb;
-    const buf = this[which];
+    const buf = this.io[which]!;
     try {
-      this[which] = write ? await dev.write(lba, buf, count) : await dev.read(lba, buf, count);
+      this.io[which] = write ? await dev.write(lba, buf, count) : await dev.read(lba, buf, count);
     } catch (e) {
-      this[which] = afterFailure(e, buf, which === 'hdr' ? this.g.bsize : this.stagingBytes, this.alloc);
+      this.io[which] = afterFailure(e, buf, this.ioBytes[which]!, this.alloc);
       throw asFsError(e, `log: ${write ? 'writing' : 'reading'} block ${block}`);
     }
+  }
+
+  private get hdr(): DmaBytes {
+    return this.io[HDR]!;
   }
 
   private async flush(): Promise<void> {
@@ -89,10 +141,10 @@ export class Log {
     }
   }
 
-  /** Mount-time recovery: install a committed transaction left by a crash. Returns n installed. */
+  /** Mount-time recovery: install a committed log left by a crash (in log order). Returns n installed. */
   async recover(): Promise<number> {
     const { sb, g } = this;
-    await this.transfer(false, sb.logstart, 'hdr', 1);
+    await this.transfer(false, sb.logstart, HDR, 1);
     const n = this.hdr.getU32(0);
     if (n === 0) return 0;
     if (n > this.layout.logCap) throw corrupt(`log header: n=${n} exceeds the log capacity ${this.layout.logCap}`);
@@ -102,16 +154,16 @@ export class Log {
       if (b < sb.inodestart || b >= sb.size) throw corrupt(`log header: entry ${i} names block ${b} outside [${sb.inodestart}, ${sb.size})`);
       homes.push(b);
     }
-    await this.transfer(false, sb.logstart + 1, 'staging', n);
+    await this.transfer(false, sb.logstart + 1, STAGING, n);
     for (let i = 0; i < n; i++) {
       // The header buffer, parsed already, is the one-block bounce buffer.
-      this.hdr.copyFrom(this.staging, i * g.bsize, 0, g.bsize);
-      await this.transfer(true, homes[i]!, 'hdr', 1);
+      this.hdr.copyFrom(this.io[STAGING]!, i * g.bsize, 0, g.bsize);
+      await this.transfer(true, homes[i]!, HDR, 1);
       this.bc.invalidate(homes[i]!);
     }
     await this.flush();
-    this.hdr.fill(0);
-    await this.transfer(true, sb.logstart, 'hdr', 1);
+    this.hdr.setU32(0, 0);
+    await this.transfer(true, sb.logstart, HDR, 1);
     await this.flush();
     return n;
   }
@@ -119,7 +171,7 @@ export class Log {
   async beginOp(): Promise<void> {
     for (;;) {
       if (this.failed) throw fsErr('EIO', `file system failed: ${this.failed.message}`);
-      if (this.committing || this.lh.length + (this.outstanding + 1) * this.g.maxOpBlocks > this.cap) {
+      if (this.committing || this.entries.length + this.groupBufs.length + (this.outstanding + 1) * this.g.maxOpBlocks > this.cap) {
         await this.waitq.sleep();
         continue;
       }
@@ -138,6 +190,7 @@ export class Log {
     this.committing = true;
     try {
       await this.commit();
+      if (this.installWanted || this.entries.length + this.g.maxOpBlocks > this.cap) await this.install();
     } catch (e) {
       this.failed = asFsError(e, 'log: commit');
       throw this.failed;
@@ -147,47 +200,98 @@ export class Log {
     }
   }
 
+  /**
+   * Commit the open group (if any) and install the whole log, so that every home location is
+   * current and the header is clear (sync, unmount). Durable once it resolves if no other op was
+   * outstanding; otherwise the group's last op does it.
+   */
+  async checkpoint(): Promise<void> {
+    await this.beginOp();
+    this.installWanted = true;
+    await this.endOp();
+  }
+
   /** Record that locked buffer `b` was modified by the current op (xv6 log_write). */
   logWrite(b: Buf): void {
     if (this.outstanding < 1) throw new Error('log: logWrite outside of a transaction');
-    if (this.index.has(b.blockno)) return; // absorption
-    if (this.lh.length >= this.cap) throw fsErr('EIO', `log: transaction too big (${this.lh.length} blocks)`);
-    this.index.set(b.blockno, this.lh.length);
-    this.lh.push(b.blockno);
-    this.bufs.push(b);
-    this.bc.bpin(b);
+    if (b.loggedIn === this.group) return; // absorption
+    if (this.entries.length + this.groupBufs.length >= this.cap) throw fsErr('EIO', `log: transaction too big (${this.groupBufs.length} blocks)`);
+    const blockno = b.blockno;
+    b.loggedIn = this.group;
+    this.groupBufs.push(b);
+    if (!this.pinned.has(blockno)) {
+      this.pinned.set(blockno, b);
+      this.bc.bpin(b);
+    }
+  }
+
+  /** Block `b` was just allocated by the open group (balloc). */
+  noteAllocated(b: number): void {
+    if (this.freed.get(b) !== this.group) this.fresh.set(b, this.group);
+  }
+
+  /** Block `b` was just freed by the open group (bfree). */
+  noteFreed(b: number): void {
+    this.fresh.delete(b);
+    this.freed.set(b, this.group);
+  }
+
+  /** May file data block `b` be written in place instead of logged? (See the header comment.) */
+  mayWriteInPlace(b: number): boolean {
+    return this.fresh.get(b) === this.group && !this.pinned.has(b);
   }
 
   private async commit(): Promise<void> {
-    const n = this.lh.length;
+    const bufs = this.groupBufs;
+    const n = bufs.length;
+    // Close the group: its fresh and freed entries no longer match (stale ones go at installs).
+    this.group++;
     if (n === 0) return;
     const { g, sb } = this;
     const bs = g.bsize;
-    for (let i = 0; i < n; i++) this.staging.copyFrom(this.bufs[i]!.data, 0, i * bs, bs);
-    await this.transfer(true, sb.logstart + 1, 'staging', n);
+    const base = this.entries.length;
+    const which = n <= EXACT_MAX ? STAGING + n : STAGING;
+    const staging = this.io[which]!;
+    for (let i = 0; i < n; i++) staging.copyFrom(bufs[i]!.data, 0, i * bs, bs);
+    await this.transfer(true, sb.logstart + 1 + base, which, n);
     await this.flush();
-    this.hdr.fill(0);
-    this.hdr.setU32(0, n);
-    for (let i = 0; i < n; i++) this.hdr.setU32(4 + 4 * i, this.lh[i]!);
-    await this.transfer(true, sb.logstart, 'hdr', 1); // commit point
+    for (let i = 0; i < n; i++) {
+      const blockno = bufs[i]!.blockno;
+      this.hdr.setU32(4 + 4 * (base + i), blockno);
+      this.entries.push(blockno);
+    }
+    this.hdr.setU32(0, base + n);
+    this.groupBufs = [];
+    await this.transfer(true, sb.logstart, HDR, 1); // commit point
     await this.flush();
-    // Install, coalescing runs of consecutive home blocks into one device write.
-    const order = [...this.lh.keys()].sort((a, b) => this.lh[a]! - this.lh[b]!);
+    this.commits++;
+  }
+
+  /** Write every block the log names home from the cache, then clear the header (durably). */
+  private async install(): Promise<void> {
+    this.installWanted = false;
+    this.fresh.clear();
+    this.freed.clear();
+    if (this.entries.length === 0) return;
+    const bs = this.g.bsize;
+    const homes = [...this.pinned.keys()].sort((a, b) => a - b);
+    // Coalesce runs of consecutive home blocks into one device write each.
     let i = 0;
-    while (i < n) {
+    while (i < homes.length) {
       let j = i + 1;
-      while (j < n && this.lh[order[j]!]! === this.lh[order[j - 1]!]! + 1) j++;
-      for (let k = i; k < j; k++) this.staging.copyFrom(this.bufs[order[k]!]!.data, 0, (k - i) * bs, bs);
-      await this.transfer(true, this.lh[order[i]!]!, 'staging', j - i);
+      while (j < homes.length && homes[j] === homes[j - 1]! + 1) j++;
+      const staging = this.io[STAGING]!;
+      for (let k = i; k < j; k++) staging.copyFrom(this.pinned.get(homes[k]!)!.data, 0, (k - i) * bs, bs);
+      await this.transfer(true, homes[i]!, STAGING, j - i);
       i = j;
     }
     await this.flush();
-    this.hdr.fill(0);
-    await this.transfer(true, sb.logstart, 'hdr', 1);
-    for (const b of this.bufs) this.bc.bunpin(b);
-    this.lh = [];
-    this.bufs = [];
-    this.index.clear();
-    this.commits++;
+    this.hdr.setU32(0, 0);
+    await this.transfer(true, this.sb.logstart, HDR, 1);
+    await this.flush();
+    for (const b of this.pinned.values()) this.bc.bunpin(b);
+    this.pinned.clear();
+    this.entries = [];
+    this.installs++;
   }
 }

@@ -25,16 +25,21 @@ import type { CopyIn, CopyOut, Pipe } from './pipe.js';
 /** Descriptors per process. */
 export const NOFILE = 64;
 
-/** Runs async operations one after the other (a sleep-lock). */
+/** Runs async operations one after the other, in call order (a sleep-lock); an idle one starts `op` at once. */
 class Serial {
-  private tail: Promise<unknown> = Promise.resolve();
-  run<T>(op: () => Promise<T>): Promise<T> {
-    const r = this.tail.then(op);
-    this.tail = r.then(
-      () => undefined,
-      () => undefined,
-    );
-    return r;
+  private busy = false;
+  private readonly waiting: Array<() => void> = [];
+  async run<T>(op: () => Promise<T>): Promise<T> {
+    if (this.busy) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.busy = true;
+    try {
+      return await op();
+    } finally {
+      // Hand over to the next caller (busy stays true), or go idle.
+      const next = this.waiting.shift();
+      if (next !== undefined) next();
+      else this.busy = false;
+    }
   }
 }
 

@@ -48,11 +48,16 @@ export class FsClient {
     try {
       return await call();
     } catch (e) {
-      const err = this.failed(e, what);
-      const io = this.sys.alloc.struct<IoBuf>('IoBuf');
-      io.n = err;
-      return io;
+      return this.failedIo(e, what);
     }
+  }
+
+  /** The IoBuf to answer when the call moving one to the fs failed (the fs kept it). */
+  private failedIo(e: unknown, what: string): RRef<IoBuf> {
+    const err = this.failed(e, what);
+    const io = this.sys.alloc.struct<IoBuf>('IoBuf');
+    io.n = err;
+    return io;
   }
 
   private async statCall(what: string, call: () => Promise<RRef<StatBuf>>): Promise<RRef<StatBuf>> {
@@ -72,11 +77,20 @@ export class FsClient {
   close(file: number): Promise<number> {
     return this.numCall('close', () => this.fs.close(file));
   }
-  read(file: number, io: RRef<IoBuf>): Promise<RRef<IoBuf>> {
-    return this.ioCall('read', () => this.fs.read(file, io));
+  // read and write, the hot calls, without the helpers' closures.
+  async read(file: number, io: RRef<IoBuf>): Promise<RRef<IoBuf>> {
+    try {
+      return await this.fs.read(file, io);
+    } catch (e) {
+      return this.failedIo(e, 'read');
+    }
   }
-  write(file: number, off: number, data: Borrow<RRefArray<number>>, n: number): Promise<number> {
-    return this.numCall('write', () => this.fs.write(file, off, data, n));
+  async write(file: number, off: number, data: Borrow<RRefArray<number>>, n: number): Promise<number> {
+    try {
+      return await this.fs.write(file, off, data, n);
+    } catch (e) {
+      return this.failed(e, 'write');
+    }
   }
   fstat(file: number): Promise<RRef<StatBuf>> {
     return this.statCall('fstat', () => this.fs.fstat(file));
