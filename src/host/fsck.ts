@@ -1,8 +1,7 @@
 /**
  * fsck: check an rv6 image (either variant) offline, reading it synchronously.
  *
- * Checks: the superblock (same validation as mount), the log header (pending recovery is a
- * warning), every inode's type, size and block tree (addresses inside the data area, no block
+ * Checks: the superblock (same validation as mount), the log header, every inode's type, size and block tree (addresses inside the data area, no block
  * referenced twice, no block beyond the size; holes in the xv6 variant are warnings), directory
  * structure from the root ("." and ".." first and right, entries name allocated inodes, names
  * well-formed (not empty, no '/') and unique, no directory reachable twice), link counts (xv6
@@ -10,8 +9,15 @@
  * inode with nlink 0 is an orphan: warning), and the bitmap against reachable blocks in both
  * directions.
  *
+ * A committed but not yet installed log (the fs installs lazily, and a power cut or a killed
+ * `redleaf boot` leaves one) is not damage: the next mount replays it. So, like e2fsck with a
+ * journal, fsck checks the image *as recovery will leave it*: reads of a block the log names
+ * return the newest logged copy (entries in log order, the last one wins, as in Log.recover),
+ * without writing anything; the pending recovery is a warning. A header naming a block outside
+ * [inodestart, size) is an error and is not applied.
+ *
  * Invariants: never throws on a corrupted image (only on I/O failure of the host), never loops:
- * every block and directory is visited at most once.
+ * every block and directory is visited at most once; never writes the image.
  */
 import {
   decodeDinode, decodeName, direntInum, geometryOf, LARGE, LARGE_MAGIC, ROOTINO, T_DEVICE, T_DIR, T_FILE, T_FREE, validateSuperblock,
@@ -94,16 +100,25 @@ function fsckIO(io: ImageIO): FsckResult {
   stats.blocks = size;
   stats.dataBlocks = size - ds;
   stats.inodes = sb.ninodes;
-  const readBlock = (b: number): HostBytes => new HostBytes(io.readAt(b * bs, bs));
 
-  // Log.
-  const lh = readBlock(sb.logstart);
+  // Log: home block -> the log slot holding its newest committed copy.
+  const lh = new HostBytes(io.readAt(sb.logstart * bs, bs));
   const ln = lh.getU32(0);
+  const logged = new Map<number, number>();
   if (ln > layout.logCap) err(`log header: n=${ln} exceeds the log capacity ${layout.logCap}`);
-  else if (ln > 0) warn(`log holds a committed transaction of ${ln} blocks (recovery pending at mount)`);
+  else if (ln > 0) {
+    for (let i = 0; i < ln; i++) {
+      const home = lh.getU32(4 + 4 * i);
+      if (home < sb.inodestart || home >= size) err(`log header: entry ${i} names block ${home}, outside [${sb.inodestart}, ${size})`);
+      else logged.set(home, sb.logstart + 1 + i);
+    }
+    warn(`log holds ${ln} committed block writes (${logged.size} blocks), not yet installed: checked as the next mount's recovery will leave the image`);
+  }
+  const img = logged.size === 0 ? io : recovered(io, bs, logged);
+  const readBlock = (b: number): HostBytes => new HostBytes(img.readAt(b * bs, bs));
 
   // Inodes.
-  const itab = new HostBytes(io.readAt(sb.inodestart * bs, layout.ninodeblocks * bs));
+  const itab = new HostBytes(img.readAt(sb.inodestart * bs, layout.ninodeblocks * bs));
   const din: (Dinode | null)[] = new Array(sb.ninodes).fill(null);
   for (let i = 0; i < sb.ninodes; i++) {
     const d = decodeDinode(g, itab, i * g.inodeSize);
@@ -191,7 +206,7 @@ function fsckIO(io: ImageIO): FsckResult {
       // Only the blocks present (holes are reported above), so a huge size costs nothing.
       for (const [fbn, blk] of [...map].sort((x, y) => x[0] - y[0])) {
         for (let e = fbn * epb; e < Math.min(nent, (fbn + 1) * epb); e++) {
-          const raw = io.readAt(blk * bs + (e % epb) * g.direntSize, g.direntSize);
+          const raw = img.readAt(blk * bs + (e % epb) * g.direntSize, g.direntSize);
           const inum = direntInum(g, raw, 0);
           const name = decodeName(g, raw, 0);
           if (e === 0 && (name !== '.' || inum !== dn)) err(`directory ${dn}: first entry is '${name}' -> ${inum}, expected '.' -> ${dn}`);
@@ -234,7 +249,7 @@ function fsckIO(io: ImageIO): FsckResult {
   // Bitmap.
   let badMeta = 0;
   for (let bi = 0; bi < layout.nbitmap; bi++) {
-    const bm = io.readAt((sb.bmapstart + bi) * bs, bs);
+    const bm = img.readAt((sb.bmapstart + bi) * bs, bs);
     const lo = bi * g.bpb, hi = Math.min(size, lo + g.bpb);
     for (let x = lo; x < hi; x++) {
       const used = (bm[(x - lo) >> 3]! >> ((x - lo) & 7)) & 1;
@@ -252,3 +267,20 @@ function fsckIO(io: ImageIO): FsckResult {
   return done();
 }
 
+/** Reads of `io` with the blocks in `logged` (home -> log block) replaced by their logged copies. */
+function recovered(io: ImageIO, bs: number, logged: ReadonlyMap<number, number>): Pick<ImageIO, 'readAt'> {
+  return {
+    readAt(pos: number, len: number): Uint8Array {
+      const out = io.readAt(pos, len).slice(); // never write into what the image handed out
+      for (let b = Math.floor(pos / bs); b * bs < pos + len; b++) {
+        const slot = logged.get(b);
+        if (slot === undefined) continue;
+        // The overlap of block b with [pos, pos + len).
+        const from = Math.max(pos, b * bs);
+        const to = Math.min(pos + len, (b + 1) * bs);
+        out.set(io.readAt(slot * bs + (from - b * bs), to - from), from - pos);
+      }
+      return out;
+    },
+  };
+}
