@@ -427,6 +427,16 @@ export class ExchangeHeap {
     }
   }
 
+  /**
+   * Move deque element `child` into container `to`, which has the same owner (the bulk move
+   * between two deques of one holder): only its parent changes. No generation bump is needed: no
+   * handle to a deque element, or to anything inside it, can exist (see moveTree). The caller
+   * validated `child` as an element of its current deque and checked the owners.
+   */
+  transfer(child: number, to: number): void {
+    this.w_parent.setInt32(child * 4, to, true);
+  }
+
   /** Detach `child` from its parent: it becomes a root (same owner); returns its new generation. */
   release(child: number): number {
     this.w_parent.setInt32((child) * 4, NO_PARENT, true);

@@ -56,7 +56,7 @@ export type HandleHeap = Pick<
   | 'phys' | 'u8' | 'dv'
   | 'owner' | 'gen' | 'borrows' | 'type' | 'off' | 'len' | 'parent' | 'hasChildren'
   | 'registerType' | 'typeInfo' | 'validChild'
-  | 'alloc' | 'free' | 'move' | 'adopt' | 'release'
+  | 'alloc' | 'free' | 'move' | 'adopt' | 'release' | 'transfer'
 >;
 
 /** Kernel-only operations on handles (never handed to domains). */
@@ -427,8 +427,8 @@ class Handle {
    * Bulk move between two deques of one holder: pops up to `n` elements from the front of `src`
    * and pushes them, in order, onto the back of this deque; returns how many moved (bounded by
    * src's length and this deque's free room). The elements never surface as handles, so none is
-   * minted or brand-checked: each is re-parented by slot number, exactly as pop-then-push would
-   * (same owner, generation bumps included). Both deques must be writable, not lent, held by the
+   * minted or brand-checked: each is re-parented by slot number (same owner; no generation bump,
+   * as no handle to a deque element can exist), with pop-then-push's effect. Both deques must be writable, not lent, held by the
    * caller and owned alike; `src` may not be this deque. An element entry of `src` that the slot
    * table does not confirm (memory overwritten) stops the move there and is a violation, as in
    * pop; an element that contains this deque is refused as in push.
@@ -477,9 +477,8 @@ class Handle {
         bad = 'moveFrom of an RRef that contains this deque';
         break;
       }
-      heap.release(c);
       dv.setUint32(b + DEQUE_HEADER + di * 4, c, true);
-      heap.adopt(self, c);
+      heap.transfer(c, self);
       si = si + 1 === sCap ? 0 : si + 1;
       di = di + 1 === cap ? 0 : di + 1;
     }
