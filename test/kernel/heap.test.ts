@@ -193,6 +193,22 @@ describe('deques', () => {
     void heap;
   });
 
+  test('a move walks a deque with a corrupt header only inside its allocation, and quickly', () => {
+    const { kit, heap } = setup();
+    const dq = any(kit.allocDeque(1, 2));
+    dq.push(kit.allocBytes(1, 8));
+    dq.push(kit.allocBytes(1, 8));
+    dq.setU32(0, 1); // head: the ring now starts at the second entry and wraps to the first
+    const t0 = performance.now();
+    dq.setU32(4, 0xffff_ffff); // count
+    dq.setU32(8, 0xffff_ffff); // capacity
+    const moved = any(kit.moveTo(dq, 1, 2));
+    assert.ok(performance.now() - t0 < 1000, 'the walk is bounded by the allocation, not by the header');
+    assert.deepEqual(heap.usage(2), { bytes: DEQUE_HEADER + 8 + 16, slots: 3 }, 'both elements moved with their deque');
+    assert.deepEqual(heap.usage(1), { bytes: 0, slots: 0 });
+    void moved;
+  });
+
   test('overwriting the slot numbers a deque or struct holds cannot make a dead owner leak slots', () => {
     const { kit, heap } = setup();
     const dq = any(kit.allocDeque(1, 2));
