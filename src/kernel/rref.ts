@@ -428,10 +428,11 @@ class Handle {
    * and pushes them, in order, onto the back of this deque; returns how many moved (bounded by
    * src's length and this deque's free room). The elements never surface as handles, so none is
    * minted or brand-checked: each is re-parented by slot number (same owner; no generation bump,
-   * as no handle to a deque element can exist), with pop-then-push's effect. Both deques must be writable, not lent, held by the
-   * caller and owned alike; `src` may not be this deque. An element entry of `src` that the slot
-   * table does not confirm (memory overwritten) stops the move there and is a violation, as in
-   * pop; an element that contains this deque is refused as in push.
+   * as no handle to a deque element can exist), with the effect of pop-then-push. Both deques
+   * must be writable, not lent, held by the caller and owned alike; `src` may not be this deque.
+   * An element entry of `src` that the slot table does not confirm (memory overwritten) stops the
+   * move there and is a violation, as in pop; an element that contains this deque is refused as
+   * in push.
    */
   moveFrom(src: unknown, n: number): number {
     const b = this.wDeque();
