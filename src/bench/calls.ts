@@ -13,6 +13,8 @@
  * deque-push-pop   one push and one pop of a byte buffer on an RRefDeque, in host code with
  *                  kernel-held handles: the per-element handle cost of the packet path (a checked
  *                  move into the ring, then a fresh handle minted on the way out)
+ * deque-move-from  per element of RRefDeque.moveFrom moving batches of 32 buffers back and forth
+ *                  between two deques (the bulk form of a pop plus a push: no handle per element)
  * Each figure is the median over `runs` runs of (elapsed / calls), measured inside dom_d (the
  * worker cases in the host).
  */
@@ -55,6 +57,25 @@ function dequePushPopNs(kernel: Kernel, n: number): number {
   buf.drop();
   dq.drop();
   return ns;
+}
+
+const MOVE_BATCH = 32;
+
+function dequeMoveFromNs(kernel: Kernel, n: number): number {
+  const a = kernel.kit.allocDeque(0, MOVE_BATCH) as unknown as RRefDeque<RRefArray<number>>;
+  const b = kernel.kit.allocDeque(0, MOVE_BATCH) as unknown as RRefDeque<RRefArray<number>>;
+  for (let i = 0; i < MOVE_BATCH; i++) a.push(kernel.kit.allocBytes(0, 64) as unknown as RRefArray<number>);
+  const rounds = Math.max(1, Math.round(n / (2 * MOVE_BATCH)));
+  let moved = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < rounds; i++) {
+    moved += b.moveFrom(a, MOVE_BATCH);
+    moved += a.moveFrom(b, MOVE_BATCH);
+  }
+  const ns = ((performance.now() - t0) * 1e6) / moved;
+  a.drop();
+  b.drop();
+  return moved === 2 * MOVE_BATCH * rounds ? ns : NaN;
 }
 
 async function workerDomainNs(c: Promised<Callee>, n: number): Promise<number> {
@@ -104,6 +125,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
       ['worker-roundtrip', () => workerRoundtripNs(nWorker)],
       ['worker-domain', () => workerDomainNs(inWorker, nWorker)],
       ['deque-push-pop', async () => dequePushPopNs(kernel, n)],
+      ['deque-move-from', async () => dequeMoveFromNs(kernel, n)],
     ];
     const bar = progressBar(opts, 'calls', cases.length);
     const results: { case: string; ns: number }[] = [];

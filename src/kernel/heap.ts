@@ -396,7 +396,10 @@ export class ExchangeHeap {
     const base = this.off[slot]!;
     const head = dv.getUint32(base, true);
     const count = dv.getUint32(base + 4, true);
-    const cap = dv.getUint32(base + 8, true);
+    // The header is the holder's to overwrite: the walk stays inside the allocation whatever it says.
+    const room = (this.len[slot]! - DEQUE_HEADER) >>> 2;
+    const capWord = dv.getUint32(base + 8, true);
+    const cap = capWord < room ? capWord : room;
     const n = count < cap ? count : cap;
     // Everything the loop touches in locals: with a call inside it (nested containers), field
     // loads would otherwise be repeated, with their checks, on every element.
@@ -404,14 +407,20 @@ export class ExchangeHeap {
     const type = this.type;
     const hasChildren = this.hasChildren;
     const wOwner = this.w_owner;
+    const u32 = this.u32;
     const hw = this.highWater;
-    let i = head < cap ? head : 0;
-    for (let k = 0; k < n; k++) {
-      const c = dv.getUint32(base + DEQUE_HEADER + i * 4, true);
-      i = i + 1 === cap ? 0 : i + 1;
-      if (c >= hw || parent[c] !== slot) continue;
-      if (hasChildren[type[c]!] === 1) this.moveTree(c, from, to, false);
-      else wOwner.setInt32(c * 4, to, true);
+    // The ring as (at most) two contiguous runs of entries, read as aligned words (a deque is
+    // 8-aligned and its header 16 bytes): no wrap test and no DataView call per element.
+    const ring = (base + DEQUE_HEADER) >>> 2;
+    const start = head < cap ? head : 0;
+    const firstRun = n < cap - start ? n : cap - start;
+    for (let run = 0, at = ring + start, left = firstRun; run < 2; run++, at = ring, left = n - firstRun) {
+      for (const end = at + left; at < end; at++) {
+        const c = u32[at]!;
+        if (c >= hw || parent[c] !== slot) continue;
+        if (hasChildren[type[c]!] === 1) this.moveTree(c, from, to, false);
+        else wOwner.setInt32(c * 4, to, true);
+      }
     }
   }
 
@@ -425,6 +434,16 @@ export class ExchangeHeap {
       this.w_gen.setUint32(child * 4, (this.gen[child]! + 1) >>> 0, true);
       this.w_owner.setInt32(child * 4, to, true);
     }
+  }
+
+  /**
+   * Move deque element `child` into container `to`, which has the same owner (the bulk move
+   * between two deques of one holder): only its parent changes. No generation bump is needed: no
+   * handle to a deque element, or to anything inside it, can exist (see moveTree). The caller
+   * validated `child` as an element of its current deque and checked the owners.
+   */
+  transfer(child: number, to: number): void {
+    this.w_parent.setInt32(child * 4, to, true);
   }
 
   /** Detach `child` from its parent: it becomes a root (same owner); returns its new generation. */

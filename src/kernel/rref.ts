@@ -56,7 +56,7 @@ export type HandleHeap = Pick<
   | 'phys' | 'u8' | 'dv'
   | 'owner' | 'gen' | 'borrows' | 'type' | 'off' | 'len' | 'parent' | 'hasChildren'
   | 'registerType' | 'typeInfo' | 'validChild'
-  | 'alloc' | 'free' | 'move' | 'adopt' | 'release'
+  | 'alloc' | 'free' | 'move' | 'adopt' | 'release' | 'transfer'
 >;
 
 /** Kernel-only operations on handles (never handed to domains). */
@@ -391,11 +391,7 @@ class Handle {
     const holder = this.#m >>> 1;
     const c = checkMovable(k, v, holder);
     // No cycles: the deque may not end up inside itself (only a value with children can hold it).
-    if (k.hasChildren[k.type[c]!] === 1) {
-      for (let p = self; p !== NO_PARENT; p = k.parent[p]!) {
-        if (p === c) violation(k, holder, 'EINVAL', 'push of an RRef that contains this deque');
-      }
-    }
+    if (k.hasChildren[k.type[c]!] === 1 && containsSlot(k, c, self)) violation(k, holder, 'EINVAL', 'push of an RRef that contains this deque');
     const dv = k.dv;
     const head = dv.getUint32(b, true);
     const count = dv.getUint32(b + 4, true);
@@ -425,6 +421,75 @@ class Handle {
     if (!k.heap.validChild(self, c)) return violation(k, this.#m >>> 1, 'EINVAL', `deque (slot ${self}) holds a corrupt element entry`);
     // The element is writable: a read-only handle cannot pop (wDeque above).
     return mintAs(k, c, k.heap.release(c), this.#m);
+  }
+
+  /**
+   * Bulk move between two deques of one holder: pops up to `n` elements from the front of `src`
+   * and pushes them, in order, onto the back of this deque; returns how many moved (bounded by
+   * src's length and this deque's free room). The elements never surface as handles, so none is
+   * minted or brand-checked: each is re-parented by slot number (same owner; no generation bump,
+   * as no handle to a deque element can exist), with the effect of pop-then-push. Both deques
+   * must be writable, not lent, held by the caller and owned alike; `src` may not be this deque.
+   * An element entry of `src` that the slot table does not confirm (memory overwritten) stops the
+   * move there and is a violation, as in pop; an element that contains this deque is refused as
+   * in push.
+   */
+  moveFrom(src: unknown, n: number): number {
+    const b = this.wDeque();
+    const k = this.#k;
+    const holder = this.#m >>> 1;
+    if (!isHandleOf(k, src)) return violation(k, holder, 'EINVAL', `moveFrom: expected an RRefDeque handle, got ${describe(src)}`);
+    const from = src as Handle;
+    // Holder first: only then may a problem of src be reported against (and panic) its holder.
+    if (from.#m >>> 1 !== holder) return violation(k, holder, 'EINVAL', `moveFrom: source deque (slot ${from.#s}) is not held by the domain using it`);
+    const sb = from.wDeque();
+    const self = this.#s;
+    const ss = from.#s;
+    if (ss === self) return violation(k, holder, 'EINVAL', 'moveFrom: source and destination are the same deque');
+    if (k.owner[ss] !== k.owner[self]) return violation(k, holder, 'EINVAL', `moveFrom: foreign RRef (slot ${ss}): not owned by the domain using it`);
+    if (!(typeof n === 'number' && n >= 0 && Number.isInteger(n))) return violation(k, holder, 'EINVAL', `moveFrom: count ${String(n)} must be a non-negative integer`);
+    const dv = k.dv;
+    const head = dv.getUint32(b, true);
+    const count = dv.getUint32(b + 4, true);
+    const cap = dv.getUint32(b + 8, true);
+    this.checkRing(head, count, cap);
+    const sHead = dv.getUint32(sb, true);
+    const sCount = dv.getUint32(sb + 4, true);
+    const sCap = dv.getUint32(sb + 8, true);
+    from.checkRing(sHead, sCount, sCap);
+    let moving = cap - count;
+    if (sCount < moving) moving = sCount;
+    if (n < moving) moving = n;
+    const heap = k.heap;
+    let si = sHead;
+    let di = head + count;
+    if (di >= cap) di -= cap;
+    let moved = 0;
+    let bad = '';
+    for (; moved < moving; moved++) {
+      const c = dv.getUint32(sb + DEQUE_HEADER + si * 4, true);
+      // Validated one at a time, after the elements before it moved: a slot number listed twice
+      // fails here the second time (its parent is this deque by then), as pop would fail on it.
+      if (!heap.validChild(ss, c)) {
+        bad = `deque (slot ${ss}) holds a corrupt element entry`;
+        break;
+      }
+      if (k.hasChildren[k.type[c]!] === 1 && containsSlot(k, c, self)) {
+        bad = 'moveFrom of an RRef that contains this deque';
+        break;
+      }
+      dv.setUint32(b + DEQUE_HEADER + di * 4, c, true);
+      heap.transfer(c, self);
+      si = si + 1 === sCap ? 0 : si + 1;
+      di = di + 1 === cap ? 0 : di + 1;
+    }
+    if (moved > 0) {
+      dv.setUint32(sb, si, true);
+      dv.setUint32(sb + 4, sCount - moved, true);
+      dv.setUint32(b + 4, count + moved, true);
+    }
+    if (bad !== '') violation(k, holder, 'EINVAL', bad);
+    return moved;
   }
 
   drop(): void {
@@ -509,9 +574,7 @@ class Handle {
       k.dv.setUint32(b, 0, true);
     } else {
       const c = checkMovable(k, v, holder);
-      for (let p = s; p !== NO_PARENT; p = k.parent[p]!) {
-        if (p === c) violation(k, holder, 'EINVAL', `field ${f.name}: an RRef cannot contain itself`);
-      }
+      if (containsSlot(k, c, s)) violation(k, holder, 'EINVAL', `field ${f.name}: an RRef cannot contain itself`);
       k.dv.setUint32(b, c + 1, true);
       k.heap.adopt(s, c);
     }
@@ -573,6 +636,12 @@ function firstStruct(k: KitState, slot: number, g: number, m: number): Handle {
   harden(StructHandle);
   structsSealed = true;
   return mintStruct(k, slot, g, m);
+}
+
+/** Is slot `s` slot `c` or inside it (c among s's ancestors)? Moving c into s would make a cycle. */
+function containsSlot(k: KitState, c: number, s: number): boolean {
+  for (let p = s; p !== NO_PARENT; p = k.parent[p]!) if (p === c) return true;
+  return false;
 }
 
 /** The slot of `v` if it is a handle of kit `k` that `holder` may move; throws otherwise. */

@@ -126,6 +126,12 @@ class SharedHeapView implements HandleHeap {
     return syscall(Sys.Release, child).number();
   }
 
+  transfer(child: number, to: number): void {
+    // Two system calls (the kernel thread alone writes the slot table), with the same effect.
+    this.release(child);
+    this.adopt(to, child);
+  }
+
   validChild(parentSlot: number, child: number): boolean {
     return child >= 0 && child < this.maxSlots && this.owner[child] !== FREE && this.parent[child] === parentSlot;
   }

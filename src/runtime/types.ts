@@ -96,4 +96,12 @@ export interface RRefDeque<T extends RRefBase = RRefBase> extends RRefBase {
   push(v: T): boolean;
   /** Move the front element out, or undefined when empty. */
   pop(): T | undefined;
+  /**
+   * Move up to `n` elements from the front of `src` to the back of this deque, in order, in one
+   * kernel call; returns how many moved (at most src.length and this deque's free room). Same
+   * effect as that many `push(src.pop())` but no element surfaces as a handle, which makes it
+   * much cheaper per element. Both deques must be yours, writable (not borrowed, not lent) and
+   * distinct; anything else is a violation, as with push and pop.
+   */
+  moveFrom(src: RRefDeque<T>, n: number): number;
 }

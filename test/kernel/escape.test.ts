@@ -4,7 +4,8 @@
  * shared intrinsics (Object/Array/Promise/Function prototypes), reach the host `Function` through
  * the constructor chains of everything it is handed (sys and its methods, arguments, RpcErrors,
  * proxy promises, RRef handles and their methods/getters, proxies), forge RRef handles and
- * RpcErrors, read a borrowed RRef after its call, use moved RRefs and views taken before a move.
+ * RpcErrors, read a borrowed RRef after its call, use moved RRefs and views taken before a move,
+ * and bulk-move (RRefDeque.moveFrom) from a moved, borrowed, non-deque or the same deque.
  * Each attempt must be blocked with the expected error (or panic the domain for an ownership
  * violation). Also: the kernel's prototypes stay clean, a thrown look-alike RpcError reaches the
  * caller as a genuine panic RpcError, and a domain's unhandled rejection does not kill the kernel.
@@ -77,6 +78,10 @@ const BLOCKED: Record<string, RegExp> = {
   'write-after-move': /^panicked: use of a revoked RRef/,
   'view-before-move': /^panicked: use of a revoked RRef/,
   'move-twice': /^panicked: .*revoked RRef/,
+  'movefrom-moved-source': /^panicked: use of a revoked RRef/,
+  'movefrom-self': /^panicked: moveFrom: source and destination are the same deque/,
+  'movefrom-not-deque': /^panicked: this RRef \(RRefArray<u8>\) has no such operation/,
+  'stale-borrow-movefrom': /^panicked: use of a revoked RRef/,
   'nested-compartment': /^blocked: nested compartment sees undefined\/undefined/,
   'atomics-wait': /^blocked: no Atomics\.wait/,
 };

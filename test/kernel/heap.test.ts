@@ -1,10 +1,10 @@
 /**
  * Exchange heap and RRef handle kit, without a kernel: allocator alignment, zeroing and size-class
  * reuse, generations and revocation, ENOMEM/ENOSLOT/EINVAL errors, deques (order, capacity,
- * wrap-around, cycles, header corruption), layout structs (the TestReq layout from the IDL: field
+ * wrap-around, cycles, header corruption, bulk moveFrom and its refusals), layout structs (the TestReq layout from the IDL: field
  * offsets, scalar/bigint/fixed-array fields, child adoption, drop of a child refused, moves),
  * borrows (read-only, pending free), and a fast-check property test over random sequences of
- * alloc / move / borrow / unborrow / drop / push / pop / domain crash against a model of ownership
+ * alloc / move / borrow / unborrow / drop / push / pop / moveFrom / domain crash against a model of ownership
  * and accounting. Handle classes are shared by every kit: a kit refuses another kit's handles, and
  * one accessor per field name serves every layout.
  */
@@ -193,6 +193,22 @@ describe('deques', () => {
     void heap;
   });
 
+  test('a move walks a deque with a corrupt header only inside its allocation, and quickly', () => {
+    const { kit, heap } = setup();
+    const dq = any(kit.allocDeque(1, 2));
+    dq.push(kit.allocBytes(1, 8));
+    dq.push(kit.allocBytes(1, 8));
+    dq.setU32(0, 1); // head: the ring now starts at the second entry and wraps to the first
+    const t0 = performance.now();
+    dq.setU32(4, 0xffff_ffff); // count
+    dq.setU32(8, 0xffff_ffff); // capacity
+    const moved = any(kit.moveTo(dq, 1, 2));
+    assert.ok(performance.now() - t0 < 1000, 'the walk is bounded by the allocation, not by the header');
+    assert.deepEqual(heap.usage(2), { bytes: DEQUE_HEADER + 8 + 16, slots: 3 }, 'both elements moved with their deque');
+    assert.deepEqual(heap.usage(1), { bytes: 0, slots: 0 });
+    void moved;
+  });
+
   test('overwriting the slot numbers a deque or struct holds cannot make a dead owner leak slots', () => {
     const { kit, heap } = setup();
     const dq = any(kit.allocDeque(1, 2));
@@ -203,6 +219,103 @@ describe('deques', () => {
     r.setU32(24, 0); // the struct's child field cleared behind the kernel's back
     heap.reclaim(1); // the owner dies
     assert.deepEqual(heap.usage(1), { bytes: 0, slots: 0 }, 'a dead owner holds nothing');
+  });
+});
+
+describe('deque moveFrom (bulk move between two deques of one holder)', () => {
+  const fill = (kit: HandleKit, dq: any, tags: number[]) => {
+    for (const t of tags) {
+      const b = any(kit.allocBytes(1, 8));
+      b.setU8(0, t);
+      assert.equal(dq.push(b), true);
+    }
+  };
+  const drain = (dq: any): number[] => {
+    const out: number[] = [];
+    for (let b = dq.pop(); b !== undefined; b = dq.pop()) out.push(b.getU8(0));
+    return out;
+  };
+
+  test('moves in FIFO order, bounded by n, the source length and the free room, across wrap-around', () => {
+    const { kit, heap } = setup();
+    const src = any(kit.allocDeque(1, 4));
+    const dst = any(kit.allocDeque(1, 3));
+    // Rotate both rings so the moves wrap.
+    fill(kit, src, [90, 91]);
+    fill(kit, dst, [92, 93]);
+    drain(src);
+    drain(dst);
+    fill(kit, src, [1, 2, 3, 4]);
+    const usage = heap.usage(1);
+    assert.equal(dst.moveFrom(src, 2), 2, 'bounded by n');
+    assert.deepEqual([src.length, dst.length], [2, 2]);
+    assert.equal(dst.moveFrom(src, 10), 1, 'bounded by the free room');
+    assert.deepEqual([src.length, dst.length], [1, 3]);
+    assert.equal(dst.moveFrom(src, 10), 0, 'full: nothing moves');
+    assert.equal(dst.moveFrom(src, 0), 0);
+    assert.deepEqual(heap.usage(1), usage, 'the owner keeps every element');
+    for (let s = 0; s < heap.highWater; s++) {
+      if (heap.owner[s] === 1 && heap.parent[s] !== -1) assert.ok([kit.slotOf(src), kit.slotOf(dst)].includes(heap.parent[s]!), 'every element names its deque as parent');
+    }
+    assert.deepEqual(drain(dst), [1, 2, 3]);
+    assert.equal(dst.moveFrom(src, 5), 1, 'bounded by the source length');
+    assert.equal(src.length, 0);
+    assert.deepEqual(drain(dst), [4]);
+    // A moved deque takes the moved elements along.
+    fill(kit, src, [7, 8]);
+    dst.moveFrom(src, 2);
+    const moved = any(kit.moveTo(dst, 1, 2));
+    assert.deepEqual(heap.usage(2).slots, 3);
+    assert.deepEqual(drain(moved), [7, 8]);
+  });
+
+  test('revoked, foreign, borrowed, lent, non-deque and identical deques are refused, and a bad count', () => {
+    const { kit, heap, violations } = setup();
+    const src = any(kit.allocDeque(1, 4));
+    const dst = any(kit.allocDeque(1, 4));
+    fill(kit, src, [1, 2]);
+    throwsCode(() => dst.moveFrom({}, 1), 'EINVAL', /expected an RRefDeque handle, got a plain object/);
+    throwsCode(() => dst.moveFrom(kit.allocBytes(1, 64), 1), 'EINVAL', /no such operation/);
+    throwsCode(() => dst.moveFrom(dst, 1), 'EINVAL', /same deque/);
+    throwsCode(() => dst.moveFrom(src, -1), 'EINVAL', /count -1/);
+    throwsCode(() => dst.moveFrom(src, 1.5), 'EINVAL', /count 1.5/);
+    const foreign = any(kit.allocDeque(2, 4));
+    throwsCode(() => dst.moveFrom(foreign, 1), 'EINVAL', /not held by the domain/);
+    throwsCode(() => foreign.moveFrom(src, 1), 'EINVAL', /not held by the domain/);
+    // A handle of holder 1 to a deque owned by someone else (a kernel-side mint): foreign.
+    const alien = any(kit.mint(kit.slotOf(foreign), 1, false));
+    throwsCode(() => dst.moveFrom(alien, 1), 'EINVAL', /foreign RRef/);
+    // Borrowed in (read-only) or lent out (a call in progress): neither side may change.
+    const s = kit.slotOf(src);
+    heap.beginBorrow(s);
+    const ro = any(kit.mint(s, 1, true));
+    throwsCode(() => dst.moveFrom(ro, 1), 'EREADONLY');
+    throwsCode(() => dst.moveFrom(src, 1), 'EBORROWED');
+    throwsCode(() => src.moveFrom(dst, 1), 'EBORROWED');
+    kit.revoke(ro);
+    heap.endBorrow(s);
+    const moved = any(kit.moveTo(src, 1, 1));
+    throwsCode(() => dst.moveFrom(src, 1), 'EREVOKED');
+    throwsCode(() => src.moveFrom(dst, 1), 'EREVOKED');
+    assert.equal(dst.length, 0, 'nothing moved by any refused call');
+    assert.equal(moved.length, 2);
+    assert.ok(violations.length >= 10 && violations.every(([h]) => h === 1 || h === 2), 'violations are reported for the holder');
+  });
+
+  test('a corrupt source entry stops the move there; a corrupt header is refused', () => {
+    const { kit, heap } = setup();
+    const src = any(kit.allocDeque(1, 4));
+    const dst = any(kit.allocDeque(1, 4));
+    fill(kit, src, [1, 2, 3]);
+    // The holder writes the first element's slot number over the second entry: listed twice.
+    src.setU32(DEQUE_HEADER + 4, src.getU32(DEQUE_HEADER));
+    throwsCode(() => dst.moveFrom(src, 3), 'EINVAL', /corrupt element entry/);
+    assert.deepEqual([src.length, dst.length], [2, 1], 'the element before the bad entry moved, nothing after it');
+    assert.deepEqual(drain(dst), [1]);
+    dst.setU32(8, 1 << 20); // capacity beyond the allocation
+    throwsCode(() => dst.moveFrom(src, 1), 'EINVAL', /corrupt header/);
+    heap.reclaim(1);
+    assert.deepEqual(heap.totalUsage(), { bytes: 0, slots: 0 }, 'nothing leaks');
   });
 });
 
@@ -391,12 +504,12 @@ function runModel(ops: Array<[number, number, number, number]>): void {
   const expectCode = (fn: () => unknown, code: string) => throwsCode(fn, code);
 
   for (const [op, a, b, c] of ops) {
-    switch (op % 9) {
+    switch (op % 10) {
       case 0:
       case 1: {
         // alloc a buffer or a deque
         const owner = OWNERS[a % 3]!;
-        const deque = op % 9 === 1;
+        const deque = op % 10 === 1;
         const size = 1 + (b % 3000);
         if (slotCount() === MAX_SLOTS) {
           assert.throws(() => (deque ? kit.allocDeque(owner, 1 + (b % 4)) : kit.allocBytes(owner, size)), (e: unknown) => e instanceof HeapError && e.code === 'ENOSLOT');
@@ -512,6 +625,30 @@ function runModel(ops: Array<[number, number, number, number]>): void {
         if (!it.deque) assert.equal(h.getU8(0), it.tag, 'FIFO: the oldest element with its data');
         break;
       }
+      case 9: {
+        // bulk move between two deque roots
+        const ds = roots().filter((x) => x.deque);
+        const dq = pick(ds, a);
+        const src = pick(ds, b);
+        if (!dq || !src) break;
+        const n = c % 5;
+        let expected: string | null = null;
+        if (dq.borrows > 0) expected = 'EBORROWED';
+        else if (src.owner !== dq.owner) expected = 'EINVAL';
+        else if (src.borrows > 0) expected = 'EBORROWED';
+        else if (src === dq) expected = 'EINVAL';
+        if (expected) {
+          expectCode(() => dq.handle.moveFrom(src.handle, n), expected);
+          break;
+        }
+        const moving = Math.min(n, src.items.length, dq.cap - dq.items.length);
+        assert.equal(dq.handle.moveFrom(src.handle, n), moving);
+        for (const it of src.items.splice(0, moving)) {
+          it.parent = dq;
+          dq.items.push(it);
+        }
+        break;
+      }
       case 8: {
         // a domain crash
         const owner = OWNERS[a % 3]!;
@@ -552,9 +689,59 @@ function runModel(ops: Array<[number, number, number, number]>): void {
   assert.throws(() => heap.alloc(1, 8, kit.bytesType), (e: unknown) => e instanceof HeapError && e.code === 'ENOSLOT');
 }
 
-test('property: random alloc/move/borrow/drop/push/pop/crash sequences keep ownership and accounting exact', () => {
-  const opArb = fc.tuple(fc.nat(8), fc.nat(1000), fc.nat(100_000), fc.nat(1 << 30));
+test('property: random alloc/move/borrow/drop/push/pop/moveFrom/crash sequences keep ownership and accounting exact', () => {
+  const opArb = fc.tuple(fc.nat(9), fc.nat(1000), fc.nat(100_000), fc.nat(1 << 30));
   fc.assert(fc.property(fc.array(opArb, { maxLength: 120 }), (ops) => runModel(ops)), { numRuns: 300 });
+});
+
+test('property: moveFrom between deques of one owner behaves as pop-then-push against a model of FIFOs', () => {
+  // op: 0 push a fresh tagged buffer onto deque a, 1 pop deque a, 2..4 deque a.moveFrom(deque b, n).
+  const opArb = fc.tuple(fc.nat(4), fc.nat(3), fc.nat(3), fc.nat(6));
+  const capsArb = fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 4, maxLength: 4 });
+  fc.assert(
+    fc.property(capsArb, fc.array(opArb, { minLength: 20, maxLength: 150 }), (caps, ops) => {
+      const { kit, heap, violations } = setup({ maxSlots: 64 });
+      const dqs = caps.map((cap) => any(kit.allocDeque(1, cap)));
+      const model: number[][] = caps.map(() => []);
+      let tag = 0;
+      for (const [op, a, b, n] of ops) {
+        if (op === 0) {
+          const buf = any(kit.allocBytes(1, 8));
+          buf.setU8(0, ++tag & 255);
+          const pushed = dqs[a].push(buf);
+          assert.equal(pushed, model[a]!.length < caps[a]!);
+          if (pushed) model[a]!.push(tag & 255);
+          else buf.drop();
+        } else if (op === 1) {
+          const h = dqs[a].pop();
+          const want = model[a]!.shift();
+          assert.equal(h?.getU8(0), want);
+          h?.drop();
+        } else if (a === b) {
+          throwsCode(() => dqs[a].moveFrom(dqs[b], n), 'EINVAL', /same deque/);
+        } else {
+          const moving = Math.min(n, model[b]!.length, caps[a]! - model[a]!.length);
+          assert.equal(dqs[a].moveFrom(dqs[b], n), moving);
+          model[a]!.push(...model[b]!.splice(0, moving));
+        }
+        model.forEach((m, i) => assert.equal(dqs[i].length, m.length, `length of deque ${i}`));
+        const held = model.reduce((sum, m) => sum + m.length, 0);
+        assert.equal(heap.usage(1).slots, dqs.length + held, 'accounting: every element is counted once');
+      }
+      assert.equal(violations.length, ops.filter(([op, a, b]) => op >= 2 && a === b).length, 'only the refused self-moves are violations');
+      for (let i = 0; i < dqs.length; i++) {
+        const out: number[] = [];
+        for (let h = dqs[i].pop(); h !== undefined; h = dqs[i].pop()) {
+          out.push(h.getU8(0));
+          h.drop();
+        }
+        assert.deepEqual(out, model[i], `contents of deque ${i} in FIFO order`);
+        dqs[i].drop();
+      }
+      assert.deepEqual(heap.totalUsage(), { bytes: 0, slots: 0 }, 'back to baseline');
+    }),
+    { numRuns: 200 },
+  );
 });
 
 void ({} as HandleKit);

@@ -3,6 +3,7 @@
  * interface and one crossing cost without a NIC. RX hands every free buffer straight back as if a
  * frame of `frameSize` bytes (sys.config, default 64) had arrived in it (contents untouched); TX
  * completes every frame at once. Buffers come back in the order they went in; nothing is held.
+ * Buffers pass from pkts to collect with one bulk RRefDeque.moveFrom (no handle per buffer).
  * Lengths are copied in and out of the NetIo's length arrays with one read/write per call (every
  * RRef access is a checked kernel call), through a local scratch array written with a DataView.
  */
@@ -42,9 +43,9 @@ export function init(sys: Sys): Net {
       sv = new DataView(scratch.buffer);
     }
     if (!rx && n > 0) pl.read(0, scratch, 0, 4 * n);
+    co.moveFrom(pk, moving);
     let bytes = 0;
     for (let i = 0; i < moving; i++) {
-      co.push(pk.pop()!);
       if (rx) sv.setUint32(4 * i, frameSize, true);
       bytes += sv.getUint32(4 * i, true);
     }

@@ -9,7 +9,7 @@
  */
 import type { Callee, Faulty, Probe, TestReq } from '../../../src/interfaces/index.js';
 import type { Sys } from '../../../src/runtime/sys.js';
-import type { RRef, RRefArray } from '../../../src/runtime/types.js';
+import type { RRef, RRefArray, RRefDeque } from '../../../src/runtime/types.js';
 
 const IMP = 'imp' + 'ort';
 
@@ -320,6 +320,27 @@ export function init(sys: Sys, callee: Callee, victim: Faulty): Probe {
       back.drop();
       callee.rref(h);
       return true;
+    },
+    /** Bulk deque moves (RRefDeque.moveFrom) obey the same ownership rules as push and pop. */
+    'movefrom-moved-source': () => {
+      const src = sys.alloc.deque<RRefArray<number>>(2);
+      src.push(sys.alloc.bytes(8));
+      const outer = sys.alloc.deque<RRefDeque<RRefArray<number>>>(1);
+      outer.push(src);
+      return `moved ${sys.alloc.deque<RRefArray<number>>(2).moveFrom(src, 1)}` && true;
+    },
+    'movefrom-self': () => {
+      const d = sys.alloc.deque<RRefArray<number>>(2);
+      return `moved ${d.moveFrom(d, 1)}` && true;
+    },
+    'movefrom-not-deque': () => {
+      const d = sys.alloc.deque<RRefArray<number>>(2);
+      return `moved ${d.moveFrom(sys.alloc.bytes(8) as unknown as RRefDeque<RRefArray<number>>, 1)}` && true;
+    },
+    'stale-borrow-movefrom': () => {
+      if (stashed === null) return 'test broken: nothing stashed';
+      const d = sys.alloc.deque<RRefArray<number>>(2);
+      return `moved ${d.moveFrom(stashed as unknown as RRefDeque<RRefArray<number>>, 1)}` && true;
     },
     'nested-compartment': () => {
       const C = G.Compartment;

@@ -83,6 +83,10 @@ export function init(sys: Sys): WorkerProbe {
       const first = dq.pop();
       if (first === undefined || first.getU8(0) !== 0) sys.panic('deque lost its first element');
       first.drop();
+      // A round trip through a second deque with the bulk move (system calls per element here).
+      const via = sys.alloc.deque<RRefArray>(n);
+      if (via.moveFrom(dq, n) !== n - 1 || dq.moveFrom(via, n) !== n - 1) sys.panic('moveFrom lost elements');
+      via.drop();
       return dq as RRefDeque<RRefArray>;
     },
     async hold(bytes) {
