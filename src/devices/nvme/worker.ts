@@ -22,7 +22,8 @@
  *  - with the native addon (fileio.node, see fileio.ts) other Reads (or Writes) at the head of a
  *    queue are batched: validated here one by one exactly as alone (PRPs, ranges), then their
  *    transfers run in order in one native call, then they complete one by one; a failed transfer
- *    and everything after it is redone per command. Without the addon, fs.readSync/writeSync;
+ *    and everything after it is redone per command. The addon also moves single commands and runs.
+ *    Without it, fs.readSync/writeSync and readvSync/writevSync;
  *  - the CQE's dword 3 (phase) is stored last with Atomics.store, so a host that sees the new
  *    phase sees the whole entry;
  *  - the bus is serviced before every command and at the top of every pass (src/devices/bus.ts):
@@ -34,7 +35,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as fs from 'node:fs';
 import { WAKE_WORD, raiseIrq, serviceBus, waitWake, type DeviceWorkerData } from '../bus.js';
-import { loadFileIo } from './fileio.js';
+import { loadFileIo, type FileIo } from './fileio.js';
 import {
   ADMIN, CAP_TO, FAIL_ENABLES_WORD, FID_NUMBER_OF_QUEUES, MAX_IO_QUEUES, MDTS, MQES, NVM, PAGE, REG, SC,
   STAT_NAMES, STATS_WORD, VERSION_1_4, cqHeadDoorbell, sqTailDoorbell,
@@ -143,8 +144,8 @@ function openBackend(cfg: NvmeConfig): { backend: Backend; blockSize: number; la
   };
   if (size === 0) fail('is empty');
   if (size % blockSize !== 0) fail(`has size ${size}, not a multiple of the block size ${blockSize}`);
-  const io = fileTransfer(fd);
   const native = loadFileIo().io;
+  const io = native ? nativeTransfer(native, fd) : fileTransfer(fd);
   return {
     blockSize,
     label: 'file',
@@ -173,6 +174,26 @@ function physView(addr: number, len: number): Uint8Array {
   const v = new Uint8Array(data.phys, addr, len);
   viewAddr[k] = addr; viewLen[k] = len; views[k] = v;
   return v;
+}
+
+/**
+ * The same through fileio.node: the segments as ops of one call (it groups them into one
+ * preadv/pwritev), without Node's per-buffer checks; an op not done is a failed transfer.
+ */
+function nativeTransfer(native: FileIo, fd: number): (write: boolean, pos: number, segs: Segments) => void {
+  let ops = new Float64Array(3 * 64);
+  return (write, pos, segs) => {
+    if (ops.length < 3 * segs.count) ops = new Float64Array(3 * segs.count);
+    for (let i = 0; i < segs.count; i++) {
+      const len = segs.len[i]!;
+      ops[3 * i] = pos;
+      ops[3 * i + 1] = segs.addr[i]!;
+      ops[3 * i + 2] = len;
+      pos += len;
+    }
+    const done = native.transfer(fd, write, physBuf, ops, segs.count);
+    if (done < segs.count) throw new Error(`short ${write ? 'write' : 'read'} at segment ${done}`);
+  };
 }
 
 /**
