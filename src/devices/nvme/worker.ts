@@ -19,6 +19,11 @@
  *  - adjacent Reads (or Writes) at the head of a queue are coalesced into one transfer on the file
  *    backend, then completed one by one, exactly as if executed one at a time (a failed transfer is
  *    redone per command for its status);
+ *  - with the native addon (fileio.node, see fileio.ts) other Reads (or Writes) at the head of a
+ *    queue are batched: validated here one by one exactly as alone (PRPs, ranges), then their
+ *    transfers run in order in one native call, then they complete one by one; a failed transfer
+ *    and everything after it is redone per command. The addon also moves single commands and runs.
+ *    Without it, fs.readSync/writeSync and readvSync/writevSync;
  *  - the CQE's dword 3 (phase) is stored last with Atomics.store, so a host that sees the new
  *    phase sees the whole entry;
  *  - the bus is serviced before every command and at the top of every pass (src/devices/bus.ts):
@@ -30,6 +35,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as fs from 'node:fs';
 import { WAKE_WORD, raiseIrq, serviceBus, waitWake, type DeviceWorkerData } from '../bus.js';
+import { loadFileIo, type FileIo } from './fileio.js';
 import {
   ADMIN, CAP_TO, FAIL_ENABLES_WORD, FID_NUMBER_OF_QUEUES, MAX_IO_QUEUES, MDTS, MQES, NVM, PAGE, REG, SC,
   STAT_NAMES, STATS_WORD, VERSION_1_4, cqHeadDoorbell, sqTailDoorbell,
@@ -89,6 +95,12 @@ interface Backend {
   flush(): void;
   /** Whether a run of adjacent commands is worth one transfer (one system call instead of many). */
   readonly vectored: boolean;
+  /**
+   * Several transfers in one call, when the backend can (the file backend with fileio.node):
+   * `count` (backend position, physical address, length) triples of `ops`, in order, all reads or
+   * all writes; returns how many were done completely (the next one failed).
+   */
+  readonly batch: ((write: boolean, ops: Float64Array, count: number) => number) | null;
 }
 
 function openBackend(cfg: NvmeConfig): { backend: Backend; blockSize: number; label: string } {
@@ -106,6 +118,7 @@ function openBackend(cfg: NvmeConfig): { backend: Backend; blockSize: number; la
       backend: {
         bytes: b.bytes,
         vectored: false,
+        batch: null,
         read(pos, segs) {
           for (let i = 0; i < segs.count; i++) {
             const a = segs.addr[i]!, l = segs.len[i]!;
@@ -131,13 +144,15 @@ function openBackend(cfg: NvmeConfig): { backend: Backend; blockSize: number; la
   };
   if (size === 0) fail('is empty');
   if (size % blockSize !== 0) fail(`has size ${size}, not a multiple of the block size ${blockSize}`);
-  const io = fileTransfer(fd);
+  const native = loadFileIo().io;
+  const io = native ? nativeTransfer(native, fd) : fileTransfer(fd);
   return {
     blockSize,
     label: 'file',
     backend: {
       bytes: size,
       vectored: true,
+      batch: native ? (write, ops, count) => native.transfer(fd, write, physBuf, ops, count) : null,
       read: (pos, segs) => io(false, pos, segs),
       write: (pos, segs) => io(true, pos, segs),
       flush: () => fs.fdatasyncSync(fd),
@@ -159,6 +174,26 @@ function physView(addr: number, len: number): Uint8Array {
   const v = new Uint8Array(data.phys, addr, len);
   viewAddr[k] = addr; viewLen[k] = len; views[k] = v;
   return v;
+}
+
+/**
+ * The same through fileio.node: the segments as ops of one call (it groups them into one
+ * preadv/pwritev), without Node's per-buffer checks; an op not done is a failed transfer.
+ */
+function nativeTransfer(native: FileIo, fd: number): (write: boolean, pos: number, segs: Segments) => void {
+  let ops = new Float64Array(3 * 64);
+  return (write, pos, segs) => {
+    if (ops.length < 3 * segs.count) ops = new Float64Array(3 * segs.count);
+    for (let i = 0; i < segs.count; i++) {
+      const len = segs.len[i]!;
+      ops[3 * i] = pos;
+      ops[3 * i + 1] = segs.addr[i]!;
+      ops[3 * i + 2] = len;
+      pos += len;
+    }
+    const done = native.transfer(fd, write, physBuf, ops, segs.count);
+    if (done < segs.count) throw new Error(`short ${write ? 'write' : 'read'} at segment ${done}`);
+  };
 }
 
 /**
@@ -639,6 +674,26 @@ function cqRoom(cq: number): number {
 const coalescing = backend.vectored && commandDelayMs === 0;
 let runBlocks = 0;
 
+/** SQE word of entry `i` of SQ `q`. */
+const sqeAt = (q: number, i: number): number => (sqBase[q]! + i * 64) / 4;
+/** Whether the SQE at word `w` is a Read or Write (FUSE and PSDT 0) the fast paths may take. */
+function fastKind(w: number): number {
+  const kind = physI32[w]! & 0xc3ff; // opcode with FUSE and PSDT, which must be 0
+  if (kind === NVM.READ || (kind === NVM.WRITE && powerCutAfter === Infinity)) return kind;
+  return -1;
+}
+
+/** Whether entry `idx` of SQ `q` (tail `tail`) and the next are Reads (or Writes) of adjacent blocks: a run for gatherRun. */
+function startsRun(q: number, idx: number, tail: number): boolean {
+  const next = idx + 1 === sqSize[q]! ? 0 : idx + 1;
+  if (next === tail) return false;
+  const w0 = sqeAt(q, idx);
+  const w1 = sqeAt(q, next);
+  const kind = fastKind(w0);
+  return kind >= 0 && (physI32[w1]! & 0xc3ff) === kind &&
+    u64(physI32[w1 + 10]!, physI32[w1 + 11]!) === u64(physI32[w0 + 10]!, physI32[w0 + 11]!) + (physI32[w0 + 12]! & 0xffff) + 1;
+}
+
 /**
  * If SQ `q` (tail `tail`) starts with at least two Reads or Writes of adjacent blocks, prepare up
  * to `max` of them as one transfer: their segments in `segs`, its start in rwPos, FUA in rwFua,
@@ -646,17 +701,11 @@ let runBlocks = 0;
  */
 function gatherRun(q: number, tail: number, max: number): number {
   const size = sqSize[q]!;
-  const at = (i: number): number => (sqBase[q]! + i * 64) / 4;
   const after = (i: number): number => (i + 1 === size ? 0 : i + 1);
-  const endOf = (w: number): number => u64(physI32[w + 10]!, physI32[w + 11]!) + (physI32[w + 12]! & 0xffff) + 1;
   let idx = sqHead[q]!;
   // A cheap look at the first two commands first: random I/O pays only this.
-  const w0 = at(idx);
-  const kind = physI32[w0]! & 0xc3ff; // opcode with FUSE and PSDT, which must be 0
-  if ((kind !== NVM.READ && kind !== NVM.WRITE) || max < 2 || after(idx) === tail) return 0;
-  if (kind === NVM.WRITE && powerCutAfter !== Infinity) return 0;
-  const w1 = at(after(idx));
-  if ((physI32[w1]! & 0xc3ff) !== kind || u64(physI32[w1 + 10]!, physI32[w1 + 11]!) !== endOf(w0)) return 0;
+  if (max < 2 || !startsRun(q, idx, tail)) return 0;
+  const kind = physI32[sqeAt(q, idx)]! & 0xc3ff;
   segs.count = 0;
   runBlocks = 0;
   let start = 0;
@@ -664,7 +713,7 @@ function gatherRun(q: number, tail: number, max: number): number {
   let fua = false;
   let k = 0;
   for (; k < max && idx !== tail; k++, idx = after(idx)) {
-    const w = at(idx);
+    const w = sqeAt(q, idx);
     if ((physI32[w]! & 0xc3ff) !== kind) break;
     if (k > 0 && u64(physI32[w + 10]!, physI32[w + 11]!) * blockSize !== end) break;
     if ((end - start) + ((physI32[w + 12]! & 0xffff) + 1) * blockSize > maxTransfer) break;
@@ -722,6 +771,69 @@ function execRun(q: number, cq: number, k: number, write: boolean): void {
   for (let j = 0; j < k; j++) execOne(q, cq, ok ? SC.SUCCESS : null);
 }
 
+/**
+ * Batching (with backend.batch): Reads (or Writes) at the head of an I/O queue that are not runs
+ * go to the backend in one call, each its own transfer, then one completion each. Same conditions
+ * as coalescing; FUA Writes are left to execOne (they flush before completing).
+ */
+const batching = coalescing && backend.batch !== null;
+/** Most transfer segments one batch holds (a batch stops before a command that would not fit). */
+const BATCH_OPS = 1024;
+const batchOps = new Float64Array(BATCH_OPS * 3);
+/** Per command of the batch: the index of the op after its last, and its blocks. */
+const batchEnd = new Int32Array(BURST);
+const batchBlocks = new Int32Array(BURST);
+
+/**
+ * Take up to `max` same-kind Reads or Writes from the head of SQ `q` (tail `tail`), stopping
+ * before anything else (another kind, a FUA Write, a command prepareRw rejects, the start of a
+ * run), move their data in one backend.batch call and complete them; a command whose transfer
+ * failed, and every one after it, is redone by execOne for its status. Returns how many commands
+ * it completed (0: none taken, the head is for execOne or gatherRun).
+ */
+function execBatch(q: number, cq: number, tail: number, max: number): number {
+  let idx = sqHead[q]!;
+  const kind = fastKind(sqeAt(q, idx));
+  if (kind < 0) return 0;
+  let count = 0;
+  let ops = 0;
+  for (; count < max && idx !== tail; count++, idx = idx + 1 === sqSize[q]! ? 0 : idx + 1) {
+    const w = sqeAt(q, idx);
+    if ((physI32[w]! & 0xc3ff) !== kind || (physI32[w + 12]! & (1 << 30)) !== 0) break;
+    if (count > 0 && startsRun(q, idx, tail)) break;
+    segs.count = 0;
+    if (prepareRw(w) !== SC.SUCCESS || ops + segs.count > BATCH_OPS) break;
+    let pos = rwPos;
+    for (let i = 0; i < segs.count; i++, ops++) {
+      const len = segs.len[i]!;
+      batchOps[3 * ops] = pos;
+      batchOps[3 * ops + 1] = segs.addr[i]!;
+      batchOps[3 * ops + 2] = len;
+      pos += len;
+    }
+    batchEnd[count] = ops;
+    batchBlocks[count] = rwBlocks;
+  }
+  if (count === 0) return 0;
+  const write = kind === NVM.WRITE;
+  let done = 0;
+  try {
+    done = backend.batch!(write, batchOps, ops);
+  } catch {
+    // unreachable (the arguments are well-formed): every command is redone for its status
+  }
+  for (let j = 0; j < count; j++) {
+    const ok = batchEnd[j]! <= done;
+    if (ok) {
+      stats[STAT.transfers]++;
+      if (write) countWrites(1, batchBlocks[j]!);
+      else countReads(1, batchBlocks[j]!);
+    }
+    execOne(q, cq, ok ? SC.SUCCESS : null);
+  }
+  return count;
+}
+
 /** Execute up to BURST commands of SQ `q`; returns how many. */
 function processSq(q: number): number {
   const tail = Atomics.load(bar0, sqTailDoorbell(q));
@@ -734,10 +846,16 @@ function processSq(q: number): number {
     // driver's): stop before fetching anything.
     if (!busOk()) return n;
     if (cqFull(cq)) { cqBlocked = true; break; }
-    const k = coalescing && q !== 0 ? gatherRun(q, tail, Math.min(BURST - n, cqRoom(cq))) : 0;
+    const room = coalescing && q !== 0 ? Math.min(BURST - n, cqRoom(cq)) : 0;
+    const k = room > 0 ? gatherRun(q, tail, room) : 0;
     if (k >= 2) {
-      execRun(q, cq, k, (physI32[(sqBase[q]! + sqHead[q]! * 64) / 4]! & 0xff) === NVM.WRITE);
+      execRun(q, cq, k, (physI32[sqeAt(q, sqHead[q]!)]! & 0xff) === NVM.WRITE);
       n += k;
+      continue;
+    }
+    const b = batching && room > 0 ? execBatch(q, cq, tail, room) : 0;
+    if (b > 0) {
+      n += b;
     } else {
       execOne(q, cq, null);
       n++;
