@@ -82,14 +82,18 @@ export class BlockAllocator {
     return this.sb.bmapstart + Math.floor(b / this.g.bpb);
   }
 
-  checkData(b: number, what: string): void {
-    if (!Number.isInteger(b) || b < this.layout.datastart || b >= this.sb.size) {
-      throw corrupt(`${what}: block number ${b} outside the data area [${this.layout.datastart}, ${this.sb.size})`);
-    }
+  /** Whether `b` is a block number of the data area (callers check before naming what refers to it: no string per call). */
+  isData(b: number): boolean {
+    return Number.isInteger(b) && b >= this.layout.datastart && b < this.sb.size;
+  }
+
+  /** The corruption error of `what` referring to `b` outside the data area. */
+  outsideData(b: number, what: string): Error {
+    return corrupt(`${what}: block number ${b} outside the data area [${this.layout.datastart}, ${this.sb.size})`);
   }
 
   async bfree(b: number): Promise<void> {
-    this.checkData(b, 'bfree');
+    if (!this.isData(b)) throw this.outsideData(b, 'bfree');
     const bi = Math.floor(b / this.g.bpb);
     const bp = await this.bc.bread(this.sb.bmapstart + bi);
     try {

@@ -97,20 +97,21 @@ export class BDevBlockDevice implements BlockDevice {
     req.lba = lba;
     req.nblocks = count;
     req.status = 0;
-    const what = `${op === BLK_READ ? 'read' : 'write'} of lba ${lba} (${count} blocks)`;
+    // What failed, for the error messages only (no string per request).
+    const what = (): string => `${op === BLK_READ ? 'read' : 'write'} of lba ${lba} (${count} blocks)`;
     let back: RRef<BlkReq>;
     try {
       back = await this.bdev.submit(req);
     } catch (e) {
-      throw new DeviceError(`block device: ${what}: ${describe(e)}`, this.keep(req, buf));
+      throw new DeviceError(`block device: ${what()}: ${describe(e)}`, this.keep(req, buf));
     }
     const data = back.data;
     if (data === null) {
       back.drop();
-      throw new DeviceError(`block device: ${what}: the request came back without its buffer`, null);
+      throw new DeviceError(`block device: ${what()}: the request came back without its buffer`, null);
     }
     this.reqs.set(data, back);
-    if (back.status !== 0) throw new DeviceError(`block device: ${what} failed with status ${back.status}`, data);
+    if (back.status !== 0) throw new DeviceError(`block device: ${what()} failed with status ${back.status}`, data);
     return data;
   }
 }

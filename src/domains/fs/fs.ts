@@ -516,12 +516,24 @@ export class FileSystem {
     if (!f.readable) throw fsErr('EBADF', 'file not open for reading');
     if (!Number.isSafeInteger(off) || off < 0 || len < 0 || dstOff < 0 || dstOff + len > bytesLength(dst)) throw fsErr('EINVAL', 'bad offset or length');
     const ip = f.ip;
-    await this.il.ilock(ip);
+    if (!this.il.tryLock(ip)) await this.il.ilock(ip);
     try {
       return await this.il.readi(ip, dst, dstOff, off, len);
     } finally {
       this.il.iunlock(ip);
     }
+  }
+
+  /**
+   * read() served without waiting when it can be (the file's inode idle and the bytes in a
+   * read-ahead window or past the end: see InodeLayer.readiNow): the count, or null when the
+   * caller must run read(). Throws what read() would throw for a bad file or range.
+   */
+  readNow(f: FsFile, off: number, dst: DmaBytes, len: number): number | null {
+    this.live(f);
+    if (!f.readable) throw fsErr('EBADF', 'file not open for reading');
+    if (!Number.isSafeInteger(off) || off < 0 || len < 0 || len > dst.byteLength) throw fsErr('EINVAL', 'bad offset or length');
+    return this.il.readiNow(f.ip, dst, 0, off, len);
   }
 
   /**
@@ -561,14 +573,19 @@ export class FileSystem {
       const n1 = Math.min(len - done, max);
       let r = 0;
       try {
-        r = await this.tx(async () => {
-          await this.il.ilock(ip);
+        // this.tx, written out for the hot path (no closure, no waits when nothing is contended).
+        this.check();
+        if (!this.log.tryBeginOp()) await this.log.beginOp();
+        try {
+          if (!this.il.tryLock(ip)) await this.il.ilock(ip);
           try {
-            return await this.il.writei(ip, src, srcOff + done, off + done, n1);
+            r = await this.il.writei(ip, src, srcOff + done, off + done, n1);
           } finally {
             this.il.iunlock(ip);
           }
-        });
+        } finally {
+          await this.log.endOp();
+        }
       } catch (e) {
         if (done > 0 && e instanceof FsError && e.code === 'ENOSPC') break;
         throw e;

@@ -129,6 +129,16 @@ export function init(sys: Sys, bdev: BDev): Rv6Fs {
     return n;
   };
 
+  /** read() of `n` bytes at `off` that has to wait (for the inode, the device, a window fill). */
+  const readWaiting = async (m: FileSystem, f: FsFile, io: RRef<IoBuf>, data: RRefArray<number>, off: number, n: number): Promise<RRef<IoBuf>> => {
+    try {
+      io.n = await m.read(f, off, data, 0, n);
+    } catch (e) {
+      io.n = errno(e, 'read');
+    }
+    return io;
+  };
+
   return {
     async mount() {
       if (fs !== null || mounting) return -ERRNO.EBUSY;
@@ -163,22 +173,26 @@ export function init(sys: Sys, bdev: BDev): Rv6Fs {
     }),
 
     // read and write, the hot calls, are written out (no per-call closures of transfer / call).
-    async read(id, io) {
+    // A read a read-ahead window serves is answered without an async function (see readNow).
+    read(id, io) {
       try {
         const data = io.data;
         if (data === null) {
           io.n = -ERRNO.EINVAL;
-          return io;
+          return Promise.resolve(io);
         }
         const m = mounted();
         const f = file(id);
         const n = io.n;
         if (!Number.isSafeInteger(n) || n < 0 || n > data.byteLength) throw fsErr('EINVAL', `read of ${n} bytes into a ${data.byteLength}-byte buffer`);
-        io.n = await m.read(f, io.off, data, 0, n);
+        const off = io.off;
+        const now = m.readNow(f, off, data, n);
+        if (now === null) return readWaiting(m, f, io, data, off, n);
+        io.n = now;
       } catch (e) {
         io.n = errno(e, 'read');
       }
-      return io;
+      return Promise.resolve(io);
     },
 
     async write(id, off, data, n) {

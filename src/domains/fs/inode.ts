@@ -183,6 +183,11 @@ export class InodeLayer {
     return ip;
   }
 
+  /** Lock `ip` without waiting when it is free and valid (true); else false and nothing changed (then ilock). */
+  tryLock(ip: Inode): boolean {
+    return ip.valid && ip.ref >= 1 && ip.lock.tryAcquire();
+  }
+
   /** Lock `ip`, reading it from disk if needed. Throws EUCLEAN (unlocked) on a bad dinode. */
   async ilock(ip: Inode): Promise<void> {
     if (ip.ref < 1) throw new Error('ilock: unreferenced inode');
@@ -268,7 +273,7 @@ export class InodeLayer {
         if (!alloc) return null;
         addr = await this.alloc.balloc();
         ip.addrs[slot] = addr;
-      } else this.alloc.checkData(addr, `inode ${ip.inum} indirect root ${level}`);
+      } else if (!this.alloc.isData(addr)) throw this.alloc.outsideData(addr, `inode ${ip.inum} indirect root ${level}`);
       let rel = fbn - base;
       for (let l = level; l >= 2; l--) {
         const sp = this.span[l - 1]!;
@@ -288,7 +293,7 @@ export class InodeLayer {
           this.log.logWrite(bp);
         }
         this.bc.brelse(bp);
-        this.alloc.checkData(next, `inode ${ip.inum} file block ${fbn} (indirect block ${addr}[${idx}])`);
+        if (!this.alloc.isData(next)) throw this.alloc.outsideData(next, `inode ${ip.inum} file block ${fbn} (indirect block ${addr}[${idx}])`);
         addr = next;
       }
       return { block: addr, idx: rel };
@@ -308,7 +313,7 @@ export class InodeLayer {
     if (s.block === 0) {
       let a = ip.addrs[s.idx]!;
       if (a !== 0) {
-        this.alloc.checkData(a, `inode ${ip.inum} block ${fbn}`);
+        if (!this.alloc.isData(a)) throw this.alloc.outsideData(a, `inode ${ip.inum} block ${fbn}`);
         return { addr: a, fresh: false };
       }
       if (!alloc) return HOLE;
@@ -332,7 +337,7 @@ export class InodeLayer {
       this.log.logWrite(bp);
     }
     this.bc.brelse(bp);
-    this.alloc.checkData(next, `inode ${ip.inum} file block ${fbn} (indirect block ${s.block}[${s.idx}])`);
+    if (!this.alloc.isData(next)) throw this.alloc.outsideData(next, `inode ${ip.inum} file block ${fbn} (indirect block ${s.block}[${s.idx}])`);
     return { addr: next, fresh };
   }
 
@@ -356,7 +361,7 @@ export class InodeLayer {
       }
       if (s.block === 0) {
         const a = ip.addrs[s.idx]!;
-        if (a !== 0) this.alloc.checkData(a, `inode ${ip.inum} block ${f}`);
+        if (a !== 0 && !this.alloc.isData(a)) throw this.alloc.outsideData(a, `inode ${ip.inum} block ${f}`);
         out.push(a);
         continue;
       }
@@ -365,7 +370,7 @@ export class InodeLayer {
         const end = Math.min(this.g.nindirect, s.idx + count - out.length);
         for (let i = s.idx; i < end; i++) {
           const a = bp.data.getU32(i * 4);
-          if (a !== 0) this.alloc.checkData(a, `inode ${ip.inum} file block ${fbn + out.length} (indirect block ${s.block}[${i}])`);
+          if (a !== 0 && !this.alloc.isData(a)) throw this.alloc.outsideData(a, `inode ${ip.inum} file block ${fbn + out.length} (indirect block ${s.block}[${i}])`);
           out.push(a);
         }
       } finally {
@@ -388,7 +393,7 @@ export class InodeLayer {
 
   /** Free the part of the level-`level` subtree at `addr` (covering file blocks from `base`) at or beyond ctx.keep. */
   private async truncTree(ip: Inode, addr: number, level: number, base: number, ctx: TruncCtx): Promise<'freed' | 'kept'> {
-    this.alloc.checkData(addr, `inode ${ip.inum} truncate`);
+    if (!this.alloc.isData(addr)) throw this.alloc.outsideData(addr, `inode ${ip.inum} truncate`);
     if (level === 0) {
       if (!this.canFree(ctx, addr)) { ctx.stopped = true; return 'kept'; }
       await this.alloc.bfree(addr);
@@ -454,7 +459,7 @@ export class InodeLayer {
     for (let i = g.ndirect - 1; i >= keep && !ctx.stopped; i--) {
       const a = ip.addrs[i]!;
       if (a === 0) continue;
-      this.alloc.checkData(a, `inode ${ip.inum} truncate`);
+      if (!this.alloc.isData(a)) throw this.alloc.outsideData(a, `inode ${ip.inum} truncate`);
       if (!this.canFree(ctx, a)) { ctx.stopped = true; break; }
       await this.alloc.bfree(a);
       ip.addrs[i] = 0;
@@ -516,6 +521,27 @@ export class InodeLayer {
     }
     ip.nextRead = Math.floor(off / bs);
     return tot;
+  }
+
+  /**
+   * readi without waiting, for a sequential reader's steady state: when `ip` is valid and not
+   * locked (so no call is changing it; this runs to completion without yielding, so it needs no
+   * lock) and the bytes [off, off + n) are at or past the end of the file or all in one read-ahead
+   * window, copy them and return the count, as readi would. Null otherwise (nothing changed:
+   * the caller runs readi under the lock).
+   */
+  readiNow(ip: Inode, dst: DmaBytes, dstOff: number, off: number, n: number): number | null {
+    if (ip.lock.locked || !ip.valid) return null;
+    if (off > ip.size || n <= 0) return 0;
+    if (off + n > ip.size) n = ip.size - off;
+    if (n === 0 || ip.type !== T_FILE) return n === 0 ? 0 : null;
+    const bs = this.g.bsize;
+    const fbn = Math.floor(off / bs);
+    const w = this.ra.find(ip, fbn);
+    if (w === null || Math.floor((off + n - 1) / bs) >= w.start + w.count) return null;
+    dst.copyFrom(w.buf, (fbn - w.start) * bs + (off - fbn * bs), dstOff, n);
+    ip.nextRead = Math.floor((off + n) / bs);
+    return n;
   }
 
   /** A window holding file block `fbn` of locked `ip` and the run of consecutive disk blocks after it, or null. */

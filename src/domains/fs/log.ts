@@ -171,13 +171,16 @@ export class Log {
   async beginOp(): Promise<void> {
     for (;;) {
       if (this.failed) throw fsErr('EIO', `file system failed: ${this.failed.message}`);
-      if (this.committing || this.entries.length + this.groupBufs.length + (this.outstanding + 1) * this.g.maxOpBlocks > this.cap) {
-        await this.waitq.sleep();
-        continue;
-      }
-      this.outstanding++;
-      return;
+      if (this.tryBeginOp()) return;
+      await this.waitq.sleep();
     }
+  }
+
+  /** beginOp without waiting: true when admitted now; false (nothing changed) when beginOp must wait or fail. */
+  tryBeginOp(): boolean {
+    if (this.failed !== null || this.committing || this.entries.length + this.groupBufs.length + (this.outstanding + 1) * this.g.maxOpBlocks > this.cap) return false;
+    this.outstanding++;
+    return true;
   }
 
   async endOp(): Promise<void> {

@@ -30,16 +30,28 @@ class Serial {
   private busy = false;
   private readonly waiting: Array<() => void> = [];
   async run<T>(op: () => Promise<T>): Promise<T> {
-    if (this.busy) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.busy = true;
+    if (!this.tryEnter()) await this.enter();
     try {
       return await op();
     } finally {
-      // Hand over to the next caller (busy stays true), or go idle.
-      const next = this.waiting.shift();
-      if (next !== undefined) next();
-      else this.busy = false;
+      this.leave();
     }
+  }
+  /** Take the lock if it is free (then the caller must leave()). */
+  tryEnter(): boolean {
+    if (this.busy) return false;
+    this.busy = true;
+    return true;
+  }
+  /** Wait for the lock (after tryEnter failed); the caller must leave(). */
+  enter(): Promise<void> {
+    return new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+  leave(): void {
+    // Hand over to the next caller (busy stays true), or go idle.
+    const next = this.waiting.shift();
+    if (next !== undefined) next();
+    else this.busy = false;
   }
 }
 
@@ -87,17 +99,23 @@ export class InodeFile extends FileBase {
     return this.type === T_DIR;
   }
 
-  read(io: RRef<IoBuf>): Promise<RRef<IoBuf>> {
-    return this.serial.run(async () => {
+  // The hot calls, read and write, without Serial.run's closure.
+  async read(io: RRef<IoBuf>): Promise<RRef<IoBuf>> {
+    if (!this.serial.tryEnter()) await this.serial.enter();
+    try {
       io.off = this.off;
       const back = await this.fs.read(this.file, io);
-      if (back.n > 0) this.off += back.n;
+      const n = back.n;
+      if (n > 0) this.off += n;
       return back;
-    });
+    } finally {
+      this.serial.leave();
+    }
   }
 
-  write(data: Borrow<RRefArray<number>>, n: number): Promise<number> {
-    return this.serial.run(async () => {
+  async write(data: Borrow<RRefArray<number>>, n: number): Promise<number> {
+    if (!this.serial.tryEnter()) await this.serial.enter();
+    try {
       // O_APPEND: the fs appends atomically at the end (offset -1); the offset then follows the end.
       const r = await this.fs.write(this.file, this.append ? -1 : this.off, data, n);
       if (r > 0) {
@@ -108,7 +126,9 @@ export class InodeFile extends FileBase {
         }
       }
       return r;
-    });
+    } finally {
+      this.serial.leave();
+    }
   }
 
   lseek(offset: number, whence: number): Promise<number> {

@@ -77,21 +77,15 @@ export class FsClient {
   close(file: number): Promise<number> {
     return this.numCall('close', () => this.fs.close(file));
   }
-  // read and write, the hot calls, without the helpers' closures.
-  async read(file: number, io: RRef<IoBuf>): Promise<RRef<IoBuf>> {
-    try {
-      return await this.fs.read(file, io);
-    } catch (e) {
-      return this.failedIo(e, 'read');
-    }
+  // read and write, the hot calls, without the helpers' closures or an async frame.
+  read(file: number, io: RRef<IoBuf>): Promise<RRef<IoBuf>> {
+    return this.fs.read(file, io).then(undefined, this.readFailed);
   }
-  async write(file: number, off: number, data: Borrow<RRefArray<number>>, n: number): Promise<number> {
-    try {
-      return await this.fs.write(file, off, data, n);
-    } catch (e) {
-      return this.failed(e, 'write');
-    }
+  private readonly readFailed = (e: unknown): RRef<IoBuf> => this.failedIo(e, 'read');
+  write(file: number, off: number, data: Borrow<RRefArray<number>>, n: number): Promise<number> {
+    return this.fs.write(file, off, data, n).then(undefined, this.writeFailed);
   }
+  private readonly writeFailed = (e: unknown): number => this.failed(e, 'write');
   fstat(file: number): Promise<RRef<StatBuf>> {
     return this.statCall('fstat', () => this.fs.fstat(file));
   }
