@@ -144,6 +144,17 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
     }
   }
 
+  /**
+   * A call to the live driver `t` (the common case, made directly: no forward bookkeeping, no
+   * closures) threw `e`: rethrow unless it is a death; else restart the driver and go on in
+   * forward, with that first attempt counted.
+   */
+  async function afterDeath<A, R>(t: BDev, e: unknown, f: Forward<A, R>): Promise<R> {
+    if (!died(e)) throw e;
+    await recoverFrom(t);
+    return forward(f, 1);
+  }
+
   /** After driver instance `t` died: restart it, unless a concurrent call already did (a failed restart is one more death: the caller retries). */
   async function recoverFrom(t: BDev): Promise<void> {
     try {
@@ -177,16 +188,13 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
       const b = batches.pop() ?? { recs: [], n: 0, cap: 0 };
       b.n = 1;
       record(b, 0, h);
-      // The common case, a live driver, without forward's bookkeeping; a death goes on in forward.
       const t = ctl.target();
       let out: RRef<BlkReq>;
       try {
         out = await t.submit(h);
       } catch (e) {
-        if (!died(e)) throw e;
-        await recoverFrom(t);
         let cur = h;
-        out = await forward({
+        out = await afterDeath(t, e, {
           // The request itself while it is still ours (the call was refused before the move).
           arg: () => (cur.valid ? cur : (cur = rebuild(b.recs[0]!, 0))),
           call: (t2, a) => t2.submit(a),
@@ -195,7 +203,7 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
             a.status = EIO;
             return a;
           },
-        }, 1);
+        });
       }
       release(b);
       return out;
@@ -214,10 +222,8 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
       try {
         out = await t.submitAndPoll(dq);
       } catch (e) {
-        if (!died(e)) throw e;
-        await recoverFrom(t);
         let cur = dq;
-        out = await forward({
+        out = await afterDeath(t, e, {
           arg: () => (cur.valid ? cur : (cur = rebuildAll(b, 0))),
           call: (t2, a) => t2.submitAndPoll(a),
           giveUp: (a) => {
@@ -229,14 +235,28 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
             }
             return a;
           },
-        }, 1);
+        });
       }
       release(b);
       return out;
     },
     // Zero copy: the shadow lends the buffer it was lent on to the driver; the borrow outlives a
     // driver crash (the caller still owns the buffer), so a reissue lends it again.
-    write: (lba: number, data: RRefArray<number>) => forward({ arg: () => data, call: (t, d) => t.write(lba, d), giveUp: () => EIO }),
-    flush: () => forward({ arg: () => null, call: (t) => t.flush(), giveUp: () => EIO }),
+    async write(lba: number, data: RRefArray<number>) {
+      const t = ctl.target();
+      try {
+        return await t.write(lba, data);
+      } catch (e) {
+        return afterDeath(t, e, { arg: () => data, call: (t2, d) => t2.write(lba, d), giveUp: () => EIO });
+      }
+    },
+    async flush() {
+      const t = ctl.target();
+      try {
+        return await t.flush();
+      } catch (e) {
+        return afterDeath(t, e, { arg: () => null, call: (t2) => t2.flush(), giveUp: () => EIO });
+      }
+    },
   };
 }
