@@ -32,8 +32,8 @@ export function mkfsImage(variant: Variant, sizeBytes: number, extra: Partial<Mk
 
 /**
  * fsck the image of the mounted `fs` after a sync: a live fs's log may hold committed but not yet
- * installed transactions (lazy installation, log.ts), which fsck (reading home locations only)
- * reports as pending recovery; sync installs them.
+ * installed transactions (lazy installation, log.ts); fsck would check them as recovery will
+ * apply them (with a warning), while these tests want the installed image itself checked.
  */
 export async function assertCleanSynced(fs: FileSystem, target: ImageIO | string, allowWarnings = true): Promise<void> {
   await fs.sync();
