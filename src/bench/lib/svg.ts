@@ -31,7 +31,7 @@ const PLOT_W = 520;
 const VALUE_W = 80;
 const TOP = 48;
 
-export interface Bar {
+interface Bar {
   group: string;
   series: string;
   value: number;
