@@ -396,10 +396,7 @@ export class ExchangeHeap {
     const base = this.off[slot]!;
     const head = dv.getUint32(base, true);
     const count = dv.getUint32(base + 4, true);
-    // The header is the holder's to overwrite: the walk stays inside the allocation whatever it says.
-    const room = (this.len[slot]! - DEQUE_HEADER) >>> 2;
-    const capWord = dv.getUint32(base + 8, true);
-    const cap = capWord < room ? capWord : room;
+    const cap = this.ringCap(slot, base);
     const n = count < cap ? count : cap;
     // Everything the loop touches in locals: with a call inside it (nested containers), field
     // loads would otherwise be repeated, with their checks, on every element.
@@ -462,13 +459,23 @@ export class ExchangeHeap {
     if (this.borrows[slot] === 0 && this.flags[slot] === PENDING_FREE) this.free(slot);
   }
 
+  /**
+   * The ring capacity of deque `slot` (at `base`) that a walk may use: the header is the holder's
+   * to overwrite, so the walk stays inside the allocation whatever the header says.
+   */
+  private ringCap(slot: number, base: number): number {
+    const room = (this.len[slot]! - DEQUE_HEADER) >>> 2;
+    const capWord = this.dv.getUint32(base + 8, true);
+    return capWord < room ? capWord : room;
+  }
+
   /** Calls `fn` for each child slot of `slot` (validated: a child must name `slot` as parent). */
   forEachChild(slot: number, fn: (child: number) => void): void {
-    const t = this.types[this.type[slot]!];
-    if (t === undefined || t.kind === TypeKind.Array) return;
+    const t = this.type[slot]!;
+    if (this.hasChildren[t] !== 1) return;
     const base = this.off[slot]!;
-    if (t.kind === TypeKind.Struct) {
-      const offsets = t.childOffsets;
+    if (this.isDeque[t] !== 1) {
+      const offsets = this.childOffsetsOf[t]!;
       for (let k = 0; k < offsets.length; k++) {
         const c = this.dv.getUint32(base + offsets[k]!, true);
         if (c !== 0 && this.validChild(slot, c - 1)) fn(c - 1);
@@ -478,7 +485,7 @@ export class ExchangeHeap {
     // Deque: walk the ring.
     const head = this.dv.getUint32(base, true);
     const count = this.dv.getUint32(base + 4, true);
-    const cap = this.dv.getUint32(base + 8, true);
+    const cap = this.ringCap(slot, base);
     for (let i = 0; i < count && i < cap; i++) {
       const c = this.dv.getUint32(base + DEQUE_HEADER + ((head + i) % cap) * 4, true);
       if (this.validChild(slot, c)) fn(c);

@@ -200,10 +200,11 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       return moved ?? argNotRRef(link, method, index, typeId, h);
     },
     borrow(link, h, typeId, method, index) {
-      if (!kit.isHandle(h) || heap.type[kit.slotOf(h as object)] !== typeId) {
+      // kit.slotOf brand-checks again: take the slot once.
+      const s = kit.isHandle(h) ? kit.slotOf(h as object) : -1;
+      if (s < 0 || heap.type[s] !== typeId) {
         return callerFault(link, method, `argument ${index} must be a borrowed RRef of type ${heap.typeInfo(typeId).name}, got ${describe(h)}`);
       }
-      const s = kit.slotOf(h as object);
       // The owner may lend; so may a borrower, onward, within its own borrow (a shadow passing
       // the buffer it was lent to the driver it wraps): the nested borrow ends before the outer.
       const caller = link.caller.id;

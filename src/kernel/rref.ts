@@ -112,7 +112,6 @@ const KINDS: readonly ScalarKind[] = ['u8', 'u16', 'u32', 'i8', 'i16', 'i32', 'f
  */
 interface FieldImpl {
   readonly name: string;
-  readonly layout: string;
   readonly offset: number;
   readonly code: number;
   readonly elem: number;
@@ -756,7 +755,7 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
       spec.fields.forEach((f, j) => {
         const byType = (k.fields[indices[j]!] ??= []);
         const code = f.kind === 'rref' ? FIELD_RREF : f.kind === 'array' ? FIELD_ARRAY : KINDS.indexOf(f.kind);
-        byType[id] = Object.freeze({ name: f.name, layout: spec.name, offset: f.offset, code, elem: f.kind === 'array' ? KINDS.indexOf(f.elem!) : -1, count: f.count ?? 0 });
+        byType[id] = Object.freeze({ name: f.name, offset: f.offset, code, elem: f.kind === 'array' ? KINDS.indexOf(f.elem!) : -1, count: f.count ?? 0 });
       });
       structTypes.set(spec.name, id);
       layouts.set(id, spec);

@@ -209,6 +209,17 @@ describe('deques', () => {
     void moved;
   });
 
+  test('dropping a deque with a corrupt header frees its elements, walking only inside its allocation', () => {
+    const { kit, heap } = setup();
+    const dq = any(kit.allocDeque(1, 2));
+    dq.push(kit.allocBytes(1, 8));
+    dq.push(kit.allocBytes(1, 8));
+    dq.setU32(4, 0xffff_ffff); // count
+    dq.setU32(8, 0xffff_ffff); // capacity: entries far beyond physical memory
+    dq.drop();
+    assert.deepEqual(heap.usage(1), { bytes: 0, slots: 0 }, 'the deque and both elements are freed');
+  });
+
   test('overwriting the slot numbers a deque or struct holds cannot make a dead owner leak slots', () => {
     const { kit, heap } = setup();
     const dq = any(kit.allocDeque(1, 2));
