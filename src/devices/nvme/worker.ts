@@ -184,16 +184,25 @@ function nativeTransfer(native: FileIo, fd: number): (write: boolean, pos: numbe
   let ops = new Float64Array(3 * 64);
   return (write, pos, segs) => {
     if (ops.length < 3 * segs.count) ops = new Float64Array(3 * segs.count);
-    for (let i = 0; i < segs.count; i++) {
-      const len = segs.len[i]!;
-      ops[3 * i] = pos;
-      ops[3 * i + 1] = segs.addr[i]!;
-      ops[3 * i + 2] = len;
-      pos += len;
-    }
+    putOps(ops, 0, pos, segs);
     const done = native.transfer(fd, write, physBuf, ops, segs.count);
     if (done < segs.count) throw new Error(`short ${write ? 'write' : 'read'} at segment ${done}`);
   };
+}
+
+/**
+ * Write `segs`, a transfer starting at backend position `pos`, into `ops` as fileio.node's
+ * (position, physical address, length) triples from op index `at`; returns the index after them.
+ */
+function putOps(ops: Float64Array, at: number, pos: number, segs: Segments): number {
+  for (let i = 0; i < segs.count; i++, at++) {
+    const len = segs.len[i]!;
+    ops[3 * at] = pos;
+    ops[3 * at + 1] = segs.addr[i]!;
+    ops[3 * at + 2] = len;
+    pos += len;
+  }
+  return at;
 }
 
 /**
@@ -803,14 +812,7 @@ function execBatch(q: number, cq: number, tail: number, max: number): number {
     if (count > 0 && startsRun(q, idx, tail)) break;
     segs.count = 0;
     if (prepareRw(w) !== SC.SUCCESS || ops + segs.count > BATCH_OPS) break;
-    let pos = rwPos;
-    for (let i = 0; i < segs.count; i++, ops++) {
-      const len = segs.len[i]!;
-      batchOps[3 * ops] = pos;
-      batchOps[3 * ops + 1] = segs.addr[i]!;
-      batchOps[3 * ops + 2] = len;
-      pos += len;
-    }
+    ops = putOps(batchOps, ops, rwPos, segs);
     batchEnd[count] = ops;
     batchBlocks[count] = rwBlocks;
   }
