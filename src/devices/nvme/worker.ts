@@ -685,6 +685,8 @@ let runBlocks = 0;
 
 /** SQE word of entry `i` of SQ `q`. */
 const sqeAt = (q: number, i: number): number => (sqBase[q]! + i * 64) / 4;
+/** The entry after `i` in SQ `q` (wrapping). */
+const sqNext = (q: number, i: number): number => (i + 1 === sqSize[q]! ? 0 : i + 1);
 /** Whether the SQE at word `w` is a Read or Write (FUSE and PSDT 0) the fast paths may take. */
 function fastKind(w: number): number {
   const kind = physI32[w]! & 0xc3ff; // opcode with FUSE and PSDT, which must be 0
@@ -694,7 +696,7 @@ function fastKind(w: number): number {
 
 /** Whether entry `idx` of SQ `q` (tail `tail`) and the next are Reads (or Writes) of adjacent blocks: a run for gatherRun. */
 function startsRun(q: number, idx: number, tail: number): boolean {
-  const next = idx + 1 === sqSize[q]! ? 0 : idx + 1;
+  const next = sqNext(q, idx);
   if (next === tail) return false;
   const w0 = sqeAt(q, idx);
   const w1 = sqeAt(q, next);
@@ -709,8 +711,6 @@ function startsRun(q: number, idx: number, tail: number): boolean {
  * their blocks in runBlocks. Returns how many commands it covers (below 2: not a run).
  */
 function gatherRun(q: number, tail: number, max: number): number {
-  const size = sqSize[q]!;
-  const after = (i: number): number => (i + 1 === size ? 0 : i + 1);
   let idx = sqHead[q]!;
   // A cheap look at the first two commands first: random I/O pays only this.
   if (max < 2 || !startsRun(q, idx, tail)) return 0;
@@ -721,7 +721,7 @@ function gatherRun(q: number, tail: number, max: number): number {
   let end = 0;
   let fua = false;
   let k = 0;
-  for (; k < max && idx !== tail; k++, idx = after(idx)) {
+  for (; k < max && idx !== tail; k++, idx = sqNext(q, idx)) {
     const w = sqeAt(q, idx);
     if ((physI32[w]! & 0xc3ff) !== kind) break;
     if (k > 0 && u64(physI32[w + 10]!, physI32[w + 11]!) * blockSize !== end) break;
@@ -748,8 +748,8 @@ function gatherRun(q: number, tail: number, max: number): number {
  *  did), post its completion on `cq`. */
 function execOne(q: number, cq: number, status: number | null): void {
   const head = sqHead[q]!;
-  const w = (sqBase[q]! + head * 64) / 4;
-  const next = head + 1 === sqSize[q]! ? 0 : head + 1;
+  const w = sqeAt(q, head);
+  const next = sqNext(q, head);
   sqHead[q] = next;
   // Queue deletions run on the admin queue and a CQ with SQs cannot be deleted, so `cq` still
   // exists after any command of this SQ.
@@ -806,7 +806,7 @@ function execBatch(q: number, cq: number, tail: number, max: number): number {
   if (kind < 0) return 0;
   let count = 0;
   let ops = 0;
-  for (; count < max && idx !== tail; count++, idx = idx + 1 === sqSize[q]! ? 0 : idx + 1) {
+  for (; count < max && idx !== tail; count++, idx = sqNext(q, idx)) {
     const w = sqeAt(q, idx);
     if ((physI32[w]! & 0xc3ff) !== kind || (physI32[w + 12]! & (1 << 30)) !== 0) break;
     if (count > 0 && startsRun(q, idx, tail)) break;
