@@ -184,16 +184,25 @@ function nativeTransfer(native: FileIo, fd: number): (write: boolean, pos: numbe
   let ops = new Float64Array(3 * 64);
   return (write, pos, segs) => {
     if (ops.length < 3 * segs.count) ops = new Float64Array(3 * segs.count);
-    for (let i = 0; i < segs.count; i++) {
-      const len = segs.len[i]!;
-      ops[3 * i] = pos;
-      ops[3 * i + 1] = segs.addr[i]!;
-      ops[3 * i + 2] = len;
-      pos += len;
-    }
+    putOps(ops, 0, pos, segs);
     const done = native.transfer(fd, write, physBuf, ops, segs.count);
     if (done < segs.count) throw new Error(`short ${write ? 'write' : 'read'} at segment ${done}`);
   };
+}
+
+/**
+ * Write `segs`, a transfer starting at backend position `pos`, into `ops` as fileio.node's
+ * (position, physical address, length) triples from op index `at`; returns the index after them.
+ */
+function putOps(ops: Float64Array, at: number, pos: number, segs: Segments): number {
+  for (let i = 0; i < segs.count; i++, at++) {
+    const len = segs.len[i]!;
+    ops[3 * at] = pos;
+    ops[3 * at + 1] = segs.addr[i]!;
+    ops[3 * at + 2] = len;
+    pos += len;
+  }
+  return at;
 }
 
 /**
@@ -676,6 +685,8 @@ let runBlocks = 0;
 
 /** SQE word of entry `i` of SQ `q`. */
 const sqeAt = (q: number, i: number): number => (sqBase[q]! + i * 64) / 4;
+/** The entry after `i` in SQ `q` (wrapping). */
+const sqNext = (q: number, i: number): number => (i + 1 === sqSize[q]! ? 0 : i + 1);
 /** Whether the SQE at word `w` is a Read or Write (FUSE and PSDT 0) the fast paths may take. */
 function fastKind(w: number): number {
   const kind = physI32[w]! & 0xc3ff; // opcode with FUSE and PSDT, which must be 0
@@ -685,7 +696,7 @@ function fastKind(w: number): number {
 
 /** Whether entry `idx` of SQ `q` (tail `tail`) and the next are Reads (or Writes) of adjacent blocks: a run for gatherRun. */
 function startsRun(q: number, idx: number, tail: number): boolean {
-  const next = idx + 1 === sqSize[q]! ? 0 : idx + 1;
+  const next = sqNext(q, idx);
   if (next === tail) return false;
   const w0 = sqeAt(q, idx);
   const w1 = sqeAt(q, next);
@@ -700,8 +711,6 @@ function startsRun(q: number, idx: number, tail: number): boolean {
  * their blocks in runBlocks. Returns how many commands it covers (below 2: not a run).
  */
 function gatherRun(q: number, tail: number, max: number): number {
-  const size = sqSize[q]!;
-  const after = (i: number): number => (i + 1 === size ? 0 : i + 1);
   let idx = sqHead[q]!;
   // A cheap look at the first two commands first: random I/O pays only this.
   if (max < 2 || !startsRun(q, idx, tail)) return 0;
@@ -712,7 +721,7 @@ function gatherRun(q: number, tail: number, max: number): number {
   let end = 0;
   let fua = false;
   let k = 0;
-  for (; k < max && idx !== tail; k++, idx = after(idx)) {
+  for (; k < max && idx !== tail; k++, idx = sqNext(q, idx)) {
     const w = sqeAt(q, idx);
     if ((physI32[w]! & 0xc3ff) !== kind) break;
     if (k > 0 && u64(physI32[w + 10]!, physI32[w + 11]!) * blockSize !== end) break;
@@ -739,8 +748,8 @@ function gatherRun(q: number, tail: number, max: number): number {
  *  did), post its completion on `cq`. */
 function execOne(q: number, cq: number, status: number | null): void {
   const head = sqHead[q]!;
-  const w = (sqBase[q]! + head * 64) / 4;
-  const next = head + 1 === sqSize[q]! ? 0 : head + 1;
+  const w = sqeAt(q, head);
+  const next = sqNext(q, head);
   sqHead[q] = next;
   // Queue deletions run on the admin queue and a CQ with SQs cannot be deleted, so `cq` still
   // exists after any command of this SQ.
@@ -797,20 +806,13 @@ function execBatch(q: number, cq: number, tail: number, max: number): number {
   if (kind < 0) return 0;
   let count = 0;
   let ops = 0;
-  for (; count < max && idx !== tail; count++, idx = idx + 1 === sqSize[q]! ? 0 : idx + 1) {
+  for (; count < max && idx !== tail; count++, idx = sqNext(q, idx)) {
     const w = sqeAt(q, idx);
     if ((physI32[w]! & 0xc3ff) !== kind || (physI32[w + 12]! & (1 << 30)) !== 0) break;
     if (count > 0 && startsRun(q, idx, tail)) break;
     segs.count = 0;
     if (prepareRw(w) !== SC.SUCCESS || ops + segs.count > BATCH_OPS) break;
-    let pos = rwPos;
-    for (let i = 0; i < segs.count; i++, ops++) {
-      const len = segs.len[i]!;
-      batchOps[3 * ops] = pos;
-      batchOps[3 * ops + 1] = segs.addr[i]!;
-      batchOps[3 * ops + 2] = len;
-      pos += len;
-    }
+    ops = putOps(batchOps, ops, rwPos, segs);
     batchEnd[count] = ops;
     batchBlocks[count] = rwBlocks;
   }

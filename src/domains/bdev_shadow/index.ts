@@ -123,44 +123,30 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
   };
 
   /**
-   * Forward one call to the current driver. After a driver death (or a failed restart: the fresh
-   * instance died in its init) restart the driver — one restart for all the calls that saw the
-   * same death — and issue the call again with `f.arg()`, at most MAX_RETRIES times; then answer
-   * `f.giveUp(last argument)`. Never throws a death (it would be this domain's panic). `attempts`:
-   * how many attempts already died (each followed by a restart) before this call.
-   */
-  async function forward<A, R>(f: Forward<A, R>, attempts = 0): Promise<R> {
-    let a = f.arg();
-    for (let attempt = attempts; ; attempt++) {
-      const t = ctl.target();
-      try {
-        return await f.call(t, a);
-      } catch (e) {
-        if (!died(e)) throw e;
-        if (attempt >= MAX_RETRIES) return f.giveUp(a);
-        await recoverFrom(t);
-        a = f.arg();
-      }
-    }
-  }
-
-  /**
-   * A call to the live driver `t` (the common case, made directly: no forward bookkeeping, no
-   * closures) threw `e`: rethrow unless it is a death; else restart the driver and go on in
-   * forward, with that first attempt counted.
+   * A call to the live driver `t` (made directly by the caller: no bookkeeping, no closures, the
+   * common case) threw `e`. Rethrow unless it is a death; else restart the driver — one restart
+   * for all the calls that saw the same death; a concurrent call may have done it already — and
+   * issue the call again with `f.arg()`, at most MAX_RETRIES times; then answer
+   * `f.giveUp(last argument)`. A failed restart (the fresh instance died in its init) is one more
+   * death: the next attempt restarts again. Never throws a death (it would be this domain's panic).
    */
   async function afterDeath<A, R>(t: BDev, e: unknown, f: Forward<A, R>): Promise<R> {
     if (!died(e)) throw e;
-    await recoverFrom(t);
-    return forward(f, 1);
-  }
-
-  /** After driver instance `t` died: restart it, unless a concurrent call already did (a failed restart is one more death: the caller retries). */
-  async function recoverFrom(t: BDev): Promise<void> {
-    try {
-      if (t === ctl.target()) await ctl.recover();
-    } catch (e) {
-      if (!died(e)) throw e;
+    let driver = t; // the instance last called
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (driver === ctl.target()) await ctl.recover();
+      } catch (e2) {
+        if (!died(e2)) throw e2;
+      }
+      const a = f.arg();
+      driver = ctl.target();
+      try {
+        return await f.call(driver, a);
+      } catch (e2) {
+        if (!died(e2)) throw e2;
+        if (attempt >= MAX_RETRIES) return f.giveUp(a);
+      }
     }
   }
 
