@@ -20,7 +20,7 @@
  * every block and directory is visited at most once; never writes the image.
  */
 import {
-  decodeDinode, decodeName, direntInum, geometryOf, LARGE, LARGE_MAGIC, ROOTINO, T_DEVICE, T_DIR, T_FILE, T_FREE, validateSuperblock,
+  decodeDinode, decodeLogHeader, decodeName, direntInum, geometryOf, LARGE, LARGE_MAGIC, ROOTINO, T_DEVICE, T_DIR, T_FILE, T_FREE, validateSuperblock,
   XV6, XV6_MAGIC, decodeSuperblock, hex, type Dinode, type Geometry, type Layout, type Superblock,
 } from '../domains/fs/format.js';
 import { HostBytes } from './bytes.js';
@@ -104,14 +104,11 @@ function fsckIO(io: ImageIO): FsckResult {
   // Log: home block -> the log slot holding its newest committed copy.
   const lh = new HostBytes(io.readAt(sb.logstart * bs, bs));
   const ln = lh.getU32(0);
+  const { entries, problems } = decodeLogHeader(sb, layout, lh);
+  for (const p of problems) err(p);
   const logged = new Map<number, number>();
-  if (ln > layout.logCap) err(`log header: n=${ln} exceeds the log capacity ${layout.logCap}`);
-  else if (ln > 0) {
-    for (let i = 0; i < ln; i++) {
-      const home = lh.getU32(4 + 4 * i);
-      if (home < sb.inodestart || home >= size) err(`log header: entry ${i} names block ${home}, outside [${sb.inodestart}, ${size})`);
-      else logged.set(home, sb.logstart + 1 + i);
-    }
+  for (const { home, slot } of entries) logged.set(home, slot); // in log order: the last copy wins
+  if (ln > 0 && ln <= layout.logCap) {
     warn(`log holds ${ln} committed block writes (${logged.size} blocks), not yet installed: checked as the next mount's recovery will leave the image`);
   }
   const img = logged.size === 0 ? io : recovered(io, bs, logged);

@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { RamBlockDevice } from '../../src/host/fs-image.js';
 import { mkfs } from '../../src/host/mkfs.js';
 import { O_CREATE, O_RDWR, type FileSystem } from '../../src/domains/fs/fs.js';
-import { PowerCutDevice, mountRam, assertClean, snapshot, pattern, fcParams, cutPoints, cutsOf } from './helpers.js';
+import { PowerCutDevice, mountRam, assertClean, snapshot, pattern, fcParams, cutPoints, cutsOf, referenceRecorder, cutStateMatches } from './helpers.js';
 
 type Op =
   | { k: 'mkdir'; d: number }
@@ -82,13 +82,7 @@ for (const variant of ['xv6', 'large'] as const) {
         // Reference run: states after each op and the write count at each completion.
         const ref = new PowerCutDevice(base.clone());
         const fs = await mountRam(ref);
-        const states = [await snapshot(fs)];
-        const doneAt = [ref.writes];
-        const record = async (): Promise<void> => {
-          if (ref.writes === doneAt[doneAt.length - 1]) return;
-          doneAt.push(ref.writes);
-          states.push(await snapshot(fs));
-        };
+        const { states, doneAt, record } = await referenceRecorder(fs, ref);
         for (const op of ops) await runOp(fs, op, record);
         const W = ref.writes;
         const ks = new Set(cutsOf(cuts, W));
@@ -101,10 +95,7 @@ for (const variant of ['xv6', 'large'] as const) {
           // Power comes back: remount the raw device.
           const fs2 = await mountRam(raw);
           assertClean(raw);
-          const got = await snapshot(fs2);
-          let i = 0;
-          while (i + 1 < doneAt.length && doneAt[i + 1]! <= k) i++;
-          const ok = [states[i]!, states[i + 1]].some((s) => s && JSON.stringify([...s].sort()) === JSON.stringify([...got].sort()));
+          const { ok, i } = cutStateMatches(states, doneAt, k, await snapshot(fs2));
           assert.ok(ok, `cut at write ${k}/${W}: state after op ${i} (or ${i + 1}) expected`);
         }
       }),

@@ -64,6 +64,34 @@ export class PowerCutDevice implements BlockDevice {
   free(buf: DmaBytes): void { this.inner.free(buf); }
 }
 
+/**
+ * The reference run of a power-cut test: the tree after each call that wrote to `dev` (`record`
+ * is called after each call), and the device write count by then.
+ */
+export async function referenceRecorder(fs: FileSystem, dev: PowerCutDevice): Promise<{ states: Map<string, string>[]; doneAt: number[]; record: () => Promise<void> }> {
+  const states = [await snapshot(fs)];
+  const doneAt = [dev.writes];
+  const record = async (): Promise<void> => {
+    if (dev.writes === doneAt[doneAt.length - 1]) return;
+    doneAt.push(dev.writes);
+    states.push(await snapshot(fs));
+  };
+  return { states, doneAt, record };
+}
+
+/**
+ * After a power cut at write `k` of a reference run (`states`, `doneAt` from referenceRecorder),
+ * the tree `got` must be the state after the last call completed by then (index `i`), or after the
+ * call in flight (i + 1).
+ */
+export function cutStateMatches(states: Map<string, string>[], doneAt: number[], k: number, got: Map<string, string>): { ok: boolean; i: number } {
+  const key = (s: Map<string, string>): string => JSON.stringify([...s].sort());
+  let i = 0;
+  while (i + 1 < doneAt.length && doneAt[i + 1]! <= k) i++;
+  const want = key(got);
+  return { ok: [states[i], states[i + 1]].some((s) => s !== undefined && key(s) === want), i };
+}
+
 export async function expectCode(p: Promise<unknown>, code: string): Promise<void> {
   try {
     await p;

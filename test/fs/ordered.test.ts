@@ -12,7 +12,7 @@ import { FsError, O_CREATE, O_RDWR, type FileSystem } from '../../src/domains/fs
 import { hostAlloc } from '../../src/host/bytes.js';
 import { RamBlockDevice } from '../../src/host/fs-image.js';
 import { mkfs } from '../../src/host/mkfs.js';
-import { assertClean, mountRam, pattern, PowerCutDevice, ramFs, snapshot } from './helpers.js';
+import { assertClean, cutStateMatches, mountRam, pattern, PowerCutDevice, ramFs, referenceRecorder, snapshot } from './helpers.js';
 
 test('in-place rule: only blocks allocated by the open group, not freed in it, not named by the log', async () => {
   const { fs } = await ramFs('large', 16 << 20);
@@ -130,15 +130,8 @@ for (const variant of ['xv6', 'large'] as const) {
     // Reference run: the state after each call that wrote, and the device writes by then.
     const ref = new PowerCutDevice(base.clone());
     const rfs = await mountRam(ref);
-    const states = [await snapshot(rfs)];
-    const doneAt = [ref.writes];
-    const record = async (): Promise<void> => {
-      if (ref.writes === doneAt[doneAt.length - 1]) return;
-      doneAt.push(ref.writes);
-      states.push(await snapshot(rfs));
-    };
+    const { states, doneAt, record } = await referenceRecorder(rfs, ref);
     for (const step of steps) await step(rfs, record);
-    const key = (s: Map<string, string>): string => JSON.stringify([...s].sort());
 
     assert.ok(states.length > steps.length, `${states.length} states recorded`);
     for (let k = 0; k <= ref.writes; k++) {
@@ -152,10 +145,7 @@ for (const variant of ['xv6', 'large'] as const) {
       }
       const fs2 = await mountRam(raw);
       assertClean(raw);
-      const got = key(await snapshot(fs2));
-      let i = 0;
-      while (i + 1 < doneAt.length && doneAt[i + 1]! <= k) i++;
-      const ok = [states[i], states[i + 1]].some((s) => s !== undefined && key(s) === got);
+      const { ok, i } = cutStateMatches(states, doneAt, k, await snapshot(fs2));
       assert.ok(ok, `cut at write ${k}/${ref.writes}: the state after call ${i} (or ${i + 1}) expected`);
     }
   });

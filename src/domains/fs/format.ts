@@ -185,6 +185,30 @@ export interface Layout {
   readonly logCap: number;
 }
 
+/** A committed log entry: the block `home` whose newest committed copy is in log block `slot`. */
+export interface LogEntry {
+  readonly home: number;
+  readonly slot: number;
+}
+
+/**
+ * Decode and check the log header block `hdr` (shared by mount-time recovery and fsck): the
+ * entries in log order, and a message per problem — a count beyond the log's capacity (no entries
+ * then), or an entry naming a block outside [inodestart, size) (left out of `entries`).
+ */
+export function decodeLogHeader(sb: Superblock, layout: Layout, hdr: DmaBytes): { entries: LogEntry[]; problems: string[] } {
+  const n = hdr.getU32(0);
+  const entries: LogEntry[] = [];
+  if (n > layout.logCap) return { entries, problems: [`log header: n=${n} exceeds the log capacity ${layout.logCap}`] };
+  const problems: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const home = hdr.getU32(4 + 4 * i);
+    if (home < sb.inodestart || home >= sb.size) problems.push(`log header: entry ${i} names block ${home}, outside [${sb.inodestart}, ${sb.size})`);
+    else entries.push({ home, slot: sb.logstart + 1 + i });
+  }
+  return { entries, problems };
+}
+
 /** Blocks the bitmap needs for `size` blocks. */
 export function bitmapBlocks(g: Geometry, size: number): number {
   return Math.ceil(size / g.bpb);

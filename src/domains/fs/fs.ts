@@ -512,9 +512,7 @@ export class FileSystem {
 
   /** Read up to `len` bytes at `off` into dst[dstOff..]; returns the count (0 at EOF). */
   async read(f: FsFile, off: number, dst: Bytes, dstOff = 0, len = bytesLength(dst) - dstOff): Promise<number> {
-    this.live(f);
-    if (!f.readable) throw fsErr('EBADF', 'file not open for reading');
-    if (!Number.isSafeInteger(off) || off < 0 || len < 0 || dstOff < 0 || dstOff + len > bytesLength(dst)) throw fsErr('EINVAL', 'bad offset or length');
+    this.checkRead(f, off, dst, dstOff, len);
     const ip = f.ip;
     if (!this.il.tryLock(ip)) await this.il.ilock(ip);
     try {
@@ -530,10 +528,15 @@ export class FileSystem {
    * caller must run read(). Throws what read() would throw for a bad file or range.
    */
   readNow(f: FsFile, off: number, dst: DmaBytes, len: number): number | null {
+    this.checkRead(f, off, dst, 0, len);
+    return this.il.readiNow(f.ip, dst, 0, off, len);
+  }
+
+  /** The checks of read and readNow: a live file open for reading, a valid range of `dst`. */
+  private checkRead(f: FsFile, off: number, dst: Bytes, dstOff: number, len: number): void {
     this.live(f);
     if (!f.readable) throw fsErr('EBADF', 'file not open for reading');
-    if (!Number.isSafeInteger(off) || off < 0 || len < 0 || len > dst.byteLength) throw fsErr('EINVAL', 'bad offset or length');
-    return this.il.readiNow(f.ip, dst, 0, off, len);
+    if (!Number.isSafeInteger(off) || off < 0 || len < 0 || dstOff < 0 || dstOff + len > bytesLength(dst)) throw fsErr('EINVAL', 'bad offset or length');
   }
 
   /**

@@ -41,7 +41,7 @@ import type { DmaBytes } from '../../runtime/types.js';
 import type { Buf, BufCache } from './bio.js';
 import { afterFailure, type Alloc } from './device.js';
 import { asFsError, corrupt, fsErr, FsError } from './errors.js';
-import type { Geometry, Layout, Superblock } from './format.js';
+import { decodeLogHeader, type Geometry, type Layout, type Superblock } from './format.js';
 import { WaitQueue } from './sync.js';
 
 /** Indices of the log's device buffers (see Log.io). */
@@ -145,21 +145,17 @@ export class Log {
   async recover(): Promise<number> {
     const { sb, g } = this;
     await this.transfer(false, sb.logstart, HDR, 1);
-    const n = this.hdr.getU32(0);
+    const { entries, problems } = decodeLogHeader(sb, this.layout, this.hdr);
+    if (problems.length > 0) throw corrupt(problems[0]!);
+    const n = entries.length;
     if (n === 0) return 0;
-    if (n > this.layout.logCap) throw corrupt(`log header: n=${n} exceeds the log capacity ${this.layout.logCap}`);
-    const homes: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const b = this.hdr.getU32(4 + 4 * i);
-      if (b < sb.inodestart || b >= sb.size) throw corrupt(`log header: entry ${i} names block ${b} outside [${sb.inodestart}, ${sb.size})`);
-      homes.push(b);
-    }
     await this.transfer(false, sb.logstart + 1, STAGING, n);
     for (let i = 0; i < n; i++) {
-      // The header buffer, parsed already, is the one-block bounce buffer.
+      // The header buffer, parsed already, is the one-block bounce buffer; entry i is in slot i.
+      const home = entries[i]!.home;
       this.hdr.copyFrom(this.io[STAGING]!, i * g.bsize, 0, g.bsize);
-      await this.transfer(true, homes[i]!, HDR, 1);
-      this.bc.invalidate(homes[i]!);
+      await this.transfer(true, home, HDR, 1);
+      this.bc.invalidate(home);
     }
     await this.flush();
     this.hdr.setU32(0, 0);
