@@ -211,6 +211,15 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     return m;
   };
 
+  /** Reads the lengths of `io`'s first n collected buffers into lensIn (one read). */
+  const readCollectLens = (io: RRef<NetIo>, n: number): void => {
+    if (n > 0) io.collectLens!.read(0, inBytes, 0, n * 4);
+  };
+  /** Writes lensOut's entries [from, to) into `io`'s pktLens at the same indices (one write). */
+  const writePktLens = (io: RRef<NetIo>, from: number, to: number): void => {
+    if (to > from) io.pktLens!.write(from * 4, outBytes, from * 4, (to - from) * 4);
+  };
+
   /**
    * Every buffer of `co` (a NetIo's collect, its lengths already read) goes back to where the next
    * call takes buffers: `io`'s pkts — as free RX buffers, or (`asFrames`) as TX frames of txSize
@@ -223,9 +232,9 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     const pk = io.pkts as Deque;
     const m0 = pk.length;
     const back = pk.moveFrom(co, cap - m0);
-    if (asFrames && back > 0) {
+    if (asFrames) {
       for (let m = m0; m < m0 + back; m++) lensOut.setUint32(m * 4, txSize, true);
-      io.pktLens!.write(m0 * 4, outBytes, m0 * 4, back * 4);
+      writePktLens(io, m0, m0 + back);
     }
     for (let i = back; i < n; i++) pool.push(co.pop()!);
   };
@@ -261,7 +270,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
             const rx0 = rxFrames;
             const co = r.collect as Deque;
             const got = co.length;
-            if (got > 0) r.collectLens!.read(0, inBytes, 0, got * 4);
+            readCollectLens(r, got);
             if (!txOn) {
               for (let i = 0; i < got; i++) {
                 const len = lensIn.getUint32(i * 4, true);
@@ -304,7 +313,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
                   pool.push(buf);
                 }
               }
-              if (m > m0) tio.pktLens!.write(m0 * 4, outBytes, m0 * 4, (m - m0) * 4);
+              writePktLens(tio, m0, m);
             }
             inLoop -= rxFrames - rx0;
           }
@@ -314,7 +323,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
               const m0 = tpk.length;
               let m = m0;
               while (m < batch && pool.length > 0) { tpk.push(pool.pop()!); lensOut.setUint32(m * 4, txSize, true); m++; }
-              if (m > m0) tio.pktLens!.write(m0 * 4, outBytes, m0 * 4, (m - m0) * 4);
+              writePktLens(tio, m0, m);
             } else if (reseedOwed > 0) {
               reseed(tio, tpk.length, batch);
             }
@@ -326,7 +335,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
             account(r, flying, sent);
             const co = r.collect as Deque;
             const done = co.length;
-            if (done > 0) r.collectLens!.read(0, inBytes, 0, done * 4);
+            readCollectLens(r, done);
             for (let i = 0; i < done; i++) if (lensIn.getUint32(i * 4, true) > 0) txFrames++;
             recycle(co, rxOn ? rio : r, !rxOn);
             if (!rxOn) frames += done;

@@ -136,7 +136,8 @@ export class NicModel {
 
   /**
    * Reads the control registers: reset, queue enables and tails, receive/transmit enables, filter.
-   * Runs once per loop iteration, so register writes take effect at batch granularity.
+   * Runs once per loop iteration, so register writes take effect at batch granularity (except RDT,
+   * which rxClaim reads again when a ring looks full).
    */
   private syncRegs(): void {
     const b = this.bar0;
@@ -261,7 +262,15 @@ export class NicModel {
    */
   rxClaim(q: number, len: number): number {
     const head = this.rxHead[q]!;
-    if (head === this.rxTail[q] || this.rxCount[q] === 0) {
+    const n = this.rxCount[q]!;
+    if (head === this.rxTail[q] && n !== 0) {
+      // RDT was read at the step's start; software may have posted descriptors since, and a device
+      // sees a driver's register writes in order (RDT rung before the TDT whose frames loop back
+      // here): look again before dropping. A bad value is left for syncRegs to refuse.
+      const t = Atomics.load(this.bar0, R.RDT(q)) >>> 0;
+      if (t < n) this.rxTail[q] = t;
+    }
+    if (head === this.rxTail[q] || n === 0) {
       this.mpcDelta++;
       return -1;
     }

@@ -14,7 +14,8 @@ import type { RRef } from '../../runtime/types.js';
 const EINVAL = -22;
 
 export function init(sys: Sys): Net {
-  const frameSize = typeof sys.config.frameSize === 'number' ? sys.config.frameSize : 64;
+  /** As a u32 length array reports it (what the byte counters sum). */
+  const frameSize = (typeof sys.config.frameSize === 'number' ? sys.config.frameSize : 64) >>> 0;
   let rxPackets = 0;
   let txPackets = 0;
   let rxBytes = 0;
@@ -45,9 +46,11 @@ export function init(sys: Sys): Net {
     if (!rx && n > 0) pl.read(0, scratch, 0, 4 * n);
     co.moveFrom(pk, moving);
     let bytes = 0;
-    for (let i = 0; i < moving; i++) {
-      if (rx) sv.setUint32(4 * i, frameSize, true);
-      bytes += sv.getUint32(4 * i, true);
+    if (rx) {
+      for (let i = 0; i < moving; i++) sv.setUint32(4 * i, frameSize, true);
+      bytes = moving * frameSize;
+    } else {
+      for (let i = 0; i < moving; i++) bytes += sv.getUint32(4 * i, true);
     }
     if (moving > 0) cl.write(4 * c0, scratch, 0, 4 * moving);
     // TX frames left behind keep the lens convention (front at index 0).
