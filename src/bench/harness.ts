@@ -14,6 +14,8 @@ export interface BenchOptions {
   scale: number;
   /** Show a progress bar (on a TTY and not --json). */
   progress: boolean;
+  /** Run only the cases whose name starts with this (suites that support it; default: all). */
+  only?: string;
 }
 
 export type ResultRow = Record<string, string | number | null>;

@@ -16,6 +16,7 @@
  * restart on a 2-core machine; with --no-opt --no-maglev they vanish and the loss is ~2%).
  *
  * Every path runs on the same file in the same run. Runs are time-boxed (scale stretches them).
+ * `--case PREFIX` runs only the cases whose name starts with PREFIX (e.g. `recovery`).
  */
 import { closeSync, fsyncSync, mkdtempSync, openSync, readSync, rmSync, writeSync, ftruncateSync } from 'node:fs';
 import { open as openAsync } from 'node:fs/promises';
@@ -35,6 +36,9 @@ import type { BDev } from '../interfaces/index.js';
 import type { DmaBytes } from '../runtime/types.js';
 
 const BATCHES = [1, 32] as const;
+const RECOVERY = [['read', 0], ['write', 1]] as const;
+const ioCase = (kind: Kind, b: number): string => `${kind}-4k-b${b}`;
+const recoveryCase = (kind: string): string => `recovery-${kind}`;
 
 export async function run(opts: BenchOptions): Promise<SuiteResult> {
   const runs = Math.max(1, opts.runs);
@@ -45,8 +49,14 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
   const blocks = imageBytes / BS;
   const results: ResultRow[] = [];
   const notes: string[] = [];
-  const cases = KINDS.length * BATCHES.length;
-  const bar = progressBar(opts, 'bench nvme', cases * 5 + 2 + 1);
+  const wants = (c: string): boolean => opts.only === undefined || c.startsWith(opts.only);
+  const ioCases = KINDS.flatMap((kind) => BATCHES.map((b) => ({ kind, b }))).filter(({ kind, b }) => wants(ioCase(kind, b)));
+  const recoveries = RECOVERY.filter(([kind]) => wants(recoveryCase(kind)));
+  if (ioCases.length === 0 && recoveries.length === 0) {
+    const all = [...KINDS.flatMap((kind) => BATCHES.map((b) => ioCase(kind, b))), ...RECOVERY.map(([kind]) => recoveryCase(kind))];
+    throw new Error(`--case ${opts.only}: no case of suite nvme starts with it (cases: ${all.join(', ')})`);
+  }
+  const bar = progressBar(opts, 'bench nvme', ioCases.length * 5 + recoveries.length + 2);
   try {
     // A 1 GiB image with real contents (not holes), so reads hit data.
     const fd = openSync(img, 'w');
@@ -66,11 +76,11 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
     // Random and sequential I/O stay inside the filled region.
     const span = fillBytes / BS;
     const row = (kind: Kind, b: number, path: string, kiops: number): void => {
-      results.push({ case: `${kind}-4k-b${b}`, path, kiops: Math.round(kiops * 10) / 10 });
+      results.push({ case: ioCase(kind, b), path, kiops: Math.round(kiops * 10) / 10 });
     };
 
     // ---- driver: NvmeCore in the host ----------------------------------------------------------
-    {
+    if (ioCases.length > 0) {
       const kernel = new Kernel({ physBytes: 64 << 20 });
       const dev = await startNvme({ phys: kernel.heap.phys, backend: { kind: 'file', path: img, blockSize: BS }, name: 'bench-nvme' });
       try {
@@ -84,28 +94,26 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
           reqs.push({ op: 'read', lba: 0, nblocks: 1, buf: kernel.kit.allocBytes(KERNEL_OWNER, BS, BS) as unknown as DmaBytes, bufOff: 0, error: null });
         }
         const out: BlockRequest[] = [];
-        for (const kind of KINDS) {
-          for (const b of BATCHES) {
-            const next = lbaGen(kind, span);
-            const op = kind.endsWith('read') ? 'read' : 'write';
-            const batch = reqs.slice(0, b);
-            for (const r of batch) r.op = op;
-            const k = median(await Promise.all([0]).then(async () => {
-              const xs: number[] = [];
-              for (let i = 0; i < runs; i++) {
-                xs.push(await timed(ms, () => {
-                  for (const r of batch) r.lba = next();
-                  core.submitBatch(batch);
-                  let got = 0;
-                  while (got < b) { out.length = 0; got += core.pollCompletions(out); }
-                  return b;
-                }, 64));
-              }
-              return xs;
-            }));
-            row(kind, b, 'driver', k);
-            bar.tick(`driver ${kind} b${b}`);
-          }
+        for (const { kind, b } of ioCases) {
+          const next = lbaGen(kind, span);
+          const op = kind.endsWith('read') ? 'read' : 'write';
+          const batch = reqs.slice(0, b);
+          for (const r of batch) r.op = op;
+          const k = median(await Promise.all([0]).then(async () => {
+            const xs: number[] = [];
+            for (let i = 0; i < runs; i++) {
+              xs.push(await timed(ms, () => {
+                for (const r of batch) r.lba = next();
+                core.submitBatch(batch);
+                let got = 0;
+                while (got < b) { out.length = 0; got += core.pollCompletions(out); }
+                return b;
+              }, 64));
+            }
+            return xs;
+          }));
+          row(kind, b, 'driver', k);
+          bar.tick(`driver ${kind} b${b}`);
         }
         await core.shutdown();
       } finally {
@@ -118,17 +126,15 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
     const s = await bootStorage({ image: img, blockSize: BS, shadow: true, physBytes: 64 << 20 });
     try {
       for (const [path, bdev] of [['domain', s.driver], ['shadow', s.shadow!]] as [string, BDev][]) {
-        for (const kind of KINDS) {
-          for (const b of BATCHES) {
-            const load = new BDevWorkload(s.kernel, bdev, kind, b, span);
-            const xs: number[] = [];
-            for (let i = 0; i < runs + 1; i++) {
-              const k = await load.run(ms);
-              if (i > 0) xs.push(k); // the first run warms the JIT
-            }
-            row(kind, b, path, median(xs));
-            bar.tick(`${path} ${kind} b${b}`);
+        for (const { kind, b } of ioCases) {
+          const load = new BDevWorkload(s.kernel, bdev, kind, b, span);
+          const xs: number[] = [];
+          for (let i = 0; i < runs + 1; i++) {
+            const k = await load.run(ms);
+            if (i > 0) xs.push(k); // the first run warms the JIT
           }
+          row(kind, b, path, median(xs));
+          bar.tick(`${path} ${kind} b${b}`);
         }
       }
 
@@ -137,7 +143,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
       // per pair), so that machine load drifting during the measurement hits both sides alike.
       const pairs = Math.max(3, Math.round((Math.max(2500, 4000 * opts.scale)) / 1000));
       const windowMs = 1000;
-      for (const [kind, op] of [['read', 0], ['write', 1]] as const) {
+      for (const [kind, op] of recoveries) {
         const next = lbaGen('seqread', span);
         let dq = requestDeque(s.kernel, 32, op);
         /** One window: 32-request batches for windowMs, the driver crashed at `crashAtMs` (-1: never). */
@@ -199,7 +205,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
         }
         const mbps = (x: { n: number; ms: number }): number => Math.round(((x.n * BS) / (x.ms / 1000) / 1e6) * 10) / 10;
         results.push({
-          case: `recovery-${kind}`, path: 'shadow',
+          case: recoveryCase(kind), path: 'shadow',
           mbps_no_crash: mbps(quiet),
           mbps_crash_per_s: mbps(crashy),
           restart_ms: Math.round(median(restart) * 1000) / 1000,
@@ -207,49 +213,47 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
         });
         bar.tick(`recovery ${kind}`);
       }
-      notes.push(`recovery: ${pairs} interleaved pairs of ${windowMs} ms windows (one crash 100 ms into each crash window) per kind; back_to_speed_ms is how long after a crash the restarted driver runs slow`);
+      if (recoveries.length > 0) notes.push(`recovery: ${pairs} interleaved pairs of ${windowMs} ms windows (one crash 100 ms into each crash window) per kind; back_to_speed_ms is how long after a crash the restarted driver runs slow`);
     } finally {
       await s.stop();
     }
 
     // ---- node fs ---------------------------------------------------------------------------------
-    {
+    if (ioCases.length > 0) {
       const fh = await openAsync(img, 'r+');
       const fdS = openSync(img, 'r+');
       try {
         const bufs = Array.from({ length: 32 }, () => Buffer.alloc(BS, 7));
-        for (const kind of KINDS) {
+        for (const { kind, b } of ioCases) {
           const isRead = kind.endsWith('read');
-          for (const b of BATCHES) {
-            const next = lbaGen(kind, span);
-            const ps: Promise<unknown>[] = new Array(b);
-            const xs: number[] = [];
-            for (let i = 0; i < runs; i++) {
-              xs.push(await timed(ms, async () => {
-                for (let j = 0; j < b; j++) {
-                  const pos = next() * BS;
-                  ps[j] = isRead ? fh.read(bufs[j]!, 0, BS, pos) : fh.write(bufs[j]!, 0, BS, pos);
-                }
-                await Promise.all(ps);
-                return b;
-              }));
-            }
-            row(kind, b, 'node-fs-promises', median(xs));
-            bar.tick(`fs-promises ${kind} b${b}`);
-            const ys: number[] = [];
-            for (let i = 0; i < runs; i++) {
-              ys.push(await timed(ms, () => {
-                for (let j = 0; j < b; j++) {
-                  const pos = next() * BS;
-                  if (isRead) readSync(fdS, bufs[j]!, 0, BS, pos);
-                  else writeSync(fdS, bufs[j]!, 0, BS, pos);
-                }
-                return b;
-              }, 64));
-            }
-            row(kind, b, 'node-fs-sync', median(ys));
-            bar.tick(`fs-sync ${kind} b${b}`);
+          const next = lbaGen(kind, span);
+          const ps: Promise<unknown>[] = new Array(b);
+          const xs: number[] = [];
+          for (let i = 0; i < runs; i++) {
+            xs.push(await timed(ms, async () => {
+              for (let j = 0; j < b; j++) {
+                const pos = next() * BS;
+                ps[j] = isRead ? fh.read(bufs[j]!, 0, BS, pos) : fh.write(bufs[j]!, 0, BS, pos);
+              }
+              await Promise.all(ps);
+              return b;
+            }));
           }
+          row(kind, b, 'node-fs-promises', median(xs));
+          bar.tick(`fs-promises ${kind} b${b}`);
+          const ys: number[] = [];
+          for (let i = 0; i < runs; i++) {
+            ys.push(await timed(ms, () => {
+              for (let j = 0; j < b; j++) {
+                const pos = next() * BS;
+                if (isRead) readSync(fdS, bufs[j]!, 0, BS, pos);
+                else writeSync(fdS, bufs[j]!, 0, BS, pos);
+              }
+              return b;
+            }, 64));
+          }
+          row(kind, b, 'node-fs-sync', median(ys));
+          bar.tick(`fs-sync ${kind} b${b}`);
         }
       } finally {
         await fh.close();
@@ -258,37 +262,37 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
     }
 
     // ---- fio ---------------------------------------------------------------------------------------
-    let haveFio = true;
-    try {
-      execFileSync('fio', ['--version'], { stdio: 'pipe' });
-    } catch {
-      haveFio = false;
-      notes.push('fio is not installed: no physical reference (apt-get install fio)');
+    let haveFio = false;
+    if (ioCases.length > 0) {
+      try {
+        execFileSync('fio', ['--version'], { stdio: 'pipe' });
+        haveFio = true;
+      } catch {
+        notes.push('fio is not installed: no physical reference (apt-get install fio)');
+      }
     }
     if (haveFio) {
       const secs = Math.max(1, Math.round(2 * opts.scale));
-      for (const kind of KINDS) {
-        for (const b of BATCHES) {
-          let best = 0;
-          let bestEngine = '';
-          for (const engine of b === 1 ? ['psync'] : ['psync', 'libaio', 'io_uring']) {
-            try {
-              const out = execFileSync('fio', [
-                '--name=rl', `--filename=${img}`, `--rw=${({ randread: 'randread', randwrite: 'randwrite', seqread: 'read', seqwrite: 'write' } as const)[kind]}`, `--bs=${BS}`, `--size=${span * BS}`,
-                `--ioengine=${engine}`, `--iodepth=${engine === 'psync' ? 1 : b}`, '--direct=0',
-                `--runtime=${secs}`, '--time_based', '--output-format=json', '--invalidate=0',
-              ], { stdio: ['ignore', 'pipe', 'pipe'], timeout: (secs + 20) * 1000 }).toString();
-              const job = (JSON.parse(out.slice(out.indexOf('{'))) as { jobs: { read: { iops: number }; write: { iops: number } }[] }).jobs[0]!;
-              const iops = kind.endsWith('read') ? job.read.iops : job.write.iops;
-              if (iops > best) { best = iops; bestEngine = engine; }
-            } catch {
-              /* engine unavailable here */
-            }
+      for (const { kind, b } of ioCases) {
+        let best = 0;
+        let bestEngine = '';
+        for (const engine of b === 1 ? ['psync'] : ['psync', 'libaio', 'io_uring']) {
+          try {
+            const out = execFileSync('fio', [
+              '--name=rl', `--filename=${img}`, `--rw=${({ randread: 'randread', randwrite: 'randwrite', seqread: 'read', seqwrite: 'write' } as const)[kind]}`, `--bs=${BS}`, `--size=${span * BS}`,
+              `--ioengine=${engine}`, `--iodepth=${engine === 'psync' ? 1 : b}`, '--direct=0',
+              `--runtime=${secs}`, '--time_based', '--output-format=json', '--invalidate=0',
+            ], { stdio: ['ignore', 'pipe', 'pipe'], timeout: (secs + 20) * 1000 }).toString();
+            const job = (JSON.parse(out.slice(out.indexOf('{'))) as { jobs: { read: { iops: number }; write: { iops: number } }[] }).jobs[0]!;
+            const iops = kind.endsWith('read') ? job.read.iops : job.write.iops;
+            if (iops > best) { best = iops; bestEngine = engine; }
+          } catch {
+            /* engine unavailable here */
           }
-          if (best > 0) {
-            row(kind, b, 'fio', best / 1000);
-            notes.push(`fio ${kind}-4k-b${b}: best engine ${bestEngine}`);
-          }
+        }
+        if (best > 0) {
+          row(kind, b, 'fio', best / 1000);
+          notes.push(`fio ${kind}-4k-b${b}: best engine ${bestEngine}`);
         }
       }
     }

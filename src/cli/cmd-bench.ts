@@ -1,5 +1,5 @@
 /**
- * `redleaf bench <suite> [--json] [--runs N] [--scale X] [--svg FILE]`: run a benchmark suite
+ * `redleaf bench <suite> [--json] [--runs N] [--scale X] [--case PREFIX] [--svg FILE]`: run a benchmark suite
  * (src/bench/<suite>.ts) and print a table or one JSON object; optionally also draw it as an SVG
  * bar chart (src/bench/lib/svg.ts).
  */
@@ -31,9 +31,10 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON object instead of a table', false)
     .option('--runs <n>', 'repetitions per case; the median is reported', positive('--runs'), 5)
     .option('--scale <x>', 'work per run relative to the default (e.g. 0.1 for a quick look)', positive('--scale'), 1)
+    .option('--case <prefix>', 'run only the cases whose name starts with <prefix>, e.g. recovery (nvme suite)')
     .option('--no-progress', 'no progress bar')
     .option('--svg <file>', 'also write the results as an SVG bar chart to <file>')
-    .action(async (suite: string, o: { json: boolean; runs: number; scale: number; progress: boolean; svg?: string }) => {
+    .action(async (suite: string, o: { json: boolean; runs: number; scale: number; progress: boolean; case?: string; svg?: string }) => {
       if (!suites.includes(suite)) throw new Error(`unknown benchmark suite "${suite}"; try ${suites.join(', ')}`);
       if (o.svg !== undefined) {
         // Refuse before a long run, not after it.
@@ -45,7 +46,7 @@ export function register(program: Command): void {
       }
       const file = join(benchDir, `${suite}.js`);
       const mod = (await import(pathToFileURL(file).href)) as { run(opts: BenchOptions): Promise<SuiteResult> };
-      const result = await mod.run({ json: o.json, runs: Math.round(o.runs), scale: o.scale, progress: o.progress });
+      const result = await mod.run({ json: o.json, runs: Math.round(o.runs), scale: o.scale, progress: o.progress, ...(o.case !== undefined ? { only: o.case } : {}) });
       console.log(o.json ? JSON.stringify(result) : formatTable(result));
       if (o.svg !== undefined) {
         writeFileSync(o.svg, renderSvg(result));
