@@ -39,8 +39,6 @@ export class Domain {
   readonly irqs = new Set<() => void>();
   /** Deadline checks: the domain panics when one synchronous run exceeds this. */
   deadlineMs: number;
-  /** The compartment (isolation context); dropped at death. */
-  compartment: unknown;
 
   constructor(
     readonly id: number,

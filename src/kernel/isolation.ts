@@ -5,6 +5,28 @@
  * (worker-host.ts, on its own thread) call the same functions, so a domain sees the same world
  * whichever tier runs it.
  *
+ * An artifact's code is evaluated once per source object (the kernel's Artifact, kept for
+ * restarts): the bundle evaluates to a factory `(tick, aw) => module`, and every instance —
+ * the first, a restarted one, a second instance under another name — is a fresh call of that
+ * factory. Why: closures made at the same site of the same function share V8's feedback cells,
+ * so a restarted driver runs the optimized code of its predecessor at once; evaluating afresh
+ * made V8 learn and optimize everything again, and that (70–120 ms of slow running after each
+ * restart), not the restart itself, was most of what a crash cost.
+ *
+ * Why sharing the compartment and the factory between instances is safe:
+ *  - all of a domain's module-level state (its `let`s, classes, the module object) is created
+ *    inside the factory, so each call makes its own; the bundle wrapper is an anonymous
+ *    strict-mode function expression, so no instance can name the factory (no self-reference,
+ *    no `arguments.callee`, no `.caller`) — and it is hardened anyway;
+ *  - what instances do share is the compartment's globalThis, which is hardened before any
+ *    domain code runs and holds only powerless intrinsics (shared by every compartment after
+ *    lockdown anyway), frozen host constructors and frozen per-compartment evaluators: nothing
+ *    an instance can write, so two instances (or a dead one and its successor) have no channel;
+ *  - the cache holds the factory (and through it the compartment) only, never anything an instance made: a
+ *    dead instance's objects are reachable only through what the kernel drops at termination.
+ *    V8's feedback and optimized code refer weakly to the objects and maps they saw, so they do
+ *    not keep a dead instance alive either (test/kernel/instances.test.ts checks all three).
+ *
  * Invariant: a compartment's globalThis is hardened before the domain's code is evaluated, and
  * holds only powerless intrinsics plus an Atomics without `wait`/`waitAsync` (blocking would put
  * the thread beyond the reach of deadline checks).
@@ -29,16 +51,40 @@ export interface DeadlineHooks {
   aw: <T>(v: T) => T;
 }
 
-/** A new compartment with frozen globals; returns it and the module object of `code`. */
-export function evaluateDomain(code: string, hooks: DeadlineHooks): { compartment: Compartment; init: unknown } {
+/** The evaluated bundle: a fresh module instance per call. */
+type DomainFactory = (tick: DeadlineHooks['tick'], aw: DeadlineHooks['aw']) => { init?: unknown } | undefined;
+
+interface Evaluated {
+  /** The code it was evaluated from (a source object whose code changed is evaluated anew). */
+  code: string;
+  factory: DomainFactory;
+}
+
+/** Evaluated code per source object (for as long as the source is kept, e.g. for restarts). */
+const evaluated = new WeakMap<object, Evaluated>();
+
+/** The factory of `source.code` in its own compartment: evaluated once per source object. */
+function evaluateOnce(source: { readonly code: string }): Evaluated {
+  const hit = evaluated.get(source);
+  if (hit !== undefined && hit.code === source.code) return hit;
   const compartment = new Compartment({
     globals: { TextEncoder, TextDecoder, Float32Array, Float64Array, Atomics: DOMAIN_ATOMICS },
     __options__: true,
   });
   harden(compartment.globalThis);
-  const factory = compartment.evaluate(code) as (tick: () => number, aw: <T>(v: T) => T) => { init?: unknown };
-  const mod = factory(hooks.tick, hooks.aw);
-  return { compartment, init: mod?.init };
+  const factory = harden(compartment.evaluate(source.code) as DomainFactory);
+  const ev: Evaluated = { code: source.code, factory };
+  evaluated.set(source, ev);
+  return ev;
+}
+
+/**
+ * A new instance of the domain whose bundle is `source.code`, in the compartment its code was
+ * evaluated in (see the header: one compartment and factory per source, fresh module state per
+ * instance); returns the instance's `init` export.
+ */
+export function instantiateDomain(source: { readonly code: string }, hooks: DeadlineHooks): unknown {
+  return evaluateOnce(source).factory(hooks.tick, hooks.aw)?.init;
 }
 
 /** Throws EINIT unless `exported` implements every method of interface `iface`. */

@@ -8,8 +8,9 @@
  *    termination of that domain;
  *  - termination is one procedure whatever the cause: refuse new calls (state 'dead'), unwind
  *    async calls in flight as RpcError, cancel timers, tasks and interrupt registrations, free the
- *    domain's exchange-heap slots (borrowed ones when the borrow ends), drop its objects and its
- *    compartment so its private heap can be collected;
+ *    domain's exchange-heap slots (borrowed ones when the borrow ends), drop its objects so its
+ *    private heap can be collected (its compartment and evaluated code are kept with its
+ *    artifact and hold no instance state, see isolation.ts);
  *  - a device DMAs only for the live domain it was loaded with: it is reset with bus mastering on
  *    before that domain's init (attach) and with bus mastering off when it terminates (detach),
  *    and the domain's memory is reclaimed only once the device acknowledged the detach (see
@@ -30,7 +31,7 @@ import { createProxyRuntime, type Link, type ProxyRuntime } from './proxy.js';
 import { KernelError, isRpcError, makeRpcError } from './errors.js';
 import { defaultTrustedKeys, parseArtifact, verifyArtifact, type Artifact } from './artifact.js';
 import { FINGERPRINT, LAYOUTS, PROXIES } from '../gen/idl.js';
-import { TICK_BUDGET, checkExport, evaluateDomain, type DeadlineHooks } from './isolation.js';
+import { TICK_BUDGET, checkExport, instantiateDomain, type DeadlineHooks } from './isolation.js';
 import type { DeviceHandle } from '../devices/host.js';
 import { WAKE_WORD } from '../devices/bus.js';
 import type { ResourceLimits } from 'node:worker_threads';
@@ -231,8 +232,7 @@ export class Kernel {
       const importObjs = imports.map((spec, i) => this.resolveImport(d, spec, m.imports[i]!));
       const sys = this.makeSys(d, opts);
       this.sliceStart = performance.now(); // init is a new run of domain code (a kernel entry)
-      const { compartment, init } = evaluateDomain(artifact.code, this.deadlineHooks(d));
-      d.compartment = compartment;
+      const init = instantiateDomain(artifact, this.deadlineHooks(d));
       if (typeof init !== 'function') throw new KernelError('EINIT', `domain ${name} does not export an init function`);
       const exported = init(sys, ...importObjs) as unknown;
       if (!d.live) throw new KernelError('EINIT', `domain ${name} died during init (${d.lastFault?.message ?? d.deathCause})`);
@@ -357,7 +357,6 @@ export class Kernel {
     for (const l of d.inbound) l.target = null;
     d.inbound.length = 0;
     d.exportsObj = null;
-    d.compartment = null;
     this.crashAt.delete(d);
   }
 

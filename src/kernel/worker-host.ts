@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { FREE, HeapError, TypeKind, TypeTable, type TypeInfo } from './heap.js';
 import { createHandleKit, type HandleHeap, type HandleKit, type ScalarKind } from './rref.js';
 import { isRpcError, makeRpcError } from './errors.js';
-import { TICK_BUDGET, checkExport, evaluateDomain } from './isolation.js';
+import { TICK_BUDGET, checkExport, instantiateDomain } from './isolation.js';
 import { Ctl, FaultKind, Kind, Reader, Ring, Sys, WireHandle, Writer, kernelMayWait } from './worker-ring.js';
 import { primOk, type WorkerBoot } from './worker-tier.js';
 import type { MethodModel, TypeRef } from '../build/idl.js';
@@ -458,7 +458,7 @@ function bootDomain(): boolean {
     const want = boot.typeIds.join(',');
     const got = [kit.bytesType, kit.dequeType, ...LAYOUTS.map((l) => kit.layoutType(l.name)!)].join(',');
     if (want !== got) throw new Error(`the worker's type table (${got}) differs from the kernel's (${want})`);
-    const { init } = evaluateDomain(boot.code, { tick: harden(tick), aw: harden(aw) });
+    const init = instantiateDomain(boot, { tick: harden(tick), aw: harden(aw) });
     if (typeof init !== 'function') throw new Error(`domain ${boot.name} does not export an init function`);
     runStart = now();
     const exported = init(makeSys()) as unknown;
