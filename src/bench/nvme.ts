@@ -1,7 +1,7 @@
 /**
  * `redleaf bench nvme`: 4 KiB random/sequential reads and writes at batch 1 and 32 on a >= 1 GiB
  * image file (made in a temp dir, removed after), through
- *   driver  NvmeCore used directly by the host (no domain),
+ *   driver  the NvmeCore used directly by the host (no domain),
  *   domain  one crossing into the nvme driver domain,
  *   shadow  the crossing plus the block shadow,
  * against node-fs-promises (FileHandle.read/write, 32 in flight at batch 32), node-fs-sync
@@ -30,7 +30,7 @@ import { Kernel } from '../kernel/kernel.js';
 import { KERNEL_OWNER } from '../kernel/heap.js';
 import { startNvme } from '../devices/nvme/index.js';
 import { loadFileIo } from '../devices/nvme/fileio.js';
-import { NvmeCore, type BlockRequest } from '../domains/nvme/core.js';
+import { createNvmeCore, type BlockRequest } from '../domains/nvme/core.js';
 import { bootStorage } from '../host/storage.js';
 import type { BDev } from '../interfaces/index.js';
 import type { DmaBytes } from '../runtime/types.js';
@@ -84,7 +84,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
       const kernel = new Kernel({ physBytes: 64 << 20 });
       const dev = await startNvme({ phys: kernel.heap.phys, backend: { kind: 'file', path: img, blockSize: BS }, name: 'bench-nvme' });
       try {
-        const core = new NvmeCore({
+        const core = createNvmeCore({
           bar0: dev.bar0, wakeWord: dev.wakeWord, now: () => performance.now(),
           alloc: (n, a) => kernel.kit.allocBytes(KERNEL_OWNER, n, a) as unknown as DmaBytes,
         });

@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { randomFillSync } from 'node:crypto';
 import fc from 'fast-check';
 import { startNvme, type NvmeBackend, type NvmeDevice } from '../../src/devices/nvme/index.js';
-import { NvmeCore, NvmeError, type BlockRequest, type NvmeCoreOptions } from '../../src/domains/nvme/core.js';
+import { createNvmeCore, NvmeError, type BlockRequest, type NvmeCore, type NvmeCoreOptions } from '../../src/domains/nvme/core.js';
 import { FakeDma, FakeHeap } from './dma-fake.js';
 
 const PHYS_BYTES = 96 << 20;
@@ -39,7 +39,7 @@ async function withDriver(backend: NvmeBackend, mode: Mode, fn: (s: Setup) => Pr
   const phys = new SharedArrayBuffer(PHYS_BYTES);
   const dev = await startNvme({ phys, backend });
   const heap = new FakeHeap(phys);
-  const core = new NvmeCore({
+  const core = createNvmeCore({
     bar0: dev.bar0, wakeWord: dev.wakeWord, alloc: heap.alloc, now: () => performance.now(),
     interrupts: mode === 'interrupt', ...opts,
   });
@@ -81,7 +81,7 @@ const random = (n: number): Uint8Array => randomFillSync(new Uint8Array(n));
 for (const mode of ['poll', 'interrupt'] as const) {
   test(`${mode}: bring-up reports geometry; read/write/flush round-trip incl. multi-page PRP lists`, () =>
     onBothBackends(mode, async ({ core, heap, drive }, kind) => {
-      const info = core.info;
+      const info = core.info();
       assert.equal(info.blockSize, 512);
       assert.equal(info.blocks, DISK_BYTES / 512);
       assert.equal(info.maxTransferBytes, 4 << 20);
@@ -143,7 +143,7 @@ for (const mode of ['poll', 'interrupt'] as const) {
           }
         }
       }), { numRuns: 40 });
-      assert.equal(core.inFlight, 0);
+      assert.equal(core.inFlight(), 0);
     }, { ioQueues: 4, queueDepth: 64 }));
 }
 
@@ -160,8 +160,8 @@ test('promise API beyond queue depth waits for free slots and completes everythi
 
 test('4096-byte blocks on an image file; data lands in the file after flush', () =>
   withImage(1 << 20, (path) => withDriver({ kind: 'file', path, blockSize: 4096 }, 'poll', async ({ core, heap, drive }) => {
-    assert.equal(core.info.blockSize, 4096);
-    assert.equal(core.info.blocks, 256);
+    assert.equal(core.info().blockSize, 4096);
+    assert.equal(core.info().blocks, 256);
     const buf = heap.alloc(3 * 4096);
     const data = random(3 * 4096);
     buf.write(0, data);
@@ -173,7 +173,7 @@ test('4096-byte blocks on an image file; data lands in the file after flush', ()
 test('NVMe status errors reach the caller with SCT/SC; malformed requests never reach the device', () =>
   withDriver({ kind: 'ram', bytes: DISK_BYTES }, 'poll', async ({ core, heap, drive, dev }) => {
     const buf = heap.alloc(4096);
-    const blocks = core.info.blocks;
+    const blocks = core.info().blocks;
     await assert.rejects(drive(core.read(blocks - 1, 2, buf)), (e: unknown) => {
       assert.ok(e instanceof NvmeError);
       assert.equal(e.kind, 'status');
@@ -214,7 +214,7 @@ for (const mode of ['poll', 'interrupt'] as const) {
         return true;
       });
       assert.ok(performance.now() - t0 >= 140);
-      assert.equal(core.inFlight, 1, 'the timed-out CID stays reserved until a reset');
+      assert.equal(core.inFlight(), 1, 'the timed-out CID stays reserved until a reset');
     }, { timeoutMs: 150 }));
 }
 
@@ -224,7 +224,7 @@ test('bring-up against a dead controller fails with a timeout, not a hang', asyn
   await dev.stop();
   Atomics.store(dev.bar0, 0, (1 & 0xff) << 24 | 63); // CAP.TO = 500 ms
   const heap = new FakeHeap(phys);
-  const core = new NvmeCore({ bar0: dev.bar0, wakeWord: dev.wakeWord, alloc: heap.alloc, now: () => performance.now(), timeoutMs: 100 });
+  const core = createNvmeCore({ bar0: dev.bar0, wakeWord: dev.wakeWord, alloc: heap.alloc, now: () => performance.now(), timeoutMs: 100 });
   await assert.rejects(core.init(), /enable: .*within 500 ms: timeout/);
 });
 
@@ -243,7 +243,7 @@ test('reset with requests in flight fails them with a reset error, then I/O work
     core.pollCompletions(out);
     assert.equal(out.length, 32);
     for (const r of out) assert.match(String(r.error?.message), /controller reset/);
-    assert.equal(core.inFlight, 0);
+    assert.equal(core.inFlight(), 0);
     const data = random(4096);
     buf.write(0, data);
     await drive(core.write(5, 8, buf));
@@ -251,5 +251,5 @@ test('reset with requests in flight fails them with a reset error, then I/O work
     await drive(core.read(5, 8, buf));
     assert.ok(Buffer.from(buf.bytes(0, 4096)).equals(Buffer.from(data)));
     await core.shutdown();
-    assert.throws(() => core.info, /not initialized/);
+    assert.throws(() => core.info(), /not initialized/);
   }));

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startNvme } from '../../src/devices/nvme/index.js';
 import { PARKED_WORD } from '../../src/devices/bus.js';
-import { NvmeCore, type BlockRequest } from '../../src/domains/nvme/core.js';
+import { createNvmeCore, type BlockRequest } from '../../src/domains/nvme/core.js';
 import { FakeHeap } from './dma-fake.js';
 import { until } from './nvme-harness.js';
 
@@ -18,7 +18,7 @@ test('a batch whose last ring adds nothing (queue full) still wakes a parked con
   const phys = new SharedArrayBuffer(16 << 20);
   const dev = await startNvme({ phys, backend: { kind: 'ram', bytes: 1 << 20 } });
   const heap = new FakeHeap(phys);
-  const core = new NvmeCore({ bar0: dev.bar0, wakeWord: dev.wakeWord, alloc: heap.alloc, now: () => performance.now(), queueDepth: 8 });
+  const core = createNvmeCore({ bar0: dev.bar0, wakeWord: dev.wakeWord, alloc: heap.alloc, now: () => performance.now(), queueDepth: 8 });
   try {
     await core.init();
     const reqs: BlockRequest[] = Array.from({ length: 12 }, (_, i) => ({ op: 'read', lba: i, nblocks: 1, buf: heap.alloc(512), bufOff: 0, error: null }));

@@ -1,5 +1,6 @@
 /**
- * NVMe driver logic (spec: shared/specs/nvme.md), a plain class the nvme domain wraps.
+ * NVMe driver logic (spec: shared/specs/nvme.md), a plain object the nvme domain wraps
+ * (`createNvmeCore`).
  *
  * Its only authority is what it is handed: BAR0 as an Int32Array (plus the index of its WAKE
  * word), an allocator of DMA memory for queues and PRP lists, and a clock. It imports no device
@@ -17,6 +18,13 @@
  *    notified at most once per batch (a caller may ring part of a batch early with `more`: the
  *    wake it skips is delivered by the next ring, see wakeDeferred);
  *  - no allocation per command on the batched path (callers own and reuse BlockRequest objects).
+ *
+ * Written as closures over local state and plain object literals, not classes, for the sake of
+ * restarts: every instance of a domain runs the same evaluated code (src/kernel/isolation.ts), and
+ * V8 gives objects of a class declared in that code a new hidden class per instance — so the
+ * optimized code of the previous instance would meet unknown maps in the restarted one and be
+ * thrown away (and, after a few restarts, its property accesses would go megamorphic). Objects
+ * made from literals and state kept in closures look the same to V8 in every instance.
  */
 import type { DmaBytes } from '../../runtime/types.js';
 
@@ -128,13 +136,19 @@ interface Waiter {
   reject(e: NvmeError): void;
 }
 
-/** One SQ/CQ pair with its CID pool and per-CID bookkeeping. */
-class QueuePair {
-  sqTail = 0;
-  cqHead = 0;
-  phase = 1;
+/** One SQ/CQ pair with its CID pool and per-CID bookkeeping (a plain object: see the header). */
+interface QueuePair {
+  readonly qid: number;
+  readonly depth: number;
+  readonly sq: DmaBytes;
+  readonly cq: DmaBytes;
+  readonly sqDb: number;
+  readonly cqDb: number;
+  sqTail: number;
+  cqHead: number;
+  phase: number;
   /** SQ tail written but its doorbell not yet stored. */
-  dirty = false;
+  dirty: boolean;
   readonly free: Int32Array;
   nfree: number;
   readonly req: (BlockRequest | null)[];
@@ -145,128 +159,165 @@ class QueuePair {
   readonly zombie: Uint8Array;
   /** PRP list pages per CID, allocated on first use and reused. */
   readonly lists: DmaBytes[][];
-
-  constructor(readonly qid: number, readonly depth: number, readonly sq: DmaBytes, readonly cq: DmaBytes,
-              readonly sqDb: number, readonly cqDb: number) {
-    const slots = depth - 1;
-    this.free = new Int32Array(slots);
-    for (let i = 0; i < slots; i++) this.free[i] = slots - 1 - i;
-    this.nfree = slots;
-    this.req = new Array<BlockRequest | null>(slots).fill(null);
-    this.waiter = new Array<Waiter | null>(slots).fill(null);
-    this.what = new Array<string>(slots).fill('');
-    this.deadline = new Float64Array(slots);
-    this.zombie = new Uint8Array(slots);
-    this.lists = Array.from({ length: slots }, () => []);
-  }
-
-  get inFlight(): number {
-    return this.depth - 1 - this.nfree;
-  }
-
-  drop(): void {
-    this.sq.drop();
-    this.cq.drop();
-    for (const l of this.lists) for (const p of l) p.drop();
-  }
 }
 
-export class NvmeCore {
-  private readonly bar0: Int32Array;
-  private readonly opts: Required<Omit<NvmeCoreOptions, 'bar0' | 'wakeWord' | 'alloc' | 'now'>>;
-  private admin: QueuePair | null = null;
-  private io: QueuePair[] = [];
-  private stride = 1;
-  private capTimeoutMs = 0;
-  private info_: NvmeInfo | null = null;
-  private identifyBuf: DmaBytes | null = null;
-  /** Finished batched requests not yet handed out by pollCompletions. */
-  private readonly completed: BlockRequest[] = [];
-  /** Promise-API requests waiting for a free CID. */
-  private readonly backlog: { req: BlockRequest; waiter: Waiter }[] = [];
-  private nextDeadline = Infinity;
-  private rr = 0;
-  private ringScheduled = false;
-  /** The last WAKE increment did not notify a parked controller (ring(false)). */
-  private wakeDeferred = false;
-  private readonly ringLater = (): void => {
-    this.ringScheduled = false;
-    this.ring();
+function newQueuePair(qid: number, depth: number, sq: DmaBytes, cq: DmaBytes, sqDb: number, cqDb: number): QueuePair {
+  const slots = depth - 1;
+  const free = new Int32Array(slots);
+  for (let i = 0; i < slots; i++) free[i] = slots - 1 - i;
+  return {
+    qid, depth, sq, cq, sqDb, cqDb,
+    sqTail: 0, cqHead: 0, phase: 1, dirty: false,
+    free, nfree: slots,
+    req: new Array<BlockRequest | null>(slots).fill(null),
+    waiter: new Array<Waiter | null>(slots).fill(null),
+    what: new Array<string>(slots).fill(''),
+    deadline: new Float64Array(slots),
+    zombie: new Uint8Array(slots),
+    lists: Array.from({ length: slots }, () => []),
   };
+}
 
-  constructor(private readonly o: NvmeCoreOptions) {
-    this.bar0 = o.bar0;
-    this.opts = {
-      ioQueues: o.ioQueues ?? 1,
-      queueDepth: o.queueDepth ?? 256,
-      interrupts: o.interrupts ?? false,
-      timeoutMs: o.timeoutMs ?? 5000,
-    };
-    const nq = this.opts.ioQueues;
-    if (!Number.isInteger(nq) || nq < 1 || nq > (this.opts.interrupts ? 31 : 0xfffe)) {
-      throw new RangeError(`nvme: ioQueues ${nq} out of range`);
-    }
-    if (!Number.isInteger(this.opts.queueDepth) || this.opts.queueDepth < 2) {
-      throw new RangeError(`nvme: queueDepth ${this.opts.queueDepth} must be an integer >= 2`);
-    }
-  }
+const queueInFlight = (q: QueuePair): number => q.depth - 1 - q.nfree;
 
-  /** Geometry, valid after init(). */
-  get info(): NvmeInfo {
-    if (this.info_ === null) throw new Error('nvme: not initialized');
-    return this.info_;
-  }
+function dropQueuePair(q: QueuePair): void {
+  q.sq.drop();
+  q.cq.drop();
+  for (const l of q.lists) for (const p of l) p.drop();
+}
 
+/** The driver: what the nvme domain, the driver benchmark and the driver tests use. */
+export interface NvmeCore {
+  /** Geometry, valid after init() (throws before). */
+  info(): NvmeInfo;
   /** Commands submitted and not yet completed or timed out, over all I/O queues. */
-  get inFlight(): number {
-    let n = 0;
-    for (const q of this.io) n += q.inFlight;
-    return n;
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Bring-up, reset, shutdown
-
+  inFlight(): number;
   /**
    * Reset the controller and bring it up: admin queue, Identify, number of queues, I/O queue pairs.
    * Bring-up waits by polling (CAP.TO for readiness, timeoutMs per admin command).
    */
-  async init(): Promise<NvmeInfo> {
-    if (this.admin !== null) this.teardown('controller re-initialized');
+  init(): Promise<NvmeInfo>;
+  /**
+   * The bring-up of init(), synchronously (it polls the controller), without init's cleanup when
+   * it fails: for a caller that is discarded on failure anyway (the driver domain panics, and the
+   * kernel reclaims its memory and resets the controller).
+   */
+  bringUp(): NvmeInfo;
+  /**
+   * Controller reset with recovery: every outstanding request fails with a 'reset' error, the
+   * controller is disabled and brought up again with the same options.
+   */
+  reset(): Promise<NvmeInfo>;
+  /** Normal shutdown (the controller makes written data durable), then disable. */
+  shutdown(): Promise<void>;
+  /**
+   * Batched submission: queue as many of `reqs[start..]` as there are free slots on I/O queue
+   * `queue`, then ring its doorbell and WAKE once. Returns how many were taken (from `start`, in
+   * order). Malformed requests are finished at once with a 'request' error (collect them with
+   * pollCompletions) and count as taken. `more` says the caller is about to submit again (part of
+   * a batch): the doorbell is rung, but a parked controller is not woken for it — waking costs
+   * both threads a futex round trip, once per batch is enough.
+   */
+  submitBatch(reqs: readonly BlockRequest[], queue?: number, start?: number, more?: boolean): number;
+  /**
+   * Reap completions (and timeouts) and move finished batched requests into `out`; returns how
+   * many. `checkClock` false skips the timeout check (a caller spinning on the CQ checks every
+   * so many polls: reading the clock costs more than an empty poll).
+   */
+  pollCompletions(out: BlockRequest[], checkClock?: boolean): number;
+  read(lba: number, nblocks: number, buf: DmaBytes, bufOff?: number): Promise<void>;
+  write(lba: number, nblocks: number, buf: DmaBytes, bufOff?: number): Promise<void>;
+  flush(): Promise<void>;
+  /**
+   * Poll mode (and the timeout clock in interrupt mode): reap every CQ, fail expired commands,
+   * move waiting requests into freed slots. Returns the number of completions reaped.
+   */
+  poll(checkClock?: boolean): number;
+  /** Interrupt mode: `bits` are the vectors delivered (vector 0 = admin, vector q = I/O queue q). */
+  onInterrupt(bits: number): void;
+}
+
+export function createNvmeCore(o: NvmeCoreOptions): NvmeCore {
+  const bar0 = o.bar0;
+  const opts: Required<Omit<NvmeCoreOptions, 'bar0' | 'wakeWord' | 'alloc' | 'now'>> = {
+    ioQueues: o.ioQueues ?? 1,
+    queueDepth: o.queueDepth ?? 256,
+    interrupts: o.interrupts ?? false,
+    timeoutMs: o.timeoutMs ?? 5000,
+  };
+  const nq = opts.ioQueues;
+  if (!Number.isInteger(nq) || nq < 1 || nq > (opts.interrupts ? 31 : 0xfffe)) {
+    throw new RangeError(`nvme: ioQueues ${nq} out of range`);
+  }
+  if (!Number.isInteger(opts.queueDepth) || opts.queueDepth < 2) {
+    throw new RangeError(`nvme: queueDepth ${opts.queueDepth} must be an integer >= 2`);
+  }
+  let admin: QueuePair | null = null;
+  let io: QueuePair[] = [];
+  let stride = 1;
+  let capTimeoutMs = 0;
+  let info: NvmeInfo | null = null;
+  let identifyBuf: DmaBytes | null = null;
+  /** Finished batched requests not yet handed out by pollCompletions. */
+  const completed: BlockRequest[] = [];
+  /** Promise-API requests waiting for a free CID. */
+  const backlog: { req: BlockRequest; waiter: Waiter }[] = [];
+  let nextDeadline = Infinity;
+  let rr = 0;
+  let ringScheduled = false;
+  /** The last WAKE increment did not notify a parked controller (ring(false)). */
+  let wakeDeferred = false;
+  const ringLater = (): void => {
+    ringScheduled = false;
+    ring();
+  };
+
+  const inFlight = (): number => {
+    let n = 0;
+    for (const q of io) n += queueInFlight(q);
+    return n;
+  };
+
+  // -------------------------------------------------------------------------------------------
+  // Bring-up, reset, shutdown
+
+  /** init(), synchronously. */
+  function initNow(): NvmeInfo {
+    if (admin !== null) teardown('controller re-initialized');
     try {
-      return this.bringUp();
+      return bringUp();
     } catch (e) {
       // Free what a failed bring-up allocated; the bring-up error is the one worth reporting.
-      try { this.teardown('bring-up failed'); } catch { /* controller unresponsive */ }
+      try { teardown('bring-up failed'); } catch { /* controller unresponsive */ }
       throw e;
     }
   }
 
-  private bringUp(): NvmeInfo {
-    const b = this.bar0;
+  function bringUp(): NvmeInfo {
+    const b = bar0;
     const capLo = Atomics.load(b, CAP_LO);
     const capHi = Atomics.load(b, CAP_HI);
     const mqes = (capLo & 0xffff) + 1;
-    this.capTimeoutMs = ((capLo >>> 24) & 0xff) * 500;
-    this.stride = 1 << (capHi & 0xf);
+    capTimeoutMs = ((capLo >>> 24) & 0xff) * 500;
+    stride = 1 << (capHi & 0xf);
     if (((capHi >>> 16) & 0xf) !== 0) throw new NvmeError('controller', 'controller does not support 4 KiB pages');
-    this.disable();
+    disable();
 
     const adepth = Math.min(32, mqes);
-    this.admin = this.newQueue(0, adepth);
+    const aq = (admin = newQueue(0, adepth));
     Atomics.store(b, AQA, (adepth - 1) | ((adepth - 1) << 16));
-    this.store64(ASQ, this.admin.sq.addr);
-    this.store64(ACQ, this.admin.cq.addr);
+    store64(ASQ, aq.sq.addr);
+    store64(ACQ, aq.cq.addr);
     Atomics.store(b, CC, CC_EN | CC_IOSQES_IOCQES);
-    this.wake();
-    this.waitStatus(CSTS_RDY, CSTS_RDY, 'enable');
+    wake();
+    waitStatus(CSTS_RDY, CSTS_RDY, 'enable');
 
     // Bring-up is a few round trips with the controller, not one per command: a restarted driver
     // is back sooner. Commands of one batch do not depend on each other; queue creation waits for
     // the batch before it (an SQ needs its CQ).
-    const want = this.opts.ioQueues;
-    const idBuf = (this.identifyBuf ??= this.o.alloc(2 * PAGE, PAGE));
-    const [, , dw0] = this.adminBatch([
+    const want = opts.ioQueues;
+    const idBuf = (identifyBuf ??= o.alloc(2 * PAGE, PAGE));
+    const [, , dw0] = adminBatch([
       [OPC_IDENTIFY, 0, idBuf.addr, 0x01, 0, 'identify controller'],
       [OPC_IDENTIFY, 1, idBuf.addr + PAGE, 0x00, 0, 'identify namespace 1'],
       [OPC_SET_FEATURES, 0, 0, FID_NUMBER_OF_QUEUES, (want - 1) | ((want - 1) << 16), 'set number of queues'],
@@ -286,93 +337,74 @@ export class NvmeCore {
     const granted = Math.min((dw0! & 0xffff) + 1, (dw0! >>> 16) + 1);
     if (granted < want) throw new NvmeError('controller', `asked for ${want} I/O queues, controller granted ${granted}`);
 
-    const depth = Math.min(this.opts.queueDepth, mqes);
-    const ien = this.opts.interrupts ? 2 : 0;
+    const depth = Math.min(opts.queueDepth, mqes);
+    const ien = opts.interrupts ? 2 : 0;
     const queues: QueuePair[] = [];
-    for (let qid = 1; qid <= want; qid++) queues.push(this.newQueue(qid, depth));
+    for (let qid = 1; qid <= want; qid++) queues.push(newQueue(qid, depth));
     try {
-      this.adminBatch(queues.map((q) => [OPC_CREATE_CQ, 0, q.cq.addr, q.qid | ((depth - 1) << 16), 1 | ien | (q.qid << 16), `create CQ ${q.qid}`]));
-      this.adminBatch(queues.map((q) => [OPC_CREATE_SQ, 0, q.sq.addr, q.qid | ((depth - 1) << 16), 1 | (q.qid << 16), `create SQ ${q.qid}`]));
+      adminBatch(queues.map((q) => [OPC_CREATE_CQ, 0, q.cq.addr, q.qid | ((depth - 1) << 16), 1 | ien | (q.qid << 16), `create CQ ${q.qid}`]));
+      adminBatch(queues.map((q) => [OPC_CREATE_SQ, 0, q.sq.addr, q.qid | ((depth - 1) << 16), 1 | (q.qid << 16), `create SQ ${q.qid}`]));
     } finally {
-      this.io.push(...queues); // freed by teardown, created or not
+      io.push(...queues); // freed by teardown, created or not
     }
-    this.info_ = {
+    info = {
       blockSize, blocks, model, serial, ioQueues: want, queueDepth: depth,
       maxTransferBytes: mdts === 0 ? Infinity : PAGE * 2 ** mdts,
     };
-    return this.info_;
-  }
-
-  /**
-   * Controller reset with recovery: every outstanding request fails with a 'reset' error, the
-   * controller is disabled and brought up again with the same options.
-   */
-  async reset(): Promise<NvmeInfo> {
-    this.teardown('controller reset');
-    return this.init();
-  }
-
-  /** Normal shutdown (the controller makes written data durable), then disable. */
-  async shutdown(): Promise<void> {
-    if (this.admin !== null) {
-      Atomics.store(this.bar0, CC, Atomics.load(this.bar0, CC) | CC_SHN_NORMAL);
-      this.wake();
-      this.waitStatus(0b1100, CSTS_SHST_COMPLETE, 'shutdown');
-    }
-    this.teardown('controller shut down');
+    return info;
   }
 
   /** Fail everything outstanding, disable the controller and free all queue memory. */
-  private teardown(why: string): void {
-    for (const q of this.io) this.failAll(q, why);
-    if (this.admin !== null) this.failAll(this.admin, why);
-    for (const { req, waiter } of this.backlog.splice(0)) this.finish(null, req, waiter, new NvmeError('reset', `${req.op} lba ${req.lba}: ${why}`));
-    this.disable();
-    for (const q of this.io) q.drop();
-    this.admin?.drop();
-    this.io = [];
-    this.admin = null;
-    this.info_ = null;
+  function teardown(why: string): void {
+    for (const q of io) failAll(q, why);
+    if (admin !== null) failAll(admin, why);
+    for (const { req, waiter } of backlog.splice(0)) finish(null, req, waiter, new NvmeError('reset', `${req.op} lba ${req.lba}: ${why}`));
+    disable();
+    for (const q of io) dropQueuePair(q);
+    if (admin !== null) dropQueuePair(admin);
+    io = [];
+    admin = null;
+    info = null;
   }
 
   /** Fail the commands of a queue about to be freed (its CIDs die with it). */
-  private failAll(q: QueuePair, why: string): void {
+  function failAll(q: QueuePair, why: string): void {
     for (let cid = 0; cid < q.depth - 1; cid++) {
       if (q.req[cid] !== null || q.waiter[cid] !== null) {
-        this.complete(q, cid, new NvmeError('reset', `${this.describe(q, cid)}: ${why}`), 0);
+        complete(q, cid, new NvmeError('reset', `${describe(q, cid)}: ${why}`), 0);
       }
     }
   }
 
-  private disable(): void {
-    const cc = Atomics.load(this.bar0, CC);
-    if ((cc & CC_EN) === 0 && (Atomics.load(this.bar0, CSTS) & CSTS_RDY) === 0) return;
-    Atomics.store(this.bar0, CC, cc & ~(CC_EN | CC_SHN_NORMAL));
-    this.wake();
-    this.waitStatus(CSTS_RDY, 0, 'disable');
+  function disable(): void {
+    const cc = Atomics.load(bar0, CC);
+    if ((cc & CC_EN) === 0 && (Atomics.load(bar0, CSTS) & CSTS_RDY) === 0) return;
+    Atomics.store(bar0, CC, cc & ~(CC_EN | CC_SHN_NORMAL));
+    wake();
+    waitStatus(CSTS_RDY, 0, 'disable');
   }
 
   /** Poll CSTS until (CSTS & mask) === value, within CAP.TO. */
-  private waitStatus(mask: number, value: number, what: string): void {
-    const end = this.o.now() + Math.max(this.capTimeoutMs, 500);
+  function waitStatus(mask: number, value: number, what: string): void {
+    const end = o.now() + Math.max(capTimeoutMs, 500);
     for (;;) {
-      const csts = Atomics.load(this.bar0, CSTS);
+      const csts = Atomics.load(bar0, CSTS);
       if ((csts & CSTS_CFS) !== 0 && what !== 'disable') throw new NvmeError('controller', `${what}: controller fatal status (CSTS.CFS)`);
       if ((csts & mask) === value) return;
-      if (this.o.now() > end) throw new NvmeError('timeout', `${what}: CSTS did not reach 0x${value.toString(16)} within ${this.capTimeoutMs} ms`);
+      if (o.now() > end) throw new NvmeError('timeout', `${what}: CSTS did not reach 0x${value.toString(16)} within ${capTimeoutMs} ms`);
     }
   }
 
-  private newQueue(qid: number, depth: number): QueuePair {
-    const sq = this.o.alloc(depth * 64, PAGE);
-    const cq = this.o.alloc(depth * 16, PAGE);
+  function newQueue(qid: number, depth: number): QueuePair {
+    const sq = o.alloc(depth * 64, PAGE);
+    const cq = o.alloc(depth * 16, PAGE);
     cq.fill(0); // phase 0 everywhere: the controller's first pass writes P=1
-    return new QueuePair(qid, depth, sq, cq, DOORBELL + 2 * qid * this.stride, DOORBELL + (2 * qid + 1) * this.stride);
+    return newQueuePair(qid, depth, sq, cq, DOORBELL + 2 * qid * stride, DOORBELL + (2 * qid + 1) * stride);
   }
 
-  private store64(word: number, v: number): void {
-    Atomics.store(this.bar0, word, v % 0x100000000);
-    Atomics.store(this.bar0, word + 1, Math.floor(v / 0x100000000));
+  function store64(word: number, v: number): void {
+    Atomics.store(bar0, word, v % 0x100000000);
+    Atomics.store(bar0, word + 1, Math.floor(v / 0x100000000));
   }
 
   /**
@@ -380,10 +412,10 @@ export class NvmeCore {
    * With `notifyParked` false a sleeping device is left asleep (it sees the new WAKE value at its
    * next wake-up): for doorbells worth taking at once only if the controller is polling anyway.
    */
-  private wake(notifyParked = true): void {
-    Atomics.add(this.bar0, this.o.wakeWord, 1);
-    this.wakeDeferred = !notifyParked;
-    if (notifyParked && Atomics.load(this.bar0, this.o.wakeWord - 1) !== 0) Atomics.notify(this.bar0, this.o.wakeWord, 1);
+  function wake(notifyParked = true): void {
+    Atomics.add(bar0, o.wakeWord, 1);
+    wakeDeferred = !notifyParked;
+    if (notifyParked && Atomics.load(bar0, o.wakeWord - 1) !== 0) Atomics.notify(bar0, o.wakeWord, 1);
   }
 
   /**
@@ -391,22 +423,22 @@ export class NvmeCore {
    * the admin CQ, submitted together with one doorbell; returns their completion dwords 0 in order,
    * or throws the first failure (in order) once all have ended.
    */
-  private adminBatch(cmds: readonly AdminCommand[]): number[] {
-    const q = this.admin!;
+  function adminBatch(cmds: readonly AdminCommand[]): number[] {
+    const q = admin!;
     if (cmds.length > q.nfree) throw new RangeError(`nvme: ${cmds.length} admin commands at once, the admin queue holds ${q.nfree}`);
     const results = new Array<number>(cmds.length).fill(0);
     const errors = new Array<NvmeError | null>(cmds.length).fill(null);
     let left = cmds.length;
     cmds.forEach(([opc, nsid, prp1, cdw10, cdw11, what], i) => {
-      const cid = this.takeCid(q);
+      const cid = takeCid(q);
       q.what[cid] = what;
       q.waiter[cid] = { resolve: (dw0) => { left--; results[i] = dw0; }, reject: (e) => { left--; errors[i] = e; } };
-      this.writeSqe(q, cid, opc, nsid, prp1, 0, cdw10, cdw11, 0);
+      writeSqe(q, cid, opc, nsid, prp1, 0, cdw10, cdw11, 0);
     });
-    this.ring();
+    ring();
     while (left > 0) {
-      this.pollQueue(q);
-      if (left > 0 && this.o.now() >= this.nextDeadline) this.expire();
+      pollQueue(q);
+      if (left > 0 && o.now() >= nextDeadline) expire();
     }
     const failed = errors.find((e) => e !== null);
     if (failed) throw failed;
@@ -416,16 +448,16 @@ export class NvmeCore {
   // -------------------------------------------------------------------------------------------
   // Submission
 
-  private takeCid(q: QueuePair): number {
+  function takeCid(q: QueuePair): number {
     const cid = q.free[--q.nfree]!;
-    const d = this.o.now() + this.opts.timeoutMs;
+    const d = o.now() + opts.timeoutMs;
     q.deadline[cid] = d;
-    if (d < this.nextDeadline) this.nextDeadline = d;
+    if (d < nextDeadline) nextDeadline = d;
     return cid;
   }
 
-  private writeSqe(q: QueuePair, cid: number, opc: number, nsid: number, prp1: number, prp2: number,
-                   cdw10: number, cdw11: number, cdw12: number): void {
+  function writeSqe(q: QueuePair, cid: number, opc: number, nsid: number, prp1: number, prp2: number,
+                    cdw10: number, cdw11: number, cdw12: number): void {
     const off = q.sqTail * 64;
     const sq = q.sq;
     sq.fill(0, off, 64);
@@ -441,29 +473,29 @@ export class NvmeCore {
   }
 
   /** Store the tail doorbell of every queue with new entries, then wake the controller once. */
-  private ring(notifyParked = true): void {
+  function ring(notifyParked = true): void {
     let any = false;
-    if (this.admin?.dirty) { this.storeTail(this.admin); any = true; }
-    for (const q of this.io) if (q.dirty) { this.storeTail(q); any = true; }
+    if (admin?.dirty) { storeTail(admin); any = true; }
+    for (const q of io) if (q.dirty) { storeTail(q); any = true; }
     // A doorbell rung without waking may still wait for its wake (the rest of its batch found the
     // queue full): any later ring delivers it, with or without new entries.
-    if (any || (notifyParked && this.wakeDeferred)) this.wake(notifyParked);
+    if (any || (notifyParked && wakeDeferred)) wake(notifyParked);
   }
 
-  private storeTail(q: QueuePair): void {
+  function storeTail(q: QueuePair): void {
     q.dirty = false;
-    Atomics.store(this.bar0, q.sqDb, q.sqTail);
+    Atomics.store(bar0, q.sqDb, q.sqTail);
   }
 
   /** Check a request; returns an error for a malformed one (it then never reaches the device). */
-  private check(r: BlockRequest): NvmeError | null {
-    const info = this.info_;
-    if (info === null) return new NvmeError('request', `${r.op}: controller not initialized`);
+  function check(r: BlockRequest): NvmeError | null {
+    const inf = info;
+    if (inf === null) return new NvmeError('request', `${r.op}: controller not initialized`);
     if (r.op === 'flush') return null;
-    const len = r.nblocks * info.blockSize;
+    const len = r.nblocks * inf.blockSize;
     const b = r.buf;
-    if (!Number.isInteger(r.nblocks) || r.nblocks < 1 || r.nblocks > 0x10000 || len > info.maxTransferBytes) {
-      return new NvmeError('request', `${r.op} lba ${r.lba}: ${r.nblocks} blocks is not a valid transfer (max ${info.maxTransferBytes} bytes)`);
+    if (!Number.isInteger(r.nblocks) || r.nblocks < 1 || r.nblocks > 0x10000 || len > inf.maxTransferBytes) {
+      return new NvmeError('request', `${r.op} lba ${r.lba}: ${r.nblocks} blocks is not a valid transfer (max ${inf.maxTransferBytes} bytes)`);
     }
     if (!Number.isSafeInteger(r.lba) || r.lba < 0) return new NvmeError('request', `${r.op}: bad lba ${r.lba}`);
     if (b === null || !b.valid || !Number.isInteger(r.bufOff) || r.bufOff < 0 || r.bufOff + len > b.byteLength || (b.addr + r.bufOff) % 4 !== 0) {
@@ -473,162 +505,93 @@ export class NvmeCore {
   }
 
   /** Put `r` on queue `q` (which has a free CID). */
-  private issue(q: QueuePair, r: BlockRequest, waiter: Waiter | null): void {
-    const cid = this.takeCid(q);
+  function issue(q: QueuePair, r: BlockRequest, waiter: Waiter | null): void {
+    const cid = takeCid(q);
     q.req[cid] = r;
     q.waiter[cid] = waiter;
     r.error = null;
     if (r.op === 'flush') {
-      this.writeSqe(q, cid, OPC_FLUSH, 1, 0, 0, 0, 0, 0);
+      writeSqe(q, cid, OPC_FLUSH, 1, 0, 0, 0, 0, 0);
       return;
     }
-    const len = r.nblocks * this.info_!.blockSize;
+    const len = r.nblocks * info!.blockSize;
     const addr = r.buf!.addr + r.bufOff;
     const first = Math.min(len, PAGE - (addr % PAGE));
     const rem = len - first;
     let prp2 = 0;
     if (rem > 0 && rem <= PAGE) prp2 = addr + first;
-    else if (rem > PAGE) prp2 = this.buildPrpList(q, cid, addr + first, Math.ceil(rem / PAGE));
-    this.writeSqe(q, cid, r.op === 'read' ? OPC_READ : OPC_WRITE, 1, addr, prp2,
+    else if (rem > PAGE) prp2 = buildPrpList(q, cid, addr + first, Math.ceil(rem / PAGE));
+    writeSqe(q, cid, r.op === 'read' ? OPC_READ : OPC_WRITE, 1, addr, prp2,
       r.lba % 0x100000000, Math.floor(r.lba / 0x100000000), r.nblocks - 1);
   }
 
   /** Fill the PRP list pages of `cid` with `pages` page addresses from `page`; returns PRP2. */
-  private buildPrpList(q: QueuePair, cid: number, page: number, pages: number): number {
+  function buildPrpList(q: QueuePair, cid: number, page: number, pages: number): number {
     const lists = q.lists[cid]!;
     const perPage = PAGE / 8;
     for (let k = 0; pages > 0; k++) {
-      const list = lists[k] ?? (lists[k] = this.o.alloc(PAGE, PAGE));
+      const list = lists[k] ?? (lists[k] = o.alloc(PAGE, PAGE));
       const data = pages <= perPage ? pages : perPage - 1;
       for (let i = 0; i < data; i++, page += PAGE) list.setU64(8 * i, page);
       pages -= data;
-      if (pages > 0) list.setU64(8 * (perPage - 1), (lists[k + 1] ?? (lists[k + 1] = this.o.alloc(PAGE, PAGE))).addr);
+      if (pages > 0) list.setU64(8 * (perPage - 1), (lists[k + 1] ?? (lists[k + 1] = o.alloc(PAGE, PAGE))).addr);
     }
     return lists[0]!.addr;
   }
 
-  private pickQueue(): QueuePair | null {
-    const n = this.io.length;
+  function pickQueue(): QueuePair | null {
+    const n = io.length;
     for (let i = 0; i < n; i++) {
-      const q = this.io[(this.rr + i) % n]!;
+      const q = io[(rr + i) % n]!;
       if (q.nfree > 0) {
-        this.rr = (this.rr + i + 1) % n;
+        rr = (rr + i + 1) % n;
         return q;
       }
     }
     return null;
   }
 
-  /**
-   * Batched submission: queue as many of `reqs[start..]` as there are free slots on I/O queue
-   * `queue`, then ring its doorbell and WAKE once. Returns how many were taken (from `start`, in
-   * order). Malformed requests are finished at once with a 'request' error (collect them with
-   * pollCompletions) and count as taken. `more` says the caller is about to submit again (part of
-   * a batch): the doorbell is rung, but a parked controller is not woken for it — waking costs
-   * both threads a futex round trip, once per batch is enough.
-   */
-  submitBatch(reqs: readonly BlockRequest[], queue = 0, start = 0, more = false): number {
-    const q = this.io[queue];
-    if (q === undefined) throw new RangeError(`nvme: no I/O queue ${queue}`);
-    let i = start;
-    for (; i < reqs.length; i++) {
-      const r = reqs[i]!;
-      const bad = this.check(r);
-      if (bad !== null) {
-        r.error = bad;
-        this.completed.push(r);
-        continue;
-      }
-      if (q.nfree === 0) break;
-      this.issue(q, r, null);
-    }
-    this.ring(!more);
-    return i - start;
-  }
-
-  /**
-   * Reap completions (and timeouts) and move finished batched requests into `out`; returns how
-   * many. `checkClock` false skips the timeout check (a caller spinning on the CQ checks every
-   * so many polls: reading the clock costs more than an empty poll).
-   */
-  pollCompletions(out: BlockRequest[], checkClock = true): number {
-    this.poll(checkClock);
-    const n = this.completed.length;
-    if (n === 0) return 0; // the common case while spinning: setting length costs more than this call
-    for (let i = 0; i < n; i++) out.push(this.completed[i]!);
-    this.completed.length = 0;
-    return n;
-  }
-
-  private submitOne(r: BlockRequest): Promise<void> {
+  function submitOne(r: BlockRequest): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = { resolve: () => resolve(), reject };
-      const bad = this.check(r);
+      const bad = check(r);
       if (bad !== null) return reject(bad);
-      const q = this.pickQueue();
+      const q = pickQueue();
       if (q === null) {
-        this.backlog.push({ req: r, waiter });
+        backlog.push({ req: r, waiter });
         return;
       }
-      this.issue(q, r, waiter);
+      issue(q, r, waiter);
       // Requests issued in the same turn share one doorbell write and one WAKE.
-      if (!this.ringScheduled) {
-        this.ringScheduled = true;
-        void Promise.resolve().then(this.ringLater);
+      if (!ringScheduled) {
+        ringScheduled = true;
+        void Promise.resolve().then(ringLater);
       }
     });
-  }
-
-  read(lba: number, nblocks: number, buf: DmaBytes, bufOff = 0): Promise<void> {
-    return this.submitOne({ op: 'read', lba, nblocks, buf, bufOff, error: null });
-  }
-
-  write(lba: number, nblocks: number, buf: DmaBytes, bufOff = 0): Promise<void> {
-    return this.submitOne({ op: 'write', lba, nblocks, buf, bufOff, error: null });
-  }
-
-  flush(): Promise<void> {
-    return this.submitOne({ op: 'flush', lba: 0, nblocks: 0, buf: null, bufOff: 0, error: null });
   }
 
   // -------------------------------------------------------------------------------------------
   // Completion
 
-  /**
-   * Poll mode (and the timeout clock in interrupt mode): reap every CQ, fail expired commands,
-   * move waiting requests into freed slots. Returns the number of completions reaped.
-   */
-  poll(checkClock = true): number {
+  function poll(checkClock = true): number {
     let n = 0;
-    if (this.admin !== null) n += this.pollQueue(this.admin);
-    for (const q of this.io) n += this.pollQueue(q);
-    this.afterReap(checkClock);
+    if (admin !== null) n += pollQueue(admin);
+    for (const q of io) n += pollQueue(q);
+    afterReap(checkClock);
     return n;
   }
 
-  /** Interrupt mode: `bits` are the vectors delivered (vector 0 = admin, vector q = I/O queue q). */
-  onInterrupt(bits: number): void {
-    if ((bits & 1) !== 0 && this.admin !== null) this.pollQueue(this.admin);
-    for (const q of this.io) if ((bits & (1 << q.qid)) !== 0) this.pollQueue(q);
-    this.afterReap();
-  }
-
-  /** When the next command times out (ms on the now() clock), for a caller arming a timer. */
-  get nextTimeout(): number {
-    return this.inFlight > 0 ? this.nextDeadline : Infinity;
-  }
-
-  private afterReap(checkClock = true): void {
-    if (checkClock && this.o.now() >= this.nextDeadline) this.expire();
+  function afterReap(checkClock = true): void {
+    if (checkClock && o.now() >= nextDeadline) expire();
     let q: QueuePair | null;
-    while (this.backlog.length > 0 && (q = this.pickQueue()) !== null) {
-      const { req, waiter } = this.backlog.shift()!;
-      this.issue(q, req, waiter);
+    while (backlog.length > 0 && (q = pickQueue()) !== null) {
+      const { req, waiter } = backlog.shift()!;
+      issue(q, req, waiter);
     }
-    this.ring();
+    ring();
   }
 
-  private pollQueue(q: QueuePair): number {
+  function pollQueue(q: QueuePair): number {
     const cq = q.cq;
     let head = q.cqHead;
     let n = 0;
@@ -644,8 +607,8 @@ export class NvmeCore {
           q.free[q.nfree++] = cid;
         } else if (q.req[cid] !== null || q.waiter[cid] !== null) {
           const err = (status & 0x7ff) === 0 ? null
-            : new NvmeError('status', this.describe(q, cid), (status >>> 8) & 7, status & 0xff);
-          this.complete(q, cid, err, cq.getU32(off));
+            : new NvmeError('status', describe(q, cid), (status >>> 8) & 7, status & 0xff);
+          complete(q, cid, err, cq.getU32(off));
           q.free[q.nfree++] = cid;
         }
       }
@@ -654,21 +617,21 @@ export class NvmeCore {
     }
     if (n > 0) {
       q.cqHead = head;
-      Atomics.store(this.bar0, q.cqDb, head);
+      Atomics.store(bar0, q.cqDb, head);
     }
     return n;
   }
 
   /** End the command in `cid` (its CID is recycled by the caller). */
-  private complete(q: QueuePair, cid: number, err: NvmeError | null, dw0: number): void {
+  function complete(q: QueuePair, cid: number, err: NvmeError | null, dw0: number): void {
     const r = q.req[cid] ?? null;
     const w = q.waiter[cid] ?? null;
     q.req[cid] = null;
     q.waiter[cid] = null;
-    this.finish(q.qid === 0 ? null : this.completed, r, w, err, dw0);
+    finish(q.qid === 0 ? null : completed, r, w, err, dw0);
   }
 
-  private finish(sink: BlockRequest[] | null, r: BlockRequest | null, w: Waiter | null, err: NvmeError | null, dw0 = 0): void {
+  function finish(sink: BlockRequest[] | null, r: BlockRequest | null, w: Waiter | null, err: NvmeError | null, dw0 = 0): void {
     if (r !== null) r.error = err;
     if (w !== null) {
       if (err === null) w.resolve(dw0);
@@ -678,26 +641,83 @@ export class NvmeCore {
     }
   }
 
-  private expire(): void {
-    const t = this.o.now();
+  function expire(): void {
+    const t = o.now();
     let next = Infinity;
-    for (const q of this.admin === null ? this.io : [this.admin, ...this.io]) {
+    for (const q of admin === null ? io : [admin, ...io]) {
       for (let cid = 0; cid < q.depth - 1; cid++) {
         if (q.req[cid] === null && q.waiter[cid] === null) continue;
         if (q.deadline[cid]! <= t) {
-          this.complete(q, cid, new NvmeError('timeout', `${this.describe(q, cid)} after ${this.opts.timeoutMs} ms`), 0);
+          complete(q, cid, new NvmeError('timeout', `${describe(q, cid)} after ${opts.timeoutMs} ms`), 0);
           q.zombie[cid] = 1; // keeps the CID until the controller answers or is reset
         } else if (q.deadline[cid]! < next) {
           next = q.deadline[cid]!;
         }
       }
     }
-    this.nextDeadline = next;
+    nextDeadline = next;
   }
 
-  private describe(q: QueuePair, cid: number): string {
+  function describe(q: QueuePair, cid: number): string {
     if (q.qid === 0) return q.what[cid]!;
     const r = q.req[cid]!;
     return r.op === 'flush' ? `flush on queue ${q.qid}` : `${r.op} lba ${r.lba} x${r.nblocks} on queue ${q.qid}`;
   }
+
+  return {
+    info() {
+      if (info === null) throw new Error('nvme: not initialized');
+      return info;
+    },
+    inFlight,
+    init: async () => initNow(),
+    bringUp,
+    async reset() {
+      teardown('controller reset');
+      return initNow();
+    },
+    async shutdown() {
+      if (admin !== null) {
+        Atomics.store(bar0, CC, Atomics.load(bar0, CC) | CC_SHN_NORMAL);
+        wake();
+        waitStatus(0b1100, CSTS_SHST_COMPLETE, 'shutdown');
+      }
+      teardown('controller shut down');
+    },
+    submitBatch(reqs, queue = 0, start = 0, more = false) {
+      const q = io[queue];
+      if (q === undefined) throw new RangeError(`nvme: no I/O queue ${queue}`);
+      let i = start;
+      for (; i < reqs.length; i++) {
+        const r = reqs[i]!;
+        const bad = check(r);
+        if (bad !== null) {
+          r.error = bad;
+          completed.push(r);
+          continue;
+        }
+        if (q.nfree === 0) break;
+        issue(q, r, null);
+      }
+      ring(!more);
+      return i - start;
+    },
+    pollCompletions(out, checkClock = true) {
+      poll(checkClock);
+      const n = completed.length;
+      if (n === 0) return 0; // the common case while spinning: setting length costs more than this call
+      for (let i = 0; i < n; i++) out.push(completed[i]!);
+      completed.length = 0;
+      return n;
+    },
+    read: (lba, nblocks, buf, bufOff = 0) => submitOne({ op: 'read', lba, nblocks, buf, bufOff, error: null }),
+    write: (lba, nblocks, buf, bufOff = 0) => submitOne({ op: 'write', lba, nblocks, buf, bufOff, error: null }),
+    flush: () => submitOne({ op: 'flush', lba: 0, nblocks: 0, buf: null, bufOff: 0, error: null }),
+    poll,
+    onInterrupt(bits) {
+      if ((bits & 1) !== 0 && admin !== null) pollQueue(admin);
+      for (const q of io) if ((bits & (1 << q.qid)) !== 0) pollQueue(q);
+      afterReap();
+    },
+  };
 }

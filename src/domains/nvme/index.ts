@@ -19,7 +19,7 @@
 import type { BDev, BlkReq } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
 import type { DmaBytes, RRef, RRefArray, RRefDeque } from '../../runtime/types.js';
-import { NvmeCore, type BlockRequest, type NvmeError } from './core.js';
+import { createNvmeCore, type BlockRequest, type NvmeError, type NvmeInfo } from './core.js';
 
 const EIO = -5;
 const EINVAL = -22;
@@ -51,7 +51,7 @@ export function init(sys: Sys): BDev {
   const cfg = sys.config;
   const interrupts = cfg.mode === 'interrupt';
   const spinMs = typeof cfg.spinMs === 'number' ? cfg.spinMs : 2;
-  const core = new NvmeCore({
+  const core = createNvmeCore({
     bar0: dev.bar0,
     wakeWord: dev.wakeWord,
     alloc: (n, align) => sys.alloc.bytes(n, align),
@@ -60,11 +60,11 @@ export function init(sys: Sys): BDev {
     queueDepth: typeof cfg.queueDepth === 'number' ? cfg.queueDepth : 256,
     timeoutMs: typeof cfg.timeoutMs === 'number' ? cfg.timeoutMs : 5000,
   });
-  // NvmeCore.init() is async in form, but bring-up itself is synchronous (it polls the controller):
+  // core.init() is async in form, but bring-up itself is synchronous (it polls the controller):
   // run it directly so init can export BDev at once, and report its error if it fails.
-  let info: NvmeCore['info'];
+  let info: NvmeInfo;
   try {
-    info = (core as unknown as { bringUp(): NvmeCore['info'] }).bringUp();
+    info = core.bringUp();
   } catch (e) {
     return sys.panic(`nvme: controller bring-up failed: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -161,7 +161,7 @@ export function init(sys: Sys): BDev {
       reap();
     });
     // The timeout clock (commands the controller never answers).
-    sys.setInterval(() => { if (core.inFlight > 0) { core.onInterrupt(0); reap(); } }, 100);
+    sys.setInterval(() => { if (core.inFlight() > 0) { core.onInterrupt(0); reap(); } }, 100);
   }
 
   const release = (r: Req): void => {
