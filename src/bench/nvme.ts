@@ -11,9 +11,10 @@
  * pairs, the order alternating, after a warm-up window) so that load drifting during the run hits
  * both alike; restart_ms: the median extra time of the first batch after a crash (restart and
  * reissue); back_to_speed_ms: the median time from a crash until 10 batches in a row are again
- * within 1.5x a normal one. That, not the restart, is most of a crash's cost: the kernel evaluates
- * the driver's code afresh, so V8 optimizes it again (seen as 5-20 ms stalls a few ms after the
- * restart on a 2-core machine; with --no-opt --no-maglev they vanish and the loss is ~2%).
+ * within 1.5x a normal one. That slow period used to be most of a crash's cost, while V8
+ * optimized a restarted driver's code again; now every instance runs the same evaluated code
+ * (src/kernel/isolation.ts) with the same hidden classes (src/domains/nvme/core.ts), so a
+ * restarted driver starts with its predecessor's optimized code.
  *
  * Every path runs on the same file in the same run. Runs are time-boxed (scale stretches them).
  * `--case PREFIX` runs only the cases whose name starts with PREFIX (e.g. `recovery`).
