@@ -8,13 +8,15 @@
  * (fs.readSync/writeSync) and fio when installed (psync, libaio, io_uring: the best is reported).
  * Plus `recovery`: sequential 4 KiB read/write throughput (32-request batches) through the shadow
  * in one-second windows with one driver crash each vs. windows without, interleaved (at least 3
- * pairs, the order alternating, after a warm-up window) so that load drifting during the run hits
- * both alike; restart_ms: the median extra time of the first batch after a crash (restart and
- * reissue); back_to_speed_ms: the median time from a crash until 10 batches in a row are again
- * within 1.5x a normal one. That slow period used to be most of a crash's cost, while V8
- * optimized a restarted driver's code again; now every instance runs the same evaluated code
- * (src/kernel/isolation.ts) with the same hidden classes (src/domains/nvme/core.ts), so a
- * restarted driver starts with its predecessor's optimized code.
+ * pairs, the order alternating, after a warm-up with two restarts) so that load drifting during the
+ * run hits both alike; restart_ms: the median extra time of the first batch after a crash (restart
+ * and reissue); back_to_speed_ms: the median time from a crash until 10 batches in a row are again
+ * within 1.5x a normal one; crash_cost_ms: the median time lost in the 300 ms after a crash less
+ * the same in quiet windows (an estimate of the loss, crash_cost_ms / 10 in percent, much less
+ * noisy on a loaded machine than the window totals). The slow period after a restart used to be
+ * most of a crash's cost, while V8 optimized a restarted driver's code again; now every instance
+ * runs the same evaluated code (src/kernel/isolation.ts) with the same hidden classes
+ * (src/domains/nvme/core.ts), so a restarted driver starts with its predecessor's optimized code.
  *
  * Every path runs on the same file in the same run. Runs are time-boxed (scale stretches them).
  * `--case PREFIX` runs only the cases whose name starts with PREFIX (e.g. `recovery`).
@@ -38,6 +40,8 @@ import type { DmaBytes } from '../runtime/types.js';
 
 const BATCHES = [1, 32] as const;
 const RECOVERY = [['read', 0], ['write', 1]] as const;
+/** Crash windows of the recovery warm-up (not measured). */
+const WARMUP_RESTARTS = 2;
 const ioCase = (kind: Kind, b: number): string => `${kind}-4k-b${b}`;
 const recoveryCase = (kind: string): string => `recovery-${kind}`;
 
@@ -144,11 +148,14 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
       // per pair), so that machine load drifting during the measurement hits both sides alike.
       const pairs = Math.max(3, Math.round((Math.max(2500, 4000 * opts.scale)) / 1000));
       const windowMs = 1000;
+      const crashAtMs = 100;
+      /** How long after a crash (or the same point of a quiet window) crash_cost_ms looks. */
+      const costSpanMs = 300;
       for (const [kind, op] of recoveries) {
         const next = lbaGen('seqread', span);
         let dq = requestDeque(s.kernel, 32, op);
         /** One window: 32-request batches for windowMs, the driver crashed at `crashAtMs` (-1: never). */
-        const window = async (crashAtMs: number): Promise<{ n: number; ms: number; durs: number[]; ends: number[]; crashAt: number }> => {
+        const window = async (crashAfterMs: number): Promise<{ n: number; ms: number; durs: number[]; ends: number[]; crashAt: number; t0: number }> => {
           const durs: number[] = [];
           const ends: number[] = [];
           let crashAt = -1;
@@ -156,9 +163,9 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
           let n = 0;
           let k = 0;
           while (performance.now() - t0 < windowMs) {
-            if (crashAt < 0 && crashAtMs >= 0 && performance.now() - t0 >= crashAtMs) {
-              s.kernel.injectFault(s.driverName, 'now');
+            if (crashAt < 0 && crashAfterMs >= 0 && performance.now() - t0 >= crashAfterMs) {
               crashAt = performance.now();
+              s.kernel.injectFault(s.driverName, 'now');
             }
             for (let j = 0; j < 32; j++) { const r = dq.pop()!; r.lba = next(); dq.push(r); }
             const a = performance.now();
@@ -169,22 +176,29 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
             n += 32;
             if (++k % 8 === 0) await tick();
           }
-          return { n, ms: performance.now() - t0, durs, ends, crashAt };
+          return { n, ms: performance.now() - t0, durs, ends, crashAt, t0 };
         };
-        await window(-1); // warm-up
+        // Warm-up: the JIT, and the first restarts of the driver. Those re-optimize some of its
+        // code once (V8 learns that the calls in it may go to other closures of the same sites,
+        // see src/kernel/isolation.ts); from then on a restarted driver runs its predecessor's
+        // code, which is the steady state of one crash per second that the pairs measure.
+        await window(-1);
+        for (let i = 0; i < WARMUP_RESTARTS; i++) await window(crashAtMs);
         let quiet = { n: 0, ms: 0 };
         let crashy = { n: 0, ms: 0 };
         const normalDurs: number[] = [];
         const crashes: { durs: number[]; ends: number[]; crashAt: number }[] = [];
+        const quietWindows: { durs: number[]; ends: number[]; t0: number }[] = [];
         for (let p = 0; p < pairs; p++) {
           for (const crash of p % 2 === 0 ? [false, true] : [true, false]) {
-            const w = await window(crash ? 100 : -1);
+            const w = await window(crash ? crashAtMs : -1);
             if (crash) {
               crashy = { n: crashy.n + w.n, ms: crashy.ms + w.ms };
               crashes.push(w);
             } else {
               quiet = { n: quiet.n + w.n, ms: quiet.ms + w.ms };
               normalDurs.push(...w.durs);
+              quietWindows.push(w);
             }
           }
         }
@@ -204,6 +218,23 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
             }
           }
         }
+        /**
+         * Time lost in the costSpanMs from `from`: the wall time the batches started in that span
+         * took, less as many normal batches (so a crash's own cost and event-loop turns count).
+         */
+        const excess = (w: { durs: number[]; ends: number[] }, from: number): number => {
+          let n = 0;
+          let end = from;
+          for (let i = 0; i < w.durs.length; i++) {
+            const start = w.ends[i]! - w.durs[i]!;
+            if (start < from) continue;
+            if (start >= from + costSpanMs) break;
+            n++;
+            end = w.ends[i]!;
+          }
+          return end - from - n * normal;
+        };
+        const crashCost = median(crashes.map((w) => excess(w, w.crashAt))) - median(quietWindows.map((w) => excess(w, w.t0 + crashAtMs)));
         const mbps = (x: { n: number; ms: number }): number => Math.round(((x.n * BS) / (x.ms / 1000) / 1e6) * 10) / 10;
         results.push({
           case: recoveryCase(kind), path: 'shadow',
@@ -211,10 +242,16 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
           mbps_crash_per_s: mbps(crashy),
           restart_ms: Math.round(median(restart) * 1000) / 1000,
           back_to_speed_ms: Math.round(median(warmup) * 10) / 10,
+          crash_cost_ms: Math.round(crashCost * 10) / 10,
         });
         bar.tick(`recovery ${kind}`);
       }
-      if (recoveries.length > 0) notes.push(`recovery: ${pairs} interleaved pairs of ${windowMs} ms windows (one crash 100 ms into each crash window) per kind; back_to_speed_ms is how long after a crash the restarted driver runs slow`);
+      if (recoveries.length > 0) {
+        notes.push(
+          `recovery: ${pairs} interleaved pairs of ${windowMs} ms windows (one crash ${crashAtMs} ms into each crash window) per kind, after a warm-up with ${WARMUP_RESTARTS} restarts; back_to_speed_ms is how long after a crash the restarted driver runs slow`,
+          `recovery: crash_cost_ms = median time lost in the ${costSpanMs} ms after a crash less the same in quiet windows; crash_cost_ms / ${windowMs / 100} estimates the loss in percent, less noisy than the window totals on a loaded machine`,
+        );
+      }
     } finally {
       await s.stop();
     }

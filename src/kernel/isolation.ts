@@ -6,12 +6,18 @@
  * whichever tier runs it.
  *
  * An artifact's code is evaluated once per source object (the kernel's Artifact, kept for
- * restarts): the bundle evaluates to a factory `(tick, aw) => module`, and every instance —
- * the first, a restarted one, a second instance under another name — is a fresh call of that
- * factory. Why: closures made at the same site of the same function share V8's feedback cells,
- * so a restarted driver runs the optimized code of its predecessor at once; evaluating afresh
- * made V8 learn and optimize everything again, and that (70–120 ms of slow running after each
- * restart), not the restart itself, was most of what a crash cost.
+ * restarts): the bundle evaluates to a factory `(tick, aw) => module`, and every instance — the
+ * first, a restarted one, a second instance under another name — is a fresh call of that factory.
+ * Why: closures made at the same site of the same function share V8's feedback cells, so a
+ * restarted driver runs the optimized code of its predecessor at once. Evaluated afresh, its code
+ * was optimized again (70–120 ms of slow running after each restart, most of what a crash cost),
+ * except when V8's eval cache happened to still hold the same source (it is aged out by GCs).
+ * Two limits, both V8's: the first restart of a domain still re-optimizes (code optimized while a
+ * closure was the only one of its site is specialized to it and not shared), and objects of a
+ * class declared in a domain get a new hidden class per instance (each instance declares the
+ * class anew), so code using them deoptimizes at each restart and, after a few, its property
+ * accesses go megamorphic. Hot driver code therefore uses object literals and closures, whose
+ * hidden classes are the same in every instance (see src/domains/nvme/core.ts).
  *
  * Why sharing the compartment and the factory between instances is safe:
  *  - all of a domain's module-level state (its `let`s, classes, the module object) is created
@@ -21,11 +27,14 @@
  *  - what instances do share is the compartment's globalThis, which is hardened before any
  *    domain code runs and holds only powerless intrinsics (shared by every compartment after
  *    lockdown anyway), frozen host constructors and frozen per-compartment evaluators: nothing
- *    an instance can write, so two instances (or a dead one and its successor) have no channel;
- *  - the cache holds the factory (and through it the compartment) only, never anything an instance made: a
- *    dead instance's objects are reachable only through what the kernel drops at termination.
- *    V8's feedback and optimized code refer weakly to the objects and maps they saw, so they do
- *    not keep a dead instance alive either (test/kernel/instances.test.ts checks all three).
+ *    an instance can write, so two instances (or a dead one and its successor) have no channel.
+ *    A dead instance's leftover continuations run in its own closures, with its own deadline
+ *    hooks (which refuse to run for a dead domain);
+ *  - the cache holds the factory (and through it the compartment) only, never anything an
+ *    instance made: a dead instance's objects are reachable only through what the kernel drops
+ *    at termination. V8's feedback and optimized code refer weakly to the objects and maps they
+ *    saw, so they do not keep a dead instance alive either (test/kernel/instances.test.ts checks
+ *    all three).
  *
  * Invariant: a compartment's globalThis is hardened before the domain's code is evaluated, and
  * holds only powerless intrinsics plus an Atomics without `wait`/`waitAsync` (blocking would put
