@@ -14,7 +14,7 @@ export interface BenchOptions {
   scale: number;
   /** Show a progress bar (on a TTY and not --json). */
   progress: boolean;
-  /** Run only the cases whose name starts with this (suites that support it; default: all). */
+  /** Run only the cases whose name starts with this (default: all); suites that take it export `caseFilter = true`. */
   only?: string;
 }
 

@@ -38,6 +38,9 @@ import { bootStorage } from '../host/storage.js';
 import type { BDev } from '../interfaces/index.js';
 import type { DmaBytes } from '../runtime/types.js';
 
+/** This suite takes `--case PREFIX` (see cmd-bench.ts). */
+export const caseFilter = true;
+
 const BATCHES = [1, 32] as const;
 const RECOVERY = [['read', 0], ['write', 1]] as const;
 /** Crash windows of the recovery warm-up (not measured). */

@@ -45,7 +45,8 @@ export function register(program: Command): void {
         }
       }
       const file = join(benchDir, `${suite}.js`);
-      const mod = (await import(pathToFileURL(file).href)) as { run(opts: BenchOptions): Promise<SuiteResult> };
+      const mod = (await import(pathToFileURL(file).href)) as { run(opts: BenchOptions): Promise<SuiteResult>; caseFilter?: boolean };
+      if (o.case !== undefined && mod.caseFilter !== true) throw new Error(`--case: suite ${suite} runs all its cases (only nvme takes --case)`);
       const result = await mod.run({ json: o.json, runs: Math.round(o.runs), scale: o.scale, progress: o.progress, ...(o.case !== undefined ? { only: o.case } : {}) });
       console.log(o.json ? JSON.stringify(result) : formatTable(result));
       if (o.svg !== undefined) {
