@@ -18,11 +18,11 @@
  *
  * Two boots per device: the fs on the driver (domain), and the fs on the shadow, whose runs
  * alternate without and with the crashes (shadow, shadow-crash-per-s) so that the two see the
- * same machine. Each boot starts with one small warm-up benchfs run, then --runs measured runs per
- * path, whose medians are reported. The warm-up calibrates the boot's file size so that write +
- * read last about 4 s (× --scale, at least 1.5 s so that a crash every second lands at least
- * once), but at least twice the fs's buffer cache (reads must reach the device) and at most what
- * the image holds. Throughput is MB/s (10^6 bytes; benchfs prints MiB/s and is converted).
+ * same machine. Each boot starts with two small warm-up benchfs runs, then --runs measured runs
+ * per path, whose medians are reported. The second warm-up calibrates the boot's file size so
+ * that write + read last about 4 s (× --scale, at least 1.5 s so that a crash every second lands
+ * at least once), but at least twice the fs's buffer cache (reads must reach the device) and at
+ * most what the image holds. Throughput is MB/s (10^6 bytes; benchfs prints MiB/s and is converted).
  */
 import { closeSync, copyFileSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -268,6 +268,10 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
         const got = new Map<Path, BenchfsResult[]>(boot.paths.map((p) => [p, []]));
         let crashes = 0;
         try {
+          // Calibrated on the second warm-up run: the first one runs benchfs cold, and every
+          // later exec of a program starts with the code V8 optimized in the earlier ones
+          // (src/kernel/isolation.ts), so it would make the measured runs too short.
+          await con.benchfs(`-s ${warmupBytes} -n ${WARMUP_FILES}`);
           const warm = await con.benchfs(`-s ${warmupBytes} -n ${WARMUP_FILES}`);
           const size = calibratedSize(warm, seconds, bounds);
           devBytes = Math.max(devBytes, size);
