@@ -594,7 +594,9 @@ class Handle {
   // root's owner), and no handle to a deque element exists (see ExchangeHeap.moveTree). Each call
   // checks the deque handle once, then every element it touches: a slot the table confirms as an
   // element of this deque (the entry lives in memory the holder or a device can overwrite), a
-  // scalar array (no child slot numbers inside to corrupt), the bytes inside its allocation.
+  // scalar array (no child slot numbers inside to corrupt), the bytes inside its allocation. The
+  // per-element test is one expression over the slot table (parent[c] === deque: a free slot has
+  // no parent, see ExchangeHeap) and eachRefused finds and reports what is wrong otherwise.
   /**
    * Copies bytes [off, off+n) of each element i in [from, from+count), counted from the front,
    * to `dst` at dstOff + (i-from)*stride. A read-only (borrowed) deque may be read.
@@ -603,12 +605,17 @@ class Handle {
     const out = callerView(dst, dstOff, count, stride, n, 'readEach');
     const b = this.r();
     const k = this.#k;
-    const dv = k.dv;
+    const self = this.#s;
     let at = this.eachStart(b, from, count, off, n);
     const cap = eachCap;
+    const { dv, parent, type, len, elemKindOf } = k;
+    const base = k.off;
     const ring = b + DEQUE_HEADER;
+    const end = off + n;
     for (let i = 0, o = dstOff; i < count; i++, o += stride) {
-      const a = this.eachElement(dv.getUint32(ring + at * 4, true), off, n, false);
+      const c = dv.getUint32(ring + at * 4, true);
+      if (parent[c] !== self || elemKindOf[type[c]!]! >= KIND_STRUCT || end > len[c]!) this.eachRefused(c, off, n);
+      const a = base[c]! + off;
       let q = 0;
       for (; q + 4 <= n; q += 4) out.setUint32(o + q, dv.getUint32(a + q, true), true);
       for (; q < n; q++) out.setUint8(o + q, dv.getUint8(a + q));
@@ -623,12 +630,17 @@ class Handle {
     const inp = callerView(src, srcOff, count, stride, n, 'writeEach');
     const b = this.wDeque();
     const k = this.#k;
-    const dv = k.dv;
+    const self = this.#s;
     let at = this.eachStart(b, from, count, off, n);
     const cap = eachCap;
+    const { dv, parent, type, len, borrows, elemKindOf } = k;
+    const base = k.off;
     const ring = b + DEQUE_HEADER;
+    const end = off + n;
     for (let i = 0, o = srcOff; i < count; i++, o += stride) {
-      const a = this.eachElement(dv.getUint32(ring + at * 4, true), off, n, true);
+      const c = dv.getUint32(ring + at * 4, true);
+      if (parent[c] !== self || elemKindOf[type[c]!]! >= KIND_STRUCT || end > len[c]! || borrows[c] !== 0) this.eachRefused(c, off, n);
+      const a = base[c]! + off;
       let q = 0;
       for (; q + 4 <= n; q += 4) dv.setUint32(a + q, inp.getUint32(o + q, true), true);
       for (; q < n; q++) dv.setUint8(a + q, inp.getUint8(o + q));
@@ -644,14 +656,17 @@ class Handle {
     const out = callerView(dst, dstOff, count, 8, 8, 'extents');
     const b = this.r();
     const k = this.#k;
-    const dv = k.dv;
+    const self = this.#s;
     let at = this.eachStart(b, from, count, 0, 0);
     const cap = eachCap;
+    const { dv, parent, type, len, elemKindOf } = k;
+    const base = k.off;
     const ring = b + DEQUE_HEADER;
     for (let i = 0, o = dstOff; i < count; i++, o += 8) {
       const c = dv.getUint32(ring + at * 4, true);
-      out.setUint32(o, this.eachElement(c, 0, 0, false), true);
-      out.setUint32(o + 4, k.len[c]!, true);
+      if (parent[c] !== self || elemKindOf[type[c]!]! >= KIND_STRUCT) this.eachRefused(c, 0, 0);
+      out.setUint32(o, base[c]!, true);
+      out.setUint32(o + 4, len[c]!, true);
       at = at + 1 === cap ? 0 : at + 1;
     }
   }
@@ -680,17 +695,17 @@ class Handle {
     return at < cap ? at : at - cap;
   }
   /**
-   * The address of bytes [off, off+n) of element slot `c` (read from this deque's ring) if it is
-   * a scalar array of this deque holding those bytes, and (`write`) not lent; a violation otherwise.
+   * Why element entry `c` of this deque may not be accessed at bytes [off, off+n) (the cold half
+   * of the batch accessors' per-element test): reports it and throws.
    */
-  protected eachElement(c: number, off: number, n: number, write: boolean): number {
+  protected eachRefused(c: number, off: number, n: number): never {
     const k = this.#k;
     const self = this.#s;
-    if (!k.heap.validChild(self, c)) return violation(k, this.#m >>> 1, 'EINVAL', `deque (slot ${self}) holds a corrupt element entry`);
-    if (k.elemKindOf[k.type[c]!]! >= KIND_STRUCT) return violation(k, this.#m >>> 1, 'EINVAL', `deque (slot ${self}): element (slot ${c}) is not a scalar array`);
-    if (off + n > k.len[c]!) return violation(k, this.#m >>> 1, 'ERANGE', `deque (slot ${self}): bytes ${off}+${n} outside element (slot ${c}) of ${k.len[c]} bytes`);
-    if (write && k.borrows[c] !== 0) return violation(k, this.#m >>> 1, 'EBORROWED', `deque (slot ${self}): element (slot ${c}) is lent to a call in progress`);
-    return k.off[c]! + off;
+    const holder = this.#m >>> 1;
+    if (!k.heap.validChild(self, c)) return violation(k, holder, 'EINVAL', `deque (slot ${self}) holds a corrupt element entry`);
+    if (k.elemKindOf[k.type[c]!]! >= KIND_STRUCT) return violation(k, holder, 'EINVAL', `deque (slot ${self}): element (slot ${c}) is not a scalar array`);
+    if (off + n > k.len[c]!) return violation(k, holder, 'ERANGE', `deque (slot ${self}): bytes ${off}+${n} outside element (slot ${c}) of ${k.len[c]} bytes`);
+    return violation(k, holder, 'EBORROWED', `deque (slot ${self}): element (slot ${c}) is lent to a call in progress`);
   }
 }
 
