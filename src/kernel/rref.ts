@@ -716,29 +716,36 @@ const dvBuffer = dataViewGetter('buffer');
 const dvByteOffset = dataViewGetter('byteOffset');
 const dvByteLength = dataViewGetter('byteLength');
 /**
+ * The kernel's own view of each DataView a caller has handed a batch accessor (callers reuse
+ * one scratch view per batch, so the check below runs once per view, not once per call).
+ */
+const callerViews = new WeakMap<object, DataView>();
+/**
  * A kernel-made DataView over the same bytes as caller-supplied `v`, after checking that `v` is a
  * genuine DataView with room for `count` records of `size` bytes, `stride` bytes apart from `at`.
  * The intrinsic getters read v's internal slots, so no caller code (a proxy, an own property)
- * runs inside the call.
+ * runs inside the call; the kernel then reads and writes through its own view only. (A caller
+ * that shrinks or detaches the buffer under a view it handed in makes the access throw a
+ * TypeError: its own bytes, its own fault.)
  */
 function callerView(v: unknown, at: number, count: number, stride: number, size: number, what: string): DataView {
-  let buf: ArrayBufferLike;
-  let base: number;
-  let len: number;
-  try {
-    buf = Reflect.apply(dvBuffer, v, []) as ArrayBufferLike;
-    base = Reflect.apply(dvByteOffset, v, []) as number;
-    len = Reflect.apply(dvByteLength, v, []) as number;
-  } catch {
-    throw new HandleError('EINVAL', `${what}: expected a DataView, got ${describe(v)}`);
+  let view = typeof v === 'object' && v !== null ? callerViews.get(v) : undefined;
+  if (view === undefined) {
+    try {
+      view = new DataView(Reflect.apply(dvBuffer, v, []) as ArrayBufferLike, Reflect.apply(dvByteOffset, v, []) as number, Reflect.apply(dvByteLength, v, []) as number);
+    } catch {
+      throw new HandleError('EINVAL', `${what}: expected a DataView, got ${describe(v)}`);
+    }
+    callerViews.set(v as object, view);
   }
+  const len = view.byteLength;
   if (!(Number.isInteger(stride) && stride >= 0 && Number.isInteger(count) && count >= 0)) {
     throw new HandleError('EINVAL', `${what}: count ${String(count)} and stride ${String(stride)} must be non-negative integers`);
   }
   if (!(Number.isInteger(at) && at >= 0 && (count === 0 || at + (count - 1) * stride + size <= len))) {
     throw new HandleError('ERANGE', `${what}: ${count} records of ${String(size)} bytes ${stride} apart at ${String(at)} outside the ${len}-byte DataView`);
   }
-  return new DataView(buf, base, len);
+  return view;
 }
 
 // An explicit constructor: an implicit derived one spreads its arguments, slow under lockdown.

@@ -149,6 +149,19 @@ describe('deque batch accessors', () => {
     assert.equal(v.getUint8(7), tag(0, 7));
   });
 
+  test('a DataView whose buffer the caller detached after a first use is refused, nothing written', () => {
+    const { kit } = setup();
+    const dq = filled(kit, 2, 8);
+    const buf = new ArrayBuffer(16);
+    const v = new DataView(buf);
+    dq.readEach(0, 2, 0, 8, v, 0);
+    structuredClone(buf, { transfer: [buf] });
+    assert.throws(() => dq.writeEach(0, 2, 0, 8, v, 0), TypeError);
+    assert.throws(() => dq.readEach(0, 2, 0, 8, v, 0), TypeError);
+    const b0 = dq.pop();
+    assert.equal(b0.getU8(3), tag(0, 3), 'the element is untouched');
+  });
+
   test('elements that are not scalar arrays, and entries the slot table does not confirm, are refused', () => {
     const { kit } = setup();
     const v = new DataView(new ArrayBuffer(64));
