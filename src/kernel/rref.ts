@@ -650,7 +650,10 @@ class Handle {
   /**
    * For each element i in [from, from+count), counted from the front: its physical address and
    * its byte length (what `addr` and `byteLength` of its handle would say), as two little-endian
-   * u32 at dstOff + (i-from)*8 of `dst` (the exchange heap is below 4 GiB). For DMA descriptors.
+   * u32 at dstOff + (i-from)*8 of `dst` (the exchange heap is below 4 GiB). For DMA descriptors:
+   * an element that is not a scalar array (a struct or deque, whose memory holds slot numbers)
+   * offers no bytes for DMA and reads as address 0, length 0, so a driver refuses it as it would
+   * a too-small buffer instead of failing the caller's whole batch.
    */
   extents(from: number, count: number, dst: DataView, dstOff: number): void {
     const out = callerView(dst, dstOff, count, 8, 8, 'extents');
@@ -664,9 +667,10 @@ class Handle {
     const ring = b + DEQUE_HEADER;
     for (let i = 0, o = dstOff; i < count; i++, o += 8) {
       const c = dv.getUint32(ring + at * 4, true);
-      if (parent[c] !== self || elemKindOf[type[c]!]! >= KIND_STRUCT) this.eachRefused(c, 0, 0);
-      out.setUint32(o, base[c]!, true);
-      out.setUint32(o + 4, len[c]!, true);
+      if (parent[c] !== self) this.eachRefused(c, 0, 0);
+      const flat = elemKindOf[type[c]!]! < KIND_STRUCT;
+      out.setUint32(o, flat ? base[c]! : 0, true);
+      out.setUint32(o + 4, flat ? len[c]! : 0, true);
       at = at + 1 === cap ? 0 : at + 1;
     }
   }

@@ -113,6 +113,9 @@ export interface RRefDeque<T extends RRefBase = RRefBase> extends RRefBase {
   readEach(from: number, count: number, off: number, n: number, dst: DataView, dstOff: number, stride?: number): void;
   /** Copies src at srcOff + (i-from)*stride (default n) into bytes [off, off+n) of elements [from, from+count). */
   writeEach(from: number, count: number, off: number, n: number, src: DataView, srcOff: number, stride?: number): void;
-  /** Each element's physical address and byte length: two little-endian u32 per element at dstOff + (i-from)*8. */
+  /**
+   * Each element's physical address and byte length: two little-endian u32 per element at
+   * dstOff + (i-from)*8; 0 and 0 for an element that is not a scalar array (no bytes for DMA).
+   */
   extents(from: number, count: number, dst: DataView, dstOff: number): void;
 }
