@@ -218,15 +218,21 @@ class Ring {
     this.mem.fill(0, 0, this.size * DESC);
     this.tail = this.clean = this.staged = 0;
   }
-  /** Moves the next n buffers the ring holds (from slot clean on) to `out`, lengths as held. */
-  release(n: number, out: FrameQueue): void {
-    out.moveFrom(this.held, n);
+  /**
+   * Moves the next n buffers the ring holds (from slot clean on) to `out` (which has room for
+   * them), lengths as held, or (`withLens` false) left for the caller to set.
+   */
+  release(n: number, out: FrameQueue, withLens = true): void {
+    out.moveFrom(this.held, n, withLens);
     const c = this.clean + n;
     this.clean = c < this.size ? c : c - this.size;
   }
-  /** Moves every buffer still in the ring to `out`. */
-  drainTo(out: FrameQueue): void {
-    this.release(this.held.length, out);
+  /** Moves every buffer still in the ring to `out`, with the length posted (`rx`: 0, no frame). */
+  drainTo(out: FrameQueue, rx: boolean): void {
+    const first = out.length;
+    const n = this.held.length;
+    this.release(n, out, !rx);
+    if (rx) for (let i = 0; i < n; i++) out.setLenAt(first + i, 0);
   }
 }
 
@@ -347,10 +353,8 @@ export class NicCore {
     this.resetDevice();
     this.up = false;
     for (let q = 0; q < this.queues; q++) {
-      const r = this.rx[q]!;
-      for (let i = 0; i < r.inflight; i++) r.held.setLenAt(i, 0); // RX buffers carry no frame
-      r.drainTo(reclaim);
-      this.tx[q]!.drainTo(reclaim);
+      this.rx[q]!.drainTo(reclaim, true);
+      this.tx[q]!.drainTo(reclaim, false);
     }
   }
 
@@ -383,7 +387,8 @@ export class NicCore {
       if (STAGE < want) want = STAGE;
       if (r.size - r.clean < want) want = r.size - r.clean;
       const n = r.collect(want, 8, RXD_STAT_DD);
-      const held = r.held;
+      const first = filled.length;
+      r.release(n, filled, false);
       for (let i = 0; i < n; i++) {
         const st = sv.getUint32(i * DESC + 8, true);
         let len = sv.getUint16(i * DESC + 12, true);
@@ -391,9 +396,8 @@ export class NicCore {
           this.rxErrors++;
           len = 0;
         }
-        held.setLenAt(i, len);
+        filled.setLenAt(first + i, len);
       }
-      r.release(n, filled);
       got += n;
       if (n < want) break;
     }
@@ -410,7 +414,7 @@ export class NicCore {
         r.post(ext.getUint32(good * 8, true), 0, 0, 0); // header address 0; clears DD
         good++;
       }
-      r.held.moveFrom(free, good);
+      r.held.moveFrom(free, good, false); // RX buffers carry no length until they are filled
       posted += good;
       if (good < k) {
         free.rotate();

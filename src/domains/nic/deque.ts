@@ -23,10 +23,10 @@ export interface FrameQueue {
   extents(n: number, out: DataView): void;
   /**
    * Moves up to n elements from the front of `src` (a queue of the same kind, not this one) to
-   * the back of this queue, lengths along, in order; returns how many (bounded by src's length
-   * and this queue's room).
+   * the back of this queue, in order, with their lengths (`withLens`, default) or with lengths
+   * left for the caller to set; returns how many (bounded by src's length and this queue's room).
    */
-  moveFrom(src: this, n: number): number;
+  moveFrom(src: this, n: number, withLens?: boolean): number;
   /** Moves the front element to the back (a refused buffer goes behind the others). */
   rotate(): void;
 }
@@ -92,10 +92,10 @@ export class FrameDeque implements FrameQueue {
     }
   }
 
-  moveFrom(src: this, n: number): number {
+  moveFrom(src: this, n: number, withLens = true): number {
     let moved = 0;
     for (; moved < n && src.count > 0 && this.count < this.capacity; moved++) {
-      const len = src.frontLen();
+      const len = withLens ? src.frontLen() : 0;
       this.push(src.pop()!, len);
     }
     return moved;

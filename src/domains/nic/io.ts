@@ -69,9 +69,9 @@ export class DequeQueue implements FrameQueue {
     this.d!.extents(0, n, out, 0);
   }
 
-  moveFrom(src: this, n: number): number {
+  moveFrom(src: this, n: number, withLens = true): number {
     const moved = this.d!.moveFrom(src.d!, n);
-    for (let k = 0; k < moved; k++) this.copyV.setUint32(this.at(this.length + k) * 4, src.lenAt(k), true);
+    if (withLens) for (let k = 0; k < moved; k++) this.copyV.setUint32(this.at(this.length + k) * 4, src.lenAt(k), true);
     this.length += moved;
     if (moved > 0) this.dirty = true;
     src.length -= moved;
