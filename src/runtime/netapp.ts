@@ -181,17 +181,21 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
    * Loop bookkeeping after a call that returned `r`: `before` frames were in flight at its entry,
    * `sent` frames were in its pkts (0 for RX, whose pkts are free buffers). A new restarts stamp
    * means every frame in flight died with the driver, and so did the call's own frames if its
-   * NetIo did; what the new driver took is in flight again.
+   * NetIo did; what the new driver took is in flight again. With no seeded loop only the stamp
+   * is kept (so a loop seeded later starts from it): the rest is not read.
    */
   const account = (r: RRef<NetIo>, before: number, sent: number): void => {
+    const restarts = r.restarts;
+    if (loopSize === 0) {
+      restartsSeen = restarts;
+      return;
+    }
     const dead = sent > 0 ? r.pktsLost : 0;
-    if (r.restarts !== restartsSeen) {
-      restartsSeen = r.restarts;
-      if (loopSize > 0) {
-        loopLost += before + dead;
-        reseedOwed += before + dead;
-        inLoop = 0;
-      }
+    if (restarts !== restartsSeen) {
+      restartsSeen = restarts;
+      loopLost += before + dead;
+      reseedOwed += before + dead;
+      inLoop = 0;
     }
     if (sent > 0) inLoop += sent - dead - r.pkts!.length;
   };
@@ -328,7 +332,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
               reseedOwed -= done;
             }
             const flying = inLoop;
-            const sent = (tio.pkts as Deque).length;
+            const sent = loopSize > 0 ? (tio.pkts as Deque).length : 0; // only a seeded loop counts it
             const r = call(false, tio);
             if (r === null) { tio = lost(tio); failed = true; break; }
             tio = r;

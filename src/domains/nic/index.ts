@@ -75,20 +75,23 @@ export function init(sys: Sys): Net {
   };
   if (cfg.interrupts === true) setMode(true);
 
+  /** A malformed NetIo or bad queue: nothing taken, nothing collected. */
+  const refuse = (io: RRef<NetIo>): false => {
+    io.status = EINVAL;
+    io.count = 0;
+    return false;
+  };
   /** Bind the views on io's deques; false (status EINVAL set) if io is malformed or q is bad. */
   const open = (io: RRef<NetIo>, q: number, rx = false): boolean => {
     const pk = io.pkts;
     const pl = io.pktLens;
     const co = io.collect;
     const cl = io.collectLens;
-    io.count = 0;
     if (pk === null || pl === null || co === null || cl === null || !(q >= 0 && q < core.queues && Number.isInteger(q))) {
-      io.status = EINVAL;
-      return false;
+      return refuse(io);
     }
     if (!inQ.bind(pk as RRefDeque<RRefArray>, pl, !rx) || !outQ.bind(co as RRefDeque<RRefArray>, cl)) {
-      io.status = EINVAL;
-      return false;
+      return refuse(io);
     }
     io.status = 0;
     return true;
