@@ -588,6 +588,168 @@ class Handle {
     const k = this.#k;
     return violation(k, this.#m >>> 1, 'EINVAL', `RRef<${k.heap.typeInfo(k.type[this.#s]!).name}> has no field ${name}`);
   }
+
+  // ---- deque batch accessors: the bytes of many elements in one call, no handle per element ----
+  // Safe without handles: the caller holds the deque, so it owns every element (a child has its
+  // root's owner), and no handle to a deque element exists (see ExchangeHeap.moveTree). Each call
+  // checks the deque handle once, then every element it touches: a slot the table confirms as an
+  // element of this deque (the entry lives in memory the holder or a device can overwrite), a
+  // scalar array (no child slot numbers inside to corrupt), the bytes inside its allocation. The
+  // per-element test is one expression over the slot table (parent[c] === deque: a free slot has
+  // no parent, see ExchangeHeap) and eachRefused finds and reports what is wrong otherwise.
+  /**
+   * Copies bytes [off, off+n) of each element i in [from, from+count), counted from the front,
+   * to `dst` at dstOff + (i-from)*stride. A read-only (borrowed) deque may be read.
+   */
+  readEach(from: number, count: number, off: number, n: number, dst: DataView, dstOff: number, stride = n): void {
+    const out = callerView(dst, dstOff, count, stride, n, 'readEach');
+    const b = this.r();
+    const k = this.#k;
+    const self = this.#s;
+    let at = this.eachStart(b, from, count, off, n);
+    const cap = eachCap;
+    const { dv, parent, type, len, elemKindOf } = k;
+    const base = k.off;
+    const ring = b + DEQUE_HEADER;
+    const end = off + n;
+    for (let i = 0, o = dstOff; i < count; i++, o += stride) {
+      const c = dv.getUint32(ring + at * 4, true);
+      if (parent[c] !== self || elemKindOf[type[c]!]! >= KIND_STRUCT || end > len[c]!) this.eachRefused(c, off, n);
+      const a = base[c]! + off;
+      let q = 0;
+      for (; q + 4 <= n; q += 4) out.setUint32(o + q, dv.getUint32(a + q, true), true);
+      for (; q < n; q++) out.setUint8(o + q, dv.getUint8(a + q));
+      at = at + 1 === cap ? 0 : at + 1;
+    }
+  }
+  /**
+   * Copies `src` at srcOff + (i-from)*stride into bytes [off, off+n) of each element i in
+   * [from, from+count), counted from the front. The deque must be writable (not borrowed, not lent).
+   */
+  writeEach(from: number, count: number, off: number, n: number, src: DataView, srcOff: number, stride = n): void {
+    const inp = callerView(src, srcOff, count, stride, n, 'writeEach');
+    const b = this.wDeque();
+    const k = this.#k;
+    const self = this.#s;
+    let at = this.eachStart(b, from, count, off, n);
+    const cap = eachCap;
+    const { dv, parent, type, len, borrows, elemKindOf } = k;
+    const base = k.off;
+    const ring = b + DEQUE_HEADER;
+    const end = off + n;
+    for (let i = 0, o = srcOff; i < count; i++, o += stride) {
+      const c = dv.getUint32(ring + at * 4, true);
+      if (parent[c] !== self || elemKindOf[type[c]!]! >= KIND_STRUCT || end > len[c]! || borrows[c] !== 0) this.eachRefused(c, off, n);
+      const a = base[c]! + off;
+      let q = 0;
+      for (; q + 4 <= n; q += 4) dv.setUint32(a + q, inp.getUint32(o + q, true), true);
+      for (; q < n; q++) dv.setUint8(a + q, inp.getUint8(o + q));
+      at = at + 1 === cap ? 0 : at + 1;
+    }
+  }
+  /**
+   * For each element i in [from, from+count), counted from the front: its physical address and
+   * its byte length (what `addr` and `byteLength` of its handle would say), as two little-endian
+   * u32 at dstOff + (i-from)*8 of `dst` (the exchange heap is below 4 GiB). For DMA descriptors:
+   * an element that is not a scalar array (a struct or deque, whose memory holds slot numbers)
+   * offers no bytes for DMA and reads as address 0, length 0, so a driver refuses it as it would
+   * a too-small buffer instead of failing the caller's whole batch.
+   */
+  extents(from: number, count: number, dst: DataView, dstOff: number): void {
+    const out = callerView(dst, dstOff, count, 8, 8, 'extents');
+    const b = this.r();
+    const k = this.#k;
+    const self = this.#s;
+    let at = this.eachStart(b, from, count, 0, 0);
+    const cap = eachCap;
+    const { dv, parent, type, len, elemKindOf } = k;
+    const base = k.off;
+    const ring = b + DEQUE_HEADER;
+    for (let i = 0, o = dstOff; i < count; i++, o += 8) {
+      const c = dv.getUint32(ring + at * 4, true);
+      if (parent[c] !== self) this.eachRefused(c, 0, 0);
+      const flat = elemKindOf[type[c]!]! < KIND_STRUCT;
+      out.setUint32(o, flat ? base[c]! : 0, true);
+      out.setUint32(o + 4, flat ? len[c]! : 0, true);
+      at = at + 1 === cap ? 0 : at + 1;
+    }
+  }
+  /**
+   * Validates a batch access to elements [from, from+count) at bytes [off, off+n) of deque memory
+   * at `b`: returns the ring index of element `from` and leaves the ring capacity in eachCap (read
+   * once: a device may change the header concurrently).
+   */
+  protected eachStart(b: number, from: number, count: number, off: number, n: number): number {
+    const k = this.#k;
+    const s = this.#s;
+    if (k.elemKindOf[k.type[s]!] !== KIND_DEQUE) this.kind(KIND_DEQUE);
+    const dv = k.dv;
+    const head = dv.getUint32(b, true);
+    const length = dv.getUint32(b + 4, true);
+    const cap = dv.getUint32(b + 8, true);
+    this.checkRing(head, length, cap);
+    if (!(Number.isInteger(from) && Number.isInteger(count) && from >= 0 && count >= 0 && from + count <= length)) {
+      return violation(k, this.#m >>> 1, 'ERANGE', `deque (slot ${s}): elements ${String(from)}+${String(count)} outside its ${length}`);
+    }
+    if (!(Number.isInteger(off) && Number.isInteger(n) && off >= 0 && n >= 0)) {
+      return violation(k, this.#m >>> 1, 'EINVAL', `deque (slot ${s}): byte range ${String(off)}+${String(n)} must be non-negative integers`);
+    }
+    eachCap = cap;
+    const at = head + from;
+    return at < cap ? at : at - cap;
+  }
+  /**
+   * Why element entry `c` of this deque may not be accessed at bytes [off, off+n) (the cold half
+   * of the batch accessors' per-element test): reports it and throws.
+   */
+  protected eachRefused(c: number, off: number, n: number): never {
+    const k = this.#k;
+    const self = this.#s;
+    const holder = this.#m >>> 1;
+    if (!k.heap.validChild(self, c)) return violation(k, holder, 'EINVAL', `deque (slot ${self}) holds a corrupt element entry`);
+    if (k.elemKindOf[k.type[c]!]! >= KIND_STRUCT) return violation(k, holder, 'EINVAL', `deque (slot ${self}): element (slot ${c}) is not a scalar array`);
+    if (off + n > k.len[c]!) return violation(k, holder, 'ERANGE', `deque (slot ${self}): bytes ${off}+${n} outside element (slot ${c}) of ${k.len[c]} bytes`);
+    return violation(k, holder, 'EBORROWED', `deque (slot ${self}): element (slot ${c}) is lent to a call in progress`);
+  }
+}
+
+/** Ring capacity validated by the last Handle.eachStart (read once per batch access). */
+let eachCap = 0;
+const dataViewGetter = (name: string): ((this: unknown) => unknown) => Object.getOwnPropertyDescriptor(DataView.prototype, name)!.get!;
+const dvBuffer = dataViewGetter('buffer');
+const dvByteOffset = dataViewGetter('byteOffset');
+const dvByteLength = dataViewGetter('byteLength');
+/**
+ * The kernel's own view of each DataView a caller has handed a batch accessor (callers reuse
+ * one scratch view per batch, so the check below runs once per view, not once per call).
+ */
+const callerViews = new WeakMap<object, DataView>();
+/**
+ * A kernel-made DataView over the same bytes as caller-supplied `v`, after checking that `v` is a
+ * genuine DataView with room for `count` records of `size` bytes, `stride` bytes apart from `at`.
+ * The intrinsic getters read v's internal slots, so no caller code (a proxy, an own property)
+ * runs inside the call; the kernel then reads and writes through its own view only. (A caller
+ * that shrinks or detaches the buffer under a view it handed in makes the access throw a
+ * TypeError: its own bytes, its own fault.)
+ */
+function callerView(v: unknown, at: number, count: number, stride: number, size: number, what: string): DataView {
+  let view = typeof v === 'object' && v !== null ? callerViews.get(v) : undefined;
+  if (view === undefined) {
+    try {
+      view = new DataView(Reflect.apply(dvBuffer, v, []) as ArrayBufferLike, Reflect.apply(dvByteOffset, v, []) as number, Reflect.apply(dvByteLength, v, []) as number);
+    } catch {
+      throw new HandleError('EINVAL', `${what}: expected a DataView, got ${describe(v)}`);
+    }
+    callerViews.set(v as object, view);
+  }
+  const len = view.byteLength;
+  if (!(Number.isInteger(stride) && stride >= 0 && Number.isInteger(count) && count >= 0)) {
+    throw new HandleError('EINVAL', `${what}: count ${String(count)} and stride ${String(stride)} must be non-negative integers`);
+  }
+  if (!(Number.isInteger(at) && at >= 0 && (count === 0 || at + (count - 1) * stride + size <= len))) {
+    throw new HandleError('ERANGE', `${what}: ${count} records of ${String(size)} bytes ${stride} apart at ${String(at)} outside the ${len}-byte DataView`);
+  }
+  return view;
 }
 
 // An explicit constructor: an implicit derived one spreads its arguments, slow under lockdown.

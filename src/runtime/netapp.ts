@@ -1,19 +1,20 @@
 /**
  * The packet-app engine shared by l2fwd and maglev (domain runtime library: pure code, no
- * authority — everything it touches comes from the Sys and Net it is handed). It owns a pool of buffers and two NetIos (RX, TX) whose deques hold one batch, and runs
- * RedLeaf's loop: post free buffers and collect received frames in one call, process them, send
- * them in one call, and take completed TX buffers back into the pool.
+ * authority — everything it touches comes from the Sys and Net it is handed). It owns a pool of
+ * buffers and two NetIos (RX, TX) whose deques hold one batch, and runs RedLeaf's loop: post free
+ * buffers and collect received frames in one call, process them, send them in one call, and take
+ * completed TX buffers back into the pool.
  *
  * Invariants: every buffer is, at all times, in the pool, in one of the app's NetIos, or held by
- * the Net below (outstanding()) — or, within the handling of one received batch, in the engine's
- * hands between `prepare` and `process`; shutdown() takes them all back (Net.drain) and frees them, so the
- * pool size can be checked against its starting size. The loop allocates nothing per packet
- * beyond the handles the deques mint; frame bytes are read and written with DmaBytes accessors.
- * Every access to an RRef is a checked kernel call, so the loop makes few: a NetIo's fields are
- * read once per call, and its length arrays are copied in and out with one read/write per batch
- * (a local scratch array, written through a DataView: typed-array stores are slow under lockdown).
- * Buffers the Net hands back unprocessed (TX completions; RX frames in rx-only mode) go straight
- * into the pkts of the next call with one bulk RRefDeque.moveFrom instead of through the pool.
+ * the Net below (outstanding()); shutdown() takes them all back (Net.drain) and frees them, so the
+ * pool size can be checked against its starting size. The pool is itself an RRefDeque, so buffers
+ * move between it and the NetIos' deques in bulk (RRefDeque.moveFrom), never one handle at a time.
+ * The loop allocates nothing per packet and mints no handle per packet: every access to an RRef
+ * is a checked kernel call, so the loop makes a few per batch — a NetIo's fields are read once
+ * per call, its length arrays copied in and out with one read/write, and the frames' headers
+ * copied out of the whole received batch with one RRefDeque.readEach and back with one writeEach
+ * (the app works on a local copy through a DataView: typed-array stores are slow under lockdown).
+ * Frames then go on to TX, and dropped ones to the pool, in runs with one moveFrom each.
  * An RpcError from the Net import (no shadow, driver died) ends the run and is counted; the app
  * itself never panics on it.
  *
@@ -34,46 +35,27 @@ type Deque = RRefDeque<Buf>;
 export const MAX_BATCH = 1024;
 
 /**
- * Processes one received frame in place; returns the length to send, or 0 to drop it. `i` is the
- * frame's index in its batch (what `prepare` saw it as).
+ * Works on frame i of a received batch through the local copy of its first headerBytes bytes:
+ * `hdr` at byte `o` (= i * headerBytes). `len` is the frame's length (> 0).
  */
-export type Process = (buf: Buf, len: number, i: number) => number;
+export type FrameHook<R> = (hdr: DataView, o: number, len: number, i: number) => R;
 
 export interface AppHooks {
-  process: Process;
+  /** Bytes at the start of every received frame the app reads (copied out of the whole batch at once). */
+  headerBytes: number;
+  /** Bytes at the start of every frame that `process` may change in its copy (written back to the batch at once). */
+  rewriteBytes: number;
+  /** Processes frame i in its header copy; returns the length to send, or 0 to drop it. */
+  process: FrameHook<number>;
   /**
-   * Called for every frame of a received batch (index i) before any of them is processed, so an
-   * app can start the memory accesses its lookups will need and let their cache misses overlap
-   * (maglev's flow cache), instead of taking them one after another.
+   * Called for every frame of a received batch before any of them is processed, so an app can
+   * start the memory accesses its lookups will need and let their cache misses overlap (maglev's
+   * flow cache), instead of taking them one after another.
    */
-  prepare?: (buf: Buf, len: number, i: number) => void;
+  prepare?: FrameHook<void>;
   flows?: () => number;
   /** Seeded frame number i (of size bytes) may be customised here (e.g. one flow per frame). */
   seedFrame?: (buf: Buf, i: number, size: number) => void;
-}
-
-/**
- * The free-buffer pool: a stack whose entries live in small objects. Under SES lockdown an array
- * element store takes a slow path (~15 ns; Array push/pop ~10 ns a pair), a property store does not.
- */
-class BufPool {
-  private readonly slots: { buf: Buf | undefined }[] = [];
-  length = 0;
-  push(b: Buf): void {
-    if (this.length === this.slots.length) this.slots.push({ buf: undefined });
-    this.slots[this.length++]!.buf = b;
-  }
-  pop(): Buf | undefined {
-    if (this.length === 0) return undefined;
-    const s = this.slots[--this.length]!;
-    const b = s.buf;
-    s.buf = undefined;
-    return b;
-  }
-  /** The i-th buffer from the bottom (0 <= i < length). */
-  at(i: number): Buf {
-    return this.slots[i]!.buf!;
-  }
 }
 
 export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
@@ -81,7 +63,10 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   const poolSize = typeof cfg.pool === 'number' ? cfg.pool : 2048;
   const bufSize = typeof cfg.bufSize === 'number' ? cfg.bufSize : 2048;
   const txSize = typeof cfg.txFrameSize === 'number' ? cfg.txFrameSize : 60;
-  const pool = new BufPool();
+  const { headerBytes, rewriteBytes } = hooks;
+  if (!(poolSize >= 1 && poolSize <= 65536)) return sys.panic(`netapp: pool ${poolSize} must be 1..65536`);
+  if (!(rewriteBytes <= headerBytes && headerBytes <= bufSize)) return sys.panic(`netapp: header bytes ${headerBytes} (rewrite ${rewriteBytes}) exceed the ${bufSize}-byte buffers`);
+  const pool = sys.alloc.deque<Buf>(poolSize);
   for (let i = 0; i < poolSize; i++) pool.push(sys.alloc.bytes(bufSize));
   let rxIo: RRef<NetIo> | null = null;
   let txIo: RRef<NetIo> | null = null;
@@ -105,9 +90,10 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   let outBytes = new Uint8Array(0);
   let lensIn = new DataView(inBytes.buffer);
   let lensOut = new DataView(outBytes.buffer);
-  /** A received batch between `prepare` and `process` (slot objects: element stores are slow under lockdown). */
-  let held: { buf: Buf | undefined }[] = [];
-  const prepare = hooks.prepare;
+  /** A received batch's headers (frame i's at i * headerBytes) and what process said of each. */
+  let hdrs = new DataView(new ArrayBuffer(0));
+  let verdicts = new DataView(new ArrayBuffer(0));
+  const { prepare, process } = hooks;
 
   const newIo = (n: number): RRef<NetIo> => {
     const io = sys.alloc.struct<NetIo>('NetIo');
@@ -119,10 +105,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   };
   /** Move every buffer of io back into the pool. */
   const empty = (io: RRef<NetIo>): void => {
-    for (const d of [io.pkts, io.collect] as (Deque | null)[]) {
-      if (d === null) continue;
-      for (let b = d.pop(); b !== undefined; b = d.pop()) pool.push(b);
-    }
+    for (const d of [io.pkts, io.collect] as (Deque | null)[]) if (d !== null) pool.moveFrom(d, d.length);
   };
   const ensure = (batch: number): void => {
     if (rxIo !== null && txIo !== null && cap === batch) return;
@@ -135,7 +118,8 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     outBytes = new Uint8Array(batch * 4);
     lensIn = new DataView(inBytes.buffer);
     lensOut = new DataView(outBytes.buffer);
-    held = Array.from({ length: batch }, () => ({ buf: undefined }));
+    hdrs = new DataView(new ArrayBuffer(batch * headerBytes));
+    verdicts = new DataView(new ArrayBuffer(batch * 4));
   };
   try {
     const l = net.link(sys.alloc.struct<NetLink>('NetLink'));
@@ -165,6 +149,21 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     b.setU8(36, 0x23); b.setU8(37, 0x28); // 9000
     hooks.seedFrame?.(b, i, size);
   };
+  /**
+   * Up to `n` pool buffers written as frames of `size` bytes (seed numbers from seedSeq) and queued
+   * on `d`, their lengths in `lens` from index m on; returns how many.
+   */
+  const queueFrames = (d: Deque, lens: Buf, m: number, n: number, size: number): number => {
+    let k = 0;
+    for (; k < n; k++) {
+      const b = pool.pop();
+      if (b === undefined) break;
+      writeFrame(b, seedSeq++, size);
+      d.push(b);
+      lens.setU32((m + k) * 4, size);
+    }
+    return k;
+  };
 
   /** A call into the Net; on an RpcError (the Net below died) count it and return null. */
   const call = (rx: boolean, io: RRef<NetIo>): RRef<NetIo> | null => {
@@ -182,33 +181,23 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
    * Loop bookkeeping after a call that returned `r`: `before` frames were in flight at its entry,
    * `sent` frames were in its pkts (0 for RX, whose pkts are free buffers). A new restarts stamp
    * means every frame in flight died with the driver, and so did the call's own frames if its
-   * NetIo did; what the new driver took is in flight again.
+   * NetIo did; what the new driver took is in flight again. With no seeded loop only the stamp
+   * is kept (so a loop seeded later starts from it): the rest is not read.
    */
   const account = (r: RRef<NetIo>, before: number, sent: number): void => {
+    const restarts = r.restarts;
+    if (loopSize === 0) {
+      restartsSeen = restarts;
+      return;
+    }
     const dead = sent > 0 ? r.pktsLost : 0;
-    if (r.restarts !== restartsSeen) {
-      restartsSeen = r.restarts;
-      if (loopSize > 0) {
-        loopLost += before + dead;
-        reseedOwed += before + dead;
-        inLoop = 0;
-      }
+    if (restarts !== restartsSeen) {
+      restartsSeen = restarts;
+      loopLost += before + dead;
+      reseedOwed += before + dead;
+      inLoop = 0;
     }
     if (sent > 0) inLoop += sent - dead - r.pkts!.length;
-  };
-  /** Owed loop frames written into free pool buffers and queued on tx's pkts (m already there). */
-  const reseed = (tio: RRef<NetIo>, m: number, batch: number): number => {
-    const tpk = tio.pkts as Deque;
-    const tl = tio.pktLens!;
-    while (reseedOwed > 0 && m < batch && pool.length > 0) {
-      const b = pool.pop()!;
-      writeFrame(b, seedSeq++, loopSize);
-      tpk.push(b);
-      tl.setU32(m * 4, loopSize);
-      m++;
-      reseedOwed--;
-    }
-    return m;
   };
 
   /** Reads the lengths of `io`'s first n collected buffers into lensIn (one read). */
@@ -219,16 +208,24 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   const writePktLens = (io: RRef<NetIo>, from: number, to: number): void => {
     if (to > from) io.pktLens!.write(from * 4, outBytes, from * 4, (to - from) * 4);
   };
-
+  /** Pool buffers onto `io`'s pkts until it holds `batch`, as TX frames of txSize bytes if `asFrames`. */
+  const refill = (io: RRef<NetIo>, batch: number, asFrames: boolean): void => {
+    const pk = io.pkts as Deque;
+    const m0 = pk.length;
+    if (m0 >= batch || pool.length === 0) return;
+    const m = m0 + pk.moveFrom(pool, batch - m0);
+    if (asFrames) {
+      for (let k = m0; k < m; k++) lensOut.setUint32(k * 4, txSize, true);
+      writePktLens(io, m0, m);
+    }
+  };
   /**
    * Every buffer of `co` (a NetIo's collect, its lengths already read) goes back to where the next
    * call takes buffers: `io`'s pkts — as free RX buffers, or (`asFrames`) as TX frames of txSize
-   * bytes, template intact — with one bulk move (no handle per buffer); what does not fit goes to
-   * the pool.
+   * bytes, template intact — and what does not fit to the pool (bulk moves: no handle per buffer).
    */
   const recycle = (co: Deque, io: RRef<NetIo>, asFrames: boolean): void => {
-    const n = co.length;
-    if (n === 0) return;
+    if (co.length === 0) return;
     const pk = io.pkts as Deque;
     const m0 = pk.length;
     const back = pk.moveFrom(co, cap - m0);
@@ -236,7 +233,49 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       for (let m = m0; m < m0 + back; m++) lensOut.setUint32(m * 4, txSize, true);
       writePktLens(io, m0, m0 + back);
     }
-    for (let i = back; i < n; i++) pool.push(co.pop()!);
+    pool.moveFrom(co, co.length);
+  };
+  /**
+   * The received batch in `co` (`got` frames, lengths in lensIn): headers out, prepare and process
+   * each frame, headers back; frames to send go onto `tio`'s pkts (at most `batch` there), the rest
+   * to the pool. Returns frames queued to send.
+   */
+  const forward = (co: Deque, tio: RRef<NetIo>, got: number, batch: number): number => {
+    co.readEach(0, got, 0, headerBytes, hdrs, 0);
+    if (prepare !== undefined) {
+      for (let i = 0; i < got; i++) {
+        const len = lensIn.getUint32(i * 4, true);
+        if (len > 0) prepare(hdrs, i * headerBytes, len, i);
+      }
+    }
+    const tpk = tio.pkts as Deque;
+    const m0 = tpk.length;
+    let m = m0;
+    for (let i = 0; i < got; i++) {
+      const len = lensIn.getUint32(i * 4, true);
+      let out = 0;
+      if (len > 0) {
+        rxFrames++;
+        rxBytes += len;
+        out = m < batch ? process(hdrs, i * headerBytes, len, i) : 0;
+        if (out > 0) lensOut.setUint32(m++ * 4, out, true);
+        else dropped++;
+      }
+      verdicts.setUint32(i * 4, out, true);
+    }
+    if (rewriteBytes > 0) co.writeEach(0, got, 0, rewriteBytes, hdrs, 0, headerBytes);
+    // Runs of frames to send and of frames to drop, each with one bulk move, in order.
+    for (let i = 0; i < got;) {
+      let j = i;
+      while (j < got && verdicts.getUint32(j * 4, true) > 0) j++;
+      if (j > i) tpk.moveFrom(co, j - i);
+      i = j;
+      while (j < got && verdicts.getUint32(j * 4, true) === 0) j++;
+      if (j > i) pool.moveFrom(co, j - i);
+      i = j;
+    }
+    writePktLens(tio, m0, m);
+    return m - m0;
   };
 
   return {
@@ -247,7 +286,12 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       if (!(batch >= 1 && batch <= MAX_BATCH)) return -22;
       ensure(batch);
       if (mode === 'tx' && !templated) {
-        for (let i = 0; i < pool.length; i++) writeFrame(pool.at(i), i, txSize);
+        // Every pool buffer becomes a template frame (rotated through the pool: front to back).
+        for (let i = 0, n = pool.length; i < n; i++) {
+          const b = pool.pop()!;
+          writeFrame(b, i, txSize);
+          pool.push(b);
+        }
         templated = true;
       }
       if (mode !== 'tx') templated = false;
@@ -259,9 +303,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       while (!failed && sys.now() < end) {
         for (let k = 0; k < 64; k++) {
           if (rxOn) {
-            const pk = rio.pkts as Deque;
-            let n = pk.length;
-            while (n < batch && pool.length > 0) { pk.push(pool.pop()!); n++; }
+            refill(rio, batch, false);
             const flying = inLoop;
             const r = call(true, rio);
             if (r === null) { rio = lost(rio); failed = true; break; }
@@ -278,57 +320,19 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
               }
               recycle(co, r, false);
             } else if (got > 0) {
-              const tpk = tio.pkts as Deque;
-              const m0 = tpk.length;
-              let m = m0;
-              if (prepare !== undefined) {
-                for (let i = 0; i < got; i++) {
-                  const buf = co.pop()!;
-                  held[i]!.buf = buf;
-                  const len = lensIn.getUint32(i * 4, true);
-                  if (len > 0) prepare(buf, len, i);
-                }
-              }
-              for (let i = 0; i < got; i++) {
-                let buf: Buf;
-                if (prepare !== undefined) {
-                  const h = held[i]!;
-                  buf = h.buf!;
-                  h.buf = undefined;
-                } else {
-                  buf = co.pop()!;
-                }
-                const len = lensIn.getUint32(i * 4, true);
-                if (len === 0) { pool.push(buf); continue; }
-                rxFrames++;
-                rxBytes += len;
-                const out = m < batch ? hooks.process(buf, len, i) : 0;
-                if (out > 0) {
-                  tpk.push(buf);
-                  lensOut.setUint32(m * 4, out, true);
-                  m++;
-                  frames++;
-                } else {
-                  dropped++;
-                  pool.push(buf);
-                }
-              }
-              writePktLens(tio, m0, m);
+              frames += forward(co, tio, got, batch);
             }
             inLoop -= rxFrames - rx0;
           }
           if (txOn) {
-            const tpk = tio.pkts as Deque;
-            if (!rxOn) {
-              const m0 = tpk.length;
-              let m = m0;
-              while (m < batch && pool.length > 0) { tpk.push(pool.pop()!); lensOut.setUint32(m * 4, txSize, true); m++; }
-              writePktLens(tio, m0, m);
-            } else if (reseedOwed > 0) {
-              reseed(tio, tpk.length, batch);
+            if (!rxOn) refill(tio, batch, true);
+            else if (reseedOwed > 0) {
+              const tpk = tio.pkts as Deque;
+              const done = queueFrames(tpk, tio.pktLens!, tpk.length, Math.min(reseedOwed, batch - tpk.length), loopSize);
+              reseedOwed -= done;
             }
             const flying = inLoop;
-            const sent = tpk.length;
+            const sent = loopSize > 0 ? (tio.pkts as Deque).length : 0; // only a seeded loop counts it
             const r = call(false, tio);
             if (r === null) { tio = lost(tio); failed = true; break; }
             tio = r;
@@ -353,19 +357,17 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       // Post RX buffers first, so looped-back frames find descriptors.
       let rio = rxIo!;
       for (let k = 0; k < 64 && pool.length > 0; k++) {
-        const pk = rio.pkts as Deque;
-        while (pk.length < cap && pool.length > 0) pk.push(pool.pop()!);
+        refill(rio, cap, false);
         const flying = inLoop;
         const r = call(true, rio);
         if (r === null) { rio = lost(rio); break; }
         rio = r;
         account(r, flying, 0);
         const co = r.collect as Deque;
-        const cl = r.collectLens!;
-        for (let i = 0, got = co.length; i < got; i++) {
-          if (cl.getU32(i * 4) > 0) inLoop--; // a frame of an earlier seed came round
-          pool.push(co.pop()!);
-        }
+        const got = co.length;
+        readCollectLens(r, got);
+        for (let i = 0; i < got; i++) if (lensIn.getUint32(i * 4, true) > 0) inLoop--; // a frame of an earlier seed came round
+        pool.moveFrom(co, got);
       }
       rxIo = rio;
       let sent = 0;
@@ -373,16 +375,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       const end = sys.now() + 1000;
       while (sent < n && pool.length > 0 && sys.now() < end) {
         const tpk = tio.pkts as Deque;
-        const tl = tio.pktLens!;
-        let m = tpk.length;
-        while (m < cap && sent < n && pool.length > 0) {
-          const b = pool.pop()!;
-          writeFrame(b, seedSeq++, size);
-          tpk.push(b);
-          tl.setU32(m * 4, size);
-          m++;
-          sent++;
-        }
+        sent += queueFrames(tpk, tio.pktLens!, tpk.length, Math.min(n - sent, cap - tpk.length), size);
         const flying = inLoop;
         const queued = tpk.length;
         const r = call(false, tio);
@@ -390,7 +383,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
         tio = r;
         account(r, flying, queued);
         const co = r.collect as Deque;
-        for (let b = co.pop(); b !== undefined; b = co.pop()) pool.push(b);
+        pool.moveFrom(co, co.length);
       }
       txIo = tio;
       return sent;

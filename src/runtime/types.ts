@@ -104,4 +104,18 @@ export interface RRefDeque<T extends RRefBase = RRefBase> extends RRefBase {
    * distinct; anything else is a violation, as with push and pop.
    */
   moveFrom(src: RRefDeque<T>, n: number): number;
+  /*
+   * Batch accessors for a deque of scalar arrays (packet buffers): the bytes of many elements in
+   * one checked call, with no handle per element. Element i is the i-th from the front; elements
+   * [from, from+count) must exist and hold bytes [off, off+n), or the call is a violation.
+   */
+  /** Copies bytes [off, off+n) of elements [from, from+count) to dst at dstOff + (i-from)*stride (default n). */
+  readEach(from: number, count: number, off: number, n: number, dst: DataView, dstOff: number, stride?: number): void;
+  /** Copies src at srcOff + (i-from)*stride (default n) into bytes [off, off+n) of elements [from, from+count). */
+  writeEach(from: number, count: number, off: number, n: number, src: DataView, srcOff: number, stride?: number): void;
+  /**
+   * Each element's physical address and byte length: two little-endian u32 per element at
+   * dstOff + (i-from)*8; 0 and 0 for an element that is not a scalar array (no bytes for DMA).
+   */
+  extents(from: number, count: number, dst: DataView, dstOff: number): void;
 }

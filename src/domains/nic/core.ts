@@ -5,9 +5,14 @@
  *
  * Invariants:
  *  - Zero copy: RX descriptors point at the caller's buffers, TX descriptors at the caller's
- *    frames; the core never copies frame data. Each ring slot remembers its buffer, so every buffer
- *    handed in comes back out exactly once: filled (RX), done (TX), refused (pushed back onto the
- *    caller's input queue), or reclaimed by stop()/reset(). Nothing is leaked on any path.
+ *    frames; the core never copies frame data. Each ring keeps the buffers it holds in a queue of
+ *    its own (`held`), in ring order (the front is the oldest slot owned by hardware), so every
+ *    buffer handed in comes back out exactly once: filled (RX), done (TX), refused (moved behind
+ *    the others in the caller's input queue), or reclaimed by stop()/reset(). Nothing is leaked.
+ *  - Buffers move in runs: the core reads the addresses and sizes of the buffers it is about to
+ *    post with one `extents`, then moves the run between the caller's queue and the ring's with
+ *    one `moveFrom` (and back the same way), never a buffer at a time: in the driver domain each
+ *    of those is one kernel call for the whole run, with no handle per buffer.
  *  - Ring discipline: at most size-1 descriptors are owned by hardware (head == tail means empty);
  *    software consumes RX write-backs in order while DD is set, and advances RDT/TDT once per call,
  *    followed by one wake of the device.
@@ -29,7 +34,7 @@
  * from the spec below.
  */
 import type { DmaBytes } from '../../runtime/types.js';
-import type { FrameQueue } from './deque.js';
+import { FrameDeque, type FrameQueue } from './deque.js';
 
 // Registers (BAR0 byte offset / 4) and fields, from the spec's table.
 const CTRL = 0x00000 / 4;
@@ -86,7 +91,7 @@ export const MAX_TX_FRAME = 16 * 1024;
 /** RedLeaf's batch: buffers per submit/reclaim step. */
 export const BATCH = 32;
 const TWO32 = 0x100000000;
-/** Descriptors staged locally per bulk ring access. */
+/** Descriptors staged locally per bulk ring access (and buffers posted per extents/moveFrom run). */
 const STAGE = 64;
 
 export interface NicCoreOptions {
@@ -95,6 +100,11 @@ export interface NicCoreOptions {
   wakeWord: number;
   /** Allocates DMA memory for descriptor rings. */
   alloc: (bytes: number, align: number) => DmaBytes;
+  /**
+   * A queue of the caller's kind (the same kind as the queues handed to rx/txSubmitAndPoll) in
+   * which a ring keeps the buffers it holds. Default: a FrameDeque.
+   */
+  queue?: (capacity: number) => FrameQueue;
   /** Milliseconds, monotonic. */
   now: () => number;
   /** RX/TX queue pairs to use. Default 1. */
@@ -141,33 +151,32 @@ function ringSize(v: number | undefined, what: string): number {
   return n;
 }
 
-/** What software remembers of one ring slot: the buffer it holds and the frame length posted. */
-class Slot {
-  buf: DmaBytes | undefined = undefined;
-  len = 0;
-}
-
-/** One direction of one queue: its ring and which buffer each slot holds. */
+/** One direction of one queue: its ring and the buffers its slots hold. */
 class Ring {
   readonly mem: DmaBytes;
-  readonly slots: Slot[];
+  /** The buffers of slots clean, clean+1, ... (as many as are in flight), with the frame length posted. */
+  readonly held: FrameQueue;
   /** Next slot software fills (mirrors the tail register). */
   tail = 0;
   /** Oldest slot owned by hardware. */
   clean = 0;
-  inflight = 0;
   /** Local copy of up to STAGE descriptors, starting at ring slot `stageAt` (see post/flush, collect). */
   readonly stage = new Uint8Array(STAGE * DESC);
   readonly stageV = new DataView(this.stage.buffer);
   private stageAt = 0;
   private staged = 0;
-  constructor(alloc: NicCoreOptions['alloc'], readonly size: number) {
+  constructor(alloc: NicCoreOptions['alloc'], queue: (capacity: number) => FrameQueue, readonly size: number) {
     this.mem = alloc(size * DESC, RING_ALIGN);
-    this.slots = Array.from({ length: size }, () => new Slot());
+    this.held = queue(size);
+  }
+  /** Buffers owned by hardware. */
+  get inflight(): number {
+    return this.held.length;
   }
   /**
-   * Stages descriptor words w0..w3 for slot `tail` and advances tail (the buffer's bookkeeping is
-   * the caller's); the staged run is written to the ring when full, at the ring's end, or by flush().
+   * Stages descriptor words w0..w3 for slot `tail` and advances tail (moving the buffer into
+   * `held` is the caller's); the staged run is written to the ring when full, at the ring's end,
+   * or by flush().
    */
   post(w0: number, w1: number, w2: number, w3: number): void {
     const s = this.tail;
@@ -204,21 +213,26 @@ class Ring {
     mem.read(c * DESC, this.stage, 0, n * DESC);
     return n;
   }
-  /** Empties the ring; software state only (the device was reset or not yet enabled). */
+  /** Empties the ring; software state only (the device was reset or not yet enabled, and held is empty). */
   clear(): void {
     this.mem.fill(0, 0, this.size * DESC);
-    this.tail = this.clean = this.inflight = this.staged = 0;
+    this.tail = this.clean = this.staged = 0;
   }
-  /** Moves every buffer still in the ring to `out` (RX buffers carry length 0). */
-  drainTo(out: FrameQueue): void {
-    while (this.inflight > 0) {
-      const s = this.clean;
-      const slot = this.slots[s]!;
-      out.push(slot.buf!, slot.len);
-      slot.buf = undefined;
-      this.clean = s + 1 === this.size ? 0 : s + 1;
-      this.inflight--;
-    }
+  /**
+   * Moves the next n buffers the ring holds (from slot clean on) to `out` (which has room for
+   * them), lengths as held, or (`withLens` false) left for the caller to set.
+   */
+  release(n: number, out: FrameQueue, withLens = true): void {
+    out.moveFrom(this.held, n, withLens);
+    const c = this.clean + n;
+    this.clean = c < this.size ? c : c - this.size;
+  }
+  /** Moves every buffer still in the ring to `out`, with the length posted (`rx`: 0, no frame). */
+  drainTo(out: FrameQueue, rx: boolean): void {
+    const first = out.length;
+    const n = this.held.length;
+    this.release(n, out, !rx);
+    if (rx) for (let i = 0; i < n; i++) out.setLenAt(first + i, 0);
   }
 }
 
@@ -241,6 +255,8 @@ export class NicCore {
   private errBits = 0;
   /** MAC address read from RAL/RAH at init. */
   readonly mac = new Uint8Array(6);
+  /** Addresses and sizes of the buffers of one posting run (FrameQueue.extents). */
+  private readonly ext = new DataView(new ArrayBuffer(STAGE * 8));
 
   constructor(o: NicCoreOptions) {
     this.bar0 = o.bar0;
@@ -254,8 +270,9 @@ export class NicCore {
     this.promiscuous = o.promiscuous ?? false;
     const rxN = ringSize(o.rxRingSize, 'rxRingSize');
     const txN = ringSize(o.txRingSize, 'txRingSize');
-    this.rx = Array.from({ length: this.queues }, () => new Ring(o.alloc, rxN));
-    this.tx = Array.from({ length: this.queues }, () => new Ring(o.alloc, txN));
+    const queue = o.queue ?? ((n: number): FrameQueue => new FrameDeque(n));
+    this.rx = Array.from({ length: this.queues }, () => new Ring(o.alloc, queue, rxN));
+    this.tx = Array.from({ length: this.queues }, () => new Ring(o.alloc, queue, txN));
     this.queueMask = (1 << this.queues) - 1;
   }
 
@@ -336,8 +353,8 @@ export class NicCore {
     this.resetDevice();
     this.up = false;
     for (let q = 0; q < this.queues; q++) {
-      this.rx[q]!.drainTo(reclaim);
-      this.tx[q]!.drainTo(reclaim);
+      this.rx[q]!.drainTo(reclaim, true);
+      this.tx[q]!.drainTo(reclaim, false);
     }
   }
 
@@ -370,6 +387,8 @@ export class NicCore {
       if (STAGE < want) want = STAGE;
       if (r.size - r.clean < want) want = r.size - r.clean;
       const n = r.collect(want, 8, RXD_STAT_DD);
+      const first = filled.length;
+      r.release(n, filled, false);
       for (let i = 0; i < n; i++) {
         const st = sv.getUint32(i * DESC + 8, true);
         let len = sv.getUint16(i * DESC + 12, true);
@@ -377,31 +396,31 @@ export class NicCore {
           this.rxErrors++;
           len = 0;
         }
-        const s = r.clean;
-        const slot = r.slots[s]!;
-        filled.push(slot.buf!, len);
-        slot.buf = undefined;
-        r.clean = s + 1 === r.size ? 0 : s + 1;
+        filled.setLenAt(first + i, len);
       }
-      r.inflight -= n;
       got += n;
       if (n < want) break;
     }
+    const ext = this.ext;
     let posted = 0;
-    while (r.inflight < r.size - 1 && free.length > 0) {
-      const buf = free.pop()!;
-      if (buf.byteLength < this.rxBufSize) {
-        free.push(buf, 0);
+    for (;;) {
+      let k = r.size - 1 - r.inflight;
+      if (free.length < k) k = free.length;
+      if (STAGE < k) k = STAGE;
+      if (k <= 0) break;
+      free.extents(k, ext);
+      let good = 0;
+      while (good < k && ext.getUint32(good * 8 + 4, true) >= this.rxBufSize) {
+        r.post(ext.getUint32(good * 8, true), 0, 0, 0); // header address 0; clears DD
+        good++;
+      }
+      r.held.moveFrom(free, good, false); // RX buffers carry no length until they are filled
+      posted += good;
+      if (good < k) {
+        free.rotate();
         this.rxRefused++;
         break;
       }
-      const addr = buf.addr;
-      const slot = r.slots[r.tail]!;
-      slot.buf = buf;
-      slot.len = 0;
-      r.post(addr % TWO32, Math.floor(addr / TWO32), 0, 0); // header address 0; clears DD
-      r.inflight++;
-      posted++;
     }
     if (posted > 0) {
       r.flush();
@@ -430,31 +449,29 @@ export class NicCore {
       let last = t.clean + n - 1;
       if (last >= t.size) last -= t.size;
       if ((mem.loadU32(last * DESC + 12) & TXD_STAT_DD) === 0) break;
-      for (let i = 0; i < n; i++) {
-        const s = t.clean;
-        const slot = t.slots[s]!;
-        done.push(slot.buf!, slot.len);
-        slot.buf = undefined;
-        t.clean = s + 1 === t.size ? 0 : s + 1;
-      }
-      t.inflight -= n;
+      t.release(n, done);
     }
+    const ext = this.ext;
     let posted = 0;
-    while (t.inflight < t.size - 1 && frames.length > 0) {
-      const len = frames.frontLen();
-      const buf = frames.pop()!;
-      if (!(len > 0 && len <= MAX_TX_FRAME && len <= buf.byteLength)) {
-        frames.push(buf, len);
+    for (;;) {
+      let k = t.size - 1 - t.inflight;
+      if (frames.length < k) k = frames.length;
+      if (STAGE < k) k = STAGE;
+      if (k <= 0) break;
+      frames.extents(k, ext);
+      let good = 0;
+      for (; good < k; good++) {
+        const len = frames.lenAt(good);
+        if (!(len > 0 && len <= MAX_TX_FRAME && len <= ext.getUint32(good * 8 + 4, true))) break;
+        t.post(ext.getUint32(good * 8, true), 0, len | TXD_DTYP_DATA | TXD_CMD, len << TXD_PAYLEN_SHIFT);
+      }
+      t.held.moveFrom(frames, good);
+      posted += good;
+      if (good < k) {
+        frames.rotate();
         this.txRefused++;
         break;
       }
-      const addr = buf.addr;
-      const slot = t.slots[t.tail]!;
-      slot.buf = buf;
-      slot.len = len;
-      t.post(addr % TWO32, Math.floor(addr / TWO32), len | TXD_DTYP_DATA | TXD_CMD, len << TXD_PAYLEN_SHIFT);
-      t.inflight++;
-      posted++;
     }
     if (posted > 0) {
       t.flush();

@@ -1,25 +1,34 @@
 /**
- * FrameDeque: a fixed-capacity FIFO of (buffer, frame length) pairs, the shape in which the NIC
- * driver core takes and returns packet buffers (RedLeaf's submit_and_poll over VecDeques).
+ * FrameQueue: what the NIC driver core needs of a FIFO of (buffer, frame length) pairs — the
+ * caller's queues (RedLeaf's submit_and_poll over VecDeques) and the core's own record of the
+ * buffers in each descriptor ring, in ring order. The core works on whole runs of elements:
+ * their addresses and sizes in one `extents` call, then one bulk `moveFrom` between two queues,
+ * so a queue backed by an RRefDeque (io.ts) mints no handle per buffer.
  *
- * Invariants: capacity never changes and push/pop never allocate (a preallocated ring of slot
- * objects: under SES lockdown an array element store takes a slow path, a property store does
- * not); a popped slot is cleared, so the deque holds no stale buffer references. Its push/pop/length/
- * capacity mirror RRefDeque's, so the domain glue can back a FrameQueue with an RRefDeque of
- * buffers plus a parallel array of lengths.
+ * FrameDeque: the host-side FrameQueue (tests, the benchmark's host driver path) over buffer
+ * references. Invariants: capacity never changes and nothing allocates after construction (a
+ * preallocated ring of slot objects: under SES lockdown an array element store takes a slow path,
+ * a property store does not); a popped slot is cleared, so the deque holds no stale references.
  */
 import type { DmaBytes } from '../../runtime/types.js';
 
-/** What the driver core needs of a queue of frames. */
+/** A FIFO of buffers with frame lengths; element i is the i-th from the front. */
 export interface FrameQueue {
   readonly length: number;
   readonly capacity: number;
-  /** Append `buf` carrying a frame of `len` bytes; false (nothing changes) when full. */
-  push(buf: DmaBytes, len: number): boolean;
-  /** Remove and return the front buffer, or undefined when empty. */
-  pop(): DmaBytes | undefined;
-  /** Frame length of the front element (what pop() would return); -1 when empty. */
-  frontLen(): number;
+  /** Frame length of element i (0 <= i < length). */
+  lenAt(i: number): number;
+  setLenAt(i: number, len: number): void;
+  /** For elements [0, n): physical address and byte length, two little-endian u32 per element in `out`. */
+  extents(n: number, out: DataView): void;
+  /**
+   * Moves up to n elements from the front of `src` (a queue of the same kind, not this one) to
+   * the back of this queue, in order, with their lengths (`withLens`, default) or with lengths
+   * left for the caller to set; returns how many (bounded by src's length and this queue's room).
+   */
+  moveFrom(src: this, n: number, withLens?: boolean): number;
+  /** Moves the front element to the back (a refused buffer goes behind the others). */
+  rotate(): void;
 }
 
 export class FrameDeque implements FrameQueue {
@@ -38,11 +47,14 @@ export class FrameDeque implements FrameQueue {
     return this.count;
   }
 
+  private slot(i: number): { buf: DmaBytes | undefined; len: number } {
+    const at = this.head + i;
+    return this.slots[at < this.capacity ? at : at - this.capacity]!;
+  }
+
   push(buf: DmaBytes, len: number): boolean {
     if (this.count === this.capacity) return false;
-    let i = this.head + this.count;
-    if (i >= this.capacity) i -= this.capacity;
-    const s = this.slots[i]!;
+    const s = this.slot(this.count);
     s.buf = buf;
     s.len = len;
     this.count++;
@@ -51,16 +63,46 @@ export class FrameDeque implements FrameQueue {
 
   pop(): DmaBytes | undefined {
     if (this.count === 0) return undefined;
-    const i = this.head;
-    const s = this.slots[i]!;
+    const s = this.slot(0);
     const b = s.buf;
     s.buf = undefined;
-    this.head = i + 1 === this.capacity ? 0 : i + 1;
+    this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
     this.count--;
     return b;
   }
 
+  /** Frame length of the front element (what pop() would return); -1 when empty. */
   frontLen(): number {
-    return this.count === 0 ? -1 : this.slots[this.head]!.len;
+    return this.count === 0 ? -1 : this.slot(0).len;
+  }
+
+  lenAt(i: number): number {
+    return this.slot(i).len;
+  }
+
+  setLenAt(i: number, len: number): void {
+    this.slot(i).len = len;
+  }
+
+  extents(n: number, out: DataView): void {
+    for (let i = 0; i < n; i++) {
+      const b = this.slot(i).buf!;
+      out.setUint32(i * 8, b.addr, true);
+      out.setUint32(i * 8 + 4, b.byteLength, true);
+    }
+  }
+
+  moveFrom(src: this, n: number, withLens = true): number {
+    let moved = 0;
+    for (; moved < n && src.count > 0 && this.count < this.capacity; moved++) {
+      const len = withLens ? src.frontLen() : 0;
+      this.push(src.pop()!, len);
+    }
+    return moved;
+  }
+
+  rotate(): void {
+    const len = this.frontLen();
+    this.push(this.pop()!, len);
   }
 }

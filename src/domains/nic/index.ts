@@ -7,7 +7,9 @@
  * interrupt mode; default false = poll mode).
  *
  * Invariants:
- *  - zero copy: descriptors point at the caller's buffers (their `addr`); frames are never copied;
+ *  - zero copy: descriptors point at the caller's buffers (their addresses); frames are never
+ *    copied, and no handle is minted per buffer: the buffers a ring holds live in a driver-owned
+ *    RRefDeque and move to and from a NetIo's deques in bulk (io.ts);
  *  - every NetIo moved in is returned, on error paths too (status < 0, nothing taken); an
  *    exception escaping here is a panic and the shadow (nic_shadow) takes over;
  *  - init resets the device and programs fresh rings, so a restarted instance starts from a clean
@@ -31,6 +33,13 @@ export function init(sys: Sys): Net {
     bar0: dev.bar0,
     wakeWord: dev.wakeWord,
     alloc: (n, a) => sys.alloc.bytes(n, a),
+    // Each ring keeps its buffers in a deque of the driver's own: buffers move between it and a
+    // NetIo's deques in bulk, with no handle per buffer.
+    queue: (n) => {
+      const q = new DequeQueue();
+      q.bind(sys.alloc.deque<RRefArray>(n), null);
+      return q;
+    },
     now: () => sys.now(),
     queues: num('queues', 1),
     rxRingSize: num('rxRing', 512),
@@ -66,20 +75,23 @@ export function init(sys: Sys): Net {
   };
   if (cfg.interrupts === true) setMode(true);
 
+  /** A malformed NetIo or bad queue: nothing taken, nothing collected. */
+  const refuse = (io: RRef<NetIo>): false => {
+    io.status = EINVAL;
+    io.count = 0;
+    return false;
+  };
   /** Bind the views on io's deques; false (status EINVAL set) if io is malformed or q is bad. */
   const open = (io: RRef<NetIo>, q: number, rx = false): boolean => {
     const pk = io.pkts;
     const pl = io.pktLens;
     const co = io.collect;
     const cl = io.collectLens;
-    io.count = 0;
     if (pk === null || pl === null || co === null || cl === null || !(q >= 0 && q < core.queues && Number.isInteger(q))) {
-      io.status = EINVAL;
-      return false;
+      return refuse(io);
     }
     if (!inQ.bind(pk as RRefDeque<RRefArray>, pl, !rx) || !outQ.bind(co as RRefDeque<RRefArray>, cl)) {
-      io.status = EINVAL;
-      return false;
+      return refuse(io);
     }
     io.status = 0;
     return true;

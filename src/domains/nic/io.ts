@@ -1,16 +1,19 @@
 /**
- * NetIo glue shared by the NIC driver domain: a FrameQueue view of one RRefDeque plus its lengths
- * array, in the convention of src/interfaces/net.ts (lens[i] is the length of the i-th element
- * from the front, at call entry and at call exit).
+ * DequeQueue: the NIC driver domain's FrameQueue over an RRefDeque of buffers plus their frame
+ * lengths — a NetIo's deque and length array (in the convention of src/interfaces/net.ts: lens[i]
+ * is the length of the i-th element from the front, at call entry and at call exit), or, with no
+ * length array, a deque of the driver's own that records the buffers of a descriptor ring.
  *
- * Invariants: the view never allocates after it has seen its largest deque (it is re-pointed at
- * the deque of every call with `bind`). The lengths are worked on in a local copy: every access
- * to the lengths RRefArray is a checked kernel call, so `bind` reads the lengths in use with one
- * `read` and `finish` writes them back, rotated so the front element's length is at index 0
- * again, with one `write` (typed-array stores are slow under lockdown: the copy is written
- * through a DataView).
+ * Invariants: no handle to a buffer is ever minted: buffers move between deques with one bulk
+ * RRefDeque.moveFrom and their addresses are read with one RRefDeque.extents per run. The view
+ * never allocates after it has seen its largest deque (a NetIo's view is re-pointed at the deque
+ * of every call with `bind`). The lengths are worked on in a local copy, indexed like a ring (the
+ * element at the front at `head`): every access to the lengths RRefArray is a checked kernel
+ * call, so `bind` reads the lengths in use with one `read` and `finish` writes them back, rotated
+ * so the front element's length is at index 0 again, with one `write` (typed-array stores are slow
+ * under lockdown: the copy is written through a DataView).
  */
-import type { DmaBytes, RRefArray, RRefDeque } from '../../runtime/types.js';
+import type { RRefArray, RRefDeque } from '../../runtime/types.js';
 import type { FrameQueue } from './deque.js';
 
 export class DequeQueue implements FrameQueue {
@@ -23,49 +26,66 @@ export class DequeQueue implements FrameQueue {
   private copyV = new DataView(this.copy.buffer);
   /** Index in the copy of the front element. */
   private head = 0;
-  /** A length was pushed since bind (the copy differs from lens). */
+  /** A length changed since bind (the copy differs from lens). */
   private dirty = false;
 
   /**
-   * Point at `d` and `lens`; false if the lens array is too short for the deque. `withLens`
-   * false: the lengths at entry carry no meaning (RX free buffers) and are not read.
+   * Point at `d` and `lens` (null: a driver-owned deque whose lengths live only here); false if
+   * the lens array is too short for the deque. `withLens` false: the lengths at entry carry no
+   * meaning (RX free buffers) and are not read.
    */
-  bind(d: RRefDeque<RRefArray>, lens: RRefArray, withLens = true): boolean {
+  bind(d: RRefDeque<RRefArray>, lens: RRefArray | null, withLens = true): boolean {
     this.d = d;
     this.lens = lens;
     this.capacity = d.capacity;
     this.length = d.length;
     this.head = 0;
     this.dirty = false;
-    if (lens.byteLength < this.capacity * 4) return false;
+    if (lens !== null && lens.byteLength < this.capacity * 4) return false;
     if (this.copy.length < this.capacity * 4) {
       this.copy = new Uint8Array(this.capacity * 4);
       this.copyV = new DataView(this.copy.buffer);
     }
-    if (withLens && this.length > 0) lens.read(0, this.copy, 0, this.length * 4);
+    if (lens !== null && withLens && this.length > 0) lens.read(0, this.copy, 0, this.length * 4);
     return true;
   }
 
-  push(buf: DmaBytes, len: number): boolean {
-    if (this.length === this.capacity || !this.d!.push(buf as RRefArray)) return false;
-    let i = this.head + this.length;
-    if (i >= this.capacity) i -= this.capacity;
-    this.copyV.setUint32(i * 4, len, true);
-    this.length++;
+  /** Index in the copy of element i. */
+  private at(i: number): number {
+    const a = this.head + i;
+    return a < this.capacity ? a : a - this.capacity;
+  }
+
+  lenAt(i: number): number {
+    return this.copyV.getUint32(this.at(i) * 4, true);
+  }
+
+  setLenAt(i: number, len: number): void {
+    this.copyV.setUint32(this.at(i) * 4, len, true);
     this.dirty = true;
-    return true;
   }
 
-  pop(): DmaBytes | undefined {
-    if (this.length === 0) return undefined;
-    const b = this.d!.pop();
-    this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
-    this.length--;
-    return b;
+  extents(n: number, out: DataView): void {
+    this.d!.extents(0, n, out, 0);
   }
 
-  frontLen(): number {
-    return this.length === 0 ? -1 : this.copyV.getUint32(this.head * 4, true);
+  moveFrom(src: this, n: number, withLens = true): number {
+    const moved = this.d!.moveFrom(src.d!, n);
+    if (withLens) for (let k = 0; k < moved; k++) this.copyV.setUint32(this.at(this.length + k) * 4, src.lenAt(k), true);
+    this.length += moved;
+    if (moved > 0) this.dirty = true;
+    src.length -= moved;
+    src.head = src.at(moved);
+    return moved;
+  }
+
+  rotate(): void {
+    const len = this.lenAt(0);
+    const d = this.d!;
+    d.push(d.pop()!);
+    this.head = this.at(1);
+    this.copyV.setUint32(this.at(this.length - 1) * 4, len, true);
+    this.dirty = true;
   }
 
   /**
