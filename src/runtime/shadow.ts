@@ -8,12 +8,26 @@
  * see a normal result. No authority here: everything comes from the capabilities passed in.
  */
 import type { Sys } from './sys.js';
+import type { RRefBase } from './types.js';
 
 /** Kernel capability over a supervised domain (import spec `{ supervise: name }`). */
 export interface Supervisor<T> {
   current(): T;
   restart(): T;
   restarts(): number;
+  /**
+   * Entrust `v` (yours, with everything it holds) before moving it into the supervised domain:
+   * if an instance you got from current()/restart() dies holding any of it, that part comes back
+   * to you through recall() instead of being freed. Throws an RpcError 'bad-argument' for a value
+   * you do not own. The mark costs one pass over the value and lasts until the value is freed.
+   */
+  entrust(v: RRefBase): void;
+  /**
+   * Fresh handles (yours) to the entrusted values that dead instances held when they died — each
+   * value as a root, with what it holds then — once their memory was reclaimed. Each comes back
+   * once; what they freed or moved elsewhere does not.
+   */
+  recall(): Promise<readonly RRefBase[]>;
 }
 
 export interface ShadowControl<T> {

@@ -5,16 +5,29 @@
  * (detach/attach), the fresh instance brings it up and re-creates its queues in init — and
  * reissues every request that had not completed. Callers get normal results.
  *
- * How each method recovers (the trade-off is documented in src/interfaces/block.ts):
+ * How each method recovers (the interface side is documented in src/interfaces/block.ts):
  *  - info getters, flush: reissued as they are;
  *  - write (borrowed buffer): the shadow lends the caller's buffer on to the driver (a borrower
  *    may lend onward within its own borrow); a driver crash cannot free it, so the call is
  *    reissued with the same buffer — zero copy;
- *  - submit / submitAndPoll (requests moved in): moved RRefs die with the driver, so before
- *    forwarding the shadow records each request and keeps a copy of WRITE data in reused
- *    shadow-owned buffers (one memcpy per written block; reads stay zero-copy). After a crash it
- *    rebuilds the requests in fresh allocations and reissues the whole batch. The records, their
- *    arrays and the copy buffers are pooled: a call without a crash allocates no records.
+ *  - submit / submitAndPoll (requests moved in): zero copy too. Before forwarding, the shadow
+ *    ENTRUSTS the request (or the batch's deque, with every request and buffer in it) through its
+ *    supervisor capability, and records each request's op, lba, nblocks, tag and address. If the
+ *    driver dies holding them, the kernel's reclaim gives the entrusted values back to the shadow
+ *    instead of freeing them (src/kernel/heap.ts, bequeath) — after the device stopped DMA, with
+ *    the dead driver's handles revoked — and recall() hands them over. The shadow finds each
+ *    request again by its address, resets its fields from the record and reissues the batch with
+ *    the caller's own buffers: the written bytes are the original ones, nothing is copied.
+ *    Why this and not a borrowed write buffer in submit: a borrow lasts one call, the requests
+ *    of submitAndPoll are owned by the driver while the controller works on them, and callers
+ *    (the fs log, bcache) rely on getting their buffers back by move. Why not a copy: it cost
+ *    one 4 KiB memcpy and a pooled buffer per written block (half the throughput of 32-request
+ *    sequential writes). Cost now: one capability call per call (a walk over the batch's slots
+ *    setting a flag) and five field reads per request.
+ *    A request the driver did not give back (it freed the caller's request, or gave it away):
+ *    a read is rebuilt with a fresh buffer and reissued; a write cannot be, its data is gone —
+ *    it is sent as a flush (harmless) and answered -EIO with its own op, never written with
+ *    other bytes.
  * A restart can fail too (the fresh instance dies during its init, e.g. a controller that breaks
  * during bring-up): that is one more death. Each call retries at most MAX_RETRIES restarts; then
  * its requests come back with status -EIO (write and flush return -EIO) instead of an exception —
@@ -24,30 +37,35 @@
  */
 import type { BDev, BlkReq } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
-import type { RRef, RRefArray, RRefDeque } from '../../runtime/types.js';
+import type { RRef, RRefArray, RRefBase, RRefDeque } from '../../runtime/types.js';
 import { shadowControl, type Supervisor } from '../../runtime/shadow.js';
 
 const EIO = -5;
 const MAX_RETRIES = 20;
 const DEATHS = ['panic', 'callee-dead', 'timeout'];
+const BLK_WRITE = 1;
+const BLK_FLUSH = 2;
 
-/** What reissuing one request needs. */
+/** What finding (or, failing that, rebuilding) one request after a crash needs. */
 interface Rec {
   op: number;
   lba: number;
   nblocks: number;
   tag: number;
-  /** Byte length of the request's buffer (-1: none). */
-  len: number;
-  /** Copy of the data a write transfers (its first nblocks · blockSize bytes, not the whole buffer). */
-  copy: RRefArray<number> | null;
+  /** Address of the request struct: how it is recognised among the recalled values. */
+  addr: number;
+  /** A write that did not come back: reissued as a flush, answered -EIO (see fixLost). */
+  lost: boolean;
 }
 
-/** The records of one call's requests (`n` of `recs` in use) and the capacity of its deque. */
+/** One call in flight: the records of its requests (`n` of `recs`), its deque's capacity and address. */
 interface Batch {
   recs: Rec[];
   n: number;
   cap: number;
+  /** Address of the call's deque (submitAndPoll), -1 for submit. */
+  dq: number;
+  lost: number;
 }
 
 /** How one call is forwarded: its argument for each attempt, the call, and the answer when recovery gave up. */
@@ -61,72 +79,150 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
   const ctl = shadowControl(sys, sup, { maxRetries: MAX_RETRIES });
   const died = (e: unknown): boolean => DEATHS.includes(sys.rpcErrorKind(e) ?? '');
 
-  // Reused copy buffers, by size.
-  const copies = new Map<number, RRefArray<number>[]>();
-  const copyOf = (src: RRefArray<number>, len: number): RRefArray<number> => {
-    const free = copies.get(len);
-    const c = free?.pop() ?? sys.alloc.bytes(len, len % 4096 === 0 ? 4096 : 64);
-    c.copyFrom(src, 0, 0, len);
-    return c;
-  };
-
-  // Batch records, pooled: several calls may be in flight at once, each holds one.
+  // Calls in flight, their records pooled: a call without a crash allocates nothing.
   const batches: Batch[] = [];
+  const inflight = new Set<Batch>();
+  const begin = (n: number, cap: number, dq: number): Batch => {
+    const b = batches.pop() ?? { recs: [], n: 0, cap: 0, dq: -1, lost: 0 };
+    b.n = n;
+    b.cap = cap;
+    b.dq = dq;
+    b.lost = 0;
+    inflight.add(b);
+    return b;
+  };
   const record = (b: Batch, i: number, h: RRef<BlkReq>): void => {
-    const r = b.recs[i] ?? (b.recs[i] = { op: 0, lba: 0, nblocks: 0, tag: 0, len: -1, copy: null });
-    const op = h.op;
-    const data = op === 2 ? null : h.data;
-    r.op = op;
+    const r = b.recs[i] ?? (b.recs[i] = { op: 0, lba: 0, nblocks: 0, tag: 0, addr: 0, lost: false });
+    r.op = h.op;
     r.lba = h.lba;
     r.nblocks = h.nblocks;
     r.tag = h.tag;
-    r.len = data === null ? -1 : data.byteLength;
-    // Only the transferred blocks are copied: a caller may hand in a large buffer (the fs log's
-    // staging area) to write a few blocks of it; bytes past the transfer come back zero after a
-    // recovery, as for reads.
-    // (Before the driver ever reported its block size, the whole buffer is copied.)
-    const transfer = known.blockSize > 0 ? Math.min(r.len, r.nblocks * known.blockSize) : r.len;
-    r.copy = op === 1 && data !== null && transfer > 0 ? copyOf(data, transfer) : null;
+    r.addr = h.addr;
+    r.lost = false;
   };
-  const release = (b: Batch): void => {
-    for (let i = 0; i < b.n; i++) {
-      const r = b.recs[i]!;
-      if (r.copy === null) continue;
-      const len = r.copy.byteLength;
-      let free = copies.get(len);
-      if (free === undefined) copies.set(len, (free = []));
-      free.push(r.copy);
-      r.copy = null;
+
+  // Requests recalled from dead driver instances, by address, until their call takes them back.
+  const found = new Map<number, RRef<BlkReq>>();
+  const end = (b: Batch): void => {
+    inflight.delete(b);
+    if (found.size !== 0) {
+      // A call that ended without taking back what was recalled for it (it gave up): free it.
+      for (let i = 0; i < b.n; i++) {
+        const h = found.get(b.recs[i]!.addr);
+        if (h === undefined) continue;
+        found.delete(b.recs[i]!.addr);
+        h.drop();
+      }
     }
     batches.push(b);
   };
 
-  /** A fresh request equal to the recorded one (its data: the write copy, or a fresh read buffer). */
-  const rebuild = (r: Rec, status: number): RRef<BlkReq> => {
+  /** Size of a BlkReq struct: a recalled value of another size at a request's address is not one. */
+  const reqBytes = ((): number => {
     const h = sys.alloc.struct<BlkReq>('BlkReq');
-    h.op = r.op;
+    const n = h.byteLength;
+    h.drop();
+    return n;
+  })();
+  const isReq = (v: RRefBase): v is RRef<BlkReq> => {
+    const h = v as Partial<BlkReq> & RRefBase;
+    return v.byteLength === reqBytes && typeof h.op === 'number' && typeof h.tag === 'number' && typeof h.status === 'number';
+  };
+  /**
+   * Take over what dead driver instances held of ours: the requests of calls in flight (out of
+   * their deques too) go to `found`; anything else (a deque, a value the driver put in one) is
+   * freed. One recall for all the calls that saw the same deaths.
+   */
+  let collecting: Promise<void> | null = null;
+  const collect = (): Promise<void> =>
+    (collecting ??= (async () => {
+      try {
+        const got = await sup.recall();
+        if (got.length === 0) return;
+        const wanted = new Set<number>();
+        const deques = new Set<number>();
+        for (const b of inflight) {
+          if (b.dq >= 0) deques.add(b.dq);
+          for (let i = 0; i < b.n; i++) wanted.add(b.recs[i]!.addr);
+        }
+        const keep = (v: RRefBase): void => {
+          if (wanted.has(v.addr) && !found.has(v.addr) && isReq(v)) found.set(v.addr, v);
+          else v.drop();
+        };
+        for (const v of got) {
+          if (!deques.has(v.addr)) {
+            keep(v);
+            continue;
+          }
+          const dq = v as RRefDeque<RRefBase>;
+          for (let e = dq.pop(); e !== undefined; e = dq.pop()) keep(e);
+          dq.drop();
+        }
+      } finally {
+        collecting = null;
+      }
+    })());
+
+  /**
+   * The request recorded in `r`, with `status`: the recalled one (the caller's own struct and
+   * buffer, fields reset from the record), else a rebuilt one — a read with a fresh buffer, a
+   * lost write as a flush (fixLost answers it -EIO).
+   */
+  const takeBack = (b: Batch, r: Rec, status: number): RRef<BlkReq> => {
+    let h = found.get(r.addr);
+    if (h !== undefined) found.delete(r.addr);
+    const op = r.op;
+    if (h !== undefined && op !== BLK_FLUSH && !r.lost) {
+      const data = h.data;
+      if (data === null || data.byteLength < r.nblocks * known.blockSize) {
+        h.drop();
+        h = undefined;
+      }
+    }
+    if (h === undefined) {
+      h = sys.alloc.struct<BlkReq>('BlkReq');
+      if (op === BLK_WRITE) {
+        if (!r.lost) b.lost++;
+        r.lost = true;
+      } else if (op !== BLK_FLUSH) {
+        const len = r.nblocks * known.blockSize;
+        h.data = sys.alloc.bytes(len, len % 4096 === 0 ? 4096 : 64);
+      }
+    }
+    h.op = r.lost ? BLK_FLUSH : op;
     h.lba = r.lba;
     h.nblocks = r.nblocks;
     h.tag = r.tag;
-    h.status = status;
-    if (r.len >= 0) {
-      const b = sys.alloc.bytes(r.len, r.len % 4096 === 0 ? 4096 : 64);
-      if (r.copy !== null) b.copyFrom(r.copy, 0, 0, r.copy.byteLength);
-      h.data = b;
-    }
+    h.status = r.lost ? EIO : status;
     return h;
   };
-  const rebuildAll = (b: Batch, status: number): RRefDeque<RRef<BlkReq>> => {
+  const takeBackAll = (b: Batch, status: number): RRefDeque<RRef<BlkReq>> => {
     const d = sys.alloc.deque<RRef<BlkReq>>(b.cap);
-    for (let i = 0; i < b.n; i++) d.push(rebuild(b.recs[i]!, status));
+    for (let i = 0; i < b.n; i++) d.push(takeBack(b, b.recs[i]!, status));
     return d;
+  };
+  /** A lost write, reissued as a flush, is answered as what it was: a write that failed. */
+  const fixLost = (r: Rec, h: RRef<BlkReq>): void => {
+    if (!r.lost) return;
+    h.op = r.op;
+    h.status = EIO;
+  };
+  const fixLostAll = (b: Batch, dq: RRefDeque<RRef<BlkReq>>): RRefDeque<RRef<BlkReq>> => {
+    if (b.lost === 0) return dq;
+    for (let i = 0; i < b.n; i++) {
+      const h = dq.pop()!;
+      fixLost(b.recs[i]!, h);
+      dq.push(h);
+    }
+    return dq;
   };
 
   /**
    * A call to the live driver `t` (made directly by the caller: no bookkeeping, no closures, the
    * common case) threw `e`. Rethrow unless it is a death; else restart the driver — one restart
-   * for all the calls that saw the same death; a concurrent call may have done it already — and
-   * issue the call again with `f.arg()`, at most MAX_RETRIES times; then answer
+   * for all the calls that saw the same death; a concurrent call may have done it already —, take
+   * back what the dead instance held (collect) and issue the call again with `f.arg()`, at most
+   * MAX_RETRIES times; then answer
    * `f.giveUp(last argument)`. A failed restart (the fresh instance died in its init) is one more
    * death: the next attempt restarts again. Never throws a death (it would be this domain's panic).
    */
@@ -139,13 +235,17 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
       } catch (e2) {
         if (!died(e2)) throw e2;
       }
+      await collect();
       const a = f.arg();
       driver = ctl.target();
       try {
         return await f.call(driver, a);
       } catch (e2) {
         if (!died(e2)) throw e2;
-        if (attempt >= MAX_RETRIES) return f.giveUp(a);
+        if (attempt >= MAX_RETRIES) {
+          await collect();
+          return f.giveUp(a);
+        }
       }
     }
   }
@@ -171,33 +271,38 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
     model: () => info('model', (t) => t.model()),
     serial: () => info('serial', (t) => t.serial()),
     async submit(h: RRef<BlkReq>) {
-      const b = batches.pop() ?? { recs: [], n: 0, cap: 0 };
-      b.n = 1;
+      const b = begin(1, 0, -1);
       record(b, 0, h);
       const t = ctl.target();
       let out: RRef<BlkReq>;
       try {
+        sup.entrust(h);
         out = await t.submit(h);
       } catch (e) {
         let cur = h;
         out = await afterDeath(t, e, {
           // The request itself while it is still ours (the call was refused before the move).
-          arg: () => (cur.valid ? cur : (cur = rebuild(b.recs[0]!, 0))),
-          call: (t2, a) => t2.submit(a),
+          arg: () => (cur.valid ? cur : (cur = takeBack(b, b.recs[0]!, 0))),
+          call: async (t2, a) => {
+            sup.entrust(a);
+            const r = await t2.submit(a);
+            fixLost(b.recs[0]!, r);
+            return r;
+          },
           giveUp: (a) => {
-            if (!a.valid) return rebuild(b.recs[0]!, EIO);
-            a.status = EIO;
-            return a;
+            const r = a.valid ? a : takeBack(b, b.recs[0]!, EIO);
+            r.status = EIO;
+            fixLost(b.recs[0]!, r);
+            return r;
           },
         });
       }
-      release(b);
+      end(b);
       return out;
     },
     async submitAndPoll(dq: RRefDeque<RRef<BlkReq>>) {
-      const b = batches.pop() ?? { recs: [], n: 0, cap: 0 };
-      const n = (b.n = dq.length);
-      b.cap = dq.capacity;
+      const n = dq.length;
+      const b = begin(n, dq.capacity, dq.addr);
       for (let i = 0; i < n; i++) {
         const h = dq.pop()!;
         record(b, i, h);
@@ -206,24 +311,33 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
       const t = ctl.target();
       let out: RRefDeque<RRef<BlkReq>>;
       try {
+        sup.entrust(dq);
         out = await t.submitAndPoll(dq);
       } catch (e) {
         let cur = dq;
         out = await afterDeath(t, e, {
-          arg: () => (cur.valid ? cur : (cur = rebuildAll(b, 0))),
-          call: (t2, a) => t2.submitAndPoll(a),
+          arg: () => {
+            if (cur.valid) return cur;
+            cur = takeBackAll(b, 0);
+            b.dq = cur.addr;
+            return cur;
+          },
+          call: async (t2, a) => {
+            sup.entrust(a);
+            return fixLostAll(b, await t2.submitAndPoll(a));
+          },
           giveUp: (a) => {
-            if (!a.valid) return rebuildAll(b, EIO);
+            const d = a.valid ? a : takeBackAll(b, EIO);
             for (let i = 0; i < n; i++) {
-              const h = a.pop()!;
+              const h = d.pop()!;
               h.status = EIO;
-              a.push(h);
+              d.push(h);
             }
-            return a;
+            return fixLostAll(b, d);
           },
         });
       }
-      release(b);
+      end(b);
       return out;
     },
     // Zero copy: the shadow lends the buffer it was lent on to the driver; the borrow outlives a
