@@ -5,7 +5,10 @@
  * says the target died (panic, callee-dead, timeout), `call` restarts the target from its
  * artifact, lets the shadow replay the initialisation protocol (`onRestart`), and reissues the
  * call when it can be reissued (nothing was moved into the dead callee). Callers of the shadow
- * see a normal result. No authority here: everything comes from the capabilities passed in.
+ * see a normal result. A shadow that moves values into its target (requests, buffers) entrusts
+ * them through the Supervisor first, and takes them back with recall() after a death, to reissue
+ * them without copies (see src/domains/bdev_shadow). No authority here: everything comes from the
+ * capabilities passed in.
  */
 import type { Sys } from './sys.js';
 import type { RRefBase } from './types.js';
