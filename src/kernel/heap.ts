@@ -566,18 +566,32 @@ export class ExchangeHeap {
    * (the kernel) checked that `heir` owns the value. Cost: one pass over the value's tree.
    */
   entrust(slot: number, heir: number): void {
-    if (this.heirOf === null) {
+    let w = this.w_heirOf;
+    if (w === null) {
       this.heirOf = new Int32Array(this.maxSlots);
-      this.w_heirOf = new DataView(this.heirOf.buffer);
+      w = this.w_heirOf = new DataView(this.heirOf.buffer);
     }
-    const mark = (s: number): void => {
-      if (this.flags[s] === PENDING_FREE) return; // being freed: nothing to give back
+    // A flat buffer (the common case) is two stores; a tree is walked with an explicit stack
+    // (no closure per call: shadows entrust on every request).
+    if (this.hasChildren[this.type[slot]!] !== 1) {
+      this.w_flags.setUint8(slot, ENTRUSTED);
+      w.setInt32(slot * 4, heir, true);
+      return;
+    }
+    const todo = this.entrustStack;
+    todo.push(slot);
+    while (todo.length > 0) {
+      const s = todo.pop()!;
+      if (this.flags[s] === PENDING_FREE) continue; // being freed: nothing to give back
       this.w_flags.setUint8(s, ENTRUSTED);
-      this.w_heirOf!.setInt32(s * 4, heir, true);
-      this.forEachChild(s, mark);
-    };
-    mark(slot);
+      w.setInt32(s * 4, heir, true);
+      if (this.hasChildren[this.type[s]!] === 1) this.forEachChild(s, this.pushEntrusted);
+    }
   }
+  private readonly entrustStack: number[] = [];
+  private readonly pushEntrusted = (c: number): void => {
+    this.entrustStack.push(c);
+  };
 
   /** Is `slot` marked as entrusted, and by whom (-1: not entrusted)? For tests and monitors. */
   entrustedTo(slot: number): number {

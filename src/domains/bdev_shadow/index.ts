@@ -58,7 +58,12 @@ interface Rec {
   lost: boolean;
 }
 
-/** One call in flight: the records of its requests (`n` of `recs`), its deque's capacity and address. */
+/**
+ * One submit / submitAndPoll call in flight: the records of its requests (`n` of `recs`), its
+ * deque's capacity and address, what it was forwarded with, and its two continuations — made once
+ * per pooled record, so that the common path (`driver.call(arg).then(done, failed)`) allocates no
+ * closure and runs no async function of its own.
+ */
 interface Batch {
   recs: Rec[];
   n: number;
@@ -66,6 +71,15 @@ interface Batch {
   /** Address of the call's deque (submitAndPoll), -1 for submit. */
   dq: number;
   lost: number;
+  /** In flight (not in the pool). */
+  busy: boolean;
+  /** The driver instance called, and the request (submit) or deque (submitAndPoll) it was given. */
+  driver: BDev | null;
+  arg: RRef<BlkReq> | RRefDeque<RRef<BlkReq>> | null;
+  /** The call succeeded: the record goes back to the pool, the result to the caller. */
+  done: <T>(out: T) => T;
+  /** The call failed: recover (afterDeath), or rethrow what is not a death. */
+  failed: (e: unknown) => Promise<never>;
 }
 
 /** How one call is forwarded: its argument for each attempt, the call, and the answer when recovery gave up. */
@@ -79,16 +93,30 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
   const ctl = shadowControl(sys, sup, { maxRetries: MAX_RETRIES });
   const died = (e: unknown): boolean => DEATHS.includes(sys.rpcErrorKind(e) ?? '');
 
-  // Calls in flight, their records pooled: a call without a crash allocates nothing.
-  const batches: Batch[] = [];
-  const inflight = new Set<Batch>();
+  // The records of calls, pooled (`free`): a call without a crash allocates nothing. `all` holds
+  // every record ever made (as many as calls were ever in flight at once): the busy ones are the
+  // calls in flight, with no set to update per call.
+  const all: Batch[] = [];
+  const free: Batch[] = [];
+  const newBatch = (): Batch => {
+    const b: Batch = {
+      recs: [], n: 0, cap: 0, dq: -1, lost: 0, busy: false, driver: null, arg: null,
+      done: (out) => {
+        end(b);
+        return out;
+      },
+      failed: (e) => (b.dq < 0 ? recoverOne(b, e) : recoverMany(b, e)) as Promise<never>,
+    };
+    all.push(b);
+    return b;
+  };
   const begin = (n: number, cap: number, dq: number): Batch => {
-    const b = batches.pop() ?? { recs: [], n: 0, cap: 0, dq: -1, lost: 0 };
+    const b = free.pop() ?? newBatch();
     b.n = n;
     b.cap = cap;
     b.dq = dq;
     b.lost = 0;
-    inflight.add(b);
+    b.busy = true;
     return b;
   };
   const record = (b: Batch, i: number, h: RRef<BlkReq>): void => {
@@ -104,7 +132,9 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
   // Requests recalled from dead driver instances, by address, until their call takes them back.
   const found = new Map<number, RRef<BlkReq>>();
   const end = (b: Batch): void => {
-    inflight.delete(b);
+    b.busy = false;
+    b.driver = null;
+    b.arg = null;
     if (found.size !== 0) {
       // A call that ended without taking back what was recalled for it (it gave up): free it.
       for (let i = 0; i < b.n; i++) {
@@ -114,7 +144,7 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
         h.drop();
       }
     }
-    batches.push(b);
+    free.push(b);
   };
 
   /** Size of a BlkReq struct: a recalled value of another size at a request's address is not one. */
@@ -141,7 +171,8 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
         if (got.length === 0) return;
         const wanted = new Set<number>();
         const deques = new Set<number>();
-        for (const b of inflight) {
+        for (const b of all) {
+          if (!b.busy) continue;
           if (b.dq >= 0) deques.add(b.dq);
           for (let i = 0; i < b.n; i++) wanted.add(b.recs[i]!.addr);
         }
@@ -250,6 +281,62 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
     }
   }
 
+  /** Recovery of a submit call (the cold path of Batch.failed). */
+  async function recoverOne(b: Batch, e: unknown): Promise<RRef<BlkReq>> {
+    const rec = b.recs[0]!;
+    let cur = b.arg as RRef<BlkReq>;
+    try {
+      return await afterDeath(b.driver!, e, {
+        // The request itself while it is still ours (the call was refused before the move).
+        arg: () => (cur.valid ? cur : (cur = takeBack(b, rec, 0))),
+        call: async (t, a) => {
+          sup.entrust(a);
+          const r = await t.submit(a);
+          fixLost(rec, r);
+          return r;
+        },
+        giveUp: (a) => {
+          const r = a.valid ? a : takeBack(b, rec, EIO);
+          r.status = EIO;
+          fixLost(rec, r);
+          return r;
+        },
+      });
+    } finally {
+      end(b);
+    }
+  }
+
+  /** Recovery of a submitAndPoll call (the cold path of Batch.failed). */
+  async function recoverMany(b: Batch, e: unknown): Promise<RRefDeque<RRef<BlkReq>>> {
+    let cur = b.arg as RRefDeque<RRef<BlkReq>>;
+    try {
+      return await afterDeath(b.driver!, e, {
+        arg: () => {
+          if (cur.valid) return cur;
+          cur = takeBackAll(b, 0);
+          b.dq = cur.addr;
+          return cur;
+        },
+        call: async (t, a) => {
+          sup.entrust(a);
+          return fixLostAll(b, await t.submitAndPoll(a));
+        },
+        giveUp: (a) => {
+          const d = a.valid ? a : takeBackAll(b, EIO);
+          for (let i = 0; i < b.n; i++) {
+            const h = d.pop()!;
+            h.status = EIO;
+            d.push(h);
+          }
+          return fixLostAll(b, d);
+        },
+      });
+    } finally {
+      end(b);
+    }
+  }
+
   /** Geometry and identity, as the driver last reported them (answers while no driver is up). */
   const known = { blockSize: 0, blockCount: 0, model: '', serial: '' };
   const info = <K extends keyof typeof known>(key: K, fn: (t: BDev) => (typeof known)[K]): (typeof known)[K] => {
@@ -270,37 +357,19 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
     blockCount: () => info('blockCount', (t) => t.blockCount()),
     model: () => info('model', (t) => t.model()),
     serial: () => info('serial', (t) => t.serial()),
-    async submit(h: RRef<BlkReq>) {
+    submit(h: RRef<BlkReq>) {
       const b = begin(1, 0, -1);
       record(b, 0, h);
-      const t = ctl.target();
-      let out: RRef<BlkReq>;
+      const t = (b.driver = ctl.target());
+      b.arg = h;
       try {
         sup.entrust(h);
-        out = await t.submit(h);
+        return t.submit(h).then(b.done, b.failed);
       } catch (e) {
-        let cur = h;
-        out = await afterDeath(t, e, {
-          // The request itself while it is still ours (the call was refused before the move).
-          arg: () => (cur.valid ? cur : (cur = takeBack(b, b.recs[0]!, 0))),
-          call: async (t2, a) => {
-            sup.entrust(a);
-            const r = await t2.submit(a);
-            fixLost(b.recs[0]!, r);
-            return r;
-          },
-          giveUp: (a) => {
-            const r = a.valid ? a : takeBack(b, b.recs[0]!, EIO);
-            r.status = EIO;
-            fixLost(b.recs[0]!, r);
-            return r;
-          },
-        });
+        return b.failed(e); // refused at once (the driver is dead): h is still ours
       }
-      end(b);
-      return out;
     },
-    async submitAndPoll(dq: RRefDeque<RRef<BlkReq>>) {
+    submitAndPoll(dq: RRefDeque<RRef<BlkReq>>) {
       const n = dq.length;
       const b = begin(n, dq.capacity, dq.addr);
       for (let i = 0; i < n; i++) {
@@ -308,37 +377,14 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
         record(b, i, h);
         dq.push(h);
       }
-      const t = ctl.target();
-      let out: RRefDeque<RRef<BlkReq>>;
+      const t = (b.driver = ctl.target());
+      b.arg = dq;
       try {
         sup.entrust(dq);
-        out = await t.submitAndPoll(dq);
+        return t.submitAndPoll(dq).then(b.done, b.failed);
       } catch (e) {
-        let cur = dq;
-        out = await afterDeath(t, e, {
-          arg: () => {
-            if (cur.valid) return cur;
-            cur = takeBackAll(b, 0);
-            b.dq = cur.addr;
-            return cur;
-          },
-          call: async (t2, a) => {
-            sup.entrust(a);
-            return fixLostAll(b, await t2.submitAndPoll(a));
-          },
-          giveUp: (a) => {
-            const d = a.valid ? a : takeBackAll(b, EIO);
-            for (let i = 0; i < n; i++) {
-              const h = d.pop()!;
-              h.status = EIO;
-              d.push(h);
-            }
-            return fixLostAll(b, d);
-          },
-        });
+        return b.failed(e);
       }
-      end(b);
-      return out;
     },
     // Zero copy: the shadow lends the buffer it was lent on to the driver; the borrow outlives a
     // driver crash (the caller still owns the buffer), so a reissue lends it again.
