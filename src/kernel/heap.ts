@@ -571,27 +571,54 @@ export class ExchangeHeap {
       this.heirOf = new Int32Array(this.maxSlots);
       w = this.w_heirOf = new DataView(this.heirOf.buffer);
     }
-    // A flat buffer (the common case) is two stores; a tree is walked with an explicit stack
-    // (no closure per call: shadows entrust on every request).
-    if (this.hasChildren[this.type[slot]!] !== 1) {
-      this.w_flags.setUint8(slot, ENTRUSTED);
-      w.setInt32(slot * 4, heir, true);
-      return;
-    }
+    // Shadows entrust on every call: the walk is inline, with an explicit stack for nested
+    // containers only (a flat buffer, the common element, is marked where it is found). Child
+    // slot numbers read from memory are validated as in moveTree (a child names its holder).
+    const flags = this.flags;
+    const wFlags = this.w_flags;
+    const type = this.type;
+    const hasChildren = this.hasChildren;
+    const parent = this.parent;
+    const hw = this.highWater;
     const todo = this.entrustStack;
     todo.push(slot);
     while (todo.length > 0) {
       const s = todo.pop()!;
-      if (this.flags[s] === PENDING_FREE) continue; // being freed: nothing to give back
-      this.w_flags.setUint8(s, ENTRUSTED);
+      if (flags[s] === PENDING_FREE) continue; // being freed: nothing to give back
+      wFlags.setUint8(s, ENTRUSTED);
       w.setInt32(s * 4, heir, true);
-      if (this.hasChildren[this.type[s]!] === 1) this.forEachChild(s, this.pushEntrusted);
+      const t = type[s]!;
+      if (hasChildren[t] !== 1) continue;
+      const base = this.off[s]!;
+      if (this.isDeque[t] === 1) {
+        const head = this.dv.getUint32(base, true);
+        const count = this.dv.getUint32(base + 4, true);
+        const cap = this.ringCap(s, base);
+        const ring = (base + DEQUE_HEADER) >>> 2;
+        for (let k = 0, at = head < cap ? head : 0; k < count && k < cap; k++, at = at + 1 === cap ? 0 : at + 1) {
+          const c = this.u32[ring + at]!;
+          if (c >= hw || parent[c] !== s) continue;
+          if (hasChildren[type[c]!] === 1) todo.push(c);
+          else if (flags[c] !== PENDING_FREE) {
+            wFlags.setUint8(c, ENTRUSTED);
+            w.setInt32(c * 4, heir, true);
+          }
+        }
+      } else {
+        const offsets = this.childOffsetsOf[t]!;
+        for (let k = 0; k < offsets.length; k++) {
+          const c = this.dv.getUint32(base + offsets[k]!, true) - 1;
+          if (c < 0 || c >= hw || parent[c] !== s) continue;
+          if (hasChildren[type[c]!] === 1) todo.push(c);
+          else if (flags[c] !== PENDING_FREE) {
+            wFlags.setUint8(c, ENTRUSTED);
+            w.setInt32(c * 4, heir, true);
+          }
+        }
+      }
     }
   }
   private readonly entrustStack: number[] = [];
-  private readonly pushEntrusted = (c: number): void => {
-    this.entrustStack.push(c);
-  };
 
   /** Is `slot` marked as entrusted, and by whom (-1: not entrusted)? For tests and monitors. */
   entrustedTo(slot: number): number {
