@@ -28,8 +28,7 @@
  *    the right data and statuses. A reissued write whose first issue had already reached the
  *    medium writes the same bytes again: no reader can observe it, because a batch's results are
  *    delivered only once every request in it completed. Only a driver that freed or gave away a
- *    request before dying loses it: a read is then rebuilt with a fresh buffer, a write answered
- *    -EIO (never written with other bytes).
+ *    request before dying loses it: in its place the caller gets a request answered -EIO.
  */
 import type { Borrow, Layout, RRef, RRefArray, RRefDeque, f64, i32, u8, u32 } from '../runtime/types.js';
 

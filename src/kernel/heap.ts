@@ -564,8 +564,11 @@ export class ExchangeHeap {
    * Mark allocated slot `slot` and everything it holds as entrusted by `heir`: should a domain die
    * holding them, they go to `heir` (if the Inheritance allows) instead of being freed. The caller
    * (the kernel) checked that `heir` owns the value. Cost: one pass over the value's tree.
+   * If `slot` is a deque and `order` an allocation (>= 0), the physical addresses of its elements
+   * are written there as u32 in deque order (0 for a corrupt entry): what lets a shadow find each
+   * request again after a crash without touching them one by one. Returns how many.
    */
-  entrust(slot: number, heir: number): void {
+  entrust(slot: number, heir: number, order = -1): number {
     let w = this.w_heirOf;
     if (w === null) {
       this.heirOf = new Int32Array(this.maxSlots);
@@ -582,6 +585,15 @@ export class ExchangeHeap {
     const hw = this.highWater;
     const todo = this.entrustStack;
     todo.push(slot);
+    let listed = 0;
+    if (order >= 0 && this.isDeque[type[slot]!] === 1) {
+      const base = this.off[slot]!;
+      listed = Math.min(this.dv.getUint32(base + 4, true), this.ringCap(slot, base));
+      if (listed * 4 > this.len[order]!) {
+        throw new HeapError('EINVAL', `entrust: ${listed} element addresses do not fit in ${this.len[order]} bytes`);
+      }
+    }
+    const orderAt = order >= 0 ? this.off[order]! : 0;
     while (todo.length > 0) {
       const s = todo.pop()!;
       if (flags[s] === PENDING_FREE) continue; // being freed: nothing to give back
@@ -595,9 +607,12 @@ export class ExchangeHeap {
         const count = this.dv.getUint32(base + 4, true);
         const cap = this.ringCap(s, base);
         const ring = (base + DEQUE_HEADER) >>> 2;
+        const list = s === slot && listed > 0;
         for (let k = 0, at = head < cap ? head : 0; k < count && k < cap; k++, at = at + 1 === cap ? 0 : at + 1) {
           const c = this.u32[ring + at]!;
-          if (c >= hw || parent[c] !== s) continue;
+          const valid = c < hw && parent[c] === s;
+          if (list) this.dv.setUint32(orderAt + k * 4, valid ? this.off[c]! : 0, true);
+          if (!valid) continue;
           if (hasChildren[type[c]!] === 1) todo.push(c);
           else if (flags[c] !== PENDING_FREE) {
             wFlags.setUint8(c, ENTRUSTED);
@@ -617,6 +632,7 @@ export class ExchangeHeap {
         }
       }
     }
+    return listed;
   }
   private readonly entrustStack: number[] = [];
 

@@ -641,6 +641,16 @@ export class Kernel {
     const refuse = (method: string, detail: string): never => {
       throw makeRpcError('bad-argument', name, method, `supervisor.${method}: ${detail}`);
     };
+    /** The slot of `h` if the shadow owns it, writable; else a bad-argument RpcError naming `what`. */
+    const ownedSlot = (h: unknown, what: string): number => {
+      const kit = kernel.kit;
+      if (!kit.isHandle(h)) return refuse('entrust', `${what}: expected an RRef, got ${h === null ? 'null' : typeof h}`);
+      const s = kit.slotOf(h as object);
+      if (!(h as { valid: boolean }).valid || kit.isReadOnly(h as object) || kit.holderOf(h as object) !== user.id || kernel.heap.owner[s] !== user.id) {
+        refuse('entrust', `${what}: only a valid RRef you own (not a borrowed, moved or foreign one) can be entrusted`);
+      }
+      return s;
+    };
     return harden({
       /** A proxy to the current instance. */
       current: bindCurrent,
@@ -662,16 +672,19 @@ export class Kernel {
        * Entrust `h` (a value the shadow owns, with everything it holds) before moving it into the
        * supervised domain: if an instance handed out here dies holding any of it, it comes back
        * to the shadow through recall() instead of being freed. The mark lasts until it is freed.
+       * With `order` (a u32 RRefArray the shadow owns) and a deque `h`, the addresses of its
+       * elements are written there in deque order; returns how many.
        */
-      entrust: (h: unknown): void => {
-        const kit = kernel.kit;
+      entrust: (h: unknown, order?: unknown): number => {
         if (!user.live) refuse('entrust', `domain ${user.name} is dead`);
-        if (!kit.isHandle(h)) return refuse('entrust', `expected an RRef, got ${h === null ? 'null' : typeof h}`);
-        const s = kit.slotOf(h as object);
-        if (!(h as { valid: boolean }).valid || kit.isReadOnly(h as object) || kit.holderOf(h as object) !== user.id || kernel.heap.owner[s] !== user.id) {
-          refuse('entrust', 'only a valid RRef you own (not a borrowed, moved or foreign one) can be entrusted');
+        const s = ownedSlot(h, 'value');
+        const o = order === undefined ? -1 : ownedSlot(order, 'order');
+        if (o >= 0 && kernel.heap.type[o] !== kernel.kit.arrayType('u32')) refuse('entrust', 'order must be an RRefArray<u32>');
+        try {
+          return kernel.heap.entrust(s, user.id, o);
+        } catch (e) {
+          return refuse('entrust', (e as Error).message);
         }
-        kernel.heap.entrust(s, user.id);
       },
       /**
        * Fresh handles to the entrusted values that dead instances handed out here held when they

@@ -11,7 +11,7 @@
  * capabilities passed in.
  */
 import type { Sys } from './sys.js';
-import type { RRefBase } from './types.js';
+import type { RRefArray, RRefBase, u32 } from './types.js';
 
 /** Kernel capability over a supervised domain (import spec `{ supervise: name }`). */
 export interface Supervisor<T> {
@@ -23,8 +23,11 @@ export interface Supervisor<T> {
    * if an instance you got from current()/restart() dies holding any of it, that part comes back
    * to you through recall() instead of being freed. Throws an RpcError 'bad-argument' for a value
    * you do not own. The mark costs one pass over the value and lasts until the value is freed.
+   * With `order` (yours) and a deque `v`, the physical addresses of its elements are written to
+   * `order` in deque order (0 for a corrupt entry) — how a shadow finds each request again after
+   * a crash without touching them one by one; it must have room for all. Returns how many.
    */
-  entrust(v: RRefBase): void;
+  entrust(v: RRefBase, order?: RRefArray<u32>): number;
   /**
    * Fresh handles (yours) to the entrusted values that dead instances held when they died — each
    * value as a root, with what it holds then — once their memory was reclaimed. Each comes back

@@ -5,8 +5,8 @@
  * reissued — the caller gets its own structs and buffers back, bytes untouched, the device holds
  * the original data, and the heap holds nothing more than before (the dead driver nothing at all).
  * Under random batches and crashes at random moments the same holds, and reads see every write.
- * A driver that freed a request before dying cannot have it reissued: that write is answered
- * -EIO (as a write), the others succeed, and nothing else is written in its place.
+ * A driver that freed a request before dying cannot have it reissued: in its place the caller
+ * gets a request answered -EIO, the others succeed, and nothing else is written.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,6 +23,9 @@ const BS = 512;
 async function slowDisk(fn: (s: Storage) => Promise<void>, commandDelayMs = 4): Promise<void> {
   const s = await bootStorage({ ramBytes: 2 << 20, shadow: true, commandDelayMs, driverConfig: { spinMs: 0 } });
   try {
+    // One batch first: the shadow's pooled per-call record (and its address array) is made then,
+    // so that what the shadow holds afterwards is its baseline.
+    await runBatch(s.kernel, s.bdev, BS, [{ write: false, lba: 0, nblocks: 1, seed: 0 }], new Map());
     await fn(s);
   } finally {
     await s.stop();
@@ -156,7 +159,7 @@ test('property: random batches with the driver crashed at a random moment: every
   });
 });
 
-test('a request the driver freed before dying cannot be reissued: that write gets -EIO, the others succeed, nothing else is written', async () => {
+test('a request the driver freed before dying cannot be reissued: -EIO in its place, the others succeed, nothing else is written', async () => {
   await slowDisk(async (s) => {
     const k = s.kernel;
     const n = 8;
@@ -175,14 +178,17 @@ test('a request the driver freed before dying cannot be reissued: that write get
     k.heap.free(victim);
     k.injectFault(s.driverName, 'now');
     const out = await result;
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < n - 1; i++) {
       const r = out.pop()!;
-      assert.equal(r.op, 1, 'answered as the write it was');
-      assert.equal(r.lba, 60 + i);
+      assert.equal(r.status, 0, `write ${i}`);
       assert.equal(r.tag, 100 + i);
-      assert.equal(r.status, i === n - 1 ? -5 : 0, `write ${i}`);
+      assert.deepEqual([r.addr, r.data!.addr], addrs[i]);
       r.drop();
     }
+    const lost = out.pop()!;
+    assert.equal(lost.status, -5, 'in the place of the lost write: -EIO');
+    assert.equal(lost.data, null);
+    lost.drop();
     out.drop();
     await expectOnDisk(s, n - 1, 60, 300);
     // The lost write's block holds either its old or its new bytes (the controller may have run

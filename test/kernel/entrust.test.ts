@@ -13,7 +13,8 @@
  * what they hold.
  *
  * Kernel: supervisor.entrust refuses values the shadow does not own (foreign, moved, borrowed,
- * not an RRef); recall hands back fresh handles to exactly the entrusted values a dead instance
+ * not an RRef), and lists a deque's element addresses in order into an array of the shadow's
+ * (refusing one of the wrong type or too short); recall hands back fresh handles to exactly the entrusted values a dead instance
  * held, once; nothing comes back from an instance the capability never handed out, or to a dead
  * shadow.
  */
@@ -365,6 +366,32 @@ test('supervisor.entrust refuses what the shadow does not own; recall gives back
     k.injectFault('drv', 'now');
     assert.deepEqual(await sup.recall(), []);
     assert.deepEqual(k.heap.totalUsage(), { bytes: 0, slots: 0 });
+  } finally {
+    k.shutdown();
+  }
+});
+
+test('supervisor.entrust with an order array writes the addresses of a deque\'s elements in deque order (across wrap-around), and refuses a wrong or short one', () => {
+  const { k, heir, sup } = supervised();
+  try {
+    const dq = any(k.kit.allocDeque(heir.id, 4));
+    // Wrap the ring: head moves to 3 after three push/pop pairs.
+    for (let i = 0; i < 3; i++) {
+      dq.push(k.kit.allocBytes(heir.id, 64));
+      dq.pop().drop();
+    }
+    const els = [0, 1, 2].map(() => any(k.kit.allocBytes(heir.id, 64)));
+    const addrs = els.map((e) => e.addr);
+    for (const e of els) dq.push(e);
+    const order = any(k.kit.allocArray(heir.id, 'u32', 4));
+    assert.equal(sup.entrust(dq, order), 3);
+    assert.deepEqual([0, 1, 2].map((i) => order.get(i)), addrs);
+    const badArg = (o: unknown, why: RegExp): void =>
+      assert.throws(() => sup.entrust(dq, o), (e: unknown) => isRpcError(e) && e.kind === 'bad-argument' && why.test(e.message));
+    badArg(k.kit.allocBytes(heir.id, 64), /order must be an RRefArray<u32>/);
+    badArg(k.kit.allocArray(heir.id, 'u32', 2), /3 element addresses do not fit in 8 bytes/);
+    badArg(k.kit.allocArray(0, 'u32', 4), /order: only a valid RRef you own/);
+    assert.equal(sup.entrust(k.kit.allocBytes(heir.id, 8), order), 0, 'not a deque: nothing listed');
   } finally {
     k.shutdown();
   }

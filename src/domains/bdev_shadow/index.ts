@@ -12,22 +12,22 @@
  *    reissued with the same buffer — zero copy;
  *  - submit / submitAndPoll (requests moved in): zero copy too. Before forwarding, the shadow
  *    ENTRUSTS the request (or the batch's deque, with every request and buffer in it) through its
- *    supervisor capability, and records each request's op, lba, nblocks, tag and address. If the
- *    driver dies holding them, the kernel's reclaim gives the entrusted values back to the shadow
- *    instead of freeing them (src/kernel/heap.ts, bequeath) — after the device stopped DMA, with
- *    the dead driver's handles revoked — and recall() hands them over. The shadow finds each
- *    request again by its address, resets its fields from the record and reissues the batch with
- *    the caller's own buffers: the written bytes are the original ones, nothing is copied.
+ *    supervisor capability; for a deque the same kernel call writes the addresses of its
+ *    requests, in order, into a pooled array of the shadow's. If the driver dies holding them,
+ *    the kernel's reclaim gives the entrusted values back to the shadow instead of freeing them
+ *    (src/kernel/heap.ts, bequeath) — after the device stopped DMA, with the dead driver's handles
+ *    revoked — and recall() hands them over. The shadow finds each request again by its address
+ *    and reissues the batch, in order, with the caller's own structs and buffers: the written
+ *    bytes are the original ones, nothing is copied, and the caller gets its own requests back.
  *    Why this and not a borrowed write buffer in submit: a borrow lasts one call, the requests
  *    of submitAndPoll are owned by the driver while the controller works on them, and callers
- *    (the fs log, bcache) rely on getting their buffers back by move. Why not a copy: it cost
- *    one 4 KiB memcpy and a pooled buffer per written block (half the throughput of 32-request
- *    sequential writes). Cost now: one capability call per call (a walk over the batch's slots
- *    setting a flag) and five field reads per request.
- *    A request the driver did not give back (it freed the caller's request, or gave it away):
- *    a read is rebuilt with a fresh buffer and reissued; a write cannot be, its data is gone —
- *    it is sent as a flush (harmless) and answered -EIO with its own op, never written with
- *    other bytes.
+ *    (the fs log, bcache) rely on getting their buffers back by move. Why not a copy (the former
+ *    scheme): it cost a 4 KiB memcpy per written block and half the throughput of 32-request
+ *    sequential writes. Cost now, per call: one capability call (a walk over the batch setting a
+ *    flag per slot) and two pooled continuations; no request is touched one by one.
+ *    A request the driver did not give back (it freed the caller's request, or gave it away —
+ *    a driver bug the interface forbids) cannot be reissued: in its place the caller gets a
+ *    request answered -EIO with no data and zero fields (the shadow keeps nothing of it).
  * A restart can fail too (the fresh instance dies during its init, e.g. a controller that breaks
  * during bring-up): that is one more death. Each call retries at most MAX_RETRIES restarts; then
  * its requests come back with status -EIO (write and flush return -EIO) instead of an exception —
@@ -37,40 +37,30 @@
  */
 import type { BDev, BlkReq } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
-import type { RRef, RRefArray, RRefBase, RRefDeque } from '../../runtime/types.js';
+import type { RRef, RRefArray, RRefBase, RRefDeque, u32 } from '../../runtime/types.js';
 import { shadowControl, type Supervisor } from '../../runtime/shadow.js';
 
 const EIO = -5;
 const MAX_RETRIES = 20;
 const DEATHS = ['panic', 'callee-dead', 'timeout'];
-const BLK_WRITE = 1;
-const BLK_FLUSH = 2;
-
-/** What finding (or, failing that, rebuilding) one request after a crash needs. */
-interface Rec {
-  op: number;
-  lba: number;
-  nblocks: number;
-  tag: number;
-  /** Address of the request struct: how it is recognised among the recalled values. */
-  addr: number;
-  /** A write that did not come back: reissued as a flush, answered -EIO (see fixLost). */
-  lost: boolean;
-}
 
 /**
- * One submit / submitAndPoll call in flight: the records of its requests (`n` of `recs`), its
- * deque's capacity and address, what it was forwarded with, and its two continuations — made once
- * per pooled record, so that the common path (`driver.call(arg).then(done, failed)`) allocates no
- * closure and runs no async function of its own.
+ * One submit / submitAndPoll call in flight: how to find its requests again after a crash (their
+ * addresses, in order), its deque's capacity and address, what it was forwarded with, and its two
+ * continuations — made once per pooled record, so that the common path
+ * (`driver.call(arg).then(done, failed)`) allocates no closure and runs no async function.
  */
 interface Batch {
-  recs: Rec[];
   n: number;
   cap: number;
   /** Address of the call's deque (submitAndPoll), -1 for submit. */
   dq: number;
-  lost: number;
+  /** submit: the address of its request. */
+  one: number;
+  /** submitAndPoll: the addresses of its requests in order (written by entrust); grown as needed. */
+  order: RRefArray<u32> | null;
+  /** Positions whose request the dead driver did not give back (recovery only). */
+  lost: boolean[];
   /** In flight (not in the pool). */
   busy: boolean;
   /** The driver instance called, and the request (submit) or deque (submitAndPoll) it was given. */
@@ -100,7 +90,7 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
   const free: Batch[] = [];
   const newBatch = (): Batch => {
     const b: Batch = {
-      recs: [], n: 0, cap: 0, dq: -1, lost: 0, busy: false, driver: null, arg: null,
+      n: 0, cap: 0, dq: -1, one: 0, order: null, lost: [], busy: false, driver: null, arg: null,
       done: (out) => {
         end(b);
         return out;
@@ -115,19 +105,20 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
     b.n = n;
     b.cap = cap;
     b.dq = dq;
-    b.lost = 0;
     b.busy = true;
+    if (b.lost.length !== 0) b.lost.length = 0;
     return b;
   };
-  const record = (b: Batch, i: number, h: RRef<BlkReq>): void => {
-    const r = b.recs[i] ?? (b.recs[i] = { op: 0, lba: 0, nblocks: 0, tag: 0, addr: 0, lost: false });
-    r.op = h.op;
-    r.lba = h.lba;
-    r.nblocks = h.nblocks;
-    r.tag = h.tag;
-    r.addr = h.addr;
-    r.lost = false;
+  /** Room for `n` addresses in `b.order`. */
+  const orderFor = (b: Batch, n: number): RRefArray<u32> => {
+    if (b.order === null || b.order.length < n) {
+      b.order?.drop();
+      b.order = sys.alloc.array('u32', Math.max(n, 32));
+    }
+    return b.order;
   };
+  /** Address of request `i` of `b`. */
+  const addrOf = (b: Batch, i: number): number => (b.dq < 0 ? b.one : b.order!.get(i));
 
   // Requests recalled from dead driver instances, by address, until their call takes them back.
   const found = new Map<number, RRef<BlkReq>>();
@@ -138,9 +129,9 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
     if (found.size !== 0) {
       // A call that ended without taking back what was recalled for it (it gave up): free it.
       for (let i = 0; i < b.n; i++) {
-        const h = found.get(b.recs[i]!.addr);
+        const h = found.get(addrOf(b, i));
         if (h === undefined) continue;
-        found.delete(b.recs[i]!.addr);
+        found.delete(addrOf(b, i));
         h.drop();
       }
     }
@@ -174,7 +165,7 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
         for (const b of all) {
           if (!b.busy) continue;
           if (b.dq >= 0) deques.add(b.dq);
-          for (let i = 0; i < b.n; i++) wanted.add(b.recs[i]!.addr);
+          for (let i = 0; i < b.n; i++) if (b.lost[i] !== true) wanted.add(addrOf(b, i));
         }
         const keep = (v: RRefBase): void => {
           if (wanted.has(v.addr) && !found.has(v.addr) && isReq(v)) found.set(v.addr, v);
@@ -194,58 +185,41 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
       }
     })());
 
-  /**
-   * The request recorded in `r`, with `status`: the recalled one (the caller's own struct and
-   * buffer, fields reset from the record), else a rebuilt one — a read with a fresh buffer, a
-   * lost write as a flush (fixLost answers it -EIO).
-   */
-  const takeBack = (b: Batch, r: Rec, status: number): RRef<BlkReq> => {
-    let h = found.get(r.addr);
-    if (h !== undefined) found.delete(r.addr);
-    const op = r.op;
-    if (h !== undefined && op !== BLK_FLUSH && !r.lost) {
-      const data = h.data;
-      if (data === null || data.byteLength < r.nblocks * known.blockSize) {
-        h.drop();
-        h = undefined;
-      }
-    }
+  /** Request `i` of `b` as recalled (status set), or null if the dead driver did not give it back. */
+  const claim = (b: Batch, i: number, status: number): RRef<BlkReq> | null => {
+    if (b.lost[i] === true) return null;
+    const addr = addrOf(b, i);
+    const h = found.get(addr);
     if (h === undefined) {
-      h = sys.alloc.struct<BlkReq>('BlkReq');
-      if (op === BLK_WRITE) {
-        if (!r.lost) b.lost++;
-        r.lost = true;
-      } else if (op !== BLK_FLUSH) {
-        const len = r.nblocks * known.blockSize;
-        h.data = sys.alloc.bytes(len, len % 4096 === 0 ? 4096 : 64);
-      }
+      b.lost[i] = true;
+      return null;
     }
-    h.op = r.lost ? BLK_FLUSH : op;
-    h.lba = r.lba;
-    h.nblocks = r.nblocks;
-    h.tag = r.tag;
-    h.status = r.lost ? EIO : status;
+    found.delete(addr);
+    h.status = status;
     return h;
   };
-  const takeBackAll = (b: Batch, status: number): RRefDeque<RRef<BlkReq>> => {
+  /** In the place of a request the driver did not give back: one answered -EIO (no data). */
+  const lostReq = (): RRef<BlkReq> => {
+    const h = sys.alloc.struct<BlkReq>('BlkReq');
+    h.status = EIO;
+    return h;
+  };
+  /** The requests of `b` that came back, in order, in a fresh deque (the lost ones left out). */
+  const claimAll = (b: Batch, status: number): RRefDeque<RRef<BlkReq>> => {
     const d = sys.alloc.deque<RRef<BlkReq>>(b.cap);
-    for (let i = 0; i < b.n; i++) d.push(takeBack(b, b.recs[i]!, status));
+    for (let i = 0; i < b.n; i++) {
+      const h = claim(b, i, status);
+      if (h !== null) d.push(h);
+    }
     return d;
   };
-  /** A lost write, reissued as a flush, is answered as what it was: a write that failed. */
-  const fixLost = (r: Rec, h: RRef<BlkReq>): void => {
-    if (!r.lost) return;
-    h.op = r.op;
-    h.status = EIO;
-  };
-  const fixLostAll = (b: Batch, dq: RRefDeque<RRef<BlkReq>>): RRefDeque<RRef<BlkReq>> => {
-    if (b.lost === 0) return dq;
-    for (let i = 0; i < b.n; i++) {
-      const h = dq.pop()!;
-      fixLost(b.recs[i]!, h);
-      dq.push(h);
-    }
-    return dq;
+  /** The answer to the caller: `dq` with a lostReq put back in the place of each lost request. */
+  const withLost = (b: Batch, dq: RRefDeque<RRef<BlkReq>>): RRefDeque<RRef<BlkReq>> => {
+    if (b.lost.length === 0) return dq;
+    const out = sys.alloc.deque<RRef<BlkReq>>(b.cap);
+    for (let i = 0; i < b.n; i++) out.push(b.lost[i] === true ? lostReq() : dq.pop()!);
+    dq.drop();
+    return out;
   };
 
   /**
@@ -283,22 +257,19 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
 
   /** Recovery of a submit call (the cold path of Batch.failed). */
   async function recoverOne(b: Batch, e: unknown): Promise<RRef<BlkReq>> {
-    const rec = b.recs[0]!;
-    let cur = b.arg as RRef<BlkReq>;
+    let cur = b.arg as RRef<BlkReq> | null;
     try {
       return await afterDeath(b.driver!, e, {
         // The request itself while it is still ours (the call was refused before the move).
-        arg: () => (cur.valid ? cur : (cur = takeBack(b, rec, 0))),
-        call: async (t, a) => {
+        arg: () => (cur !== null && cur.valid ? cur : (cur = claim(b, 0, 0))),
+        call: (t, a) => {
+          if (a === null) return Promise.resolve(lostReq());
           sup.entrust(a);
-          const r = await t.submit(a);
-          fixLost(rec, r);
-          return r;
+          return t.submit(a);
         },
         giveUp: (a) => {
-          const r = a.valid ? a : takeBack(b, rec, EIO);
+          const r = (a !== null && a.valid ? a : claim(b, 0, EIO)) ?? lostReq();
           r.status = EIO;
-          fixLost(rec, r);
           return r;
         },
       });
@@ -314,22 +285,22 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
       return await afterDeath(b.driver!, e, {
         arg: () => {
           if (cur.valid) return cur;
-          cur = takeBackAll(b, 0);
+          cur = claimAll(b, 0);
           b.dq = cur.addr;
           return cur;
         },
         call: async (t, a) => {
           sup.entrust(a);
-          return fixLostAll(b, await t.submitAndPoll(a));
+          return withLost(b, await t.submitAndPoll(a));
         },
         giveUp: (a) => {
-          const d = a.valid ? a : takeBackAll(b, EIO);
-          for (let i = 0; i < b.n; i++) {
+          const d = a.valid ? a : claimAll(b, EIO);
+          for (let i = d.length; i > 0; i--) {
             const h = d.pop()!;
             h.status = EIO;
             d.push(h);
           }
-          return fixLostAll(b, d);
+          return withLost(b, d);
         },
       });
     } finally {
@@ -359,7 +330,7 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
     serial: () => info('serial', (t) => t.serial()),
     submit(h: RRef<BlkReq>) {
       const b = begin(1, 0, -1);
-      record(b, 0, h);
+      b.one = h.addr;
       const t = (b.driver = ctl.target());
       b.arg = h;
       try {
@@ -372,15 +343,12 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
     submitAndPoll(dq: RRefDeque<RRef<BlkReq>>) {
       const n = dq.length;
       const b = begin(n, dq.capacity, dq.addr);
-      for (let i = 0; i < n; i++) {
-        const h = dq.pop()!;
-        record(b, i, h);
-        dq.push(h);
-      }
       const t = (b.driver = ctl.target());
       b.arg = dq;
       try {
-        sup.entrust(dq);
+        // Marks the batch and records where its requests are, in one kernel call: no request
+        // is touched here one by one.
+        sup.entrust(dq, orderFor(b, n));
         return t.submitAndPoll(dq).then(b.done, b.failed);
       } catch (e) {
         return b.failed(e);
