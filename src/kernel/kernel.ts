@@ -630,8 +630,10 @@ export class Kernel {
    */
   private supervisor(user: Domain, name: string, iface: string): object {
     const kernel = this;
-    const handedOut = new Map<number, Domain>();
-    this.supervisedBy.set(user.id, handedOut);
+    // One record per shadow, shared by all its supervisor capabilities: it is the heir of each.
+    let handedOut = this.supervisedBy.get(user.id);
+    if (handedOut === undefined) this.supervisedBy.set(user.id, (handedOut = new Map<number, Domain>()));
+    const u32Array = this.kit.arrayType('u32');
     /** A proxy to the current instance, which the shadow may now inherit from. */
     const bindCurrent = (): object => {
       const d = kernel.byName.get(name);
@@ -679,7 +681,7 @@ export class Kernel {
         if (!user.live) refuse('entrust', `domain ${user.name} is dead`);
         const s = ownedSlot(h, 'value');
         const o = order === undefined ? -1 : ownedSlot(order, 'order');
-        if (o >= 0 && kernel.heap.type[o] !== kernel.kit.arrayType('u32')) refuse('entrust', 'order must be an RRefArray<u32>');
+        if (o >= 0 && kernel.heap.type[o] !== u32Array) refuse('entrust', 'order must be an RRefArray<u32>');
         try {
           return kernel.heap.entrust(s, user.id, o);
         } catch (e) {
