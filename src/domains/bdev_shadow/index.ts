@@ -24,7 +24,11 @@
  *    (the fs log, bcache) rely on getting their buffers back by move. Why not a copy (the former
  *    scheme): it cost a 4 KiB memcpy per written block and half the throughput of 32-request
  *    sequential writes. Cost now, per call: one capability call (a walk over the batch setting a
- *    flag per slot) and two pooled continuations; no request is touched one by one.
+ *    flag per slot) and two pooled continuations; no request is touched one by one. What is left
+ *    of the shadow's cost is the second crossing itself (the proxy's per-call promise and
+ *    closures), felt at batch 1. A reissued request keeps the fields the dead driver left in it
+ *    (a driver writes only `status`, reset before the reissue); after a crash the requests come
+ *    back in a fresh deque.
  *    A request the driver did not give back (it freed the caller's request, or gave it away —
  *    a driver bug the interface forbids) cannot be reissued: in its place the caller gets a
  *    request answered -EIO with no data and zero fields (the shadow keeps nothing of it).
