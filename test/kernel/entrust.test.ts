@@ -12,7 +12,7 @@
  * accounting is zero once the borrows end, and everything is freed once the survivors drop
  * what they hold.
  *
- * Kernel: supervisor.entrust refuses values the shadow does not own (foreign, moved, borrowed,
+ * Kernel (in-thread and worker tier): supervisor.entrust refuses values the shadow does not own (foreign, moved, borrowed,
  * not an RRef), and lists a deque's element addresses in order into an array of the shadow's
  * (refusing one of the wrong type or too short); recall hands back fresh handles to exactly the entrusted values a dead instance
  * held, once; nothing comes back from an instance the capability never handed out, or to a dead
@@ -27,7 +27,8 @@ import { LAYOUTS } from '../../src/gen/idl.js';
 import { Kernel } from '../../src/kernel/kernel.js';
 import { isRpcError } from '../../src/kernel/errors.js';
 import { bootMembdev } from '../../src/host/storage.js';
-import { DOM_C } from './helpers.js';
+import { join } from 'node:path';
+import { DOM_C, TEST_ARTIFACTS } from './helpers.js';
 
 const HEIR = 1;
 const DRIVER = 2;
@@ -409,6 +410,32 @@ test('a dead shadow inherits nothing: what its driver held is freed', async () =
     assert.throws(() => sup.entrust({}), /is dead/);
     k.injectFault('drv', 'now');
     assert.deepEqual(await sup.recall(), []);
+    assert.deepEqual(k.heap.totalUsage(), { bytes: 0, slots: 0 });
+  } finally {
+    k.shutdown();
+  }
+});
+
+test('worker tier: what a worker driver held when it died comes back once its thread is gone', async () => {
+  const k = new Kernel({ physBytes: 16 << 20, log: () => {} });
+  try {
+    const heir = k.load(DOM_C);
+    k.load(join(TEST_ARTIFACTS, 'wprobe.rldom'), { name: 'wdrv', placement: 'worker' });
+    const sup = any((k as any).supervisor(heir, 'wdrv', 'WorkerProbe'));
+    const drv = sup.current();
+    const buf = any(k.kit.allocBytes(heir.id, 256));
+    buf.setU32(0, 0x5eed);
+    const addr = buf.addr;
+    sup.entrust(buf);
+    assert.equal(await drv.keep(buf), 1, 'moved into the worker, which keeps it');
+    const dead = k.get('wdrv')!;
+    k.terminate(dead);
+    const back = await sup.recall(); // waits for the thread to exit and its slots to be reclaimed
+    assert.deepEqual(k.heap.usage(dead.id), { bytes: 0, slots: 0 });
+    assert.equal(back.length, 1);
+    assert.equal(back[0].addr, addr);
+    assert.equal(back[0].getU32(0), 0x5eed);
+    back[0].drop();
     assert.deepEqual(k.heap.totalUsage(), { bytes: 0, slots: 0 });
   } finally {
     k.shutdown();
