@@ -17,19 +17,18 @@
  *  - flush(): no buffer; reissued.
  *  - submit(req) / submitAndPoll(reqs): requests (and their data buffers) are MOVED in and always
  *    come back in the result, with `status` set, on every non-crash path (errors included). A
- *    moved RRef dies with the domain that holds it, so the shadow cannot get the caller's buffers
- *    back from a dead driver. Its scheme: before forwarding it records each request's op, lba,
- *    nblocks, tag and buffer size, and keeps a copy of the data of WRITE requests only (in reused
- *    shadow-owned buffers). After a crash it restarts the driver (which resets the controller and
- *    re-creates its queues), rebuilds the requests in fresh exchange-heap allocations (write data
- *    from its copies; read buffers fresh, the reissued read fills them) and reissues the whole
- *    batch. The caller gets back a deque of valid requests with the right data and statuses: a
- *    moved-in handle is always a fresh handle to the caller anyway. Reads stay zero-copy; writes
- *    pay one 4 KiB memcpy per block on the shadow path. A reissued write whose first issue had
- *    already reached the medium writes the same bytes again: no reader can observe it, because a
- *    batch's results are delivered only once every request in it completed.
- *    Bytes of a buffer past the transfer (byteLength > nblocks * blockSize) come back zero
- *    after a recovered request.
+ *    value moved into a domain that dies would die with it, so before forwarding, the shadow
+ *    ENTRUSTS the request (or the batch's deque) through its supervisor capability and records
+ *    each request's op, lba, nblocks, tag and address. When the driver dies holding them, the
+ *    kernel gives the entrusted values back to the shadow instead of freeing them (after the
+ *    device stopped DMA; the dead driver's handles stay revoked), and the shadow restarts the
+ *    driver (which resets the controller and re-creates its queues) and reissues the whole batch
+ *    with the same structs and buffers: zero copy on every path, reads and writes alike. The
+ *    caller gets back the deque of its own requests (a fresh deque after a crash), in order, with
+ *    the right data and statuses. A reissued write whose first issue had already reached the
+ *    medium writes the same bytes again: no reader can observe it, because a batch's results are
+ *    delivered only once every request in it completed. Only a driver that freed or gave away a
+ *    request before dying loses it: in its place the caller gets a request answered -EIO.
  */
 import type { Borrow, Layout, RRef, RRefArray, RRefDeque, f64, i32, u8, u32 } from '../runtime/types.js';
 

@@ -16,7 +16,16 @@
  *    (no per-allocation or per-move counters to keep in step; a query is one pass over the slots
  *    used so far, and queries are rare: monitors and tests, never a packet path);
  *  - a slot with borrows > 0 is never freed: free() marks it PENDING_FREE and the last
- *    endBorrow() frees it; what it holds stays allocated until then, even when its owner dies.
+ *    endBorrow() frees it; what it holds stays allocated until then, even when its owner dies;
+ *  - entrusted values (entrust(), for shadows): a slot marked ENTRUSTED names an heir (the domain
+ *    that marked it while it owned it). The mark lives in the private flags column, so alloc and
+ *    free clear it with the stores they already make and no move looks at it; it lasts until the
+ *    slot is freed. When a domain dies (reclaim), an entrusted value it holds goes to its heir
+ *    instead of being freed, if the kernel's Inheritance says that heir may inherit from that
+ *    dead domain: moved (generation bumped: the dead domain's handles stay revoked) with
+ *    everything it holds, detached from a holder that is not itself going back. A value held by
+ *    one that was lent to a call in progress is not given back (the borrower may still read it
+ *    there); it is freed with its holder, as before.
  *
  * Allocator: power-of-two size classes from 64 B to 1 MiB, each a stack of free blocks carved from
  * the bump region in chunks aligned to max(class size, 4 KiB), so a block of size s >= 4 KiB is
@@ -32,6 +41,8 @@ export const NO_PARENT = -1;
 export const KERNEL_OWNER = 0;
 
 const PENDING_FREE = 1;
+/** Flag: the slot was entrusted (see entrust); never combined with PENDING_FREE. */
+const ENTRUSTED = 2;
 const MIN_CLASS_SHIFT = 6; // 64 B
 const MAX_CLASS_SHIFT = 20; // 1 MiB
 const PAGE = 4096;
@@ -72,6 +83,16 @@ export interface HeapOptions {
   physBytes?: number;
   /** Maximum live allocations (default 1 Mi). */
   maxSlots?: number;
+}
+
+/**
+ * Who may inherit entrusted values from a dead domain (the kernel: a live shadow, from the driver
+ * instances it supervises), and where inherited roots are delivered.
+ */
+export interface Inheritance {
+  mayInherit(dead: number, heir: number): boolean;
+  /** `roots` (slots now owned by `heir`, their handles revoked) came out of dead domain `dead`. */
+  inherited(dead: number, heir: number, roots: number[]): void;
 }
 
 /** How many types a heap can register (the per-type tables are this long). */
@@ -141,6 +162,11 @@ export class ExchangeHeap {
   private readonly classTops: Int32Array;
   private readonly bigFree = new Map<number, number[]>();
 
+  // Entrusted values (see entrust). The heir column is only read where flags has ENTRUSTED; it is
+  // allocated at the first entrust, so a heap that never uses it pays nothing.
+  private heirOf: Int32Array | null = null;
+  private w_heirOf: DataView | null = null;
+  private inheritance: Inheritance | null = null;
 
   // Stores go through DataViews of the same buffers: under SES lockdown (frozen Object.prototype)
   // V8 takes a slow path (~30 ns) for `typedArray[i] = v`, while DataView setters stay ~1 ns.
@@ -502,10 +528,17 @@ export class ExchangeHeap {
 
   /**
    * Is child `s` still held, through parents that each list it in their memory, by a value whose
-   * free waits for a borrow to end? (A stray's stale parent number is not followed: the parent
-   * must be allocated and hold it.)
+   * free waits for a borrow to end?
    */
   private heldByPendingFree(s: number): boolean {
+    return this.heldBy(s, (p) => this.flags[p] === PENDING_FREE);
+  }
+
+  /**
+   * Is slot `s` held, through parents that each list it in their memory, by a value `pred` accepts?
+   * (A stray's stale parent number is not followed: the parent must be allocated and hold it.)
+   */
+  private heldBy(s: number, pred: (holder: number) => boolean): boolean {
     for (let c = s, steps = 0; steps < this.highWater; steps++) {
       const p = this.parent[c]!;
       if (p === NO_PARENT || this.owner[p] === FREE) return false;
@@ -514,10 +547,127 @@ export class ExchangeHeap {
         if (x === c) listed = true;
       });
       if (!listed) return false;
-      if (this.flags[p] === PENDING_FREE) return true;
+      if (pred(p)) return true;
       c = p;
     }
     return false;
+  }
+
+  // ---- entrusted values (shadow recovery) -------------------------------------------------------
+
+  /** Set the kernel's inheritance rule (once). */
+  setInheritance(rule: Inheritance): void {
+    this.inheritance = rule;
+  }
+
+  /**
+   * Mark allocated slot `slot` and everything it holds as entrusted by `heir`: should a domain die
+   * holding them, they go to `heir` (if the Inheritance allows) instead of being freed. The caller
+   * (the kernel) checked that `heir` owns the value. Cost: one pass over the value's tree.
+   * If `slot` is a deque and `order` an allocation (>= 0), the physical addresses of its elements
+   * are written there as u32 in deque order (0 for a corrupt entry): what lets a shadow find each
+   * request again after a crash without touching them one by one. Returns how many.
+   */
+  entrust(slot: number, heir: number, order = -1): number {
+    let w = this.w_heirOf;
+    if (w === null) {
+      this.heirOf = new Int32Array(this.maxSlots);
+      w = this.w_heirOf = new DataView(this.heirOf.buffer);
+    }
+    // Shadows entrust on every call: the walk is inline, with an explicit stack for nested
+    // containers only (a flat buffer, the common element, is marked where it is found). Child
+    // slot numbers read from memory are validated as in moveTree (a child names its holder).
+    const flags = this.flags;
+    const wFlags = this.w_flags;
+    const type = this.type;
+    const hasChildren = this.hasChildren;
+    const parent = this.parent;
+    const hw = this.highWater;
+    const todo = this.entrustStack;
+    todo.push(slot);
+    let listed = 0;
+    if (order >= 0 && this.isDeque[type[slot]!] === 1) {
+      const base = this.off[slot]!;
+      listed = Math.min(this.dv.getUint32(base + 4, true), this.ringCap(slot, base));
+      if (listed * 4 > this.len[order]!) {
+        throw new HeapError('EINVAL', `entrust: ${listed} element addresses do not fit in ${this.len[order]} bytes`);
+      }
+    }
+    const orderAt = order >= 0 ? this.off[order]! : 0;
+    while (todo.length > 0) {
+      const s = todo.pop()!;
+      if (flags[s] === PENDING_FREE) continue; // being freed: nothing to give back
+      wFlags.setUint8(s, ENTRUSTED);
+      w.setInt32(s * 4, heir, true);
+      const t = type[s]!;
+      if (hasChildren[t] !== 1) continue;
+      const base = this.off[s]!;
+      if (this.isDeque[t] === 1) {
+        const head = this.dv.getUint32(base, true);
+        const count = this.dv.getUint32(base + 4, true);
+        const cap = this.ringCap(s, base);
+        const ring = (base + DEQUE_HEADER) >>> 2;
+        const list = s === slot && listed > 0;
+        for (let k = 0, at = head < cap ? head : 0; k < count && k < cap; k++, at = at + 1 === cap ? 0 : at + 1) {
+          const c = this.u32[ring + at]!;
+          const valid = c < hw && parent[c] === s;
+          if (list) this.dv.setUint32(orderAt + k * 4, valid ? this.off[c]! : 0, true);
+          if (!valid) continue;
+          if (hasChildren[type[c]!] === 1) todo.push(c);
+          else if (flags[c] !== PENDING_FREE) {
+            wFlags.setUint8(c, ENTRUSTED);
+            w.setInt32(c * 4, heir, true);
+          }
+        }
+      } else {
+        const offsets = this.childOffsetsOf[t]!;
+        for (let k = 0; k < offsets.length; k++) {
+          const c = this.dv.getUint32(base + offsets[k]!, true) - 1;
+          if (c < 0 || c >= hw || parent[c] !== s) continue;
+          if (hasChildren[type[c]!] === 1) todo.push(c);
+          else if (flags[c] !== PENDING_FREE) {
+            wFlags.setUint8(c, ENTRUSTED);
+            w.setInt32(c * 4, heir, true);
+          }
+        }
+      }
+    }
+    return listed;
+  }
+  private readonly entrustStack: number[] = [];
+
+  /** Is `slot` marked as entrusted, and by whom (-1: not entrusted)? For tests and monitors. */
+  entrustedTo(slot: number): number {
+    return this.flags[slot] === ENTRUSTED && this.owner[slot] !== FREE ? this.heirOf![slot]! : -1;
+  }
+
+  /**
+   * Give dead domain `dead`'s entrusted values to their heirs (the first step of reclaim): each
+   * value going back as a root is one that no value going back holds; it is detached from its
+   * holder and moved, with what it holds, to its heir. Values held by a borrowed one stay.
+   */
+  private bequeath(dead: number): void {
+    const rule = this.inheritance;
+    const heirOf = this.heirOf;
+    if (rule === null || heirOf === null) return;
+    const goesBack = (s: number): boolean =>
+      this.owner[s] === dead && this.flags[s] === ENTRUSTED && this.borrows[s] === 0 && rule.mayInherit(dead, heirOf[s]!);
+    const roots: number[] = [];
+    for (let s = 0; s < this.highWater; s++) {
+      if (goesBack(s) && !this.heldBy(s, (p) => goesBack(p) || this.borrows[p] !== 0)) roots.push(s);
+    }
+    if (roots.length === 0) return;
+    const byHeir = new Map<number, number[]>();
+    for (const s of roots) {
+      // Detached: its holder (freed by the reclaim that follows) no longer counts it as a child.
+      if (this.parent[s] !== NO_PARENT) this.w_parent.setInt32(s * 4, NO_PARENT, true);
+      const heir = heirOf[s]!;
+      this.move(s, heir);
+      let mine = byHeir.get(heir);
+      if (mine === undefined) byHeir.set(heir, (mine = []));
+      mine.push(s);
+    }
+    for (const [heir, mine] of byHeir) rule.inherited(dead, heir, mine);
   }
 
   // ---- accounting -----------------------------------------------------------------------------
@@ -553,10 +703,12 @@ export class ExchangeHeap {
   }
 
   /**
-   * Free every root slot `owner` holds (children go with their roots). Borrowed ones are freed when
-   * their borrow ends. Returns how many roots were freed or scheduled.
+   * Free every root slot `owner` holds (children go with their roots), after giving entrusted
+   * values back to their heirs (bequeath). Borrowed ones are freed when their borrow ends. Returns
+   * how many roots were freed or scheduled.
    */
   reclaim(owner: number): number {
+    this.bequeath(owner);
     let n = 0;
     for (let s = 0; s < this.highWater; s++) {
       if (this.owner[s] === owner && this.parent[s] === NO_PARENT && this.flags[s] !== PENDING_FREE) {

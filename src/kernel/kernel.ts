@@ -18,7 +18,11 @@
  *  - a domain never receives a kernel object that is not hardened;
  *  - placement is configuration: the same artifact runs in the kernel's thread ('thread', the
  *    default) or on its own worker thread ('worker', see worker-tier.ts for what that tier
- *    supports); a worker domain's slots are reclaimed once its thread has exited.
+ *    supports); a worker domain's slots are reclaimed once its thread has exited;
+ *  - a shadow's supervisor capability may entrust values it moves into its driver: when a driver
+ *    instance the capability handed out dies holding them, the reclaim gives them back to the live
+ *    shadow (with fresh handles, through recall) instead of freeing them; nothing else changes
+ *    hands, and the dead instance's own handles stay revoked (see heap.ts, bequeath).
  */
 import './lockdown.js';
 import { readFileSync } from 'node:fs';
@@ -126,11 +130,25 @@ export class Kernel {
   private readonly workerHost: WorkerHost;
   /** Fault listeners (observability: the shell's `domains`, tests, the CLI). */
   private readonly faultListeners = new Set<(d: Domain, cause: string, message: string) => void>();
+  /** Per live shadow (heir) id: the instances of its supervised domain its capability handed out. */
+  private readonly supervisedBy = new Map<number, Map<number, Domain>>();
+  /** Per heir id: entrusted roots inherited from dead instances and not yet recalled. */
+  private readonly bequests = new Map<number, number[]>();
+  /** Reclaims of dead device drivers still waiting for the device to acknowledge its detach. */
+  private readonly reclaiming = new WeakMap<Domain, Promise<void>>();
 
   constructor(opts: KernelOptions = {}) {
     this.heap = new ExchangeHeap(opts);
     this.kit = createHandleKit(this.heap, (holder, err) => this.onViolation(holder, err));
     for (const l of LAYOUTS) this.kit.registerLayout(l);
+    this.heap.setInheritance({
+      mayInherit: (dead, heir) => this.liveById.has(heir) && this.supervisedBy.get(heir)?.has(dead) === true,
+      inherited: (_dead, heir, roots) => {
+        const got = this.bequests.get(heir);
+        if (got === undefined) this.bequests.set(heir, roots);
+        else got.push(...roots);
+      },
+    });
     this.trusted = opts.trustedKeys ?? defaultTrustedKeys();
     this.defaultDeadlineMs = opts.defaultDeadlineMs ?? 2000;
     this.logSink = opts.log ?? ((d, line) => process.stderr.write(`[${d}] ${line}\n`));
@@ -356,6 +374,9 @@ export class Kernel {
     else this.reclaimAfterDetach(d);
     for (const l of d.inbound) l.target = null;
     d.inbound.length = 0;
+    // As a shadow, it inherits nothing more (what it inherited is its own now, reclaimed above).
+    this.supervisedBy.delete(d.id);
+    this.bequests.delete(d.id);
     d.exportsObj = null;
     this.crashAt.delete(d);
   }
@@ -379,7 +400,12 @@ export class Kernel {
     this.deviceOf.delete(d);
     const quiet = dev === undefined ? true : dev.detach();
     if (quiet === true) this.heap.reclaim(d.id);
-    else void quiet.then(() => this.heap.reclaim(d.id));
+    else this.reclaiming.set(d, quiet.then(() => void this.heap.reclaim(d.id)));
+  }
+
+  /** Resolves once terminated instance `d`'s slots were reclaimed (device detach, worker exit). */
+  private whenReclaimed(d: Domain): Promise<unknown> {
+    return Promise.all([this.whenStopped(d), this.reclaiming.get(d)]);
   }
 
   /**
@@ -596,12 +622,39 @@ export class Kernel {
     return harden(wrapped);
   }
 
-  /** Supervisor capability (for shadow domains) over the domain `name`. */
+  /**
+   * Supervisor capability (for shadow domains) over the domain `name`. Besides restarting it, the
+   * shadow may entrust values it moves into the instances it got from here, and recall them after
+   * such an instance died (zero-copy reissue of moved requests: see bdev_shadow).
+   */
   private supervisor(user: Domain, name: string, iface: string): object {
     const kernel = this;
+    // One record per shadow, shared by all its supervisor capabilities: it is the heir of each.
+    let handedOut = this.supervisedBy.get(user.id);
+    if (handedOut === undefined) this.supervisedBy.set(user.id, (handedOut = new Map<number, Domain>()));
+    const u32Array = this.kit.arrayType('u32');
+    /** A proxy to the current instance, which the shadow may now inherit from. */
+    const bindCurrent = (): object => {
+      const d = kernel.byName.get(name);
+      if (d?.live) handedOut.set(d.id, d);
+      return kernel.bind(name, user);
+    };
+    const refuse = (method: string, detail: string): never => {
+      throw makeRpcError('bad-argument', name, method, `supervisor.${method}: ${detail}`);
+    };
+    /** The slot of `h` if the shadow owns it, writable; else a bad-argument RpcError naming `what`. */
+    const ownedSlot = (h: unknown, what: string): number => {
+      const kit = kernel.kit;
+      if (!kit.isHandle(h)) return refuse('entrust', `${what}: expected an RRef, got ${h === null ? 'null' : typeof h}`);
+      const s = kit.slotOf(h as object);
+      if (!(h as { valid: boolean }).valid || kit.isReadOnly(h as object) || kit.holderOf(h as object) !== user.id || kernel.heap.owner[s] !== user.id) {
+        refuse('entrust', `${what}: only a valid RRef you own (not a borrowed, moved or foreign one) can be entrusted`);
+      }
+      return s;
+    };
     return harden({
       /** A proxy to the current instance. */
-      current: () => kernel.bind(name, user),
+      current: bindCurrent,
       /**
        * Restart the supervised domain from its artifact; returns a proxy to the new instance. A
        * fresh instance that dies during init is a dead callee: an RpcError 'callee-dead' (hardened,
@@ -613,9 +666,44 @@ export class Kernel {
         } catch (e) {
           throw makeRpcError('callee-dead', name, 'restart', e instanceof Error ? e.message : String(e));
         }
-        return kernel.bind(name, user);
+        return bindCurrent();
       },
       restarts: () => kernel.byName.get(name)?.restarts ?? 0,
+      /**
+       * Entrust `h` (a value the shadow owns, with everything it holds) before moving it into the
+       * supervised domain: if an instance handed out here dies holding any of it, it comes back
+       * to the shadow through recall() instead of being freed. The mark lasts until it is freed.
+       * With `order` (a u32 RRefArray the shadow owns) and a deque `h`, the addresses of its
+       * elements are written there in deque order; returns how many.
+       */
+      entrust: (h: unknown, order?: unknown): number => {
+        if (!user.live) refuse('entrust', `domain ${user.name} is dead`);
+        const s = ownedSlot(h, 'value');
+        const o = order === undefined ? -1 : ownedSlot(order, 'order');
+        if (o >= 0 && kernel.heap.type[o] !== u32Array) refuse('entrust', 'order must be an RRefArray<u32>');
+        try {
+          return kernel.heap.entrust(s, user.id, o);
+        } catch (e) {
+          return refuse('entrust', (e as Error).message);
+        }
+      },
+      /**
+       * Fresh handles to the entrusted values that dead instances handed out here held when they
+       * died (each once), once those instances' memory has been reclaimed (devices detached,
+       * worker threads gone). Values they had freed or given away are not among them.
+       */
+      recall: (): Promise<readonly object[]> =>
+        harden(
+          (async () => {
+            const dead = [...handedOut.values()].filter((d) => !d.live);
+            await Promise.all(dead.map((d) => kernel.whenReclaimed(d)));
+            for (const d of dead) handedOut.delete(d.id);
+            const roots = kernel.bequests.get(user.id) ?? [];
+            kernel.bequests.delete(user.id);
+            const mine = user.live ? roots.filter((s) => kernel.heap.owner[s] === user.id) : [];
+            return harden(mine.map((s) => kernel.kit.mint(s, user.id, false)));
+          })(),
+        ),
       interfaceName: iface,
     });
   }

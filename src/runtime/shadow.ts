@@ -5,15 +5,35 @@
  * says the target died (panic, callee-dead, timeout), `call` restarts the target from its
  * artifact, lets the shadow replay the initialisation protocol (`onRestart`), and reissues the
  * call when it can be reissued (nothing was moved into the dead callee). Callers of the shadow
- * see a normal result. No authority here: everything comes from the capabilities passed in.
+ * see a normal result. A shadow that moves values into its target (requests, buffers) entrusts
+ * them through the Supervisor first, and takes them back with recall() after a death, to reissue
+ * them without copies (see src/domains/bdev_shadow). No authority here: everything comes from the
+ * capabilities passed in.
  */
 import type { Sys } from './sys.js';
+import type { RRefArray, RRefBase, u32 } from './types.js';
 
 /** Kernel capability over a supervised domain (import spec `{ supervise: name }`). */
 export interface Supervisor<T> {
   current(): T;
   restart(): T;
   restarts(): number;
+  /**
+   * Entrust `v` (yours, with everything it holds) before moving it into the supervised domain:
+   * if an instance you got from current()/restart() dies holding any of it, that part comes back
+   * to you through recall() instead of being freed. Throws an RpcError 'bad-argument' for a value
+   * you do not own. The mark costs one pass over the value and lasts until the value is freed.
+   * With `order` (yours) and a deque `v`, the physical addresses of its elements are written to
+   * `order` in deque order (0 for a corrupt entry) — how a shadow finds each request again after
+   * a crash without touching them one by one; it must have room for all. Returns how many.
+   */
+  entrust(v: RRefBase, order?: RRefArray<u32>): number;
+  /**
+   * Fresh handles (yours) to the entrusted values that dead instances held when they died — each
+   * value as a root, with what it holds then — once their memory was reclaimed. Each comes back
+   * once; what they freed or moved elsewhere does not.
+   */
+  recall(): Promise<readonly RRefBase[]>;
 }
 
 export interface ShadowControl<T> {

@@ -5,8 +5,9 @@
  * and a function reset), so no DMA may land in that memory afterwards. Without the detach the
  * read in progress transfers into the reallocated buffer and the controller goes on fetching
  * commands from (and posting completions into) memory that is no longer the driver's. With the
- * shadow in front, callers still get every read, with the right data. And a device is driven by
- * one live domain at a time.
+ * shadow in front, callers still get every read, with the right data, in their own buffers: the
+ * shadow entrusted the requests it moved in, so they went back to it (after the detach) instead of
+ * being freed. And a device is driven by one live domain at a time.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,10 +28,10 @@ const DELAY_MS = 20;
 const FILL = 0xa5;
 
 /** Every allocation of `owner` of at least a page (where the controller DMAs: buffers, queues, PRP lists). */
-function pagesOwnedBy(heap: ExchangeHeap, owner: number): { off: number; len: number }[] {
-  const out: { off: number; len: number }[] = [];
+function pagesOwnedBy(heap: ExchangeHeap, owner: number): { slot: number; off: number; len: number }[] {
+  const out: { slot: number; off: number; len: number }[] = [];
   for (let s = 0; s < heap.highWater; s++) {
-    if (heap.owner[s] === owner && heap.len[s]! >= 4096) out.push({ off: heap.off[s]!, len: heap.len[s]! });
+    if (heap.owner[s] === owner && heap.len[s]! >= 4096) out.push({ slot: s, off: heap.off[s]!, len: heap.len[s]! });
   }
   return out;
 }
@@ -55,11 +56,21 @@ for (const shadow of [false, true]) {
       // Let the controller fetch the first read and start on it (it then sits in its delay).
       await sleep(DELAY_MS / 4);
       const driver = k.get(s.driverName)!;
-      const owned = pagesOwnedBy(k.heap, driver.id);
-      assert.ok(owned.length >= READS + 2, `the driver holds the read buffers and its queues (${owned.length} allocations)`);
+      const held = pagesOwnedBy(k.heap, driver.id);
+      assert.ok(held.length >= READS + 2, `the driver holds the read buffers and its queues (${held.length} allocations)`);
+      const readBuffers = new Set(held.filter((r) => r.len === READ_BYTES).map((r) => r.off));
+      assert.equal(readBuffers.size, READS);
 
       k.injectFault(s.driverName, 'now');
       assert.equal(k.heap.usage(driver.id).slots, 0, 'the dead driver\'s memory was reclaimed at once');
+      // The shadow entrusted the requests it moved in: their buffers went back to it (after the
+      // detach), the rest of the driver's memory was freed.
+      const owned = held.filter((r) => k.heap.owner[r.slot] === -1);
+      const inherited = held.filter((r) => k.heap.owner[r.slot] !== -1);
+      if (shadow) {
+        assert.deepEqual(new Set(inherited.map((r) => r.off)), readBuffers, 'exactly the read buffers went back to the shadow');
+        assert.ok(inherited.every((r) => k.heap.owner[r.slot] === k.get(s.shadowName!)!.id));
+      } else assert.equal(inherited.length, 0, 'without a shadow everything is freed');
       // Someone else gets the same memory right away (the allocator reuses freed blocks of a size)
       // and fills it.
       const mine = owned.map((r) => k.kit.allocBytes(KERNEL_OWNER, r.len, 4096) as unknown as RRefArray<number>);
@@ -73,6 +84,7 @@ for (const shadow of [false, true]) {
         for (let i = 0; i < READS; i++) {
           const h = out.pop()!;
           assert.equal(h.status, 0, `read ${i} after recovery`);
+          assert.ok(readBuffers.has(h.data!.addr), `read ${i} came back in the caller's own buffer (zero copy)`);
           for (let off = 0; off < READ_BYTES; off += 4096) assert.equal(h.data!.getU32(off), pattern(i + 1, off), `read ${i} byte ${off}`);
           h.drop();
         }
