@@ -49,7 +49,8 @@ function argExpr(t: TypeRef, a: string, m: string, i: number): string {
     case 'rref':
     case 'array':
     case 'deque':
-      return `rt.move(link, ${a}, ${typeKey(t)}, ${JSON.stringify(m)}, ${i})`;
+      movesUsed = true;
+      return `(tryMove(K, ${a}, ${typeKey(t)}, CALLER, CALLEE) ?? rt.move(link, ${a}, ${typeKey(t)}, ${JSON.stringify(m)}, ${i}))`;
     case 'borrow':
       return `rt.borrow(link, ${a}, ${typeKey(t.inner)}, ${JSON.stringify(m)}, ${i})`;
     case 'iface':
@@ -67,7 +68,8 @@ function retExpr(t: TypeRef, r: string, m: string): string {
     case 'rref':
     case 'array':
     case 'deque':
-      return `rt.retMove(link, ${r}, ${typeKey(t)}, ${JSON.stringify(m)})`;
+      movesUsed = true;
+      return `rt.landed(link, tryMove(K, ${r}, ${typeKey(t)}, CALLEE, CALLER) ?? rt.retMove(link, ${r}, ${typeKey(t)}, ${JSON.stringify(m)}))`;
     case 'iface':
       return `rt.retIface(link, ${r}, ${JSON.stringify(t.name)}, ${JSON.stringify(m)})`;
     case 'nullable':
@@ -91,6 +93,8 @@ function primCheck(name: string, v: string, fail: string): string {
 
 /** Type ids a proxy factory resolves once (not per call): key -> constant name. */
 let typeConsts = new Map<string, string>();
+/** Does the proxy factory being generated move RRefs (and so need tryMove and the domain ids)? */
+let movesUsed = false;
 
 function typeKey(t: TypeRef): string {
   let key: string;
@@ -145,10 +149,13 @@ ${conv}
 
 function proxyFactory(i: InterfaceModel): string {
   typeConsts = new Map();
+  movesUsed = false;
   const methods = i.methods.map(proxyMethod).join('\n');
   const consts = [...typeConsts].map(([key, name]) => `  const ${name} = rt.typeId(${JSON.stringify(key)});\n`).join('');
+  // Moves need the two domain ids, fixed for the link's lifetime: read once, not per call.
+  const moves = movesUsed ? `  const tryMove = rt.tryMove;\n  const K = rt.moveState;\n  const CALLER = link.caller.id;\n  const CALLEE = link.callee.id;\n` : '';
   return `export function proxy_${i.name}(rt: ProxyRuntime, link: Link): object {
-${consts}  return rt.seal(link, ${JSON.stringify(i.name)}, {
+${consts}${moves}  return rt.seal(link, ${JSON.stringify(i.name)}, {
 ${methods}
   } as any);
 }

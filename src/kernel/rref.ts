@@ -28,7 +28,7 @@
  *    names already known.
  */
 import './lockdown.js';
-import { DEQUE_HEADER, type ExchangeHeap, NO_PARENT, TypeKind, KERNEL_OWNER } from './heap.js';
+import { DEQUE_HEADER, ExchangeHeap, NO_PARENT, TypeKind, KERNEL_OWNER } from './heap.js';
 import { SCALAR_SIZE, type LayoutSpec, type ScalarKind } from './layout.js';
 
 export type { FieldSpec, LayoutSpec, ScalarKind } from './layout.js';
@@ -59,6 +59,10 @@ export type HandleHeap = Pick<
   | 'alloc' | 'free' | 'move' | 'adopt' | 'release' | 'transfer'
 >;
 
+/** A kit's state as its holders see it: opaque outside this module. */
+export type KitRef = { readonly __kit: unique symbol };
+export type FastMove = (kit: KitRef, h: unknown, typeId: number, from: number, to: number) => object | null;
+
 /** Kernel-only operations on handles (never handed to domains). */
 export interface HandleKit<H extends HandleHeap = ExchangeHeap> {
   readonly heap: H;
@@ -81,6 +85,19 @@ export interface HandleKit<H extends HandleHeap = ExchangeHeap> {
    * type `typeId`, so one brand check serves both the type test and the move.
    */
   moveTyped(h: unknown, typeId: number, from: number, to: number): object | null;
+  /**
+   * The proxies' fast move: moveTyped's move when everything is in order; otherwise null, having
+   * changed and reported nothing (the caller then takes moveTyped, which finds and reports what
+   * is wrong). Never throws.
+   */
+  tryMove(h: unknown, typeId: number, from: number, to: number): object | null;
+  /**
+   * tryMove as a plain function of this kit's (opaque) state, `fastMove(kit.state, h, typeId,
+   * from, to)`: what generated proxies call, with no closure in between (the JIT's inlining
+   * budget counts every level of calls it inlines).
+   */
+  readonly fastMove: FastMove;
+  readonly state: KitRef;
   /** Byte array type id (RRefArray<u8>). */
   readonly bytesType: number;
   arrayType(kind: ScalarKind): number;
@@ -131,6 +148,12 @@ class KitState {
   readonly dv: DataView;
   readonly u8: Uint8Array;
   readonly i32: Int32Array;
+  /**
+   * Write views of the generation and owner columns (tryMove's flat move) when the heap is the
+   * kernel's; null in a worker domain's view of it, which moves nothing itself.
+   */
+  readonly wGen: DataView | null = null;
+  readonly wOwner: DataView | null = null;
   /** Per type id: element-kind index. */
   readonly elemKindOf: number[] = [];
   /** Per element-kind index: element size in bytes. */
@@ -152,6 +175,7 @@ class KitState {
     this.dv = heap.dv;
     this.u8 = heap.u8;
     this.i32 = new Int32Array(heap.phys);
+    if (heap instanceof ExchangeHeap) [this.wGen, this.wOwner] = heap.flatMoveViews;
   }
 }
 
@@ -174,6 +198,7 @@ let isHandleOf!: (k: KitState, v: unknown) => boolean;
 let movableSlot!: (k: KitState, h: Handle, holder: number) => number;
 /** The proxies' move (see HandleKit.moveTyped). */
 let moveTyped!: (k: KitState, v: unknown, typeId: number, from: number, to: number) => Handle | null;
+let tryMove!: (k: KitState, v: unknown, typeId: number, from: number, to: number) => Handle | null;
 let mintStruct!: (k: KitState, s: number, g: number, m: number) => Handle;
 
 /**
@@ -213,6 +238,24 @@ class Handle {
       const g = k.heap.move(s, to);
       return k.elemKindOf[typeId] !== KIND_STRUCT ? new Handle(TOKEN, k, s, g, to * 2) : mintAs(k, s, g, to * 2);
     };
+    // movableSlot's test and moveTyped's move in one small function with no throw, so that the
+    // JIT inlines all of it into every generated proxy method (two moves per round trip).
+    tryMove = (k, v, typeId, from, to) => {
+      if (typeof v !== 'object' || v === null || !(#k in v) || v.#k !== k) return null;
+      const s = v.#s;
+      const g = v.#g;
+      const wGen = k.wGen;
+      if (k.type[s] !== typeId || k.gen[s] !== g || v.#m !== from * 2 || k.borrows[s] !== 0 || k.parent[s] !== NO_PARENT || k.owner[s] !== from || wGen === null) return null;
+      let next: number;
+      if (k.hasChildren[typeId] === 1) next = k.heap.move(s, to);
+      else {
+        // heap.move's flat case (two stores), without the call.
+        next = (g + 1) >>> 0;
+        wGen.setUint32(s * 4, next, true);
+        k.wOwner!.setInt32(s * 4, to, true);
+      }
+      return k.elemKindOf[typeId] !== KIND_STRUCT ? new Handle(TOKEN, k, s, next, to * 2) : mintAs(k, s, next, to * 2);
+    };
   }
   /** Base byte offset if the handle may read; throws (and reports) otherwise. */
   protected r(): number {
@@ -237,23 +280,28 @@ class Handle {
     if ((this.#m & 1) === 1) return violation(k, holder, 'EREADONLY', `write through a borrowed (read-only) RRef (slot ${s})`);
     return violation(k, holder, 'EBORROWED', `write to an RRef that is lent to a call in progress (slot ${s})`);
   }
-  /** Address of bytes [o, o+n) if the handle may read them (r() and a bounds check in one). */
+  /**
+   * Address of bytes [o, o+n) if the handle may read them (r() and a bounds check in one). One
+   * test and one cold call: ra and wa are inlined into every accessor, and through those into
+   * the proxies' callers, where the JIT's inlining budget is counted in bytecode.
+   */
   protected ra(o: number, n: number): number {
     const k = this.#k;
     const s = this.#s;
-    if (k.gen[s] !== this.#g) return revoked(k, this.#m >>> 1, s);
-    if (!(o >= 0 && o + n <= k.len[s]!)) return this.outside(o, n);
+    if (k.gen[s] !== this.#g || !(o >= 0 && o + n <= k.len[s]!)) return this.refuse(o, n, false);
     return k.off[s]! + o;
   }
   /** Address of bytes [o, o+n) if the handle may write them (w() and a bounds check in one). */
   protected wa(o: number, n: number): number {
     const k = this.#k;
     const s = this.#s;
-    if (k.gen[s] !== this.#g || (this.#m & 1) === 1 || k.borrows[s] !== 0) return this.unwritable();
-    if (!(o >= 0 && o + n <= k.len[s]!)) return this.outside(o, n);
+    if (k.gen[s] !== this.#g || (this.#m & 1) === 1 || k.borrows[s] !== 0 || !(o >= 0 && o + n <= k.len[s]!)) return this.refuse(o, n, true);
     return k.off[s]! + o;
   }
-  protected outside(o: number, n: number): never {
+  /** Why the access [o, o+n) (a write if `write`) is refused (the cold half of ra and wa); throws. */
+  protected refuse(o: number, n: number, write: boolean): never {
+    if (write) this.w();
+    else this.r();
     return violation(this.#k, this.#m >>> 1, 'ERANGE', `RRef access at offset ${o} of ${n} bytes is outside its ${this.#k.len[this.#s]} bytes`);
   }
   get valid(): boolean {
@@ -738,6 +786,9 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
       return mintAs(k, s, heap.move(s, to), to * 2);
     },
     moveTyped: (h, typeId, from, to) => moveTyped(k, h, typeId, from, to),
+    tryMove: (h, typeId, from, to) => tryMove(k, h, typeId, from, to),
+    fastMove: tryMove as unknown as FastMove,
+    state: k as unknown as KitRef,
     bytesType,
     dequeType,
     arrayType(kind) {
