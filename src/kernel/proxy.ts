@@ -59,6 +59,8 @@ export interface ProxyRuntime {
    * `tryMove(moveState, h, typeId, from, to)` first, then take move / retMove.
    */
   readonly tryMove: FastMove;
+  /** tryMove for RRefArray types (HandleKit.fastMoveFlat). */
+  readonly tryMoveFlat: FastMove;
   readonly moveState: KitRef;
   move(link: Link, h: unknown, typeId: number, method: string, index: number): object;
   borrow(link: Link, h: unknown, typeId: number, method: string, index: number): object;
@@ -219,6 +221,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       return calleeFault(link, method, `must be ${want}, got ${describe(got)}`);
     },
     tryMove: kit.fastMove,
+    tryMoveFlat: kit.fastMoveFlat,
     moveState: kit.state,
     move(link, h, typeId, method, index) {
       let moved: object | null;

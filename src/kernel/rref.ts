@@ -28,7 +28,7 @@
  *    names already known.
  */
 import './lockdown.js';
-import { DEQUE_HEADER, ExchangeHeap, NO_PARENT, TypeKind, KERNEL_OWNER } from './heap.js';
+import { DEQUE_HEADER, ExchangeHeap, MAX_TYPES, NO_PARENT, TypeKind, KERNEL_OWNER } from './heap.js';
 import { SCALAR_SIZE, type LayoutSpec, type ScalarKind } from './layout.js';
 
 export type { FieldSpec, LayoutSpec, ScalarKind } from './layout.js';
@@ -97,6 +97,8 @@ export interface HandleKit<H extends HandleHeap = ExchangeHeap> {
    * budget counts every level of calls it inlines).
    */
   readonly fastMove: FastMove;
+  /** fastMove for RRefArray types (byte buffers): no tree walk or struct class to consider. */
+  readonly fastMoveFlat: FastMove;
   readonly state: KitRef;
   /** Byte array type id (RRefArray<u8>). */
   readonly bytesType: number;
@@ -156,6 +158,8 @@ class KitState {
   readonly wOwner: DataView | null = null;
   /** Per type id: element-kind index. */
   readonly elemKindOf: number[] = [];
+  /** Per type id: 1 for RRefArray types (no children, not a struct: tryMoveFlat's case). */
+  readonly flatArray = new Uint8Array(MAX_TYPES);
   /** Per element-kind index: element size in bytes. */
   readonly elemSize: number[] = KINDS.map((k) => SCALAR_SIZE[k]);
   /** Per field-name index (fieldIndex), per type id: the field of that layout. */
@@ -198,7 +202,9 @@ let isHandleOf!: (k: KitState, v: unknown) => boolean;
 let movableSlot!: (k: KitState, h: Handle, holder: number) => number;
 /** The proxies' move (see HandleKit.moveTyped). */
 let moveTyped!: (k: KitState, v: unknown, typeId: number, from: number, to: number) => Handle | null;
+/** The proxies' fast moves (see HandleKit.fastMove and fastMoveFlat). */
 let tryMove!: (k: KitState, v: unknown, typeId: number, from: number, to: number) => Handle | null;
+let tryMoveFlat!: (k: KitState, v: unknown, typeId: number, from: number, to: number) => Handle | null;
 let mintStruct!: (k: KitState, s: number, g: number, m: number) => Handle;
 
 /**
@@ -238,23 +244,31 @@ class Handle {
       const g = k.heap.move(s, to);
       return k.elemKindOf[typeId] !== KIND_STRUCT ? new Handle(TOKEN, k, s, g, to * 2) : mintAs(k, s, g, to * 2);
     };
-    // movableSlot's test and moveTyped's move in one small function with no throw, so that the
-    // JIT inlines all of it into every generated proxy method (two moves per round trip).
-    tryMove = (k, v, typeId, from, to) => {
-      if (typeof v !== 'object' || v === null || !(#k in v) || v.#k !== k) return null;
+    // The fast moves: movableSlot's test and moveTyped's move in small functions with no throw,
+    // so that the JIT inlines all of it into every generated proxy method (two moves per round
+    // trip). Their test leaves out movableSlot's owner check, implied by the holder check: a
+    // writable handle of the slot's current generation is held by the slot's owner (every mint
+    // of one keeps it so, see `mint`; moves, frees and deaths change the owner only with a new
+    // generation, transfer only for deque elements, which no handle names).
+    const fastSlot = (k: KitState, v: unknown, typeId: number, from: number): number => {
+      if (typeof v !== 'object' || v === null || !(#k in v) || v.#k !== k) return -1;
       const s = v.#s;
-      const g = v.#g;
-      const wGen = k.wGen;
-      if (k.type[s] !== typeId || k.gen[s] !== g || v.#m !== from * 2 || k.borrows[s] !== 0 || k.parent[s] !== NO_PARENT || k.owner[s] !== from || wGen === null) return null;
-      let next: number;
-      if (k.hasChildren[typeId] === 1) next = k.heap.move(s, to);
-      else {
-        // heap.move's flat case (two stores), without the call.
-        next = (g + 1) >>> 0;
-        wGen.setUint32(s * 4, next, true);
-        k.wOwner!.setInt32(s * 4, to, true);
-      }
-      return k.elemKindOf[typeId] !== KIND_STRUCT ? new Handle(TOKEN, k, s, next, to * 2) : mintAs(k, s, next, to * 2);
+      if (k.type[s] !== typeId || k.gen[s] !== v.#g || v.#m !== from * 2 || k.borrows[s] !== 0 || k.parent[s] !== NO_PARENT || k.wGen === null) return -1;
+      return s;
+    };
+    tryMove = (k, v, typeId, from, to) => {
+      const s = fastSlot(k, v, typeId, from);
+      return s < 0 ? null : mintAs(k, s, k.heap.move(s, to), to * 2);
+    };
+    tryMoveFlat = (k, v, typeId, from, to) => {
+      const s = fastSlot(k, v, typeId, from);
+      if (s < 0) return null;
+      if (k.flatArray[typeId] !== 1) return mintAs(k, s, k.heap.move(s, to), to * 2); // not an array type after all
+      // heap.move's flat case (two stores), without the call.
+      const next = ((v as Handle).#g + 1) >>> 0;
+      k.wGen!.setUint32(s * 4, next, true);
+      k.wOwner!.setInt32(s * 4, to, true);
+      return new Handle(TOKEN, k, s, next, to * 2);
     };
   }
   /** Base byte offset if the handle may read; throws (and reports) otherwise. */
@@ -753,7 +767,11 @@ function storeScalar(dv: DataView, e: number, a: number, v: unknown): void {
 export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (holder: number, err: HandleError) => void): HandleKit<H> {
   const k = new KitState(heap, onViolation);
   const { elemKindOf } = k;
-  const mint = (slot: number, holder: number, ro: boolean): Handle => mintAs(k, slot, heap.gen[slot]!, holder * 2 + (ro ? 1 : 0));
+  const mint = (slot: number, holder: number, ro: boolean): Handle => {
+    // The fast moves rely on it (see fastSlot): only the owner gets a writable handle.
+    if (!ro && heap.owner[slot] !== holder) throw new HandleError('EINVAL', `a writable RRef to slot ${slot} for domain ${holder}, which does not own it`);
+    return mintAs(k, slot, heap.gen[slot]!, holder * 2 + (ro ? 1 : 0));
+  };
   /** A handle of this kit, or a clear error (kernel-side misuse, not a domain's violation). */
   const own = (h: object): Handle => {
     if (!isHandleOf(k, h)) throw new HandleError('EINVAL', `not an RRef handle of this kernel: ${describe(h)}`);
@@ -764,6 +782,7 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
   KINDS.forEach((kind, i) => {
     const id = heap.registerType(`RRefArray<${kind}>`, TypeKind.Array).id;
     elemKindOf[id] = i;
+    new DataView(k.flatArray.buffer).setUint8(id, 1);
     arrayTypes.set(kind, id);
   });
   const dequeType = heap.registerType('RRefDeque', TypeKind.Deque).id;
@@ -788,6 +807,7 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
     moveTyped: (h, typeId, from, to) => moveTyped(k, h, typeId, from, to),
     tryMove: (h, typeId, from, to) => tryMove(k, h, typeId, from, to),
     fastMove: tryMove as unknown as FastMove,
+    fastMoveFlat: tryMoveFlat as unknown as FastMove,
     state: k as unknown as KitRef,
     bytesType,
     dequeType,

@@ -295,9 +295,9 @@ describe('deque moveFrom (bulk move between two deques of one holder)', () => {
     const foreign = any(kit.allocDeque(2, 4));
     throwsCode(() => dst.moveFrom(foreign, 1), 'EINVAL', /not held by the domain/);
     throwsCode(() => foreign.moveFrom(src, 1), 'EINVAL', /not held by the domain/);
-    // A handle of holder 1 to a deque owned by someone else (a kernel-side mint): foreign.
-    const alien = any(kit.mint(kit.slotOf(foreign), 1, false));
-    throwsCode(() => dst.moveFrom(alien, 1), 'EINVAL', /foreign RRef/);
+    // No writable handle of holder 1 to a deque owned by someone else can exist: the kernel
+    // refuses to mint one (the fast moves rely on it).
+    throwsCode(() => kit.mint(kit.slotOf(foreign), 1, false), 'EINVAL', /for domain 1, which does not own it/);
     // Borrowed in (read-only) or lent out (a call in progress): neither side may change.
     const s = kit.slotOf(src);
     heap.beginBorrow(s);
@@ -449,6 +449,7 @@ describe("the proxies' fast move (tryMove)", () => {
     const before = row(t.heap, slot);
     assert.equal(t.kit.tryMove(h, typeId, from, 2), null);
     assert.equal(t.kit.fastMove(t.kit.state, h, typeId, from, 2), null);
+    assert.equal(t.kit.fastMoveFlat(t.kit.state, h, typeId, from, 2), null);
     assert.deepEqual(row(t.heap, slot), before, 'a refused move changes nothing');
     if (code === null) assert.equal(t.kit.moveTyped(h, typeId, from, 2), null);
     else throwsCode(() => t.kit.moveTyped(h, typeId, from, 2), code);
@@ -472,7 +473,7 @@ describe("the proxies' fast move (tryMove)", () => {
     // The same handle cannot move twice, and the receiver's handle moves on.
     assert.equal(kit.tryMove(h, kit.bytesType, 1, 2), null);
     assert.equal(kit.tryMove(moved, kit.bytesType, 3, 1), null, 'only its holder (2) moves it');
-    const back = any(kit.fastMove(kit.state, moved, kit.bytesType, 2, 1)!);
+    const back = any(kit.fastMoveFlat(kit.state, moved, kit.bytesType, 2, 1)!);
     assert.equal(back.getU8(5), 42);
     assert.equal(moved.valid, false);
   });
@@ -528,6 +529,19 @@ describe("the proxies' fast move (tryMove)", () => {
     assert.equal(child.valid, false);
     assert.equal(t.kit.holderOf(moved.data), 2);
     assert.equal(t.heap.usage(2).slots, 2);
+  });
+
+  test('the flat move given a type that is not an array moves like the general one (a deque with its elements)', () => {
+    const { heap, kit } = setup();
+    const dq = any(kit.allocDeque(1, 4));
+    const item = any(kit.allocBytes(1, 8));
+    item.setU8(0, 7);
+    dq.push(item);
+    const moved = any(kit.fastMoveFlat(kit.state, dq, kit.dequeType, 1, 2)!);
+    assert.equal(dq.valid, false);
+    assert.deepEqual(heap.usage(1), { bytes: 0, slots: 0 });
+    assert.equal(heap.usage(2).slots, 2, 'the element went with its deque');
+    assert.equal(moved.pop().getU8(0), 7);
   });
 
   test('a kit over a heap that is not the kernel\'s (a worker domain\'s view) moves nothing itself', () => {
