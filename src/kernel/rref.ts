@@ -25,7 +25,12 @@
  *    set in its constructor; minting one is one monomorphic `new` of one of the two classes;
  *  - StructHandle.prototype is hardened just before the first struct handle is minted (no code
  *    outside this module can reach it before); a layout registered after that may only use field
- *    names already known.
+ *    names already known;
+ *  - a writable handle is only ever minted for the slot's owner (mint refuses otherwise), so with
+ *    its generation current its holder is the owner: the proxies' fast moves (tryMove,
+ *    tryMoveFlat) test the holder and not the owner column. They are small and never throw: a
+ *    refusal changes nothing, and the proxy then takes moveTyped, which checks everything again
+ *    and reports what is wrong.
  */
 import './lockdown.js';
 import { DEQUE_HEADER, ExchangeHeap, MAX_TYPES, NO_PARENT, TypeKind, KERNEL_OWNER } from './heap.js';
