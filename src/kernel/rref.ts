@@ -21,16 +21,19 @@
  *    most two hidden classes and stays a fast polymorphic inline cache. Classes per layout, or per
  *    kit, made those sites megamorphic as soon as a few layouts or kernels had been used in the
  *    process: every handle access then paid a stub-cache lookup per private field;
- *  - a handle has four private fields (kit state, slot, generation, holder * 2 + read-only), all
- *    set in its constructor; minting one is one monomorphic `new` of one of the two classes;
+ *  - a handle has five private fields (kit state, slot, generation, holder * 2 + read-only, type
+ *    id * 2 + child), all set in its constructor; minting one is one monomorphic `new` of one of
+ *    the two classes;
  *  - StructHandle.prototype is hardened just before the first struct handle is minted (no code
  *    outside this module can reach it before); a layout registered after that may only use field
  *    names already known;
- *  - a writable handle is only ever minted for the slot's owner (mint refuses otherwise), so with
- *    its generation current its holder is the owner: the proxies' fast moves (tryMove,
- *    tryMoveFlat) test the holder and not the owner column. They are small and never throw: a
- *    refusal changes nothing, and the proxy then takes moveTyped, which checks everything again
- *    and reports what is wrong.
+ *  - a writable handle is only ever minted for the slot's owner (mint refuses otherwise), and a
+ *    slot's owner, type and parent change only with its generation where a handle can name it,
+ *    so a handle whose generation is current knows them from its mint: the proxies' fast moves
+ *    (tryMove, tryMoveFlat) read only the generation and borrow columns of the slot table (each
+ *    column read costs ~1 ns per move). They are small and never throw: a refusal changes
+ *    nothing, and the proxy then takes moveTyped, which checks the slot table again and reports
+ *    what is wrong.
  */
 import './lockdown.js';
 import { DEQUE_HEADER, ExchangeHeap, MAX_TYPES, NO_PARENT, TypeKind, KERNEL_OWNER } from './heap.js';
@@ -210,23 +213,27 @@ let moveTyped!: (k: KitState, v: unknown, typeId: number, from: number, to: numb
 /** The proxies' fast moves (see HandleKit.fastMove and fastMoveFlat). */
 let tryMove!: (k: KitState, v: unknown, typeId: number, from: number, to: number) => Handle | null;
 let tryMoveFlat!: (k: KitState, v: unknown, typeId: number, from: number, to: number) => Handle | null;
-let mintStruct!: (k: KitState, s: number, g: number, m: number) => Handle;
+let mintStruct!: (k: KitState, s: number, g: number, m: number, t: number) => Handle;
 
 /**
- * Private state: the kit, the slot, the generation the handle is valid for, and `m` = holder * 2
- * + ro (the holder domain and whether the handle is read-only, in one field).
+ * Private state: the kit, the slot, the generation the handle is valid for, `m` = holder * 2 + ro
+ * (the holder domain and whether the handle is read-only, in one field), and `t` = type id * 2 +
+ * child (whether the slot is inside another allocation): the slot's type and parent at mint time,
+ * which stay what they were for as long as the generation does (see `fastSlot`).
  */
 class Handle {
   #k: KitState;
   #s: number;
   #g: number;
   #m: number;
-  constructor(token: symbol, k: KitState, s: number, g: number, m: number) {
+  #t: number;
+  constructor(token: symbol, k: KitState, s: number, g: number, m: number, t: number) {
     if (token !== TOKEN) throw new TypeError('RRef handles are created by the kernel only');
     this.#k = k;
     this.#s = s;
     this.#g = g;
     this.#m = m;
+    this.#t = t;
   }
   static {
     slotOf = (h) => h.#s;
@@ -246,19 +253,21 @@ class Handle {
     moveTyped = (k, v, typeId, from, to) => {
       if (typeof v !== 'object' || v === null || !(#k in v) || v.#k !== k || k.type[v.#s] !== typeId) return null;
       const s = movableSlot(k, v, from);
-      const g = k.heap.move(s, to);
-      return k.elemKindOf[typeId] !== KIND_STRUCT ? new Handle(TOKEN, k, s, g, to * 2) : mintAs(k, s, g, to * 2);
+      return mintAs(k, s, k.heap.move(s, to), to * 2);
     };
     // The fast moves: movableSlot's test and moveTyped's move in small functions with no throw,
     // so that the JIT inlines all of it into every generated proxy method (two moves per round
-    // trip). Their test leaves out movableSlot's owner check, implied by the holder check: a
-    // writable handle of the slot's current generation is held by the slot's owner (every mint
-    // of one keeps it so, see `mint`; moves, frees and deaths change the owner only with a new
-    // generation, transfer only for deque elements, which no handle names).
+    // trip). Of the slot table they read only the generation and the borrow count (each column
+    // read costs): the rest of movableSlot's test holds for as long as the generation does, so
+    // the handle carries it from its mint. The owner is implied by the holder check: a writable
+    // handle is only minted for the slot's owner (see `mint`). The owner, type and parent of a
+    // slot change only together with its generation (move, adopt, release, free, reclaim; alloc
+    // reuses a slot whose generation its free bumped), except by transfer and the move walk's
+    // deque elements, which no handle names (see ExchangeHeap.moveTree).
     const fastSlot = (k: KitState, v: unknown, typeId: number, from: number): number => {
       if (typeof v !== 'object' || v === null || !(#k in v) || v.#k !== k) return -1;
       const s = v.#s;
-      if (k.type[s] !== typeId || k.gen[s] !== v.#g || v.#m !== from * 2 || k.borrows[s] !== 0 || k.parent[s] !== NO_PARENT || k.wGen === null) return -1;
+      if (v.#t !== typeId * 2 || k.gen[s] !== v.#g || v.#m !== from * 2 || k.borrows[s] !== 0 || k.wGen === null) return -1;
       return s;
     };
     tryMove = (k, v, typeId, from, to) => {
@@ -273,7 +282,7 @@ class Handle {
       const next = ((v as Handle).#g + 1) >>> 0;
       k.wGen!.setUint32(s * 4, next, true);
       k.wOwner!.setInt32(s * 4, to, true);
-      return new Handle(TOKEN, k, s, next, to * 2);
+      return new Handle(TOKEN, k, s, next, to * 2, typeId * 2);
     };
   }
   /** Base byte offset if the handle may read; throws (and reports) otherwise. */
@@ -659,11 +668,11 @@ class Handle {
 
 // An explicit constructor: an implicit derived one spreads its arguments, slow under lockdown.
 class StructHandle extends Handle {
-  constructor(t: symbol, k: KitState, s: number, g: number, m: number) {
-    super(t, k, s, g, m);
+  constructor(token: symbol, k: KitState, s: number, g: number, m: number, t: number) {
+    super(token, k, s, g, m, t);
   }
   static {
-    mintStruct = (k, s, g, m) => new StructHandle(TOKEN, k, s, g, m);
+    mintStruct = (k, s, g, m, t) => new StructHandle(TOKEN, k, s, g, m, t);
   }
 }
 Object.defineProperty(StructHandle, 'name', { value: 'RRef<struct>' });
@@ -696,12 +705,14 @@ function fieldAccessor(name: string, layout: string): number {
 
 /** A fresh handle for (slot, generation) with m = holder * 2 + ro, of the slot's class. */
 function mintAs(k: KitState, slot: number, g: number, m: number): Handle {
-  return k.elemKindOf[k.type[slot]!] !== KIND_STRUCT ? new Handle(TOKEN, k, slot, g, m) : structsSealed ? mintStruct(k, slot, g, m) : firstStruct(k, slot, g, m);
+  const type = k.type[slot]!;
+  const t = type * 2 + (k.parent[slot] === NO_PARENT ? 0 : 1);
+  return k.elemKindOf[type] !== KIND_STRUCT ? new Handle(TOKEN, k, slot, g, m, t) : structsSealed ? mintStruct(k, slot, g, m, t) : firstStruct(k, slot, g, m, t);
 }
-function firstStruct(k: KitState, slot: number, g: number, m: number): Handle {
+function firstStruct(k: KitState, slot: number, g: number, m: number, t: number): Handle {
   harden(StructHandle);
   structsSealed = true;
-  return mintStruct(k, slot, g, m);
+  return mintStruct(k, slot, g, m, t);
 }
 
 /** Is slot `s` slot `c` or inside it (c among s's ancestors)? Moving c into s would make a cycle. */
