@@ -507,6 +507,23 @@ describe("the proxies' fast move (tryMove)", () => {
     assert.equal(t.heap.owner[s], 1);
   });
 
+  test('a handle keeps the type and root-ness of its mint: a reused slot of another type or a child taken out refuses the old handle', () => {
+    const t = setup();
+    const old = any(t.kit.allocBytes(1, 16));
+    const s = t.kit.slotOf(old);
+    old.drop();
+    const dq = any(t.kit.allocDeque(1, 4));
+    assert.equal(t.kit.slotOf(dq), s, 'the slot was reused for a deque');
+    refuses(t, old, t.kit.bytesType, 1, null, s); // the slot is no byte array now
+    refuses(t, old, t.kit.dequeType, 1, 'EREVOKED', s); // the deque's type, an old generation
+    // An element pushed and popped comes back as a root: the fresh handle moves, the old one not.
+    const item = any(t.kit.allocBytes(1, 8));
+    dq.push(item);
+    const popped = any(dq.pop());
+    refuses(t, item, t.kit.bytesType, 1, 'EREVOKED', t.kit.slotOf(popped));
+    assert.notEqual(t.kit.fastMoveFlat(t.kit.state, popped, t.kit.bytesType, 1, 2), null);
+  });
+
   test('refuses a wrong type, a foreign holder, a read-only (borrowed-in) handle, a lent value and a child', () => {
     const t = setup();
     const h = any(t.kit.allocBytes(1, 16));
