@@ -253,7 +253,7 @@ class Handle {
     moveTyped = (k, v, typeId, from, to) => {
       if (typeof v !== 'object' || v === null || !(#k in v) || v.#k !== k || k.type[v.#s] !== typeId) return null;
       const s = movableSlot(k, v, from);
-      return mintAs(k, s, k.heap.move(s, to), to * 2);
+      return mintAs(k, s, k.heap.move(s, to), to * 2, ROOT);
     };
     // The fast moves: movableSlot's test and moveTyped's move in small functions with no throw,
     // so that the JIT inlines all of it into every generated proxy method (two moves per round
@@ -272,12 +272,12 @@ class Handle {
     };
     tryMove = (k, v, typeId, from, to) => {
       const s = fastSlot(k, v, typeId, from);
-      return s < 0 ? null : mintAs(k, s, k.heap.move(s, to), to * 2);
+      return s < 0 ? null : mintAs(k, s, k.heap.move(s, to), to * 2, ROOT);
     };
     tryMoveFlat = (k, v, typeId, from, to) => {
       const s = fastSlot(k, v, typeId, from);
       if (s < 0) return null;
-      if (k.flatArray[typeId] !== 1) return mintAs(k, s, k.heap.move(s, to), to * 2); // not an array type after all
+      if (k.flatArray[typeId] !== 1) return mintAs(k, s, k.heap.move(s, to), to * 2, ROOT); // not an array type after all
       // heap.move's flat case (two stores), without the call.
       const next = ((v as Handle).#g + 1) >>> 0;
       k.wGen!.setUint32(s * 4, next, true);
@@ -495,7 +495,7 @@ class Handle {
     const self = this.#s;
     if (!k.heap.validChild(self, c)) return violation(k, this.#m >>> 1, 'EINVAL', `deque (slot ${self}) holds a corrupt element entry`);
     // The element is writable: a read-only handle cannot pop (wDeque above).
-    return mintAs(k, c, k.heap.release(c), this.#m);
+    return mintAs(k, c, k.heap.release(c), this.#m, ROOT);
   }
 
   /**
@@ -618,7 +618,7 @@ class Handle {
       const c = k.dv.getUint32(b, true);
       if (c === 0) return null;
       if (!k.heap.validChild(this.#s, c - 1)) return violation(k, this.#m >>> 1, 'EINVAL', `field ${f.name} holds a corrupt RRef`);
-      return mintAs(k, c - 1, k.gen[c - 1]!, this.#m);
+      return mintAs(k, c - 1, k.gen[c - 1]!, this.#m, CHILD);
     }
     const out: unknown[] = [];
     const es = k.elemSize[f.elem]!;
@@ -703,10 +703,14 @@ function fieldAccessor(name: string, layout: string): number {
   return index;
 }
 
-/** A fresh handle for (slot, generation) with m = holder * 2 + ro, of the slot's class. */
-function mintAs(k: KitState, slot: number, g: number, m: number): Handle {
+/** Whether a slot is a root or inside another allocation, as a handle records it (the low bit of t). */
+const ROOT = 0;
+const CHILD = 1;
+
+/** A fresh handle for (slot, generation), m = holder * 2 + ro, of a root or child slot, of the slot's class. */
+function mintAs(k: KitState, slot: number, g: number, m: number, child: typeof ROOT | typeof CHILD): Handle {
   const type = k.type[slot]!;
-  const t = type * 2 + (k.parent[slot] === NO_PARENT ? 0 : 1);
+  const t = type * 2 + child;
   return k.elemKindOf[type] !== KIND_STRUCT ? new Handle(TOKEN, k, slot, g, m, t) : structsSealed ? mintStruct(k, slot, g, m, t) : firstStruct(k, slot, g, m, t);
 }
 function firstStruct(k: KitState, slot: number, g: number, m: number, t: number): Handle {
@@ -786,7 +790,7 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
   const mint = (slot: number, holder: number, ro: boolean): Handle => {
     // The fast moves rely on it (see fastSlot): only the owner gets a writable handle.
     if (!ro && heap.owner[slot] !== holder) throw new HandleError('EINVAL', `a writable RRef to slot ${slot} for domain ${holder}, which does not own it`);
-    return mintAs(k, slot, heap.gen[slot]!, holder * 2 + (ro ? 1 : 0));
+    return mintAs(k, slot, heap.gen[slot]!, holder * 2 + (ro ? 1 : 0), heap.parent[slot] === NO_PARENT ? ROOT : CHILD);
   };
   /** A handle of this kit, or a clear error (kernel-side misuse, not a domain's violation). */
   const own = (h: object): Handle => {
@@ -818,7 +822,7 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
     mint,
     moveTo(h, from, to) {
       const s = checkMovable(k, h, from);
-      return mintAs(k, s, heap.move(s, to), to * 2);
+      return mintAs(k, s, heap.move(s, to), to * 2, ROOT);
     },
     moveTyped: (h, typeId, from, to) => moveTyped(k, h, typeId, from, to),
     tryMove: (h, typeId, from, to) => tryMove(k, h, typeId, from, to),
