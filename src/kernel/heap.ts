@@ -322,7 +322,7 @@ export class ExchangeHeap {
 
   /**
    * The write views of the generation and owner columns, for the handle kit's fast move of a flat
-   * root (rref.ts tryMove): the same two stores as move() below, inlined into every proxy.
+   * root (rref.ts tryMoveFlat): the same two stores as move() below, inlined into every proxy.
    */
   get flatMoveViews(): readonly [gen: DataView, owner: DataView] {
     return [this.w_gen, this.w_owner];
@@ -347,7 +347,7 @@ export class ExchangeHeap {
     if (this.hasChildren[this.type[slot]!] === 1) {
       this.moveTree(slot, this.owner[slot]!, newOwner, true);
     } else {
-      // A flat array (a packet buffer): the whole move is two stores (also made by rref.ts tryMove).
+      // A flat array (a packet buffer): the whole move is two stores (also made by rref.ts tryMoveFlat).
       this.w_gen.setUint32(slot * 4, g, true);
       this.w_owner.setInt32(slot * 4, newOwner, true);
     }
