@@ -80,16 +80,16 @@ const promiseThen = Promise.prototype.then;
  * The JIT's inlining budget, in bytecode bytes per optimized function (V8's default: 920).
  *
  * An in-thread call is fast only when the caller's optimized code inlines the whole crossing:
- * the generated proxy method, enter/after, both moves of an RRef round trip (checks, slot-table
- * stores, the new handle), the callee's method and its handle accessors — about 1,750 bytes for
- * `proxy-rref`. Under the default budget V8 inlines part of it, and which part depends on which
- * functions happened to be optimized on their own first (a candidate that already has optimized
- * code counts with everything that code inlined): measured with --trace-turbo-inlining, that race
- * is why proxy-rref was bimodal between invocations (~26 ns when the caller's loop inlined the
- * proxy, 31–55 ns when it called it). With this budget the whole round trip is inlined in every
- * invocation (~24 ns). Set once, when the kernel's proxy runtime is first loaded, before any
- * domain code runs; it is a process-wide V8 flag (larger optimized functions, slightly longer
- * optimizing compiles).
+ * the generated proxy method, enter/after/landed, both moves of an RRef round trip (checks,
+ * slot-table stores, the new handle), the callee's method and its handle accessors — about 1,300
+ * bytes for `proxy-rref`. Under the default budget V8 inlines part of it, and which part depends
+ * on which functions happened to be optimized on their own first (a candidate that already has
+ * optimized code counts with everything that code inlined): measured with
+ * --trace-turbo-inlining, that race is why proxy-rref was bimodal between invocations (~33 ns
+ * when the caller's loop inlined the proxy, 45–55 ns when it called it). With this budget the
+ * whole round trip is inlined in every invocation (~21–24 ns of CPU per call). Set once, when the
+ * kernel's proxy runtime is first loaded, before any domain code runs; it is a process-wide V8
+ * flag (larger optimized functions, somewhat longer optimizing compiles).
  */
 const INLINING_BUDGET = 2500;
 setFlagsFromString(`--max-inlined-bytecode-size-cumulative=${INLINING_BUDGET}`);
