@@ -81,7 +81,7 @@ const promiseThen = Promise.prototype.then;
  *
  * An in-thread call is fast only when the caller's optimized code inlines the whole crossing:
  * the generated proxy method, enter/after/landed, both moves of an RRef round trip (checks,
- * slot-table stores, the new handle), the callee's method and its handle accessors — about 1,300
+ * slot-table stores, the new handle), the callee's method and its handle accessors — about 1,750
  * bytes for `proxy-rref`. Under the default budget V8 inlines part of it, and which part depends
  * on which functions happened to be optimized on their own first (a candidate that already has
  * optimized code counts with everything that code inlined): measured with
