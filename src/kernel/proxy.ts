@@ -93,7 +93,7 @@ const promiseThen = Promise.prototype.then;
  * (~32 ns instead of ~21). 4,600 is V8's own absolute cap on inlining per function
  * (--max-inlined-bytecode-size-absolute). Set once, when the kernel's proxy runtime is first
  * loaded, before any domain code runs; it is a process-wide V8 flag (larger optimized functions,
- * somewhat longer optimizing compiles).
+ * somewhat longer optimizing compiles). Measured cost: proxy-noarg ~4.1 ns instead of 3.3–3.8.
  */
 const INLINING_BUDGET = 4600;
 setFlagsFromString(`--max-inlined-bytecode-size-cumulative=${INLINING_BUDGET}`);
