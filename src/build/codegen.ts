@@ -49,7 +49,7 @@ function argExpr(t: TypeRef, a: string, m: string, i: number): string {
     case 'rref':
     case 'array':
     case 'deque':
-      return `rt.move(link, ${a}, ${typeKey(t)}, ${JSON.stringify(m)}, ${i})`;
+      return `(${fastMove(t)}(K, ${a}, ${typeKey(t)}, CALLER, CALLEE) ?? rt.move(link, ${a}, ${typeKey(t)}, ${JSON.stringify(m)}, ${i}))`;
     case 'borrow':
       return `rt.borrow(link, ${a}, ${typeKey(t.inner)}, ${JSON.stringify(m)}, ${i})`;
     case 'iface':
@@ -67,7 +67,7 @@ function retExpr(t: TypeRef, r: string, m: string): string {
     case 'rref':
     case 'array':
     case 'deque':
-      return `rt.retMove(link, ${r}, ${typeKey(t)}, ${JSON.stringify(m)})`;
+      return `rt.landed(link, ${fastMove(t)}(K, ${r}, ${typeKey(t)}, CALLEE, CALLER) ?? rt.retMove(link, ${r}, ${typeKey(t)}, ${JSON.stringify(m)}))`;
     case 'iface':
       return `rt.retIface(link, ${r}, ${JSON.stringify(t.name)}, ${JSON.stringify(m)})`;
     case 'nullable':
@@ -75,6 +75,13 @@ function retExpr(t: TypeRef, r: string, m: string): string {
     case 'borrow':
       throw new Error('unreachable: borrow is rejected on returns by the IDL checker');
   }
+}
+
+/** The runtime's fast move for values of type `t` (byte and scalar arrays have their own). */
+function fastMove(t: TypeRef): string {
+  const name = t.k === 'array' ? 'tryMoveFlat' : 'tryMove';
+  movesUsed.add(name);
+  return name;
 }
 
 function primCheck(name: string, v: string, fail: string): string {
@@ -91,6 +98,8 @@ function primCheck(name: string, v: string, fail: string): string {
 
 /** Type ids a proxy factory resolves once (not per call): key -> constant name. */
 let typeConsts = new Map<string, string>();
+/** The fast moves the proxy factory being generated calls (each also needs K and the domain ids). */
+let movesUsed = new Set<string>();
 
 function typeKey(t: TypeRef): string {
   let key: string;
@@ -145,10 +154,16 @@ ${conv}
 
 function proxyFactory(i: InterfaceModel): string {
   typeConsts = new Map();
+  movesUsed = new Set();
   const methods = i.methods.map(proxyMethod).join('\n');
   const consts = [...typeConsts].map(([key, name]) => `  const ${name} = rt.typeId(${JSON.stringify(key)});\n`).join('');
+  // Moves need the two domain ids, fixed for the link's lifetime: read once, not per call.
+  const moves =
+    movesUsed.size > 0
+      ? [...movesUsed].map((f) => `  const ${f} = rt.${f};\n`).join('') + `  const K = rt.moveState;\n  const CALLER = link.caller.id;\n  const CALLEE = link.callee.id;\n`
+      : '';
   return `export function proxy_${i.name}(rt: ProxyRuntime, link: Link): object {
-${consts}  return rt.seal(link, ${JSON.stringify(i.name)}, {
+${consts}${moves}  return rt.seal(link, ${JSON.stringify(i.name)}, {
 ${methods}
   } as any);
 }

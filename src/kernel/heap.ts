@@ -346,6 +346,14 @@ export class ExchangeHeap {
     this.w_freeSlots.setInt32((this.nFreeSlots++) * 4, slot, true);
   }
 
+  /**
+   * The write views of the generation and owner columns, for the handle kit's fast move of a flat
+   * root (rref.ts tryMoveFlat): the same two stores as move() below, inlined into every proxy.
+   */
+  get flatMoveViews(): readonly [gen: DataView, owner: DataView] {
+    return [this.w_gen, this.w_owner];
+  }
+
   isLive(slot: number, gen: number): boolean {
     return this.gen[slot] === gen && this.owner[slot] !== FREE;
   }
@@ -365,7 +373,7 @@ export class ExchangeHeap {
     if (this.hasChildren[this.type[slot]!] === 1) {
       this.moveTree(slot, this.owner[slot]!, newOwner, true);
     } else {
-      // A flat array (a packet buffer): the whole move is two stores.
+      // A flat array (a packet buffer): the whole move is two stores (also made by rref.ts tryMoveFlat).
       this.w_gen.setUint32(slot * 4, g, true);
       this.w_owner.setInt32(slot * 4, newOwner, true);
     }

@@ -13,13 +13,15 @@
  *  - an async result reaches the caller through a kernel-made promise: no object of the callee is
  *    handed over, and a settlement after the callee died is ignored (the caller was already
  *    unwound with an RpcError).
- * Performance: the per-call functions (enter, after, move, retMove) keep their error paths in
- * separate functions, so that they stay small enough for the JIT to inline them, and the handle
- * kit's move, into every generated proxy method.
+ * Performance: the per-call functions (enter, after, landed, and the kit's tryMove) keep their
+ * error paths in separate functions, so that they stay small enough for the JIT to inline them
+ * into every generated proxy method: an RRef moves by tryMove, and only when that refuses does the
+ * proxy take move / retMove, which find and report what is wrong.
  */
+import { setFlagsFromString } from 'node:v8';
 import { makeRpcError, type RpcError, type RpcErrorKind } from './errors.js';
 import type { Domain } from './domain.js';
-import type { HandleKit } from './rref.js';
+import type { FastMove, HandleKit, KitRef } from './rref.js';
 
 export interface Link {
   readonly caller: Domain;
@@ -52,10 +54,20 @@ export interface ProxyRuntime {
   settle(link: Link, p: unknown, method: string, conv: (r: any) => unknown, release?: () => void): Promise<unknown>;
   badArg(link: Link, method: string, index: number, want: string, got: unknown): never;
   badRet(link: Link, method: string, want: string, got: unknown): never;
+  /**
+   * The kit's fast move and its state (HandleKit.fastMove, HandleKit.state): proxies try
+   * `tryMove(moveState, h, typeId, from, to)` first, then take move / retMove.
+   */
+  readonly tryMove: FastMove;
+  /** tryMove for RRefArray types (HandleKit.fastMoveFlat). */
+  readonly tryMoveFlat: FastMove;
+  readonly moveState: KitRef;
   move(link: Link, h: unknown, typeId: number, method: string, index: number): object;
   borrow(link: Link, h: unknown, typeId: number, method: string, index: number): object;
   unborrow(link: Link, h: object): void;
   retMove(link: Link, h: unknown, typeId: number, method: string): object;
+  /** A returned RRef reached the caller (moved by tryMove or retMove): `h`, unless the caller died. */
+  landed(link: Link, h: object): object;
   iface(link: Link, obj: unknown, name: string, method: string, index: number): object;
   retIface(link: Link, obj: unknown, name: string, method: string): object;
   typeId(key: string): number;
@@ -63,6 +75,28 @@ export interface ProxyRuntime {
 }
 
 const promiseThen = Promise.prototype.then;
+
+/**
+ * The JIT's inlining budget, in bytecode bytes per optimized function (V8's default: 920).
+ *
+ * An in-thread call is fast only when the caller's optimized code inlines the whole crossing:
+ * the generated proxy method, enter/after/landed, both moves of an RRef round trip (checks,
+ * slot-table stores, the new handle), the callee's method and its handle accessors — about 1,750
+ * bytes for `proxy-rref`. Under the default budget V8 inlines part of it, and which part depends
+ * on which functions happened to be optimized on their own first (a candidate that already has
+ * optimized code counts with everything that code inlined): measured with
+ * --trace-turbo-inlining, that race is why proxy-rref was bimodal between invocations (~33 ns
+ * when the caller's loop inlined the proxy, 45–55 ns when it called it). The budget is per
+ * optimized function, and a caller with several hot call sites needs it for all of them: in
+ * `bench calls`, dom_d's `run` holds the loops of every case, and with 2,500 bytes its last
+ * optimization, after the proxy-arg loop, still left the RRef round trip out half the time
+ * (~32 ns instead of ~21). 4,600 is V8's own absolute cap on inlining per function
+ * (--max-inlined-bytecode-size-absolute). Set once, when the kernel's proxy runtime is first
+ * loaded, before any domain code runs; it is a process-wide V8 flag (larger optimized functions,
+ * somewhat longer optimizing compiles). Measured cost: proxy-noarg ~4.1 ns instead of 3.3–3.8.
+ */
+const INLINING_BUDGET = 4600;
+setFlagsFromString(`--max-inlined-bytecode-size-cumulative=${INLINING_BUDGET}`);
 
 export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
   const { kit } = host;
@@ -190,6 +224,9 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     badRet(link, method, want, got) {
       return calleeFault(link, method, `must be ${want}, got ${describe(got)}`);
     },
+    tryMove: kit.fastMove,
+    tryMoveFlat: kit.fastMoveFlat,
+    moveState: kit.state,
     move(link, h, typeId, method, index) {
       let moved: object | null;
       try {
@@ -226,11 +263,13 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       } catch (e) {
         return calleeFault(link, method, (e as Error).message);
       }
-      const out = moved ?? retNotRRef(link, method, typeId, h);
+      return moved ?? retNotRRef(link, method, typeId, h);
+    },
+    landed(link, h) {
       // The caller died while the call was in flight (an async call it was blocked in): its slots
       // were reclaimed at its death, so what it would receive now is freed rather than leaked.
-      if (link.caller.state !== 'live') heap.free(kit.slotOf(out));
-      return out;
+      if (link.caller.state !== 'live') heap.free(kit.slotOf(h));
+      return h;
     },
     iface(link, obj, name, method, index) {
       try {

@@ -21,14 +21,22 @@
  *    most two hidden classes and stays a fast polymorphic inline cache. Classes per layout, or per
  *    kit, made those sites megamorphic as soon as a few layouts or kernels had been used in the
  *    process: every handle access then paid a stub-cache lookup per private field;
- *  - a handle has four private fields (kit state, slot, generation, holder * 2 + read-only), all
- *    set in its constructor; minting one is one monomorphic `new` of one of the two classes;
+ *  - a handle has five private fields (kit state, slot, generation, holder * 2 + read-only, type
+ *    id * 2 + child), all set in its constructor; minting one is one monomorphic `new` of one of
+ *    the two classes;
  *  - StructHandle.prototype is hardened just before the first struct handle is minted (no code
  *    outside this module can reach it before); a layout registered after that may only use field
- *    names already known.
+ *    names already known;
+ *  - a writable handle is only ever minted for the slot's owner (mint refuses otherwise), and a
+ *    slot's owner, type and parent change only with its generation where a handle can name it,
+ *    so a handle whose generation is current knows them from its mint: the proxies' fast moves
+ *    (tryMove, tryMoveFlat) read only the generation and borrow columns of the slot table (each
+ *    column read costs ~1 ns per move). They are small and never throw: a refusal changes
+ *    nothing, and the proxy then takes moveTyped, which checks the slot table again and reports
+ *    what is wrong.
  */
 import './lockdown.js';
-import { DEQUE_HEADER, type ExchangeHeap, NO_PARENT, TypeKind, KERNEL_OWNER } from './heap.js';
+import { DEQUE_HEADER, ExchangeHeap, MAX_TYPES, NO_PARENT, TypeKind, KERNEL_OWNER } from './heap.js';
 import { SCALAR_SIZE, type LayoutSpec, type ScalarKind } from './layout.js';
 
 export type { FieldSpec, LayoutSpec, ScalarKind } from './layout.js';
@@ -59,6 +67,10 @@ export type HandleHeap = Pick<
   | 'alloc' | 'free' | 'move' | 'adopt' | 'release' | 'transfer'
 >;
 
+/** A kit's state as its holders see it: opaque outside this module. */
+export type KitRef = { readonly __kit: unique symbol };
+export type FastMove = (kit: KitRef, h: unknown, typeId: number, from: number, to: number) => object | null;
+
 /** Kernel-only operations on handles (never handed to domains). */
 export interface HandleKit<H extends HandleHeap = ExchangeHeap> {
   readonly heap: H;
@@ -81,6 +93,21 @@ export interface HandleKit<H extends HandleHeap = ExchangeHeap> {
    * type `typeId`, so one brand check serves both the type test and the move.
    */
   moveTyped(h: unknown, typeId: number, from: number, to: number): object | null;
+  /**
+   * The proxies' fast move: moveTyped's move when everything is in order; otherwise null, having
+   * changed and reported nothing (the caller then takes moveTyped, which finds and reports what
+   * is wrong). Never throws.
+   */
+  tryMove(h: unknown, typeId: number, from: number, to: number): object | null;
+  /**
+   * tryMove as a plain function of this kit's (opaque) state, `fastMove(kit.state, h, typeId,
+   * from, to)`: what generated proxies call, with no closure in between (the JIT's inlining
+   * budget counts every level of calls it inlines).
+   */
+  readonly fastMove: FastMove;
+  /** fastMove for RRefArray types (byte buffers): no tree walk or struct class to consider. */
+  readonly fastMoveFlat: FastMove;
+  readonly state: KitRef;
   /** Byte array type id (RRefArray<u8>). */
   readonly bytesType: number;
   arrayType(kind: ScalarKind): number;
@@ -131,8 +158,16 @@ class KitState {
   readonly dv: DataView;
   readonly u8: Uint8Array;
   readonly i32: Int32Array;
+  /**
+   * Write views of the generation and owner columns (tryMove's flat move) when the heap is the
+   * kernel's; null in a worker domain's view of it, which moves nothing itself.
+   */
+  readonly wGen: DataView | null = null;
+  readonly wOwner: DataView | null = null;
   /** Per type id: element-kind index. */
   readonly elemKindOf: number[] = [];
+  /** Per type id: 1 for RRefArray types (no children, not a struct: tryMoveFlat's case). */
+  readonly flatArray = new Uint8Array(MAX_TYPES);
   /** Per element-kind index: element size in bytes. */
   readonly elemSize: number[] = KINDS.map((k) => SCALAR_SIZE[k]);
   /** Per field-name index (fieldIndex), per type id: the field of that layout. */
@@ -152,6 +187,7 @@ class KitState {
     this.dv = heap.dv;
     this.u8 = heap.u8;
     this.i32 = new Int32Array(heap.phys);
+    if (heap instanceof ExchangeHeap) [this.wGen, this.wOwner] = heap.flatMoveViews;
   }
 }
 
@@ -174,23 +210,30 @@ let isHandleOf!: (k: KitState, v: unknown) => boolean;
 let movableSlot!: (k: KitState, h: Handle, holder: number) => number;
 /** The proxies' move (see HandleKit.moveTyped). */
 let moveTyped!: (k: KitState, v: unknown, typeId: number, from: number, to: number) => Handle | null;
-let mintStruct!: (k: KitState, s: number, g: number, m: number) => Handle;
+/** The proxies' fast moves (see HandleKit.fastMove and fastMoveFlat). */
+let tryMove!: (k: KitState, v: unknown, typeId: number, from: number, to: number) => Handle | null;
+let tryMoveFlat!: (k: KitState, v: unknown, typeId: number, from: number, to: number) => Handle | null;
+let mintStruct!: (k: KitState, s: number, g: number, m: number, t: number) => Handle;
 
 /**
- * Private state: the kit, the slot, the generation the handle is valid for, and `m` = holder * 2
- * + ro (the holder domain and whether the handle is read-only, in one field).
+ * Private state: the kit, the slot, the generation the handle is valid for, `m` = holder * 2 + ro
+ * (the holder domain and whether the handle is read-only, in one field), and `t` = type id * 2 +
+ * child (whether the slot is inside another allocation): the slot's type and parent at mint time,
+ * which stay what they were for as long as the generation does (see `fastSlot`).
  */
 class Handle {
   #k: KitState;
   #s: number;
   #g: number;
   #m: number;
-  constructor(token: symbol, k: KitState, s: number, g: number, m: number) {
+  #t: number;
+  constructor(token: symbol, k: KitState, s: number, g: number, m: number, t: number) {
     if (token !== TOKEN) throw new TypeError('RRef handles are created by the kernel only');
     this.#k = k;
     this.#s = s;
     this.#g = g;
     this.#m = m;
+    this.#t = t;
   }
   static {
     slotOf = (h) => h.#s;
@@ -210,8 +253,36 @@ class Handle {
     moveTyped = (k, v, typeId, from, to) => {
       if (typeof v !== 'object' || v === null || !(#k in v) || v.#k !== k || k.type[v.#s] !== typeId) return null;
       const s = movableSlot(k, v, from);
-      const g = k.heap.move(s, to);
-      return k.elemKindOf[typeId] !== KIND_STRUCT ? new Handle(TOKEN, k, s, g, to * 2) : mintAs(k, s, g, to * 2);
+      return mintAs(k, s, k.heap.move(s, to), to * 2, ROOT);
+    };
+    // The fast moves: movableSlot's test and moveTyped's move in small functions with no throw,
+    // so that the JIT inlines all of it into every generated proxy method (two moves per round
+    // trip). Of the slot table they read only the generation and the borrow count (each column
+    // read costs): the rest of movableSlot's test holds for as long as the generation does, so
+    // the handle carries it from its mint. The owner is implied by the holder check: a writable
+    // handle is only minted for the slot's owner (see `mint`). The owner, type and parent of a
+    // slot change only together with its generation (move, adopt, release, free, reclaim; alloc
+    // reuses a slot whose generation its free bumped), except by transfer and the move walk's
+    // deque elements, which no handle names (see ExchangeHeap.moveTree).
+    const fastSlot = (k: KitState, v: unknown, typeId: number, from: number): number => {
+      if (typeof v !== 'object' || v === null || !(#k in v) || v.#k !== k) return -1;
+      const s = v.#s;
+      if (v.#t !== typeId * 2 || k.gen[s] !== v.#g || v.#m !== from * 2 || k.borrows[s] !== 0 || k.wGen === null) return -1;
+      return s;
+    };
+    tryMove = (k, v, typeId, from, to) => {
+      const s = fastSlot(k, v, typeId, from);
+      return s < 0 ? null : mintAs(k, s, k.heap.move(s, to), to * 2, ROOT);
+    };
+    tryMoveFlat = (k, v, typeId, from, to) => {
+      const s = fastSlot(k, v, typeId, from);
+      if (s < 0) return null;
+      if (k.flatArray[typeId] !== 1) return mintAs(k, s, k.heap.move(s, to), to * 2, ROOT); // not an array type after all
+      // heap.move's flat case (two stores), without the call.
+      const next = ((v as Handle).#g + 1) >>> 0;
+      k.wGen!.setUint32(s * 4, next, true);
+      k.wOwner!.setInt32(s * 4, to, true);
+      return new Handle(TOKEN, k, s, next, to * 2, typeId * 2);
     };
   }
   /** Base byte offset if the handle may read; throws (and reports) otherwise. */
@@ -237,23 +308,28 @@ class Handle {
     if ((this.#m & 1) === 1) return violation(k, holder, 'EREADONLY', `write through a borrowed (read-only) RRef (slot ${s})`);
     return violation(k, holder, 'EBORROWED', `write to an RRef that is lent to a call in progress (slot ${s})`);
   }
-  /** Address of bytes [o, o+n) if the handle may read them (r() and a bounds check in one). */
+  /**
+   * Address of bytes [o, o+n) if the handle may read them (r() and a bounds check in one). One
+   * test and one cold call: ra and wa are inlined into every accessor, and through those into
+   * the proxies' callers, where the JIT's inlining budget is counted in bytecode.
+   */
   protected ra(o: number, n: number): number {
     const k = this.#k;
     const s = this.#s;
-    if (k.gen[s] !== this.#g) return revoked(k, this.#m >>> 1, s);
-    if (!(o >= 0 && o + n <= k.len[s]!)) return this.outside(o, n);
+    if (k.gen[s] !== this.#g || !(o >= 0 && o + n <= k.len[s]!)) return this.refuse(o, n, false);
     return k.off[s]! + o;
   }
   /** Address of bytes [o, o+n) if the handle may write them (w() and a bounds check in one). */
   protected wa(o: number, n: number): number {
     const k = this.#k;
     const s = this.#s;
-    if (k.gen[s] !== this.#g || (this.#m & 1) === 1 || k.borrows[s] !== 0) return this.unwritable();
-    if (!(o >= 0 && o + n <= k.len[s]!)) return this.outside(o, n);
+    if (k.gen[s] !== this.#g || (this.#m & 1) === 1 || k.borrows[s] !== 0 || !(o >= 0 && o + n <= k.len[s]!)) return this.refuse(o, n, true);
     return k.off[s]! + o;
   }
-  protected outside(o: number, n: number): never {
+  /** Why the access [o, o+n) (a write if `write`) is refused (the cold half of ra and wa); throws. */
+  protected refuse(o: number, n: number, write: boolean): never {
+    if (write) this.w();
+    else this.r();
     return violation(this.#k, this.#m >>> 1, 'ERANGE', `RRef access at offset ${o} of ${n} bytes is outside its ${this.#k.len[this.#s]} bytes`);
   }
   get valid(): boolean {
@@ -419,7 +495,7 @@ class Handle {
     const self = this.#s;
     if (!k.heap.validChild(self, c)) return violation(k, this.#m >>> 1, 'EINVAL', `deque (slot ${self}) holds a corrupt element entry`);
     // The element is writable: a read-only handle cannot pop (wDeque above).
-    return mintAs(k, c, k.heap.release(c), this.#m);
+    return mintAs(k, c, k.heap.release(c), this.#m, ROOT);
   }
 
   /**
@@ -542,7 +618,7 @@ class Handle {
       const c = k.dv.getUint32(b, true);
       if (c === 0) return null;
       if (!k.heap.validChild(this.#s, c - 1)) return violation(k, this.#m >>> 1, 'EINVAL', `field ${f.name} holds a corrupt RRef`);
-      return mintAs(k, c - 1, k.gen[c - 1]!, this.#m);
+      return mintAs(k, c - 1, k.gen[c - 1]!, this.#m, CHILD);
     }
     const out: unknown[] = [];
     const es = k.elemSize[f.elem]!;
@@ -754,11 +830,11 @@ function callerView(v: unknown, at: number, count: number, stride: number, size:
 
 // An explicit constructor: an implicit derived one spreads its arguments, slow under lockdown.
 class StructHandle extends Handle {
-  constructor(t: symbol, k: KitState, s: number, g: number, m: number) {
-    super(t, k, s, g, m);
+  constructor(token: symbol, k: KitState, s: number, g: number, m: number, t: number) {
+    super(token, k, s, g, m, t);
   }
   static {
-    mintStruct = (k, s, g, m) => new StructHandle(TOKEN, k, s, g, m);
+    mintStruct = (k, s, g, m, t) => new StructHandle(TOKEN, k, s, g, m, t);
   }
 }
 Object.defineProperty(StructHandle, 'name', { value: 'RRef<struct>' });
@@ -789,14 +865,20 @@ function fieldAccessor(name: string, layout: string): number {
   return index;
 }
 
-/** A fresh handle for (slot, generation) with m = holder * 2 + ro, of the slot's class. */
-function mintAs(k: KitState, slot: number, g: number, m: number): Handle {
-  return k.elemKindOf[k.type[slot]!] !== KIND_STRUCT ? new Handle(TOKEN, k, slot, g, m) : structsSealed ? mintStruct(k, slot, g, m) : firstStruct(k, slot, g, m);
+/** Whether a slot is a root or inside another allocation, as a handle records it (the low bit of t). */
+const ROOT = 0;
+const CHILD = 1;
+
+/** A fresh handle for (slot, generation), m = holder * 2 + ro, of a root or child slot, of the slot's class. */
+function mintAs(k: KitState, slot: number, g: number, m: number, child: typeof ROOT | typeof CHILD): Handle {
+  const type = k.type[slot]!;
+  const t = type * 2 + child;
+  return k.elemKindOf[type] !== KIND_STRUCT ? new Handle(TOKEN, k, slot, g, m, t) : structsSealed ? mintStruct(k, slot, g, m, t) : firstStruct(k, slot, g, m, t);
 }
-function firstStruct(k: KitState, slot: number, g: number, m: number): Handle {
+function firstStruct(k: KitState, slot: number, g: number, m: number, t: number): Handle {
   harden(StructHandle);
   structsSealed = true;
-  return mintStruct(k, slot, g, m);
+  return mintStruct(k, slot, g, m, t);
 }
 
 /** Is slot `s` slot `c` or inside it (c among s's ancestors)? Moving c into s would make a cycle. */
@@ -867,7 +949,11 @@ function storeScalar(dv: DataView, e: number, a: number, v: unknown): void {
 export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (holder: number, err: HandleError) => void): HandleKit<H> {
   const k = new KitState(heap, onViolation);
   const { elemKindOf } = k;
-  const mint = (slot: number, holder: number, ro: boolean): Handle => mintAs(k, slot, heap.gen[slot]!, holder * 2 + (ro ? 1 : 0));
+  const mint = (slot: number, holder: number, ro: boolean): Handle => {
+    // The fast moves rely on it (see fastSlot): only the owner gets a writable handle.
+    if (!ro && heap.owner[slot] !== holder) throw new HandleError('EINVAL', `a writable RRef to slot ${slot} for domain ${holder}, which does not own it`);
+    return mintAs(k, slot, heap.gen[slot]!, holder * 2 + (ro ? 1 : 0), heap.parent[slot] === NO_PARENT ? ROOT : CHILD);
+  };
   /** A handle of this kit, or a clear error (kernel-side misuse, not a domain's violation). */
   const own = (h: object): Handle => {
     if (!isHandleOf(k, h)) throw new HandleError('EINVAL', `not an RRef handle of this kernel: ${describe(h)}`);
@@ -878,6 +964,7 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
   KINDS.forEach((kind, i) => {
     const id = heap.registerType(`RRefArray<${kind}>`, TypeKind.Array).id;
     elemKindOf[id] = i;
+    new DataView(k.flatArray.buffer).setUint8(id, 1);
     arrayTypes.set(kind, id);
   });
   const dequeType = heap.registerType('RRefDeque', TypeKind.Deque).id;
@@ -897,9 +984,13 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
     mint,
     moveTo(h, from, to) {
       const s = checkMovable(k, h, from);
-      return mintAs(k, s, heap.move(s, to), to * 2);
+      return mintAs(k, s, heap.move(s, to), to * 2, ROOT);
     },
     moveTyped: (h, typeId, from, to) => moveTyped(k, h, typeId, from, to),
+    tryMove: (h, typeId, from, to) => tryMove(k, h, typeId, from, to),
+    fastMove: tryMove as unknown as FastMove,
+    fastMoveFlat: tryMoveFlat as unknown as FastMove,
+    state: k as unknown as KitRef,
     bytesType,
     dequeType,
     arrayType(kind) {

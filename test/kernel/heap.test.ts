@@ -6,7 +6,9 @@
  * borrows (read-only, pending free), and a fast-check property test over random sequences of
  * alloc / move / borrow / unborrow / drop / push / pop / moveFrom / domain crash against a model of ownership
  * and accounting. Handle classes are shared by every kit: a kit refuses another kit's handles, and
- * one accessor per field name serves every layout.
+ * one accessor per field name serves every layout. The proxies' fast move (tryMove) refuses, changing
+ * nothing, whatever the reporting path (moveTyped) refuses: forged and foreign handles, stale
+ * generations after slot reuse, read-only, lent and child handles.
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -293,9 +295,9 @@ describe('deque moveFrom (bulk move between two deques of one holder)', () => {
     const foreign = any(kit.allocDeque(2, 4));
     throwsCode(() => dst.moveFrom(foreign, 1), 'EINVAL', /not held by the domain/);
     throwsCode(() => foreign.moveFrom(src, 1), 'EINVAL', /not held by the domain/);
-    // A handle of holder 1 to a deque owned by someone else (a kernel-side mint): foreign.
-    const alien = any(kit.mint(kit.slotOf(foreign), 1, false));
-    throwsCode(() => dst.moveFrom(alien, 1), 'EINVAL', /foreign RRef/);
+    // No writable handle of holder 1 to a deque owned by someone else can exist: the kernel
+    // refuses to mint one (the fast moves rely on it).
+    throwsCode(() => kit.mint(kit.slotOf(foreign), 1, false), 'EINVAL', /for domain 1, which does not own it/);
     // Borrowed in (read-only) or lent out (a call in progress): neither side may change.
     const s = kit.slotOf(src);
     heap.beginBorrow(s);
@@ -435,6 +437,143 @@ describe('handle classes shared by every kit', () => {
   });
 });
 
+describe("the proxies' fast move (tryMove)", () => {
+  /** The slot table row tryMove would change, to show that a refusal changed nothing. */
+  const row = (heap: ExchangeHeap, s: number) => [heap.gen[s], heap.owner[s], heap.parent[s], heap.borrows[s]];
+
+  /**
+   * tryMove refuses `h` with null and changes nothing; moveTyped, the reporting path, throws `code`
+   * (or, for what is no handle of the kit at all, returns null: the proxy reports "must be an RRef").
+   */
+  function refuses(t: ReturnType<typeof setup>, h: unknown, typeId: number, from: number, code: string | null, slot: number): void {
+    const before = row(t.heap, slot);
+    assert.equal(t.kit.tryMove(h, typeId, from, 2), null);
+    assert.equal(t.kit.fastMove(t.kit.state, h, typeId, from, 2), null);
+    assert.equal(t.kit.fastMoveFlat(t.kit.state, h, typeId, from, 2), null);
+    assert.deepEqual(row(t.heap, slot), before, 'a refused move changes nothing');
+    if (code === null) assert.equal(t.kit.moveTyped(h, typeId, from, 2), null);
+    else throwsCode(() => t.kit.moveTyped(h, typeId, from, 2), code);
+  }
+
+  test('moves a buffer: a fresh handle for the receiver, the sender\'s and its views revoked, data and accounting follow', () => {
+    const { heap, kit } = setup();
+    const h = any(kit.allocBytes(1, 64));
+    h.setU8(5, 42);
+    const s = kit.slotOf(h);
+    const g = heap.gen[s]!;
+    const moved = any(kit.tryMove(h, kit.bytesType, 1, 2)!);
+    assert.notEqual(moved, null);
+    assert.notEqual(moved, h, 'a fresh handle, never the sender\'s object');
+    assert.equal(h.valid, false);
+    throwsCode(() => h.getU8(5), 'EREVOKED');
+    assert.deepEqual([heap.gen[s], heap.owner[s], kit.holderOf(moved), kit.isReadOnly(moved)], [g + 1, 2, 2, false]);
+    assert.equal(moved.getU8(5), 42);
+    assert.deepEqual(heap.usage(1), { bytes: 0, slots: 0 });
+    assert.deepEqual(heap.usage(2), { bytes: 64, slots: 1 });
+    // The same handle cannot move twice, and the receiver's handle moves on.
+    assert.equal(kit.tryMove(h, kit.bytesType, 1, 2), null);
+    assert.equal(kit.tryMove(moved, kit.bytesType, 3, 1), null, 'only its holder (2) moves it');
+    const back = any(kit.fastMoveFlat(kit.state, moved, kit.bytesType, 2, 1)!);
+    assert.equal(back.getU8(5), 42);
+    assert.equal(moved.valid, false);
+  });
+
+  test('refuses non-handles, forged objects and another kit\'s handles', () => {
+    const t = setup();
+    const other = setup();
+    const h = any(t.kit.allocBytes(1, 16));
+    const s = t.kit.slotOf(h);
+    const theirs = any(other.kit.allocBytes(1, 16));
+    assert.equal(other.kit.slotOf(theirs), s, 'the same slot number in the other heap');
+    for (const v of [undefined, null, 0, s, 'slot', {}, [s], () => h]) refuses(t, v, t.kit.bytesType, 1, null, s);
+    refuses(t, Object.create(Object.getPrototypeOf(h)), t.kit.bytesType, 1, null, s);
+    refuses(t, { slot: s, gen: t.heap.gen[s], holder: 1 }, t.kit.bytesType, 1, null, s);
+    refuses(t, new Proxy(h, {}), t.kit.bytesType, 1, null, s);
+    refuses(t, theirs, t.kit.bytesType, 1, null, s);
+    assert.equal(h.valid, true);
+    assert.equal(theirs.valid, true);
+  });
+
+  test('refuses a stale handle after its slot was reused, leaving the new allocation alone', () => {
+    const t = setup();
+    const old = any(t.kit.allocBytes(1, 16));
+    const s = t.kit.slotOf(old);
+    old.drop();
+    const fresh = any(t.kit.allocBytes(1, 16));
+    assert.equal(t.kit.slotOf(fresh), s, 'the slot was reused');
+    fresh.setU8(0, 9);
+    refuses(t, old, t.kit.bytesType, 1, 'EREVOKED', s);
+    assert.equal(fresh.getU8(0), 9);
+    assert.equal(t.heap.owner[s], 1);
+  });
+
+  test('a handle keeps the type and root-ness of its mint: a reused slot of another type or a child taken out refuses the old handle', () => {
+    const t = setup();
+    const old = any(t.kit.allocBytes(1, 16));
+    const s = t.kit.slotOf(old);
+    old.drop();
+    const dq = any(t.kit.allocDeque(1, 4));
+    assert.equal(t.kit.slotOf(dq), s, 'the slot was reused for a deque');
+    refuses(t, old, t.kit.bytesType, 1, null, s); // the slot is no byte array now
+    refuses(t, old, t.kit.dequeType, 1, 'EREVOKED', s); // the deque's type, an old generation
+    // An element pushed and popped comes back as a root: the fresh handle moves, the old one not.
+    const item = any(t.kit.allocBytes(1, 8));
+    dq.push(item);
+    const popped = any(dq.pop());
+    refuses(t, item, t.kit.bytesType, 1, 'EREVOKED', t.kit.slotOf(popped));
+    assert.notEqual(t.kit.fastMoveFlat(t.kit.state, popped, t.kit.bytesType, 1, 2), null);
+  });
+
+  test('refuses a wrong type, a foreign holder, a read-only (borrowed-in) handle, a lent value and a child', () => {
+    const t = setup();
+    const h = any(t.kit.allocBytes(1, 16));
+    const s = t.kit.slotOf(h);
+    assert.equal(t.kit.tryMove(h, t.kit.dequeType, 1, 2), null, 'not a deque');
+    assert.equal(t.kit.moveTyped(h, t.kit.dequeType, 1, 2), null);
+    refuses(t, h, t.kit.bytesType, 3, 'EINVAL', s);
+    t.heap.beginBorrow(s);
+    const ro = t.kit.mint(s, 3, true);
+    refuses(t, ro, t.kit.bytesType, 3, 'EREADONLY', s);
+    refuses(t, h, t.kit.bytesType, 1, 'EBORROWED', s);
+    t.kit.revoke(ro);
+    t.heap.endBorrow(s);
+    const req = any(t.kit.allocStruct(1, 'TestReq'));
+    req.data = h;
+    const child = req.data;
+    refuses(t, child, t.kit.bytesType, 1, 'EINVAL', t.kit.slotOf(child));
+    // A struct and its child move together; a view of the child taken before is revoked.
+    const moved = any(t.kit.tryMove(req, t.kit.layoutType('TestReq')!, 1, 2)!);
+    assert.equal(child.valid, false);
+    assert.equal(t.kit.holderOf(moved.data), 2);
+    assert.equal(t.heap.usage(2).slots, 2);
+  });
+
+  test('the flat move given a type that is not an array moves like the general one (a deque with its elements)', () => {
+    const { heap, kit } = setup();
+    const dq = any(kit.allocDeque(1, 4));
+    const item = any(kit.allocBytes(1, 8));
+    item.setU8(0, 7);
+    dq.push(item);
+    const moved = any(kit.fastMoveFlat(kit.state, dq, kit.dequeType, 1, 2)!);
+    assert.equal(dq.valid, false);
+    assert.deepEqual(heap.usage(1), { bytes: 0, slots: 0 });
+    assert.equal(heap.usage(2).slots, 2, 'the element went with its deque');
+    assert.equal(moved.pop().getU8(0), 7);
+  });
+
+  test('a kit over a heap that is not the kernel\'s (a worker domain\'s view) moves nothing itself', () => {
+    const heap = new ExchangeHeap({ physBytes: 1 << 20, maxSlots: 16 });
+    const cols = ['phys', 'u8', 'dv', 'owner', 'gen', 'borrows', 'type', 'off', 'len', 'parent', 'hasChildren'] as const;
+    const ops = ['registerType', 'typeInfo', 'validChild', 'alloc', 'free', 'move', 'adopt', 'release', 'transfer'] as const;
+    const view = Object.fromEntries([...cols.map((c) => [c, heap[c]]), ...ops.map((o) => [o, (heap[o] as Function).bind(heap)])]);
+    const kit = createHandleKit(view as unknown as ExchangeHeap, () => {});
+    const h = any(kit.allocBytes(1, 16));
+    const s = kit.slotOf(h);
+    assert.equal(kit.tryMove(h, kit.bytesType, 1, 2), null);
+    assert.deepEqual([heap.owner[s], h.valid], [1, true]);
+  });
+});
+
 describe('borrows', () => {
   test('what a lent value holds outlives its owner\'s death until the borrow ends (fast-check counterexample)', () => {
     const { heap, kit } = setup();
@@ -544,11 +683,16 @@ function runModel(ops: Array<[number, number, number, number]>): void {
         const o = pick(roots(), a);
         if (!o) break;
         const to = OWNERS[b % 3]!;
+        const type = o.deque ? kit.dequeType : kit.bytesType;
+        // The proxies' fast path refuses exactly what moveTo refuses, and changes nothing then.
+        assert.equal(kit.tryMove(o.handle, type, OWNERS.find((x) => x !== o.owner)!, to), null, 'not the holder');
         if (o.borrows > 0) {
+          assert.equal(kit.tryMove(o.handle, type, o.owner, to), null, 'lent');
           expectCode(() => kit.moveTo(o.handle, o.owner, to), 'EBORROWED');
           break;
         }
-        const nh = kit.moveTo(o.handle, o.owner, to);
+        const nh = c % 2 === 0 ? kit.moveTo(o.handle, o.owner, to) : kit.tryMove(o.handle, type, o.owner, to);
+        assert.notEqual(nh, null);
         stale.push(o.handle);
         o.handle = nh;
         for (const x of subtree(o)) x.owner = to;
@@ -564,6 +708,7 @@ function runModel(ops: Array<[number, number, number, number]>): void {
         ros.push({ obj: o, h: kit.mint(s, 9, true) });
         const r = ros.at(-1)!.h;
         if (!o.deque) expectCode(() => r.setU8(0, 1), 'EREADONLY');
+        assert.equal(kit.tryMove(r, o.deque ? kit.dequeType : kit.bytesType, 9, o.owner), null, 'a borrowed-in handle cannot move');
         break;
       }
       case 4: {
@@ -679,6 +824,7 @@ function runModel(ops: Array<[number, number, number, number]>): void {
     assert.equal(heap.totalUsage().slots, live.length);
     const probe = stale[(c >>> 0) % Math.max(1, stale.length)];
     if (probe) {
+      for (const from of OWNERS) for (const type of [kit.bytesType, kit.dequeType]) assert.equal(kit.tryMove(probe, type, from, 1), null, 'a stale handle cannot move');
       expectCode(() => probe.getU32(0), 'EREVOKED');
       expectCode(() => probe.setU8(0, 1), 'EREVOKED');
     }
