@@ -32,7 +32,7 @@ import { BDevWorkload, BS, KINDS, lbaGen, requestDeque, tick, timed, type Kind }
 import { Kernel } from '../kernel/kernel.js';
 import { KERNEL_OWNER } from '../kernel/heap.js';
 import { startNvme } from '../devices/nvme/index.js';
-import { loadFileIo } from '../devices/nvme/fileio.js';
+import { describeDataPath } from '../devices/nvme/fileio.js';
 import { createNvmeCore, type BlockRequest } from '../domains/nvme/core.js';
 import { bootStorage } from '../host/storage.js';
 import type { BDev } from '../interfaces/index.js';
@@ -79,8 +79,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
     fsyncSync(fd);
     closeSync(fd);
     bar.tick('image');
-    const fileIo = loadFileIo();
-    notes.push(`nvme controller data path: ${fileIo.io ? 'batched native transfers (fileio.node)' : `fs.readSync/writeSync (${fileIo.why})`}`);
+    notes.push(`nvme controller data path: ${describeDataPath()}`);
     // Random and sequential I/O stay inside the filled region.
     const span = fillBytes / BS;
     const row = (kind: Kind, b: number, path: string, kiops: number): void => {

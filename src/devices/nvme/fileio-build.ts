@@ -9,4 +9,4 @@
 import { buildAddon, sourceFile } from '../native-build.js';
 import { FILEIO_ADDON } from './fileio.js';
 
-console.log(`nvme fileio addon: ${buildAddon(sourceFile('devices/nvme/fileio.c'), FILEIO_ADDON, 'batched preadv/pwritev')}`);
+console.log(`nvme fileio addon: ${buildAddon(sourceFile('devices/nvme/fileio.c'), FILEIO_ADDON, 'memory-mapped copies and batched preadv/pwritev')}`);

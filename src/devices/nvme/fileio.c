@@ -2,58 +2,106 @@
  * fileio.node: the NVMe controller model's batch transfer between its image file and physical
  * memory, on Node-API (ABI-stable). The controller answers a random 4 KiB Read with one pread;
  * through fs.readSync that is one binding crossing, argument checks and a Buffer per command, which
- * costs as much as the system call itself. Here a whole burst of commands is one call.
+ * costs as much as the system call itself. Here a whole burst of commands is one call, and with the
+ * image memory-mapped no system call at all: each op is one memcpy between the mapping and phys.
  *
- *   transfer(fd, write, phys, ops, count) -> done
+ *   transfer(fd, write, phys, ops, count) -> done        preadv/pwritev path
+ *   map(fd, bytes) -> mapping | reason                   map the image's first `bytes` MAP_SHARED
+ *   copy(mapping, write, phys, ops, count) -> done       memcpy path over a mapping
  *     phys   Uint8Array over physical memory (a SharedArrayBuffer)
  *     ops    Float64Array of `count` triples (file position, physical address, length)
  *     done   how many ops were transferred completely, in order (count when all were); the
  *            first op not done failed (I/O error, end of file, or out of range)
+ *     mapping an opaque external (unmapped when collected, at the latest when the thread ends);
+ *            map returns a string saying why instead when the file does not map; fd must stay
+ *            open while the mapping is used
  *
- * Ops whose file positions follow on from each other go in one preadv/pwritev (at most IOV_BATCH
- * buffers); short transfers continue where they stopped.
+ * transfer: ops whose file positions follow on from each other go in one preadv/pwritev (at most
+ * IOV_BATCH buffers); short transfers continue where they stopped.
+ *
+ * copy: the data moves once, as with pread, through the page cache pages the mapping shares with
+ * the file. Durability: the caller's Flush keeps fdatasync on the fd, which writes back the pages
+ * dirtied through a shared mapping too, since Linux tracks them in the page cache (linux
+ * mm/msync.c: "MS_ASYNC ... doesn't do anything, since dirty pages are properly tracked. The
+ * application may now run fsync() to write out the dirty pages"). A file truncated by another
+ * process under the mapping makes an access past the new end raise SIGBUS: copy runs its memcpys
+ * inside a guard (a thread-local jump buffer and the mapping's range) that a process-wide SIGBUS
+ * handler, installed once with SA_NODEFER, leaves with siglongjmp; a read there is "not done", a
+ * write there is done with pwrite instead, which extends the file again (as on the preadv/pwritev
+ * path). A SIGBUS outside a guarded range goes to the handler that was there before (or the default
+ * action), so other faults still kill the process as they would have. The kernel backs a mapping
+ * in whole pages: after a truncation to a size that is not a multiple of the page size, the rest of
+ * the last page reads as zeros (preadv would fail) and writes there are dropped (pwritev would
+ * extend the file); every whole page past the new end is as with preadv/pwritev. The mapping keeps
+ * the length it was made with: a file grown afterwards is still seen only up to that length.
  *
  * Invariants: ops run in order, so a Write followed by a Read of the same blocks reads what was
- * written; never touches memory outside phys (every op is bounds-checked against the typed array,
- * although the controller has validated them already); errors are returned, not thrown, except a
- * TypeError for arguments of the wrong shape.
+ * written; never touches memory outside phys and the mapping (every op is bounds-checked against
+ * the typed array and the mapping's length, although the controller has validated them already);
+ * positions are 64-bit; errors are returned, not thrown, except a TypeError for arguments of the
+ * wrong shape.
  */
 #define _GNU_SOURCE
 #define NAPI_VERSION 8
 #include <node_api.h>
 
 #include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #define IOV_BATCH 1024
+
+/* phys (argv[0]), ops (argv[1]) and count (argv[2]) as copy and transfer take them; false if malformed. */
+static bool get_batch(napi_env env, napi_value *argv, unsigned char **phys, size_t *plen, const double **ops, uint32_t *count) {
+  bool is_ta = false;
+  napi_typedarray_type ptype, otype;
+  size_t olen;
+  void *pdata, *odata;
+  if (napi_is_typedarray(env, argv[0], &is_ta) != napi_ok || !is_ta
+      || napi_get_typedarray_info(env, argv[0], &ptype, plen, &pdata, NULL, NULL) != napi_ok
+      || ptype != napi_uint8_array || pdata == NULL
+      || napi_is_typedarray(env, argv[1], &is_ta) != napi_ok || !is_ta
+      || napi_get_typedarray_info(env, argv[1], &otype, &olen, &odata, NULL, NULL) != napi_ok
+      || otype != napi_float64_array
+      || napi_get_value_uint32(env, argv[2], count) != napi_ok || (size_t)*count * 3 > olen) {
+    return false;
+  }
+  *phys = pdata;
+  *ops = odata;
+  return true;
+}
+
+static napi_value uint32_value(napi_env env, uint32_t v) {
+  napi_value out;
+  napi_create_uint32(env, v, &out);
+  return out;
+}
 
 static napi_value js_transfer(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t fd;
-  bool write = false, is_ta = false;
+  bool write = false;
   uint32_t count;
-  napi_typedarray_type ptype, otype;
-  size_t plen, olen;
-  void *pdata, *odata;
+  size_t plen;
+  unsigned char *phys;
+  const double *ops;
   if (argc < 5 || napi_get_value_int32(env, argv[0], &fd) != napi_ok
       || napi_get_value_bool(env, argv[1], &write) != napi_ok
-      || napi_is_typedarray(env, argv[2], &is_ta) != napi_ok || !is_ta
-      || napi_get_typedarray_info(env, argv[2], &ptype, &plen, &pdata, NULL, NULL) != napi_ok
-      || ptype != napi_uint8_array || pdata == NULL
-      || napi_is_typedarray(env, argv[3], &is_ta) != napi_ok || !is_ta
-      || napi_get_typedarray_info(env, argv[3], &otype, &olen, &odata, NULL, NULL) != napi_ok
-      || otype != napi_float64_array
-      || napi_get_value_uint32(env, argv[4], &count) != napi_ok || (size_t)count * 3 > olen) {
+      || !get_batch(env, argv + 2, &phys, &plen, &ops, &count)) {
     napi_throw_type_error(env, "EINVAL", "transfer(fd: number, write: boolean, phys: Uint8Array, ops: Float64Array, count: number) with 3*count entries in ops");
     return NULL;
   }
-  unsigned char *phys = pdata;
-  const double *ops = odata;
   struct iovec iov[IOV_BATCH];
   uint32_t i = 0;
   while (i < count) {
@@ -79,23 +127,165 @@ static napi_value js_transfer(napi_env env, napi_callback_info info) {
       ssize_t r = write ? pwritev(fd, v, n, at) : preadv(fd, v, n, at);
       if (r <= 0) {
         if (r < 0 && errno == EINTR) continue;
-        napi_value out;
-        napi_create_uint32(env, i, &out);
-        return out;
+        return uint32_value(env, i);
       }
       at += r;
       while (n > 0 && (size_t)r >= v->iov_len) { r -= (ssize_t)v->iov_len; v++; n--; i++; }
       if (n > 0) { v->iov_base = (unsigned char *)v->iov_base + r; v->iov_len -= (size_t)r; }
     }
   }
+  return uint32_value(env, i);
+}
+
+/* ---- memory-mapped path ---------------------------------------------------------------------- */
+
+struct mapping {
+  unsigned char *base;
+  size_t len;
+  int fd; /* the mapped file, for writes past the end of a truncated file (owned by the caller) */
+};
+
+/* Write all `len` bytes at `pos` (retrying short writes and EINTR); false on error. */
+static bool pwrite_all(int fd, const unsigned char *buf, size_t len, off_t pos) {
+  while (len > 0) {
+    ssize_t r = pwrite(fd, buf, len, pos);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    buf += r; len -= (size_t)r; pos += r;
+  }
+  return true;
+}
+
+/* The guarded region of the copy running on this thread: a SIGBUS at an address in [lo, hi)
+   jumps to `back`. Set (non-NULL lo) only around the memcpys. */
+struct guard {
+  sigjmp_buf back;
+  const unsigned char *lo, *hi;
+};
+static __thread struct guard *volatile current_guard;
+
+static struct sigaction previous_sigbus;
+static pthread_once_t sigbus_once = PTHREAD_ONCE_INIT;
+static int sigbus_installed; /* 0 until install_sigbus ran; then 1 (installed) or -errno */
+
+static void on_sigbus(int sig, siginfo_t *si, void *context) {
+  struct guard *g = current_guard;
+  const unsigned char *at = si ? (const unsigned char *)si->si_addr : NULL;
+  if (g && at >= g->lo && at < g->hi) siglongjmp(g->back, 1);
+  if (previous_sigbus.sa_flags & SA_SIGINFO) {
+    previous_sigbus.sa_sigaction(sig, si, context);
+  } else if (previous_sigbus.sa_handler == SIG_DFL) {
+    /* Not ours: die as without this handler (a fault re-raises on return, a sent signal now). */
+    signal(sig, SIG_DFL);
+    raise(sig);
+  } else if (previous_sigbus.sa_handler != SIG_IGN) {
+    previous_sigbus.sa_handler(sig);
+  }
+}
+
+static void install_sigbus(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_sigbus;
+  /* SA_NODEFER: SIGBUS stays unblocked after the siglongjmp, so sigsetjmp need not save the
+     signal mask (a system call per copy). */
+  sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+  sigemptyset(&sa.sa_mask);
+  sigbus_installed = sigaction(SIGBUS, &sa, &previous_sigbus) == 0 ? 1 : -errno;
+}
+
+static void unmap(napi_env env, void *data, void *hint) {
+  (void)env; (void)hint;
+  struct mapping *m = data;
+  munmap(m->base, m->len);
+  free(m);
+}
+
+static napi_value string_value(napi_env env, const char *what, int err) {
+  char text[160];
+  snprintf(text, sizeof text, "%s: %s", what, strerror(err));
   napi_value out;
-  napi_create_uint32(env, i, &out);
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &out);
   return out;
+}
+
+static napi_value js_map(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd;
+  int64_t bytes;
+  if (argc < 2 || napi_get_value_int32(env, argv[0], &fd) != napi_ok
+      || napi_get_value_int64(env, argv[1], &bytes) != napi_ok || bytes <= 0) {
+    napi_throw_type_error(env, "EINVAL", "map(fd: number, bytes: number) with bytes > 0");
+    return NULL;
+  }
+  pthread_once(&sigbus_once, install_sigbus);
+  if (sigbus_installed < 0) return string_value(env, "sigaction(SIGBUS)", -sigbus_installed);
+  void *base = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) return string_value(env, "mmap", errno);
+  struct mapping *m = malloc(sizeof *m);
+  if (!m) { munmap(base, (size_t)bytes); return string_value(env, "malloc", ENOMEM); }
+  m->base = base;
+  m->len = (size_t)bytes;
+  m->fd = fd;
+  napi_value out;
+  if (napi_create_external(env, m, unmap, NULL, &out) != napi_ok) {
+    unmap(env, m, NULL);
+    return string_value(env, "napi_create_external", ENOMEM);
+  }
+  return out;
+}
+
+static napi_value js_copy(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_valuetype type;
+  struct mapping *m = NULL;
+  bool write = false;
+  uint32_t count;
+  size_t plen;
+  unsigned char *phys;
+  const double *ops;
+  if (argc < 5 || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_external
+      || napi_get_value_external(env, argv[0], (void **)&m) != napi_ok || m == NULL
+      || napi_get_value_bool(env, argv[1], &write) != napi_ok
+      || !get_batch(env, argv + 2, &phys, &plen, &ops, &count)) {
+    napi_throw_type_error(env, "EINVAL", "copy(mapping: from map(), write: boolean, phys: Uint8Array, ops: Float64Array, count: number) with 3*count entries in ops");
+    return NULL;
+  }
+  struct guard g;
+  volatile uint32_t i = 0; /* survives the siglongjmp: the op that faulted */
+  g.lo = m->base;
+  g.hi = m->base + m->len;
+  for (;;) {
+    if (sigsetjmp(g.back, 0) != 0) {
+      /* Op i touched a page the file no longer backs: a read fails; a write goes through
+         pwrite, which extends the file again (as on the preadv/pwritev path). */
+      current_guard = NULL;
+      if (!write || !pwrite_all(m->fd, phys + (size_t)ops[3 * i + 1], (size_t)ops[3 * i + 2], (off_t)ops[3 * i])) break;
+      i++;
+    }
+    current_guard = &g;
+    for (; i < count; i++) {
+      double pos = ops[3 * i], addr = ops[3 * i + 1], len = ops[3 * i + 2];
+      if (!(pos >= 0 && addr >= 0 && len > 0 && pos + len <= (double)m->len && addr + len <= (double)plen)) break;
+      unsigned char *file = m->base + (uint64_t)pos, *mem = phys + (size_t)addr;
+      if (write) memcpy(file, mem, (size_t)len);
+      else memcpy(mem, file, (size_t)len);
+    }
+    break;
+  }
+  current_guard = NULL;
+  return uint32_value(env, i);
 }
 
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
     {"transfer", NULL, js_transfer, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"map", NULL, js_map, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"copy", NULL, js_copy, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -1,11 +1,13 @@
 /**
- * The NVMe file backend's optional native batch transfer (fileio.node, compiled from fileio.c at
- * build time by fileio-build.ts): a burst of commands' preads/pwrites in one call.
+ * The NVMe file backend's optional native data path (fileio.node, compiled from fileio.c at build
+ * time by fileio-build.ts): the image memory-mapped and a burst of commands copied in one call, or,
+ * where the image does not map, a burst of preads/pwrites in one call.
  *
  * Invariants: loading never throws; when the addon is missing or does not load, loadFileIo returns
  * null with the reason, and the controller moves data with fs.readSync/writeSync as before (same
- * results, slower); the addon is loaded at most once per thread. REDLEAF_NVME_FILEIO=0 forces the
- * fallback (to measure or test it).
+ * results, slower); the addon is loaded at most once per thread. REDLEAF_NVME_FILEIO=0 forces that
+ * fallback, REDLEAF_NVME_FILEIO=pread the addon's preadv/pwritev path without mapping (to measure
+ * or test them).
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -18,6 +20,26 @@ export const FILEIO_ADDON = fileURLToPath(new URL('./fileio.node', import.meta.u
 export interface FileIo {
   /** Run `count` (file position, physical address, length) triples of `ops` in order; returns how many were done completely. */
   transfer(fd: number, write: boolean, phys: Uint8Array, ops: Float64Array, count: number): number;
+  /** Map the file's first `bytes` bytes shared, read-write; or why it does not map. */
+  map(fd: number, bytes: number): FileMapping | string;
+  /** The same as transfer, as copies between the mapping and phys (an access the file no longer backs fails the op). */
+  copy(mapping: FileMapping, write: boolean, phys: Uint8Array, ops: Float64Array, count: number): number;
+}
+
+/** An image file mapping made by FileIo.map (opaque; unmapped when collected). */
+export type FileMapping = { readonly __brand: 'FileMapping' };
+
+/** Whether the controller may map image files (the addon loaded and REDLEAF_NVME_FILEIO is not `pread`). */
+export function mappingAllowed(): boolean {
+  return process.env.REDLEAF_NVME_FILEIO !== 'pread';
+}
+
+/** One line for reports: how the controller moves a file image's data on this machine and setting. */
+export function describeDataPath(): string {
+  const { io, why } = loadFileIo();
+  if (!io) return `fs.readSync/writeSync (${why})`;
+  if (!mappingAllowed()) return 'batched native preadv/pwritev (fileio.node; mapping disabled by REDLEAF_NVME_FILEIO=pread)';
+  return 'memory-mapped image, batched native copies (fileio.node; preadv/pwritev where the image does not map)';
 }
 
 let loaded: { io: FileIo | null; why: string } | null = null;

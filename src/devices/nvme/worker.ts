@@ -23,7 +23,10 @@
  *    queue are batched: validated here one by one exactly as alone (PRPs, ranges), then their
  *    transfers run in order in one native call, then they complete one by one; a failed transfer
  *    and everything after it is redone per command. The addon also moves single commands and runs.
- *    Without it, fs.readSync/writeSync and readvSync/writevSync;
+ *    It maps the image shared once at start (its validated size) and copies each transfer between
+ *    the mapping and physical memory; where the image does not map, its preadv/pwritev. An access
+ *    the file no longer backs (truncated by another process) fails that transfer, like a short
+ *    pread. Without the addon, fs.readSync/writeSync and readvSync/writevSync;
  *  - the CQE's dword 3 (phase) is stored last with Atomics.store, so a host that sees the new
  *    phase sees the whole entry;
  *  - the bus is serviced before every command and at the top of every pass (src/devices/bus.ts):
@@ -35,7 +38,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as fs from 'node:fs';
 import { WAKE_WORD, raiseIrq, serviceBus, waitWake, type DeviceWorkerData } from '../bus.js';
-import { loadFileIo, type FileIo } from './fileio.js';
+import { loadFileIo, mappingAllowed } from './fileio.js';
 import {
   ADMIN, CAP_TO, FAIL_ENABLES_WORD, FID_NUMBER_OF_QUEUES, MAX_IO_QUEUES, MDTS, MQES, NVM, PAGE, REG, SC,
   STAT_NAMES, STATS_WORD, VERSION_1_4, cqHeadDoorbell, sqTailDoorbell,
@@ -144,15 +147,15 @@ function openBackend(cfg: NvmeConfig): { backend: Backend; blockSize: number; la
   };
   if (size === 0) fail('is empty');
   if (size % blockSize !== 0) fail(`has size ${size}, not a multiple of the block size ${blockSize}`);
-  const native = loadFileIo().io;
-  const io = native ? nativeTransfer(native, fd) : fileTransfer(fd);
+  const { batch, how } = nativeBatch(fd, size, b.path);
+  const io = batch ? nativeTransfer(batch) : fileTransfer(fd);
   return {
     blockSize,
-    label: 'file',
+    label: `file, ${how}`,
     backend: {
       bytes: size,
       vectored: true,
-      batch: native ? (write, ops, count) => native.transfer(fd, write, physBuf, ops, count) : null,
+      batch,
       read: (pos, segs) => io(false, pos, segs),
       write: (pos, segs) => io(true, pos, segs),
       flush: () => fs.fdatasyncSync(fd),
@@ -177,15 +180,29 @@ function physView(addr: number, len: number): Uint8Array {
 }
 
 /**
- * The same through fileio.node: the segments as ops of one call (it groups them into one
- * preadv/pwritev), without Node's per-buffer checks; an op not done is a failed transfer.
+ * fileio.node's batch transfer for image `fd` of `bytes` bytes: copies through a shared mapping of
+ * the image (no system call per command) when it maps, else its preadv/pwritev; null without the
+ * addon. `how` names the choice (it shows in the Identify model number).
  */
-function nativeTransfer(native: FileIo, fd: number): (write: boolean, pos: number, segs: Segments) => void {
+function nativeBatch(fd: number, bytes: number, path: string): { batch: Backend['batch']; how: string } {
+  const native = loadFileIo().io;
+  if (!native) return { batch: null, how: 'fs' };
+  const mapping = mappingAllowed() ? native.map(fd, bytes) : 'disabled by REDLEAF_NVME_FILEIO=pread';
+  if (typeof mapping !== 'string') return { batch: (write, ops, count) => native.copy(mapping, write, physBuf, ops, count), how: 'mmap' };
+  if (mappingAllowed()) console.warn(`nvme: image file ${path} is not memory-mapped (${mapping}); using preadv/pwritev`);
+  return { batch: (write, ops, count) => native.transfer(fd, write, physBuf, ops, count), how: 'pread' };
+}
+
+/**
+ * The same through fileio.node: the segments as ops of one batch call (consecutive ones one
+ * preadv/pwritev, or copies), without Node's per-buffer checks; an op not done is a failed transfer.
+ */
+function nativeTransfer(batch: NonNullable<Backend['batch']>): (write: boolean, pos: number, segs: Segments) => void {
   let ops = new Float64Array(3 * 64);
   return (write, pos, segs) => {
     if (ops.length < 3 * segs.count) ops = new Float64Array(3 * segs.count);
     putOps(ops, 0, pos, segs);
-    const done = native.transfer(fd, write, physBuf, ops, segs.count);
+    const done = batch(write, ops, segs.count);
     if (done < segs.count) throw new Error(`short ${write ? 'write' : 'read'} at segment ${done}`);
   };
 }
