@@ -16,7 +16,9 @@
  * Performance: the per-call functions (enter, after, landed, and the kit's tryMove) keep their
  * error paths in separate functions, so that they stay small enough for the JIT to inline them
  * into every generated proxy method: an RRef moves by tryMove, and only when that refuses does the
- * proxy take move / retMove, which find and report what is wrong.
+ * proxy take move / retMove, which find and report what is wrong. An async call costs one
+ * AsyncCall record (registered in the callee's intrusive in-flight list), the kernel-made promise
+ * and the two reactions on the callee's promise; the slice clock is sampled, not read per settle.
  */
 import { setFlagsFromString } from 'node:v8';
 import { makeRpcError, type RpcError, type RpcErrorKind } from './errors.js';
@@ -167,7 +169,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
   };
 
   // Whether a settle delivers through setImmediate (see YIELD_CHECK_EVERY): the slice's clock is
-  // read on every CHECK_EVERY-th settle, then on every one while the slice is over its budget.
+  // read on every YIELD_CHECK_EVERY-th settle, then on every one while the slice is over its budget.
   let settlesUntilClock = YIELD_CHECK_EVERY;
   let yielding = false;
   const mustYield = (): boolean => {
@@ -214,9 +216,10 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
 
     value(v: unknown): void {
       if (!this.link.callee.live || !this.finish()) return;
+      const conv = this.conv; // called as a plain function: the record is no receiver of anything
       let out: unknown;
       try {
-        out = this.conv(v);
+        out = conv(v);
       } catch (e) {
         this.reject(e);
         return;
