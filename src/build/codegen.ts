@@ -12,7 +12,9 @@
  * Proxy shape (ARCHITECTURE §3): every method checks liveness (rt.enter), checks and converts
  * each argument (primitives inline, RRefs moved or borrowed, interface references wrapped), calls
  * the callee's object, turns an exception into the callee's panic and an RpcError for the caller,
- * and checks and moves the result back. No JS Proxy objects, no per-call closures on the sync path.
+ * and checks and moves the result back. No JS Proxy objects, no per-call closures on the sync path;
+ * an async method's result conversion is made once per proxy (a closure per call only to end
+ * borrows, in methods that borrow).
  */
 import type { IdlModel, InterfaceModel, MethodModel, TypeRef } from './idl.js';
 
@@ -77,6 +79,16 @@ function retExpr(t: TypeRef, r: string, m: string): string {
   }
 }
 
+/**
+ * The name of the function converting async method `m`'s result, made once per proxy (it closes
+ * over the link and the factory's constants only), not once per call.
+ */
+function asyncResult(m: MethodModel): string {
+  const name = `ret_${m.name}`;
+  resultConvs.push(`  const ${name} = (r: unknown): unknown => ${retExpr(m.ret, 'r', m.name)};\n`);
+  return name;
+}
+
 /** The runtime's fast move for values of type `t` (byte and scalar arrays have their own). */
 function fastMove(t: TypeRef): string {
   const name = t.k === 'array' ? 'tryMoveFlat' : 'tryMove';
@@ -100,6 +112,8 @@ function primCheck(name: string, v: string, fail: string): string {
 let typeConsts = new Map<string, string>();
 /** The fast moves the proxy factory being generated calls (each also needs K and the domain ids). */
 let movesUsed = new Set<string>();
+/** Async result conversions of the proxy factory being generated (asyncResult). */
+let resultConvs: string[] = [];
 
 function typeKey(t: TypeRef): string {
   let key: string;
@@ -148,13 +162,14 @@ ${conv}
 ${conv}
     let p: unknown;
     try { p = t.${m.name}(${args}); } catch (e) { ${release} return rt.rejected(link, e, ${name}); }
-    return rt.settle(link, p, ${name}, (r: unknown) => ${retExpr(m.ret, 'r', m.name)}${b.length > 0 ? `, () => { ${release} }` : ''});
+    return rt.settle(link, p, ${name}, ${asyncResult(m)}${b.length > 0 ? `, () => { ${release} }` : ''});
   },`;
 }
 
 function proxyFactory(i: InterfaceModel): string {
   typeConsts = new Map();
   movesUsed = new Set();
+  resultConvs = [];
   const methods = i.methods.map(proxyMethod).join('\n');
   const consts = [...typeConsts].map(([key, name]) => `  const ${name} = rt.typeId(${JSON.stringify(key)});\n`).join('');
   // Moves need the two domain ids, fixed for the link's lifetime: read once, not per call.
@@ -163,7 +178,7 @@ function proxyFactory(i: InterfaceModel): string {
       ? [...movesUsed].map((f) => `  const ${f} = rt.${f};\n`).join('') + `  const K = rt.moveState;\n  const CALLER = link.caller.id;\n  const CALLEE = link.callee.id;\n`
       : '';
   return `export function proxy_${i.name}(rt: ProxyRuntime, link: Link): object {
-${consts}${moves}  return rt.seal(link, ${JSON.stringify(i.name)}, {
+${consts}${moves}${resultConvs.join('')}  return rt.seal(link, ${JSON.stringify(i.name)}, {
 ${methods}
   } as any);
 }

@@ -17,6 +17,51 @@ export interface FaultRecord {
   readonly at: number;
 }
 
+/** An async call in flight into a domain: unwound (its caller's promise rejected) if the domain dies first. */
+export interface InflightCall {
+  /** Its index in the callee's InflightCalls while registered, -1 otherwise (kept by InflightCalls). */
+  inflightSlot: number;
+  unwind(cause: string): void;
+}
+
+/**
+ * The async calls in flight into one domain: an array with each call's index kept in the call
+ * itself (an intrusive registry), so that adding and removing one, once per async call, is a
+ * push and a swap with the last entry rather than a hash-set insertion and deletion.
+ */
+export class InflightCalls {
+  private readonly calls: InflightCall[] = [];
+
+  get size(): number {
+    return this.calls.length;
+  }
+
+  add(call: InflightCall): void {
+    call.inflightSlot = this.calls.length;
+    this.calls.push(call);
+  }
+
+  /** Remove `call`; false if it was not registered here (already removed, or drained). */
+  delete(call: InflightCall): boolean {
+    const i = call.inflightSlot;
+    if (i < 0 || this.calls[i] !== call) return false;
+    const last = this.calls.pop()!;
+    if (last !== call) {
+      this.calls[i] = last;
+      last.inflightSlot = i;
+    }
+    call.inflightSlot = -1;
+    return true;
+  }
+
+  /** Empty the registry and hand back what it held (at death, each is then unwound). */
+  drain(): InflightCall[] {
+    const all = this.calls.splice(0);
+    for (const c of all) c.inflightSlot = -1;
+    return all;
+  }
+}
+
 export class Domain {
   state: DomainState = 'live';
   /** Calls served through proxies. */
@@ -33,8 +78,8 @@ export class Domain {
   readonly inbound: Link[] = [];
   readonly timers = new Set<ReturnType<typeof setTimeout>>();
   readonly intervals = new Set<ReturnType<typeof setInterval>>();
-  /** Rejecters of async calls in flight into this domain (unwound with RpcError at death). */
-  readonly inflight = new Set<(cause: string) => void>();
+  /** Async calls in flight into this domain (unwound with RpcError at death). */
+  readonly inflight = new InflightCalls();
   /** Unsubscribe functions for interrupt vectors this domain registered. */
   readonly irqs = new Set<() => void>();
   /** Deadline checks: the domain panics when one synchronous run exceeds this. */

@@ -360,8 +360,7 @@ export class Kernel {
     d.state = 'dead';
     d.deathCause = cause;
     this.liveById.delete(d.id);
-    for (const unwind of [...d.inflight]) unwind(cause);
-    d.inflight.clear();
+    for (const call of d.inflight.drain()) call.unwind(cause);
     for (const t of d.timers) clearTimeout(t);
     d.timers.clear();
     for (const t of d.intervals) clearInterval(t);

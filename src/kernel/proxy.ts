@@ -16,11 +16,13 @@
  * Performance: the per-call functions (enter, after, landed, and the kit's tryMove) keep their
  * error paths in separate functions, so that they stay small enough for the JIT to inline them
  * into every generated proxy method: an RRef moves by tryMove, and only when that refuses does the
- * proxy take move / retMove, which find and report what is wrong.
+ * proxy take move / retMove, which find and report what is wrong. An async call costs one
+ * AsyncCall record (registered in the callee's intrusive in-flight list), the kernel-made promise
+ * and the two reactions on the callee's promise; the slice clock is sampled, not read per settle.
  */
 import { setFlagsFromString } from 'node:v8';
 import { makeRpcError, type RpcError, type RpcErrorKind } from './errors.js';
-import type { Domain } from './domain.js';
+import type { Domain, InflightCall } from './domain.js';
 import type { FastMove, HandleKit, KitRef } from './rref.js';
 
 export interface Link {
@@ -75,6 +77,16 @@ export interface ProxyRuntime {
 }
 
 const promiseThen = Promise.prototype.then;
+
+/**
+ * The slice clock (ProxyHost.shouldYield) is read on one async settle in this many, not on every
+ * one: it was a tenth of an awaited call's cost. shouldYield keeps a chain of async crossings,
+ * each step short, from holding the event loop (timers, I/O, the kernel's heartbeat that starts a
+ * new slice) and from running into the deadline of the domain it ends in; with the check
+ * sampled, such a chain yields at most YIELD_CHECK_EVERY - 1 settles later than its slice budget.
+ * Once over budget, every settle reads the clock again until a new slice starts, as before.
+ */
+const YIELD_CHECK_EVERY = 8;
 
 /**
  * The JIT's inlining budget, in bytecode bytes per optimized function (V8's default: 920).
@@ -156,6 +168,80 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     return host.makeProxy(name, host.newLink(user, calleeDomain, target));
   };
 
+  // Whether a settle delivers through setImmediate (see YIELD_CHECK_EVERY): the slice's clock is
+  // read on every YIELD_CHECK_EVERY-th settle, then on every one while the slice is over its budget.
+  let settlesUntilClock = YIELD_CHECK_EVERY;
+  let yielding = false;
+  const mustYield = (): boolean => {
+    if (!yielding && --settlesUntilClock > 0) return false;
+    settlesUntilClock = YIELD_CHECK_EVERY;
+    return (yielding = host.shouldYield());
+  };
+
+  /**
+   * One async call in flight through a proxy, registered in its callee's inflight calls until it
+   * settles: it settles the caller's kernel-made promise exactly once, with the converted result,
+   * the callee's panic, or (unwound at the callee's death) an RpcError. One object per call
+   * instead of a set of closures; the promise's resolvers are taken by a shared executor.
+   */
+  class AsyncCall implements InflightCall {
+    inflightSlot = -1;
+    private done = false;
+    resolve!: (v: unknown) => void;
+    reject!: (e: unknown) => void;
+    readonly promise: Promise<unknown>;
+
+    constructor(
+      private readonly link: Link,
+      private readonly method: string,
+      private readonly conv: (r: any) => unknown,
+      private readonly release: (() => void) | undefined,
+    ) {
+      resolversFor = this;
+      this.promise = new Promise(takeResolvers);
+    }
+
+    private finish(): boolean {
+      if (this.done) return false;
+      this.done = true;
+      this.link.callee.inflight.delete(this);
+      this.release?.();
+      return true;
+    }
+
+    unwind(cause: string): void {
+      const callee = this.link.callee;
+      if (this.finish()) this.reject(makeRpcError(deadKind(callee), callee.name, this.method, `domain ${callee.name} died (${cause}) before answering`));
+    }
+
+    value(v: unknown): void {
+      if (!this.link.callee.live || !this.finish()) return;
+      const conv = this.conv; // called as a plain function: the record is no receiver of anything
+      let out: unknown;
+      try {
+        out = conv(v);
+      } catch (e) {
+        this.reject(e);
+        return;
+      }
+      if (mustYield()) setImmediate(this.resolve, out);
+      else this.resolve(out);
+    }
+
+    error(e: unknown): void {
+      if (!this.link.callee.live) return; // already unwound by the termination
+      if (this.finish()) this.reject(faultFor(this.link, e, this.method));
+    }
+  }
+  // The shared executor: a Promise runs it synchronously, for the call being constructed.
+  let resolversFor: AsyncCall | null = null;
+  const takeResolvers = (resolve: (v: unknown) => void, reject: (e: unknown) => void): void => {
+    const call = resolversFor!;
+    call.resolve = resolve;
+    call.reject = reject;
+    resolversFor = null;
+  };
+
   const rt: ProxyRuntime = {
     enter(link, method) {
       if (link.callee.state !== 'live' || link.caller.state !== 'live') throw notLive(link, method);
@@ -180,43 +266,15 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
         release?.();
         return Promise.reject(deadError(link, method));
       }
-      return new Promise((resolve, reject) => {
-        let done = false;
-        const finish = (): boolean => {
-          if (done) return false;
-          done = true;
-          callee.inflight.delete(unwind);
-          release?.();
-          return true;
-        };
-        const unwind = (cause: string): void => {
-          if (finish()) reject(makeRpcError(deadKind(callee), callee.name, method, `domain ${callee.name} died (${cause}) before answering`));
-        };
-        callee.inflight.add(unwind);
-        const onValue = (v: unknown): void => {
-          if (!callee.live || !finish()) return;
-          let out: unknown;
-          try {
-            out = conv(v);
-          } catch (e) {
-            reject(e);
-            return;
-          }
-          if (host.shouldYield()) setImmediate(resolve, out);
-          else resolve(out);
-        };
-        const onError = (e: unknown): void => {
-          if (!callee.live) return; // already unwound by the termination
-          if (!finish()) return;
-          reject(faultFor(link, e, method));
-        };
-        if (typeof p === 'object' && p !== null && p instanceof Promise) {
-          // The original then (the instance's own `then` could be the callee's).
-          Reflect.apply(promiseThen, p, [onValue, onError]);
-        } else {
-          queueMicrotask(() => onValue(p));
-        }
-      });
+      const call = new AsyncCall(link, method, conv, release);
+      callee.inflight.add(call);
+      if (typeof p === 'object' && p !== null && p instanceof Promise) {
+        // The original then (the instance's own `then` could be the callee's).
+        Reflect.apply(promiseThen, p, [(v: unknown) => call.value(v), (e: unknown) => call.error(e)]);
+      } else {
+        queueMicrotask(() => call.value(p));
+      }
+      return call.promise;
     },
     badArg(link, method, index, want, got) {
       return callerFault(link, method, `argument ${index} must be ${want}, got ${describe(got)}`);

@@ -40,7 +40,7 @@ import { performance } from 'node:perf_hooks';
 import { KernelError, makeRpcError, type RpcErrorKind } from './errors.js';
 import { FREE, NO_PARENT, type ExchangeHeap } from './heap.js';
 import type { HandleKit } from './rref.js';
-import type { Domain } from './domain.js';
+import type { Domain, InflightCall } from './domain.js';
 import type { Link, ProxyRuntime } from './proxy.js';
 import type { Artifact, Manifest } from './artifact.js';
 import type { MethodModel, TypeRef } from '../build/idl.js';
@@ -143,14 +143,13 @@ export function primOk(name: string, v: unknown): boolean {
   }
 }
 
-interface PendingCall {
+interface PendingCall extends InflightCall {
   readonly link: Link;
   readonly method: MethodModel;
   /** Kernel-side read-only handles lent for the call: the borrows end when it settles. */
   readonly borrows: object[];
   resolve(v: unknown): void;
   reject(e: unknown): void;
-  unwind(cause: string): void;
 }
 
 /** The kernel's side of one worker-placed domain instance. */
@@ -366,6 +365,7 @@ export class WorkerDomain {
         borrows: lent,
         resolve,
         reject,
+        inflightSlot: -1,
         unwind: (cause) => {
           this.forget(id, call);
           for (const h of lent) this.deferredBorrows.push({ link, h });
@@ -374,7 +374,7 @@ export class WorkerDomain {
       };
       if (this.pending.size === 0) this.worker.ref(); // an answer is awaited: keep the process alive for it
       this.pending.set(id, call);
-      callee.inflight.add(call.unwind);
+      callee.inflight.add(call);
       if (this.backlog.length > 0 || !this.post(id, index, w)) this.backlog.push({ id, method: index, payload: w.take() });
     });
   }
@@ -396,7 +396,7 @@ export class WorkerDomain {
 
   private forget(id: number, call: PendingCall): void {
     this.pending.delete(id);
-    this.d.inflight.delete(call.unwind);
+    this.d.inflight.delete(call);
     if (this.pending.size === 0) this.worker.unref();
   }
 
