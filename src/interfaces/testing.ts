@@ -34,6 +34,12 @@ export interface Faulty {
   badResult(): RRefArray<u8>;
   /** Resolves with a string where a number is expected. */
   badResultAsync(): Promise<number>;
+  /**
+   * Returns a promise that runs its own code when the kernel subscribes to it and throws:
+   * how 0, an own `constructor` getter (read by `then` for the species); how 1, a Proxy in its
+   * prototype chain (walked by `instanceof`).
+   */
+  trapPromise(how: number): Promise<number>;
   /** Loops forever; with catchDeadline, every iteration catches whatever is thrown at it. */
   spin(catchDeadline: boolean): number;
   /** Allocates `bytes` more and keeps it; returns how many allocations it holds. */

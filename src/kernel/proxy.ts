@@ -268,11 +268,18 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       }
       const call = new AsyncCall(link, method, conv, release);
       callee.inflight.add(call);
-      if (typeof p === 'object' && p !== null && p instanceof Promise) {
-        // The original then (the instance's own `then` could be the callee's).
-        Reflect.apply(promiseThen, p, [(v: unknown) => call.value(v), (e: unknown) => call.error(e)]);
-      } else {
-        queueMicrotask(() => call.value(p));
+      try {
+        if (typeof p === 'object' && p !== null && p instanceof Promise) {
+          // The original then (the instance's own `then` could be the callee's).
+          Reflect.apply(promiseThen, p, [(v: unknown) => call.value(v), (e: unknown) => call.error(e)]);
+        } else {
+          queueMicrotask(() => call.value(p));
+        }
+      } catch (e) {
+        // The callee's promise ran the callee's code in this turn and it threw: `instanceof` walks a
+        // prototype chain that may hold a Proxy, and `then` reads the species from an own
+        // `constructor` getter. That is the callee's panic; what it threw never reaches the caller.
+        call.error(e);
       }
       return call.promise;
     },

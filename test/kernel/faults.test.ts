@@ -119,6 +119,15 @@ describe('panic kinds', () => {
     await assertDead(t2, 'panic');
   });
 
+  for (const [how, trap] of ['an own constructor getter', 'a Proxy in its prototype chain'].entries()) {
+    test(`a returned promise that throws when subscribed to (${trap}) is the callee's panic; what it threw stays there`, async () => {
+      const t = setup();
+      const e = await rpcFails(() => t.fa.trapPromise(how), 'panic');
+      assert.equal(e.domain, 'fa');
+      await assertDead(t, 'panic');
+    });
+  }
+
   for (const catching of [false, true]) {
     test(`a deadline overrun${catching ? ' (the domain catches the deadline error in its loop)' : ''} is a timeout, within bounded time`, async () => {
       const t = setup(50);

@@ -50,6 +50,16 @@ export function init(sys: Sys, callee: Callee, rec: Recorder): Faulty {
     async badResultAsync() {
       return 'not a number' as unknown as number;
     },
+    trapPromise(how: number): Promise<number> {
+      const p = Promise.resolve(1);
+      const secret = { from: 'faulty' };
+      if (how === 0) {
+        Object.defineProperty(p, 'constructor', { get() { throw secret; } });
+      } else {
+        Object.setPrototypeOf(p, new Proxy(Promise.prototype, { getPrototypeOf() { throw secret; } }));
+      }
+      return p;
+    },
     spin(catchDeadline: boolean) {
       let n = 0;
       if (!catchDeadline) {
