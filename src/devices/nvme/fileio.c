@@ -34,6 +34,8 @@
  * the last page reads as zeros (preadv would fail) and writes there are dropped (pwritev would
  * extend the file); every whole page past the new end is as with preadv/pwritev. The mapping keeps
  * the length it was made with: a file grown afterwards is still seen only up to that length.
+ * The controller model (worker.ts) uses copy for Reads only and transfer for Writes: stores through
+ * the mapping took a write fault per clean page and slowed later reads (measured; see worker.ts).
  *
  * Invariants: ops run in order, so a Write followed by a Read of the same blocks reads what was
  * written; never touches memory outside phys and the mapping (every op is bounds-checked against

@@ -1,7 +1,7 @@
 /**
  * The NVMe file backend's optional native data path (fileio.node, compiled from fileio.c at build
- * time by fileio-build.ts): the image memory-mapped and a burst of commands copied in one call, or,
- * where the image does not map, a burst of preads/pwrites in one call.
+ * time by fileio-build.ts): a burst of reads copied from the memory-mapped image in one call and a
+ * burst of writes as pwritev calls (preadv too where the image does not map).
  *
  * Invariants: loading never throws; when the addon is missing or does not load, loadFileIo returns
  * null with the reason, and the controller moves data with fs.readSync/writeSync as before (same
@@ -39,7 +39,7 @@ export function describeDataPath(): string {
   const { io, why } = loadFileIo();
   if (!io) return `fs.readSync/writeSync (${why})`;
   if (!mappingAllowed()) return 'batched native preadv/pwritev (fileio.node; mapping disabled by REDLEAF_NVME_FILEIO=pread)';
-  return 'memory-mapped image, batched native copies (fileio.node; preadv/pwritev where the image does not map)';
+  return 'reads copied from the memory-mapped image, writes by pwritev, batched (fileio.node; preadv where the image does not map)';
 }
 
 let loaded: { io: FileIo | null; why: string } | null = null;
