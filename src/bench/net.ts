@@ -25,7 +25,7 @@ import { FrameDeque } from '../domains/nic/deque.js';
 import { swapMacs } from '../domains/l2fwd/index.js';
 import type { DmaBytes, RRef, RRefArray, RRefDeque } from '../runtime/types.js';
 import type { NetIo } from '../interfaces/index.js';
-import { bootNet, type NetBoot } from '../host/net.js';
+import { bootNet, hostIo, type NetBoot } from '../host/net.js';
 import { median, progressBar, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
 
 type Mode = 'rx' | 'tx' | 'fwd';
@@ -119,14 +119,7 @@ function callCost(boot: NetBoot, ms: number): { rxUs: number; txUs: number; call
   const k = boot.kernel.kit;
   const net = boot.net;
   type Deque = RRefDeque<RRefArray<number>>;
-  const newIo = (): RRef<NetIo> => {
-    const io = k.allocStruct(0, 'NetIo') as unknown as RRef<NetIo>;
-    io.pkts = k.allocDeque(0, BATCH) as never;
-    io.pktLens = k.allocArray(0, 'u32', BATCH) as never;
-    io.collect = k.allocDeque(0, BATCH) as never;
-    io.collectLens = k.allocArray(0, 'u32', BATCH) as never;
-    return io;
-  };
+  const newIo = (): RRef<NetIo> => hostIo(boot.kernel, BATCH);
   const pool = k.allocDeque(0, 4096) as unknown as Deque;
   for (let i = 0; i < 2048; i++) pool.push(k.allocBytes(0, 2048) as unknown as RRefArray<number>);
   const lens = new Uint8Array(BATCH * 4);

@@ -14,7 +14,8 @@ import { Kernel } from '../kernel/kernel.js';
 import { artifactPath } from '../kernel/paths.js';
 import { startNic, type NicBackendConfig } from '../devices/nic/index.js';
 import type { DeviceHandle } from '../devices/host.js';
-import type { Net, NetApp, NetAppStats, NetStats } from '../interfaces/index.js';
+import type { Net, NetApp, NetAppStats, NetIo, NetStats } from '../interfaces/index.js';
+import type { RRef } from '../runtime/types.js';
 
 export interface NetBootOptions {
   /** Device backend, or 'nullnet' for the deviceless Net. */
@@ -123,4 +124,15 @@ export async function bootNet(o: NetBootOptions): Promise<NetBoot> {
     if (own) kernel.shutdown();
     throw e;
   }
+}
+
+/** A NetIo owned by the kernel (the host as caller) with deques and length arrays of `cap`. */
+export function hostIo(kernel: Kernel, cap: number): RRef<NetIo> {
+  const k = kernel.kit;
+  const io = k.allocStruct(0, 'NetIo') as unknown as RRef<NetIo>;
+  io.pkts = k.allocDeque(0, cap) as never;
+  io.pktLens = k.allocArray(0, 'u32', cap) as never;
+  io.collect = k.allocDeque(0, cap) as never;
+  io.collectLens = k.allocArray(0, 'u32', cap) as never;
+  return io;
 }

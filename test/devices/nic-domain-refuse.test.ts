@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bootNet } from '../../src/host/net.js';
+import { bootNet, hostIo } from '../../src/host/net.js';
 import type { RRef, RRefArray, RRefBase, RRefDeque } from '../../src/runtime/types.js';
 import type { NetIo } from '../../src/interfaces/index.js';
 
@@ -16,14 +16,7 @@ test('driver domain: a too-small RX buffer and a struct in RX or TX pkts are ref
   const boot = await bootNet({ backend: { kind: 'loopback' }, app: null });
   const { kernel, net } = boot;
   const k = kernel.kit;
-  const newIo = (cap: number): RRef<NetIo> => {
-    const io = k.allocStruct(0, 'NetIo') as unknown as RRef<NetIo>;
-    io.pkts = k.allocDeque(0, cap) as never;
-    io.pktLens = k.allocArray(0, 'u32', cap) as never;
-    io.collect = k.allocDeque(0, cap) as never;
-    io.collectLens = k.allocArray(0, 'u32', cap) as never;
-    return io;
-  };
+  const newIo = (cap: number): RRef<NetIo> => hostIo(kernel, cap);
   try {
     // RX: a good buffer, then one of 512 bytes (below rxBufSize), then a struct.
     let rx = newIo(4);

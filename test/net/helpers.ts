@@ -1,5 +1,5 @@
 /**
- * Shared by the network tests: a host-owned NetIo, and running a packet app until the work a test
+ * Shared by the network tests: a host-owned NetIo (from src/host/net.ts), and running a packet app until the work a test
  * needs was done.
  *
  * Why progress-based: NetApp.run polls for a fixed wall-clock time, and on a loaded machine a
@@ -8,20 +8,9 @@
  * their condition holds, with a generous upper bound; the caller still asserts the condition and
  * reports what was processed and how long it took.
  */
-import type { Kernel } from '../../src/kernel/kernel.js';
-import type { NetApp, NetIo } from '../../src/interfaces/index.js';
-import type { RRef } from '../../src/runtime/types.js';
+import type { NetApp } from '../../src/interfaces/index.js';
 
-/** A NetIo owned by the kernel (the host as caller) with deques and length arrays of `cap`. */
-export function hostIo(kernel: Kernel, cap: number): RRef<NetIo> {
-  const k = kernel.kit;
-  const io = k.allocStruct(0, 'NetIo') as unknown as RRef<NetIo>;
-  io.pkts = k.allocDeque(0, cap) as never;
-  io.pktLens = k.allocArray(0, 'u32', cap) as never;
-  io.collect = k.allocDeque(0, cap) as never;
-  io.collectLens = k.allocArray(0, 'u32', cap) as never;
-  return io;
-}
+export { hostIo } from '../../src/host/net.js';
 
 /** One slice of NetApp.run, in ms. */
 const SLICE_MS = 50;
