@@ -65,14 +65,6 @@ export function bytesLength(b: Bytes): number {
   return b instanceof Uint8Array ? b.length : b.byteLength;
 }
 
-/** Where a file block's address is kept (see InodeLayer.leafSlot). */
-interface LeafSlot {
-  block: number;
-  idx: number;
-}
-
-const HOLE = Object.freeze({ addr: 0, fresh: false });
-
 interface TruncCtx {
   keep: number;
   bitmapBudget: number;
@@ -257,20 +249,19 @@ export class InodeLayer {
   // Block mapping
 
   /**
-   * Where the address of file block `fbn` of locked `ip` lives: in the inode (`block` 0, `idx` an
-   * index of addrs) or at entry `idx` of the indirect block `block`. With alloc, missing indirect
-   * blocks on the way are allocated (zeroed, logged); without, null when one is missing (a hole).
+   * The indirect block holding the address of file block `fbn` (>= ndirect) of locked `ip`, at
+   * entry leafIndex(fbn). With alloc, missing indirect blocks on the way are allocated (zeroed,
+   * logged); without, 0 when one is missing (a hole).
    */
-  private async leafSlot(ip: Inode, fbn: number, alloc: boolean): Promise<LeafSlot | null> {
+  private async leafBlock(ip: Inode, fbn: number, alloc: boolean): Promise<number> {
     const g = this.g;
-    if (fbn < g.ndirect) return { block: 0, idx: fbn };
     for (let level = 1; level <= g.levels; level++) {
       const base = this.levelBase[level]!;
       if (fbn >= base + this.span[level]!) continue;
       const slot = g.ndirect + level - 1;
       let addr = ip.addrs[slot]!;
       if (addr === 0) {
-        if (!alloc) return null;
+        if (!alloc) return 0;
         addr = await this.alloc.balloc();
         ip.addrs[slot] = addr;
       } else if (!this.alloc.isData(addr)) throw this.alloc.outsideData(addr, `inode ${ip.inum} indirect root ${level}`);
@@ -282,7 +273,7 @@ export class InodeLayer {
         const bp = await this.bc.bread(addr);
         let next = bp.data.getU32(idx * 4);
         if (next === 0) {
-          if (!alloc) { this.bc.brelse(bp); return null; }
+          if (!alloc) { this.bc.brelse(bp); return 0; }
           try {
             next = await this.alloc.balloc();
           } catch (e) {
@@ -296,36 +287,46 @@ export class InodeLayer {
         if (!this.alloc.isData(next)) throw this.alloc.outsideData(next, `inode ${ip.inum} file block ${fbn} (indirect block ${addr}[${idx}])`);
         addr = next;
       }
-      return { block: addr, idx: rel };
+      return addr;
     }
     throw fsErr('EFBIG', `inode ${ip.inum}: file block ${fbn} beyond the maximum file size`);
   }
 
   /**
-   * Disk block of file block `fbn` of locked `ip` (addr 0: a hole, when !alloc). With alloc,
-   * missing blocks (and indirect blocks) are allocated (in a transaction) — ENOSPC if the disk is
-   * full. With `dataLeaf`, a missing data block is allocated uninitialized (balloc's
-   * `uninitialized`: the caller must write all of it) and `fresh` says that this happened.
+   * Entry of file block `fbn` (>= ndirect) in its leaf indirect block: every level's first file
+   * block is ndirect plus a multiple of nindirect, so the remainder is the same at every level.
    */
-  private async mapBlock(ip: Inode, fbn: number, alloc: boolean, dataLeaf: boolean): Promise<{ addr: number; fresh: boolean }> {
-    const s = await this.leafSlot(ip, fbn, alloc);
-    if (s === null) return HOLE;
-    if (s.block === 0) {
-      let a = ip.addrs[s.idx]!;
+  private leafIndex(fbn: number): number {
+    return (fbn - this.g.ndirect) % this.g.nindirect;
+  }
+
+  /**
+   * Disk block of file block `fbn` of locked `ip` (0: a hole, when !alloc). With alloc, missing
+   * blocks (and indirect blocks) are allocated (in a transaction) — ENOSPC if the disk is full.
+   * With `dataLeaf`, a missing data block is allocated uninitialized (balloc's `uninitialized`:
+   * the caller must write all of it) and returned negated (-addr), so the caller knows without a
+   * result object per block.
+   */
+  private async mapBlock(ip: Inode, fbn: number, alloc: boolean, dataLeaf: boolean): Promise<number> {
+    if (fbn < this.g.ndirect) {
+      const a = ip.addrs[fbn]!;
       if (a !== 0) {
         if (!this.alloc.isData(a)) throw this.alloc.outsideData(a, `inode ${ip.inum} block ${fbn}`);
-        return { addr: a, fresh: false };
+        return a;
       }
-      if (!alloc) return HOLE;
-      a = await this.alloc.balloc(dataLeaf);
-      ip.addrs[s.idx] = a;
-      return { addr: a, fresh: dataLeaf };
+      if (!alloc) return 0;
+      const b = await this.alloc.balloc(dataLeaf);
+      ip.addrs[fbn] = b;
+      return dataLeaf ? -b : b;
     }
-    const bp = await this.bc.bread(s.block);
-    let next = bp.data.getU32(s.idx * 4);
+    const leaf = await this.leafBlock(ip, fbn, alloc);
+    if (leaf === 0) return 0;
+    const idx = this.leafIndex(fbn);
+    const bp = await this.bc.bread(leaf);
+    let next = bp.data.getU32(idx * 4);
     let fresh = false;
     if (next === 0) {
-      if (!alloc) { this.bc.brelse(bp); return HOLE; }
+      if (!alloc) { this.bc.brelse(bp); return 0; }
       try {
         next = await this.alloc.balloc(dataLeaf);
       } catch (e) {
@@ -333,20 +334,20 @@ export class InodeLayer {
         throw e;
       }
       fresh = dataLeaf;
-      bp.data.setU32(s.idx * 4, next);
+      bp.data.setU32(idx * 4, next);
       this.log.logWrite(bp);
     }
     this.bc.brelse(bp);
-    if (!this.alloc.isData(next)) throw this.alloc.outsideData(next, `inode ${ip.inum} file block ${fbn} (indirect block ${s.block}[${s.idx}])`);
-    return { addr: next, fresh };
+    if (!this.alloc.isData(next)) throw this.alloc.outsideData(next, `inode ${ip.inum} file block ${fbn} (indirect block ${leaf}[${idx}])`);
+    return fresh ? -next : next;
   }
 
   /**
    * Disk block of file block `fbn` of locked `ip`; 0 for a hole when !alloc. With alloc, missing
    * blocks (and indirect blocks) are allocated (in a transaction) — ENOSPC if the disk is full.
    */
-  async bmap(ip: Inode, fbn: number, alloc: boolean): Promise<number> {
-    return (await this.mapBlock(ip, fbn, alloc, false)).addr;
+  bmap(ip: Inode, fbn: number, alloc: boolean): Promise<number> {
+    return this.mapBlock(ip, fbn, alloc, false); // never negative without dataLeaf
   }
 
   /** Disk blocks of file blocks [fbn, fbn + count) of locked `ip` (0 for holes), reading each indirect block once. */
@@ -354,23 +355,24 @@ export class InodeLayer {
     const out: number[] = [];
     while (out.length < count) {
       const f = fbn + out.length;
-      const s = await this.leafSlot(ip, f, false);
-      if (s === null) {
-        out.push(0);
-        continue;
-      }
-      if (s.block === 0) {
-        const a = ip.addrs[s.idx]!;
+      if (f < this.g.ndirect) {
+        const a = ip.addrs[f]!;
         if (a !== 0 && !this.alloc.isData(a)) throw this.alloc.outsideData(a, `inode ${ip.inum} block ${f}`);
         out.push(a);
         continue;
       }
-      const bp = await this.bc.bread(s.block);
+      const leaf = await this.leafBlock(ip, f, false);
+      if (leaf === 0) {
+        out.push(0);
+        continue;
+      }
+      const idx = this.leafIndex(f);
+      const bp = await this.bc.bread(leaf);
       try {
-        const end = Math.min(this.g.nindirect, s.idx + count - out.length);
-        for (let i = s.idx; i < end; i++) {
+        const end = Math.min(this.g.nindirect, idx + count - out.length);
+        for (let i = idx; i < end; i++) {
           const a = bp.data.getU32(i * 4);
-          if (a !== 0 && !this.alloc.isData(a)) throw this.alloc.outsideData(a, `inode ${ip.inum} file block ${fbn + out.length} (indirect block ${s.block}[${i}])`);
+          if (a !== 0 && !this.alloc.isData(a)) throw this.alloc.outsideData(a, `inode ${ip.inum} file block ${fbn + out.length} (indirect block ${leaf}[${i}])`);
           out.push(a);
         }
       } finally {
@@ -584,13 +586,14 @@ export class InodeLayer {
       const boff = off - fbn * bs;
       const m = Math.min(n - tot, bs - boff);
       let addr: number;
-      let fresh: boolean;
       try {
-        ({ addr, fresh } = await this.mapBlock(ip, fbn, true, ordered));
+        addr = await this.mapBlock(ip, fbn, true, ordered);
       } catch (e) {
         if (e instanceof FsError && e.code === 'ENOSPC') { err = e; break; }
         throw e;
       }
+      const fresh = addr < 0; // allocated uninitialized just now (mapBlock)
+      if (fresh) addr = -addr;
       if (ordered && m === bs && !(src instanceof Uint8Array) && srcOff === 0 && src.byteLength === bs && this.log.mayWriteInPlace(addr)) {
         // A whole new block from a whole exchange-heap buffer: straight from it to the device.
         let written = false;
