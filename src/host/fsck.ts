@@ -1,13 +1,13 @@
 /**
  * fsck: check an rv6 image (either variant) offline, reading it synchronously.
  *
- * Checks: the superblock (same validation as mount), the log header, every inode's type, size and block tree (addresses inside the data area, no block
- * referenced twice, no block beyond the size; holes in the xv6 variant are warnings), directory
- * structure from the root ("." and ".." first and right, entries name allocated inodes, names
- * well-formed (not empty, no '/') and unique, no directory reachable twice), link counts (xv6
- * convention: a directory's nlink is 1 + its subdirectories), unreachable inodes (an unreachable
- * inode with nlink 0 is an orphan: warning), and the bitmap against reachable blocks in both
- * directions.
+ * Checks: the superblock (same validation as mount), the log header, every inode's type, size
+ * and block tree (addresses inside the data area, no block referenced twice, no block beyond the
+ * size; holes in the xv6 variant are warnings), directory structure from the root ("." and ".."
+ * first and right, entries name allocated inodes, names well-formed (not empty, no '/') and
+ * unique, no directory reachable twice), link counts (xv6 convention: a directory's nlink is 1 +
+ * its subdirectories), unreachable inodes (an unreachable inode with nlink 0 is an orphan:
+ * warning), and the bitmap against reachable blocks in both directions.
  *
  * A committed but not yet installed log (the fs installs lazily, and a power cut or a killed
  * `redleaf boot` leaves one) is not damage: the next mount replays it. So, like e2fsck with a
