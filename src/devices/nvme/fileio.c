@@ -58,23 +58,37 @@
 
 #define IOV_BATCH 1024
 
-/* phys (argv[0]), ops (argv[1]) and count (argv[2]) as copy and transfer take them; false if malformed. */
-static bool get_batch(napi_env env, napi_value *argv, unsigned char **phys, size_t *plen, const double **ops, uint32_t *count) {
+/* The batch that transfer and copy take after their own leading arguments. */
+struct batch {
+  unsigned char *phys;
+  size_t plen; /* bytes in phys */
+  const double *ops;
+  uint32_t count;
+};
+
+#define MAX_ARGS 5
+
+/* The call's arguments into argv (MAX_ARGS of them) and its batch, the `lead` arguments after
+   which come phys, ops and count; false if any is missing or malformed. */
+static bool get_args(napi_env env, napi_callback_info info, size_t lead, napi_value *argv, struct batch *b) {
+  size_t argc = MAX_ARGS;
   bool is_ta = false;
   napi_typedarray_type ptype, otype;
   size_t olen;
   void *pdata, *odata;
-  if (napi_is_typedarray(env, argv[0], &is_ta) != napi_ok || !is_ta
-      || napi_get_typedarray_info(env, argv[0], &ptype, plen, &pdata, NULL, NULL) != napi_ok
+  napi_value *batch = argv + lead;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < lead + 3
+      || napi_is_typedarray(env, batch[0], &is_ta) != napi_ok || !is_ta
+      || napi_get_typedarray_info(env, batch[0], &ptype, &b->plen, &pdata, NULL, NULL) != napi_ok
       || ptype != napi_uint8_array || pdata == NULL
-      || napi_is_typedarray(env, argv[1], &is_ta) != napi_ok || !is_ta
-      || napi_get_typedarray_info(env, argv[1], &otype, &olen, &odata, NULL, NULL) != napi_ok
+      || napi_is_typedarray(env, batch[1], &is_ta) != napi_ok || !is_ta
+      || napi_get_typedarray_info(env, batch[1], &otype, &olen, &odata, NULL, NULL) != napi_ok
       || otype != napi_float64_array
-      || napi_get_value_uint32(env, argv[2], count) != napi_ok || (size_t)*count * 3 > olen) {
+      || napi_get_value_uint32(env, batch[2], &b->count) != napi_ok || (size_t)b->count * 3 > olen) {
     return false;
   }
-  *phys = pdata;
-  *ops = odata;
+  b->phys = pdata;
+  b->ops = odata;
   return true;
 }
 
@@ -85,33 +99,28 @@ static napi_value uint32_value(napi_env env, uint32_t v) {
 }
 
 static napi_value js_transfer(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_value argv[MAX_ARGS];
+  struct batch b;
   int32_t fd;
   bool write = false;
-  uint32_t count;
-  size_t plen;
-  unsigned char *phys;
-  const double *ops;
-  if (argc < 5 || napi_get_value_int32(env, argv[0], &fd) != napi_ok
-      || napi_get_value_bool(env, argv[1], &write) != napi_ok
-      || !get_batch(env, argv + 2, &phys, &plen, &ops, &count)) {
+  if (!get_args(env, info, 2, argv, &b) || napi_get_value_int32(env, argv[0], &fd) != napi_ok
+      || napi_get_value_bool(env, argv[1], &write) != napi_ok) {
     napi_throw_type_error(env, "EINVAL", "transfer(fd: number, write: boolean, phys: Uint8Array, ops: Float64Array, count: number) with 3*count entries in ops");
     return NULL;
   }
   struct iovec iov[IOV_BATCH];
   uint32_t i = 0;
-  while (i < count) {
+  const double *ops = b.ops;
+  while (i < b.count) {
     /* One group: ops i.., consecutive in the file, each inside phys. */
     double pos = ops[3 * i];
     uint32_t j = i;
     int n = 0;
     double end = pos;
-    while (j < count && n < IOV_BATCH && ops[3 * j] == end) {
+    while (j < b.count && n < IOV_BATCH && ops[3 * j] == end) {
       double addr = ops[3 * j + 1], len = ops[3 * j + 2];
-      if (!(pos >= 0 && addr >= 0 && len > 0 && addr + len <= (double)plen)) break;
-      iov[n].iov_base = phys + (size_t)addr;
+      if (!(pos >= 0 && addr >= 0 && len > 0 && addr + len <= (double)b.plen)) break;
+      iov[n].iov_base = b.phys + (size_t)addr;
       iov[n].iov_len = (size_t)len;
       n++;
       j++;
@@ -223,18 +232,12 @@ static napi_value js_map(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_copy(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_value argv[MAX_ARGS];
+  struct batch b;
   napi_valuetype type;
   struct mapping *m = NULL;
-  uint32_t count;
-  size_t plen;
-  unsigned char *phys;
-  const double *ops;
-  if (argc < 4 || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_external
-      || napi_get_value_external(env, argv[0], (void **)&m) != napi_ok || m == NULL
-      || !get_batch(env, argv + 1, &phys, &plen, &ops, &count)) {
+  if (!get_args(env, info, 1, argv, &b) || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_external
+      || napi_get_value_external(env, argv[0], (void **)&m) != napi_ok || m == NULL) {
     napi_throw_type_error(env, "EINVAL", "copy(mapping: from map(), phys: Uint8Array, ops: Float64Array, count: number) with 3*count entries in ops");
     return NULL;
   }
@@ -244,10 +247,10 @@ static napi_value js_copy(napi_env env, napi_callback_info info) {
   g.hi = m->base + m->len;
   if (sigsetjmp(g.back, 0) == 0) {
     current_guard = &g;
-    for (; i < count; i++) {
-      double pos = ops[3 * i], addr = ops[3 * i + 1], len = ops[3 * i + 2];
-      if (!(pos >= 0 && addr >= 0 && len > 0 && pos + len <= (double)m->len && addr + len <= (double)plen)) break;
-      memcpy(phys + (size_t)addr, m->base + (uint64_t)pos, (size_t)len);
+    for (; i < b.count; i++) {
+      double pos = b.ops[3 * i], addr = b.ops[3 * i + 1], len = b.ops[3 * i + 2];
+      if (!(pos >= 0 && addr >= 0 && len > 0 && pos + len <= (double)m->len && addr + len <= (double)b.plen)) break;
+      memcpy(b.phys + (size_t)addr, m->base + (uint64_t)pos, (size_t)len);
     }
   }
   current_guard = NULL;
