@@ -58,10 +58,11 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
   const results: ResultRow[] = [];
   const notes: string[] = [];
   const wants = (c: string): boolean => opts.only === undefined || c.startsWith(opts.only);
-  const ioCases = KINDS.flatMap((kind) => BATCHES.map((b) => ({ kind, b }))).filter(({ kind, b }) => wants(ioCase(kind, b)));
+  const allIoCases = KINDS.flatMap((kind) => BATCHES.map((b) => ({ kind, b })));
+  const ioCases = allIoCases.filter(({ kind, b }) => wants(ioCase(kind, b)));
   const recoveries = RECOVERY.filter(([kind]) => wants(recoveryCase(kind)));
   if (ioCases.length === 0 && recoveries.length === 0) {
-    const all = [...KINDS.flatMap((kind) => BATCHES.map((b) => ioCase(kind, b))), ...RECOVERY.map(([kind]) => recoveryCase(kind))];
+    const all = [...allIoCases.map(({ kind, b }) => ioCase(kind, b)), ...RECOVERY.map(([kind]) => recoveryCase(kind))];
     throw new Error(`--case ${opts.only}: no case of suite nvme starts with it (cases: ${all.join(', ')})`);
   }
   const bar = progressBar(opts, 'bench nvme', ioCases.length * 5 + recoveries.length + 2);
@@ -106,20 +107,17 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
           const op = kind.endsWith('read') ? 'read' : 'write';
           const batch = reqs.slice(0, b);
           for (const r of batch) r.op = op;
-          const k = median(await Promise.all([0]).then(async () => {
-            const xs: number[] = [];
-            for (let i = 0; i < runs; i++) {
-              xs.push(await timed(ms, () => {
-                for (const r of batch) r.lba = next();
-                core.submitBatch(batch);
-                let got = 0;
-                while (got < b) { out.length = 0; got += core.pollCompletions(out); }
-                return b;
-              }, 64));
-            }
-            return xs;
-          }));
-          row(kind, b, 'driver', k);
+          const xs: number[] = [];
+          for (let i = 0; i < runs; i++) {
+            xs.push(await timed(ms, () => {
+              for (const r of batch) r.lba = next();
+              core.submitBatch(batch);
+              let got = 0;
+              while (got < b) { out.length = 0; got += core.pollCompletions(out); }
+              return b;
+            }, 64));
+          }
+          row(kind, b, 'driver', median(xs));
           bar.tick(`driver ${kind} b${b}`);
         }
         await core.shutdown();

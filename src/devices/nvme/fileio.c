@@ -6,8 +6,8 @@
  * image memory-mapped no system call at all: each op is one memcpy between the mapping and phys.
  *
  *   transfer(fd, write, phys, ops, count) -> done        preadv/pwritev path
- *   map(fd, bytes) -> mapping | reason                   map the image's first `bytes` MAP_SHARED
- *   copy(mapping, write, phys, ops, count) -> done       memcpy path over a mapping
+ *   map(fd, bytes) -> mapping | reason                   map the image's first `bytes` read-only, shared
+ *   copy(mapping, phys, ops, count) -> done              read path: memcpy from a mapping to phys
  *     phys   Uint8Array over physical memory (a SharedArrayBuffer)
  *     ops    Float64Array of `count` triples (file position, physical address, length)
  *     done   how many ops were transferred completely, in order (count when all were); the
@@ -19,23 +19,19 @@
  * transfer: ops whose file positions follow on from each other go in one preadv/pwritev (at most
  * IOV_BATCH buffers); short transfers continue where they stopped.
  *
- * copy: the data moves once, as with pread, through the page cache pages the mapping shares with
- * the file. Durability: the caller's Flush keeps fdatasync on the fd, which writes back the pages
- * dirtied through a shared mapping too, since Linux tracks them in the page cache (linux
- * mm/msync.c: "MS_ASYNC ... doesn't do anything, since dirty pages are properly tracked. The
- * application may now run fsync() to write out the dirty pages"). A file truncated by another
- * process under the mapping makes an access past the new end raise SIGBUS: copy runs its memcpys
- * inside a guard (a thread-local jump buffer and the mapping's range) that a process-wide SIGBUS
- * handler, installed once with SA_NODEFER, leaves with siglongjmp; a read there is "not done", a
- * write there is done with pwrite instead, which extends the file again (as on the preadv/pwritev
- * path). A SIGBUS outside a guarded range goes to the handler that was there before (or the default
- * action), so other faults still kill the process as they would have. The kernel backs a mapping
- * in whole pages: after a truncation to a size that is not a multiple of the page size, the rest of
- * the last page reads as zeros (preadv would fail) and writes there are dropped (pwritev would
- * extend the file); every whole page past the new end is as with preadv/pwritev. The mapping keeps
- * the length it was made with: a file grown afterwards is still seen only up to that length.
- * The controller model (worker.ts) uses copy for Reads only and transfer for Writes: stores through
- * the mapping took a write fault per clean page and slowed later reads (measured; see worker.ts).
+ * copy: the data moves once, as with pread, from the page cache pages the mapping shares with the
+ * file, so it sees what transfer wrote (one page cache). Reads only: the controller model
+ * (worker.ts) writes with transfer, since stores through the mapping took a write fault per clean
+ * page and slowed later reads (measured; see worker.ts); the mapping is read-only accordingly. A
+ * file truncated by another process under the mapping makes an access past the new end raise
+ * SIGBUS: copy runs its memcpys inside a guard (a thread-local jump buffer and the mapping's range)
+ * that a process-wide SIGBUS handler, installed once with SA_NODEFER, leaves with siglongjmp; the
+ * op there is "not done". A SIGBUS outside a guarded range goes to the handler that was there
+ * before (or the default action), so other faults still kill the process as they would have. The
+ * kernel backs a mapping in whole pages: after a truncation to a size that is not a multiple of the
+ * page size, the rest of the last page reads as zeros (preadv would fail); every whole page past
+ * the new end fails as with preadv. The mapping keeps the length it was made with: a file grown
+ * afterwards is still seen only up to that length.
  *
  * Invariants: ops run in order, so a Write followed by a Read of the same blocks reads what was
  * written; never touches memory outside phys and the mapping (every op is bounds-checked against
@@ -62,23 +58,37 @@
 
 #define IOV_BATCH 1024
 
-/* phys (argv[0]), ops (argv[1]) and count (argv[2]) as copy and transfer take them; false if malformed. */
-static bool get_batch(napi_env env, napi_value *argv, unsigned char **phys, size_t *plen, const double **ops, uint32_t *count) {
+/* The batch that transfer and copy take after their own leading arguments. */
+struct batch {
+  unsigned char *phys;
+  size_t plen; /* bytes in phys */
+  const double *ops;
+  uint32_t count;
+};
+
+#define MAX_ARGS 5
+
+/* The call's arguments into argv (MAX_ARGS of them) and its batch, the `lead` arguments after
+   which come phys, ops and count; false if any is missing or malformed. */
+static bool get_args(napi_env env, napi_callback_info info, size_t lead, napi_value *argv, struct batch *b) {
+  size_t argc = MAX_ARGS;
   bool is_ta = false;
   napi_typedarray_type ptype, otype;
   size_t olen;
   void *pdata, *odata;
-  if (napi_is_typedarray(env, argv[0], &is_ta) != napi_ok || !is_ta
-      || napi_get_typedarray_info(env, argv[0], &ptype, plen, &pdata, NULL, NULL) != napi_ok
+  napi_value *batch = argv + lead;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < lead + 3
+      || napi_is_typedarray(env, batch[0], &is_ta) != napi_ok || !is_ta
+      || napi_get_typedarray_info(env, batch[0], &ptype, &b->plen, &pdata, NULL, NULL) != napi_ok
       || ptype != napi_uint8_array || pdata == NULL
-      || napi_is_typedarray(env, argv[1], &is_ta) != napi_ok || !is_ta
-      || napi_get_typedarray_info(env, argv[1], &otype, &olen, &odata, NULL, NULL) != napi_ok
+      || napi_is_typedarray(env, batch[1], &is_ta) != napi_ok || !is_ta
+      || napi_get_typedarray_info(env, batch[1], &otype, &olen, &odata, NULL, NULL) != napi_ok
       || otype != napi_float64_array
-      || napi_get_value_uint32(env, argv[2], count) != napi_ok || (size_t)*count * 3 > olen) {
+      || napi_get_value_uint32(env, batch[2], &b->count) != napi_ok || (size_t)b->count * 3 > olen) {
     return false;
   }
-  *phys = pdata;
-  *ops = odata;
+  b->phys = pdata;
+  b->ops = odata;
   return true;
 }
 
@@ -89,33 +99,28 @@ static napi_value uint32_value(napi_env env, uint32_t v) {
 }
 
 static napi_value js_transfer(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_value argv[MAX_ARGS];
+  struct batch b;
   int32_t fd;
   bool write = false;
-  uint32_t count;
-  size_t plen;
-  unsigned char *phys;
-  const double *ops;
-  if (argc < 5 || napi_get_value_int32(env, argv[0], &fd) != napi_ok
-      || napi_get_value_bool(env, argv[1], &write) != napi_ok
-      || !get_batch(env, argv + 2, &phys, &plen, &ops, &count)) {
+  if (!get_args(env, info, 2, argv, &b) || napi_get_value_int32(env, argv[0], &fd) != napi_ok
+      || napi_get_value_bool(env, argv[1], &write) != napi_ok) {
     napi_throw_type_error(env, "EINVAL", "transfer(fd: number, write: boolean, phys: Uint8Array, ops: Float64Array, count: number) with 3*count entries in ops");
     return NULL;
   }
   struct iovec iov[IOV_BATCH];
   uint32_t i = 0;
-  while (i < count) {
+  const double *ops = b.ops;
+  while (i < b.count) {
     /* One group: ops i.., consecutive in the file, each inside phys. */
     double pos = ops[3 * i];
     uint32_t j = i;
     int n = 0;
     double end = pos;
-    while (j < count && n < IOV_BATCH && ops[3 * j] == end) {
+    while (j < b.count && n < IOV_BATCH && ops[3 * j] == end) {
       double addr = ops[3 * j + 1], len = ops[3 * j + 2];
-      if (!(pos >= 0 && addr >= 0 && len > 0 && addr + len <= (double)plen)) break;
-      iov[n].iov_base = phys + (size_t)addr;
+      if (!(pos >= 0 && addr >= 0 && len > 0 && addr + len <= (double)b.plen)) break;
+      iov[n].iov_base = b.phys + (size_t)addr;
       iov[n].iov_len = (size_t)len;
       n++;
       j++;
@@ -142,21 +147,9 @@ static napi_value js_transfer(napi_env env, napi_callback_info info) {
 /* ---- memory-mapped path ---------------------------------------------------------------------- */
 
 struct mapping {
-  unsigned char *base;
+  const unsigned char *base;
   size_t len;
-  int fd; /* the mapped file, for writes past the end of a truncated file (owned by the caller) */
 };
-
-/* Write all `len` bytes at `pos` (retrying short writes and EINTR); false on error. */
-static bool pwrite_all(int fd, const unsigned char *buf, size_t len, off_t pos) {
-  while (len > 0) {
-    ssize_t r = pwrite(fd, buf, len, pos);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    buf += r; len -= (size_t)r; pos += r;
-  }
-  return true;
-}
 
 /* The guarded region of the copy running on this thread: a SIGBUS at an address in [lo, hi)
    jumps to `back`. Set (non-NULL lo) only around the memcpys. */
@@ -199,7 +192,7 @@ static void install_sigbus(void) {
 static void unmap(napi_env env, void *data, void *hint) {
   (void)env; (void)hint;
   struct mapping *m = data;
-  munmap(m->base, m->len);
+  munmap((void *)m->base, m->len);
   free(m);
 }
 
@@ -224,13 +217,12 @@ static napi_value js_map(napi_env env, napi_callback_info info) {
   }
   pthread_once(&sigbus_once, install_sigbus);
   if (sigbus_installed < 0) return string_value(env, "sigaction(SIGBUS)", -sigbus_installed);
-  void *base = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  void *base = mmap(NULL, (size_t)bytes, PROT_READ, MAP_SHARED, fd, 0);
   if (base == MAP_FAILED) return string_value(env, "mmap", errno);
   struct mapping *m = malloc(sizeof *m);
   if (!m) { munmap(base, (size_t)bytes); return string_value(env, "malloc", ENOMEM); }
   m->base = base;
   m->len = (size_t)bytes;
-  m->fd = fd;
   napi_value out;
   if (napi_create_external(env, m, unmap, NULL, &out) != napi_ok) {
     unmap(env, m, NULL);
@@ -240,44 +232,26 @@ static napi_value js_map(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_copy(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  napi_value argv[MAX_ARGS];
+  struct batch b;
   napi_valuetype type;
   struct mapping *m = NULL;
-  bool write = false;
-  uint32_t count;
-  size_t plen;
-  unsigned char *phys;
-  const double *ops;
-  if (argc < 5 || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_external
-      || napi_get_value_external(env, argv[0], (void **)&m) != napi_ok || m == NULL
-      || napi_get_value_bool(env, argv[1], &write) != napi_ok
-      || !get_batch(env, argv + 2, &phys, &plen, &ops, &count)) {
-    napi_throw_type_error(env, "EINVAL", "copy(mapping: from map(), write: boolean, phys: Uint8Array, ops: Float64Array, count: number) with 3*count entries in ops");
+  if (!get_args(env, info, 1, argv, &b) || napi_typeof(env, argv[0], &type) != napi_ok || type != napi_external
+      || napi_get_value_external(env, argv[0], (void **)&m) != napi_ok || m == NULL) {
+    napi_throw_type_error(env, "EINVAL", "copy(mapping: from map(), phys: Uint8Array, ops: Float64Array, count: number) with 3*count entries in ops");
     return NULL;
   }
   struct guard g;
-  volatile uint32_t i = 0; /* survives the siglongjmp: the op that faulted */
+  volatile uint32_t i = 0; /* survives the siglongjmp: the op that faulted is not done */
   g.lo = m->base;
   g.hi = m->base + m->len;
-  for (;;) {
-    if (sigsetjmp(g.back, 0) != 0) {
-      /* Op i touched a page the file no longer backs: a read fails; a write goes through
-         pwrite, which extends the file again (as on the preadv/pwritev path). */
-      current_guard = NULL;
-      if (!write || !pwrite_all(m->fd, phys + (size_t)ops[3 * i + 1], (size_t)ops[3 * i + 2], (off_t)ops[3 * i])) break;
-      i++;
-    }
+  if (sigsetjmp(g.back, 0) == 0) {
     current_guard = &g;
-    for (; i < count; i++) {
-      double pos = ops[3 * i], addr = ops[3 * i + 1], len = ops[3 * i + 2];
-      if (!(pos >= 0 && addr >= 0 && len > 0 && pos + len <= (double)m->len && addr + len <= (double)plen)) break;
-      unsigned char *file = m->base + (uint64_t)pos, *mem = phys + (size_t)addr;
-      if (write) memcpy(file, mem, (size_t)len);
-      else memcpy(mem, file, (size_t)len);
+    for (; i < b.count; i++) {
+      double pos = b.ops[3 * i], addr = b.ops[3 * i + 1], len = b.ops[3 * i + 2];
+      if (!(pos >= 0 && addr >= 0 && len > 0 && pos + len <= (double)m->len && addr + len <= (double)b.plen)) break;
+      memcpy(b.phys + (size_t)addr, m->base + (uint64_t)pos, (size_t)len);
     }
-    break;
   }
   current_guard = NULL;
   return uint32_value(env, i);

@@ -20,10 +20,10 @@ export const FILEIO_ADDON = fileURLToPath(new URL('./fileio.node', import.meta.u
 export interface FileIo {
   /** Run `count` (file position, physical address, length) triples of `ops` in order; returns how many were done completely. */
   transfer(fd: number, write: boolean, phys: Uint8Array, ops: Float64Array, count: number): number;
-  /** Map the file's first `bytes` bytes shared, read-write; or why it does not map. */
+  /** Map the file's first `bytes` bytes shared, read-only; or why it does not map. */
   map(fd: number, bytes: number): FileMapping | string;
-  /** The same as transfer, as copies between the mapping and phys (an access the file no longer backs fails the op). */
-  copy(mapping: FileMapping, write: boolean, phys: Uint8Array, ops: Float64Array, count: number): number;
+  /** Reads as transfer does them, as copies from the mapping to phys (an access the file no longer backs fails the op). */
+  copy(mapping: FileMapping, phys: Uint8Array, ops: Float64Array, count: number): number;
 }
 
 /** An image file mapping made by FileIo.map (opaque; unmapped when collected). */

@@ -180,9 +180,9 @@ function physView(addr: number, len: number): Uint8Array {
 }
 
 /**
- * fileio.node's batch transfer for image `fd` of `bytes` bytes: copies through a shared mapping of
- * the image (no system call per command) when it maps, else its preadv/pwritev; null without the
- * addon. `how` names the choice (it shows in the Identify model number).
+ * fileio.node's batch transfer for image `fd` of `bytes` bytes: reads copied from a shared mapping
+ * of the image (no system call per command) when it maps, writes (and reads where it does not map)
+ * by its pwritev/preadv; null without the addon. `how` names the choice (it shows in the Identify model number).
  */
 function nativeBatch(fd: number, bytes: number, path: string): { batch: Backend['batch']; how: string } {
   const native = loadFileIo().io;
@@ -195,7 +195,7 @@ function nativeBatch(fd: number, bytes: number, path: string): { batch: Backend[
   // pwritev kept every path within a few percent. The page cache is one, so the two stay coherent.
   if (typeof mapping !== 'string') {
     return {
-      batch: (write, ops, count) => (write ? native.transfer(fd, true, physBuf, ops, count) : native.copy(mapping, false, physBuf, ops, count)),
+      batch: (write, ops, count) => (write ? native.transfer(fd, true, physBuf, ops, count) : native.copy(mapping, physBuf, ops, count)),
       how: 'mmap',
     };
   }
