@@ -208,31 +208,32 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   const writePktLens = (io: RRef<NetIo>, from: number, to: number): void => {
     if (to > from) io.pktLens!.write(from * 4, outBytes, from * 4, (to - from) * 4);
   };
-  /** Pool buffers onto `io`'s pkts until it holds `batch`, as TX frames of txSize bytes if `asFrames`. */
-  const refill = (io: RRef<NetIo>, batch: number, asFrames: boolean): void => {
+  /**
+   * Buffers from the front of `src` onto `io`'s pkts (one bulk move) until it holds `upTo` — as
+   * free RX buffers, or (`asFrames`) as TX frames of txSize bytes, template intact.
+   */
+  const fill = (io: RRef<NetIo>, src: Deque, upTo: number, asFrames: boolean): void => {
     const pk = io.pkts as Deque;
     const m0 = pk.length;
-    if (m0 >= batch || pool.length === 0) return;
-    const m = m0 + pk.moveFrom(pool, batch - m0);
+    if (m0 >= upTo) return;
+    const m = m0 + pk.moveFrom(src, upTo - m0);
     if (asFrames) {
       for (let k = m0; k < m; k++) lensOut.setUint32(k * 4, txSize, true);
       writePktLens(io, m0, m);
     }
   };
+  /** Pool buffers onto `io`'s pkts until it holds `batch` (see fill). */
+  const refill = (io: RRef<NetIo>, batch: number, asFrames: boolean): void => {
+    if (pool.length > 0) fill(io, pool, batch, asFrames);
+  };
   /**
    * Every buffer of `co` (a NetIo's collect, its lengths already read) goes back to where the next
-   * call takes buffers: `io`'s pkts — as free RX buffers, or (`asFrames`) as TX frames of txSize
-   * bytes, template intact — and what does not fit to the pool (bulk moves: no handle per buffer).
+   * call takes buffers: `io`'s pkts (see fill), and what does not fit to the pool (bulk moves: no
+   * handle per buffer).
    */
   const recycle = (co: Deque, io: RRef<NetIo>, asFrames: boolean): void => {
     if (co.length === 0) return;
-    const pk = io.pkts as Deque;
-    const m0 = pk.length;
-    const back = pk.moveFrom(co, cap - m0);
-    if (asFrames) {
-      for (let m = m0; m < m0 + back; m++) lensOut.setUint32(m * 4, txSize, true);
-      writePktLens(io, m0, m0 + back);
-    }
+    fill(io, co, cap, asFrames);
     pool.moveFrom(co, co.length);
   };
   /**

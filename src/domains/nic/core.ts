@@ -401,32 +401,7 @@ export class NicCore {
       got += n;
       if (n < want) break;
     }
-    const ext = this.ext;
-    let posted = 0;
-    for (;;) {
-      let k = r.size - 1 - r.inflight;
-      if (free.length < k) k = free.length;
-      if (STAGE < k) k = STAGE;
-      if (k <= 0) break;
-      free.extents(k, ext);
-      let good = 0;
-      while (good < k && ext.getUint32(good * 8 + 4, true) >= this.rxBufSize) {
-        r.post(ext.getUint32(good * 8, true), 0, 0, 0); // header address 0; clears DD
-        good++;
-      }
-      r.held.moveFrom(free, good, false); // RX buffers carry no length until they are filled
-      posted += good;
-      if (good < k) {
-        free.rotate();
-        this.rxRefused++;
-        break;
-      }
-    }
-    if (posted > 0) {
-      r.flush();
-      Atomics.store(this.bar0, RDT(q), r.tail);
-      this.wake();
-    }
+    this.postFrom(free, r, RDT(q), true);
     return got;
   }
 
@@ -451,31 +426,51 @@ export class NicCore {
       if ((mem.loadU32(last * DESC + 12) & TXD_STAT_DD) === 0) break;
       t.release(n, done);
     }
+    return this.postFrom(frames, t, TDT(q), false);
+  }
+
+  /**
+   * Posts buffers from the front of `src` into ring `r`'s empty slots, up to STAGE per run: one
+   * `extents` for the run, the good prefix staged as descriptors and moved into `r.held` with one
+   * `moveFrom`. The first bad buffer (RX: smaller than rxBufSize; TX: frame length 0, over 16 KiB
+   * or longer than its buffer) is refused: rotated behind the others in `src`, and posting stops.
+   * If anything was posted, writes the tail register `tailReg` once and wakes the device.
+   * Returns buffers posted.
+   */
+  private postFrom(src: FrameQueue, r: Ring, tailReg: number, rx: boolean): number {
     const ext = this.ext;
     let posted = 0;
     for (;;) {
-      let k = t.size - 1 - t.inflight;
-      if (frames.length < k) k = frames.length;
+      let k = r.size - 1 - r.inflight;
+      if (src.length < k) k = src.length;
       if (STAGE < k) k = STAGE;
       if (k <= 0) break;
-      frames.extents(k, ext);
+      src.extents(k, ext);
       let good = 0;
       for (; good < k; good++) {
-        const len = frames.lenAt(good);
-        if (!(len > 0 && len <= MAX_TX_FRAME && len <= ext.getUint32(good * 8 + 4, true))) break;
-        t.post(ext.getUint32(good * 8, true), 0, len | TXD_DTYP_DATA | TXD_CMD, len << TXD_PAYLEN_SHIFT);
+        const addr = ext.getUint32(good * 8, true);
+        const size = ext.getUint32(good * 8 + 4, true);
+        if (rx) {
+          if (size < this.rxBufSize) break;
+          r.post(addr, 0, 0, 0); // header address 0; clears DD
+        } else {
+          const len = src.lenAt(good);
+          if (!(len > 0 && len <= MAX_TX_FRAME && len <= size)) break;
+          r.post(addr, 0, len | TXD_DTYP_DATA | TXD_CMD, len << TXD_PAYLEN_SHIFT);
+        }
       }
-      t.held.moveFrom(frames, good);
+      r.held.moveFrom(src, good, !rx); // RX buffers carry no length until they are filled
       posted += good;
       if (good < k) {
-        frames.rotate();
-        this.txRefused++;
+        src.rotate();
+        if (rx) this.rxRefused++;
+        else this.txRefused++;
         break;
       }
     }
     if (posted > 0) {
-      t.flush();
-      Atomics.store(this.bar0, TDT(q), t.tail);
+      r.flush();
+      Atomics.store(this.bar0, tailReg, r.tail);
       this.wake();
     }
     return posted;
