@@ -1,6 +1,6 @@
 /**
- * Shared by the network tests: a host-owned NetIo (from src/host/net.ts), and running a packet app until the work a test
- * needs was done.
+ * Shared by the network tests: a host-owned NetIo (from src/host/net.ts), and running a packet
+ * app until the work a test needs was done.
  *
  * Why progress-based: NetApp.run polls for a fixed wall-clock time, and on a loaded machine a
  * fixed window can end before the frames a test is about to check went through (the first pass of
