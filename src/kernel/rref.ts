@@ -691,10 +691,7 @@ class Handle {
     for (let i = 0, o = dstOff; i < count; i++, o += stride) {
       const c = dv.getUint32(ring + at * 4, true);
       if (parent[c] !== self || elemKindOf[type[c]!]! >= KIND_STRUCT || end > len[c]!) this.eachRefused(c, off, n);
-      const a = base[c]! + off;
-      let q = 0;
-      for (; q + 4 <= n; q += 4) out.setUint32(o + q, dv.getUint32(a + q, true), true);
-      for (; q < n; q++) out.setUint8(o + q, dv.getUint8(a + q));
+      copyBytes(dv, base[c]! + off, out, o, n);
       at = at + 1 === cap ? 0 : at + 1;
     }
   }
@@ -716,10 +713,7 @@ class Handle {
     for (let i = 0, o = srcOff; i < count; i++, o += stride) {
       const c = dv.getUint32(ring + at * 4, true);
       if (parent[c] !== self || elemKindOf[type[c]!]! >= KIND_STRUCT || end > len[c]! || borrows[c] !== 0) this.eachRefused(c, off, n);
-      const a = base[c]! + off;
-      let q = 0;
-      for (; q + 4 <= n; q += 4) dv.setUint32(a + q, inp.getUint32(o + q, true), true);
-      for (; q < n; q++) dv.setUint8(a + q, inp.getUint8(o + q));
+      copyBytes(inp, o, dv, base[c]! + off, n);
       at = at + 1 === cap ? 0 : at + 1;
     }
   }
@@ -791,6 +785,12 @@ class Handle {
 
 /** Ring capacity validated by the last Handle.eachStart (read once per batch access). */
 let eachCap = 0;
+/** Copies `n` bytes from `src` at `from` to `dst` at `to` (readEach and writeEach, per element). */
+function copyBytes(src: DataView, from: number, dst: DataView, to: number, n: number): void {
+  let q = 0;
+  for (; q + 4 <= n; q += 4) dst.setUint32(to + q, src.getUint32(from + q, true), true);
+  for (; q < n; q++) dst.setUint8(to + q, src.getUint8(from + q));
+}
 const dataViewGetter = (name: string): ((this: unknown) => unknown) => Object.getOwnPropertyDescriptor(DataView.prototype, name)!.get!;
 const dvBuffer = dataViewGetter('buffer');
 const dvByteOffset = dataViewGetter('byteOffset');
