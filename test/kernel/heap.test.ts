@@ -39,6 +39,14 @@ function throwsCode(fn: () => unknown, code: string, msg?: RegExp): void {
 
 const any = (h: object): any => h;
 
+/** A full deque of holder 1 holding two 8-byte buffers (the corrupt-header tests' subject). */
+function dequeOfTwoBuffers(kit: HandleKit): any {
+  const dq = any(kit.allocDeque(1, 2));
+  dq.push(kit.allocBytes(1, 8));
+  dq.push(kit.allocBytes(1, 8));
+  return dq;
+}
+
 describe('allocator', () => {
   test('blocks are aligned to their size class (pages from 4 KiB), never at address 0, and zeroed', () => {
     const { heap, kit } = setup();
@@ -197,9 +205,7 @@ describe('deques', () => {
 
   test('a move walks a deque with a corrupt header only inside its allocation, and quickly', () => {
     const { kit, heap } = setup();
-    const dq = any(kit.allocDeque(1, 2));
-    dq.push(kit.allocBytes(1, 8));
-    dq.push(kit.allocBytes(1, 8));
+    const dq = dequeOfTwoBuffers(kit);
     dq.setU32(0, 1); // head: the ring now starts at the second entry and wraps to the first
     const t0 = performance.now();
     dq.setU32(4, 0xffff_ffff); // count
@@ -213,9 +219,7 @@ describe('deques', () => {
 
   test('dropping a deque with a corrupt header frees its elements, walking only inside its allocation', () => {
     const { kit, heap } = setup();
-    const dq = any(kit.allocDeque(1, 2));
-    dq.push(kit.allocBytes(1, 8));
-    dq.push(kit.allocBytes(1, 8));
+    const dq = dequeOfTwoBuffers(kit);
     dq.setU32(4, 0xffff_ffff); // count
     dq.setU32(8, 0xffff_ffff); // capacity: entries far beyond physical memory
     dq.drop();
