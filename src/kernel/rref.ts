@@ -94,15 +94,11 @@ export interface HandleKit<H extends HandleHeap = ExchangeHeap> {
    */
   moveTyped(h: unknown, typeId: number, from: number, to: number): object | null;
   /**
-   * The proxies' fast move: moveTyped's move when everything is in order; otherwise null, having
-   * changed and reported nothing (the caller then takes moveTyped, which finds and reports what
-   * is wrong). Never throws.
-   */
-  tryMove(h: unknown, typeId: number, from: number, to: number): object | null;
-  /**
-   * tryMove as a plain function of this kit's (opaque) state, `fastMove(kit.state, h, typeId,
-   * from, to)`: what generated proxies call, with no closure in between (the JIT's inlining
-   * budget counts every level of calls it inlines).
+   * The proxies' fast move, `fastMove(kit.state, h, typeId, from, to)`: moveTyped's move when
+   * everything is in order; otherwise null, having changed and reported nothing (the caller then
+   * takes moveTyped, which finds and reports what is wrong). Never throws. A plain function of
+   * this kit's (opaque) state, with no closure in between: the JIT's inlining budget counts every
+   * level of calls it inlines into a generated proxy.
    */
   readonly fastMove: FastMove;
   /** fastMove for RRefArray types (byte buffers): no tree walk or struct class to consider. */
@@ -987,7 +983,6 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
       return mintAs(k, s, heap.move(s, to), to * 2, ROOT);
     },
     moveTyped: (h, typeId, from, to) => moveTyped(k, h, typeId, from, to),
-    tryMove: (h, typeId, from, to) => tryMove(k, h, typeId, from, to),
     fastMove: tryMove as unknown as FastMove,
     fastMoveFlat: tryMoveFlat as unknown as FastMove,
     state: k as unknown as KitRef,
