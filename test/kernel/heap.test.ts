@@ -14,30 +14,11 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ExchangeHeap, HeapError, DEQUE_HEADER } from '../../src/kernel/heap.js';
-import { createHandleKit, HandleError, type HandleKit } from '../../src/kernel/rref.js';
+import { createHandleKit, type HandleKit } from '../../src/kernel/rref.js';
 import { LAYOUTS } from '../../src/gen/idl.js';
+import { any, heapAndKit, throwsCode } from './kit-helpers.js';
 
-type Violation = [holder: number, code: string];
-
-function setup(opts: { physBytes?: number; maxSlots?: number } = {}) {
-  const heap = new ExchangeHeap({ physBytes: opts.physBytes ?? 4 << 20, maxSlots: opts.maxSlots ?? 256 });
-  const violations: Violation[] = [];
-  const kit = createHandleKit(heap, (holder, err) => void violations.push([holder, err.code]));
-  for (const l of LAYOUTS) kit.registerLayout(l);
-  return { heap, kit, violations };
-}
-
-/** Assert `fn` throws a HandleError/HeapError with `code` and a message matching `msg`. */
-function throwsCode(fn: () => unknown, code: string, msg?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof HandleError || e instanceof HeapError, `expected a HandleError/HeapError, got ${String(e)}`);
-    assert.equal((e as HandleError).code, code, (e as Error).message);
-    if (msg) assert.match((e as Error).message, msg);
-    return true;
-  });
-}
-
-const any = (h: object): any => h;
+const setup = heapAndKit;
 
 /** A full deque of holder 1 holding two 8-byte buffers (the corrupt-header tests' subject). */
 function dequeOfTwoBuffers(kit: HandleKit): any {
