@@ -577,16 +577,13 @@ export class ExchangeHeap {
    * request again after a crash without touching them one by one. Returns how many.
    */
   entrust(slot: number, heir: number, order = -1): number {
-    let w = this.w_heirOf;
-    if (w === null) {
+    if (this.w_heirOf === null) {
       this.heirOf = new Int32Array(this.maxSlots);
-      w = this.w_heirOf = new DataView(this.heirOf.buffer);
+      this.w_heirOf = new DataView(this.heirOf.buffer);
     }
     // Shadows entrust on every call: the walk is inline, with an explicit stack for nested
     // containers only (a flat buffer, the common element, is marked where it is found). Child
     // slot numbers read from memory are validated as in moveTree (a child names its holder).
-    const flags = this.flags;
-    const wFlags = this.w_flags;
     const type = this.type;
     const hasChildren = this.hasChildren;
     const parent = this.parent;
@@ -604,9 +601,7 @@ export class ExchangeHeap {
     const orderAt = order >= 0 ? this.off[order]! : 0;
     while (todo.length > 0) {
       const s = todo.pop()!;
-      if (flags[s] === PENDING_FREE) continue; // being freed: nothing to give back
-      wFlags.setUint8(s, ENTRUSTED);
-      w.setInt32(s * 4, heir, true);
+      if (!this.markEntrusted(s, heir)) continue;
       const t = type[s]!;
       if (hasChildren[t] !== 1) continue;
       const base = this.off[s]!;
@@ -622,10 +617,7 @@ export class ExchangeHeap {
           if (list) this.dv.setUint32(orderAt + k * 4, valid ? this.off[c]! : 0, true);
           if (!valid) continue;
           if (hasChildren[type[c]!] === 1) todo.push(c);
-          else if (flags[c] !== PENDING_FREE) {
-            wFlags.setUint8(c, ENTRUSTED);
-            w.setInt32(c * 4, heir, true);
-          }
+          else this.markEntrusted(c, heir);
         }
       } else {
         const offsets = this.childOffsetsOf[t]!;
@@ -633,16 +625,21 @@ export class ExchangeHeap {
           const c = this.dv.getUint32(base + offsets[k]!, true) - 1;
           if (c < 0 || c >= hw || parent[c] !== s) continue;
           if (hasChildren[type[c]!] === 1) todo.push(c);
-          else if (flags[c] !== PENDING_FREE) {
-            wFlags.setUint8(c, ENTRUSTED);
-            w.setInt32(c * 4, heir, true);
-          }
+          else this.markEntrusted(c, heir);
         }
       }
     }
     return listed;
   }
   private readonly entrustStack: number[] = [];
+
+  /** Mark slot `s` (one node of entrust's walk) as entrusted by `heir`; false if it is being freed. */
+  private markEntrusted(s: number, heir: number): boolean {
+    if (this.flags[s] === PENDING_FREE) return false; // being freed: nothing to give back
+    this.w_flags.setUint8(s, ENTRUSTED);
+    this.w_heirOf!.setInt32(s * 4, heir, true);
+    return true;
+  }
 
   /** Is `slot` marked as entrusted, and by whom (-1: not entrusted)? For tests and monitors. */
   entrustedTo(slot: number): number {

@@ -94,15 +94,11 @@ export interface HandleKit<H extends HandleHeap = ExchangeHeap> {
    */
   moveTyped(h: unknown, typeId: number, from: number, to: number): object | null;
   /**
-   * The proxies' fast move: moveTyped's move when everything is in order; otherwise null, having
-   * changed and reported nothing (the caller then takes moveTyped, which finds and reports what
-   * is wrong). Never throws.
-   */
-  tryMove(h: unknown, typeId: number, from: number, to: number): object | null;
-  /**
-   * tryMove as a plain function of this kit's (opaque) state, `fastMove(kit.state, h, typeId,
-   * from, to)`: what generated proxies call, with no closure in between (the JIT's inlining
-   * budget counts every level of calls it inlines).
+   * The proxies' fast move, `fastMove(kit.state, h, typeId, from, to)`: moveTyped's move when
+   * everything is in order; otherwise null, having changed and reported nothing (the caller then
+   * takes moveTyped, which finds and reports what is wrong). Never throws. A plain function of
+   * this kit's (opaque) state, with no closure in between: the JIT's inlining budget counts every
+   * level of calls it inlines into a generated proxy.
    */
   readonly fastMove: FastMove;
   /** fastMove for RRefArray types (byte buffers): no tree walk or struct class to consider. */
@@ -691,10 +687,7 @@ class Handle {
     for (let i = 0, o = dstOff; i < count; i++, o += stride) {
       const c = dv.getUint32(ring + at * 4, true);
       if (parent[c] !== self || elemKindOf[type[c]!]! >= KIND_STRUCT || end > len[c]!) this.eachRefused(c, off, n);
-      const a = base[c]! + off;
-      let q = 0;
-      for (; q + 4 <= n; q += 4) out.setUint32(o + q, dv.getUint32(a + q, true), true);
-      for (; q < n; q++) out.setUint8(o + q, dv.getUint8(a + q));
+      copyBytes(dv, base[c]! + off, out, o, n);
       at = at + 1 === cap ? 0 : at + 1;
     }
   }
@@ -716,10 +709,7 @@ class Handle {
     for (let i = 0, o = srcOff; i < count; i++, o += stride) {
       const c = dv.getUint32(ring + at * 4, true);
       if (parent[c] !== self || elemKindOf[type[c]!]! >= KIND_STRUCT || end > len[c]! || borrows[c] !== 0) this.eachRefused(c, off, n);
-      const a = base[c]! + off;
-      let q = 0;
-      for (; q + 4 <= n; q += 4) dv.setUint32(a + q, inp.getUint32(o + q, true), true);
-      for (; q < n; q++) dv.setUint8(a + q, inp.getUint8(o + q));
+      copyBytes(inp, o, dv, base[c]! + off, n);
       at = at + 1 === cap ? 0 : at + 1;
     }
   }
@@ -791,6 +781,12 @@ class Handle {
 
 /** Ring capacity validated by the last Handle.eachStart (read once per batch access). */
 let eachCap = 0;
+/** Copies `n` bytes from `src` at `from` to `dst` at `to` (readEach and writeEach, per element). */
+function copyBytes(src: DataView, from: number, dst: DataView, to: number, n: number): void {
+  let q = 0;
+  for (; q + 4 <= n; q += 4) dst.setUint32(to + q, src.getUint32(from + q, true), true);
+  for (; q < n; q++) dst.setUint8(to + q, src.getUint8(from + q));
+}
 const dataViewGetter = (name: string): ((this: unknown) => unknown) => Object.getOwnPropertyDescriptor(DataView.prototype, name)!.get!;
 const dvBuffer = dataViewGetter('buffer');
 const dvByteOffset = dataViewGetter('byteOffset');
@@ -987,7 +983,6 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
       return mintAs(k, s, heap.move(s, to), to * 2, ROOT);
     },
     moveTyped: (h, typeId, from, to) => moveTyped(k, h, typeId, from, to),
-    tryMove: (h, typeId, from, to) => tryMove(k, h, typeId, from, to),
     fastMove: tryMove as unknown as FastMove,
     fastMoveFlat: tryMoveFlat as unknown as FastMove,
     state: k as unknown as KitRef,

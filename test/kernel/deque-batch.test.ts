@@ -11,28 +11,11 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ExchangeHeap, HeapError, DEQUE_HEADER } from '../../src/kernel/heap.js';
-import { createHandleKit, HandleError, type HandleKit } from '../../src/kernel/rref.js';
-import { LAYOUTS } from '../../src/gen/idl.js';
+import { DEQUE_HEADER } from '../../src/kernel/heap.js';
+import { HandleError, type HandleKit } from '../../src/kernel/rref.js';
+import { any, heapAndKit, throwsCode } from './kit-helpers.js';
 
-function setup() {
-  const heap = new ExchangeHeap({ physBytes: 4 << 20, maxSlots: 256 });
-  const violations: [number, string][] = [];
-  const kit = createHandleKit(heap, (holder, err) => void violations.push([holder, err.code]));
-  for (const l of LAYOUTS) kit.registerLayout(l);
-  return { heap, kit, violations };
-}
-
-function throwsCode(fn: () => unknown, code: string, msg?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof HandleError || e instanceof HeapError, `expected a HandleError, got ${String(e)}`);
-    assert.equal((e as HandleError).code, code, (e as Error).message);
-    if (msg) assert.match((e as Error).message, msg);
-    return true;
-  });
-}
-
-const any = (h: object): any => h;
+const setup = (): ReturnType<typeof heapAndKit> => heapAndKit();
 
 /** A deque of holder 1 with `n` buffers of `size` bytes, buffer i's byte j = tag(i, j). */
 const tag = (i: number, j: number): number => (i * 31 + j * 7 + 1) & 255;

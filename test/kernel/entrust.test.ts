@@ -21,27 +21,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ExchangeHeap, FREE } from '../../src/kernel/heap.js';
-import { createHandleKit, HandleError } from '../../src/kernel/rref.js';
-import { LAYOUTS } from '../../src/gen/idl.js';
+import { FREE } from '../../src/kernel/heap.js';
+import { HandleError } from '../../src/kernel/rref.js';
 import { Kernel } from '../../src/kernel/kernel.js';
 import { isRpcError } from '../../src/kernel/errors.js';
 import { bootMembdev } from '../../src/host/storage.js';
 import { join } from 'node:path';
 import { DOM_C, TEST_ARTIFACTS } from './helpers.js';
+import { any, heapAndKit } from './kit-helpers.js';
 
 const HEIR = 1;
 const DRIVER = 2;
 const OTHER = 3;
 
-const any = (h: object): any => h;
-
 /** A heap whose inheritance rule lets HEIR inherit from DRIVER only, recording what it gave. */
 function setup() {
-  const heap = new ExchangeHeap({ physBytes: 4 << 20, maxSlots: 512 });
-  const violations: [number, string][] = [];
-  const kit = createHandleKit(heap, (holder, err) => void violations.push([holder, err.code]));
-  for (const l of LAYOUTS) kit.registerLayout(l);
+  const { heap, kit, violations } = heapAndKit({ maxSlots: 512 });
   const given: { dead: number; heir: number; roots: number[] }[] = [];
   heap.setInheritance({
     mayInherit: (dead, heir) => dead === DRIVER && heir === HEIR,

@@ -14,30 +14,19 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ExchangeHeap, HeapError, DEQUE_HEADER } from '../../src/kernel/heap.js';
-import { createHandleKit, HandleError, type HandleKit } from '../../src/kernel/rref.js';
+import { createHandleKit, type HandleKit } from '../../src/kernel/rref.js';
 import { LAYOUTS } from '../../src/gen/idl.js';
+import { any, heapAndKit, throwsCode } from './kit-helpers.js';
 
-type Violation = [holder: number, code: string];
+const setup = heapAndKit;
 
-function setup(opts: { physBytes?: number; maxSlots?: number } = {}) {
-  const heap = new ExchangeHeap({ physBytes: opts.physBytes ?? 4 << 20, maxSlots: opts.maxSlots ?? 256 });
-  const violations: Violation[] = [];
-  const kit = createHandleKit(heap, (holder, err) => void violations.push([holder, err.code]));
-  for (const l of LAYOUTS) kit.registerLayout(l);
-  return { heap, kit, violations };
+/** A full deque of holder 1 holding two 8-byte buffers (the corrupt-header tests' subject). */
+function dequeOfTwoBuffers(kit: HandleKit): any {
+  const dq = any(kit.allocDeque(1, 2));
+  dq.push(kit.allocBytes(1, 8));
+  dq.push(kit.allocBytes(1, 8));
+  return dq;
 }
-
-/** Assert `fn` throws a HandleError/HeapError with `code` and a message matching `msg`. */
-function throwsCode(fn: () => unknown, code: string, msg?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof HandleError || e instanceof HeapError, `expected a HandleError/HeapError, got ${String(e)}`);
-    assert.equal((e as HandleError).code, code, (e as Error).message);
-    if (msg) assert.match((e as Error).message, msg);
-    return true;
-  });
-}
-
-const any = (h: object): any => h;
 
 describe('allocator', () => {
   test('blocks are aligned to their size class (pages from 4 KiB), never at address 0, and zeroed', () => {
@@ -197,9 +186,7 @@ describe('deques', () => {
 
   test('a move walks a deque with a corrupt header only inside its allocation, and quickly', () => {
     const { kit, heap } = setup();
-    const dq = any(kit.allocDeque(1, 2));
-    dq.push(kit.allocBytes(1, 8));
-    dq.push(kit.allocBytes(1, 8));
+    const dq = dequeOfTwoBuffers(kit);
     dq.setU32(0, 1); // head: the ring now starts at the second entry and wraps to the first
     const t0 = performance.now();
     dq.setU32(4, 0xffff_ffff); // count
@@ -213,9 +200,7 @@ describe('deques', () => {
 
   test('dropping a deque with a corrupt header frees its elements, walking only inside its allocation', () => {
     const { kit, heap } = setup();
-    const dq = any(kit.allocDeque(1, 2));
-    dq.push(kit.allocBytes(1, 8));
-    dq.push(kit.allocBytes(1, 8));
+    const dq = dequeOfTwoBuffers(kit);
     dq.setU32(4, 0xffff_ffff); // count
     dq.setU32(8, 0xffff_ffff); // capacity: entries far beyond physical memory
     dq.drop();
@@ -447,7 +432,7 @@ describe("the proxies' fast move (tryMove)", () => {
    */
   function refuses(t: ReturnType<typeof setup>, h: unknown, typeId: number, from: number, code: string | null, slot: number): void {
     const before = row(t.heap, slot);
-    assert.equal(t.kit.tryMove(h, typeId, from, 2), null);
+    assert.equal(t.kit.fastMove(t.kit.state, h, typeId, from, 2), null);
     assert.equal(t.kit.fastMove(t.kit.state, h, typeId, from, 2), null);
     assert.equal(t.kit.fastMoveFlat(t.kit.state, h, typeId, from, 2), null);
     assert.deepEqual(row(t.heap, slot), before, 'a refused move changes nothing');
@@ -461,7 +446,7 @@ describe("the proxies' fast move (tryMove)", () => {
     h.setU8(5, 42);
     const s = kit.slotOf(h);
     const g = heap.gen[s]!;
-    const moved = any(kit.tryMove(h, kit.bytesType, 1, 2)!);
+    const moved = any(kit.fastMove(kit.state, h, kit.bytesType, 1, 2)!);
     assert.notEqual(moved, null);
     assert.notEqual(moved, h, 'a fresh handle, never the sender\'s object');
     assert.equal(h.valid, false);
@@ -471,8 +456,8 @@ describe("the proxies' fast move (tryMove)", () => {
     assert.deepEqual(heap.usage(1), { bytes: 0, slots: 0 });
     assert.deepEqual(heap.usage(2), { bytes: 64, slots: 1 });
     // The same handle cannot move twice, and the receiver's handle moves on.
-    assert.equal(kit.tryMove(h, kit.bytesType, 1, 2), null);
-    assert.equal(kit.tryMove(moved, kit.bytesType, 3, 1), null, 'only its holder (2) moves it');
+    assert.equal(kit.fastMove(kit.state, h, kit.bytesType, 1, 2), null);
+    assert.equal(kit.fastMove(kit.state, moved, kit.bytesType, 3, 1), null, 'only its holder (2) moves it');
     const back = any(kit.fastMoveFlat(kit.state, moved, kit.bytesType, 2, 1)!);
     assert.equal(back.getU8(5), 42);
     assert.equal(moved.valid, false);
@@ -528,7 +513,7 @@ describe("the proxies' fast move (tryMove)", () => {
     const t = setup();
     const h = any(t.kit.allocBytes(1, 16));
     const s = t.kit.slotOf(h);
-    assert.equal(t.kit.tryMove(h, t.kit.dequeType, 1, 2), null, 'not a deque');
+    assert.equal(t.kit.fastMove(t.kit.state, h, t.kit.dequeType, 1, 2), null, 'not a deque');
     assert.equal(t.kit.moveTyped(h, t.kit.dequeType, 1, 2), null);
     refuses(t, h, t.kit.bytesType, 3, 'EINVAL', s);
     t.heap.beginBorrow(s);
@@ -542,7 +527,7 @@ describe("the proxies' fast move (tryMove)", () => {
     const child = req.data;
     refuses(t, child, t.kit.bytesType, 1, 'EINVAL', t.kit.slotOf(child));
     // A struct and its child move together; a view of the child taken before is revoked.
-    const moved = any(t.kit.tryMove(req, t.kit.layoutType('TestReq')!, 1, 2)!);
+    const moved = any(t.kit.fastMove(t.kit.state, req, t.kit.layoutType('TestReq')!, 1, 2)!);
     assert.equal(child.valid, false);
     assert.equal(t.kit.holderOf(moved.data), 2);
     assert.equal(t.heap.usage(2).slots, 2);
@@ -569,7 +554,7 @@ describe("the proxies' fast move (tryMove)", () => {
     const kit = createHandleKit(view as unknown as ExchangeHeap, () => {});
     const h = any(kit.allocBytes(1, 16));
     const s = kit.slotOf(h);
-    assert.equal(kit.tryMove(h, kit.bytesType, 1, 2), null);
+    assert.equal(kit.fastMove(kit.state, h, kit.bytesType, 1, 2), null);
     assert.deepEqual([heap.owner[s], h.valid], [1, true]);
   });
 });
@@ -685,13 +670,13 @@ function runModel(ops: Array<[number, number, number, number]>): void {
         const to = OWNERS[b % 3]!;
         const type = o.deque ? kit.dequeType : kit.bytesType;
         // The proxies' fast path refuses exactly what moveTo refuses, and changes nothing then.
-        assert.equal(kit.tryMove(o.handle, type, OWNERS.find((x) => x !== o.owner)!, to), null, 'not the holder');
+        assert.equal(kit.fastMove(kit.state, o.handle, type, OWNERS.find((x) => x !== o.owner)!, to), null, 'not the holder');
         if (o.borrows > 0) {
-          assert.equal(kit.tryMove(o.handle, type, o.owner, to), null, 'lent');
+          assert.equal(kit.fastMove(kit.state, o.handle, type, o.owner, to), null, 'lent');
           expectCode(() => kit.moveTo(o.handle, o.owner, to), 'EBORROWED');
           break;
         }
-        const nh = c % 2 === 0 ? kit.moveTo(o.handle, o.owner, to) : kit.tryMove(o.handle, type, o.owner, to);
+        const nh = c % 2 === 0 ? kit.moveTo(o.handle, o.owner, to) : kit.fastMove(kit.state, o.handle, type, o.owner, to);
         assert.notEqual(nh, null);
         stale.push(o.handle);
         o.handle = nh;
@@ -708,7 +693,7 @@ function runModel(ops: Array<[number, number, number, number]>): void {
         ros.push({ obj: o, h: kit.mint(s, 9, true) });
         const r = ros.at(-1)!.h;
         if (!o.deque) expectCode(() => r.setU8(0, 1), 'EREADONLY');
-        assert.equal(kit.tryMove(r, o.deque ? kit.dequeType : kit.bytesType, 9, o.owner), null, 'a borrowed-in handle cannot move');
+        assert.equal(kit.fastMove(kit.state, r, o.deque ? kit.dequeType : kit.bytesType, 9, o.owner), null, 'a borrowed-in handle cannot move');
         break;
       }
       case 4: {
@@ -824,7 +809,7 @@ function runModel(ops: Array<[number, number, number, number]>): void {
     assert.equal(heap.totalUsage().slots, live.length);
     const probe = stale[(c >>> 0) % Math.max(1, stale.length)];
     if (probe) {
-      for (const from of OWNERS) for (const type of [kit.bytesType, kit.dequeType]) assert.equal(kit.tryMove(probe, type, from, 1), null, 'a stale handle cannot move');
+      for (const from of OWNERS) for (const type of [kit.bytesType, kit.dequeType]) assert.equal(kit.fastMove(kit.state, probe, type, from, 1), null, 'a stale handle cannot move');
       expectCode(() => probe.getU32(0), 'EREVOKED');
       expectCode(() => probe.setU8(0, 1), 'EREVOKED');
     }
