@@ -29,6 +29,14 @@ export interface Supervisor<T> {
    */
   entrust(v: RRefBase, order?: RRefArray<u32>): number;
   /**
+   * `p.then(onValue, onFailure)`, cheaper, for `p` a call you just made into an instance you got
+   * from current()/restart(): while that call is pending, the kernel runs the hooks itself when it
+   * settles and returns `p`, which then settles as `p.then(onValue, onFailure)` would — return it
+   * unchanged from your own method and your caller gets the answer with no promise hop in
+   * between. Use `p` for nothing else. Any other `p`: an ordinary `then`.
+   */
+  relay<R>(p: Promise<R>, onValue: (v: R) => R, onFailure: (e: unknown) => R | Promise<R>): Promise<R>;
+  /**
    * Fresh handles (yours) to the entrusted values that dead instances held when they died — each
    * value as a root, with what it holds then — once their memory was reclaimed. Each comes back
    * once; what they freed or moved elsewhere does not.

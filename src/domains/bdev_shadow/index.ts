@@ -24,9 +24,11 @@
  *    (the fs log, bcache) rely on getting their buffers back by move. Why not a copy (the former
  *    scheme): it cost a 4 KiB memcpy per written block and half the throughput of 32-request
  *    sequential writes. Cost now, per call: one capability call (a walk over the batch setting a
- *    flag per slot) and two pooled continuations; no request is touched one by one. What is left
- *    of the shadow's cost is the second crossing itself (the proxy's per-call promise and
- *    closures), felt at batch 1. A reissued request keeps the fields the dead driver left in it
+ *    flag per slot) and two pooled continuations, which the kernel runs itself (supervisor.relay):
+ *    the shadow answers with the promise of its call to the driver, so the kernel hands the
+ *    driver's answer straight on to the caller, with no promise hop in the shadow; no request is
+ *    touched one by one. What is left of the shadow's cost is the second crossing itself (its
+ *    call record, promise and RRef moves), felt at batch 1. A reissued request keeps the fields the dead driver left in it
  *    (a driver writes only `status`, reset before the reissue); after a crash the requests come
  *    back in a fresh deque.
  *    A request the driver did not give back (it freed the caller's request, or gave it away —
@@ -52,7 +54,7 @@ const DEATHS = ['panic', 'callee-dead', 'timeout'];
  * One submit / submitAndPoll call in flight: how to find its requests again after a crash (their
  * addresses, in order), its deque's capacity and address, what it was forwarded with, and its two
  * continuations — made once per pooled record, so that the common path
- * (`driver.call(arg).then(done, failed)`) allocates no closure and runs no async function.
+ * (`sup.relay(driver.call(arg), done, failed)`) allocates no closure and runs no async function.
  */
 interface Batch {
   n: number;
@@ -339,7 +341,7 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
       b.arg = h;
       try {
         sup.entrust(h);
-        return t.submit(h).then(b.done, b.failed);
+        return sup.relay(t.submit(h), b.done, b.failed);
       } catch (e) {
         return b.failed(e); // refused at once (the driver is dead): h is still ours
       }
@@ -353,7 +355,7 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
         // Marks the batch and records where its requests are, in one kernel call: no request
         // is touched here one by one.
         sup.entrust(dq, orderFor(b, n));
-        return t.submitAndPoll(dq).then(b.done, b.failed);
+        return sup.relay(t.submitAndPoll(dq), b.done, b.failed);
       } catch (e) {
         return b.failed(e);
       }
