@@ -305,8 +305,11 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     }
 
     answer(out: unknown): void {
-      this.resolve(out);
       const next = this.next;
+      // A relayed call forwarded (the shadow returned its promise, which it may use for nothing
+      // else, see Supervisor.relay) leaves that promise unsettled: resolving a promise with an
+      // object costs a lookup of `then` on it, felt at batch 1.
+      if (next === null || this.onValue === null) this.resolve(out);
       if (next === null) return;
       try {
         if (typeof out === 'object' && out !== null && out instanceof Promise) next.follow(out);

@@ -33,7 +33,8 @@ export interface Supervisor<T> {
    * from current()/restart(): while that call is pending, the kernel runs the hooks itself when it
    * settles and returns `p`, which then settles as `p.then(onValue, onFailure)` would — return it
    * unchanged from your own method and your caller gets the answer with no promise hop in
-   * between. Use `p` for nothing else. Any other `p`: an ordinary `then`.
+   * between (and `p` itself then never settles). Use `p` for nothing else. Any other `p`: an
+   * ordinary `then`.
    */
   relay<R>(p: Promise<R>, onValue: (v: R) => R, onFailure: (e: unknown) => R | Promise<R>): Promise<R>;
   /**

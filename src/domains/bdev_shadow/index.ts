@@ -65,6 +65,8 @@ interface Batch {
   one: number;
   /** submitAndPoll: the addresses of its requests in order (written by entrust); grown as needed. */
   order: RRefArray<u32> | null;
+  /** How many addresses `order` holds (its length, kept here: reading it is a kernel call). */
+  room: number;
   /** Positions whose request the dead driver did not give back (recovery only). */
   lost: boolean[];
   /** In flight (not in the pool). */
@@ -96,7 +98,7 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
   const free: Batch[] = [];
   const newBatch = (): Batch => {
     const b: Batch = {
-      n: 0, cap: 0, dq: -1, one: 0, order: null, lost: [], busy: false, driver: null, arg: null,
+      n: 0, cap: 0, dq: -1, one: 0, order: null, room: 0, lost: [], busy: false, driver: null, arg: null,
       done: (out) => {
         end(b);
         return out;
@@ -115,11 +117,12 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
     if (b.lost.length !== 0) b.lost.length = 0;
     return b;
   };
-  /** Room for `n` addresses in `b.order`. */
+  /** Room for `n` addresses in `b.order` (a deque's capacity: as many as it can hold). */
   const orderFor = (b: Batch, n: number): RRefArray<u32> => {
-    if (b.order === null || b.order.length < n) {
+    if (b.order === null || b.room < n) {
       b.order?.drop();
-      b.order = sys.alloc.array('u32', Math.max(n, 32));
+      b.room = Math.max(n, 32);
+      b.order = sys.alloc.array('u32', b.room);
     }
     return b.order;
   };
@@ -347,14 +350,14 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
       }
     },
     submitAndPoll(dq: RRefDeque<RRef<BlkReq>>) {
-      const n = dq.length;
-      const b = begin(n, dq.capacity, dq.addr);
+      const cap = dq.capacity;
+      const b = begin(0, cap, dq.addr);
       const t = (b.driver = ctl.target());
       b.arg = dq;
       try {
-        // Marks the batch and records where its requests are, in one kernel call: no request
-        // is touched here one by one.
-        sup.entrust(dq, orderFor(b, n));
+        // Marks the batch and records where its requests are and how many, in one kernel call:
+        // no request is touched here one by one.
+        b.n = sup.entrust(dq, orderFor(b, cap));
         return sup.relay(t.submitAndPoll(dq), b.done, b.failed);
       } catch (e) {
         return b.failed(e);
