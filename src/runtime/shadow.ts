@@ -7,7 +7,8 @@
  * call when it can be reissued (nothing was moved into the dead callee). Callers of the shadow
  * see a normal result. A shadow that moves values into its target (requests, buffers) entrusts
  * them through the Supervisor first, and takes them back with recall() after a death, to reissue
- * them without copies (see src/domains/bdev_shadow). No authority here: everything comes from the
+ * them without copies (see src/domains/bdev_shadow); relay() lets it pass a call through with no
+ * promise hop of its own. No authority here: everything comes from the
  * capabilities passed in.
  */
 import type { Sys } from './sys.js';

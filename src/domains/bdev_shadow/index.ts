@@ -28,9 +28,9 @@
  *    the shadow answers with the promise of its call to the driver, so the kernel hands the
  *    driver's answer straight on to the caller, with no promise hop in the shadow; no request is
  *    touched one by one. What is left of the shadow's cost is the second crossing itself (its
- *    call record, promise and RRef moves), felt at batch 1. A reissued request keeps the fields the dead driver left in it
- *    (a driver writes only `status`, reset before the reissue); after a crash the requests come
- *    back in a fresh deque.
+ *    call record, promise and RRef moves), felt at batch 1, and at batch 32 the entrust walk.
+ *    A reissued request keeps the fields the dead driver left in it (a driver writes only
+ *    `status`, reset before the reissue); after a crash the requests come back in a fresh deque.
  *    A request the driver did not give back (it freed the caller's request, or gave it away —
  *    a driver bug the interface forbids) cannot be reissued: in its place the caller gets a
  *    request answered -EIO with no data and zero fields (the shadow keeps nothing of it).
