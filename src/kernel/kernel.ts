@@ -687,6 +687,16 @@ export class Kernel {
         }
       },
       /**
+       * `p.then(onValue, onFailure)` for the shadow's call `p` into an instance handed out here,
+       * with no promise of its own when `p` is still pending: the kernel runs the hooks, and
+       * returning `p` from the shadow's method hands the answer straight to its caller (see
+       * AsyncCall in proxy.ts).
+       */
+      relay: (p: unknown, onValue: unknown, onFailure: unknown): Promise<unknown> => {
+        if (typeof onValue !== 'function' || typeof onFailure !== 'function') return refuse('relay', 'onValue and onFailure must be functions');
+        return kernel.rt.relay(user, p, onValue as (v: unknown) => unknown, onFailure as (e: unknown) => unknown);
+      },
+      /**
        * Fresh handles to the entrusted values that dead instances handed out here held when they
        * died (each once), once those instances' memory has been reclaimed (devices detached,
        * worker threads gone). Values they had freed or given away are not among them.
