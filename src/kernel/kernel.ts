@@ -320,8 +320,9 @@ export class Kernel {
   }
 
   list(): DomainInfo[] {
+    const usage = this.heap.usageByOwner();
     return [...this.byName.values()].map((d) => {
-      const u = this.heap.usage(d.id);
+      const u = usage.get(d.id) ?? { bytes: 0, slots: 0 };
       return {
         id: d.id,
         name: d.name,
