@@ -257,6 +257,52 @@ test('maglev domain: each flow always goes to the same backend; flows spread ove
   }
 });
 
+test('maglev domain: IPv4 frames go out in order; short, non-IPv4 and error entries are dropped; no buffer leaked (property)', () => {
+  type Kind = 'udp' | 'ipv6' | 'short' | 'error';
+  const frameOf = (k: Kind, i: number): Uint8Array => {
+    if (k === 'udp') return udp(0x0a000000 + i, 1024 + i);
+    if (k === 'error') return new Uint8Array(0); // the fake Net reports length 0: a receive error
+    const f = k === 'short' ? udp(0x0a000000 + i, 1024 + i).slice(0, 37) : frameFor(64);
+    if (k === 'ipv6') f.set([0x86, 0xdd], 12);
+    return f;
+  };
+  const kinds = fc.array(fc.constantFrom<Kind>('udp', 'udp', 'udp', 'ipv6', 'short', 'error'), { minLength: 1, maxLength: 150 });
+  const kernel = new Kernel({ physBytes: 64 << 20, log: () => {} });
+  try {
+    let st = kernel.kit.allocStruct(0, 'NetAppStats') as unknown as RRef<NetAppStats>;
+    fc.assert(fc.property(kinds, (ks) => {
+      const frames = ks.map(frameOf);
+      const sent: Uint8Array[] = [];
+      kernel.load(artifactPath('maglev'), { imports: [{ object: fakeNet(frames, sent) }], config: { pool: 64, backends: 4, flowSlots: 1 << 10 } });
+      try {
+        const app = kernel.bind<NetApp>('maglev');
+        const stats = (): RRef<NetAppStats> => (st = app.stats(st)); // the struct moves in and back
+        const received = ks.filter((k) => k !== 'error').length;
+        const expected = ks.flatMap((k, i) => (k === 'udp' ? [frames[i]!] : []));
+        const p = runUntil(app, 'fwd', () => stats().rxFrames >= received && sent.length >= expected.length);
+        assert.equal(sent.length, expected.length, `sent (${describeProgress(p)})`);
+        sent.forEach((s, j) => {
+          const f = expected[j]!;
+          assert.deepEqual(s.subarray(12), f.subarray(12), `frame ${j}: the IPv4 frames in order, past the MACs untouched`);
+          assert.deepEqual([...s.subarray(0, 4)], [2, 0, 0, 0], 'destination: a backend');
+          assert.ok((s[4]! | (s[5]! << 8)) < 4, 'backend id');
+          assert.deepEqual([...s.subarray(6, 12)], MAC, 'source MAC is the NIC');
+        });
+        const s = stats();
+        assert.equal(s.rxFrames, received);
+        assert.equal(s.dropped, received - expected.length);
+        assert.equal(s.flows, expected.length);
+        assert.equal(s.poolNow, s.poolSize);
+        assert.equal(app.shutdown(), 64);
+      } finally {
+        kernel.terminate('maglev');
+      }
+    }), { numRuns: 15 });
+  } finally {
+    kernel.shutdown();
+  }
+});
+
 test('recovery: driver crashes under l2fwd load never reach the app; no buffer leaked; losses counted', async () => {
   const kernel = new Kernel({ physBytes: 128 << 20, log: () => {} });
   const boot = await bootNet({ kernel, backend: { kind: 'pktgen', pktgen: { frameSize: 60, flows: 1024 } }, shadow: true });
