@@ -184,7 +184,7 @@ describe('deques', () => {
     void heap;
   });
 
-  test('a move walks a deque with a corrupt header only inside its allocation, and quickly', () => {
+  test('a deque with a corrupt header moves with its elements; accounting walks only inside its allocation, quickly', () => {
     const { kit, heap } = setup();
     const dq = dequeOfTwoBuffers(kit);
     dq.setU32(0, 1); // head: the ring now starts at the second entry and wraps to the first
@@ -192,9 +192,9 @@ describe('deques', () => {
     dq.setU32(4, 0xffff_ffff); // count
     dq.setU32(8, 0xffff_ffff); // capacity
     const moved = any(kit.moveTo(dq, 1, 2));
-    assert.ok(performance.now() - t0 < 1000, 'the walk is bounded by the allocation, not by the header');
     assert.deepEqual(heap.usage(2), { bytes: DEQUE_HEADER + 8 + 16, slots: 3 }, 'both elements moved with their deque');
     assert.deepEqual(heap.usage(1), { bytes: 0, slots: 0 });
+    assert.ok(performance.now() - t0 < 1000, 'the walks are bounded by the allocation, not by the header');
     void moved;
   });
 
@@ -217,6 +217,48 @@ describe('deques', () => {
     r.setU32(24, 0); // the struct's child field cleared behind the kernel's back
     heap.reclaim(1); // the owner dies
     assert.deepEqual(heap.usage(1), { bytes: 0, slots: 0 }, 'a dead owner holds nothing');
+  });
+
+  test('a deque moves in O(1): its elements keep their owner column, belong to the deque\'s owner, and get it written back when they leave', () => {
+    const { kit, heap } = setup();
+    const dq = any(kit.allocDeque(1, 64));
+    const inner = any(kit.allocDeque(1, 2)); // a nested container: its element too
+    const deep = kit.allocBytes(1, 8);
+    const deepSlot = kit.slotOf(deep);
+    inner.push(deep);
+    const slots = [kit.slotOf(inner), deepSlot];
+    for (let i = 0; i < 40; i++) {
+      const b = kit.allocBytes(1, 100);
+      slots.push(kit.slotOf(b));
+      dq.push(b);
+    }
+    dq.push(inner);
+    const moved = any(kit.moveTo(dq, 1, 2));
+    assert.ok(slots.every((s) => heap.owner[s] === 1), 'no element was visited by the move');
+    assert.ok(slots.every((s) => heap.ownerOf(s) === 2), 'every element belongs to the deque\'s new owner');
+    assert.deepEqual(heap.usage(1), { bytes: 0, slots: 0 });
+    assert.equal(heap.usage(2).slots, 1 + slots.length);
+    heap.reclaim(1); // the stale owner dies: nothing of the deque's goes with it
+    assert.equal(heap.usage(2).slots, 1 + slots.length, 'a stale owner column does not make a value reclaimable');
+    const first = moved.pop();
+    assert.equal(heap.owner[kit.slotOf(first)], 2, 'a popped element is its holder\'s again');
+    for (let i = 1; i < 40; i++) moved.pop().drop();
+    const back = any(moved.pop());
+    assert.equal(kit.slotOf(back), slots[0]);
+    assert.equal(heap.owner[kit.slotOf(back)], 2);
+    assert.equal(heap.owner[deepSlot], 1, 'still inside a deque: not written');
+    assert.equal(kit.slotOf(back.pop()), deepSlot);
+    assert.equal(heap.owner[deepSlot], 2);
+  });
+
+  test('a stray (its ring entry overwritten) is freed when its holder dies, whatever owner it still names', () => {
+    const { kit, heap } = setup();
+    const dq = any(kit.allocDeque(1, 2));
+    dq.push(kit.allocBytes(1, 8));
+    const moved = any(kit.moveTo(dq, 1, 2)); // the element still names owner 1
+    moved.setU32(DEQUE_HEADER, 0xffff); // holder 2 overwrites the entry: the element is a stray
+    heap.reclaim(2);
+    assert.deepEqual(heap.totalUsage(), { bytes: 0, slots: 0 }, 'neither the deque nor its stray outlives domain 2');
   });
 });
 
@@ -807,6 +849,7 @@ function runModel(ops: Array<[number, number, number, number]>): void {
       assert.deepEqual(heap.usage(owner), { bytes: want.reduce((s, o) => s + o.bytes, 0), slots: want.length }, `accounting of owner ${owner}`);
     }
     assert.equal(heap.totalUsage().slots, live.length);
+    for (const o of live) if (o.handle) assert.equal(heap.owner[kit.slotOf(o.handle)], o.owner, 'the owner column of a value with a handle is exact');
     const probe = stale[(c >>> 0) % Math.max(1, stale.length)];
     if (probe) {
       for (const from of OWNERS) for (const type of [kit.bytesType, kit.dequeType]) assert.equal(kit.fastMove(kit.state, probe, type, from, 1), null, 'a stale handle cannot move');
