@@ -601,6 +601,67 @@ describe("the proxies' fast move (tryMove)", () => {
   });
 });
 
+describe('caller values run no code between a check and an access', () => {
+  test('offsets, lengths and values must be numbers: a valueOf never runs after an address is computed', () => {
+    const { kit } = setup();
+    const h = any(kit.allocBytes(1, 16));
+    let ran = 0;
+    const sneaky = { valueOf: () => (ran++, 0) };
+    for (const op of [
+      () => h.setU8(sneaky, 1), () => h.getU32(sneaky), () => h.read(sneaky, new Uint8Array(4)), () => h.write(0, new Uint8Array(4), 0, sneaky),
+      () => h.read(0, new Uint8Array(4), sneaky), () => h.fill(0, sneaky, 4), () => h.copyFrom(h, 0, sneaky, 4),
+    ]) {
+      assert.throws(op, /must be numbers|outside/);
+    }
+    for (const op of [() => h.setU8(0, sneaky), () => h.setU16(0, sneaky), () => h.setU32(0, sneaky), () => h.storeU32(0, sneaky), () => h.setU64(0, sneaky), () => h.fill(sneaky)]) {
+      throwsCode(op, 'EINVAL', /expected a number/);
+    }
+    assert.equal(ran, 0, 'no valueOf ran after a check');
+  });
+
+  test('read and write take only genuine Uint8Arrays, through the intrinsics', () => {
+    const { kit } = setup();
+    const h = any(kit.allocBytes(1, 16));
+    h.setU32(0, 0x04030201);
+    let handed: unknown = null;
+    const lookalike = { length: 16, set: (v: unknown) => void (handed = v), subarray: () => new Uint8Array(16) };
+    const real = new Uint8Array(16);
+    const trapped = new Proxy(real, { get: (t, p) => (p === 'set' ? (v: unknown) => void (handed = v) : Reflect.get(t, p)) });
+    for (const dst of [lookalike, trapped, new Uint16Array(8), new DataView(new ArrayBuffer(16)), null]) {
+      throwsCode(() => h.read(0, dst), 'EINVAL', /read: expected a Uint8Array/);
+      throwsCode(() => h.write(0, dst), 'EINVAL', /write: expected a Uint8Array/);
+    }
+    assert.equal(handed, null, 'no caller code was handed a view of physical memory');
+    // A genuine array with an own `set` or `length` is still read through the intrinsics.
+    const shadowed = new Uint8Array(8);
+    Object.defineProperty(shadowed, 'set', { value: (v: unknown) => void (handed = v) });
+    Object.defineProperty(shadowed, 'length', { value: 2 });
+    h.read(0, shadowed);
+    assert.deepEqual([...new Uint8Array(shadowed.buffer).subarray(0, 4)], [1, 2, 3, 4]);
+    assert.equal(handed, null);
+    const src = new Uint8Array([9, 8, 7, 6, 5]);
+    h.write(4, src, 1, 3);
+    assert.deepEqual([h.getU8(4), h.getU8(5), h.getU8(6), h.getU8(7)], [8, 7, 6, 0]);
+    throwsCode(() => h.write(0, src, 3, 3), 'ERANGE', /write: source range 3\+3 outside 5 bytes/);
+    throwsCode(() => h.read(0, new Uint8Array(2), 1, 2), 'ERANGE', /read: destination range 1\+2 outside 2 bytes/);
+  });
+
+  test('a fixed-array field reads its elements before it computes where they go', () => {
+    const { kit, heap } = setup();
+    const r = any(kit.allocStruct(1, 'TestReq'));
+    const elems = {
+      length: 4,
+      get 0() {
+        kit.moveTo(r, 1, 2); // the struct leaves its holder while the caller's getter runs
+        return 1;
+      },
+      1: 2, 2: 3, 3: 4,
+    };
+    throwsCode(() => (r.tag = elems), 'EREVOKED');
+    assert.equal(heap.usage(2).slots, 1, 'the struct moved; nothing was stored through the revoked handle');
+  });
+});
+
 describe('borrows', () => {
   test('what a lent value holds outlives its owner\'s death until the borrow ends (fast-check counterexample)', () => {
     const { heap, kit } = setup();
