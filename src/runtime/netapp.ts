@@ -10,11 +10,14 @@
  * pool size can be checked against its starting size. The pool is itself an RRefDeque, so buffers
  * move between it and the NetIos' deques in bulk (RRefDeque.moveFrom), never one handle at a time.
  * The loop allocates nothing per packet and mints no handle per packet: every access to an RRef
- * is a checked kernel call, so the loop makes a few per batch — a NetIo's fields are read once
- * per call, its length arrays copied in and out with one read/write, and the frames' headers
- * copied out of the whole received batch with one RRefDeque.readEach and back with one writeEach
- * (the app works on a local copy through a DataView: typed-array stores are slow under lockdown).
- * Frames then go on to TX, and dropped ones to the pool, in runs with one moveFrom each.
+ * is a checked kernel call, so the loop makes a few per batch and none it can do without (no
+ * restarts stamp read without a seeded loop, no length read it can compute) — a NetIo's fields
+ * are read once per call, its length arrays copied in and out with one read/write, and the frames'
+ * headers copied out of the whole received batch with one RRefDeque.readEach and back with one
+ * writeEach (the app works on a local copy through a DataView: typed-array stores are slow under
+ * lockdown). The app sees the batch once (prepare) and then each frame once (process); the
+ * verdicts are kept as runs while processing, and the frames go on to TX, dropped ones to the
+ * pool, one moveFrom per run.
  * An RpcError from the Net import (no shadow, driver died) ends the run and is counted; the app
  * itself never panics on it.
  *
