@@ -10,11 +10,14 @@
  * pool size can be checked against its starting size. The pool is itself an RRefDeque, so buffers
  * move between it and the NetIos' deques in bulk (RRefDeque.moveFrom), never one handle at a time.
  * The loop allocates nothing per packet and mints no handle per packet: every access to an RRef
- * is a checked kernel call, so the loop makes a few per batch — a NetIo's fields are read once
- * per call, its length arrays copied in and out with one read/write, and the frames' headers
- * copied out of the whole received batch with one RRefDeque.readEach and back with one writeEach
- * (the app works on a local copy through a DataView: typed-array stores are slow under lockdown).
- * Frames then go on to TX, and dropped ones to the pool, in runs with one moveFrom each.
+ * is a checked kernel call, so the loop makes a few per batch and none it can do without (no
+ * restarts stamp read without a seeded loop, no length read it can compute) — a NetIo's fields
+ * are read once per call, its length arrays copied in and out with one read/write, and the frames'
+ * headers copied out of the whole received batch with one RRefDeque.readEach and back with one
+ * writeEach (the app works on a local copy through a DataView: typed-array stores are slow under
+ * lockdown). The app sees the batch once (prepare) and then each frame once (process); the
+ * verdicts are kept as runs while processing, and the frames go on to TX, dropped ones to the
+ * pool, one moveFrom per run.
  * An RpcError from the Net import (no shadow, driver died) ends the run and is counted; the app
  * itself never panics on it.
  *
@@ -48,11 +51,13 @@ export interface AppHooks {
   /** Processes frame i in its header copy; returns the length to send, or 0 to drop it. */
   process: FrameHook<number>;
   /**
-   * Called for every frame of a received batch before any of them is processed, so an app can
-   * start the memory accesses its lookups will need and let their cache misses overlap (maglev's
-   * flow cache), instead of taking them one after another.
+   * Called once per received batch of n frames before any of them is processed: frame i's header
+   * copy is at i * headerBytes of `hdrs`, its length at i * 4 of `lens` (u32 little-endian; 0: a
+   * receive error, no frame, and process is not called for it). An app parses its headers here
+   * and starts the memory accesses its lookups will need, so their cache misses overlap (maglev's
+   * flow cache), instead of taking them one after another in process.
    */
-  prepare?: FrameHook<void>;
+  prepare?: (hdrs: DataView, lens: DataView, n: number) => void;
   flows?: () => number;
   /** Seeded frame number i (of size bytes) may be customised here (e.g. one flow per frame). */
   seedFrame?: (buf: Buf, i: number, size: number) => void;
@@ -78,10 +83,13 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   let rpcErrors = 0;
   let mac: readonly number[] = [2, 0, 0, 0, 0, 1];
   let templated = false;
-  /** Seeded loop: its frame size (0: no loop), frames in flight, the Net's restarts seen, losses. */
+  /**
+   * Seeded loop: its frame size (0: no loop), frames in flight, the Net's restarts seen (-1: none
+   * yet, the loop's first call adopts its stamp), losses.
+   */
   let loopSize = 0;
   let inLoop = 0;
-  let restartsSeen = 0;
+  let restartsSeen = -1;
   let loopLost = 0;
   let reseedOwed = 0;
   let seedSeq = 0;
@@ -90,9 +98,10 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   let outBytes = new Uint8Array(0);
   let lensIn = new DataView(inBytes.buffer);
   let lensOut = new DataView(outBytes.buffer);
-  /** A received batch's headers (frame i's at i * headerBytes) and what process said of each. */
+  /** A received batch's headers (frame i's at i * headerBytes). */
   let hdrs = new DataView(new ArrayBuffer(0));
-  let verdicts = new DataView(new ArrayBuffer(0));
+  /** forward's runs of frames to send and to drop: u16 lengths, alternating, a send run first. */
+  let runs = new DataView(new ArrayBuffer(0));
   const { prepare, process } = hooks;
 
   const newIo = (n: number): RRef<NetIo> => {
@@ -119,7 +128,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     lensIn = new DataView(inBytes.buffer);
     lensOut = new DataView(outBytes.buffer);
     hdrs = new DataView(new ArrayBuffer(batch * headerBytes));
-    verdicts = new DataView(new ArrayBuffer(batch * 4));
+    runs = new DataView(new ArrayBuffer((batch + 1) * 2));
   };
   try {
     const l = net.link(sys.alloc.struct<NetLink>('NetLink'));
@@ -181,15 +190,14 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
    * Loop bookkeeping after a call that returned `r`: `before` frames were in flight at its entry,
    * `sent` frames were in its pkts (0 for RX, whose pkts are free buffers). A new restarts stamp
    * means every frame in flight died with the driver, and so did the call's own frames if its
-   * NetIo did; what the new driver took is in flight again. With no seeded loop only the stamp
-   * is kept (so a loop seeded later starts from it): the rest is not read.
+   * NetIo did; what the new driver took is in flight again. With no seeded loop nothing is read
+   * (every read is a kernel call): a loop seeded later adopts the stamp of its first call, when
+   * none of its frames can be in flight yet.
    */
   const account = (r: RRef<NetIo>, before: number, sent: number): void => {
+    if (loopSize === 0) return;
     const restarts = r.restarts;
-    if (loopSize === 0) {
-      restartsSeen = restarts;
-      return;
-    }
+    if (restartsSeen < 0) restartsSeen = restarts;
     const dead = sent > 0 ? r.pktsLost : 0;
     if (restarts !== restartsSeen) {
       restartsSeen = restarts;
@@ -210,70 +218,71 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   };
   /**
    * Buffers from the front of `src` onto `io`'s pkts (one bulk move) until it holds `upTo` — as
-   * free RX buffers, or (`asFrames`) as TX frames of txSize bytes, template intact.
+   * free RX buffers, or (`asFrames`) as TX frames of txSize bytes, template intact. Returns how
+   * many it moved.
    */
-  const fill = (io: RRef<NetIo>, src: Deque, upTo: number, asFrames: boolean): void => {
+  const fill = (io: RRef<NetIo>, src: Deque, upTo: number, asFrames: boolean): number => {
     const pk = io.pkts as Deque;
     const m0 = pk.length;
-    if (m0 >= upTo) return;
+    if (m0 >= upTo) return 0;
     const m = m0 + pk.moveFrom(src, upTo - m0);
     if (asFrames) {
       for (let k = m0; k < m; k++) lensOut.setUint32(k * 4, txSize, true);
       writePktLens(io, m0, m);
     }
-  };
-  /** Pool buffers onto `io`'s pkts until it holds `batch` (see fill). */
-  const refill = (io: RRef<NetIo>, batch: number, asFrames: boolean): void => {
-    if (pool.length > 0) fill(io, pool, batch, asFrames);
+    return m - m0;
   };
   /**
-   * Every buffer of `co` (a NetIo's collect, its lengths already read) goes back to where the next
-   * call takes buffers: `io`'s pkts (see fill), and what does not fit to the pool (bulk moves: no
-   * handle per buffer).
+   * Every buffer of `co` (a NetIo's collect holding `n` buffers, their lengths already read) goes
+   * back to where the next call takes buffers: `io`'s pkts (see fill), and what does not fit to
+   * the pool (bulk moves: no handle per buffer).
    */
-  const recycle = (co: Deque, io: RRef<NetIo>, asFrames: boolean): void => {
-    if (co.length === 0) return;
-    fill(io, co, cap, asFrames);
-    pool.moveFrom(co, co.length);
+  const recycle = (co: Deque, n: number, io: RRef<NetIo>, asFrames: boolean): void => {
+    if (n === 0) return;
+    const left = n - fill(io, co, cap, asFrames);
+    if (left > 0) pool.moveFrom(co, left);
   };
   /**
-   * The received batch in `co` (`got` frames, lengths in lensIn): headers out, prepare and process
-   * each frame, headers back; frames to send go onto `tio`'s pkts (at most `batch` there), the rest
-   * to the pool. Returns frames queued to send.
+   * The received batch in `co` (`got` frames, lengths in lensIn): headers out, prepared and
+   * processed, headers back; frames to send go onto `tio`'s pkts (at most `batch` there), the rest
+   * to the pool, in order: the frames' verdicts are kept as runs of frames to send and to drop
+   * (mostly a single run), each moved with one RRefDeque.moveFrom. Returns frames queued to send.
    */
   const forward = (co: Deque, tio: RRef<NetIo>, got: number, batch: number): number => {
     co.readEach(0, got, 0, headerBytes, hdrs, 0);
-    if (prepare !== undefined) {
-      for (let i = 0; i < got; i++) {
-        const len = lensIn.getUint32(i * 4, true);
-        if (len > 0) prepare(hdrs, i * headerBytes, len, i);
-      }
-    }
+    if (prepare !== undefined) prepare(hdrs, lensIn, got);
     const tpk = tio.pkts as Deque;
     const m0 = tpk.length;
     let m = m0;
+    let frames = 0;
+    let bytes = 0;
+    let nRuns = 0;
+    let run = 0;
+    let sending = true;
     for (let i = 0; i < got; i++) {
       const len = lensIn.getUint32(i * 4, true);
       let out = 0;
       if (len > 0) {
-        rxFrames++;
-        rxBytes += len;
-        out = m < batch ? process(hdrs, i * headerBytes, len, i) : 0;
+        frames++;
+        bytes += len;
+        if (m < batch) out = process(hdrs, i * headerBytes, len, i);
         if (out > 0) lensOut.setUint32(m++ * 4, out, true);
-        else dropped++;
       }
-      verdicts.setUint32(i * 4, out, true);
+      if (out > 0 !== sending) {
+        runs.setUint16(nRuns++ * 2, run, true);
+        run = 0;
+        sending = !sending;
+      }
+      run++;
     }
+    runs.setUint16(nRuns++ * 2, run, true);
+    rxFrames += frames;
+    rxBytes += bytes;
+    dropped += frames - (m - m0);
     if (rewriteBytes > 0) co.writeEach(0, got, 0, rewriteBytes, hdrs, 0, headerBytes);
-    // Runs of frames to send and of frames to drop, each with one bulk move, in order.
-    for (let i = 0; i < got;) {
-      let j = i;
-      while (j < got && verdicts.getUint32(j * 4, true) > 0) j++;
-      if (j > i) tpk.moveFrom(co, j - i);
-      i = j;
-      while (j < got && verdicts.getUint32(j * 4, true) === 0) j++;
-      if (j > i) pool.moveFrom(co, j - i);
-      i = j;
+    for (let r = 0; r < nRuns; r++) {
+      const n = runs.getUint16(r * 2, true);
+      if (n > 0) ((r & 1) === 0 ? tpk : pool).moveFrom(co, n);
     }
     writePktLens(tio, m0, m);
     return m - m0;
@@ -304,7 +313,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       while (!failed && sys.now() < end) {
         for (let k = 0; k < 64; k++) {
           if (rxOn) {
-            refill(rio, batch, false);
+            fill(rio, pool, batch, false);
             const flying = inLoop;
             const r = call(true, rio);
             if (r === null) { rio = lost(rio); failed = true; break; }
@@ -319,14 +328,14 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
                 const len = lensIn.getUint32(i * 4, true);
                 if (len > 0) { rxFrames++; rxBytes += len; frames++; }
               }
-              recycle(co, r, false);
+              recycle(co, got, r, false);
             } else if (got > 0) {
               frames += forward(co, tio, got, batch);
             }
             inLoop -= rxFrames - rx0;
           }
           if (txOn) {
-            if (!rxOn) refill(tio, batch, true);
+            if (!rxOn) fill(tio, pool, batch, true);
             else if (reseedOwed > 0) {
               const tpk = tio.pkts as Deque;
               const done = queueFrames(tpk, tio.pktLens!, tpk.length, Math.min(reseedOwed, batch - tpk.length), loopSize);
@@ -342,7 +351,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
             const done = co.length;
             readCollectLens(r, done);
             for (let i = 0; i < done; i++) if (lensIn.getUint32(i * 4, true) > 0) txFrames++;
-            recycle(co, rxOn ? rio : r, !rxOn);
+            recycle(co, done, rxOn ? rio : r, !rxOn);
             if (!rxOn) frames += done;
           }
         }
@@ -358,7 +367,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       // Post RX buffers first, so looped-back frames find descriptors.
       let rio = rxIo!;
       for (let k = 0; k < 64 && pool.length > 0; k++) {
-        refill(rio, cap, false);
+        fill(rio, pool, cap, false);
         const flying = inLoop;
         const r = call(true, rio);
         if (r === null) { rio = lost(rio); break; }

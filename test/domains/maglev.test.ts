@@ -2,13 +2,15 @@
  * Maglev consistent hashing: near-equal shares (round-robin population gives every backend
  * floor(M/N) or ceil(M/N) entries, far inside "a few % of M/N"), minimal disruption on removal
  * (all of the removed backend's entries move; at most 10% of the other backends' entries do,
- * while measured worst cases are ~6% for 3 backends and ~1% for 10..500), and a flow cache that
- * holds 1M flows and keeps surviving flows on their backend.
+ * while measured worst cases are ~6% for 3 backends and ~1% for 10..500), a flow cache that
+ * holds 1M flows and keeps surviving flows on their backend, and the domain's per-batch hooks
+ * (one header check per frame) sending each frame where lookup() sends its 5-tuple.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Maglev, MAGLEV_M, populate } from '../../src/domains/maglev/maglev.js';
+import { Maglev, MAGLEV_M, flowHash, populate } from '../../src/domains/maglev/maglev.js';
+import { balancerHooks } from '../../src/domains/maglev/index.js';
 
 const backendSets = fc.uniqueArray(fc.string({ minLength: 1, maxLength: 12 }), { minLength: 2, maxLength: 120 });
 
@@ -81,4 +83,55 @@ test('maglev: flow cache holds 1M flows; survivors keep their backend, flows of 
 test('maglev: rejects an empty or duplicated backend set', () => {
   assert.throws(() => new Maglev([]), /no backends/);
   assert.throws(() => new Maglev(['a', 'a']), /duplicate/);
+});
+
+/** Frame i's header copy as the app engine lays it out for balancerHooks (HEADER_BYTES apart). */
+const HDR = 38;
+function header(v: DataView, i: number, t: { src: number; dst: number; sport: number; dport: number; proto: number }): void {
+  const o = i * HDR;
+  v.setUint32(o, 0x02000000); // destination 02:00:00:00:00:01 (the NIC)
+  v.setUint16(o + 4, 0x0001);
+  v.setUint16(o + 12, 0x0800);
+  v.setUint8(o + 14, 0x45);
+  v.setUint8(o + 23, t.proto);
+  v.setUint32(o + 26, t.src);
+  v.setUint32(o + 30, t.dst);
+  v.setUint16(o + 34, t.sport);
+  v.setUint16(o + 36, t.dport);
+}
+
+test('maglev hooks: a frame goes to the backend lookup() gives its 5-tuple; short and non-IPv4 frames are dropped', () => {
+  const names = Array.from({ length: 7 }, (_, i) => `b${i}`);
+  const tuple = fc.record({ src: fc.nat(0xffffffff), dst: fc.nat(0xffffffff), sport: fc.nat(0xffff), dport: fc.nat(0xffff), proto: fc.nat(0xff) });
+  const frame = fc.record({ t: tuple, kind: fc.constantFrom('ipv4', 'ipv4', 'ipv4', 'ipv6', 'short') });
+  fc.assert(fc.property(fc.array(frame, { minLength: 1, maxLength: 64 }), (frames) => {
+    const byHeader = new Maglev(names, { flowSlots: 1 << 10 });
+    const byTuple = new Maglev(names, { flowSlots: 1 << 10 });
+    const { prepare, process } = balancerHooks(byHeader);
+    const hdrs = new DataView(new ArrayBuffer(frames.length * HDR));
+    const lens = new DataView(new ArrayBuffer(frames.length * 4));
+    frames.forEach((f, i) => {
+      header(hdrs, i, f.t);
+      if (f.kind === 'ipv6') hdrs.setUint16(i * HDR + 12, 0x86dd);
+      lens.setUint32(i * 4, f.kind === 'short' ? HDR - 1 : 60, true);
+    });
+    prepare!(hdrs, lens, frames.length);
+    frames.forEach((f, i) => {
+      const out = process(hdrs, i * HDR, lens.getUint32(i * 4, true), i);
+      if (f.kind !== 'ipv4') return assert.equal(out, 0, `frame ${i} (${f.kind}) dropped`);
+      assert.equal(out, 60);
+      const { src, dst, sport, dport, proto } = f.t;
+      const id = hdrs.getUint16(i * HDR + 4, true);
+      assert.equal(id, byTuple.lookup(src, dst, sport, dport, proto), `frame ${i}: backend of its 5-tuple`);
+      assert.equal(hdrs.getUint32(i * HDR), 0x02000000, 'destination MAC: 02:00:00:00:<id>');
+      assert.deepEqual([hdrs.getUint32(i * HDR + 6), hdrs.getUint16(i * HDR + 10)], [0x02000000, 0x0001], 'source MAC: the old destination');
+    });
+  }), { numRuns: 100 });
+});
+
+test('maglev: flow hashes are non-negative 31-bit integers (-1 stays free to mark "no flow")', () => {
+  fc.assert(fc.property(fc.nat(0xffffffff), fc.nat(0xffffffff), fc.nat(0xffffffff), fc.nat(0xff), (s, d, p, pr) => {
+    const h = flowHash(s, d, p, pr);
+    assert.ok(Number.isInteger(h) && h >= 0 && h <= 0x7fffffff, `hash ${h}`);
+  }), { numRuns: 500 });
 });

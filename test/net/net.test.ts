@@ -205,12 +205,14 @@ function udp(srcIp: number, sport: number): Uint8Array {
   return f;
 }
 
-test('l2fwd domain swaps the MAC addresses of every frame and sends it back', () => {
+test('l2fwd domain swaps the MAC addresses of every frame and sends it back; receive errors are not sent', () => {
   const kernel = new Kernel({ physBytes: 32 << 20, log: () => {} });
   try {
-    const frames = Array.from({ length: 100 }, (_, i) => udp(0x0a000000 + i, 1000 + i));
+    // Every 7th entry a receive error (length 0): runs of frames to send and to drop in one batch.
+    const entries = Array.from({ length: 120 }, (_, i) => (i % 7 === 3 ? new Uint8Array(0) : udp(0x0a000000 + i, 1000 + i)));
+    const frames = entries.filter((f) => f.length > 0);
     const sent: Uint8Array[] = [];
-    kernel.load(artifactPath('l2fwd'), { imports: [{ object: fakeNet(frames, sent) }], config: { pool: 128 } });
+    kernel.load(artifactPath('l2fwd'), { imports: [{ object: fakeNet(entries, sent) }], config: { pool: 128 } });
     const app = kernel.bind<NetApp>('l2fwd');
     const p = runUntil(app, 'fwd', () => sent.length >= frames.length);
     assert.equal(sent.length, frames.length, `sent ${sent.length} of ${frames.length} (${describeProgress(p)})`);
@@ -252,6 +254,52 @@ test('maglev domain: each flow always goes to the same backend; flows spread ove
     const st = kernel.kit.allocStruct(0, 'NetAppStats') as unknown as RRef<NetAppStats>;
     assert.equal(app.stats(st).flows, FLOWS);
     app.shutdown();
+  } finally {
+    kernel.shutdown();
+  }
+});
+
+test('maglev domain: IPv4 frames go out in order; short, non-IPv4 and error entries are dropped; no buffer leaked (property)', () => {
+  type Kind = 'udp' | 'ipv6' | 'short' | 'error';
+  const frameOf = (k: Kind, i: number): Uint8Array => {
+    if (k === 'udp') return udp(0x0a000000 + i, 1024 + i);
+    if (k === 'error') return new Uint8Array(0); // the fake Net reports length 0: a receive error
+    const f = k === 'short' ? udp(0x0a000000 + i, 1024 + i).slice(0, 37) : frameFor(64);
+    if (k === 'ipv6') f.set([0x86, 0xdd], 12);
+    return f;
+  };
+  const kinds = fc.array(fc.constantFrom<Kind>('udp', 'udp', 'udp', 'ipv6', 'short', 'error'), { minLength: 1, maxLength: 150 });
+  const kernel = new Kernel({ physBytes: 64 << 20, log: () => {} });
+  try {
+    let st = kernel.kit.allocStruct(0, 'NetAppStats') as unknown as RRef<NetAppStats>;
+    fc.assert(fc.property(kinds, (ks) => {
+      const frames = ks.map(frameOf);
+      const sent: Uint8Array[] = [];
+      kernel.load(artifactPath('maglev'), { imports: [{ object: fakeNet(frames, sent) }], config: { pool: 64, backends: 4, flowSlots: 1 << 10 } });
+      try {
+        const app = kernel.bind<NetApp>('maglev');
+        const stats = (): RRef<NetAppStats> => (st = app.stats(st)); // the struct moves in and back
+        const received = ks.filter((k) => k !== 'error').length;
+        const expected = ks.flatMap((k, i) => (k === 'udp' ? [frames[i]!] : []));
+        const p = runUntil(app, 'fwd', () => stats().rxFrames >= received && sent.length >= expected.length);
+        assert.equal(sent.length, expected.length, `sent (${describeProgress(p)})`);
+        sent.forEach((s, j) => {
+          const f = expected[j]!;
+          assert.deepEqual(s.subarray(12), f.subarray(12), `frame ${j}: the IPv4 frames in order, past the MACs untouched`);
+          assert.deepEqual([...s.subarray(0, 4)], [2, 0, 0, 0], 'destination: a backend');
+          assert.ok((s[4]! | (s[5]! << 8)) < 4, 'backend id');
+          assert.deepEqual([...s.subarray(6, 12)], MAC, 'source MAC is the NIC');
+        });
+        const s = stats();
+        assert.equal(s.rxFrames, received);
+        assert.equal(s.dropped, received - expected.length);
+        assert.equal(s.flows, expected.length);
+        assert.equal(s.poolNow, s.poolSize);
+        assert.equal(app.shutdown(), 64);
+      } finally {
+        kernel.terminate('maglev');
+      }
+    }), { numRuns: 15 });
   } finally {
     kernel.shutdown();
   }

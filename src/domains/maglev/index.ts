@@ -10,7 +10,7 @@
  */
 import type { Net, NetApp } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
-import { makeApp, MAX_BATCH } from '../../runtime/netapp.js';
+import { makeApp, MAX_BATCH, type AppHooks } from '../../runtime/netapp.js';
 import { Maglev, DEFAULT_FLOW_SLOTS, flowHash } from './maglev.js';
 
 /** Bytes of the Ethernet + IPv4 + UDP/TCP-ports header the balancer reads. */
@@ -22,25 +22,34 @@ export function init(sys: Sys, net: Net): NetApp {
   const names: string[] = [];
   for (let i = 0; i < n; i++) names.push(`10.2.${i >>> 8}.${i & 255}:80`);
   const mg = new Maglev(names, { flowSlots: slots });
-  // A batch is handled in two passes (AppHooks.prepare, then process) over a local copy of every
-  // frame's header (the engine copies the batch's headers out and the MACs back in one call
-  // each): the first pass hashes each flow and touches its cache line, so the batch's cache
-  // misses overlap; the second looks the flows up and rewrites the MACs in the copy.
+  return makeApp(sys, net, { headerBytes: HEADER_BYTES, rewriteBytes: 12, ...balancerHooks(mg), flows: () => mg.cachedFlows });
+}
+
+/**
+ * The balancer's per-batch hooks over `mg` (see AppHooks). A batch is handled in two passes over
+ * the engine's local copy of every frame's header: prepare checks each frame once (long enough,
+ * IPv4), hashes its flow (kept per frame, -1 for a frame to drop) and then touches every flow's
+ * cache line in one tight loop, so the batch's cache misses overlap; process looks each flow up
+ * (its line now in the CPU cache) and rewrites the MACs in the copy.
+ */
+export function balancerHooks(mg: Maglev): Pick<AppHooks, 'prepare' | 'process'> {
   const hashes = new DataView(new ArrayBuffer(MAX_BATCH * 4));
   /** What the touches read: kept in a closure variable, so the loads are not optimised away. */
   let touched = 0;
-  const isIpv4 = (h: DataView, o: number): boolean => h.getUint16(o + 12, true) === 0x0008 && (h.getUint8(o + 14) & 0xf0) === 0x40;
-  const prepare = (h: DataView, o: number, len: number, i: number): void => {
-    if (len < HEADER_BYTES || !isIpv4(h, o)) return;
-    const ports = h.getUint32(o + 34, true);
-    const fh = flowHash(h.getUint32(o + 26, true), h.getUint32(o + 30, true), ports & 0xffff, ports >>> 16, h.getUint8(o + 23));
-    hashes.setUint32(i * 4, fh, true);
-    touched = (touched + mg.touch(fh)) | 0;
+  const prepare = (h: DataView, lens: DataView, n: number): void => {
+    for (let i = 0, o = 0; i < n; i++, o += HEADER_BYTES) {
+      let fh = -1;
+      if (lens.getUint32(i * 4, true) >= HEADER_BYTES && h.getUint16(o + 12) === 0x0800 && (h.getUint8(o + 14) & 0xf0) === 0x40) {
+        fh = flowHash(h.getUint32(o + 26), h.getUint32(o + 30), h.getUint32(o + 34), h.getUint8(o + 23));
+      }
+      hashes.setInt32(i * 4, fh, true);
+    }
+    touched = (touched + mg.touch(hashes, n)) | 0;
   };
   const process = (h: DataView, o: number, len: number, i: number): number => {
-    if (len < HEADER_BYTES || !isIpv4(h, o)) return 0;
-    const ports = h.getUint32(o + 34, true);
-    const id = mg.lookupHashed(hashes.getUint32(i * 4, true), h.getUint32(o + 26, true), h.getUint32(o + 30, true), ports & 0xffff, ports >>> 16, h.getUint8(o + 23));
+    const fh = hashes.getInt32(i * 4, true);
+    if (fh < 0) return 0;
+    const id = mg.lookupHashed(fh, h.getUint32(o + 26), h.getUint32(o + 30), h.getUint32(o + 34), h.getUint8(o + 23));
     // destination <- 02:00:00:00:<id>, source <- our destination (the NIC's own)
     const d0 = h.getUint16(o, true);
     const d1 = h.getUint32(o + 2, true);
@@ -49,5 +58,5 @@ export function init(sys: Sys, net: Net): NetApp {
     h.setUint32(o + 8, d1, true);
     return len;
   };
-  return makeApp(sys, net, { headerBytes: HEADER_BYTES, rewriteBytes: 12, process, prepare, flows: () => mg.cachedFlows });
+  return { prepare, process };
 }

@@ -42,13 +42,17 @@ function fmix(h: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** Hash of an IPv4 5-tuple (addresses as 32-bit numbers, ports 16-bit, protocol 8-bit). */
-export function flowHash(srcIp: number, dstIp: number, srcPort: number, dstPort: number, proto: number): number {
+/**
+ * Hash of an IPv4 5-tuple: addresses as 32-bit numbers, `ports` = source port << 16 | destination
+ * port (the transport header's first four bytes, big-endian), protocol 8-bit. 31 bits: a
+ * non-negative int32, so a caller can keep hashes in an int32 array and mark "no flow" with -1.
+ */
+export function flowHash(srcIp: number, dstIp: number, ports: number, proto: number): number {
   let h = Math.imul(srcIp ^ 0x9e3779b9, 0xcc9e2d51);
   h = Math.imul((h << 15) | (h >>> 17), 0x1b873593) ^ dstIp;
   h = Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64;
-  h ^= Math.imul(((srcPort << 16) | dstPort) ^ (proto << 8), 0xcc9e2d51);
-  return fmix(h);
+  h ^= Math.imul(ports ^ (proto << 8), 0xcc9e2d51);
+  return fmix(h) & 0x7fffffff;
 }
 
 /** Fills `table` (length M, prime) with indices into `names` by Maglev's permutation population. */
@@ -126,21 +130,32 @@ export class Maglev {
 
   /** The backend (stable id) for a flow: its cached backend if still alive, else the table's, cached. */
   lookup(srcIp: number, dstIp: number, srcPort: number, dstPort: number, proto: number): number {
-    return this.lookupHashed(flowHash(srcIp, dstIp, srcPort, dstPort, proto), srcIp, dstIp, srcPort, dstPort, proto);
+    const ports = ((srcPort << 16) | dstPort) >>> 0;
+    return this.lookupHashed(flowHash(srcIp, dstIp, ports, proto), srcIp, dstIp, ports, proto);
   }
 
   /**
-   * Reads the flow-cache line of hash `h` (flowHash of a flow about to be looked up) and returns a
-   * value derived from it: a batch touches all its lines first, so their misses overlap, and the
-   * lookups then hit the cache. The caller keeps the value somewhere, so the loads stay.
+   * Reads the flow-cache line of each of the first n hashes in `hashes` (flowHash values as
+   * little-endian int32 at i * 4; -1: no flow) and returns a value derived from them. A batch
+   * touches all its lines first, in this tight loop, so their misses overlap: taken one after
+   * another, inside the lookups, each costs a DRAM access and a page walk (32 MB of cache is far
+   * beyond the TLB's reach), and a batch's lookups then took ~3x as long. The caller keeps the
+   * value somewhere, so the loads stay.
    */
-  touch(h: number): number {
-    return this.cache[(h & this.mask) * SLOT_WORDS + 3]!;
+  touch(hashes: DataView, n: number): number {
+    const c = this.cache;
+    const mask = this.mask;
+    let t = 0;
+    for (let i = 0; i < n; i++) {
+      const h = hashes.getInt32(i * 4, true);
+      if (h >= 0) t = (t + c[(h & mask) * SLOT_WORDS + 3]!) | 0;
+    }
+    return t;
   }
 
-  /** lookup() with the flow's hash already computed (flowHash of the same 5-tuple). */
-  lookupHashed(h: number, srcIp: number, dstIp: number, srcPort: number, dstPort: number, proto: number): number {
-    const ports = (srcPort << 16) | dstPort;
+  /** lookup() with the flow's hash already computed (flowHash of the same 5-tuple; ports packed as there). */
+  lookupHashed(h: number, srcIp: number, dstIp: number, ports: number, proto: number): number {
+    ports |= 0;
     const src = srcIp | 0;
     const dst = dstIp | 0;
     const ptag = (proto & 0xff) + 1;
