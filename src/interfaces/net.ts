@@ -15,6 +15,11 @@
  *  - both lens arrays have at least the capacity of their deque; `status` is 0 or a negative errno
  *    (-22 EINVAL: bad queue or malformed NetIo; -5 EIO: device not initialised), and `count` the
  *    number of buffers the call appended to `collect`.
+ *  - `held` is written by every Net on every rx/txSubmitAndPoll that names a queue it has: the
+ *    buffers it holds for that queue and direction after the call (RX: buffers posted on queue q;
+ *    TX: frames in flight on q), 0 for nullnet, which holds nothing; 0 after drain. The NIC shadow
+ *    keeps its record of what would die with a crashed driver from it, so it never reads the
+ *    deques a second time;
  *  - `restarts` and `pktsLost` are written by the NIC shadow on every NetIo it returns (a bare
  *    driver leaves them as they came): the driver restarts so far, so a caller notices a recovery
  *    on the very call that went through it, and how many buffers that were in `pkts` at call entry
@@ -31,6 +36,7 @@ export interface NetIo extends Layout {
   collectLens: RRefArray<u32> | null;
   count: u32;
   status: i32;
+  held: u32;
   restarts: u32;
   pktsLost: u32;
 }

@@ -2,9 +2,12 @@
  * nic_shadow: transparent recovery for the NIC driver (ARCHITECTURE §5, issue 5). Exports `Net`
  * and holds a Supervisor capability over the driver domain.
  *
- * What it records: how many buffers the driver holds on the caller's behalf (RX buffers posted,
- * TX frames in flight), from the deque lengths before and after every call; whether interrupt
- * mode is on (replayed on a new instance).
+ * What it records: how many buffers the driver holds on the caller's behalf per queue (RX buffers
+ * posted, TX frames in flight), as the driver reports them in NetIo.held after every call; the
+ * number of buffers in each NetIo at call entry (what dies if the NetIo dies with the driver);
+ * whether interrupt mode is on (replayed on a new instance). Per call that is six reads of the
+ * caller's NetIo before and one after, plus the two stamps below: every field read of an RRef is
+ * a checked kernel call, so the shadow reads nothing it can be told.
  *
  * When the driver dies (a panic, an injected fault, a deadline) during or before a call:
  *  1. it restarts the driver from its artifact; the new instance resets the NIC and programs new
@@ -40,9 +43,9 @@ const MAX_QUEUES = 16;
 export function init(sys: Sys, sup: Supervisor<Net>): Net {
   let drv = sup.current();
   let irq = false;
-  /** RX buffers posted in the driver on the caller's behalf, per queue. */
+  /** RX buffers posted in the driver on the caller's behalf, and TX frames in flight, per queue. */
   const rxOut: number[] = new Array<number>(MAX_QUEUES).fill(0);
-  let txOut = 0;
+  const txOut: number[] = new Array<number>(MAX_QUEUES).fill(0);
   let debt = 0;
   let restarts = 0;
   let txFramesLost = 0;
@@ -62,11 +65,15 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
    */
   const restart = (): void => {
     let posted = 0;
-    for (let q = 0; q < MAX_QUEUES; q++) posted += rxOut[q]!;
+    let sent = 0;
+    for (let q = 0; q < MAX_QUEUES; q++) {
+      posted += rxOut[q]!;
+      sent += txOut[q]!;
+    }
     rxBuffersLost += posted;
-    txFramesLost += txOut;
-    debt += txOut;
-    txOut = 0;
+    txFramesLost += sent;
+    debt += sent;
+    txOut.fill(0);
     for (let attempt = 0; ; attempt++) {
       drv = sup.restart();
       restarts++;
@@ -150,7 +157,8 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
   const submit = (rx: boolean, q: number, io: RRef<NetIo>): RRef<NetIo> => {
     const pk = io.pkts;
     const co = io.collect;
-    if (pk === null || co === null) return plain((d) => (rx ? d.rxSubmitAndPoll(q, io) : d.txSubmitAndPoll(q, io)));
+    // A malformed NetIo or a queue no driver has: refused by the driver, nothing to record.
+    if (pk === null || co === null || !(q >= 0 && q < MAX_QUEUES && Number.isInteger(q))) return plain((d) => (rx ? d.rxSubmitAndPoll(q, io) : d.txSubmitAndPoll(q, io)));
     const pIn = pk.length;
     const cIn = co.length;
     const pCap = pk.capacity;
@@ -163,11 +171,8 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     for (let attempt = 0; ; attempt++) {
       try {
         const r = rx ? drv.rxSubmitAndPoll(q, cur) : drv.txSubmitAndPoll(q, cur);
-        if (r.status === 0) {
-          const moved = curP - r.pkts!.length - (r.collect!.length - curC);
-          if (rx) rxOut[q] = rxOut[q]! + moved;
-          else txOut += moved;
-        }
+        if (rx) rxOut[q] = r.held;
+        else txOut[q] = r.held;
         if (debt > 0) pay(r);
         if (t0 >= 0) lastRestartMs = sys.now() - t0;
         r.restarts = restarts;
@@ -202,7 +207,7 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
       }
       const r = submitDrain(io);
       rxOut.fill(0);
-      txOut = 0;
+      txOut.fill(0);
       pay(r);
       r.restarts = restarts;
       return r;

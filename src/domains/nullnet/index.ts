@@ -2,7 +2,8 @@
  * nullnet: the `Net` interface with no device behind it (RedLeaf's nullnet), to measure what the
  * interface and one crossing cost without a NIC. RX hands every free buffer straight back as if a
  * frame of `frameSize` bytes (sys.config, default 64) had arrived in it (contents untouched); TX
- * completes every frame at once. Buffers come back in the order they went in; nothing is held.
+ * completes every frame at once. Buffers come back in the order they went in; nothing is held
+ * (NetIo.held is always 0).
  * Buffers pass from pkts to collect with one bulk RRefDeque.moveFrom (no handle per buffer).
  * Lengths are copied in and out of the NetIo's length arrays with one read/write per call (every
  * RRef access is a checked kernel call), through a local scratch array written with a DataView.
@@ -30,6 +31,7 @@ export function init(sys: Sys): Net {
     const co = io.collect;
     const cl = io.collectLens;
     io.count = 0;
+    io.held = 0;
     if (pk === null || pl === null || co === null || cl === null || q !== 0 || pl.byteLength < pk.capacity * 4 || cl.byteLength < co.capacity * 4) {
       io.status = EINVAL;
       return io;
@@ -72,6 +74,7 @@ export function init(sys: Sys): Net {
     outstanding: () => 0,
     drain(io: RRef<NetIo>) {
       io.count = 0;
+      io.held = 0;
       io.status = 0;
       return io;
     },
