@@ -3,7 +3,8 @@
  * holds for that queue and direction. A ring's count changes only in calls of its own direction,
  * so the last RX call's held plus the last TX call's held is outstanding() at every point of any
  * sequence of calls — on the driver domain, through the NIC shadow (which keeps its crash record
- * from held), and on nullnet (always 0). A refused call reports held too; drain reports 0.
+ * from held), and on nullnet (always 0). A refused call reports held too; drain reports 0. The RX
+ * NetIo here has no pktLens: an RX call does not read it (free buffers carry no lengths).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -27,7 +28,10 @@ async function checkHeld(path: 'domain' | 'shadow' | 'nullnet'): Promise<void> {
   const pool = kernel.kit.allocDeque(0, POOL) as unknown as Deque;
   try {
     for (let i = 0; i < POOL; i++) pool.push(kernel.kit.allocBytes(0, 2048) as unknown as Buf);
-    let rx = hostIo(kernel, 8);
+    let rx = kernel.kit.allocStruct(0, 'NetIo') as unknown as RRef<NetIo>;
+    rx.pkts = kernel.kit.allocDeque(0, 8) as never;
+    rx.collect = kernel.kit.allocDeque(0, 8) as never;
+    rx.collectLens = kernel.kit.allocArray(0, 'u32', 8) as never;
     let tx = hostIo(kernel, 8);
     let rxHeld = 0;
     let txHeld = 0;
@@ -53,14 +57,19 @@ async function checkHeld(path: 'domain' | 'shadow' | 'nullnet'): Promise<void> {
     };
     fc.assert(fc.property(fc.array(step, { minLength: 1, maxLength: 12 }), (steps) => steps.forEach(run)), { numRuns: 30 });
 
-    // A refused call (no length arrays: malformed) still reports what the queue holds.
+    // A refused call (no collectLens: malformed) still reports what the queue holds.
     const bad = kernel.kit.allocStruct(0, 'NetIo') as unknown as RRef<NetIo>;
     bad.pkts = kernel.kit.allocDeque(0, 1) as never;
     bad.collect = kernel.kit.allocDeque(0, 1) as never;
     const r = net.rxSubmitAndPoll(0, bad);
     assert.equal(r.status, -22);
     assert.equal(r.held, rxHeld, 'a refused RX call reports the posted buffers');
-    r.drop();
+    // So does a TX call without pktLens (TX frames need their lengths; RX would take this NetIo).
+    r.collectLens = kernel.kit.allocArray(0, 'u32', 1) as never;
+    const t = net.txSubmitAndPoll(0, r);
+    assert.equal(t.status, -22);
+    assert.equal(t.held, txHeld, 'a refused TX call reports the frames in flight');
+    t.drop();
 
     // Drain: every buffer comes back and held is 0.
     let d = hostIo(kernel, 1);

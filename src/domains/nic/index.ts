@@ -88,22 +88,26 @@ export function init(sys: Sys): Net {
     io.held = heldOn(q, rx);
     return false;
   };
-  /** Bind the views on io's deques; false (status EINVAL set) if io is malformed or q is bad. */
-  const open = (io: RRef<NetIo>, q: number, rx = false): boolean => {
+  /**
+   * Bind the views on io's deques; false (status EINVAL set) if io is malformed or q is bad.
+   * `rx`: pkts are free buffers whose lengths mean nothing, so pktLens is not even read (every
+   * field read mints a handle: a kernel call).
+   */
+  const open = (io: RRef<NetIo>, q: number, rx: boolean): boolean => {
     const pk = io.pkts;
-    const pl = io.pktLens;
+    const pl = rx ? null : io.pktLens;
     const co = io.collect;
     const cl = io.collectLens;
-    if (pk === null || pl === null || co === null || cl === null || !queueOk(q)) return refuse(io, q, rx);
-    if (!inQ.bind(pk as RRefDeque<RRefArray>, pl, !rx) || !outQ.bind(co as RRefDeque<RRefArray>, cl)) return refuse(io, q, rx);
+    if (pk === null || (!rx && pl === null) || co === null || cl === null || !queueOk(q)) return refuse(io, q, rx);
+    if (!inQ.bindInput(pk as RRefDeque<RRefArray>, pl) || !outQ.bind(co as RRefDeque<RRefArray>, cl)) return refuse(io, q, rx);
     io.status = 0;
     return true;
   };
   /** Lengths back, count and held: what every call that got past open reports. */
-  const close = (io: RRef<NetIo>, before: number, held: number, rx = false): void => {
+  const close = (io: RRef<NetIo>, before: number, held: number): void => {
     io.count = outQ.length - before;
     io.held = held;
-    inQ.finish(!rx);
+    inQ.finish();
     outQ.finish();
   };
 
@@ -112,11 +116,11 @@ export function init(sys: Sys): Net {
       if (!open(io, q, true)) return io;
       const before = outQ.length;
       core.rxSubmitAndPoll(q, inQ, outQ);
-      close(io, before, core.rxPosted(q), true);
+      close(io, before, core.rxPosted(q));
       return io;
     },
     txSubmitAndPoll(q: number, io: RRef<NetIo>) {
-      if (!open(io, q)) return io;
+      if (!open(io, q, false)) return io;
       const before = outQ.length;
       core.txSubmitAndPoll(q, inQ, outQ);
       close(io, before, core.txInflight(q));
@@ -126,7 +130,7 @@ export function init(sys: Sys): Net {
       return core.outstanding;
     },
     drain(io: RRef<NetIo>) {
-      if (!open(io, 0)) {
+      if (!open(io, 0, true)) {
         io.held = core.outstanding;
         return io;
       }
