@@ -11,10 +11,17 @@
  *    parent NO_PARENT (alloc, free and reclaim keep it so), so `parent[c] === p` for a slot p
  *    already implies that c is allocated;
  *  - a child (an element of a deque, an RRef field of a struct) has parent[child] = the slot that
- *    holds it and always the same owner as its root; a root has parent NO_PARENT;
- *  - accounting is exact by construction: usage(d) sums, when asked, the slots whose owner is d
- *    (no per-allocation or per-move counters to keep in step; a query is one pass over the slots
- *    used so far, and queries are rare: monitors and tests, never a packet path);
+ *    holds it; a root has parent NO_PARENT;
+ *  - owners: the owner column is exact for a root and for what a root holds through struct
+ *    fields, the only values handles can name. Inside a deque it may be stale: an element (and
+ *    everything it holds) belongs to whoever owns the deque's root (ownerOf), so moving a deque is
+ *    O(1), however many elements it holds. An element's owner column is written again when it
+ *    leaves its deque (release) and read only through ownerOf / effectiveOwners (accounting,
+ *    reclaim, bequeath, a worker's system calls), never on a hot path;
+ *  - accounting is exact by construction: usage(d) sums, when asked, the slots whose effective
+ *    owner is d (no per-allocation or per-move counters to keep in step; a query is a pass over
+ *    the slots used so far and the rings of the deques in use, and queries are rare: monitors and
+ *    tests, never a packet path);
  *  - a slot with borrows > 0 is never freed: free() marks it PENDING_FREE and the last
  *    endBorrow() frees it; what it holds stays allocated until then, even when its owner dies;
  *  - entrusted values (entrust(), for shadows): a slot marked ENTRUSTED names an heir (the domain
@@ -365,13 +372,13 @@ export class ExchangeHeap {
   // ---- ownership ------------------------------------------------------------------------------
 
   /**
-   * Move `slot` (a root) and all its children to `newOwner`, bumping generations so that every
+   * Move `slot` (a root) and what it holds to `newOwner`, bumping generations so that every
    * existing handle to any of them is revoked. Returns the root's new generation.
    */
   move(slot: number, newOwner: number): number {
     const g = (this.gen[slot]! + 1) >>> 0;
     if (this.hasChildren[this.type[slot]!] === 1) {
-      this.moveTree(slot, this.owner[slot]!, newOwner, true);
+      this.moveTree(slot, newOwner, true);
     } else {
       // A flat array (a packet buffer): the whole move is two stores (also made by rref.ts tryMoveFlat).
       this.w_gen.setUint32(slot * 4, g, true);
@@ -381,31 +388,26 @@ export class ExchangeHeap {
   }
 
   /**
-   * Gives `slot` and its descendants to `to` if `from !== to` and, where handles to them can
+   * Gives `slot` and what it holds through struct fields to `to` and, where handles to them can
    * exist (`bump`), revokes those handles with a generation bump.
    *
    * Handles can exist to a root and to the RRef fields of a struct reachable through handles
    * (a field read mints one), but never to the elements of a deque: push revokes the pushed
    * handle (and its subtree's), a deque hands an element out only by pop, which takes it out
-   * first, and a borrowed deque cannot pop. So a deque's elements and everything inside them
-   * change owner without a bump, and when the owner does not change either (push, a deque stored
-   * into a field) they are not visited at all. Child slot numbers read from memory are validated
-   * as in forEachChild. The hot case — a deque of flat buffers moving with its NetIo, batch after
-   * batch — is walked inline, with no closure and no call per element.
+   * first, and a borrowed deque cannot pop. So a deque's elements are not visited at all: they
+   * belong to whoever owns the deque (see ownerOf), and release() gives one its owner again when
+   * it leaves. A move costs the number of struct fields on the way, not the deques' lengths: a
+   * NetIo with two deques of 32 buffers moves in five stores. Child slot numbers read from memory
+   * are validated as in forEachChild.
    */
-  private moveTree(slot: number, from: number, to: number, bump: boolean): void {
+  private moveTree(slot: number, to: number, bump: boolean): void {
     const gen = this.gen;
     const type = this.type;
     const hasChildren = this.hasChildren;
     if (bump) this.w_gen.setUint32(slot * 4, (gen[slot]! + 1) >>> 0, true);
-    if (from !== to) this.w_owner.setInt32(slot * 4, to, true);
+    this.w_owner.setInt32(slot * 4, to, true);
     const t = type[slot]!;
-    if (hasChildren[t] !== 1) return; // flat arrays (buffers): no children
-    if (this.isDeque[t] === 1) {
-      if (from !== to) this.moveElements(slot, from, to); // elements: no handles to revoke
-      return;
-    }
-    if (!bump && from === to) return;
+    if (hasChildren[t] !== 1 || this.isDeque[t] === 1) return; // flat arrays and deques: done
     // A struct: its flat children (the common case: arrays) are handled here, without a call.
     const base = this.off[slot]!;
     const offsets = this.childOffsetsOf[t]!;
@@ -416,51 +418,32 @@ export class ExchangeHeap {
       // A valid child names this slot as its parent (a free slot names none: see free()).
       if (c < 0 || c >= hw || parent[c] !== slot) continue;
       if (hasChildren[type[c]!] === 1) {
-        this.moveTree(c, from, to, bump);
+        this.moveTree(c, to, bump);
         continue;
       }
       if (bump) this.w_gen.setUint32(c * 4, (gen[c]! + 1) >>> 0, true);
-      if (from !== to) this.w_owner.setInt32(c * 4, to, true);
+      this.w_owner.setInt32(c * 4, to, true);
     }
   }
 
-  /** The elements of deque `slot` (and what they hold) go to `to`, with no generation bump. */
-  private moveElements(slot: number, from: number, to: number): void {
-    const dv = this.dv;
-    const base = this.off[slot]!;
-    const head = dv.getUint32(base, true);
-    const count = dv.getUint32(base + 4, true);
-    const cap = this.ringCap(slot, base);
-    const n = count < cap ? count : cap;
-    // Everything the loop touches in locals: with a call inside it (nested containers), field
-    // loads would otherwise be repeated, with their checks, on every element.
+  /**
+   * The owner of allocated slot `slot` as its root says: the owner of the value reached by
+   * following parents (FREE if that chain ends at a free slot: a stray whose holder was freed).
+   * Exact for anything a handle can name or a holder can list; see the owners invariant above.
+   */
+  ownerOf(slot: number): number {
     const parent = this.parent;
-    const type = this.type;
-    const hasChildren = this.hasChildren;
-    const wOwner = this.w_owner;
-    const u32 = this.u32;
-    const hw = this.highWater;
-    // The ring as (at most) two contiguous runs of entries, read as aligned words (a deque is
-    // 8-aligned and its header 16 bytes): no wrap test and no DataView call per element.
-    const ring = (base + DEQUE_HEADER) >>> 2;
-    const start = head < cap ? head : 0;
-    const firstRun = n < cap - start ? n : cap - start;
-    for (let run = 0, at = ring + start, left = firstRun; run < 2; run++, at = ring, left = n - firstRun) {
-      for (const end = at + left; at < end; at++) {
-        const c = u32[at]!;
-        if (c >= hw || parent[c] !== slot) continue;
-        if (hasChildren[type[c]!] === 1) this.moveTree(c, from, to, false);
-        else wOwner.setInt32(c * 4, to, true);
-      }
-    }
+    let c = slot;
+    for (let steps = 0; parent[c] !== NO_PARENT && steps < this.highWater; steps++) c = parent[c]!;
+    return this.owner[c]!;
   }
 
   /** Make `child` (a root owned like `parentSlot`) a child of `parentSlot`; revokes its handles. */
   adopt(parentSlot: number, child: number): void {
     this.w_parent.setInt32((child) * 4, parentSlot, true);
-    const to = this.owner[parentSlot]!;
+    const to = this.ownerOf(parentSlot);
     if (this.hasChildren[this.type[child]!] === 1) {
-      this.moveTree(child, this.owner[child]!, to, true);
+      this.moveTree(child, to, true);
     } else {
       this.w_gen.setUint32(child * 4, (this.gen[child]! + 1) >>> 0, true);
       this.w_owner.setInt32(child * 4, to, true);
@@ -477,9 +460,16 @@ export class ExchangeHeap {
     this.w_parent.setInt32(child * 4, to, true);
   }
 
-  /** Detach `child` from its parent: it becomes a root (same owner); returns its new generation. */
+  /**
+   * Detach `child` from its parent: it becomes a root of its holder's owner (written again here,
+   * with what it holds through struct fields: inside a deque it may have been stale); returns
+   * its new generation.
+   */
   release(child: number): number {
+    const to = this.ownerOf(child);
     this.w_parent.setInt32((child) * 4, NO_PARENT, true);
+    if (this.hasChildren[this.type[child]!] === 1) this.moveTree(child, to, false);
+    else this.w_owner.setInt32(child * 4, to, true);
     this.w_gen.setUint32((child) * 4, (this.gen[child]! + 1) >>> 0, true);
     return this.gen[child]!;
   }
@@ -535,11 +525,35 @@ export class ExchangeHeap {
   }
 
   /**
-   * Is child `s` still held, through parents that each list it in their memory, by a value whose
-   * free waits for a borrow to end?
+   * Per slot in use: 1 if its holder lists it (the parent it names is allocated and its memory
+   * holds the slot number: validChild from the other side). One pass over the values in use and
+   * the rings of their deques.
    */
-  private heldByPendingFree(s: number): boolean {
-    return this.heldBy(s, (p) => this.flags[p] === PENDING_FREE);
+  private listedChildren(): Uint8Array {
+    const listed = new Uint8Array(this.highWater);
+    const mark = (c: number): void => {
+      listed[c] = 1;
+    };
+    for (let p = 0; p < this.highWater; p++) {
+      if (this.owner[p] !== FREE && this.hasChildren[this.type[p]!] === 1) this.forEachChild(p, mark);
+    }
+    return listed;
+  }
+
+  /**
+   * Per slot in use, its effective owner: a listed child's is its holder's, up to a root; a slot
+   * its holder no longer lists (a stray: its entry was overwritten in the holder's memory) keeps
+   * the owner it names; a free slot's is FREE. See the owners invariant.
+   */
+  private effectiveOwners(listed = this.listedChildren()): Int32Array {
+    const hw = this.highWater;
+    const out = new Int32Array(hw);
+    for (let s = 0; s < hw; s++) {
+      let c = s;
+      for (let steps = 0; listed[c] === 1 && steps < hw; steps++) c = this.parent[c]!;
+      out[s] = this.owner[c]!;
+    }
+    return out;
   }
 
   /**
@@ -655,8 +669,9 @@ export class ExchangeHeap {
     const rule = this.inheritance;
     const heirOf = this.heirOf;
     if (rule === null || heirOf === null) return;
+    const owners = this.effectiveOwners();
     const goesBack = (s: number): boolean =>
-      this.owner[s] === dead && this.flags[s] === ENTRUSTED && this.borrows[s] === 0 && rule.mayInherit(dead, heirOf[s]!);
+      owners[s] === dead && this.flags[s] === ENTRUSTED && this.borrows[s] === 0 && rule.mayInherit(dead, heirOf[s]!);
     const roots: number[] = [];
     for (let s = 0; s < this.highWater; s++) {
       if (goesBack(s) && !this.heldBy(s, (p) => goesBack(p) || this.borrows[p] !== 0)) roots.push(s);
@@ -677,11 +692,11 @@ export class ExchangeHeap {
 
   // ---- accounting -----------------------------------------------------------------------------
 
-  /** Bytes and slots `owner` holds now (one pass over the slots used so far). */
+  /** Bytes and slots `owner` holds now, elements of its deques included (see effectiveOwners). */
   usage(owner: number): { bytes: number; slots: number } {
     let bytes = 0;
     let slots = 0;
-    const own = this.owner;
+    const own = this.effectiveOwners();
     const len = this.len;
     for (let s = 0; s < this.highWater; s++) {
       if (own[s] === owner) {
@@ -721,11 +736,16 @@ export class ExchangeHeap {
         n++;
       }
     }
-    // Children whose slot numbers were overwritten in their parent's memory are unreachable from
-    // any root; they still name `owner`, so a second sweep frees them too. Not the children of a
-    // value still lent to a call (its free is pending): they go when the borrow ends.
+    // Strays — children whose slot numbers were overwritten in their holder's memory — are
+    // unreachable from any root; a second sweep frees those that name `owner` and those whose
+    // holder is now free (one this reclaim freed). A child its holder lists is not one, whatever
+    // (stale) owner it names: it is some live root's, or one lent to a call in progress (its free
+    // is pending) and goes when the borrow ends.
+    const listed = this.listedChildren();
     for (let s = 0; s < this.highWater; s++) {
-      if (this.owner[s] === owner && this.parent[s] !== NO_PARENT && this.flags[s] !== PENDING_FREE && this.borrows[s] === 0 && !this.heldByPendingFree(s)) {
+      const p = this.parent[s]!;
+      if (p === NO_PARENT || listed[s] === 1 || this.owner[s] === FREE) continue;
+      if ((this.owner[s] === owner || this.owner[p] === FREE) && this.flags[s] !== PENDING_FREE && this.borrows[s] === 0) {
         this.w_parent.setInt32(s * 4, NO_PARENT, true);
         this.free(s);
         n++;

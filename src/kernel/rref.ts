@@ -154,6 +154,8 @@ class KitState {
   readonly dv: DataView;
   readonly u8: Uint8Array;
   readonly i32: Int32Array;
+  /** Physical memory itself: read/write copy through short-lived views of it (never handed out). */
+  readonly phys: SharedArrayBuffer;
   /**
    * Write views of the generation and owner columns (tryMove's flat move) when the heap is the
    * kernel's; null in a worker domain's view of it, which moves nothing itself.
@@ -182,6 +184,7 @@ class KitState {
     this.hasChildren = heap.hasChildren;
     this.dv = heap.dv;
     this.u8 = heap.u8;
+    this.phys = heap.phys;
     this.i32 = new Int32Array(heap.phys);
     if (heap instanceof ExchangeHeap) [this.wGen, this.wOwner] = heap.flatMoveViews;
   }
@@ -312,21 +315,27 @@ class Handle {
   protected ra(o: number, n: number): number {
     const k = this.#k;
     const s = this.#s;
-    if (k.gen[s] !== this.#g || !(o >= 0 && o + n <= k.len[s]!)) return this.refuse(o, n, false);
+    if (k.gen[s] !== this.#g || typeof o !== 'number' || typeof n !== 'number' || !(o >= 0 && o + n <= k.len[s]!)) return this.refuse(o, n, false);
     return k.off[s]! + o;
   }
   /** Address of bytes [o, o+n) if the handle may write them (w() and a bounds check in one). */
   protected wa(o: number, n: number): number {
     const k = this.#k;
     const s = this.#s;
-    if (k.gen[s] !== this.#g || (this.#m & 1) === 1 || k.borrows[s] !== 0 || !(o >= 0 && o + n <= k.len[s]!)) return this.refuse(o, n, true);
+    if (k.gen[s] !== this.#g || (this.#m & 1) === 1 || k.borrows[s] !== 0 || typeof o !== 'number' || typeof n !== 'number' || !(o >= 0 && o + n <= k.len[s]!)) {
+      return this.refuse(o, n, true);
+    }
     return k.off[s]! + o;
   }
   /** Why the access [o, o+n) (a write if `write`) is refused (the cold half of ra and wa); throws. */
   protected refuse(o: number, n: number, write: boolean): never {
     if (write) this.w();
     else this.r();
-    return violation(this.#k, this.#m >>> 1, 'ERANGE', `RRef access at offset ${o} of ${n} bytes is outside its ${this.#k.len[this.#s]} bytes`);
+    const holder = this.#m >>> 1;
+    if (typeof o !== 'number' || typeof n !== 'number') {
+      return violation(this.#k, holder, 'EINVAL', `RRef access: offset and length must be numbers, got ${typeof o} and ${typeof n}`);
+    }
+    return violation(this.#k, holder, 'ERANGE', `RRef access at offset ${o} of ${n} bytes is outside its ${this.#k.len[this.#s]} bytes`);
   }
   get valid(): boolean {
     return this.#k.gen[this.#s] === this.#g;
@@ -343,19 +352,19 @@ class Handle {
     return this.#k.u8[this.ra(o, 1)]!;
   }
   setU8(o: number, v: number): void {
-    this.#k.dv.setUint8(this.wa(o, 1), v);
+    this.#k.dv.setUint8(this.wa(o, 1), num(v));
   }
   getU16(o: number): number {
     return this.#k.dv.getUint16(this.ra(o, 2), true);
   }
   setU16(o: number, v: number): void {
-    this.#k.dv.setUint16(this.wa(o, 2), v, true);
+    this.#k.dv.setUint16(this.wa(o, 2), num(v), true);
   }
   getU32(o: number): number {
     return this.#k.dv.getUint32(this.ra(o, 4), true);
   }
   setU32(o: number, v: number): void {
-    this.#k.dv.setUint32(this.wa(o, 4), v, true);
+    this.#k.dv.setUint32(this.wa(o, 4), num(v), true);
   }
   loadU32(o: number): number {
     const a = this.ra(o, 4);
@@ -363,6 +372,7 @@ class Handle {
     return Atomics.load(this.#k.i32, a >> 2) >>> 0;
   }
   storeU32(o: number, v: number): void {
+    num(v);
     const a = this.wa(o, 4);
     if (a % 4 !== 0) throw new HandleError('EINVAL', `atomic access at unaligned offset ${o}`);
     Atomics.store(this.#k.i32, a >> 2, v | 0);
@@ -373,23 +383,33 @@ class Handle {
     return dv.getUint32(a, true) + dv.getUint32(a + 4, true) * 0x1_0000_0000;
   }
   setU64(o: number, v: number): void {
+    num(v);
     const a = this.wa(o, 8);
     const dv = this.#k.dv;
     dv.setUint32(a, v % 0x1_0000_0000, true);
     dv.setUint32(a + 4, Math.floor(v / 0x1_0000_0000), true);
   }
-  read(o: number, dst: Uint8Array, dstOff = 0, n = dst.length - dstOff): void {
-    const a = this.ra(o, n);
-    if (!(dstOff >= 0 && dstOff + n <= dst.length)) throw new HandleError('ERANGE', `read: destination range ${dstOff}+${n} outside ${dst.length} bytes`);
-    dst.set(this.#k.u8.subarray(a, a + n), dstOff);
+  // read and write take the caller's array only if it is a genuine Uint8Array, and reach it only
+  // through the intrinsics (see callerBytes): a look-alike's `set`, a getter or a Proxy trap would
+  // otherwise run caller code between the check and the copy, or be handed a view of physical
+  // memory itself.
+  read(o: number, dst: Uint8Array, dstOff = 0, n?: number): void {
+    const len = callerBytes(dst, 'read');
+    const count = n === undefined && typeof dstOff === 'number' ? len - dstOff : n;
+    rangeIn(dstOff, count, len, 'read: destination');
+    const a = this.ra(o, count);
+    typedArraySet.call(dst, new Uint8Array(this.#k.phys, a, count), dstOff);
   }
-  write(o: number, src: Uint8Array, srcOff = 0, n = src.length - srcOff): void {
-    const a = this.wa(o, n);
-    if (!(srcOff >= 0 && srcOff + n <= src.length)) throw new HandleError('ERANGE', `write: source range ${srcOff}+${n} outside ${src.length} bytes`);
-    this.#k.u8.set(src.subarray(srcOff, srcOff + n), a);
+  write(o: number, src: Uint8Array, srcOff = 0, n?: number): void {
+    const len = callerBytes(src, 'write');
+    const count = n === undefined && typeof srcOff === 'number' ? len - srcOff : n;
+    rangeIn(srcOff, count, len, 'write: source');
+    const from = new Uint8Array(typedArrayBuffer.call(src) as ArrayBufferLike, (typedArrayByteOffset.call(src) as number) + srcOff, count);
+    this.#k.u8.set(from, this.wa(o, count));
   }
   fill(v: number, o = 0, n?: number): void {
-    const count = n ?? this.#k.len[this.#s]! - o;
+    num(v);
+    const count = n ?? this.#k.len[this.#s]! - (typeof o === 'number' ? o : 0);
     const a = this.wa(o, count);
     this.#k.u8.fill(v, a, a + count);
   }
@@ -630,12 +650,17 @@ class Handle {
       return;
     }
     if (code === FIELD_ARRAY) {
+      // The elements are read (a getter or Proxy of the caller's may run) before anything is
+      // stored, and the address computed again after: nothing the caller ran can move it.
       const n = f.count;
       if (v === null || typeof v !== 'object' || (v as ArrayLike<unknown>).length !== n) {
         violation(k, this.#m >>> 1, 'EINVAL', `field ${f.name} takes exactly ${n} elements`);
       }
+      const items: unknown[] = [];
+      for (let i = 0; i < n; i++) items.push((v as ArrayLike<unknown>)[i]);
+      const at = this.w() + f.offset;
       const es = k.elemSize[f.elem]!;
-      for (let i = 0; i < n; i++) storeScalar(k.dv, f.elem, b + i * es, (v as ArrayLike<unknown>)[i]);
+      for (let i = 0; i < n; i++) storeScalar(k.dv, f.elem, at + i * es, items[i]);
       return;
     }
     const s = this.#s;
@@ -786,6 +811,33 @@ function copyBytes(src: DataView, from: number, dst: DataView, to: number, n: nu
   let q = 0;
   for (; q + 4 <= n; q += 4) dst.setUint32(to + q, src.getUint32(from + q, true), true);
   for (; q < n; q++) dst.setUint8(to + q, src.getUint8(from + q));
+}
+/** `v` if it is a number (no valueOf of the caller's can run once an address is computed); else EINVAL. */
+function num(v: unknown): number {
+  if (typeof v !== 'number') throw new HandleError('EINVAL', `expected a number, got ${typeof v}`);
+  return v;
+}
+const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const typedArrayGetter = (name: string | symbol): ((this: unknown) => unknown) => Object.getOwnPropertyDescriptor(typedArrayProto, name)!.get!;
+const typedArrayTag = typedArrayGetter(Symbol.toStringTag);
+const typedArrayLength = typedArrayGetter('length');
+const typedArrayBuffer = typedArrayGetter('buffer');
+const typedArrayByteOffset = typedArrayGetter('byteOffset');
+const typedArraySet = (typedArrayProto as { set: (this: unknown, src: ArrayLike<number>, at: number) => void }).set;
+/**
+ * The length of `v` if it is a genuine Uint8Array, read through the intrinsic getter (a
+ * look-alike object, a Proxy or an own `length` runs no code here: the tag getter reads an
+ * internal slot); else EINVAL naming `what`.
+ */
+function callerBytes(v: unknown, what: string): number {
+  if (typedArrayTag.call(v) !== 'Uint8Array') throw new HandleError('EINVAL', `${what}: expected a Uint8Array, got ${describe(v)}`);
+  return typedArrayLength.call(v) as number;
+}
+/** [at, at+n) inside `len` bytes, both numbers; else ERANGE naming `what`. */
+function rangeIn(at: unknown, n: unknown, len: number, what: string): asserts n is number {
+  if (!(typeof at === 'number' && typeof n === 'number' && at >= 0 && n >= 0 && at + n <= len)) {
+    throw new HandleError('ERANGE', `${what} range ${String(at)}+${String(n)} outside ${len} bytes`);
+  }
 }
 const dataViewGetter = (name: string): ((this: unknown) => unknown) => Object.getOwnPropertyDescriptor(DataView.prototype, name)!.get!;
 const dvBuffer = dataViewGetter('buffer');

@@ -582,8 +582,9 @@ export class WorkerDomain {
   private syscall(op: number, r: Reader): Writer {
     const { heap } = this.host;
     const me = this.d.id;
+    // ownerOf, not the owner column: an element of a deque belongs to the deque's owner (heap.ts).
     const mine = (s: number, what: string): number => {
-      if (!(Number.isInteger(s) && s >= 0 && s < heap.maxSlots && heap.owner[s] === me)) throw new Error(`${what}: slot ${s} is not owned by ${this.d.name}`);
+      if (!(Number.isInteger(s) && s >= 0 && s < heap.highWater && heap.ownerOf(s) === me)) throw new Error(`${what}: slot ${s} is not owned by ${this.d.name}`);
       return s;
     };
     if (!this.d.live) throw new Error(`domain ${this.d.name} is dead`);

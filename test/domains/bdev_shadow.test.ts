@@ -41,7 +41,7 @@ function held(s: Storage): { kernel: number; shadow: number } {
 /** The owner of the allocation at physical address `addr` (-1: none). */
 function ownerAt(s: Storage, addr: number): number {
   const heap = s.kernel.heap;
-  for (let slot = 0; slot < heap.highWater; slot++) if (heap.owner[slot] !== -1 && heap.off[slot] === addr) return heap.owner[slot]!;
+  for (let slot = 0; slot < heap.highWater; slot++) if (heap.owner[slot] !== -1 && heap.off[slot] === addr) return heap.ownerOf(slot);
   return -1;
 }
 
@@ -171,7 +171,7 @@ test('a request the driver freed before dying cannot be reissued: -EIO in its pl
     const dead = k.get(s.driverName)!;
     let victim = -1;
     for (let slot = 0; slot < k.heap.highWater; slot++) {
-      if (k.heap.owner[slot] === dead.id && k.heap.off[slot] === addrs[n - 1]![0]) victim = slot;
+      if (k.heap.ownerOf(slot) === dead.id && k.heap.off[slot] === addrs[n - 1]![0]) victim = slot;
     }
     assert.ok(victim >= 0, 'the driver holds the last request');
     assert.equal(k.heap.parent[victim], -1, 'the driver took it out of the deque');

@@ -273,7 +273,7 @@ test('property: random entrust/move/push/pop/drop/lend/gift sequences, then the 
       assert.equal(gotRoots.length, expectRoots.size, 'each once');
       for (const o of objs) {
         if (o.owner !== DRIVER) continue;
-        if (expectBack.has(o)) assert.equal(heap.owner[o.slot], HEIR, `value ${o.id} went back`);
+        if (expectBack.has(o)) assert.equal(heap.ownerOf(o.slot), HEIR, `value ${o.id} went back`);
         else if (rootOf(o).lentTo === null) assert.equal(heap.owner[o.slot], FREE, `value ${o.id} was freed`);
       }
       for (const s of expectRoots) assert.equal(heap.parent[s], -1, 'given back as a root');

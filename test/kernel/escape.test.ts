@@ -5,7 +5,9 @@
  * the constructor chains of everything it is handed (sys and its methods, arguments, RpcErrors,
  * proxy promises, RRef handles and their methods/getters, proxies), forge RRef handles and
  * RpcErrors, read a borrowed RRef after its call, use moved RRefs and views taken before a move,
- * and bulk-move (RRefDeque.moveFrom) from a moved, borrowed, non-deque or the same deque.
+ * and bulk-move (RRefDeque.moveFrom) from a moved, borrowed, non-deque or the same deque; and
+ * run its own code between the kernel's check and its access (an offset or value with a valueOf,
+ * a look-alike destination array that would be handed a view of physical memory).
  * Each attempt must be blocked with the expected error (or panic the domain for an ownership
  * violation). Also: the kernel's prototypes stay clean, a thrown look-alike RpcError reaches the
  * caller as a genuine panic RpcError, and a domain's unhandled rejection does not kill the kernel.
@@ -82,6 +84,9 @@ const BLOCKED: Record<string, RegExp> = {
   'movefrom-self': /^panicked: moveFrom: source and destination are the same deque/,
   'movefrom-not-deque': /^panicked: this RRef \(RRefArray<u8>\) has no such operation/,
   'stale-borrow-movefrom': /^panicked: use of a revoked RRef/,
+  'offset-valueof': /^panicked: RRef access: offset and length must be numbers/,
+  'value-valueof': /^blocked: HandleError: expected a number, got object|^blocked: .*expected a number, got object/,
+  'read-lookalike': /^blocked: .*read: expected a Uint8Array, got a plain object/,
   'nested-compartment': /^blocked: nested compartment sees undefined\/undefined/,
   'atomics-wait': /^blocked: no Atomics\.wait/,
 };

@@ -184,7 +184,7 @@ describe('deques', () => {
     void heap;
   });
 
-  test('a move walks a deque with a corrupt header only inside its allocation, and quickly', () => {
+  test('a deque with a corrupt header moves with its elements; accounting walks only inside its allocation, quickly', () => {
     const { kit, heap } = setup();
     const dq = dequeOfTwoBuffers(kit);
     dq.setU32(0, 1); // head: the ring now starts at the second entry and wraps to the first
@@ -192,9 +192,9 @@ describe('deques', () => {
     dq.setU32(4, 0xffff_ffff); // count
     dq.setU32(8, 0xffff_ffff); // capacity
     const moved = any(kit.moveTo(dq, 1, 2));
-    assert.ok(performance.now() - t0 < 1000, 'the walk is bounded by the allocation, not by the header');
     assert.deepEqual(heap.usage(2), { bytes: DEQUE_HEADER + 8 + 16, slots: 3 }, 'both elements moved with their deque');
     assert.deepEqual(heap.usage(1), { bytes: 0, slots: 0 });
+    assert.ok(performance.now() - t0 < 1000, 'the walks are bounded by the allocation, not by the header');
     void moved;
   });
 
@@ -217,6 +217,48 @@ describe('deques', () => {
     r.setU32(24, 0); // the struct's child field cleared behind the kernel's back
     heap.reclaim(1); // the owner dies
     assert.deepEqual(heap.usage(1), { bytes: 0, slots: 0 }, 'a dead owner holds nothing');
+  });
+
+  test('a deque moves in O(1): its elements keep their owner column, belong to the deque\'s owner, and get it written back when they leave', () => {
+    const { kit, heap } = setup();
+    const dq = any(kit.allocDeque(1, 64));
+    const inner = any(kit.allocDeque(1, 2)); // a nested container: its element too
+    const deep = kit.allocBytes(1, 8);
+    const deepSlot = kit.slotOf(deep);
+    inner.push(deep);
+    const slots = [kit.slotOf(inner), deepSlot];
+    for (let i = 0; i < 40; i++) {
+      const b = kit.allocBytes(1, 100);
+      slots.push(kit.slotOf(b));
+      dq.push(b);
+    }
+    dq.push(inner);
+    const moved = any(kit.moveTo(dq, 1, 2));
+    assert.ok(slots.every((s) => heap.owner[s] === 1), 'no element was visited by the move');
+    assert.ok(slots.every((s) => heap.ownerOf(s) === 2), 'every element belongs to the deque\'s new owner');
+    assert.deepEqual(heap.usage(1), { bytes: 0, slots: 0 });
+    assert.equal(heap.usage(2).slots, 1 + slots.length);
+    heap.reclaim(1); // the stale owner dies: nothing of the deque's goes with it
+    assert.equal(heap.usage(2).slots, 1 + slots.length, 'a stale owner column does not make a value reclaimable');
+    const first = moved.pop();
+    assert.equal(heap.owner[kit.slotOf(first)], 2, 'a popped element is its holder\'s again');
+    for (let i = 1; i < 40; i++) moved.pop().drop();
+    const back = any(moved.pop());
+    assert.equal(kit.slotOf(back), slots[0]);
+    assert.equal(heap.owner[kit.slotOf(back)], 2);
+    assert.equal(heap.owner[deepSlot], 1, 'still inside a deque: not written');
+    assert.equal(kit.slotOf(back.pop()), deepSlot);
+    assert.equal(heap.owner[deepSlot], 2);
+  });
+
+  test('a stray (its ring entry overwritten) is freed when its holder dies, whatever owner it still names', () => {
+    const { kit, heap } = setup();
+    const dq = any(kit.allocDeque(1, 2));
+    dq.push(kit.allocBytes(1, 8));
+    const moved = any(kit.moveTo(dq, 1, 2)); // the element still names owner 1
+    moved.setU32(DEQUE_HEADER, 0xffff); // holder 2 overwrites the entry: the element is a stray
+    heap.reclaim(2);
+    assert.deepEqual(heap.totalUsage(), { bytes: 0, slots: 0 }, 'neither the deque nor its stray outlives domain 2');
   });
 });
 
@@ -559,6 +601,67 @@ describe("the proxies' fast move (tryMove)", () => {
   });
 });
 
+describe('caller values run no code between a check and an access', () => {
+  test('offsets, lengths and values must be numbers: a valueOf never runs after an address is computed', () => {
+    const { kit } = setup();
+    const h = any(kit.allocBytes(1, 16));
+    let ran = 0;
+    const sneaky = { valueOf: () => (ran++, 0) };
+    for (const op of [
+      () => h.setU8(sneaky, 1), () => h.getU32(sneaky), () => h.read(sneaky, new Uint8Array(4)), () => h.write(0, new Uint8Array(4), 0, sneaky),
+      () => h.read(0, new Uint8Array(4), sneaky), () => h.fill(0, sneaky, 4), () => h.copyFrom(h, 0, sneaky, 4),
+    ]) {
+      assert.throws(op, /must be numbers|outside/);
+    }
+    for (const op of [() => h.setU8(0, sneaky), () => h.setU16(0, sneaky), () => h.setU32(0, sneaky), () => h.storeU32(0, sneaky), () => h.setU64(0, sneaky), () => h.fill(sneaky)]) {
+      throwsCode(op, 'EINVAL', /expected a number/);
+    }
+    assert.equal(ran, 0, 'no valueOf ran after a check');
+  });
+
+  test('read and write take only genuine Uint8Arrays, through the intrinsics', () => {
+    const { kit } = setup();
+    const h = any(kit.allocBytes(1, 16));
+    h.setU32(0, 0x04030201);
+    let handed: unknown = null;
+    const lookalike = { length: 16, set: (v: unknown) => void (handed = v), subarray: () => new Uint8Array(16) };
+    const real = new Uint8Array(16);
+    const trapped = new Proxy(real, { get: (t, p) => (p === 'set' ? (v: unknown) => void (handed = v) : Reflect.get(t, p)) });
+    for (const dst of [lookalike, trapped, new Uint16Array(8), new DataView(new ArrayBuffer(16)), null]) {
+      throwsCode(() => h.read(0, dst), 'EINVAL', /read: expected a Uint8Array/);
+      throwsCode(() => h.write(0, dst), 'EINVAL', /write: expected a Uint8Array/);
+    }
+    assert.equal(handed, null, 'no caller code was handed a view of physical memory');
+    // A genuine array with an own `set` or `length` is still read through the intrinsics.
+    const shadowed = new Uint8Array(8);
+    Object.defineProperty(shadowed, 'set', { value: (v: unknown) => void (handed = v) });
+    Object.defineProperty(shadowed, 'length', { value: 2 });
+    h.read(0, shadowed);
+    assert.deepEqual([...new Uint8Array(shadowed.buffer).subarray(0, 4)], [1, 2, 3, 4]);
+    assert.equal(handed, null);
+    const src = new Uint8Array([9, 8, 7, 6, 5]);
+    h.write(4, src, 1, 3);
+    assert.deepEqual([h.getU8(4), h.getU8(5), h.getU8(6), h.getU8(7)], [8, 7, 6, 0]);
+    throwsCode(() => h.write(0, src, 3, 3), 'ERANGE', /write: source range 3\+3 outside 5 bytes/);
+    throwsCode(() => h.read(0, new Uint8Array(2), 1, 2), 'ERANGE', /read: destination range 1\+2 outside 2 bytes/);
+  });
+
+  test('a fixed-array field reads its elements before it computes where they go', () => {
+    const { kit, heap } = setup();
+    const r = any(kit.allocStruct(1, 'TestReq'));
+    const elems = {
+      length: 4,
+      get 0() {
+        kit.moveTo(r, 1, 2); // the struct leaves its holder while the caller's getter runs
+        return 1;
+      },
+      1: 2, 2: 3, 3: 4,
+    };
+    throwsCode(() => (r.tag = elems), 'EREVOKED');
+    assert.equal(heap.usage(2).slots, 1, 'the struct moved; nothing was stored through the revoked handle');
+  });
+});
+
 describe('borrows', () => {
   test('what a lent value holds outlives its owner\'s death until the borrow ends (fast-check counterexample)', () => {
     const { heap, kit } = setup();
@@ -807,6 +910,7 @@ function runModel(ops: Array<[number, number, number, number]>): void {
       assert.deepEqual(heap.usage(owner), { bytes: want.reduce((s, o) => s + o.bytes, 0), slots: want.length }, `accounting of owner ${owner}`);
     }
     assert.equal(heap.totalUsage().slots, live.length);
+    for (const o of live) if (o.handle) assert.equal(heap.owner[kit.slotOf(o.handle)], o.owner, 'the owner column of a value with a handle is exact');
     const probe = stale[(c >>> 0) % Math.max(1, stale.length)];
     if (probe) {
       for (const from of OWNERS) for (const type of [kit.bytesType, kit.dequeType]) assert.equal(kit.fastMove(kit.state, probe, type, from, 1), null, 'a stale handle cannot move');

@@ -31,7 +31,7 @@ const FILL = 0xa5;
 function pagesOwnedBy(heap: ExchangeHeap, owner: number): { slot: number; off: number; len: number }[] {
   const out: { slot: number; off: number; len: number }[] = [];
   for (let s = 0; s < heap.highWater; s++) {
-    if (heap.owner[s] === owner && heap.len[s]! >= 4096) out.push({ slot: s, off: heap.off[s]!, len: heap.len[s]! });
+    if (heap.ownerOf(s) === owner && heap.len[s]! >= 4096) out.push({ slot: s, off: heap.off[s]!, len: heap.len[s]! });
   }
   return out;
 }
@@ -65,11 +65,11 @@ for (const shadow of [false, true]) {
       assert.equal(k.heap.usage(driver.id).slots, 0, 'the dead driver\'s memory was reclaimed at once');
       // The shadow entrusted the requests it moved in: their buffers went back to it (after the
       // detach), the rest of the driver's memory was freed.
-      const owned = held.filter((r) => k.heap.owner[r.slot] === -1);
-      const inherited = held.filter((r) => k.heap.owner[r.slot] !== -1);
+      const owned = held.filter((r) => k.heap.ownerOf(r.slot) === -1);
+      const inherited = held.filter((r) => k.heap.ownerOf(r.slot) !== -1);
       if (shadow) {
         assert.deepEqual(new Set(inherited.map((r) => r.off)), readBuffers, 'exactly the read buffers went back to the shadow');
-        assert.ok(inherited.every((r) => k.heap.owner[r.slot] === k.get(s.shadowName!)!.id));
+        assert.ok(inherited.every((r) => k.heap.ownerOf(r.slot) === k.get(s.shadowName!)!.id));
       } else assert.equal(inherited.length, 0, 'without a shadow everything is freed');
       // Someone else gets the same memory right away (the allocator reuses freed blocks of a size)
       // and fills it.

@@ -342,6 +342,34 @@ export function init(sys: Sys, callee: Callee, victim: Faulty): Probe {
       const d = sys.alloc.deque<RRefArray<number>>(2);
       return `moved ${d.moveFrom(stashed as unknown as RRefDeque<RRefArray<number>>, 1)}` && true;
     },
+    /**
+     * Caller values that run code between the kernel's check and its access: an offset whose
+     * valueOf answers 0 to the bounds check and the distance to the next allocation afterwards.
+     */
+    'offset-valueof': () => {
+      const mine = sys.alloc.bytes(8);
+      const next = sys.alloc.bytes(8);
+      const dist = next.addr - mine.addr;
+      let calls = 0;
+      const o = { valueOf: () => (calls++ < 2 ? 0 : dist) };
+      mine.setU8(o as unknown as number, 0xab);
+      return next.getU8(0) === 0xab ? true : `the store did not land outside (valueOf ran ${calls} times)`;
+    },
+    /** A value whose valueOf frees the buffer (and reallocates its block) after the address check. */
+    'value-valueof': () => {
+      let h = sys.alloc.bytes(8);
+      let again: RRefArray<number> | null = null;
+      const v = { valueOf: () => { h.drop(); again = sys.alloc.bytes(8); return 0x5a; } };
+      h.setU8(0, v as unknown as number);
+      return (again as RRefArray<number> | null)?.getU8(0) === 0x5a ? true : 'the store did not reach the reallocated block';
+    },
+    /** A look-alike destination whose `set` would be handed the kernel's view of physical memory. */
+    'read-lookalike': () => {
+      const h = sys.alloc.bytes(8);
+      let got: unknown = null;
+      h.read(0, { length: 8, set: (view: Uint8Array) => { got = view.buffer; } } as unknown as Uint8Array);
+      return got !== null && (got as ArrayBufferLike).byteLength > 8 ? true : 'no view of physical memory';
+    },
     'nested-compartment': () => {
       const C = G.Compartment;
       if (typeof C !== 'function') return 'no Compartment';
