@@ -43,9 +43,12 @@ const MAX_QUEUES = 16;
 export function init(sys: Sys, sup: Supervisor<Net>): Net {
   let drv = sup.current();
   let irq = false;
-  /** RX buffers posted in the driver on the caller's behalf, and TX frames in flight, per queue. */
-  const rxOut: number[] = new Array<number>(MAX_QUEUES).fill(0);
-  const txOut: number[] = new Array<number>(MAX_QUEUES).fill(0);
+  /**
+   * Per queue: RX buffers posted in the driver on the caller's behalf, TX frames in flight. One
+   * object per queue written through properties: under lockdown an array element store takes a
+   * slow path (Array.prototype is frozen), a property store does not.
+   */
+  const perQueue: { rx: number; tx: number }[] = Array.from({ length: MAX_QUEUES }, () => ({ rx: 0, tx: 0 }));
   let debt = 0;
   let restarts = 0;
   let txFramesLost = 0;
@@ -67,19 +70,19 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     let posted = 0;
     let sent = 0;
     for (let q = 0; q < MAX_QUEUES; q++) {
-      posted += rxOut[q]!;
-      sent += txOut[q]!;
+      posted += perQueue[q]!.rx;
+      sent += perQueue[q]!.tx;
+      perQueue[q]!.tx = 0;
     }
     rxBuffersLost += posted;
     txFramesLost += sent;
     debt += sent;
-    txOut.fill(0);
     for (let attempt = 0; ; attempt++) {
       drv = sup.restart();
       restarts++;
       try {
         if (irq) drv.setInterrupts(true);
-        for (let q = 0; q < MAX_QUEUES; q++) if (rxOut[q]! > 0) repost(q);
+        for (let q = 0; q < MAX_QUEUES; q++) if (perQueue[q]!.rx > 0) repost(q);
         return;
       } catch (e) {
         if (!died(e) || attempt >= MAX_RETRIES) throw e;
@@ -88,11 +91,12 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
   };
 
   /**
-   * Posts rxOut[q] fresh buffers on queue q of a new instance, in one call: its ring is empty, so
-   * the call collects nothing. Buffers it did not take are dropped and owed to the caller instead.
+   * Posts perQueue[q].rx fresh buffers on queue q of a new instance, in one call: its ring is
+   * empty, so the call collects nothing. Buffers it did not take are dropped and owed to the
+   * caller instead.
    */
   const repost = (q: number): void => {
-    const n = rxOut[q]!;
+    const n = perQueue[q]!.rx;
     let io = freshIo(n, 1);
     const pk = io.pkts as RRefDeque<RRefArray<number>>;
     for (let i = 0; i < n; i++) pk.push(sys.alloc.bytes(bufSize));
@@ -100,7 +104,7 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     for (const d of [io.pkts, io.collect] as (RRefDeque<RRefArray<number>> | null)[]) {
       for (let b = d?.pop(); b !== undefined; b = d!.pop()) {
         b.drop();
-        rxOut[q]!--;
+        perQueue[q]!.rx--;
         debt++;
         replaced--;
       }
@@ -171,8 +175,8 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     for (let attempt = 0; ; attempt++) {
       try {
         const r = rx ? drv.rxSubmitAndPoll(q, cur) : drv.txSubmitAndPoll(q, cur);
-        if (rx) rxOut[q] = r.held;
-        else txOut[q] = r.held;
+        if (rx) perQueue[q]!.rx = r.held;
+        else perQueue[q]!.tx = r.held;
         if (debt > 0) pay(r);
         if (t0 >= 0) lastRestartMs = sys.now() - t0;
         r.restarts = restarts;
@@ -206,8 +210,7 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
         return io;
       }
       const r = submitDrain(io);
-      rxOut.fill(0);
-      txOut.fill(0);
+      for (const o of perQueue) o.rx = o.tx = 0;
       pay(r);
       r.restarts = restarts;
       return r;
