@@ -7,11 +7,11 @@
  * Invariants: no handle to a buffer is ever minted: buffers move between deques with one bulk
  * RRefDeque.moveFrom and their addresses are read with one RRefDeque.extents per run. The view
  * never allocates after it has seen its largest deque (a NetIo's view is re-pointed at the deque
- * of every call with `bind` or `bindInput`). The lengths are worked on in a local copy, indexed like a ring (the
- * element at the front at `head`): every access to the lengths RRefArray is a checked kernel
- * call, so `bind` reads the lengths in use with one `read` and `finish` writes them back, rotated
- * so the front element's length is at index 0 again, with one `write` (typed-array stores are slow
- * under lockdown: the copy is written through a DataView).
+ * of every call with `bind` or `bindInput`). The lengths are worked on in a local copy, indexed
+ * like a ring (the element at the front at `head`): every access to the lengths RRefArray is a
+ * checked kernel call, so binding reads the lengths in use with one `read` and `finish` writes
+ * them back, rotated so the front element's length is at index 0 again, with one `write`
+ * (typed-array stores are slow under lockdown: the copy is written through a DataView).
  */
 import type { RRefArray, RRefDeque } from '../../runtime/types.js';
 import type { FrameQueue } from './deque.js';
@@ -46,8 +46,9 @@ export class DequeQueue implements FrameQueue {
   /**
    * Point at a NetIo's `pkts`, which the core only takes from (moves out of the front, rotates):
    * the deque's capacity is not read (a kernel call saved), the view's capacity is its length at
-   * bind (it never holds more than it did then). `lens` null: the lengths carry no meaning (RX free buffers)
-   * and are neither read nor written back. False if lens cannot hold the deque's lengths.
+   * bind (it never holds more than it did then). `lens` null: the lengths carry no meaning (RX
+   * free buffers) and are neither read nor written back. False if lens cannot hold the deque's
+   * lengths.
    */
   bindInput(d: RRefDeque<RRefArray>, lens: RRefArray | null): boolean {
     const n = d.length;

@@ -162,7 +162,9 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     const pk = io.pkts;
     const co = io.collect;
     // A malformed NetIo or a queue no driver has: refused by the driver, nothing to record.
-    if (pk === null || co === null || !(q >= 0 && q < MAX_QUEUES && Number.isInteger(q))) return plain((d) => (rx ? d.rxSubmitAndPoll(q, io) : d.txSubmitAndPoll(q, io)));
+    if (pk === null || co === null || !(q >= 0 && q < MAX_QUEUES && Number.isInteger(q))) {
+      return plain((d) => (rx ? d.rxSubmitAndPoll(q, io) : d.txSubmitAndPoll(q, io)));
+    }
     const pIn = pk.length;
     const cIn = co.length;
     const pCap = pk.capacity;
