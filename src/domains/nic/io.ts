@@ -77,12 +77,17 @@ export class DequeQueue implements FrameQueue {
     return a < this.capacity ? a : a - this.capacity;
   }
 
+  // lenAt and setLenAt run once per frame: at() written out, one call fewer each.
   lenAt(i: number): number {
-    return this.copyV.getUint32(this.at(i) * 4, true);
+    let a = this.head + i;
+    if (a >= this.capacity) a -= this.capacity;
+    return this.copyV.getUint32(a * 4, true);
   }
 
   setLenAt(i: number, len: number): void {
-    this.copyV.setUint32(this.at(i) * 4, len, true);
+    let a = this.head + i;
+    if (a >= this.capacity) a -= this.capacity;
+    this.copyV.setUint32(a * 4, len, true);
     this.dirty = true;
   }
 
@@ -94,7 +99,21 @@ export class DequeQueue implements FrameQueue {
     // Bounded by the view's room too: an input view's copy has room only for what it held.
     const room = this.capacity - this.length;
     const moved = this.d!.moveFrom(src.d!, n < room ? n : room);
-    if (withLens) for (let k = 0; k < moved; k++) this.copyV.setUint32(this.at(this.length + k) * 4, src.lenAt(k), true);
+    if (withLens && moved > 0) {
+      // Element k of src (its copy from src.head) to this.length + k of ours, both rings walked
+      // with local indices: one step per length, no call per length.
+      const from = src.copyV;
+      const to = this.copyV;
+      const fromCap = src.capacity;
+      const toCap = this.capacity;
+      let f = src.head;
+      let t = this.at(this.length);
+      for (let k = 0; k < moved; k++) {
+        to.setUint32(t * 4, from.getUint32(f * 4, true), true);
+        if (++f === fromCap) f = 0;
+        if (++t === toCap) t = 0;
+      }
+    }
     this.length += moved;
     if (moved > 0) this.dirty = true;
     src.length -= moved;
