@@ -14,7 +14,8 @@
  *         and reports the median time of an RX call that collected a full batch of 32 and of a TX
  *         call that posted and reclaimed 32 — a median per call, so unlike Mpps it holds on a
  *         machine whose other load takes the CPU from the device thread or from us now and then.
- * Each figure is the median of `runs` runs of ~1 s * scale (after a warm-up run).
+ * Each figure is the median of `runs` runs of ~1 s * scale (after a warm-up run); the domain and
+ * shadow runs of a case alternate, both paths booted at once.
  */
 import dgram from 'node:dgram';
 import { Kernel } from '../kernel/kernel.js';
@@ -33,18 +34,26 @@ const NAME: Record<Mode, string> = { rx: 'rx', tx: 'tx', fwd: 'l2fwd' };
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-/** Median Mpps of `runs` runs of fn(ms) -> frames (after one warm-up run). */
-async function rate(runs: number, ms: number, fn: (ms: number) => number): Promise<number> {
-  fn(Math.min(300, ms));
-  const xs: number[] = [];
+/**
+ * Median Mpps of `runs` runs of each fn(ms) -> frames (after one warm-up run of each). With
+ * several, their runs alternate (the order flipping every round), so that load drifting during
+ * the measurement hits them alike and their ratio compares like with like.
+ */
+async function rates(runs: number, ms: number, fns: ((ms: number) => number)[]): Promise<number[]> {
+  for (const fn of fns) fn(Math.min(300, ms));
+  const xs = fns.map(() => [] as number[]);
   for (let i = 0; i < runs; i++) {
-    await tick();
-    const t0 = performance.now();
-    const f = fn(ms);
-    xs.push(f / (performance.now() - t0) / 1e3);
+    for (let k = 0; k < fns.length; k++) {
+      const j = i % 2 === 0 ? k : fns.length - 1 - k;
+      await tick();
+      const t0 = performance.now();
+      const f = fns[j]!(ms);
+      xs[j]!.push(f / (performance.now() - t0) / 1e3);
+    }
   }
-  return median(xs);
+  return xs.map(median);
 }
+const rate = async (runs: number, ms: number, fn: (ms: number) => number): Promise<number> => (await rates(runs, ms, [fn]))[0]!;
 
 /** The driver path: NicCore in the host over kernel-owned exchange-heap buffers. */
 async function driverPath(opts: BenchOptions, ms: number, rows: ResultRow[], bar: { tick(l?: string): void }): Promise<void> {
@@ -213,17 +222,21 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
   const bar = progressBar(opts, 'net', 6 + 12 + 2 + 1 + 1 + 1 + 1 + 3);
   await driverPath(opts, ms, rows, bar);
   const pg = { kind: 'pktgen' as const, pktgen: { frameSize: 60, flows: 65536 } };
-  for (const shadow of [false, true]) {
-    const boot = await bootNet({ backend: pg, shadow, app: 'l2fwd' });
+  {
+    // Both paths booted at once (an idle NIC model parks its thread), their runs interleaved.
+    const boots: NetBoot[] = [];
     try {
+      for (const shadow of [false, true]) boots.push(await bootNet({ backend: pg, shadow, app: 'l2fwd' }));
       for (const batch of [1, 32]) {
         for (const mode of ['rx', 'tx', 'fwd'] as Mode[]) {
-          rows.push({ case: `${NAME[mode]}-64-b${batch}`, path: shadow ? 'shadow' : 'domain', mpps: round(await appRate(boot, opts, ms, mode, batch)) });
-          bar.tick(`${shadow ? 'shadow' : 'domain'} ${mode} b${batch}`);
+          const mpps = await rates(opts.runs, ms, boots.map((b) => (t: number) => b.app!.run(mode, batch, t)));
+          boots.forEach((_, i) => rows.push({ case: `${NAME[mode]}-64-b${batch}`, path: i === 0 ? 'domain' : 'shadow', mpps: round(mpps[i]!) }));
+          bar.tick(`domain+shadow ${mode} b${batch}`);
+          bar.tick();
         }
       }
     } finally {
-      await boot.stop();
+      for (const b of boots) await b.stop();
     }
   }
   {

@@ -18,7 +18,8 @@
  * runs the same evaluated code (src/kernel/isolation.ts) with the same hidden classes
  * (src/domains/nvme/core.ts), so a restarted driver starts with its predecessor's optimized code.
  *
- * Every path runs on the same file in the same run. Runs are time-boxed (scale stretches them).
+ * Every path runs on the same file in the same run; for each case the domain and shadow runs
+ * alternate. Runs are time-boxed (scale stretches them).
  * `--case PREFIX` runs only the cases whose name starts with PREFIX (e.g. `recovery`).
  */
 import { closeSync, fsyncSync, mkdtempSync, openSync, readSync, rmSync, writeSync, ftruncateSync } from 'node:fs';
@@ -130,16 +131,21 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
     // ---- domain and shadow ----------------------------------------------------------------------
     const s = await bootStorage({ image: img, blockSize: BS, shadow: true, physBytes: 64 << 20 });
     try {
-      for (const [path, bdev] of [['domain', s.driver], ['shadow', s.shadow!]] as [string, BDev][]) {
-        for (const { kind, b } of ioCases) {
-          const load = new BDevWorkload(s.kernel, bdev, kind, b, span);
-          const xs: number[] = [];
-          for (let i = 0; i < runs + 1; i++) {
-            const k = await load.run(ms);
-            if (i > 0) xs.push(k); // the first run warms the JIT
+      // Per case, the two paths' runs alternate (the order flipping every round), so that load
+      // drifting during the measurement hits both alike and shadow/domain compares like with like.
+      for (const { kind, b } of ioCases) {
+        const paths = ([['domain', s.driver], ['shadow', s.shadow!]] as [string, BDev][]).map(([path, bdev]) => ({
+          path, load: new BDevWorkload(s.kernel, bdev, kind, b, span), xs: [] as number[],
+        }));
+        for (let i = 0; i < runs + 1; i++) {
+          for (const p of i % 2 === 0 ? paths : [...paths].reverse()) {
+            const k = await p.load.run(ms);
+            if (i > 0) p.xs.push(k); // the first round warms the JIT
           }
-          row(kind, b, path, median(xs));
-          bar.tick(`${path} ${kind} b${b}`);
+        }
+        for (const p of paths) {
+          row(kind, b, p.path, median(p.xs));
+          bar.tick(`${p.path} ${kind} b${b}`);
         }
       }
 

@@ -694,17 +694,23 @@ export class ExchangeHeap {
 
   /** Bytes and slots `owner` holds now, elements of its deques included (see effectiveOwners). */
   usage(owner: number): { bytes: number; slots: number } {
-    let bytes = 0;
-    let slots = 0;
+    return this.usageByOwner().get(owner) ?? { bytes: 0, slots: 0 };
+  }
+
+  /** usage() of every owner holding something, in one pass (what a domain listing needs). */
+  usageByOwner(): Map<number, { bytes: number; slots: number }> {
+    const out = new Map<number, { bytes: number; slots: number }>();
     const own = this.effectiveOwners();
     const len = this.len;
     for (let s = 0; s < this.highWater; s++) {
-      if (own[s] === owner) {
-        bytes += len[s]!;
-        slots++;
-      }
+      const o = own[s]!;
+      if (o === FREE) continue;
+      let u = out.get(o);
+      if (u === undefined) out.set(o, (u = { bytes: 0, slots: 0 }));
+      u.bytes += len[s]!;
+      u.slots++;
     }
-    return { bytes, slots };
+    return out;
   }
 
   /** Bytes and slots held by anyone (kernel included). */

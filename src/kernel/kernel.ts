@@ -320,8 +320,9 @@ export class Kernel {
   }
 
   list(): DomainInfo[] {
+    const usage = this.heap.usageByOwner();
     return [...this.byName.values()].map((d) => {
-      const u = this.heap.usage(d.id);
+      const u = usage.get(d.id) ?? { bytes: 0, slots: 0 };
       return {
         id: d.id,
         name: d.name,
@@ -685,6 +686,16 @@ export class Kernel {
         } catch (e) {
           return refuse('entrust', (e as Error).message);
         }
+      },
+      /**
+       * `p.then(onValue, onFailure)` for the shadow's call `p` into an instance handed out here,
+       * with no promise of its own when `p` is still pending: the kernel runs the hooks, and
+       * returning `p` from the shadow's method hands the answer straight to its caller (see
+       * AsyncCall in proxy.ts).
+       */
+      relay: (p: unknown, onValue: unknown, onFailure: unknown): Promise<unknown> => {
+        if (typeof onValue !== 'function' || typeof onFailure !== 'function') return refuse('relay', 'onValue and onFailure must be functions');
+        return kernel.rt.relay(user, p, onValue as (v: unknown) => unknown, onFailure as (e: unknown) => unknown);
       },
       /**
        * Fresh handles to the entrusted values that dead instances handed out here held when they

@@ -19,6 +19,8 @@
  * proxy take move / retMove, which find and report what is wrong. An async call costs one
  * AsyncCall record (registered in the callee's intrusive in-flight list), the kernel-made promise
  * and the two reactions on the callee's promise; the slice clock is sampled, not read per settle.
+ * A callee that answers with the promise of its own pending call onward (a pass-through, e.g. a
+ * shadow) is not subscribed to: that call hands its answer on directly (AsyncCall.next).
  */
 import { setFlagsFromString } from 'node:v8';
 import { makeRpcError, type RpcError, type RpcErrorKind } from './errors.js';
@@ -54,6 +56,12 @@ export interface ProxyRuntime {
   fault(link: Link, e: unknown, method: string): RpcError;
   rejected(link: Link, e: unknown, method: string): Promise<never>;
   settle(link: Link, p: unknown, method: string, conv: (r: any) => unknown, release?: () => void): Promise<unknown>;
+  /**
+   * `p.then(onValue, onFailure)` for domain `by`, without a promise hop when `p` is the promise of
+   * the async call `by` made last, still pending: then the kernel runs the hooks when that call
+   * settles, and `p` itself becomes the answer (see AsyncCall). For shadows (Supervisor.relay).
+   */
+  relay(by: Domain, p: unknown, onValue: (v: unknown) => unknown, onFailure: (e: unknown) => unknown): Promise<unknown>;
   badArg(link: Link, method: string, index: number, want: string, got: unknown): never;
   badRet(link: Link, method: string, want: string, got: unknown): never;
   /**
@@ -183,35 +191,67 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
    * settles: it settles the caller's kernel-made promise exactly once, with the converted result,
    * the callee's panic, or (unwound at the callee's death) an RpcError. One object per call
    * instead of a set of closures; the promise's resolvers are taken by a shared executor.
+   *
+   * Two additions for pass-through domains (a shadow forwarding a call to the domain it wraps):
+   *  - relay hooks (`onValue`, `onFailure`, set by `relay`): the caller's own continuations, run
+   *    by the kernel instead of as reactions to a promise of the caller's — the promise then
+   *    settles as `promise.then(onValue, onFailure)` would;
+   *  - forwarding (`next`): a call whose callee answered with this call's promise unchanged (the
+   *    callee's own pending call onward) gets this call's answer directly when it comes, instead
+   *    of through a reaction to the promise: one promise hop and two closures less per crossing.
+   * A failure with a hook or a forward is handled in a microtask of its own: an unwind runs inside
+   * the callee's termination, where no domain code may run.
    */
   class AsyncCall implements InflightCall {
     inflightSlot = -1;
-    private done = false;
+    /** Finished: unregistered, its answer decided (maybe still to be delivered). */
+    finished = false;
     resolve!: (v: unknown) => void;
     reject!: (e: unknown) => void;
     readonly promise: Promise<unknown>;
+    onValue: ((v: unknown) => unknown) | null = null;
+    onFailure: ((e: unknown) => unknown) | null = null;
+    next: AsyncCall | null = null;
 
     constructor(
-      private readonly link: Link,
+      readonly link: Link,
       private readonly method: string,
       private readonly conv: (r: any) => unknown,
       private readonly release: (() => void) | undefined,
     ) {
       resolversFor = this;
       this.promise = new Promise(takeResolvers);
+      lastCall = this;
     }
 
     private finish(): boolean {
-      if (this.done) return false;
-      this.done = true;
+      if (this.finished) return false;
+      this.finished = true;
       this.link.callee.inflight.delete(this);
       this.release?.();
       return true;
     }
 
+    /** Settle with what the callee's promise `p` (or plain value) settles with. */
+    follow(p: unknown): void {
+      try {
+        if (typeof p === 'object' && p !== null && p instanceof Promise) {
+          // The original then (the instance's own `then` could be the callee's).
+          Reflect.apply(promiseThen, p, [(v: unknown) => this.value(v), (e: unknown) => this.error(e)]);
+        } else {
+          queueMicrotask(() => this.value(p));
+        }
+      } catch (e) {
+        // The callee's promise ran the callee's code in this turn and it threw: `instanceof` walks a
+        // prototype chain that may hold a Proxy, and `then` reads the species from an own
+        // `constructor` getter. That is the callee's panic; what it threw never reaches the caller.
+        this.error(e);
+      }
+    }
+
     unwind(cause: string): void {
       const callee = this.link.callee;
-      if (this.finish()) this.reject(makeRpcError(deadKind(callee), callee.name, this.method, `domain ${callee.name} died (${cause}) before answering`));
+      if (this.finish()) this.failed(makeRpcError(deadKind(callee), callee.name, this.method, `domain ${callee.name} died (${cause}) before answering`));
     }
 
     value(v: unknown): void {
@@ -221,18 +261,79 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       try {
         out = conv(v);
       } catch (e) {
-        this.reject(e);
+        this.failed(e);
         return;
       }
-      if (mustYield()) setImmediate(this.resolve, out);
-      else this.resolve(out);
+      const onValue = this.onValue;
+      if (onValue !== null) {
+        try {
+          out = onValue(out);
+        } catch (e) {
+          this.rejectOut(e);
+          return;
+        }
+      }
+      if (mustYield()) setImmediate(answerLater, this, out);
+      else this.answer(out);
     }
 
     error(e: unknown): void {
       if (!this.link.callee.live) return; // already unwound by the termination
-      if (this.finish()) this.reject(faultFor(this.link, e, this.method));
+      if (this.finish()) this.failed(faultFor(this.link, e, this.method));
+    }
+
+    /** The callee failed with `err` (already made the caller's error). */
+    private failed(err: unknown): void {
+      if (this.onFailure === null && this.next === null) this.reject(err);
+      else queueMicrotask(() => this.recover(err));
+    }
+
+    private recover(err: unknown): void {
+      const onFailure = this.onFailure;
+      if (onFailure === null) {
+        this.rejectOut(err);
+        return;
+      }
+      let r: unknown;
+      try {
+        r = onFailure(err);
+      } catch (e) {
+        this.rejectOut(e);
+        return;
+      }
+      this.answer(r);
+    }
+
+    answer(out: unknown): void {
+      const next = this.next;
+      // A relayed call forwarded (the shadow returned its promise, which it may use for nothing
+      // else, see Supervisor.relay) leaves that promise unsettled: resolving a promise with an
+      // object costs a lookup of `then` on it, felt at batch 1.
+      if (next === null || this.onValue === null) this.resolve(out);
+      if (next === null) return;
+      try {
+        if (typeof out === 'object' && out !== null && out instanceof Promise) next.follow(out);
+        else next.value(out);
+      } catch (e) {
+        next.error(e); // a Proxy in what onValue / onFailure returned: the caller's fault
+      }
+    }
+
+    /** The answer is an exception (the caller's own hook threw, or a failure without a hook). */
+    private rejectOut(e: unknown): void {
+      const next = this.next;
+      if (next === null) {
+        this.reject(e);
+        return;
+      }
+      // Forwarded: nobody may be listening to this promise; the forward gets the failure.
+      Reflect.apply(promiseThen, this.promise, [undefined, ignore]);
+      this.reject(e);
+      next.error(e);
     }
   }
+  const answerLater = (call: AsyncCall, out: unknown): void => call.answer(out);
+  const ignore = (): void => {};
   // The shared executor: a Promise runs it synchronously, for the call being constructed.
   let resolversFor: AsyncCall | null = null;
   const takeResolvers = (resolve: (v: unknown) => void, reject: (e: unknown) => void): void => {
@@ -240,6 +341,13 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     call.resolve = resolve;
     call.reject = reject;
     resolversFor = null;
+  };
+  /** The async call made last: what `relay` and a forward recognize by its promise. */
+  let lastCall: AsyncCall | null = null;
+  /** The last async call if `p` is its promise, it was made by `by`, and is pending and not forwarded yet. */
+  const pendingOf = (p: unknown, by: Domain): AsyncCall | null => {
+    const call = lastCall;
+    return call !== null && call.promise === p && call.link.caller === by && !call.finished && call.next === null ? call : null;
   };
 
   const rt: ProxyRuntime = {
@@ -257,6 +365,13 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     rejected(link, e, method) {
       return Promise.reject(faultFor(link, e, method));
     },
+    relay(by, p, onValue, onFailure) {
+      const call = pendingOf(p, by);
+      if (call === null || call.onValue !== null || call.onFailure !== null) return Reflect.apply(promiseThen, Promise.resolve(p), [onValue, onFailure]) as Promise<unknown>;
+      call.onValue = onValue;
+      call.onFailure = onFailure;
+      return call.promise;
+    },
     settle(link, p, method, conv, release) {
       const callee = link.callee;
       if (!callee.live) {
@@ -266,21 +381,13 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
         release?.();
         return Promise.reject(deadError(link, method));
       }
+      const prev = pendingOf(p, callee);
       const call = new AsyncCall(link, method, conv, release);
       callee.inflight.add(call);
-      try {
-        if (typeof p === 'object' && p !== null && p instanceof Promise) {
-          // The original then (the instance's own `then` could be the callee's).
-          Reflect.apply(promiseThen, p, [(v: unknown) => call.value(v), (e: unknown) => call.error(e)]);
-        } else {
-          queueMicrotask(() => call.value(p));
-        }
-      } catch (e) {
-        // The callee's promise ran the callee's code in this turn and it threw: `instanceof` walks a
-        // prototype chain that may hold a Proxy, and `then` reads the species from an own
-        // `constructor` getter. That is the callee's panic; what it threw never reaches the caller.
-        call.error(e);
-      }
+      // The callee answered with its own pending call onward (a pass-through): forward that
+      // call's answer here directly, rather than through a reaction to its promise.
+      if (prev !== null) prev.next = call;
+      else call.follow(p);
       return call.promise;
     },
     badArg(link, method, index, want, got) {

@@ -552,24 +552,30 @@ class Handle {
     if (sCount < moving) moving = sCount;
     if (n < moving) moving = n;
     const heap = k.heap;
+    const { parent, type, hasChildren, i32 } = k;
+    // Ring entries read as aligned words (a deque is 8-aligned, its header 16 bytes).
+    const srcRing = (sb + DEQUE_HEADER) >>> 2;
+    const dstRing = b + DEQUE_HEADER;
     let si = sHead;
     let di = head + count;
     if (di >= cap) di -= cap;
     let moved = 0;
     let bad = '';
     for (; moved < moving; moved++) {
-      const c = dv.getUint32(sb + DEQUE_HEADER + si * 4, true);
+      const c = i32[srcRing + si]!;
       // Validated one at a time, after the elements before it moved: a slot number listed twice
       // fails here the second time (its parent is this deque by then), as pop would fail on it.
-      if (!heap.validChild(ss, c)) {
+      // parent[c] === ss is validChild: a free slot names no parent, and a number outside the
+      // table reads undefined.
+      if (parent[c] !== ss) {
         bad = `deque (slot ${ss}) holds a corrupt element entry`;
         break;
       }
-      if (k.hasChildren[k.type[c]!] === 1 && containsSlot(k, c, self)) {
+      if (hasChildren[type[c]!] === 1 && containsSlot(k, c, self)) {
         bad = 'moveFrom of an RRef that contains this deque';
         break;
       }
-      dv.setUint32(b + DEQUE_HEADER + di * 4, c, true);
+      dv.setUint32(dstRing + di * 4, c, true);
       heap.transfer(c, self);
       si = si + 1 === sCap ? 0 : si + 1;
       di = di + 1 === cap ? 0 : di + 1;

@@ -45,10 +45,10 @@ function ownerAt(s: Storage, addr: number): number {
   return -1;
 }
 
-/** A deque of `n` one-block writes at lba0.. with pattern seeds seed0..; and the addresses of its structs and buffers. */
-function writes(s: Storage, n: number, lba0: number, seed0: number) {
+/** A deque (of capacity `cap`) of `n` one-block writes at lba0.. with pattern seeds seed0..; and the addresses of its structs and buffers. */
+function writes(s: Storage, n: number, lba0: number, seed0: number, cap = n) {
   const k = s.kernel;
-  const dq = k.kit.allocDeque(KERNEL_OWNER, n) as unknown as RRefDeque<RRef<BlkReq>>;
+  const dq = k.kit.allocDeque(KERNEL_OWNER, cap) as unknown as RRefDeque<RRef<BlkReq>>;
   const addrs: [number, number][] = [];
   for (let i = 0; i < n; i++) {
     const r = req(k, 1, lba0 + i, 1, BS, seed0 + i);
@@ -96,6 +96,30 @@ test('a driver dies holding moved write requests: the same requests and buffers 
     assert.equal(k.get(s.shadowName!)!.faults, 0);
     await expectOnDisk(s, n, 10, 500);
     assert.deepEqual(held(s), before, 'the caller and the shadow hold what they held before');
+  });
+});
+
+test('a batch larger than any before, in a deque with room to spare: every request is reissued in order from its own buffers, and the caller gets a deque as large as its own', async () => {
+  await slowDisk(async (s) => {
+    const k = s.kernel;
+    const n = 40;
+    const { dq, addrs } = writes(s, n, 200, 900, 64);
+    const result = s.bdev.submitAndPoll(dq);
+    await sleep(6);
+    k.injectFault(s.driverName, 'now');
+    const out = await result;
+    assert.equal(out.length, n);
+    assert.equal(out.capacity, 64);
+    for (let i = 0; i < n; i++) {
+      const r = out.pop()!;
+      assert.equal(r.status, 0, `write ${i}`);
+      assert.equal(r.tag, 100 + i, 'in order');
+      assert.deepEqual([r.addr, r.data!.addr], addrs[i], `write ${i}: the caller's own request and buffer`);
+      r.drop();
+    }
+    out.drop();
+    assert.equal(k.get(s.driverName)!.restarts, 1);
+    await expectOnDisk(s, n, 200, 900);
   });
 });
 

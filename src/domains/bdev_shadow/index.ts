@@ -24,11 +24,13 @@
  *    (the fs log, bcache) rely on getting their buffers back by move. Why not a copy (the former
  *    scheme): it cost a 4 KiB memcpy per written block and half the throughput of 32-request
  *    sequential writes. Cost now, per call: one capability call (a walk over the batch setting a
- *    flag per slot) and two pooled continuations; no request is touched one by one. What is left
- *    of the shadow's cost is the second crossing itself (the proxy's per-call promise and
- *    closures), felt at batch 1. A reissued request keeps the fields the dead driver left in it
- *    (a driver writes only `status`, reset before the reissue); after a crash the requests come
- *    back in a fresh deque.
+ *    flag per slot) and two pooled continuations, which the kernel runs itself (supervisor.relay):
+ *    the shadow answers with the promise of its call to the driver, so the kernel hands the
+ *    driver's answer straight on to the caller, with no promise hop in the shadow; no request is
+ *    touched one by one. What is left of the shadow's cost is the second crossing itself (its
+ *    call record, promise and RRef moves), felt at batch 1, and at batch 32 the entrust walk.
+ *    A reissued request keeps the fields the dead driver left in it (a driver writes only
+ *    `status`, reset before the reissue); after a crash the requests come back in a fresh deque.
  *    A request the driver did not give back (it freed the caller's request, or gave it away —
  *    a driver bug the interface forbids) cannot be reissued: in its place the caller gets a
  *    request answered -EIO with no data and zero fields (the shadow keeps nothing of it).
@@ -52,7 +54,7 @@ const DEATHS = ['panic', 'callee-dead', 'timeout'];
  * One submit / submitAndPoll call in flight: how to find its requests again after a crash (their
  * addresses, in order), its deque's capacity and address, what it was forwarded with, and its two
  * continuations — made once per pooled record, so that the common path
- * (`driver.call(arg).then(done, failed)`) allocates no closure and runs no async function.
+ * (`sup.relay(driver.call(arg), done, failed)`) allocates no closure and runs no async function.
  */
 interface Batch {
   n: number;
@@ -63,6 +65,8 @@ interface Batch {
   one: number;
   /** submitAndPoll: the addresses of its requests in order (written by entrust); grown as needed. */
   order: RRefArray<u32> | null;
+  /** How many addresses `order` holds (its length, kept here: reading it is a kernel call). */
+  room: number;
   /** Positions whose request the dead driver did not give back (recovery only). */
   lost: boolean[];
   /** In flight (not in the pool). */
@@ -94,7 +98,7 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
   const free: Batch[] = [];
   const newBatch = (): Batch => {
     const b: Batch = {
-      n: 0, cap: 0, dq: -1, one: 0, order: null, lost: [], busy: false, driver: null, arg: null,
+      n: 0, cap: 0, dq: -1, one: 0, order: null, room: 0, lost: [], busy: false, driver: null, arg: null,
       done: (out) => {
         end(b);
         return out;
@@ -113,11 +117,12 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
     if (b.lost.length !== 0) b.lost.length = 0;
     return b;
   };
-  /** Room for `n` addresses in `b.order`. */
+  /** Room for `n` addresses in `b.order` (a deque's capacity: as many as it can hold). */
   const orderFor = (b: Batch, n: number): RRefArray<u32> => {
-    if (b.order === null || b.order.length < n) {
+    if (b.order === null || b.room < n) {
       b.order?.drop();
-      b.order = sys.alloc.array('u32', Math.max(n, 32));
+      b.room = Math.max(n, 32);
+      b.order = sys.alloc.array('u32', b.room);
     }
     return b.order;
   };
@@ -339,21 +344,21 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
       b.arg = h;
       try {
         sup.entrust(h);
-        return t.submit(h).then(b.done, b.failed);
+        return sup.relay(t.submit(h), b.done, b.failed);
       } catch (e) {
         return b.failed(e); // refused at once (the driver is dead): h is still ours
       }
     },
     submitAndPoll(dq: RRefDeque<RRef<BlkReq>>) {
-      const n = dq.length;
-      const b = begin(n, dq.capacity, dq.addr);
+      const cap = dq.capacity;
+      const b = begin(0, cap, dq.addr);
       const t = (b.driver = ctl.target());
       b.arg = dq;
       try {
-        // Marks the batch and records where its requests are, in one kernel call: no request
-        // is touched here one by one.
-        sup.entrust(dq, orderFor(b, n));
-        return t.submitAndPoll(dq).then(b.done, b.failed);
+        // Marks the batch and records where its requests are and how many, in one kernel call:
+        // no request is touched here one by one.
+        b.n = sup.entrust(dq, orderFor(b, cap));
+        return sup.relay(t.submitAndPoll(dq), b.done, b.failed);
       } catch (e) {
         return b.failed(e);
       }
