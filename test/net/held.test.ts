@@ -4,7 +4,8 @@
  * so the last RX call's held plus the last TX call's held is outstanding() at every point of any
  * sequence of calls — on the driver domain, through the NIC shadow (which keeps its crash record
  * from held), and on nullnet (always 0). A refused call reports held too; drain reports 0. The RX
- * NetIo here has no pktLens: an RX call does not read it (free buffers carry no lengths).
+ * NetIo here has no pktLens: an RX call does not read it (free buffers carry no lengths). After a
+ * crash the shadow counts lost exactly what held last said, per queue, and replaces it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -96,45 +97,49 @@ test('NetIo.held: driver domain: RX held + TX held = outstanding() after every c
 test('NetIo.held: through the NIC shadow, the same', () => checkHeld('shadow'));
 test('NetIo.held: nullnet holds nothing', () => checkHeld('nullnet'));
 
-test('NIC shadow: what a crash kills is what held reported (RX posted, TX in flight), replaced one for one', async () => {
-  const boot = await bootNet({ backend: { kind: 'loopback' }, shadow: true, app: null });
+test('NIC shadow, two queues: what a crash kills is what held reported per queue (RX posted, TX in flight), replaced one for one', async () => {
+  const boot = await bootNet({ backend: { kind: 'loopback' }, shadow: true, app: null, queues: 2 });
   const { kernel, net } = boot;
   const pool = kernel.kit.allocDeque(0, POOL) as unknown as Deque;
   try {
     for (let i = 0; i < POOL; i++) pool.push(kernel.kit.allocBytes(0, 2048) as unknown as Buf);
-    let rx = hostIo(kernel, 16);
-    (rx.pkts as Deque).moveFrom(pool, 12);
-    rx = net.rxSubmitAndPoll(0, rx);
-    assert.equal(rx.held, 12, 'all 12 free buffers posted');
-    // Frames in flight: how many are still unreclaimed at the crash does not matter, held says.
+    const post = (q: number, n: number): RRef<NetIo> => {
+      let io = hostIo(kernel, 16);
+      (io.pkts as Deque).moveFrom(pool, n);
+      io = net.rxSubmitAndPoll(q, io);
+      assert.equal(io.held, n, `all ${n} free buffers posted on queue ${q}`);
+      return io;
+    };
+    let rx0 = post(0, 12);
+    const rx1 = post(1, 4);
+    // Frames in flight on queue 1: how many are unreclaimed at the crash does not matter, held says.
     let tx = hostIo(kernel, 16);
     (tx.pkts as Deque).moveFrom(pool, 5);
     for (let i = 0; i < 5; i++) tx.pktLens!.setU32(i * 4, 60);
-    tx = net.txSubmitAndPoll(0, tx);
+    tx = net.txSubmitAndPoll(1, tx);
     const txHeld = tx.held;
     pool.moveFrom(tx.collect as Deque, tx.collect!.length);
     const before = boot.netStats();
     kernel.injectFault(boot.driverName!, 'now');
-    rx = net.rxSubmitAndPoll(0, rx); // goes through the recovery: the NetIo was not moved in, so it lives
-    assert.equal(rx.status, 0);
-    assert.equal(rx.restarts, 1);
-    assert.equal(rx.pktsLost, 0);
+    rx0 = net.rxSubmitAndPoll(0, rx0); // goes through the recovery: the NetIo was not moved in, so it lives
+    assert.equal(rx0.status, 0);
+    assert.equal(rx0.restarts, 1);
+    assert.equal(rx0.pktsLost, 0);
     const after = boot.netStats();
-    assert.equal(after.rxBuffersLost - before.rxBuffersLost, 12, 'the posted buffers are counted lost');
-    assert.equal(after.txFramesLost - before.txFramesLost, txHeld, 'the frames in flight are counted lost');
-    // Fresh buffers replace the dead one for one: 12 re-posted in the new ring (no traffic since),
+    assert.equal(after.rxBuffersLost - before.rxBuffersLost, 16, 'the buffers posted on both queues are counted lost');
+    assert.equal(after.txFramesLost - before.txFramesLost, txHeld, 'the frames in flight on queue 1 are counted lost');
+    // Fresh buffers replace the dead one for one: 16 re-posted on their queues (no traffic since),
     // one per dead TX frame handed back in this call's collect (length 0) or still owed.
-    assert.equal(rx.held, 12, 'the posted buffers were re-posted');
-    assert.equal(net.outstanding() + rx.collect!.length, 12 + txHeld, 'every dead buffer replaced once');
-    const lens = rx.collectLens!;
-    for (let i = 0; i < rx.collect!.length; i++) assert.equal(lens.getU32(i * 4), 0, 'a replacement carries no frame');
+    assert.equal(rx0.held, 12, 'queue 0 got its posted buffers back');
+    assert.equal(net.outstanding() + rx0.collect!.length, 16 + txHeld, 'every dead buffer replaced once');
+    for (let i = 0; i < rx0.collect!.length; i++) assert.equal(rx0.collectLens!.getU32(i * 4), 0, 'a replacement carries no frame');
     // Everything back: drain, then count.
     let d = hostIo(kernel, 1);
     d.collect = kernel.kit.allocDeque(0, POOL) as never;
     d.collectLens = kernel.kit.allocArray(0, 'u32', POOL) as never;
     d = net.drain(d);
     assert.equal(d.status, 0);
-    for (const io of [rx, tx, d]) {
+    for (const io of [rx0, rx1, tx, d]) {
       for (const q of [io.pkts, io.collect] as Deque[]) pool.moveFrom(q, q.length);
       io.drop();
     }
