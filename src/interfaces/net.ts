@@ -5,16 +5,24 @@
  * A `NetIo` is the unit that crosses: a layout struct holding two deques and their frame lengths.
  * The caller moves it in and always gets it back (success, error value, or — through the NIC
  * shadow — after a driver crash), so no buffer is lost on any path (ARCHITECTURE §5):
- *  - `pkts` / `pktLens`: buffers going in. RX: free buffers to post (lengths ignored). TX: frames
- *    to send, `pktLens[i]` the length of the i-th frame from the front. What the driver did not take
- *    (ring full, refused) stays in `pkts`, lengths kept in the same convention.
+ *  - `pkts` / `pktLens`: buffers going in. RX: free buffers to post (lengths ignored: pktLens is
+ *    not read and may be null). TX: frames to send, `pktLens[i]` the length of the i-th frame from
+ *    the front. What the driver did not take (ring full, refused) stays in `pkts`, lengths kept in
+ *    the same convention.
  *  - `collect` / `collectLens`: buffers coming back, appended at the back. RX: filled buffers with
  *    their frame length (0 = a receive error: the buffer carries no frame). TX: frames whose
  *    transmission completed, with the length they were sent with (0 = not sent: a replacement the
  *    shadow handed back after a crash, see nic_shadow).
- *  - both lens arrays have at least the capacity of their deque; `status` is 0 or a negative errno
- *    (-22 EINVAL: bad queue or malformed NetIo; -5 EIO: device not initialised), and `count` the
- *    number of buffers the call appended to `collect`.
+ *  - collectLens has at least the capacity of collect, a TX pktLens at least the length of pkts
+ *    (a NetIo reused for both directions: give both the capacity of their deque); `status` is 0
+ *    or a negative errno (-22 EINVAL: bad queue or malformed NetIo; -5 EIO: device not
+ *    initialised), and `count` the number of buffers the call appended to `collect`.
+ *  - drain reports `held` too: what the Net still holds after it (0 unless status < 0).
+ *  - `held` is written by every Net on every rx/txSubmitAndPoll that names a queue it has: the
+ *    buffers it holds for that queue and direction after the call (RX: buffers posted on queue q;
+ *    TX: frames in flight on q), 0 for nullnet, which holds nothing. The NIC shadow
+ *    keeps its record of what would die with a crashed driver from it, so it never reads the
+ *    deques a second time;
  *  - `restarts` and `pktsLost` are written by the NIC shadow on every NetIo it returns (a bare
  *    driver leaves them as they came): the driver restarts so far, so a caller notices a recovery
  *    on the very call that went through it, and how many buffers that were in `pkts` at call entry
@@ -31,6 +39,7 @@ export interface NetIo extends Layout {
   collectLens: RRefArray<u32> | null;
   count: u32;
   status: i32;
+  held: u32;
   restarts: u32;
   pktsLost: u32;
 }

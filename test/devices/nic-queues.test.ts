@@ -71,3 +71,59 @@ test('property: DequeQueue over RRefDeques behaves as FrameDeque (buffers, lengt
     { numRuns: 150 },
   );
 });
+
+test('property: an input view (bindInput) gives away its front and rotates as FrameDeque does, never holds more than at bind, writes lengths back front first', () => {
+  // op 0: move up to k from the input's front to an output view; 1: rotate the input; 2: move up
+  // to k back (bounded by what the input held at bind).
+  const opArb = fc.tuple(fc.nat(2), fc.nat(9));
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 9 }), fc.nat(3), fc.boolean(), fc.array(opArb, { maxLength: 30 }), (n, spare, withLens, ops) => {
+      const heap = new ExchangeHeap({ physBytes: 4 << 20, maxSlots: 256 });
+      const kit = createHandleKit(heap, () => {});
+      const cap = Math.max(1, n + spare);
+      const d = kit.allocDeque(1, cap) as unknown as RRefDeque<RRefArray>;
+      const lens = kit.allocArray(1, 'u32', cap) as unknown as RRefArray;
+      const out = kit.allocDeque(1, 9) as unknown as RRefDeque<RRefArray>;
+      const outLens = kit.allocArray(1, 'u32', 9) as unknown as RRefArray;
+      const model = new FrameDeque(cap);
+      const modelOut = new FrameDeque(9);
+      for (let i = 0; i < n; i++) {
+        const b = kit.allocBytes(1, 64 + i * 8) as unknown as RRefArray;
+        model.push({ addr: b.addr, byteLength: b.byteLength } as DmaBytes, 1000 + i);
+        d.push(b);
+        lens.setU32(i * 4, 1000 + i);
+      }
+      const input = new DequeQueue();
+      const output = new DequeQueue();
+      assert.equal(input.bindInput(d, withLens ? lens : null), true);
+      assert.equal(output.bind(out, outLens), true);
+      assert.equal(input.capacity, n, "an input view's capacity is its length");
+      const slots = heap.usage(1).slots;
+      for (const [op, k] of ops) {
+        if (op === 0) assert.equal(output.moveFrom(input, k, withLens), modelOut.moveFrom(model, k, withLens));
+        else if (op === 1 && model.length > 0) { input.rotate(); model.rotate(); }
+        else if (op === 2) {
+          const room = Math.min(k, modelOut.length, n - model.length);
+          assert.equal(input.moveFrom(output, k, withLens), room, 'an input view takes back at most what it gave');
+          model.moveFrom(modelOut, room, withLens);
+        }
+        assert.equal(input.length, model.length);
+        assert.equal(d.length, model.length, 'the deque holds what the view says');
+        if (withLens) for (let e = 0; e < model.length; e++) assert.equal(input.lenAt(e), model.lenAt(e));
+      }
+      const v = new DataView(new ArrayBuffer(8 * 9));
+      const w = new DataView(new ArrayBuffer(8 * 9));
+      input.extents(input.length, v);
+      model.extents(model.length, w);
+      assert.deepEqual(new Uint8Array(v.buffer, 0, 8 * model.length), new Uint8Array(w.buffer, 0, 8 * model.length), 'the same buffers in the same order');
+      input.finish();
+      output.finish();
+      for (let e = 0; e < model.length; e++) {
+        // Without a lengths array nothing is written back: the array keeps what it held.
+        assert.equal(lens.getU32(e * 4), withLens ? model.lenAt(e) : 1000 + e, `length ${e}`);
+      }
+      assert.equal(heap.usage(1).slots, slots, 'no buffer made or lost');
+    }),
+    { numRuns: 150 },
+  );
+});

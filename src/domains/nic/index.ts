@@ -12,6 +12,9 @@
  *    RRefDeque and move to and from a NetIo's deques in bulk (io.ts);
  *  - every NetIo moved in is returned, on error paths too (status < 0, nothing taken); an
  *    exception escaping here is a panic and the shadow (nic_shadow) takes over;
+ *  - every call reports in io.held what the driver holds afterwards on the queue and direction
+ *    it named (drain: on every queue), read from the rings' own records, so the shadow's count of
+ *    what a crash would kill costs it one field read;
  *  - init resets the device and programs fresh rings, so a restarted instance starts from a clean
  *    NIC whatever the dead one left behind.
  */
@@ -75,30 +78,36 @@ export function init(sys: Sys): Net {
   };
   if (cfg.interrupts === true) setMode(true);
 
+  const queueOk = (q: number): boolean => q >= 0 && q < core.queues && Number.isInteger(q);
+  /** NetIo.held: buffers held for queue q in one direction (0 for a queue the device lacks). */
+  const heldOn = (q: number, rx: boolean): number => (!queueOk(q) ? 0 : rx ? core.rxPosted(q) : core.txInflight(q));
   /** A malformed NetIo or bad queue: nothing taken, nothing collected. */
-  const refuse = (io: RRef<NetIo>): false => {
+  const refuse = (io: RRef<NetIo>, q: number, rx: boolean): false => {
     io.status = EINVAL;
     io.count = 0;
+    io.held = heldOn(q, rx);
     return false;
   };
-  /** Bind the views on io's deques; false (status EINVAL set) if io is malformed or q is bad. */
-  const open = (io: RRef<NetIo>, q: number, rx = false): boolean => {
+  /**
+   * Bind the views on io's deques; false (status EINVAL set) if io is malformed or q is bad.
+   * `rx`: pkts are free buffers whose lengths mean nothing, so pktLens is not even read (every
+   * field read mints a handle: a kernel call).
+   */
+  const open = (io: RRef<NetIo>, q: number, rx: boolean): boolean => {
     const pk = io.pkts;
-    const pl = io.pktLens;
+    const pl = rx ? null : io.pktLens;
     const co = io.collect;
     const cl = io.collectLens;
-    if (pk === null || pl === null || co === null || cl === null || !(q >= 0 && q < core.queues && Number.isInteger(q))) {
-      return refuse(io);
-    }
-    if (!inQ.bind(pk as RRefDeque<RRefArray>, pl, !rx) || !outQ.bind(co as RRefDeque<RRefArray>, cl)) {
-      return refuse(io);
-    }
+    if (pk === null || (!rx && pl === null) || co === null || cl === null || !queueOk(q)) return refuse(io, q, rx);
+    if (!inQ.bindInput(pk as RRefDeque<RRefArray>, pl) || !outQ.bind(co as RRefDeque<RRefArray>, cl)) return refuse(io, q, rx);
     io.status = 0;
     return true;
   };
-  const close = (io: RRef<NetIo>, before: number, rx = false): void => {
+  /** Lengths back, count and held: what every call that got past open reports. */
+  const close = (io: RRef<NetIo>, before: number, held: number): void => {
     io.count = outQ.length - before;
-    inQ.finish(!rx);
+    io.held = held;
+    inQ.finish();
     outQ.finish();
   };
 
@@ -107,21 +116,24 @@ export function init(sys: Sys): Net {
       if (!open(io, q, true)) return io;
       const before = outQ.length;
       core.rxSubmitAndPoll(q, inQ, outQ);
-      close(io, before, true);
+      close(io, before, core.rxPosted(q));
       return io;
     },
     txSubmitAndPoll(q: number, io: RRef<NetIo>) {
-      if (!open(io, q)) return io;
+      if (!open(io, q, false)) return io;
       const before = outQ.length;
       core.txSubmitAndPoll(q, inQ, outQ);
-      close(io, before);
+      close(io, before, core.txInflight(q));
       return io;
     },
     outstanding() {
       return core.outstanding;
     },
     drain(io: RRef<NetIo>) {
-      if (!open(io, 0)) return io;
+      if (!open(io, 0, true)) {
+        io.held = core.outstanding;
+        return io;
+      }
       const before = outQ.length;
       if (outQ.capacity - outQ.length < core.outstanding) {
         io.status = ENOSPC;
@@ -129,7 +141,7 @@ export function init(sys: Sys): Net {
         core.reset(outQ);
         if (irqMode) core.enableInterrupts();
       }
-      close(io, before);
+      close(io, before, core.outstanding);
       return io;
     },
     stats(out: RRef<NetStats>) {

@@ -7,11 +7,11 @@
  * Invariants: no handle to a buffer is ever minted: buffers move between deques with one bulk
  * RRefDeque.moveFrom and their addresses are read with one RRefDeque.extents per run. The view
  * never allocates after it has seen its largest deque (a NetIo's view is re-pointed at the deque
- * of every call with `bind`). The lengths are worked on in a local copy, indexed like a ring (the
- * element at the front at `head`): every access to the lengths RRefArray is a checked kernel
- * call, so `bind` reads the lengths in use with one `read` and `finish` writes them back, rotated
- * so the front element's length is at index 0 again, with one `write` (typed-array stores are slow
- * under lockdown: the copy is written through a DataView).
+ * of every call with `bind` or `bindInput`). The lengths are worked on in a local copy, indexed
+ * like a ring (the element at the front at `head`): every access to the lengths RRefArray is a
+ * checked kernel call, so binding reads the lengths in use with one `read` and `finish` writes
+ * them back, rotated so the front element's length is at index 0 again, with one `write`
+ * (typed-array stores are slow under lockdown: the copy is written through a DataView).
  */
 import type { RRefArray, RRefDeque } from '../../runtime/types.js';
 import type { FrameQueue } from './deque.js';
@@ -30,24 +30,45 @@ export class DequeQueue implements FrameQueue {
   private dirty = false;
 
   /**
-   * Point at `d` and `lens` (null: a driver-owned deque whose lengths live only here); false if
-   * the lens array is too short for the deque. `withLens` false: the lengths at entry carry no
-   * meaning (RX free buffers) and are not read.
+   * Point at `d` and `lens` (null: a driver-owned deque whose lengths live only here): a queue the
+   * core appends to (a NetIo's collect, a ring's record). False if the lens array is too short for
+   * the deque. The lengths of the elements already there are read (one `read`), so finish can
+   * write them all back in order.
    */
-  bind(d: RRefDeque<RRefArray>, lens: RRefArray | null, withLens = true): boolean {
+  bind(d: RRefDeque<RRefArray>, lens: RRefArray | null): boolean {
+    const cap = d.capacity;
+    if (lens !== null && lens.byteLength < cap * 4) return false;
+    this.point(d, lens, cap, d.length);
+    if (lens !== null && this.length > 0) lens.read(0, this.copy, 0, this.length * 4);
+    return true;
+  }
+
+  /**
+   * Point at a NetIo's `pkts`, which the core only takes from (moves out of the front, rotates):
+   * the deque's capacity is not read (a kernel call saved), the view's capacity is its length at
+   * bind (it never holds more than it did then). `lens` null: the lengths carry no meaning (RX
+   * free buffers) and are neither read nor written back. False if lens cannot hold the deque's
+   * lengths.
+   */
+  bindInput(d: RRefDeque<RRefArray>, lens: RRefArray | null): boolean {
+    const n = d.length;
+    if (lens !== null && lens.byteLength < n * 4) return false;
+    this.point(d, lens, n, n);
+    if (lens !== null && n > 0) lens.read(0, this.copy, 0, n * 4);
+    return true;
+  }
+
+  private point(d: RRefDeque<RRefArray>, lens: RRefArray | null, capacity: number, length: number): void {
     this.d = d;
     this.lens = lens;
-    this.capacity = d.capacity;
-    this.length = d.length;
+    this.capacity = capacity;
+    this.length = length;
     this.head = 0;
     this.dirty = false;
-    if (lens !== null && lens.byteLength < this.capacity * 4) return false;
-    if (this.copy.length < this.capacity * 4) {
-      this.copy = new Uint8Array(this.capacity * 4);
+    if (this.copy.length < capacity * 4) {
+      this.copy = new Uint8Array(capacity * 4);
       this.copyV = new DataView(this.copy.buffer);
     }
-    if (lens !== null && withLens && this.length > 0) lens.read(0, this.copy, 0, this.length * 4);
-    return true;
   }
 
   /** Index in the copy of element i. */
@@ -56,12 +77,17 @@ export class DequeQueue implements FrameQueue {
     return a < this.capacity ? a : a - this.capacity;
   }
 
+  // lenAt and setLenAt run once per frame: at() written out, one call fewer each.
   lenAt(i: number): number {
-    return this.copyV.getUint32(this.at(i) * 4, true);
+    let a = this.head + i;
+    if (a >= this.capacity) a -= this.capacity;
+    return this.copyV.getUint32(a * 4, true);
   }
 
   setLenAt(i: number, len: number): void {
-    this.copyV.setUint32(this.at(i) * 4, len, true);
+    let a = this.head + i;
+    if (a >= this.capacity) a -= this.capacity;
+    this.copyV.setUint32(a * 4, len, true);
     this.dirty = true;
   }
 
@@ -70,8 +96,24 @@ export class DequeQueue implements FrameQueue {
   }
 
   moveFrom(src: this, n: number, withLens = true): number {
-    const moved = this.d!.moveFrom(src.d!, n);
-    if (withLens) for (let k = 0; k < moved; k++) this.copyV.setUint32(this.at(this.length + k) * 4, src.lenAt(k), true);
+    // Bounded by the view's room too: an input view's copy has room only for what it held.
+    const room = this.capacity - this.length;
+    const moved = this.d!.moveFrom(src.d!, n < room ? n : room);
+    if (withLens && moved > 0) {
+      // Element k of src (its copy from src.head) to this.length + k of ours, both rings walked
+      // with local indices: one step per length, no call per length.
+      const from = src.copyV;
+      const to = this.copyV;
+      const fromCap = src.capacity;
+      const toCap = this.capacity;
+      let f = src.head;
+      let t = this.at(this.length);
+      for (let k = 0; k < moved; k++) {
+        to.setUint32(t * 4, from.getUint32(f * 4, true), true);
+        if (++f === fromCap) f = 0;
+        if (++t === toCap) t = 0;
+      }
+    }
     this.length += moved;
     if (moved > 0) this.dirty = true;
     src.length -= moved;
@@ -89,16 +131,16 @@ export class DequeQueue implements FrameQueue {
   }
 
   /**
-   * Write the lengths back with the front element's at index 0 (unless `rotate` is false: RX free
-   * buffers carry no length); drop the references.
+   * Write the lengths back with the front element's at index 0 (not for a view without a lengths
+   * array); drop the references.
    */
-  finish(rotate = true): void {
-    const n = rotate ? this.length : 0;
+  finish(): void {
+    const lens = this.lens;
+    const n = this.length;
     const h = this.head;
-    if (n > 0 && (h !== 0 || this.dirty)) {
+    if (lens !== null && n > 0 && (h !== 0 || this.dirty)) {
       // The n lengths in use are at [h, h+n) of the copy, wrapping at capacity.
       const first = Math.min(n, this.capacity - h);
-      const lens = this.lens!;
       lens.write(0, this.copy, h * 4, first * 4);
       if (first < n) lens.write(first * 4, this.copy, 0, (n - first) * 4);
     }

@@ -2,9 +2,12 @@
  * nic_shadow: transparent recovery for the NIC driver (ARCHITECTURE §5, issue 5). Exports `Net`
  * and holds a Supervisor capability over the driver domain.
  *
- * What it records: how many buffers the driver holds on the caller's behalf (RX buffers posted,
- * TX frames in flight), from the deque lengths before and after every call; whether interrupt
- * mode is on (replayed on a new instance).
+ * What it records: how many buffers the driver holds on the caller's behalf per queue (RX buffers
+ * posted, TX frames in flight), as the driver reports them in NetIo.held after every call; the
+ * number of buffers in each NetIo at call entry (what dies if the NetIo dies with the driver);
+ * whether interrupt mode is on (replayed on a new instance). Per call that is six reads of the
+ * caller's NetIo before and one after, plus the two stamps below: every field read of an RRef is
+ * a checked kernel call, so the shadow reads nothing it can be told.
  *
  * When the driver dies (a panic, an injected fault, a deadline) during or before a call:
  *  1. it restarts the driver from its artifact; the new instance resets the NIC and programs new
@@ -40,9 +43,12 @@ const MAX_QUEUES = 16;
 export function init(sys: Sys, sup: Supervisor<Net>): Net {
   let drv = sup.current();
   let irq = false;
-  /** RX buffers posted in the driver on the caller's behalf, per queue. */
-  const rxOut: number[] = new Array<number>(MAX_QUEUES).fill(0);
-  let txOut = 0;
+  /**
+   * Per queue: RX buffers posted in the driver on the caller's behalf, TX frames in flight. One
+   * object per queue written through properties: under lockdown an array element store takes a
+   * slow path (Array.prototype is frozen), a property store does not.
+   */
+  const perQueue: { rx: number; tx: number }[] = Array.from({ length: MAX_QUEUES }, () => ({ rx: 0, tx: 0 }));
   let debt = 0;
   let restarts = 0;
   let txFramesLost = 0;
@@ -62,17 +68,21 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
    */
   const restart = (): void => {
     let posted = 0;
-    for (let q = 0; q < MAX_QUEUES; q++) posted += rxOut[q]!;
+    let sent = 0;
+    for (let q = 0; q < MAX_QUEUES; q++) {
+      posted += perQueue[q]!.rx;
+      sent += perQueue[q]!.tx;
+      perQueue[q]!.tx = 0;
+    }
     rxBuffersLost += posted;
-    txFramesLost += txOut;
-    debt += txOut;
-    txOut = 0;
+    txFramesLost += sent;
+    debt += sent;
     for (let attempt = 0; ; attempt++) {
       drv = sup.restart();
       restarts++;
       try {
         if (irq) drv.setInterrupts(true);
-        for (let q = 0; q < MAX_QUEUES; q++) if (rxOut[q]! > 0) repost(q);
+        for (let q = 0; q < MAX_QUEUES; q++) if (perQueue[q]!.rx > 0) repost(q);
         return;
       } catch (e) {
         if (!died(e) || attempt >= MAX_RETRIES) throw e;
@@ -81,11 +91,12 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
   };
 
   /**
-   * Posts rxOut[q] fresh buffers on queue q of a new instance, in one call: its ring is empty, so
-   * the call collects nothing. Buffers it did not take are dropped and owed to the caller instead.
+   * Posts perQueue[q].rx fresh buffers on queue q of a new instance, in one call: its ring is
+   * empty, so the call collects nothing. Buffers it did not take are dropped and owed to the
+   * caller instead.
    */
   const repost = (q: number): void => {
-    const n = rxOut[q]!;
+    const n = perQueue[q]!.rx;
     let io = freshIo(n, 1);
     const pk = io.pkts as RRefDeque<RRefArray<number>>;
     for (let i = 0; i < n; i++) pk.push(sys.alloc.bytes(bufSize));
@@ -93,7 +104,7 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     for (const d of [io.pkts, io.collect] as (RRefDeque<RRefArray<number>> | null)[]) {
       for (let b = d?.pop(); b !== undefined; b = d!.pop()) {
         b.drop();
-        rxOut[q]!--;
+        perQueue[q]!.rx--;
         debt++;
         replaced--;
       }
@@ -150,7 +161,10 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
   const submit = (rx: boolean, q: number, io: RRef<NetIo>): RRef<NetIo> => {
     const pk = io.pkts;
     const co = io.collect;
-    if (pk === null || co === null) return plain((d) => (rx ? d.rxSubmitAndPoll(q, io) : d.txSubmitAndPoll(q, io)));
+    // A malformed NetIo or a queue no driver has: refused by the driver, nothing to record.
+    if (pk === null || co === null || !(q >= 0 && q < MAX_QUEUES && Number.isInteger(q))) {
+      return plain((d) => (rx ? d.rxSubmitAndPoll(q, io) : d.txSubmitAndPoll(q, io)));
+    }
     const pIn = pk.length;
     const cIn = co.length;
     const pCap = pk.capacity;
@@ -163,11 +177,8 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     for (let attempt = 0; ; attempt++) {
       try {
         const r = rx ? drv.rxSubmitAndPoll(q, cur) : drv.txSubmitAndPoll(q, cur);
-        if (r.status === 0) {
-          const moved = curP - r.pkts!.length - (r.collect!.length - curC);
-          if (rx) rxOut[q] = rxOut[q]! + moved;
-          else txOut += moved;
-        }
+        if (rx) perQueue[q]!.rx = r.held;
+        else perQueue[q]!.tx = r.held;
         if (debt > 0) pay(r);
         if (t0 >= 0) lastRestartMs = sys.now() - t0;
         r.restarts = restarts;
@@ -201,8 +212,7 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
         return io;
       }
       const r = submitDrain(io);
-      rxOut.fill(0);
-      txOut = 0;
+      for (const o of perQueue) o.rx = o.tx = 0;
       pay(r);
       r.restarts = restarts;
       return r;

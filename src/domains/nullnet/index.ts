@@ -2,7 +2,8 @@
  * nullnet: the `Net` interface with no device behind it (RedLeaf's nullnet), to measure what the
  * interface and one crossing cost without a NIC. RX hands every free buffer straight back as if a
  * frame of `frameSize` bytes (sys.config, default 64) had arrived in it (contents untouched); TX
- * completes every frame at once. Buffers come back in the order they went in; nothing is held.
+ * completes every frame at once. Buffers come back in the order they went in; nothing is held
+ * (NetIo.held is always 0).
  * Buffers pass from pkts to collect with one bulk RRefDeque.moveFrom (no handle per buffer).
  * Lengths are copied in and out of the NetIo's length arrays with one read/write per call (every
  * RRef access is a checked kernel call), through a local scratch array written with a DataView.
@@ -23,27 +24,31 @@ export function init(sys: Sys): Net {
   let scratch = new Uint8Array(0);
   let sv = new DataView(scratch.buffer);
 
+  const refuse = (io: RRef<NetIo>): RRef<NetIo> => {
+    io.status = EINVAL;
+    return io;
+  };
   /** Move up to room-many buffers from pkts to collect; RX gives them frameSize, TX keeps theirs. */
   const pass = (io: RRef<NetIo>, q: number, rx: boolean): RRef<NetIo> => {
     const pk = io.pkts;
-    const pl = io.pktLens;
+    // RX free buffers carry no lengths: pktLens is not read (each field read is a kernel call).
+    const pl = rx ? null : io.pktLens;
     const co = io.collect;
     const cl = io.collectLens;
     io.count = 0;
-    if (pk === null || pl === null || co === null || cl === null || q !== 0 || pl.byteLength < pk.capacity * 4 || cl.byteLength < co.capacity * 4) {
-      io.status = EINVAL;
-      return io;
-    }
-    io.status = 0;
+    io.held = 0;
+    if (pk === null || co === null || cl === null || q !== 0 || (!rx && pl === null)) return refuse(io);
     const cap = co.capacity;
-    const c0 = co.length;
     const n = pk.length;
+    if (cl.byteLength < cap * 4 || (pl !== null && pl.byteLength < n * 4)) return refuse(io);
+    io.status = 0;
+    const c0 = co.length;
     const moving = Math.min(n, cap - c0);
     if (scratch.length < 4 * n) {
       scratch = new Uint8Array(4 * n);
       sv = new DataView(scratch.buffer);
     }
-    if (!rx && n > 0) pl.read(0, scratch, 0, 4 * n);
+    if (pl !== null && n > 0) pl.read(0, scratch, 0, 4 * n);
     co.moveFrom(pk, moving);
     let bytes = 0;
     if (rx) {
@@ -54,7 +59,7 @@ export function init(sys: Sys): Net {
     }
     if (moving > 0) cl.write(4 * c0, scratch, 0, 4 * moving);
     // TX frames left behind keep the lens convention (front at index 0).
-    if (!rx && moving > 0 && moving < n) pl.write(0, scratch, 4 * moving, 4 * (n - moving));
+    if (pl !== null && moving > 0 && moving < n) pl.write(0, scratch, 4 * moving, 4 * (n - moving));
     io.count = moving;
     if (rx) {
       rxPackets += moving;
@@ -72,6 +77,7 @@ export function init(sys: Sys): Net {
     outstanding: () => 0,
     drain(io: RRef<NetIo>) {
       io.count = 0;
+      io.held = 0;
       io.status = 0;
       return io;
     },

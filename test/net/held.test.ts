@@ -1,0 +1,152 @@
+/**
+ * NetIo.held on every Net (src/interfaces/net.ts): after each rx/txSubmitAndPoll it is what the Net
+ * holds for that queue and direction. A ring's count changes only in calls of its own direction,
+ * so the last RX call's held plus the last TX call's held is outstanding() at every point of any
+ * sequence of calls — on the driver domain, through the NIC shadow (which keeps its crash record
+ * from held), and on nullnet (always 0). A refused call reports held too; drain reports 0. The RX
+ * NetIo here has no pktLens: an RX call does not read it (free buffers carry no lengths). After a
+ * crash the shadow counts lost exactly what held last said, per queue, and replaces it.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { bootNet, type NetBoot } from '../../src/host/net.js';
+import type { NetIo } from '../../src/interfaces/index.js';
+import type { RRef, RRefArray, RRefDeque } from '../../src/runtime/types.js';
+import { hostIo } from './helpers.js';
+
+type Buf = RRefArray<number>;
+type Deque = RRefDeque<Buf>;
+const POOL = 256;
+
+/** One call of a sequence: RX posting `n` free buffers, or TX sending `n` frames of 60 bytes. */
+type Step = { rx: boolean; n: number };
+const step = fc.record({ rx: fc.boolean(), n: fc.integer({ min: 0, max: 8 }) });
+
+async function checkHeld(path: 'domain' | 'shadow' | 'nullnet'): Promise<void> {
+  const boot: NetBoot = await bootNet({ backend: path === 'nullnet' ? 'nullnet' : { kind: 'loopback' }, shadow: path === 'shadow', app: null });
+  const { kernel, net } = boot;
+  const pool = kernel.kit.allocDeque(0, POOL) as unknown as Deque;
+  try {
+    for (let i = 0; i < POOL; i++) pool.push(kernel.kit.allocBytes(0, 2048) as unknown as Buf);
+    let rx = kernel.kit.allocStruct(0, 'NetIo') as unknown as RRef<NetIo>;
+    rx.pkts = kernel.kit.allocDeque(0, 8) as never;
+    rx.collect = kernel.kit.allocDeque(0, 8) as never;
+    rx.collectLens = kernel.kit.allocArray(0, 'u32', 8) as never;
+    let tx = hostIo(kernel, 8);
+    let rxHeld = 0;
+    let txHeld = 0;
+    const run = (s: Step): void => {
+      if (s.rx) {
+        (rx.pkts as Deque).moveFrom(pool, s.n - rx.pkts!.length);
+        rx = net.rxSubmitAndPoll(0, rx);
+        assert.equal(rx.status, 0);
+        rxHeld = rx.held;
+        pool.moveFrom(rx.collect as Deque, rx.collect!.length);
+      } else {
+        const pk = tx.pkts as Deque;
+        const m0 = pk.length;
+        pk.moveFrom(pool, s.n - m0);
+        for (let i = m0; i < pk.length; i++) tx.pktLens!.setU32(i * 4, 60);
+        tx = net.txSubmitAndPoll(0, tx);
+        assert.equal(tx.status, 0);
+        txHeld = tx.held;
+        pool.moveFrom(tx.collect as Deque, tx.collect!.length);
+      }
+      if (path === 'nullnet') assert.equal(rxHeld + txHeld, 0, 'nullnet holds nothing');
+      assert.equal(rxHeld + txHeld, net.outstanding(), `RX held ${rxHeld} + TX held ${txHeld} after ${JSON.stringify(s)}`);
+    };
+    fc.assert(fc.property(fc.array(step, { minLength: 1, maxLength: 12 }), (steps) => steps.forEach(run)), { numRuns: 30 });
+
+    // A refused call (no collectLens: malformed) still reports what the queue holds.
+    const bad = kernel.kit.allocStruct(0, 'NetIo') as unknown as RRef<NetIo>;
+    bad.pkts = kernel.kit.allocDeque(0, 1) as never;
+    bad.collect = kernel.kit.allocDeque(0, 1) as never;
+    const r = net.rxSubmitAndPoll(0, bad);
+    assert.equal(r.status, -22);
+    assert.equal(r.held, rxHeld, 'a refused RX call reports the posted buffers');
+    // So does a TX call without pktLens (TX frames need their lengths; RX would take this NetIo).
+    r.collectLens = kernel.kit.allocArray(0, 'u32', 1) as never;
+    const t = net.txSubmitAndPoll(0, r);
+    assert.equal(t.status, -22);
+    assert.equal(t.held, txHeld, 'a refused TX call reports the frames in flight');
+    t.drop();
+
+    // Drain: every buffer comes back and held is 0.
+    let d = hostIo(kernel, 1);
+    d.collect = kernel.kit.allocDeque(0, POOL) as never;
+    d.collectLens = kernel.kit.allocArray(0, 'u32', POOL) as never;
+    d = net.drain(d);
+    assert.equal(d.status, 0);
+    assert.equal(d.held, 0);
+    pool.moveFrom(d.collect as Deque, d.collect!.length);
+    for (const io of [rx, tx, d]) {
+      for (const q of [io.pkts, io.collect] as Deque[]) pool.moveFrom(q, q.length);
+      io.drop();
+    }
+    assert.equal(pool.length, POOL, 'every buffer came back');
+    assert.equal(net.outstanding(), 0);
+  } finally {
+    for (let b = pool.pop(); b; b = pool.pop()) b.drop();
+    pool.drop();
+    await boot.stop();
+  }
+}
+
+test('NetIo.held: driver domain: RX held + TX held = outstanding() after every call', () => checkHeld('domain'));
+test('NetIo.held: through the NIC shadow, the same', () => checkHeld('shadow'));
+test('NetIo.held: nullnet holds nothing', () => checkHeld('nullnet'));
+
+test('NIC shadow, two queues: what a crash kills is what held reported per queue (RX posted, TX in flight), replaced one for one', async () => {
+  const boot = await bootNet({ backend: { kind: 'loopback' }, shadow: true, app: null, queues: 2 });
+  const { kernel, net } = boot;
+  const pool = kernel.kit.allocDeque(0, POOL) as unknown as Deque;
+  try {
+    for (let i = 0; i < POOL; i++) pool.push(kernel.kit.allocBytes(0, 2048) as unknown as Buf);
+    const post = (q: number, n: number): RRef<NetIo> => {
+      let io = hostIo(kernel, 16);
+      (io.pkts as Deque).moveFrom(pool, n);
+      io = net.rxSubmitAndPoll(q, io);
+      assert.equal(io.held, n, `all ${n} free buffers posted on queue ${q}`);
+      return io;
+    };
+    let rx0 = post(0, 12);
+    const rx1 = post(1, 4);
+    // Frames in flight on queue 1: how many are unreclaimed at the crash does not matter, held says.
+    let tx = hostIo(kernel, 16);
+    (tx.pkts as Deque).moveFrom(pool, 5);
+    for (let i = 0; i < 5; i++) tx.pktLens!.setU32(i * 4, 60);
+    tx = net.txSubmitAndPoll(1, tx);
+    const txHeld = tx.held;
+    pool.moveFrom(tx.collect as Deque, tx.collect!.length);
+    const before = boot.netStats();
+    kernel.injectFault(boot.driverName!, 'now');
+    rx0 = net.rxSubmitAndPoll(0, rx0); // goes through the recovery: the NetIo was not moved in, so it lives
+    assert.equal(rx0.status, 0);
+    assert.equal(rx0.restarts, 1);
+    assert.equal(rx0.pktsLost, 0);
+    const after = boot.netStats();
+    assert.equal(after.rxBuffersLost - before.rxBuffersLost, 16, 'the buffers posted on both queues are counted lost');
+    assert.equal(after.txFramesLost - before.txFramesLost, txHeld, 'the frames in flight on queue 1 are counted lost');
+    // Fresh buffers replace the dead one for one: 16 re-posted on their queues (no traffic since),
+    // one per dead TX frame handed back in this call's collect (length 0) or still owed.
+    assert.equal(rx0.held, 12, 'queue 0 got its posted buffers back');
+    assert.equal(net.outstanding() + rx0.collect!.length, 16 + txHeld, 'every dead buffer replaced once');
+    for (let i = 0; i < rx0.collect!.length; i++) assert.equal(rx0.collectLens!.getU32(i * 4), 0, 'a replacement carries no frame');
+    // Everything back: drain, then count.
+    let d = hostIo(kernel, 1);
+    d.collect = kernel.kit.allocDeque(0, POOL) as never;
+    d.collectLens = kernel.kit.allocArray(0, 'u32', POOL) as never;
+    d = net.drain(d);
+    assert.equal(d.status, 0);
+    for (const io of [rx0, rx1, tx, d]) {
+      for (const q of [io.pkts, io.collect] as Deque[]) pool.moveFrom(q, q.length);
+      io.drop();
+    }
+    assert.equal(pool.length, POOL, 'the pool kept its size');
+  } finally {
+    await boot.stop();
+    for (let b = pool.pop(); b; b = pool.pop()) b.drop();
+    pool.drop();
+  }
+});
