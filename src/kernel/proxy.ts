@@ -265,14 +265,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
         return;
       }
       const onValue = this.onValue;
-      if (onValue !== null) {
-        try {
-          out = onValue(out);
-        } catch (e) {
-          this.rejectOut(e);
-          return;
-        }
-      }
+      if (onValue !== null && (out = this.runHook(onValue, out)) === NO_ANSWER) return;
       if (mustYield()) setImmediate(answerLater, this, out);
       else this.answer(out);
     }
@@ -294,14 +287,18 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
         this.rejectOut(err);
         return;
       }
-      let r: unknown;
+      const r = this.runHook(onFailure, err);
+      if (r !== NO_ANSWER) this.answer(r);
+    }
+
+    /** The caller's relay hook on `x`: what it returns, or NO_ANSWER once what it threw went on (rejectOut). */
+    private runHook(hook: (x: unknown) => unknown, x: unknown): unknown {
       try {
-        r = onFailure(err);
+        return hook(x);
       } catch (e) {
         this.rejectOut(e);
-        return;
+        return NO_ANSWER;
       }
-      this.answer(r);
     }
 
     answer(out: unknown): void {
@@ -333,6 +330,8 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     }
   }
   const answerLater = (call: AsyncCall, out: unknown): void => call.answer(out);
+  /** What runHook returns when the hook threw (private to the kernel: no hook can return it). */
+  const NO_ANSWER: unique symbol = Symbol('no answer');
   const ignore = (): void => {};
   // The shared executor: a Promise runs it synchronously, for the call being constructed.
   let resolversFor: AsyncCall | null = null;
