@@ -408,16 +408,19 @@ export class ExchangeHeap {
     this.w_owner.setInt32(slot * 4, to, true);
     const t = type[slot]!;
     if (hasChildren[t] !== 1 || this.isDeque[t] === 1) return; // flat arrays and deques: done
-    // A struct: its flat children (the common case: arrays) are handled here, without a call.
+    // A struct: its children that are flat arrays or deques (the common case: a NetIo's two
+    // deques and two length arrays) are handled here, without a call; only a nested struct recurses.
     const base = this.off[slot]!;
     const offsets = this.childOffsetsOf[t]!;
     const parent = this.parent;
+    const isDeque = this.isDeque;
     const hw = this.highWater;
     for (let k = 0; k < offsets.length; k++) {
       const c = this.dv.getUint32(base + offsets[k]!, true) - 1;
       // A valid child names this slot as its parent (a free slot names none: see free()).
       if (c < 0 || c >= hw || parent[c] !== slot) continue;
-      if (hasChildren[type[c]!] === 1) {
+      const ct = type[c]!;
+      if (hasChildren[ct] === 1 && isDeque[ct] !== 1) {
         this.moveTree(c, to, bump);
         continue;
       }
