@@ -8,7 +8,11 @@
  * and accounting. Handle classes are shared by every kit: a kit refuses another kit's handles, and
  * one accessor per field name serves every layout. The proxies' fast move (tryMove) refuses, changing
  * nothing, whatever the reporting path (moveTyped) refuses: forged and foreign handles, stale
- * generations after slot reuse, read-only, lent and child handles.
+ * generations after slot reuse, read-only, lent and child handles. A deque moves in O(1): its
+ * elements keep their owner column, belong to the deque's owner (ownerOf, usage, reclaim) and get
+ * it written back when they leave; a stray is freed with its holder. Caller values run no code
+ * between a check and an access: offsets, lengths and values must be numbers, read/write take only
+ * genuine Uint8Arrays, a fixed-array field reads its elements before computing where they go.
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
