@@ -10,6 +10,12 @@
  * An ownership violation (use after move, a foreign or revoked handle) is a panic of the domain
  * that held the handle: the kit reports it to the kernel through `onViolation`, then throws.
  *
+ * No caller code runs between a check and the access it guards: offsets, lengths and stored
+ * values must be numbers (a valueOf could otherwise answer the bounds check with one offset and
+ * the store with another, or free the buffer first), a caller's array or DataView is reached only
+ * through the intrinsics after a brand check (a look-alike's `set` would otherwise be handed a view
+ * of physical memory), and what a caller's getters yield is read before the address is computed.
+ *
  * No domain can construct a handle (the constructor demands a module-private token), and a
  * handle serves only the kit that minted it: every kit (one per exchange heap: a kernel, or a
  * worker domain's view) checks that a handle it is given carries its own state.
