@@ -710,6 +710,7 @@ describe('borrows', () => {
 
 interface Obj {
   id: number;
+  slot: number;
   bytes: number;
   owner: number;
   tag: number;
@@ -758,7 +759,7 @@ function runModel(ops: Array<[number, number, number, number]>): void {
           break;
         }
         const h = any(deque ? kit.allocDeque(owner, 1 + (b % 4)) : kit.allocBytes(owner, size));
-        const o: Obj = { id: nextId++, bytes: heap.len[kit.slotOf(h)]!, owner, tag: 1 + (c % 250), deque, cap: 1 + (b % 4), items: [], parent: null, handle: h, borrows: 0, pending: false };
+        const o: Obj = { id: nextId++, slot: kit.slotOf(h), bytes: heap.len[kit.slotOf(h)]!, owner, tag: 1 + (c % 250), deque, cap: 1 + (b % 4), items: [], parent: null, handle: h, borrows: 0, pending: false };
         if (deque) {
           assert.equal(h.length, 0);
         } else {
@@ -914,7 +915,10 @@ function runModel(ops: Array<[number, number, number, number]>): void {
       assert.deepEqual(heap.usage(owner), { bytes: want.reduce((s, o) => s + o.bytes, 0), slots: want.length }, `accounting of owner ${owner}`);
     }
     assert.equal(heap.totalUsage().slots, live.length);
-    for (const o of live) if (o.handle) assert.equal(heap.owner[kit.slotOf(o.handle)], o.owner, 'the owner column of a value with a handle is exact');
+    for (const o of live) {
+      if (o.handle) assert.equal(heap.owner[o.slot], o.owner, 'the owner column of a value with a handle is exact');
+      assert.equal(heap.ownerOf(o.slot), o.owner, `value ${o.id} belongs to its root's owner`);
+    }
     const probe = stale[(c >>> 0) % Math.max(1, stale.length)];
     if (probe) {
       for (const from of OWNERS) for (const type of [kit.bytesType, kit.dequeType]) assert.equal(kit.fastMove(kit.state, probe, type, from, 1), null, 'a stale handle cannot move');
