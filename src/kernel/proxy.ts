@@ -232,12 +232,17 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       return true;
     }
 
-    /** Settle with what the callee's promise `p` (or plain value) settles with. */
-    follow(p: unknown): void {
+    /**
+     * Settle with what the callee's promise `p` (or plain value) settles with; a plain value in a
+     * microtask of its own, or at once (`now`: a forward, already in one).
+     */
+    follow(p: unknown, now = false): void {
       try {
         if (typeof p === 'object' && p !== null && p instanceof Promise) {
           // The original then (the instance's own `then` could be the callee's).
           Reflect.apply(promiseThen, p, [(v: unknown) => this.value(v), (e: unknown) => this.error(e)]);
+        } else if (now) {
+          this.value(p);
         } else {
           queueMicrotask(() => this.value(p));
         }
@@ -307,13 +312,8 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       // else, see Supervisor.relay) leaves that promise unsettled: resolving a promise with an
       // object costs a lookup of `then` on it, felt at batch 1.
       if (next === null || this.onValue === null) this.resolve(out);
-      if (next === null) return;
-      try {
-        if (typeof out === 'object' && out !== null && out instanceof Promise) next.follow(out);
-        else next.value(out);
-      } catch (e) {
-        next.error(e); // a Proxy in what onValue / onFailure returned: the caller's fault
-      }
+      // A Proxy in what onValue / onFailure returned is the fault of the domain that relayed.
+      if (next !== null) next.follow(out, true);
     }
 
     /** The answer is an exception (the caller's own hook threw, or a failure without a hook). */
