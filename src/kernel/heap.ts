@@ -548,7 +548,8 @@ export class ExchangeHeap {
    * its holder no longer lists (a stray: its entry was overwritten in the holder's memory) keeps
    * the owner it names; a free slot's is FREE. See the owners invariant.
    */
-  private effectiveOwners(listed = this.listedChildren()): Int32Array {
+  private effectiveOwners(): Int32Array {
+    const listed = this.listedChildren();
     const hw = this.highWater;
     const out = new Int32Array(hw);
     for (let s = 0; s < hw; s++) {
