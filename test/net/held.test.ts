@@ -5,7 +5,9 @@
  * sequence of calls — on the driver domain, through the NIC shadow (which keeps its crash record
  * from held), and on nullnet (always 0). A refused call reports held too; drain reports 0. The RX
  * NetIo here has no pktLens: an RX call does not read it (free buffers carry no lengths). After a
- * crash the shadow counts lost exactly what held last said, per queue, and replaces it.
+ * crash the shadow counts lost exactly what held last said, per queue, and replaces it — but never
+ * more than the driver can hold (what it held plus what the call brought): a faulty driver that
+ * claims a million buffers costs the shadow nothing it did not hand over.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,6 +16,11 @@ import { bootNet, type NetBoot } from '../../src/host/net.js';
 import type { NetIo } from '../../src/interfaces/index.js';
 import type { RRef, RRefArray, RRefDeque } from '../../src/runtime/types.js';
 import { hostIo } from './helpers.js';
+import { Kernel } from '../../src/kernel/kernel.js';
+import { artifactPath } from '../../src/kernel/paths.js';
+import { TEST_ARTIFACTS } from '../kernel/helpers.js';
+import { join } from 'node:path';
+import type { Net, NetStats } from '../../src/interfaces/index.js';
 
 type Buf = RRefArray<number>;
 type Deque = RRefDeque<Buf>;
@@ -148,5 +155,31 @@ test('NIC shadow, two queues: what a crash kills is what held reported per queue
     await boot.stop();
     for (let b = pool.pop(); b; b = pool.pop()) b.drop();
     pool.drop();
+  }
+});
+
+test('NIC shadow: a faulty driver claiming a million held buffers is held to what it was given; a crash then replaces only those', () => {
+  const kernel = new Kernel({ physBytes: 32 << 20, log: () => {} });
+  try {
+    kernel.load(join(TEST_ARTIFACTS, 'liarnet.rldom'));
+    kernel.load(artifactPath('nic_shadow'), { imports: [{ supervise: 'liarnet' }] });
+    const net = kernel.bind<Net>('nic_shadow');
+    const stats = (): RRef<NetStats> => net.stats(kernel.kit.allocStruct(0, 'NetStats') as never);
+    let rx = hostIo(kernel, 8);
+    for (let i = 0; i < 4; i++) (rx.pkts as Deque).push(kernel.kit.allocBytes(0, 2048) as unknown as Buf);
+    rx = net.rxSubmitAndPoll(0, rx);
+    assert.equal(rx.held, 1_000_000, 'the caller sees what the driver said');
+    kernel.injectFault('liarnet', 'now');
+    rx = net.rxSubmitAndPoll(0, rx); // through the recovery
+    assert.equal(rx.status, 0, 'the shadow survived the restart');
+    const s = stats();
+    assert.equal(s.restarts, 1);
+    assert.equal(s.rxBuffersLost, 4, 'counted lost: the four buffers the call brought, not the claim');
+    assert.ok(s.buffersReplaced <= 4, `replaced ${s.buffersReplaced} buffers`);
+    s.drop();
+    assert.equal(kernel.get('nic_shadow')!.state, 'live');
+    rx.drop();
+  } finally {
+    kernel.shutdown();
   }
 });

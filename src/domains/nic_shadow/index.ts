@@ -3,7 +3,8 @@
  * and holds a Supervisor capability over the driver domain.
  *
  * What it records: how many buffers the driver holds on the caller's behalf per queue (RX buffers
- * posted, TX frames in flight), as the driver reports them in NetIo.held after every call; the
+ * posted, TX frames in flight), as the driver reports them in NetIo.held after every call (never
+ * more than it held plus what the call brought: a faulty driver's claim is bounded); the
  * number of buffers in each NetIo at call entry (what dies if the NetIo dies with the driver);
  * whether interrupt mode is on (replayed on a new instance). Per call that is six reads of the
  * caller's NetIo before and one after, plus the two stamps below: every field read of an RRef is
@@ -177,8 +178,14 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     for (let attempt = 0; ; attempt++) {
       try {
         const r = rx ? drv.rxSubmitAndPoll(q, cur) : drv.txSubmitAndPoll(q, cur);
-        if (rx) perQueue[q]!.rx = r.held;
-        else perQueue[q]!.tx = r.held;
+        // The driver's count, bounded by what it can hold: what it held plus what this call
+        // brought. A faulty driver's larger claim would make the shadow replace buffers that never
+        // existed after a crash (memory it may not have): the shadow guards against faulty drivers.
+        const o = perQueue[q]!;
+        const most = (rx ? o.rx : o.tx) + curP;
+        const held = r.held < most ? r.held : most;
+        if (rx) o.rx = held;
+        else o.tx = held;
         if (debt > 0) pay(r);
         if (t0 >= 0) lastRestartMs = sys.now() - t0;
         r.restarts = restarts;
