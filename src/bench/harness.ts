@@ -34,12 +34,26 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/**
+ * Run each of `fns` `runs` times (after `warmup` unrecorded rounds); returns the median of each
+ * one's results. With several, their runs alternate, the order flipping every round, so that load
+ * drifting during the measurement hits them alike (a same-run comparison such as shadow/domain).
+ */
+export async function mediansOf(runs: number, fns: readonly (() => number | Promise<number>)[], warmup = 1): Promise<number[]> {
+  const xs = fns.map(() => [] as number[]);
+  for (let round = 0; round < warmup + runs; round++) {
+    for (let k = 0; k < fns.length; k++) {
+      const j = round % 2 === 0 ? k : fns.length - 1 - k;
+      const x = await fns[j]!();
+      if (round >= warmup) xs[j]!.push(x);
+    }
+  }
+  return xs.map(median);
+}
+
 /** Run `fn` `runs` times (after `warmup` unrecorded runs); returns the median of its results. */
 export async function medianOf(runs: number, fn: () => number | Promise<number>, warmup = 1): Promise<number> {
-  for (let i = 0; i < warmup; i++) await fn();
-  const xs: number[] = [];
-  for (let i = 0; i < runs; i++) xs.push(await fn());
-  return median(xs);
+  return (await mediansOf(runs, [fn], warmup))[0]!;
 }
 
 /** A progress bar over `total` steps, or a no-op when not wanted. */

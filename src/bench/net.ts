@@ -27,7 +27,7 @@ import { swapMacs } from '../domains/l2fwd/index.js';
 import type { DmaBytes, RRef, RRefArray, RRefDeque } from '../runtime/types.js';
 import type { NetIo } from '../interfaces/index.js';
 import { bootNet, hostIo, type NetBoot } from '../host/net.js';
-import { median, progressBar, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
+import { median, mediansOf, progressBar, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
 
 type Mode = 'rx' | 'tx' | 'fwd';
 const NAME: Record<Mode, string> = { rx: 'rx', tx: 'tx', fwd: 'l2fwd' };
@@ -35,23 +35,18 @@ const NAME: Record<Mode, string> = { rx: 'rx', tx: 'tx', fwd: 'l2fwd' };
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /**
- * Median Mpps of `runs` runs of each fn(ms) -> frames (after one warm-up run of each). With
- * several, their runs alternate (the order flipping every round), so that load drifting during
- * the measurement hits them alike and their ratio compares like with like.
+ * Median Mpps of `runs` runs of each fn(ms) -> frames (after one shorter warm-up run of each),
+ * their runs alternating (see mediansOf).
  */
 async function rates(runs: number, ms: number, fns: ((ms: number) => number)[]): Promise<number[]> {
   for (const fn of fns) fn(Math.min(300, ms));
-  const xs = fns.map(() => [] as number[]);
-  for (let i = 0; i < runs; i++) {
-    for (let k = 0; k < fns.length; k++) {
-      const j = i % 2 === 0 ? k : fns.length - 1 - k;
-      await tick();
-      const t0 = performance.now();
-      const f = fns[j]!(ms);
-      xs[j]!.push(f / (performance.now() - t0) / 1e3);
-    }
-  }
-  return xs.map(median);
+  const timedRun = (fn: (ms: number) => number) => async (): Promise<number> => {
+    await tick();
+    const t0 = performance.now();
+    const f = fn(ms);
+    return f / (performance.now() - t0) / 1e3;
+  };
+  return mediansOf(runs, fns.map(timedRun), 0);
 }
 const rate = async (runs: number, ms: number, fn: (ms: number) => number): Promise<number> => (await rates(runs, ms, [fn]))[0]!;
 

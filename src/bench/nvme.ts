@@ -28,7 +28,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { execFileSync } from 'node:child_process';
-import { median, progressBar, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
+import { median, medianOf, mediansOf, progressBar, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
 import { BDevWorkload, BS, KINDS, lbaGen, requestDeque, tick, timed, type Kind } from './lib/blockio.js';
 import { Kernel } from '../kernel/kernel.js';
 import { KERNEL_OWNER } from '../kernel/heap.js';
@@ -108,17 +108,14 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
           const op = kind.endsWith('read') ? 'read' : 'write';
           const batch = reqs.slice(0, b);
           for (const r of batch) r.op = op;
-          const xs: number[] = [];
-          for (let i = 0; i < runs; i++) {
-            xs.push(await timed(ms, () => {
-              for (const r of batch) r.lba = next();
-              core.submitBatch(batch);
-              let got = 0;
-              while (got < b) { out.length = 0; got += core.pollCompletions(out); }
-              return b;
-            }, 64));
-          }
-          row(kind, b, 'driver', median(xs));
+          const kiops = await medianOf(runs, () => timed(ms, () => {
+            for (const r of batch) r.lba = next();
+            core.submitBatch(batch);
+            let got = 0;
+            while (got < b) { out.length = 0; got += core.pollCompletions(out); }
+            return b;
+          }, 64), 0);
+          row(kind, b, 'driver', kiops);
           bar.tick(`driver ${kind} b${b}`);
         }
         await core.shutdown();
@@ -135,18 +132,14 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
       // drifting during the measurement hits both alike and shadow/domain compares like with like.
       for (const { kind, b } of ioCases) {
         const paths = ([['domain', s.driver], ['shadow', s.shadow!]] as [string, BDev][]).map(([path, bdev]) => ({
-          path, load: new BDevWorkload(s.kernel, bdev, kind, b, span), xs: [] as number[],
+          path, load: new BDevWorkload(s.kernel, bdev, kind, b, span),
         }));
-        for (let i = 0; i < runs + 1; i++) {
-          for (const p of i % 2 === 0 ? paths : [...paths].reverse()) {
-            const k = await p.load.run(ms);
-            if (i > 0) p.xs.push(k); // the first round warms the JIT
-          }
-        }
-        for (const p of paths) {
-          row(kind, b, p.path, median(p.xs));
+        // The first round warms the JIT.
+        const kiops = await mediansOf(runs, paths.map((p) => () => p.load.run(ms)));
+        paths.forEach((p, i) => {
+          row(kind, b, p.path, kiops[i]!);
           bar.tick(`${p.path} ${kind} b${b}`);
-        }
+        });
       }
 
       // ---- recovery ---------------------------------------------------------------------------
@@ -272,31 +265,25 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
           const isRead = kind.endsWith('read');
           const next = lbaGen(kind, span);
           const ps: Promise<unknown>[] = new Array(b);
-          const xs: number[] = [];
-          for (let i = 0; i < runs; i++) {
-            xs.push(await timed(ms, async () => {
-              for (let j = 0; j < b; j++) {
-                const pos = next() * BS;
-                ps[j] = isRead ? fh.read(bufs[j]!, 0, BS, pos) : fh.write(bufs[j]!, 0, BS, pos);
-              }
-              await Promise.all(ps);
-              return b;
-            }));
-          }
-          row(kind, b, 'node-fs-promises', median(xs));
+          const promises = await medianOf(runs, () => timed(ms, async () => {
+            for (let j = 0; j < b; j++) {
+              const pos = next() * BS;
+              ps[j] = isRead ? fh.read(bufs[j]!, 0, BS, pos) : fh.write(bufs[j]!, 0, BS, pos);
+            }
+            await Promise.all(ps);
+            return b;
+          }), 0);
+          row(kind, b, 'node-fs-promises', promises);
           bar.tick(`fs-promises ${kind} b${b}`);
-          const ys: number[] = [];
-          for (let i = 0; i < runs; i++) {
-            ys.push(await timed(ms, () => {
-              for (let j = 0; j < b; j++) {
-                const pos = next() * BS;
-                if (isRead) readSync(fdS, bufs[j]!, 0, BS, pos);
-                else writeSync(fdS, bufs[j]!, 0, BS, pos);
-              }
-              return b;
-            }, 64));
-          }
-          row(kind, b, 'node-fs-sync', median(ys));
+          const sync = await medianOf(runs, () => timed(ms, () => {
+            for (let j = 0; j < b; j++) {
+              const pos = next() * BS;
+              if (isRead) readSync(fdS, bufs[j]!, 0, BS, pos);
+              else writeSync(fdS, bufs[j]!, 0, BS, pos);
+            }
+            return b;
+          }, 64), 0);
+          row(kind, b, 'node-fs-sync', sync);
           bar.tick(`fs-sync ${kind} b${b}`);
         }
       } finally {
