@@ -334,7 +334,11 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
             }
             inLoop -= rxFrames - rx0;
           }
-          if (txOn) {
+          // A seeded loop's frames that died in a crash are re-seeded into the room a TX batch
+          // leaves. Once the loop runs full batches every received batch fills it, so while frames
+          // are owed they also get a TX call of their own (a second pass, at most one per round), or
+          // the loop would stay short until traffic happened to leave room.
+          for (let pass = 0; txOn && pass < 2 && (pass === 0 || (rxOn && reseedOwed > 0)); pass++) {
             if (!rxOn) fill(tio, pool, batch, true);
             else if (reseedOwed > 0) {
               const tpk = tio.pkts as Deque;
@@ -354,6 +358,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
             recycle(co, done, rxOn ? rio : r, !rxOn);
             if (!rxOn) frames += done;
           }
+          if (failed) break;
         }
       }
       rxIo = rio;
