@@ -254,6 +254,11 @@ export class NicModel {
       && (b[off + 4]! | (b[off + 5]! << 8)) === (this.rah & 0xffff);
   }
 
+  /** `n` frames arrived while the packet buffer was full: dropped, counted in MPC. */
+  missed(n: number): void {
+    this.mpcDelta += n;
+  }
+
   /**
    * Takes the next RX descriptor of queue q for a frame of `len` bytes and returns the physical
    * address to write the frame to, then the caller must call rxCommit. Returns -1 when the frame
