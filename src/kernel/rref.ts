@@ -21,18 +21,21 @@
  * worker domain's view) checks that a handle it is given carries its own state.
  *
  * Performance invariants (the packet path mints and checks handles per frame):
- *  - exactly two handle classes per realm, shared by every kit: Handle (arrays, bytes, deques) and
- *    StructHandle (every layout: one accessor per field name, dispatched on the slot's type id
- *    through the kit's tables). Each site that reads a handle's private fields therefore sees at
- *    most two hidden classes and stays a fast polymorphic inline cache. Classes per layout, or per
- *    kit, made those sites megamorphic as soon as a few layouts or kernels had been used in the
- *    process: every handle access then paid a stub-cache lookup per private field;
+ *  - exactly one handle class per realm, Handle, shared by every kit and every kind of value
+ *    (arrays, bytes, deques, structs): each layout field name is one accessor on Handle.prototype,
+ *    dispatched on the slot's type id through the kit's tables (on a handle whose layout lacks the
+ *    field it reads undefined and refuses a write, as a struct of another layout does). Each site
+ *    that reads a handle's private fields therefore sees one hidden class and stays a monomorphic
+ *    inline cache. Classes per layout, or per kit, made those sites megamorphic as soon as a few
+ *    layouts or kernels had been used in the process: every handle access then paid a stub-cache
+ *    lookup per private field. And not a subclass for structs: constructing a derived class
+ *    measured ~4x the cost of a base class under lockdown (~15 ns more per struct handle minted,
+ *    and a NetIo round trip through the NIC shadow mints four);
  *  - a handle has five private fields (kit state, slot, generation, holder * 2 + read-only, type
- *    id * 2 + child), all set in its constructor; minting one is one monomorphic `new` of one of
- *    the two classes;
- *  - StructHandle.prototype is hardened just before the first struct handle is minted (no code
- *    outside this module can reach it before); a layout registered after that may only use field
- *    names already known;
+ *    id * 2 + child), all set in its constructor; minting one is one monomorphic `new Handle`;
+ *  - Handle and its prototype are hardened when the first handle is minted (kit.mint, which every
+ *    allocation goes through: no code outside this module can reach them before); a layout
+ *    registered after that may only use field names already known;
  *  - a writable handle is only ever minted for the slot's owner (mint refuses otherwise), and a
  *    slot's owner, type and parent change only with its generation where a handle can name it,
  *    so a handle whose generation is current knows them from its mint: the proxies' fast moves
@@ -218,7 +221,6 @@ let moveTyped!: (k: KitState, v: unknown, typeId: number, from: number, to: numb
 /** The proxies' fast moves (see HandleKit.fastMove and fastMoveFlat). */
 let tryMove!: (k: KitState, v: unknown, typeId: number, from: number, to: number) => Handle | null;
 let tryMoveFlat!: (k: KitState, v: unknown, typeId: number, from: number, to: number) => Handle | null;
-let mintStruct!: (k: KitState, s: number, g: number, m: number, t: number) => Handle;
 
 /**
  * Private state: the kit, the slot, the generation the handle is valid for, `m` = holder * 2 + ro
@@ -603,7 +605,7 @@ class Handle {
     k.heap.free(s);
   }
 
-  // ---- struct fields (the accessors of StructHandle.prototype call these) ----
+  // ---- struct fields (the field accessors on Handle.prototype call these) ----
   /**
    * Field name index `i` of this struct (the accessor of that name calls this): undefined when
    * its layout has no such field. The common scalar kinds are read without the general switch.
@@ -890,35 +892,30 @@ function callerView(v: unknown, at: number, count: number, stride: number, size:
   return view;
 }
 
-// An explicit constructor: an implicit derived one spreads its arguments, slow under lockdown.
-class StructHandle extends Handle {
-  constructor(token: symbol, k: KitState, s: number, g: number, m: number, t: number) {
-    super(token, k, s, g, m, t);
-  }
-  static {
-    mintStruct = (k, s, g, m, t) => new StructHandle(TOKEN, k, s, g, m, t);
-  }
-}
-Object.defineProperty(StructHandle, 'name', { value: 'RRef<struct>' });
-harden(Handle);
-
-/** Field name -> its index (the accessor on StructHandle.prototype and KitState.fields). */
+/** Field name -> its index (the accessor on Handle.prototype and KitState.fields). */
 const fieldIndex = new Map<string, number>();
-let structsSealed = false;
+/** Handle is hardened (see sealHandles): no new field accessor after that. */
+let handlesSealed = false;
 
-/** The accessor of field `name` on StructHandle.prototype (once per realm); its name index. */
+/** Hardens Handle before the first handle leaves this module (kit.mint calls it). */
+function sealHandles(): void {
+  harden(Handle);
+  handlesSealed = true;
+}
+
+/** The accessor of field `name` on Handle.prototype (once per realm); its name index. */
 function fieldAccessor(name: string, layout: string): number {
   let i = fieldIndex.get(name);
   if (i !== undefined) return i;
-  if (structsSealed) throw new HandleError('EINVAL', `layout ${layout}: field name ${name} is new after the first struct handle was minted; register layouts first`);
+  if (handlesSealed) throw new HandleError('EINVAL', `layout ${layout}: field name ${name} is new after the first RRef handle was minted; register layouts first`);
   if (name in Handle.prototype) throw new HandleError('EINVAL', `layout ${layout}: field ${name} would hide the RRef member of that name`);
   const index = (i = fieldIndex.size);
   fieldIndex.set(name, index);
-  Object.defineProperty(StructHandle.prototype, name, {
-    get(this: StructHandle) {
+  Object.defineProperty(Handle.prototype, name, {
+    get(this: Handle) {
       return this.getField(index);
     },
-    set(this: StructHandle, v: unknown) {
+    set(this: Handle, v: unknown) {
       this.setField(index, name, v);
     },
     enumerable: true,
@@ -931,16 +928,9 @@ function fieldAccessor(name: string, layout: string): number {
 const ROOT = 0;
 const CHILD = 1;
 
-/** A fresh handle for (slot, generation), m = holder * 2 + ro, of a root or child slot, of the slot's class. */
+/** A fresh handle for (slot, generation), m = holder * 2 + ro, of a root or child slot. */
 function mintAs(k: KitState, slot: number, g: number, m: number, child: typeof ROOT | typeof CHILD): Handle {
-  const type = k.type[slot]!;
-  const t = type * 2 + child;
-  return k.elemKindOf[type] !== KIND_STRUCT ? new Handle(TOKEN, k, slot, g, m, t) : structsSealed ? mintStruct(k, slot, g, m, t) : firstStruct(k, slot, g, m, t);
-}
-function firstStruct(k: KitState, slot: number, g: number, m: number, t: number): Handle {
-  harden(StructHandle);
-  structsSealed = true;
-  return mintStruct(k, slot, g, m, t);
+  return new Handle(TOKEN, k, slot, g, m, k.type[slot]! * 2 + child);
 }
 
 /** Is slot `s` slot `c` or inside it (c among s's ancestors)? Moving c into s would make a cycle. */
@@ -1014,6 +1004,7 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
   const mint = (slot: number, holder: number, ro: boolean): Handle => {
     // The fast moves rely on it (see fastSlot): only the owner gets a writable handle.
     if (!ro && heap.owner[slot] !== holder) throw new HandleError('EINVAL', `a writable RRef to slot ${slot} for domain ${holder}, which does not own it`);
+    if (!handlesSealed) sealHandles();
     return mintAs(k, slot, heap.gen[slot]!, holder * 2 + (ro ? 1 : 0), heap.parent[slot] === NO_PARENT ? ROOT : CHILD);
   };
   /** A handle of this kit, or a clear error (kernel-side misuse, not a domain's violation). */

@@ -458,7 +458,7 @@ describe('handle classes shared by every kit', () => {
     throwsCode(
       () => kit.registerLayout({ name: 'Late', size: 8, align: 4, fields: [{ name: 'brandNewField', kind: 'u32', offset: 0 }] }),
       'EINVAL',
-      /brandNewField is new after the first struct handle/,
+      /brandNewField is new after the first RRef handle/,
     );
     const late = kit.registerLayout({ name: 'Late2', size: 8, align: 4, fields: [{ name: 'status', kind: 'u32', offset: 4 }] });
     const l = any(kit.allocStruct(1, 'Late2'));
