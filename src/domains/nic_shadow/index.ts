@@ -159,57 +159,104 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     }
   };
 
-  const submit = (rx: boolean, q: number, io: RRef<NetIo>): RRef<NetIo> => {
+  /** Sizes of the NetIo of the submit in progress, read by entry() for recover(). */
+  let inC = 0;
+  let capP = 0;
+  let capC = 0;
+
+  /**
+   * At submit entry: the number of buffers in io.pkts (what the call brings), with the rest of
+   * what recover() needs kept aside; -1 for a malformed NetIo or a queue no driver has, which the
+   * driver refuses (nothing to record).
+   */
+  const entry = (q: number, io: RRef<NetIo>): number => {
     const pk = io.pkts;
     const co = io.collect;
-    // A malformed NetIo or a queue no driver has: refused by the driver, nothing to record.
-    if (pk === null || co === null || !(q >= 0 && q < MAX_QUEUES && Number.isInteger(q))) {
-      return plain((d) => (rx ? d.rxSubmitAndPoll(q, io) : d.txSubmitAndPoll(q, io)));
-    }
-    const pIn = pk.length;
-    const cIn = co.length;
-    const pCap = pk.capacity;
-    const cCap = co.capacity;
+    if (pk === null || co === null || !(q >= 0 && q < MAX_QUEUES && Number.isInteger(q))) return -1;
+    inC = co.length;
+    capP = pk.capacity;
+    capC = co.capacity;
+    return pk.length;
+  };
+
+  /**
+   * After a submit on queue q that brought `brought` buffers: records what the driver says it
+   * holds — bounded by what it can hold: what it held plus what this call brought (a faulty
+   * driver's larger claim would make the shadow replace buffers that never existed after a crash,
+   * memory it may not have) — pays owed buffers back and stamps the NetIo.
+   */
+  const leave = (rx: boolean, q: number, r: RRef<NetIo>, brought: number, pktsLost: number): RRef<NetIo> => {
+    const o = perQueue[q]!;
+    const most = (rx ? o.rx : o.tx) + brought;
+    const claimed = r.held;
+    const held = claimed < most ? claimed : most;
+    if (rx) o.rx = held;
+    else o.tx = held;
+    if (debt > 0) pay(r);
+    r.restarts = restarts;
+    r.pktsLost = pktsLost;
+    return r;
+  };
+
+  /**
+   * The driver failed a submit of `io` (which brought `brought` buffers) with `e`: if it died,
+   * restart it and reissue the call (on a fresh NetIo if io died with it). Kept out of the
+   * submit methods, so that their common path stays small enough for the JIT to inline the
+   * crossing into the driver.
+   */
+  const recover = (rx: boolean, q: number, io: RRef<NetIo>, brought: number, e: unknown): RRef<NetIo> => {
+    const t0 = sys.now();
     let cur = io;
-    let curP = pIn;
-    let curC = cIn;
+    let curP = brought;
+    let curC = inC;
+    const pCap = capP;
+    const cCap = capC;
     let pktsLost = 0;
-    let t0 = -1;
     for (let attempt = 0; ; attempt++) {
+      if (!died(e) || attempt >= MAX_RETRIES) throw e;
+      restart();
+      if (!cur.valid) {
+        // The NetIo died with the driver: its buffers are replaced; TX frames in it are lost.
+        if (!rx) txFramesLost += curP;
+        debt += curP + curC;
+        pktsLost += curP;
+        cur = freshIo(pCap, cCap);
+        curP = curC = 0;
+      }
       try {
-        const r = rx ? drv.rxSubmitAndPoll(q, cur) : drv.txSubmitAndPoll(q, cur);
-        // The driver's count, bounded by what it can hold: what it held plus what this call
-        // brought. A faulty driver's larger claim would make the shadow replace buffers that never
-        // existed after a crash (memory it may not have): the shadow guards against faulty drivers.
-        const o = perQueue[q]!;
-        const most = (rx ? o.rx : o.tx) + curP;
-        const held = r.held < most ? r.held : most;
-        if (rx) o.rx = held;
-        else o.tx = held;
-        if (debt > 0) pay(r);
-        if (t0 >= 0) lastRestartMs = sys.now() - t0;
-        r.restarts = restarts;
-        r.pktsLost = pktsLost;
+        const r = leave(rx, q, rx ? drv.rxSubmitAndPoll(q, cur) : drv.txSubmitAndPoll(q, cur), curP, pktsLost);
+        lastRestartMs = sys.now() - t0;
         return r;
-      } catch (e) {
-        if (!died(e) || attempt >= MAX_RETRIES) throw e;
-        if (t0 < 0) t0 = sys.now();
-        restart();
-        if (!cur.valid) {
-          // The NetIo died with the driver: its buffers are replaced; TX frames in it are lost.
-          if (!rx) txFramesLost += curP;
-          debt += curP + curC;
-          pktsLost += curP;
-          cur = freshIo(pCap, cCap);
-          curP = curC = 0;
-        }
+      } catch (again) {
+        e = again;
       }
     }
   };
 
   return {
-    rxSubmitAndPoll: (q: number, io: RRef<NetIo>) => submit(true, q, io),
-    txSubmitAndPoll: (q: number, io: RRef<NetIo>) => submit(false, q, io),
+    // One method per direction, each calling one driver method: small and monomorphic (see recover).
+    rxSubmitAndPoll(q: number, io: RRef<NetIo>) {
+      const brought = entry(q, io);
+      if (brought < 0) return plain((d) => d.rxSubmitAndPoll(q, io));
+      let r: RRef<NetIo>;
+      try {
+        r = drv.rxSubmitAndPoll(q, io);
+      } catch (e) {
+        return recover(true, q, io, brought, e);
+      }
+      return leave(true, q, r, brought, 0);
+    },
+    txSubmitAndPoll(q: number, io: RRef<NetIo>) {
+      const brought = entry(q, io);
+      if (brought < 0) return plain((d) => d.txSubmitAndPoll(q, io));
+      let r: RRef<NetIo>;
+      try {
+        r = drv.txSubmitAndPoll(q, io);
+      } catch (e) {
+        return recover(false, q, io, brought, e);
+      }
+      return leave(false, q, r, brought, 0);
+    },
     outstanding: () => plain((d) => d.outstanding()) + debt,
     drain(io: RRef<NetIo>) {
       const co = io.collect;
