@@ -110,7 +110,7 @@ export interface HandleKit<H extends HandleHeap = ExchangeHeap> {
    * level of calls it inlines into a generated proxy.
    */
   readonly fastMove: FastMove;
-  /** fastMove for RRefArray types (byte buffers): no tree walk or struct class to consider. */
+  /** fastMove for RRefArray types (byte buffers): no tree walk to consider. */
   readonly fastMoveFlat: FastMove;
   readonly state: KitRef;
   /** Byte array type id (RRefArray<u8>). */

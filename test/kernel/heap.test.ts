@@ -466,6 +466,20 @@ describe('handle classes shared by every kit', () => {
     assert.equal(l.getU32(4), 7, 'a known field name at a new offset');
     assert.equal(kit.layoutType('Late2'), late);
   });
+
+  test('handles of every kind are one class: a non-struct handle has no layout field to read or write', () => {
+    const { kit } = setup();
+    const io = any(kit.allocStruct(1, 'NetIo'));
+    const buf = any(kit.allocBytes(1, 64));
+    const dq = any(kit.allocDeque(1, 4));
+    assert.equal(Object.getPrototypeOf(buf), Object.getPrototypeOf(io), 'one prototype (one hidden class at every handle access site)');
+    buf.setU32(20, 7);
+    assert.equal(buf.status, undefined, 'a byte buffer has no status field, though its bytes 20..23 hold 7');
+    throwsCode(() => (buf.status = -22), 'EINVAL', /has no field status/);
+    throwsCode(() => (dq.pkts = null), 'EINVAL', /has no field pkts/);
+    assert.equal(buf.getU32(20), 7, 'the refused write changed nothing');
+    assert.equal(Object.isFrozen(Object.getPrototypeOf(buf)), true);
+  });
 });
 
 describe("the proxies' fast move (tryMove)", () => {
