@@ -404,28 +404,32 @@ export class ExchangeHeap {
     const gen = this.gen;
     const type = this.type;
     const hasChildren = this.hasChildren;
-    if (bump) this.w_gen.setUint32(slot * 4, (gen[slot]! + 1) >>> 0, true);
-    this.w_owner.setInt32(slot * 4, to, true);
+    const isDeque = this.isDeque;
+    const wGen = this.w_gen;
+    const wOwner = this.w_owner;
+    if (bump) wGen.setUint32(slot * 4, (gen[slot]! + 1) >>> 0, true);
+    wOwner.setInt32(slot * 4, to, true);
     const t = type[slot]!;
-    if (hasChildren[t] !== 1 || this.isDeque[t] === 1) return; // flat arrays and deques: done
+    if (hasChildren[t] !== 1 || isDeque[t] === 1) return; // flat arrays and deques: done
     // A struct: its children that are flat arrays or deques (the common case: a NetIo's two
     // deques and two length arrays) are handled here, without a call; only a nested struct recurses.
     const base = this.off[slot]!;
     const offsets = this.childOffsetsOf[t]!;
     const parent = this.parent;
-    const isDeque = this.isDeque;
-    const hw = this.highWater;
+    const dv = this.dv;
     for (let k = 0; k < offsets.length; k++) {
-      const c = this.dv.getUint32(base + offsets[k]!, true) - 1;
-      // A valid child names this slot as its parent (a free slot names none: see free()).
-      if (c < 0 || c >= hw || parent[c] !== slot) continue;
+      const c = dv.getUint32(base + offsets[k]!, true) - 1;
+      // A valid child names this slot as its parent. That one test also refuses a null field
+      // (-1) and any other number memory may hold: a free slot, or one never used, names no
+      // parent, and an index outside the table reads undefined.
+      if (parent[c] !== slot) continue;
       const ct = type[c]!;
       if (hasChildren[ct] === 1 && isDeque[ct] !== 1) {
         this.moveTree(c, to, bump);
         continue;
       }
-      if (bump) this.w_gen.setUint32(c * 4, (gen[c]! + 1) >>> 0, true);
-      this.w_owner.setInt32(c * 4, to, true);
+      if (bump) wGen.setUint32(c * 4, (gen[c]! + 1) >>> 0, true);
+      wOwner.setInt32(c * 4, to, true);
     }
   }
 

@@ -279,7 +279,8 @@ class Handle {
     };
     tryMove = (k, v, typeId, from, to) => {
       const s = fastSlot(k, v, typeId, from);
-      return s < 0 ? null : mintAs(k, s, k.heap.move(s, to), to * 2, ROOT);
+      // The slot's type is typeId (fastSlot checked the handle's): mintAs would read it again.
+      return s < 0 ? null : new Handle(TOKEN, k, s, k.heap.move(s, to), to * 2, typeId * 2);
     };
     tryMoveFlat = (k, v, typeId, from, to) => {
       const s = fastSlot(k, v, typeId, from);
