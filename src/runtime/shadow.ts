@@ -7,8 +7,8 @@
  * call when it can be reissued (nothing was moved into the dead callee). Callers of the shadow
  * see a normal result. A shadow that moves values into its target (requests, buffers) entrusts
  * them through the Supervisor first, and takes them back with recall() after a death, to reissue
- * them without copies (see src/domains/bdev_shadow); relay() lets it pass a call through with no
- * promise hop of its own. No authority here: everything comes from the
+ * them without copies (see src/domains/bdev_shadow); relay() lets it pass a call through, merged
+ * by the kernel into the call it answers. No authority here: everything comes from the
  * capabilities passed in.
  */
 import type { Sys } from './sys.js';
@@ -30,14 +30,17 @@ export interface Supervisor<T> {
    */
   entrust(v: RRefBase, order?: RRefArray<u32>): number;
   /**
-   * `p.then(onValue, onFailure)`, cheaper, for `p` a call you just made into an instance you got
-   * from current()/restart(): while that call is pending, the kernel runs the hooks itself when it
-   * settles and returns `p`, which then settles as `p.then(onValue, onFailure)` would — return it
-   * unchanged from your own method and your caller gets the answer with no promise hop in
-   * between (and `p` itself then never settles). Use `p` for nothing else. Any other `p`: an
-   * ordinary `then`.
+   * Pass a call through: `fn` makes one async call into an instance you got from
+   * current()/restart() and returns its promise unchanged; relay settles as
+   * `fn().then(onValue, onFailure)` would — with a throw of `fn` (e.g. the instance is dead) a
+   * failure for onFailure like any other. Return what relay returns from your method, at once:
+   * the kernel then merges that call into the one you are answering (one call record and one
+   * promise for both crossings; your caller gets what onValue / onFailure return, with no promise
+   * hop of yours). What relay returns may be a token that only your method's answer gives a
+   * meaning: use it for nothing else (awaited, it never settles). A call `fn` did not return, or
+   * a token you did not answer with at once, is answered through the hooks all the same.
    */
-  relay<R>(p: Promise<R>, onValue: (v: R) => R, onFailure: (e: unknown) => R | Promise<R>): Promise<R>;
+  relay<R>(fn: () => Promise<R>, onValue: (v: R) => R, onFailure: (e: unknown) => R | Promise<R>): Promise<R>;
   /**
    * Fresh handles (yours) to the entrusted values that dead instances held when they died — each
    * value as a root, with what it holds then — once their memory was reclaimed. Each comes back

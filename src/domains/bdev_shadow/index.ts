@@ -54,7 +54,7 @@ const DEATHS = ['panic', 'callee-dead', 'timeout'];
  * One submit / submitAndPoll call in flight: how to find its requests again after a crash (their
  * addresses, in order), its deque's capacity and address, what it was forwarded with, and its two
  * continuations — made once per pooled record, so that the common path
- * (`sup.relay(driver.call(arg), done, failed)`) allocates no closure and runs no async function.
+ * (`sup.relay(forward, done, failed)`) allocates no closure and runs no async function.
  */
 interface Batch {
   n: number;
@@ -74,6 +74,8 @@ interface Batch {
   /** The driver instance called, and the request (submit) or deque (submitAndPoll) it was given. */
   driver: BDev | null;
   arg: RRef<BlkReq> | RRefDeque<RRef<BlkReq>> | null;
+  /** The call onward, for relay: `arg` to `driver` (made once per record: no closure per call). */
+  forward: () => Promise<RRef<BlkReq> | RRefDeque<RRef<BlkReq>>>;
   /** The call succeeded: the record goes back to the pool, the result to the caller. */
   done: <T>(out: T) => T;
   /** The call failed: recover (afterDeath), or rethrow what is not a death. */
@@ -99,6 +101,7 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
   const newBatch = (): Batch => {
     const b: Batch = {
       n: 0, cap: 0, dq: -1, one: 0, order: null, room: 0, lost: [], busy: false, driver: null, arg: null,
+      forward: () => (b.dq < 0 ? b.driver!.submit(b.arg as RRef<BlkReq>) : b.driver!.submitAndPoll(b.arg as RRefDeque<RRef<BlkReq>>)),
       done: (out) => {
         end(b);
         return out;
@@ -337,31 +340,25 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
     blockCount: () => info('blockCount', (t) => t.blockCount()),
     model: () => info('model', (t) => t.model()),
     serial: () => info('serial', (t) => t.serial()),
+    // A call refused at once (the driver is dead) reaches b.failed through relay, with the
+    // request still ours (recoverOne / recoverMany take it back as it is).
     submit(h: RRef<BlkReq>) {
       const b = begin(1, 0, -1);
       b.one = h.addr;
-      const t = (b.driver = ctl.target());
+      b.driver = ctl.target();
       b.arg = h;
-      try {
-        sup.entrust(h);
-        return sup.relay(t.submit(h), b.done, b.failed);
-      } catch (e) {
-        return b.failed(e); // refused at once (the driver is dead): h is still ours
-      }
+      sup.entrust(h);
+      return sup.relay(b.forward as () => Promise<RRef<BlkReq>>, b.done, b.failed);
     },
     submitAndPoll(dq: RRefDeque<RRef<BlkReq>>) {
       const cap = dq.capacity;
       const b = begin(0, cap, dq.addr);
-      const t = (b.driver = ctl.target());
+      b.driver = ctl.target();
       b.arg = dq;
-      try {
-        // Marks the batch and records where its requests are and how many, in one kernel call:
-        // no request is touched here one by one.
-        b.n = sup.entrust(dq, orderFor(b, cap));
-        return sup.relay(t.submitAndPoll(dq), b.done, b.failed);
-      } catch (e) {
-        return b.failed(e);
-      }
+      // Marks the batch and records where its requests are and how many, in one kernel call:
+      // no request is touched here one by one.
+      b.n = sup.entrust(dq, orderFor(b, cap));
+      return sup.relay(b.forward as () => Promise<RRefDeque<RRef<BlkReq>>>, b.done, b.failed);
     },
     // Zero copy: the shadow lends the buffer it was lent on to the driver; the borrow outlives a
     // driver crash (the caller still owns the buffer), so a reissue lends it again.
