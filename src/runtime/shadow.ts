@@ -51,6 +51,11 @@ export interface Supervisor<T> {
 
 export interface ShadowControl<T> {
   call<R>(reissuable: boolean, fn: (target: T) => R): R;
+  /**
+   * `fn(target)` (one async call into the target), restarted and reissued like `call`. Passed
+   * through with `Supervisor.relay`: return what it returns from your method at once (it may be a
+   * relay token, see there) — the generated shadows do.
+   */
   callAsync<R>(reissuable: boolean, fn: (target: T) => Promise<R>): Promise<R>;
   /** The current target (after any restart). */
   target(): T;
@@ -67,6 +72,8 @@ export interface ShadowOptions<T> {
 }
 
 const DEATHS = new Set(['panic', 'callee-dead', 'timeout']);
+/** callAsync's onValue: the target's answer is the shadow's. */
+const passOn = <R>(v: R): R => v;
 
 export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptions<T> = {}): ShadowControl<T> {
   let current = sup.current();
@@ -97,6 +104,22 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
     return recovering;
   };
 
+  /** callAsync after its first attempt, on `t`, failed with `e`: the same loop as `call`'s. */
+  const retryAsync = async <R>(reissuable: boolean, fn: (target: T) => Promise<R>, t: T, e: unknown): Promise<R> => {
+    for (let attempt = 0; ; attempt++) {
+      if (!died(e) || attempt >= max) throw e;
+      if (t === current) await recover();
+      else if (recovering) await recovering;
+      if (!reissuable) throw e;
+      t = current;
+      try {
+        return await fn(t);
+      } catch (e2) {
+        e = e2;
+      }
+    }
+  };
+
   return {
     call(reissuable, fn) {
       for (let attempt = 0; ; attempt++) {
@@ -114,18 +137,9 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
         }
       }
     },
-    async callAsync(reissuable, fn) {
-      for (let attempt = 0; ; attempt++) {
-        const t = current;
-        try {
-          return await fn(t);
-        } catch (e) {
-          if (!died(e) || attempt >= max) throw e;
-          if (t === current) await recover();
-          else if (recovering) await recovering;
-          if (!reissuable) throw e;
-        }
-      }
+    callAsync<R>(reissuable: boolean, fn: (target: T) => Promise<R>): Promise<R> {
+      const t = current;
+      return sup.relay(() => fn(t), passOn, (e) => retryAsync(reissuable, fn, t, e));
     },
     target: () => current,
     recover,

@@ -19,9 +19,9 @@ import { join } from 'node:path';
 import { Kernel } from '../../src/kernel/kernel.js';
 import { isRpcError } from '../../src/kernel/errors.js';
 import { bootMembdev, loadBlockShadow } from '../../src/host/storage.js';
-import type { BDev, BlkReq, TestReq, WorkerProbe } from '../../src/interfaces/index.js';
+import type { BDev, BlkReq, Callee, TestReq, WorkerProbe } from '../../src/interfaces/index.js';
 import type { RRef, RRefArray } from '../../src/runtime/types.js';
-import { DOM_C, TEST_ARTIFACTS, rpcFails, sleep } from './helpers.js';
+import { ARTIFACTS, DOM_C, TEST_ARTIFACTS, rpcFails, sleep } from './helpers.js';
 import { any } from './kit-helpers.js';
 
 const WPROBE = join(TEST_ARTIFACTS, 'wprobe.rldom');
@@ -227,6 +227,24 @@ test('merged relay: the shadow dying with the call in flight fails the caller wi
     await sleep(5);
     assert.deepEqual(k.heap.usage(shadowId), { bytes: 0, slots: 0 });
     assert.deepEqual(k.heap.usage(k.get('mem')!.id), { bytes: 0, slots: 0 }, 'the driver kept nothing of it');
+  } finally {
+    k.shutdown();
+  }
+});
+
+test('generated shadows (callAsync) pass async calls through with relay: answers, and a reissue after the target died in flight', async () => {
+  const k = new Kernel({ physBytes: 16 << 20, log: () => {} });
+  try {
+    k.load(DOM_C);
+    k.load(join(ARTIFACTS, 'shadow_c.rldom'), { imports: [{ supervise: 'dom_c' }] });
+    const sh = k.bind<Callee>('shadow_c');
+    assert.deepEqual(await Promise.all([1, 2, 3].map((x) => sh.asyncEcho(x))), [1, 2, 3]);
+    const call = sh.asyncEcho(6);
+    k.injectFault('dom_c', 'now');
+    assert.equal(await call, 6, 'reissued on a fresh instance');
+    assert.equal(k.get('dom_c')!.restarts, 1);
+    assert.equal(k.get('shadow_c')!.state, 'live');
+    assert.equal(await sh.asyncEcho(7), 7);
   } finally {
     k.shutdown();
   }
