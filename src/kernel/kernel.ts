@@ -294,7 +294,7 @@ export class Kernel {
   }
 
   private newLink(caller: Domain, callee: Domain, target: object): Link {
-    const link: Link = { caller, callee, target };
+    const link: Link = { caller, callee, target, relayFrom: null, relayTo: null, relayType: -1 };
     if (callee !== this.self) {
       const inbound = callee.inbound;
       inbound.push(link);
@@ -690,17 +690,17 @@ export class Kernel {
         }
       },
       /**
-       * `fn().then(onValue, onFailure)` for the shadow's call onward made by `fn` into an instance
-       * handed out here, merged into the call the shadow answers with what this returns (see
-       * ProxyRuntime.relay and AsyncCall in proxy.ts): a captured call gives `token`, this
-       * shadow's own promise that never settles (hardened: nothing of another domain's is on it).
+       * `fn().then((v) => (onDone?.(), v), onFailure)` for the shadow's call onward made by `fn`
+       * into an instance handed out here, merged into the call the shadow answers with what this
+       * returns (see ProxyRuntime.relay and AsyncCall in proxy.ts): a captured call gives `token`,
+       * this shadow's own promise that never settles (hardened: nothing of another domain's is on it).
        */
-      relay: (fn: unknown, onValue: unknown, onFailure: unknown): Promise<unknown> => {
-        if (typeof fn !== 'function' || typeof onValue !== 'function' || typeof onFailure !== 'function') {
-          return refuse('relay', 'fn, onValue and onFailure must be functions');
+      relay: (fn: unknown, onFailure: unknown, onDone?: unknown): Promise<unknown> => {
+        if (typeof fn !== 'function' || typeof onFailure !== 'function' || (onDone !== undefined && typeof onDone !== 'function')) {
+          return refuse('relay', 'fn and onFailure must be functions, onDone a function if given');
         }
         if (!user.live) refuse('relay', `domain ${user.name} is dead`);
-        return kernel.rt.relay(user, fn as () => unknown, onValue as (v: unknown) => unknown, onFailure as (e: unknown) => unknown, token);
+        return kernel.rt.relay(user, fn as () => unknown, onFailure as (e: unknown) => unknown, (onDone as (() => void) | undefined) ?? null, token);
       },
       /**
        * Fresh handles to the entrusted values that dead instances handed out here held when they

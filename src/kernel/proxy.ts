@@ -34,6 +34,14 @@ export interface Link {
   readonly callee: Domain;
   /** The callee's object; null once the callee died (so its heap can be collected). */
   target: any;
+  /**
+   * Merged relays answered on this link (its callee relays): the RRef type that the conversion
+   * `relayTo` of one of its methods accepted after the conversion `relayFrom` of the call onward,
+   * learned from the last such answer made with both (see AsyncCall.passValue); -1: none yet.
+   */
+  relayFrom: ((r: any) => unknown) | null;
+  relayTo: ((r: any) => unknown) | null;
+  relayType: number;
 }
 
 export interface ProxyHost {
@@ -59,13 +67,14 @@ export interface ProxyRuntime {
   rejected(link: Link, e: unknown, method: string): Promise<never>;
   settle(link: Link, p: unknown, method: string, conv: (r: any) => unknown, release?: () => void): Promise<unknown>;
   /**
-   * `fn().then(onValue, onFailure)` for domain `by` (a shadow: Supervisor.relay), where `fn` makes
-   * one async call onward: that call is captured and `token` (by's own, a promise that never
-   * settles) is returned instead of its promise; when `by` answers the call it is serving with
-   * `token`, the captured call is merged into that one (see AsyncCall.leg). Anything else (no call
-   * captured, or `fn` did not return the token) gets an ordinary call and `then`.
+   * `fn().then((v) => (onDone?.(), v), onFailure)` for domain `by` (a shadow: Supervisor.relay),
+   * where `fn` makes one async call onward: that call is captured and `token` (by's own, a
+   * promise that never settles) is returned instead of its promise; when `by` answers the call it
+   * is serving with `token`, the captured call is merged into that one (see AsyncCall.leg).
+   * Anything else (no call captured, or `fn` did not return the token) gets an ordinary call and
+   * `then`.
    */
-  relay(by: Domain, fn: () => unknown, onValue: (v: unknown) => unknown, onFailure: (e: unknown) => unknown, token: Promise<never>): Promise<unknown>;
+  relay(by: Domain, fn: () => unknown, onFailure: (e: unknown) => unknown, onDone: (() => void) | null, token: Promise<never>): Promise<unknown>;
   badArg(link: Link, method: string, index: number, want: string, got: unknown): never;
   badRet(link: Link, method: string, want: string, got: unknown): never;
   /**
@@ -180,6 +189,15 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     return host.makeProxy(name, host.newLink(user, calleeDomain, target));
   };
 
+  const tryMove = kit.fastMove;
+  const moveState = kit.state;
+  const landed = (link: Link, h: object): object => {
+    // The caller died while the call was in flight (an async call it was blocked in): its slots
+    // were reclaimed at its death, so what it would receive now is freed rather than leaked.
+    if (link.caller.state !== 'live') heap.free(kit.slotOf(h));
+    return h;
+  };
+
   // Whether a settle delivers through setImmediate (see YIELD_CHECK_EVERY): the slice's clock is
   // read on every YIELD_CHECK_EVERY-th settle, then on every one while the slice is over its budget.
   let settlesUntilClock = YIELD_CHECK_EVERY;
@@ -209,10 +227,10 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
    * A merged relay (`leg`, see `relay`): the call a shadow answers with its relayed call onward.
    * The record is the outer call (the shadow's caller's promise, registered with the shadow) and
    * follows the onward call's promise itself; the Leg, registered with the onward callee, carries
-   * that call's conversion and the shadow's hooks. The onward answer is converted to the shadow
-   * (its RRefs pass through it, as without merging), given to onValue, and what that returns is
-   * answered as the shadow's own answer (converted to the caller); a failure onward, or the onward
-   * callee's death, goes to onFailure in a microtask, and what it returns is answered likewise.
+   * that call's conversion and the shadow's hooks. The onward answer is the shadow's answer,
+   * unchanged (passValue: it goes to the caller as through the shadow, which never holds it), and
+   * onDone runs; a failure onward, or the onward callee's death, goes to onFailure in a
+   * microtask, and what that returns is answered as the shadow's own answer.
    * Either callee dying ends its own part only: the shadow's death fails the caller at once (the
    * leg then just lands what comes back, freed: the shadow is dead), the driver's runs onFailure.
    * Compared with two records (the shadow's call onward with `next` set), one promise, its
@@ -296,18 +314,62 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       // Ended already: the onward callee died (legDied) and onFailure has the call.
       if (leg === null || !leg.link.callee.live) return;
       this.endLeg(leg);
-      const conv = leg.conv;
-      let out: unknown;
-      try {
-        out = conv(v);
-      } catch (e) {
-        this.legFailed(leg, e);
+      this.passValue(leg, v);
+    }
+
+    /**
+     * The onward answer `v` as this call's answer. An RRef moves from the onward callee to the
+     * caller as it would through the shadow: converted by the onward call's conversion (its type
+     * checked: a wrong one is the onward callee's fault) and then by this call's (the shadow's
+     * declared type) — or, once those two conversions accepted an RRef of one type on this link,
+     * in one typed move straight to the caller: two handles less per answer (a typed move refuses
+     * what either conversion would, and then the two conversions run and report it).
+     */
+    private passValue(leg: Leg, v: unknown): void {
+      const link = this.link;
+      if (this.finished) {
+        try {
+          leg.conv(v); // the relaying domain died (this call was unwound): lands there, freed
+        } catch {
+          // the onward callee's bad result: reported (it is faulted), nobody to tell
+        }
         return;
       }
-      // The relaying domain died meanwhile (this call was unwound): conv freed what it moved to it.
-      if (this.finished) return;
-      out = this.runLegHook(leg.onValue, out);
-      if (out !== NO_ANSWER) this.follow(out, true);
+      const conv = this.conv;
+      let out: unknown = link.relayTo === conv && link.relayFrom === leg.conv ? tryMove(moveState, v, link.relayType, leg.link.callee.id, link.caller.id) : null;
+      if (out === null) {
+        let mid: unknown;
+        try {
+          mid = leg.conv(v);
+        } catch (e) {
+          this.legFailed(leg, e);
+          return;
+        }
+        if (!this.finish()) return;
+        try {
+          out = conv(mid);
+        } catch (e) {
+          this.failed(e);
+          return;
+        }
+        if (kit.isHandle(out)) {
+          link.relayFrom = leg.conv;
+          link.relayTo = conv;
+          link.relayType = heap.type[kit.slotOf(out as object)]!;
+        }
+      } else {
+        this.finish();
+        out = landed(link, out as object);
+      }
+      const onDone = leg.onDone;
+      if (onDone !== null) {
+        try {
+          onDone();
+        } catch (e) {
+          faultFor(link, e, this.method); // the shadow's panic; its caller still gets the answer
+        }
+      }
+      this.deliver(out);
     }
 
     private legError(e: unknown): void {
@@ -362,6 +424,10 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       }
       const onValue = this.onValue;
       if (onValue !== null && (!this.link.caller.live || (out = this.runHook(onValue, out)) === NO_ANSWER)) return; // no code of a dead relay runs
+      this.deliver(out);
+    }
+
+    private deliver(out: unknown): void {
       if (mustYield()) setImmediate(answerLater, this, out);
       else this.answer(out);
     }
@@ -433,14 +499,19 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       readonly method: string,
       readonly conv: (r: any) => unknown,
       readonly release: (() => void) | undefined,
-      readonly onValue: (v: unknown) => unknown,
       readonly onFailure: (e: unknown) => unknown,
+      readonly onDone: (() => void) | null,
     ) {}
     unwind(cause: string): void {
       this.call?.legDied(cause);
     }
   }
   const answerLater = (call: AsyncCall, out: unknown): void => call.answer(out);
+  /** relay's onDone as a `then` hook on the answer (a call not merged). */
+  const doneThen = (onDone: (() => void) | null) => (v: unknown): unknown => {
+    onDone?.();
+    return v;
+  };
   /** What runHook returns when the hook threw (private to the kernel: no hook can return it). */
   const NO_ANSWER: unique symbol = Symbol('no answer');
   const ignore = (): void => {};
@@ -463,15 +534,15 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
    */
   let armedBy: Domain | null = null;
   let armedToken: Promise<never> | null = null;
-  let armedOnValue: ((v: unknown) => unknown) | null = null;
   let armedOnFailure: ((e: unknown) => unknown) | null = null;
+  let armedOnDone: (() => void) | null = null;
   let pendingLeg: Leg | null = null;
   let pendingP: unknown = null;
   let pendingToken: Promise<never> | null = null;
   const disarm = (): void => {
     armedBy = null;
     armedToken = null;
-    armedOnValue = armedOnFailure = null;
+    armedOnFailure = armedOnDone = null;
   };
   /** Take the captured call (pendingLeg and pendingP, read first). */
   const clearPending = (): void => {
@@ -484,7 +555,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     const p = pendingP;
     clearPending();
     const call = new AsyncCall(leg.link, leg.method, leg.conv, leg.release);
-    call.onValue = leg.onValue;
+    call.onValue = doneThen(leg.onDone);
     call.onFailure = leg.onFailure;
     const callee = leg.link.callee;
     if (!callee.live) {
@@ -528,7 +599,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
   const relayStep = (link: Link, p: unknown, method: string, conv: (r: any) => unknown, release: (() => void) | undefined): Promise<unknown> | null => {
     if (armedBy === link.caller) {
       if (pendingLeg !== null) staleCapture();
-      pendingLeg = new Leg(link, method, conv, release, armedOnValue!, armedOnFailure!);
+      pendingLeg = new Leg(link, method, conv, release, armedOnFailure!, armedOnDone);
       pendingP = p;
       pendingToken = armedToken;
       disarm();
@@ -547,6 +618,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     return call !== null && call.promise === p && call.link.caller === by && !call.finished && call.next === null ? call : null;
   };
 
+
   const rt: ProxyRuntime = {
     enter(link, method) {
       if (link.callee.state !== 'live' || link.caller.state !== 'live') throw notLive(link, method);
@@ -562,13 +634,13 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     rejected(link, e, method) {
       return Promise.reject(faultFor(link, e, method));
     },
-    relay(by, fn, onValue, onFailure, token) {
+    relay(by, fn, onFailure, onDone, token) {
       if (pendingLeg !== null) staleCapture();
       if (!by.live) return token; // faulted just now: nothing of it runs any more
       armedBy = by;
       armedToken = token;
-      armedOnValue = onValue;
       armedOnFailure = onFailure;
+      armedOnDone = onDone;
       let q: unknown;
       let threw = false;
       try {
@@ -580,7 +652,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       }
       disarm();
       if (pendingLeg === null || pendingLeg.link.caller !== by) {
-        return Reflect.apply(promiseThen, threw ? Promise.reject(q) : Promise.resolve(q), [onValue, onFailure]) as Promise<unknown>;
+        return Reflect.apply(promiseThen, threw ? Promise.reject(q) : Promise.resolve(q), [doneThen(onDone), onFailure]) as Promise<unknown>;
       }
       // Captured: the token, to answer with; or, if fn did not return it (or threw after making
       // the call), an ordinary relayed call, whose answer goes through the hooks all the same.
@@ -619,9 +691,9 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     badRet(link, method, want, got) {
       return calleeFault(link, method, `must be ${want}, got ${describe(got)}`);
     },
-    tryMove: kit.fastMove,
+    tryMove,
     tryMoveFlat: kit.fastMoveFlat,
-    moveState: kit.state,
+    moveState,
     move(link, h, typeId, method, index) {
       let moved: object | null;
       try {
@@ -660,12 +732,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       }
       return moved ?? retNotRRef(link, method, typeId, h);
     },
-    landed(link, h) {
-      // The caller died while the call was in flight (an async call it was blocked in): its slots
-      // were reclaimed at its death, so what it would receive now is freed rather than leaked.
-      if (link.caller.state !== 'live') heap.free(kit.slotOf(h));
-      return h;
-    },
+    landed,
     iface(link, obj, name, method, index) {
       try {
         return wrapIface(link, obj, name, link.caller, link.callee);

@@ -31,16 +31,18 @@ export interface Supervisor<T> {
   entrust(v: RRefBase, order?: RRefArray<u32>): number;
   /**
    * Pass a call through: `fn` makes one async call into an instance you got from
-   * current()/restart() and returns its promise unchanged; relay settles as
-   * `fn().then(onValue, onFailure)` would — with a throw of `fn` (e.g. the instance is dead) a
-   * failure for onFailure like any other. Return what relay returns from your method, at once:
-   * the kernel then merges that call into the one you are answering (one call record and one
-   * promise for both crossings; your caller gets what onValue / onFailure return, with no promise
-   * hop of yours). What relay returns may be a token that only your method's answer gives a
-   * meaning: use it for nothing else (awaited, it never settles). A call `fn` did not return, or
-   * a token you did not answer with at once, is answered through the hooks all the same.
+   * current()/restart() and returns its promise unchanged; its answer is your answer, and relay
+   * settles as `fn().then((v) => (onDone?.(), v), onFailure)` would — with a throw of `fn` (e.g.
+   * the instance is dead) a failure for onFailure like any other. Return what relay returns from
+   * your method, at once: the kernel then merges that call into the one you are answering (one
+   * call record and one promise for both crossings, no promise hop of yours), and its answer goes
+   * to your caller as through you (its RRefs moved, typed as your method declares) without your
+   * holding it; onDone tells you it came. What relay returns may be a token that only your
+   * method's answer gives a meaning: use it for nothing else (awaited, it never settles; not
+   * answered with at once, it is your panic). A call `fn` did not return is answered through the
+   * hooks all the same.
    */
-  relay<R>(fn: () => Promise<R>, onValue: (v: R) => R, onFailure: (e: unknown) => R | Promise<R>): Promise<R>;
+  relay<R>(fn: () => Promise<R>, onFailure: (e: unknown) => R | Promise<R>, onDone?: () => void): Promise<R>;
   /**
    * Fresh handles (yours) to the entrusted values that dead instances held when they died — each
    * value as a root, with what it holds then — once their memory was reclaimed. Each comes back
@@ -72,8 +74,6 @@ export interface ShadowOptions<T> {
 }
 
 const DEATHS = new Set(['panic', 'callee-dead', 'timeout']);
-/** callAsync's onValue: the target's answer is the shadow's. */
-const passOn = <R>(v: R): R => v;
 
 export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptions<T> = {}): ShadowControl<T> {
   let current = sup.current();
@@ -139,7 +139,7 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
     },
     callAsync<R>(reissuable: boolean, fn: (target: T) => Promise<R>): Promise<R> {
       const t = current;
-      return sup.relay(() => fn(t), passOn, (e) => retryAsync(reissuable, fn, t, e));
+      return sup.relay(() => fn(t), (e) => retryAsync(reissuable, fn, t, e));
     },
     target: () => current,
     recover,

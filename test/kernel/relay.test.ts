@@ -115,23 +115,26 @@ function supervised() {
 }
 
 test('supervisor.relay: what is not a captured call onward is a plain then (sync throws go to onFailure)', async () => {
-  const { k, sup, drv, req } = supervised();
+  const { k, shadow, sup, drv, req } = supervised();
   try {
-    assert.equal(await sup.relay(() => Promise.resolve(5), (v: number) => v + 1, () => 0), 6, 'no call onward');
+    let done = 0;
+    assert.equal(await sup.relay(() => Promise.resolve(5), () => 0, () => done++), 5, 'no call onward');
+    assert.equal(done, 1, 'onDone ran');
     const boom = new Error('refused');
-    assert.equal(await sup.relay(() => { throw boom; }, () => 'value', (e: unknown) => (e === boom ? 'failed' : 'other')), 'failed');
-    // fn made the call but answered something else: the captured call is answered through the hooks.
-    const seen: unknown[] = [];
-    const q = sup.relay(() => (drv.submit(req()), Promise.resolve(1)), (v: RRef<BlkReq>) => (seen.push(v), 'hooked'), () => 0);
-    assert.equal(await q, 'hooked');
-    assert.equal(seen.length, 1);
-    assert.equal((seen[0] as RRef<BlkReq>).status, 0);
-    (seen[0] as RRef<BlkReq>).drop();
+    assert.equal(await sup.relay(() => { throw boom; }, (e: unknown) => (e === boom ? 'failed' : 'other')), 'failed');
+    // fn made the call but answered something else: the captured call's answer is relay's.
+    const back = (await sup.relay(() => (drv.submit(req()), Promise.resolve(1)), () => 0, () => done++)) as RRef<BlkReq>;
+    assert.equal(done, 2);
+    assert.equal(back.status, 0);
+    assert.equal(k.heap.owner[k.kit.slotOf(back)], shadow.id, 'the shadow’s: not answered on');
+    back.drop();
     // The onward callee is dead: the call is refused at once, which onFailure gets.
     k.injectFault('drv', 'now');
-    const kind = await sup.relay(() => drv.submit(req()), () => 'value', (e: unknown) => (isRpcError(e) ? e.kind : 'other'));
+    const kind = await sup.relay(() => drv.submit(req()), (e: unknown) => (isRpcError(e) ? e.kind : 'other'), () => done++);
     assert.ok(['panic', 'callee-dead'].includes(kind as string), String(kind));
-    assert.throws(() => sup.relay(() => 0, 1, () => 0), (e: unknown) => isRpcError(e) && e.kind === 'bad-argument' && /must be functions/.test(e.message));
+    assert.equal(done, 2, 'no onDone for a failure');
+    assert.throws(() => sup.relay(() => 0, 1), (e: unknown) => isRpcError(e) && e.kind === 'bad-argument' && /must be functions/.test(e.message));
+    assert.throws(() => sup.relay(() => 0, () => 0, 'x'), (e: unknown) => isRpcError(e) && e.kind === 'bad-argument');
   } finally {
     k.shutdown();
   }
@@ -245,6 +248,34 @@ test('generated shadows (callAsync) pass async calls through with relay: answers
     assert.equal(k.get('dom_c')!.restarts, 1);
     assert.equal(k.get('shadow_c')!.state, 'live');
     assert.equal(await sh.asyncEcho(7), 7);
+  } finally {
+    k.shutdown();
+  }
+});
+
+test('merged relay: once the direct move of answers is learned, a wrong-typed answer is still the driver’s fault, never the caller’s value', async () => {
+  const k = new Kernel({ physBytes: 16 << 20, log: () => {} });
+  try {
+    k.load(join(TEST_ARTIFACTS, 'liarbdev.rldom'), { name: 'liar' });
+    const bdev = loadBlockShadow(k, 'liar');
+    let r = any(k.kit.allocStruct(0, 'BlkReq')) as RRef<BlkReq>;
+    r.nblocks = 1;
+    r.data = any(k.kit.allocBytes(0, 4096, 4096));
+    for (let i = 0; i < 5; i++) {
+      r.lba = i;
+      r = (await bdev.submit(r)) as RRef<BlkReq>;
+      assert.equal(r.status, 0);
+      assert.equal(k.heap.owner[k.kit.slotOf(r)], 0, 'the caller’s');
+    }
+    r.lba = 999; // liarbdev keeps it and answers with a byte buffer of its own
+    r = (await bdev.submit(r)) as RRef<BlkReq>;
+    assert.equal(k.heap.type[k.kit.slotOf(r)], k.kit.layoutType('BlkReq'), 'the caller’s own request came back');
+    assert.equal(r.status, -5, 'given up (EIO) after the lying driver was restarted again and again');
+    assert.ok(k.get('liar')!.restarts > 0);
+    assert.equal(k.get('liar_shadow')!.state, 'live');
+    r.lba = 3;
+    r = (await bdev.submit(r)) as RRef<BlkReq>;
+    assert.equal(r.status, 0, 'and the shadow goes on');
   } finally {
     k.shutdown();
   }
