@@ -215,9 +215,9 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
    * instead of a set of closures; the promise's resolvers are taken by a shared executor.
    *
    * Two additions for pass-through domains (a shadow forwarding a call to the domain it wraps):
-   *  - relay hooks (`onValue`, `onFailure`, set by `relay`): the caller's own continuations, run
-   *    by the kernel instead of as reactions to a promise of the caller's — the promise then
-   *    settles as `promise.then(onValue, onFailure)` would;
+   *  - relay hooks (`onValue`, `onFailure`: a relayed call not merged, see `materialize`): the
+   *    caller's own continuations, run by the kernel instead of as reactions to a promise of the
+   *    caller's — the promise then settles as `promise.then(onValue, onFailure)` would;
    *  - forwarding (`next`): a call whose callee answered with this call's promise unchanged (the
    *    callee's own pending call onward) gets this call's answer directly when it comes, instead
    *    of through a reaction to the promise: one promise hop and two closures less per crossing.
@@ -322,8 +322,8 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
      * caller as it would through the shadow: converted by the onward call's conversion (its type
      * checked: a wrong one is the onward callee's fault) and then by this call's (the shadow's
      * declared type) — or, once those two conversions accepted an RRef of one type on this link,
-     * in one typed move straight to the caller: two handles less per answer (a typed move refuses
-     * what either conversion would, and then the two conversions run and report it).
+     * in one typed move straight to the caller: a move and a handle less per answer (the typed
+     * move refuses what either conversion would, and then the two conversions run and report it).
      */
     private passValue(leg: Leg, v: unknown): void {
       const link = this.link;
@@ -544,7 +544,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     armedToken = null;
     armedOnFailure = armedOnDone = null;
   };
-  /** Take the captured call (pendingLeg and pendingP, read first). */
+  /** Forget the captured call (its taker read pendingLeg and pendingP first). */
   const clearPending = (): void => {
     pendingLeg = null;
     pendingP = pendingToken = null;
@@ -617,7 +617,6 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     const call = lastCall;
     return call !== null && call.promise === p && call.link.caller === by && !call.finished && call.next === null ? call : null;
   };
-
 
   const rt: ProxyRuntime = {
     enter(link, method) {
