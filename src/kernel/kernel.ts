@@ -693,7 +693,8 @@ export class Kernel {
        * `fn().then((v) => (onDone?.(), v), onFailure)` for the shadow's call onward made by `fn`
        * into an instance handed out here, merged into the call the shadow answers with what this
        * returns (see ProxyRuntime.relay and AsyncCall in proxy.ts): a captured call gives `token`,
-       * this shadow's own promise that never settles (hardened: nothing of another domain's is on it).
+       * this shadow's own promise that never settles (one per capability, so that reactions a
+       * shadow hangs on it go with the shadow; hardened like all the kernel hands a domain).
        */
       relay: (fn: unknown, onFailure: unknown, onDone?: unknown): Promise<unknown> => {
         if (typeof fn !== 'function' || typeof onFailure !== 'function' || (onDone !== undefined && typeof onDone !== 'function')) {
