@@ -7,6 +7,7 @@
  * proxy-rref       an RRef moved in and moved back
  * proxy-async      an async method awaited
  * shadow-noarg     dom_d -> shadow_c -> dom_c (pass-through shadow)
+ * shadow-async     proxy-async through shadow_c (its call onward merged into dom_d's: relay)
  * worker-roundtrip a worker_threads postMessage round trip (the stand-in for hardware isolation)
  * worker-domain    host -> dom_c.noarg with dom_c placed in a worker (descriptor rings over
  *                  shared memory; every answer is awaited before the next call)
@@ -122,6 +123,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
       ['proxy-rref', async () => (direct.run('rref', n) * 1e6) / n],
       ['proxy-async', async () => ((await direct.runAsync(nAsync)) * 1e6) / nAsync],
       ['shadow-noarg', async () => (shadowed.run('noarg', n) * 1e6) / n],
+      ['shadow-async', async () => ((await shadowed.runAsync(nAsync)) * 1e6) / nAsync],
       ['worker-roundtrip', () => workerRoundtripNs(nWorker)],
       ['worker-domain', () => workerDomainNs(inWorker, nWorker)],
       ['deque-push-pop', async () => dequePushPopNs(kernel, n)],

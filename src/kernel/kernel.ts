@@ -294,7 +294,7 @@ export class Kernel {
   }
 
   private newLink(caller: Domain, callee: Domain, target: object): Link {
-    const link: Link = { caller, callee, target };
+    const link: Link = { caller, callee, target, relayFrom: null, relayTo: null, relayType: -1 };
     if (callee !== this.self) {
       const inbound = callee.inbound;
       inbound.push(link);
@@ -633,6 +633,8 @@ export class Kernel {
     let handedOut = this.supervisedBy.get(user.id);
     if (handedOut === undefined) this.supervisedBy.set(user.id, (handedOut = new Map<number, Domain>()));
     const u32Array = this.kit.arrayType('u32');
+    /** What relay answers a captured call with (see ProxyRuntime.relay). */
+    const token = harden(new Promise<never>(() => {}));
     /** A proxy to the current instance, which the shadow may now inherit from. */
     const bindCurrent = (): object => {
       const d = kernel.byName.get(name);
@@ -688,14 +690,18 @@ export class Kernel {
         }
       },
       /**
-       * `p.then(onValue, onFailure)` for the shadow's call `p` into an instance handed out here,
-       * with no promise of its own when `p` is still pending: the kernel runs the hooks, and
-       * returning `p` from the shadow's method hands the answer straight to its caller (see
-       * AsyncCall in proxy.ts).
+       * `fn().then((v) => (onDone?.(), v), onFailure)` for the shadow's call onward made by `fn`
+       * into an instance handed out here, merged into the call the shadow answers with what this
+       * returns (see ProxyRuntime.relay and AsyncCall in proxy.ts): a captured call gives `token`,
+       * this shadow's own promise that never settles (one per capability, so that reactions a
+       * shadow hangs on it go with the shadow; hardened like all the kernel hands a domain).
        */
-      relay: (p: unknown, onValue: unknown, onFailure: unknown): Promise<unknown> => {
-        if (typeof onValue !== 'function' || typeof onFailure !== 'function') return refuse('relay', 'onValue and onFailure must be functions');
-        return kernel.rt.relay(user, p, onValue as (v: unknown) => unknown, onFailure as (e: unknown) => unknown);
+      relay: (fn: unknown, onFailure: unknown, onDone?: unknown): Promise<unknown> => {
+        if (typeof fn !== 'function' || typeof onFailure !== 'function' || (onDone !== undefined && typeof onDone !== 'function')) {
+          return refuse('relay', 'fn and onFailure must be functions, onDone a function if given');
+        }
+        if (!user.live) refuse('relay', `domain ${user.name} is dead`);
+        return kernel.rt.relay(user, fn as () => unknown, onFailure as (e: unknown) => unknown, (onDone as (() => void) | undefined) ?? null, token);
       },
       /**
        * Fresh handles to the entrusted values that dead instances handed out here held when they

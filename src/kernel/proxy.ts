@@ -19,8 +19,10 @@
  * proxy take move / retMove, which find and report what is wrong. An async call costs one
  * AsyncCall record (registered in the callee's intrusive in-flight list), the kernel-made promise
  * and the two reactions on the callee's promise; the slice clock is sampled, not read per settle.
- * A callee that answers with the promise of its own pending call onward (a pass-through, e.g. a
- * shadow) is not subscribed to: that call hands its answer on directly (AsyncCall.next).
+ * A callee that answers with the promise of its own pending call onward (a pass-through) is not
+ * subscribed to: that call hands its answer on directly (AsyncCall.next). A shadow's relayed call
+ * (Supervisor.relay) costs less still: it is merged into the call the shadow is answering — one
+ * record, one promise (its caller's) and one subscription for both crossings (AsyncCall.leg).
  */
 import { setFlagsFromString } from 'node:v8';
 import { makeRpcError, type RpcError, type RpcErrorKind } from './errors.js';
@@ -32,6 +34,14 @@ export interface Link {
   readonly callee: Domain;
   /** The callee's object; null once the callee died (so its heap can be collected). */
   target: any;
+  /**
+   * Merged relays answered on this link (its callee relays): the RRef type that the conversion
+   * `relayTo` of one of its methods accepted after the conversion `relayFrom` of the call onward,
+   * learned from the last such answer made with both (see AsyncCall.passValue); -1: none yet.
+   */
+  relayFrom: ((r: any) => unknown) | null;
+  relayTo: ((r: any) => unknown) | null;
+  relayType: number;
 }
 
 export interface ProxyHost {
@@ -57,11 +67,14 @@ export interface ProxyRuntime {
   rejected(link: Link, e: unknown, method: string): Promise<never>;
   settle(link: Link, p: unknown, method: string, conv: (r: any) => unknown, release?: () => void): Promise<unknown>;
   /**
-   * `p.then(onValue, onFailure)` for domain `by`, without a promise hop when `p` is the promise of
-   * the async call `by` made last, still pending: then the kernel runs the hooks when that call
-   * settles, and `p` itself becomes the answer (see AsyncCall). For shadows (Supervisor.relay).
+   * `fn().then((v) => (onDone?.(), v), onFailure)` for domain `by` (a shadow: Supervisor.relay),
+   * where `fn` makes one async call onward: that call is captured and `token` (by's own, a
+   * promise that never settles) is returned instead of its promise; when `by` answers the call it
+   * is serving with `token`, the captured call is merged into that one (see AsyncCall.leg).
+   * Anything else (no call captured, or `fn` did not return the token) gets an ordinary call and
+   * `then`.
    */
-  relay(by: Domain, p: unknown, onValue: (v: unknown) => unknown, onFailure: (e: unknown) => unknown): Promise<unknown>;
+  relay(by: Domain, fn: () => unknown, onFailure: (e: unknown) => unknown, onDone: (() => void) | null, token: Promise<never>): Promise<unknown>;
   badArg(link: Link, method: string, index: number, want: string, got: unknown): never;
   badRet(link: Link, method: string, want: string, got: unknown): never;
   /**
@@ -176,6 +189,15 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     return host.makeProxy(name, host.newLink(user, calleeDomain, target));
   };
 
+  const tryMove = kit.fastMove;
+  const moveState = kit.state;
+  const landed = (link: Link, h: object): object => {
+    // The caller died while the call was in flight (an async call it was blocked in): its slots
+    // were reclaimed at its death, so what it would receive now is freed rather than leaked.
+    if (link.caller.state !== 'live') heap.free(kit.slotOf(h));
+    return h;
+  };
+
   // Whether a settle delivers through setImmediate (see YIELD_CHECK_EVERY): the slice's clock is
   // read on every YIELD_CHECK_EVERY-th settle, then on every one while the slice is over its budget.
   let settlesUntilClock = YIELD_CHECK_EVERY;
@@ -193,14 +215,26 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
    * instead of a set of closures; the promise's resolvers are taken by a shared executor.
    *
    * Two additions for pass-through domains (a shadow forwarding a call to the domain it wraps):
-   *  - relay hooks (`onValue`, `onFailure`, set by `relay`): the caller's own continuations, run
-   *    by the kernel instead of as reactions to a promise of the caller's — the promise then
-   *    settles as `promise.then(onValue, onFailure)` would;
+   *  - relay hooks (`onValue`, `onFailure`: a relayed call not merged, see `materialize`): the
+   *    caller's own continuations, run by the kernel instead of as reactions to a promise of the
+   *    caller's — the promise then settles as `promise.then(onValue, onFailure)` would;
    *  - forwarding (`next`): a call whose callee answered with this call's promise unchanged (the
    *    callee's own pending call onward) gets this call's answer directly when it comes, instead
    *    of through a reaction to the promise: one promise hop and two closures less per crossing.
    * A failure with a hook or a forward is handled in a microtask of its own: an unwind runs inside
    * the callee's termination, where no domain code may run.
+   *
+   * A merged relay (`leg`, see `relay`): the call a shadow answers with its relayed call onward.
+   * The record is the outer call (the shadow's caller's promise, registered with the shadow) and
+   * follows the onward call's promise itself; the Leg, registered with the onward callee, carries
+   * that call's conversion and the shadow's hooks. The onward answer is the shadow's answer,
+   * unchanged (passValue: it goes to the caller as through the shadow, which never holds it), and
+   * onDone runs; a failure onward, or the onward callee's death, goes to onFailure in a
+   * microtask, and what that returns is answered as the shadow's own answer.
+   * Either callee dying ends its own part only: the shadow's death fails the caller at once (the
+   * leg then just lands what comes back, freed: the shadow is dead), the driver's runs onFailure.
+   * Compared with two records (the shadow's call onward with `next` set), one promise, its
+   * resolvers, a record and an answer pass less per relayed crossing.
    */
   class AsyncCall implements InflightCall {
     inflightSlot = -1;
@@ -212,6 +246,8 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     onValue: ((v: unknown) => unknown) | null = null;
     onFailure: ((e: unknown) => unknown) | null = null;
     next: AsyncCall | null = null;
+    /** The onward stage of a merged relay, while it is pending. */
+    leg: Leg | null = null;
 
     constructor(
       readonly link: Link,
@@ -254,6 +290,123 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       }
     }
 
+    /** Follow the onward call's answer `p` (a merged relay's leg). */
+    followLeg(p: unknown): void {
+      try {
+        if (typeof p === 'object' && p !== null && p instanceof Promise) {
+          Reflect.apply(promiseThen, p, [(v: unknown) => this.legValue(v), (e: unknown) => this.legError(e)]);
+        } else {
+          queueMicrotask(() => this.legValue(p));
+        }
+      } catch (e) {
+        this.legError(e); // as in follow: the onward callee's promise ran its code and threw
+      }
+    }
+
+    private endLeg(leg: Leg): void {
+      this.leg = null;
+      leg.link.callee.inflight.delete(leg);
+      leg.release?.();
+    }
+
+    private legValue(v: unknown): void {
+      const leg = this.leg;
+      // Ended already: the onward callee died (legDied) and onFailure has the call.
+      if (leg === null || !leg.link.callee.live) return;
+      this.endLeg(leg);
+      this.passValue(leg, v);
+    }
+
+    /**
+     * The onward answer `v` as this call's answer. An RRef moves from the onward callee to the
+     * caller as it would through the shadow: converted by the onward call's conversion (its type
+     * checked: a wrong one is the onward callee's fault) and then by this call's (the shadow's
+     * declared type) — or, once those two conversions accepted an RRef of one type on this link,
+     * in one typed move straight to the caller: a move and a handle less per answer (the typed
+     * move refuses what either conversion would, and then the two conversions run and report it).
+     */
+    private passValue(leg: Leg, v: unknown): void {
+      const link = this.link;
+      if (this.finished) {
+        try {
+          leg.conv(v); // the relaying domain died (this call was unwound): lands there, freed
+        } catch {
+          // the onward callee's bad result: reported (it is faulted), nobody to tell
+        }
+        return;
+      }
+      const conv = this.conv;
+      let out: unknown = link.relayTo === conv && link.relayFrom === leg.conv ? tryMove(moveState, v, link.relayType, leg.link.callee.id, link.caller.id) : null;
+      if (out === null) {
+        let mid: unknown;
+        try {
+          mid = leg.conv(v);
+        } catch (e) {
+          this.legFailed(leg, e);
+          return;
+        }
+        if (!this.finish()) return;
+        try {
+          out = conv(mid);
+        } catch (e) {
+          this.failed(e);
+          return;
+        }
+        if (kit.isHandle(out)) {
+          link.relayFrom = leg.conv;
+          link.relayTo = conv;
+          link.relayType = heap.type[kit.slotOf(out as object)]!;
+        }
+      } else {
+        this.finish();
+        out = landed(link, out as object);
+      }
+      const onDone = leg.onDone;
+      if (onDone !== null) {
+        try {
+          onDone();
+        } catch (e) {
+          faultFor(link, e, this.method); // the shadow's panic; its caller still gets the answer
+        }
+      }
+      this.deliver(out);
+    }
+
+    private legError(e: unknown): void {
+      const leg = this.leg;
+      if (leg === null || !leg.link.callee.live) return;
+      this.endLeg(leg);
+      this.legFailed(leg, faultFor(leg.link, e, leg.method));
+    }
+
+    /** The onward callee died with the leg pending (its unwind, or found dead at the merge). */
+    legDied(cause: string): void {
+      const leg = this.leg;
+      if (leg === null) return;
+      this.endLeg(leg);
+      const callee = leg.link.callee;
+      this.legFailed(leg, makeRpcError(deadKind(callee), callee.name, leg.method, `domain ${callee.name} died (${cause}) before answering`));
+    }
+
+    /** The onward call failed with `err` (already the shadow's error): onFailure, in a microtask. */
+    private legFailed(leg: Leg, err: unknown): void {
+      queueMicrotask(() => {
+        if (this.finished) return; // the relaying domain died: none of its code runs
+        const r = this.runLegHook(leg.onFailure, err);
+        if (r !== NO_ANSWER) this.follow(r, true);
+      });
+    }
+
+    /** A hook of the relaying domain on `x`: what it returns, or NO_ANSWER once what it threw became its panic. */
+    private runLegHook(hook: (x: unknown) => unknown, x: unknown): unknown {
+      try {
+        return hook(x);
+      } catch (e) {
+        this.error(e);
+        return NO_ANSWER;
+      }
+    }
+
     unwind(cause: string): void {
       const callee = this.link.callee;
       if (this.finish()) this.failed(makeRpcError(deadKind(callee), callee.name, this.method, `domain ${callee.name} died (${cause}) before answering`));
@@ -270,7 +423,11 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
         return;
       }
       const onValue = this.onValue;
-      if (onValue !== null && (out = this.runHook(onValue, out)) === NO_ANSWER) return;
+      if (onValue !== null && (!this.link.caller.live || (out = this.runHook(onValue, out)) === NO_ANSWER)) return; // no code of a dead relay runs
+      this.deliver(out);
+    }
+
+    private deliver(out: unknown): void {
       if (mustYield()) setImmediate(answerLater, this, out);
       else this.answer(out);
     }
@@ -292,6 +449,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
         this.rejectOut(err);
         return;
       }
+      if (!this.link.caller.live) return; // no code of a dead relay runs
       const r = this.runHook(onFailure, err);
       if (r !== NO_ANSWER) this.answer(r);
     }
@@ -329,7 +487,31 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       next.error(e);
     }
   }
+  /**
+   * The onward stage of a merged relay (see AsyncCall.leg): registered in the onward callee's
+   * inflight calls, so that its death reaches the record (`call`, set at the merge).
+   */
+  class Leg implements InflightCall {
+    inflightSlot = -1;
+    call: AsyncCall | null = null;
+    constructor(
+      readonly link: Link,
+      readonly method: string,
+      readonly conv: (r: any) => unknown,
+      readonly release: (() => void) | undefined,
+      readonly onFailure: (e: unknown) => unknown,
+      readonly onDone: (() => void) | null,
+    ) {}
+    unwind(cause: string): void {
+      this.call?.legDied(cause);
+    }
+  }
   const answerLater = (call: AsyncCall, out: unknown): void => call.answer(out);
+  /** relay's onDone as a `then` hook on the answer (a call not merged). */
+  const doneThen = (onDone: (() => void) | null) => (v: unknown): unknown => {
+    onDone?.();
+    return v;
+  };
   /** What runHook returns when the hook threw (private to the kernel: no hook can return it). */
   const NO_ANSWER: unique symbol = Symbol('no answer');
   const ignore = (): void => {};
@@ -343,6 +525,93 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
   };
   /** The async call made last: what `relay` and a forward recognize by its promise. */
   let lastCall: AsyncCall | null = null;
+  /**
+   * relay's state, between a shadow's arming (relay) and its method's answer (the outer settle):
+   * `armed*` while `fn` runs (the next async call `armedBy` makes is captured), then the captured
+   * call (`pendingLeg` with its callee's promise `pendingP`) until the shadow answers with
+   * `pendingToken`. All of it synchronous: a capture not merged by the next settle anywhere (the
+   * shadow did not answer with the token at once) becomes an ordinary relayed call (materialize).
+   */
+  let armedBy: Domain | null = null;
+  let armedToken: Promise<never> | null = null;
+  let armedOnFailure: ((e: unknown) => unknown) | null = null;
+  let armedOnDone: (() => void) | null = null;
+  let pendingLeg: Leg | null = null;
+  let pendingP: unknown = null;
+  let pendingToken: Promise<never> | null = null;
+  const disarm = (): void => {
+    armedBy = null;
+    armedToken = null;
+    armedOnFailure = armedOnDone = null;
+  };
+  /** Forget the captured call (its taker read pendingLeg and pendingP first). */
+  const clearPending = (): void => {
+    pendingLeg = null;
+    pendingP = pendingToken = null;
+  };
+  /** The captured call as an ordinary relayed call: its own record and promise, the hooks on it. */
+  const materialize = (): Promise<unknown> => {
+    const leg = pendingLeg!;
+    const p = pendingP;
+    clearPending();
+    const call = new AsyncCall(leg.link, leg.method, leg.conv, leg.release);
+    call.onValue = doneThen(leg.onDone);
+    call.onFailure = leg.onFailure;
+    const callee = leg.link.callee;
+    if (!callee.live) {
+      call.unwind(callee.deathCause ?? 'terminated');
+    } else {
+      callee.inflight.add(call);
+      call.follow(p);
+    }
+    return call.promise;
+  };
+  /**
+   * A capture whose token was handed out but not answered with at once (at the next settle or
+   * relay, made by the shadow itself: it awaited the token, returned it from an async function,
+   * relayed twice, ...): its caller would wait forever on the token, so that is the shadow's fault
+   * (a panic: its callers get RpcErrors). The captured call itself is still answered (materialize).
+   */
+  const staleCapture = (): void => {
+    const by = pendingLeg!.link.caller;
+    void materialize();
+    if (by.live) host.fault(by, 'panic', makeRpcError('panic', by.name, 'relay', `domain ${by.name} did not answer with its relay token at once`));
+  };
+  /** The outer call answered with the token: one record for both crossings (AsyncCall.leg). */
+  const merge = (link: Link, method: string, conv: (r: any) => unknown, release: (() => void) | undefined): Promise<unknown> => {
+    const leg = pendingLeg!;
+    const p = pendingP;
+    clearPending();
+    const call = new AsyncCall(link, method, conv, release);
+    link.callee.inflight.add(call);
+    call.leg = leg;
+    leg.call = call;
+    const onward = leg.link.callee;
+    if (!onward.live) {
+      call.legDied(onward.deathCause ?? 'terminated'); // died since the call was made
+    } else {
+      onward.inflight.add(leg);
+      call.followLeg(p);
+    }
+    return call.promise;
+  };
+  /** settle's relay cases: a call to capture, a token to merge, a stale capture; null: none of them. */
+  const relayStep = (link: Link, p: unknown, method: string, conv: (r: any) => unknown, release: (() => void) | undefined): Promise<unknown> | null => {
+    if (armedBy === link.caller) {
+      if (pendingLeg !== null) staleCapture();
+      pendingLeg = new Leg(link, method, conv, release, armedOnFailure!, armedOnDone);
+      pendingP = p;
+      pendingToken = armedToken;
+      disarm();
+      return pendingToken;
+    }
+    if (pendingLeg !== null) {
+      if (p === pendingToken && link.callee === pendingLeg.link.caller) return merge(link, method, conv, release);
+      staleCapture();
+    }
+    return null;
+  };
+
   /** The last async call if `p` is its promise, it was made by `by`, and is pending and not forwarded yet. */
   const pendingOf = (p: unknown, by: Domain): AsyncCall | null => {
     const call = lastCall;
@@ -364,12 +633,29 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     rejected(link, e, method) {
       return Promise.reject(faultFor(link, e, method));
     },
-    relay(by, p, onValue, onFailure) {
-      const call = pendingOf(p, by);
-      if (call === null || call.onValue !== null || call.onFailure !== null) return Reflect.apply(promiseThen, Promise.resolve(p), [onValue, onFailure]) as Promise<unknown>;
-      call.onValue = onValue;
-      call.onFailure = onFailure;
-      return call.promise;
+    relay(by, fn, onFailure, onDone, token) {
+      if (pendingLeg !== null) staleCapture();
+      if (!by.live) return token; // faulted just now: nothing of it runs any more
+      armedBy = by;
+      armedToken = token;
+      armedOnFailure = onFailure;
+      armedOnDone = onDone;
+      let q: unknown;
+      let threw = false;
+      try {
+        q = fn();
+      } catch (e) {
+        // Refused at once (e.g. the callee is dead): a failure like any other, for onFailure.
+        threw = true;
+        q = e;
+      }
+      disarm();
+      if (pendingLeg === null || pendingLeg.link.caller !== by) {
+        return Reflect.apply(promiseThen, threw ? Promise.reject(q) : Promise.resolve(q), [doneThen(onDone), onFailure]) as Promise<unknown>;
+      }
+      // Captured: the token, to answer with; or, if fn did not return it (or threw after making
+      // the call), an ordinary relayed call, whose answer goes through the hooks all the same.
+      return q === token && !threw ? token : materialize();
     },
     settle(link, p, method, conv, release) {
       const callee = link.callee;
@@ -378,7 +664,16 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
         // its termination ran before this call was in flight, so nothing would ever unwind it.
         if (typeof p === 'object' && p !== null && p instanceof Promise) Reflect.apply(promiseThen, p, [undefined, () => {}]);
         release?.();
+        // A capture this dead callee answered with is just answered (through its hooks: none run).
+        if (pendingLeg !== null) {
+          if (pendingLeg.link.caller === callee) void materialize();
+          else staleCapture();
+        }
         return Promise.reject(deadError(link, method));
+      }
+      if (armedBy !== null || pendingLeg !== null) {
+        const relayed = relayStep(link, p, method, conv, release);
+        if (relayed !== null) return relayed;
       }
       const prev = pendingOf(p, callee);
       const call = new AsyncCall(link, method, conv, release);
@@ -395,9 +690,9 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     badRet(link, method, want, got) {
       return calleeFault(link, method, `must be ${want}, got ${describe(got)}`);
     },
-    tryMove: kit.fastMove,
+    tryMove,
     tryMoveFlat: kit.fastMoveFlat,
-    moveState: kit.state,
+    moveState,
     move(link, h, typeId, method, index) {
       let moved: object | null;
       try {
@@ -436,12 +731,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       }
       return moved ?? retNotRRef(link, method, typeId, h);
     },
-    landed(link, h) {
-      // The caller died while the call was in flight (an async call it was blocked in): its slots
-      // were reclaimed at its death, so what it would receive now is freed rather than leaked.
-      if (link.caller.state !== 'live') heap.free(kit.slotOf(h));
-      return h;
-    },
+    landed,
     iface(link, obj, name, method, index) {
       try {
         return wrapIface(link, obj, name, link.caller, link.callee);

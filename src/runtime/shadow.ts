@@ -7,8 +7,8 @@
  * call when it can be reissued (nothing was moved into the dead callee). Callers of the shadow
  * see a normal result. A shadow that moves values into its target (requests, buffers) entrusts
  * them through the Supervisor first, and takes them back with recall() after a death, to reissue
- * them without copies (see src/domains/bdev_shadow); relay() lets it pass a call through with no
- * promise hop of its own. No authority here: everything comes from the
+ * them without copies (see src/domains/bdev_shadow); relay() lets it pass a call through, merged
+ * by the kernel into the call it answers. No authority here: everything comes from the
  * capabilities passed in.
  */
 import type { Sys } from './sys.js';
@@ -30,14 +30,19 @@ export interface Supervisor<T> {
    */
   entrust(v: RRefBase, order?: RRefArray<u32>): number;
   /**
-   * `p.then(onValue, onFailure)`, cheaper, for `p` a call you just made into an instance you got
-   * from current()/restart(): while that call is pending, the kernel runs the hooks itself when it
-   * settles and returns `p`, which then settles as `p.then(onValue, onFailure)` would — return it
-   * unchanged from your own method and your caller gets the answer with no promise hop in
-   * between (and `p` itself then never settles). Use `p` for nothing else. Any other `p`: an
-   * ordinary `then`.
+   * Pass a call through: `fn` makes one async call into an instance you got from
+   * current()/restart() and returns its promise unchanged; its answer is your answer, and relay
+   * settles as `fn().then((v) => (onDone?.(), v), onFailure)` would — with a throw of `fn` (e.g.
+   * the instance is dead) a failure for onFailure like any other. Return what relay returns from
+   * your method, at once: the kernel then merges that call into the one you are answering (one
+   * call record and one promise for both crossings, no promise hop of yours), and its answer goes
+   * to your caller as through you (its RRefs moved, typed as your method declares) without your
+   * holding it; onDone tells you it came. What relay returns may be a token that only your
+   * method's answer gives a meaning: use it for nothing else (awaited, it never settles; not
+   * answered with at once, it is your panic). A call `fn` did not return is answered through the
+   * hooks all the same.
    */
-  relay<R>(p: Promise<R>, onValue: (v: R) => R, onFailure: (e: unknown) => R | Promise<R>): Promise<R>;
+  relay<R>(fn: () => Promise<R>, onFailure: (e: unknown) => R | Promise<R>, onDone?: () => void): Promise<R>;
   /**
    * Fresh handles (yours) to the entrusted values that dead instances held when they died — each
    * value as a root, with what it holds then — once their memory was reclaimed. Each comes back
@@ -48,6 +53,11 @@ export interface Supervisor<T> {
 
 export interface ShadowControl<T> {
   call<R>(reissuable: boolean, fn: (target: T) => R): R;
+  /**
+   * `fn(target)` (one async call into the target), restarted and reissued like `call`. Passed
+   * through with `Supervisor.relay`: return what it returns from your method at once (it may be a
+   * relay token, see there) — the generated shadows do.
+   */
   callAsync<R>(reissuable: boolean, fn: (target: T) => Promise<R>): Promise<R>;
   /** The current target (after any restart). */
   target(): T;
@@ -94,6 +104,22 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
     return recovering;
   };
 
+  /** callAsync after its first attempt, on `t`, failed with `e`: the same loop as `call`'s. */
+  const retryAsync = async <R>(reissuable: boolean, fn: (target: T) => Promise<R>, t: T, e: unknown): Promise<R> => {
+    for (let attempt = 0; ; attempt++) {
+      if (!died(e) || attempt >= max) throw e;
+      if (t === current) await recover();
+      else if (recovering) await recovering;
+      if (!reissuable) throw e;
+      t = current;
+      try {
+        return await fn(t);
+      } catch (e2) {
+        e = e2;
+      }
+    }
+  };
+
   return {
     call(reissuable, fn) {
       for (let attempt = 0; ; attempt++) {
@@ -111,18 +137,9 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
         }
       }
     },
-    async callAsync(reissuable, fn) {
-      for (let attempt = 0; ; attempt++) {
-        const t = current;
-        try {
-          return await fn(t);
-        } catch (e) {
-          if (!died(e) || attempt >= max) throw e;
-          if (t === current) await recover();
-          else if (recovering) await recovering;
-          if (!reissuable) throw e;
-        }
-      }
+    callAsync<R>(reissuable: boolean, fn: (target: T) => Promise<R>): Promise<R> {
+      const t = current;
+      return sup.relay(() => fn(t), (e) => retryAsync(reissuable, fn, t, e));
     },
     target: () => current,
     recover,

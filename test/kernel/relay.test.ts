@@ -1,24 +1,27 @@
 /**
  * Pass-through crossings (src/kernel/proxy.ts, AsyncCall): a domain that answers a call with the
  * promise of its own call onward has the answer forwarded to its caller by the kernel, and a
- * shadow's supervisor.relay(p, onValue, onFailure) runs its hooks without a promise of its own.
+ * shadow's supervisor.relay(fn, onValue, onFailure) has its call onward merged into the call it
+ * answers (one record, one promise), its hooks run by the kernel.
  *
  * Forwarding must not change what callers see: results and moved RRefs arrive (held by the
  * caller, the relay holding nothing), a failure onward is still the forwarder's unhandled
  * rejection (its panic), and a death of either end while the call is in flight ends it with an
- * RpcError, with nothing leaked. relay settles as `p.then(onValue, onFailure)` would: the hooks
- * run once, a failure's hook runs in a later microtask (never inside the callee's termination),
- * a throwing hook rejects, and a promise that is not the shadow's pending call gets a plain then.
+ * RpcError, with nothing leaked. relay answers as `fn().then(onValue, onFailure)` would: the
+ * hooks run once, a failure's hook runs in a later microtask (never inside the callee's
+ * termination), a throwing hook is the shadow's panic, and what is not a captured call gets a
+ * plain then. A shadow that does not answer with its token at once panics instead of leaving its
+ * caller waiting forever; no code of a dead shadow runs.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Kernel } from '../../src/kernel/kernel.js';
 import { isRpcError } from '../../src/kernel/errors.js';
-import { bootMembdev } from '../../src/host/storage.js';
-import type { BDev, BlkReq, TestReq, WorkerProbe } from '../../src/interfaces/index.js';
+import { bootMembdev, loadBlockShadow } from '../../src/host/storage.js';
+import type { BDev, BlkReq, Callee, TestReq, WorkerProbe } from '../../src/interfaces/index.js';
 import type { RRef, RRefArray } from '../../src/runtime/types.js';
-import { DOM_C, TEST_ARTIFACTS, rpcFails, sleep } from './helpers.js';
+import { ARTIFACTS, DOM_C, TEST_ARTIFACTS, rpcFails, sleep } from './helpers.js';
 import { any } from './kit-helpers.js';
 
 const WPROBE = join(TEST_ARTIFACTS, 'wprobe.rldom');
@@ -111,49 +114,168 @@ function supervised() {
   return { k, shadow, sup, drv, req };
 }
 
-test('supervisor.relay: the hooks run once, without a promise of the shadow’s, and settle the call’s own promise', async () => {
+test('supervisor.relay: what is not a captured call onward is a plain then (sync throws go to onFailure)', async () => {
   const { k, shadow, sup, drv, req } = supervised();
   try {
-    const seen: unknown[] = [];
-    const p = drv.submit(req());
-    const q = sup.relay(p, (v: RRef<BlkReq>) => (seen.push(v), v), () => assert.fail('no failure'));
-    assert.equal(q, p, 'the pending call’s own promise');
-    const r = (await q) as RRef<BlkReq>;
-    assert.deepEqual(seen, [r]);
-    assert.equal(r.status, 0);
-    assert.equal(k.heap.owner[k.kit.slotOf(r)], shadow.id);
-    // A hook that throws rejects with what it threw.
-    const boom = new Error('hook');
-    await assert.rejects(sup.relay(drv.submit(r), () => { throw boom; }, () => 0), (e: unknown) => e === boom);
-    // Anything else is a plain then: a new promise, the same answer.
-    const other = Promise.resolve(5);
-    const q2 = sup.relay(other, (v: number) => v + 1, () => 0);
-    assert.notEqual(q2, other);
-    assert.equal(await q2, 6);
-    const settled = drv.submit(req());
-    await settled;
-    assert.equal(await sup.relay(settled, () => 'late', () => 0), 'late', 'a settled call: a plain then');
-    assert.throws(() => sup.relay(p, 1, () => 0), (e: unknown) => isRpcError(e) && e.kind === 'bad-argument' && /must be functions/.test(e.message));
+    let done = 0;
+    assert.equal(await sup.relay(() => Promise.resolve(5), () => 0, () => done++), 5, 'no call onward');
+    assert.equal(done, 1, 'onDone ran');
+    const boom = new Error('refused');
+    assert.equal(await sup.relay(() => { throw boom; }, (e: unknown) => (e === boom ? 'failed' : 'other')), 'failed');
+    // fn made the call but answered something else: the captured call's answer is relay's.
+    const back = (await sup.relay(() => (drv.submit(req()), Promise.resolve(1)), () => 0, () => done++)) as RRef<BlkReq>;
+    assert.equal(done, 2);
+    assert.equal(back.status, 0);
+    assert.equal(k.heap.owner[k.kit.slotOf(back)], shadow.id, 'the shadow’s: not answered on');
+    back.drop();
+    // The onward callee is dead: the call is refused at once, which onFailure gets.
+    k.injectFault('drv', 'now');
+    const kind = await sup.relay(() => drv.submit(req()), (e: unknown) => (isRpcError(e) ? e.kind : 'other'), () => done++);
+    assert.ok(['panic', 'callee-dead'].includes(kind as string), String(kind));
+    assert.equal(done, 2, 'no onDone for a failure');
+    assert.throws(() => sup.relay(() => 0, 1), (e: unknown) => isRpcError(e) && e.kind === 'bad-argument' && /must be functions/.test(e.message));
+    assert.throws(() => sup.relay(() => 0, () => 0, 'x'), (e: unknown) => isRpcError(e) && e.kind === 'bad-argument');
   } finally {
     k.shutdown();
   }
 });
 
-test('supervisor.relay: a death in flight goes to onFailure in a later microtask, whose answer settles the call', async () => {
-  const { k, sup, drv, req } = supervised();
+test('supervisor.relay: a token not answered with at once is the shadow’s panic; its captured call is still ended, nothing leaks', async () => {
+  const { k, shadow, sup, drv, req } = supervised();
   try {
-    let failure: unknown = undefined;
-    const p = sup.relay(drv.submit(req()), () => assert.fail('no value'), (e: unknown) => ((failure = e), Promise.resolve('recovered')));
-    k.injectFault('drv', 'now');
-    assert.equal(failure, undefined, 'not run inside the termination');
-    assert.equal(await p, 'recovered');
-    assert.ok(isRpcError(failure) && ['panic', 'callee-dead'].includes((failure as { kind: string }).kind), String(failure));
-    // A failure hook that throws rejects the call with what it threw.
-    const fresh = sup.restart() as BDev;
-    const boom = new Error('gave up');
-    const q = sup.relay(fresh.submit(req()), (v: unknown) => v, () => { throw boom; });
-    k.injectFault('drv', 'now');
-    await assert.rejects(q, (e: unknown) => e === boom);
+    const before = k.heap.totalUsage();
+    let hooked = 0;
+    const r = req();
+    const t1 = sup.relay(() => drv.submit(r), () => hooked++, () => hooked++);
+    assert.ok(t1 instanceof Promise, 'a token');
+    assert.equal(shadow.state, 'live');
+    // Relaying again (or any other call) with the first token not answered with: a panic.
+    const t2 = sup.relay(() => drv.flush(), () => hooked++, () => hooked++);
+    assert.equal(t2, t1, 'one token per capability');
+    assert.equal(shadow.state, 'dead');
+    await sleep(5);
+    assert.equal(hooked, 0, 'no code of the dead shadow runs');
+    assert.equal(k.heap.owner[k.kit.slotOf(r)], -1, 'the request that came back to the dead shadow is freed');
+    assert.deepEqual(k.heap.totalUsage(), before, 'the request and its buffer are freed');
+  } finally {
+    k.shutdown();
+  }
+});
+
+/** A host caller, bdev_shadow over membdev `mem` (the merged relay path end to end). */
+function shadowed() {
+  const k = new Kernel({ physBytes: 16 << 20, log: () => {} });
+  bootMembdev(k, { bytes: 1 << 20, blockSize: 4096, name: 'mem' });
+  const bdev = loadBlockShadow(k, 'mem');
+  const req = (lba: number, op = 0): RRef<BlkReq> => {
+    const r = any(k.kit.allocStruct(0, 'BlkReq')) as RRef<BlkReq>;
+    r.op = op;
+    r.lba = lba;
+    r.nblocks = 1;
+    r.data = any(k.kit.allocBytes(0, 4096, 4096));
+    return r;
+  };
+  return { k, bdev, req };
+}
+
+test('merged relay: answers and moved requests reach the caller through the shadow, concurrent calls each get theirs', async () => {
+  const { k, bdev, req } = shadowed();
+  try {
+    const w = req(3, 1);
+    w.data!.fill(0x5a);
+    const back = (await bdev.submit(w)) as RRef<BlkReq>;
+    assert.equal(w.valid, false, 'moved in');
+    assert.equal(back.status, 0);
+    assert.equal(k.heap.owner[k.kit.slotOf(back)], 0, 'the caller’s again');
+    const reads = await Promise.all(Array.from({ length: 16 }, (_, i) => bdev.submit(req(i % 2 === 0 ? 3 : 4))));
+    reads.forEach((r, i) => {
+      assert.equal(r.status, 0);
+      assert.equal(r.data!.getU8(100), i % 2 === 0 ? 0x5a : 0, `read ${i}`);
+      r.drop();
+    });
+    back.drop();
+  } finally {
+    k.shutdown();
+  }
+});
+
+test('merged relay: the driver dying with the call in flight is recovered (onFailure), the caller sees nothing', async () => {
+  const { k, bdev, req } = shadowed();
+  try {
+    const w = req(5, 1);
+    w.data!.fill(7);
+    const restarts = k.get('mem')!.restarts;
+    const call = bdev.submit(w);
+    k.injectFault('mem', 'now'); // before its answer is taken: the leg is unwound
+    const back = (await call) as RRef<BlkReq>;
+    assert.equal(back.status, 0);
+    assert.equal(k.get('mem')!.restarts, restarts + 1, 'restarted once');
+    const r = (await bdev.submit(req(5))) as RRef<BlkReq>;
+    assert.equal(r.data!.getU8(0), 7, 'the write was reissued on the fresh driver');
+    r.drop();
+    back.drop();
+  } finally {
+    k.shutdown();
+  }
+});
+
+test('merged relay: the shadow dying with the call in flight fails the caller with an RpcError; nothing leaks', async () => {
+  const { k, bdev, req } = shadowed();
+  try {
+    const shadowId = k.get('mem_shadow')!.id;
+    const r = req(1);
+    const call = bdev.submit(r);
+    k.injectFault('mem_shadow', 'now');
+    await rpcFails(() => call, 'panic');
+    await sleep(5);
+    assert.deepEqual(k.heap.usage(shadowId), { bytes: 0, slots: 0 });
+    assert.deepEqual(k.heap.usage(k.get('mem')!.id), { bytes: 0, slots: 0 }, 'the driver kept nothing of it');
+  } finally {
+    k.shutdown();
+  }
+});
+
+test('generated shadows (callAsync) pass async calls through with relay: answers, and a reissue after the target died in flight', async () => {
+  const k = new Kernel({ physBytes: 16 << 20, log: () => {} });
+  try {
+    k.load(DOM_C);
+    k.load(join(ARTIFACTS, 'shadow_c.rldom'), { imports: [{ supervise: 'dom_c' }] });
+    const sh = k.bind<Callee>('shadow_c');
+    assert.deepEqual(await Promise.all([1, 2, 3].map((x) => sh.asyncEcho(x))), [1, 2, 3]);
+    const call = sh.asyncEcho(6);
+    k.injectFault('dom_c', 'now');
+    assert.equal(await call, 6, 'reissued on a fresh instance');
+    assert.equal(k.get('dom_c')!.restarts, 1);
+    assert.equal(k.get('shadow_c')!.state, 'live');
+    assert.equal(await sh.asyncEcho(7), 7);
+  } finally {
+    k.shutdown();
+  }
+});
+
+test('merged relay: once the direct move of answers is learned, a wrong-typed answer is still the driver’s fault, never the caller’s value', async () => {
+  const k = new Kernel({ physBytes: 16 << 20, log: () => {} });
+  try {
+    k.load(join(TEST_ARTIFACTS, 'liarbdev.rldom'), { name: 'liar' });
+    const bdev = loadBlockShadow(k, 'liar');
+    let r = any(k.kit.allocStruct(0, 'BlkReq')) as RRef<BlkReq>;
+    r.nblocks = 1;
+    r.data = any(k.kit.allocBytes(0, 4096, 4096));
+    for (let i = 0; i < 5; i++) {
+      r.lba = i;
+      r = (await bdev.submit(r)) as RRef<BlkReq>;
+      assert.equal(r.status, 0);
+      assert.equal(k.heap.owner[k.kit.slotOf(r)], 0, 'the caller’s');
+    }
+    r.lba = 999; // liarbdev keeps it and answers with a byte buffer of its own
+    r = (await bdev.submit(r)) as RRef<BlkReq>;
+    assert.equal(k.heap.type[k.kit.slotOf(r)], k.kit.layoutType('BlkReq'), 'the caller’s own request came back');
+    assert.equal(r.status, -5, 'given up (EIO) after the lying driver was restarted again and again');
+    assert.ok(k.get('liar')!.restarts > 0);
+    assert.equal(k.get('liar_shadow')!.state, 'live');
+    r.lba = 3;
+    r = (await bdev.submit(r)) as RRef<BlkReq>;
+    assert.equal(r.status, 0, 'and the shadow goes on');
   } finally {
     k.shutdown();
   }

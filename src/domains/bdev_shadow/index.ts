@@ -24,18 +24,20 @@
  *    (the fs log, bcache) rely on getting their buffers back by move. Why not a copy (the former
  *    scheme): it cost a 4 KiB memcpy per written block and half the throughput of 32-request
  *    sequential writes. Cost now, per call: one capability call (a walk over the batch setting a
- *    flag per slot) and two pooled continuations, which the kernel runs itself (supervisor.relay):
- *    the shadow answers with the promise of its call to the driver, so the kernel hands the
- *    driver's answer straight on to the caller, with no promise hop in the shadow; no request is
- *    touched one by one. What is left of the shadow's cost is the second crossing itself (its
- *    call record, promise and RRef moves), felt at batch 1, and at batch 32 the entrust walk.
+ *    flag per slot) and the relay of the call to the driver (supervisor.relay, with two pooled
+ *    continuations): the kernel merges it into the caller's call — one call record and one
+ *    promise for both crossings, the driver's answer moved straight to the caller, the shadow
+ *    told only that it came —; no request is touched one by one. What is left of the shadow's
+ *    cost is the second crossing's entry and the moves of the request into the shadow and on to
+ *    the driver (two handles minted), felt at batch 1, and at batch 32 the entrust walk.
  *    A reissued request keeps the fields the dead driver left in it (a driver writes only
  *    `status`, reset before the reissue); after a crash the requests come back in a fresh deque.
  *    A request the driver did not give back (it freed the caller's request, or gave it away —
  *    a driver bug the interface forbids) cannot be reissued: in its place the caller gets a
  *    request answered -EIO with no data and zero fields (the shadow keeps nothing of it).
- * A restart can fail too (the fresh instance dies during its init, e.g. a controller that breaks
- * during bring-up): that is one more death. Each call retries at most MAX_RETRIES restarts; then
+ * A driver answering with a bad result (e.g. an RRef of the wrong type) is terminated by the
+ * kernel: a death like a panic. A restart can fail too (the fresh instance dies during its init,
+ * e.g. a controller that breaks during bring-up): that is one more death. Each call retries at most MAX_RETRIES restarts; then
  * its requests come back with status -EIO (write and flush return -EIO) instead of an exception —
  * an exception escaping this domain would be its panic. The next call tries again, so a device
  * that recovers is used again. blockSize / blockCount / model / serial are answered from what the
@@ -48,13 +50,18 @@ import { shadowControl, type Supervisor } from '../../runtime/shadow.js';
 
 const EIO = -5;
 const MAX_RETRIES = 20;
-const DEATHS = ['panic', 'callee-dead', 'timeout'];
+/**
+ * RpcError kinds that mean the driver instance called is gone. 'bad-argument' too: for a call of
+ * ours it is the driver's bad result, for which the kernel terminated it (were it a bad argument
+ * of ours, this domain would be dead and nothing of it would run on).
+ */
+const DEATHS = ['panic', 'callee-dead', 'timeout', 'bad-argument'];
 
 /**
  * One submit / submitAndPoll call in flight: how to find its requests again after a crash (their
  * addresses, in order), its deque's capacity and address, what it was forwarded with, and its two
  * continuations — made once per pooled record, so that the common path
- * (`sup.relay(driver.call(arg), done, failed)`) allocates no closure and runs no async function.
+ * (`sup.relay(forward, failed, done)`) allocates no closure and runs no async function.
  */
 interface Batch {
   n: number;
@@ -74,8 +81,10 @@ interface Batch {
   /** The driver instance called, and the request (submit) or deque (submitAndPoll) it was given. */
   driver: BDev | null;
   arg: RRef<BlkReq> | RRefDeque<RRef<BlkReq>> | null;
-  /** The call succeeded: the record goes back to the pool, the result to the caller. */
-  done: <T>(out: T) => T;
+  /** The call onward, for relay: `arg` to `driver` (made once per record: no closure per call). */
+  forward: () => Promise<RRef<BlkReq> | RRefDeque<RRef<BlkReq>>>;
+  /** The call succeeded (its answer went to the caller): the record goes back to the pool. */
+  done: () => void;
   /** The call failed: recover (afterDeath), or rethrow what is not a death. */
   failed: (e: unknown) => Promise<never>;
 }
@@ -99,10 +108,8 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
   const newBatch = (): Batch => {
     const b: Batch = {
       n: 0, cap: 0, dq: -1, one: 0, order: null, room: 0, lost: [], busy: false, driver: null, arg: null,
-      done: (out) => {
-        end(b);
-        return out;
-      },
+      forward: () => (b.dq < 0 ? b.driver!.submit(b.arg as RRef<BlkReq>) : b.driver!.submitAndPoll(b.arg as RRefDeque<RRef<BlkReq>>)),
+      done: () => end(b),
       failed: (e) => (b.dq < 0 ? recoverOne(b, e) : recoverMany(b, e)) as Promise<never>,
     };
     all.push(b);
@@ -337,31 +344,25 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
     blockCount: () => info('blockCount', (t) => t.blockCount()),
     model: () => info('model', (t) => t.model()),
     serial: () => info('serial', (t) => t.serial()),
+    // A call refused at once (the driver is dead) reaches b.failed through relay, with the
+    // request still ours (recoverOne / recoverMany take it back as it is).
     submit(h: RRef<BlkReq>) {
       const b = begin(1, 0, -1);
       b.one = h.addr;
-      const t = (b.driver = ctl.target());
+      b.driver = ctl.target();
       b.arg = h;
-      try {
-        sup.entrust(h);
-        return sup.relay(t.submit(h), b.done, b.failed);
-      } catch (e) {
-        return b.failed(e); // refused at once (the driver is dead): h is still ours
-      }
+      sup.entrust(h);
+      return sup.relay(b.forward as () => Promise<RRef<BlkReq>>, b.failed, b.done);
     },
     submitAndPoll(dq: RRefDeque<RRef<BlkReq>>) {
       const cap = dq.capacity;
       const b = begin(0, cap, dq.addr);
-      const t = (b.driver = ctl.target());
+      b.driver = ctl.target();
       b.arg = dq;
-      try {
-        // Marks the batch and records where its requests are and how many, in one kernel call:
-        // no request is touched here one by one.
-        b.n = sup.entrust(dq, orderFor(b, cap));
-        return sup.relay(t.submitAndPoll(dq), b.done, b.failed);
-      } catch (e) {
-        return b.failed(e);
-      }
+      // Marks the batch and records where its requests are and how many, in one kernel call:
+      // no request is touched here one by one.
+      b.n = sup.entrust(dq, orderFor(b, cap));
+      return sup.relay(b.forward as () => Promise<RRefDeque<RRef<BlkReq>>>, b.failed, b.done);
     },
     // Zero copy: the shadow lends the buffer it was lent on to the driver; the borrow outlives a
     // driver crash (the caller still owns the buffer), so a reissue lends it again.
