@@ -191,20 +191,36 @@ function layoutField(
       const size = SCALAR_SIZE[en as ScalarKind];
       return { spec: { name, kind: 'array', elem: en as ScalarKind, count }, size: size * count, align: size };
     }
-    if (['RRef', 'RRefArray', 'RRefDeque'].includes(n)) {
-      return { spec: { name, kind: 'rref' }, size: 4, align: 4 };
-    }
+    if (['RRef', 'RRefArray', 'RRefDeque'].includes(n)) return rrefField(name, t, sf, layouts);
     if (layouts.has(n)) return `nested layout ${n} is not supported yet: hold it through RRef<${n}>`;
   }
   if (ts.isUnionTypeNode(t) && t.types.length === 2) {
     const nonNull = t.types.find((x) => !(ts.isLiteralTypeNode(x) && x.literal.kind === ts.SyntaxKind.NullKeyword));
     if (nonNull && ts.isTypeReferenceNode(nonNull) && ['RRef', 'RRefArray', 'RRefDeque'].includes(nonNull.typeName.getText(sf))) {
-      return { spec: { name, kind: 'rref' }, size: 4, align: 4 };
+      return rrefField(name, nonNull, sf, layouts);
     }
   }
   if (t.kind === ts.SyntaxKind.NumberKeyword) return `type 'number' has no fixed size in a layout: use u8, u16, u32, i32, f64 ...`;
   if (t.kind === ts.SyntaxKind.BooleanKeyword) return `use 'bool' for a boolean layout field`;
   return `type '${t.getText(sf)}' is not a fixed-size layout field`;
+}
+
+/** A layout field holding an RRef, with the type key of what it may hold (FieldSpec.holds). */
+function rrefField(name: string, t: ts.TypeReferenceNode, sf: ts.SourceFile, layouts: Decls): { spec: Omit<FieldSpec, 'offset'>; size: number; align: number } | string {
+  const n = t.typeName.getText(sf);
+  const args = t.typeArguments ?? [];
+  let holds: string;
+  if (n === 'RRefDeque') holds = 'deque';
+  else if (n === 'RRefArray') {
+    const e = args.length === 0 ? 'u8' : args[0]!.getText(sf);
+    if (!SCALARS.has(e)) return `RRefArray<${e}>: element must be a scalar (u8 ... f64)`;
+    holds = `array:${e}`;
+  } else {
+    const l = args[0]?.getText(sf) ?? '';
+    if (!layouts.has(l)) return `RRef<${l}>: ${l} is not a layout struct declared in the interface folder (extends Layout)`;
+    holds = `struct:${l}`;
+  }
+  return { spec: { name, kind: 'rref', holds }, size: 4, align: 4 };
 }
 
 function typeRef(t: ts.TypeNode, sf: ts.SourceFile, layouts: Decls, ifaces: Decls, pos: 'param' | 'return' | 'inner'): TypeRef | string {

@@ -13,6 +13,12 @@ export interface FieldSpec {
   /** For 'array': element kind and count. */
   elem?: ScalarKind;
   count?: number;
+  /**
+   * For 'rref': what the field may hold, as a type key — 'struct:<layout>', 'array:<elem>' or
+   * 'deque' (the IDL's declared type). The kernel refuses a store of any other RRef type, so a
+   * domain reading the field can rely on its declared type (e.g. a deque's capacity).
+   */
+  holds?: string;
 }
 
 export interface LayoutSpec {

@@ -148,7 +148,13 @@ interface FieldImpl {
   readonly code: number;
   readonly elem: number;
   readonly count: number;
+  /** For an RRef field: the heap type name of what it may hold (FieldSpec.holds); '' for any. */
+  readonly holds: string;
 }
+
+/** The heap type name of a FieldSpec.holds type key ('deque', 'array:<elem>', 'struct:<layout>'). */
+const typeNameOfKey = (key: string | undefined): string =>
+  key === undefined ? '' : key === 'deque' ? 'RRefDeque' : key.startsWith('array:') ? `RRefArray<${key.slice(6)}>` : key.slice(7);
 
 /** What a handle reaches through its kit field: one heap's tables (one hidden class for all kits). */
 class KitState {
@@ -685,6 +691,11 @@ class Handle {
       k.dv.setUint32(b, 0, true);
     } else {
       const c = checkMovable(k, v, holder);
+      // The declared type is enforced here, where the value goes in, so a reader of the field (a
+      // shadow reading a deque's capacity) never meets another kind of RRef there.
+      if (f.holds !== '' && k.heap.typeInfo(k.type[c]!).name !== f.holds) {
+        violation(k, holder, 'EINVAL', `field ${f.name} holds ${f.holds}, not ${k.heap.typeInfo(k.type[c]!).name}`);
+      }
       if (containsSlot(k, c, s)) violation(k, holder, 'EINVAL', `field ${f.name}: an RRef cannot contain itself`);
       k.dv.setUint32(b, c + 1, true);
       k.heap.adopt(s, c);
@@ -1061,7 +1072,7 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
       spec.fields.forEach((f, j) => {
         const byType = (k.fields[indices[j]!] ??= []);
         const code = f.kind === 'rref' ? FIELD_RREF : f.kind === 'array' ? FIELD_ARRAY : KINDS.indexOf(f.kind);
-        byType[id] = Object.freeze({ name: f.name, offset: f.offset, code, elem: f.kind === 'array' ? KINDS.indexOf(f.elem!) : -1, count: f.count ?? 0 });
+        byType[id] = Object.freeze({ name: f.name, offset: f.offset, code, elem: f.kind === 'array' ? KINDS.indexOf(f.elem!) : -1, count: f.count ?? 0, holds: typeNameOfKey(f.holds) });
       });
       structTypes.set(spec.name, id);
       layouts.set(id, spec);

@@ -392,6 +392,24 @@ describe('layout structs', () => {
     throwsCode(() => (r.tag = [1, 2]), 'EINVAL', /exactly 4/);
   });
 
+  test('an RRef field holds only its declared type: another kind of RRef is refused and stays with its holder', () => {
+    const { kit, heap, violations } = setup();
+    const io = any(kit.allocStruct(1, 'NetIo'));
+    const bytes = any(kit.allocBytes(1, 64));
+    throwsCode(() => (io.pkts = bytes), 'EINVAL', /field pkts holds RRefDeque, not RRefArray<u8>/);
+    assert.deepEqual(violations.at(-1), [1, 'EINVAL']);
+    assert.equal(bytes.valid, true, 'the refused value was not moved');
+    assert.equal(heap.parent[kit.slotOf(bytes)], -1);
+    assert.equal(io.pkts, null);
+    throwsCode(() => (io.pktLens = kit.allocArray(1, 'u8', 4)), 'EINVAL', /holds RRefArray<u32>, not RRefArray<u8>/);
+    throwsCode(() => (io.collect = kit.allocStruct(1, 'NetIo')), 'EINVAL', /holds RRefDeque, not NetIo/);
+    io.pkts = kit.allocDeque(1, 4);
+    io.pktLens = kit.allocArray(1, 'u32', 4);
+    assert.equal(io.pkts.capacity, 4, 'the declared types are accepted');
+    const req = any(kit.allocStruct(1, 'TestReq'));
+    throwsCode(() => (req.data = kit.allocDeque(1, 2)), 'EINVAL', /holds RRefArray<u8>, not RRefDeque/);
+  });
+
   test('an RRef field adopts its child: moved in, accounted with the parent, dropped on reassignment, never dropped alone', () => {
     const { kit, heap, violations } = setup();
     const r = any(kit.allocStruct(1, 'TestReq'));
