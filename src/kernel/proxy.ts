@@ -392,20 +392,11 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     private legFailed(leg: Leg, err: unknown): void {
       queueMicrotask(() => {
         if (this.finished) return; // the relaying domain died: none of its code runs
-        const r = this.runLegHook(leg.onFailure, err);
+        const r = this.runHook(leg.onFailure, err, true);
         if (r !== NO_ANSWER) this.follow(r, true);
       });
     }
 
-    /** A hook of the relaying domain on `x`: what it returns, or NO_ANSWER once what it threw became its panic. */
-    private runLegHook(hook: (x: unknown) => unknown, x: unknown): unknown {
-      try {
-        return hook(x);
-      } catch (e) {
-        this.error(e);
-        return NO_ANSWER;
-      }
-    }
 
     unwind(cause: string): void {
       const callee = this.link.callee;
@@ -454,12 +445,17 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       if (r !== NO_ANSWER) this.answer(r);
     }
 
-    /** The caller's relay hook on `x`: what it returns, or NO_ANSWER once what it threw went on (rejectOut). */
-    private runHook(hook: (x: unknown) => unknown, x: unknown): unknown {
+    /**
+     * A relay hook on `x`: what it returns, or NO_ANSWER once what it threw went on — as the
+     * relaying domain's panic for a merged relay's hook (`panics`: its code failed while it was
+     * answering this call), else to the caller (rejectOut).
+     */
+    private runHook(hook: (x: unknown) => unknown, x: unknown, panics = false): unknown {
       try {
         return hook(x);
       } catch (e) {
-        this.rejectOut(e);
+        if (panics) this.error(e);
+        else this.rejectOut(e);
         return NO_ANSWER;
       }
     }
