@@ -205,21 +205,15 @@ function layoutField(
   return `type '${t.getText(sf)}' is not a fixed-size layout field`;
 }
 
-/** A layout field holding an RRef, with the type key of what it may hold (FieldSpec.holds). */
+/**
+ * A layout field holding an RRef, with the type key of what it may hold (FieldSpec.holds): the
+ * type checked as a call's parameter type would be (typeRef).
+ */
 function rrefField(name: string, t: ts.TypeReferenceNode, sf: ts.SourceFile, layouts: Decls): { spec: Omit<FieldSpec, 'offset'>; size: number; align: number } | string {
-  const n = t.typeName.getText(sf);
-  const args = t.typeArguments ?? [];
-  let holds: string;
-  if (n === 'RRefDeque') holds = 'deque';
-  else if (n === 'RRefArray') {
-    const e = args.length === 0 ? 'u8' : args[0]!.getText(sf);
-    if (!SCALARS.has(e)) return `RRefArray<${e}>: element must be a scalar (u8 ... f64)`;
-    holds = `array:${e}`;
-  } else {
-    const l = args[0]?.getText(sf) ?? '';
-    if (!layouts.has(l)) return `RRef<${l}>: ${l} is not a layout struct declared in the interface folder (extends Layout)`;
-    holds = `struct:${l}`;
-  }
+  const r = typeRef(t, sf, layouts, new Map(), 'inner');
+  if (typeof r === 'string') return r;
+  const holds = r.k === 'deque' ? 'deque' : r.k === 'array' ? `array:${r.elem}` : r.k === 'rref' ? `struct:${r.layout}` : null;
+  if (holds === null) return `type '${t.getText(sf)}' is not an RRef, RRefArray or RRefDeque`;
   return { spec: { name, kind: 'rref', holds }, size: 4, align: 4 };
 }
 
