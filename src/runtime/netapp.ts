@@ -338,27 +338,30 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
           // leaves. Once the loop runs full batches every received batch fills it, so while frames
           // are owed they also get a TX call of their own (a second pass, at most one per round), or
           // the loop would stay short until traffic happened to leave room.
-          for (let pass = 0; txOn && pass < 2 && (pass === 0 || (rxOn && reseedOwed > 0)); pass++) {
-            if (!rxOn) fill(tio, pool, batch, true);
-            else if (reseedOwed > 0) {
-              const tpk = tio.pkts as Deque;
-              const done = queueFrames(tpk, tio.pktLens!, tpk.length, Math.min(reseedOwed, batch - tpk.length), loopSize);
-              reseedOwed -= done;
-            }
-            const flying = inLoop;
-            const sent = loopSize > 0 ? (tio.pkts as Deque).length : 0; // only a seeded loop counts it
-            const r = call(false, tio);
-            if (r === null) { tio = lost(tio); failed = true; break; }
-            tio = r;
-            account(r, flying, sent);
-            const co = r.collect as Deque;
-            const done = co.length;
-            readCollectLens(r, done);
-            for (let i = 0; i < done; i++) if (lensIn.getUint32(i * 4, true) > 0) txFrames++;
-            recycle(co, done, rxOn ? rio : r, !rxOn);
-            if (!rxOn) frames += done;
+          if (txOn) {
+            let passes = 0;
+            do {
+              if (!rxOn) fill(tio, pool, batch, true);
+              else if (reseedOwed > 0) {
+                const tpk = tio.pkts as Deque;
+                const done = queueFrames(tpk, tio.pktLens!, tpk.length, Math.min(reseedOwed, batch - tpk.length), loopSize);
+                reseedOwed -= done;
+              }
+              const flying = inLoop;
+              const sent = loopSize > 0 ? (tio.pkts as Deque).length : 0; // only a seeded loop counts it
+              const r = call(false, tio);
+              if (r === null) { tio = lost(tio); failed = true; break; }
+              tio = r;
+              account(r, flying, sent);
+              const co = r.collect as Deque;
+              const done = co.length;
+              readCollectLens(r, done);
+              for (let i = 0; i < done; i++) if (lensIn.getUint32(i * 4, true) > 0) txFrames++;
+              recycle(co, done, rxOn ? rio : r, !rxOn);
+              if (!rxOn) frames += done;
+            } while (++passes < 2 && rxOn && reseedOwed > 0);
+            if (failed) break;
           }
-          if (failed) break;
         }
       }
       rxIo = rio;
