@@ -8,6 +8,7 @@
  */
 import type { Artifact } from './artifact.js';
 import type { Link } from './proxy.js';
+import type { RouteTable } from './routes.js';
 
 export type DomainState = 'live' | 'dead';
 
@@ -72,6 +73,8 @@ export class Domain {
   lastFault: FaultRecord | null = null;
   /** What killed it ('panic', 'deadline', 'terminated', ...). */
   deathCause: string | null = null;
+  /** A shadow's routes (routes.ts): its callers' calls the kernel passes straight on; null: none. */
+  routes: RouteTable | null = null;
   /** Exported object of the domain (the target of inbound links). */
   exportsObj: object | null = null;
   /** Links whose target is an object of this domain: dropped at death so its heap can be GCed. */

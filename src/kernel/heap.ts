@@ -500,6 +500,11 @@ export class ExchangeHeap {
     return capWord < room ? capWord : room;
   }
 
+  /** The ring capacity of deque `slot` (0 for a value of another kind). */
+  capacityOf(slot: number): number {
+    return this.isDeque[this.type[slot]!] === 1 ? this.ringCap(slot, this.off[slot]!) : 0;
+  }
+
   /** Calls `fn` for each child slot of `slot` (validated: a child must name `slot` as parent). */
   forEachChild(slot: number, fn: (child: number) => void): void {
     const t = this.type[slot]!;
@@ -596,9 +601,11 @@ export class ExchangeHeap {
    * (the kernel) checked that `heir` owns the value. Cost: one pass over the value's tree.
    * If `slot` is a deque and `order` an allocation (>= 0), the physical addresses of its elements
    * are written there as u32 in deque order (0 for a corrupt entry): what lets a shadow find each
-   * request again after a crash without touching them one by one. Returns how many.
+   * request again after a crash without touching them one by one. With `into` instead (the
+   * kernel's own list, for a routed call: src/kernel/routes.ts), they are pushed there. Returns
+   * how many.
    */
-  entrust(slot: number, heir: number, order = -1): number {
+  entrust(slot: number, heir: number, order = -1, into: number[] | null = null): number {
     if (this.w_heirOf === null) {
       this.heirOf = new Int32Array(this.maxSlots);
       this.w_heirOf = new DataView(this.heirOf.buffer);
@@ -613,10 +620,10 @@ export class ExchangeHeap {
     const todo = this.entrustStack;
     todo.push(slot);
     let listed = 0;
-    if (order >= 0 && this.isDeque[type[slot]!] === 1) {
+    if ((order >= 0 || into !== null) && this.isDeque[type[slot]!] === 1) {
       const base = this.off[slot]!;
       listed = Math.min(this.dv.getUint32(base + 4, true), this.ringCap(slot, base));
-      if (listed * 4 > this.len[order]!) {
+      if (order >= 0 && listed * 4 > this.len[order]!) {
         throw new HeapError('EINVAL', `entrust: ${listed} element addresses do not fit in ${this.len[order]} bytes`);
       }
     }
@@ -636,7 +643,10 @@ export class ExchangeHeap {
         for (let k = 0, at = head < cap ? head : 0; k < count && k < cap; k++, at = at + 1 === cap ? 0 : at + 1) {
           const c = this.u32[ring + at]!;
           const valid = c < hw && parent[c] === s;
-          if (list) this.dv.setUint32(orderAt + k * 4, valid ? this.off[c]! : 0, true);
+          if (list) {
+            if (into !== null) into.push(valid ? this.off[c]! : 0);
+            else this.dv.setUint32(orderAt + k * 4, valid ? this.off[c]! : 0, true);
+          }
           if (!valid) continue;
           if (hasChildren[type[c]!] === 1) todo.push(c);
           else this.markEntrusted(c, heir);

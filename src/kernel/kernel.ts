@@ -34,7 +34,8 @@ import { Domain } from './domain.js';
 import { createProxyRuntime, type Link, type ProxyRuntime } from './proxy.js';
 import { KernelError, isRpcError, makeRpcError } from './errors.js';
 import { defaultTrustedKeys, parseArtifact, verifyArtifact, type Artifact } from './artifact.js';
-import { FINGERPRINT, LAYOUTS, PROXIES } from '../gen/idl.js';
+import { FINGERPRINT, LAYOUTS, PROXIES, SIGNATURES } from '../gen/idl.js';
+import { routeRefusal, type RouteHook, type RouteTable } from './routes.js';
 import { TICK_BUDGET, checkExport, instantiateDomain, type DeadlineHooks } from './isolation.js';
 import type { DeviceHandle } from '../devices/host.js';
 import { WAKE_WORD } from '../devices/bus.js';
@@ -158,6 +159,15 @@ export class Kernel {
       makeProxy: (name, link) => this.makeProxy(name, link),
       newLink: (caller, callee, target) => this.newLink(caller, callee, target),
       linkOfProxy: (o) => this.proxyLinks.get(o),
+      routeVia: (outer, table, inst) => {
+        if (this.workers.has(inst) || this.workers.has(table.heir) || inst.exportsObj === null) return false;
+        const via = this.newLink(outer.caller, inst, inst.exportsObj);
+        via.route = table;
+        via.outer = outer;
+        outer.via = this.makeProxy(table.iface, via);
+        outer.viaLink = via;
+        return true;
+      },
       shouldYield: () => performance.now() - this.sliceStart > YIELD_AFTER_MS,
       kernelEntry: () => {
         this.sliceStart = performance.now();
@@ -294,7 +304,7 @@ export class Kernel {
   }
 
   private newLink(caller: Domain, callee: Domain, target: object): Link {
-    const link: Link = { caller, callee, target, relayFrom: null, relayTo: null, relayType: -1 };
+    const link: Link = { caller, callee, target, relayFrom: null, relayTo: null, relayType: -1, via: null, viaLink: null, route: null, outer: null };
     if (callee !== this.self) {
       const inbound = callee.inbound;
       inbound.push(link);
@@ -635,11 +645,27 @@ export class Kernel {
     const u32Array = this.kit.arrayType('u32');
     /** What relay answers a captured call with (see ProxyRuntime.relay). */
     const token = harden(new Promise<never>(() => {}));
-    /** A proxy to the current instance, which the shadow may now inherit from. */
+    /** The proxy last handed out, with its instance: the same object while that instance lives. */
+    let bound: { d: Domain; proxy: object } | null = null;
+    /** This shadow's routes, once route() was called (see routes.ts). */
+    let routes: RouteTable | null = null;
+    /**
+     * A proxy to the current instance, which the shadow may now inherit from and its routes go
+     * to. One proxy per instance, so that a route's hook is told the very object the shadow got.
+     */
     const bindCurrent = (): object => {
       const d = kernel.byName.get(name);
-      if (d?.live) handedOut.set(d.id, d);
-      return kernel.bind(name, user);
+      if (d === undefined || !d.live || bound?.d !== d) {
+        if (d?.live) handedOut.set(d.id, d);
+        const proxy = kernel.bind(name, user);
+        bound = d?.live ? { d, proxy } : null;
+        if (bound === null) return proxy;
+      }
+      if (routes !== null) {
+        routes.instance = bound.d;
+        routes.target = bound.proxy;
+      }
+      return bound.proxy;
     };
     const refuse = (method: string, detail: string): never => {
       throw makeRpcError('bad-argument', name, method, `supervisor.${method}: ${detail}`);
@@ -702,6 +728,36 @@ export class Kernel {
         }
         if (!user.live) refuse('relay', `domain ${user.name} is dead`);
         return kernel.rt.relay(user, fn as () => unknown, onFailure as (e: unknown) => unknown, (onDone as (() => void) | undefined) ?? null, token);
+      },
+      /**
+       * Route the shadow's callers' calls of the methods named in `hooks` straight to the current
+       * instance (routes.ts): their moved RRef is entrusted to the shadow on the way and their
+       * answer goes to the caller, with none of the shadow's code run unless a call fails — then
+       * `hooks[method](error, call)` answers for the shadow. A later call replaces the routes.
+       * False when the kernel cannot route for this shadow (a worker domain): its own methods serve.
+       */
+      route: (hooks: unknown): boolean => {
+        if (!user.live) refuse('route', `domain ${user.name} is dead`);
+        if (typeof hooks !== 'object' || hooks === null) return refuse('route', 'expected an object of hooks by method name');
+        const served = kernel.byName.get(name)?.artifact?.manifest.exports;
+        if (served === undefined || user.artifact?.manifest.exports !== served) {
+          refuse('route', `only a shadow exporting the interface of ${name} (${served ?? 'none'}) can route its calls`);
+        }
+        const sigs = SIGNATURES[served!] ?? [];
+        const table: RouteTable = { heir: user, iface: served!, hooks: sigs.map(() => null), instance: null, target: null };
+        for (const [method, hook] of Object.entries(hooks)) {
+          const i = sigs.findIndex((m) => m.name === method);
+          if (i < 0) refuse('route', `${served} has no method ${method}`);
+          const why = routeRefusal(sigs[i]!);
+          if (why !== null) refuse('route', `cannot route ${why}`);
+          if (typeof hook !== 'function') refuse('route', `the hook for ${method} must be a function`);
+          table.hooks[i] = hook as RouteHook;
+        }
+        if (kernel.workers.has(user) || kernel.inWorker.has(kernel.byName.get(name) ?? user)) return false;
+        routes = table;
+        user.routes = table;
+        bindCurrent();
+        return true;
       },
       /**
        * Fresh handles to the entrusted values that dead instances handed out here held when they

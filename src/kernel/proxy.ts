@@ -28,6 +28,7 @@ import { setFlagsFromString } from 'node:v8';
 import { makeRpcError, type RpcError, type RpcErrorKind } from './errors.js';
 import type { Domain, InflightCall } from './domain.js';
 import type { FastMove, HandleKit, KitRef } from './rref.js';
+import type { RouteHook, RoutedCallInfo, RouteTable } from './routes.js';
 
 export interface Link {
   readonly caller: Domain;
@@ -42,6 +43,16 @@ export interface Link {
   relayFrom: ((r: any) => unknown) | null;
   relayTo: ((r: any) => unknown) | null;
   relayType: number;
+  /**
+   * Routes (src/kernel/routes.ts). On a link to a routing shadow: the proxy the kernel keeps for
+   * the instance the shadow routes to (`via`, on its link `viaLink`), made at the first routed
+   * call and again after a restart. On such a via link: the shadow's routes (`route`) and the
+   * link to the shadow it serves (`outer`). All null elsewhere.
+   */
+  via: any;
+  viaLink: Link | null;
+  route: RouteTable | null;
+  outer: Link | null;
 }
 
 export interface ProxyHost {
@@ -54,6 +65,12 @@ export interface ProxyHost {
   newLink(caller: Domain, callee: Domain, target: object): Link;
   /** Domain whose object `obj` is (for interface references passed along). */
   linkOfProxy(obj: object): Link | undefined;
+  /**
+   * Make (or make again, for a new instance) `outer.via`, the proxy for routed calls on `outer` (a
+   * link to the routing shadow of `table`) to `inst`; false if this call cannot be routed (a
+   * domain of the route is in a worker).
+   */
+  routeVia(outer: Link, table: RouteTable, inst: Domain): boolean;
   /** Yield point for long microtask chains (see kernel.ts). */
   shouldYield(): boolean;
   /** A call from host code (the kernel itself) starts a new run of domain code. */
@@ -64,8 +81,23 @@ export interface ProxyRuntime {
   enter(link: Link, method: string): any;
   after(link: Link, method: string): void;
   fault(link: Link, e: unknown, method: string): RpcError;
-  rejected(link: Link, e: unknown, method: string): Promise<never>;
-  settle(link: Link, p: unknown, method: string, conv: (r: any) => unknown, release?: () => void): Promise<unknown>;
+  /** The callee threw at once: its panic. `g`: the record of a routed call (its hook answers). */
+  rejected(link: Link, e: unknown, method: string, g?: object | null): Promise<unknown>;
+  settle(link: Link, p: unknown, method: string, conv: (r: any) => unknown, release?: () => void, g?: object | null): Promise<unknown>;
+  /**
+   * On a link to a routing shadow, for its method number `index` (whose answers the caller's
+   * proxy converts with `conv`): the proxy to call instead, for the instance the shadow routes
+   * to — or null when this call cannot be routed and goes to the shadow's own method (see
+   * routes.ts). The call made next through that proxy is the routed one.
+   */
+  via(link: Link, index: number, conv: (r: any) => unknown): any;
+  /**
+   * On a via link, after the argument moved to the instance (`h`, the instance's handle; null for
+   * a method that moves none): entrust it to the shadow and make the call's record (opaque: the
+   * `g` of rejected / settle), holding the call's primitive arguments `args` for the hook (null:
+   * the method takes none).
+   */
+  routeArg(link: Link, index: number, h: unknown, args: unknown[] | null): object;
   /**
    * `fn().then((v) => (onDone?.(), v), onFailure)` for domain `by` (a shadow: Supervisor.relay),
    * where `fn` makes one async call onward: that call is captured and `token` (by's own, a
@@ -327,6 +359,10 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
      */
     private passValue(leg: Leg, v: unknown): void {
       const link = this.link;
+      if (leg.hook !== null) {
+        this.passRouted(leg, v);
+        return;
+      }
       if (this.finished) {
         try {
           leg.conv(v); // the relaying domain died (this call was unwound): lands there, freed
@@ -372,6 +408,33 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       this.deliver(out);
     }
 
+    /**
+     * A routed call's answer `v`: the via link's conversion moves it from the instance straight to
+     * the caller (a wrong one is the instance's fault: the hook then has the call). If the shadow
+     * died meanwhile (its caller got an RpcError), nobody takes it: it is freed.
+     */
+    private passRouted(leg: Leg, v: unknown): void {
+      let out: unknown;
+      try {
+        out = leg.conv(v);
+      } catch (e) {
+        if (!this.finished) this.legFailed(leg, e);
+        return;
+      }
+      if (!this.finish()) {
+        if (kit.isHandle(out)) heap.free(kit.slotOf(out as object));
+        return;
+      }
+      this.deliver(out);
+    }
+
+    /** A routed call whose instance failed before it was registered (`err`, already the shadow's error). */
+    legFailedNow(err: unknown): void {
+      const leg = this.leg!;
+      this.endLeg(leg);
+      this.legFailed(leg, err);
+    }
+
     private legError(e: unknown): void {
       const leg = this.leg;
       if (leg === null || !leg.link.callee.live) return;
@@ -388,11 +451,15 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       this.legFailed(leg, makeRpcError(deadKind(callee), callee.name, leg.method, `domain ${callee.name} died (${cause}) before answering`));
     }
 
-    /** The onward call failed with `err` (already the shadow's error): onFailure, in a microtask. */
+    /**
+     * The onward call failed with `err` (already the shadow's error): onFailure — a routed call's
+     * hook, told what the call moved — in a microtask.
+     */
     private legFailed(leg: Leg, err: unknown): void {
       queueMicrotask(() => {
         if (this.finished) return; // the relaying domain died: none of its code runs
-        const r = this.runHook(leg.onFailure, err, true);
+        const hook = leg.hook;
+        const r = this.runHook(hook === null ? leg.onFailure : (e) => hook(e, leg.info()), err, true);
         if (r !== NO_ANSWER) this.follow(r, true);
       });
     }
@@ -490,10 +557,22 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
   class Leg implements InflightCall {
     inflightSlot = -1;
     call: AsyncCall | null = null;
+    /**
+     * A routed call (routes.ts; the Leg is made by routeArg, before the call): the shadow's hook,
+     * run instead of onFailure, and what it is told (RoutedCallInfo); `answer` converts the hook's
+     * answer for the caller. Null hook: a relayed call.
+     */
+    hook: RouteHook | null = null;
+    target: object | null = null;
+    args: readonly unknown[] | null = null;
+    addr = -1;
+    capacity = 0;
+    elements: number[] = NO_ELEMENTS;
+    answer: ((r: unknown) => unknown) | null = null;
     constructor(
       readonly link: Link,
-      readonly method: string,
-      readonly conv: (r: any) => unknown,
+      public method: string,
+      public conv: (r: any) => unknown,
       readonly release: (() => void) | undefined,
       readonly onFailure: (e: unknown) => unknown,
       readonly onDone: (() => void) | null,
@@ -501,7 +580,11 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     unwind(cause: string): void {
       this.call?.legDied(cause);
     }
+    info(): RoutedCallInfo {
+      return harden({ target: this.target!, args: [...(this.args ?? [])], addr: this.addr, capacity: this.capacity, elements: [...this.elements] });
+    }
   }
+  const NO_ELEMENTS: number[] = [];
   const answerLater = (call: AsyncCall, out: unknown): void => call.answer(out);
   /** relay's onDone as a `then` hook on the answer (a call not merged). */
   const doneThen = (onDone: (() => void) | null) => (v: unknown): unknown => {
@@ -608,6 +691,37 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     return null;
   };
 
+  /**
+   * A routed call (routes.ts) settling on via link `link` with the instance's promise `p`: one
+   * record registered with the shadow (its caller's promise: the shadow's death fails it), the
+   * Leg registered with the instance (its death, or `err` when it already failed, runs the
+   * shadow's hook: AsyncCall.legFailed) — a merged relay made by the kernel alone.
+   */
+  const routedSettle = (link: Link, p: unknown, method: string, conv: (r: any) => unknown, leg: Leg, err?: unknown): Promise<unknown> => {
+    const outer = link.outer!;
+    const call = new AsyncCall(outer, method, leg.answer!, undefined);
+    leg.method = method;
+    leg.conv = conv;
+    call.leg = leg;
+    leg.call = call;
+    if (outer.callee.live) outer.callee.inflight.add(call);
+    else call.unwind(outer.callee.deathCause ?? 'terminated'); // what comes back is freed (passRouted)
+    const inst = link.callee;
+    if (err !== undefined) call.legFailedNow(err);
+    else if (!inst.live) call.legDied(inst.deathCause ?? 'terminated');
+    else {
+      inst.inflight.add(leg);
+      call.followLeg(p);
+    }
+    return call.promise;
+  };
+  /** A Leg's onFailure when its routed record's hook serves instead. */
+  const noHook = (e: unknown): never => {
+    throw e;
+  };
+  /** The answer conversion handed from `via` to the routeArg of the call it routes (same turn). */
+  let routingConv: ((r: any) => unknown) | null = null;
+
   /** The last async call if `p` is its promise, it was made by `by`, and is pending and not forwarded yet. */
   const pendingOf = (p: unknown, by: Domain): AsyncCall | null => {
     const call = lastCall;
@@ -618,7 +732,8 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     enter(link, method) {
       if (link.callee.state !== 'live' || link.caller.state !== 'live') throw notLive(link, method);
       link.callee.calls++;
-      if (link.caller.id === 0) host.kernelEntry();
+      // A via link's caller entered through the link it serves (routes.ts) just now.
+      if (link.caller.id === 0 && link.outer === null) host.kernelEntry();
       return link.target;
     },
     after(link, method) {
@@ -626,8 +741,35 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       if (link.callee.state !== 'live') throw deadError(link, method);
     },
     fault: faultFor,
-    rejected(link, e, method) {
-      return Promise.reject(faultFor(link, e, method));
+    rejected(link, e, method, g) {
+      const err = faultFor(link, e, method);
+      return g == null ? Promise.reject(err) : routedSettle(link, undefined, method, noHook, g as Leg, err);
+    },
+    via(link, index, conv) {
+      const table = link.callee.routes!;
+      const inst = table.instance;
+      // armedBy: a relay being armed captures the caller's next call, which must be its own.
+      if (table.hooks[index] === null || inst === null || !inst.live || armedBy !== null) return null;
+      if (link.viaLink?.callee !== inst && !host.routeVia(link, table, inst)) return null;
+      routingConv = conv;
+      return link.via;
+    },
+    routeArg(link, index, h, args) {
+      const table = link.route!;
+      const g = new Leg(link, '', noHook, undefined, noHook, null);
+      g.hook = table.hooks[index]!;
+      g.target = table.target;
+      g.args = args;
+      g.answer = routingConv;
+      routingConv = null;
+      if (h !== null) {
+        const s = kit.slotOf(h as object);
+        g.addr = heap.off[s]!;
+        g.capacity = heap.capacityOf(s);
+        if (g.capacity > 0) g.elements = [];
+        heap.entrust(s, table.heir.id, -1, g.capacity > 0 ? g.elements : null);
+      }
+      return g;
     },
     relay(by, fn, onFailure, onDone, token) {
       if (pendingLeg !== null) staleCapture();
@@ -653,7 +795,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       // the call), an ordinary relayed call, whose answer goes through the hooks all the same.
       return q === token && !threw ? token : materialize();
     },
-    settle(link, p, method, conv, release) {
+    settle(link, p, method, conv, release, g) {
       const callee = link.callee;
       if (!callee.live) {
         // The callee died during the call itself (a deadline or a fault before its first await):
@@ -665,12 +807,13 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
           if (pendingLeg.link.caller === callee) void materialize();
           else staleCapture();
         }
-        return Promise.reject(deadError(link, method));
+        return g == null ? Promise.reject(deadError(link, method)) : routedSettle(link, p, method, conv, g as Leg);
       }
       if (armedBy !== null || pendingLeg !== null) {
         const relayed = relayStep(link, p, method, conv, release);
         if (relayed !== null) return relayed;
       }
+      if (g != null) return routedSettle(link, p, method, conv, g as Leg);
       const prev = pendingOf(p, callee);
       const call = new AsyncCall(link, method, conv, release);
       callee.inflight.add(call);

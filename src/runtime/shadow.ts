@@ -44,11 +44,40 @@ export interface Supervisor<T> {
    */
   relay<R>(fn: () => Promise<R>, onFailure: (e: unknown) => R | Promise<R>, onDone?: () => void): Promise<R>;
   /**
+   * Have the kernel pass your callers' calls of the methods named in `hooks` straight to the
+   * instance you last got from current()/restart(), without running your code: the call's moved
+   * RRef goes from your caller to the instance in one move, entrusted to you on the way (as
+   * entrust() does), and the instance's answer goes straight to your caller. Only when such a call
+   * fails (the instance died, or answered wrongly and was terminated for it) does its hook run:
+   * what it returns (or its promise's value) is your answer to that call. Only async methods
+   * whose parameters are primitives and at most one moved RRef can be routed (else a
+   * bad-argument RpcError). Your own methods still serve every call the kernel does not route:
+   * while the instance you hold is dead, or when false is returned (the kernel cannot route for
+   * you, e.g. a domain in a worker). A later call replaces the routes.
+   */
+  route(hooks: { [M in keyof T]?: (e: unknown, call: RoutedCall<T>) => unknown }): boolean;
+  /**
    * Fresh handles (yours) to the entrusted values that dead instances held when they died — each
    * value as a root, with what it holds then — once their memory was reclaimed. Each comes back
    * once; what they freed or moved elsewhere does not.
    */
   recall(): Promise<readonly RRefBase[]>;
+}
+
+/** What a route's hook is told about the call that failed (see Supervisor.route). */
+export interface RoutedCall<T> {
+  /** The instance the call went to, as current()/restart() handed it to you. */
+  readonly target: T;
+  /** The call's arguments by position: primitives as passed, null in the moved RRef's place (empty for a method that takes no primitive). */
+  readonly args: readonly unknown[];
+  /**
+   * The moved RRef as it went in (-1 / 0 / empty for a method that moves none): its address; for
+   * a deque, its capacity and its elements' addresses in deque order. What the dead instance
+   * held of it comes back through recall().
+   */
+  readonly addr: number;
+  readonly capacity: number;
+  readonly elements: readonly number[];
 }
 
 export interface ShadowControl<T> {

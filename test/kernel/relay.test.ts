@@ -18,10 +18,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Kernel } from '../../src/kernel/kernel.js';
 import { isRpcError } from '../../src/kernel/errors.js';
-import { bootMembdev, loadBlockShadow } from '../../src/host/storage.js';
+import { bootMembdev } from '../../src/host/storage.js';
 import type { BDev, BlkReq, Callee, TestReq, WorkerProbe } from '../../src/interfaces/index.js';
 import type { RRef, RRefArray } from '../../src/runtime/types.js';
-import { ARTIFACTS, DOM_C, TEST_ARTIFACTS, rpcFails, sleep } from './helpers.js';
+import { ARTIFACTS, DOM_C, TEST_ARTIFACTS, recorder, rpcFails, sleep } from './helpers.js';
 import { any } from './kit-helpers.js';
 
 const WPROBE = join(TEST_ARTIFACTS, 'wprobe.rldom');
@@ -162,11 +162,15 @@ test('supervisor.relay: a token not answered with at once is the shadow’s pani
   }
 });
 
-/** A host caller, bdev_shadow over membdev `mem` (the merged relay path end to end). */
+/**
+ * A host caller, rshadow with no routes (every call relayed by its own method) over membdev `mem`:
+ * the merged relay path end to end. (bdev_shadow routes its calls: test/kernel/route.test.ts.)
+ */
 function shadowed() {
   const k = new Kernel({ physBytes: 16 << 20, log: () => {} });
   bootMembdev(k, { bytes: 1 << 20, blockSize: 4096, name: 'mem' });
-  const bdev = loadBlockShadow(k, 'mem');
+  const rec = recorder();
+  const bdev = k.bind<BDev>(k.load(join(TEST_ARTIFACTS, 'rshadow.rldom'), { name: 'rs', imports: [{ supervise: 'mem' }, { object: rec.object }], config: { route: 'off' } }));
   const req = (lba: number, op = 0): RRef<BlkReq> => {
     const r = any(k.kit.allocStruct(0, 'BlkReq')) as RRef<BlkReq>;
     r.op = op;
@@ -199,33 +203,13 @@ test('merged relay: answers and moved requests reach the caller through the shad
   }
 });
 
-test('merged relay: the driver dying with the call in flight is recovered (onFailure), the caller sees nothing', async () => {
-  const { k, bdev, req } = shadowed();
-  try {
-    const w = req(5, 1);
-    w.data!.fill(7);
-    const restarts = k.get('mem')!.restarts;
-    const call = bdev.submit(w);
-    k.injectFault('mem', 'now'); // before its answer is taken: the leg is unwound
-    const back = (await call) as RRef<BlkReq>;
-    assert.equal(back.status, 0);
-    assert.equal(k.get('mem')!.restarts, restarts + 1, 'restarted once');
-    const r = (await bdev.submit(req(5))) as RRef<BlkReq>;
-    assert.equal(r.data!.getU8(0), 7, 'the write was reissued on the fresh driver');
-    r.drop();
-    back.drop();
-  } finally {
-    k.shutdown();
-  }
-});
-
 test('merged relay: the shadow dying with the call in flight fails the caller with an RpcError; nothing leaks', async () => {
   const { k, bdev, req } = shadowed();
   try {
-    const shadowId = k.get('mem_shadow')!.id;
+    const shadowId = k.get('rs')!.id;
     const r = req(1);
     const call = bdev.submit(r);
-    k.injectFault('mem_shadow', 'now');
+    k.injectFault('rs', 'now');
     await rpcFails(() => call, 'panic');
     await sleep(5);
     assert.deepEqual(k.heap.usage(shadowId), { bytes: 0, slots: 0 });
@@ -257,25 +241,27 @@ test('merged relay: once the direct move of answers is learned, a wrong-typed an
   const k = new Kernel({ physBytes: 16 << 20, log: () => {} });
   try {
     k.load(join(TEST_ARTIFACTS, 'liarbdev.rldom'), { name: 'liar' });
-    const bdev = loadBlockShadow(k, 'liar');
+    // rshadow with no routes relays every call (supervisor.relay), a failure passed on.
+    const rec = recorder();
+    const bdev = k.bind<BDev>(k.load(join(TEST_ARTIFACTS, 'rshadow.rldom'), { name: 'rs', imports: [{ supervise: 'liar' }, { object: rec.object }], config: { route: 'off' } }));
     let r = any(k.kit.allocStruct(0, 'BlkReq')) as RRef<BlkReq>;
     r.nblocks = 1;
-    r.data = any(k.kit.allocBytes(0, 4096, 4096));
     for (let i = 0; i < 5; i++) {
       r.lba = i;
       r = (await bdev.submit(r)) as RRef<BlkReq>;
       assert.equal(r.status, 0);
       assert.equal(k.heap.owner[k.kit.slotOf(r)], 0, 'the caller’s');
     }
+    assert.equal(rec.hits.filter((h) => h === 'own:submit').length, 5, 'relayed by the shadow’s own method');
     r.lba = 999; // liarbdev keeps it and answers with a byte buffer of its own
-    r = (await bdev.submit(r)) as RRef<BlkReq>;
-    assert.equal(k.heap.type[k.kit.slotOf(r)], k.kit.layoutType('BlkReq'), 'the caller’s own request came back');
-    assert.equal(r.status, -5, 'given up (EIO) after the lying driver was restarted again and again');
-    assert.ok(k.get('liar')!.restarts > 0);
-    assert.equal(k.get('liar_shadow')!.state, 'live');
-    r.lba = 3;
-    r = (await bdev.submit(r)) as RRef<BlkReq>;
-    assert.equal(r.status, 0, 'and the shadow goes on');
+    const back = (await bdev.submit(r)) as RRef<BlkReq>;
+    assert.equal(k.heap.type[k.kit.slotOf(back)], k.kit.layoutType('BlkReq'), 'the shadow’s answer, not the driver’s buffer');
+    assert.equal(back.status, -5);
+    assert.ok(rec.hits.includes('relay-failed:bad-argument'), 'onFailure told of the driver’s bad result');
+    assert.equal(k.get('liar')!.state, 'dead', 'the driver was terminated for its answer');
+    assert.equal(k.get('rs')!.state, 'live', 'the relaying shadow is not at fault');
+    back.drop();
+    assert.deepEqual(k.heap.usage(0), { bytes: 0, slots: 0 }, 'no byte buffer reached the caller');
   } finally {
     k.shutdown();
   }

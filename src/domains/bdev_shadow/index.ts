@@ -74,6 +74,8 @@ interface Batch {
   order: RRefArray<u32> | null;
   /** How many addresses `order` holds (its length, kept here: reading it is a kernel call). */
   room: number;
+  /** A routed call's request addresses in order, as the kernel recorded them (instead of `order`). */
+  addrs: readonly number[] | null;
   /** Positions whose request the dead driver did not give back (recovery only). */
   lost: boolean[];
   /** In flight (not in the pool). */
@@ -107,7 +109,7 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
   const free: Batch[] = [];
   const newBatch = (): Batch => {
     const b: Batch = {
-      n: 0, cap: 0, dq: -1, one: 0, order: null, room: 0, lost: [], busy: false, driver: null, arg: null,
+      n: 0, cap: 0, dq: -1, one: 0, order: null, room: 0, addrs: null, lost: [], busy: false, driver: null, arg: null,
       forward: () => (b.dq < 0 ? b.driver!.submit(b.arg as RRef<BlkReq>) : b.driver!.submitAndPoll(b.arg as RRefDeque<RRef<BlkReq>>)),
       done: () => end(b),
       failed: (e) => (b.dq < 0 ? recoverOne(b, e) : recoverMany(b, e)) as Promise<never>,
@@ -120,6 +122,7 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
     b.n = n;
     b.cap = cap;
     b.dq = dq;
+    b.addrs = null;
     b.busy = true;
     if (b.lost.length !== 0) b.lost.length = 0;
     return b;
@@ -134,7 +137,7 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
     return b.order;
   };
   /** Address of request `i` of `b`. */
-  const addrOf = (b: Batch, i: number): number => (b.dq < 0 ? b.one : b.order!.get(i));
+  const addrOf = (b: Batch, i: number): number => (b.addrs !== null ? b.addrs[i]! : b.dq < 0 ? b.one : b.order!.get(i));
 
   // Requests recalled from dead driver instances, by address, until their call takes them back.
   const found = new Map<number, RRef<BlkReq>>();
@@ -296,11 +299,11 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
 
   /** Recovery of a submitAndPoll call (the cold path of Batch.failed). */
   async function recoverMany(b: Batch, e: unknown): Promise<RRefDeque<RRef<BlkReq>>> {
-    let cur = b.arg as RRefDeque<RRef<BlkReq>>;
+    let cur = b.arg as RRefDeque<RRef<BlkReq>> | null;
     try {
       return await afterDeath(b.driver!, e, {
         arg: () => {
-          if (cur.valid) return cur;
+          if (cur !== null && cur.valid) return cur;
           cur = claimAll(b, 0);
           b.dq = cur.addr;
           return cur;
@@ -338,6 +341,24 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
   info('blockCount', (t) => t.blockCount());
   info('model', (t) => t.model());
   info('serial', (t) => t.serial());
+
+  // The common path of submit / submitAndPoll without this domain: the kernel routes the calls to
+  // the driver, entrusting their requests to us, and runs these hooks only when one fails — with
+  // where its requests were, so that the recovery below finds them as for a call made by us.
+  sup.route({
+    submit: (e, call) => {
+      const b = begin(1, 0, -1);
+      b.one = call.addr;
+      b.driver = call.target;
+      return recoverOne(b, e);
+    },
+    submitAndPoll: (e, call) => {
+      const b = begin(call.elements.length, call.capacity, call.addr);
+      b.addrs = call.elements;
+      b.driver = call.target;
+      return recoverMany(b, e);
+    },
+  });
 
   return {
     blockSize: () => info('blockSize', (t) => t.blockSize()),
