@@ -461,9 +461,11 @@ export class ExchangeHeap {
    * Move deque element `child` into container `to`, which has the same owner (the bulk move
    * between two deques of one holder): only its parent changes. No generation bump is needed: no
    * handle to a deque element, or to anything inside it, can exist (see moveTree). The caller
-   * validated `child` as an element of its current deque and checked the owners.
+   * validated `child` as an element of its current deque and checked the owners; `heir` is
+   * heirAbove(its deque), read once per batch: an element leaving a marked holder takes its mark.
    */
-  transfer(child: number, to: number): void {
+  transfer(child: number, to: number, heir = -1): void {
+    if (heir >= 0 && this.flags[child] !== ENTRUSTED) this.markEntrusted(child, heir);
     this.w_parent.setInt32(child * 4, to, true);
   }
 
@@ -473,6 +475,8 @@ export class ExchangeHeap {
    * its new generation.
    */
   release(child: number): number {
+    const heir = this.heirLeaving(child);
+    if (heir >= 0 && this.flags[child] !== ENTRUSTED) this.markEntrusted(child, heir);
     const to = this.ownerOf(child);
     this.w_parent.setInt32((child) * 4, NO_PARENT, true);
     if (this.hasChildren[this.type[child]!] === 1) this.moveTree(child, to, false);
@@ -596,76 +600,63 @@ export class ExchangeHeap {
   }
 
   /**
-   * Mark allocated slot `slot` and everything it holds as entrusted by `heir`: should a domain die
-   * holding them, they go to `heir` (if the Inheritance allows) instead of being freed. The caller
-   * (the kernel) checked that `heir` owns the value. Cost: one pass over the value's tree.
+   * Mark allocated slot `slot` as entrusted by `heir`, and with it everything it holds while it
+   * holds it: should a domain die holding them, they go to `heir` (if the Inheritance allows)
+   * instead of being freed. The caller (the kernel) checked that `heir` owns the value.
+   * O(1): only `slot` is marked. What leaves a marked holder (release, transfer) takes the mark of
+   * its nearest marked holder with it, so a value taken out and kept elsewhere is covered as if it
+   * had been marked at once; what stays inside goes back with its holder (bequeath).
    * If `slot` is a deque and `order` an allocation (>= 0), the physical addresses of its elements
    * are written there as u32 in deque order (0 for a corrupt entry): what lets a shadow find each
    * request again after a crash without touching them one by one. With `into` instead (the
-   * kernel's own list, for a routed call: src/kernel/routes.ts), they are pushed there. Returns
-   * how many.
+   * kernel's own list, for a routed call: src/kernel/routes.ts, with room for the deque's
+   * capacity), they are written there the same way. Returns how many.
    */
-  entrust(slot: number, heir: number, order = -1, into: number[] | null = null): number {
+  entrust(slot: number, heir: number, order = -1, into: DataView | null = null): number {
     if (this.w_heirOf === null) {
       this.heirOf = new Int32Array(this.maxSlots);
       this.w_heirOf = new DataView(this.heirOf.buffer);
     }
-    // Shadows entrust on every call: the walk is inline, with an explicit stack for nested
-    // containers only (a flat buffer, the common element, is marked where it is found). Child
-    // slot numbers read from memory are validated as in moveTree (a child names its holder).
-    const type = this.type;
-    const hasChildren = this.hasChildren;
-    const parent = this.parent;
-    const hw = this.highWater;
-    const todo = this.entrustStack;
-    todo.push(slot);
-    let listed = 0;
-    if ((order >= 0 || into !== null) && this.isDeque[type[slot]!] === 1) {
-      const base = this.off[slot]!;
-      listed = Math.min(this.dv.getUint32(base + 4, true), this.ringCap(slot, base));
-      if (order >= 0 && listed * 4 > this.len[order]!) {
-        throw new HeapError('EINVAL', `entrust: ${listed} element addresses do not fit in ${this.len[order]} bytes`);
-      }
+    if (!this.markEntrusted(slot, heir) || (order < 0 && into === null) || this.isDeque[this.type[slot]!] !== 1) return 0;
+    const base = this.off[slot]!;
+    const head = this.dv.getUint32(base, true);
+    const cap = this.ringCap(slot, base);
+    const listed = Math.min(this.dv.getUint32(base + 4, true), cap);
+    if (order >= 0 && listed * 4 > this.len[order]!) {
+      throw new HeapError('EINVAL', `entrust: ${listed} element addresses do not fit in ${this.len[order]} bytes`);
     }
-    const orderAt = order >= 0 ? this.off[order]! : 0;
-    while (todo.length > 0) {
-      const s = todo.pop()!;
-      if (!this.markEntrusted(s, heir)) continue;
-      const t = type[s]!;
-      if (hasChildren[t] !== 1) continue;
-      const base = this.off[s]!;
-      if (this.isDeque[t] === 1) {
-        const head = this.dv.getUint32(base, true);
-        const count = this.dv.getUint32(base + 4, true);
-        const cap = this.ringCap(s, base);
-        const ring = (base + DEQUE_HEADER) >>> 2;
-        const list = s === slot && listed > 0;
-        for (let k = 0, at = head < cap ? head : 0; k < count && k < cap; k++, at = at + 1 === cap ? 0 : at + 1) {
-          const c = this.u32[ring + at]!;
-          const valid = c < hw && parent[c] === s;
-          if (list) {
-            if (into !== null) into.push(valid ? this.off[c]! : 0);
-            else this.dv.setUint32(orderAt + k * 4, valid ? this.off[c]! : 0, true);
-          }
-          if (!valid) continue;
-          if (hasChildren[type[c]!] === 1) todo.push(c);
-          else this.markEntrusted(c, heir);
-        }
-      } else {
-        const offsets = this.childOffsetsOf[t]!;
-        for (let k = 0; k < offsets.length; k++) {
-          const c = this.dv.getUint32(base + offsets[k]!, true) - 1;
-          if (c < 0 || c >= hw || parent[c] !== s) continue;
-          if (hasChildren[type[c]!] === 1) todo.push(c);
-          else this.markEntrusted(c, heir);
-        }
-      }
+    // Child slot numbers read from memory are validated as in moveTree (a child names its holder).
+    const out = into ?? this.dv;
+    const outAt = into !== null ? 0 : this.off[order]!;
+    const ring = (base + DEQUE_HEADER) >>> 2;
+    const hw = this.highWater;
+    for (let k = 0, at = head < cap ? head : 0; k < listed; k++, at = at + 1 === cap ? 0 : at + 1) {
+      const c = this.u32[ring + at]!;
+      out.setUint32(outAt + k * 4, c < hw && this.parent[c] === slot ? this.off[c]! : 0, true);
     }
     return listed;
   }
-  private readonly entrustStack: number[] = [];
 
-  /** Mark slot `s` (one node of entrust's walk) as entrusted by `heir`; false if it is being freed. */
+  /**
+   * The heir `child` is entrusted to as it leaves its holder: its nearest marked holder's
+   * (entrust marks only the value entrusted); -1: none. `child` still has its parent.
+   */
+  private heirLeaving(child: number): number {
+    if (this.heirOf === null) return -1;
+    const parent = this.parent;
+    for (let c = parent[child]!, steps = 0; c !== NO_PARENT && steps < this.highWater; c = parent[c]!, steps++) {
+      if (this.flags[c] === ENTRUSTED) return this.heirOf[c]!;
+    }
+    return -1;
+  }
+
+  /** The heir of the nearest marked value among `slot` and its holders (-1: none): see transfer. */
+  heirAbove(slot: number): number {
+    if (this.heirOf === null) return -1;
+    return this.flags[slot] === ENTRUSTED ? this.heirOf[slot]! : this.heirLeaving(slot);
+  }
+
+  /** Mark slot `s` as entrusted by `heir`; false if it is being freed. */
   private markEntrusted(s: number, heir: number): boolean {
     if (this.flags[s] === PENDING_FREE) return false; // being freed: nothing to give back
     this.w_flags.setUint8(s, ENTRUSTED);
@@ -673,9 +664,12 @@ export class ExchangeHeap {
     return true;
   }
 
-  /** Is `slot` marked as entrusted, and by whom (-1: not entrusted)? For tests and monitors. */
+  /**
+   * Is `slot` entrusted — marked, or held by a marked value — and by whom (-1: not entrusted)?
+   * For tests and monitors.
+   */
   entrustedTo(slot: number): number {
-    return this.flags[slot] === ENTRUSTED && this.owner[slot] !== FREE ? this.heirOf![slot]! : -1;
+    return this.owner[slot] === FREE ? -1 : this.heirAbove(slot);
   }
 
   /**

@@ -73,7 +73,7 @@ export type HandleHeap = Pick<
   | 'phys' | 'u8' | 'dv'
   | 'owner' | 'gen' | 'borrows' | 'type' | 'off' | 'len' | 'parent' | 'hasChildren'
   | 'registerType' | 'typeInfo' | 'validChild'
-  | 'alloc' | 'free' | 'move' | 'adopt' | 'release' | 'transfer'
+  | 'alloc' | 'free' | 'move' | 'adopt' | 'release' | 'transfer' | 'heirAbove'
 >;
 
 /** A kit's state as its holders see it: opaque outside this module. */
@@ -568,6 +568,8 @@ class Handle {
     if (n < moving) moving = n;
     const heap = k.heap;
     const { parent, type, hasChildren, i32 } = k;
+    // Elements leaving an entrusted holder take its mark (ExchangeHeap.entrust): read once.
+    const heir = moving > 0 ? heap.heirAbove(ss) : -1;
     // Ring entries read as aligned words (a deque is 8-aligned, its header 16 bytes).
     const srcRing = (sb + DEQUE_HEADER) >>> 2;
     const dstRing = b + DEQUE_HEADER;
@@ -591,7 +593,7 @@ class Handle {
         break;
       }
       dv.setUint32(dstRing + di * 4, c, true);
-      heap.transfer(c, self);
+      heap.transfer(c, self, heir);
       si = si + 1 === sCap ? 0 : si + 1;
       di = di + 1 === cap ? 0 : di + 1;
     }

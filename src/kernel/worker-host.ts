@@ -127,9 +127,15 @@ class SharedHeapView implements HandleHeap {
   }
 
   transfer(child: number, to: number): void {
-    // Two system calls (the kernel thread alone writes the slot table), with the same effect.
+    // Two system calls (the kernel thread alone writes the slot table), with the same effect
+    // (the kernel's release passes an entrusted holder's mark on, as transfer's `heir` does).
     this.release(child);
     this.adopt(to, child);
+  }
+
+  /** Marks are the kernel's (its release passes them on, see transfer): none to read here. */
+  heirAbove(): number {
+    return -1;
   }
 
   validChild(parentSlot: number, child: number): boolean {
