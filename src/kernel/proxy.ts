@@ -22,7 +22,9 @@
  * A callee that answers with the promise of its own pending call onward (a pass-through) is not
  * subscribed to: that call hands its answer on directly (AsyncCall.next). A shadow's relayed call
  * (Supervisor.relay) costs less still: it is merged into the call the shadow is answering — one
- * record, one promise (its caller's) and one subscription for both crossings (AsyncCall.leg).
+ * record, one promise (its caller's) and one subscription for both crossings (AsyncCall.leg). A
+ * routed call (routes.ts) is the same merged record made by the kernel alone: the caller's proxy
+ * calls the driver's through the via link (`via`, `routeArg`) and no shadow code runs.
  */
 import { setFlagsFromString } from 'node:v8';
 import { makeRpcError, type RpcError, type RpcErrorKind } from './errors.js';

@@ -10,10 +10,16 @@
  *  - write (borrowed buffer): the shadow lends the caller's buffer on to the driver (a borrower
  *    may lend onward within its own borrow); a driver crash cannot free it, so the call is
  *    reissued with the same buffer — zero copy;
- *  - submit / submitAndPoll (requests moved in): zero copy too. Before forwarding, the shadow
- *    ENTRUSTS the request (or the batch's deque, with every request and buffer in it) through its
- *    supervisor capability; for a deque the same kernel call writes the addresses of its
- *    requests, in order, into a pooled array of the shadow's. If the driver dies holding them,
+ *  - submit / submitAndPoll (requests moved in): zero copy too, and ROUTED: the kernel passes
+ *    the caller's call straight to the driver (Supervisor.route, src/kernel/routes.ts), moving the
+ *    request (or the batch's deque) in one move and entrusting it to this shadow on the way, and
+ *    the driver's answer straight back; none of this domain's code runs unless the call fails,
+ *    when the route's hook is told where the call's requests were (their addresses, in order)
+ *    and recovers below as for a call made here. Calls the kernel does not route (the instance
+ *    held is dead) reach the methods below, which do the same by hand: the shadow ENTRUSTS the
+ *    request (or the deque, with every request and buffer in it) through its supervisor
+ *    capability; for a deque the same kernel call writes the addresses of its requests, in
+ *    order, into a pooled array of the shadow's. If the driver dies holding them,
  *    the kernel's reclaim gives the entrusted values back to the shadow instead of freeing them
  *    (src/kernel/heap.ts, bequeath) — after the device stopped DMA, with the dead driver's handles
  *    revoked — and recall() hands them over. The shadow finds each request again by its address
@@ -23,13 +29,11 @@
  *    of submitAndPoll are owned by the driver while the controller works on them, and callers
  *    (the fs log, bcache) rely on getting their buffers back by move. Why not a copy (the former
  *    scheme): it cost a 4 KiB memcpy per written block and half the throughput of 32-request
- *    sequential writes. Cost now, per call: one capability call (a walk over the batch setting a
- *    flag per slot) and the relay of the call to the driver (supervisor.relay, with two pooled
- *    continuations): the kernel merges it into the caller's call — one call record and one
- *    promise for both crossings, the driver's answer moved straight to the caller, the shadow
- *    told only that it came —; no request is touched one by one. What is left of the shadow's
- *    cost is the second crossing's entry and the moves of the request into the shadow and on to
- *    the driver (two handles minted), felt at batch 1, and at batch 32 the entrust walk.
+ *    sequential writes. Cost of a routed call, over the driver's own: the kernel's entrust (O(1):
+ *    one mark; for a deque, a read of its ring for the addresses) and one more record for the
+ *    call (the driver's death must reach the hook); no request is touched one by one, no handle
+ *    minted for this domain. (The path through the methods below costs a crossing into this
+ *    domain, a move and a handle more.)
  *    A reissued request keeps the fields the dead driver left in it (a driver writes only
  *    `status`, reset before the reissue); after a crash the requests come back in a fresh deque.
  *    A request the driver did not give back (it freed the caller's request, or gave it away —
