@@ -7,7 +7,7 @@
  * proxy-rref       an RRef moved in and moved back
  * proxy-async      an async method awaited
  * shadow-noarg     dom_d -> shadow_c -> dom_c (pass-through shadow)
- * shadow-async     proxy-async through shadow_c (its call onward merged into dom_d's: relay)
+ * shadow-async     proxy-async through shadow_c (routed by the kernel straight to dom_c: src/kernel/routes.ts)
  * worker-roundtrip a worker_threads postMessage round trip (the stand-in for hardware isolation)
  * worker-domain    host -> dom_c.noarg with dom_c placed in a worker (descriptor rings over
  *                  shared memory; every answer is awaited before the next call)

@@ -235,7 +235,18 @@ export function generateShadowModule(model: IdlModel): string {
   const names = model.interfaces.map((i) => i.name).join(', ');
   out.push(`import type { ${names} } from '../interfaces/index.js';\n`);
   for (const i of model.interfaces) {
-    out.push(`export function shadow_${i.name}(ctl: ShadowControl<${i.name}>): ${i.name} {\n  return {`);
+    // Async methods of primitives only are routed (src/kernel/routes.ts): reissued on a failure.
+    const routed = i.methods.filter((m) => routeRefusal(m) === null && m.params.every((p) => p.type.k === 'prim'));
+    out.push(`export function shadow_${i.name}(ctl: ShadowControl<${i.name}>): ${i.name} {`);
+    if (routed.length > 0) {
+      out.push(`  ctl.route({`);
+      for (const m of routed) {
+        const as = m.params.map((_, k) => `a[${k}] as Parameters<${i.name}['${m.name}']>[${k}]`).join(', ');
+        out.push(`    ${m.name}: (t, a) => t.${m.name}(${as}),`);
+      }
+      out.push(`  });`);
+    }
+    out.push(`  return {`);
     for (const m of i.methods) {
       const reissuable = m.params.every((p) => p.type.k === 'prim' || p.type.k === 'borrow' || p.type.k === 'iface');
       const ps = m.params.map((p, k) => `a${k}: Parameters<${i.name}['${m.name}']>[${k}]`).join(', ');

@@ -89,6 +89,14 @@ export interface ShadowControl<T> {
    * relay token, see there) — the generated shadows do.
    */
   callAsync<R>(reissuable: boolean, fn: (target: T) => Promise<R>): Promise<R>;
+  /**
+   * Route the calls of these async methods, whose parameters are all primitives (each call can
+   * be reissued), through the kernel (Supervisor.route): none of the shadow's code runs on their
+   * common path; after a failure `reissue[method](target, args)` makes the call again on a fresh
+   * instance, restarted and retried as callAsync would. Returns whether the kernel routes them
+   * (if not, the shadow's own methods serve every call, as before).
+   */
+  route(reissue: { [M in keyof T]?: (target: T, args: readonly unknown[]) => Promise<unknown> }): boolean;
   /** The current target (after any restart). */
   target(): T;
   /** Restart now (used by hand-written shadows that recover moved buffers themselves). */
@@ -170,6 +178,14 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
     callAsync<R>(reissuable: boolean, fn: (target: T) => Promise<R>): Promise<R> {
       const t = current;
       return sup.relay(() => fn(t), (e) => retryAsync(reissuable, fn, t, e));
+    },
+    route(reissue) {
+      const hooks: { [M in keyof T]?: (e: unknown, call: RoutedCall<T>) => unknown } = {};
+      for (const method of Object.keys(reissue) as (keyof T)[]) {
+        const again = reissue[method]!;
+        hooks[method] = (e, call) => retryAsync(true, (t) => again(t, call.args), call.target, e);
+      }
+      return sup.route(hooks);
     },
     target: () => current,
     recover,

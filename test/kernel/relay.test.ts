@@ -219,24 +219,6 @@ test('merged relay: the shadow dying with the call in flight fails the caller wi
   }
 });
 
-test('generated shadows (callAsync) pass async calls through with relay: answers, and a reissue after the target died in flight', async () => {
-  const k = new Kernel({ physBytes: 16 << 20, log: () => {} });
-  try {
-    k.load(DOM_C);
-    k.load(join(ARTIFACTS, 'shadow_c.rldom'), { imports: [{ supervise: 'dom_c' }] });
-    const sh = k.bind<Callee>('shadow_c');
-    assert.deepEqual(await Promise.all([1, 2, 3].map((x) => sh.asyncEcho(x))), [1, 2, 3]);
-    const call = sh.asyncEcho(6);
-    k.injectFault('dom_c', 'now');
-    assert.equal(await call, 6, 'reissued on a fresh instance');
-    assert.equal(k.get('dom_c')!.restarts, 1);
-    assert.equal(k.get('shadow_c')!.state, 'live');
-    assert.equal(await sh.asyncEcho(7), 7);
-  } finally {
-    k.shutdown();
-  }
-});
-
 test('merged relay: once the direct move of answers is learned, a wrong-typed answer is still the driver’s fault, never the caller’s value', async () => {
   const k = new Kernel({ physBytes: 16 << 20, log: () => {} });
   try {
@@ -262,6 +244,23 @@ test('merged relay: once the direct move of answers is learned, a wrong-typed an
     assert.equal(k.get('rs')!.state, 'live', 'the relaying shadow is not at fault');
     back.drop();
     assert.deepEqual(k.heap.usage(0), { bytes: 0, slots: 0 }, 'no byte buffer reached the caller');
+  } finally {
+    k.shutdown();
+  }
+});
+
+test('generated shadows: a call made while the target is dead reaches the shadow’s own method (callAsync, a relay) and is reissued on a fresh instance', async () => {
+  const k = new Kernel({ physBytes: 16 << 20, log: () => {} });
+  try {
+    k.load(DOM_C);
+    k.load(join(ARTIFACTS, 'shadow_c.rldom'), { imports: [{ supervise: 'dom_c' }] });
+    const sh = k.bind<Callee>('shadow_c');
+    assert.equal(await sh.asyncEcho(1), 1);
+    k.injectFault('dom_c', 'now'); // no call in flight: the route's instance is dead, not routed
+    assert.equal(await sh.asyncEcho(9), 9, 'relayed, refused at once, restarted and reissued');
+    assert.equal(k.get('dom_c')!.restarts, 1);
+    assert.equal(await sh.asyncEcho(10), 10, 'routed again to the fresh instance');
+    assert.equal(k.get('dom_c')!.restarts, 1);
   } finally {
     k.shutdown();
   }
