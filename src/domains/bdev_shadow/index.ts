@@ -6,7 +6,7 @@
  * reissues every request that had not completed. Callers get normal results.
  *
  * How each method recovers (the interface side is documented in src/interfaces/block.ts):
- *  - info getters, flush: reissued as they are;
+ *  - info getters, flush: reissued as they are (flush is routed, see below);
  *  - write (borrowed buffer): the shadow lends the caller's buffer on to the driver (a borrower
  *    may lend onward within its own borrow); a driver crash cannot free it, so the call is
  *    reissued with the same buffer — zero copy;
@@ -346,10 +346,14 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
   info('model', (t) => t.model());
   info('serial', (t) => t.serial());
 
-  // The common path of submit / submitAndPoll without this domain: the kernel routes the calls to
-  // the driver, entrusting their requests to us, and runs these hooks only when one fails — with
-  // where its requests were, so that the recovery below finds them as for a call made by us.
+  // The common path of submit / submitAndPoll / flush without this domain: the kernel routes the
+  // calls to the driver, entrusting their requests to us, and runs these hooks only when one
+  // fails — with where its requests were, so that the recovery below finds them as for a call
+  // made by us.
+  /** How a failed flush is reissued (routed or relayed). */
+  const flushAgain: Forward<null, number> = { arg: () => null, call: (t) => t.flush(), giveUp: () => EIO };
   sup.route({
+    flush: (e, call) => afterDeath(call.target, e, flushAgain),
     submit: (e, call) => {
       const b = begin(1, 0, -1);
       b.one = call.addr;
@@ -390,22 +394,15 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
       return sup.relay(b.forward as () => Promise<RRefDeque<RRef<BlkReq>>>, b.failed, b.done);
     },
     // Zero copy: the shadow lends the buffer it was lent on to the driver; the borrow outlives a
-    // driver crash (the caller still owns the buffer), so a reissue lends it again.
-    async write(lba: number, data: RRefArray<number>) {
+    // driver crash (the caller still owns the buffer), so a reissue lends it again. Relayed (a
+    // borrow cannot be routed): the kernel merges the call onward into this one.
+    write(lba: number, data: RRefArray<number>) {
       const t = ctl.target();
-      try {
-        return await t.write(lba, data);
-      } catch (e) {
-        return afterDeath(t, e, { arg: () => data, call: (t2, d) => t2.write(lba, d), giveUp: () => EIO });
-      }
+      return sup.relay(() => t.write(lba, data), (e) => afterDeath(t, e, { arg: () => data, call: (t2, d) => t2.write(lba, d), giveUp: () => EIO }));
     },
-    async flush() {
+    flush() {
       const t = ctl.target();
-      try {
-        return await t.flush();
-      } catch (e) {
-        return afterDeath(t, e, { arg: () => null, call: (t2) => t2.flush(), giveUp: () => EIO });
-      }
+      return sup.relay(() => t.flush(), (e) => afterDeath(t, e, flushAgain));
     },
   };
 }
