@@ -5,8 +5,9 @@
  * Heap: an entrusted value a dead domain holds goes to its heir with what it holds, as a root
  * (detached from a holder that is not going back); the dead domain's handles stay revoked; values
  * it freed, values held by a lent one, and values of an heir the rule refuses are not given back;
- * a free clears the mark. A fast-check property runs random sequences of allocations, entrusts,
- * moves between the heir and the driver, pushes, pops, drops, lends and gifts to a third domain,
+ * a free clears the mark; a value that leaves an entrusted holder (pop, moveFrom) takes its mark.
+ * A fast-check property runs random sequences of allocations, entrusts, moves between the heir
+ * and the driver, pushes, pops, bulk moves, drops, lends and gifts to a third domain,
  * then kills the driver, and checks against a model: exactly the expected values went back,
  * every handle the driver or anyone held before a move can neither read nor write, the driver's
  * accounting is zero once the borrows end, and everything is freed once the survivors drop
@@ -134,6 +135,35 @@ test('freed, lent, refused and never-entrusted values are not given back; a free
   assert.deepEqual(heap.totalUsage(), { bytes: 0, slots: 0 });
 });
 
+test('entrusting marks only the value; what leaves it (pop, moveFrom into a deque of the driver’s own) takes the mark and goes back', () => {
+  const { heap, kit, given } = setup();
+  const dq = any(kit.allocDeque(HEIR, 4));
+  const bufs = [1, 2, 3].map((id) => {
+    const b = any(kit.allocBytes(HEIR, 64));
+    b.setU32(0, id);
+    const slot = kit.slotOf(b);
+    dq.push(b);
+    return slot;
+  });
+  heap.entrust(kit.slotOf(dq), HEIR);
+  assert.equal(heap.entrustedTo(bufs[0]!), HEIR, 'held by the entrusted deque: entrusted');
+  const inDriver = any(kit.moveTo(dq, HEIR, DRIVER));
+  const own = any(kit.allocDeque(DRIVER, 4));
+  const ownSlot = kit.slotOf(own);
+  assert.equal(own.moveFrom(inDriver, 2), 2);
+  assert.equal(heap.entrustedTo(bufs[1]!), HEIR, 'moved out with the mark');
+  assert.equal(heap.entrustedTo(ownSlot), -1, 'the driver’s own deque is not entrusted');
+  const popped = own.pop();
+  assert.equal(popped.getU32(0), 1);
+  inDriver.drop(); // the rest (buffer 3) is freed with it
+  heap.reclaim(DRIVER);
+  assert.equal(given.length, 1);
+  assert.deepEqual(new Set(given[0]!.roots), new Set([bufs[0], bufs[1]]), 'the popped and the bulk-moved buffer, each a root');
+  assert.equal(heap.owner[ownSlot], FREE, 'the driver’s deque itself was freed');
+  for (const s of given[0]!.roots) any(kit.mint(s, HEIR, false)).drop();
+  assert.deepEqual(heap.totalUsage(), { bytes: 0, slots: 0 });
+});
+
 /** The model of one allocation. */
 interface Obj {
   id: number;
@@ -152,7 +182,7 @@ type Step = [op: number, a: number, b: number];
 
 test('property: random entrust/move/push/pop/drop/lend/gift sequences, then the driver dies: exactly the expected values go back, revoked handles are dead, accounting returns to zero', () => {
   fc.assert(
-    fc.property(fc.array(fc.tuple(fc.nat(9), fc.nat(40), fc.nat(40)), { maxLength: 60 }), (steps: Step[]) => {
+    fc.property(fc.array(fc.tuple(fc.nat(10), fc.nat(40), fc.nat(40)), { maxLength: 60 }), (steps: Step[]) => {
       const { heap, kit, violations, given } = setup();
       const objs: Obj[] = [];
       /** Handles that must be dead, and whether each is a deque's. */
@@ -240,6 +270,21 @@ test('property: random entrust/move/push/pop/drop/lend/gift sequences, then the 
             stale.push([o.handle, o.deque]);
             o.handle = kit.moveTo(o.handle, DRIVER, OTHER);
             for (const x of tree(o)) x.owner = OTHER;
+            break;
+          }
+          case 9: {
+            // Bulk move (moveFrom) of up to b elements between two deque roots of one owner:
+            // the elements leave src, so they take its mark if src has one.
+            const dst = pick(roots().filter((x) => x.deque && x.owner !== OTHER && x.lentTo === null), a);
+            const src = dst && pick(roots(dst.owner).filter((x) => x.deque && x !== dst && x.lentTo === null && x.items.length > 0), b);
+            if (!dst || !src) break;
+            const n = Math.min(src.items.length, 4 - dst.items.length, (b % 3) + 1);
+            assert.equal(dst.handle.moveFrom(src.handle, n), n);
+            for (const it of src.items.splice(0, n)) {
+              if (src.entrusted) it.entrusted = true;
+              it.parent = dst;
+              dst.items.push(it);
+            }
             break;
           }
           default: add(DRIVER, false);
