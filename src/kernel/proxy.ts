@@ -423,7 +423,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
         if (!this.finished) this.legFailed(leg, e);
         return;
       }
-      leg.dropList();
+      recycle(leg);
       if (!this.finish()) {
         if (kit.isHandle(out)) heap.free(kit.slotOf(out as object));
         return;
@@ -575,7 +575,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     count = 0;
     answer: ((r: unknown) => unknown) | null = null;
     constructor(
-      readonly link: Link,
+      public link: Link,
       public method: string,
       public conv: (r: any) => unknown,
       readonly release: (() => void) | undefined,
@@ -603,6 +603,21 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       this.elements = null;
     }
   }
+  /**
+   * Records of routed calls whose answer went on (passRouted): nothing refers to one any more
+   * (its AsyncCall and the instance's inflight calls let go of it in endLeg), so the next routed
+   * call reuses it — a record less to allocate and collect per call. One that failed is left to
+   * the collector (its hook's microtask may still read it).
+   */
+  const legPool: Leg[] = [];
+  const recycle = (leg: Leg): void => {
+    leg.dropList();
+    leg.call = null;
+    leg.target = null;
+    leg.args = null;
+    leg.answer = null;
+    if (legPool.length < 64) legPool.push(leg);
+  };
   /**
    * Element lists of routed calls, pooled by size (a power of two, index: its log2): a fresh list
    * per call cost a quarter of a 32-request routed call (under lockdown an array store is slow).
@@ -787,7 +802,9 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     },
     routeArg(link, index, h, args) {
       const table = link.route!;
-      const g = new Leg(link, '', noHook, undefined, noHook, null);
+      let g = legPool.pop();
+      if (g === undefined) g = new Leg(link, '', noHook, undefined, noHook, null);
+      else g.link = link;
       g.hook = table.hooks[index]!;
       g.target = table.target;
       g.args = args;
@@ -799,6 +816,9 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
         g.capacity = heap.capacityOf(s);
         if (g.capacity > 0) g.elements = takeList(g.capacity);
         g.count = heap.entrust(s, table.heir.id, -1, g.elements);
+      } else {
+        g.addr = -1;
+        g.capacity = g.count = 0;
       }
       return g;
     },
