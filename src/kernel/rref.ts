@@ -47,7 +47,7 @@
  *    that element needs: moveFrom walks for a cycle only when the source deque is among the
  *    destination's ancestors (otherwise no element can contain the destination), and a value
  *    stored through a DataView is never a merge of a u32 column and a constant (`c ? off[s] : 0`
- *    measured ~4x slower per element than one store on each branch).
+ *    measured ~3x slower per element than one store on each branch: 14 against 4.5 ns).
  */
 import './lockdown.js';
 import { DEQUE_HEADER, ExchangeHeap, MAX_TYPES, NO_PARENT, TypeKind, KERNEL_OWNER } from './heap.js';
@@ -800,8 +800,8 @@ class Handle {
     for (let i = 0, o = dstOff; i < count; i++, o += 8) {
       const c = dv.getUint32(ring + at * 4, true);
       if (parent[c] !== self) this.eachRefused(c, 0, 0);
-      // Two stores on each branch: a store of `flat ? base[c] : 0` measured ~4x slower per
-      // element (the JIT merges a u32 and a small integer into a general number first).
+      // Two stores on each branch: a store of `flat ? base[c] : 0` measured ~3x slower per
+      // element (presumably the JIT merges the u32 and the small integer into a general number).
       if (flatArray[type[c]!] === 1) {
         out.setUint32(o, base[c]!, true);
         out.setUint32(o + 4, len[c]!, true);
