@@ -42,7 +42,12 @@
  *    (tryMove, tryMoveFlat) read only the generation and borrow columns of the slot table (each
  *    column read costs ~1 ns per move). They are small and never throw: a refusal changes
  *    nothing, and the proxy then takes moveTyped, which checks the slot table again and reports
- *    what is wrong.
+ *    what is wrong;
+ *  - the deque bulk operations (moveFrom, readEach, writeEach, extents) do per element only what
+ *    that element needs: moveFrom walks for a cycle only when the source deque is among the
+ *    destination's ancestors (otherwise no element can contain the destination), and a value
+ *    stored through a DataView is never a merge of a u32 column and a constant (`c ? off[s] : 0`
+ *    measured ~3x slower per element than one store on each branch: 14 against 4.5 ns).
  */
 import './lockdown.js';
 import { DEQUE_HEADER, ExchangeHeap, MAX_TYPES, NO_PARENT, TypeKind, KERNEL_OWNER } from './heap.js';
@@ -179,7 +184,10 @@ class KitState {
   readonly wOwner: DataView | null = null;
   /** Per type id: element-kind index. */
   readonly elemKindOf: number[] = [];
-  /** Per type id: 1 for RRefArray types (no children, not a struct: tryMoveFlat's case). */
+  /**
+   * Per type id: 1 for RRefArray types (no children, not a struct: tryMoveFlat's case, and the
+   * scalar-array test of the deque batch accessors, per element: a typed-array load).
+   */
   readonly flatArray = new Uint8Array(MAX_TYPES);
   /** Per element-kind index: element size in bytes. */
   readonly elemSize: number[] = KINDS.map((k) => SCALAR_SIZE[k]);
@@ -573,6 +581,11 @@ class Handle {
     // Ring entries read as aligned words (a deque is 8-aligned, its header 16 bytes).
     const srcRing = (sb + DEQUE_HEADER) >>> 2;
     const dstRing = b + DEQUE_HEADER;
+    // An element of src (parent src) that contains this deque would make src contain it too: when
+    // src is not among this deque's ancestors (one walk up, the common case), no element can, and
+    // the per-element walk is skipped. The moves change no parent on that chain (an element on it
+    // would have src above this deque), so the answer holds for the whole loop.
+    const mayContain = containsSlot(k, ss, self);
     let si = sHead;
     let di = head + count;
     if (di >= cap) di -= cap;
@@ -588,7 +601,7 @@ class Handle {
         bad = `deque (slot ${ss}) holds a corrupt element entry`;
         break;
       }
-      if (hasChildren[type[c]!] === 1 && containsSlot(k, c, self)) {
+      if (mayContain && hasChildren[type[c]!] === 1 && containsSlot(k, c, self)) {
         bad = 'moveFrom of an RRef that contains this deque';
         break;
       }
@@ -735,13 +748,13 @@ class Handle {
     const self = this.#s;
     let at = this.eachStart(b, from, count, off, n);
     const cap = eachCap;
-    const { dv, parent, type, len, elemKindOf } = k;
+    const { dv, parent, type, len, flatArray } = k;
     const base = k.off;
     const ring = b + DEQUE_HEADER;
     const end = off + n;
     for (let i = 0, o = dstOff; i < count; i++, o += stride) {
       const c = dv.getUint32(ring + at * 4, true);
-      if (parent[c] !== self || elemKindOf[type[c]!]! >= KIND_STRUCT || end > len[c]!) this.eachRefused(c, off, n);
+      if (parent[c] !== self || flatArray[type[c]!] !== 1 || end > len[c]!) this.eachRefused(c, off, n);
       copyBytes(dv, base[c]! + off, out, o, n);
       at = at + 1 === cap ? 0 : at + 1;
     }
@@ -757,13 +770,13 @@ class Handle {
     const self = this.#s;
     let at = this.eachStart(b, from, count, off, n);
     const cap = eachCap;
-    const { dv, parent, type, len, borrows, elemKindOf } = k;
+    const { dv, parent, type, len, borrows, flatArray } = k;
     const base = k.off;
     const ring = b + DEQUE_HEADER;
     const end = off + n;
     for (let i = 0, o = srcOff; i < count; i++, o += stride) {
       const c = dv.getUint32(ring + at * 4, true);
-      if (parent[c] !== self || elemKindOf[type[c]!]! >= KIND_STRUCT || end > len[c]! || borrows[c] !== 0) this.eachRefused(c, off, n);
+      if (parent[c] !== self || flatArray[type[c]!] !== 1 || end > len[c]! || borrows[c] !== 0) this.eachRefused(c, off, n);
       copyBytes(inp, o, dv, base[c]! + off, n);
       at = at + 1 === cap ? 0 : at + 1;
     }
@@ -783,15 +796,21 @@ class Handle {
     const self = this.#s;
     let at = this.eachStart(b, from, count, 0, 0);
     const cap = eachCap;
-    const { dv, parent, type, len, elemKindOf } = k;
+    const { dv, parent, type, len, flatArray } = k;
     const base = k.off;
     const ring = b + DEQUE_HEADER;
     for (let i = 0, o = dstOff; i < count; i++, o += 8) {
       const c = dv.getUint32(ring + at * 4, true);
       if (parent[c] !== self) this.eachRefused(c, 0, 0);
-      const flat = elemKindOf[type[c]!]! < KIND_STRUCT;
-      out.setUint32(o, flat ? base[c]! : 0, true);
-      out.setUint32(o + 4, flat ? len[c]! : 0, true);
+      // Two stores on each branch: a store of `flat ? base[c] : 0` measured ~3x slower per
+      // element (presumably the JIT merges the u32 and the small integer into a general number).
+      if (flatArray[type[c]!] === 1) {
+        out.setUint32(o, base[c]!, true);
+        out.setUint32(o + 4, len[c]!, true);
+      } else {
+        out.setUint32(o, 0, true);
+        out.setUint32(o + 4, 0, true);
+      }
       at = at + 1 === cap ? 0 : at + 1;
     }
   }
@@ -838,8 +857,16 @@ class Handle {
 let eachCap = 0;
 /** Copies `n` bytes from `src` at `from` to `dst` at `to` (readEach and writeEach, per element). */
 function copyBytes(src: DataView, from: number, dst: DataView, to: number, n: number): void {
+  // Two words per step (a 12-byte header: one step and one word) measured ~25% faster per element.
   let q = 0;
-  for (; q + 4 <= n; q += 4) dst.setUint32(to + q, src.getUint32(from + q, true), true);
+  for (; q + 8 <= n; q += 8) {
+    dst.setUint32(to + q, src.getUint32(from + q, true), true);
+    dst.setUint32(to + q + 4, src.getUint32(from + q + 4, true), true);
+  }
+  if (q + 4 <= n) {
+    dst.setUint32(to + q, src.getUint32(from + q, true), true);
+    q += 4;
+  }
   for (; q < n; q++) dst.setUint8(to + q, src.getUint8(from + q));
 }
 /** `v` if it is a number (no valueOf of the caller's can run once an address is computed); else EINVAL. */

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Maglev, MAGLEV_M, flowHash, populate } from '../../src/domains/maglev/maglev.js';
-import { balancerHooks } from '../../src/domains/maglev/index.js';
+import { balancerHooks, HEADER_STRIDE } from '../../src/domains/maglev/index.js';
 
 const backendSets = fc.uniqueArray(fc.string({ minLength: 1, maxLength: 12 }), { minLength: 2, maxLength: 120 });
 
@@ -85,8 +85,8 @@ test('maglev: rejects an empty or duplicated backend set', () => {
   assert.throws(() => new Maglev(['a', 'a']), /duplicate/);
 });
 
-/** Frame i's header copy as the app engine lays it out for balancerHooks (HEADER_BYTES apart). */
-const HDR = 38;
+/** Frame i's header copy as the app engine lays it out for balancerHooks (HEADER_STRIDE apart). */
+const HDR = HEADER_STRIDE;
 function header(v: DataView, i: number, t: { src: number; dst: number; sport: number; dport: number; proto: number }): void {
   const o = i * HDR;
   v.setUint32(o, 0x02000000); // destination 02:00:00:00:00:01 (the NIC)
@@ -113,7 +113,7 @@ test('maglev hooks: a frame goes to the backend lookup() gives its 5-tuple; shor
     frames.forEach((f, i) => {
       header(hdrs, i, f.t);
       if (f.kind === 'ipv6') hdrs.setUint16(i * HDR + 12, 0x86dd);
-      lens.setUint32(i * 4, f.kind === 'short' ? HDR - 1 : 60, true);
+      lens.setUint32(i * 4, f.kind === 'short' ? 37 : 60, true); // the header is 38 bytes
     });
     prepare!(hdrs, lens, frames.length);
     frames.forEach((f, i) => {

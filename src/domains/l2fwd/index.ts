@@ -14,14 +14,21 @@ import { makeApp } from '../../runtime/netapp.js';
 /** Bytes 0..11 (destination then source MAC) as little-endian words w0 w1 w2 = d0-d3 d4 d5 s0 s1 s2-s5: word k of the swap takes (lo >>> 16) | (hi << 16). */
 const half = (lo: number, hi: number): number => (lo >>> 16) | (hi << 16);
 
-/** Swap the MACs of the frame whose first 12 bytes are at `o` of `v`. */
-export function swapMacsAt(v: DataView, o: number): void {
+/**
+ * The app's per-frame hook: swap the MACs of the frame whose first 12 bytes are at `o` of `v`,
+ * send it with its length. The words of `half` are written out and the hook is handed to the
+ * engine itself: every call in domain code pays the deadline tick the build puts at its entry
+ * (~0.75 ns), and five calls a frame (hook, swap, three halves) measured ~3.5 ns a frame in a
+ * micro-benchmark of the same code with and without ticks (the domain path takes ~160 ns).
+ */
+function swapFrame(v: DataView, o: number, len: number): number {
   const w0 = v.getUint32(o, true);
   const w1 = v.getUint32(o + 4, true);
   const w2 = v.getUint32(o + 8, true);
-  v.setUint32(o, half(w1, w2), true); // s0 s1 s2 s3
-  v.setUint32(o + 4, half(w2, w0), true); // s4 s5 d0 d1
-  v.setUint32(o + 8, half(w0, w1), true); // d2 d3 d4 d5
+  v.setUint32(o, (w1 >>> 16) | (w2 << 16), true); // s0 s1 s2 s3
+  v.setUint32(o + 4, (w2 >>> 16) | (w0 << 16), true); // s4 s5 d0 d1
+  v.setUint32(o + 8, (w0 >>> 16) | (w1 << 16), true); // d2 d3 d4 d5
+  return len;
 }
 
 /** Swap the MACs of frame `b` in place (three word reads and writes: each is a checked call). */
@@ -39,9 +46,6 @@ export function init(sys: Sys, net: Net): NetApp {
   return makeApp(sys, net, {
     headerBytes: 12,
     rewriteBytes: 12,
-    process: (hdr, o, len) => {
-      swapMacsAt(hdr, o);
-      return len;
-    },
+    process: swapFrame,
   });
 }

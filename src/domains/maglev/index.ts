@@ -15,6 +15,12 @@ import { Maglev, DEFAULT_FLOW_SLOTS, flowHash } from './maglev.js';
 
 /** Bytes of the Ethernet + IPv4 + UDP/TCP-ports header the balancer reads. */
 const HEADER_BYTES = 38;
+/**
+ * Bytes of every frame the engine copies out for the hooks (frame i's copy at i * HEADER_STRIDE):
+ * the header rounded up to whole words, which the kernel copies a word at a time (the two bytes
+ * past the ports are never read; a frame shorter than the header is dropped by its length).
+ */
+export const HEADER_STRIDE = 40;
 
 export function init(sys: Sys, net: Net): NetApp {
   const n = typeof sys.config.backends === 'number' ? sys.config.backends : 16;
@@ -22,7 +28,7 @@ export function init(sys: Sys, net: Net): NetApp {
   const names: string[] = [];
   for (let i = 0; i < n; i++) names.push(`10.2.${i >>> 8}.${i & 255}:80`);
   const mg = new Maglev(names, { flowSlots: slots });
-  return makeApp(sys, net, { headerBytes: HEADER_BYTES, rewriteBytes: 12, ...balancerHooks(mg), flows: () => mg.cachedFlows });
+  return makeApp(sys, net, { headerBytes: HEADER_STRIDE, rewriteBytes: 12, ...balancerHooks(mg), flows: () => mg.cachedFlows });
 }
 
 /**
@@ -37,7 +43,7 @@ export function balancerHooks(mg: Maglev): Pick<AppHooks, 'prepare' | 'process'>
   /** What the touches read: kept in a closure variable, so the loads are not optimised away. */
   let touched = 0;
   const prepare = (h: DataView, lens: DataView, n: number): void => {
-    for (let i = 0, o = 0; i < n; i++, o += HEADER_BYTES) {
+    for (let i = 0, o = 0; i < n; i++, o += HEADER_STRIDE) {
       let fh = -1;
       if (lens.getUint32(i * 4, true) >= HEADER_BYTES && h.getUint16(o + 12) === 0x0800 && (h.getUint8(o + 14) & 0xf0) === 0x40) {
         fh = flowHash(h.getUint32(o + 26), h.getUint32(o + 30), h.getUint32(o + 34), h.getUint8(o + 23));

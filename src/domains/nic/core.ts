@@ -17,9 +17,11 @@
  *    software consumes RX write-backs in order while DD is set, and advances RDT/TDT once per call,
  *    followed by one wake of the device.
  *  - Descriptors move in bulk: every DmaBytes access is a checked kernel call, so the core stages
- *    the descriptors it posts in a local buffer and writes each contiguous run of them with one
- *    `write`, and copies RX write-backs out with one `read` per run, after one atomic load of the
- *    run's last status dword has shown DD (the device writes back in ring order, status last).
+ *    the descriptors it posts in a local buffer (in postFrom's loop itself: every call in domain
+ *    code pays the build's deadline tick at its entry, so the per-frame path makes few calls) and
+ *    writes each contiguous run of them with one `write`, and copies RX write-backs out with one
+ *    `read` per run, after one atomic load of the run's last status dword has shown DD (the
+ *    device writes back in ring order, status last).
  *  - TX reclamation is batched: RS is set on every descriptor and the core checks only the DD of
  *    the last descriptor of a batch of 32 (or of all in flight, or of what `done` has room for, if
  *    fewer), since hardware completes descriptors in order.
@@ -160,11 +162,12 @@ class Ring {
   tail = 0;
   /** Oldest slot owned by hardware. */
   clean = 0;
-  /** Local copy of up to STAGE descriptors, starting at ring slot `stageAt` (see post/flush, collect). */
+  /**
+   * Local copy of up to STAGE descriptors: a run being posted (staged by postFrom, written from
+   * slot `tail` on by commit) or write-backs just read (collect).
+   */
   readonly stage = new Uint8Array(STAGE * DESC);
   readonly stageV = new DataView(this.stage.buffer);
-  private stageAt = 0;
-  private staged = 0;
   constructor(alloc: NicCoreOptions['alloc'], queue: (capacity: number) => FrameQueue, readonly size: number) {
     this.mem = alloc(size * DESC, RING_ALIGN);
     this.held = queue(size);
@@ -174,28 +177,14 @@ class Ring {
     return this.held.length;
   }
   /**
-   * Stages descriptor words w0..w3 for slot `tail` and advances tail (moving the buffer into
-   * `held` is the caller's); the staged run is written to the ring when full, at the ring's end,
-   * or by flush().
+   * Writes the first n descriptors of `stage` into slots tail.. (one DMA write; the caller keeps
+   * the run short of the ring's end) and advances tail; moving the buffers into `held` is the
+   * caller's.
    */
-  post(w0: number, w1: number, w2: number, w3: number): void {
+  commit(n: number): void {
     const s = this.tail;
-    if (this.staged === 0) this.stageAt = s;
-    const o = this.staged * DESC;
-    const v = this.stageV;
-    v.setUint32(o, w0, true);
-    v.setUint32(o + 4, w1, true);
-    v.setUint32(o + 8, w2, true);
-    v.setUint32(o + 12, w3, true);
-    this.staged++;
-    this.tail = s + 1 === this.size ? 0 : s + 1;
-    if (this.staged === STAGE || this.tail === 0) this.flush();
-  }
-  /** Writes the staged descriptors into the ring (one DMA write). */
-  flush(): void {
-    if (this.staged === 0) return;
-    this.mem.write(this.stageAt * DESC, this.stage, 0, this.staged * DESC);
-    this.staged = 0;
+    this.mem.write(s * DESC, this.stage, 0, n * DESC);
+    this.tail = s + n === this.size ? 0 : s + n;
   }
   /**
    * How many of the next `want` (>= 1, not past the ring's end) descriptors from `clean` are
@@ -216,7 +205,7 @@ class Ring {
   /** Empties the ring; software state only (the device was reset or not yet enabled, and held is empty). */
   clear(): void {
     this.mem.fill(0, 0, this.size * DESC);
-    this.tail = this.clean = this.staged = 0;
+    this.tail = this.clean = 0;
   }
   /**
    * Moves the next n buffers the ring holds (from slot clean on) to `out` (which has room for
@@ -430,35 +419,47 @@ export class NicCore {
   }
 
   /**
-   * Posts buffers from the front of `src` into ring `r`'s empty slots, up to STAGE per run: one
-   * `extents` for the run, the good prefix staged as descriptors and moved into `r.held` with one
-   * `moveFrom`. The first bad buffer (RX: smaller than rxBufSize; TX: frame length 0, over 16 KiB
+   * Posts buffers from the front of `src` into ring `r`'s empty slots, up to STAGE per run (and
+   * not past the ring's end): one `extents` for the run, the good prefix staged as descriptors,
+   * written with one `commit` and moved into `r.held` with one `moveFrom`. The first bad buffer (RX: smaller than rxBufSize; TX: frame length 0, over 16 KiB
    * or longer than its buffer) is refused: rotated behind the others in `src`, and posting stops.
    * If anything was posted, writes the tail register `tailReg` once and wakes the device.
    * Returns buffers posted.
    */
   private postFrom(src: FrameQueue, r: Ring, tailReg: number, rx: boolean): number {
     const ext = this.ext;
+    const v = r.stageV;
     let posted = 0;
     for (;;) {
       let k = r.size - 1 - r.inflight;
       if (src.length < k) k = src.length;
       if (STAGE < k) k = STAGE;
+      if (r.size - r.tail < k) k = r.size - r.tail; // a run stops at the ring's end: one write
       if (k <= 0) break;
       src.extents(k, ext);
+      // Descriptors are staged right here, not through a call per descriptor: every call in
+      // domain code pays the deadline tick the build puts at its entry.
       let good = 0;
       for (; good < k; good++) {
         const addr = ext.getUint32(good * 8, true);
         const size = ext.getUint32(good * 8 + 4, true);
+        const o = good * DESC;
         if (rx) {
           if (size < this.rxBufSize) break;
-          r.post(addr, 0, 0, 0); // header address 0; clears DD
+          v.setUint32(o, addr, true);
+          v.setUint32(o + 4, 0, true);
+          v.setUint32(o + 8, 0, true); // header address 0
+          v.setUint32(o + 12, 0, true); // clears DD
         } else {
           const len = src.lenAt(good);
           if (!(len > 0 && len <= MAX_TX_FRAME && len <= size)) break;
-          r.post(addr, 0, len | TXD_DTYP_DATA | TXD_CMD, len << TXD_PAYLEN_SHIFT);
+          v.setUint32(o, addr, true);
+          v.setUint32(o + 4, 0, true);
+          v.setUint32(o + 8, len | TXD_DTYP_DATA | TXD_CMD, true);
+          v.setUint32(o + 12, len << TXD_PAYLEN_SHIFT, true);
         }
       }
+      if (good > 0) r.commit(good);
       r.held.moveFrom(src, good, !rx); // RX buffers carry no length until they are filled
       posted += good;
       if (good < k) {
@@ -469,7 +470,6 @@ export class NicCore {
       }
     }
     if (posted > 0) {
-      r.flush();
       Atomics.store(this.bar0, tailReg, r.tail);
       this.wake();
     }

@@ -6,7 +6,8 @@
  * (NetIo.held is always 0).
  * Buffers pass from pkts to collect with one bulk RRefDeque.moveFrom (no handle per buffer).
  * Lengths are copied in and out of the NetIo's length arrays with one read/write per call (every
- * RRef access is a checked kernel call), through a local scratch array written with a DataView.
+ * RRef access is a checked kernel call), through a local scratch array written with a DataView;
+ * the RX lengths (all frameSize) are written once, when their array grows.
  */
 import type { Net, NetIo, NetLink, NetStats } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
@@ -23,9 +24,12 @@ export function init(sys: Sys): Net {
   let txBytes = 0;
   let scratch = new Uint8Array(0);
   let sv = new DataView(scratch.buffer);
+  /** RX lengths: frameSize in every entry, written when it grows, not per call. */
+  let rxLens = new Uint8Array(0);
 
   const refuse = (io: RRef<NetIo>): RRef<NetIo> => {
     io.status = EINVAL;
+    io.count = 0;
     return io;
   };
   /** Move up to room-many buffers from pkts to collect; RX gives them frameSize, TX keeps theirs. */
@@ -35,7 +39,6 @@ export function init(sys: Sys): Net {
     const pl = rx ? null : io.pktLens;
     const co = io.collect;
     const cl = io.collectLens;
-    io.count = 0;
     io.held = 0;
     if (pk === null || co === null || cl === null || q !== 0 || (!rx && pl === null)) return refuse(io);
     const cap = co.capacity;
@@ -48,16 +51,20 @@ export function init(sys: Sys): Net {
       scratch = new Uint8Array(4 * n);
       sv = new DataView(scratch.buffer);
     }
+    if (rx && rxLens.length < 4 * n) {
+      rxLens = new Uint8Array(4 * n);
+      const v = new DataView(rxLens.buffer);
+      for (let i = 0; i < n; i++) v.setUint32(4 * i, frameSize, true);
+    }
     if (pl !== null && n > 0) pl.read(0, scratch, 0, 4 * n);
     co.moveFrom(pk, moving);
     let bytes = 0;
     if (rx) {
-      for (let i = 0; i < moving; i++) sv.setUint32(4 * i, frameSize, true);
       bytes = moving * frameSize;
     } else {
       for (let i = 0; i < moving; i++) bytes += sv.getUint32(4 * i, true);
     }
-    if (moving > 0) cl.write(4 * c0, scratch, 0, 4 * moving);
+    if (moving > 0) cl.write(4 * c0, rx ? rxLens : scratch, 0, 4 * moving);
     // TX frames left behind keep the lens convention (front at index 0).
     if (pl !== null && moving > 0 && moving < n) pl.write(0, scratch, 4 * moving, 4 * (n - moving));
     io.count = moving;
