@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { Kernel } from '../../src/kernel/kernel.js';
 import { isRpcError } from '../../src/kernel/errors.js';
+import type { Callee } from '../../src/interfaces/index.js';
 
 /** Repository root (tests run compiled from dist/test/kernel). */
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -45,6 +46,14 @@ export function bootKernel(physBytes = 16 << 20): TestKernel {
 /** Load a faulty instance named `name` importing dom_c and the given recorder. */
 export function loadFaulty(t: TestKernel, name: string, deadlineMs?: number, rec: Recorded = t.rec) {
   return t.kernel.load(FAULTY, { name, imports: ['dom_c', { object: rec.object }], deadlineMs });
+}
+
+/** A kernel with dom_c behind shadow_c, its generated pass-through shadow; `sh` is shadow_c's Callee. */
+export function shadowedDomC(): { k: Kernel; sh: Callee } {
+  const k = new Kernel({ physBytes: 16 << 20, log: () => {} });
+  k.load(DOM_C);
+  k.load(join(ARTIFACTS, 'shadow_c.rldom'), { imports: [{ supervise: 'dom_c' }] });
+  return { k, sh: k.bind<Callee>('shadow_c') };
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

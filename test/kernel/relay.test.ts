@@ -19,9 +19,9 @@ import { join } from 'node:path';
 import { Kernel } from '../../src/kernel/kernel.js';
 import { isRpcError } from '../../src/kernel/errors.js';
 import { bootMembdev } from '../../src/host/storage.js';
-import type { BDev, BlkReq, Callee, TestReq, WorkerProbe } from '../../src/interfaces/index.js';
+import type { BDev, BlkReq, TestReq, WorkerProbe } from '../../src/interfaces/index.js';
 import type { RRef, RRefArray } from '../../src/runtime/types.js';
-import { ARTIFACTS, DOM_C, TEST_ARTIFACTS, recorder, rpcFails, sleep } from './helpers.js';
+import { DOM_C, TEST_ARTIFACTS, recorder, rpcFails, shadowedDomC, sleep } from './helpers.js';
 import { any } from './kit-helpers.js';
 
 const WPROBE = join(TEST_ARTIFACTS, 'wprobe.rldom');
@@ -250,11 +250,8 @@ test('merged relay: once the direct move of answers is learned, a wrong-typed an
 });
 
 test('generated shadows: a call made while the target is dead reaches the shadow’s own method (callAsync, a relay) and is reissued on a fresh instance', async () => {
-  const k = new Kernel({ physBytes: 16 << 20, log: () => {} });
+  const { k, sh } = shadowedDomC();
   try {
-    k.load(DOM_C);
-    k.load(join(ARTIFACTS, 'shadow_c.rldom'), { imports: [{ supervise: 'dom_c' }] });
-    const sh = k.bind<Callee>('shadow_c');
     assert.equal(await sh.asyncEcho(1), 1);
     k.injectFault('dom_c', 'now'); // no call in flight: the route's instance is dead, not routed
     assert.equal(await sh.asyncEcho(9), 9, 'relayed, refused at once, restarted and reissued');

@@ -16,9 +16,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Kernel } from '../../src/kernel/kernel.js';
 import { bootMembdev, loadBlockShadow } from '../../src/host/storage.js';
-import type { BDev, BlkReq, Callee } from '../../src/interfaces/index.js';
+import type { BDev, BlkReq } from '../../src/interfaces/index.js';
 import type { RRef, RRefDeque } from '../../src/runtime/types.js';
-import { ARTIFACTS, DOM_C, TEST_ARTIFACTS, recorder, rpcFails, sleep, type Recorded } from './helpers.js';
+import { TEST_ARTIFACTS, recorder, rpcFails, shadowedDomC, sleep, type Recorded } from './helpers.js';
 import { any } from './kit-helpers.js';
 
 const RSHADOW = join(TEST_ARTIFACTS, 'rshadow.rldom');
@@ -270,11 +270,8 @@ test('bdev_shadow routes: the driver dying with a write in flight is recovered b
 });
 
 test('generated shadows route their async methods of primitives: answers, and a reissue by the hook after the target died in flight', async () => {
-  const k = new Kernel({ physBytes: 16 << 20, log: () => {} });
+  const { k, sh } = shadowedDomC();
   try {
-    k.load(DOM_C);
-    k.load(join(ARTIFACTS, 'shadow_c.rldom'), { imports: [{ supervise: 'dom_c' }] });
-    const sh = k.bind<Callee>('shadow_c');
     assert.deepEqual(await Promise.all([1, 2, 3].map((x) => sh.asyncEcho(x))), [1, 2, 3]);
     const call = sh.asyncEcho(6);
     k.injectFault('dom_c', 'now');
