@@ -162,13 +162,11 @@ export class Kernel {
       newLink: (caller, callee, target) => this.newLink(caller, callee, target),
       linkOfProxy: (o) => this.proxyLinks.get(o),
       routeVia: (outer, table, inst) => {
-        if (this.workers.has(inst) || this.workers.has(table.heir) || inst.exportsObj === null) return false;
-        const via = this.newLink(outer.caller, inst, inst.exportsObj);
+        const via = this.newLink(outer.caller, inst, inst.exportsObj!);
         via.route = table;
         via.outer = outer;
         outer.via = this.makeProxy(table.iface, via);
         outer.viaLink = via;
-        return true;
       },
       shouldYield: () => performance.now() - this.sliceStart > YIELD_AFTER_MS,
       kernelEntry: () => {
@@ -741,7 +739,8 @@ export class Kernel {
       route: (hooks: unknown): boolean => {
         if (!user.live) refuse('route', `domain ${user.name} is dead`);
         if (typeof hooks !== 'object' || hooks === null) return refuse('route', 'expected an object of hooks by method name');
-        const served = kernel.byName.get(name)?.artifact?.manifest.exports;
+        const supervised = kernel.byName.get(name);
+        const served = supervised?.artifact?.manifest.exports;
         if (served === undefined || user.artifact?.manifest.exports !== served) {
           refuse('route', `only a shadow exporting the interface of ${name} (${served ?? 'none'}) can route its calls`);
         }
@@ -755,7 +754,7 @@ export class Kernel {
           if (typeof hook !== 'function') refuse('route', `the hook for ${method} must be a function`);
           table.hooks[i] = hook as RouteHook;
         }
-        if (kernel.workers.has(user) || kernel.inWorker.has(kernel.byName.get(name) ?? user)) return false;
+        if (kernel.inWorker.has(user) || kernel.inWorker.has(supervised!)) return false;
         routes = table;
         user.routes = table;
         bindCurrent();

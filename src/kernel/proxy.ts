@@ -69,10 +69,10 @@ export interface ProxyHost {
   linkOfProxy(obj: object): Link | undefined;
   /**
    * Make (or make again, for a new instance) `outer.via`, the proxy for routed calls on `outer` (a
-   * link to the routing shadow of `table`) to `inst`; false if this call cannot be routed (a
-   * domain of the route is in a worker).
+   * link to the routing shadow of `table`) to `inst`. (Supervisor.route installs no routes where
+   * a domain is in a worker, and a restart keeps an instance's placement.)
    */
-  routeVia(outer: Link, table: RouteTable, inst: Domain): boolean;
+  routeVia(outer: Link, table: RouteTable, inst: Domain): void;
   /** Yield point for long microtask chains (see kernel.ts). */
   shouldYield(): boolean;
   /** A call from host code (the kernel itself) starts a new run of domain code. */
@@ -431,7 +431,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       this.deliver(out);
     }
 
-    /** A routed call whose instance failed before it was registered (`err`, already the shadow's error). */
+    /** The onward call is over with `err` (already the shadow's error): end the leg, then legFailed. */
     legFailedNow(err: unknown): void {
       const leg = this.leg!;
       this.endLeg(leg);
@@ -449,9 +449,8 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     legDied(cause: string): void {
       const leg = this.leg;
       if (leg === null) return;
-      this.endLeg(leg);
       const callee = leg.link.callee;
-      this.legFailed(leg, makeRpcError(deadKind(callee), callee.name, leg.method, `domain ${callee.name} died (${cause}) before answering`));
+      this.legFailedNow(makeRpcError(deadKind(callee), callee.name, leg.method, `domain ${callee.name} died (${cause}) before answering`));
     }
 
     /**
@@ -466,7 +465,6 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
         if (r !== NO_ANSWER) this.follow(r, true);
       });
     }
-
 
     unwind(cause: string): void {
       const callee = this.link.callee;
@@ -585,16 +583,12 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     unwind(cause: string): void {
       this.call?.legDied(cause);
     }
-    info(): RoutedCallInfo {
+    /** What the hook is told (once: the element list then goes back to the pool). */
+    takeInfo(): RoutedCallInfo {
       const elements: number[] = [];
       for (let i = 0; i < this.count; i++) elements.push(this.elements!.getUint32(i * 4, true));
-      return harden({ target: this.target!, args: [...(this.args ?? [])], addr: this.addr, capacity: this.capacity, elements });
-    }
-    /** info(), once: the list then goes back to the pool. */
-    takeInfo(): RoutedCallInfo {
-      const info = this.info();
       this.dropList();
-      return info;
+      return harden({ target: this.target!, args: [...(this.args ?? [])], addr: this.addr, capacity: this.capacity, elements });
     }
     /** The call is over (answered, or its hook told): its list goes back to the pool. */
     dropList(): void {
@@ -796,7 +790,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       const inst = table.instance;
       // armedBy: a relay being armed captures the caller's next call, which must be its own.
       if (table.hooks[index] === null || inst === null || !inst.live || armedBy !== null) return null;
-      if (link.viaLink?.callee !== inst && !host.routeVia(link, table, inst)) return null;
+      if (link.viaLink?.callee !== inst) host.routeVia(link, table, inst);
       routingConv = conv;
       return link.via;
     },
