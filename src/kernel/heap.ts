@@ -465,7 +465,7 @@ export class ExchangeHeap {
    * heirAbove(its deque), read once per batch: an element leaving a marked holder takes its mark.
    */
   transfer(child: number, to: number, heir = -1): void {
-    if (heir >= 0 && this.flags[child] !== ENTRUSTED) this.markEntrusted(child, heir);
+    this.inheritMark(child, heir);
     this.w_parent.setInt32(child * 4, to, true);
   }
 
@@ -475,9 +475,18 @@ export class ExchangeHeap {
    * its new generation.
    */
   release(child: number): number {
-    const heir = this.heirLeaving(child);
-    if (heir >= 0 && this.flags[child] !== ENTRUSTED) this.markEntrusted(child, heir);
-    const to = this.ownerOf(child);
+    // One walk up to the root: its owner is the new owner, and the nearest marked holder on the
+    // way is the heir the child takes with it (entrust).
+    const parent = this.parent;
+    const marks = this.heirOf;
+    let heir = -1;
+    let c = child;
+    for (let steps = 0; parent[c] !== NO_PARENT && steps < this.highWater; steps++) {
+      c = parent[c]!;
+      if (marks !== null && heir < 0 && this.flags[c] === ENTRUSTED) heir = marks[c]!;
+    }
+    const to = this.owner[c]!;
+    this.inheritMark(child, heir);
     this.w_parent.setInt32((child) * 4, NO_PARENT, true);
     if (this.hasChildren[this.type[child]!] === 1) this.moveTree(child, to, false);
     else this.w_owner.setInt32(child * 4, to, true);
@@ -637,23 +646,20 @@ export class ExchangeHeap {
     return listed;
   }
 
-  /**
-   * The heir `child` is entrusted to as it leaves its holder: its nearest marked holder's
-   * (entrust marks only the value entrusted); -1: none. `child` still has its parent.
-   */
-  private heirLeaving(child: number): number {
-    if (this.heirOf === null) return -1;
+  /** The heir of the nearest marked value among `slot` and its holders (-1: none): see transfer. */
+  heirAbove(slot: number): number {
+    const marks = this.heirOf;
+    if (marks === null) return -1;
     const parent = this.parent;
-    for (let c = parent[child]!, steps = 0; c !== NO_PARENT && steps < this.highWater; c = parent[c]!, steps++) {
-      if (this.flags[c] === ENTRUSTED) return this.heirOf[c]!;
+    for (let c = slot, steps = 0; c !== NO_PARENT && steps <= this.highWater; c = parent[c]!, steps++) {
+      if (this.flags[c] === ENTRUSTED) return marks[c]!;
     }
     return -1;
   }
 
-  /** The heir of the nearest marked value among `slot` and its holders (-1: none): see transfer. */
-  heirAbove(slot: number): number {
-    if (this.heirOf === null) return -1;
-    return this.flags[slot] === ENTRUSTED ? this.heirOf[slot]! : this.heirLeaving(slot);
+  /** `child`, leaving a holder under `heir`'s mark (-1: none), takes that mark unless it has its own. */
+  private inheritMark(child: number, heir: number): void {
+    if (heir >= 0 && this.flags[child] !== ENTRUSTED) this.markEntrusted(child, heir);
   }
 
   /** Mark slot `s` as entrusted by `heir`; false if it is being freed. */
