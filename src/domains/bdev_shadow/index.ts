@@ -41,10 +41,10 @@
  *    request answered -EIO with no data and zero fields (the shadow keeps nothing of it).
  * A driver answering with a bad result (e.g. an RRef of the wrong type) is terminated by the
  * kernel: a death like a panic. A restart can fail too (the fresh instance dies during its init,
- * e.g. a controller that breaks during bring-up): that is one more death. Each call retries at most MAX_RETRIES restarts; then
- * its requests come back with status -EIO (write and flush return -EIO) instead of an exception —
- * an exception escaping this domain would be its panic. The next call tries again, so a device
- * that recovers is used again. blockSize / blockCount / model / serial are answered from what the
+ * e.g. a controller that breaks during bring-up): that is one more death. Each call retries at
+ * most MAX_RETRIES restarts; then its requests come back with status -EIO (write and flush
+ * return -EIO) instead of an exception — an exception escaping this domain would be its panic.
+ * The next call tries again, so a device that recovers is used again. blockSize / blockCount / model / serial are answered from what the
  * driver last reported while no driver can be brought up (it is the same device).
  */
 import type { BDev, BlkReq } from '../../interfaces/index.js';
@@ -346,12 +346,12 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
   info('model', (t) => t.model());
   info('serial', (t) => t.serial());
 
+  /** How a failed flush is reissued (routed or relayed). */
+  const flushAgain: Forward<null, number> = { arg: () => null, call: (t) => t.flush(), giveUp: () => EIO };
   // The common path of submit / submitAndPoll / flush without this domain: the kernel routes the
   // calls to the driver, entrusting their requests to us, and runs these hooks only when one
   // fails — with where its requests were, so that the recovery below finds them as for a call
   // made by us.
-  /** How a failed flush is reissued (routed or relayed). */
-  const flushAgain: Forward<null, number> = { arg: () => null, call: (t) => t.flush(), giveUp: () => EIO };
   sup.route({
     flush: (e, call) => afterDeath(call.target, e, flushAgain),
     submit: (e, call) => {

@@ -235,6 +235,8 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
 
   return {
     // One method per direction, each calling one driver method: small and monomorphic (see recover).
+    // Written out twice on purpose: one shared body (or two closures of one factory) would share
+    // its call-site feedback between the directions and make the driver call polymorphic.
     rxSubmitAndPoll(q: number, io: RRef<NetIo>) {
       const brought = entry(q, io);
       if (brought < 0) return plain((d) => d.rxSubmitAndPoll(q, io));
