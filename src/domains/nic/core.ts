@@ -421,8 +421,9 @@ export class NicCore {
   /**
    * Posts buffers from the front of `src` into ring `r`'s empty slots, up to STAGE per run (and
    * not past the ring's end): one `extents` for the run, the good prefix staged as descriptors,
-   * written with one `commit` and moved into `r.held` with one `moveFrom`. The first bad buffer (RX: smaller than rxBufSize; TX: frame length 0, over 16 KiB
-   * or longer than its buffer) is refused: rotated behind the others in `src`, and posting stops.
+   * written with one `commit` and moved into `r.held` with one `moveFrom`. The first bad buffer
+   * (RX: smaller than rxBufSize; TX: frame length 0, over 16 KiB or longer than its buffer) is
+   * refused: rotated behind the others in `src`, and posting stops.
    * If anything was posted, writes the tail register `tailReg` once and wakes the device.
    * Returns buffers posted.
    */
