@@ -81,10 +81,11 @@ function retExpr(t: TypeRef, r: string, m: string): string {
 }
 
 /**
- * The name of the function converting async method `m`'s result, made once per proxy (it closes
- * over the link and the factory's constants only), not once per call.
+ * The name of the function converting method `m`'s result (an async method's, or a routable
+ * method's: rt.via hands it to the kernel), made once per proxy (it closes over the link and the
+ * factory's constants only), not once per call.
  */
-function asyncResult(m: MethodModel): string {
+function resultConv(m: MethodModel): string {
   const name = `ret_${m.name}`;
   resultConvs.push(`  const ${name} = (r: unknown): unknown => ${retExpr(m.ret, 'r', m.name)};\n`);
   return name;
@@ -113,7 +114,7 @@ function primCheck(name: string, v: string, fail: string): string {
 let typeConsts = new Map<string, string>();
 /** The fast moves the proxy factory being generated calls (each also needs K and the domain ids). */
 let movesUsed = new Set<string>();
-/** Async result conversions of the proxy factory being generated (asyncResult). */
+/** Result conversions of the proxy factory being generated (resultConv). */
 let resultConvs: string[] = [];
 
 function typeKey(t: TypeRef): string {
@@ -147,6 +148,7 @@ function proxyMethod(m: MethodModel, index: number): string {
   const b = borrowed(m);
   const release = b.map((i) => `rt.unborrow(link, x${i});`).join(' ');
   const name = JSON.stringify(m.name);
+  if (!m.async && routeRefusal(m) === null) return routableSyncMethod(m, index, params, conv, args);
   if (!m.async) {
     const fin = b.length > 0 ? ` finally { ${release} }` : '';
     return `  ${m.name}(${params}) {
@@ -164,7 +166,7 @@ ${conv}
 ${conv}
     let p: unknown;
     try { p = t.${m.name}(${args}); } catch (e) { ${release} return rt.rejected(link, e, ${name}); }
-    return rt.settle(link, p, ${name}, ${asyncResult(m)}${b.length > 0 ? `, () => { ${release} }` : ''});
+    return rt.settle(link, p, ${name}, ${resultConv(m)}${b.length > 0 ? `, () => { ${release} }` : ''});
   },`;
 }
 
@@ -177,9 +179,9 @@ ${conv}
 function routableMethod(m: MethodModel, index: number, params: string, conv: string, args: string): string {
   const passed = m.params.map((_, i) => `a${i}`).join(', ');
   const movedAt = m.params.findIndex((p) => p.type.k !== 'prim');
-  const prims = m.params.some((p) => p.type.k === 'prim') ? `[${m.params.map((p, i) => (p.type.k === 'prim' ? `a${i}` : 'null')).join(', ')}]` : 'null';
+  const prims = primsArray(m);
   const name = JSON.stringify(m.name);
-  const ret = asyncResult(m);
+  const ret = resultConv(m);
   return `  ${m.name}(${params}) {
     const t = rt.enter(link, ${name});
     if (link.callee.routes !== null) { const w = rt.via(link, ${index}, ${ret}); if (w !== null) return w.${m.name}(${passed}); }
@@ -189,6 +191,35 @@ ${conv}
     try { p = t.${m.name}(${args}); } catch (e) { return rt.rejected(link, e, ${name}, g); }
     return rt.settle(link, p, ${name}, ${ret}, undefined, g);
   },`;
+}
+
+/**
+ * A synchronous method a shadow may route (it moves one RRef): as routableMethod, and on the via
+ * link the instance's answer, or its failure with the shadow's hook answering, is made by the
+ * kernel before the call returns (rt.routedAnswer / rt.routedFault); off a via link routedFault
+ * is the usual fault and the answer is checked and moved inline as in every synchronous method.
+ */
+function routableSyncMethod(m: MethodModel, index: number, params: string, conv: string, args: string): string {
+  const passed = m.params.map((_, i) => `a${i}`).join(', ');
+  const movedAt = m.params.findIndex((p) => p.type.k !== 'prim');
+  const name = JSON.stringify(m.name);
+  const ret = resultConv(m);
+  return `  ${m.name}(${params}) {
+    const t = rt.enter(link, ${name});
+    if (link.callee.routes !== null) { const w = rt.via(link, ${index}, ${ret}); if (w !== null) return w.${m.name}(${passed}); }
+${conv}
+    const g = link.route === null ? null : rt.routeArg(link, ${index}, x${movedAt}, ${primsArray(m)});
+    let r: unknown;
+    try { r = t.${m.name}(${args}); } catch (e) { return rt.routedFault(link, e, ${name}, g); }
+    if (g !== null) return rt.routedAnswer(link, r, ${name}, ${ret}, g);
+    rt.after(link, ${name});
+    return ${retExpr(m.ret, 'r', m.name)};
+  },`;
+}
+
+/** The call's primitive arguments by position (null in the moved RRef's place) for a route's hook; 'null' if it takes none. */
+function primsArray(m: MethodModel): string {
+  return m.params.some((p) => p.type.k === 'prim') ? `[${m.params.map((p, i) => (p.type.k === 'prim' ? `a${i}` : 'null')).join(', ')}]` : 'null';
 }
 
 function proxyFactory(i: InterfaceModel): string {
@@ -236,7 +267,7 @@ export function generateShadowModule(model: IdlModel): string {
   out.push(`import type { ${names} } from '../interfaces/index.js';\n`);
   for (const i of model.interfaces) {
     // Async methods of primitives only are routed (src/kernel/routes.ts): reissued on a failure.
-    const routed = i.methods.filter((m) => routeRefusal(m) === null && m.params.every((p) => p.type.k === 'prim'));
+    const routed = i.methods.filter((m) => m.async && routeRefusal(m) === null && m.params.every((p) => p.type.k === 'prim'));
     out.push(`export function shadow_${i.name}(ctl: ShadowControl<${i.name}>): ${i.name} {`);
     if (routed.length > 0) {
       out.push(`  ctl.route({`);

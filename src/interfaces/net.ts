@@ -21,13 +21,15 @@
  *  - `held` is written by every Net on every rx/txSubmitAndPoll that names a queue it has: the
  *    buffers it holds for that queue and direction after the call (RX: buffers posted on queue q;
  *    TX: frames in flight on q), 0 for nullnet, which holds nothing. The NIC shadow
- *    keeps its record of what would die with a crashed driver from it, so it never reads the
- *    deques a second time;
- *  - `restarts` and `pktsLost` are written by the NIC shadow on every NetIo it returns (a bare
- *    driver leaves them as they came): the driver restarts so far, so a caller notices a recovery
- *    on the very call that went through it, and how many buffers that were in `pkts` at call entry
- *    died with the crashed driver because this call's NetIo died with it (for TX: frames lost in
- *    this call; replacements come back in `collect` like every other lost buffer's).
+ *    has the kernel record it per queue as its calls pass (a route's record), so that after a
+ *    crash it knows which queue each buffer that comes back was posted on;
+ *  - `restarts` and `pktsLost` are written by the NIC driver on every call it answers and by the
+ *    NIC shadow on every call it answers itself (nullnet, which nothing supervises, leaves them
+ *    as they came): the restarts of the driver so far (the answering instance's Sys.restarts),
+ *    so a caller notices a recovery on the very call that went through it, and how many buffers
+ *    that were in `pkts` at call entry the crashed driver had taken (0 on a call that went through
+ *    no crash; for TX: frames lost in this call — they come back later in `collect`, length 0,
+ *    like every buffer the crashed driver held).
  * Buffers are RRefArray<u8> of at least the driver's rxBufSize (link().rxBufSize) for RX.
  */
 import type { bool, f64, FixedArray, i32, Layout, RRef, RRefArray, RRefDeque, u8, u32 } from '../runtime/types.js';
@@ -55,7 +57,7 @@ export interface NetStats extends Layout {
   rxErrors: f64;
   rxRefused: f64;
   txRefused: f64;
-  /** Filled in by the NIC shadow (0 from a bare driver). */
+  /** Filled in by the NIC shadow (0 from a bare driver): the driver's restarts so far. */
   restarts: f64;
   /**
    * Upper bound on frames lost in driver crashes: txFramesLost + rxBuffersLost. The shadow cannot
@@ -63,11 +65,11 @@ export interface NetStats extends Layout {
    * loop: NetAppStats.loopLost) can count exactly.
    */
   framesLost: f64;
-  /** TX frames not yet reclaimed when the driver died, plus those in a call's NetIo that died (some may have left before the crash). */
+  /** TX frames the dead driver held, taken back from it: not reclaimed yet, or taken from the failed call (some may have left before the crash). */
   txFramesLost: f64;
-  /** RX buffers posted in the dead driver (each may or may not have received a frame). */
+  /** RX buffers the dead driver held, taken back from it: posted (each may or may not have received a frame), or filled in the failed call. */
   rxBuffersLost: f64;
-  /** Buffers the shadow allocated to replace ones that died with the driver. */
+  /** Buffers the shadow allocated to replace ones that died with the driver (a failed call's NetIo it did not give back). */
   buffersReplaced: f64;
   /** Milliseconds from seeing the crash to the reissued call returning, last restart. */
   lastRestartMs: f64;

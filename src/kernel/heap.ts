@@ -518,6 +518,29 @@ export class ExchangeHeap {
     return this.isDeque[this.type[slot]!] === 1 ? this.ringCap(slot, this.off[slot]!) : 0;
   }
 
+  /** How many RRef fields a struct `slot` has (0 for a value of another kind). */
+  childFieldsOf(slot: number): number {
+    const t = this.type[slot]!;
+    return this.hasChildren[t] === 1 && this.isDeque[t] !== 1 ? this.childOffsetsOf[t]!.length : 0;
+  }
+
+  /**
+   * For struct `slot`: per RRef field in field order, the length of the deque it holds (0 for an
+   * empty field or a value of another kind), written as u32 to `into` (room for childFieldsOf).
+   * Returns how many. What a route's hook is told of a moved struct (src/kernel/routes.ts).
+   */
+  dequeLengths(slot: number, into: DataView): number {
+    const n = this.childFieldsOf(slot);
+    const base = this.off[slot]!;
+    const offsets = this.childOffsetsOf[this.type[slot]!]!;
+    for (let k = 0; k < n; k++) {
+      const c = this.dv.getUint32(base + offsets[k]!, true) - 1;
+      const deque = c >= 0 && this.validChild(slot, c) && this.isDeque[this.type[c]!] === 1;
+      into.setUint32(k * 4, deque ? Math.min(this.dv.getUint32(this.off[c]! + 4, true), this.ringCap(c, this.off[c]!)) : 0, true);
+    }
+    return n;
+  }
+
   /** Calls `fn` for each child slot of `slot` (validated: a child must name `slot` as parent). */
   forEachChild(slot: number, fn: (child: number) => void): void {
     const t = this.type[slot]!;

@@ -37,7 +37,7 @@ import { createProxyRuntime, type Link, type ProxyRuntime } from './proxy.js';
 import { KernelError, isRpcError, makeRpcError } from './errors.js';
 import { defaultTrustedKeys, parseArtifact, verifyArtifact, type Artifact } from './artifact.js';
 import { FINGERPRINT, LAYOUTS, PROXIES, SIGNATURES } from '../gen/idl.js';
-import { routeRefusal, type RouteHook, type RouteTable } from './routes.js';
+import { routeRefusal, type RouteHook, type RouteRecord, type RouteTable } from './routes.js';
 import { TICK_BUDGET, checkExport, instantiateDomain, type DeadlineHooks } from './isolation.js';
 import type { DeviceHandle } from '../devices/host.js';
 import { WAKE_WORD } from '../devices/bus.js';
@@ -224,12 +224,13 @@ export class Kernel {
     const name = opts.name ?? artifact.manifest.name;
     const existing = this.byName.get(name);
     if (existing?.live) throw new KernelError('EEXIST', `a live domain named ${name} exists already`);
-    const d = this.instantiate(artifact, opts, name, existing);
+    const d = this.instantiate(artifact, opts, name, existing, false);
     this.recipes.set(name, { artifact, opts });
     return d;
   }
 
-  private instantiate(artifact: Artifact, opts: LoadOptions, name: string, previous: Domain | undefined): Domain {
+  /** A new instance of `name`; `restarted`: by restart() (its count goes up before its init runs: Sys.restarts). */
+  private instantiate(artifact: Artifact, opts: LoadOptions, name: string, previous: Domain | undefined, restarted: boolean): Domain {
     const m = artifact.manifest;
     const imports = opts.imports ?? [];
     if (imports.length !== m.imports.length) {
@@ -241,7 +242,7 @@ export class Kernel {
     const d = new Domain(this.nextId++, name, artifact, opts.deadlineMs ?? this.defaultDeadlineMs);
     if (previous) {
       d.faults = previous.faults;
-      d.restarts = previous.restarts;
+      d.restarts = previous.restarts + (restarted ? 1 : 0);
       d.lastFault = previous.lastFault;
     }
     this.byName.set(name, d);
@@ -410,12 +411,25 @@ export class Kernel {
     this.deviceOf.delete(d);
     const quiet = dev === undefined ? true : dev.detach();
     if (quiet === true) this.heap.reclaim(d.id);
-    else this.reclaiming.set(d, quiet.then(() => void this.heap.reclaim(d.id)));
+    else {
+      this.reclaiming.set(
+        d,
+        quiet.then(() => {
+          this.heap.reclaim(d.id);
+          this.reclaiming.delete(d);
+        }),
+      );
+    }
   }
 
   /** Resolves once terminated instance `d`'s slots were reclaimed (device detach, worker exit). */
   private whenReclaimed(d: Domain): Promise<unknown> {
     return Promise.all([this.whenStopped(d), this.reclaiming.get(d)]);
+  }
+
+  /** Terminated in-thread instance `d`'s slots were reclaimed already (its device detached at once). */
+  private reclaimedNow(d: Domain): boolean {
+    return !d.live && !this.reclaiming.has(d) && !this.workers.has(d);
   }
 
   /**
@@ -432,9 +446,7 @@ export class Kernel {
     const old = this.byName.get(name);
     if (!recipe || !old) throw new KernelError('ENOENT', `no domain named ${name} to restart`);
     if (old.live) this.terminate(old, 'restarted');
-    const d = this.instantiate(recipe.artifact, recipe.opts, name, old);
-    d.restarts = old.restarts + 1;
-    return d;
+    return this.instantiate(recipe.artifact, recipe.opts, name, old, true);
   }
 
   /**
@@ -543,6 +555,7 @@ export class Kernel {
     });
     const sys: Record<string, unknown> = {
       name: d.name,
+      restarts: d.restarts,
       alloc,
       config: harden({ ...(opts.config ?? {}) }),
       spawn: (fn: () => unknown) => {
@@ -670,13 +683,44 @@ export class Kernel {
     const refuse = (method: string, detail: string): never => {
       throw makeRpcError('bad-argument', name, method, `supervisor.${method}: ${detail}`);
     };
+    /** Fresh handles to the values inherited so far and not yet recalled (each once). */
+    const takeBequests = (): readonly object[] => {
+      const roots = kernel.bequests.get(user.id) ?? [];
+      kernel.bequests.delete(user.id);
+      const mine = user.live ? roots.filter((s) => kernel.heap.owner[s] === user.id) : [];
+      return harden(mine.map((s) => kernel.kit.mint(s, user.id, false)));
+    };
+    /**
+     * route()'s `record` checked: `field` a u32 field of the struct answered by at least one routed
+     * method, `into` a u32 RRefArray the shadow owns with room for `keys` entries per method of
+     * the interface up to the last one recorded, `keys` an integer from 1 to 4096.
+     */
+    const routeRecord = (table: RouteTable, record: unknown): RouteRecord => {
+      const { field, into, keys } = (typeof record === 'object' && record !== null ? record : {}) as Record<string, unknown>;
+      if (typeof field !== 'string' || typeof keys !== 'number' || !Number.isInteger(keys) || keys < 1 || keys > 4096) {
+        return refuse('route', 'record must be { field: a u32 field name, into: a u32 RRefArray, keys: an integer from 1 to 4096 }');
+      }
+      const slot = ownedSlot(into, 'record.into', 'route');
+      const sigs = SIGNATURES[table.iface]!;
+      if (kernel.heap.type[slot] !== u32Array) refuse('route', 'record.into must be an RRefArray<u32>');
+      const offsets = sigs.map((m, i) => {
+        const ret = m.ret;
+        const f = table.hooks[i] !== null && ret.k === 'rref' ? LAYOUTS.find((l) => l.name === ret.layout)?.fields.find((x) => x.name === field) : undefined;
+        return f?.kind === 'u32' ? f.offset : -1;
+      });
+      const last = offsets.findLastIndex((o) => o >= 0);
+      if (last < 0) refuse('route', `no routed method of ${table.iface} answers with a struct that has a u32 field ${field}`);
+      const room = (last + 1) * keys;
+      if (kernel.heap.len[slot]! < room * 4) refuse('route', `record.into needs room for ${room} entries (${keys} for each method of ${table.iface} up to ${sigs[last]!.name})`);
+      return { slot, gen: kernel.heap.gen[slot]!, keys, offsets };
+    };
     /** The slot of `h` if the shadow owns it, writable; else a bad-argument RpcError naming `what`. */
-    const ownedSlot = (h: unknown, what: string): number => {
+    const ownedSlot = (h: unknown, what: string, method = 'entrust'): number => {
       const kit = kernel.kit;
-      if (!kit.isHandle(h)) return refuse('entrust', `${what}: expected an RRef, got ${h === null ? 'null' : typeof h}`);
+      if (!kit.isHandle(h)) return refuse(method, `${what}: expected an RRef, got ${h === null ? 'null' : typeof h}`);
       const s = kit.slotOf(h as object);
       if (!(h as { valid: boolean }).valid || kit.isReadOnly(h as object) || kit.holderOf(h as object) !== user.id || kernel.heap.owner[s] !== user.id) {
-        refuse('entrust', `${what}: only a valid RRef you own (not a borrowed, moved or foreign one) can be entrusted`);
+        refuse(method, `${what}: only a valid RRef you own (not a borrowed, moved or foreign one) can be ${method === 'entrust' ? 'entrusted' : 'used'}`);
       }
       return s;
     };
@@ -734,9 +778,10 @@ export class Kernel {
        * instance (routes.ts): their moved RRef is entrusted to the shadow on the way and their
        * answer goes to the caller, with none of the shadow's code run unless a call fails — then
        * `hooks[method](error, call)` answers for the shadow. A later call replaces the routes.
+       * With `record` ({ field, into, keys }): a RouteRecord into the shadow's u32 array `into`.
        * False when the kernel cannot route for this shadow (a worker domain): its own methods serve.
        */
-      route: (hooks: unknown): boolean => {
+      route: (hooks: unknown, record?: unknown): boolean => {
         if (!user.live) refuse('route', `domain ${user.name} is dead`);
         if (typeof hooks !== 'object' || hooks === null) return refuse('route', 'expected an object of hooks by method name');
         const supervised = kernel.byName.get(name);
@@ -745,7 +790,7 @@ export class Kernel {
           refuse('route', `only a shadow exporting the interface of ${name} (${served ?? 'none'}) can route its calls`);
         }
         const sigs = SIGNATURES[served!] ?? [];
-        const table: RouteTable = { heir: user, iface: served!, hooks: sigs.map(() => null), instance: null, target: null };
+        const table: RouteTable = { heir: user, iface: served!, hooks: sigs.map(() => null), record: null, instance: null, target: null };
         for (const [method, hook] of Object.entries(hooks)) {
           const i = sigs.findIndex((m) => m.name === method);
           if (i < 0) refuse('route', `${served} has no method ${method}`);
@@ -754,6 +799,7 @@ export class Kernel {
           if (typeof hook !== 'function') refuse('route', `the hook for ${method} must be a function`);
           table.hooks[i] = hook as RouteHook;
         }
+        if (record !== undefined) (table as { record: RouteRecord | null }).record = routeRecord(table, record);
         if (kernel.inWorker.has(user) || kernel.inWorker.has(supervised!)) return false;
         routes = table;
         user.routes = table;
@@ -771,12 +817,29 @@ export class Kernel {
             const dead = [...handedOut.values()].filter((d) => !d.live);
             await Promise.all(dead.map((d) => kernel.whenReclaimed(d)));
             for (const d of dead) handedOut.delete(d.id);
-            const roots = kernel.bequests.get(user.id) ?? [];
-            kernel.bequests.delete(user.id);
-            const mine = user.live ? roots.filter((s) => kernel.heap.owner[s] === user.id) : [];
-            return harden(mine.map((s) => kernel.kit.mint(s, user.id, false)));
+            return takeBequests();
           })(),
         ),
+      /**
+       * recall() for what has come back by now: the values of dead instances whose memory was
+       * reclaimed at their death (an in-thread domain whose device detached at once, the usual
+       * case); those of an instance still detaching come back later, through either.
+       */
+      /**
+       * The type of `h`, a value the shadow holds: a layout's name, 'RRefArray<kind>' or
+       * 'RRefDeque' — how a shadow sorts what recall() gave back without touching it wrongly.
+       */
+      typeOf: (h: unknown): string => {
+        const kit = kernel.kit;
+        if (!kit.isHandle(h) || !(h as { valid: boolean }).valid || kit.holderOf(h as object) !== user.id) {
+          return refuse('typeOf', 'expected a valid RRef of yours');
+        }
+        return kernel.heap.typeInfo(kernel.heap.type[kit.slotOf(h as object)]!).name;
+      },
+      recallNow: (): readonly object[] => {
+        for (const d of handedOut.values()) if (kernel.reclaimedNow(d)) handedOut.delete(d.id);
+        return takeBequests();
+      },
       interfaceName: iface,
     });
   }

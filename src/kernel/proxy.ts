@@ -24,7 +24,8 @@
  * (Supervisor.relay) costs less still: it is merged into the call the shadow is answering — one
  * record, one promise (its caller's) and one subscription for both crossings (AsyncCall.leg). A
  * routed call (routes.ts) is the same merged record made by the kernel alone: the caller's proxy
- * calls the driver's through the via link (`via`, `routeArg`) and no shadow code runs.
+ * calls the driver's through the via link (`via`, `routeArg`) and no shadow code runs; a routed
+ * synchronous call needs no record at all unless it fails (routedAnswer, routedFault).
  */
 import { setFlagsFromString } from 'node:v8';
 import { makeRpcError, type RpcError, type RpcErrorKind } from './errors.js';
@@ -85,6 +86,17 @@ export interface ProxyRuntime {
   fault(link: Link, e: unknown, method: string): RpcError;
   /** The callee threw at once: its panic. `g`: the record of a routed call (its hook answers). */
   rejected(link: Link, e: unknown, method: string, g?: object | null): Promise<unknown>;
+  /**
+   * A routable synchronous method's callee threw `e`: its panic. Without a route record `g`, the
+   * caller's RpcError is thrown; with one (a routed call), the shadow's hook answers at once.
+   */
+  routedFault(link: Link, e: unknown, method: string, g: object | null): unknown;
+  /**
+   * A routed synchronous call's answer `r` (record `g`): moved from the instance straight to the
+   * caller by `conv` (the via link's conversion) and recorded (RouteRecord) — or, if the instance
+   * died during the call or answered wrongly, the shadow's hook answers at once.
+   */
+  routedAnswer(link: Link, r: unknown, method: string, conv: (r: any) => unknown, g: object): unknown;
   settle(link: Link, p: unknown, method: string, conv: (r: any) => unknown, release?: () => void, g?: object | null): Promise<unknown>;
   /**
    * On a link to a routing shadow, for its method number `index` (whose answers the caller's
@@ -96,8 +108,8 @@ export interface ProxyRuntime {
   /**
    * On a via link, after the argument moved to the instance (`h`, the instance's handle; null for
    * a method that moves none): entrust it to the shadow and make the call's record (opaque: the
-   * `g` of rejected / settle), holding the call's primitive arguments `args` for the hook (null:
-   * the method takes none).
+   * `g` of rejected / settle / routedFault / routedAnswer), holding the call's primitive
+   * arguments `args` for the hook (null: the method takes none).
    */
   routeArg(link: Link, index: number, h: unknown, args: unknown[] | null): object;
   /**
@@ -423,6 +435,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
         if (!this.finished) this.legFailed(leg, e);
         return;
       }
+      recordAnswer(leg, out);
       recycle(leg);
       if (!this.finish()) {
         if (kit.isHandle(out)) heap.free(kit.slotOf(out as object));
@@ -571,6 +584,11 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     /** The deque's element addresses (u32 each, `count` of them): a pooled list (takeList). */
     elements: DataView | null = null;
     count = 0;
+    /** A moved struct's deque lengths (RoutedCallInfo.lengths, `lcount` of them): a pooled list. */
+    lengths: DataView | null = null;
+    lcount = 0;
+    /** The method's index in the interface (for the route's record). */
+    index = 0;
     answer: ((r: unknown) => unknown) | null = null;
     constructor(
       public link: Link,
@@ -585,16 +603,17 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     }
     /** What the hook is told (once: the element list then goes back to the pool). */
     takeInfo(): RoutedCallInfo {
-      const elements: number[] = [];
-      for (let i = 0; i < this.count; i++) elements.push(this.elements!.getUint32(i * 4, true));
+      const elements = listed(this.elements, this.count);
+      const lengths = listed(this.lengths, this.lcount);
       this.dropList();
-      return harden({ target: this.target!, args: [...(this.args ?? [])], addr: this.addr, capacity: this.capacity, elements });
+      return harden({ target: this.target!, args: [...(this.args ?? [])], addr: this.addr, capacity: this.capacity, elements, lengths });
     }
-    /** The call is over (answered, or its hook told): its list goes back to the pool. */
+    /** The call is over (answered, or its hook told): its lists go back to the pool. */
     dropList(): void {
-      if (this.elements === null) return;
-      giveList(this.elements);
-      this.elements = null;
+      if (this.elements !== null) giveList(this.elements);
+      if (this.lengths !== null) giveList(this.lengths);
+      this.elements = this.lengths = null;
+      this.count = this.lcount = 0;
     }
   }
   /**
@@ -624,6 +643,49 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
   const giveList = (list: DataView): void => {
     const k = 31 - Math.clz32(list.byteLength >>> 2);
     (listPool[k] ??= []).push(list);
+  };
+  /** The first n u32 of a pooled list, as a fresh array (what a hook is told). */
+  const listed = (list: DataView | null, n: number): number[] => {
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) out.push(list!.getUint32(i * 4, true));
+    return out;
+  };
+  /**
+   * The route's record (RouteRecord) of a routed call answered with `out`: the answer's field, at
+   * the call's first argument, in the shadow's array — while the shadow owns that array unmoved.
+   */
+  const recordAnswer = (leg: Leg, out: unknown): void => {
+    const table = leg.link.route!;
+    const rec = table.record;
+    if (rec === null || !kit.isHandle(out)) return;
+    const at = rec.offsets[leg.index]!;
+    const key = leg.args?.[0];
+    if (at < 0 || typeof key !== 'number' || !Number.isInteger(key) || key < 0 || key >= rec.keys) return;
+    if (heap.gen[rec.slot] !== rec.gen || heap.owner[rec.slot] !== table.heir.id) return;
+    const v = heap.dv.getUint32(heap.off[kit.slotOf(out as object)]! + at, true);
+    heap.dv.setUint32(heap.off[rec.slot]! + (leg.index * rec.keys + key) * 4, v, true);
+  };
+  /**
+   * A routed synchronous call failed with `err` (already the instance's fault, or its death): the
+   * shadow's hook answers now, inside the caller's call to the shadow. What it returns is the
+   * shadow's answer, converted for the caller as any (a promise is a wrong answer: the shadow's
+   * fault); what it throws is the shadow's panic, and the caller gets an RpcError.
+   */
+  const routedFailed = (link: Link, leg: Leg, method: string, err: unknown): unknown => {
+    const outer = link.outer!;
+    const answer = leg.answer!;
+    if (!outer.callee.live) {
+      leg.dropList();
+      throw deadError(outer, method);
+    }
+    let v: unknown;
+    try {
+      v = leg.hook!(err, leg.takeInfo());
+    } catch (e) {
+      throw faultFor(outer, e, method);
+    }
+    if (outer.callee.state !== 'live') throw deadError(outer, method);
+    return answer(v);
   };
   const answerLater = (call: AsyncCall, out: unknown): void => call.answer(out);
   /** relay's onDone as a `then` hook on the answer (a call not merged). */
@@ -785,12 +847,32 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       const err = faultFor(link, e, method);
       return g == null ? Promise.reject(err) : routedSettle(link, undefined, method, noHook, g as Leg, err);
     },
+    routedFault(link, e, method, g) {
+      const err = faultFor(link, e, method);
+      if (g === null) throw err;
+      return routedFailed(link, g as Leg, method, err);
+    },
+    routedAnswer(link, r, method, conv, g) {
+      const leg = g as Leg;
+      if (link.callee.state !== 'live') return routedFailed(link, leg, method, deadError(link, method));
+      let out: unknown;
+      try {
+        out = conv(r);
+      } catch (e) {
+        return routedFailed(link, leg, method, e); // the instance's wrong answer: it was faulted
+      }
+      recordAnswer(leg, out);
+      recycle(leg);
+      return out;
+    },
     via(link, index, conv) {
       const table = link.callee.routes!;
       const inst = table.instance;
       // armedBy: a relay being armed captures the caller's next call, which must be its own.
       if (table.hooks[index] === null || inst === null || !inst.live || armedBy !== null) return null;
-      if (link.viaLink?.callee !== inst) host.routeVia(link, table, inst);
+      const vl = link.viaLink;
+      if (vl === null || vl.callee !== inst) host.routeVia(link, table, inst);
+      else vl.route = table; // routes replaced since (Supervisor.route called again)
       routingConv = conv;
       return link.via;
     },
@@ -800,6 +882,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       if (g === undefined) g = new Leg(link, '', noHook, undefined, noHook, null);
       else g.link = link;
       g.hook = table.hooks[index]!;
+      g.index = index;
       g.target = table.target;
       g.args = args;
       g.answer = routingConv;
@@ -809,10 +892,12 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
         g.addr = heap.off[s]!;
         g.capacity = heap.capacityOf(s);
         if (g.capacity > 0) g.elements = takeList(g.capacity);
+        const fields = heap.childFieldsOf(s);
+        if (fields > 0) g.lcount = heap.dequeLengths(s, (g.lengths = takeList(fields)));
         g.count = heap.entrust(s, table.heir.id, -1, g.elements);
       } else {
         g.addr = -1;
-        g.capacity = g.count = 0;
+        g.capacity = 0;
       }
       return g;
     },

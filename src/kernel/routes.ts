@@ -9,12 +9,17 @@
  * move and entrusted to the shadow on the way, and the instance's answer moved straight back to
  * the caller. The shadow's code runs only when such a call fails: its hook gets the error and a
  * RoutedCall (what the call moved and where it was), and what the hook answers is the shadow's
- * answer, converted for the caller as any answer of the shadow (proxy.ts, AsyncCall.leg).
+ * answer, converted for the caller as any answer of the shadow (proxy.ts: AsyncCall.leg for an
+ * async method; for a synchronous one the hook runs before the call returns, routedFailed).
  *
  * Decisions (ARCHITECTURE §5 is silent on this):
- *  - only async methods whose parameters are primitives and at most one moved RRef can be
- *    routed: a borrowed argument is the caller's lend to the instance (a hook could not reissue
- *    with it), and a synchronous method would need its recovery before it returns;
+ *  - only methods whose parameters are primitives and at most one moved RRef can be routed (a
+ *    borrowed argument is the caller's lend to the instance: a hook could not reissue with it);
+ *    a synchronous method only if it moves one (its hook must answer at once, from what the
+ *    moved value held, and a synchronous method of primitives is no hot path worth a route);
+ *  - a route may keep a record for its shadow (RouteRecord): one u32 field of each answer, by
+ *    the call's first argument — what a shadow would otherwise read on every call (the NIC
+ *    shadow: how many buffers the driver holds per queue), written where the shadow reads it;
  *  - a route is an optimisation of the common path, never the only path: whenever the kernel
  *    cannot route a call (the instance is dead or not the one the shadow holds, a domain is in a
  *    worker, the caller is arming a relay of its own), the call reaches the shadow's own method;
@@ -26,14 +31,14 @@ import type { Domain } from './domain.js';
 
 /** Why `m` cannot be routed, or null when it can (the IDL compiler and Supervisor.route agree). */
 export function routeRefusal(m: MethodModel): string | null {
-  if (!m.async) return `${m.name} is synchronous (only async methods can be routed)`;
   let moved = 0;
   for (const p of m.params) {
     const k = p.type.k;
     if (k === 'rref' || k === 'array' || k === 'deque') moved++;
     else if (k !== 'prim') return `${m.name} takes a ${k === 'borrow' ? 'borrowed RRef' : k === 'iface' ? 'domain reference' : 'nullable value'} (${p.name})`;
   }
-  return moved > 1 ? `${m.name} moves more than one RRef` : null;
+  if (moved > 1) return `${m.name} moves more than one RRef`;
+  return !m.async && moved === 0 ? `${m.name} is synchronous and moves no RRef (a synchronous method can be routed only if it moves one)` : null;
 }
 
 /** A shadow's failure hook for one routed method (domain code: its throw is the shadow's panic). */
@@ -46,6 +51,22 @@ export interface RoutedCallInfo {
   readonly addr: number;
   readonly capacity: number;
   readonly elements: readonly number[];
+  /** For a moved struct: per RRef field in field order, the length of the deque it held at the call (0: none). */
+  readonly lengths: readonly number[];
+}
+
+/**
+ * A route's record (Supervisor.route's `record`): after every routed call answered with a struct,
+ * the u32 field at byte `offset` of the answer is written to the shadow's u32 array `slot`
+ * (generation `gen`: written only while the shadow still owns it unmoved) at index
+ * `method * keys + key`, where `key` is the call's first argument (an integer below `keys`).
+ */
+export interface RouteRecord {
+  readonly slot: number;
+  readonly gen: number;
+  readonly keys: number;
+  /** Per method index: the field's offset in the method's answer, -1 for a method not recorded. */
+  readonly offsets: readonly number[];
 }
 
 /** A shadow's routes (Domain.routes of the shadow). */
@@ -55,6 +76,7 @@ export interface RouteTable {
   readonly iface: string;
   /** Per method index of `iface`: the shadow's hook, null for a method not routed. */
   readonly hooks: (RouteHook | null)[];
+  readonly record: RouteRecord | null;
   /** The instance calls go to (the one the shadow last got) and the proxy the shadow got for it. */
   instance: Domain | null;
   target: object | null;

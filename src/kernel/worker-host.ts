@@ -244,6 +244,7 @@ function makeSys(): object {
   });
   return harden({
     name: boot.name,
+    restarts: boot.restarts,
     alloc,
     config: harden({ ...boot.config }),
     spawn: (fn: () => unknown) => {

@@ -63,6 +63,8 @@ const MAX_POLL_BACKOFF = 64;
 /** What the kernel gives the worker thread (workerData). */
 export interface WorkerBoot {
   name: string;
+  /** Restarts of this domain before this instance (Sys.restarts). */
+  restarts: number;
   id: number;
   code: string;
   exports: string | null;
@@ -206,6 +208,7 @@ export class WorkerDomain {
       code: artifact.code,
       exports: artifact.manifest.exports,
       deadlineMs: opts.deadlineMs,
+      restarts: d.restarts,
       config: { ...(opts.config ?? {}) },
       phys: heap.phys,
       slots: {

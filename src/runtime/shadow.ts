@@ -50,19 +50,42 @@ export interface Supervisor<T> {
    * RRef goes from your caller to the instance in one move, entrusted to you on the way (as
    * entrust() does), and the instance's answer goes straight to your caller. Only when such a call
    * fails (the instance died, or answered wrongly and was terminated for it) does its hook run:
-   * what it returns (or its promise's value) is your answer to that call. Only async methods
-   * whose parameters are primitives and at most one moved RRef can be routed (else a
-   * bad-argument RpcError). Your own methods still serve every call the kernel does not route:
-   * while the instance you hold is dead, or when false is returned (the kernel cannot route for
-   * you, e.g. a domain in a worker). A later call replaces the routes.
+   * what it returns (or, for an async method, its promise's value) is your answer to that call —
+   * for a synchronous method it runs before the call returns, and must answer at once. Methods
+   * whose parameters are primitives and at most one moved RRef can be routed, a synchronous one
+   * only if it moves one (else a bad-argument RpcError). Your own methods still serve every call
+   * the kernel does not route: while the instance you hold is dead, or when false is returned
+   * (the kernel cannot route for you, e.g. a domain in a worker). A later call replaces the
+   * routes; `route({})` routes nothing.
+   * With `record`, the kernel also keeps for you what each routed call answered in one u32 field
+   * (`field`) of its answer struct, by the call's first argument (an integer below `keys`): at
+   * index `m * keys + key` of `into` (your RRefArray<u32>, with room for `keys` entries per method
+   * of the interface; `m` the method's position in it), for as long as you own `into` unmoved.
+   * It is yours to read and write (after a recovery you know better than the dead instance).
    */
-  route(hooks: { [M in keyof T]?: (e: unknown, call: RoutedCall<T>) => unknown }): boolean;
+  route(
+    hooks: { [M in keyof T]?: (e: unknown, call: RoutedCall<T>) => unknown },
+    record?: { field: string; into: RRefArray<u32>; keys: number },
+  ): boolean;
   /**
    * Fresh handles (yours) to the entrusted values that dead instances held when they died — each
    * value as a root, with what it holds then — once their memory was reclaimed. Each comes back
    * once; what they freed or moved elsewhere does not.
    */
   recall(): Promise<readonly RRefBase[]>;
+  /**
+   * recall() at once, for what has come back by now: the values of dead instances whose memory
+   * was reclaimed at their death (an in-thread driver whose device stopped DMA at once, the usual
+   * case — what a synchronous route's hook can use). An instance still detaching gives its
+   * values later, through either.
+   */
+  recallNow(): readonly RRefBase[];
+  /**
+   * The type of `v` (a valid RRef of yours): a layout's name ('NetIo'), 'RRefArray<u8>' (any
+   * element kind) or 'RRefDeque' — how you sort what recall gave back (an operation of another
+   * type on a handle is a violation).
+   */
+  typeOf(v: RRefBase): string;
 }
 
 /** What a route's hook is told about the call that failed (see Supervisor.route). */
@@ -79,6 +102,8 @@ export interface RoutedCall<T> {
   readonly addr: number;
   readonly capacity: number;
   readonly elements: readonly number[];
+  /** For a moved struct: per RRef field in field order, the length of the deque it held as the call went in (0: none). */
+  readonly lengths: readonly number[];
 }
 
 export interface ShadowControl<T> {

@@ -32,6 +32,8 @@ export interface DeviceCap {
 
 export interface Sys {
   readonly name: string;
+  /** How many times this domain was restarted before this instance started (0 for the first). */
+  readonly restarts: number;
   readonly alloc: Alloc;
   /** Run `fn` as a task of this domain; a rejection is a panic of the domain. */
   spawn(fn: () => unknown): void;

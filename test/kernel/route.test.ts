@@ -204,7 +204,7 @@ test('the shadow dying with a routed call pending fails its caller; what the dri
 
 test('route() refuses a method it cannot route, saying why', () => {
   const cases: [string, RegExp][] = [
-    ['blockSize', /blockSize is synchronous/],
+    ['blockSize', /blockSize is synchronous and moves no RRef/],
     ['write', /write takes a borrowed RRef/],
     ['noSuchMethod', /BDev has no method noSuchMethod/],
     ['notAFunction', /the hook for notAFunction must be a function|has no method notAFunction/],

@@ -13,8 +13,10 @@
  *  - every NetIo moved in is returned, on error paths too (status < 0, nothing taken); an
  *    exception escaping here is a panic and the shadow (nic_shadow) takes over;
  *  - every call reports in io.held what the driver holds afterwards on the queue and direction
- *    it named (drain: on every queue), read from the rings' own records, so the shadow's count of
- *    what a crash would kill costs it one field read;
+ *    it named (drain: on every queue), read from the rings' own records — what the NIC shadow's
+ *    route records for it without running (a crash's recovery reads it) — and stamps
+ *    io.restarts (this instance's Sys.restarts) and io.pktsLost (0: nothing of the call died), so
+ *    that a call routed past the shadow reports what one through it would;
  *  - init resets the device and programs fresh rings, so a restarted instance starts from a clean
  *    NIC whatever the dead one left behind.
  */
@@ -78,6 +80,7 @@ export function init(sys: Sys): Net {
   };
   if (cfg.interrupts === true) setMode(true);
 
+  const restarts = sys.restarts;
   const queueOk = (q: number): boolean => q >= 0 && q < core.queues && Number.isInteger(q);
   /** NetIo.held: buffers held for queue q in one direction (0 for a queue the device lacks). */
   const heldOn = (q: number, rx: boolean): number => (!queueOk(q) ? 0 : rx ? core.rxPosted(q) : core.txInflight(q));
@@ -85,8 +88,14 @@ export function init(sys: Sys): Net {
   const refuse = (io: RRef<NetIo>, q: number, rx: boolean): false => {
     io.status = EINVAL;
     io.count = 0;
-    io.held = heldOn(q, rx);
+    stamp(io, heldOn(q, rx));
     return false;
+  };
+  /** held, and the stamps every answer carries (see the invariants). */
+  const stamp = (io: RRef<NetIo>, held: number): void => {
+    io.held = held;
+    io.restarts = restarts;
+    io.pktsLost = 0;
   };
   /**
    * Bind the views on io's deques; false (status EINVAL set) if io is malformed or q is bad.
@@ -106,7 +115,7 @@ export function init(sys: Sys): Net {
   /** Lengths back, count and held: what every call that got past open reports. */
   const close = (io: RRef<NetIo>, before: number, held: number): void => {
     io.count = outQ.length - before;
-    io.held = held;
+    stamp(io, held);
     inQ.finish();
     outQ.finish();
   };
@@ -131,7 +140,7 @@ export function init(sys: Sys): Net {
     },
     drain(io: RRef<NetIo>) {
       if (!open(io, 0, true)) {
-        io.held = core.outstanding;
+        stamp(io, core.outstanding);
         return io;
       }
       const before = outQ.length;

@@ -2,126 +2,113 @@
  * nic_shadow: transparent recovery for the NIC driver (ARCHITECTURE §5, issue 5). Exports `Net`
  * and holds a Supervisor capability over the driver domain.
  *
- * What it records: how many buffers the driver holds on the caller's behalf per queue (RX buffers
- * posted, TX frames in flight), as the driver reports them in NetIo.held after every call (never
- * more than it held plus what the call brought: a faulty driver's claim is bounded); the
- * number of buffers in each NetIo at call entry (what dies if the NetIo dies with the driver);
- * whether interrupt mode is on (replayed on a new instance). Per call that is six reads of the
- * caller's NetIo before and one after, plus the two stamps below: every field read of an RRef is
- * a checked kernel call, so the shadow reads nothing it can be told.
+ * Common path: none of its code runs. It routes rxSubmitAndPoll and txSubmitAndPoll
+ * (Supervisor.route): the kernel passes each of its callers' calls straight to the driver
+ * instance, entrusting the caller's NetIo to the shadow on the way — so whatever of it the driver
+ * holds when it dies comes back to the shadow instead of being freed — and records the `held`
+ * each answer reports, per direction and queue (the route's record: how many buffers the driver
+ * holds on the caller's behalf there). The driver stamps `restarts` and `pktsLost` itself. The
+ * shadow's own methods serve every call the kernel does not route: while the driver instance is
+ * dead, while the shadow owes the caller buffers (it turns its routes off until it paid), and
+ * the methods it does not route (drain, stats, link, ...); they keep the record themselves.
  *
- * When the driver dies (a panic, an injected fault, a deadline) during or before a call:
- *  1. it restarts the driver from its artifact; the new instance resets the NIC and programs new
- *     rings (its init), and interrupt mode is replayed;
- *  2. buffers that had been moved into the dead driver died with it: the kernel freed them with
- *     the domain. Frames lost are bounded — TX frames not yet reclaimed and those in the failed
- *     call (a frame not reclaimed may have left before the crash), RX buffers that were posted (a
- *     posted buffer may or may not have received a frame yet) — and reported in stats();
- *  3. the shadow allocates one fresh buffer (rxBufSize bytes) for every buffer that died. RX
- *     buffers that were posted are posted again, on their queue, into the new instance's ring
- *     before anything else reaches it, so the RX rings hold what they held and frames that follow
- *     (a loopback's very next transmission) find descriptors. The others are handed back to the
- *     caller as returned buffers of length 0 ("no frame") in `collect`, as room allows on this and
- *     later calls (and all of them on drain()). So the caller's pool keeps its size and no buffer
- *     is leaked or conjured;
- *  4. if the failed call's NetIo died too, it builds a fresh NetIo of the same capacities and
- *     reissues the call on the new instance, so the caller gets a normal result, never an RpcError.
- * Every NetIo it returns carries `restarts` (restarts so far) and `pktsLost` (buffers of the
- * call's own `pkts` that died with its NetIo), so a caller that keeps frames in flight (a
- * loopback loop) can count exactly what it lost on the call that went through the recovery.
- * Invariant: sum over time of buffers the caller moved in = buffers it got back + outstanding()
- * (which counts the driver's buffers plus replacements still owed).
+ * When the driver dies (a panic, an injected fault, a deadline, a wrong answer), during a call or
+ * between calls, the next call that meets the death (a routed call's hook, or an own method):
+ *  1. restarts the driver from its artifact; the new instance resets the NIC and programs new
+ *     rings (its init); interrupt mode is replayed;
+ *  2. takes back at once (Supervisor.recallNow) what the dead instance held of the caller's:
+ *     the failed call's NetIo, found by its address, and every buffer the driver held — RX
+ *     buffers posted, TX frames in flight, what it had taken from the call's pkts or added to its
+ *     collect. The NetIo is put back as the call brought it: collect as it came in; RX pkts what
+ *     the driver had not taken; TX pkts emptied (the frames it left may have lost their lengths
+ *     in the driver's rewrite: the call's frames are all lost, `pktsLost`);
+ *  3. re-posts RX buffers on each queue, as many as the record says were posted there (on the
+ *     failed RX call's queue, plus what that call had posted), into the new instance's rings
+ *     before anything else reaches it, so frames that follow (a loopback's very next transmission)
+ *     find descriptors. The other buffers are owed to the caller: handed back as buffers of
+ *     length 0 ("no frame") in `collect`, as room allows on this and later calls (all of them on
+ *     drain()), so the caller's pool keeps its size;
+ *  4. reissues the call on the new instance and answers with its result: the caller never sees
+ *     an RpcError, and sees the recovery on that very call (`restarts`).
+ * Counting (stats): every buffer taken back was held by the dead driver, so its frame is counted
+ * lost — an upper bound: a posted RX buffer may not have received a frame, a TX frame may have
+ * left — as RX buffers up to what the record says was posted, the rest as TX frames. A NetIo the
+ * dead driver did not give back (a faulty driver freed it) is replaced by a fresh one of the
+ * capacities it had, its buffers by fresh ones (buffersReplaced), all counted lost. Buffers a
+ * faulty driver freed of its own accord are not replaced: its word (`held`) is no proof, and a
+ * shadow that believed a claim of a million buffers would allocate them.
+ * Invariant: buffers the caller moved in = buffers it got back + outstanding() (the driver's
+ * plus those owed).
  */
 import type { Net, NetIo, NetLink, NetStats } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
-import type { Supervisor } from '../../runtime/shadow.js';
-import type { RRef, RRefArray, RRefDeque } from '../../runtime/types.js';
+import type { RoutedCall, Supervisor } from '../../runtime/shadow.js';
+import type { RRef, RRefArray, RRefBase, RRefDeque } from '../../runtime/types.js';
+
+type Buf = RRefArray<number>;
+type Deque = RRefDeque<Buf>;
 
 const MAX_RETRIES = 5;
-/** Queue pairs a driver may have (NetLink.queues is at most this). */
+/** Queue pairs a driver may have (NetLink.queues is at most this): the route record's keys. */
 const MAX_QUEUES = 16;
+/** The route record's rows: Net's methods by position (rxSubmitAndPoll, txSubmitAndPoll). */
+const RX_ROW = 0;
+const TX_ROW = 1;
+/** A NetIo's RRef fields in order (RoutedCall.lengths): pkts, pktLens, collect, collectLens. */
+const PKTS_FIELD = 0;
+const COLLECT_FIELD = 2;
+
+/** Where a failed call's NetIo was and what it held as it went in (what recovery puts back). */
+interface FailedCall {
+  rx: boolean;
+  q: number;
+  addr: number;
+  pkts: number;
+  collect: number;
+  pktsCap: number;
+  collectCap: number;
+}
 
 export function init(sys: Sys, sup: Supervisor<Net>): Net {
   let drv = sup.current();
   let irq = false;
-  /**
-   * Per queue: RX buffers posted in the driver on the caller's behalf, TX frames in flight. One
-   * object per queue written through properties: under lockdown an array element store takes a
-   * slow path (Array.prototype is frozen), a property store does not.
-   */
-  const perQueue: { rx: number; tx: number }[] = Array.from({ length: MAX_QUEUES }, () => ({ rx: 0, tx: 0 }));
-  let debt = 0;
-  let restarts = 0;
+  /** The route's record: per row (RX, TX) and queue, what the driver holds there. */
+  const held = sys.alloc.array('u32', 2 * MAX_QUEUES);
+  /** Buffers taken back from dead drivers and not re-posted: owed to the caller. */
+  const owed: Buf[] = [];
   let txFramesLost = 0;
   let rxBuffersLost = 0;
   let replaced = 0;
   let lastRestartMs = 0;
+  let routed = false;
 
   const died = (e: unknown): boolean => {
     const k = sys.rpcErrorKind(e);
     return k === 'panic' || k === 'callee-dead' || k === 'timeout';
   };
+  const queueOk = (q: number): boolean => q >= 0 && q < MAX_QUEUES && Number.isInteger(q);
 
-  /**
-   * Restart the driver, count what died, replay interrupt mode and re-post the RX buffers. A new
-   * instance that dies during that is restarted again (its buffers died with it, the caller's
-   * were already counted).
-   */
-  const restart = (): void => {
-    let posted = 0;
-    let sent = 0;
-    for (let q = 0; q < MAX_QUEUES; q++) {
-      posted += perQueue[q]!.rx;
-      sent += perQueue[q]!.tx;
-      perQueue[q]!.tx = 0;
-    }
-    rxBuffersLost += posted;
-    txFramesLost += sent;
-    debt += sent;
-    for (let attempt = 0; ; attempt++) {
-      drv = sup.restart();
-      restarts++;
-      try {
-        if (irq) drv.setInterrupts(true);
-        for (let q = 0; q < MAX_QUEUES; q++) if (perQueue[q]!.rx > 0) repost(q);
-        return;
-      } catch (e) {
-        if (!died(e) || attempt >= MAX_RETRIES) throw e;
-      }
-    }
+  const freshIo = (pcap: number, ccap: number): RRef<NetIo> => {
+    const io = sys.alloc.struct<NetIo>('NetIo');
+    io.pkts = sys.alloc.deque<Buf>(pcap);
+    io.pktLens = sys.alloc.array('u32', pcap);
+    io.collect = sys.alloc.deque<Buf>(ccap);
+    io.collectLens = sys.alloc.array('u32', ccap);
+    return io;
+  };
+  /** Every buffer `d` holds, onto `into` (the deque itself stays). */
+  const spill = (d: Deque | null, into: Buf[]): void => {
+    for (let b = d?.pop(); b !== undefined; b = d!.pop()) into.push(b);
   };
 
-  /**
-   * Posts perQueue[q].rx fresh buffers on queue q of a new instance, in one call: its ring is
-   * empty, so the call collects nothing. Buffers it did not take are dropped and owed to the
-   * caller instead.
-   */
-  const repost = (q: number): void => {
-    const n = perQueue[q]!.rx;
-    let io = freshIo(n, 1);
-    const pk = io.pkts as RRefDeque<RRefArray<number>>;
-    for (let i = 0; i < n; i++) pk.push(sys.alloc.bytes(bufSize));
-    io = drv.rxSubmitAndPoll(q, io);
-    for (const d of [io.pkts, io.collect] as (RRefDeque<RRefArray<number>> | null)[]) {
-      for (let b = d?.pop(); b !== undefined; b = d!.pop()) {
-        b.drop();
-        perQueue[q]!.rx--;
-        debt++;
-        replaced--;
-      }
-    }
-    replaced += n;
-    io.drop();
-  };
-
-  /** Run fn on the driver; on its death restart it and run fn again (a call that moved nothing). */
+  /** Run fn on the driver; on its death revive it and run fn again (a call that moved nothing). */
   const plain = <R>(fn: (d: Net) => R): R => {
     for (let attempt = 0; ; attempt++) {
       try {
         return fn(drv);
       } catch (e) {
         if (!died(e) || attempt >= MAX_RETRIES) throw e;
-        restart();
+        revive(null);
       }
     }
   };
@@ -133,157 +120,224 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     return n > 0 ? n : 2048;
   })();
 
-  const freshIo = (pcap: number, ccap: number): RRef<NetIo> => {
-    const io = sys.alloc.struct<NetIo>('NetIo');
-    io.pkts = sys.alloc.deque<RRefArray<number>>(pcap);
-    io.pktLens = sys.alloc.array('u32', pcap);
-    io.collect = sys.alloc.deque<RRefArray<number>>(ccap);
-    io.collectLens = sys.alloc.array('u32', ccap);
-    return io;
-  };
-
-  /** Hand owed replacement buffers back in io.collect, as room allows (length 0: no frame). */
-  const pay = (io: RRef<NetIo>): void => {
-    const co = io.collect as RRefDeque<RRefArray<number>> | null;
-    const cl = io.collectLens;
-    if (co === null || cl === null) return;
-    let n = co.length;
-    const cap = co.capacity;
-    while (debt > 0 && n < cap) {
-      co.push(sys.alloc.bytes(bufSize));
-      cl.setU32(n * 4, 0);
-      n++;
-      debt--;
-      replaced++;
-      io.count = io.count + 1;
+  /** A value taken back that is not the failed call's NetIo: its buffers onto `into`, the rest freed. */
+  const takeLoose = (v: RRefBase, into: Buf[]): void => {
+    const type = sup.typeOf(v);
+    if (type === 'RRefArray<u8>') {
+      into.push(v as Buf);
+      return;
     }
-  };
-
-  /** Sizes of the NetIo of the submit in progress, read by entry() for recover(). */
-  let inC = 0;
-  let capP = 0;
-  let capC = 0;
-
-  /**
-   * At submit entry: the number of buffers in io.pkts (what the call brings), with the rest of
-   * what recover() needs kept aside; -1 for a malformed NetIo or a queue no driver has, which the
-   * driver refuses (nothing to record).
-   */
-  const entry = (q: number, io: RRef<NetIo>): number => {
-    const pk = io.pkts;
-    const co = io.collect;
-    if (pk === null || co === null || !(q >= 0 && q < MAX_QUEUES && Number.isInteger(q))) return -1;
-    inC = co.length;
-    capP = pk.capacity;
-    capC = co.capacity;
-    return pk.length;
+    if (type === 'RRefDeque') spill(v as Deque, into);
+    else if (type === 'NetIo') {
+      // A NetIo of the shadow's own (a re-post the instance died in), or one a faulty driver made.
+      const io = v as RRef<NetIo>;
+      spill(io.pkts as Deque | null, into);
+      spill(io.collect as Deque | null, into);
+    }
+    v.drop(); // a length array
   };
 
   /**
-   * After a submit on queue q that brought `brought` buffers: records what the driver says it
-   * holds — bounded by what it can hold: what it held plus what this call brought (a faulty
-   * driver's larger claim would make the shadow replace buffers that never existed after a crash,
-   * memory it may not have) — pays owed buffers back and stamps the NetIo.
+   * Post `n` buffers from `loose` on queue q of the new instance, in one call (its ring is empty:
+   * it collects nothing), and record what it holds there. What it did not take goes back to loose.
    */
-  const leave = (rx: boolean, q: number, r: RRef<NetIo>, brought: number, pktsLost: number): RRef<NetIo> => {
-    const o = perQueue[q]!;
-    const most = (rx ? o.rx : o.tx) + brought;
-    const claimed = r.held;
-    const held = claimed < most ? claimed : most;
-    if (rx) o.rx = held;
-    else o.tx = held;
-    if (debt > 0) pay(r);
-    r.restarts = restarts;
-    r.pktsLost = pktsLost;
-    return r;
+  const repost = (q: number, n: number, loose: Buf[]): void => {
+    let io = freshIo(n, 1);
+    const pk = io.pkts as Deque;
+    for (let i = 0; i < n; i++) pk.push(loose.pop()!);
+    sup.entrust(io);
+    io = drv.rxSubmitAndPoll(q, io);
+    held.set(RX_ROW * MAX_QUEUES + q, io.held);
+    spill(io.pkts as Deque | null, loose);
+    spill(io.collect as Deque | null, loose);
+    io.drop();
   };
 
-  /**
-   * The driver failed a submit of `io` (which brought `brought` buffers) with `e`: if it died,
-   * restart it and reissue the call (on a fresh NetIo if io died with it). Kept out of the
-   * submit methods, so that their common path stays small enough for the JIT to inline the
-   * crossing into the driver.
-   */
-  const recover = (rx: boolean, q: number, io: RRef<NetIo>, brought: number, e: unknown): RRef<NetIo> => {
-    const t0 = sys.now();
-    let cur = io;
-    let curP = brought;
-    let curC = inC;
-    const pCap = capP;
-    const cCap = capC;
-    let pktsLost = 0;
+  /** Restart the driver, replaying interrupt mode (a new instance that dies in that is restarted again). */
+  const restart = (): void => {
     for (let attempt = 0; ; attempt++) {
-      if (!died(e) || attempt >= MAX_RETRIES) throw e;
-      restart();
-      if (!cur.valid) {
-        // The NetIo died with the driver: its buffers are replaced; TX frames in it are lost.
-        if (!rx) txFramesLost += curP;
-        debt += curP + curC;
-        pktsLost += curP;
-        cur = freshIo(pCap, cCap);
-        curP = curC = 0;
-      }
       try {
-        const r = leave(rx, q, rx ? drv.rxSubmitAndPoll(q, cur) : drv.txSubmitAndPoll(q, cur), curP, pktsLost);
-        lastRestartMs = sys.now() - t0;
-        return r;
-      } catch (again) {
-        e = again;
+        drv = sup.restart();
+        if (irq) drv.setInterrupts(true);
+        return;
+      } catch (e) {
+        if (!died(e) || attempt >= MAX_RETRIES) throw e;
       }
     }
   };
+
+  /** Route the driver's submits through the kernel, or (off: while buffers are owed) serve them here. */
+  const setRoutes = (on: boolean): void => {
+    routed = on
+      ? sup.route({ rxSubmitAndPoll: hook(true), txSubmitAndPoll: hook(false) }, { field: 'held', into: held, keys: MAX_QUEUES })
+      : (sup.route({}), false);
+  };
+
+  /**
+   * The driver died: restart it (replaying interrupt mode), take back what the dead instance held
+   * and re-post its RX buffers (steps 1–3). `failed`: the call that met the death, whose NetIo is
+   * looked for among what came back (null: none, or its NetIo never reached the driver). Returns
+   * that NetIo put back as the call brought it (null if it did not come back), with how many
+   * buffers of its pkts the dead driver had taken.
+   */
+  const revive = (failed: FailedCall | null): { io: RRef<NetIo> | null; taken: number } => {
+    const loose: Buf[] = [];
+    let io: RRef<NetIo> | null = null;
+    restart();
+    for (const v of sup.recallNow()) {
+      if (failed !== null && io === null && v.addr === failed.addr && sup.typeOf(v) === 'NetIo') io = v as RRef<NetIo>;
+      else takeLoose(v, loose);
+    }
+    const taken = io !== null ? restore(io, failed!, loose) : 0;
+    // What each queue had posted; the record is the dead instance's, so it starts again from 0.
+    const wants: number[] = [];
+    let rx = 0;
+    for (let q = 0; q < MAX_QUEUES; q++) {
+      const want = Math.min(held.get(RX_ROW * MAX_QUEUES + q) + (failed?.rx === true && failed.q === q ? taken : 0), loose.length - rx);
+      wants.push(want);
+      rx += want;
+      held.set(RX_ROW * MAX_QUEUES + q, 0);
+      held.set(TX_ROW * MAX_QUEUES + q, 0);
+    }
+    rxBuffersLost += rx;
+    txFramesLost += loose.length - rx;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        for (let q = 0; q < MAX_QUEUES; q++) if (wants[q]! > 0) repost(q, wants[q]!, loose);
+        break;
+      } catch (e) {
+        // The new instance died too: what it held of the re-posts comes back, and they start over.
+        if (!died(e) || attempt >= MAX_RETRIES) throw e;
+        restart();
+        for (const v of sup.recallNow()) takeLoose(v, loose);
+      }
+    }
+    for (const b of loose) owed.push(b);
+    if (owed.length > 0 && routed) setRoutes(false);
+    return { io, taken };
+  };
+
+  /**
+   * Put the failed call's NetIo `io` back as the call brought it; what the dead driver had added
+   * to collect, and a TX call's frames, go to loose. Returns how many buffers of pkts it had taken.
+   */
+  const restore = (io: RRef<NetIo>, failed: FailedCall, loose: Buf[]): number => {
+    const pk = io.pkts as Deque | null;
+    const co = io.collect as Deque | null;
+    if (pk === null || co === null) return failed.pkts;
+    const taken = Math.max(0, failed.pkts - pk.length);
+    const extra = co.length - failed.collect;
+    if (extra > 0) {
+      // The caller's entries go round to the back, in order; the driver's are then at the front.
+      for (let i = 0; i < failed.collect; i++) co.push(co.pop()!);
+      for (let i = 0; i < extra; i++) loose.push(co.pop()!);
+    }
+    if (!failed.rx) spill(pk, loose);
+    return taken;
+  };
+
+  /** Hand owed buffers back in io.collect, as room allows (length 0: no frame); routes on once all are back. */
+  const pay = (io: RRef<NetIo>): void => {
+    const co = io.collect as Deque | null;
+    const cl = io.collectLens;
+    if (co !== null && cl !== null) {
+      let n = co.length;
+      const cap = co.capacity;
+      let added = 0;
+      while (owed.length > 0 && n < cap) {
+        co.push(owed.pop()!);
+        cl.setU32(n * 4, 0);
+        n++;
+        added++;
+      }
+      if (added > 0) io.count = io.count + added;
+    }
+    if (owed.length === 0 && !routed) setRoutes(true);
+  };
+
+  /**
+   * A submit on the driver, with recovery: `io` entrusted and moved in; on the driver's death,
+   * revive it and reissue on the NetIo put back (or a fresh one, its buffers replaced). `pktsLost`:
+   * what earlier attempts of this call lost; `t0` when its recovery began (-1: none yet).
+   */
+  const submit = (rx: boolean, q: number, io: RRef<NetIo>, pktsLost = 0, t0 = -1): RRef<NetIo> => {
+    for (let attempt = 0; ; attempt++) {
+      const pk = io.pkts;
+      const co = io.collect;
+      const failed: FailedCall = {
+        rx, q, addr: io.addr, pkts: pk?.length ?? 0, collect: co?.length ?? 0, pktsCap: pk?.capacity ?? 1, collectCap: co?.capacity ?? 1,
+      };
+      sup.entrust(io);
+      try {
+        const r = rx ? drv.rxSubmitAndPoll(q, io) : drv.txSubmitAndPoll(q, io);
+        if (t0 >= 0) {
+          r.pktsLost = pktsLost;
+          lastRestartMs = sys.now() - t0;
+        }
+        if (queueOk(q)) held.set((rx ? RX_ROW : TX_ROW) * MAX_QUEUES + q, r.held);
+        pay(r);
+        return r;
+      } catch (e) {
+        if (!died(e) || attempt >= MAX_RETRIES) throw e;
+        if (t0 < 0) t0 = sys.now();
+        const back = revive(io.valid ? null : failed);
+        if (io.valid) continue; // it never reached the driver (dead at the call): reissue as it is
+        const lost = back.io === null ? replace(failed) : rx ? 0 : failed.pkts;
+        pktsLost += lost;
+        io = back.io ?? freshIo(failed.pktsCap, failed.collectCap);
+      }
+    }
+  };
+
+  /** The failed call's NetIo did not come back: its buffers are replaced (owed) and counted lost. */
+  const replace = (failed: FailedCall): number => {
+    const n = failed.pkts + failed.collect;
+    for (let i = 0; i < n; i++) owed.push(sys.alloc.bytes(bufSize));
+    replaced += n;
+    if (failed.rx) rxBuffersLost += n;
+    else txFramesLost += n;
+    if (routed) setRoutes(false);
+    return failed.pkts;
+  };
+
+  /**
+   * A routed submit failed (its instance is dead): recover as an own call would, from where the
+   * kernel says the call's NetIo was and what it held, and answer with the reissued call.
+   */
+  function hook(rx: boolean) {
+    return (_e: unknown, call: RoutedCall<Net>): RRef<NetIo> => {
+      const t0 = sys.now();
+      const q = call.args[0] as number;
+      const pkts = call.lengths[PKTS_FIELD] ?? 0;
+      const collect = call.lengths[COLLECT_FIELD] ?? 0;
+      const failed: FailedCall = { rx, q, addr: call.addr, pkts, collect, pktsCap: Math.max(1, pkts), collectCap: Math.max(1, collect) };
+      const back = revive(failed);
+      const lost = back.io === null ? replace(failed) : rx ? 0 : pkts;
+      return submit(rx, q, back.io ?? freshIo(failed.pktsCap, failed.collectCap), lost, t0);
+    };
+  }
+
+  setRoutes(true);
 
   return {
-    // One method per direction, each calling one driver method: small and monomorphic (see recover).
-    // Written out twice on purpose: one shared body (or two closures of one factory) would share
-    // its call-site feedback between the directions and make the driver call polymorphic.
-    rxSubmitAndPoll(q: number, io: RRef<NetIo>) {
-      const brought = entry(q, io);
-      if (brought < 0) return plain((d) => d.rxSubmitAndPoll(q, io));
-      let r: RRef<NetIo>;
-      try {
-        r = drv.rxSubmitAndPoll(q, io);
-      } catch (e) {
-        return recover(true, q, io, brought, e);
-      }
-      return leave(true, q, r, brought, 0);
-    },
-    txSubmitAndPoll(q: number, io: RRef<NetIo>) {
-      const brought = entry(q, io);
-      if (brought < 0) return plain((d) => d.txSubmitAndPoll(q, io));
-      let r: RRef<NetIo>;
-      try {
-        r = drv.txSubmitAndPoll(q, io);
-      } catch (e) {
-        return recover(false, q, io, brought, e);
-      }
-      return leave(false, q, r, brought, 0);
-    },
-    outstanding: () => plain((d) => d.outstanding()) + debt,
+    rxSubmitAndPoll: (q: number, io: RRef<NetIo>) => submit(true, q, io),
+    txSubmitAndPoll: (q: number, io: RRef<NetIo>) => submit(false, q, io),
+    outstanding: () => plain((d) => d.outstanding()) + owed.length,
     drain(io: RRef<NetIo>) {
       const co = io.collect;
-      if (co !== null && co.capacity - co.length < plain((d) => d.outstanding()) + debt) {
+      if (co !== null && co.capacity - co.length < plain((d) => d.outstanding()) + owed.length) {
         io.status = -28;
         io.count = 0;
         return io;
       }
-      const r = submitDrain(io);
-      for (const o of perQueue) o.rx = o.tx = 0;
+      const r = drainAll(io);
+      for (let i = 0; i < 2 * MAX_QUEUES; i++) held.set(i, 0);
       pay(r);
-      r.restarts = restarts;
       return r;
     },
     stats(out: RRef<NetStats>) {
-      const cur = out;
-      let r: RRef<NetStats>;
-      try {
-        r = drv.stats(cur);
-      } catch (e) {
-        if (!died(e)) throw e;
-        restart();
-        r = plain((d) => d.stats(cur.valid ? cur : sys.alloc.struct<NetStats>('NetStats')));
-      }
-      r.restarts = restarts;
+      const r = plain((d) => d.stats(out.valid ? out : sys.alloc.struct<NetStats>('NetStats')));
+      r.restarts = sup.restarts();
       r.txFramesLost = txFramesLost;
       r.rxBuffersLost = rxBuffersLost;
       r.framesLost = txFramesLost + rxBuffersLost;
@@ -301,35 +355,37 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
         return await drv.waitRx(timeoutMs);
       } catch (e) {
         if (!died(e)) throw e;
-        restart();
+        revive(null);
         return 1; // poll after a restart
       }
     },
   };
 
-  function submitDrain(io: RRef<NetIo>): RRef<NetIo> {
-    const co = io.collect;
-    const pCap = io.pkts?.capacity ?? 1;
-    const cCap = co?.capacity ?? 1;
-    const cIn = co?.length ?? 0;
-    const pIn = io.pkts?.length ?? 0;
+  /**
+   * drain on the driver, with recovery: everything the dead driver held comes back owed (the new
+   * instance holds nothing to drain), and the NetIo put back, or a fresh one.
+   */
+  function drainAll(io: RRef<NetIo>): RRef<NetIo> {
     let cur = io;
-    let pktsLost = 0;
     for (let attempt = 0; ; attempt++) {
+      const co = cur.collect;
+      const failed: FailedCall = {
+        rx: true, q: -1, addr: cur.addr, pkts: cur.pkts?.length ?? 0, collect: co?.length ?? 0, pktsCap: cur.pkts?.capacity ?? 1, collectCap: co?.capacity ?? 1,
+      };
+      sup.entrust(cur);
       try {
         const r = drv.drain(cur);
-        r.pktsLost = pktsLost;
+        r.pktsLost = 0;
         return r;
       } catch (e) {
         if (!died(e) || attempt >= MAX_RETRIES) throw e;
-        restart();
-        if (!cur.valid) {
-          if (cur === io) {
-            debt += pIn + cIn;
-            pktsLost = pIn;
-          }
-          cur = freshIo(pCap, cCap);
+        if (cur.valid) {
+          revive(null);
+          continue;
         }
+        const back = revive(failed);
+        if (back.io === null) replace(failed);
+        cur = back.io ?? freshIo(failed.pktsCap, failed.collectCap);
       }
     }
   }
