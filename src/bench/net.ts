@@ -15,7 +15,8 @@
  *         call that posted and reclaimed 32 — a median per call, so unlike Mpps it holds on a
  *         machine whose other load takes the CPU from the device thread or from us now and then.
  * Each figure is the median of `runs` runs of ~1 s * scale (after a warm-up run); the domain and
- * shadow runs of a case alternate, both paths booted at once.
+ * shadow runs of a case alternate, both paths booted at once. `--case PREFIX` runs only the cases
+ * whose name starts with PREFIX (on every path they have).
  */
 import dgram from 'node:dgram';
 import { Kernel } from '../kernel/kernel.js';
@@ -34,6 +35,21 @@ const NAME: Record<Mode, string> = { rx: 'rx', tx: 'tx', fwd: 'l2fwd' };
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
+export const caseFilter = true;
+const BATCHES = [1, 32] as const;
+const MODES: Mode[] = ['rx', 'tx', 'fwd'];
+const pathCase = (mode: Mode, batch: number): string => `${NAME[mode]}-64-b${batch}`;
+/** Every case of the suite, in the order it runs them. */
+const CASES = [
+  ...BATCHES.flatMap((b) => MODES.map((m) => pathCase(m, b))),
+  ...BATCHES.map((b) => `nullnet-64-b${b}`),
+  'maglev-64-b32',
+  'l2fwd-1514-b32',
+  'recovery-l2fwd-64-b32',
+  'call-64-b32',
+  'udp-64',
+];
+
 /**
  * Median Mpps of `runs` runs of each fn(ms) -> frames (after one shorter warm-up run of each),
  * their runs alternating (see mediansOf).
@@ -51,7 +67,7 @@ async function rates(runs: number, ms: number, fns: ((ms: number) => number)[]):
 const rate = async (runs: number, ms: number, fn: (ms: number) => number): Promise<number> => (await rates(runs, ms, [fn]))[0]!;
 
 /** The driver path: NicCore in the host over kernel-owned exchange-heap buffers. */
-async function driverPath(opts: BenchOptions, ms: number, rows: ResultRow[], bar: { tick(l?: string): void }): Promise<void> {
+async function driverPath(opts: BenchOptions, ms: number, rows: ResultRow[], bar: { tick(l?: string): void }, wants: (c: string) => boolean): Promise<void> {
   const kernel = new Kernel({ physBytes: 64 << 20, log: () => {} });
   const dev = startNic({ phys: kernel.heap.phys, backend: { kind: 'pktgen', pktgen: { frameSize: 60, flows: 65536 } }, queues: 1 });
   try {
@@ -61,12 +77,13 @@ async function driverPath(opts: BenchOptions, ms: number, rows: ResultRow[], bar
     core.init();
     const pool = new FrameDeque(4096);
     for (let i = 0; i < 2048; i++) pool.push(alloc(2048), 0);
-    for (const batch of [1, 32]) {
+    for (const batch of BATCHES) {
       const free = new FrameDeque(batch);
       const filled = new FrameDeque(batch);
       const frames = new FrameDeque(batch);
       const done = new FrameDeque(batch);
-      for (const mode of ['rx', 'tx', 'fwd'] as Mode[]) {
+      for (const mode of MODES) {
+        if (!wants(pathCase(mode, batch))) continue;
         const loop = (t: number): number => {
           const end = performance.now() + t;
           let n = 0;
@@ -99,7 +116,7 @@ async function driverPath(opts: BenchOptions, ms: number, rows: ResultRow[], bar
           }
           return n;
         };
-        rows.push({ case: `${NAME[mode]}-64-b${batch}`, path: 'driver', mpps: round(await rate(opts.runs, ms, loop)) });
+        rows.push({ case: pathCase(mode, batch), path: 'driver', mpps: round(await rate(opts.runs, ms, loop)) });
         bar.tick(`driver ${mode} b${batch}`);
       }
       // Give the buffers back to the pool before the next batch size.
@@ -214,18 +231,23 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
   const ms = Math.max(50, 1000 * opts.scale);
   const rows: ResultRow[] = [];
   const notes: string[] = [];
-  const bar = progressBar(opts, 'net', 6 + 12 + 2 + 1 + 1 + 1 + 1 + 3);
-  await driverPath(opts, ms, rows, bar);
+  const wants = (c: string): boolean => opts.only === undefined || c.startsWith(opts.only);
+  const chosen = CASES.filter(wants);
+  if (chosen.length === 0) throw new Error(`--case ${opts.only}: no case of suite net starts with it (cases: ${CASES.join(', ')})`);
+  // Progress: three ticks per driver/domain/shadow case, three per call-64 (one per path), one per other case.
+  const bar = progressBar(opts, 'net', chosen.reduce((n, c) => n + (c.startsWith('call') || CASES.indexOf(c) < 6 ? 3 : 1), 0));
+  if (chosen.some((c) => CASES.indexOf(c) < 6)) await driverPath(opts, ms, rows, bar, wants);
   const pg = { kind: 'pktgen' as const, pktgen: { frameSize: 60, flows: 65536 } };
-  {
+  if (chosen.some((c) => CASES.indexOf(c) < 6)) {
     // Both paths booted at once (an idle NIC model parks its thread), their runs interleaved.
     const boots: NetBoot[] = [];
     try {
       for (const shadow of [false, true]) boots.push(await bootNet({ backend: pg, shadow, app: 'l2fwd' }));
-      for (const batch of [1, 32]) {
-        for (const mode of ['rx', 'tx', 'fwd'] as Mode[]) {
+      for (const batch of BATCHES) {
+        for (const mode of MODES) {
+          if (!wants(pathCase(mode, batch))) continue;
           const mpps = await rates(opts.runs, ms, boots.map((b) => (t: number) => b.app!.run(mode, batch, t)));
-          boots.forEach((_, i) => rows.push({ case: `${NAME[mode]}-64-b${batch}`, path: i === 0 ? 'domain' : 'shadow', mpps: round(mpps[i]!) }));
+          boots.forEach((_, i) => rows.push({ case: pathCase(mode, batch), path: i === 0 ? 'domain' : 'shadow', mpps: round(mpps[i]!) }));
           bar.tick(`domain+shadow ${mode} b${batch}`);
           bar.tick();
         }
@@ -234,10 +256,11 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
       for (const b of boots) await b.stop();
     }
   }
-  {
+  if (chosen.some((c) => c.startsWith('nullnet'))) {
     const boot = await bootNet({ backend: 'nullnet', app: 'l2fwd', frameSize: 64 });
     try {
-      for (const batch of [1, 32]) {
+      for (const batch of BATCHES) {
+        if (!wants(`nullnet-64-b${batch}`)) continue;
         rows.push({ case: `nullnet-64-b${batch}`, path: 'domain', mpps: round(await appRate(boot, opts, ms, 'fwd', batch)) });
         bar.tick(`nullnet b${batch}`);
       }
@@ -245,7 +268,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
       await boot.stop();
     }
   }
-  {
+  if (wants('maglev-64-b32')) {
     const boot = await bootNet({ backend: { kind: 'pktgen', pktgen: { frameSize: 60, flows: 1 << 20 } }, app: 'maglev', appConfig: { backends: 16 } });
     try {
       // One pass over the 1M flows first, so the figure is the steady state of a full flow cache.
@@ -259,7 +282,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
       await boot.stop();
     }
   }
-  {
+  if (wants('l2fwd-1514-b32')) {
     const boot = await bootNet({ backend: { kind: 'pktgen', pktgen: { frameSize: 1514, flows: 1024 } }, app: 'l2fwd' });
     try {
       const mpps = await appRate(boot, opts, ms, 'fwd', 32);
@@ -269,7 +292,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
       await boot.stop();
     }
   }
-  {
+  if (wants('recovery-l2fwd-64-b32')) {
     const boot = await bootNet({ backend: pg, shadow: true, app: 'l2fwd' });
     try {
       const app = boot.app!;
@@ -293,7 +316,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
       await boot.stop();
     }
   }
-  for (const path of ['domain', 'shadow', 'nullnet'] as const) {
+  for (const path of wants('call-64-b32') ? (['domain', 'shadow', 'nullnet'] as const) : []) {
     const boot = await bootNet({ backend: path === 'nullnet' ? 'nullnet' : pg, shadow: path === 'shadow', app: null });
     try {
       callCost(boot, Math.min(300, ms)); // warm-up
@@ -304,7 +327,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
       await boot.stop();
     }
   }
-  {
+  if (wants('udp-64')) {
     const u = await udpBaseline(opts);
     rows.push({ case: 'udp-64', path: 'node-dgram', mpps: round(u.mpps, 4) });
     notes.push(`udp-64: node:dgram on 127.0.0.1, ${u.sent} datagrams sent, ${u.received} received, one process`);

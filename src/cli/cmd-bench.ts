@@ -31,7 +31,7 @@ export function register(program: Command): void {
     .option('--json', 'print one JSON object instead of a table', false)
     .option('--runs <n>', 'repetitions per case; the median is reported', positive('--runs'), 5)
     .option('--scale <x>', 'work per run relative to the default (e.g. 0.1 for a quick look)', positive('--scale'), 1)
-    .option('--case <prefix>', 'run only the cases whose name starts with <prefix>, e.g. recovery (nvme suite)')
+    .option('--case <prefix>', 'run only the cases whose name starts with <prefix>, e.g. recovery (nvme and net suites)')
     .option('--no-progress', 'no progress bar')
     .option('--svg <file>', 'also write the results as an SVG bar chart to <file>')
     .action(async (suite: string, o: { json: boolean; runs: number; scale: number; progress: boolean; case?: string; svg?: string }) => {
@@ -46,7 +46,7 @@ export function register(program: Command): void {
       }
       const file = join(benchDir, `${suite}.js`);
       const mod = (await import(pathToFileURL(file).href)) as { run(opts: BenchOptions): Promise<SuiteResult>; caseFilter?: boolean };
-      if (o.case !== undefined && mod.caseFilter !== true) throw new Error(`--case: suite ${suite} runs all its cases (only nvme takes --case)`);
+      if (o.case !== undefined && mod.caseFilter !== true) throw new Error(`--case: suite ${suite} runs all its cases (only nvme and net take --case)`);
       const result = await mod.run({ json: o.json, runs: Math.round(o.runs), scale: o.scale, progress: o.progress, ...(o.case !== undefined ? { only: o.case } : {}) });
       console.log(o.json ? JSON.stringify(result) : formatTable(result));
       if (o.svg !== undefined) {
