@@ -14,7 +14,8 @@
  * the callee's object, turns an exception into the callee's panic and an RpcError for the caller,
  * and checks and moves the result back. No JS Proxy objects, no per-call closures on the sync path;
  * an async method's result conversion is made once per proxy (a closure per call only to end
- * borrows, in methods that borrow).
+ * borrows, in methods that borrow). A method a shadow may route first hands a call on a routing
+ * shadow's link to the interface's via proxy (VIA_PROXIES, src/kernel/routes.ts).
  */
 import type { IdlModel, InterfaceModel, MethodModel, TypeRef } from './idl.js';
 import { routeRefusal } from '../kernel/routes.js';
@@ -34,9 +35,18 @@ export function generateKernelModule(model: IdlModel): string {
   out.push(`export const SIGNATURES: Readonly<Record<string, readonly MethodModel[]>> = ${JSON.stringify(
     Object.fromEntries(model.interfaces.map((i) => [i.name, i.methods])),
   )};\n`);
+  const vias = model.interfaces.flatMap((i) => {
+    const v = viaFactory(i);
+    return v === null ? [] : [{ name: i.name, code: v }];
+  });
   for (const i of model.interfaces) out.push(proxyFactory(i), dispatcher(i));
+  for (const v of vias) out.push(v.code);
   out.push(`export const PROXIES: Readonly<Record<string, (rt: ProxyRuntime, link: Link) => object>> = {`);
   for (const i of model.interfaces) out.push(`  ${i.name}: proxy_${i.name},`);
+  out.push(`};`);
+  out.push(`/** Via proxies (src/kernel/routes.ts): a caller's routed calls to the driver instance its shadow routes to. */`);
+  out.push(`export const VIA_PROXIES: Readonly<Record<string, (rt: ProxyRuntime, link: Link) => object>> = {`);
+  for (const v of vias) out.push(`  ${v.name}: via_${v.name},`);
   out.push(`};`);
   out.push(`export const DISPATCHERS: Readonly<Record<string, (target: any, method: number, args: unknown[]) => unknown>> = {`);
   for (const i of model.interfaces) out.push(`  ${i.name}: dispatch_${i.name},`);
@@ -87,7 +97,8 @@ function retExpr(t: TypeRef, r: string, m: string): string {
  */
 function resultConv(m: MethodModel): string {
   const name = `ret_${m.name}`;
-  resultConvs.push(`  const ${name} = (r: unknown): unknown => ${retExpr(m.ret, 'r', m.name)};\n`);
+  const decl = `  const ${name} = (r: unknown): unknown => ${retExpr(m.ret, 'r', m.name)};\n`;
+  if (!resultConvs.includes(decl)) resultConvs.push(decl);
   return name;
 }
 
@@ -148,22 +159,19 @@ function proxyMethod(m: MethodModel, index: number): string {
   const b = borrowed(m);
   const release = b.map((i) => `rt.unborrow(link, x${i});`).join(' ');
   const name = JSON.stringify(m.name);
-  if (!m.async && routeRefusal(m) === null) return routableSyncMethod(m, index, params, conv, args);
+  const enter = `    const t = rt.enter(link, ${name});\n${routeRedirect(m, index)}`;
   if (!m.async) {
     const fin = b.length > 0 ? ` finally { ${release} }` : '';
     return `  ${m.name}(${params}) {
-    const t = rt.enter(link, ${name});
-${conv}
+${enter}${conv}
     let r: unknown;
     try { r = t.${m.name}(${args}); } catch (e) { throw rt.fault(link, e, ${name}); }${fin}
     rt.after(link, ${name});
     return ${retExpr(m.ret, 'r', m.name)};
   },`;
   }
-  if (routeRefusal(m) === null) return routableMethod(m, index, params, conv, args);
   return `  ${m.name}(${params}) {
-    const t = rt.enter(link, ${name});
-${conv}
+${enter}${conv}
     let p: unknown;
     try { p = t.${m.name}(${args}); } catch (e) { ${release} return rt.rejected(link, e, ${name}); }
     return rt.settle(link, p, ${name}, ${resultConv(m)}${b.length > 0 ? `, () => { ${release} }` : ''});
@@ -171,49 +179,47 @@ ${conv}
 }
 
 /**
- * An async method a shadow may route (src/kernel/routes.ts): on a link to a routing shadow the
- * call goes to the proxy the kernel keeps for the instance (rt.via) instead; on that proxy's own
- * link (`link.route` set) the moved argument is entrusted to the shadow on its way in, and the
- * record `g` takes a failure to the shadow's hook. Elsewhere both tests fail and cost two loads.
+ * For a method a shadow may route (src/kernel/routes.ts): on a link to a routing shadow, the call
+ * goes to the via proxy the kernel keeps for the driver instance (rt.via; viaMethod) instead.
+ * Elsewhere the test costs a load and a compare.
  */
-function routableMethod(m: MethodModel, index: number, params: string, conv: string, args: string): string {
+function routeRedirect(m: MethodModel, index: number): string {
+  if (routeRefusal(m) !== null) return '';
   const passed = m.params.map((_, i) => `a${i}`).join(', ');
-  const movedAt = m.params.findIndex((p) => p.type.k !== 'prim');
-  const prims = primsArray(m);
-  const name = JSON.stringify(m.name);
-  const ret = resultConv(m);
-  return `  ${m.name}(${params}) {
-    const t = rt.enter(link, ${name});
-    if (link.callee.routes !== null) { const w = rt.via(link, ${index}, ${ret}); if (w !== null) return w.${m.name}(${passed}); }
-${conv}
-    const g = link.route === null ? null : rt.routeArg(link, ${index}, ${movedAt >= 0 ? `x${movedAt}` : 'null'}, ${prims});
-    let p: unknown;
-    try { p = t.${m.name}(${args}); } catch (e) { return rt.rejected(link, e, ${name}, g); }
-    return rt.settle(link, p, ${name}, ${ret}, undefined, g);
-  },`;
+  return `    if (link.callee.routes !== null) { const w = rt.via(link, ${index}, ${resultConv(m)}); if (w !== null) return w.${m.name}(${passed}); }\n`;
 }
 
 /**
- * A synchronous method a shadow may route (it moves one RRef): as routableMethod, and on the via
- * link the instance's answer, or its failure with the shadow's hook answering, is made by the
- * kernel before the call returns (rt.routedAnswer / rt.routedFault); off a via link routedFault
- * is the usual fault and the answer is checked and moved inline as in every synchronous method.
+ * A routed method on a via link (the caller to the driver instance its shadow routes to): the
+ * moved argument is entrusted to the shadow on its way in and the call's record `g` made; the
+ * instance's answer, or its failure with the shadow's hook answering, is made by the kernel —
+ * for an async method when its promise settles (rt.settle / rt.rejected), for a synchronous one
+ * before the call returns (rt.routedAnswer / rt.routedFault). A function of its own, not a branch
+ * of the caller's proxy method: the caller's proxy calls it, and a call into the same function
+ * could not be inlined (nor its feedback kept apart from the unrouted calls').
  */
-function routableSyncMethod(m: MethodModel, index: number, params: string, conv: string, args: string): string {
-  const passed = m.params.map((_, i) => `a${i}`).join(', ');
+function viaMethod(m: MethodModel, index: number): string {
+  const params = m.params.map((_, i) => `a${i}: unknown`).join(', ');
+  const conv = m.params.map((p, i) => `    const x${i} = ${argExpr(p.type, `a${i}`, m.name, i)};`).join('\n');
+  const args = m.params.map((_, i) => `x${i}`).join(', ');
   const movedAt = m.params.findIndex((p) => p.type.k !== 'prim');
   const name = JSON.stringify(m.name);
   const ret = resultConv(m);
-  return `  ${m.name}(${params}) {
+  const head = `  ${m.name}(${params}) {
     const t = rt.enter(link, ${name});
-    if (link.callee.routes !== null) { const w = rt.via(link, ${index}, ${ret}); if (w !== null) return w.${m.name}(${passed}); }
 ${conv}
-    const g = link.route === null ? null : rt.routeArg(link, ${index}, x${movedAt}, ${primsArray(m)});
+    const g = rt.routeArg(link, ${index}, ${movedAt >= 0 ? `x${movedAt}` : 'null'}, ${primsArray(m)});`;
+  if (!m.async) {
+    return `${head}
     let r: unknown;
     try { r = t.${m.name}(${args}); } catch (e) { return rt.routedFault(link, e, ${name}, g); }
-    if (g !== null) return rt.routedAnswer(link, r, ${name}, ${ret}, g);
-    rt.after(link, ${name});
-    return ${retExpr(m.ret, 'r', m.name)};
+    return rt.routedAnswer(link, r, ${name}, ${ret}, g);
+  },`;
+  }
+  return `${head}
+    let p: unknown;
+    try { p = t.${m.name}(${args}); } catch (e) { return rt.rejected(link, e, ${name}, g); }
+    return rt.settle(link, p, ${name}, ${ret}, undefined, g);
   },`;
 }
 
@@ -223,17 +229,28 @@ function primsArray(m: MethodModel): string {
 }
 
 function proxyFactory(i: InterfaceModel): string {
+  return factory(`proxy_${i.name}`, i, () => i.methods.map((m, k) => proxyMethod(m, k)));
+}
+
+/** The via proxy factory of `i` (its routable methods only: what rt.via hands a caller), or null if it has none. */
+function viaFactory(i: InterfaceModel): string | null {
+  if (!i.methods.some((m) => routeRefusal(m) === null)) return null;
+  return factory(`via_${i.name}`, i, () => i.methods.flatMap((m, k) => (routeRefusal(m) === null ? [viaMethod(m, k)] : [])));
+}
+
+/** A proxy factory `fn` for `i` whose methods `make` generates (with the constants they use, made once per proxy). */
+function factory(fn: string, i: InterfaceModel, make: () => string[]): string {
   typeConsts = new Map();
   movesUsed = new Set();
   resultConvs = [];
-  const methods = i.methods.map((m, k) => proxyMethod(m, k)).join('\n');
+  const methods = make().join('\n');
   const consts = [...typeConsts].map(([key, name]) => `  const ${name} = rt.typeId(${JSON.stringify(key)});\n`).join('');
   // Moves need the two domain ids, fixed for the link's lifetime: read once, not per call.
   const moves =
     movesUsed.size > 0
       ? [...movesUsed].map((f) => `  const ${f} = rt.${f};\n`).join('') + `  const K = rt.moveState;\n  const CALLER = link.caller.id;\n  const CALLEE = link.callee.id;\n`
       : '';
-  return `export function proxy_${i.name}(rt: ProxyRuntime, link: Link): object {
+  return `export function ${fn}(rt: ProxyRuntime, link: Link): object {
 ${consts}${moves}${resultConvs.join('')}  return rt.seal(link, ${JSON.stringify(i.name)}, {
 ${methods}
   } as any);

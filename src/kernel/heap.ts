@@ -518,25 +518,31 @@ export class ExchangeHeap {
     return this.isDeque[this.type[slot]!] === 1 ? this.ringCap(slot, this.off[slot]!) : 0;
   }
 
-  /** How many RRef fields a struct `slot` has (0 for a value of another kind). */
-  childFieldsOf(slot: number): number {
-    const t = this.type[slot]!;
-    return this.hasChildren[t] === 1 && this.isDeque[t] !== 1 ? this.childOffsetsOf[t]!.length : 0;
-  }
-
   /**
-   * For struct `slot`: per RRef field in field order, the length of the deque it holds (0 for an
-   * empty field or a value of another kind), written as u32 to `into` (room for childFieldsOf).
-   * Returns how many. What a route's hook is told of a moved struct (src/kernel/routes.ts).
+   * For struct `slot`: per RRef field in field order (at most as many as `into` has room for),
+   * the length of the deque it holds (0 for an empty field or a value of another kind), as u32
+   * to `into`; 0 entries for a value that is no struct. Returns how many. What a route's hook is
+   * told of a moved struct (src/kernel/routes.ts): read on every routed call, so through the u32
+   * view (RRef fields and deque headers are 4-aligned), not the DataView over shared memory.
    */
   dequeLengths(slot: number, into: DataView): number {
-    const n = this.childFieldsOf(slot);
+    const t = this.type[slot]!;
+    if (this.hasChildren[t] !== 1 || this.isDeque[t] === 1) return 0;
+    const offsets = this.childOffsetsOf[t]!;
+    const n = Math.min(offsets.length, into.byteLength >>> 2);
+    const u32 = this.u32;
     const base = this.off[slot]!;
-    const offsets = this.childOffsetsOf[this.type[slot]!]!;
     for (let k = 0; k < n; k++) {
-      const c = this.dv.getUint32(base + offsets[k]!, true) - 1;
-      const deque = c >= 0 && this.validChild(slot, c) && this.isDeque[this.type[c]!] === 1;
-      into.setUint32(k * 4, deque ? Math.min(this.dv.getUint32(this.off[c]! + 4, true), this.ringCap(c, this.off[c]!)) : 0, true);
+      const c = u32[(base + offsets[k]!) >>> 2]! - 1;
+      let len = 0;
+      // validChild, but for the owner: a slot that names a parent is allocated.
+      if (c >= 0 && c < this.highWater && this.parent[c] === slot && this.isDeque[this.type[c]!] === 1) {
+        const h = this.off[c]! >>> 2;
+        const count = u32[h + 1]!;
+        const cap = u32[h + 2]!;
+        len = count < cap ? count : cap;
+      }
+      into.setUint32(k * 4, len, true);
     }
     return n;
   }

@@ -36,7 +36,7 @@ import { Domain } from './domain.js';
 import { createProxyRuntime, type Link, type ProxyRuntime } from './proxy.js';
 import { KernelError, isRpcError, makeRpcError } from './errors.js';
 import { defaultTrustedKeys, parseArtifact, verifyArtifact, type Artifact } from './artifact.js';
-import { FINGERPRINT, LAYOUTS, PROXIES, SIGNATURES } from '../gen/idl.js';
+import { FINGERPRINT, LAYOUTS, PROXIES, SIGNATURES, VIA_PROXIES } from '../gen/idl.js';
 import { routeRefusal, type RouteHook, type RouteRecord, type RouteTable } from './routes.js';
 import { TICK_BUDGET, checkExport, instantiateDomain, type DeadlineHooks } from './isolation.js';
 import type { DeviceHandle } from '../devices/host.js';
@@ -165,7 +165,7 @@ export class Kernel {
         const via = this.newLink(outer.caller, inst, inst.exportsObj!);
         via.route = table;
         via.outer = outer;
-        outer.via = this.makeProxy(table.iface, via);
+        outer.via = VIA_PROXIES[table.iface]!(this.rt, via);
         outer.viaLink = via;
       },
       shouldYield: () => performance.now() - this.sliceStart > YIELD_AFTER_MS,

@@ -86,11 +86,8 @@ export interface ProxyRuntime {
   fault(link: Link, e: unknown, method: string): RpcError;
   /** The callee threw at once: its panic. `g`: the record of a routed call (its hook answers). */
   rejected(link: Link, e: unknown, method: string, g?: object | null): Promise<unknown>;
-  /**
-   * A routable synchronous method's callee threw `e`: its panic. Without a route record `g`, the
-   * caller's RpcError is thrown; with one (a routed call), the shadow's hook answers at once.
-   */
-  routedFault(link: Link, e: unknown, method: string, g: object | null): unknown;
+  /** A routed synchronous call's instance threw `e` (record `g`): its panic; the shadow's hook answers at once. */
+  routedFault(link: Link, e: unknown, method: string, g: object): unknown;
   /**
    * A routed synchronous call's answer `r` (record `g`): moved from the instance straight to the
    * caller by `conv` (the via link's conversion) and recorded (RouteRecord) — or, if the instance
@@ -144,6 +141,9 @@ export interface ProxyRuntime {
 }
 
 const promiseThen = Promise.prototype.then;
+
+/** RRef fields of a routed call's moved struct whose deque lengths its hook is told (RoutedCallInfo.lengths). */
+const MAX_LENGTHS = 16;
 
 /**
  * The slice clock (ProxyHost.shouldYield) is read on one async settle in this many, not on every
@@ -584,8 +584,8 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     /** The deque's element addresses (u32 each, `count` of them): a pooled list (takeList). */
     elements: DataView | null = null;
     count = 0;
-    /** A moved struct's deque lengths (RoutedCallInfo.lengths, `lcount` of them): a pooled list. */
-    lengths: DataView | null = null;
+    /** A moved struct's deque lengths (RoutedCallInfo.lengths, `lcount` of them): the record's own. */
+    readonly lengths = new DataView(new ArrayBuffer(4 * MAX_LENGTHS));
     lcount = 0;
     /** The method's index in the interface (for the route's record). */
     index = 0;
@@ -611,8 +611,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     /** The call is over (answered, or its hook told): its lists go back to the pool. */
     dropList(): void {
       if (this.elements !== null) giveList(this.elements);
-      if (this.lengths !== null) giveList(this.lengths);
-      this.elements = this.lengths = null;
+      this.elements = null;
       this.count = this.lcount = 0;
     }
   }
@@ -848,9 +847,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       return g == null ? Promise.reject(err) : routedSettle(link, undefined, method, noHook, g as Leg, err);
     },
     routedFault(link, e, method, g) {
-      const err = faultFor(link, e, method);
-      if (g === null) throw err;
-      return routedFailed(link, g as Leg, method, err);
+      return routedFailed(link, g as Leg, method, faultFor(link, e, method));
     },
     routedAnswer(link, r, method, conv, g) {
       const leg = g as Leg;
@@ -892,8 +889,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
         g.addr = heap.off[s]!;
         g.capacity = heap.capacityOf(s);
         if (g.capacity > 0) g.elements = takeList(g.capacity);
-        const fields = heap.childFieldsOf(s);
-        if (fields > 0) g.lcount = heap.dequeLengths(s, (g.lengths = takeList(fields)));
+        g.lcount = heap.dequeLengths(s, g.lengths);
         g.count = heap.entrust(s, table.heir.id, -1, g.elements);
       } else {
         g.addr = -1;

@@ -51,7 +51,7 @@ export interface RoutedCallInfo {
   readonly addr: number;
   readonly capacity: number;
   readonly elements: readonly number[];
-  /** For a moved struct: per RRef field in field order, the length of the deque it held at the call (0: none). */
+  /** For a moved struct: per RRef field in field order (the first 16), the length of the deque it held at the call (0: none). */
   readonly lengths: readonly number[];
 }
 

@@ -102,7 +102,7 @@ export interface RoutedCall<T> {
   readonly addr: number;
   readonly capacity: number;
   readonly elements: readonly number[];
-  /** For a moved struct: per RRef field in field order, the length of the deque it held as the call went in (0: none). */
+  /** For a moved struct: per RRef field in field order (the first 16), the length of the deque it held as the call went in (0: none). */
   readonly lengths: readonly number[];
 }
 
