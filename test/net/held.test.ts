@@ -2,12 +2,13 @@
  * NetIo.held on every Net (src/interfaces/net.ts): after each rx/txSubmitAndPoll it is what the Net
  * holds for that queue and direction. A ring's count changes only in calls of its own direction,
  * so the last RX call's held plus the last TX call's held is outstanding() at every point of any
- * sequence of calls — on the driver domain, through the NIC shadow (which keeps its crash record
- * from held), and on nullnet (always 0). A refused call reports held too; drain reports 0. The RX
- * NetIo here has no pktLens: an RX call does not read it (free buffers carry no lengths). After a
- * crash the shadow counts lost exactly what held last said, per queue, and replaces it — but never
- * more than the driver can hold (what it held plus what the call brought): a faulty driver that
- * claims a million buffers costs the shadow nothing it did not hand over.
+ * sequence of calls — on the driver domain, through the NIC shadow, and on nullnet (always 0). A
+ * refused call reports held too; drain reports 0. The RX NetIo here has no pktLens: an RX call
+ * does not read it (free buffers carry no lengths). The shadow routes its submits, and the kernel
+ * records held per queue for it. After a crash it takes back everything the dead driver held (the
+ * NetIos were entrusted to it on their way in), re-posts RX buffers on the queues held said they
+ * were posted on, hands the rest back, and counts all of it lost — never more than came back: a
+ * faulty driver that claims a million buffers costs the shadow nothing.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -184,5 +185,72 @@ test('NIC shadow: a faulty driver claiming a million held buffers is not believe
     rx.drop();
   } finally {
     kernel.shutdown();
+  }
+});
+
+test('NIC shadow: a crash inside a routed call: the hook takes back its NetIo and what the driver held, re-posts, answers; routes stay off until every buffer is back', async () => {
+  const boot = await bootNet({ backend: { kind: 'loopback' }, shadow: true, app: null, queues: 2 });
+  const { kernel, net } = boot;
+  const shadow = kernel.get(boot.netName)!;
+  const routed = (): boolean => shadow.routes !== null && shadow.routes.hooks.some((h) => h !== null);
+  const pool = kernel.kit.allocDeque(0, POOL) as unknown as Deque;
+  try {
+    for (let i = 0; i < POOL; i++) pool.push(kernel.kit.allocBytes(0, 2048) as unknown as Buf);
+    assert.ok(routed(), 'routed from the start');
+    let rx1 = hostIo(kernel, 16);
+    (rx1.pkts as Deque).moveFrom(pool, 4);
+    rx1 = net.rxSubmitAndPoll(1, rx1);
+    assert.equal(rx1.held, 4, 'the routed call answered: four posted on queue 1');
+    let tx = hostIo(kernel, 16);
+    (tx.pkts as Deque).moveFrom(pool, 6);
+    for (let i = 0; i < 6; i++) tx.pktLens!.setU32(i * 4, 60);
+    tx = net.txSubmitAndPoll(0, tx);
+    const txHeld = tx.held;
+    pool.moveFrom(tx.collect as Deque, tx.collect!.length);
+    // The next call crashes the driver as it arrives: a routed call, so the shadow's hook recovers.
+    let rx0 = hostIo(kernel, 16);
+    rx0.collect = kernel.kit.allocDeque(0, 1) as never; // room for one buffer handed back per call
+    (rx0.pkts as Deque).moveFrom(pool, 3);
+    const addr = rx0.addr;
+    kernel.injectFault(boot.driverName!, { afterCalls: 1 });
+    rx0 = net.rxSubmitAndPoll(0, rx0);
+    assert.equal(rx0.addr, addr, 'the caller got its own NetIo back, taken back from the dead driver');
+    assert.equal(rx0.status, 0);
+    assert.equal(rx0.restarts, 1, 'the answer says the driver was restarted');
+    assert.equal(rx0.pktsLost, 0);
+    assert.equal(rx0.held, 3, 'the call was reissued: its three free buffers posted on queue 0');
+    const s = boot.netStats();
+    assert.equal(s.restarts, 1);
+    assert.equal(s.rxBuffersLost, 4, 'the four posted on queue 1');
+    assert.equal(s.txFramesLost, txHeld, 'the TX frames in flight');
+    assert.equal(s.buffersReplaced, 0);
+    // The TX frames the dead driver held are owed: one per call (collect has room for one), with
+    // routes off until all are back.
+    let owed = net.outstanding() - 4 - 3;
+    assert.equal(owed + rx0.collect!.length, txHeld, 'every TX frame in flight came back once');
+    assert.equal(routed(), owed === 0, 'routes are off while buffers are owed');
+    while (owed > 0) {
+      pool.moveFrom(rx0.collect as Deque, rx0.collect!.length);
+      rx0 = net.rxSubmitAndPoll(0, rx0);
+      assert.equal(rx0.collect!.length, 1);
+      assert.equal(rx0.collectLens!.getU32(0), 0, 'handed back with no frame');
+      owed--;
+      assert.equal(net.outstanding(), 7 + owed);
+    }
+    assert.ok(routed(), 'routed again once every buffer is back');
+    let d = hostIo(kernel, 1);
+    d.collect = kernel.kit.allocDeque(0, POOL) as never;
+    d.collectLens = kernel.kit.allocArray(0, 'u32', POOL) as never;
+    d = net.drain(d);
+    assert.equal(d.status, 0);
+    for (const io of [rx0, rx1, tx, d]) {
+      for (const q of [io.pkts, io.collect] as Deque[]) pool.moveFrom(q, q.length);
+      io.drop();
+    }
+    assert.equal(pool.length, POOL, 'the pool kept its size');
+  } finally {
+    await boot.stop();
+    for (let b = pool.pop(); b; b = pool.pop()) b.drop();
+    pool.drop();
   }
 });
