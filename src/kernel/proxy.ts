@@ -661,7 +661,8 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     const key = leg.args?.[0];
     if (at < 0 || typeof key !== 'number' || !Number.isInteger(key) || key < 0 || key >= rec.keys) return;
     if (heap.gen[rec.slot] !== rec.gen || heap.owner[rec.slot] !== table.heir.id) return;
-    const v = heap.dv.getUint32(heap.off[kit.slotOf(out as object)]! + at, true);
+    // A u32 field is 4-aligned: read through the u32 view (reads of the DataView over shared memory are slower).
+    const v = heap.u32[(heap.off[kit.slotOf(out as object)]! + at) >>> 2]!;
     heap.dv.setUint32(heap.off[rec.slot]! + (leg.index * rec.keys + key) * 4, v, true);
   };
   /**
