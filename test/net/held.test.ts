@@ -101,16 +101,41 @@ async function checkHeld(path: 'domain' | 'shadow' | 'nullnet'): Promise<void> {
   }
 }
 
+/** Loopback with two queues behind the NIC shadow, and a host pool of POOL buffers for `fn`. */
+async function withPool(fn: (boot: NetBoot, pool: Deque) => Promise<void>): Promise<void> {
+  const boot = await bootNet({ backend: { kind: 'loopback' }, shadow: true, app: null, queues: 2 });
+  const pool = boot.kernel.kit.allocDeque(0, POOL) as unknown as Deque;
+  try {
+    for (let i = 0; i < POOL; i++) pool.push(boot.kernel.kit.allocBytes(0, 2048) as unknown as Buf);
+    await fn(boot, pool);
+  } finally {
+    await boot.stop();
+    for (let b = pool.pop(); b; b = pool.pop()) b.drop();
+    pool.drop();
+  }
+}
+
+/** Everything back: drain the Net, take every buffer of `ios` and of the drain into the pool, which must be whole. */
+function takeAllBack(boot: NetBoot, pool: Deque, ios: RRef<NetIo>[]): void {
+  let d = hostIo(boot.kernel, 1);
+  d.collect = boot.kernel.kit.allocDeque(0, POOL) as never;
+  d.collectLens = boot.kernel.kit.allocArray(0, 'u32', POOL) as never;
+  d = boot.net.drain(d);
+  assert.equal(d.status, 0);
+  for (const io of [...ios, d]) {
+    for (const q of [io.pkts, io.collect] as Deque[]) pool.moveFrom(q, q.length);
+    io.drop();
+  }
+  assert.equal(pool.length, POOL, 'the pool kept its size');
+}
+
 test('NetIo.held: driver domain: RX held + TX held = outstanding() after every call', () => checkHeld('domain'));
 test('NetIo.held: through the NIC shadow, the same', () => checkHeld('shadow'));
 test('NetIo.held: nullnet holds nothing', () => checkHeld('nullnet'));
 
 test('NIC shadow, two queues: what a crash kills comes back, RX buffers re-posted on the queue held reported for them, TX frames handed back', async () => {
-  const boot = await bootNet({ backend: { kind: 'loopback' }, shadow: true, app: null, queues: 2 });
-  const { kernel, net } = boot;
-  const pool = kernel.kit.allocDeque(0, POOL) as unknown as Deque;
-  try {
-    for (let i = 0; i < POOL; i++) pool.push(kernel.kit.allocBytes(0, 2048) as unknown as Buf);
+  await withPool(async (boot, pool) => {
+    const { kernel, net } = boot;
     const post = (q: number, n: number): RRef<NetIo> => {
       let io = hostIo(kernel, 16);
       (io.pkts as Deque).moveFrom(pool, n);
@@ -143,22 +168,8 @@ test('NIC shadow, two queues: what a crash kills comes back, RX buffers re-poste
     assert.equal(net.outstanding() + rx0.collect!.length, 16 + txHeld, 'every buffer the dead driver held came back once');
     for (let i = 0; i < rx0.collect!.length; i++) assert.equal(rx0.collectLens!.getU32(i * 4), 0, 'a buffer handed back carries no frame');
     assert.equal(after.buffersReplaced, 0, 'nothing replaced');
-    // Everything back: drain, then count.
-    let d = hostIo(kernel, 1);
-    d.collect = kernel.kit.allocDeque(0, POOL) as never;
-    d.collectLens = kernel.kit.allocArray(0, 'u32', POOL) as never;
-    d = net.drain(d);
-    assert.equal(d.status, 0);
-    for (const io of [rx0, rx1, tx, d]) {
-      for (const q of [io.pkts, io.collect] as Deque[]) pool.moveFrom(q, q.length);
-      io.drop();
-    }
-    assert.equal(pool.length, POOL, 'the pool kept its size');
-  } finally {
-    await boot.stop();
-    for (let b = pool.pop(); b; b = pool.pop()) b.drop();
-    pool.drop();
-  }
+    takeAllBack(boot, pool, [rx0, rx1, tx]);
+  });
 });
 
 test('NIC shadow: a faulty driver claiming a million held buffers is not believed: a crash re-posts, counts and replaces only what came back', () => {
@@ -189,13 +200,10 @@ test('NIC shadow: a faulty driver claiming a million held buffers is not believe
 });
 
 test('NIC shadow: a crash inside a routed call: the hook takes back its NetIo and what the driver held, re-posts, answers; routes stay off until every buffer is back', async () => {
-  const boot = await bootNet({ backend: { kind: 'loopback' }, shadow: true, app: null, queues: 2 });
-  const { kernel, net } = boot;
-  const shadow = kernel.get(boot.netName)!;
-  const routed = (): boolean => shadow.routes !== null && shadow.routes.hooks.some((h) => h !== null);
-  const pool = kernel.kit.allocDeque(0, POOL) as unknown as Deque;
-  try {
-    for (let i = 0; i < POOL; i++) pool.push(kernel.kit.allocBytes(0, 2048) as unknown as Buf);
+  await withPool(async (boot, pool) => {
+    const { kernel, net } = boot;
+    const shadow = kernel.get(boot.netName)!;
+    const routed = (): boolean => shadow.routes !== null && shadow.routes.hooks.some((h) => h !== null);
     assert.ok(routed(), 'routed from the start');
     let rx1 = hostIo(kernel, 16);
     (rx1.pkts as Deque).moveFrom(pool, 4);
@@ -238,19 +246,6 @@ test('NIC shadow: a crash inside a routed call: the hook takes back its NetIo an
       assert.equal(net.outstanding(), 7 + owed);
     }
     assert.ok(routed(), 'routed again once every buffer is back');
-    let d = hostIo(kernel, 1);
-    d.collect = kernel.kit.allocDeque(0, POOL) as never;
-    d.collectLens = kernel.kit.allocArray(0, 'u32', POOL) as never;
-    d = net.drain(d);
-    assert.equal(d.status, 0);
-    for (const io of [rx0, rx1, tx, d]) {
-      for (const q of [io.pkts, io.collect] as Deque[]) pool.moveFrom(q, q.length);
-      io.drop();
-    }
-    assert.equal(pool.length, POOL, 'the pool kept its size');
-  } finally {
-    await boot.stop();
-    for (let b = pool.pop(); b; b = pool.pop()) b.drop();
-    pool.drop();
-  }
+    takeAllBack(boot, pool, [rx0, rx1, tx]);
+  });
 });
