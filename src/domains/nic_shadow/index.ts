@@ -134,7 +134,7 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
       spill(io.pkts as Deque | null, into);
       spill(io.collect as Deque | null, into);
     }
-    v.drop(); // a length array
+    v.drop(); // the holder, emptied, or a length array
   };
 
   /**
