@@ -71,7 +71,7 @@ export interface NetStats extends Layout {
   rxBuffersLost: f64;
   /** Buffers the shadow allocated to replace ones that died with the driver (a failed call's NetIo it did not give back). */
   buffersReplaced: f64;
-  /** Milliseconds from seeing the crash to the reissued call returning, last restart. */
+  /** Milliseconds from seeing the crash to the reissued call returning (to the driver running again with its buffers re-posted, when no call met the crash), last restart. */
   lastRestartMs: f64;
 }
 

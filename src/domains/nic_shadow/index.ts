@@ -181,6 +181,7 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
    * buffers of its pkts the dead driver had taken.
    */
   const revive = (failed: FailedCall | null): { io: RRef<NetIo> | null; taken: number } => {
+    const t0 = sys.now();
     const loose: Buf[] = [];
     let io: RRef<NetIo> | null = null;
     restart();
@@ -214,6 +215,7 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     }
     for (const b of loose) owed.push(b);
     if (owed.length > 0 && routed) setRoutes(false);
+    lastRestartMs = sys.now() - t0; // a call that met the death then counts to its reissue's answer (submit)
     return { io, taken };
   };
 
