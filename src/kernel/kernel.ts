@@ -695,23 +695,23 @@ export class Kernel {
      * method, `into` a u32 RRefArray the shadow owns with room for `keys` entries per method of
      * the interface up to the last one recorded, `keys` an integer from 1 to 4096.
      */
-    const routeRecord = (table: RouteTable, record: unknown): RouteRecord => {
+    const routeRecord = (iface: string, hooks: readonly (RouteHook | null)[], record: unknown): RouteRecord => {
       const { field, into, keys } = (typeof record === 'object' && record !== null ? record : {}) as Record<string, unknown>;
       if (typeof field !== 'string' || typeof keys !== 'number' || !Number.isInteger(keys) || keys < 1 || keys > 4096) {
         return refuse('route', 'record must be { field: a u32 field name, into: a u32 RRefArray, keys: an integer from 1 to 4096 }');
       }
       const slot = ownedSlot(into, 'record.into', 'route');
-      const sigs = SIGNATURES[table.iface]!;
+      const sigs = SIGNATURES[iface]!;
       if (kernel.heap.type[slot] !== u32Array) refuse('route', 'record.into must be an RRefArray<u32>');
       const offsets = sigs.map((m, i) => {
         const ret = m.ret;
-        const f = table.hooks[i] !== null && ret.k === 'rref' ? LAYOUTS.find((l) => l.name === ret.layout)?.fields.find((x) => x.name === field) : undefined;
+        const f = hooks[i] !== null && ret.k === 'rref' ? LAYOUTS.find((l) => l.name === ret.layout)?.fields.find((x) => x.name === field) : undefined;
         return f?.kind === 'u32' ? f.offset : -1;
       });
       const last = offsets.findLastIndex((o) => o >= 0);
-      if (last < 0) refuse('route', `no routed method of ${table.iface} answers with a struct that has a u32 field ${field}`);
+      if (last < 0) refuse('route', `no routed method of ${iface} answers with a struct that has a u32 field ${field}`);
       const room = (last + 1) * keys;
-      if (kernel.heap.len[slot]! < room * 4) refuse('route', `record.into needs room for ${room} entries (${keys} for each method of ${table.iface} up to ${sigs[last]!.name})`);
+      if (kernel.heap.len[slot]! < room * 4) refuse('route', `record.into needs room for ${room} entries (${keys} for each method of ${iface} up to ${sigs[last]!.name})`);
       return { slot, gen: kernel.heap.gen[slot]!, keys, offsets };
     };
     /** The slot of `h` if the shadow owns it, writable; else a bad-argument RpcError naming `what`. */
@@ -790,16 +790,17 @@ export class Kernel {
           refuse('route', `only a shadow exporting the interface of ${name} (${served ?? 'none'}) can route its calls`);
         }
         const sigs = SIGNATURES[served!] ?? [];
-        const table: RouteTable = { heir: user, iface: served!, hooks: sigs.map(() => null), record: null, instance: null, target: null };
+        const byIndex: (RouteHook | null)[] = sigs.map(() => null);
         for (const [method, hook] of Object.entries(hooks)) {
           const i = sigs.findIndex((m) => m.name === method);
           if (i < 0) refuse('route', `${served} has no method ${method}`);
           const why = routeRefusal(sigs[i]!);
           if (why !== null) refuse('route', `cannot route ${why}`);
           if (typeof hook !== 'function') refuse('route', `the hook for ${method} must be a function`);
-          table.hooks[i] = hook as RouteHook;
+          byIndex[i] = hook as RouteHook;
         }
-        if (record !== undefined) (table as { record: RouteRecord | null }).record = routeRecord(table, record);
+        const rec = record === undefined ? null : routeRecord(served!, byIndex, record);
+        const table: RouteTable = { heir: user, iface: served!, hooks: byIndex, record: rec, instance: null, target: null };
         if (kernel.inWorker.has(user) || kernel.inWorker.has(supervised!)) return false;
         routes = table;
         user.routes = table;

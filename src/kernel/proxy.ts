@@ -608,7 +608,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       this.dropList();
       return harden({ target: this.target!, args: [...(this.args ?? [])], addr: this.addr, capacity: this.capacity, elements, lengths });
     }
-    /** The call is over (answered, or its hook told): its lists go back to the pool. */
+    /** The call is over (answered, or its hook told): its element list goes back to the pool. */
     dropList(): void {
       if (this.elements !== null) giveList(this.elements);
       this.elements = null;
