@@ -221,6 +221,24 @@ test('route() refuses a method it cannot route, saying why', () => {
   }
 });
 
+test('route() refuses a record it cannot keep, saying why', () => {
+  const cases: [string, RegExp][] = [
+    ['u8', /^refused:.*record\.into must be an RRefArray<u32>/],
+    ['small', /^refused:.*record\.into needs room for 20 entries \(4 for each method of BDev up to submit\)/],
+    ['nosuch', /^refused:.*no routed method of BDev answers with a struct that has a u32 field nosuch/],
+    ['tag', /^routed$/],
+  ];
+  for (const [record, why] of cases) {
+    const { k, rec } = setup('membdev', { record });
+    try {
+      assert.equal(rec.hits.length, 1);
+      assert.match(rec.hits[0]!, why);
+    } finally {
+      k.shutdown();
+    }
+  }
+});
+
 test('bdev_shadow routes: reads and writes pass with no recovery, and a lying driver cannot hand its caller a wrong value', async () => {
   const k = new Kernel({ physBytes: 16 << 20, log: () => {} });
   try {

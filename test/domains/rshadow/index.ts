@@ -8,6 +8,9 @@
  *    the call's capacity) or 'throw' (the hook throws: this domain's panic);
  *  - `refuse`: a method name; init then asks to route it (as well as the two above) and records
  *    'refused:<message>' — how the tests see route()'s refusals;
+ *  - `record`: 'u8' | 'small' | 'nosuch' | 'tag': init asks for a route record too (field `tag`,
+ *    4 keys) into a u8 array, a u32 array too small, of a field no answer has, or as it should be,
+ *    and records 'routed' or 'refused:<message>';
  *  - `route`: 'off' to route nothing: its own methods then relay every call to the instance it
  *    holds (Supervisor.relay) — a plain relaying shadow; a failure is recorded
  *    ('relay-failed:<kind>') and answered with a request of its own of status -5 (submit) or an
@@ -72,6 +75,15 @@ export function init(sys: Sys, sup: Supervisor<BDev>, rec: Recorder): BDev {
   const routing = sys.config.route !== 'off';
   if (!routing) {
     rec.hit('not routed');
+  } else if (typeof sys.config.record === 'string') {
+    const how = sys.config.record;
+    const into = how === 'u8' ? sys.alloc.bytes(64) : sys.alloc.array('u32', how === 'small' ? 4 : 64);
+    try {
+      sup.route(hooks, { field: how === 'nosuch' ? 'nosuch' : 'tag', into: into as never, keys: 4 });
+      rec.hit('routed');
+    } catch (e) {
+      rec.hit(`refused:${(e as Error).message}`);
+    }
   } else if (typeof refuse === 'string') {
     try {
       sup.route({ ...hooks, [refuse]: refuse === 'notAFunction' ? 42 : hooks.submit } as never);
