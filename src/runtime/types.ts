@@ -104,6 +104,14 @@ export interface RRefDeque<T extends RRefBase = RRefBase> extends RRefBase {
    * distinct; anything else is a violation, as with push and pop.
    */
   moveFrom(src: RRefDeque<T>, n: number): number;
+  /**
+   * moveFrom for a deque of scalar arrays (a driver posting buffers): moves up to `n` elements,
+   * stopping before the first that is not a scalar array of at least `minBytes` bytes (a stop,
+   * not a violation), and writes each moved element's physical address and byte length as
+   * `extents` would (two little-endian u32 at dstOff + i*8; `dst` has room for n records).
+   * Returns how many moved. One pass where extents-then-moveFrom takes two.
+   */
+  moveFromSized(src: RRefDeque<T>, n: number, minBytes: number, dst: DataView, dstOff: number): number;
   /*
    * Batch accessors for a deque of scalar arrays (packet buffers): the bytes of many elements in
    * one checked call, with no handle per element. Element i is the i-th from the front; elements

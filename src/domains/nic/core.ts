@@ -9,10 +9,11 @@
  *    its own (`held`), in ring order (the front is the oldest slot owned by hardware), so every
  *    buffer handed in comes back out exactly once: filled (RX), done (TX), refused (moved behind
  *    the others in the caller's input queue), or reclaimed by stop()/reset(). Nothing is leaked.
- *  - Buffers move in runs: the core reads the addresses and sizes of the buffers it is about to
- *    post with one `extents`, then moves the run between the caller's queue and the ring's with
- *    one `moveFrom` (and back the same way), never a buffer at a time: in the driver domain each
- *    of those is one kernel call for the whole run, with no handle per buffer.
+ *  - Buffers move in runs: the core posts a run from the caller's queue into the ring's with one
+ *    `moveFromSized`, which also reports the buffers' addresses and sizes (and stops before a
+ *    buffer too small), and takes them back with one `moveFrom`, never a buffer at a time: in
+ *    the driver domain each of those is one kernel call for the whole run, with no handle per
+ *    buffer.
  *  - Ring discipline: at most size-1 descriptors are owned by hardware (head == tail means empty);
  *    software consumes RX write-backs in order while DD is set, and advances RDT/TDT once per call,
  *    followed by one wake of the device.
@@ -93,7 +94,7 @@ export const MAX_TX_FRAME = 16 * 1024;
 /** RedLeaf's batch: buffers per submit/reclaim step. */
 export const BATCH = 32;
 const TWO32 = 0x100000000;
-/** Descriptors staged locally per bulk ring access (and buffers posted per extents/moveFrom run). */
+/** Descriptors staged locally per bulk ring access (and buffers posted per moveFromSized run). */
 const STAGE = 64;
 
 export interface NicCoreOptions {
@@ -244,7 +245,7 @@ export class NicCore {
   private errBits = 0;
   /** MAC address read from RAL/RAH at init. */
   readonly mac = new Uint8Array(6);
-  /** Addresses and sizes of the buffers of one posting run (FrameQueue.extents). */
+  /** Addresses and sizes of the buffers of one posting run (FrameQueue.moveFromSized). */
   private readonly ext = new DataView(new ArrayBuffer(STAGE * 8));
 
   constructor(o: NicCoreOptions) {
@@ -420,50 +421,63 @@ export class NicCore {
 
   /**
    * Posts buffers from the front of `src` into ring `r`'s empty slots, up to STAGE per run (and
-   * not past the ring's end): one `extents` for the run, the good prefix staged as descriptors,
-   * written with one `commit` and moved into `r.held` with one `moveFrom`. The first bad buffer
-   * (RX: smaller than rxBufSize; TX: frame length 0, over 16 KiB or longer than its buffer) is
-   * refused: rotated behind the others in `src`, and posting stops.
+   * not past the ring's end): the run is moved into `r.held` with one `moveFromSized`, which
+   * reports the buffers' addresses and sizes, staged as descriptors and written with one
+   * `commit`. The first bad buffer (RX: smaller than rxBufSize; TX: frame length 0, over 16 KiB
+   * or longer than its buffer) is refused: rotated behind the others in `src`, and posting stops.
    * If anything was posted, writes the tail register `tailReg` once and wakes the device.
    * Returns buffers posted.
+   *
+   * TX lengths are known before the move: a run ends before the first bad length, its buffers
+   * must hold its longest frame (`need`), and the descriptors' length words are staged first. A
+   * buffer too small for that but not for its own frame ends the run without being refused: it
+   * is then posted as a run of one, with need = its own frame's length.
    */
   private postFrom(src: FrameQueue, r: Ring, tailReg: number, rx: boolean): number {
     const ext = this.ext;
     const v = r.stageV;
     let posted = 0;
+    let single = false;
     for (;;) {
       let k = r.size - 1 - r.inflight;
       if (src.length < k) k = src.length;
       if (STAGE < k) k = STAGE;
       if (r.size - r.tail < k) k = r.size - r.tail; // a run stops at the ring's end: one write
+      if (single && k > 1) k = 1;
       if (k <= 0) break;
-      src.extents(k, ext);
-      // Descriptors are staged right here, not through a call per descriptor: every call in
-      // domain code pays the deadline tick the build puts at its entry.
-      let good = 0;
-      for (; good < k; good++) {
-        const addr = ext.getUint32(good * 8, true);
-        const size = ext.getUint32(good * 8 + 4, true);
-        const o = good * DESC;
-        if (rx) {
-          if (size < this.rxBufSize) break;
-          v.setUint32(o, addr, true);
-          v.setUint32(o + 4, 0, true);
-          v.setUint32(o + 8, 0, true); // header address 0
-          v.setUint32(o + 12, 0, true); // clears DD
-        } else {
-          const len = src.lenAt(good);
-          if (!(len > 0 && len <= MAX_TX_FRAME && len <= size)) break;
-          v.setUint32(o, addr, true);
-          v.setUint32(o + 4, 0, true);
+      let need = this.rxBufSize;
+      let run = k;
+      if (!rx) {
+        // Staged right here, not through a call per descriptor: every call in domain code pays
+        // the deadline tick the build puts at its entry.
+        need = 1;
+        for (run = 0; run < k; run++) {
+          const len = src.lenAt(run);
+          if (!(len > 0 && len <= MAX_TX_FRAME)) break;
+          if (len > need) need = len;
+          const o = run * DESC;
           v.setUint32(o + 8, len | TXD_DTYP_DATA | TXD_CMD, true);
           v.setUint32(o + 12, len << TXD_PAYLEN_SHIFT, true);
         }
       }
-      if (good > 0) r.commit(good);
-      r.held.moveFrom(src, good, !rx); // RX buffers carry no length until they are filled
-      posted += good;
-      if (good < k) {
+      const moved = run > 0 ? r.held.moveFromSized(src, run, need, ext, !rx) : 0; // RX buffers carry no length until filled
+      for (let i = 0; i < moved; i++) {
+        const o = i * DESC;
+        v.setUint32(o, ext.getUint32(i * 8, true), true);
+        v.setUint32(o + 4, 0, true);
+        if (rx) {
+          v.setUint32(o + 8, 0, true); // header address 0
+          v.setUint32(o + 12, 0, true); // clears DD
+        }
+      }
+      if (moved > 0) r.commit(moved);
+      posted += moved;
+      single = false;
+      if (moved < k) {
+        if (moved < run && !rx && this.fitsFront(src)) {
+          single = true; // too small for the run's longest frame, not for its own
+          continue;
+        }
         src.rotate();
         if (rx) this.rxRefused++;
         else this.txRefused++;
@@ -475,6 +489,12 @@ export class NicCore {
       this.wake();
     }
     return posted;
+  }
+
+  /** Whether the TX frame at the front of `src` (its length already checked) fits its buffer. */
+  private fitsFront(src: FrameQueue): boolean {
+    src.extents(1, this.ext);
+    return src.lenAt(0) <= this.ext.getUint32(4, true);
   }
 
   /** TX frames of queue q not yet reclaimed. */

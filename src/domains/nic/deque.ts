@@ -1,9 +1,9 @@
 /**
  * FrameQueue: what the NIC driver core needs of a FIFO of (buffer, frame length) pairs — the
  * caller's queues (RedLeaf's submit_and_poll over VecDeques) and the core's own record of the
- * buffers in each descriptor ring, in ring order. The core works on whole runs of elements:
- * their addresses and sizes in one `extents` call, then one bulk `moveFrom` between two queues,
- * so a queue backed by an RRefDeque (io.ts) mints no handle per buffer.
+ * buffers in each descriptor ring, in ring order. The core works on whole runs of elements: one
+ * bulk `moveFromSized` posts a run and reports the buffers' addresses and sizes, one `moveFrom`
+ * takes them back, so a queue backed by an RRefDeque (io.ts) mints no handle per buffer.
  *
  * FrameDeque: the host-side FrameQueue (tests, the benchmark's host driver path) over buffer
  * references. Invariants: capacity never changes and nothing allocates after construction (a
@@ -27,6 +27,11 @@ export interface FrameQueue {
    * left for the caller to set; returns how many (bounded by src's length and this queue's room).
    */
   moveFrom(src: this, n: number, withLens?: boolean): number;
+  /**
+   * moveFrom that stops before the first element of fewer than `minBytes` bytes and writes the
+   * moved elements' extents (as `extents` would, from offset 0 of `out`): one pass over the run.
+   */
+  moveFromSized(src: this, n: number, minBytes: number, out: DataView, withLens?: boolean): number;
   /** Moves the front element to the back (a refused buffer goes behind the others). */
   rotate(): void;
 }
@@ -95,6 +100,20 @@ export class FrameDeque implements FrameQueue {
   moveFrom(src: this, n: number, withLens = true): number {
     let moved = 0;
     for (; moved < n && src.count > 0 && this.count < this.capacity; moved++) {
+      const len = withLens ? src.frontLen() : 0;
+      this.push(src.pop()!, len);
+    }
+    return moved;
+  }
+
+  moveFromSized(src: this, n: number, minBytes: number, out: DataView, withLens = true): number {
+    let moved = 0;
+    for (; moved < n && src.count > 0 && this.count < this.capacity; moved++) {
+      const b = src.slot(0).buf!;
+      const size = b.byteLength;
+      if (size < minBytes) break;
+      out.setUint32(moved * 8, b.addr, true);
+      out.setUint32(moved * 8 + 4, size, true);
       const len = withLens ? src.frontLen() : 0;
       this.push(src.pop()!, len);
     }

@@ -5,7 +5,7 @@
  * length array, a deque of the driver's own that records the buffers of a descriptor ring.
  *
  * Invariants: no handle to a buffer is ever minted: buffers move between deques with one bulk
- * RRefDeque.moveFrom and their addresses are read with one RRefDeque.extents per run. The view
+ * RRefDeque.moveFrom per run, or RRefDeque.moveFromSized, which also reports their addresses. The view
  * never allocates after it has seen its largest deque (a NetIo's view is re-pointed at the deque
  * of every call with `bind` or `bindInput`). The lengths are worked on in a local copy, indexed
  * like a ring (the element at the front at `head`): every access to the lengths RRefArray is a
@@ -98,7 +98,16 @@ export class DequeQueue implements FrameQueue {
   moveFrom(src: this, n: number, withLens = true): number {
     // Bounded by the view's room too: an input view's copy has room only for what it held.
     const room = this.capacity - this.length;
-    const moved = this.d!.moveFrom(src.d!, n < room ? n : room);
+    return this.took(src, this.d!.moveFrom(src.d!, n < room ? n : room), withLens);
+  }
+
+  moveFromSized(src: this, n: number, minBytes: number, out: DataView, withLens = true): number {
+    const room = this.capacity - this.length;
+    return this.took(src, this.d!.moveFromSized(src.d!, n < room ? n : room, minBytes, out, 0), withLens);
+  }
+
+  /** Bookkeeping after `moved` elements came from the front of src: lengths, counts, heads. */
+  private took(src: this, moved: number, withLens: boolean): number {
     if (withLens && moved > 0) {
       // Element k of src (its copy from src.head) to this.length + k of ours, both rings walked
       // with local indices: one step per length, no call per length.
