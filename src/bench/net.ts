@@ -336,7 +336,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
   bar.stop();
   notes.push(
     `pktgen unpaced, 60-byte frames (64 on the wire); ${opts.runs} runs of ${ms} ms, median; 10 GbE line rate is 14.88 Mpps`,
-    'recovery: framesLost = TX frames not reclaimed + RX buffers posted in the dead driver (an upper bound); restartMs = crash seen -> reissued call returned',
+    'recovery: framesLost = the buffers the dead driver held (RX posted, TX not reclaimed), all taken back by the shadow: an upper bound; restartMs = crash seen -> reissued call returned',
     'call-64-b32: the host as the caller; median time of an RX call that collected 32 frames and of a TX call that posted and reclaimed 32; nsPerFrame = (rx + tx) / 32',
   );
   return { suite: 'net', node: process.version, results: rows, notes };

@@ -656,6 +656,7 @@ export class Kernel {
     let handedOut = this.supervisedBy.get(user.id);
     if (handedOut === undefined) this.supervisedBy.set(user.id, (handedOut = new Map<number, Domain>()));
     const u32Array = this.kit.arrayType('u32');
+    const u8Array = this.kit.arrayType('u8');
     /** What relay answers a captured call with (see ProxyRuntime.relay). */
     const token = harden(new Promise<never>(() => {}));
     /** The proxy last handed out, with its instance: the same object while that instance lives. */
@@ -683,12 +684,21 @@ export class Kernel {
     const refuse = (method: string, detail: string): never => {
       throw makeRpcError('bad-argument', name, method, `supervisor.${method}: ${detail}`);
     };
-    /** Fresh handles to the values inherited so far and not yet recalled (each once). */
-    const takeBequests = (): readonly object[] => {
+    /**
+     * Fresh handles to the values inherited so far and not yet recalled (each once); with `into`
+     * (a deque of the shadow's), its byte arrays are pushed there instead, as room allows.
+     */
+    const takeBequests = (into: { push(v: object): boolean } | null = null): readonly object[] => {
       const roots = kernel.bequests.get(user.id) ?? [];
       kernel.bequests.delete(user.id);
-      const mine = user.live ? roots.filter((s) => kernel.heap.owner[s] === user.id) : [];
-      return harden(mine.map((s) => kernel.kit.mint(s, user.id, false)));
+      const out: object[] = [];
+      if (!user.live) return harden(out);
+      for (const s of roots) {
+        if (kernel.heap.owner[s] !== user.id) continue;
+        const h = kernel.kit.mint(s, user.id, false);
+        if (into === null || kernel.heap.type[s] !== u8Array || !into.push(h)) out.push(h);
+      }
+      return harden(out);
     };
     /**
      * route()'s `record` checked: `field` a u32 field of the struct answered by at least one routed
@@ -824,7 +834,9 @@ export class Kernel {
       /**
        * recall() for what has come back by now: the values of dead instances whose memory was
        * reclaimed at their death (an in-thread domain whose device detached at once, the usual
-       * case); those of an instance still detaching come back later, through either.
+       * case); those of an instance still detaching come back later, through either. With `into`
+       * (an RRefDeque the shadow owns), byte arrays go there, as room allows, rather than each
+       * coming back as a handle: how a shadow takes back a driver's thousand buffers at once.
        */
       /**
        * The type of `h`, a value the shadow holds: a layout's name, 'RRefArray<kind>' or
@@ -837,9 +849,11 @@ export class Kernel {
         }
         return kernel.heap.typeInfo(kernel.heap.type[kit.slotOf(h as object)]!).name;
       },
-      recallNow: (): readonly object[] => {
+      recallNow: (into?: unknown): readonly object[] => {
+        const deque = into === undefined ? null : ownedSlot(into, 'into', 'recallNow');
+        if (deque !== null && kernel.heap.type[deque] !== kernel.kit.dequeType) refuse('recallNow', 'into must be an RRefDeque');
         for (const d of handedOut.values()) if (kernel.reclaimedNow(d)) handedOut.delete(d.id);
-        return takeBequests();
+        return takeBequests(deque === null ? null : (into as { push(v: object): boolean }));
       },
       interfaceName: iface,
     });

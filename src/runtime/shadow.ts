@@ -13,7 +13,7 @@
  * comes from the capabilities passed in.
  */
 import type { Sys } from './sys.js';
-import type { RRefArray, RRefBase, u32 } from './types.js';
+import type { RRefArray, RRefBase, RRefDeque, u8, u32 } from './types.js';
 
 /** Kernel capability over a supervised domain (import spec `{ supervise: name }`). */
 export interface Supervisor<T> {
@@ -77,9 +77,10 @@ export interface Supervisor<T> {
    * recall() at once, for what has come back by now: the values of dead instances whose memory
    * was reclaimed at their death (an in-thread driver whose device stopped DMA at once, the usual
    * case — what a synchronous route's hook can use). An instance still detaching gives its
-   * values later, through either.
+   * values later, through either. With `into` (a deque of yours), the byte arrays among them are
+   * pushed there, as room allows, instead of each coming back as a handle.
    */
-  recallNow(): readonly RRefBase[];
+  recallNow(into?: RRefDeque<RRefArray<u8>>): readonly RRefBase[];
   /**
    * The type of `v` (a valid RRef of yours): a layout's name ('NetIo'), 'RRefArray<u8>' (any
    * element kind) or 'RRefDeque' — how you sort what recall gave back (an operation of another

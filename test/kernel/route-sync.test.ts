@@ -47,7 +47,7 @@ function buf(k: Kernel, first = 0): RRefArray {
   return b;
 }
 
-const hooked = (rec: Recorded): { kind: string; sameTarget: boolean; args: unknown[]; addr: number; capacity: number; lengths: number[]; back: number[]; types: string[] }[] =>
+const hooked = (rec: Recorded): { kind: string; sameTarget: boolean; args: unknown[]; addr: number; capacity: number; lengths: number[]; back: number[]; types: string[]; inDeque: number }[] =>
   rec.hits.flatMap((h, i) => (h === 'hook:rref' && rec.hits[i + 1]?.startsWith('{') ? [JSON.parse(rec.hits[i + 1]!)] : []));
 
 test('a routed synchronous call gets the driver’s answer with none of the shadow’s code run; its RRef is entrusted to the shadow', () => {
@@ -96,6 +96,23 @@ test('a driver that panics in a routed synchronous call: the hook answers at onc
     assert.equal(again.getU8(1), 2);
     assert.equal(hooked(rec).length, 1);
     again.drop();
+  } finally {
+    k.shutdown();
+  }
+});
+
+test('recallNow(into): the byte arrays a dead driver held come back in the shadow’s deque, not as handles', () => {
+  const { k, rec, callee } = setup('liarc', { hook: 'into' });
+  try {
+    const b = buf(k, PANIC);
+    const addr = b.addr;
+    const out = callee.rref(b) as RRefArray;
+    const [h] = hooked(rec);
+    assert.equal(h!.inDeque, 1, 'the buffer came back in the deque');
+    assert.deepEqual(h!.back, [addr]);
+    assert.equal(out.addr, addr);
+    assert.equal(out.getU8(2), RECOVERED);
+    out.drop();
   } finally {
     k.shutdown();
   }

@@ -16,7 +16,8 @@
  * between calls, the next call that meets the death (a routed call's hook, or an own method):
  *  1. restarts the driver from its artifact; the new instance resets the NIC and programs new
  *     rings (its init); interrupt mode is replayed;
- *  2. takes back at once (Supervisor.recallNow) what the dead instance held of the caller's:
+ *  2. takes back at once (Supervisor.recallNow, the buffers straight into a deque of its own)
+ *     what the dead instance held of the caller's:
  *     the failed call's NetIo, found by its address, and every buffer the driver held — RX
  *     buffers posted, TX frames in flight, what it had taken from the call's pkts or added to its
  *     collect. The NetIo is put back as the call brought it: collect as it came in; RX pkts what
@@ -74,8 +75,13 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
   let irq = false;
   /** The route's record: per row (RX, TX) and queue, what the driver holds there. */
   const held = sys.alloc.array('u32', 2 * MAX_QUEUES);
-  /** Buffers taken back from dead drivers and not re-posted: owed to the caller. */
-  const owed: Buf[] = [];
+  /**
+   * Buffers taken back from a dead driver, until re-posted (`spare`), and those owed to the caller
+   * (`owed`): deques, so that they move in bulk (RRefDeque.moveFrom), never a handle per buffer.
+   * Grown at init to room for what a driver can hold, and again should more come back (roomy).
+   */
+  let spare = sys.alloc.deque<Buf>(64);
+  let owed = sys.alloc.deque<Buf>(64);
   let txFramesLost = 0;
   let rxBuffersLost = 0;
   let replaced = 0;
@@ -96,9 +102,19 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     io.collectLens = sys.alloc.array('u32', ccap);
     return io;
   };
-  /** Every buffer `d` holds, onto `into` (the deque itself stays). */
-  const spill = (d: Deque | null, into: Buf[]): void => {
-    for (let b = d?.pop(); b !== undefined; b = d!.pop()) into.push(b);
+  /** `d`, or a bigger deque holding the same buffers, with room for `n` more. */
+  const roomy = (d: Deque, n: number): Deque => {
+    if (d.capacity - d.length >= n) return d;
+    const bigger = sys.alloc.deque<Buf>(Math.max(2 * d.capacity, d.length + n));
+    bigger.moveFrom(d, d.length);
+    d.drop();
+    return bigger;
+  };
+  /** Every buffer `d` holds, onto `spare` (the deque itself stays). */
+  const spill = (d: Deque | null): void => {
+    if (d === null) return;
+    spare = roomy(spare, d.length);
+    spare.moveFrom(d, d.length);
   };
 
   /** Run fn on the driver; on its death revive it and run fn again (a call that moved nothing). */
@@ -116,40 +132,47 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
   const bufSize = ((): number => {
     const l = plain((d) => d.link(sys.alloc.struct<NetLink>('NetLink')));
     const n = l.rxBufSize;
+    // What the driver can hold: every ring full (a failed call's NetIo brings more: roomy grows).
+    const rings = Math.max(1, l.queues * (l.rxRingSize + l.txRingSize));
+    spare = roomy(spare, rings);
+    owed = roomy(owed, rings);
     l.drop();
     return n > 0 ? n : 2048;
   })();
 
-  /** A value taken back that is not the failed call's NetIo: its buffers onto `into`, the rest freed. */
-  const takeLoose = (v: RRefBase, into: Buf[]): void => {
+  /**
+   * A value taken back that is not the failed call's NetIo (recallNow put the buffers themselves
+   * in spare, as room allowed): its buffers onto spare, the rest freed.
+   */
+  const takeLoose = (v: RRefBase): void => {
     const type = sup.typeOf(v);
     if (type === 'RRefArray<u8>') {
-      into.push(v as Buf);
+      spare = roomy(spare, 1);
+      spare.push(v as Buf);
       return;
     }
-    if (type === 'RRefDeque') spill(v as Deque, into);
+    if (type === 'RRefDeque') spill(v as Deque);
     else if (type === 'NetIo') {
       // A NetIo of the shadow's own (a re-post the instance died in), or one a faulty driver made.
       const io = v as RRef<NetIo>;
-      spill(io.pkts as Deque | null, into);
-      spill(io.collect as Deque | null, into);
+      spill(io.pkts as Deque | null);
+      spill(io.collect as Deque | null);
     }
     v.drop(); // the holder, emptied, or a length array
   };
 
   /**
-   * Post `n` buffers from `loose` on queue q of the new instance, in one call (its ring is empty:
-   * it collects nothing), and record what it holds there. What it did not take goes back to loose.
+   * Post `n` buffers from spare on queue q of the new instance, in one call (its ring is empty:
+   * it collects nothing), and record what it holds there. What it did not take goes back to spare.
    */
-  const repost = (q: number, n: number, loose: Buf[]): void => {
+  const repost = (q: number, n: number): void => {
     let io = freshIo(n, 1);
-    const pk = io.pkts as Deque;
-    for (let i = 0; i < n; i++) pk.push(loose.pop()!);
+    (io.pkts as Deque).moveFrom(spare, n);
     sup.entrust(io);
     io = drv.rxSubmitAndPoll(q, io);
     held.set(RX_ROW * MAX_QUEUES + q, io.held);
-    spill(io.pkts as Deque | null, loose);
-    spill(io.collect as Deque | null, loose);
+    spill(io.pkts as Deque | null);
+    spill(io.collect as Deque | null);
     io.drop();
   };
 
@@ -182,48 +205,49 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
    */
   const revive = (failed: FailedCall | null): { io: RRef<NetIo> | null; taken: number } => {
     const t0 = sys.now();
-    const loose: Buf[] = [];
     let io: RRef<NetIo> | null = null;
     restart();
-    for (const v of sup.recallNow()) {
+    for (const v of sup.recallNow(spare)) {
       if (failed !== null && io === null && v.addr === failed.addr && sup.typeOf(v) === 'NetIo') io = v as RRef<NetIo>;
-      else takeLoose(v, loose);
+      else takeLoose(v);
     }
-    const taken = io !== null ? restore(io, failed!, loose) : 0;
+    const taken = io !== null ? restore(io, failed!) : 0;
     // What each queue had posted; the record is the dead instance's, so it starts again from 0.
+    const back = spare.length;
     const wants: number[] = [];
     let rx = 0;
     for (let q = 0; q < MAX_QUEUES; q++) {
-      const want = Math.min(held.get(RX_ROW * MAX_QUEUES + q) + (failed?.rx === true && failed.q === q ? taken : 0), loose.length - rx);
+      const want = Math.min(held.get(RX_ROW * MAX_QUEUES + q) + (failed?.rx === true && failed.q === q ? taken : 0), back - rx);
       wants.push(want);
       rx += want;
       held.set(RX_ROW * MAX_QUEUES + q, 0);
       held.set(TX_ROW * MAX_QUEUES + q, 0);
     }
     rxBuffersLost += rx;
-    txFramesLost += loose.length - rx;
+    txFramesLost += back - rx;
     for (let attempt = 0; ; attempt++) {
       try {
-        for (let q = 0; q < MAX_QUEUES; q++) if (wants[q]! > 0) repost(q, wants[q]!, loose);
+        for (let q = 0; q < MAX_QUEUES; q++) if (wants[q]! > 0) repost(q, wants[q]!);
         break;
       } catch (e) {
         // The new instance died too: what it held of the re-posts comes back, and they start over.
         if (!died(e) || attempt >= MAX_RETRIES) throw e;
         restart();
-        for (const v of sup.recallNow()) takeLoose(v, loose);
+        for (const v of sup.recallNow(spare)) takeLoose(v);
       }
     }
-    for (const b of loose) owed.push(b);
-    if (owed.length > 0 && routed) setRoutes(false);
+    owed = roomy(owed, spare.length);
+    owed.moveFrom(spare, spare.length);
+    if (routed && owed.length > 0) setRoutes(false);
     lastRestartMs = sys.now() - t0; // a call that met the death then counts to its reissue's answer (submit)
     return { io, taken };
   };
 
   /**
    * Put the failed call's NetIo `io` back as the call brought it; what the dead driver had added
-   * to collect, and a TX call's frames, go to loose. Returns how many buffers of pkts it had taken.
+   * to collect, and a TX call's frames, go to spare. Returns how many buffers of pkts it had taken.
    */
-  const restore = (io: RRef<NetIo>, failed: FailedCall, loose: Buf[]): number => {
+  const restore = (io: RRef<NetIo>, failed: FailedCall): number => {
     const pk = io.pkts as Deque | null;
     const co = io.collect as Deque | null;
     if (pk === null || co === null) return failed.pkts;
@@ -232,9 +256,10 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     if (extra > 0) {
       // The caller's entries go round to the back, in order; the driver's are then at the front.
       for (let i = 0; i < failed.collect; i++) co.push(co.pop()!);
-      for (let i = 0; i < extra; i++) loose.push(co.pop()!);
+      spare = roomy(spare, extra);
+      spare.moveFrom(co, extra);
     }
-    if (!failed.rx) spill(pk, loose);
+    if (!failed.rx) spill(pk);
     return taken;
   };
 
@@ -243,18 +268,14 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     const co = io.collect as Deque | null;
     const cl = io.collectLens;
     if (co !== null && cl !== null) {
-      let n = co.length;
-      const cap = co.capacity;
-      let added = 0;
-      while (owed.length > 0 && n < cap) {
-        co.push(owed.pop()!);
-        cl.setU32(n * 4, 0);
-        n++;
-        added++;
+      const n = co.length;
+      const added = co.moveFrom(owed, co.capacity - n);
+      if (added > 0) {
+        cl.fill(0, n * 4, added * 4);
+        io.count = io.count + added;
       }
-      if (added > 0) io.count = io.count + added;
     }
-    if (owed.length === 0 && !routed) setRoutes(true);
+    if (!routed && owed.length === 0) setRoutes(true);
   };
 
   /**
@@ -294,6 +315,7 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
   /** The failed call's NetIo did not come back: its buffers are replaced (owed) and counted lost. */
   const replace = (failed: FailedCall): number => {
     const n = failed.pkts + failed.collect;
+    owed = roomy(owed, n);
     for (let i = 0; i < n; i++) owed.push(sys.alloc.bytes(bufSize));
     replaced += n;
     if (failed.rx) rxBuffersLost += n;

@@ -10,7 +10,9 @@
  *    held and answer with the call's buffer found again by its address, RECOVERED written in its
  *    byte 2 (a fresh 8-byte buffer if it did not come back);
  *  - 'throw': the hook throws (this domain's panic);
- *  - 'promise': the hook answers with a promise (a synchronous method's hook must answer at once).
+ *  - 'promise': the hook answers with a promise (a synchronous method's hook must answer at once);
+ *  - 'into': as 'recover', but the buffer is taken back into a deque of its own (recallNow's
+ *    `into`), and the JSON line says how many the deque got.
  * Config `record`: 'try' asks for a route record too and records 'refused:<message>' (Callee has
  * no struct answer to record from).
  */
@@ -28,10 +30,14 @@ export function init(sys: Sys, sup: Supervisor<Callee>, rec: Recorder): Callee {
     const how = sys.config.hook;
     if (how === 'throw') throw new Error('hook failed on purpose');
     sup.restart();
-    const back = sup.recallNow();
+    const dq = how === 'into' ? sys.alloc.deque<RRefArray>(4) : null;
+    const back = [...(dq === null ? sup.recallNow() : sup.recallNow(dq))];
+    const inDeque = dq?.length ?? 0;
+    for (let v = dq?.pop(); v !== undefined; v = dq!.pop()) back.push(v);
+    dq?.drop();
     const types = back.map((v) => sup.typeOf(v));
     const { args, addr, capacity, elements, lengths } = call;
-    rec.hit(JSON.stringify({ kind: sys.rpcErrorKind(e), sameTarget: call.target === first, args, addr, capacity, elements, lengths, back: back.map((v) => v.addr), types }));
+    rec.hit(JSON.stringify({ kind: sys.rpcErrorKind(e), sameTarget: call.target === first, args, addr, capacity, elements, lengths, back: back.map((v) => v.addr), types, inDeque }));
     const mine = back.find((v) => v.addr === addr) as RRefArray | undefined;
     for (const v of back) if (v !== mine) v.drop();
     const out = mine ?? sys.alloc.bytes(8);
