@@ -34,6 +34,19 @@ import type { RRef, RRefArray, RRefDeque } from './types.js';
 type Buf = RRefArray<number>;
 type Deque = RRefDeque<Buf>;
 
+/**
+ * A NetIo of the caller's (`sys`'s domain) whose pkts / pktLens have room for `pcap` buffers and
+ * collect / collectLens for `ccap` (what every Net caller allocates; the NIC shadow too).
+ */
+export function newNetIo(sys: Sys, pcap: number, ccap: number): RRef<NetIo> {
+  const io = sys.alloc.struct<NetIo>('NetIo');
+  io.pkts = sys.alloc.deque<Buf>(pcap);
+  io.pktLens = sys.alloc.array('u32', pcap);
+  io.collect = sys.alloc.deque<Buf>(ccap);
+  io.collectLens = sys.alloc.array('u32', ccap);
+  return io;
+}
+
 /** Largest batch run() takes. */
 export const MAX_BATCH = 1024;
 
@@ -104,14 +117,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   let runs = new DataView(new ArrayBuffer(0));
   const { prepare, process } = hooks;
 
-  const newIo = (n: number): RRef<NetIo> => {
-    const io = sys.alloc.struct<NetIo>('NetIo');
-    io.pkts = sys.alloc.deque<Buf>(n);
-    io.pktLens = sys.alloc.array('u32', n);
-    io.collect = sys.alloc.deque<Buf>(n);
-    io.collectLens = sys.alloc.array('u32', n);
-    return io;
-  };
+  const newIo = (n: number): RRef<NetIo> => newNetIo(sys, n, n);
   /** Move every buffer of io back into the pool. */
   const empty = (io: RRef<NetIo>): void => {
     for (const d of [io.pkts, io.collect] as (Deque | null)[]) if (d !== null) pool.moveFrom(d, d.length);

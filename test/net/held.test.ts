@@ -115,6 +115,16 @@ async function withPool(fn: (boot: NetBoot, pool: Deque) => Promise<void>): Prom
   }
 }
 
+/** TX of `n` 60-byte frames from the pool on queue q; what the call reclaimed goes back to the pool. */
+function send(boot: NetBoot, pool: Deque, q: number, n: number): RRef<NetIo> {
+  let tx = hostIo(boot.kernel, 16);
+  (tx.pkts as Deque).moveFrom(pool, n);
+  for (let i = 0; i < n; i++) tx.pktLens!.setU32(i * 4, 60);
+  tx = boot.net.txSubmitAndPoll(q, tx);
+  pool.moveFrom(tx.collect as Deque, tx.collect!.length);
+  return tx;
+}
+
 /** Everything back: drain the Net, take every buffer of `ios` and of the drain into the pool, which must be whole. */
 function takeAllBack(boot: NetBoot, pool: Deque, ios: RRef<NetIo>[]): void {
   let d = hostIo(boot.kernel, 1);
@@ -146,12 +156,8 @@ test('NIC shadow, two queues: what a crash kills comes back, RX buffers re-poste
     let rx0 = post(0, 12);
     const rx1 = post(1, 4);
     // Frames in flight on queue 1: how many are unreclaimed at the crash does not matter, held says.
-    let tx = hostIo(kernel, 16);
-    (tx.pkts as Deque).moveFrom(pool, 5);
-    for (let i = 0; i < 5; i++) tx.pktLens!.setU32(i * 4, 60);
-    tx = net.txSubmitAndPoll(1, tx);
+    const tx = send(boot, pool, 1, 5);
     const txHeld = tx.held;
-    pool.moveFrom(tx.collect as Deque, tx.collect!.length);
     const before = boot.netStats();
     kernel.injectFault(boot.driverName!, 'now');
     rx0 = net.rxSubmitAndPoll(0, rx0); // goes through the recovery: the NetIo was not moved in, so it lives
@@ -209,12 +215,8 @@ test('NIC shadow: a crash inside a routed call: the hook takes back its NetIo an
     (rx1.pkts as Deque).moveFrom(pool, 4);
     rx1 = net.rxSubmitAndPoll(1, rx1);
     assert.equal(rx1.held, 4, 'the routed call answered: four posted on queue 1');
-    let tx = hostIo(kernel, 16);
-    (tx.pkts as Deque).moveFrom(pool, 6);
-    for (let i = 0; i < 6; i++) tx.pktLens!.setU32(i * 4, 60);
-    tx = net.txSubmitAndPoll(0, tx);
+    const tx = send(boot, pool, 0, 6);
     const txHeld = tx.held;
-    pool.moveFrom(tx.collect as Deque, tx.collect!.length);
     // The next call crashes the driver as it arrives: a routed call, so the shadow's hook recovers.
     let rx0 = hostIo(kernel, 16);
     rx0.collect = kernel.kit.allocDeque(0, 1) as never; // room for one buffer handed back per call

@@ -43,6 +43,7 @@
  */
 import type { Net, NetIo, NetLink, NetStats } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
+import { newNetIo } from '../../runtime/netapp.js';
 import type { RoutedCall, Supervisor } from '../../runtime/shadow.js';
 import type { RRef, RRefArray, RRefBase, RRefDeque } from '../../runtime/types.js';
 
@@ -94,14 +95,7 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
   };
   const queueOk = (q: number): boolean => q >= 0 && q < MAX_QUEUES && Number.isInteger(q);
 
-  const freshIo = (pcap: number, ccap: number): RRef<NetIo> => {
-    const io = sys.alloc.struct<NetIo>('NetIo');
-    io.pkts = sys.alloc.deque<Buf>(pcap);
-    io.pktLens = sys.alloc.array('u32', pcap);
-    io.collect = sys.alloc.deque<Buf>(ccap);
-    io.collectLens = sys.alloc.array('u32', ccap);
-    return io;
-  };
+  const freshIo = (pcap: number, ccap: number): RRef<NetIo> => newNetIo(sys, pcap, ccap);
   /** `d`, or a bigger deque holding the same buffers, with room for `n` more. */
   const roomy = (d: Deque, n: number): Deque => {
     if (d.capacity - d.length >= n) return d;
