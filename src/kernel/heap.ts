@@ -694,6 +694,8 @@ export class ExchangeHeap {
   /** Mark slot `s` as entrusted by `heir`; false if it is being freed. */
   private markEntrusted(s: number, heir: number): boolean {
     if (this.flags[s] === PENDING_FREE) return false; // being freed: nothing to give back
+    // Marked already (a NetIo routed again and again keeps its mark): no store.
+    if (this.flags[s] === ENTRUSTED && this.heirOf![s] === heir) return true;
     this.w_flags.setUint8(s, ENTRUSTED);
     this.w_heirOf!.setInt32(s * 4, heir, true);
     return true;
