@@ -152,10 +152,17 @@ function borrowed(m: MethodModel): number[] {
   return m.params.flatMap((p, i) => (p.type.k === 'borrow' ? [i] : []));
 }
 
+/** A proxy method's parameter list, its argument conversions (one statement each) and the converted arguments. */
+function signature(m: MethodModel): { params: string; conv: string; args: string } {
+  return {
+    params: m.params.map((_, i) => `a${i}: unknown`).join(', '),
+    conv: m.params.map((p, i) => `    const x${i} = ${argExpr(p.type, `a${i}`, m.name, i)};`).join('\n'),
+    args: m.params.map((_, i) => `x${i}`).join(', '),
+  };
+}
+
 function proxyMethod(m: MethodModel, index: number): string {
-  const params = m.params.map((_, i) => `a${i}: unknown`).join(', ');
-  const conv = m.params.map((p, i) => `    const x${i} = ${argExpr(p.type, `a${i}`, m.name, i)};`).join('\n');
-  const args = m.params.map((_, i) => `x${i}`).join(', ');
+  const { params, conv, args } = signature(m);
   const b = borrowed(m);
   const release = b.map((i) => `rt.unborrow(link, x${i});`).join(' ');
   const name = JSON.stringify(m.name);
@@ -199,16 +206,14 @@ function routeRedirect(m: MethodModel, index: number): string {
  * could not be inlined (nor its feedback kept apart from the unrouted calls').
  */
 function viaMethod(m: MethodModel, index: number): string {
-  const params = m.params.map((_, i) => `a${i}: unknown`).join(', ');
-  const conv = m.params.map((p, i) => `    const x${i} = ${argExpr(p.type, `a${i}`, m.name, i)};`).join('\n');
-  const args = m.params.map((_, i) => `x${i}`).join(', ');
+  const { params, conv, args } = signature(m);
   const movedAt = m.params.findIndex((p) => p.type.k !== 'prim');
   const name = JSON.stringify(m.name);
   const ret = resultConv(m);
   const head = `  ${m.name}(${params}) {
     const t = rt.enter(link, ${name});
 ${conv}
-    const g = rt.routeArg(link, ${index}, ${movedAt >= 0 ? `x${movedAt}` : 'null'}, ${primsArray(m)});`;
+    const g = rt.routeArg(link, ${index}, ${movedAt >= 0 ? `x${movedAt}` : 'null'}${hookArgs(m)});`;
   if (!m.async) {
     return `${head}
     let r: unknown;
@@ -223,9 +228,9 @@ ${conv}
   },`;
 }
 
-/** The call's primitive arguments by position (null in the moved RRef's place) for a route's hook; 'null' if it takes none. */
-function primsArray(m: MethodModel): string {
-  return m.params.some((p) => p.type.k === 'prim') ? `[${m.params.map((p, i) => (p.type.k === 'prim' ? `a${i}` : 'null')).join(', ')}]` : 'null';
+/** routeArg's trailing arguments: the call's primitives by position, null in the moved RRef's place (none if it takes no primitive). */
+function hookArgs(m: MethodModel): string {
+  return m.params.some((p) => p.type.k === 'prim') ? m.params.map((p, i) => `, ${p.type.k === 'prim' ? `a${i}` : 'null'}`).join('') : '';
 }
 
 function proxyFactory(i: InterfaceModel): string {

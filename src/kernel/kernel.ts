@@ -810,7 +810,8 @@ export class Kernel {
           byIndex[i] = hook as RouteHook;
         }
         const rec = record === undefined ? null : routeRecord(served!, byIndex, record);
-        const table: RouteTable = { heir: user, iface: served!, hooks: byIndex, record: rec, instance: null, target: null };
+        const told = sigs.map((m) => (m.params.some((p) => p.type.k === 'prim') ? m.params.length : 0));
+        const table: RouteTable = { heir: user, iface: served!, hooks: byIndex, told, record: rec, instance: null, target: null };
         if (kernel.inWorker.has(user) || kernel.inWorker.has(supervised!)) return false;
         routes = table;
         user.routes = table;

@@ -105,10 +105,11 @@ export interface ProxyRuntime {
   /**
    * On a via link, after the argument moved to the instance (`h`, the instance's handle; null for
    * a method that moves none): entrust it to the shadow and make the call's record (opaque: the
-   * `g` of rejected / settle / routedFault / routedAnswer), holding the call's primitive
-   * arguments `args` for the hook (null: the method takes none).
+   * `g` of rejected / settle / routedFault / routedAnswer), holding the call's arguments `a0`..
+   * for the hook (primitives as passed, null in the moved RRef's place; at most
+   * MAX_ROUTED_PARAMS), each in a field of the record: no list is made unless the hook runs.
    */
-  routeArg(link: Link, index: number, h: unknown, args: unknown[] | null): object;
+  routeArg(link: Link, index: number, h: unknown, a0?: unknown, a1?: unknown, a2?: unknown, a3?: unknown, a4?: unknown, a5?: unknown): object;
   /**
    * `fn().then((v) => (onDone?.(), v), onFailure)` for domain `by` (a shadow: Supervisor.relay),
    * where `fn` makes one async call onward: that call is captured and `token` (by's own, a
@@ -578,7 +579,14 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
      */
     hook: RouteHook | null = null;
     target: object | null = null;
-    args: readonly unknown[] | null = null;
+    /** The call's arguments (routeArg), `argc` of them for the hook. */
+    argc = 0;
+    a0: unknown = undefined;
+    a1: unknown = undefined;
+    a2: unknown = undefined;
+    a3: unknown = undefined;
+    a4: unknown = undefined;
+    a5: unknown = undefined;
     addr = -1;
     capacity = 0;
     /** The deque's element addresses (u32 each, `count` of them): a pooled list (takeList). */
@@ -606,7 +614,8 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       const elements = listed(this.elements, this.count);
       const lengths = listed(this.lengths, this.lcount);
       this.dropList();
-      return harden({ target: this.target!, args: [...(this.args ?? [])], addr: this.addr, capacity: this.capacity, elements, lengths });
+      const args = [this.a0, this.a1, this.a2, this.a3, this.a4, this.a5].slice(0, this.argc);
+      return harden({ target: this.target!, args, addr: this.addr, capacity: this.capacity, elements, lengths });
     }
     /** The call is over (answered, or its hook told): its element list goes back to the pool. */
     dropList(): void {
@@ -626,7 +635,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     leg.dropList();
     leg.call = null;
     leg.target = null;
-    leg.args = null;
+    leg.a0 = leg.a1 = leg.a2 = leg.a3 = leg.a4 = leg.a5 = undefined;
     leg.answer = null;
     if (legPool.length < 64) legPool.push(leg);
   };
@@ -658,7 +667,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     const rec = table.record;
     if (rec === null || !kit.isHandle(out)) return;
     const at = rec.offsets[leg.index]!;
-    const key = leg.args?.[0];
+    const key = leg.a0;
     if (at < 0 || typeof key !== 'number' || !Number.isInteger(key) || key < 0 || key >= rec.keys) return;
     if (heap.gen[rec.slot] !== rec.gen || heap.owner[rec.slot] !== table.heir.id) return;
     // A u32 field is 4-aligned: read through the u32 view (reads of the DataView over shared memory are slower).
@@ -874,7 +883,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       routingConv = conv;
       return link.via;
     },
-    routeArg(link, index, h, args) {
+    routeArg(link, index, h, a0, a1, a2, a3, a4, a5) {
       const table = link.route!;
       let g = legPool.pop();
       if (g === undefined) g = new Leg(link, '', noHook, undefined, noHook, null);
@@ -882,7 +891,13 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       g.hook = table.hooks[index]!;
       g.index = index;
       g.target = table.target;
-      g.args = args;
+      g.argc = table.told[index]!;
+      g.a0 = a0;
+      g.a1 = a1;
+      g.a2 = a2;
+      g.a3 = a3;
+      g.a4 = a4;
+      g.a5 = a5;
       g.answer = routingConv;
       routingConv = null;
       if (h !== null) {

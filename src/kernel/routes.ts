@@ -13,8 +13,9 @@
  * async method; for a synchronous one the hook runs before the call returns, routedFailed).
  *
  * Decisions (ARCHITECTURE §5 is silent on this):
- *  - only methods whose parameters are primitives and at most one moved RRef can be routed (a
- *    borrowed argument is the caller's lend to the instance: a hook could not reissue with it);
+ *  - only methods of at most MAX_ROUTED_PARAMS parameters, primitives and at most one moved RRef,
+ *    can be routed (a borrowed argument is the caller's lend to the instance: a hook could not
+ *    reissue with it);
  *    a synchronous method only if it moves one (its hook must answer at once, from what the
  *    moved value held, and a synchronous method of primitives is no hot path worth a route);
  *  - a route may keep a record for its shadow (RouteRecord): one u32 field of each answer, by
@@ -29,8 +30,12 @@
 import type { MethodModel } from '../build/idl.js';
 import type { Domain } from './domain.js';
 
+/** Arguments a routed call keeps for its hook, each in a field of the call's record (no list per call). */
+export const MAX_ROUTED_PARAMS = 6;
+
 /** Why `m` cannot be routed, or null when it can (the IDL compiler and Supervisor.route agree). */
 export function routeRefusal(m: MethodModel): string | null {
+  if (m.params.length > MAX_ROUTED_PARAMS) return `${m.name} takes more than ${MAX_ROUTED_PARAMS} arguments`;
   let moved = 0;
   for (const p of m.params) {
     const k = p.type.k;
@@ -76,6 +81,8 @@ export interface RouteTable {
   readonly iface: string;
   /** Per method index of `iface`: the shadow's hook, null for a method not routed. */
   readonly hooks: (RouteHook | null)[];
+  /** Per method index: how many arguments its hook is told (0 for a method that takes no primitive). */
+  readonly told: readonly number[];
   readonly record: RouteRecord | null;
   /** The instance calls go to (the one the shadow last got) and the proxy the shadow got for it. */
   instance: Domain | null;
