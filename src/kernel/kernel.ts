@@ -843,13 +843,7 @@ export class Kernel {
        * The type of `h`, a value the shadow holds: a layout's name, 'RRefArray<kind>' or
        * 'RRefDeque' — how a shadow sorts what recall() gave back without touching it wrongly.
        */
-      typeOf: (h: unknown): string => {
-        const kit = kernel.kit;
-        if (!kit.isHandle(h) || !(h as { valid: boolean }).valid || kit.holderOf(h as object) !== user.id) {
-          return refuse('typeOf', 'expected a valid RRef of yours');
-        }
-        return kernel.heap.typeInfo(kernel.heap.type[kit.slotOf(h as object)]!).name;
-      },
+      typeOf: (h: unknown): string => kernel.heap.typeInfo(kernel.heap.type[ownedSlot(h, 'value', 'typeOf')]!).name,
       recallNow: (into?: unknown): readonly object[] => {
         const deque = into === undefined ? null : ownedSlot(into, 'into', 'recallNow');
         if (deque !== null && kernel.heap.type[deque] !== kernel.kit.dequeType) refuse('recallNow', 'into must be an RRefDeque');

@@ -29,6 +29,7 @@
  */
 import type { MethodModel } from '../build/idl.js';
 import type { Domain } from './domain.js';
+import type { RoutedCall } from '../runtime/shadow.js';
 
 /** Arguments a routed call keeps for its hook, each in a field of the call's record (no list per call). */
 export const MAX_ROUTED_PARAMS = 6;
@@ -49,16 +50,8 @@ export function routeRefusal(m: MethodModel): string | null {
 /** A shadow's failure hook for one routed method (domain code: its throw is the shadow's panic). */
 export type RouteHook = (e: unknown, call: RoutedCallInfo) => unknown;
 
-/** What a hook is told about the failed call (hardened when handed over). */
-export interface RoutedCallInfo {
-  readonly target: object;
-  readonly args: readonly unknown[];
-  readonly addr: number;
-  readonly capacity: number;
-  readonly elements: readonly number[];
-  /** For a moved struct: per RRef field in field order (the first 16), the length of the deque it held at the call (0: none). */
-  readonly lengths: readonly number[];
-}
+/** What a hook is told about the failed call (hardened when handed over): the domain runtime's RoutedCall, its one definition. */
+export type RoutedCallInfo = RoutedCall<object>;
 
 /**
  * A route's record (Supervisor.route's `record`): after every routed call answered with a struct,
