@@ -194,10 +194,9 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
    * The driver died: restart it (replaying interrupt mode), take back what the dead instance held
    * and re-post its RX buffers (steps 1–3). `failed`: the call that met the death, whose NetIo is
    * looked for among what came back (null: none, or its NetIo never reached the driver). Returns
-   * that NetIo put back as the call brought it (null if it did not come back), with how many
-   * buffers of its pkts the dead driver had taken.
+   * that NetIo put back as the call brought it, or null if it did not come back.
    */
-  const revive = (failed: FailedCall | null): { io: RRef<NetIo> | null; taken: number } => {
+  const revive = (failed: FailedCall | null): RRef<NetIo> | null => {
     const t0 = sys.now();
     let io: RRef<NetIo> | null = null;
     restart();
@@ -234,7 +233,25 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     owed.moveFrom(spare, spare.length);
     if (routed && owed.length > 0) setRoutes(false);
     lastRestartMs = sys.now() - t0; // a call that met the death then counts to its reissue's answer (submit)
-    return { io, taken };
+    return io;
+  };
+
+  /**
+   * The driver died with `failed`'s NetIo in it: revive it, and give the call's NetIo back as the
+   * call brought it — or, if the dead driver did not give it back, a fresh one of its capacities,
+   * its buffers replaced (owed) — with how many buffers of its pkts are lost to the caller.
+   */
+  const recoverCall = (failed: FailedCall): { io: RRef<NetIo>; lost: number } => {
+    const io = revive(failed);
+    if (io === null) return { io: freshIo(failed.pktsCap, failed.collectCap), lost: replace(failed) };
+    return { io, lost: failed.rx ? 0 : failed.pkts };
+  };
+
+  /** What recovery needs to know of `io` as a call of the shadow's own brings it (each read is a kernel call). */
+  const failedOf = (rx: boolean, q: number, io: RRef<NetIo>): FailedCall => {
+    const pk = io.pkts;
+    const co = io.collect;
+    return { rx, q, addr: io.addr, pkts: pk?.length ?? 0, collect: co?.length ?? 0, pktsCap: pk?.capacity ?? 1, collectCap: co?.capacity ?? 1 };
   };
 
   /**
@@ -279,11 +296,7 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
    */
   const submit = (rx: boolean, q: number, io: RRef<NetIo>, pktsLost = 0, t0 = -1): RRef<NetIo> => {
     for (let attempt = 0; ; attempt++) {
-      const pk = io.pkts;
-      const co = io.collect;
-      const failed: FailedCall = {
-        rx, q, addr: io.addr, pkts: pk?.length ?? 0, collect: co?.length ?? 0, pktsCap: pk?.capacity ?? 1, collectCap: co?.capacity ?? 1,
-      };
+      const failed = failedOf(rx, q, io);
       sup.entrust(io);
       try {
         const r = rx ? drv.rxSubmitAndPoll(q, io) : drv.txSubmitAndPoll(q, io);
@@ -297,11 +310,13 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
       } catch (e) {
         if (!died(e) || attempt >= MAX_RETRIES) throw e;
         if (t0 < 0) t0 = sys.now();
-        const back = revive(io.valid ? null : failed);
-        if (io.valid) continue; // it never reached the driver (dead at the call): reissue as it is
-        const lost = back.io === null ? replace(failed) : rx ? 0 : failed.pkts;
-        pktsLost += lost;
-        io = back.io ?? freshIo(failed.pktsCap, failed.collectCap);
+        if (io.valid) {
+          revive(null); // it never reached the driver (dead at the call): reissue it as it is
+          continue;
+        }
+        const back = recoverCall(failed);
+        pktsLost += back.lost;
+        io = back.io;
       }
     }
   };
@@ -328,10 +343,8 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
       const q = call.args[0] as number;
       const pkts = call.lengths[PKTS_FIELD] ?? 0;
       const collect = call.lengths[COLLECT_FIELD] ?? 0;
-      const failed: FailedCall = { rx, q, addr: call.addr, pkts, collect, pktsCap: Math.max(1, pkts), collectCap: Math.max(1, collect) };
-      const back = revive(failed);
-      const lost = back.io === null ? replace(failed) : rx ? 0 : pkts;
-      return submit(rx, q, back.io ?? freshIo(failed.pktsCap, failed.collectCap), lost, t0);
+      const back = recoverCall({ rx, q, addr: call.addr, pkts, collect, pktsCap: Math.max(1, pkts), collectCap: Math.max(1, collect) });
+      return submit(rx, q, back.io, back.lost, t0);
     };
   }
 
@@ -386,24 +399,14 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
   function drainAll(io: RRef<NetIo>): RRef<NetIo> {
     let cur = io;
     for (let attempt = 0; ; attempt++) {
-      const co = cur.collect;
-      const failed: FailedCall = {
-        rx: true, q: -1, addr: cur.addr, pkts: cur.pkts?.length ?? 0, collect: co?.length ?? 0, pktsCap: cur.pkts?.capacity ?? 1, collectCap: co?.capacity ?? 1,
-      };
+      const failed = failedOf(true, -1, cur);
       sup.entrust(cur);
       try {
-        const r = drv.drain(cur);
-        r.pktsLost = 0;
-        return r;
+        return drv.drain(cur);
       } catch (e) {
         if (!died(e) || attempt >= MAX_RETRIES) throw e;
-        if (cur.valid) {
-          revive(null);
-          continue;
-        }
-        const back = revive(failed);
-        if (back.io === null) replace(failed);
-        cur = back.io ?? freshIo(failed.pktsCap, failed.collectCap);
+        if (cur.valid) revive(null);
+        else cur = recoverCall(failed).io;
       }
     }
   }
