@@ -519,21 +519,17 @@ export class ExchangeHeap {
   }
 
   /**
-   * For struct `slot`: per RRef field in field order (at most as many as `into` has room for),
-   * the length of the deque it holds (0 for an empty field or a value of another kind), as u32
-   * to `into`; 0 entries for a value that is no struct. Returns how many. What a route's hook is
-   * told of a moved struct (src/kernel/routes.ts): read on every routed call, so through the u32
-   * view (RRef fields and deque headers are 4-aligned), not the DataView over shared memory.
+   * For struct `slot`, whose RRef fields `at` lists in pairs (index among the RRef fields, byte
+   * offset; routes.ts DequeFields): the length of the deque each such field holds (0 for an empty
+   * field or a value of another kind), as u32 to `into` at the field's index. What a route's hook
+   * is told of a moved struct: read on every routed call, so through the u32 view (RRef fields and
+   * deque headers are 4-aligned), not the DataView over shared memory.
    */
-  dequeLengths(slot: number, into: DataView): number {
-    const t = this.type[slot]!;
-    if (this.hasChildren[t] !== 1 || this.isDeque[t] === 1) return 0;
-    const offsets = this.childOffsetsOf[t]!;
-    const n = Math.min(offsets.length, into.byteLength >>> 2);
+  dequeLengths(slot: number, at: Int32Array, into: DataView): void {
     const u32 = this.u32;
     const base = this.off[slot]!;
-    for (let k = 0; k < n; k++) {
-      const c = u32[(base + offsets[k]!) >>> 2]! - 1;
+    for (let p = 0; p < at.length; p += 2) {
+      const c = u32[(base + at[p + 1]!) >>> 2]! - 1;
       let len = 0;
       // validChild, but for the owner: a slot that names a parent is allocated.
       if (c >= 0 && c < this.highWater && this.parent[c] === slot && this.isDeque[this.type[c]!] === 1) {
@@ -542,9 +538,8 @@ export class ExchangeHeap {
         const cap = u32[h + 2]!;
         len = count < cap ? count : cap;
       }
-      into.setUint32(k * 4, len, true);
+      into.setUint32(at[p]! * 4, len, true);
     }
-    return n;
   }
 
   /** Calls `fn` for each child slot of `slot` (validated: a child must name `slot` as parent). */

@@ -37,7 +37,7 @@ import { createProxyRuntime, type Link, type ProxyRuntime } from './proxy.js';
 import { KernelError, isRpcError, makeRpcError } from './errors.js';
 import { defaultTrustedKeys, parseArtifact, verifyArtifact, type Artifact } from './artifact.js';
 import { FINGERPRINT, LAYOUTS, PROXIES, SIGNATURES, VIA_PROXIES } from '../gen/idl.js';
-import { routeRefusal, type RouteHook, type RouteRecord, type RouteTable } from './routes.js';
+import { dequeFieldsOf, routeRefusal, type RouteHook, type RouteRecord, type RouteTable } from './routes.js';
 import { TICK_BUDGET, checkExport, instantiateDomain, type DeadlineHooks } from './isolation.js';
 import type { DeviceHandle } from '../devices/host.js';
 import { WAKE_WORD } from '../devices/bus.js';
@@ -811,7 +811,8 @@ export class Kernel {
         }
         const rec = record === undefined ? null : routeRecord(served!, byIndex, record);
         const told = sigs.map((m) => (m.params.some((p) => p.type.k === 'prim') ? m.params.length : 0));
-        const table: RouteTable = { heir: user, iface: served!, hooks: byIndex, told, record: rec, instance: null, target: null };
+        const deques = sigs.map((m, i) => (byIndex[i] === null ? null : dequeFieldsOf(m, LAYOUTS)));
+        const table: RouteTable = { heir: user, iface: served!, hooks: byIndex, told, deques, record: rec, instance: null, target: null };
         if (kernel.inWorker.has(user) || kernel.inWorker.has(supervised!)) return false;
         routes = table;
         user.routes = table;

@@ -31,7 +31,7 @@ import { setFlagsFromString } from 'node:v8';
 import { makeRpcError, type RpcError, type RpcErrorKind } from './errors.js';
 import type { Domain, InflightCall } from './domain.js';
 import type { FastMove, HandleKit, KitRef } from './rref.js';
-import type { RouteHook, RoutedCallInfo, RouteTable } from './routes.js';
+import { MAX_LENGTHS, type DequeFields, type RouteHook, type RoutedCallInfo, type RouteTable } from './routes.js';
 
 export interface Link {
   readonly caller: Domain;
@@ -142,9 +142,6 @@ export interface ProxyRuntime {
 }
 
 const promiseThen = Promise.prototype.then;
-
-/** RRef fields of a routed call's moved struct whose deque lengths its hook is told (RoutedCallInfo.lengths). */
-const MAX_LENGTHS = 16;
 
 /**
  * The slice clock (ProxyHost.shouldYield) is read on one async settle in this many, not on every
@@ -592,9 +589,9 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     /** The deque's element addresses (u32 each, `count` of them): a pooled list (takeList). */
     elements: DataView | null = null;
     count = 0;
-    /** A moved struct's deque lengths (RoutedCallInfo.lengths, `lcount` of them): the record's own. */
+    /** A moved struct's deque lengths (RoutedCallInfo.lengths) where `deques` says: the record's own. */
     readonly lengths = new DataView(new ArrayBuffer(4 * MAX_LENGTHS));
-    lcount = 0;
+    deques: DequeFields | null = null;
     /** The method's index in the interface (for the route's record). */
     index = 0;
     answer: ((r: unknown) => unknown) | null = null;
@@ -612,16 +609,24 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     /** What the hook is told (once: the element list then goes back to the pool). */
     takeInfo(): RoutedCallInfo {
       const elements = listed(this.elements, this.count);
-      const lengths = listed(this.lengths, this.lcount);
+      const lengths = this.dequeLengths();
       this.dropList();
       const args = [this.a0, this.a1, this.a2, this.a3, this.a4, this.a5].slice(0, this.argc);
       return harden({ target: this.target!, args, addr: this.addr, capacity: this.capacity, elements, lengths });
+    }
+    /** RoutedCallInfo.lengths: per RRef field of the moved struct, its deque's length at entry (0: no deque). */
+    private dequeLengths(): number[] {
+      const d = this.deques;
+      const out = new Array<number>(d?.fields ?? 0).fill(0);
+      for (let p = 0; d !== null && p < d.at.length; p += 2) out[d.at[p]!] = this.lengths.getUint32(d.at[p]! * 4, true);
+      return out;
     }
     /** The call is over (answered, or its hook told): its element list goes back to the pool. */
     dropList(): void {
       if (this.elements !== null) giveList(this.elements);
       this.elements = null;
-      this.count = this.lcount = 0;
+      this.count = 0;
+      this.deques = null;
     }
   }
   /**
@@ -905,7 +910,9 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
         g.addr = heap.off[s]!;
         g.capacity = heap.capacityOf(s);
         if (g.capacity > 0) g.elements = takeList(g.capacity);
-        g.lcount = heap.dequeLengths(s, g.lengths);
+        const deques = table.deques[index]!;
+        g.deques = deques;
+        if (deques !== null) heap.dequeLengths(s, deques.at, g.lengths);
         g.count = heap.entrust(s, table.heir.id, -1, g.elements);
       } else {
         g.addr = -1;

@@ -28,6 +28,7 @@
  *    shadow) and with the instance (its death runs the hook).
  */
 import type { MethodModel } from '../build/idl.js';
+import type { LayoutSpec } from './layout.js';
 import type { Domain } from './domain.js';
 import type { RoutedCall } from '../runtime/shadow.js';
 
@@ -45,6 +46,32 @@ export function routeRefusal(m: MethodModel): string | null {
   }
   if (moved > 1) return `${m.name} moves more than one RRef`;
   return !m.async && moved === 0 ? `${m.name} is synchronous and moves no RRef (a synchronous method can be routed only if it moves one)` : null;
+}
+
+/** RRef fields of a moved struct whose deque lengths a hook is told (RoutedCallInfo.lengths). */
+export const MAX_LENGTHS = 16;
+
+/**
+ * Where the deques of a routed method's moved struct are, for the lengths its hook is told: the
+ * struct's RRef fields (`fields`, at most MAX_LENGTHS) and, in pairs, each deque field's index
+ * among them and byte offset (`at`). Worked out once per route, so a call reads only the deques.
+ */
+export interface DequeFields {
+  readonly fields: number;
+  readonly at: Int32Array;
+}
+
+/** DequeFields of `m`'s moved struct (null when it moves none, or one that holds no deque). */
+export function dequeFieldsOf(m: MethodModel, layouts: readonly LayoutSpec[]): DequeFields | null {
+  const moved = m.params.find((p) => p.type.k === 'rref')?.type;
+  const layout = moved?.k === 'rref' ? layouts.find((l) => l.name === moved.layout) : undefined;
+  if (layout === undefined) return null;
+  const refs = layout.fields.filter((f) => f.kind === 'rref').slice(0, MAX_LENGTHS);
+  const at: number[] = [];
+  refs.forEach((f, k) => {
+    if (f.holds === 'deque') at.push(k, f.offset);
+  });
+  return at.length === 0 ? null : { fields: refs.length, at: Int32Array.from(at) };
 }
 
 /** A shadow's failure hook for one routed method (domain code: its throw is the shadow's panic). */
@@ -76,6 +103,8 @@ export interface RouteTable {
   readonly hooks: (RouteHook | null)[];
   /** Per method index: how many arguments its hook is told (0 for a method that takes no primitive). */
   readonly told: readonly number[];
+  /** Per method index: where its moved struct's deques are (null: none). */
+  readonly deques: readonly (DequeFields | null)[];
   readonly record: RouteRecord | null;
   /** The instance calls go to (the one the shadow last got) and the proxy the shadow got for it. */
   instance: Domain | null;
