@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Maglev, MAGLEV_M, flowHash, populate } from '../../src/domains/maglev/maglev.js';
+import { Maglev, MAGLEV_M, flowCheck, flowHash, populate } from '../../src/domains/maglev/maglev.js';
 import { balancerHooks, HEADER_STRIDE } from '../../src/domains/maglev/index.js';
 
 const backendSets = fc.uniqueArray(fc.string({ minLength: 1, maxLength: 12 }), { minLength: 2, maxLength: 120 });
@@ -134,4 +134,17 @@ test('maglev: flow hashes are non-negative 31-bit integers (-1 stays free to mar
     const h = flowHash(s, d, p, pr);
     assert.ok(Number.isInteger(h) && h >= 0 && h <= 0x7fffffff, `hash ${h}`);
   }), { numRuns: 500 });
+});
+
+test('maglev: the flow cache tells apart flows whose flowHash is the same (its key is flowHash and flowCheck)', () => {
+  const tuple = fc.record({ src: fc.nat(0xffffffff), dst: fc.nat(0xffffffff), ports: fc.nat(0xffffffff), proto: fc.nat(0xff) });
+  fc.assert(fc.property(fc.uniqueArray(tuple, { minLength: 2, maxLength: 8, selector: (t) => `${t.src}/${t.dst}/${t.ports}/${t.proto}` }), fc.nat(0x7fffffff), (flows, h) => {
+    const mg = new Maglev(['a', 'b', 'c'], { flowSlots: 1 << 10 });
+    // Every flow given the same hash: only flowCheck (and the tuple it is made of) tells them apart.
+    for (const f of flows) mg.lookupHashed(h, f.src, f.dst, f.ports, f.proto);
+    assert.equal(mg.cachedFlows, flows.length, 'one entry per flow, none taken for another');
+    for (const f of flows) mg.lookupHashed(h, f.src, f.dst, f.ports, f.proto);
+    assert.equal(mg.cachedFlows, flows.length, 'each flow found again in its own entry');
+  }), { numRuns: 200 });
+  assert.notEqual(flowCheck(1, 2, 3, 6), flowCheck(1, 2, 3, 17), 'the protocol is part of the key');
 });

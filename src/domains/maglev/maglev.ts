@@ -10,9 +10,16 @@
  * Invariants: every table entry names a live backend; backends' entry counts differ by at most 1
  * (round-robin population); backend ids are stable across backend-set changes (so the cache stays
  * valid); the per-packet path (lookup) allocates nothing: the cache is open addressing over one
- * preallocated array, a bounded probe, evicting the home slot when the probe finds no room. A
- * cache slot is four 32-bit words (source, destination, ports, tag = protocol + 1 | id << 9; tag 0:
- * empty), so a probe touches one cache line, not one per field.
+ * preallocated array, a bounded probe, evicting the home slot when the probe finds no room.
+ *
+ * The cache knows a flow by a 63-bit key, not by its 13 bytes of 5-tuple: flowHash (31 bits: the
+ * home slot, and its top bits in the tag) and flowCheck (32 bits, independent of it), as the
+ * Maglev of RedLeaf's authors and NetBricks' key their connection tracking by a 64-bit flow hash.
+ * A slot is two 32-bit words — flowCheck, and a tag of flowHash >>> 21, the probe distance and
+ * backend id + 1 (0: empty) — so a probe reads one word pair, and 1M flows at load factor 1/2 take 16 MB, not
+ * the 32 MB four words per slot took (the cache misses of its lookups were maglev's main cost).
+ * Two flows share an entry only if both hashes agree: with 1M flows, a chance of about 5e-8 over
+ * the whole cache, far below what evictions already move.
  */
 
 /** The paper's table size: a prime, so every skip is a full-cycle step. */
@@ -21,11 +28,15 @@ export const MAGLEV_M = 65537;
 export const DEFAULT_FLOW_SLOTS = 1 << 21;
 const PROBES = 8;
 const EMPTY = -1;
-/** Words per flow-cache slot: source, destination, ports, tag. */
-const SLOT_WORDS = 4;
-const TAG_ID_SHIFT = 9;
-/** Largest backend id a tag holds. */
-const MAX_BACKENDS = 1 << (31 - TAG_ID_SHIFT);
+/** Words per flow-cache slot: flowCheck, tag. */
+const SLOT_WORDS = 2;
+/** Tag layout: backend id + 1 in the low bits, then the probe distance, then flowHash >>> 21. */
+const TAG_ID_BITS = 18;
+const TAG_PROBE_BITS = 3;
+const TAG_KEY_SHIFT = TAG_ID_BITS + TAG_PROBE_BITS;
+const TAG_ID_MASK = (1 << TAG_ID_BITS) - 1;
+/** Largest number of backends a tag names (ids 0 .. MAX_BACKENDS - 1). */
+const MAX_BACKENDS = TAG_ID_MASK;
 
 /** 32-bit FNV-1a of a string with a seed, finished with murmur3's mixer. */
 function strHash(s: string, seed: number): number {
@@ -53,6 +64,18 @@ export function flowHash(srcIp: number, dstIp: number, ports: number, proto: num
   h = Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64;
   h ^= Math.imul(ports ^ (proto << 8), 0xcc9e2d51);
   return fmix(h) & 0x7fffffff;
+}
+
+/**
+ * The flow's second, independent 32-bit hash (the rest of its cache key, see the header): other
+ * seeds and rotations than flowHash, the same murmur3 finish. Any int32.
+ */
+export function flowCheck(srcIp: number, dstIp: number, ports: number, proto: number): number {
+  let h = Math.imul(dstIp ^ 0x85ebca6b, 0x9e3779b1);
+  h = Math.imul((h << 13) | (h >>> 19), 0x27d4eb2f) ^ srcIp;
+  h = Math.imul((h << 11) | (h >>> 21), 0x165667b1) ^ ports;
+  h = Math.imul((h << 17) | (h >>> 15), 0xc2b2ae35) ^ proto;
+  return fmix(h) | 0;
 }
 
 /** Fills `table` (length M, prime) with indices into `names` by Maglev's permutation population. */
@@ -138,7 +161,7 @@ export class Maglev {
    * Reads the flow-cache line of each of the first n hashes in `hashes` (flowHash values as
    * little-endian int32 at i * 4; -1: no flow) and returns a value derived from them. A batch
    * touches all its lines first, in this tight loop, so their misses overlap: taken one after
-   * another, inside the lookups, each costs a DRAM access and a page walk (32 MB of cache is far
+   * another, inside the lookups, each costs a DRAM access and a page walk (16 MB of cache is far
    * beyond the TLB's reach), and a batch's lookups then took ~3x as long. The caller keeps the
    * value somewhere, so the loads stay.
    */
@@ -148,42 +171,44 @@ export class Maglev {
     let t = 0;
     for (let i = 0; i < n; i++) {
       const h = hashes.getInt32(i * 4, true);
-      if (h >= 0) t = (t + c[(h & mask) * SLOT_WORDS + 3]!) | 0;
+      if (h >= 0) t = (t + c[(h & mask) * SLOT_WORDS + 1]!) | 0;
     }
     return t;
   }
 
   /** lookup() with the flow's hash already computed (flowHash of the same 5-tuple; ports packed as there). */
   lookupHashed(h: number, srcIp: number, dstIp: number, ports: number, proto: number): number {
-    ports |= 0;
-    const src = srcIp | 0;
-    const dst = dstIp | 0;
-    const ptag = (proto & 0xff) + 1;
+    const check = flowCheck(srcIp | 0, dstIp | 0, ports | 0, proto & 0xff);
+    const key = h >>> 21;
     const c = this.cache;
-    const home = h & this.mask;
+    const mask = this.mask;
+    const home = h & mask;
     let free = -1;
+    let freeAt = 0;
     for (let p = 0; p < PROBES; p++) {
-      const s = (home + p) & this.mask;
+      const s = (home + p) & mask;
       const o = s * SLOT_WORDS;
-      const tag = c[o + 3]!;
-      if (tag === 0) { if (free < 0) free = s; continue; }
-      if ((tag & ((1 << TAG_ID_SHIFT) - 1)) === ptag && c[o] === src && c[o + 1] === dst && c[o + 2] === ports) {
-        const id = tag >>> TAG_ID_SHIFT;
+      const tag = c[o + 1]!;
+      if (tag === 0) {
+        if (free < 0) { free = s; freeAt = p; }
+        continue;
+      }
+      if (tag >>> TAG_ID_BITS === ((key << TAG_PROBE_BITS) | p) && c[o] === check) {
+        const id = (tag & TAG_ID_MASK) - 1;
         if (this.alive[id] === 1) return id;
         const nid = this.table[h % this.table.length]!;
-        this.wCache.setInt32((o + 3) * 4, ptag | (nid << TAG_ID_SHIFT), true);
+        this.wCache.setInt32((o + 1) * 4, (tag & ~TAG_ID_MASK) | (nid + 1), true);
         return nid;
       }
     }
     const id = this.table[h % this.table.length]!;
-    const s = free >= 0 ? free : home; // full probe window: evict the home slot
+    // Full probe window: evict the home slot.
+    const s = free >= 0 ? free : home;
+    const p = free >= 0 ? freeAt : 0;
     if (free >= 0) this.cached++;
-    const w = this.wCache;
     const b = s * SLOT_WORDS * 4;
-    w.setInt32(b, src, true);
-    w.setInt32(b + 4, dst, true);
-    w.setInt32(b + 8, ports, true);
-    w.setInt32(b + 12, ptag | (id << TAG_ID_SHIFT), true);
+    this.wCache.setInt32(b, check, true);
+    this.wCache.setInt32(b + 4, (((key << TAG_PROBE_BITS) | p) << TAG_ID_BITS) | (id + 1), true);
     return id;
   }
 }
