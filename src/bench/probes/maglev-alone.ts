@@ -1,0 +1,26 @@
+/**
+ * Probe: maglev through one crossing, alone in its process (no other path booted beside it), as
+ * `bench net` boots it: 1M pktgen flows, batch 32, a 3 s pass over the flows first, then `runs`
+ * runs of 500 ms; prints their median in Mpps. For A/Bs of maglev changes between two builds.
+ *
+ *   node dist/src/bench/probes/maglev-alone.js [runs=8]
+ */
+import { bootNet } from '../../host/net.js';
+import { median } from '../harness.js';
+
+const runs = Number(process.argv[2] ?? 8);
+const boot = await bootNet({ backend: { kind: 'pktgen', pktgen: { frameSize: 60, flows: 1 << 20 } }, app: 'maglev', appConfig: { backends: 16 } });
+try {
+  const app = boot.app!;
+  // In 500 ms slices: one synchronous run longer than the driver's 2 s deadline would kill it.
+  for (let t = 3000; t > 0; t -= 500) app.run('fwd', 32, 500);
+  const mpps: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const n = app.run('fwd', 32, 500);
+    mpps.push(n / (performance.now() - t0) / 1e3);
+  }
+  console.log(`maglev ${median(mpps).toFixed(3)} Mpps (median of ${runs} runs of 500 ms)`);
+} finally {
+  await boot.stop();
+}

@@ -1,0 +1,45 @@
+/**
+ * Probe: how long a NIC device reset takes under traffic. NicCore runs in the host (as `bench
+ * net`'s driver path does) against the NIC model on pktgen, receives for 50 ms, resets (stop then
+ * init: two device resets, the buffers taken back), and again, `n` times; prints each reset's ms.
+ *
+ *   node dist/src/bench/probes/reset-times.js [n=20]
+ */
+import { Kernel } from '../../kernel/kernel.js';
+import { WAKE_WORD } from '../../devices/bus.js';
+import { startNic } from '../../devices/nic/index.js';
+import { NicCore } from '../../domains/nic/core.js';
+import { FrameDeque } from '../../domains/nic/deque.js';
+import type { DmaBytes } from '../../runtime/types.js';
+
+const n = Number(process.argv[2] ?? 20);
+const kernel = new Kernel({ physBytes: 64 << 20, log: () => {} });
+const dev = startNic({ phys: kernel.heap.phys, backend: { kind: 'pktgen', pktgen: { frameSize: 60, flows: 65536 } }, queues: 1 });
+try {
+  await dev.ready;
+  const alloc = (bytes: number, align?: number): DmaBytes => kernel.kit.allocBytes(0, bytes, align) as unknown as DmaBytes;
+  const core = new NicCore({ bar0: dev.bar0, wakeWord: WAKE_WORD, alloc, now: () => performance.now(), promiscuous: true });
+  core.init();
+  const pool = new FrameDeque(8192);
+  for (let i = 0; i < 4096; i++) pool.push(alloc(2048), 0);
+  const free = new FrameDeque(32);
+  const filled = new FrameDeque(32);
+  const reclaim = new FrameDeque(8192);
+  const ms: string[] = [];
+  for (let r = 0; r < n; r++) {
+    const end = performance.now() + 50;
+    while (performance.now() < end) {
+      while (free.length < 32 && pool.length > 0) free.push(pool.pop()!, 0);
+      core.rxSubmitAndPoll(0, free, filled);
+      while (filled.length > 0) pool.push(filled.pop()!, 0);
+    }
+    const t0 = performance.now();
+    core.reset(reclaim);
+    ms.push((performance.now() - t0).toFixed(2));
+    while (reclaim.length > 0) pool.push(reclaim.pop()!, 0);
+  }
+  console.log(`reset ms: ${ms.join(' ')}`);
+} finally {
+  await dev.stop();
+  kernel.shutdown();
+}
