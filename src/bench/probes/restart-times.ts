@@ -1,0 +1,32 @@
+/**
+ * Probe: how long the kernel takes to restart the NIC driver under l2fwd traffic (a new instance:
+ * its artifact instantiated and its init run, which resets the NIC and programs new rings). Boots
+ * l2fwd over nic_shadow on pktgen, injects `n` faults into the driver one after another (each
+ * met by the shadow, which restarts it) and prints how long each `Kernel.restart` took.
+ *
+ *   node dist/src/bench/probes/restart-times.js [n=6]
+ */
+import { bootNet } from '../../host/net.js';
+
+const n = Number(process.argv[2] ?? 6);
+const boot = await bootNet({ backend: { kind: 'pktgen', pktgen: { frameSize: 60, flows: 65536 } }, shadow: true, app: 'l2fwd' });
+try {
+  const k = boot.kernel;
+  const restart = k.restart.bind(k);
+  const ms: string[] = [];
+  k.restart = (name: string) => {
+    const t0 = performance.now();
+    const d = restart(name);
+    ms.push((performance.now() - t0).toFixed(2));
+    return d;
+  };
+  boot.app!.run('fwd', 32, 300);
+  for (let i = 0; i < n; i++) {
+    k.injectFault(boot.driverName!, { afterCalls: 3 });
+    boot.app!.run('fwd', 32, 200);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  console.log(`Kernel.restart ms: ${ms.join(' ')}`);
+} finally {
+  await boot.stop();
+}
