@@ -66,15 +66,36 @@ async function rates(runs: number, ms: number, fns: ((ms: number) => number)[]):
 }
 const rate = async (runs: number, ms: number, fn: (ms: number) => number): Promise<number> => (await rates(runs, ms, [fn]))[0]!;
 
-/** The driver path: NicCore in the host over kernel-owned exchange-heap buffers. */
-async function driverPath(opts: BenchOptions, ms: number, rows: ResultRow[], bar: { tick(l?: string): void }, wants: (c: string) => boolean): Promise<void> {
+/** NicCore in the host, brought up on a NIC model with pktgen (unpaced, 60-byte frames, 65,536 flows), over kernel-owned buffers. */
+export interface HostNic {
+  readonly core: NicCore;
+  alloc(bytes: number, align?: number): DmaBytes;
+  stop(): Promise<void>;
+}
+
+export async function hostNic(): Promise<HostNic> {
   const kernel = new Kernel({ physBytes: 64 << 20, log: () => {} });
   const dev = startNic({ phys: kernel.heap.phys, backend: { kind: 'pktgen', pktgen: { frameSize: 60, flows: 65536 } }, queues: 1 });
+  const stop = async (): Promise<void> => {
+    await dev.stop();
+    kernel.shutdown();
+  };
   try {
     await dev.ready;
     const alloc = (n: number, a?: number): DmaBytes => kernel.kit.allocBytes(0, n, a) as unknown as DmaBytes;
     const core = new NicCore({ bar0: dev.bar0, wakeWord: WAKE_WORD, alloc, now: () => performance.now(), promiscuous: true });
     core.init();
+    return { core, alloc, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/** The driver path: NicCore in the host over kernel-owned exchange-heap buffers. */
+async function driverPath(opts: BenchOptions, ms: number, rows: ResultRow[], bar: { tick(l?: string): void }, wants: (c: string) => boolean): Promise<void> {
+  const { core, alloc, stop } = await hostNic();
+  try {
     const pool = new FrameDeque(4096);
     for (let i = 0; i < 2048; i++) pool.push(alloc(2048), 0);
     for (const batch of BATCHES) {
@@ -123,8 +144,7 @@ async function driverPath(opts: BenchOptions, ms: number, rows: ResultRow[], bar
       for (const q of [free, filled, frames, done]) while (q.length > 0) pool.push(q.pop()!, 0);
     }
   } finally {
-    await dev.stop();
-    kernel.shutdown();
+    await stop();
   }
 }
 

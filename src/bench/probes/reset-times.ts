@@ -5,21 +5,12 @@
  *
  *   node dist/src/bench/probes/reset-times.js [n=20]
  */
-import { Kernel } from '../../kernel/kernel.js';
-import { WAKE_WORD } from '../../devices/bus.js';
-import { startNic } from '../../devices/nic/index.js';
-import { NicCore } from '../../domains/nic/core.js';
 import { FrameDeque } from '../../domains/nic/deque.js';
-import type { DmaBytes } from '../../runtime/types.js';
+import { hostNic } from '../net.js';
 
 const n = Number(process.argv[2] ?? 20);
-const kernel = new Kernel({ physBytes: 64 << 20, log: () => {} });
-const dev = startNic({ phys: kernel.heap.phys, backend: { kind: 'pktgen', pktgen: { frameSize: 60, flows: 65536 } }, queues: 1 });
+const { core, alloc, stop } = await hostNic();
 try {
-  await dev.ready;
-  const alloc = (bytes: number, align?: number): DmaBytes => kernel.kit.allocBytes(0, bytes, align) as unknown as DmaBytes;
-  const core = new NicCore({ bar0: dev.bar0, wakeWord: WAKE_WORD, alloc, now: () => performance.now(), promiscuous: true });
-  core.init();
   const pool = new FrameDeque(8192);
   for (let i = 0; i < 4096; i++) pool.push(alloc(2048), 0);
   const free = new FrameDeque(32);
@@ -40,6 +31,5 @@ try {
   }
   console.log(`reset ms: ${ms.join(' ')}`);
 } finally {
-  await dev.stop();
-  kernel.shutdown();
+  await stop();
 }
