@@ -61,7 +61,7 @@ export interface DequeFields {
   readonly at: Int32Array;
 }
 
-/** DequeFields of `m`'s moved struct (null when it moves none, or one that holds no deque). */
+/** DequeFields of `m`'s moved struct (null when it moves none; `at` empty for one that holds no deque). */
 export function dequeFieldsOf(m: MethodModel, layouts: readonly LayoutSpec[]): DequeFields | null {
   const moved = m.params.find((p) => p.type.k === 'rref')?.type;
   const layout = moved?.k === 'rref' ? layouts.find((l) => l.name === moved.layout) : undefined;
@@ -71,7 +71,7 @@ export function dequeFieldsOf(m: MethodModel, layouts: readonly LayoutSpec[]): D
   refs.forEach((f, k) => {
     if (f.holds === 'deque') at.push(k, f.offset);
   });
-  return at.length === 0 ? null : { fields: refs.length, at: Int32Array.from(at) };
+  return { fields: refs.length, at: Int32Array.from(at) };
 }
 
 /** A shadow's failure hook for one routed method (domain code: its throw is the shadow's panic). */

@@ -5,7 +5,7 @@
  *
  * What must hold: the positions are those of the struct's RRef fields in field order, with only
  * the deque fields listed; a method that moves no struct, or a struct holding no deque, needs no
- * reads at all; a call reads each deque's length as it is, 0 for an empty field, and a corrupt
+ * reads at all (the latter is still told a 0 per RRef field); a call reads each deque's length as it is, 0 for an empty field, and a corrupt
  * field (a slot that is not the struct's child) reads as 0 rather than some other value's header.
  */
 import { test } from 'node:test';
@@ -25,7 +25,8 @@ test('dequeFieldsOf lists the deque fields of the moved struct by RRef-field pos
   assert.deepEqual([...d.at], want);
   assert.equal(want.length, 4, 'NetIo holds two deques (pkts, collect)');
   assert.equal(dequeFieldsOf(method('Callee', 'rref'), LAYOUTS), null, 'a byte array is no struct');
-  assert.equal(dequeFieldsOf(method('BDev', 'submit'), LAYOUTS), null, 'BlkReq holds no deque');
+  const req = dequeFieldsOf(method('BDev', 'submit'), LAYOUTS)!;
+  assert.deepEqual([req.fields, req.at.length], [1, 0], 'BlkReq: one RRef field (its data), no deque: a hook is told [0]');
   assert.equal(dequeFieldsOf(method('BDev', 'submitAndPoll'), LAYOUTS), null, 'a moved deque is no struct');
   assert.ok(d.fields <= MAX_LENGTHS);
 });
