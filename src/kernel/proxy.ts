@@ -31,7 +31,7 @@ import { setFlagsFromString } from 'node:v8';
 import { makeRpcError, type RpcError, type RpcErrorKind } from './errors.js';
 import type { Domain, InflightCall } from './domain.js';
 import type { FastMove, HandleKit, KitRef } from './rref.js';
-import { MAX_LENGTHS, type DequeFields, type RouteHook, type RoutedCallInfo, type RouteTable } from './routes.js';
+import { MAX_LENGTHS, type DequeFields, type RoutedCallInfo, type RouteTable } from './routes.js';
 
 export interface Link {
   readonly caller: Domain;
@@ -371,7 +371,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
      */
     private passValue(leg: Leg, v: unknown): void {
       const link = this.link;
-      if (leg.hook !== null) {
+      if (leg.route !== null) {
         this.passRouted(leg, v);
         return;
       }
@@ -471,8 +471,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     private legFailed(leg: Leg, err: unknown): void {
       queueMicrotask(() => {
         if (this.finished) return; // the relaying domain died: none of its code runs
-        const hook = leg.hook;
-        const r = this.runHook(hook === null ? leg.onFailure : (e) => hook(e, leg.takeInfo()), err, true);
+        const r = this.runHook(leg.route === null ? leg.onFailure : (e) => leg.hook(e), err, true);
         if (r !== NO_ANSWER) this.follow(r, true);
       });
     }
@@ -570,14 +569,15 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     inflightSlot = -1;
     call: AsyncCall | null = null;
     /**
-     * A routed call (routes.ts; the Leg is made by routeArg, before the call): the shadow's hook,
-     * run instead of onFailure, and what it is told (RoutedCallInfo); `answer` converts the hook's
-     * answer for the caller. Null hook: a relayed call.
+     * A routed call (routes.ts; the Leg is made by routeArg, before the call): the shadow's routes
+     * as the call found them, whose hook for method `index` runs instead of onFailure (hook), told
+     * what the call moved (RoutedCallInfo); `answer` converts the hook's answer for the caller.
+     * Null: a relayed call.
      */
-    hook: RouteHook | null = null;
+    route: RouteTable | null = null;
+    /** The instance the call went to, as the shadow held it (the table's changes with a restart). */
     target: object | null = null;
-    /** The call's arguments (routeArg), `argc` of them for the hook. */
-    argc = 0;
+    /** The call's arguments (routeArg), as many as route.told says for the hook. */
     a0: unknown = undefined;
     a1: unknown = undefined;
     a2: unknown = undefined;
@@ -589,10 +589,9 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     /** The deque's element addresses (u32 each, `count` of them): a pooled list (takeList). */
     elements: DataView | null = null;
     count = 0;
-    /** A moved struct's deque lengths (RoutedCallInfo.lengths) where `deques` says: the record's own. */
+    /** A moved struct's deque lengths (RoutedCallInfo.lengths) where route.deques says: the record's own. */
     readonly lengths = new DataView(new ArrayBuffer(4 * MAX_LENGTHS));
-    deques: DequeFields | null = null;
-    /** The method's index in the interface (for the route's record). */
+    /** The method's index in the interface. */
     index = 0;
     answer: ((r: unknown) => unknown) | null = null;
     constructor(
@@ -606,17 +605,19 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     unwind(cause: string): void {
       this.call?.legDied(cause);
     }
-    /** What the hook is told (once: the element list then goes back to the pool). */
-    takeInfo(): RoutedCallInfo {
+    /** A routed call's hook run on `err`, told what the call moved (once: the element list then goes back to the pool). */
+    hook(err: unknown): unknown {
+      return this.route!.hooks[this.index]!(err, this.takeInfo());
+    }
+    private takeInfo(): RoutedCallInfo {
       const elements = listed(this.elements, this.count);
-      const lengths = this.dequeLengths();
+      const lengths = this.dequeLengths(this.route!.deques[this.index]!);
       this.dropList();
-      const args = [this.a0, this.a1, this.a2, this.a3, this.a4, this.a5].slice(0, this.argc);
+      const args = [this.a0, this.a1, this.a2, this.a3, this.a4, this.a5].slice(0, this.route!.told[this.index]!);
       return harden({ target: this.target!, args, addr: this.addr, capacity: this.capacity, elements, lengths });
     }
     /** RoutedCallInfo.lengths: per RRef field of the moved struct, its deque's length at entry (0: no deque). */
-    private dequeLengths(): number[] {
-      const d = this.deques;
+    private dequeLengths(d: DequeFields | null): number[] {
       const out = new Array<number>(d?.fields ?? 0).fill(0);
       for (let p = 0; d !== null && p < d.at.length; p += 2) out[d.at[p]!] = this.lengths.getUint32(d.at[p]! * 4, true);
       return out;
@@ -626,7 +627,6 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       if (this.elements !== null) giveList(this.elements);
       this.elements = null;
       this.count = 0;
-      this.deques = null;
     }
   }
   /**
@@ -694,7 +694,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     }
     let v: unknown;
     try {
-      v = leg.hook!(err, leg.takeInfo());
+      v = leg.hook(err);
     } catch (e) {
       throw faultFor(outer, e, method);
     }
@@ -893,10 +893,9 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       let g = legPool.pop();
       if (g === undefined) g = new Leg(link, '', noHook, undefined, noHook, null);
       else g.link = link;
-      g.hook = table.hooks[index]!;
+      g.route = table;
       g.index = index;
       g.target = table.target;
-      g.argc = table.told[index]!;
       g.a0 = a0;
       g.a1 = a1;
       g.a2 = a2;
@@ -911,7 +910,6 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
         g.capacity = heap.capacityOf(s);
         if (g.capacity > 0) g.elements = takeList(g.capacity);
         const deques = table.deques[index]!;
-        g.deques = deques;
         if (deques !== null) heap.dequeLengths(s, deques.at, g.lengths);
         g.count = heap.entrust(s, table.heir.id, -1, g.elements);
       } else {
