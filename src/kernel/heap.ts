@@ -509,8 +509,16 @@ export class ExchangeHeap {
    */
   private ringCap(slot: number, base: number): number {
     const room = (this.len[slot]! - DEQUE_HEADER) >>> 2;
-    const capWord = this.dv.getUint32(base + 8, true);
+    // Through the u32 view: a deque's header is 4-aligned, and this is read on every routed call.
+    const capWord = this.u32[(base + 8) >>> 2]!;
     return capWord < room ? capWord : room;
+  }
+
+  /** How many elements a walk of deque `slot` (at `base`) may visit: its count, within ringCap. */
+  private dequeLength(slot: number, base: number): number {
+    const count = this.u32[(base + 4) >>> 2]!;
+    const cap = this.ringCap(slot, base);
+    return count < cap ? count : cap;
   }
 
   /** The ring capacity of deque `slot` (0 for a value of another kind). */
@@ -530,14 +538,8 @@ export class ExchangeHeap {
     const base = this.off[slot]!;
     for (let p = 0; p < at.length; p += 2) {
       const c = u32[(base + at[p + 1]!) >>> 2]! - 1;
-      let len = 0;
       // validChild, but for the owner: a slot that names a parent is allocated.
-      if (c >= 0 && c < this.highWater && this.parent[c] === slot && this.isDeque[this.type[c]!] === 1) {
-        const h = this.off[c]! >>> 2;
-        const count = u32[h + 1]!;
-        const cap = u32[h + 2]!;
-        len = count < cap ? count : cap;
-      }
+      const len = c >= 0 && c < this.highWater && this.parent[c] === slot && this.isDeque[this.type[c]!] === 1 ? this.dequeLength(c, this.off[c]!) : 0;
       into.setUint32(at[p]! * 4, len, true);
     }
   }
@@ -557,9 +559,9 @@ export class ExchangeHeap {
     }
     // Deque: walk the ring.
     const head = this.dv.getUint32(base, true);
-    const count = this.dv.getUint32(base + 4, true);
     const cap = this.ringCap(slot, base);
-    for (let i = 0; i < count && i < cap; i++) {
+    const n = this.dequeLength(slot, base);
+    for (let i = 0; i < n; i++) {
       const c = this.dv.getUint32(base + DEQUE_HEADER + ((head + i) % cap) * 4, true);
       if (this.validChild(slot, c)) fn(c);
     }
@@ -663,7 +665,7 @@ export class ExchangeHeap {
     const base = this.off[slot]!;
     const head = this.dv.getUint32(base, true);
     const cap = this.ringCap(slot, base);
-    const listed = Math.min(this.dv.getUint32(base + 4, true), cap);
+    const listed = this.dequeLength(slot, base);
     if (order >= 0 && listed * 4 > this.len[order]!) {
       throw new HeapError('EINVAL', `entrust: ${listed} element addresses do not fit in ${this.len[order]} bytes`);
     }
