@@ -834,17 +834,17 @@ export class Kernel {
           })(),
         ),
       /**
+       * The type of `h`, a value the shadow holds: a layout's name, 'RRefArray<kind>' or
+       * 'RRefDeque' — how a shadow sorts what recall() gave back without touching it wrongly.
+       */
+      typeOf: (h: unknown): string => kernel.heap.typeInfo(kernel.heap.type[ownedSlot(h, 'value', 'typeOf')]!).name,
+      /**
        * recall() for what has come back by now: the values of dead instances whose memory was
        * reclaimed at their death (an in-thread domain whose device detached at once, the usual
        * case); those of an instance still detaching come back later, through either. With `into`
        * (an RRefDeque the shadow owns), byte arrays go there, as room allows, rather than each
        * coming back as a handle: how a shadow takes back a driver's thousand buffers at once.
        */
-      /**
-       * The type of `h`, a value the shadow holds: a layout's name, 'RRefArray<kind>' or
-       * 'RRefDeque' — how a shadow sorts what recall() gave back without touching it wrongly.
-       */
-      typeOf: (h: unknown): string => kernel.heap.typeInfo(kernel.heap.type[ownedSlot(h, 'value', 'typeOf')]!).name,
       recallNow: (into?: unknown): readonly object[] => {
         const deque = into === undefined ? null : ownedSlot(into, 'into', 'recallNow');
         if (deque !== null && kernel.heap.type[deque] !== kernel.kit.dequeType) refuse('recallNow', 'into must be an RRefDeque');
