@@ -22,7 +22,7 @@
  *    buffers it holds for that queue and direction after the call (RX: buffers posted on queue q;
  *    TX: frames in flight on q), 0 for nullnet, which holds nothing. The NIC shadow
  *    has the kernel record it per queue as its calls pass (a route's record), so that after a
- *    crash it knows which queue each buffer that comes back was posted on;
+ *    crash it knows how many of the buffers that come back to re-post on each queue;
  *  - `restarts` and `pktsLost` are written by the NIC driver on every call it answers and by the
  *    NIC shadow on every call it answers itself (nullnet, which nothing supervises, leaves them
  *    as they came): the restarts of the driver so far (the answering instance's Sys.restarts),

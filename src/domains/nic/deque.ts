@@ -98,22 +98,25 @@ export class FrameDeque implements FrameQueue {
   }
 
   moveFrom(src: this, n: number, withLens = true): number {
-    let moved = 0;
-    for (; moved < n && src.count > 0 && this.count < this.capacity; moved++) {
-      const len = withLens ? src.frontLen() : 0;
-      this.push(src.pop()!, len);
-    }
-    return moved;
+    return this.moveRun(src, n, 0, null, withLens);
   }
 
   moveFromSized(src: this, n: number, minBytes: number, out: DataView, withLens = true): number {
+    return this.moveRun(src, n, minBytes, out, withLens);
+  }
+
+  /** Both moves: up to n elements; with `out`, only of at least minBytes bytes, their extents written there. */
+  private moveRun(src: this, n: number, minBytes: number, out: DataView | null, withLens: boolean): number {
     let moved = 0;
     for (; moved < n && src.count > 0 && this.count < this.capacity; moved++) {
-      const b = src.slot(0).buf!;
-      const size = b.byteLength;
-      if (size < minBytes) break;
-      out.setUint32(moved * 8, b.addr, true);
-      out.setUint32(moved * 8 + 4, size, true);
+      if (out !== null) {
+        // Sizes read only here: on a kernel buffer each read is a checked call.
+        const b = src.slot(0).buf!;
+        const size = b.byteLength;
+        if (size < minBytes) break;
+        out.setUint32(moved * 8, b.addr, true);
+        out.setUint32(moved * 8 + 4, size, true);
+      }
       const len = withLens ? src.frontLen() : 0;
       this.push(src.pop()!, len);
     }
