@@ -27,6 +27,16 @@ export interface SuiteResult {
   notes?: string[];
 }
 
+/**
+ * `--case` for a suite whose cases are `all`: whether case `c` runs (its name starts with `only`;
+ * every case without it). Refuses, naming the suite's cases, an `only` that no case starts with.
+ */
+export function caseChooser(suite: string, all: readonly string[], only: string | undefined): (c: string) => boolean {
+  const wants = (c: string): boolean => only === undefined || c.startsWith(only);
+  if (!all.some(wants)) throw new Error(`--case ${only}: no case of suite ${suite} starts with it (cases: ${all.join(', ')})`);
+  return wants;
+}
+
 export function median(xs: readonly number[]): number {
   if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);

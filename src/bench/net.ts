@@ -28,7 +28,7 @@ import { swapMacs } from '../domains/l2fwd/index.js';
 import type { DmaBytes, RRef, RRefArray, RRefDeque } from '../runtime/types.js';
 import type { NetIo } from '../interfaces/index.js';
 import { bootNet, hostIo, type NetBoot } from '../host/net.js';
-import { median, mediansOf, progressBar, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
+import { caseChooser, median, mediansOf, progressBar, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
 
 type Mode = 'rx' | 'tx' | 'fwd';
 const NAME: Record<Mode, string> = { rx: 'rx', tx: 'tx', fwd: 'l2fwd' };
@@ -39,9 +39,11 @@ export const caseFilter = true;
 const BATCHES = [1, 32] as const;
 const MODES: Mode[] = ['rx', 'tx', 'fwd'];
 const pathCase = (mode: Mode, batch: number): string => `${NAME[mode]}-64-b${batch}`;
+/** The cases run on the driver, domain and shadow paths. */
+const PATH_CASES = BATCHES.flatMap((b) => MODES.map((m) => pathCase(m, b)));
 /** Every case of the suite, in the order it runs them. */
 const CASES = [
-  ...BATCHES.flatMap((b) => MODES.map((m) => pathCase(m, b))),
+  ...PATH_CASES,
   ...BATCHES.map((b) => `nullnet-64-b${b}`),
   'maglev-64-b32',
   'l2fwd-1514-b32',
@@ -251,14 +253,14 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
   const ms = Math.max(50, 1000 * opts.scale);
   const rows: ResultRow[] = [];
   const notes: string[] = [];
-  const wants = (c: string): boolean => opts.only === undefined || c.startsWith(opts.only);
+  const wants = caseChooser('net', CASES, opts.only);
   const chosen = CASES.filter(wants);
-  if (chosen.length === 0) throw new Error(`--case ${opts.only}: no case of suite net starts with it (cases: ${CASES.join(', ')})`);
+  const paths = PATH_CASES.some(wants);
   // Progress: three ticks per driver/domain/shadow case, three per call-64 (one per path), one per other case.
-  const bar = progressBar(opts, 'net', chosen.reduce((n, c) => n + (c.startsWith('call') || CASES.indexOf(c) < 6 ? 3 : 1), 0));
-  if (chosen.some((c) => CASES.indexOf(c) < 6)) await driverPath(opts, ms, rows, bar, wants);
+  const bar = progressBar(opts, 'net', chosen.reduce((n, c) => n + (c.startsWith('call') || PATH_CASES.includes(c) ? 3 : 1), 0));
+  if (paths) await driverPath(opts, ms, rows, bar, wants);
   const pg = { kind: 'pktgen' as const, pktgen: { frameSize: 60, flows: 65536 } };
-  if (chosen.some((c) => CASES.indexOf(c) < 6)) {
+  if (paths) {
     // Both paths booted at once (an idle NIC model parks its thread), their runs interleaved.
     const boots: NetBoot[] = [];
     try {

@@ -28,7 +28,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { execFileSync } from 'node:child_process';
-import { median, medianOf, mediansOf, progressBar, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
+import { caseChooser, median, medianOf, mediansOf, progressBar, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
 import { BDevWorkload, BS, KINDS, lbaGen, requestDeque, tick, timed, type Kind } from './lib/blockio.js';
 import { Kernel } from '../kernel/kernel.js';
 import { KERNEL_OWNER } from '../kernel/heap.js';
@@ -52,20 +52,16 @@ const recoveryCase = (kind: string): string => `recovery-${kind}`;
 export async function run(opts: BenchOptions): Promise<SuiteResult> {
   const runs = Math.max(1, opts.runs);
   const ms = Math.max(50, 400 * opts.scale);
+  const allIoCases = KINDS.flatMap((kind) => BATCHES.map((b) => ({ kind, b })));
+  const wants = caseChooser('nvme', [...allIoCases.map(({ kind, b }) => ioCase(kind, b)), ...RECOVERY.map(([kind]) => recoveryCase(kind))], opts.only);
   const dir = mkdtempSync(join(tmpdir(), 'redleaf-bench-nvme-'));
   const img = join(dir, 'disk.img');
   const imageBytes = 1 << 30;
   const blocks = imageBytes / BS;
   const results: ResultRow[] = [];
   const notes: string[] = [];
-  const wants = (c: string): boolean => opts.only === undefined || c.startsWith(opts.only);
-  const allIoCases = KINDS.flatMap((kind) => BATCHES.map((b) => ({ kind, b })));
   const ioCases = allIoCases.filter(({ kind, b }) => wants(ioCase(kind, b)));
   const recoveries = RECOVERY.filter(([kind]) => wants(recoveryCase(kind)));
-  if (ioCases.length === 0 && recoveries.length === 0) {
-    const all = [...allIoCases.map(({ kind, b }) => ioCase(kind, b)), ...RECOVERY.map(([kind]) => recoveryCase(kind))];
-    throw new Error(`--case ${opts.only}: no case of suite nvme starts with it (cases: ${all.join(', ')})`);
-  }
   const bar = progressBar(opts, 'bench nvme', ioCases.length * 5 + recoveries.length + 2);
   try {
     // A 1 GiB image with real contents (not holes), so reads hit data.
