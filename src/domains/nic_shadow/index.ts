@@ -95,7 +95,6 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
   };
   const queueOk = (q: number): boolean => q >= 0 && q < MAX_QUEUES && Number.isInteger(q);
 
-  const freshIo = (pcap: number, ccap: number): RRef<NetIo> => newNetIo(sys, pcap, ccap);
   /** `d`, or a bigger deque holding the same buffers, with room for `n` more. */
   const roomy = (d: Deque, n: number): Deque => {
     if (d.capacity - d.length >= n) return d;
@@ -160,7 +159,7 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
    * it collects nothing), and record what it holds there. What it did not take goes back to spare.
    */
   const repost = (q: number, n: number): void => {
-    let io = freshIo(n, 1);
+    let io = newNetIo(sys, n, 1);
     (io.pkts as Deque).moveFrom(spare, n);
     sup.entrust(io);
     io = drv.rxSubmitAndPoll(q, io);
@@ -243,7 +242,7 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
    */
   const recoverCall = (failed: FailedCall): { io: RRef<NetIo>; lost: number } => {
     const io = revive(failed);
-    if (io === null) return { io: freshIo(failed.pktsCap, failed.collectCap), lost: replace(failed) };
+    if (io === null) return { io: newNetIo(sys, failed.pktsCap, failed.collectCap), lost: replace(failed) };
     return { io, lost: failed.rx ? 0 : failed.pkts };
   };
 
