@@ -163,7 +163,6 @@ export class Kernel {
       linkOfProxy: (o) => this.proxyLinks.get(o),
       routeVia: (outer, table, inst) => {
         const via = this.newLink(outer.caller, inst, inst.exportsObj!);
-        via.route = table;
         via.outer = outer;
         outer.via = VIA_PROXIES[table.iface]!(this.rt, via);
         outer.viaLink = via;
@@ -305,7 +304,7 @@ export class Kernel {
   }
 
   private newLink(caller: Domain, callee: Domain, target: object): Link {
-    const link: Link = { caller, callee, target, relayFrom: null, relayTo: null, relayType: -1, via: null, viaLink: null, route: null, outer: null };
+    const link: Link = { caller, callee, target, relayFrom: null, relayTo: null, relayType: -1, via: null, viaLink: null, outer: null };
     if (callee !== this.self) {
       const inbound = callee.inbound;
       inbound.push(link);

@@ -49,12 +49,12 @@ export interface Link {
   /**
    * Routes (src/kernel/routes.ts). On a link to a routing shadow: the proxy the kernel keeps for
    * the instance the shadow routes to (`via`, on its link `viaLink`), made at the first routed
-   * call and again after a restart. On such a via link: the shadow's routes (`route`) and the
-   * link to the shadow it serves (`outer`). All null elsewhere.
+   * call and again after a restart. On such a via link: the link to the shadow it serves
+   * (`outer`), whose callee's routes (Domain.routes, replaced by each Supervisor.route) are the
+   * ones its calls follow. All null elsewhere.
    */
   via: any;
   viaLink: Link | null;
-  route: RouteTable | null;
   outer: Link | null;
 }
 
@@ -668,7 +668,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
    * the call's first argument, in the shadow's array — while the shadow owns that array unmoved.
    */
   const recordAnswer = (leg: Leg, out: unknown): void => {
-    const table = leg.link.route!;
+    const table = leg.route!;
     const rec = table.record;
     if (rec === null || !kit.isHandle(out)) return;
     const at = rec.offsets[leg.index]!;
@@ -882,14 +882,12 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       const inst = table.instance;
       // armedBy: a relay being armed captures the caller's next call, which must be its own.
       if (table.hooks[index] === null || inst === null || !inst.live || armedBy !== null) return null;
-      const vl = link.viaLink;
-      if (vl === null || vl.callee !== inst) host.routeVia(link, table, inst);
-      else vl.route = table; // routes replaced since (Supervisor.route called again)
+      if (link.viaLink?.callee !== inst) host.routeVia(link, table, inst);
       routingConv = conv;
       return link.via;
     },
     routeArg(link, index, h, a0, a1, a2, a3, a4, a5) {
-      const table = link.route!;
+      const table = link.outer!.callee.routes!;
       let g = legPool.pop();
       if (g === undefined) g = new Leg(link, '', noHook, undefined, noHook, null);
       else g.link = link;
