@@ -23,14 +23,13 @@
  */
 import dgram from 'node:dgram';
 import { Kernel } from '../kernel/kernel.js';
-import { WAKE_WORD } from '../devices/bus.js';
-import { startNic } from '../devices/nic/index.js';
-import { NicCore } from '../domains/nic/core.js';
+import { startNic, type NicBackendConfig } from '../devices/nic/index.js';
+import type { NicCore } from '../domains/nic/core.js';
 import { FrameDeque } from '../domains/nic/deque.js';
 import { swapMacs } from '../domains/l2fwd/index.js';
 import type { DmaBytes, RRef, RRefArray, RRefDeque } from '../runtime/types.js';
 import type { NetIo } from '../interfaces/index.js';
-import { bootNet, hostIo, type NetBoot } from '../host/net.js';
+import { bootNet, hostIo, hostNicCore, type NetBoot } from '../host/net.js';
 import { caseChooser, median, mediansOf, progressBar, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
 
 type Mode = 'rx' | 'tx' | 'fwd';
@@ -71,16 +70,16 @@ async function rates(runs: number, ms: number, fns: ((ms: number) => number)[]):
 }
 const rate = async (runs: number, ms: number, fn: (ms: number) => number): Promise<number> => (await rates(runs, ms, [fn]))[0]!;
 
-/** NicCore in the host, brought up on a NIC model with pktgen (unpaced, 60-byte frames, 65,536 flows), over kernel-owned buffers. */
+/** NicCore in the host, brought up on a NIC model (by default pktgen: unpaced, 60-byte frames, 65,536 flows), over kernel-owned buffers. */
 export interface HostNic {
   readonly core: NicCore;
   alloc(bytes: number, align?: number): DmaBytes;
   stop(): Promise<void>;
 }
 
-export async function hostNic(): Promise<HostNic> {
+export async function hostNic(backend: NicBackendConfig = { kind: 'pktgen', pktgen: { frameSize: 60, flows: 65536 } }): Promise<HostNic> {
   const kernel = new Kernel({ physBytes: 64 << 20, log: () => {} });
-  const dev = startNic({ phys: kernel.heap.phys, backend: { kind: 'pktgen', pktgen: { frameSize: 60, flows: 65536 } }, queues: 1 });
+  const dev = startNic({ phys: kernel.heap.phys, backend, queues: 1 });
   const stop = async (): Promise<void> => {
     await dev.stop();
     kernel.shutdown();
@@ -88,7 +87,7 @@ export async function hostNic(): Promise<HostNic> {
   try {
     await dev.ready;
     const alloc = (n: number, a?: number): DmaBytes => kernel.kit.allocBytes(0, n, a) as unknown as DmaBytes;
-    const core = new NicCore({ bar0: dev.bar0, wakeWord: WAKE_WORD, alloc, now: () => performance.now(), promiscuous: true });
+    const core = hostNicCore(dev.bar0, alloc, { promiscuous: true });
     core.init();
     return { core, alloc, stop };
   } catch (e) {

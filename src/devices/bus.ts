@@ -20,7 +20,9 @@
  * (set before Atomics.wait, cleared after). A driver that increments WAKE and then reads PARKED = 0
  * may skip Atomics.notify (a lock and often a system call): with sequentially consistent atomics,
  * the device's later store of PARKED = 1 is followed by its wait, which sees the new WAKE value and
- * returns at once. Notifying always stays correct, just slower.
+ * returns at once. Notifying always stays correct, just slower. A driver that did notify a parked
+ * device then sleeps a moment (wakeParked, HANDOFF_MS): a woken thread may otherwise wait for the
+ * waker's CPU until the scheduler's next tick while the waker polls for the device's answer.
  *
  * Ownership: bus mastering and function-level reset. A device DMAs into memory its driver domain
  * owns (queues, buffers). When that domain dies the kernel reclaims the memory and may hand it to
@@ -104,7 +106,27 @@ export function raiseIrq(irq: Int32Array, vector: number): void {
 /** Driver side: wake the device after doorbell or control-register writes. */
 export function ringWake(bar0: Int32Array): void {
   Atomics.add(bar0, WAKE_WORD, 1);
-  if (Atomics.load(bar0, PARKED_WORD) !== 0) Atomics.notify(bar0, WAKE_WORD, 1);
+  if (Atomics.load(bar0, PARKED_WORD) !== 0) wakeParked(bar0);
+}
+
+/**
+ * How long a driver that woke a parked device sleeps, at most, while the device still reads as
+ * parked (wakeParked). Without it, a driver (or the app above it) that goes on polling after the
+ * notify kept the woken device thread from running until the next scheduler tick: on a 2-vCPU VM
+ * a frame sent to the NIC model after 100 ms of quiet came back in ~4 ms instead of ~0.2
+ * (`node dist/src/bench/probes/lull-latency.js 100`, bench/RESULTS.md); 10 µs was too short.
+ * A device already awake costs nothing (PARKED reads 0: no sleep).
+ */
+export const HANDOFF_MS = 0.05;
+
+/**
+ * Driver side, after bumping WAKE, for a device that reads as parked: notify it, then hand it
+ * this thread's CPU for a moment (at most HANDOFF_MS, less once it is up). Trusted code only
+ * (the kernel's DeviceCap.wakeParked, the host's drivers): a domain may not block its thread.
+ */
+export function wakeParked(bar0: Int32Array): void {
+  Atomics.notify(bar0, WAKE_WORD, 1);
+  Atomics.wait(bar0, PARKED_WORD, 1, HANDOFF_MS);
 }
 
 /**

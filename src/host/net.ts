@@ -16,6 +16,8 @@ import { startNic, type NicBackendConfig } from '../devices/nic/index.js';
 import type { DeviceHandle } from '../devices/host.js';
 import type { Net, NetApp, NetAppStats, NetIo, NetStats } from '../interfaces/index.js';
 import type { RRef } from '../runtime/types.js';
+import { wakeParked, WAKE_WORD } from '../devices/bus.js';
+import { NicCore, type NicCoreOptions } from '../domains/nic/core.js';
 
 export interface NetBootOptions {
   /** Device backend, or 'nullnet' for the deviceless Net. */
@@ -135,4 +137,13 @@ export function hostIo(kernel: Kernel, cap: number): RRef<NetIo> {
   io.collect = k.allocDeque(0, cap) as never;
   io.collectLens = k.allocArray(0, 'u32', cap) as never;
   return io;
+}
+
+/**
+ * The NIC driver logic run in the host, not in a domain (the bench's driver path, device tests):
+ * on BAR0 `bar0` with the bus's doorbell conventions (a parked device is woken and handed the CPU:
+ * bus.wakeParked) and the host's clock; `o` sets the rest (queues, rings, ...).
+ */
+export function hostNicCore(bar0: Int32Array, alloc: NicCoreOptions['alloc'], o: Partial<NicCoreOptions> = {}): NicCore {
+  return new NicCore({ bar0, wakeWord: WAKE_WORD, wakeParked: () => wakeParked(bar0), alloc, now: () => performance.now(), ...o });
 }

@@ -40,7 +40,7 @@ import { FINGERPRINT, LAYOUTS, PROXIES, SIGNATURES, VIA_PROXIES } from '../gen/i
 import { dequeFieldsOf, routeRefusal, type RouteHook, type RouteRecord, type RouteTable } from './routes.js';
 import { TICK_BUDGET, checkExport, instantiateDomain, type DeadlineHooks } from './isolation.js';
 import type { DeviceHandle } from '../devices/host.js';
-import { WAKE_WORD } from '../devices/bus.js';
+import { ringWake, wakeParked, WAKE_WORD } from '../devices/bus.js';
 import type { ResourceLimits } from 'node:worker_threads';
 import { WorkerDomain, checkWorkerPlacement, type WorkerHost } from './worker-tier.js';
 
@@ -612,10 +612,8 @@ export class Kernel {
       sys.device = harden({
         bar0: dev.bar0,
         wakeWord: WAKE_WORD,
-        wake: () => {
-          Atomics.add(dev.bar0, WAKE_WORD, 1);
-          Atomics.notify(dev.bar0, WAKE_WORD, 1);
-        },
+        wake: () => ringWake(dev.bar0),
+        wakeParked: () => wakeParked(dev.bar0),
         onInterrupt: (handler: (bits: number) => void) => {
           live();
           dev.onIrq((bits) => this.guard(d, () => handler(bits), true));

@@ -5,16 +5,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { WAKE_WORD } from '../../src/devices/bus.js';
 import * as R from '../../src/devices/nic/regs.js';
-import { NicCore, emptyStats, type NicCoreOptions } from '../../src/domains/nic/core.js';
+import { emptyStats, type NicCore, type NicCoreOptions } from '../../src/domains/nic/core.js';
+import { hostNicCore } from '../../src/host/net.js';
 import { FrameDeque } from '../../src/domains/nic/deque.js';
 import { withNic, udpFrame, until, type Nic } from './nic-harness.js';
 
 const MAC = [2, 0, 0, 0, 0, 1];
 
 function core(nic: Nic, o: Partial<NicCoreOptions> = {}): NicCore {
-  return new NicCore({ bar0: nic.bar0, wakeWord: WAKE_WORD, alloc: nic.heap.alloc, now: () => performance.now(), ...o });
+  return hostNicCore(nic.bar0, nic.heap.alloc, o);
 }
 
 function pool(nic: Nic, n: number, size = 2048): FrameDeque {

@@ -6,18 +6,19 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BAR0_BYTES, WAKE_WORD } from '../../src/devices/bus.js';
+import { BAR0_BYTES } from '../../src/devices/bus.js';
 import { Pktgen } from '../../src/devices/nic/backends.js';
 import { NicModel } from '../../src/devices/nic/model.js';
 import * as R from '../../src/devices/nic/regs.js';
 import { startNic, linePps } from '../../src/devices/nic/index.js';
-import { NicCore, emptyStats } from '../../src/domains/nic/core.js';
+import { emptyStats, type NicCore } from '../../src/domains/nic/core.js';
+import { hostNicCore } from '../../src/host/net.js';
 import { FrameDeque } from '../../src/domains/nic/deque.js';
 import { withNic, until, type Nic } from './nic-harness.js';
 import { FakeHeap } from './nic-dma-fake.js';
 
 function core(nic: Nic, queues: number): NicCore {
-  const c = new NicCore({ bar0: nic.bar0, wakeWord: WAKE_WORD, alloc: nic.heap.alloc, now: () => performance.now(), queues });
+  const c = hostNicCore(nic.bar0, nic.heap.alloc, { queues });
   c.init();
   return c;
 }

@@ -7,8 +7,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { WAKE_WORD } from '../../src/devices/bus.js';
-import { NicCore, emptyStats } from '../../src/domains/nic/core.js';
+import { emptyStats, type NicCore } from '../../src/domains/nic/core.js';
+import { hostNicCore } from '../../src/host/net.js';
 import { FrameDeque } from '../../src/domains/nic/deque.js';
 import type { DmaBytes } from '../../src/runtime/types.js';
 import { withNic, udpFrame, until, type Nic } from '../devices/nic-harness.js';
@@ -17,7 +17,7 @@ const MAC = [2, 0, 0, 0, 0, 1];
 const frameFor = (len: number): Uint8Array => udpFrame(len, 0x0a000000 + len, 0x0a010001, 1000 + len, 7, len, MAC);
 
 function core(nic: Nic): NicCore {
-  return new NicCore({ bar0: nic.bar0, wakeWord: WAKE_WORD, alloc: nic.heap.alloc, now: () => performance.now(), queues: 1, rxRingSize: 64, txRingSize: 64 });
+  return hostNicCore(nic.bar0, nic.heap.alloc, { queues: 1, rxRingSize: 64, txRingSize: 64 });
 }
 
 /** A TX buffer of `size` bytes holding the test frame of `len` bytes. */

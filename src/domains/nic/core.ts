@@ -101,6 +101,11 @@ export interface NicCoreOptions {
   bar0: Int32Array;
   /** Word index of BAR0's WAKE word (doorbell notification). */
   wakeWord: number;
+  /**
+   * Wakes the device when it reads as parked after a doorbell: notifies it and hands it the CPU
+   * for a moment (DeviceCap.wakeParked in a domain, bus.wakeParked in the host).
+   */
+  wakeParked: () => void;
   /** Allocates DMA memory for descriptor rings. */
   alloc: (bytes: number, align: number) => DmaBytes;
   /**
@@ -231,6 +236,7 @@ export class NicCore {
   readonly rxBufSize: number;
   private readonly bar0: Int32Array;
   private readonly wakeWord: number;
+  private readonly wakeParked: () => void;
   private readonly now: () => number;
   private readonly resetTimeoutMs: number;
   private readonly promiscuous: boolean;
@@ -251,6 +257,7 @@ export class NicCore {
   constructor(o: NicCoreOptions) {
     this.bar0 = o.bar0;
     this.wakeWord = o.wakeWord;
+    this.wakeParked = o.wakeParked;
     this.now = o.now;
     this.queues = o.queues ?? 1;
     if (!Number.isInteger(this.queues) || this.queues < 1 || this.queues > 16) throw new RangeError(`nic: queues ${this.queues} not in 1..16`);
@@ -270,10 +277,12 @@ export class NicCore {
    * Doorbell: bump WAKE; notify (a lock, often a system call) only if the device is parked. By
    * the bus convention the word before WAKE is PARKED, 1 exactly while the device sleeps; with
    * sequentially consistent atomics a device about to park sees the new WAKE and does not sleep.
+   * A parked device is woken by `wakeParked` (the environment's: a domain may not block its
+   * thread, and that call hands the device the CPU for a moment, see src/devices/bus.ts).
    */
   private wake(): void {
     Atomics.add(this.bar0, this.wakeWord, 1);
-    if (Atomics.load(this.bar0, this.wakeWord - 1) !== 0) Atomics.notify(this.bar0, this.wakeWord, 1);
+    if (Atomics.load(this.bar0, this.wakeWord - 1) !== 0) this.wakeParked();
   }
 
   private resetDevice(): void {

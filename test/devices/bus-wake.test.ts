@@ -1,0 +1,40 @@
+/**
+ * The device bus's doorbell (src/devices/bus.ts): a device parked on WAKE (PARKED = 1, here for a
+ * minute at a time) is woken by ringWake at once, round after round: the notify that the PARKED
+ * word lets a driver skip for a device that is awake is never skipped for one that sleeps. (What
+ * the hand-off after it buys is latency, measured by src/bench/probes/lull-latency.ts.)
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
+import { BAR0_BYTES, PARKED_WORD, WAKE_WORD, ringWake } from '../../src/devices/bus.js';
+
+const sleep = new Int32Array(new SharedArrayBuffer(4));
+/** Waits (blocking, in steps of 1 ms) until `pred`, at most `ms`; returns whether it came. */
+function waitFor(pred: () => boolean, ms: number): boolean {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) return false;
+    Atomics.wait(sleep, 0, 0, 1);
+  }
+  return true;
+}
+
+test('ringWake wakes a parked device, every time it parks', async () => {
+  const bar0 = new Int32Array(new SharedArrayBuffer(BAR0_BYTES));
+  const woken = new Int32Array(new SharedArrayBuffer(4));
+  const dev = new Worker(new URL('./bus-wake-device.js', import.meta.url), { workerData: { bar0: bar0.buffer, woken: woken.buffer } });
+  try {
+    for (let round = 1; round <= 3; round++) {
+      assert.ok(waitFor(() => Atomics.load(bar0, PARKED_WORD) === 1, 10_000), `round ${round}: the device parks`);
+      ringWake(bar0);
+      // Parked for a minute: only the notify can wake it within the test's bound.
+      assert.ok(waitFor(() => Atomics.load(woken, 0) === round, 10_000), `round ${round}: the parked device woke`);
+    }
+  } finally {
+    Atomics.store(bar0, 0, 1);
+    Atomics.add(bar0, WAKE_WORD, 1);
+    Atomics.notify(bar0, WAKE_WORD);
+    await dev.terminate();
+  }
+});
