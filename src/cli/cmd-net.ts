@@ -1,8 +1,10 @@
 /**
  * `redleaf net <app> [--backend pktgen|loopback|tap] [--seconds N] [--shadow] ...`: run a packet app
  * domain (l2fwd, maglev) on the NIC driver domain (optionally behind the NIC shadow) and print
- * live packet rates once per second. `--crash-every <s>` injects a driver fault periodically to
- * show recovery (with --shadow).
+ * live packet rates and the process's CPU use once per second. `--interrupts` runs the app in
+ * interrupt mode (NetApp.serve: it sleeps until an RX interrupt whenever there is nothing to
+ * receive) instead of polling. `--crash-every <s>` injects a driver fault periodically to show
+ * recovery (with --shadow).
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { bootNet } from '../host/net.js';
@@ -29,7 +31,8 @@ export function register(program: Command): void {
     .option('--rate <r>', "pktgen rate: 'unpaced', 'line' or frames per second", 'unpaced')
     .option('--seed <n>', 'loopback: frames to seed the loop with', num('--seed', 1, 100000), 256)
     .option('--crash-every <s>', 'inject a driver fault every s seconds (use with --shadow)', num('--crash-every', 0.01, 3600))
-    .action(async (app: string, o: { backend: string; ifname: string; seconds: number; shadow: boolean; batch: number; frameSize: number; flows: number; rate: string; seed: number; crashEvery?: number }) => {
+    .option('--interrupts', 'interrupt mode: sleep until an RX interrupt when there is nothing to receive, instead of polling', false)
+    .action(async (app: string, o: { backend: string; ifname: string; seconds: number; shadow: boolean; batch: number; frameSize: number; flows: number; rate: string; seed: number; crashEvery?: number; interrupts: boolean }) => {
       if (app !== 'l2fwd' && app !== 'maglev') throw new Error(`unknown net app "${app}"; try l2fwd or maglev`);
       const rate = o.rate === 'unpaced' || o.rate === 'line' ? o.rate : Number(o.rate);
       const backends: Record<string, NicBackendConfig> = {
@@ -47,14 +50,15 @@ export function register(program: Command): void {
       try {
         const a = boot.app!;
         if (o.backend === 'loopback') a.seed(o.seed, o.frameSize);
-        console.log(`${app} on ${o.backend}${o.shadow ? ' behind nic_shadow' : ''}, batch ${o.batch}, ${o.seconds} s`);
+        console.log(`${app} on ${o.backend}${o.shadow ? ' behind nic_shadow' : ''}, batch ${o.batch}, ${o.interrupts ? 'interrupt' : 'poll'} mode, ${o.seconds} s`);
         const t0 = performance.now();
         let lastT = t0;
+        let lastCpu = process.cpuUsage();
         let last = boot.appStats()!;
         let lastCrash = t0;
         let total = 0;
         while (performance.now() - t0 < o.seconds * 1000) {
-          total += a.run('fwd', o.batch, 50);
+          total += o.interrupts ? await a.serve(o.batch, 50) : a.run('fwd', o.batch, 50);
           await new Promise((r) => setImmediate(r));
           const now = performance.now();
           if (o.crashEvery && boot.driverName && now - lastCrash >= o.crashEvery * 1000) {
@@ -71,9 +75,13 @@ export function register(program: Command): void {
             const gbps = ((s.rxBytes - last.rxBytes) * 8) / dt / 1e9;
             const loop = o.backend === 'loopback' ? ` (loop frames lost and re-seeded ${s.loopLost})` : '';
             const extra = o.shadow ? `  restarts ${n.restarts}  lost ${n.framesLost}${loop}  last restart ${n.lastRestartMs.toFixed(2)} ms` : '';
-            console.log(`${((now - t0) / 1000).toFixed(0).padStart(4)} s  rx ${rx.toFixed(3)} Mpps  tx ${tx.toFixed(3)} Mpps  ${gbps.toFixed(2)} Gb/s${extra}`);
+            // CPU of the whole process (this thread and the NIC model's), in % of one core.
+            const cpu = process.cpuUsage(lastCpu);
+            const cpuPct = ((cpu.user + cpu.system) / 1000 / (now - lastT)) * 100;
+            console.log(`${((now - t0) / 1000).toFixed(0).padStart(4)} s  rx ${rx.toFixed(3)} Mpps  tx ${tx.toFixed(3)} Mpps  ${gbps.toFixed(2)} Gb/s  cpu ${cpuPct.toFixed(0)}%${extra}`);
             last = s;
             lastT = now;
+            lastCpu = process.cpuUsage();
           }
         }
         const as = boot.appStats()!;
@@ -82,5 +90,5 @@ export function register(program: Command): void {
         await boot.stop();
       }
     });
-  net.addHelpText('after', '\nExamples:\n  redleaf net l2fwd --backend pktgen --seconds 5\n  redleaf net maglev --backend loopback --shadow --crash-every 1\n  sudo redleaf net l2fwd --backend tap --ifname rltap0   # then send frames to rltap0\n');
+  net.addHelpText('after', '\nExamples:\n  redleaf net l2fwd --backend pktgen --seconds 5\n  redleaf net l2fwd --backend pktgen --rate 1000 --interrupts   # a quiet link: compare the cpu column without --interrupts\n  redleaf net maglev --backend loopback --shadow --crash-every 1\n  sudo redleaf net l2fwd --backend tap --ifname rltap0   # then send frames to rltap0\n');
 }

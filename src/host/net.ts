@@ -64,7 +64,7 @@ function readStruct<T>(kernel: Kernel, name: string, fn: (h: T) => T, fields: st
 }
 
 export const NET_STATS_FIELDS = ['rxPackets', 'rxBytes', 'txPackets', 'txBytes', 'rxMissed', 'rxErrors', 'rxRefused', 'txRefused', 'restarts', 'framesLost', 'txFramesLost', 'rxBuffersLost', 'buffersReplaced', 'lastRestartMs'];
-export const APP_STATS_FIELDS = ['rxFrames', 'txFrames', 'rxBytes', 'dropped', 'poolNow', 'poolSize', 'flows', 'rpcErrors', 'loopLost'];
+export const APP_STATS_FIELDS = ['rxFrames', 'txFrames', 'rxBytes', 'dropped', 'poolNow', 'poolSize', 'flows', 'rpcErrors', 'loopLost', 'rxWaits'];
 
 let seq = 0;
 

@@ -21,6 +21,10 @@
  * An RpcError from the Net import (no shadow, driver died) ends the run and is counted; the app
  * itself never panics on it.
  *
+ * run() polls for as long as it is asked to; serve() is the same loop in interrupt mode: it turns
+ * the Net's RX interrupts on, and whenever an RX call collects nothing it sleeps in Net.waitRx
+ * until the next frame's interrupt (or the end), so an idle link costs next to no CPU.
+ *
  * A seeded loop (seed(), on loopback): the app counts the frames it handed to the Net and has not
  * received back (`inLoop`). On loopback every one of them is in the driver's rings (or was dropped
  * by the NIC), so when a NetIo comes back from the NIC shadow with a new `restarts` stamp, all of
@@ -94,6 +98,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   let rxBytes = 0;
   let dropped = 0;
   let rpcErrors = 0;
+  let rxWaits = 0;
   let mac: readonly number[] = [2, 0, 0, 0, 0, 1];
   let templated = false;
   /**
@@ -294,6 +299,92 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     return m - m0;
   };
 
+  /** Whether the last pump ended on an RpcError from the Net (no shadow, the driver died): serve stops then. */
+  let netFailed = false;
+  /**
+   * The loop of run and serve: rounds of an RX call (rxOn: post free buffers, collect frames,
+   * forward them if txOn) and a TX call (txOn) for `ms`, in batches of `batch`. With `untilIdle`
+   * it returns after the first round whose RX call collected nothing. Returns frames processed.
+   */
+  const pump = (rxOn: boolean, txOn: boolean, batch: number, ms: number, untilIdle: boolean): number => {
+    let rio = rxIo!;
+    let tio = txIo!;
+    let frames = 0;
+    const end = sys.now() + ms;
+    let failed = false;
+    let idle = false;
+    while (!failed && !idle && sys.now() < end) {
+      for (let k = 0; k < 64; k++) {
+        if (rxOn) {
+          fill(rio, pool, batch, false);
+          const flying = inLoop;
+          const r = call(true, rio);
+          if (r === null) { rio = lost(rio); failed = true; break; }
+          rio = r;
+          account(r, flying, 0);
+          const rx0 = rxFrames;
+          const co = r.collect as Deque;
+          const got = co.length;
+          readCollectLens(r, got);
+          if (untilIdle && got === 0) idle = true;
+          if (!txOn) {
+            for (let i = 0; i < got; i++) {
+              const len = lensIn.getUint32(i * 4, true);
+              if (len > 0) { rxFrames++; rxBytes += len; frames++; }
+            }
+            recycle(co, got, r, false);
+          } else if (got > 0) {
+            frames += forward(co, tio, got, batch);
+          }
+          inLoop -= rxFrames - rx0;
+        }
+        // A seeded loop's frames that died in a crash are re-seeded into the room a TX batch
+        // leaves. Once the loop runs full batches every received batch fills it, so while frames
+        // are owed they also get a TX call of their own (a second pass, at most one per round), or
+        // the loop would stay short until traffic happened to leave room.
+        if (txOn) {
+          let passes = 0;
+          do {
+            if (!rxOn) fill(tio, pool, batch, true);
+            else if (reseedOwed > 0) {
+              const tpk = tio.pkts as Deque;
+              const done = queueFrames(tpk, tio.pktLens!, tpk.length, Math.min(reseedOwed, batch - tpk.length), loopSize);
+              reseedOwed -= done;
+            }
+            const flying = inLoop;
+            const sent = loopSize > 0 ? (tio.pkts as Deque).length : 0; // only a seeded loop counts it
+            const r = call(false, tio);
+            if (r === null) { tio = lost(tio); failed = true; break; }
+            tio = r;
+            account(r, flying, sent);
+            const co = r.collect as Deque;
+            const done = co.length;
+            readCollectLens(r, done);
+            for (let i = 0; i < done; i++) if (lensIn.getUint32(i * 4, true) > 0) txFrames++;
+            recycle(co, done, rxOn ? rio : r, !rxOn);
+            if (!rxOn) frames += done;
+          } while (++passes < 2 && rxOn && reseedOwed > 0);
+          if (failed) break;
+        }
+        if (idle) break;
+      }
+    }
+    rxIo = rio;
+    txIo = tio;
+    netFailed = failed;
+    return frames;
+  };
+  /** A Net call outside the loop: an RpcError from it is counted (null), anything else thrown on. */
+  const netCall = <T>(fn: () => T): T | null => {
+    try {
+      return fn();
+    } catch (e) {
+      if (sys.rpcErrorKind(e) === null) throw e;
+      rpcErrors++;
+      return null;
+    }
+  };
+
   return {
     run(mode: string, batch: number, ms: number) {
       const rxOn = mode === 'rx' || mode === 'fwd';
@@ -311,67 +402,33 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
         templated = true;
       }
       if (mode !== 'tx') templated = false;
-      let rio = rxIo!;
-      let tio = txIo!;
-      let frames = 0;
+      return pump(rxOn, txOn, batch, ms, false);
+    },
+    async serve(batch: number, ms: number) {
+      if (!(batch >= 1 && batch <= MAX_BATCH)) return -22;
+      ensure(batch);
+      templated = false;
       const end = sys.now() + ms;
-      let failed = false;
-      while (!failed && sys.now() < end) {
-        for (let k = 0; k < 64; k++) {
-          if (rxOn) {
-            fill(rio, pool, batch, false);
-            const flying = inLoop;
-            const r = call(true, rio);
-            if (r === null) { rio = lost(rio); failed = true; break; }
-            rio = r;
-            account(r, flying, 0);
-            const rx0 = rxFrames;
-            const co = r.collect as Deque;
-            const got = co.length;
-            readCollectLens(r, got);
-            if (!txOn) {
-              for (let i = 0; i < got; i++) {
-                const len = lensIn.getUint32(i * 4, true);
-                if (len > 0) { rxFrames++; rxBytes += len; frames++; }
-              }
-              recycle(co, got, r, false);
-            } else if (got > 0) {
-              frames += forward(co, tio, got, batch);
-            }
-            inLoop -= rxFrames - rx0;
-          }
-          // A seeded loop's frames that died in a crash are re-seeded into the room a TX batch
-          // leaves. Once the loop runs full batches every received batch fills it, so while frames
-          // are owed they also get a TX call of their own (a second pass, at most one per round), or
-          // the loop would stay short until traffic happened to leave room.
-          if (txOn) {
-            let passes = 0;
-            do {
-              if (!rxOn) fill(tio, pool, batch, true);
-              else if (reseedOwed > 0) {
-                const tpk = tio.pkts as Deque;
-                const done = queueFrames(tpk, tio.pktLens!, tpk.length, Math.min(reseedOwed, batch - tpk.length), loopSize);
-                reseedOwed -= done;
-              }
-              const flying = inLoop;
-              const sent = loopSize > 0 ? (tio.pkts as Deque).length : 0; // only a seeded loop counts it
-              const r = call(false, tio);
-              if (r === null) { tio = lost(tio); failed = true; break; }
-              tio = r;
-              account(r, flying, sent);
-              const co = r.collect as Deque;
-              const done = co.length;
-              readCollectLens(r, done);
-              for (let i = 0; i < done; i++) if (lensIn.getUint32(i * 4, true) > 0) txFrames++;
-              recycle(co, done, rxOn ? rio : r, !rxOn);
-              if (!rxOn) frames += done;
-            } while (++passes < 2 && rxOn && reseedOwed > 0);
-            if (failed) break;
+      let frames = 0;
+      if (netCall(() => net.setInterrupts(true)) === null) return 0;
+      try {
+        for (;;) {
+          frames += pump(true, true, batch, end - sys.now(), true);
+          const left = end - sys.now();
+          if (netFailed || left <= 0) break;
+          rxWaits++;
+          // A frame that came in since the last poll has raised its interrupt already: no wait then.
+          try {
+            await net.waitRx(left);
+          } catch (e) {
+            if (sys.rpcErrorKind(e) === null) throw e;
+            rpcErrors++;
+            break;
           }
         }
+      } finally {
+        netCall(() => net.setInterrupts(false));
       }
-      rxIo = rio;
-      txIo = tio;
       return frames;
     },
     seed(n: number, size: number) {
@@ -424,6 +481,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       out.flows = hooks.flows?.() ?? 0;
       out.rpcErrors = rpcErrors;
       out.loopLost = loopLost;
+      out.rxWaits = rxWaits;
       return out;
     },
     shutdown() {
