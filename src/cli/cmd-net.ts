@@ -32,7 +32,8 @@ export function register(program: Command): void {
     .option('--seed <n>', 'loopback: frames to seed the loop with', num('--seed', 1, 100000), 256)
     .option('--crash-every <s>', 'inject a driver fault every s seconds (use with --shadow)', num('--crash-every', 0.01, 3600))
     .option('--interrupts', 'interrupt mode: sleep until an RX interrupt when there is nothing to receive, instead of polling', false)
-    .action(async (app: string, o: { backend: string; ifname: string; seconds: number; shadow: boolean; batch: number; frameSize: number; flows: number; rate: string; seed: number; crashEvery?: number; interrupts: boolean }) => {
+    .option('--queues <n>', 'queue pairs of the NIC (flows spread over them by RSS; the app serves every one)', num('--queues', 1, 16), 1)
+    .action(async (app: string, o: { backend: string; ifname: string; seconds: number; shadow: boolean; batch: number; frameSize: number; flows: number; rate: string; seed: number; crashEvery?: number; interrupts: boolean; queues: number }) => {
       if (app !== 'l2fwd' && app !== 'maglev') throw new Error(`unknown net app "${app}"; try l2fwd or maglev`);
       const rate = o.rate === 'unpaced' || o.rate === 'line' ? o.rate : Number(o.rate);
       const backends: Record<string, NicBackendConfig> = {
@@ -46,11 +47,12 @@ export function register(program: Command): void {
         backend,
         shadow: o.shadow,
         app,
+        queues: o.queues,
       });
       try {
         const a = boot.app!;
         if (o.backend === 'loopback') a.seed(o.seed, o.frameSize);
-        console.log(`${app} on ${o.backend}${o.shadow ? ' behind nic_shadow' : ''}, batch ${o.batch}, ${o.interrupts ? 'interrupt' : 'poll'} mode, ${o.seconds} s`);
+        console.log(`${app} on ${o.backend}${o.shadow ? ' behind nic_shadow' : ''}, ${o.queues} queue(s), batch ${o.batch}, ${o.interrupts ? 'interrupt' : 'poll'} mode, ${o.seconds} s`);
         const t0 = performance.now();
         let lastT = t0;
         let lastCpu = process.cpuUsage();

@@ -1,9 +1,11 @@
 /**
  * The packet-app engine shared by l2fwd and maglev (domain runtime library: pure code, no
  * authority — everything it touches comes from the Sys and Net it is handed). It owns a pool of
- * buffers and two NetIos (RX, TX) whose deques hold one batch, and runs RedLeaf's loop: post free
- * buffers and collect received frames in one call, process them, send them in one call, and take
- * completed TX buffers back into the pool.
+ * buffers and, for each of the Net's queue pairs (NetLink.queues: the NIC spreads flows over its
+ * RX queues by RSS, so the app serves them all), two NetIos (RX, TX) whose deques hold one batch,
+ * and runs RedLeaf's loop on each queue in turn: post free buffers and collect received frames in
+ * one call, process them, send them in one call on the same queue, and take completed TX buffers
+ * back into the pool. With several queues each keeps at most its share of the pool posted.
  *
  * Invariants: every buffer is, at all times, in the pool, in one of the app's NetIos, or held by
  * the Net below (outstanding()); shutdown() takes them all back (Net.drain) and frees them, so the
@@ -53,6 +55,8 @@ export function newNetIo(sys: Sys, pcap: number, ccap: number): RRef<NetIo> {
 
 /** Largest batch run() takes. */
 export const MAX_BATCH = 1024;
+/** Most queue pairs an app serves (a NIC's NetLink.queues beyond it: the first MAX_QUEUES). */
+const MAX_QUEUES = 16;
 
 /**
  * Works on frame i of a received batch through the local copy of its first headerBytes bytes:
@@ -90,8 +94,18 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   if (!(rewriteBytes <= headerBytes && headerBytes <= bufSize)) return sys.panic(`netapp: header bytes ${headerBytes} (rewrite ${rewriteBytes}) exceed the ${bufSize}-byte buffers`);
   const pool = sys.alloc.deque<Buf>(poolSize);
   for (let i = 0; i < poolSize; i++) pool.push(sys.alloc.bytes(bufSize));
-  let rxIo: RRef<NetIo> | null = null;
-  let txIo: RRef<NetIo> | null = null;
+  /** The Net's queue pairs (NetLink.queues): the app serves every one, each with its RX and TX NetIo. */
+  let queues = 1;
+  /** With several queues: RX buffers each keeps posted at most (half the pool, shared out). */
+  let rxShare = poolSize;
+  /**
+   * Rounds (an RX and a TX call) the loop makes on a queue before the next (and, over all queues,
+   * between two reads of the clock): 64 with one queue; a few with several, so that no queue waits
+   * long enough for its posted buffers to run out.
+   */
+  let roundsPerQueue = 64;
+  let rxIos: RRef<NetIo>[] = [];
+  let txIos: RRef<NetIo>[] = [];
   let cap = 0;
   let rxFrames = 0;
   let txFrames = 0;
@@ -127,12 +141,22 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   const empty = (io: RRef<NetIo>): void => {
     for (const d of [io.pkts, io.collect] as (Deque | null)[]) if (d !== null) pool.moveFrom(d, d.length);
   };
+  /** Every NetIo's buffers back to the pool, and the NetIos freed. */
+  const dropIos = (): void => {
+    for (const io of [...rxIos, ...txIos]) {
+      empty(io);
+      io.drop();
+    }
+    rxIos = [];
+    txIos = [];
+  };
   const ensure = (batch: number): void => {
-    if (rxIo !== null && txIo !== null && cap === batch) return;
-    if (rxIo !== null) { empty(rxIo); rxIo.drop(); }
-    if (txIo !== null) { empty(txIo); txIo.drop(); }
-    rxIo = newIo(batch);
-    txIo = newIo(batch);
+    if (rxIos.length === queues && cap === batch) return;
+    dropIos();
+    for (let q = 0; q < queues; q++) {
+      rxIos.push(newIo(batch));
+      txIos.push(newIo(batch));
+    }
     cap = batch;
     inBytes = new Uint8Array(batch * 4);
     outBytes = new Uint8Array(batch * 4);
@@ -144,6 +168,9 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   try {
     const l = net.link(sys.alloc.struct<NetLink>('NetLink'));
     mac = l.mac;
+    queues = Math.max(1, Math.min(MAX_QUEUES, l.queues));
+    rxShare = Math.max(1, Math.floor(poolSize / (2 * queues)));
+    roundsPerQueue = queues === 1 ? 64 : 4;
     l.drop();
   } catch (e) {
     if (sys.rpcErrorKind(e) === null) throw e;
@@ -185,10 +212,17 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     return k;
   };
 
-  /** A call into the Net; on an RpcError (the Net below died) count it and return null. */
-  const call = (rx: boolean, io: RRef<NetIo>): RRef<NetIo> | null => {
+  /**
+   * Whether RX NetIo `io`'s queue may take more free buffers to post. With several queues each
+   * keeps at most its share of the pool posted (NetIo.held: what the driver holds there, as its
+   * last answer said), or the RX rings would take the whole pool and leave none for frames to send
+   * (a seeded loop's re-seeding). One queue takes what it gets (no field read on its path).
+   */
+  const rxRoom = (io: RRef<NetIo>): boolean => queues === 1 || io.held < rxShare;
+  /** A call into the Net on queue q; on an RpcError (the Net below died) count it and return null. */
+  const call = (rx: boolean, q: number, io: RRef<NetIo>): RRef<NetIo> | null => {
     try {
-      return rx ? net.rxSubmitAndPoll(0, io) : net.txSubmitAndPoll(0, io);
+      return rx ? net.rxSubmitAndPoll(q, io) : net.txSubmitAndPoll(q, io);
     } catch (e) {
       if (sys.rpcErrorKind(e) === null) throw e;
       rpcErrors++;
@@ -250,7 +284,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
    */
   const recycle = (co: Deque, n: number, io: RRef<NetIo>, asFrames: boolean): void => {
     if (n === 0) return;
-    const left = n - fill(io, co, cap, asFrames);
+    const left = n - (asFrames || rxRoom(io) ? fill(io, co, cap, asFrames) : 0);
     if (left > 0) pool.moveFrom(co, left);
   };
   /**
@@ -307,70 +341,76 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
    * it returns after the first round whose RX call collected nothing. Returns frames processed.
    */
   const pump = (rxOn: boolean, txOn: boolean, batch: number, ms: number, untilIdle: boolean): number => {
-    let rio = rxIo!;
-    let tio = txIo!;
     let frames = 0;
     const end = sys.now() + ms;
     let failed = false;
     let idle = false;
-    while (!failed && !idle && sys.now() < end) {
-      for (let k = 0; k < 64; k++) {
-        if (rxOn) {
-          fill(rio, pool, batch, false);
-          const flying = inLoop;
-          const r = call(true, rio);
-          if (r === null) { rio = lost(rio); failed = true; break; }
-          rio = r;
-          account(r, flying, 0);
-          const rx0 = rxFrames;
-          const co = r.collect as Deque;
-          const got = co.length;
-          readCollectLens(r, got);
-          if (untilIdle && got === 0) idle = true;
-          if (!txOn) {
-            for (let i = 0; i < got; i++) {
-              const len = lensIn.getUint32(i * 4, true);
-              if (len > 0) { rxFrames++; rxBytes += len; frames++; }
-            }
-            recycle(co, got, r, false);
-          } else if (got > 0) {
-            frames += forward(co, tio, got, batch);
-          }
-          inLoop -= rxFrames - rx0;
-        }
-        // A seeded loop's frames that died in a crash are re-seeded into the room a TX batch
-        // leaves. Once the loop runs full batches every received batch fills it, so while frames
-        // are owed they also get a TX call of their own (a second pass, at most one per round), or
-        // the loop would stay short until traffic happened to leave room.
-        if (txOn) {
-          let passes = 0;
-          do {
-            if (!rxOn) fill(tio, pool, batch, true);
-            else if (reseedOwed > 0) {
-              const tpk = tio.pkts as Deque;
-              const done = queueFrames(tpk, tio.pktLens!, tpk.length, Math.min(reseedOwed, batch - tpk.length), loopSize);
-              reseedOwed -= done;
-            }
+    passes: while (!idle && sys.now() < end) {
+      let received = 0;
+      for (let q = 0; q < queues; q++) {
+        // The queue's NetIos stay in locals for its rounds (a NetIo comes back as a new handle
+        // from every call): one queue runs exactly the loop it ran before there were several.
+        let rio = rxIos[q]!;
+        let tio = txIos[q]!;
+        for (let k = 0; k < roundsPerQueue; k++) {
+          let got = 0;
+          if (rxOn) {
+            if (rxRoom(rio)) fill(rio, pool, batch, false);
             const flying = inLoop;
-            const sent = loopSize > 0 ? (tio.pkts as Deque).length : 0; // only a seeded loop counts it
-            const r = call(false, tio);
-            if (r === null) { tio = lost(tio); failed = true; break; }
-            tio = r;
-            account(r, flying, sent);
+            const r = call(true, q, rio);
+            if (r === null) { rxIos[q] = lost(rio); txIos[q] = tio; failed = true; break passes; }
+            rio = r;
+            account(r, flying, 0);
+            const rx0 = rxFrames;
             const co = r.collect as Deque;
-            const done = co.length;
-            readCollectLens(r, done);
-            for (let i = 0; i < done; i++) if (lensIn.getUint32(i * 4, true) > 0) txFrames++;
-            recycle(co, done, rxOn ? rio : r, !rxOn);
-            if (!rxOn) frames += done;
-          } while (++passes < 2 && rxOn && reseedOwed > 0);
-          if (failed) break;
+            got = co.length;
+            received += got;
+            readCollectLens(r, got);
+            if (!txOn) {
+              for (let i = 0; i < got; i++) {
+                const len = lensIn.getUint32(i * 4, true);
+                if (len > 0) { rxFrames++; rxBytes += len; frames++; }
+              }
+              recycle(co, got, r, false);
+            } else if (got > 0) {
+              frames += forward(co, tio, got, batch);
+            }
+            inLoop -= rxFrames - rx0;
+          }
+          // A seeded loop's frames that died in a crash are re-seeded into the room a TX batch
+          // leaves. Once the loop runs full batches every received batch fills it, so while frames
+          // are owed they also get a TX call of their own (a second pass, at most one per round), or
+          // the loop would stay short until traffic happened to leave room.
+          if (txOn) {
+            let passes = 0;
+            do {
+              if (!rxOn) fill(tio, pool, batch, true);
+              else if (reseedOwed > 0) {
+                const tpk = tio.pkts as Deque;
+                const done = queueFrames(tpk, tio.pktLens!, tpk.length, Math.min(reseedOwed, batch - tpk.length), loopSize);
+                reseedOwed -= done;
+              }
+              const flying = inLoop;
+              const sent = loopSize > 0 ? (tio.pkts as Deque).length : 0; // only a seeded loop counts it
+              const r = call(false, q, tio);
+              if (r === null) { rxIos[q] = rio; txIos[q] = lost(tio); failed = true; break passes; }
+              tio = r;
+              account(r, flying, sent);
+              const co = r.collect as Deque;
+              const done = co.length;
+              readCollectLens(r, done);
+              for (let i = 0; i < done; i++) if (lensIn.getUint32(i * 4, true) > 0) txFrames++;
+              recycle(co, done, rxOn ? rio : r, !rxOn);
+              if (!rxOn) frames += done;
+            } while (++passes < 2 && rxOn && reseedOwed > 0);
+          }
+          if (untilIdle && got === 0) break; // this queue is quiet: on to the next
         }
-        if (idle) break;
+        rxIos[q] = rio;
+        txIos[q] = tio;
       }
+      if (untilIdle && received === 0) idle = true;
     }
-    rxIo = rio;
-    txIo = tio;
     netFailed = failed;
     return frames;
   };
@@ -435,38 +475,42 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       ensure(cap === 0 ? 32 : cap);
       if (loopSize === 0) inLoop = 0;
       loopSize = size;
-      // Post RX buffers first, so looped-back frames find descriptors.
-      let rio = rxIo!;
-      for (let k = 0; k < 64 && pool.length > 0; k++) {
-        fill(rio, pool, cap, false);
-        const flying = inLoop;
-        const r = call(true, rio);
-        if (r === null) { rio = lost(rio); break; }
-        rio = r;
-        account(r, flying, 0);
-        const co = r.collect as Deque;
-        const got = co.length;
-        readCollectLens(r, got);
-        for (let i = 0; i < got; i++) if (lensIn.getUint32(i * 4, true) > 0) inLoop--; // a frame of an earlier seed came round
-        pool.moveFrom(co, got);
+      // Post RX buffers first, so looped-back frames find descriptors: on every queue in turn (RSS
+      // spreads the loop over them), a batch at a time, so the pool is shared out evenly, and
+      // keeping the n buffers the seed itself needs.
+      posting: for (let k = 0; k < 64 && pool.length > n; k++) {
+        for (let q = 0; q < queues; q++) {
+          const rio = rxIos[q]!;
+          if (rxRoom(rio)) fill(rio, pool, cap, false);
+          const flying = inLoop;
+          const r = call(true, q, rio);
+          if (r === null) { rxIos[q] = lost(rio); break posting; }
+          rxIos[q] = r;
+          account(r, flying, 0);
+          const co = r.collect as Deque;
+          const got = co.length;
+          readCollectLens(r, got);
+          for (let i = 0; i < got; i++) if (lensIn.getUint32(i * 4, true) > 0) inLoop--; // a frame of an earlier seed came round
+          pool.moveFrom(co, got);
+        }
       }
-      rxIo = rio;
       let sent = 0;
-      let tio = txIo!;
+      let tio = txIos[0]!;
       const end = sys.now() + 1000;
-      while (sent < n && pool.length > 0 && sys.now() < end) {
+      // Until all are sent (or a second passed): an empty pool fills again as TX calls reclaim.
+      while (sent < n && sys.now() < end) {
         const tpk = tio.pkts as Deque;
         sent += queueFrames(tpk, tio.pktLens!, tpk.length, Math.min(n - sent, cap - tpk.length), size);
         const flying = inLoop;
         const queued = tpk.length;
-        const r = call(false, tio);
+        const r = call(false, 0, tio);
         if (r === null) { tio = lost(tio); break; }
         tio = r;
         account(r, flying, queued);
         const co = r.collect as Deque;
         pool.moveFrom(co, co.length);
       }
-      txIo = tio;
+      txIos[0] = tio;
       return sent;
     },
     stats(out: RRef<NetAppStats>) {
@@ -475,7 +519,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       out.rxBytes = rxBytes;
       out.dropped = dropped;
       let inIo = 0;
-      for (const io of [rxIo, txIo]) if (io !== null) inIo += (io.pkts?.length ?? 0) + (io.collect?.length ?? 0);
+      for (const io of [...rxIos, ...txIos]) inIo += (io.pkts?.length ?? 0) + (io.collect?.length ?? 0);
       out.poolNow = pool.length + inIo;
       out.poolSize = poolSize;
       out.flows = hooks.flows?.() ?? 0;
@@ -485,8 +529,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       return out;
     },
     shutdown() {
-      if (rxIo !== null) { empty(rxIo); rxIo.drop(); rxIo = null; }
-      if (txIo !== null) { empty(txIo); txIo.drop(); txIo = null; }
+      dropIos();
       cap = 0;
       try {
         const n = net.outstanding();

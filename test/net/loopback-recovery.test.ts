@@ -1,6 +1,7 @@
 /**
  * Transparent recovery on the loopback backend: l2fwd keeps a seeded loop of frames going through
- * nic_shadow while the driver is crashed again and again (between calls and inside calls). After
+ * nic_shadow while the driver is crashed again and again (between calls and inside calls), on one
+ * queue pair and on four (RSS spreads the loop's flows over them; the app serves every queue). After
  * every crash traffic carries on; the frames that died with the driver are counted exactly by the
  * app (within the shadow's upper bound) and re-seeded, so a census of the loop after every crash
  * finds exactly the seeded number (the loop is then seeded again for the next crash); no RpcError
@@ -18,9 +19,9 @@ import { describeProgress, PROGRESS_LIMIT_MS, runUntil } from './helpers.js';
 const SEED = 256;
 const POOL = 1024;
 
-test('recovery on loopback: the seeded loop survives driver crashes, losses counted exactly, nothing leaked', { timeout: 120_000 }, async () => {
+for (const queues of [1, 4]) test(`recovery on loopback, ${queues} queue(s): the seeded loop survives driver crashes, losses counted exactly, nothing leaked`, { timeout: 120_000 }, async () => {
   const kernel = new Kernel({ physBytes: 128 << 20, log: () => {} });
-  const boot = await bootNet({ kernel, backend: { kind: 'loopback' }, shadow: true });
+  const boot = await bootNet({ kernel, backend: { kind: 'loopback' }, shadow: true, queues });
   try {
     const baseline = kernel.heap.totalUsage();
     kernel.load(artifactPath('l2fwd'), { imports: [boot.netName], config: { pool: POOL } });
