@@ -73,7 +73,8 @@ const rate = async (runs: number, ms: number, fn: (ms: number) => number): Promi
 /** NicCore in the host, brought up on a NIC model (by default pktgen: unpaced, 60-byte frames, 65,536 flows), over kernel-owned buffers. */
 export interface HostNic {
   readonly core: NicCore;
-  alloc(bytes: number, align?: number): DmaBytes;
+  /** A FrameDeque of `capacity` slots holding `buffers` fresh 2 KiB buffers (length 0) of the kernel's. */
+  pool(buffers: number, capacity: number): FrameDeque;
   stop(): Promise<void>;
 }
 
@@ -89,7 +90,12 @@ export async function hostNic(backend: NicBackendConfig = { kind: 'pktgen', pktg
     const alloc = (n: number, a?: number): DmaBytes => kernel.kit.allocBytes(0, n, a) as unknown as DmaBytes;
     const core = hostNicCore(dev.bar0, alloc, { promiscuous: true });
     core.init();
-    return { core, alloc, stop };
+    const pool = (buffers: number, capacity: number): FrameDeque => {
+      const d = new FrameDeque(capacity);
+      for (let i = 0; i < buffers; i++) d.push(alloc(2048), 0);
+      return d;
+    };
+    return { core, pool, stop };
   } catch (e) {
     await stop();
     throw e;
@@ -98,10 +104,10 @@ export async function hostNic(backend: NicBackendConfig = { kind: 'pktgen', pktg
 
 /** The driver path: NicCore in the host over kernel-owned exchange-heap buffers. */
 async function driverPath(opts: BenchOptions, ms: number, rows: ResultRow[], bar: { tick(l?: string): void }, wants: (c: string) => boolean): Promise<void> {
-  const { core, alloc, stop } = await hostNic();
+  const nic = await hostNic();
+  const core = nic.core;
   try {
-    const pool = new FrameDeque(4096);
-    for (let i = 0; i < 2048; i++) pool.push(alloc(2048), 0);
+    const pool = nic.pool(2048, 4096);
     for (const batch of BATCHES) {
       const free = new FrameDeque(batch);
       const filled = new FrameDeque(batch);
@@ -148,7 +154,7 @@ async function driverPath(opts: BenchOptions, ms: number, rows: ResultRow[], bar
       for (const q of [free, filled, frames, done]) while (q.length > 0) pool.push(q.pop()!, 0);
     }
   } finally {
-    await stop();
+    await nic.stop();
   }
 }
 

@@ -14,10 +14,9 @@ import { hostNic } from '../net.js';
 const gapMs = Number(process.argv[2] ?? 2);
 const rounds = Number(process.argv[3] ?? 150);
 const WARM_UP = 10;
-const { core, alloc, stop } = await hostNic({ kind: 'loopback' });
+const { core, pool: buffers, stop } = await hostNic({ kind: 'loopback' });
 try {
-  const pool = new FrameDeque(256);
-  for (let i = 0; i < 128; i++) pool.push(alloc(2048), 0);
+  const pool = buffers(128, 256);
   const free = new FrameDeque(32);
   const filled = new FrameDeque(32);
   const tx = new FrameDeque(32);

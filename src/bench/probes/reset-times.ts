@@ -9,10 +9,9 @@ import { FrameDeque } from '../../domains/nic/deque.js';
 import { hostNic } from '../net.js';
 
 const n = Number(process.argv[2] ?? 20);
-const { core, alloc, stop } = await hostNic();
+const { core, pool: buffers, stop } = await hostNic();
 try {
-  const pool = new FrameDeque(8192);
-  for (let i = 0; i < 4096; i++) pool.push(alloc(2048), 0);
+  const pool = buffers(4096, 8192);
   const free = new FrameDeque(32);
   const filled = new FrameDeque(32);
   const reclaim = new FrameDeque(8192);
