@@ -165,6 +165,11 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     hdrs = new DataView(new ArrayBuffer(batch * headerBytes));
     runs = new DataView(new ArrayBuffer((batch + 1) * 2));
   };
+  /** An error from a Net call: an RpcError (the Net below died) is counted, anything else thrown on. */
+  const countRpcError = (e: unknown): void => {
+    if (sys.rpcErrorKind(e) === null) throw e;
+    rpcErrors++;
+  };
   try {
     const l = net.link(sys.alloc.struct<NetLink>('NetLink'));
     mac = l.mac;
@@ -173,8 +178,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     roundsPerQueue = queues === 1 ? 64 : 4;
     l.drop();
   } catch (e) {
-    if (sys.rpcErrorKind(e) === null) throw e;
-    rpcErrors++;
+    countRpcError(e);
   }
 
   /** A UDP/IPv4 frame of `size` bytes to our NIC's MAC. */
@@ -224,8 +228,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     try {
       return rx ? net.rxSubmitAndPoll(q, io) : net.txSubmitAndPoll(q, io);
     } catch (e) {
-      if (sys.rpcErrorKind(e) === null) throw e;
-      rpcErrors++;
+      countRpcError(e);
       return null;
     }
   };
@@ -333,17 +336,15 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     return m - m0;
   };
 
-  /** Whether the last pump ended on an RpcError from the Net (no shadow, the driver died): serve stops then. */
-  let netFailed = false;
   /**
    * The loop of run and serve: rounds of an RX call (rxOn: post free buffers, collect frames,
    * forward them if txOn) and a TX call (txOn) for `ms`, in batches of `batch`. With `untilIdle`
-   * it returns after the first round whose RX call collected nothing. Returns frames processed.
+   * it returns after the first round whose RX call collected nothing. Returns frames processed; an
+   * RpcError from the Net (no shadow, the driver died) ends it, counted in rpcErrors.
    */
   const pump = (rxOn: boolean, txOn: boolean, batch: number, ms: number, untilIdle: boolean): number => {
     let frames = 0;
     const end = sys.now() + ms;
-    let failed = false;
     let idle = false;
     passes: while (!idle && sys.now() < end) {
       let received = 0;
@@ -358,7 +359,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
             if (rxRoom(rio)) fill(rio, pool, batch, false);
             const flying = inLoop;
             const r = call(true, q, rio);
-            if (r === null) { rxIos[q] = lost(rio); txIos[q] = tio; failed = true; break passes; }
+            if (r === null) { rxIos[q] = lost(rio); txIos[q] = tio; break passes; }
             rio = r;
             account(r, flying, 0);
             const rx0 = rxFrames;
@@ -393,7 +394,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
               const flying = inLoop;
               const sent = loopSize > 0 ? (tio.pkts as Deque).length : 0; // only a seeded loop counts it
               const r = call(false, q, tio);
-              if (r === null) { rxIos[q] = rio; txIos[q] = lost(tio); failed = true; break passes; }
+              if (r === null) { rxIos[q] = rio; txIos[q] = lost(tio); break passes; }
               tio = r;
               account(r, flying, sent);
               const co = r.collect as Deque;
@@ -411,7 +412,6 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       }
       if (untilIdle && received === 0) idle = true;
     }
-    netFailed = failed;
     return frames;
   };
   /** A Net call outside the loop: an RpcError from it is counted (null), anything else thrown on. */
@@ -419,8 +419,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     try {
       return fn();
     } catch (e) {
-      if (sys.rpcErrorKind(e) === null) throw e;
-      rpcErrors++;
+      countRpcError(e);
       return null;
     }
   };
@@ -453,16 +452,16 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       if (netCall(() => net.setInterrupts(true)) === null) return 0;
       try {
         for (;;) {
+          const errors = rpcErrors;
           frames += pump(true, true, batch, end - sys.now(), true);
           const left = end - sys.now();
-          if (netFailed || left <= 0) break;
+          if (rpcErrors !== errors || left <= 0) break; // the Net died under the pump, or time is up
           rxWaits++;
           // A frame that came in since the last poll has raised its interrupt already: no wait then.
           try {
             await net.waitRx(left);
           } catch (e) {
-            if (sys.rpcErrorKind(e) === null) throw e;
-            rpcErrors++;
+            countRpcError(e);
             break;
           }
         }
@@ -540,8 +539,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
         empty(io);
         io.drop();
       } catch (e) {
-        if (sys.rpcErrorKind(e) === null) throw e;
-        rpcErrors++;
+        countRpcError(e);
       }
       const freed = pool.length;
       for (let b = pool.pop(); b !== undefined; b = pool.pop()) b.drop();
