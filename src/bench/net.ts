@@ -361,7 +361,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
     const u = await udpBaseline(opts);
     rows.push({ case: 'node-dgram-64', mpps: round(u.mpps, 4) });
     notes.push(`node-dgram-64: node:dgram on 127.0.0.1, ${u.sent} datagrams sent, ${u.received} received, one process`);
-    bar.tick('udp');
+    bar.tick('node-dgram');
   }
   bar.stop();
   // The notes of the cases that ran.

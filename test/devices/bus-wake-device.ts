@@ -1,6 +1,6 @@
 /**
  * A minimal device for bus-wake.test.ts: parks on WAKE (waitWake, a minute at a time) and counts
- * each wake-up in `woken` word 0 (notified), until WAKE's neighbour word 0 of BAR0 reads 1 (stop).
+ * each wake-up in `woken` word 0 (notified), until word 0 of BAR0 reads 1 (the test's stop).
  */
 import { workerData } from 'node:worker_threads';
 import { waitWake, WAKE_WORD } from '../../src/devices/bus.js';

@@ -37,7 +37,7 @@ export function init(sys: Sys): Net {
   const core = new NicCore({
     bar0: dev.bar0,
     wakeWord: dev.wakeWord,
-    wakeParked: () => dev.wakeParked(),
+    wakeParked: dev.wakeParked,
     alloc: (n, a) => sys.alloc.bytes(n, a),
     // Each ring keeps its buffers in a deque of the driver's own: buffers move between it and a
     // NetIo's deques in bulk, with no handle per buffer.
