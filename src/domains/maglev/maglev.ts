@@ -16,8 +16,9 @@
  * home slot, and its top bits in the tag) and flowCheck (32 bits, independent of it), as the
  * Maglev of RedLeaf's authors and NetBricks' key their connection tracking by a 64-bit flow hash.
  * A slot is two 32-bit words — flowCheck, and a tag of flowHash >>> 21, the probe distance and
- * backend id + 1 (0: empty) — so a probe reads one word pair, and 1M flows at load factor 1/2 take 16 MB, not
- * the 32 MB four words per slot took (the cache misses of its lookups were maglev's main cost).
+ * backend id + 1 (0: empty) — so a probe reads one word pair, and 1M flows at load factor 1/2
+ * take 16 MB, not the 32 MB four words per slot took (the cache misses of its lookups were
+ * maglev's main cost).
  * Two flows share an entry only if both hashes agree: with 1M flows, a chance of about 5e-8 over
  * the whole cache, far below what evictions already move.
  */
