@@ -27,13 +27,14 @@ export function register(program: Command): void {
     .option('--shadow', 'put the NIC shadow (transparent driver recovery) under the app', false)
     .option('--batch <n>', 'buffers per call (RedLeaf: 32)', num('--batch', 1, 1024), 32)
     .option('--frame-size <n>', 'pktgen frame size (60..1514) / loopback seed frame size', num('--frame-size', 60, 1514), 60)
-    .option('--flows <n>', 'pktgen flows', num('--flows', 1, 1 << 22), 65536)
+    .option('--flows <n>', "pktgen flows (2^20 by default: the million flows bench net's maglev runs with)", num('--flows', 1, 1 << 22), 1 << 20)
     .option('--rate <r>', "pktgen rate: 'unpaced', 'line' or frames per second", 'unpaced')
     .option('--seed <n>', 'loopback: frames to seed the loop with', num('--seed', 1, 100000), 256)
     .option('--crash-every <s>', 'inject a driver fault every s seconds (use with --shadow)', num('--crash-every', 0.01, 3600))
     .option('--interrupts', 'interrupt mode: sleep until an RX interrupt when there is nothing to receive, instead of polling', false)
+    .option('--backends <n>', 'maglev: backend servers to balance over (each gets a near-equal share of the 65,537-entry table)', num('--backends', 1, 65537), 16)
     .option('--queues <n>', 'queue pairs of the NIC (flows spread over them by RSS; the app serves every one)', num('--queues', 1, 16), 1)
-    .action(async (app: string, o: { backend: string; ifname: string; seconds: number; shadow: boolean; batch: number; frameSize: number; flows: number; rate: string; seed: number; crashEvery?: number; interrupts: boolean; queues: number }) => {
+    .action(async (app: string, o: { backend: string; ifname: string; seconds: number; shadow: boolean; batch: number; frameSize: number; flows: number; rate: string; seed: number; crashEvery?: number; interrupts: boolean; queues: number; backends: number }) => {
       if (app !== 'l2fwd' && app !== 'maglev') throw new Error(`unknown net app "${app}"; try l2fwd or maglev`);
       const rate = o.rate === 'unpaced' || o.rate === 'line' ? o.rate : Number(o.rate);
       const backends: Record<string, NicBackendConfig> = {
@@ -47,12 +48,13 @@ export function register(program: Command): void {
         backend,
         shadow: o.shadow,
         app,
+        appConfig: app === 'maglev' ? { backends: o.backends } : {},
         queues: o.queues,
       });
       try {
         const a = boot.app!;
         if (o.backend === 'loopback') a.seed(o.seed, o.frameSize);
-        console.log(`${app} on ${o.backend}${o.shadow ? ' behind nic_shadow' : ''}, ${o.queues} queue(s), batch ${o.batch}, ${o.interrupts ? 'interrupt' : 'poll'} mode, ${o.seconds} s`);
+        console.log(`${app}${app === 'maglev' ? ` over ${o.backends} backends` : ''} on ${o.backend}${o.shadow ? ' behind nic_shadow' : ''}, ${o.queues} queue(s), batch ${o.batch}, ${o.interrupts ? 'interrupt' : 'poll'} mode, ${o.seconds} s`);
         const t0 = performance.now();
         let lastT = t0;
         let lastCpu = process.cpuUsage();
