@@ -10,6 +10,7 @@
  * Invariant: stop() shuts the app down (its buffers come back and are freed), terminates every
  * domain it loaded, stops the device, and shuts the kernel down if it created it, so node exits.
  */
+import { join } from 'node:path';
 import { Kernel } from '../kernel/kernel.js';
 import { artifactPath } from '../kernel/paths.js';
 import { startNic, type NicBackendConfig } from '../devices/nic/index.js';
@@ -37,6 +38,12 @@ export interface NetBootOptions {
   kernel?: Kernel;
   physBytes?: number;
   deadlineMs?: number;
+  /**
+   * Directory to load the domain artifacts from (default: this build's dist/artifacts): another
+   * build's, signed with the same key and built from the same IDL, for a same-process A/B of
+   * domain code between two builds (probes/ab-net.ts).
+   */
+  artifacts?: string;
 }
 
 export interface NetBoot {
@@ -72,6 +79,7 @@ export async function bootNet(o: NetBootOptions): Promise<NetBoot> {
   const own = o.kernel === undefined;
   const kernel = o.kernel ?? new Kernel({ physBytes: o.physBytes ?? 128 << 20, log: () => {} });
   const tag = seq++ === 0 ? '' : `_${seq - 1}`;
+  const artifact = (name: string): string => (o.artifacts === undefined ? artifactPath(name) : join(o.artifacts, `${name}.rldom`));
   let dev: DeviceHandle | null = null;
   const loaded: string[] = [];
   try {
@@ -79,26 +87,26 @@ export async function bootNet(o: NetBootOptions): Promise<NetBoot> {
     let driverName: string | null = null;
     if (o.backend === 'nullnet') {
       netName = `nullnet${tag}`;
-      kernel.load(artifactPath('nullnet'), { name: netName, config: { frameSize: o.frameSize ?? 64 } });
+      kernel.load(artifact('nullnet'), { name: netName, config: { frameSize: o.frameSize ?? 64 } });
       loaded.push(netName);
     } else {
       const queues = o.queues ?? 1;
       dev = startNic({ name: `nic0${tag}`, phys: kernel.heap.phys, backend: o.backend, queues });
       await dev.ready;
       driverName = `nic${tag}`;
-      kernel.load(artifactPath('nic'), { name: driverName, device: dev, config: { promiscuous: true, ...(o.driver ?? {}), queues }, deadlineMs: o.deadlineMs });
+      kernel.load(artifact('nic'), { name: driverName, device: dev, config: { promiscuous: true, ...(o.driver ?? {}), queues }, deadlineMs: o.deadlineMs });
       loaded.push(driverName);
       netName = driverName;
       if (o.shadow) {
         netName = `nic_shadow${tag}`;
-        kernel.load(artifactPath('nic_shadow'), { name: netName, imports: [{ supervise: driverName }], deadlineMs: o.deadlineMs });
+        kernel.load(artifact('nic_shadow'), { name: netName, imports: [{ supervise: driverName }], deadlineMs: o.deadlineMs });
         loaded.push(netName);
       }
     }
     let appName: string | null = null;
     if (o.app) {
       appName = `${o.app}${tag}`;
-      kernel.load(artifactPath(o.app), { name: appName, imports: [netName], config: o.appConfig ?? {}, deadlineMs: o.deadlineMs ?? 5000 });
+      kernel.load(artifact(o.app), { name: appName, imports: [netName], config: o.appConfig ?? {}, deadlineMs: o.deadlineMs ?? 5000 });
       loaded.push(appName);
     }
     const net = kernel.bind<Net>(netName);

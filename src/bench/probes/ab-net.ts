@@ -1,0 +1,47 @@
+/**
+ * Probe: a same-process A/B of the network domains' code between this build (A) and another (B).
+ * On this VM one build's rate swings by 10–30% between processes, which hides a change of a few
+ * percent when the two builds run one after the other; here both are booted at once, each with
+ * its own kernel and NIC model (an idle model parks its thread), and their runs alternate, the
+ * order flipping every round, so drift hits both alike. The app runs fwd on pktgen (60-byte
+ * frames; 2^20 flows for maglev, 65,536 for l2fwd, as bench net), a 3 s pass first, then `runs`
+ * rounds of 500 ms each; prints every round, both medians and the median of the rounds' B/A.
+ *
+ * B's artifacts must be signed with this build's key and built from the same IDL: build the other
+ * tree with REDLEAF_KEY_DIR pointing at this one's key (`.redleaf/keys`).
+ *
+ *   node dist/src/bench/probes/ab-net.js OTHER/dist/artifacts [runs=10] [maglev|l2fwd] [batch=32]
+ */
+import { bootNet, type NetBoot } from '../../host/net.js';
+import { median } from '../harness.js';
+
+const [other, runsArg, appArg, batchArg] = process.argv.slice(2);
+if (other === undefined) {
+  console.error('usage: ab-net.js OTHER/dist/artifacts [runs=10] [maglev|l2fwd] [batch=32]');
+  process.exit(2);
+}
+const runs = Number(runsArg ?? 10);
+const app = appArg === 'l2fwd' ? 'l2fwd' : 'maglev';
+const batch = Number(batchArg ?? 32);
+const pktgen = { frameSize: 60, flows: app === 'maglev' ? 1 << 20 : 65536 };
+const boots: NetBoot[] = [];
+try {
+  for (const artifacts of [undefined, other]) {
+    boots.push(await bootNet({ backend: { kind: 'pktgen', pktgen }, app, appConfig: app === 'maglev' ? { backends: 16 } : {}, artifacts }));
+  }
+  // In 500 ms slices: one synchronous run longer than the driver's 2 s deadline would kill it.
+  for (const b of boots) for (let t = 3000; t > 0; t -= 500) b.app!.run('fwd', batch, 500);
+  const mpps: number[][] = [[], []];
+  for (let round = 0; round < runs; round++) {
+    for (const i of round % 2 === 0 ? [0, 1] : [1, 0]) {
+      const t0 = performance.now();
+      const n = boots[i]!.app!.run('fwd', batch, 500);
+      mpps[i]!.push(n / (performance.now() - t0) / 1e3);
+    }
+    console.log(`round ${round + 1}: A ${mpps[0]![round]!.toFixed(3)}  B ${mpps[1]![round]!.toFixed(3)} Mpps`);
+  }
+  const ratios = mpps[0]!.map((a, i) => mpps[1]![i]! / a);
+  console.log(`${app} b${batch}: A ${median(mpps[0]!).toFixed(3)}  B ${median(mpps[1]!).toFixed(3)} Mpps (medians of ${runs}); B/A ${median(ratios).toFixed(3)} (median of the rounds' ratios)`);
+} finally {
+  for (const b of boots) await b.stop();
+}
