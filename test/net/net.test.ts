@@ -1,11 +1,15 @@
 /**
  * Issue 5's network path on the kernel: the NIC driver domain on loopback (data integrity over
  * frame sizes 60..1514), nullnet, l2fwd (MAC swap) and maglev (consistent flow assignment) as
- * domains, and transparent recovery by nic_shadow with crashes injected under load.
+ * domains, transparent recovery by nic_shadow with crashes injected under load, and domains
+ * loaded from another build's artifacts directory (the ab-net probe's A/B).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import * as nfs from 'node:fs';
+import * as os from 'node:os';
+import * as npath from 'node:path';
 import { bootNet } from '../../src/host/net.js';
 import { Kernel } from '../../src/kernel/kernel.js';
 import { artifactPath } from '../../src/kernel/paths.js';
@@ -339,5 +343,22 @@ test('recovery: driver crashes under l2fwd load never reach the app; no buffer l
   } finally {
     await boot.stop();
     kernel.shutdown();
+  }
+});
+
+test('bootNet loads the domains from another artifacts directory when told (ab-net), and names what it cannot find', async () => {
+  const dir = nfs.mkdtempSync(npath.join(os.tmpdir(), 'redleaf-artifacts-'));
+  try {
+    for (const name of ['nic', 'l2fwd']) nfs.copyFileSync(artifactPath(name), npath.join(dir, `${name}.rldom`));
+    const boot = await bootNet({ backend: { kind: 'loopback' }, app: 'l2fwd', artifacts: dir });
+    try {
+      assert.ok(boot.app!.seed(64, 60) > 0);
+      assert.ok(boot.app!.run('fwd', 32, 100) > 0, 'the loop forwards through the domains loaded from there');
+    } finally {
+      await boot.stop();
+    }
+    await assert.rejects(bootNet({ backend: { kind: 'loopback' }, app: 'maglev', artifacts: dir }), (e: Error) => e.message.includes(npath.join(dir, 'maglev.rldom')));
+  } finally {
+    nfs.rmSync(dir, { recursive: true, force: true });
   }
 });
