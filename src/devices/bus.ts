@@ -120,11 +120,11 @@ export function ringWake(bar0: Int32Array): void {
 export const HANDOFF_MS = 0.05;
 
 /**
- * Driver side, after bumping WAKE, for a device that reads as parked: notify it, then hand it
- * this thread's CPU for a moment (at most HANDOFF_MS, less once it is up). Trusted code only
- * (the kernel's DeviceCap.wakeParked, the host's drivers): a domain may not block its thread.
+ * ringWake's notify of a device that reads as parked, then this thread's CPU handed to it for a
+ * moment (at most HANDOFF_MS, less once it is up). Trusted code only (a domain may not block its
+ * thread): drivers in domains reach it through DeviceCap.wake, which is ringWake.
  */
-export function wakeParked(bar0: Int32Array): void {
+function wakeParked(bar0: Int32Array): void {
   Atomics.notify(bar0, WAKE_WORD, 1);
   Atomics.wait(bar0, PARKED_WORD, 1, HANDOFF_MS);
 }

@@ -17,7 +17,7 @@ import { startNic, type NicBackendConfig } from '../devices/nic/index.js';
 import type { DeviceHandle } from '../devices/host.js';
 import type { Net, NetApp, NetAppStats, NetIo, NetStats } from '../interfaces/index.js';
 import type { RRef } from '../runtime/types.js';
-import { wakeParked, WAKE_WORD } from '../devices/bus.js';
+import { ringWake } from '../devices/bus.js';
 import { NicCore, type NicCoreOptions } from '../domains/nic/core.js';
 
 export interface NetBootOptions {
@@ -40,8 +40,8 @@ export interface NetBootOptions {
   deadlineMs?: number;
   /**
    * Directory to load the domain artifacts from (default: this build's dist/artifacts): another
-   * build's, signed with the same key and built from the same IDL, for a same-process A/B of
-   * domain code between two builds (probes/ab-net.ts).
+   * build's, signed with the same key and built from the same interfaces and capabilities, for a
+   * same-process A/B of domain code between two builds (probes/ab-net.ts).
    */
   artifacts?: string;
 }
@@ -149,9 +149,9 @@ export function hostIo(kernel: Kernel, cap: number): RRef<NetIo> {
 
 /**
  * The NIC driver logic run in the host, not in a domain (the bench's driver path, device tests):
- * on BAR0 `bar0` with the bus's doorbell conventions (a parked device is woken and handed the CPU:
- * bus.wakeParked) and the host's clock; `o` sets the rest (queues, rings, ...).
+ * on BAR0 `bar0` with the bus's doorbell (bus.ringWake: a parked device is woken and handed the
+ * CPU) and the host's clock; `o` sets the rest (queues, rings, ...).
  */
 export function hostNicCore(bar0: Int32Array, alloc: NicCoreOptions['alloc'], o: Partial<NicCoreOptions> = {}): NicCore {
-  return new NicCore({ bar0, wakeWord: WAKE_WORD, wakeParked: () => wakeParked(bar0), alloc, now: () => performance.now(), ...o });
+  return new NicCore({ bar0, wake: () => ringWake(bar0), alloc, now: () => performance.now(), ...o });
 }

@@ -40,7 +40,7 @@ import { FINGERPRINT, LAYOUTS, PROXIES, SIGNATURES, VIA_PROXIES } from '../gen/i
 import { dequeFieldsOf, routeRefusal, type RouteHook, type RouteRecord, type RouteTable } from './routes.js';
 import { TICK_BUDGET, checkExport, instantiateDomain, type DeadlineHooks } from './isolation.js';
 import type { DeviceHandle } from '../devices/host.js';
-import { ringWake, wakeParked, WAKE_WORD } from '../devices/bus.js';
+import { ringWake, WAKE_WORD } from '../devices/bus.js';
 import type { ResourceLimits } from 'node:worker_threads';
 import { WorkerDomain, checkWorkerPlacement, type WorkerHost } from './worker-tier.js';
 
@@ -613,7 +613,6 @@ export class Kernel {
         bar0: dev.bar0,
         wakeWord: WAKE_WORD,
         wake: () => ringWake(dev.bar0),
-        wakeParked: () => wakeParked(dev.bar0),
         onInterrupt: (handler: (bits: number) => void) => {
           live();
           dev.onIrq((bits) => this.guard(d, () => handler(bits), true));

@@ -26,14 +26,12 @@ export interface DeviceCap {
   readonly wakeWord: number;
   /** Run `handler(vectorBits)` in this domain whenever the device raises interrupts. */
   onInterrupt(handler: (bits: number) => void): void;
-  /** Ring the device after doorbell writes (bump WAKE; if the device is parked, wakeParked). */
-  wake(): void;
   /**
-   * For a driver that bumped WAKE itself and found the device parked (the word before WAKE is 1):
-   * notify it and hand it this thread's CPU for a moment (at most 0.05 ms), so that polling right
-   * after does not keep the woken device from running (src/devices/bus.ts: wakeParked).
+   * Ring the device after doorbell writes: bump WAKE, and only if the device is parked notify it
+   * and hand it this thread's CPU for a moment (at most 0.05 ms), so that polling right after
+   * does not keep the woken device from running (src/devices/bus.ts: ringWake).
    */
-  wakeParked(): void;
+  wake(): void;
 }
 
 export interface Sys {

@@ -7,8 +7,9 @@
  * frames; 2^20 flows for maglev, 65,536 for l2fwd, as bench net), a 3 s pass first, then `runs`
  * rounds of 500 ms each; prints every round, both medians and the median of the rounds' B/A.
  *
- * B's artifacts must be signed with this build's key and built from the same IDL: build the other
- * tree with REDLEAF_KEY_DIR pointing at this one's key (`.redleaf/keys`).
+ * B's artifacts must be signed with this build's key and built from the same interfaces and
+ * capabilities (src/interfaces, src/runtime/sys.ts): build the other tree with REDLEAF_KEY_DIR
+ * pointing at this one's key (`.redleaf/keys`).
  *
  *   node dist/src/bench/probes/ab-net.js OTHER/dist/artifacts [runs=10] [maglev|l2fwd] [batch=32]
  */

@@ -10,12 +10,12 @@
  *    so drivers skip the notify and a doorbell is seen within a nap; little CPU while the driver's
  *    thread is descheduled. Unannounced on purpose: announced naps (PARKED = 1, so doorbells
  *    notify) made a frame sent 10 ms after the last come back in ~1.4 ms instead of ~0.12 on a
- *    2-vCPU VM (`lull-latency.js 10`, without bus.wakeParked's hand-off; with it, ~0.15: no
+ *    2-vCPU VM (`lull-latency.js 10`, without bus.ringWake's hand-off; with it, ~0.15: no
  *    better): a notified thread often waited for the polling driver's CPU until the next
  *    scheduler tick, while a timed nap ended on time;
  *  - cold: it spins briefly and parks in Atomics.wait (waitWake, PARKED = 1), so an idle NIC costs
  *    no CPU; the doorbell that notifies it also hands it the driver's CPU for a moment
- *    (bus.wakeParked). A paced generator or a tap parks at most a millisecond, because frames
+ *    (bus.ringWake). A paced generator or a tap parks at most a millisecond, because frames
  *    keep arriving without a doorbell.
  * The WAKE value is read before the step, so a doorbell rung during the step is never lost.
  * Between steps (its DMA boundary) it services the bus: a function reset requested by the kernel

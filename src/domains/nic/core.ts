@@ -99,13 +99,12 @@ const STAGE = 64;
 
 export interface NicCoreOptions {
   bar0: Int32Array;
-  /** Word index of BAR0's WAKE word (doorbell notification). */
-  wakeWord: number;
   /**
-   * Wakes the device when it reads as parked after a doorbell: notifies it and hands it the CPU
-   * for a moment (DeviceCap.wakeParked in a domain, bus.wakeParked in the host).
+   * Rings the device after register writes, by the bus's doorbell convention (src/devices/bus.ts
+   * ringWake: bump WAKE; only a parked device is notified, and handed the CPU for a moment):
+   * DeviceCap.wake in a domain, bus.ringWake in the host.
    */
-  wakeParked: () => void;
+  wake: () => void;
   /** Allocates DMA memory for descriptor rings. */
   alloc: (bytes: number, align: number) => DmaBytes;
   /**
@@ -235,8 +234,8 @@ export class NicCore {
   readonly queues: number;
   readonly rxBufSize: number;
   private readonly bar0: Int32Array;
-  private readonly wakeWord: number;
-  private readonly wakeParked: () => void;
+  /** The doorbell (NicCoreOptions.wake). */
+  private readonly wake: () => void;
   private readonly now: () => number;
   private readonly resetTimeoutMs: number;
   private readonly promiscuous: boolean;
@@ -256,8 +255,7 @@ export class NicCore {
 
   constructor(o: NicCoreOptions) {
     this.bar0 = o.bar0;
-    this.wakeWord = o.wakeWord;
-    this.wakeParked = o.wakeParked;
+    this.wake = o.wake;
     this.now = o.now;
     this.queues = o.queues ?? 1;
     if (!Number.isInteger(this.queues) || this.queues < 1 || this.queues > 16) throw new RangeError(`nic: queues ${this.queues} not in 1..16`);
@@ -271,18 +269,6 @@ export class NicCore {
     this.rx = Array.from({ length: this.queues }, () => new Ring(o.alloc, queue, rxN));
     this.tx = Array.from({ length: this.queues }, () => new Ring(o.alloc, queue, txN));
     this.queueMask = (1 << this.queues) - 1;
-  }
-
-  /**
-   * Doorbell: bump WAKE; notify (a lock, often a system call) only if the device is parked. By
-   * the bus convention the word before WAKE is PARKED, 1 exactly while the device sleeps; with
-   * sequentially consistent atomics a device about to park sees the new WAKE and does not sleep.
-   * A parked device is woken by `wakeParked` (the environment's: a domain may not block its
-   * thread, and that call hands the device the CPU for a moment, see src/devices/bus.ts).
-   */
-  private wake(): void {
-    Atomics.add(this.bar0, this.wakeWord, 1);
-    if (Atomics.load(this.bar0, this.wakeWord - 1) !== 0) this.wakeParked();
   }
 
   private resetDevice(): void {

@@ -36,8 +36,7 @@ export function init(sys: Sys): Net {
   const num = (k: string, d: number): number => (typeof cfg[k] === 'number' ? (cfg[k] as number) : d);
   const core = new NicCore({
     bar0: dev.bar0,
-    wakeWord: dev.wakeWord,
-    wakeParked: dev.wakeParked,
+    wake: dev.wake,
     alloc: (n, a) => sys.alloc.bytes(n, a),
     // Each ring keeps its buffers in a deque of the driver's own: buffers move between it and a
     // NetIo's deques in bulk, with no handle per buffer.
