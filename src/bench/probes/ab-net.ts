@@ -15,6 +15,7 @@
  */
 import { bootNet, type NetBoot } from '../../host/net.js';
 import { median } from '../harness.js';
+import { MAGLEV_64, PKTGEN_64 } from '../net.js';
 
 const [other, runsArg, appArg, batchArg] = process.argv.slice(2);
 if (other === undefined) {
@@ -24,11 +25,10 @@ if (other === undefined) {
 const runs = Number(runsArg ?? 10);
 const app = appArg === 'l2fwd' ? 'l2fwd' : 'maglev';
 const batch = Number(batchArg ?? 32);
-const pktgen = { frameSize: 60, flows: app === 'maglev' ? 1 << 20 : 65536 };
 const boots: NetBoot[] = [];
 try {
   for (const artifacts of [undefined, other]) {
-    boots.push(await bootNet({ backend: { kind: 'pktgen', pktgen }, app, appConfig: app === 'maglev' ? { backends: 16 } : {}, artifacts }));
+    boots.push(await bootNet({ ...(app === 'maglev' ? MAGLEV_64 : { backend: PKTGEN_64, app }), artifacts }));
   }
   // In 500 ms slices: one synchronous run longer than the driver's 2 s deadline would kill it.
   for (const b of boots) for (let t = 3000; t > 0; t -= 500) b.app!.run('fwd', batch, 500);

@@ -7,9 +7,10 @@
  */
 import { bootNet } from '../../host/net.js';
 import { median } from '../harness.js';
+import { MAGLEV_64 } from '../net.js';
 
 const runs = Number(process.argv[2] ?? 8);
-const boot = await bootNet({ backend: { kind: 'pktgen', pktgen: { frameSize: 60, flows: 1 << 20 } }, app: 'maglev', appConfig: { backends: 16 } });
+const boot = await bootNet(MAGLEV_64);
 try {
   const app = boot.app!;
   // In 500 ms slices: one synchronous run longer than the driver's 2 s deadline would kill it.

@@ -7,9 +7,10 @@
  *   node dist/src/bench/probes/restart-times.js [n=6]
  */
 import { bootNet } from '../../host/net.js';
+import { PKTGEN_64 } from '../net.js';
 
 const n = Number(process.argv[2] ?? 6);
-const boot = await bootNet({ backend: { kind: 'pktgen', pktgen: { frameSize: 60, flows: 65536 } }, shadow: true, app: 'l2fwd' });
+const boot = await bootNet({ backend: PKTGEN_64, shadow: true, app: 'l2fwd' });
 try {
   const k = boot.kernel;
   const restart = k.restart.bind(k);
