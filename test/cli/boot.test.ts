@@ -10,37 +10,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as nfs from 'node:fs';
-import * as os from 'node:os';
 import * as npath from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { FileSystem } from '../../src/domains/fs/fs.js';
 import { hostAlloc } from '../../src/host/bytes.js';
 import { RamBlockDevice } from '../../src/host/fs-image.js';
 import { installSystem, programsDir, type BuiltProgram } from '../../src/host/image.js';
 import { mkfs } from '../../src/host/mkfs.js';
+import { CLI as cli, ROOT as root, runCli, tmpdirFor, type CliRun as Run } from './run-cli.js';
 
-const root = npath.resolve(npath.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const cli = npath.join(root, 'dist', 'src', 'cli', 'main.js');
-
-interface Run {
-  status: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[], opts: { input?: string; env?: Record<string, string>; cwd?: string } = {}): Run {
-  const r = spawnSync(process.execPath, [cli, ...args], {
-    cwd: opts.cwd ?? root, encoding: 'utf8', timeout: 120_000, input: opts.input ?? '', env: { ...process.env, ...opts.env },
-  });
-  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
-}
-
-function tmpdir(t: { after(fn: () => void): void }): string {
-  const d = nfs.mkdtempSync(npath.join(os.tmpdir(), 'redleaf-boot-'));
-  t.after(() => nfs.rmSync(d, { recursive: true, force: true }));
-  return d;
-}
+const run = runCli;
+const tmpdir = (t: { after(fn: () => void): void }): string => tmpdirFor(t, 'redleaf-boot-');
 
 /** A bootable image (the built programs in /bin) in `dir`. */
 function bootableImage(dir: string): string {

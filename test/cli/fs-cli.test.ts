@@ -5,27 +5,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as nfs from 'node:fs';
-import * as os from 'node:os';
 import * as npath from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { parseSize, formatSize } from '../../src/cli/sizes.js';
+import { runCli, tmpdirFor, type CliRun } from './run-cli.js';
 
-const root = npath.resolve(npath.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const cli = npath.join(root, 'dist', 'src', 'cli', 'main.js');
-
-function run(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [cli, ...args], { cwd: root, encoding: 'utf8', timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function tmpdir(t: { after(fn: () => void): void }): string {
-  const d = nfs.mkdtempSync(npath.join(os.tmpdir(), 'redleaf-fs-cli-'));
-  t.after(() => nfs.rmSync(d, { recursive: true, force: true }));
-  return d;
-}
+const run = (...args: string[]): CliRun => runCli(args, { timeoutMs: 60_000 });
+const tmpdir = (t: { after(fn: () => void): void }): string => tmpdirFor(t, 'redleaf-fs-cli-');
 
 test('sizes: parse and format', () => {
   assert.equal(parseSize('4096'), 4096);

@@ -6,12 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import * as npath from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const root = npath.resolve(npath.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const cli = npath.join(root, 'dist', 'src', 'cli', 'main.js');
+import { runCli } from './run-cli.js';
 
 interface NetRun {
   status: number | null;
@@ -23,7 +18,7 @@ interface NetRun {
 }
 
 function net(args: string[]): NetRun {
-  const r = spawnSync(process.execPath, [cli, 'net', ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+  const r = runCli(['net', ...args]);
   const lines = r.stdout.split('\n').filter((l) => l !== '');
   const done = /^done: (\d+) frames forwarded, app stats (\{.*\})$/.exec(lines.at(-1) ?? '');
   return { status: r.status, lines, stderr: r.stderr, stats: done ? JSON.parse(done[2]!) : {}, forwarded: done ? Number(done[1]) : -1 };

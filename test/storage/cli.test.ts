@@ -4,14 +4,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootStorage } from '../../src/host/storage.js';
+import { CLI as cli, runCli, type CliRun } from '../cli/run-cli.js';
 
-const cli = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
-const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 30_000 });
+const run = (...args: string[]): CliRun => runCli(args, { timeoutMs: 30_000 });
 
 test('disk create / info / --help', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'rl-disk-'));
