@@ -68,11 +68,8 @@ export function instrument(source: string, fileName: string): string {
     /** A loop body with its back-edge check first. */
     const checkedLoop = (body: ts.Statement): ts.Block => {
       const a = activations.at(-1);
-      let check = entryCheck();
-      if (a) {
-        a.counts = true;
-        check = loopCheck();
-      }
+      if (a) a.counts = true;
+      const check = a ? loopCheck() : entryCheck();
       return ts.isBlock(body) ? f.updateBlock(body, [check, ...body.statements]) : f.createBlock([check, body], true);
     };
     /** A function body with its entry check first, then its loop counter if a loop uses it. */

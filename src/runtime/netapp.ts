@@ -223,7 +223,10 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
    * (a seeded loop's re-seeding). One queue takes what it gets (no field read on its path).
    */
   const rxRoom = (io: RRef<NetIo>): boolean => queues === 1 || io.held < rxShare;
-  /** A call into the Net on queue q; on an RpcError (the Net below died) count it and return null. */
+  /**
+   * A call into the Net on queue q; on an RpcError (the Net below died) count it and return null.
+   * netCall's work written out: this is the loop's call, which should not make a closure each time.
+   */
   const call = (rx: boolean, q: number, io: RRef<NetIo>): RRef<NetIo> | null => {
     try {
       return rx ? net.rxSubmitAndPoll(q, io) : net.txSubmitAndPoll(q, io);

@@ -20,11 +20,8 @@ interface Probe {
 /** `source` instrumented and evaluated as a bundle does: $rl_n in the enclosing scope, $rl_tick from the kernel (here, a counter). */
 function load(source: string, names: string[]): Probe {
   const code = instrument(source, 'probe.ts');
-  const p: Probe = { ticks: 0, kill: () => {}, fns: {} };
   let dead = false;
-  p.kill = () => {
-    dead = true;
-  };
+  const p: Probe = { ticks: 0, kill: () => void (dead = true), fns: {} };
   const tick = (): number => {
     p.ticks++;
     if (dead) throw new Error('dead');
