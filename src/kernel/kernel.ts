@@ -260,7 +260,7 @@ export class Kernel {
       const importObjs = imports.map((spec, i) => this.resolveImport(d, spec, m.imports[i]!));
       const sys = this.makeSys(d, opts);
       this.sliceStart = performance.now(); // init is a new run of domain code (a kernel entry)
-      const init = instantiateDomain(artifact, this.deadlineHooks(d));
+      const init = instantiateDomain(artifact, this.deadlineHooks(d), artifact.manifest.name);
       if (typeof init !== 'function') throw new KernelError('EINIT', `domain ${name} does not export an init function`);
       const exported = init(sys, ...importObjs) as unknown;
       if (!d.live) throw new KernelError('EINIT', `domain ${name} died during init (${d.lastFault?.message ?? d.deathCause})`);

@@ -465,7 +465,7 @@ function bootDomain(): boolean {
     const want = boot.typeIds.join(',');
     const got = [kit.bytesType, kit.dequeType, ...LAYOUTS.map((l) => kit.layoutType(l.name)!)].join(',');
     if (want !== got) throw new Error(`the worker's type table (${got}) differs from the kernel's (${want})`);
-    const init = instantiateDomain(boot, { tick: harden(tick), aw: harden(aw) });
+    const init = instantiateDomain(boot, { tick: harden(tick), aw: harden(aw) }, boot.name);
     if (typeof init !== 'function') throw new Error(`domain ${boot.name} does not export an init function`);
     runStart = now();
     const exported = init(makeSys()) as unknown;

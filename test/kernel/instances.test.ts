@@ -90,7 +90,7 @@ describe('instances of one artifact', () => {
 describe('the evaluated-code cache', () => {
   const code = '(function ($rl_tick, $rl_aw) { "use strict"; let n = 0; return { init: () => ({ g: globalThis, n: ++n }) }; })';
   const hooks = { tick: () => 1024, aw: <T>(v: T): T => v };
-  const run = (source: { code: string }): { g: object; n: number } => (instantiateDomain(source, hooks) as () => { g: object; n: number })();
+  const run = (source: { code: string }): { g: object; n: number } => (instantiateDomain(source, hooks, 'cache') as () => { g: object; n: number })();
 
   test('one compartment per source object, fresh module state per instance', () => {
     const source = { code };
@@ -109,5 +109,22 @@ describe('the evaluated-code cache', () => {
     const after = run(source);
     assert.notEqual(after.g, before);
     assert.equal(after.n, -1, 'the new code runs');
+  });
+
+  test("domain code is named after its label in stack traces, and a label cannot add code", () => {
+    const thrower = '(function ($rl_tick, $rl_aw) { "use strict"; return { init: () => { throw new Error("boom"); } }; })';
+    const stackOf = (label: string): string => {
+      const init = instantiateDomain({ code: thrower }, hooks, label) as () => void;
+      try {
+        init();
+      } catch (e) {
+        return String((e as Error).stack);
+      }
+      return assert.fail('init did not throw');
+    };
+    assert.match(stackOf('nic'), /redleaf-domain:nic\.js:1:/);
+    // A line break would end the sourceURL comment and make the rest code: it becomes '_'.
+    assert.match(stackOf('x\nglobalThis.injected = 1'), /redleaf-domain:x_globalThis\.injected___1\.js:1:/);
+    assert.equal((globalThis as { injected?: number }).injected, undefined);
   });
 });
