@@ -47,6 +47,8 @@ export interface Rv6System {
   storage: Storage | null;
   /** The block driver domain (nvme or membdev), for crash injection. */
   driverName: string;
+  /** The BDev domain the file system is bound to: the block shadow when there is one, else the driver. */
+  bdevName: string;
   /** Shut rv6 down (sync + unmount), terminate its domains, stop the device and the kernel. Idempotent. */
   stop(): Promise<void>;
 }
@@ -161,7 +163,7 @@ export async function bootRv6(opts: Rv6Options): Promise<Rv6System> {
     kernel.load(artifactPath('rv6'), { name: CORE_DOMAIN, imports: [FS_DOMAIN, { object: programLoader(kernel) }, { object: out }] });
     const core = kernel.bind<Rv6Boot>(CORE_DOMAIN);
     let stopped: Promise<void> | null = null;
-    return { kernel, core, storage, driverName, stop: () => (stopped ??= stopAll(core)) };
+    return { kernel, core, storage, driverName, bdevName: bdevDomain, stop: () => (stopped ??= stopAll(core)) };
   } catch (e) {
     await stopAll(null);
     throw e;
