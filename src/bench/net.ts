@@ -28,7 +28,7 @@ import type { NicCore } from '../domains/nic/core.js';
 import { FrameDeque } from '../domains/nic/deque.js';
 import { swapMacs } from '../domains/l2fwd/index.js';
 import type { DmaBytes, RRef, RRefArray, RRefDeque } from '../runtime/types.js';
-import type { NetIo } from '../interfaces/index.js';
+import type { NetApp, NetIo } from '../interfaces/index.js';
 import { bootNet, hostIo, hostNicCore, type NetBoot, type NetBootOptions } from '../host/net.js';
 import { caseChooser, median, mediansOf, progressBar, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
 
@@ -78,6 +78,16 @@ export const MAGLEV_64: Pick<NetBootOptions, 'backend' | 'app' | 'appConfig'> = 
   app: 'maglev',
   appConfig: { backends: 16 },
 };
+
+/**
+ * `app` forwarding ('fwd', batches of `batch`) for `ms` in runs of at most 500 ms: one synchronous
+ * run longer than the driver's 2 s deadline would kill it. Returns frames forwarded.
+ */
+export function forwardFor(app: NetApp, batch: number, ms: number): number {
+  let frames = 0;
+  for (let t = ms; t > 0; t -= 500) frames += app.run('fwd', batch, Math.min(500, t));
+  return frames;
+}
 
 /** NicCore in the host, brought up on a NIC model (by default PKTGEN_64), over kernel-owned buffers. */
 export interface HostNic {
@@ -276,12 +286,11 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
   // Progress: three ticks per driver/domain/shadow case, three per call-64 (one per path), one per other case.
   const bar = progressBar(opts, 'net', chosen.reduce((n, c) => n + (c.startsWith('call') || PATH_CASES.includes(c) ? 3 : 1), 0));
   if (paths) await driverPath(opts, ms, rows, bar, wants);
-  const pg = PKTGEN_64;
   if (paths) {
     // Both paths booted at once (an idle NIC model parks its thread), their runs interleaved.
     const boots: NetBoot[] = [];
     try {
-      for (const shadow of [false, true]) boots.push(await bootNet({ backend: pg, shadow, app: 'l2fwd' }));
+      for (const shadow of [false, true]) boots.push(await bootNet({ backend: PKTGEN_64, shadow, app: 'l2fwd' }));
       for (const batch of BATCHES) {
         for (const mode of MODES) {
           if (!wants(pathCase(mode, batch))) continue;
@@ -311,8 +320,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
     const boot = await bootNet(MAGLEV_64);
     try {
       // One pass over the 1M flows first, so the figure is the steady state of a full flow cache.
-      // (in 500 ms slices: one synchronous run longer than the driver's 2 s deadline would kill it)
-      for (let t = Math.max(300, 3000 * opts.scale); t > 0; t -= 500) boot.app!.run('fwd', 32, Math.min(500, t));
+      forwardFor(boot.app!, 32, Math.max(300, 3000 * opts.scale));
       const mpps = await appRate(boot, opts, ms, 'fwd', 32);
       const flows = boot.appStats()!.flows;
       rows.push({ case: 'maglev-64-b32', path: 'domain', mpps: round(mpps), flows });
@@ -332,7 +340,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
     }
   }
   if (wants('recovery')) {
-    const boot = await bootNet({ backend: pg, shadow: true, app: 'l2fwd' });
+    const boot = await bootNet({ backend: PKTGEN_64, shadow: true, app: 'l2fwd' });
     try {
       const app = boot.app!;
       app.run('fwd', 32, 300);
@@ -356,7 +364,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
     }
   }
   for (const path of wants('call-64-b32') ? (['domain', 'shadow', 'nullnet'] as const) : []) {
-    const boot = await bootNet({ backend: path === 'nullnet' ? 'nullnet' : pg, shadow: path === 'shadow', app: null });
+    const boot = await bootNet({ backend: path === 'nullnet' ? 'nullnet' : PKTGEN_64, shadow: path === 'shadow', app: null });
     try {
       callCost(boot, Math.min(300, ms)); // warm-up
       const c = callCost(boot, ms);

@@ -17,7 +17,7 @@
  *    throws (the domain is dead or past its deadline), they stay, so this activation's next
  *    back-edge and every function entry throw again; if it returns (1024: 0 modulo the batch),
  *    the next entry check reads the clock once more and refills $rl_n.
-
+ *
  * What stays bounded: a domain stuck in a loop reaches the kernel within 1024 of its iterations,
  * stuck in recursion within 1024 calls, and panics past its deadline; once dead, its checks always
  * throw, so catching the panic does not help. (A loop of fewer than 1024 iterations in a function

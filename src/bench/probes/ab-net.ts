@@ -15,7 +15,7 @@
  */
 import { bootNet, type NetBoot } from '../../host/net.js';
 import { median } from '../harness.js';
-import { MAGLEV_64, PKTGEN_64 } from '../net.js';
+import { MAGLEV_64, PKTGEN_64, forwardFor } from '../net.js';
 
 const [other, runsArg, appArg, batchArg] = process.argv.slice(2);
 if (other === undefined) {
@@ -30,8 +30,7 @@ try {
   for (const artifacts of [undefined, other]) {
     boots.push(await bootNet({ ...(app === 'maglev' ? MAGLEV_64 : { backend: PKTGEN_64, app }), artifacts }));
   }
-  // In 500 ms slices: one synchronous run longer than the driver's 2 s deadline would kill it.
-  for (const b of boots) for (let t = 3000; t > 0; t -= 500) b.app!.run('fwd', batch, 500);
+  for (const b of boots) forwardFor(b.app!, batch, 3000);
   const mpps: number[][] = [[], []];
   for (let round = 0; round < runs; round++) {
     for (const i of round % 2 === 0 ? [0, 1] : [1, 0]) {

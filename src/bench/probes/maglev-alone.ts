@@ -7,14 +7,13 @@
  */
 import { bootNet } from '../../host/net.js';
 import { median } from '../harness.js';
-import { MAGLEV_64 } from '../net.js';
+import { MAGLEV_64, forwardFor } from '../net.js';
 
 const runs = Number(process.argv[2] ?? 8);
 const boot = await bootNet(MAGLEV_64);
 try {
   const app = boot.app!;
-  // In 500 ms slices: one synchronous run longer than the driver's 2 s deadline would kill it.
-  for (let t = 3000; t > 0; t -= 500) app.run('fwd', 32, 500);
+  forwardFor(app, 32, 3000);
   const mpps: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();

@@ -14,7 +14,7 @@
  */
 import { Session } from 'node:inspector/promises';
 import { bootNet } from '../../host/net.js';
-import { MAGLEV_64, PKTGEN_64 } from '../net.js';
+import { MAGLEV_64, PKTGEN_64, forwardFor } from '../net.js';
 
 const [appArg, msArg, topArg] = process.argv.slice(2);
 if (appArg !== undefined && appArg !== 'l2fwd' && appArg !== 'maglev') {
@@ -59,20 +59,14 @@ function selfTime(p: CpuProfile): [string, number][] {
 const boot = await bootNet(app === 'maglev' ? MAGLEV_64 : { backend: PKTGEN_64, app });
 const session = new Session();
 try {
-  const run = boot.app!;
-  // In 500 ms slices: one synchronous run longer than the driver's 2 s deadline would kill it.
-  const forward = (total: number): number => {
-    let frames = 0;
-    for (let t = total; t > 0; t -= 500) frames += run.run('fwd', 32, Math.min(500, t));
-    return frames;
-  };
-  forward(3000);
+  const netApp = boot.app!;
+  forwardFor(netApp, 32, 3000);
   session.connect();
   await session.post('Profiler.enable');
   await session.post('Profiler.setSamplingInterval', { interval: 100 });
   await session.post('Profiler.start');
   const t0 = performance.now();
-  const frames = forward(ms);
+  const frames = forwardFor(netApp, 32, ms);
   const elapsed = performance.now() - t0;
   const { profile } = (await session.post('Profiler.stop')) as { profile: CpuProfile };
   console.log(`${app}-64-b32 through a crossing: ${(frames / elapsed / 1e3).toFixed(2)} Mpps while sampled (${(elapsed / 1e3).toFixed(1)} s, ${profile.samples.length} samples of the kernel thread)`);
