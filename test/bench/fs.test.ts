@@ -6,14 +6,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import fc from 'fast-check';
+import { benchJson } from '../cli/run-cli.js';
 import { calibratedSize, fileBounds, type BenchfsResult } from '../../src/bench/fs.js';
 
 const MiB = 1 << 20;
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 test('bench fs: the calibrated file size is whole MiB within the bounds, and grows with the rates', () => {
   const rate = fc.double({ min: 0.01, max: 1e5, noNaN: true });
@@ -30,10 +27,7 @@ test('bench fs: the calibrated file size is whole MiB within the bounds, and gro
 });
 
 test('bench fs --json at a tiny scale: every case, positive numbers, the crash case crashed the driver', async () => {
-  const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'bench', 'fs', '--json', '--runs', '1', '--scale', '0.05', '--no-progress'], {
-    timeout: 600_000, maxBuffer: 16 * MiB,
-  });
-  const r = JSON.parse(stdout) as { suite: string; results: Record<string, string | number>[]; notes: string[] };
+  const r = await benchJson('fs', ['--runs', '1', '--scale', '0.05'], 600_000);
   assert.equal(r.suite, 'fs');
   const find = (c: string, dev?: string, path?: string): Record<string, string | number> => {
     const rows = r.results.filter((x) => x.case === c && x.dev === dev && x.path === path);

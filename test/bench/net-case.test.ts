@@ -6,15 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { benchJson, type BenchJson } from '../cli/run-cli.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-const run = async (...args: string[]) => {
-  const { stdout } = await promisify(execFile)(process.execPath, [CLI, 'bench', 'net', '--json', '--no-progress', '--scale', '0.05', '--runs', '1', ...args], { timeout: 300_000 });
-  return JSON.parse(stdout) as { suite: string; results: Record<string, string | number>[]; notes: string[] };
-};
+const run = (...args: string[]): Promise<BenchJson> => benchJson('net', ['--scale', '0.05', '--runs', '1', ...args]);
 
 test('bench net --case recovery: one row {case, path, restart_ms, frames_lost} after a real crash', async () => {
   const r = await run('--case', 'recovery');

@@ -6,16 +6,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { benchJson, runCliAsync } from '../cli/run-cli.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-const run = (...args: string[]) => promisify(execFile)(process.execPath, [CLI, 'bench', ...args], { timeout: 300_000 });
+const run = (...args: string[]) => runCliAsync(['bench', ...args]);
 
 test('bench nvme --case recovery-write: just that case, every field, the driver restarted', async () => {
-  const { stdout } = await run('nvme', '--json', '--no-progress', '--scale', '0.05', '--case', 'recovery-write');
-  const r = JSON.parse(stdout) as { results: Record<string, string | number>[]; notes: string[] };
+  const r = await benchJson('nvme', ['--scale', '0.05', '--case', 'recovery-write']);
   assert.deepEqual(r.results.map((x) => x.case), ['recovery-write']);
   const row = r.results[0]!;
   for (const f of ['mbps_no_crash', 'mbps_crash_per_s']) assert.ok(typeof row[f] === 'number' && row[f] > 0, `${f} of ${JSON.stringify(row)}`);

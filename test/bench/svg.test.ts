@@ -8,17 +8,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { chartOf, renderSvg } from '../../src/bench/lib/svg.js';
 import type { ResultRow, SuiteResult } from '../../src/bench/harness.js';
-
-const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+import { benchJson, runCliAsync } from '../cli/run-cli.js';
 
 const rowArb = fc.record({
   case: fc.string({ minLength: 1, maxLength: 12 }),
@@ -65,14 +61,12 @@ test('bench calls --svg through the CLI: a chart with a bar per case; a bad path
   const dir = mkdtempSync(join(tmpdir(), 'redleaf-svg-'));
   try {
     const file = join(dir, 'calls.svg');
-    const run = promisify(execFile);
-    const { stdout } = await run(process.execPath, [CLI, 'bench', 'calls', '--json', '--runs', '1', '--scale', '0.01', '--no-progress', '--svg', file], { timeout: 300_000 });
-    const r = JSON.parse(stdout) as SuiteResult;
+    const r = await benchJson('calls', ['--runs', '1', '--scale', '0.01', '--svg', file]);
     const svg = readFileSync(file, 'utf8');
     assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
     assert.equal(barWidths(svg).length, r.results.length);
     for (const row of r.results) assert.ok(svg.includes(`>${String(row.case)}</text>`), `no label for ${String(row.case)}`);
-    await assert.rejects(run(process.execPath, [CLI, 'bench', 'calls', '--svg', join(dir, 'no', 'such', 'dir', 'x.svg')], { timeout: 60_000 }), (e: { stderr: string }) => /--svg .*does not exist or is not writable/.test(e.stderr));
+    await assert.rejects(runCliAsync(['bench', 'calls', '--svg', join(dir, 'no', 'such', 'dir', 'x.svg')], 60_000), (e: { stderr: string }) => /--svg .*does not exist or is not writable/.test(e.stderr));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,12 +1,14 @@
 /**
  * The built CLI run as a child process, for the tests of its commands: where it is, one run of it
- * (stdin, environment, working directory), and a temporary directory a test removes after itself.
+ * (stdin, environment, working directory; or asynchronously, for a benchmark suite that takes
+ * minutes, with its JSON parsed), and a temporary directory a test removes after itself.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import * as nfs from 'node:fs';
 import * as os from 'node:os';
 import * as npath from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 /** The repository (this file runs from dist/test/cli). */
 export const ROOT = npath.resolve(npath.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -34,6 +36,24 @@ export function runCli(args: readonly string[], o: CliOptions = {}): CliRun {
     cwd: o.cwd ?? ROOT, encoding: 'utf8', timeout: o.timeoutMs ?? 120_000, input: o.input ?? '', env: { ...process.env, ...o.env },
   });
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** `redleaf ...args` asynchronously: its output, or a rejection (with the child's `stderr`) if it exits non-zero. */
+export function runCliAsync(args: readonly string[], timeoutMs = 300_000): Promise<{ stdout: string; stderr: string }> {
+  return promisify(execFile)(process.execPath, [CLI, ...args], { timeout: timeoutMs, maxBuffer: 16 << 20 });
+}
+
+/** What `redleaf bench <suite> --json` prints. */
+export interface BenchJson {
+  suite: string;
+  results: Record<string, string | number>[];
+  notes: string[];
+}
+
+/** `redleaf bench <suite> --json --no-progress ...args`, its JSON parsed. */
+export async function benchJson(suite: string, args: readonly string[], timeoutMs?: number): Promise<BenchJson> {
+  const { stdout } = await runCliAsync(['bench', suite, '--json', '--no-progress', ...args], timeoutMs);
+  return JSON.parse(stdout) as BenchJson;
 }
 
 /** A fresh directory under the OS's temporary one, removed when test `t` ends. */
