@@ -4,12 +4,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootStorage } from '../../src/host/storage.js';
-import { CLI as cli, runCli, type CliRun } from '../cli/run-cli.js';
+import { runCli, type CliRun } from '../cli/run-cli.js';
 
 const run = (...args: string[]): CliRun => runCli(args, { timeoutMs: 30_000 });
 
@@ -29,7 +28,9 @@ test('disk create / info / --help', async () => {
     r = run('disk', 'create', join(dir, 'b.img'), '--size', 'lots');
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /not a size/);
-    const out = execFileSync(process.execPath, [cli, 'disk', 'info', img], { encoding: 'utf8', timeout: 30_000 });
+    r = run('disk', 'info', img);
+    assert.equal(r.status, 0, r.stderr);
+    const out = r.stdout;
     assert.match(out, /model: +RedLeaf\.ts NVMe/);
     assert.match(out, /block size: +512/);
     assert.match(out, /blocks: +2048/);
