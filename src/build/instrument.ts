@@ -3,6 +3,10 @@
  *  - a deadline check at every function entry:
  *      `if (--$rl_n < 0) $rl_n = $rl_tick();`
  *    a decrement of a bundle-local counter, with the kernel's clock read once per 1024 checks;
+ *    a constructor is an entry too (its check goes first, before any super()), and so is a
+ *    class's first instance field initializer, `x = (--$rl_n < 0 && ($rl_n = $rl_tick()), init)`:
+ *    a base class runs its initializers before its constructor's body, and a class extending a
+ *    built-in may have no constructor of its own, so recursion through `new` meets a check either way;
  *  - a batched deadline check at every loop back-edge of a function:
  *      `if ((++$rl_l & 1023) === 0) $rl_l = $rl_tick($rl_l = $rl_n = -1);`
  *    on a counter local to the function's activation (`let $rl_l = 0` first in its body), so the
@@ -40,9 +44,12 @@ export function instrument(source: string, fileName: string): string {
   const transformer: ts.TransformerFactory<ts.SourceFile> = (ctx) => {
     const f = ctx.factory;
     // The checks, built fresh for each insertion point (nodes must not be shared).
-    const tick = (): ts.Statement => f.createExpressionStatement(f.createAssignment(f.createIdentifier('$rl_n'), f.createCallExpression(f.createIdentifier('$rl_tick'), undefined, [])));
-    const entryCheck = (): ts.Statement =>
-      f.createIfStatement(f.createBinaryExpression(f.createPrefixDecrement(f.createIdentifier('$rl_n')), ts.SyntaxKind.LessThanToken, f.createNumericLiteral(0)), tick());
+    const budgetSpent = (): ts.Expression => f.createBinaryExpression(f.createPrefixDecrement(f.createIdentifier('$rl_n')), ts.SyntaxKind.LessThanToken, f.createNumericLiteral(0));
+    const tick = (): ts.Expression => f.createAssignment(f.createIdentifier('$rl_n'), f.createCallExpression(f.createIdentifier('$rl_tick'), undefined, []));
+    const entryCheck = (): ts.Statement => f.createIfStatement(budgetSpent(), f.createExpressionStatement(tick()));
+    /** The entry check as an expression, before `value`: `(--$rl_n < 0 && ($rl_n = $rl_tick()), value)`. */
+    const checkedValue = (value: ts.Expression): ts.Expression =>
+      f.createParenthesizedExpression(f.createComma(f.createLogicalAnd(budgetSpent(), f.createParenthesizedExpression(tick())), value));
     const loopCheck = (): ts.Statement =>
       f.createIfStatement(
         f.createStrictEquality(
@@ -75,6 +82,18 @@ export function instrument(source: string, fileName: string): string {
     /** A function body with its entry check first, then its loop counter if a loop uses it. */
     const checkedBody = (body: ts.Block, counts: boolean): ts.Block =>
       f.updateBlock(body, [entryCheck(), ...(counts ? [loopCounter()] : []), ...body.statements]);
+    /**
+     * A class's members with the entry check before its first instance field initializer. A
+     * base class runs its field initializers before its constructor's body, and a class whose
+     * constructor is not domain code (one extending a built-in, with none of its own) runs them
+     * with no checked body at all: recursion through `new` in an initializer is checked here.
+     */
+    const checkedFields = (members: ts.NodeArray<ts.ClassElement>): ts.ClassElement[] => {
+      const first = members.findIndex((m) => ts.isPropertyDeclaration(m) && m.initializer !== undefined && !ts.getModifiers(m)?.some((x) => x.kind === ts.SyntaxKind.StaticKeyword));
+      return members.map((m, i) =>
+        i === first && ts.isPropertyDeclaration(m) ? f.updatePropertyDeclaration(m, m.modifiers, m.name, m.questionToken ?? m.exclamationToken, m.type, checkedValue(m.initializer!)) : m,
+      );
+    };
     let sourceFile: ts.SourceFile;
     const where = (n: ts.Node): string => {
       const { line, character } = sourceFile.getLineAndCharacterOfPosition(n.getStart(sourceFile));
@@ -120,6 +139,12 @@ export function instrument(source: string, fileName: string): string {
       if (ts.isSetAccessorDeclaration(n) && n.body) {
         return f.updateSetAccessorDeclaration(n, n.modifiers, n.name, n.parameters, checkedBody(n.body, counts));
       }
+      if (ts.isConstructorDeclaration(n) && n.body) {
+        // First, even before super(): the check touches no `this`.
+        return f.updateConstructorDeclaration(n, n.modifiers, n.parameters, f.updateBlock(n.body, [entryCheck(), ...n.body.statements]));
+      }
+      if (ts.isClassDeclaration(n)) return f.updateClassDeclaration(n, n.modifiers, n.name, n.typeParameters, n.heritageClauses, checkedFields(n.members));
+      if (ts.isClassExpression(n)) return f.updateClassExpression(n, n.modifiers, n.name, n.typeParameters, n.heritageClauses, checkedFields(n.members));
       return n;
     };
     return (sf) => {

@@ -2,7 +2,8 @@
  * The trusted build's deadline checks (instrument.ts), run as plain functions with a counting
  * $rl_tick in place of the kernel's: how often each kind of code reads the clock (loops once per
  * 1024 iterations of an activation, function entries once per 1024 calls, module-level and
- * constructor loops per 1024 iterations through the shared counter), that a tick that throws keeps
+ * constructor loops per 1024 iterations through the shared counter, constructors and instance
+ * field initializers as entries), that a tick that throws keeps
  * throwing (the same activation's loop, other functions' entries: a domain that catches its
  * deadline panic cannot run on), and that the checks' names are refused in domain source.
  */
@@ -66,13 +67,40 @@ test('function entries read the clock once per 1025 calls: 1024 of budget, and t
 test('loops at module level and in constructors count on the shared counter, as entries do', () => {
   const code = instrument(`let n = 0; for (let i = 0; i < 5; i++) n++; class C { constructor() { let k = 0; while (k < 3) k++; } }`, 'probe.ts');
   assert.doesNotMatch(code, /\$rl_l/, 'no local counter where none can go first');
-  assert.equal(code.match(/--\$rl_n < 0/g)?.length, 2);
+  assert.equal(code.match(/--\$rl_n < 0/g)?.length, 3, 'the module loop, the constructor loop and the constructor entry');
   const p = load(`class C { k = 0; constructor(n: number) { while (this.k < n) this.k++; } }`, ['C']);
   const C = p.fns.C as unknown as new (n: number) => unknown;
   new C(1);
   const base = p.ticks;
   new C(3 * 1025);
   assert.equal(p.ticks - base, 3);
+});
+
+test('recursion only through `new` reaches the clock: constructors and instance field initializers are entries', () => {
+  // Each construction makes two more: 2^13 - 1 of them, no function or method call among them.
+  const p = load(
+    `class Tree { constructor(d: number) { if (d > 0) { new Tree(d - 1); new Tree(d - 1); } } }
+     let depth = 0;
+     class Wide extends Array { static made = 0; left = depth < 12 ? (depth++, new Wide()) : null; right = (Wide.made++, depth < 12 ? new Wide() : null); }`,
+    ['Tree', 'Wide'],
+  );
+  const Tree = p.fns.Tree as unknown as new (d: number) => unknown;
+  new Tree(0);
+  let base = p.ticks;
+  new Tree(12);
+  assert.ok(p.ticks - base >= 7, `${p.ticks - base} ticks for 8191 constructors`);
+  // Wide has no constructor of its own (Array's runs): only its first field initializer checks.
+  const Wide = p.fns.Wide as unknown as (new () => unknown) & { made: number };
+  base = p.ticks;
+  for (let i = 0; i < 3 * 1025; i++) new Wide();
+  assert.equal(Wide.made, 3 * 1025 + 12);
+  assert.ok(p.ticks - base >= 3, `${p.ticks - base} ticks for ${Wide.made} field initializations`);
+  p.kill();
+  assert.throws(() => { for (;;) new Tree(12); }, /dead/, 'a dead domain stops inside the recursion');
+  assert.throws(() => { for (;;) new Wide(); }, /dead/);
+  const code = instrument(`class S { static a = 1; b; c = 2; d = 3; }`, 'probe.ts');
+  assert.equal(code.match(/--\$rl_n < 0/g)?.length, 1, 'one check per construction, in the first instance initializer: ' + code);
+  assert.match(code, /c = \(--\$rl_n < 0/);
 });
 
 test('a tick that throws keeps throwing: the same activation\'s next back-edge, and every function entry', () => {
