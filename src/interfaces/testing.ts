@@ -42,6 +42,8 @@ export interface Faulty {
   trapPromise(how: number): Promise<number>;
   /** Loops forever; with catchDeadline, every iteration catches whatever is thrown at it. */
   spin(catchDeadline: boolean): number;
+  /** Tests `/(a+)+$/` against n a's and a b: 2^n backtracking steps for a backtracking engine. */
+  backtrack(n: number): boolean;
   /** Allocates `bytes` more and keeps it; returns how many allocations it holds. */
   hold(bytes: number): number;
   /** sys.setTimeout(rec.hit('timer'), ms). */
@@ -117,7 +119,7 @@ export interface WorkerProbe {
   panic(reason: string): Promise<number>;
   /** Loops forever; with catchDeadline, every iteration catches whatever is thrown at it. */
   spin(catchDeadline: boolean): Promise<number>;
-  /** A regular expression with catastrophic backtracking on `n` characters: native code, no deadline checks. */
+  /** A regular expression with catastrophic backtracking on `n` characters (and a backreference, so no linear-time fallback): native code, no deadline checks. */
   regexBomb(n: number): Promise<number>;
   /** Grows the domain's own JS heap by `mb` MiB and keeps it. */
   grow(mb: number): Promise<number>;

@@ -13,7 +13,15 @@
  * Options: errors keep their stacks and messages (errorTaming 'unsafe') so node:test still prints
  * expected/actual; SES installs no process-wide traps (errorTrapping/unhandledRejectionTrapping
  * 'none'): the kernel attributes faults itself.
+ *
+ * Also process-wide, for the same reason (domain code runs on this thread and a native call is
+ * never preempted, nor does it reach a deadline check): V8 falls back to its linear-time regexp
+ * engine when a backtracking match runs away, so a catastrophic pattern such as /(a+)+$/ on a
+ * long non-matching input takes microseconds instead of hanging the kernel for ever. Patterns the
+ * linear engine cannot run (backreferences, lookaround) still backtrack; code that must run them
+ * on untrusted input belongs in the worker tier, whose thread can be terminated.
  */
+import { setFlagsFromString } from 'node:v8';
 import 'ses';
 
 let done = false;
@@ -21,6 +29,7 @@ let done = false;
 export function ensureLockdown(): void {
   if (done) return;
   done = true;
+  setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
   lockdown({
     errorTaming: 'unsafe',
     stackFiltering: 'verbose',

@@ -142,6 +142,16 @@ describe('panic kinds', () => {
     });
   }
 
+  test('a catastrophic regular expression in a domain does not hang the kernel: the regexp engine falls back to linear time', () => {
+    const t = setup(50);
+    const t0 = performance.now();
+    // 2^28 backtracking steps: seconds for a backtracking engine, past the 50 ms deadline.
+    assert.equal(t.fa.backtrack(28), false);
+    const ms = performance.now() - t0;
+    assert.ok(ms < 40, `${ms.toFixed(0)} ms for one match`);
+    assert.ok(t.kernel.get('fa')!.live, 'within its deadline');
+  });
+
   test('a busy event loop before load does not count against the new domain\'s deadline', () => {
     const t = bootKernel();
     kernels.push(t.kernel);

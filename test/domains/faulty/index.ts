@@ -73,6 +73,9 @@ export function init(sys: Sys, callee: Callee, rec: Recorder): Faulty {
         }
       }
     },
+    backtrack(n: number) {
+      return /(a+)+$/.test('a'.repeat(n) + 'b');
+    },
     hold(bytes: number) {
       held.push(sys.alloc.bytes(bytes));
       return held.length;

@@ -127,7 +127,8 @@ export function init(sys: Sys): WorkerProbe {
       }
     },
     async regexBomb(n) {
-      return /^(a+)+$/.test('a'.repeat(n) + 'b') ? 1 : 0;
+      // The backreference keeps V8 on its backtracking engine (the kernel's linear-time fallback cannot run it).
+      return /^(a+)+\1$/.test('a'.repeat(n) + 'b') ? 1 : 0;
     },
     async grow(mb) {
       for (let i = 0; i < mb; i++) ballast.push(new Array<number>(131072).fill(i + 0.5));
