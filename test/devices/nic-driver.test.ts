@@ -132,7 +132,7 @@ test('driver: TX reclaim in batches of 32, ring wrap with small rings, refused b
       }
       assert.equal(bufs.length, 40);
     }
-    await until(() => { drv.rxSubmitAndPoll(0, rxFree, filled); while (filled.length) { received++; rxFree.push(filled.pop()!, 0); } return received === 800; }, 'all frames received');
+    await until(() => { drv.rxSubmitAndPoll(0, rxFree, filled); while (filled.length) { received++; rxFree.push(filled.pop()!, 0); } return received === 800; }, () => `all frames received (${received} of 800; stats ${JSON.stringify(drv.readStats(emptyStats()))})`);
     // Refused: a TX frame longer than its buffer comes back untouched.
     frames.push(small, 600);
     assert.equal(drv.txSubmitAndPoll(0, frames, done), 0);

@@ -36,10 +36,10 @@ export const wake = ringWake;
  * a performance assertion: generous, because on a loaded machine (the suite runs files two at a
  * time, beside whatever else runs) the device thread can wait long for a core.
  */
-export async function until(pred: () => boolean, what: string, ms = 10_000): Promise<void> {
+export async function until(pred: () => boolean, what: string | (() => string), ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((r) => setTimeout(r, 1));
   }
 }
