@@ -46,6 +46,8 @@ export interface Faulty {
   backtrack(n: number): boolean;
   /** Allocates `bytes` more and keeps it; returns how many allocations it holds. */
   hold(bytes: number): number;
+  /** Allocates `mib` MiB more of its private heap, in 64 KiB arrays, and keeps it; returns the MiB it holds. */
+  hoard(mib: number): number;
   /** sys.setTimeout(rec.hit('timer'), ms). */
   armTimer(ms: number): number;
   /** sys.setInterval(rec.hit('interval'), ms). */

@@ -43,6 +43,7 @@ import type { DeviceHandle } from '../devices/host.js';
 import { ringWake, WAKE_WORD } from '../devices/bus.js';
 import type { ResourceLimits } from 'node:worker_threads';
 import { WorkerDomain, checkWorkerPlacement, type WorkerHost } from './worker-tier.js';
+import { MemoryPressure, defaultHeapPanicBytes } from './memory-pressure.js';
 
 /** A cross-domain async result is delivered through setImmediate once a run is this old (ms). */
 const YIELD_AFTER_MS = 20;
@@ -82,6 +83,11 @@ export interface KernelOptions extends HeapOptions {
   defaultDeadlineMs?: number;
   /** Called for every domain log line (default: stderr with the domain name). */
   log?: (domain: string, line: string) => void;
+  /**
+   * Kernel heap bytes (V8's used_heap_size) over which the in-thread domain allocating panics
+   * (memory-pressure.ts; default half of V8's heap limit; Infinity: never).
+   */
+  heapPanicBytes?: number;
 }
 
 export interface DomainInfo {
@@ -126,6 +132,7 @@ export class Kernel {
   /** Start of the current run of the event loop (refreshed by the heartbeat). */
   private sliceStart = performance.now();
   private readonly heartbeat: ReturnType<typeof setInterval>;
+  private readonly pressure: MemoryPressure;
   /** Worker-placed instances, from load until their thread has exited. */
   private readonly workers = new Map<Domain, WorkerDomain>();
   /** Every worker-placed instance, for list() after its thread is gone. */
@@ -154,6 +161,7 @@ export class Kernel {
     });
     this.trusted = opts.trustedKeys ?? defaultTrustedKeys();
     this.defaultDeadlineMs = opts.defaultDeadlineMs ?? 2000;
+    this.pressure = new MemoryPressure(opts.heapPanicBytes ?? defaultHeapPanicBytes());
     this.logSink = opts.log ?? ((d, line) => process.stderr.write(`[${d}] ${line}\n`));
     this.rt = createProxyRuntime({
       kit: this.kit,
@@ -174,6 +182,7 @@ export class Kernel {
     });
     this.heartbeat = setInterval(() => {
       this.sliceStart = performance.now();
+      this.pressure.rebase(); // what was allocated outside domain code's runs is not theirs
     }, 5);
     this.heartbeat.unref();
     this.workerHost = {
@@ -509,8 +518,14 @@ export class Kernel {
     };
     const tick = (): number => {
       if (!d.live) return dead();
-      if (performance.now() - this.sliceStart > d.deadlineMs) {
+      const now = performance.now();
+      if (now - this.sliceStart > d.deadlineMs) {
         this.fault(d, 'deadline', new Error(`deadline of ${d.deadlineMs} ms exceeded`));
+        return dead();
+      }
+      const pressed = this.pressure.underPressure(now);
+      if (pressed !== null) {
+        this.fault(d, 'panic', new Error(pressed));
         return dead();
       }
       return TICK_BUDGET;

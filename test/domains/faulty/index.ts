@@ -8,6 +8,7 @@ import type { RRef, RRefArray } from '../../../src/runtime/types.js';
 
 export function init(sys: Sys, callee: Callee, rec: Recorder): Faulty {
   const held: RRefArray[] = [];
+  const hoarded: number[][] = [];
   let resolvePending: ((v: number) => void) | null = null;
   let borrowed: RRefArray | null = null;
   let releaseBorrowed: ((v: number) => void) | null = null;
@@ -75,6 +76,10 @@ export function init(sys: Sys, callee: Callee, rec: Recorder): Faulty {
     },
     backtrack(n: number) {
       return /(a+)+$/.test('a'.repeat(n) + 'b');
+    },
+    hoard(mib: number) {
+      for (let i = 0; i < mib * 16; i++) hoarded.push(new Array<number>(8192).fill(i + 0.5));
+      return hoarded.length / 16;
     },
     hold(bytes: number) {
       held.push(sys.alloc.bytes(bytes));
