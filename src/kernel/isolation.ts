@@ -38,7 +38,11 @@
  *
  * Invariant: a compartment's globalThis is hardened before the domain's code is evaluated, and
  * holds only powerless intrinsics plus an Atomics without `wait`/`waitAsync` (blocking would put
- * the thread beyond the reach of deadline checks).
+ * the thread beyond the reach of deadline checks), and no evaluator: its `eval`, `Function` and
+ * `Compartment` throw an EvalError. Code made at run time is code the trusted build never saw, so
+ * it would carry no deadline checks (`(0, eval)('for (;;);')` would hold the kernel's thread for
+ * ever) and no signature. Under lockdown the constructors reachable from functions
+ * (`(function () {}).constructor`, the async and generator ones) are inert already.
  */
 import './lockdown.js';
 import { KernelError } from './kernel-error.js';
@@ -52,6 +56,26 @@ const DOMAIN_ATOMICS = harden({
   load: Atomics.load, store: Atomics.store, add: Atomics.add, sub: Atomics.sub, and: Atomics.and, or: Atomics.or,
   xor: Atomics.xor, exchange: Atomics.exchange, compareExchange: Atomics.compareExchange,
   notify: Atomics.notify, isLockFree: Atomics.isLockFree,
+});
+
+/**
+ * A domain's `eval`, `Function` and `Compartment` (see the header): each refuses, called or
+ * constructed, saying why. `prototype` is the real one's, so `f instanceof Function` and
+ * `Function.prototype.call` mean in domain code what they mean anywhere.
+ */
+const noEvaluator = (name: string, prototype?: object): (() => never) => {
+  const refuse = {
+    [name]: function (): never {
+      throw new EvalError(`${name} is not available to domain code: code made at run time has no deadline checks and no signature (build it into the domain instead)`);
+    },
+  }[name]!;
+  if (prototype !== undefined) Object.defineProperty(refuse, 'prototype', { value: prototype });
+  return harden(refuse);
+};
+const NO_EVALUATORS = harden({
+  eval: noEvaluator('eval'),
+  Function: noEvaluator('Function', Function.prototype),
+  Compartment: noEvaluator('Compartment', Compartment.prototype),
 });
 
 /** The hooks the trusted build compiles into a domain: deadline check and await guard. */
@@ -81,7 +105,7 @@ function evaluateOnce(source: { readonly code: string }, label: string): Evaluat
   const hit = evaluated.get(source);
   if (hit !== undefined && hit.code === source.code) return hit;
   const compartment = new Compartment({
-    globals: { TextEncoder, TextDecoder, Float32Array, Float64Array, Atomics: DOMAIN_ATOMICS },
+    globals: { TextEncoder, TextDecoder, Float32Array, Float64Array, Atomics: DOMAIN_ATOMICS, ...NO_EVALUATORS },
     __options__: true,
   });
   harden(compartment.globalThis);

@@ -370,6 +370,24 @@ export function init(sys: Sys, callee: Callee, victim: Faulty): Probe {
       h.read(0, { length: 8, set: (view: Uint8Array) => { got = view.buffer; } } as unknown as Uint8Array);
       return got !== null && (got as ArrayBufferLike).byteLength > 8 ? true : 'no view of physical memory';
     },
+    /** Code made at run time would run without deadline checks: any evaluator that runs it is an escape. */
+    'eval-runs-code': () => {
+      const tries: [string, () => unknown][] = [
+        ['eval', () => (0, eval)('for (let i = 0; i < 10; i++); 2')],
+        ['Function', () => new Function('for (let i = 0; i < 10; i++); return 2')()],
+        ['Compartment', () => new G.Compartment({}).evaluate('2')],
+      ];
+      const seen: string[] = [];
+      for (const [name, t] of tries) {
+        try {
+          if (t() === 2) return true;
+          seen.push(`${name}: ran, wrong value`);
+        } catch (e) {
+          seen.push(`${name}: ${errText(e)}`);
+        }
+      }
+      return seen.join('; ');
+    },
     'nested-compartment': () => {
       const C = G.Compartment;
       if (typeof C !== 'function') return 'no Compartment';
