@@ -22,9 +22,14 @@
  * What stays bounded: the heap can pass the threshold by what domain code allocates between two
  * looks (1 ms, or up to 1024 loop iterations of one activation between two ticks, or one native
  * call) and by what the collection frees when the domain's stack unwinds. The default threshold,
- * half of V8's heap limit, leaves the other half for that. Who is blamed is a heuristic: memory a
- * domain allocated in one native call and kept, in a run with no check after it, is blamed on the
- * next domain whose check looks before a heartbeat does. A domain that needs a hard memory limit runs on the worker tier (resourceLimits).
+ * half of V8's heap limit, leaves the other half for that.
+ *
+ * What it does not do: account memory per domain (V8 cannot say which compartment an object
+ * belongs to), so who is blamed is a heuristic. A runaway run, the common case (a loop that
+ * allocates), is caught. Memory a domain allocated in one native call and kept, in a run with no
+ * check after it, is blamed on the next domain whose check looks before a heartbeat does. Growth
+ * spread over many short runs, each under the margin, is blamed on nobody, and the heap can still
+ * run out. Code that must not be trusted with memory runs on the worker tier (resourceLimits).
  */
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -51,7 +56,7 @@ function collectGarbage(): void {
 
 export class MemoryPressure {
   private nextLook = 0;
-  /** The live heap when last known: after the last forced collection, or when last under the threshold. */
+  /** Where growth is counted from: the heap at the last heartbeat, at the last look that found it under the threshold, or after the last forced collection. */
   private base = 0;
   private readonly margin: number;
 
