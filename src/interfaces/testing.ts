@@ -23,6 +23,11 @@ export interface Faulty {
   ok(x: number): number;
   throwSync(msg: string): number;
   rejectAsync(msg: string): Promise<number>;
+  /**
+   * Throws a value that runs its own code when looked at (test/domains/faulty: hostile(how)), from
+   * the call (`where` 0), as the rejection of its promise (1), or from a timer it arms (2).
+   */
+  throwHostile(how: number, where: number): Promise<number>;
   panic(reason: string): void;
   /** Moves a buffer into a deque, then reads it through the old handle. */
   useAfterMove(): number;

@@ -6,6 +6,7 @@
  * recognises exactly the errors the kernel made (a WeakSet, not a brand a domain could copy).
  */
 import './lockdown.js';
+import { types } from 'node:util';
 
 const TOKEN = Symbol('rpc-error');
 const genuine = new WeakSet<object>();
@@ -49,3 +50,20 @@ export function isRpcError(e: unknown): e is RpcError {
 }
 
 export { KernelError } from './kernel-error.js';
+
+/**
+ * What a thrown value says, read without running any of its thrower's code. A domain may throw an
+ * object whose `toString` throws, an Error whose `message` is a getter that never returns, or a
+ * Proxy whose traps run at `instanceof`; the kernel describes every fault, often after the domain
+ * is dead, and must neither run its code then nor let what that code throws escape into the
+ * kernel (or, as the caller's error, leak the domain's object to the caller). So: a primitive is
+ * printed; a Proxy is named, not inspected; otherwise a `message` of the value's own that is a
+ * data property holding a string (what `new Error(msg)` makes), or else the kind of value it is.
+ */
+export function describeThrown(e: unknown): string {
+  if (e === null || (typeof e !== 'object' && typeof e !== 'function')) return String(e);
+  if (types.isProxy(e)) return `a thrown Proxy (not looked into)`;
+  const own = Object.getOwnPropertyDescriptor(e, 'message');
+  if (own !== undefined && typeof own.value === 'string') return own.value;
+  return types.isNativeError(e) ? 'an Error without a message of its own' : `a thrown ${typeof e} that is not an Error`;
+}

@@ -34,7 +34,7 @@ import { ExchangeHeap, KERNEL_OWNER, type HeapOptions } from './heap.js';
 import { createHandleKit, HandleError, type HandleKit, type ScalarKind } from './rref.js';
 import { Domain } from './domain.js';
 import { createProxyRuntime, type Link, type ProxyRuntime } from './proxy.js';
-import { KernelError, isRpcError, makeRpcError } from './errors.js';
+import { KernelError, describeThrown, isRpcError, makeRpcError } from './errors.js';
 import { defaultTrustedKeys, parseArtifact, verifyArtifact, type Artifact } from './artifact.js';
 import { FINGERPRINT, LAYOUTS, PROXIES, SIGNATURES, VIA_PROXIES } from '../gen/idl.js';
 import { dequeFieldsOf, routeRefusal, type RouteHook, type RouteRecord, type RouteTable } from './routes.js';
@@ -207,7 +207,7 @@ export class Kernel {
     if (Kernel.trapped) return;
     Kernel.trapped = true;
     process.on('unhandledRejection', (reason) => {
-      const msg = reason instanceof Error ? reason.message : String(reason);
+      const msg = describeThrown(reason);
       process.stderr.write(`kernel: unhandled rejection (ignored; the domain that dropped it keeps running): ${msg}\n`);
     });
   }
@@ -278,7 +278,7 @@ export class Kernel {
     } catch (e) {
       if (d.live) this.terminate(d, 'panic');
       if (e instanceof KernelError) throw e;
-      throw new KernelError('EINIT', `domain ${name} failed to initialise: ${(e as Error)?.message ?? String(e)}`);
+      throw new KernelError('EINIT', `domain ${name} failed to initialise: ${describeThrown(e)}`);
     }
   }
 
@@ -367,7 +367,7 @@ export class Kernel {
   fault(d: Domain, cause: 'panic' | 'bad-argument' | 'deadline', err: unknown): void {
     if (!d.live || d === this.self) return;
     d.faults++;
-    const message = err instanceof Error ? err.message : String(err);
+    const message = describeThrown(err);
     d.lastFault = { kind: cause, message, at: Date.now() };
     this.terminate(d, cause === 'deadline' ? 'deadline' : 'panic');
     for (const l of this.faultListeners) l(d, cause, message);
@@ -757,7 +757,7 @@ export class Kernel {
         try {
           kernel.restart(name);
         } catch (e) {
-          throw makeRpcError('callee-dead', name, 'restart', e instanceof Error ? e.message : String(e));
+          throw makeRpcError('callee-dead', name, 'restart', describeThrown(e));
         }
         return bindCurrent();
       },

@@ -28,7 +28,7 @@
  * synchronous call needs no record at all unless it fails (routedAnswer, routedFault).
  */
 import { setFlagsFromString } from 'node:v8';
-import { makeRpcError, type RpcError, type RpcErrorKind } from './errors.js';
+import { describeThrown, makeRpcError, type RpcError, type RpcErrorKind } from './errors.js';
 import type { Domain, InflightCall } from './domain.js';
 import type { FastMove, HandleKit, KitRef } from './rref.js';
 import { MAX_LENGTHS, type DequeFields, type RoutedCallInfo, type RouteTable } from './routes.js';
@@ -207,7 +207,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       ? deadError(link, method)
       : makeRpcError('caller-dead', link.callee.name, method, `calling domain ${link.caller.name} is dead`);
   const argFault = (link: Link, method: string, index: number, e: unknown): never =>
-    callerFault(link, method, `argument ${index}: ${(e as Error).message}`);
+    callerFault(link, method, `argument ${index}: ${describeThrown(e)}`);
   const argNotRRef = (link: Link, method: string, index: number, typeId: number, h: unknown): never =>
     callerFault(link, method, `argument ${index} must be an RRef of type ${heap.typeInfo(typeId).name}, got ${describe(h)}`);
   const retNotRRef = (link: Link, method: string, typeId: number, h: unknown): never =>
@@ -217,7 +217,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     const c = link.callee;
     if (c.live) {
       host.fault(c, 'panic', e);
-      const msg = e instanceof Error ? e.message : String(e);
+      const msg = describeThrown(e);
       return makeRpcError('panic', c.name, method, `domain ${c.name} panicked: ${msg}`);
     }
     return deadError(link, method);

@@ -19,7 +19,7 @@ import { workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { FREE, HeapError, TypeKind, TypeTable, type TypeInfo } from './heap.js';
 import { createHandleKit, type HandleHeap, type HandleKit, type ScalarKind } from './rref.js';
-import { isRpcError, makeRpcError } from './errors.js';
+import { describeThrown, isRpcError, makeRpcError } from './errors.js';
 import { TICK_BUDGET, checkExport, instantiateDomain } from './isolation.js';
 import { Ctl, FaultKind, Kind, Reader, Ring, Sys, WireHandle, Writer, kernelMayWait } from './worker-ring.js';
 import { primOk, type WorkerBoot } from './worker-tier.js';
@@ -170,13 +170,6 @@ function newRun(): void {
 const deadError = (): Error =>
   makeRpcError(deathKind === FaultKind.Deadline ? 'timeout' : 'callee-dead', boot.name, '(running)', `domain ${boot.name} is dead`);
 
-const messageOf = (e: unknown): string => {
-  try {
-    return e instanceof Error ? e.message : String(e);
-  } catch {
-    return 'an exception that cannot be printed';
-  }
-};
 
 /** The domain faulted: it is dead from now on; the kernel hears it once and terminates us. */
 function fault(kind: number, message: string, id: number): void {
@@ -202,11 +195,11 @@ function runDomain(fn: () => unknown, done?: () => void): void {
     r = fn();
   } catch (e) {
     done?.();
-    fault(FaultKind.Panic, messageOf(e), -1);
+    fault(FaultKind.Panic, describeThrown(e), -1);
     return;
   }
   if (r instanceof Promise) {
-    Reflect.apply(promiseThen, r, [() => done?.(), (e: unknown) => (done?.(), fault(FaultKind.Panic, messageOf(e), -1))]);
+    Reflect.apply(promiseThen, r, [() => done?.(), (e: unknown) => (done?.(), fault(FaultKind.Panic, describeThrown(e), -1))]);
   } else done?.();
 }
 
@@ -348,7 +341,7 @@ function answer(id: number, m: MethodModel, v: unknown): void {
       moves = true;
     }
   } catch (e) {
-    fault(FaultKind.BadResult, messageOf(e), id);
+    fault(FaultKind.BadResult, describeThrown(e), id);
     return;
   } finally {
     resultOf = -1;
@@ -368,7 +361,7 @@ function dispatch(o: number): void {
     args = m.params.map((p) => argIn(p.type, r.next(), lent));
   } catch (e) {
     down.pop();
-    fault(FaultKind.Panic, `worker runtime: ${messageOf(e)}`, id);
+    fault(FaultKind.Panic, `worker runtime: ${describeThrown(e)}`, id);
     return;
   }
   down.pop();
@@ -382,7 +375,7 @@ function dispatch(o: number): void {
     v = Reflect.apply(target[m.name]!, target, args);
   } catch (e) {
     endBorrows();
-    fault(FaultKind.Panic, messageOf(e), id);
+    fault(FaultKind.Panic, describeThrown(e), id);
     return;
   } finally {
     currentCall = -1;
@@ -397,7 +390,7 @@ function dispatch(o: number): void {
     outstanding--;
     endBorrows();
     if (ok) answer(id, m, x);
-    else fault(FaultKind.Panic, messageOf(x), id);
+    else fault(FaultKind.Panic, describeThrown(x), id);
   };
   if (v instanceof Promise) Reflect.apply(promiseThen, v, [(x: unknown) => settle(true, x), (e: unknown) => settle(false, e)]);
   else queueMicrotask(() => settle(true, v));
@@ -472,7 +465,7 @@ function bootDomain(): boolean {
     if (dead) return false;
     if (boot.exports !== null) target = checkExport(boot.name, boot.exports, exported) as typeof target;
   } catch (e) {
-    if (!dead) upcall(Kind.InitFailed, 0, 0, out.reset().value(messageOf(e)), false);
+    if (!dead) upcall(Kind.InitFailed, 0, 0, out.reset().value(describeThrown(e)), false);
     return false;
   }
   upcall(Kind.Ready, 0, 0, out.reset(), false);
@@ -482,5 +475,5 @@ function bootDomain(): boolean {
 if (bootDomain()) {
   // Ref'd: keeps this thread's event loop alive while it waits with waitAsync.
   setInterval(newRun, HEARTBEAT_MS);
-  void serve().catch((e: unknown) => fault(FaultKind.Panic, `worker runtime: ${messageOf(e)}`, -1));
+  void serve().catch((e: unknown) => fault(FaultKind.Panic, `worker runtime: ${describeThrown(e)}`, -1));
 }

@@ -142,6 +142,30 @@ describe('panic kinds', () => {
     });
   }
 
+  const HOSTILE = ['an object whose toString throws', 'an Error whose message getter throws', 'a Proxy of an Error whose traps throw', 'an Error whose message getter never returns'];
+  const SAID = [/a thrown object that is not an Error/, /an Error without a message of its own/, /a thrown Proxy/, /an Error without a message of its own/];
+  for (const [how, what] of HOSTILE.entries()) {
+    for (const [where, from] of ['thrown from the call', 'rejecting the call', 'thrown by a timer'].entries()) {
+      test(`a fault with ${what}, ${from}: the kernel describes it without running the domain's code`, async () => {
+        const t = setup(200);
+        const t0 = performance.now();
+        if (where < 2) {
+          const e = await rpcFails(() => t.fa.throwHostile(how, where), 'panic');
+          assert.match(e.message, SAID[how]!);
+        } else {
+          assert.equal(await t.fa.throwHostile(how, where), 0);
+          for (let i = 0; i < 100 && t.kernel.get('fa')!.live; i++) await sleep(5);
+        }
+        assert.ok(performance.now() - t0 < 150, `${(performance.now() - t0).toFixed(0)} ms: nothing ran to a deadline`);
+        const i = info(t.kernel, 'fa');
+        assert.equal(i.deathCause, 'panic');
+        assert.match(i.lastFault ?? '', SAID[how]!);
+        assert.doesNotMatch(i.lastFault ?? '', /trapped/);
+        await assertDead(t, 'panic');
+      });
+    }
+  }
+
   test('a catastrophic regular expression in a domain does not hang the kernel: the regexp engine falls back to linear time', () => {
     const t = setup(50);
     const t0 = performance.now();

@@ -6,6 +6,26 @@ import type { Callee, Faulty, Recorder, TestReq } from '../../../src/interfaces/
 import type { Sys } from '../../../src/runtime/sys.js';
 import type { RRef, RRefArray } from '../../../src/runtime/types.js';
 
+/**
+ * A value to throw that runs its own code when the kernel looks at it: how 0, a plain object whose
+ * toString throws; 1, an Error whose `message` getter throws; 2, a Proxy of an Error whose traps
+ * throw (`instanceof` walks its prototype); 3, an Error whose `message` getter never returns.
+ */
+function hostile(how: number): unknown {
+  const trap = (): never => {
+    throw new Error('trapped: the kernel ran the thrower\'s code');
+  };
+  if (how === 0) return { toString: trap };
+  class Trapped extends Error {
+    override get message(): string {
+      if (how === 3) for (;;);
+      return trap();
+    }
+  }
+  if (how === 2) return new Proxy(new Error('proxied'), { getPrototypeOf: trap, get: trap, getOwnPropertyDescriptor: trap });
+  return new Trapped();
+}
+
 export function init(sys: Sys, callee: Callee, rec: Recorder): Faulty {
   const held: RRefArray[] = [];
   const hoarded: number[][] = [];
@@ -24,6 +44,17 @@ export function init(sys: Sys, callee: Callee, rec: Recorder): Faulty {
     async rejectAsync(msg: string): Promise<number> {
       await sys.yield();
       throw new Error(msg);
+    },
+    throwHostile(how: number, where: number): Promise<number> {
+      const v = hostile(how);
+      if (where === 1) return Promise.reject(v);
+      if (where === 2) {
+        sys.setTimeout(() => {
+          throw v;
+        }, 1);
+        return Promise.resolve(0);
+      }
+      throw v;
     },
     panic(reason: string) {
       sys.panic(reason);
