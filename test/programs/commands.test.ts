@@ -114,6 +114,8 @@ test('ln, mv, cp: files, into directories, and their errors', async () => {
     await expectStatus(s, 'ln a a2', 'ln: a2: File exists\n', 1);
     await expectStatus(s, 'mkdir d; ln a b d; cat d/a d/b', 'A\nB\n', 0);
     await expectStatus(s, 'ln a b notadir', 'ln: notadir: Not a directory\n', 1);
+    await expectStatus(s, 'ln nosuch x', 'ln: nosuch: No such file or directory\n', 1);
+    await expectStatus(s, 'ln a nodir/x', 'ln: nodir/x: No such file or directory\n', 1);
     // mv: renames, replaces, moves into a directory; refuses directories and the same file.
     await expectStatus(s, 'mv a2 a3; cat a3; cat a2', 'A\ncat: a2: No such file or directory\n', 1);
     await expectStatus(s, 'echo old > t; mv a3 t; cat t', 'A\n', 0);

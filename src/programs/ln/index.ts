@@ -9,7 +9,10 @@ export function init(sys: Sys): Program {
   return program(sys, 'ln', (u) =>
     u.eachTarget(USAGE, async (target, link) => {
       const r = await u.rv6.link(target, link);
-      return r < 0 ? u.fail(link, r) : 0;
+      if (r >= 0) return 0;
+      // link() fails alike for a missing target and a missing directory of the link: name the one at fault.
+      const st = await u.stat(target);
+      return typeof st === 'number' ? u.fail(target, st) : u.fail(link, r);
     }),
   );
 }
