@@ -1,5 +1,5 @@
 /**
- * The shell's parser: the grammar in examples, quoting round trips (any string survives single
+ * The shell's parser: the grammar in examples (groups included), quoting round trips (any string survives single
  * quotes, double quotes and backslashes), an unparse → parse round trip over random scripts, and
  * that arbitrary input parses or fails with a message, never a throw.
  */
@@ -64,6 +64,28 @@ test('pipelines, lists, and-or, background', () => {
   assert.deepEqual(items(''), []);
   // A newline after an operator continues the list.
   assert.equal(items('a |\n b &&\n\n c')[0]!.andOr.rest.length, 1);
+});
+
+test('groups: ( list ) is one command of a pipeline, its text kept for the subshell; redirections after it', () => {
+  const its = items('(echo a; cd /b && ls) | wc -l > n; ( (x) )');
+  assert.equal(its.length, 2);
+  const [g, w] = its[0]!.andOr.first.commands;
+  assert.deepEqual([g!.group, g!.words, g!.redirects], ['echo a; cd /b && ls', [], []]);
+  assert.deepEqual(w!.words.map((x) => expandWord(x, 0)), ['wc', '-l']);
+  assert.equal(its[1]!.andOr.first.commands[0]!.group, ' (x) ', 'nested: the inner group stays text');
+  const r = items('(a\nb) 2>&1 >> log &')[0]!;
+  assert.equal(r.background, true);
+  assert.deepEqual(r.andOr.first.commands[0]!.group, 'a\nb');
+  assert.deepEqual(r.andOr.first.commands[0]!.redirects.map((x) => x.kind), ['dup', 'append']);
+  assert.deepEqual(argvs("echo '(' \\) \"()\""), [['echo', '(', ')', '()']], 'quoted parentheses are words');
+  fails('(echo a', true, /unterminated '\('/);
+  fails('(echo a |', true);
+  fails('(', true);
+  fails('()', false, /unexpected '\)'/);
+  fails('(a) b', false, /unexpected word/);
+  fails('a )', false, /unexpected '\)'/);
+  fails('echo a(b', false, /unexpected '\('/);
+  fails('(a; (b)', true);
 });
 
 test('redirections: <, >, >>, fd numbers, >&, and a command of redirections only', () => {
@@ -138,9 +160,21 @@ const redirectArb: fc.Arbitrary<Redirect> = fc.oneof(
   fc.record({ fd: fc.constantFrom(0, 1, 2), kind: fc.constantFrom('read' as const, 'write' as const, 'append' as const), target: wordArb }),
   fc.record({ fd: fc.constantFrom(1, 2), kind: fc.constant('dup' as const), target: fc.constantFrom('0', '1', '2').map(lit) }),
 );
-const commandArb: fc.Arbitrary<Command> = fc
+const simpleCommandArb: fc.Arbitrary<Command> = fc
   .record({ words: fc.array(wordArb, { maxLength: 4 }), redirects: fc.array(redirectArb, { maxLength: 2 }) })
   .filter((c) => c.words.length + c.redirects.length > 0);
+/** A group's text: pipelines of simple commands as unparse prints them, joined by separators. */
+const groupTextArb: fc.Arbitrary<string> = fc
+  .array(fc.array(simpleCommandArb, { minLength: 1, maxLength: 2 }).map((p) => p.map(unparseCommand).join(' | ')), { minLength: 1, maxLength: 3 })
+  .chain((ps) =>
+    fc
+      .array(fc.constantFrom(' ; ', ' & ', ' && ', ' || ', '\n'), { minLength: ps.length - 1, maxLength: ps.length - 1 })
+      .map((seps) => ps.map((p, i) => (i === 0 ? '' : seps[i - 1]) + p).join('')),
+  );
+const commandArb: fc.Arbitrary<Command> = fc.oneof(
+  { weight: 4, arbitrary: simpleCommandArb },
+  { weight: 1, arbitrary: fc.record({ words: fc.constant<Word[]>([]), redirects: fc.array(redirectArb, { maxLength: 2 }), group: groupTextArb }) },
+);
 const pipelineArb: fc.Arbitrary<Pipeline> = fc.array(commandArb, { minLength: 1, maxLength: 3 }).map((commands) => ({ commands }));
 const andOrArb: fc.Arbitrary<AndOr> = fc.record({
   first: pipelineArb,
@@ -155,7 +189,7 @@ function unparseWord(w: Word): string {
 }
 function unparseCommand(c: Command): string {
   const redir = (r: Redirect): string => `${r.fd}${{ read: '<', write: '>', append: '>>', dup: '>&' }[r.kind]}${unparseWord(r.target)}`;
-  return [...c.words.map(unparseWord), ...c.redirects.map(redir)].join(' ');
+  return [...(c.group !== undefined ? [`(${c.group})`] : []), ...c.words.map(unparseWord), ...c.redirects.map(redir)].join(' ');
 }
 function unparse(script: ListItem[]): string {
   return script
@@ -178,7 +212,7 @@ function normalize(script: ListItem[]): ListItem[] {
     }
     return out;
   };
-  const command = (c: Command): Command => ({ words: c.words.map(word), redirects: c.redirects.map((r) => ({ ...r, target: word(r.target) })) });
+  const command = (c: Command): Command => ({ ...c, words: c.words.map(word), redirects: c.redirects.map((r) => ({ ...r, target: word(r.target) })) });
   const pipeline = (p: Pipeline): Pipeline => ({ commands: p.commands.map(command) });
   return script.map((it) => ({
     background: it.background,
@@ -194,7 +228,7 @@ test('property: unparse → parse gives the same script', () => {
 });
 
 test('property: any input parses or fails with a message (never throws)', () => {
-  const shellish = fc.string({ unit: fc.constantFrom('a', ' ', '|', '&', ';', '<', '>', "'", '"', '\\', '$', '?', '#', '\n', '2'), maxLength: 30 });
+  const shellish = fc.string({ unit: fc.constantFrom('a', ' ', '|', '&', ';', '<', '>', '(', ')', "'", '"', '\\', '$', '?', '#', '\n', '2'), maxLength: 30 });
   fc.assert(fc.property(fc.oneof(shellish, fc.string()), (src) => {
     const r = parse(src);
     if (!r.ok) assert.ok(r.message.length > 0);

@@ -1,6 +1,6 @@
 /**
  * The shell end to end, booted through init on a RAM disk: scripted sessions at the interactive
- * prompt covering pipes, redirections, append, background jobs, lists, and-or, quoting, cd, $?,
+ * prompt covering pipes, redirections, append, background jobs, lists, and-or, groups, quoting, cd, $?,
  * scripts, `sh -c`, syntax errors, exit codes; a crashing program; init's exit with the shell's
  * status and its restart of a killed shell; console input until Ctrl-D; Ctrl-C of a foreground
  * job (and not of the shell).
@@ -72,6 +72,20 @@ test('sh: cd and relative paths', async () => {
     assert.equal(await s.run('mkdir d; cd d; echo in-d > g; cat g; cat /d/g'), 'in-d\nin-d\n');
     assert.equal(await s.run('mkdir e; cd e; cat ../g; cd ..; cd ..; cat d/g'), 'in-d\nin-d\n');
     assert.equal(await s.run('cd d/e; cd; cat d/g'), 'in-d\n', 'cd alone goes to /');
+  });
+});
+
+test('sh: ( groups ) run in a subshell: piped and redirected as one command; cd and exit stay inside', async () => {
+  await withSession(async (s) => {
+    assert.equal(await s.run('(echo a; echo b) | wc -l'), '2\n');
+    assert.equal(await s.run('(echo one; echo two | cat) > f; cat f'), 'one\ntwo\n');
+    assert.equal(await s.run('mkdir d; (cd d; echo in-d > g); cat d/g; cat g'), 'in-d\ncat: g: No such file or directory\n', "the group's cd stays in it");
+    assert.deepEqual(await s.status('(exit 3); echo after $?'), { out: 'after 3\n', status: 0 });
+    assert.deepEqual(await s.status('(false || (echo nested; exit 4)) && echo no'), { out: 'nested\n', status: 4 });
+    // An open group asks for more lines.
+    s.type('(echo a\n');
+    await s.until(() => s.out.endsWith('> '), 'the continuation prompt');
+    assert.equal(await s.run('echo b) | wc -l'), '2\n');
   });
 });
 

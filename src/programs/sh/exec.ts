@@ -91,7 +91,8 @@ export class Shell {
   }
 
   private async pipeline(p: Pipeline, ctx: Context): Promise<number> {
-    const argvs = p.commands.map((c) => c.words.map((w) => expandWord(w, ctx.status)));
+    // A group runs in a subshell (parse.ts): the shell program on its text.
+    const argvs = p.commands.map((c) => (c.group !== undefined ? ['sh', '-c', c.group] : c.words.map((w) => expandWord(w, ctx.status))));
     const builtinAt = argvs.findIndex((argv) => isBuiltin(argv[0]));
     if (builtinAt >= 0) {
       if (p.commands.length === 1) return this.builtin(argvs[0]!, p.commands[0]!, ctx);

@@ -5,12 +5,16 @@
  *   script    := sep* [ and_or ((';' | '&' | '\n') '\n'* and_or)* [';' | '&'] ] '\n'*
  *   and_or    := pipeline (('&&' | '||') '\n'* pipeline)*
  *   pipeline  := command ('|' '\n'* command)*
- *   command   := (word | redirect)+
+ *   command   := (word | redirect)+  |  '(' script ')' redirect*
  *   redirect  := [fd] ('<' | '>' | '>>') word  |  [fd] '>&' fd        (fd: 0, 1 or 2)
  * Words: unquoted characters; '...' (literal); "..." (a backslash escapes \ " $ and newline only,
  * `$?` expands); a backslash outside quotes makes the next character literal, and a backslash-
  * newline is removed (line continuation). `$?` is the only expansion (the last status); any other
  * `$` is literal. A word is never split or globbed. `#` at the start of a word starts a comment.
+ *
+ * A group `( ... )` runs in a subshell, as xv6's sh and POSIX sh run it: the executor runs its
+ * text with `sh -c` (so `cd` or `exit` inside it does not reach the shell around it, and `$?`
+ * starts at 0 there); its text is checked here, with the rest.
  *
  * Errors are values: `incomplete` says more input could complete the text (an open quote, a
  * trailing `|`, `&&`, `||` or backslash), so an interactive shell reads a continuation line.
@@ -32,6 +36,8 @@ export interface Redirect {
 export interface Command {
   words: Word[];
   redirects: Redirect[];
+  /** A group `( ... )`: the source text between its parentheses (its words are then empty). */
+  group?: string;
 }
 
 export interface Pipeline {
@@ -52,10 +58,11 @@ export type ParseResult =
   | { ok: true; items: ListItem[] }
   | { ok: false; incomplete: boolean; message: string };
 
-type Op = '|' | '||' | '&' | '&&' | ';' | '<' | '>' | '>>' | '>&' | '\n';
+type Op = '|' | '||' | '&' | '&&' | ';' | '<' | '>' | '>>' | '>&' | '(' | ')' | '\n';
 type Token =
   | { t: 'word'; word: Word }
-  | { t: 'op'; op: Op; fd: number | null }
+  /** `at`: where the operator starts in the source (a group's text is cut out between its parentheses). */
+  | { t: 'op'; op: Op; fd: number | null; at: number }
   | { t: 'eof' };
 
 class ParseError {
@@ -69,7 +76,7 @@ export function expandWord(word: Word, status: number): string {
   return s;
 }
 
-const OPERATOR_CHARS = '|&;<>';
+const OPERATOR_CHARS = '|&;<>()';
 
 function tokenize(src: string): Token[] {
   const tokens: Token[] = [];
@@ -90,13 +97,13 @@ function tokenize(src: string): Token[] {
       continue;
     }
     if (c === '\n') {
-      tokens.push({ t: 'op', op: '\n', fd: null });
+      tokens.push({ t: 'op', op: '\n', fd: null, at: i });
       i++;
       continue;
     }
     if (OPERATOR_CHARS.includes(c)) {
       const op = operatorAt(src, i);
-      tokens.push({ t: 'op', op, fd: null });
+      tokens.push({ t: 'op', op, fd: null, at: i });
       i += op.length;
       continue;
     }
@@ -169,7 +176,7 @@ function readWord(src: string, start: number, tokens: Token[]): number {
     const fd = Number(raw);
     if (fd > 2) throw new ParseError(`cannot redirect fd ${raw} (only 0, 1 and 2)`, false);
     const op = operatorAt(src, i);
-    tokens.push({ t: 'op', op, fd });
+    tokens.push({ t: 'op', op, fd, at: i });
     return i + op.length;
   }
   tokens.push({ t: 'word', word: parts });
@@ -184,7 +191,7 @@ function describe(tok: Token): string {
 
 class Parser {
   private pos = 0;
-  constructor(private readonly tokens: Token[]) {}
+  constructor(private readonly src: string, private readonly tokens: Token[]) {}
 
   private peek(): Token {
     return this.tokens[this.pos]!;
@@ -204,16 +211,18 @@ class Parser {
     return new ParseError(`syntax error near unexpected ${describe(t)}`, t.t === 'eof');
   }
 
-  script(): ListItem[] {
+  /** The whole input, or (`inGroup`) a group's list, which ends at its `)`. */
+  script(inGroup = false): ListItem[] {
     const items: ListItem[] = [];
+    const ended = (): boolean => this.peek().t === 'eof' || (inGroup && this.isOp(')'));
     this.skipNewlines();
-    while (this.peek().t !== 'eof') {
+    while (!ended()) {
       const andOr = this.andOr();
       let background = false;
       if (this.isOp('&', ';')) {
         background = (this.peek() as { op: Op }).op === '&';
         this.pos++;
-      } else if (!this.isOp('\n') && this.peek().t !== 'eof') {
+      } else if (!this.isOp('\n') && !ended()) {
         throw this.unexpected();
       }
       items.push({ andOr, background });
@@ -245,6 +254,7 @@ class Parser {
   }
 
   private command(): Command {
+    if (this.isOp('(')) return this.group();
     const words: Word[] = [];
     const redirects: Redirect[] = [];
     for (;;) {
@@ -252,27 +262,47 @@ class Parser {
       if (t.t === 'word') {
         words.push(t.word);
         this.pos++;
-      } else if (t.t === 'op' && (t.op === '<' || t.op === '>' || t.op === '>>' || t.op === '>&')) {
-        this.pos++;
-        const target = this.peek();
-        // A missing target is an error even at the end of input: no continuation line is read.
-        if (target.t !== 'word') throw new ParseError(`syntax error near unexpected ${describe(target)}`, false);
-        this.pos++;
-        const kind = t.op === '<' ? 'read' : t.op === '>' ? 'write' : t.op === '>>' ? 'append' : 'dup';
-        redirects.push({ fd: t.fd ?? (t.op === '<' ? 0 : 1), kind, target: target.word });
-      } else {
+      } else if (!this.redirect(redirects)) {
         break;
       }
     }
     if (words.length === 0 && redirects.length === 0) throw this.unexpected();
     return { words, redirects };
   }
+
+  /** `( script ) redirect*`: its text is what lies between the parentheses. */
+  private group(): Command {
+    const open = this.peek() as { at: number };
+    this.pos++;
+    if (this.script(true).length === 0) throw this.unexpected(); // `()`, or `(` with nothing yet
+    const close = this.peek();
+    if (close.t !== 'op' || close.op !== ')') throw new ParseError("syntax error: unterminated '('", true);
+    this.pos++;
+    const redirects: Redirect[] = [];
+    while (this.redirect(redirects));
+    if (this.peek().t === 'word') throw this.unexpected(); // `(a) b`
+    return { words: [], redirects, group: this.src.slice(open.at + 1, close.at) };
+  }
+
+  /** A redirection at the current token onto `into`; false (nothing consumed) if there is none. */
+  private redirect(into: Redirect[]): boolean {
+    const t = this.peek();
+    if (t.t !== 'op' || !(t.op === '<' || t.op === '>' || t.op === '>>' || t.op === '>&')) return false;
+    this.pos++;
+    const target = this.peek();
+    // A missing target is an error even at the end of input: no continuation line is read.
+    if (target.t !== 'word') throw new ParseError(`syntax error near unexpected ${describe(target)}`, false);
+    this.pos++;
+    const kind = t.op === '<' ? 'read' : t.op === '>' ? 'write' : t.op === '>>' ? 'append' : 'dup';
+    into.push({ fd: t.fd ?? (t.op === '<' ? 0 : 1), kind, target: target.word });
+    return true;
+  }
 }
 
 /** Parse `src` (one or more lines of shell input). */
 export function parse(src: string): ParseResult {
   try {
-    return { ok: true, items: new Parser(tokenize(src)).script() };
+    return { ok: true, items: new Parser(src, tokenize(src)).script() };
   } catch (e) {
     if (e instanceof ParseError) return { ok: false, incomplete: e.incomplete, message: e.message };
     throw e;
