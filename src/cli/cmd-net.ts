@@ -10,9 +10,18 @@ import { Command, InvalidArgumentError } from 'commander';
 import { bootNet } from '../host/net.js';
 import type { NicBackendConfig } from '../devices/nic/index.js';
 
-const num = (what: string, min: number, max: number) => (v: string): number => {
+/** An option's numeric value in min..max; a count (`whole`) must be a whole number. */
+const num = (what: string, min: number, max: number, whole = true) => (v: string): number => {
   const n = Number(v);
-  if (!(n >= min && n <= max)) throw new InvalidArgumentError(`${what} must be a number in ${min}..${max}`);
+  if (!(n >= min && n <= max) || (whole && !Number.isInteger(n))) throw new InvalidArgumentError(`${what} must be a ${whole ? 'whole ' : ''}number in ${min}..${max}`);
+  return n;
+};
+/** Most frames per second a paced pktgen is asked for (10 GbE line rate at 60-byte frames is 14,880,952). */
+const MAX_RATE = 100_000_000;
+const rateArg = (v: string): 'unpaced' | 'line' | number => {
+  if (v === 'unpaced' || v === 'line') return v;
+  const n = Number(v);
+  if (!(n >= 1 && n <= MAX_RATE)) throw new InvalidArgumentError(`--rate must be 'unpaced', 'line' or frames per second (1..${MAX_RATE})`);
   return n;
 };
 
@@ -23,22 +32,21 @@ export function register(program: Command): void {
     .argument('<app>', 'l2fwd (swap MACs, send back) | maglev (Maglev load balancer)')
     .option('--backend <kind>', 'NIC backend: pktgen | loopback | tap (a Linux TAP interface; needs root)', 'pktgen')
     .option('--ifname <name>', 'tap: the TAP interface to attach to (created if missing)', 'rltap0')
-    .option('--seconds <n>', 'run time in seconds', num('--seconds', 0.1, 86400), 5)
+    .option('--seconds <n>', 'run time in seconds', num('--seconds', 0.1, 86400, false), 5)
     .option('--shadow', 'put the NIC shadow (transparent driver recovery) under the app', false)
     .option('--batch <n>', 'buffers per call (RedLeaf: 32)', num('--batch', 1, 1024), 32)
     .option('--frame-size <n>', 'pktgen frame size (60..1514) / loopback seed frame size', num('--frame-size', 60, 1514), 60)
     .option('--flows <n>', "pktgen flows (2^20 by default: the million flows bench net's maglev runs with)", num('--flows', 1, 1 << 22), 1 << 20)
-    .option('--rate <r>', "pktgen rate: 'unpaced', 'line' or frames per second", 'unpaced')
+    .option('--rate <r>', "pktgen rate: 'unpaced', 'line' or frames per second", rateArg, 'unpaced' as const)
     .option('--seed <n>', 'loopback: frames to seed the loop with', num('--seed', 1, 100000), 256)
-    .option('--crash-every <s>', 'inject a driver fault every s seconds (use with --shadow)', num('--crash-every', 0.01, 3600))
+    .option('--crash-every <s>', 'inject a driver fault every s seconds (use with --shadow)', num('--crash-every', 0.01, 3600, false))
     .option('--interrupts', 'interrupt mode: sleep until an RX interrupt when there is nothing to receive, instead of polling', false)
     .option('--backends <n>', 'maglev: backend servers to balance over (each gets a near-equal share of the 65,537-entry table)', num('--backends', 1, 65537), 16)
     .option('--queues <n>', 'queue pairs of the NIC (flows spread over them by RSS; the app serves every one)', num('--queues', 1, 16), 1)
-    .action(async (app: string, o: { backend: string; ifname: string; seconds: number; shadow: boolean; batch: number; frameSize: number; flows: number; rate: string; seed: number; crashEvery?: number; interrupts: boolean; queues: number; backends: number }) => {
+    .action(async (app: string, o: { backend: string; ifname: string; seconds: number; shadow: boolean; batch: number; frameSize: number; flows: number; rate: 'unpaced' | 'line' | number; seed: number; crashEvery?: number; interrupts: boolean; queues: number; backends: number }) => {
       if (app !== 'l2fwd' && app !== 'maglev') throw new Error(`unknown net app "${app}"; try l2fwd or maglev`);
-      const rate = o.rate === 'unpaced' || o.rate === 'line' ? o.rate : Number(o.rate);
       const backends: Record<string, NicBackendConfig> = {
-        pktgen: { kind: 'pktgen', pktgen: { frameSize: o.frameSize, flows: o.flows, rate } },
+        pktgen: { kind: 'pktgen', pktgen: { frameSize: o.frameSize, flows: o.flows, rate: o.rate } },
         loopback: { kind: 'loopback' },
         tap: { kind: 'tap', ifname: o.ifname },
       };

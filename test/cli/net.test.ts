@@ -53,8 +53,12 @@ test('net l2fwd on loopback behind the shadow, the driver crashed under it: rest
 
 test('net refuses bad arguments with a message naming them', () => {
   const cases: [string[], RegExp][] = [
-    [['maglev', '--backends', '0'], /--backends must be a number in 1\.\.65537/],
-    [['maglev', '--flows', '0'], /--flows must be a number/],
+    [['maglev', '--backends', '0'], /--backends must be a whole number in 1\.\.65537/],
+    [['maglev', '--flows', '0'], /--flows must be a whole number/],
+    [['l2fwd', '--batch', '1.5'], /--batch must be a whole number in 1\.\.1024/],
+    [['l2fwd', '--rate', 'fast'], /--rate must be 'unpaced', 'line' or frames per second/],
+    [['l2fwd', '--rate', '0'], /--rate must be 'unpaced', 'line' or frames per second/],
+    [['l2fwd', '--seconds', '0'], /--seconds must be a number in 0\.1\.\.86400/],
     [['l2fwd', '--backend', 'wire'], /unknown backend "wire"; try pktgen, loopback or tap/],
     [['router'], /unknown net app "router"; try l2fwd or maglev/],
   ];
