@@ -6,9 +6,10 @@
 import { accessSync, constants, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { formatTable, type BenchOptions, type SuiteResult } from '../bench/harness.js';
 import { renderSvg } from '../bench/lib/svg.js';
+import { numberOption } from './options.js';
 
 const benchDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'bench');
 /** The suites are the modules of src/bench other than the harness. */
@@ -17,11 +18,6 @@ const suites = readdirSync(benchDir)
   .map((f) => f.slice(0, -3))
   .sort();
 
-const positive = (what: string) => (v: string): number => {
-  const n = Number(v);
-  if (!(n > 0)) throw new InvalidArgumentError(`${what} must be a positive number`);
-  return n;
-};
 
 export function register(program: Command): void {
   program
@@ -29,8 +25,8 @@ export function register(program: Command): void {
     .description(`run a benchmark suite: ${suites.join(', ')}`)
     .argument('<suite>', `suite name (${suites.join(' | ')})`)
     .option('--json', 'print one JSON object instead of a table', false)
-    .option('--runs <n>', 'repetitions per case; the median is reported', positive('--runs'), 5)
-    .option('--scale <x>', 'work per run relative to the default (e.g. 0.1 for a quick look)', positive('--scale'), 1)
+    .option('--runs <n>', 'repetitions per case; the median is reported', numberOption('--runs', 1, 1000), 5)
+    .option('--scale <x>', 'work per run relative to the default (e.g. 0.1 for a quick look)', numberOption('--scale', 0.001, 1000, false), 1)
     .option('--case <prefix>', 'run only the cases whose name starts with <prefix>, e.g. recovery (nvme and net suites)')
     .option('--no-progress', 'no progress bar')
     .option('--svg <file>', 'also write the results as an SVG bar chart to <file>')

@@ -5,7 +5,7 @@
  */
 import { existsSync, openSync, closeSync, ftruncateSync } from 'node:fs';
 import { Command } from 'commander';
-import { formatSize, sizeOption } from './sizes.js';
+import { formatSize, sizeOption } from './options.js';
 import { bootStorage } from '../host/storage.js';
 
 export function register(program: Command): void {

@@ -12,7 +12,7 @@ import {
 } from '../domains/fs/format.js';
 import { HostBytes } from '../host/bytes.js';
 import { fsck, type FsckResult } from '../host/fsck.js';
-import { formatSize } from './sizes.js';
+import { formatSize } from './options.js';
 
 export const EXIT_CLEAN = 0;
 export const EXIT_DAMAGED = 1;

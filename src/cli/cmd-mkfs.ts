@@ -10,12 +10,12 @@
  */
 import * as nfs from 'node:fs';
 import * as npath from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { geometryOf, type Variant } from '../domains/fs/format.js';
 import { mkfs, mkfsParams } from '../host/mkfs.js';
 import { builtPrograms, installSystem, withImageFs, type BuiltProgram } from '../host/image.js';
-import { formatSize, sizeOption } from './sizes.js';
+import { formatSize, numberOption, sizeOption } from './options.js';
 
 /** Largest image of a variant: the superblock's size field and block numbers are u32. */
 export function maxImageBytes(variant: Variant): number {
@@ -48,12 +48,6 @@ interface MkfsCliOptions {
   progress: boolean;
   programs: boolean;
 }
-
-const positiveInt = (what: string) => (v: string): number => {
-  const n = Number(v);
-  if (!/^\s*\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${what} must be a positive whole number, got "${v}"`);
-  return n;
-};
 
 function checkArgs(image: string, o: MkfsCliOptions): { blocks: number } {
   const g = geometryOf(o.variant);
@@ -115,7 +109,7 @@ export function register(program: Command): void {
         .choices(['xv6', 'large'])
         .default('large'),
     )
-    .option('--inodes <n>', 'number of inodes (default: 200 for xv6, size/16 blocks for large)', positiveInt('--inodes'))
+    .option('--inodes <n>', 'number of inodes (default: 200 for xv6, size/16 blocks for large)', numberOption('--inodes', 1, Infinity))
     .option('--add <paths...>', 'host files or directories to copy in (a directory\'s contents go into the root)')
     .option('--programs', 'make the image bootable: install the built user programs in /bin and make /dev/console', false)
     .option('--force', 'overwrite IMAGE if it exists', false)

@@ -9,13 +9,8 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { bootNet } from '../host/net.js';
 import type { NicBackendConfig } from '../devices/nic/index.js';
+import { numberOption } from './options.js';
 
-/** An option's numeric value in min..max; a count (`whole`) must be a whole number. */
-const num = (what: string, min: number, max: number, whole = true) => (v: string): number => {
-  const n = Number(v);
-  if (!(n >= min && n <= max) || (whole && !Number.isInteger(n))) throw new InvalidArgumentError(`${what} must be a ${whole ? 'whole ' : ''}number in ${min}..${max}`);
-  return n;
-};
 /** Most frames per second a paced pktgen is asked for (10 GbE line rate at 60-byte frames is 14,880,952). */
 const MAX_RATE = 100_000_000;
 const rateArg = (v: string): 'unpaced' | 'line' | number => {
@@ -32,17 +27,17 @@ export function register(program: Command): void {
     .argument('<app>', 'l2fwd (swap MACs, send back) | maglev (Maglev load balancer)')
     .option('--backend <kind>', 'NIC backend: pktgen | loopback | tap (a Linux TAP interface; needs root)', 'pktgen')
     .option('--ifname <name>', 'tap: the TAP interface to attach to (created if missing)', 'rltap0')
-    .option('--seconds <n>', 'run time in seconds', num('--seconds', 0.1, 86400, false), 5)
+    .option('--seconds <n>', 'run time in seconds', numberOption('--seconds', 0.1, 86400, false), 5)
     .option('--shadow', 'put the NIC shadow (transparent driver recovery) under the app', false)
-    .option('--batch <n>', 'buffers per call (RedLeaf: 32)', num('--batch', 1, 1024), 32)
-    .option('--frame-size <n>', 'pktgen frame size (60..1514) / loopback seed frame size', num('--frame-size', 60, 1514), 60)
-    .option('--flows <n>', "pktgen flows (2^20 by default: the million flows bench net's maglev runs with)", num('--flows', 1, 1 << 22), 1 << 20)
+    .option('--batch <n>', 'buffers per call (RedLeaf: 32)', numberOption('--batch', 1, 1024), 32)
+    .option('--frame-size <n>', 'pktgen frame size (60..1514) / loopback seed frame size', numberOption('--frame-size', 60, 1514), 60)
+    .option('--flows <n>', "pktgen flows (2^20 by default: the million flows bench net's maglev runs with)", numberOption('--flows', 1, 1 << 22), 1 << 20)
     .option('--rate <r>', "pktgen rate: 'unpaced', 'line' or frames per second", rateArg, 'unpaced' as const)
-    .option('--seed <n>', 'loopback: frames to seed the loop with', num('--seed', 1, 100000), 256)
-    .option('--crash-every <s>', 'inject a driver fault every s seconds (use with --shadow)', num('--crash-every', 0.01, 3600, false))
+    .option('--seed <n>', 'loopback: frames to seed the loop with', numberOption('--seed', 1, 100000), 256)
+    .option('--crash-every <s>', 'inject a driver fault every s seconds (use with --shadow)', numberOption('--crash-every', 0.01, 3600, false))
     .option('--interrupts', 'interrupt mode: sleep until an RX interrupt when there is nothing to receive, instead of polling', false)
-    .option('--backends <n>', 'maglev: backend servers to balance over (each gets a near-equal share of the 65,537-entry table)', num('--backends', 1, 65537), 16)
-    .option('--queues <n>', 'queue pairs of the NIC (flows spread over them by RSS; the app serves every one)', num('--queues', 1, 16), 1)
+    .option('--backends <n>', 'maglev: backend servers to balance over (each gets a near-equal share of the 65,537-entry table)', numberOption('--backends', 1, 65537), 16)
+    .option('--queues <n>', 'queue pairs of the NIC (flows spread over them by RSS; the app serves every one)', numberOption('--queues', 1, 16), 1)
     .action(async (app: string, o: { backend: string; ifname: string; seconds: number; shadow: boolean; batch: number; frameSize: number; flows: number; rate: 'unpaced' | 'line' | number; seed: number; crashEvery?: number; interrupts: boolean; queues: number; backends: number }) => {
       if (app !== 'l2fwd' && app !== 'maglev') throw new Error(`unknown net app "${app}"; try l2fwd or maglev`);
       const backends: Record<string, NicBackendConfig> = {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as nfs from 'node:fs';
 import * as npath from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { parseSize, formatSize } from '../../src/cli/sizes.js';
+import { parseSize, formatSize } from '../../src/cli/options.js';
 import { runCli, tmpdirFor, type CliRun } from './run-cli.js';
 
 const run = (...args: string[]): CliRun => runCli(args, { timeoutMs: 60_000 });

@@ -58,7 +58,7 @@ test('net refuses bad arguments with a message naming them', () => {
     [['l2fwd', '--batch', '1.5'], /--batch must be a whole number in 1\.\.1024/],
     [['l2fwd', '--rate', 'fast'], /--rate must be 'unpaced', 'line' or frames per second/],
     [['l2fwd', '--rate', '0'], /--rate must be 'unpaced', 'line' or frames per second/],
-    [['l2fwd', '--seconds', '0'], /--seconds must be a number in 0\.1\.\.86400/],
+    [['l2fwd', '--seconds', '0'], /--seconds must be a number in 0\.1\.\.86400, got "0"/],
     [['l2fwd', '--backend', 'wire'], /unknown backend "wire"; try pktgen, loopback or tap/],
     [['router'], /unknown net app "router"; try l2fwd or maglev/],
   ];
