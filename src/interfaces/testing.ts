@@ -47,6 +47,8 @@ export interface Faulty {
   trapPromise(how: number): Promise<number>;
   /** Loops forever; with catchDeadline, every iteration catches whatever is thrown at it. */
   spin(catchDeadline: boolean): number;
+  /** Constructs a tree of objects 2^depth wide, recursing only through `new` (no call, no loop). */
+  constructTree(depth: number): number;
   /** Tests `/(a+)+$/` against n a's and a b: 2^n backtracking steps for a backtracking engine. */
   backtrack(n: number): boolean;
   /** Allocates `bytes` more and keeps it; returns how many allocations it holds. */

@@ -142,6 +142,17 @@ describe('panic kinds', () => {
     });
   }
 
+  test('recursion only through `new` meets the deadline: a constructor is checked on entry', async () => {
+    const t = setup(50);
+    assert.equal(t.fa.constructTree(4), 4);
+    const t0 = performance.now();
+    // 2^31 constructions: seconds unchecked, far past the 50 ms deadline.
+    const e = await rpcFails(() => t.fa.constructTree(30), 'timeout');
+    assert.ok(performance.now() - t0 < 1500, `returned after ${(performance.now() - t0).toFixed(0)} ms`);
+    assert.match(e.message, /deadline|dead/);
+    await assertDead(t, 'timeout');
+  });
+
   const HOSTILE = ['an object whose toString throws', 'an Error whose message getter throws', 'a Proxy of an Error whose traps throw', 'an Error whose message getter never returns'];
   const SAID = [/a thrown object that is not an Error/, /an Error without a message of its own/, /a thrown Proxy/, /an Error without a message of its own/];
   for (const [how, what] of HOSTILE.entries()) {

@@ -105,6 +105,18 @@ export function init(sys: Sys, callee: Callee, rec: Recorder): Faulty {
         }
       }
     },
+    constructTree(depth: number) {
+      class Node {
+        constructor(d: number) {
+          if (d > 0) {
+            new Node(d - 1);
+            new Node(d - 1);
+          }
+        }
+      }
+      new Node(depth);
+      return depth;
+    },
     backtrack(n: number) {
       return /(a+)+$/.test('a'.repeat(n) + 'b');
     },
