@@ -47,6 +47,13 @@ export interface Faulty {
   trapPromise(how: number): Promise<number>;
   /** Loops forever; with catchDeadline, every iteration catches whatever is thrown at it. */
   spin(catchDeadline: boolean): number;
+  /**
+   * Recurses until the stack runs out, each level pushing a fresh buffer onto a deque, popping
+   * one of `pad` levels and moving between deques, so that the overflow lands in kernel code as
+   * often as in its own; catches the RangeError and returns depth * 1e6 + the buffers its two
+   * deques hold (it keeps the deques).
+   */
+  deepKernelCalls(pad: number): number;
   /** Constructs a tree of objects 2^depth wide, recursing only through `new` (no call, no loop). */
   constructTree(depth: number): number;
   /** Tests `/(a+)+$/` against n a's and a b: 2^n backtracking steps for a backtracking engine. */

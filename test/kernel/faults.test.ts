@@ -142,6 +142,20 @@ describe('panic kinds', () => {
     });
   }
 
+  test("a stack overflow in the middle of kernel calls leaves the kernel's accounting exact", () => {
+    // Each level allocates, pushes, moves and pops; the frame sizes and the mix shift with `pad`,
+    // so the overflow lands at a different point of the kernel's code from one run to the next.
+    const t = setup(20_000);
+    for (let pad = 2; pad < 42; pad++) {
+      t.kernel.restart('fa'); // a fresh instance each time: the last one's deques are reclaimed
+      const r = t.kernel.bind('fa').deepKernelCalls(pad);
+      assert.ok(r >= 1_000_000, 'it went some way down');
+      assert.equal(info(t.kernel, 'fa').heapSlots, (r % 1_000_000) + 2, `pad ${pad}: the kernel counts exactly what the domain's two deques hold, and the deques`);
+    }
+    t.kernel.terminate('fa');
+    assert.deepEqual(t.kernel.heap.totalUsage(), { bytes: 0, slots: 0 }, 'all of it reclaimed');
+  });
+
   test('recursion only through `new` meets the deadline: a constructor is checked on entry', async () => {
     const t = setup(50);
     assert.equal(t.fa.constructTree(4), 4);

@@ -105,6 +105,25 @@ export function init(sys: Sys, callee: Callee, rec: Recorder): Faulty {
         }
       }
     },
+    deepKernelCalls(pad: number) {
+      const a = sys.alloc.deque<RRefArray>(1 << 16);
+      const b = sys.alloc.deque<RRefArray>(1 << 16);
+      let reached = 0;
+      const down = (d: number): void => {
+        reached = d;
+        a.push(sys.alloc.bytes(8 + (d % 7)));
+        if (d % pad === 0) b.moveFrom(a, 1);
+        if (d % (pad + 1) === 0) a.pop()?.drop();
+        down(d + 1);
+      };
+      try {
+        down(1);
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+      }
+      held.push(a as unknown as RRefArray, b as unknown as RRefArray);
+      return reached * 1_000_000 + a.length + b.length;
+    },
     constructTree(depth: number) {
       class Node {
         constructor(d: number) {
