@@ -66,7 +66,7 @@ class InputForwarder {
 class PipeConsole implements HostConsole {
   private readonly input = new InputForwarder((line) => this.note(line));
   private readonly onData = (text: string): void => this.input.send((c) => c.consoleInput(text));
-  private readonly onEnd = (): void => this.input.send((c) => c.consoleEof());
+  private readonly onEnd = (): void => this.input.send((c) => c.consoleHangup());
 
   constructor() {
     process.stdin.setEncoding('utf8');
@@ -130,8 +130,11 @@ class TtyConsole implements HostConsole {
     // not the end of the session, so read on with a new interface (same history).
     rl.on('close', () => {
       if (this.closed) return;
+      if (process.stdin.readableEnded || process.stdin.destroyed) {
+        this.input.send((c) => c.consoleHangup()); // the terminal hung up
+        return;
+      }
       this.input.send((c) => c.consoleEof());
-      if (process.stdin.readableEnded || process.stdin.destroyed) return; // the terminal hung up
       this.rl = this.open();
     });
     return rl;

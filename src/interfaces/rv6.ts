@@ -211,6 +211,11 @@ export interface Rv6Boot {
   consoleInput(text: string): void;
   /** Ctrl-D: the console's pending or next read returns 0 (end of file). */
   consoleEof(): void;
+  /**
+   * The console's input ended for good (the host's stdin was a pipe or file that ended, or the
+   * terminal hung up): what was typed stays readable, then every read returns 0 (end of file).
+   */
+  consoleHangup(): void;
   /** Ctrl-C: terminate the console's foreground process group (status STATUS_INTERRUPTED). */
   consoleInterrupt(): void;
   /** Terminate every process, sync and unmount the fs; 0 or -errno. */

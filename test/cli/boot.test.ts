@@ -74,6 +74,11 @@ test('boot: end of piped input ends the shell, and init with it', (t) => {
   const r = run(['boot', '--disk', img], { input: 'echo bye\n' });
   assert.equal(r.status, 0, show(r));
   assert.match(r.stdout, line('bye'), show(r));
+  // Even when a program reading the console took the end of the input first: the shell's next
+  // read ends too (a hang-up, not a Ctrl-D that the first reader would have used up).
+  const after = run(['boot', '--disk', img], { input: 'cat\nread by cat\n', timeoutMs: 30_000 });
+  assert.equal(after.status, 0, show(after));
+  assert.match(after.stdout, line('read by cat'), show(after));
 });
 
 test('boot: first run creates the default image ($REDLEAF_IMAGE); stale programs are reinstalled', (t) => {

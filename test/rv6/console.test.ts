@@ -1,6 +1,7 @@
 /**
  * The rv6 console through the core: canonical input (whole lines, partial reads, text typed
- * ahead), Ctrl-D (end of file for the pending or the next read), Ctrl-C (ends the foreground
+ * ahead), Ctrl-D (end of file for the pending or the next read), a hang-up (end of file for
+ * every read after what was typed), Ctrl-C (ends the foreground
  * process group with STATUS_INTERRUPTED, never init, discards typed-ahead input), tcsetpgrp.
  */
 import { test } from 'node:test';
@@ -46,6 +47,26 @@ test('a read blocks until a whole line is typed; Ctrl-D ends a blocked read', as
     t.sys.core.consoleEof();
     assert.deepEqual(await t.waitLine('r2'), { n: 0, text: '' });
     assert.equal(await t.sys.core.waitInit(), 4);
+  });
+});
+
+test('a hang-up: what was typed is read, then every read returns 0, a blocked one at once', async () => {
+  await withRv6(async (t) => {
+    const c = t.sys.core;
+    c.consoleInput('line\npartial');
+    c.consoleHangup();
+    c.consoleInput('nothing arrives after a hang-up\n');
+    await t.runInit([['r1=read', 0, 100], ['r2=read', 0, 100], ['r3=read', 0, 100], ['r4=read', 0, 100]]);
+    expectResults(t, { r1: { n: 5, text: 'line\n' }, r2: { n: 7, text: 'partial' }, r3: { n: 0, text: '' }, r4: { n: 0, text: '' } });
+  });
+  await withRv6(async (t) => {
+    await t.startInit([['echo', 'ready'], ['r1=read', 0, 100], ['r2=read', 0, 100], ['return', 5]]);
+    await t.waitLine('echo');
+    await new Promise((r) => setTimeout(r, 20));
+    t.sys.core.consoleHangup();
+    assert.deepEqual(await t.waitLine('r1'), { n: 0, text: '' });
+    assert.deepEqual(await t.waitLine('r2'), { n: 0, text: '' });
+    assert.equal(await t.sys.core.waitInit(), 5);
   });
 });
 

@@ -9,6 +9,10 @@
  *  - Ctrl-D (`eof`) is a marker in the input, as in xv6: the text typed before it becomes readable
  *    without a newline, and a read that starts at the marker returns 0 (end of file) and consumes
  *    it, so a later read waits for new input;
+ *  - a hang-up (`hangup`: the host's input ended for good, a pipe or file that ran out, a
+ *    terminal that went away) is a last Ctrl-D that stays: what was typed before it is read as
+ *    usual, and then every read returns 0 at once, as a Unix terminal does after a hang-up, so
+ *    `printf 'cat\nline\n' | redleaf boot` ends instead of leaving the shell waiting for ever;
  *  - no echo: the host terminal (its line editor) already shows what the user types;
  *  - Ctrl-C (`interrupt`) ends every process of the foreground group except init (pid 1; as on
  *    Linux, init never gets a default-action signal) with STATUS_INTERRUPTED, and discards the
@@ -17,7 +21,8 @@
  *    group, which is how a shell that waits at its prompt keeps Ctrl-C from ending itself;
  *  - output is decoded as a UTF-8 stream: a character split across two writes comes out whole.
  *
- * Invariant: no reader waits while a line or an end-of-file marker is buffered.
+ * Invariant: no reader waits while a line or an end-of-file marker is buffered, nor once the
+ * console has hung up.
  */
 import { block, removeFrom, type CancelScope } from './block.js';
 import type { CopyOut } from './pipe.js';
@@ -44,6 +49,8 @@ export class Console {
   private readonly decoder = new TextDecoder('utf-8');
   /** The foreground process group (0: none). */
   fg = 1;
+  /** The input ended for good (hangup): reads past what is queued return 0. */
+  private hungUp = false;
 
   constructor(
     private readonly out: (text: string) => void,
@@ -58,7 +65,7 @@ export class Console {
   /** Typed text (any amount: whole lines, part of a line, several lines). */
   input(text: string): void {
     const bytes = this.encoder.encode(text);
-    if (bytes.length === 0) return;
+    if (bytes.length === 0 || this.hungUp) return; // nothing arrives after a hang-up
     this.queue.push(bytes);
     for (const b of bytes) if (b === NEWLINE) this.ready++;
     this.serve();
@@ -68,6 +75,14 @@ export class Console {
   eof(): void {
     this.queue.push(EOF);
     this.ready++;
+    this.serve();
+  }
+
+  /** The input ended for good: a last end-of-file marker, and every read after it returns 0. */
+  hangup(): void {
+    if (this.hungUp) return;
+    this.eof();
+    this.hungUp = true;
     this.serve();
   }
 
@@ -83,6 +98,7 @@ export class Console {
   read(want: number, out: CopyOut, scope: CancelScope, cancelled: number): number | Promise<number> {
     if (want === 0) return 0;
     if (this.readers.length === 0 && this.ready > 0) return this.take(want, out);
+    if (this.readers.length === 0 && this.hungUp) return 0;
     return block(scope, cancelled, (wake) => {
       const r: Reader = { want, out, wake };
       this.readers.push(r);
@@ -91,9 +107,9 @@ export class Console {
   }
 
   private serve(): void {
-    while (this.readers.length > 0 && this.ready > 0) {
+    while (this.readers.length > 0 && (this.ready > 0 || this.hungUp)) {
       const r = this.readers.shift()!;
-      r.wake(this.take(r.want, r.out));
+      r.wake(this.ready > 0 ? this.take(r.want, r.out) : 0);
     }
   }
 

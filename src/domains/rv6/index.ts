@@ -179,6 +179,9 @@ export function init(sys: Sys, fsDomain: Rv6Fs, loader: ProgramLoader, out: Cons
     consoleEof(): void {
       ctx.console.eof();
     },
+    consoleHangup(): void {
+      ctx.console.hangup();
+    },
     consoleInterrupt(): void {
       ctx.console.interrupt();
     },
