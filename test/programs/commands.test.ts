@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { programsImage, withSession, type Session } from './session.js';
 
-const PROGRAMS = ['benchfs', 'cat', 'cp', 'crash', 'domains', 'echo', 'grep', 'init', 'kill', 'ln', 'ls', 'mkdir', 'mv', 'ps', 'rm', 'rmdir', 'sh', 'sleep', 'uptime', 'wc'];
+const PROGRAMS = ['benchfs', 'cat', 'cp', 'crash', 'domains', 'echo', 'grep', 'init', 'kill', 'ln', 'ls', 'mkdir', 'mv', 'ps', 'pwd', 'rm', 'rmdir', 'sh', 'sleep', 'uptime', 'wc'];
 
 /** `ls` lines as [name, type, inode, size]. */
 function lsRows(out: string): [string, number, number, number][] {
