@@ -172,7 +172,7 @@ describe('panic kinds', () => {
   for (const [how, what] of HOSTILE.entries()) {
     for (const [where, from] of ['thrown from the call', 'rejecting the call', 'thrown by a timer'].entries()) {
       test(`a fault with ${what}, ${from}: the kernel describes it without running the domain's code`, async () => {
-        const t = setup(200);
+        const t = setup(2000);
         const t0 = performance.now();
         if (where < 2) {
           const e = await rpcFails(() => t.fa.throwHostile(how, where), 'panic');
@@ -181,7 +181,8 @@ describe('panic kinds', () => {
           assert.equal(await t.fa.throwHostile(how, where), 0);
           for (let i = 0; i < 100 && t.kernel.get('fa')!.live; i++) await sleep(5);
         }
-        assert.ok(performance.now() - t0 < 150, `${(performance.now() - t0).toFixed(0)} ms: nothing ran to a deadline`);
+        // A getter that never returns, if the kernel ran it, would hold the call to the 2 s deadline.
+        assert.ok(performance.now() - t0 < 1000, `${(performance.now() - t0).toFixed(0)} ms: nothing ran to a deadline`);
         const i = info(t.kernel, 'fa');
         assert.equal(i.deathCause, 'panic');
         assert.match(i.lastFault ?? '', SAID[how]!);
@@ -192,12 +193,12 @@ describe('panic kinds', () => {
   }
 
   test('a catastrophic regular expression in a domain does not hang the kernel: the regexp engine falls back to linear time', () => {
-    const t = setup(50);
+    const t = setup(2000);
     const t0 = performance.now();
-    // 2^28 backtracking steps: seconds for a backtracking engine, past the 50 ms deadline.
+    // 2^28 backtracking steps: 14.5 s for a backtracking engine here, a millisecond or so for the fallback.
     assert.equal(t.fa.backtrack(28), false);
     const ms = performance.now() - t0;
-    assert.ok(ms < 40, `${ms.toFixed(0)} ms for one match`);
+    assert.ok(ms < 1000, `${ms.toFixed(0)} ms for one match`);
     assert.ok(t.kernel.get('fa')!.live, 'within its deadline');
   });
 
