@@ -69,6 +69,14 @@ test('boot: crash nvme — with the block shadow the shell carries on and the re
   assert.match(bare.stdout, /ls: Input\/output error/, show(bare));
 });
 
+test('boot: kill 1 ends init, hence the session, with status 137, and says who killed it', (t) => {
+  const img = bootableImage(tmpdir(t));
+  const r = run(['boot', '--disk', img], { input: 'kill 1\necho never\n', timeoutMs: 30_000 });
+  assert.equal(r.status, 137, show(r));
+  assert.match(r.stderr, /init \(pid 1\) killed by pid \d+: the system has no init now and ends/, show(r));
+  assert.doesNotMatch(r.stdout, /never/);
+});
+
 test('boot: end of piped input ends the shell, and init with it', (t) => {
   const img = bootableImage(tmpdir(t));
   const r = run(['boot', '--disk', img], { input: 'echo bye\n' });

@@ -20,7 +20,8 @@
  *    with the same pid, descriptors, current directory and group;
  *  - spawn's pgid: PGID_NEW, PGID_INHERIT or an existing group's id (EPERM if no process, zombies included, has it);
  *  - kill of a process that is already ending or a zombie succeeds and changes nothing; pid 1 can
- *    be killed (the system then has no init: waitInit resolves);
+ *    be killed, as in xv6 (the system then has no init: waitInit resolves, and the log says who
+ *    killed it, since the session then ends with no other word);
  *  - argv longer than MAX_ARGV characters: E2BIG.
  */
 import {
@@ -210,6 +211,7 @@ export class ProcSyscalls {
     if (!Number.isInteger(pid) || pid <= 0) return -ERRNO.EINVAL;
     const target = this.ctx.procs.get(pid);
     if (target === undefined) return -ERRNO.ESRCH;
+    if (pid === INIT_PID && target.state === 'running') this.ctx.sys.log(`init (pid 1) killed by pid ${img.proc.pid}: the system has no init now and ends`);
     this.end(target, STATUS_KILLED, target === img.proc);
     return 0;
   }
