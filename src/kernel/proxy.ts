@@ -216,9 +216,8 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
   const faultFor = (link: Link, e: unknown, method: string): RpcError => {
     const c = link.callee;
     if (c.live) {
-      host.fault(c, 'panic', e);
-      const msg = describeThrown(e);
-      return makeRpcError('panic', c.name, method, `domain ${c.name} panicked: ${msg}`);
+      host.fault(c, 'panic', e); // records what the domain threw (lastFault), described once
+      return makeRpcError('panic', c.name, method, `domain ${c.name} panicked: ${c.lastFault!.message}`);
     }
     return deadError(link, method);
   };
