@@ -140,8 +140,8 @@ export function instrument(source: string, fileName: string): string {
         return f.updateSetAccessorDeclaration(n, n.modifiers, n.name, n.parameters, checkedBody(n.body, counts));
       }
       if (ts.isConstructorDeclaration(n) && n.body) {
-        // First, even before super(): the check touches no `this`.
-        return f.updateConstructorDeclaration(n, n.modifiers, n.parameters, f.updateBlock(n.body, [entryCheck(), ...n.body.statements]));
+        // The check goes first, even before super(): it touches no `this`.
+        return f.updateConstructorDeclaration(n, n.modifiers, n.parameters, checkedBody(n.body, counts));
       }
       if (ts.isClassDeclaration(n)) return f.updateClassDeclaration(n, n.modifiers, n.name, n.typeParameters, n.heritageClauses, checkedFields(n.members));
       if (ts.isClassExpression(n)) return f.updateClassExpression(n, n.modifiers, n.name, n.typeParameters, n.heritageClauses, checkedFields(n.members));
