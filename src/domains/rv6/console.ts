@@ -81,9 +81,8 @@ export class Console {
   /** The input ended for good: a last end-of-file marker, and every read after it returns 0. */
   hangup(): void {
     if (this.hungUp) return;
-    this.eof();
     this.hungUp = true;
-    this.serve();
+    this.eof(); // its serve() also answers 0 to the readers the marker leaves waiting
   }
 
   /** Ctrl-C. */
