@@ -170,7 +170,6 @@ function newRun(): void {
 const deadError = (): Error =>
   makeRpcError(deathKind === FaultKind.Deadline ? 'timeout' : 'callee-dead', boot.name, '(running)', `domain ${boot.name} is dead`);
 
-
 /** The domain faulted: it is dead from now on; the kernel hears it once and terminates us. */
 function fault(kind: number, message: string, id: number): void {
   if (dead) return;

@@ -167,16 +167,21 @@ describe('panic kinds', () => {
     await assertDead(t, 'timeout');
   });
 
-  const HOSTILE = ['an object whose toString throws', 'an Error whose message getter throws', 'a Proxy of an Error whose traps throw', 'an Error whose message getter never returns'];
-  const SAID = [/a thrown object that is not an Error/, /an Error without a message of its own/, /a thrown Proxy/, /an Error without a message of its own/];
-  for (const [how, what] of HOSTILE.entries()) {
+  /** test/domains/faulty's hostile(how), by `how`: what it is, and how the kernel describes it. */
+  const HOSTILE: [string, RegExp][] = [
+    ['an object whose toString throws', /a thrown object that is not an Error/],
+    ['an Error whose message getter throws', /an Error without a message of its own/],
+    ['a Proxy of an Error whose traps throw', /a thrown Proxy/],
+    ['an Error whose message getter never returns', /an Error without a message of its own/],
+  ];
+  for (const [how, [what, said]] of HOSTILE.entries()) {
     for (const [where, from] of ['thrown from the call', 'rejecting the call', 'thrown by a timer'].entries()) {
       test(`a fault with ${what}, ${from}: the kernel describes it without running the domain's code`, async () => {
         const t = setup(2000);
         const t0 = performance.now();
         if (where < 2) {
           const e = await rpcFails(() => t.fa.throwHostile(how, where), 'panic');
-          assert.match(e.message, SAID[how]!);
+          assert.match(e.message, said);
         } else {
           assert.equal(await t.fa.throwHostile(how, where), 0);
           for (let i = 0; i < 100 && t.kernel.get('fa')!.live; i++) await sleep(5);
@@ -185,7 +190,7 @@ describe('panic kinds', () => {
         assert.ok(performance.now() - t0 < 1000, `${(performance.now() - t0).toFixed(0)} ms: nothing ran to a deadline`);
         const i = info(t.kernel, 'fa');
         assert.equal(i.deathCause, 'panic');
-        assert.match(i.lastFault ?? '', SAID[how]!);
+        assert.match(i.lastFault ?? '', said);
         assert.doesNotMatch(i.lastFault ?? '', /trapped/);
         await assertDead(t, 'panic');
       });
