@@ -11,13 +11,15 @@
  * worker-roundtrip a worker_threads postMessage round trip (the stand-in for hardware isolation)
  * worker-domain    host -> dom_c.noarg with dom_c placed in a worker (descriptor rings over
  *                  shared memory; every answer is awaited before the next call)
+ * worker-callout   the other way: dom_d placed in a worker calls dom_c.noarg in the kernel thread
+ *                  (a synchronous call out: the worker blocks until the kernel has answered)
  * deque-push-pop   one push and one pop of a byte buffer on an RRefDeque, in host code with
  *                  kernel-held handles: the per-element handle cost of the packet path (a checked
  *                  move into the ring, then a fresh handle minted on the way out)
  * deque-move-from  per element of RRefDeque.moveFrom moving batches of 32 buffers back and forth
  *                  between two deques (the bulk form of a pop plus a push: no handle per element)
  * Each figure is the median over `runs` runs of (elapsed / calls), measured inside dom_d (the
- * worker cases in the host).
+ * worker-roundtrip and worker-domain cases in the host).
  */
 import { Worker } from 'node:worker_threads';
 import { Kernel } from '../kernel/kernel.js';
@@ -110,6 +112,8 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
     kernel.load(artifactPath('dom_d'), { name: 'dom_d_shadowed', imports: ['shadow_c'] });
     kernel.load(artifactPath('dom_c'), { name: 'dom_c_worker', placement: 'worker' });
     const inWorker = kernel.bind<Promised<Callee>>('dom_c_worker');
+    kernel.load(artifactPath('dom_d'), { name: 'dom_d_worker', placement: 'worker', imports: ['dom_c'] });
+    const callingOut = kernel.bind<Promised<Caller>>('dom_d_worker');
     const direct = kernel.bind<Caller>('dom_d');
     const shadowed = kernel.bind<Caller>('dom_d_shadowed');
     const n = Math.max(1000, Math.round(2_000_000 * opts.scale));
@@ -126,6 +130,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
       ['shadow-async', async () => ((await shadowed.runAsync(nAsync)) * 1e6) / nAsync],
       ['worker-roundtrip', () => workerRoundtripNs(nWorker)],
       ['worker-domain', () => workerDomainNs(inWorker, nWorker)],
+      ['worker-callout', async () => ((await callingOut.run('noarg', nWorker)) * 1e6) / nWorker],
       ['deque-push-pop', async () => dequePushPopNs(kernel, n)],
       ['deque-move-from', async () => dequeMoveFromNs(kernel, n)],
     ];
@@ -148,8 +153,8 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
       results,
       notes: [
         `proxy-noarg / plain = ${(get('proxy-noarg') / get('plain')).toFixed(2)}x; worker-roundtrip / proxy-noarg = ${Math.round(get('worker-roundtrip') / get('proxy-noarg'))}x`,
-        `worker-domain / worker-roundtrip = ${(get('worker-domain') / get('worker-roundtrip')).toFixed(2)}x; worker-domain / proxy-noarg = ${Math.round(get('worker-domain') / get('proxy-noarg'))}x`,
-        `median of ${opts.runs} runs; ${n} calls per run (${nAsync} async, ${nWorker} worker round trips and worker-domain calls)`,
+        `worker-domain / worker-roundtrip = ${(get('worker-domain') / get('worker-roundtrip')).toFixed(2)}x; worker-domain / proxy-noarg = ${Math.round(get('worker-domain') / get('proxy-noarg'))}x; worker-callout / worker-domain = ${(get('worker-callout') / get('worker-domain')).toFixed(2)}x`,
+        `median of ${opts.runs} runs; ${n} calls per run (${nAsync} async, ${nWorker} worker round trips, worker-domain calls and calls out)`,
       ],
     };
   } finally {

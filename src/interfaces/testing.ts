@@ -148,3 +148,24 @@ export interface WorkerProbe {
   /** One escape attempt ('process', 'function', 'handle-constructor', 'atomics-wait'): 'blocked: ...' or 'ESCAPED'. */
   attempt(name: string): Promise<string>;
 }
+
+/**
+ * test/domains/wcaller: a domain calling its Callee import (dom_c) in every way an argument can
+ * go right or wrong; the worker-tier tests place it in a worker, so each is a call out.
+ */
+export interface CallerProbe {
+  /** Lends a buffer of `n` bytes, each `v`, to the import's sum; returns the sum (-1 if the buffer was not the caller's afterwards). */
+  lendSum(n: number, v: number): number;
+  /** Moves one buffer through the import's rref `k` times; returns its first byte, then drops it. */
+  bounce(k: number): number;
+  /** onearg(x) on the import, as a string; its RpcError's kind if it fails. */
+  oneargOrKind(x: number): string;
+  /** Lends a buffer the caller was itself lent onward to the import's sum. */
+  lendOnward(buf: Borrow<RRefArray<u8>>): number;
+  /** Moves a buffer to the import, then passes the revoked handle again. */
+  passRevoked(): number;
+  /** Passes a plain object where the import expects an RRef. */
+  passPlainObject(): number;
+  /** asyncEcho(x) on the import, awaited. */
+  echoLater(x: number): Promise<number>;
+}

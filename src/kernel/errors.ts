@@ -28,6 +28,8 @@ export class RpcError extends Error {
   /** Name of the domain the call went to. */
   readonly domain: string;
   readonly method: string;
+  /** What went wrong, without the kind, domain and method (the message says all four). */
+  readonly detail: string;
   constructor(token: symbol, kind: RpcErrorKind, domain: string, method: string, detail: string) {
     if (token !== TOKEN) throw new TypeError('RpcError is created by the kernel only');
     super(`${kind}: call ${domain}.${method} failed: ${detail}`);
@@ -35,6 +37,7 @@ export class RpcError extends Error {
     this.kind = kind;
     this.domain = domain;
     this.method = method;
+    this.detail = detail;
     genuine.add(this);
     Object.freeze(this);
   }

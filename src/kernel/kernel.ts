@@ -257,7 +257,13 @@ export class Kernel {
     this.liveById.set(d.id, d);
     try {
       if (placement === 'worker') {
-        const w = new WorkerDomain(this.workerHost, d, artifact, { deadlineMs: d.deadlineMs, config: opts.config, resourceLimits: opts.resourceLimits });
+        const workerImports = imports.map((spec, i) => {
+          const iface = m.imports[i]!;
+          const proxy = this.resolveImport(d, spec, iface);
+          // A supervisor capability is refused at placement: what has no link is a host capability.
+          return { iface, proxy, callee: this.proxyLinks.get(proxy)?.callee.name ?? 'host' };
+        });
+        const w = new WorkerDomain(this.workerHost, d, artifact, { deadlineMs: d.deadlineMs, imports: workerImports, config: opts.config, resourceLimits: opts.resourceLimits });
         this.workers.set(d, w);
         this.inWorker.add(d);
         void w.stopped.then(() => this.workers.delete(d));

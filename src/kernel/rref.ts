@@ -92,6 +92,8 @@ export interface HandleKit<H extends HandleHeap = ExchangeHeap> {
   /** Is `v` a handle of this kit (brand check, no throw)? */
   isHandle(v: unknown): boolean;
   slotOf(h: object): number;
+  /** The generation `h` was minted for (-1 once revoked): current only while `h` is valid. */
+  genOf(h: object): number;
   /** The domain id `h` was minted for, and whether it is a read-only (borrowed-in) handle. */
   holderOf(h: object): number;
   isReadOnly(h: object): boolean;
@@ -1109,6 +1111,7 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
     heap,
     isHandle: (v) => isHandleOf(k, v),
     slotOf: (h) => slotOf(own(h)),
+    genOf: (h) => genOf(own(h)),
     holderOf: (h) => holderOf(own(h)),
     isReadOnly: (h) => isReadOnly(own(h)),
     checkMovable: (h, holder) => checkMovable(k, h, holder),

@@ -1,8 +1,9 @@
 /**
  * The worker tier, worker side (trusted; the entry module of a worker domain's thread): lockdown,
- * a handle kit over the shared exchange heap, the domain's compartment, its `sys`, and the loop
- * that serves calls from the down ring (see worker-tier.ts for the protocol and the ownership
- * rules, worker-ring.ts for the channel).
+ * a handle kit over the shared exchange heap, the domain's compartment, its `sys`, stubs of its
+ * imports (calls out through the kernel thread), and the loop that serves calls from the down
+ * ring (see worker-tier.ts for the protocol and the ownership rules, worker-ring.ts for the
+ * channel).
  *
  * Invariants:
  *  - this thread never writes the slot table: the heap view below forwards every change to the
@@ -19,9 +20,9 @@ import { workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { FREE, HeapError, TypeKind, TypeTable, type TypeInfo } from './heap.js';
 import { createHandleKit, type HandleHeap, type HandleKit, type ScalarKind } from './rref.js';
-import { describeThrown, isRpcError, makeRpcError } from './errors.js';
+import { describeThrown, isRpcError, makeRpcError, type RpcErrorKind } from './errors.js';
 import { TICK_BUDGET, checkExport, instantiateDomain } from './isolation.js';
-import { Ctl, FaultKind, Kind, Reader, Ring, Sys, WireHandle, Writer, kernelMayWait } from './worker-ring.js';
+import { Ctl, FaultKind, Kind, OutcallStatus, Reader, Ring, Sys, WireHandle, Writer, kernelMayWait } from './worker-ring.js';
 import { primOk, type WorkerBoot } from './worker-tier.js';
 import type { MethodModel, TypeRef } from '../build/idl.js';
 import { LAYOUTS, SIGNATURES } from '../gen/idl.js';
@@ -58,6 +59,9 @@ function upcall(kind: number, id: number, aux: number, w: Writer, blocking: bool
   w.emit(dv, u8, o, kind, id, aux, port);
   const seq = up.publish(kernelMayWait);
   if (!blocking) return null;
+  // The kernel answers within its poll window when it is polling: spin briefly before parking.
+  const until = performance.now() + SPIN_MS;
+  for (let i = 1; Atomics.load(ctl, Ctl.UpAck) !== seq; i++) if ((i & 63) === 0 && performance.now() > until) break;
   let ack: number;
   while ((ack = Atomics.load(ctl, Ctl.UpAck)) !== seq) park(Ctl.UpAck, ack);
   // The kernel wrote its answer into our entry; we are its only producer, so it is still there.
@@ -285,7 +289,7 @@ const aw = <T>(v: T): T => {
   return v;
 };
 
-// ---- calls ------------------------------------------------------------------------------------------
+// ---- calls in: arguments and results ----------------------------------------------------------------
 
 const sigs: readonly MethodModel[] = boot.exports === null ? [] : SIGNATURES[boot.exports]!;
 let target: Record<string, (...args: unknown[]) => unknown> = {};
@@ -348,7 +352,97 @@ function answer(id: number, m: MethodModel, v: unknown): void {
   upcall(moves ? Kind.ResultMove : Kind.Result, id, 0, out, moves);
 }
 
+// ---- calls out: the domain's imports ---------------------------------------------------------------
+
+/** Async calls out waiting for their OutcallDone, by id. */
+const outcalls = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
+let nextOutcall = 1;
+
+/** The domain's view of import `index` (interface `iface`): one stub per method. */
+function importStub(index: number, iface: string): object {
+  const stub: Record<string, (...args: unknown[]) => unknown> = {};
+  SIGNATURES[iface]!.forEach((m, methodIndex) => {
+    stub[m.name] = (...args: unknown[]) => callOut(iface, index, methodIndex, m, args);
+  });
+  return harden(stub);
+}
+
+/**
+ * Call method `m` of an import: a synchronous method blocks this thread until the kernel thread
+ * has made the call and written its answer (so the domain gets a value, as in-thread); an async
+ * one is answered later on the down ring (see worker-tier.ts). RRefs go as slot + the generation
+ * their handle was minted for, so the kernel refuses a revoked one.
+ */
+function callOut(iface: string, index: number, methodIndex: number, m: MethodModel, args: unknown[]): unknown {
+  if (dead) throw deadError();
+  out.reset().value(index).value(methodIndex);
+  for (let i = 0; i < m.params.length; i++) {
+    const a = args[i];
+    if (kit.isHandle(a)) out.handle(kit.slotOf(a as object), kit.genOf(a as object) >>> 0);
+    else if (a === null || (typeof a !== 'object' && typeof a !== 'function' && typeof a !== 'symbol')) out.value(a);
+    else {
+      // In-thread, the proxy would find this and fault the caller: the same here, before sending.
+      const detail = `argument ${i} must be exchangeable (a primitive or an RRef), got ${typeof a}`;
+      fault(FaultKind.BadArgument, `bad argument to ${iface}.${m.name}: ${detail}`, currentCall);
+      throw makeRpcError('bad-argument', iface, m.name, detail);
+    }
+  }
+  if (!m.async) {
+    const { status, r } = upcall(Kind.Outcall, 0, 0, out, true)!;
+    return outcome(status, r);
+  }
+  const id = nextOutcall;
+  nextOutcall = (nextOutcall + 1) | 0 || 1;
+  outstanding++;
+  const p = new Promise((resolve, reject) => outcalls.set(id, { resolve, reject }));
+  upcall(Kind.OutcallAsync, id, 0, out, false);
+  return p;
+}
+
+/** The value of an answered call out (an RRef becomes a handle of this domain), or its error, thrown. */
+function outcome(status: number, r: Reader): unknown {
+  if (status === OutcallStatus.Ok) {
+    const v = r.next();
+    return v instanceof WireHandle ? kit.mint(v.slot, me, false) : v;
+  }
+  if (status === OutcallStatus.RpcError) {
+    const [kind, domain, method, detail] = [r.next(), r.next(), r.next(), r.next()].map(String) as [RpcErrorKind, string, string, string];
+    throw makeRpcError(kind, domain, method, detail);
+  }
+  throw new Error(String(r.next()));
+}
+
+/** An OutcallDone entry: settle its call out (a new run of the domain's code follows). */
+function outcallDone(o: number): void {
+  const id = Reader.id(dv, o);
+  const pending = outcalls.get(id);
+  let ok = true;
+  let v: unknown;
+  try {
+    v = outcome(Reader.aux(dv, o), new Reader(dv, u8, o, port));
+  } catch (e) {
+    ok = false;
+    v = e;
+  }
+  down.pop();
+  if (pending === undefined) {
+    fault(FaultKind.Panic, `worker runtime: an answer to call out ${id}, which is not waiting`, -1);
+    return;
+  }
+  outcalls.delete(id);
+  outstanding--;
+  newRun();
+  if (ok) pending.resolve(v);
+  else pending.reject(v);
+}
+
+// ---- the down ring: calls in, answers to calls out ------------------------------------------------
+
 function dispatch(o: number): void {
+  if (Reader.kind(dv, o) === Kind.OutcallDone) {
+    outcallDone(o);
+    return;
+  }
   const id = Reader.id(dv, o);
   const index = Reader.aux(dv, o);
   const m = sigs[index];
@@ -460,7 +554,7 @@ function bootDomain(): boolean {
     const init = instantiateDomain(boot, { tick: harden(tick), aw: harden(aw) }, boot.name);
     if (typeof init !== 'function') throw new Error(`domain ${boot.name} does not export an init function`);
     runStart = now();
-    const exported = init(makeSys()) as unknown;
+    const exported = init(makeSys(), ...boot.imports.map((iface, i) => importStub(i, iface))) as unknown;
     if (dead) return false;
     if (boot.exports !== null) target = checkExport(boot.name, boot.exports, exported) as typeof target;
   } catch (e) {

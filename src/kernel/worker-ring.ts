@@ -3,8 +3,9 @@
  * both threads load this module).
  *
  * One SharedArrayBuffer holds a block of control words and two descriptor rings:
- *  - down (kernel -> worker): calls;
- *  - up (worker -> kernel): results, faults, logs and system calls.
+ *  - down (kernel -> worker): calls, and the answers to the domain's async calls out;
+ *  - up (worker -> kernel): results, faults, logs, system calls and the domain's calls out (to
+ *    its imports).
  * Each ring is single-producer single-consumer over fixed-size entries. Head and tail are
  * free-running Int32 counters changed only with Atomics by their one writer (the consumer moves
  * head, the producer moves tail); an entry is written completely before the tail store that
@@ -74,9 +75,25 @@ export const Kind = {
   Ready: 8,
   /** up: the domain could not be initialised; payload = message. */
   InitFailed: 9,
+  /**
+   * up, blocking: the domain calls a synchronous method of one of its imports; payload = import
+   * index, method index, arguments. The kernel's answer replaces it (aux = OutcallStatus).
+   */
+  Outcall: 10,
+  /** up: the same for an async method; the answer comes back as OutcallDone with the same id. */
+  OutcallAsync: 11,
+  /** down: the answer to OutcallAsync `id` (aux = OutcallStatus). */
+  OutcallDone: 12,
 } as const;
 
-export const FaultKind = { Panic: 1, Deadline: 2, BadResult: 3 } as const;
+export const FaultKind = { Panic: 1, Deadline: 2, BadResult: 3, BadArgument: 4 } as const;
+
+/**
+ * How an outcall ended. Ok: payload = the result (an RRef as a handle the caller now owns);
+ * RpcError: payload = kind, domain, method, detail; Thrown: something else was thrown (a host
+ * capability's own error), payload = its description.
+ */
+export const OutcallStatus = { Ok: 0, RpcError: 1, Thrown: 2 } as const;
 
 /** System calls of a worker domain: every change to the slot table is made by the kernel thread. */
 export const Sys = { Alloc: 1, Free: 2, Adopt: 3, Release: 4 } as const;

@@ -22,10 +22,25 @@
  *
  * Calls: every method of a worker domain's export returns a Promise to its caller, synchronous
  * IDL methods included (the answer comes from another thread). Host code (Kernel.bind) may call
- * any interface; an in-thread domain may import a worker domain only when every method of the
- * interface already returns a Promise, so that its code sees the types it was written against.
- * Interface references as arguments or results, imports of a worker domain and devices are not
- * supported in this tier (refused at load with EPLACEMENT).
+ * any interface; a domain (of either tier) may import a worker domain only when every method of
+ * the interface already returns a Promise, so that its code sees the types it was written against.
+ * Interface references as arguments or results and devices are not supported in this tier
+ * (refused at load with EPLACEMENT).
+ *
+ * Calls out (a worker domain calling its imports): the kernel resolves the imports as for an
+ * in-thread domain, into proxies whose caller is the worker domain, and keeps them here; the
+ * worker gets one stub per import, built from SIGNATURES. A synchronous method is a blocking
+ * upcall (Kind.Outcall): the worker waits, parked, while the kernel thread makes the call through
+ * the proxy and writes the answer into the entry, so the domain sees a value as in-thread. An
+ * async method is a non-blocking upcall (Kind.OutcallAsync) whose answer comes back on the down
+ * ring (Kind.OutcallDone): the domain gets a Promise and keeps serving meanwhile. Arguments name
+ * the worker's RRefs by slot + generation; the kernel mints handles for them only when they are
+ * the worker's own and current (or, for a borrowed parameter, lent to it), and the proxy then
+ * moves or lends them as for any caller, so every ownership rule and caller fault is the proxy's.
+ * Time the worker waits in a synchronous call out counts toward its run's deadline, as a
+ * synchronous call's does in-thread. No call out can wait on the worker itself: imports form no
+ * cycle (each is live before its importer loads, and interface references are refused), and a
+ * callee that calls the worker's export gets a Promise, answered once the worker is free.
  *
  * Faults: an exception or rejection escaping the domain, sys.panic, an ownership violation, a bad
  * result and a deadline overrun (the worker's own deadline checks) are reported on the up ring and
@@ -37,14 +52,14 @@
  */
 import { MessageChannel, Worker, type MessagePort, type ResourceLimits } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { KernelError, makeRpcError, type RpcErrorKind } from './errors.js';
+import { KernelError, describeThrown, isRpcError, makeRpcError, type RpcErrorKind } from './errors.js';
 import { FREE, NO_PARENT, type ExchangeHeap } from './heap.js';
 import type { HandleKit } from './rref.js';
 import type { Domain, InflightCall } from './domain.js';
 import type { Link, ProxyRuntime } from './proxy.js';
 import type { Artifact, Manifest } from './artifact.js';
 import type { MethodModel, TypeRef } from '../build/idl.js';
-import { Ctl, FaultKind, Kind, Reader, Ring, Sys, WireHandle, Writer, channelBytes, emitEntry, workerMayWait } from './worker-ring.js';
+import { Ctl, FaultKind, Kind, OutcallStatus, Reader, Ring, Sys, WireHandle, Writer, channelBytes, emitEntry, workerMayWait } from './worker-ring.js';
 import { LAYOUTS, SIGNATURES } from '../gen/idl.js';
 
 /** How long a new worker thread may take to load the runtime before load() gives up (ms). */
@@ -68,6 +83,8 @@ export interface WorkerBoot {
   id: number;
   code: string;
   exports: string | null;
+  /** The interface of each import, in init's order (the kernel keeps the proxies: WorkerImport). */
+  imports: string[];
   deadlineMs: number;
   config: Record<string, string | number | boolean>;
   phys: SharedArrayBuffer;
@@ -93,8 +110,18 @@ export interface WorkerHost {
   newRun(): void;
 }
 
+/** An import of a worker domain, kept on the kernel side: its calls out go through `proxy`. */
+export interface WorkerImport {
+  readonly iface: string;
+  /** What the kernel resolved the import to (ImportSpec), with the worker domain as its caller. */
+  readonly proxy: object;
+  /** The domain it reaches ('host' for a host capability), as RpcErrors name it. */
+  readonly callee: string;
+}
+
 export interface WorkerLoadOptions {
   deadlineMs: number;
+  imports: readonly WorkerImport[];
   config?: Record<string, string | number | boolean>;
   resourceLimits?: ResourceLimits;
 }
@@ -107,13 +134,15 @@ export function checkWorkerPlacement(name: string, m: Manifest, hasDevice: boole
   const refuse = (why: string): never => {
     throw new KernelError('EPLACEMENT', `domain ${name} cannot be placed in a worker: ${why}`);
   };
-  if (m.imports.length > 0) refuse(`it imports ${m.imports.join(', ')} (a worker domain cannot import interfaces yet)`);
   if (hasDevice) refuse('it drives a device (drivers run in the kernel thread)');
-  if (m.exports === null) return;
-  const sigs = SIGNATURES[m.exports] ?? refuse(`unknown interface ${m.exports}`);
-  for (const s of sigs) {
-    if ([...s.params.map((p) => p.type), s.ret].some(mentionsInterface)) {
-      refuse(`${m.exports}.${s.name} passes an interface reference (not supported across threads yet)`);
+  const shadowOf = m.imports.find((i) => i.startsWith('Supervisor:'));
+  if (shadowOf !== undefined) refuse(`it is a shadow (it imports ${shadowOf}, whose instances are interface references); shadows run in the kernel thread, which routes their calls`);
+  for (const iface of m.exports === null ? m.imports : [m.exports, ...m.imports]) {
+    const sigs = SIGNATURES[iface] ?? refuse(`unknown interface ${iface}`);
+    for (const s of sigs) {
+      if ([...s.params.map((p) => p.type), s.ret].some(mentionsInterface)) {
+        refuse(`${iface}.${s.name} passes an interface reference (not supported across threads yet)`);
+      }
     }
   }
 }
@@ -168,8 +197,9 @@ export class WorkerDomain {
   private readonly port: MessagePort;
   private readonly writer = new Writer();
   private readonly pending = new Map<number, PendingCall>();
-  /** Calls waiting for room in the down ring. */
-  private readonly backlog: { id: number; method: number; payload: Uint8Array }[] = [];
+  /** Entries (calls, answers to calls out) waiting for room in the down ring. */
+  private readonly backlog: { kind: number; id: number; aux: number; payload: Uint8Array }[] = [];
+  private readonly imports: readonly WorkerImport[];
   /** Borrows lent to calls that were unwound: they end when the thread has exited. */
   private readonly deferredBorrows: { link: Link; h: object }[] = [];
   private readonly sigs: readonly MethodModel[];
@@ -198,6 +228,7 @@ export class WorkerDomain {
     this.down = Ring.down(this.ctl);
     this.up = Ring.up(this.ctl);
     this.sigs = artifact.manifest.exports === null ? [] : SIGNATURES[artifact.manifest.exports]!;
+    this.imports = opts.imports;
     this.stopped = new Promise((resolve) => (this.markStopped = resolve));
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
@@ -207,6 +238,7 @@ export class WorkerDomain {
       id: d.id,
       code: artifact.code,
       exports: artifact.manifest.exports,
+      imports: opts.imports.map((i) => i.iface),
       deadlineMs: opts.deadlineMs,
       restarts: d.restarts,
       config: { ...(opts.config ?? {}) },
@@ -378,23 +410,28 @@ export class WorkerDomain {
       if (this.pending.size === 0) this.worker.ref(); // an answer is awaited: keep the process alive for it
       this.pending.set(id, call);
       callee.inflight.add(call);
-      if (this.backlog.length > 0 || !this.post(id, index, w)) this.backlog.push({ id, method: index, payload: w.take() });
+      this.postOrQueue(Kind.Call, id, index, w);
     });
   }
 
-  /** Put a call into the down ring; false when it is full. */
-  private post(id: number, method: number, w: Writer | Uint8Array): boolean {
+  /** Put an entry into the down ring, or behind the backlog when the ring is full (or others wait). */
+  private postOrQueue(kind: number, id: number, aux: number, w: Writer): void {
+    if (this.backlog.length > 0 || !this.post(kind, id, aux, w)) this.backlog.push({ kind, id, aux, payload: w.take() });
+  }
+
+  /** Put an entry into the down ring; false when it is full. */
+  private post(kind: number, id: number, aux: number, w: Writer | Uint8Array): boolean {
     const o = this.down.reserve();
     if (o < 0) return false;
-    if (w instanceof Writer) w.emit(this.dv, this.u8, o, Kind.Call, id, method, this.port);
-    else emitEntry(this.dv, this.u8, o, Kind.Call, id, method, w, this.port);
+    if (w instanceof Writer) w.emit(this.dv, this.u8, o, kind, id, aux, this.port);
+    else emitEntry(this.dv, this.u8, o, kind, id, aux, w, this.port);
     this.down.publish(workerMayWait);
-    this.poll();
+    if (kind === Kind.Call) this.poll();
     return true;
   }
 
   private flushBacklog(): void {
-    while (this.backlog.length > 0 && this.post(this.backlog[0]!.id, this.backlog[0]!.method, this.backlog[0]!.payload)) this.backlog.shift();
+    for (let e = this.backlog[0]; e !== undefined && this.post(e.kind, e.id, e.aux, e.payload); e = this.backlog[0]) this.backlog.shift();
   }
 
   private forget(id: number, call: PendingCall): void {
@@ -420,10 +457,11 @@ export class WorkerDomain {
     const step = (): void => {
       if (this.stopping) return;
       this.host.newRun();
-      const before = this.pending.size;
-      this.drainUp();
+      // Anything served (an answer, or a call out or system call of a call still running) means
+      // the worker is busy with us: more may follow soon.
+      const served = this.drainUp();
       this.flushBacklog();
-      if (this.pending.size < before) {
+      if (served > 0) {
         this.pollUntil = performance.now() + POLL_MS;
         this.pollBackoff = 0;
       }
@@ -459,11 +497,13 @@ export class WorkerDomain {
     }
   }
 
-  /** Process every upcall in the up ring, in order; answers blocking ones. */
-  private drainUp(): void {
+  /** Process every upcall in the up ring, in order; answers blocking ones. Returns how many. */
+  private drainUp(): number {
     const { dv, u8, port } = this;
     let o: number;
+    let served = 0;
     while (!this.stopping && (o = this.up.peek()) >= 0) {
+      served++;
       const kind = Reader.kind(dv, o);
       const id = Reader.id(dv, o);
       const aux = Reader.aux(dv, o);
@@ -478,15 +518,28 @@ export class WorkerDomain {
           answer = this.writer.reset().value((e as Error).message);
         }
         answer.emit(dv, u8, o, Kind.Syscall, id, status, port);
+      } else if (kind === Kind.Outcall) {
+        let ok = true;
+        let v: unknown;
+        try {
+          v = this.callOut(r, false);
+        } catch (e) {
+          ok = false;
+          v = e;
+        }
+        // The call may have run domain code that used this.writer (a call into this domain): encode after it.
+        const status = this.outcome(this.writer.reset(), ok, v);
+        this.writer.emit(dv, u8, o, Kind.Outcall, id, status, port);
       } else {
         this.upcall(kind, id, aux, r);
       }
       const seq = this.up.pop();
-      if (kind === Kind.Syscall || kind === Kind.ResultMove) {
+      if (kind === Kind.Syscall || kind === Kind.Outcall || kind === Kind.ResultMove) {
         Atomics.store(this.ctl, Ctl.UpAck, seq);
         Atomics.notify(this.ctl, Ctl.UpAck);
       }
     }
+    return served;
   }
 
   private upcall(kind: number, id: number, aux: number, r: Reader): void {
@@ -501,6 +554,21 @@ export class WorkerDomain {
       case Kind.Log:
         this.host.log(this.d, String(r.next()));
         return;
+      case Kind.OutcallAsync: {
+        let p: unknown;
+        try {
+          p = this.callOut(r, true);
+        } catch (e) {
+          p = Promise.reject(e);
+        }
+        const done = (ok: boolean, v: unknown): void => {
+          if (this.stopping) return; // what moved to the dead domain was freed as it landed (proxy.ts)
+          const w = this.writer.reset();
+          this.postOrQueue(Kind.OutcallDone, id, this.outcome(w, ok, v), w);
+        };
+        void Promise.resolve(p).then((v) => done(true, v), (e: unknown) => done(false, e));
+        return;
+      }
       case Kind.Booted:
         this.phase = 'init';
         return;
@@ -566,7 +634,9 @@ export class WorkerDomain {
         ? ['timeout', 'deadline', message]
         : kind === FaultKind.BadResult
           ? ['bad-argument', 'bad-argument', `bad result: ${message}`]
-          : ['panic', 'panic', `domain ${d.name} panicked: ${message}`];
+          : kind === FaultKind.BadArgument
+            ? ['panic', 'bad-argument', message] // as in-thread: the caller's own call fails with its death
+            : ['panic', 'panic', `domain ${d.name} panicked: ${message}`];
     const call = this.pending.get(id);
     if (call !== undefined) {
       this.forget(id, call);
@@ -578,6 +648,78 @@ export class WorkerDomain {
       this.initError = message;
     }
     this.host.fault(d, cause, new Error(message));
+  }
+
+  // ---- calls out: the worker domain calling its imports ------------------------------------------
+
+  /**
+   * Decode a call out (import index, method index, arguments) and make it through the import's
+   * proxy, the worker domain being the caller; returns what the proxy returns. `async`: the
+   * method must be one that returns a Promise (Kind.OutcallAsync), or one that does not.
+   */
+  private callOut(r: Reader, async: boolean): unknown {
+    const index = r.number();
+    const methodIndex = r.number();
+    const imp = this.imports[index];
+    const m = imp === undefined ? undefined : SIGNATURES[imp.iface]![methodIndex];
+    if (imp === undefined || m === undefined || m.async !== async) {
+      // Only a broken worker runtime sends this: the domain's code cannot choose the indexes.
+      const err = new Error(`worker domain ${this.d.name}: bad call out (import ${index}, method ${methodIndex})`);
+      this.host.fault(this.d, 'panic', err);
+      throw err;
+    }
+    const args = m.params.map((p, i) => this.outArg(imp, m, p.type, r.next(), i));
+    this.host.newRun(); // the callee's run starts now, as at any entry from outside the kernel thread
+    const fn = (imp.proxy as Record<string, (...xs: unknown[]) => unknown>)[m.name]!;
+    return Reflect.apply(fn, imp.proxy, args);
+  }
+
+  /**
+   * An argument of a call out as the proxy takes it: primitives as they are (the proxy checks
+   * them); an RRef as a kernel-side handle of the worker domain, minted only if the worker's
+   * handle is current and the slot is its own, or, for a borrowed parameter, lent to it (a
+   * borrow it lends onward). Anything else is the caller's fault, as a bad argument in-thread.
+   */
+  private outArg(imp: WorkerImport, m: MethodModel, t: TypeRef, raw: unknown, i: number): unknown {
+    if (!(raw instanceof WireHandle)) return raw;
+    const { heap, kit } = this.host;
+    const me = this.d.id;
+    const s = raw.slot;
+    const current = s < heap.highWater && heap.owner[s] !== FREE && heap.gen[s] === raw.gen;
+    const lendable = t.k === 'borrow' || (t.k === 'nullable' && t.inner.k === 'borrow');
+    if (current && heap.owner[s] === me) return kit.mint(s, me, false);
+    if (current && lendable && heap.borrows[s] > 0) return kit.mint(s, me, true);
+    const err = makeRpcError('bad-argument', imp.callee, m.name, `argument ${i}: a revoked or foreign RRef (slot ${s}) cannot be passed`);
+    this.host.fault(this.d, 'bad-argument', err);
+    throw err;
+  }
+
+  /** Encode how a call out ended into `w`; returns its OutcallStatus. */
+  private outcome(w: Writer, ok: boolean, v: unknown): number {
+    if (!ok) {
+      if (isRpcError(v)) {
+        w.value(v.kind).value(v.domain).value(v.method).value(v.detail);
+        return OutcallStatus.RpcError;
+      }
+      w.value(describeThrown(v));
+      return OutcallStatus.Thrown;
+    }
+    const { heap, kit } = this.host;
+    if (kit.isHandle(v)) {
+      const s = kit.slotOf(v as object);
+      if (heap.owner[s] === this.d.id && (v as { valid: boolean }).valid) {
+        w.handle(s, heap.gen[s]!);
+        return OutcallStatus.Ok;
+      }
+      w.value(`the answer is an RRef (slot ${s}) that ${this.d.name} does not own`);
+      return OutcallStatus.Thrown;
+    }
+    if (v !== null && (typeof v === 'object' || typeof v === 'function' || typeof v === 'symbol')) {
+      w.value(`the answer (${typeof v}) cannot cross to a worker domain`);
+      return OutcallStatus.Thrown;
+    }
+    w.value(v);
+    return OutcallStatus.Ok;
   }
 
   // ---- system calls: the worker's slot-table changes, made here ---------------------------------

@@ -4,7 +4,9 @@
  * handles revoked, borrows lent for the call, allocations of the worker domain made by the kernel
  * thread); every fault kind becomes an RpcError for the caller, kills only that domain and
  * reclaims its memory once its thread is gone; a domain that never reaches a deadline check is
- * preempted; resource limits kill the domain, not the kernel; two worker domains compute at once.
+ * preempted; resource limits kill the domain, not the kernel; two worker domains compute at once;
+ * a worker domain calls its imports (in-thread or in a worker) with the results, ownership rules
+ * and faults of an in-thread caller.
  */
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,11 +16,13 @@ import { Kernel } from '../../src/kernel/kernel.js';
 import { KernelError } from '../../src/kernel/errors.js';
 import { HandleError } from '../../src/kernel/rref.js';
 import { checkWorkerPlacement } from '../../src/kernel/worker-tier.js';
+import { artifactPath } from '../../src/kernel/paths.js';
 import type { Domain } from '../../src/kernel/domain.js';
 import { bootKernel, rpcFails, info, sleep, DOM_C, DOM_D, FAULTY, TEST_ARTIFACTS } from './helpers.js';
 
 const WPROBE = join(TEST_ARTIFACTS, 'wprobe.rldom');
 const WRELAY = join(TEST_ARTIFACTS, 'wrelay.rldom');
+const WCALLER = join(TEST_ARTIFACTS, 'wcaller.rldom');
 
 const t = bootKernel();
 after(() => t.kernel.shutdown());
@@ -291,13 +295,147 @@ describe('an in-thread domain importing a worker domain', () => {
   });
 });
 
+describe('a worker domain calling its imports (calls out through the kernel thread)', () => {
+  kernel.load(DOM_C, { name: 'dom_c_out' });
+  const callee = kernel.bind('dom_c_out');
+  /** wcaller on `tier`, importing `imports` (default dom_c_out). */
+  const wcaller = (name: string, tier: 'worker' | 'thread' = 'worker', imports = ['dom_c_out']): { d: Domain; p: any } => {
+    const d = kernel.load(WCALLER, { name, placement: tier, imports });
+    return { d, p: kernel.bind(d) };
+  };
+
+  test('dom_d in a worker: synchronous calls out answer with values, async ones with Promises, each reaches the callee once', async () => {
+    const d = kernel.load(DOM_D, { name: 'dom_d_w', placement: 'worker', imports: ['dom_c_out'] });
+    const caller = kernel.bind(d);
+    const before = callee.count();
+    for (const kind of ['noarg', 'arg', 'rref']) assert.equal(typeof (await caller.run(kind, 50)), 'number');
+    assert.equal(typeof (await caller.runAsync(50)), 'number');
+    assert.equal(callee.count(), before + 200, 'every call out was made once');
+    assert.deepEqual(kernel.heap.usage(d.id), { bytes: 0, slots: 0 }, 'the buffer it bounced 50 times was dropped');
+    kernel.terminate(d);
+  });
+
+  test('the same results in a worker as in-thread, and the accounting back at its baseline (property)', async () => {
+    const w = wcaller('wcaller_w');
+    const th = wcaller('wcaller_t', 'thread');
+    const baseline = kernel.heap.totalUsage();
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 3000 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 300 }), async (n, v, k) => {
+        assert.equal(await w.p.lendSum(n, v), n * v, 'lent, summed, and still the caller\'s');
+        assert.equal(await w.p.lendSum(n, v), th.p.lendSum(n, v));
+        assert.equal(await w.p.bounce(k), k & 0xff, 'moved out and back k times');
+        assert.equal(await w.p.bounce(k), th.p.bounce(k));
+        assert.equal(await w.p.oneargOrKind(v), String(v + 1));
+        assert.equal(await w.p.echoLater(n), await th.p.echoLater(n));
+        assert.deepEqual(kernel.heap.totalUsage(), baseline);
+      }),
+      { numRuns: 20 },
+    );
+    kernel.terminate(w.d);
+    kernel.terminate(th.d);
+  });
+
+  test('a borrow the worker was lent, it lends onward; the borrow ends with the call', async () => {
+    const { d, p } = wcaller('wcaller_lend');
+    const buf = bytes(10);
+    buf.fill(9);
+    assert.equal(await p.lendOnward(buf), 90);
+    assert.equal(buf.valid, true);
+    assert.equal(kernel.heap.borrows[kernel.kit.slotOf(buf)], 0, 'both borrows ended');
+    buf.drop();
+    kernel.terminate(d);
+  });
+
+  for (const [method, detail] of [
+    ['passRevoked', /revoked/],
+    ['passPlainObject', /argument 0 must be .*got (an )?object/],
+  ] as const) {
+    test(`${method}: the worker domain is faulted as the caller (a bad argument), as in-thread`, async () => {
+      for (const tier of ['thread', 'worker'] as const) {
+        const { d, p } = wcaller(`wcaller_${tier}_${method}`, tier);
+        await rpcFails(() => p[method](), 'panic');
+        assert.equal(d.deathCause, 'panic', tier);
+        assert.match(d.lastFault?.message ?? '', detail, tier);
+        if (tier === 'worker') assert.equal(d.lastFault?.kind, 'bad-argument', 'the kernel faulted it for the argument');
+        await deadAndReclaimed(d, 'panic');
+      }
+      assert.equal(callee.onearg(1), 2, 'the callee was not harmed');
+    });
+  }
+
+  test("the callee's panic is an RpcError the worker domain catches; then the callee is dead to it", async () => {
+    kernel.load(DOM_C, { name: 'dom_c_doomed' });
+    const { d, p } = wcaller('wcaller_catch', 'worker', ['dom_c_doomed']);
+    assert.equal(await p.oneargOrKind(1), '2');
+    kernel.injectFault('dom_c_doomed', { afterCalls: 1 });
+    assert.equal(await p.oneargOrKind(1), 'panic');
+    assert.equal(kernel.get('dom_c_doomed')!.state, 'dead');
+    assert.equal(await p.oneargOrKind(1), 'panic', 'a dead callee fails with its cause of death, as in-thread');
+    assert.equal(d.state, 'live', 'it caught both');
+    kernel.terminate(d);
+  });
+
+  test('an all-async import, in-thread or in a worker: moves, borrows lent onward and panics cross', async () => {
+    kernel.load(WPROBE, { name: 'wp_for_relay' });
+    probe('wp_for_relay_w');
+    for (const target of ['wp_for_relay', 'wp_for_relay_w']) {
+      const d = kernel.load(WRELAY, { name: `wrelay_w_${target}`, placement: 'worker', imports: [target] });
+      const relay = kernel.bind(d);
+      assert.equal(await relay.echo('out'), 'out');
+      const buf = bytes(16);
+      buf.setU8(0, 1);
+      const back = any(await relay.bump(buf));
+      assert.equal(back.getU8(0), 2);
+      back.fill(3);
+      assert.equal(await relay.sumLater(back, 1), 48, 'the borrow went on through two crossings');
+      assert.equal(kernel.heap.borrows[kernel.kit.slotOf(back)], 0);
+      back.drop();
+      const err = await rpcFails(() => relay.throwSync('deep'), 'panic');
+      assert.match(err.message, /deep/, "the callee's panic, which the relay did not handle");
+      await deadAndReclaimed(d, 'panic');
+      assert.equal(kernel.get(target)!.state, 'dead');
+    }
+  });
+
+  test('a host capability as an import: its values and its own errors reach the worker domain', async () => {
+    const seen: number[] = [];
+    const host = {
+      noarg: () => {
+        throw new Error('the host refuses');
+      },
+      onearg: (x: number) => (seen.push(x), x + 1),
+      rref: (b: unknown) => b,
+      sum: () => 0,
+      asyncEcho: async (x: number) => x,
+      count: () => seen.length,
+    };
+    const d = kernel.load(DOM_D, { name: 'dom_d_host', placement: 'worker', imports: [{ object: host }] });
+    const caller = kernel.bind(d);
+    assert.equal(typeof (await caller.run('arg', 5)), 'number');
+    assert.deepEqual(seen, [0, 1, 2, 3, 4], 'each call out fed the last answer back');
+    const err = await rpcFails(() => caller.run('noarg', 1), 'panic');
+    assert.match(err.message, /the host refuses/, 'the Error the capability threw, uncaught by dom_d: its panic');
+    await deadAndReclaimed(d, 'panic');
+  });
+
+  test('a worker domain may import a worker domain only through an all-async interface', () => {
+    kernel.load(DOM_C, { name: 'dom_c_w2', placement: 'worker' });
+    assert.throws(
+      () => kernel.load(DOM_D, { name: 'dom_d_on_w', placement: 'worker', imports: ['dom_c_w2'] }),
+      (e: unknown) => e instanceof KernelError && e.code === 'EPLACEMENT' && /synchronous methods/.test(e.message),
+    );
+  });
+});
+
 describe('placement is checked', () => {
-  test('domains with imports, devices or interface references are refused EPLACEMENT; a bad placement EINVAL', () => {
+  test('domains with devices or interface references are refused EPLACEMENT; a bad placement EINVAL', () => {
     const refused = (fn: () => unknown, re: RegExp): void =>
       assert.throws(fn, (e: unknown) => e instanceof KernelError && e.code === 'EPLACEMENT' && re.test(e.message));
-    refused(() => kernel.load(FAULTY, { name: 'faulty_w', placement: 'worker', imports: ['dom_c', { object: {} }] }), /imports Callee, Recorder/);
+    refused(() => kernel.load(FAULTY, { name: 'faulty_w', placement: 'worker', imports: ['dom_c', { object: {} }] }), /Faulty\.lendTo passes an interface reference/);
     const manifest = { name: 'x', version: '0', exports: 'Faulty', imports: [], fingerprint: '', contentHash: '' };
     refused(() => checkWorkerPlacement('x', manifest, false), /Faulty\.lendTo passes an interface reference/);
+    refused(() => checkWorkerPlacement('x', { ...manifest, exports: null, imports: ['Faulty'] }, false), /Faulty\.lendTo passes an interface reference/);
+    refused(() => kernel.load(artifactPath('shadow_c'), { name: 'shadow_w', placement: 'worker', imports: [{ supervise: 'dom_c' }] }), /it is a shadow/);
     refused(() => checkWorkerPlacement('x', { ...manifest, exports: 'Callee' }, true), /drives a device/);
     assert.throws(
       () => kernel.load(DOM_C, { name: 'dom_c_bad', placement: 'gpu' as never }),

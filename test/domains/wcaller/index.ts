@@ -1,0 +1,51 @@
+/**
+ * wcaller: calls its Callee import (dom_c) with RRefs moved, lent and lent onward, with a revoked
+ * handle and with a plain object; test/kernel/worker-tier.test.ts places it in a worker, where
+ * each call is a call out through the kernel thread, and checks it behaves as in-thread.
+ */
+import type { Callee, CallerProbe } from '../../../src/interfaces/index.js';
+import type { Sys } from '../../../src/runtime/sys.js';
+import type { RRefArray } from '../../../src/runtime/types.js';
+
+export function init(sys: Sys, callee: Callee): CallerProbe {
+  return {
+    lendSum(n, v) {
+      const buf = sys.alloc.bytes(n);
+      buf.fill(v);
+      const s = callee.sum(buf);
+      const kept = buf.valid && buf.getU8(0) === v;
+      buf.drop();
+      return kept ? s : -1;
+    },
+    bounce(k) {
+      let buf = sys.alloc.bytes(8);
+      for (let i = 0; i < k; i++) buf = callee.rref(buf);
+      const first = buf.getU8(0);
+      buf.drop();
+      return first;
+    },
+    oneargOrKind(x) {
+      try {
+        return String(callee.onearg(x));
+      } catch (e) {
+        return sys.rpcErrorKind(e) ?? 'not an RpcError';
+      }
+    },
+    lendOnward(buf) {
+      return callee.sum(buf);
+    },
+    passRevoked() {
+      const buf = sys.alloc.bytes(8);
+      callee.rref(buf).drop();
+      callee.rref(buf);
+      return 0;
+    },
+    passPlainObject() {
+      callee.rref({} as RRefArray);
+      return 0;
+    },
+    async echoLater(x) {
+      return await callee.asyncEcho(x);
+    },
+  };
+}
