@@ -16,7 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { sha256, parseArtifact, type Artifact } from '../kernel/artifact.js';
-import { Kernel } from '../kernel/kernel.js';
+import { Kernel, type Placement } from '../kernel/kernel.js';
 import { artifactPath } from '../kernel/paths.js';
 import type { Program, Rv6Boot } from '../interfaces/rv6.js';
 import type { ConsoleOut, ProgramLoader } from '../runtime/rv6host.js';
@@ -37,6 +37,11 @@ export interface Rv6Options {
   log?: (domain: string, line: string) => void;
   /** fs domain configuration (nbuf, ninode). */
   fsConfig?: Record<string, number>;
+  /**
+   * Where user programs run (default 'thread'): 'worker' gives each process's program its own
+   * worker thread (ARCHITECTURE §6), preemptible, at the price of starting a thread per exec.
+   */
+  programPlacement?: Placement;
 }
 
 export interface Rv6System {
@@ -59,7 +64,7 @@ export const FS_DOMAIN = 'fs';
 const ARTIFACT_CACHE = 32;
 
 /** The ProgramLoader capability of the core named `coreName` on `kernel`. */
-export function programLoader(kernel: Kernel, coreName = CORE_DOMAIN): ProgramLoader {
+export function programLoader(kernel: Kernel, coreName = CORE_DOMAIN, placement: Placement = 'thread'): ProgramLoader {
   /** Live programs this loader made (the only domains the core may terminate). */
   const loaded = new Set<string>();
   /** Every program instance ever made (`domains` leaves the ended ones out). */
@@ -84,7 +89,7 @@ export function programLoader(kernel: Kernel, coreName = CORE_DOMAIN): ProgramLo
         if (m.imports.length > 0) return `${m.name} is not a program: it imports ${m.imports.join(', ')} (a program's only authority is its rv6 interface)`;
         const core = kernel.get(coreName);
         if (!core?.live) return `the rv6 core ${coreName} is not live`;
-        const d = kernel.load(a, { name });
+        const d = kernel.load(a, { name, placement });
         loaded.add(name);
         programs.add(name);
         return kernel.bind<Program>(d, core);
@@ -98,8 +103,8 @@ export function programLoader(kernel: Kernel, coreName = CORE_DOMAIN): ProgramLo
     },
     domains(): string {
       const rows = kernel.list().filter((d) => d.state === 'live' || !programs.has(d.name));
-      const head = ['NAME', 'STATE', 'CALLS', 'FAULTS', 'RESTARTS', 'HEAP', 'SLOTS'];
-      const table = [head, ...rows.map((d) => [d.name, d.state, d.calls, d.faults, d.restarts, d.heapBytes, d.heapSlots].map(String))];
+      const head = ['NAME', 'STATE', 'PLACE', 'CALLS', 'FAULTS', 'RESTARTS', 'HEAP', 'SLOTS'];
+      const table = [head, ...rows.map((d) => [d.name, d.state, d.placement, d.calls, d.faults, d.restarts, d.heapBytes, d.heapSlots].map(String))];
       const widths = head.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
       return table.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join(' ')).join('\n') + '\n';
     },
@@ -160,7 +165,7 @@ export async function bootRv6(opts: Rv6Options): Promise<Rv6System> {
         }
       },
     };
-    kernel.load(artifactPath('rv6'), { name: CORE_DOMAIN, imports: [FS_DOMAIN, { object: programLoader(kernel) }, { object: out }] });
+    kernel.load(artifactPath('rv6'), { name: CORE_DOMAIN, imports: [FS_DOMAIN, { object: programLoader(kernel, CORE_DOMAIN, opts.programPlacement) }, { object: out }] });
     const core = kernel.bind<Rv6Boot>(CORE_DOMAIN);
     let stopped: Promise<void> | null = null;
     return { kernel, core, storage, driverName, bdevName: bdevDomain, stop: () => (stopped ??= stopAll(core)) };

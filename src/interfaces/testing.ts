@@ -3,6 +3,7 @@
  * suite and the proxy tests use them. Nothing outside the tests implements or imports these.
  */
 import type { Borrow, FixedArray, Layout, RRef, RRefArray, RRefDeque, bool, u32, u64, u8 } from '../runtime/types.js';
+import type { Callee } from './calls.js';
 
 /** A request-like layout struct: scalars, a fixed array and an owned child buffer. */
 export interface TestReq extends Layout {
@@ -168,4 +169,18 @@ export interface CallerProbe {
   passPlainObject(): number;
   /** asyncEcho(x) on the import, awaited. */
   echoLater(x: number): Promise<number>;
+  /** peer.onearg(x), as a string: a call on an interface reference the domain was given. */
+  viaPeer(peer: Callee, x: number): string;
+  /** Keeps `peer` for callKept. */
+  keep(peer: Callee): number;
+  /** onearg(x) on the kept peer, as a string, or its RpcError's kind. */
+  callKept(x: number): string;
+  /** Passes `peer` on: other.viaPeer(peer, x). */
+  forward(other: CallerProbe, peer: Callee, x: number): string;
+  /** Its Callee import, handed out. */
+  handOut(): Callee;
+  /** An object of its own, handed out as a Callee. */
+  handOutOwn(): Callee;
+  /** Allocates and drops about `mb` MiB of its own JS objects (garbage collections follow). */
+  churn(mb: number): number;
 }

@@ -102,6 +102,8 @@ export interface DomainInfo {
   heapSlots: number;
   deathCause: string | null;
   lastFault: string | null;
+  /** Worker placement: the interface references it holds (imports included); null in-thread. */
+  capabilities: number | null;
 }
 
 interface Recipe {
@@ -194,6 +196,7 @@ export class Kernel {
       newRun: () => {
         this.sliceStart = performance.now();
       },
+      calleeName: (proxy) => this.proxyLinks.get(proxy)?.callee.name ?? 'host',
     };
     Kernel.trapUnhandledRejections();
   }
@@ -257,12 +260,7 @@ export class Kernel {
     this.liveById.set(d.id, d);
     try {
       if (placement === 'worker') {
-        const workerImports = imports.map((spec, i) => {
-          const iface = m.imports[i]!;
-          const proxy = this.resolveImport(d, spec, iface);
-          // A supervisor capability is refused at placement: what has no link is a host capability.
-          return { iface, proxy, callee: this.proxyLinks.get(proxy)?.callee.name ?? 'host' };
-        });
+        const workerImports = imports.map((spec, i) => ({ iface: m.imports[i]!, proxy: this.resolveImport(d, spec, m.imports[i]!) }));
         const w = new WorkerDomain(this.workerHost, d, artifact, { deadlineMs: d.deadlineMs, imports: workerImports, config: opts.config, resourceLimits: opts.resourceLimits });
         this.workers.set(d, w);
         this.inWorker.add(d);
@@ -360,6 +358,7 @@ export class Kernel {
         heapSlots: u.slots,
         deathCause: d.deathCause,
         lastFault: d.lastFault?.message ?? null,
+        capabilities: this.workers.get(d)?.capabilities ?? null,
       };
     });
   }

@@ -308,9 +308,13 @@ function typeIdOf(t: TypeRef): number {
   }
 }
 
-/** An argument as the domain sees it: RRefs become handles of this domain (read-only if lent). */
+/**
+ * An argument as the domain sees it: RRefs become handles of this domain (read-only if lent), an
+ * interface reference a stub of the capability the kernel made for it.
+ */
 function argIn(t: TypeRef, v: unknown, lent: object[]): unknown {
   if (t.k === 'nullable') return v === null ? null : argIn(t.inner, v, lent);
+  if (t.k === 'iface') return capStub(v as number, t.name);
   if (!(v instanceof WireHandle)) return v;
   const h = kit.mint(v.slot, me, t.k === 'borrow');
   if (t.k === 'borrow') lent.push(h);
@@ -333,6 +337,13 @@ function answer(id: number, m: MethodModel, v: unknown): void {
         return;
       }
       out.value(v);
+    } else if (t.k === 'iface') {
+      const cap = capOf(v);
+      if (cap === undefined) {
+        fault(FaultKind.BadResult, `must be an interface reference to ${t.name} the domain was given (a worker domain cannot hand out objects of its own)`, id);
+        return;
+      }
+      out.value(cap);
     } else {
       const want = typeIdOf(t);
       if (!kit.isHandle(v) || kit.heap.type[kit.slotOf(v as object)] !== want) {
@@ -352,20 +363,38 @@ function answer(id: number, m: MethodModel, v: unknown): void {
   upcall(moves ? Kind.ResultMove : Kind.Result, id, 0, out, moves);
 }
 
-// ---- calls out: the domain's imports ---------------------------------------------------------------
+// ---- calls out: the capabilities the domain holds ------------------------------------------------
 
-/** Async calls out waiting for their OutcallDone, by id. */
-const outcalls = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void }>();
-let nextOutcall = 1;
+/**
+ * The interface references this domain holds (its imports, and those it was given) are
+ * capabilities the kernel keeps, by number; the domain sees a stub per capability. A stub that is
+ * collected is dropped on the kernel side too (Kind.CapDrop).
+ */
+const capNumbers = new WeakMap<object, number>();
+const collected = new FinalizationRegistry<number>((cap) => {
+  if (!dead) upcall(Kind.CapDrop, cap, 0, out.reset(), false);
+});
 
-/** The domain's view of import `index` (interface `iface`): one stub per method. */
-function importStub(index: number, iface: string): object {
+/** The domain's view of capability `cap` (interface `iface`): one function per method. */
+function capStub(cap: number, iface: string): object {
   const stub: Record<string, (...args: unknown[]) => unknown> = {};
   SIGNATURES[iface]!.forEach((m, methodIndex) => {
-    stub[m.name] = (...args: unknown[]) => callOut(iface, index, methodIndex, m, args);
+    stub[m.name] = (...args: unknown[]) => callOut(iface, cap, methodIndex, m, args);
   });
-  return harden(stub);
+  harden(stub);
+  capNumbers.set(stub, cap);
+  collected.register(stub, cap);
+  return stub;
 }
+
+/** The capability number of a stub, or undefined for anything else. */
+function capOf(v: unknown): number | undefined {
+  return typeof v === 'object' && v !== null ? capNumbers.get(v) : undefined;
+}
+
+/** Async calls out waiting for their OutcallDone, by id. */
+const outcalls = new Map<number, { resolve(v: unknown): void; reject(e: unknown): void; m: MethodModel }>();
+let nextOutcall = 1;
 
 /**
  * Call method `m` of an import: a synchronous method blocks this thread until the kernel thread
@@ -373,37 +402,44 @@ function importStub(index: number, iface: string): object {
  * one is answered later on the down ring (see worker-tier.ts). RRefs go as slot + the generation
  * their handle was minted for, so the kernel refuses a revoked one.
  */
-function callOut(iface: string, index: number, methodIndex: number, m: MethodModel, args: unknown[]): unknown {
+function callOut(iface: string, cap: number, methodIndex: number, m: MethodModel, args: unknown[]): unknown {
   if (dead) throw deadError();
-  out.reset().value(index).value(methodIndex);
+  out.reset().value(cap).value(methodIndex);
   for (let i = 0; i < m.params.length; i++) {
     const a = args[i];
-    if (kit.isHandle(a)) out.handle(kit.slotOf(a as object), kit.genOf(a as object) >>> 0);
+    const held = capOf(a);
+    if (held !== undefined) out.value(held);
+    else if (kit.isHandle(a)) out.handle(kit.slotOf(a as object), kit.genOf(a as object) >>> 0);
     else if (a === null || (typeof a !== 'object' && typeof a !== 'function' && typeof a !== 'symbol')) out.value(a);
     else {
       // In-thread, the proxy would find this and fault the caller: the same here, before sending.
-      const detail = `argument ${i} must be exchangeable (a primitive or an RRef), got ${typeof a}`;
+      const detail = `argument ${i} must be exchangeable (a primitive, an RRef, or an interface reference the domain was given), got ${typeof a}`;
       fault(FaultKind.BadArgument, `bad argument to ${iface}.${m.name}: ${detail}`, currentCall);
       throw makeRpcError('bad-argument', iface, m.name, detail);
     }
   }
   if (!m.async) {
     const { status, r } = upcall(Kind.Outcall, 0, 0, out, true)!;
-    return outcome(status, r);
+    return outcome(status, r, m);
   }
   const id = nextOutcall;
   nextOutcall = (nextOutcall + 1) | 0 || 1;
   outstanding++;
-  const p = new Promise((resolve, reject) => outcalls.set(id, { resolve, reject }));
+  const p = new Promise((resolve, reject) => outcalls.set(id, { resolve, reject, m }));
   upcall(Kind.OutcallAsync, id, 0, out, false);
   return p;
 }
 
-/** The value of an answered call out (an RRef becomes a handle of this domain), or its error, thrown. */
-function outcome(status: number, r: Reader): unknown {
+/**
+ * The value of an answered call out of `m` (an RRef becomes a handle of this domain, an interface
+ * reference a stub), or its error, thrown.
+ */
+function outcome(status: number, r: Reader, m: MethodModel): unknown {
   if (status === OutcallStatus.Ok) {
     const v = r.next();
-    return v instanceof WireHandle ? kit.mint(v.slot, me, false) : v;
+    if (v instanceof WireHandle) return kit.mint(v.slot, me, false);
+    const iface = m.ret.k === 'nullable' ? m.ret.inner : m.ret;
+    return iface.k === 'iface' && v !== null ? capStub(v as number, iface.name) : v;
   }
   if (status === OutcallStatus.RpcError) {
     const [kind, domain, method, detail] = [r.next(), r.next(), r.next(), r.next()].map(String) as [RpcErrorKind, string, string, string];
@@ -419,7 +455,8 @@ function outcallDone(o: number): void {
   let ok = true;
   let v: unknown;
   try {
-    v = outcome(Reader.aux(dv, o), new Reader(dv, u8, o, port));
+    const r = new Reader(dv, u8, o, port); // first: it takes a side-channel payload off the port
+    if (pending !== undefined) v = outcome(Reader.aux(dv, o), r, pending.m);
   } catch (e) {
     ok = false;
     v = e;
@@ -554,7 +591,7 @@ function bootDomain(): boolean {
     const init = instantiateDomain(boot, { tick: harden(tick), aw: harden(aw) }, boot.name);
     if (typeof init !== 'function') throw new Error(`domain ${boot.name} does not export an init function`);
     runStart = now();
-    const exported = init(makeSys(), ...boot.imports.map((iface, i) => importStub(i, iface))) as unknown;
+    const exported = init(makeSys(), ...boot.imports.map((iface, i) => capStub(i, iface))) as unknown;
     if (dead) return false;
     if (boot.exports !== null) target = checkExport(boot.name, boot.exports, exported) as typeof target;
   } catch (e) {

@@ -76,14 +76,18 @@ export const Kind = {
   /** up: the domain could not be initialised; payload = message. */
   InitFailed: 9,
   /**
-   * up, blocking: the domain calls a synchronous method of one of its imports; payload = import
-   * index, method index, arguments. The kernel's answer replaces it (aux = OutcallStatus).
+   * up, blocking: the domain calls a synchronous method of a capability it holds (an import, or an
+   * interface reference it was given); payload = capability number, method index, arguments (an
+   * interface reference as the number of a capability). The kernel's answer replaces it (aux =
+   * OutcallStatus).
    */
   Outcall: 10,
   /** up: the same for an async method; the answer comes back as OutcallDone with the same id. */
   OutcallAsync: 11,
   /** down: the answer to OutcallAsync `id` (aux = OutcallStatus). */
   OutcallDone: 12,
+  /** up: the worker no longer holds capability `id` (its stub was garbage-collected). */
+  CapDrop: 13,
 } as const;
 
 export const FaultKind = { Panic: 1, Deadline: 2, BadResult: 3, BadArgument: 4 } as const;

@@ -24,12 +24,16 @@
  * IDL methods included (the answer comes from another thread). Host code (Kernel.bind) may call
  * any interface; a domain (of either tier) may import a worker domain only when every method of
  * the interface already returns a Promise, so that its code sees the types it was written against.
- * Interface references as arguments or results and devices are not supported in this tier
- * (refused at load with EPLACEMENT).
+ * Device drivers and shadows are not supported in this tier (refused at load with EPLACEMENT).
  *
- * Calls out (a worker domain calling its imports): the kernel resolves the imports as for an
- * in-thread domain, into proxies whose caller is the worker domain, and keeps them here; the
- * worker gets one stub per import, built from SIGNATURES. A synchronous method is a blocking
+ * Capabilities: the interface references a worker domain holds — its imports, resolved as for an
+ * in-thread domain, and every reference it is given (an argument of a call into it, a result of
+ * a call out) — are proxies whose caller is the worker domain, kept here by number (`caps`); the
+ * worker gets a stub per capability, built from SIGNATURES, and drops it (Kind.CapDrop) once the
+ * stub is collected. The worker can pass a stub on (an argument of a call out, a result), which
+ * names the kept proxy; it cannot hand out objects of its own (a bad argument or result).
+ *
+ * Calls out (a worker domain calling a capability): a synchronous method is a blocking
  * upcall (Kind.Outcall): the worker waits, parked, while the kernel thread makes the call through
  * the proxy and writes the answer into the entry, so the domain sees a value as in-thread. An
  * async method is a non-blocking upcall (Kind.OutcallAsync) whose answer comes back on the down
@@ -38,9 +42,10 @@
  * the worker's own and current (or, for a borrowed parameter, lent to it), and the proxy then
  * moves or lends them as for any caller, so every ownership rule and caller fault is the proxy's.
  * Time the worker waits in a synchronous call out counts toward its run's deadline, as a
- * synchronous call's does in-thread. No call out can wait on the worker itself: imports form no
- * cycle (each is live before its importer loads, and interface references are refused), and a
- * callee that calls the worker's export gets a Promise, answered once the worker is free.
+ * synchronous call's does in-thread. No call out deadlocks on the worker itself: a synchronous
+ * callee that calls back into the worker gets a Promise (every method of a worker domain's export
+ * answers with one) and cannot wait for it before it returns, and an async call out leaves the
+ * worker free to serve such calls while it waits.
  *
  * Faults: an exception or rejection escaping the domain, sys.panic, an ownership violation, a bad
  * result and a deadline overrun (the worker's own deadline checks) are reported on the up ring and
@@ -108,26 +113,31 @@ export interface WorkerHost {
   log(d: Domain, line: string): void;
   /** An answer from a worker starts a new run of in-thread domain code (deadline clock). */
   newRun(): void;
+  /** The domain a proxy reaches ('host' for a host capability), as RpcErrors name it. */
+  calleeName(proxy: object): string;
 }
 
-/** An import of a worker domain, kept on the kernel side: its calls out go through `proxy`. */
-export interface WorkerImport {
+/**
+ * An interface reference a worker domain holds (an import, or one it was given), kept on the
+ * kernel side under a number the worker's stub names: its calls out go through `proxy`, a proxy
+ * whose caller is the worker domain.
+ */
+interface Capability {
   readonly iface: string;
-  /** What the kernel resolved the import to (ImportSpec), with the worker domain as its caller. */
   readonly proxy: object;
-  /** The domain it reaches ('host' for a host capability), as RpcErrors name it. */
   readonly callee: string;
 }
 
 export interface WorkerLoadOptions {
   deadlineMs: number;
-  imports: readonly WorkerImport[];
+  /** The proxies the kernel resolved the domain's imports to (its caller), in init's order. */
+  imports: readonly { iface: string; proxy: object }[];
   config?: Record<string, string | number | boolean>;
   resourceLimits?: ResourceLimits;
 }
 
-const mentionsInterface = (t: TypeRef): boolean =>
-  t.k === 'iface' || ((t.k === 'nullable' || t.k === 'borrow') && mentionsInterface(t.inner));
+/** The interface a parameter or result of type `t` references, or null. */
+const ifaceOf = (t: TypeRef): string | null => (t.k === 'iface' ? t.name : t.k === 'nullable' ? ifaceOf(t.inner) : null);
 
 /** Refuse (EPLACEMENT) a domain the worker tier cannot run; see the header for the limits. */
 export function checkWorkerPlacement(name: string, m: Manifest, hasDevice: boolean): void {
@@ -138,12 +148,7 @@ export function checkWorkerPlacement(name: string, m: Manifest, hasDevice: boole
   const shadowOf = m.imports.find((i) => i.startsWith('Supervisor:'));
   if (shadowOf !== undefined) refuse(`it is a shadow (it imports ${shadowOf}, whose instances are interface references); shadows run in the kernel thread, which routes their calls`);
   for (const iface of m.exports === null ? m.imports : [m.exports, ...m.imports]) {
-    const sigs = SIGNATURES[iface] ?? refuse(`unknown interface ${iface}`);
-    for (const s of sigs) {
-      if ([...s.params.map((p) => p.type), s.ret].some(mentionsInterface)) {
-        refuse(`${iface}.${s.name} passes an interface reference (not supported across threads yet)`);
-      }
-    }
+    if (SIGNATURES[iface] === undefined) refuse(`unknown interface ${iface}`);
   }
 }
 
@@ -199,7 +204,9 @@ export class WorkerDomain {
   private readonly pending = new Map<number, PendingCall>();
   /** Entries (calls, answers to calls out) waiting for room in the down ring. */
   private readonly backlog: { kind: number; id: number; aux: number; payload: Uint8Array }[] = [];
-  private readonly imports: readonly WorkerImport[];
+  /** The interface references the worker holds, by the number its stubs name (imports first). */
+  private readonly caps = new Map<number, Capability>();
+  private nextCap = 0;
   /** Borrows lent to calls that were unwound: they end when the thread has exited. */
   private readonly deferredBorrows: { link: Link; h: object }[] = [];
   private readonly sigs: readonly MethodModel[];
@@ -228,7 +235,7 @@ export class WorkerDomain {
     this.down = Ring.down(this.ctl);
     this.up = Ring.up(this.ctl);
     this.sigs = artifact.manifest.exports === null ? [] : SIGNATURES[artifact.manifest.exports]!;
-    this.imports = opts.imports;
+    for (const { iface, proxy } of opts.imports) this.addCap(iface, proxy);
     this.stopped = new Promise((resolve) => (this.markStopped = resolve));
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
@@ -313,23 +320,29 @@ export class WorkerDomain {
       const name = m.name;
       out[name] = (...args: unknown[]): Promise<unknown> => {
         const lent: object[] = [];
+        const given: number[] = [];
         try {
           const target = rt.enter(link, name) as Record<string, (link: Link, xs: unknown[], lent: object[]) => Promise<unknown>>;
-          const xs = m.params.map((p, i) => this.argIn(link, p.type, args[i], name, i, lent));
+          const xs = m.params.map((p, i) => this.argIn(link, p.type, args[i], name, i, lent, given));
           try {
             return target[name]!(link, xs, lent);
           } catch (e) {
             // An injected fault (kernel.injectFault) throws here: a panic of the callee.
-            this.release(link, lent);
+            this.release(link, lent, given);
             return rt.rejected(link, e, name);
           }
         } catch (e) {
-          this.release(link, lent);
+          this.release(link, lent, given);
           return Promise.reject(e);
         }
       };
     }
     return harden(out);
+  }
+
+  /** How many interface references the worker holds (the kernel keeps a proxy for each). */
+  get capabilities(): number {
+    return this.caps.size;
   }
 
   /** Termination (Kernel.terminate, after it unwound the calls in flight): stop the thread. */
@@ -342,30 +355,45 @@ export class WorkerDomain {
     void this.worker.terminate();
   }
 
-  // ---- calls out --------------------------------------------------------------------------------
+  // ---- calls into the worker ---------------------------------------------------------------------
 
-  /** Check and convert argument `i` for the callee: primitives as they are, RRefs moved or lent. */
-  private argIn(link: Link, t: TypeRef, a: unknown, method: string, i: number, lent: object[]): unknown {
+  /**
+   * Check and convert argument `i` for the callee: primitives as they are, RRefs moved or lent,
+   * an interface reference as a proxy for the worker domain, kept as a capability (`given`).
+   */
+  private argIn(link: Link, t: TypeRef, a: unknown, method: string, i: number, lent: object[], given: number[]): unknown {
     const { rt } = this.host;
     switch (t.k) {
       case 'prim':
         return primOk(t.name, a) ? a : rt.badArg(link, method, i, t.name, a);
       case 'nullable':
-        return a === null ? null : this.argIn(link, t.inner, a, method, i, lent);
+        return a === null ? null : this.argIn(link, t.inner, a, method, i, lent, given);
       case 'borrow': {
         const h = rt.borrow(link, a, rt.typeId(typeKey(t.inner)!), method, i);
         lent.push(h);
         return h;
       }
-      case 'iface':
-        throw new Error('unreachable: interface references are refused at placement');
+      case 'iface': {
+        const cap = this.addCap(t.name, rt.iface(link, a, t.name, method, i));
+        given.push(cap);
+        return cap;
+      }
       default:
         return rt.move(link, a, rt.typeId(typeKey(t)!), method, i);
     }
   }
 
-  private release(link: Link, lent: readonly object[]): void {
+  /** A call that was not sent: end its borrows, forget the capabilities made for it. */
+  private release(link: Link, lent: readonly object[], given: readonly number[] = []): void {
     for (const h of lent) this.host.rt.unborrow(link, h);
+    for (const cap of given) this.caps.delete(cap);
+  }
+
+  /** Keep `proxy` (whose caller is the worker domain) as a capability; returns its number. */
+  private addCap(iface: string, proxy: object): number {
+    const n = this.nextCap++;
+    this.caps.set(n, { iface, proxy, callee: this.host.calleeName(proxy) });
+    return n;
   }
 
   /**
@@ -519,17 +547,11 @@ export class WorkerDomain {
         }
         answer.emit(dv, u8, o, Kind.Syscall, id, status, port);
       } else if (kind === Kind.Outcall) {
-        let ok = true;
-        let v: unknown;
-        try {
-          v = this.callOut(r, false);
-        } catch (e) {
-          ok = false;
-          v = e;
-        }
-        // The call may have run domain code that used this.writer (a call into this domain): encode after it.
-        const status = this.outcome(this.writer.reset(), ok, v);
-        this.writer.emit(dv, u8, o, Kind.Outcall, id, status, port);
+        this.callOut(r, false, (m, ok, v) => {
+          // The call may have run code that used this.writer (a call into this domain): encode after it.
+          const status = this.outcome(this.writer.reset(), ok, v, m);
+          this.writer.emit(dv, u8, o, Kind.Outcall, id, status, port);
+        });
       } else {
         this.upcall(kind, id, aux, r);
       }
@@ -554,21 +576,20 @@ export class WorkerDomain {
       case Kind.Log:
         this.host.log(this.d, String(r.next()));
         return;
-      case Kind.OutcallAsync: {
-        let p: unknown;
-        try {
-          p = this.callOut(r, true);
-        } catch (e) {
-          p = Promise.reject(e);
-        }
-        const done = (ok: boolean, v: unknown): void => {
-          if (this.stopping) return; // what moved to the dead domain was freed as it landed (proxy.ts)
-          const w = this.writer.reset();
-          this.postOrQueue(Kind.OutcallDone, id, this.outcome(w, ok, v), w);
-        };
-        void Promise.resolve(p).then((v) => done(true, v), (e: unknown) => done(false, e));
+      case Kind.CapDrop:
+        this.caps.delete(id); // the worker's stub for it was collected
         return;
-      }
+      case Kind.OutcallAsync:
+        this.callOut(r, true, (m, ok, p) => {
+          const done = (ok: boolean, v: unknown): void => {
+            if (this.stopping) return; // what moved to the dead domain was freed as it landed (proxy.ts)
+            const w = this.writer.reset();
+            this.postOrQueue(Kind.OutcallDone, id, this.outcome(w, ok, v, m), w);
+          };
+          if (ok) void Promise.resolve(p).then((v) => done(true, v), (e: unknown) => done(false, e));
+          else done(false, p);
+        });
+        return;
       case Kind.Booted:
         this.phase = 'init';
         return;
@@ -606,6 +627,11 @@ export class WorkerDomain {
     const { link } = call;
     if (t.k === 'nullable') return raw === null ? null : this.resultOut(call, t.inner, raw);
     if (t.k === 'prim') return primOk(t.name, raw) ? raw : this.badResult(call, `must be ${t.name}, got ${typeof raw}`);
+    if (t.k === 'iface') {
+      const cap = typeof raw === 'number' ? this.caps.get(raw) : undefined;
+      if (cap === undefined || cap.iface !== t.name) return this.badResult(call, `must be an interface reference to ${t.name} the domain was given`);
+      return this.host.rt.retIface(link, cap.proxy, t.name, call.method.name);
+    }
     const typeId = this.host.rt.typeId(typeKey(t)!);
     if (!(raw instanceof WireHandle)) return this.badResult(call, `must be an RRef of type ${heap.typeInfo(typeId).name}`);
     const s = raw.slot;
@@ -650,37 +676,57 @@ export class WorkerDomain {
     this.host.fault(d, cause, new Error(message));
   }
 
-  // ---- calls out: the worker domain calling its imports ------------------------------------------
+  // ---- calls out: the worker domain calling its capabilities ------------------------------------
 
   /**
-   * Decode a call out (import index, method index, arguments) and make it through the import's
-   * proxy, the worker domain being the caller; returns what the proxy returns. `async`: the
-   * method must be one that returns a Promise (Kind.OutcallAsync), or one that does not.
+   * Decode a call out (capability number, method index, arguments) and make it through the
+   * capability's proxy, the worker domain being the caller; `then` gets the method and what the
+   * proxy returned or threw. `async`: the method must be one that returns a Promise
+   * (Kind.OutcallAsync), or one that does not (Kind.Outcall).
    */
-  private callOut(r: Reader, async: boolean): unknown {
-    const index = r.number();
+  private callOut(r: Reader, async: boolean, then: (m: MethodModel | null, ok: boolean, v: unknown) => void): void {
+    const capNumber = r.number();
     const methodIndex = r.number();
-    const imp = this.imports[index];
-    const m = imp === undefined ? undefined : SIGNATURES[imp.iface]![methodIndex];
-    if (imp === undefined || m === undefined || m.async !== async) {
-      // Only a broken worker runtime sends this: the domain's code cannot choose the indexes.
-      const err = new Error(`worker domain ${this.d.name}: bad call out (import ${index}, method ${methodIndex})`);
+    const cap = this.caps.get(capNumber);
+    const m = cap === undefined ? undefined : SIGNATURES[cap.iface]![methodIndex];
+    if (cap === undefined || m === undefined || m.async !== async) {
+      // Only a broken worker runtime sends this: the domain's code cannot choose the numbers.
+      const err = new Error(`worker domain ${this.d.name}: bad call out (capability ${capNumber}, method ${methodIndex})`);
       this.host.fault(this.d, 'panic', err);
-      throw err;
+      then(null, false, err);
+      return;
     }
-    const args = m.params.map((p, i) => this.outArg(imp, m, p.type, r.next(), i));
-    this.host.newRun(); // the callee's run starts now, as at any entry from outside the kernel thread
-    const fn = (imp.proxy as Record<string, (...xs: unknown[]) => unknown>)[m.name]!;
-    return Reflect.apply(fn, imp.proxy, args);
+    let v: unknown;
+    try {
+      const args = m.params.map((p, i) => this.outArg(cap, m, p.type, r.next(), i));
+      this.host.newRun(); // the callee's run starts now, as at any entry from outside the kernel thread
+      const fn = (cap.proxy as Record<string, (...xs: unknown[]) => unknown>)[m.name]!;
+      v = Reflect.apply(fn, cap.proxy, args);
+    } catch (e) {
+      then(m, false, e);
+      return;
+    }
+    then(m, true, v);
   }
 
   /**
    * An argument of a call out as the proxy takes it: primitives as they are (the proxy checks
    * them); an RRef as a kernel-side handle of the worker domain, minted only if the worker's
    * handle is current and the slot is its own, or, for a borrowed parameter, lent to it (a
-   * borrow it lends onward). Anything else is the caller's fault, as a bad argument in-thread.
+   * borrow it lends onward); an interface reference as the proxy of a capability the worker
+   * holds. Anything else is the caller's fault, as a bad argument in-thread.
    */
-  private outArg(imp: WorkerImport, m: MethodModel, t: TypeRef, raw: unknown, i: number): unknown {
+  private outArg(cap: Capability, m: MethodModel, t: TypeRef, raw: unknown, i: number): unknown {
+    const callerFault = (detail: string): never => {
+      const err = makeRpcError('bad-argument', cap.callee, m.name, `argument ${i}: ${detail}`);
+      this.host.fault(this.d, 'bad-argument', err);
+      throw err;
+    };
+    const iface = ifaceOf(t);
+    if (iface !== null && raw !== null) {
+      const held = typeof raw === 'number' ? this.caps.get(raw) : undefined;
+      return held !== undefined && held.iface === iface ? held.proxy : callerFault(`not an interface reference to ${iface} the domain holds`);
+    }
     if (!(raw instanceof WireHandle)) return raw;
     const { heap, kit } = this.host;
     const me = this.d.id;
@@ -689,14 +735,12 @@ export class WorkerDomain {
     const lendable = t.k === 'borrow' || (t.k === 'nullable' && t.inner.k === 'borrow');
     if (current && heap.owner[s] === me) return kit.mint(s, me, false);
     if (current && lendable && heap.borrows[s] > 0) return kit.mint(s, me, true);
-    const err = makeRpcError('bad-argument', imp.callee, m.name, `argument ${i}: a revoked or foreign RRef (slot ${s}) cannot be passed`);
-    this.host.fault(this.d, 'bad-argument', err);
-    throw err;
+    return callerFault(`a revoked or foreign RRef (slot ${s}) cannot be passed`);
   }
 
-  /** Encode how a call out ended into `w`; returns its OutcallStatus. */
-  private outcome(w: Writer, ok: boolean, v: unknown): number {
-    if (!ok) {
+  /** Encode how a call out of method `m` ended into `w`; returns its OutcallStatus. */
+  private outcome(w: Writer, ok: boolean, v: unknown, m: MethodModel | null): number {
+    if (!ok || m === null) {
       if (isRpcError(v)) {
         w.value(v.kind).value(v.domain).value(v.method).value(v.detail);
         return OutcallStatus.RpcError;
@@ -705,6 +749,12 @@ export class WorkerDomain {
       return OutcallStatus.Thrown;
     }
     const { heap, kit } = this.host;
+    const iface = ifaceOf(m.ret);
+    if (iface !== null && v !== null) {
+      // The proxy made it for the worker domain (retIface): kept, and named by its number.
+      w.value(this.addCap(iface, v as object));
+      return OutcallStatus.Ok;
+    }
     if (kit.isHandle(v)) {
       const s = kit.slotOf(v as object);
       if (heap.owner[s] === this.d.id && (v as { valid: boolean }).valid) {

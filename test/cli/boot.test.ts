@@ -63,7 +63,7 @@ test('boot: crash nvme — with the block shadow the shell carries on and the re
   const r = run(['boot', '--disk', img], { input: session });
   assert.equal(r.status, 0, show(r));
   assert.match(r.stdout, /^(?:\$ )*\bbin\s+1\b/m, `ls / after the crash\n${show(r)}`);
-  assert.match(r.stdout, /^nvme\s+live\s+\d+\s+1\s+1\b/m, `nvme: 1 fault, 1 restart\n${show(r)}`);
+  assert.match(r.stdout, /^nvme\s+live\s+thread\s+\d+\s+1\s+1\b/m, `nvme: 1 fault, 1 restart\n${show(r)}`);
   assert.match(r.stderr, /domain nvme died \(panic\)/, show(r));
   const bare = run(['boot', '--disk', img, '--no-shadow'], { input: session });
   assert.match(bare.stdout, /ls: Input\/output error/, show(bare));

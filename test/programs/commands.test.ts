@@ -158,7 +158,7 @@ test('sleep, uptime, kill, ps', async () => {
 test('domains and crash', async () => {
   await withSession(async (s) => {
     const table = await s.run('domains');
-    assert.match(table, /^NAME +STATE +CALLS +FAULTS +RESTARTS +HEAP +SLOTS\n/);
+    assert.match(table, /^NAME +STATE +PLACE +CALLS +FAULTS +RESTARTS +HEAP +SLOTS\n/);
     for (const d of ['membdev', 'fs', 'rv6', 'init.1', 'sh.2']) assert.match(table, new RegExp(`\\n${d.replace('.', '\\.')} +live `), d);
     await expectStatus(s, 'crash nosuch', 'crash: nosuch: no such kernel domain\n', 1);
     await expectStatus(s, 'crash fs 1000000000', 'crash: fault armed in fs (after 1000000000 calls)\n', 0);

@@ -17,6 +17,7 @@ import { RamBlockDevice } from '../../src/host/fs-image.js';
 import { mkfs } from '../../src/host/mkfs.js';
 import { bootRv6, type Rv6System } from '../../src/host/rv6.js';
 import type { Variant } from '../../src/domains/fs/format.js';
+import type { Placement } from '../../src/kernel/kernel.js';
 
 /** Repository root (tests run compiled from dist/test/programs). */
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -58,11 +59,12 @@ export class Session {
   private sys!: Rv6System;
   private initStatus: Promise<number> | null = null;
 
-  /** Boot rv6 on `image` with /bin/init; resolves at the shell's first prompt. */
-  static async start(image: Uint8Array = programsImage()): Promise<Session> {
+  /** Boot rv6 on `image` with /bin/init, programs placed on `programs`; resolves at the shell's first prompt. */
+  static async start(image: Uint8Array = programsImage(), programs: Placement = 'thread'): Promise<Session> {
     const s = new Session();
     s.sys = await bootRv6({
       membdevImage: image,
+      programPlacement: programs,
       physBytes: 128 << 20,
       console: (text) => {
         s.out += text;
@@ -127,8 +129,8 @@ export class Session {
 }
 
 /** Boot a session, run `fn`, always stop. */
-export async function withSession(fn: (s: Session) => Promise<void>, image?: Uint8Array): Promise<void> {
-  const s = await Session.start(image);
+export async function withSession(fn: (s: Session) => Promise<void>, image?: Uint8Array, programs?: Placement): Promise<void> {
+  const s = await Session.start(image, programs);
   try {
     await fn(s);
   } finally {

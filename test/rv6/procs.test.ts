@@ -257,7 +257,7 @@ test('kdomains lists the kernel domains; kcrash injects a fault (the fs then ans
       ['s=stat', '/bin/rv6_probe'],
     ]);
     const d: string = t.r('d');
-    assert.match(d, /^NAME +STATE +CALLS +FAULTS +RESTARTS +HEAP +SLOTS$/m);
+    assert.match(d, /^NAME +STATE +PLACE +CALLS +FAULTS +RESTARTS +HEAP +SLOTS$/m);
     for (const name of ['membdev', 'fs', 'rv6', 'rv6_probe.1']) assert.match(d, new RegExp(`^${name.replace('.', '\\.')} +live `, 'm'));
     expectResults(t, { kbad: E('ENOENT'), kneg: E('EINVAL'), k: 0, f: E('EIO') });
     assert.equal(t.domain('membdev')?.state, 'dead');

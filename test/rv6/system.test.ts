@@ -28,7 +28,7 @@ test('NVMe + shadow: a driver crash is recovered unseen; files survive shutdown 
         ['d=kdomains'],
       ]);
       expectResults(t, { k: 0, w1: 18, w2: 15 });
-      assert.match(t.r('d'), /^nvme +live +\d+ +1 +1 /m, 'the driver faulted once and was restarted once');
+      assert.match(t.r('d'), /^nvme +live +thread +\d+ +1 +1 /m, 'the driver faulted once and was restarted once');
     }, { file });
     await withRv6(async (t) => {
       await t.runInit([['f=open', '/kept', O_RDONLY], ['r=read', '$f', 100], ['s=stat', '/dir']]);

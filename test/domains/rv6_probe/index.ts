@@ -189,6 +189,8 @@ export function init(sys: Sys): Program {
             for (;;) await new Promise<void>((r) => sys.setTimeout(r, 5));
           case 'spin':
             for (;;);
+          case 'regexBomb': // native code with no deadline checks (a backreference: no linear-time fallback)
+            return /^(a+)+\1$/.test('a'.repeat(num(a[0])) + 'b') ? 1 : 0;
           case 'bg':
             void script(a as Value[][]);
             return 'started';

@@ -1,0 +1,49 @@
+/**
+ * User programs on the worker tier (`redleaf boot --programs worker`, bootRv6's programPlacement):
+ * the same programs, unchanged, each process's program on its own worker thread, reaching the
+ * rv6 core through the interface reference its main gets (a capability of the worker domain).
+ * The shell, pipelines, redirections and errors behave as in-thread; a program stuck in native
+ * code (no deadline checks) is preempted, and the shell carries on.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { testArtifactPath } from '../../src/kernel/paths.js';
+import { programsImage, withSession } from './session.js';
+
+const image = programsImage({ files: { 'bin/rv6_probe': readFileSync(testArtifactPath('rv6_probe')) } });
+
+test('programs in workers: the shell, a pipeline, a redirection and an error as in-thread; domains shows them placed there', async () => {
+  await withSession(
+    async (s) => {
+      assert.equal(await s.run('echo hello worker'), 'hello worker\n');
+      assert.equal(await s.run('echo abc > f; cat f f | wc'), '2 2 8\n');
+      assert.deepEqual(await s.status('cat nosuch'), { out: 'cat: nosuch: No such file or directory\n', status: 1 });
+      const table = await s.run('domains');
+      for (const d of ['init.1', 'sh.2']) assert.match(table, new RegExp(`\\n${d.replace('.', '\\.')} +live +worker `), d);
+      assert.match(table, /\nfs +live +thread /, 'the kernel domains stay in the kernel thread');
+    },
+    image,
+    'worker',
+  );
+});
+
+test('a program stuck in native code is preempted; the shell carries on', async () => {
+  await withSession(
+    async (s) => {
+      const t0 = Date.now();
+      // 2^32 backtracking steps: minutes of native code, which no deadline check interrupts.
+      const { status } = await s.status(`rv6_probe '["regexBomb",32]'`);
+      const ms = Date.now() - t0;
+      assert.equal(status, 139, 'ended as a crashed program');
+      assert.ok(ms < 15_000, `preempted after ${ms} ms (its deadline is 2 s)`);
+      assert.ok(
+        s.logs.some((l) => /rv6_probe\.\d+ crashed: timeout: .* died \(deadline\)/.test(l)),
+        `the core reports the deadline death; logs:\n${s.logs.join('\n')}`,
+      );
+      assert.equal(await s.run('echo still here'), 'still here\n');
+    },
+    image,
+    'worker',
+  );
+});
