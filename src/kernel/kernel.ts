@@ -43,6 +43,7 @@ import type { DeviceHandle } from '../devices/host.js';
 import { ringWake, WAKE_WORD } from '../devices/bus.js';
 import type { ResourceLimits } from 'node:worker_threads';
 import { WorkerDomain, checkWorkerPlacement, type WorkerHost } from './worker-tier.js';
+import { WorkerPool } from './worker-pool.js';
 import { MemoryPressure, defaultHeapPanicBytes } from './memory-pressure.js';
 
 /** A cross-domain async result is delivered through setImmediate once a run is this old (ms). */
@@ -197,6 +198,7 @@ export class Kernel {
         this.sliceStart = performance.now();
       },
       calleeName: (proxy) => this.proxyLinks.get(proxy)?.callee.name ?? 'host',
+      threads: new WorkerPool(new URL('./worker-host.js', import.meta.url)),
     };
     Kernel.trapUnhandledRejections();
   }
@@ -507,6 +509,7 @@ export class Kernel {
   shutdown(): void {
     for (const d of [...this.byName.values()]) this.terminate(d, 'shutdown');
     clearInterval(this.heartbeat);
+    this.workerHost.threads.close();
   }
 
   // ---- per-domain capabilities ------------------------------------------------------------------

@@ -16,7 +16,7 @@
  *    Atomics.waitAsync so the domain's timers and continuations keep running.
  */
 import './lockdown.js';
-import { workerData } from 'node:worker_threads';
+import { parentPort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { FREE, HeapError, TypeKind, TypeTable, type TypeInfo } from './heap.js';
 import { createHandleKit, type HandleHeap, type HandleKit, type ScalarKind } from './rref.js';
@@ -34,7 +34,11 @@ const MACROTASK_EVERY_MS = 5;
 /** Period of the runtime's heartbeat: refreshes the run clock and tells the watchdog we are alive. */
 const HEARTBEAT_MS = 5;
 
-const boot = workerData as WorkerBoot;
+/**
+ * The domain this thread is to run: its first message. The thread may have started long before,
+ * as a warm thread of the kernel's pool (worker-pool.ts), with everything above already done.
+ */
+const boot = await new Promise<WorkerBoot>((resolve) => parentPort!.once('message', resolve));
 const ctl = new Int32Array(boot.channel);
 const dv = new DataView(boot.channel);
 const u8 = new Uint8Array(boot.channel);

@@ -55,7 +55,8 @@
  * the thread (Worker.terminate). Exceeding the load option `resourceLimits` kills the thread; the
  * kernel turns that into a panic of the domain.
  */
-import { MessageChannel, Worker, type MessagePort, type ResourceLimits } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type ResourceLimits, type Worker } from 'node:worker_threads';
+import type { WorkerPool } from './worker-pool.js';
 import { performance } from 'node:perf_hooks';
 import { KernelError, describeThrown, isRpcError, makeRpcError, type RpcErrorKind } from './errors.js';
 import { FREE, NO_PARENT, type ExchangeHeap } from './heap.js';
@@ -80,7 +81,7 @@ const POLL_MS = 0.1;
 /** Poll windows skipped, at most, after windows that ended with no answer (when the host is oversubscribed, polling only steals the worker's CPU). */
 const MAX_POLL_BACKOFF = 64;
 
-/** What the kernel gives the worker thread (workerData). */
+/** What the kernel gives the worker thread (its first message). */
 export interface WorkerBoot {
   name: string;
   /** Restarts of this domain before this instance (Sys.restarts). */
@@ -115,6 +116,8 @@ export interface WorkerHost {
   newRun(): void;
   /** The domain a proxy reaches ('host' for a host capability), as RpcErrors name it. */
   calleeName(proxy: object): string;
+  /** Threads to run worker domains on. */
+  readonly threads: WorkerPool;
 }
 
 /**
@@ -260,13 +263,8 @@ export class WorkerDomain {
       typeIds: [kit.bytesType, kit.dequeType, ...LAYOUTS.map((l) => kit.layoutType(l.name)!)],
       clockOrigin: performance.timeOrigin,
     };
-    this.worker = new Worker(new URL('./worker-host.js', import.meta.url), {
-      workerData: boot,
-      transferList: [port2],
-      resourceLimits: opts.resourceLimits,
-      name: `domain ${d.name}`,
-    });
-    this.worker.unref();
+    this.worker = host.threads.take(opts.resourceLimits);
+    this.worker.postMessage(boot, [port2]);
     this.worker.on('error', (e: Error & { code?: string }) => {
       const why = e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? `exceeded its resource limits (${e.message})` : `its thread failed: ${e.message}`;
       host.fault(d, 'panic', new Error(`worker domain ${d.name} ${why}`));
