@@ -7,7 +7,7 @@
  * result the model expects and the model changes it commits, one per transaction: a write of n
  * bytes commits ceil(n / maxOpBytes) transactions (fs.ts writeAt), every other call at most one
  * (the images are small enough that a truncation or an unlink frees its blocks in one). A `batch`
- * op issues appends and unlinks of distinct files concurrently, as one step whose strands (one per
+ * op issues appends and unlinks of distinct files (not merely distinct names) concurrently, as one step whose strands (one per
  * file) may commit in any interleaving, together (group commit) or apart.
  *
  * `runCalls` runs the calls one step at a time, `walkTree` reads the tree back through the fs
@@ -281,9 +281,21 @@ function plan(op: Op, m: Model, variant: Variant): Call[] {
     case 'sync':
       add(simple('sync', (c) => c.fs.sync(), 0));
       break;
-    case 'batch': // distinct files, so each part's answers and changes are those it has alone
-      add(batchCall(op.items.map((i) => plan(i.unlink ? { k: 'unlink', f: i.f } : { k: 'append', f: i.f, len: i.len, seed: i.seed }, m.clone(), variant))));
+    case 'batch': {
+      // Distinct files, so each part's answers and changes are those it has alone. Distinct names
+      // are not enough: a name linked to an earlier item's file is left out (two appends to one
+      // inode through two names would each land at the end, not where the model planned them).
+      const nodes = new Set<FileNode>();
+      const items = op.items.filter((i) => {
+        const node = m.files.get(filePath(i.f));
+        if (node === undefined) return true;
+        if (nodes.has(node)) return false;
+        nodes.add(node);
+        return true;
+      });
+      add(batchCall(items.map((i) => plan(i.unlink ? { k: 'unlink', f: i.f } : { k: 'append', f: i.f, len: i.len, seed: i.seed }, m.clone(), variant))));
       break;
+    }
   }
   return calls;
 }
