@@ -18,7 +18,7 @@ import { readFileSync } from 'node:fs';
 import { sha256, parseArtifact, type Artifact } from '../kernel/artifact.js';
 import { Kernel, type Placement } from '../kernel/kernel.js';
 import { artifactPath } from '../kernel/paths.js';
-import type { Program, Rv6Boot } from '../interfaces/rv6.js';
+import type { Program, Rv6Boot, Rv6Fs } from '../interfaces/rv6.js';
 import type { ConsoleOut, ProgramLoader } from '../runtime/rv6host.js';
 import { bootFs } from './bdev-image.js';
 import { bootMembdev, bootStorage, loadBlockShadow, type Storage } from './storage.js';
@@ -60,6 +60,8 @@ export interface Rv6System {
 
 export const CORE_DOMAIN = 'rv6';
 export const FS_DOMAIN = 'fs';
+/** How long restartFs waits for a dead fs instance's block I/O to land. */
+const FS_QUIESCE_MS = 5000;
 /** Parsed program artifacts kept by content, so that the kernel's per-name load recipes share one copy of a program's code. */
 const ARTIFACT_CACHE = 32;
 
@@ -107,6 +109,22 @@ export function programLoader(kernel: Kernel, coreName = CORE_DOMAIN, placement:
       const table = [head, ...rows.map((d) => [d.name, d.state, d.placement, d.calls, d.faults, d.restarts, d.heapBytes, d.heapSlots].map(String))];
       const widths = head.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
       return table.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join(' ')).join('\n') + '\n';
+    },
+    async restartFs(): Promise<Rv6Fs | string> {
+      const dead = kernel.get(FS_DOMAIN);
+      const core = kernel.get(coreName);
+      if (dead === undefined || dead.live) return `the fs domain is ${dead === undefined ? 'missing' : 'live'}: nothing to restart`;
+      if (!core?.live) return `the rv6 core ${coreName} is not live`;
+      const until = performance.now() + FS_QUIESCE_MS;
+      while (kernel.callsInFlightFrom(dead) > 0) {
+        if (performance.now() > until) return `block I/O of the dead instance was still in flight after ${FS_QUIESCE_MS} ms`;
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      try {
+        return kernel.bind<Rv6Fs>(kernel.restart(FS_DOMAIN), core);
+      } catch (e) {
+        return (e as Error).message;
+      }
     },
     crash(name: string, afterCalls: number): string | null {
       try {

@@ -22,6 +22,8 @@ export interface FaultRecord {
 export interface InflightCall {
   /** Its index in the callee's InflightCalls while registered, -1 otherwise (kept by InflightCalls). */
   inflightSlot: number;
+  /** The link it was made through (its caller, its callee). */
+  readonly link: Link;
   unwind(cause: string): void;
 }
 
@@ -53,6 +55,13 @@ export class InflightCalls {
     }
     call.inflightSlot = -1;
     return true;
+  }
+
+  /** How many of the calls were made by `caller`. */
+  countFrom(caller: Domain): number {
+    let n = 0;
+    for (const c of this.calls) if (c.link.caller === caller) n++;
+    return n;
   }
 
   /** Empty the registry and hand back what it held (at death, each is then unwound). */

@@ -455,6 +455,17 @@ export class Kernel {
     return this.workers.get(d)?.stopped ?? Promise.resolve();
   }
 
+  /**
+   * Async calls `d` made that are still in flight in live domains. Those of a dead domain go on in
+   * their callees (nothing unwinds a call because its caller died); a restart that must not race
+   * with them (a file system's block I/O) waits for none to be left.
+   */
+  callsInFlightFrom(d: Domain): number {
+    let n = 0;
+    for (const callee of this.liveById.values()) n += callee.inflight.countFrom(d);
+    return n;
+  }
+
   /** Restart `name` from the same artifact, with the same imports and options. */
   restart(name: string): Domain {
     const recipe = this.recipes.get(name);

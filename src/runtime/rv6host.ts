@@ -5,9 +5,12 @@
  *
  * The core's manifest imports, in order: Rv6Fs (the fs domain), ProgramLoader, ConsoleOut.
  */
-import type { Program } from '../interfaces/rv6.js';
+import type { Program, Rv6Fs } from '../interfaces/rv6.js';
 
-/** Loads user programs as domains; the rv6 core's only way to create or end a domain. */
+/**
+ * The kernel services of the rv6 core: loading user programs as domains, restarting its fs
+ * domain — the core's only ways to create or end a domain — and the domain table.
+ */
 export interface ProgramLoader {
   /**
    * Verify (signature, content hash, interface fingerprint) and load the program artifact `text`
@@ -22,6 +25,12 @@ export interface ProgramLoader {
   domains(): string;
   /** Inject a fault into the kernel domain `name` at its next call (afterCalls 0) or after N; null or an error message. */
   crash(name: string, afterCalls: number): string | null;
+  /**
+   * Restart the core's fs domain, which died: once no block I/O of the dead instance is in
+   * flight any more (so none can land after the new instance has mounted), a new instance from
+   * the same artifact on the same block device, not yet mounted; or a string saying why not.
+   */
+  restartFs(): Promise<Rv6Fs | string>;
 }
 
 /** The console's output side: text goes to the host terminal. */

@@ -10,7 +10,8 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { InflightCalls, type InflightCall } from '../../src/kernel/domain.js';
+import { InflightCalls, type Domain, type InflightCall } from '../../src/kernel/domain.js';
+import type { Link } from '../../src/kernel/proxy.js';
 import type { Kernel } from '../../src/kernel/kernel.js';
 import { DOM_D, bootKernel, loadFaulty, rpcFails, turn } from './helpers.js';
 
@@ -20,7 +21,7 @@ after(() => {
 });
 
 describe('InflightCalls (the intrusive in-flight registry)', () => {
-  test('behaves as a set under random add / delete / drain, slots kept consistent', () => {
+  test('behaves as a set under random add / delete / drain, slots kept consistent, calls counted by caller', () => {
     const op = fc.oneof(
       fc.record({ k: fc.constant('add' as const), i: fc.nat(15) }),
       fc.record({ k: fc.constant('delete' as const), i: fc.nat(15) }),
@@ -28,7 +29,9 @@ describe('InflightCalls (the intrusive in-flight registry)', () => {
     );
     fc.assert(
       fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
-        const calls: InflightCall[] = Array.from({ length: 16 }, () => ({ inflightSlot: -1, unwind: () => {} }));
+        // Two callers: even calls are made by the first, odd ones by the second.
+        const callers = [{ name: 'a' }, { name: 'b' }] as unknown as Domain[];
+        const calls: InflightCall[] = Array.from({ length: 16 }, (_, i) => ({ inflightSlot: -1, unwind: () => {}, link: { caller: callers[i % 2] } as Link }));
         const reg = new InflightCalls();
         const model = new Set<InflightCall>();
         for (const { k, i } of ops) {
@@ -46,6 +49,7 @@ describe('InflightCalls (the intrusive in-flight registry)', () => {
             model.clear();
           }
           assert.equal(reg.size, model.size);
+          for (const caller of callers) assert.equal(reg.countFrom(caller), [...model].filter((c) => c.link.caller === caller).length);
           for (const x of calls) assert.equal(x.inflightSlot >= 0, model.has(x), 'registered iff it holds a slot');
         }
       }),

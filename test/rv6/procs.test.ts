@@ -287,10 +287,12 @@ test('many short processes: all reaped and reclaimed, the core keeps no link per
   });
 });
 
-test('a crashed fs domain: file calls answer EIO, the core and its processes live on', async () => {
+test('a crashed fs domain that cannot be restarted (its block device died too): file calls answer EIO, the core and its processes live on', async () => {
   await withRv6(async (t) => {
     await t.runInit([
       ['f=open', '/bin/rv6_probe', O_RDONLY],
+      ['km=kcrash', 'membdev', 0],
+      ['w=open', '/w', O_CREATE | O_RDWR], // its commit meets the dead block device
       ['k=kcrash', 'fs', 0],
       ['r=read', '$f', 10],
       ['o=open', '/x', O_CREATE | O_RDWR],
@@ -299,10 +301,11 @@ test('a crashed fs domain: file calls answer EIO, the core and its processes liv
       ['c=close', '$f'],
       ['echo', 'alive'],
     ]);
-    expectResults(t, { k: 0, r: { n: E('EIO') }, o: E('EIO'), s: { err: E('EIO') }, sp: E('EIO'), c: 0, echo: 'alive' });
-    assert.equal(t.domain('fs')?.state, 'dead');
+    expectResults(t, { km: 0, k: 0, r: { n: E('EIO') }, o: E('EIO'), s: { err: E('EIO') }, sp: E('EIO'), c: 0, echo: 'alive' });
+    assert.equal(t.domain('membdev')?.state, 'dead');
+    assert.equal(t.domain('fs')?.state, 'dead', 'its restart failed: the instance that died is the last');
     assert.equal(t.domain('rv6')?.state, 'live');
-    assert.ok(t.logs.some((l) => /fs domain failed .* file-system calls return EIO/.test(l)), t.logs.join('\n'));
+    assert.ok(t.logs.some((l) => /fs domain could not be restarted: .*membdev.* file-system calls return EIO/.test(l)), t.logs.join('\n'));
   });
 });
 

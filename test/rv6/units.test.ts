@@ -11,7 +11,8 @@ import { ERRNO } from '../../src/interfaces/rv6.js';
 import { Pipe, type CopyIn, type CopyOut } from '../../src/domains/rv6/pipe.js';
 import { Console } from '../../src/domains/rv6/console.js';
 import { CancelScope } from '../../src/domains/rv6/block.js';
-import { FdTable, NOFILE, resolvePath, type OpenFile } from '../../src/domains/rv6/file.js';
+import { FdTable, NOFILE, type OpenFile } from '../../src/domains/rv6/file.js';
+import { resolvePath } from '../../src/domains/rv6/fsclient.js';
 
 const from = (src: Uint8Array): CopyIn => (ring, ringOff, srcOff, len) => ring.set(src.subarray(srcOff, srcOff + len), ringOff);
 const into = (dst: Uint8Array): CopyOut => (buf, bufOff, dstOff, len) => dst.set(buf.subarray(bufOff, bufOff + len), dstOff);

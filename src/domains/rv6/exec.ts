@@ -40,7 +40,10 @@ export async function loadProgram(ctx: Ctx, cwd: DirRef, path: string, domain: (
   const full = programPath(path);
   const name = programName(path);
   if (name === '') return -ERRNO.EACCES; // "/" and the like: a directory
-  const text = await readProgram(ctx, cwd, full);
+  let text = await readProgram(ctx, cwd, full);
+  // EIO: the fs domain may have crashed under the read and been restarted (fsclient.ts), its
+  // open file gone stale; reading a program has no effect to undo, so it is read once more.
+  if (text === -ERRNO.EIO) text = await readProgram(ctx, cwd, full);
   if (typeof text === 'number') return text;
   const dname = domain(name);
   const r = ctx.loader.load(text, dname);
@@ -53,7 +56,7 @@ export async function loadProgram(ctx: Ctx, cwd: DirRef, path: string, domain: (
 
 async function readProgram(ctx: Ctx, cwd: DirRef, path: string): Promise<string | number> {
   const { fs } = ctx;
-  const file = await fs.open(path, O_RDONLY, cwd.file);
+  const file = await fs.open(path, O_RDONLY, cwd);
   if (file < 0) return file;
   try {
     const t = await fs.typeOf(file);

@@ -319,13 +319,3 @@ export class DirRef {
   }
 }
 
-/** The absolute path `path` names from directory `cwd` (lexically: rv6 has no symbolic links, and a directory has one parent). */
-export function resolvePath(cwd: string, path: string): string {
-  const parts = path.startsWith('/') ? [] : cwd.split('/').filter((p) => p !== '');
-  for (const seg of path.split('/')) {
-    if (seg === '' || seg === '.') continue;
-    if (seg === '..') parts.pop();
-    else parts.push(seg);
-  }
-  return '/' + parts.join('/');
-}

@@ -1,23 +1,82 @@
 /**
- * The core's side of the fs domain: the Rv6Fs proxy with its one failure mode turned into an
- * errno. A call into a crashed fs domain rejects with an RpcError; every method here answers
- * -EIO instead (and logs the first such failure), so a system call never throws because of the fs.
+ * The core's side of the fs domain: the Rv6Fs proxy, with the fs domain's crash turned into an
+ * errno and a restart, so that a system call never throws because of the fs.
  *
- * Invariant: a method returning an RRef always returns one — when the fs died holding the buffer
- * that was moved to it, a fresh one with no data and the error set takes its place (the caller's
- * data buffer went down with the fs domain).
+ * Recovery. A call that finds the fs domain dead (an RpcError) answers -EIO, and the first such
+ * failure of the current instance starts a recovery: the kernel restarts the fs domain once the
+ * dead instance's block I/O has landed (ProgramLoader.restartFs), and the new instance mounts the
+ * disk, replaying its log, as after a power cut: what the dead instance had committed is on disk,
+ * what it had not is lost. Calls made meanwhile wait for the recovery, then go to the new
+ * instance; a path lookup the crash failed (open without O_EXCL, stat: doing it twice ends the same
+ * as doing it once) is made again on the new instance, so that, for example, the exec that met
+ * the crash still runs its program. The dead instance's file ids are stale: calls on them answer
+ * -EIO (close answers 0: the file is gone anyway). Its directory ids, held as current
+ * directories, are not needed: the core keeps every current directory's absolute path (getcwd is
+ * lexical, file.ts), so a path relative to one goes to the new instance as that absolute path.
+ * Recovery gives up, and
+ * every call answers -EIO, when the restart or the mount fails, or after MAX_RECOVERIES within
+ * RECOVERY_WINDOW_MS (an fs that crashes on its own image would crash again).
+ *
+ * Invariants: the core's file ids are the current instance's plus `base`, and a recovery raises
+ * `base` to the highest id handed out, so an id of a dead instance can never name a file of a
+ * live one; a failure is blamed on the instance the call went to (`epoch`), so a late failure
+ * of a dead instance never restarts a live one; a method returning an RRef always returns one —
+ * when the fs died holding the buffer that was moved to it, a fresh one with no data and the
+ * error set takes its place (the caller's data buffer went down with the fs domain).
  */
-import { ERRNO, type IoBuf, type Rv6Fs, type StatBuf } from '../../interfaces/rv6.js';
+import { ERRNO, O_EXCL, type IoBuf, type Rv6Fs, type StatBuf } from '../../interfaces/rv6.js';
+import type { ProgramLoader } from '../../runtime/rv6host.js';
 import type { Sys } from '../../runtime/sys.js';
 import type { Borrow, RRef, RRefArray } from '../../runtime/types.js';
 
+/** Recoveries allowed within RECOVERY_WINDOW_MS before the client gives up. */
+const MAX_RECOVERIES = 3;
+const RECOVERY_WINDOW_MS = 10_000;
+/** A current directory as the core holds it (file.ts DirRef): its fs file id (0: the root) and absolute path. */
+export interface Cwd {
+  readonly file: number;
+  readonly path: string;
+}
+
+/** The absolute path `path` names from directory `cwd` (lexically: rv6 has no symbolic links, and a directory has one parent). */
+export function resolvePath(cwd: string, path: string): string {
+  const parts = path.startsWith('/') ? [] : cwd.split('/').filter((p) => p !== '');
+  for (const seg of path.split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') parts.pop();
+    else parts.push(seg);
+  }
+  return '/' + parts.join('/');
+}
+
+/** The rejection handlers of the hot calls for one fs instance (made once per instance, not per call). */
+interface Handlers {
+  readonly readFailed: (e: unknown) => RRef<IoBuf>;
+  readonly writeFailed: (e: unknown) => number;
+}
+
 export class FsClient {
-  private reported = false;
+  private fs: Rv6Fs;
+  /** Instances so far: a failure counts only against the instance it came from. */
+  private epoch = 0;
+  private on: Handlers;
+  /** Core file id = the current instance's id + base; ids <= base are stale. */
+  private base = 0;
+  /** The highest core file id handed out. */
+  private highest = 0;
+  private recovery: Promise<void> | null = null;
+  /** When the recent recoveries started (sys.now()). */
+  private readonly recoveries: number[] = [];
+  private givenUp = false;
 
   constructor(
-    private readonly fs: Rv6Fs,
+    fs: Rv6Fs,
+    private readonly loader: ProgramLoader,
     private readonly sys: Sys,
-  ) {}
+  ) {
+    this.fs = fs;
+    this.on = this.handlers(0);
+  }
 
   /** A zeroed StatBuf owned by the core. */
   newStat(err = 0): RRef<StatBuf> {
@@ -26,95 +85,210 @@ export class FsClient {
     return st;
   }
 
-  private failed(e: unknown, what: string): number {
+  // ---- failures and recovery --------------------------------------------------------------------
+
+  private handlers(epoch: number): Handlers {
+    return {
+      readFailed: (e) => this.failedIo(epoch, e, 'read'),
+      writeFailed: (e) => this.failed(epoch, e, 'write'),
+    };
+  }
+
+  /** A call to instance `epoch` failed with `e`: -EIO, and a recovery if that instance is the current one. */
+  private failed(epoch: number, e: unknown, what: string): number {
     const kind = this.sys.rpcErrorKind(e);
     if (kind === null) throw e; // not the fs failing: a bug of the core, let it panic
-    if (!this.reported) {
-      this.reported = true;
-      this.sys.log(`fs domain failed (${kind}) in ${what}: file-system calls return EIO`);
-    }
+    if (epoch === this.epoch && this.recovery === null && !this.givenUp) this.recover(kind, what);
     return -ERRNO.EIO;
   }
 
-  private async numCall(what: string, call: () => Promise<number>): Promise<number> {
+  private recover(kind: string, what: string): void {
+    const now = this.sys.now();
+    while (this.recoveries.length > 0 && now - this.recoveries[0]! > RECOVERY_WINDOW_MS) this.recoveries.shift();
+    if (this.recoveries.length >= MAX_RECOVERIES) {
+      this.giveUp(`fs domain failed (${kind}) in ${what}, its ${MAX_RECOVERIES + 1}th failure within ${RECOVERY_WINDOW_MS / 1000} s`);
+      return;
+    }
+    this.recoveries.push(now);
+    this.sys.log(`fs domain failed (${kind}) in ${what}: restarting it`);
+    this.recovery = this.restart().finally(() => {
+      this.recovery = null;
+    });
+  }
+
+  private async restart(): Promise<void> {
+    let fs: Rv6Fs | string;
     try {
-      return await call();
+      fs = await this.loader.restartFs();
     } catch (e) {
-      return this.failed(e, what);
+      fs = this.sys.rpcErrorKind(e) ?? String(e);
+    }
+    if (typeof fs === 'string') return this.giveUp(`the fs domain could not be restarted: ${fs}`);
+    let mounted: number;
+    try {
+      mounted = await fs.mount();
+    } catch {
+      mounted = -ERRNO.EIO; // the new instance died mounting
+    }
+    if (mounted < 0) return this.giveUp(`the restarted fs domain could not mount the disk (${mounted})`);
+    this.fs = fs;
+    this.epoch++;
+    this.on = this.handlers(this.epoch);
+    this.base = this.highest;
+    this.sys.log('fs domain restarted and its log replayed: files open before the crash answer EIO; paths work again');
+  }
+
+  private giveUp(why: string): void {
+    this.givenUp = true;
+    this.sys.log(`${why}: file-system calls return EIO`);
+  }
+
+  // ---- ids ----------------------------------------------------------------------------------------
+
+  /** The current instance's id for core file id `file`, or 0 if it is stale. */
+  private idOf(file: number): number {
+    return file > this.base ? file - this.base : 0;
+  }
+
+  /** `call` with the current instance's id for core file id `file`, or `stale` if it has none. */
+  private onFile<T>(file: number, stale: () => T, call: (id: number) => T): T {
+    const id = this.idOf(file);
+    return id === 0 ? stale() : call(id);
+  }
+
+  /** Is `cwd` a directory of a dead instance? */
+  private stale(cwd: Cwd): boolean {
+    return cwd.file !== 0 && cwd.file <= this.base;
+  }
+
+  /** The current instance's cwd id for `cwd`, 0 (the root) for a stale one. */
+  private cwdId(cwd: Cwd): number {
+    return cwd.file > this.base ? cwd.file - this.base : 0;
+  }
+
+  /** `path` as the current instance takes it from `cwd`: a stale cwd's relative paths made absolute. */
+  private pathFrom(cwd: Cwd, path: string): string {
+    return this.stale(cwd) ? resolvePath(cwd.path, path) : path;
+  }
+
+  // ---- calls ----------------------------------------------------------------------------------------
+
+  /**
+   * A call answering an errno or count: waits for a recovery under way; -EIO on failure, or, if
+   * `again` and the failure's recovery brings a new instance, the call made once more there.
+   */
+  private async numCall(what: string, call: (fs: Rv6Fs) => Promise<number>, again = false): Promise<number> {
+    if (this.recovery !== null) await this.recovery;
+    const epoch = this.epoch;
+    try {
+      return await call(this.fs);
+    } catch (e) {
+      const err = this.failed(epoch, e, what);
+      if (!again || this.recovery === null) return err;
+      await this.recovery;
+      return this.epoch === epoch ? err : this.numCall(what, call);
     }
   }
 
-  private async ioCall(what: string, call: () => Promise<RRef<IoBuf>>): Promise<RRef<IoBuf>> {
+  private async ioCall(what: string, call: (fs: Rv6Fs) => Promise<RRef<IoBuf>>): Promise<RRef<IoBuf>> {
+    if (this.recovery !== null) await this.recovery;
+    const epoch = this.epoch;
     try {
-      return await call();
+      return await call(this.fs);
     } catch (e) {
-      return this.failedIo(e, what);
+      return this.failedIo(epoch, e, what);
     }
   }
 
   /** The IoBuf to answer when the call moving one to the fs failed (the fs kept it). */
-  private failedIo(e: unknown, what: string): RRef<IoBuf> {
-    const err = this.failed(e, what);
+  private failedIo(epoch: number, e: unknown, what: string): RRef<IoBuf> {
+    return this.errIo(this.failed(epoch, e, what));
+  }
+
+  private errIo(err: number): RRef<IoBuf> {
     const io = this.sys.alloc.struct<IoBuf>('IoBuf');
     io.n = err;
     return io;
   }
 
-  private async statCall(what: string, call: () => Promise<RRef<StatBuf>>): Promise<RRef<StatBuf>> {
+  /** As numCall, for a StatBuf. */
+  private async statCall(what: string, call: (fs: Rv6Fs) => Promise<RRef<StatBuf>>, again = false): Promise<RRef<StatBuf>> {
+    if (this.recovery !== null) await this.recovery;
+    const epoch = this.epoch;
     try {
-      return await call();
+      return await call(this.fs);
     } catch (e) {
-      return this.newStat(this.failed(e, what));
+      const err = this.failed(epoch, e, what);
+      if (!again || this.recovery === null) return this.newStat(err);
+      await this.recovery;
+      return this.epoch === epoch ? this.newStat(err) : this.statCall(what, call);
     }
   }
 
-  mount(): Promise<number> {
-    return this.numCall('mount', () => this.fs.mount());
+  /** A call on `path` from `cwd` (see pathFrom). `again`: see numCall. */
+  private pathCall(what: string, path: string, cwd: Cwd, call: (fs: Rv6Fs, path: string, cwd: number) => Promise<number>, again = false): Promise<number> {
+    return this.numCall(what, (fs) => call(fs, this.pathFrom(cwd, path), this.cwdId(cwd)), again);
   }
-  open(path: string, flags: number, cwd: number): Promise<number> {
-    return this.numCall('open', () => this.fs.open(path, flags, cwd));
+
+  mount(): Promise<number> {
+    return this.numCall('mount', (fs) => fs.mount());
+  }
+  async open(path: string, flags: number, cwd: Cwd): Promise<number> {
+    const r = await this.pathCall('open', path, cwd, (fs, p, c) => fs.open(p, flags, c), (flags & O_EXCL) === 0);
+    if (r <= 0) return r;
+    const file = r + this.base;
+    if (file > this.highest) this.highest = file;
+    return file;
   }
   close(file: number): Promise<number> {
-    return this.numCall('close', () => this.fs.close(file));
+    return this.numCall('close', (fs) => this.onFile(file, () => Promise.resolve(0), (i) => fs.close(i)));
   }
   // read and write, the hot calls, without the helpers' closures or an async frame.
   read(file: number, io: RRef<IoBuf>): Promise<RRef<IoBuf>> {
-    return this.fs.read(file, io).then(undefined, this.readFailed);
+    const id = this.idOf(file);
+    if (id === 0 || this.recovery !== null) return this.ioCall('read', (fs) => this.onFile(file, () => this.staleIo(io), (i) => fs.read(i, io)));
+    return this.fs.read(id, io).then(undefined, this.on.readFailed);
   }
-  private readonly readFailed = (e: unknown): RRef<IoBuf> => this.failedIo(e, 'read');
   write(file: number, off: number, data: Borrow<RRefArray<number>>, n: number): Promise<number> {
-    return this.fs.write(file, off, data, n).then(undefined, this.writeFailed);
+    const id = this.idOf(file);
+    if (id === 0 || this.recovery !== null) return this.numCall('write', (fs) => this.onFile(file, () => Promise.resolve(-ERRNO.EIO), (i) => fs.write(i, off, data, n)));
+    return this.fs.write(id, off, data, n).then(undefined, this.on.writeFailed);
   }
-  private readonly writeFailed = (e: unknown): number => this.failed(e, 'write');
   fstat(file: number): Promise<RRef<StatBuf>> {
-    return this.statCall('fstat', () => this.fs.fstat(file));
+    return this.statCall('fstat', (fs) => this.onFile(file, () => Promise.resolve(this.newStat(-ERRNO.EIO)), (i) => fs.fstat(i)));
   }
-  stat(path: string, cwd: number): Promise<RRef<StatBuf>> {
-    return this.statCall('stat', () => this.fs.stat(path, cwd));
+  stat(path: string, cwd: Cwd): Promise<RRef<StatBuf>> {
+    return this.statCall('stat', (fs) => fs.stat(this.pathFrom(cwd, path), this.cwdId(cwd)), true);
   }
   getdents(file: number, io: RRef<IoBuf>): Promise<RRef<IoBuf>> {
-    return this.ioCall('getdents', () => this.fs.getdents(file, io));
+    return this.ioCall('getdents', (fs) => this.onFile(file, () => this.staleIo(io), (i) => fs.getdents(i, io)));
   }
-  link(oldPath: string, newPath: string, cwd: number): Promise<number> {
-    return this.numCall('link', () => this.fs.link(oldPath, newPath, cwd));
+  link(oldPath: string, newPath: string, cwd: Cwd): Promise<number> {
+    return this.pathCall('link', oldPath, cwd, (fs, p, c) => fs.link(p, this.pathFrom(cwd, newPath), c));
   }
-  unlink(path: string, cwd: number): Promise<number> {
-    return this.numCall('unlink', () => this.fs.unlink(path, cwd));
+  unlink(path: string, cwd: Cwd): Promise<number> {
+    return this.pathCall('unlink', path, cwd, (fs, p, c) => fs.unlink(p, c));
   }
-  mkdir(path: string, cwd: number): Promise<number> {
-    return this.numCall('mkdir', () => this.fs.mkdir(path, cwd));
+  mkdir(path: string, cwd: Cwd): Promise<number> {
+    return this.pathCall('mkdir', path, cwd, (fs, p, c) => fs.mkdir(p, c));
   }
-  rmdir(path: string, cwd: number): Promise<number> {
-    return this.numCall('rmdir', () => this.fs.rmdir(path, cwd));
+  rmdir(path: string, cwd: Cwd): Promise<number> {
+    return this.pathCall('rmdir', path, cwd, (fs, p, c) => fs.rmdir(p, c));
   }
-  mknod(path: string, major: number, minor: number, cwd: number): Promise<number> {
-    return this.numCall('mknod', () => this.fs.mknod(path, major, minor, cwd));
+  mknod(path: string, major: number, minor: number, cwd: Cwd): Promise<number> {
+    return this.pathCall('mknod', path, cwd, (fs, p, c) => fs.mknod(p, major, minor, c));
   }
   sync(): Promise<number> {
-    return this.numCall('sync', () => this.fs.sync());
+    return this.numCall('sync', (fs) => fs.sync());
   }
   unmount(): Promise<number> {
-    return this.numCall('unmount', () => this.fs.unmount());
+    return this.numCall('unmount', (fs) => fs.unmount());
+  }
+
+  /** The answer to a read or getdents on a stale file: the caller's own IoBuf back, with -EIO. */
+  private staleIo(io: RRef<IoBuf>): Promise<RRef<IoBuf>> {
+    io.n = -ERRNO.EIO;
+    return Promise.resolve(io);
   }
 
   /** The type and size of an open file (fstat, read and dropped); err < 0 on failure. */

@@ -130,7 +130,7 @@ export function init(sys: Sys, fsDomain: Rv6Fs, loader: ProgramLoader, out: Cons
   let interruptGroup: (pgid: number) => void = () => {};
   const ctx: Ctx = {
     sys,
-    fs: new FsClient(fsDomain, sys),
+    fs: new FsClient(fsDomain, loader, sys),
     loader,
     console: new Console(
       (text) => out.write(text),

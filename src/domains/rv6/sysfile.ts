@@ -20,7 +20,8 @@ import {
 } from '../../interfaces/rv6.js';
 import type { Borrow, RRef, RRefArray } from '../../runtime/types.js';
 import type { Ctx } from './ctx.js';
-import { ConsoleFile, DirRef, InodeFile, PipeFile, releaseFile, resolvePath, type OpenFile } from './file.js';
+import { ConsoleFile, DirRef, InodeFile, PipeFile, releaseFile, type OpenFile } from './file.js';
+import { resolvePath, type Cwd } from './fsclient.js';
 import { Pipe } from './pipe.js';
 import type { Image } from './proc.js';
 
@@ -54,7 +55,7 @@ export class FileSyscalls {
     if (!Number.isInteger(flags) || (flags & ~KNOWN_FLAGS) !== 0 || (flags & (O_WRONLY | O_RDWR)) === (O_WRONLY | O_RDWR)) return -ERRNO.EINVAL;
     if (path === '') return -ERRNO.ENOENT;
     const { fs } = this.ctx;
-    const file = await this.inCwd(img, (cwd) => fs.open(path, flags & ~O_APPEND, cwd.file));
+    const file = await this.inCwd(img, (cwd) => fs.open(path, flags & ~O_APPEND, cwd));
     if (file < 0) return file;
     const t = await fs.typeOf(file);
     if (t.err < 0 || (t.type === T_DEVICE && t.major !== DEV_CONSOLE)) {
@@ -121,7 +122,7 @@ export class FileSyscalls {
 
   async stat(img: Image, path: string): Promise<RRef<StatBuf>> {
     if (!img.live || path === '') return this.ctx.fs.newStat(img.live ? -ERRNO.ENOENT : EINTR);
-    return this.inCwd(img, (cwd) => this.ctx.fs.stat(path, cwd.file));
+    return this.inCwd(img, (cwd) => this.ctx.fs.stat(path, cwd));
   }
 
   async getdents(img: Image, fd: number, io: RRef<IoBuf>): Promise<RRef<IoBuf>> {
@@ -157,10 +158,10 @@ export class FileSyscalls {
   }
 
   /** A call on one path (unlink, mkdir, rmdir). */
-  private async onPath(img: Image, path: string, op: (path: string, cwd: number) => Promise<number>): Promise<number> {
+  private async onPath(img: Image, path: string, op: (path: string, cwd: Cwd) => Promise<number>): Promise<number> {
     if (!img.live) return EINTR;
     if (path === '') return -ERRNO.ENOENT;
-    return this.inCwd(img, (cwd) => op(path, cwd.file));
+    return this.inCwd(img, (cwd) => op(path, cwd));
   }
 
   link(img: Image, oldPath: string, newPath: string): Promise<number> {
@@ -189,7 +190,7 @@ export class FileSyscalls {
     if (!img.live) return EINTR;
     if (path === '') return -ERRNO.ENOENT;
     const { fs } = this.ctx;
-    const opened = await this.inCwd(img, async (cwd) => ({ file: await fs.open(path, O_RDONLY, cwd.file), from: cwd.path }));
+    const opened = await this.inCwd(img, async (cwd) => ({ file: await fs.open(path, O_RDONLY, cwd), from: cwd.path }));
     if (opened.file < 0) return opened.file;
     const t = await fs.typeOf(opened.file);
     const err = t.err < 0 ? t.err : t.type !== T_DIR ? -ERRNO.ENOTDIR : !img.live ? EINTR : 0;
