@@ -69,6 +69,17 @@ test('boot: crash nvme — with the block shadow the shell carries on and the re
   assert.match(bare.stdout, /ls: Input\/output error/, show(bare));
 });
 
+test('boot --programs worker: programs run on worker threads; a bad placement is refused', (t) => {
+  const img = bootableImage(tmpdir(t));
+  const r = run(['boot', '--disk', img, '--programs', 'worker'], { input: 'echo on a worker\ndomains\nexit 0\n' });
+  assert.equal(r.status, 0, show(r));
+  assert.match(r.stdout, line('on a worker'), show(r));
+  assert.match(r.stdout, /^sh\.2 +live +worker /m, show(r));
+  const bad = run(['boot', '--disk', img, '--programs', 'gpu']);
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--programs.*gpu.*thread, worker/, show(bad));
+});
+
 test('boot: kill 1 ends init, hence the session, with status 137, and says who killed it', (t) => {
   const img = bootableImage(tmpdir(t));
   const r = run(['boot', '--disk', img], { input: 'kill 1\necho never\n', timeoutMs: 30_000 });

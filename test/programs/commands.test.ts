@@ -167,6 +167,18 @@ test('domains and crash', async () => {
   });
 });
 
+test('crash fs: the next command runs on the restarted fs domain; a file written before is there', async () => {
+  await withSession(async (s) => {
+    await expectStatus(s, 'mkdir d; cd d; echo kept > f', '', 0);
+    await expectStatus(s, 'crash fs', 'crash: fault armed in fs (at its next call)\n', 0);
+    await expectStatus(s, 'cat f', 'kept\n', 0); // met the crash: the lookups are made again
+    await expectStatus(s, 'pwd', '/d\n', 0);
+    assert.match(await s.run('ls'), /^f +2 \d+ 5$/m, 'a relative path from a directory of the dead instance');
+    assert.match(await s.run('domains'), /\nfs +live +thread +\d+ +1 +1 /, 'the fs domain faulted once and was restarted once');
+    assert.ok(s.logs.some((l) => /fs domain restarted and its log replayed/.test(l)), s.logs.join('\n'));
+  });
+});
+
 test('benchfs: one JSON line of results, readable lines on stderr, nothing left behind', async () => {
   await withSession(async (s) => {
     const out = await s.run('benchfs -s 1M -n 50 2> log');
