@@ -57,7 +57,6 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
   const dir = mkdtempSync(join(tmpdir(), 'redleaf-bench-nvme-'));
   const img = join(dir, 'disk.img');
   const imageBytes = 1 << 30;
-  const blocks = imageBytes / BS;
   const results: ResultRow[] = [];
   const notes: string[] = [];
   const ioCases = allIoCases.filter(({ kind, b }) => wants(ioCase(kind, b)));

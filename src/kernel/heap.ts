@@ -192,7 +192,6 @@ export class ExchangeHeap {
   private readonly classStackViews: DataView[] = [];
 
   private readonly typeTable = new TypeTable();
-  private readonly types = this.typeTable.infos;
   /** Per type id: can its values hold children (see TypeTable). Read-only for the handle kit. */
   readonly hasChildren = this.typeTable.hasChildren;
   private readonly isDeque = this.typeTable.isDeque;

@@ -28,7 +28,7 @@
  *
  * Capabilities: the interface references a worker domain holds — its imports, resolved as for an
  * in-thread domain, and every reference it is given (an argument of a call into it, a result of
- * a call out) — are proxies whose caller is the worker domain, kept here by number (`caps`); the
+ * a call out) — are proxies whose caller is the worker domain, kept by number (worker-caps.ts); the
  * worker gets a stub per capability, built from SIGNATURES, and drops it (Kind.CapDrop) once the
  * stub is collected. The worker can pass a stub on (an argument of a call out, a result), which
  * names the kept proxy; it cannot hand out objects of its own (a bad argument or result).
@@ -56,16 +56,17 @@
  * kernel turns that into a panic of the domain.
  */
 import { MessageChannel, type MessagePort, type ResourceLimits, type Worker } from 'node:worker_threads';
-import type { WorkerPool } from './worker-pool.js';
 import { performance } from 'node:perf_hooks';
-import { KernelError, describeThrown, isRpcError, makeRpcError, type RpcErrorKind } from './errors.js';
+import { KernelError, makeRpcError, type RpcErrorKind } from './errors.js';
 import { FREE, NO_PARENT, type ExchangeHeap } from './heap.js';
 import type { HandleKit } from './rref.js';
 import type { Domain, InflightCall } from './domain.js';
 import type { Link, ProxyRuntime } from './proxy.js';
 import type { Artifact, Manifest } from './artifact.js';
 import type { MethodModel, TypeRef } from '../build/idl.js';
-import { Ctl, FaultKind, Kind, OutcallStatus, Reader, Ring, Sys, WireHandle, Writer, channelBytes, emitEntry, workerMayWait } from './worker-ring.js';
+import { Ctl, FaultKind, Kind, Reader, Ring, Sys, WireHandle, Writer, channelBytes, emitEntry, workerMayWait } from './worker-ring.js';
+import { WorkerCapabilities } from './worker-caps.js';
+import type { WorkerPool } from './worker-pool.js';
 import { LAYOUTS, SIGNATURES } from '../gen/idl.js';
 
 /** How long a new worker thread may take to load the runtime before load() gives up (ms). */
@@ -120,17 +121,6 @@ export interface WorkerHost {
   readonly threads: WorkerPool;
 }
 
-/**
- * An interface reference a worker domain holds (an import, or one it was given), kept on the
- * kernel side under a number the worker's stub names: its calls out go through `proxy`, a proxy
- * whose caller is the worker domain.
- */
-interface Capability {
-  readonly iface: string;
-  readonly proxy: object;
-  readonly callee: string;
-}
-
 export interface WorkerLoadOptions {
   deadlineMs: number;
   /** The proxies the kernel resolved the domain's imports to (its caller), in init's order. */
@@ -138,9 +128,6 @@ export interface WorkerLoadOptions {
   config?: Record<string, string | number | boolean>;
   resourceLimits?: ResourceLimits;
 }
-
-/** The interface a parameter or result of type `t` references, or null. */
-const ifaceOf = (t: TypeRef): string | null => (t.k === 'iface' ? t.name : t.k === 'nullable' ? ifaceOf(t.inner) : null);
 
 /** Refuse (EPLACEMENT) a domain the worker tier cannot run; see the header for the limits. */
 export function checkWorkerPlacement(name: string, m: Manifest, hasDevice: boolean): void {
@@ -208,8 +195,7 @@ export class WorkerDomain {
   /** Entries (calls, answers to calls out) waiting for room in the down ring. */
   private readonly backlog: { kind: number; id: number; aux: number; payload: Uint8Array }[] = [];
   /** The interface references the worker holds, by the number its stubs name (imports first). */
-  private readonly caps = new Map<number, Capability>();
-  private nextCap = 0;
+  private readonly caps: WorkerCapabilities;
   /** Borrows lent to calls that were unwound: they end when the thread has exited. */
   private readonly deferredBorrows: { link: Link; h: object }[] = [];
   private readonly sigs: readonly MethodModel[];
@@ -238,7 +224,8 @@ export class WorkerDomain {
     this.down = Ring.down(this.ctl);
     this.up = Ring.up(this.ctl);
     this.sigs = artifact.manifest.exports === null ? [] : SIGNATURES[artifact.manifest.exports]!;
-    for (const { iface, proxy } of opts.imports) this.addCap(iface, proxy);
+    this.caps = new WorkerCapabilities(host, d);
+    for (const { iface, proxy } of opts.imports) this.caps.give(iface, proxy);
     this.stopped = new Promise((resolve) => (this.markStopped = resolve));
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
@@ -372,7 +359,7 @@ export class WorkerDomain {
         return h;
       }
       case 'iface': {
-        const cap = this.addCap(t.name, rt.iface(link, a, t.name, method, i));
+        const cap = this.caps.give(t.name, rt.iface(link, a, t.name, method, i));
         given.push(cap);
         return cap;
       }
@@ -384,14 +371,7 @@ export class WorkerDomain {
   /** A call that was not sent: end its borrows, forget the capabilities made for it. */
   private release(link: Link, lent: readonly object[], given: readonly number[] = []): void {
     for (const h of lent) this.host.rt.unborrow(link, h);
-    for (const cap of given) this.caps.delete(cap);
-  }
-
-  /** Keep `proxy` (whose caller is the worker domain) as a capability; returns its number. */
-  private addCap(iface: string, proxy: object): number {
-    const n = this.nextCap++;
-    this.caps.set(n, { iface, proxy, callee: this.host.calleeName(proxy) });
-    return n;
+    for (const cap of given) this.caps.drop(cap);
   }
 
   /**
@@ -545,9 +525,9 @@ export class WorkerDomain {
         }
         answer.emit(dv, u8, o, Kind.Syscall, id, status, port);
       } else if (kind === Kind.Outcall) {
-        this.callOut(r, false, (m, ok, v) => {
+        this.caps.callOut(r, false, (m, ok, v) => {
           // The call may have run code that used this.writer (a call into this domain): encode after it.
-          const status = this.outcome(this.writer.reset(), ok, v, m);
+          const status = this.caps.outcome(this.writer.reset(), ok, v, m);
           this.writer.emit(dv, u8, o, Kind.Outcall, id, status, port);
         });
       } else {
@@ -575,14 +555,14 @@ export class WorkerDomain {
         this.host.log(this.d, String(r.next()));
         return;
       case Kind.CapDrop:
-        this.caps.delete(id); // the worker's stub for it was collected
+        this.caps.drop(id); // the worker's stub for it was collected
         return;
       case Kind.OutcallAsync:
-        this.callOut(r, true, (m, ok, p) => {
+        this.caps.callOut(r, true, (m, ok, p) => {
           const done = (ok: boolean, v: unknown): void => {
             if (this.stopping) return; // what moved to the dead domain was freed as it landed (proxy.ts)
             const w = this.writer.reset();
-            this.postOrQueue(Kind.OutcallDone, id, this.outcome(w, ok, v, m), w);
+            this.postOrQueue(Kind.OutcallDone, id, this.caps.outcome(w, ok, v, m), w);
           };
           if (ok) void Promise.resolve(p).then((v) => done(true, v), (e: unknown) => done(false, e));
           else done(false, p);
@@ -626,9 +606,9 @@ export class WorkerDomain {
     if (t.k === 'nullable') return raw === null ? null : this.resultOut(call, t.inner, raw);
     if (t.k === 'prim') return primOk(t.name, raw) ? raw : this.badResult(call, `must be ${t.name}, got ${typeof raw}`);
     if (t.k === 'iface') {
-      const cap = typeof raw === 'number' ? this.caps.get(raw) : undefined;
-      if (cap === undefined || cap.iface !== t.name) return this.badResult(call, `must be an interface reference to ${t.name} the domain was given`);
-      return this.host.rt.retIface(link, cap.proxy, t.name, call.method.name);
+      const proxy = this.caps.proxyOf(raw, t.name);
+      if (proxy === undefined) return this.badResult(call, `must be an interface reference to ${t.name} the domain was given`);
+      return this.host.rt.retIface(link, proxy, t.name, call.method.name);
     }
     const typeId = this.host.rt.typeId(typeKey(t)!);
     if (!(raw instanceof WireHandle)) return this.badResult(call, `must be an RRef of type ${heap.typeInfo(typeId).name}`);
@@ -672,102 +652,6 @@ export class WorkerDomain {
       this.initError = message;
     }
     this.host.fault(d, cause, new Error(message));
-  }
-
-  // ---- calls out: the worker domain calling its capabilities ------------------------------------
-
-  /**
-   * Decode a call out (capability number, method index, arguments) and make it through the
-   * capability's proxy, the worker domain being the caller; `then` gets the method and what the
-   * proxy returned or threw. `async`: the method must be one that returns a Promise
-   * (Kind.OutcallAsync), or one that does not (Kind.Outcall).
-   */
-  private callOut(r: Reader, async: boolean, then: (m: MethodModel | null, ok: boolean, v: unknown) => void): void {
-    const capNumber = r.number();
-    const methodIndex = r.number();
-    const cap = this.caps.get(capNumber);
-    const m = cap === undefined ? undefined : SIGNATURES[cap.iface]![methodIndex];
-    if (cap === undefined || m === undefined || m.async !== async) {
-      // Only a broken worker runtime sends this: the domain's code cannot choose the numbers.
-      const err = new Error(`worker domain ${this.d.name}: bad call out (capability ${capNumber}, method ${methodIndex})`);
-      this.host.fault(this.d, 'panic', err);
-      then(null, false, err);
-      return;
-    }
-    let v: unknown;
-    try {
-      const args = m.params.map((p, i) => this.outArg(cap, m, p.type, r.next(), i));
-      this.host.newRun(); // the callee's run starts now, as at any entry from outside the kernel thread
-      const fn = (cap.proxy as Record<string, (...xs: unknown[]) => unknown>)[m.name]!;
-      v = Reflect.apply(fn, cap.proxy, args);
-    } catch (e) {
-      then(m, false, e);
-      return;
-    }
-    then(m, true, v);
-  }
-
-  /**
-   * An argument of a call out as the proxy takes it: primitives as they are (the proxy checks
-   * them); an RRef as a kernel-side handle of the worker domain, minted only if the worker's
-   * handle is current and the slot is its own, or, for a borrowed parameter, lent to it (a
-   * borrow it lends onward); an interface reference as the proxy of a capability the worker
-   * holds. Anything else is the caller's fault, as a bad argument in-thread.
-   */
-  private outArg(cap: Capability, m: MethodModel, t: TypeRef, raw: unknown, i: number): unknown {
-    const callerFault = (detail: string): never => {
-      const err = makeRpcError('bad-argument', cap.callee, m.name, `argument ${i}: ${detail}`);
-      this.host.fault(this.d, 'bad-argument', err);
-      throw err;
-    };
-    const iface = ifaceOf(t);
-    if (iface !== null && raw !== null) {
-      const held = typeof raw === 'number' ? this.caps.get(raw) : undefined;
-      return held !== undefined && held.iface === iface ? held.proxy : callerFault(`not an interface reference to ${iface} the domain holds`);
-    }
-    if (!(raw instanceof WireHandle)) return raw;
-    const { heap, kit } = this.host;
-    const me = this.d.id;
-    const s = raw.slot;
-    const current = s < heap.highWater && heap.owner[s] !== FREE && heap.gen[s] === raw.gen;
-    const lendable = t.k === 'borrow' || (t.k === 'nullable' && t.inner.k === 'borrow');
-    if (current && heap.owner[s] === me) return kit.mint(s, me, false);
-    if (current && lendable && heap.borrows[s] > 0) return kit.mint(s, me, true);
-    return callerFault(`a revoked or foreign RRef (slot ${s}) cannot be passed`);
-  }
-
-  /** Encode how a call out of method `m` ended into `w`; returns its OutcallStatus. */
-  private outcome(w: Writer, ok: boolean, v: unknown, m: MethodModel | null): number {
-    if (!ok || m === null) {
-      if (isRpcError(v)) {
-        w.value(v.kind).value(v.domain).value(v.method).value(v.detail);
-        return OutcallStatus.RpcError;
-      }
-      w.value(describeThrown(v));
-      return OutcallStatus.Thrown;
-    }
-    const { heap, kit } = this.host;
-    const iface = ifaceOf(m.ret);
-    if (iface !== null && v !== null) {
-      // The proxy made it for the worker domain (retIface): kept, and named by its number.
-      w.value(this.addCap(iface, v as object));
-      return OutcallStatus.Ok;
-    }
-    if (kit.isHandle(v)) {
-      const s = kit.slotOf(v as object);
-      if (heap.owner[s] === this.d.id && (v as { valid: boolean }).valid) {
-        w.handle(s, heap.gen[s]!);
-        return OutcallStatus.Ok;
-      }
-      w.value(`the answer is an RRef (slot ${s}) that ${this.d.name} does not own`);
-      return OutcallStatus.Thrown;
-    }
-    if (v !== null && (typeof v === 'object' || typeof v === 'function' || typeof v === 'symbol')) {
-      w.value(`the answer (${typeof v}) cannot cross to a worker domain`);
-      return OutcallStatus.Thrown;
-    }
-    w.value(v);
-    return OutcallStatus.Ok;
   }
 
   // ---- system calls: the worker's slot-table changes, made here ---------------------------------

@@ -76,7 +76,7 @@ export class FakeHeap {
   private readonly end: number;
   readonly phys: SharedArrayBuffer;
 
-  constructor(phys: SharedArrayBuffer, private readonly base = 4096, size = phys.byteLength - base) {
+  constructor(phys: SharedArrayBuffer, base = 4096, size = phys.byteLength - base) {
     this.phys = phys;
     this.next = base;
     this.end = base + size;

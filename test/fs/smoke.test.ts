@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ramFs, assertClean, assertCleanSynced, snapshot, pattern, mountRam } from './helpers.js';
+import { ramFs, assertCleanSynced, snapshot, pattern, mountRam } from './helpers.js';
 import { O_CREATE, O_RDWR } from '../../src/domains/fs/fs.js';
 
 for (const variant of ['xv6', 'large'] as const) {

@@ -183,7 +183,7 @@ type Step = [op: number, a: number, b: number];
 test('property: random entrust/move/push/pop/drop/lend/gift sequences, then the driver dies: exactly the expected values go back, revoked handles are dead, accounting returns to zero', () => {
   fc.assert(
     fc.property(fc.array(fc.tuple(fc.nat(10), fc.nat(40), fc.nat(40)), { maxLength: 60 }), (steps: Step[]) => {
-      const { heap, kit, violations, given } = setup();
+      const { heap, kit, given } = setup();
       const objs: Obj[] = [];
       /** Handles that must be dead, and whether each is a deque's. */
       const stale: [any, boolean][] = [];

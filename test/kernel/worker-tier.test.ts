@@ -18,7 +18,7 @@ import { HandleError } from '../../src/kernel/rref.js';
 import { checkWorkerPlacement } from '../../src/kernel/worker-tier.js';
 import { artifactPath } from '../../src/kernel/paths.js';
 import type { Domain } from '../../src/kernel/domain.js';
-import { bootKernel, rpcFails, info, sleep, DOM_C, DOM_D, FAULTY, TEST_ARTIFACTS } from './helpers.js';
+import { bootKernel, rpcFails, info, sleep, DOM_C, DOM_D, TEST_ARTIFACTS } from './helpers.js';
 
 const WPROBE = join(TEST_ARTIFACTS, 'wprobe.rldom');
 const WRELAY = join(TEST_ARTIFACTS, 'wrelay.rldom');

@@ -15,8 +15,7 @@ import { loadavg } from 'node:os';
 import { bootNet, type NetBoot } from '../../src/host/net.js';
 import { toeplitz } from '../../src/devices/nic/rss.js';
 import * as R from '../../src/devices/nic/regs.js';
-import type { Kernel } from '../../src/kernel/kernel.js';
-import type { NetIo, NetLink } from '../../src/interfaces/index.js';
+import type { NetLink } from '../../src/interfaces/index.js';
 import type { RRef, RRefArray, RRefDeque } from '../../src/runtime/types.js';
 import { hostIo } from './helpers.js';
 

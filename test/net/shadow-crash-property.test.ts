@@ -23,7 +23,6 @@ type Deque = RRefDeque<Buf>;
 const POOL = 128;
 const QUEUES = 2;
 
-type Step = { kind: 'rx' | 'tx'; q: number; n: number } | { kind: 'crash'; afterCalls: number };
 const call = fc.record({ kind: fc.constantFrom('rx' as const, 'tx' as const), q: fc.integer({ min: 0, max: QUEUES - 1 }), n: fc.integer({ min: 0, max: 8 }) });
 const crash = fc.record({ kind: fc.constant('crash' as const), afterCalls: fc.integer({ min: 0, max: 3 }) });
 const steps = fc.array(fc.oneof({ arbitrary: call, weight: 4 }, { arbitrary: crash, weight: 1 }), { minLength: 1, maxLength: 16 });

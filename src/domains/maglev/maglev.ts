@@ -34,7 +34,6 @@ const SLOT_WORDS = 2;
 /** Tag layout: backend id + 1 in the low bits, then the probe distance, then flowHash >>> 21. */
 const TAG_ID_BITS = 18;
 const TAG_PROBE_BITS = 3;
-const TAG_KEY_SHIFT = TAG_ID_BITS + TAG_PROBE_BITS;
 const TAG_ID_MASK = (1 << TAG_ID_BITS) - 1;
 /** Largest number of backends a tag names (ids 0 .. MAX_BACKENDS - 1). */
 const MAX_BACKENDS = TAG_ID_MASK;

@@ -45,9 +45,7 @@ const CSTS_RDY = 1;
 const CSTS_CFS = 2;
 const CSTS_SHST_COMPLETE = 2 << 2;
 // Opcodes.
-const OPC_DELETE_SQ = 0x00;
 const OPC_CREATE_SQ = 0x01;
-const OPC_DELETE_CQ = 0x04;
 const OPC_CREATE_CQ = 0x05;
 const OPC_IDENTIFY = 0x06;
 const OPC_SET_FEATURES = 0x09;
