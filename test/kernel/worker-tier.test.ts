@@ -497,6 +497,64 @@ describe('parallelism', () => {
   });
 });
 
+describe('calls out: accounting and capabilities (property)', () => {
+  test('any sequence of calls out, faults included, then termination: accounting back to its baseline, no capability left', async () => {
+    const k = new Kernel({ physBytes: 16 << 20, log: () => {} });
+    k.load(DOM_C, { name: 'callee' });
+    const callee = k.bind<any>('callee');
+    const baseline = k.heap.totalUsage();
+    const op = fc.oneof(
+      fc.record({ k: fc.constant('lendSum' as const), n: fc.integer({ min: 1, max: 4000 }) }),
+      fc.record({ k: fc.constant('bounce' as const), n: fc.integer({ min: 0, max: 20 }) }),
+      fc.record({ k: fc.constant('viaPeer' as const), n: fc.integer({ min: 0, max: 1000 }) }),
+      fc.record({ k: fc.constant('keep' as const), n: fc.constant(0) }),
+      fc.record({ k: fc.constant('callKept' as const), n: fc.integer({ min: 0, max: 1000 }) }),
+      fc.record({ k: fc.constant('echoLater' as const), n: fc.integer({ min: 0, max: 1000 }) }),
+      fc.record({ k: fc.constant('lendOnward' as const), n: fc.integer({ min: 1, max: 4000 }) }),
+      fc.record({ k: fc.constant('passRevoked' as const), n: fc.constant(0) }),
+      fc.record({ k: fc.constant('handOutOwn' as const), n: fc.constant(0) }),
+    );
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 14 }), async (ops) => {
+        const d = k.load(WCALLER, { name: `wcaller_prop_${run++}`, placement: 'worker', imports: ['callee'] });
+        const p = k.bind<any>(d);
+        let kept = false;
+        for (const o of ops) {
+          if (!d.live) break;
+          const before = callee.count();
+          if (o.k === 'lendSum') assert.equal(await p.lendSum(o.n, 1), o.n);
+          else if (o.k === 'bounce') assert.equal(await p.bounce(o.n), o.n);
+          else if (o.k === 'viaPeer') assert.equal(await p.viaPeer(callee, o.n), String(o.n + 1));
+          else if (o.k === 'keep') kept = (await p.keep(callee)) === 1;
+          else if (o.k === 'callKept') assert.equal(await p.callKept(o.n), kept ? String(o.n + 1) : 'nothing kept');
+          else if (o.k === 'echoLater') assert.equal(await p.echoLater(o.n), o.n);
+          else if (o.k === 'lendOnward') {
+            const b = k.kit.allocBytes(0, o.n) as any;
+            b.fill(2);
+            assert.equal(await p.lendOnward(b), 2 * o.n);
+            assert.equal(k.heap.borrows[k.kit.slotOf(b)], 0);
+            b.drop();
+          } else {
+            await assert.rejects(p[o.k]());
+            assert.equal(d.state, 'dead');
+          }
+          const callsOut: Record<string, number> = { lendSum: 1, bounce: o.n, viaPeer: 1, keep: 0, callKept: kept ? 1 : 0, echoLater: 1, lendOnward: 1 };
+          const calls: number | undefined = callsOut[o.k];
+          if (calls !== undefined) assert.equal(callee.count() - before, calls, `${o.k}: the callee saw each call out once`);
+        }
+        if (d.live) assert.ok(info(k, d.name).capabilities! >= 1);
+        k.terminate(d);
+        await k.whenStopped(d);
+        assert.deepEqual(k.heap.usage(d.id), { bytes: 0, slots: 0 });
+        assert.deepEqual(k.heap.totalUsage(), baseline);
+        assert.equal(callee.onearg(1), 2, 'the callee is unharmed');
+      }),
+      { numRuns: 8 },
+    ).finally(() => k.shutdown());
+  });
+});
+
 describe('exchange-heap accounting (property)', () => {
   test('any sequence of worker calls, then termination, returns accounting to its baseline', async () => {
     const k = new Kernel({ physBytes: 16 << 20, log: () => {} });
