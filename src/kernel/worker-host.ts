@@ -1,9 +1,10 @@
 /**
  * The worker tier, worker side (trusted; the entry module of a worker domain's thread): lockdown,
- * a handle kit over the shared exchange heap, the domain's compartment, its `sys`, stubs of its
- * imports (calls out through the kernel thread), and the loop that serves calls from the down
- * ring (see worker-tier.ts for the protocol and the ownership rules, worker-ring.ts for the
- * channel).
+ * then — once the kernel sends the domain this thread is to run, which may be long after it
+ * started (worker-pool.ts) — a handle kit over the shared exchange heap, the domain's compartment,
+ * its `sys`, stubs of the capabilities it holds (its imports and the interface references it is
+ * given: calls out through the kernel thread), and the loop that serves calls from the down ring
+ * (see worker-tier.ts for the protocol and the ownership rules, worker-ring.ts for the channel).
  *
  * Invariants:
  *  - this thread never writes the slot table: the heap view below forwards every change to the
@@ -12,8 +13,11 @@
  *    are cancelled, every deadline check and await guard throws, and `sys` refuses service (the
  *    kernel terminates the thread right after);
  *  - the serve loop parks in Atomics.wait only when nothing of the domain is pending (no timers,
- *    async calls, yields or tasks, and the microtask queue drained); otherwise it waits with
- *    Atomics.waitAsync so the domain's timers and continuations keep running.
+ *    async calls, async calls out, yields or tasks, and the microtask queue drained); otherwise it
+ *    waits with Atomics.waitAsync so the domain's timers and continuations keep running;
+ *  - a capability's stub is the only way the domain names it: a stub's number goes to the kernel
+ *    only in the calls out, arguments and results the domain makes with the stub itself, and once
+ *    the stub is collected the kernel is told (Kind.CapDrop), after everything that named it.
  */
 import './lockdown.js';
 import { parentPort } from 'node:worker_threads';
