@@ -3,13 +3,15 @@
  * the same programs, unchanged, each process's program on its own worker thread, reaching the
  * rv6 core through the interface reference its main gets (a capability of the worker domain).
  * The shell, pipelines, redirections and errors behave as in-thread; a program stuck in native
- * code (no deadline checks) is preempted, and the shell carries on.
+ * code (no deadline checks) is preempted, and the shell carries on; kill ends such a program at once.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { testArtifactPath } from '../../src/kernel/paths.js';
 import { programsImage, withSession } from './session.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 const image = programsImage({ files: { 'bin/rv6_probe': readFileSync(testArtifactPath('rv6_probe')) } });
 
@@ -42,6 +44,22 @@ test('a program stuck in native code is preempted; the shell carries on', async 
         `the core reports the deadline death; logs:\n${s.logs.join('\n')}`,
       );
       assert.equal(await s.run('echo still here'), 'still here\n');
+    },
+    image,
+    'worker',
+  );
+});
+
+test('kill ends a program stuck in native code at once, not at its deadline', async () => {
+  await withSession(
+    async (s) => {
+      const pid = /\[(\d+)\]/.exec(await s.run(`rv6_probe '["regexBomb",32]' &`))![1]!;
+      await sleep(200); // it is in the regular expression now
+      const t0 = Date.now();
+      await s.run(`kill ${pid}; wait`);
+      const ms = Date.now() - t0;
+      assert.ok(ms < 1500, `killed in ${ms} ms: its thread was terminated, not left to its 2 s deadline`);
+      assert.doesNotMatch(await s.run('ps'), /rv6_probe/, 'it is gone');
     },
     image,
     'worker',
