@@ -28,6 +28,7 @@ import { describeThrown, isRpcError, makeRpcError, type RpcErrorKind } from './e
 import { TICK_BUDGET, checkExport, instantiateDomain } from './isolation.js';
 import { Ctl, FaultKind, Kind, OutcallStatus, Reader, Ring, Sys, WireHandle, Writer, kernelMayWait } from './worker-ring.js';
 import { primOk, type WorkerBoot } from './worker-tier.js';
+import { READY } from './worker-pool.js';
 import type { MethodModel, TypeRef } from '../build/idl.js';
 import { LAYOUTS, SIGNATURES } from '../gen/idl.js';
 
@@ -42,7 +43,10 @@ const HEARTBEAT_MS = 5;
  * The domain this thread is to run: its first message. The thread may have started long before,
  * as a warm thread of the kernel's pool (worker-pool.ts), with everything above already done.
  */
-const boot = await new Promise<WorkerBoot>((resolve) => parentPort!.once('message', resolve));
+const boot = await new Promise<WorkerBoot>((resolve) => {
+  parentPort!.once('message', resolve);
+  parentPort!.postMessage(READY);
+});
 const ctl = new Int32Array(boot.channel);
 const dv = new DataView(boot.channel);
 const u8 = new Uint8Array(boot.channel);
