@@ -90,7 +90,7 @@ export interface WorkerBoot {
   id: number;
   code: string;
   exports: string | null;
-  /** The interface of each import, in init's order (the kernel keeps the proxies: WorkerImport). */
+  /** The interface of each import, in init's order (capabilities 0, 1, ...: the kernel keeps their proxies, worker-caps.ts). */
   imports: string[];
   deadlineMs: number;
   config: Record<string, string | number | boolean>;
