@@ -2,7 +2,8 @@
  * Recovery of a crashed fs domain (src/domains/rv6/fsclient.ts, ProgramLoader.restartFs): the
  * core restarts it once the dead instance's block I/O has landed, the new instance replays the
  * log, and the system carries on as after a power cut of the file system alone. Files open before
- * the crash are stale (EIO; close succeeds), paths work at once (relative ones by the cwd's path),
+ * the crash are reopened by path when next used if the path still names their inode (else EIO;
+ * close succeeds), paths work at once (relative ones by the cwd's path),
  * the call that met the crash answers EIO unless it is a path lookup (made again); what returned
  * before the crash is on disk, and the image is fsck-clean after the session. An fs that keeps
  * crashing is given up on: every call answers EIO, and the system stays up.
@@ -13,12 +14,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fsck } from '../../src/host/fsck.js';
-import { ERRNO, O_CREATE, O_RDONLY, O_RDWR } from '../../src/interfaces/rv6.js';
+import { ERRNO, O_CREATE, O_RDONLY, O_RDWR, SEEK_SET } from '../../src/interfaces/rv6.js';
 import { expectResults, rv6Image, withRv6, type Cmd } from './helpers.js';
 
 const EIO = -ERRNO.EIO;
 
-test('after a crash of the fs domain: stale files answer EIO, paths work (relative ones too), what was written is there', async () => {
+test('after a crash of the fs domain: open files are reopened and go on, paths work (relative ones too), what was written is there', async () => {
   await withRv6(async (t) => {
     await t.runInit([
       ['mkdir', '/d'],
@@ -44,18 +45,38 @@ test('after a crash of the fs domain: stale files answer EIO, paths work (relati
       w1: 24,
       k: 0,
       w2: EIO,
-      w3: EIO, // a file of the dead instance: stale
+      w3: 17, // a file of the dead instance, reopened by its path: at the core's offset, 24
       c: 0,
-      rr: { n: 24, text: 'written before the crash' },
-      abs: { err: 0, size: 24 },
+      rr: { n: 41, text: 'written before the crashafter the restart' },
+      abs: { err: 0, size: 41 },
       cd: 0,
-      r: { n: 24, text: 'written before the crash' },
+      r: { n: 41, text: 'written before the crashafter the restart' },
       cwd: '/',
       wn: 19,
     });
     assert.ok(t.r('rel') > 0 && t.r('g') > 0 && t.r('n') > 0);
     assert.match(t.r('d'), /^fs +live +thread +\d+ +1 +1 /m, 'the fs domain faulted once and was restarted once');
     assert.ok(t.logs.some((l) => /fs domain restarted and its log replayed/.test(l)), t.logs.join('\n'));
+  });
+});
+
+test('a file whose path names another inode after the crash is not reopened: EIO, and close succeeds', async () => {
+  await withRv6(async (t) => {
+    await t.runInit([
+      ['g=open', '/y', O_CREATE | O_RDWR],
+      ['wg=write', '$g', 'old'],
+      ['k=kcrash', 'fs', 0],
+      ['s=stat', '/'], // meets the crash; made again on the new instance
+      ['u=unlink', '/y'],
+      ['h=open', '/y', O_CREATE | O_RDWR],
+      ['wh=write', '$h', 'a new file'],
+      ['lg=lseek', '$g', 0, SEEK_SET],
+      ['rg=read', '$g', 10],
+      ['cg=close', '$g'],
+      ['lh=lseek', '$h', 0, SEEK_SET],
+      ['rh=read', '$h', 20],
+    ]);
+    expectResults(t, { k: 0, s: { err: 0 }, u: 0, wh: 10, rg: { n: EIO }, cg: 0, rh: { n: 10, text: 'a new file' } });
   });
 });
 
