@@ -42,12 +42,12 @@ async function answerMs(w: Worker, msg: string): Promise<number> {
 }
 
 test('a warm thread has done its start-up before it is taken; a cold one has not', { timeout: 30_000 }, async () => {
-  const STARTUP_MS = 400;
+  const STARTUP_MS = 1000;
   const pool = new WorkerPool(runtime(`await new Promise((r) => setTimeout(r, ${STARTUP_MS}));`));
   try {
     const cold = await answerMs(pool.take(), 'first');
     assert.ok(cold >= STARTUP_MS * 0.9, `the first take waited for the start-up (${cold.toFixed(0)} ms)`);
-    await sleep(STARTUP_MS * 3); // the two threads the first take started are ready now
+    await sleep(STARTUP_MS * 2); // the two threads the first take started are ready now
     const warm = [await answerMs(pool.take(), 'second'), await answerMs(pool.take(), 'third')];
     for (const ms of warm) assert.ok(ms < STARTUP_MS / 2, `a warm thread answers at once (${warm.map((m) => m.toFixed(0)).join(', ')} ms)`);
   } finally {
@@ -56,7 +56,7 @@ test('a warm thread has done its start-up before it is taken; a cold one has not
 });
 
 test('a take that finds the pool empty makes it keep one more thread (up to four)', { timeout: 30_000 }, async () => {
-  const STARTUP_MS = 400;
+  const STARTUP_MS = 1000;
   const pool = new WorkerPool(runtime(`await new Promise((r) => setTimeout(r, ${STARTUP_MS}));`));
   const takeThree = async (): Promise<number[]> => {
     const ws = [pool.take(), pool.take(), pool.take()];
@@ -64,10 +64,10 @@ test('a take that finds the pool empty makes it keep one more thread (up to four
   };
   try {
     await answerMs(pool.take(), 'warm-up'); // cold: it fills the pool, two threads
-    await sleep(STARTUP_MS * 3);
+    await sleep(STARTUP_MS * 2);
     const first = await takeThree();
     assert.ok(first[2]! >= STARTUP_MS * 0.9, `the third found the pool empty and waited (${first.map((m) => m.toFixed(0)).join(', ')} ms)`);
-    await sleep(STARTUP_MS * 3);
+    await sleep(STARTUP_MS * 2);
     const then = await takeThree();
     for (const ms of then) assert.ok(ms < STARTUP_MS / 2, `three at once find three warm threads now (${then.map((m) => m.toFixed(0)).join(', ')} ms)`);
   } finally {
