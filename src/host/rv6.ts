@@ -115,11 +115,7 @@ export function programLoader(kernel: Kernel, coreName = CORE_DOMAIN, placement:
       const core = kernel.get(coreName);
       if (dead === undefined || dead.live) return `the fs domain is ${dead === undefined ? 'missing' : 'live'}: nothing to restart`;
       if (!core?.live) return `the rv6 core ${coreName} is not live`;
-      const until = performance.now() + FS_QUIESCE_MS;
-      while (kernel.callsInFlightFrom(dead) > 0) {
-        if (performance.now() > until) return `block I/O of the dead instance was still in flight after ${FS_QUIESCE_MS} ms`;
-        await new Promise((r) => setTimeout(r, 1));
-      }
+      if (!(await kernel.callsFromSettled(dead, FS_QUIESCE_MS))) return `block I/O of the dead instance was still in flight after ${FS_QUIESCE_MS} ms`;
       try {
         return kernel.bind<Rv6Fs>(kernel.restart(FS_DOMAIN), core);
       } catch (e) {

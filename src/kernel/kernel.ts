@@ -261,9 +261,9 @@ export class Kernel {
     this.byName.set(name, d);
     this.liveById.set(d.id, d);
     try {
+      const importObjs = imports.map((spec, i) => this.resolveImport(d, spec, m.imports[i]!));
       if (placement === 'worker') {
-        const workerImports = imports.map((spec, i) => ({ iface: m.imports[i]!, proxy: this.resolveImport(d, spec, m.imports[i]!) }));
-        const w = new WorkerDomain(this.workerHost, d, artifact, { deadlineMs: d.deadlineMs, imports: workerImports, config: opts.config, resourceLimits: opts.resourceLimits });
+        const w = new WorkerDomain(this.workerHost, d, artifact, { deadlineMs: d.deadlineMs, imports: importObjs, config: opts.config, resourceLimits: opts.resourceLimits });
         this.workers.set(d, w);
         this.inWorker.add(d);
         void w.stopped.then(() => this.workers.delete(d));
@@ -272,7 +272,6 @@ export class Kernel {
         return d;
       }
       if (opts.device) this.attachDevice(d, opts.device);
-      const importObjs = imports.map((spec, i) => this.resolveImport(d, spec, m.imports[i]!));
       const sys = this.makeSys(d, opts);
       this.sliceStart = performance.now(); // init is a new run of domain code (a kernel entry)
       const init = instantiateDomain(artifact, this.deadlineHooks(d), artifact.manifest.name);
@@ -464,6 +463,16 @@ export class Kernel {
     let n = 0;
     for (const callee of this.liveById.values()) n += callee.inflight.countFrom(d);
     return n;
+  }
+
+  /** Resolves true once callsInFlightFrom(d) is 0 (looked at every millisecond), false if it is not within `timeoutMs`. */
+  async callsFromSettled(d: Domain, timeoutMs: number): Promise<boolean> {
+    const until = performance.now() + timeoutMs;
+    while (this.callsInFlightFrom(d) > 0) {
+      if (performance.now() > until) return false;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    return true;
   }
 
   /** Restart `name` from the same artifact, with the same imports and options. */

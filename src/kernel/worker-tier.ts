@@ -123,8 +123,8 @@ export interface WorkerHost {
 
 export interface WorkerLoadOptions {
   deadlineMs: number;
-  /** The proxies the kernel resolved the domain's imports to (its caller), in init's order. */
-  imports: readonly { iface: string; proxy: object }[];
+  /** The proxies the kernel resolved the domain's imports to (the domain their caller), in the manifest's order. */
+  imports: readonly object[];
   config?: Record<string, string | number | boolean>;
   resourceLimits?: ResourceLimits;
 }
@@ -225,7 +225,7 @@ export class WorkerDomain {
     this.up = Ring.up(this.ctl);
     this.sigs = artifact.manifest.exports === null ? [] : SIGNATURES[artifact.manifest.exports]!;
     this.caps = new WorkerCapabilities(host, d);
-    for (const { iface, proxy } of opts.imports) this.caps.give(iface, proxy);
+    opts.imports.forEach((proxy, i) => this.caps.give(artifact.manifest.imports[i]!, proxy));
     this.stopped = new Promise((resolve) => (this.markStopped = resolve));
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
@@ -235,7 +235,7 @@ export class WorkerDomain {
       id: d.id,
       code: artifact.code,
       exports: artifact.manifest.exports,
-      imports: opts.imports.map((i) => i.iface),
+      imports: artifact.manifest.imports,
       deadlineMs: opts.deadlineMs,
       restarts: d.restarts,
       config: { ...(opts.config ?? {}) },

@@ -66,10 +66,7 @@ for (const { variant, bytes } of variants) {
             const what = `fs crash ${crashMs} ms in, ${describeStop(w, crashedAfter)}`;
             assert.equal(dead.state, 'dead', what);
             if (k.callsInFlightFrom(dead) > 0) ioInFlight++;
-            for (let waited = 0; k.callsInFlightFrom(dead) > 0; waited++) {
-              assert.ok(waited < 5000, `${what}: the dead instance's block I/O lands`);
-              await new Promise((r) => setTimeout(r, 1));
-            }
+            assert.ok(await k.callsFromSettled(dead, 5000), `${what}: the dead instance's block I/O lands`);
             const c2 = new Client(k, k.bind<Rv6Fs>(k.restart('fs')));
             assert.equal(await c2.fs.mount(), 0, `${what}: mount on the restarted fs domain`);
             await assertTreeIn(c2, expectedTrees(w, crashedAfter), what);
