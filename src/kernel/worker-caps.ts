@@ -16,11 +16,8 @@ import { FREE } from './heap.js';
 import type { Domain } from './domain.js';
 import type { WorkerHost } from './worker-tier.js';
 import type { MethodModel, TypeRef } from '../build/idl.js';
-import { OutcallStatus, WireHandle, type Reader, type Writer } from './worker-ring.js';
+import { OutcallStatus, WireHandle, ifaceOf, isPrimitive, type Reader, type Writer } from './worker-ring.js';
 import { SIGNATURES } from '../gen/idl.js';
-
-/** The interface a parameter or result of type `t` references, or null. */
-export const ifaceOf = (t: TypeRef): string | null => (t.k === 'iface' ? t.name : t.k === 'nullable' ? ifaceOf(t.inner) : null);
 
 /** An interface reference a worker domain holds. */
 interface Capability {
@@ -29,6 +26,13 @@ interface Capability {
   readonly proxy: object;
   /** The domain it reaches ('host' for a host capability), as RpcErrors name it. */
   readonly callee: string;
+}
+
+/** How a call out went: the method (null for an entry no method matches), and what it returned or threw. */
+export interface CallOut {
+  readonly m: MethodModel | null;
+  readonly ok: boolean;
+  readonly v: unknown;
 }
 
 export class WorkerCapabilities {
@@ -63,11 +67,10 @@ export class WorkerCapabilities {
 
   /**
    * Decode a call out (capability number, method index, arguments) and make it through the
-   * capability's proxy, the worker domain being the caller; `then` gets the method and what the
-   * proxy returned or threw. `async`: the method must be one that returns a Promise
-   * (Kind.OutcallAsync), or one that does not (Kind.Outcall).
+   * capability's proxy, the worker domain being the caller. `async`: the method must be one that
+   * returns a Promise (Kind.OutcallAsync), or one that does not (Kind.Outcall).
    */
-  callOut(r: Reader, async: boolean, then: (m: MethodModel | null, ok: boolean, v: unknown) => void): void {
+  callOut(r: Reader, async: boolean): CallOut {
     const capNumber = r.number();
     const methodIndex = r.number();
     const cap = this.held.get(capNumber);
@@ -76,20 +79,16 @@ export class WorkerCapabilities {
       // Only a broken worker runtime sends this: the domain's code cannot choose the numbers.
       const err = new Error(`worker domain ${this.d.name}: bad call out (capability ${capNumber}, method ${methodIndex})`);
       this.host.fault(this.d, 'panic', err);
-      then(null, false, err);
-      return;
+      return { m: null, ok: false, v: err };
     }
-    let v: unknown;
     try {
       const args = m.params.map((p, i) => this.outArg(cap, m, p.type, r.next(), i));
       this.host.newRun(); // the callee's run starts now, as at any entry from outside the kernel thread
       const fn = (cap.proxy as Record<string, (...xs: unknown[]) => unknown>)[m.name]!;
-      v = Reflect.apply(fn, cap.proxy, args);
+      return { m, ok: true, v: Reflect.apply(fn, cap.proxy, args) };
     } catch (e) {
-      then(m, false, e);
-      return;
+      return { m, ok: false, v: e };
     }
-    then(m, true, v);
   }
 
   /**
@@ -118,8 +117,8 @@ export class WorkerCapabilities {
     return callerFault(`a revoked or foreign RRef (slot ${s}) cannot be passed`);
   }
 
-  /** Encode how a call out of method `m` ended into `w`; returns its OutcallStatus. */
-  outcome(w: Writer, ok: boolean, v: unknown, m: MethodModel | null): number {
+  /** Encode how call out `c` ended into `w`; returns its OutcallStatus. */
+  outcome(w: Writer, { m, ok, v }: CallOut): number {
     if (!ok || m === null) {
       if (isRpcError(v)) {
         w.value(v.kind).value(v.domain).value(v.method).value(v.detail);
@@ -144,7 +143,7 @@ export class WorkerCapabilities {
       w.value(`the answer is an RRef (slot ${s}) that ${this.d.name} does not own`);
       return OutcallStatus.Thrown;
     }
-    if (v !== null && (typeof v === 'object' || typeof v === 'function' || typeof v === 'symbol')) {
+    if (!isPrimitive(v)) {
       w.value(`the answer (${typeof v}) cannot cross to a worker domain`);
       return OutcallStatus.Thrown;
     }

@@ -26,7 +26,7 @@ import { FREE, HeapError, TypeKind, TypeTable, type TypeInfo } from './heap.js';
 import { createHandleKit, type HandleHeap, type HandleKit, type ScalarKind } from './rref.js';
 import { describeThrown, isRpcError, makeRpcError, type RpcErrorKind } from './errors.js';
 import { TICK_BUDGET, checkExport, instantiateDomain } from './isolation.js';
-import { Ctl, FaultKind, Kind, OutcallStatus, Reader, Ring, Sys, WireHandle, Writer, kernelMayWait } from './worker-ring.js';
+import { Ctl, FaultKind, Kind, OutcallStatus, Reader, Ring, Sys, WireHandle, Writer, ifaceOf, isPrimitive, kernelMayWait } from './worker-ring.js';
 import { primOk, type WorkerBoot } from './worker-tier.js';
 import { READY } from './worker-pool.js';
 import type { MethodModel, TypeRef } from '../build/idl.js';
@@ -64,6 +64,15 @@ const now = (): number => performance.now() + clockShift;
 
 const out = new Writer();
 
+/** Spin up to SPIN_MS while `waiting()` holds; true if it stopped holding (what we waited for came). */
+function spinWhile(waiting: () => boolean): boolean {
+  const until = performance.now() + SPIN_MS;
+  for (let i = 1; waiting(); i++) {
+    if ((i & 63) === 0 && performance.now() > until) return false;
+  }
+  return true;
+}
+
 /** Post an entry on the up ring; a blocking one waits for (and returns) the kernel's answer. */
 function upcall(kind: number, id: number, aux: number, w: Writer, blocking: boolean): { status: number; r: Reader } | null {
   let o: number;
@@ -72,8 +81,7 @@ function upcall(kind: number, id: number, aux: number, w: Writer, blocking: bool
   const seq = up.publish(kernelMayWait);
   if (!blocking) return null;
   // The kernel answers within its poll window when it is polling: spin briefly before parking.
-  const until = performance.now() + SPIN_MS;
-  for (let i = 1; Atomics.load(ctl, Ctl.UpAck) !== seq; i++) if ((i & 63) === 0 && performance.now() > until) break;
+  spinWhile(() => Atomics.load(ctl, Ctl.UpAck) !== seq);
   let ack: number;
   while ((ack = Atomics.load(ctl, Ctl.UpAck)) !== seq) park(Ctl.UpAck, ack);
   // The kernel wrote its answer into our entry; we are its only producer, so it is still there.
@@ -422,7 +430,7 @@ function callOut(iface: string, cap: number, methodIndex: number, m: MethodModel
     const held = capOf(a);
     if (held !== undefined) out.value(held);
     else if (kit.isHandle(a)) out.handle(kit.slotOf(a as object), kit.genOf(a as object) >>> 0);
-    else if (a === null || (typeof a !== 'object' && typeof a !== 'function' && typeof a !== 'symbol')) out.value(a);
+    else if (isPrimitive(a)) out.value(a);
     else {
       // In-thread, the proxy would find this and fault the caller: the same here, before sending.
       const detail = `argument ${i} must be exchangeable (a primitive, an RRef, or an interface reference the domain was given), got ${typeof a}`;
@@ -450,8 +458,8 @@ function outcome(status: number, r: Reader, m: MethodModel): unknown {
   if (status === OutcallStatus.Ok) {
     const v = r.next();
     if (v instanceof WireHandle) return kit.mint(v.slot, me, false);
-    const iface = m.ret.k === 'nullable' ? m.ret.inner : m.ret;
-    return iface.k === 'iface' && v !== null ? capStub(v as number, iface.name) : v;
+    const iface = ifaceOf(m.ret);
+    return iface !== null && v !== null ? capStub(v as number, iface) : v;
   }
   if (status === OutcallStatus.RpcError) {
     const [kind, domain, method, detail] = [r.next(), r.next(), r.next(), r.next()].map(String) as [RpcErrorKind, string, string, string];
@@ -553,14 +561,6 @@ function drain(): number {
   return n;
 }
 
-/** Spin up to SPIN_MS for a call; true if one arrived. */
-function spin(): boolean {
-  const until = performance.now() + SPIN_MS;
-  for (let i = 1; down.head() === down.tail(); i++) {
-    if ((i & 63) === 0 && performance.now() > until) return false;
-  }
-  return true;
-}
 
 async function serve(): Promise<void> {
   let lastMacrotask = performance.now();
@@ -575,7 +575,7 @@ async function serve(): Promise<void> {
       } else await undefined;
       continue;
     }
-    if (spin()) continue;
+    if (spinWhile(() => down.head() === down.tail())) continue; // a call arrived
     // Idle: drain the microtask queue before deciding how to wait.
     await macrotask();
     lastMacrotask = performance.now();

@@ -28,6 +28,7 @@
  * ~30 ns slow path (see lockdown.ts).
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import type { TypeRef } from '../build/idl.js';
 
 /** Bytes per ring entry (16 of header); a power of two. */
 export const ENTRY_BYTES = 512;
@@ -168,6 +169,12 @@ export class Ring {
     return Atomics.load(this.ctl, this.headWord);
   }
 }
+
+/** Does `v` cross as a value of its own (what Writer.value takes: no objects, functions or symbols)? */
+export const isPrimitive = (v: unknown): boolean => v === null || (typeof v !== 'object' && typeof v !== 'function' && typeof v !== 'symbol');
+
+/** The interface a parameter or result of type `t` references (crossing as a capability's number), or null. */
+export const ifaceOf = (t: TypeRef): string | null => (t.k === 'iface' ? t.name : t.k === 'nullable' ? ifaceOf(t.inner) : null);
 
 /** A handle on the wire: slot number and generation. */
 export class WireHandle {

@@ -525,11 +525,10 @@ export class WorkerDomain {
         }
         answer.emit(dv, u8, o, Kind.Syscall, id, status, port);
       } else if (kind === Kind.Outcall) {
-        this.caps.callOut(r, false, (m, ok, v) => {
-          // The call may have run code that used this.writer (a call into this domain): encode after it.
-          const status = this.caps.outcome(this.writer.reset(), ok, v, m);
-          this.writer.emit(dv, u8, o, Kind.Outcall, id, status, port);
-        });
+        const c = this.caps.callOut(r, false);
+        // The call may have run code that used this.writer (a call into this domain): encode after it.
+        const status = this.caps.outcome(this.writer.reset(), c);
+        this.writer.emit(dv, u8, o, Kind.Outcall, id, status, port);
       } else {
         this.upcall(kind, id, aux, r);
       }
@@ -557,17 +556,17 @@ export class WorkerDomain {
       case Kind.CapDrop:
         this.caps.drop(id); // the worker's stub for it was collected
         return;
-      case Kind.OutcallAsync:
-        this.caps.callOut(r, true, (m, ok, p) => {
-          const done = (ok: boolean, v: unknown): void => {
-            if (this.stopping) return; // what moved to the dead domain was freed as it landed (proxy.ts)
-            const w = this.writer.reset();
-            this.postOrQueue(Kind.OutcallDone, id, this.caps.outcome(w, ok, v, m), w);
-          };
-          if (ok) void Promise.resolve(p).then((v) => done(true, v), (e: unknown) => done(false, e));
-          else done(false, p);
-        });
+      case Kind.OutcallAsync: {
+        const { m, ok, v: p } = this.caps.callOut(r, true);
+        const done = (ok: boolean, v: unknown): void => {
+          if (this.stopping) return; // what moved to the dead domain was freed as it landed (proxy.ts)
+          const w = this.writer.reset();
+          this.postOrQueue(Kind.OutcallDone, id, this.caps.outcome(w, { m, ok, v }), w);
+        };
+        if (ok) void Promise.resolve(p).then((v) => done(true, v), (e: unknown) => done(false, e));
+        else done(false, p);
         return;
+      }
       case Kind.Booted:
         this.phase = 'init';
         return;
