@@ -176,11 +176,14 @@ export class FsClient {
     return file > this.base ? file - this.base : (this.reopened.get(file) ?? 0);
   }
 
-  /** `call` with the current instance's id for core file id `file` (reopening it if need be), or `stale` if it has none. */
-  private async onFile<T>(file: number, stale: () => T | Promise<T>, call: (id: number) => Promise<T>): Promise<T> {
+  /**
+   * `call` with instance `fs`'s id for core file id `file` (reopening it if need be), or `stale`
+   * if it has none there (or a recovery replaced `fs` while the file was reopened).
+   */
+  private async onFile<T>(fs: Rv6Fs, file: number, stale: () => T | Promise<T>, call: (id: number) => Promise<T>): Promise<T> {
     let id = this.idOf(file);
     if (id === 0) id = await this.reopen(file);
-    return id === 0 ? stale() : call(id);
+    return id === 0 || this.fs !== fs ? stale() : call(id);
   }
 
   /** A path was unlinked or removed on the current instance: a dead instance's file opened by it is not reopened. */
@@ -234,30 +237,24 @@ export class FsClient {
   // ---- calls ----------------------------------------------------------------------------------------
 
   /**
-   * A call answering an errno or count: waits for a recovery under way; -EIO on failure, or, if
-   * `again` and the failure's recovery brings a new instance, the call made once more there.
+   * A call to the fs domain: waits for a recovery under way; if the call fails, `answer(-EIO)`, or,
+   * if `again` and the failure's recovery brings a new instance, the call made once more there.
    */
-  private async numCall(what: string, call: (fs: Rv6Fs) => Promise<number>, again = false): Promise<number> {
+  private async guarded<T>(what: string, call: (fs: Rv6Fs) => Promise<T>, answer: (err: number) => T, again = false): Promise<T> {
     if (this.recovery !== null) await this.recovery;
     const epoch = this.epoch;
     try {
       return await call(this.fs);
     } catch (e) {
       const err = this.failed(epoch, e, what);
-      if (!again || this.recovery === null) return err;
+      if (!again || this.recovery === null) return answer(err);
       await this.recovery;
-      return this.epoch === epoch ? err : this.numCall(what, call);
+      return this.epoch === epoch ? answer(err) : this.guarded(what, call, answer);
     }
   }
 
-  private async ioCall(what: string, call: (fs: Rv6Fs) => Promise<RRef<IoBuf>>): Promise<RRef<IoBuf>> {
-    if (this.recovery !== null) await this.recovery;
-    const epoch = this.epoch;
-    try {
-      return await call(this.fs);
-    } catch (e) {
-      return this.failedIo(epoch, e, what);
-    }
+  private numCall(what: string, call: (fs: Rv6Fs) => Promise<number>, again = false): Promise<number> {
+    return this.guarded(what, call, (err) => err, again);
   }
 
   /** The IoBuf to answer when the call moving one to the fs failed (the fs kept it). */
@@ -269,20 +266,6 @@ export class FsClient {
     const io = this.sys.alloc.struct<IoBuf>('IoBuf');
     io.n = err;
     return io;
-  }
-
-  /** As numCall, for a StatBuf. */
-  private async statCall(what: string, call: (fs: Rv6Fs) => Promise<RRef<StatBuf>>, again = false): Promise<RRef<StatBuf>> {
-    if (this.recovery !== null) await this.recovery;
-    const epoch = this.epoch;
-    try {
-      return await call(this.fs);
-    } catch (e) {
-      const err = this.failed(epoch, e, what);
-      if (!again || this.recovery === null) return this.newStat(err);
-      await this.recovery;
-      return this.epoch === epoch ? this.newStat(err) : this.statCall(what, call);
-    }
   }
 
   /** A call on `path` from `cwd` (see pathFrom). `again`: see numCall. */
@@ -314,25 +297,25 @@ export class FsClient {
   // read and write, the hot calls, without the helpers' closures or an async frame.
   read(file: number, io: RRef<IoBuf>): Promise<RRef<IoBuf>> {
     const id = this.idOf(file);
-    if (id === 0 || this.recovery !== null) return this.ioCall('read', (fs) => this.onFile(file, () => this.staleIo(io), (i) => this.fs === fs ? fs.read(i, io) : this.staleIo(io)));
+    if (id === 0 || this.recovery !== null) return this.guarded('read', (fs) => this.onFile(fs, file, () => this.staleIo(io), (i) => fs.read(i, io)), (err) => this.errIo(err));
     return this.fs.read(id, io).then(undefined, this.on.readFailed);
   }
   write(file: number, off: number, data: Borrow<RRefArray<number>>, n: number): Promise<number> {
     const id = this.idOf(file);
-    if (id === 0 || this.recovery !== null) return this.numCall('write', (fs) => this.onFile(file, () => -ERRNO.EIO, (i) => (this.fs === fs ? fs.write(i, off, data, n) : Promise.resolve(-ERRNO.EIO))));
+    if (id === 0 || this.recovery !== null) return this.numCall('write', (fs) => this.onFile(fs, file, () => -ERRNO.EIO, (i) => fs.write(i, off, data, n)));
     return this.fs.write(id, off, data, n).then(undefined, this.on.writeFailed);
   }
   async fstat(file: number): Promise<RRef<StatBuf>> {
-    const st = await this.statCall('fstat', (fs) => this.onFile(file, () => this.newStat(-ERRNO.EIO), (i) => fs.fstat(i)));
+    const st = await this.guarded('fstat', (fs) => this.onFile(fs, file, () => this.newStat(-ERRNO.EIO), (i) => fs.fstat(i)), (err) => this.newStat(err));
     const rec = this.opened.get(file);
     if (rec !== undefined && rec.ino === 0 && st.err === 0) rec.ino = st.ino; // what a reopen will check
     return st;
   }
   stat(path: string, cwd: Cwd): Promise<RRef<StatBuf>> {
-    return this.statCall('stat', (fs) => fs.stat(this.pathFrom(cwd, path), this.cwdId(cwd)), true);
+    return this.guarded('stat', (fs) => fs.stat(this.pathFrom(cwd, path), this.cwdId(cwd)), (err) => this.newStat(err), true);
   }
   getdents(file: number, io: RRef<IoBuf>): Promise<RRef<IoBuf>> {
-    return this.ioCall('getdents', (fs) => this.onFile(file, () => this.staleIo(io), (i) => (this.fs === fs ? fs.getdents(i, io) : this.staleIo(io))));
+    return this.guarded('getdents', (fs) => this.onFile(fs, file, () => this.staleIo(io), (i) => fs.getdents(i, io)), (err) => this.errIo(err));
   }
   link(oldPath: string, newPath: string, cwd: Cwd): Promise<number> {
     return this.pathCall('link', oldPath, cwd, (fs, p, c) => fs.link(p, this.pathFrom(cwd, newPath), c));
