@@ -25,24 +25,39 @@ try {
   const image = join(dir, 'rv6.img');
   await createDefaultImage(image);
   let out = '';
-  const sys = await bootRv6({ membdevImage: image, programPlacement: placement, console: (t) => void (out += t), log: () => {} });
-  const prompt = async (from: number): Promise<void> => {
-    const until = performance.now() + 30_000;
-    while (!(out.length > from && out.endsWith('$ '))) {
-      if (performance.now() > until) throw new Error(`no prompt; console:\n${out}`);
-      await new Promise((r) => setImmediate(r));
-    }
-  };
+  /** Resolved (and cleared) by the console output that ends with the shell's prompt. */
+  let atPrompt: (() => void) | null = null;
+  const sys = await bootRv6({
+    membdevImage: image,
+    programPlacement: placement,
+    console: (t) => {
+      out += t;
+      if (atPrompt !== null && out.endsWith('$ ')) {
+        atPrompt();
+        atPrompt = null;
+      }
+    },
+    log: () => {},
+  });
+  /** Type `line` (empty: nothing) and wait for the next prompt, without polling (which would take a core from the workers). */
+  const prompt = (line: string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no prompt after ${JSON.stringify(line)}; console:\n${out}`)), 30_000);
+      atPrompt = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      if (line !== '') sys.core.consoleInput(line + '\n');
+    });
+  const first = prompt('');
   if ((await sys.core.boot('/bin/init', 'init')) !== 0) throw new Error('init did not start');
-  await prompt(0);
+  await first;
   const times = new Map<string, number[]>(COMMANDS.map((c) => [c, []]));
   for (let r = 0; r < rounds; r++) {
     for (const c of COMMANDS) {
       await sleep(gap);
-      const from = out.length;
       const t0 = performance.now();
-      sys.core.consoleInput(c + '\n');
-      await prompt(from);
+      await prompt(c);
       times.get(c)!.push(performance.now() - t0);
     }
   }
