@@ -183,6 +183,15 @@ export interface Rv6Fs {
   mount(): Promise<number>;
   /** A file id (> 0) or -errno. flags: O_* (O_APPEND is the core's business, ignored here). */
   open(path: string, flags: number, cwd: number): Promise<number>;
+  /**
+   * A file id (> 0) for inode `ino` itself, or -errno (-ENOENT: the inode is free). flags: O_RDONLY,
+   * O_WRONLY or O_RDWR. For a client reopening, on a restarted fs domain, the files it had open on
+   * the one that crashed (their inode numbers from fstat): a number names the same file, with or
+   * without links left, or a free inode, never another file (an inode freed by an uncommitted
+   * transaction is not given out again). rv6 has no permissions, so this grants nothing a path
+   * would not.
+   */
+  reopen(ino: number, flags: number): Promise<number>;
   close(file: number): Promise<number>;
   read(file: number, io: RRef<IoBuf>): Promise<RRef<IoBuf>>;
   /** Write `n` bytes at `off` (off < 0: at the end, atomically); bytes written or -errno. */

@@ -2,9 +2,9 @@
  * Recovery of a crashed fs domain (src/domains/rv6/fsclient.ts, ProgramLoader.restartFs): the
  * core restarts it once the dead instance's block I/O has landed, the new instance replays the
  * log, and the system carries on as after a power cut of the file system alone. Files open before
- * the crash are reopened by path when next used if the path still names their inode (else EIO;
- * close succeeds), paths work at once (relative ones by the cwd's path),
- * the call that met the crash answers EIO unless it is a path lookup (made again); what returned
+ * the crash are reopened by inode number before any other call goes through, whatever happened to
+ * their names (renamed, unlinked); paths work at once (relative ones too), the call that met the
+ * crash answers EIO unless it is a path lookup (made again); what returned
  * before the crash is on disk, and the image is fsck-clean after the session. An fs that keeps
  * crashing is given up on: every call answers EIO, and the system stays up.
  */
@@ -45,7 +45,7 @@ test('after a crash of the fs domain: open files are reopened and go on, paths w
       w1: 24,
       k: 0,
       w2: EIO,
-      w3: 17, // a file of the dead instance, reopened by its path: at the core's offset, 24
+      w3: 17, // a file of the dead instance, reopened: at the core's offset, 24
       c: 0,
       rr: { n: 41, text: 'written before the crashafter the restart' },
       abs: { err: 0, size: 41 },
@@ -60,24 +60,58 @@ test('after a crash of the fs domain: open files are reopened and go on, paths w
   });
 });
 
-test('a file whose path names another inode after the crash is not reopened: EIO, and close succeeds', async () => {
-  await withRv6(async (t) => {
-    await t.runInit([
-      ['g=open', '/y', O_CREATE | O_RDWR],
-      ['wg=write', '$g', 'old'],
-      ['k=kcrash', 'fs', 0],
-      ['s=stat', '/'], // meets the crash; made again on the new instance
-      ['u=unlink', '/y'],
-      ['h=open', '/y', O_CREATE | O_RDWR],
-      ['wh=write', '$h', 'a new file'],
-      ['lg=lseek', '$g', 0, SEEK_SET],
-      ['rg=read', '$g', 10],
-      ['cg=close', '$g'],
-      ['lh=lseek', '$h', 0, SEEK_SET],
-      ['rh=read', '$h', 20],
-    ]);
-    expectResults(t, { k: 0, s: { err: 0 }, u: 0, wh: 10, rg: { n: EIO }, cg: 0, rh: { n: 10, text: 'a new file' } });
-  });
+test('open files are found by inode, not by name: one renamed before the crash, one unlinked before it, one unlinked after it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rv6-fsrec-'));
+  const file = join(dir, 'disk.img');
+  writeFileSync(file, rv6Image({}, 8 << 20));
+  try {
+    await withRv6(async (t) => {
+      await t.runInit([
+        ['m=open', '/moved', O_CREATE | O_RDWR],
+        ['wm=write', '$m', 'renamed'],
+        ['l=link', '/moved', '/there'],
+        ['um=unlink', '/moved'],
+        ['g=open', '/gone', O_CREATE | O_RDWR],
+        ['wg=write', '$g', 'no name'],
+        ['ug=unlink', '/gone'],
+        ['y=open', '/y', O_CREATE | O_RDWR],
+        ['wy=write', '$y', 'old'],
+        ['k=kcrash', 'fs', 0],
+        ['s=stat', '/'], // meets the crash; made again on the new instance
+        ['wm2=write', '$m', ' file'],
+        ['r=open', '/there', O_RDONLY],
+        ['rr=read', '$r', 20],
+        ['wg2=write', '$g', ' left'],
+        ['lg=lseek', '$g', 0, SEEK_SET],
+        ['rg=read', '$g', 20],
+        ['fg=fstat', '$g'],
+        ['uy=unlink', '/y'],
+        ['h=open', '/y', O_CREATE | O_RDWR], // a new file: the old /y is still open, so its inode is not free
+        ['wh=write', '$h', 'a new file'],
+        ['ly=lseek', '$y', 0, SEEK_SET],
+        ['ry=read', '$y', 10],
+        ['lh=lseek', '$h', 0, SEEK_SET],
+        ['rh=read', '$h', 20],
+        ['cm=close', '$m'],
+        ['cg=close', '$g'],
+        ['cy=close', '$y'],
+        ['ch=close', '$h'],
+        ['after=stat', '/gone'],
+      ]);
+      expectResults(t, {
+        um: 0, ug: 0, k: 0, s: { err: 0 },
+        wm2: 5, rr: { n: 12, text: 'renamed file' },
+        wg2: 5, rg: { n: 12, text: 'no name left' }, fg: { err: 0, nlink: 0, size: 12 },
+        uy: 0, wh: 10, ry: { n: 3, text: 'old' }, rh: { n: 10, text: 'a new file' },
+        cm: 0, cg: 0, cy: 0, ch: 0, after: { err: -ERRNO.ENOENT },
+      });
+      assert.notEqual(t.r('fg').ino, 0);
+    }, { file });
+    const report = fsck(file);
+    assert.ok(report.ok && report.warnings.length === 0, `the unlinked files were freed at their close, no orphan is left:\n${[...report.errors, ...report.warnings].join('\n')}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('the path lookup that meets the crash is made again on the new instance', async () => {

@@ -324,6 +324,36 @@ export class FileSystem {
     });
   }
 
+  /**
+   * Open inode `inum` itself, with no path (flags: an access mode only): for a client that had it
+   * open from an instance of this file system that crashed (Rv6Fs.reopen). Whatever the crash
+   * undid, the number names that file or a free inode (ENOENT), never another file: an inode freed
+   * in a group is not given out again before the group commits (Log.mayReuseInode). An inode
+   * with no links (a file unlinked while open) opens too; its close frees it.
+   */
+  async openInode(inum: number, flags = O_RDONLY): Promise<FsFile> {
+    const acc = accmode(flags);
+    if (acc === 3 || flags !== acc) throw fsErr('EINVAL', `bad reopen flags ${flags} (an access mode only)`);
+    if (!Number.isInteger(inum) || inum < ROOTINO || inum >= this.sb.ninodes) throw fsErr('EINVAL', `inode number ${inum} out of range [${ROOTINO}, ${this.sb.ninodes})`);
+    const il = this.il;
+    return this.tx(async () => {
+      const ip = il.iget(inum);
+      try {
+        await il.ilock(ip, () => fsErr('ENOENT', `inode ${inum} is free`));
+      } catch (e) {
+        il.forget(ip);
+        await il.iput(ip);
+        throw e;
+      }
+      if (ip.type === T_DIR && acc !== O_RDONLY) {
+        await il.iunlockput(ip);
+        throw fsErr('EISDIR', `inode ${inum} is a directory`);
+      }
+      il.iunlock(ip);
+      return new FsFile(ip, acc !== O_WRONLY, acc !== O_RDONLY);
+    });
+  }
+
   /** Release an open file's inode reference (frees an unlinked inode). */
   async close(f: FsFile): Promise<void> {
     if (f.closed) throw fsErr('EBADF', 'file already closed');

@@ -53,6 +53,12 @@ export function init(sys: Sys, bdev: BDev): Rv6Fs {
     if (f === undefined) throw new BadFile();
     return f;
   };
+  /** A new file id for `f`. */
+  const track = (f: FsFile): number => {
+    const id = nextFile++;
+    files.set(id, f);
+    return id;
+  };
   const dir = (cwd: number): FsFile | undefined => (cwd === 0 ? undefined : file(cwd));
 
   /** The errno for a failure; logs what is not an ordinary file-system error. */
@@ -159,10 +165,11 @@ export function init(sys: Sys, bdev: BDev): Rv6Fs {
       const m = mounted();
       const d = dir(cwd);
       if (!Number.isInteger(flags) || (flags & ~(FLAGS | O_APPEND)) !== 0) throw fsErr('EINVAL', `bad open flags ${flags}`);
-      const f = await m.open(path, flags & FLAGS, d);
-      const id = nextFile++;
-      files.set(id, f);
-      return id;
+      return track(await m.open(path, flags & FLAGS, d));
+    }),
+
+    reopen: (ino, flags) => call(`reopen inode ${ino}`, async () => {
+      return track(await mounted().openInode(ino, flags));
     }),
 
     close: (id) => call('close', async () => {

@@ -13,6 +13,9 @@
  *    area; so corrupted metadata yields errors, never wild reads or hangs;
  *  - iput frees an inode (truncate, type 0) when the last reference goes and nlink is 0; it must
  *    run inside a transaction;
+ *  - ialloc never gives out an inode the open transaction group freed (Log.mayReuseInode): a crash
+ *    would undo the free and the allocation together, and a number a client holds would then name
+ *    another file;
  *  - truncation frees blocks from the end, clears every pointer to a freed block in the same
  *    transaction, and stops at a budget of distinct metadata blocks, leaving a consistent, shorter
  *    file; callers loop over transactions until it reports done.
@@ -115,6 +118,8 @@ export class InodeLayer {
     const { g, sb } = this;
     const n = sb.ninodes;
     let inum = this.ihint >= 1 && this.ihint < n ? this.ihint : 1;
+    /** The first free inode passed over because the open group freed it (the hint stays there). */
+    let waiting = -1;
     for (let scanned = 0; scanned < n - 1;) {
       const blk = iblock(g, sb, inum);
       const bp = await this.bc.bread(blk);
@@ -122,16 +127,19 @@ export class InodeLayer {
       const last = Math.min(n - 1, (blk - sb.inodestart + 1) * g.ipb - 1);
       for (let i = inum; i <= last; i++) {
         const off = ioffset(g, i);
-        if (bp.data.getU16(off) === T_FREE) {
-          encodeDinode(g, { type, major: 0, minor: 0, nlink: 0, size: 0, addrs: [] }, bp.data, off);
-          this.log.logWrite(bp);
-          found = i;
-          break;
+        if (bp.data.getU16(off) !== T_FREE) continue;
+        if (!this.log.mayReuseInode(i)) {
+          if (waiting < 0) waiting = i;
+          continue;
         }
+        encodeDinode(g, { type, major: 0, minor: 0, nlink: 0, size: 0, addrs: [] }, bp.data, off);
+        this.log.logWrite(bp);
+        found = i;
+        break;
       }
       this.bc.brelse(bp);
       if (found >= 0) {
-        this.ihint = found + 1;
+        this.ihint = waiting >= 0 ? waiting : found + 1;
         const ip = this.iget(found);
         ip.valid = false;
         return ip;
@@ -139,7 +147,7 @@ export class InodeLayer {
       scanned += last - inum + 1;
       inum = last + 1 >= n ? 1 : last + 1;
     }
-    throw fsErr('ENOSPC', 'no free inodes');
+    throw fsErr('ENOSPC', waiting >= 0 ? 'no free inodes (but those the transaction in progress freed, free once it commits)' : 'no free inodes');
   }
 
   /** Write the in-memory copy of a locked inode to disk (in a transaction). */
@@ -180,8 +188,11 @@ export class InodeLayer {
     return ip.valid && ip.ref >= 1 && ip.lock.tryAcquire();
   }
 
-  /** Lock `ip`, reading it from disk if needed. Throws EUCLEAN (unlocked) on a bad dinode. */
-  async ilock(ip: Inode): Promise<void> {
+  /**
+   * Lock `ip`, reading it from disk if needed. Throws EUCLEAN (unlocked) on a bad dinode, and on a
+   * free one unless `ifFree` gives the error to throw instead.
+   */
+  async ilock(ip: Inode, ifFree?: () => FsError): Promise<void> {
     if (ip.ref < 1) throw new Error('ilock: unreferenced inode');
     if (!ip.lock.tryAcquire()) await ip.lock.acquire();
     if (ip.valid) return;
@@ -190,7 +201,7 @@ export class InodeLayer {
       const d = decodeDinode(this.g, bp.data, ioffset(this.g, ip.inum));
       this.bc.brelse(bp);
       if (d.type < 0 || d.type > T_DEVICE) throw corrupt(`inode ${ip.inum}: bad type ${d.type}`);
-      if (d.type === T_FREE) throw corrupt(`inode ${ip.inum} is free (type 0) but in use`);
+      if (d.type === T_FREE) throw ifFree ? ifFree() : corrupt(`inode ${ip.inum} is free (type 0) but in use`);
       if (d.nlink < 0) throw corrupt(`inode ${ip.inum}: negative link count ${d.nlink}`);
       if (!Number.isSafeInteger(d.size) || d.size > this.g.maxFileSize) throw corrupt(`inode ${ip.inum}: size ${d.size} exceeds the maximum ${this.g.maxFileSize}`);
       ip.type = d.type;
@@ -222,6 +233,7 @@ export class InodeLayer {
         }
         ip.type = T_FREE;
         await this.iupdate(ip);
+        this.log.noteInodeFreed(ip.inum);
         ip.valid = false;
         if (ip.inum < this.ihint) this.ihint = ip.inum;
       } finally {

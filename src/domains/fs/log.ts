@@ -35,6 +35,9 @@
  *  - the header never names more than cap blocks (cap <= xv6's LOGSIZE 30 for the xv6 variant),
  *    and never a block below inodestart or beyond the image;
  *  - a failed commit or installation leaves the fs failed: every later beginOp throws EIO;
+ *  - an inode freed by the open group is not allocated again until that group commits
+ *    (`mayReuseInode`), so after a crash an inode number names the file it named before, or a
+ *    free inode, never another file (what Rv6Fs.reopen relies on);
  *  - the log's device buffers are replaced by the handles device transfers return (see device.ts).
  */
 import type { DmaBytes } from '../../runtime/types.js';
@@ -65,6 +68,8 @@ export class Log {
   private readonly fresh = new Map<number, number>();
   /** Block → the group that freed it (the previous owner's free is durable once it commits). */
   private readonly freed = new Map<number, number>();
+  /** Inode number → the group that freed it (see noteInodeFreed). */
+  private readonly freedInodes = new Map<number, number>();
   private outstanding = 0;
   private committing = false;
   /** Install at the end of the next commit even if the log has room (sync, unmount). */
@@ -235,6 +240,20 @@ export class Log {
     this.freed.set(b, this.group);
   }
 
+  /** Inode `inum` was just freed (type 0) by the open group (iput). */
+  noteInodeFreed(inum: number): void {
+    this.freedInodes.set(inum, this.group);
+  }
+
+  /**
+   * May inode `inum` (free in the cache) be allocated now? Not while the group that freed it is
+   * open: a crash would undo both the free and the new allocation, and an inode number a client
+   * holds for the new file (Rv6Fs.reopen after a restart) would then name the old file.
+   */
+  mayReuseInode(inum: number): boolean {
+    return this.freedInodes.get(inum) !== this.group;
+  }
+
   /** May file data block `b` be written in place instead of logged? (See the header comment.) */
   mayWriteInPlace(b: number): boolean {
     return this.fresh.get(b) === this.group && !this.pinned.has(b);
@@ -271,6 +290,7 @@ export class Log {
     this.installWanted = false;
     this.fresh.clear();
     this.freed.clear();
+    this.freedInodes.clear();
     if (this.entries.length === 0) return;
     const bs = this.g.bsize;
     const homes = [...this.pinned.keys()].sort((a, b) => a - b);

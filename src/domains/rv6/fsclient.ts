@@ -9,24 +9,25 @@
  * what it had not is lost. Calls made meanwhile wait for the recovery, then go to the new
  * instance; a path lookup the crash failed (open without O_EXCL, stat: doing it twice ends the same
  * as doing it once) is made again on the new instance, so that, for example, the exec that met
- * the crash still runs its program. Files open on the dead instance are reopened on the new one
- * when next used, by the absolute path and access mode they were opened with, if that path still
- * names the same file: the same inode number (fstat's, recorded when the core checked the file
- * after its open), and no unlink or rmdir of that path since the recovery (an inode number freed
- * then is given to the next file made). Offsets are the core's, so reads and writes go on where
- * they were. A file whose path is gone or names another file now answers -EIO instead (close
- * answers 0: the file is gone anyway). Current directories need no reopening:
- * the core keeps every current directory's absolute path (getcwd is lexical, file.ts), so a path
- * relative to one goes to the new instance as that absolute path.
- * Recovery gives up, and
- * every call answers -EIO, when the restart or the mount fails, or after MAX_RECOVERIES within
- * RECOVERY_WINDOW_MS (an fs that crashes on its own image would crash again).
+ * the crash still runs its program. Before the recovery lets any call through, it reopens on the
+ * new instance every file the core had open, by inode number (Rv6Fs.reopen, the number fstat gave
+ * when the core checked the file after its open) and access mode: the file is found whatever
+ * happened to its names, renamed (linked elsewhere, unlinked) or unlinked altogether. The fs never
+ * gives a number out again in the transaction group that freed it, so the number names that file
+ * or, when its creation had not committed, a free inode; a file not found (or whose number the
+ * core never learnt) answers -EIO from then on (close answers 0: it is gone anyway). Offsets are
+ * the core's, so reads and writes go on where they were. Current directories are open files too;
+ * one that could not be reopened still works, by its absolute path, which the core keeps
+ * (getcwd is lexical, file.ts): a path relative to it goes to the new instance made absolute.
+ * Recovery gives up, and every call answers -EIO, when the restart or the mount fails, or after
+ * MAX_RECOVERIES within RECOVERY_WINDOW_MS (an fs that crashes on its own image would crash again).
  *
  * Invariants: the core's file ids are the current instance's plus `base`, and a recovery raises
  * `base` to the highest id handed out, so an id of a dead instance never names a file of a live
- * one except through `reopened`, which a recovery empties, and only after the inode check; a
- * failure is blamed on the instance the call went to (`epoch`), so a late failure
- * of a dead instance never restarts a live one; a method returning an RRef always returns one —
+ * one except through `reopened`, which a recovery empties and fills again before any other call;
+ * a record whose reopen found no file has its inode number cleared, so no later recovery reopens
+ * a number the fs may since have given to another file; a failure is blamed on the instance the
+ * call went to (`epoch`), so a late failure of a dead instance never restarts a live one; a method returning an RRef always returns one —
  * when the fs died holding the buffer that was moved to it, a fresh one with no data and the
  * error set takes its place (the caller's data buffer went down with the fs domain).
  */
@@ -55,12 +56,11 @@ export function resolvePath(cwd: string, path: string): string {
   return '/' + parts.join('/');
 }
 
-/** What reopening a file on a new instance needs: where and how it was opened, and its inode. */
+/** What reopening a file on a new instance needs: how it was opened, and its inode. */
 interface OpenRecord {
-  readonly path: string;
   /** O_RDONLY, O_WRONLY or O_RDWR. */
   readonly mode: number;
-  /** Its inode number, from the first fstat after the open (0: not known, so not reopened). */
+  /** Its inode number, from the first fstat after the open (0: not known or not found, so not reopened). */
   ino: number;
 }
 
@@ -87,8 +87,6 @@ export class FsClient {
   private readonly opened = new Map<number, OpenRecord>();
   /** Core ids of dead instances' files reopened on the current one: its ids. */
   private readonly reopened = new Map<number, number>();
-  /** Reopens under way (one per file, whoever asks). */
-  private readonly reopening = new Map<number, Promise<number>>();
   /** When the recent recoveries started (sys.now()). */
   private readonly recoveries: number[] = [];
   private givenUp = false;
@@ -160,8 +158,36 @@ export class FsClient {
     this.on = this.handlers(this.epoch);
     this.base = this.highest;
     this.reopened.clear();
-    this.reopening.clear();
-    this.sys.log('fs domain restarted and its log replayed: open files are reopened by path when next used');
+    const lost = await this.reopenAll(fs);
+    this.sys.log(`fs domain restarted and its log replayed; open files reopened${lost > 0 ? `, but for ${lost} no longer there (they answer EIO)` : ''}`);
+  }
+
+  /**
+   * Reopen every file the core has open on the new instance `fs` (see the header); the number not
+   * found. If `fs` dies meanwhile, the rest stay unopened: the next call meets the death, and the
+   * recovery it starts reopens them all again.
+   */
+  private async reopenAll(fs: Rv6Fs): Promise<number> {
+    let lost = 0;
+    for (const [file, rec] of this.opened) {
+      if (rec.ino === 0) {
+        lost++;
+        continue;
+      }
+      let id: number;
+      try {
+        id = await fs.reopen(rec.ino, rec.mode);
+      } catch (e) {
+        if (this.sys.rpcErrorKind(e) === null) throw e;
+        break;
+      }
+      if (id > 0) this.reopened.set(file, id);
+      else {
+        rec.ino = 0;
+        lost++;
+      }
+    }
+    return lost;
   }
 
   private giveUp(why: string): void {
@@ -176,57 +202,20 @@ export class FsClient {
     return file > this.base ? file - this.base : (this.reopened.get(file) ?? 0);
   }
 
-  /**
-   * `call` with instance `fs`'s id for core file id `file` (reopening it if need be), or `stale`
-   * if it has none there (or a recovery replaced `fs` while the file was reopened).
-   */
-  private async onFile<T>(fs: Rv6Fs, file: number, stale: () => T | Promise<T>, call: (id: number) => Promise<T>): Promise<T> {
-    let id = this.idOf(file);
-    if (id === 0) id = await this.reopen(file);
-    return id === 0 || this.fs !== fs ? stale() : call(id);
+  /** `call` with the current instance's id for core file id `file`, or `stale` if it has none there. */
+  private async onFile<T>(file: number, stale: () => T | Promise<T>, call: (id: number) => Promise<T>): Promise<T> {
+    const id = this.idOf(file);
+    return id === 0 ? stale() : call(id);
   }
 
-  /** A path was unlinked or removed on the current instance: a dead instance's file opened by it is not reopened. */
-  private forget(path: string): void {
-    if (this.base === 0) return; // no recovery yet: nothing to reopen
-    for (const [file, rec] of this.opened) if (file <= this.base && !this.reopened.has(file) && rec.path === path) rec.ino = 0;
-  }
-
-  /** Reopen a file of a dead instance on the current one (see the header); its id there, or 0. */
-  private reopen(file: number): Promise<number> {
-    let r = this.reopening.get(file);
-    if (r === undefined) {
-      r = this.reopenOnce(file);
-      this.reopening.set(file, r);
-    }
-    return r;
-  }
-
-  private async reopenOnce(file: number): Promise<number> {
-    const rec = this.opened.get(file);
-    if (rec === undefined || rec.ino === 0) return 0;
-    const { fs, epoch } = this;
-    const id = await fs.open(rec.path, rec.mode, 0);
-    if (id <= 0) return 0;
-    const st = await fs.fstat(id);
-    const same = st.err === 0 && st.ino === rec.ino;
-    st.drop();
-    if (!same || this.epoch !== epoch) {
-      if (this.epoch === epoch) await fs.close(id);
-      return 0;
-    }
-    this.reopened.set(file, id);
-    return id;
-  }
-
-  /** Is `cwd` a directory of a dead instance? */
+  /** Is `cwd` a directory the current instance has no id for (one of a dead instance not reopened)? */
   private stale(cwd: Cwd): boolean {
-    return cwd.file !== 0 && cwd.file <= this.base;
+    return cwd.file !== 0 && this.idOf(cwd.file) === 0;
   }
 
   /** The current instance's cwd id for `cwd`, 0 (the root) for a stale one. */
   private cwdId(cwd: Cwd): number {
-    return cwd.file > this.base ? cwd.file - this.base : 0;
+    return cwd.file === 0 ? 0 : this.idOf(cwd.file);
   }
 
   /** `path` as the current instance takes it from `cwd`: a stale cwd's relative paths made absolute. */
@@ -281,32 +270,30 @@ export class FsClient {
     if (r <= 0) return r;
     const file = r + this.base;
     if (file > this.highest) this.highest = file;
-    this.opened.set(file, { path: resolvePath(cwd.path, path), mode: flags & O_ACCMODE, ino: 0 });
+    this.opened.set(file, { mode: flags & O_ACCMODE, ino: 0 });
     return file;
   }
   close(file: number): Promise<number> {
     return this.numCall('close', async (fs) => {
-      // A file of a dead instance not reopened yet is not reopened to be closed.
       const id = this.idOf(file);
       this.opened.delete(file);
       this.reopened.delete(file);
-      this.reopening.delete(file);
       return id === 0 ? 0 : fs.close(id);
     });
   }
   // read and write, the hot calls, without the helpers' closures or an async frame.
   read(file: number, io: RRef<IoBuf>): Promise<RRef<IoBuf>> {
     const id = this.idOf(file);
-    if (id === 0 || this.recovery !== null) return this.guarded('read', (fs) => this.onFile(fs, file, () => this.staleIo(io), (i) => fs.read(i, io)), (err) => this.errIo(err));
+    if (id === 0 || this.recovery !== null) return this.guarded('read', (fs) => this.onFile(file, () => this.staleIo(io), (i) => fs.read(i, io)), (err) => this.errIo(err));
     return this.fs.read(id, io).then(undefined, this.on.readFailed);
   }
   write(file: number, off: number, data: Borrow<RRefArray<number>>, n: number): Promise<number> {
     const id = this.idOf(file);
-    if (id === 0 || this.recovery !== null) return this.numCall('write', (fs) => this.onFile(fs, file, () => -ERRNO.EIO, (i) => fs.write(i, off, data, n)));
+    if (id === 0 || this.recovery !== null) return this.numCall('write', (fs) => this.onFile(file, () => -ERRNO.EIO, (i) => fs.write(i, off, data, n)));
     return this.fs.write(id, off, data, n).then(undefined, this.on.writeFailed);
   }
   async fstat(file: number): Promise<RRef<StatBuf>> {
-    const st = await this.guarded('fstat', (fs) => this.onFile(fs, file, () => this.newStat(-ERRNO.EIO), (i) => fs.fstat(i)), (err) => this.newStat(err));
+    const st = await this.guarded('fstat', (fs) => this.onFile(file, () => this.newStat(-ERRNO.EIO), (i) => fs.fstat(i)), (err) => this.newStat(err));
     const rec = this.opened.get(file);
     if (rec !== undefined && rec.ino === 0 && st.err === 0) rec.ino = st.ino; // what a reopen will check
     return st;
@@ -315,23 +302,19 @@ export class FsClient {
     return this.guarded('stat', (fs) => fs.stat(this.pathFrom(cwd, path), this.cwdId(cwd)), (err) => this.newStat(err), true);
   }
   getdents(file: number, io: RRef<IoBuf>): Promise<RRef<IoBuf>> {
-    return this.guarded('getdents', (fs) => this.onFile(fs, file, () => this.staleIo(io), (i) => fs.getdents(i, io)), (err) => this.errIo(err));
+    return this.guarded('getdents', (fs) => this.onFile(file, () => this.staleIo(io), (i) => fs.getdents(i, io)), (err) => this.errIo(err));
   }
   link(oldPath: string, newPath: string, cwd: Cwd): Promise<number> {
     return this.pathCall('link', oldPath, cwd, (fs, p, c) => fs.link(p, this.pathFrom(cwd, newPath), c));
   }
-  async unlink(path: string, cwd: Cwd): Promise<number> {
-    const r = await this.pathCall('unlink', path, cwd, (fs, p, c) => fs.unlink(p, c));
-    if (r === 0) this.forget(resolvePath(cwd.path, path));
-    return r;
+  unlink(path: string, cwd: Cwd): Promise<number> {
+    return this.pathCall('unlink', path, cwd, (fs, p, c) => fs.unlink(p, c));
   }
   mkdir(path: string, cwd: Cwd): Promise<number> {
     return this.pathCall('mkdir', path, cwd, (fs, p, c) => fs.mkdir(p, c));
   }
-  async rmdir(path: string, cwd: Cwd): Promise<number> {
-    const r = await this.pathCall('rmdir', path, cwd, (fs, p, c) => fs.rmdir(p, c));
-    if (r === 0) this.forget(resolvePath(cwd.path, path));
-    return r;
+  rmdir(path: string, cwd: Cwd): Promise<number> {
+    return this.pathCall('rmdir', path, cwd, (fs, p, c) => fs.rmdir(p, c));
   }
   mknod(path: string, major: number, minor: number, cwd: Cwd): Promise<number> {
     return this.pathCall('mknod', path, cwd, (fs, p, c) => fs.mknod(p, major, minor, c));
