@@ -83,7 +83,7 @@ export function programLoader(kernel: Kernel, coreName = CORE_DOMAIN, placement:
     return a;
   };
   return {
-    load(text: string, name: string): Program | string {
+    async load(text: string, name: string): Promise<Program | string> {
       try {
         const a = parse(text, name);
         const m = a.manifest;
@@ -91,9 +91,14 @@ export function programLoader(kernel: Kernel, coreName = CORE_DOMAIN, placement:
         if (m.imports.length > 0) return `${m.name} is not a program: it imports ${m.imports.join(', ')} (a program's only authority is its rv6 interface)`;
         const core = kernel.get(coreName);
         if (!core?.live) return `the rv6 core ${coreName} is not live`;
-        const d = kernel.load(a, { name, placement });
-        loaded.add(name);
+        // A program on a worker boots without holding the kernel thread (and everything on it).
+        const d = await kernel.loadAsync(a, { name, placement });
         programs.add(name);
+        if (!core.live) {
+          kernel.terminate(d, 'terminated');
+          return `the rv6 core ${coreName} died while ${name} loaded`;
+        }
+        loaded.add(name);
         return kernel.bind<Program>(d, core);
       } catch (e) {
         return (e as Error).message;

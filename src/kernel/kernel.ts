@@ -18,7 +18,8 @@
  *  - a domain never receives a kernel object that is not hardened;
  *  - placement is configuration: the same artifact runs in the kernel's thread ('thread', the
  *    default) or on its own worker thread ('worker', see worker-tier.ts for what that tier
- *    supports); a worker domain's slots are reclaimed once its thread has exited;
+ *    supports); a worker domain's slots are reclaimed once its thread has exited; loadAsync waits
+ *    for a worker's start-up and init without holding the kernel thread (load holds it);
  *  - a shadow's supervisor capability may entrust values it moves into its driver: when a driver
  *    instance the capability handed out dies holding them, the reclaim gives them back to the live
  *    shadow (with fresh handles, through recall) instead of freeing them; nothing else changes
@@ -232,18 +233,51 @@ export class Kernel {
 
   /** Verify, isolate and initialise a domain; returns its record. */
   load(artifactOrPath: Artifact | string, opts: LoadOptions = {}): Domain {
+    const made = this.begin(artifactOrPath, opts);
+    return this.loaded(this.initialised(made), made.artifact, opts);
+  }
+
+  /**
+   * load() without holding the kernel thread while a worker domain's thread starts and its init
+   * runs (Atomics.waitAsync instead of Atomics.wait): other domains run meanwhile. The domain is
+   * live from the start but exports nothing until init has returned (bind answers ENOEXPORT);
+   * terminating it meanwhile rejects the load with EINIT. In-thread domains load as with load().
+   */
+  async loadAsync(artifactOrPath: Artifact | string, opts: LoadOptions = {}): Promise<Domain> {
+    const made = this.begin(artifactOrPath, opts);
+    const { d, worker } = made;
+    if (worker === null) return this.loaded(d, made.artifact, opts);
+    let exported: object | null;
+    try {
+      exported = await worker.startAsync();
+    } catch (e) {
+      this.initFailed(d, e);
+    }
+    return this.loaded(this.workerReady(d, exported), made.artifact, opts);
+  }
+
+  /** Verify the artifact and make the instance: initialised if in-thread, its worker started if not. */
+  private begin(artifactOrPath: Artifact | string, opts: LoadOptions): { d: Domain; worker: WorkerDomain | null; artifact: Artifact } {
     const artifact = typeof artifactOrPath === 'string' ? Kernel.readArtifact(artifactOrPath) : artifactOrPath;
     verifyArtifact(artifact, this.trusted, this.fingerprint);
     const name = opts.name ?? artifact.manifest.name;
     const existing = this.byName.get(name);
     if (existing?.live) throw new KernelError('EEXIST', `a live domain named ${name} exists already`);
-    const d = this.instantiate(artifact, opts, name, existing, false);
-    this.recipes.set(name, { artifact, opts });
+    return { ...this.instantiate(artifact, opts, name, existing, false), artifact };
+  }
+
+  /** `d` loaded and initialised: restart() makes its next instances from the same recipe. */
+  private loaded(d: Domain, artifact: Artifact, opts: LoadOptions): Domain {
+    this.recipes.set(d.name, { artifact, opts });
     return d;
   }
 
-  /** A new instance of `name`; `restarted`: by restart() (its count goes up before its init runs: Sys.restarts). */
-  private instantiate(artifact: Artifact, opts: LoadOptions, name: string, previous: Domain | undefined, restarted: boolean): Domain {
+  /**
+   * A new instance of `name`; `restarted`: by restart() (its count goes up before its init runs:
+   * Sys.restarts). An in-thread instance comes back initialised; a worker instance with its
+   * thread asked to boot, for the caller to wait for its init (WorkerDomain.start/startAsync).
+   */
+  private instantiate(artifact: Artifact, opts: LoadOptions, name: string, previous: Domain | undefined, restarted: boolean): { d: Domain; worker: WorkerDomain | null } {
     const m = artifact.manifest;
     const imports = opts.imports ?? [];
     if (imports.length !== m.imports.length) {
@@ -267,9 +301,7 @@ export class Kernel {
         this.workers.set(d, w);
         this.inWorker.add(d);
         void w.stopped.then(() => this.workers.delete(d));
-        d.exportsObj = w.start();
-        this.sliceStart = performance.now(); // the kernel thread waited for the worker's init
-        return d;
+        return { d, worker: w };
       }
       if (opts.device) this.attachDevice(d, opts.device);
       const sys = this.makeSys(d, opts);
@@ -279,12 +311,37 @@ export class Kernel {
       const exported = init(sys, ...importObjs) as unknown;
       if (!d.live) throw new KernelError('EINIT', `domain ${name} died during init (${d.lastFault?.message ?? d.deathCause})`);
       if (m.exports !== null) d.exportsObj = checkExport(name, m.exports, exported);
-      return d;
+      return { d, worker: null };
     } catch (e) {
-      if (d.live) this.terminate(d, 'panic');
-      if (e instanceof KernelError) throw e;
-      throw new KernelError('EINIT', `domain ${name} failed to initialise: ${describeThrown(e)}`);
+      this.initFailed(d, e);
     }
+  }
+
+  /** The instance `made`, its worker's init waited for (holding the kernel thread) if it has one. */
+  private initialised(made: { d: Domain; worker: WorkerDomain | null }): Domain {
+    const { d, worker } = made;
+    if (worker === null) return d;
+    let exported: object | null;
+    try {
+      exported = worker.start();
+    } catch (e) {
+      this.initFailed(d, e);
+    }
+    return this.workerReady(d, exported);
+  }
+
+  /** A worker instance's init returned with `exported` (its export's endpoint). */
+  private workerReady(d: Domain, exported: object | null): Domain {
+    d.exportsObj = exported;
+    this.sliceStart = performance.now(); // the kernel thread waited for the worker's init
+    return d;
+  }
+
+  /** Instance `d` failed to initialise with `e`: it is terminated, and the load throws EINIT (or e's own KernelError). */
+  private initFailed(d: Domain, e: unknown): never {
+    if (d.live) this.terminate(d, 'panic');
+    if (e instanceof KernelError) throw e;
+    throw new KernelError('EINIT', `domain ${d.name} failed to initialise: ${describeThrown(e)}`);
   }
 
   private resolveImport(d: Domain, spec: ImportSpec, iface: string): object {
@@ -304,7 +361,7 @@ export class Kernel {
     const callee = typeof d === 'string' ? this.byName.get(d) : d;
     if (!callee) throw new KernelError('ENOENT', `no domain named ${String(d)}`);
     const exp = callee.artifact?.manifest.exports;
-    if (!exp || callee.exportsObj === null) throw new KernelError('ENOEXPORT', `domain ${callee.name} exports nothing (or is dead)`);
+    if (!exp || callee.exportsObj === null) throw new KernelError('ENOEXPORT', `domain ${callee.name} exports nothing (or is dead, or its worker is still initialising it: Kernel.loadAsync)`);
     return this.makeProxy(exp, this.newLink(caller, callee, callee.exportsObj)) as T;
   }
 
@@ -481,7 +538,7 @@ export class Kernel {
     const old = this.byName.get(name);
     if (!recipe || !old) throw new KernelError('ENOENT', `no domain named ${name} to restart`);
     if (old.live) this.terminate(old, 'restarted');
-    return this.instantiate(recipe.artifact, recipe.opts, name, old, true);
+    return this.initialised(this.instantiate(recipe.artifact, recipe.opts, name, old, true));
   }
 
   /**

@@ -26,6 +26,11 @@
  * the interface already returns a Promise, so that its code sees the types it was written against.
  * Device drivers and shadows are not supported in this tier (refused at load with EPLACEMENT).
  *
+ * Loading: the kernel waits for the thread to boot and the domain's init to return, serving its
+ * system calls meanwhile, either holding the kernel thread (start, for Kernel.load and restart) or
+ * not (startAsync, for Kernel.loadAsync: other domains run meanwhile, and a termination during
+ * the wait rejects the load).
+ *
  * Capabilities: the interface references a worker domain holds — its imports, resolved as for an
  * in-thread domain, and every reference it is given (an argument of a call into it, a result of
  * a call out) — are proxies whose caller is the worker domain, kept by number (worker-caps.ts); the
@@ -262,24 +267,56 @@ export class WorkerDomain {
   /**
    * Block until the domain's init has returned, serving its system calls meanwhile (init may
    * allocate). Throws EINIT when init fails, faults, or the thread does not come up in time.
-   * Loading therefore stays synchronous, as for in-thread domains.
+   * The kernel thread runs nothing else meanwhile (Kernel.load); startAsync does not hold it.
    */
   start(): object | null {
-    let limit = performance.now() + BOOT_TIMEOUT_MS;
-    for (;;) {
-      const seen = this.up.tail();
-      const before = this.phase;
-      this.drainUp();
-      if (this.phase === 'ready') break;
-      if (this.phase === 'failed') throw new KernelError('EINIT', `domain ${this.d.name} failed to initialise in its worker: ${this.initError}`);
-      if (before === 'boot' && this.phase === 'init') limit = performance.now() + this.d.deadlineMs + INIT_GRACE_MS;
-      const left = limit - performance.now();
-      if (left <= 0) {
-        const what = this.phase === 'boot' ? `its worker thread did not start within ${BOOT_TIMEOUT_MS} ms` : `init did not return within its deadline (${this.d.deadlineMs} ms)`;
-        throw new KernelError('EINIT', `domain ${this.d.name}: ${what}`);
-      }
-      Atomics.wait(this.ctl, Ctl.UpTail, seen, left);
+    const boot = this.booting();
+    for (let wait = boot.step(); wait !== null; wait = boot.step()) Atomics.wait(this.ctl, Ctl.UpTail, wait.seen, wait.left);
+    return this.started();
+  }
+
+  /**
+   * start() without holding the kernel thread (Kernel.loadAsync): the same steps, waiting with
+   * Atomics.waitAsync, so that other domains run while the thread starts and the domain's init
+   * runs. Rejects with EINIT as start() throws, and when the domain is terminated meanwhile.
+   */
+  async startAsync(): Promise<object | null> {
+    const boot = this.booting();
+    for (let wait = boot.step(); wait !== null; wait = boot.step()) {
+      const w = Atomics.waitAsync(this.ctl, Ctl.UpTail, wait.seen, wait.left);
+      if (w.async) await Promise.race([w.value, this.stopped]);
+      if (this.stopping) throw new KernelError('EINIT', `domain ${this.d.name} was terminated while it initialised (${this.d.deathCause ?? 'terminated'})`);
+      this.host.newRun();
     }
+    return this.started();
+  }
+
+  /**
+   * The boot's progress: each step serves what the worker sent, then says what to wait for (the
+   * up ring's tail it saw, and for how long at most), or null once init has returned.
+   */
+  private booting(): { step(): { seen: number; left: number } | null } {
+    let limit = performance.now() + BOOT_TIMEOUT_MS;
+    return {
+      step: () => {
+        const seen = this.up.tail();
+        const before = this.phase;
+        this.drainUp();
+        if (this.phase === 'ready') return null;
+        if (this.phase === 'failed') throw new KernelError('EINIT', `domain ${this.d.name} failed to initialise in its worker: ${this.initError}`);
+        if (before === 'boot' && this.phase === 'init') limit = performance.now() + this.d.deadlineMs + INIT_GRACE_MS;
+        const left = limit - performance.now();
+        if (left <= 0) {
+          const what = this.phase === 'boot' ? `its worker thread did not start within ${BOOT_TIMEOUT_MS} ms` : `init did not return within its deadline (${this.d.deadlineMs} ms)`;
+          throw new KernelError('EINIT', `domain ${this.d.name}: ${what}`);
+        }
+        return { seen, left };
+      },
+    };
+  }
+
+  /** Init has returned: serve the domain from now on; its export's endpoint. */
+  private started(): object | null {
     this.armUpcalls();
     this.startWatchdog();
     return this.sigs.length === 0 ? null : this.endpoint();

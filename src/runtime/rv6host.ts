@@ -18,7 +18,7 @@ export interface ProgramLoader {
    * export for the core — or a string saying why it was refused (not an artifact, bad signature,
    * not a Program, init failed ...).
    */
-  load(text: string, name: string): Program | string;
+  load(text: string, name: string): Promise<Program | string>;
   /** Terminate the domain `name` (a program the core loaded); its memory is reclaimed. */
   terminate(name: string): void;
   /** A table of every kernel domain (for the `domains` program). */

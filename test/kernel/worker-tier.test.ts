@@ -270,6 +270,49 @@ describe('faults in a worker domain', () => {
   });
 });
 
+describe('Kernel.loadAsync', () => {
+  test('does not hold the kernel thread while a worker domain starts: calls go on meanwhile; it exports nothing until its init returns', async () => {
+    const pending = kernel.loadAsync(WPROBE, { name: 'wp_async', placement: 'worker', config: { initMs: 300 } });
+    let done = false;
+    void pending.finally(() => (done = true));
+    assert.equal(kernel.get('wp_async')?.state, 'live', 'the domain exists while it initialises');
+    assert.throws(() => kernel.bind('wp_async'), (e: unknown) => e instanceof KernelError && e.code === 'ENOEXPORT' && /still initialising/.test(e.message));
+    let served = 0;
+    await new Promise<void>((resolve) => {
+      const tick = (): void => {
+        if (done) return resolve();
+        if (cThread.onearg(served) === served + 1) served++;
+        setImmediate(tick);
+      };
+      setImmediate(tick);
+    });
+    assert.ok(served > 10, `the kernel thread served ${served} in-thread calls while the worker domain initialised`);
+    const d = await pending;
+    assert.equal(await kernel.bind(d).echo('ready'), 'ready');
+  });
+
+  test('a domain terminated while it initialises: the load rejects with EINIT, its thread and memory go', async () => {
+    const pending = kernel.loadAsync(WPROBE, { name: 'wp_async_kill', placement: 'worker', deadlineMs: 20_000, config: { initMs: 10_000 } });
+    const d = kernel.get('wp_async_kill')!;
+    await sleep(50);
+    kernel.terminate(d);
+    await assert.rejects(pending, (e: unknown) => e instanceof KernelError && e.code === 'EINIT' && /terminated while it initialised/.test(e.message));
+    await deadAndReclaimed(d, 'terminated');
+  });
+
+  test('a failing init rejects with EINIT; an in-thread domain loads as with load()', async () => {
+    await assert.rejects(
+      kernel.loadAsync(WPROBE, { name: 'wp_async_noinit', placement: 'worker', config: { failInit: true } }),
+      (e: unknown) => e instanceof KernelError && e.code === 'EINIT' && /init refused by configuration/.test(e.message),
+    );
+    await kernel.whenStopped(kernel.get('wp_async_noinit')!);
+    assert.throws(() => kernel.restart('wp_async_noinit'), (e: unknown) => e instanceof KernelError && e.code === 'ENOENT', 'a load that failed leaves no recipe to restart');
+    const d = await kernel.loadAsync(WPROBE, { name: 'wp_async_thread' });
+    assert.equal(info(kernel, 'wp_async_thread').placement, 'thread');
+    assert.equal(await kernel.bind(d).echo('here'), 'here');
+  });
+});
+
 describe('an in-thread domain importing a worker domain', () => {
   probe('wp_behind');
   kernel.load(WRELAY, { name: 'wrelay', imports: ['wp_behind'] });

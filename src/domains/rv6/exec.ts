@@ -46,7 +46,7 @@ export async function loadProgram(ctx: Ctx, cwd: DirRef, path: string, domain: (
   if (text === -ERRNO.EIO) text = await readProgram(ctx, cwd, full);
   if (typeof text === 'number') return text;
   const dname = domain(name);
-  const r = ctx.loader.load(text, dname);
+  const r = await ctx.loader.load(text, dname);
   if (typeof r === 'string') {
     ctx.sys.log(`cannot run ${full}: ${r}`);
     return -ERRNO.ENOEXEC;

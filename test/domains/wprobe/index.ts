@@ -2,7 +2,8 @@
  * wprobe: the worker-tier test domain. It runs unchanged in either tier; the tests place it in a
  * worker to exercise what that tier adds: allocation, struct and deque operations routed to the
  * kernel thread, results that move RRefs, every fault kind, preemption of a domain that never
- * reaches a deadline check, resource limits and parallel work. With config `failInit`, init throws.
+ * reaches a deadline check, resource limits and parallel work. With config `failInit`, init throws;
+ * with `initMs`, init computes for that many milliseconds before it returns (a slow start-up).
  */
 import type { TestReq, WorkerProbe } from '../../../src/interfaces/index.js';
 import type { Sys } from '../../../src/runtime/sys.js';
@@ -10,6 +11,10 @@ import type { RRef, RRefArray, RRefDeque } from '../../../src/runtime/types.js';
 
 export function init(sys: Sys): WorkerProbe {
   if (sys.config.failInit === true) throw new Error('init refused by configuration');
+  if (typeof sys.config.initMs === 'number') {
+    const until = sys.now() + sys.config.initMs;
+    while (sys.now() < until);
+  }
   const held: RRefArray[] = [];
   const ballast: number[][] = [];
 
