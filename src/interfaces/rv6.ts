@@ -192,6 +192,7 @@ export interface Rv6Fs {
    * would not.
    */
   reopen(ino: number, flags: number): Promise<number>;
+  /** 0 or -errno. Calls of the file in flight complete first (the inode is released after them); new ones get -EBADF. */
   close(file: number): Promise<number>;
   read(file: number, io: RRef<IoBuf>): Promise<RRef<IoBuf>>;
   /** Write `n` bytes at `off` (off < 0: at the end, atomically); bytes written or -errno. */

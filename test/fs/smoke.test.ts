@@ -28,3 +28,27 @@ for (const variant of ['xv6', 'large'] as const) {
     await assertCleanSynced(fs2, dev, false);
   });
 }
+
+test('close while calls use the file: they complete, new ones are refused, and an unlinked file is freed after them', async () => {
+  const { dev, fs } = await ramFs('large', 16 << 20);
+  const data = pattern(1 << 20, 3);
+  const free = (await fs.statfs()).freeBlocks;
+  const f = await fs.open('/f', O_CREATE | O_RDWR);
+  await fs.unlink('/f'); // its close frees it
+  const writing = fs.write(f, 0, data); // many transactions
+  const closing = fs.close(f);
+  await assert.rejects(fs.write(f, 0, data), (e: unknown) => (e as { code?: string }).code === 'EBADF', 'a closed file takes no new call');
+  assert.equal(await writing, data.length, 'the write in flight completes');
+  await closing;
+  assert.equal((await fs.statfs()).freeBlocks, free, 'every block the write allocated was freed with the file');
+  await assertCleanSynced(fs, dev, false); // no orphan
+
+  const g = await fs.open('/g', O_CREATE | O_RDWR);
+  await fs.write(g, 0, data);
+  const buf = new Uint8Array(data.length);
+  const reading = fs.read(g, 0, buf);
+  await fs.close(g);
+  assert.equal(await reading, data.length, 'a read in flight completes');
+  assert.deepEqual(buf, data);
+  await assertCleanSynced(fs, dev, false);
+});

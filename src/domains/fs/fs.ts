@@ -61,13 +61,36 @@ export interface StatFs {
   nameMax: number;
 }
 
-/** An open file: holds a reference to its inode until close. Offsets are the caller's. */
+/**
+ * An open file: holds a reference to its inode until close, and until the last call that was
+ * using it when it was closed has ended (a read or write in flight when a client closes the file
+ * completes, as on Unix, instead of running on an inode released under it). Offsets are the
+ * caller's.
+ */
 export class FsFile {
   closed = false;
+  /** Calls using the file (read, write, fstat, getdents, truncate) that have not ended. */
+  private inUse = 0;
+  private whenUnused: (() => void) | null = null;
   /** @internal */
   constructor(readonly ip: Inode, readonly readable: boolean, readonly writable: boolean) {}
   get inum(): number {
     return this.ip.inum;
+  }
+  /** @internal A call starts using the file. */
+  enter(): void {
+    this.inUse++;
+  }
+  /** @internal A call that entered has ended. */
+  leave(): void {
+    if (--this.inUse === 0 && this.whenUnused !== null) {
+      this.whenUnused();
+      this.whenUnused = null;
+    }
+  }
+  /** @internal Resolves once no call uses the file. */
+  unused(): Promise<void> {
+    return this.inUse === 0 ? Promise.resolve() : new Promise((resolve) => (this.whenUnused = resolve));
   }
 }
 
@@ -357,7 +380,8 @@ export class FileSystem {
   /** Release an open file's inode reference (frees an unlinked inode). */
   async close(f: FsFile): Promise<void> {
     if (f.closed) throw fsErr('EBADF', 'file already closed');
-    f.closed = true;
+    f.closed = true; // no call starts using it from now on
+    await f.unused();
     await this.tx(() => this.il.iput(f.ip));
   }
 
@@ -514,12 +538,17 @@ export class FileSystem {
   async readdirAt(f: FsFile, off: number, visit: (e: DirEntryInfo) => boolean): Promise<number> {
     const ip = this.live(f).ip;
     if (!Number.isSafeInteger(off) || off < 0) throw fsErr('EINVAL', `bad directory offset ${off}`);
-    await this.il.ilock(ip);
+    f.enter();
     try {
-      if (ip.type !== T_DIR) throw fsErr('ENOTDIR', `inode ${ip.inum} is not a directory`);
-      return await dirwalk(this.il, ip, off, visit);
+      await this.il.ilock(ip);
+      try {
+        if (ip.type !== T_DIR) throw fsErr('ENOTDIR', `inode ${ip.inum} is not a directory`);
+        return await dirwalk(this.il, ip, off, visit);
+      } finally {
+        this.il.iunlock(ip);
+      }
     } finally {
-      this.il.iunlock(ip);
+      f.leave();
     }
   }
 
@@ -534,21 +563,31 @@ export class FileSystem {
 
   async fstat(f: FsFile): Promise<Stat> {
     const ip = this.live(f).ip;
-    await this.il.ilock(ip);
-    const st = this.il.stati(ip);
-    this.il.iunlock(ip);
-    return st;
+    f.enter();
+    try {
+      await this.il.ilock(ip);
+      const st = this.il.stati(ip);
+      this.il.iunlock(ip);
+      return st;
+    } finally {
+      f.leave();
+    }
   }
 
   /** Read up to `len` bytes at `off` into dst[dstOff..]; returns the count (0 at EOF). */
   async read(f: FsFile, off: number, dst: Bytes, dstOff = 0, len = bytesLength(dst) - dstOff): Promise<number> {
     this.checkRead(f, off, dst, dstOff, len);
     const ip = f.ip;
-    if (!this.il.tryLock(ip)) await this.il.ilock(ip);
+    f.enter();
     try {
-      return await this.il.readi(ip, dst, dstOff, off, len);
+      if (!this.il.tryLock(ip)) await this.il.ilock(ip);
+      try {
+        return await this.il.readi(ip, dst, dstOff, off, len);
+      } finally {
+        this.il.iunlock(ip);
+      }
     } finally {
-      this.il.iunlock(ip);
+      f.leave();
     }
   }
 
@@ -581,16 +620,21 @@ export class FileSystem {
     }
     const ip = f.ip;
     if (ip.type === T_DIR) throw fsErr('EISDIR', 'cannot write a directory');
-    if (!ip.wlock.tryAcquire()) await ip.wlock.acquire();
+    f.enter();
     try {
-      if (off === APPEND) {
-        await this.il.ilock(ip);
-        off = ip.size;
-        this.il.iunlock(ip);
+      if (!ip.wlock.tryAcquire()) await ip.wlock.acquire();
+      try {
+        if (off === APPEND) {
+          await this.il.ilock(ip);
+          off = ip.size;
+          this.il.iunlock(ip);
+        }
+        return await this.writeAt(ip, off, src, srcOff, len);
+      } finally {
+        ip.wlock.release();
       }
-      return await this.writeAt(ip, off, src, srcOff, len);
     } finally {
-      ip.wlock.release();
+      f.leave();
     }
   }
 
@@ -653,7 +697,12 @@ export class FileSystem {
   async ftruncate(f: FsFile, len: number): Promise<void> {
     this.live(f);
     if (!f.writable) throw fsErr('EBADF', 'file not open for writing');
-    await this.truncInode(f.ip, len);
+    f.enter();
+    try {
+      await this.truncInode(f.ip, len);
+    } finally {
+      f.leave();
+    }
   }
 
   async truncate(path: string, len: number, cwd?: FsFile): Promise<void> {
