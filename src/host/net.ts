@@ -18,7 +18,7 @@ import type { DeviceHandle } from '../devices/host.js';
 import type { Net, NetApp, NetAppStats, NetIo, NetStats } from '../interfaces/index.js';
 import type { RRef } from '../runtime/types.js';
 import { ringWake } from '../devices/bus.js';
-import { NicCore, type NicCoreOptions } from '../domains/nic/core.js';
+import { createNicCore, type NicCore, type NicCoreOptions } from '../domains/nic/core.js';
 
 export interface NetBootOptions {
   /** Device backend, or 'nullnet' for the deviceless Net. */
@@ -153,5 +153,5 @@ export function hostIo(kernel: Kernel, cap: number): RRef<NetIo> {
  * CPU) and the host's clock; `o` sets the rest (queues, rings, ...).
  */
 export function hostNicCore(bar0: Int32Array, alloc: NicCoreOptions['alloc'], o: Partial<NicCoreOptions> = {}): NicCore {
-  return new NicCore({ bar0, wake: () => ringWake(bar0), alloc, now: () => performance.now(), ...o });
+  return createNicCore({ bar0, wake: () => ringWake(bar0), alloc, now: () => performance.now(), ...o });
 }

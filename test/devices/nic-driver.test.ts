@@ -30,7 +30,7 @@ test('driver on loopback: every frame size 60..1514 arrives byte-exact over 4 qu
   await withNic({ kind: 'loopback' }, async (nic) => {
     const drv = core(nic, { queues: 4 });
     drv.init();
-    assert.ok(drv.linkUp);
+    assert.ok(drv.linkUp());
     assert.deepEqual([...drv.mac], MAC);
     const RXB = 4 * 600;
     const rxFree = pool(nic, RXB);
@@ -87,12 +87,12 @@ test('driver on loopback: every frame size 60..1514 arrives byte-exact over 4 qu
     assert.equal(s.deviceErrorBits, 0);
     // Reset with buffers outstanding: every RX buffer still posted comes back.
     const reclaim = new FrameDeque(RXB);
-    const posted = drv.outstanding;
+    const posted = drv.outstanding();
     assert.ok(posted > 0);
     drv.reset(reclaim);
     assert.equal(reclaim.length, posted);
     assert.equal(rxFree.length + reclaim.length, RXB, 'no RX buffer leaked');
-    assert.equal(drv.outstanding, 0);
+    assert.equal(drv.outstanding(), 0);
   });
 });
 
@@ -208,7 +208,7 @@ test('driver: reset with TX and RX buffers outstanding hands every buffer back, 
     for (let i = 0; i < 100; i++) frames.push(frames.pop()!, 60);
     drv.txSubmitAndPoll(1, frames, new FrameDeque(1));
     const reclaim = new FrameDeque(1024);
-    const out = drv.outstanding;
+    const out = drv.outstanding();
     drv.reset(reclaim);
     assert.equal(reclaim.length, out);
     assert.equal(reclaim.length + filled.length + rxFree.length + frames.length, 4 * 127 + 100);

@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { ExchangeHeap } from '../../src/kernel/heap.js';
 import { createHandleKit } from '../../src/kernel/rref.js';
 import { FrameDeque } from '../../src/domains/nic/deque.js';
-import { DequeQueue } from '../../src/domains/nic/io.js';
+import { dequeQueue, type DequeQueue } from '../../src/domains/nic/io.js';
 import type { DmaBytes, RRefArray, RRefDeque } from '../../src/runtime/types.js';
 
 test('property: DequeQueue over RRefDeques behaves as FrameDeque (buffers, lengths, extents, lengths written back)', () => {
@@ -35,7 +35,7 @@ test('property: DequeQueue over RRefDeques behaves as FrameDeque (buffers, lengt
         lens[0]!.setU32(i * 4, 1000 + i);
       }
       const real = deques.map((d, i) => {
-        const q = new DequeQueue();
+        const q = dequeQueue();
         assert.equal(q.bind(d, lens[i]!), true);
         return q;
       });
@@ -93,8 +93,8 @@ test('property: an input view (bindInput) gives away its front and rotates as Fr
         d.push(b);
         lens.setU32(i * 4, 1000 + i);
       }
-      const input = new DequeQueue();
-      const output = new DequeQueue();
+      const input = dequeQueue();
+      const output = dequeQueue();
       assert.equal(input.bindInput(d, withLens ? lens : null), true);
       assert.equal(output.bind(out, outLens), true);
       assert.equal(input.capacity, n, "an input view's capacity is its length");

@@ -1,7 +1,8 @@
 /**
- * NIC driver core: the logic of the 82599-style NIC driver (specs/nic-82599.md) as a plain class.
- * It meets the device only through BAR0 (Atomics on an Int32Array), descriptor rings it allocates
- * as DmaBytes, and the interrupt bits the kernel hands to onInterrupt.
+ * NIC driver core: the logic of the 82599-style NIC driver (specs/nic-82599.md), a plain object
+ * the nic domain wraps (`createNicCore`). It meets the device only through BAR0 (Atomics on an
+ * Int32Array), descriptor rings it allocates as DmaBytes, and the interrupt bits the kernel hands
+ * to onInterrupt.
  *
  * Invariants:
  *  - Zero copy: RX descriptors point at the caller's buffers, TX descriptors at the caller's
@@ -35,6 +36,14 @@
  *  - The hot path allocates nothing; all per-slot state lives in objects made at construction.
  * Imports only runtime types: a driver may not import device code, so register offsets are copied
  * from the spec below.
+ *
+ * Written as closures over local state, plain object literals and module-level functions, not
+ * classes, for the sake of restarts, as the NVMe driver is (src/domains/nvme/core.ts): every
+ * instance of a domain runs the same evaluated code (src/kernel/isolation.ts), and V8 gives the
+ * objects of a class declared in it a new hidden class per instance, so after a few restarts the
+ * hot path's property accesses went polymorphic, then megamorphic: l2fwd behind the shadow ran at
+ * ~0.7 of its rate from the third restart on (`probes/restart-dip.js`). Objects made from literals
+ * look the same to V8 in every instance.
  */
 import type { DmaBytes } from '../../runtime/types.js';
 import { FrameDeque, type FrameQueue } from './deque.js';
@@ -158,202 +167,100 @@ function ringSize(v: number | undefined, what: string): number {
   return n;
 }
 
-/** One direction of one queue: its ring and the buffers its slots hold. */
-class Ring {
+/** One direction of one queue: its ring and the buffers its slots hold (made by newRing). */
+interface Ring {
   readonly mem: DmaBytes;
-  /** The buffers of slots clean, clean+1, ... (as many as are in flight), with the frame length posted. */
+  readonly size: number;
+  /** The buffers of slots clean, clean+1, ... (as many as are in flight: owned by hardware), with the frame length posted. */
   readonly held: FrameQueue;
   /** Next slot software fills (mirrors the tail register). */
-  tail = 0;
+  tail: number;
   /** Oldest slot owned by hardware. */
-  clean = 0;
+  clean: number;
   /**
    * Local copy of up to STAGE descriptors: a run being posted (staged by postFrom, written from
    * slot `tail` on by commit) or write-backs just read (collect).
    */
-  readonly stage = new Uint8Array(STAGE * DESC);
-  readonly stageV = new DataView(this.stage.buffer);
-  constructor(alloc: NicCoreOptions['alloc'], queue: (capacity: number) => FrameQueue, readonly size: number) {
-    this.mem = alloc(size * DESC, RING_ALIGN);
-    this.held = queue(size);
-  }
-  /** Buffers owned by hardware. */
-  get inflight(): number {
-    return this.held.length;
-  }
-  /**
-   * Writes the first n descriptors of `stage` into slots tail.. (one DMA write; the caller keeps
-   * the run short of the ring's end) and advances tail; moving the buffers into `held` is the
-   * caller's.
-   */
-  commit(n: number): void {
-    const s = this.tail;
-    this.mem.write(s * DESC, this.stage, 0, n * DESC);
-    this.tail = s + n === this.size ? 0 : s + n;
-  }
-  /**
-   * How many of the next `want` (>= 1, not past the ring's end) descriptors from `clean` are
-   * written back (DD), copied into `stage`. One atomic load when all are; a scan otherwise.
-   */
-  collect(want: number, statusOff: number, dd: number): number {
-    const mem = this.mem;
-    const c = this.clean;
-    let n = want;
-    if ((mem.loadU32((c + n - 1) * DESC + statusOff) & dd) === 0) {
-      n = 0;
-      while (n < want - 1 && (mem.loadU32((c + n) * DESC + statusOff) & dd) !== 0) n++;
-      if (n === 0) return 0;
-    }
-    mem.read(c * DESC, this.stage, 0, n * DESC);
-    return n;
-  }
-  /** Empties the ring; software state only (the device was reset or not yet enabled, and held is empty). */
-  clear(): void {
-    this.mem.fill(0, 0, this.size * DESC);
-    this.tail = this.clean = 0;
-  }
-  /**
-   * Moves the next n buffers the ring holds (from slot clean on) to `out` (which has room for
-   * them), lengths as held, or (`withLens` false) left for the caller to set.
-   */
-  release(n: number, out: FrameQueue, withLens = true): void {
-    out.moveFrom(this.held, n, withLens);
-    const c = this.clean + n;
-    this.clean = c < this.size ? c : c - this.size;
-  }
-  /** Moves every buffer still in the ring to `out`, with the length posted (`rx`: 0, no frame). */
-  drainTo(out: FrameQueue, rx: boolean): void {
-    const first = out.length;
-    const n = this.held.length;
-    this.release(n, out, !rx);
-    if (rx) for (let i = 0; i < n; i++) out.setLenAt(first + i, 0);
-  }
+  readonly stage: Uint8Array;
+  readonly stageV: DataView;
 }
 
-export class NicCore {
+function newRing(alloc: NicCoreOptions['alloc'], queue: (capacity: number) => FrameQueue, size: number): Ring {
+  const stage = new Uint8Array(STAGE * DESC);
+  return { mem: alloc(size * DESC, RING_ALIGN), size, held: queue(size), tail: 0, clean: 0, stage, stageV: new DataView(stage.buffer) };
+}
+
+/**
+ * Writes the first n descriptors of r's stage into slots tail.. (one DMA write; the caller keeps
+ * the run short of the ring's end) and advances tail; moving the buffers into `held` is the
+ * caller's.
+ */
+function commit(r: Ring, n: number): void {
+  const s = r.tail;
+  r.mem.write(s * DESC, r.stage, 0, n * DESC);
+  r.tail = s + n === r.size ? 0 : s + n;
+}
+
+/**
+ * How many of the next `want` (>= 1, not past the ring's end) descriptors from `clean` are
+ * written back (DD), copied into the stage. One atomic load when all are; a scan otherwise.
+ */
+function collect(r: Ring, want: number, statusOff: number, dd: number): number {
+  const mem = r.mem;
+  const c = r.clean;
+  let n = want;
+  if ((mem.loadU32((c + n - 1) * DESC + statusOff) & dd) === 0) {
+    n = 0;
+    while (n < want - 1 && (mem.loadU32((c + n) * DESC + statusOff) & dd) !== 0) n++;
+    if (n === 0) return 0;
+  }
+  mem.read(c * DESC, r.stage, 0, n * DESC);
+  return n;
+}
+
+/** Empties the ring; software state only (the device was reset or not yet enabled, and held is empty). */
+function clear(r: Ring): void {
+  r.mem.fill(0, 0, r.size * DESC);
+  r.tail = r.clean = 0;
+}
+
+/**
+ * Moves the next n buffers the ring holds (from slot clean on) to `out` (which has room for
+ * them), lengths as held, or (`withLens` false) left for the caller to set.
+ */
+function release(r: Ring, n: number, out: FrameQueue, withLens = true): void {
+  out.moveFrom(r.held, n, withLens);
+  const c = r.clean + n;
+  r.clean = c < r.size ? c : c - r.size;
+}
+
+/** Moves every buffer still in the ring to `out`, with the length posted (`rx`: 0, no frame). */
+function drainTo(r: Ring, out: FrameQueue, rx: boolean): void {
+  const first = out.length;
+  const n = r.held.length;
+  release(r, n, out, !rx);
+  if (rx) for (let i = 0; i < n; i++) out.setLenAt(first + i, 0);
+}
+
+/** The driver core (createNicCore). */
+export interface NicCore {
   readonly queues: number;
   readonly rxBufSize: number;
-  private readonly bar0: Int32Array;
-  /** The doorbell (NicCoreOptions.wake). */
-  private readonly wake: () => void;
-  private readonly now: () => number;
-  private readonly resetTimeoutMs: number;
-  private readonly promiscuous: boolean;
-  private readonly rx: Ring[];
-  private readonly tx: Ring[];
-  private readonly queueMask: number;
-  private up = false;
-  private missed = 0;
-  private rxErrors = 0;
-  private rxRefused = 0;
-  private txRefused = 0;
-  private errBits = 0;
   /** MAC address read from RAL/RAH at init. */
-  readonly mac = new Uint8Array(6);
-  /** Addresses and sizes of the buffers of one posting run (FrameQueue.moveFromSized). */
-  private readonly ext = new DataView(new ArrayBuffer(STAGE * 8));
-
-  constructor(o: NicCoreOptions) {
-    this.bar0 = o.bar0;
-    this.wake = o.wake;
-    this.now = o.now;
-    this.queues = o.queues ?? 1;
-    if (!Number.isInteger(this.queues) || this.queues < 1 || this.queues > 16) throw new RangeError(`nic: queues ${this.queues} not in 1..16`);
-    this.rxBufSize = o.rxBufSize ?? 2048;
-    if (!Number.isInteger(this.rxBufSize) || this.rxBufSize % 1024 !== 0 || this.rxBufSize < 1024 || this.rxBufSize > 31 * 1024) throw new RangeError(`nic: rxBufSize ${this.rxBufSize} must be a multiple of 1024 in 1024..31744`);
-    this.resetTimeoutMs = o.resetTimeoutMs ?? 1000;
-    this.promiscuous = o.promiscuous ?? false;
-    const rxN = ringSize(o.rxRingSize, 'rxRingSize');
-    const txN = ringSize(o.txRingSize, 'txRingSize');
-    const queue = o.queue ?? ((n: number): FrameQueue => new FrameDeque(n));
-    this.rx = Array.from({ length: this.queues }, () => new Ring(o.alloc, queue, rxN));
-    this.tx = Array.from({ length: this.queues }, () => new Ring(o.alloc, queue, txN));
-    this.queueMask = (1 << this.queues) - 1;
-  }
-
-  private resetDevice(): void {
-    const b = this.bar0;
-    Atomics.store(b, CTRL, CTRL_RST);
-    this.wake();
-    const deadline = this.now() + this.resetTimeoutMs;
-    while (Atomics.load(b, CTRL) & CTRL_RST) {
-      if (this.now() > deadline) throw new Error(`nic: device reset did not complete within ${this.resetTimeoutMs} ms`);
-    }
-  }
-
+  readonly mac: Uint8Array;
   /** Resets the device and brings it up: rings programmed and empty, RX/TX enabled, interrupts masked. */
-  init(): void {
-    const b = this.bar0;
-    this.resetDevice(); // leaves EIMS 0: every interrupt masked
-    const ral = Atomics.load(b, RAL0);
-    const rah = Atomics.load(b, RAH0);
-    for (let i = 0; i < 4; i++) this.mac[i] = (ral >>> (8 * i)) & 255;
-    this.mac[4] = rah & 255;
-    this.mac[5] = (rah >>> 8) & 255;
-    for (let q = 0; q < this.queues; q++) {
-      const r = this.rx[q]!;
-      r.clear();
-      Atomics.store(b, RDBAL(q), r.mem.addr % TWO32);
-      Atomics.store(b, RDBAH(q), Math.floor(r.mem.addr / TWO32));
-      Atomics.store(b, RDLEN(q), r.size * DESC);
-      Atomics.store(b, SRRCTL(q), (this.rxBufSize / 1024) | SRRCTL_DESCTYPE_ADV_ONEBUF);
-      Atomics.store(b, RDH(q), 0);
-      Atomics.store(b, RDT(q), 0);
-      Atomics.store(b, RXDCTL(q), XDCTL_ENABLE);
-      const t = this.tx[q]!;
-      t.clear();
-      Atomics.store(b, TDBAL(q), t.mem.addr % TWO32);
-      Atomics.store(b, TDBAH(q), Math.floor(t.mem.addr / TWO32));
-      Atomics.store(b, TDLEN(q), t.size * DESC);
-      Atomics.store(b, TDH(q), 0);
-      Atomics.store(b, TDT(q), 0);
-      Atomics.store(b, TXDCTL(q), XDCTL_ENABLE);
-    }
-    Atomics.store(b, FCTRL, FCTRL_BAM | (this.promiscuous ? FCTRL_UPE | FCTRL_MPE : 0));
-    Atomics.store(b, RXCTRL, RXCTRL_RXEN);
-    Atomics.store(b, DMATXCTL, DMATXCTL_TE);
-    this.up = true;
-    this.wake();
-  }
-
+  init(): void;
   /** Buffers currently in the rings (owned by hardware). */
-  get outstanding(): number {
-    let n = 0;
-    for (let q = 0; q < this.queues; q++) n += this.rx[q]!.inflight + this.tx[q]!.inflight;
-    return n;
-  }
-
-  get linkUp(): boolean {
-    return (Atomics.load(this.bar0, STATUS) & STATUS_LU) !== 0;
-  }
-
+  outstanding(): number;
+  linkUp(): boolean;
   /**
    * Resets the device and moves every buffer still in a ring into `reclaim` (RX buffers with
    * length 0, TX frames with their length); after the reset the device touches none of them.
    * Throws, changing nothing, if `reclaim` has no room for them all.
    */
-  stop(reclaim: FrameQueue): void {
-    const n = this.outstanding;
-    if (reclaim.capacity - reclaim.length < n) throw new RangeError(`nic: stop needs room for ${n} buffers in reclaim`);
-    this.resetDevice();
-    this.up = false;
-    for (let q = 0; q < this.queues; q++) {
-      this.rx[q]!.drainTo(reclaim, true);
-      this.tx[q]!.drainTo(reclaim, false);
-    }
-  }
-
+  stop(reclaim: FrameQueue): void;
   /** stop() then init(): the recovery path, with buffers outstanding. */
-  reset(reclaim: FrameQueue): void {
-    this.stop(reclaim);
-    this.init();
-  }
-
-  private checkQueue(q: number): void {
-    if (!this.up) throw new Error('nic: device not initialized');
-    if (!(q >= 0 && q < this.queues)) throw new RangeError(`nic: queue ${q} not in 0..${this.queues - 1}`);
-  }
-
+  reset(reclaim: FrameQueue): void;
   /**
    * RX on queue q. First collects received frames, in order, into `filled` (each buffer with its
    * frame length; a write-back with an error comes back with length 0), as many as `filled` has
@@ -361,58 +268,132 @@ export class NicCore {
    * A buffer smaller than rxBufSize is refused: pushed back onto `free`, and posting stops.
    * Returns the number of buffers pushed into `filled`.
    */
-  rxSubmitAndPoll(q: number, free: FrameQueue, filled: FrameQueue): number {
-    this.checkQueue(q);
-    const r = this.rx[q]!;
-    const sv = r.stageV;
-    let got = 0;
-    while (r.inflight > 0 && filled.length < filled.capacity) {
-      let want = filled.capacity - filled.length;
-      if (r.inflight < want) want = r.inflight;
-      if (STAGE < want) want = STAGE;
-      if (r.size - r.clean < want) want = r.size - r.clean;
-      const n = r.collect(want, 8, RXD_STAT_DD);
-      const first = filled.length;
-      r.release(n, filled, false);
-      for (let i = 0; i < n; i++) {
-        const st = sv.getUint32(i * DESC + 8, true);
-        let len = sv.getUint16(i * DESC + 12, true);
-        if ((st & RXD_ERR_MASK) !== 0 || (st & RXD_STAT_EOP) === 0) {
-          this.rxErrors++;
-          len = 0;
-        }
-        filled.setLenAt(first + i, len);
-      }
-      got += n;
-      if (n < want) break;
-    }
-    this.postFrom(free, r, RDT(q), true);
-    return got;
-  }
-
+  rxSubmitAndPoll(q: number, free: FrameQueue, filled: FrameQueue): number;
   /**
    * TX on queue q. First reclaims finished frames into `done` in batches of 32 (each with the
    * length it was sent with). Then posts frames from `frames` (front first, each buffer with its
    * frame length) and advances TDT once. A frame with length 0, over 16 KiB, or longer than its
    * buffer is refused: pushed back onto `frames`, and posting stops. Returns frames posted.
    */
-  txSubmitAndPoll(q: number, frames: FrameQueue, done: FrameQueue): number {
-    this.checkQueue(q);
-    const t = this.tx[q]!;
-    const mem = t.mem;
-    while (t.inflight > 0) {
-      // A batch of 32, or fewer if fewer are in flight or `done` has less room (batch-1 callers).
-      const room = done.capacity - done.length;
-      let n = t.inflight < BATCH ? t.inflight : BATCH;
-      if (room < n) n = room;
-      if (n <= 0) break;
-      let last = t.clean + n - 1;
-      if (last >= t.size) last -= t.size;
-      if ((mem.loadU32(last * DESC + 12) & TXD_STAT_DD) === 0) break;
-      t.release(n, done);
+  txSubmitAndPoll(q: number, frames: FrameQueue, done: FrameQueue): number;
+  /** TX frames of queue q not yet reclaimed. */
+  txInflight(q: number): number;
+  /** RX buffers of queue q currently posted to hardware. */
+  rxPosted(q: number): number;
+  /** Interrupt mode: unmask the RX interrupt of every queue (EIMS). */
+  enableInterrupts(): void;
+  /**
+   * Poll mode: mask every RX interrupt. EIMC's effect is applied to EIMS directly: the model folds
+   * EIMC lazily, so an EIMC write followed by an EIMS write could be folded after the set.
+   */
+  disableInterrupts(): void;
+  /**
+   * The kernel delivered interrupt vectors `bits`. Reads (and so clears) EICR and returns the mask
+   * of RX queues that have work: the caller then runs rxSubmitAndPoll on each.
+   */
+  onInterrupt(bits: number): number;
+  /** Fills `s` with the device counters and the core's own. */
+  readStats(s: NicStats): NicStats;
+}
+
+export function createNicCore(o: NicCoreOptions): NicCore {
+  const bar0 = o.bar0;
+  /** The doorbell (NicCoreOptions.wake). */
+  const wake = o.wake;
+  const now = o.now;
+  const queues = o.queues ?? 1;
+  if (!Number.isInteger(queues) || queues < 1 || queues > 16) throw new RangeError(`nic: queues ${queues} not in 1..16`);
+  const rxBufSize = o.rxBufSize ?? 2048;
+  if (!Number.isInteger(rxBufSize) || rxBufSize % 1024 !== 0 || rxBufSize < 1024 || rxBufSize > 31 * 1024) throw new RangeError(`nic: rxBufSize ${rxBufSize} must be a multiple of 1024 in 1024..31744`);
+  const resetTimeoutMs = o.resetTimeoutMs ?? 1000;
+  const promiscuous = o.promiscuous ?? false;
+  const rxN = ringSize(o.rxRingSize, 'rxRingSize');
+  const txN = ringSize(o.txRingSize, 'txRingSize');
+  const queue = o.queue ?? ((n: number): FrameQueue => new FrameDeque(n));
+  const rx = Array.from({ length: queues }, () => newRing(o.alloc, queue, rxN));
+  const tx = Array.from({ length: queues }, () => newRing(o.alloc, queue, txN));
+  const queueMask = (1 << queues) - 1;
+  const mac = new Uint8Array(6);
+  /** Addresses and sizes of the buffers of one posting run (FrameQueue.moveFromSized). */
+  const ext = new DataView(new ArrayBuffer(STAGE * 8));
+  let up = false;
+  // The core's own counts (what NicStats adds to the device's counters).
+  let missed = 0;
+  let rxErrors = 0;
+  let rxRefused = 0;
+  let txRefused = 0;
+  let errBits = 0;
+
+  const resetDevice = (): void => {
+    Atomics.store(bar0, CTRL, CTRL_RST);
+    wake();
+    const deadline = now() + resetTimeoutMs;
+    while (Atomics.load(bar0, CTRL) & CTRL_RST) {
+      if (now() > deadline) throw new Error(`nic: device reset did not complete within ${resetTimeoutMs} ms`);
     }
-    return this.postFrom(frames, t, TDT(q), false);
-  }
+  };
+
+  const init = (): void => {
+    const b = bar0;
+    resetDevice(); // leaves EIMS 0: every interrupt masked
+    const ral = Atomics.load(b, RAL0);
+    const rah = Atomics.load(b, RAH0);
+    for (let i = 0; i < 4; i++) mac[i] = (ral >>> (8 * i)) & 255;
+    mac[4] = rah & 255;
+    mac[5] = (rah >>> 8) & 255;
+    for (let q = 0; q < queues; q++) {
+      const r = rx[q]!;
+      clear(r);
+      Atomics.store(b, RDBAL(q), r.mem.addr % TWO32);
+      Atomics.store(b, RDBAH(q), Math.floor(r.mem.addr / TWO32));
+      Atomics.store(b, RDLEN(q), r.size * DESC);
+      Atomics.store(b, SRRCTL(q), (rxBufSize / 1024) | SRRCTL_DESCTYPE_ADV_ONEBUF);
+      Atomics.store(b, RDH(q), 0);
+      Atomics.store(b, RDT(q), 0);
+      Atomics.store(b, RXDCTL(q), XDCTL_ENABLE);
+      const t = tx[q]!;
+      clear(t);
+      Atomics.store(b, TDBAL(q), t.mem.addr % TWO32);
+      Atomics.store(b, TDBAH(q), Math.floor(t.mem.addr / TWO32));
+      Atomics.store(b, TDLEN(q), t.size * DESC);
+      Atomics.store(b, TDH(q), 0);
+      Atomics.store(b, TDT(q), 0);
+      Atomics.store(b, TXDCTL(q), XDCTL_ENABLE);
+    }
+    Atomics.store(b, FCTRL, FCTRL_BAM | (promiscuous ? FCTRL_UPE | FCTRL_MPE : 0));
+    Atomics.store(b, RXCTRL, RXCTRL_RXEN);
+    Atomics.store(b, DMATXCTL, DMATXCTL_TE);
+    up = true;
+    wake();
+  };
+
+  const outstanding = (): number => {
+    let n = 0;
+    for (let q = 0; q < queues; q++) n += rx[q]!.held.length + tx[q]!.held.length;
+    return n;
+  };
+
+  const stop = (reclaim: FrameQueue): void => {
+    const n = outstanding();
+    if (reclaim.capacity - reclaim.length < n) throw new RangeError(`nic: stop needs room for ${n} buffers in reclaim`);
+    resetDevice();
+    up = false;
+    for (let q = 0; q < queues; q++) {
+      drainTo(rx[q]!, reclaim, true);
+      drainTo(tx[q]!, reclaim, false);
+    }
+  };
+
+  const checkQueue = (q: number): void => {
+    if (!up) throw new Error('nic: device not initialized');
+    if (!(q >= 0 && q < queues)) throw new RangeError(`nic: queue ${q} not in 0..${queues - 1}`);
+  };
+
+  /** Whether the TX frame at the front of `src` (its length already checked) fits its buffer. */
+  const fitsFront = (src: FrameQueue): boolean => {
+    src.extents(1, ext);
+    return src.lenAt(0) <= ext.getUint32(4, true);
+  };
 
   /**
    * Posts buffers from the front of `src` into ring `r`'s empty slots, up to STAGE per run (and
@@ -428,21 +409,20 @@ export class NicCore {
    * buffer too small for that but not for its own frame ends the run without being refused: it
    * is then posted as a run of one, with need = its own frame's length.
    */
-  private postFrom(src: FrameQueue, r: Ring, tailReg: number, rx: boolean): number {
-    const ext = this.ext;
+  const postFrom = (src: FrameQueue, r: Ring, tailReg: number, isRx: boolean): number => {
     const v = r.stageV;
     let posted = 0;
     let single = false;
     for (;;) {
-      let k = r.size - 1 - r.inflight;
+      let k = r.size - 1 - r.held.length;
       if (src.length < k) k = src.length;
       if (STAGE < k) k = STAGE;
       if (r.size - r.tail < k) k = r.size - r.tail; // a run stops at the ring's end: one write
       if (single && k > 1) k = 1;
       if (k <= 0) break;
-      let need = this.rxBufSize;
+      let need = rxBufSize;
       let run = k;
-      if (!rx) {
+      if (!isRx) {
         // Staged right here, not through a call per descriptor: every call in domain code pays
         // the deadline tick the build puts at its entry.
         need = 1;
@@ -450,106 +430,134 @@ export class NicCore {
           const len = src.lenAt(run);
           if (!(len > 0 && len <= MAX_TX_FRAME)) break;
           if (len > need) need = len;
-          const o = run * DESC;
-          v.setUint32(o + 8, len | TXD_DTYP_DATA | TXD_CMD, true);
-          v.setUint32(o + 12, len << TXD_PAYLEN_SHIFT, true);
+          const off = run * DESC;
+          v.setUint32(off + 8, len | TXD_DTYP_DATA | TXD_CMD, true);
+          v.setUint32(off + 12, len << TXD_PAYLEN_SHIFT, true);
         }
       }
-      const moved = run > 0 ? r.held.moveFromSized(src, run, need, ext, !rx) : 0; // RX buffers carry no length until filled
+      const moved = run > 0 ? r.held.moveFromSized(src, run, need, ext, !isRx) : 0; // RX buffers carry no length until filled
       for (let i = 0; i < moved; i++) {
-        const o = i * DESC;
-        v.setUint32(o, ext.getUint32(i * 8, true), true);
-        v.setUint32(o + 4, 0, true);
-        if (rx) {
-          v.setUint32(o + 8, 0, true); // header address 0
-          v.setUint32(o + 12, 0, true); // clears DD
+        const off = i * DESC;
+        v.setUint32(off, ext.getUint32(i * 8, true), true);
+        v.setUint32(off + 4, 0, true);
+        if (isRx) {
+          v.setUint32(off + 8, 0, true); // header address 0
+          v.setUint32(off + 12, 0, true); // clears DD
         }
       }
-      if (moved > 0) r.commit(moved);
+      if (moved > 0) commit(r, moved);
       posted += moved;
       single = false;
       if (moved < k) {
-        if (moved < run && !rx && this.fitsFront(src)) {
+        if (moved < run && !isRx && fitsFront(src)) {
           single = true; // too small for the run's longest frame, not for its own
           continue;
         }
         src.rotate();
-        if (rx) this.rxRefused++;
-        else this.txRefused++;
+        if (isRx) rxRefused++;
+        else txRefused++;
         break;
       }
     }
     if (posted > 0) {
-      Atomics.store(this.bar0, tailReg, r.tail);
-      this.wake();
+      Atomics.store(bar0, tailReg, r.tail);
+      wake();
     }
     return posted;
-  }
-
-  /** Whether the TX frame at the front of `src` (its length already checked) fits its buffer. */
-  private fitsFront(src: FrameQueue): boolean {
-    src.extents(1, this.ext);
-    return src.lenAt(0) <= this.ext.getUint32(4, true);
-  }
-
-  /** TX frames of queue q not yet reclaimed. */
-  txInflight(q: number): number {
-    return this.tx[q]!.inflight;
-  }
-
-  /** RX buffers of queue q currently posted to hardware. */
-  rxPosted(q: number): number {
-    return this.rx[q]!.inflight;
-  }
-
-  /** Interrupt mode: unmask the RX interrupt of every queue (EIMS). */
-  enableInterrupts(): void {
-    Atomics.or(this.bar0, EIMS, this.queueMask);
-    this.wake();
-  }
-
-  /**
-   * Poll mode: mask every RX interrupt. EIMC's effect is applied to EIMS directly: the model folds
-   * EIMC lazily, so an EIMC write followed by an EIMS write could be folded after the set.
-   */
-  disableInterrupts(): void {
-    Atomics.and(this.bar0, EIMS, ~this.queueMask);
-    this.wake();
-  }
-
-  /**
-   * The kernel delivered interrupt vectors `bits`. Reads (and so clears) EICR and returns the mask
-   * of RX queues that have work: the caller then runs rxSubmitAndPoll on each.
-   */
-  onInterrupt(bits: number): number {
-    return (Atomics.exchange(this.bar0, EICR, 0) | bits) & this.queueMask;
-  }
-
-  /** Fills `s` with the device counters and the core's own. */
-  readStats(s: NicStats): NicStats {
-    const b = this.bar0;
-    this.missed += Atomics.exchange(b, MPC, 0) >>> 0;
-    this.errBits |= Atomics.exchange(b, NIC_ERR, 0);
-    s.rxPackets = Atomics.load(b, GPRC) >>> 0;
-    s.txPackets = Atomics.load(b, GPTC) >>> 0;
-    s.rxBytes = this.read64(GORCL);
-    s.txBytes = this.read64(GOTCL);
-    s.rxMissed = this.missed;
-    s.rxErrors = this.rxErrors;
-    s.rxRefused = this.rxRefused;
-    s.txRefused = this.txRefused;
-    s.deviceErrorBits = this.errBits;
-    s.deviceErrorCount = Atomics.load(b, NIC_ERRCNT) >>> 0;
-    return s;
-  }
+  };
 
   /** A 64-bit counter as low/high words: re-read until the high word is stable, so it never tears. */
-  private read64(lo: number): number {
-    const b = this.bar0;
+  const read64 = (lo: number): number => {
     for (;;) {
-      const h = Atomics.load(b, lo + 1) >>> 0;
-      const l = Atomics.load(b, lo) >>> 0;
-      if ((Atomics.load(b, lo + 1) >>> 0) === h) return h * TWO32 + l;
+      const h = Atomics.load(bar0, lo + 1) >>> 0;
+      const l = Atomics.load(bar0, lo) >>> 0;
+      if ((Atomics.load(bar0, lo + 1) >>> 0) === h) return h * TWO32 + l;
     }
-  }
+  };
+
+  return {
+    queues,
+    rxBufSize,
+    mac,
+    init,
+    outstanding,
+    linkUp: () => (Atomics.load(bar0, STATUS) & STATUS_LU) !== 0,
+    stop,
+    reset(reclaim) {
+      stop(reclaim);
+      init();
+    },
+    rxSubmitAndPoll(q, free, filled) {
+      checkQueue(q);
+      const r = rx[q]!;
+      const sv = r.stageV;
+      let got = 0;
+      while (r.held.length > 0 && filled.length < filled.capacity) {
+        let want = filled.capacity - filled.length;
+        if (r.held.length < want) want = r.held.length;
+        if (STAGE < want) want = STAGE;
+        if (r.size - r.clean < want) want = r.size - r.clean;
+        const n = collect(r, want, 8, RXD_STAT_DD);
+        const first = filled.length;
+        release(r, n, filled, false);
+        for (let i = 0; i < n; i++) {
+          const st = sv.getUint32(i * DESC + 8, true);
+          let len = sv.getUint16(i * DESC + 12, true);
+          if ((st & RXD_ERR_MASK) !== 0 || (st & RXD_STAT_EOP) === 0) {
+            rxErrors++;
+            len = 0;
+          }
+          filled.setLenAt(first + i, len);
+        }
+        got += n;
+        if (n < want) break;
+      }
+      postFrom(free, r, RDT(q), true);
+      return got;
+    },
+    txSubmitAndPoll(q, frames, done) {
+      checkQueue(q);
+      const t = tx[q]!;
+      const mem = t.mem;
+      while (t.held.length > 0) {
+        // A batch of 32, or fewer if fewer are in flight or `done` has less room (batch-1 callers).
+        const room = done.capacity - done.length;
+        let n = t.held.length < BATCH ? t.held.length : BATCH;
+        if (room < n) n = room;
+        if (n <= 0) break;
+        let last = t.clean + n - 1;
+        if (last >= t.size) last -= t.size;
+        if ((mem.loadU32(last * DESC + 12) & TXD_STAT_DD) === 0) break;
+        release(t, n, done);
+      }
+      return postFrom(frames, t, TDT(q), false);
+    },
+    txInflight: (q) => tx[q]!.held.length,
+    rxPosted: (q) => rx[q]!.held.length,
+    enableInterrupts() {
+      Atomics.or(bar0, EIMS, queueMask);
+      wake();
+    },
+    disableInterrupts() {
+      Atomics.and(bar0, EIMS, ~queueMask);
+      wake();
+    },
+    onInterrupt: (bits) => (Atomics.exchange(bar0, EICR, 0) | bits) & queueMask,
+    readStats(s) {
+      const b = bar0;
+      missed += Atomics.exchange(b, MPC, 0) >>> 0;
+      errBits |= Atomics.exchange(b, NIC_ERR, 0);
+      s.rxPackets = Atomics.load(b, GPRC) >>> 0;
+      s.txPackets = Atomics.load(b, GPTC) >>> 0;
+      s.rxBytes = read64(GORCL);
+      s.txBytes = read64(GOTCL);
+      s.rxMissed = missed;
+      s.rxErrors = rxErrors;
+      s.rxRefused = rxRefused;
+      s.txRefused = txRefused;
+      s.deviceErrorBits = errBits;
+      s.deviceErrorCount = Atomics.load(b, NIC_ERRCNT) >>> 0;
+      return s;
+    },
+  };
 }

@@ -1,6 +1,6 @@
 /**
  * nic: the 82599-style NIC driver domain (issue 5). Glue between the `Net` interface and the
- * driver logic in core.ts (NicCore), on the device capability `sys.device` (BAR0, wake, interrupts).
+ * driver logic in core.ts (createNicCore), on the device capability `sys.device` (BAR0, wake, interrupts).
  *
  * Configuration (sys.config): rxRing / txRing (descriptors, multiple of 8; default 512),
  * rxBufSize (default 2048), queues (default 1), promiscuous (default false), interrupts (start in
@@ -23,8 +23,8 @@
 import type { Net, NetIo, NetLink, NetStats } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
 import type { RRef, RRefArray, RRefDeque } from '../../runtime/types.js';
-import { NicCore, emptyStats } from './core.js';
-import { DequeQueue } from './io.js';
+import { createNicCore, emptyStats } from './core.js';
+import { dequeQueue } from './io.js';
 
 const EINVAL = -22;
 const ENOSPC = -28;
@@ -34,14 +34,14 @@ export function init(sys: Sys): Net {
   if (!dev) return sys.panic('nic: loaded without a device');
   const cfg = sys.config;
   const num = (k: string, d: number): number => (typeof cfg[k] === 'number' ? (cfg[k] as number) : d);
-  const core = new NicCore({
+  const core = createNicCore({
     bar0: dev.bar0,
     wake: dev.wake,
     alloc: (n, a) => sys.alloc.bytes(n, a),
     // Each ring keeps its buffers in a deque of the driver's own: buffers move between it and a
     // NetIo's deques in bulk, with no handle per buffer.
     queue: (n) => {
-      const q = new DequeQueue();
+      const q = dequeQueue();
       q.bind(sys.alloc.deque<RRefArray>(n), null);
       return q;
     },
@@ -53,8 +53,8 @@ export function init(sys: Sys): Net {
     promiscuous: cfg.promiscuous === true,
   });
   core.init();
-  const inQ = new DequeQueue();
-  const outQ = new DequeQueue();
+  const inQ = dequeQueue();
+  const outQ = dequeQueue();
   const st = emptyStats();
   let irqMode = false;
   let pendingIrq = 0;
@@ -136,21 +136,21 @@ export function init(sys: Sys): Net {
       return io;
     },
     outstanding() {
-      return core.outstanding;
+      return core.outstanding();
     },
     drain(io: RRef<NetIo>) {
       if (!open(io, 0, true)) {
-        stamp(io, core.outstanding);
+        stamp(io, core.outstanding());
         return io;
       }
       const before = outQ.length;
-      if (outQ.capacity - outQ.length < core.outstanding) {
+      if (outQ.capacity - outQ.length < core.outstanding()) {
         io.status = ENOSPC;
       } else {
         core.reset(outQ);
         if (irqMode) core.enableInterrupts();
       }
-      close(io, before, core.outstanding);
+      close(io, before, core.outstanding());
       return io;
     },
     stats(out: RRef<NetStats>) {
@@ -166,7 +166,7 @@ export function init(sys: Sys): Net {
       return out;
     },
     link(out: RRef<NetLink>) {
-      out.up = core.linkUp;
+      out.up = core.linkUp();
       out.speedMbps = 10000;
       out.mac = [...core.mac] as unknown as NetLink['mac'];
       out.queues = core.queues;

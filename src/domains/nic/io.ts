@@ -12,37 +12,21 @@
  * checked kernel call, so binding reads the lengths in use with one `read` and `finish` writes
  * them back, rotated so the front element's length is at index 0 again, with one `write`
  * (typed-array stores are slow under lockdown: the copy is written through a DataView).
+ *
+ * An object literal and module-level functions, not a class: see core.ts's header (restarts).
  */
 import type { RRefArray, RRefDeque } from '../../runtime/types.js';
 import type { FrameQueue } from './deque.js';
 
-export class DequeQueue implements FrameQueue {
-  capacity = 0;
-  length = 0;
-  private d: RRefDeque<RRefArray> | null = null;
-  private lens: RRefArray | null = null;
-  /** Local copy of lens: the element at ring index i (front at `head`) has its length at 4*i. */
-  private copy = new Uint8Array(0);
-  private copyV = new DataView(this.copy.buffer);
-  /** Index in the copy of the front element. */
-  private head = 0;
-  /** A length changed since bind (the copy differs from lens). */
-  private dirty = false;
-
+/** A FrameQueue over an RRefDeque (dequeQueue); bound to a deque before use, finished after. */
+export interface DequeQueue extends FrameQueue {
   /**
    * Point at `d` and `lens` (null: a driver-owned deque whose lengths live only here): a queue the
    * core appends to (a NetIo's collect, a ring's record). False if the lens array is too short for
    * the deque. The lengths of the elements already there are read (one `read`), so finish can
    * write them all back in order.
    */
-  bind(d: RRefDeque<RRefArray>, lens: RRefArray | null): boolean {
-    const cap = d.capacity;
-    if (lens !== null && lens.byteLength < cap * 4) return false;
-    this.point(d, lens, cap, d.length);
-    if (lens !== null && this.length > 0) lens.read(0, this.copy, 0, this.length * 4);
-    return true;
-  }
-
+  bind(d: RRefDeque<RRefArray>, lens: RRefArray | null): boolean;
   /**
    * Point at a NetIo's `pkts`, which the core only takes from (moves out of the front, rotates):
    * the deque's capacity is not read (a kernel call saved), the view's capacity is its length at
@@ -50,110 +34,145 @@ export class DequeQueue implements FrameQueue {
    * free buffers) and are neither read nor written back. False if lens cannot hold the deque's
    * lengths.
    */
-  bindInput(d: RRefDeque<RRefArray>, lens: RRefArray | null): boolean {
-    const n = d.length;
-    if (lens !== null && lens.byteLength < n * 4) return false;
-    this.point(d, lens, n, n);
-    if (lens !== null && n > 0) lens.read(0, this.copy, 0, n * 4);
-    return true;
-  }
-
-  private point(d: RRefDeque<RRefArray>, lens: RRefArray | null, capacity: number, length: number): void {
-    this.d = d;
-    this.lens = lens;
-    this.capacity = capacity;
-    this.length = length;
-    this.head = 0;
-    this.dirty = false;
-    if (this.copy.length < capacity * 4) {
-      this.copy = new Uint8Array(capacity * 4);
-      this.copyV = new DataView(this.copy.buffer);
-    }
-  }
-
-  /** Index in the copy of element i. */
-  private at(i: number): number {
-    const a = this.head + i;
-    return a < this.capacity ? a : a - this.capacity;
-  }
-
-  // lenAt and setLenAt run once per frame: at() written out, one call fewer each.
-  lenAt(i: number): number {
-    let a = this.head + i;
-    if (a >= this.capacity) a -= this.capacity;
-    return this.copyV.getUint32(a * 4, true);
-  }
-
-  setLenAt(i: number, len: number): void {
-    let a = this.head + i;
-    if (a >= this.capacity) a -= this.capacity;
-    this.copyV.setUint32(a * 4, len, true);
-    this.dirty = true;
-  }
-
-  extents(n: number, out: DataView): void {
-    this.d!.extents(0, n, out, 0);
-  }
-
-  moveFrom(src: this, n: number, withLens = true): number {
-    // Bounded by the view's room too: an input view's copy has room only for what it held.
-    const room = this.capacity - this.length;
-    return this.took(src, this.d!.moveFrom(src.d!, n < room ? n : room), withLens);
-  }
-
-  moveFromSized(src: this, n: number, minBytes: number, out: DataView, withLens = true): number {
-    const room = this.capacity - this.length;
-    return this.took(src, this.d!.moveFromSized(src.d!, n < room ? n : room, minBytes, out, 0), withLens);
-  }
-
-  /** Bookkeeping after `moved` elements came from the front of src: lengths, counts, heads. */
-  private took(src: this, moved: number, withLens: boolean): number {
-    if (withLens && moved > 0) {
-      // Element k of src (its copy from src.head) to this.length + k of ours, both rings walked
-      // with local indices: one step per length, no call per length.
-      const from = src.copyV;
-      const to = this.copyV;
-      const fromCap = src.capacity;
-      const toCap = this.capacity;
-      let f = src.head;
-      let t = this.at(this.length);
-      for (let k = 0; k < moved; k++) {
-        to.setUint32(t * 4, from.getUint32(f * 4, true), true);
-        if (++f === fromCap) f = 0;
-        if (++t === toCap) t = 0;
-      }
-    }
-    this.length += moved;
-    if (moved > 0) this.dirty = true;
-    src.length -= moved;
-    src.head = src.at(moved);
-    return moved;
-  }
-
-  rotate(): void {
-    const len = this.lenAt(0);
-    const d = this.d!;
-    d.push(d.pop()!);
-    this.head = this.at(1);
-    this.copyV.setUint32(this.at(this.length - 1) * 4, len, true);
-    this.dirty = true;
-  }
-
+  bindInput(d: RRefDeque<RRefArray>, lens: RRefArray | null): boolean;
   /**
    * Write the lengths back with the front element's at index 0 (not for a view without a lengths
    * array); drop the references.
    */
-  finish(): void {
-    const lens = this.lens;
-    const n = this.length;
-    const h = this.head;
-    if (lens !== null && n > 0 && (h !== 0 || this.dirty)) {
-      // The n lengths in use are at [h, h+n) of the copy, wrapping at capacity.
-      const first = Math.min(n, this.capacity - h);
-      lens.write(0, this.copy, h * 4, first * 4);
-      if (first < n) lens.write(first * 4, this.copy, 0, (n - first) * 4);
-    }
-    this.d = null;
-    this.lens = null;
+  finish(): void;
+}
+
+/** A DequeQueue's state: what a move reads of its source too. */
+interface View extends DequeQueue {
+  capacity: number;
+  length: number;
+  d: RRefDeque<RRefArray> | null;
+  lens: RRefArray | null;
+  /** Local copy of lens: the element at ring index i (front at `head`) has its length at 4*i. */
+  copy: Uint8Array;
+  copyV: DataView;
+  /** Index in the copy of the front element. */
+  head: number;
+  /** A length changed since bind (the copy differs from lens). */
+  dirty: boolean;
+}
+
+function point(v: View, d: RRefDeque<RRefArray>, lens: RRefArray | null, capacity: number, length: number): void {
+  v.d = d;
+  v.lens = lens;
+  v.capacity = capacity;
+  v.length = length;
+  v.head = 0;
+  v.dirty = false;
+  if (v.copy.length < capacity * 4) {
+    v.copy = new Uint8Array(capacity * 4);
+    v.copyV = new DataView(v.copy.buffer);
   }
+}
+
+/** Index in v's copy of element i. */
+function at(v: View, i: number): number {
+  const a = v.head + i;
+  return a < v.capacity ? a : a - v.capacity;
+}
+
+/** Bookkeeping after `moved` elements came from the front of `src` to the back of `to`: lengths, counts, heads. */
+function took(to: View, src: View, moved: number, withLens: boolean): number {
+  if (withLens && moved > 0) {
+    // Element k of src (its copy from src.head) to to.length + k, both rings walked with local
+    // indices: one step per length, no call per length.
+    const from = src.copyV;
+    const into = to.copyV;
+    const fromCap = src.capacity;
+    const toCap = to.capacity;
+    let f = src.head;
+    let t = at(to, to.length);
+    for (let k = 0; k < moved; k++) {
+      into.setUint32(t * 4, from.getUint32(f * 4, true), true);
+      if (++f === fromCap) f = 0;
+      if (++t === toCap) t = 0;
+    }
+  }
+  to.length += moved;
+  if (moved > 0) to.dirty = true;
+  src.length -= moved;
+  src.head = at(src, moved);
+  return moved;
+}
+
+/** A new, unbound DequeQueue. */
+export function dequeQueue(): DequeQueue {
+  const copy = new Uint8Array(0);
+  const v: View = {
+    capacity: 0,
+    length: 0,
+    d: null,
+    lens: null,
+    copy,
+    copyV: new DataView(copy.buffer),
+    head: 0,
+    dirty: false,
+    bind(d, lens) {
+      const cap = d.capacity;
+      if (lens !== null && lens.byteLength < cap * 4) return false;
+      point(v, d, lens, cap, d.length);
+      if (lens !== null && v.length > 0) lens.read(0, v.copy, 0, v.length * 4);
+      return true;
+    },
+    bindInput(d, lens) {
+      const n = d.length;
+      if (lens !== null && lens.byteLength < n * 4) return false;
+      point(v, d, lens, n, n);
+      if (lens !== null && n > 0) lens.read(0, v.copy, 0, n * 4);
+      return true;
+    },
+    // lenAt and setLenAt run once per frame: at() written out, one call fewer each.
+    lenAt(i) {
+      let a = v.head + i;
+      if (a >= v.capacity) a -= v.capacity;
+      return v.copyV.getUint32(a * 4, true);
+    },
+    setLenAt(i, len) {
+      let a = v.head + i;
+      if (a >= v.capacity) a -= v.capacity;
+      v.copyV.setUint32(a * 4, len, true);
+      v.dirty = true;
+    },
+    extents(n, out) {
+      v.d!.extents(0, n, out, 0);
+    },
+    moveFrom(src, n, withLens = true) {
+      // Bounded by the view's room too: an input view's copy has room only for what it held.
+      const room = v.capacity - v.length;
+      const from = src as View;
+      return took(v, from, v.d!.moveFrom(from.d!, n < room ? n : room), withLens);
+    },
+    moveFromSized(src, n, minBytes, out, withLens = true) {
+      const room = v.capacity - v.length;
+      const from = src as View;
+      return took(v, from, v.d!.moveFromSized(from.d!, n < room ? n : room, minBytes, out, 0), withLens);
+    },
+    rotate() {
+      const len = v.lenAt(0);
+      const d = v.d!;
+      d.push(d.pop()!);
+      v.head = at(v, 1);
+      v.copyV.setUint32(at(v, v.length - 1) * 4, len, true);
+      v.dirty = true;
+    },
+    finish() {
+      const lens = v.lens;
+      const n = v.length;
+      const h = v.head;
+      if (lens !== null && n > 0 && (h !== 0 || v.dirty)) {
+        // The n lengths in use are at [h, h+n) of the copy, wrapping at capacity.
+        const first = Math.min(n, v.capacity - h);
+        lens.write(0, v.copy, h * 4, first * 4);
+        if (first < n) lens.write(first * 4, v.copy, 0, (n - first) * 4);
+      }
+      v.d = null;
+      v.lens = null;
+    },
+  };
+  return v;
 }
