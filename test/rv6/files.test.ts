@@ -10,11 +10,7 @@ import assert from 'node:assert/strict';
 import {
   DEV_CONSOLE, O_APPEND, O_CREATE, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, SEEK_CUR, SEEK_END, SEEK_SET, T_DEVICE, T_DIR, T_FILE,
 } from '../../src/interfaces/rv6.js';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fsck } from '../../src/host/fsck.js';
-import { ERRNO, expectResults, rv6Image, withRv6 } from './helpers.js';
+import { assertFsckClean, ERRNO, expectResults, withImageFile, withRv6 } from './helpers.js';
 
 const E = (name: keyof typeof ERRNO): number => -ERRNO[name];
 
@@ -237,10 +233,7 @@ test('device nodes: the console major opens the console, others are ENXIO; ESPIP
 });
 
 test('close while a write of the same file is in flight: the write completes, then the file is closed (and, unlinked, freed)', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rv6-closewrite-'));
-  const file = join(dir, 'disk.img');
-  writeFileSync(file, rv6Image({}, 8 << 20));
-  try {
+  await withImageFile(async (file) => {
     await withRv6(async (t) => {
       await t.runInit([
         ['k=open', '/kept', O_CREATE | O_RDWR],
@@ -255,9 +248,6 @@ test('close while a write of the same file is in flight: the write completes, th
       ]);
       expectResults(t, { ck: 0, wk: 200_000, u: 0, co: 0, wo: 200_000, s: { err: 0, size: 200_000 } });
     }, { file });
-    const report = fsck(file);
-    assert.ok(report.ok && report.warnings.length === 0, [...report.errors, ...report.warnings].join('\n'));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+    assertFsckClean(file, 'the unlinked file was freed once the write had ended');
+  });
 });

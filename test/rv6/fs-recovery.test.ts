@@ -10,12 +10,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fsck } from '../../src/host/fsck.js';
 import { ERRNO, O_CREATE, O_RDONLY, O_RDWR, SEEK_SET } from '../../src/interfaces/rv6.js';
-import { expectResults, rv6Image, withRv6, type Cmd } from './helpers.js';
+import { assertFsckClean, expectResults, withImageFile, withRv6, type Cmd } from './helpers.js';
 
 const EIO = -ERRNO.EIO;
 
@@ -61,10 +57,7 @@ test('after a crash of the fs domain: open files are reopened and go on, paths w
 });
 
 test('open files are found by inode, not by name: one renamed before the crash, one unlinked before it, one unlinked after it', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rv6-fsrec-'));
-  const file = join(dir, 'disk.img');
-  writeFileSync(file, rv6Image({}, 8 << 20));
-  try {
+  await withImageFile(async (file) => {
     await withRv6(async (t) => {
       await t.runInit([
         ['m=open', '/moved', O_CREATE | O_RDWR],
@@ -107,11 +100,8 @@ test('open files are found by inode, not by name: one renamed before the crash, 
       });
       assert.notEqual(t.r('fg').ino, 0);
     }, { file });
-    const report = fsck(file);
-    assert.ok(report.ok && report.warnings.length === 0, `the unlinked files were freed at their close, no orphan is left:\n${[...report.errors, ...report.warnings].join('\n')}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+    assertFsckClean(file, 'the unlinked files were freed at their close, no orphan is left');
+  });
 });
 
 test('the path lookup that meets the crash is made again on the new instance', async () => {
@@ -139,12 +129,9 @@ test('an fs domain that keeps crashing is given up on: EIO from then on, and the
 });
 
 test('fs crashes at many points of a write workload on the NVMe stack: what returned is on disk, the image stays fsck-clean', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'rv6-fsrec-'));
-  try {
-    // Six files written after the fault is armed: about three fs calls each, so each point is met.
-    for (const at of [0, 1, 2, 4, 7, 11, 15]) {
-      const file = join(dir, `disk-${at}.img`);
-      writeFileSync(file, rv6Image({}, 8 << 20));
+  // Six files written after the fault is armed: about three fs calls each, so each point is met.
+  for (const at of [0, 1, 2, 4, 7, 11, 15]) {
+    await withImageFile(async (file) => {
       const files = ['/a', '/b', '/c', '/d', '/e', '/f', '/g', '/z'];
       const last = files.length - 1;
       const size = (i: number): number => 20_000 + i;
@@ -162,8 +149,7 @@ test('fs crashes at many points of a write workload on the NVMe stack: what retu
       }, { file });
       assert.equal(returned[0], size(0), 'the write before the crash was armed returned in full');
       assert.equal(returned[last], size(last), `the last write, after the restart, returned in full (crash ${at}: ${JSON.stringify(returned)})`);
-      const report = fsck(file);
-      assert.ok(report.ok, `crash ${at} calls in: fsck\n${report.errors.join('\n')}`);
+      assertFsckClean(file, `crash ${at} calls in`, true);
       await withRv6(async (t) => {
         await t.runInit(files.map((p, i): Cmd => [`s${i}=stat`, p]));
         files.forEach((p, i) => {
@@ -172,8 +158,6 @@ test('fs crashes at many points of a write workload on the NVMe stack: what retu
           else assert.ok(st.err < 0 || st.size <= size(i), `crash ${at}: ${p} (write answered ${returned[i]}) is at most what was written`);
         });
       }, { file });
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+    });
   }
 });

@@ -11,6 +11,7 @@ import { testArtifactPath } from '../../src/kernel/paths.js';
 import { RamBlockDevice } from '../../src/host/fs-image.js';
 import { mkfs } from '../../src/host/mkfs.js';
 import { bootRv6, type Rv6System } from '../../src/host/rv6.js';
+import { fsck } from '../../src/host/fsck.js';
 import { DEV_CONSOLE, O_RDWR } from '../../src/interfaces/rv6.js';
 
 export const PROBE_ARTIFACT = testArtifactPath('rv6_probe');
@@ -152,6 +153,28 @@ export async function withRv6(fn: (t: Rv6Test) => Promise<void>, image?: Uint8Ar
   } finally {
     await t.stop();
   }
+}
+
+/**
+ * `fn` given the path of a fresh image file (rv6Image, `sizeBytes`) in a temporary directory, for
+ * tests that boot on the NVMe stack (withRv6's `{ file }`) and check the image afterwards; the
+ * directory is removed whatever happens.
+ */
+export async function withImageFile<T>(fn: (file: string) => Promise<T>, sizeBytes = 8 << 20): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'rv6-disk-'));
+  try {
+    const file = join(dir, 'disk.img');
+    writeFileSync(file, rv6Image({}, sizeBytes));
+    return await fn(file);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** fsck the image file: it must be clean (and, unless `warningsOk`, without warnings: an orphan is one). */
+export function assertFsckClean(file: string, what: string, warningsOk = false): void {
+  const r = fsck(file);
+  assert.ok(r.ok && (warningsOk || r.warnings.length === 0), `${what}: fsck\n${[...r.errors, ...r.warnings].join('\n')}`);
 }
 
 /** -errno of an errno name. */
