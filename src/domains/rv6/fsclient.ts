@@ -159,7 +159,9 @@ export class FsClient {
     this.base = this.highest;
     this.reopened.clear();
     const lost = await this.reopenAll(fs);
-    this.sys.log(`fs domain restarted and its log replayed; open files reopened${lost > 0 ? `, but for ${lost} no longer there (they answer EIO)` : ''}`);
+    const files = (n: number): string => `${n} open file${n === 1 ? '' : 's'}`;
+    const reopened = this.reopened.size;
+    this.sys.log(`fs domain restarted and its log replayed; ${files(reopened)} reopened${lost > 0 ? `, ${files(lost)} no longer there (they answer EIO)` : ''}`);
   }
 
   /**
