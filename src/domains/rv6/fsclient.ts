@@ -166,8 +166,9 @@ export class FsClient {
 
   /**
    * Reopen every file the core has open on the new instance `fs` (see the header); the number not
-   * found. If `fs` dies meanwhile, the rest stay unopened: the next call meets the death, and the
-   * recovery it starts reopens them all again.
+   * found. If `fs` dies meanwhile, the rest stay unopened: a call on one of them answers -EIO
+   * without reaching the fs, and the next call that does reach it (a path call, or one on a file
+   * that was reopened) meets the death; the recovery it starts reopens them all again.
    */
   private async reopenAll(fs: Rv6Fs): Promise<number> {
     let lost = 0;
