@@ -27,9 +27,10 @@
  * one except through `reopened`, which a recovery empties and fills again before any other call;
  * a record whose reopen found no file has its inode number cleared, so no later recovery reopens
  * a number the fs may since have given to another file; a failure is blamed on the instance the
- * call went to (`epoch`), so a late failure of a dead instance never restarts a live one; a method returning an RRef always returns one —
- * when the fs died holding the buffer that was moved to it, a fresh one with no data and the
- * error set takes its place (the caller's data buffer went down with the fs domain).
+ * call went to (`epoch`), so a late failure of a dead instance never restarts a live one; a
+ * method returning an RRef always returns one — when the fs died holding the buffer that was
+ * moved to it, a fresh one with no data and the error set takes its place (the caller's data
+ * buffer went down with the fs domain).
  */
 import { ERRNO, O_EXCL, type IoBuf, type Rv6Fs, type StatBuf } from '../../interfaces/rv6.js';
 import type { ProgramLoader } from '../../runtime/rv6host.js';
