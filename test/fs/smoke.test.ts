@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ramFs, assertCleanSynced, snapshot, pattern, mountRam } from './helpers.js';
-import { O_CREATE, O_RDWR } from '../../src/domains/fs/fs.js';
+import { ramFs, assertCleanSynced, snapshot, pattern, mountRam, expectCode } from './helpers.js';
+import { O_CREATE, O_RDONLY, O_RDWR } from '../../src/domains/fs/fs.js';
 
 for (const variant of ['xv6', 'large'] as const) {
   test(`smoke ${variant}: create, write, read, mkdir, unlink, remount, fsck`, async () => {
@@ -50,5 +50,28 @@ test('close while calls use the file: they complete, new ones are refused, and a
   await fs.close(g);
   assert.equal(await reading, data.length, 'a read in flight completes');
   assert.deepEqual(buf, data);
+  await assertCleanSynced(fs, dev, false);
+});
+
+test('a directory removed while in use (a current directory): "." and ".." still resolve, nothing else, nothing can be made in it, it lists empty; freed at the last close', async () => {
+  const { dev, fs } = await ramFs('xv6', 4 << 20);
+  await fs.mkdir('/d');
+  await fs.mkdir('/d/sub');
+  await fs.rmdir('/d/sub');
+  const d = await fs.open('/d', O_RDONLY);
+  await fs.rmdir('/d');
+  const self = await fs.stat('.', d);
+  assert.equal(self.ino, d.inum);
+  assert.equal(self.nlink, 0);
+  assert.equal((await fs.stat('..', d)).ino, (await fs.stat('/')).ino);
+  await expectCode(fs.stat('sub', d), 'ENOENT');
+  await expectCode(fs.open('f', O_CREATE | O_RDWR, d), 'ENOENT');
+  await expectCode(fs.mkdir('e', d), 'ENOENT');
+  assert.deepEqual(await fs.readdir(d), []);
+  assert.deepEqual(await fs.readdir('.', d), []);
+  const up = await fs.open('..', O_RDONLY, d);
+  assert.equal(up.inum, (await fs.stat('/')).ino);
+  await fs.close(up);
+  await fs.close(d); // the last reference: the directory is freed
   await assertCleanSynced(fs, dev, false);
 });

@@ -179,6 +179,31 @@ test('directories: mkdir, rmdir, getdents, chdir, getcwd, EISDIR, ENOTEMPTY, ENO
   });
 });
 
+test('rmdir of the current directory: it lists empty, nothing can be made in it, "." and ".." still work', async () => {
+  await withImageFile(async (file) => {
+    await withRv6(async (t) => {
+      await t.runInit([
+        ['mkdir', '/d'],
+        ['cd=chdir', '/d'],
+        ['rm=rmdir', '/d'],
+        ['dot=stat', '.'],
+        ['ls=ls', '.'],
+        ['cr=open', 'f', O_CREATE | O_RDWR],
+        ['mk=mkdir', 'e'],
+        ['cwd=getcwd'],
+        ['up=chdir', '..'],
+        ['cwd2=getcwd'],
+        ['back=stat', '/d'],
+      ]);
+      expectResults(t, {
+        cd: 0, rm: 0, dot: { err: 0, type: T_DIR, nlink: 0 }, ls: [], cr: E('ENOENT'), mk: E('ENOENT'),
+        cwd: '/d', up: 0, cwd2: '/', back: { err: E('ENOENT') },
+      });
+    }, { file });
+    assertFsckClean(file, 'the removed directory was freed when it stopped being the current one');
+  });
+});
+
 test('links, unlink of an open file, stat', async () => {
   await withRv6(async (t) => {
     await t.runInit([

@@ -211,12 +211,24 @@ export class FileSystem {
     return r;
   }
 
-  private async namei(path: string, cwd?: FsFile): Promise<Inode> {
-    return (await namex(this.il, path, false, cwd ? cwd.ip : null)).ip;
+  /** The inode `path` names, referenced and locked (see ilockEntry); nothing held if it throws. */
+  private async nameiLocked(path: string, cwd?: FsFile): Promise<Inode> {
+    const { ip, viaEntry } = await namex(this.il, path, false, cwd ? cwd.ip : null);
+    try {
+      await this.ilockEntry(ip, `'${path}'`, viaEntry);
+    } catch (e) {
+      await this.il.iput(ip);
+      throw e;
+    }
+    return ip;
   }
 
-  /** Lock an inode reached through a directory entry; refuses free / unlinked targets. */
-  private async ilockEntry(ip: Inode, what: string): Promise<void> {
+  /**
+   * Lock an inode reached through a directory entry (`viaEntry`; else the root or a starting
+   * directory itself, which may have been removed while in use); refuses free targets, and
+   * unlinked ones reached through an entry.
+   */
+  private async ilockEntry(ip: Inode, what: string, viaEntry = true): Promise<void> {
     try {
       await this.il.ilock(ip);
     } catch (e) {
@@ -224,7 +236,7 @@ export class FileSystem {
       if (e instanceof FsError) throw corrupt(`${what}: ${e.message}`);
       throw e;
     }
-    if (ip.nlink < 1) {
+    if (viaEntry && ip.nlink < 1) {
       this.il.forget(ip);
       this.il.iunlock(ip);
       throw corrupt(`${what}: directory entry leads to inode ${ip.inum} with link count ${ip.nlink}`);
@@ -322,13 +334,7 @@ export class FileSystem {
       if (flags & O_CREATE) {
         ip = await this.create(path, T_FILE, 0, 0, (flags & O_EXCL) !== 0, cwd);
       } else {
-        ip = await this.namei(path, cwd);
-        try {
-          await this.ilockEntry(ip, `'${path}'`);
-        } catch (e) {
-          await il.iput(ip);
-          throw e;
-        }
+        ip = await this.nameiLocked(path, cwd);
       }
       try {
         if (ip.type === T_DIR && acc !== O_RDONLY) throw fsErr('EISDIR', `'${path}' is a directory`);
@@ -404,13 +410,7 @@ export class FileSystem {
 
   async stat(path: string, cwd?: FsFile): Promise<Stat> {
     return this.tx(async () => {
-      const ip = await this.namei(path, cwd);
-      try {
-        await this.ilockEntry(ip, `'${path}'`);
-      } catch (e) {
-        await this.il.iput(ip);
-        throw e;
-      }
+      const ip = await this.nameiLocked(path, cwd);
       const st = this.il.stati(ip);
       await this.il.iunlockput(ip);
       return st;
@@ -426,13 +426,7 @@ export class FileSystem {
   async link(oldPath: string, newPath: string, cwd?: FsFile): Promise<void> {
     const il = this.il;
     await this.tx(async () => {
-      const ip = await this.namei(oldPath, cwd);
-      try {
-        await this.ilockEntry(ip, `'${oldPath}'`);
-      } catch (e) {
-        await il.iput(ip);
-        throw e;
-      }
+      const ip = await this.nameiLocked(oldPath, cwd);
       if (ip.type === T_DIR) {
         await il.iunlockput(ip);
         throw fsErr('EPERM', `'${oldPath}' is a directory`);
@@ -514,16 +508,20 @@ export class FileSystem {
   async readdir(path: string | FsFile, cwd?: FsFile): Promise<DirEntryInfo[]> {
     const il = this.il;
     return this.tx(async () => {
-      const ip = typeof path === 'string' ? await this.namei(path, cwd) : il.idup(this.live(path).ip);
-      try {
-        if (typeof path === 'string') await this.ilockEntry(ip, `'${path}'`);
-        else await il.ilock(ip);
-      } catch (e) {
-        await il.iput(ip);
-        throw e;
+      let ip: Inode;
+      if (typeof path === 'string') ip = await this.nameiLocked(path, cwd);
+      else {
+        ip = il.idup(this.live(path).ip);
+        try {
+          await il.ilock(ip);
+        } catch (e) {
+          await il.iput(ip);
+          throw e;
+        }
       }
       try {
         if (ip.type !== T_DIR) throw fsErr('ENOTDIR', `inode ${ip.inum} is not a directory`);
+        if (ip.nlink < 1) return []; // removed while in use: empty, as on Linux
         return (await dirlist(il, ip)).map((d) => ({ name: d.name, inum: d.inum }));
       } finally {
         await il.iunlockput(ip);
@@ -543,6 +541,7 @@ export class FileSystem {
       await this.il.ilock(ip);
       try {
         if (ip.type !== T_DIR) throw fsErr('ENOTDIR', `inode ${ip.inum} is not a directory`);
+        if (ip.nlink < 1) return ip.size; // removed while in use: empty, as on Linux
         return await dirwalk(this.il, ip, off, visit);
       } finally {
         this.il.iunlock(ip);

@@ -3,8 +3,11 @@
  * element at a time.
  *
  * Semantics follow xv6: repeated slashes are one separator, trailing slashes are ignored
- * (skipelem), "." and ".." are ordinary directory entries. One deliberate difference: an element
- * longer than DIRSIZ is refused with ENAMETOOLONG instead of being silently truncated.
+ * (skipelem), "." and ".." are ordinary directory entries. Two deliberate differences: an element
+ * longer than DIRSIZ is refused with ENAMETOOLONG instead of being silently truncated; and a
+ * starting directory that was removed while still in use (a process's current directory: rmdir
+ * of it is allowed, as on Linux) has nothing left in it but itself and its parent: "." names it
+ * (without a lookup), ".." its parent, any other name ENOENT, and nothing can be made in it.
  *
  * Invariants: at most one inode is locked at a time while walking (the current directory is
  * unlocked before the next is locked), so a corrupted loop ("a" -> itself) cannot deadlock; the
@@ -39,9 +42,11 @@ export function skipelem(path: string): { name: string; rest: string } | null {
 /**
  * Resolve `path`. With parent=false returns the final inode (referenced, unlocked). With
  * parent=true returns the parent directory of the final element (referenced, unlocked) and the
- * element's name, or `null` name when the path has no final element (e.g. "/").
+ * element's name, or `null` name when the path has no final element (e.g. "/"). `viaEntry`: the
+ * inode returned was reached through a directory entry (not the root or the starting directory
+ * itself), so a link count of 0 means corruption.
  */
-export async function namex(il: InodeLayer, path: string, parent: boolean, cwd: Inode | null): Promise<{ ip: Inode; name: string | null }> {
+export async function namex(il: InodeLayer, path: string, parent: boolean, cwd: Inode | null): Promise<{ ip: Inode; name: string | null; viaEntry: boolean }> {
   if (path.length === 0) throw fsErr('ENOENT', 'empty path');
   if (path.length > MAXPATH) throw fsErr('ENAMETOOLONG', `path longer than ${MAXPATH}`);
   let ip = path[0] === '/' || !cwd ? il.iget(ROOTINO) : il.idup(cwd);
@@ -72,9 +77,20 @@ export async function namex(il: InodeLayer, path: string, parent: boolean, cwd: 
       await il.iunlockput(ip);
       throw fsErr('ENOTDIR', `'${e.name}': a component of the path is not a directory`);
     }
+    if (ip.nlink < 1) {
+      // The starting directory, removed while in use (see the header).
+      if ((parent && p === '') || (e.name !== '.' && e.name !== '..')) {
+        await il.iunlockput(ip);
+        throw fsErr('ENOENT', `'${e.name}': its directory was removed`);
+      }
+      if (e.name === '.') {
+        il.iunlock(ip);
+        continue;
+      }
+    }
     if (parent && p === '') {
       il.iunlock(ip);
-      return { ip, name: e.name };
+      return { ip, name: e.name, viaEntry };
     }
     let next;
     try {
@@ -102,6 +118,5 @@ export async function namex(il: InodeLayer, path: string, parent: boolean, cwd: 
     ip = nip;
     viaEntry = true;
   }
-  if (parent) return { ip, name: null };
-  return { ip, name: '' };
+  return { ip, name: parent ? null : '', viaEntry };
 }
