@@ -149,8 +149,11 @@ describe('panic kinds', () => {
     for (let pad = 2; pad < 42; pad++) {
       t.kernel.restart('fa'); // a fresh instance each time: the last one's deques are reclaimed
       const r = t.kernel.bind('fa').deepKernelCalls(pad);
-      assert.ok(r >= 1_000_000, 'it went some way down');
-      assert.equal(info(t.kernel, 'fa').heapSlots, (r % 1_000_000) + 2, `pad ${pad}: the kernel counts exactly what the domain's two deques hold, and the deques`);
+      assert.ok(r >= 10_000_000, 'it went some way down');
+      // What the two deques hold, the deques, and the buffer the overflow stranded in the domain's
+      // frame between two kernel calls, if it did (still the domain's: see faulty's deepKernelCalls).
+      const stranded = Math.floor(r / 1_000_000) % 10;
+      assert.equal(info(t.kernel, 'fa').heapSlots, (r % 1_000_000) + 2 + stranded, `pad ${pad}: the kernel counts exactly what the domain holds (${stranded} stranded)`);
     }
     t.kernel.terminate('fa');
     assert.deepEqual(t.kernel.heap.totalUsage(), { bytes: 0, slots: 0 }, 'all of it reclaimed');

@@ -109,11 +109,20 @@ export function init(sys: Sys, callee: Callee, rec: Recorder): Faulty {
       const a = sys.alloc.deque<RRefArray>(1 << 16);
       const b = sys.alloc.deque<RRefArray>(1 << 16);
       let reached = 0;
+      // A buffer between the kernel calls of a level (allocated, not pushed yet; popped, not
+      // dropped yet): the overflow may strand it in this frame, still ours (its handle valid).
+      let loose: RRefArray | null | undefined = null;
       const down = (d: number): void => {
         reached = d;
-        a.push(sys.alloc.bytes(8 + (d % 7)));
+        loose = sys.alloc.bytes(8 + (d % 7));
+        a.push(loose);
+        loose = null;
         if (d % pad === 0) b.moveFrom(a, 1);
-        if (d % (pad + 1) === 0) a.pop()?.drop();
+        if (d % (pad + 1) === 0) {
+          loose = a.pop();
+          loose?.drop();
+          loose = null;
+        }
         down(d + 1);
       };
       try {
@@ -121,8 +130,9 @@ export function init(sys: Sys, callee: Callee, rec: Recorder): Faulty {
       } catch (e) {
         if (!(e instanceof RangeError)) throw e;
       }
+      const stranded = (loose as RRefArray | null | undefined)?.valid === true ? 1 : 0;
       held.push(a as unknown as RRefArray, b as unknown as RRefArray);
-      return reached * 1_000_000 + a.length + b.length;
+      return reached * 10_000_000 + stranded * 1_000_000 + a.length + b.length;
     },
     constructTree(depth: number) {
       class Node {
