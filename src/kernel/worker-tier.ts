@@ -270,8 +270,8 @@ export class WorkerDomain {
    * The kernel thread runs nothing else meanwhile (Kernel.load); startAsync does not hold it.
    */
   start(): object | null {
-    const boot = this.booting();
-    for (let wait = boot.step(); wait !== null; wait = boot.step()) Atomics.wait(this.ctl, Ctl.UpTail, wait.seen, wait.left);
+    const step = this.bootSteps();
+    for (let wait = step(); wait !== null; wait = step()) Atomics.wait(this.ctl, Ctl.UpTail, wait.seen, wait.left);
     return this.started();
   }
 
@@ -281,8 +281,8 @@ export class WorkerDomain {
    * runs. Rejects with EINIT as start() throws, and when the domain is terminated meanwhile.
    */
   async startAsync(): Promise<object | null> {
-    const boot = this.booting();
-    for (let wait = boot.step(); wait !== null; wait = boot.step()) {
+    const step = this.bootSteps();
+    for (let wait = step(); wait !== null; wait = step()) {
       const w = Atomics.waitAsync(this.ctl, Ctl.UpTail, wait.seen, wait.left);
       if (w.async) await Promise.race([w.value, this.stopped]);
       if (this.stopping) throw new KernelError('EINIT', `domain ${this.d.name} was terminated while it initialised (${this.d.deathCause ?? 'terminated'})`);
@@ -292,26 +292,24 @@ export class WorkerDomain {
   }
 
   /**
-   * The boot's progress: each step serves what the worker sent, then says what to wait for (the
-   * up ring's tail it saw, and for how long at most), or null once init has returned.
+   * The boot's steps: each serves what the worker sent, then says what to wait for (the up ring's
+   * tail it saw, and for how long at most), or null once init has returned.
    */
-  private booting(): { step(): { seen: number; left: number } | null } {
+  private bootSteps(): () => { seen: number; left: number } | null {
     let limit = performance.now() + BOOT_TIMEOUT_MS;
-    return {
-      step: () => {
-        const seen = this.up.tail();
-        const before = this.phase;
-        this.drainUp();
-        if (this.phase === 'ready') return null;
-        if (this.phase === 'failed') throw new KernelError('EINIT', `domain ${this.d.name} failed to initialise in its worker: ${this.initError}`);
-        if (before === 'boot' && this.phase === 'init') limit = performance.now() + this.d.deadlineMs + INIT_GRACE_MS;
-        const left = limit - performance.now();
-        if (left <= 0) {
-          const what = this.phase === 'boot' ? `its worker thread did not start within ${BOOT_TIMEOUT_MS} ms` : `init did not return within its deadline (${this.d.deadlineMs} ms)`;
-          throw new KernelError('EINIT', `domain ${this.d.name}: ${what}`);
-        }
-        return { seen, left };
-      },
+    return () => {
+      const seen = this.up.tail();
+      const before = this.phase;
+      this.drainUp();
+      if (this.phase === 'ready') return null;
+      if (this.phase === 'failed') throw new KernelError('EINIT', `domain ${this.d.name} failed to initialise in its worker: ${this.initError}`);
+      if (before === 'boot' && this.phase === 'init') limit = performance.now() + this.d.deadlineMs + INIT_GRACE_MS;
+      const left = limit - performance.now();
+      if (left <= 0) {
+        const what = this.phase === 'boot' ? `its worker thread did not start within ${BOOT_TIMEOUT_MS} ms` : `init did not return within its deadline (${this.d.deadlineMs} ms)`;
+        throw new KernelError('EINIT', `domain ${this.d.name}: ${what}`);
+      }
+      return { seen, left };
     };
   }
 
