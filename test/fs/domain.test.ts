@@ -18,6 +18,9 @@ import { geometryOf, type Variant } from '../../src/domains/fs/format.js';
 import {
   ERRNO, O_APPEND, O_CREATE, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, T_DEVICE, T_DIR, T_FILE,
 } from '../../src/interfaces/rv6.js';
+import { FileSystem } from '../../src/domains/fs/fs.js';
+import { hostAlloc } from '../../src/host/bytes.js';
+import type { Rv6Fs } from '../../src/interfaces/rv6.js';
 import { Client } from './client.js';
 import { mkfsImage as image, pattern } from './helpers.js';
 
@@ -336,5 +339,47 @@ test('fs domain over nvme behind the block shadow (image file, large variant): f
     assertFsckClean(img);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the first instance frees at mount what a power cut left with no link; a restarted one keeps it (its client may hold it)', async () => {
+  // An image where the power went with an unlinked file still open.
+  const ram = new RamBlockDevice(2 * MiB, 512);
+  ram.writeAt(0, image('xv6', 2 * MiB));
+  const host = await FileSystem.mount(ram, { alloc: hostAlloc });
+  const f = await host.open('/gone', O_CREATE | O_RDWR);
+  await host.write(f, 0, pattern(3000, 9));
+  await host.unlink('/gone');
+  await host.sync();
+  const withOrphan = ram.clone().readAt(0, 2 * MiB);
+
+  const { k, lines } = kernelWithLog();
+  try {
+    const bdev = bootMembdev(k, { bytes: 2 * MiB });
+    await writeImageToBDev(k, bdev, withOrphan);
+    // A restarted instance first (the first one crashed before it mounted): its mount keeps the orphan.
+    bootFs(k, 'membdev');
+    k.injectFault('fs', 'now');
+    const again = k.bind<Rv6Fs>(k.restart('fs'));
+    assert.equal(await again.mount(), 0);
+    assert.equal(await again.reopen(f.inum, O_RDONLY), 1, 'the orphan is still there for a client that holds it');
+    assert.ok(!lines.some((l) => /left with no link/.test(l)), lines.join('\n'));
+    k.injectFault('fs', 'now'); // down again without closing it (an unmount would, and free it)
+    // A first instance (a new boot): its mount frees it.
+    const boot = bootFs(k, 'membdev', { name: 'fs2' });
+    assert.equal(await boot.mount(), 0);
+    assert.ok(lines.some((l) => /\[fs2\] mount: freed 1 inode left with no link by a crash/.test(l)), lines.join('\n'));
+    assert.equal(await boot.reopen(f.inum, O_RDONLY), E('ENOENT'));
+    assert.equal(await boot.unmount(), 0);
+    const r = fsck(await readImage(k));
+    assert.ok(r.ok && r.warnings.length === 0, [...r.errors, ...r.warnings].join('\n'));
+  } finally {
+    k.shutdown();
+  }
+
+  async function readImage(kernel: Kernel): Promise<RamBlockDevice> {
+    const out = new RamBlockDevice(2 * MiB, 512);
+    out.writeAt(0, await readImageFromBDev(kernel, kernel.bind('membdev'), 2 * MiB));
+    return out;
   }
 });

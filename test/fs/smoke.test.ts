@@ -75,3 +75,28 @@ test('a directory removed while in use (a current directory): "." and ".." still
   await fs.close(d); // the last reference: the directory is freed
   await assertCleanSynced(fs, dev, false);
 });
+
+test('reclaimOrphans frees what a power cut left with no link (a file unlinked while open, a directory removed while in use), and nothing else', async () => {
+  const { dev, fs } = await ramFs('xv6', 4 << 20);
+  const free = (await fs.statfs()).freeBlocks;
+  const keep = await fs.open('/keep', O_CREATE | O_RDWR);
+  await fs.write(keep, 0, pattern(5000, 1));
+  await fs.close(keep);
+  const f = await fs.open('/gone', O_CREATE | O_RDWR);
+  await fs.write(f, 0, pattern(20_000, 2));
+  await fs.unlink('/gone');
+  await fs.mkdir('/d');
+  const d = await fs.open('/d', O_RDONLY);
+  await fs.rmdir('/d');
+  await fs.sync();
+  const cut = dev.clone(); // the power goes with both still open
+
+  const after = await mountRam(cut);
+  assert.deepEqual((await after.il.orphans()).sort(), [d.inum, f.inum].sort());
+  assert.equal(await after.reclaimOrphans(), 2);
+  assert.deepEqual(await after.il.orphans(), []);
+  assert.equal(await after.reclaimOrphans(), 0);
+  assert.deepEqual(await after.readFile('/keep'), pattern(5000, 1));
+  assert.equal((await after.statfs()).freeBlocks, free - Math.ceil(5000 / after.g.bsize), 'only /keep holds blocks');
+  await assertCleanSynced(after, cut, false); // no orphan warning
+});

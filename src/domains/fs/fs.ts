@@ -183,6 +183,38 @@ export class FileSystem {
     }
   }
 
+  /**
+   * Free the inodes a crash left allocated with no link (InodeLayer.orphans: xv6 frees such an
+   * inode at its last close, which the crash prevented, and has no orphan list), each in its own
+   * transaction; how many. Only when nobody can hold them: at boot, never on a mount that takes
+   * over from a crashed instance of the fs domain, whose client may hold them open still
+   * (Rv6Fs.reopen). An inode that proves damaged is left for fsck.
+   */
+  async reclaimOrphans(): Promise<number> {
+    const il = this.il;
+    let freed = 0;
+    for (const inum of await il.orphans()) {
+      try {
+        await this.tx(async () => {
+          const ip = il.iget(inum);
+          try {
+            await il.ilock(ip);
+          } catch (e) {
+            il.forget(ip);
+            await il.iput(ip);
+            throw e;
+          }
+          il.iunlock(ip);
+          await il.iput(ip); // the only reference, no link: frees it
+        });
+        freed++;
+      } catch (e) {
+        if (!(e instanceof FsError)) throw e;
+      }
+    }
+    return freed;
+  }
+
   get variant(): Variant {
     return this.g.variant;
   }

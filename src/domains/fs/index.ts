@@ -153,6 +153,12 @@ export function init(sys: Sys, bdev: BDev): Rv6Fs {
         const dev = new BDevBlockDevice(sys, bdev);
         fs = await FileSystem.mount(dev, { alloc: dev.alloc, ...(nbuf ? { nbuf } : {}), ...(ninode ? { ninode } : {}) });
         if (fs.recovered > 0) sys.log(`mount: recovered ${fs.recovered} blocks from the log`);
+        // A first instance mounts at boot: no one can hold an orphan. A restarted one takes over
+        // from a crashed instance whose client may still hold them open (Rv6Fs.reopen).
+        if (sys.restarts === 0) {
+          const freed = await fs.reclaimOrphans();
+          if (freed > 0) sys.log(`mount: freed ${freed} inode${freed === 1 ? '' : 's'} left with no link by a crash (unlinked while open)`);
+        }
         return 0;
       } catch (e) {
         return errno(e, 'mount');

@@ -25,7 +25,7 @@ import type { BlockAllocator } from './balloc.js';
 import type { BufCache } from './bio.js';
 import { corrupt, fsErr, FsError } from './errors.js';
 import {
-  decodeDinode, encodeDinode, iblock, ioffset, naddrs, T_DEVICE, T_FILE, T_FREE,
+  decodeDinode, encodeDinode, iblock, ioffset, naddrs, T_DEVICE, T_DIR, T_FILE, T_FREE,
   type Geometry, type Layout, type Superblock,
 } from './format.js';
 import type { Log } from './log.js';
@@ -181,6 +181,29 @@ export class InodeLayer {
   idup(ip: Inode): Inode {
     ip.ref++;
     return ip;
+  }
+
+  /**
+   * Inode numbers allocated on disk with no link (T_DIR, T_FILE or T_DEVICE, nlink 0): files
+   * unlinked and directories removed while in use, whose last close a crash prevented. One pass
+   * over the inode blocks (32 MB on a 16 GiB large image, a few blocks on the default one); what
+   * the cache holds of them is not looked at (call it before use).
+   */
+  async orphans(): Promise<number[]> {
+    const { g, sb } = this;
+    const out: number[] = [];
+    for (let inum = 1; inum < sb.ninodes;) {
+      const blk = iblock(g, sb, inum);
+      const bp = await this.bc.bread(blk);
+      const last = Math.min(sb.ninodes - 1, (blk - sb.inodestart + 1) * g.ipb - 1);
+      for (; inum <= last; inum++) {
+        const off = ioffset(g, inum); // type at +0 and nlink at +6 in both variants (decodeDinode)
+        const type = bp.data.getU16(off);
+        if (type >= T_DIR && type <= T_DEVICE && bp.data.getU16(off + 6) === 0) out.push(inum);
+      }
+      this.bc.brelse(bp);
+    }
+    return out;
   }
 
   /** Lock `ip` without waiting when it is free and valid (true); else false and nothing changed (then ilock). */
