@@ -197,13 +197,7 @@ export class FileSystem {
       try {
         await this.tx(async () => {
           const ip = il.iget(inum);
-          try {
-            await il.ilock(ip);
-          } catch (e) {
-            il.forget(ip);
-            await il.iput(ip);
-            throw e;
-          }
+          await il.ilockOrRelease(ip);
           il.iunlock(ip);
           await il.iput(ip); // the only reference, no link: frees it
         });
@@ -282,13 +276,7 @@ export class FileSystem {
       await this.il.iput(ip);
       throw ifRoot();
     }
-    try {
-      await this.il.ilock(ip);
-    } catch (e) {
-      this.il.forget(ip);
-      await this.il.iput(ip);
-      throw e;
-    }
+    await this.il.ilockOrRelease(ip);
     return { dp: ip, name };
   }
 
@@ -399,13 +387,7 @@ export class FileSystem {
     const il = this.il;
     return this.tx(async () => {
       const ip = il.iget(inum);
-      try {
-        await il.ilock(ip, () => fsErr('ENOENT', `inode ${inum} is free`));
-      } catch (e) {
-        il.forget(ip);
-        await il.iput(ip);
-        throw e;
-      }
+      await il.ilockOrRelease(ip, () => fsErr('ENOENT', `inode ${inum} is free`));
       if (ip.type === T_DIR && acc !== O_RDONLY) {
         await il.iunlockput(ip);
         throw fsErr('EISDIR', `inode ${inum} is a directory`);

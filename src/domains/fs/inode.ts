@@ -240,6 +240,20 @@ export class InodeLayer {
     }
   }
 
+  /**
+   * ilock, or — when the dinode proves bad (or free: `ifFree`) — forget the cached copy (so no
+   * iput frees what the bad dinode claims) and drop the caller's reference, then throw.
+   */
+  async ilockOrRelease(ip: Inode, ifFree?: () => FsError): Promise<void> {
+    try {
+      await this.ilock(ip, ifFree);
+    } catch (e) {
+      this.forget(ip);
+      await this.iput(ip);
+      throw e;
+    }
+  }
+
   iunlock(ip: Inode): void {
     ip.lock.release();
   }

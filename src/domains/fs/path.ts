@@ -61,13 +61,7 @@ export async function namex(il: InodeLayer, path: string, parent: boolean, cwd: 
       await il.iput(ip);
       throw fsErr('ENAMETOOLONG', `path element '${e.name}' longer than ${il.g.dirsiz} bytes`);
     }
-    try {
-      await il.ilock(ip);
-    } catch (err) {
-      il.forget(ip);
-      await il.iput(ip);
-      throw err;
-    }
+    await il.ilockOrRelease(ip);
     if (viaEntry && ip.nlink < 1) {
       il.forget(ip);
       await il.iunlockput(ip);
