@@ -543,7 +543,9 @@ export class Kernel {
 
   /**
    * Fault injection: crash `name` now, or at its `afterCalls`-th next call (1 = the next call).
-   * An injected crash is a panic like any other: counted, cleaned up, reported.
+   * An injected crash is a panic like any other: counted, cleaned up, reported. A shadow whose
+   * calls the kernel routes (routes.ts) runs none of its code on a routed call, so arming one
+   * turns its routing off until it dies: its calls then reach it, and the one armed faults it.
    */
   injectFault(name: string, when: 'now' | { afterCalls: number }): void {
     const d = this.byName.get(name);
@@ -555,6 +557,7 @@ export class Kernel {
     if (!(when.afterCalls >= 1)) throw new KernelError('EINVAL', `afterCalls must be >= 1`);
     const at = d.calls + when.afterCalls;
     this.crashAt.set(d, at);
+    d.routes = null;
     for (const l of d.inbound) this.armCrash(l, at);
   }
 
@@ -911,7 +914,7 @@ export class Kernel {
         const table: RouteTable = { heir: user, iface: served!, hooks: byIndex, told, deques, record: rec, instance: null, target: null };
         if (kernel.inWorker.has(user) || kernel.inWorker.has(supervised!)) return false;
         routes = table;
-        user.routes = table;
+        if (!kernel.crashAt.has(user)) user.routes = table; // an armed fault keeps them off (injectFault)
         bindCurrent();
         return true;
       },

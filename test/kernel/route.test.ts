@@ -186,6 +186,23 @@ test('a hook that throws is the shadow’s panic: its caller gets an RpcError', 
   }
 });
 
+test('a fault injected into the routing shadow itself: its routing goes off, so the armed call reaches it and kills it', async () => {
+  const { k, rec, bdev } = setup('membdev');
+  try {
+    k.injectFault('rs', { afterCalls: 2 });
+    let r = (await bdev.submit(req(k, 4))) as RRef<BlkReq>;
+    assert.equal(r.status, 0, 'the call before the armed one is served');
+    assert.deepEqual(own(rec), ['own:submit'], 'by the shadow itself: the kernel no longer routes its calls');
+    const e = await rpcFails(() => bdev.submit(r), 'panic');
+    assert.equal(e.domain, 'rs');
+    assert.equal(k.get('rs')!.state, 'dead');
+    assert.equal(k.get('drv')!.state, 'live', 'the driver it supervised is not touched');
+    await rpcFails(() => bdev.submit(req(k, 5)), 'panic'); // dead: later calls fail fast, with its cause
+  } finally {
+    k.shutdown();
+  }
+});
+
 test('the shadow dying with a routed call pending fails its caller; what the driver answers later is freed', async () => {
   const { k, bdev } = setup('liar');
   try {
