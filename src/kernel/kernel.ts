@@ -206,13 +206,16 @@ export class Kernel {
 
   /**
    * A rejection nobody handles may come from domain code (a promise a domain dropped); Node's
-   * default would end the kernel process. The kernel logs it instead. Installed once per process.
+   * default would end the kernel process. The kernel logs it instead — unless it is a dead
+   * domain's own leftover (a continuation of a terminated domain whose kernel call was refused:
+   * RpcError 'caller-dead'), which concerns nobody alive. Installed once per process.
    */
   private static trapped = false;
   private static trapUnhandledRejections(): void {
     if (Kernel.trapped) return;
     Kernel.trapped = true;
     process.on('unhandledRejection', (reason) => {
+      if (isRpcError(reason) && reason.kind === 'caller-dead') return;
       const msg = describeThrown(reason);
       process.stderr.write(`kernel: unhandled rejection (ignored; the domain that dropped it keeps running): ${msg}\n`);
     });
