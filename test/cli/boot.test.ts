@@ -69,6 +69,25 @@ test('boot: crash nvme — with the block shadow the shell carries on and the re
   assert.match(bare.stdout, /ls: Input\/output error/, show(bare));
 });
 
+test('boot: crash nvme_shadow kills the shadow itself (nothing shadows it): EIO, and the shell carries on', (t) => {
+  const img = bootableImage(tmpdir(t));
+  const r = run(['boot', '--disk', img], { input: 'crash nvme_shadow\nls /\necho gone too\nexit 3\n' });
+  assert.equal(r.status, 3, `the shell's own exit still works\n${show(r)}`);
+  assert.match(r.stderr, /domain nvme_shadow died \(panic\): injected fault/, show(r));
+  // Programs live on the disk: loading each one fails now.
+  assert.match(r.stdout, /sh: ls: Input\/output error/, show(r));
+  assert.match(r.stdout, /sh: echo: Input\/output error/, show(r));
+});
+
+test('boot: crash rv6 (the core itself) ends the session with a failure, and no noise from its leftovers', (t) => {
+  const img = bootableImage(tmpdir(t));
+  const r = run(['boot', '--disk', img], { input: 'crash rv6\nls\n', timeoutMs: 30_000 });
+  assert.equal(r.status, 1, show(r));
+  assert.match(r.stderr, /domain rv6 died \(panic\)/, show(r));
+  assert.match(r.stderr, /the session ended without init's status/, show(r));
+  assert.doesNotMatch(r.stderr, /unhandled rejection/, show(r));
+});
+
 test('boot --programs worker: programs run on worker threads; a bad placement is refused', (t) => {
   const img = bootableImage(tmpdir(t));
   const r = run(['boot', '--disk', img, '--programs', 'worker'], { input: 'echo on a worker\ndomains\nexit 0\n' });
