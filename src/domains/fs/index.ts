@@ -11,7 +11,10 @@
  *    ones; cwd 0 is the root, any other cwd must be an open file id (else -EBADF);
  *  - an IoBuf moved in is always moved back, with `n` set (and `off` for getdents);
  *  - every call but mount answers -EIO while no file system is mounted; mount answers -EBUSY
- *    while one is; unmount leaves nothing mounted even when it fails (then it answers -errno).
+ *    while one is; unmount leaves nothing mounted even when it fails (then it answers -errno);
+ *  - a first instance (Sys.restarts 0: a boot) frees at mount the inodes a crash left with no
+ *    link (FileSystem.reclaimOrphans); a restarted one does not, since its client may still hold
+ *    them and reopen them by number (`reopen`).
  */
 import type { BDev } from '../../interfaces/block.js';
 import { ERRNO, O_APPEND, type IoBuf, type Rv6Fs, type StatBuf } from '../../interfaces/rv6.js';
