@@ -162,7 +162,7 @@ export class FsClient {
     const lost = await this.reopenAll(fs);
     const files = (n: number): string => `${n} open file${n === 1 ? '' : 's'}`;
     const reopened = this.reopened.size;
-    this.sys.log(`fs domain restarted and its log replayed; ${files(reopened)} reopened${lost > 0 ? `, ${files(lost)} no longer there (they answer EIO)` : ''}`);
+    this.sys.log(`fs domain restarted and its log replayed; ${files(reopened)} reopened${lost > 0 ? `, ${files(lost)} could not be (they answer EIO)` : ''}`);
   }
 
   /**
