@@ -68,9 +68,14 @@ export function register(program: Command): void {
           total += o.interrupts ? await a.serve(o.batch, 50) : a.run('fwd', o.batch, 50);
           await new Promise((r) => setImmediate(r));
           const now = performance.now();
-          if (o.crashEvery && boot.driverName && now - lastCrash >= o.crashEvery * 1000) {
+          const driver = boot.driverName ? boot.kernel.get(boot.driverName) : undefined;
+          if (driver !== undefined && !driver.live && !o.shadow) {
+            // Nothing restarts it: the app's calls fail from now on. Say so instead of carrying on.
+            throw new Error(`the NIC driver ${driver.name} died (${driver.deathCause ?? 'dead'}${driver.lastFault ? `: ${driver.lastFault.message}` : ''}); without --shadow nothing restarts it (add --shadow to see it recovered under traffic)`);
+          }
+          if (o.crashEvery && driver?.live && now - lastCrash >= o.crashEvery * 1000) {
             lastCrash = now;
-            boot.kernel.injectFault(boot.driverName, { afterCalls: 1 });
+            boot.kernel.injectFault(driver.name, { afterCalls: 1 });
           }
           if (now - lastT >= 1000) {
             // App counters are monotonic (device counters restart with the driver).

@@ -364,7 +364,10 @@ export class Kernel {
     const callee = typeof d === 'string' ? this.byName.get(d) : d;
     if (!callee) throw new KernelError('ENOENT', `no domain named ${String(d)}`);
     const exp = callee.artifact?.manifest.exports;
-    if (!exp || callee.exportsObj === null) throw new KernelError('ENOEXPORT', `domain ${callee.name} exports nothing (or is dead, or its worker is still initialising it: Kernel.loadAsync)`);
+    if (!exp || callee.exportsObj === null) {
+      const why = !exp ? 'exports nothing' : !callee.live ? `is dead (${callee.deathCause ?? 'terminated'})` : 'is still initialising in its worker (Kernel.loadAsync)';
+      throw new KernelError('ENOEXPORT', `domain ${callee.name} ${why}`);
+    }
     return this.makeProxy(exp, this.newLink(caller, callee, callee.exportsObj)) as T;
   }
 

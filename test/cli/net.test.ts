@@ -2,7 +2,8 @@
  * `redleaf net`, run as a child process on the built CLI: maglev on pktgen (its live rate lines,
  * the backend count it was given, a million flows by default), l2fwd on loopback behind the NIC
  * shadow with the driver crashed under it (restarts shown, no error reaches the app, the loop
- * keeps forwarding), and bad arguments refused with a message naming the option.
+ * keeps forwarding), the same without the shadow stopping at the driver's death with what to add,
+ * and bad arguments refused with a message naming the option.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -67,4 +68,11 @@ test('net refuses bad arguments with a message naming them', () => {
     assert.notEqual(r.status, 0, `${args.join(' ')} must fail`);
     assert.match(r.stderr, message);
   }
+});
+
+test('net with --crash-every but no --shadow: the run stops at the driver\'s death, saying why and what to add', () => {
+  const r = net(['l2fwd', '--backend', 'pktgen', '--seconds', '5', '--crash-every', '0.3']);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /the NIC driver nic died \(panic: injected fault.*\); without --shadow nothing restarts it \(add --shadow/, r.stderr);
+  assert.doesNotMatch(r.stderr, /exports nothing/);
 });
