@@ -40,11 +40,14 @@ export async function assertCleanSynced(fs: FileSystem, target: ImageIO | string
   assertClean(target, allowWarnings);
 }
 
-/** fsck `target` (an image or the path of an image file); throws with fsck's report unless clean. */
-export function assertClean(target: ImageIO | string, allowWarnings = true): void {
+/**
+ * fsck `target` (an image or the path of an image file); throws with fsck's report (after `what`,
+ * if given) unless clean — and, unless `allowWarnings`, without warnings (an orphan is one).
+ */
+export function assertClean(target: ImageIO | string, allowWarnings = true, what = ''): void {
   const r = fsck(target);
   if (!r.ok || (!allowWarnings && r.warnings.length)) {
-    throw new Error(`fsck failed:\n${r.errors.join('\n')}\nwarnings:\n${r.warnings.join('\n')}`);
+    throw new Error(`${what ? `${what}: ` : ''}fsck failed:\n${r.errors.join('\n')}\nwarnings:\n${r.warnings.join('\n')}`);
   }
 }
 

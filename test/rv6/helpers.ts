@@ -11,7 +11,6 @@ import { testArtifactPath } from '../../src/kernel/paths.js';
 import { RamBlockDevice } from '../../src/host/fs-image.js';
 import { mkfs } from '../../src/host/mkfs.js';
 import { bootRv6, type Rv6System } from '../../src/host/rv6.js';
-import { fsck } from '../../src/host/fsck.js';
 import { DEV_CONSOLE, O_RDWR } from '../../src/interfaces/rv6.js';
 
 export const PROBE_ARTIFACT = testArtifactPath('rv6_probe');
@@ -169,12 +168,6 @@ export async function withImageFile<T>(fn: (file: string) => Promise<T>, sizeByt
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** fsck the image file: it must be clean (and, unless `warningsOk`, without warnings: an orphan is one). */
-export function assertFsckClean(file: string, what: string, warningsOk = false): void {
-  const r = fsck(file);
-  assert.ok(r.ok && (warningsOk || r.warnings.length === 0), `${what}: fsck\n${[...r.errors, ...r.warnings].join('\n')}`);
 }
 
 /** -errno of an errno name. */
