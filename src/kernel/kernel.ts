@@ -247,16 +247,13 @@ export class Kernel {
    * terminating it meanwhile rejects the load with EINIT. In-thread domains load as with load().
    */
   async loadAsync(artifactOrPath: Artifact | string, opts: LoadOptions = {}): Promise<Domain> {
-    const made = this.begin(artifactOrPath, opts);
-    const { d, worker } = made;
-    if (worker === null) return this.loaded(d, made.artifact, opts);
-    let exported: object | null;
+    const { d, worker, artifact } = this.begin(artifactOrPath, opts);
+    if (worker === null) return this.loaded(d, artifact, opts);
     try {
-      exported = await worker.startAsync();
+      return this.loaded(this.workerReady(d, await worker.startAsync()), artifact, opts);
     } catch (e) {
       this.initFailed(d, e);
     }
-    return this.loaded(this.workerReady(d, exported), made.artifact, opts);
   }
 
   /** Verify the artifact and make the instance: initialised if in-thread, its worker started if not. */
@@ -324,13 +321,11 @@ export class Kernel {
   private initialised(made: { d: Domain; worker: WorkerDomain | null }): Domain {
     const { d, worker } = made;
     if (worker === null) return d;
-    let exported: object | null;
     try {
-      exported = worker.start();
+      return this.workerReady(d, worker.start());
     } catch (e) {
       this.initFailed(d, e);
     }
-    return this.workerReady(d, exported);
   }
 
   /** A worker instance's init returned with `exported` (its export's endpoint). */
