@@ -17,8 +17,8 @@ import { FrameDeque } from '../../src/domains/nic/deque.js';
 import { withNic, until, type Nic } from './nic-harness.js';
 import { FakeHeap } from './nic-dma-fake.js';
 
-function core(nic: Nic, queues: number): NicCore {
-  const c = hostNicCore(nic.bar0, nic.heap.alloc, { queues });
+function core(nic: Nic, queues: number, rxRingSize?: number): NicCore {
+  const c = hostNicCore(nic.bar0, nic.heap.alloc, { queues, rxRingSize });
   c.init();
   return c;
 }
@@ -32,8 +32,8 @@ function ipChecksumOk(f: Uint8Array): boolean {
 
 test('pktgen unpaced: every received frame counted in GPRC, valid UDP/IPv4, spread over 4 queues', async () => {
   await withNic({ kind: 'pktgen', pktgen: { frameSize: 128, flows: 4096 } }, async (nic) => {
-    const drv = core(nic, 4);
-    const free = new FrameDeque(4 * 700);
+    const drv = core(nic, 4, 512);
+    const free = new FrameDeque(4 * 700); // every queue's ring full, and more in hand
     for (let i = 0; i < 4 * 700; i++) free.push(nic.heap.alloc(2048, 64), 0);
     const filled = new FrameDeque(64);
     const perQ = [0, 0, 0, 0];

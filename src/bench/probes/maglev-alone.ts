@@ -1,16 +1,22 @@
 /**
  * Probe: maglev through one crossing, alone in its process (no other path booted beside it), as
  * `bench net` boots it: 1M pktgen flows, batch 32, a 3 s pass over the flows first, then `runs`
- * runs of 500 ms; prints their median in Mpps. For A/Bs of maglev changes between two builds.
+ * runs of 500 ms; prints their median in Mpps. For A/Bs of maglev changes between two builds,
+ * and of the NIC's ring size and the app's buffer pool (default: the driver's and the app's own).
  *
- *   node dist/src/bench/probes/maglev-alone.js [runs=8]
+ *   node dist/src/bench/probes/maglev-alone.js [runs=8] [ring] [pool]
  */
 import { bootNet } from '../../host/net.js';
 import { median } from '../harness.js';
 import { MAGLEV_64, forwardFor } from '../net.js';
 
-const runs = Number(process.argv[2] ?? 8);
-const boot = await bootNet(MAGLEV_64);
+const [runsArg = '8', ring, pool] = process.argv.slice(2);
+const runs = Number(runsArg);
+const boot = await bootNet({
+  ...MAGLEV_64,
+  ...(ring === undefined ? {} : { driver: { rxRing: Number(ring), txRing: Number(ring) } }),
+  ...(pool === undefined ? {} : { appConfig: { ...MAGLEV_64.appConfig, pool: Number(pool) } }),
+});
 try {
   const app = boot.app!;
   forwardFor(app, 32, 3000);

@@ -125,9 +125,9 @@ export interface NicCoreOptions {
   now: () => number;
   /** RX/TX queue pairs to use. Default 1. */
   queues?: number;
-  /** Descriptors per RX ring, a multiple of 8 (128 bytes), 8..32768. Default 512. */
+  /** Descriptors per RX ring, a multiple of 8 (128 bytes), 8..32768. Default DEFAULT_RING_SIZE. */
   rxRingSize?: number;
-  /** Descriptors per TX ring, same rule. Default 512. */
+  /** Descriptors per TX ring, same rule. Default DEFAULT_RING_SIZE. */
   txRingSize?: number;
   /** Bytes of every RX buffer the caller supplies: multiple of 1024, 1024..31744. Default 2048. */
   rxBufSize?: number;
@@ -161,8 +161,17 @@ export function emptyStats(): NicStats {
   };
 }
 
+/**
+ * Descriptors per ring when the configuration names none: 1024, as DPDK's l2fwd (and twice
+ * Linux ixgbe's 512). A ring is the slack between the NIC model's thread and the driver: on a
+ * machine whose other load takes the CPU from one of the two now and then, a deeper ring rides
+ * out the gap instead of dropping frames and stalling (session 16, bench/RESULTS.md: with 512,
+ * l2fwd-64-b32 0.7–0.96x and maglev 0.89–0.93x of what 1024 and 2048 give, in alternated runs).
+ */
+export const DEFAULT_RING_SIZE = 1024;
+
 function ringSize(v: number | undefined, what: string): number {
-  const n = v ?? 512;
+  const n = v ?? DEFAULT_RING_SIZE;
   if (!Number.isInteger(n) || n < 8 || n > 32768 || n % (RING_ALIGN / DESC) !== 0) throw new RangeError(`nic: ${what} ${n} must be a multiple of 8 in 8..32768`);
   return n;
 }
@@ -245,6 +254,9 @@ function drainTo(r: Ring, out: FrameQueue, rx: boolean): void {
 /** The driver core (createNicCore). */
 export interface NicCore {
   readonly queues: number;
+  /** Descriptors per RX and per TX ring, as configured (or DEFAULT_RING_SIZE). */
+  readonly rxRingSize: number;
+  readonly txRingSize: number;
   readonly rxBufSize: number;
   /** MAC address read from RAL/RAH at init. */
   readonly mac: Uint8Array;
@@ -477,6 +489,8 @@ export function createNicCore(o: NicCoreOptions): NicCore {
 
   return {
     queues,
+    rxRingSize: rxN,
+    txRingSize: txN,
     rxBufSize,
     mac,
     init,

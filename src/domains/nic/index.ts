@@ -2,7 +2,7 @@
  * nic: the 82599-style NIC driver domain (issue 5). Glue between the `Net` interface and the
  * driver logic in core.ts (createNicCore), on the device capability `sys.device` (BAR0, wake, interrupts).
  *
- * Configuration (sys.config): rxRing / txRing (descriptors, multiple of 8; default 512),
+ * Configuration (sys.config): rxRing / txRing (descriptors, multiple of 8; default 1024),
  * rxBufSize (default 2048), queues (default 1), promiscuous (default false), interrupts (start in
  * interrupt mode; default false = poll mode).
  *
@@ -23,7 +23,7 @@
 import type { Net, NetIo, NetLink, NetStats } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
 import type { RRef, RRefArray, RRefDeque } from '../../runtime/types.js';
-import { createNicCore, emptyStats } from './core.js';
+import { createNicCore, DEFAULT_RING_SIZE, emptyStats } from './core.js';
 import { dequeQueue } from './io.js';
 
 const EINVAL = -22;
@@ -47,8 +47,8 @@ export function init(sys: Sys): Net {
     },
     now: () => sys.now(),
     queues: num('queues', 1),
-    rxRingSize: num('rxRing', 512),
-    txRingSize: num('txRing', 512),
+    rxRingSize: num('rxRing', DEFAULT_RING_SIZE),
+    txRingSize: num('txRing', DEFAULT_RING_SIZE),
     rxBufSize: num('rxBufSize', 2048),
     promiscuous: cfg.promiscuous === true,
   });
@@ -170,8 +170,8 @@ export function init(sys: Sys): Net {
       out.speedMbps = 10000;
       out.mac = [...core.mac] as unknown as NetLink['mac'];
       out.queues = core.queues;
-      out.rxRingSize = num('rxRing', 512);
-      out.txRingSize = num('txRing', 512);
+      out.rxRingSize = core.rxRingSize;
+      out.txRingSize = core.txRingSize;
       out.rxBufSize = core.rxBufSize;
       out.interrupts = irqMode ? 1 : 0;
       return out;

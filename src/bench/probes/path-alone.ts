@@ -1,0 +1,40 @@
+/**
+ * Probe: one path of a `bench net` path case alone in its process — the app domain on the NIC
+ * driver (`domain`) or behind nic_shadow (`shadow`), on pktgen unpaced, 64-byte frames — where
+ * `bench net` boots both paths at once and interleaves their runs (so the two share V8's feedback
+ * on the code they run in common). Prints the median Mpps of `runs` runs of 1 s after a 300 ms
+ * warm-up. Alternate invocations of the two paths to compare them without that sharing:
+ *
+ * `ring`: descriptors per RX and TX ring (default: the driver's own).
+ *
+ *   node dist/src/bench/probes/path-alone.js domain|shadow [rx|tx|fwd=rx] [batch=1] [runs=5] [ring]
+ */
+import { bootNet } from '../../host/net.js';
+import { median } from '../harness.js';
+import { PKTGEN_64 } from '../net.js';
+
+const [path = 'domain', mode = 'rx', batchArg = '1', runsArg = '5', ring] = process.argv.slice(2);
+if ((path !== 'domain' && path !== 'shadow') || (mode !== 'rx' && mode !== 'tx' && mode !== 'fwd')) {
+  console.error('usage: path-alone.js domain|shadow [rx|tx|fwd] [batch] [runs] [ring]');
+  process.exit(2);
+}
+const batch = Number(batchArg);
+const runs = Number(runsArg);
+const boot = await bootNet({
+  backend: PKTGEN_64, shadow: path === 'shadow', app: 'l2fwd',
+  ...(ring === undefined ? {} : { driver: { rxRing: Number(ring), txRing: Number(ring) } }),
+});
+try {
+  const app = boot.app!;
+  app.run(mode, batch, 300);
+  const mpps: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    await new Promise((r) => setImmediate(r));
+    const t0 = performance.now();
+    const n = app.run(mode, batch, 1000);
+    mpps.push(n / (performance.now() - t0) / 1e3);
+  }
+  console.log(`${path} ${mode} b${batch}: ${median(mpps).toFixed(3)} Mpps (median of ${runs} runs of 1 s)`);
+} finally {
+  await boot.stop();
+}
