@@ -127,6 +127,13 @@ export interface Rv6 {
   // ---- names ----
   link(oldPath: string, newPath: string): Promise<number>;
   unlink(path: string): Promise<number>;
+  /**
+   * rename(2): `newPath` names what `oldPath` named, atomically (a crash leaves one of the two
+   * names); an existing `newPath` is replaced (a file by a file, an empty directory by a
+   * directory). 0 or -errno: EINVAL (a directory into itself), ENOTEMPTY, ENOTDIR, EISDIR, EBUSY
+   * ('.', '..', the root), ENOENT. Every current directory below a moved one keeps its getcwd right.
+   */
+  rename(oldPath: string, newPath: string): Promise<number>;
   mkdir(path: string): Promise<number>;
   rmdir(path: string): Promise<number>;
   mknod(path: string, major: number, minor: number): Promise<number>;
@@ -202,6 +209,8 @@ export interface Rv6Fs {
   getdents(file: number, io: RRef<IoBuf>): Promise<RRef<IoBuf>>;
   link(oldPath: string, newPath: string, cwd: number): Promise<number>;
   unlink(path: string, cwd: number): Promise<number>;
+  /** rename(2) in one transaction (see Rv6.rename); 0 or -errno. */
+  rename(oldPath: string, newPath: string, cwd: number): Promise<number>;
   mkdir(path: string, cwd: number): Promise<number>;
   rmdir(path: string, cwd: number): Promise<number>;
   mknod(path: string, major: number, minor: number, cwd: number): Promise<number>;

@@ -2,7 +2,8 @@
  * Power cuts at the layer level (the FileSystem over a host RAM device that stops applying writes
  * after the k-th): random workloads of single-transaction steps; for cut points spread over the
  * run's writes, the remounted image is fsck-clean and shows the state after the last step that
- * completed before the cut, or after the step in flight. The device-level counterpart, through
+ * completed before the cut, or after the step in flight (a rename among them: a file has its old
+ * name or its new one, never none or both). The device-level counterpart, through
  * the fs domain and the NVMe model, is powercut-device.test.ts.
  */
 import { test } from 'node:test';
@@ -18,7 +19,11 @@ type Op =
   | { k: 'write'; d: number; f: number; off: number; len: number; seed: number }
   | { k: 'unlink'; d: number; f: number }
   | { k: 'trunc'; d: number; f: number; len: number }
-  | { k: 'rmdir'; d: number };
+  | { k: 'rmdir'; d: number }
+  | { k: 'rename'; from: string; to: string };
+
+/** Files and directories a rename moves between: across and within directories, into and out of them. */
+const renamePath = fc.constantFrom('/f0', '/f1', '/d1/f0', '/d1/f2', '/d2/f1', '/d1', '/d2', '/d1/d2', '/d2/d1');
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ k: fc.constant('mkdir' as const), d: fc.integer({ min: 0, max: 2 }) }),
@@ -26,6 +31,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ k: fc.constant('unlink' as const), d: fc.integer({ min: 0, max: 2 }), f: fc.integer({ min: 0, max: 3 }) }),
   fc.record({ k: fc.constant('trunc' as const), d: fc.integer({ min: 0, max: 2 }), f: fc.integer({ min: 0, max: 3 }), len: fc.integer({ min: 0, max: 30000 }) }),
   fc.record({ k: fc.constant('rmdir' as const), d: fc.integer({ min: 1, max: 2 }) }),
+  fc.record({ k: fc.constant('rename' as const), from: renamePath, to: renamePath }),
 );
 
 const dirOf = (d: number): string => (d === 0 ? '' : `/d${d}`);
@@ -36,6 +42,7 @@ async function runOp(fs: FileSystem, op: Op, step: () => Promise<void>): Promise
     switch (op.k) {
       case 'mkdir': if (op.d) await fs.mkdir(dirOf(op.d)); break;
       case 'rmdir': await fs.rmdir(dirOf(op.d)); break;
+      case 'rename': await fs.rename(op.from, op.to); break;
       case 'unlink': await fs.unlink(`${dirOf(op.d)}/f${op.f}`); break;
       case 'trunc': {
         // ftruncate: a shrink is one transaction here (small files), but a grow of the xv6 variant

@@ -33,6 +33,7 @@ import {
 import { ERRNO, O_CREATE, O_RDONLY, O_RDWR } from '../../src/interfaces/rv6.js';
 import type { BDev } from '../../src/interfaces/block.js';
 import { Client } from './client.js';
+import { within } from '../within.js';
 import { fcParams, pattern, ramFs } from './helpers.js';
 
 const MiB = 1 << 20;
@@ -228,16 +229,8 @@ function bootRig(bytes: number): Rig {
   return { k, bdev, c: new Client(k, bootFs(k, 'membdev')), lines };
 }
 
-async function bounded<T>(p: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const hang = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${CALL_TIMEOUT_MS} ms (a hang)`)), CALL_TIMEOUT_MS);
-  });
-  try {
-    return await Promise.race([p, hang]);
-  } finally {
-    clearTimeout(timer);
-  }
+function bounded<T>(p: Promise<T>, what: string): Promise<T> {
+  return within(p, CALL_TIMEOUT_MS, () => `${what}: no answer within ${CALL_TIMEOUT_MS} ms (a hang)`);
 }
 
 /**

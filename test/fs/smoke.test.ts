@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ramFs, assertCleanSynced, snapshot, pattern, mountRam, expectCode } from './helpers.js';
-import { O_CREATE, O_RDONLY, O_RDWR } from '../../src/domains/fs/fs.js';
+import { O_CREATE, O_RDONLY, O_RDWR, type FileSystem } from '../../src/domains/fs/fs.js';
 
 for (const variant of ['xv6', 'large'] as const) {
   test(`smoke ${variant}: create, write, read, mkdir, unlink, remount, fsck`, async () => {
@@ -74,6 +74,35 @@ test('a directory removed while in use (a current directory): "." and ".." still
   await fs.close(up);
   await fs.close(d); // the last reference: the directory is freed
   await assertCleanSynced(fs, dev, false);
+});
+
+test('a directory removed while a call waited to lock it (the path walk hands it over unlocked): nothing is made in it, ENOENT', async () => {
+  const { dev, fs } = await ramFs('large', 16 << 20, { nlog: 1000 });
+  const il = fs.il;
+  await fs.writeFile('/f', pattern(10, 1));
+  const makers: [string, (fs: FileSystem) => Promise<unknown>][] = [
+    ['mkdir', (f) => f.mkdir('/d/x')],
+    ['open O_CREATE', (f) => f.open('/d/x', O_CREATE | O_RDWR)],
+    ['link', (f) => f.link('/f', '/d/x')],
+    ['rename', (f) => f.rename('/f', '/d/x')],
+  ];
+  for (const [what, make] of makers) {
+    await fs.mkdir('/d');
+    // Hold /d's lock, so that the call's walk waits for it, then the rmdir (queued behind it).
+    const ip = il.iget(await fs.lookup('/d'));
+    await il.ilock(ip);
+    const made = make(fs).then(() => 'made', (e: { code?: string }) => e.code);
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    const removed = fs.rmdir('/d').then(() => 'removed', (e: { code?: string }) => e.code);
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    il.iunlock(ip);
+    assert.deepEqual([await made, await removed], ['ENOENT', 'removed'], what);
+    await fs.log.beginOp(); // the last reference frees the removed directory: a transaction
+    await il.iput(ip);
+    await fs.log.endOp();
+  }
+  assert.equal((await fs.stat('/f')).nlink, 1);
+  await assertCleanSynced(fs, dev, false); // nothing leaked into a removed directory
 });
 
 test('reclaimOrphans frees what a power cut left with no link (a file unlinked while open, a directory removed while in use), and nothing else', async () => {

@@ -41,6 +41,7 @@ export type Op =
   | { k: 'trunc'; f: number }
   | { k: 'unlink'; f: number }
   | { k: 'link'; f: number; to: number }
+  | { k: 'rename'; f: number; to: number }
   | { k: 'mkdir'; d: number }
   | { k: 'rmdir'; d: number }
   | { k: 'sync' }
@@ -70,6 +71,7 @@ export function opArb(variant: Variant): fc.Arbitrary<Op> {
     { weight: 1, arbitrary: fc.record({ k: fc.constant('trunc' as const), f }) },
     { weight: 2, arbitrary: fc.record({ k: fc.constant('unlink' as const), f }) },
     { weight: 1, arbitrary: fc.record({ k: fc.constant('link' as const), f, to: f }) },
+    { weight: 2, arbitrary: fc.record({ k: fc.constant('rename' as const), f, to: f }) },
     { weight: 2, arbitrary: fc.record({ k: fc.constant('mkdir' as const), d }) },
     { weight: 1, arbitrary: fc.record({ k: fc.constant('rmdir' as const), d }) },
     { weight: 1, arbitrary: fc.record({ k: fc.constant('sync' as const) }) },
@@ -263,6 +265,18 @@ function plan(op: Op, m: Model, variant: Variant): Call[] {
       const from = filePath(op.f), to = filePath(op.to);
       const expect = !m.files.has(from) || !m.dirs.has(parentOf(to)) ? E('ENOENT') : m.files.has(to) ? E('EEXIST') : 0;
       add(simple(`link ${from} ${to}`, (c) => c.fs.link(from, to, 0), expect, (mm) => void mm.files.set(to, mm.files.get(from)!)));
+      break;
+    }
+    case 'rename': {
+      // One transaction: the file has its old name or its new one (a replaced file is freed after).
+      const from = filePath(op.f), to = filePath(op.to);
+      const node = m.files.get(from);
+      const expect = node === undefined || !m.dirs.has(parentOf(to)) ? E('ENOENT') : 0;
+      const stage = node === m.files.get(to) ? undefined : (mm: Model): void => {
+        mm.files.set(to, mm.files.get(from)!);
+        mm.files.delete(from);
+      };
+      add(simple(`rename ${from} ${to}`, (c) => c.fs.rename(from, to, 0), expect, stage));
       break;
     }
     case 'mkdir': {

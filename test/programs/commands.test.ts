@@ -99,8 +99,19 @@ test('mkdir, rmdir, rm with several arguments and their errors', async () => {
     await expectStatus(s, 'rm d1/f d1 nosuch d3', 'rm: d1: Is a directory\nrm: nosuch: No such file or directory\nrm: d3: Is a directory\n', 1);
     await expectStatus(s, 'rmdir d1 d3 d4', '', 0);
     await expectStatus(s, 'echo > a; echo > b; rm a b; cat a', 'cat: a: No such file or directory\n', 1);
-    await expectStatus(s, 'mkdir', 'usage: mkdir DIR...\n', 2);
-    await expectStatus(s, 'rm', 'usage: rm FILE...\n', 2);
+    await expectStatus(s, 'mkdir', 'usage: mkdir [-p] DIR...\n', 2);
+    await expectStatus(s, 'mkdir -x y', "mkdir: unknown option '-x'\nusage: mkdir [-p] DIR...\n", 2);
+    // mkdir -p: the missing directories along the path; existing ones are no error; a file in the way is.
+    await expectStatus(s, 'mkdir -p p/q//r/ p/q /p2/./s; ls p/q/r /p2/s | wc -l', '4\n', 0);
+    await expectStatus(s, 'echo > pf; mkdir -p pf/x p/q/r', 'mkdir: pf/x: Not a directory\n', 1);
+    await expectStatus(s, 'rm', 'usage: rm [-r] FILE...\n', 2);
+    await expectStatus(s, 'rm -x a', "rm: unknown option '-x'\nusage: rm [-r] FILE...\n", 2);
+    // rm -r: a tree, depth first; files and missing names as without -r; '.', '..', '/' refused.
+    await expectStatus(s, 'mkdir t t/u t/u/v; echo 1 > t/f; echo 2 > t/u/v/g; ln t/f keep; echo 3 > lone', '', 0);
+    await expectStatus(s, 'rm -r t lone nosuch', 'rm: nosuch: No such file or directory\n', 1);
+    await expectStatus(s, 'ls t lone; cat keep', 'ls: t: No such file or directory\nls: lone: No such file or directory\n1\n', 0);
+    await expectStatus(s, 'mkdir w; cd w; rm -r . ..; cd ..; rm -R w/ /', "rm: refusing to remove '.', '..' or '/': skipping '.'\nrm: refusing to remove '.', '..' or '/': skipping '..'\nrm: refusing to remove '.', '..' or '/': skipping '/'\n", 1);
+    await expectStatus(s, 'ls w', 'ls: w: No such file or directory\n', 1);
   });
 });
 
@@ -116,12 +127,16 @@ test('ln, mv, cp: files, into directories, and their errors', async () => {
     await expectStatus(s, 'ln a b notadir', 'ln: notadir: Not a directory\n', 1);
     await expectStatus(s, 'ln nosuch x', 'ln: nosuch: No such file or directory\n', 1);
     await expectStatus(s, 'ln a nodir/x', 'ln: nodir/x: No such file or directory\n', 1);
-    // mv: renames, replaces, moves into a directory; refuses directories and the same file.
+    // mv: renames, replaces, moves into a directory, moves directories; refuses the same file and
+    // a directory into itself.
     await expectStatus(s, 'mv a2 a3; cat a3; cat a2', 'A\ncat: a2: No such file or directory\n', 1);
     await expectStatus(s, 'echo old > t; mv a3 t; cat t', 'A\n', 0);
     await expectStatus(s, 'mkdir e; mv t b e; cat e/t e/b; ls t', 'A\nB\nls: t: No such file or directory\n', 1);
     await expectStatus(s, 'mv e/t e/t', "mv: 'e/t' and 'e/t' are the same file\n", 1);
-    await expectStatus(s, 'mv d e', 'mv: d: Is a directory\n', 1);
+    await expectStatus(s, 'mv d e; cat e/d/a; ls d', 'A\nls: d: No such file or directory\n', 1);
+    await expectStatus(s, 'mv e e/d', "mv: cannot move 'e' to 'e/d/e': Invalid argument\n", 1);
+    await expectStatus(s, 'cd e/d; mv /e /e2; pwd; cat a; cd /', '/e2/d\nA\n', 0);
+    await expectStatus(s, 'mkdir full; echo > full/x; mv e2 full/x', "mv: cannot move 'e2' to 'full/x': Not a directory\n", 1);
     await expectStatus(s, 'mv nosuch x', 'mv: nosuch: No such file or directory\n', 1);
     // cp: a multi-block file, byte for byte; into a directory; errors.
     await expectStatus(s, 'cp n n2; wc n2; grep -n "^line 2999$" n2', `3000 6000 ${NUMBERED.length} n2\n2999:line 2999\n`, 0);

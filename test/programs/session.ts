@@ -18,6 +18,7 @@ import { mkfs } from '../../src/host/mkfs.js';
 import { bootRv6, type Rv6System } from '../../src/host/rv6.js';
 import type { Variant } from '../../src/domains/fs/format.js';
 import type { Placement } from '../../src/kernel/kernel.js';
+import { within } from '../within.js';
 
 /** Repository root (tests run compiled from dist/test/programs). */
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -111,16 +112,8 @@ export class Session {
   }
 
   /** init's exit status (the shell's, when it ends normally). */
-  async exitStatus(timeoutMs = 20_000): Promise<number> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`init did not exit; console:\n${this.out}`)), timeoutMs);
-    });
-    try {
-      return await Promise.race([this.initStatus!, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+  exitStatus(timeoutMs = 20_000): Promise<number> {
+    return within(this.initStatus!, timeoutMs, () => `init did not exit; console:\n${this.out}`);
   }
 
   stop(): Promise<void> {

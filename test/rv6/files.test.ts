@@ -234,6 +234,56 @@ test('links, unlink of an open file, stat', async () => {
   });
 });
 
+test('rename: files and directories, replacing, errnos; an open file keeps working; current directories below a moved one keep their getcwd', async () => {
+  await withImageFile(async (file) => {
+    await withRv6(async (t) => {
+      await t.runInit([
+        ['mkdir', '/m'],
+        ['mkdir', '/m/sub'],
+        ['f=open', '/m/sub/f', O_CREATE | O_RDWR],
+        ['write', '$f', 'data'],
+        ['cd=chdir', '/m/sub'],
+        ['r1=rename', '/m', '/n'],
+        ['cwd1=getcwd'],
+        ['r2=rename', 'f', 'g'],
+        ['sg=stat', '/n/sub/g'],
+        ['write', '$f', '+more'],
+        ['lseek', '$f', 0, SEEK_SET],
+        ['still=read', '$f', 20],
+        ['r3=rename', '..', '/x'],
+        ['r4=rename', '/n', '/n/sub/in'],
+        ['r5=rename', '/n/sub', '/n'],
+        ['mkdir', '/e'],
+        ['r6=rename', 'g', '/e'],
+        ['r7=rename', '/e', 'g'],
+        ['r8=rename', 'nope', 'h'],
+        ['r9=rename', 'g', ''],
+        ['r10=rename', '', 'h'],
+        ['r11=rename', 'g', '/nodir/h'],
+        ['h=open', '/h', O_CREATE | O_WRONLY],
+        ['write', '$h', 'other'],
+        ['close', '$h'],
+        ['r12=rename', '/h', 'g'],
+        ['sg2=stat', 'g'],
+        ['gone=stat', '/h'],
+        ['r13=rename', '/e', '/n/sub'],
+        ['cwd2=getcwd'],
+        ['chdir', '/'],
+        ['r14=rename', '/n', '/m'],
+        ['ls=ls', '/m'],
+        ['close', '$f'],
+      ]);
+      expectResults(t, {
+        cd: 0, r1: 0, cwd1: '/n/sub', r2: 0, sg: { err: 0, type: T_FILE, size: 4 }, still: { n: 9, text: 'data+more' },
+        r3: E('EBUSY'), r4: E('EINVAL'), r5: E('ENOTEMPTY'), r6: E('EISDIR'), r7: E('ENOTDIR'), r8: E('ENOENT'),
+        r9: E('ENOENT'), r10: E('ENOENT'), r11: E('ENOENT'), r12: 0, sg2: { err: 0, type: T_FILE, size: 5 }, gone: { err: E('ENOENT') },
+        r13: E('ENOTEMPTY'), cwd2: '/n/sub', r14: 0, ls: ['.', '..', 'sub'],
+      });
+    }, { file });
+    assertClean(file, false, 'after the renames (the replaced file freed at its last close)');
+  });
+});
+
 test('device nodes: the console major opens the console, others are ENXIO; ESPIPE on the console', async () => {
   await withRv6(async (t) => {
     await t.runInit([

@@ -12,6 +12,7 @@ import { RamBlockDevice } from '../../src/host/fs-image.js';
 import { mkfs } from '../../src/host/mkfs.js';
 import { bootRv6, type Rv6System } from '../../src/host/rv6.js';
 import { DEV_CONSOLE, O_RDWR } from '../../src/interfaces/rv6.js';
+import { within } from '../within.js';
 
 export const PROBE_ARTIFACT = testArtifactPath('rv6_probe');
 
@@ -122,16 +123,8 @@ export class Rv6Test {
     return this.lines().find((l) => l.op === op && (pid === undefined || l.pid === pid))!.r;
   }
 
-  private async withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}; output:\n${this.out}\nlogs:\n${this.logs.join('\n')}`)), ms);
-    });
-    try {
-      return await Promise.race([p, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+  private withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+    return within(p, ms, () => `timed out waiting for ${what}; output:\n${this.out}\nlogs:\n${this.logs.join('\n')}`);
   }
 
   /** The kernel's record of domain `name`. */

@@ -96,9 +96,20 @@ export async function dirlink(il: InodeLayer, dp: Inode, name: string, inum: num
 
 /** Clear the entry at `off` of locked dir `dp` (in a transaction). */
 export async function dirunlink(il: InodeLayer, dp: Inode, off: number): Promise<void> {
-  const ent = new Uint8Array(il.g.direntSize);
+  await dirset(il, dp, off, null);
+}
+
+/**
+ * Rewrite the entry at `off` of locked dir `dp` (in a transaction) in place: to (name, inum), or
+ * cleared (null). rename points an existing name at another inode this way, so that the name is
+ * never missing, even between two transactions.
+ */
+export async function dirset(il: InodeLayer, dp: Inode, off: number, entry: { name: string; inum: number } | null): Promise<void> {
+  const g = il.g;
+  const ent = new Uint8Array(g.direntSize);
+  if (entry !== null) encodeDirent(g, entry.inum, nameBytes(entry.name), ent, 0);
   const n = await il.writei(dp, ent, 0, off, ent.length);
-  if (n !== ent.length) throw fsErr('EIO', `directory ${dp.inum}: cannot clear entry at ${off}`);
+  if (n !== ent.length) throw fsErr('EIO', `directory ${dp.inum}: cannot ${entry === null ? 'clear' : 'rewrite'} the entry at ${off}`);
 }
 
 /** Does locked dir `dp` hold only "." and ".."? (xv6: every entry after the first two is free.) */

@@ -1,14 +1,15 @@
 /**
  * The file system: mount (superblock validation, log recovery) and the high-level operations the
  * rv6 core calls (xv6 sysfile.c's file-system half): open/create, read/write at an offset, stat,
- * link, unlink, mkdir, rmdir, mknod, truncate, readdir.
+ * link, unlink, rename, mkdir, rmdir, mknod, truncate, readdir.
  *
  * Invariants:
  *  - every operation that may write runs inside beginOp/endOp (xv6), and every path walk too, so
  *    an iput that frees an inode is always inside a transaction;
  *  - large writes are split into transactions of at most ((MAXOPBLOCKS-1-1-2)/2)·BSIZE bytes
  *    (xv6 filewrite), large truncations into budgeted steps; each step leaves a consistent fs;
- *  - lock order: parent directory before child; never two unrelated inodes;
+ *  - lock order: parent directory before child; never two unrelated inodes, except a rename, which
+ *    holds renameLock and locks its two parents ancestor first (see rename);
  *  - every failure is an FsError with a POSIX errno `code`; corrupted metadata is EUCLEAN;
  *  - the xv6 variant never creates holes (xv6's kernel cannot read them): writing or extending
  *    beyond EOF zero-fills; the large variant leaves holes.
@@ -17,7 +18,7 @@ import type { DmaBytes } from '../../runtime/types.js';
 import { BlockAllocator } from './balloc.js';
 import { BufCache } from './bio.js';
 import { afterFailure, type Alloc, type BlockDevice } from './device.js';
-import { checkName, dirlink, dirlist, dirlookup, dirunlink, dirwalk, isdirempty } from './dir.js';
+import { checkName, dirlink, dirlist, dirlookup, dirset, dirunlink, dirwalk, isdirempty, type DirEntry } from './dir.js';
 import { asFsError, corrupt, fsErr, FsError } from './errors.js';
 import {
   decodeSuperblock, LARGE, LARGE_MAGIC, NLINK_MAX, ROOTINO, T_DEVICE, T_DIR, T_FILE, validateSuperblock, XV6, XV6_MAGIC, hex,
@@ -26,6 +27,7 @@ import {
 import { bytesLength, Inode, InodeLayer, type Bytes, type Stat } from './inode.js';
 import { Log } from './log.js';
 import { namex } from './path.js';
+import { SleepLock } from './sync.js';
 
 export { FsError } from './errors.js';
 export type { Stat, Bytes } from './inode.js';
@@ -102,6 +104,16 @@ export function maxOpBytes(g: Geometry): number {
   return Math.floor((g.maxOpBlocks - 1 - 1 - 2) / 2) * g.bsize;
 }
 
+/**
+ * The error for a directory removed (a concurrent rmdir, or a rename replacing it) after the path
+ * walk found it and before the call could lock it: the walk hands the directory over unlocked, so
+ * a removal waiting for it can run first. Nothing is made in a removed directory (as path.ts
+ * treats one that is a starting directory): its entry would link a file no path reaches.
+ */
+function removedWhileWaiting(path: string): FsError {
+  return fsErr('ENOENT', `'${path}': its directory was removed`);
+}
+
 function accmode(flags: number): number {
   return flags & 3;
 }
@@ -109,6 +121,12 @@ function accmode(flags: number): number {
 export class FileSystem {
   readonly il: InodeLayer;
   private unmounted = false;
+  /**
+   * Held by a rename for its whole work (as Linux's s_vfs_rename_mutex): only a rename moves a
+   * directory to another parent, so while it is held the tree of directories above any directory
+   * stays as the rename read it, and its two parents can be locked ancestor first.
+   */
+  private readonly renameLock = new SleepLock();
 
   private constructor(
     readonly dev: BlockDevice,
@@ -271,12 +289,22 @@ export class FileSystem {
 
   /** Parent directory (locked) of the last element of `path`, and that element; `ifRoot()` is thrown when path names the root (made only then: errors are costly). */
   private async parentOf(path: string, cwd: FsFile | undefined, ifRoot: () => FsError): Promise<{ dp: Inode; name: string }> {
+    const p = await this.parentRef(path, cwd, ifRoot);
+    await this.il.ilockOrRelease(p.dp);
+    if (p.dp.nlink < 1) {
+      await this.il.iunlockput(p.dp);
+      throw removedWhileWaiting(path);
+    }
+    return p;
+  }
+
+  /** parentOf with the directory referenced but not locked. */
+  private async parentRef(path: string, cwd: FsFile | undefined, ifRoot: () => FsError): Promise<{ dp: Inode; name: string }> {
     const { ip, name } = await namex(this.il, path, true, cwd ? cwd.ip : null);
     if (name === null) {
       await this.il.iput(ip);
       throw ifRoot();
     }
-    await this.il.ilockOrRelease(ip);
     return { dp: ip, name };
   }
 
@@ -512,6 +540,158 @@ export class FileSystem {
 
   async unlink(path: string, cwd?: FsFile): Promise<void> {
     await this.remove(path, false, cwd);
+  }
+
+  /**
+   * rename(2): `newPath` names what `oldPath` named, and `oldPath` nothing; an existing `newPath`
+   * is replaced (a file by a file, an empty directory by a directory). One transaction, so after a
+   * crash the file has one of its two names, never none or both, and a replaced `newPath` names
+   * either file; a replaced file that is left with no link is freed afterwards (in transactions
+   * of its own if it is large; an orphan reclaimed at mount if a crash comes between).
+   * Errors, as Linux: a path that ends in '.', '..' or is the root: EBUSY; `oldPath` missing or a
+   * parent missing: ENOENT; a directory moved into itself or below: EINVAL; `newPath` a directory
+   * above `oldPath`: ENOTEMPTY; a directory onto a non-directory: ENOTDIR; a non-directory onto a
+   * directory: EISDIR; onto a non-empty directory: ENOTEMPTY. Two names of one file: nothing
+   * changes (POSIX).
+   */
+  async rename(oldPath: string, newPath: string, cwd?: FsFile): Promise<void> {
+    await this.tx(async () => {
+      await this.renameLock.acquire();
+      let replaced: Inode | null;
+      try {
+        replaced = await this.renameLocked(oldPath, newPath, cwd);
+      } finally {
+        this.renameLock.release();
+      }
+      if (replaced === null) return;
+      if (replaced.ref === 1 && replaced.nlink === 0) {
+        // The rename commits first: freeing a large file may take transactions of its own (iput).
+        await this.log.endOp();
+        await this.log.beginOp();
+      }
+      await this.il.iput(replaced);
+    });
+  }
+
+  /** rename's work, with renameLock held: the replaced inode, still referenced (or null), when done. */
+  private async renameLocked(oldPath: string, newPath: string, cwd: FsFile | undefined): Promise<Inode | null> {
+    const il = this.il;
+    const refs: Inode[] = [];
+    const locked: Inode[] = [];
+    const lock = async (ip: Inode, viaEntry: boolean): Promise<void> => {
+      await this.ilockEntry(ip, `inode ${ip.inum}`, viaEntry);
+      locked.push(ip);
+    };
+    try {
+      const busy = (path: string) => (): FsError => fsErr('EBUSY', `cannot rename '${path}'`);
+      const from = await this.parentRef(oldPath, cwd, busy(oldPath));
+      refs.push(from.dp);
+      const to = await this.parentRef(newPath, cwd, busy(newPath));
+      refs.push(to.dp);
+      if (from.name === '.' || from.name === '..') throw busy(oldPath)();
+      if (to.name === '.' || to.name === '..') throw busy(newPath)();
+      const odp = from.dp;
+      const ndp = to.dp;
+      // Where each parent is in the tree (no directory moves while renameLock is held): the
+      // parents are locked ancestor first, as every other operation locks parent before child.
+      const aboveNew = await this.ancestors(ndp);
+      const aboveOld = odp === ndp ? aboveNew : await this.ancestors(odp);
+      if (aboveOld.has(ndp.inum)) {
+        await lock(ndp, false);
+        if (odp !== ndp) await lock(odp, false);
+      } else {
+        await lock(odp, false);
+        await lock(ndp, false);
+      }
+      if (odp.nlink < 1) throw removedWhileWaiting(oldPath);
+      if (ndp.nlink < 1) throw removedWhileWaiting(newPath);
+      const oe = await dirlookup(il, odp, from.name);
+      if (!oe) throw fsErr('ENOENT', `'${oldPath}' not found`);
+      if (oe.inum === odp.inum) throw corrupt(`directory ${odp.inum}: entry '${from.name}' points to the directory itself`);
+      if (aboveNew.has(oe.inum)) throw fsErr('EINVAL', `cannot move '${oldPath}' into itself ('${newPath}')`);
+      const ne = await dirlookup(il, ndp, to.name);
+      if (ne !== null) {
+        if (ne.inum === ndp.inum) throw corrupt(`directory ${ndp.inum}: entry '${to.name}' points to the directory itself`);
+        if (aboveOld.has(ne.inum)) throw fsErr('ENOTEMPTY', `'${newPath}' is not empty (it holds '${oldPath}')`);
+        if (ne.inum === oe.inum) return null;
+      }
+      const ip = il.iget(oe.inum);
+      refs.push(ip);
+      await lock(ip, true);
+      let tp: Inode | null = null;
+      if (ne !== null) {
+        tp = il.iget(ne.inum);
+        refs.push(tp);
+        await lock(tp, true);
+      }
+      const isDir = ip.type === T_DIR;
+      if (tp !== null) {
+        if (isDir && tp.type !== T_DIR) throw fsErr('ENOTDIR', `'${newPath}' is not a directory`);
+        if (!isDir && tp.type === T_DIR) throw fsErr('EISDIR', `'${newPath}' is a directory`);
+        if (tp.type === T_DIR && !(await isdirempty(il, tp))) throw fsErr('ENOTEMPTY', `'${newPath}' is not empty`);
+      }
+      // A directory that changes parent: its '..' and both parents' link counts change.
+      const moves = isDir && odp !== ndp;
+      const dotdot = moves ? await dirlookup(il, ip, '..') : null;
+      if (moves && dotdot === null) throw corrupt(`directory ${ip.inum} has no '..' entry`);
+      if (moves && tp === null && ndp.nlink >= NLINK_MAX) throw fsErr('EMLINK', `directory ${ndp.inum} has too many links`);
+      // Checked: from here on only changes, all in this transaction.
+      if (ne !== null) await dirset(il, ndp, ne.off, { name: to.name, inum: ip.inum });
+      else await dirlink(il, ndp, to.name, ip.inum);
+      await dirunlink(il, odp, oe.off);
+      if (dotdot !== null) {
+        await dirset(il, ip, dotdot.off, { name: '..', inum: ndp.inum });
+        odp.nlink--;
+        await il.iupdate(odp);
+      }
+      // ndp gains the moved directory's '..' and loses a replaced directory's.
+      const ndpLinks = (moves ? 1 : 0) - (tp !== null && tp.type === T_DIR ? 1 : 0);
+      if (ndpLinks !== 0) {
+        ndp.nlink += ndpLinks;
+        await il.iupdate(ndp);
+      }
+      if (tp === null) return null;
+      tp.nlink--;
+      await il.iupdate(tp);
+      refs.splice(refs.indexOf(tp), 1); // the caller puts it, after the locks are released
+      return tp;
+    } finally {
+      for (const ip of locked) il.iunlock(ip);
+      for (const ip of refs) await il.iput(ip);
+    }
+  }
+
+  /**
+   * The inode numbers of directory `dp` and of every directory above it, up to the root (through
+   * '..'). Locks one directory at a time. A '..' that leads into the chain again (a loop, which
+   * would make a moved directory its own ancestor) is corruption.
+   */
+  private async ancestors(dp: Inode): Promise<Set<number>> {
+    const il = this.il;
+    const chain = new Set<number>();
+    let ip = il.idup(dp);
+    try {
+      while (ip.inum !== ROOTINO) {
+        chain.add(ip.inum);
+        await il.ilock(ip);
+        let up: DirEntry | null;
+        try {
+          if (ip.type !== T_DIR) throw corrupt(`inode ${ip.inum}, reached through '..', is not a directory`);
+          up = await dirlookup(il, ip, '..');
+        } finally {
+          il.iunlock(ip);
+        }
+        if (up === null) throw corrupt(`directory ${ip.inum} has no '..' entry`);
+        if (chain.has(up.inum)) throw corrupt(`directory ${ip.inum}: '..' leads back to directory ${up.inum} below it (a loop)`);
+        const next = il.iget(up.inum);
+        await il.iput(ip);
+        ip = next;
+      }
+      chain.add(ROOTINO);
+      return chain;
+    } finally {
+      await il.iput(ip);
+    }
   }
 
   async rmdir(path: string, cwd?: FsFile): Promise<void> {

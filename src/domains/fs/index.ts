@@ -229,6 +229,7 @@ export function init(sys: Sys, bdev: BDev): Rv6Fs {
 
     link: (oldPath, newPath, cwd) => call(`link ${oldPath} ${newPath}`, () => mounted().link(oldPath, newPath, dir(cwd))),
     unlink: (path, cwd) => call(`unlink ${path}`, () => mounted().unlink(path, dir(cwd))),
+    rename: (oldPath, newPath, cwd) => call(`rename ${oldPath} ${newPath}`, () => mounted().rename(oldPath, newPath, dir(cwd))),
     mkdir: (path, cwd) => call(`mkdir ${path}`, () => mounted().mkdir(path, dir(cwd))),
     rmdir: (path, cwd) => call(`rmdir ${path}`, () => mounted().rmdir(path, dir(cwd))),
     mknod: (path, major, minor, cwd) => call(`mknod ${path}`, () => mounted().mknod(path, major, minor, dir(cwd))),

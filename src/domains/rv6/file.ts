@@ -301,12 +301,13 @@ export class FdTable {
 /**
  * A current directory: an open directory of the fs domain (file id 0 is the root, never closed)
  * and its absolute path, shared by a process and the children it spawned until one of them chdirs.
+ * The path follows renames of the directory or of one above it (FileSyscalls.rename).
  */
 export class DirRef {
   refs = 1;
   constructor(
     readonly file: number,
-    readonly path: string,
+    public path: string,
   ) {}
 
   hold(): DirRef {

@@ -314,6 +314,9 @@ export class FsClient {
   unlink(path: string, cwd: Cwd): Promise<number> {
     return this.pathCall('unlink', path, cwd, (fs, p, c) => fs.unlink(p, c));
   }
+  rename(oldPath: string, newPath: string, cwd: Cwd): Promise<number> {
+    return this.pathCall('rename', oldPath, cwd, (fs, p, c) => fs.rename(p, this.pathFrom(cwd, newPath), c));
+  }
   mkdir(path: string, cwd: Cwd): Promise<number> {
     return this.pathCall('mkdir', path, cwd, (fs, p, c) => fs.mkdir(p, c));
   }

@@ -67,6 +67,9 @@ class ProcRv6 implements Rv6 {
   unlink(path: string): Promise<number> {
     return this.f.unlink(this.img, path);
   }
+  rename(oldPath: string, newPath: string): Promise<number> {
+    return this.f.rename(this.img, oldPath, newPath);
+  }
   mkdir(path: string): Promise<number> {
     return this.f.mkdir(this.img, path);
   }

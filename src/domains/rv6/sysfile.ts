@@ -157,7 +157,7 @@ export class FileSyscalls {
     return r;
   }
 
-  /** A call on one path (unlink, mkdir, rmdir). */
+  /** A call on one path (unlink, mkdir, rmdir; link and rename name a second one). */
   private async onPath(img: Image, path: string, op: (path: string, cwd: Cwd) => Promise<number>): Promise<number> {
     if (!img.live) return EINTR;
     if (path === '') return -ERRNO.ENOENT;
@@ -170,6 +170,27 @@ export class FileSyscalls {
 
   unlink(img: Image, path: string): Promise<number> {
     return this.onPath(img, path, (p, cwd) => this.ctx.fs.unlink(p, cwd));
+  }
+
+  rename(img: Image, oldPath: string, newPath: string): Promise<number> {
+    return this.onPath(img, oldPath, async (p, cwd) => {
+      if (newPath === '') return -ERRNO.ENOENT;
+      const r = await this.ctx.fs.rename(p, newPath, cwd);
+      if (r === 0) this.moved(resolvePath(cwd.path, p), resolvePath(cwd.path, newPath));
+      return r;
+    });
+  }
+
+  /**
+   * After `from` was renamed `to`: every current directory at or below `from` gets its new path
+   * (getcwd answers the path the core keeps, and a recovery of the fs domain may resolve by it).
+   * Paths resolve lexically, which is exact here: no symbolic links, and one parent per directory.
+   */
+  private moved(from: string, to: string): void {
+    const cwds = new Set(this.ctx.procs.all().map((p) => p.cwd));
+    for (const d of cwds) {
+      if (d.path === from || d.path.startsWith(`${from}/`)) d.path = to + d.path.slice(from.length);
+    }
   }
 
   mkdir(img: Image, path: string): Promise<number> {

@@ -1,11 +1,35 @@
-/** mkdir DIR...: create each directory (all are tried; exit status 1 if any failed). */
-import type { Program } from '../../interfaces/rv6.js';
-import { program } from '../../runtime/ulib/index.js';
+/**
+ * mkdir [-p] DIR...: create each directory (all are tried; exit status 1 if any failed). With -p,
+ * the missing directories along each path are made too, and one that exists already is no error
+ * (a name in the way that is not a directory is: Not a directory).
+ */
+import { ERRNO, T_DIR, type Program } from '../../interfaces/rv6.js';
+import { getopt, program, type Ulib } from '../../runtime/ulib/index.js';
 import type { Sys } from '../../runtime/sys.js';
+
+const USAGE = 'mkdir [-p] DIR...';
 
 export function init(sys: Sys): Program {
   return program(sys, 'mkdir', async (u) => {
-    if (u.args.length < 2) return u.usage('mkdir DIR...');
-    return u.forEach(u.args.slice(1), (dir) => u.rv6.mkdir(dir));
+    const o = getopt(u.args.slice(1), 'p');
+    if (typeof o === 'string') return u.usage(USAGE, o);
+    if (o.operands.length === 0) return u.usage(USAGE);
+    return u.forEach(o.operands, (dir) => (o.opts.has('p') ? mkdirParents(u, dir) : u.rv6.mkdir(dir)));
   });
+}
+
+/** mkdir -p of `path`: 0, or the -errno of the first step that failed. */
+async function mkdirParents(u: Ulib, path: string): Promise<number> {
+  const parts = path.split('/');
+  for (let i = 1; i <= parts.length; i++) {
+    const prefix = parts.slice(0, i).join('/');
+    if (prefix === '' || parts[i - 1] === '' || parts[i - 1] === '.' || parts[i - 1] === '..') continue; // the root, '//', '.', '..'
+    const r = await u.rv6.mkdir(prefix);
+    if (r === -ERRNO.EEXIST) {
+      const st = await u.stat(prefix);
+      if (typeof st === 'number') return st;
+      if (st.type !== T_DIR) return -ERRNO.ENOTDIR;
+    } else if (r < 0) return r;
+  }
+  return 0;
 }

@@ -12,7 +12,7 @@
  *           read fd n [bufSize (-1: no buffer)] → {n,text} | readall fd → {n,text} (until EOF)
  *           write fd text [n] | writen fd count [char] (one write of count bytes)
  *           getdents fd [off] → {n,off,names} | ls path → names | pipe → {err,rfd,wfd}
- *           link a b | unlink p | mkdir p | rmdir p | mknod p major minor | chdir p | getcwd
+ *           link a b | unlink p | rename a b | mkdir p | rmdir p | mknod p major minor | chdir p | getcwd
  *   procs   spawn path argv[] in out err pgid | exec path argv[] | wait pid → {pid,status}
  *           exit status | kill pid | getpid | sleep ms | uptime | tcsetpgrp pgid
  *           procs | kdomains | kcrash name afterCalls
@@ -157,6 +157,7 @@ export function init(sys: Sys): Program {
           }
           case 'link': return rv6.link(str(a[0]), str(a[1]));
           case 'unlink': return rv6.unlink(str(a[0]));
+          case 'rename': return rv6.rename(str(a[0]), str(a[1]));
           case 'mkdir': return rv6.mkdir(str(a[0]));
           case 'rmdir': return rv6.rmdir(str(a[0]));
           case 'mknod': return rv6.mknod(str(a[0]), num(a[1]), num(a[2]));
