@@ -72,6 +72,12 @@ export interface Faulty {
   resolvePending(v: number): number;
   /** Queues continuations (then, await, spawn) that try to reach dom_c, the kernel and rec. */
   queueWork(): number;
+  /**
+   * Leaves unawaited a chain on `peer.pending()` whose continuation loops long enough to meet a
+   * deadline check (so it is stopped by a throw if this domain is dead by then): handed to
+   * sys.detach (`handOver`), or dropped.
+   */
+  floatOn(peer: Faulty, handOver: boolean): number;
   /** Keeps the borrowed buffer (and the call) until releaseBorrow. */
   holdBorrow(buf: Borrow<RRefArray<u8>>): Promise<number>;
   /** First byte of the held borrowed buffer. */

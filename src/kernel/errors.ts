@@ -52,6 +52,18 @@ export function isRpcError(e: unknown): e is RpcError {
   return typeof e === 'object' && e !== null && genuine.has(e);
 }
 
+/** The method an RpcError names when it stopped a dead domain's own code (a deadline check or await guard), not a call. */
+export const STOPPED_RUNNING = '(running)';
+
+/**
+ * A dead domain's own leftover: a continuation of it that ran after its death and was stopped
+ * (at a deadline check or await guard, or refused by the kernel: 'caller-dead'). Such a rejection
+ * ends a chain only that dead domain held, so it concerns nobody alive.
+ */
+export function isDeadDomainLeftover(e: unknown): boolean {
+  return isRpcError(e) && (e.kind === 'caller-dead' || e.method === STOPPED_RUNNING);
+}
+
 export { KernelError } from './kernel-error.js';
 
 /**

@@ -35,7 +35,7 @@ import { ExchangeHeap, KERNEL_OWNER, type HeapOptions } from './heap.js';
 import { createHandleKit, HandleError, type HandleKit, type ScalarKind } from './rref.js';
 import { Domain } from './domain.js';
 import { createProxyRuntime, type Link, type ProxyRuntime } from './proxy.js';
-import { KernelError, describeThrown, isRpcError, makeRpcError } from './errors.js';
+import { KernelError, STOPPED_RUNNING, describeThrown, isDeadDomainLeftover, isRpcError, makeRpcError } from './errors.js';
 import { defaultTrustedKeys, parseArtifact, verifyArtifact, type Artifact } from './artifact.js';
 import { FINGERPRINT, LAYOUTS, PROXIES, SIGNATURES, VIA_PROXIES } from '../gen/idl.js';
 import { dequeFieldsOf, routeRefusal, type RouteHook, type RouteRecord, type RouteTable } from './routes.js';
@@ -207,15 +207,17 @@ export class Kernel {
   /**
    * A rejection nobody handles may come from domain code (a promise a domain dropped); Node's
    * default would end the kernel process. The kernel logs it instead — unless it is a dead
-   * domain's own leftover (a continuation of a terminated domain whose kernel call was refused:
-   * RpcError 'caller-dead'), which concerns nobody alive. Installed once per process.
+   * domain's own leftover (isDeadDomainLeftover: a continuation of a terminated domain, stopped at
+   * a deadline check or refused a kernel call), which concerns nobody alive. Installed once per
+   * process. (A domain that must leave a chain unawaited hands it to sys.detach, which ends it in
+   * the kernel: no rejection of it is ever left unhandled, dead or alive.)
    */
   private static trapped = false;
   private static trapUnhandledRejections(): void {
     if (Kernel.trapped) return;
     Kernel.trapped = true;
     process.on('unhandledRejection', (reason) => {
-      if (isRpcError(reason) && reason.kind === 'caller-dead') return;
+      if (isDeadDomainLeftover(reason)) return;
       const msg = describeThrown(reason);
       process.stderr.write(`kernel: unhandled rejection (ignored; the domain that dropped it keeps running): ${msg}\n`);
     });
@@ -603,7 +605,7 @@ export class Kernel {
   /** The deadline check and await guard the trusted build compiled into the domain's code. */
   private deadlineHooks(d: Domain): DeadlineHooks {
     const dead = (): never => {
-      throw makeRpcError(d.deathCause === 'deadline' ? 'timeout' : 'callee-dead', d.name, '(running)', `domain ${d.name} is dead`);
+      throw makeRpcError(d.deathCause === 'deadline' ? 'timeout' : 'callee-dead', d.name, STOPPED_RUNNING, `domain ${d.name} is dead`);
     };
     const tick = (): number => {
       if (!d.live) return dead();
@@ -636,11 +638,15 @@ export class Kernel {
     if (!d.live) return;
     if (newRun) this.sliceStart = performance.now();
     try {
-      const r = fn();
-      if (r instanceof Promise) Reflect.apply(Promise.prototype.then, r, [undefined, (e: unknown) => this.fault(d, 'panic', e)]);
+      this.holdEnd(d, fn());
     } catch (e) {
       this.fault(d, 'panic', e);
     }
+  }
+
+  /** End a promise `r` of `d`'s in the kernel: its rejection is d's panic (nothing once d is dead). */
+  private holdEnd(d: Domain, r: unknown): void {
+    if (r instanceof Promise) Reflect.apply(Promise.prototype.then, r, [undefined, (e: unknown) => this.fault(d, 'panic', e)]);
   }
 
   private makeSys(d: Domain, opts: LoadOptions): object {
@@ -664,6 +670,11 @@ export class Kernel {
       spawn: (fn: () => unknown) => {
         live();
         queueMicrotask(() => this.guard(d, fn, false));
+      },
+      detach: (p: Promise<unknown>) => {
+        live();
+        // A throw here (p's species getter, a Proxy in its prototype chain) is the domain's own, in its own call.
+        this.holdEnd(d, p);
       },
       setTimeout: (fn: () => void, ms: number) => {
         live();

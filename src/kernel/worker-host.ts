@@ -24,7 +24,7 @@ import { parentPort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { FREE, HeapError, TypeKind, TypeTable, type TypeInfo } from './heap.js';
 import { createHandleKit, type HandleHeap, type HandleKit, type ScalarKind } from './rref.js';
-import { describeThrown, isRpcError, makeRpcError, type RpcErrorKind } from './errors.js';
+import { STOPPED_RUNNING, describeThrown, isRpcError, makeRpcError, type RpcErrorKind } from './errors.js';
 import { TICK_BUDGET, checkExport, instantiateDomain } from './isolation.js';
 import { Ctl, FaultKind, Kind, OutcallStatus, Reader, Ring, Sys, WireHandle, Writer, ifaceOf, isPrimitive, kernelMayWait } from './worker-ring.js';
 import { primOk, type WorkerBoot } from './worker-tier.js';
@@ -192,7 +192,7 @@ function newRun(): void {
 }
 
 const deadError = (): Error =>
-  makeRpcError(deathKind === FaultKind.Deadline ? 'timeout' : 'callee-dead', boot.name, '(running)', `domain ${boot.name} is dead`);
+  makeRpcError(deathKind === FaultKind.Deadline ? 'timeout' : 'callee-dead', boot.name, STOPPED_RUNNING, `domain ${boot.name} is dead`);
 
 /** The domain faulted: it is dead from now on; the kernel hears it once and terminates us. */
 function fault(kind: number, message: string, id: number): void {
@@ -224,6 +224,11 @@ function runDomain(fn: () => unknown, done?: () => void): void {
   if (r instanceof Promise) {
     Reflect.apply(promiseThen, r, [() => done?.(), (e: unknown) => (done?.(), fault(FaultKind.Panic, describeThrown(e), -1))]);
   } else done?.();
+}
+
+/** Sys.detach: the domain's promise `p` ends here, a rejection its panic. (Unlike a task, not outstanding work: p settles through work that is.) */
+function detach(p: Promise<unknown>): void {
+  if (p instanceof Promise) Reflect.apply(promiseThen, p, [undefined, (e: unknown) => fault(FaultKind.Panic, describeThrown(e), -1)]);
 }
 
 function makeSys(): object {
@@ -267,6 +272,10 @@ function makeSys(): object {
       live();
       outstanding++;
       queueMicrotask(() => runDomain(fn, () => outstanding--));
+    },
+    detach: (p: Promise<unknown>) => {
+      live();
+      detach(p);
     },
     setTimeout: (fn: () => void, ms: number) => arm(fn, ms, false),
     clearTimeout: clear,

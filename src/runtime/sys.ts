@@ -41,6 +41,14 @@ export interface Sys {
   readonly alloc: Alloc;
   /** Run `fn` as a task of this domain; a rejection is a panic of the domain. */
   spawn(fn: () => unknown): void;
+  /**
+   * Leave promise `p` unawaited: the kernel holds its end from now on, so its rejection is a panic
+   * of this domain while it lives, and nothing after its death. The way to float a chain
+   * (`sys.detach(p.then(a, b))`, not `void p.then(a, b)`): once this domain is dead its
+   * continuations are stopped by a throw, which rejects whatever chain they are in — with nobody
+   * left to handle that rejection unless the kernel holds it.
+   */
+  detach(p: Promise<unknown>): void;
   setTimeout(fn: () => void, ms: number): number;
   clearTimeout(id: number): void;
   setInterval(fn: () => void, ms: number): number;

@@ -163,4 +163,40 @@ describe('domain rejections nobody handles do not kill the kernel process', () =
       assert.match(r.stdout, /KERNEL-ALIVE 2/);
     });
   }
+
+  // A domain's continuation that runs after its death is stopped by a throw (a deadline check),
+  // which rejects the chain it belongs to. Handed to sys.detach, that chain ends in the kernel;
+  // dropped, it is an unhandled rejection, but one the kernel knows for a dead domain's leftover.
+  for (const [how, handOver] of [['handed to sys.detach', true], ['dropped', false]] as const) {
+    test(`a dead domain's continuation stopped in a chain it left unawaited (${how}): ${handOver ? 'no unhandled rejection' : 'not logged as a live domain\'s'}`, () => {
+      const url = (p: string) => pathToFileURL(p).href;
+      const script = `
+        const { Kernel } = await import(${JSON.stringify(url(join(ROOT, 'dist/src/kernel/kernel.js')))});
+        const seen = [];
+        process.on('unhandledRejection', (r) => seen.push(String(r)));
+        const k = new Kernel({ physBytes: 16 << 20, log: () => {} });
+        const rec = { object: { hit(what) { console.log('HIT', what); } } };
+        k.load(${JSON.stringify(DOM_C)});
+        for (const name of ['alive', 'dying', 'peer']) k.load(${JSON.stringify(FAULTY)}, { name, imports: ['dom_c', rec] });
+        const peer = k.bind('peer');
+        k.bind('alive').floatOn(peer, ${handOver});
+        peer.resolvePending(1);
+        await new Promise((r) => setTimeout(r, 50));
+        k.bind('dying').floatOn(peer, ${handOver});
+        k.terminate('dying');
+        console.log('ANSWERED', peer.resolvePending(1));
+        await new Promise((r) => setTimeout(r, 100));
+        console.log('UNHANDLED', JSON.stringify(seen));
+        k.shutdown();
+      `;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout.match(/HIT float-continuation/g)?.length, 1, `the live domain's continuation ran, the dead one's did not:\n${r.stdout}`);
+      assert.match(r.stdout, /ANSWERED 1/, 'the dead caller\'s call was answered (its continuation was queued)');
+      const unhandled = JSON.parse(/UNHANDLED (.*)/.exec(r.stdout)![1]!) as string[];
+      if (handOver) assert.deepEqual(unhandled, []);
+      else assert.deepEqual(unhandled, ['RpcError: callee-dead: call dying.(running) failed: domain dying is dead']);
+      assert.doesNotMatch(r.stderr, /unhandled rejection/, 'the kernel logs no dead domain\'s leftover');
+    });
+  }
 });

@@ -105,6 +105,11 @@ export interface NvmeCoreOptions {
   alloc(bytes: number, align: number): DmaBytes;
   /** Milliseconds, monotonic. */
   now(): number;
+  /**
+   * Run `fn` in a microtask, as a task of the driver's domain (its sys.spawn: a throw is the
+   * domain's panic, and after its death nobody's concern). Default: queueMicrotask (a host test).
+   */
+  spawn?(fn: () => void): void;
   /** I/O queue pairs to create; default 1 (at most 31 in interrupt mode: one vector each). */
   ioQueues?: number;
   /** Entries per I/O queue; default 256 (capped by CAP.MQES). depth-1 commands may be in flight. */
@@ -237,7 +242,8 @@ export interface NvmeCore {
 
 export function createNvmeCore(o: NvmeCoreOptions): NvmeCore {
   const bar0 = o.bar0;
-  const opts: Required<Omit<NvmeCoreOptions, 'bar0' | 'wakeWord' | 'alloc' | 'now'>> = {
+  const spawn = o.spawn ?? queueMicrotask;
+  const opts: Required<Omit<NvmeCoreOptions, 'bar0' | 'wakeWord' | 'alloc' | 'now' | 'spawn'>> = {
     ioQueues: o.ioQueues ?? 1,
     queueDepth: o.queueDepth ?? 256,
     interrupts: o.interrupts ?? false,
@@ -563,7 +569,7 @@ export function createNvmeCore(o: NvmeCoreOptions): NvmeCore {
       // Requests issued in the same turn share one doorbell write and one WAKE.
       if (!ringScheduled) {
         ringScheduled = true;
-        void Promise.resolve().then(ringLater);
+        spawn(ringLater);
       }
     });
   }

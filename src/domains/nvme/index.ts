@@ -56,6 +56,7 @@ export function init(sys: Sys): BDev {
     wakeWord: dev.wakeWord,
     alloc: (n, align) => sys.alloc.bytes(n, align),
     now: () => sys.now(),
+    spawn: (fn) => sys.spawn(fn),
     interrupts,
     queueDepth: typeof cfg.queueDepth === 'number' ? cfg.queueDepth : 256,
     timeoutMs: typeof cfg.timeoutMs === 'number' ? cfg.timeoutMs : 5000,

@@ -134,9 +134,11 @@ export class FsClient {
     }
     this.recoveries.push(now);
     this.sys.log(`fs domain failed (${kind}) in ${what}: restarting it`);
-    this.recovery = this.restart().finally(() => {
+    const recovery = this.restart().finally(() => {
       this.recovery = null;
     });
+    this.recovery = recovery;
+    this.sys.detach(recovery); // awaited only by calls made meanwhile (Sys.detach)
   }
 
   private async restart(): Promise<void> {

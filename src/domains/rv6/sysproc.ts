@@ -78,7 +78,7 @@ export class ProcSyscalls {
     } catch (e) {
       done = Promise.reject(e);
     }
-    done.then(
+    const ended = done.then(
       (status) => {
         if (img.live) this.end(img.proc, clampStatus(status), false);
       },
@@ -88,6 +88,7 @@ export class ProcSyscalls {
         this.end(img.proc, STATUS_CRASHED, false);
       },
     );
+    this.ctx.sys.detach(ended); // unawaited: see Sys.detach
   }
 
   /** Terminate an image's domain, then settle its blocked calls (idempotent). */
@@ -120,10 +121,11 @@ export class ProcSyscalls {
     const { sys, ending } = this.ctx;
     const f = byItself ? new Promise<void>((resolve) => sys.setTimeout(resolve, 0)).then(finish) : finish();
     ending.add(f);
-    f.then(
+    const forgotten = f.then(
       () => ending.delete(f),
       (e: unknown) => sys.panic(`ending process ${p.pid}: ${e instanceof Error ? e.message : String(e)}`),
     );
+    sys.detach(forgotten);
   }
 
   /** Block the calling image until it is stopped (exit, exec); resolves with `value` then. */

@@ -76,7 +76,7 @@ export class Shell {
     const job = this.andOr(a, ctx).then(() => announce(-1)); // a job that started nothing
     this.jobs.add(job);
     const forget = (): void => void this.jobs.delete(job);
-    job.then(forget, forget);
+    this.u.sys.detach(job.then(forget, forget)); // unawaited (Sys.detach)
     const pid = await started;
     if (pid > 0) await this.u.eprint(`[${pid}]\n`);
     this.main.status = 0;

@@ -210,6 +210,15 @@ export function init(sys: Sys, callee: Callee, rec: Recorder): Faulty {
         .catch(() => {});
       return 7;
     },
+    floatOn(peer: Faulty, handOver: boolean) {
+      const chain = peer.pending().then((v) => {
+        for (let i = 0; i < 10_000; i++) sink += v;
+        rec.hit('float-continuation');
+      });
+      if (handOver) sys.detach(chain);
+      else void chain;
+      return 1;
+    },
     holdBorrow(buf: RRefArray) {
       borrowed = buf;
       return new Promise<number>((resolve) => {
