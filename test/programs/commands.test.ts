@@ -71,6 +71,30 @@ test('echo, cat, wc', async () => {
   }, image);
 });
 
+test('cat and grep refuse an input that is their own output file (as GNU), which would never end', async () => {
+  await withSession(async (s) => {
+    await s.run('echo one > f; echo two > g');
+    await expectStatus(s, 'cat f >> f', 'cat: f: input file is output file\n', 1);
+    await expectStatus(s, 'cat g f g >> f', 'cat: f: input file is output file\n', 1);
+    assert.equal(await s.run('cat f'), 'one\ntwo\ntwo\n', 'the other inputs were copied');
+    await expectStatus(s, 'cat < g >> g', 'cat: -: input file is output file\n', 1);
+    await expectStatus(s, 'cat g f > f', 'cat: f: input file is output file\n', 1);
+    assert.equal(await s.run('cat f'), 'two\n');
+    // Truncated first, f is empty when cat opens it: nothing to read back, so nothing refused.
+    await expectStatus(s, 'cat f > f', '', 0);
+    assert.equal(await s.run('wc -c f'), '0 f\n');
+    // Another name of the same file is the same file; a copy is not.
+    await expectStatus(s, 'ln g h; cat h >> g', 'cat: h: input file is output file\n', 1);
+    await expectStatus(s, 'cp g c; cat c >> g', '', 0);
+    assert.equal(await s.run('cat g'), 'two\ntwo\n');
+    await expectStatus(s, 'echo one > f; grep o g f > f', 'grep: f: input file is also the output\n', 2);
+    assert.equal(await s.run('cat f'), 'g:two\ng:two\n');
+    await expectStatus(s, 'grep -n o < g >> g', 'grep: (standard input): input file is also the output\n', 2);
+    await expectStatus(s, 'grep -c o g >> g', '', 0);
+    assert.equal(await s.run('cat g'), 'two\ntwo\n2\n', 'with -c the count is written after the reading');
+  });
+});
+
 test('grep: substrings, the regex subset, -v -c -n -i, several files, statuses', async () => {
   const image = programsImage({ files: { f: 'apple\nbanana\ncherry\nApricot\n', g: 'grape\npineapple\n' } });
   await withSession(async (s) => {

@@ -34,8 +34,8 @@ const command: fc.Arbitrary<string> = fc.oneof(
   fc.constantFrom('pwd', 'uptime', 'ps', 'true', 'false'),
   names(0, 1).map((a) => `cd ${a}`),
 );
-// No '>>': `cat f >> f` on a non-empty f grows f for ever, as on Unix without GNU cat's check.
-const redirect = fc.tuple(fc.constantFrom('>', '<'), quoted(name)).map(([r, n]) => ` ${r} ${n}`);
+// (`cat f >> f`, `cat x f > f`, `grep e x f > f` would grow f for ever: cat and grep refuse them, as GNU's do.)
+const redirect = fc.tuple(fc.constantFrom('>', '>>', '<'), quoted(name)).map(([r, n]) => ` ${r} ${n}`);
 const withRedirects = fc.tuple(command, fc.array(redirect, { maxLength: 2 })).map(([c, r]) => c + r.join(''));
 const pipeline = fc.array(withRedirects, { minLength: 1, maxLength: 3 }).map((cs) => cs.join(' | '));
 /** A list of pipelines; sometimes a stray operator in front or in the middle (a syntax error, never a continuation). */

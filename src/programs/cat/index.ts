@@ -1,4 +1,7 @@
-/** cat [FILE...]: copy each FILE (or stdin, also as `-`) to stdout, byte for byte. */
+/**
+ * cat [FILE...]: copy each FILE (or stdin, also as `-`) to stdout, byte for byte. As GNU cat, an
+ * input that is stdout's own file with bytes left to read is refused (Ulib.outputFile).
+ */
 import { O_RDONLY, type Program } from '../../interfaces/rv6.js';
 import { program } from '../../runtime/ulib/index.js';
 import type { Sys } from '../../runtime/sys.js';
@@ -6,11 +9,17 @@ import type { Sys } from '../../runtime/sys.js';
 export function init(sys: Sys): Program {
   return program(sys, 'cat', async (u) => {
     const files = u.args.length > 1 ? u.args.slice(1) : ['-'];
+    const out = await u.outputFile();
     let status = 0;
     for (const path of files) {
       const fd = path === '-' ? 0 : await u.rv6.open(path, O_RDONLY);
       if (fd < 0) {
         status = await u.fail(path, fd);
+        continue;
+      }
+      if (out !== null && (await u.readsBack(fd, out))) {
+        if (fd !== 0) await u.close(fd);
+        status = await u.error(`${path}: input file is output file`);
         continue;
       }
       const r = await u.copyFd(fd, 1);

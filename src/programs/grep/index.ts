@@ -3,10 +3,11 @@
  * for the pattern language), read from the FILEs or stdin. With several files each line is
  * prefixed by `file:`. -v selects the lines that do not match, -c prints only the count, -n
  * prefixes line numbers, -i ignores case. Exit status: 0 if a line was selected, 1 if none, 2 on
- * an error (as grep).
+ * an error (as grep). As GNU grep, an input that is stdout's own file with lines left to read is
+ * refused unless -c (Ulib.outputFile): its selected lines would be read back and selected again.
  */
 import { O_RDONLY, type Program } from '../../interfaces/rv6.js';
-import { getopt, program, type Ulib } from '../../runtime/ulib/index.js';
+import { getopt, program, type Stat, type Ulib } from '../../runtime/ulib/index.js';
 import type { Sys } from '../../runtime/sys.js';
 import { compile, matches, type Pattern } from './match.js';
 
@@ -19,6 +20,8 @@ interface Flags {
   number: boolean;
   ignoreCase: boolean;
   prefix: boolean;
+  /** The file stdout writes to, to refuse as an input (null with -c, which writes only at the end). */
+  output: Stat | null;
 }
 
 export function init(sys: Sys): Program {
@@ -34,7 +37,9 @@ export function init(sys: Sys): Program {
       return STATUS_ERROR;
     }
     const inputs = files.length > 0 ? files : ['-'];
-    const flags: Flags = { invert: o.opts.has('v'), count: o.opts.has('c'), number: o.opts.has('n'), ignoreCase, prefix: inputs.length > 1 };
+    const count = o.opts.has('c');
+    const output = count ? null : await u.outputFile();
+    const flags: Flags = { invert: o.opts.has('v'), count, number: o.opts.has('n'), ignoreCase, prefix: inputs.length > 1, output };
     let selected = false;
     let failed = false;
     for (const path of inputs) {
@@ -54,6 +59,11 @@ async function grepFile(u: Ulib, pattern: Pattern, path: string, f: Flags): Prom
     return -1;
   }
   const name = path === '-' ? '(standard input)' : path;
+  if (f.output !== null && (await u.readsBack(fd, f.output))) {
+    if (fd !== 0) await u.close(fd);
+    await u.error(`${name}: input file is also the output`);
+    return -1;
+  }
   let count = 0;
   let lineNo = 0;
   let result = 0;

@@ -14,7 +14,7 @@
  * lent to or moved into a call in progress, which would be an ownership violation (a panic).
  */
 import {
-  DEV_CONSOLE, ERRNO, T_DEVICE, T_DIR, type IoBuf, type Program, type Rv6, type StatBuf,
+  DEV_CONSOLE, ERRNO, SEEK_CUR, T_DEVICE, T_DIR, T_FILE, type IoBuf, type Program, type Rv6, type StatBuf,
 } from '../../interfaces/rv6.js';
 import type { Sys } from '../sys.js';
 import type { RRef, RRefArray } from '../types.js';
@@ -85,7 +85,7 @@ export class Ulib {
   /** Where `read` copies the bytes of the IoBuf (a view of it is returned to the caller). */
   private readonly inStaging = new Uint8Array(BUFSZ);
   private readonly lineBuffers = new Map<number, LineBuffer>();
-  private lock: Promise<void> = Promise.resolve();
+  private lock: Promise<unknown> = Promise.resolve();
 
   constructor(readonly sys: Sys, readonly rv6: Rv6, readonly name: string, argv: string) {
     this.args = splitArgv(argv);
@@ -291,6 +291,24 @@ export class Ulib {
     return statOf(await this.rv6.fstat(fd));
   }
 
+  /**
+   * The regular file stdout writes to, or null (a pipe, the console). cat and grep refuse an input
+   * that `readsBack` it, as GNU's do: they would read back what they append and never end
+   * (`cat x f > f`, `cat f >> f`).
+   */
+  async outputFile(): Promise<Stat | null> {
+    const st = await this.fstat(1);
+    return typeof st !== 'number' && st.type === T_FILE ? st : null;
+  }
+
+  /** Whether reading `fd` reads `out` (an outputFile) from before its end. */
+  async readsBack(fd: number, out: Stat): Promise<boolean> {
+    const st = await this.fstat(fd);
+    if (typeof st === 'number' || st.dev !== out.dev || st.ino !== out.ino) return false;
+    const at = await this.rv6.lseek(fd, 0, SEEK_CUR);
+    return at >= 0 && at < st.size;
+  }
+
   /** Whether `fd` is the console (a shell is interactive when its input is). */
   async isConsole(fd: number): Promise<boolean> {
     const st = await this.fstat(fd);
@@ -437,10 +455,11 @@ export class Ulib {
   /** Run `fn` when no other task of this program uses the exchange-heap buffers. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.lock.then(fn);
-    this.lock = run.then(
-      () => undefined,
-      () => undefined,
-    );
+    // The next call waits for this one however it ends. allSettled, not run.then(f, f): the lock
+    // is a chain nobody awaits until the next call, so it must run none of this program's code —
+    // after the program's death that code is stopped by a throw, which would reject the lock with
+    // nobody left to handle it (Sys.detach).
+    this.lock = Promise.allSettled([run]);
     return run;
   }
 }
