@@ -193,7 +193,7 @@ export function init(sys: Sys): Program {
           case 'regexBomb': // native code with no deadline checks (a backreference: no linear-time fallback)
             return /^(a+)+\1$/.test('a'.repeat(num(a[0])) + 'b') ? 1 : 0;
           case 'bg':
-            void script(a as Value[][]);
+            sys.detach(script(a as Value[][])); // a failure of the background script is the probe's panic
             return 'started';
           default: return `unknown op ${op}`;
         }
