@@ -23,8 +23,8 @@ const BS = 512;
 async function slowDisk(fn: (s: Storage) => Promise<void>, commandDelayMs = 4): Promise<void> {
   const s = await bootStorage({ ramBytes: 2 << 20, shadow: true, commandDelayMs, driverConfig: { spinMs: 0 } });
   try {
-    // One batch first: the shadow's pooled per-call record (and its address array) is made then,
-    // so that what the shadow holds afterwards is its baseline.
+    // One batch first, so that what the shadow holds afterwards is its baseline (nothing of the
+    // exchange heap: a call's record is pooled, the address array of an unrouted call is not).
     await runBatch(s.kernel, s.bdev, BS, [{ write: false, lba: 0, nblocks: 1, seed: 0 }], new Map());
     await fn(s);
   } finally {

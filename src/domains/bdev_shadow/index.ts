@@ -19,7 +19,7 @@
  *    held is dead) reach the methods below, which do the same by hand: the shadow ENTRUSTS the
  *    request (or the deque, with every request and buffer in it) through its supervisor
  *    capability; for a deque the same kernel call writes the addresses of its requests, in
- *    order, into a pooled array of the shadow's. If the driver dies holding them,
+ *    order, into an array of the shadow's (freed when the call ends). If the driver dies holding them,
  *    the kernel's reclaim gives the entrusted values back to the shadow instead of freeing them
  *    (src/kernel/heap.ts, bequeath) — after the device stopped DMA, with the dead driver's handles
  *    revoked — and recall() hands them over. The shadow finds each request again by its address
@@ -74,10 +74,8 @@ interface Batch {
   dq: number;
   /** submit: the address of its request. */
   one: number;
-  /** submitAndPoll: the addresses of its requests in order (written by entrust); grown as needed. */
+  /** An unrouted submitAndPoll: the addresses of its requests in order (written by entrust). */
   order: RRefArray<u32> | null;
-  /** How many addresses `order` holds (its length, kept here: reading it is a kernel call). */
-  room: number;
   /** A routed call's request addresses in order, as the kernel recorded them (instead of `order`). */
   addrs: readonly number[] | null;
   /** Positions whose request the dead driver did not give back (recovery only). */
@@ -113,7 +111,7 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
   const free: Batch[] = [];
   const newBatch = (): Batch => {
     const b: Batch = {
-      n: 0, cap: 0, dq: -1, one: 0, order: null, room: 0, addrs: null, lost: [], busy: false, driver: null, arg: null,
+      n: 0, cap: 0, dq: -1, one: 0, order: null, addrs: null, lost: [], busy: false, driver: null, arg: null,
       forward: () => (b.dq < 0 ? b.driver!.submit(b.arg as RRef<BlkReq>) : b.driver!.submitAndPoll(b.arg as RRefDeque<RRef<BlkReq>>)),
       done: () => end(b),
       failed: (e) => (b.dq < 0 ? recoverOne(b, e) : recoverMany(b, e)) as Promise<never>,
@@ -131,15 +129,12 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
     if (b.lost.length !== 0) b.lost.length = 0;
     return b;
   };
-  /** Room for `n` addresses in `b.order` (a deque's capacity: as many as it can hold). */
-  const orderFor = (b: Batch, n: number): RRefArray<u32> => {
-    if (b.order === null || b.room < n) {
-      b.order?.drop();
-      b.room = Math.max(n, 32);
-      b.order = sys.alloc.array('u32', b.room);
-    }
-    return b.order;
-  };
+  /**
+   * Room for `n` addresses in `b.order` (a deque's capacity: as many as it can hold). Made per
+   * call and freed by `end`, not pooled with the record: only calls the kernel does not route need
+   * one (made while the driver is dead, so rare), and between calls the shadow then holds nothing.
+   */
+  const orderFor = (b: Batch, n: number): RRefArray<u32> => (b.order = sys.alloc.array('u32', Math.max(n, 1)));
   /** Address of request `i` of `b`. */
   const addrOf = (b: Batch, i: number): number => (b.addrs !== null ? b.addrs[i]! : b.dq < 0 ? b.one : b.order!.get(i));
 
@@ -157,6 +152,10 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
         found.delete(addrOf(b, i));
         h.drop();
       }
+    }
+    if (b.order !== null) {
+      b.order.drop();
+      b.order = null;
     }
     free.push(b);
   };
