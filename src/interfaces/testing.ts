@@ -24,6 +24,8 @@ export interface Faulty {
   ok(x: number): number;
   throwSync(msg: string): number;
   rejectAsync(msg: string): Promise<number>;
+  /** Hands sys.detach a promise that rejects with `msg` a moment later; answers 1 (then panics). */
+  detachRejection(msg: string): number;
   /**
    * Throws a value that runs its own code when looked at (test/domains/faulty: hostile(how)), from
    * the call (`where` 0), as the rejection of its promise (1), or from a timer it arms (2).
@@ -139,6 +141,8 @@ export interface WorkerProbe {
   crunch(n: number): Promise<string>;
   throwSync(msg: string): Promise<number>;
   rejectAsync(msg: string): Promise<number>;
+  /** Hands sys.detach a promise that rejects with `msg` a moment later; answers 1 (then panics). */
+  detachRejection(msg: string): Promise<number>;
   panic(reason: string): Promise<number>;
   /** Loops forever; with catchDeadline, every iteration catches whatever is thrown at it. */
   spin(catchDeadline: boolean): Promise<number>;

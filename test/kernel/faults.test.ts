@@ -67,6 +67,15 @@ describe('panic kinds', () => {
     await assertDead(t, 'panic');
   });
 
+  test('a chain handed to sys.detach that rejects: the domain panics with what it rejected with', async () => {
+    const t = setup();
+    t.fa.hold(64);
+    assert.equal(t.fa.detachRejection('detached-boom'), 1, 'the call itself answers');
+    for (let i = 0; i < 200 && t.kernel.get('fa')!.live; i++) await sleep(5);
+    assert.equal(info(t.kernel, 'fa').lastFault, 'detached-boom', 'what the detached chain rejected with');
+    await assertDead(t, 'panic');
+  });
+
   test('an explicit sys.panic', async () => {
     const t = setup();
     t.fa.hold(64);

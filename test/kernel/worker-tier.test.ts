@@ -19,6 +19,7 @@ import { checkWorkerPlacement } from '../../src/kernel/worker-tier.js';
 import { artifactPath } from '../../src/kernel/paths.js';
 import type { Domain } from '../../src/kernel/domain.js';
 import { bootKernel, rpcFails, info, sleep, DOM_C, DOM_D, TEST_ARTIFACTS } from './helpers.js';
+import { within } from '../within.js';
 
 const WPROBE = join(TEST_ARTIFACTS, 'wprobe.rldom');
 const WRELAY = join(TEST_ARTIFACTS, 'wrelay.rldom');
@@ -207,6 +208,15 @@ describe('faults in a worker domain', () => {
     ['a loop past the deadline', (p) => p.spin(false), 'timeout', 'deadline'],
     ['a loop that catches its deadline panics', (p) => p.spin(true), 'timeout', 'deadline'],
   ];
+  test('a chain handed to sys.detach that rejects: the worker domain panics, memory reclaimed', async () => {
+    const { d, p } = probe('wp_detach');
+    await p.hold(128);
+    assert.equal(await p.detachRejection('detached-boom'), 1);
+    await within(kernel.whenStopped(d), 10_000, () => 'the worker domain did not panic');
+    assert.match(d.lastFault?.message ?? '', /detached-boom/);
+    await deadAndReclaimed(d, 'panic');
+  });
+
   cases.forEach(([what, call, kind, cause], i) => {
     test(`${what}: RpcError '${kind}', the domain dead, memory reclaimed, the kernel fine`, async () => {
       const { d, p } = probe(`wp_fault_${i}`, { deadlineMs: 300 });

@@ -45,6 +45,10 @@ export function init(sys: Sys, callee: Callee, rec: Recorder): Faulty {
       await sys.yield();
       throw new Error(msg);
     },
+    detachRejection(msg: string) {
+      sys.detach(sys.yield().then(() => Promise.reject(new Error(msg))));
+      return 1;
+    },
     throwHostile(how: number, where: number): Promise<number> {
       const v = hostile(how);
       if (where === 1) return Promise.reject(v);

@@ -115,6 +115,10 @@ export function init(sys: Sys): WorkerProbe {
       await sys.yield();
       throw new Error(msg);
     },
+    async detachRejection(msg) {
+      sys.detach(sys.yield().then(() => Promise.reject(new Error(msg))));
+      return 1;
+    },
     async panic(reason) {
       sys.panic(reason);
     },

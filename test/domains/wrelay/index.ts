@@ -23,6 +23,7 @@ export function init(_sys: Sys, probe: WorkerProbe): WorkerProbe {
     crunch: (n) => probe.crunch(n),
     throwSync: (msg) => probe.throwSync(msg),
     rejectAsync: (msg) => probe.rejectAsync(msg),
+    detachRejection: (msg) => probe.detachRejection(msg),
     panic: (reason) => probe.panic(reason),
     spin: (c) => probe.spin(c),
     regexBomb: (n) => probe.regexBomb(n),
