@@ -53,8 +53,10 @@ test('a program stuck in native code is preempted; the shell carries on', async 
 test('kill ends a program stuck in native code at once, not at its deadline', async () => {
   await withSession(
     async (s) => {
-      const pid = /\[(\d+)\]/.exec(await s.run(`rv6_probe '["regexBomb",32]' &`))![1]!;
-      await sleep(200); // it is in the regular expression now
+      const pid = /\[(\d+)\]/.exec(await s.run(`rv6_probe '["echo","entering"]' '["regexBomb",32]' &`))![1]!;
+      // Its thread may take a while to start on a busy machine: wait until it said it goes on into the regular expression.
+      await s.until(() => s.out.includes('"r":"entering"'), 'the probe to start');
+      await sleep(100); // it is in the regular expression now
       const t0 = Date.now();
       await s.run(`kill ${pid}; wait`);
       const ms = Date.now() - t0;
