@@ -249,13 +249,8 @@ export class Kernel {
    * terminating it meanwhile rejects the load with EINIT. In-thread domains load as with load().
    */
   async loadAsync(artifactOrPath: Artifact | string, opts: LoadOptions = {}): Promise<Domain> {
-    const { d, worker, artifact } = this.begin(artifactOrPath, opts);
-    if (worker === null) return this.loaded(d, artifact, opts);
-    try {
-      return this.loaded(this.workerReady(d, await worker.startAsync()), artifact, opts);
-    } catch (e) {
-      this.initFailed(d, e);
-    }
+    const made = this.begin(artifactOrPath, opts);
+    return this.loaded(await this.initialisedAsync(made), made.artifact, opts);
   }
 
   /** Verify the artifact and make the instance: initialised if in-thread, its worker started if not. */
@@ -325,6 +320,17 @@ export class Kernel {
     if (worker === null) return d;
     try {
       return this.workerReady(d, worker.start());
+    } catch (e) {
+      this.initFailed(d, e);
+    }
+  }
+
+  /** initialised() without holding the kernel thread: Atomics.waitAsync for the worker's init. */
+  private async initialisedAsync(made: { d: Domain; worker: WorkerDomain | null }): Promise<Domain> {
+    const { d, worker } = made;
+    if (worker === null) return d;
+    try {
+      return this.workerReady(d, await worker.startAsync());
     } catch (e) {
       this.initFailed(d, e);
     }
@@ -537,11 +543,24 @@ export class Kernel {
 
   /** Restart `name` from the same artifact, with the same imports and options. */
   restart(name: string): Domain {
+    return this.initialised(this.reinstantiate(name));
+  }
+
+  /**
+   * restart() without holding the kernel thread while a worker domain's new thread starts and its
+   * init runs, as loadAsync (the same rules meanwhile). In-thread domains restart as with restart().
+   */
+  async restartAsync(name: string): Promise<Domain> {
+    return this.initialisedAsync(this.reinstantiate(name));
+  }
+
+  /** A new instance of `name` from its recipe, the old one terminated first if it still lives. */
+  private reinstantiate(name: string): { d: Domain; worker: WorkerDomain | null } {
     const recipe = this.recipes.get(name);
     const old = this.byName.get(name);
     if (!recipe || !old) throw new KernelError('ENOENT', `no domain named ${name} to restart`);
     if (old.live) this.terminate(old, 'restarted');
-    return this.initialised(this.instantiate(recipe.artifact, recipe.opts, name, old, true));
+    return this.instantiate(recipe.artifact, recipe.opts, name, old, true);
   }
 
   /**

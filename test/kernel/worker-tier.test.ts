@@ -280,13 +280,11 @@ describe('faults in a worker domain', () => {
   });
 });
 
-describe('Kernel.loadAsync', () => {
-  test('does not hold the kernel thread while a worker domain starts: calls go on meanwhile; it exports nothing until its init returns', async () => {
-    const pending = kernel.loadAsync(WPROBE, { name: 'wp_async', placement: 'worker', config: { initMs: 300 } });
+describe('Kernel.loadAsync and restartAsync', () => {
+  /** How many in-thread calls the kernel thread serves, one per event-loop turn, until `pending` settles. */
+  const servedWhile = async (pending: Promise<unknown>): Promise<number> => {
     let done = false;
-    void pending.finally(() => (done = true));
-    assert.equal(kernel.get('wp_async')?.state, 'live', 'the domain exists while it initialises');
-    assert.throws(() => kernel.bind('wp_async'), (e: unknown) => e instanceof KernelError && e.code === 'ENOEXPORT' && /still initialising/.test(e.message));
+    void pending.then(() => (done = true), () => (done = true));
     let served = 0;
     await new Promise<void>((resolve) => {
       const tick = (): void => {
@@ -296,9 +294,33 @@ describe('Kernel.loadAsync', () => {
       };
       setImmediate(tick);
     });
+    return served;
+  };
+
+  test('loadAsync does not hold the kernel thread while a worker domain starts: calls go on meanwhile; it exports nothing until its init returns', async () => {
+    const pending = kernel.loadAsync(WPROBE, { name: 'wp_async', placement: 'worker', config: { initMs: 300 } });
+    assert.equal(kernel.get('wp_async')?.state, 'live', 'the domain exists while it initialises');
+    assert.throws(() => kernel.bind('wp_async'), (e: unknown) => e instanceof KernelError && e.code === 'ENOEXPORT' && /still initialising/.test(e.message));
+    const served = await servedWhile(pending);
     assert.ok(served > 10, `the kernel thread served ${served} in-thread calls while the worker domain initialised`);
     const d = await pending;
     assert.equal(await kernel.bind(d).echo('ready'), 'ready');
+  });
+
+  test('restartAsync: a fresh worker instance, the old one terminated, the kernel thread serving calls while it starts', async () => {
+    const old = kernel.load(WPROBE, { name: 'wp_restart_async', placement: 'worker', config: { initMs: 300 } });
+    await kernel.bind(old).hold(64);
+    const pending = kernel.restartAsync('wp_restart_async');
+    assert.equal(old.state, 'dead', 'the old instance is terminated at once');
+    const served = await servedWhile(pending);
+    assert.ok(served > 10, `the kernel thread served ${served} in-thread calls while the new instance initialised`);
+    const d = await pending;
+    assert.notEqual(d, old);
+    assert.deepEqual([info(kernel, 'wp_restart_async').restarts, info(kernel, 'wp_restart_async').placement], [1, 'worker']);
+    assert.equal(await kernel.bind(d).echo('again'), 'again');
+    await kernel.whenStopped(old);
+    assert.deepEqual(kernel.heap.usage(old.id), { bytes: 0, slots: 0 }, 'the old instance\'s memory reclaimed');
+    await assert.rejects(kernel.restartAsync('wp_nosuch'), (e: unknown) => e instanceof KernelError && e.code === 'ENOENT');
   });
 
   test('a domain terminated while it initialises: the load rejects with EINIT, its thread and memory go', async () => {
