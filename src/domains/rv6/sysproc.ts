@@ -121,11 +121,11 @@ export class ProcSyscalls {
     const { sys, ending } = this.ctx;
     const f = byItself ? new Promise<void>((resolve) => sys.setTimeout(resolve, 0)).then(finish) : finish();
     ending.add(f);
-    const forgotten = f.then(
+    const cleanup = f.then(
       () => ending.delete(f),
       (e: unknown) => sys.panic(`ending process ${p.pid}: ${e instanceof Error ? e.message : String(e)}`),
     );
-    sys.detach(forgotten);
+    sys.detach(cleanup); // unawaited: see Sys.detach
   }
 
   /** Block the calling image until it is stopped (exit, exec); resolves with `value` then. */
