@@ -157,15 +157,20 @@ export class FileSyscalls {
     return r;
   }
 
-  /** A call on one path (unlink, mkdir, rmdir; link and rename name a second one). */
+  /** A call on one path (unlink, mkdir, rmdir). */
   private async onPath(img: Image, path: string, op: (path: string, cwd: Cwd) => Promise<number>): Promise<number> {
     if (!img.live) return EINTR;
     if (path === '') return -ERRNO.ENOENT;
     return this.inCwd(img, (cwd) => op(path, cwd));
   }
 
+  /** A call on two paths (link, rename): an empty one is ENOENT too. */
+  private onPaths(img: Image, oldPath: string, newPath: string, op: (oldPath: string, newPath: string, cwd: Cwd) => Promise<number>): Promise<number> {
+    return this.onPath(img, oldPath, (p, cwd) => (newPath === '' ? Promise.resolve(-ERRNO.ENOENT) : op(p, newPath, cwd)));
+  }
+
   link(img: Image, oldPath: string, newPath: string): Promise<number> {
-    return this.onPath(img, oldPath, (p, cwd) => (newPath === '' ? Promise.resolve(-ERRNO.ENOENT) : this.ctx.fs.link(p, newPath, cwd)));
+    return this.onPaths(img, oldPath, newPath, (p, np, cwd) => this.ctx.fs.link(p, np, cwd));
   }
 
   unlink(img: Image, path: string): Promise<number> {
@@ -173,10 +178,9 @@ export class FileSyscalls {
   }
 
   rename(img: Image, oldPath: string, newPath: string): Promise<number> {
-    return this.onPath(img, oldPath, async (p, cwd) => {
-      if (newPath === '') return -ERRNO.ENOENT;
-      const r = await this.ctx.fs.rename(p, newPath, cwd);
-      if (r === 0) this.moved(resolvePath(cwd.path, p), resolvePath(cwd.path, newPath));
+    return this.onPaths(img, oldPath, newPath, async (p, np, cwd) => {
+      const r = await this.ctx.fs.rename(p, np, cwd);
+      if (r === 0) this.moved(resolvePath(cwd.path, p), resolvePath(cwd.path, np));
       return r;
     });
   }
