@@ -22,8 +22,9 @@ export function init(sys: Sys): Program {
 async function mkdirParents(u: Ulib, path: string): Promise<number> {
   const parts = path.split('/');
   for (let i = 1; i <= parts.length; i++) {
+    const part = parts[i - 1];
+    if (part === '' || part === '.' || part === '..') continue; // the root, '//', '.', '..': there already
     const prefix = parts.slice(0, i).join('/');
-    if (prefix === '' || parts[i - 1] === '' || parts[i - 1] === '.' || parts[i - 1] === '..') continue; // the root, '//', '.', '..'
     const r = await u.rv6.mkdir(prefix);
     if (r === -ERRNO.EEXIST) {
       const st = await u.stat(prefix);

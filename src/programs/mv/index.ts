@@ -4,7 +4,7 @@
  * empty DST directory by a directory. As coreutils, SRC and DST naming the same file is an error
  * (rename(2) itself would do nothing and succeed).
  */
-import { type Program } from '../../interfaces/rv6.js';
+import type { Program } from '../../interfaces/rv6.js';
 import { program, type Ulib } from '../../runtime/ulib/index.js';
 import type { Sys } from '../../runtime/sys.js';
 
