@@ -68,7 +68,13 @@ async function rates(runs: number, ms: number, fns: ((ms: number) => number)[]):
   };
   return mediansOf(runs, fns.map(timedRun), 0);
 }
-const rate = async (runs: number, ms: number, fn: (ms: number) => number): Promise<number> => (await rates(runs, ms, [fn]))[0]!;
+/** Median Mpps of `runs` runs of fn(ms) -> frames, after one shorter warm-up run (rates). */
+export const rate = async (runs: number, ms: number, fn: (ms: number) => number): Promise<number> => (await rates(runs, ms, [fn]))[0]!;
+
+/** A probe's optional ring-size argument as NIC driver configuration (none: the driver's default). */
+export function ringConfig(ring: string | undefined): Pick<NetBootOptions, 'driver'> {
+  return ring === undefined ? {} : { driver: { rxRing: Number(ring), txRing: Number(ring) } };
+}
 
 /** pktgen as the suite's 64-byte cases run it: unpaced, 60-byte frames (64 on the wire), 65,536 flows. */
 export const PKTGEN_64: NicBackendConfig = { kind: 'pktgen', pktgen: { frameSize: 60, flows: 65536 } };

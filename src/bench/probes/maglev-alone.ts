@@ -8,13 +8,13 @@
  */
 import { bootNet } from '../../host/net.js';
 import { median } from '../harness.js';
-import { MAGLEV_64, forwardFor } from '../net.js';
+import { MAGLEV_64, forwardFor, ringConfig } from '../net.js';
 
 const [runsArg = '8', ring, pool] = process.argv.slice(2);
 const runs = Number(runsArg);
 const boot = await bootNet({
   ...MAGLEV_64,
-  ...(ring === undefined ? {} : { driver: { rxRing: Number(ring), txRing: Number(ring) } }),
+  ...ringConfig(ring),
   ...(pool === undefined ? {} : { appConfig: { ...MAGLEV_64.appConfig, pool: Number(pool) } }),
 });
 try {

@@ -10,8 +10,7 @@
  *   node dist/src/bench/probes/path-alone.js domain|shadow [rx|tx|fwd=rx] [batch=1] [runs=5] [ring]
  */
 import { bootNet } from '../../host/net.js';
-import { median } from '../harness.js';
-import { PKTGEN_64 } from '../net.js';
+import { PKTGEN_64, rate, ringConfig } from '../net.js';
 
 const [path = 'domain', mode = 'rx', batchArg = '1', runsArg = '5', ring] = process.argv.slice(2);
 if ((path !== 'domain' && path !== 'shadow') || (mode !== 'rx' && mode !== 'tx' && mode !== 'fwd')) {
@@ -22,19 +21,12 @@ const batch = Number(batchArg);
 const runs = Number(runsArg);
 const boot = await bootNet({
   backend: PKTGEN_64, shadow: path === 'shadow', app: 'l2fwd',
-  ...(ring === undefined ? {} : { driver: { rxRing: Number(ring), txRing: Number(ring) } }),
+  ...ringConfig(ring),
 });
 try {
   const app = boot.app!;
-  app.run(mode, batch, 300);
-  const mpps: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    await new Promise((r) => setImmediate(r));
-    const t0 = performance.now();
-    const n = app.run(mode, batch, 1000);
-    mpps.push(n / (performance.now() - t0) / 1e3);
-  }
-  console.log(`${path} ${mode} b${batch}: ${median(mpps).toFixed(3)} Mpps (median of ${runs} runs of 1 s)`);
+  const mpps = await rate(runs, 1000, (ms) => app.run(mode, batch, ms));
+  console.log(`${path} ${mode} b${batch}: ${mpps.toFixed(3)} Mpps (median of ${runs} runs of 1 s)`);
 } finally {
   await boot.stop();
 }
