@@ -15,7 +15,7 @@
  */
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { Kernel } from '../../src/kernel/kernel.js';
@@ -141,23 +141,31 @@ describe('after the attempts', () => {
   });
 });
 
+/**
+ * Run `body` (an ES module's code, with a kernel `k` made before it and shut down after it) in a
+ * child process: node exits on an unhandled rejection unless the kernel deals with it.
+ */
+function inKernelProcess(body: string): SpawnSyncReturns<string> {
+  const script = `
+    const { Kernel } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'dist/src/kernel/kernel.js')).href)});
+    const k = new Kernel({ physBytes: 16 << 20, log: () => {} });
+    ${body}
+    k.shutdown();
+  `;
+  return spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+}
+
 describe('domain rejections nobody handles do not kill the kernel process', () => {
-  // Run in a child process: node exits on an unhandled rejection unless the kernel deals with it.
   for (const name of ['unhandled-rejection', 'dropped-rpc-rejection']) {
     test(name, () => {
-      const url = (p: string) => pathToFileURL(p).href;
-      const script = `
-        const { Kernel } = await import(${JSON.stringify(url(join(ROOT, 'dist/src/kernel/kernel.js')))});
-        const k = new Kernel({ physBytes: 16 << 20, log: () => {} });
+      const r = inKernelProcess(`
         k.load(${JSON.stringify(DOM_C)});
         k.load(${JSON.stringify(FAULTY)}, { name: 'victim', imports: ['dom_c', { object: { hit() {} } }] });
         k.load(${JSON.stringify(ESCAPEE)}, { imports: ['dom_c', 'victim'] });
         console.log('attempt:', k.bind('escapee').attempt(${JSON.stringify(name)}));
         await new Promise((r) => setTimeout(r, 100));
         console.log('KERNEL-ALIVE', k.bind('dom_c').onearg(1));
-        k.shutdown();
-      `;
-      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+      `);
       assert.match(r.stdout, /attempt: blocked: queued/, r.stderr);
       assert.equal(r.status, 0, `the kernel process died (status ${r.status}): ${r.stderr.split('\n').slice(0, 6).join('\n')}`);
       assert.match(r.stdout, /KERNEL-ALIVE 2/);
@@ -169,12 +177,9 @@ describe('domain rejections nobody handles do not kill the kernel process', () =
   // dropped, it is an unhandled rejection, but one the kernel knows for a dead domain's leftover.
   for (const [how, handOver] of [['handed to sys.detach', true], ['dropped', false]] as const) {
     test(`a dead domain's continuation stopped in a chain it left unawaited (${how}): ${handOver ? 'no unhandled rejection' : 'not logged as a live domain\'s'}`, () => {
-      const url = (p: string) => pathToFileURL(p).href;
-      const script = `
-        const { Kernel } = await import(${JSON.stringify(url(join(ROOT, 'dist/src/kernel/kernel.js')))});
+      const r = inKernelProcess(`
         const seen = [];
         process.on('unhandledRejection', (r) => seen.push(String(r)));
-        const k = new Kernel({ physBytes: 16 << 20, log: () => {} });
         const rec = { object: { hit(what) { console.log('HIT', what); } } };
         k.load(${JSON.stringify(DOM_C)});
         for (const name of ['alive', 'dying', 'peer']) k.load(${JSON.stringify(FAULTY)}, { name, imports: ['dom_c', rec] });
@@ -187,9 +192,7 @@ describe('domain rejections nobody handles do not kill the kernel process', () =
         console.log('ANSWERED', peer.resolvePending(1));
         await new Promise((r) => setTimeout(r, 100));
         console.log('UNHANDLED', JSON.stringify(seen));
-        k.shutdown();
-      `;
-      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+      `);
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout.match(/HIT float-continuation/g)?.length, 1, `the live domain's continuation ran, the dead one's did not:\n${r.stdout}`);
       assert.match(r.stdout, /ANSWERED 1/, 'the dead caller\'s call was answered (its continuation was queued)');
