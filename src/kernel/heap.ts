@@ -595,8 +595,7 @@ export class ExchangeHeap {
    * its holder no longer lists (a stray: its entry was overwritten in the holder's memory) keeps
    * the owner it names; a free slot's is FREE. See the owners invariant.
    */
-  private effectiveOwners(): Int32Array {
-    const listed = this.listedChildren();
+  private effectiveOwners(listed = this.listedChildren()): Int32Array {
     const hw = this.highWater;
     const out = new Int32Array(hw);
     for (let s = 0; s < hw; s++) {
@@ -608,20 +607,15 @@ export class ExchangeHeap {
   }
 
   /**
-   * Is slot `s` held, through parents that each list it in their memory, by a value `pred` accepts?
-   * (A stray's stale parent number is not followed: the parent must be allocated and hold it.)
+   * Is slot `s` held, through parents that each list it (`listed`: listedChildren), by a value
+   * `pred` accepts? A stray's stale parent number is not followed. O(depth), with `listed` worked
+   * out once: bequeath asks this of every slot, and the elements of a deque must not each walk
+   * its ring (a dead NIC driver's rings hold thousands of buffers: that was ~10^6 steps a crash).
    */
-  private heldBy(s: number, pred: (holder: number) => boolean): boolean {
-    for (let c = s, steps = 0; steps < this.highWater; steps++) {
-      const p = this.parent[c]!;
-      if (p === NO_PARENT || this.owner[p] === FREE) return false;
-      let listed = false;
-      this.forEachChild(p, (x) => {
-        if (x === c) listed = true;
-      });
-      if (!listed) return false;
-      if (pred(p)) return true;
-      c = p;
+  private heldBy(s: number, listed: Uint8Array, pred: (holder: number) => boolean): boolean {
+    for (let c = s, steps = 0; listed[c] === 1 && steps < this.highWater; steps++) {
+      c = this.parent[c]!;
+      if (pred(c)) return true;
     }
     return false;
   }
@@ -723,12 +717,13 @@ export class ExchangeHeap {
     const rule = this.inheritance;
     const heirOf = this.heirOf;
     if (rule === null || heirOf === null) return;
-    const owners = this.effectiveOwners();
+    const listed = this.listedChildren();
+    const owners = this.effectiveOwners(listed);
     const goesBack = (s: number): boolean =>
       owners[s] === dead && this.flags[s] === ENTRUSTED && this.borrows[s] === 0 && rule.mayInherit(dead, heirOf[s]!);
     const roots: number[] = [];
     for (let s = 0; s < this.highWater; s++) {
-      if (goesBack(s) && !this.heldBy(s, (p) => goesBack(p) || this.borrows[p] !== 0)) roots.push(s);
+      if (goesBack(s) && !this.heldBy(s, listed, (p) => goesBack(p) || this.borrows[p] !== 0)) roots.push(s);
     }
     if (roots.length === 0) return;
     const byHeir = new Map<number, number[]>();
