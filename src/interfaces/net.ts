@@ -71,7 +71,12 @@ export interface NetStats extends Layout {
   rxBuffersLost: f64;
   /** Buffers the shadow allocated to replace ones that died with the driver (a failed call's NetIo it did not give back). */
   buffersReplaced: f64;
-  /** Milliseconds from seeing the crash to the reissued call returning (to the driver running again with its buffers re-posted, when no call met the crash), last restart. */
+  /**
+   * The last restart, in milliseconds: for a driver that died during a call, from its death (the
+   * kernel's termination of it, which the caller waited for too, included) to the reissued call
+   * returning; for one found dead at a call, from that call; for one no call met, from seeing the
+   * death to the driver running again with its buffers re-posted.
+   */
   lastRestartMs: f64;
 }
 

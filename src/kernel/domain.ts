@@ -82,6 +82,8 @@ export class Domain {
   lastFault: FaultRecord | null = null;
   /** What killed it ('panic', 'deadline', 'terminated', ...). */
   deathCause: string | null = null;
+  /** When it died, on the clock of sys.now() (performance.now()); -1 while it lives. */
+  diedAtMs = -1;
   /** A shadow's routes (routes.ts): its callers' calls the kernel passes straight on; null: none. */
   routes: RouteTable | null = null;
   /** Exported object of the domain (the target of inbound links). */

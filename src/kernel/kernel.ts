@@ -451,6 +451,7 @@ export class Kernel {
     if (!d || !d.live || d === this.self) return;
     d.state = 'dead';
     d.deathCause = cause;
+    d.diedAtMs = performance.now();
     this.liveById.delete(d.id);
     for (const call of d.inflight.drain()) call.unwind(cause);
     for (const t of d.timers) clearTimeout(t);
@@ -881,6 +882,10 @@ export class Kernel {
         return bindCurrent();
       },
       restarts: () => kernel.byName.get(name)?.restarts ?? 0,
+      diedAt: () => {
+        const d = kernel.byName.get(name);
+        return d === undefined || d.live ? -1 : d.diedAtMs;
+      },
       /**
        * Entrust `h` (a value the shadow owns, with everything it holds) before moving it into the
        * supervised domain: if an instance handed out here dies holding any of it, it comes back

@@ -21,6 +21,13 @@ export interface Supervisor<T> {
   restart(): T;
   restarts(): number;
   /**
+   * When the supervised domain's latest instance died, on sys.now()'s clock (-1 while it lives):
+   * the kernel stamps it as the termination begins, so a shadow that times its recovery from
+   * here counts what the kernel did before the shadow's code ran — the dead instance's calls
+   * unwound, its memory reclaimed (what it held of yours given back), its device detached.
+   */
+  diedAt(): number;
+  /**
    * Entrust `v` (yours, with everything it holds) before moving it into the supervised domain:
    * if an instance you got from current()/restart() dies holding any of it, that part comes back
    * to you through recall() instead of being freed. Throws an RpcError 'bad-argument' for a value

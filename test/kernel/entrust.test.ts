@@ -440,6 +440,24 @@ test('supervisor.entrust with an order array writes the addresses of a deque\'s 
   }
 });
 
+test('supervisor.diedAt: -1 while the instance lives, the time of its death on sys.now()\'s clock once it died, -1 again after a restart', () => {
+  const { k, sup } = supervised();
+  try {
+    sup.current();
+    assert.equal(sup.diedAt(), -1);
+    const before = performance.now();
+    k.injectFault('drv', 'now');
+    const after = performance.now();
+    const at = sup.diedAt();
+    assert.ok(at >= before && at <= after, `died at ${at}, between ${before} and ${after}`);
+    assert.equal(sup.diedAt(), at, 'the same stamp when asked again');
+    sup.restart();
+    assert.equal(sup.diedAt(), -1, 'the new instance lives');
+  } finally {
+    k.shutdown();
+  }
+});
+
 test('a dead shadow inherits nothing: what its driver held is freed', async () => {
   const { k, heir, sup } = supervised();
   try {

@@ -309,6 +309,38 @@ test('maglev domain: IPv4 frames go out in order; short, non-IPv4 and error entr
   }
 });
 
+test('recovery: lastRestartMs counts from the death, the kernel\'s termination of the driver included, not from the shadow\'s first step', async () => {
+  const kernel = new Kernel({ physBytes: 128 << 20, log: () => {} });
+  const boot = await bootNet({ kernel, backend: { kind: 'pktgen', pktgen: { frameSize: 60, flows: 1024 } }, shadow: true, app: 'l2fwd' });
+  // The kernel's fault handling runs inside the failing call, before the shadow's hook: make it
+  // take TERMINATION_MS (a fault listener is the last step of it), as reclaiming a big driver can.
+  const TERMINATION_MS = 120;
+  let diedAt = -1;
+  const off = kernel.onFault((d) => {
+    if (d.name !== boot.driverName) return;
+    diedAt = d.diedAtMs;
+    const until = performance.now() + TERMINATION_MS;
+    while (performance.now() < until);
+  });
+  try {
+    const app = boot.app!;
+    app.run('fwd', 32, 100);
+    const t0 = performance.now();
+    kernel.injectFault(boot.driverName!, { afterCalls: 3 }); // inside a routed call, under traffic
+    app.run('fwd', 32, 50);
+    const s = boot.netStats();
+    assert.equal(s.restarts, 1);
+    assert.ok(diedAt >= t0, `the kernel stamped the death (${diedAt}) after the fault was armed (${t0})`);
+    assert.ok(s.lastRestartMs >= TERMINATION_MS, `lastRestartMs ${s.lastRestartMs} includes the ${TERMINATION_MS} ms the termination took`);
+    assert.ok(s.lastRestartMs < performance.now() - t0, `lastRestartMs ${s.lastRestartMs} is within the run`);
+    assert.equal(boot.appStats()!.rpcErrors, 0);
+  } finally {
+    off();
+    await boot.stop();
+    kernel.shutdown();
+  }
+});
+
 test('recovery: driver crashes under l2fwd load never reach the app; no buffer leaked; losses counted', async () => {
   const kernel = new Kernel({ physBytes: 128 << 20, log: () => {} });
   const boot = await bootNet({ kernel, backend: { kind: 'pktgen', pktgen: { frameSize: 60, flows: 1024 } }, shadow: true });

@@ -38,6 +38,9 @@
  * capacities it had, its buffers by fresh ones (buffersReplaced), all counted lost. Buffers a
  * faulty driver freed of its own accord are not replaced: its word (`held`) is no proof, and a
  * shadow that believed a claim of a million buffers would allocate them.
+ * Timing (stats.lastRestartMs): a call that met the death counts from the death itself
+ * (Supervisor.diedAt: the kernel terminated the instance inside that call, its memory reclaimed
+ * and its device detached, before any code of ours ran) to its reissue's answer.
  * Invariant: buffers the caller moved in = buffers it got back + outstanding() (the driver's
  * plus those owed).
  */
@@ -94,6 +97,16 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     return k === 'panic' || k === 'callee-dead' || k === 'timeout';
   };
   const queueOk = (q: number): boolean => q >= 0 && q < MAX_QUEUES && Number.isInteger(q);
+  /**
+   * When a call that met the driver's death began to wait for recovery: the death itself (the
+   * kernel terminated the instance inside that call, before any code of ours ran: its memory
+   * reclaimed, the device detached — the caller waited for that too), or now for an instance
+   * that was dead before the call (it was terminated then, and nobody waited).
+   */
+  const stallStart = (e: unknown): number => {
+    const died = sup.diedAt();
+    return died >= 0 && sys.rpcErrorKind(e) !== 'callee-dead' ? died : sys.now();
+  };
 
   /** `d`, or a bigger deque holding the same buffers, with room for `n` more. */
   const roomy = (d: Deque, n: number): Deque => {
@@ -308,7 +321,7 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
         return r;
       } catch (e) {
         if (!died(e) || attempt >= MAX_RETRIES) throw e;
-        if (t0 < 0) t0 = sys.now();
+        if (t0 < 0) t0 = stallStart(e);
         if (io.valid) {
           revive(null); // it never reached the driver (dead at the call): reissue it as it is
           continue;
@@ -338,7 +351,10 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
    */
   function hook(rx: boolean) {
     return (_e: unknown, call: RoutedCall<Net>): RRef<NetIo> => {
-      const t0 = sys.now();
+      // A routed call goes only to a live instance: it died during this call (a 'callee-dead'
+      // here is an instance killed while the call was in it), so the stall began at the death.
+      const died = sup.diedAt();
+      const t0 = died >= 0 ? died : sys.now();
       const q = call.args[0] as number;
       const pkts = call.lengths[PKTS_FIELD] ?? 0;
       const collect = call.lengths[COLLECT_FIELD] ?? 0;
