@@ -1,7 +1,7 @@
 /**
  * `redleaf bench net --case PREFIX` through the CLI, for the rows whose JSON shape the issue fixes
  * beside the Mpps rows: `recovery` ({case, path: shadow, restart_ms, frames_lost}; the driver
- * really crashed and the app saw no error) and the same-run baseline `node-dgram-64` ({case, mpps}).
+ * really crashed and the app saw no error; with the throughput with and without a crash per window) and the same-run baseline `node-dgram-64` ({case, mpps}).
  * Each run prints only its own case and the notes that explain it.
  */
 import { test } from 'node:test';
@@ -19,6 +19,11 @@ test('bench net --case recovery: one row {case, path, restart_ms, frames_lost} a
   // The dead driver held buffers (RX posted at least), all counted lost: a crash did happen under traffic.
   assert.ok(typeof row.frames_lost === 'number' && row.frames_lost > 0, `frames_lost of ${JSON.stringify(row)}`);
   assert.equal(row.rpc_errors, 0, 'the app never saw the crash');
+  // The throughput with a crash per window against none, measured in the same run.
+  for (const f of ['mpps_no_crash', 'mpps_crash_per_s']) assert.ok(typeof row[f] === 'number' && row[f] > 0, `${f} of ${JSON.stringify(row)}`);
+  const ratio = (row.mpps_crash_per_s as number) / (row.mpps_no_crash as number);
+  assert.ok(Math.abs((row.crash_per_s_ratio as number) - ratio) < 0.01, `crash_per_s_ratio ${row.crash_per_s_ratio}: the ratio of the two (${ratio})`);
+  assert.ok(typeof row.back_to_speed_ms === 'number' && row.back_to_speed_ms >= 0, `back_to_speed_ms of ${JSON.stringify(row)}`);
   assert.ok(r.notes.some((n) => n.startsWith('recovery ')), 'the recovery note');
   assert.ok(!r.notes.some((n) => n.startsWith('call-64-b32')), 'no note of a case that did not run');
 });
