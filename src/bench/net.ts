@@ -191,8 +191,24 @@ async function appRate(boot: NetBoot, opts: BenchOptions, ms: number, mode: Mode
   return rate(opts.runs, ms, (t) => boot.app!.run(mode, batch, t));
 }
 
-/** Median µs of a full-batch RX call and TX call into `net` (see call-64-b32 above), over ~ms. */
-function callCost(boot: NetBoot, ms: number): { rxUs: number; txUs: number; calls: number } {
+/** One round of the host forwarding through a Net at batch 32: each call's time (ms) and what it moved. */
+export interface HostRound {
+  rxMs: number;
+  txMs: number;
+  /** Buffers the RX call collected, frames the TX call was given, those it left, buffers it gave back. */
+  got: number;
+  sent: number;
+  unsent: number;
+  done: number;
+}
+
+/**
+ * The host as a Net caller that forwards (l2fwd's loop without a domain around it): a pool of
+ * 2048 buffers of the kernel's, an RX and a TX NetIo of batch 32; round() posts free buffers,
+ * collects, hands what it collected to TX as 60-byte frames and takes back what TX completed,
+ * timing each call. close() takes every buffer back (the Net's through drain) and frees them.
+ */
+export function hostForwarder(boot: NetBoot): { round(): HostRound; close(): void } {
   const BATCH = 32;
   const k = boot.kernel.kit;
   const net = boot.net;
@@ -205,16 +221,13 @@ function callCost(boot: NetBoot, ms: number): { rxUs: number; txUs: number; call
   for (let i = 0; i < BATCH; i++) lv.setUint32(i * 4, 60, true);
   let rio = newIo();
   let tio = newIo();
-  const rx: number[] = [];
-  const tx: number[] = [];
-  const end = performance.now() + ms;
-  while (performance.now() < end) {
+  const round = (): HostRound => {
     (rio.pkts as Deque).moveFrom(pool, BATCH - rio.pkts!.length);
     let t0 = performance.now();
     rio = net.rxSubmitAndPoll(0, rio);
-    let t1 = performance.now();
+    const rxMs = performance.now() - t0;
     const co = rio.collect as Deque;
-    if (co.length === BATCH) rx.push(t1 - t0);
+    const got = co.length;
     const tpk = tio.pkts as Deque;
     const m0 = tpk.length;
     const moved = tpk.moveFrom(co, BATCH - m0);
@@ -223,25 +236,42 @@ function callCost(boot: NetBoot, ms: number): { rxUs: number; txUs: number; call
     const sent = tpk.length;
     t0 = performance.now();
     tio = net.txSubmitAndPoll(0, tio);
-    t1 = performance.now();
-    const done = tio.collect as Deque;
-    if (sent === BATCH && tio.pkts!.length === 0 && done.length === BATCH) tx.push(t1 - t0);
-    pool.moveFrom(done, done.length);
+    const txMs = performance.now() - t0;
+    const back = tio.collect as Deque;
+    const done = back.length;
+    pool.moveFrom(back, done);
+    return { rxMs, txMs, got, sent, unsent: tio.pkts!.length, done };
+  };
+  const close = (): void => {
+    // Everything back to the pool (the driver's buffers come back with drain), then freed.
+    for (const io of [rio, tio]) {
+      for (const d of [io.pkts, io.collect] as Deque[]) pool.moveFrom(d, d.length);
+      io.drop();
+    }
+    const d = newIo();
+    d.collect = k.allocDeque(0, 4096) as never;
+    d.collectLens = k.allocArray(0, 'u32', 4096) as never;
+    const back = net.drain(d);
+    pool.moveFrom(back.collect as Deque, back.collect!.length);
+    back.drop();
+    pool.drop();
+  };
+  return { round, close };
+}
+
+/** Median µs of a full-batch RX call and TX call into `net` (see call-64-b32 above), over ~ms. */
+function callCost(boot: NetBoot, ms: number): { rxUs: number; txUs: number; calls: number } {
+  const fwd = hostForwarder(boot);
+  const rx: number[] = [];
+  const tx: number[] = [];
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    const r = fwd.round();
+    if (r.got === 32) rx.push(r.rxMs);
+    if (r.sent === 32 && r.unsent === 0 && r.done === 32) tx.push(r.txMs);
   }
-  const out = { rxUs: median(rx) * 1000, txUs: median(tx) * 1000, calls: rx.length + tx.length };
-  // Everything back to the pool (the driver's buffers come back with drain), then freed.
-  for (const io of [rio, tio]) {
-    for (const d of [io.pkts, io.collect] as Deque[]) pool.moveFrom(d, d.length);
-    io.drop();
-  }
-  const d = newIo();
-  d.collect = k.allocDeque(0, 4096) as never;
-  d.collectLens = k.allocArray(0, 'u32', 4096) as never;
-  const back = net.drain(d);
-  pool.moveFrom(back.collect as Deque, back.collect!.length);
-  back.drop();
-  pool.drop();
-  return out;
+  fwd.close();
+  return { rxUs: median(rx) * 1000, txUs: median(tx) * 1000, calls: rx.length + tx.length };
 }
 
 async function udpBaseline(opts: BenchOptions): Promise<{ mpps: number; sent: number; received: number }> {
@@ -290,6 +320,8 @@ const CRASH_AT = 0.1;
 /** The windows run in chunks of CHUNK_MS; back to speed is BACK_CHUNKS chunks in a row at 90% of a quiet one. */
 const CHUNK_MS = 10;
 const BACK_CHUNKS = 3;
+/** How long after a crash (or the same point of a quiet window) crash_cost_ms looks. */
+const COST_SPAN_MS = 300;
 /** Restarts before the measured windows: a restarted driver's first restarts re-optimize some code once (nvme.ts). */
 const WARMUP_RESTARTS = 2;
 
@@ -343,6 +375,22 @@ async function recovery(opts: BenchOptions): Promise<ResultRow> {
       }
       return sum(w.ms.slice(crashChunk));
     };
+    /**
+     * Time lost in the COST_SPAN_MS from the fault's arming: what those chunks took less what their
+     * frames take at the normal rate. A crash window's, less a quiet window's at the same chunks,
+     * is a crash's cost (crash_cost_ms / 10: percent lost at one crash a second), as bench nvme
+     * reports it: steadier on a loaded machine than the windows' totals.
+     */
+    const span = Math.min(chunks - crashChunk, Math.round(COST_SPAN_MS / CHUNK_MS));
+    const excess = (w: ReturnType<typeof window>): number => {
+      let ms = 0;
+      let frames = 0;
+      for (let c = crashChunk; c < crashChunk + span; c++) {
+        ms += w.ms[c]!;
+        frames += w.frames[c]!;
+      }
+      return ms - frames / normal;
+    };
     const noCrash = mpps(quiet);
     const withCrash = mpps(crashy);
     return {
@@ -355,6 +403,7 @@ async function recovery(opts: BenchOptions): Promise<ResultRow> {
       mpps_crash_per_s: round(withCrash),
       crash_per_s_ratio: round(withCrash / noCrash),
       back_to_speed_ms: round(median(crashy.map(backToSpeed)), 1),
+      crash_cost_ms: round(median(crashy.map(excess)) - median(quiet.map(excess)), 1),
     };
   } finally {
     await boot.stop();
@@ -455,7 +504,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
   if (wants('recovery')) {
     notes.push(
       'recovery (l2fwd-64-b32 through the shadow): frames_lost = the buffers the dead driver held (RX posted, TX not reclaimed), all taken back by the shadow: an upper bound; restart_ms = the driver dying (its termination by the kernel included) -> the reissued call returned; rpc_errors = errors the app saw',
-      `recovery: mpps_no_crash / mpps_crash_per_s over interleaved pairs of ${recoveryWindowMs(opts)} ms windows without and with one driver crash each (crash_per_s_ratio: with / without); back_to_speed_ms = crash armed -> the first of ${BACK_CHUNKS} ${CHUNK_MS} ms chunks in a row at 90% of a quiet chunk's median rate (the rest of the window if none)`,
+      `recovery: mpps_no_crash / mpps_crash_per_s over interleaved pairs of ${recoveryWindowMs(opts)} ms windows without and with one driver crash each (crash_per_s_ratio: with / without); back_to_speed_ms = crash armed -> the first of ${BACK_CHUNKS} ${CHUNK_MS} ms chunks in a row at 90% of a quiet chunk's median rate (the rest of the window if none); crash_cost_ms = median time lost in the ${COST_SPAN_MS} ms after a crash less the same in quiet windows (crash_cost_ms / 10: percent lost at one crash a second; steadier than the window totals)`,
     );
   }
   if (wants('call-64-b32')) {
