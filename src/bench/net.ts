@@ -322,8 +322,14 @@ const CHUNK_MS = 10;
 const BACK_CHUNKS = 3;
 /** How long after a crash (or the same point of a quiet window) crash_cost_ms looks. */
 const COST_SPAN_MS = 300;
-/** Restarts before the measured windows: a restarted driver's first restarts re-optimize some code once (nvme.ts). */
-const WARMUP_RESTARTS = 2;
+/**
+ * Restarts before the measured windows, so that they measure the steady state of a crash a
+ * second: each of a process's first restarts deoptimizes code that V8 then re-optimizes on its
+ * background threads, which on a 2-vCPU machine take the NIC model thread's CPU for hundreds of
+ * ms (probes/restart-cpu.js: ~500 ms of background CPU after the first, 100–200 after the next
+ * three, 10–30 from the fifth on).
+ */
+const WARMUP_RESTARTS = 5;
 
 /**
  * The recovery row: l2fwd-64-b32 through the NIC shadow on pktgen, a driver fault armed at its
@@ -504,7 +510,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
   if (wants('recovery')) {
     notes.push(
       'recovery (l2fwd-64-b32 through the shadow): frames_lost = the buffers the dead driver held (RX posted, TX not reclaimed), all taken back by the shadow: an upper bound; restart_ms = the driver dying (its termination by the kernel included) -> the reissued call returned; rpc_errors = errors the app saw',
-      `recovery: mpps_no_crash / mpps_crash_per_s over interleaved pairs of ${recoveryWindowMs(opts)} ms windows without and with one driver crash each (crash_per_s_ratio: with / without); back_to_speed_ms = crash armed -> the first of ${BACK_CHUNKS} ${CHUNK_MS} ms chunks in a row at 90% of a quiet chunk's median rate (the rest of the window if none); crash_cost_ms = median time lost in the ${COST_SPAN_MS} ms after a crash less the same in quiet windows (crash_cost_ms / 10: percent lost at one crash a second; steadier than the window totals)`,
+      `recovery: mpps_no_crash / mpps_crash_per_s over interleaved pairs of ${recoveryWindowMs(opts)} ms windows without and with one driver crash each, after ${WARMUP_RESTARTS} restarts (crash_per_s_ratio: with / without); back_to_speed_ms = crash armed -> the first of ${BACK_CHUNKS} ${CHUNK_MS} ms chunks in a row at 90% of a quiet chunk's median rate (the rest of the window if none); crash_cost_ms = median time lost in the ${COST_SPAN_MS} ms after a crash less the same in quiet windows (crash_cost_ms / 10: percent lost at one crash a second; steadier than the window totals)`,
     );
   }
   if (wants('call-64-b32')) {

@@ -1,0 +1,53 @@
+/**
+ * Probe: where the CPU goes after each restart of the NIC driver (behind nic_shadow, l2fwd on
+ * pktgen, batch 32). For each of `n` crashes (a fault armed at the driver's third call from then)
+ * it forwards for 400 ms and prints the CPU time (Linux /proc/self/task, in ms) of the NIC model's
+ * thread and of the process's other threads but the main one — V8's platform threads, which
+ * re-optimize in the background the code a restart deoptimized — beside the rate of those 400 ms;
+ * then the rate of 400 ms without a crash. On a 2-vCPU machine that background work takes the
+ * NIC model's CPU: the first restarts of a process cost far more than later ones.
+ *
+ *   node dist/src/bench/probes/restart-cpu.js [n=12]
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { bootNet } from '../../host/net.js';
+import { PKTGEN_64 } from '../net.js';
+
+const n = Number(process.argv[2] ?? 12);
+const WINDOW_MS = 400;
+/** ms of CPU (user + system) per thread id of this process. */
+function cpuByThread(): Map<number, number> {
+  const tick = 1000 / 100; // USER_HZ is 100 on Linux
+  const out = new Map<number, number>();
+  for (const t of readdirSync('/proc/self/task')) {
+    const st = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    out.set(Number(t), (Number(f[11]) + Number(f[12])) * tick);
+  }
+  return out;
+}
+
+const boot = await bootNet({ backend: PKTGEN_64, shadow: true, app: 'l2fwd' });
+try {
+  const app = boot.app!;
+  const rate = (): number => {
+    const t0 = performance.now();
+    return app.run('fwd', 32, WINDOW_MS) / (performance.now() - t0) / 1e3;
+  };
+  app.run('fwd', 32, 1000);
+  // The NIC model's thread is the last one started (bootNet starts the device after the kernel).
+  const nicThread = Math.max(...cpuByThread().keys());
+  for (let c = 1; c <= n; c++) {
+    const before = cpuByThread();
+    boot.kernel.injectFault(boot.driverName!, { afterCalls: 3 });
+    const mpps = rate();
+    const after = cpuByThread();
+    let background = 0;
+    for (const [t, ms] of after) if (t !== process.pid && t !== nicThread) background += ms - (before.get(t) ?? 0);
+    const nic = after.get(nicThread)! - before.get(nicThread)!;
+    console.log(`crash ${c}: ${mpps.toFixed(2)} Mpps in the ${WINDOW_MS} ms after it; CPU ms: background threads ${background}, NIC model ${nic}`);
+  }
+  console.log(`no crash: ${rate().toFixed(2)} Mpps`);
+} finally {
+  await boot.stop();
+}
