@@ -24,6 +24,7 @@ test('bench net --case recovery: one row {case, path, restart_ms, frames_lost} a
   const ratio = (row.mpps_crash_per_s as number) / (row.mpps_no_crash as number);
   assert.ok(Math.abs((row.crash_per_s_ratio as number) - ratio) < 0.01, `crash_per_s_ratio ${row.crash_per_s_ratio}: the ratio of the two (${ratio})`);
   assert.ok(typeof row.back_to_speed_ms === 'number' && row.back_to_speed_ms >= 0, `back_to_speed_ms of ${JSON.stringify(row)}`);
+  assert.ok(typeof row.crash_cost_ms === 'number' && Number.isFinite(row.crash_cost_ms), `crash_cost_ms of ${JSON.stringify(row)}`);
   assert.ok(r.notes.some((n) => n.startsWith('recovery ')), 'the recovery note');
   assert.ok(!r.notes.some((n) => n.startsWith('call-64-b32')), 'no note of a case that did not run');
 });
