@@ -98,14 +98,14 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
   };
   const queueOk = (q: number): boolean => q >= 0 && q < MAX_QUEUES && Number.isInteger(q);
   /**
-   * When a call that met the driver's death began to wait for recovery: the death itself (the
-   * kernel terminated the instance inside that call, before any code of ours ran: its memory
-   * reclaimed, the device detached — the caller waited for that too), or now for an instance
-   * that was dead before the call (it was terminated then, and nobody waited).
+   * When a call that met the driver's death began to wait for recovery: for a death during the
+   * call, the death itself (the kernel terminated the instance inside that call, before any code
+   * of ours ran: its memory reclaimed, the device detached — the caller waited for that too);
+   * for an instance dead before the call, now (it was terminated then, and nobody waited).
    */
-  const stallStart = (e: unknown): number => {
+  const stallStart = (duringCall: boolean): number => {
     const died = sup.diedAt();
-    return died >= 0 && sys.rpcErrorKind(e) !== 'callee-dead' ? died : sys.now();
+    return duringCall && died >= 0 ? died : sys.now();
   };
 
   /** `d`, or a bigger deque holding the same buffers, with room for `n` more. */
@@ -321,7 +321,7 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
         return r;
       } catch (e) {
         if (!died(e) || attempt >= MAX_RETRIES) throw e;
-        if (t0 < 0) t0 = stallStart(e);
+        if (t0 < 0) t0 = stallStart(sys.rpcErrorKind(e) !== 'callee-dead');
         if (io.valid) {
           revive(null); // it never reached the driver (dead at the call): reissue it as it is
           continue;
@@ -352,9 +352,8 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
   function hook(rx: boolean) {
     return (_e: unknown, call: RoutedCall<Net>): RRef<NetIo> => {
       // A routed call goes only to a live instance: it died during this call (a 'callee-dead'
-      // here is an instance killed while the call was in it), so the stall began at the death.
-      const died = sup.diedAt();
-      const t0 = died >= 0 ? died : sys.now();
+      // here is an instance killed while the call was in it).
+      const t0 = stallStart(true);
       const q = call.args[0] as number;
       const pkts = call.lengths[PKTS_FIELD] ?? 0;
       const collect = call.lengths[COLLECT_FIELD] ?? 0;
