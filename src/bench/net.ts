@@ -331,6 +331,14 @@ const COST_SPAN_MS = 300;
  */
 const WARMUP_RESTARTS = 5;
 
+/** One of recovery's windows: frames and ms per chunk, and what the shadow reported for it. */
+interface RecoveryWindow {
+  frames: number[];
+  ms: number[];
+  lost: number;
+  restartMs: number;
+}
+
 /**
  * The recovery row: l2fwd-64-b32 through the NIC shadow on pktgen, a driver fault armed at its
  * third call from then (so it dies inside a call, under traffic, holding buffers). Besides the
@@ -346,7 +354,7 @@ async function recovery(opts: BenchOptions): Promise<ResultRow> {
     const chunks = Math.round(windowMs / CHUNK_MS);
     const crashChunk = Math.round(chunks * CRASH_AT);
     /** One window of `chunks` chunks, a fault armed before chunk crashChunk if `crash`: frames per chunk, its stats. */
-    const window = (crash: boolean): { frames: number[]; ms: number[]; lost: number; restartMs: number } => {
+    const runWindow = (crash: boolean): RecoveryWindow => {
       const frames: number[] = [];
       const ms: number[] = [];
       const before = boot.netStats();
@@ -362,18 +370,18 @@ async function recovery(opts: BenchOptions): Promise<ResultRow> {
       return { frames, ms, lost: after.framesLost! - before.framesLost!, restartMs: after.lastRestartMs! };
     };
     app.run('fwd', 32, 300);
-    for (let i = 0; i < WARMUP_RESTARTS; i++) window(true);
-    const quiet: ReturnType<typeof window>[] = [];
-    const crashy: ReturnType<typeof window>[] = [];
+    for (let i = 0; i < WARMUP_RESTARTS; i++) runWindow(true);
+    const quiet: RecoveryWindow[] = [];
+    const crashy: RecoveryWindow[] = [];
     for (let p = 0; p < Math.max(3, opts.runs); p++) {
-      for (const crash of p % 2 === 0 ? [false, true] : [true, false]) (crash ? crashy : quiet).push(window(crash));
+      for (const crash of p % 2 === 0 ? [false, true] : [true, false]) (crash ? crashy : quiet).push(runWindow(crash));
       await tick();
     }
-    const mpps = (ws: ReturnType<typeof window>[]): number => sum(ws.flatMap((w) => w.frames)) / sum(ws.flatMap((w) => w.ms)) / 1e3;
-    const chunkRate = (w: ReturnType<typeof window>, c: number): number => w.frames[c]! / w.ms[c]!;
+    const mpps = (ws: RecoveryWindow[]): number => sum(ws.flatMap((w) => w.frames)) / sum(ws.flatMap((w) => w.ms)) / 1e3;
+    const chunkRate = (w: RecoveryWindow, c: number): number => w.frames[c]! / w.ms[c]!;
     const normal = median(quiet.flatMap((w) => w.frames.map((_, c) => chunkRate(w, c))));
     /** ms from the fault's arming to the first of BACK_CHUNKS chunks in a row at 90% of normal (not back: the rest of the window). */
-    const backToSpeed = (w: ReturnType<typeof window>): number => {
+    const backToSpeed = (w: RecoveryWindow): number => {
       for (let c = crashChunk; c + BACK_CHUNKS <= chunks; c++) {
         let ok = true;
         for (let k = c; k < c + BACK_CHUNKS && ok; k++) ok = chunkRate(w, k) >= 0.9 * normal;
@@ -388,7 +396,7 @@ async function recovery(opts: BenchOptions): Promise<ResultRow> {
      * reports it: steadier on a loaded machine than the windows' totals.
      */
     const span = Math.min(chunks - crashChunk, Math.round(COST_SPAN_MS / CHUNK_MS));
-    const excess = (w: ReturnType<typeof window>): number => {
+    const excess = (w: RecoveryWindow): number => {
       let ms = 0;
       let frames = 0;
       for (let c = crashChunk; c < crashChunk + span; c++) {

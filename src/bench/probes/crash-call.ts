@@ -15,10 +15,10 @@ const n = Number(process.argv[2] ?? 10);
 const boot = await bootNet({ backend: PKTGEN_64, shadow: true, app: null });
 const fwd = hostForwarder(boot);
 try {
-  const forwardFor = (ms: number): void => {
+  const forwardMs = (ms: number): void => {
     for (const end = performance.now() + ms; performance.now() < end; ) fwd.round();
   };
-  forwardFor(1000);
+  forwardMs(1000);
   for (let c = 1; c <= n; c++) {
     boot.kernel.injectFault(boot.driverName!, { afterCalls: 3 });
     let longest = 0;
@@ -28,7 +28,7 @@ try {
     }
     const s = boot.netStats();
     console.log(`crash ${c}: the call that met it took ${longest.toFixed(2)} ms; lastRestartMs ${s.lastRestartMs!.toFixed(2)} (restarts ${s.restarts})`);
-    forwardFor(300);
+    forwardMs(300);
   }
 } finally {
   fwd.close();

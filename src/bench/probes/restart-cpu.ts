@@ -15,14 +15,15 @@ import { PKTGEN_64 } from '../net.js';
 
 const n = Number(process.argv[2] ?? 12);
 const WINDOW_MS = 400;
+/** ms per clock tick of /proc's CPU times (USER_HZ is 100 on Linux). */
+const TICK_MS = 10;
 /** ms of CPU (user + system) per thread id of this process. */
 function cpuByThread(): Map<number, number> {
-  const tick = 1000 / 100; // USER_HZ is 100 on Linux
   const out = new Map<number, number>();
   for (const t of readdirSync('/proc/self/task')) {
     const st = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
     const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-    out.set(Number(t), (Number(f[11]) + Number(f[12])) * tick);
+    out.set(Number(t), (Number(f[11]) + Number(f[12])) * TICK_MS);
   }
   return out;
 }
