@@ -64,6 +64,25 @@ export function register(program: Command): void {
         let last = boot.appStats()!;
         let lastCrash = t0;
         let total = 0;
+        /** One line of rates over the time since the last line (lastT .. now). */
+        const report = (now: number): void => {
+          // App counters are monotonic (device counters restart with the driver).
+          const s = boot.appStats()!;
+          const n = boot.netStats();
+          const dt = (now - lastT) / 1000;
+          const rx = (s.rxFrames - last.rxFrames) / dt / 1e6;
+          const tx = (s.txFrames - last.txFrames) / dt / 1e6;
+          const gbps = ((s.rxBytes - last.rxBytes) * 8) / dt / 1e9;
+          const loop = o.backend === 'loopback' ? ` (loop frames lost and re-seeded ${s.loopLost})` : '';
+          const extra = o.shadow ? `  restarts ${n.restarts}  lost ${n.framesLost}${loop}  last restart ${n.lastRestartMs.toFixed(2)} ms` : '';
+          // CPU of the whole process (this thread and the NIC model's), in % of one core.
+          const cpu = process.cpuUsage(lastCpu);
+          const cpuPct = ((cpu.user + cpu.system) / 1000 / (now - lastT)) * 100;
+          console.log(`${((now - t0) / 1000).toFixed(1).padStart(5)} s  rx ${rx.toFixed(3)} Mpps  tx ${tx.toFixed(3)} Mpps  ${gbps.toFixed(2)} Gb/s  cpu ${cpuPct.toFixed(0)}%${extra}`);
+          last = s;
+          lastT = now;
+          lastCpu = process.cpuUsage();
+        };
         while (performance.now() - t0 < o.seconds * 1000) {
           total += o.interrupts ? await a.serve(o.batch, 50) : a.run('fwd', o.batch, 50);
           await new Promise((r) => setImmediate(r));
@@ -77,25 +96,11 @@ export function register(program: Command): void {
             lastCrash = now;
             boot.kernel.injectFault(driver.name, { afterCalls: 1 });
           }
-          if (now - lastT >= 1000) {
-            // App counters are monotonic (device counters restart with the driver).
-            const s = boot.appStats()!;
-            const n = boot.netStats();
-            const dt = (now - lastT) / 1000;
-            const rx = (s.rxFrames - last.rxFrames) / dt / 1e6;
-            const tx = (s.txFrames - last.txFrames) / dt / 1e6;
-            const gbps = ((s.rxBytes - last.rxBytes) * 8) / dt / 1e9;
-            const loop = o.backend === 'loopback' ? ` (loop frames lost and re-seeded ${s.loopLost})` : '';
-            const extra = o.shadow ? `  restarts ${n.restarts}  lost ${n.framesLost}${loop}  last restart ${n.lastRestartMs.toFixed(2)} ms` : '';
-            // CPU of the whole process (this thread and the NIC model's), in % of one core.
-            const cpu = process.cpuUsage(lastCpu);
-            const cpuPct = ((cpu.user + cpu.system) / 1000 / (now - lastT)) * 100;
-            console.log(`${((now - t0) / 1000).toFixed(0).padStart(4)} s  rx ${rx.toFixed(3)} Mpps  tx ${tx.toFixed(3)} Mpps  ${gbps.toFixed(2)} Gb/s  cpu ${cpuPct.toFixed(0)}%${extra}`);
-            last = s;
-            lastT = now;
-            lastCpu = process.cpuUsage();
-          }
+          if (now - lastT >= 1000) report(now);
         }
+        // The run's last stretch (under a second since the last line) gets its line too.
+        const end = performance.now();
+        if (end - lastT >= 100) report(end);
         const as = boot.appStats()!;
         console.log(`done: ${total} frames forwarded, app stats ${JSON.stringify(as)}`);
       } finally {

@@ -25,14 +25,18 @@ function net(args: string[]): NetRun {
   return { status: r.status, lines, stderr: r.stderr, stats: done ? JSON.parse(done[2]!) : {}, forwarded: done ? Number(done[1]) : -1 };
 }
 
-/** The per-second rate lines (`   1 s  rx 1.234 Mpps  tx ...`). */
-const rateLines = (r: NetRun): string[] => r.lines.filter((l) => /^\s+\d+ s {2}rx \d+\.\d{3} Mpps {2}tx \d+\.\d{3} Mpps/.test(l));
+/** The rate lines (`  1.0 s  rx 1.234 Mpps  tx ...`): one a second, and one for the run's last stretch. */
+const rateLines = (r: NetRun): string[] => r.lines.filter((l) => /^\s+\d+\.\d s {2}rx \d+\.\d{3} Mpps {2}tx \d+\.\d{3} Mpps/.test(l));
 
 test('net maglev on pktgen: live rates, the backends asked for, a million flows by default', () => {
   const r = net(['maglev', '--backend', 'pktgen', '--seconds', '2', '--backends', '4']);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.lines[0]!, /^maglev over 4 backends on pktgen, 1 queue\(s\), batch 32, poll mode/);
-  assert.ok(rateLines(r).length >= 1, `a rate line each second:\n${r.lines.join('\n')}`);
+  const rates = rateLines(r);
+  assert.ok(rates.length >= 1 && rates.length <= 2, `a rate line each second:\n${r.lines.join('\n')}`);
+  // The run's last stretch has its line (within the 0.1 s under which a stretch is not reported).
+  const lastAt = Number(/^\s+(\d+\.\d) s/.exec(rates.at(-1)!)![1]);
+  assert.ok(lastAt >= 1.9, `the last line covers the run's end: ${rates.at(-1)}`);
   assert.ok(r.forwarded > 0 && r.stats.rxFrames! >= r.forwarded, `frames forwarded: ${r.lines.at(-1)}`);
   assert.equal(r.stats.rpcErrors, 0);
   // pktgen's flows rotate, so the flow cache holds about as many flows as frames seen, up to 2^20:
