@@ -469,7 +469,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
   if (wants('maglev-64-b32')) {
     const boot = await bootNet(MAGLEV_64);
     try {
-      // One pass over the 1M flows first, so the figure is the steady state of a full flow cache.
+      // One pass over the 1M flows first, so the figure is the steady state: every flow tracked.
       forwardFor(boot.app!, 32, Math.max(300, 3000 * opts.scale));
       const mpps = await appRate(boot, opts, ms, 'fwd', 32);
       const flows = boot.appStats()!.flows;

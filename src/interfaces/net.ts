@@ -123,7 +123,7 @@ export interface NetAppStats extends Layout {
   /** Buffers the app owns (pool + its NetIos), and the size it started with. */
   poolNow: f64;
   poolSize: f64;
-  /** maglev: flows in the flow cache. */
+  /** maglev: flows tracked (seen on the direct path this epoch, plus those in the flow cache; see maglev.ts). */
   flows: f64;
   /** RpcErrors the app saw from its Net import (0 behind a working shadow). */
   rpcErrors: f64;

@@ -256,7 +256,9 @@ test('maglev domain: each flow always goes to the same backend; flows spread ove
     }
     for (const c of per) assert.ok(c > FLOWS / 8 / 2, `spread ${per}`);
     const st = kernel.kit.allocStruct(0, 'NetAppStats') as unknown as RRef<NetAppStats>;
-    assert.equal(app.stats(st).flows, FLOWS);
+    // Flows tracked: seen bits (2^16 buckets; flows sharing one count once, ~1970 of 2000 expected).
+    const tracked = app.stats(st).flows;
+    assert.ok(tracked >= 0.97 * FLOWS && tracked <= FLOWS, `flows tracked ${tracked} of ${FLOWS}`);
     app.shutdown();
   } finally {
     kernel.shutdown();

@@ -28,7 +28,7 @@ export function init(sys: Sys, net: Net): NetApp {
   const names: string[] = [];
   for (let i = 0; i < n; i++) names.push(`10.2.${i >>> 8}.${i & 255}:80`);
   const mg = new Maglev(names, { flowSlots: slots });
-  return makeApp(sys, net, { headerBytes: HEADER_STRIDE, rewriteBytes: 12, ...balancerHooks(mg), flows: () => mg.cachedFlows });
+  return makeApp(sys, net, { headerBytes: HEADER_STRIDE, rewriteBytes: 12, ...balancerHooks(mg), flows: () => mg.trackedFlows });
 }
 
 /**

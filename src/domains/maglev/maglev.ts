@@ -4,29 +4,52 @@
  * Each backend has a permutation of the lookup table's M slots, given by offset = h1(name) mod M
  * and skip = h2(name) mod (M - 1) + 1 (M prime, so every skip generates all slots); backends take
  * turns claiming their next unclaimed preferred slot until the table is full. A flow's 5-tuple
- * hash indexes the table. A connection-tracking flow cache pins each flow to the backend it first
- * got, so table changes never move live flows of surviving backends.
+ * hash indexes the table. Connection tracking pins each flow to the backend it first got, so table
+ * changes never move live flows of surviving backends.
+ *
+ * Connection tracking is lazy (a decision of ours; Maglev inserts every flow into its table):
+ * while a table entry has never changed, every flow through it has had that entry's backend all
+ * along, so it needs no tracking entry to keep it — only a record that it was seen. So:
+ *  - `route`: per table entry, its backend while the entry has never changed (setBackends), -1
+ *    once it has (sticky: flows pinned to its old backend may live on);
+ *  - the direct path (route >= 0, every flow until the backend set first changes): the entry's
+ *    backend, and the flow's bit set in this epoch's `seen` bitset (a bit per flowHash bucket, 256
+ *    KB by default: in the CPU cache, where a tracking entry per flow, 16 MB, missed it on every
+ *    lookup of a million flows);
+ *  - an epoch ends at each setBackends: its table and its `seen` are kept (at most MAX_EPOCHS,
+ *    newest first);
+ *  - the tracked path (route < 0): the flow cache, as before — a connection-tracking table keyed by
+ *    the flow; on a miss the flow's backend is the one it had in the newest kept epoch whose `seen`
+ *    has its bit (if that backend still lives), else the current table's (a new flow), and the
+ *    answer is cached.
+ * What it gives up, in return for a lookup that stays in the CPU cache: a new flow whose seen-bit
+ * bucket an older flow set is taken for that older one and sent to the backend that entry had then
+ * (a live backend: any backend is right for a new flow, and from then on it is cached); and a flow
+ * idle across more than MAX_EPOCHS backend-set changes loses its pin (as a connection-tracking
+ * entry expires when idle). A flow evicted from the flow cache falls back to its seen bits, as
+ * it lost its pin altogether before.
  *
  * Invariants: every table entry names a live backend; backends' entry counts differ by at most 1
- * (round-robin population); backend ids are stable across backend-set changes (so the cache stays
- * valid); the per-packet path (lookup) allocates nothing: the cache is open addressing over one
+ * (round-robin population); backend ids are stable across backend-set changes (so the cache and
+ * the kept epochs stay valid); a flow through an entry that never changed gets the entry's
+ * backend; the per-packet path (lookup) allocates nothing: the cache is open addressing over one
  * preallocated array, a bounded probe, evicting the home slot when the probe finds no room.
  *
  * The cache knows a flow by a 63-bit key, not by its 13 bytes of 5-tuple: flowHash (31 bits: the
  * home slot, and its top bits in the tag) and flowCheck (32 bits, independent of it), as the
  * Maglev of RedLeaf's authors and NetBricks' key their connection tracking by a 64-bit flow hash.
  * A slot is two 32-bit words — flowCheck, and a tag of flowHash >>> 21, the probe distance and
- * backend id + 1 (0: empty) — so a probe reads one word pair, and 1M flows at load factor 1/2
- * take 16 MB, not the 32 MB four words per slot took (the cache misses of its lookups were
- * maglev's main cost).
+ * backend id + 1 (0: empty) — so a probe reads one word pair.
  * Two flows share an entry only if both hashes agree: with 1M flows, a chance of about 5e-8 over
  * the whole cache, far below what evictions already move.
  */
 
 /** The paper's table size: a prime, so every skip is a full-cycle step. */
 export const MAGLEV_M = 65537;
-/** Default flow-cache slots (power of two): room for 1M flows at load factor 1/2. */
+/** Default flow-cache slots and seen bits per epoch (power of two): room for 1M flows at load factor 1/2. */
 export const DEFAULT_FLOW_SLOTS = 1 << 21;
+/** Epochs (backend sets before the current one) whose seen flows keep their pins. */
+export const MAX_EPOCHS = 8;
 const PROBES = 8;
 const EMPTY = -1;
 /** Words per flow-cache slot: flowCheck, tag. */
@@ -102,35 +125,61 @@ export function populate(names: readonly string[], table: Int32Array): void {
   }
 }
 
+/** A backend set that was replaced: its table and the flows that took the direct path under it. */
+interface Epoch {
+  readonly table: Int32Array;
+  readonly seen: Int32Array;
+}
+
 export class Maglev {
   /** Lookup table: M entries of stable backend ids. */
   readonly table: Int32Array;
+  /** Per table entry: its backend while the entry has never changed, else -1 (see the header). */
+  private readonly route: Int32Array;
   private readonly ids = new Map<string, number>();
   private readonly names: string[] = [];
   private alive = new Uint8Array(0);
   private readonly mask: number;
   /** The flow cache: SLOT_WORDS words per slot (see the header). */
   private readonly cache: Int32Array;
-  // Stores into the flow cache go through a DataView: under SES lockdown (domain code) a
-  // `typedArray[i] = v` store takes a ~30 ns slow path, a DataView setter ~1 ns. Loads are fine.
+  // Stores into the flow cache and the seen bitset go through DataViews: under SES lockdown
+  // (domain code) a `typedArray[i] = v` store takes a ~30 ns slow path, a DataView setter ~1 ns.
+  // Loads are fine.
   private readonly wCache: DataView;
+  /** This epoch's flows that took the direct path: one bit per flowHash bucket (h & mask). */
+  private seen: Int32Array;
+  private wSeen: DataView;
+  /** Earlier epochs, newest first. */
+  private readonly epochs: Epoch[] = [];
   private readonly scratch: Int32Array;
   private cached = 0;
+  private seenBits = 0;
 
   constructor(backends: readonly string[], opts: { tableSize?: number; flowSlots?: number } = {}) {
     const m = opts.tableSize ?? MAGLEV_M;
     const slots = opts.flowSlots ?? DEFAULT_FLOW_SLOTS;
-    if (!Number.isInteger(slots) || slots < PROBES || (slots & (slots - 1)) !== 0) throw new RangeError('maglev: flowSlots must be a power of two >= 8');
+    if (!Number.isInteger(slots) || slots < 32 || (slots & (slots - 1)) !== 0) throw new RangeError('maglev: flowSlots must be a power of two >= 32');
     this.table = new Int32Array(m);
+    this.route = new Int32Array(m).fill(EMPTY);
     this.scratch = new Int32Array(m);
     this.mask = slots - 1;
     this.cache = new Int32Array(slots * SLOT_WORDS);
     this.wCache = new DataView(this.cache.buffer);
-    this.setBackends(backends);
+    this.seen = new Int32Array(slots >>> 5);
+    this.wSeen = new DataView(this.seen.buffer);
+    this.install(backends, true);
   }
 
-  /** Replaces the backend set (control plane): rebuilds the table; cached flows of survivors stay put. */
+  /**
+   * Replaces the backend set (control plane): rebuilds the table, ends the epoch (its seen flows
+   * keep their backends, see the header); cached flows of survivors stay put.
+   */
   setBackends(backends: readonly string[]): void {
+    this.install(backends, false);
+  }
+
+  /** setBackends, or (first) the constructor's backend set: every table entry's route its backend. */
+  private install(backends: readonly string[], first: boolean): void {
     if (new Set(backends).size !== backends.length) throw new RangeError('maglev: duplicate backend names');
     if (this.names.length + backends.length > MAX_BACKENDS) throw new RangeError(`maglev: more than ${MAX_BACKENDS} backends`);
     populate(backends, this.scratch);
@@ -138,7 +187,19 @@ export class Maglev {
     const alive = new Uint8Array(this.names.length);
     const idOf = backends.map((b) => this.ids.get(b)!);
     for (const id of idOf) alive[id] = 1;
-    for (let i = 0; i < this.table.length; i++) this.table[i] = idOf[this.scratch[i]!]!;
+    if (!first) {
+      this.epochs.unshift({ table: this.table.slice(), seen: this.seen });
+      if (this.epochs.length > MAX_EPOCHS) this.epochs.pop();
+      this.seen = new Int32Array(this.seen.length);
+      this.wSeen = new DataView(this.seen.buffer);
+      this.seenBits = 0;
+    }
+    for (let i = 0; i < this.table.length; i++) {
+      const id = idOf[this.scratch[i]!]!;
+      if (first) this.route[i] = id;
+      else if (this.table[i] !== id) this.route[i] = EMPTY;
+      this.table[i] = id;
+    }
     this.alive = alive;
   }
 
@@ -146,9 +207,17 @@ export class Maglev {
     return this.names[id]!;
   }
 
-  /** Flows currently held by the cache. */
+  /** Flows currently held by the flow cache (those through table entries that changed). */
   get cachedFlows(): number {
     return this.cached;
+  }
+
+  /**
+   * Flows tracked: this epoch's seen bits plus the cache's flows. An estimate from below: flows
+   * sharing a seen-bit bucket count once (1M flows in 2^21 buckets: ~0.79M).
+   */
+  get trackedFlows(): number {
+    return this.seenBits + this.cached;
   }
 
   /** The backend (stable id) for a flow: its cached backend if still alive, else the table's, cached. */
@@ -159,26 +228,44 @@ export class Maglev {
 
   /**
    * Reads the flow-cache line of each of the first n hashes in `hashes` (flowHash values as
-   * little-endian int32 at i * 4; -1: no flow) and returns a value derived from them. A batch
-   * touches all its lines first, in this tight loop, so their misses overlap: taken one after
-   * another, inside the lookups, each costs a DRAM access and a page walk (16 MB of cache is far
-   * beyond the TLB's reach), and a batch's lookups then took ~3x as long. The caller keeps the
-   * value somewhere, so the loads stay.
+   * little-endian int32 at i * 4; -1: no flow) that will take the tracked path, and returns a
+   * value derived from them. A batch touches all its lines first, in this tight loop, so their
+   * misses overlap: taken one after another, inside the lookups, each costs a DRAM access and a
+   * page walk (16 MB of cache is far beyond the TLB's reach). The caller keeps the value
+   * somewhere, so the loads stay.
    */
   touch(hashes: DataView, n: number): number {
     const c = this.cache;
+    const route = this.route;
+    const m = route.length;
     const mask = this.mask;
     let t = 0;
     for (let i = 0; i < n; i++) {
       const h = hashes.getInt32(i * 4, true);
-      if (h >= 0) t = (t + c[(h & mask) * SLOT_WORDS + 1]!) | 0;
+      if (h >= 0 && route[h % m]! < 0) t = (t + c[(h & mask) * SLOT_WORDS + 1]!) | 0;
     }
     return t;
   }
 
   /** lookup() with the flow's hash already computed (flowHash of the same 5-tuple; ports packed as there). */
   lookupHashed(h: number, srcIp: number, dstIp: number, ports: number, proto: number): number {
-    const check = flowCheck(srcIp | 0, dstIp | 0, ports | 0, proto & 0xff);
+    const at = h % this.table.length;
+    const direct = this.route[at]!;
+    if (direct >= 0) {
+      const w = (h & this.mask) >>> 5;
+      const x = this.seen[w]!;
+      const bit = 1 << (h & 31);
+      if ((x & bit) === 0) {
+        this.wSeen.setInt32(w * 4, x | bit, true);
+        this.seenBits++;
+      }
+      return direct;
+    }
+    return this.tracked(h, at, flowCheck(srcIp | 0, dstIp | 0, ports | 0, proto & 0xff));
+  }
+
+  /** The tracked path (see the header): the flow cache, then the kept epochs, then the table. */
+  private tracked(h: number, at: number, check: number): number {
     const key = h >>> 21;
     const c = this.cache;
     const mask = this.mask;
@@ -196,12 +283,12 @@ export class Maglev {
       if (tag >>> TAG_ID_BITS === ((key << TAG_PROBE_BITS) | p) && c[o] === check) {
         const id = (tag & TAG_ID_MASK) - 1;
         if (this.alive[id] === 1) return id;
-        const nid = this.table[h % this.table.length]!;
+        const nid = this.table[at]!;
         this.wCache.setInt32((o + 1) * 4, (tag & ~TAG_ID_MASK) | (nid + 1), true);
         return nid;
       }
     }
-    const id = this.table[h % this.table.length]!;
+    const id = this.pinned(h, at);
     // Full probe window: evict the home slot.
     const s = free >= 0 ? free : home;
     const p = free >= 0 ? freeAt : 0;
@@ -210,5 +297,17 @@ export class Maglev {
     this.wCache.setInt32(b, check, true);
     this.wCache.setInt32(b + 4, (((key << TAG_PROBE_BITS) | p) << TAG_ID_BITS) | (id + 1), true);
     return id;
+  }
+
+  /** A flow not in the cache: the backend it had in the newest kept epoch that saw it, if alive; else the table's. */
+  private pinned(h: number, at: number): number {
+    const w = (h & this.mask) >>> 5;
+    const bit = 1 << (h & 31);
+    for (const e of this.epochs) {
+      if ((e.seen[w]! & bit) === 0) continue;
+      const old = e.table[at]!;
+      return this.alive[old] === 1 ? old : this.table[at]!;
+    }
+    return this.table[at]!;
   }
 }
