@@ -4,9 +4,10 @@
  * frame to the chosen backend: destination MAC 02:00:00:00:<id, 16 bits little-endian>, source MAC
  * the NIC's own. Non-IPv4 frames are dropped.
  *
- * Config (sys.config): backends (default 16), flowSlots (flow-cache slots, power of two, default
- * 2^21: 1M flows at load factor 1/2), plus the app engine's pool / bufSize / txFrameSize.
- * Invariant: a flow keeps its backend while that backend lives (the flow cache pins it).
+ * Config (sys.config): backends (default 16), flowSlots (flow-cache slots and seen bits per epoch,
+ * power of two, default 2^21: 1M flows at load factor 1/2), plus the app engine's pool / bufSize /
+ * txFrameSize. Invariant: a flow keeps its backend while that backend lives (connection tracking:
+ * maglev.ts).
  */
 import type { Net, NetApp } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
@@ -34,9 +35,10 @@ export function init(sys: Sys, net: Net): NetApp {
 /**
  * The balancer's per-batch hooks over `mg` (see AppHooks). A batch is handled in two passes over
  * the engine's local copy of every frame's header: prepare checks each frame once (long enough,
- * IPv4), hashes its flow (kept per frame, -1 for a frame to drop) and then touches every flow's
- * cache line in one tight loop, so the batch's cache misses overlap; process looks each flow up
- * (its line now in the CPU cache) and rewrites the MACs in the copy.
+ * IPv4), hashes its flow (kept per frame, -1 for a frame to drop) and then touches the flow-cache
+ * line of every flow that will need it (Maglev.touch) in one tight loop, so the batch's cache
+ * misses overlap; process looks each flow up (its line now in the CPU cache) and rewrites the MACs
+ * in the copy.
  */
 export function balancerHooks(mg: Maglev): Pick<AppHooks, 'prepare' | 'process'> {
   const hashes = new DataView(new ArrayBuffer(MAX_BATCH * 4));
