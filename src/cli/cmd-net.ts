@@ -37,9 +37,11 @@ export function register(program: Command): void {
     .option('--crash-every <s>', 'inject a driver fault every s seconds (use with --shadow)', numberOption('--crash-every', 0.01, 3600, false))
     .option('--interrupts', 'interrupt mode: sleep until an RX interrupt when there is nothing to receive, instead of polling', false)
     .option('--backends <n>', 'maglev: backend servers to balance over (each gets a near-equal share of the 65,537-entry table)', numberOption('--backends', 1, 65537), 16)
+    .option('--drop-backend-every <s>', 'maglev: remove its last backend every s seconds, a backend-set change under traffic (flows of the others keep their backend)', numberOption('--drop-backend-every', 0.01, 3600, false))
     .option('--queues <n>', 'queue pairs of the NIC (flows spread over them by RSS; the app serves every one)', numberOption('--queues', 1, 16), 1)
-    .action(async (app: string, o: { backend: string; ifname: string; seconds: number; shadow: boolean; batch: number; frameSize: number; flows: number; rate: 'unpaced' | 'line' | number; seed: number; crashEvery?: number; interrupts: boolean; queues: number; backends: number }) => {
+    .action(async (app: string, o: { backend: string; ifname: string; seconds: number; shadow: boolean; batch: number; frameSize: number; flows: number; rate: 'unpaced' | 'line' | number; seed: number; crashEvery?: number; dropBackendEvery?: number; interrupts: boolean; queues: number; backends: number }) => {
       if (app !== 'l2fwd' && app !== 'maglev') throw new Error(`unknown net app "${app}"; try l2fwd or maglev`);
+      if (o.dropBackendEvery !== undefined && app !== 'maglev') throw new Error('--drop-backend-every is for maglev (l2fwd has no backends)');
       const backends: Record<string, NicBackendConfig> = {
         pktgen: { kind: 'pktgen', pktgen: { frameSize: o.frameSize, flows: o.flows, rate: o.rate } },
         loopback: { kind: 'loopback' },
@@ -63,6 +65,8 @@ export function register(program: Command): void {
         let lastCpu = process.cpuUsage();
         let last = boot.appStats()!;
         let lastCrash = t0;
+        let lastDrop = t0;
+        let liveBackends = o.backends;
         let total = 0;
         /** One line of rates over the time since the last line (lastT .. now). */
         const report = (now: number): void => {
@@ -96,6 +100,12 @@ export function register(program: Command): void {
             lastCrash = now;
             boot.kernel.injectFault(driver.name, { afterCalls: 1 });
           }
+          if (o.dropBackendEvery && liveBackends > 1 && now - lastDrop >= o.dropBackendEvery * 1000) {
+            lastDrop = now;
+            const tracked = boot.appStats()!.flows;
+            liveBackends = a.backends(liveBackends - 1);
+            console.log(`${((now - t0) / 1000).toFixed(1).padStart(5)} s  backends ${liveBackends + 1} -> ${liveBackends} (${tracked} flows were tracked)`);
+          }
           if (now - lastT >= 1000) report(now);
         }
         // The run's last stretch (under a second since the last line) gets its line too.
@@ -107,5 +117,5 @@ export function register(program: Command): void {
         await boot.stop();
       }
     });
-  net.addHelpText('after', '\nExamples:\n  redleaf net l2fwd --backend pktgen --seconds 5\n  redleaf net l2fwd --backend pktgen --rate 1000 --interrupts   # a quiet link: compare the cpu column without --interrupts\n  redleaf net maglev --backend loopback --shadow --crash-every 1\n  sudo redleaf net l2fwd --backend tap --ifname rltap0   # then send frames to rltap0\n');
+  net.addHelpText('after', '\nExamples:\n  redleaf net l2fwd --backend pktgen --seconds 5\n  redleaf net l2fwd --backend pktgen --rate 1000 --interrupts   # a quiet link: compare the cpu column without --interrupts\n  redleaf net maglev --backend loopback --shadow --crash-every 1\n  redleaf net maglev --backends 16 --drop-backend-every 2 --seconds 8   # the rate as backends go\n  sudo redleaf net l2fwd --backend tap --ifname rltap0   # then send frames to rltap0\n');
 }

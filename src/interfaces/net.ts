@@ -159,6 +159,14 @@ export interface NetApp {
    */
   seed(n: number, size: number): number;
   stats(out: RRef<NetAppStats>): RRef<NetAppStats>;
+  /**
+   * The control plane of an app that balances over backends (maglev): from now on balance over
+   * the first `n` of the backends it was configured with — a backend-set change, after which
+   * flows of the backends that stay keep them and flows of the others move. Returns `n`; -22
+   * (EINVAL) for an n that is not a whole number from 1 to the configured count, -95 (EOPNOTSUPP)
+   * for an app without backends (l2fwd).
+   */
+  backends(n: number): number;
   /** Take every buffer back from the driver (Net.drain) and free the pool; returns buffers freed. */
   shutdown(): number;
 }

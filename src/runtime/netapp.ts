@@ -64,6 +64,10 @@ const MAX_QUEUES = 16;
  */
 export type FrameHook<R> = (hdr: DataView, o: number, len: number, i: number) => R;
 
+/** NetApp's error answers (errno values, negated). */
+export const APP_EINVAL = -22;
+export const APP_EOPNOTSUPP = -95;
+
 export interface AppHooks {
   /** Bytes at the start of every received frame the app reads (copied out of the whole batch at once). */
   headerBytes: number;
@@ -80,6 +84,8 @@ export interface AppHooks {
    */
   prepare?: (hdrs: DataView, lens: DataView, n: number) => void;
   flows?: () => number;
+  /** NetApp.backends, for an app that balances over backends (without it: EOPNOTSUPP). */
+  backends?: (n: number) => number;
   /** Seeded frame number i (of size bytes) may be customised here (e.g. one flow per frame). */
   seedFrame?: (buf: Buf, i: number, size: number) => void;
 }
@@ -431,8 +437,8 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     run(mode: string, batch: number, ms: number) {
       const rxOn = mode === 'rx' || mode === 'fwd';
       const txOn = mode === 'tx' || mode === 'fwd';
-      if (!rxOn && !txOn) return -22;
-      if (!(batch >= 1 && batch <= MAX_BATCH)) return -22;
+      if (!rxOn && !txOn) return APP_EINVAL;
+      if (!(batch >= 1 && batch <= MAX_BATCH)) return APP_EINVAL;
       ensure(batch);
       if (mode === 'tx' && !templated) {
         // Every pool buffer becomes a template frame (rotated through the pool: front to back).
@@ -447,7 +453,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       return pump(rxOn, txOn, batch, ms, false);
     },
     async serve(batch: number, ms: number) {
-      if (!(batch >= 1 && batch <= MAX_BATCH)) return -22;
+      if (!(batch >= 1 && batch <= MAX_BATCH)) return APP_EINVAL;
       ensure(batch);
       templated = false;
       const end = sys.now() + ms;
@@ -529,6 +535,9 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       out.loopLost = loopLost;
       out.rxWaits = rxWaits;
       return out;
+    },
+    backends(n: number) {
+      return hooks.backends?.(n) ?? APP_EOPNOTSUPP;
     },
     shutdown() {
       dropIos();

@@ -1,7 +1,8 @@
 /**
  * `redleaf bench net --case PREFIX` through the CLI, for the rows whose JSON shape the issue fixes
  * beside the Mpps rows: `recovery` ({case, path: shadow, restart_ms, frames_lost}; the driver
- * really crashed and the app saw no error; with the throughput with and without a crash per window) and the same-run baseline `node-dgram-64` ({case, mpps}).
+ * really crashed and the app saw no error; with the throughput with and without a crash per window), `maglev-64-b32`
+ * (its rate before and after a backend-set change, the flows it tracks) and the same-run baseline `node-dgram-64` ({case, mpps}).
  * Each run prints only its own case and the notes that explain it.
  */
 import { test } from 'node:test';
@@ -27,6 +28,16 @@ test('bench net --case recovery: one row {case, path, restart_ms, frames_lost} a
   assert.ok(typeof row.crash_cost_ms === 'number' && Number.isFinite(row.crash_cost_ms), `crash_cost_ms of ${JSON.stringify(row)}`);
   assert.ok(r.notes.some((n) => n.startsWith('recovery ')), 'the recovery note');
   assert.ok(!r.notes.some((n) => n.startsWith('call-64-b32')), 'no note of a case that did not run');
+});
+
+test('bench net --case maglev: {case, path, mpps} with the flows tracked and the rate after a backend-set change', async () => {
+  const r = await run('--case', 'maglev');
+  assert.deepEqual(r.results.map((x) => [x.case, x.path]), [['maglev-64-b32', 'domain']]);
+  const row = r.results[0]!;
+  for (const f of ['mpps', 'mpps_after_change']) assert.ok(typeof row[f] === 'number' && row[f] > 0, `${f} of ${JSON.stringify(row)}`);
+  // pktgen's 2^20 flows, seen for a few hundred ms: far more than a cache line's worth are tracked.
+  assert.ok(typeof row.flows === 'number' && row.flows > 10_000, `flows of ${JSON.stringify(row)}`);
+  assert.ok(r.notes.some((n) => n.startsWith('maglev-64-b32: ')), 'the maglev note');
 });
 
 test('bench net --case node-dgram: the same-run baseline as {case: node-dgram-64, mpps}', async () => {

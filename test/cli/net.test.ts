@@ -44,6 +44,17 @@ test('net maglev on pktgen: live rates, the backends asked for, a million flows 
   assert.ok(r.stats.flows! > 65536, `flows ${r.stats.flows} of ${r.stats.rxFrames} frames`);
 });
 
+test('net maglev --drop-backend-every: backend-set changes under traffic, said as they happen, forwarding on', () => {
+  const r = net(['maglev', '--backend', 'pktgen', '--backends', '4', '--drop-backend-every', '0.5', '--seconds', '1.8', '--flows', '65536']);
+  assert.equal(r.status, 0, r.stderr);
+  const drops = r.lines.filter((l) => /^\s+\d+\.\d s {2}backends \d+ -> \d+ \(\d+ flows were tracked\)$/.test(l));
+  assert.ok(drops.length >= 2, `a line per change:\n${r.lines.join('\n')}`);
+  assert.match(drops[0]!, /backends 4 -> 3/);
+  assert.match(drops[1]!, /backends 3 -> 2/);
+  assert.equal(r.stats.rpcErrors, 0);
+  assert.ok(r.forwarded > 0, r.lines.at(-1));
+});
+
 test('net l2fwd on loopback behind the shadow, the driver crashed under it: restarts shown, no error, frames still forwarded', () => {
   const r = net(['l2fwd', '--backend', 'loopback', '--shadow', '--crash-every', '0.3', '--seconds', '2.2']);
   assert.equal(r.status, 0, r.stderr);
@@ -66,6 +77,7 @@ test('net refuses bad arguments with a message naming them', () => {
     [['l2fwd', '--seconds', '0'], /--seconds must be a number in 0\.1\.\.86400, got "0"/],
     [['l2fwd', '--backend', 'wire'], /unknown backend "wire"; try pktgen, loopback or tap/],
     [['router'], /unknown net app "router"; try l2fwd or maglev/],
+    [['l2fwd', '--drop-backend-every', '1'], /--drop-backend-every is for maglev \(l2fwd has no backends\)/],
   ];
   for (const [args, message] of cases) {
     const r = net(args);

@@ -265,6 +265,40 @@ test('maglev domain: each flow always goes to the same backend; flows spread ove
   }
 });
 
+test('maglev domain: backends(n) changes the backend set under live flows (survivors keep theirs, the dropped ones\' flows move); a bad n is refused; l2fwd has no backends', () => {
+  const kernel = new Kernel({ physBytes: 64 << 20, log: () => {} });
+  try {
+    const FLOWS = 2000;
+    const flows = Array.from({ length: FLOWS }, (_, i) => udp(0x0a000000 + i, 1024 + i));
+    const frames = [...flows];
+    const sent: Uint8Array[] = [];
+    kernel.load(artifactPath('maglev'), { imports: [{ object: fakeNet(frames, sent) }], config: { pool: 128, backends: 8, flowSlots: 1 << 16 } });
+    const app = kernel.bind<NetApp>('maglev');
+    let p = runUntil(app, 'fwd', () => sent.length >= FLOWS);
+    assert.equal(sent.length, FLOWS, describeProgress(p));
+    for (const bad of [0, 9, 1.5, -1, Number.NaN]) assert.equal(app.backends(bad), -22, `backends(${bad}) refused`);
+    assert.equal(app.backends(6), 6);
+    frames.push(...flows); // every flow again, after the change
+    p = runUntil(app, 'fwd', () => sent.length >= 2 * FLOWS);
+    assert.equal(sent.length, 2 * FLOWS, describeProgress(p));
+    const backendOf = (f: Uint8Array): number => f[4]! | (f[5]! << 8);
+    let moved = 0;
+    for (let i = 0; i < FLOWS; i++) {
+      const before = backendOf(sent[i]!);
+      const after = backendOf(sent[FLOWS + i]!);
+      assert.ok(after < 6, `flow ${i} went to backend ${after}, which was removed`);
+      if (before < 6) assert.equal(after, before, `flow ${i} keeps backend ${before}`);
+      else moved++;
+    }
+    assert.ok(moved > FLOWS / 8, `the two removed backends had flows (${moved}) and they moved`);
+    app.shutdown();
+    kernel.load(artifactPath('l2fwd'), { imports: [{ object: fakeNet([], []) }], config: { pool: 16 } });
+    assert.equal(kernel.bind<NetApp>('l2fwd').backends(4), -95, 'l2fwd: EOPNOTSUPP');
+  } finally {
+    kernel.shutdown();
+  }
+});
+
 test('maglev domain: IPv4 frames go out in order; short, non-IPv4 and error entries are dropped; no buffer leaked (property)', () => {
   type Kind = 'udp' | 'ipv6' | 'short' | 'error';
   const frameOf = (k: Kind, i: number): Uint8Array => {

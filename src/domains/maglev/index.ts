@@ -11,7 +11,7 @@
  */
 import type { Net, NetApp } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
-import { makeApp, MAX_BATCH, type AppHooks } from '../../runtime/netapp.js';
+import { makeApp, MAX_BATCH, APP_EINVAL, type AppHooks } from '../../runtime/netapp.js';
 import { Maglev, DEFAULT_FLOW_SLOTS, flowHash } from './maglev.js';
 
 /** Bytes of the Ethernet + IPv4 + UDP/TCP-ports header the balancer reads. */
@@ -29,7 +29,13 @@ export function init(sys: Sys, net: Net): NetApp {
   const names: string[] = [];
   for (let i = 0; i < n; i++) names.push(`10.2.${i >>> 8}.${i & 255}:80`);
   const mg = new Maglev(names, { flowSlots: slots });
-  return makeApp(sys, net, { headerBytes: HEADER_STRIDE, rewriteBytes: 12, ...balancerHooks(mg), flows: () => mg.trackedFlows });
+  // The control plane (NetApp.backends): balance over the first n configured backends.
+  const backends = (k: number): number => {
+    if (!Number.isInteger(k) || k < 1 || k > names.length) return APP_EINVAL;
+    mg.setBackends(names.slice(0, k));
+    return k;
+  };
+  return makeApp(sys, net, { headerBytes: HEADER_STRIDE, rewriteBytes: 12, ...balancerHooks(mg), flows: () => mg.trackedFlows, backends });
 }
 
 /**
