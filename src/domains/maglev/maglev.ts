@@ -52,6 +52,8 @@ export const DEFAULT_FLOW_SLOTS = 1 << 21;
 export const MAX_EPOCHS = 8;
 const PROBES = 8;
 const EMPTY = -1;
+/** Bits per word of a seen bitset (flowSlots is at least one word's worth). */
+const SEEN_WORD_BITS = 32;
 /** Words per flow-cache slot: flowCheck, tag. */
 const SLOT_WORDS = 2;
 /** Tag layout: backend id + 1 in the low bits, then the probe distance, then flowHash >>> 21. */
@@ -158,14 +160,14 @@ export class Maglev {
   constructor(backends: readonly string[], opts: { tableSize?: number; flowSlots?: number } = {}) {
     const m = opts.tableSize ?? MAGLEV_M;
     const slots = opts.flowSlots ?? DEFAULT_FLOW_SLOTS;
-    if (!Number.isInteger(slots) || slots < 32 || (slots & (slots - 1)) !== 0) throw new RangeError('maglev: flowSlots must be a power of two >= 32');
+    if (!Number.isInteger(slots) || slots < SEEN_WORD_BITS || (slots & (slots - 1)) !== 0) throw new RangeError(`maglev: flowSlots must be a power of two >= ${SEEN_WORD_BITS}`);
     this.table = new Int32Array(m);
     this.route = new Int32Array(m).fill(EMPTY);
     this.scratch = new Int32Array(m);
     this.mask = slots - 1;
     this.cache = new Int32Array(slots * SLOT_WORDS);
     this.wCache = new DataView(this.cache.buffer);
-    this.seen = new Int32Array(slots >>> 5);
+    this.seen = new Int32Array(slots / SEEN_WORD_BITS);
     this.wSeen = new DataView(this.seen.buffer);
     this.install(backends, true);
   }
@@ -252,6 +254,8 @@ export class Maglev {
     const at = h % this.table.length;
     const direct = this.route[at]!;
     if (direct >= 0) {
+      // The flow's seen bit: word (h & mask) / SEEN_WORD_BITS, bit h % SEEN_WORD_BITS, as shifts
+      // written out here and in pinned() (a helper would cost the per-frame path a deadline check).
       const w = (h & this.mask) >>> 5;
       const x = this.seen[w]!;
       const bit = 1 << (h & 31);
