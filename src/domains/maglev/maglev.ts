@@ -157,31 +157,27 @@ export class Maglev {
   private cached = 0;
   private seenBits = 0;
 
-  constructor(backends: readonly string[], opts: { tableSize?: number; flowSlots?: number } = {}) {
-    const m = opts.tableSize ?? MAGLEV_M;
+  constructor(backends: readonly string[], opts: { flowSlots?: number } = {}) {
     const slots = opts.flowSlots ?? DEFAULT_FLOW_SLOTS;
     if (!Number.isInteger(slots) || slots < SEEN_WORD_BITS || (slots & (slots - 1)) !== 0) throw new RangeError(`maglev: flowSlots must be a power of two >= ${SEEN_WORD_BITS}`);
-    this.table = new Int32Array(m);
-    this.route = new Int32Array(m).fill(EMPTY);
-    this.scratch = new Int32Array(m);
+    this.table = new Int32Array(MAGLEV_M);
+    this.route = new Int32Array(MAGLEV_M).fill(EMPTY);
+    this.scratch = new Int32Array(MAGLEV_M);
     this.mask = slots - 1;
     this.cache = new Int32Array(slots * SLOT_WORDS);
     this.wCache = new DataView(this.cache.buffer);
     this.seen = new Int32Array(slots / SEEN_WORD_BITS);
     this.wSeen = new DataView(this.seen.buffer);
-    this.install(backends, true);
+    this.setBackends(backends);
   }
 
   /**
-   * Replaces the backend set (control plane): rebuilds the table, ends the epoch (its seen flows
-   * keep their backends, see the header); cached flows of survivors stay put.
+   * Sets the backend set (control plane): builds the table; a change of the set ends the epoch (its
+   * seen flows keep their backends, see the header) and cached flows of survivors stay put. The
+   * first set (the constructor's) routes every entry to its backend.
    */
   setBackends(backends: readonly string[]): void {
-    this.install(backends, false);
-  }
-
-  /** setBackends, or (first) the constructor's backend set: every table entry's route its backend. */
-  private install(backends: readonly string[], first: boolean): void {
+    const first = this.names.length === 0;
     if (new Set(backends).size !== backends.length) throw new RangeError('maglev: duplicate backend names');
     if (this.names.length + backends.length > MAX_BACKENDS) throw new RangeError(`maglev: more than ${MAX_BACKENDS} backends`);
     populate(backends, this.scratch);
@@ -239,19 +235,19 @@ export class Maglev {
   touch(hashes: DataView, n: number): number {
     const c = this.cache;
     const route = this.route;
-    const m = route.length;
     const mask = this.mask;
     let t = 0;
     for (let i = 0; i < n; i++) {
       const h = hashes.getInt32(i * 4, true);
-      if (h >= 0 && route[h % m]! < 0) t = (t + c[(h & mask) * SLOT_WORDS + 1]!) | 0;
+      if (h >= 0 && route[h % MAGLEV_M]! < 0) t = (t + c[(h & mask) * SLOT_WORDS + 1]!) | 0;
     }
     return t;
   }
 
   /** lookup() with the flow's hash already computed (flowHash of the same 5-tuple; ports packed as there). */
   lookupHashed(h: number, srcIp: number, dstIp: number, ports: number, proto: number): number {
-    const at = h % this.table.length;
+    // A constant divisor, which the JIT may turn into a multiply (touch takes this modulo too).
+    const at = h % MAGLEV_M;
     const direct = this.route[at]!;
     if (direct >= 0) {
       // The flow's seen bit: word (h & mask) / SEEN_WORD_BITS, bit h % SEEN_WORD_BITS, as shifts
