@@ -64,8 +64,19 @@ export function register(program: Command): void {
         let lastT = t0;
         let lastCpu = process.cpuUsage();
         let last = boot.appStats()!;
-        let lastCrash = t0;
-        let lastDrop = t0;
+        /** An event every `seconds` (never if undefined): whether it is due at `now` (if so, the next is `seconds` on). */
+        const every = (seconds: number | undefined): ((now: number) => boolean) => {
+          let last = t0;
+          return (now) => {
+            if (seconds === undefined || now - last < seconds * 1000) return false;
+            last = now;
+            return true;
+          };
+        };
+        const crashDue = every(o.crashEvery);
+        const dropDue = every(o.dropBackendEvery);
+        /** A line's time since the start. */
+        const stamp = (now: number): string => `${((now - t0) / 1000).toFixed(1).padStart(5)} s`;
         let liveBackends = o.backends;
         let total = 0;
         /** One line of rates over the time since the last line (lastT .. now). */
@@ -82,7 +93,7 @@ export function register(program: Command): void {
           // CPU of the whole process (this thread and the NIC model's), in % of one core.
           const cpu = process.cpuUsage(lastCpu);
           const cpuPct = ((cpu.user + cpu.system) / 1000 / (now - lastT)) * 100;
-          console.log(`${((now - t0) / 1000).toFixed(1).padStart(5)} s  rx ${rx.toFixed(3)} Mpps  tx ${tx.toFixed(3)} Mpps  ${gbps.toFixed(2)} Gb/s  cpu ${cpuPct.toFixed(0)}%${extra}`);
+          console.log(`${stamp(now)}  rx ${rx.toFixed(3)} Mpps  tx ${tx.toFixed(3)} Mpps  ${gbps.toFixed(2)} Gb/s  cpu ${cpuPct.toFixed(0)}%${extra}`);
           last = s;
           lastT = now;
           lastCpu = process.cpuUsage();
@@ -96,15 +107,13 @@ export function register(program: Command): void {
             // Nothing restarts it: the app's calls fail from now on. Say so instead of carrying on.
             throw new Error(`the NIC driver ${driver.name} died (${driver.deathCause ?? 'dead'}${driver.lastFault ? `: ${driver.lastFault.message}` : ''}); without --shadow nothing restarts it (add --shadow to see it recovered under traffic)`);
           }
-          if (o.crashEvery && driver?.live && now - lastCrash >= o.crashEvery * 1000) {
-            lastCrash = now;
+          if (driver?.live && crashDue(now)) {
             boot.kernel.injectFault(driver.name, { afterCalls: 1 });
           }
-          if (o.dropBackendEvery && liveBackends > 1 && now - lastDrop >= o.dropBackendEvery * 1000) {
-            lastDrop = now;
+          if (liveBackends > 1 && dropDue(now)) {
             const tracked = boot.appStats()!.flows;
             liveBackends = a.backends(liveBackends - 1);
-            console.log(`${((now - t0) / 1000).toFixed(1).padStart(5)} s  backends ${liveBackends + 1} -> ${liveBackends} (${tracked} flows were tracked)`);
+            console.log(`${stamp(now)}  backends ${liveBackends + 1} -> ${liveBackends} (${tracked} flows were tracked)`);
           }
           if (now - lastT >= 1000) report(now);
         }
