@@ -473,14 +473,15 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
     const boot = await bootNet(MAGLEV_64);
     try {
       // One pass over the 1M flows first, so the figure is the steady state: every flow tracked.
-      forwardFor(boot.app!, 32, Math.max(300, 3000 * opts.scale));
+      const passMs = Math.max(300, 3000 * opts.scale);
+      forwardFor(boot.app!, 32, passMs);
       const mpps = await appRate(boot, opts, ms, 'fwd', 32);
       const flows = boot.appStats()!.flows;
       // Then a backend-set change (NetApp.backends: one of the 16 removed): the flows through the
       // table entries it changed (~7%) take maglev's flow cache from then on, which the steady
       // state above never needs (maglev.ts: connection tracking is lazy). A pass, then the same.
       if (boot.app!.backends(MAGLEV_BACKENDS - 1) !== MAGLEV_BACKENDS - 1) throw new Error('maglev refused a backend-set change');
-      forwardFor(boot.app!, 32, Math.max(300, 3000 * opts.scale));
+      forwardFor(boot.app!, 32, passMs);
       const after = await appRate(boot, opts, ms, 'fwd', 32);
       rows.push({ case: 'maglev-64-b32', path: 'domain', mpps: round(mpps), flows, mpps_after_change: round(after) });
       bar.tick('maglev');

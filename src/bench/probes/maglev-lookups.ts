@@ -46,4 +46,4 @@ pass();
 const remove = Number(removeArg);
 if (remove > 0) mg.setBackends(backends.slice(remove));
 const ns = median(Array.from({ length: 5 }, pass));
-console.log(`maglev lookups: ${ns.toFixed(1)} ns per frame (median of 5 passes over ${FLOWS} flows, ${remove} of 16 backends removed after the first; ${mg.cachedFlows} in the flow cache; backends summed ${sink}, touched ${touched & 1})`);
+console.log(`maglev lookups: ${ns.toFixed(1)} ns per frame (median of 5 passes over ${FLOWS} flows, ${remove} of ${backends.length} backends removed after the first; ${mg.cachedFlows} in the flow cache; backends summed ${sink}, touched ${touched & 1})`);
