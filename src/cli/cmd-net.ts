@@ -42,6 +42,7 @@ export function register(program: Command): void {
     .action(async (app: string, o: { backend: string; ifname: string; seconds: number; shadow: boolean; batch: number; frameSize: number; flows: number; rate: 'unpaced' | 'line' | number; seed: number; crashEvery?: number; dropBackendEvery?: number; interrupts: boolean; queues: number; backends: number }) => {
       if (app !== 'l2fwd' && app !== 'maglev') throw new Error(`unknown net app "${app}"; try l2fwd or maglev`);
       if (o.dropBackendEvery !== undefined && app !== 'maglev') throw new Error('--drop-backend-every is for maglev (l2fwd has no backends)');
+      if (o.dropBackendEvery !== undefined && o.backends < 2) throw new Error(`--drop-backend-every needs --backends of 2 or more (got ${o.backends}): the last backend is never removed`);
       const backends: Record<string, NicBackendConfig> = {
         pktgen: { kind: 'pktgen', pktgen: { frameSize: o.frameSize, flows: o.flows, rate: o.rate } },
         loopback: { kind: 'loopback' },
@@ -113,7 +114,7 @@ export function register(program: Command): void {
           if (liveBackends > 1 && dropDue(now)) {
             const tracked = boot.appStats()!.flows;
             liveBackends = a.backends(liveBackends - 1);
-            console.log(`${stamp(now)}  backends ${liveBackends + 1} -> ${liveBackends} (${tracked} flows were tracked)`);
+            console.log(`${stamp(now)}  backends ${liveBackends + 1} -> ${liveBackends} (${tracked} flows were tracked)${liveBackends === 1 ? '; the last one stays' : ''}`);
           }
           if (now - lastT >= 1000) report(now);
         }
