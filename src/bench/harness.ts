@@ -45,11 +45,12 @@ export function median(xs: readonly number[]): number {
 }
 
 /**
- * Run each of `fns` `runs` times (after `warmup` unrecorded rounds); returns the median of each
- * one's results. With several, their runs alternate, the order flipping every round, so that load
- * drifting during the measurement hits them alike (a same-run comparison such as shadow/domain).
+ * Run each of `fns` `runs` times (after `warmup` unrecorded rounds); returns each one's results,
+ * xs[k][i] what fns[k] gave in recorded round i. With several, their runs alternate, the order
+ * flipping every round, so that load drifting during the measurement hits them alike (a same-run
+ * comparison such as shadow/domain: see versus).
  */
-export async function mediansOf(runs: number, fns: readonly (() => number | Promise<number>)[], warmup = 1): Promise<number[]> {
+export async function runsOf(runs: number, fns: readonly (() => number | Promise<number>)[], warmup = 1): Promise<number[][]> {
   const xs = fns.map(() => [] as number[]);
   for (let round = 0; round < warmup + runs; round++) {
     for (let k = 0; k < fns.length; k++) {
@@ -58,12 +59,24 @@ export async function mediansOf(runs: number, fns: readonly (() => number | Prom
       if (round >= warmup) xs[j]!.push(x);
     }
   }
-  return xs.map(median);
+  return xs;
+}
+
+/**
+ * Path `b` against path `a`, from their alternating runs (runsOf: run i of each in the same
+ * round, one beside the other): `vs_domain`, the ratio of their medians (the figure a target such
+ * as "shadow within 10% of domain" is read from), and the lowest and highest ratio of one run of b
+ * to the run of a in its round — how far a single run's noise moves that ratio on this machine.
+ */
+export function versus(a: readonly number[], b: readonly number[]): { vs_domain: number; vs_domain_min: number; vs_domain_max: number } {
+  const per = b.map((x, i) => x / a[i]!);
+  const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+  return { vs_domain: r3(median(b) / median(a)), vs_domain_min: r3(Math.min(...per)), vs_domain_max: r3(Math.max(...per)) };
 }
 
 /** Run `fn` `runs` times (after `warmup` unrecorded runs); returns the median of its results. */
 export async function medianOf(runs: number, fn: () => number | Promise<number>, warmup = 1): Promise<number> {
-  return (await mediansOf(runs, [fn], warmup))[0]!;
+  return median((await runsOf(runs, [fn], warmup))[0]!);
 }
 
 /** A progress bar over `total` steps, or a no-op when not wanted. */

@@ -19,7 +19,9 @@
  *         call that posted and reclaimed 32 — a median per call, so unlike Mpps it holds on a
  *         machine whose other load takes the CPU from the device thread or from us now and then.
  * Each figure is the median of `runs` runs of ~1 s * scale (after a warm-up run); the domain and
- * shadow runs of a case alternate, both paths booted at once. `--case PREFIX` runs only the cases
+ * shadow runs of a case alternate, both paths booted at once, and the shadow row says how it
+ * compares (versus: vs_domain, and the lowest and highest ratio of one run to the domain run
+ * beside it). `--case PREFIX` runs only the cases
  * whose name starts with PREFIX (on every path they have).
  * JSON field and case names are the issue's (snake_case, as every suite's): a row is
  * {case, path?, mpps | gbps | restart_ms, frames_lost | ...}.
@@ -33,7 +35,7 @@ import { swapMacs } from '../domains/l2fwd/index.js';
 import type { DmaBytes, RRef, RRefArray, RRefDeque } from '../runtime/types.js';
 import type { NetApp, NetIo } from '../interfaces/index.js';
 import { bootNet, hostIo, hostNicCore, type NetBoot, type NetBootOptions } from '../host/net.js';
-import { caseChooser, median, mediansOf, progressBar, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
+import { caseChooser, median, progressBar, runsOf, versus, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
 
 type Mode = 'rx' | 'tx' | 'fwd';
 const NAME: Record<Mode, string> = { rx: 'rx', tx: 'tx', fwd: 'l2fwd' };
@@ -58,10 +60,10 @@ const CASES = [
 ];
 
 /**
- * Median Mpps of `runs` runs of each fn(ms) -> frames (after one shorter warm-up run of each),
- * their runs alternating (see mediansOf).
+ * Mpps of `runs` runs of each fn(ms) -> frames, run by run (after one shorter warm-up run of
+ * each), their runs alternating (see runsOf).
  */
-async function rates(runs: number, ms: number, fns: ((ms: number) => number)[]): Promise<number[]> {
+async function rateRuns(runs: number, ms: number, fns: ((ms: number) => number)[]): Promise<number[][]> {
   for (const fn of fns) fn(Math.min(300, ms));
   const timedRun = (fn: (ms: number) => number) => async (): Promise<number> => {
     await tick();
@@ -69,10 +71,10 @@ async function rates(runs: number, ms: number, fns: ((ms: number) => number)[]):
     const f = fn(ms);
     return f / (performance.now() - t0) / 1e3;
   };
-  return mediansOf(runs, fns.map(timedRun), 0);
+  return runsOf(runs, fns.map(timedRun), 0);
 }
-/** Median Mpps of `runs` runs of fn(ms) -> frames, after one shorter warm-up run (rates). */
-export const rate = async (runs: number, ms: number, fn: (ms: number) => number): Promise<number> => (await rates(runs, ms, [fn]))[0]!;
+/** Median Mpps of `runs` runs of fn(ms) -> frames, after one shorter warm-up run (rateRuns). */
+export const rate = async (runs: number, ms: number, fn: (ms: number) => number): Promise<number> => median((await rateRuns(runs, ms, [fn]))[0]!);
 
 /** A probe's optional ring-size argument as NIC driver configuration (none: the driver's default). */
 export function ringConfig(ring: string | undefined): Pick<NetBootOptions, 'driver'> {
@@ -447,8 +449,9 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
       for (const batch of BATCHES) {
         for (const mode of MODES) {
           if (!wants(pathCase(mode, batch))) continue;
-          const mpps = await rates(opts.runs, ms, boots.map((b) => (t: number) => b.app!.run(mode, batch, t)));
-          boots.forEach((_, i) => rows.push({ case: pathCase(mode, batch), path: i === 0 ? 'domain' : 'shadow', mpps: round(mpps[i]!) }));
+          const [domain, shadow] = await rateRuns(opts.runs, ms, boots.map((b) => (t: number) => b.app!.run(mode, batch, t)));
+          rows.push({ case: pathCase(mode, batch), path: 'domain', mpps: round(median(domain!)) });
+          rows.push({ case: pathCase(mode, batch), path: 'shadow', mpps: round(median(shadow!)), ...versus(domain!, shadow!) });
           bar.tick(`domain+shadow ${mode} b${batch}`);
           bar.tick();
         }

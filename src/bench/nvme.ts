@@ -19,7 +19,9 @@
  * (src/domains/nvme/core.ts), so a restarted driver starts with its predecessor's optimized code.
  *
  * Every path runs on the same file in the same run; for each case the domain and shadow runs
- * alternate. Runs are time-boxed (scale stretches them).
+ * alternate, and the shadow row says how it compares (harness.ts versus: vs_domain, and the lowest
+ * and highest ratio of one run to the domain run beside it). Runs are time-boxed (scale stretches
+ * them).
  * `--case PREFIX` runs only the cases whose name starts with PREFIX (e.g. `recovery`).
  */
 import { closeSync, fsyncSync, mkdtempSync, openSync, readSync, rmSync, writeSync, ftruncateSync } from 'node:fs';
@@ -28,7 +30,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { execFileSync } from 'node:child_process';
-import { caseChooser, median, medianOf, mediansOf, progressBar, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
+import { caseChooser, median, medianOf, progressBar, runsOf, versus, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
 import { BDevWorkload, BS, KINDS, lbaGen, requestDeque, tick, timed, type Kind } from './lib/blockio.js';
 import { Kernel } from '../kernel/kernel.js';
 import { KERNEL_OWNER } from '../kernel/heap.js';
@@ -79,8 +81,8 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
     notes.push(`nvme controller data path: ${describeDataPath()}`);
     // Random and sequential I/O stay inside the filled region.
     const span = fillBytes / BS;
-    const row = (kind: Kind, b: number, path: string, kiops: number): void => {
-      results.push({ case: ioCase(kind, b), path, kiops: Math.round(kiops * 10) / 10 });
+    const row = (kind: Kind, b: number, path: string, kiops: number, extra: Partial<ResultRow> = {}): void => {
+      results.push({ case: ioCase(kind, b), path, kiops: Math.round(kiops * 10) / 10, ...extra });
     };
 
     // ---- driver: NvmeCore in the host ----------------------------------------------------------
@@ -130,11 +132,10 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
           path, load: new BDevWorkload(s.kernel, bdev, kind, b, span),
         }));
         // The first round warms the JIT.
-        const kiops = await mediansOf(runs, paths.map((p) => () => p.load.run(ms)));
-        paths.forEach((p, i) => {
-          row(kind, b, p.path, kiops[i]!);
-          bar.tick(`${p.path} ${kind} b${b}`);
-        });
+        const [domain, shadow] = await runsOf(runs, paths.map((p) => () => p.load.run(ms)));
+        row(kind, b, 'domain', median(domain!));
+        row(kind, b, 'shadow', median(shadow!), versus(domain!, shadow!));
+        for (const p of paths) bar.tick(`${p.path} ${kind} b${b}`);
       }
 
       // ---- recovery ---------------------------------------------------------------------------

@@ -2,7 +2,8 @@
  * `redleaf bench net --case PREFIX` through the CLI, for the rows whose JSON shape the issue fixes
  * beside the Mpps rows: `recovery` ({case, path: shadow, restart_ms, frames_lost}; the driver
  * really crashed and the app saw no error; with the throughput with and without a crash per window), `maglev-64-b32`
- * (its rate before and after a backend-set change, the flows it tracks) and the same-run baseline `node-dgram-64` ({case, mpps}).
+ * (its rate before and after a backend-set change, the flows it tracks), a path case's shadow row (how it compares with
+ * the domain row: vs_domain and its spread) and the same-run baseline `node-dgram-64` ({case, mpps}).
  * Each run prints only its own case and the notes that explain it.
  */
 import { test } from 'node:test';
@@ -38,6 +39,18 @@ test('bench net --case maglev: {case, path, mpps} with the flows tracked and the
   // pktgen's 2^20 flows, seen for a few hundred ms: far more than a cache line's worth are tracked.
   assert.ok(typeof row.flows === 'number' && row.flows > 10_000, `flows of ${JSON.stringify(row)}`);
   assert.ok(r.notes.some((n) => n.startsWith('maglev-64-b32: ')), 'the maglev note');
+});
+
+test('bench net --case rx-64-b32: the shadow row says how it compares with the domain row of its run', async () => {
+  const r = await run('--case', 'rx-64-b32', '--runs', '3');
+  assert.deepEqual(r.results.map((x) => [x.case, x.path]), [['rx-64-b32', 'driver'], ['rx-64-b32', 'domain'], ['rx-64-b32', 'shadow']]);
+  const [, domain, shadow] = r.results;
+  assert.equal(domain!.vs_domain, undefined, 'only the shadow row compares');
+  const vs = shadow!.vs_domain as number;
+  // The rows' mpps are rounded to 0.001: the ratio of the medians agrees with them to that precision.
+  const [s, d] = [shadow!.mpps as number, domain!.mpps as number];
+  assert.ok(Math.abs(vs - s / d) <= vs * (0.0005 / s + 0.0005 / d) + 0.001, `vs_domain ${vs} against ${JSON.stringify(r.results)}`);
+  assert.ok((shadow!.vs_domain_min as number) > 0 && (shadow!.vs_domain_min as number) <= vs + 0.001 && vs <= (shadow!.vs_domain_max as number) + 0.001, JSON.stringify(shadow));
 });
 
 test('bench net --case node-dgram: the same-run baseline as {case: node-dgram-64, mpps}', async () => {

@@ -1,6 +1,7 @@
 /**
  * `redleaf bench nvme --case PREFIX` through the CLI: only the matching cases run (here one
- * recovery case at a tiny scale: its row has every field, the driver was really restarted), a
+ * recovery case at a tiny scale: its row has every field, the driver was really restarted; an I/O
+ * case's shadow row compares itself with the domain row), a
  * prefix matching nothing is refused with the list of cases before any work, and a suite that
  * does not take --case refuses it instead of silently running everything.
  */
@@ -21,6 +22,18 @@ test('bench nvme --case recovery-write: just that case, every field, the driver 
   assert.ok('back_to_speed_ms' in row);
   assert.ok(r.notes.some((n) => n.startsWith('recovery: ')), 'the recovery notes');
   assert.ok(!r.notes.some((n) => n.startsWith('fio')), 'no fio run for a recovery case');
+});
+
+test('bench nvme --case randread-4k-b1: the shadow row says how it compares with the domain row of its run', async () => {
+  const r = await benchJson('nvme', ['--scale', '0.05', '--runs', '3', '--case', 'randread-4k-b1']);
+  const domain = r.results.find((x) => x.path === 'domain')!;
+  const shadow = r.results.find((x) => x.path === 'shadow')!;
+  assert.ok(r.results.every((x) => x.path === 'shadow' || x.vs_domain === undefined), 'only the shadow row compares');
+  const vs = shadow.vs_domain as number;
+  // The rows' kiops are rounded to 0.1: the ratio of the medians agrees with them to that precision.
+  const [s, d] = [shadow.kiops as number, domain.kiops as number];
+  assert.ok(Math.abs(vs - s / d) <= vs * (0.05 / s + 0.05 / d) + 0.001, `vs_domain ${vs} against ${JSON.stringify(r.results)}`);
+  assert.ok((shadow.vs_domain_min as number) > 0 && (shadow.vs_domain_min as number) <= vs + 0.001 && vs <= (shadow.vs_domain_max as number) + 0.001, JSON.stringify(shadow));
 });
 
 test('bench --case: a prefix matching nothing, and a suite without cases to choose, are refused', async () => {
