@@ -823,13 +823,18 @@ export class Kernel {
       const roots = kernel.bequests.get(user.id) ?? [];
       kernel.bequests.delete(user.id);
       const out: object[] = [];
-      if (!user.live) return harden(out);
+      if (!user.live) return Object.freeze(out);
       for (const s of roots) {
         if (kernel.heap.owner[s] !== user.id) continue;
         const h = kernel.kit.mint(s, user.id, false);
         if (into === null || kernel.heap.type[s] !== u8Array || !into.push(h)) out.push(h);
       }
-      return harden(out);
+      // Frozen, not hardened: harden would freeze each handle too, and a frozen handle has a hidden
+      // class of its own — every handle operation the JIT had specialised to the one class of
+      // handles then deoptimizes ("wrong map"), which made a process's first driver restart cost
+      // ~0.5 s of re-optimization. A handle needs no freezing: its state is in private fields,
+      // its prototype is hardened (rref.ts sealHandles), and every other handle is unfrozen too.
+      return Object.freeze(out);
     };
     /**
      * route()'s `record` checked: `field` a u32 field of the struct answered by at least one routed

@@ -394,6 +394,10 @@ test('supervisor.entrust refuses what the shadow does not own; recall gives back
     const back = await sup.recall();
     assert.equal(back.length, 1);
     assert.ok(Object.isFrozen(back));
+    // The list is frozen, its handles are not: a frozen handle would have a hidden class of its
+    // own, and every handle operation the JIT had specialised would deoptimize (kernel.ts).
+    assert.equal(Object.isFrozen(back[0]), false);
+    assert.equal(Object.isFrozen(mine), false, 'as no other handle is');
     assert.equal(back[0].addr, addr, 'the same allocation');
     assert.equal(back[0].getU32(0), 0xabcd);
     assert.deepEqual(await sup.recall(), [], 'each value comes back once');
