@@ -74,6 +74,9 @@ export function versus(a: readonly number[], b: readonly number[]): { vs_domain:
   return { vs_domain: r3(median(b) / median(a)), vs_domain_min: r3(Math.min(...per)), vs_domain_max: r3(Math.max(...per)) };
 }
 
+/** The note a suite prints when its rows carry versus's fields. */
+export const VERSUS_NOTE = 'shadow rows: vs_domain = the shadow median / the domain median; vs_domain_min / vs_domain_max = the lowest and highest ratio of one shadow run to the domain run of its round (how far one run\'s noise moves the ratio)';
+
 /** Run `fn` `runs` times (after `warmup` unrecorded runs); returns the median of its results. */
 export async function medianOf(runs: number, fn: () => number | Promise<number>, warmup = 1): Promise<number> {
   return median((await runsOf(runs, [fn], warmup))[0]!);

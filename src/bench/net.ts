@@ -35,7 +35,7 @@ import { swapMacs } from '../domains/l2fwd/index.js';
 import type { DmaBytes, RRef, RRefArray, RRefDeque } from '../runtime/types.js';
 import type { NetApp, NetIo } from '../interfaces/index.js';
 import { bootNet, hostIo, hostNicCore, type NetBoot, type NetBootOptions } from '../host/net.js';
-import { caseChooser, median, progressBar, runsOf, versus, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
+import { caseChooser, median, progressBar, runsOf, versus, VERSUS_NOTE, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
 
 type Mode = 'rx' | 'tx' | 'fwd';
 const NAME: Record<Mode, string> = { rx: 'rx', tx: 'tx', fwd: 'l2fwd' };
@@ -528,6 +528,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
   if (chosen.some((c) => c !== 'node-dgram-64')) {
     notes.push(`pktgen unpaced, 60-byte frames (64 on the wire); ${opts.runs} runs of ${ms} ms, median; 10 GbE line rate is 14.88 Mpps`);
   }
+  if (paths) notes.push(VERSUS_NOTE);
   if (wants('recovery')) {
     notes.push(
       'recovery (l2fwd-64-b32 through the shadow): frames_lost = the buffers the dead driver held (RX posted, TX not reclaimed), all taken back by the shadow: an upper bound; restart_ms = the driver dying (its termination by the kernel included) -> the reissued call returned; rpc_errors = errors the app saw',

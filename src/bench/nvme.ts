@@ -30,7 +30,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { execFileSync } from 'node:child_process';
-import { caseChooser, median, medianOf, progressBar, runsOf, versus, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
+import { caseChooser, median, medianOf, progressBar, runsOf, versus, VERSUS_NOTE, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
 import { BDevWorkload, BS, KINDS, lbaGen, requestDeque, tick, timed, type Kind } from './lib/blockio.js';
 import { Kernel } from '../kernel/kernel.js';
 import { KERNEL_OWNER } from '../kernel/heap.js';
@@ -127,6 +127,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
     try {
       // Per case, the two paths' runs alternate (the order flipping every round), so that load
       // drifting during the measurement hits both alike and shadow/domain compares like with like.
+      if (ioCases.length > 0) notes.push(VERSUS_NOTE);
       for (const { kind, b } of ioCases) {
         const paths = ([['domain', s.driver], ['shadow', s.shadow!]] as [string, BDev][]).map(([path, bdev]) => ({
           path, load: new BDevWorkload(s.kernel, bdev, kind, b, span),

@@ -9,6 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { benchJson, type BenchJson } from '../cli/run-cli.js';
+import { checkVersus } from './versus-check.js';
 
 const run = (...args: string[]): Promise<BenchJson> => benchJson('net', ['--scale', '0.05', '--runs', '1', ...args]);
 
@@ -45,12 +46,7 @@ test('bench net --case rx-64-b32: the shadow row says how it compares with the d
   const r = await run('--case', 'rx-64-b32', '--runs', '3');
   assert.deepEqual(r.results.map((x) => [x.case, x.path]), [['rx-64-b32', 'driver'], ['rx-64-b32', 'domain'], ['rx-64-b32', 'shadow']]);
   const [, domain, shadow] = r.results;
-  assert.equal(domain!.vs_domain, undefined, 'only the shadow row compares');
-  const vs = shadow!.vs_domain as number;
-  // The rows' mpps are rounded to 0.001: the ratio of the medians agrees with them to that precision.
-  const [s, d] = [shadow!.mpps as number, domain!.mpps as number];
-  assert.ok(Math.abs(vs - s / d) <= vs * (0.0005 / s + 0.0005 / d) + 0.001, `vs_domain ${vs} against ${JSON.stringify(r.results)}`);
-  assert.ok((shadow!.vs_domain_min as number) > 0 && (shadow!.vs_domain_min as number) <= vs + 0.001 && vs <= (shadow!.vs_domain_max as number) + 0.001, JSON.stringify(shadow));
+  checkVersus(r, domain!, shadow!, 'mpps', 0.001);
 });
 
 test('bench net --case node-dgram: the same-run baseline as {case: node-dgram-64, mpps}', async () => {

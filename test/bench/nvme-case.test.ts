@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { benchJson, runCliAsync } from '../cli/run-cli.js';
+import { checkVersus } from './versus-check.js';
 
 const run = (...args: string[]) => runCliAsync(['bench', ...args]);
 
@@ -28,12 +29,7 @@ test('bench nvme --case randread-4k-b1: the shadow row says how it compares with
   const r = await benchJson('nvme', ['--scale', '0.05', '--runs', '3', '--case', 'randread-4k-b1']);
   const domain = r.results.find((x) => x.path === 'domain')!;
   const shadow = r.results.find((x) => x.path === 'shadow')!;
-  assert.ok(r.results.every((x) => x.path === 'shadow' || x.vs_domain === undefined), 'only the shadow row compares');
-  const vs = shadow.vs_domain as number;
-  // The rows' kiops are rounded to 0.1: the ratio of the medians agrees with them to that precision.
-  const [s, d] = [shadow.kiops as number, domain.kiops as number];
-  assert.ok(Math.abs(vs - s / d) <= vs * (0.05 / s + 0.05 / d) + 0.001, `vs_domain ${vs} against ${JSON.stringify(r.results)}`);
-  assert.ok((shadow.vs_domain_min as number) > 0 && (shadow.vs_domain_min as number) <= vs + 0.001 && vs <= (shadow.vs_domain_max as number) + 0.001, JSON.stringify(shadow));
+  checkVersus(r, domain, shadow, 'kiops', 0.1);
 });
 
 test('bench --case: a prefix matching nothing, and a suite without cases to choose, are refused', async () => {
