@@ -6,7 +6,13 @@
  *  1. refuses any import that does not resolve inside the domain's own folder, the interface
  *     folder, the runtime library or the generated shadow skeletons (file, import and reason);
  *  2. instruments every source file (deadline checks, await guards; see instrument.ts);
- *  3. bundles with esbuild into one function expression taking the kernel's deadline hooks;
+ *  3. bundles with esbuild into one function expression taking the kernel's deadline hooks and the
+ *     instance's token: `($rl_tick, $rl_aw, $rl_i) => module.exports`, called once per instance.
+ *     The hooks are the same two functions for every instance (the token names whose deadline a
+ *     check is): every function of a domain calls $rl_tick, and V8 inlines a call it has only seen
+ *     reach one function with a guard on that function — hooks made per instance failed that
+ *     guard in all of a restarted driver's optimized code at once (probes/restart-cpu.js, RESULTS
+ *     session 21);
  *  4. hashes, builds the manifest (with the interface fingerprint) and signs it.
  */
 import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
@@ -101,7 +107,7 @@ export async function bundleDomain(dir: string, opts: BundleOptions): Promise<Ar
   });
   if (problems.length > 0) throw new BuildError(`domain ${spec.name} refused by the trusted build:\n  ${problems.join('\n  ')}`);
   const body = result.outputFiles[0]!.text;
-  const code = `(function ($rl_tick, $rl_aw) {\n"use strict";\nlet $rl_n = 0;\nconst module = { exports: {} };\nconst exports = module.exports;\n${body}\nreturn module.exports;\n})`;
+  const code = `(function ($rl_tick, $rl_aw, $rl_i) {\n"use strict";\nlet $rl_n = 0;\nconst module = { exports: {} };\nconst exports = module.exports;\n${body}\nreturn module.exports;\n})`;
   const manifest: Manifest = {
     name: spec.name,
     version: spec.version ?? '0.1.0',

@@ -1,14 +1,16 @@
 /**
  * Source instrumentation of domain code (trusted build), as a TypeScript transformer:
  *  - a deadline check at every function entry:
- *      `if (--$rl_n < 0) $rl_n = $rl_tick();`
- *    a decrement of a bundle-local counter, with the kernel's clock read once per 1024 checks;
+ *      `if (--$rl_n < 0) $rl_n = $rl_tick($rl_i);`
+ *    a decrement of a bundle-local counter, with the kernel's clock read once per 1024 checks
+ *    ($rl_i: the instance's token — the hooks are the same two functions for every instance of
+ *    every domain, the token says whose deadline to check; bundle.ts says why);
  *    a constructor is an entry too (its check goes first, before any super()), and so is a
- *    class's first instance field initializer, `x = (--$rl_n < 0 && ($rl_n = $rl_tick()), init)`:
+ *    class's first instance field initializer, `x = (--$rl_n < 0 && ($rl_n = $rl_tick($rl_i)), init)`:
  *    a base class runs its initializers before its constructor's body, and a class extending a
  *    built-in may have no constructor of its own, so recursion through `new` meets a check either way;
  *  - a batched deadline check at every loop back-edge of a function:
- *      `if ((++$rl_l & 1023) === 0) $rl_l = $rl_tick($rl_l = $rl_n = -1);`
+ *      `if ((++$rl_l & 1023) === 0) $rl_l = $rl_tick($rl_i, $rl_l = $rl_n = -1);`
  *    on a counter local to the function's activation (`let $rl_l = 0` first in its body), so the
  *    activation's loops together read the kernel's clock once per 1024 iterations (a loop at
  *    module level, in a constructor or in a class static block, where no such local can go first,
@@ -17,7 +19,7 @@
  *    in a register; the packet paths run about ten loop iterations a frame, and the checks on
  *    $rl_n cost 10-15% of maglev's and l2fwd's throughput (probes/ab-net.js, against a build
  *    without checks); a local counter stays in a register. The -1s are stored before the clock is
- *    read (as $rl_tick's ignored argument, to keep the check small for the inliner): if $rl_tick
+ *    read (as $rl_tick's ignored second argument, to keep the check small for the inliner): if $rl_tick
  *    throws (the domain is dead or past its deadline), they stay, so this activation's next
  *    back-edge and every function entry throw again; if it returns (1024: 0 modulo the batch),
  *    the next entry check reads the clock once more and refills $rl_n.
@@ -26,7 +28,7 @@
  * stuck in recursion within 1024 calls, and panics past its deadline; once dead, its checks always
  * throw, so catching the panic does not help. (A loop of fewer than 1024 iterations in a function
  * called over and over does not read the clock itself: the calls' entry checks do.) Also:
- *  - every `await e` becomes `$rl_aw(await e)`, so a continuation queued by a domain that has
+ *  - every `await e` becomes `$rl_aw($rl_i, await e)`, so a continuation queued by a domain that has
  *    since died stops at its first step instead of reaching anything;
  *  - `import()` and `require(...)` are refused with file:line:col (a domain has no module loader),
  *    and so is any identifier beginning with `$rl_`: the checks' names are the build's, and a
@@ -45,9 +47,10 @@ export function instrument(source: string, fileName: string): string {
     const f = ctx.factory;
     // The checks, built fresh for each insertion point (nodes must not be shared).
     const budgetSpent = (): ts.Expression => f.createBinaryExpression(f.createPrefixDecrement(f.createIdentifier('$rl_n')), ts.SyntaxKind.LessThanToken, f.createNumericLiteral(0));
-    const tick = (): ts.Expression => f.createAssignment(f.createIdentifier('$rl_n'), f.createCallExpression(f.createIdentifier('$rl_tick'), undefined, []));
+    const instance = (): ts.Expression => f.createIdentifier('$rl_i');
+    const tick = (): ts.Expression => f.createAssignment(f.createIdentifier('$rl_n'), f.createCallExpression(f.createIdentifier('$rl_tick'), undefined, [instance()]));
     const entryCheck = (): ts.Statement => f.createIfStatement(budgetSpent(), f.createExpressionStatement(tick()));
-    /** The entry check as an expression, before `value`: `(--$rl_n < 0 && ($rl_n = $rl_tick()), value)`. */
+    /** The entry check as an expression, before `value`: `(--$rl_n < 0 && ($rl_n = $rl_tick($rl_i)), value)`. */
     const checkedValue = (value: ts.Expression): ts.Expression =>
       f.createParenthesizedExpression(f.createComma(f.createLogicalAnd(budgetSpent(), f.createParenthesizedExpression(tick())), value));
     const loopCheck = (): ts.Statement =>
@@ -60,6 +63,7 @@ export function instrument(source: string, fileName: string): string {
           f.createAssignment(
             f.createIdentifier('$rl_l'),
             f.createCallExpression(f.createIdentifier('$rl_tick'), undefined, [
+              instance(),
               f.createAssignment(f.createIdentifier('$rl_l'), f.createAssignment(f.createIdentifier('$rl_n'), f.createPrefixMinus(f.createNumericLiteral(1)))),
             ]),
           ),
@@ -113,7 +117,7 @@ export function instrument(source: string, fileName: string): string {
       const n = ts.visitEachChild(node, visit, ctx);
       const counts = fn || own ? activations.pop()?.counts === true : false;
       if (ts.isAwaitExpression(n)) {
-        return f.createCallExpression(f.createIdentifier('$rl_aw'), undefined, [n]);
+        return f.createCallExpression(f.createIdentifier('$rl_aw'), undefined, [instance(), n]);
       }
       if (ts.isForStatement(n)) return f.updateForStatement(n, n.initializer, n.condition, n.incrementor, checkedLoop(n.statement));
       if (ts.isForOfStatement(n)) return f.updateForOfStatement(n, n.awaitModifier, n.initializer, n.expression, checkedLoop(n.statement));

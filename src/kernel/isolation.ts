@@ -6,8 +6,10 @@
  * whichever tier runs it.
  *
  * An artifact's code is evaluated once per source object (the kernel's Artifact, kept for
- * restarts): the bundle evaluates to a factory `(tick, aw) => module`, and every instance — the
- * first, a restarted one, a second instance under another name — is a fresh call of that factory.
+ * restarts): the bundle evaluates to a factory `(tick, aw, instance) => module`, and every instance
+ * — the first, a restarted one, a second instance under another name — is a fresh call of that
+ * factory, with the same deadline hooks `tick` and `aw` and a token of its own (bundle.ts says why
+ * the hooks are shared).
  * Why: closures made at the same site of the same function share V8's feedback cells, so a
  * restarted driver runs the optimized code of its predecessor at once. Evaluated afresh, its code
  * was optimized again (70–120 ms of slow running after each restart, most of what a crash cost),
@@ -30,6 +32,10 @@
  *    an instance can write, so two instances (or a dead one and its successor) have no channel.
  *    A dead instance's leftover continuations run in its own closures, with its own deadline
  *    hooks (which refuse to run for a dead domain);
+ *  - the deadline hooks are shared too, but what they act on is the token each check passes: an
+ *    empty frozen object the kernel maps to the instance, so a domain that reads its factory's
+ *    `arguments` (its bundle's top level can) holds only its own hooks and token, and with them
+ *    can check nothing but its own deadline, as its code does anyway;
  *  - the cache holds the factory (and through it the compartment) only, never anything an
  *    instance made: a dead instance's objects are reachable only through what the kernel drops
  *    at termination. V8's feedback and optimized code refer weakly to the objects and maps they
@@ -78,14 +84,17 @@ const NO_EVALUATORS = harden({
   Compartment: noEvaluator('Compartment', Compartment.prototype),
 });
 
-/** The hooks the trusted build compiles into a domain: deadline check and await guard. */
+/**
+ * The hooks the trusted build compiles into a domain: deadline check and await guard. Each is given
+ * the token of the instance whose code calls it; one pair serves every instance.
+ */
 export interface DeadlineHooks {
-  tick: () => number;
-  aw: <T>(v: T) => T;
+  tick: (instance: object) => number;
+  aw: <T>(instance: object, v: T) => T;
 }
 
 /** The evaluated bundle: a fresh module instance per call. */
-type DomainFactory = (tick: DeadlineHooks['tick'], aw: DeadlineHooks['aw']) => { init?: unknown } | undefined;
+type DomainFactory = (tick: DeadlineHooks['tick'], aw: DeadlineHooks['aw'], instance: object) => { init?: unknown } | undefined;
 
 interface Evaluated {
   /** The code it was evaluated from (a source object whose code changed is evaluated anew). */
@@ -120,11 +129,12 @@ function evaluateOnce(source: { readonly code: string }, label: string): Evaluat
 /**
  * A new instance of the domain whose bundle is `source.code`, in the compartment its code was
  * evaluated in (see the header: one compartment and factory per source, fresh module state per
- * instance); returns the instance's `init` export. `label` names the code (evaluateOnce): the
- * artifact's name, or the instance's in a worker (which evaluates its own copy).
+ * instance); returns the instance's `init` export. Its deadline checks call `hooks` with
+ * `instance`. `label` names the code (evaluateOnce): the artifact's name, or the instance's in a
+ * worker (which evaluates its own copy).
  */
-export function instantiateDomain(source: { readonly code: string }, hooks: DeadlineHooks, label: string): unknown {
-  return evaluateOnce(source, label).factory(hooks.tick, hooks.aw)?.init;
+export function instantiateDomain(source: { readonly code: string }, hooks: DeadlineHooks, instance: object, label: string): unknown {
+  return evaluateOnce(source, label).factory(hooks.tick, hooks.aw, instance)?.init;
 }
 
 /** Throws EINIT unless `exported` implements every method of interface `iface`. */

@@ -150,6 +150,10 @@ export class Kernel {
   private readonly bequests = new Map<number, number[]>();
   /** Reclaims of dead device drivers still waiting for the device to acknowledge its detach. */
   private readonly reclaiming = new WeakMap<Domain, Promise<void>>();
+  /** Each in-thread instance's deadline-check token, mapped to the instance (instanceToken). */
+  private readonly instanceOfToken = new WeakMap<object, Domain>();
+  /** The deadline hooks every in-thread instance's checks call (makeDeadlineHooks). */
+  private readonly deadlineHooks = this.makeDeadlineHooks();
 
   constructor(opts: KernelOptions = {}) {
     this.heap = new ExchangeHeap(opts);
@@ -303,7 +307,7 @@ export class Kernel {
       if (opts.device) this.attachDevice(d, opts.device);
       const sys = this.makeSys(d, opts);
       this.sliceStart = performance.now(); // init is a new run of domain code (a kernel entry)
-      const init = instantiateDomain(artifact, this.deadlineHooks(d), artifact.manifest.name);
+      const init = instantiateDomain(artifact, this.deadlineHooks, this.instanceToken(d), artifact.manifest.name);
       if (typeof init !== 'function') throw new KernelError('EINIT', `domain ${name} does not export an init function`);
       const exported = init(sys, ...importObjs) as unknown;
       if (!d.live) throw new KernelError('EINIT', `domain ${name} died during init (${d.lastFault?.message ?? d.deathCause})`);
@@ -622,30 +626,50 @@ export class Kernel {
     if (d?.live) this.fault(d, 'panic', err);
   }
 
-  /** The deadline check and await guard the trusted build compiled into the domain's code. */
-  private deadlineHooks(d: Domain): DeadlineHooks {
-    const dead = (): never => {
+  /**
+   * A new token for instance `d`'s deadline checks (isolation.ts): an empty frozen object, which
+   * only this kernel's deadlineHooks can map back to `d`.
+   */
+  private instanceToken(d: Domain): object {
+    const token = harden({});
+    this.instanceOfToken.set(token, d);
+    return token;
+  }
+
+  /**
+   * The deadline check and await guard the trusted build compiled into domain code: one pair for
+   * every in-thread instance, told whose check it is by the instance's token (bundle.ts says why).
+   */
+  private makeDeadlineHooks(): DeadlineHooks {
+    const instanceOf = (token: object): Domain => {
+      const d = this.instanceOfToken.get(token);
+      if (d === undefined) throw new TypeError('a deadline check needs its instance token');
+      return d;
+    };
+    const dead = (d: Domain): never => {
       throw makeRpcError(d.deathCause === 'deadline' ? 'timeout' : 'callee-dead', d.name, STOPPED_RUNNING, `domain ${d.name} is dead`);
     };
-    const tick = (): number => {
-      if (!d.live) return dead();
+    const tick = (token: object): number => {
+      const d = instanceOf(token);
+      if (!d.live) return dead(d);
       const now = performance.now();
       if (now - this.sliceStart > d.deadlineMs) {
         this.fault(d, 'deadline', new Error(`deadline of ${d.deadlineMs} ms exceeded`));
-        return dead();
+        return dead(d);
       }
       const pressed = this.pressure.underPressure(now);
       if (pressed !== null) {
         this.fault(d, 'panic', new Error(pressed));
-        return dead();
+        return dead(d);
       }
       return TICK_BUDGET;
     };
-    const aw = <T>(v: T): T => {
-      if (!d.live) dead();
+    const aw = <T>(token: object, v: T): T => {
+      const d = instanceOf(token);
+      if (!d.live) dead(d);
       return v;
     };
-    return { tick: harden(tick), aw: harden(aw) };
+    return harden({ tick, aw });
   }
 
   /**

@@ -305,7 +305,8 @@ function makeSys(): object {
   });
 }
 
-const tick = (): number => {
+// The deadline hooks (isolation.ts): a worker runs one instance, so they need not look its token up.
+const tick = (_instance: object): number => {
   if (dead) throw deadError();
   if (now() - runStart > boot.deadlineMs) {
     fault(FaultKind.Deadline, `deadline of ${boot.deadlineMs} ms exceeded`, currentCall);
@@ -313,7 +314,7 @@ const tick = (): number => {
   }
   return TICK_BUDGET;
 };
-const aw = <T>(v: T): T => {
+const aw = <T>(_instance: object, v: T): T => {
   if (dead) throw deadError();
   return v;
 };
@@ -609,7 +610,7 @@ function bootDomain(): boolean {
     const want = boot.typeIds.join(',');
     const got = [kit.bytesType, kit.dequeType, ...LAYOUTS.map((l) => kit.layoutType(l.name)!)].join(',');
     if (want !== got) throw new Error(`the worker's type table (${got}) differs from the kernel's (${want})`);
-    const init = instantiateDomain(boot, { tick: harden(tick), aw: harden(aw) }, boot.name);
+    const init = instantiateDomain(boot, harden({ tick, aw }), harden({}), boot.name);
     if (typeof init !== 'function') throw new Error(`domain ${boot.name} does not export an init function`);
     runStart = now();
     const exported = init(makeSys(), ...boot.imports.map((iface, i) => capStub(i, iface))) as unknown;

@@ -18,17 +18,22 @@ interface Probe {
   fns: Record<string, (...a: any[]) => any>;
 }
 
-/** `source` instrumented and evaluated as a bundle does: $rl_n in the enclosing scope, $rl_tick from the kernel (here, a counter). */
+/**
+ * `source` instrumented and evaluated as a bundle does: $rl_n in the enclosing scope, $rl_tick
+ * from the kernel (here, a counter that refuses any check not naming the instance's token $rl_i).
+ */
 function load(source: string, names: string[]): Probe {
   const code = instrument(source, 'probe.ts');
   let dead = false;
   const p: Probe = { ticks: 0, kill: () => void (dead = true), fns: {} };
-  const tick = (): number => {
+  const token = {};
+  const tick = (instance: object): number => {
+    assert.equal(instance, token, "a check passes its instance's token");
     p.ticks++;
     if (dead) throw new Error('dead');
     return 1024;
   };
-  p.fns = new Function('$rl_tick', `"use strict"; let $rl_n = 0; ${code}; return { ${names.join(', ')} };`)(tick);
+  p.fns = new Function('$rl_tick', '$rl_i', `"use strict"; let $rl_n = 0; ${code}; return { ${names.join(', ')} };`)(tick, token);
   return p;
 }
 

@@ -59,11 +59,16 @@ describe('instances of one artifact', () => {
     kernel.terminate('ms_b');
   });
 
-  test('an instance can leave no mark in what instances share, nor reach the factory', () => {
+  test('an instance can leave no mark in what instances share, nor reach the factory; its hooks check only its own deadline', () => {
     kernel.load(artifact, { name: 'ms_mark' });
     assert.equal(probe('ms_mark').attempt('leave-mark'), '', 'an instance wrote into shared state');
     assert.equal(probe('ms_mark').attempt('find-mark'), '');
     assert.match(probe('ms_mark').attempt('factory'), /^blocked: TypeError/);
+    // The deadline hooks are shared by every instance; the token names whose checks they are.
+    assert.equal(
+      probe('ms_mark').attempt('hooks'),
+      'own tick 1024; own aw v; forged token blocked: TypeError; no token blocked: TypeError; token frozen and empty; hooks frozen',
+    );
     kernel.restart('ms_mark');
     assert.equal(probe('ms_mark').attempt('find-mark'), '', 'the restarted instance found a mark');
     kernel.terminate('ms_mark');
@@ -88,9 +93,9 @@ describe('instances of one artifact', () => {
 });
 
 describe('the evaluated-code cache', () => {
-  const code = '(function ($rl_tick, $rl_aw) { "use strict"; let n = 0; return { init: () => ({ g: globalThis, n: ++n }) }; })';
-  const hooks = { tick: () => 1024, aw: <T>(v: T): T => v };
-  const run = (source: { code: string }): { g: object; n: number } => (instantiateDomain(source, hooks, 'cache') as () => { g: object; n: number })();
+  const code = '(function ($rl_tick, $rl_aw, $rl_i) { "use strict"; let n = 0; return { init: () => ({ g: globalThis, n: ++n }) }; })';
+  const hooks = { tick: () => 1024, aw: <T>(_instance: object, v: T): T => v };
+  const run = (source: { code: string }): { g: object; n: number } => (instantiateDomain(source, hooks, {}, 'cache') as () => { g: object; n: number })();
 
   test('one compartment per source object, fresh module state per instance', () => {
     const source = { code };
@@ -112,9 +117,9 @@ describe('the evaluated-code cache', () => {
   });
 
   test("domain code is named after its label in stack traces, and a label cannot add code", () => {
-    const thrower = '(function ($rl_tick, $rl_aw) { "use strict"; return { init: () => { throw new Error("boom"); } }; })';
+    const thrower = '(function ($rl_tick, $rl_aw, $rl_i) { "use strict"; return { init: () => { throw new Error("boom"); } }; })';
     const stackOf = (label: string): string => {
-      const init = instantiateDomain({ code: thrower }, hooks, label) as () => void;
+      const init = instantiateDomain({ code: thrower }, hooks, {}, label) as () => void;
       try {
         init();
       } catch (e) {

@@ -12,7 +12,9 @@
  *  - 'leave-mark': tries to store a mark in everything instances share; returns the places it
  *    could write ('' if none);
  *  - 'find-mark': returns the places where a mark is found ('' if none);
- *  - 'factory': tries to reach the function that made this instance (the evaluated bundle).
+ *  - 'factory': tries to reach the function that made this instance (the evaluated bundle);
+ *  - 'hooks': uses what the factory was given (its `arguments`): the deadline hooks with this
+ *    instance's token and with forged ones; says what the token and hooks are.
  */
 import type { Probe } from '../../../src/interfaces/index.js';
 
@@ -73,6 +75,27 @@ const reachFactory = (): string => {
   }
 };
 
+// The bundle's top level runs in the factory the kernel calls (isolation.ts), so `arguments` here
+// is what the factory was given: the shared deadline hooks and this instance's token.
+// @ts-expect-error -- TypeScript knows no `arguments` outside a function; a bundle's top level has one.
+const factoryArgs: unknown[] = Array.from(arguments as ArrayLike<unknown>);
+
+/** What the factory's arguments let an instance do: check its own deadline, nothing more. */
+const useHooks = (): string => {
+  const [tick, aw, token] = factoryArgs as [(t: unknown) => number, (t: unknown, v: unknown) => unknown, object];
+  const out = [`own tick ${tick(token)}`, `own aw ${String(aw(token, 'v'))}`];
+  for (const [what, forged] of [['forged token', {}], ['no token', undefined]] as const) {
+    try {
+      out.push(`${what} ${tick(forged)}`);
+    } catch (e) {
+      out.push(`${what} blocked: ${(e as Error).name}`);
+    }
+  }
+  out.push(`token ${Object.isFrozen(token) && Reflect.ownKeys(token).length === 0 ? 'frozen and empty' : 'has content'}`);
+  out.push(`hooks ${Object.isFrozen(tick) && Object.isFrozen(aw) ? 'frozen' : 'writable'}`);
+  return out.join('; ');
+};
+
 const attempt = (name: string): string => {
   switch (name) {
     case 'count':
@@ -85,6 +108,8 @@ const attempt = (name: string): string => {
       return findMark();
     case 'factory':
       return reachFactory();
+    case 'hooks':
+      return useHooks();
     default:
       return `unknown attempt ${name}`;
   }
