@@ -99,15 +99,21 @@ export function register(program: Command): void {
           lastT = now;
           lastCpu = process.cpuUsage();
         };
-        while (performance.now() - t0 < o.seconds * 1000) {
+        const driverOf = () => (boot.driverName ? boot.kernel.get(boot.driverName) : undefined);
+        /** Without the shadow nothing restarts a dead driver, and the app's calls fail from then on: why, in words. */
+        const deadWithoutShadow = (): Error | null => {
+          const driver = driverOf();
+          if (o.shadow || driver === undefined || driver.live) return null;
+          return new Error(`the NIC driver ${driver.name} died (${driver.deathCause ?? 'dead'}${driver.lastFault ? `: ${driver.lastFault.message}` : ''}); without --shadow nothing restarts it (add --shadow to see it recovered under traffic)`);
+        };
+        /** One stretch of running: the app forwards for up to 50 ms, then crashes, backend changes and report lines fall due. */
+        const stretch = async (): Promise<void> => {
           total += o.interrupts ? await a.serve(o.batch, 50) : a.run('fwd', o.batch, 50);
           await new Promise((r) => setImmediate(r));
           const now = performance.now();
-          const driver = boot.driverName ? boot.kernel.get(boot.driverName) : undefined;
-          if (driver !== undefined && !driver.live && !o.shadow) {
-            // Nothing restarts it: the app's calls fail from now on. Say so instead of carrying on.
-            throw new Error(`the NIC driver ${driver.name} died (${driver.deathCause ?? 'dead'}${driver.lastFault ? `: ${driver.lastFault.message}` : ''}); without --shadow nothing restarts it (add --shadow to see it recovered under traffic)`);
-          }
+          const gone = deadWithoutShadow();
+          if (gone !== null) throw gone;
+          const driver = driverOf();
           if (driver?.live && crashDue(now)) {
             boot.kernel.injectFault(driver.name, { afterCalls: 1 });
           }
@@ -117,10 +123,16 @@ export function register(program: Command): void {
             console.log(`${stamp(now)}  backends ${liveBackends + 1} -> ${liveBackends} (${tracked} flows were tracked)${liveBackends === 1 ? '; the last one stays' : ''}`);
           }
           if (now - lastT >= 1000) report(now);
+        };
+        try {
+          while (performance.now() - t0 < o.seconds * 1000) await stretch();
+          // The run's last stretch (under a second since the last line) gets its line too.
+          const end = performance.now();
+          if (end - lastT >= 100) report(end);
+        } catch (e) {
+          // A call into the dead driver failed (the app's, or the statistics'): the driver's death is the news.
+          throw deadWithoutShadow() ?? e;
         }
-        // The run's last stretch (under a second since the last line) gets its line too.
-        const end = performance.now();
-        if (end - lastT >= 100) report(end);
         const as = boot.appStats()!;
         console.log(`done: ${total} frames forwarded, app stats ${JSON.stringify(as)}`);
       } finally {
