@@ -2,7 +2,11 @@
  * Probe: how long the kernel takes to restart the NIC driver under l2fwd traffic (a new instance:
  * its artifact instantiated and its init run, which resets the NIC and programs new rings). Boots
  * l2fwd over nic_shadow on pktgen, injects `n` faults into the driver one after another (each
- * met by the shadow, which restarts it) and prints how long each `Kernel.restart` took.
+ * met by the shadow, which restarts it) and prints how long each `Kernel.restart` took, and how
+ * long the call that met the death waited in all (the shadow's lastRestartMs: from the death —
+ * the kernel's termination and reclamation included — to the reissued call's answer). The first
+ * restarts of a process are the slow ones (cold recovery code, V8 re-optimizing on the same two
+ * cores): `bench net`'s recovery case measures after five.
  *
  *   node dist/src/bench/probes/restart-times.js [n=6]
  */
@@ -15,6 +19,7 @@ try {
   const k = boot.kernel;
   const restart = k.restart.bind(k);
   const ms: string[] = [];
+  const stalls: string[] = [];
   k.restart = (name: string) => {
     const t0 = performance.now();
     const d = restart(name);
@@ -26,8 +31,10 @@ try {
     k.injectFault(boot.driverName!, { afterCalls: 3 });
     boot.app!.run('fwd', 32, 200);
     await new Promise((r) => setTimeout(r, 50));
+    stalls.push(boot.netStats().lastRestartMs.toFixed(2));
   }
   console.log(`Kernel.restart ms: ${ms.join(' ')}`);
+  console.log(`the caller's wait, ms: ${stalls.join(' ')}`);
 } finally {
   await boot.stop();
 }
