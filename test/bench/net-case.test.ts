@@ -1,7 +1,8 @@
 /**
  * `redleaf bench net --case PREFIX` through the CLI, for the rows whose JSON shape the issue fixes
  * beside the Mpps rows: `recovery` ({case, path: shadow, restart_ms, frames_lost}; the driver
- * really crashed and the app saw no error; with the throughput with and without a crash per window), `maglev-64-b32`
+ * really crashed and the app saw no error; with the throughput with and without a crash per window
+ * and the process's first restarts, which the medians leave out), `maglev-64-b32`
  * (its rate before and after a backend-set change, the flows it tracks), a path case's shadow row (how it compares with
  * the domain row: vs_domain and its spread) and the same-run baseline `node-dgram-64` ({case, mpps}).
  * Each run prints only its own case and the notes that explain it.
@@ -28,7 +29,12 @@ test('bench net --case recovery: one row {case, path, restart_ms, frames_lost} a
   assert.ok(Math.abs((row.crash_per_s_ratio as number) - ratio) < 0.01, `crash_per_s_ratio ${row.crash_per_s_ratio}: the ratio of the two (${ratio})`);
   assert.ok(typeof row.back_to_speed_ms === 'number' && row.back_to_speed_ms >= 0, `back_to_speed_ms of ${JSON.stringify(row)}`);
   assert.ok(typeof row.crash_cost_ms === 'number' && Number.isFinite(row.crash_cost_ms), `crash_cost_ms of ${JSON.stringify(row)}`);
-  assert.ok(r.notes.some((n) => n.startsWith('recovery ')), 'the recovery note');
+  // The process's first restarts, before the measured ones: each a real restart's time, the first of them first_restart_ms.
+  const warmup = String(row.warmup_restarts_ms).split(' ').map(Number);
+  assert.equal(warmup.length, 5, `warmup_restarts_ms of ${JSON.stringify(row)}`);
+  for (const ms of warmup) assert.ok(ms > 0, `warmup_restarts_ms of ${JSON.stringify(row)}`);
+  assert.ok(Math.abs((row.first_restart_ms as number) - warmup[0]!) <= 0.05, `first_restart_ms ${row.first_restart_ms}: the first of ${row.warmup_restarts_ms}`);
+  assert.ok(r.notes.some((n) => n.startsWith('recovery ') && n.includes('first_restart_ms')), 'the recovery note, naming the new fields');
   assert.ok(!r.notes.some((n) => n.startsWith('call-64-b32')), 'no note of a case that did not run');
 });
 
