@@ -843,15 +843,16 @@ export class Kernel {
      * Fresh handles to the values inherited so far and not yet recalled (each once); with `into`
      * (a deque of the shadow's), its byte arrays are pushed there instead, as room allows.
      */
-    const takeBequests = (into: { push(v: object): boolean } | null = null): readonly object[] => {
+    const takeBequests = (into: number | null = null): readonly object[] => {
       const roots = kernel.bequests.get(user.id) ?? [];
       kernel.bequests.delete(user.id);
       const out: object[] = [];
       if (!user.live) return Object.freeze(out);
       for (const s of roots) {
         if (kernel.heap.owner[s] !== user.id) continue;
-        const h = kernel.kit.mint(s, user.id, false);
-        if (into === null || kernel.heap.type[s] !== u8Array || !into.push(h)) out.push(h);
+        // A byte array (a buffer: childless) goes into `into` by slot, with no handle minted for it.
+        if (into !== null && kernel.heap.type[s] === u8Array && kernel.kit.appendRoot(into, s, user.id)) continue;
+        out.push(kernel.kit.mint(s, user.id, false));
       }
       // Frozen, not hardened: harden would freeze each handle too, and a frozen handle has a hidden
       // class of its own — every handle operation the JIT had specialised to the one class of
@@ -1013,7 +1014,7 @@ export class Kernel {
         const deque = into === undefined ? null : ownedSlot(into, 'into', 'recallNow');
         if (deque !== null && kernel.heap.type[deque] !== kernel.kit.dequeType) refuse('recallNow', 'into must be an RRefDeque');
         for (const d of handedOut.values()) if (kernel.reclaimedNow(d)) handedOut.delete(d.id);
-        return takeBequests(deque === null ? null : (into as { push(v: object): boolean }));
+        return takeBequests(deque);
       },
       interfaceName: iface,
     });

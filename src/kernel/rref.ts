@@ -103,6 +103,13 @@ export interface HandleKit<H extends HandleHeap = ExchangeHeap> {
   revoke(h: object): void;
   /** A fresh handle for `slot` held by `holder` (read-only when `ro`). */
   mint(slot: number, holder: number, ro: boolean): object;
+  /**
+   * Append root `slot`, a value without children owned by `holder`, to `holder`'s deque `deque`
+   * (both checked by the caller, the kernel), as RRefDeque.push would but with no handle to either;
+   * false when the deque is full or lent to a call in progress (push refuses to change it then).
+   * A corrupt deque header is `holder`'s violation.
+   */
+  appendRoot(deque: number, slot: number, holder: number): boolean;
   /** Move root `h` (held by `from`) to `to`; returns the new holder's fresh handle. */
   moveTo(h: object, from: number, to: number): object;
   /**
@@ -488,9 +495,7 @@ class Handle {
    * push/pop inside the allocation. The caller reads the three words once and passes them.
    */
   protected checkRing(head: number, count: number, cap: number): void {
-    if (!(cap >= 1 && DEQUE_HEADER + cap * 4 <= this.#k.len[this.#s]! && head < cap && count <= cap)) {
-      violation(this.#k, this.#m >>> 1, 'EINVAL', `deque (slot ${this.#s}) has a corrupt header`);
-    }
+    checkHeader(this.#k, this.#m >>> 1, this.#s, head, count, cap);
   }
   /** Base offset of this deque if the handle may change it (w() and the kind check in one). */
   protected wDeque(): number {
@@ -502,24 +507,14 @@ class Handle {
   }
 
   push(v: unknown): boolean {
-    const b = this.wDeque();
+    this.wDeque();
     const k = this.#k;
     const self = this.#s;
     const holder = this.#m >>> 1;
     const c = checkMovable(k, v, holder);
     // No cycles: the deque may not end up inside itself (only a value with children can hold it).
     if (k.hasChildren[k.type[c]!] === 1 && containsSlot(k, c, self)) violation(k, holder, 'EINVAL', 'push of an RRef that contains this deque');
-    const dv = k.dv;
-    const head = dv.getUint32(b, true);
-    const count = dv.getUint32(b + 4, true);
-    const cap = dv.getUint32(b + 8, true);
-    this.checkRing(head, count, cap);
-    if (count === cap) return false;
-    const at = head + count;
-    dv.setUint32(b + DEQUE_HEADER + (at < cap ? at : at - cap) * 4, c, true);
-    dv.setUint32(b + 4, count + 1, true);
-    k.heap.adopt(self, c);
-    return true;
+    return append(k, holder, self, c);
   }
   pop(): Handle | undefined {
     const b = this.wDeque();
@@ -1015,6 +1010,34 @@ function mintAs(k: KitState, slot: number, g: number, m: number, child: typeof R
 }
 
 /** Is slot `s` slot `c` or inside it (c among s's ancestors)? Moving c into s would make a cycle. */
+/** A header deque `s` cannot have (its ring beyond its slot, head or count beyond it) is `holder`'s violation. */
+function checkHeader(k: KitState, holder: number, s: number, head: number, count: number, cap: number): void {
+  if (!(cap >= 1 && DEQUE_HEADER + cap * 4 <= k.len[s]! && head < cap && count <= cap)) {
+    violation(k, holder, 'EINVAL', `deque (slot ${s}) has a corrupt header`);
+  }
+}
+
+/**
+ * Appends root `c` (movable by `holder`, not containing the deque) to the back of deque `s`, which
+ * `holder` may change, and makes it the deque's child; false when the deque is full. A corrupt
+ * header is `holder`'s violation. RRefDeque.push, and the kernel's own return of a dead driver's
+ * buffers to its shadow (HandleKit.appendRoot), which needs no handle per buffer.
+ */
+function append(k: KitState, holder: number, s: number, c: number): boolean {
+  const b = k.off[s]!;
+  const dv = k.dv;
+  const head = dv.getUint32(b, true);
+  const count = dv.getUint32(b + 4, true);
+  const cap = dv.getUint32(b + 8, true);
+  checkHeader(k, holder, s, head, count, cap);
+  if (count === cap) return false;
+  const at = head + count;
+  dv.setUint32(b + DEQUE_HEADER + (at < cap ? at : at - cap) * 4, c, true);
+  dv.setUint32(b + 4, count + 1, true);
+  k.heap.adopt(s, c);
+  return true;
+}
+
 function containsSlot(k: KitState, c: number, s: number): boolean {
   for (let p = s; p !== NO_PARENT; p = k.parent[p]!) if (p === c) return true;
   return false;
@@ -1117,6 +1140,7 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
     checkMovable: (h, holder) => checkMovable(k, h, holder),
     revoke: (h) => revoke(own(h)),
     mint,
+    appendRoot: (deque, slot, holder) => k.borrows[deque] === 0 && append(k, holder, deque, slot),
     moveTo(h, from, to) {
       const s = checkMovable(k, h, from);
       return mintAs(k, s, heap.move(s, to), to * 2, ROOT);
