@@ -33,7 +33,8 @@ test('bench net --case recovery: one row {case, path, restart_ms, frames_lost} a
   const warmup = String(row.warmup_restarts_ms).split(' ').map(Number);
   assert.equal(warmup.length, 5, `warmup_restarts_ms of ${JSON.stringify(row)}`);
   for (const ms of warmup) assert.ok(ms > 0, `warmup_restarts_ms of ${JSON.stringify(row)}`);
-  assert.ok(Math.abs((row.first_restart_ms as number) - warmup[0]!) <= 0.05, `first_restart_ms ${row.first_restart_ms}: the first of ${row.warmup_restarts_ms}`);
+  // (The list has one decimal, first_restart_ms two.)
+  assert.ok(Math.abs((row.first_restart_ms as number) - warmup[0]!) <= 0.051, `first_restart_ms ${row.first_restart_ms}: the first of ${row.warmup_restarts_ms}`);
   assert.ok(r.notes.some((n) => n.startsWith('recovery ') && n.includes('first_restart_ms')), 'the recovery note, naming the new fields');
   assert.ok(!r.notes.some((n) => n.startsWith('call-64-b32')), 'no note of a case that did not run');
 });

@@ -16,6 +16,9 @@
 import { bootNet, type NetBoot } from '../../host/net.js';
 import { median } from '../harness.js';
 import { MAGLEV_64, PKTGEN_64, forwardFor } from '../net.js';
+import { startWithPool } from '../../host/v8-pool.js';
+
+await startWithPool(); // V8's worker pool as `redleaf` runs it (host/v8-pool.ts)
 
 const [other, runsArg, appArg, batchArg] = process.argv.slice(2);
 if (other === undefined) {

@@ -9,6 +9,9 @@
 import { bootNet } from '../../host/net.js';
 import { median } from '../harness.js';
 import { MAGLEV_64, forwardFor, ringConfig } from '../net.js';
+import { startWithPool } from '../../host/v8-pool.js';
+
+await startWithPool(); // V8's worker pool as `redleaf` runs it (host/v8-pool.ts)
 
 const [runsArg = '8', ring, pool] = process.argv.slice(2);
 const runs = Number(runsArg);

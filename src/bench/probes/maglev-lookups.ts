@@ -12,6 +12,9 @@
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import { median } from '../harness.js';
+import { startWithPool } from '../../host/v8-pool.js';
+
+await startWithPool(); // V8's worker pool as `redleaf` runs it (host/v8-pool.ts)
 
 const FLOWS = 1 << 20;
 const BATCH = 32;

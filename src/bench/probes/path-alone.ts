@@ -11,6 +11,9 @@
  */
 import { bootNet } from '../../host/net.js';
 import { PKTGEN_64, rate, ringConfig } from '../net.js';
+import { startWithPool } from '../../host/v8-pool.js';
+
+await startWithPool(); // V8's worker pool as `redleaf` runs it (host/v8-pool.ts)
 
 const [path = 'domain', mode = 'rx', batchArg = '1', runsArg = '5', ring] = process.argv.slice(2);
 if ((path !== 'domain' && path !== 'shadow') || (mode !== 'rx' && mode !== 'tx' && mode !== 'fwd')) {

@@ -15,6 +15,9 @@
 import { Session } from 'node:inspector/promises';
 import { bootNet } from '../../host/net.js';
 import { MAGLEV_64, PKTGEN_64, forwardFor } from '../net.js';
+import { startWithPool } from '../../host/v8-pool.js';
+
+await startWithPool(); // V8's worker pool as `redleaf` runs it (host/v8-pool.ts)
 
 const [appArg, msArg, topArg] = process.argv.slice(2);
 if (appArg !== undefined && appArg !== 'l2fwd' && appArg !== 'maglev') {

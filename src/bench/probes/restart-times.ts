@@ -12,6 +12,9 @@
  */
 import { bootNet } from '../../host/net.js';
 import { PKTGEN_64 } from '../net.js';
+import { startWithPool } from '../../host/v8-pool.js';
+
+await startWithPool(); // V8's worker pool as `redleaf` runs it (host/v8-pool.ts)
 
 const n = Number(process.argv[2] ?? 6);
 const boot = await bootNet({ backend: PKTGEN_64, shadow: true, app: 'l2fwd' });

@@ -13,6 +13,9 @@ import { join } from 'node:path';
 import { createDefaultImage } from '../../host/image.js';
 import { bootRv6 } from '../../host/rv6.js';
 import { median } from '../harness.js';
+import { startWithPool } from '../../host/v8-pool.js';
+
+await startWithPool(); // V8's worker pool as `redleaf` runs it (host/v8-pool.ts)
 
 const placement = process.argv[2] === 'worker' ? 'worker' : 'thread';
 const rounds = Number(process.argv[3] ?? 5);

@@ -13,6 +13,9 @@
 import { Kernel, type LoadOptions } from '../../kernel/kernel.js';
 import { artifactPath } from '../../kernel/paths.js';
 import { median } from '../harness.js';
+import { startWithPool } from '../../host/v8-pool.js';
+
+await startWithPool(); // V8's worker pool as `redleaf` runs it (host/v8-pool.ts)
 
 const n = Number(process.argv[2] ?? 8);
 const gap = Number(process.argv[3] ?? 500);
