@@ -30,8 +30,8 @@
  *    domain code runs and holds only powerless intrinsics (shared by every compartment after
  *    lockdown anyway), frozen host constructors and frozen per-compartment evaluators: nothing
  *    an instance can write, so two instances (or a dead one and its successor) have no channel.
- *    A dead instance's leftover continuations run in its own closures, with its own deadline
- *    hooks (which refuse to run for a dead domain);
+ *    A dead instance's leftover continuations run in its own closures, and their checks pass
+ *    its own token (the hooks refuse to run for a dead instance);
  *  - the deadline hooks are shared too, but what they act on is the token each check passes: an
  *    empty frozen object the kernel maps to the instance, so a domain that reads its factory's
  *    `arguments` (its bundle's top level can) holds only its own hooks and token, and with them

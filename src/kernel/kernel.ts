@@ -841,7 +841,7 @@ export class Kernel {
     };
     /**
      * Fresh handles to the values inherited so far and not yet recalled (each once); with `into`
-     * (a deque of the shadow's), its byte arrays are pushed there instead, as room allows.
+     * (the slot of a deque of the shadow's), its byte arrays go there instead, as room allows.
      */
     const takeBequests = (into: number | null = null): readonly object[] => {
       const roots = kernel.bequests.get(user.id) ?? [];
