@@ -179,7 +179,8 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
         // see src/kernel/isolation.ts); from then on a restarted driver runs its predecessor's
         // code, which is the steady state of one crash per second that the pairs measure.
         await window(-1);
-        for (let i = 0; i < WARMUP_RESTARTS; i++) await window(crashAtMs);
+        const warmups: { durs: number[]; ends: number[]; crashAt: number }[] = [];
+        for (let i = 0; i < WARMUP_RESTARTS; i++) warmups.push(await window(crashAtMs));
         let quiet = { n: 0, ms: 0 };
         let crashy = { n: 0, ms: 0 };
         const normalDurs: number[] = [];
@@ -199,13 +200,17 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
           }
         }
         const normal = median(normalDurs);
+        /** A crash window's restart: the first batch finished after the crash, less a normal batch (NaN: none finished). */
+        const restartOf = (w: { durs: number[]; ends: number[]; crashAt: number }): number => {
+          const i = w.ends.findIndex((e) => e > w.crashAt);
+          return i < 0 ? NaN : Math.max(0, w.durs[i]! - normal);
+        };
         const restart: number[] = [];
         const warmup: number[] = [];
         for (const w of crashes) {
           const i = w.ends.findIndex((e) => e > w.crashAt);
           if (i < 0) continue;
-          // Restart: the first batch finished after the crash, less a normal batch.
-          restart.push(Math.max(0, w.durs[i]! - normal));
+          restart.push(restartOf(w));
           // Back to speed: the first of 10 consecutive batches within 1.5x a normal one.
           for (let j = i; j + 10 <= w.durs.length; j++) {
             if (w.durs.slice(j, j + 10).every((d) => d <= 1.5 * normal)) {
@@ -237,6 +242,8 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
           mbps_no_crash: mbps(quiet),
           mbps_crash_per_s: mbps(crashy),
           restart_ms: Math.round(median(restart) * 1000) / 1000,
+          first_restart_ms: Math.round(restartOf(warmups[0]!) * 1000) / 1000,
+          warmup_restarts_ms: warmups.map((w) => (Number.isNaN(restartOf(w)) ? '-' : restartOf(w).toFixed(1))).join(' '),
           back_to_speed_ms: Math.round(median(warmup) * 10) / 10,
           crash_cost_ms: Math.round(crashCost * 10) / 10,
         });
@@ -244,7 +251,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
       }
       if (recoveries.length > 0) {
         notes.push(
-          `recovery: ${pairs} interleaved pairs of ${windowMs} ms windows (one crash ${crashAtMs} ms into each crash window) per kind, after a warm-up with ${WARMUP_RESTARTS} restarts; back_to_speed_ms is how long after a crash the restarted driver runs slow`,
+          `recovery: ${pairs} interleaved pairs of ${windowMs} ms windows (one crash ${crashAtMs} ms into each crash window) per kind, after a warm-up with ${WARMUP_RESTARTS} restarts (first_restart_ms / warmup_restarts_ms: those, measured as restart_ms is, in order); back_to_speed_ms is how long after a crash the restarted driver runs slow`,
           `recovery: crash_cost_ms = median time lost in the ${costSpanMs} ms after a crash less the same in quiet windows; crash_cost_ms / ${windowMs / 100} estimates the loss in percent, less noisy than the window totals on a loaded machine`,
         );
       }

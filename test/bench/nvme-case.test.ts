@@ -21,6 +21,11 @@ test('bench nvme --case recovery-write: just that case, every field, the driver 
   for (const f of ['restart_ms', 'crash_cost_ms']) assert.equal(typeof row[f], 'number', `${f} of ${JSON.stringify(row)}`);
   // null when the driver was never back to speed within a window (possible on a loaded machine).
   assert.ok('back_to_speed_ms' in row);
+  // The warm-up's restarts, in order ('-': no batch finished after that crash in its tiny window).
+  const warmup = String(row.warmup_restarts_ms).split(' ');
+  assert.equal(warmup.length, 2, `warmup_restarts_ms of ${JSON.stringify(row)}`);
+  for (const w of warmup) assert.ok(w === '-' || Number(w) >= 0, `warmup_restarts_ms of ${JSON.stringify(row)}`);
+  assert.ok(row.first_restart_ms === null || (typeof row.first_restart_ms === 'number' && Math.abs(row.first_restart_ms - Number(warmup[0])) <= 0.051), `first_restart_ms of ${JSON.stringify(row)}`);
   assert.ok(r.notes.some((n) => n.startsWith('recovery: ')), 'the recovery notes');
   assert.ok(!r.notes.some((n) => n.startsWith('fio')), 'no fio run for a recovery case');
 });
