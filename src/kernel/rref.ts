@@ -1009,7 +1009,6 @@ function mintAs(k: KitState, slot: number, g: number, m: number, child: typeof R
   return new Handle(TOKEN, k, slot, g, m, k.type[slot]! * 2 + child);
 }
 
-/** Is slot `s` slot `c` or inside it (c among s's ancestors)? Moving c into s would make a cycle. */
 /** A header deque `s` cannot have (its ring beyond its slot, head or count beyond it) is `holder`'s violation. */
 function checkHeader(k: KitState, holder: number, s: number, head: number, count: number, cap: number): void {
   if (!(cap >= 1 && DEQUE_HEADER + cap * 4 <= k.len[s]! && head < cap && count <= cap)) {
@@ -1038,6 +1037,7 @@ function append(k: KitState, holder: number, s: number, c: number): boolean {
   return true;
 }
 
+/** Is slot `s` slot `c` or inside it (c among s's ancestors)? Moving c into s would make a cycle. */
 function containsSlot(k: KitState, c: number, s: number): boolean {
   for (let p = s; p !== NO_PARENT; p = k.parent[p]!) if (p === c) return true;
   return false;
