@@ -77,6 +77,19 @@ export function versus(a: readonly number[], b: readonly number[]): { vs_domain:
 /** The note a suite prints when its rows carry versus's fields. */
 export const VERSUS_NOTE = 'shadow rows: vs_domain = the shadow median / the domain median; vs_domain_min / vs_domain_max = the lowest and highest ratio of one shadow run to the domain run of its round (how far one run\'s noise moves the ratio)';
 
+/**
+ * A recovery row's report of the restarts its warm-up made (a process's first ones, slower than
+ * those its medians are taken over), `ms` in order, NaN for one that could not be timed:
+ * `first_restart_ms` (null if NaN) and `warmup_restarts_ms`, the list ('-' for NaN).
+ */
+export function warmupRestarts(ms: readonly number[]): { first_restart_ms: number | null; warmup_restarts_ms: string } {
+  const first = ms[0] ?? NaN;
+  return {
+    first_restart_ms: Number.isNaN(first) ? null : Math.round(first * 100) / 100,
+    warmup_restarts_ms: ms.map((x) => (Number.isNaN(x) ? '-' : x.toFixed(1))).join(' '),
+  };
+}
+
 /** Run `fn` `runs` times (after `warmup` unrecorded runs); returns the median of its results. */
 export async function medianOf(runs: number, fn: () => number | Promise<number>, warmup = 1): Promise<number> {
   return median((await runsOf(runs, [fn], warmup))[0]!);

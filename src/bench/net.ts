@@ -35,7 +35,7 @@ import { swapMacs } from '../domains/l2fwd/index.js';
 import type { DmaBytes, RRef, RRefArray, RRefDeque } from '../runtime/types.js';
 import type { NetApp, NetIo } from '../interfaces/index.js';
 import { bootNet, hostIo, hostNicCore, type NetBoot, type NetBootOptions } from '../host/net.js';
-import { caseChooser, median, progressBar, runsOf, versus, VERSUS_NOTE, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
+import { caseChooser, median, progressBar, runsOf, versus, VERSUS_NOTE, warmupRestarts, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
 
 type Mode = 'rx' | 'tx' | 'fwd';
 const NAME: Record<Mode, string> = { rx: 'rx', tx: 'tx', fwd: 'l2fwd' };
@@ -417,8 +417,7 @@ async function recovery(opts: BenchOptions): Promise<ResultRow> {
       case: 'recovery',
       path: 'shadow',
       restart_ms: round(median(crashy.map((w) => w.restartMs)), 2),
-      first_restart_ms: round(warmup[0]!, 2),
-      warmup_restarts_ms: warmup.map((ms) => ms.toFixed(1)).join(' '),
+      ...warmupRestarts(warmup),
       frames_lost: median(crashy.map((w) => w.lost)),
       rpc_errors: boot.appStats()!.rpcErrors!,
       mpps_no_crash: round(noCrash),

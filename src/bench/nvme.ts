@@ -30,7 +30,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { execFileSync } from 'node:child_process';
-import { caseChooser, median, medianOf, progressBar, runsOf, versus, VERSUS_NOTE, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
+import { caseChooser, median, medianOf, progressBar, runsOf, versus, VERSUS_NOTE, warmupRestarts, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
 import { BDevWorkload, BS, KINDS, lbaGen, requestDeque, tick, timed, type Kind } from './lib/blockio.js';
 import { Kernel } from '../kernel/kernel.js';
 import { KERNEL_OWNER } from '../kernel/heap.js';
@@ -206,7 +206,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
           return i < 0 ? NaN : Math.max(0, w.durs[i]! - normal);
         };
         const restart: number[] = [];
-        const warmup: number[] = [];
+        const backToSpeed: number[] = [];
         for (const w of crashes) {
           const i = w.ends.findIndex((e) => e > w.crashAt);
           if (i < 0) continue;
@@ -214,7 +214,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
           // Back to speed: the first of 10 consecutive batches within 1.5x a normal one.
           for (let j = i; j + 10 <= w.durs.length; j++) {
             if (w.durs.slice(j, j + 10).every((d) => d <= 1.5 * normal)) {
-              warmup.push(w.ends[j]! - w.durs[j]! - w.crashAt);
+              backToSpeed.push(w.ends[j]! - w.durs[j]! - w.crashAt);
               break;
             }
           }
@@ -242,9 +242,8 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
           mbps_no_crash: mbps(quiet),
           mbps_crash_per_s: mbps(crashy),
           restart_ms: Math.round(median(restart) * 1000) / 1000,
-          first_restart_ms: Math.round(restartOf(warmups[0]!) * 1000) / 1000,
-          warmup_restarts_ms: warmups.map((w) => (Number.isNaN(restartOf(w)) ? '-' : restartOf(w).toFixed(1))).join(' '),
-          back_to_speed_ms: Math.round(median(warmup) * 10) / 10,
+          ...warmupRestarts(warmups.map(restartOf)),
+          back_to_speed_ms: Math.round(median(backToSpeed) * 10) / 10,
           crash_cost_ms: Math.round(crashCost * 10) / 10,
         });
         bar.tick(`recovery ${kind}`);

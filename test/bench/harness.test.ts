@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { runsOf, versus } from '../../src/bench/harness.js';
+import { runsOf, versus, warmupRestarts } from '../../src/bench/harness.js';
 
 test('runsOf: runs alternate, the order flipping every round, and come back by function and round', async () => {
   const order: string[] = [];
@@ -37,4 +37,9 @@ test('versus: the ratio of the medians always lies between the lowest and the hi
       assert.ok(v.vs_domain_min <= v.vs_domain + 0.001 && v.vs_domain <= v.vs_domain_max + 0.001, JSON.stringify(v));
     }),
   );
+});
+
+test('warmupRestarts: the first restart and the list in order, an untimed one as null / -', () => {
+  assert.deepEqual(warmupRestarts([28.384, 17.5, 3]), { first_restart_ms: 28.38, warmup_restarts_ms: '28.4 17.5 3.0' });
+  assert.deepEqual(warmupRestarts([NaN, 2.25]), { first_restart_ms: null, warmup_restarts_ms: '- 2.3' });
 });

@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { benchJson, runCliAsync } from '../cli/run-cli.js';
 import { checkVersus } from './versus-check.js';
+import { checkWarmupRestarts } from './warmup-check.js';
 
 const run = (...args: string[]) => runCliAsync(['bench', ...args]);
 
@@ -22,10 +23,7 @@ test('bench nvme --case recovery-write: just that case, every field, the driver 
   // null when the driver was never back to speed within a window (possible on a loaded machine).
   assert.ok('back_to_speed_ms' in row);
   // The warm-up's restarts, in order ('-': no batch finished after that crash in its tiny window).
-  const warmup = String(row.warmup_restarts_ms).split(' ');
-  assert.equal(warmup.length, 2, `warmup_restarts_ms of ${JSON.stringify(row)}`);
-  for (const w of warmup) assert.ok(w === '-' || Number(w) >= 0, `warmup_restarts_ms of ${JSON.stringify(row)}`);
-  assert.ok(row.first_restart_ms === null || (typeof row.first_restart_ms === 'number' && Math.abs(row.first_restart_ms - Number(warmup[0])) <= 0.051), `first_restart_ms of ${JSON.stringify(row)}`);
+  checkWarmupRestarts(row, 2, true);
   assert.ok(r.notes.some((n) => n.startsWith('recovery: ')), 'the recovery notes');
   assert.ok(!r.notes.some((n) => n.startsWith('fio')), 'no fio run for a recovery case');
 });
