@@ -50,6 +50,26 @@ import { MemoryPressure, defaultHeapPanicBytes } from './memory-pressure.js';
 /** A cross-domain async result is delivered through setImmediate once a run is this old (ms). */
 const YIELD_AFTER_MS = 20;
 
+/**
+ * Instance tokens (isolation.ts): what the shared deadline hooks read a check's instance from —
+ * a private field, one load per check and per `await` (a WeakMap from token to instance cost ~12
+ * ns each). To domain code, which can hold its own token, a token is an empty frozen object:
+ * nothing leads from it back to this class (its prototype has no constructor), so no token can be
+ * made, nor its instance read, outside this file.
+ */
+let instanceOfToken: (token: object) => Domain | undefined;
+class InstanceToken {
+  readonly #instance: Domain;
+  constructor(d: Domain) {
+    this.#instance = d;
+  }
+  static {
+    instanceOfToken = (t) => (#instance in t ? (t as InstanceToken).#instance : undefined);
+  }
+}
+Reflect.deleteProperty(InstanceToken.prototype, 'constructor');
+harden(InstanceToken.prototype);
+
 export type ImportSpec =
   /** The export of the live domain with this name. */
   | string
@@ -150,8 +170,6 @@ export class Kernel {
   private readonly bequests = new Map<number, number[]>();
   /** Reclaims of dead device drivers still waiting for the device to acknowledge its detach. */
   private readonly reclaiming = new WeakMap<Domain, Promise<void>>();
-  /** Each in-thread instance's deadline-check token, mapped to the instance (instanceToken). */
-  private readonly instanceOfToken = new WeakMap<object, Domain>();
   /** The deadline hooks every in-thread instance's checks call (makeDeadlineHooks). */
   private readonly deadlineHooks = this.makeDeadlineHooks();
 
@@ -626,14 +644,9 @@ export class Kernel {
     if (d?.live) this.fault(d, 'panic', err);
   }
 
-  /**
-   * A new token for instance `d`'s deadline checks (isolation.ts): an empty frozen object, which
-   * only this kernel's deadlineHooks can map back to `d`.
-   */
+  /** A new token for instance `d`'s deadline checks (InstanceToken). */
   private instanceToken(d: Domain): object {
-    const token = harden({});
-    this.instanceOfToken.set(token, d);
-    return token;
+    return Object.freeze(new InstanceToken(d));
   }
 
   /**
@@ -642,7 +655,7 @@ export class Kernel {
    */
   private makeDeadlineHooks(): DeadlineHooks {
     const instanceOf = (token: object): Domain => {
-      const d = this.instanceOfToken.get(token);
+      const d = typeof token === 'object' && token !== null ? instanceOfToken(token) : undefined;
       if (d === undefined) throw new TypeError('a deadline check needs its instance token');
       return d;
     };

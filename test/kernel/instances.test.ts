@@ -67,7 +67,7 @@ describe('instances of one artifact', () => {
     // The deadline hooks are shared by every instance; the token names whose checks they are.
     assert.equal(
       probe('ms_mark').attempt('hooks'),
-      'own tick 1024; own aw v; forged token blocked: TypeError; no token blocked: TypeError; token frozen and empty; hooks frozen',
+      'own tick 1024; own aw v; forged token blocked: TypeError; no token blocked: TypeError; token frozen and empty; its constructor Object; hooks frozen',
     );
     kernel.restart('ms_mark');
     assert.equal(probe('ms_mark').attempt('find-mark'), '', 'the restarted instance found a mark');

@@ -92,6 +92,8 @@ const useHooks = (): string => {
     }
   }
   out.push(`token ${Object.isFrozen(token) && Reflect.ownKeys(token).length === 0 ? 'frozen and empty' : 'has content'}`);
+  // Its prototype must not lead back to what made it (which could make or read tokens).
+  out.push(`its constructor ${(Object.getPrototypeOf(token) as { constructor: unknown }).constructor === Object ? 'Object' : 'another'}`);
   out.push(`hooks ${Object.isFrozen(tick) && Object.isFrozen(aw) ? 'frozen' : 'writable'}`);
   return out.join('; ');
 };
