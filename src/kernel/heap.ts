@@ -581,9 +581,10 @@ export class ExchangeHeap {
    */
   private listedChildren(): Uint8Array {
     const listed = new Uint8Array(this.highWater);
-    const mark = (c: number): void => {
-      listed[c] = 1;
-    };
+    // A store through a DataView: under lockdown a typed-array store takes V8's slow path (see the
+    // w_ views), and a dead domain's reclaim makes one per element of its rings.
+    const w = new DataView(listed.buffer);
+    const mark = (c: number): void => w.setUint8(c, 1);
     for (let p = 0; p < this.highWater; p++) {
       if (this.owner[p] !== FREE && this.hasChildren[this.type[p]!] === 1) this.forEachChild(p, mark);
     }
@@ -595,29 +596,17 @@ export class ExchangeHeap {
    * its holder no longer lists (a stray: its entry was overwritten in the holder's memory) keeps
    * the owner it names; a free slot's is FREE. See the owners invariant.
    */
-  private effectiveOwners(listed = this.listedChildren()): Int32Array {
+  private effectiveOwners(): Int32Array {
+    const listed = this.listedChildren();
     const hw = this.highWater;
     const out = new Int32Array(hw);
+    const w = new DataView(out.buffer); // see listedChildren
     for (let s = 0; s < hw; s++) {
       let c = s;
       for (let steps = 0; listed[c] === 1 && steps < hw; steps++) c = this.parent[c]!;
-      out[s] = this.owner[c]!;
+      w.setInt32(s * 4, this.owner[c]!, true);
     }
     return out;
-  }
-
-  /**
-   * Is slot `s` held, through parents that each list it (`listed`: listedChildren), by a value
-   * `pred` accepts? A stray's stale parent number is not followed. O(depth), with `listed` worked
-   * out once: bequeath asks this of every slot, and the elements of a deque must not each walk
-   * its ring (a dead NIC driver's rings hold thousands of buffers: that was ~10^6 steps a crash).
-   */
-  private heldBy(s: number, listed: Uint8Array, pred: (holder: number) => boolean): boolean {
-    for (let c = s, steps = 0; listed[c] === 1 && steps < this.highWater; steps++) {
-      c = this.parent[c]!;
-      if (pred(c)) return true;
-    }
-    return false;
   }
 
   // ---- entrusted values (shadow recovery) -------------------------------------------------------
@@ -709,34 +698,71 @@ export class ExchangeHeap {
   }
 
   /**
-   * Give dead domain `dead`'s entrusted values to their heirs (the first step of reclaim): each
-   * value going back as a root is one that no value going back holds; it is detached from its
-   * holder and moved, with what it holds, to its heir. Values held by a borrowed one stay.
+   * Give dead domain `dead`'s entrusted values to their heirs (the first step of reclaim; `listed`
+   * as listedChildren): each value going back as a root is one that no value going back holds; it
+   * is detached from its holder and moved, with what it holds, to its heir. Values held by a
+   * borrowed one stay.
+   * Flat loops over the slot table, no call per slot: this runs once per death, so V8 has not
+   * compiled it when a process's first driver dies, and a dead NIC driver's rings hold ~2000
+   * entrusted buffers (with a call per slot, ~5 ms of the first restart went here).
    */
-  private bequeath(dead: number): void {
+  private bequeath(dead: number, listed: Uint8Array): void {
     const rule = this.inheritance;
     const heirOf = this.heirOf;
     if (rule === null || heirOf === null) return;
-    const listed = this.listedChildren();
-    const owners = this.effectiveOwners(listed);
-    const goesBack = (s: number): boolean =>
-      owners[s] === dead && this.flags[s] === ENTRUSTED && this.borrows[s] === 0 && rule.mayInherit(dead, heirOf[s]!);
+    const hw = this.highWater;
+    // Per slot, 1 if it goes back: entrusted, not lent, the dead domain's (by its effective owner,
+    // as effectiveOwners finds it, for these slots only), to an heir the rule allows (asked once
+    // per run of one heir: a dead domain's values mostly have the same).
+    const back = new Uint8Array(hw);
+    const wBack = new DataView(back.buffer); // see listedChildren
+    let asked = -1;
+    let allowed = false;
+    for (let s = 0; s < hw; s++) {
+      if (this.flags[s] !== ENTRUSTED || this.borrows[s] !== 0) continue;
+      let top = s;
+      for (let steps = 0; listed[top] === 1 && steps < hw; steps++) top = this.parent[top]!;
+      if (this.owner[top] !== dead) continue;
+      const heir = heirOf[s]!;
+      if (heir !== asked) {
+        asked = heir;
+        allowed = rule.mayInherit(dead, heir);
+      }
+      if (allowed) wBack.setUint8(s, 1);
+    }
+    // Roots: going back, and no holder up the chain (through holders that list it: a stray's stale
+    // parent number is not followed) going back or lent.
     const roots: number[] = [];
-    for (let s = 0; s < this.highWater; s++) {
-      if (goesBack(s) && !this.heldBy(s, listed, (p) => goesBack(p) || this.borrows[p] !== 0)) roots.push(s);
+    for (let s = 0; s < hw; s++) {
+      if (back[s] !== 1) continue;
+      let root = true;
+      for (let c = s, steps = 0; listed[c] === 1 && steps < hw; steps++) {
+        c = this.parent[c]!;
+        if (back[c] === 1 || this.borrows[c] !== 0) {
+          root = false;
+          break;
+        }
+      }
+      if (root) roots.push(s);
     }
     if (roots.length === 0) return;
     const byHeir = new Map<number, number[]>();
+    let mine: number[] = [];
+    let mineOf = -1;
     for (const s of roots) {
       // Detached: its holder (freed by the reclaim that follows) no longer counts it as a child.
       if (this.parent[s] !== NO_PARENT) this.w_parent.setInt32(s * 4, NO_PARENT, true);
       const heir = heirOf[s]!;
       this.move(s, heir);
-      let mine = byHeir.get(heir);
-      if (mine === undefined) byHeir.set(heir, (mine = []));
+      if (heir !== mineOf) {
+        mineOf = heir;
+        const had = byHeir.get(heir);
+        if (had === undefined) byHeir.set(heir, (mine = []));
+        else mine = had;
+      }
       mine.push(s);
     }
-    for (const [heir, mine] of byHeir) rule.inherited(dead, heir, mine);
+    for (const [heir, theirs] of byHeir) rule.inherited(dead, heir, theirs);
   }
 
   // ---- accounting -----------------------------------------------------------------------------
@@ -783,7 +809,8 @@ export class ExchangeHeap {
    * how many roots were freed or scheduled.
    */
   reclaim(owner: number): number {
-    this.bequeath(owner);
+    const listed = this.listedChildren();
+    this.bequeath(owner, listed);
     let n = 0;
     for (let s = 0; s < this.highWater; s++) {
       if (this.owner[s] === owner && this.parent[s] === NO_PARENT && this.flags[s] !== PENDING_FREE) {
@@ -795,8 +822,9 @@ export class ExchangeHeap {
     // unreachable from any root; a second sweep frees those that name `owner` and those whose
     // holder is now free (one this reclaim freed). A child its holder lists is not one, whatever
     // (stale) owner it names: it is some live root's, or one lent to a call in progress (its free
-    // is pending) and goes when the borrow ends.
-    const listed = this.listedChildren();
+    // is pending) and goes when the borrow ends. `listed` still says which are listed: since it was
+    // taken, bequeath only detached roots (they name no parent now) and the frees only freed slots
+    // (and what their holders listed): no holder's memory changed.
     for (let s = 0; s < this.highWater; s++) {
       const p = this.parent[s]!;
       if (p === NO_PARENT || listed[s] === 1 || this.owner[s] === FREE) continue;
@@ -808,7 +836,6 @@ export class ExchangeHeap {
     }
     return n;
   }
-
 }
 
 function classOf(bytes: number): number {
