@@ -455,6 +455,20 @@ export class ExchangeHeap {
       this.w_owner.setInt32(child * 4, to, true);
     }
   }
+  /**
+   * adopt() for the flat roots (values without children: byte arrays) `children[0 .. n)`, with one
+   * owner lookup for them all: the kernel's return of a dead driver's ~2000 buffers to its shadow.
+   */
+  adoptFlat(parentSlot: number, children: readonly number[], n: number): void {
+    const to = this.ownerOf(parentSlot);
+    for (let i = 0; i < n; i++) {
+      const c = children[i]!;
+      this.w_parent.setInt32(c * 4, parentSlot, true);
+      this.w_gen.setUint32(c * 4, (this.gen[c]! + 1) >>> 0, true);
+      this.w_owner.setInt32(c * 4, to, true);
+    }
+  }
+
 
   /**
    * Move deque element `child` into container `to`, which has the same owner (the bulk move
@@ -580,13 +594,19 @@ export class ExchangeHeap {
    * the rings of their deques.
    */
   private listedChildren(): Uint8Array {
-    const listed = new Uint8Array(this.highWater);
+    const hw = this.highWater;
+    const listed = new Uint8Array(hw);
     // A store through a DataView: under lockdown a typed-array store takes V8's slow path (see the
     // w_ views), and a dead domain's reclaim makes one per element of its rings.
     const w = new DataView(listed.buffer);
     const mark = (c: number): void => w.setUint8(c, 1);
-    for (let p = 0; p < this.highWater; p++) {
-      if (this.owner[p] !== FREE && this.hasChildren[this.type[p]!] === 1) this.forEachChild(p, mark);
+    // Columns in locals, here and in reclaim's other passes: run once per death, these loops are
+    // interpreted the first time, where each `this.` is a load of its own.
+    const owner = this.owner;
+    const type = this.type;
+    const hasChildren = this.hasChildren;
+    for (let p = 0; p < hw; p++) {
+      if (owner[p] !== FREE && hasChildren[type[p]!] === 1) this.forEachChild(p, mark);
     }
     return listed;
   }
@@ -711,6 +731,10 @@ export class ExchangeHeap {
     const heirOf = this.heirOf;
     if (rule === null || heirOf === null) return;
     const hw = this.highWater;
+    const owner = this.owner;
+    const parent = this.parent;
+    const flags = this.flags;
+    const borrows = this.borrows;
     // Per slot, 1 if it goes back: entrusted, not lent, the dead domain's (by its effective owner,
     // as effectiveOwners finds it, for these slots only), to an heir the rule allows (asked once
     // per run of one heir: a dead domain's values mostly have the same).
@@ -719,10 +743,10 @@ export class ExchangeHeap {
     let asked = -1;
     let allowed = false;
     for (let s = 0; s < hw; s++) {
-      if (this.flags[s] !== ENTRUSTED || this.borrows[s] !== 0) continue;
+      if (flags[s] !== ENTRUSTED || borrows[s] !== 0) continue;
       let top = s;
-      for (let steps = 0; listed[top] === 1 && steps < hw; steps++) top = this.parent[top]!;
-      if (this.owner[top] !== dead) continue;
+      for (let steps = 0; listed[top] === 1 && steps < hw; steps++) top = parent[top]!;
+      if (owner[top] !== dead) continue;
       const heir = heirOf[s]!;
       if (heir !== asked) {
         asked = heir;
@@ -737,8 +761,8 @@ export class ExchangeHeap {
       if (back[s] !== 1) continue;
       let root = true;
       for (let c = s, steps = 0; listed[c] === 1 && steps < hw; steps++) {
-        c = this.parent[c]!;
-        if (back[c] === 1 || this.borrows[c] !== 0) {
+        c = parent[c]!;
+        if (back[c] === 1 || borrows[c] !== 0) {
           root = false;
           break;
         }
@@ -751,7 +775,7 @@ export class ExchangeHeap {
     let mineOf = -1;
     for (const s of roots) {
       // Detached: its holder (freed by the reclaim that follows) no longer counts it as a child.
-      if (this.parent[s] !== NO_PARENT) this.w_parent.setInt32(s * 4, NO_PARENT, true);
+      if (parent[s] !== NO_PARENT) this.w_parent.setInt32(s * 4, NO_PARENT, true);
       const heir = heirOf[s]!;
       this.move(s, heir);
       if (heir !== mineOf) {
@@ -804,16 +828,20 @@ export class ExchangeHeap {
   }
 
   /**
-   * Free every root slot `owner` holds (children go with their roots), after giving entrusted
+   * Free every root slot domain `dead` holds (children go with their roots), after giving entrusted
    * values back to their heirs (bequeath). Borrowed ones are freed when their borrow ends. Returns
    * how many roots were freed or scheduled.
    */
-  reclaim(owner: number): number {
+  reclaim(dead: number): number {
     const listed = this.listedChildren();
-    this.bequeath(owner, listed);
+    this.bequeath(dead, listed);
+    const hw = this.highWater; // no allocation below
+    const owner = this.owner;
+    const parent = this.parent;
+    const flags = this.flags;
     let n = 0;
-    for (let s = 0; s < this.highWater; s++) {
-      if (this.owner[s] === owner && this.parent[s] === NO_PARENT && this.flags[s] !== PENDING_FREE) {
+    for (let s = 0; s < hw; s++) {
+      if (owner[s] === dead && parent[s] === NO_PARENT && flags[s] !== PENDING_FREE) {
         this.free(s);
         n++;
       }
@@ -825,10 +853,10 @@ export class ExchangeHeap {
     // is pending) and goes when the borrow ends. `listed` still says which are listed: since it was
     // taken, bequeath only detached roots (they name no parent now) and the frees only freed slots
     // (and what their holders listed): no holder's memory changed.
-    for (let s = 0; s < this.highWater; s++) {
-      const p = this.parent[s]!;
-      if (p === NO_PARENT || listed[s] === 1 || this.owner[s] === FREE) continue;
-      if ((this.owner[s] === owner || this.owner[p] === FREE) && this.flags[s] !== PENDING_FREE && this.borrows[s] === 0) {
+    for (let s = 0; s < hw; s++) {
+      const p = parent[s]!;
+      if (p === NO_PARENT || listed[s] === 1 || owner[s] === FREE) continue;
+      if ((owner[s] === dead || owner[p] === FREE) && flags[s] !== PENDING_FREE && this.borrows[s] === 0) {
         this.w_parent.setInt32(s * 4, NO_PARENT, true);
         this.free(s);
         n++;

@@ -861,12 +861,16 @@ export class Kernel {
       kernel.bequests.delete(user.id);
       const out: object[] = [];
       if (!user.live) return Object.freeze(out);
+      // Byte arrays (buffers: childless) go into `into` by slot, in one run, with no handle minted
+      // for them (a dead NIC driver gives back ~2000); those it has no room for come back as handles.
+      const bufs: number[] = [];
       for (const s of roots) {
         if (kernel.heap.owner[s] !== user.id) continue;
-        // A byte array (a buffer: childless) goes into `into` by slot, with no handle minted for it.
-        if (into !== null && kernel.heap.type[s] === u8Array && kernel.kit.appendRoot(into, s, user.id)) continue;
-        out.push(kernel.kit.mint(s, user.id, false));
+        if (into !== null && kernel.heap.type[s] === u8Array) bufs.push(s);
+        else out.push(kernel.kit.mint(s, user.id, false));
       }
+      const taken = into === null ? 0 : kernel.kit.appendRoots(into, bufs, user.id);
+      for (let i = taken; i < bufs.length; i++) out.push(kernel.kit.mint(bufs[i]!, user.id, false));
       // Frozen, not hardened: harden would freeze each handle too, and a frozen handle has a hidden
       // class of its own — every handle operation the JIT had specialised to the one class of
       // handles then deoptimizes ("wrong map"), which made a process's first driver restart cost

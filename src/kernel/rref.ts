@@ -79,7 +79,7 @@ export type HandleHeap = Pick<
   | 'phys' | 'u8' | 'dv'
   | 'owner' | 'gen' | 'borrows' | 'type' | 'off' | 'len' | 'parent' | 'hasChildren'
   | 'registerType' | 'typeInfo' | 'validChild'
-  | 'alloc' | 'free' | 'move' | 'adopt' | 'release' | 'transfer' | 'heirAbove'
+  | 'alloc' | 'free' | 'move' | 'adopt' | 'adoptFlat' | 'release' | 'transfer' | 'heirAbove'
 >;
 
 /** A kit's state as its holders see it: opaque outside this module. */
@@ -104,12 +104,13 @@ export interface HandleKit<H extends HandleHeap = ExchangeHeap> {
   /** A fresh handle for `slot` held by `holder` (read-only when `ro`). */
   mint(slot: number, holder: number, ro: boolean): object;
   /**
-   * Append root `slot`, a value without children owned by `holder`, to `holder`'s deque `deque`
-   * (both checked by the caller, the kernel), as RRefDeque.push would but with no handle to either;
-   * false when the deque is full or lent to a call in progress (push refuses to change it then).
-   * A corrupt deque header is `holder`'s violation.
+   * Append roots `slots`, values without children owned by `holder`, in order to `holder`'s deque
+   * `deque` (all checked by the caller, the kernel), as RRefDeque.push would each but with no
+   * handle to any, as room allows; returns how many it took (a prefix of `slots`), 0 when the
+   * deque is lent to a call in progress (push refuses to change it then). A corrupt deque header
+   * is `holder`'s violation.
    */
-  appendRoot(deque: number, slot: number, holder: number): boolean;
+  appendRoots(deque: number, slots: readonly number[], holder: number): number;
   /** Move root `h` (held by `from`) to `to`; returns the new holder's fresh handle. */
   moveTo(h: object, from: number, to: number): object;
   /**
@@ -1019,8 +1020,7 @@ function checkHeader(k: KitState, holder: number, s: number, head: number, count
 /**
  * Appends root `c` (movable by `holder`, not containing the deque) to the back of deque `s`, which
  * `holder` may change, and makes it the deque's child; false when the deque is full. A corrupt
- * header is `holder`'s violation. RRefDeque.push, and the kernel's own return of a dead driver's
- * buffers to its shadow (HandleKit.appendRoot), which needs no handle per buffer.
+ * header is `holder`'s violation. RRefDeque.push.
  */
 function append(k: KitState, holder: number, s: number, c: number): boolean {
   const b = k.off[s]!;
@@ -1035,6 +1035,25 @@ function append(k: KitState, holder: number, s: number, c: number): boolean {
   dv.setUint32(b + 4, count + 1, true);
   k.heap.adopt(s, c);
   return true;
+}
+
+/**
+ * append() for a run of flat roots `cs` (childless values `holder` may move), in order, as room
+ * allows, with one header check and one owner lookup for them all; returns how many it took (a
+ * prefix of cs). The kernel's return of a dead driver's buffers to its shadow (appendRoots).
+ */
+function appendFlat(k: KitState, holder: number, s: number, cs: readonly number[]): number {
+  const b = k.off[s]!;
+  const dv = k.dv;
+  const head = dv.getUint32(b, true);
+  const count = dv.getUint32(b + 4, true);
+  const cap = dv.getUint32(b + 8, true);
+  checkHeader(k, holder, s, head, count, cap);
+  const n = Math.min(cs.length, cap - count);
+  for (let i = 0, at = head + count; i < n; i++, at++) dv.setUint32(b + DEQUE_HEADER + (at % cap) * 4, cs[i]!, true);
+  dv.setUint32(b + 4, count + n, true);
+  k.heap.adoptFlat(s, cs, n);
+  return n;
 }
 
 /** Is slot `s` slot `c` or inside it (c among s's ancestors)? Moving c into s would make a cycle. */
@@ -1140,7 +1159,7 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
     checkMovable: (h, holder) => checkMovable(k, h, holder),
     revoke: (h) => revoke(own(h)),
     mint,
-    appendRoot: (deque, slot, holder) => k.borrows[deque] === 0 && append(k, holder, deque, slot),
+    appendRoots: (deque, slots, holder) => (k.borrows[deque] === 0 ? appendFlat(k, holder, deque, slots) : 0),
     moveTo(h, from, to) {
       const s = checkMovable(k, h, from);
       return mintAs(k, s, heap.move(s, to), to * 2, ROOT);

@@ -169,6 +169,10 @@ class SharedHeapView implements HandleHeap {
   move(): number {
     throw new HeapError('EINVAL', 'a worker domain moves RRefs only through calls');
   }
+
+  adoptFlat(): void {
+    throw new HeapError('EINVAL', 'only the kernel thread appends roots by slot (HandleKit.appendRoots)');
+  }
 }
 
 // ---- domain state ---------------------------------------------------------------------------------

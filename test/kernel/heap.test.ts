@@ -313,24 +313,25 @@ describe('deque moveFrom (bulk move between two deques of one holder)', () => {
     assert.deepEqual(drain(moved), [7, 8]);
   });
 
-  test('appendRoot (the kernel\'s push by slot): the buffer becomes the deque\'s last element, its handles revoked; a full or lent deque takes nothing', () => {
+  test('appendRoots (the kernel\'s push by slot): the buffers become the deque\'s last elements in order, their handles revoked; a full or lent deque takes what it has room for, or nothing', () => {
     const { kit, heap } = setup();
-    const dq = any(kit.allocDeque(1, 2));
+    const dq = any(kit.allocDeque(1, 3));
     const d = kit.slotOf(dq);
     fill(kit, dq, [1]);
-    const b = any(kit.allocBytes(1, 8));
-    b.setU8(0, 2);
-    const s = kit.slotOf(b);
+    const bufs = [2, 3, 4].map((v) => {
+      const b = any(kit.allocBytes(1, 8));
+      b.setU8(0, v);
+      return b;
+    });
+    const slots = bufs.map((b) => kit.slotOf(b));
     heap.beginBorrow(d);
-    assert.equal(kit.appendRoot(d, s, 1), false, 'a lent deque cannot change');
+    assert.equal(kit.appendRoots(d, slots, 1), 0, 'a lent deque cannot change');
     heap.endBorrow(d);
-    assert.equal(kit.appendRoot(d, s, 1), true);
-    assert.equal(heap.parent[s], d, 'the deque holds it');
-    assert.equal(b.valid, false, 'the handle to it is revoked, as by a push');
-    const c = kit.slotOf(kit.allocBytes(1, 8));
-    assert.equal(kit.appendRoot(d, c, 1), false, 'full');
-    assert.equal(heap.parent[c], -1, 'a buffer not taken stays a root');
-    assert.deepEqual(drain(dq), [1, 2], 'in order, behind what was there');
+    assert.equal(kit.appendRoots(d, slots, 1), 2, 'as room allows: a prefix');
+    assert.deepEqual(slots.map((s) => heap.parent[s]), [d, d, -1], 'the deque holds what it took; the rest stays a root');
+    assert.deepEqual(bufs.map((b) => b.valid), [false, false, true], 'handles to what it took are revoked, as by a push');
+    assert.equal(kit.appendRoots(d, slots.slice(2), 1), 0, 'full');
+    assert.deepEqual(drain(dq), [1, 2, 3], 'in order, behind what was there');
   });
 
   test('revoked, foreign, borrowed, lent, non-deque and identical deques are refused, and a bad count', () => {
