@@ -570,13 +570,17 @@ export class ExchangeHeap {
       }
       return;
     }
-    // Deque: walk the ring.
+    // Deque: walk the ring, validChild inline (a dead driver's reclaim walks ~2000 elements, the
+    // first time interpreted, where each call counts).
     const head = this.dv.getUint32(base, true);
     const cap = this.ringCap(slot, base);
     const n = this.dequeLength(slot, base);
+    const hw = this.highWater;
+    const owner = this.owner;
+    const parent = this.parent;
     for (let i = 0; i < n; i++) {
       const c = this.dv.getUint32(base + DEQUE_HEADER + ((head + i) % cap) * 4, true);
-      if (this.validChild(slot, c)) fn(c);
+      if (c < hw && owner[c] !== FREE && parent[c] === slot) fn(c);
     }
   }
 
@@ -735,6 +739,8 @@ export class ExchangeHeap {
     const parent = this.parent;
     const flags = this.flags;
     const borrows = this.borrows;
+    const type = this.type;
+    const hasChildren = this.hasChildren;
     // Per slot, 1 if it goes back: entrusted, not lent, the dead domain's (by its effective owner,
     // as effectiveOwners finds it, for these slots only), to an heir the rule allows (asked once
     // per run of one heir: a dead domain's values mostly have the same).
@@ -777,7 +783,12 @@ export class ExchangeHeap {
       // Detached: its holder (freed by the reclaim that follows) no longer counts it as a child.
       if (parent[s] !== NO_PARENT) this.w_parent.setInt32(s * 4, NO_PARENT, true);
       const heir = heirOf[s]!;
-      this.move(s, heir);
+      if (hasChildren[type[s]!] === 1) this.move(s, heir);
+      else {
+        // move()'s flat case inline: a dead driver's ~2000 buffers, interpreted the first time.
+        this.w_gen.setUint32(s * 4, (this.gen[s]! + 1) >>> 0, true);
+        this.w_owner.setInt32(s * 4, heir, true);
+      }
       if (heir !== mineOf) {
         mineOf = heir;
         const had = byHeir.get(heir);
