@@ -152,22 +152,28 @@ interface QueuePair {
   phase: number;
   /** SQ tail written but its doorbell not yet stored. */
   dirty: boolean;
-  readonly free: Int32Array;
+  /**
+   * The per-CID numbers below are DataViews (free: i32, deadline: f64, zombie: u8 per entry):
+   * domain code runs under SES lockdown, where V8 takes a slow path (~50 ns,
+   * `lockdown-costs.js`) for every store into a typed array, and a DataView's setters do not.
+   * Three such stores a command (take a CID, stamp its deadline, give it back).
+   */
+  readonly free: DataView;
   nfree: number;
   readonly req: (BlockRequest | null)[];
   readonly waiter: (Waiter | null)[];
   /** Description of admin commands, for error messages. */
   readonly what: string[];
-  readonly deadline: Float64Array;
-  readonly zombie: Uint8Array;
+  readonly deadline: DataView;
+  readonly zombie: DataView;
   /** PRP list pages per CID, allocated on first use and reused. */
   readonly lists: DmaBytes[][];
 }
 
 function newQueuePair(qid: number, depth: number, sq: DmaBytes, cq: DmaBytes, sqDb: number, cqDb: number): QueuePair {
   const slots = depth - 1;
-  const free = new Int32Array(slots);
-  for (let i = 0; i < slots; i++) free[i] = slots - 1 - i;
+  const free = new DataView(new ArrayBuffer(slots * 4));
+  for (let i = 0; i < slots; i++) free.setInt32(i * 4, slots - 1 - i);
   return {
     qid, depth, sq, cq, sqDb, cqDb,
     sqTail: 0, cqHead: 0, phase: 1, dirty: false,
@@ -175,8 +181,8 @@ function newQueuePair(qid: number, depth: number, sq: DmaBytes, cq: DmaBytes, sq
     req: new Array<BlockRequest | null>(slots).fill(null),
     waiter: new Array<Waiter | null>(slots).fill(null),
     what: new Array<string>(slots).fill(''),
-    deadline: new Float64Array(slots),
-    zombie: new Uint8Array(slots),
+    deadline: new DataView(new ArrayBuffer(slots * 8)),
+    zombie: new DataView(new ArrayBuffer(slots)),
     lists: Array.from({ length: slots }, () => []),
   };
 }
@@ -453,9 +459,9 @@ export function createNvmeCore(o: NvmeCoreOptions): NvmeCore {
   // Submission
 
   function takeCid(q: QueuePair): number {
-    const cid = q.free[--q.nfree]!;
+    const cid = q.free.getInt32(--q.nfree * 4);
     const d = o.now() + opts.timeoutMs;
-    q.deadline[cid] = d;
+    q.deadline.setFloat64(cid * 8, d);
     if (d < nextDeadline) nextDeadline = d;
     return cid;
   }
@@ -606,14 +612,14 @@ export function createNvmeCore(o: NvmeCoreOptions): NvmeCore {
       const cid = dw3 & 0xffff;
       const status = dw3 >>> 17;
       if (cid < q.depth - 1) {
-        if (q.zombie[cid] === 1) {
-          q.zombie[cid] = 0;
-          q.free[q.nfree++] = cid;
+        if (q.zombie.getUint8(cid) === 1) {
+          q.zombie.setUint8(cid, 0);
+          q.free.setInt32(q.nfree++ * 4, cid);
         } else if (q.req[cid] !== null || q.waiter[cid] !== null) {
           const err = (status & 0x7ff) === 0 ? null
             : new NvmeError('status', describe(q, cid), (status >>> 8) & 7, status & 0xff);
           complete(q, cid, err, cq.getU32(off));
-          q.free[q.nfree++] = cid;
+          q.free.setInt32(q.nfree++ * 4, cid);
         }
       }
       if (++head === q.depth) { head = 0; q.phase ^= 1; }
@@ -651,11 +657,12 @@ export function createNvmeCore(o: NvmeCoreOptions): NvmeCore {
     for (const q of admin === null ? io : [admin, ...io]) {
       for (let cid = 0; cid < q.depth - 1; cid++) {
         if (q.req[cid] === null && q.waiter[cid] === null) continue;
-        if (q.deadline[cid]! <= t) {
+        const d = q.deadline.getFloat64(cid * 8);
+        if (d <= t) {
           complete(q, cid, new NvmeError('timeout', `${describe(q, cid)} after ${opts.timeoutMs} ms`), 0);
-          q.zombie[cid] = 1; // keeps the CID until the controller answers or is reset
-        } else if (q.deadline[cid]! < next) {
-          next = q.deadline[cid]!;
+          q.zombie.setUint8(cid, 1); // keeps the CID until the controller answers or is reset
+        } else if (d < next) {
+          next = d;
         }
       }
     }
