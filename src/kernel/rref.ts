@@ -1018,21 +1018,32 @@ function checkHeader(k: KitState, holder: number, s: number, head: number, count
 }
 
 /**
+ * Where deque `s` (at `b`) takes its next element: its ring index behind the last one, or -1 when
+ * full. Its header is checked first (a corrupt one is `holder`'s violation).
+ */
+function tailOf(k: KitState, holder: number, s: number, b: number): number {
+  const dv = k.dv;
+  const head = dv.getUint32(b, true);
+  const count = dv.getUint32(b + 4, true);
+  const cap = dv.getUint32(b + 8, true);
+  checkHeader(k, holder, s, head, count, cap);
+  if (count === cap) return -1;
+  const at = head + count;
+  return at < cap ? at : at - cap;
+}
+
+/**
  * Appends root `c` (movable by `holder`, not containing the deque) to the back of deque `s`, which
  * `holder` may change, and makes it the deque's child; false when the deque is full. A corrupt
  * header is `holder`'s violation. RRefDeque.push.
  */
 function append(k: KitState, holder: number, s: number, c: number): boolean {
   const b = k.off[s]!;
+  const at = tailOf(k, holder, s, b);
+  if (at < 0) return false;
   const dv = k.dv;
-  const head = dv.getUint32(b, true);
-  const count = dv.getUint32(b + 4, true);
-  const cap = dv.getUint32(b + 8, true);
-  checkHeader(k, holder, s, head, count, cap);
-  if (count === cap) return false;
-  const at = head + count;
-  dv.setUint32(b + DEQUE_HEADER + (at < cap ? at : at - cap) * 4, c, true);
-  dv.setUint32(b + 4, count + 1, true);
+  dv.setUint32(b + DEQUE_HEADER + at * 4, c, true);
+  dv.setUint32(b + 4, dv.getUint32(b + 4, true) + 1, true);
   k.heap.adopt(s, c);
   return true;
 }
@@ -1044,13 +1055,13 @@ function append(k: KitState, holder: number, s: number, c: number): boolean {
  */
 function appendFlat(k: KitState, holder: number, s: number, cs: readonly number[]): number {
   const b = k.off[s]!;
+  let at = tailOf(k, holder, s, b);
+  if (at < 0) return 0;
   const dv = k.dv;
-  const head = dv.getUint32(b, true);
   const count = dv.getUint32(b + 4, true);
   const cap = dv.getUint32(b + 8, true);
-  checkHeader(k, holder, s, head, count, cap);
   const n = Math.min(cs.length, cap - count);
-  for (let i = 0, at = head + count; i < n; i++, at++) dv.setUint32(b + DEQUE_HEADER + (at % cap) * 4, cs[i]!, true);
+  for (let i = 0; i < n; i++, at = at + 1 === cap ? 0 : at + 1) dv.setUint32(b + DEQUE_HEADER + at * 4, cs[i]!, true);
   dv.setUint32(b + 4, count + n, true);
   k.heap.adoptFlat(s, cs, n);
   return n;
