@@ -22,7 +22,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { FREE } from '../../src/kernel/heap.js';
+import { FREE, DEQUE_HEADER } from '../../src/kernel/heap.js';
 import { HandleError } from '../../src/kernel/rref.js';
 import { Kernel } from '../../src/kernel/kernel.js';
 import { isRpcError } from '../../src/kernel/errors.js';
@@ -161,6 +161,38 @@ test('entrusting marks only the value; what leaves it (pop, moveFrom into a dequ
   assert.deepEqual(new Set(given[0]!.roots), new Set([bufs[0], bufs[1]]), 'the popped and the bulk-moved buffer, each a root');
   assert.equal(heap.owner[ownSlot], FREE, 'the driver’s deque itself was freed');
   for (const s of given[0]!.roots) any(kit.mint(s, HEIR, false)).drop();
+  assert.deepEqual(heap.totalUsage(), { bytes: 0, slots: 0 });
+});
+
+test('strays among a dead driver’s ring entries: an entrusted one still goes back, one of its own is freed, nothing leaks', () => {
+  const { heap, kit, given } = setup();
+  const ring = any(kit.allocDeque(DRIVER, 4));
+  const ringSlot = kit.slotOf(ring);
+  const entrusted = [1, 2].map((id) => {
+    const b = any(kit.allocBytes(HEIR, 64));
+    b.setU32(0, id);
+    const slot = kit.slotOf(b);
+    heap.entrust(slot, HEIR);
+    ring.push(kit.moveTo(b, HEIR, DRIVER));
+    return slot;
+  });
+  const own = kit.slotOf(kit.allocBytes(DRIVER, 64));
+  ring.push(kit.mint(own, DRIVER, false));
+  // The driver overwrites its second and third entries: an entrusted buffer and one of its own
+  // become strays (unreachable from the ring, each still naming it as parent).
+  ring.setU32(DEQUE_HEADER + 4, 0xffff);
+  ring.setU32(DEQUE_HEADER + 8, 0xfffe);
+  heap.reclaim(DRIVER);
+  assert.equal(given.length, 1);
+  assert.deepEqual(new Set(given[0]!.roots), new Set(entrusted), 'both entrusted buffers go back, the stray too');
+  assert.equal(heap.owner[ringSlot], FREE, 'the driver’s ring was freed');
+  assert.equal(heap.owner[own], FREE, 'and its own stray buffer');
+  entrusted.forEach((s, i) => {
+    assert.equal(heap.parent[s], -1, 'a root now');
+    const back = any(kit.mint(s, HEIR, false));
+    assert.equal(back.getU32(0), i + 1, 'its bytes untouched');
+    back.drop();
+  });
   assert.deepEqual(heap.totalUsage(), { bytes: 0, slots: 0 });
 });
 
