@@ -455,6 +455,7 @@ export class ExchangeHeap {
       this.w_owner.setInt32(child * 4, to, true);
     }
   }
+
   /**
    * adopt() for the flat roots (values without children: byte arrays) `children[0 .. n)`, with one
    * owner lookup for them all: the kernel's return of a dead driver's ~2000 buffers to its shadow.
@@ -468,7 +469,6 @@ export class ExchangeHeap {
       this.w_owner.setInt32(c * 4, to, true);
     }
   }
-
 
   /**
    * Move deque element `child` into container `to`, which has the same owner (the bulk move
@@ -850,6 +850,7 @@ export class ExchangeHeap {
     const owner = this.owner;
     const parent = this.parent;
     const flags = this.flags;
+    const borrows = this.borrows;
     let n = 0;
     for (let s = 0; s < hw; s++) {
       if (owner[s] === dead && parent[s] === NO_PARENT && flags[s] !== PENDING_FREE) {
@@ -858,7 +859,7 @@ export class ExchangeHeap {
       }
     }
     // Strays — children whose slot numbers were overwritten in their holder's memory — are
-    // unreachable from any root; a second sweep frees those that name `owner` and those whose
+    // unreachable from any root; a second sweep frees those that name `dead` and those whose
     // holder is now free (one this reclaim freed). A child its holder lists is not one, whatever
     // (stale) owner it names: it is some live root's, or one lent to a call in progress (its free
     // is pending) and goes when the borrow ends. `listed` still says which are listed: since it was
@@ -867,7 +868,7 @@ export class ExchangeHeap {
     for (let s = 0; s < hw; s++) {
       const p = parent[s]!;
       if (p === NO_PARENT || listed[s] === 1 || owner[s] === FREE) continue;
-      if ((owner[s] === dead || owner[p] === FREE) && flags[s] !== PENDING_FREE && this.borrows[s] === 0) {
+      if ((owner[s] === dead || owner[p] === FREE) && flags[s] !== PENDING_FREE && borrows[s] === 0) {
         this.w_parent.setInt32(s * 4, NO_PARENT, true);
         this.free(s);
         n++;
