@@ -1,13 +1,15 @@
 /**
  * Probe: how long the kernel takes to restart the NIC driver under l2fwd traffic (a new instance:
- * its artifact instantiated and its init run, which resets the NIC and programs new rings). Boots
- * l2fwd over nic_shadow on pktgen, injects `n` faults into the driver one after another (each
- * met by the shadow, which restarts it) and prints how long each `Kernel.terminate` took (the
- * heap's reclaim of the dead instance's memory in it), each `Kernel.restart`, and how long the
- * call that met the death waited in all (the shadow's lastRestartMs: from the death —
- * the kernel's termination and reclamation included — to the reissued call's answer). The first
- * restarts of a process are the slow ones (cold recovery code, V8 re-optimizing on the same two
- * cores): `bench net`'s recovery case measures after five.
+ * its artifact instantiated and its init run, which resets the NIC and programs new rings), and
+ * where that time goes. Boots l2fwd over nic_shadow on pktgen, injects `n` faults into the driver
+ * one after another (each met by the shadow, which restarts it) and prints, per restart, a
+ * timeline in ms from the death (the start of `Kernel.terminate`): the termination, with the
+ * device's detach and the heap's reclaim inside it; `Kernel.restart`, with the device's attach
+ * inside it; the return of the dead driver's buffers to the shadow (`HandleKit.appendRoots`); and
+ * the answer of the call that met the death (the shadow's lastRestartMs: from the death to the
+ * reissued call's answer — the caller's whole wait). The first restarts of a process are the slow
+ * ones (code run for the first time, V8 re-optimizing on the same two cores): `bench net`'s
+ * recovery case measures after five.
  *
  *   node dist/src/bench/probes/restart-times.js [n=6]
  */
@@ -21,36 +23,42 @@ const n = Number(process.argv[2] ?? 6);
 const boot = await bootNet({ backend: PKTGEN_64, shadow: true, app: 'l2fwd' });
 try {
   const k = boot.kernel;
-  /** Times each call of `obj[method]` into `into` (ms, two decimals). */
-  const timed = <O extends object, M extends keyof O>(obj: O, method: M, into: string[]): void => {
+  /** Events of the current restart: [label, ms since performance's origin]. */
+  let events: [string, number][] = [];
+  /** Stamps `label<` and `label>` around each call of `obj[method]`. */
+  const stamped = <O extends object>(obj: O, method: keyof O & string, label: string): void => {
     const f = (obj[method] as (...a: unknown[]) => unknown).bind(obj);
-    (obj as Record<M, unknown>)[method] = (...a: unknown[]) => {
-      const t0 = performance.now();
+    (obj as Record<string, unknown>)[method] = (...a: unknown[]) => {
+      events.push([`${label}<`, performance.now()]);
       try {
         return f(...a);
       } finally {
-        into.push((performance.now() - t0).toFixed(2));
+        events.push([`${label}>`, performance.now()]);
       }
     };
   };
-  const terminate: string[] = [];
-  const reclaim: string[] = [];
-  const restart: string[] = [];
-  timed(k, 'terminate', terminate);
-  timed(k.heap, 'reclaim', reclaim);
-  timed(k, 'restart', restart);
-  const stalls: string[] = [];
+  stamped(k, 'terminate', 'terminate');
+  stamped(k.heap, 'reclaim', 'reclaim');
+  stamped(boot.dev!, 'detach', 'detach');
+  stamped(boot.dev!, 'attach', 'attach');
+  stamped(k, 'restart', 'restart');
+  stamped(k.kit, 'appendRoots', 'buffers back');
+  /** "label a–b" for the first call of `label` (ms from t0), or '' if none. */
+  const span = (label: string, t0: number): string => {
+    const a = events.find(([l]) => l === `${label}<`)?.[1];
+    const b = events.find(([l]) => l === `${label}>`)?.[1];
+    return a === undefined || b === undefined ? '' : `${label} ${(a - t0).toFixed(2)}–${(b - t0).toFixed(2)}`;
+  };
   boot.app!.run('fwd', 32, 300);
-  for (let i = 0; i < n; i++) {
+  for (let i = 1; i <= n; i++) {
+    events = [];
     k.injectFault(boot.driverName!, { afterCalls: 3 });
     boot.app!.run('fwd', 32, 200);
     await new Promise((r) => setTimeout(r, 50));
-    stalls.push(boot.netStats().lastRestartMs.toFixed(2));
+    const t0 = events.find(([l]) => l === 'terminate<')?.[1] ?? NaN;
+    const parts = ['terminate', 'detach', 'reclaim', 'restart', 'attach', 'buffers back'].map((l) => span(l, t0)).filter((x) => x !== '');
+    console.log(`restart ${i}: ${parts.join(', ')}; answered at ${boot.netStats().lastRestartMs.toFixed(2)}`);
   }
-  console.log(`Kernel.terminate ms: ${terminate.join(' ')}`);
-  console.log(`  of which the heap's reclaim: ${reclaim.join(' ')}`);
-  console.log(`Kernel.restart ms: ${restart.join(' ')}`);
-  console.log(`the caller's wait, ms: ${stalls.join(' ')}`);
 } finally {
   await boot.stop();
 }
