@@ -332,6 +332,17 @@ describe('deque moveFrom (bulk move between two deques of one holder)', () => {
     assert.deepEqual(bufs.map((b) => b.valid), [false, false, true], 'handles to what it took are revoked, as by a push');
     assert.equal(kit.appendRoots(d, slots.slice(2), 1), 0, 'full');
     assert.deepEqual(drain(dq), [1, 2, 3], 'in order, behind what was there');
+    // Across the ring's end: the tail at its last slot (behind 6), the run wraps to the front
+    // (the buffers made first, so that none reuses the slot number the popped entry left behind).
+    const more = [8, 9].map((v) => {
+      const b = any(kit.allocBytes(1, 8));
+      b.setU8(0, v);
+      return kit.slotOf(b);
+    });
+    fill(kit, dq, [5, 6]);
+    dq.pop().drop();
+    assert.equal(kit.appendRoots(d, [slots[2]!, ...more], 1), 2, 'room for two behind 6');
+    assert.deepEqual(drain(dq), [6, 4, 8], 'wrapped, in order');
   });
 
   test('revoked, foreign, borrowed, lent, non-deque and identical deques are refused, and a bad count', () => {
