@@ -179,12 +179,13 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
         // see src/kernel/isolation.ts); from then on a restarted driver runs its predecessor's
         // code, which is the steady state of one crash per second that the pairs measure.
         await window(-1);
-        const warmups: { durs: number[]; ends: number[]; crashAt: number }[] = [];
+        type CrashWindow = { durs: number[]; ends: number[]; crashAt: number };
+        const warmups: CrashWindow[] = [];
         for (let i = 0; i < WARMUP_RESTARTS; i++) warmups.push(await window(crashAtMs));
         let quiet = { n: 0, ms: 0 };
         let crashy = { n: 0, ms: 0 };
         const normalDurs: number[] = [];
-        const crashes: { durs: number[]; ends: number[]; crashAt: number }[] = [];
+        const crashes: CrashWindow[] = [];
         const quietWindows: { durs: number[]; ends: number[]; t0: number }[] = [];
         for (let p = 0; p < pairs; p++) {
           for (const crash of p % 2 === 0 ? [false, true] : [true, false]) {
@@ -200,17 +201,16 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
           }
         }
         const normal = median(normalDurs);
-        /** A crash window's restart: the first batch finished after the crash, less a normal batch (NaN: none finished). */
-        const restartOf = (w: { durs: number[]; ends: number[]; crashAt: number }): number => {
-          const i = w.ends.findIndex((e) => e > w.crashAt);
-          return i < 0 ? NaN : Math.max(0, w.durs[i]! - normal);
-        };
+        /** The first batch a crash window finished after its crash (-1: none did). */
+        const firstAfterCrash = (w: CrashWindow): number => w.ends.findIndex((e) => e > w.crashAt);
+        /** A crash window's restart: its first batch after the crash (`i`), less a normal batch (NaN: none finished). */
+        const restartOf = (w: CrashWindow, i = firstAfterCrash(w)): number => (i < 0 ? NaN : Math.max(0, w.durs[i]! - normal));
         const restart: number[] = [];
         const backToSpeed: number[] = [];
         for (const w of crashes) {
-          const i = w.ends.findIndex((e) => e > w.crashAt);
+          const i = firstAfterCrash(w);
           if (i < 0) continue;
-          restart.push(restartOf(w));
+          restart.push(restartOf(w, i));
           // Back to speed: the first of 10 consecutive batches within 1.5x a normal one.
           for (let j = i; j + 10 <= w.durs.length; j++) {
             if (w.durs.slice(j, j + 10).every((d) => d <= 1.5 * normal)) {
@@ -242,7 +242,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
           mbps_no_crash: mbps(quiet),
           mbps_crash_per_s: mbps(crashy),
           restart_ms: Math.round(median(restart) * 1000) / 1000,
-          ...warmupRestarts(warmups.map(restartOf)),
+          ...warmupRestarts(warmups.map((w) => restartOf(w))),
           back_to_speed_ms: Math.round(median(backToSpeed) * 10) / 10,
           crash_cost_ms: Math.round(crashCost * 10) / 10,
         });
