@@ -7,7 +7,9 @@
  * after every delivery and dropped on stop, so a stopped device keeps no handle on the event loop.
  *
  * Attach and detach (the function-reset handshake of bus.ts) are synchronous: the kernel calls
- * them from domain load and termination, which are synchronous. The device acknowledges within
+ * them from domain load and termination, which are synchronous. Detach requests the reset at once
+ * and hands back the wait for its acknowledgement, so that the kernel's other termination work
+ * overlaps the device's answer. The device acknowledges within
  * one command or descriptor (microseconds when it runs, a futex wake when it is parked), so the
  * kernel thread blocks briefly in Atomics.wait. Detach's wait is bounded by DETACH_SYNC_MS: a
  * device that has not acknowledged by then (its worker starved or stuck in a slow host I/O) gets
@@ -40,14 +42,19 @@ export interface DeviceHandle {
    */
   attach(timeoutMs?: number): void;
   /**
-   * Take the device from its driver: bus mastering off, function reset. Returns true once the
-   * device acknowledged (no DMA in progress, none until the next attach), or, if it did not within
-   * a short synchronous bound, a promise that resolves when it does or its worker exits.
+   * Take the device from its driver: bus mastering off and a function reset, requested at once.
+   * Returns the wait for the device's acknowledgement (no DMA in progress, none until the next
+   * attach), which the caller runs when it needs the device quiet — after other work, which the
+   * device's answer then overlaps: it returns true once the device acknowledged or, if it did not
+   * within a short synchronous bound, a promise that resolves when it does or its worker exits.
    */
-  detach(): true | Promise<void>;
+  detach(): DetachWait;
   /** Messages the model posts besides 'ready' (statistics, errors) reach here. */
   onMessage(handler: (msg: unknown) => void): void;
 }
+
+/** DeviceHandle.detach's wait for the acknowledgement: true, or a promise if it is slow to come. */
+export type DetachWait = () => true | Promise<void>;
 
 export interface StartDeviceOptions {
   name: string;
@@ -169,7 +176,7 @@ export function startDevice(opts: StartDeviceOptions): DeviceHandle {
     },
     detach() {
       const req = requestReset(0);
-      return waitAck(req, DETACH_SYNC_MS) ? true : ackLater(req);
+      return () => (waitAck(req, DETACH_SYNC_MS) ? true : ackLater(req));
     },
     async stop() {
       if (stopped) return;

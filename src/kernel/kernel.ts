@@ -40,7 +40,7 @@ import { defaultTrustedKeys, parseArtifact, verifyArtifact, type Artifact } from
 import { FINGERPRINT, LAYOUTS, PROXIES, SIGNATURES, VIA_PROXIES } from '../gen/idl.js';
 import { dequeFieldsOf, routeRefusal, type RouteHook, type RouteRecord, type RouteTable } from './routes.js';
 import { TICK_BUDGET, checkExport, instantiateDomain, type DeadlineHooks } from './isolation.js';
-import type { DeviceHandle } from '../devices/host.js';
+import type { DetachWait, DeviceHandle } from '../devices/host.js';
 import { ringWake, WAKE_WORD } from '../devices/bus.js';
 import type { ResourceLimits } from 'node:worker_threads';
 import { WorkerDomain, checkWorkerPlacement, type WorkerHost } from './worker-tier.js';
@@ -475,6 +475,11 @@ export class Kernel {
     d.deathCause = cause;
     d.diedAtMs = performance.now();
     this.liveById.delete(d.id);
+    // Its device stops first (bus mastering off, a reset requested): the device answers while the
+    // rest of the termination runs, and the reclaim below waits only for what is left of that.
+    const dev = this.deviceOf.get(d);
+    this.deviceOf.delete(d);
+    const quiet = dev === undefined ? null : dev.detach();
     for (const call of d.inflight.drain()) call.unwind(cause);
     for (const t of d.timers) clearTimeout(t);
     d.timers.clear();
@@ -485,7 +490,7 @@ export class Kernel {
     // A worker's thread may still be running: its slots are reclaimed once it has exited.
     const worker = this.workers.get(d);
     if (worker) worker.stop();
-    else this.reclaimAfterDetach(d);
+    else this.reclaimAfterDetach(d, quiet);
     for (const l of d.inbound) l.target = null;
     d.inbound.length = 0;
     // As a shadow, it inherits nothing more (what it inherited is its own now, reclaimed above).
@@ -506,13 +511,11 @@ export class Kernel {
 
   /**
    * Free a terminated domain's heap slots; if it drove a device, only after the device stopped
-   * DMA (detach). Detach normally answers at once; a device slow to acknowledge delays only the
-   * reclamation, never the rest of termination.
+   * DMA (`detached`: the wait for its detach, null if none). Detach normally answers at once; a
+   * device slow to acknowledge delays only the reclamation, never the rest of termination.
    */
-  private reclaimAfterDetach(d: Domain): void {
-    const dev = this.deviceOf.get(d);
-    this.deviceOf.delete(d);
-    const quiet = dev === undefined ? true : dev.detach();
+  private reclaimAfterDetach(d: Domain, detached: DetachWait | null): void {
+    const quiet = detached === null ? true : detached();
     if (quiet === true) this.heap.reclaim(d.id);
     else {
       this.reclaiming.set(

@@ -36,7 +36,7 @@ for (const master of [0, 1] as const) {
       if (master === 1) {
         rig.dev.attach();
       } else {
-        const quiet = rig.dev.detach();
+        const quiet = rig.dev.detach()();
         if (quiet !== true) await quiet;
       }
       // Acknowledged: the memory the queue used may belong to someone else now.
@@ -80,7 +80,7 @@ for (const master of [0, 1] as const) {
       if (master === 1) {
         nic.dev.attach();
       } else {
-        const quiet = nic.dev.detach();
+        const quiet = nic.dev.detach()();
         if (quiet !== true) await quiet;
       }
       const regions = [{ what: 'RX ring', addr: ring, len: N * 16 }, ...bufs.map((addr, i) => ({ what: `RX buffer ${i}`, addr, len: 2048 }))];

@@ -4,7 +4,8 @@
  * where that time goes. Boots l2fwd over nic_shadow on pktgen, injects `n` faults into the driver
  * one after another (each met by the shadow, which restarts it) and prints, per restart, a
  * timeline in ms from the death (the start of `Kernel.terminate`): the termination, with the
- * device's detach and the heap's reclaim inside it; `Kernel.restart`, with the device's attach
+ * device's detach (its request), the wait for the device's acknowledgement and the heap's reclaim
+ * inside it; `Kernel.restart`, with the device's attach
  * inside it; the return of the dead driver's buffers to the shadow (`HandleKit.appendRoots`); and
  * the answer of the call that met the death (the shadow's lastRestartMs: from the death to the
  * reissued call's answer — the caller's whole wait). The first restarts of a process are the slow
@@ -25,21 +26,30 @@ try {
   const k = boot.kernel;
   /** Events of the current restart: [label, ms since performance's origin]. */
   let events: [string, number][] = [];
+  /** Calls `f`, stamping `label<` and `label>` around it. */
+  const stampedCall = <R>(label: string, f: () => R): R => {
+    events.push([`${label}<`, performance.now()]);
+    try {
+      return f();
+    } finally {
+      events.push([`${label}>`, performance.now()]);
+    }
+  };
   /** Stamps `label<` and `label>` around each call of `obj[method]`. */
   const stamped = <O extends object>(obj: O, method: keyof O & string, label: string): void => {
     const f = (obj[method] as (...a: unknown[]) => unknown).bind(obj);
-    (obj as Record<string, unknown>)[method] = (...a: unknown[]) => {
-      events.push([`${label}<`, performance.now()]);
-      try {
-        return f(...a);
-      } finally {
-        events.push([`${label}>`, performance.now()]);
-      }
-    };
+    (obj as Record<string, unknown>)[method] = (...a: unknown[]) => stampedCall(label, () => f(...a));
   };
   stamped(k, 'terminate', 'terminate');
   stamped(k.heap, 'reclaim', 'reclaim');
   stamped(boot.dev!, 'detach', 'detach');
+  // What detach hands back is the wait for the device's acknowledgement (the reclaim runs it).
+  const dev = boot.dev!;
+  const detach = dev.detach.bind(dev);
+  dev.detach = () => {
+    const wait = detach();
+    return () => stampedCall('ack wait', wait);
+  };
   stamped(boot.dev!, 'attach', 'attach');
   stamped(k, 'restart', 'restart');
   stamped(k.kit, 'appendRoots', 'buffers back');
@@ -56,7 +66,7 @@ try {
     boot.app!.run('fwd', 32, 200);
     await new Promise((r) => setTimeout(r, 50));
     const t0 = events.find(([l]) => l === 'terminate<')?.[1] ?? NaN;
-    const parts = ['terminate', 'detach', 'reclaim', 'restart', 'attach', 'buffers back'].map((l) => span(l, t0)).filter((x) => x !== '');
+    const parts = ['terminate', 'detach', 'ack wait', 'reclaim', 'restart', 'attach', 'buffers back'].map((l) => span(l, t0)).filter((x) => x !== '');
     console.log(`restart ${i}: ${parts.join(', ')}; answered at ${boot.netStats().lastRestartMs.toFixed(2)}`);
   }
 } finally {
