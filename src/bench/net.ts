@@ -35,7 +35,7 @@ import { swapMacs } from '../domains/l2fwd/index.js';
 import type { DmaBytes, RRef, RRefArray, RRefDeque } from '../runtime/types.js';
 import type { NetApp, NetIo } from '../interfaces/index.js';
 import { bootNet, hostIo, hostNicCore, type NetBoot, type NetBootOptions } from '../host/net.js';
-import { caseChooser, median, progressBar, runsOf, versus, VERSUS_NOTE, warmupRestarts, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
+import { caseChooser, median, progressBar, versus, VERSUS_NOTE, warmupRestarts, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
 
 type Mode = 'rx' | 'tx' | 'fwd';
 const NAME: Record<Mode, string> = { rx: 'rx', tx: 'tx', fwd: 'l2fwd' };
@@ -60,18 +60,39 @@ const CASES = [
 ];
 
 /**
+ * How many slices a run of a path case is cut into, the paths' slices alternating: on these
+ * machines the noise moves in bursts shorter than a run, so two paths compared run against run
+ * saw different moments (one run's shadow/domain ratio anywhere from 0.47 to 1.28 at batch 1);
+ * slice against slice, they see the same ones (0.76–1.03, the medians unchanged: bench/RESULTS.md,
+ * session 23).
+ */
+const SLICES = 10;
+
+/**
  * Mpps of `runs` runs of each fn(ms) -> frames, run by run (after one shorter warm-up run of
- * each), their runs alternating (see runsOf).
+ * each). A run of each fn is SLICES slices of ms / SLICES, the fns' slices alternating (first to
+ * last, then last to first, as runsOf alternates runs), and its rate is its frames over its
+ * slices' time: run i of every fn covers the same stretch of the machine's time.
  */
 async function rateRuns(runs: number, ms: number, fns: ((ms: number) => number)[]): Promise<number[][]> {
   for (const fn of fns) fn(Math.min(300, ms));
-  const timedRun = (fn: (ms: number) => number) => async (): Promise<number> => {
-    await tick();
-    const t0 = performance.now();
-    const f = fn(ms);
-    return f / (performance.now() - t0) / 1e3;
-  };
-  return runsOf(runs, fns.map(timedRun), 0);
+  const n = fns.length;
+  const xs = fns.map(() => [] as number[]);
+  for (let r = 0; r < runs; r++) {
+    const frames = fns.map(() => 0);
+    const time = fns.map(() => 0);
+    for (let s = 0; s < SLICES; s++) {
+      for (let k = 0; k < n; k++) {
+        const j = s % 2 === 0 ? k : n - 1 - k;
+        await tick();
+        const t0 = performance.now();
+        frames[j]! += fns[j]!(ms / SLICES);
+        time[j]! += performance.now() - t0;
+      }
+    }
+    for (let j = 0; j < n; j++) xs[j]!.push(frames[j]! / time[j]! / 1e3);
+  }
+  return xs;
 }
 /** Median Mpps of `runs` runs of fn(ms) -> frames, after one shorter warm-up run (rateRuns). */
 export const rate = async (runs: number, ms: number, fn: (ms: number) => number): Promise<number> => median((await rateRuns(runs, ms, [fn]))[0]!);
