@@ -570,8 +570,15 @@ export class ExchangeHeap {
       }
       return;
     }
-    // Deque: walk the ring, validChild inline (a dead driver's reclaim walks ~2000 elements, the
-    // first time interpreted, where each call counts).
+    this.walkRing(slot, base, fn, null);
+  }
+
+  /**
+   * The elements of deque `slot` (at `base`), validated (validChild inline: a dead driver's
+   * reclaim walks ~2000 elements, the first time interpreted, where each call counts): each
+   * passed to `visit`, or, with `marks`, marked 1 there (listedChildren: no call per element).
+   */
+  private walkRing(slot: number, base: number, visit: ((child: number) => void) | null, marks: DataView | null): void {
     const head = this.dv.getUint32(base, true);
     const cap = this.ringCap(slot, base);
     const n = this.dequeLength(slot, base);
@@ -580,7 +587,10 @@ export class ExchangeHeap {
     const parent = this.parent;
     for (let i = 0; i < n; i++) {
       const c = this.dv.getUint32(base + DEQUE_HEADER + ((head + i) % cap) * 4, true);
-      if (c < hw && owner[c] !== FREE && parent[c] === slot) fn(c);
+      if (c < hw && owner[c] !== FREE && parent[c] === slot) {
+        if (marks !== null) marks.setUint8(c, 1);
+        else visit!(c);
+      }
     }
   }
 
@@ -609,8 +619,11 @@ export class ExchangeHeap {
     const owner = this.owner;
     const type = this.type;
     const hasChildren = this.hasChildren;
+    const isDeque = this.isDeque;
     for (let p = 0; p < hw; p++) {
-      if (owner[p] !== FREE && hasChildren[type[p]!] === 1) this.forEachChild(p, mark);
+      if (owner[p] === FREE || hasChildren[type[p]!] !== 1) continue;
+      if (isDeque[type[p]!] === 1) this.walkRing(p, this.off[p]!, null, w);
+      else this.forEachChild(p, mark);
     }
     return listed;
   }
@@ -761,8 +774,12 @@ export class ExchangeHeap {
       if (allowed) wBack.setUint8(s, 1);
     }
     // Roots: going back, and no holder up the chain (through holders that list it: a stray's stale
-    // parent number is not followed) going back or lent.
-    const roots: number[] = [];
+    // parent number is not followed) going back or lent. Each is moved as soon as it is found:
+    // a move detaches the root and changes owners and generations, never a parent below it nor
+    // `back`, so the test of the slots after it is unchanged.
+    const byHeir = new Map<number, number[]>();
+    let mine: number[] = [];
+    let mineOf = -1;
     for (let s = 0; s < hw; s++) {
       if (back[s] !== 1) continue;
       let root = true;
@@ -773,13 +790,7 @@ export class ExchangeHeap {
           break;
         }
       }
-      if (root) roots.push(s);
-    }
-    if (roots.length === 0) return;
-    const byHeir = new Map<number, number[]>();
-    let mine: number[] = [];
-    let mineOf = -1;
-    for (const s of roots) {
+      if (!root) continue;
       // Detached: its holder (freed by the reclaim that follows) no longer counts it as a child.
       if (parent[s] !== NO_PARENT) this.w_parent.setInt32(s * 4, NO_PARENT, true);
       const heir = heirOf[s]!;
@@ -852,8 +863,11 @@ export class ExchangeHeap {
     const flags = this.flags;
     const borrows = this.borrows;
     let n = 0;
-    for (let s = 0; s < hw; s++) {
-      if (owner[s] === dead && parent[s] === NO_PARENT && flags[s] !== PENDING_FREE) {
+    // The dead domain's roots, found by indexOf (a builtin: fast the first time too) among the
+    // slots in use; few once bequeath has given back what went back.
+    const inUse = owner.subarray(0, hw);
+    for (let s = inUse.indexOf(dead); s >= 0; s = inUse.indexOf(dead, s + 1)) {
+      if (parent[s] === NO_PARENT && flags[s] !== PENDING_FREE) {
         this.free(s);
         n++;
       }
