@@ -675,7 +675,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
     if (at < 0 || typeof key !== 'number' || !Number.isInteger(key) || key < 0 || key >= rec.keys) return;
     if (heap.gen[rec.slot] !== rec.gen || heap.owner[rec.slot] !== table.heir.id) return;
     // A u32 field is 4-aligned: read through the u32 view (reads of the DataView over shared memory are slower).
-    const v = heap.u32[(heap.off[kit.slotOf(out as object)]! + at) >>> 2]!;
+    const v = heap.u32[(heap.off[kit.slotOfOwn(out as object)]! + at) >>> 2]!;
     heap.dv.setUint32(heap.off[rec.slot]! + (leg.index * rec.keys + key) * 4, v, true);
   };
   /**
@@ -902,7 +902,7 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       g.answer = routingConv;
       routingConv = null;
       if (h !== null) {
-        const s = kit.slotOf(h as object);
+        const s = kit.slotOfOwn(h as object); // the call's moved argument: a handle of this kit
         g.addr = heap.off[s]!;
         g.capacity = heap.capacityOf(s);
         if (g.capacity > 0) g.elements = takeList(g.capacity);
@@ -986,8 +986,8 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       return moved ?? argNotRRef(link, method, index, typeId, h);
     },
     borrow(link, h, typeId, method, index) {
-      // kit.slotOf brand-checks again: take the slot once.
-      const s = kit.isHandle(h) ? kit.slotOf(h as object) : -1;
+      // Checked once: isHandle, then the slot without slotOf's second check.
+      const s = kit.isHandle(h) ? kit.slotOfOwn(h as object) : -1;
       if (s < 0 || heap.type[s] !== typeId) {
         return callerFault(link, method, `argument ${index} must be a borrowed RRef of type ${heap.typeInfo(typeId).name}, got ${describe(h)}`);
       }

@@ -92,6 +92,12 @@ export interface HandleKit<H extends HandleHeap = ExchangeHeap> {
   /** Is `v` a handle of this kit (brand check, no throw)? */
   isHandle(v: unknown): boolean;
   slotOf(h: object): number;
+  /**
+   * slotOf without its check that `h` is this kit's: for a handle the caller knows is (one this
+   * kit's move just returned, or that isHandle accepted) — a routed call takes two per call. An
+   * object that is no handle at all still throws (a TypeError).
+   */
+  slotOfOwn(h: object): number;
   /** The generation `h` was minted for (-1 once revoked): current only while `h` is valid. */
   genOf(h: object): number;
   /** The domain id `h` was minted for, and whether it is a read-only (borrowed-in) handle. */
@@ -1164,6 +1170,7 @@ export function createHandleKit<H extends HandleHeap>(heap: H, onViolation: (hol
     heap,
     isHandle: (v) => isHandleOf(k, v),
     slotOf: (h) => slotOf(own(h)),
+    slotOfOwn: (h) => slotOf(h as Handle),
     genOf: (h) => genOf(own(h)),
     holderOf: (h) => holderOf(own(h)),
     isReadOnly: (h) => isReadOnly(own(h)),
