@@ -1,0 +1,87 @@
+/**
+ * A driver's device at the driver's death (Kernel.terminate; DeviceHandle.detach in
+ * src/devices/host.ts): the kernel asks the device to stop (bus mastering off, a reset) before
+ * anything else of the termination, so that the device answers while the kernel unwinds the calls
+ * in flight, and it reclaims the dead driver's memory only once the device has acknowledged — at
+ * once when the wait answers true, later when it gives a promise (a device slow to answer), never
+ * before. A fake device stands in for a model and records what the kernel asked of it, and when.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { DeviceHandle } from '../../src/devices/host.js';
+import { Kernel } from '../../src/kernel/kernel.js';
+import { DOM_C, FAULTY, recorder, rpcFails, turn } from './helpers.js';
+
+const kernels: Kernel[] = [];
+after(() => {
+  for (const k of kernels) k.shutdown();
+});
+
+/** A device that answers a detach through `answer` and logs each request with `state()` beside it. */
+function fakeDevice(log: string[], state: () => string, answer: () => true | Promise<void>): DeviceHandle {
+  return {
+    name: 'fake0',
+    bar0: new Int32Array(new SharedArrayBuffer(4096)),
+    irq: new Int32Array(new SharedArrayBuffer(8)),
+    ready: Promise.resolve(),
+    onIrq() {},
+    onMessage() {},
+    async stop() {},
+    attach() {
+      log.push('attach');
+    },
+    detach() {
+      log.push(`detach (${state()})`);
+      return () => {
+        log.push(`wait (${state()})`);
+        return answer();
+      };
+    },
+  };
+}
+
+/** A kernel with the faulty test domain loaded as `fa`, driving `device(state)`; `state` says how many of fa's calls are in flight and how many exchange-heap bytes fa holds. */
+function setup(device: (state: () => string) => DeviceHandle) {
+  const kernel = new Kernel({ physBytes: 16 << 20, log: () => {} });
+  kernels.push(kernel);
+  kernel.load(DOM_C);
+  const state = (): string => {
+    const d = kernel.get('fa')!;
+    return `${d.inflight.size} in flight, ${kernel.heap.usage(d.id).bytes} bytes held`;
+  };
+  kernel.load(FAULTY, { name: 'fa', imports: ['dom_c', { object: recorder().object }], device: device(state) });
+  const fa = kernel.bind<any>('fa');
+  const held = (): number => kernel.heap.usage(kernel.get('fa')!.id).bytes;
+  return { kernel, fa, held };
+}
+
+test('a dying driver: its device is asked to stop before its calls in flight are unwound, its memory reclaimed after the acknowledgement', async () => {
+  const log: string[] = [];
+  const { fa, held } = setup((state) => fakeDevice(log, state, () => true));
+  fa.hold(1000);
+  const pending = fa.pending(); // an async call in flight in the driver
+  assert.deepEqual(log, ['attach']);
+
+  await rpcFails(() => fa.panic('driver bug'), 'panic');
+  assert.deepEqual(log, ['attach', 'detach (1 in flight, 1000 bytes held)', 'wait (0 in flight, 1000 bytes held)']);
+  assert.equal(held(), 0, 'reclaimed as soon as the device acknowledged');
+  const unwound = await rpcFails(() => pending, 'panic');
+  assert.match(unwound.message, /died \(panic\) before answering/);
+});
+
+test('a device slow to acknowledge: the dead driver\'s memory is reclaimed only when it does', async () => {
+  const log: string[] = [];
+  let acknowledge!: () => void;
+  const acknowledged = new Promise<void>((r) => (acknowledge = r));
+  const { fa, held } = setup((state) => fakeDevice(log, state, () => acknowledged));
+  fa.hold(4096);
+
+  await rpcFails(() => fa.panic('driver bug'), 'panic');
+  assert.deepEqual(log, ['attach', 'detach (0 in flight, 4096 bytes held)', 'wait (0 in flight, 4096 bytes held)']);
+  for (let i = 0; i < 5; i++) await turn();
+  assert.equal(held(), 4096, 'nothing reclaimed while the device may still write into it');
+
+  acknowledge();
+  for (let i = 0; i < 5 && held() !== 0; i++) await turn();
+  assert.equal(held(), 0, 'reclaimed once the device acknowledged');
+});
