@@ -12,8 +12,9 @@
  *    private heap can be collected (its compartment and evaluated code are kept with its
  *    artifact and hold no instance state, see isolation.ts);
  *  - a device DMAs only for the live domain it was loaded with: it is reset with bus mastering on
- *    before that domain's init (attach) and with bus mastering off when it terminates (detach),
- *    and the domain's memory is reclaimed only once the device acknowledged the detach (see
+ *    before that domain's init (attach) and with bus mastering off when it terminates (detach,
+ *    the first step of the termination, so that the device answers while the rest runs), and
+ *    the domain's memory is reclaimed only once the device acknowledged the detach (see
  *    src/devices/bus.ts), so no DMA can land in memory that was reclaimed and handed out again;
  *  - a domain never receives a kernel object that is not hardened;
  *  - placement is configuration: the same artifact runs in the kernel's thread ('thread', the
