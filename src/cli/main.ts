@@ -10,10 +10,10 @@ import { readdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command } from 'commander';
-import { startWithPool } from '../host/v8-pool.js';
+import { startWithV8Options } from '../host/v8-options.js';
 
 // First: V8's worker pool sized to the machine, starting this process again if need be.
-await startWithPool();
+await startWithV8Options();
 
 const here = dirname(fileURLToPath(import.meta.url));
 const program = new Command();

@@ -16,9 +16,9 @@
 import { bootNet, type NetBoot } from '../../host/net.js';
 import { median } from '../harness.js';
 import { MAGLEV_64, PKTGEN_64, forwardFor } from '../net.js';
-import { startWithPool } from '../../host/v8-pool.js';
+import { startWithV8Options } from '../../host/v8-options.js';
 
-await startWithPool(); // V8's worker pool as `redleaf` runs it (host/v8-pool.ts)
+await startWithV8Options(); // V8's options as `redleaf` runs with them (host/v8-options.ts)
 
 const [other, runsArg, appArg, batchArg] = process.argv.slice(2);
 if (other === undefined) {

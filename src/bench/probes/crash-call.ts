@@ -10,9 +10,9 @@
  */
 import { bootNet } from '../../host/net.js';
 import { PKTGEN_64, hostForwarder } from '../net.js';
-import { startWithPool } from '../../host/v8-pool.js';
+import { startWithV8Options } from '../../host/v8-options.js';
 
-await startWithPool(); // V8's worker pool as `redleaf` runs it (host/v8-pool.ts)
+await startWithV8Options(); // V8's options as `redleaf` runs with them (host/v8-options.ts)
 
 const n = Number(process.argv[2] ?? 10);
 const boot = await bootNet({ backend: PKTGEN_64, shadow: true, app: null });

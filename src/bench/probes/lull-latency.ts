@@ -10,9 +10,9 @@
  */
 import { FrameDeque } from '../../domains/nic/deque.js';
 import { hostNic } from '../net.js';
-import { startWithPool } from '../../host/v8-pool.js';
+import { startWithV8Options } from '../../host/v8-options.js';
 
-await startWithPool(); // V8's worker pool as `redleaf` runs it (host/v8-pool.ts)
+await startWithV8Options(); // V8's options as `redleaf` runs with them (host/v8-options.ts)
 
 const gapMs = Number(process.argv[2] ?? 2);
 const rounds = Number(process.argv[3] ?? 150);

@@ -12,9 +12,9 @@
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import { median } from '../harness.js';
-import { startWithPool } from '../../host/v8-pool.js';
+import { startWithV8Options } from '../../host/v8-options.js';
 
-await startWithPool(); // V8's worker pool as `redleaf` runs it (host/v8-pool.ts)
+await startWithV8Options(); // V8's options as `redleaf` runs with them (host/v8-options.ts)
 
 const FLOWS = 1 << 20;
 const BATCH = 32;

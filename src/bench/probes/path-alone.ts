@@ -11,9 +11,9 @@
  */
 import { bootNet } from '../../host/net.js';
 import { PKTGEN_64, rate, ringConfig } from '../net.js';
-import { startWithPool } from '../../host/v8-pool.js';
+import { startWithV8Options } from '../../host/v8-options.js';
 
-await startWithPool(); // V8's worker pool as `redleaf` runs it (host/v8-pool.ts)
+await startWithV8Options(); // V8's options as `redleaf` runs with them (host/v8-options.ts)
 
 const [path = 'domain', mode = 'rx', batchArg = '1', runsArg = '5', ring] = process.argv.slice(2);
 if ((path !== 'domain' && path !== 'shadow') || (mode !== 'rx' && mode !== 'tx' && mode !== 'fwd')) {

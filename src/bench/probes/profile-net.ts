@@ -15,9 +15,9 @@
 import { Session } from 'node:inspector/promises';
 import { bootNet } from '../../host/net.js';
 import { MAGLEV_64, PKTGEN_64, forwardFor } from '../net.js';
-import { startWithPool } from '../../host/v8-pool.js';
+import { startWithV8Options } from '../../host/v8-options.js';
 
-await startWithPool(); // V8's worker pool as `redleaf` runs it (host/v8-pool.ts)
+await startWithV8Options(); // V8's options as `redleaf` runs with them (host/v8-options.ts)
 
 const [appArg, msArg, topArg] = process.argv.slice(2);
 if (appArg !== undefined && appArg !== 'l2fwd' && appArg !== 'maglev') {

@@ -11,9 +11,9 @@
  */
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
-import { startWithPool } from '../../host/v8-pool.js';
+import { startWithV8Options } from '../../host/v8-options.js';
 
-await startWithPool(); // V8's worker pool as `redleaf` runs it (host/v8-pool.ts)
+await startWithV8Options(); // V8's options as `redleaf` runs with them (host/v8-options.ts)
 
 const [roundsArg = '12', bufsArg = '2000', distArg = '-'] = process.argv.slice(2);
 const rounds = Number(roundsArg);

@@ -13,9 +13,9 @@
 import { bootNet } from '../../host/net.js';
 import { median } from '../harness.js';
 import { PKTGEN_64 } from '../net.js';
-import { startWithPool } from '../../host/v8-pool.js';
+import { startWithV8Options } from '../../host/v8-options.js';
 
-await startWithPool(); // V8's worker pool as `redleaf` runs it (host/v8-pool.ts)
+await startWithV8Options(); // V8's options as `redleaf` runs with them (host/v8-options.ts)
 
 const n = Number(process.argv[2] ?? 6);
 const artifacts = process.argv[3];

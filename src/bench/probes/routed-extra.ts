@@ -12,9 +12,9 @@ import { hostIo } from '../../host/net.js';
 import type { Net, NetIo } from '../../interfaces/index.js';
 import type { RRef, RRefArray, RRefDeque } from '../../runtime/types.js';
 import { median } from '../harness.js';
-import { startWithPool } from '../../host/v8-pool.js';
+import { startWithV8Options } from '../../host/v8-options.js';
 
-await startWithPool(); // V8's worker pool as `redleaf` runs it (host/v8-pool.ts)
+await startWithV8Options(); // V8's options as `redleaf` runs with them (host/v8-options.ts)
 
 const batch = Number(process.argv[2] ?? 1);
 const rounds = Number(process.argv[3] ?? 30);

@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import { createDefaultImage } from '../../host/image.js';
 import { bootRv6 } from '../../host/rv6.js';
 import { median } from '../harness.js';
-import { startWithPool } from '../../host/v8-pool.js';
+import { startWithV8Options } from '../../host/v8-options.js';
 
-await startWithPool(); // V8's worker pool as `redleaf` runs it (host/v8-pool.ts)
+await startWithV8Options(); // V8's options as `redleaf` runs with them (host/v8-options.ts)
 
 const placement = process.argv[2] === 'worker' ? 'worker' : 'thread';
 const rounds = Number(process.argv[3] ?? 5);
