@@ -21,7 +21,7 @@ const bufs = Number(bufsArg);
 const from = (path: string): string =>
   distArg === '-' ? new URL(`../../${path}`, import.meta.url).href : pathToFileURL(resolve(distArg, 'src', path)).href;
 await import(from('kernel/lockdown.js')); // the kernel runs under lockdown, which changes what V8 does with typed-array stores
-const { ExchangeHeap } = (await import(from('kernel/heap.js'))) as typeof import('../../kernel/heap.js');
+const { ExchangeHeap, NO_PARENT } = (await import(from('kernel/heap.js'))) as typeof import('../../kernel/heap.js');
 const { createHandleKit } = (await import(from('kernel/rref.js'))) as typeof import('../../kernel/rref.js');
 const { LAYOUTS } = (await import(from('gen/idl.js'))) as typeof import('../../gen/idl.js');
 
@@ -55,7 +55,7 @@ for (let r = 0; r < rounds; r++) {
   ms.push((performance.now() - t0).toFixed(2));
   // What came back is the shadow's now: free it for the next round (the pool stays).
   for (let s = 0; s < heap.highWater; s++) {
-    if (heap.owner[s] === SHADOW && heap.parent[s] === -1 && !pool.has(s)) heap.free(s);
+    if (heap.owner[s] === SHADOW && heap.parent[s] === NO_PARENT && !pool.has(s)) heap.free(s);
   }
 }
 console.log(`reclaim of ${bufs} entrusted buffers, ms per round: ${ms.join(' ')}`);

@@ -5,9 +5,9 @@
  * one after another (each met by the shadow, which restarts it) and prints, per restart, a
  * timeline in ms from the death (the start of `Kernel.terminate`): the termination, with the
  * device's detach (its request), the wait for the device's acknowledgement and the heap's reclaim
- * inside it; `Kernel.restart`, with the device's attach
- * inside it; the return of the dead driver's buffers to the shadow (`HandleKit.appendRoots`); and
- * the answer of the call that met the death (the shadow's lastRestartMs: from the death to the
+ * inside it; `Kernel.restart`, with the device's attach inside it; the return of the dead
+ * driver's buffers to the shadow (`HandleKit.appendRoots`); and the answer of the call that met
+ * the death (the shadow's lastRestartMs: from the death to the
  * reissued call's answer — the caller's whole wait). The first restarts of a process are the slow
  * ones (code run for the first time, V8 re-optimizing on the same two cores): `bench net`'s
  * recovery case measures after five.
@@ -42,15 +42,15 @@ try {
   };
   stamped(k, 'terminate', 'terminate');
   stamped(k.heap, 'reclaim', 'reclaim');
-  stamped(boot.dev!, 'detach', 'detach');
-  // What detach hands back is the wait for the device's acknowledgement (the reclaim runs it).
+  // Detach is stamped as the request; what it hands back, the wait for the device's
+  // acknowledgement (the reclaim runs it), as `ack wait`.
   const dev = boot.dev!;
   const detach = dev.detach.bind(dev);
   dev.detach = () => {
-    const wait = detach();
+    const wait = stampedCall('detach', detach);
     return () => stampedCall('ack wait', wait);
   };
-  stamped(boot.dev!, 'attach', 'attach');
+  stamped(dev, 'attach', 'attach');
   stamped(k, 'restart', 'restart');
   stamped(k.kit, 'appendRoots', 'buffers back');
   /** "label a–b" for the first call of `label` (ms from t0), or '' if none. */
