@@ -859,7 +859,7 @@ export class ExchangeHeap {
   reclaim(dead: number): number {
     const listed = this.listedChildren();
     this.bequeath(dead, listed);
-    const hw = this.highWater; // no allocation below
+    const hw = this.highWater; // no slot is allocated below, so this stays the table's end
     const owner = this.owner;
     const parent = this.parent;
     const flags = this.flags;
