@@ -480,7 +480,7 @@ export class Kernel {
     // rest of the termination runs, and the reclaim below waits only for what is left of that.
     const dev = this.deviceOf.get(d);
     this.deviceOf.delete(d);
-    const quiet = dev === undefined ? null : dev.detach();
+    const detached = dev === undefined ? null : dev.detach();
     for (const call of d.inflight.drain()) call.unwind(cause);
     for (const t of d.timers) clearTimeout(t);
     d.timers.clear();
@@ -491,7 +491,7 @@ export class Kernel {
     // A worker's thread may still be running: its slots are reclaimed once it has exited.
     const worker = this.workers.get(d);
     if (worker) worker.stop();
-    else this.reclaimAfterDetach(d, quiet);
+    else this.reclaimAfterDetach(d, detached);
     for (const l of d.inbound) l.target = null;
     d.inbound.length = 0;
     // As a shadow, it inherits nothing more (what it inherited is its own now, reclaimed above).
