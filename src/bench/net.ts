@@ -62,9 +62,9 @@ const CASES = [
 /**
  * How many slices a run of a path case is cut into, the paths' slices alternating: on these
  * machines the noise moves in bursts shorter than a run, so two paths compared run against run
- * saw different moments (one run's shadow/domain ratio anywhere from 0.47 to 1.28 at batch 1);
- * slice against slice, they see the same ones (0.76–1.03, the medians unchanged: bench/RESULTS.md,
- * session 23).
+ * saw different moments (one run's shadow/domain ratio anywhere from 0.47 to 1.28 at tx-64-b1);
+ * slice against slice, they see the same ones (0.72–1.00 with ten slices, the medians unchanged:
+ * bench/RESULTS.md, session 23).
  */
 const SLICES = 10;
 
