@@ -106,6 +106,10 @@ describe('deque batch accessors', () => {
     throwsCode(() => dq.readEach(2, 2, 0, 4, v, 0), 'ERANGE', /elements 2\+2 outside its 3/);
     throwsCode(() => dq.readEach(-1, 1, 0, 4, v, 0), 'ERANGE');
     throwsCode(() => dq.writeEach(0, 1, 13, 4, v, 0), 'ERANGE', /bytes 13\+4 outside element/);
+    // readEach's first pass (it loads each element's first byte before the copy) reads nothing
+    // outside an element either: an offset past every allocation is refused as the copy refuses it.
+    throwsCode(() => dq.readEach(0, 1, 16, 1, v, 0), 'ERANGE', /bytes 16\+1 outside element/);
+    throwsCode(() => dq.readEach(0, 2, 2 ** 31, 4, v, 0), 'ERANGE', /outside element/);
     throwsCode(() => dq.readEach(0, 1, -1, 4, v, 0), 'EINVAL', /byte range/);
     throwsCode(() => dq.readEach(0, 1, 0.5, 4, v, 0), 'EINVAL', /byte range/);
     throwsCode(() => dq.extents(1.5, 1, v, 0), 'ERANGE');

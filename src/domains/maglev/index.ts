@@ -41,10 +41,9 @@ export function init(sys: Sys, net: Net): NetApp {
 /**
  * The balancer's per-batch hooks over `mg` (see AppHooks). A batch is handled in two passes over
  * the engine's local copy of every frame's header: prepare checks each frame once (long enough,
- * IPv4), hashes its flow (kept per frame, -1 for a frame to drop) and then touches the flow-cache
- * line of every flow that will need it (Maglev.touch) in one tight loop, so the batch's cache
- * misses overlap; process looks each flow up (its line now in the CPU cache) and rewrites the MACs
- * in the copy.
+ * IPv4), hashes its flow (kept per frame, -1 for a frame to drop) and then touches what every
+ * flow's lookup will read (Maglev.touch) in one tight loop, so the batch's cache misses overlap;
+ * process looks each flow up (its lines now in the CPU cache) and rewrites the MACs in the copy.
  */
 export function balancerHooks(mg: Maglev): Pick<AppHooks, 'prepare' | 'process'> {
   const hashes = new DataView(new ArrayBuffer(MAX_BATCH * 4));

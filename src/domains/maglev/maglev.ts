@@ -225,21 +225,28 @@ export class Maglev {
   }
 
   /**
-   * Reads the flow-cache line of each of the first n hashes in `hashes` (flowHash values as
-   * little-endian int32 at i * 4; -1: no flow) that will take the tracked path, and returns a
-   * value derived from them. A batch touches all its lines first, in this tight loop, so their
-   * misses overlap: taken one after another, inside the lookups, each costs a DRAM access and a
-   * page walk (16 MB of cache is far beyond the TLB's reach). The caller keeps the value
-   * somewhere, so the loads stay.
+   * Reads, for each of the first n hashes in `hashes` (flowHash values as little-endian int32 at
+   * i * 4; -1: no flow), what its lookup will read: its `route` entry, then its flow-cache line
+   * (tracked path) or its `seen` word (direct path); returns a value derived from them. A batch
+   * touches all its lines first, in this tight loop, so their misses overlap: taken one after
+   * another, inside the lookups, each costs a DRAM access and a page walk (16 MB of cache is far
+   * beyond the TLB's reach). `route` and `seen` (256 KB each) fit the CPU's L2 alone, but not
+   * beside the packet buffers and the kernel's tables: touching the seen words here made maglev
+   * through a crossing ~4% faster (bench/RESULTS.md, session 24), though `maglev-lookups.js`,
+   * alone in its process, is slower with it. The caller keeps the value somewhere, so the loads
+   * stay.
    */
   touch(hashes: DataView, n: number): number {
     const c = this.cache;
     const route = this.route;
+    const seen = this.seen;
     const mask = this.mask;
     let t = 0;
     for (let i = 0; i < n; i++) {
       const h = hashes.getInt32(i * 4, true);
-      if (h >= 0 && route[h % MAGLEV_M]! < 0) t = (t + c[(h & mask) * SLOT_WORDS + 1]!) | 0;
+      if (h < 0) continue;
+      if (route[h % MAGLEV_M]! < 0) t = (t + c[(h & mask) * SLOT_WORDS + 1]!) | 0;
+      else t = (t + seen[(h & mask) >>> 5]!) | 0;
     }
     return t;
   }
