@@ -19,12 +19,14 @@
  */
 import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { BAR0_BYTES, BUS, BUS_BYTES, ringWake, type DeviceWorkerData } from './bus.js';
+import { BAR0_BYTES, BUS, BUS_BYTES, WAKE_WORD, ringWake, type DeviceWorkerData } from './bus.js';
 
 /** How long detach blocks the kernel thread before it falls back to a promise. */
 const DETACH_SYNC_MS = 200;
 /** How long attach waits for the device before the driver's load fails. */
 const ATTACH_TIMEOUT_MS = 2000;
+/** How long a wait for a reset's acknowledgement polls before it sleeps (waitAck). */
+const ACK_SPIN_MS = 0.05;
 
 export interface DeviceHandle {
   readonly name: string;
@@ -84,18 +86,28 @@ export function startDevice(opts: StartDeviceOptions): DeviceHandle {
     Atomics.notify(bus, BUS.RESET_ACK); // ends any wait for an acknowledgement that cannot come
   });
 
-  /** Request a function reset with bus mastering `master`; returns the request number. */
+  /**
+   * Request a function reset with bus mastering `master`; returns the request number. The device
+   * is woken even from a nap (ringWake notifies only a parked one): a reset is rare, and the
+   * kernel waits for its acknowledgement.
+   */
   const requestReset = (master: 0 | 1): number => {
     Atomics.store(bus, BUS.MASTER, master);
     const req = (Atomics.add(bus, BUS.RESET_REQ, 1) + 1) | 0;
     ringWake(bar0i);
+    Atomics.notify(bar0i, WAKE_WORD);
     return req;
   };
   /** The device acknowledged request `req` or a later one (wrap-safe), or can do nothing more. */
   const acked = (req: number): boolean => exited || ((Atomics.load(bus, BUS.RESET_ACK) - req) | 0) >= 0;
-  /** Block until acked(req) or `ms` passed; returns acked(req). */
+  /**
+   * Block until acked(req) or `ms` passed; returns acked(req). It polls for ACK_SPIN_MS first: a
+   * running device answers within microseconds, sooner than this thread would wake from a futex.
+   */
   const waitAck = (req: number, ms: number): boolean => {
-    const end = performance.now() + ms;
+    const start = performance.now();
+    const end = start + ms;
+    while (!acked(req) && performance.now() - start < ACK_SPIN_MS);
     for (;;) {
       const ack = Atomics.load(bus, BUS.RESET_ACK);
       if (acked(req)) return true;
