@@ -17,7 +17,7 @@
  *    everything it holds) belongs to whoever owns the deque's root (ownerOf), so moving a deque is
  *    O(1), however many elements it holds. An element's owner column is written again when it
  *    leaves its deque (release) and read only through ownerOf / effectiveOwners (accounting,
- *    reclaim, bequeath, a worker's system calls), never on a hot path;
+ *    reclaim, a worker's system calls), never on a hot path;
  *  - accounting is exact by construction: usage(d) sums, when asked, the slots whose effective
  *    owner is d (no per-allocation or per-move counters to keep in step; a query is a pass over
  *    the slots used so far and the rings of the deques in use, and queries are rare: monitors and
@@ -336,6 +336,14 @@ export class ExchangeHeap {
       return;
     }
     if (this.hasChildren[this.type[slot]!] === 1) this.forEachChild(slot, (c) => this.free(c));
+    this.freeBlock(slot);
+  }
+
+  /**
+   * The slot and its memory back to the free lists (generation bumped): `slot` holds nothing any
+   * more (what it held was freed or detached), or it is a flat value.
+   */
+  private freeBlock(slot: number): void {
     const bytes = this.len[slot]!;
     const cls = this.cls[slot]!;
     if (cls >= 0) this.pushClass(cls, this.off[slot]!);
@@ -578,9 +586,9 @@ export class ExchangeHeap {
   /**
    * The elements of deque `slot` (at `base`), validated (validChild inline: a dead driver's
    * reclaim walks ~2000 elements, the first time interpreted, where each call counts): each
-   * passed to `visit`, or, with `marks`, marked 1 there (listedChildren: no call per element).
+   * passed to `visit`, or, with `into`, appended there (heldBy: no call per element).
    */
-  private walkRing(slot: number, base: number, visit: ((child: number) => void) | null, marks: DataView | null): void {
+  private walkRing(slot: number, base: number, visit: ((child: number) => void) | null, into: number[] | null): void {
     const head = this.dv.getUint32(base, true);
     const cap = this.ringCap(slot, base);
     const n = this.dequeLength(slot, base);
@@ -590,7 +598,7 @@ export class ExchangeHeap {
     for (let i = 0; i < n; i++) {
       const c = this.dv.getUint32(base + DEQUE_HEADER + ((head + i) % cap) * 4, true);
       if (c < hw && owner[c] !== FREE && parent[c] === slot) {
-        if (marks !== null) marks.setUint8(c, 1);
+        if (into !== null) into.push(c);
         else visit!(c);
       }
     }
@@ -613,20 +621,10 @@ export class ExchangeHeap {
     const hw = this.highWater;
     const listed = new Uint8Array(hw);
     // A store through a DataView: under lockdown a typed-array store takes V8's slow path (see the
-    // w_ views), and a dead domain's reclaim makes one per element of its rings.
+    // w_ views).
     const w = new DataView(listed.buffer);
     const mark = (c: number): void => w.setUint8(c, 1);
-    // Columns in locals, here and in reclaim's other passes: run once per death, these loops are
-    // interpreted the first time, where each `this.` is a load of its own.
-    const owner = this.owner;
-    const type = this.type;
-    const hasChildren = this.hasChildren;
-    const isDeque = this.isDeque;
-    for (let p = 0; p < hw; p++) {
-      if (owner[p] === FREE || hasChildren[type[p]!] !== 1) continue;
-      if (isDeque[type[p]!] === 1) this.walkRing(p, this.off[p]!, null, w);
-      else this.forEachChild(p, mark);
-    }
+    for (let p = 0; p < hw; p++) if (this.owner[p] !== FREE) this.forEachChild(p, mark);
     return listed;
   }
 
@@ -661,7 +659,7 @@ export class ExchangeHeap {
    * instead of being freed. The caller (the kernel) checked that `heir` owns the value.
    * O(1): only `slot` is marked. What leaves a marked holder (release, transfer) takes the mark of
    * its nearest marked holder with it, so a value taken out and kept elsewhere is covered as if it
-   * had been marked at once; what stays inside goes back with its holder (bequeath).
+   * had been marked at once; what stays inside goes back with its holder (reclaim, settle).
    * If `slot` is a deque and `order` an allocation (>= 0), the physical addresses of its elements
    * are written there as u32 in deque order (0 for a corrupt entry): what lets a shadow find each
    * request again after a crash without touching them one by one. With `into` instead (the
@@ -736,83 +734,6 @@ export class ExchangeHeap {
     return this.owner[slot] === FREE ? -1 : this.heirAbove(slot);
   }
 
-  /**
-   * Give dead domain `dead`'s entrusted values to their heirs (the first step of reclaim; `listed`
-   * as listedChildren): each value going back as a root is one that no value going back holds; it
-   * is detached from its holder and moved, with what it holds, to its heir. Values held by a
-   * borrowed one stay.
-   * Flat loops over the slot table, no call per slot: this runs once per death, so V8 has not
-   * compiled it when a process's first driver dies, and a dead NIC driver's rings hold ~2000
-   * entrusted buffers (with a call per slot, ~5 ms of the first restart went here).
-   */
-  private bequeath(dead: number, listed: Uint8Array): void {
-    const rule = this.inheritance;
-    const heirOf = this.heirOf;
-    if (rule === null || heirOf === null) return;
-    const hw = this.highWater;
-    const owner = this.owner;
-    const parent = this.parent;
-    const flags = this.flags;
-    const borrows = this.borrows;
-    const type = this.type;
-    const hasChildren = this.hasChildren;
-    // Per slot, 1 if it goes back: entrusted, not lent, the dead domain's (by its effective owner,
-    // as effectiveOwners finds it, for these slots only), to an heir the rule allows (asked once
-    // per run of one heir: a dead domain's values mostly have the same).
-    const back = new Uint8Array(hw);
-    const wBack = new DataView(back.buffer); // see listedChildren
-    let asked = -1;
-    let allowed = false;
-    for (let s = 0; s < hw; s++) {
-      if (flags[s] !== ENTRUSTED || borrows[s] !== 0) continue;
-      let top = s;
-      for (let steps = 0; listed[top] === 1 && steps < hw; steps++) top = parent[top]!;
-      if (owner[top] !== dead) continue;
-      const heir = heirOf[s]!;
-      if (heir !== asked) {
-        asked = heir;
-        allowed = rule.mayInherit(dead, heir);
-      }
-      if (allowed) wBack.setUint8(s, 1);
-    }
-    // Roots: going back, and no holder up the chain (through holders that list it: a stray's stale
-    // parent number is not followed) going back or lent. Each is moved as soon as it is found:
-    // a move detaches the root and changes owners and generations, never a parent below it nor
-    // `back`, so the test of the slots after it is unchanged.
-    const byHeir = new Map<number, number[]>();
-    let mine: number[] = [];
-    let mineOf = -1;
-    for (let s = 0; s < hw; s++) {
-      if (back[s] !== 1) continue;
-      let root = true;
-      for (let c = s, steps = 0; listed[c] === 1 && steps < hw; steps++) {
-        c = parent[c]!;
-        if (back[c] === 1 || borrows[c] !== 0) {
-          root = false;
-          break;
-        }
-      }
-      if (!root) continue;
-      // Detached: its holder (freed by the reclaim that follows) no longer counts it as a child.
-      if (parent[s] !== NO_PARENT) this.w_parent.setInt32(s * 4, NO_PARENT, true);
-      const heir = heirOf[s]!;
-      if (hasChildren[type[s]!] === 1) this.move(s, heir);
-      else {
-        // move()'s flat case inline: a dead driver's ~2000 buffers, interpreted the first time.
-        this.w_gen.setUint32(s * 4, (this.gen[s]! + 1) >>> 0, true);
-        this.w_owner.setInt32(s * 4, heir, true);
-      }
-      if (heir !== mineOf) {
-        mineOf = heir;
-        const had = byHeir.get(heir);
-        if (had === undefined) byHeir.set(heir, (mine = []));
-        else mine = had;
-      }
-      mine.push(s);
-    }
-    for (const [heir, theirs] of byHeir) rule.inherited(dead, heir, theirs);
-  }
-
   // ---- accounting -----------------------------------------------------------------------------
 
   /** Bytes and slots `owner` holds now, elements of its deques included (see effectiveOwners). */
@@ -852,46 +773,142 @@ export class ExchangeHeap {
   }
 
   /**
-   * Free every root slot domain `dead` holds (children go with their roots), after giving entrusted
-   * values back to their heirs (bequeath). Borrowed ones are freed when their borrow ends. Returns
-   * how many roots were freed or scheduled.
+   * Free what dead domain `dead` holds: each of its roots, with what it holds (the owner column is
+   * exact for a root, see the owners invariant), and the strays that were its; except that an
+   * entrusted value goes back to its heir whole, and one lent to a call in progress is freed when
+   * the borrow ends (settle). Returns how many roots and strays were freed or scheduled.
+   *
+   * Work in proportion to what the dead domain held, not to the whole slot table: its roots are
+   * found by indexOf (a builtin: fast the first time too, when V8 still interprets this code — a
+   * process's first driver death), and only what they hold is walked. One pass over the table is
+   * left, for strays: children whose slot numbers were overwritten in their holder's memory, so
+   * that no walk reaches them. It frees those whose holder is now free (one this reclaim freed:
+   * a child its holder still listed was settled with it) and those whose owner column names the
+   * dead domain while their live holder does not list them (a stray naming it is its own root,
+   * settled like one: an entrusted one goes back). A child its live holder lists is that holder's,
+   * whatever (stale) owner it names.
    */
   reclaim(dead: number): number {
-    const listed = this.listedChildren();
-    this.bequeath(dead, listed);
     const hw = this.highWater; // no slot is allocated below, so this stays the table's end
     const owner = this.owner;
     const parent = this.parent;
     const flags = this.flags;
     const borrows = this.borrows;
+    const g: Gifts = { dead, asked: -1, allowed: false, given: new Map(), listOf: -1, list: [] };
     let n = 0;
-    // The dead domain's roots, found by indexOf (a builtin: fast the first time too) among the
-    // slots in use; few once bequeath has given back what went back.
+    // Collected before any is settled: settling moves values to heirs (and so changes owners).
+    const roots: number[] = [];
     const inUse = owner.subarray(0, hw);
     for (let s = inUse.indexOf(dead); s >= 0; s = inUse.indexOf(dead, s + 1)) {
-      if (parent[s] === NO_PARENT && flags[s] !== PENDING_FREE) {
-        this.free(s);
-        n++;
-      }
+      if (parent[s] === NO_PARENT && flags[s] !== PENDING_FREE) roots.push(s);
     }
-    // Strays — children whose slot numbers were overwritten in their holder's memory — are
-    // unreachable from any root; a second sweep frees those that name `dead` and those whose
-    // holder is now free (one this reclaim freed). A child its holder lists is not one, whatever
-    // (stale) owner it names: it is some live root's, or one lent to a call in progress (its free
-    // is pending) and goes when the borrow ends. `listed` still says which are listed: since it was
-    // taken, bequeath only detached roots (they name no parent now) and the frees only freed slots
-    // (and what their holders listed): no holder's memory changed.
+    for (const r of roots) n += this.settle(r, g);
     for (let s = 0; s < hw; s++) {
       const p = parent[s]!;
-      if (p === NO_PARENT || listed[s] === 1 || owner[s] === FREE) continue;
-      if ((owner[s] === dead || owner[p] === FREE) && flags[s] !== PENDING_FREE && borrows[s] === 0) {
-        this.w_parent.setInt32(s * 4, NO_PARENT, true);
+      if (p === NO_PARENT || owner[s] === FREE || flags[s] === PENDING_FREE || borrows[s] !== 0) continue;
+      const named = owner[s] === dead;
+      if (owner[p] !== FREE && !(named && !this.lists(p, s))) continue;
+      this.w_parent.setInt32(s * 4, NO_PARENT, true);
+      if (named) n += this.settle(s, g);
+      else {
         this.free(s);
         n++;
       }
     }
+    for (const [heir, given] of g.given) this.inheritance!.inherited(dead, heir, given);
     return n;
   }
+
+  /**
+   * What becomes of value `s` of a dead domain's (a root of its, a stray naming it, or a value
+   * one of them holds): lent to a call in progress, it is freed when the borrow ends, with what it
+   * holds then; entrusted to an heir the inheritance allows, it goes to that heir whole (detached
+   * from its holder, moved: generations bumped, so the dead domain's handles stay revoked);
+   * otherwise what it holds is settled in turn, then it is freed. Returns 1 if it was freed or
+   * scheduled, 0 if it went back.
+   */
+  private settle(s: number, g: Gifts): number {
+    if (this.borrows[s] !== 0) {
+      this.free(s);
+      return 1;
+    }
+    if (this.flags[s] === ENTRUSTED && this.mayGive(g, this.heirOf![s]!)) {
+      this.give(s, g);
+      return 0;
+    }
+    if (this.hasChildren[this.type[s]!] === 1) {
+      const held = this.heldBy(s);
+      const { borrows, flags, type, hasChildren } = this;
+      const heirOf = this.heirOf;
+      for (let i = 0; i < held.length; i++) {
+        const c = held[i]!;
+        // A flat value entrusted to the heir given to last goes back without a call: settle's and
+        // give's work written out (a dead driver's rings hold thousands, and this runs interpreted
+        // at a process's first driver death, where each call counts).
+        if (heirOf !== null && flags[c] === ENTRUSTED && heirOf[c] === g.listOf && g.allowed && g.asked === g.listOf && borrows[c] === 0 && hasChildren[type[c]!] !== 1) {
+          this.w_parent.setInt32(c * 4, NO_PARENT, true);
+          this.w_gen.setUint32(c * 4, (this.gen[c]! + 1) >>> 0, true);
+          this.w_owner.setInt32(c * 4, g.listOf, true);
+          g.list.push(c);
+        } else this.settle(c, g);
+      }
+    }
+    this.freeBlock(s);
+    return 1;
+  }
+
+  /** Whether `heir` may inherit from the dead domain of `g` (asked once per run of one heir). */
+  private mayGive(g: Gifts, heir: number): boolean {
+    if (heir !== g.asked) {
+      g.asked = heir;
+      g.allowed = this.inheritance !== null && this.inheritance.mayInherit(g.dead, heir);
+    }
+    return g.allowed;
+  }
+
+  /** Entrusted value `s` to its heir: detached (its holder is being freed) and moved; listed in `g`. */
+  private give(s: number, g: Gifts): void {
+    const heir = this.heirOf![s]!;
+    if (this.parent[s] !== NO_PARENT) this.w_parent.setInt32(s * 4, NO_PARENT, true);
+    this.move(s, heir);
+    if (heir !== g.listOf) {
+      g.listOf = heir;
+      const had = g.given.get(heir);
+      if (had === undefined) g.given.set(heir, (g.list = []));
+      else g.list = had;
+    }
+    g.list.push(s);
+  }
+
+  /** The children `slot` holds (validated, as forEachChild does), in order. */
+  private heldBy(slot: number): number[] {
+    const held: number[] = [];
+    if (this.isDeque[this.type[slot]!] === 1) this.walkRing(slot, this.off[slot]!, null, held);
+    else this.forEachChild(slot, (c) => held.push(c));
+    return held;
+  }
+
+  /** Whether holder `p`'s memory lists `s` among its children (validChild, seen from the holder). */
+  private lists(p: number, s: number): boolean {
+    let listed = false;
+    this.forEachChild(p, (c) => {
+      if (c === s) listed = true;
+    });
+    return listed;
+  }
+}
+
+/**
+ * A reclaim's gifts in progress (settle): the dead domain, the heir last asked about and its
+ * answer, the values given so far per heir (and the list of the last heir given to).
+ */
+interface Gifts {
+  readonly dead: number;
+  asked: number;
+  allowed: boolean;
+  readonly given: Map<number, number[]>;
+  listOf: number;
+  list: number[];
 }
 
 function classOf(bytes: number): number {

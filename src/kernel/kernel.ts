@@ -24,7 +24,7 @@
  *  - a shadow's supervisor capability may entrust values it moves into its driver: when a driver
  *    instance the capability handed out dies holding them, the reclaim gives them back to the live
  *    shadow (with fresh handles, through recall) instead of freeing them; nothing else changes
- *    hands, and the dead instance's own handles stay revoked (see heap.ts, bequeath); it may also
+ *    hands, and the dead instance's own handles stay revoked (see heap.ts, reclaim); it may also
  *    route its callers' calls straight to the instance it holds, its code run only when one fails
  *    (routes.ts).
  */

@@ -17,7 +17,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { ExchangeHeap, HeapError, DEQUE_HEADER } from '../../src/kernel/heap.js';
+import { ExchangeHeap, HeapError, DEQUE_HEADER, FREE } from '../../src/kernel/heap.js';
 import { createHandleKit, type HandleKit } from '../../src/kernel/rref.js';
 import { LAYOUTS } from '../../src/gen/idl.js';
 import { any, heapAndKit, throwsCode } from './kit-helpers.js';
@@ -263,6 +263,24 @@ describe('deques', () => {
     moved.setU32(DEQUE_HEADER, 0xffff); // holder 2 overwrites the entry: the element is a stray
     heap.reclaim(2);
     assert.deepEqual(heap.totalUsage(), { bytes: 0, slots: 0 }, 'neither the deque nor its stray outlives domain 2');
+  });
+
+  test('a stray naming a dead domain inside a live holder is freed with that domain; a listed element naming it stays', () => {
+    const { kit, heap } = setup();
+    const dq = any(kit.allocDeque(1, 4));
+    const kept = kit.allocBytes(1, 8);
+    const keptSlot = kit.slotOf(kept);
+    const lost = kit.allocBytes(1, 8);
+    const lostSlot = kit.slotOf(lost);
+    dq.push(lost);
+    dq.push(kept);
+    const moved = any(kit.moveTo(dq, 1, 2)); // both elements still name owner 1
+    moved.setU32(DEQUE_HEADER, 0xffff); // holder 2 overwrites the first entry: a stray naming 1
+    assert.equal(heap.reclaim(1), 1, 'domain 1 dies: its stray is freed, and nothing else');
+    assert.equal(heap.owner[lostSlot], FREE);
+    assert.equal(heap.owner[keptSlot], 1, 'the element its holder still lists keeps its (stale) owner column');
+    assert.equal(heap.ownerOf(keptSlot), 2, 'and is domain 2\'s');
+    assert.deepEqual(heap.usage(2), { bytes: heap.len[kit.slotOf(moved)]! + 8, slots: 2 });
   });
 });
 

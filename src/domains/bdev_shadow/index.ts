@@ -21,7 +21,7 @@
  *    capability; for a deque the same kernel call writes the addresses of its requests, in
  *    order, into an array of the shadow's (freed when the call ends). If the driver dies holding them,
  *    the kernel's reclaim gives the entrusted values back to the shadow instead of freeing them
- *    (src/kernel/heap.ts, bequeath) — after the device stopped DMA, with the dead driver's handles
+ *    (src/kernel/heap.ts, reclaim) — after the device stopped DMA, with the dead driver's handles
  *    revoked — and recall() hands them over. The shadow finds each request again by its address
  *    and reissues the batch, in order, with the caller's own structs and buffers: the written
  *    bytes are the original ones, nothing is copied, and the caller gets its own requests back.
