@@ -10,8 +10,8 @@
  * them from domain load and termination, which are synchronous. Detach requests the reset at once
  * and hands back the wait for its acknowledgement, so that the kernel's other termination work
  * overlaps the device's answer. The device acknowledges within one command or descriptor
- * (microseconds when it runs, a futex wake when it is parked), so the kernel thread blocks
- * briefly in Atomics.wait. Detach's wait is bounded by DETACH_SYNC_MS: a
+ * (microseconds when it runs, a futex wake when it naps or is parked), so the kernel thread polls
+ * for a moment, then blocks briefly in Atomics.wait. Detach's wait is bounded by DETACH_SYNC_MS: a
  * device that has not acknowledged by then (its worker starved or stuck in a slow host I/O) gets
  * a promise instead, and the kernel reclaims the dead driver's memory only when it settles —
  * safety never depends on the bound, only the moment the memory becomes reusable does.
