@@ -794,7 +794,7 @@ export class ExchangeHeap {
     const parent = this.parent;
     const flags = this.flags;
     const borrows = this.borrows;
-    const g: Gifts = { dead, asked: -1, allowed: false, given: new Map(), listOf: -1, list: [] };
+    const g: Gifts = { dead, asked: -1, allowed: false, given: new Map(), list: [] };
     let n = 0;
     // Collected before any is settled: settling moves values to heirs (and so changes owners).
     const roots: number[] = [];
@@ -807,7 +807,8 @@ export class ExchangeHeap {
       const p = parent[s]!;
       if (p === NO_PARENT || owner[s] === FREE || flags[s] === PENDING_FREE || borrows[s] !== 0) continue;
       const named = owner[s] === dead;
-      if (owner[p] !== FREE && !(named && !this.lists(p, s))) continue;
+      const stray = owner[p] === FREE || (named && !this.lists(p, s));
+      if (!stray) continue;
       this.w_parent.setInt32(s * 4, NO_PARENT, true);
       if (named) n += this.settle(s, g);
       else {
@@ -842,13 +843,13 @@ export class ExchangeHeap {
       const heirOf = this.heirOf;
       for (let i = 0; i < held.length; i++) {
         const c = held[i]!;
-        // A flat value entrusted to the heir given to last goes back without a call: settle's and
-        // give's work written out (a dead driver's rings hold thousands, and this runs interpreted
-        // at a process's first driver death, where each call counts).
-        if (heirOf !== null && flags[c] === ENTRUSTED && heirOf[c] === g.listOf && g.allowed && g.asked === g.listOf && borrows[c] === 0 && hasChildren[type[c]!] !== 1) {
+        // A flat value entrusted to the heir last asked about, and allowed, goes back without a
+        // call: settle's and give's work written out (a dead driver's rings hold thousands, and
+        // this runs interpreted at a process's first driver death, where each call counts).
+        if (heirOf !== null && flags[c] === ENTRUSTED && heirOf[c] === g.asked && g.allowed && borrows[c] === 0 && hasChildren[type[c]!] !== 1) {
           this.w_parent.setInt32(c * 4, NO_PARENT, true);
           this.w_gen.setUint32(c * 4, (this.gen[c]! + 1) >>> 0, true);
-          this.w_owner.setInt32(c * 4, g.listOf, true);
+          this.w_owner.setInt32(c * 4, g.asked, true);
           g.list.push(c);
         } else this.settle(c, g);
       }
@@ -857,26 +858,27 @@ export class ExchangeHeap {
     return 1;
   }
 
-  /** Whether `heir` may inherit from the dead domain of `g` (asked once per run of one heir). */
+  /**
+   * Whether `heir` may inherit from the dead domain of `g` (asked once per run of one heir); if it
+   * may, `g.list` is then its list of values given.
+   */
   private mayGive(g: Gifts, heir: number): boolean {
     if (heir !== g.asked) {
       g.asked = heir;
       g.allowed = this.inheritance !== null && this.inheritance.mayInherit(g.dead, heir);
+      if (g.allowed) {
+        const had = g.given.get(heir);
+        if (had === undefined) g.given.set(heir, (g.list = []));
+        else g.list = had;
+      }
     }
     return g.allowed;
   }
 
-  /** Entrusted value `s` to its heir: detached (its holder is being freed) and moved; listed in `g`. */
+  /** Entrusted value `s` to its heir (mayGive said it may): detached (its holder is being freed), moved, listed. */
   private give(s: number, g: Gifts): void {
-    const heir = this.heirOf![s]!;
     if (this.parent[s] !== NO_PARENT) this.w_parent.setInt32(s * 4, NO_PARENT, true);
-    this.move(s, heir);
-    if (heir !== g.listOf) {
-      g.listOf = heir;
-      const had = g.given.get(heir);
-      if (had === undefined) g.given.set(heir, (g.list = []));
-      else g.list = had;
-    }
+    this.move(s, g.asked);
     g.list.push(s);
   }
 
@@ -900,14 +902,13 @@ export class ExchangeHeap {
 
 /**
  * A reclaim's gifts in progress (settle): the dead domain, the heir last asked about and its
- * answer, the values given so far per heir (and the list of the last heir given to).
+ * answer, the values given so far per heir, and (while `allowed`) the asked heir's list of them.
  */
 interface Gifts {
   readonly dead: number;
   asked: number;
   allowed: boolean;
   readonly given: Map<number, number[]>;
-  listOf: number;
   list: number[];
 }
 
