@@ -35,7 +35,7 @@ import { swapMacs } from '../domains/l2fwd/index.js';
 import type { DmaBytes, RRef, RRefArray, RRefDeque } from '../runtime/types.js';
 import type { NetApp, NetIo } from '../interfaces/index.js';
 import { bootNet, hostIo, hostNicCore, type NetBoot, type NetBootOptions } from '../host/net.js';
-import { caseChooser, median, progressBar, versus, VERSUS_NOTE, warmupRestarts, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
+import { caseChooser, median, progressBar, runsOf, versus, VERSUS_NOTE, warmupRestarts, type BenchOptions, type ResultRow, type SuiteResult } from './harness.js';
 
 type Mode = 'rx' | 'tx' | 'fwd';
 const NAME: Record<Mode, string> = { rx: 'rx', tx: 'tx', fwd: 'l2fwd' };
@@ -70,27 +70,25 @@ const SLICES = 10;
 
 /**
  * Mpps of `runs` runs of each fn(ms) -> frames, run by run (after one shorter warm-up run of
- * each). A run of each fn is SLICES slices of ms / SLICES, the fns' slices alternating (first to
- * last, then last to first, as runsOf alternates runs), and its rate is its frames over its
- * slices' time: run i of every fn covers the same stretch of the machine's time.
+ * each). A run of each fn is SLICES slices of ms / SLICES, the fns' slices alternating as runsOf
+ * alternates runs (its rounds are the slices here), and its rate is its frames over its slices'
+ * time: run i of every fn covers the same stretch of the machine's time.
  */
 async function rateRuns(runs: number, ms: number, fns: ((ms: number) => number)[]): Promise<number[][]> {
   for (const fn of fns) fn(Math.min(300, ms));
-  const n = fns.length;
   const xs = fns.map(() => [] as number[]);
   for (let r = 0; r < runs; r++) {
     const frames = fns.map(() => 0);
     const time = fns.map(() => 0);
-    for (let s = 0; s < SLICES; s++) {
-      for (let k = 0; k < n; k++) {
-        const j = s % 2 === 0 ? k : n - 1 - k;
-        await tick();
-        const t0 = performance.now();
-        frames[j]! += fns[j]!(ms / SLICES);
-        time[j]! += performance.now() - t0;
-      }
-    }
-    for (let j = 0; j < n; j++) xs[j]!.push(frames[j]! / time[j]! / 1e3);
+    const slice = (j: number) => async (): Promise<number> => {
+      await tick();
+      const t0 = performance.now();
+      frames[j]! += fns[j]!(ms / SLICES);
+      time[j]! += performance.now() - t0;
+      return 0;
+    };
+    await runsOf(SLICES, fns.map((_, j) => slice(j)), 0);
+    fns.forEach((_, j) => xs[j]!.push(frames[j]! / time[j]! / 1e3));
   }
   return xs;
 }
