@@ -12,7 +12,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 import { startWithV8Options } from '../host/v8-options.js';
 
-// First: V8's options for this machine (its worker pool, eager compilation: host/v8-options.ts), starting this process again if need be.
+// First: V8's options for this machine (its worker pool, eager compilation: host/v8-options.ts),
+// starting this process again if need be.
 await startWithV8Options();
 
 const here = dirname(fileURLToPath(import.meta.url));
