@@ -10,17 +10,20 @@
  * the death (the shadow's lastRestartMs: from the death to the
  * reissued call's answer — the caller's whole wait). The first restarts of a process are the slow
  * ones (code run for the first time, V8 re-optimizing on the same two cores): `bench net`'s
- * recovery case measures after five.
+ * recovery case measures after five. The first crash comes after `warmMs` of traffic, by default
+ * bench net's 2 s; with a few hundred ms it lands while V8 still compiles the boot's hot code on
+ * its background thread, which then competes for the two cores too.
  *
- *   node dist/src/bench/probes/restart-times.js [n=6]
+ *   node dist/src/bench/probes/restart-times.js [n=6] [warmMs=2000]
  */
 import { bootNet } from '../../host/net.js';
-import { PKTGEN_64 } from '../net.js';
+import { PKTGEN_64, forwardFor } from '../net.js';
 import { startWithV8Options } from '../../host/v8-options.js';
 
 await startWithV8Options(); // V8's options as `redleaf` runs with them (host/v8-options.ts)
 
 const n = Number(process.argv[2] ?? 6);
+const warmMs = Number(process.argv[3] ?? 2000);
 const boot = await bootNet({ backend: PKTGEN_64, shadow: true, app: 'l2fwd' });
 try {
   const k = boot.kernel;
@@ -59,7 +62,7 @@ try {
     const b = events.find(([l]) => l === `${label}>`)?.[1];
     return a === undefined || b === undefined ? '' : `${label} ${(a - t0).toFixed(2)}–${(b - t0).toFixed(2)}`;
   };
-  boot.app!.run('fwd', 32, 300);
+  forwardFor(boot.app!, 32, warmMs);
   for (let i = 1; i <= n; i++) {
     events = [];
     k.injectFault(boot.driverName!, { afterCalls: 3 });
