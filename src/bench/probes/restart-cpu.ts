@@ -46,7 +46,7 @@ try {
   // The NIC model's thread is the last one started (bootNet starts the device after the kernel).
   const nicThread = Math.max(...cpuByThread().keys());
   /** One window of traffic (`crash`: a driver fault armed first): its rate and who had the CPU. */
-  const window = (crash: boolean): string => {
+  const trafficWindow = (crash: boolean): string => {
     const before = cpuByThread();
     if (crash) boot.kernel.injectFault(boot.driverName!, { afterCalls: 3 });
     const mpps = rate();
@@ -56,8 +56,8 @@ try {
     const nic = after.get(nicThread)! - before.get(nicThread)!;
     return `${mpps.toFixed(2)} Mpps; CPU ms: background threads ${background}, NIC model ${nic}`;
   };
-  for (let w = 0; w < BOOT_WINDOWS; w++) console.log(`traffic ${w * WINDOW_MS}–${(w + 1) * WINDOW_MS} ms after boot: ${window(false)}`);
-  for (let c = 1; c <= n; c++) console.log(`crash ${c}, the ${WINDOW_MS} ms after it: ${window(true)}`);
+  for (let w = 0; w < BOOT_WINDOWS; w++) console.log(`traffic ${w * WINDOW_MS}–${(w + 1) * WINDOW_MS} ms after boot: ${trafficWindow(false)}`);
+  for (let c = 1; c <= n; c++) console.log(`crash ${c}, the ${WINDOW_MS} ms after it: ${trafficWindow(true)}`);
   console.log(`no crash: ${rate().toFixed(2)} Mpps`);
 } finally {
   await boot.stop();

@@ -24,6 +24,10 @@ await startWithV8Options(); // V8's options as `redleaf` runs with them (host/v8
 
 const n = Number(process.argv[2] ?? 6);
 const warmMs = Number(process.argv[3] ?? 2000);
+if (!(Number.isInteger(n) && n >= 1 && warmMs >= 0)) {
+  console.error('restart-times: n must be a positive integer and warmMs a number of ms >= 0 (usage: restart-times.js [n=6] [warmMs=2000])');
+  process.exit(2);
+}
 const boot = await bootNet({ backend: PKTGEN_64, shadow: true, app: 'l2fwd' });
 try {
   const k = boot.kernel;
