@@ -803,11 +803,21 @@ export class ExchangeHeap {
       if (parent[s] === NO_PARENT && flags[s] !== PENDING_FREE) roots.push(s);
     }
     for (const r of roots) n += this.settle(r, g);
+    // What each live holder met below lists (heldBy), worked out once per holder: a live deque
+    // can hold thousands of elements naming the dead domain (it allocated them and handed them
+    // over; an element's owner column is not rewritten while it stays in a deque), and walking the
+    // holder again for each of them made this quadratic.
+    const listedBy = new Map<number, Set<number>>();
+    const lists = (p: number, c: number): boolean => {
+      let listed = listedBy.get(p);
+      if (listed === undefined) listedBy.set(p, (listed = new Set(this.heldBy(p))));
+      return listed.has(c);
+    };
     for (let s = 0; s < hw; s++) {
       const p = parent[s]!;
       if (p === NO_PARENT || owner[s] === FREE || flags[s] === PENDING_FREE || borrows[s] !== 0) continue;
       const named = owner[s] === dead;
-      const stray = owner[p] === FREE || (named && !this.lists(p, s));
+      const stray = owner[p] === FREE || (named && !lists(p, s));
       if (!stray) continue;
       this.w_parent.setInt32(s * 4, NO_PARENT, true);
       if (named) n += this.settle(s, g);
@@ -890,14 +900,6 @@ export class ExchangeHeap {
     return held;
   }
 
-  /** Whether holder `p`'s memory lists `s` among its children (validChild, seen from the holder). */
-  private lists(p: number, s: number): boolean {
-    let listed = false;
-    this.forEachChild(p, (c) => {
-      if (c === s) listed = true;
-    });
-    return listed;
-  }
 }
 
 /**

@@ -4,6 +4,9 @@
  * `bench net`) — round after round in one process: the first round is what a process's first
  * driver death pays (reclaim not yet compiled by V8), the last ones what later deaths pay. Each
  * round builds the dead domain's state anew and times `reclaim` alone; prints every round's ms.
+ * Then one more death: a domain that allocated `bufs` buffers and handed them over in a deque, so
+ * that they live on in another domain's deque with the dead one's owner column (the reclaim must
+ * find them listed, and keep them).
  * `dist` is the build to load the kernel from (default this one, `-`), so that two builds can be
  * compared one invocation after the other:
  *
@@ -59,3 +62,11 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 console.log(`reclaim of ${bufs} entrusted buffers, ms per round: ${ms.join(' ')}`);
+
+const GIVER = 3;
+const handedOver = kit.allocDeque(GIVER, bufs) as unknown as Deque;
+for (let i = 0; i < bufs; i++) handedOver.push(kit.allocBytes(GIVER, BUF_BYTES));
+kit.moveTo(handedOver, GIVER, SHADOW);
+const t0 = performance.now();
+const freed = heap.reclaim(GIVER);
+console.log(`reclaim of a domain whose ${bufs} buffers live on in another's deque: ${(performance.now() - t0).toFixed(2)} ms (${freed} freed)`);
