@@ -235,8 +235,12 @@ test('RSS spreads flows over the enabled RX queues by hash; each frame lands on 
       return udpFrame(64, 0x0a000000 + f, 0x0a010001, 5000 + f, 80, f);
     });
     sendBatch(nic, txr, N, { tail: 0 }, txb, frames);
-    await until(() => Atomics.load(bar0, R.GPRC) === FLOWS, 'all frames received');
-    const got = [0, 1, 2, 3].map((q) => Atomics.load(bar0, R.RDH(q)));
+    // The model publishes a batch's counters before its RDH (a frame seen at RDH is counted), so
+    // wait for the heads themselves: GPRC alone may run ahead of them for a moment.
+    const heads = (): number[] => [0, 1, 2, 3].map((q) => Atomics.load(bar0, R.RDH(q)));
+    await until(() => heads().reduce((a, b) => a + b, 0) === FLOWS, () => `all frames at RDH (${heads()})`);
+    assert.equal(Atomics.load(bar0, R.GPRC), FLOWS, 'every frame counted');
+    const got = heads();
     assert.deepEqual(got, expect);
     for (const c of got) assert.ok(c >= 10, `every queue gets a share: ${got}`);
     for (let q = 0; q < 4; q++) {
