@@ -88,6 +88,35 @@ test('RX: buffer outside memory and frame larger than the buffer are written bac
   });
 });
 
+test('RX: a refused descriptor amid a burst of frames is written back in ring order, the frames around it intact', async () => {
+  // The model stores RX status dwords in bursts (model.ts, RX_WB_BURST): a refusal in the middle
+  // of one must first write back the frames before it, or their statuses land one slot off.
+  await withNic({ kind: 'pktgen', pktgen: { frameSize: 60, flows: 8 } }, async (nic) => {
+    const { bar0, dv, heap } = nic;
+    const n = 128;
+    const bad = new Set([5, 40, 41, 100]);
+    const rxr = heap.alloc(n * 16, 128).addr;
+    setupRx(bar0, 0, rxr, n);
+    for (let i = 0; i < n - 1; i++) rxDesc(dv, rxr, i, bad.has(i) ? heap.phys.byteLength - 100 : heap.alloc(2048, 64).addr);
+    Atomics.store(bar0, R.RDT(0), n - 1);
+    wake(bar0);
+    await until(() => Atomics.load(bar0, R.RDH(0)) === n - 1, 'the ring filled');
+    for (let i = 0; i < n - 1; i++) {
+      const wb = rxWb(dv, rxr, i);
+      if (bad.has(i)) {
+        assert.equal(wb.status, R.RXD_STAT_DD | R.RXD_STAT_EOP | R.RXD_ERR_RXE, `slot ${i}: refused`);
+        assert.equal(wb.len, 0, `slot ${i}: no frame`);
+      } else {
+        assert.equal(wb.status, R.RXD_STAT_DD | R.RXD_STAT_EOP, `slot ${i}: a frame`);
+        assert.equal(wb.len, 60, `slot ${i}: its length`);
+      }
+    }
+    assert.equal(rxWb(dv, rxr, n - 1).status, 0, 'the slot at RDT is not the device\'s');
+    assert.equal(Atomics.load(bar0, R.GPRC), n - 1 - bad.size);
+    assert.equal(Atomics.load(bar0, R.NIC_ERRCNT), bad.size);
+  });
+});
+
 test('ring configuration: base not 128-aligned, RDLEN not a multiple of 128, ring outside memory, bad SRRCTL: queue not enabled', async () => {
   await withNic({ kind: 'loopback' }, async (nic) => {
     const { bar0, heap } = nic;

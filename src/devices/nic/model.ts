@@ -9,7 +9,9 @@
  *    cause in NIC_ERR (see regs.ts) and the model carries on; it never throws on driver input.
  *  - Hardware uses RX descriptors from RDH up to, not including, RDT, and TX descriptors from TDH
  *    up to TDT; a descriptor's write-back status dword is stored last, with Atomics.store, so a
- *    driver that sees DD also sees the data and the rest of the write-back.
+ *    driver that sees DD also sees the data and the rest of the write-back. RX status dwords are
+ *    stored in bursts of at most RX_WB_BURST, in ring order, by the end of every step (as the
+ *    82599 writes back in bursts, RXDCTL.WTHRESH): see rxCommit.
  *  - The hot path does not allocate: descriptors are read through one Uint32Array view of physical
  *    memory, frames are copied with copyWithin/set, and registers are flushed once per batch.
  *  - After CTRL.RST the model forgets every ring (buffers outstanding are never touched again),
@@ -17,6 +19,16 @@
  */
 import * as R from './regs.js';
 import { classify } from './rss.js';
+
+/**
+ * RX descriptors completed (frame and write-back body stored) before their status dwords are
+ * stored, at most. Atomics.store is a full barrier on x86 (an xchg): stored per frame, it waited
+ * each time for the frame's own stores, cache lines the driver's core held, so frames were
+ * written one cache miss after another; stored per burst, the misses of a burst's frames overlap
+ * (`node dist/src/devices/nic/bench.js`, pktgen RX: bench/RESULTS.md, session 26). A driver sees
+ * a frame at most one burst (or one step) later.
+ */
+const RX_WB_BURST = 32;
 
 /** Where frames come from and go to. */
 export interface Backend {
@@ -55,6 +67,11 @@ export class NicModel {
   private readonly rxHead: Uint32Array;
   private readonly rxTail: Uint32Array;
   private readonly rxBsize: Uint32Array;
+  /**
+   * Descriptors completed but not yet written back (status dword not stored), the last one just
+   * before rxHead; zero between steps (flush writes them back before RDH moves).
+   */
+  private readonly rxUnwritten: Uint32Array;
   private readonly txBase: Float64Array;
   private readonly txCount: Uint32Array;
   private readonly txHead: Uint32Array;
@@ -98,6 +115,7 @@ export class NicModel {
     this.rxHead = new Uint32Array(q);
     this.rxTail = new Uint32Array(q);
     this.rxBsize = new Uint32Array(q);
+    this.rxUnwritten = new Uint32Array(q);
     this.txBase = new Float64Array(q);
     this.txCount = new Uint32Array(q);
     this.txHead = new Uint32Array(q);
@@ -112,6 +130,7 @@ export class NicModel {
     const b = this.bar0;
     b.fill(0, 1, b.length - 1); // everything but CTRL (word 0) and the WAKE word (last)
     this.rxCount.fill(0);
+    this.rxUnwritten.fill(0);
     this.txCount.fill(0);
     this.txStageLen.fill(0);
     this.txStageBad.fill(0);
@@ -284,34 +303,69 @@ export class NicModel {
     const bsize = this.rxBsize[q]!;
     if (this.p32[d + 1] !== 0 || addr + bsize > this.physLen) {
       this.refuse(R.ERR_RX_ADDR);
-      this.writeBackRx(q, d, 0, 0, 0, R.RXD_ERR_RXE);
+      this.writeBackRx(q, d, R.RXD_ERR_RXE);
       return -1;
     }
     if (len > bsize) {
       this.refuse(R.ERR_RX_SIZE);
-      this.writeBackRx(q, d, 0, 0, 0, R.RXD_ERR_RXE);
+      this.writeBackRx(q, d, R.RXD_ERR_RXE);
       return -1;
     }
     return addr;
   }
 
-  /** Completes the descriptor rxClaim handed out: write-back with DD|EOP, advance RDH. */
+  /**
+   * Completes the descriptor rxClaim handed out: its write-back body (packet type, RSS hash,
+   * length) is stored and RDH's shadow advances; its status dword (DD|EOP) is stored with the
+   * others of its burst (writeBackStatus), when the burst is full or the step ends.
+   */
   rxCommit(q: number, len: number, hash: number, ptype: number): void {
     const d = (this.rxBase[q]! + this.rxHead[q]! * R.DESC_BYTES) >>> 2;
-    this.writeBackRx(q, d, len, hash, ptype, 0);
-    this.gprc++;
-    this.gorc += len;
-  }
-
-  private writeBackRx(q: number, d: number, len: number, hash: number, ptype: number, err: number): void {
     const p = this.p32;
     p[d] = ptype;
     p[d + 1] = hash;
     p[d + 3] = len;
+    this.advanceRx(q);
+    this.gprc++;
+    this.gorc += len;
+    if (++this.rxUnwritten[q]! === RX_WB_BURST) this.writeBackStatus(q);
+  }
+
+  /** A refused descriptor: written back at once with RXE, after the burst before it (ring order). */
+  private writeBackRx(q: number, d: number, err: number): void {
+    this.writeBackStatus(q);
+    const p = this.p32;
+    p[d] = 0;
+    p[d + 1] = 0;
+    p[d + 3] = 0;
     Atomics.store(p, d + 2, R.RXD_STAT_DD | R.RXD_STAT_EOP | err);
+    this.advanceRx(q);
+  }
+
+  private advanceRx(q: number): void {
     const h = this.rxHead[q]! + 1;
     this.rxHead[q] = h === this.rxCount[q] ? 0 : h;
     this.rxDirty |= 1 << q;
+  }
+
+  /**
+   * Stores the status dwords of queue q's descriptors completed since the last burst, oldest
+   * first, each with Atomics.store: a driver that sees DD on one sees its frame and body, and
+   * those of every descriptor before it.
+   */
+  private writeBackStatus(q: number): void {
+    const k = this.rxUnwritten[q]!;
+    if (k === 0) return;
+    this.rxUnwritten[q] = 0;
+    const n = this.rxCount[q]!;
+    const base = this.rxBase[q]!;
+    const p = this.p32;
+    let slot = this.rxHead[q]! - k;
+    if (slot < 0) slot += n;
+    for (let i = 0; i < k; i++) {
+      Atomics.store(p, (base + slot * R.DESC_BYTES + 8) >>> 2, R.RXD_STAT_DD | R.RXD_STAT_EOP);
+      slot = slot + 1 === n ? 0 : slot + 1;
+    }
   }
 
   /** Receives the frame at b[off..off+len) from the wire: filter, RSS, DMA, write-back. */
@@ -397,6 +451,7 @@ export class NicModel {
     const b = this.bar0;
     const dirty = this.rxDirty;
     this.rxDirty = 0;
+    for (let q = 0; q < this.queues; q++) this.writeBackStatus(q);
     if (this.mpcDelta !== 0) {
       Atomics.add(b, R.MPC, this.mpcDelta);
       this.mpcDelta = 0;
