@@ -175,9 +175,9 @@ export class ExchangeHeap {
   private w_heirOf: DataView | null = null;
   private inheritance: Inheritance | null = null;
 
-  // Stores go through DataViews of the same buffers: under SES lockdown (frozen Object.prototype)
-  // V8 takes a slow path (~30 ns) for `typedArray[i] = v`, while DataView setters stay ~1 ns.
-  // Loads through the typed arrays are unaffected. See src/kernel/lockdown.ts.
+  // Stores go through DataViews of the same buffers, loads through the typed arrays. (Written so
+  // when a typed-array store under SES lockdown took a ~50 ns slow path; since lockdown.ts freezes
+  // the typed-array prototypes itself, both kinds of store cost ~1 ns.)
   private readonly w_owner: DataView;
   private readonly w_gen: DataView;
   private readonly w_borrows: DataView;
@@ -620,8 +620,7 @@ export class ExchangeHeap {
   private listedChildren(): Uint8Array {
     const hw = this.highWater;
     const listed = new Uint8Array(hw);
-    // A store through a DataView: under lockdown a typed-array store takes V8's slow path (see the
-    // w_ views).
+    // Stored through a DataView, as the w_ views are.
     const w = new DataView(listed.buffer);
     const mark = (c: number): void => w.setUint8(c, 1);
     for (let p = 0; p < hw; p++) if (this.owner[p] !== FREE) this.forEachChild(p, mark);

@@ -16,10 +16,9 @@
  * restarts stamp read without a seeded loop, no length read it can compute) — a NetIo's fields
  * are read once per call, its length arrays copied in and out with one read/write, and the frames'
  * headers copied out of the whole received batch with one RRefDeque.readEach and back with one
- * writeEach (the app works on a local copy through a DataView: typed-array stores are slow under
- * lockdown). The app sees the batch once (prepare) and then each frame once (process); the
- * verdicts are kept as runs while processing, and the frames go on to TX, dropped ones to the
- * pool, one moveFrom per run.
+ * writeEach (the app works on a local copy through a DataView). The app sees the batch once
+ * (prepare) and then each frame once (process); the verdicts are kept as runs while processing,
+ * and the frames go on to TX, dropped ones to the pool, one moveFrom per run.
  * An RpcError from the Net import (no shadow, driver died) ends the run and is counted; the app
  * itself never panics on it.
  *

@@ -59,6 +59,8 @@ const BLOCKED: Record<string, RegExp> = {
   'globalThis-define': /^blocked: TypeError: .*not extensible/,
   'Object.prototype': /^blocked: TypeError: .*not extensible/,
   'Object.prototype-define': /^blocked: TypeError: .*not extensible/,
+  'TypedArray.prototype': /^blocked: TypeError: Cannot assign to read only property 'fill'/,
+  'Uint8Array.prototype-define': /^blocked: TypeError: Cannot redefine property: constructor/,
   'Array.prototype': /^blocked: TypeError: Cannot assign to read only property 'push'/,
   'Promise.prototype.then': /^blocked: TypeError: Cannot assign to read only property 'then'/,
   'Function.prototype.call': /^blocked: TypeError: Cannot assign to read only property 'call'/,

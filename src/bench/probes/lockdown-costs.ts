@@ -1,7 +1,8 @@
 /**
  * Probe: what SES lockdown (src/kernel/lockdown.ts, which the kernel process runs before any
- * domain loads) costs V8's optimized code, operation by operation — why the kernel and the
- * domains store into typed arrays through DataViews and never spread arguments on a hot path.
+ * domain loads) costs V8's optimized code, operation by operation — why hot paths never spread
+ * arguments, and what the kernel's own freezing of the typed-array prototypes trades (stores stay
+ * fast; subarray and slice look up the species constructor).
  * Runs each operation in a loop, in two processes of its own (without and with lockdown), and
  * prints ns per operation side by side (the best of seven runs of 100,000, after warm-up).
  *
@@ -29,6 +30,11 @@ function operations(): Record<string, () => number> {
     'typed-array store': () => {
       for (let i = 0; i < N; i++) ta[i & 63] = i;
       return ta[0]!;
+    },
+    'typed-array subarray': () => {
+      let t = 0;
+      for (let i = 0; i < N; i++) t += ta.subarray(i & 31, 48).length;
+      return t;
     },
     'DataView store': () => {
       for (let i = 0; i < N; i++) dv.setInt32((i & 63) * 4, i, true);

@@ -23,7 +23,7 @@ const rounds = Number(roundsArg);
 const bufs = Number(bufsArg);
 const from = (path: string): string =>
   distArg === '-' ? new URL(`../../${path}`, import.meta.url).href : pathToFileURL(resolve(distArg, 'src', path)).href;
-await import(from('kernel/lockdown.js')); // the kernel runs under lockdown, which changes what V8 does with typed-array stores
+await import(from('kernel/lockdown.js')); // the kernel runs under lockdown, which changes what V8's optimized code costs (lockdown-costs.js)
 const { ExchangeHeap, NO_PARENT } = (await import(from('kernel/heap.js'))) as typeof import('../../kernel/heap.js');
 const { createHandleKit } = (await import(from('kernel/rref.js'))) as typeof import('../../kernel/rref.js');
 const { LAYOUTS } = (await import(from('gen/idl.js'))) as typeof import('../../gen/idl.js');

@@ -144,9 +144,8 @@ export class Maglev {
   private readonly mask: number;
   /** The flow cache: SLOT_WORDS words per slot (see the header). */
   private readonly cache: Int32Array;
-  // Stores into the flow cache and the seen bitset go through DataViews: under SES lockdown
-  // (domain code) a `typedArray[i] = v` store takes a ~30 ns slow path, a DataView setter ~1 ns.
-  // Loads are fine.
+  // Stores into the flow cache and the seen bitset go through DataViews (written when a
+  // typed-array store took a ~50 ns slow path under SES lockdown; see src/kernel/lockdown.ts).
   private readonly wCache: DataView;
   /** This epoch's flows that took the direct path: one bit per flowHash bucket (h & mask). */
   private seen: Int32Array;

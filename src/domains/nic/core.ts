@@ -27,9 +27,10 @@
  *  - TX reclamation is batched: RS is set on every descriptor and the core checks only the DD of
  *    the last descriptor of a batch of 32 (or of all in flight, or of what `done` has room for, if
  *    fewer), since hardware completes descriptors in order.
- *  - Stores into typed arrays go through DataViews, and per-slot state lives in one small object
- *    per slot (a property store), never in array elements: under SES lockdown element stores take
- *    a slow path (~30 ns typed, ~15 ns plain arrays), DataView setters and properties do not.
+ *  - Per-slot state lives in one small object per slot (a property store), never in array
+ *    elements: under SES lockdown a plain array's element store takes a slow path (~15 ns), a
+ *    property store does not. Typed arrays are stored into through DataViews (written when
+ *    their stores were slow under lockdown too; see src/kernel/lockdown.ts).
  *  - Write-back status dwords (RX DD, TX DD) are read with loadU32 (atomic): the device stores
  *    them last, so seeing DD guarantees the rest of the write-back and the frame data are visible
  *    (and, since it writes back in ring order, those of every earlier descriptor too).

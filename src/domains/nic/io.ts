@@ -11,7 +11,7 @@
  * like a ring (the element at the front at `head`): every access to the lengths RRefArray is a
  * checked kernel call, so binding reads the lengths in use with one `read` and `finish` writes
  * them back, rotated so the front element's length is at index 0 again, with one `write`
- * (typed-array stores are slow under lockdown: the copy is written through a DataView).
+ * (the copy is written through a DataView).
  *
  * An object literal and module-level functions, not a class: see core.ts's header (restarts).
  */

@@ -154,9 +154,9 @@ interface QueuePair {
   dirty: boolean;
   /**
    * The per-CID numbers below are DataViews (free: i32, deadline: f64, zombie: u8 per entry):
-   * domain code runs under SES lockdown, where V8 takes a slow path (~50 ns,
-   * `lockdown-costs.js`) for every store into a typed array, and a DataView's setters do not.
-   * Three such stores a command (take a CID, stamp its deadline, give it back).
+   * three stores a command (take a CID, stamp its deadline, give it back). Chosen when a store
+   * into a typed array took a ~50 ns slow path under SES lockdown (src/kernel/lockdown.ts now
+   * keeps it at ~1 ns, as a DataView setter is).
    */
   readonly free: DataView;
   nfree: number;

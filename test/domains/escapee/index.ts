@@ -109,6 +109,18 @@ export function init(sys: Sys, callee: Callee, victim: Faulty): Probe {
       Object.defineProperty(Object.prototype, 'polluted', { value: 'yes', configurable: true });
       return true;
     },
+    // The kernel freezes these by the specification's steps rather than Object.freeze (see
+    // src/kernel/lockdown.ts): they must end as frozen as any other intrinsic.
+    'TypedArray.prototype': () => {
+      (Object.getPrototypeOf(Uint8Array.prototype) as any).fill = function () {
+        return -1;
+      };
+      return true;
+    },
+    'Uint8Array.prototype-define': () => {
+      Object.defineProperty(Uint8Array.prototype, 'constructor', { value: Object, configurable: true });
+      return true;
+    },
     'Array.prototype': () => {
       (Array.prototype as any).push = function () {
         return -1;
