@@ -69,7 +69,9 @@ export class NicModel {
   private readonly rxBsize: Uint32Array;
   /**
    * Descriptors completed but not yet written back (status dword not stored), the last one just
-   * before rxHead; zero between steps (flush writes them back before RDH moves).
+   * before rxHead; zero between steps (flush writes them back before RDH moves), and set to zero
+   * whenever the ring is (re)configured or disabled, so a step cut short by a model bug
+   * (internalError) never writes a status into a ring that has since changed.
    */
   private readonly rxUnwritten: Uint32Array;
   private readonly txBase: Float64Array;
@@ -165,7 +167,7 @@ export class NicModel {
     for (let q = 0; q < this.queues; q++) {
       const en = Atomics.load(b, R.RXDCTL(q)) & R.XDCTL_ENABLE;
       if (en && this.rxCount[q] === 0) this.enableRx(q);
-      else if (!en) this.rxCount[q] = 0;
+      else if (!en) this.rxCount[q] = this.rxUnwritten[q] = 0;
       const n = this.rxCount[q]!;
       if (n !== 0) {
         active |= 1 << q;
@@ -215,6 +217,7 @@ export class NicModel {
     this.rxBsize[q] = bsize;
     this.rxHead[q] = head;
     this.rxTail[q] = tail;
+    this.rxUnwritten[q] = 0;
     this.rxCount[q] = n;
   }
 
