@@ -54,6 +54,19 @@ function operations(): Record<string, () => number> {
       for (let i = 0; i < N; i++) t += sum3(...(three as [number, number, number]));
       return t;
     },
+    'const [a, b] = pair': () => {
+      let t = 0;
+      for (let i = 0; i < N; i++) {
+        const [a, b] = three;
+        t += a! + b!;
+      }
+      return t;
+    },
+    'for-of over 16 numbers': () => {
+      let t = 0;
+      for (let i = 0; i < N; i++) for (const x of sixteen) t += x;
+      return t;
+    },
     'Array.from(16 numbers)': () => {
       let t = 0;
       for (let i = 0; i < N; i++) t += Array.from(sixteen).length;
