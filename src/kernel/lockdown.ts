@@ -52,8 +52,8 @@ export function ensureLockdown(): void {
  * Object.prototype, %TypedArray%.prototype and every concrete typed array's prototype: the objects
  * whose freezing by Object.freeze makes V8 store into every typed array (`a[i] = v`) through a
  * runtime call, ~50–90 ns instead of ~1 (measured on Node 20 by `lockdown-costs.js`; freezing any
- * one of them is enough). V8's Object.freeze moves an object to frozen elements, and on these
- * prototypes that invalidates a protector the optimized store relies on.
+ * one of them is enough, freezing Array.prototype is not needed). Which internal assumption of
+ * V8's Object.freeze breaks there we did not find out; freezeBySpec does not break it.
  */
 function typedArrayStorePrototypes(): object[] {
   const typedArrays = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array];
@@ -64,10 +64,12 @@ function typedArrayStorePrototypes(): object[] {
  * Freezes `o` by the steps the specification gives Object.freeze (SetIntegrityLevel "frozen"):
  * no more extensions, then every own property non-configurable and, if it holds a value,
  * non-writable. The object ends exactly as Object.freeze leaves it (hardenIntrinsics then freezes
- * it again, a no-op, and walks it as any other), but V8 does not change its elements' kind, so
- * typed-array stores stay on their fast path. Not applied to Array.prototype: done this way V8
- * turns it into a dictionary, and push / pop get ~7x slower, while array element stores stay slow
- * either way.
+ * it again, a no-op, and walks it as any other), and typed-array stores stay on V8's fast path.
+ * The price: redefining the typed-array prototypes' `constructor` turns V8's typed-array species
+ * protector off (`%TypedArraySpeciesProtector()`), so `subarray` and `slice` of a typed array look
+ * up its species, ~90 ns instead of ~40 (`lockdown-costs.js`); no hot path calls them per frame
+ * or per block. Not applied to Array.prototype: frozen this way, its push and pop got ~7x slower,
+ * and array element stores stayed slow.
  */
 function freezeBySpec(o: object): void {
   Object.preventExtensions(o);
