@@ -39,9 +39,10 @@ const otherNet = join(resolve(other), 'src', 'host', 'net.js');
 const wholeBuild = existsSync(otherNet);
 let bootOther: typeof bootNet = (o) => bootNet({ ...o, artifacts: other });
 if (wholeBuild) {
-  // Its kernel module locks the process down when it loads; this build's kernel did already (and
-  // SES refuses a second lockdown), so that call is made a no-op for it.
-  (globalThis as { lockdown?: unknown }).lockdown = () => undefined;
+  // Its kernel module locks the process down when it loads, with lockdown() or (since session 26)
+  // repairIntrinsics() and hardenIntrinsics(); this build's kernel did already (and SES refuses a
+  // second lockdown), so those calls are made no-ops for it.
+  for (const step of ['lockdown', 'repairIntrinsics', 'hardenIntrinsics']) (globalThis as Record<string, unknown>)[step] = () => undefined;
   bootOther = ((await import(pathToFileURL(otherNet).href)) as typeof import('../../host/net.js')).bootNet;
 }
 const config: NetBootOptions = app === 'maglev' ? MAGLEV_64 : { backend: PKTGEN_64, app };
