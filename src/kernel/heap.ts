@@ -129,8 +129,8 @@ export class TypeTable {
     if (info.id >= MAX_TYPES) throw new HeapError('EINVAL', `too many types (max ${MAX_TYPES})`);
     this.infos.push(info);
     this.childOffsetsOf.push([...childOffsets]);
-    if (kind === TypeKind.Deque || childOffsets.length > 0) new DataView(this.hasChildren.buffer).setUint8(info.id, 1);
-    if (kind === TypeKind.Deque) new DataView(this.isDeque.buffer).setUint8(info.id, 1);
+    if (kind === TypeKind.Deque || childOffsets.length > 0) this.hasChildren[info.id] = 1;
+    if (kind === TypeKind.Deque) this.isDeque[info.id] = 1;
     return info;
   }
 
@@ -172,24 +172,8 @@ export class ExchangeHeap {
   // Entrusted values (see entrust). The heir column is only read where flags has ENTRUSTED; it is
   // allocated at the first entrust, so a heap that never uses it pays nothing.
   private heirOf: Int32Array | null = null;
-  private w_heirOf: DataView | null = null;
   private inheritance: Inheritance | null = null;
 
-  // Stores go through DataViews of the same buffers, loads through the typed arrays. (Written so
-  // when a typed-array store under SES lockdown took a ~50 ns slow path; since lockdown.ts freezes
-  // the typed-array prototypes itself, both kinds of store cost ~1 ns.)
-  private readonly w_owner: DataView;
-  private readonly w_gen: DataView;
-  private readonly w_borrows: DataView;
-  private readonly w_type: DataView;
-  private readonly w_off: DataView;
-  private readonly w_len: DataView;
-  private readonly w_parent: DataView;
-  private readonly w_cls: DataView;
-  private readonly w_flags: DataView;
-  private readonly w_freeSlots: DataView;
-  private readonly w_classTops: DataView;
-  private readonly classStackViews: DataView[] = [];
 
   private readonly typeTable = new TypeTable();
   /** Per type id: can its values hold children (see TypeTable). Read-only for the handle kit. */
@@ -207,6 +191,8 @@ export class ExchangeHeap {
     this.u32 = new Uint32Array(this.phys);
     this.dv = new DataView(this.phys);
     const n = (this.maxSlots = opts.maxSlots ?? 1 << 20);
+    // The columns are written with plain typed-array stores: ~1 ns under the kernel's lockdown,
+    // which freezes the typed-array prototypes so that V8 keeps them fast (src/kernel/lockdown.ts).
     // The slot table's public columns live in shared memory: worker-tier domains check their
     // handles against them. Only the kernel thread ever writes them (src/kernel/worker-tier.ts).
     const shared = (): SharedArrayBuffer => new SharedArrayBuffer(n * 4);
@@ -225,20 +211,7 @@ export class ExchangeHeap {
     for (let c = 0; c < nClasses; c++) {
       const stack = new Uint32Array(64);
       this.classStacks.push(stack);
-      this.classStackViews.push(new DataView(stack.buffer));
     }
-    const view = (a: { buffer: ArrayBufferLike }): DataView => new DataView(a.buffer);
-    this.w_owner = view(this.owner);
-    this.w_gen = view(this.gen);
-    this.w_borrows = view(this.borrows);
-    this.w_type = view(this.type);
-    this.w_off = view(this.off);
-    this.w_len = view(this.len);
-    this.w_parent = view(this.parent);
-    this.w_cls = view(this.cls);
-    this.w_flags = view(this.flags);
-    this.w_freeSlots = view(this.freeSlots);
-    this.w_classTops = view(this.classTops);
 
     // Page 0 is never handed out, so physical address 0 always means "none" (as in NVMe PRPs).
     this.bump = PAGE;
@@ -274,14 +247,14 @@ export class ExchangeHeap {
       offset = this.allocPages(Math.ceil(bytes / PAGE));
     }
     const slot = this.nFreeSlots > 0 ? this.freeSlots[--this.nFreeSlots]! : this.highWater++;
-    this.w_owner.setInt32((slot) * 4, owner, true);
-    this.w_borrows.setInt32((slot) * 4, 0, true);
-    this.w_type.setInt32((slot) * 4, typeId, true);
-    this.w_off.setUint32((slot) * 4, offset, true);
-    this.w_len.setUint32((slot) * 4, bytes, true);
-    this.w_parent.setInt32((slot) * 4, NO_PARENT, true);
-    this.w_cls.setInt8(slot, cls);
-    this.w_flags.setUint8(slot, 0);
+    this.owner[slot] = owner;
+    this.borrows[slot] = 0;
+    this.type[slot] = typeId;
+    this.off[slot] = offset;
+    this.len[slot] = bytes;
+    this.parent[slot] = NO_PARENT;
+    this.cls[slot] = cls;
+    this.flags[slot] = 0;
     this.u8.fill(0, offset, offset + bytes);
     return slot;
   }
@@ -289,7 +262,7 @@ export class ExchangeHeap {
   private allocClass(cls: number): number {
     const top = this.classTops[cls]!;
     if (top > 0) {
-      this.w_classTops.setInt32((cls) * 4, top - 1, true);
+      this.classTops[cls] = top - 1;
       return this.classStacks[cls]![top - 1]!;
     }
     const size = 1 << (cls + MIN_CLASS_SHIFT);
@@ -312,10 +285,9 @@ export class ExchangeHeap {
       const bigger = new Uint32Array(stack.length * 2);
       bigger.set(stack);
       this.classStacks[cls] = stack = bigger;
-      this.classStackViews[cls] = new DataView(bigger.buffer);
     }
-    this.classStackViews[cls]!.setUint32(top * 4, offset, true);
-    this.w_classTops.setInt32((cls) * 4, top + 1, true);
+    stack[top] = offset;
+    this.classTops[cls] = top + 1;
   }
 
   private allocPages(pages: number): number {
@@ -332,7 +304,7 @@ export class ExchangeHeap {
   /** Free `slot` and its children; deferred while borrowed. Bumps the generation (revokes). */
   free(slot: number): void {
     if (this.borrows[slot]! > 0) {
-      this.w_flags.setUint8(slot, PENDING_FREE);
+      this.flags[slot] = PENDING_FREE;
       return;
     }
     if (this.hasChildren[this.type[slot]!] === 1) this.forEachChild(slot, (c) => this.free(c));
@@ -353,19 +325,11 @@ export class ExchangeHeap {
       if (list === undefined) this.bigFree.set(pages, (list = []));
       list.push(this.off[slot]!);
     }
-    this.w_owner.setInt32((slot) * 4, FREE, true);
-    this.w_parent.setInt32((slot) * 4, NO_PARENT, true);
-    this.w_flags.setUint8(slot, 0);
-    this.w_gen.setUint32((slot) * 4, (this.gen[slot]! + 1) >>> 0, true);
-    this.w_freeSlots.setInt32((this.nFreeSlots++) * 4, slot, true);
-  }
-
-  /**
-   * The write views of the generation and owner columns, for the handle kit's fast move of a flat
-   * root (rref.ts tryMoveFlat): the same two stores as move() below, inlined into every proxy.
-   */
-  get flatMoveViews(): readonly [gen: DataView, owner: DataView] {
-    return [this.w_gen, this.w_owner];
+    this.owner[slot] = FREE;
+    this.parent[slot] = NO_PARENT;
+    this.flags[slot] = 0;
+    this.gen[slot] = (this.gen[slot]! + 1) >>> 0;
+    this.freeSlots[this.nFreeSlots++] = slot;
   }
 
   isLive(slot: number, gen: number): boolean {
@@ -388,8 +352,8 @@ export class ExchangeHeap {
       this.moveTree(slot, newOwner, true);
     } else {
       // A flat array (a packet buffer): the whole move is two stores (also made by rref.ts tryMoveFlat).
-      this.w_gen.setUint32(slot * 4, g, true);
-      this.w_owner.setInt32(slot * 4, newOwner, true);
+      this.gen[slot] = g;
+      this.owner[slot] = newOwner;
     }
     return g;
   }
@@ -412,10 +376,9 @@ export class ExchangeHeap {
     const type = this.type;
     const hasChildren = this.hasChildren;
     const isDeque = this.isDeque;
-    const wGen = this.w_gen;
-    const wOwner = this.w_owner;
-    if (bump) wGen.setUint32(slot * 4, (gen[slot]! + 1) >>> 0, true);
-    wOwner.setInt32(slot * 4, to, true);
+    const owner = this.owner;
+    if (bump) gen[slot] = (gen[slot]! + 1) >>> 0;
+    owner[slot] = to;
     const t = type[slot]!;
     if (hasChildren[t] !== 1 || isDeque[t] === 1) return; // flat arrays and deques: done
     // A struct: its children that are flat arrays or deques (the common case: a NetIo's two
@@ -437,8 +400,8 @@ export class ExchangeHeap {
         this.moveTree(c, to, bump);
         continue;
       }
-      if (bump) wGen.setUint32(c * 4, (gen[c]! + 1) >>> 0, true);
-      wOwner.setInt32(c * 4, to, true);
+      if (bump) gen[c] = (gen[c]! + 1) >>> 0;
+      owner[c] = to;
     }
   }
 
@@ -456,13 +419,13 @@ export class ExchangeHeap {
 
   /** Make `child` (a root owned like `parentSlot`) a child of `parentSlot`; revokes its handles. */
   adopt(parentSlot: number, child: number): void {
-    this.w_parent.setInt32((child) * 4, parentSlot, true);
+    this.parent[child] = parentSlot;
     const to = this.ownerOf(parentSlot);
     if (this.hasChildren[this.type[child]!] === 1) {
       this.moveTree(child, to, true);
     } else {
-      this.w_gen.setUint32(child * 4, (this.gen[child]! + 1) >>> 0, true);
-      this.w_owner.setInt32(child * 4, to, true);
+      this.gen[child] = (this.gen[child]! + 1) >>> 0;
+      this.owner[child] = to;
     }
   }
 
@@ -474,9 +437,9 @@ export class ExchangeHeap {
     const to = this.ownerOf(parentSlot);
     for (let i = 0; i < n; i++) {
       const c = children[i]!;
-      this.w_parent.setInt32(c * 4, parentSlot, true);
-      this.w_gen.setUint32(c * 4, (this.gen[c]! + 1) >>> 0, true);
-      this.w_owner.setInt32(c * 4, to, true);
+      this.parent[c] = parentSlot;
+      this.gen[c] = (this.gen[c]! + 1) >>> 0;
+      this.owner[c] = to;
     }
   }
 
@@ -489,7 +452,7 @@ export class ExchangeHeap {
    */
   transfer(child: number, to: number, heir = -1): void {
     this.inheritMark(child, heir);
-    this.w_parent.setInt32(child * 4, to, true);
+    this.parent[child] = to;
   }
 
   /**
@@ -510,19 +473,19 @@ export class ExchangeHeap {
     }
     const to = this.owner[c]!;
     this.inheritMark(child, heir);
-    this.w_parent.setInt32((child) * 4, NO_PARENT, true);
+    this.parent[child] = NO_PARENT;
     if (this.hasChildren[this.type[child]!] === 1) this.moveTree(child, to, false);
-    else this.w_owner.setInt32(child * 4, to, true);
-    this.w_gen.setUint32((child) * 4, (this.gen[child]! + 1) >>> 0, true);
+    else this.owner[child] = to;
+    this.gen[child] = (this.gen[child]! + 1) >>> 0;
     return this.gen[child]!;
   }
 
   beginBorrow(slot: number): void {
-    this.w_borrows.setInt32((slot) * 4, this.borrows[slot]! + 1, true);
+    this.borrows[slot] = this.borrows[slot]! + 1;
   }
 
   endBorrow(slot: number): void {
-    this.w_borrows.setInt32((slot) * 4, this.borrows[slot]! - 1, true);
+    this.borrows[slot] = this.borrows[slot]! - 1;
     if (this.borrows[slot] === 0 && this.flags[slot] === PENDING_FREE) this.free(slot);
   }
 
@@ -620,9 +583,9 @@ export class ExchangeHeap {
   private listedChildren(): Uint8Array {
     const hw = this.highWater;
     const listed = new Uint8Array(hw);
-    // Stored through a DataView, as the w_ views are.
-    const w = new DataView(listed.buffer);
-    const mark = (c: number): void => w.setUint8(c, 1);
+    const mark = (c: number): void => {
+      listed[c] = 1;
+    };
     for (let p = 0; p < hw; p++) if (this.owner[p] !== FREE) this.forEachChild(p, mark);
     return listed;
   }
@@ -636,11 +599,10 @@ export class ExchangeHeap {
     const listed = this.listedChildren();
     const hw = this.highWater;
     const out = new Int32Array(hw);
-    const w = new DataView(out.buffer); // see listedChildren
     for (let s = 0; s < hw; s++) {
       let c = s;
       for (let steps = 0; listed[c] === 1 && steps < hw; steps++) c = this.parent[c]!;
-      w.setInt32(s * 4, this.owner[c]!, true);
+      out[s] = this.owner[c]!;
     }
     return out;
   }
@@ -667,15 +629,10 @@ export class ExchangeHeap {
    */
   entrust(slot: number, heir: number, order = -1, into: DataView | null = null): number {
     // Kept small enough for V8 to inline into a routed call (at most 460 bytes of bytecode): the
-    // first mark, and the listing of a deque's elements, are functions of their own.
-    if (this.w_heirOf === null) this.firstMark();
+    // listing of a deque's elements is a function of its own.
+    if (this.heirOf === null) this.heirOf = new Int32Array(this.maxSlots);
     if (!this.markEntrusted(slot, heir) || (order < 0 && into === null) || this.isDeque[this.type[slot]!] !== 1) return 0;
     return this.listElements(slot, order, into);
-  }
-
-  private firstMark(): void {
-    this.heirOf = new Int32Array(this.maxSlots);
-    this.w_heirOf = new DataView(this.heirOf.buffer);
   }
 
   /** entrust's listing of deque `slot`'s element addresses into allocation `order` or `into`; returns how many. */
@@ -720,8 +677,8 @@ export class ExchangeHeap {
     if (this.flags[s] === PENDING_FREE) return false; // being freed: nothing to give back
     // Marked already (a NetIo routed again and again keeps its mark): no store.
     if (this.flags[s] === ENTRUSTED && this.heirOf![s] === heir) return true;
-    this.w_flags.setUint8(s, ENTRUSTED);
-    this.w_heirOf!.setInt32(s * 4, heir, true);
+    this.flags[s] = ENTRUSTED;
+    this.heirOf![s] = heir;
     return true;
   }
 
@@ -818,7 +775,7 @@ export class ExchangeHeap {
       const named = owner[s] === dead;
       const stray = owner[p] === FREE || (named && !lists(p, s));
       if (!stray) continue;
-      this.w_parent.setInt32(s * 4, NO_PARENT, true);
+      this.parent[s] = NO_PARENT;
       if (named) n += this.settle(s, g);
       else {
         this.free(s);
@@ -856,9 +813,9 @@ export class ExchangeHeap {
         // call: settle's and give's work written out (a dead driver's rings hold thousands, and
         // this runs interpreted at a process's first driver death, where each call counts).
         if (heirOf !== null && flags[c] === ENTRUSTED && heirOf[c] === g.asked && g.allowed && borrows[c] === 0 && hasChildren[type[c]!] !== 1) {
-          this.w_parent.setInt32(c * 4, NO_PARENT, true);
-          this.w_gen.setUint32(c * 4, (this.gen[c]! + 1) >>> 0, true);
-          this.w_owner.setInt32(c * 4, g.asked, true);
+          this.parent[c] = NO_PARENT;
+          this.gen[c] = (this.gen[c]! + 1) >>> 0;
+          this.owner[c] = g.asked;
           g.list.push(c);
         } else this.settle(c, g);
       }
@@ -886,7 +843,7 @@ export class ExchangeHeap {
 
   /** Entrusted value `s` to its heir (mayGive said it may): detached (its holder is being freed), moved, listed. */
   private give(s: number, g: Gifts): void {
-    if (this.parent[s] !== NO_PARENT) this.w_parent.setInt32(s * 4, NO_PARENT, true);
+    if (this.parent[s] !== NO_PARENT) this.parent[s] = NO_PARENT;
     this.move(s, g.asked);
     g.list.push(s);
   }
@@ -898,7 +855,6 @@ export class ExchangeHeap {
     else this.forEachChild(slot, (c) => held.push(c));
     return held;
   }
-
 }
 
 /**

@@ -193,12 +193,8 @@ class KitState {
   readonly i32: Int32Array;
   /** Physical memory itself: read/write copy through short-lived views of it (never handed out). */
   readonly phys: SharedArrayBuffer;
-  /**
-   * Write views of the generation and owner columns (tryMove's flat move) when the heap is the
-   * kernel's; null in a worker domain's view of it, which moves nothing itself.
-   */
-  readonly wGen: DataView | null = null;
-  readonly wOwner: DataView | null = null;
+  /** Whether the heap is the kernel's (false in a worker domain's view of it, which moves nothing itself). */
+  readonly moves: boolean;
   /** Per type id: element-kind index. */
   readonly elemKindOf: number[] = [];
   /**
@@ -226,7 +222,7 @@ class KitState {
     this.u8 = heap.u8;
     this.phys = heap.phys;
     this.i32 = new Int32Array(heap.phys);
-    if (heap instanceof ExchangeHeap) [this.wGen, this.wOwner] = heap.flatMoveViews;
+    this.moves = heap instanceof ExchangeHeap;
   }
 }
 
@@ -305,7 +301,7 @@ class Handle {
     const fastSlot = (k: KitState, v: unknown, typeId: number, from: number): number => {
       if (typeof v !== 'object' || v === null || !(#k in v) || v.#k !== k) return -1;
       const s = v.#s;
-      if (v.#t !== typeId * 2 || k.gen[s] !== v.#g || v.#m !== from * 2 || k.borrows[s] !== 0 || k.wGen === null) return -1;
+      if (v.#t !== typeId * 2 || k.gen[s] !== v.#g || v.#m !== from * 2 || k.borrows[s] !== 0 || !k.moves) return -1;
       return s;
     };
     tryMove = (k, v, typeId, from, to) => {
@@ -319,8 +315,8 @@ class Handle {
       if (k.flatArray[typeId] !== 1) return mintAs(k, s, k.heap.move(s, to), to * 2, ROOT); // not an array type after all
       // heap.move's flat case (two stores), without the call.
       const next = ((v as Handle).#g + 1) >>> 0;
-      k.wGen!.setUint32(s * 4, next, true);
-      k.wOwner!.setInt32(s * 4, to, true);
+      k.gen[s] = next;
+      k.owner[s] = to;
       return new Handle(TOKEN, k, s, next, to * 2, typeId * 2);
     };
   }
