@@ -306,12 +306,12 @@ export class NicModel {
     const bsize = this.rxBsize[q]!;
     if (this.p32[d + 1] !== 0 || addr + bsize > this.physLen) {
       this.refuse(R.ERR_RX_ADDR);
-      this.writeBackRx(q, d, R.RXD_ERR_RXE);
+      this.refuseRx(q, R.RXD_ERR_RXE);
       return -1;
     }
     if (len > bsize) {
       this.refuse(R.ERR_RX_SIZE);
-      this.writeBackRx(q, d, R.RXD_ERR_RXE);
+      this.refuseRx(q, R.RXD_ERR_RXE);
       return -1;
     }
     return addr;
@@ -323,32 +323,30 @@ export class NicModel {
    * others of its burst (writeBackStatus), when the burst is full or the step ends.
    */
   rxCommit(q: number, len: number, hash: number, ptype: number): void {
-    const d = (this.rxBase[q]! + this.rxHead[q]! * R.DESC_BYTES) >>> 2;
-    const p = this.p32;
-    p[d] = ptype;
-    p[d + 1] = hash;
-    p[d + 3] = len;
-    this.advanceRx(q);
+    this.completeRx(q, ptype, hash, len);
     this.gprc++;
     this.gorc += len;
     if (++this.rxUnwritten[q]! === RX_WB_BURST) this.writeBackStatus(q);
   }
 
   /** A refused descriptor: written back at once with RXE, after the burst before it (ring order). */
-  private writeBackRx(q: number, d: number, err: number): void {
+  private refuseRx(q: number, err: number): void {
     this.writeBackStatus(q);
-    const p = this.p32;
-    p[d] = 0;
-    p[d + 1] = 0;
-    p[d + 3] = 0;
-    Atomics.store(p, d + 2, R.RXD_STAT_DD | R.RXD_STAT_EOP | err);
-    this.advanceRx(q);
+    const d = this.completeRx(q, 0, 0, 0);
+    Atomics.store(this.p32, d + 2, R.RXD_STAT_DD | R.RXD_STAT_EOP | err);
   }
 
-  private advanceRx(q: number): void {
-    const h = this.rxHead[q]! + 1;
-    this.rxHead[q] = h === this.rxCount[q] ? 0 : h;
+  /** Stores the write-back body of the descriptor at RDH's shadow and advances it; returns the descriptor's word index. */
+  private completeRx(q: number, ptype: number, hash: number, len: number): number {
+    const head = this.rxHead[q]!;
+    const d = (this.rxBase[q]! + head * R.DESC_BYTES) >>> 2;
+    const p = this.p32;
+    p[d] = ptype;
+    p[d + 1] = hash;
+    p[d + 3] = len;
+    this.rxHead[q] = head + 1 === this.rxCount[q] ? 0 : head + 1;
     this.rxDirty |= 1 << q;
+    return d;
   }
 
   /**
