@@ -152,12 +152,8 @@ export class Maglev {
   private readonly mask: number;
   /** The flow cache: SLOT_WORDS words per slot (see the header). */
   private readonly cache: Int32Array;
-  // Stores into the flow cache and the seen bitset go through DataViews (written when a
-  // typed-array store took a ~50 ns slow path under SES lockdown; see src/kernel/lockdown.ts).
-  private readonly wCache: DataView;
   /** This epoch's flows that took the direct path: one bit per flowHash bucket (h & mask). */
   private seen: Int32Array;
-  private wSeen: DataView;
   /** Earlier epochs, newest first. */
   private readonly epochs: Epoch[] = [];
   private readonly scratch: Int32Array;
@@ -172,9 +168,7 @@ export class Maglev {
     this.scratch = new Int32Array(MAGLEV_M);
     this.mask = slots - 1;
     this.cache = new Int32Array(slots * SLOT_WORDS);
-    this.wCache = new DataView(this.cache.buffer);
     this.seen = new Int32Array(slots / SEEN_WORD_BITS);
-    this.wSeen = new DataView(this.seen.buffer);
     this.setBackends(backends);
   }
 
@@ -196,7 +190,6 @@ export class Maglev {
       this.epochs.unshift({ table: this.table.slice(), seen: this.seen });
       if (this.epochs.length > MAX_EPOCHS) this.epochs.pop();
       this.seen = new Int32Array(this.seen.length);
-      this.wSeen = new DataView(this.seen.buffer);
       this.seenBits = 0;
     }
     for (let i = 0; i < this.table.length; i++) {
@@ -270,7 +263,7 @@ export class Maglev {
       const x = this.seen[w]!;
       const bit = 1 << (h & 31);
       if ((x & bit) === 0) {
-        this.wSeen.setInt32(w * 4, x | bit, true);
+        this.seen[w] = x | bit;
         this.seenBits++;
       }
       return direct;
@@ -298,7 +291,7 @@ export class Maglev {
         const id = (tag & TAG_ID_MASK) - 1;
         if (this.alive[id] === 1) return id;
         const nid = this.table[at]!;
-        this.wCache.setInt32((o + 1) * 4, (tag & ~TAG_ID_MASK) | (nid + 1), true);
+        c[o + 1] = (tag & ~TAG_ID_MASK) | (nid + 1);
         return nid;
       }
     }
@@ -307,9 +300,9 @@ export class Maglev {
     const s = free >= 0 ? free : home;
     const p = free >= 0 ? freeAt : 0;
     if (free >= 0) this.cached++;
-    const b = s * SLOT_WORDS * 4;
-    this.wCache.setInt32(b, check, true);
-    this.wCache.setInt32(b + 4, (((key << TAG_PROBE_BITS) | p) << TAG_ID_BITS) | (id + 1), true);
+    const o = s * SLOT_WORDS;
+    c[o] = check;
+    c[o + 1] = (((key << TAG_PROBE_BITS) | p) << TAG_ID_BITS) | (id + 1);
     return id;
   }
 
