@@ -87,6 +87,8 @@ export class NicModel {
   private readonly reta = new Uint8Array(128);
   private rxActiveMask = 0;
   private rxOn = false;
+  /** lookAgainRx ran in this step. */
+  private rxLookedAgain = false;
   private txOn = false;
   private fctrl = 0;
   private ral = 0;
@@ -157,17 +159,38 @@ export class NicModel {
 
   /**
    * Reads the control registers: reset, queue enables and tails, receive/transmit enables, filter.
-   * Runs once per loop iteration, so register writes take effect at batch granularity (except RDT,
-   * which rxClaim reads again when a ring looks full).
+   * Runs once per loop iteration, so register writes take effect at batch granularity, except
+   * where a frame would be lost for a stale read: rxClaim reads RDT again when a ring looks full,
+   * and receive reads the RX registers again (lookAgainRx) before dropping a frame.
    */
   private syncRegs(): void {
     const b = this.bar0;
     if (Atomics.load(b, R.CTRL) & R.CTRL_RST) this.reset();
+    this.rxLookedAgain = false;
+    this.syncRx();
+    for (let q = 0; q < this.queues; q++) {
+      const en = Atomics.load(b, R.TXDCTL(q)) & R.XDCTL_ENABLE;
+      if (en && this.txCount[q] === 0) this.enableTx(q);
+      else if (!en) this.txCount[q] = 0;
+    }
+    this.txOn = (Atomics.load(b, R.DMATXCTL) & R.DMATXCTL_TE) !== 0;
+  }
+
+  /**
+   * The receive half of syncRegs: RX queue enables and tails, RXEN, the filter. A queue found
+   * disabled forgets its unwritten statuses and is not published by this step's flush (its RDH
+   * now belongs to the driver reconfiguring it).
+   */
+  private syncRx(): void {
+    const b = this.bar0;
     let active = 0;
     for (let q = 0; q < this.queues; q++) {
       const en = Atomics.load(b, R.RXDCTL(q)) & R.XDCTL_ENABLE;
       if (en && this.rxCount[q] === 0) this.enableRx(q);
-      else if (!en) this.rxCount[q] = this.rxUnwritten[q] = 0;
+      else if (!en) {
+        this.rxCount[q] = this.rxUnwritten[q] = 0;
+        this.rxDirty &= ~(1 << q);
+      }
       const n = this.rxCount[q]!;
       if (n !== 0) {
         active |= 1 << q;
@@ -175,16 +198,35 @@ export class NicModel {
         if (t < n) this.rxTail[q] = t;
         else this.refuseTail(R.RDT(q), R.ERR_RDT_RANGE, this.rxTail[q]!);
       }
-      const ten = Atomics.load(b, R.TXDCTL(q)) & R.XDCTL_ENABLE;
-      if (ten && this.txCount[q] === 0) this.enableTx(q);
-      else if (!ten) this.txCount[q] = 0;
     }
     if (active !== this.rxActiveMask) this.buildReta(active);
     this.rxOn = active !== 0 && (Atomics.load(b, R.RXCTRL) & R.RXCTRL_RXEN) !== 0;
-    this.txOn = (Atomics.load(b, R.DMATXCTL) & R.DMATXCTL_TE) !== 0;
     this.fctrl = Atomics.load(b, R.FCTRL);
     this.ral = Atomics.load(b, R.RAL0);
     this.rah = Atomics.load(b, R.RAH0);
+  }
+
+  /**
+   * Reads the RX registers again, at most once per step, for a frame about to be dropped (RX off,
+   * or the filter refuses it). syncRegs read them at the step's start, but a device sees a
+   * driver's register writes in order: a frame looped back from a TDT rung after RXEN (or after a
+   * filter change) must find them, even when the step began before the driver wrote them and
+   * read TDT after. (A driver's bring-up once lost its first frames so: this thread read RXCTRL
+   * before init wrote it and DMATXCTL after.) The pending statuses are written back first, so a
+   * queue found disabled or reconfigured loses none of the frames it took before.
+   */
+  private lookAgainRx(): void {
+    this.rxLookedAgain = true;
+    for (let q = 0; q < this.queues; q++) this.writeBackStatus(q);
+    this.syncRx();
+  }
+
+  /** Whether RX takes the frame whose destination MAC starts at b[off]; looks again (lookAgainRx) before saying no. */
+  private admits(b: Uint8Array, off: number): boolean {
+    if (this.rxOn && this.accepts(b, off)) return true;
+    if (this.rxLookedAgain) return false;
+    this.lookAgainRx();
+    return this.rxOn && this.accepts(b, off);
   }
 
   /** A tail beyond the ring is ignored: the register is put back to the last good value (so it is refused once). */
@@ -371,7 +413,7 @@ export class NicModel {
 
   /** Receives the frame at b[off..off+len) from the wire: filter, RSS, DMA, write-back. */
   receive(b: Uint8Array, off: number, len: number): void {
-    if (!this.rxOn || len < 6 || !this.accepts(b, off)) return;
+    if (len < 6 || !this.admits(b, off)) return;
     const hash = classify(b, off, len, this.ptype);
     const q = this.reta[hash & 127]!;
     const dst = this.rxClaim(q, len);
