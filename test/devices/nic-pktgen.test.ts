@@ -106,9 +106,11 @@ test('pktgen paced: arrivals follow the clock; with no RX descriptors they are a
   });
 });
 
-test('pktgen paced, device stalled: arrivals beyond its 100 ms buffer are counted in MPC, so MPC + received follows the clock exactly', () => {
-  // The model stepped by hand with a chosen clock: RX enabled on a ring with no free descriptor,
-  // so every arrival is missed; a stall of 1 s at 100,000 frames/s is 10x the 100 ms buffer.
+/**
+ * The model stepped by hand with a chosen clock: RX enabled on a ring with no free descriptor, so
+ * every arrival is missed; `missed` reads and clears MPC.
+ */
+function handStepped(): { model: NicModel; mac: number[]; missed: () => number } {
   const mac = [2, 0, 0, 0, 0, 1];
   const bar0 = new Int32Array(new SharedArrayBuffer(BAR0_BYTES));
   const model = new NicModel({ phys: new SharedArrayBuffer(1 << 20), bar0, irq: new Int32Array(new SharedArrayBuffer(4)), queues: 1, mac }, () => {});
@@ -118,8 +120,22 @@ test('pktgen paced, device stalled: arrivals beyond its 100 ms buffer are counte
   Atomics.store(bar0, R.RXDCTL(0), R.XDCTL_ENABLE);
   Atomics.store(bar0, R.RXCTRL, 1);
   Atomics.store(bar0, R.FCTRL, R.FCTRL_BAM | R.FCTRL_UPE);
+  return { model, mac, missed: () => Atomics.exchange(bar0, R.MPC, 0) };
+}
+
+test('pktgen paced: frames arrive from its first poll on, whatever the clock reads then (a worker slow to boot)', () => {
+  const r = handStepped();
+  const gen = new Pktgen({ rate: 100_000 }, r.mac);
+  r.model.step(gen, 1470); // the first step, 1.47 s after the worker's clock began, RX already on
+  assert.equal(r.missed(), 0);
+  r.model.step(gen, 1480);
+  assert.equal(r.missed(), 1000);
+});
+
+test('pktgen paced, device stalled: arrivals beyond its 100 ms buffer are counted in MPC, so MPC + received follows the clock exactly', () => {
+  // A stall of 1 s at 100,000 frames/s is 10x the 100 ms buffer.
+  const { model, mac, missed } = handStepped();
   const gen = new Pktgen({ rate: 100_000 }, mac);
-  const missed = (): number => Atomics.exchange(bar0, R.MPC, 0);
   model.step(gen, 0);
   missed();
   model.step(gen, 10); // 10 ms: 1000 arrivals, within the buffer

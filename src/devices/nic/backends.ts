@@ -78,7 +78,12 @@ export class Pktgen implements Backend {
   private readonly creditCap: number;
   private flow = 0;
   private credit = 0;
-  private last = 0;
+  /**
+   * The clock at the last poll; -1 before the first. Paced frames arrive from the first poll on:
+   * the worker's clock starts at its own start, and a worker slow to boot (a loaded machine)
+   * whose first step already found RX enabled once counted its whole boot as frames missed.
+   */
+  private last = -1;
 
   constructor(opts: PktgenOptions, mac: readonly number[]) {
     const { size, flows, pps } = checkPktgenOptions(opts);
@@ -127,6 +132,7 @@ export class Pktgen implements Backend {
     const paced = this.ppms > 0;
     let n = UNPACED_BATCH;
     if (paced) {
+      if (this.last < 0) this.last = now;
       this.credit += (now - this.last) * this.ppms;
       this.last = now;
       if (this.credit > this.creditCap) {
