@@ -12,6 +12,9 @@
  *    driver that sees DD also sees the data and the rest of the write-back. RX status dwords are
  *    stored in bursts of at most RX_WB_BURST, in ring order, by the end of every step (as the
  *    82599 writes back in bursts, RXDCTL.WTHRESH): see rxCommit.
+ *  - Registers are read once per step, yet the model honours the order of the driver's writes as a
+ *    device does: before a frame is dropped for a stale read (ring full, RX off, filter), the
+ *    registers it depends on are read again (rxClaim, lookAgainRx).
  *  - The hot path does not allocate: descriptors are read through one Uint32Array view of physical
  *    memory, frames are copied with copyWithin/set, and registers are flushed once per batch.
  *  - After CTRL.RST the model forgets every ring (buffers outstanding are never touched again),
