@@ -17,7 +17,8 @@
  *    no CPU; the doorbell that notifies it also hands it the driver's CPU for a moment
  *    (bus.ringWake). A paced generator or a tap parks at most a millisecond, because frames
  *    keep arriving without a doorbell.
- * The WAKE value is read before the step, so a doorbell rung during the step is never lost.
+ * A doorbell rung during a step is never lost: a step that did work is followed by another at
+ * once, and the WAKE value an idle step waits on was read before that step began.
  * Between steps (its DMA boundary) it services the bus: a function reset requested by the kernel
  * is a model reset, and right after a reset or with bus mastering off it does no step at all
  * (src/devices/bus.ts). Every DMA of the model (descriptor fetches, frame copies, write-backs,
