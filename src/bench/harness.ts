@@ -4,6 +4,7 @@
  * `run(opts: BenchOptions): Promise<SuiteResult>`; `redleaf bench <suite>` finds them by name.
  */
 import { SingleBar, Presets } from 'cli-progress';
+import { describeMachine, type MachineMoment } from './lib/machine.js';
 
 export interface BenchOptions {
   /** Repetitions per case (the median is reported); default 5. */
@@ -25,6 +26,8 @@ export interface SuiteResult {
   node: string;
   results: ResultRow[];
   notes?: string[];
+  /** The machine's moment just before and just after the suite (`--machine`: lib/machine.ts). */
+  machine?: { before: MachineMoment; after: MachineMoment };
 }
 
 /**
@@ -118,5 +121,6 @@ export function formatTable(r: SuiteResult): string {
   const line = (xs: string[]): string => xs.map((x, i) => x.padEnd(widths[i]!)).join('  ');
   const out = [`suite ${r.suite} (node ${r.node})`, line(cols), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
   if (r.notes?.length) out.push('', ...r.notes);
+  if (r.machine !== undefined) out.push('', `machine before: ${describeMachine(r.machine.before)}`, `machine after:  ${describeMachine(r.machine.after)}`);
   return out.join('\n');
 }

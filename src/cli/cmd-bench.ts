@@ -1,7 +1,9 @@
 /**
- * `redleaf bench <suite> [--json] [--runs N] [--scale X] [--case PREFIX] [--svg FILE]`: run a benchmark suite
- * (src/bench/<suite>.ts) and print a table or one JSON object; optionally also draw it as an SVG
- * bar chart (src/bench/lib/svg.ts).
+ * `redleaf bench <suite> [--json] [--runs N] [--scale X] [--case PREFIX] [--svg FILE] [--machine]`: run a
+ * benchmark suite (src/bench/<suite>.ts) and print a table or one JSON object; optionally also
+ * draw it as an SVG bar chart (src/bench/lib/svg.ts), and measure the machine's moment before
+ * and after it (src/bench/lib/machine.ts), so that a result says what kind of moment of a shared
+ * VM it was taken in.
  */
 import { accessSync, constants, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -9,6 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 import { formatTable, type BenchOptions, type SuiteResult } from '../bench/harness.js';
 import { renderSvg } from '../bench/lib/svg.js';
+import { measureMachine } from '../bench/lib/machine.js';
 import { numberOption } from './options.js';
 
 const benchDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'bench');
@@ -30,7 +33,8 @@ export function register(program: Command): void {
     .option('--case <prefix>', 'run only the cases whose name starts with <prefix>, e.g. recovery (nvme and net suites)')
     .option('--no-progress', 'no progress bar')
     .option('--svg <file>', 'also write the results as an SVG bar chart to <file>')
-    .action(async (suite: string, o: { json: boolean; runs: number; scale: number; progress: boolean; case?: string; svg?: string }) => {
+    .option('--machine', 'also measure the machine before and after the suite (a core\'s speed, a memory load, a handoff between cores: ~7 s each), to tell a slow phase of a shared VM from a slow build', false)
+    .action(async (suite: string, o: { json: boolean; runs: number; scale: number; progress: boolean; case?: string; svg?: string; machine: boolean }) => {
       if (!suites.includes(suite)) throw new Error(`unknown benchmark suite "${suite}"; try ${suites.join(', ')}`);
       if (o.svg !== undefined) {
         // Refuse before a long run, not after it.
@@ -43,7 +47,9 @@ export function register(program: Command): void {
       const file = join(benchDir, `${suite}.js`);
       const mod = (await import(pathToFileURL(file).href)) as { run(opts: BenchOptions): Promise<SuiteResult>; caseFilter?: boolean };
       if (o.case !== undefined && mod.caseFilter !== true) throw new Error(`--case: suite ${suite} runs all its cases (only nvme and net take --case)`);
+      const before = o.machine ? await measureMachine() : undefined;
       const result = await mod.run({ json: o.json, runs: Math.round(o.runs), scale: o.scale, progress: o.progress, ...(o.case !== undefined ? { only: o.case } : {}) });
+      if (before !== undefined) result.machine = { before, after: await measureMachine() };
       console.log(o.json ? JSON.stringify(result) : formatTable(result));
       if (o.svg !== undefined) {
         writeFileSync(o.svg, renderSvg(result));
