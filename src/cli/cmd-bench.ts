@@ -33,7 +33,7 @@ export function register(program: Command): void {
     .option('--case <prefix>', 'run only the cases whose name starts with <prefix>, e.g. recovery (nvme and net suites)')
     .option('--no-progress', 'no progress bar')
     .option('--svg <file>', 'also write the results as an SVG bar chart to <file>')
-    .option('--machine', 'also measure the machine before and after the suite (a core\'s speed, a memory load, a handoff between cores: ~7 s each), to tell a slow phase of a shared VM from a slow build', false)
+    .option('--machine', 'also measure the machine before and after the suite (a core\'s speed, a memory load, a handoff between cores: ~6 s each), to tell a slow phase of a shared VM from a slow build', false)
     .action(async (suite: string, o: { json: boolean; runs: number; scale: number; progress: boolean; case?: string; svg?: string; machine: boolean }) => {
       if (!suites.includes(suite)) throw new Error(`unknown benchmark suite "${suite}"; try ${suites.join(', ')}`);
       if (o.svg !== undefined) {
