@@ -4,7 +4,7 @@
  * `run(opts: BenchOptions): Promise<SuiteResult>`; `redleaf bench <suite>` finds them by name.
  */
 import { SingleBar, Presets } from 'cli-progress';
-import { describeMachine, type MachineMoment } from './lib/machine.js';
+import type { MachineMoment } from './lib/machine.js';
 
 export interface BenchOptions {
   /** Repetitions per case (the median is reported); default 5. */
@@ -111,6 +111,11 @@ export function progressBar(opts: BenchOptions, title: string, total: number): {
       bar.stop();
     },
   };
+}
+
+/** A machine's moment (lib/machine.ts) as one line of text. */
+export function describeMachine(m: MachineMoment): string {
+  return `compute ${m.compute_ns.toFixed(2)} ns a step, memory ${m.load_ns.toFixed(1)} ns a load, handoff ${m.handoff_ns.toFixed(1)} ns one way`;
 }
 
 export function formatTable(r: SuiteResult): string {

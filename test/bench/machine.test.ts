@@ -5,8 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { measureMachine, describeMachine } from '../../src/bench/lib/machine.js';
-import { formatTable } from '../../src/bench/harness.js';
+import { measureMachine } from '../../src/bench/lib/machine.js';
+import { describeMachine, formatTable } from '../../src/bench/harness.js';
 import { benchJson } from '../cli/run-cli.js';
 
 test('measureMachine: positive figures, a random DRAM load far slower than a multiply step; bad rounds refused', async () => {

@@ -111,11 +111,6 @@ export async function measureMachine(rounds = 5): Promise<MachineMoment> {
   return { compute_ns: r2(median(c)), load_ns: r2(median(m)), handoff_ns: r2(await handoff(rounds)) };
 }
 
-/** The moment as one line of text. */
-export function describeMachine(m: MachineMoment): string {
-  return `compute ${m.compute_ns.toFixed(2)} ns a step, memory ${m.load_ns.toFixed(1)} ns a load, handoff ${m.handoff_ns.toFixed(1)} ns one way`;
-}
-
 if (!isMainThread && (workerData as Partial<EchoData> | null)?.machineEcho instanceof SharedArrayBuffer) {
   const flags = new Int32Array((workerData as EchoData).machineEcho);
   for (;;) {

@@ -4,7 +4,8 @@
  *
  *   node dist/src/bench/probes/machine.js
  */
-import { describeMachine, measureMachine } from '../lib/machine.js';
+import { measureMachine } from '../lib/machine.js';
+import { describeMachine } from '../harness.js';
 
 const ROUNDS = 5;
 console.log(`${describeMachine(await measureMachine(ROUNDS))} (medians of ${ROUNDS})`);
