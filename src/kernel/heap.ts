@@ -843,7 +843,7 @@ export class ExchangeHeap {
 
   /** Entrusted value `s` to its heir (mayGive said it may): detached (its holder is being freed), moved, listed. */
   private give(s: number, g: Gifts): void {
-    if (this.parent[s] !== NO_PARENT) this.parent[s] = NO_PARENT;
+    this.parent[s] = NO_PARENT;
     this.move(s, g.asked);
     g.list.push(s);
   }
