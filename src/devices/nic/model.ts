@@ -181,8 +181,8 @@ export class NicModel {
 
   /**
    * The receive half of syncRegs: RX queue enables and tails, RXEN, the filter. A queue found
-   * disabled forgets its unwritten statuses and is not published by this step's flush (its RDH
-   * now belongs to the driver reconfiguring it).
+   * disabled is forgotten, and this step's flush does not publish its RDH (which now belongs to
+   * the driver reconfiguring it); its statuses were all written back before (flush, lookAgainRx).
    */
   private syncRx(): void {
     const b = this.bar0;
