@@ -4,7 +4,8 @@
  */
 import { startNic, type NicBackendConfig } from '../../src/devices/nic/index.js';
 import type { DeviceHandle } from '../../src/devices/host.js';
-import { ringWake } from '../../src/devices/bus.js';
+import { BAR0_BYTES, ringWake } from '../../src/devices/bus.js';
+import { NicModel } from '../../src/devices/nic/model.js';
 import * as R from '../../src/devices/nic/regs.js';
 import { FakeHeap } from './nic-dma-fake.js';
 
@@ -50,18 +51,48 @@ export async function resetNic(bar0: Int32Array): Promise<void> {
   await until(() => (Atomics.load(bar0, R.CTRL) & R.CTRL_RST) === 0, 'CTRL.RST to clear');
 }
 
-/** Programs RX queue q over a ring at `base` with `n` descriptors and BSIZEPACKET `kib`, enables it. */
+/** What rxBringUp may set besides the ring: RDT, BSIZEPACKET in KiB, FCTRL, RXCTRL. */
+export interface RxBringUpOptions { tail?: number; kib?: number; fctrl?: number; rxctrl?: number }
+
+/**
+ * The register writes that bring up RX queue q over a ring of `n` descriptors at `base`, in the
+ * order a driver makes them (the driver core's init): the ring, its head and tail, the queue
+ * enable, the filter, and RXCTRL last. By default RDT 0, 2 KiB buffers, a filter that takes
+ * everything, RXEN.
+ */
+export function rxBringUp(q: number, base: number, n: number, o: RxBringUpOptions = {}): [reg: number, value: number][] {
+  return [
+    [R.RDBAL(q), base],
+    [R.RDBAH(q), 0],
+    [R.RDLEN(q), n * 16],
+    [R.SRRCTL(q), (o.kib ?? 2) | (R.SRRCTL_DESCTYPE_ADV_ONEBUF << R.SRRCTL_DESCTYPE_SHIFT)],
+    [R.RDH(q), 0],
+    [R.RDT(q), o.tail ?? 0],
+    [R.RXDCTL(q), R.XDCTL_ENABLE],
+    [R.FCTRL, o.fctrl ?? (R.FCTRL_BAM | R.FCTRL_UPE | R.FCTRL_MPE)],
+    [R.RXCTRL, o.rxctrl ?? R.RXCTRL_RXEN],
+  ];
+}
+
+/** Writes `writes` ([register, value], in order) to bar0. */
+export function writeRegs(bar0: Int32Array, writes: readonly (readonly [number, number])[]): void {
+  for (const [reg, v] of writes) Atomics.store(bar0, reg, v);
+}
+
+/** Programs RX queue q over a ring at `base` with `n` descriptors and BSIZEPACKET `kib`, enables it, wakes the device. */
 export function setupRx(bar0: Int32Array, q: number, base: number, n: number, kib = 2): void {
-  Atomics.store(bar0, R.RDBAL(q), base);
-  Atomics.store(bar0, R.RDBAH(q), 0);
-  Atomics.store(bar0, R.RDLEN(q), n * 16);
-  Atomics.store(bar0, R.SRRCTL(q), kib | (R.SRRCTL_DESCTYPE_ADV_ONEBUF << R.SRRCTL_DESCTYPE_SHIFT));
-  Atomics.store(bar0, R.RDH(q), 0);
-  Atomics.store(bar0, R.RDT(q), 0);
-  Atomics.store(bar0, R.RXDCTL(q), R.XDCTL_ENABLE);
-  Atomics.store(bar0, R.RXCTRL, R.RXCTRL_RXEN);
-  Atomics.store(bar0, R.FCTRL, R.FCTRL_BAM | R.FCTRL_UPE | R.FCTRL_MPE);
+  writeRegs(bar0, rxBringUp(q, base, n, { kib }));
   wake(bar0);
+}
+
+/** A NIC model stepped by the test itself, in its own thread (no worker), over `physBytes` of physical memory. */
+export interface HandModel { model: NicModel; bar0: Int32Array; p32: Uint32Array }
+
+export function handModel(queues = 1, physBytes = 1 << 20, mac: readonly number[] = [2, 0, 0, 0, 0, 1]): HandModel {
+  const phys = new SharedArrayBuffer(physBytes);
+  const bar0 = new Int32Array(new SharedArrayBuffer(BAR0_BYTES));
+  const model = new NicModel({ phys, bar0, irq: new Int32Array(new SharedArrayBuffer(4)), queues, mac }, () => {});
+  return { model, bar0, p32: new Uint32Array(phys) };
 }
 
 export function setupTx(bar0: Int32Array, q: number, base: number, n: number): void {

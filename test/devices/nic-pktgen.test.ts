@@ -6,15 +6,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BAR0_BYTES } from '../../src/devices/bus.js';
 import { Pktgen } from '../../src/devices/nic/backends.js';
-import { NicModel } from '../../src/devices/nic/model.js';
+import type { NicModel } from '../../src/devices/nic/model.js';
 import * as R from '../../src/devices/nic/regs.js';
 import { startNic, linePps } from '../../src/devices/nic/index.js';
 import { emptyStats, type NicCore } from '../../src/domains/nic/core.js';
 import { hostNicCore } from '../../src/host/net.js';
 import { FrameDeque } from '../../src/domains/nic/deque.js';
-import { withNic, until, type Nic } from './nic-harness.js';
+import { withNic, until, handModel, rxBringUp, writeRegs, type Nic } from './nic-harness.js';
 import { FakeHeap } from './nic-dma-fake.js';
 
 function core(nic: Nic, queues: number, rxRingSize?: number): NicCore {
@@ -112,14 +111,8 @@ test('pktgen paced: arrivals follow the clock; with no RX descriptors they are a
  */
 function handStepped(): { model: NicModel; mac: number[]; missed: () => number } {
   const mac = [2, 0, 0, 0, 0, 1];
-  const bar0 = new Int32Array(new SharedArrayBuffer(BAR0_BYTES));
-  const model = new NicModel({ phys: new SharedArrayBuffer(1 << 20), bar0, irq: new Int32Array(new SharedArrayBuffer(4)), queues: 1, mac }, () => {});
-  Atomics.store(bar0, R.RDBAL(0), 4096);
-  Atomics.store(bar0, R.RDLEN(0), 64 * 16);
-  Atomics.store(bar0, R.SRRCTL(0), 2 | (R.SRRCTL_DESCTYPE_ADV_ONEBUF << R.SRRCTL_DESCTYPE_SHIFT));
-  Atomics.store(bar0, R.RXDCTL(0), R.XDCTL_ENABLE);
-  Atomics.store(bar0, R.RXCTRL, 1);
-  Atomics.store(bar0, R.FCTRL, R.FCTRL_BAM | R.FCTRL_UPE);
+  const { model, bar0 } = handModel(1, 1 << 20, mac);
+  writeRegs(bar0, rxBringUp(0, 4096, 64, { fctrl: R.FCTRL_BAM | R.FCTRL_UPE }));
   return { model, mac, missed: () => Atomics.exchange(bar0, R.MPC, 0) };
 }
 

@@ -12,45 +12,25 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { BAR0_BYTES } from '../../src/devices/bus.js';
-import { NicModel, type Backend } from '../../src/devices/nic/model.js';
-import * as R from '../../src/devices/nic/regs.js';
-import { udpFrame } from './nic-harness.js';
+import type { NicModel, Backend } from '../../src/devices/nic/model.js';
+import { R, udpFrame, handModel, rxBringUp, writeRegs, type HandModel } from './nic-harness.js';
 
 const MAC = [2, 0, 0, 0, 0, 1];
 const RING = 4096;
 const BUFS = 65536;
 const N = 64;
 
-interface Rig { model: NicModel; bar0: Int32Array; p32: Uint32Array }
-
-/** A model with a ring of N RX descriptors at RING, `posted` of them given buffers; no register written yet. */
-function bare(posted: number): Rig {
-  const phys = new SharedArrayBuffer(1 << 20);
-  const bar0 = new Int32Array(new SharedArrayBuffer(BAR0_BYTES));
-  const model = new NicModel({ phys, bar0, irq: new Int32Array(new SharedArrayBuffer(4)), queues: 1, mac: MAC }, () => {});
-  const p32 = new Uint32Array(phys);
-  for (let i = 0; i < posted; i++) p32[(RING + i * 16) >>> 2] = BUFS + i * 2048;
-  return { model, bar0, p32 };
+/** A hand-stepped model with a ring of N RX descriptors at RING, `posted` of them given buffers; no register written yet. */
+function bare(posted: number): HandModel {
+  const r = handModel(1, 1 << 20, MAC);
+  for (let i = 0; i < posted; i++) r.p32[(RING + i * 16) >>> 2] = BUFS + i * 2048;
+  return r;
 }
 
-/** A driver's bring-up of RX queue 0 over that ring, in the order the driver core writes it: [register, value]. */
-function bringUp(posted: number, rxctrl: number, fctrl: number): [number, number][] {
-  return [
-    [R.RDBAL(0), RING],
-    [R.RDLEN(0), N * 16],
-    [R.SRRCTL(0), 2 | (R.SRRCTL_DESCTYPE_ADV_ONEBUF << R.SRRCTL_DESCTYPE_SHIFT)],
-    [R.RDT(0), posted],
-    [R.RXDCTL(0), R.XDCTL_ENABLE],
-    [R.FCTRL, fctrl],
-    [R.RXCTRL, rxctrl],
-  ];
-}
-
-/** bare(posted) with the whole bring-up written; RXCTRL and FCTRL as told. */
-function rig(posted: number, rxctrl: number, fctrl: number): Rig {
+/** bare(posted) with the whole bring-up of queue 0 written; RXCTRL and FCTRL as told. */
+function rig(posted: number, rxctrl: number, fctrl: number): HandModel {
   const r = bare(posted);
-  for (const [reg, v] of bringUp(posted, rxctrl, fctrl)) Atomics.store(r.bar0, reg, v);
+  writeRegs(r.bar0, rxBringUp(0, RING, N, { tail: posted, rxctrl, fctrl }));
   return r;
 }
 
@@ -59,7 +39,7 @@ function playing(during: (m: NicModel) => void): Backend {
   return { busy: false, poll: (m) => { during(m); return 1; }, transmit: () => {} };
 }
 
-const status = (r: Rig, i: number): number => r.p32[(RING + i * 16 + 8) >>> 2]!;
+const status = (r: HandModel, i: number): number => r.p32[(RING + i * 16 + 8) >>> 2]!;
 const ours = udpFrame(60, 0x0a000001, 0x0a000002, 1000, 7, 1, MAC);
 const foreign = udpFrame(60, 0x0a000001, 0x0a000002, 1000, 7, 1, [2, 0, 0, 0, 0, 9]);
 
@@ -109,7 +89,7 @@ test('any split of the bring-up writes across steps, before a step or amid it: e
     fc.array(fc.record({ before: fc.nat(3), during: fc.nat(3), frames: fc.nat(4) }), { minLength: 1, maxLength: 12 }),
     (steps) => {
       const r = bare(N - 1);
-      const writes = bringUp(N - 1, R.RXCTRL_RXEN, R.FCTRL_BAM);
+      const writes = rxBringUp(0, RING, N, { tail: N - 1, fctrl: R.FCTRL_BAM });
       let w = 0;
       const write = (k: number): void => {
         for (; k > 0 && w < writes.length; k--, w++) Atomics.store(r.bar0, writes[w]![0], writes[w]![1]);
