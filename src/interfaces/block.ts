@@ -74,7 +74,7 @@ export interface BDev {
   flush(): Promise<number>;
 }
 
-/** errno-style statuses (mirrored by every BDev implementation). */
+/** errno-style statuses (BlkReq.status and the methods' results, from every BDev implementation). */
 export const BLK_EIO = -5;
 export const BLK_EINVAL = -22;
 export const BLK_NVME_STATUS = -0x1000;

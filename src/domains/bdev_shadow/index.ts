@@ -47,12 +47,11 @@
  * The next call tries again, so a device that recovers is used again. blockSize / blockCount / model / serial are answered from what the
  * driver last reported while no driver can be brought up (it is the same device).
  */
-import type { BDev, BlkReq } from '../../interfaces/index.js';
+import { BLK_EIO, type BDev, type BlkReq } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
 import type { RRef, RRefArray, RRefBase, RRefDeque, u32 } from '../../runtime/types.js';
 import { shadowControl, type Supervisor } from '../../runtime/shadow.js';
 
-const EIO = -5;
 const MAX_RETRIES = 20;
 /**
  * RpcError kinds that mean the driver instance called is gone. 'bad-argument' too: for a call of
@@ -223,7 +222,7 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
   /** In the place of a request the driver did not give back: one answered -EIO (no data). */
   const lostReq = (): RRef<BlkReq> => {
     const h = sys.alloc.struct<BlkReq>('BlkReq');
-    h.status = EIO;
+    h.status = BLK_EIO;
     return h;
   };
   /** The requests of `b` that came back, in order, in a fresh deque (the lost ones left out). */
@@ -290,8 +289,8 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
           return t.submit(a);
         },
         giveUp: (a) => {
-          const r = (a !== null && a.valid ? a : claim(b, 0, EIO)) ?? lostReq();
-          r.status = EIO;
+          const r = (a !== null && a.valid ? a : claim(b, 0, BLK_EIO)) ?? lostReq();
+          r.status = BLK_EIO;
           return r;
         },
       });
@@ -316,10 +315,10 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
           return withLost(b, await t.submitAndPoll(a));
         },
         giveUp: (a) => {
-          const d = a.valid ? a : claimAll(b, EIO);
+          const d = a.valid ? a : claimAll(b, BLK_EIO);
           for (let i = d.length; i > 0; i--) {
             const h = d.pop()!;
-            h.status = EIO;
+            h.status = BLK_EIO;
             d.push(h);
           }
           return withLost(b, d);
@@ -346,7 +345,7 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
   info('serial', (t) => t.serial());
 
   /** How a failed flush is reissued (routed or relayed). */
-  const flushAgain: Forward<null, number> = { arg: () => null, call: (t) => t.flush(), giveUp: () => EIO };
+  const flushAgain: Forward<null, number> = { arg: () => null, call: (t) => t.flush(), giveUp: () => BLK_EIO };
   // The common path of submit / submitAndPoll / flush without this domain: the kernel routes the
   // calls to the driver, entrusting their requests to us, and runs these hooks only when one
   // fails — with where its requests were, so that the recovery below finds them as for a call
@@ -397,7 +396,7 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
     // borrow cannot be routed): the kernel merges the call onward into this one.
     write(lba: number, data: RRefArray<number>) {
       const t = ctl.target();
-      return sup.relay(() => t.write(lba, data), (e) => afterDeath(t, e, { arg: () => data, call: (t2, d) => t2.write(lba, d), giveUp: () => EIO }));
+      return sup.relay(() => t.write(lba, data), (e) => afterDeath(t, e, { arg: () => data, call: (t2, d) => t2.write(lba, d), giveUp: () => BLK_EIO }));
     },
     flush() {
       const t = ctl.target();

@@ -9,11 +9,9 @@
  * Config: blockSize 512 | 4096 (default 512); the size is the region's.
  * Invariant: every request moved in comes back with `status` set; nothing throws on bad input.
  */
-import type { BDev, BlkReq } from '../../interfaces/index.js';
+import { BLK_EINVAL, BLK_FLUSH, BLK_READ, BLK_WRITE, type BDev, type BlkReq } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
 import type { RRef, RRefArray, RRefDeque } from '../../runtime/types.js';
-
-const EINVAL = -22;
 
 /**
  * The disk's memory (a trusted `{ object }` import made by the host, see src/host/storage.ts): an
@@ -31,10 +29,10 @@ export function init(sys: Sys, memory: RamDiskMemory): BDev {
   const blocks = bytes / bs;
 
   const run = (op: number, lba: number, nblocks: number, data: RRefArray<number> | null): number => {
-    if (op === 2) return 0;
-    if ((op !== 0 && op !== 1) || data === null || !Number.isSafeInteger(lba) || lba < 0 || !(nblocks >= 1) ||
-        lba + nblocks > blocks || nblocks * bs > data.byteLength) return EINVAL;
-    if (op === 0) data.write(0, disk, lba * bs, nblocks * bs);
+    if (op === BLK_FLUSH) return 0;
+    if ((op !== BLK_READ && op !== BLK_WRITE) || data === null || !Number.isSafeInteger(lba) || lba < 0 || !(nblocks >= 1) ||
+        lba + nblocks > blocks || nblocks * bs > data.byteLength) return BLK_EINVAL;
+    if (op === BLK_READ) data.write(0, disk, lba * bs, nblocks * bs);
     else data.read(0, disk, lba * bs, nblocks * bs);
     return 0;
   };
@@ -45,14 +43,14 @@ export function init(sys: Sys, memory: RamDiskMemory): BDev {
     model: () => 'RedLeaf.ts RAM disk',
     serial: () => 'membdev',
     async submit(h: RRef<BlkReq>) {
-      h.status = run(h.op, h.lba, h.nblocks, h.op === 2 ? null : h.data);
+      h.status = run(h.op, h.lba, h.nblocks, h.op === BLK_FLUSH ? null : h.data);
       return h;
     },
     async submitAndPoll(dq: RRefDeque<RRef<BlkReq>>) {
       const n = dq.length;
       for (let i = 0; i < n; i++) {
         const h = dq.pop()!;
-        h.status = run(h.op, h.lba, h.nblocks, h.op === 2 ? null : h.data);
+        h.status = run(h.op, h.lba, h.nblocks, h.op === BLK_FLUSH ? null : h.data);
         dq.push(h);
       }
       return dq;

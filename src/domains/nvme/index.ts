@@ -16,13 +16,12 @@
  *    order it came (submitAndPoll moves each back as soon as it and all before it ended); nothing
  *    here throws on a bad request (a throw would be a panic).
  */
-import type { BDev, BlkReq } from '../../interfaces/index.js';
+import { BLK_EINVAL, BLK_EIO, BLK_FLUSH, BLK_NVME_STATUS, BLK_READ, BLK_WRITE, type BDev, type BlkReq } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
 import type { DmaBytes, RRef, RRefArray, RRefDeque } from '../../runtime/types.js';
 import { createNvmeCore, type BlockRequest, type NvmeError, type NvmeInfo } from './core.js';
 
-const EIO = -5;
-const EINVAL = -22;
+/** The core's name of each BlkReq.op (indexed by BLK_READ, BLK_WRITE, BLK_FLUSH). */
 const OPS = ['read', 'write', 'flush'] as const;
 /** A batch rings the doorbell after every this many requests (a power of two), not only at its end. */
 const EARLY_RING = 8;
@@ -80,9 +79,9 @@ export function init(sys: Sys): BDev {
 
   const statusOf = (e: NvmeError | null): number => {
     if (e === null) return 0;
-    if (e.kind === 'status') return -(0x1000 + ((e.sct << 8) | e.sc));
-    if (e.kind === 'request') return EINVAL;
-    return EIO;
+    if (e.kind === 'status') return BLK_NVME_STATUS - ((e.sct << 8) | e.sc);
+    if (e.kind === 'request') return BLK_EINVAL;
+    return BLK_EIO;
   };
 
   const finish = (r: Req, status: number): void => {
@@ -121,13 +120,13 @@ export function init(sys: Sys): BDev {
   /** Validate and queue one request; returns false if it finished at once (bad request). */
   const enqueue = (r: Req, op: number, lba: number, nblocks: number, buf: DmaBytes | null): void => {
     r.error = null;
-    if (op === 2) {
+    if (op === BLK_FLUSH) {
       r.op = 'flush'; r.lba = 0; r.nblocks = 0; r.buf = null;
-    } else if ((op === 0 || op === 1) && buf !== null && Number.isSafeInteger(lba) && lba >= 0 && nblocks >= 1 &&
+    } else if ((op === BLK_READ || op === BLK_WRITE) && buf !== null && Number.isSafeInteger(lba) && lba >= 0 && nblocks >= 1 &&
                nblocks * bs <= buf.byteLength && lba + nblocks <= info.blocks) {
       r.op = OPS[op]!; r.lba = lba; r.nblocks = nblocks; r.buf = buf; r.bufOff = 0;
     } else {
-      finish(r, EINVAL);
+      finish(r, BLK_EINVAL);
       return;
     }
     waiting.push(r);
@@ -223,7 +222,7 @@ export function init(sys: Sys): BDev {
         r.batch = b;
         reqs[i] = r;
         const op = h.op;
-        enqueue(r, op, h.lba, h.nblocks, op === 2 ? null : h.data);
+        enqueue(r, op, h.lba, h.nblocks, op === BLK_FLUSH ? null : h.data);
         // Hand a polling controller the first requests while the rest are still being read out
         // of their handles: it starts on them at once instead of after the whole batch.
         if ((i & (EARLY_RING - 1)) === EARLY_RING - 1 && i + 1 < n) pump(true);
