@@ -15,8 +15,8 @@
  *    shadow handed back after a crash, see nic_shadow).
  *  - collectLens has at least the capacity of collect, a TX pktLens at least the length of pkts
  *    (a NetIo reused for both directions: give both the capacity of their deque); `status` is 0
- *    or a negative errno (-22 EINVAL: bad queue or malformed NetIo; -5 EIO: device not
- *    initialised), and `count` the number of buffers the call appended to `collect`.
+ *    or a negative errno (NET_EINVAL: bad queue or malformed NetIo; NET_ENOSPC: see drain),
+ *    and `count` the number of buffers the call appended to `collect`.
  *  - drain reports `held` too: what the Net still holds after it (0 unless status < 0).
  *  - `held` is written by every Net on every rx/txSubmitAndPoll that names a queue it has: the
  *    buffers it holds for that queue and direction after the call (RX: buffers posted on queue q;
@@ -33,6 +33,11 @@
  * Buffers are RRefArray<u8> of at least the driver's rxBufSize (link().rxBufSize) for RX.
  */
 import type { bool, f64, FixedArray, i32, Layout, RRef, RRefArray, RRefDeque, u8, u32 } from '../runtime/types.js';
+
+/** Error answers of Net (NetIo.status) and NetApp: errno values, negated. */
+export const NET_EINVAL = -22;
+export const NET_ENOSPC = -28;
+export const NET_EOPNOTSUPP = -95;
 
 export interface NetIo extends Layout {
   pkts: RRefDeque<RRefArray<u8>> | null;
@@ -101,7 +106,7 @@ export interface Net {
   outstanding(): number;
   /**
    * Reset the device and move every buffer it held into io.collect (RX buffers with length 0, TX
-   * frames with their length), then bring it up again. -28 (ENOSPC) in status, nothing moved,
+   * frames with their length), then bring it up again. NET_ENOSPC in status, nothing moved,
    * if collect has no room for outstanding() buffers.
    */
   drain(io: RRef<NetIo>): RRef<NetIo>;
@@ -149,7 +154,7 @@ export interface NetApp {
    * Forward ('fwd') for `ms` milliseconds with batches of `batch` in interrupt mode: the Net's RX
    * interrupts are on for the duration (setInterrupts), and whenever a poll finds nothing the app
    * sleeps in Net.waitRx until a frame arrives instead of polling on (stats: rxWaits), so a quiet
-   * link costs next to no CPU. Returns frames forwarded (-22 for a bad batch).
+   * link costs next to no CPU. Returns frames forwarded (NET_EINVAL for a bad batch).
    */
   serve(batch: number, ms: number): Promise<number>;
   /**
@@ -162,8 +167,8 @@ export interface NetApp {
   /**
    * The control plane of an app that balances over backends (maglev): from now on balance over
    * the first `n` of the backends it was configured with — a backend-set change, after which
-   * flows of the backends that stay keep them and flows of the others move. Returns `n`; -22
-   * (EINVAL) for an n that is not a whole number from 1 to the configured count, -95 (EOPNOTSUPP)
+   * flows of the backends that stay keep them and flows of the others move. Returns `n`; NET_EINVAL
+   * for an n that is not a whole number from 1 to the configured count, NET_EOPNOTSUPP
    * for an app without backends (l2fwd).
    */
   backends(n: number): number;

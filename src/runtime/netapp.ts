@@ -32,7 +32,7 @@
  * them, plus the call's own frames if its NetIo died (`pktsLost`), are lost: counted in loopLost,
  * and re-seeded on the next TX calls, so the loop keeps its size and traffic carries on.
  */
-import type { Net, NetApp, NetAppStats, NetIo, NetLink } from '../interfaces/index.js';
+import { NET_EINVAL, NET_EOPNOTSUPP, type Net, type NetApp, type NetAppStats, type NetIo, type NetLink } from '../interfaces/index.js';
 import type { Sys } from './sys.js';
 import type { RRef, RRefArray, RRefDeque } from './types.js';
 
@@ -62,10 +62,6 @@ const MAX_QUEUES = 16;
  * `hdr` at byte `o` (= i * headerBytes). `len` is the frame's length (> 0).
  */
 export type FrameHook<R> = (hdr: DataView, o: number, len: number, i: number) => R;
-
-/** NetApp's error answers (errno values, negated). */
-export const APP_EINVAL = -22;
-export const APP_EOPNOTSUPP = -95;
 
 export interface AppHooks {
   /** Bytes at the start of every received frame the app reads (copied out of the whole batch at once). */
@@ -436,8 +432,8 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     run(mode: string, batch: number, ms: number) {
       const rxOn = mode === 'rx' || mode === 'fwd';
       const txOn = mode === 'tx' || mode === 'fwd';
-      if (!rxOn && !txOn) return APP_EINVAL;
-      if (!(batch >= 1 && batch <= MAX_BATCH)) return APP_EINVAL;
+      if (!rxOn && !txOn) return NET_EINVAL;
+      if (!(batch >= 1 && batch <= MAX_BATCH)) return NET_EINVAL;
       ensure(batch);
       if (mode === 'tx' && !templated) {
         // Every pool buffer becomes a template frame (rotated through the pool: front to back).
@@ -452,7 +448,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       return pump(rxOn, txOn, batch, ms, false);
     },
     async serve(batch: number, ms: number) {
-      if (!(batch >= 1 && batch <= MAX_BATCH)) return APP_EINVAL;
+      if (!(batch >= 1 && batch <= MAX_BATCH)) return NET_EINVAL;
       ensure(batch);
       templated = false;
       const end = sys.now() + ms;
@@ -536,7 +532,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       return out;
     },
     backends(n: number) {
-      return hooks.backends?.(n) ?? APP_EOPNOTSUPP;
+      return hooks.backends?.(n) ?? NET_EOPNOTSUPP;
     },
     shutdown() {
       dropIos();

@@ -9,9 +9,9 @@
  * txFrameSize. Invariant: a flow keeps its backend while that backend lives (connection tracking:
  * maglev.ts).
  */
-import type { Net, NetApp } from '../../interfaces/index.js';
+import { NET_EINVAL, type Net, type NetApp } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
-import { makeApp, MAX_BATCH, APP_EINVAL, type AppHooks } from '../../runtime/netapp.js';
+import { makeApp, MAX_BATCH, type AppHooks } from '../../runtime/netapp.js';
 import { Maglev, DEFAULT_FLOW_SLOTS, flowHash } from './maglev.js';
 
 /** Bytes of the Ethernet + IPv4 + UDP/TCP-ports header the balancer reads. */
@@ -31,7 +31,7 @@ export function init(sys: Sys, net: Net): NetApp {
   const mg = new Maglev(names, { flowSlots: slots });
   // The control plane (NetApp.backends): balance over the first n configured backends.
   const backends = (k: number): number => {
-    if (!Number.isInteger(k) || k < 1 || k > names.length) return APP_EINVAL;
+    if (!Number.isInteger(k) || k < 1 || k > names.length) return NET_EINVAL;
     mg.setBackends(names.slice(0, k));
     return k;
   };

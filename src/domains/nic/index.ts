@@ -20,14 +20,11 @@
  *  - init resets the device and programs fresh rings, so a restarted instance starts from a clean
  *    NIC whatever the dead one left behind.
  */
-import type { Net, NetIo, NetLink, NetStats } from '../../interfaces/index.js';
+import { NET_EINVAL, NET_ENOSPC, type Net, type NetIo, type NetLink, type NetStats } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
 import type { RRef, RRefArray, RRefDeque } from '../../runtime/types.js';
 import { createNicCore, DEFAULT_RING_SIZE, emptyStats } from './core.js';
 import { dequeQueue } from './io.js';
-
-const EINVAL = -22;
-const ENOSPC = -28;
 
 export function init(sys: Sys): Net {
   const dev = sys.device;
@@ -86,7 +83,7 @@ export function init(sys: Sys): Net {
   const heldOn = (q: number, rx: boolean): number => (!queueOk(q) ? 0 : rx ? core.rxPosted(q) : core.txInflight(q));
   /** A malformed NetIo or bad queue: nothing taken, nothing collected. */
   const refuse = (io: RRef<NetIo>, q: number, rx: boolean): false => {
-    io.status = EINVAL;
+    io.status = NET_EINVAL;
     io.count = 0;
     stamp(io, heldOn(q, rx));
     return false;
@@ -98,7 +95,7 @@ export function init(sys: Sys): Net {
     io.pktsLost = 0;
   };
   /**
-   * Bind the views on io's deques; false (status EINVAL set) if io is malformed or q is bad.
+   * Bind the views on io's deques; false (status NET_EINVAL set) if io is malformed or q is bad.
    * `rx`: pkts are free buffers whose lengths mean nothing, so pktLens is not even read (every
    * field read mints a handle: a kernel call).
    */
@@ -145,7 +142,7 @@ export function init(sys: Sys): Net {
       }
       const before = outQ.length;
       if (outQ.capacity - outQ.length < core.outstanding()) {
-        io.status = ENOSPC;
+        io.status = NET_ENOSPC;
       } else {
         core.reset(outQ);
         if (irqMode) core.enableInterrupts();

@@ -44,7 +44,7 @@
  * Invariant: buffers the caller moved in = buffers it got back + outstanding() (the driver's
  * plus those owed).
  */
-import type { Net, NetIo, NetLink, NetStats } from '../../interfaces/index.js';
+import { NET_ENOSPC, type Net, type NetIo, type NetLink, type NetStats } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
 import { newNetIo } from '../../runtime/netapp.js';
 import type { RoutedCall, Supervisor } from '../../runtime/shadow.js';
@@ -371,7 +371,7 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     drain(io: RRef<NetIo>) {
       const co = io.collect;
       if (co !== null && co.capacity - co.length < plain((d) => d.outstanding()) + owed.length) {
-        io.status = -28;
+        io.status = NET_ENOSPC;
         io.count = 0;
         return io;
       }

@@ -9,11 +9,9 @@
  * RRef access is a checked kernel call), through a local scratch array written with a DataView;
  * the RX lengths (all frameSize) are written once, when their array grows.
  */
-import type { Net, NetIo, NetLink, NetStats } from '../../interfaces/index.js';
+import { NET_EINVAL, type Net, type NetIo, type NetLink, type NetStats } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
 import type { RRef } from '../../runtime/types.js';
-
-const EINVAL = -22;
 
 export function init(sys: Sys): Net {
   /** As a u32 length array reports it (what the byte counters sum). */
@@ -28,7 +26,7 @@ export function init(sys: Sys): Net {
   let rxLens = new Uint8Array(0);
 
   const refuse = (io: RRef<NetIo>): RRef<NetIo> => {
-    io.status = EINVAL;
+    io.status = NET_EINVAL;
     io.count = 0;
     return io;
   };
