@@ -1,13 +1,15 @@
 /**
  * The IDL back end (trusted build): from the interface model, generate
  *  - src/gen/idl.ts (kernel side, trusted): the fingerprint, layouts, per-interface method tables,
- *    caller-side proxy factories and callee-side dispatchers;
+ *    caller-side proxy factories (and via proxies for routed calls);
  *  - src/gen/shadows.ts (domain side): a pass-through shadow skeleton per interface that
  *    restarts its target on a fault and retries calls that can be reissued.
  * Generated files are rebuilt by every build and never edited by hand.
  *
  * Besides the proxies, src/gen/idl.ts carries every interface's method signatures as data
- * (SIGNATURES): the worker tier encodes and decodes calls from them (src/kernel/worker-tier.ts).
+ * (SIGNATURES): the worker tier encodes and decodes calls from them (src/kernel/worker-tier.ts),
+ * and a worker's runtime dispatches the calls it receives by them (src/kernel/worker-host.ts). An
+ * in-thread callee needs no dispatcher: its proxy calls the callee's method directly.
  *
  * Proxy shape (ARCHITECTURE §3): every method checks liveness (rt.enter), checks and converts
  * each argument (primitives inline, RRefs moved or borrowed, interface references wrapped), calls
@@ -39,7 +41,7 @@ export function generateKernelModule(model: IdlModel): string {
     const v = viaFactory(i);
     return v === null ? [] : [{ name: i.name, code: v }];
   });
-  for (const i of model.interfaces) out.push(proxyFactory(i), dispatcher(i));
+  for (const i of model.interfaces) out.push(proxyFactory(i));
   for (const v of vias) out.push(v.code);
   out.push(`export const PROXIES: Readonly<Record<string, (rt: ProxyRuntime, link: Link) => object>> = {`);
   for (const i of model.interfaces) out.push(`  ${i.name}: proxy_${i.name},`);
@@ -47,9 +49,6 @@ export function generateKernelModule(model: IdlModel): string {
   out.push(`/** Via proxies (src/kernel/routes.ts): a caller's routed calls to the driver instance its shadow routes to. */`);
   out.push(`export const VIA_PROXIES: Readonly<Record<string, (rt: ProxyRuntime, link: Link) => object>> = {`);
   for (const v of vias) out.push(`  ${v.name}: via_${v.name},`);
-  out.push(`};`);
-  out.push(`export const DISPATCHERS: Readonly<Record<string, (target: any, method: number, args: unknown[]) => unknown>> = {`);
-  for (const i of model.interfaces) out.push(`  ${i.name}: dispatch_${i.name},`);
   out.push(`};`);
   return out.join('\n') + '\n';
 }
@@ -259,19 +258,6 @@ function factory(fn: string, i: InterfaceModel, make: () => string[]): string {
 ${consts}${moves}${resultConvs.join('')}  return rt.seal(link, ${JSON.stringify(i.name)}, {
 ${methods}
   } as any);
-}
-`;
-}
-
-function dispatcher(i: InterfaceModel): string {
-  const cases = i.methods
-    .map((m, k) => `    case ${k}: return target.${m.name}(${m.params.map((_, j) => `args[${j}]`).join(', ')});`)
-    .join('\n');
-  return `export function dispatch_${i.name}(target: any, method: number, args: unknown[]): unknown {
-  switch (method) {
-${cases}
-    default: throw new RangeError('${i.name}: no method #' + method);
-  }
 }
 `;
 }
