@@ -1,0 +1,134 @@
+/**
+ * `redleaf inspect [ARTIFACT...] [--json]`: what a domain artifact (.rldom) is, and whether this
+ * kernel would load it. The loader's own checks run (verifyArtifact, in its order: signed, key
+ * trusted, signature valid, content hash, interface fingerprint), and nothing is loaded. With no
+ * argument: every artifact this installation ships (dist/artifacts, and its programs/, which
+ * `redleaf boot` installs as rv6's /bin), one line each.
+ *
+ * An ARTIFACT is a file path, or the name of an installed domain or program (`nvme`, `ls`). A
+ * program inside an rv6 image is inspected after `redleaf cp IMAGE:/bin/NAME FILE`.
+ *
+ * Exit codes: 0 every artifact would load; 1 one would be refused (its verdict names the check
+ * and why); 2 one could not be read as an artifact at all (no such file or name, not an artifact).
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { defaultTrustedKeys, keyIdOf, verifyArtifact, type Manifest } from '../kernel/artifact.js';
+import { KernelError } from '../kernel/kernel-error.js';
+import { Kernel } from '../kernel/kernel.js';
+import { artifactPath, distDir, programArtifactPath } from '../kernel/paths.js';
+import { FINGERPRINT } from '../gen/idl.js';
+import { formatSize } from './options.js';
+
+const EXIT_LOADS = 0;
+const EXIT_REFUSED = 1;
+const EXIT_UNREADABLE = 2;
+
+/** What inspect reports of one artifact (--json prints a list of these). */
+export interface Inspection {
+  path: string;
+  /** Null when the file is not an artifact at all (then `error` says why). */
+  manifest: Omit<Manifest, 'signature'> | null;
+  codeBytes: number;
+  /** The manifest names a key this kernel trusts. */
+  keyTrusted: boolean;
+  /** The manifest's interface fingerprint is this kernel's. */
+  fingerprintMatches: boolean;
+  /** Would the kernel load it? */
+  loads: boolean;
+  /** Why not: the loader's error code and message (null when it loads). */
+  error: { code: string; message: string } | null;
+}
+
+/** An argument as an artifact path: a path as given, else an installed domain's or program's. */
+export function resolveArtifact(arg: string): string {
+  if (arg.includes('/') || arg.endsWith('.rldom')) return arg;
+  for (const p of [artifactPath(arg), programArtifactPath(arg)]) if (existsSync(p)) return p;
+  throw new KernelError('ENOENT', `no installed domain or program is named ${arg} (\`redleaf inspect\` lists them; or give a file path)`);
+}
+
+/** Inspect the artifact `arg` names (resolveArtifact); never throws: what goes wrong is in the result. */
+export function inspectArtifact(arg: string): Inspection {
+  const out: Inspection = { path: arg, manifest: null, codeBytes: 0, keyTrusted: false, fingerprintMatches: false, loads: false, error: null };
+  try {
+    out.path = resolveArtifact(arg);
+    const a = Kernel.readArtifact(out.path);
+    const { signature: _signature, ...shown } = a.manifest;
+    out.manifest = shown;
+    out.codeBytes = Buffer.byteLength(a.code);
+    const trusted = defaultTrustedKeys();
+    out.keyTrusted = trusted.some((k) => keyIdOf(k) === a.manifest.keyId);
+    out.fingerprintMatches = a.manifest.fingerprint === FINGERPRINT;
+    verifyArtifact(a, trusted, FINGERPRINT);
+    out.loads = true;
+  } catch (e) {
+    out.error = e instanceof KernelError ? { code: e.code, message: e.message } : { code: 'EIO', message: (e as Error).message };
+  }
+  return out;
+}
+
+/** Every artifact this installation ships: its domains, then its programs. */
+export function installedArtifacts(): string[] {
+  const dirs = [join(distDir, 'artifacts'), join(distDir, 'artifacts', 'programs')];
+  return dirs.flatMap((d) => (existsSync(d) ? readdirSync(d).filter((f) => f.endsWith('.rldom')).sort().map((f) => join(d, f)) : []));
+}
+
+/** 'loads', 'refused' (an artifact the loader would not load) or 'unreadable' (no artifact at all). */
+function outcome(r: Inspection): string {
+  return r.loads ? 'loads' : r.manifest === null ? 'unreadable' : 'refused';
+}
+
+function verdict(r: Inspection): string {
+  return r.loads ? 'loads' : `${outcome(r)}: ${r.error!.code}: ${r.error!.message}`;
+}
+
+/** One artifact, field by field. */
+function describe(r: Inspection): string {
+  const m = r.manifest;
+  if (m === null) return `artifact:   ${r.path}\nverdict:    ${verdict(r)}`;
+  return [
+    `artifact:   ${r.path}`,
+    `name:       ${m.name} (version ${m.version})`,
+    `exports:    ${m.exports ?? '(nothing)'}`,
+    `imports:    ${m.imports.length > 0 ? m.imports.join(', ') : '(none)'}`,
+    `code:       ${formatSize(r.codeBytes)} (${r.codeBytes} bytes), sha256 ${m.contentHash}`,
+    `signed by:  ${m.keyId === undefined ? '(unsigned)' : `key ${m.keyId} (${r.keyTrusted ? 'trusted by this kernel' : 'not trusted by this kernel'})`}`,
+    `interfaces: fingerprint ${m.fingerprint} (${r.fingerprintMatches ? "this kernel's" : `this kernel's is ${FINGERPRINT}`})`,
+    `verdict:    ${verdict(r)}`,
+  ].join('\n');
+}
+
+/** Many artifacts, a line each. */
+function table(rs: Inspection[]): string {
+  const rows = rs.map((r) => [
+    r.manifest?.name ?? r.path,
+    r.manifest?.exports ?? '-',
+    r.manifest === null ? '-' : r.manifest.imports.join(',') || '-',
+    r.manifest === null ? '-' : formatSize(r.codeBytes),
+    r.loads ? 'loads' : `${outcome(r)} (${r.error!.code})`,
+  ]);
+  const head = ['name', 'exports', 'imports', 'code', 'verdict'];
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const lines = [head, ...rows].map((row) => row.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd());
+  // A refusal's reason, below the table: a line would not hold it.
+  for (const r of rs) if (!r.loads) lines.push(`${r.path}: ${verdict(r)}`);
+  return lines.join('\n');
+}
+
+export function register(program: Command): void {
+  program
+    .command('inspect')
+    .description('show what a domain artifact is (name, interfaces, code hash, signer) and whether this kernel would load it')
+    .argument('[artifacts...]', 'artifact files, or names of installed domains or programs (default: every installed one)')
+    .option('--json', 'print the results as JSON', false)
+    .addHelpText('after', '\nExamples:\n  redleaf inspect              # every installed domain and program, a line each\n  redleaf inspect nvme ls      # by name\n  redleaf inspect ./my.rldom   # a file\n\nExit status: 0 all would load, 1 one would be refused, 2 one could not be read as an artifact.')
+    .action((args: string[], o: { json: boolean }) => {
+      const paths = args.length === 0 ? installedArtifacts() : args;
+      if (paths.length === 0) throw new Error(`no artifacts in ${join(distDir, 'artifacts')}: build them first (npm run build)`);
+      const rs = paths.map(inspectArtifact);
+      if (o.json) console.log(JSON.stringify(rs, null, 2));
+      else console.log(rs.length === 1 && args.length === 1 ? describe(rs[0]!) : table(rs));
+      process.exitCode = rs.some((r) => r.manifest === null) ? EXIT_UNREADABLE : rs.some((r) => !r.loads) ? EXIT_REFUSED : EXIT_LOADS;
+    });
+}
