@@ -13,20 +13,9 @@ import { Command } from 'commander';
 import { FsError, O_CREATE, O_RDONLY, O_TRUNC, O_WRONLY } from '../domains/fs/fs.js';
 import { T_DIR } from '../domains/fs/format.js';
 import { withImageFs } from '../host/image.js';
+import { parseImageRef, type ImageRef } from './options.js';
 
 const CHUNK = 1 << 20;
-
-export interface ImageRef {
-  image: string;
-  path: string;
-}
-
-/** `IMAGE:/path` → { image, path }; anything else → null (a host path). */
-export function parseImageRef(arg: string): ImageRef | null {
-  const i = arg.indexOf(':/');
-  if (i <= 0) return null;
-  return { image: arg.slice(0, i), path: arg.slice(i + 1) };
-}
 
 class CpError extends Error {}
 

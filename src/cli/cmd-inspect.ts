@@ -5,8 +5,9 @@
  * argument: every artifact this installation ships (dist/artifacts, and its programs/, which
  * `redleaf boot` installs as rv6's /bin), one line each.
  *
- * An ARTIFACT is a file path, or the name of an installed domain or program (`nvme`, `ls`). A
- * program inside an rv6 image is inspected after `redleaf cp IMAGE:/bin/NAME FILE`.
+ * An ARTIFACT is a file path, the name of an installed domain or program (`nvme`, `ls`), or a
+ * file in an rv6 image, written as for `redleaf cp`: `IMAGE:/bin/ls` (the image is mounted on the
+ * host to read it, which replays a pending log, as any mount does).
  *
  * Exit codes: 0 every artifact would load; 1 one would be refused (its verdict names the check
  * and why); 2 one could not be read as an artifact at all (no such file or name, not an artifact).
@@ -14,12 +15,13 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { defaultTrustedKeys, keyIdOf, verifyArtifact, type Manifest } from '../kernel/artifact.js';
+import { defaultTrustedKeys, keyIdOf, parseArtifact, verifyArtifact, type Artifact, type Manifest } from '../kernel/artifact.js';
 import { KernelError } from '../kernel/kernel-error.js';
 import { Kernel } from '../kernel/kernel.js';
 import { artifactPath, distDir, programArtifactPath } from '../kernel/paths.js';
 import { FINGERPRINT } from '../gen/idl.js';
-import { formatSize } from './options.js';
+import { withImageFs } from '../host/image.js';
+import { formatSize, parseImageRef } from './options.js';
 
 const EXIT_LOADS = 0;
 const EXIT_REFUSED = 1;
@@ -48,12 +50,23 @@ export function resolveArtifact(arg: string): string {
   throw new KernelError('ENOENT', `no installed domain or program is named ${arg} (\`redleaf inspect\` lists them; or give a file path)`);
 }
 
-/** Inspect the artifact `arg` names (resolveArtifact); never throws: what goes wrong is in the result. */
-export function inspectArtifact(arg: string): Inspection {
+/** The artifact `arg` names (a file in an image, or resolveArtifact's), and where it was read. */
+async function readArtifactOf(arg: string): Promise<{ path: string; artifact: Artifact }> {
+  const ref = parseImageRef(arg);
+  if (ref === null) {
+    const path = resolveArtifact(arg);
+    return { path, artifact: Kernel.readArtifact(path) };
+  }
+  const bytes = await withImageFs(ref.image, 'inspect', (fs) => fs.readFile(ref.path));
+  return { path: arg, artifact: parseArtifact(Buffer.from(bytes).toString('utf8'), arg) };
+}
+
+/** Inspect the artifact `arg` names; never rejects: what goes wrong is in the result. */
+export async function inspectArtifact(arg: string): Promise<Inspection> {
   const out: Inspection = { path: arg, manifest: null, codeBytes: 0, keyTrusted: false, fingerprintMatches: false, loads: false, error: null };
   try {
-    out.path = resolveArtifact(arg);
-    const a = Kernel.readArtifact(out.path);
+    const { path, artifact: a } = await readArtifactOf(arg);
+    out.path = path;
     const { signature: _signature, ...shown } = a.manifest;
     out.manifest = shown;
     out.codeBytes = Buffer.byteLength(a.code);
@@ -63,7 +76,9 @@ export function inspectArtifact(arg: string): Inspection {
     verifyArtifact(a, trusted, FINGERPRINT);
     out.loads = true;
   } catch (e) {
-    out.error = e instanceof KernelError ? { code: e.code, message: e.message } : { code: 'EIO', message: (e as Error).message };
+    // A KernelError from the loader's checks, an FsError from the image (ENOENT ...), or an ImageError.
+    const code = (e as { code?: unknown }).code;
+    out.error = { code: typeof code === 'string' ? code : 'EIO', message: (e as Error).message };
   }
   return out;
 }
@@ -120,13 +135,14 @@ export function register(program: Command): void {
   program
     .command('inspect')
     .description('show what a domain artifact is (name, interfaces, code hash, signer) and whether this kernel would load it')
-    .argument('[artifacts...]', 'artifact files, or names of installed domains or programs (default: every installed one)')
+    .argument('[artifacts...]', 'artifact files, names of installed domains or programs, or IMAGE:/path files in an rv6 image (default: every installed one)')
     .option('--json', 'print the results as JSON', false)
-    .addHelpText('after', '\nExamples:\n  redleaf inspect              # every installed domain and program, a line each\n  redleaf inspect nvme ls      # by name\n  redleaf inspect ./my.rldom   # a file\n\nExit status: 0 all would load, 1 one would be refused, 2 one could not be read as an artifact.')
-    .action((args: string[], o: { json: boolean }) => {
+    .addHelpText('after', '\nExamples:\n  redleaf inspect              # every installed domain and program, a line each\n  redleaf inspect nvme ls      # by name\n  redleaf inspect ./my.rldom   # a file\n  redleaf inspect disk.img:/bin/ls   # a program in an rv6 image\n\nExit status: 0 all would load, 1 one would be refused, 2 one could not be read as an artifact.')
+    .action(async (args: string[], o: { json: boolean }) => {
       const paths = args.length === 0 ? installedArtifacts() : args;
       if (paths.length === 0) throw new Error(`no artifacts in ${join(distDir, 'artifacts')}: build them first (npm run build)`);
-      const rs = paths.map(inspectArtifact);
+      const rs: Inspection[] = [];
+      for (const p of paths) rs.push(await inspectArtifact(p));
       if (o.json) console.log(JSON.stringify(rs, null, 2));
       else console.log(rs.length === 1 && args.length === 1 ? describe(rs[0]!) : table(rs));
       process.exitCode = rs.some((r) => r.manifest === null) ? EXIT_UNREADABLE : rs.some((r) => !r.loads) ? EXIT_REFUSED : EXIT_LOADS;

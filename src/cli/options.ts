@@ -1,7 +1,8 @@
 /**
  * Option parsers for commander, shared by every command: sizes (over the host's size parser,
- * src/host/sizes.ts, which the CLI re-exports for its commands) and numbers in a range. A bad
- * value is refused naming the option and what it takes.
+ * src/host/sizes.ts, which the CLI re-exports for its commands) and numbers in a range (a bad
+ * value is refused naming the option and what it takes); and `IMAGE:/path`, how an argument names
+ * a file in an rv6 image (cp, inspect).
  */
 import { InvalidArgumentError } from 'commander';
 import { parseSize } from '../host/sizes.js';
@@ -30,4 +31,17 @@ export function numberOption(option: string, min: number, max: number, whole = t
     if (!(n >= min && n <= max) || (whole && !Number.isInteger(n))) throw new InvalidArgumentError(`${option} must be a ${whole ? 'whole ' : ''}number ${range}, got "${v}"`);
     return n;
   };
+}
+
+/** A file in an rv6 image, as an argument names it: `IMAGE:/path/in/fs`. */
+export interface ImageRef {
+  image: string;
+  path: string;
+}
+
+/** `IMAGE:/path` → { image, path } (split at the first ":/"); anything else → null (a host path). */
+export function parseImageRef(arg: string): ImageRef | null {
+  const i = arg.indexOf(':/');
+  if (i <= 0) return null;
+  return { image: arg.slice(0, i), path: arg.slice(i + 1) };
 }

@@ -4,7 +4,8 @@
  * against the file); copies of an artifact altered after signing (code, manifest, signature
  * removed, a foreign key, built against other interfaces) each refused by the loader's check that catches
  * it, with exit status 1; a file that is no artifact, exit status 2; an unknown name, a message
- * that says what to do.
+ * that says what to do; programs in an rv6 image, read from it (`IMAGE:/bin/ls`), one changed
+ * after it was installed refused.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -105,4 +106,26 @@ test('inspect: a file that is no artifact (exit 2), an unknown name (what to do)
   const unknown = runCli(['inspect', 'no_such_domain']);
   assert.equal(unknown.status, 2);
   assert.match(unknown.stdout, /^verdict: +unreadable: ENOENT: no installed domain or program is named no_such_domain .*redleaf inspect/m);
+});
+
+test('inspect IMAGE:/path: programs installed in an rv6 image, read from the image', (t) => {
+  const dir = tmpdirFor(t, 'rl-inspect-');
+  const img = npath.join(dir, 'boot.img');
+  const m = runCli(['mkfs', img, '--size', '16M', '--programs']);
+  assert.equal(m.status, 0, m.stderr);
+  const ok = inspectJson([`${img}:/bin/ls`, `${img}:/bin/sh`]);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.deepEqual(ok.results.map((r) => [r.manifest!.name, r.loads]), [['ls', true], ['sh', true]]);
+  const installed = JSON.parse(nfs.readFileSync(npath.join(artifacts, 'programs', 'ls.rldom'), 'utf8')) as Artifact;
+  assert.equal(ok.results[0]!.manifest!.contentHash, installed.manifest.contentHash, 'the image holds the built program');
+
+  // A program changed in the image after it was installed (its code, not its signed manifest).
+  const changed = npath.join(dir, 'ls.rldom');
+  nfs.writeFileSync(changed, JSON.stringify({ ...installed, code: installed.code.replace('ls', 'LS') }));
+  const cp = runCli(['cp', changed, `${img}:/bin/ls`]);
+  assert.equal(cp.status, 0, cp.stderr);
+  const bad = inspectJson([`${img}:/bin/ls`, `${img}:/bin/no_such_program`]);
+  assert.equal(bad.status, 2);
+  assert.equal(bad.results[0]!.error!.code, 'EHASH');
+  assert.equal(bad.results[1]!.error!.code, 'ENOENT');
 });
