@@ -20,7 +20,7 @@ import { KernelError } from '../kernel/kernel-error.js';
 import { Kernel } from '../kernel/kernel.js';
 import { artifactPath, distDir, programArtifactPath } from '../kernel/paths.js';
 import { FINGERPRINT } from '../gen/idl.js';
-import { withImageFs } from '../host/image.js';
+import { ImageError, withImageFs } from '../host/image.js';
 import { formatSize, parseImageRef } from './options.js';
 
 const EXIT_LOADS = 0;
@@ -77,7 +77,7 @@ export async function inspectArtifact(arg: string): Promise<Inspection> {
     out.loads = true;
   } catch (e) {
     // A KernelError from the loader's checks, an FsError from the image (ENOENT ...), or an ImageError.
-    const code = (e as { code?: unknown }).code;
+    const code = e instanceof ImageError ? 'EIMAGE' : (e as { code?: unknown }).code;
     out.error = { code: typeof code === 'string' ? code : 'EIO', message: (e as Error).message };
   }
   return out;
@@ -98,10 +98,18 @@ function verdict(r: Inspection): string {
   return r.loads ? 'loads' : `${outcome(r)}: ${r.error!.code}: ${r.error!.message}`;
 }
 
+/**
+ * `s` for the terminal: a manifest's strings, a path and an error quoting a file's bytes are the
+ * artifact's say, so control characters (line breaks, terminal escapes) are shown as \uXXXX.
+ */
+function printable(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** One artifact, field by field. */
 function describe(r: Inspection): string {
   const m = r.manifest;
-  if (m === null) return `artifact:   ${r.path}\nverdict:    ${verdict(r)}`;
+  if (m === null) return [`artifact:   ${r.path}`, `verdict:    ${verdict(r)}`].map(printable).join('\n');
   return [
     `artifact:   ${r.path}`,
     `name:       ${m.name} (version ${m.version})`,
@@ -111,15 +119,15 @@ function describe(r: Inspection): string {
     `signed by:  ${m.keyId === undefined ? '(unsigned)' : `key ${m.keyId} (${r.keyTrusted ? 'trusted by this kernel' : 'not trusted by this kernel'})`}`,
     `interfaces: fingerprint ${m.fingerprint} (${r.fingerprintMatches ? "this kernel's" : `this kernel's is ${FINGERPRINT}`})`,
     `verdict:    ${verdict(r)}`,
-  ].join('\n');
+  ].map(printable).join('\n');
 }
 
 /** Many artifacts, a line each. */
 function table(rs: Inspection[]): string {
   const rows = rs.map((r) => [
-    r.manifest?.name ?? r.path,
-    r.manifest?.exports ?? '-',
-    r.manifest === null ? '-' : r.manifest.imports.join(',') || '-',
+    printable(r.manifest?.name ?? r.path),
+    printable(r.manifest?.exports ?? '-'),
+    r.manifest === null ? '-' : printable(r.manifest.imports.join(',')) || '-',
     r.manifest === null ? '-' : formatSize(r.codeBytes),
     r.loads ? 'loads' : `${outcome(r)} (${r.error!.code})`,
   ]);
@@ -127,7 +135,7 @@ function table(rs: Inspection[]): string {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const lines = [head, ...rows].map((row) => row.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd());
   // A refusal's reason, below the table: a line would not hold it.
-  for (const r of rs) if (!r.loads) lines.push(`${r.path}: ${verdict(r)}`);
+  for (const r of rs) if (!r.loads) lines.push(printable(`${r.path}: ${verdict(r)}`));
   return lines.join('\n');
 }
 

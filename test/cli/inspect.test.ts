@@ -4,7 +4,8 @@
  * against the file); copies of an artifact altered after signing (code, manifest, signature
  * removed, a foreign key, built against other interfaces) each refused by the loader's check that catches
  * it, with exit status 1; a file that is no artifact, exit status 2; an unknown name, a message
- * that says what to do; programs in an rv6 image, read from it (`IMAGE:/bin/ls`), one changed
+ * that says what to do; what an artifact says shown, never obeyed (control characters escaped);
+ * programs in an rv6 image, read from it (`IMAGE:/bin/ls`), one changed
  * after it was installed refused.
  */
 import { test } from 'node:test';
@@ -91,6 +92,17 @@ test('inspect: an artifact altered after signing is refused by the check that ca
   const text = runCli(['inspect', paths[0]!]);
   assert.equal(text.status, 1);
   assert.match(text.stdout, /^verdict: +refused: EHASH: .*content hash mismatch/m);
+
+  // What the artifact says is shown, never obeyed: a terminal escape and a line break in its name.
+  const evil = npath.join(dir, 'evil.rldom');
+  nfs.writeFileSync(evil, JSON.stringify({ ...a, manifest: { ...a.manifest, name: 'l2fwd\u001b[2J\nverdict:    loads' } }));
+  for (const args of [[evil], [evil, 'nvme']]) {
+    const shown = runCli(['inspect', ...args]);
+    assert.equal(shown.status, 1);
+    assert.ok(!/[\u0000-\u0009\u000b-\u001f]/.test(shown.stdout), `no control character printed:\n${shown.stdout}`);
+    assert.ok(shown.stdout.includes('l2fwd\\u001b[2J\\u000averdict:    loads'), shown.stdout);
+    assert.ok(!/^verdict: +loads$/m.test(shown.stdout), 'no line of its own making');
+  }
 });
 
 test('inspect: a file that is no artifact (exit 2), an unknown name (what to do)', (t) => {
