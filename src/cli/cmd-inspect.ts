@@ -16,6 +16,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { defaultTrustedKeys, keyIdOf, parseArtifact, verifyArtifact, type Artifact, type Manifest } from '../kernel/artifact.js';
+import { printable } from '../kernel/errors.js';
 import { KernelError } from '../kernel/kernel-error.js';
 import { Kernel } from '../kernel/kernel.js';
 import { artifactPath, distDir, programArtifactPath } from '../kernel/paths.js';
@@ -96,14 +97,6 @@ function outcome(r: Inspection): string {
 
 function verdict(r: Inspection): string {
   return r.loads ? 'loads' : `${outcome(r)}: ${r.error!.code}: ${r.error!.message}`;
-}
-
-/**
- * `s` for the terminal: a manifest's strings, a path and an error quoting a file's bytes are the
- * artifact's say, so control characters (line breaks, terminal escapes) are shown as \uXXXX.
- */
-function printable(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** One artifact, field by field. */

@@ -67,6 +67,16 @@ export function isDeadDomainLeftover(e: unknown): boolean {
 export { KernelError } from './kernel-error.js';
 
 /**
+ * `s` as text for a console or a log: a domain's words (its log lines, what it threw, the strings
+ * of its artifact's manifest) may hold line breaks and terminal escapes, which would let it forge
+ * the lines of other domains or drive the operator's terminal; every control character is shown
+ * as \uXXXX instead.
+ */
+export function printable(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/**
  * What a thrown value says, read without running any of its thrower's code. A domain may throw an
  * object whose `toString` throws, an Error whose `message` is a getter that never returns, or a
  * Proxy whose traps run at `instanceof`; the kernel describes every fault, often after the domain

@@ -36,7 +36,7 @@ import { ExchangeHeap, KERNEL_OWNER, type HeapOptions } from './heap.js';
 import { createHandleKit, HandleError, type HandleKit, type ScalarKind } from './rref.js';
 import { Domain } from './domain.js';
 import { createProxyRuntime, type Link, type ProxyRuntime } from './proxy.js';
-import { KernelError, STOPPED_RUNNING, describeThrown, isDeadDomainLeftover, isRpcError, makeRpcError } from './errors.js';
+import { KernelError, STOPPED_RUNNING, describeThrown, isDeadDomainLeftover, printable, isRpcError, makeRpcError } from './errors.js';
 import { defaultTrustedKeys, parseArtifact, verifyArtifact, type Artifact } from './artifact.js';
 import { FINGERPRINT, LAYOUTS, PROXIES, SIGNATURES, VIA_PROXIES } from '../gen/idl.js';
 import { dequeFieldsOf, routeRefusal, type RouteHook, type RouteRecord, type RouteTable } from './routes.js';
@@ -217,7 +217,7 @@ export class Kernel {
       kit: this.kit,
       rt: this.rt,
       fault: (d, cause, err) => this.fault(d, cause, err),
-      log: (d, line) => this.logSink(d.name, line),
+      log: (d, line) => this.logSink(d.name, printable(line)),
       newRun: () => {
         this.sliceStart = performance.now();
       },
@@ -462,7 +462,7 @@ export class Kernel {
   fault(d: Domain, cause: 'panic' | 'bad-argument' | 'deadline', err: unknown): void {
     if (!d.live || d === this.self) return;
     d.faults++;
-    const message = describeThrown(err);
+    const message = printable(describeThrown(err));
     d.lastFault = { kind: cause, message, at: Date.now() };
     this.terminate(d, cause === 'deadline' ? 'deadline' : 'panic');
     for (const l of this.faultListeners) l(d, cause, message);
@@ -774,7 +774,7 @@ export class Kernel {
       now: () => performance.now(),
       log: (...parts: unknown[]) => {
         live();
-        this.logSink(d.name, parts.map((p) => String(p)).join(' '));
+        this.logSink(d.name, printable(parts.map((p) => String(p)).join(' ')));
       },
       panic: (reason: string) => {
         const err = new Error(`panic: ${String(reason)}`);
