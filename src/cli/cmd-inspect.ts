@@ -21,6 +21,7 @@ import { KernelError } from '../kernel/kernel-error.js';
 import { Kernel } from '../kernel/kernel.js';
 import { artifactPath, distDir, programArtifactPath } from '../kernel/paths.js';
 import { FINGERPRINT } from '../gen/idl.js';
+import { alignColumns } from '../host/columns.js';
 import { ImageError, withImageFs } from '../host/image.js';
 import { formatSize, parseImageRef } from './options.js';
 
@@ -125,8 +126,7 @@ function table(rs: Inspection[]): string {
     r.loads ? 'loads' : `${outcome(r)} (${r.error!.code})`,
   ]);
   const head = ['name', 'exports', 'imports', 'code', 'verdict'];
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  const lines = [head, ...rows].map((row) => row.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd());
+  const lines = alignColumns([head, ...rows]);
   // A refusal's reason, below the table: a line would not hold it.
   for (const r of rs) if (!r.loads) lines.push(printable(`${r.path}: ${verdict(r)}`));
   return lines.join('\n');

@@ -7,6 +7,7 @@
 import { createInterface } from 'node:readline';
 import { Command } from 'commander';
 import { Kernel, type DomainInfo } from '../kernel/kernel.js';
+import { alignColumns } from '../host/columns.js';
 import { artifactPath } from '../kernel/paths.js';
 import { isRpcError } from '../kernel/errors.js';
 import type { Caller } from '../interfaces/index.js';
@@ -37,8 +38,7 @@ const whichDomain = (cmd: string): true => {
 export function formatDomains(list: DomainInfo[]): string {
   const rows = list.map((d) => [String(d.id), d.name, d.state, String(d.calls), String(d.faults), String(d.restarts), String(d.heapBytes), String(d.heapSlots), d.lastFault ?? '']);
   const head = ['id', 'name', 'state', 'calls', 'faults', 'restarts', 'heap-bytes', 'slots', 'last fault'];
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [head, ...rows].map((r) => r.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd()).join('\n');
+  return alignColumns([head, ...rows]).join('\n');
 }
 
 export function register(program: Command): void {

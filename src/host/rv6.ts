@@ -20,6 +20,7 @@ import { Kernel, type Placement } from '../kernel/kernel.js';
 import { artifactPath } from '../kernel/paths.js';
 import type { Program, Rv6Boot, Rv6Fs } from '../interfaces/rv6.js';
 import type { ConsoleOut, ProgramLoader } from '../runtime/rv6host.js';
+import { alignColumns } from './columns.js';
 import { bootFs } from './bdev-image.js';
 import { bootMembdev, bootStorage, loadBlockShadow, type Storage } from './storage.js';
 
@@ -112,8 +113,7 @@ export function programLoader(kernel: Kernel, coreName = CORE_DOMAIN, placement:
       const rows = kernel.list().filter((d) => d.state === 'live' || !programs.has(d.name));
       const head = ['NAME', 'STATE', 'PLACE', 'CALLS', 'FAULTS', 'RESTARTS', 'HEAP', 'SLOTS'];
       const table = [head, ...rows.map((d) => [d.name, d.state, d.placement, d.calls, d.faults, d.restarts, d.heapBytes, d.heapSlots].map(String))];
-      const widths = head.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
-      return table.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join(' ')).join('\n') + '\n';
+      return alignColumns(table, ' ').join('\n') + '\n';
     },
     async restartFs(): Promise<Rv6Fs | string> {
       const dead = kernel.get(FS_DOMAIN);
