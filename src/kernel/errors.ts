@@ -84,11 +84,12 @@ export function printable(s: string): string {
  * kernel (or, as the caller's error, leak the domain's object to the caller). So: a primitive is
  * printed; a Proxy is named, not inspected; otherwise a `message` of the value's own that is a
  * data property holding a string (what `new Error(msg)` makes), or else the kind of value it is.
+ * What the domain wrote is returned printable: every fault message, log and error quoting it is.
  */
 export function describeThrown(e: unknown): string {
-  if (e === null || (typeof e !== 'object' && typeof e !== 'function')) return String(e);
+  if (e === null || (typeof e !== 'object' && typeof e !== 'function')) return printable(String(e));
   if (types.isProxy(e)) return `a thrown Proxy (not looked into)`;
   const own = Object.getOwnPropertyDescriptor(e, 'message');
-  if (own !== undefined && typeof own.value === 'string') return own.value;
+  if (own !== undefined && typeof own.value === 'string') return printable(own.value);
   return types.isNativeError(e) ? 'an Error without a message of its own' : `a thrown ${typeof e} that is not an Error`;
 }

@@ -189,7 +189,9 @@ export class Kernel {
     this.trusted = opts.trustedKeys ?? defaultTrustedKeys();
     this.defaultDeadlineMs = opts.defaultDeadlineMs ?? 2000;
     this.pressure = new MemoryPressure(opts.heapPanicBytes ?? defaultHeapPanicBytes());
-    this.logSink = opts.log ?? ((d, line) => process.stderr.write(`[${d}] ${line}\n`));
+    // Every line a domain logs (in-thread or from a worker) is its own words: printable.
+    const sink = opts.log ?? ((d, line) => process.stderr.write(`[${d}] ${line}\n`));
+    this.logSink = (d, line) => sink(d, printable(line));
     this.rt = createProxyRuntime({
       kit: this.kit,
       fault: (d, cause, err) => this.fault(d, cause, err),
@@ -217,7 +219,7 @@ export class Kernel {
       kit: this.kit,
       rt: this.rt,
       fault: (d, cause, err) => this.fault(d, cause, err),
-      log: (d, line) => this.logSink(d.name, printable(line)),
+      log: (d, line) => this.logSink(d.name, line),
       newRun: () => {
         this.sliceStart = performance.now();
       },
@@ -462,7 +464,7 @@ export class Kernel {
   fault(d: Domain, cause: 'panic' | 'bad-argument' | 'deadline', err: unknown): void {
     if (!d.live || d === this.self) return;
     d.faults++;
-    const message = printable(describeThrown(err));
+    const message = describeThrown(err);
     d.lastFault = { kind: cause, message, at: Date.now() };
     this.terminate(d, cause === 'deadline' ? 'deadline' : 'panic');
     for (const l of this.faultListeners) l(d, cause, message);
@@ -774,7 +776,7 @@ export class Kernel {
       now: () => performance.now(),
       log: (...parts: unknown[]) => {
         live();
-        this.logSink(d.name, printable(parts.map((p) => String(p)).join(' ')));
+        this.logSink(d.name, parts.map((p) => String(p)).join(' '));
       },
       panic: (reason: string) => {
         const err = new Error(`panic: ${String(reason)}`);
