@@ -19,7 +19,7 @@ import { defaultTrustedKeys, keyIdOf, parseArtifact, verifyArtifact, type Artifa
 import { printable } from '../kernel/errors.js';
 import { KernelError } from '../kernel/kernel-error.js';
 import { Kernel } from '../kernel/kernel.js';
-import { artifactPath, distDir, programArtifactPath } from '../kernel/paths.js';
+import { artifactPath, artifactsDir, programArtifactPath, programsDir } from '../kernel/paths.js';
 import { FINGERPRINT } from '../gen/idl.js';
 import { alignColumns } from '../host/columns.js';
 import { ImageError, withImageFs } from '../host/image.js';
@@ -87,8 +87,7 @@ export async function inspectArtifact(arg: string): Promise<Inspection> {
 
 /** Every artifact this installation ships: its domains, then its programs. */
 export function installedArtifacts(): string[] {
-  const dirs = [join(distDir, 'artifacts'), join(distDir, 'artifacts', 'programs')];
-  return dirs.flatMap((d) => (existsSync(d) ? readdirSync(d).filter((f) => f.endsWith('.rldom')).sort().map((f) => join(d, f)) : []));
+  return [artifactsDir, programsDir].flatMap((d) => (existsSync(d) ? readdirSync(d).filter((f) => f.endsWith('.rldom')).sort().map((f) => join(d, f)) : []));
 }
 
 /** 'loads', 'refused' (an artifact the loader would not load) or 'unreadable' (no artifact at all). */
@@ -141,7 +140,7 @@ export function register(program: Command): void {
     .addHelpText('after', '\nExamples:\n  redleaf inspect              # every installed domain and program, a line each\n  redleaf inspect nvme ls      # by name\n  redleaf inspect ./my.rldom   # a file\n  redleaf inspect disk.img:/bin/ls   # a program in an rv6 image\n\nExit status: 0 all would load, 1 one would be refused, 2 one could not be read as an artifact.')
     .action(async (args: string[], o: { json: boolean }) => {
       const paths = args.length === 0 ? installedArtifacts() : args;
-      if (paths.length === 0) throw new Error(`no artifacts in ${join(distDir, 'artifacts')}: build them first (npm run build)`);
+      if (paths.length === 0) throw new Error(`no artifacts in ${artifactsDir}: build them first (npm run build)`);
       const rs: Inspection[] = [];
       for (const p of paths) rs.push(await inspectArtifact(p));
       if (o.json) console.log(JSON.stringify(rs, null, 2));

@@ -26,7 +26,7 @@ import { FileSystem, FsError } from '../domains/fs/fs.js';
 import type { DmaBytes } from '../runtime/types.js';
 import { T_DEVICE, T_DIR } from '../domains/fs/format.js';
 import { DEV_CONSOLE } from '../interfaces/rv6.js';
-import { distDir } from '../kernel/paths.js';
+import { programsDir } from '../kernel/paths.js';
 import { hostAlloc } from './bytes.js';
 import { FileBlockDevice } from './fs-image.js';
 import { mkfs } from './mkfs.js';
@@ -35,10 +35,6 @@ import { formatSize } from './sizes.js';
 /** The default image: xv6's format (images stay mountable by xv6), room for programs and files. */
 export const DEFAULT_IMAGE = { variant: 'xv6', sizeBytes: 64 * 2 ** 20, inodes: 1024 } as const;
 
-/** Where the build puts user programs. */
-export function programsDir(): string {
-  return npath.join(distDir, 'artifacts', 'programs');
-}
 
 /** The image `redleaf boot` uses without --disk: $REDLEAF_IMAGE, else .redleaf/rv6.img here. */
 export function defaultImagePath(): string {
@@ -53,7 +49,7 @@ export interface BuiltProgram {
 }
 
 /** The user programs the build produced, sorted by name. */
-export function builtPrograms(dir = programsDir()): BuiltProgram[] {
+export function builtPrograms(dir = programsDir): BuiltProgram[] {
   let names: string[];
   try {
     names = nfs.readdirSync(dir).filter((n) => n.endsWith('.rldom')).sort();

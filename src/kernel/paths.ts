@@ -8,12 +8,16 @@ import { fileURLToPath } from 'node:url';
 /** dist/ of this installation. */
 export const distDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/** The build's domain artifacts, and in programs/ its user programs (rv6's /bin). */
+export const artifactsDir = join(distDir, 'artifacts');
+export const programsDir = join(artifactsDir, 'programs');
+
 export function artifactPath(name: string): string {
-  return join(distDir, 'artifacts', `${name}.rldom`);
+  return join(artifactsDir, `${name}.rldom`);
 }
 
 export function programArtifactPath(name: string): string {
-  return join(distDir, 'artifacts', 'programs', `${name}.rldom`);
+  return join(programsDir, `${name}.rldom`);
 }
 
 export function testArtifactPath(name: string): string {

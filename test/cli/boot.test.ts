@@ -14,7 +14,8 @@ import * as npath from 'node:path';
 import { FileSystem } from '../../src/domains/fs/fs.js';
 import { hostAlloc } from '../../src/host/bytes.js';
 import { RamBlockDevice } from '../../src/host/fs-image.js';
-import { installSystem, programsDir, type BuiltProgram } from '../../src/host/image.js';
+import { installSystem, type BuiltProgram } from '../../src/host/image.js';
+import { programsDir } from '../../src/kernel/paths.js';
 import { mkfs } from '../../src/host/mkfs.js';
 import { CLI as cli, ROOT as root, runCli, tmpdirFor, type CliRun as Run } from './run-cli.js';
 
@@ -129,7 +130,7 @@ test('boot: first run creates the default image ($REDLEAF_IMAGE); stale programs
   assert.match(first.stderr, /creating the default rv6 image .*rv6\.img/, show(first));
   assert.ok(nfs.existsSync(img), 'the default image exists');
   assert.match(first.stdout, /Welcome to rv6/, show(first));
-  for (const p of nfs.readdirSync(programsDir()).filter((n) => n.endsWith('.rldom'))) {
+  for (const p of nfs.readdirSync(programsDir).filter((n) => n.endsWith('.rldom'))) {
     assert.match(first.stdout, new RegExp(`\\b${p.replace('.rldom', '')}\\b`), `ls /bin lists ${p}\n${show(first)}`);
   }
   assert.deepEqual(nfs.readdirSync(npath.dirname(img)), ['rv6.img'], 'no temporary file left beside the image');
@@ -260,7 +261,7 @@ test('mkfs --programs: /bin holds the build\'s program files byte for byte, /dev
   for (const name of ['init', 'sh']) {
     const dst = npath.join(d, name);
     assert.equal(run(['cp', `${img}:/bin/${name}`, dst]).status, 0);
-    assert.ok(nfs.readFileSync(dst).equals(nfs.readFileSync(npath.join(programsDir(), `${name}.rldom`))), `/bin/${name} is the build's file`);
+    assert.ok(nfs.readFileSync(dst).equals(nfs.readFileSync(npath.join(programsDir, `${name}.rldom`))), `/bin/${name} is the build's file`);
   }
   const small = run(['mkfs', npath.join(d, 'tiny.img'), '--variant', 'xv6', '--size', '64K', '--programs']);
   assert.notEqual(small.status, 0);
