@@ -46,7 +46,7 @@ export interface Inspection {
 }
 
 /** An argument as an artifact path: a path as given, else an installed domain's or program's. */
-export function resolveArtifact(arg: string): string {
+function resolveArtifact(arg: string): string {
   if (arg.includes('/') || arg.endsWith('.rldom')) return arg;
   for (const p of [artifactPath(arg), programArtifactPath(arg)]) if (existsSync(p)) return p;
   throw new KernelError('ENOENT', `no installed domain or program is named ${arg} (\`redleaf inspect\` lists them; or give a file path)`);
@@ -64,7 +64,7 @@ async function readArtifactOf(arg: string): Promise<{ path: string; artifact: Ar
 }
 
 /** Inspect the artifact `arg` names; never rejects: what goes wrong is in the result. */
-export async function inspectArtifact(arg: string): Promise<Inspection> {
+async function inspectArtifact(arg: string): Promise<Inspection> {
   const out: Inspection = { path: arg, manifest: null, codeBytes: 0, keyTrusted: false, fingerprintMatches: false, loads: false, error: null };
   try {
     const { path, artifact: a } = await readArtifactOf(arg);
@@ -86,7 +86,7 @@ export async function inspectArtifact(arg: string): Promise<Inspection> {
 }
 
 /** Every artifact this installation ships: its domains, then its programs. */
-export function installedArtifacts(): string[] {
+function installedArtifacts(): string[] {
   return [artifactsDir, programsDir].flatMap((d) => (existsSync(d) ? readdirSync(d).filter((f) => f.endsWith('.rldom')).sort().map((f) => join(d, f)) : []));
 }
 
