@@ -5,7 +5,8 @@
  *
  * The image is mounted on the host (withImageFs: the fs's own code over the image file), which
  * also replays a pending log; the destination is created or truncated, written in chunks, and
- * made durable (unmount = commit + fsync for the image, fsync for a host file).
+ * made durable (unmount = commit + fsync for the image, fsync for a host file). An image fsck
+ * finds damaged is not written to (withImageFs's refuseDamaged), unless --no-check.
  */
 import * as nfs from 'node:fs';
 import * as npath from 'node:path';
@@ -39,7 +40,7 @@ function baseName(p: string): string {
   return p.split('/').filter((x) => x !== '').pop() ?? '';
 }
 
-async function hostToImage(src: string, dst: ImageRef): Promise<string> {
+async function hostToImage(src: string, dst: ImageRef, check: boolean): Promise<string> {
   let st: nfs.Stats;
   try {
     st = nfs.statSync(src);
@@ -96,7 +97,7 @@ async function hostToImage(src: string, dst: ImageRef): Promise<string> {
     } finally {
       nfs.closeSync(hfd);
     }
-  });
+  }, { refuseDamaged: check });
 }
 
 async function imageToHost(src: ImageRef, dst: string): Promise<string> {
@@ -157,12 +158,13 @@ export function register(program: Command): void {
     .argument('<src>', 'source: a host file or IMAGE:/path')
     .argument('<dst>', 'destination: a host path or IMAGE:/path (created or truncated; a directory receives the source\'s name)')
     .option('-q, --quiet', 'print nothing on success', false)
+    .option('--no-check', 'write into the image even if fsck finds it damaged (by default such an image is refused)')
     .addHelpText('after', '\nExamples:\n  redleaf cp notes.txt disk.img:/notes.txt\n  redleaf cp disk.img:/README ./README\n')
-    .action(async (src: string, dst: string, o: { quiet: boolean }) => {
+    .action(async (src: string, dst: string, o: { quiet: boolean; check: boolean }) => {
       const s = parseImageRef(src), d = parseImageRef(dst);
       if (s && d) throw new Error('cp: both SRC and DST are image paths; copy through a host file');
       if (!s && !d) throw new Error('cp: neither SRC nor DST is an image path; write one as IMAGE:/path (e.g. disk.img:/notes.txt)');
-      const msg = d ? await hostToImage(src, d) : await imageToHost(s!, dst);
+      const msg = d ? await hostToImage(src, d, o.check) : await imageToHost(s!, dst);
       if (!o.quiet) console.log(msg);
     });
 }

@@ -148,7 +148,7 @@ export function register(program: Command): void {
           installed = await withImageFs(image, 'mkfs', async (fs) => ({
             ...(await installSystem(fs, programs, onProgress && ((done) => onProgress(addBytes + done, addBytes + programBytes)))),
             freeBlocks: (await fs.statfs()).freeBlocks,
-          }), true);
+          }), { deferFlushes: true });
         }
       } catch (e) {
         try {

@@ -29,6 +29,7 @@ import { DEV_CONSOLE } from '../interfaces/rv6.js';
 import { programsDir } from '../kernel/paths.js';
 import { hostAlloc } from './bytes.js';
 import { FileBlockDevice } from './fs-image.js';
+import { fsck } from './fsck.js';
 import { mkfs } from './mkfs.js';
 import { formatSize } from './sizes.js';
 
@@ -84,12 +85,32 @@ class DeferredFlushDevice implements BlockDevice {
   }
 }
 
+export interface ImageFsOptions {
+  /** One fsync at the end instead of the log's (for installs, see the header). */
+  deferFlushes?: boolean;
+  /** Refuse (ImageError) an image fsck finds damaged, before mounting it (for writers, see the header). */
+  refuseDamaged?: boolean;
+}
+
+/**
+ * Refuse to write into `image` if fsck finds it damaged; an image without a usable superblock is
+ * left to the mount, whose message says why it is not an rv6 image.
+ */
+function refuseIfDamaged(image: string, what: string): void {
+  const r = fsck(image);
+  if (r.ok || r.stats.variant === undefined) return;
+  const n = r.errors.length;
+  throw new ImageError(
+    `${what}: ${image} is damaged (fsck found ${n} error${n === 1 ? '' : 's'}, the first: ${r.errors[0]}); ` +
+    `refusing to write to it, which could damage it further (see: redleaf fsck ${image})`,
+  );
+}
+
 /**
  * Mount the rv6 image `image` on the host, run `fn`, unmount (commit + fsync). `what` prefixes
- * error messages (the command's name). `deferFlushes`: one fsync at the end instead of the log's
- * (for installs, see the header).
+ * error messages (the command's name).
  */
-export async function withImageFs<T>(image: string, what: string, fn: (fs: FileSystem) => Promise<T>, deferFlushes = false): Promise<T> {
+export async function withImageFs<T>(image: string, what: string, fn: (fs: FileSystem) => Promise<T>, opts: ImageFsOptions = {}): Promise<T> {
   let st: nfs.Stats;
   try {
     st = nfs.statSync(image);
@@ -97,13 +118,14 @@ export async function withImageFs<T>(image: string, what: string, fn: (fs: FileS
     throw new ImageError(`${what}: image ${image} does not exist (make one with: redleaf mkfs ${image})`);
   }
   if (!st.isFile()) throw new ImageError(`${what}: image ${image} is not a regular file`);
+  if (opts.refuseDamaged) refuseIfDamaged(image, what);
   let dev: FileBlockDevice;
   try {
     dev = new FileBlockDevice(image, 512);
   } catch (e) {
     throw new ImageError(`${what}: cannot open image ${image}: ${(e as Error).message}`);
   }
-  const deferred = deferFlushes ? new DeferredFlushDevice(dev) : null;
+  const deferred = opts.deferFlushes ? new DeferredFlushDevice(dev) : null;
   try {
     let fs: FileSystem;
     try {
@@ -271,7 +293,7 @@ export async function createDefaultImage(path: string, onProgress?: (done: numbe
       await installSystem(fs, programs, onProgress);
       const enc = new TextEncoder();
       for (const f of sampleFiles(programs.map((p) => p.name))) await fs.writeFile(f.path, enc.encode(f.text));
-    }, true);
+    }, { deferFlushes: true });
     nfs.renameSync(tmp, path);
   } catch (e) {
     removeTmp();
@@ -305,7 +327,7 @@ export async function prepareBootImage(disk: string | undefined, notice: (line: 
     return { path, created: true, refreshed: [] };
   }
   const programs = builtPrograms();
-  const r = await withImageFs(path, 'boot', (fs) => installSystem(fs, programs), true);
+  const r = await withImageFs(path, 'boot', (fs) => installSystem(fs, programs), { deferFlushes: true, refuseDamaged: true });
   if (r.written.length > 0) {
     notice(`${path}: installed ${r.written.length} program${r.written.length === 1 ? '' : 's'} in /bin that differed from the build: ${r.written.join(' ')}`);
   }
