@@ -12,8 +12,9 @@ import * as nfs from 'node:fs';
 import * as npath from 'node:path';
 import { Command } from 'commander';
 import { FsError, O_CREATE, O_RDONLY, O_TRUNC, O_WRONLY } from '../domains/fs/fs.js';
-import { T_DIR } from '../domains/fs/format.js';
+import { geometryOf, T_DIR } from '../domains/fs/format.js';
 import { withImageFs } from '../host/image.js';
+import { fileBlocks } from '../host/mkfs.js';
 import { parseImageRef, type ImageRef } from './options.js';
 
 const CHUNK = 1 << 20;
@@ -63,9 +64,12 @@ async function hostToImage(src: string, dst: ImageRef, check: boolean): Promise<
     if (st.size > sf.maxFileSize) {
       throw new CpError(`cp: ${src} (${st.size} bytes) is larger than the ${sf.variant} variant's maximum file size (${sf.maxFileSize} bytes)`);
     }
-    const oldSize = await fs.stat(path).then((s) => s.size, () => 0);
-    if (Math.ceil(st.size / sf.bsize) > sf.freeBlocks + Math.ceil(oldSize / sf.bsize)) {
-      throw new CpError(`cp: ${where()}: image full: ${src} needs ${st.size} bytes, ${sf.freeBlocks * sf.bsize} bytes free`);
+    // The blocks it needs, indirect ones included; an existing file's are freed first (O_TRUNC).
+    const old = await fs.stat(path).then((s) => s, () => null);
+    const g = geometryOf(sf.variant);
+    const need = fileBlocks(g, st.size), freed = old === null ? 0 : fileBlocks(g, old.size);
+    if (need > sf.freeBlocks + freed) {
+      throw new CpError(`cp: ${where()}: image full: ${src} needs ${need} blocks of ${sf.bsize} bytes (its data and indirect blocks), ${sf.freeBlocks + freed} are free`);
     }
     const hfd = nfs.openSync(src, 'r');
     try {
@@ -75,9 +79,9 @@ async function hostToImage(src: string, dst: ImageRef, check: boolean): Promise<
       } catch (e) {
         throw fsMessage(where(), e);
       }
+      let off = 0;
       try {
         const buf = new Uint8Array(CHUNK);
-        let off = 0;
         for (;;) {
           const n = nfs.readSync(hfd, buf, 0, CHUNK, off);
           if (n <= 0) break;
@@ -90,10 +94,17 @@ async function hostToImage(src: string, dst: ImageRef, check: boolean): Promise<
           if (w !== n) throw new CpError(`cp: ${where()}: short write after ${off + w} bytes (image full or file too large)`);
           off += n;
         }
-        return `${src} -> ${where()} (${off} bytes)`;
-      } finally {
+      } catch (e) {
+        // No partial copy is left behind: a file this copy made is removed, one it overwrote is emptied.
         await fs.close(f);
+        const left = await (old === null ? fs.unlink(path) : fs.truncate(path, 0)).then(
+          () => (old === null ? 'the partial copy was removed' : `${where()} was left empty`),
+          () => `the partial copy of ${off} bytes was left in ${where()}`,
+        );
+        throw new CpError(`${(e as Error).message}; ${left}`);
       }
+      await fs.close(f);
+      return `${src} -> ${where()} (${off} bytes)`;
     } finally {
       nfs.closeSync(hfd);
     }

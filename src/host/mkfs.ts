@@ -82,6 +82,28 @@ export function mkfsParams(g: Geometry, size: number, inodes?: number, nlog?: nu
   };
 }
 
+/**
+ * Blocks a file of `bytes` bytes takes when written whole (no holes): its data blocks and the
+ * indirect blocks that map them (a level-l tree over c data blocks has ceil(c / nindirect) blocks
+ * at its lowest level, and so on up to its root).
+ */
+export function fileBlocks(g: Geometry, bytes: number): number {
+  const data = Math.ceil(bytes / g.bsize);
+  let total = data;
+  let rem = data - Math.min(data, g.ndirect);
+  let span = 1;
+  for (let l = 1; l <= g.levels && rem > 0; l++) {
+    span *= g.nindirect;
+    const c = Math.min(rem, span);
+    for (let k = 0, n = c; k < l; k++) {
+      n = Math.ceil(n / g.nindirect);
+      total += n;
+    }
+    rem -= c;
+  }
+  return total;
+}
+
 export function mkfs(target: string | ImageIO, opts: MkfsOptions): MkfsResult {
   const g = geometryOf(opts.variant);
   const bs = g.bsize;

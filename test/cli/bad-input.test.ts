@@ -56,3 +56,52 @@ test('cp and boot refuse an image fsck finds damaged (used blocks free in the bi
   const forced = run('cp', '--no-check', src, `${img}:/b.txt`);
   assert.equal(forced.status, 0, forced.stderr);
 });
+
+/** Free data blocks of an image, as fsck counts them. */
+function freeBlocks(img: string): number {
+  const f = run('fsck', '--json', img);
+  assert.equal(f.status, 0, f.stdout + f.stderr);
+  return (JSON.parse(f.stdout) as { stats: { freeBlocks: number } }).stats.freeBlocks;
+}
+
+test('cp: a file whose data blocks fit but whose indirect block does not is refused before anything is written', (t) => {
+  const d = tmpdir(t);
+  const img = npath.join(d, 'small.img');
+  assert.equal(run('mkfs', img, '--size', '200K', '--variant', 'xv6', '--inodes', '16').status, 0);
+  const free = freeBlocks(img);
+  const before = nfs.readFileSync(img);
+  // As many 1 KiB data blocks as are free: past the 12 direct ones, so one indirect block more.
+  const src = npath.join(d, 'fits-by-data.bin');
+  nfs.writeFileSync(src, Buffer.alloc(free * 1024, 7));
+  const r = run('cp', src, `${img}:/f`);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, new RegExp(`image full: .* needs ${free + 1} blocks of 1024 bytes \\(its data and indirect blocks\\), ${free} are free`));
+  assert.ok(nfs.readFileSync(img).equals(before), 'the image is as it was');
+  // One block less fits, indirect block and all.
+  nfs.truncateSync(src, (free - 1) * 1024);
+  const ok = run('cp', src, `${img}:/f`);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(freeBlocks(img), 0);
+});
+
+test('cp: a copy that runs out of space part-way (the new entry took a directory block) leaves no partial file', (t) => {
+  const d = tmpdir(t);
+  const tree = npath.join(d, 'tree');
+  nfs.mkdirSync(tree);
+  // 62 empty files, "." and "..": the root directory's one block of 64 entries is full.
+  for (let i = 0; i < 62; i++) nfs.writeFileSync(npath.join(tree, `f${i}`), '');
+  const img = npath.join(d, 'full-dir.img');
+  assert.equal(run('mkfs', img, '--size', '200K', '--variant', 'xv6', '--inodes', '80', '--add', tree).status, 0);
+  const free = freeBlocks(img);
+  // Data and indirect blocks take every free block; the directory then needs one more.
+  const src = npath.join(d, 'big.bin');
+  nfs.writeFileSync(src, Buffer.alloc((free - 1) * 1024, 1));
+  const r = run('cp', src, `${img}:/big`);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /short write after \d+ bytes .*; the partial copy was removed/);
+  const f = run('fsck', img);
+  assert.equal(f.status, 0, f.stdout + f.stderr);
+  const back = run('cp', `${img}:/big`, npath.join(d, 'back'));
+  assert.equal(back.status, 1);
+  assert.match(back.stderr, /no such file or directory in the image/);
+});
