@@ -5,8 +5,10 @@
  * src/host/image.ts), and print a summary.
  *
  * Invariants: every argument is checked before the image file is touched, so a bad size, a
- * missing --add path or an existing image without --force leaves the disk as it was; an image
- * this command started writing and could not finish is removed.
+ * missing --add path, an image that cannot be written or an existing image without --force
+ * leaves the disk as it was; an image this command started writing and could not finish is
+ * removed (and one it had not opened yet, such as an existing image when an --add file turns
+ * out too large, is not).
  */
 import * as nfs from 'node:fs';
 import * as npath from 'node:path';
@@ -95,7 +97,23 @@ function checkArgs(image: string, o: MkfsCliOptions): { blocks: number } {
   if (st && !st.isFile()) throw new Error(`mkfs: ${image} is not a regular file; refusing to overwrite it`);
   const dir = npath.dirname(npath.resolve(image));
   if (!nfs.existsSync(dir)) throw new Error(`mkfs: directory ${dir} does not exist`);
+  const target = st ? image : dir;
+  try {
+    nfs.accessSync(target, nfs.constants.W_OK);
+  } catch (e) {
+    throw new Error(`mkfs: ${st ? image : `directory ${dir}`} is not writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
   return { blocks };
+}
+
+/** What identifies a file's state: an image whose state has not changed was not touched. */
+function fileState(path: string): string | null {
+  try {
+    const st = nfs.statSync(path, { bigint: true });
+    return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch {
+    return null;
+  }
 }
 
 export function register(program: Command): void {
@@ -136,6 +154,7 @@ export function register(program: Command): void {
       let r;
       let addBytes = 0;
       let installed: { newInodes: number; freeBlocks: number } | null = null;
+      const before = fileState(image);
       try {
         r = mkfs(image, {
           blocks, variant: o.variant, inodes: o.inodes, addDirs: o.add,
@@ -151,9 +170,13 @@ export function register(program: Command): void {
           }), { deferFlushes: true });
         }
       } catch (e) {
-        try {
-          nfs.rmSync(image, { force: true });
-        } catch { /* best effort */ }
+        // Remove what this command wrote, not an image it failed before opening.
+        const now = fileState(image);
+        if (now !== null && now !== before) {
+          try {
+            nfs.rmSync(image, { force: true });
+          } catch { /* best effort */ }
+        }
         throw e;
       } finally {
         (bar as SingleBar | null)?.stop();

@@ -105,3 +105,33 @@ test('cp: a copy that runs out of space part-way (the new entry took a directory
   assert.equal(back.status, 1);
   assert.match(back.stderr, /no such file or directory in the image/);
 });
+
+test('mkfs --force keeps an existing image it fails before opening (an --add name too long, an image it cannot write)', (t) => {
+  const d = tmpdir(t);
+  const img = npath.join(d, 'keep.img');
+  assert.equal(run('mkfs', img, '--size', '1M').status, 0);
+  const before = nfs.readFileSync(img);
+  const tree = npath.join(d, 'tree');
+  nfs.mkdirSync(tree);
+  nfs.writeFileSync(npath.join(tree, 'a-name-longer-than-any-directory-entry-holds'), 'x');
+  const r = run('mkfs', img, '--force', '--size', '1M', '--add', tree);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /name 'a-name-longer-than-any-directory-entry-holds' longer than 28 bytes/);
+  assert.ok(nfs.existsSync(img) && nfs.readFileSync(img).equals(before), 'the image is as it was');
+  // One it started writing and could not finish is removed, as before.
+  nfs.writeFileSync(npath.join(tree, 'a-name-longer-than-any-directory-entry-holds'), '');
+  nfs.renameSync(npath.join(tree, 'a-name-longer-than-any-directory-entry-holds'), npath.join(tree, 'big.bin'));
+  nfs.writeFileSync(npath.join(tree, 'big.bin'), Buffer.alloc(2 << 20));
+  const full = run('mkfs', img, '--force', '--size', '1M', '--add', tree);
+  assert.equal(full.status, 1, full.stdout + full.stderr);
+  assert.match(full.stderr, /image full/);
+  assert.equal(nfs.existsSync(img), false);
+
+  if (process.getuid?.() === 0) return; // root may write any file: the permission case needs another user
+  assert.equal(run('mkfs', img, '--size', '1M').status, 0);
+  nfs.chmodSync(img, 0o444);
+  const ro = run('mkfs', img, '--force', '--size', '1M');
+  assert.equal(ro.status, 1, ro.stdout + ro.stderr);
+  assert.match(ro.stderr, /keep\.img is not writable \(EACCES\)/);
+  assert.ok(nfs.existsSync(img));
+});
