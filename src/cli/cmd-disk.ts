@@ -1,9 +1,12 @@
 /**
- * `redleaf disk create IMAGE --size 1G [--force]`: a blank disk image (sparse, all zeros).
+ * `redleaf disk create IMAGE --size 1G [--force]`: a blank disk image (sparse, all zeros), made
+ * under a temporary name and renamed into place, so a failure (a size the host's file system
+ * refuses, no room, no permission) leaves no file behind and an existing image as it was.
  * `redleaf disk info IMAGE [--block-size 512|4096]`: boot the controller and the nvme driver
  * domain on it and print what Identify reports.
  */
-import { existsSync, openSync, closeSync, ftruncateSync } from 'node:fs';
+import { accessSync, closeSync, constants, ftruncateSync, openSync, renameSync, rmSync, statSync, type Stats } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { Command } from 'commander';
 import { formatSize, sizeOption } from './options.js';
 import { bootStorage } from '../host/storage.js';
@@ -21,12 +24,41 @@ export function register(program: Command): void {
       const bs = Number(o.blockSize);
       if (bs !== 512 && bs !== 4096) throw new Error(`--block-size must be 512 or 4096, got ${o.blockSize}`);
       if (o.size % bs !== 0) throw new Error(`size ${o.size} is not a multiple of the ${bs}-byte block size`);
-      if (existsSync(image) && !o.force) throw new Error(`${image} exists already; use --force to overwrite it`);
-      const fd = openSync(image, 'w');
+      let st: Stats | undefined;
       try {
-        ftruncateSync(fd, o.size);
-      } finally {
-        closeSync(fd);
+        st = statSync(image);
+      } catch {
+        st = undefined;
+      }
+      if (st?.isDirectory()) throw new Error(`disk create: ${image} is a directory`);
+      if (st && !o.force) throw new Error(`${image} exists already; use --force to overwrite it`);
+      if (st && !st.isFile()) throw new Error(`disk create: ${image} is not a regular file; refusing to overwrite it`);
+      if (st) {
+        try {
+          accessSync(image, constants.W_OK);
+        } catch {
+          throw new Error(`disk create: ${image} is not writable; refusing to replace it`);
+        }
+      }
+      const tmp = `${resolve(image)}.partial-${process.pid}`;
+      try {
+        const fd = openSync(tmp, 'wx');
+        try {
+          ftruncateSync(fd, o.size);
+        } finally {
+          closeSync(fd);
+        }
+        renameSync(tmp, image);
+      } catch (e) {
+        rmSync(tmp, { force: true });
+        const code = (e as NodeJS.ErrnoException).code;
+        const why: Partial<Record<string, string>> = {
+          ENOENT: `directory ${dirname(resolve(image))} does not exist`,
+          EACCES: 'permission denied',
+          EFBIG: `${formatSize(o.size)} is more than the host's file system allows for one file`,
+          ENOSPC: 'no space left on the host device',
+        };
+        throw new Error(`disk create: cannot create ${image}: ${(code && why[code]) ?? (e as Error).message}`);
       }
       console.log(`created ${image}: ${formatSize(o.size)} (${o.size / bs} blocks of ${bs} bytes)`);
     });

@@ -135,3 +135,24 @@ test('mkfs --force keeps an existing image it fails before opening (an --add nam
   assert.match(ro.stderr, /keep\.img is not writable \(EACCES\)/);
   assert.ok(nfs.existsSync(img));
 });
+
+test('disk create: a directory, a missing directory, a size the host refuses: a message, and no file changed or left behind', (t) => {
+  const d = tmpdir(t);
+  const dirAsImage = run('disk', 'create', d, '--size', '1M', '--force');
+  assert.equal(dirAsImage.status, 1);
+  assert.match(dirAsImage.stderr, /disk create: .* is a directory/);
+  const noDir = run('disk', 'create', npath.join(d, 'absent', 'x.img'), '--size', '1M');
+  assert.equal(noDir.status, 1);
+  assert.match(noDir.stderr, /disk create: cannot create .*x\.img: directory .*absent does not exist/);
+
+  const img = npath.join(d, 'old.img');
+  nfs.writeFileSync(img, 'precious');
+  // 100 TiB: more than ext4 allows for one file (16 TiB); a file system that allows it makes it, sparse.
+  const huge = run('disk', 'create', img, '--size', '100T', '--force');
+  if (huge.status === 0) return; // this host's file system holds it: nothing to refuse
+  assert.equal(huge.status, 1);
+  assert.match(huge.stderr, /disk create: cannot create .*old\.img: 100 TiB is more than the host's file system allows for one file/);
+  assert.doesNotMatch(huge.stderr, /EFBIG|ftruncate/);
+  assert.equal(nfs.readFileSync(img, 'utf8'), 'precious', 'the existing image is as it was');
+  assert.deepEqual(nfs.readdirSync(d), ['old.img'], 'no temporary file left behind');
+});
