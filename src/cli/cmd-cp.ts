@@ -111,6 +111,60 @@ async function hostToImage(src: string, dst: ImageRef, check: boolean): Promise<
   }, { refuseDamaged: check });
 }
 
+/**
+ * A host file to copy into. A regular file (new or existing) is written under a temporary name
+ * next to it and renamed into place by commit(), so a copy that fails part-way (a damaged image)
+ * leaves no empty or partial file and an existing one as it was; anything else (a device, a FIFO)
+ * is written in place. abandon() (always, after commit or not) closes it and removes what commit
+ * did not keep.
+ */
+function openHostTarget(target: string): { fd: number; commit(): void; abandon(): void } {
+  let st: nfs.Stats | undefined;
+  try {
+    st = nfs.statSync(target);
+  } catch {
+    st = undefined;
+  }
+  const fail = (e: unknown): never => {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'EISDIR' ? 'is a directory' : code === 'ENOENT' ? 'directory does not exist' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
+    throw new CpError(`cp: ${target}: ${why}`);
+  };
+  if (st?.isDirectory()) fail({ code: 'EISDIR' });
+  const inPlace = st !== undefined && !st.isFile();
+  let path = target;
+  try {
+    if (st !== undefined && !inPlace) {
+      nfs.accessSync(target, nfs.constants.W_OK);
+      path = nfs.realpathSync(target); // a symbolic link's file is replaced, not the link
+    }
+  } catch (e) {
+    fail(e);
+  }
+  const tmp = inPlace ? path : `${path}.partial-${process.pid}`;
+  let fd = -1;
+  try {
+    fd = nfs.openSync(tmp, inPlace ? 'w' : 'wx', st?.mode);
+  } catch (e) {
+    fail(e);
+  }
+  let kept = inPlace;
+  return {
+    fd,
+    commit(): void {
+      kept = true;
+      if (inPlace) return; // a device or FIFO: nothing to make durable (fsync of /dev/null is EINVAL)
+      nfs.fsyncSync(fd);
+      if (st !== undefined) nfs.fchmodSync(fd, st.mode);
+      nfs.renameSync(tmp, path);
+    },
+    abandon(): void {
+      nfs.closeSync(fd);
+      if (!kept) nfs.rmSync(tmp, { force: true });
+    },
+  };
+}
+
 async function imageToHost(src: ImageRef, dst: string): Promise<string> {
   let target = dst;
   try {
@@ -128,14 +182,7 @@ async function imageToHost(src: ImageRef, dst: string): Promise<string> {
     }
     try {
       const size = (await fs.fstat(f)).size;
-      let hfd: number;
-      try {
-        hfd = nfs.openSync(target, 'w');
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        const why = code === 'EISDIR' ? 'is a directory' : code === 'ENOENT' ? 'directory does not exist' : (e as Error).message;
-        throw new CpError(`cp: ${target}: ${why}`);
-      }
+      const out = openHostTarget(target);
       try {
         const buf = new Uint8Array(CHUNK);
         let off = 0;
@@ -148,13 +195,13 @@ async function imageToHost(src: ImageRef, dst: string): Promise<string> {
           }
           if (n <= 0) throw new CpError(`cp: ${where}: unexpected end of file at ${off} of ${size} bytes`);
           let d = 0;
-          while (d < n) d += nfs.writeSync(hfd, buf, d, n - d);
+          while (d < n) d += nfs.writeSync(out.fd, buf, d, n - d);
           off += n;
         }
-        nfs.fsyncSync(hfd);
+        out.commit();
         return `${where} -> ${target} (${off} bytes)`;
       } finally {
-        nfs.closeSync(hfd);
+        out.abandon();
       }
     } finally {
       await fs.close(f);

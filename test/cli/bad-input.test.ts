@@ -156,3 +156,45 @@ test('disk create: a directory, a missing directory, a size the host refuses: a 
   assert.equal(nfs.readFileSync(img, 'utf8'), 'precious', 'the existing image is as it was');
   assert.deepEqual(nfs.readdirSync(d), ['old.img'], 'no temporary file left behind');
 });
+
+test('cp out of an image: a read that fails part-way leaves the host file as it was (or none); a device is written in place', (t) => {
+  const d = tmpdir(t);
+  const tree = npath.join(d, 'tree');
+  nfs.mkdirSync(tree);
+  nfs.writeFileSync(npath.join(tree, 'a.txt'), 'in the image\n');
+  const img = npath.join(d, 'disk.img');
+  assert.equal(run('mkfs', img, '--size', '2M', '--variant', 'xv6', '--add', tree).status, 0);
+  // Inode 2 (a.txt, the first inode mkfs allocates after the root): its first block address far outside the image.
+  const inodestart = (() => {
+    const sb = Buffer.alloc(32);
+    const fd = nfs.openSync(img, 'r');
+    nfs.readSync(fd, sb, 0, 32, 1024);
+    nfs.closeSync(fd);
+    return sb.readUInt32LE(24);
+  })();
+  const fd = nfs.openSync(img, 'r+');
+  const addr0 = Buffer.alloc(4);
+  addr0.writeUInt32LE(999_999);
+  nfs.writeSync(fd, addr0, 0, 4, inodestart * 1024 + 2 * 64 + 12);
+  nfs.closeSync(fd);
+
+  const old = npath.join(d, 'old.txt');
+  nfs.writeFileSync(old, 'precious\n');
+  const over = run('cp', `${img}:/a.txt`, old);
+  assert.equal(over.status, 1, over.stdout + over.stderr);
+  assert.match(over.stderr, /the image is damaged/);
+  assert.equal(nfs.readFileSync(old, 'utf8'), 'precious\n', 'the host file is as it was');
+  const fresh = run('cp', `${img}:/a.txt`, npath.join(d, 'new.txt'));
+  assert.equal(fresh.status, 1);
+  assert.deepEqual(nfs.readdirSync(d).sort(), ['disk.img', 'old.txt', 'tree'], 'no new or temporary file left behind');
+
+  // A good copy over an existing file keeps its mode; to a device, in place (no fsync of /dev/null).
+  assert.equal(run('mkfs', img, '--force', '--size', '2M', '--variant', 'xv6', '--add', tree).status, 0);
+  nfs.chmodSync(old, 0o600);
+  const ok = run('cp', `${img}:/a.txt`, old);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(nfs.readFileSync(old, 'utf8'), 'in the image\n');
+  assert.equal(nfs.statSync(old).mode & 0o777, 0o600);
+  const dev = run('cp', `${img}:/a.txt`, '/dev/null');
+  assert.equal(dev.status, 0, dev.stderr);
+});
