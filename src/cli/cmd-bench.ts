@@ -5,7 +5,7 @@
  * and after it (src/bench/lib/machine.ts), so that a result says what kind of moment of a shared
  * VM it was taken in.
  */
-import { accessSync, constants, readdirSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command } from 'commander';
@@ -43,6 +43,7 @@ export function register(program: Command): void {
         } catch {
           throw new Error(`--svg ${o.svg}: the directory ${dirname(resolve(o.svg))} does not exist or is not writable`);
         }
+        if (existsSync(o.svg) && statSync(o.svg).isDirectory()) throw new Error(`--svg ${o.svg}: is a directory; give a file name, e.g. ${join(o.svg, `${suite}.svg`)}`);
       }
       const file = join(benchDir, `${suite}.js`);
       const mod = (await import(pathToFileURL(file).href)) as { run(opts: BenchOptions): Promise<SuiteResult>; caseFilter?: boolean };

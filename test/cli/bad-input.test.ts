@@ -198,3 +198,11 @@ test('cp out of an image: a read that fails part-way leaves the host file as it 
   const dev = run('cp', `${img}:/a.txt`, '/dev/null');
   assert.equal(dev.status, 0, dev.stderr);
 });
+
+test('bench --svg naming a directory is refused before the suite runs', (t) => {
+  const d = tmpdir(t);
+  const r = run('bench', 'calls', '--svg', d, '--runs', '1', '--scale', '0.001', '--no-progress');
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /--svg .*: is a directory; give a file name/);
+  assert.equal(r.stdout, '', 'no suite ran');
+});
