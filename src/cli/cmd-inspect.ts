@@ -45,10 +45,14 @@ export interface Inspection {
   error: { code: string; message: string } | null;
 }
 
-/** An argument as an artifact path: a path as given, else an installed domain's or program's. */
+/**
+ * An argument as an artifact path: a path as given, else an installed domain's or program's, else
+ * a file of that name here (`redleaf inspect download`).
+ */
 function resolveArtifact(arg: string): string {
   if (arg.includes('/') || arg.endsWith('.rldom')) return arg;
   for (const p of [artifactPath(arg), programArtifactPath(arg)]) if (existsSync(p)) return p;
+  if (existsSync(arg)) return arg;
   throw new KernelError('ENOENT', `no installed domain or program is named ${arg} (\`redleaf inspect\` lists them; or give a file path)`);
 }
 

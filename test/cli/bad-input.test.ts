@@ -206,3 +206,14 @@ test('bench --svg naming a directory is refused before the suite runs', (t) => {
   assert.match(r.stderr, /--svg .*: is a directory; give a file name/);
   assert.equal(r.stdout, '', 'no suite ran');
 });
+
+test('inspect: a file here named without a slash or .rldom is read as a file, not looked up only as an installed name', (t) => {
+  const d = tmpdir(t);
+  nfs.writeFileSync(npath.join(d, 'download.img'), Buffer.alloc(4096));
+  const r = runCli(['inspect', 'download.img'], { cwd: d });
+  assert.equal(r.status, 2, r.stdout + r.stderr);
+  assert.match(r.stdout, /verdict: +unreadable: EBADARTIFACT: download\.img: not a domain artifact/);
+  const absent = runCli(['inspect', 'absent'], { cwd: d });
+  assert.equal(absent.status, 2);
+  assert.match(absent.stdout, /no installed domain or program is named absent/);
+});
