@@ -64,7 +64,6 @@ function checkArgs(image: string, o: MkfsCliOptions): { blocks: number } {
   if (o.size % bs !== 0) throw new Error(`mkfs: size ${o.size} bytes is not a multiple of the ${o.variant} block size (${bs} bytes)`);
   const blocks = o.size / bs;
   if (o.inodes !== undefined) {
-    if (o.inodes < 2) throw new Error('mkfs: --inodes must be at least 2 (inode 0 is unused, inode 1 is the root)');
     if (o.inodes - 1 > g.maxInum) {
       throw new Error(`mkfs: --inodes ${o.inodes} too many for the ${o.variant} variant: directory entries hold inode numbers up to ${g.maxInum}`);
     }
@@ -127,7 +126,7 @@ export function register(program: Command): void {
         .choices(['xv6', 'large'])
         .default('large'),
     )
-    .option('--inodes <n>', 'number of inodes (default: 200 for xv6, size/16 blocks for large)', numberOption('--inodes', 1, Infinity))
+    .option('--inodes <n>', 'number of inodes, at least 2: inode 0 is unused, 1 is the root (default: 200 for xv6, size/16 blocks for large)', numberOption('--inodes', 2, Infinity))
     .option('--add <paths...>', 'host files or directories to copy in (a directory\'s contents go into the root)')
     .option('--programs', 'make the image bootable: install the built user programs in /bin and make /dev/console', false)
     .option('--force', 'overwrite IMAGE if it exists', false)

@@ -54,11 +54,22 @@ interface HostNode {
   children: HostNode[];
 }
 
+/** `op(p)`, its host error said as mkfs's (a dangling symbolic link, an unreadable directory). */
+function hostCall<T>(p: string, op: (p: string) => T): T {
+  try {
+    return op(p);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why: Partial<Record<string, string>> = { ENOENT: 'no such file (a symbolic link to nothing?)', EACCES: 'permission denied' };
+    throw new Error(`mkfs: ${p}: ${(code && why[code]) ?? (e as Error).message}`);
+  }
+}
+
 function scanHost(p: string, name: string, g: Geometry): HostNode {
-  const st = nfs.statSync(p);
+  const st = hostCall(p, (q) => nfs.statSync(q));
   if (nameBytes(name).length > g.dirsiz) throw new Error(`mkfs: name '${name}' longer than ${g.dirsiz} bytes (${p})`);
   if (st.isDirectory()) {
-    const children = nfs.readdirSync(p).sort().map((n) => scanHost(npath.join(p, n), n, g));
+    const children = hostCall(p, (q) => nfs.readdirSync(q)).sort().map((n) => scanHost(npath.join(p, n), n, g));
     return { name, path: p, dir: true, size: 0, children };
   }
   if (!st.isFile()) throw new Error(`mkfs: ${p} is neither a file nor a directory`);

@@ -217,3 +217,19 @@ test('inspect: a file here named without a slash or .rldom is read as a file, no
   assert.equal(absent.status, 2);
   assert.match(absent.stdout, /no installed domain or program is named absent/);
 });
+
+test('mkfs: --inodes 1 refused by the option itself, a dangling symbolic link under --add said in words', (t) => {
+  const d = tmpdir(t);
+  const img = npath.join(d, 'x.img');
+  const one = run('mkfs', img, '--size', '1M', '--inodes', '1');
+  assert.equal(one.status, 1);
+  assert.match(one.stderr, /--inodes must be a whole number at least 2, got "1"/);
+  const tree = npath.join(d, 'tree');
+  nfs.mkdirSync(tree);
+  nfs.symlinkSync(npath.join(d, 'nowhere'), npath.join(tree, 'dangling'));
+  const r = run('mkfs', img, '--size', '1M', '--add', tree);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /mkfs: .*dangling: no such file \(a symbolic link to nothing\?\)/);
+  assert.doesNotMatch(r.stderr, /ENOENT/);
+  assert.equal(nfs.existsSync(img), false);
+});
