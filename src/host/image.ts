@@ -123,6 +123,13 @@ export async function withImageFs<T>(image: string, what: string, fn: (fs: FileS
   try {
     dev = new FileBlockDevice(image, 512);
   } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
+      throw new ImageError(
+        `${what}: cannot open image ${image} for writing (${code}): mounting an image replays its log, so even reading ` +
+        'a file out of it needs write access (copy the image somewhere writable first)',
+      );
+    }
     throw new ImageError(`${what}: cannot open image ${image}: ${(e as Error).message}`);
   }
   const deferred = opts.deferFlushes ? new DeferredFlushDevice(dev) : null;

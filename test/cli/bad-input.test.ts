@@ -233,3 +233,17 @@ test('mkfs: --inodes 1 refused by the option itself, a dangling symbolic link un
   assert.doesNotMatch(r.stderr, /ENOENT/);
   assert.equal(nfs.existsSync(img), false);
 });
+
+test('cp out of an image the user may not write says why it needs write access', (t) => {
+  if (process.getuid?.() === 0) {
+    t.skip('root may write any file: the permission case needs another user');
+    return;
+  }
+  const d = tmpdir(t);
+  const img = npath.join(d, 'ro.img');
+  assert.equal(run('mkfs', img, '--size', '1M').status, 0);
+  nfs.chmodSync(img, 0o444);
+  const r = run('cp', `${img}:/`, npath.join(d, 'out'));
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /cannot open image .*ro\.img for writing \(EACCES\): mounting an image replays its log/);
+});
