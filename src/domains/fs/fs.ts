@@ -26,7 +26,7 @@ import {
 } from './format.js';
 import { bytesLength, Inode, InodeLayer, type Bytes, type Stat } from './inode.js';
 import { Log } from './log.js';
-import { namex } from './path.js';
+import { dirOnly, namex } from './path.js';
 import { SleepLock } from './sync.js';
 
 export { FsError } from './errors.js';
@@ -264,6 +264,10 @@ export class FileSystem {
       await this.il.iput(ip);
       throw e;
     }
+    if (ip.type !== T_DIR && dirOnly(path)) {
+      await this.il.iunlockput(ip);
+      throw fsErr('ENOTDIR', `'${path}' is not a directory`);
+    }
     return ip;
   }
 
@@ -317,6 +321,8 @@ export class FileSystem {
     let ip: Inode | null = null;
     let dpHeld = true;
     try {
+      // "f/" names a directory: open(2) with O_CREAT refuses it whatever is there, as Linux does.
+      if (type === T_FILE && dirOnly(path)) throw fsErr('EISDIR', `'${path}' names a directory`);
       const e = await dirlookup(il, dp, name);
       if (e) {
         if (e.inum === dp.inum) {
@@ -338,6 +344,7 @@ export class FileSystem {
         if (type === T_FILE && !excl && isDir) throw fsErr('EISDIR', `'${path}' is a directory`);
         throw fsErr('EEXIST', `'${path}' exists`);
       }
+      if (type !== T_DIR && dirOnly(path)) throw fsErr('ENOENT', `'${path}' names a directory, and there is none`);
       checkName(il, name);
       if (type === T_DIR && dp.nlink >= NLINK_MAX) throw fsErr('EMLINK', `directory ${dp.inum} has too many links`);
       ip = await il.ialloc(type);
@@ -483,6 +490,7 @@ export class FileSystem {
       try {
         const { dp, name } = await this.parentOf(newPath, cwd, () => fsErr('EEXIST', `'${newPath}' exists`));
         try {
+          if (dirOnly(newPath) && !(await dirlookup(il, dp, name))) throw fsErr('ENOENT', `'${newPath}' names a directory, and there is none`);
           await dirlink(il, dp, name, ip.inum);
         } finally {
           await il.iunlockput(dp);
@@ -519,6 +527,7 @@ export class FileSystem {
         }
         if (dir && ip.type !== T_DIR) throw fsErr('ENOTDIR', `'${path}' is not a directory`);
         if (!dir && ip.type === T_DIR) throw fsErr('EISDIR', `'${path}' is a directory`);
+        if (ip.type !== T_DIR && dirOnly(path)) throw fsErr('ENOTDIR', `'${path}' is not a directory`);
         if (dir && ip.inum === ROOTINO) throw fsErr('EBUSY', 'cannot remove the root');
         if (dir && !(await isdirempty(il, ip))) throw fsErr('ENOTEMPTY', `'${path}' is not empty`);
         await dirunlink(il, dp, e.off);
@@ -551,7 +560,8 @@ export class FileSystem {
    * Errors, as Linux: a path that ends in '.', '..' or is the root: EBUSY; `oldPath` missing or a
    * parent missing: ENOENT; a directory moved into itself or below: EINVAL; `newPath` a directory
    * above `oldPath`: ENOTEMPTY; a directory onto a non-directory: ENOTDIR; a non-directory onto a
-   * directory: EISDIR; onto a non-empty directory: ENOTEMPTY. Two names of one file: nothing
+   * directory: EISDIR; onto a non-empty directory: ENOTEMPTY; a non-directory with either path
+   * ending in '/': ENOTDIR. Two names of one file: nothing
    * changes (POSIX).
    */
   async rename(oldPath: string, newPath: string, cwd?: FsFile): Promise<void> {
@@ -618,6 +628,7 @@ export class FileSystem {
       const ip = il.iget(oe.inum);
       refs.push(ip);
       await lock(ip, true);
+      if (ip.type !== T_DIR && (dirOnly(oldPath) || dirOnly(newPath))) throw fsErr('ENOTDIR', `'${oldPath}' is not a directory (a path ends in '/')`);
       let tp: Inode | null = null;
       if (ne !== null) {
         tp = il.iget(ne.inum);

@@ -2,10 +2,12 @@
  * Path names (xv6 fs.c's namex): walking from the root ("/...") or a starting directory one
  * element at a time.
  *
- * Semantics follow xv6: repeated slashes are one separator, trailing slashes are ignored
- * (skipelem), "." and ".." are ordinary directory entries. Two deliberate differences: an element
- * longer than DIRSIZ is refused with ENAMETOOLONG instead of being silently truncated; and a
- * starting directory that was removed while still in use (a process's current directory: rmdir
+ * Semantics follow xv6: repeated slashes are one separator (skipelem), "." and ".." are ordinary
+ * directory entries. Three deliberate differences: an element longer than DIRSIZ is refused with
+ * ENAMETOOLONG instead of being silently truncated; a trailing slash says the last element is a
+ * directory (POSIX path resolution; xv6 ignores it, so `rm f/` removed a file and `> f/` made
+ * one): the operations check `dirOnly` (fs.ts), as namex cannot, since whether an element that is
+ * missing may be made a directory depends on the operation; and a starting directory that was removed while still in use (a process's current directory: rmdir
  * of it is allowed, as on Linux) has nothing left in it but itself and its parent: "." names it
  * (without a lookup), ".." its parent, any other name ENOENT, and nothing can be made in it.
  *
@@ -37,6 +39,17 @@ export function skipelem(path: string): { name: string; rest: string } | null {
   const name = path.slice(s, i);
   while (path[i] === '/') i++;
   return { name, rest: path.slice(i) };
+}
+
+/**
+ * Whether `path` ends in a slash after a last element ("f/", "a/b//"; not "/" or ""): POSIX
+ * resolves such a path only to a directory, or to a missing name that mkdir or rename of a
+ * directory is about to make one.
+ */
+export function dirOnly(path: string): boolean {
+  let end = path.length;
+  while (end > 0 && path[end - 1] === '/') end--;
+  return end > 0 && end < path.length;
 }
 
 /**
