@@ -128,6 +128,27 @@ test('sh: background jobs, wait, and kill', async () => {
   });
 });
 
+test('sh: a background job reads an empty input, not the lines typed for the shell', async () => {
+  await withSession(async (s) => {
+    // What a job printed, without the shell's `[pid]` (which may come before or after it).
+    const job = async (line: string): Promise<string> => {
+      const out = await s.run(line);
+      assert.match(out, /^\[\d+\]$/m, `${line} announced its job`);
+      return out.replace(/^\[\d+\]\n/m, '');
+    };
+    // Without a redirection, `cat &` and `wc &` see end of file at once (POSIX's /dev/null) ...
+    await job('cat &');
+    assert.equal(await s.run('echo typed-for-the-shell'), 'typed-for-the-shell\n');
+    await s.run('wait');
+    assert.equal(await job('wc & wait'), '0 0 0\n');
+    // ... and so does every pipeline of an and-or list run in the background.
+    assert.equal(await job('true && cat | wc -c & wait'), '0\n');
+    // A redirection still gives a job its input.
+    await s.run('echo from-a-file > f');
+    assert.equal(await job('cat < f & wait'), 'from-a-file\n');
+  });
+});
+
 test('sh: a program that crashes: the shell says so and $? is 139', async () => {
   const image = programsImage({ files: { 'bin/probe': readFileSync(testArtifactPath('rv6_probe')) } });
   await withSession(async (s) => {

@@ -9,8 +9,10 @@
  *    first command PGID_NEW, the rest join it), made the console's foreground group while it runs;
  *    after it, the console goes back to the shell's idle group: none (0) on the rv6 core, so
  *    Ctrl-C at the prompt does not end the shell. A background job is a group of its own and
- *    never the foreground one. A non-interactive shell's commands stay in the shell's group, as
- *    in sh, so Ctrl-C interrupts a script as a whole;
+ *    never the foreground one; its pipelines read an empty input unless redirected (POSIX's
+ *    /dev/null for an asynchronous list; rv6 has none, so the read end of a pipe with no writer),
+ *    else `cat &` would take the lines typed for the shell. A non-interactive shell's commands
+ *    stay in the shell's group, as in sh, so Ctrl-C interrupts a script as a whole;
  *  - a background and-or list runs as a task of the shell, which announces `[pid]` and goes on;
  *    `wait` waits for all of them. Each job has its own `$?`;
  *  - builtins (cd, exit [n], wait, true, false) run in the shell, as single commands only; `wait`
@@ -106,14 +108,17 @@ export class Shell {
     let lastPid = -1;
     let lastStatus = 0;
     let stdin = 0;
+    if (ctx.background) {
+      const empty = await this.emptyInput();
+      if (empty < 0) return this.u.fail('pipe', empty);
+      stdin = empty;
+    }
     for (let i = 0; i < p.commands.length; i++) {
       const last = i === p.commands.length - 1;
       let stdout = 1;
       let pipeRead = -1;
       if (!last) {
-        const fds = await this.u.rv6.pipe();
-        const { err, rfd, wfd } = fds;
-        fds.drop();
+        const { err, rfd, wfd } = await this.pipe();
         if (err < 0) {
           if (stdin !== 0) await this.u.close(stdin);
           lastStatus = await this.u.fail('pipe', err);
@@ -149,6 +154,22 @@ export class Shell {
     }
     if (foreground && pids.length > 0) this.u.rv6.tcsetpgrp(this.idleGroup!);
     return lastStatus;
+  }
+
+  /** pipe(2) as plain values. */
+  private async pipe(): Promise<{ err: number; rfd: number; wfd: number }> {
+    const fds = await this.u.rv6.pipe();
+    const { err, rfd, wfd } = fds;
+    fds.drop();
+    return { err, rfd, wfd };
+  }
+
+  /** A descriptor that reads end of file at once (a pipe whose write end is closed), or -errno. */
+  private async emptyInput(): Promise<number> {
+    const { err, rfd, wfd } = await this.pipe();
+    if (err < 0) return err;
+    await this.u.close(wfd);
+    return rfd;
   }
 
   /**
