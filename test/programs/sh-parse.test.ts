@@ -109,6 +109,13 @@ test('errors: incomplete input asks for more; the rest are syntax errors with th
   fails("echo 'abc", true, /unterminated '/);
   fails('echo "abc', true, /unterminated "/);
   fails('echo \\', true);
+  // The shell parses what it has read, each line with its newline: a backslash-newline at the end
+  // continues on the next line (it ran `echo a` at once, and the next line as a command of its own).
+  fails('echo a\\\n', true, /after \\/);
+  fails('echo a \\\n', true, /after \\/);
+  fails('echo a | \\\n', true);
+  assert.deepEqual(argvs('echo a\\\nb\n'), [['echo', 'ab']]);
+  assert.deepEqual(argvs('echo a \\\nb\n'), [['echo', 'a', 'b']]);
   fails('a |', true);
   fails('a &&', true);
   fails('a ||\n', true);

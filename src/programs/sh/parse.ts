@@ -18,6 +18,8 @@
  *
  * Errors are values: `incomplete` says more input could complete the text (an open quote, a
  * trailing `|`, `&&`, `||` or backslash), so an interactive shell reads a continuation line.
+ * A backslash-newline that ends the text is such a trailing backslash: the shell reads input a
+ * line at a time, newline included, and the continuation is the next line.
  */
 
 /** A piece of a word: literal text or the `$?` expansion. */
@@ -89,6 +91,7 @@ function tokenize(src: string): Token[] {
       continue;
     }
     if (c === '\\' && src[i + 1] === '\n') {
+      continued(src, i);
       i += 2;
       continue;
     }
@@ -119,6 +122,13 @@ function operatorAt(src: string, i: number): Op {
   return (['||', '&&', '>>', '>&'] as const).find((o) => o === two) ?? (src[i] as Op);
 }
 
+/** A backslash at `i`: refused as incomplete when nothing follows it but (at most) a newline. */
+function continued(src: string, i: number): void {
+  if (i + 1 >= src.length || (src[i + 1] === '\n' && i + 2 >= src.length)) {
+    throw new ParseError('unexpected end of input after \\', true);
+  }
+}
+
 /** Read the word starting at `start` into `tokens`; returns the index after it. */
 function readWord(src: string, start: number, tokens: Token[]): number {
   const parts: Word = [];
@@ -133,7 +143,7 @@ function readWord(src: string, start: number, tokens: Token[]): number {
     const c = src[i]!;
     if (c === ' ' || c === '\t' || c === '\r' || c === '\n' || OPERATOR_CHARS.includes(c)) break;
     if (c === '\\') {
-      if (i + 1 >= n) throw new ParseError('unexpected end of input after \\', true);
+      continued(src, i);
       if (src[i + 1] !== '\n') lit += src[i + 1];
       i += 2;
     } else if (c === "'") {
