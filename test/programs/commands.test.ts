@@ -128,6 +128,7 @@ test('mkdir, rmdir, rm with several arguments and their errors', async () => {
     // mkdir -p: the missing directories along the path; existing ones are no error; a file in the way is.
     await expectStatus(s, 'mkdir -p p/q//r/ p/q /p2/./s; ls p/q/r /p2/s | wc -l', '4\n', 0);
     await expectStatus(s, 'echo > pf; mkdir -p pf/x p/q/r', 'mkdir: pf/x: Not a directory\n', 1);
+    await expectStatus(s, "mkdir -p '' p", 'mkdir: : No such file or directory\n', 1);
     await expectStatus(s, 'rm', 'usage: rm [-r] FILE...\n', 2);
     await expectStatus(s, 'rm -x a', "rm: unknown option '-x'\nusage: rm [-r] FILE...\n", 2);
     // rm -r: a tree, depth first; files and missing names as without -r; '.', '..', '/' refused.

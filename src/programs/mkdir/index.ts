@@ -20,6 +20,7 @@ export function init(sys: Sys): Program {
 
 /** mkdir -p of `path`: 0, or the -errno of the first step that failed. */
 async function mkdirParents(u: Ulib, path: string): Promise<number> {
+  if (path === '') return -ERRNO.ENOENT; // it has no part to make, and names nothing (as mkdir(2))
   const parts = path.split('/');
   for (let i = 1; i <= parts.length; i++) {
     const part = parts[i - 1];
