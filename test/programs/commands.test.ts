@@ -176,6 +176,22 @@ test('ln, mv, cp: files, into directories, and their errors', async () => {
   }, image);
 });
 
+test('cat, ls, rmdir, ln, mv, cp take no options: `--` ends them (POSIX guideline 10), and an unknown one is a usage error', async () => {
+  await withSession(async (s) => {
+    // Names that look like options, reached after `--` (before, `--` itself was taken for a file).
+    await expectStatus(s, 'echo x > ./-n; mkdir ./-d; cat -- -n; ls -- -d | wc -l', 'x\n2\n', 0);
+    await expectStatus(s, 'ln -- -n -l; mv -- -l -m; cp -- -m -c; cat -- -c -m; ls -- -l', 'x\nx\nls: -l: No such file or directory\n', 1);
+    await expectStatus(s, 'rmdir -- -d; ls -- -d', 'ls: -d: No such file or directory\n', 1);
+    // An option none of them has is refused with the synopsis, not taken for a file.
+    await expectStatus(s, 'cat -n', "cat: unknown option '-n'\nusage: cat [FILE...]\n", 2);
+    await expectStatus(s, 'ls -l', "ls: unknown option '-l'\nusage: ls [PATH...]\n", 2);
+    await expectStatus(s, 'rmdir -p x', "rmdir: unknown option '-p'\nusage: rmdir DIR...\n", 2);
+    await expectStatus(s, 'mv -f -c x', "mv: unknown option '-f'\nusage: mv SRC DST | mv SRC... DIR\n", 2);
+    // `-` alone is an operand: cat's stdin.
+    await expectStatus(s, 'echo in | cat -', 'in\n', 0);
+  });
+});
+
 test('sleep, uptime, kill, ps', async () => {
   await withSession(async (s) => {
     const up = (text: string): number => Number(/\((\d+) ms\)/.exec(text)![1]);

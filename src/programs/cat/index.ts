@@ -3,12 +3,14 @@
  * input that is stdout's own file with bytes left to read is refused (Ulib.outputFile).
  */
 import { O_RDONLY, type Program } from '../../interfaces/rv6.js';
-import { program } from '../../runtime/ulib/index.js';
+import { getopt, program } from '../../runtime/ulib/index.js';
 import type { Sys } from '../../runtime/sys.js';
 
 export function init(sys: Sys): Program {
   return program(sys, 'cat', async (u) => {
-    const files = u.args.length > 1 ? u.args.slice(1) : ['-'];
+    const o = getopt(u.args.slice(1), ''); // no options, but `--` ends them: `cat -- -n`
+    if (typeof o === 'string') return u.usage('cat [FILE...]', o);
+    const files = o.operands.length > 0 ? o.operands : ['-'];
     const out = await u.outputFile();
     let status = 0;
     for (const path of files) {

@@ -18,7 +18,7 @@ import {
 } from '../../interfaces/rv6.js';
 import type { Sys } from '../sys.js';
 import type { RRef, RRefArray } from '../types.js';
-import { splitArgv } from './args.js';
+import { getopt, splitArgv } from './args.js';
 import { strerror } from './errno.js';
 import { basename, joinPath, parseDirents, type Dirent } from './paths.js';
 
@@ -362,7 +362,9 @@ export class Ulib {
    * failures and returns a status); 0 if every step returned 0, else 1.
    */
   async eachTarget(synopsis: string, step: (src: string, dst: string) => Promise<number>): Promise<number> {
-    const operands = this.args.slice(1);
+    const o = getopt(this.args.slice(1), ''); // no options, but `--` ends them (POSIX guideline 10)
+    if (typeof o === 'string') return this.usage(synopsis, o);
+    const operands = o.operands;
     if (operands.length < 2) return this.usage(synopsis);
     const pairs = await this.targets(operands);
     if (typeof pairs === 'number') return this.fail(operands[operands.length - 1]!, pairs);
