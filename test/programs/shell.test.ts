@@ -100,6 +100,8 @@ test('sh: scripts, stdin scripts, and $? inside them', async () => {
     assert.deepEqual(await s.status('sh < cmds'), { out: 'from stdin\ntwo\n', status: 0 });
     assert.deepEqual(await s.status('cat cmds | sh'), { out: 'from stdin\ntwo\n', status: 0 });
     assert.deepEqual(await s.status('sh nosuch.sh'), { out: 'sh: nosuch.sh: No such file or directory\n', status: 127 });
+    // A script that opens but cannot be read is named, as sh names it (it said `sh: read: ...`).
+    assert.deepEqual(await s.status('sh /bin'), { out: 'sh: /bin: Is a directory\n', status: 126 });
   }, image);
 });
 

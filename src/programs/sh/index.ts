@@ -19,6 +19,8 @@ import { parse } from './parse.js';
 import { Shell } from './exec.js';
 
 const STATUS_SYNTAX = 2;
+/** A script that opens but cannot be read (a directory), as sh: found, but not runnable. */
+const STATUS_UNREADABLE = 126;
 
 export function init(sys: Sys): Program {
   return program(sys, 'sh', async (u) => {
@@ -77,7 +79,7 @@ async function runLines(u: Ulib, fd: number, script: string | null, interactive:
   while (shell.exitStatus === null) {
     if (interactive) await u.print(text === '' ? '$ ' : '> ');
     const line = await u.readLine(fd, chunk);
-    if (typeof line === 'number') return u.fail('read', line);
+    if (typeof line === 'number') return script === null ? u.fail('read', line) : u.fail(script, line, STATUS_UNREADABLE);
     if (line === null) {
       if (text !== '') await syntaxError(u, shell, script, lineNo, incomplete);
       if (interactive) await u.print('\n');
