@@ -44,6 +44,9 @@ test("a non-directory named with a trailing '/' is refused; directories work as 
   await expectCode(fs.rename('/f/', '/g'), 'ENOTDIR');
   await expectCode(fs.rename('/f', '/g/'), 'ENOTDIR');
   await expectCode(fs.rename('/f', '/c/'), 'ENOTDIR');
+  await expectCode(fs.rename('/f/', '/f'), 'ENOTDIR'); // even two names of one file
+  await expectCode(fs.rename('/f', '/f/'), 'ENOTDIR');
+  await fs.rename('/f', '/f'); // without a slash: nothing to do
 
   // Nothing changed: f is still the file it was, and no g appeared.
   assert.deepEqual(await fs.readFile('/f'), pattern(10, 1));

@@ -623,12 +623,12 @@ export class FileSystem {
       if (ne !== null) {
         if (ne.inum === ndp.inum) throw corrupt(`directory ${ndp.inum}: entry '${to.name}' points to the directory itself`);
         if (aboveOld.has(ne.inum)) throw fsErr('ENOTEMPTY', `'${newPath}' is not empty (it holds '${oldPath}')`);
-        if (ne.inum === oe.inum) return null;
       }
       const ip = il.iget(oe.inum);
       refs.push(ip);
       await lock(ip, true);
       if (ip.type !== T_DIR && (dirOnly(oldPath) || dirOnly(newPath))) throw fsErr('ENOTDIR', `'${oldPath}' is not a directory (a path ends in '/')`);
+      if (ne !== null && ne.inum === oe.inum) return null; // two names of one file: nothing changes
       let tp: Inode | null = null;
       if (ne !== null) {
         tp = il.iget(ne.inum);
