@@ -235,6 +235,7 @@ interface BootCliOptions {
   membdev: boolean;
   shadow: boolean;
   programs: Placement;
+  check: boolean;
 }
 
 const EXAMPLES = `
@@ -261,6 +262,7 @@ export function register(program: Command): void {
     .option('--disk <image>', 'rv6 image to boot (default: $REDLEAF_IMAGE or .redleaf/rv6.img, created if missing)')
     .option('--membdev', 'load the image into an in-memory block device instead of the NVMe drive (changes are lost at exit)', false)
     .option('--no-shadow', 'no block shadow in front of the disk driver (a driver crash then reaches the file system)')
+    .option('--no-check', 'boot an image even if fsck finds it damaged (by default such an image is refused: writing to it could damage it further)')
     .addOption(
       new Option('--programs <placement>', 'where user programs run: thread (the kernel thread) or worker (a worker thread each: preemptible, ~0.1-0.3 s more per command)')
         .choices(['thread', 'worker'])
@@ -289,7 +291,7 @@ export function register(program: Command): void {
       process.stdout.on('error', (e: NodeJS.ErrnoException) => leave(e.code === 'EPIPE' ? 'output closed' : `output: ${e.message}`, 128 + 13));
       let status: number;
       try {
-        const image = await prepareBootImage(o.disk, (line) => term.note(`redleaf: ${line}`));
+        const image = await prepareBootImage(o.disk, (line) => term.note(`redleaf: ${line}`), { check: o.check });
         const sys = await bootRv6({
           ...(o.membdev ? { membdevImage: image.path } : { image: image.path }),
           shadow: o.shadow,

@@ -102,7 +102,7 @@ function refuseIfDamaged(image: string, what: string): void {
   const n = r.errors.length;
   throw new ImageError(
     `${what}: ${image} is damaged (fsck found ${n} error${n === 1 ? '' : 's'}, the first: ${r.errors[0]}); ` +
-    `refusing to write to it, which could damage it further (see: redleaf fsck ${image})`,
+    `refusing to write to it, which could damage it further (see: redleaf fsck ${image}; ${what} --no-check writes anyway)`,
   );
 }
 
@@ -321,9 +321,10 @@ export interface PreparedImage {
 /**
  * The image to boot: `disk` if given (it must exist), else the default image (created when
  * missing); in both cases with its programs brought up to date with the build. `notice` gets
- * one-line messages about what was done.
+ * one-line messages about what was done. An existing image fsck finds damaged is refused unless
+ * `check` is false (boot --no-check): booting writes to it.
  */
-export async function prepareBootImage(disk: string | undefined, notice: (line: string) => void): Promise<PreparedImage> {
+export async function prepareBootImage(disk: string | undefined, notice: (line: string) => void, o: { check: boolean } = { check: true }): Promise<PreparedImage> {
   const path = disk ?? defaultImagePath();
   if (!nfs.existsSync(path)) {
     if (disk !== undefined) {
@@ -334,7 +335,7 @@ export async function prepareBootImage(disk: string | undefined, notice: (line: 
     return { path, created: true, refreshed: [] };
   }
   const programs = builtPrograms();
-  const r = await withImageFs(path, 'boot', (fs) => installSystem(fs, programs), { deferFlushes: true, refuseDamaged: true });
+  const r = await withImageFs(path, 'boot', (fs) => installSystem(fs, programs), { deferFlushes: true, refuseDamaged: o.check });
   if (r.written.length > 0) {
     notice(`${path}: installed ${r.written.length} program${r.written.length === 1 ? '' : 's'} in /bin that differed from the build: ${r.written.join(' ')}`);
   }

@@ -28,11 +28,21 @@ export interface CliOptions {
   cwd?: string;
   /** Default 120 s. */
   timeoutMs?: number;
+  /**
+   * File permissions bind it as they bind a user: run as root, it runs without the capabilities
+   * that override them (setpriv, util-linux), so a test of a file it may not write runs as root too.
+   */
+  unprivileged?: boolean;
 }
+
+/** Root's capabilities that bypass file permissions (capabilities(7)). */
+const PERMISSION_OVERRIDES = '-dac_override,-dac_read_search,-fowner';
 
 /** `redleaf ...args`, to its end. */
 export function runCli(args: readonly string[], o: CliOptions = {}): CliRun {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
+  const argv = [process.execPath, CLI, ...args];
+  if (o.unprivileged && process.getuid?.() === 0) argv.unshift('setpriv', `--bounding-set=${PERMISSION_OVERRIDES}`);
+  const r = spawnSync(argv[0]!, argv.slice(1), {
     cwd: o.cwd ?? ROOT, encoding: 'utf8', timeout: o.timeoutMs ?? 120_000, input: o.input ?? '', env: { ...process.env, ...o.env },
   });
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };

@@ -7,9 +7,10 @@
  * ENAMETOOLONG instead of being silently truncated; a trailing slash says the last element is a
  * directory (POSIX path resolution; xv6 ignores it, so `rm f/` removed a file and `> f/` made
  * one): the operations check `dirOnly` (fs.ts), as namex cannot, since whether an element that is
- * missing may be made a directory depends on the operation; and a starting directory that was removed while still in use (a process's current directory: rmdir
- * of it is allowed, as on Linux) has nothing left in it but itself and its parent: "." names it
- * (without a lookup), ".." its parent, any other name ENOENT, and nothing can be made in it.
+ * missing may be made a directory depends on the operation; and a starting directory that was
+ * removed while still in use (a process's current directory: rmdir of it is allowed, as on Linux)
+ * has nothing left in it but itself and its parent: "." names it (without a lookup), ".." its
+ * parent, any other name ENOENT, and nothing can be made in it.
  *
  * Invariants: at most one inode is locked at a time while walking (the current directory is
  * unlocked before the next is locked), so a corrupted loop ("a" -> itself) cannot deadlock; the
