@@ -221,7 +221,12 @@ export function register(program: Command): void {
     .action(async (src: string, dst: string, o: { quiet: boolean; check: boolean }) => {
       const s = parseImageRef(src), d = parseImageRef(dst);
       if (s && d) throw new Error('cp: both SRC and DST are image paths; copy through a host file');
-      if (!s && !d) throw new Error('cp: neither SRC nor DST is an image path; write one as IMAGE:/path (e.g. disk.img:/notes.txt)');
+      if (!s && !d) {
+        // `disk.img:` is a host name ending in ':' to us; its writer most likely meant the image's root.
+        const bare = [src, dst].find((a) => a.endsWith(':') && nfs.existsSync(a.slice(0, -1)));
+        const hint = bare === undefined ? '' : ` (for the image's root directory, write ${bare}/)`;
+        throw new Error(`cp: neither SRC nor DST is an image path; write one as IMAGE:/path (e.g. disk.img:/notes.txt)${hint}`);
+      }
       const msg = d ? await hostToImage(src, d, o.check) : await imageToHost(s!, dst);
       if (!o.quiet) console.log(msg);
     });

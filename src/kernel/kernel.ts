@@ -256,7 +256,10 @@ export class Kernel {
     try {
       text = readFileSync(path, 'utf8');
     } catch (e) {
-      throw new KernelError('ENOENT', `cannot read domain artifact ${path}: ${(e as Error).message}`);
+      // The host's reason as the code (ENOENT, EISDIR, EACCES ...): what the caller should fix.
+      const code = (e as NodeJS.ErrnoException).code ?? 'ENOENT';
+      const why = code === 'EISDIR' ? 'it is a directory, not an artifact file' : (e as Error).message;
+      throw new KernelError(code, `cannot read domain artifact ${path}: ${why}`);
     }
     return parseArtifact(text, path);
   }

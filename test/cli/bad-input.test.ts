@@ -269,3 +269,15 @@ test('fsck of a file too small to be an image gives its real size (not its whole
     assert.match(r.stderr, new RegExp(`tiny-${size}\\.img: not an rv6 file-system image: ${size} bytes, too small to hold one \\(at least 8192\\)`));
   }
 });
+
+test('cp with IMAGE: and no path names the image root it most likely meant', (t) => {
+  const d = tmpdir(t);
+  const img = npath.join(d, 'disk.img');
+  assert.equal(run('mkfs', img, '--size', '1M').status, 0);
+  const src = npath.join(d, 'a.txt');
+  nfs.writeFileSync(src, 'a\n');
+  const r = run('cp', src, `${img}:`);
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /neither SRC nor DST is an image path.*\(for the image's root directory, write .*disk\.img:\/\)/);
+  assert.equal(run('cp', src, `${img}:/`).status, 0, 'as the hint says, it copies');
+});

@@ -136,8 +136,11 @@ test('inspect IMAGE:/path: programs installed in an rv6 image, read from the ima
   nfs.writeFileSync(changed, JSON.stringify({ ...installed, code: installed.code.replace('ls', 'LS') }));
   const cp = runCli(['cp', changed, `${img}:/bin/ls`]);
   assert.equal(cp.status, 0, cp.stderr);
-  const bad = inspectJson([`${img}:/bin/ls`, `${img}:/bin/no_such_program`]);
+  const bad = inspectJson([`${img}:/bin/ls`, `${img}:/bin/no_such_program`, `${img}:/bin`, dir]);
   assert.equal(bad.status, 2);
   assert.equal(bad.results[0]!.error!.code, 'EHASH');
   assert.equal(bad.results[1]!.error!.code, 'ENOENT');
+  // A directory, in the image or on the host, is said to be one (not parsed as an artifact).
+  assert.deepEqual(bad.results.slice(2).map((r) => [r.manifest, r.error!.code]), [[null, 'EISDIR'], [null, 'EISDIR']]);
+  assert.match(bad.results[3]!.error!.message, /is a directory, not an artifact file/);
 });

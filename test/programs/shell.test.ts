@@ -102,6 +102,7 @@ test('sh: scripts, stdin scripts, and $? inside them', async () => {
     assert.deepEqual(await s.status('sh nosuch.sh'), { out: 'sh: nosuch.sh: No such file or directory\n', status: 127 });
     // A script that opens but cannot be read is named, as sh names it (it said `sh: read: ...`).
     assert.deepEqual(await s.status('sh /bin'), { out: 'sh: /bin: Is a directory\n', status: 126 });
+    assert.deepEqual(await s.status('sh /bin/ls'), { out: 'sh: /bin/ls: is a program, not a shell script (run it as a command: /bin/ls)\n', status: 126 });
   }, image);
 });
 

@@ -956,10 +956,12 @@ export class FileSystem {
   // -------------------------------------------------------------------------------------------
   // Conveniences and whole-fs operations
 
+  /** A file's whole content; a directory is EISDIR, as read(2) of one (not its raw entries). */
   async readFile(path: string, cwd?: FsFile): Promise<Uint8Array> {
     const f = await this.open(path, O_RDONLY, cwd);
     try {
       const st = await this.fstat(f);
+      if (st.type === T_DIR) throw fsErr('EISDIR', `'${path}' is a directory`);
       const out = new Uint8Array(st.size);
       const n = await this.read(f, 0, out);
       return n === out.length ? out : out.subarray(0, n);

@@ -21,6 +21,8 @@ import { Shell } from './exec.js';
 const STATUS_SYNTAX = 2;
 /** A script that opens but cannot be read (a directory), as sh: found, but not runnable. */
 const STATUS_UNREADABLE = 126;
+/** How a program's artifact file begins (the JSON the build writes: its manifest first). */
+const ARTIFACT_START = '{"manifest":';
 
 export function init(sys: Sys): Program {
   return program(sys, 'sh', async (u) => {
@@ -84,6 +86,11 @@ async function runLines(u: Ulib, fd: number, script: string | null, interactive:
       if (text !== '') await syntaxError(u, shell, script, lineNo, incomplete);
       if (interactive) await u.print('\n');
       break;
+    }
+    // A program's artifact (JSON, the loader's format), as sh refuses a binary: not a script.
+    if (script !== null && lineNo === 0 && line.startsWith(ARTIFACT_START)) {
+      await u.error(`${script}: is a program, not a shell script (run it as a command: ${script})`);
+      return STATUS_UNREADABLE;
     }
     lineNo++;
     text += line + '\n';
