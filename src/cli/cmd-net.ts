@@ -4,7 +4,7 @@
  * live packet rates and the process's CPU use once per second. `--interrupts` runs the app in
  * interrupt mode (NetApp.serve: it sleeps until an RX interrupt whenever there is nothing to
  * receive) instead of polling. `--crash-every <s>` injects a driver fault periodically to show
- * recovery (with --shadow).
+ * recovery (with --shadow). An option of another backend or app is refused, not ignored.
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { bootNet } from '../host/net.js';
@@ -19,6 +19,30 @@ const rateArg = (v: string): 'unpaced' | 'line' | number => {
   if (!(n >= 1 && n <= MAX_RATE)) throw new InvalidArgumentError(`--rate must be 'unpaced', 'line' or frames per second (1..${MAX_RATE})`);
   return n;
 };
+
+/**
+ * Options that mean something only with some backends or apps: given with another, they are
+ * refused, not silently ignored (who wrote `--rate line --backend loopback` expected a paced run).
+ */
+const SCOPED_OPTIONS: Record<string, { flag: string; backends?: readonly string[]; apps?: readonly string[] }> = {
+  ifname: { flag: '--ifname', backends: ['tap'] },
+  flows: { flag: '--flows', backends: ['pktgen'] },
+  rate: { flag: '--rate', backends: ['pktgen'] },
+  seed: { flag: '--seed', backends: ['loopback'] },
+  frameSize: { flag: '--frame-size', backends: ['pktgen', 'loopback'] },
+  backends: { flag: '--backends', apps: ['maglev'] },
+  dropBackendEvery: { flag: '--drop-backend-every', apps: ['maglev'] },
+};
+
+/** The first option given on the command line that `app` on `backend` has no use for, as an error. */
+function misplacedOption(cmd: Command, app: string, backend: string): Error | null {
+  for (const [key, { flag, backends, apps }] of Object.entries(SCOPED_OPTIONS)) {
+    if (cmd.getOptionValueSource(key) !== 'cli') continue;
+    if (backends && !backends.includes(backend)) return new Error(`${flag} is for the ${backends.join(' and ')} backend${backends.length > 1 ? 's' : ''}, not ${backend}`);
+    if (apps && !apps.includes(app)) return new Error(`${flag} is for ${apps.join(' and ')}, not ${app}`);
+  }
+  return null;
+}
 
 export function register(program: Command): void {
   const net = program
@@ -41,7 +65,6 @@ export function register(program: Command): void {
     .option('--queues <n>', 'queue pairs of the NIC (flows spread over them by RSS; the app serves every one)', numberOption('--queues', 1, 16), 1)
     .action(async (app: string, o: { backend: string; ifname: string; seconds: number; shadow: boolean; batch: number; frameSize: number; flows: number; rate: 'unpaced' | 'line' | number; seed: number; crashEvery?: number; dropBackendEvery?: number; interrupts: boolean; queues: number; backends: number }) => {
       if (app !== 'l2fwd' && app !== 'maglev') throw new Error(`unknown net app "${app}"; try l2fwd or maglev`);
-      if (o.dropBackendEvery !== undefined && app !== 'maglev') throw new Error('--drop-backend-every is for maglev (l2fwd has no backends)');
       if (o.dropBackendEvery !== undefined && o.backends < 2) throw new Error(`--drop-backend-every needs --backends of 2 or more (got ${o.backends}): the last backend is never removed`);
       const backends: Record<string, NicBackendConfig> = {
         pktgen: { kind: 'pktgen', pktgen: { frameSize: o.frameSize, flows: o.flows, rate: o.rate } },
@@ -50,6 +73,8 @@ export function register(program: Command): void {
       };
       const backend = backends[o.backend];
       if (!backend) throw new Error(`unknown backend "${o.backend}"; try pktgen, loopback or tap`);
+      const misplaced = misplacedOption(net, app, o.backend);
+      if (misplaced) throw misplaced;
       const boot = await bootNet({
         backend,
         shadow: o.shadow,

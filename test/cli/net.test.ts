@@ -78,7 +78,14 @@ test('net refuses bad arguments with a message naming them', () => {
     [['l2fwd', '--seconds', '0'], /--seconds must be a number in 0\.1\.\.86400, got "0"/],
     [['l2fwd', '--backend', 'wire'], /unknown backend "wire"; try pktgen, loopback or tap/],
     [['router'], /unknown net app "router"; try l2fwd or maglev/],
-    [['l2fwd', '--drop-backend-every', '1'], /--drop-backend-every is for maglev \(l2fwd has no backends\)/],
+    [['l2fwd', '--drop-backend-every', '1'], /--drop-backend-every is for maglev, not l2fwd/],
+    [['l2fwd', '--backends', '4'], /--backends is for maglev, not l2fwd/],
+    // An option of another backend is refused, not ignored.
+    [['l2fwd', '--backend', 'loopback', '--rate', 'line'], /--rate is for the pktgen backend, not loopback/],
+    [['maglev', '--backend', 'loopback', '--flows', '8'], /--flows is for the pktgen backend, not loopback/],
+    [['l2fwd', '--seed', '8'], /--seed is for the loopback backend, not pktgen/],
+    [['l2fwd', '--ifname', 'tap1'], /--ifname is for the tap backend, not pktgen/],
+    [['l2fwd', '--backend', 'tap', '--frame-size', '100'], /--frame-size is for the pktgen and loopback backends, not tap/],
     [['maglev', '--backends', '1', '--drop-backend-every', '1'], /--drop-backend-every needs --backends of 2 or more \(got 1\)/],
   ];
   for (const [args, message] of cases) {
