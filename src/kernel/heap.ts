@@ -155,6 +155,16 @@ export class ExchangeHeap {
   readonly type: Int32Array;
   readonly off: Uint32Array;
   readonly len: Uint32Array;
+  /**
+   * Per slot: how many of its bytes a handle may write raw (RRef setU8..setU64, storeU32, write,
+   * fill, copyFrom): its length for a value that holds no RRefs, 0 for a struct with RRef fields
+   * and for a deque. Their memory names child slots (a field's slot number, a ring's entries and
+   * header), which only the kit writes: were the holder free to scribble there, it could move the
+   * value on with a field naming a child of another type or nothing valid at all, and the
+   * receiver, reading it, would be the one to fault. The handles' write check reads this column
+   * where it would read `len`, so the refusal costs no extra load.
+   */
+  readonly rawLen: Uint32Array;
   readonly parent: Int32Array;
   private readonly cls: Int8Array;
   private readonly flags: Uint8Array;
@@ -202,6 +212,7 @@ export class ExchangeHeap {
     this.type = new Int32Array(shared());
     this.off = new Uint32Array(shared());
     this.len = new Uint32Array(shared());
+    this.rawLen = new Uint32Array(shared());
     this.parent = new Int32Array(shared()).fill(NO_PARENT);
     this.cls = new Int8Array(n);
     this.flags = new Uint8Array(n);
@@ -252,6 +263,7 @@ export class ExchangeHeap {
     this.type[slot] = typeId;
     this.off[slot] = offset;
     this.len[slot] = bytes;
+    this.rawLen[slot] = this.hasChildren[typeId] === 1 ? 0 : bytes;
     this.parent[slot] = NO_PARENT;
     this.cls[slot] = cls;
     this.flags[slot] = 0;

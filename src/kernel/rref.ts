@@ -60,7 +60,7 @@ const TOKEN = Symbol('rref-token');
 
 export class HandleError extends Error {
   constructor(
-    readonly code: 'EREVOKED' | 'EBORROWED' | 'EREADONLY' | 'ERANGE' | 'EINVAL' | 'EFULL',
+    readonly code: 'EREVOKED' | 'EBORROWED' | 'EREADONLY' | 'ERANGE' | 'EINVAL' | 'EFULL' | 'ERAW',
     message: string,
   ) {
     super(message);
@@ -77,7 +77,7 @@ export class HandleError extends Error {
 export type HandleHeap = Pick<
   ExchangeHeap,
   | 'phys' | 'u8' | 'dv'
-  | 'owner' | 'gen' | 'borrows' | 'type' | 'off' | 'len' | 'parent' | 'hasChildren'
+  | 'owner' | 'gen' | 'borrows' | 'type' | 'off' | 'len' | 'rawLen' | 'parent' | 'hasChildren'
   | 'registerType' | 'typeInfo' | 'validChild'
   | 'alloc' | 'free' | 'move' | 'adopt' | 'adoptFlat' | 'release' | 'transfer' | 'heirAbove'
 >;
@@ -183,6 +183,8 @@ class KitState {
   readonly gen: Uint32Array;
   readonly off: Uint32Array;
   readonly len: Uint32Array;
+  /** Bytes a handle may write raw (ExchangeHeap.rawLen): 0 where the memory names child slots. */
+  readonly rawLen: Uint32Array;
   readonly borrows: Int32Array;
   readonly owner: Int32Array;
   readonly parent: Int32Array;
@@ -213,6 +215,7 @@ class KitState {
     this.gen = heap.gen;
     this.off = heap.off;
     this.len = heap.len;
+    this.rawLen = heap.rawLen;
     this.borrows = heap.borrows;
     this.owner = heap.owner;
     this.parent = heap.parent;
@@ -354,11 +357,15 @@ class Handle {
     if (k.gen[s] !== this.#g || typeof o !== 'number' || typeof n !== 'number' || !(o >= 0 && o + n <= k.len[s]!)) return this.refuse(o, n, false);
     return k.off[s]! + o;
   }
-  /** Address of bytes [o, o+n) if the handle may write them (w() and a bounds check in one). */
+  /**
+   * Address of bytes [o, o+n) if the handle may write them (w() and a bounds check in one). The
+   * bound is rawLen, not len: a struct with RRef fields and a deque are written only through the
+   * kit (field assignment, push, pop), never raw (see ExchangeHeap.rawLen).
+   */
   protected wa(o: number, n: number): number {
     const k = this.#k;
     const s = this.#s;
-    if (k.gen[s] !== this.#g || (this.#m & 1) === 1 || k.borrows[s] !== 0 || typeof o !== 'number' || typeof n !== 'number' || !(o >= 0 && o + n <= k.len[s]!)) {
+    if (k.gen[s] !== this.#g || (this.#m & 1) === 1 || k.borrows[s] !== 0 || typeof o !== 'number' || typeof n !== 'number' || !(o >= 0 && o + n <= k.rawLen[s]!)) {
       return this.refuse(o, n, true);
     }
     return k.off[s]! + o;
@@ -370,6 +377,11 @@ class Handle {
     const holder = this.#m >>> 1;
     if (typeof o !== 'number' || typeof n !== 'number') {
       return violation(this.#k, holder, 'EINVAL', `RRef access: offset and length must be numbers, got ${typeof o} and ${typeof n}`);
+    }
+    const k = this.#k;
+    if (write && k.rawLen[this.#s] !== k.len[this.#s] && o >= 0 && o + n <= k.len[this.#s]!) {
+      const what = k.heap.typeInfo(k.type[this.#s]!).name;
+      return violation(k, holder, 'ERAW', `raw write into ${what} (slot ${this.#s}): its memory names the RRefs it holds, which change only through its fields, push and pop`);
     }
     return violation(this.#k, holder, 'ERANGE', `RRef access at offset ${o} of ${n} bytes is outside its ${this.#k.len[this.#s]} bytes`);
   }

@@ -122,6 +122,7 @@ class SharedHeapView implements HandleHeap {
   readonly type = new Int32Array(boot.slots.type);
   readonly off = new Uint32Array(boot.slots.off);
   readonly len = new Uint32Array(boot.slots.len);
+  readonly rawLen = new Uint32Array(boot.slots.rawLen);
   readonly parent = new Int32Array(boot.slots.parent);
   private readonly typeTable = new TypeTable();
   readonly hasChildren = this.typeTable.hasChildren;

@@ -101,7 +101,7 @@ export interface WorkerBoot {
   config: Record<string, string | number | boolean>;
   phys: SharedArrayBuffer;
   /** The slot table's shared columns (heap.ts), read-only for the worker. */
-  slots: Record<'owner' | 'gen' | 'borrows' | 'type' | 'off' | 'len' | 'parent', SharedArrayBuffer>;
+  slots: Record<'owner' | 'gen' | 'borrows' | 'type' | 'off' | 'len' | 'rawLen' | 'parent', SharedArrayBuffer>;
   maxSlots: number;
   channel: SharedArrayBuffer;
   port: MessagePort;
@@ -247,7 +247,7 @@ export class WorkerDomain {
       phys: heap.phys,
       slots: {
         owner: shared(heap.owner), gen: shared(heap.gen), borrows: shared(heap.borrows), type: shared(heap.type),
-        off: shared(heap.off), len: shared(heap.len), parent: shared(heap.parent),
+        off: shared(heap.off), len: shared(heap.len), rawLen: shared(heap.rawLen), parent: shared(heap.parent),
       },
       maxSlots: heap.maxSlots,
       channel,

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { DEQUE_HEADER } from '../../src/kernel/heap.js';
 import { HandleError, type HandleKit } from '../../src/kernel/rref.js';
-import { any, heapAndKit, throwsCode } from './kit-helpers.js';
+import { any, dma, heapAndKit, throwsCode } from './kit-helpers.js';
 
 const setup = (): ReturnType<typeof heapAndKit> => heapAndKit();
 
@@ -163,14 +163,14 @@ describe('deque batch accessors', () => {
     v.setUint32(8, 7, true);
     structs.extents(0, 1, v, 8);
     assert.deepEqual([v.getUint32(8, true), v.getUint32(12, true)], [0, 0], 'extents: no bytes for DMA in a struct');
-    // The holder overwrites an entry with the slot number of a buffer it holds outside the deque.
+    // The holder's device overwrites an entry with the slot number of a buffer it holds outside the deque.
     const dq = filled(kit, 2, 16);
     const outside = any(kit.allocBytes(1, 16));
-    dq.setU32(DEQUE_HEADER + 4, kit.slotOf(outside));
+    dma(kit, dq, DEQUE_HEADER + 4, kit.slotOf(outside));
     throwsCode(() => dq.writeEach(0, 2, 0, 4, v, 0), 'EINVAL', /corrupt element entry/);
     throwsCode(() => dq.extents(1, 1, v, 0), 'EINVAL', /corrupt element entry/);
     assert.equal(outside.getU32(0), 0, 'the buffer outside the deque was not written');
-    dq.setU32(8, 1 << 20); // capacity beyond the allocation
+    dma(kit, dq, 8, 1 << 20); // capacity beyond the allocation
     throwsCode(() => dq.readEach(0, 1, 0, 4, v, 0), 'EINVAL', /corrupt header/);
   });
 });

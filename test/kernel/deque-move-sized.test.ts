@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { DEQUE_HEADER } from '../../src/kernel/heap.js';
 import type { HandleKit } from '../../src/kernel/rref.js';
-import { any, heapAndKit, throwsCode } from './kit-helpers.js';
+import { any, dma, heapAndKit, throwsCode } from './kit-helpers.js';
 
 /** A deque of holder 1 holding buffers of the given sizes (0: a struct, not a scalar array), buffer i's byte 0 = i. */
 function dequeOf(kit: HandleKit, sizes: number[], cap = sizes.length): any {
@@ -69,8 +69,8 @@ test('moveFromSized refuses what moveFrom refuses, a short DataView and a bad mi
   throwsCode(() => dst.moveFromSized(src, 1.5, 64, out, 0), 'EINVAL', /count 1.5/);
   throwsCode(() => dst.moveFromSized(dst, 1, 64, out, 0), 'EINVAL', /same deque/);
   assert.deepEqual([src.length, dst.length], [3, 0]);
-  // A corrupt entry: the holder lists the first element twice.
-  src.setU32(DEQUE_HEADER + 4, src.getU32(DEQUE_HEADER));
+  // A corrupt entry: the holder's device lists the first element twice.
+  dma(kit, src, DEQUE_HEADER + 4, src.getU32(DEQUE_HEADER));
   throwsCode(() => dst.moveFromSized(src, 3, 64, out, 0), 'EINVAL', /corrupt element entry/);
   assert.deepEqual([src.length, dst.length], [2, 1], 'the element before the bad entry moved, nothing after it');
 });

@@ -29,7 +29,7 @@ import { isRpcError } from '../../src/kernel/errors.js';
 import { bootMembdev } from '../../src/host/storage.js';
 import { join } from 'node:path';
 import { DOM_C, TEST_ARTIFACTS } from './helpers.js';
-import { any, heapAndKit } from './kit-helpers.js';
+import { any, dma, heapAndKit } from './kit-helpers.js';
 
 const HEIR = 1;
 const DRIVER = 2;
@@ -178,10 +178,10 @@ test('strays among a dead driver’s ring entries: an entrusted one still goes b
   });
   const own = kit.slotOf(kit.allocBytes(DRIVER, 64));
   ring.push(kit.mint(own, DRIVER, false));
-  // The driver overwrites its second and third entries: an entrusted buffer and one of its own
+  // The driver's device overwrites its second and third entries: an entrusted buffer and one of its own
   // become strays (unreachable from the ring, each still naming it as parent).
-  ring.setU32(DEQUE_HEADER + 4, 0xffff);
-  ring.setU32(DEQUE_HEADER + 8, 0xfffe);
+  dma(kit, ring, DEQUE_HEADER + 4, 0xffff);
+  dma(kit, ring, DEQUE_HEADER + 8, 0xfffe);
   heap.reclaim(DRIVER);
   assert.equal(given.length, 1);
   assert.deepEqual(new Set(given[0]!.roots), new Set(entrusted), 'both entrusted buffers go back, the stray too');

@@ -20,7 +20,7 @@ import fc from 'fast-check';
 import { ExchangeHeap, HeapError, DEQUE_HEADER, FREE } from '../../src/kernel/heap.js';
 import { createHandleKit, type HandleKit } from '../../src/kernel/rref.js';
 import { LAYOUTS } from '../../src/gen/idl.js';
-import { any, heapAndKit, throwsCode } from './kit-helpers.js';
+import { any, dma, heapAndKit, throwsCode } from './kit-helpers.js';
 
 const setup = heapAndKit;
 
@@ -169,15 +169,15 @@ describe('deques', () => {
     assert.deepEqual(heap.totalUsage(), { bytes: 8, slots: 1 }, 'only the foreign buffer is left');
   });
 
-  test('a corrupted deque header (capacity/head written through the handle) cannot write outside the deque', () => {
+  test('a corrupted deque header (capacity/head written by DMA) cannot write outside the deque', () => {
     const { kit, heap } = setup();
     const dq = any(kit.allocDeque(1, 1)); // 20 bytes in a 64-byte block
     const victim = any(kit.allocBytes(2, 64)); // another domain's buffer, next block of the class
     const distance = victim.addr - dq.addr;
     assert.ok(distance > 0 && distance < 4096, 'victim lies after the deque');
-    dq.setU32(8, 0x10000); // capacity
-    dq.setU32(0, (distance - DEQUE_HEADER) / 4); // head: the entry lands on the victim's first word
-    dq.setU32(4, 0); // count
+    dma(kit, dq, 8, 0x10000); // capacity
+    dma(kit, dq, 0, (distance - DEQUE_HEADER) / 4); // head: the entry lands on the victim's first word
+    dma(kit, dq, 4, 0); // count
     const item = kit.allocBytes(1, 8);
     try {
       dq.push(item);
@@ -191,10 +191,10 @@ describe('deques', () => {
   test('a deque with a corrupt header moves with its elements; accounting walks only inside its allocation, quickly', () => {
     const { kit, heap } = setup();
     const dq = dequeOfTwoBuffers(kit);
-    dq.setU32(0, 1); // head: the ring now starts at the second entry and wraps to the first
+    dma(kit, dq, 0, 1); // head: the ring now starts at the second entry and wraps to the first
     const t0 = performance.now();
-    dq.setU32(4, 0xffff_ffff); // count
-    dq.setU32(8, 0xffff_ffff); // capacity
+    dma(kit, dq, 4, 0xffff_ffff); // count
+    dma(kit, dq, 8, 0xffff_ffff); // capacity
     const moved = any(kit.moveTo(dq, 1, 2));
     assert.deepEqual(heap.usage(2), { bytes: DEQUE_HEADER + 8 + 16, slots: 3 }, 'both elements moved with their deque');
     assert.deepEqual(heap.usage(1), { bytes: 0, slots: 0 });
@@ -205,8 +205,8 @@ describe('deques', () => {
   test('dropping a deque with a corrupt header frees its elements, walking only inside its allocation', () => {
     const { kit, heap } = setup();
     const dq = dequeOfTwoBuffers(kit);
-    dq.setU32(4, 0xffff_ffff); // count
-    dq.setU32(8, 0xffff_ffff); // capacity: entries far beyond physical memory
+    dma(kit, dq, 4, 0xffff_ffff); // count
+    dma(kit, dq, 8, 0xffff_ffff); // capacity: entries far beyond physical memory
     dq.drop();
     assert.deepEqual(heap.usage(1), { bytes: 0, slots: 0 }, 'the deque and both elements are freed');
   });
@@ -215,10 +215,10 @@ describe('deques', () => {
     const { kit, heap } = setup();
     const dq = any(kit.allocDeque(1, 2));
     dq.push(kit.allocBytes(1, 8));
-    dq.setU32(DEQUE_HEADER, 0xffff); // the ring entry now names no slot: the child is unreachable
+    dma(kit, dq, DEQUE_HEADER, 0xffff); // the ring entry now names no slot: the child is unreachable
     const r = any(kit.allocStruct(1, 'TestReq'));
     r.data = kit.allocBytes(1, 8);
-    r.setU32(24, 0); // the struct's child field cleared behind the kernel's back
+    dma(kit, r, 24, 0); // the struct's child field cleared behind the kernel's back
     heap.reclaim(1); // the owner dies
     assert.deepEqual(heap.usage(1), { bytes: 0, slots: 0 }, 'a dead owner holds nothing');
   });
@@ -260,7 +260,7 @@ describe('deques', () => {
     const dq = any(kit.allocDeque(1, 2));
     dq.push(kit.allocBytes(1, 8));
     const moved = any(kit.moveTo(dq, 1, 2)); // the element still names owner 1
-    moved.setU32(DEQUE_HEADER, 0xffff); // holder 2 overwrites the entry: the element is a stray
+    dma(kit, moved, DEQUE_HEADER, 0xffff); // holder 2's device overwrites the entry: the element is a stray
     heap.reclaim(2);
     assert.deepEqual(heap.totalUsage(), { bytes: 0, slots: 0 }, 'neither the deque nor its stray outlives domain 2');
   });
@@ -275,7 +275,7 @@ describe('deques', () => {
     dq.push(lost);
     dq.push(kept);
     const moved = any(kit.moveTo(dq, 1, 2)); // both elements still name owner 1
-    moved.setU32(DEQUE_HEADER, 0xffff); // holder 2 overwrites the first entry: a stray naming 1
+    dma(kit, moved, DEQUE_HEADER, 0xffff); // holder 2's device overwrites the first entry: a stray naming 1
     assert.equal(heap.reclaim(1), 1, 'domain 1 dies: its stray is freed, and nothing else');
     assert.equal(heap.owner[lostSlot], FREE);
     assert.equal(heap.owner[keptSlot], 1, 'the element its holder still lists keeps its (stale) owner column');
@@ -401,12 +401,12 @@ describe('deque moveFrom (bulk move between two deques of one holder)', () => {
     const src = any(kit.allocDeque(1, 4));
     const dst = any(kit.allocDeque(1, 4));
     fill(kit, src, [1, 2, 3]);
-    // The holder writes the first element's slot number over the second entry: listed twice.
-    src.setU32(DEQUE_HEADER + 4, src.getU32(DEQUE_HEADER));
+    // The holder's device writes the first element's slot number over the second entry: listed twice.
+    dma(kit, src, DEQUE_HEADER + 4, src.getU32(DEQUE_HEADER));
     throwsCode(() => dst.moveFrom(src, 3), 'EINVAL', /corrupt element entry/);
     assert.deepEqual([src.length, dst.length], [2, 1], 'the element before the bad entry moved, nothing after it');
     assert.deepEqual(drain(dst), [1]);
-    dst.setU32(8, 1 << 20); // capacity beyond the allocation
+    dma(kit, dst, 8, 1 << 20); // capacity beyond the allocation
     throwsCode(() => dst.moveFrom(src, 1), 'EINVAL', /corrupt header/);
     heap.reclaim(1);
     assert.deepEqual(heap.totalUsage(), { bytes: 0, slots: 0 }, 'nothing leaks');

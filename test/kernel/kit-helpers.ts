@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { ExchangeHeap, HeapError } from '../../src/kernel/heap.js';
-import { createHandleKit, HandleError } from '../../src/kernel/rref.js';
+import { createHandleKit, HandleError, type HandleKit } from '../../src/kernel/rref.js';
 import { LAYOUTS } from '../../src/gen/idl.js';
 
 export type Violation = [holder: number, code: string];
@@ -27,6 +27,15 @@ export function throwsCode(fn: () => unknown, code: string, msg?: RegExp): void 
     if (msg) assert.match((e as Error).message, msg);
     return true;
   });
+}
+
+/**
+ * Write u32 `v` at byte `off` of the value `h` names, as a device's DMA would (a driver can aim
+ * its device at any memory it holds): how the tests corrupt a deque's header or ring, or a
+ * struct's RRef field. A handle may not write there itself (ExchangeHeap.rawLen).
+ */
+export function dma(kit: HandleKit, h: object, off: number, v: number): void {
+  kit.heap.dv.setUint32(kit.heap.off[kit.slotOf(h)]! + off, v, true);
 }
 
 /** A handle as `any`, to reach its generated accessors (fields, getU32...) in tests. */
