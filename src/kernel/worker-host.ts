@@ -26,7 +26,7 @@ import { FREE, HeapError, TypeKind, TypeTable, type TypeInfo } from './heap.js';
 import { createHandleKit, type HandleHeap, type HandleKit, type ScalarKind } from './rref.js';
 import { STOPPED_RUNNING, describeThrown, isRpcError, makeRpcError, type RpcErrorKind } from './errors.js';
 import { TICK_BUDGET, checkExport, instantiateDomain } from './isolation.js';
-import { Ctl, FaultKind, Kind, OutcallStatus, Reader, Ring, Sys, WireHandle, Writer, ifaceOf, isPrimitive, kernelMayWait } from './worker-ring.js';
+import { Ctl, FaultKind, Kind, OutcallStatus, OutcallTakes, Reader, Ring, Sys, WireHandle, Writer, ifaceOf, isPrimitive, kernelMayWait } from './worker-ring.js';
 import { primOk, type WorkerBoot } from './worker-tier.js';
 import { READY } from './worker-pool.js';
 import type { MethodModel, TypeRef } from '../build/idl.js';
@@ -75,17 +75,27 @@ function spinWhile(waiting: () => boolean): boolean {
 
 /** Post an entry on the up ring; a blocking one waits for (and returns) the kernel's answer. */
 function upcall(kind: number, id: number, aux: number, w: Writer, blocking: boolean): { status: number; r: Reader } | null {
+  const { o, seq } = post(kind, id, aux, w);
+  if (!blocking) return null;
+  awaitAck(seq);
+  // The kernel wrote its answer into our entry; we are its only producer, so it is still there.
+  return { status: Reader.aux(dv, o), r: new Reader(dv, u8, o, port) };
+}
+
+/** Post an entry on the up ring: its offset and sequence number. */
+function post(kind: number, id: number, aux: number, w: Writer): { o: number; seq: number } {
   let o: number;
   while ((o = up.reserve()) < 0) park(Ctl.UpHead, up.head(), 50);
   w.emit(dv, u8, o, kind, id, aux, port);
-  const seq = up.publish(kernelMayWait);
-  if (!blocking) return null;
+  return { o, seq: up.publish(kernelMayWait) };
+}
+
+/** Wait until the kernel has acknowledged up entry `seq`. */
+function awaitAck(seq: number): void {
   // The kernel answers within its poll window when it is polling: spin briefly before parking.
   spinWhile(() => Atomics.load(ctl, Ctl.UpAck) !== seq);
   let ack: number;
   while ((ack = Atomics.load(ctl, Ctl.UpAck)) !== seq) park(Ctl.UpAck, ack);
-  // The kernel wrote its answer into our entry; we are its only producer, so it is still there.
-  return { status: Reader.aux(dv, o), r: new Reader(dv, u8, o, port) };
 }
 
 /** Block until ctl[word] !== value (or the timeout), marked as parked for the watchdog. */
@@ -440,12 +450,15 @@ let nextOutcall = 1;
 function callOut(iface: string, cap: number, methodIndex: number, m: MethodModel, args: unknown[]): unknown {
   if (dead) throw deadError();
   out.reset().value(cap).value(methodIndex);
+  let takes: number = OutcallTakes.Values;
   for (let i = 0; i < m.params.length; i++) {
     const a = args[i];
     const held = capOf(a);
     if (held !== undefined) out.value(held);
-    else if (kit.isHandle(a)) out.handle(kit.slotOf(a as object), kit.genOf(a as object) >>> 0);
-    else if (isPrimitive(a)) out.value(a);
+    else if (kit.isHandle(a)) {
+      out.handle(kit.slotOf(a as object), kit.genOf(a as object) >>> 0);
+      takes = OutcallTakes.RRefs;
+    } else if (isPrimitive(a)) out.value(a);
     else {
       // In-thread, the proxy would find this and fault the caller: the same here, before sending.
       const detail = `argument ${i} must be exchangeable (a primitive, an RRef, or an interface reference the domain was given), got ${typeof a}`;
@@ -461,7 +474,11 @@ function callOut(iface: string, cap: number, methodIndex: number, m: MethodModel
   nextOutcall = (nextOutcall + 1) | 0 || 1;
   outstanding++;
   const p = new Promise((resolve, reject) => outcalls.set(id, { resolve, reject, m }));
-  upcall(Kind.OutcallAsync, id, 0, out, false);
+  // With RRef arguments, wait until the kernel has taken them (moved: our handle revoked; lent:
+  // read-only until the answer), as the proxy takes them at the call in-thread: otherwise the
+  // domain could read what it moved away, or change what it lent, until the kernel got to it.
+  const { seq } = post(Kind.OutcallAsync, id, takes, out);
+  if (takes === OutcallTakes.RRefs) awaitAck(seq);
   return p;
 }
 

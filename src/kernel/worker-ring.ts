@@ -84,13 +84,21 @@ export const Kind = {
    * OutcallStatus).
    */
   Outcall: 10,
-  /** up: the same for an async method; the answer comes back as OutcallDone with the same id. */
+  /**
+   * up: the same for an async method; the answer comes back as OutcallDone with the same id.
+   * Blocking when aux = OutcallTakes.RRefs (an argument is an RRef, moved or lent): the kernel
+   * acknowledges once it has taken the arguments, so that, as in-thread, a moved handle is revoked
+   * and a lent one read-only from the call on, not from whenever the kernel thread gets to it.
+   */
   OutcallAsync: 11,
   /** down: the answer to OutcallAsync `id` (aux = OutcallStatus). */
   OutcallDone: 12,
   /** up: the worker no longer holds capability `id` (its stub was garbage-collected). */
   CapDrop: 13,
 } as const;
+
+/** OutcallAsync's aux: whether the worker waits until the kernel has taken its RRef arguments. */
+export const OutcallTakes = { Values: 0, RRefs: 1 } as const;
 
 export const FaultKind = { Panic: 1, Deadline: 2, BadResult: 3, BadArgument: 4 } as const;
 

@@ -41,8 +41,10 @@
  * Calls out (a worker domain calling a capability): a synchronous method is a blocking
  * upcall (Kind.Outcall): the worker waits, parked, while the kernel thread makes the call through
  * the proxy and writes the answer into the entry, so the domain sees a value as in-thread. An
- * async method is a non-blocking upcall (Kind.OutcallAsync) whose answer comes back on the down
- * ring (Kind.OutcallDone): the domain gets a Promise and keeps serving meanwhile. Arguments name
+ * async method is an upcall (Kind.OutcallAsync) whose answer comes back on the down ring
+ * (Kind.OutcallDone): the domain gets a Promise and keeps serving meanwhile; it waits only, when
+ * an argument is an RRef, until the kernel has taken the arguments (as the proxy takes them at
+ * the call in-thread, a moved handle is revoked and a lent one read-only from the call on). Arguments name
  * the worker's RRefs by slot + generation; the kernel mints handles for them only when they are
  * the worker's own and current (or, for a borrowed parameter, lent to it), and the proxy then
  * moves or lends them as for any caller, so every ownership rule and caller fault is the proxy's.
@@ -69,7 +71,7 @@ import type { Domain, InflightCall } from './domain.js';
 import type { Link, ProxyRuntime } from './proxy.js';
 import type { Artifact, Manifest } from './artifact.js';
 import type { MethodModel, TypeRef } from '../build/idl.js';
-import { Ctl, FaultKind, Kind, Reader, Ring, Sys, WireHandle, Writer, channelBytes, emitEntry, workerMayWait } from './worker-ring.js';
+import { Ctl, FaultKind, Kind, OutcallTakes, Reader, Ring, Sys, WireHandle, Writer, channelBytes, emitEntry, workerMayWait } from './worker-ring.js';
 import { WorkerCapabilities } from './worker-caps.js';
 import type { WorkerPool } from './worker-pool.js';
 import { LAYOUTS, SIGNATURES } from '../gen/idl.js';
@@ -568,7 +570,7 @@ export class WorkerDomain {
         this.upcall(kind, id, aux, r);
       }
       const seq = this.up.pop();
-      if (kind === Kind.Syscall || kind === Kind.Outcall || kind === Kind.ResultMove) {
+      if (kind === Kind.Syscall || kind === Kind.Outcall || kind === Kind.ResultMove || (kind === Kind.OutcallAsync && aux === OutcallTakes.RRefs)) {
         Atomics.store(this.ctl, Ctl.UpAck, seq);
         Atomics.notify(this.ctl, Ctl.UpAck);
       }
