@@ -8,7 +8,8 @@
  *    (`RRef<L>`, `RRefArray<scalar>`, `RRefDeque<...>`, possibly `| null`);
  *  - any other `export interface X { ... }` declares a cross-domain interface; each member must be
  *    a method whose parameter and return types are exchangeable: primitives, RRef / RRefArray /
- *    RRefDeque of layouts or scalars, `Borrow<...>` of those (parameters only), references to
+ *    RRefDeque of layouts or scalars, `Borrow<...>` of those (parameters only; not of a layout
+ *    with RRef fields, see lentRRefFields), references to
  *    other interfaces, `Promise<...>` of an exchangeable type (return only), `T | null`.
  * Anything else is rejected with file:line:col, the interface and method, and the offending type.
  *
@@ -141,8 +142,9 @@ export function compileSources(sources: ts.SourceFile[]): IdlModel {
           continue;
         }
         const t = typeRef(p.type, sf, layoutDecls, ifaceDecls, 'param');
-        if (typeof t === 'string') diags.push(`${where(sf, p.type)}: ${ctx}: parameter ${pname}: ${t}`);
-        else params.push({ name: pname, type: t });
+        const bad = typeof t === 'string' ? t : lentRRefFields(t, layouts);
+        if (bad !== null) diags.push(`${where(sf, p.type)}: ${ctx}: parameter ${pname}: ${bad}`);
+        else params.push({ name: pname, type: t as TypeRef });
       }
       let ret: TypeRef = { k: 'prim', name: 'void' };
       let isAsync = false;
@@ -169,6 +171,22 @@ export function compileSources(sources: ts.SourceFile[]): IdlModel {
 }
 
 type Decls = Map<string, { decl: ts.InterfaceDeclaration; sf: ts.SourceFile }>;
+
+/**
+ * Why parameter type `t` may not be lent, or null: a Borrow<RRef<L>> of a layout L with RRef
+ * fields. A borrow is one read-only handle to the struct, revoked when the call returns, but a
+ * field read through it mints a handle to the child, which nothing revokes: the borrower could
+ * keep reading the lender's buffers after the call, and the lender's own handles to them stay
+ * writable during it. Such a value is moved (and moved back); its buffers can be lent one by one.
+ */
+function lentRRefFields(t: TypeRef, layouts: readonly LayoutSpec[]): string | null {
+  const b = t.k === 'nullable' ? t.inner : t;
+  if (b.k !== 'borrow' || b.inner.k !== 'rref') return null;
+  const name = b.inner.layout;
+  const field = layouts.find((l) => l.name === name)?.fields.find((f) => f.kind === 'rref');
+  if (field === undefined) return null;
+  return `Borrow<RRef<${name}>>: ${name} holds RRefs (field ${field.name}), whose handles a borrower would keep past the call: move it instead, or lend its buffers`;
+}
 
 function layoutField(
   name: string,

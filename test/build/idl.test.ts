@@ -44,6 +44,11 @@ describe('rejections carry file:line:col, interface, method and the type', () =>
     ['number field in a layout', `export interface L extends Layout {\n  a: number;\n}`, /^bad\.ts:3:6: layout L, field a: type 'number' has no fixed size/],
     ['string field in a layout', `export interface L extends Layout {\n  s: string;\n}`, /^bad\.ts:3:6: layout L, field s: type 'string' is not a fixed-size layout field/],
     ['FixedArray of a non-scalar', `export interface L extends Layout {\n  a: FixedArray<string, 4>;\n}`, /^bad\.ts:3:6: layout L, field a: FixedArray element must be a scalar/],
+    [
+      'a lent struct holding RRefs',
+      `export interface L extends Layout { n: u32; data: RRefArray<u8> | null }\nexport interface A {\n  m(l: Borrow<RRef<L>>): void;\n}`,
+      /^bad\.ts:4:8: interface A, method m: parameter l: Borrow<RRef<L>>: L holds RRefs \(field data\), whose handles a borrower would keep past the call/,
+    ],
     ['RRefArray of a non-scalar', `export interface A {\n  m(a: RRefArray<string>): void;\n}`, /RRefArray<string>: element must be a scalar/],
   ];
   for (const [name, text, want] of cases) test(name, () => void rejects(text, want));
@@ -57,12 +62,13 @@ describe('rejections carry file:line:col, interface, method and the type', () =>
 describe('accepted interfaces', () => {
   const GOOD = `
 export interface Req extends Layout { id: u32; lba: u64; ok: bool; mac: FixedArray<u8, 6>; data: RRefArray<u8> | null; q: RRefDeque<RRefArray<u8>> }
+export interface Stat extends Layout { n: u32; size: f64 }
 export interface Peer { ping(x: number): number }
 export interface Svc {
   a(): void;
   b(x: number, s: string, big: bigint, f: boolean, u: undefined, n: null): number;
   c(buf: RRefArray<u8>): RRefArray<u8>;
-  d(buf: Borrow<RRefArray<u8>>, r: Borrow<RRef<Req>>): u32;
+  d(buf: Borrow<RRefArray<u8>>, r: Borrow<RRef<Stat>>, q: Borrow<RRefDeque<RRef<Req>>>): u32;
   e(r: RRef<Req> | null): Promise<RRef<Req> | null>;
   f(p: Peer): Peer;
   g(q: RRefDeque<RRef<Req>>): Promise<void>;
@@ -75,7 +81,8 @@ export interface Svc {
     const byName = Object.fromEntries(svc.methods.map((x) => [x.name, x]));
     assert.deepEqual(byName.b!.params.map((p) => p.type), ['number', 'string', 'bigint', 'boolean', 'undefined', 'null'].map((name) => ({ k: 'prim', name })));
     assert.deepEqual(byName.c!.ret, { k: 'array', elem: 'u8' });
-    assert.deepEqual(byName.d!.params[1]!.type, { k: 'borrow', inner: { k: 'rref', layout: 'Req' } });
+    assert.deepEqual(byName.d!.params[1]!.type, { k: 'borrow', inner: { k: 'rref', layout: 'Stat' } });
+    assert.deepEqual(byName.d!.params[2]!.type, { k: 'borrow', inner: { k: 'deque' } });
     assert.equal(byName.e!.async, true);
     assert.deepEqual(byName.e!.ret, { k: 'nullable', inner: { k: 'rref', layout: 'Req' } });
     assert.deepEqual(byName.f!.params[0]!.type, { k: 'iface', name: 'Peer' });
