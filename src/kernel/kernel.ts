@@ -45,6 +45,7 @@ import type { DetachWait, DeviceHandle } from '../devices/host.js';
 import { ringWake, WAKE_WORD } from '../devices/bus.js';
 import type { ResourceLimits } from 'node:worker_threads';
 import { WorkerDomain, checkWorkerPlacement, type WorkerHost } from './worker-tier.js';
+import { isPrimitive } from './worker-ring.js';
 import { WorkerPool } from './worker-pool.js';
 import { MemoryPressure, defaultHeapPanicBytes } from './memory-pressure.js';
 
@@ -806,7 +807,13 @@ export class Kernel {
 
   /**
    * A trusted host object handed to a domain: its methods are wrapped so that a dead domain's
-   * leftover continuations cannot call them (like every other way out of a domain).
+   * leftover continuations cannot call them (like every other way out of a domain), and so that
+   * they are given only what may cross a domain boundary: primitives and this kernel's RRef
+   * handles (a test's fake Net is given NetIos). Anything else — an object with a getter or a
+   * toString, a Proxy, a closure — would be the domain's code running inside host code, when and
+   * as often as the host looks at it: the rv6 core's loader once handed such a "name" on to
+   * Kernel.terminate, which took it for a Domain and reclaimed the memory of whatever live domain
+   * its `id` getter named. It is the caller's bad argument, as through a proxy.
    */
   private hostCapability(d: Domain, obj: object): object {
     const wrapped: Record<string, unknown> = {};
@@ -815,6 +822,14 @@ export class Kernel {
         typeof v === 'function'
           ? (...args: unknown[]) => {
               if (!d.live) throw makeRpcError('caller-dead', 'host', k, `domain ${d.name} is dead`);
+              for (let i = 0; i < args.length; i++) {
+                const a = args[i];
+                if (!isPrimitive(a) && !this.kit.isHandle(a)) {
+                  const detail = `argument ${i} must be a primitive or an RRef, got ${typeof a}`;
+                  this.fault(d, 'bad-argument', new Error(`bad argument to host capability ${k}: ${detail}`));
+                  throw makeRpcError('bad-argument', 'host', k, detail);
+                }
+              }
               return Reflect.apply(v, obj, args);
             }
           : v;
