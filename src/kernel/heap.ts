@@ -502,8 +502,9 @@ export class ExchangeHeap {
   }
 
   /**
-   * The ring capacity of deque `slot` (at `base`) that a walk may use: the header is the holder's
-   * to overwrite, so the walk stays inside the allocation whatever the header says.
+   * The ring capacity of deque `slot` (at `base`) that a walk may use: a device may have written
+   * the header by DMA (a handle cannot: rawLen), so the walk stays inside the allocation whatever
+   * the header says.
    */
   private ringCap(slot: number, base: number): number {
     const room = (this.len[slot]! - DEQUE_HEADER) >>> 2;

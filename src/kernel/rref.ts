@@ -505,9 +505,9 @@ class Handle {
     return this.#k.dv.getUint32(this.r() + 8, true);
   }
   /**
-   * The ring header, validated: it lives in the deque's own memory, which its holder can
-   * overwrite through the byte accessors (or a device by DMA), so it is never trusted to keep
-   * push/pop inside the allocation. The caller reads the three words once and passes them.
+   * The ring header, validated: it lives in the deque's own memory, which a device can overwrite
+   * by DMA (its holder cannot through a handle: ExchangeHeap.rawLen), so it is never trusted to
+   * keep push/pop inside the allocation. The caller reads the three words once and passes them.
    */
   protected checkRing(head: number, count: number, cap: number): void {
     checkHeader(this.#k, this.#m >>> 1, this.#s, head, count, cap);
@@ -781,7 +781,7 @@ class Handle {
   // Safe without handles: the caller holds the deque, so it owns every element (a child has its
   // root's owner), and no handle to a deque element exists (see ExchangeHeap.moveTree). Each call
   // checks the deque handle once, then every element it touches: a slot the table confirms as an
-  // element of this deque (the entry lives in memory the holder or a device can overwrite), a
+  // element of this deque (the entry lives in memory a device can overwrite by DMA), a
   // scalar array (no child slot numbers inside to corrupt), the bytes inside its allocation. The
   // per-element test is one expression over the slot table (parent[c] === deque: a free slot has
   // no parent, see ExchangeHeap) and eachRefused finds and reports what is wrong otherwise.
