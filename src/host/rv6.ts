@@ -92,6 +92,9 @@ export function programLoader(kernel: Kernel, coreName = CORE_DOMAIN, placement:
         if (m.imports.length > 0) return `${m.name} is not a program: it imports ${m.imports.join(', ')} (a program's only authority is its rv6 interface)`;
         const core = kernel.get(coreName);
         if (!core?.live) return `the rv6 core ${coreName} is not live`;
+        // A name the kernel knows is taken unless this loader made it: a dead driver's or file
+        // system's name, reused, would make its restart recipe and its shadow find the program.
+        if (kernel.get(name) !== undefined && !programs.has(name)) return `the name ${name} belongs to a domain the rv6 core did not load`;
         // A program on a worker boots without holding the kernel thread (and everything on it).
         const d = await kernel.loadAsync(a, { name, placement });
         programs.add(name);

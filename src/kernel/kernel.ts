@@ -474,10 +474,14 @@ export class Kernel {
     for (const l of this.faultListeners) l(d, cause, message);
   }
 
-  /** Terminate a domain (the same cleanup whatever the cause). Idempotent. */
+  /**
+   * Terminate a domain (the same cleanup whatever the cause). Idempotent. Only a live domain of
+   * this kernel's own records is terminated: an object that merely looks like one (its id naming
+   * another domain) is ignored, not believed.
+   */
   terminate(target: Domain | string, cause = 'terminated'): void {
-    const d = typeof target === 'string' ? this.byName.get(target) : target;
-    if (!d || !d.live || d === this.self) return;
+    const d = typeof target === 'string' ? this.byName.get(target) : target instanceof Domain ? target : undefined;
+    if (d === undefined || this.liveById.get(d.id) !== d) return;
     d.state = 'dead';
     d.deathCause = cause;
     d.diedAtMs = performance.now();

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { isRpcError } from '../../src/kernel/errors.js';
 import { programArtifactPath, testArtifactPath } from '../../src/kernel/paths.js';
 import { programLoader } from '../../src/host/rv6.js';
-import { FAULTY, bootKernel, recorder } from './helpers.js';
+import { DOM_C, FAULTY, bootKernel, recorder } from './helpers.js';
 
 const { kernel } = bootKernel();
 after(() => kernel.shutdown());
@@ -37,4 +37,20 @@ test("a domain cannot hand a host capability an object of its own (here: a name 
   assert.equal(victim.live, true);
   assert.equal(kernel.bind(victim).hold(8), 2, 'the victim still allocates and keeps what it holds');
   assert.match(outcome, /^dead: bad-argument bad argument to host capability load: argument 1 must be a primitive or an RRef, got object/);
+});
+
+test("the rv6 core's loader makes programs only under names the kernel does not know, or its own", async () => {
+  // The core's stand-in is any live domain; `disk` plays a driver that died, whose name a program
+  // must not take over (its restart recipe, a shadow's lookup by name, would find the program).
+  kernel.load(DOM_C, { name: 'core' });
+  kernel.load(DOM_C, { name: 'disk' });
+  kernel.terminate('disk', 'panic');
+  const loader = programLoader(kernel, 'core');
+  const echo = readFileSync(programArtifactPath('echo'), 'utf8');
+  assert.equal(await loader.load(echo, 'disk'), 'the name disk belongs to a domain the rv6 core did not load');
+  assert.equal(kernel.get('disk')!.live, false, 'the dead driver is left as it was');
+  assert.notEqual(typeof (await loader.load(echo, 'echo.7')), 'string', 'a fresh name loads');
+  loader.terminate('echo.7');
+  assert.notEqual(typeof (await loader.load(echo, 'echo.7')), 'string', 'and so does a name of its own once it ended');
+  loader.terminate('echo.7');
 });

@@ -80,9 +80,12 @@ test('cat and grep refuse an input that is their own output file (as GNU), which
     await expectStatus(s, 'cat < g >> g', 'cat: -: input file is output file\n', 1);
     await expectStatus(s, 'cat g f > f', 'cat: f: input file is output file\n', 1);
     assert.equal(await s.run('cat f'), 'two\n');
-    // Truncated first, f is empty when cat opens it: nothing to read back, so nothing refused.
-    await expectStatus(s, 'cat f > f', '', 0);
+    // Truncated first, f is empty when cat opens it, but still its output: another writer could
+    // refill it while cat reads (`cat f >> f | pwd > f` grew f for ever), so refused all the same.
+    await expectStatus(s, 'cat f > f', 'cat: f: input file is output file\n', 1);
     assert.equal(await s.run('wc -c f'), '0 f\n');
+    await expectStatus(s, 'echo one > f; cat f >> f | pwd > f', 'cat: f: input file is output file\n', 0); // a pipeline's status is its last command's
+    assert.equal(await s.run('cat f'), '/\n', 'only pwd wrote');
     // Another name of the same file is the same file; a copy is not.
     await expectStatus(s, 'ln g h; cat h >> g', 'cat: h: input file is output file\n', 1);
     await expectStatus(s, 'cp g c; cat c >> g', '', 0);

@@ -1,6 +1,6 @@
 /**
  * cat [FILE...]: copy each FILE (or stdin, also as `-`) to stdout, byte for byte. As GNU cat, an
- * input that is stdout's own file with bytes left to read is refused (Ulib.outputFile).
+ * input that is stdout's own file is refused (Ulib.outputFile, readsBack).
  */
 import { O_RDONLY, type Program } from '../../interfaces/rv6.js';
 import { getopt, program } from '../../runtime/ulib/index.js';

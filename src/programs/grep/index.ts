@@ -3,8 +3,8 @@
  * for the pattern language), read from the FILEs or stdin. With several files each line is
  * prefixed by `file:`. -v selects the lines that do not match, -c prints only the count, -n
  * prefixes line numbers, -i ignores case. Exit status: 0 if a line was selected, 1 if none, 2 on
- * an error (as grep). As GNU grep, an input that is stdout's own file with lines left to read is
- * refused unless -c (Ulib.outputFile): its selected lines would be read back and selected again.
+ * an error (as grep). As GNU grep, an input that is stdout's own file is refused unless -c
+ * (Ulib.outputFile, readsBack): its selected lines would be read back and selected again.
  */
 import { O_RDONLY, type Program } from '../../interfaces/rv6.js';
 import { getopt, program, type Stat, type Ulib } from '../../runtime/ulib/index.js';

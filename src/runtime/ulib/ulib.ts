@@ -14,7 +14,7 @@
  * lent to or moved into a call in progress, which would be an ownership violation (a panic).
  */
 import {
-  DEV_CONSOLE, ERRNO, SEEK_CUR, T_DEVICE, T_DIR, T_FILE, type IoBuf, type Program, type Rv6, type StatBuf,
+  DEV_CONSOLE, ERRNO, T_DEVICE, T_DIR, T_FILE, type IoBuf, type Program, type Rv6, type StatBuf,
 } from '../../interfaces/rv6.js';
 import type { Sys } from '../sys.js';
 import type { RRef, RRefArray } from '../types.js';
@@ -301,12 +301,15 @@ export class Ulib {
     return typeof st !== 'number' && st.type === T_FILE ? st : null;
   }
 
-  /** Whether reading `fd` reads `out` (an outputFile) from before its end. */
+  /**
+   * Whether reading `fd` reads `out` (an outputFile): it is that very file. Even read from its end
+   * it would read back what is appended: another writer may refill it while the copy runs (`cat f
+   * >> f | pwd > f` grew f for ever after pwd's truncation emptied it for the check), and an
+   * append's bytes land after the reader.
+   */
   async readsBack(fd: number, out: Stat): Promise<boolean> {
     const st = await this.fstat(fd);
-    if (typeof st === 'number' || st.dev !== out.dev || st.ino !== out.ino) return false;
-    const at = await this.rv6.lseek(fd, 0, SEEK_CUR);
-    return at >= 0 && at < st.size;
+    return typeof st !== 'number' && st.dev === out.dev && st.ino === out.ino;
   }
 
   /** Whether `fd` is the console (a shell is interactive when its input is). */
