@@ -12,13 +12,12 @@ import {
 } from '../domains/fs/format.js';
 import { HostBytes } from '../host/bytes.js';
 import { fsck, type FsckResult } from '../host/fsck.js';
+import { tooSmallForImage } from '../host/image.js';
 import { formatSize } from './options.js';
 
 export const EXIT_CLEAN = 0;
 export const EXIT_DAMAGED = 1;
 export const EXIT_UNREADABLE = 2;
-/** The boot block and superblock of either variant (what host/fsck.ts reads first). */
-const MIN_IMAGE_BYTES = 8192;
 
 /** Read the superblock header for the summary; null when no rv6 magic is found. */
 function readSuperblock(image: string): { variant: Variant; sb: Superblock } | null {
@@ -57,9 +56,8 @@ export function register(program: Command): void {
       if (st.isDirectory()) return unreadable(image, 'is a directory, not an image file');
       if (!st.isFile() && !st.isBlockDevice()) return unreadable(image, 'not a regular file');
       // Its real size: fsck's own check sees only whole 512-byte blocks (a 1000-byte file as 512).
-      if (st.isFile() && st.size < MIN_IMAGE_BYTES) {
-        return unreadable(image, `not an rv6 file-system image: ${st.size} bytes, too small to hold one (at least ${MIN_IMAGE_BYTES})`);
-      }
+      const small = st.isFile() ? tooSmallForImage(st.size) : null;
+      if (small !== null) return unreadable(image, small);
       let head: { variant: Variant; sb: Superblock } | null;
       let r: FsckResult;
       try {

@@ -85,6 +85,14 @@ class DeferredFlushDevice implements BlockDevice {
   }
 }
 
+/** The boot block and superblock of either variant: a file smaller cannot be an rv6 image. */
+const MIN_IMAGE_BYTES = 8192;
+
+/** Why a file of `size` bytes is no rv6 image, or null if it may be one (its real size, not whole blocks). */
+export function tooSmallForImage(size: number): string | null {
+  return size < MIN_IMAGE_BYTES ? `not an rv6 file-system image: ${size} bytes, too small to hold one (at least ${MIN_IMAGE_BYTES})` : null;
+}
+
 export interface ImageFsOptions {
   /** One fsync at the end instead of the log's (for installs, see the header). */
   deferFlushes?: boolean;
@@ -118,6 +126,8 @@ export async function withImageFs<T>(image: string, what: string, fn: (fs: FileS
     throw new ImageError(`${what}: image ${image} does not exist (make one with: redleaf mkfs ${image})`);
   }
   if (!st.isFile()) throw new ImageError(`${what}: image ${image} is not a regular file`);
+  const small = tooSmallForImage(st.size);
+  if (small !== null) throw new ImageError(`${what}: ${image}: ${small}`);
   if (opts.refuseDamaged) refuseIfDamaged(image, what);
   let dev: FileBlockDevice;
   try {

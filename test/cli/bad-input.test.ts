@@ -259,14 +259,21 @@ test('cp out of an image the user may not write says why it needs write access',
   assert.match(r.stderr, /cannot open image .*ro\.img for writing \(EACCES\): mounting an image replays its log/);
 });
 
-test('fsck of a file too small to be an image gives its real size (not its whole 512-byte blocks)', (t) => {
+test('fsck, boot and cp on a file too small to be an image give its real size (not its whole 512-byte blocks)', (t) => {
   const d = tmpdir(t);
   for (const size of [0, 1000, 1500]) {
     const img = npath.join(d, `tiny-${size}.img`);
     nfs.writeFileSync(img, Buffer.alloc(size, 0xaa));
+    const said = new RegExp(`tiny-${size}\\.img: not an rv6 file-system image: ${size} bytes, too small to hold one \\(at least 8192\\)`);
     const r = run('fsck', img);
     assert.equal(r.status, 2, r.stdout + r.stderr);
-    assert.match(r.stderr, new RegExp(`tiny-${size}\\.img: not an rv6 file-system image: ${size} bytes, too small to hold one \\(at least 8192\\)`));
+    assert.match(r.stderr, said);
+    for (const args of [['boot', '--disk', img], ['cp', `${img}:/f`, npath.join(d, 'out')]]) {
+      const w = run(...args);
+      assert.equal(w.status, 1, w.stdout + w.stderr);
+      assert.match(w.stderr, said, args[0]);
+    }
+    assert.equal(nfs.statSync(img).size, size, 'the file is as it was');
   }
 });
 
