@@ -10,7 +10,9 @@
  *  - at most depth-1 commands per queue pair are outstanding (CIDs come from a pool of that size),
  *    so neither the SQ nor the CQ can overflow and a CID names exactly one command;
  *  - a command that timed out keeps its CID ("zombie") until the controller completes it or the
- *    controller is reset, so a late completion can never be credited to a newer command;
+ *    controller is reset, so a late completion can never be credited to a newer command; its
+ *    request is failed at once, but the controller may still move its data: its buffer is not
+ *    the caller's again until the controller is stopped (the nvme domain panics on a timeout);
  *  - every request ends exactly once: success, NVMe status error, timeout, or reset;
  *  - data is never copied: PRPs point at the caller's DmaBytes (addr + offset); PRP list pages are
  *    allocated once per CID and reused;

@@ -3,8 +3,8 @@
  * WAKE and interrupts from `sys.device`, queue memory from `sys.alloc.bytes`, and exports BDev.
  *
  * Config (`sys.config`): mode 'poll' (default) | 'interrupt'; queueDepth (default 256);
- * timeoutMs (default 5000); spinMs (poll mode: how long a call spins on the completion queue
- * before yielding to the event loop, default 2).
+ * timeoutMs (default 5000; a command past it panics the domain, see below); spinMs (poll mode:
+ * how long a call spins on the completion queue before yielding to the event loop, default 2).
  *
  * Invariants:
  *  - bring-up runs in init, synchronously: disable (a controller reset, dropping whatever a dead
@@ -14,7 +14,10 @@
  *    write buffers); the driver never touches their bytes;
  *  - every request moved in comes back in the result with `status` set, errors included, in the
  *    order it came (submitAndPoll moves each back as soon as it and all before it ended); nothing
- *    here throws on a bad request (a throw would be a panic).
+ *    here throws on a bad request (a throw would be a panic);
+ *  - a request goes back only once the controller is done with it: a command that timed out may
+ *    still move data, so a timeout is this domain's panic (the kernel stops the device before
+ *    anyone gets the buffers again), never an EIO with the buffer.
  */
 import { BLK_EINVAL, BLK_EIO, BLK_FLUSH, BLK_NVME_STATUS, BLK_READ, BLK_WRITE, type BDev, type BlkReq } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
@@ -81,6 +84,12 @@ export function init(sys: Sys): BDev {
     if (e === null) return 0;
     if (e.kind === 'status') return BLK_NVME_STATUS - ((e.sct << 8) | e.sc);
     if (e.kind === 'request') return BLK_EINVAL;
+    // A command that timed out is still the controller's: it may yet read or write its buffer
+    // (a slow controller, not a dead one). Handing the request back would let that DMA land in
+    // memory its caller, or whoever the heap gives it to next, owns. Only stopping the controller
+    // ends it, and the kernel does that (detach: bus mastering off, function reset) before it
+    // reclaims a dead driver's memory or the shadow recalls its requests to reissue them.
+    if (e.kind === 'timeout') sys.panic(`${e.message}; the controller may still be transferring its data`);
     return BLK_EIO;
   };
 
