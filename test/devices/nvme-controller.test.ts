@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MQES, REG, SC, sqTailDoorbell } from '../../src/devices/nvme/index.js';
+import { MQES, REG, SC, cqHeadDoorbell, sqTailDoorbell } from '../../src/devices/nvme/index.js';
 import { createPair, enableAdmin, rw, startRig, until, wake, type Cqe, type Rig } from './nvme-harness.js';
 
 const PAGE = 4096;
@@ -207,6 +207,39 @@ test('a full CQ holds commands back until the host frees entries', () => withRig
   assert.deepEqual(rest.map((c) => c.cid), [3, 4, 5, 6]);
   assert.equal(rest[3]!.sqhd, 7);
 }));
+
+test('an out-of-range CQ head doorbell holds commands back instead of overwriting completions', async () => {
+  // Both backends: the RAM one executes command by command, the file one also in runs and batches.
+  const dir = mkdtempSync(join(tmpdir(), 'nvme-cqhead-'));
+  const img = join(dir, 'disk.img');
+  writeFileSync(img, Buffer.alloc(1 << 20));
+  try {
+    for (const backend of [undefined, { kind: 'file' as const, path: img }]) {
+      await withRig(async (rig) => {
+        const admin = await enableAdmin(rig);
+        const q = await createPair(admin, 1, 8, 4);
+        const buf = rig.heap.alloc(PAGE);
+        // A host bug: a head past the 4-entry CQ. Nothing says which entries the host consumed,
+        // so the controller may post none (as for an out-of-range SQ tail, it waits for a sane value).
+        Atomics.store(rig.dev.bar0, cqHeadDoorbell(1), 100);
+        for (let i = 0; i < 7; i++) q.put(rw(2, i, 1, buf.addr));
+        q.ring();
+        await sleep(50);
+        const dw3 = (i: number): number => q.cq.getU32(i * 16 + 12);
+        assert.deepEqual([0, 1, 2, 3].map((i) => (dw3(i) >>> 16) & 1), [0, 0, 0, 0], 'no completion posted');
+        // A sane head again: every command completes, none lost.
+        Atomics.store(rig.dev.bar0, cqHeadDoorbell(1), 0);
+        wake(rig.dev);
+        const all = await q.reap(7);
+        assert.deepEqual(all.map((c) => c.cid), [0, 1, 2, 3, 4, 5, 6]);
+        assert.ok(all.every((c) => status(c) === 0));
+        assert.equal((await admin.run({ opc: 0x06, cdw10: 1, prp1: buf.addr })).sc, 0, 'the controller lives on');
+      }, backend);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 test('PRP lists: scattered pages, page offsets and chained list pages round-trip', () => withRig(async (rig) => {
   const admin = await enableAdmin(rig);

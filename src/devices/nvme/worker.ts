@@ -675,9 +675,17 @@ function execute(q: number, w: number): number {
 // ---------------------------------------------------------------------------------------------
 // Queue processing
 
+/**
+ * Whether CQ `cq` has no free entry. An out-of-range head doorbell (a host bug) says nothing of
+ * which entries the host consumed, so it counts as full (as in cqRoom): posting anyway would
+ * overwrite completions the host has not seen. The controller waits for a sane value.
+ */
 function cqFull(cq: number): boolean {
-  const next = cqTail[cq]! + 1 === cqSize[cq]! ? 0 : cqTail[cq]! + 1;
-  return next === Atomics.load(bar0, cqHeadDoorbell(cq));
+  const size = cqSize[cq]!;
+  const head = Atomics.load(bar0, cqHeadDoorbell(cq));
+  if (head >>> 0 >= size) return true;
+  const next = cqTail[cq]! + 1 === size ? 0 : cqTail[cq]! + 1;
+  return next === head;
 }
 
 function postCompletion(cq: number, dw0: number, sqhd: number, sqid: number, cid: number, status: number): void {
