@@ -18,7 +18,8 @@
  *    another file;
  *  - truncation frees blocks from the end, clears every pointer to a freed block in the same
  *    transaction, and stops at a budget of distinct metadata blocks, leaving a consistent, shorter
- *    file; callers loop over transactions until it reports done.
+ *    file; callers loop over transactions until it reports done. When it is done, the bytes of
+ *    the last kept block past the new size are zero (they read as zeros if the file grows);
  */
 import type { DmaBytes } from '../../runtime/types.js';
 import type { BlockAllocator } from './balloc.js';
@@ -495,8 +496,10 @@ export class InodeLayer {
       return true;
     }
     const keep = Math.ceil(newSize / g.bsize);
+    // Logged besides bitmap blocks: an indirect path per tree end (2 * levels), the inode's block,
+    // and the last kept block when its tail is zeroed (zeroTail).
     const ctx: TruncCtx = {
-      keep, bitmapBudget: Math.max(1, budget - 2 * g.levels - 1), touched: new Set(), stopped: false,
+      keep, bitmapBudget: Math.max(1, budget - 2 * g.levels - 2), touched: new Set(), stopped: false,
       lowFreed: Number.MAX_SAFE_INTEGER,
     };
     for (let level = g.levels; level >= 1 && !ctx.stopped; level--) {
@@ -519,10 +522,30 @@ export class InodeLayer {
     if (ctx.stopped) {
       ip.size = Math.min(ip.size, Math.max(newSize, ctx.lowFreed * g.bsize));
     } else {
+      if (newSize < ip.size) await this.zeroTail(ip, newSize);
       ip.size = newSize;
     }
     await this.iupdate(ip);
     return !ctx.stopped;
+  }
+
+  /**
+   * Zero the bytes of locked `ip`'s block holding offset `size` from there to the block's end
+   * (none when `size` is a block boundary or the block is a hole). A file shrunk into a block
+   * keeps the block; when it grows again (a hole past the end, or a write beyond it) those bytes
+   * must read as zeros, not as what the file held before. Logged, as any overwrite of file data
+   * an earlier transaction may have committed.
+   */
+  private async zeroTail(ip: Inode, size: number): Promise<void> {
+    const bs = this.g.bsize;
+    const boff = size % bs;
+    if (boff === 0) return;
+    const addr = await this.bmap(ip, (size - boff) / bs, false);
+    if (addr === 0) return;
+    const bp = await this.bc.bread(addr);
+    bp.data.fill(0, boff, bs - boff);
+    this.log.logWrite(bp);
+    this.bc.brelse(bp);
   }
 
   // -------------------------------------------------------------------------------------------
