@@ -280,6 +280,55 @@ test('fs domain: a damaged image mounts as -EUCLEAN with a log line naming the d
   }
 });
 
+test('fs domain: a directory claiming more blocks than the data area is -EUCLEAN, not a scan that outlives the deadline', async () => {
+  // The large variant's directory tree: every direct slot and every level of indirection leads to
+  // the directory's one real block, so a size of ~4 TiB reads as valid entries all the way. A
+  // lookup of a missing name would scan 2^30 blocks, holding the kernel thread until the domain's
+  // deadline killed it. No directory can have more blocks than the data area (it has no holes).
+  const bytes = 16 * MiB;
+  const g = geometryOf('large');
+  const ram = new RamBlockDevice(bytes, 512);
+  ram.writeAt(0, image('large', bytes));
+  const setup = await FileSystem.mount(ram, { alloc: hostAlloc });
+  await setup.mkdir('/d');
+  const inum = await setup.lookup('/d');
+  await setup.unmount();
+  const bs = g.bsize;
+  const sb = new DataView(ram.readAt(g.sbOffset, bs).buffer);
+  const nblocks = Number(sb.getBigUint64(24, true)), size = Number(sb.getBigUint64(16, true)), inodestart = sb.getUint32(40, true);
+  const inodePos = (inodestart + Math.floor(inum / g.ipb)) * bs + (inum % g.ipb) * g.inodeSize;
+  const dinode = ram.readAt(inodePos, g.inodeSize);
+  const dv = new DataView(dinode.buffer, dinode.byteOffset, g.inodeSize);
+  const block = dv.getUint32(16, true);
+  // Three indirect blocks in the (unused) last data blocks: each full of the level below.
+  const ind = [size - 3, size - 2, size - 1];
+  ind.forEach((b, l) => {
+    const entries = new DataView(new ArrayBuffer(bs));
+    for (let i = 0; i < g.nindirect; i++) entries.setUint32(i * 4, l === 0 ? block : ind[l - 1]!, true);
+    ram.writeAt(b * bs, new Uint8Array(entries.buffer));
+  });
+  for (let i = 0; i < g.ndirect; i++) dv.setUint32(16 + 4 * i, block, true);
+  ind.forEach((b, l) => dv.setUint32(16 + 4 * (g.ndirect + l), b, true));
+  dv.setBigUint64(8, BigInt(g.maxFileSize), true);
+  ram.writeAt(inodePos, dinode);
+  assert.ok(g.maxFileBlocks > nblocks);
+
+  const { k, lines } = kernelWithLog();
+  try {
+    const bdev = bootMembdev(k, { bytes });
+    await writeImageToBDev(k, bdev, ram.readAt(0, bytes));
+    const c = new Client(k, bootFs(k, 'membdev'));
+    assert.equal(await c.fs.mount(), 0);
+    assert.equal(await c.fs.open('/d/missing', O_RDONLY, 0), E('EUCLEAN'));
+    assert.ok(lines.some((l) => l.startsWith('[fs]') && /directory|inode/.test(l) && /data (area|blocks)/.test(l)), lines.join('\n'));
+    assert.equal(await c.fs.mkdir('/e', 0), 0, 'the rest of the file system works');
+    const fs = k.get('fs')!;
+    assert.ok(fs.live && fs.faults === 0, 'the fs domain did not die');
+  } finally {
+    k.shutdown();
+  }
+});
+
 test('fs domain over nvme behind the block shadow (image file, large variant): files across the indirect boundaries survive a new kernel', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'rl-fsdom-'));
   try {

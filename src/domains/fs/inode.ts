@@ -9,7 +9,7 @@
  *  - `valid` means the fields mirror the on-disk dinode; every change is written back with iupdate
  *    inside a transaction; fields are read or changed only with the inode's SleepLock held;
  *  - ilock refuses (EUCLEAN) an inode whose type is garbage or 0 (free), whose size exceeds the
- *    variant's maximum, or whose nlink is negative; bmap refuses block numbers outside the data
+ *    variant's maximum (a directory's: the data area), or whose nlink is negative; bmap refuses block numbers outside the data
  *    area; so corrupted metadata yields errors, never wild reads or hangs;
  *  - iput frees an inode (truncate, type 0) when the last reference goes and nlink is 0; it must
  *    run inside a transaction;
@@ -228,6 +228,12 @@ export class InodeLayer {
       if (d.type === T_FREE) throw ifFree ? ifFree() : corrupt(`inode ${ip.inum} is free (type 0) but in use`);
       if (d.nlink < 0) throw corrupt(`inode ${ip.inum}: negative link count ${d.nlink}`);
       if (!Number.isSafeInteger(d.size) || d.size > this.g.maxFileSize) throw corrupt(`inode ${ip.inum}: size ${d.size} exceeds the maximum ${this.g.maxFileSize}`);
+      // A directory has no holes, so each of its blocks is a data block of its own: a bigger one
+      // can only share blocks, and scanning what its size claims (up to 2^30 blocks in the large
+      // variant) would hold the domain past its deadline.
+      if (d.type === T_DIR && d.size > this.sb.nblocks * this.g.bsize) {
+        throw corrupt(`inode ${ip.inum}: directory of ${d.size} bytes, more than the ${this.sb.nblocks} blocks of the data area`);
+      }
       ip.type = d.type;
       ip.major = d.major;
       ip.minor = d.minor;
