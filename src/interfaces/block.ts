@@ -5,7 +5,9 @@
  * Errors are values, never exceptions (an exception escaping a domain is a panic): a request's
  * `status` is 0 on success, otherwise negative:
  *   -22 (EINVAL)  malformed request (bad op, lba, nblocks, or a missing / too small buffer);
- *   -5  (EIO)     the command timed out, the controller was reset, or recovery gave up;
+ *   -5  (EIO)     the controller was reset, or recovery gave up. (A command that times out is
+ *                 no status: the controller may still move its data, so the nvme driver dies on
+ *                 it — the kernel stops the device first — and the shadow reissues the call.)
  *   -(0x1000 + (SCT << 8 | SC))  the controller answered with an NVMe status (0x80 = LBA out of range).
  *
  * Ownership and recovery (ARCHITECTURE §5). How the block shadow (src/domains/bdev_shadow) makes
