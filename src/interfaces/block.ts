@@ -70,7 +70,10 @@ export interface BDev {
    * once all of them completed.
    */
   submitAndPoll(reqs: RRefDeque<RRef<BlkReq>>): Promise<RRefDeque<RRef<BlkReq>>>;
-  /** Write `data.byteLength / blockSize` blocks at `lba` from a borrowed buffer; 0 or an error. */
+  /**
+   * Write `data.byteLength / blockSize` blocks at `lba` from a borrowed buffer; 0 or an error (a
+   * length that is not a positive multiple of blockSize: BLK_EINVAL, nothing written).
+   */
   write(lba: number, data: Borrow<RRefArray<u8>>): Promise<number>;
   /** Make completed writes durable; 0 or an error. */
   flush(): Promise<number>;

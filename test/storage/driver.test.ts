@@ -40,6 +40,17 @@ async function singles(k: Kernel, bdev: BDev): Promise<void> {
   assert.equal(r.data!.getU8(2 * bs - 1), 0xab);
   r.drop();
   assert.equal(await bdev.flush(), 0);
+  // A borrowed write of a length that is not whole blocks is refused, not cut to whole blocks.
+  for (const bytes of [bs + 100, 100]) {
+    const odd = k.kit.allocBytes(KERNEL_OWNER, bytes, 4096) as unknown as RRefArray<number>;
+    odd.fill(0xcd);
+    assert.equal(await bdev.write(300, odd), -22, `a write of ${bytes} bytes`);
+    odd.drop();
+  }
+  let back = req(k, 0, 300, 1, bs);
+  back = await bdev.submit(back);
+  assert.equal(back.data!.getU8(0), 0xab, 'nothing of the refused writes reached the disk');
+  back.drop();
   // Malformed requests come back with -EINVAL, the buffer with them.
   for (const [lba, n, bytes] of [[bdev.blockCount(), 1, bs], [0, 2, bs], [-1, 1, bs]] as const) {
     let bad = req(k, 0, lba, n, bytes);

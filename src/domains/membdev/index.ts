@@ -56,7 +56,7 @@ export function init(sys: Sys, memory: RamDiskMemory): BDev {
       return dq;
     },
     async write(lba: number, data: RRefArray<number>) {
-      return run(1, lba, Math.floor(data.byteLength / bs), data);
+      return data.byteLength % bs === 0 ? run(1, lba, data.byteLength / bs, data) : BLK_EINVAL;
     },
     async flush() {
       return 0;

@@ -243,7 +243,7 @@ export function init(sys: Sys): BDev {
       return dq;
     },
     write(lba: number, data: RRefArray<number>) {
-      return one(1, lba, data, Math.floor(data.byteLength / bs));
+      return data.byteLength % bs === 0 ? one(1, lba, data, data.byteLength / bs) : Promise.resolve(BLK_EINVAL);
     },
     flush() {
       return one(2, 0, null, 0);
