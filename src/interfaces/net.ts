@@ -158,7 +158,9 @@ export interface NetApp {
    */
   serve(batch: number, ms: number): Promise<number>;
   /**
-   * Send `n` frames of `size` bytes (to the NIC's own MAC) to seed a loopback; returns frames sent.
+   * Send `n` frames of `size` bytes (to the NIC's own MAC) to seed a loopback; returns frames sent,
+   * or NET_EINVAL for an n that is not a whole number >= 0 or a size that is not a whole number
+   * from 38 (the template's UDP ports) to the app's buffer size (and at most 16 KiB).
    * From then on the app keeps the loop's size: frames lost in a driver restart behind a shadow are
    * re-seeded (stats: loopLost).
    */

@@ -54,6 +54,10 @@ export function newNetIo(sys: Sys, pcap: number, ccap: number): RRef<NetIo> {
 
 /** Largest batch run() takes. */
 export const MAX_BATCH = 1024;
+/** Shortest seed frame (NetApp.seed): writeFrame's template runs through the UDP ports, bytes 34..37. */
+const SEED_MIN_FRAME = 38;
+/** Longest: the NIC's largest TX frame (specs/nic-82599.md; the driver refuses a longer one). */
+const SEED_MAX_FRAME = 16 * 1024;
 /** Most queue pairs an app serves (a NIC's NetLink.queues beyond it: the first MAX_QUEUES). */
 const MAX_QUEUES = 16;
 
@@ -475,16 +479,22 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       return frames;
     },
     seed(n: number, size: number) {
+      // A frame is the template writeFrame builds (through its ports, byte 37) in one buffer: a
+      // longer one the driver refuses and a shorter one is not that frame, so either would stall
+      // the loop instead of seeding it.
+      if (!Number.isInteger(n) || n < 0 || !Number.isInteger(size) || size < SEED_MIN_FRAME || size > Math.min(bufSize, SEED_MAX_FRAME)) return NET_EINVAL;
       ensure(cap === 0 ? 32 : cap);
       if (loopSize === 0) inLoop = 0;
       loopSize = size;
       // Post RX buffers first, so looped-back frames find descriptors: on every queue in turn (RSS
       // spreads the loop over them), a batch at a time, so the pool is shared out evenly, and
-      // keeping the n buffers the seed itself needs.
+      // keeping the n buffers the seed itself needs: a batch never takes the pool below n (with
+      // a pool short of the ring, whole batches took it all, and the seed had nothing to send).
       posting: for (let k = 0; k < 64 && pool.length > n; k++) {
         for (let q = 0; q < queues; q++) {
           const rio = rxIos[q]!;
-          if (rxRoom(rio)) fill(rio, pool, cap, false);
+          const spare = pool.length - n;
+          if (spare > 0 && rxRoom(rio)) fill(rio, pool, Math.min(cap, (rio.pkts as Deque).length + spare), false);
           const flying = inLoop;
           const r = call(true, q, rio);
           if (r === null) { rxIos[q] = lost(rio); break posting; }
