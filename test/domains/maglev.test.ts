@@ -129,11 +129,52 @@ test('maglev hooks: a frame goes to the backend lookup() gives its 5-tuple; shor
       assert.equal(out, 60);
       const { src, dst, sport, dport, proto } = f.t;
       const id = hdrs.getUint16(i * HDR + 4, true);
-      assert.equal(id, byTuple.lookup(src, dst, sport, dport, proto), `frame ${i}: backend of its 5-tuple`);
+      // Ports are the flow's for TCP and UDP only (the others hash by their 3-tuple: see below).
+      const l4 = proto === 6 || proto === 17;
+      assert.equal(id, byTuple.lookup(src, dst, l4 ? sport : 0, l4 ? dport : 0, proto), `frame ${i}: backend of its 5-tuple`);
       assert.equal(hdrs.getUint32(i * HDR), 0x02000000, 'destination MAC: 02:00:00:00:<id>');
       assert.deepEqual([hdrs.getUint32(i * HDR + 6), hdrs.getUint16(i * HDR + 10)], [0x02000000, 0x0001], 'source MAC: the old destination');
     });
   }), { numRuns: 100 });
+});
+
+test('maglev hooks: fragments, IP options and protocols without ports go by their 3-tuple; IHL < 5 and truncated headers are dropped', () => {
+  const names = Array.from({ length: 64 }, (_, i) => `b${i}`);
+  const byTuple = new Maglev(names, { flowSlots: 1 << 10 });
+  const t = { src: 0x0a000001, dst: 0x0a010001, sport: 4321, dport: 80, proto: 17 };
+  const three = (proto: number): number => byTuple.lookup(t.src, t.dst, 0, 0, proto);
+  type Case = { what: string; len: number; set: (v: DataView, o: number, k: number) => void; want: number | 'drop' };
+  const cases: Case[] = [
+    // A datagram's first fragment has the ports, the later ones payload there: all must meet.
+    { what: 'first fragment (MF)', len: 60, set: (v, o) => v.setUint16(o + 20, 0x2000), want: three(17) },
+    { what: 'later fragment', len: 60, set: (v, o, k) => { v.setUint16(o + 20, 185); v.setUint32(o + 34, 0x9e3779b9 * (k + 1)); }, want: three(17) },
+    { what: 'last fragment', len: 60, set: (v, o, k) => { v.setUint16(o + 20, 370); v.setUint32(o + 34, k * 7919); }, want: three(17) },
+    // ICMP: bytes 34..37 are type, code and a checksum that changes with every echo.
+    { what: 'ICMP echo', len: 60, set: (v, o, k) => { v.setUint8(o + 23, 1); v.setUint32(o + 34, 0x08000000 | k); }, want: three(1) },
+    // IHL 6: bytes 34..37 are an option; the ports are past the header copy.
+    { what: 'IP options', len: 60, set: (v, o, k) => { v.setUint8(o + 14, 0x46); v.setUint32(o + 34, k); }, want: three(17) },
+    { what: 'IHL 4', len: 60, set: (v, o) => v.setUint8(o + 14, 0x44), want: 'drop' },
+    { what: 'IHL 0', len: 60, set: (v, o) => v.setUint8(o + 14, 0x40), want: 'drop' },
+    { what: 'header longer than the frame', len: 40, set: (v, o) => v.setUint8(o + 14, 0x47), want: 'drop' },
+  ];
+  for (const c of cases) {
+    const mg = new Maglev(names, { flowSlots: 1 << 10 });
+    const { prepare, process } = balancerHooks(mg);
+    const n = 16;
+    const hdrs = new DataView(new ArrayBuffer(n * HDR));
+    const lens = new DataView(new ArrayBuffer(n * 4));
+    for (let k = 0; k < n; k++) {
+      header(hdrs, k, t);
+      c.set(hdrs, k * HDR, k);
+      lens.setUint32(k * 4, c.len, true);
+    }
+    prepare!(hdrs, lens, n);
+    for (let k = 0; k < n; k++) {
+      const out = process(hdrs, k * HDR, c.len, k);
+      if (c.want === 'drop') assert.equal(out, 0, `${c.what}: dropped`);
+      else assert.equal(hdrs.getUint16(k * HDR + 4, true), c.want, `${c.what} ${k}: the backend of its 3-tuple`);
+    }
+  }
 });
 
 test('maglev: flow hashes are non-negative 31-bit integers (-1 stays free to mark "no flow")', () => {
