@@ -177,6 +177,20 @@ test('maglev hooks: fragments, IP options and protocols without ports go by thei
   }
 });
 
+test('maglev: a backend set of more than half the id limit can be set again, and changed to a subset and back', () => {
+  // Ids are stable and never reused: the limit (2^18 - 1 ids) is on names ever seen, not on the
+  // names seen plus the set being installed.
+  const names = Array.from({ length: 140_000 }, (_, i) => `b${i}`);
+  const mg = new Maglev(names, { flowSlots: 1 << 10 });
+  const first = mg.table.slice();
+  mg.setBackends(names);
+  mg.setBackends(names.slice(0, 70_000));
+  assert.ok(Math.max(...mg.table) < 70_000, 'the subset: every entry one of its backends');
+  mg.setBackends(names);
+  assert.deepEqual(mg.table, first, 'the whole set again: the table it had, by the ids it had');
+  assert.throws(() => new Maglev(Array.from({ length: 262_144 }, (_, i) => `c${i}`), { flowSlots: 1 << 10 }), /more than 262143 backends/);
+});
+
 test('maglev: flow hashes are non-negative 31-bit integers (-1 stays free to mark "no flow")', () => {
   fc.assert(fc.property(fc.nat(0xffffffff), fc.nat(0xffffffff), fc.nat(0xffffffff), fc.nat(0xff), (s, d, p, pr) => {
     const h = flowHash(s, d, p, pr);

@@ -180,7 +180,11 @@ export class Maglev {
   setBackends(backends: readonly string[]): void {
     const first = this.names.length === 0;
     if (new Set(backends).size !== backends.length) throw new RangeError('maglev: duplicate backend names');
-    if (this.names.length + backends.length > MAX_BACKENDS) throw new RangeError(`maglev: more than ${MAX_BACKENDS} backends`);
+    // Ids are never reused (see the header), so the limit is on names ever seen: a name already
+    // known takes no new id (counting the whole set refused setting a large set again).
+    let fresh = 0;
+    for (const b of backends) if (!this.ids.has(b)) fresh++;
+    if (this.names.length + fresh > MAX_BACKENDS) throw new RangeError(`maglev: more than ${MAX_BACKENDS} backends`);
     populate(backends, this.scratch);
     for (const b of backends) if (!this.ids.has(b)) { this.ids.set(b, this.names.length); this.names.push(b); }
     const alive = new Uint8Array(this.names.length);
