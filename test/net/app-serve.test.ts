@@ -56,6 +56,25 @@ test('serve() behind the NIC shadow: a driver crash in the middle is invisible t
   }
 });
 
+test('serve() behind the NIC shadow: a driver dying while the app waits for an interrupt, revived by another call meanwhile, is restarted once', { timeout: 120_000 }, async () => {
+  const boot = await bootNet({ backend: { kind: 'loopback' }, shadow: true, app: 'l2fwd' });
+  try {
+    const app = boot.app!;
+    const served = app.serve(32, 600); // an idle link: the app soon waits in Net.waitRx
+    await new Promise((r) => setTimeout(r, 150));
+    assert.ok(boot.appStats()!.rxWaits >= 1, 'the app is waiting for an interrupt');
+    boot.kernel.injectFault(boot.driverName!, 'now');
+    assert.equal(boot.netStats().restarts, 1, 'the stats call met the death and revived the driver');
+    await served;
+    const s = boot.netStats();
+    assert.equal(s.restarts, 1, 'the wait that met the same death did not restart the new instance again');
+    assert.equal(boot.kernel.get(boot.driverName!)!.faults, 1);
+    assert.equal(boot.appStats()!.rpcErrors, 0);
+  } finally {
+    await boot.stop();
+  }
+});
+
 test('serve() with no shadow: the driver dying ends it, the RpcError counted', { timeout: 120_000 }, async () => {
   const boot = await bootNet({ backend: pktgen, app: 'l2fwd' });
   try {

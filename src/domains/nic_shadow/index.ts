@@ -396,11 +396,15 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
       return plain((d) => d.setInterrupts(on));
     },
     async waitRx(timeoutMs: number) {
+      // The wait spans time in which another call may meet the death and revive the driver: the
+      // wait's instance is dead then, but the current one is not, and reviving again would kill
+      // it with every buffer it holds (counted lost).
+      const restarts = sup.restarts();
       try {
         return await drv.waitRx(timeoutMs);
       } catch (e) {
         if (!died(e)) throw e;
-        revive(null);
+        if (sup.restarts() === restarts) revive(null);
         return 1; // poll after a restart
       }
     },
