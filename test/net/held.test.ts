@@ -178,6 +178,25 @@ test('NIC shadow, two queues: what a crash kills comes back, RX buffers re-poste
   });
 });
 
+test('NIC shadow: owed buffers are paid into a malformed NetIo (collectLens shorter than collect) only as far as its lengths go: the call is refused, the shadow lives', async () => {
+  await withPool(async (boot, pool) => {
+    const { kernel, net } = boot;
+    const tx = send(boot, pool, 0, 5); // frames in flight at the crash: owed to the caller after it
+    kernel.injectFault(boot.driverName!, 'now');
+    let bad = kernel.kit.allocStruct(0, 'NetIo') as unknown as RRef<NetIo>;
+    bad.pkts = kernel.kit.allocDeque(0, 1) as never;
+    bad.collect = kernel.kit.allocDeque(0, 8) as never;
+    bad.collectLens = kernel.kit.allocArray(0, 'u32', 1) as never;
+    bad = net.rxSubmitAndPoll(0, bad);
+    assert.equal(bad.status, -22, 'refused by the driver');
+    assert.ok(bad.collect!.length <= 1, 'paid no more than its lengths can describe');
+    assert.equal(bad.count, bad.collect!.length);
+    assert.ok(kernel.get(boot.netName)!.live, 'the shadow lives');
+    assert.equal(boot.netStats().restarts, 1);
+    takeAllBack(boot, pool, [tx, bad]);
+  });
+});
+
 test('NIC shadow: a faulty driver claiming a million held buffers is not believed: a crash re-posts, counts and replaces only what came back', () => {
   const kernel = new Kernel({ physBytes: 32 << 20, log: () => {} });
   try {

@@ -292,7 +292,11 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     const cl = io.collectLens;
     if (co !== null && cl !== null) {
       const n = co.length;
-      const added = co.moveFrom(owed, co.capacity - n);
+      // Room is what both collect and its lengths can hold: a caller's malformed NetIo (lengths
+      // shorter than collect: the driver refused it) would otherwise have the fill below throw,
+      // and the shadow, which nothing restarts, die of a caller's mistake.
+      const room = Math.min(co.capacity, cl.byteLength >>> 2) - n;
+      const added = room > 0 ? co.moveFrom(owed, room) : 0;
       if (added > 0) {
         cl.fill(0, n * 4, added * 4);
         io.count = io.count + added;
