@@ -154,7 +154,7 @@ export interface NetApp {
    * Forward ('fwd') for `ms` milliseconds with batches of `batch` in interrupt mode: the Net's RX
    * interrupts are on for the duration (setInterrupts), and whenever a poll finds nothing the app
    * sleeps in Net.waitRx until a frame arrives instead of polling on (stats: rxWaits), so a quiet
-   * link costs next to no CPU. Returns frames forwarded (NET_EINVAL for a bad batch).
+   * link costs next to no CPU. Returns frames forwarded (NET_EINVAL for a bad batch or a NaN ms).
    */
   serve(batch: number, ms: number): Promise<number>;
   /**

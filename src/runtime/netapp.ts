@@ -452,7 +452,8 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       return pump(rxOn, txOn, batch, ms, false);
     },
     async serve(batch: number, ms: number) {
-      if (!(batch >= 1 && batch <= MAX_BATCH)) return NET_EINVAL;
+      // A NaN time never compares as up: the loop would wait for interrupts for ever.
+      if (!(batch >= 1 && batch <= MAX_BATCH) || Number.isNaN(ms)) return NET_EINVAL;
       ensure(batch);
       templated = false;
       const end = sys.now() + ms;

@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bootNet } from '../../src/host/net.js';
-import type { NetLink } from '../../src/interfaces/index.js';
+import { NET_EINVAL, type NetLink } from '../../src/interfaces/index.js';
 import type { RRef } from '../../src/runtime/types.js';
 
 const RATE = 2000; // frames per second: a quiet link, so the app sleeps between frames
@@ -70,6 +70,21 @@ test('serve() behind the NIC shadow: a driver dying while the app waits for an i
     assert.equal(s.restarts, 1, 'the wait that met the same death did not restart the new instance again');
     assert.equal(boot.kernel.get(boot.driverName!)!.faults, 1);
     assert.equal(boot.appStats()!.rpcErrors, 0);
+  } finally {
+    await boot.stop();
+  }
+});
+
+test('serve() refuses a NaN time (NET_EINVAL) at once instead of waiting for interrupts for ever', { timeout: 120_000 }, async () => {
+  const boot = await bootNet({ backend: { kind: 'loopback' }, app: 'l2fwd' });
+  try {
+    const app = boot.app!;
+    const t0 = performance.now();
+    const r = await Promise.race([app.serve(32, Number.NaN), new Promise<string>((res) => setTimeout(() => res('still serving'), 2000))]);
+    assert.equal(r, NET_EINVAL);
+    assert.ok(performance.now() - t0 < 1000);
+    assert.equal(boot.appStats()!.rxWaits, 0, 'it never waited');
+    assert.equal(await app.serve(32, 0), 0, 'no time: nothing forwarded, no error');
   } finally {
     await boot.stop();
   }
