@@ -249,6 +249,19 @@ test('maglev: connection tracking against a reference table, over lookups and ba
   }), { numRuns: 150 });
 });
 
+test('maglev: setting the backend set it already has is no change: idle flows keep their pins however often it is set', () => {
+  // A control plane that re-applies its desired state (backends(n) with the current n) must not
+  // age the kept epochs: each no-op used to end one, and MAX_EPOCHS of them dropped the pins.
+  const names = Array.from({ length: 10 }, (_, i) => `n${i}`);
+  const mg = new Maglev(names, { flowSlots: 1 << 12 });
+  const FLOWS = 2000;
+  const first = Array.from({ length: FLOWS }, (_, f) => mg.lookup(0x0a000000 + f, 0x0a010001, 2000, 80, 17));
+  const kept = [...names, 'extra'];
+  mg.setBackends(kept); // one real change (entries move to the new backend)
+  for (let k = 0; k <= MAX_EPOCHS; k++) mg.setBackends([...kept]);
+  for (let f = 0; f < FLOWS; f++) assert.equal(mg.lookup(0x0a000000 + f, 0x0a010001, 2000, 80, 17), first[f], `flow ${f}`);
+});
+
 test('maglev: a flow idle across MAX_EPOCHS backend-set changes keeps its backend', () => {
   const names = Array.from({ length: 10 }, (_, i) => `n${i}`);
   const mg = new Maglev(names, { flowSlots: 1 << 12 });

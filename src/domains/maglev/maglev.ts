@@ -149,6 +149,8 @@ export class Maglev {
   private readonly ids = new Map<string, number>();
   private readonly names: string[] = [];
   private alive = new Uint8Array(0);
+  /** The backend set as last set, in its order. */
+  private current: readonly string[] = [];
   private readonly mask: number;
   /** The flow cache: SLOT_WORDS words per slot (see the header). */
   private readonly cache: Int32Array;
@@ -179,6 +181,10 @@ export class Maglev {
    */
   setBackends(backends: readonly string[]): void {
     const first = this.names.length === 0;
+    // The set it already has, in the same order (the table depends on the order): no change, so no
+    // epoch ends. A control plane re-applying its state ended one each time, and after MAX_EPOCHS
+    // of those, idle flows through changed entries lost their pins.
+    if (!first && backends.length === this.current.length && backends.every((b, i) => b === this.current[i])) return;
     if (new Set(backends).size !== backends.length) throw new RangeError('maglev: duplicate backend names');
     // Ids are never reused (see the header), so the limit is on names ever seen: a name already
     // known takes no new id (counting the whole set refused setting a large set again).
@@ -203,6 +209,7 @@ export class Maglev {
       this.table[i] = id;
     }
     this.alive = alive;
+    this.current = backends.slice();
   }
 
   backendName(id: number): string {
