@@ -10,6 +10,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { bootNet } from '../host/net.js';
 import type { NicBackendConfig } from '../devices/nic/index.js';
 import { numberOption } from './options.js';
+import { MAX_APP_BACKENDS } from '../domains/maglev/index.js';
 
 /** Most frames per second a paced pktgen is asked for (10 GbE line rate at 60-byte frames is 14,880,952). */
 const MAX_RATE = 100_000_000;
@@ -60,7 +61,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'loopback: frames to seed the loop with', numberOption('--seed', 1, 100000), 256)
     .option('--crash-every <s>', 'inject a driver fault every s seconds (use with --shadow)', numberOption('--crash-every', 0.01, 3600, false))
     .option('--interrupts', 'interrupt mode: sleep until an RX interrupt when there is nothing to receive, instead of polling', false)
-    .option('--backends <n>', 'maglev: backend servers to balance over (each gets a near-equal share of the 65,537-entry table)', numberOption('--backends', 1, 65537), 16)
+    .option('--backends <n>', 'maglev: backend servers to balance over (each gets a near-equal share of the 65,537-entry table)', numberOption('--backends', 1, MAX_APP_BACKENDS), 16)
     .option('--drop-backend-every <s>', 'maglev: remove its last backend every s seconds, a backend-set change under traffic (flows of the others keep their backend)', numberOption('--drop-backend-every', 0.01, 3600, false))
     .option('--queues <n>', 'queue pairs of the NIC (flows spread over them by RSS; the app serves every one)', numberOption('--queues', 1, 16), 1)
     .action(async (app: string, o: { backend: string; ifname: string; seconds: number; shadow: boolean; batch: number; frameSize: number; flows: number; rate: 'unpaced' | 'line' | number; seed: number; crashEvery?: number; dropBackendEvery?: number; interrupts: boolean; queues: number; backends: number }) => {

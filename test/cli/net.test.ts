@@ -70,7 +70,7 @@ test('net l2fwd on loopback behind the shadow, the driver crashed under it: rest
 
 test('net refuses bad arguments with a message naming them', () => {
   const cases: [string[], RegExp][] = [
-    [['maglev', '--backends', '0'], /--backends must be a whole number in 1\.\.65537/],
+    [['maglev', '--backends', '0'], /--backends must be a whole number in 1\.\.65536/],
     [['maglev', '--flows', '0'], /--flows must be a whole number/],
     [['l2fwd', '--batch', '1.5'], /--batch must be a whole number in 1\.\.1024/],
     [['l2fwd', '--rate', 'fast'], /--rate must be 'unpaced', 'line' or frames per second/],

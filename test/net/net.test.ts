@@ -13,7 +13,7 @@ import * as npath from 'node:path';
 import { bootNet } from '../../src/host/net.js';
 import { Kernel } from '../../src/kernel/kernel.js';
 import { artifactPath } from '../../src/kernel/paths.js';
-import type { Net, NetApp, NetAppStats, NetIo } from '../../src/interfaces/index.js';
+import { NET_EINVAL, type Net, type NetApp, type NetAppStats, type NetIo } from '../../src/interfaces/index.js';
 import type { RRef, RRefArray, RRefDeque } from '../../src/runtime/types.js';
 import { describeProgress, hostIo, runUntil } from './helpers.js';
 
@@ -296,6 +296,18 @@ test('maglev domain: backends(n) changes the backend set under live flows (survi
     assert.equal(kernel.bind<NetApp>('l2fwd').backends(4), -95, 'l2fwd: EOPNOTSUPP');
   } finally {
     kernel.shutdown();
+  }
+});
+
+test('maglev domain: at most 65,536 backends (a frame names its backend in 16 bits of its MAC): more is refused at load, the last id fits', async () => {
+  const refused = bootNet({ backend: { kind: 'loopback' }, app: 'maglev', appConfig: { backends: 65537, flowSlots: 1 << 10 } });
+  await assert.rejects(refused, /backends 65537 must be a whole number in 1\.\.65536/);
+  const boot = await bootNet({ backend: { kind: 'loopback' }, app: 'maglev', appConfig: { backends: 65536, flowSlots: 1 << 10 } });
+  try {
+    assert.equal(boot.app!.backends(65536), 65536);
+    assert.equal(boot.app!.backends(65537), NET_EINVAL);
+  } finally {
+    await boot.stop();
   }
 });
 

@@ -29,8 +29,15 @@ const HEADER_BYTES = 38;
  */
 export const HEADER_STRIDE = 40;
 
+/**
+ * Backends the domain balances over, at most: a frame names its backend in 16 bits of the
+ * destination MAC, so backend 65,536 would be sent to backend 0.
+ */
+export const MAX_APP_BACKENDS = 1 << 16;
+
 export function init(sys: Sys, net: Net): NetApp {
   const n = typeof sys.config.backends === 'number' ? sys.config.backends : 16;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_APP_BACKENDS) return sys.panic(`maglev: backends ${n} must be a whole number in 1..${MAX_APP_BACKENDS} (a frame names its backend in 16 bits)`);
   const slots = typeof sys.config.flowSlots === 'number' ? sys.config.flowSlots : DEFAULT_FLOW_SLOTS;
   const names: string[] = [];
   for (let i = 0; i < n; i++) names.push(`10.2.${i >>> 8}.${i & 255}:80`);
