@@ -233,6 +233,24 @@ test('l2fwd domain swaps the MAC addresses of every frame and sends it back; rec
   }
 });
 
+test('l2fwd domain drops runts shorter than an Ethernet header instead of sending bytes past their end', () => {
+  const kernel = new Kernel({ physBytes: 32 << 20, log: () => {} });
+  try {
+    const entries = [udp(0x0a000001, 1001), udp(0x0a000002, 1002).slice(0, 6), udp(0x0a000003, 1003), udp(0x0a000004, 1004).slice(0, 13)];
+    const sent: Uint8Array[] = [];
+    kernel.load(artifactPath('l2fwd'), { imports: [{ object: fakeNet(entries, sent) }], config: { pool: 8 } });
+    const app = kernel.bind<NetApp>('l2fwd');
+    const st = (): RRef<NetAppStats> => app.stats(kernel.kit.allocStruct(0, 'NetAppStats') as unknown as RRef<NetAppStats>);
+    runUntil(app, 'fwd', () => st().rxFrames >= entries.length, 5000);
+    assert.deepEqual(sent.map((f) => f.length), [64, 64], 'the two whole frames, not the runts');
+    assert.equal(st().dropped, 2);
+    assert.equal(app.shutdown(), 8);
+    kernel.terminate('l2fwd');
+  } finally {
+    kernel.shutdown();
+  }
+});
+
 test('maglev domain: each flow always goes to the same backend; flows spread over backends', () => {
   const kernel = new Kernel({ physBytes: 64 << 20, log: () => {} });
   try {

@@ -1,6 +1,7 @@
 /**
  * l2fwd: RedLeaf's layer-2 forwarder as a domain on a `Net` import: every received frame has its
- * destination and source MAC addresses swapped and is sent back out. Config (sys.config): pool
+ * destination and source MAC addresses swapped and is sent back out (a runt shorter than an
+ * Ethernet header is dropped). Config (sys.config): pool
  * (buffers, default 2048), bufSize (default 2048), txFrameSize (tx mode, default 60).
  * The app engine (netapp.ts) hands it a local copy of every frame's first 12 bytes and writes
  * them back to the whole batch at once; swapMacs (on a buffer handle) is the same swap for
@@ -10,6 +11,9 @@ import type { Net, NetApp } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
 import type { RRefArray } from '../../runtime/types.js';
 import { makeApp } from '../../runtime/netapp.js';
+
+/** Destination MAC, source MAC, ethertype. */
+const ETH_HEADER = 14;
 
 /** Bytes 0..11 (destination then source MAC) as little-endian words w0 w1 w2 = d0-d3 d4 d5 s0 s1 s2-s5: word k of the swap takes (lo >>> 16) | (hi << 16). */
 const half = (lo: number, hi: number): number => (lo >>> 16) | (hi << 16);
@@ -22,6 +26,9 @@ const half = (lo: number, hi: number): number => (lo >>> 16) | (hi << 16);
  * micro-benchmark of the same code with and without ticks (the domain path takes ~160 ns).
  */
 function swapFrame(v: DataView, o: number, len: number): number {
+  // A frame shorter than an Ethernet header has no two MACs: swapping them would send the stale
+  // bytes past its end (a previous frame's, in the same buffer) as its destination.
+  if (len < ETH_HEADER) return 0;
   const w0 = v.getUint32(o, true);
   const w1 = v.getUint32(o + 4, true);
   const w2 = v.getUint32(o + 8, true);
