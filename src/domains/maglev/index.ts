@@ -3,8 +3,9 @@
  * IPv4 frame it looks the 5-tuple up (flow cache, then the 65,537-entry table) and forwards the
  * frame to the chosen backend: destination MAC 02:00:00:00:<id, 16 bits little-endian>, source MAC
  * the NIC's own. Non-IPv4 frames are dropped, and so are malformed ones (IHL < 5, a header longer
- * than the frame) and frames shorter than the header it reads (38 bytes; none is, on the wire). The ports are part of the flow only where they are the flow's and in the
- * header copy: TCP and UDP, not a fragment, no IP options. Every other frame is hashed by its
+ * than the frame) and frames shorter than the header it reads (38 bytes; none is, on the wire).
+ * The ports are part of the flow only where they are the flow's and in the header copy: TCP and
+ * UDP, not a fragment, no IP options. Every other frame is hashed by its
  * 3-tuple (addresses, protocol; ports 0), as the NIC's RSS does and as Maglev handles fragments:
  * a later fragment carries payload where the first one carries the ports, and so do other
  * protocols (ICMP's checksum), so reading them as ports sent one datagram's fragments, or one
