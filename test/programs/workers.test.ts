@@ -53,7 +53,11 @@ test('a program stuck in native code is preempted; the shell carries on', async 
 test('kill ends a program stuck in native code at once, not at its deadline', async () => {
   await withSession(
     async (s) => {
-      const pid = /\[(\d+)\]/.exec(await s.run(`rv6_probe '["echo","entering"]' '["regexBomb",32]' &`))![1]!;
+      // Not s.run: the job's own output may come after the prompt that follows `[pid]`.
+      const from = s.out.length;
+      s.type(`rv6_probe '["echo","entering"]' '["regexBomb",32]' &\n`);
+      await s.until(() => /\[\d+\]\n\$ /.test(s.out.slice(from)), 'the job started and the prompt');
+      const pid = /\[(\d+)\]/.exec(s.out.slice(from))![1]!;
       // Its thread may take a while to start on a busy machine: wait until it said it goes on into the regular expression.
       await s.until(() => s.out.includes('"r":"entering"'), 'the probe to start');
       await sleep(100); // it is in the regular expression now
