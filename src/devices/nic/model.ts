@@ -248,7 +248,9 @@ export class NicModel {
 
   private enableRx(q: number): void {
     const b = this.bar0;
-    const n = this.ringEntries(Atomics.load(b, R.RDBAL(q)), Atomics.load(b, R.RDBAH(q)), Atomics.load(b, R.RDLEN(q)));
+    // The base is read once: checked and used as one value, whatever the driver writes meanwhile.
+    const base = Atomics.load(b, R.RDBAL(q)) >>> 0;
+    const n = this.ringEntries(base, Atomics.load(b, R.RDBAH(q)), Atomics.load(b, R.RDLEN(q)));
     const srr = Atomics.load(b, R.SRRCTL(q));
     const bsize = (srr & R.SRRCTL_BSIZE_MASK) * 1024;
     const head = Atomics.load(b, R.RDH(q)) >>> 0;
@@ -258,7 +260,7 @@ export class NicModel {
       Atomics.and(b, R.RXDCTL(q), ~R.XDCTL_ENABLE);
       return;
     }
-    this.rxBase[q] = Atomics.load(b, R.RDBAL(q)) >>> 0;
+    this.rxBase[q] = base;
     this.rxBsize[q] = bsize;
     this.rxHead[q] = head;
     this.rxTail[q] = tail;
@@ -268,14 +270,15 @@ export class NicModel {
 
   private enableTx(q: number): void {
     const b = this.bar0;
-    const n = this.ringEntries(Atomics.load(b, R.TDBAL(q)), Atomics.load(b, R.TDBAH(q)), Atomics.load(b, R.TDLEN(q)));
+    const base = Atomics.load(b, R.TDBAL(q)) >>> 0; // read once, as enableRx's
+    const n = this.ringEntries(base, Atomics.load(b, R.TDBAH(q)), Atomics.load(b, R.TDLEN(q)));
     const head = Atomics.load(b, R.TDH(q)) >>> 0;
     if (n === 0 || head >= n || (Atomics.load(b, R.TDT(q)) >>> 0) >= n) {
       this.refuse(R.ERR_TXQ_CFG);
       Atomics.and(b, R.TXDCTL(q), ~R.XDCTL_ENABLE);
       return;
     }
-    this.txBase[q] = Atomics.load(b, R.TDBAL(q)) >>> 0;
+    this.txBase[q] = base;
     this.txHead[q] = head;
     this.txStageLen[q] = 0;
     this.txStageBad[q] = 0;
