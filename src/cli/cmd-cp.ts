@@ -14,6 +14,7 @@ import { Command } from 'commander';
 import { FsError, O_CREATE, O_RDONLY, O_TRUNC, O_WRONLY } from '../domains/fs/fs.js';
 import { geometryOf, T_DIR } from '../domains/fs/format.js';
 import { withImageFs } from '../host/image.js';
+import { hostReason, replaceFile } from '../host/host-files.js';
 import { fileBlocks } from '../host/mkfs.js';
 import { parseImageRef, type ImageRef } from './options.js';
 
@@ -112,57 +113,49 @@ async function hostToImage(src: string, dst: ImageRef, check: boolean): Promise<
 }
 
 /**
- * A host file to copy into. A regular file (new or existing) is written under a temporary name
- * next to it and renamed into place by commit(), so a copy that fails part-way (a damaged image)
- * leaves no empty or partial file and an existing one as it was; anything else (a device, a FIFO)
- * is written in place. abandon() (always, after commit or not) closes it and removes what commit
- * did not keep.
+ * Write the host file `target` with `fill(fd)`, returning what fill does. A regular file, new or
+ * existing, is made whole or not at all (replaceFile: a copy that fails part-way, reading a
+ * damaged image, leaves no partial file and an existing one as it was), with an existing file's
+ * mode, made durable; a symbolic link's file is replaced, not the link. Anything else (a device,
+ * a FIFO) is written in place and not fsynced (fsync of /dev/null is EINVAL).
  */
-function openHostTarget(target: string): { fd: number; commit(): void; abandon(): void } {
-  let st: nfs.Stats | undefined;
-  try {
-    st = nfs.statSync(target);
-  } catch {
-    st = undefined;
-  }
+async function writeHostFile(target: string, fill: (fd: number) => Promise<number>): Promise<number> {
   const fail = (e: unknown): never => {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'EISDIR' ? 'is a directory' : code === 'ENOENT' ? 'directory does not exist' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
-    throw new CpError(`cp: ${target}: ${why}`);
+    throw new CpError(`cp: ${target}: ${hostReason(e, { ENOENT: 'directory does not exist' })}`);
   };
+  const st = nfs.statSync(target, { throwIfNoEntry: false });
   if (st?.isDirectory()) fail({ code: 'EISDIR' });
-  const inPlace = st !== undefined && !st.isFile();
+  const open = (path: string, flags: string): number => {
+    try {
+      return nfs.openSync(path, flags, st?.mode);
+    } catch (e) {
+      return fail(e);
+    }
+  };
+  /** fill(fd), then, for a file that replaces `target`, made durable with the old one's mode (not the umask's). */
+  const written = async (fd: number, replacing: boolean): Promise<number> => {
+    try {
+      const n = await fill(fd);
+      if (replacing) {
+        nfs.fsyncSync(fd);
+        if (st !== undefined) nfs.fchmodSync(fd, st.mode);
+      }
+      return n;
+    } finally {
+      nfs.closeSync(fd);
+    }
+  };
+  if (st !== undefined && !st.isFile()) return written(open(target, 'w'), false);
   let path = target;
   try {
-    if (st !== undefined && !inPlace) {
+    if (st !== undefined) {
       nfs.accessSync(target, nfs.constants.W_OK);
-      path = nfs.realpathSync(target); // a symbolic link's file is replaced, not the link
+      path = nfs.realpathSync(target);
     }
   } catch (e) {
     fail(e);
   }
-  const tmp = inPlace ? path : `${path}.partial-${process.pid}`;
-  let fd = -1;
-  try {
-    fd = nfs.openSync(tmp, inPlace ? 'w' : 'wx', st?.mode);
-  } catch (e) {
-    fail(e);
-  }
-  let kept = inPlace;
-  return {
-    fd,
-    commit(): void {
-      kept = true;
-      if (inPlace) return; // a device or FIFO: nothing to make durable (fsync of /dev/null is EINVAL)
-      nfs.fsyncSync(fd);
-      if (st !== undefined) nfs.fchmodSync(fd, st.mode);
-      nfs.renameSync(tmp, path);
-    },
-    abandon(): void {
-      nfs.closeSync(fd);
-      if (!kept) nfs.rmSync(tmp, { force: true });
-    },
-  };
+  return replaceFile(path, (tmp) => written(open(tmp, 'wx'), true));
 }
 
 async function imageToHost(src: ImageRef, dst: string): Promise<string> {
@@ -182,8 +175,7 @@ async function imageToHost(src: ImageRef, dst: string): Promise<string> {
     }
     try {
       const size = (await fs.fstat(f)).size;
-      const out = openHostTarget(target);
-      try {
+      const copied = await writeHostFile(target, async (fd) => {
         const buf = new Uint8Array(CHUNK);
         let off = 0;
         while (off < size) {
@@ -195,14 +187,12 @@ async function imageToHost(src: ImageRef, dst: string): Promise<string> {
           }
           if (n <= 0) throw new CpError(`cp: ${where}: unexpected end of file at ${off} of ${size} bytes`);
           let d = 0;
-          while (d < n) d += nfs.writeSync(out.fd, buf, d, n - d);
+          while (d < n) d += nfs.writeSync(fd, buf, d, n - d);
           off += n;
         }
-        out.commit();
-        return `${where} -> ${target} (${off} bytes)`;
-      } finally {
-        out.abandon();
-      }
+        return off;
+      });
+      return `${where} -> ${target} (${copied} bytes)`;
     } finally {
       await fs.close(f);
     }

@@ -5,11 +5,12 @@
  * `redleaf disk info IMAGE [--block-size 512|4096]`: boot the controller and the nvme driver
  * domain on it and print what Identify reports.
  */
-import { accessSync, closeSync, constants, ftruncateSync, openSync, renameSync, rmSync, statSync, type Stats } from 'node:fs';
+import { accessSync, closeSync, constants, ftruncateSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Command } from 'commander';
 import { formatSize, sizeOption } from './options.js';
 import { bootStorage } from '../host/storage.js';
+import { hostReason, replaceFile } from '../host/host-files.js';
 
 export function register(program: Command): void {
   const disk = program.command('disk').description('disk images: create, info');
@@ -20,16 +21,11 @@ export function register(program: Command): void {
     .requiredOption('--size <size>', 'image size, e.g. 512M or 1G', sizeOption('--size'))
     .option('--force', 'overwrite an existing file', false)
     .option('--block-size <n>', 'block size the image is meant for (512 or 4096)', '512')
-    .action((image: string, o: { size: number; force: boolean; blockSize: string }) => {
+    .action(async (image: string, o: { size: number; force: boolean; blockSize: string }) => {
       const bs = Number(o.blockSize);
       if (bs !== 512 && bs !== 4096) throw new Error(`--block-size must be 512 or 4096, got ${o.blockSize}`);
       if (o.size % bs !== 0) throw new Error(`size ${o.size} is not a multiple of the ${bs}-byte block size`);
-      let st: Stats | undefined;
-      try {
-        st = statSync(image);
-      } catch {
-        st = undefined;
-      }
+      const st = statSync(image, { throwIfNoEntry: false });
       if (st?.isDirectory()) throw new Error(`disk create: ${image} is a directory`);
       if (st && !o.force) throw new Error(`${image} exists already; use --force to overwrite it`);
       if (st && !st.isFile()) throw new Error(`disk create: ${image} is not a regular file; refusing to overwrite it`);
@@ -40,25 +36,21 @@ export function register(program: Command): void {
           throw new Error(`disk create: ${image} is not writable; refusing to replace it`);
         }
       }
-      const tmp = `${resolve(image)}.partial-${process.pid}`;
       try {
-        const fd = openSync(tmp, 'wx');
-        try {
-          ftruncateSync(fd, o.size);
-        } finally {
-          closeSync(fd);
-        }
-        renameSync(tmp, image);
+        await replaceFile(resolve(image), (tmp) => {
+          const fd = openSync(tmp, 'wx');
+          try {
+            ftruncateSync(fd, o.size);
+          } finally {
+            closeSync(fd);
+          }
+        });
       } catch (e) {
-        rmSync(tmp, { force: true });
-        const code = (e as NodeJS.ErrnoException).code;
-        const why: Partial<Record<string, string>> = {
+        const why = hostReason(e, {
           ENOENT: `directory ${dirname(resolve(image))} does not exist`,
-          EACCES: 'permission denied',
           EFBIG: `${formatSize(o.size)} is more than the host's file system allows for one file`,
-          ENOSPC: 'no space left on the host device',
-        };
-        throw new Error(`disk create: cannot create ${image}: ${(code && why[code]) ?? (e as Error).message}`);
+        });
+        throw new Error(`disk create: cannot create ${image}: ${why}`);
       }
       console.log(`created ${image}: ${formatSize(o.size)} (${o.size / bs} blocks of ${bs} bytes)`);
     });

@@ -107,12 +107,8 @@ function checkArgs(image: string, o: MkfsCliOptions): { blocks: number } {
 
 /** What identifies a file's state: an image whose state has not changed was not touched. */
 function fileState(path: string): string | null {
-  try {
-    const st = nfs.statSync(path, { bigint: true });
-    return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
-  } catch {
-    return null;
-  }
+  const st = nfs.statSync(path, { bigint: true, throwIfNoEntry: false });
+  return st === undefined ? null : `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
 export function register(program: Command): void {

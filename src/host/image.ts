@@ -30,12 +30,12 @@ import { programsDir } from '../kernel/paths.js';
 import { hostAlloc } from './bytes.js';
 import { FileBlockDevice } from './fs-image.js';
 import { fsck } from './fsck.js';
+import { replaceFile } from './host-files.js';
 import { mkfs } from './mkfs.js';
 import { formatSize } from './sizes.js';
 
 /** The default image: xv6's format (images stay mountable by xv6), room for programs and files. */
 export const DEFAULT_IMAGE = { variant: 'xv6', sizeBytes: 64 * 2 ** 20, inodes: 1024 } as const;
-
 
 /** The image `redleaf boot` uses without --disk: $REDLEAF_IMAGE, else .redleaf/rv6.img here. */
 export function defaultImagePath(): string {
@@ -300,24 +300,14 @@ function wrap(words: string, width: number, indent: string): string {
 export async function createDefaultImage(path: string, onProgress?: (done: number, total: number) => void): Promise<void> {
   const programs = builtPrograms();
   nfs.mkdirSync(npath.dirname(path), { recursive: true });
-  const tmp = `${path}.partial-${process.pid}`;
-  // A signal ending the process mid-way (process.exit) skips the catch below: remove it then too.
-  const removeTmp = (): void => nfs.rmSync(tmp, { force: true });
-  process.once('exit', removeTmp);
-  try {
+  await replaceFile(path, async (tmp) => {
     mkfs(tmp, { sizeBytes: DEFAULT_IMAGE.sizeBytes, variant: DEFAULT_IMAGE.variant, inodes: DEFAULT_IMAGE.inodes });
     await withImageFs(tmp, 'boot', async (fs) => {
       await installSystem(fs, programs, onProgress);
       const enc = new TextEncoder();
       for (const f of sampleFiles(programs.map((p) => p.name))) await fs.writeFile(f.path, enc.encode(f.text));
     }, { deferFlushes: true });
-    nfs.renameSync(tmp, path);
-  } catch (e) {
-    removeTmp();
-    throw e;
-  } finally {
-    process.off('exit', removeTmp);
-  }
+  });
 }
 
 export interface PreparedImage {

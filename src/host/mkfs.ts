@@ -24,6 +24,7 @@ import {
 } from '../domains/fs/format.js';
 import { HostBytes } from './bytes.js';
 import type { ImageIO } from './fs-image.js';
+import { hostReason } from './host-files.js';
 
 export interface MkfsOptions {
   sizeBytes?: number;
@@ -59,9 +60,7 @@ function hostCall<T>(p: string, op: (p: string) => T): T {
   try {
     return op(p);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why: Partial<Record<string, string>> = { ENOENT: 'no such file (a symbolic link to nothing?)', EACCES: 'permission denied' };
-    throw new Error(`mkfs: ${p}: ${(code && why[code]) ?? (e as Error).message}`);
+    throw new Error(`mkfs: ${p}: ${hostReason(e, { ENOENT: 'no such file (a symbolic link to nothing?)' })}`);
   }
 }
 
