@@ -44,10 +44,11 @@
  * async method is an upcall (Kind.OutcallAsync) whose answer comes back on the down ring
  * (Kind.OutcallDone): the domain gets a Promise and keeps serving meanwhile; it waits only, when
  * an argument is an RRef, until the kernel has taken the arguments (as the proxy takes them at
- * the call in-thread, a moved handle is revoked and a lent one read-only from the call on). Arguments name
- * the worker's RRefs by slot + generation; the kernel mints handles for them only when they are
- * the worker's own and current (or, for a borrowed parameter, lent to it), and the proxy then
- * moves or lends them as for any caller, so every ownership rule and caller fault is the proxy's.
+ * the call in-thread, a moved handle is revoked and a lent one read-only from the call on).
+ * Arguments name the worker's RRefs by slot + generation; the kernel mints handles for them only
+ * when they are the worker's own and current (or, for a borrowed parameter, lent to it), and the
+ * proxy then moves or lends them as for any caller, so every ownership rule and caller fault is
+ * the proxy's.
  * Time the worker waits in a synchronous call out counts toward its run's deadline, as a
  * synchronous call's does in-thread. No call out deadlocks on the worker itself: a synchronous
  * callee that calls back into the worker gets a Promise (every method of a worker domain's export

@@ -9,8 +9,9 @@
  *  - `valid` means the fields mirror the on-disk dinode; every change is written back with iupdate
  *    inside a transaction; fields are read or changed only with the inode's SleepLock held;
  *  - ilock refuses (EUCLEAN) an inode whose type is garbage or 0 (free), whose size exceeds the
- *    variant's maximum (a directory's: the data area), or whose nlink is negative; bmap refuses block numbers outside the data
- *    area; so corrupted metadata yields errors, never wild reads or hangs;
+ *    variant's maximum (a directory's: the data area), or whose nlink is negative; bmap refuses
+ *    block numbers outside the data area; so corrupted metadata yields errors, never wild reads
+ *    or hangs;
  *  - iput frees an inode (truncate, type 0) when the last reference goes and nlink is 0; it must
  *    run inside a transaction;
  *  - ialloc never gives out an inode the open transaction group freed (Log.mayReuseInode): a crash

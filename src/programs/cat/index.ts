@@ -1,6 +1,6 @@
 /**
  * cat [FILE...]: copy each FILE (or stdin, also as `-`) to stdout, byte for byte. As GNU cat, an
- * input that is stdout's own file is refused (Ulib.outputFile, readsBack).
+ * input that is stdout's own file is refused (Ulib.outputFile, sameFile).
  */
 import { O_RDONLY, type Program } from '../../interfaces/rv6.js';
 import { getopt, program } from '../../runtime/ulib/index.js';
@@ -19,7 +19,7 @@ export function init(sys: Sys): Program {
         status = await u.fail(path, fd);
         continue;
       }
-      if (out !== null && (await u.readsBack(fd, out))) {
+      if (out !== null && (await u.sameFile(fd, out))) {
         if (fd !== 0) await u.close(fd);
         status = await u.error(`${path}: input file is output file`);
         continue;

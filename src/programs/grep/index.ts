@@ -4,7 +4,7 @@
  * prefixed by `file:`. -v selects the lines that do not match, -c prints only the count, -n
  * prefixes line numbers, -i ignores case. Exit status: 0 if a line was selected, 1 if none, 2 on
  * an error (as grep). As GNU grep, an input that is stdout's own file is refused unless -c
- * (Ulib.outputFile, readsBack): its selected lines would be read back and selected again.
+ * (Ulib.outputFile, sameFile): its selected lines would be read back and selected again.
  */
 import { O_RDONLY, type Program } from '../../interfaces/rv6.js';
 import { getopt, program, type Stat, type Ulib } from '../../runtime/ulib/index.js';
@@ -59,7 +59,7 @@ async function grepFile(u: Ulib, pattern: Pattern, path: string, f: Flags): Prom
     return -1;
   }
   const name = path === '-' ? '(standard input)' : path;
-  if (f.output !== null && (await u.readsBack(fd, f.output))) {
+  if (f.output !== null && (await u.sameFile(fd, f.output))) {
     if (fd !== 0) await u.close(fd);
     await u.error(`${name}: input file is also the output`);
     return -1;

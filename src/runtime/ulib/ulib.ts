@@ -293,8 +293,8 @@ export class Ulib {
 
   /**
    * The regular file stdout writes to, or null (a pipe, the console). cat and grep refuse an input
-   * that `readsBack` it, as GNU's do: they would read back what they append and never end
-   * (`cat x f > f`, `cat f >> f`).
+   * that is this file (`sameFile`), as GNU's do: they would read back what they append and never
+   * end (`cat x f > f`, `cat f >> f`).
    */
   async outputFile(): Promise<Stat | null> {
     const st = await this.fstat(1);
@@ -302,12 +302,12 @@ export class Ulib {
   }
 
   /**
-   * Whether reading `fd` reads `out` (an outputFile): it is that very file. Even read from its end
-   * it would read back what is appended: another writer may refill it while the copy runs (`cat f
+   * Whether `fd` is `out` (an outputFile) itself. Even read from its end, such an input would read
+   * back what is appended: another writer may refill it while the copy runs (`cat f
    * >> f | pwd > f` grew f for ever after pwd's truncation emptied it for the check), and an
    * append's bytes land after the reader.
    */
-  async readsBack(fd: number, out: Stat): Promise<boolean> {
+  async sameFile(fd: number, out: Stat): Promise<boolean> {
     const st = await this.fstat(fd);
     return typeof st !== 'number' && st.dev === out.dev && st.ino === out.ino;
   }
