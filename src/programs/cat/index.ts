@@ -3,14 +3,14 @@
  * input that is stdout's own file is refused (Ulib.outputFile, sameFile).
  */
 import { O_RDONLY, type Program } from '../../interfaces/rv6.js';
-import { getopt, program } from '../../runtime/ulib/index.js';
+import { program } from '../../runtime/ulib/index.js';
 import type { Sys } from '../../runtime/sys.js';
 
 export function init(sys: Sys): Program {
   return program(sys, 'cat', async (u) => {
-    const o = getopt(u.args.slice(1), ''); // no options, but `--` ends them: `cat -- -n`
-    if (typeof o === 'string') return u.usage('cat [FILE...]', o);
-    const files = o.operands.length > 0 ? o.operands : ['-'];
+    const operands = await u.operands('cat [FILE...]');
+    if (typeof operands === 'number') return operands;
+    const files = operands.length > 0 ? operands : ['-'];
     const out = await u.outputFile();
     let status = 0;
     for (const path of files) {

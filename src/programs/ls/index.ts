@@ -4,7 +4,7 @@
  * size in bytes. Without arguments, lists the current directory.
  */
 import { T_DIR, type Program } from '../../interfaces/rv6.js';
-import { getopt, joinPath, program, type Stat, type Ulib } from '../../runtime/ulib/index.js';
+import { joinPath, program, type Stat, type Ulib } from '../../runtime/ulib/index.js';
 import type { Sys } from '../../runtime/sys.js';
 
 /** xv6's DIRSIZ: names are padded to it so the columns line up. */
@@ -12,9 +12,9 @@ const NAME_WIDTH = 14;
 
 export function init(sys: Sys): Program {
   return program(sys, 'ls', async (u) => {
-    const o = getopt(u.args.slice(1), ''); // no options, but `--` ends them: `ls -- -x`
-    if (typeof o === 'string') return u.usage('ls [PATH...]', o);
-    const paths = o.operands.length > 0 ? o.operands : ['.'];
+    const operands = await u.operands('ls [PATH...]');
+    if (typeof operands === 'number') return operands;
+    const paths = operands.length > 0 ? operands : ['.'];
     let status = 0;
     for (const path of paths) {
       const r = await list(u, path);

@@ -355,19 +355,23 @@ export class Ulib {
   }
 
   /**
-   * The (source, destination) pairs of `cmd SRC DST` or `cmd SRC... DIR` (cp, mv, ln): when the
-   * last operand is a directory, each source goes into it under its base name. At least two
-   * operands; -ENOTDIR when there are more than two and the last is not a directory.
+   * The operands of a program that takes no options: `--` ends the options it does not have (POSIX
+   * guideline 10: `cat -- -n` reads a file named -n), and an option is a usage error with
+   * `synopsis`, whose status is returned instead.
    */
+  async operands(synopsis: string): Promise<string[] | number> {
+    const o = getopt(this.args.slice(1), '');
+    return typeof o === 'string' ? this.usage(synopsis, o) : o.operands;
+  }
+
   /**
    * The whole of `cmd SRC DST | cmd SRC... DIR` (cp, mv, ln): check the operands (usage error
    * with `synopsis` if fewer than two), find the pairs, run `step` on each (it reports its own
    * failures and returns a status); 0 if every step returned 0, else 1.
    */
   async eachTarget(synopsis: string, step: (src: string, dst: string) => Promise<number>): Promise<number> {
-    const o = getopt(this.args.slice(1), ''); // no options, but `--` ends them (POSIX guideline 10)
-    if (typeof o === 'string') return this.usage(synopsis, o);
-    const operands = o.operands;
+    const operands = await this.operands(synopsis);
+    if (typeof operands === 'number') return operands;
     if (operands.length < 2) return this.usage(synopsis);
     const pairs = await this.targets(operands);
     if (typeof pairs === 'number') return this.fail(operands[operands.length - 1]!, pairs);
@@ -376,6 +380,11 @@ export class Ulib {
     return status;
   }
 
+  /**
+   * The (source, destination) pairs of `cmd SRC DST` or `cmd SRC... DIR` (cp, mv, ln): when the
+   * last operand is a directory, each source goes into it under its base name. At least two
+   * operands; -ENOTDIR when there are more than two and the last is not a directory.
+   */
   async targets(operands: readonly string[]): Promise<[string, string][] | number> {
     const last = operands[operands.length - 1]!;
     const sources = operands.slice(0, -1);
