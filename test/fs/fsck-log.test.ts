@@ -8,30 +8,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { O_CREATE, O_RDWR } from '../../src/domains/fs/fs.js';
 import { RamBlockDevice } from '../../src/host/fs-image.js';
 import { fsck } from '../../src/host/fsck.js';
-import { mountRam, pattern, ramFs, snapshot } from './helpers.js';
+import { mountRam, pendingLogImage, snapshot } from './helpers.js';
 
 const SIZE = 16 << 20;
 
 /** An image (both variants) left with a committed, uninstalled log by a workload that never syncs. */
-async function pendingImage(variant: 'xv6' | 'large'): Promise<{ dev: RamBlockDevice; logHeaderAt: number }> {
-  const { dev, fs } = await ramFs(variant, SIZE);
-  await fs.mkdir('/d');
-  for (let i = 0; i < 6; i++) {
-    const f = await fs.open(`/d/f${i}`, O_CREATE | O_RDWR);
-    await fs.write(f, 0, pattern(3 * fs.g.bsize + 17 * i, i));
-    await fs.close(f);
-  }
-  await fs.unlink('/d/f2');
-  // The xv6 variant's log is small (30 blocks): the last commit may have been installed; a few
-  // small operations more leave one that is not.
-  for (let i = 0; i < 8 && fs.log.uninstalled === 0; i++) await fs.mkdir(`/e${i}`);
-  assert.ok(fs.log.uninstalled > 0, 'the workload left committed entries in the log');
-  // Power cut: the fs is simply abandoned, nothing more reaches the device.
-  return { dev, logHeaderAt: fs.sb.logstart * fs.g.bsize };
-}
+const pendingImage = (variant: 'xv6' | 'large'): ReturnType<typeof pendingLogImage> => pendingLogImage(variant, SIZE);
 
 const digest = (dev: RamBlockDevice): string => createHash('sha256').update(dev.readAt(0, SIZE)).digest('hex');
 

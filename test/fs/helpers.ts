@@ -3,7 +3,7 @@
  * parameters that make every property reproducible from its printed seed.
  */
 import fc from 'fast-check';
-import { FileSystem } from '../../src/domains/fs/fs.js';
+import { FileSystem, O_CREATE, O_RDWR } from '../../src/domains/fs/fs.js';
 import type { BlockDevice } from '../../src/domains/fs/device.js';
 import type { Variant } from '../../src/domains/fs/format.js';
 import type { DmaBytes } from '../../src/runtime/types.js';
@@ -124,6 +124,26 @@ export async function snapshot(fs: FileSystem, dir = '/'): Promise<Map<string, s
   };
   await walk(dir);
   return out;
+}
+
+/**
+ * An image (`sizeBytes`) left with a committed, uninstalled log by a workload that never syncs
+ * (what a power cut or a killed `redleaf boot` leaves): the fs is abandoned, not unmounted.
+ */
+export async function pendingLogImage(variant: Variant, sizeBytes: number): Promise<{ dev: RamBlockDevice; logHeaderAt: number }> {
+  const { dev, fs } = await ramFs(variant, sizeBytes);
+  await fs.mkdir('/d');
+  for (let i = 0; i < 6; i++) {
+    const f = await fs.open(`/d/f${i}`, O_CREATE | O_RDWR);
+    await fs.write(f, 0, pattern(3 * fs.g.bsize + 17 * i, i));
+    await fs.close(f);
+  }
+  await fs.unlink('/d/f2');
+  // The xv6 variant's log is small (30 blocks): the last commit may have been installed; a few
+  // small operations more leave one that is not.
+  for (let i = 0; i < 8 && fs.log.uninstalled === 0; i++) await fs.mkdir(`/e${i}`);
+  if (fs.log.uninstalled === 0) throw new Error('the workload left no committed entries in the log');
+  return { dev, logHeaderAt: fs.sb.logstart * fs.g.bsize };
 }
 
 export function pattern(n: number, seed: number): Uint8Array {

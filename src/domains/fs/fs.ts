@@ -12,7 +12,10 @@
  *    holds renameLock and locks its two parents ancestor first (see rename);
  *  - every failure is an FsError with a POSIX errno `code`; corrupted metadata is EUCLEAN;
  *  - the xv6 variant never creates holes (xv6's kernel cannot read them): writing or extending
- *    beyond EOF zero-fills; the large variant leaves holes.
+ *    beyond EOF zero-fills; the large variant leaves holes;
+ *  - a read-only mount (MountOptions.readOnly) writes nothing to the device, not even recovery:
+ *    it sees the file system as recovery would leave it (log.ts: the log overlaid in the cache),
+ *    and every call that would change it fails with EROFS before touching anything.
  */
 import type { DmaBytes } from '../../runtime/types.js';
 import { BlockAllocator } from './balloc.js';
@@ -45,6 +48,11 @@ export interface MountOptions {
   nbuf?: number;
   /** In-memory inode cache size (default 1024). */
   ninode?: number;
+  /**
+   * Never write the device (an image the user may only read): a pending log is applied in memory
+   * only and left on the device; calls that would change anything fail with EROFS.
+   */
+  readOnly?: boolean;
 }
 
 export interface DirEntryInfo {
@@ -137,7 +145,7 @@ export class FileSystem {
     readonly log: Log,
     readonly balloc: BlockAllocator,
     ninode: number,
-    /** Blocks installed by recovery at mount. */
+    /** Blocks installed by recovery at mount (on a read-only mount: applied in memory only). */
     readonly recovered: number,
   ) {
     this.il = new InodeLayer(bc, log, balloc, g, sb, layout, ninode);
@@ -171,10 +179,13 @@ export class FileSystem {
     } finally {
       dev.free(hb);
     }
-    const nbuf = Math.max(opts.nbuf ?? (g.variant === 'xv6' ? 128 : 512), g.maxOpBlocks + 24);
+    const readOnly = opts.readOnly ?? false;
+    // A read-only mount keeps every block of a full log pinned in the cache (its overlay), whatever
+    // cache size the mount that wrote the log had: room for them and for an operation besides.
+    const nbuf = Math.max(opts.nbuf ?? (g.variant === 'xv6' ? 128 : 512), g.maxOpBlocks + 24, readOnly ? layout.logCap + g.maxOpBlocks + 24 : 0);
     const cap = Math.min(layout.logCap, nbuf - 16);
     const bc = new BufCache(dev, opts.alloc, g.bsize, nbuf);
-    const log = new Log(bc, opts.alloc, g, sb, layout, cap);
+    const log = new Log(bc, opts.alloc, g, sb, layout, cap, readOnly);
     let fs: FileSystem | null = null;
     try {
       const recovered = await log.recover();
@@ -209,6 +220,7 @@ export class FileSystem {
    * (Rv6Fs.reopen). An inode that proves damaged is left for fsck.
    */
   async reclaimOrphans(): Promise<number> {
+    if (this.readOnly) return 0; // left for a read-write mount, as the log is
     const il = this.il;
     let freed = 0;
     for (const inum of await il.orphans()) {
@@ -238,6 +250,19 @@ export class FileSystem {
 
   private check(): void {
     if (this.unmounted) throw fsErr('EIO', 'file system is unmounted');
+  }
+
+  /** Mounted read-only (MountOptions.readOnly): nothing is ever written to the device. */
+  get readOnly(): boolean {
+    return this.log.readOnly;
+  }
+
+  /**
+   * A call that would change the file system fails on a read-only mount, before it locks or
+   * modifies a buffer (a change half made in the cache would show in later reads).
+   */
+  private refuseIfReadOnly(what: string): void {
+    if (this.log.readOnly) throw fsErr('EROFS', `${what}: the file system is mounted read-only`);
   }
 
   /** Run `fn` inside one transaction. */
@@ -383,6 +408,7 @@ export class FileSystem {
   async open(path: string, flags = O_RDONLY, cwd?: FsFile): Promise<FsFile> {
     const acc = accmode(flags);
     if (acc === 3) throw fsErr('EINVAL', `bad open flags ${flags}`);
+    if (acc !== O_RDONLY || (flags & (O_CREATE | O_TRUNC)) !== 0) this.refuseIfReadOnly(`open '${path}' for writing`);
     const il = this.il;
     return this.tx(async () => {
       let ip: Inode;
@@ -419,6 +445,7 @@ export class FileSystem {
     const acc = accmode(flags);
     if (acc === 3 || flags !== acc) throw fsErr('EINVAL', `bad reopen flags ${flags} (an access mode only)`);
     if (!Number.isInteger(inum) || inum < ROOTINO || inum >= this.sb.ninodes) throw fsErr('EINVAL', `inode number ${inum} out of range [${ROOTINO}, ${this.sb.ninodes})`);
+    if (acc !== O_RDONLY) this.refuseIfReadOnly(`open inode ${inum} for writing`);
     const il = this.il;
     return this.tx(async () => {
       const ip = il.iget(inum);
@@ -441,6 +468,7 @@ export class FileSystem {
   }
 
   async mkdir(path: string, cwd?: FsFile): Promise<void> {
+    this.refuseIfReadOnly(`mkdir '${path}'`);
     await this.tx(async () => {
       const ip = await this.create(path, T_DIR, 0, 0, true, cwd);
       await this.il.iunlockput(ip);
@@ -451,6 +479,7 @@ export class FileSystem {
     if (!Number.isInteger(major) || !Number.isInteger(minor) || major < 0 || minor < 0 || major > 32767 || minor > 32767) {
       throw fsErr('EINVAL', `bad device numbers ${major}, ${minor}`);
     }
+    this.refuseIfReadOnly(`mknod '${path}'`);
     await this.tx(async () => {
       const ip = await this.create(path, T_DEVICE, major, minor, true, cwd);
       await this.il.iunlockput(ip);
@@ -473,6 +502,7 @@ export class FileSystem {
 
   /** xv6 sys_link: a new name for a non-directory. */
   async link(oldPath: string, newPath: string, cwd?: FsFile): Promise<void> {
+    this.refuseIfReadOnly(`link '${newPath}'`);
     const il = this.il;
     await this.tx(async () => {
       const ip = await this.nameiLocked(oldPath, cwd);
@@ -507,6 +537,7 @@ export class FileSystem {
   }
 
   private async remove(path: string, dir: boolean, cwd?: FsFile): Promise<void> {
+    this.refuseIfReadOnly(`${dir ? 'rmdir' : 'unlink'} '${path}'`);
     const il = this.il;
     await this.tx(async () => {
       const { dp, name } = await this.parentOf(path, cwd, () => fsErr(dir ? 'EBUSY' : 'EISDIR', `cannot remove '${path}'`));
@@ -565,6 +596,7 @@ export class FileSystem {
    * changes (POSIX).
    */
   async rename(oldPath: string, newPath: string, cwd?: FsFile): Promise<void> {
+    this.refuseIfReadOnly(`rename '${oldPath}'`);
     await this.tx(async () => {
       await this.renameLock.acquire();
       let replaced: Inode | null;
@@ -988,9 +1020,13 @@ export class FileSystem {
     };
   }
 
-  /** Commit anything pending, install the log (home locations current, header clear) and flush the device. */
+  /**
+   * Commit anything pending, install the log (home locations current, header clear) and flush the
+   * device. Nothing on a read-only mount: nothing is pending, and its log stays as it was.
+   */
   async sync(): Promise<void> {
     this.check();
+    if (this.readOnly) return;
     await this.log.checkpoint();
     try {
       await this.dev.flush();

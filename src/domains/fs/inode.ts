@@ -266,9 +266,12 @@ export class InodeLayer {
     ip.lock.release();
   }
 
-  /** Drop a reference; frees the inode if it was the last one and nlink is 0 (in a transaction). */
+  /**
+   * Drop a reference; frees the inode if it was the last one and nlink is 0 (in a transaction) —
+   * except on a read-only mount, which leaves it an orphan for a read-write mount to reclaim.
+   */
   async iput(ip: Inode): Promise<void> {
-    if (ip.ref === 1 && ip.valid && ip.nlink === 0) {
+    if (ip.ref === 1 && ip.valid && ip.nlink === 0 && !this.log.readOnly) {
       await ip.lock.acquire();
       try {
         // Free the blocks, cycling transactions if one cannot hold all the bitmap changes.

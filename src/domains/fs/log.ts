@@ -38,7 +38,19 @@
  *  - an inode freed by the open group is not allocated again until that group commits
  *    (`mayReuseInode`), so after a crash an inode number names the file it named before, or a
  *    free inode, never another file (what Rv6Fs.reopen relies on);
- *  - the log's device buffers are replaced by the handles device transfers return (see device.ts).
+ *  - the log's device buffers are replaced by the handles device transfers return (see device.ts);
+ *  - on a read-only mount the log writes nothing, ever (see below).
+ *
+ * Read-only mounts (a host image the user may only read: `redleaf cp IMG:/f out`, `inspect`).
+ * Installing a pending log would write the image, and ignoring it would show an older state —
+ * one fsck may find inconsistent (a directory naming an inode whose block is only in the log).
+ * ext4 offers only those two (`noload` on a read-only device). Here recovery applies the committed
+ * entries to an in-memory overlay instead: each logged block is put in the buffer cache with its
+ * newest logged contents and pinned, as a committed, uninstalled block is on a read-write mount,
+ * so every read (the cache's, and read-ahead's, which prefers valid cached buffers) sees the
+ * recovered file system while the device keeps the log, header included, for the next read-write
+ * mount to install. Any change is refused with EROFS (logWrite, checkpoint does nothing), and the
+ * file system refuses writing calls before they touch a buffer (FileSystem.refuseIfReadOnly).
  */
 import type { DmaBytes } from '../../runtime/types.js';
 import type { Buf, BufCache } from './bio.js';
@@ -94,6 +106,8 @@ export class Log {
     private readonly layout: Layout,
     /** Usable entries (<= layout.logCap; bounded by the cache size). */
     readonly cap: number,
+    /** A read-only mount: recovery overlays the log in the cache, and nothing is ever written (see the header). */
+    readonly readOnly = false,
   ) {
     this.ioBytes[HDR] = g.bsize;
     this.ioBytes[STAGING] = Math.max(layout.logCap, cap) * g.bsize;
@@ -146,7 +160,10 @@ export class Log {
     }
   }
 
-  /** Mount-time recovery: install a committed log left by a crash (in log order). Returns n installed. */
+  /**
+   * Mount-time recovery: install a committed log left by a crash (in log order). Returns n
+   * installed — on a read-only mount, applied to the cache's overlay instead (overlay()).
+   */
   async recover(): Promise<number> {
     const { sb, g } = this;
     await this.transfer(false, sb.logstart, HDR, 1);
@@ -155,6 +172,10 @@ export class Log {
     const n = entries.length;
     if (n === 0) return 0;
     await this.transfer(false, sb.logstart + 1, STAGING, n);
+    if (this.readOnly) {
+      await this.overlay(entries.map((e) => e.home));
+      return n;
+    }
     for (let i = 0; i < n; i++) {
       // The header buffer, parsed already, is the one-block bounce buffer; entry i is in slot i.
       const home = entries[i]!.home;
@@ -167,6 +188,27 @@ export class Log {
     await this.transfer(true, sb.logstart, HDR, 1);
     await this.flush();
     return n;
+  }
+
+  /**
+   * Read-only recovery: entry i (in the staging buffer's slot i) becomes the cached, pinned
+   * contents of block homes[i], in log order so that the newest copy of a block wins. The pins
+   * are never dropped (nothing installs them), so the cache never rereads those blocks from home.
+   * FileSystem.mount sizes the cache so that a full log leaves it room to work.
+   */
+  private async overlay(homes: number[]): Promise<void> {
+    const bs = this.g.bsize;
+    const overlaid = new Set<number>();
+    for (let i = 0; i < homes.length; i++) {
+      const home = homes[i]!;
+      const b = await this.bc.bread(home, true);
+      b.data.copyFrom(this.io[STAGING]!, i * bs, 0, bs);
+      if (!overlaid.has(home)) {
+        overlaid.add(home);
+        this.bc.bpin(b);
+      }
+      this.bc.brelse(b);
+    }
   }
 
   async beginOp(): Promise<void> {
@@ -210,6 +252,7 @@ export class Log {
    * outstanding; otherwise the group's last op does it.
    */
   async checkpoint(): Promise<void> {
+    if (this.readOnly) return; // nothing to commit, and the overlay must not be installed
     await this.beginOp();
     this.installWanted = true;
     await this.endOp();
@@ -218,6 +261,8 @@ export class Log {
   /** Record that locked buffer `b` was modified by the current op (xv6 log_write). */
   logWrite(b: Buf): void {
     if (this.outstanding < 1) throw new Error('log: logWrite outside of a transaction');
+    // FileSystem refuses writing calls first; this is the backstop that keeps the device untouched.
+    if (this.readOnly) throw fsErr('EROFS', `read-only mount: block ${b.blockno} would change`);
     if (b.loggedIn === this.group) return; // absorption
     if (this.entries.length + this.groupBufs.length >= this.cap) throw fsErr('EIO', `log: transaction too big (${this.groupBufs.length} blocks)`);
     const blockno = b.blockno;
