@@ -3,10 +3,13 @@
  * `IMAGE:/path/in/fs` (split at the first ":/"); the other side is a host path. As with cp(1), a
  * destination that is an existing directory receives the file under the source's base name.
  *
- * The image is mounted on the host (withImageFs: the fs's own code over the image file), which
- * also replays a pending log; the destination is created or truncated, written in chunks, and
+ * The image is mounted on the host (withImageFs: the fs's own code over the image file). Copying
+ * into it replays a pending log; the destination is created or truncated, written in chunks, and
  * made durable (unmount = commit + fsync for the image, fsync for a host file). An image fsck
- * finds damaged is not written to (withImageFs's refuseDamaged), unless --no-check.
+ * finds damaged is not written to (withImageFs's refuseDamaged), unless --no-check; one the user
+ * may not write is refused with what to do. Copying out of an image mounts it read-only: it
+ * reads the files as recovery would leave them and writes nothing to the image, so it works on
+ * an image the user may only read.
  */
 import * as nfs from 'node:fs';
 import * as npath from 'node:path';
@@ -196,7 +199,7 @@ async function imageToHost(src: ImageRef, dst: string): Promise<string> {
     } finally {
       await fs.close(f);
     }
-  });
+  }, { readOnly: true });
 }
 
 export function register(program: Command): void {

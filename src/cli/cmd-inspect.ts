@@ -6,8 +6,8 @@
  * `redleaf boot` installs as rv6's /bin), one line each.
  *
  * An ARTIFACT is a file path, the name of an installed domain or program (`nvme`, `ls`), or a
- * file in an rv6 image, written as for `redleaf cp`: `IMAGE:/bin/ls` (the image is mounted on the
- * host to read it, which replays a pending log, as any mount does).
+ * file in an rv6 image, written as for `redleaf cp`: `IMAGE:/bin/ls` (the image is mounted
+ * read-only on the host to read it: a pending log is seen as recovered, and nothing is written).
  *
  * Exit codes: 0 every artifact would load; 1 one would be refused (its verdict names the check
  * and why); 2 one could not be read as an artifact at all (no such file or name, not an artifact).
@@ -63,7 +63,7 @@ async function readArtifactOf(arg: string): Promise<{ path: string; artifact: Ar
     const path = resolveArtifact(arg);
     return { path, artifact: Kernel.readArtifact(path) };
   }
-  const bytes = await withImageFs(ref.image, 'inspect', (fs) => fs.readFile(ref.path));
+  const bytes = await withImageFs(ref.image, 'inspect', (fs) => fs.readFile(ref.path), { readOnly: true });
   return { path: arg, artifact: parseArtifact(Buffer.from(bytes).toString('utf8'), arg) };
 }
 

@@ -30,7 +30,7 @@ import { programsDir } from '../kernel/paths.js';
 import { hostAlloc } from './bytes.js';
 import { FileBlockDevice } from './fs-image.js';
 import { fsck } from './fsck.js';
-import { replaceFile } from './host-files.js';
+import { hostReason, replaceFile } from './host-files.js';
 import { mkfs } from './mkfs.js';
 import { formatSize } from './sizes.js';
 
@@ -98,6 +98,23 @@ export interface ImageFsOptions {
   deferFlushes?: boolean;
   /** Refuse (ImageError) an image fsck finds damaged, before mounting it (for writers, see the header). */
   refuseDamaged?: boolean;
+  /**
+   * Mount read-only (for commands that only read): the image file is opened for reading only and
+   * never written, a pending log is seen as recovered but left in place (FileSystem's readOnly),
+   * so an image the user may not write, or one on a read-only mount, can be read.
+   */
+  readOnly?: boolean;
+}
+
+/** Why `what` cannot open `image` (a host error from opening it), in words that say what to do. */
+function openRefusal(image: string, what: string, readOnly: boolean, e: unknown): ImageError {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (!readOnly && (code === 'EACCES' || code === 'EPERM' || code === 'EROFS')) {
+    const why = code === 'EROFS' ? 'it is on a read-only file system' : 'you do not have write permission on it';
+    const fix = code === 'EROFS' ? `work on a copy of it somewhere writable` : `make it writable (chmod u+w ${image}) or work on a writable copy`;
+    return new ImageError(`${what}: cannot write to image ${image} (${code}): ${why}, and ${what} writes to the image; ${fix}`);
+  }
+  return new ImageError(`${what}: cannot open image ${image}: ${hostReason(e)}`);
 }
 
 /**
@@ -116,7 +133,9 @@ function refuseIfDamaged(image: string, what: string): void {
 
 /**
  * Mount the rv6 image `image` on the host, run `fn`, unmount (commit + fsync). `what` prefixes
- * error messages (the command's name).
+ * error messages (the command's name). A command that only reads passes `readOnly` (it then
+ * never writes the image, whether or not it could: reading does not install a pending log); one
+ * that writes is refused, with what to do, an image the user may not write.
  */
 export async function withImageFs<T>(image: string, what: string, fn: (fs: FileSystem) => Promise<T>, opts: ImageFsOptions = {}): Promise<T> {
   let st: nfs.Stats;
@@ -129,24 +148,18 @@ export async function withImageFs<T>(image: string, what: string, fn: (fs: FileS
   const small = tooSmallForImage(st.size);
   if (small !== null) throw new ImageError(`${what}: ${image}: ${small}`);
   if (opts.refuseDamaged) refuseIfDamaged(image, what);
+  const readOnly = opts.readOnly ?? false;
   let dev: FileBlockDevice;
   try {
-    dev = new FileBlockDevice(image, 512);
+    dev = new FileBlockDevice(image, 512, readOnly);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
-      throw new ImageError(
-        `${what}: cannot open image ${image} for writing (${code}): mounting an image replays its log, so even reading ` +
-        'a file out of it needs write access (copy the image somewhere writable first)',
-      );
-    }
-    throw new ImageError(`${what}: cannot open image ${image}: ${(e as Error).message}`);
+    throw openRefusal(image, what, readOnly, e);
   }
   const deferred = opts.deferFlushes ? new DeferredFlushDevice(dev) : null;
   try {
     let fs: FileSystem;
     try {
-      fs = await FileSystem.mount(deferred ?? dev, { alloc: hostAlloc });
+      fs = await FileSystem.mount(deferred ?? dev, { alloc: hostAlloc, readOnly });
     } catch (e) {
       throw e instanceof FsError ? new ImageError(`${what}: ${image}: not a usable rv6 image (${e.message})`) : e;
     }

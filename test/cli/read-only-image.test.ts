@@ -1,0 +1,87 @@
+/**
+ * An image the user may only read (mode 0444, the CLI run without root's permission overrides),
+ * left with a committed, uninstalled log, as a power cut or a killed `redleaf boot` leaves it:
+ * the commands that only read it (cp out, inspect, fsck) work and see the files as recovery
+ * leaves them, and the commands that write it (cp in, boot) are refused with a message saying
+ * why and what to do. Not a byte of the image changes, whichever ran — nor when the image is
+ * writable and only read (reading never installs the log).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import * as nfs from 'node:fs';
+import * as npath from 'node:path';
+import { FileSystem } from '../../src/domains/fs/fs.js';
+import { hostAlloc } from '../../src/host/bytes.js';
+import { FileBlockDevice } from '../../src/host/fs-image.js';
+import { mkfs } from '../../src/host/mkfs.js';
+import { programArtifactPath } from '../../src/kernel/paths.js';
+import { runCli, tmpdirFor } from './run-cli.js';
+
+const digest = (path: string): string => createHash('sha256').update(nfs.readFileSync(path)).digest('hex');
+
+/**
+ * Make `img` with /bin/ls (the built program) and files /last0..lastN, the last of them created
+ * by a transaction that is committed but not installed (its directory entry is only in the log),
+ * and abandon the mount as a crash would. The last file's name and contents.
+ */
+async function pendingImage(img: string): Promise<{ path: string; text: string }> {
+  mkfs(img, { variant: 'xv6', sizeBytes: 4 << 20 });
+  const dev = new FileBlockDevice(img, 512);
+  const fs = await FileSystem.mount(dev, { alloc: hostAlloc });
+  await fs.mkdir('/bin');
+  await fs.writeFile('/bin/ls', nfs.readFileSync(programArtifactPath('ls')));
+  let last = { path: '', text: '' };
+  // Each file is one commit; stop at one that did not end in an installation.
+  for (let i = 0; i < 20 && (i === 0 || fs.log.uninstalled === 0); i++) {
+    last = { path: `/last${i}`, text: `written by transaction ${i}\n` };
+    await fs.writeFile(last.path, new TextEncoder().encode(last.text));
+  }
+  assert.ok(fs.log.uninstalled > 0, 'the last commit is not installed');
+  dev.close(); // no unmount: the log stays as it is
+  return last;
+}
+
+test('an image the user may only read, with a pending log: cp out, inspect and fsck read it as recovered; cp in and boot are refused; no byte changes', async (t) => {
+  const d = tmpdirFor(t, 'redleaf-ro-');
+  const img = npath.join(d, 'ro.img');
+  const last = await pendingImage(img);
+  nfs.chmodSync(img, 0o444);
+  const before = digest(img);
+  const ro = { unprivileged: true };
+
+  const out = npath.join(d, 'out.txt');
+  const cpOut = runCli(['cp', `${img}:${last.path}`, out], ro);
+  assert.equal(cpOut.status, 0, cpOut.stdout + cpOut.stderr);
+  assert.equal(nfs.readFileSync(out, 'utf8'), last.text, 'the file only the log names is there');
+
+  const inspect = runCli(['inspect', `${img}:/bin/ls`], ro);
+  assert.equal(inspect.status, 0, inspect.stdout + inspect.stderr);
+  assert.match(inspect.stdout, /ls/);
+
+  const fsck = runCli(['fsck', img], ro);
+  assert.equal(fsck.status, 0, fsck.stdout + fsck.stderr);
+  assert.match(fsck.stdout, /not yet installed/);
+
+  const src = npath.join(d, 'in.txt');
+  nfs.writeFileSync(src, 'new\n');
+  const cpIn = runCli(['cp', src, `${img}:/in.txt`], ro);
+  assert.equal(cpIn.status, 1, cpIn.stdout + cpIn.stderr);
+  assert.match(cpIn.stderr, /cp: cannot write to image .*ro\.img \(EACCES\): you do not have write permission on it, and cp writes to the image; make it writable \(chmod u\+w .*ro\.img\) or work on a writable copy/);
+  const boot = runCli(['boot', '--disk', img], ro);
+  assert.equal(boot.status, 1, boot.stdout + boot.stderr);
+  assert.match(boot.stderr, /boot: cannot write to image .*ro\.img \(EACCES\)/);
+
+  assert.equal(digest(img), before, 'the image is byte for byte as it was');
+
+  // Writable now: reading it still writes nothing (the log waits for a command that writes).
+  nfs.chmodSync(img, 0o644);
+  assert.equal(runCli(['cp', `${img}:${last.path}`, out]).status, 0);
+  assert.equal(digest(img), before);
+  // And one that writes installs the log, keeping the file it named.
+  assert.equal(runCli(['cp', src, `${img}:/in.txt`]).status, 0);
+  assert.notEqual(digest(img), before);
+  const again = runCli(['cp', `${img}:${last.path}`, out]);
+  assert.equal(again.status, 0, again.stderr);
+  assert.equal(nfs.readFileSync(out, 'utf8'), last.text);
+});
