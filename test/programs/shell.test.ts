@@ -61,7 +61,18 @@ test('sh: exit statuses, command not found, redirection errors, syntax errors', 
     assert.deepEqual(await s.status("sh -c 'exit 3'"), { out: '', status: 3 });
     assert.deepEqual(await s.status("sh -c 'echo in -c; false'"), { out: 'in -c\n', status: 1 });
     assert.deepEqual(await s.status("sh -c 'echo \"unterminated'"), { out: 'sh: -c: unterminated "\n', status: 2 });
-    assert.deepEqual(await s.status('exit x'), { out: 'sh: exit: x: numeric argument required\n', status: 1 });
+    // exit as bash: a non-numeric status is an error that still exits, with 2; too many arguments
+    // is one that does not (status 1); a status is taken modulo 256, exactly however long.
+    assert.deepEqual(await s.status("sh -c 'exit x; echo never'"), { out: 'sh: exit: x: numeric argument required\n', status: 2 });
+    assert.deepEqual(await s.status("sh -c 'exit 1 2; echo still $?'"), { out: 'sh: exit: too many arguments\nstill 1\n', status: 0 });
+    for (const [arg, status] of [['256', 0], ['257', 1], ['-1', 255], ['+3', 3], ['9007199254740993', 1], ['9223372036854775807', 255]] as const) {
+      assert.deepEqual(await s.status(`sh -c 'exit ${arg}'`), { out: '', status }, `exit ${arg}`);
+    }
+    assert.deepEqual(await s.status("sh -c 'exit 9223372036854775808'"), { out: 'sh: exit: 9223372036854775808: numeric argument required\n', status: 2 });
+    // At the prompt: too many arguments leaves the (inner) shell running, a bad status ends it.
+    await s.run('sh');
+    assert.deepEqual(await s.status('exit 1 2'), { out: 'sh: exit: too many arguments\n', status: 1 });
+    assert.deepEqual(await s.status('exit abc'), { out: 'sh: exit: abc: numeric argument required\n', status: 2 });
     assert.deepEqual(await s.status('cd /nowhere'), { out: 'sh: cd: /nowhere: No such file or directory\n', status: 1 });
     assert.deepEqual(await s.status('cd / | cat'), { out: 'sh: cd: a builtin cannot be part of a pipeline\n', status: 1 });
   });

@@ -16,7 +16,9 @@
  *  - a background and-or list runs as a task of the shell, which announces `[pid]` and goes on;
  *    `wait` waits for all of them. Each job has its own `$?`;
  *  - builtins (cd, exit [n], wait, true, false) run in the shell, as single commands only; `wait`
- *    waits for every background job (a job waits for its own children, so there is no `wait PID`).
+ *    waits for every background job (a job waits for its own children, so there is no `wait PID`);
+ *    `exit N` exits with N modulo 256, as bash: a non-numeric N is an error that still exits (with
+ *    2), two or more arguments an error that does not (status 1);
  *
  * Invariant: every fd the shell opens for a pipeline is closed before the pipeline is waited for,
  * so a reader sees end of file when its writers exit.
@@ -44,6 +46,8 @@ interface Spawned {
 /** Status of a command that was not found / could not be executed (as sh). */
 const STATUS_NOT_FOUND = 127;
 const STATUS_CANNOT_EXEC = 126;
+/** Status of a builtin given a bad argument (bash's exit with a non-numeric one). */
+const STATUS_USAGE = 2;
 
 const BUILTINS = ['cd', 'exit', 'wait', 'true', 'false'] as const;
 type BuiltinName = (typeof BUILTINS)[number];
@@ -256,10 +260,15 @@ export class Shell {
       const r = await this.u.rv6.chdir(dir);
       return r < 0 ? this.u.fail(`cd: ${dir}`, r) : 0;
     },
+    // As bash: a status that is not a number still exits (with 2, after the error), while too many
+    // arguments is an error the shell survives (status 1), in a script as at the prompt.
     exit: async (args, ctx) => {
       if (args.length > 1) return this.u.error('exit: too many arguments');
-      const status = args.length === 0 ? ctx.status : parseStatus(args[0]!);
-      if (status === null) return this.u.error(`exit: ${args[0]}: numeric argument required`);
+      let status = args.length === 0 ? ctx.status : parseStatus(args[0]!);
+      if (status === null) {
+        await this.u.error(`exit: ${args[0]}: numeric argument required`);
+        status = STATUS_USAGE;
+      }
       this.exitStatus = status;
       return status;
     },
@@ -273,7 +282,18 @@ export class Shell {
   };
 }
 
-/** An exit status argument (0–255, taken modulo 256 as sh does), or null. */
+/** The range of bash's exit argument (intmax_t): a number outside it is not numeric. */
+const STATUS_ARG_MIN = -(2n ** 63n);
+const STATUS_ARG_MAX = 2n ** 63n - 1n;
+
+/**
+ * An exit status argument as bash reads it, or null if it is not numeric: a decimal integer, sign
+ * and surrounding blanks allowed, within a 64-bit signed range, taken modulo 256 (`exit -1` is
+ * 255, `exit 256` is 0). BigInt, so a long number is neither rounded nor wrapped at 32 bits.
+ */
 function parseStatus(arg: string): number | null {
-  return /^[0-9]+$/.test(arg) ? Number(arg) & 0xff : null;
+  const m = /^[ \t\n]*([+-]?[0-9]+)[ \t\n]*$/.exec(arg);
+  if (m === null) return null;
+  const n = BigInt(m[1]!);
+  return n < STATUS_ARG_MIN || n > STATUS_ARG_MAX ? null : Number(BigInt.asUintN(8, n));
 }
