@@ -204,6 +204,13 @@ test('sleep, uptime, kill, ps', async () => {
     assert.ok(up(await s.run('uptime')) - t0 >= 250, 'sleep 0.25 takes at least 250 ms');
     await expectStatus(s, 'sleep x', "sleep: invalid time interval 'x'\nusage: sleep SECONDS\n", 2);
     await expectStatus(s, 'sleep', 'usage: sleep SECONDS\n', 2);
+    // The programs that take no arguments refuse them (Ulib.noOperands) rather than ignore them.
+    await expectStatus(s, 'uptime x', "uptime: extra operand 'x'\nusage: uptime\n", 2);
+    await expectStatus(s, 'uptime -p', "uptime: unknown option '-p'\nusage: uptime\n", 2);
+    await expectStatus(s, 'ps -e', "ps: unknown option '-e'\nusage: ps\n", 2);
+    await expectStatus(s, 'ps 1', "ps: extra operand '1'\nusage: ps\n", 2);
+    await expectStatus(s, 'domains -- x', "domains: extra operand 'x'\nusage: domains\n", 2);
+    assert.match(await s.run('uptime --'), /^up 0:00:\d\d\.\d{3} \(\d+ ms\)\n$/, '`--` alone is no operand');
     const ps = await s.run('ps');
     assert.match(ps, /^PID PPID PGID STATE NAME\n1 0 1 \w+ init\n2 1 2 \w+ sh\n(\d+) 2 \1 \w+ ps\n$/);
     await expectStatus(s, 'kill 999', 'kill: 999: No such process\n', 1);

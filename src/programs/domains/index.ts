@@ -5,7 +5,8 @@ import type { Sys } from '../../runtime/sys.js';
 
 export function init(sys: Sys): Program {
   return program(sys, 'domains', async (u) => {
-    if (u.args.length > 1) return u.usage('domains');
+    const usageError = await u.noOperands('domains');
+    if (usageError !== null) return usageError;
     await u.printTable(await u.rv6.kdomains());
     return 0;
   });

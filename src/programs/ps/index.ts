@@ -5,7 +5,8 @@ import type { Sys } from '../../runtime/sys.js';
 
 export function init(sys: Sys): Program {
   return program(sys, 'ps', async (u) => {
-    if (u.args.length > 1) return u.usage('ps');
+    const usageError = await u.noOperands('ps');
+    if (usageError !== null) return usageError;
     await u.printTable(await u.rv6.procs());
     return 0;
   });

@@ -5,7 +5,8 @@ import type { Sys } from '../../runtime/sys.js';
 
 export function init(sys: Sys): Program {
   return program(sys, 'pwd', async (u) => {
-    if (u.args.length > 1) return u.usage('pwd');
+    const usageError = await u.noOperands('pwd');
+    if (usageError !== null) return usageError;
     await u.print(`${await u.rv6.getcwd()}\n`);
     return 0;
   });

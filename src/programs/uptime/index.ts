@@ -5,6 +5,8 @@ import type { Sys } from '../../runtime/sys.js';
 
 export function init(sys: Sys): Program {
   return program(sys, 'uptime', async (u) => {
+    const usageError = await u.noOperands('uptime');
+    if (usageError !== null) return usageError;
     const ms = Math.floor(u.rv6.uptime());
     const h = Math.floor(ms / 3_600_000);
     const m = Math.floor(ms / 60_000) % 60;

@@ -365,6 +365,17 @@ export class Ulib {
   }
 
   /**
+   * Check the arguments of a program that takes neither options nor operands (ps, pwd, uptime,
+   * domains): null when there are none (`--` alone is fine), else the status of the usage error
+   * with `synopsis` (an option, or `extra operand 'x'`), rather than ignoring them.
+   */
+  async noOperands(synopsis: string): Promise<number | null> {
+    const operands = await this.operands(synopsis);
+    if (typeof operands === 'number') return operands;
+    return operands.length === 0 ? null : this.usage(synopsis, `extra operand '${operands[0]}'`);
+  }
+
+  /**
    * The whole of `cmd SRC DST | cmd SRC... DIR` (cp, mv, ln): check the operands (usage error
    * with `synopsis` if fewer than two), find the pairs, run `step` on each (it reports its own
    * failures and returns a status); 0 if every step returned 0, else 1.
