@@ -55,6 +55,12 @@ export const DEV_CONSOLE = 1;
 export const PGID_NEW = 0;
 /** spawn() pgid argument: the child joins its parent's process group. */
 export const PGID_INHERIT = -1;
+/**
+ * spawn() pgid argument: a new group led by the child, made the console's foreground group before
+ * the child runs (a job-control shell's foreground job: tcsetpgrp after spawn would leave the
+ * child a moment in the background, where a read of the console fails with EIO).
+ */
+export const PGID_FOREGROUND = -2;
 
 /**
  * Exit statuses of processes that did not return from main (the shell's $?), as on Unix:
@@ -146,7 +152,7 @@ export interface Rv6 {
    * Start the program file `path` (a name without '/' is looked up in /bin) with `argv` as a
    * child process. Its fds 0, 1, 2 are the caller's fds `stdin`, `stdout`, `stderr` (each must
    * be open); no other fd is inherited (as if every fd above 2 were close-on-exec). `pgid`:
-   * PGID_NEW, PGID_INHERIT or an existing group to join. The child's pid or -errno.
+   * PGID_NEW, PGID_FOREGROUND, PGID_INHERIT or an existing group to join. The child's pid or -errno.
    */
   spawn(path: string, argv: string, stdin: number, stdout: number, stderr: number, pgid: number): Promise<number>;
   /** Replace the calling program (same pid, fds, cwd); returns only on failure (-errno). */
@@ -162,7 +168,11 @@ export interface Rv6 {
   sleep(ms: number): Promise<number>;
   /** Milliseconds since boot. */
   uptime(): number;
-  /** Make `pgid` the console's foreground process group (Ctrl-C interrupts it); 0 or -errno. */
+  /**
+   * Make `pgid` the console's foreground process group: Ctrl-C interrupts it, and only it reads the
+   * console (other groups' reads fail with EIO). `pgid` 0: none, Ctrl-C interrupts nobody and the
+   * caller's group keeps the input (a shell at its prompt). 0 or -errno.
+   */
   tcsetpgrp(pgid: number): number;
 
   // ---- rv6 extensions for ps, domains and crash ----

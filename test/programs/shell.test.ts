@@ -3,7 +3,7 @@
  * prompt covering pipes, redirections, append, background jobs, lists, and-or, groups, quoting, cd, $?,
  * scripts, `sh -c`, syntax errors, exit codes; a crashing program; init's exit with the shell's
  * status and its restart of a killed shell; console input until Ctrl-D; Ctrl-C of a foreground
- * job (and not of the shell).
+ * job (and not of the shell); a background job's read of the console by name (EIO).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -160,6 +160,30 @@ test('sh: a background job reads an empty input, not the lines typed for the she
     // A redirection still gives a job its input.
     await s.run('echo from-a-file > f');
     assert.equal(await job('cat < f & wait'), 'from-a-file\n');
+  });
+});
+
+test('sh: a background job that opens the console by name cannot read it (EIO); typed lines stay for the foreground', async () => {
+  await withSession(async (s) => {
+    assert.match(await s.run('sleep 0.3 && cat /dev/console || echo cat-failed $? &'), /^\[\d+\]\n$/);
+    // Typed ahead while a foreground `sleep` runs: the job's read comes meanwhile and must not take it.
+    const from = s.out.length;
+    s.type('sleep 1\n');
+    s.type('echo typed-ahead\n');
+    await s.until(() => s.out.slice(from).includes('typed-ahead\n$ '), 'the shell to run the typed-ahead line', 10_000);
+    await s.until(() => s.out.slice(from).includes('cat-failed'), 'the job to end');
+    const out = s.out.slice(from);
+    assert.ok(out.includes('cat: /dev/console: Input/output error\ncat-failed 1\n'), out);
+    assert.ok(!out.includes('echo typed-ahead'), 'the job did not copy the typed line');
+    // At the prompt too (the shell's group keeps the input while no job is in the foreground).
+    assert.equal(await s.run('cat /dev/console || echo cat-failed $? & wait').then((o) => o.replace(/^\[\d+\]\n/m, '')), 'cat: /dev/console: Input/output error\ncat-failed 1\n');
+    // In the foreground, the console opened by name reads as stdin does.
+    s.type('cat /dev/console\n');
+    s.type('for-cat\n');
+    await s.until(() => s.out.endsWith('for-cat\n'), 'cat to copy the line');
+    s.core.consoleEof();
+    await s.until(() => s.out.endsWith('$ '), 'the prompt after Ctrl-D');
+    assert.equal(await s.run('echo $?'), '0\n');
   });
 });
 

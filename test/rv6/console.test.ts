@@ -2,11 +2,12 @@
  * The rv6 console through the core: canonical input (whole lines, partial reads, text typed
  * ahead), Ctrl-D (end of file for the pending or the next read), a hang-up (end of file for
  * every read after what was typed), Ctrl-C (ends the foreground
- * process group with STATUS_INTERRUPTED, never init, discards typed-ahead input), tcsetpgrp.
+ * process group with STATUS_INTERRUPTED, never init, discards typed-ahead input), tcsetpgrp, a read
+ * by a group other than the foreground one (EIO, the line left for the foreground).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PGID_INHERIT, PGID_NEW, STATUS_INTERRUPTED } from '../../src/interfaces/rv6.js';
+import { ERRNO, PGID_FOREGROUND, PGID_INHERIT, PGID_NEW, STATUS_INTERRUPTED } from '../../src/interfaces/rv6.js';
 import { child, expectResults, withRv6 } from './helpers.js';
 
 test('typed-ahead lines, partial reads, Ctrl-D makes a partial line readable then reads 0', async () => {
@@ -73,7 +74,8 @@ test('a hang-up: what was typed is read, then every read returns 0, a blocked on
 test('Ctrl-C ends the foreground group (STATUS_INTERRUPTED), never init, and drops typed-ahead input', async () => {
   await withRv6(async (t) => {
     await t.startInit([
-      ['a=spawn', 'rv6_probe', child(['read', 0, 10]), 0, 1, 2, PGID_NEW],
+      // PGID_FOREGROUND: a's read, which may come before init's next call, is a foreground one.
+      ['a=spawn', 'rv6_probe', child(['read', 0, 10]), 0, 1, 2, PGID_FOREGROUND],
       ['b=spawn', 'rv6_probe', child(['hang']), 0, 1, 2, '$a'],
       ['bystander=spawn', 'rv6_probe', child(['sleep', 400], ['return', 6]), 0, 1, 2, PGID_NEW],
       ['fg=tcsetpgrp', '$a'],
@@ -100,6 +102,19 @@ test('Ctrl-C ends the foreground group (STATUS_INTERRUPTED), never init, and dro
       wa: { pid: t.r('a'), status: STATUS_INTERRUPTED }, wb: { pid: t.r('b'), status: STATUS_INTERRUPTED },
       wc: { pid: t.r('c'), status: STATUS_INTERRUPTED }, wbys: { status: 6 }, r: { text: 'fresh\n' },
     });
+  });
+});
+
+test('a read of the console by a group other than the foreground one fails with EIO and leaves the line', async () => {
+  await withRv6(async (t) => {
+    t.sys.core.consoleInput('for init\n');
+    await t.runInit([
+      ['bg=spawn', 'rv6_probe', child(['bgr=read', 0, 100]), 0, 1, 2, PGID_NEW],
+      ['wbg=wait', '$bg'],
+      ['r=read', 0, 100],
+    ]);
+    expectResults(t, { bgr: { n: -ERRNO.EIO } }, t.r('bg'));
+    expectResults(t, { r: { n: 9, text: 'for init\n' } });
   });
 });
 

@@ -111,11 +111,7 @@ test('console: lines, partial reads, EOF markers, Ctrl-C flush, UTF-8 output acr
   const interrupted: number[] = [];
   const c = new Console((t) => out.push(t), (g) => interrupted.push(g));
   const scope = new CancelScope();
-  const read = async (n: number): Promise<string | number> => {
-    const buf = new Uint8Array(n);
-    const got = await c.read(n, into(buf), scope, -ERRNO.EINTR);
-    return got <= 0 ? got : new TextDecoder().decode(buf.subarray(0, got));
-  };
+  const read = (n: number): Promise<string | number> => readAs(c, 1, n, scope);
   c.input('ab');
   const pending = read(10);
   await turn();
@@ -129,7 +125,7 @@ test('console: lines, partial reads, EOF markers, Ctrl-C flush, UTF-8 output acr
   c.input('x\n');
   c.interrupt();
   assert.deepEqual(interrupted, [1]);
-  c.fg = 0;
+  c.setForeground(0, 1);
   c.interrupt();
   assert.deepEqual(interrupted, [1], 'no foreground group: nobody to interrupt');
   c.input('y\n');
@@ -139,6 +135,37 @@ test('console: lines, partial reads, EOF markers, Ctrl-C flush, UTF-8 output acr
   c.write(euro.subarray(0, 2));
   c.write(euro.subarray(2));
   assert.equal(out.join(''), '€!');
+});
+
+/** A read of `n` bytes of console `c` by a process of `group`: the text, or 0 / -errno. */
+async function readAs(c: Console, group: number, n: number, scope: CancelScope): Promise<string | number> {
+  const buf = new Uint8Array(n);
+  const got = await c.read(n, into(buf), group, scope, -ERRNO.EINTR);
+  return got <= 0 ? got : new TextDecoder().decode(buf.subarray(0, got));
+}
+
+test('console: only the input group reads (the foreground one, else the group that left none); others get EIO and take nothing', async () => {
+  const c = new Console(() => {}, () => {});
+  const scope = new CancelScope();
+  c.input('for-init\n');
+  assert.equal(await readAs(c, 5, 10, scope), -ERRNO.EIO, 'group 5 is not init\'s, the foreground one at boot');
+  assert.equal(await readAs(c, 1, 20, scope), 'for-init\n', 'the line was left for the foreground');
+  c.setForeground(5, 1);
+  assert.equal(await readAs(c, 1, 10, scope), -ERRNO.EIO, 'init\'s group is in the background now');
+  const job = readAs(c, 5, 20, scope);
+  await turn();
+  c.input('for-the-job\n');
+  assert.equal(await job, 'for-the-job\n');
+  const left = readAs(c, 5, 20, scope);
+  await turn();
+  // The shell at its prompt: no foreground group, its own group reads; a background job does not.
+  c.setForeground(0, 2);
+  assert.equal(await left, -ERRNO.EIO, 'a read blocked when its group left the foreground fails then');
+  assert.equal(await readAs(c, 7, 20, scope), -ERRNO.EIO);
+  const shell = readAs(c, 2, 20, scope);
+  await turn();
+  c.input('for-the-shell\n');
+  assert.equal(await shell, 'for-the-shell\n');
 });
 
 test('fd table: lowest free descriptor, EMFILE, closed table refuses, closeAll releases each open file once', async () => {

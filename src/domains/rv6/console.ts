@@ -19,11 +19,18 @@
  *    input typed ahead and not yet read (Linux flushes on INTR too);
  *  - the foreground group starts as init's (1); tcsetpgrp(0) leaves the console with no foreground
  *    group, which is how a shell that waits at its prompt keeps Ctrl-C from ending itself;
+ *  - only one process group reads the console (the input group): the foreground group, or while
+ *    there is none, the group of the process that left it without one (the shell at its prompt).
+ *    A read by any other group fails with EIO, as POSIX's for a background process that cannot be
+ *    stopped by SIGTTIN (rv6 has no job-control stop), and so does a blocked read whose group
+ *    stops being the input group: typed input is left for the foreground, however a background
+ *    job got hold of the console (`cat /dev/console &` opens it by name);
  *  - output is decoded as a UTF-8 stream: a character split across two writes comes out whole.
  *
- * Invariant: no reader waits while a line or an end-of-file marker is buffered, nor once the
- * console has hung up.
+ * Invariants: no reader waits while a line or an end-of-file marker is buffered, nor once the
+ * console has hung up; every waiting reader is of the input group.
  */
+import { ERRNO } from '../../interfaces/rv6.js';
 import { block, removeFrom, type CancelScope } from './block.js';
 import type { CopyOut } from './pipe.js';
 
@@ -32,6 +39,7 @@ const NEWLINE = 10;
 const EOF = null;
 
 interface Reader {
+  group: number;
   want: number;
   out: CopyOut;
   wake: (n: number) => void;
@@ -47,8 +55,10 @@ export class Console {
   private readers: Reader[] = [];
   private readonly encoder = new TextEncoder();
   private readonly decoder = new TextDecoder('utf-8');
-  /** The foreground process group (0: none). */
-  fg = 1;
+  /** The foreground process group, which Ctrl-C ends (0: none). */
+  private fg = 1;
+  /** The process group whose reads are served (see above): `fg`, or with none, the one that left none. */
+  private inputGroup = 1;
   /** The input ended for good (hangup): reads past what is queued return 0. */
   private hungUp = false;
 
@@ -85,6 +95,19 @@ export class Console {
     this.eof(); // its serve() also answers 0 to the readers the marker leaves waiting
   }
 
+  /**
+   * tcsetpgrp by a process of `callerGroup`: `pgid` becomes the foreground group (0: none, the
+   * caller's group keeps the input). Blocked readers of any other group fail with EIO now.
+   */
+  setForeground(pgid: number, callerGroup: number): void {
+    this.fg = pgid;
+    this.inputGroup = pgid !== 0 ? pgid : callerGroup;
+    for (const r of this.readers.filter((x) => x.group !== this.inputGroup)) {
+      removeFrom(this.readers, r);
+      r.wake(-ERRNO.EIO);
+    }
+  }
+
   /** Ctrl-C. */
   interrupt(): void {
     this.queue = [];
@@ -93,13 +116,17 @@ export class Console {
     if (this.fg > 0) this.interruptGroup(this.fg);
   }
 
-  /** Read up to `want` bytes of the next line; 0 at end of file, -EINTR if cancelled. */
-  read(want: number, out: CopyOut, scope: CancelScope, cancelled: number): number | Promise<number> {
+  /**
+   * Read up to `want` bytes of the next line for a process of `group`; 0 at end of file,
+   * `cancelled` if cancelled, -EIO if `group` is not the input group.
+   */
+  read(want: number, out: CopyOut, group: number, scope: CancelScope, cancelled: number): number | Promise<number> {
+    if (group !== this.inputGroup) return -ERRNO.EIO;
     if (want === 0) return 0;
     if (this.readers.length === 0 && this.ready > 0) return this.take(want, out);
     if (this.readers.length === 0 && this.hungUp) return 0;
     return block(scope, cancelled, (wake) => {
-      const r: Reader = { want, out, wake };
+      const r: Reader = { group, want, out, wake };
       this.readers.push(r);
       return () => removeFrom(this.readers, r);
     });

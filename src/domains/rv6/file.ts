@@ -69,8 +69,11 @@ abstract class FileBase {
     readonly readable: boolean,
     readonly writable: boolean,
   ) {}
-  /** Fill `io.data` (n = bytes wanted, already validated); the io with n set. */
-  abstract read(io: RRef<IoBuf>, scope: CancelScope): Promise<RRef<IoBuf>>;
+  /**
+   * Fill `io.data` (n = bytes wanted, already validated); the io with n set. `group` is the
+   * reading process's group (the console serves only its foreground group).
+   */
+  abstract read(io: RRef<IoBuf>, scope: CancelScope, group: number): Promise<RRef<IoBuf>>;
   abstract write(data: Borrow<RRefArray<number>>, n: number, scope: CancelScope): Promise<number>;
   abstract lseek(offset: number, whence: number): Promise<number>;
   abstract fstat(): Promise<RRef<StatBuf>>;
@@ -209,8 +212,8 @@ export class ConsoleFile extends FileBase {
     super(readable, writable);
   }
 
-  async read(io: RRef<IoBuf>, scope: CancelScope): Promise<RRef<IoBuf>> {
-    io.n = await this.cons.read(io.n, copyOutTo(io.data!), scope, -ERRNO.EINTR);
+  async read(io: RRef<IoBuf>, scope: CancelScope, group: number): Promise<RRef<IoBuf>> {
+    io.n = await this.cons.read(io.n, copyOutTo(io.data!), group, scope, -ERRNO.EINTR);
     return io;
   }
 

@@ -88,7 +88,7 @@ export class FileSyscalls {
       io.n = err;
       return Promise.resolve(io);
     }
-    return f!.read(io, img.scope);
+    return f!.read(io, img.scope, img.proc.pgid);
   }
 
   // Not async either: the file's write is the answer.

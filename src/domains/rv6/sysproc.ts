@@ -18,14 +18,16 @@
  *  - exec loads the new program before touching the old one (a failure returns -errno to a caller
  *    that keeps running); on success the old image stops (same timer rule) and the new main starts
  *    with the same pid, descriptors, current directory and group;
- *  - spawn's pgid: PGID_NEW, PGID_INHERIT or an existing group's id (EPERM if no process, zombies included, has it);
+ *  - spawn's pgid: PGID_NEW, PGID_FOREGROUND (a new group, the console's foreground one before the
+ *    child runs), PGID_INHERIT or an existing group's id (EPERM if no process, zombies included,
+ *    has it);
  *  - kill of a process that is already ending or a zombie succeeds and changes nothing; pid 1 can
  *    be killed, as in xv6 (the system then has no init: waitInit resolves, and the log says who
  *    killed it, since the session then ends with no other word);
  *  - argv longer than MAX_ARGV characters: E2BIG.
  */
 import {
-  ERRNO, PGID_INHERIT, PGID_NEW, STATUS_CRASHED, STATUS_INTERRUPTED, STATUS_KILLED, type Rv6, type WaitStatus,
+  ERRNO, PGID_FOREGROUND, PGID_INHERIT, PGID_NEW, STATUS_CRASHED, STATUS_INTERRUPTED, STATUS_KILLED, type Rv6, type WaitStatus,
 } from '../../interfaces/rv6.js';
 import type { RRef } from '../../runtime/types.js';
 import { block } from './block.js';
@@ -156,14 +158,16 @@ export class ProcSyscalls {
       return again;
     }
     const fds = [stdin, stdout, stderr].map((fd) => p.fds.get(fd)!);
-    const child = this.newProc(pid, p.pid, pgid === PGID_NEW ? pid : pgid === PGID_INHERIT ? p.pgid : pgid, loaded, cwd, fds);
+    const group = pgid === PGID_NEW || pgid === PGID_FOREGROUND ? pid : pgid === PGID_INHERIT ? p.pgid : pgid;
+    const child = this.newProc(pid, p.pid, group, loaded, cwd, fds);
+    if (pgid === PGID_FOREGROUND) this.ctx.console.setForeground(group, p.pgid);
     this.run(child, argv);
     return pid;
   }
 
   private spawnArgsError(p: Proc, fds: number[], pgid: number): number {
     if (fds.some((fd) => p.fds.get(fd) === null)) return -ERRNO.EBADF;
-    if (pgid === PGID_NEW || pgid === PGID_INHERIT) return 0;
+    if (pgid === PGID_NEW || pgid === PGID_FOREGROUND || pgid === PGID_INHERIT) return 0;
     if (!Number.isInteger(pgid) || pgid < 0) return -ERRNO.EINVAL;
     return this.ctx.procs.groupExists(pgid) ? 0 : -ERRNO.EPERM;
   }
@@ -245,7 +249,7 @@ export class ProcSyscalls {
     if (!img.live) return EINTR;
     if (!Number.isInteger(pgid) || pgid < 0) return -ERRNO.EINVAL;
     if (pgid !== 0 && !this.ctx.procs.groupExists(pgid)) return -ERRNO.EPERM;
-    this.ctx.console.fg = pgid;
+    this.ctx.console.setForeground(pgid, img.proc.pgid);
     return 0;
   }
 

@@ -6,12 +6,13 @@
  *    copies right after spawning (children inherit nothing else), then waits for every pid; the
  *    status is the last command's;
  *  - job control (an interactive shell only): a foreground pipeline is a new process group (the
- *    first command PGID_NEW, the rest join it), made the console's foreground group while it runs;
- *    after it, the console goes back to the shell's idle group: none (0) on the rv6 core, so
- *    Ctrl-C at the prompt does not end the shell. A background job is a group of its own and
- *    never the foreground one; its pipelines read an empty input unless redirected (POSIX's
- *    /dev/null for an asynchronous list; rv6 has none, so the read end of a pipe with no writer),
- *    else `cat &` would take the lines typed for the shell. A non-interactive shell's commands
+ *    first command PGID_FOREGROUND, the rest join it), the console's foreground group from before
+ *    its first command runs until it ends; after it, the console goes back to the shell's idle
+ *    group: none (0) on the rv6 core, so Ctrl-C at the prompt does not end the shell (whose group
+ *    then keeps the console's input). A background job is a group of its own and never the
+ *    foreground one: a read of the console fails (EIO), and its pipelines read an empty input
+ *    unless redirected (POSIX's /dev/null for an asynchronous list; rv6 has none, so the read end
+ *    of a pipe with no writer), so that `cat &` ends at once. A non-interactive shell's commands
  *    stay in the shell's group, as in sh, so Ctrl-C interrupts a script as a whole;
  *  - a background and-or list runs as a task of the shell, which announces `[pid]` and goes on;
  *    `wait` waits for all of them. Each job has its own `$?`;
@@ -24,7 +25,7 @@
  * so a reader sees end of file when its writers exit.
  */
 import {
-  ERRNO, O_APPEND, O_CREATE, O_RDONLY, O_TRUNC, O_WRONLY, PGID_INHERIT, PGID_NEW, STATUS_CRASHED,
+  ERRNO, O_APPEND, O_CREATE, O_RDONLY, O_TRUNC, O_WRONLY, PGID_FOREGROUND, PGID_INHERIT, PGID_NEW, STATUS_CRASHED,
 } from '../../interfaces/rv6.js';
 import { joinArgv, type Ulib } from '../../runtime/ulib/index.js';
 import { expandWord, type AndOr, type Command, type ListItem, type Pipeline, type Redirect } from './parse.js';
@@ -107,7 +108,7 @@ export class Shell {
 
     const foreground = !ctx.background && this.idleGroup !== null;
     // Non-interactive foreground pipelines stay in the shell's group; everything else gets its own.
-    let pgid = foreground || ctx.background ? PGID_NEW : PGID_INHERIT;
+    let pgid = foreground ? PGID_FOREGROUND : ctx.background ? PGID_NEW : PGID_INHERIT;
     const pids: number[] = [];
     let lastPid = -1;
     let lastStatus = 0;
@@ -137,10 +138,7 @@ export class Shell {
       stdin = pipeRead;
       if (r.pid > 0) {
         pids.push(r.pid);
-        if (r.group !== pgid) {
-          pgid = r.group;
-          if (foreground) this.u.rv6.tcsetpgrp(pgid);
-        }
+        pgid = r.group; // a new group is the foreground one already, if it is to be (PGID_FOREGROUND)
       }
       if (last) {
         lastPid = r.pid;
@@ -197,10 +195,10 @@ export class Shell {
       // this command then starts a new one, which the rest of the pipeline joins.
       let group = pgid;
       if (pid === -ERRNO.EPERM && pgid > 0) {
-        group = PGID_NEW;
+        group = ctx.background ? PGID_NEW : PGID_FOREGROUND;
         pid = await spawn(group);
       }
-      if (pid >= 0) return { pid, status: 0, group: group === PGID_NEW ? pid : group };
+      if (pid >= 0) return { pid, status: 0, group: group === PGID_NEW || group === PGID_FOREGROUND ? pid : group };
       if (pid === -ERRNO.ENOENT) {
         await this.u.error(`${argv[0]}: command not found`);
         return { pid: -1, status: STATUS_NOT_FOUND, group: pgid };
