@@ -1,7 +1,7 @@
 /**
  * The NIC driver core against the model on loopback: byte-exact data for every frame size from 60
  * to 1514 across 4 RSS queues, buffers round-tripping (none leaked), interrupt mode, reset with
- * buffers outstanding, refused buffers, statistics.
+ * buffers outstanding, refused buffers, statistics, short TX frames padded to 60 bytes.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -222,4 +222,67 @@ test('driver: reset with TX and RX buffers outstanding hands every buffer back, 
       return n >= 2000;
     }, 'traffic after reset');
   });
+});
+
+test('driver: a frame shorter than 60 bytes leaves padded with zeros to 60 (TXPADEN): loopback returns 60 bytes, GOTC counts 60, the TX buffer is untouched', async () => {
+  const runt = (len: number): Uint8Array => {
+    const f = new Uint8Array(len);
+    f.set(MAC, 0);
+    for (let i = 6; i < len; i++) f[i] = (len * 13 + i) | 1; // no zero byte, so the padding shows
+    return f;
+  };
+  const sizes = [6, 14, 42, 59];
+  for (const kind of ['loopback', 'pktgen'] as const) {
+    await withNic(kind === 'loopback' ? { kind } : { kind, pktgen: { rate: 1 } }, async (nic) => {
+      const drv = core(nic, { queues: 1, rxRingSize: 64, txRingSize: 64 });
+      drv.init();
+      const rxFree = pool(nic, 32);
+      // Stale bytes in every RX buffer: the padding must be written, not just left over.
+      for (let i = 0; i < 32; i++) {
+        const b = rxFree.pop()!;
+        b.fill(0xee);
+        rxFree.push(b, 0);
+      }
+      const filled = new FrameDeque(64);
+      if (kind === 'loopback') drv.rxSubmitAndPoll(0, rxFree, filled);
+      const frames = new FrameDeque(8);
+      const done = new FrameDeque(8);
+      for (const len of sizes) {
+        const b = nic.heap.alloc(2048, 64);
+        b.fill(0xaa);
+        b.write(0, runt(len));
+        frames.push(b, len);
+      }
+      drv.txSubmitAndPoll(0, frames, done);
+      assert.equal(frames.length, 0, 'the driver took every short frame');
+      await until(() => drv.readStats(emptyStats()).txPackets === sizes.length, 'short frames sent');
+      assert.equal(drv.readStats(emptyStats()).txBytes, 60 * sizes.length, 'GOTC counts each runt as 60 bytes');
+      await until(() => { drv.txSubmitAndPoll(0, frames, done); return done.length === sizes.length; }, 'TX completions');
+      const scratch = new Uint8Array(2048);
+      for (const len of sizes) {
+        assert.equal(done.frontLen(), len, 'completed with the length it was sent with');
+        done.pop()!.read(0, scratch, 0, 64);
+        const sent = new Uint8Array(64).fill(0xaa);
+        sent.set(runt(len));
+        assert.deepEqual(scratch.subarray(0, 64), sent, `TX buffer of ${len} untouched past its frame`);
+      }
+      if (kind === 'pktgen') return;
+      const got: number[] = [];
+      await until(() => {
+        drv.rxSubmitAndPoll(0, new FrameDeque(1), filled);
+        while (filled.length > 0) {
+          const len = filled.frontLen();
+          filled.pop()!.read(0, scratch, 0, 64);
+          const n = got.length;
+          got.push(len);
+          const want = new Uint8Array(60);
+          want.set(runt(sizes[n]!));
+          assert.deepEqual(scratch.subarray(0, 60), want, `frame of ${sizes[n]} bytes back as 60, zero-padded`);
+        }
+        return got.length === sizes.length;
+      }, 'short frames back');
+      assert.deepEqual(got, sizes.map(() => 60));
+      assert.equal(drv.readStats(emptyStats()).rxBytes, 60 * sizes.length);
+    });
+  }
 });

@@ -9,7 +9,7 @@
  */
 import type { Backend, NicModel } from './model.js';
 import { toeplitz } from './rss.js';
-import { MAX_FRAME, PTYPE_IPV4, PTYPE_UDP, RSS_TYPE_UDP_IPV4 } from './regs.js';
+import { MAX_FRAME, MIN_FRAME, PTYPE_IPV4, PTYPE_UDP, RSS_TYPE_UDP_IPV4 } from './regs.js';
 import type { TapAddon } from './tap.js';
 
 export interface PktgenOptions {
@@ -25,7 +25,6 @@ export interface PktgenOptions {
   rate?: 'line' | 'unpaced' | number;
 }
 
-export const MIN_FRAME = 60;
 export const MAX_ETH_FRAME = 1514;
 const LINE_BPS = 10e9;
 /** Pktgen's source MAC (locally administered); its frames go to the NIC's own MAC. */
@@ -168,7 +167,7 @@ export class Pktgen implements Backend {
     return paced ? n : made;
   }
 
-  /** The sink: the model already counted the frame in GPTC/GOTC. */
+  /** The sink: the model already counted the frame in GPTC/GOTC (a runt as padded to MIN_FRAME). */
   transmit(): void {}
 }
 

@@ -17,6 +17,8 @@
  *    registers it depends on are read again (rxClaim, lookAgainRx).
  *  - The hot path does not allocate: descriptors are read through one Uint32Array view of physical
  *    memory, frames are copied with copyWithin/set, and registers are flushed once per batch.
+ *  - A transmitted frame shorter than 60 bytes leaves padded with zeros to 60 (TXPADEN), the
+ *    driver's buffer untouched: see send.
  *  - After CTRL.RST the model forgets every ring (buffers outstanding are never touched again),
  *    restores register defaults, and only then clears RST.
  */
@@ -85,6 +87,8 @@ export class NicModel {
   private readonly txStageLen: Int32Array;
   /** A descriptor of the frame being gathered was refused: drop the frame at its EOP. */
   private readonly txStageBad: Uint8Array;
+  /** A short TX frame padded to MIN_FRAME (see send). */
+  private readonly runt = new Uint8Array(R.MIN_FRAME);
 
   /** RSS redirection: hash & 127 -> an active RX queue. */
   private readonly reta = new Uint8Array(128);
@@ -486,7 +490,21 @@ export class NicModel {
     if (w2 & R.TXD_CMD_RS) Atomics.store(p, d + 3, p[d + 3]! | R.TXD_STAT_DD);
   }
 
+  /**
+   * A frame leaves the wire side. One shorter than MIN_FRAME is padded with zeros to it first, as
+   * the 82599 does (HLREG0.TXPADEN, on by default): every backend (loopback's RX copy, pktgen's
+   * sink, a TAP interface) and GPTC/GOTC see the padded frame. The padding is built in `runt`,
+   * never in the driver's buffer; a full-size frame pays one comparison.
+   */
   private send(backend: Backend, b: Uint8Array, off: number, len: number): void {
+    if (len < R.MIN_FRAME) {
+      const r = this.runt;
+      for (let i = 0; i < len; i++) r[i] = b[off + i]!; // at most 59 bytes, and no view allocated
+      r.fill(0, len);
+      b = r;
+      off = 0;
+      len = R.MIN_FRAME;
+    }
     this.gptc++;
     this.gotc += len;
     backend.transmit(this, b, off, len);

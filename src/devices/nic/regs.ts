@@ -84,6 +84,11 @@ export const ERR_INTERNAL = 1 << 15; // the model caught an exception of its own
 
 /** Largest frame (and largest TX data buffer) the model accepts. */
 export const MAX_FRAME = 16 * 1024;
+/**
+ * Shortest Ethernet frame on the wire, FCS excluded: a shorter transmitted frame is padded to it
+ * with zeros (HLREG0.TXPADEN, set by default on the 82599), and frames arrive at least this long.
+ */
+export const MIN_FRAME = 60;
 export const DESC_BYTES = 16;
 export const RING_ALIGN = 128;
 
