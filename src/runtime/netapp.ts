@@ -22,6 +22,9 @@
  * An RpcError from the Net import (no shadow, driver died) ends the run and is counted; the app
  * itself never panics on it.
  *
+ * run('tx') sends a template frame (writeFrame, txFrameSize bytes) from every buffer, written once
+ * per tx run that follows another use of the buffers (see `templated`), not per frame.
+ *
  * run() polls for as long as it is asked to; serve() is the same loop in interrupt mode: it turns
  * the Net's RX interrupts on, and whenever an RX call collects nothing it sleeps in Net.waitRx
  * until the next frame's interrupt (or the end), so an idle link costs next to no CPU.
@@ -119,7 +122,16 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   let rpcErrors = 0;
   let rxWaits = 0;
   let mac: readonly number[] = [2, 0, 0, 0, 0, 1];
+  /**
+   * tx mode sends its buffers as they are, with no write per frame: `templated` says that every
+   * buffer the app holds is a template frame (writeFrame, txSize bytes). Any other use of the
+   * buffers (rx, fwd, serve, seed) fills them with received or seeded frames and clears it; the
+   * next tx run then writes the template into every buffer it holds, and, as they complete, into
+   * the frames that were still in flight on TX queue q then (`staleTx[q]`: its NetIo.held), or
+   * it would send those again as they came back.
+   */
   let templated = false;
+  const staleTx = new Uint32Array(MAX_QUEUES);
   /**
    * Seeded loop: its frame size (0: no loop), frames in flight, the Net's restarts seen (-1: none
    * yet, the loop's first call adopts its stamp), losses.
@@ -204,6 +216,14 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     b.setU8(34, sp >>> 8); b.setU8(35, sp & 255);
     b.setU8(36, 0x23); b.setU8(37, 0x28); // 9000
     hooks.seedFrame?.(b, i, size);
+  };
+  /** The n buffers at the front of `d` rewritten as tx mode's template frames, moved to its back. */
+  const template = (d: Deque, n: number): void => {
+    for (let i = 0; i < n; i++) {
+      const b = d.pop()!;
+      writeFrame(b, i, txSize);
+      d.push(b);
+    }
   };
   /**
    * Up to `n` pool buffers written as frames of `size` bytes (seed numbers from seedSeq) and queued
@@ -409,6 +429,12 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
               const done = co.length;
               readCollectLens(r, done);
               for (let i = 0; i < done; i++) if (lensIn.getUint32(i * 4, true) > 0) txFrames++;
+              const stale = rxOn ? 0 : staleTx[q]!; // frames of an earlier run, back to be sent as templates
+              if (stale > 0) {
+                const k = Math.min(stale, done);
+                template(co, k);
+                staleTx[q] = stale - k;
+              }
               recycle(co, done, rxOn ? rio : r, !rxOn);
               if (!rxOn) frames += done;
             } while (++passes < 2 && rxOn && reseedOwed > 0);
@@ -438,14 +464,15 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       const txOn = mode === 'tx' || mode === 'fwd';
       if (!rxOn && !txOn) return NET_EINVAL;
       if (!(batch >= 1 && batch <= MAX_BATCH)) return NET_EINVAL;
+      const retemplate = mode === 'tx' && !templated;
+      // Frames in flight on each TX queue, read before ensure may replace its NetIo (see templated).
+      if (retemplate) for (let q = 0; q < txIos.length; q++) staleTx[q] = txIos[q]!.held;
       ensure(batch);
-      if (mode === 'tx' && !templated) {
-        // Every pool buffer becomes a template frame (rotated through the pool: front to back).
-        for (let i = 0, n = pool.length; i < n; i++) {
-          const b = pool.pop()!;
-          writeFrame(b, i, txSize);
-          pool.push(b);
-        }
+      if (retemplate) {
+        // Every buffer the app holds becomes a template frame: the TX NetIos' (frames a fwd run
+        // left unsent) go to the pool, and the pool is rewritten (rotated: front to back).
+        for (const io of txIos) empty(io);
+        template(pool, pool.length);
         templated = true;
       }
       if (mode !== 'tx') templated = false;
@@ -485,6 +512,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       // the loop instead of seeding it.
       if (!Number.isInteger(n) || n < 0 || !Number.isInteger(size) || size < SEED_MIN_FRAME || size > Math.min(bufSize, SEED_MAX_FRAME)) return NET_EINVAL;
       ensure(cap === 0 ? 32 : cap);
+      templated = false; // seed frames go out of and back into the pool
       if (loopSize === 0) inLoop = 0;
       loopSize = size;
       // Post RX buffers first, so looped-back frames find descriptors: on every queue in turn (RSS
