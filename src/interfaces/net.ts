@@ -23,10 +23,10 @@
  *    TX: frames in flight on q), 0 for nullnet, which holds nothing. The NIC shadow
  *    has the kernel record it per queue as its calls pass (a route's record), so that after a
  *    crash it knows how many of the buffers that come back to re-post on each queue;
- *  - `restarts` and `pktsLost` are written by the NIC driver on every call it answers and by the
- *    NIC shadow on every call it answers itself (nullnet, which nothing supervises, leaves them
- *    as they came): the restarts of the driver so far (the answering instance's Sys.restarts),
- *    so a caller notices a recovery on the very call that went through it, and how many buffers
+ *  - `restarts` and `pktsLost` are written by every Net on every call it answers (the NIC driver,
+ *    nullnet, and the NIC shadow on the calls it answers itself): the restarts of the driver so
+ *    far (the answering instance's Sys.restarts), so a caller notices a recovery on the very
+ *    call that went through it, and how many buffers
  *    that were in `pkts` at call entry the crashed driver had taken (0 on a call that went through
  *    no crash; for TX: frames lost in this call — they come back later in `collect`, length 0,
  *    like every buffer the crashed driver held).

@@ -3,7 +3,9 @@
  * interface and one crossing cost without a NIC. RX hands every free buffer straight back as if a
  * frame of `frameSize` bytes (sys.config, default 64) had arrived in it (contents untouched); TX
  * completes every frame at once. Buffers come back in the order they went in; nothing is held
- * (NetIo.held is always 0).
+ * (NetIo.held is always 0). Every answer carries the stamps the NIC driver's do (NetIo.restarts:
+ * this instance's Sys.restarts; pktsLost 0, as nothing of a call ever dies here), so a caller
+ * reads the same contract on every Net, whatever the NetIo carried in.
  * Buffers pass from pkts to collect with one bulk RRefDeque.moveFrom (no handle per buffer).
  * Lengths are copied in and out of the NetIo's length arrays with one read/write per call (every
  * RRef access is a checked kernel call), through a local scratch array written with a DataView;
@@ -25,6 +27,13 @@ export function init(sys: Sys): Net {
   /** RX lengths: frameSize in every entry, written when it grows, not per call. */
   let rxLens = new Uint8Array(0);
 
+  const restarts = sys.restarts;
+  /** What every answer reports besides its result: nothing held, and the stamps (see the header). */
+  const stamp = (io: RRef<NetIo>): void => {
+    io.held = 0;
+    io.restarts = restarts;
+    io.pktsLost = 0;
+  };
   const refuse = (io: RRef<NetIo>): RRef<NetIo> => {
     io.status = NET_EINVAL;
     io.count = 0;
@@ -37,7 +46,7 @@ export function init(sys: Sys): Net {
     const pl = rx ? null : io.pktLens;
     const co = io.collect;
     const cl = io.collectLens;
-    io.held = 0;
+    stamp(io);
     if (pk === null || co === null || cl === null || q !== 0 || (!rx && pl === null)) return refuse(io);
     const cap = co.capacity;
     const n = pk.length;
@@ -82,7 +91,7 @@ export function init(sys: Sys): Net {
     outstanding: () => 0,
     drain(io: RRef<NetIo>) {
       io.count = 0;
-      io.held = 0;
+      stamp(io);
       io.status = 0;
       return io;
     },
