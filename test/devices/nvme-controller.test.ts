@@ -159,7 +159,7 @@ test('I/O command errors: opcode, namespace, LBA range, PRPs, transfer size, dat
   await expect(rw(2, 2 ** 40, 1, buf.addr), SC.LBA_OUT_OF_RANGE, 'huge lba');
   await expect(rw(2, blocks - 1, 1, buf.addr), 0, 'last block');
   await expect(rw(2, 0, 1, buf.addr + 2), SC.INVALID_FIELD, 'PRP1 not dword aligned');
-  await expect(rw(2, 0, 8, buf.addr + 512, buf.addr + PAGE + 8), SC.INVALID_FIELD, 'PRP2 with offset');
+  await expect(rw(2, 0, 8, buf.addr + 512, buf.addr + PAGE + 8), SC.PRP_OFFSET_INVALID, 'PRP2 with offset');
   await expect(rw(2, 0, 1, rig.phys.byteLength), SC.DATA_TRANSFER_ERROR, 'PRP1 past memory');
   await expect(rw(2, 0, 2, rig.phys.byteLength - 512, rig.phys.byteLength), SC.DATA_TRANSFER_ERROR, 'second page past memory');
   await expect(rw(1, 0, 1, 2 ** 40), SC.DATA_TRANSFER_ERROR, 'PRP1 far outside memory');
@@ -299,7 +299,37 @@ test('PRP lists: scattered pages, page offsets and chained list pages round-trip
   assert.ok(Buffer.from(flat.bytes(512, bytes)).equals(Buffer.from(pattern)), 'same data through a second chain layout');
   // A list page whose only slot points at itself is rejected, not looped on.
   put(lists.addr + PAGE - 8, lists.addr + PAGE - 8);
-  assert.equal(status(await q.run(rw(2, 0, 24, pageAddr[0]!, lists.addr + PAGE - 8))), SC.INVALID_FIELD);
+  assert.equal(status(await q.run(rw(2, 0, 24, pageAddr[0]!, lists.addr + PAGE - 8))), SC.PRP_OFFSET_INVALID);
+}));
+
+test('PRP entries after PRP1 with an offset, the next-list pointer included, are refused; the controller goes on', () => withRig(async (rig) => {
+  const admin = await enableAdmin(rig);
+  const q = await createPair(admin, 1, 8);
+  const pages = 600; // PRP1 + 511 list entries + more: the first list page's last slot chains
+  const nlb = (pages * PAGE) / 512;
+  const data = rig.heap.alloc(PAGE); // every entry names the same page: a Read may overwrite it
+  const lists = rig.heap.alloc(3 * PAGE);
+  const put = (addr: number, v: number): void => new DataView(rig.phys).setBigUint64(addr, BigInt(v), true);
+  const first = lists.addr;
+  for (let i = 0; i < 511; i++) put(first + 8 * i, data.addr);
+  const chainTo = (next: number): void => {
+    put(first + 8 * 511, next);
+    for (let i = 0; i < pages - 512; i++) put(next + 8 * i, data.addr);
+  };
+  // The next list laid out 8 bytes into its page: a walk that took the pointer as it is would
+  // find well-formed entries there, so only the offset check refuses it.
+  chainTo(lists.addr + PAGE + 8);
+  assert.equal(status(await q.run(rw(2, 0, nlb, data.addr, first))), SC.PRP_OFFSET_INVALID, 'next-list pointer with an offset');
+  assert.equal(status(await q.run(rw(1, 0, nlb, data.addr, first))), SC.PRP_OFFSET_INVALID, 'the same for a Write');
+  // A data entry with an offset inside a list.
+  chainTo(lists.addr + 2 * PAGE);
+  put(first + 8 * 7, data.addr + 512);
+  assert.equal(status(await q.run(rw(2, 0, nlb, data.addr, first))), SC.PRP_OFFSET_INVALID, 'list entry with an offset');
+  // The same command well formed completes, and so does the next.
+  put(first + 8 * 7, data.addr);
+  assert.equal(status(await q.run(rw(2, 0, nlb, data.addr, first))), 0, 'page-aligned chain');
+  assert.equal(status(await q.run(rw(2, 0, 1, data.addr))), 0);
+  assert.equal(status(await admin.run({ opc: 0x06, cdw10: 1, prp1: data.addr })), 0, 'admin queue too');
 }));
 
 test('garbage in a queue is answered entry by entry and never kills the controller', () => withRig(async (rig) => {

@@ -47,6 +47,12 @@ export const SC = {
   DATA_TRANSFER_ERROR: 0x04,
   INTERNAL_ERROR: 0x06,
   INVALID_NAMESPACE: 0x0b,
+  /** NVMe 1.4 "Command Sequence Error" (outside the subset's table): Set Features Number of
+   *  Queues after I/O queues were created. */
+  COMMAND_SEQUENCE_ERROR: 0x0c,
+  /** NVMe 1.4 "PRP Offset Invalid" (outside the subset's table): a PRP entry other than PRP1 and
+   *  the list pointer in PRP2 with a non-zero offset in its page. */
+  PRP_OFFSET_INVALID: 0x13,
   LBA_OUT_OF_RANGE: 0x80,
   /** SCT 1 (command specific). */
   INVALID_CQ: 0x100,

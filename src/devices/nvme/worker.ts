@@ -429,16 +429,23 @@ function prpEntry(addr: number): number {
   return u64(physI32[w]!, physI32[w + 1]!);
 }
 
-/** Append the segments of `len` bytes described by PRP1/PRP2 (and PRP lists) to `segs`. */
+/**
+ * Append the segments of `len` bytes described by PRP1/PRP2 (and PRP lists) to `segs`. Only PRP1
+ * and a list pointer in PRP2 may carry an offset in their page; every other entry (PRP2 as the
+ * second data page, the data entries of a list, and the last entry of a full list page pointing to
+ * the next one) must be page-aligned, else PRP Offset Invalid (NVMe 1.4, 4.3).
+ */
 function mapPrps(prp1: number, prp2: number, len: number): number {
   if (prp1 % 4 !== 0) return SC.INVALID_FIELD;
   const first = Math.min(len, PAGE - (prp1 % PAGE));
   let st = addSeg(prp1, first);
   let rem = len - first;
   if (st !== SC.SUCCESS || rem === 0) return st;
-  if (rem <= PAGE) return prp2 % PAGE !== 0 ? SC.INVALID_FIELD : addSeg(prp2, rem);
+  if (rem <= PAGE) return prp2 % PAGE !== 0 ? SC.PRP_OFFSET_INVALID : addSeg(prp2, rem);
   let list = prp2;
-  // Each hop consumes at least one entry slot, so a list pointing at itself ends here.
+  // Only the first list page can be short (PRP2's offset): every later one is a whole page, so each
+  // later hop takes 511 data entries and a list pointing at itself ends with the transfer. The hop
+  // bound is a second guard.
   for (let hops = 0; rem > 0; hops++) {
     if (list % 8 !== 0 || hops > maxSegs) return SC.INVALID_FIELD;
     const slots = (PAGE - (list % PAGE)) / 8;
@@ -447,7 +454,7 @@ function mapPrps(prp1: number, prp2: number, len: number): number {
     for (let i = 0; i < dataSlots; i++) {
       const e = prpEntry(list + 8 * i);
       if (e < 0) return SC.DATA_TRANSFER_ERROR;
-      if (e % PAGE !== 0) return SC.INVALID_FIELD;
+      if (e % PAGE !== 0) return SC.PRP_OFFSET_INVALID;
       const l = Math.min(rem, PAGE);
       st = addSeg(e, l);
       if (st !== SC.SUCCESS) return st;
@@ -456,6 +463,9 @@ function mapPrps(prp1: number, prp2: number, len: number): number {
     if (rem > 0) {
       list = prpEntry(list + 8 * (slots - 1));
       if (list < 0) return SC.DATA_TRANSFER_ERROR;
+      // The pointer to the next list page is an entry of this list, so it has no offset either:
+      // accepting one would read a list page the host never laid out as one.
+      if (list % PAGE !== 0) return SC.PRP_OFFSET_INVALID;
     }
   }
   return SC.SUCCESS;

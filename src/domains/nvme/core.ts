@@ -63,6 +63,8 @@ const STATUS_NAMES: Record<number, string> = {
   0x004: 'data transfer error',
   0x006: 'internal error',
   0x00b: 'invalid namespace',
+  0x00c: 'command sequence error',
+  0x013: 'PRP offset invalid',
   0x080: 'LBA out of range',
   0x100: 'invalid completion queue',
   0x101: 'invalid queue identifier',
