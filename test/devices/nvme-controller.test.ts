@@ -107,6 +107,32 @@ test('Set/Get Features number of queues', () => withRig(async (rig) => {
   assert.equal(status(await admin.run({ opc: 0x05, prp1: q.addr, cdw10: 2 | (3 << 16), cdw11: 1 })), 0);
 }));
 
+test('Set Features number of queues after an I/O queue was created: Command Sequence Error until a reset', () => withRig(async (rig) => {
+  let admin = await enableAdmin(rig);
+  const setQueues = (n: number): Promise<Cqe> => admin.run({ opc: 0x09, cdw10: 7, cdw11: (n - 1) | ((n - 1) << 16) });
+  assert.equal(status(await setQueues(4)), 0);
+  const mem = rig.heap.alloc(PAGE);
+  // A CQ alone is enough, and deleting it does not make the feature settable again.
+  assert.equal(status(await admin.run({ opc: 0x05, prp1: mem.addr, cdw10: 1 | (15 << 16), cdw11: 1 })), 0);
+  assert.equal(status(await setQueues(1)), SC.COMMAND_SEQUENCE_ERROR, 'after a CQ was created');
+  assert.equal(status(await admin.run({ opc: 0x04, cdw10: 1 })), 0);
+  assert.equal(status(await setQueues(1)), SC.COMMAND_SEQUENCE_ERROR, 'after it was deleted');
+  // The refused command changed nothing: 4 pairs are still allocated, and the controller works.
+  const got = await admin.run({ opc: 0x0a, cdw10: 7 });
+  assert.equal(status(got), 0);
+  assert.equal(got.dw0, 3 | (3 << 16));
+  const q = await createPair(admin, 4, 8);
+  assert.equal(status(await setQueues(2)), SC.COMMAND_SEQUENCE_ERROR, 'with a queue pair live');
+  const buf = rig.heap.alloc(PAGE);
+  assert.equal(status(await q.run(rw(2, 0, 1, buf.addr))), 0);
+  // A controller reset deletes every queue: the feature is settable again.
+  Atomics.store(rig.dev.bar0, REG.CC, 0);
+  wake(rig.dev);
+  await until(() => (Atomics.load(rig.dev.bar0, REG.CSTS) & 1) === 0, 'RDY=0');
+  admin = await enableAdmin(rig);
+  assert.equal(status(await setQueues(2)), 0, 'after a reset');
+}));
+
 test('queue creation and deletion errors', () => withRig(async (rig) => {
   const admin = await enableAdmin(rig);
   const mem = rig.heap.alloc(16 * PAGE);

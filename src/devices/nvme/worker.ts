@@ -306,6 +306,8 @@ let enSeen = 0;
 /** Allocated I/O queues (Set Features FID 7), 0-based like the feature. */
 let nsqa = MAX_IO_QUEUES - 1;
 let ncqa = MAX_IO_QUEUES - 1;
+/** An I/O queue was created since the last reset: the number of queues is fixed until the next. */
+let ioQueuesCreated = false;
 /** Vectors with completions posted while masked: raised when unmasked. */
 let latchedIrq = 0;
 /** Vectors to raise at the end of the current pass. */
@@ -322,6 +324,7 @@ function resetQueues(): void {
     Atomics.store(bar0, cqHeadDoorbell(q), 0);
   }
   nsqa = ncqa = MAX_IO_QUEUES - 1;
+  ioQueuesCreated = false;
   latchedIrq = pendingIrq = 0;
 }
 
@@ -536,6 +539,7 @@ function createCq(w: number): number {
   if ((cdw11 & 1) === 0 || iv > 31 || !pageRangeOk(base, size * 16)) return SC.INVALID_FIELD;
   cqBase[qid] = base; cqSize[qid] = size; cqTail[qid] = 0; cqPhase[qid] = 1;
   cqIrqBit[qid] = (cdw11 & 2) !== 0 ? 1 << iv : 0;
+  ioQueuesCreated = true;
   // A re-created queue starts empty whatever the host left in its doorbell.
   Atomics.store(bar0, cqHeadDoorbell(qid), 0);
   return SC.SUCCESS;
@@ -553,6 +557,7 @@ function createSq(w: number): number {
   if (size < 2 || size > MQES + 1) return SC.INVALID_QUEUE_SIZE;
   if ((cdw11 & 1) === 0 || !pageRangeOk(base, size * 64)) return SC.INVALID_FIELD;
   sqBase[qid] = base; sqSize[qid] = size; sqHead[qid] = 0; sqCq[qid] = cqid;
+  ioQueuesCreated = true;
   Atomics.store(bar0, sqTailDoorbell(qid), 0);
   return SC.SUCCESS;
 }
@@ -575,6 +580,10 @@ function deleteCq(w: number): number {
 function features(w: number, set: boolean): number {
   if ((physI32[w + 10]! & 0xff) !== FID_NUMBER_OF_QUEUES) return SC.INVALID_FIELD;
   if (set) {
+    // NVMe 1.4 (5.21.1.7): Number of Queues is set only before any I/O queue is created; after
+    // that (deleting them does not undo it, only a reset does) it fails with Command Sequence
+    // Error. Accepting it would shrink the allocation under queues that already exist.
+    if (ioQueuesCreated) return SC.COMMAND_SEQUENCE_ERROR;
     const cdw11 = physI32[w + 11]!;
     const nsqr = cdw11 & 0xffff;
     const ncqr = cdw11 >>> 16;
