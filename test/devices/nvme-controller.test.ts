@@ -80,6 +80,33 @@ test('identify controller, namespace and active namespace list', () => withRig(a
   assert.equal(two.getU8(2048 + 512), 0x66);
 }));
 
+test('Identify with an NSID that names no namespace is refused with Invalid Namespace; the controller goes on', () => withRig(async (rig) => {
+  const admin = await enableAdmin(rig);
+  const buf = rig.heap.alloc(PAGE);
+  const refused = async (cns: number, nsid: number, what: string): Promise<void> => {
+    buf.fill(0xa5);
+    assert.equal(status(await admin.run({ opc: 0x06, nsid, prp1: buf.addr, cdw10: cns })), SC.INVALID_NAMESPACE, what);
+    assert.ok(buf.bytes(0, PAGE).every((x) => x === 0xa5), `${what}: no data transferred`);
+  };
+  // Identify Namespace: one namespace (NN = 1) and no namespace management, so 1 is the only
+  // valid NSID (FFFFFFFFh, the common-namespace form, needs namespace management).
+  await refused(0x00, 0, 'CNS 0, NSID 0');
+  await refused(0x00, 2, 'CNS 0, NSID above NN');
+  await refused(0x00, 0xfffffffe, 'CNS 0, NSID FFFFFFFEh');
+  await refused(0x00, 0xffffffff, 'CNS 0, NSID FFFFFFFFh');
+  // Active namespace list: any NSID below FFFFFFFEh is a start point; those two are refused.
+  await refused(0x02, 0xfffffffe, 'CNS 2, NSID FFFFFFFEh');
+  await refused(0x02, 0xffffffff, 'CNS 2, NSID FFFFFFFFh');
+  buf.fill(0xa5);
+  assert.equal(status(await admin.run({ opc: 0x06, nsid: 0xfffffffd, prp1: buf.addr, cdw10: 2 })), 0);
+  assert.equal(buf.getU32(0), 0, 'no active namespace above FFFFFFFDh');
+  // The controller goes on: namespace 1 is identified, I/O works.
+  assert.equal(status(await admin.run({ opc: 0x06, nsid: 1, prp1: buf.addr, cdw10: 0 })), 0);
+  assert.equal(buf.getU64(0), (8 << 20) / 512);
+  const q = await createPair(admin, 1, 4);
+  assert.equal(status(await q.run(rw(2, 0, 1, buf.addr))), 0);
+}));
+
 test('block size 4096 is reported as LBADS 12', () => withRig(async (rig) => {
   const admin = await enableAdmin(rig);
   const buf = rig.heap.alloc(PAGE);

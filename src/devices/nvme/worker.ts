@@ -508,6 +508,10 @@ function identify(w: number): number {
     b[513] = 0x44; // CQES: 2^4
     b.writeUInt32LE(1, 516); // NN
   } else if (cns === 0x00) {
+    // NN = 1 and no namespace management (so no common-namespace form with NSID FFFFFFFFh):
+    // every NSID but 1 is invalid (0, above NN, FFFFFFFEh, FFFFFFFFh), and NVMe 1.4 (Identify,
+    // CNS 00h) answers an invalid NSID with Invalid Namespace or Format, not a zero-filled
+    // structure (that is for an inactive NSID, of which there are none).
     if (nsid !== 1) return SC.INVALID_NAMESPACE;
     b.writeBigUInt64LE(BigInt(nsze), 0);
     b.writeBigUInt64LE(BigInt(nsze), 8);
@@ -516,6 +520,8 @@ function identify(w: number): number {
     b[26] = 0; // FLBAS: format 0
     b.writeUInt32LE(lbads << 16, 128);
   } else if (cns === 0x02) {
+    // The list starts above NSID; FFFFFFFEh and FFFFFFFFh are refused (NVMe 1.4, Identify, CNS 02h).
+    if (nsid >= 0xfffffffe) return SC.INVALID_NAMESPACE;
     if (nsid < 1) b.writeUInt32LE(1, 0); // active NSIDs greater than NSID: only namespace 1
   } else {
     return SC.INVALID_FIELD;
