@@ -6,7 +6,8 @@
  * spread over them and the root). `plan` turns an op into the Rv6Fs calls it makes, each with the
  * result the model expects and the model changes it commits, one per transaction: a write of n
  * bytes commits ceil(n / maxOpBytes) transactions (fs.ts writeAt), every other call at most one
- * (the images are small enough that a truncation or an unlink frees its blocks in one). A `batch`
+ * (the images are small enough that a truncation or an unlink frees its blocks in one, and have
+ * one bitmap block: `opBytes`). A `batch`
  * op issues appends and unlinks of distinct files (not merely distinct names) concurrently, as one step whose strands (one per
  * file) may commit in any interleaving, together (group commit) or apart.
  *
@@ -52,6 +53,9 @@ const fileDir = (f: number): string => (f < NFILES / 2 ? '/' : DIRS[1 + (f % (DI
 const filePath = (f: number): string => (fileDir(f) === '/' ? `/f${f}` : `${fileDir(f)}/f${f}`);
 const parentOf = (path: string): string => path.slice(0, path.lastIndexOf('/')) || '/';
 
+/** maxOpBytes of the workload's images: one bitmap block each (up to 8 MiB xv6, 128 MiB large). */
+const opBytes = (variant: Variant): number => maxOpBytes(geometryOf(variant), 1);
+
 /**
  * Op generator for `variant`: lengths mostly small, sometimes beyond the direct blocks (12 KiB
  * xv6, 96 KiB large) so files cross into the indirect tree, and beyond one transaction.
@@ -79,7 +83,7 @@ export function opArb(variant: Variant): fc.Arbitrary<Op> {
       weight: 2,
       arbitrary: fc.record({
         k: fc.constant('batch' as const),
-        items: fc.uniqueArray(fc.record({ f: fc.nat(NFILES / 2 - 1), unlink: fc.boolean(), len: fc.integer({ min: 1, max: maxOpBytes(g) }), seed: fc.nat(1 << 20) }), { minLength: 2, maxLength: 3, selector: (i) => i.f }),
+        items: fc.uniqueArray(fc.record({ f: fc.nat(NFILES / 2 - 1), unlink: fc.boolean(), len: fc.integer({ min: 1, max: opBytes(variant) }), seed: fc.nat(1 << 20) }), { minLength: 2, maxLength: 3, selector: (i) => i.f }),
       }),
     },
   );
@@ -251,7 +255,7 @@ function plan(op: Op, m: Model, variant: Variant): Call[] {
         const size = m.files.get(path)!.data.length;
         const at = op.k === 'append' ? size : Math.floor(op.at * (size + 2 * g.bsize));
         const n = Math.min(op.len, g.maxFileSize - at);
-        if (n > 0) add(writeCall(path, op.k === 'append' ? -1 : at, pattern(n, op.seed), at, size, maxOpBytes(g), g.holes));
+        if (n > 0) add(writeCall(path, op.k === 'append' ? -1 : at, pattern(n, op.seed), at, size, opBytes(variant), g.holes));
       }
       add(closeCall);
       break;

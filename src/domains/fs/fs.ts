@@ -7,7 +7,8 @@
  *  - every operation that may write runs inside beginOp/endOp (xv6), and every path walk too, so
  *    an iput that frees an inode is always inside a transaction;
  *  - large writes are split into transactions of at most ((MAXOPBLOCKS-1-1-2)/2)·BSIZE bytes
- *    (xv6 filewrite), large truncations into budgeted steps; each step leaves a consistent fs;
+ *    (xv6 filewrite), fewer where the worst case of that many would log more than MAXOPBLOCKS
+ *    blocks (maxOpBytes), large truncations into budgeted steps; each step leaves a consistent fs;
  *  - lock order: parent directory before child; never two unrelated inodes, except a rename, which
  *    holds renameLock and locks its two parents ancestor first (see rename);
  *  - every failure is an FsError with a POSIX errno `code`; corrupted metadata is EUCLEAN;
@@ -105,11 +106,36 @@ export class FsFile {
 }
 
 /**
- * Bytes one write transaction may carry (xv6 filewrite's formula: a MAXOPBLOCKS transaction
- * leaves room for the inode, indirect and bitmap blocks and the slop of non-aligned writes).
+ * Most distinct blocks a write transaction touching `dataBlocks` consecutive file blocks
+ * (<= nindirect of them) may log on an image of `nbitmap` bitmap blocks: every data block (an
+ * overwrite, or a new block the log does not let be written in place: one a freed file left in
+ * the uninstalled log, see Log.mayWriteInPlace); the indirect blocks on the paths to its first and
+ * last block, since such a run lies in at most two adjacent leaves: 2·levels − 1 (one tree's
+ * paths share the root, or the last block of one tree and the first of the next, one level
+ * deeper); the inode's block; and one bitmap block per block allocated (data and indirect), all
+ * distinct on a fragmented disk, but no more than the image has.
  */
-export function maxOpBytes(g: Geometry): number {
-  return Math.floor((g.maxOpBlocks - 1 - 1 - 2) / 2) * g.bsize;
+export function writeOpBlocks(g: Geometry, nbitmap: number, dataBlocks: number): number {
+  const indirect = 2 * g.levels - 1;
+  return dataBlocks + indirect + 1 + Math.min(dataBlocks + indirect, nbitmap);
+}
+
+/**
+ * Bytes one write transaction may carry on an image of `nbitmap` bitmap blocks: xv6 filewrite's
+ * formula (MAXOPBLOCKS less the inode, one indirect block and two of slop for a non-aligned
+ * write, halved for a bitmap block per data block), lowered until writeOpBlocks of what such a
+ * write touches (one block more than it carries when it starts mid-block) fits in MAXOPBLOCKS.
+ * The formula alone counts one indirect block and no bitmap block for it: in the worst case the
+ * large variant logged 65 blocks of a 64-block budget crossing into the singly indirect tree, 69
+ * in the doubly, 73 crossing into the triply one (file offsets from 4 GiB) — the last on images
+ * of more than 27 bitmap blocks (3.375 GiB), the first of more than 31; an xv6-variant image of
+ * more than 4 bitmap blocks, 11 of 10.
+ * Smaller images (every one the tests and benchmarks use) keep the formula's value.
+ */
+export function maxOpBytes(g: Geometry, nbitmap: number): number {
+  let blocks = Math.floor((g.maxOpBlocks - 1 - 1 - 2) / 2);
+  while (blocks > 1 && writeOpBlocks(g, nbitmap, blocks + 1) > g.maxOpBlocks) blocks--;
+  return blocks * g.bsize;
 }
 
 /**
@@ -243,9 +269,9 @@ export class FileSystem {
     return this.g.variant;
   }
 
-  /** Bytes one write transaction may carry (xv6 filewrite). */
+  /** Bytes one write transaction may carry (xv6 filewrite, bounded for this image: see maxOpBytes). */
   get maxOpBytes(): number {
-    return maxOpBytes(this.g);
+    return maxOpBytes(this.g, this.layout.nbitmap);
   }
 
   private check(): void {

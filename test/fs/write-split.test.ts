@@ -1,0 +1,100 @@
+/**
+ * The write path's transaction bound (fs.ts maxOpBytes, writeOpBlocks): however a write falls, no
+ * transaction it makes logs more than MAXOPBLOCKS blocks, the budget every outstanding op is
+ * admitted with (log.ts beginOp).
+ *
+ * The worst case is built for real on a sparse 5 GiB large-variant RAM image: a write that starts
+ * mid-block just below the triply indirect tree (5 new indirect blocks), whose every allocated
+ * block lies in its own bitmap block and is still named by the uninstalled log, so its data is
+ * logged rather than written in place. The commit sizes are read off the device: a commit writes
+ * its blocks into the log area in one transfer.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { maxOpBytes, O_CREATE, O_RDWR, writeOpBlocks } from '../../src/domains/fs/fs.js';
+import { LARGE, XV6 } from '../../src/domains/fs/format.js';
+import type { DmaBytes } from '../../src/runtime/types.js';
+import { RamBlockDevice } from '../../src/host/fs-image.js';
+import { mkfs } from '../../src/host/mkfs.js';
+import { mountRam, pattern } from './helpers.js';
+
+const SECTOR = 512;
+
+/** RamBlockDevice that remembers the largest single write into sectors [lo, hi) (the log area). */
+class LogWatch extends RamBlockDevice {
+  lo = 0;
+  hi = 0;
+  largest = 0;
+  override async write(lba: number, buf: DmaBytes, count = 1): Promise<DmaBytes> {
+    if (lba >= this.lo && lba < this.hi) this.largest = Math.max(this.largest, count);
+    return super.write(lba, buf, count);
+  }
+}
+
+test('the split bound keeps the worst case within MAXOPBLOCKS, and stays xv6 filewrite\'s on small images', () => {
+  for (const g of [XV6, LARGE]) {
+    const xv6Formula = Math.floor((g.maxOpBlocks - 4) / 2) * g.bsize;
+    assert.equal(maxOpBytes(g, 1), xv6Formula, `${g.variant}: one bitmap block`);
+    for (let nbitmap = 1; nbitmap <= 64; nbitmap++) {
+      const blocks = maxOpBytes(g, nbitmap) / g.bsize;
+      assert.ok(writeOpBlocks(g, nbitmap, blocks + 1) <= g.maxOpBlocks, `${g.variant}, ${nbitmap} bitmap blocks`);
+    }
+  }
+  assert.equal(maxOpBytes(LARGE, 27), 30 * 4096, 'up to 27 bitmap blocks: 30 blocks as before');
+  assert.equal(maxOpBytes(LARGE, 40), 25 * 4096);
+});
+
+test('large variant: a write just below the triply indirect tree on a fragmented disk commits at most MAXOPBLOCKS per transaction', async () => {
+  const g = LARGE;
+  const bs = g.bsize;
+  const nbitmap = 40;
+  const size = nbitmap * g.bpb * bs; // 5 GiB, sparse in RAM
+  const dev = new LogWatch(size, SECTOR);
+  mkfs(dev, { variant: 'large', sizeBytes: size, inodes: 64, nlog: 1024 });
+  const sb = new DataView(dev.readAt(g.sbOffset, 48).buffer);
+  const logstart = sb.getUint32(36, true), nlog = sb.getUint32(32, true), bmapstart = sb.getUint32(44, true);
+  const spb = bs / SECTOR;
+  dev.lo = (logstart + 1) * spb;
+  dev.hi = (logstart + nlog) * spb;
+  // Fragment the disk: one free block per bitmap block, everything else in use.
+  const free = Array.from({ length: nbitmap }, (_, i) => i * g.bpb + 20000);
+  for (let i = 0; i < nbitmap; i++) {
+    const bits = new Uint8Array(bs).fill(0xff);
+    const bit = free[i]! - i * g.bpb;
+    bits[bit >> 3]! &= ~(1 << (bit & 7));
+    dev.writeAt((bmapstart + i) * bs, bits);
+  }
+  const fs = await mountRam(dev);
+  assert.ok(fs.log.uninstalled === 0);
+
+  // File a takes every free block (24 direct, its singly indirect block, 15 more), is overwritten
+  // (its data blocks logged now), then unlinked: every free block is named by the uninstalled log,
+  // so whatever is allocated next is logged, not written in place.
+  const aData = nbitmap - 1;
+  const a = await fs.open('/a', O_CREATE | O_RDWR);
+  assert.equal(await fs.write(a, 0, pattern(aData * bs, 1)), aData * bs);
+  assert.equal(await fs.write(a, 0, pattern(aData * bs, 2)), aData * bs);
+  await fs.close(a);
+  await fs.unlink('/a');
+
+  // File b: 30 blocks' worth (xv6 filewrite's bound for this variant) from mid-block, 15 blocks
+  // below the first triply indirect block: 31 data blocks, the doubly root and a leaf under it,
+  // the triply root, a middle block and a leaf, the inode, one bitmap block for each of the 36.
+  const firstTriply = g.ndirect + g.nindirect + g.nindirect * g.nindirect;
+  const off = (firstTriply - 15) * bs + 100;
+  const data = pattern(30 * bs, 3);
+  dev.largest = 0;
+  const b = await fs.open('/b', O_CREATE | O_RDWR);
+  assert.equal(await fs.write(b, off, data), data.length);
+  assert.ok(fs.log.uninstalled > 0, 'the freed blocks were still named by the log (the case built)');
+  const largest = dev.largest / spb;
+  assert.ok(largest <= g.maxOpBlocks, `a transaction logged ${largest} blocks, more than MAXOPBLOCKS ${g.maxOpBlocks}`);
+
+  // The data is all there, and the hole before it reads as zeros.
+  const back = new Uint8Array(data.length + 100);
+  assert.equal(await fs.read(b, off - 100, back), back.length);
+  assert.ok(back.subarray(0, 100).every((x) => x === 0));
+  assert.ok(Buffer.from(back.subarray(100)).equals(Buffer.from(data)));
+  await fs.close(b);
+  await fs.unmount();
+});
