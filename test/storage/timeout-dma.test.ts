@@ -17,8 +17,12 @@ import type { RRef, RRefDeque } from '../../src/runtime/types.js';
 import { req } from './helpers.js';
 
 const BS = 512;
-/** Every command takes this long in the controller, three times the driver's timeout. */
-const DELAY_MS = 90;
+/**
+ * Every command takes this long in the controller, ten times the driver's timeout: a driver that
+ * polls again only after the controller has answered sees the answer and succeeds, and at three
+ * times (90 ms) a loaded machine's stalls let the shadow's reissued command do so now and then.
+ */
+const DELAY_MS = 300;
 const TIMEOUT_MS = 30;
 const FILL = 0x11;
 
