@@ -44,7 +44,7 @@ export function formatDomains(list: DomainInfo[]): string {
 export function register(program: Command): void {
   program
     .command('monitor')
-    .description('boot the bare kernel (no rv6) into a monitor console over the example domains: list, call, crash, restart')
+    .description('boot the bare kernel (no rv6) into a monitor console over the example domains (commands: domains, call, crash, restart)')
     .addHelpText('after', '\nExample session:\n  redleaf> domains\n  redleaf> crash dom_c\n  redleaf> call 10      # dom_d gets an RpcError; dom_d_shadowed carries on\n  redleaf> domains     # dom_c: faults 1, restarts 1\n  redleaf> exit\n')
     .action(async () => {
       const kernel = new Kernel({ physBytes: 64 << 20, defaultDeadlineMs: DEADLINE_MS, log: (d, l) => console.log(`[${d}] ${l}`) });

@@ -314,6 +314,19 @@ test('monitor: malformed commands are refused with what to write, and nothing is
   }
 });
 
+test('monitor: the commands its description in `redleaf --help` names are the monitor\'s own', () => {
+  // The description once named "list", a command the monitor does not have (it is "domains").
+  const help = run(['--help']);
+  assert.equal(help.status, 0, show(help));
+  const desc = /^\s+monitor\s+([\s\S]*?)\n\s+net\b/m.exec(help.stdout)?.[1]?.replace(/\s+/g, ' ');
+  assert.ok(desc !== undefined, help.stdout);
+  const named = /console over the example domains \(commands: (.*)\)$/.exec(desc)?.[1]?.split(/,\s*/);
+  assert.ok(named !== undefined && named.length > 0, desc);
+  const r = run(['monitor'], { input: `${named.map((c) => (c === 'crash' || c === 'restart' ? `${c} dom_c` : c)).join('\n')}\nexit\n` });
+  assert.equal(r.status, 0, show(r));
+  assert.doesNotMatch(r.stdout, /unknown command/, `${named.join(', ')}\n${r.stdout}`);
+});
+
 // ---- child-process helpers ----
 
 interface Collected {
