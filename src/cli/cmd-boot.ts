@@ -264,7 +264,7 @@ export function register(program: Command): void {
     .option('--no-shadow', 'no block shadow in front of the disk driver (a driver crash then reaches the file system)')
     .option('--no-check', 'boot an image even if fsck finds it damaged (by default such an image is refused: writing to it could damage it further)')
     .addOption(
-      new Option('--programs <placement>', 'where user programs run: thread (the kernel thread) or worker (a worker thread each: preemptible, ~0.1-0.3 s more per command)')
+      new Option('--programs <placement>', 'where user programs run: thread (the kernel thread) or worker (a worker thread each: preemptible, tens of ms more per command)')
         .choices(['thread', 'worker'])
         .default('thread'),
     )

@@ -159,6 +159,9 @@ test('boot: a missing --disk image is a clear error; --help has examples', (t) =
   assert.match(h.stdout, /--disk <image>/);
   assert.match(h.stdout, /Examples:/);
   assert.match(h.stdout, /crash nvme/);
+  // --programs worker's cost per command as recorded (README, bench/RESULTS.md: 16-53 ms, a
+  // pipeline ~75), not the 0.1-0.3 s it said before the kernel kept threads started ahead of time.
+  assert.match(h.stdout.replace(/\s+/g, ' '), /worker \(a worker thread each: preemptible, tens of ms more per command\)/);
 });
 
 /** A piped `redleaf boot` on a fresh bootable image, once its shell has answered. */
