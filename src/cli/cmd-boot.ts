@@ -291,9 +291,11 @@ export function register(program: Command): void {
       process.stdout.on('error', (e: NodeJS.ErrnoException) => leave(e.code === 'EPIPE' ? 'output closed' : `output: ${e.message}`, 128 + 13));
       let status: number;
       try {
-        const image = await prepareBootImage(o.disk, (line) => term.note(`redleaf: ${line}`), { check: o.check });
+        // With --membdev the programs are brought up to date in the RAM disk's copy, not in the
+        // file: its changes are not kept, and an image the user may not write boots too.
+        const image = await prepareBootImage(o.disk, (line) => term.note(`redleaf: ${line}`), { check: o.check, inMemory: o.membdev });
         const sys = await bootRv6({
-          ...(o.membdev ? { membdevImage: image.path } : { image: image.path }),
+          ...(o.membdev ? { membdevImage: image.bytes ?? image.path } : { image: image.path }),
           shadow: o.shadow,
           programPlacement: o.programs,
           console: (text) => term.output(text),

@@ -28,7 +28,7 @@ import { T_DEVICE, T_DIR } from '../domains/fs/format.js';
 import { DEV_CONSOLE } from '../interfaces/rv6.js';
 import { programsDir } from '../kernel/paths.js';
 import { hostAlloc } from './bytes.js';
-import { FileBlockDevice } from './fs-image.js';
+import { FileBlockDevice, RamBlockDevice } from './fs-image.js';
 import { fsck } from './fsck.js';
 import { hostReason, replaceFile } from './host-files.js';
 import { mkfs } from './mkfs.js';
@@ -131,13 +131,8 @@ function refuseIfDamaged(image: string, what: string): void {
   );
 }
 
-/**
- * Mount the rv6 image `image` on the host, run `fn`, unmount (commit + fsync). `what` prefixes
- * error messages (the command's name). A command that only reads passes `readOnly` (it then
- * never writes the image, whether or not it could: reading does not install a pending log); one
- * that writes is refused, with what to do, an image the user may not write.
- */
-export async function withImageFs<T>(image: string, what: string, fn: (fs: FileSystem) => Promise<T>, opts: ImageFsOptions = {}): Promise<T> {
+/** Refuse (ImageError) an `image` that is missing, not a file, too small, or (if asked) damaged. */
+function checkImageFile(image: string, what: string, refuseDamaged: boolean): void {
   let st: nfs.Stats;
   try {
     st = nfs.statSync(image);
@@ -147,7 +142,46 @@ export async function withImageFs<T>(image: string, what: string, fn: (fs: FileS
   if (!st.isFile()) throw new ImageError(`${what}: image ${image} is not a regular file`);
   const small = tooSmallForImage(st.size);
   if (small !== null) throw new ImageError(`${what}: ${image}: ${small}`);
-  if (opts.refuseDamaged) refuseIfDamaged(image, what);
+  if (refuseDamaged) refuseIfDamaged(image, what);
+}
+
+/**
+ * As withImageFs, on a copy of `image` in memory (the file is only read): `fn`'s result and the
+ * copy's bytes after it, for `boot --membdev`, whose RAM disk gets the programs installed while
+ * the file stays as it was (its changes are not kept, and it may be an image the user may not write).
+ */
+export async function withImageCopy<T>(image: string, what: string, fn: (fs: FileSystem) => Promise<T>, o: { refuseDamaged: boolean }): Promise<{ result: T; bytes: Uint8Array }> {
+  checkImageFile(image, what, o.refuseDamaged);
+  let file: Uint8Array;
+  try {
+    file = nfs.readFileSync(image);
+  } catch (e) {
+    throw new ImageError(`${what}: cannot read image ${image}: ${hostReason(e)}`);
+  }
+  const dev = new RamBlockDevice(file.length - (file.length % 512), 512);
+  dev.writeAt(0, file.subarray(0, dev.sizeBytes));
+  let fs: FileSystem;
+  try {
+    fs = await FileSystem.mount(dev, { alloc: hostAlloc });
+  } catch (e) {
+    throw e instanceof FsError ? new ImageError(`${what}: ${image}: not a usable rv6 image (${e.message})`) : e;
+  }
+  const result = await fn(fs);
+  await fs.unmount();
+  const bytes = new Uint8Array(file.length);
+  bytes.set(dev.readAt(0, dev.sizeBytes));
+  bytes.set(file.subarray(dev.sizeBytes), dev.sizeBytes);
+  return { result, bytes };
+}
+
+/**
+ * Mount the rv6 image `image` on the host, run `fn`, unmount (commit + fsync). `what` prefixes
+ * error messages (the command's name). A command that only reads passes `readOnly` (it then
+ * never writes the image, whether or not it could: reading does not install a pending log); one
+ * that writes is refused, with what to do, an image the user may not write.
+ */
+export async function withImageFs<T>(image: string, what: string, fn: (fs: FileSystem) => Promise<T>, opts: ImageFsOptions = {}): Promise<T> {
+  checkImageFile(image, what, opts.refuseDamaged ?? false);
   const readOnly = opts.readOnly ?? false;
   let dev: FileBlockDevice;
   try {
@@ -329,6 +363,8 @@ export interface PreparedImage {
   created: boolean;
   /** Programs (re)installed into an existing image because they differed from the build's. */
   refreshed: string[];
+  /** With `inMemory`: the image as booted (programs installed), the file left as it was. */
+  bytes?: Uint8Array;
 }
 
 /**
@@ -337,7 +373,7 @@ export interface PreparedImage {
  * one-line messages about what was done. An existing image fsck finds damaged is refused unless
  * `check` is false (boot --no-check): booting writes to it.
  */
-export async function prepareBootImage(disk: string | undefined, notice: (line: string) => void, o: { check: boolean } = { check: true }): Promise<PreparedImage> {
+export async function prepareBootImage(disk: string | undefined, notice: (line: string) => void, o: { check: boolean; inMemory?: boolean } = { check: true }): Promise<PreparedImage> {
   const path = disk ?? defaultImagePath();
   if (!nfs.existsSync(path)) {
     if (disk !== undefined) {
@@ -348,10 +384,14 @@ export async function prepareBootImage(disk: string | undefined, notice: (line: 
     return { path, created: true, refreshed: [] };
   }
   const programs = builtPrograms();
-  const r = await withImageFs(path, 'boot', (fs) => installSystem(fs, programs), { deferFlushes: true, refuseDamaged: o.check });
+  let r: InstallResult;
+  let bytes: Uint8Array | undefined;
+  if (o.inMemory) ({ result: r, bytes } = await withImageCopy(path, 'boot', (fs) => installSystem(fs, programs), { refuseDamaged: o.check }));
+  else r = await withImageFs(path, 'boot', (fs) => installSystem(fs, programs), { deferFlushes: true, refuseDamaged: o.check });
+  const where = o.inMemory ? `${path} (its copy in memory)` : path;
   if (r.written.length > 0) {
-    notice(`${path}: installed ${r.written.length} program${r.written.length === 1 ? '' : 's'} in /bin that differed from the build: ${r.written.join(' ')}`);
+    notice(`${where}: installed ${r.written.length} program${r.written.length === 1 ? '' : 's'} in /bin that differed from the build: ${r.written.join(' ')}`);
   }
-  if (r.madeConsole) notice(`${path}: made the console device /dev/console`);
-  return { path, created: false, refreshed: r.written };
+  if (r.madeConsole) notice(`${where}: made the console device /dev/console`);
+  return { path, created: false, refreshed: r.written, ...(bytes !== undefined ? { bytes } : {}) };
 }

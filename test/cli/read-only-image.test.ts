@@ -3,8 +3,9 @@
  * left with a committed, uninstalled log, as a power cut or a killed `redleaf boot` leaves it:
  * the commands that only read it (cp out, inspect, fsck) work and see the files as recovery
  * leaves them, and the commands that write it (cp in, boot) are refused with a message saying
- * why and what to do. Not a byte of the image changes, whichever ran — nor when the image is
- * writable and only read (reading never installs the log).
+ * why and what to do; `boot --membdev`, which keeps no change, boots it in memory. Not a byte
+ * of the image changes, whichever ran — nor when the image is writable and only read (reading
+ * never installs the log).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -71,6 +72,13 @@ test('an image the user may only read, with a pending log: cp out, inspect and f
   const boot = runCli(['boot', '--disk', img], ro);
   assert.equal(boot.status, 1, boot.stdout + boot.stderr);
   assert.match(boot.stderr, /boot: cannot write to image .*ro\.img \(EACCES\)/);
+  // boot --membdev does not write the image, whose changes it does not keep: it boots, with the
+  // programs installed and the log replayed in the RAM disk's copy (it once installed them into
+  // the file first, and so was refused here too).
+  const membdev = runCli(['boot', '--disk', img, '--membdev'], { ...ro, input: `cat ${last.path}\necho x > /new\nexit 7\n` });
+  assert.equal(membdev.status, 7, membdev.stdout + membdev.stderr);
+  assert.match(membdev.stdout, new RegExp(`^(?:\\$ )*${last.text.trim()}$`, 'm'));
+  assert.match(membdev.stderr, /ro\.img \(its copy in memory\): installed \d+ programs in \/bin/);
 
   assert.equal(digest(img), before, 'the image is byte for byte as it was');
 
