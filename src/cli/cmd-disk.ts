@@ -18,7 +18,8 @@ export function register(program: Command): void {
     .command('create')
     .description('create a blank disk image (refuses to overwrite an existing file unless --force)')
     .argument('<image>', 'image file to create')
-    .requiredOption('--size <size>', 'image size, e.g. 512M or 1G', sizeOption('--size'))
+    // Commander's help does not mark a required option: the description says it.
+    .requiredOption('--size <size>', 'image size (required), e.g. 512M or 1G', sizeOption('--size'))
     .option('--force', 'overwrite an existing file', false)
     .option('--block-size <n>', 'block size the image is meant for (512 or 4096)', '512')
     .action(async (image: string, o: { size: number; force: boolean; blockSize: string }) => {

@@ -40,6 +40,11 @@ test('disk create / info / --help', async () => {
       assert.equal(h.status, 0);
       assert.match(h.stdout, /Usage: redleaf disk/);
     }
+    // create cannot run without --size, and its help says so (Commander's does not by itself).
+    assert.match(run('disk', 'create', '--help').stdout, /--size <size> +image size \(required\)/);
+    r = run('disk', 'create', join(dir, 'c.img'));
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /required option '--size <size>' not specified/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
