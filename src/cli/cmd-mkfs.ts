@@ -116,7 +116,8 @@ export function register(program: Command): void {
     .command('mkfs')
     .description('make an rv6 file-system image (xv6-compatible or large variant), optionally filled with host files')
     .argument('<image>', 'image file to create')
-    .option('--size <size>', 'image size, e.g. 64M, 1G, 16G (K/M/G/T are binary)', sizeOption('--size'), 64 * 2 ** 20)
+    // The default shown as it is written (Commander would print 67108864).
+    .addOption(new Option('--size <size>', 'image size, e.g. 64M, 1G, 16G (K/M/G/T are binary)').argParser(sizeOption('--size')).default(64 * 2 ** 20, '64M'))
     .addOption(
       new Option('--variant <variant>', 'format: xv6 (1 KiB blocks, xv6-riscv compatible, max ~4 TiB) or large (4 KiB blocks, max ~16 TiB)')
         .choices(['xv6', 'large'])

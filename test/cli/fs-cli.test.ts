@@ -152,4 +152,6 @@ test('--help describes each command', () => {
     assert.equal(r.status, 0);
     assert.match(r.stdout, re);
   }
+  // mkfs's default size as one would write it, not in bytes.
+  assert.match(run('mkfs', '--help').stdout, /--size <size>[^]*\(default: 64M\)/);
 });
