@@ -5,8 +5,8 @@
  * `redleaf boot` uses, and refresh an image whose programs a rebuild has made stale.
  *
  * Everything goes through the rv6 file system's own code (src/domains/fs, run on the host over a
- * FileBlockDevice, as `redleaf cp` does), so an installed image is exactly what the fs domain
- * will read.
+ * FileBlockDevice, as `redleaf cp` does; for `boot --membdev`, over a copy in memory), so an
+ * installed image is exactly what the fs domain will read.
  *
  * Invariants:
  *  - installation is idempotent: a /bin file already byte-identical to the build's is not
