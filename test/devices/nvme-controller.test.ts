@@ -1,7 +1,7 @@
 /**
  * NVMe controller model conformance at the queue level: hand-built SQEs through the raw harness,
  * checked against shared/specs/nvme.md (registers, admin commands, status codes, phase tags, SQHD,
- * PRP lists, reset, interrupts, power cut). No driver code is involved.
+ * PRP lists, reset, interrupts, power cut, write-protected namespace). No driver code is involved.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MQES, REG, SC, cqHeadDoorbell, sqTailDoorbell } from '../../src/devices/nvme/index.js';
+import { ID_NS_NSATTR, MQES, NSATTR_WRITE_PROTECTED, REG, SC, cqHeadDoorbell, sqTailDoorbell } from '../../src/devices/nvme/index.js';
 import { createPair, enableAdmin, rw, startRig, until, wake, type Cqe, type Rig } from './nvme-harness.js';
 
 const PAGE = 4096;
@@ -494,3 +494,60 @@ test('power cut: writes after the limit are acknowledged but lost, flush does no
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/**
+ * A write-protected namespace (readOnly): every Write, however it reaches the controller (alone,
+ * with FUA, as a run of adjacent blocks, in a batch of scattered ones), completes with 20h and
+ * changes nothing; a malformed one still gets the status of what is wrong with it; Reads, also in
+ * the same doorbell, return the image; Flush succeeds; Identify Namespace sets NSATTR bit 0 (and
+ * a writable namespace does not).
+ */
+for (const kind of ['file', 'ram'] as const) {
+  test(`write-protected namespace (${kind}): Writes get status 20h and change nothing; Reads, Flush and Identify work`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nvme-wp-'));
+    const path = join(dir, 'disk.img');
+    const image = randomFillSync(Buffer.alloc(256 * 512));
+    writeFileSync(path, image);
+    try {
+      await withRig(async (rig) => {
+        assert.equal(rig.dev.readOnly, true);
+        const admin = await enableAdmin(rig);
+        const id = rig.heap.alloc(PAGE);
+        assert.equal(status(await admin.run({ opc: 0x06, nsid: 1, prp1: id.addr, cdw10: 0 })), 0);
+        assert.equal(id.getU8(ID_NS_NSATTR) & NSATTR_WRITE_PROTECTED, NSATTR_WRITE_PROTECTED, 'NSATTR: write protected');
+        const q = await createPair(admin, 1, 32);
+        const src = rig.heap.alloc(8 * PAGE);
+        src.fill(0x5a);
+        const dst = rig.heap.alloc(8 * PAGE);
+        const writes = [
+          rw(1, 0, 1, src.addr), rw(1, 1, 1, src.addr + PAGE), rw(1, 2, 1, src.addr + 2 * PAGE), // a run
+          rw(1, 40, 2, src.addr), rw(1, 90, 1, src.addr), rw(1, 7, 8, src.addr, src.addr + PAGE), // a batch
+          { ...rw(1, 200, 1, src.addr), cdw12: 1 << 30 }, // FUA
+        ];
+        writes.forEach((w) => q.put(w));
+        q.put(rw(2, 0, 8, dst.addr, dst.addr + PAGE));
+        q.put(rw(1, 255, 2, src.addr)); // past the end: LBA out of range, not write protected
+        q.put({ opc: 0x00, nsid: 1 });
+        q.ring();
+        const cs = await q.reap(writes.length + 3);
+        assert.deepEqual(cs.map(status), [...writes.map(() => SC.NS_WRITE_PROTECTED), 0, SC.LBA_OUT_OF_RANGE, 0]);
+        assert.ok(Buffer.from(dst.bytes(0, 8 * 512)).equals(kind === 'file' ? image.subarray(0, 8 * 512) : Buffer.alloc(8 * 512)), 'reads return the image');
+        if (kind === 'file') assert.ok(readFileSync(path).equals(image), 'the image file is unchanged');
+        const s = rig.dev.stats();
+        assert.equal(s.writesApplied, 0);
+        assert.equal(s.blocksWritten, 0);
+        assert.equal(s.errors, writes.length + 1);
+      }, kind === 'file' ? { kind: 'file', path } : { kind: 'ram', bytes: 256 * 512 }, { readOnly: true });
+      // The same image, writable: NSATTR clear.
+      await withRig(async (rig) => {
+        assert.equal(rig.dev.readOnly, false);
+        const admin = await enableAdmin(rig);
+        const id = rig.heap.alloc(PAGE);
+        assert.equal(status(await admin.run({ opc: 0x06, nsid: 1, prp1: id.addr, cdw10: 0 })), 0);
+        assert.equal(id.getU8(ID_NS_NSATTR), 0, 'NSATTR: writable');
+      }, { kind: 'file', path });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}

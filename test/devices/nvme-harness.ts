@@ -6,7 +6,7 @@
  * so a broken controller fails a test instead of hanging it.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { REG, cqHeadDoorbell, sqTailDoorbell, startNvme, type NvmeBackend, type NvmeDevice } from '../../src/devices/nvme/index.js';
+import { REG, cqHeadDoorbell, sqTailDoorbell, startNvme, type NvmeBackend, type NvmeDevice, type StartNvmeOptions } from '../../src/devices/nvme/index.js';
 import { FakeDma, FakeHeap } from './dma-fake.js';
 
 export const PHYS_BYTES = 64 << 20;
@@ -20,7 +20,7 @@ export interface Rig {
   stop(): Promise<void>;
 }
 
-export async function startRig(backend: NvmeBackend = { kind: 'ram', bytes: 8 << 20 }, extra: { powerCutAfterWrites?: number; commandDelayMs?: number } = {}): Promise<Rig> {
+export async function startRig(backend: NvmeBackend = { kind: 'ram', bytes: 8 << 20 }, extra: Pick<StartNvmeOptions, 'powerCutAfterWrites' | 'commandDelayMs' | 'readOnly'> = {}): Promise<Rig> {
   const phys = new SharedArrayBuffer(PHYS_BYTES);
   const dev = await startNvme({ phys, backend, ...extra });
   const irqSeen = { bits: 0, count: new Array<number>(32).fill(0) };

@@ -10,6 +10,9 @@
  *  - Test hooks: NvmeDevice.failEnables(n) breaks the next n bring-ups (controller fatal status);
  *    the commandDelayMs option makes every Read/Write slow, holding commands in flight.
  *  - Bus ownership (attach/detach, function reset) as for every device: src/devices/bus.ts.
+ *  - A file image the process may not write (EACCES, EPERM, EROFS on opening it for writing), or
+ *    any backend with the readOnly option, is a write-protected namespace (NvmeConfig.readOnly):
+ *    the image is then opened read-only, so no write can reach it whatever the model does.
  * Invariant: startNvme either resolves with a running controller or rejects with a message naming
  * the backend and the problem, having stopped the worker; it never waits forever.
  */
@@ -35,6 +38,8 @@ export interface NvmeDevice extends DeviceHandle {
   readonly wakeWord: number;
   /** Snapshot of the controller's counters (u32, wrapping). */
   stats(): NvmeStats;
+  /** The namespace is write protected (asked for, or the image file may not be written). */
+  readonly readOnly: boolean;
   /** Test hook: the next `n` enables (Infinity: all) fail with controller fatal status (see FAIL_ENABLES_OFFSET). */
   failEnables(n: number): void;
 }
@@ -49,13 +54,15 @@ export async function startNvme(opts: StartNvmeOptions): Promise<NvmeDevice> {
     config.commandDelayMs = opts.commandDelayMs;
   }
   const what = opts.backend.kind === 'file' ? `image ${opts.backend.path}` : 'RAM disk';
+  let readOnly = opts.readOnly ?? false;
   if (opts.backend.kind === 'file') {
     try {
-      config.fd = openSync(opts.backend.path, 'r+');
+      ({ fd: config.fd, readOnly } = openImage(opts.backend.path, readOnly));
     } catch (e) {
       throw new Error(`${name} (${what}): cannot open image file ${opts.backend.path}: ${(e as Error).message}`);
     }
   }
+  if (readOnly) config.readOnly = true;
   const fd = config.fd;
   const handle = startDevice({ name, workerUrl: new URL('./worker.js', import.meta.url), phys: opts.phys, config });
   const stop = async (): Promise<void> => {
@@ -82,6 +89,7 @@ export async function startNvme(opts: StartNvmeOptions): Promise<NvmeDevice> {
       return () => (stopping ??= stop()); // the descriptor is closed exactly once
     })(),
     wakeWord: WAKE_WORD,
+    readOnly,
     failEnables(n) {
       if (!(n >= 0) || (n !== Infinity && !Number.isInteger(n))) throw new RangeError(`failEnables: ${n} is not a count`);
       Atomics.store(handle.bar0, FAIL_ENABLES_WORD, Math.min(n, 0x7fffffff));
@@ -92,4 +100,20 @@ export async function startNvme(opts: StartNvmeOptions): Promise<NvmeDevice> {
       return s;
     },
   };
+}
+
+/** Why opening a file for writing fails where opening it for reading may not: no write permission
+ *  (EPERM also for an immutable file), a read-only file system. */
+const WRITE_REFUSED = new Set(['EACCES', 'EPERM', 'EROFS']);
+
+/** Open image `path` read-write, or read-only when `readOnly` or when writing is refused; says which. */
+function openImage(path: string, readOnly: boolean): { fd: number; readOnly: boolean } {
+  if (!readOnly) {
+    try {
+      return { fd: openSync(path, 'r+'), readOnly: false };
+    } catch (e) {
+      if (!WRITE_REFUSED.has((e as NodeJS.ErrnoException).code ?? '')) throw e;
+    }
+  }
+  return { fd: openSync(path, 'r'), readOnly: true };
 }

@@ -3,8 +3,14 @@
  * device worker and its kernel-side starter (src/devices/nvme/index.ts). Driver code never
  * imports this file (a driver may not import device code); it copies what it needs from the spec.
  *
- * Everything here follows /work/shared/specs/nvme.md. The one addition is the vendor statistics
- * block in BAR0 at STATS_OFFSET, beyond the registers and doorbells of the spec.
+ * Everything here follows /work/shared/specs/nvme.md. Additions: the vendor statistics block in
+ * BAR0 at STATS_OFFSET, beyond the registers and doorbells of the spec; and a write-protected
+ * namespace (NvmeConfig.readOnly), which the subset is silent on and which follows the NVMe base
+ * specification (1.4, Namespace Write Protection; Linux's nvme.h and libnvme name the same fields):
+ * Identify Namespace byte 99 NSATTR bit 0 "write protected", and a command that would change data
+ * completes with generic status 20h "Namespace is Write Protected" (SC.NS_WRITE_PROTECTED). The
+ * Namespace Write Protection Config feature (FID 84h) is not implemented, so Identify Controller
+ * NWPC (byte 531) stays 0: the protection is the medium's (the image file), not host-settable.
  */
 
 /** BAR0 32-bit word indices of the controller registers (byte offset / 4). */
@@ -53,6 +59,8 @@ export const SC = {
   /** NVMe 1.4 "PRP Offset Invalid" (outside the subset's table): a PRP entry other than PRP1 and
    *  the list pointer in PRP2 with a non-zero offset in its page. */
   PRP_OFFSET_INVALID: 0x13,
+  /** Generic 20h (NVMe 1.4, outside the subset): a Write to a write-protected namespace. */
+  NS_WRITE_PROTECTED: 0x20,
   LBA_OUT_OF_RANGE: 0x80,
   /** SCT 1 (command specific). */
   INVALID_CQ: 0x100,
@@ -76,6 +84,10 @@ export const ADMIN = {
 export const NVM = { FLUSH: 0x00, WRITE: 0x01, READ: 0x02 } as const;
 
 export const FID_NUMBER_OF_QUEUES = 0x07;
+
+/** Identify Namespace byte NSATTR (namespace attributes); bit 0: the namespace is write protected. */
+export const ID_NS_NSATTR = 99;
+export const NSATTR_WRITE_PROTECTED = 0x01;
 
 /**
  * Vendor statistics, BAR0 bytes STATS_OFFSET.. (one u32 word each, wrapping), far above the last
@@ -123,6 +135,10 @@ export interface NvmeConfig {
   /** Test hook: every Read and Write takes at least this many ms before its transfer (a slow
    *  device), so tests can hold commands in flight. */
   commandDelayMs?: number;
+  /** A write-protected namespace: reads work, Writes complete with SC.NS_WRITE_PROTECTED and change
+   *  nothing, Flush succeeds, Identify Namespace sets NSATTR_WRITE_PROTECTED. startNvme sets it when
+   *  asked, or when the image file may not be opened for writing (it is then opened read-only). */
+  readOnly?: boolean;
   /** Serial number reported by Identify controller (ASCII, at most 20 bytes). */
   serial?: string;
   /** File backend: the image's descriptor, opened by startNvme. File descriptors belong to the

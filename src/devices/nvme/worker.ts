@@ -27,6 +27,9 @@
  *    mapping into physical memory; Writes, and Reads where the image does not map, use its
  *    preadv/pwritev. A read the file no longer backs (truncated by another process) fails that
  *    transfer, like a short pread. Without the addon, fs.readSync/writeSync and readvSync/writevSync;
+ *  - a write-protected namespace (config.readOnly; the image file is then open read-only) answers
+ *    every Write with NS_WRITE_PROTECTED before any transfer: Writes never take the fast paths
+ *    (fastKind), and execIo refuses them with one comparison; Flush does nothing and succeeds;
  *  - the CQE's dword 3 (phase) is stored last with Atomics.store, so a host that sees the new
  *    phase sees the whole entry;
  *  - the bus is serviced before every command and at the top of every pass (src/devices/bus.ts):
@@ -40,7 +43,7 @@ import * as fs from 'node:fs';
 import { WAKE_WORD, raiseIrq, serviceBus, waitWake, type DeviceWorkerData } from '../bus.js';
 import { loadFileIo, mappingAllowed } from './fileio.js';
 import {
-  ADMIN, CAP_TO, FAIL_ENABLES_WORD, FID_NUMBER_OF_QUEUES, MAX_IO_QUEUES, MDTS, MQES, NVM, PAGE, REG, SC,
+  ADMIN, CAP_TO, FAIL_ENABLES_WORD, FID_NUMBER_OF_QUEUES, ID_NS_NSATTR, MAX_IO_QUEUES, MDTS, MQES, NSATTR_WRITE_PROTECTED, NVM, PAGE, REG, SC,
   STAT_NAMES, STATS_WORD, VERSION_1_4, cqHeadDoorbell, sqTailDoorbell,
   type NvmeConfig, type NvmeStatName,
 } from './regs.js';
@@ -273,6 +276,10 @@ const lbads = Math.log2(blockSize);
 const nsze = backend.bytes / blockSize;
 const maxTransfer = PAGE << MDTS;
 const powerCutAfter = config.powerCutAfterWrites ?? Infinity;
+const readOnly = config.readOnly === true;
+/** Writes may take the fast paths (runs, batches): not when they are counted one by one for a power
+ *  cut, nor when each is refused (a write-protected namespace). */
+const fastWrites = powerCutAfter === Infinity && !readOnly;
 const commandDelayMs = config.commandDelayMs ?? 0;
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 
@@ -485,7 +492,8 @@ function copyOut(src: Uint8Array): void {
 }
 
 function flushBackend(): void {
-  if (writesApplied >= powerCutAfter) return;
+  // Write protected: nothing was written, so there is nothing to make durable.
+  if (readOnly || writesApplied >= powerCutAfter) return;
   backend.flush();
 }
 
@@ -519,6 +527,7 @@ function identify(w: number): number {
     b[25] = 0; // NLBAF: one format
     b[26] = 0; // FLBAS: format 0
     b.writeUInt32LE(lbads << 16, 128);
+    if (readOnly) b[ID_NS_NSATTR] = NSATTR_WRITE_PROTECTED;
   } else if (cns === 0x02) {
     // The list starts above NSID; FFFFFFFEh and FFFFFFFFh are refused (NVMe 1.4, Identify, CNS 02h).
     if (nsid >= 0xfffffffe) return SC.INVALID_NAMESPACE;
@@ -667,6 +676,9 @@ function execIo(w: number, opc: number): number {
     countReads(1, rwBlocks);
     return SC.SUCCESS;
   }
+  // A well-formed Write (its namespace, range and PRPs checked above, so a malformed one gets the
+  // status that says what is wrong with it) to a write-protected namespace: refused, nothing moved.
+  if (readOnly) return SC.NS_WRITE_PROTECTED;
   if (writesApplied >= powerCutAfter) {
     stats[STAT.writes]++;
     stats[STAT.writesDropped]++;
@@ -738,7 +750,8 @@ function cqRoom(cq: number): number {
  * Coalescing: adjacent Reads (or Writes) at the head of an I/O queue become one transfer, one
  * preadv/pwritev instead of a system call each, then one completion each. Only where it saves
  * system calls (the file backend), not with the slow-device test hook (commands one at a time)
- * and not for Writes once a power cut is configured (it counts Writes one by one).
+ * and not for Writes once a power cut is configured (it counts Writes one by one) or the namespace
+ * is write protected (each is refused; see fastWrites).
  */
 const coalescing = backend.vectored && commandDelayMs === 0;
 let runBlocks = 0;
@@ -750,7 +763,7 @@ const sqNext = (q: number, i: number): number => (i + 1 === sqSize[q]! ? 0 : i +
 /** Whether the SQE at word `w` is a Read or Write (FUSE and PSDT 0) the fast paths may take. */
 function fastKind(w: number): number {
   const kind = physI32[w]! & 0xc3ff; // opcode with FUSE and PSDT, which must be 0
-  if (kind === NVM.READ || (kind === NVM.WRITE && powerCutAfter === Infinity)) return kind;
+  if (kind === NVM.READ || (kind === NVM.WRITE && fastWrites)) return kind;
   return -1;
 }
 
