@@ -33,6 +33,9 @@ export interface StorageOptions {
   commandDelayMs?: number;
   /** Test hook of the controller model: a power cut after this many Writes (see NvmeConfig). */
   powerCutAfterWrites?: number;
+  /** A write-protected namespace even on a writable image (see NvmeConfig.readOnly); an image the
+   *  process may not write is one anyway. */
+  readOnly?: boolean;
   /** An existing kernel (else one is made, and shut down by stop()). */
   kernel?: Kernel;
   /** Physical memory for a kernel made here (default 256 MiB). */
@@ -99,6 +102,7 @@ export async function bootStorage(o: StorageOptions = {}): Promise<Storage> {
       name: `${name}-dev`,
       ...(o.powerCutAfterWrites !== undefined ? { powerCutAfterWrites: o.powerCutAfterWrites } : {}),
       ...(o.commandDelayMs !== undefined ? { commandDelayMs: o.commandDelayMs } : {}),
+      ...(o.readOnly !== undefined ? { readOnly: o.readOnly } : {}),
     });
     const config: Record<string, string | number | boolean> = { ...o.driverConfig, mode: o.mode ?? 'poll' };
     if (o.queueDepth !== undefined) config.queueDepth = o.queueDepth;

@@ -8,11 +8,13 @@
  *   -5  (EIO)     the controller was reset, or recovery gave up. (A command that times out is
  *                 no status: the controller may still move its data, so the nvme driver dies on
  *                 it — the kernel stops the device first — and the shadow reissues the call.)
+ *   -30 (EROFS)   a write to a read-only device (readOnly(): an NVMe write-protected namespace,
+ *                 status 20h); nothing was written.
  *   -(0x1000 + (SCT << 8 | SC))  the controller answered with an NVMe status (0x80 = LBA out of range).
  *
  * Ownership and recovery (ARCHITECTURE §5). How the block shadow (src/domains/bdev_shadow) makes
  * each method survive a driver crash, with requests in flight:
- *  - blockSize / blockCount / model / serial: no state, reissued on the restarted driver.
+ *  - blockSize / blockCount / model / serial / readOnly: no state, reissued on the restarted driver.
  *  - write(lba, data): the buffer is only read by the driver (the device DMAs out of it), so it is
  *    BORROWED: the caller keeps ownership, a crash cannot free it, and the shadow reissues the same
  *    call with the same buffer after the restart. Zero copy on every path.
@@ -77,9 +79,13 @@ export interface BDev {
   write(lba: number, data: Borrow<RRefArray<u8>>): Promise<number>;
   /** Make completed writes durable; 0 or an error. */
   flush(): Promise<number>;
+  /** Whether the device refuses every write (with BLK_EROFS): an NVMe write-protected namespace.
+   *  (Last, so the methods before it keep their indices in route records.) */
+  readOnly(): boolean;
 }
 
 /** errno-style statuses (BlkReq.status and the methods' results, from every BDev implementation). */
 export const BLK_EIO = -5;
 export const BLK_EINVAL = -22;
+export const BLK_EROFS = -30;
 export const BLK_NVME_STATUS = -0x1000;

@@ -1,19 +1,22 @@
 /**
  * The nvme driver domain on both backends (RAM and image file) in poll and interrupt mode, and
  * the in-memory membdev: data integrity under random batches (fast-check) checked against a model,
- * single requests, borrowed writes, flush, malformed requests answered as values.
+ * single requests, borrowed writes, flush, malformed requests answered as values; a write-protected
+ * namespace: readOnly() says so, writes end with EROFS and change nothing, reads and flush work.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomFillSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { bootStorage, bootMembdev } from '../../src/host/storage.js';
 import { Kernel } from '../../src/kernel/kernel.js';
 import { KERNEL_OWNER } from '../../src/kernel/heap.js';
-import type { BDev } from '../../src/interfaces/index.js';
-import type { RRefArray } from '../../src/runtime/types.js';
+import { BLK_EROFS, type BDev } from '../../src/interfaces/index.js';
+import type { BlkReq } from '../../src/interfaces/index.js';
+import type { RRef, RRefArray, RRefDeque } from '../../src/runtime/types.js';
 import { disjoint, req, runBatch, type Op } from './helpers.js';
 
 const opArb = (blocks: number) => fc.record({ write: fc.boolean(), lba: fc.integer({ min: 0, max: blocks - 4 }), nblocks: fc.integer({ min: 1, max: 4 }), seed: fc.integer({ min: 1, max: 1 << 30 }) });
@@ -97,6 +100,47 @@ test('nvme domain on an image file (4 KiB blocks): integrity, data on disk, 300-
       await runBatch(s.kernel, s.driver, 4096, ops.map((o) => ({ ...o, write: false })), model);
     } finally {
       await s.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('nvme domain on a write-protected namespace, behind the shadow: readOnly(), writes end with EROFS and change nothing, reads and flush work', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rl-storage-'));
+  try {
+    const img = join(dir, 'd.img');
+    const image = randomFillSync(Buffer.alloc(1 << 20));
+    writeFileSync(img, image);
+    const s = await bootStorage({ image: img, readOnly: true, shadow: true });
+    try {
+      const k = s.kernel;
+      assert.equal(s.driver.readOnly(), true);
+      assert.equal(s.bdev.readOnly(), true, 'the shadow reports the driver\'s');
+      // One batch: writes (adjacent and scattered) between reads.
+      let dq = k.kit.allocDeque(KERNEL_OWNER, 5) as unknown as RRefDeque<RRef<BlkReq>>;
+      for (const [op, lba] of [[1, 10], [1, 11], [0, 10], [1, 500], [0, 500]] as const) dq.push(req(k, op, lba, 2, 1024, 7));
+      dq = await s.bdev.submitAndPoll(dq);
+      const got = Array.from({ length: 5 }, () => dq.pop()!);
+      assert.deepEqual(got.map((r) => r.status), [BLK_EROFS, BLK_EROFS, 0, BLK_EROFS, 0]);
+      const read = Buffer.alloc(1024);
+      got[2]!.data!.read(0, read);
+      assert.ok(read.equals(image.subarray(10 * 512, 12 * 512)), 'a read returns the image');
+      got.forEach((r) => r.drop());
+      const w = k.kit.allocBytes(KERNEL_OWNER, 512, 4096) as unknown as RRefArray<number>;
+      assert.equal(await s.bdev.write(3, w), BLK_EROFS, 'a borrowed write');
+      w.drop();
+      assert.equal(await s.bdev.flush(), 0);
+      assert.ok(readFileSync(img).equals(image), 'the image is unchanged');
+      assert.equal(k.get('nvme')!.faults, 0);
+    } finally {
+      await s.stop();
+    }
+    const rw = await bootStorage({ image: img });
+    try {
+      assert.equal(rw.driver.readOnly(), false, 'a writable image');
+    } finally {
+      await rw.stop();
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -330,7 +330,7 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
   }
 
   /** Geometry and identity, as the driver last reported them (answers while no driver is up). */
-  const known = { blockSize: 0, blockCount: 0, model: '', serial: '' };
+  const known = { blockSize: 0, blockCount: 0, model: '', serial: '', readOnly: false };
   const info = <K extends keyof typeof known>(key: K, fn: (t: BDev) => (typeof known)[K]): (typeof known)[K] => {
     try {
       return (known[key] = ctl.call(true, fn));
@@ -343,6 +343,7 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
   info('blockCount', (t) => t.blockCount());
   info('model', (t) => t.model());
   info('serial', (t) => t.serial());
+  info('readOnly', (t) => t.readOnly());
 
   /** How a failed flush is reissued (routed or relayed). */
   const flushAgain: Forward<null, number> = { arg: () => null, call: (t) => t.flush(), giveUp: () => BLK_EIO };
@@ -371,6 +372,7 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
     blockCount: () => info('blockCount', (t) => t.blockCount()),
     model: () => info('model', (t) => t.model()),
     serial: () => info('serial', (t) => t.serial()),
+    readOnly: () => info('readOnly', (t) => t.readOnly()),
     // A call refused at once (the driver is dead) reaches b.failed through relay, with the
     // request still ours (recoverOne / recoverMany take it back as it is).
     submit(h: RRef<BlkReq>) {

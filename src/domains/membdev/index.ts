@@ -42,6 +42,7 @@ export function init(sys: Sys, memory: RamDiskMemory): BDev {
     blockCount: () => blocks,
     model: () => 'RedLeaf.ts RAM disk',
     serial: () => 'membdev',
+    readOnly: () => false,
     async submit(h: RRef<BlkReq>) {
       h.status = run(h.op, h.lba, h.nblocks, h.op === BLK_FLUSH ? null : h.data);
       return h;

@@ -55,6 +55,11 @@ const OPC_FLUSH = 0x00;
 const OPC_WRITE = 0x01;
 const OPC_READ = 0x02;
 const FID_NUMBER_OF_QUEUES = 0x07;
+/** Identify Namespace NSATTR byte, bit 0 write protected (NVMe 1.4; beyond the subset, like status 20h). */
+const ID_NS_NSATTR = 99;
+const NSATTR_WRITE_PROTECTED = 0x01;
+/** Generic status 20h: a write to a write-protected namespace (NVMe 1.4). */
+export const SC_NS_WRITE_PROTECTED = 0x020;
 
 const STATUS_NAMES: Record<number, string> = {
   0x000: 'success',
@@ -65,6 +70,7 @@ const STATUS_NAMES: Record<number, string> = {
   0x00b: 'invalid namespace',
   0x00c: 'command sequence error',
   0x013: 'PRP offset invalid',
+  [SC_NS_WRITE_PROTECTED]: 'namespace is write protected',
   0x080: 'LBA out of range',
   0x100: 'invalid completion queue',
   0x101: 'invalid queue identifier',
@@ -131,6 +137,8 @@ export interface NvmeInfo {
   maxTransferBytes: number;
   model: string;
   serial: string;
+  /** The namespace is write protected (Identify Namespace NSATTR): every write fails with status 20h. */
+  writeProtected: boolean;
   ioQueues: number;
   queueDepth: number;
 }
@@ -348,6 +356,7 @@ export function createNvmeCore(o: NvmeCoreOptions): NvmeCore {
     const blocks = idBuf.getU64(PAGE);
     const lbaf = idBuf.getU8(PAGE + 26) & 0xf;
     const blockSize = 2 ** idBuf.getU8(PAGE + 128 + 4 * lbaf + 2);
+    const writeProtected = (idBuf.getU8(PAGE + ID_NS_NSATTR) & NSATTR_WRITE_PROTECTED) !== 0;
     const granted = Math.min((dw0! & 0xffff) + 1, (dw0! >>> 16) + 1);
     if (granted < want) throw new NvmeError('controller', `asked for ${want} I/O queues, controller granted ${granted}`);
 
@@ -362,7 +371,7 @@ export function createNvmeCore(o: NvmeCoreOptions): NvmeCore {
       io.push(...queues); // freed by teardown, created or not
     }
     info = {
-      blockSize, blocks, model, serial, ioQueues: want, queueDepth: depth,
+      blockSize, blocks, model, serial, writeProtected, ioQueues: want, queueDepth: depth,
       maxTransferBytes: mdts === 0 ? Infinity : PAGE * 2 ** mdts,
     };
     return info;

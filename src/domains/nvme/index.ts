@@ -19,10 +19,10 @@
  *    still move data, so a timeout is this domain's panic (the kernel stops the device before
  *    anyone gets the buffers again), never an EIO with the buffer.
  */
-import { BLK_EINVAL, BLK_EIO, BLK_FLUSH, BLK_NVME_STATUS, BLK_READ, BLK_WRITE, type BDev, type BlkReq } from '../../interfaces/index.js';
+import { BLK_EINVAL, BLK_EIO, BLK_EROFS, BLK_FLUSH, BLK_NVME_STATUS, BLK_READ, BLK_WRITE, type BDev, type BlkReq } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
 import type { DmaBytes, RRef, RRefArray, RRefDeque } from '../../runtime/types.js';
-import { createNvmeCore, type BlockRequest, type NvmeError, type NvmeInfo } from './core.js';
+import { SC_NS_WRITE_PROTECTED, createNvmeCore, type BlockRequest, type NvmeError, type NvmeInfo } from './core.js';
 
 /** The core's name of each BlkReq.op (indexed by BLK_READ, BLK_WRITE, BLK_FLUSH). */
 const OPS = ['read', 'write', 'flush'] as const;
@@ -82,7 +82,12 @@ export function init(sys: Sys): BDev {
 
   const statusOf = (e: NvmeError | null): number => {
     if (e === null) return 0;
-    if (e.kind === 'status') return BLK_NVME_STATUS - ((e.sct << 8) | e.sc);
+    if (e.kind === 'status') {
+      const st = (e.sct << 8) | e.sc;
+      // A write-protected namespace is a read-only device to every caller (the file system, the
+      // shell): EROFS says so, where the raw NVMe status would be an unexplained number.
+      return st === SC_NS_WRITE_PROTECTED ? BLK_EROFS : BLK_NVME_STATUS - st;
+    }
     if (e.kind === 'request') return BLK_EINVAL;
     // A command that timed out is still the controller's: it may yet read or write its buffer
     // (a slow controller, not a dead one). Handing the request back would let that DMA land in
@@ -216,6 +221,7 @@ export function init(sys: Sys): BDev {
     blockCount: () => info.blocks,
     model: () => info.model,
     serial: () => info.serial,
+    readOnly: () => info.writeProtected,
     async submit(h: RRef<BlkReq>) {
       h.status = await one(h.op, h.lba, h.data, h.nblocks);
       return h;

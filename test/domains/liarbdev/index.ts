@@ -24,6 +24,7 @@ export function init(sys: Sys): BDev {
     blockCount: () => 1024,
     model: () => 'liar',
     serial: () => 'liar-0',
+    readOnly: () => false,
     async submit(h: RRef<BlkReq>) {
       if (h.lba === HOLD_LBA) return later(h);
       if (h.lba !== LIE_LBA) {

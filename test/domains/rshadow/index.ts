@@ -100,6 +100,7 @@ export function init(sys: Sys, sup: Supervisor<BDev>, rec: Recorder): BDev {
     blockCount: () => sup.current().blockCount(),
     model: () => sup.current().model(),
     serial: () => sup.current().serial(),
+    readOnly: () => sup.current().readOnly(),
     submit(h) {
       rec.hit('own:submit');
       if (!routing) return sup.relay(() => first.submit(h), (e) => (relayFailed(e), failed(sys.alloc.struct<BlkReq>('BlkReq'))));
