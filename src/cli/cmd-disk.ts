@@ -3,7 +3,8 @@
  * under a temporary name and renamed into place, so a failure (a size the host's file system
  * refuses, no room, no permission) leaves no file behind and an existing image as it was.
  * `redleaf disk info IMAGE [--block-size 512|4096]`: boot the controller and the nvme driver
- * domain on it and print what Identify reports.
+ * domain on it and print what Identify reports. It writes nothing, so it works on an image the
+ * user may only read: the controller then presents a write-protected namespace, which it reports.
  */
 import { accessSync, closeSync, constants, ftruncateSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -74,6 +75,7 @@ export function register(program: Command): void {
         console.log(`block size: ${size}`);
         console.log(`blocks:     ${blocks}`);
         console.log(`capacity:   ${formatSize(blocks * size)} (${blocks * size} bytes)`);
+        console.log(`access:     ${d.readOnly() ? 'read-only (the namespace is write protected)' : 'read-write'}`);
       } finally {
         await s.stop();
       }

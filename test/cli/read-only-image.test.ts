@@ -2,10 +2,11 @@
  * An image the user may only read (mode 0444, the CLI run without root's permission overrides),
  * left with a committed, uninstalled log, as a power cut or a killed `redleaf boot` leaves it:
  * the commands that only read it (cp out, inspect, fsck) work and see the files as recovery
- * leaves them, and the commands that write it (cp in, boot) are refused with a message saying
- * why and what to do; `boot --membdev`, which keeps no change, boots it in memory. Not a byte
- * of the image changes, whichever ran — nor when the image is writable and only read (reading
- * never installs the log).
+ * leaves them, `disk info` boots the controller on it and reports a write-protected namespace,
+ * and the commands that write it (cp in, boot) are refused with a message saying why and what
+ * to do; `boot --membdev`, which keeps no change, boots it in memory. Not a byte of the image
+ * changes, whichever ran — nor when the image is writable and only read (reading never installs
+ * the log).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -43,7 +44,7 @@ async function pendingImage(img: string): Promise<{ path: string; text: string }
   return last;
 }
 
-test('an image the user may only read, with a pending log: cp out, inspect and fsck read it as recovered; cp in and boot are refused; no byte changes', async (t) => {
+test('an image the user may only read, with a pending log: cp out, inspect and fsck read it as recovered; disk info says read-only; cp in and boot are refused; no byte changes', async (t) => {
   const d = tmpdirFor(t, 'redleaf-ro-');
   const img = npath.join(d, 'ro.img');
   const last = await pendingImage(img);
@@ -63,6 +64,12 @@ test('an image the user may only read, with a pending log: cp out, inspect and f
   const fsck = runCli(['fsck', img], ro);
   assert.equal(fsck.status, 0, fsck.stdout + fsck.stderr);
   assert.match(fsck.stdout, /not yet installed/);
+
+  // The controller opens the image read-only and presents a write-protected namespace.
+  const info = runCli(['disk', 'info', img], ro);
+  assert.equal(info.status, 0, info.stdout + info.stderr);
+  assert.match(info.stdout, /blocks: +8192\n/);
+  assert.match(info.stdout, /access: +read-only \(the namespace is write protected\)/);
 
   const src = npath.join(d, 'in.txt');
   nfs.writeFileSync(src, 'new\n');

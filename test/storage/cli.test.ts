@@ -35,6 +35,7 @@ test('disk create / info / --help', async () => {
     assert.match(out, /block size: +512/);
     assert.match(out, /blocks: +2048/);
     assert.match(out, /capacity: +1 MiB/);
+    assert.match(out, /access: +read-write/);
     for (const sub of ['create', 'info']) {
       const h = run('disk', sub, '--help');
       assert.equal(h.status, 0);
