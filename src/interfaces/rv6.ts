@@ -180,7 +180,10 @@ export interface Rv6 {
   procs(): Promise<string>;
   /** One line per kernel domain: name, state, calls, faults, restarts, heap bytes and slots. */
   kdomains(): Promise<string>;
-  /** Inject a fault into the kernel domain `name` (at its next call when afterCalls is 0); 0 or -errno (ENOENT). */
+  /**
+   * Inject a fault into the kernel domain `name` (at its next call when afterCalls is 0); 0 or
+   * -errno: ENOENT (no live domain), EPERM (a program's domain, which gets no call to fault).
+   */
   kcrash(name: string, afterCalls: number): Promise<number>;
 }
 

@@ -227,6 +227,9 @@ test('domains and crash', async () => {
     assert.match(table, /^NAME +STATE +PLACE +CALLS +FAULTS +RESTARTS +HEAP +SLOTS\n/);
     for (const d of ['membdev', 'fs', 'rv6', 'init.1', 'sh.2']) assert.match(table, new RegExp(`\\n${d.replace('.', '\\.')} +live `), d);
     await expectStatus(s, 'crash nosuch', 'crash: nosuch: no such kernel domain\n', 1);
+    // A program's domain is called once, for its main: a fault armed there would never fire.
+    await expectStatus(s, 'crash sh.2', "crash: sh.2 is a program's domain: a fault fires on a call into a domain, and a program is only called for its main (end its process with kill)\n", 1);
+    await expectStatus(s, 'crash init.1 5', "crash: init.1 is a program's domain: a fault fires on a call into a domain, and a program is only called for its main (end its process with kill)\n", 1);
     await expectStatus(s, 'crash fs 1000000000', 'crash: fault armed in fs (after 1000000000 calls)\n', 0);
     await expectStatus(s, 'crash', 'usage: crash NAME [AFTER_CALLS]\n', 2);
     await expectStatus(s, 'crash fs x', 'crash: x: not a number of calls\nusage: crash NAME [AFTER_CALLS]\n', 2);

@@ -265,6 +265,10 @@ export class ProcSyscalls {
 
   async kcrash(name: string, afterCalls: number): Promise<number> {
     if (!Number.isInteger(afterCalls) || afterCalls < 0) return -ERRNO.EINVAL;
+    // A fault fires on a call into its domain, and a program's domain gets one call, its main,
+    // which is already running: armed there, it would never fire (`crash` said "armed" all the
+    // same). A process is ended with kill.
+    for (const p of this.ctx.procs.all()) if (p.image?.domain === name || p.replaced?.domain === name) return -ERRNO.EPERM;
     const why = this.ctx.loader.crash(name, afterCalls);
     if (why === null) return 0;
     this.ctx.sys.log(`kcrash ${name}: ${why}`);

@@ -15,6 +15,7 @@ export function init(sys: Sys): Program {
     if (!/^[0-9]+$/.test(after)) return u.usage(USAGE, `${after}: not a number of calls`);
     const r = await u.rv6.kcrash(name, Number(after));
     if (r === -ERRNO.ENOENT) return u.error(`${name}: no such kernel domain`);
+    if (r === -ERRNO.EPERM) return u.error(`${name} is a program's domain: a fault fires on a call into a domain, and a program is only called for its main (end its process with kill)`);
     if (r < 0) return u.fail(name, r);
     await u.print(`crash: fault armed in ${name} (${after === '0' ? 'at its next call' : `after ${after} calls`})\n`);
     return 0;
