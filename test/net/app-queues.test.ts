@@ -26,9 +26,11 @@ test(`l2fwd on ${QUEUES} RSS queues: every queue served, nothing missed, everyth
     const received = after.rxPackets - before.rxPackets;
     assert.ok(polled.frames > RATE / 5 && served > 0, `forwarded ${polled.frames} polling, ${served} in interrupt mode`);
     // A frame RSS put on a queue the app did not serve would find no buffer there: missed (three
-    // in four with only queue 0 served). A few may be missed while a loaded machine starves the app.
+    // in four with only queue 0 served, one in four with one queue left out). Some are missed
+    // while a loaded machine starves the app: 5% was exceeded (687 frames) at a load average of 8
+    // on the 2 cores, so the bound sits between that and one unserved queue's 25%.
     const missed = after.rxMissed - before.rxMissed;
-    assert.ok(missed < 0.05 * received, `${missed} frames missed of ${received} received over ${QUEUES} queues`);
+    assert.ok(missed < 0.15 * received, `${missed} frames missed of ${received} received over ${QUEUES} queues`);
     // What came in went out, but for the frames still on their way when the counters were read:
     // each is in a buffer the Net holds (poolSize - poolNow: posted RX buffers a frame has filled
     // since the app's last poll, TX frames the device has not sent yet) or in a TX NetIo of the
