@@ -164,7 +164,11 @@ export interface Rv6 {
   /** Terminate process `pid` (its status becomes STATUS_KILLED); 0 or -errno (ESRCH). */
   kill(pid: number): Promise<number>;
   getpid(): number;
-  /** Sleep `ms` milliseconds; 0 (or -EINTR if the process is killed meanwhile). */
+  /**
+   * Sleep `ms` milliseconds; 0, or -EINTR if the process is killed meanwhile or Ctrl-C is typed
+   * while no group is in the console's foreground and the caller's group has its input (the shell
+   * at its prompt or in `wait`: a caught SIGINT).
+   */
   sleep(ms: number): Promise<number>;
   /** Milliseconds since boot. */
   uptime(): number;

@@ -255,3 +255,18 @@ test('sh: Ctrl-C ends the foreground job only', async () => {
     assert.equal(await s.exitStatus(), 4);
   });
 });
+
+test('sh: Ctrl-C interrupts wait (status 130), not the background job', async () => {
+  await withSession(async (s) => {
+    const pid = /\[(\d+)\]/.exec(await s.run('sleep 30 &'))![1]!;
+    const from = s.out.length;
+    // Ctrl-C once the shell has read the line (a Ctrl-C before would drop it, unread).
+    s.type('echo waiting; wait\n');
+    await s.until(() => s.out.slice(from).includes('waiting\n'), 'the echo before wait');
+    await interruptUntilPrompt(s, from);
+    assert.equal(s.out.slice(from), 'waiting\n$ ');
+    assert.equal(await s.run('echo $?'), '130\n');
+    assert.match(await s.run('ps'), new RegExp(`\\n${pid} 2 ${pid} \\w+ sleep\\n`), 'the job lives on');
+    assert.equal(await s.run(`kill ${pid}; wait; echo $?`), '0\n');
+  });
+});

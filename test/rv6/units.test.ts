@@ -109,7 +109,8 @@ test('pipe: EOF, EPIPE, partial writes when the reader goes, cancellation', asyn
 test('console: lines, partial reads, EOF markers, Ctrl-C flush, UTF-8 output across writes', async () => {
   const out: string[] = [];
   const interrupted: number[] = [];
-  const c = new Console((t) => out.push(t), (g) => interrupted.push(g));
+  const sleepsInterrupted: number[] = [];
+  const c = new Console((t) => out.push(t), (g) => interrupted.push(g), (g) => sleepsInterrupted.push(g));
   const scope = new CancelScope();
   const read = (n: number): Promise<string | number> => readAs(c, 1, n, scope);
   c.input('ab');
@@ -125,9 +126,11 @@ test('console: lines, partial reads, EOF markers, Ctrl-C flush, UTF-8 output acr
   c.input('x\n');
   c.interrupt();
   assert.deepEqual(interrupted, [1]);
+  assert.deepEqual(sleepsInterrupted, [], 'a foreground group: it is ended, no sleep interrupted');
   c.setForeground(0, 1);
   c.interrupt();
-  assert.deepEqual(interrupted, [1], 'no foreground group: nobody to interrupt');
+  assert.deepEqual(interrupted, [1], 'no foreground group: nobody to end');
+  assert.deepEqual(sleepsInterrupted, [1], 'no foreground group: the input group\'s sleeps are interrupted');
   c.input('y\n');
   assert.equal(await read(10), 'y\n', 'Ctrl-C dropped the typed-ahead line');
 
@@ -145,7 +148,7 @@ async function readAs(c: Console, group: number, n: number, scope: CancelScope):
 }
 
 test('console: only the input group reads (the foreground one, else the group that left none); others get EIO and take nothing', async () => {
-  const c = new Console(() => {}, () => {});
+  const c = new Console(() => {}, () => {}, () => {});
   const scope = new CancelScope();
   c.input('for-init\n');
   assert.equal(await readAs(c, 5, 10, scope), -ERRNO.EIO, 'group 5 is not init\'s, the foreground one at boot');

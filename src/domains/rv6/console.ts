@@ -16,7 +16,10 @@
  *  - no echo: the host terminal (its line editor) already shows what the user types;
  *  - Ctrl-C (`interrupt`) ends every process of the foreground group except init (pid 1; as on
  *    Linux, init never gets a default-action signal) with STATUS_INTERRUPTED, and discards the
- *    input typed ahead and not yet read (Linux flushes on INTR too);
+ *    input typed ahead and not yet read (Linux flushes on INTR too). With no foreground group it
+ *    ends nothing, but wakes the input group's sleeps with EINTR, as a caught SIGINT interrupts
+ *    sleep(3): that is how the shell's `wait` builtin, which sleeps beside its jobs, is
+ *    interrupted (bash's ^C during `wait`) while the shell itself lives on;
  *  - the foreground group starts as init's (1); tcsetpgrp(0) leaves the console with no foreground
  *    group, which is how a shell that waits at its prompt keeps Ctrl-C from ending itself;
  *  - only one process group reads the console (the input group): the foreground group, or while
@@ -65,6 +68,8 @@ export class Console {
   constructor(
     private readonly out: (text: string) => void,
     private readonly interruptGroup: (pgid: number) => void,
+    /** Ctrl-C with no foreground group: wake the sleeps of the input group's processes with EINTR. */
+    private readonly interruptSleeps: (pgid: number) => void,
   ) {}
 
   write(bytes: Uint8Array): void {
@@ -114,6 +119,7 @@ export class Console {
     this.pos = 0;
     this.ready = 0;
     if (this.fg > 0) this.interruptGroup(this.fg);
+    else this.interruptSleeps(this.inputGroup);
   }
 
   /**

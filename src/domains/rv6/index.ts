@@ -131,6 +131,7 @@ export function init(sys: Sys, fsDomain: Rv6Fs, loader: ProgramLoader, out: Cons
   let shutdown: Promise<number> | null = null;
 
   let interruptGroup: (pgid: number) => void = () => {};
+  let interruptSleeps: (pgid: number) => void = () => {};
   const ctx: Ctx = {
     sys,
     fs: new FsClient(fsDomain, loader, sys),
@@ -138,6 +139,7 @@ export function init(sys: Sys, fsDomain: Rv6Fs, loader: ProgramLoader, out: Cons
     console: new Console(
       (text) => out.write(text),
       (pgid) => interruptGroup(pgid),
+      (pgid) => interruptSleeps(pgid),
     ),
     procs: new ProcTable(),
     bootAt: sys.now(),
@@ -147,6 +149,7 @@ export function init(sys: Sys, fsDomain: Rv6Fs, loader: ProgramLoader, out: Cons
   const files = new FileSyscalls(ctx);
   const procs: ProcSyscalls = new ProcSyscalls(ctx, (img) => new ProcRv6(img, files, procs));
   interruptGroup = (pgid) => procs.interruptGroup(pgid);
+  interruptSleeps = (pgid) => procs.interruptSleeps(pgid);
 
   return {
     async boot(path: string, argv: string): Promise<number> {

@@ -48,7 +48,16 @@ export function clampStatus(s: number): number {
 /** Builds the per-image system-call object a program receives (index.ts). */
 export type Rv6Factory = (img: Image) => Rv6;
 
+/** A sleep in progress, of a process of group `pgid`: `wake` ends it with its result. */
+interface Sleeper {
+  readonly pgid: number;
+  readonly wake: (result: number) => void;
+}
+
 export class ProcSyscalls {
+  /** Sleeps in progress (interruptSleeps). */
+  private readonly sleepers = new Set<Sleeper>();
+
   constructor(
     private readonly ctx: Ctx,
     private readonly rv6For: Rv6Factory,
@@ -231,13 +240,28 @@ export class ProcSyscalls {
     return img.proc.pid;
   }
 
+  /**
+   * Ctrl-C with no foreground group (console.ts): the sleeps of group `pgid`'s processes return
+   * EINTR now; the processes live on.
+   */
+  interruptSleeps(pgid: number): void {
+    for (const s of [...this.sleepers]) if (s.pgid === pgid) s.wake(EINTR);
+  }
+
   async sleep(img: Image, ms: number): Promise<number> {
     if (!img.live) return EINTR;
     if (!(ms >= 0) || ms === Infinity) return -ERRNO.EINVAL;
     const { sys } = this.ctx;
     return block(img.scope, EINTR, (wake) => {
-      const t = sys.setTimeout(() => wake(0), Math.min(ms, 0x7fffffff));
-      return () => sys.clearTimeout(t);
+      // Out of `sleepers` however it ends: its time, Ctrl-C (interruptSleeps), the image's end.
+      const s: Sleeper = { pgid: img.proc.pgid, wake: (r) => { disarm(); wake(r); } };
+      const t = sys.setTimeout(() => s.wake(0), Math.min(ms, 0x7fffffff));
+      const disarm = (): void => {
+        sys.clearTimeout(t);
+        this.sleepers.delete(s);
+      };
+      this.sleepers.add(s);
+      return disarm;
     });
   }
 

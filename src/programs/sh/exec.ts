@@ -17,7 +17,8 @@
  *  - a background and-or list runs as a task of the shell, which announces `[pid]` and goes on;
  *    `wait` waits for all of them. Each job has its own `$?`;
  *  - builtins (cd, exit [n], wait, true, false) run in the shell, as single commands only; `wait`
- *    waits for every background job (a job waits for its own children, so there is no `wait PID`);
+ *    waits for every background job (a job waits for its own children, so there is no `wait PID`),
+ *    and Ctrl-C interrupts it (status 130) but not the jobs;
  *    `exit N` exits with N modulo 256, as bash: a non-numeric N is an error that still exits (with
  *    2), two or more arguments an error that does not (status 1);
  *
@@ -26,6 +27,7 @@
  */
 import {
   ERRNO, O_APPEND, O_CREATE, O_RDONLY, O_TRUNC, O_WRONLY, PGID_FOREGROUND, PGID_INHERIT, PGID_NEW, STATUS_CRASHED,
+  STATUS_INTERRUPTED,
 } from '../../interfaces/rv6.js';
 import { joinArgv, type Ulib } from '../../runtime/ulib/index.js';
 import { expandWord, type AndOr, type Command, type ListItem, type Pipeline, type Redirect } from './parse.js';
@@ -49,6 +51,8 @@ const STATUS_NOT_FOUND = 127;
 const STATUS_CANNOT_EXEC = 126;
 /** Status of a builtin given a bad argument (bash's exit with a non-numeric one). */
 const STATUS_USAGE = 2;
+/** `wait`'s sleeps beside its jobs (see the builtin): how long one may outlast them. */
+const WAIT_TICK_MS = 1000;
 
 const BUILTINS = ['cd', 'exit', 'wait', 'true', 'false'] as const;
 type BuiltinName = (typeof BUILTINS)[number];
@@ -270,9 +274,17 @@ export class Shell {
       this.exitStatus = status;
       return status;
     },
+    // Ctrl-C interrupts `wait` (status 130), not the jobs, as in bash. No group is in the
+    // foreground meanwhile, so Ctrl-C wakes the shell group's sleeps instead (console.ts): the
+    // shell sleeps in ticks beside its jobs. A tick left over when the jobs end runs out alone.
+    // A non-interactive shell is in the foreground group, which Ctrl-C ends as a whole.
     wait: async (args) => {
       if (args.length > 0) return this.u.error('wait: takes no arguments (it waits for every background job)');
-      while (this.jobs.size > 0) await Promise.all(this.jobs);
+      while (this.jobs.size > 0) {
+        const jobs = Promise.all(this.jobs).then(() => 0);
+        const r = this.idleGroup === null ? await jobs : await Promise.race([jobs, this.u.rv6.sleep(WAIT_TICK_MS)]);
+        if (r === -ERRNO.EINTR) return STATUS_INTERRUPTED;
+      }
       return 0;
     },
     true: async () => 0,
