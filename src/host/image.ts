@@ -118,21 +118,23 @@ function openRefusal(image: string, what: string, readOnly: boolean, e: unknown)
 }
 
 /**
- * Refuse to write into `image` if fsck finds it damaged; an image without a usable superblock is
- * left to the mount, whose message says why it is not an rv6 image.
+ * Refuse to write into `image` — or, `inMemory`, into a copy of it in memory — if fsck finds it
+ * damaged; an image without a usable superblock is left to the mount, whose message says why it
+ * is not an rv6 image. The copy is refused too: the damage (a cleared bitmap hands out blocks that
+ * files hold) would spread through the session, though not into the file.
  */
-function refuseIfDamaged(image: string, what: string): void {
+function refuseIfDamaged(image: string, what: string, inMemory: boolean): void {
   const r = fsck(image);
   if (r.ok || r.stats.variant === undefined) return;
   const n = r.errors.length;
-  throw new ImageError(
-    `${what}: ${image} is damaged (fsck found ${n} error${n === 1 ? '' : 's'}, the first: ${r.errors[0]}); ` +
-    `refusing to write to it, which could damage it further (see: redleaf fsck ${image}; ${what} --no-check writes anyway)`,
-  );
+  const refusal = inMemory
+    ? `refusing to use it, even in memory, where writing would spread the damage through the session (see: redleaf fsck ${image}; ${what} --no-check uses it anyway)`
+    : `refusing to write to it, which could damage it further (see: redleaf fsck ${image}; ${what} --no-check writes anyway)`;
+  throw new ImageError(`${what}: ${image} is damaged (fsck found ${n} error${n === 1 ? '' : 's'}, the first: ${r.errors[0]}); ${refusal}`);
 }
 
 /** Refuse (ImageError) an `image` that is missing, not a file, too small, or (if asked) damaged. */
-function checkImageFile(image: string, what: string, refuseDamaged: boolean): void {
+function checkImageFile(image: string, what: string, refuseDamaged: boolean, inMemory = false): void {
   let st: nfs.Stats;
   try {
     st = nfs.statSync(image);
@@ -142,7 +144,7 @@ function checkImageFile(image: string, what: string, refuseDamaged: boolean): vo
   if (!st.isFile()) throw new ImageError(`${what}: image ${image} is not a regular file`);
   const small = tooSmallForImage(st.size);
   if (small !== null) throw new ImageError(`${what}: ${image}: ${small}`);
-  if (refuseDamaged) refuseIfDamaged(image, what);
+  if (refuseDamaged) refuseIfDamaged(image, what, inMemory);
 }
 
 /**
@@ -151,7 +153,7 @@ function checkImageFile(image: string, what: string, refuseDamaged: boolean): vo
  * the file stays as it was (its changes are not kept, and it may be an image the user may not write).
  */
 export async function withImageCopy<T>(image: string, what: string, fn: (fs: FileSystem) => Promise<T>, o: { refuseDamaged: boolean }): Promise<{ result: T; bytes: Uint8Array }> {
-  checkImageFile(image, what, o.refuseDamaged);
+  checkImageFile(image, what, o.refuseDamaged, true);
   let file: Uint8Array;
   try {
     file = nfs.readFileSync(image);

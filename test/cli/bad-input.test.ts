@@ -48,6 +48,11 @@ test('cp and boot refuse an image fsck finds damaged (used blocks free in the bi
   assert.equal(boot.status, 1, boot.stdout + boot.stderr);
   assert.match(boot.stderr, /boot: .*disk\.img is damaged/);
   assert.ok(nfs.readFileSync(img).equals(before), 'the image is as it was');
+  // In memory nothing is written to the file, and the message does not say it would be.
+  const inMemory = run('boot', '--membdev', '--disk', img);
+  assert.equal(inMemory.status, 1, inMemory.stdout + inMemory.stderr);
+  assert.match(inMemory.stderr, /disk\.img is damaged .*refusing to use it, even in memory, where writing would spread the damage through the session .*boot --no-check uses it anyway/);
+  assert.ok(nfs.readFileSync(img).equals(before), 'the image is as it was');
   // Reading out of it is not refused.
   const out = run('cp', `${img}:/a.txt`, npath.join(d, 'a.out'));
   assert.equal(out.status, 0, out.stderr);
