@@ -174,8 +174,9 @@ export interface Rv6 {
   uptime(): number;
   /**
    * Make `pgid` the console's foreground process group: Ctrl-C interrupts it, and only it reads the
-   * console (other groups' reads fail with EIO). `pgid` 0: none, Ctrl-C interrupts nobody and the
-   * caller's group keeps the input (a shell at its prompt). 0 or -errno.
+   * console (other groups' reads fail with EIO). `pgid` 0: none; the caller's group keeps the
+   * input (a shell at its prompt), and Ctrl-C ends nobody but interrupts that group's sleeps
+   * (EINTR, see sleep). 0 or -errno.
    */
   tcsetpgrp(pgid: number): number;
 
