@@ -171,6 +171,17 @@ test('console: only the input group reads (the foreground one, else the group th
   assert.equal(await shell, 'for-the-shell\n');
 });
 
+test('console: after a hang-up, a read by a group other than the input group gets end of file, not EIO, and takes nothing', async () => {
+  const c = new Console(() => {}, () => {}, () => {});
+  const scope = new CancelScope();
+  c.input('last-line\n');
+  c.hangup();
+  assert.equal(await readAs(c, 5, 20, scope), 0, 'a background reader of a hung-up console: end of file (Linux)');
+  assert.equal(await readAs(c, 1, 20, scope), 'last-line\n', 'the input group still reads what was typed before the hang-up');
+  assert.equal(await readAs(c, 1, 20, scope), 0);
+  assert.equal(await readAs(c, 5, 20, scope), 0);
+});
+
 test('fd table: lowest free descriptor, EMFILE, closed table refuses, closeAll releases each open file once', async () => {
   let closes = 0;
   const file = (): OpenFile => ({ refs: 1, close: async () => void closes++ }) as unknown as OpenFile;

@@ -27,7 +27,9 @@
  *    A read by any other group fails with EIO, as POSIX's for a background process that cannot be
  *    stopped by SIGTTIN (rv6 has no job-control stop), and so does a blocked read whose group
  *    stops being the input group: typed input is left for the foreground, however a background
- *    job got hold of the console (`cat /dev/console &` opens it by name);
+ *    job got hold of the console (`cat /dev/console &` opens it by name). After a hang-up such a
+ *    read returns 0 instead (end of file, as Linux's read of a hung-up terminal: no job control
+ *    is left to refuse it), still taking nothing of what the input group has left to read;
  *  - output is decoded as a UTF-8 stream: a character split across two writes comes out whole.
  *
  * Invariants: no reader waits while a line or an end-of-file marker is buffered, nor once the
@@ -124,10 +126,12 @@ export class Console {
 
   /**
    * Read up to `want` bytes of the next line for a process of `group`; 0 at end of file,
-   * `cancelled` if cancelled, -EIO if `group` is not the input group.
+   * `cancelled` if cancelled, -EIO if `group` is not the input group (0 after a hang-up).
    */
   read(want: number, out: CopyOut, group: number, scope: CancelScope, cancelled: number): number | Promise<number> {
-    if (group !== this.inputGroup) return -ERRNO.EIO;
+    // Not the input group: EIO while there is a terminal to wait for; once it has hung up there
+    // is nothing to wait for, and the reader sees end of file (Linux), the queue left untouched.
+    if (group !== this.inputGroup) return this.hungUp ? 0 : -ERRNO.EIO;
     if (want === 0) return 0;
     if (this.readers.length === 0 && this.ready > 0) return this.take(want, out);
     if (this.readers.length === 0 && this.hungUp) return 0;
