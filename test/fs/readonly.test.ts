@@ -3,11 +3,11 @@
  * committed, uninstalled log reads as recovery would leave it, nothing reaches the device — not
  * recovery, not a refused change, not unmount — and the log is still there for the next
  * read-write mount. Every call that would change the fs fails with EROFS and changes nothing
- * that later reads see.
+ * that later reads see; open reports its lookup's errors first, as Linux does.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FileSystem, O_CREATE, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY } from '../../src/domains/fs/fs.js';
+import { FileSystem, O_CREATE, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY } from '../../src/domains/fs/fs.js';
 import { hostAlloc } from '../../src/host/bytes.js';
 import { expectCode, mountRam, pendingLogImage, PowerCutDevice, ramFs, snapshot } from './helpers.js';
 
@@ -88,4 +88,34 @@ test('read-only mount: closing the last reference of an unlinked file leaves it 
   await ro.unmount();
   assert.equal(counted.writes, 0);
   assert.equal(await (await mountRam(dev)).reclaimOrphans(), 1, 'the orphan is left for a read-write mount');
+});
+
+test('read-only mount: open reports the lookup\'s errors before EROFS, and O_CREATE of an existing file for reading opens it (Linux)', async () => {
+  const { dev, fs } = await ramFs('large', SIZE);
+  await fs.mkdir('/d');
+  await fs.writeFile('/d/f', new Uint8Array([1, 2, 3]));
+  await fs.unmount();
+  const counted = new PowerCutDevice(dev);
+  const ro = await FileSystem.mount(counted, { alloc: hostAlloc, readOnly: true });
+  const before = await snapshot(ro);
+  const expected: Array<[string, () => Promise<unknown>, string]> = [
+    ['a missing name for writing', () => ro.open('/missing', O_WRONLY), 'ENOENT'],
+    ['a missing name with O_TRUNC', () => ro.open('/missing', O_RDONLY | O_TRUNC), 'ENOENT'],
+    ['O_CREATE under a missing directory', () => ro.open('/nodir/f', O_CREATE | O_WRONLY), 'ENOENT'],
+    ['O_CREATE | O_EXCL of an existing file', () => ro.open('/d/f', O_CREATE | O_EXCL | O_RDONLY), 'EEXIST'],
+    ['a directory for writing', () => ro.open('/d', O_WRONLY), 'EISDIR'],
+    ['a file named as a directory', () => ro.open('/d/f/', O_RDWR), 'ENOTDIR'],
+    ['O_CREATE of a new name', () => ro.open('/d/new', O_CREATE | O_RDONLY), 'EROFS'],
+    ['O_CREATE of an existing file for writing', () => ro.open('/d/f', O_CREATE | O_WRONLY), 'EROFS'],
+    ['O_TRUNC of an existing file', () => ro.open('/d/f', O_CREATE | O_RDONLY | O_TRUNC), 'EROFS'],
+  ];
+  for (const [what, call, code] of expected) await expectCode(call(), code).catch((e: Error) => assert.fail(`${what}: ${e.message}`));
+  const f = await ro.open('/d/f', O_CREATE | O_RDONLY);
+  const back = new Uint8Array(3);
+  assert.equal(await ro.read(f, 0, back), 3);
+  assert.deepEqual([...back], [1, 2, 3]);
+  await ro.close(f);
+  assert.deepEqual(await snapshot(ro), before, 'nothing changed');
+  await ro.unmount();
+  assert.equal(counted.writes, 0, 'nothing was written to the device');
 });

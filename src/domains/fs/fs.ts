@@ -16,7 +16,8 @@
  *    beyond EOF zero-fills; the large variant leaves holes;
  *  - a read-only mount (MountOptions.readOnly) writes nothing to the device, not even recovery:
  *    it sees the file system as recovery would leave it (log.ts: the log overlaid in the cache),
- *    and every call that would change it fails with EROFS before touching anything.
+ *    and every call that would change it fails with EROFS before touching anything (open: after
+ *    its lookup's errors, as on Linux, so a missing name is ENOENT).
  */
 import type { DmaBytes } from '../../runtime/types.js';
 import { BlockAllocator } from './balloc.js';
@@ -398,6 +399,7 @@ export class FileSystem {
       if (type !== T_DIR && dirOnly(path)) throw fsErr('ENOENT', `'${path}' names a directory, and there is none`);
       checkName(il, name);
       if (type === T_DIR && dp.nlink >= NLINK_MAX) throw fsErr('EMLINK', `directory ${dp.inum} has too many links`);
+      this.refuseIfReadOnly(`create '${path}'`); // open(O_CREATE) gets here on a read-only mount: nothing changed yet
       ip = await il.ialloc(type);
       await il.ilock(ip);
       ip.major = major;
@@ -434,9 +436,11 @@ export class FileSystem {
   async open(path: string, flags = O_RDONLY, cwd?: FsFile): Promise<FsFile> {
     const acc = accmode(flags);
     if (acc === 3) throw fsErr('EINVAL', `bad open flags ${flags}`);
-    if (acc !== O_RDONLY || (flags & (O_CREATE | O_TRUNC)) !== 0) this.refuseIfReadOnly(`open '${path}' for writing`);
     const il = this.il;
     return this.tx(async () => {
+      // On a read-only mount the lookup's errors come first, as on Linux (ENOENT for a missing
+      // name opened for writing, EEXIST for O_EXCL): create refuses only a file it would make,
+      // and below only what would change an existing one; both before modifying any buffer.
       let ip: Inode;
       if (flags & O_CREATE) {
         ip = await this.create(path, T_FILE, 0, 0, (flags & O_EXCL) !== 0, cwd);
@@ -445,6 +449,9 @@ export class FileSystem {
       }
       try {
         if (ip.type === T_DIR && acc !== O_RDONLY) throw fsErr('EISDIR', `'${path}' is a directory`);
+        // Write access (to a device too, which Linux allows: kept refused, as before), or O_TRUNC
+        // of a file (Linux refuses it even for an empty one, and ignores it for other types).
+        if (acc !== O_RDONLY || ((flags & O_TRUNC) && ip.type === T_FILE)) this.refuseIfReadOnly(`open '${path}' for writing`);
         if ((flags & O_TRUNC) && ip.type === T_FILE && ip.size > 0) {
           while (!(await il.itrunc(ip, 0))) {
             await this.log.endOp();
