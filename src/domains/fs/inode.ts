@@ -274,7 +274,8 @@ export class InodeLayer {
     if (ip.ref === 1 && ip.valid && ip.nlink === 0 && !this.log.readOnly) {
       await ip.lock.acquire();
       try {
-        // Free the blocks, cycling transactions if one cannot hold all the bitmap changes.
+        // Free the blocks, cycling transactions if one cannot hold all the bitmap changes. The
+        // first step shares the caller's op, which may have logged 3 blocks already (see itrunc).
         while (!(await this.itrunc(ip, 0, this.g.maxOpBlocks - 4))) {
           await this.log.endOp();
           await this.log.beginOp();
@@ -506,8 +507,23 @@ export class InodeLayer {
       return true;
     }
     const keep = Math.ceil(newSize / g.bsize);
-    // Logged besides bitmap blocks: an indirect path per tree end (2 * levels), the inode's block,
-    // and the last kept block when its tail is zeroed (zeroTail).
+    // Why a step never logs more than `budget` blocks, however many bitmap blocks the image has
+    // and however scattered the file is over them (checked in test/fs/write-split.test.ts):
+    //  - freed blocks (data or indirect) are not logged; each free logs its bitmap block, and
+    //    canFree stops the step before a distinct bitmap block beyond bitmapBudget;
+    //  - the indirect blocks rewritten are kept ones with an entry cleared: on the path to the
+    //    last kept block, and on the recursion stack when the step stops. The walk goes from the
+    //    end down, so a node on the kept path is visited last among its siblings: where the stack
+    //    leaves that path, the rest of it is not reached yet. Both lie on one root-to-leaf path:
+    //    at most `levels` blocks (a tree above the kept one is freed whole, its root included);
+    //  - the inode's block, and the last kept block when its tail is zeroed (a finished step).
+    // So a step logs at most bitmapBudget + levels + 2 = budget - levels blocks (every caller's
+    // budget exceeds 2·levels + 2: the floor of 1 never applies); the reservation below
+    // (2·levels + 2, an indirect path per tree end) is looser, and kept. Callers: ftruncate and
+    // open's O_TRUNC run each step in an op of its own (budget MAXOPBLOCKS − 1); iput runs its
+    // first step in the op that dropped the last link (MAXOPBLOCKS − 4: unlink's directory block
+    // and two inode blocks); rename commits before its iput. Either way an op logs at most
+    // MAXOPBLOCKS − 1 − levels blocks.
     const ctx: TruncCtx = {
       keep, bitmapBudget: Math.max(1, budget - 2 * g.levels - 2), touched: new Set(), stopped: false,
       lowFreed: Number.MAX_SAFE_INTEGER,
