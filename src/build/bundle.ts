@@ -38,18 +38,33 @@ export interface BundleOptions {
   key: KeyObject;
 }
 
+/** The fields a domain.json may have. Any other is refused: a misspelt optional field ("verison") would otherwise be dropped without a word. */
+const SPEC_FIELDS = ['name', 'version', 'exports', 'imports'];
+
+/**
+ * `dir`'s domain.json, checked field by field: each problem names the field, what it must be and
+ * what was there, so that nothing the loader would refuse (parseArtifact) gets signed.
+ */
 export function readDomainSpec(dir: string): DomainSpec {
   const path = join(dir, 'domain.json');
-  let spec: Partial<DomainSpec>;
+  const bad = (why: string): BuildError => new BuildError(`${path}: ${why}`);
+  let raw: unknown;
   try {
-    spec = JSON.parse(readFileSync(path, 'utf8')) as Partial<DomainSpec>;
+    raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new BuildError(`${path}: ${(e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw bad('missing: a domain folder needs a domain.json ({ "name", "exports", "imports" }) beside its index.ts');
+    throw bad(`${code === undefined ? 'not valid JSON' : 'unreadable'} (${(e as Error).message})`);
   }
-  if (typeof spec.name !== 'string' || !/^[a-z][a-z0-9_-]*$/.test(spec.name)) throw new BuildError(`${path}: "name" must be a lower-case identifier`);
-  if (spec.exports !== null && typeof spec.exports !== 'string') throw new BuildError(`${path}: "exports" must be an interface name or null`);
-  if (!Array.isArray(spec.imports)) throw new BuildError(`${path}: "imports" must be a list of interface names`);
-  return spec as DomainSpec;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad(`must be a JSON object { "name", "exports", "imports" }, got ${JSON.stringify(raw)}`);
+  const spec = raw as Record<string, unknown>;
+  const extra = Object.keys(spec).filter((k) => !SPEC_FIELDS.includes(k));
+  if (extra.length > 0) throw bad(`unknown field(s) ${extra.map((k) => `"${k}"`).join(', ')}: a domain.json has only ${SPEC_FIELDS.map((k) => `"${k}"`).join(', ')}`);
+  if (typeof spec.name !== 'string' || !/^[a-z][a-z0-9_-]*$/.test(spec.name)) throw bad(`"name" must be a lower-case identifier ([a-z][a-z0-9_-]*), got ${JSON.stringify(spec.name)}`);
+  if (spec.version !== undefined && typeof spec.version !== 'string') throw bad(`"version" must be a string (or left out: "0.1.0"), got ${JSON.stringify(spec.version)}`);
+  if (spec.exports !== null && typeof spec.exports !== 'string') throw bad(`"exports" must be an interface name or null, got ${JSON.stringify(spec.exports)}`);
+  if (!Array.isArray(spec.imports) || !spec.imports.every((i) => typeof i === 'string')) throw bad(`"imports" must be a list of interface names ([] for none), got ${JSON.stringify(spec.imports)}`);
+  return spec as unknown as DomainSpec;
 }
 
 export async function bundleDomain(dir: string, opts: BundleOptions): Promise<Artifact> {
