@@ -35,7 +35,14 @@ export interface BundleOptions {
   /** Repository root (the folder holding src/). */
   root: string;
   fingerprint: string;
+  /** The interfaces the IDL compiler generated (a domain.json may name no other). */
+  interfaces: readonly string[];
   key: KeyObject;
+}
+
+/** What `build idl` left in src/gen/fingerprint.json: the fingerprint and the interfaces' names. */
+export function readGenerated(root: string): { fingerprint: string; interfaces: string[] } {
+  return JSON.parse(readFileSync(join(root, 'src', 'gen', 'fingerprint.json'), 'utf8')) as { fingerprint: string; interfaces: string[] };
 }
 
 /** The fields a domain.json may have. Any other is refused: a misspelt optional field ("verison") would otherwise be dropped without a word. */
@@ -69,6 +76,15 @@ export function readDomainSpec(dir: string): DomainSpec {
 
 export async function bundleDomain(dir: string, opts: BundleOptions): Promise<Artifact> {
   const spec = readDomainSpec(dir);
+  // An export the IDL does not know would be signed and load, and fail only when bound (ENOIFACE):
+  // refuse it here, where the author can fix it. So is a shadow's supervisor capability over one
+  // ("Supervisor:X"). Other imports may name host capabilities (objects the host passes in, such
+  // as membdev's RamDiskMemory), which no interface file declares.
+  const supervised = spec.imports.filter((i) => i.startsWith('Supervisor:')).map((i) => i.slice('Supervisor:'.length));
+  const unknown = [...(spec.exports === null ? [] : [spec.exports]), ...supervised].filter((i) => !opts.interfaces.includes(i));
+  if (unknown.length > 0) {
+    throw new BuildError(`${join(dir, 'domain.json')}: no interface named ${unknown.join(', ')} in src/interfaces (known: ${opts.interfaces.join(', ')}): declare it there, or fix the name`);
+  }
   const domainDir = resolve(dir);
   const allowed = [domainDir, join(opts.root, 'src', 'interfaces'), join(opts.root, 'src', 'runtime')];
   const allowedFiles = [join(opts.root, 'src', 'gen', 'shadows.ts')];

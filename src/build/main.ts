@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { compileIdl, IdlError } from './idl.js';
 import { generateKernelModule, generateShadowModule } from './codegen.js';
-import { bundleDomain, writeArtifact, BuildError } from './bundle.js';
+import { bundleDomain, readGenerated, writeArtifact, BuildError } from './bundle.js';
 import { loadOrCreateSigningKey } from '../kernel/artifact.js';
 
 const root = process.cwd();
@@ -25,12 +25,12 @@ function idl(): void {
   mkdirSync(gen, { recursive: true });
   writeFileSync(join(gen, 'idl.ts'), generateKernelModule(model));
   writeFileSync(join(gen, 'shadows.ts'), generateShadowModule(model));
-  writeFileSync(join(gen, 'fingerprint.json'), JSON.stringify({ fingerprint: model.fingerprint }) + '\n');
+  writeFileSync(join(gen, 'fingerprint.json'), JSON.stringify({ fingerprint: model.fingerprint, interfaces: model.interfaces.map((i) => i.name) }) + '\n');
   console.log(`idl: ${model.interfaces.length} interfaces, ${model.layouts.length} layouts, fingerprint ${model.fingerprint.slice(0, 12)}`);
 }
 
 async function domains(): Promise<void> {
-  const { fingerprint } = JSON.parse((await import('node:fs')).readFileSync(join(root, 'src', 'gen', 'fingerprint.json'), 'utf8')) as { fingerprint: string };
+  const { fingerprint, interfaces } = readGenerated(root);
   const key = loadOrCreateSigningKey();
   let n = 0;
   for (const [src, out] of Object.entries(ARTIFACT_DIRS)) {
@@ -39,7 +39,7 @@ async function domains(): Promise<void> {
     for (const entry of readdirSync(base).sort()) {
       const dir = join(base, entry);
       if (!existsSync(join(dir, 'domain.json'))) continue;
-      const artifact = await bundleDomain(dir, { root, fingerprint, key });
+      const artifact = await bundleDomain(dir, { root, fingerprint, interfaces, key });
       writeArtifact(artifact, join(root, out));
       n++;
     }

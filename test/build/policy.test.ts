@@ -8,28 +8,28 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { bundleDomain, BuildError } from '../../src/build/bundle.js';
+import { bundleDomain, readGenerated, BuildError } from '../../src/build/bundle.js';
 import { ROOT } from '../kernel/helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rl-policy-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 const { privateKey: key } = generateKeyPairSync('ed25519');
-const fingerprint = (JSON.parse(readFileSync(join(ROOT, 'src/gen/fingerprint.json'), 'utf8')) as { fingerprint: string }).fingerprint;
+const { fingerprint, interfaces } = readGenerated(ROOT);
 const ifaces = relative(join(tmp, 'x'), join(ROOT, 'src/interfaces/index.js'));
 
-function domain(name: string, files: Record<string, string>): string {
+function domain(name: string, files: Record<string, string>, spec: object = {}): string {
   const dir = join(tmp, name);
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'domain.json'), JSON.stringify({ name, exports: 'Callee', imports: [] }));
+  writeFileSync(join(dir, 'domain.json'), JSON.stringify({ name, exports: 'Callee', imports: [], ...spec }));
   for (const [f, text] of Object.entries(files)) writeFileSync(join(dir, f), text);
   return dir;
 }
 
 async function refused(dir: string, ...want: RegExp[]): Promise<void> {
-  await assert.rejects(bundleDomain(dir, { root: ROOT, fingerprint, key }), (e: unknown) => {
+  await assert.rejects(bundleDomain(dir, { root: ROOT, fingerprint, interfaces, key }), (e: unknown) => {
     assert.ok(e instanceof BuildError, String(e));
     assert.match(e.message, /refused by the trusted build/);
     for (const w of want) assert.match(e.message, w);
@@ -44,7 +44,7 @@ test('control: a domain importing only interfaces and its own files builds and i
     'index.ts': `import type { Callee } from '${ifaces}';\nimport { one } from './util.js';\nexport const k: number = one;\n${BODY}`,
     'util.ts': `export const one = 1;\n`,
   });
-  const a = await bundleDomain(dir, { root: ROOT, fingerprint, key });
+  const a = await bundleDomain(dir, { root: ROOT, fingerprint, interfaces, key });
   assert.equal(a.manifest.name, 'good');
   assert.equal(a.manifest.fingerprint, fingerprint);
   assert.equal(typeof a.manifest.signature, 'string');
@@ -76,4 +76,13 @@ test('a relative path outside the domain folder is refused', async () => {
 test('dynamic import() and require() are refused with file:line:col', async () => {
   await refused(domain('dynimp', { 'index.ts': `${BODY}export async function f() {\n  return await import('node:fs');\n}\n` }), /dynimp\/index\.ts:3:16: dynamic import\(\) is not available to domain code/);
   await refused(domain('req', { 'index.ts': `declare const require: any;\n${BODY}export const fs = require('fs');\n` }), /req\/index\.ts:3:19: require\(\) is not available to domain code/);
+});
+
+test('an export or supervised interface the IDL does not know is refused (it would load and fail only when bound); a host capability import is not an IDL interface', async () => {
+  const dir = domain('unknownif', { 'index.ts': BODY }, { exports: 'Calee', imports: ['Callee', 'RamDiskMemory', 'Supervisor:BDev', 'Supervisor:Calee'] });
+  await assert.rejects(bundleDomain(dir, { root: ROOT, fingerprint, interfaces, key }), (e: unknown) => {
+    assert.ok(e instanceof BuildError, String(e));
+    assert.match(e.message, /unknownif\/domain\.json: no interface named Calee, Calee in src\/interfaces \(known: .*Callee.*\): declare it there, or fix the name/);
+    return true;
+  });
 });
