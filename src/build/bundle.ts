@@ -108,6 +108,10 @@ export async function bundleDomain(dir: string, opts: BundleOptions): Promise<Ar
           problems.push(`${from}: import "${args.path}" refused: ${relative(opts.root, p)} is outside the domain's folder, the interfaces and the runtime library`);
           return { path: p, external: true };
         }
+        if (!existsSync(p)) {
+          problems.push(`${from}: import "${args.path}": no such file ${relative(opts.root, p)}`);
+          return { path: p, external: true };
+        }
         return { path: p };
       });
       b.onLoad({ filter: /\.ts$/ }, (args) => {
@@ -125,18 +129,29 @@ export async function bundleDomain(dir: string, opts: BundleOptions): Promise<Ar
     },
   };
 
-  const result = await esbuild.build({
-    entryPoints: [join(domainDir, 'index.ts')],
-    bundle: true,
-    write: false,
-    format: 'cjs',
-    platform: 'neutral',
-    target: 'es2022',
-    plugins: [policy],
-    logLevel: 'silent',
-    legalComments: 'none',
-  });
-  if (problems.length > 0) throw new BuildError(`domain ${spec.name} refused by the trusted build:\n  ${problems.join('\n  ')}`);
+  if (!existsSync(join(domainDir, 'index.ts'))) throw new BuildError(`${join(domainDir, 'index.ts')}: missing: a domain's entry point is index.ts, exporting init(sys, ...imports)`);
+  let result: esbuild.BuildResult<{ write: false }> | null = null;
+  try {
+    result = await esbuild.build({
+      entryPoints: [join(domainDir, 'index.ts')],
+      bundle: true,
+      write: false,
+      format: 'cjs',
+      platform: 'neutral',
+      target: 'es2022',
+      plugins: [policy],
+      logLevel: 'silent',
+      legalComments: 'none',
+    });
+  } catch (e) {
+    // esbuild's own failures (a syntax error, top-level await, which a function-wrapped bundle
+    // cannot have): its messages with file:line:col, not a stack trace of esbuild's internals.
+    const errors = (e as Partial<esbuild.BuildFailure>).errors;
+    if (!Array.isArray(errors)) throw e;
+    const at = (l: esbuild.Location | null): string => (l === null ? '' : `${relative(opts.root, resolve(l.file))}:${l.line}:${l.column + 1}: `);
+    problems.push(...errors.map((m) => at(m.location) + m.text));
+  }
+  if (problems.length > 0 || result === null) throw new BuildError(`domain ${spec.name} refused by the trusted build:\n  ${problems.join('\n  ')}`);
   const body = result.outputFiles[0]!.text;
   const code = `(function ($rl_tick, $rl_aw, $rl_i) {\n"use strict";\nlet $rl_n = 0;\nconst module = { exports: {} };\nconst exports = module.exports;\n${body}\nreturn module.exports;\n})`;
   const manifest: Manifest = {

@@ -31,6 +31,7 @@
  *  - every `await e` becomes `$rl_aw($rl_i, await e)`, so a continuation queued by a domain that has
  *    since died stops at its first step instead of reaching anything;
  *  - `import()` and `require(...)` are refused with file:line:col (a domain has no module loader),
+ *    and so are syntax errors and top-level await (esbuild would name a line of this output),
  *    and so is any identifier beginning with `$rl_`: the checks' names are the build's, and a
  *    domain that declared its own `$rl_n` or `$rl_l` would shadow the counter and never check.
  */
@@ -104,6 +105,10 @@ export function instrument(source: string, fileName: string): string {
       return `${fileName}:${line + 1}:${character + 1}`;
     };
     const visit = (node: ts.Node): ts.Node => {
+      // esbuild refuses these too, but at a line of this transform's output, not of the source.
+      if (activations.length === 0 && (ts.isAwaitExpression(node) || (ts.isForOfStatement(node) && node.awaitModifier !== undefined))) {
+        errors.push(`${where(node)}: top-level await is not available to domain code (a domain's module body runs when it loads, synchronously): await inside init or a function`);
+      }
       if (ts.isCallExpression(node)) {
         if (node.expression.kind === ts.SyntaxKind.ImportKeyword) errors.push(`${where(node)}: dynamic import() is not available to domain code`);
         if (ts.isIdentifier(node.expression) && node.expression.text === 'require') errors.push(`${where(node)}: require() is not available to domain code`);
@@ -158,9 +163,15 @@ export function instrument(source: string, fileName: string): string {
   };
   const out = ts.transpileModule(source, {
     fileName,
+    reportDiagnostics: true,
     compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, sourceMap: false, verbatimModuleSyntax: false },
     transformers: { before: [transformer] },
   });
+  // Syntax errors, with the source's file:line:col (esbuild would see this transform's output).
+  for (const d of out.diagnostics ?? []) {
+    const at = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start) : null;
+    errors.unshift(`${fileName}${at ? `:${at.line + 1}:${at.character + 1}` : ''}: ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`);
+  }
   if (errors.length > 0) throw new InstrumentError(errors.join('\n'));
   return out.outputText;
 }

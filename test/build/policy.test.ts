@@ -86,3 +86,20 @@ test('an export or supervised interface the IDL does not know is refused (it wou
     return true;
   });
 });
+
+test("what esbuild would fail on is a BuildError with the source's file:line:col, not esbuild's stack: a syntax error, top-level await, a missing file or index.ts", async () => {
+  await refused(domain('syntax', { 'index.ts': `${BODY}export const x = ;\n` }), /syntax\/index\.ts:2:18: Expression expected/);
+  await refused(domain('tla', { 'index.ts': `${BODY}await Promise.resolve(1);\n` }), /tla\/index\.ts:2:1: top-level await is not available to domain code/);
+  await refused(domain('nofile', { 'index.ts': `import { s } from './gone.js';\nexport const r = s;\n${BODY}` }), /nofile\/index\.ts: import "\.\/gone\.js": no such file .*nofile\/gone\.ts/);
+  const noindex = domain('noindex', { 'main.ts': BODY });
+  await assert.rejects(bundleDomain(noindex, { root: ROOT, fingerprint, interfaces, key }), (e: unknown) => {
+    assert.ok(e instanceof BuildError, String(e));
+    assert.match(e.message, /noindex\/index\.ts: missing: a domain's entry point is index\.ts, exporting init/);
+    return true;
+  });
+});
+
+test('an esbuild failure the instrumentation does not catch is a BuildError too', async () => {
+  // A duplicate export is valid syntax for TypeScript's parser; esbuild refuses it.
+  await refused(domain('dupexport', { 'index.ts': `${BODY}export const a = 1;\nexport { a as init };\n` }), /dupexport\/index\.ts:\d+:\d+: Multiple exports with the same name "init"/);
+});
