@@ -15,7 +15,7 @@
  *     session 21);
  *  4. hashes, builds the manifest (with the interface fingerprint) and signs it.
  */
-import { readFileSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import * as esbuild from 'esbuild';
 import type { KeyObject } from 'node:crypto';
@@ -72,6 +72,31 @@ export function readDomainSpec(dir: string): DomainSpec {
   if (spec.exports !== null && typeof spec.exports !== 'string') throw bad(`"exports" must be an interface name or null, got ${JSON.stringify(spec.exports)}`);
   if (!Array.isArray(spec.imports) || !spec.imports.every((i) => typeof i === 'string')) throw bad(`"imports" must be a list of interface names ([] for none), got ${JSON.stringify(spec.imports)}`);
   return spec as unknown as DomainSpec;
+}
+
+/**
+ * Every domain folder (one with a domain.json) under `sources` (source folder -> artifact folder,
+ * relative to `root`), with its artifact folder. Two folders may not give one name: the second
+ * artifact would overwrite the first without a word, and the loader and `redleaf inspect NAME`
+ * (which looks in the domains', then the programs' folder) would find only one of them.
+ */
+export function domainFolders(root: string, sources: Readonly<Record<string, string>>): { dir: string; out: string }[] {
+  const found: { dir: string; out: string }[] = [];
+  const seen = new Map<string, string>();
+  for (const [src, out] of Object.entries(sources)) {
+    const base = join(root, src);
+    if (!existsSync(base)) continue;
+    for (const entry of readdirSync(base).sort()) {
+      const dir = join(base, entry);
+      if (!existsSync(join(dir, 'domain.json'))) continue;
+      const { name } = readDomainSpec(dir);
+      const other = seen.get(name);
+      if (other !== undefined) throw new BuildError(`${join(dir, 'domain.json')}: the name "${name}" is taken by ${join(other, 'domain.json')}: give one of them another name`);
+      seen.set(name, dir);
+      found.push({ dir, out: join(root, out) });
+    }
+  }
+  return found;
 }
 
 export async function bundleDomain(dir: string, opts: BundleOptions): Promise<Artifact> {

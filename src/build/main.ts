@@ -3,11 +3,11 @@
  * interface folder; `... domains [--out DIR] [DIR...]` bundles and signs every domain folder
  * (a folder with domain.json) under src/domains, src/programs and test/domains.
  */
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { compileIdl, IdlError } from './idl.js';
 import { generateKernelModule, generateShadowModule } from './codegen.js';
-import { bundleDomain, readGenerated, writeArtifact, BuildError } from './bundle.js';
+import { bundleDomain, domainFolders, readGenerated, writeArtifact, BuildError } from './bundle.js';
 import { loadOrCreateSigningKey } from '../kernel/artifact.js';
 
 const root = process.cwd();
@@ -32,19 +32,9 @@ function idl(): void {
 async function domains(): Promise<void> {
   const { fingerprint, interfaces } = readGenerated(root);
   const key = loadOrCreateSigningKey();
-  let n = 0;
-  for (const [src, out] of Object.entries(ARTIFACT_DIRS)) {
-    const base = join(root, src);
-    if (!existsSync(base)) continue;
-    for (const entry of readdirSync(base).sort()) {
-      const dir = join(base, entry);
-      if (!existsSync(join(dir, 'domain.json'))) continue;
-      const artifact = await bundleDomain(dir, { root, fingerprint, interfaces, key });
-      writeArtifact(artifact, join(root, out));
-      n++;
-    }
-  }
-  console.log(`domains: ${n} artifacts built and signed (key in ${relative(root, process.env.REDLEAF_KEY_DIR ?? '.redleaf/keys')})`);
+  const folders = domainFolders(root, ARTIFACT_DIRS);
+  for (const { dir, out } of folders) writeArtifact(await bundleDomain(dir, { root, fingerprint, interfaces, key }), out);
+  console.log(`domains: ${folders.length} artifacts built and signed (key in ${relative(root, process.env.REDLEAF_KEY_DIR ?? '.redleaf/keys')})`);
 }
 
 const cmd = process.argv[2];

@@ -1,14 +1,15 @@
 /**
  * A domain's domain.json as the trusted build reads it (src/build/bundle.ts readDomainSpec):
  * every malformed file is refused with a BuildError naming the file, the field and what it must
- * be — never a TypeError, and never an artifact the loader would then refuse.
+ * be — never a TypeError, and never an artifact the loader would then refuse; two domain folders
+ * giving one name are refused (domainFolders), as the second artifact would overwrite the first.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readDomainSpec, BuildError } from '../../src/build/bundle.js';
+import { domainFolders, readDomainSpec, BuildError } from '../../src/build/bundle.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rl-spec-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -58,4 +59,25 @@ test('an unknown field is refused, not ignored (a misspelt "version" would be dr
 
 test('control: a well-formed domain.json', () => {
   assert.deepEqual(readDomainSpec(folder('good', spec({ version: '1.2.3', exports: null, imports: ['Callee'] }))), { name: 'a', version: '1.2.3', exports: null, imports: ['Callee'] });
+});
+
+test('two domain folders with one name are refused, across the source folders too', () => {
+  const root = join(tmp, 'root');
+  const put = (dir: string, name: string): void => {
+    mkdirSync(join(root, dir), { recursive: true });
+    writeFileSync(join(root, dir, 'domain.json'), spec({ name }));
+  };
+  put('src/domains/a', 'a');
+  put('src/programs/b', 'b');
+  const sources = { 'src/domains': 'dist/artifacts', 'src/programs': 'dist/artifacts/programs' };
+  assert.deepEqual(domainFolders(root, sources), [
+    { dir: join(root, 'src/domains/a'), out: join(root, 'dist/artifacts') },
+    { dir: join(root, 'src/programs/b'), out: join(root, 'dist/artifacts/programs') },
+  ]);
+  put('src/programs/copy', 'a');
+  assert.throws(() => domainFolders(root, sources), (e: unknown) => {
+    assert.ok(e instanceof BuildError, String(e));
+    assert.equal(e.message, `${join(root, 'src/programs/copy/domain.json')}: the name "a" is taken by ${join(root, 'src/domains/a/domain.json')}: give one of them another name`);
+    return true;
+  });
 });
