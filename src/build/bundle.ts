@@ -179,6 +179,8 @@ export async function bundleDomain(dir: string, opts: BundleOptions): Promise<Ar
   if (problems.length > 0 || result === null) throw new BuildError(`domain ${spec.name} refused by the trusted build:\n  ${problems.join('\n  ')}`);
   const body = result.outputFiles[0]!.text;
   const code = `(function ($rl_tick, $rl_aw, $rl_i) {\n"use strict";\nlet $rl_n = 0;\nconst module = { exports: {} };\nconst exports = module.exports;\n${body}\nreturn module.exports;\n})`;
+  const refusals = evaluatorRefusals(body, opts.root);
+  if (refusals.length > 0) throw new BuildError(`domain ${spec.name} refused by the trusted build:\n  ${refusals.join('\n  ')}`);
   const manifest: Manifest = {
     name: spec.name,
     version: spec.version ?? '0.1.0',
@@ -188,6 +190,33 @@ export async function bundleDomain(dir: string, opts: BundleOptions): Promise<Ar
     contentHash: sha256(code),
   };
   return { manifest: signManifest(manifest, opts.key), code };
+}
+
+/**
+ * The loader evaluates a bundle in a SES Compartment, which refuses, by a regular expression over
+ * the text and wherever it appears (a string, a regular expression, a method's name), what looks
+ * like an HTML comment, an import expression or a direct eval (ses/src/transforms.js; the same
+ * patterns here). Such a bundle was signed and then failed every load with SES's message naming a
+ * line of the bundle: these are reported at build time instead, with the source file (the comment
+ * esbuild puts before each file's code) and the line as bundled.
+ */
+const EVALUATOR_REFUSES: readonly { pattern: RegExp; what: string; fix: string }[] = [
+  { pattern: /<!--|-->/, what: 'an HTML comment (<!-- or -->)', fix: "split it where esbuild keeps it split, in a template literal: `--${'>'}`" },
+  { pattern: /(^|[^.]|\.\.\.)\bimport(\s*(?:\(|\/[/*]))/, what: 'an import expression (import followed by "(")', fix: "a domain loads no code at run time; in text, split it in a template literal: `import${'('}`" },
+  { pattern: /(^|[^.])\beval(\s*\()/, what: 'a direct eval (eval followed by "(")', fix: 'a domain has no evaluator; rename a function or method called eval, or split such text in a template literal' },
+];
+
+function evaluatorRefusals(body: string, root: string): string[] {
+  const out: string[] = [];
+  for (const r of EVALUATOR_REFUSES) {
+    for (const m of body.matchAll(new RegExp(r.pattern.source, 'g'))) {
+      const before = body.slice(0, m.index + (m[1]?.length ?? 0)); // after the character before the word
+      const file = [...before.matchAll(/^\/\/ (\S.*\.ts)$/gm)].at(-1)?.[1];
+      const line = body.slice(before.lastIndexOf('\n') + 1).split('\n', 1)[0]!.trim();
+      out.push(`${file === undefined ? '(bundle)' : relative(root, resolve(file))}: \`${line.slice(0, 80)}\` would be refused when loaded: the loader's evaluator (SES) rejects text that looks like ${r.what}, even in a string: ${r.fix}`);
+    }
+  }
+  return out;
 }
 
 export function writeArtifact(a: Artifact, outDir: string): string {

@@ -103,3 +103,19 @@ test('an esbuild failure the instrumentation does not catch is a BuildError too'
   // A duplicate export is valid syntax for TypeScript's parser; esbuild refuses it.
   await refused(domain('dupexport', { 'index.ts': `${BODY}export const a = 1;\nexport { a as init };\n` }), /dupexport\/index\.ts:\d+:\d+: Multiple exports with the same name "init"/);
 });
+
+test("text the loader's evaluator (SES) refuses is refused at build time, with the file: an HTML comment, import( or eval( even in a string", async () => {
+  await refused(
+    domain('arrow', { 'index.ts': `${BODY}export const note = 'a --> b';\n` }),
+    /arrow\/index\.ts: `var note = "a --> b";` would be refused when loaded: .*looks like an HTML comment/,
+  );
+  await refused(domain('impstr', { 'index.ts': `${BODY}export const s = "no import(x) here";\n` }), /impstr\/index\.ts: .* looks like an import expression/);
+  await refused(
+    domain('evals', { 'index.ts': `${BODY}export const o = { eval(x: number) { return x; } };\nexport const e = (s: string): unknown => eval(s);\n` }),
+    /evals\/index\.ts: `var o = \{ eval\(x\) \{` would be refused .* a direct eval/,
+    /evals\/index\.ts: `return eval\(s\);` would be refused/,
+  );
+  // What the messages advise builds: esbuild keeps a template literal's substitution apart.
+  const a = await bundleDomain(domain('split', { 'index.ts': `${BODY}export const note = \`a --\${'>'} b, import\${'('}\`;\n` }), { root: ROOT, fingerprint, interfaces, key });
+  assert.match(a.code, /a --\$\{">"\} b/);
+});
