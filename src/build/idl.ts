@@ -11,7 +11,10 @@
  *    RRefDeque of layouts or scalars, `Borrow<...>` of those (parameters only; not of a layout
  *    with RRef fields, see lentRRefFields), references to
  *    other interfaces, `Promise<...>` of an exchangeable type (return only), `T | null`.
- * Anything else is rejected with file:line:col, the interface and method, and the offending type.
+ * Anything else is rejected with file:line:col, the interface and method, and the offending type;
+ * so is what the generated code (one object with a method per name, keyed by interface name)
+ * cannot mean: overloads, optional or rest parameters, optional methods, type parameters, an
+ * interface extending anything but Layout, a name declared twice, a method named `then`.
  *
  * Invariant: the model is canonical (sorted, no source positions), so the fingerprint over it
  * changes exactly when an interface or layout changes meaningfully — including a parameter or
@@ -86,19 +89,35 @@ export function compileSources(sources: ts.SourceFile[]): IdlModel {
   const diags: string[] = [];
   const layoutDecls = new Map<string, { decl: ts.InterfaceDeclaration; sf: ts.SourceFile }>();
   const ifaceDecls = new Map<string, { decl: ts.InterfaceDeclaration; sf: ts.SourceFile }>();
+  const where = (sf: ts.SourceFile, n: ts.Node): string => {
+    const { line, character } = sf.getLineAndCharacterOfPosition(n.getStart(sf));
+    return `${sf.fileName}:${line + 1}:${character + 1}`;
+  };
   for (const sf of sources) {
     for (const st of sf.statements) {
       if (!ts.isInterfaceDeclaration(st)) continue;
       const exported = st.modifiers?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
       if (!exported) continue;
-      const isLayout = st.heritageClauses?.some((h) => h.types.some((t) => t.expression.getText(sf) === 'Layout'));
-      (isLayout ? layoutDecls : ifaceDecls).set(st.name.text, { decl: st, sf });
+      const name = st.name.text;
+      const bases = st.heritageClauses?.flatMap((h) => h.types.map((t) => t.expression.getText(sf))) ?? [];
+      const isLayout = bases.includes('Layout');
+      const kind = isLayout ? `layout ${name}` : `interface ${name}`;
+      // Each of these was dropped without a word: the generated code keys interfaces and layouts by
+      // name (a second declaration replaced the first), knows no inheritance (an extending
+      // interface's proxy lacked the inherited methods) and no type parameters.
+      const earlier = layoutDecls.get(name) ?? ifaceDecls.get(name);
+      if (earlier !== undefined) {
+        diags.push(`${where(sf, st.name)}: ${kind}: the name is declared already at ${where(earlier.sf, earlier.decl.name)}: interfaces and layouts share one namespace; rename one`);
+        continue;
+      }
+      const other = bases.filter((b) => b !== 'Layout');
+      if (other.length > 0) {
+        diags.push(`${where(sf, st.name)}: ${kind} extends ${other.join(', ')}: an interface may extend only Layout (which makes it a layout struct): declare the methods or fields here`);
+      }
+      if (st.typeParameters !== undefined) diags.push(`${where(sf, st.name)}: ${kind}: generic interfaces are not exchangeable (no type parameters)`);
+      (isLayout ? layoutDecls : ifaceDecls).set(name, { decl: st, sf });
     }
   }
-  const where = (sf: ts.SourceFile, n: ts.Node): string => {
-    const { line, character } = sf.getLineAndCharacterOfPosition(n.getStart(sf));
-    return `${sf.fileName}:${line + 1}:${character + 1}`;
-  };
 
   // Layouts: C-like layout, each field aligned to its size, struct size rounded to its alignment.
   const layouts: LayoutSpec[] = [];
@@ -109,6 +128,10 @@ export function compileSources(sources: ts.SourceFile[]): IdlModel {
     for (const m of decl.members) {
       if (!ts.isPropertySignature(m) || !m.type || !ts.isIdentifier(m.name)) {
         diags.push(`${where(sf, m)}: layout ${name}: only plain fields are allowed in a layout struct`);
+        continue;
+      }
+      if (m.questionToken) {
+        diags.push(`${where(sf, m)}: layout ${name}, field ${m.name.text}: a layout field is always there (no '?'); an RRef field may be 'RRef<...> | null'`);
         continue;
       }
       const f = layoutField(m.name.text, m.type, sf, layoutDecls);
@@ -129,14 +152,28 @@ export function compileSources(sources: ts.SourceFile[]): IdlModel {
     const methods: MethodModel[] = [];
     for (const m of decl.members) {
       if (!ts.isMethodSignature(m) || !ts.isIdentifier(m.name)) {
-        diags.push(`${where(sf, m)}: interface ${name}: only methods are allowed in a cross-domain interface (no properties)`);
+        const what = ts.isMethodSignature(m) ? `method name ${m.name.getText(sf)} is not a plain identifier` : 'only methods are allowed in a cross-domain interface (no properties)';
+        diags.push(`${where(sf, m)}: interface ${name}: ${what}`);
         continue;
       }
       const mname = m.name.text;
       const ctx = `interface ${name}, method ${mname}`;
+      // A proxy is one object with a method per name: an overload would be a second method of
+      // that name (the second signature checked calls made by the first), an optional one could
+      // be missing from an export, and a `then` would make every proxy a thenable, called by
+      // any await or promise resolution that meets it.
+      if (methods.some((x) => x.name === mname)) diags.push(`${where(sf, m)}: ${ctx}: declared twice (overloads are not exchangeable): give each signature its own name`);
+      if (m.questionToken) diags.push(`${where(sf, m)}: ${ctx}: optional methods are not exchangeable: every method of an interface is implemented`);
+      if (mname === 'then') diags.push(`${where(sf, m)}: ${ctx}: 'then' would make the interface's proxies thenables, which await calls: choose another name`);
+      if (m.typeParameters !== undefined) diags.push(`${where(sf, m)}: ${ctx}: generic methods are not exchangeable (no type parameters): declare one method per type`);
       const params: MethodModel['params'] = [];
       for (const p of m.parameters) {
         const pname = p.name.getText(sf);
+        if (p.questionToken || p.initializer || p.dotDotDotToken) {
+          // The proxy checks every declared parameter: an omitted one fails its check at run time.
+          diags.push(`${where(sf, p)}: ${ctx}: parameter ${pname}: optional and rest parameters are not exchangeable: declare every parameter, 'T | null' for one a caller may leave out (it passes null)`);
+          continue;
+        }
         if (!p.type) {
           diags.push(`${where(sf, p)}: ${ctx}: parameter ${pname} needs a type`);
           continue;

@@ -1,6 +1,8 @@
 /**
  * The IDL compiler (src/build/idl.ts) on inline sources: bad interface and layout types are
- * rejected with file:line:col, the interface/layout and method/field, and the offending type;
+ * rejected with file:line:col, the interface/layout and method/field, and the offending type, and
+ * so is what the generated code cannot mean (overloads, optional or rest parameters, generics,
+ * inheritance between interfaces, a name declared twice, a method named then);
  * good ones are accepted with the right model (async, borrow, nullable, interface references,
  * layouts); the fingerprint changes when an interface changes and not when only comments or
  * formatting change.
@@ -50,8 +52,29 @@ describe('rejections carry file:line:col, interface, method and the type', () =>
       /^bad\.ts:4:8: interface A, method m: parameter l: Borrow<RRef<L>>: L holds RRefs \(field data\), whose handles a borrower would keep past the call/,
     ],
     ['RRefArray of a non-scalar', `export interface A {\n  m(a: RRefArray<string>): void;\n}`, /RRefArray<string>: element must be a scalar/],
+    // Each of these was accepted, and the generated code then did something else than declared.
+    ['optional parameter', `export interface A {\n  m(x?: number): void;\n}`, /^bad\.ts:3:5: interface A, method m: parameter x: optional and rest parameters are not exchangeable: declare every parameter, 'T \| null'/],
+    ['rest parameter', `export interface A {\n  m(...xs: number[]): void;\n}`, /^bad\.ts:3:5: interface A, method m: parameter xs: optional and rest parameters/],
+    ['overloads', `export interface A {\n  m(x: number): void;\n  m(x: string): void;\n}`, /^bad\.ts:4:3: interface A, method m: declared twice \(overloads are not exchangeable\)/],
+    ['optional method', `export interface A {\n  m?(): void;\n}`, /^bad\.ts:3:3: interface A, method m: optional methods are not exchangeable/],
+    ['generic method', `export interface A {\n  m<T>(x: number): number;\n}`, /^bad\.ts:3:3: interface A, method m: generic methods are not exchangeable/],
+    ['generic interface', `export interface A<T> {\n  m(x: number): number;\n}`, /^bad\.ts:2:18: interface A: generic interfaces are not exchangeable/],
+    ['a method named then', `export interface A {\n  then(x: number): void;\n}`, /^bad\.ts:3:3: interface A, method then: 'then' would make the interface's proxies thenables/],
+    ['a quoted method name', `export interface A {\n  'a-b'(): void;\n}`, /^bad\.ts:3:3: interface A: method name 'a-b' is not a plain identifier/],
+    ['an interface extending another', `export interface A { m(): void }\nexport interface B extends A {\n  n(): void;\n}`, /^bad\.ts:3:18: interface B extends A: an interface may extend only Layout/],
+    ['a layout extending another type too', `export interface L extends Layout, Other {\n  a: u32;\n}`, /^bad\.ts:2:18: layout L extends Other: an interface may extend only Layout/],
+    ['optional layout field', `export interface L extends Layout {\n  a?: u32;\n}`, /^bad\.ts:3:3: layout L, field a: a layout field is always there \(no '\?'\)/],
+    ['a name declared twice', `export interface A { m(): void }\nexport interface A extends Layout { a: u32 }`, /^bad\.ts:3:18: layout A: the name is declared already at bad\.ts:2:18: interfaces and layouts share one namespace/],
   ];
   for (const [name, text, want] of cases) test(name, () => void rejects(text, want));
+
+  test('a name declared in two files is refused, naming both', () => {
+    const file = (name: string, text: string): ts.SourceFile => ts.createSourceFile(name, PRELUDE + text, ts.ScriptTarget.ES2022, true);
+    assert.throws(
+      () => compileSources([file('a.ts', 'export interface A { m(): void }'), file('b.ts', 'export interface A { n(): void }')]),
+      (e: unknown) => e instanceof IdlError && /^b\.ts:2:18: interface A: the name is declared already at a\.ts:2:18/.test(e.diagnostics[0]!),
+    );
+  });
 
   test('every problem in a file is reported, not just the first', () => {
     const d = rejects(`export interface A {\n  m(x: object): void;\n  n(): string[];\n}`, /bad\.ts:3:8/, /bad\.ts:4:8/);
