@@ -1,9 +1,9 @@
 /**
  * `redleaf inspect [ARTIFACT...] [--json]`: what a domain artifact (.rldom) is, and whether this
- * kernel would load it. The loader's own checks run (verifyArtifact, in its order: signed, key
- * trusted, signature valid, content hash, interface fingerprint), and nothing is loaded. With no
- * argument: every artifact this installation ships (dist/artifacts, and its programs/, which
- * `redleaf boot` installs as rv6's /bin), one line each.
+ * kernel would load it. The loader's own checks run (Kernel.verify, in its order: signed, key
+ * trusted, signature valid, content hash, interface fingerprint, the export a known interface),
+ * and nothing is loaded. With no argument: every artifact this installation ships
+ * (dist/artifacts, and its programs/, which `redleaf boot` installs as rv6's /bin), one line each.
  *
  * An ARTIFACT is a file path, the name of an installed domain or program (`nvme`, `ls`), or a
  * file in an rv6 image, written as for `redleaf cp`: `IMAGE:/bin/ls` (the image is mounted
@@ -15,7 +15,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { defaultTrustedKeys, keyIdOf, parseArtifact, verifyArtifact, type Artifact, type Manifest } from '../kernel/artifact.js';
+import { defaultTrustedKeys, keyIdOf, parseArtifact, type Artifact, type Manifest } from '../kernel/artifact.js';
 import { printable } from '../kernel/errors.js';
 import { KernelError } from '../kernel/kernel-error.js';
 import { Kernel } from '../kernel/kernel.js';
@@ -79,7 +79,7 @@ async function inspectArtifact(arg: string): Promise<Inspection> {
     const trusted = defaultTrustedKeys();
     out.keyTrusted = trusted.some((k) => keyIdOf(k) === a.manifest.keyId);
     out.fingerprintMatches = a.manifest.fingerprint === FINGERPRINT;
-    verifyArtifact(a, trusted, FINGERPRINT);
+    Kernel.verify(a, trusted);
     out.loads = true;
   } catch (e) {
     // A KernelError from the loader's checks, an FsError from the image (ENOENT ...), or an ImageError.

@@ -252,6 +252,20 @@ export class Kernel {
   // ---- loading ----------------------------------------------------------------------------------
 
   /** Read an artifact file (no verification yet: `load` verifies). */
+  /**
+   * The loader's checks of an artifact, in order, as load() and `redleaf inspect` run them:
+   * verifyArtifact's, then its export against this kernel's interfaces. An export no interface
+   * declares (a build before the trusted build refused one) loaded, ran its init unchecked
+   * (checkExport knew no methods to look for) and failed only when bound.
+   */
+  static verify(a: Artifact, trusted: readonly KeyObject[]): void {
+    verifyArtifact(a, trusted, FINGERPRINT);
+    const exp = a.manifest.exports;
+    if (exp !== null && !Object.hasOwn(PROXIES, exp)) {
+      throw new KernelError('ENOIFACE', `domain artifact "${a.manifest.name}" exports ${exp}, which no interface of this kernel declares: fix "exports" in its domain.json and rebuild it`);
+    }
+  }
+
   static readArtifact(path: string): Artifact {
     let text: string;
     try {
@@ -285,7 +299,7 @@ export class Kernel {
   /** Verify the artifact and make the instance: initialised if in-thread, its worker started if not. */
   private begin(artifactOrPath: Artifact | string, opts: LoadOptions): { d: Domain; worker: WorkerDomain | null; artifact: Artifact } {
     const artifact = typeof artifactOrPath === 'string' ? Kernel.readArtifact(artifactOrPath) : artifactOrPath;
-    verifyArtifact(artifact, this.trusted, this.fingerprint);
+    Kernel.verify(artifact, this.trusted);
     const name = opts.name ?? artifact.manifest.name;
     const existing = this.byName.get(name);
     if (existing?.live) throw new KernelError('EEXIST', `a live domain named ${name} exists already`);

@@ -2,7 +2,7 @@
  * `redleaf inspect`, run as a child process on the built CLI: every installed artifact listed as
  * loadable; one artifact described field by field (its manifest, the code's size and hash checked
  * against the file); copies of an artifact altered after signing (code, manifest, signature
- * removed, a foreign key, built against other interfaces) each refused by the loader's check that catches
+ * removed, a foreign key, built against other interfaces, exporting an unknown interface) each refused by the loader's check that catches
  * it, with exit status 1; a file that is no artifact, exit status 2; an unknown name, a message
  * that says what to do; what an artifact says shown, never obeyed (control characters escaped);
  * programs in an rv6 image, read from it (`IMAGE:/bin/ls`), one changed
@@ -76,6 +76,8 @@ test('inspect: an artifact altered after signing is refused by the check that ca
     foreign: { artifact: { ...a, manifest: signManifest(a.manifest, foreign) }, code: 'EUNTRUSTED' },
     // Signed again with this installation's key: only the fingerprint check can refuse it.
     fingerprint: { artifact: { ...a, manifest: signManifest({ ...a.manifest, fingerprint: '0'.repeat(64) }, loadOrCreateSigningKey()) }, code: 'EFINGERPRINT' },
+    // So is an export no interface declares (the loader refuses it too: it would fail only when bound).
+    export: { artifact: { ...a, manifest: signManifest({ ...a.manifest, exports: 'NetAp' }, loadOrCreateSigningKey()) }, code: 'ENOIFACE' },
   };
   const paths = Object.entries(variants).map(([name, v]) => {
     const p = npath.join(dir, `${name}.rldom`);

@@ -1,7 +1,8 @@
 /**
  * Artifact verification by kernel.load (ARCHITECTURE §1): a tampered artifact — code changed
  * (EHASH), manifest changed (EBADSIG), unsigned (EUNSIGNED), signed by an untrusted key
- * (EUNTRUSTED), built against other interfaces (EFINGERPRINT), not an artifact (EBADARTIFACT) —
+ * (EUNTRUSTED), built against other interfaces (EFINGERPRINT), exporting an interface this
+ * kernel does not know (ENOIFACE), not an artifact (EBADARTIFACT) —
  * is refused with that code and a message naming the domain; a correctly re-signed one loads.
  */
 import { test, after } from 'node:test';
@@ -80,6 +81,12 @@ test('signed by an untrusted key: EUNTRUSTED (including the development key when
 
 test('built against other interfaces: EFINGERPRINT', () => {
   refused(signed((a) => (a.manifest.fingerprint = 'f'.repeat(64))), 'EFINGERPRINT', /built against interfaces ffffffffffff.*rebuild the domain/);
+});
+
+test('an export no interface declares: ENOIFACE before its code runs (it loaded, and failed only when bound)', () => {
+  refused(signed((a) => (a.manifest.exports = 'Calee')), 'ENOIFACE', /domain artifact "dom_c" exports Calee, which no interface of this kernel declares: fix "exports" in its domain\.json and rebuild it/);
+  // Not a name an object has of its own either.
+  refused(signed((a) => (a.manifest.exports = 'toString')), 'ENOIFACE', /exports toString/);
 });
 
 test('not an artifact: EBADARTIFACT / ENOENT', () => {
