@@ -18,6 +18,7 @@
 import { readFileSync, readdirSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import * as esbuild from 'esbuild';
+import ts from 'typescript';
 import type { KeyObject } from 'node:crypto';
 import { instrument, InstrumentError } from './instrument.js';
 import { sha256, signManifest, type Artifact, type Manifest } from '../kernel/artifact.js';
@@ -176,6 +177,7 @@ export async function bundleDomain(dir: string, opts: BundleOptions): Promise<Ar
     const at = (l: esbuild.Location | null): string => (l === null ? '' : `${relative(opts.root, resolve(l.file))}:${l.line}:${l.column + 1}: `);
     problems.push(...errors.map((m) => at(m.location) + m.text));
   }
+  problems.push(...initProblems(join(domainDir, 'index.ts'), relative(opts.root, join(domainDir, 'index.ts')), spec.imports));
   if (problems.length > 0 || result === null) throw new BuildError(`domain ${spec.name} refused by the trusted build:\n  ${problems.join('\n  ')}`);
   const body = result.outputFiles[0]!.text;
   const code = `(function ($rl_tick, $rl_aw, $rl_i) {\n"use strict";\nlet $rl_n = 0;\nconst module = { exports: {} };\nconst exports = module.exports;\n${body}\nreturn module.exports;\n})`;
@@ -190,6 +192,50 @@ export async function bundleDomain(dir: string, opts: BundleOptions): Promise<Ar
     contentHash: sha256(code),
   };
   return { manifest: signManifest(manifest, opts.key), code };
+}
+
+/**
+ * What is wrong with the `init` that index.ts exports, as far as its own text tells: none exported
+ * (a default export, a misspelling) failed every load with "does not export an init function";
+ * one declaring more parameters than sys and the imports domain.json lists got undefined for the
+ * rest, and failed inside, at load, with a TypeError. An init re-exported from another file
+ * (`export ... from`) is not followed, and one with a rest parameter is not counted.
+ */
+function initProblems(path: string, file: string, imports: readonly string[]): string[] {
+  const sf = ts.createSourceFile(file, readFileSync(path, 'utf8'), ts.ScriptTarget.ES2022, true);
+  const exported = (st: ts.Statement): boolean => ts.canHaveModifiers(st) && (ts.getModifiers(st)?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword) ?? false);
+  let params: ts.NodeArray<ts.ParameterDeclaration> | undefined;
+  let at: ts.Node | undefined;
+  const names: string[] = [];
+  for (const st of sf.statements) {
+    if (ts.isExportDeclaration(st)) {
+      if (st.exportClause === undefined || !ts.isNamedExports(st.exportClause)) return []; // export * from ...: not followed
+      names.push(...st.exportClause.elements.map((e) => e.name.text));
+    } else if (ts.isExportAssignment(st)) {
+      names.push('default');
+    } else if (exported(st) && ts.isFunctionDeclaration(st)) {
+      const name = st.modifiers?.some((m) => m.kind === ts.SyntaxKind.DefaultKeyword) ? 'default' : st.name?.text;
+      if (name !== undefined) names.push(name);
+      if (name === 'init') [params, at] = [st.parameters, st];
+    } else if (exported(st) && ts.isVariableStatement(st)) {
+      for (const d of st.declarationList.declarations) {
+        if (!ts.isIdentifier(d.name)) continue;
+        names.push(d.name.text);
+        const f = d.initializer;
+        if (d.name.text === 'init' && f !== undefined && (ts.isArrowFunction(f) || ts.isFunctionExpression(f))) [params, at] = [f.parameters, d];
+      }
+    } else if (exported(st) && ts.isClassDeclaration(st) && st.name !== undefined) {
+      names.push(st.name.text);
+    }
+  }
+  if (!names.includes('init')) {
+    return [`${file}: exports no init (${names.length > 0 ? `it exports ${names.join(', ')}` : 'it exports nothing'}): a domain's index.ts exports function init(sys, ...imports), which the kernel calls to start it`];
+  }
+  if (params === undefined || at === undefined || params.some((p) => p.dotDotDotToken)) return [];
+  if (params.length <= 1 + imports.length) return [];
+  const { line, character } = sf.getLineAndCharacterOfPosition(at.getStart(sf));
+  const given = imports.length > 0 ? `sys and the ${imports.length} import(s) domain.json lists (${imports.join(', ')})` : 'only sys (domain.json lists no imports)';
+  return [`${file}:${line + 1}:${character + 1}: init declares ${params.length} parameters, but the kernel passes ${given}: the rest would be undefined; list the imports in domain.json, in init's order`];
 }
 
 /**

@@ -119,3 +119,22 @@ test("text the loader's evaluator (SES) refuses is refused at build time, with t
   const a = await bundleDomain(domain('split', { 'index.ts': `${BODY}export const note = \`a --\${'>'} b, import\${'('}\`;\n` }), { root: ROOT, fingerprint, interfaces, key });
   assert.match(a.code, /a --\$\{">"\} b/);
 });
+
+test('an index.ts exporting no init, or an init with more parameters than sys and the imports, is refused', async () => {
+  await refused(domain('defexport', { 'index.ts': `export default function init() { return {}; }\nexport const k = 1;\n` }), /defexport\/index\.ts: exports no init \(it exports default, k\): a domain's index\.ts exports function init\(sys, \.\.\.imports\)/);
+  await refused(domain('initless', { 'index.ts': `export function start() { return {}; }\n` }), /initless\/index\.ts: exports no init \(it exports start\)/);
+  await refused(
+    domain('arity', { 'index.ts': `export function init(sys: unknown, callee: unknown, rec: unknown) { return { sys, callee, rec }; }\n` }, { imports: ['Callee'] }),
+    /arity\/index\.ts:1:1: init declares 3 parameters, but the kernel passes sys and the 1 import\(s\) domain\.json lists \(Callee\): the rest would be undefined/,
+  );
+  await refused(domain('arrowinit', { 'index.ts': `export const init = (sys: unknown, x: unknown) => ({ sys, x });\n` }), /arrowinit\/index\.ts:1:14: init declares 2 parameters, but the kernel passes only sys/);
+  // Fewer parameters (an import or sys unused), a rest parameter, an init from another file: built.
+  for (const [name, text] of [
+    ['fewer', `export function init() { return {}; }\n`],
+    ['rest', `export function init(...args: unknown[]) { return { args }; }\n`],
+    ['reexport', `export { init } from './impl.js';\n`],
+  ]) {
+    const dir = domain(name!, { 'index.ts': text!, 'impl.ts': BODY }, { imports: ['Callee'] });
+    assert.equal((await bundleDomain(dir, { root: ROOT, fingerprint, interfaces, key })).manifest.name, name);
+  }
+});
