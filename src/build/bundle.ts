@@ -4,7 +4,8 @@
  * A domain is a folder with `domain.json` ({ name, version?, exports, imports }) and `index.ts`
  * exporting `init`. The build:
  *  1. refuses any import that does not resolve inside the domain's own folder, the interface
- *     folder, the runtime library or the generated shadow skeletons (file, import and reason);
+ *     folder, the runtime library or the generated shadow skeletons (file, import and reason),
+ *     before and after following symbolic links;
  *  2. instruments every source file (deadline checks, await guards; see instrument.ts);
  *  3. bundles with esbuild into one function expression taking the kernel's deadline hooks and the
  *     instance's token: `($rl_tick, $rl_aw, $rl_i) => module.exports`, called once per instance.
@@ -15,7 +16,7 @@
  *     session 21);
  *  4. hashes, builds the manifest (with the interface fingerprint) and signs it.
  */
-import { readFileSync, readdirSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, realpathSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import * as esbuild from 'esbuild';
 import ts from 'typescript';
@@ -115,13 +116,22 @@ export async function bundleDomain(dir: string, opts: BundleOptions): Promise<Ar
   const allowed = [domainDir, join(opts.root, 'src', 'interfaces'), join(opts.root, 'src', 'runtime')];
   const allowedFiles = [join(opts.root, 'src', 'gen', 'shadows.ts')];
   const inside = (p: string, d: string): boolean => p === d || p.startsWith(d + sep);
+  const permitted = (p: string, dirs: readonly string[], files: readonly string[]): boolean => dirs.some((d) => inside(p, d)) || files.includes(p);
+  // The same, after symbolic links: a link in the domain's folder to a file elsewhere was bundled.
+  const real = (p: string): string => (existsSync(p) ? realpathSync(p) : p);
+  const [realAllowed, realAllowedFiles] = [allowed.map(real), allowedFiles.map(real)];
   const problems: string[] = [];
 
   const policy: esbuild.Plugin = {
     name: 'redleaf-domain-policy',
     setup(b) {
       b.onResolve({ filter: /.*/ }, (args) => {
-        if (args.kind === 'entry-point') return { path: resolve(args.path) };
+        if (args.kind === 'entry-point') {
+          const entry = resolve(args.path);
+          const target = realpathSync(entry);
+          if (!permitted(target, realAllowed, realAllowedFiles)) problems.push(`${relative(opts.root, entry)} refused: it links to ${target}, which is outside the domain's folder`);
+          return { path: entry };
+        }
         const from = relative(opts.root, args.importer);
         if (!args.path.startsWith('.')) {
           problems.push(`${from}: import "${args.path}" refused: a domain may import only the interfaces and the domain runtime library`);
@@ -130,14 +140,17 @@ export async function bundleDomain(dir: string, opts: BundleOptions): Promise<Ar
         let p = resolve(dirname(args.importer), args.path);
         if (p.endsWith('.js')) p = p.slice(0, -3) + '.ts';
         else if (!p.endsWith('.ts')) p = existsSync(p + '.ts') ? p + '.ts' : join(p, 'index.ts');
-        if (!allowed.some((d) => inside(p, d)) && !allowedFiles.includes(p)) {
-          problems.push(`${from}: import "${args.path}" refused: ${relative(opts.root, p)} is outside the domain's folder, the interfaces and the runtime library`);
+        const outside = (why: string): esbuild.OnResolveResult => {
+          problems.push(`${from}: import "${args.path}" refused: ${why} is outside the domain's folder, the interfaces and the runtime library`);
           return { path: p, external: true };
-        }
+        };
+        if (!permitted(p, allowed, allowedFiles)) return outside(relative(opts.root, p));
         if (!existsSync(p)) {
           problems.push(`${from}: import "${args.path}": no such file ${relative(opts.root, p)}`);
           return { path: p, external: true };
         }
+        const target = realpathSync(p);
+        if (!permitted(target, realAllowed, realAllowedFiles)) return outside(`${relative(opts.root, p)} links to ${target}, which`);
         return { path: p };
       });
       b.onLoad({ filter: /\.ts$/ }, (args) => {

@@ -8,7 +8,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { bundleDomain, readGenerated, BuildError } from '../../src/build/bundle.js';
@@ -137,4 +137,21 @@ test('an index.ts exporting no init, or an init with more parameters than sys an
     const dir = domain(name!, { 'index.ts': text!, 'impl.ts': BODY }, { imports: ['Callee'] });
     assert.equal((await bundleDomain(dir, { root: ROOT, fingerprint, interfaces, key })).manifest.name, name);
   }
+});
+
+test('a symbolic link in the domain folder to a file or folder outside it is refused (index.ts included)', async () => {
+  const elsewhere = join(tmp, 'elsewhere-linked');
+  mkdirSync(elsewhere, { recursive: true });
+  writeFileSync(join(elsewhere, 'secret.ts'), `export const s = 'outside';\n${BODY}`);
+  const dir = domain('linker', { 'index.ts': `import { s } from './leak.js';\nimport { KernelError } from './k/kernel-error.js';\nexport const r = [s, KernelError];\n${BODY}` });
+  symlinkSync(join(elsewhere, 'secret.ts'), join(dir, 'leak.ts'));
+  symlinkSync(join(ROOT, 'src/kernel'), join(dir, 'k'));
+  await refused(
+    dir,
+    /linker\/index\.ts: import "\.\/leak\.js" refused: .*linker\/leak\.ts links to .*elsewhere-linked\/secret\.ts, which is outside the domain's folder/,
+    /import "\.\/k\/kernel-error\.js" refused: .*links to .*src\/kernel\/kernel-error\.ts, which is outside/,
+  );
+  const entry = domain('linkedentry', {});
+  symlinkSync(join(elsewhere, 'secret.ts'), join(entry, 'index.ts'));
+  await refused(entry, /linkedentry\/index\.ts refused: it links to .*elsewhere-linked\/secret\.ts, which is outside the domain's folder/);
 });
