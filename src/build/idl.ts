@@ -25,6 +25,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import ts from 'typescript';
 import { SCALAR_SIZE, type FieldSpec, type LayoutSpec, type ScalarKind } from '../kernel/layout.js';
+import { diagnosticText } from './instrument.js';
 
 export type Prim = 'number' | 'bigint' | 'boolean' | 'string' | 'null' | 'undefined' | 'void';
 
@@ -86,6 +87,11 @@ export function compileIdl(dir: string, root = process.cwd()): IdlModel {
 }
 
 export function compileSources(sources: ts.SourceFile[]): IdlModel {
+  // Syntax errors first, and alone: the parser recovers from them, and the model it recovers
+  // could be accepted as it is ('m(x: number): void' missing its interface's closing brace) or
+  // refused for a misleading reason ('m(x number)': "parameter number needs a type").
+  const syntax = sources.flatMap((sf) => (ts.transpileModule(sf.text, { fileName: sf.fileName, reportDiagnostics: true }).diagnostics ?? []).map((d) => diagnosticText(d, sf.fileName)));
+  if (syntax.length > 0) throw new IdlError(syntax);
   const diags: string[] = [];
   const layoutDecls = new Map<string, { decl: ts.InterfaceDeclaration; sf: ts.SourceFile }>();
   const ifaceDecls = new Map<string, { decl: ts.InterfaceDeclaration; sf: ts.SourceFile }>();

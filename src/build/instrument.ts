@@ -42,6 +42,12 @@ export class InstrumentError extends Error {}
 /** Loop iterations of an activation between two reads of the kernel's clock (a power of two). */
 const LOOP_BATCH = 1024;
 
+/** A TypeScript diagnostic as `file:line:col: message` (the build's form of a problem). */
+export function diagnosticText(d: ts.Diagnostic, fileName: string): string {
+  const at = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start) : null;
+  return `${fileName}${at ? `:${at.line + 1}:${at.character + 1}` : ''}: ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`;
+}
+
 export function instrument(source: string, fileName: string): string {
   const errors: string[] = [];
   const transformer: ts.TransformerFactory<ts.SourceFile> = (ctx) => {
@@ -168,10 +174,7 @@ export function instrument(source: string, fileName: string): string {
     transformers: { before: [transformer] },
   });
   // Syntax errors, with the source's file:line:col (esbuild would see this transform's output).
-  for (const d of out.diagnostics ?? []) {
-    const at = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start) : null;
-    errors.unshift(`${fileName}${at ? `:${at.line + 1}:${at.character + 1}` : ''}: ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`);
-  }
+  errors.unshift(...(out.diagnostics ?? []).map((d) => diagnosticText(d, fileName)));
   if (errors.length > 0) throw new InstrumentError(errors.join('\n'));
   return out.outputText;
 }

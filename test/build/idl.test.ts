@@ -76,6 +76,13 @@ describe('rejections carry file:line:col, interface, method and the type', () =>
     );
   });
 
+  test("a syntax error is reported as the parser's, alone, not as what the recovered model looked like", () => {
+    // Missing the closing brace: the recovered model was accepted as it stood.
+    assert.deepEqual(rejects(`export interface A { m(x: number): void; n(): void`), ["bad.ts:2:51: '}' expected."]);
+    // A missing colon: rejected, but for "parameter number needs a type".
+    assert.deepEqual(rejects(`export interface A { m(x number): void }`), ["bad.ts:2:26: ',' expected."]);
+  });
+
   test('every problem in a file is reported, not just the first', () => {
     const d = rejects(`export interface A {\n  m(x: object): void;\n  n(): string[];\n}`, /bad\.ts:3:8/, /bad\.ts:4:8/);
     assert.equal(d.length, 2);
