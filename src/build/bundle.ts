@@ -44,7 +44,19 @@ export interface BundleOptions {
 
 /** What `build idl` left in src/gen/fingerprint.json: the fingerprint and the interfaces' names. */
 export function readGenerated(root: string): { fingerprint: string; interfaces: string[] } {
-  return JSON.parse(readFileSync(join(root, 'src', 'gen', 'fingerprint.json'), 'utf8')) as { fingerprint: string; interfaces: string[] };
+  const path = join(root, 'src', 'gen', 'fingerprint.json');
+  const read = (): Partial<Record<'fingerprint' | 'interfaces', unknown>> | null => {
+    try {
+      return JSON.parse(readFileSync(path, 'utf8')) as Partial<Record<'fingerprint' | 'interfaces', unknown>> | null;
+    } catch {
+      return null; // missing or damaged (build domains run before build idl): said below, not as a stack trace
+    }
+  };
+  const g = read();
+  if (typeof g?.fingerprint !== 'string' || !Array.isArray(g.interfaces)) {
+    throw new BuildError(`${path}: missing or not from this build's IDL compiler: run \`node dist/src/build/main.js idl\` first (npm run build does both)`);
+  }
+  return { fingerprint: g.fingerprint, interfaces: g.interfaces as string[] };
 }
 
 /** The fields a domain.json may have. Any other is refused: a misspelt optional field ("verison") would otherwise be dropped without a word. */

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { domainFolders, readDomainSpec, BuildError } from '../../src/build/bundle.js';
+import { domainFolders, readDomainSpec, readGenerated, BuildError } from '../../src/build/bundle.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rl-spec-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -80,4 +80,14 @@ test('two domain folders with one name are refused, across the source folders to
     assert.equal(e.message, `${join(root, 'src/programs/copy/domain.json')}: the name "a" is taken by ${join(root, 'src/domains/a/domain.json')}: give one of them another name`);
     return true;
   });
+});
+
+test('build domains before build idl: what to run, not an ENOENT stack', () => {
+  const root = join(tmp, 'noidl');
+  mkdirSync(join(root, 'src/gen'), { recursive: true });
+  const want = (e: unknown): boolean => e instanceof BuildError && /src\/gen\/fingerprint\.json: missing or not from this build's IDL compiler: run `node dist\/src\/build\/main\.js idl` first/.test(e.message);
+  assert.throws(() => readGenerated(root), want);
+  // An older build's file (no interface names) is as good as none.
+  writeFileSync(join(root, 'src/gen/fingerprint.json'), JSON.stringify({ fingerprint: 'f'.repeat(64) }));
+  assert.throws(() => readGenerated(root), want);
 });
