@@ -139,6 +139,10 @@ export function instantiateDomain(source: { readonly code: string }, hooks: Dead
 
 /** Throws EINIT unless `exported` implements every method of interface `iface`. */
 export function checkExport(name: string, iface: string, exported: unknown): object {
+  // An async init: its promise was checked as the export, and refused for lacking the first method.
+  if (exported instanceof Promise) {
+    throw new KernelError('EINIT', `domain ${name}: init returned a Promise (is it async?): it must return its ${iface} object itself; start asynchronous work from init (sys tasks) instead`);
+  }
   if (typeof exported !== 'object' || exported === null) {
     throw new KernelError('EINIT', `domain ${name} must return an object implementing ${iface} from init`);
   }
