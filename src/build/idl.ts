@@ -24,7 +24,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import ts from 'typescript';
-import { SCALAR_SIZE, type FieldSpec, type LayoutSpec, type ScalarKind } from '../kernel/layout.js';
+import { HANDLE_MEMBERS, SCALAR_SIZE, type FieldSpec, type LayoutSpec, type ScalarKind } from '../kernel/layout.js';
 import { diagnosticText } from './instrument.js';
 
 export type Prim = 'number' | 'bigint' | 'boolean' | 'string' | 'null' | 'undefined' | 'void';
@@ -138,6 +138,10 @@ export function compileSources(sources: ts.SourceFile[]): IdlModel {
       }
       if (m.questionToken) {
         diags.push(`${where(sf, m)}: layout ${name}, field ${m.name.text}: a layout field is always there (no '?'); an RRef field may be 'RRef<...> | null'`);
+        continue;
+      }
+      if (HANDLE_MEMBERS.includes(m.name.text) || m.name.text in Object.prototype) {
+        diags.push(`${where(sf, m.name)}: layout ${name}, field ${m.name.text}: the name of an RRef handle's own member (${m.name.text}), which the field's accessor would hide: rename the field`);
         continue;
       }
       const f = layoutField(m.name.text, m.type, sf, layoutDecls);

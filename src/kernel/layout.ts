@@ -32,3 +32,18 @@ export const SCALAR_SIZE: Record<ScalarKind, number> = {
   u8: 1, i8: 1, bool: 1, u16: 2, i16: 2, u32: 4, i32: 4, f32: 4, f64: 8, u64: 8, i64: 8,
 };
 
+
+/**
+ * The members of an RRef handle (Handle.prototype in rref.ts, which checks this list against
+ * itself when it loads). A layout field becomes an accessor on that prototype, so a field of one
+ * of these names (or of Object.prototype's) would hide the member: the IDL compiler refuses it,
+ * rather than every kernel refusing the layouts when it starts.
+ */
+export const HANDLE_MEMBERS: readonly string[] = [
+  'r', 'w', 'unwritable', 'ra', 'wa', 'refuse', 'valid', 'addr', 'byteLength', 'getU8', 'setU8',
+  'getU16', 'setU16', 'getU32', 'setU32', 'loadU32', 'storeU32', 'getU64', 'setU64', 'read',
+  'write', 'fill', 'copyFrom', 'length', 'get', 'set', 'kind', 'capacity', 'checkRing', 'wDeque',
+  'push', 'pop', 'moveFrom', 'moveFromSized', 'moveRun', 'drop', 'getField', 'setField',
+  'readField', 'writeField', 'noField', 'readEach', 'writeEach', 'extents', 'eachStart',
+  'eachRefused',
+];

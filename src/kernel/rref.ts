@@ -52,7 +52,7 @@
  */
 import './lockdown.js';
 import { DEQUE_HEADER, ExchangeHeap, MAX_TYPES, NO_PARENT, TypeKind, KERNEL_OWNER } from './heap.js';
-import { SCALAR_SIZE, type LayoutSpec, type ScalarKind } from './layout.js';
+import { HANDLE_MEMBERS, SCALAR_SIZE, type LayoutSpec, type ScalarKind } from './layout.js';
 
 export type { FieldSpec, LayoutSpec, ScalarKind } from './layout.js';
 
@@ -912,6 +912,14 @@ class Handle {
     if (k.elemKindOf[k.type[c]!]! >= KIND_STRUCT) return violation(k, holder, 'EINVAL', `deque (slot ${self}): element (slot ${c}) is not a scalar array`);
     if (off + n > k.len[c]!) return violation(k, holder, 'ERANGE', `deque (slot ${self}): bytes ${off}+${n} outside element (slot ${c}) of ${k.len[c]} bytes`);
     return violation(k, holder, 'EBORROWED', `deque (slot ${self}): element (slot ${c}) is lent to a call in progress`);
+  }
+}
+
+// layout.ts lists these names for the IDL compiler, which must not load this module (lockdown).
+{
+  const own = Object.getOwnPropertyNames(Handle.prototype).filter((n) => n !== 'constructor');
+  if (own.length !== HANDLE_MEMBERS.length || own.some((n) => !HANDLE_MEMBERS.includes(n))) {
+    throw new Error(`HANDLE_MEMBERS in src/kernel/layout.ts must list Handle's members: ${own.join(', ')}`);
   }
 }
 

@@ -64,6 +64,9 @@ describe('rejections carry file:line:col, interface, method and the type', () =>
     ['an interface extending another', `export interface A { m(): void }\nexport interface B extends A {\n  n(): void;\n}`, /^bad\.ts:3:18: interface B extends A: an interface may extend only Layout/],
     ['a layout extending another type too', `export interface L extends Layout, Other {\n  a: u32;\n}`, /^bad\.ts:2:18: layout L extends Other: an interface may extend only Layout/],
     ['optional layout field', `export interface L extends Layout {\n  a?: u32;\n}`, /^bad\.ts:3:3: layout L, field a: a layout field is always there \(no '\?'\)/],
+    // Refused by every kernel when it registered the layouts, at start, after a build that passed.
+    ['a layout field named as a handle member', `export interface L extends Layout {\n  length: u32;\n}`, /^bad\.ts:3:3: layout L, field length: the name of an RRef handle's own member \(length\), which the field's accessor would hide: rename the field/],
+    ['a layout field named as an Object member', `export interface L extends Layout {\n  toString: u32;\n}`, /^bad\.ts:3:3: layout L, field toString: the name of an RRef handle's own member/],
     ['a name declared twice', `export interface A { m(): void }\nexport interface A extends Layout { a: u32 }`, /^bad\.ts:3:18: layout A: the name is declared already at bad\.ts:2:18: interfaces and layouts share one namespace/],
   ];
   for (const [name, text, want] of cases) test(name, () => void rejects(text, want));
