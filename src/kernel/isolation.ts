@@ -137,12 +137,18 @@ export function instantiateDomain(source: { readonly code: string }, hooks: Dead
   return evaluateOnce(source, label).factory(hooks.tick, hooks.aw, instance)?.init;
 }
 
-/** Throws EINIT unless `exported` implements every method of interface `iface`. */
-export function checkExport(name: string, iface: string, exported: unknown): object {
-  // An async init: its promise was checked as the export, and refused for lacking the first method.
+/**
+ * Throws EINIT unless what init returned, `exported`, implements every method of interface
+ * `iface` (the domain's export), or with `iface` null (it exports nothing) unless it is anything
+ * but a Promise: an async init's rejection would reach no caller, and its promise, checked as an
+ * export, was refused for lacking the interface's first method.
+ */
+export function checkExport(name: string, iface: string | null, exported: unknown): object | null {
   if (exported instanceof Promise) {
-    throw new KernelError('EINIT', `domain ${name}: init returned a Promise (is it async?): it must return its ${iface} object itself; start asynchronous work from init (sys tasks) instead`);
+    const returns = iface === null ? 'return' : `return its ${iface} object itself`;
+    throw new KernelError('EINIT', `domain ${name}: init returned a Promise (is it async?): it must ${returns}; start asynchronous work from init (sys tasks) instead`);
   }
+  if (iface === null) return null;
   if (typeof exported !== 'object' || exported === null) {
     throw new KernelError('EINIT', `domain ${name} must return an object implementing ${iface} from init`);
   }

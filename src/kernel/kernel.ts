@@ -350,7 +350,7 @@ export class Kernel {
       if (typeof init !== 'function') throw new KernelError('EINIT', `domain ${name} does not export an init function`);
       const exported = init(sys, ...importObjs) as unknown;
       if (!d.live) throw new KernelError('EINIT', `domain ${name} died during init (${d.lastFault?.message ?? d.deathCause})`);
-      if (m.exports !== null) d.exportsObj = checkExport(name, m.exports, exported);
+      d.exportsObj = checkExport(name, m.exports, exported);
       return { d, worker: null };
     } catch (e) {
       this.initFailed(d, e);

@@ -637,7 +637,8 @@ function bootDomain(): boolean {
     runStart = now();
     const exported = init(makeSys(), ...boot.imports.map((iface, i) => capStub(i, iface))) as unknown;
     if (dead) return false;
-    if (boot.exports !== null) target = checkExport(boot.name, boot.exports, exported) as typeof target;
+    const checked = checkExport(boot.name, boot.exports, exported);
+    if (checked !== null) target = checked as typeof target;
   } catch (e) {
     if (!dead) upcall(Kind.InitFailed, 0, 0, out.reset().value(describeThrown(e)), false);
     return false;

@@ -1,7 +1,8 @@
 /**
  * What the loader says of a domain's init result (isolation.ts checkExport), for domains built
  * in a temporary folder: a non-object, an object lacking a method, and an async init's Promise
- * are each refused with EINIT naming the domain and what to do; the domain is terminated.
+ * (of a domain that exports nothing too) are each refused with EINIT naming the domain and what
+ * to do; the domain is terminated.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,10 +25,10 @@ after(() => {
 
 const METHODS = `noarg() {}, onearg(x: number) { return x; }, rref(b: unknown) { return b; }, sum() { return 0; }, async asyncEcho(x: number) { return x; }, count() { return 0; }`;
 
-async function refusedAtLoad(name: string, index: string, want: RegExp): Promise<void> {
+async function refusedAtLoad(name: string, index: string, want: RegExp, exports: string | null = 'Callee'): Promise<void> {
   const dir = join(tmp, name);
   mkdirSync(dir);
-  writeFileSync(join(dir, 'domain.json'), JSON.stringify({ name, exports: 'Callee', imports: [] }));
+  writeFileSync(join(dir, 'domain.json'), JSON.stringify({ name, exports, imports: [] }));
   writeFileSync(join(dir, 'index.ts'), index);
   const a = await bundleDomain(dir, { root: ROOT, ...readGenerated(ROOT), key });
   assert.throws(() => kernel.load(a), (e: unknown) => {
@@ -46,4 +47,6 @@ test('init returning a non-object, or an object lacking a method: EINIT naming t
 
 test('an async init: EINIT saying so, not "lacks method noarg"', async () => {
   await refusedAtLoad('asyncinit', `export async function init() { return { ${METHODS} }; }\n`, /domain asyncinit: init returned a Promise \(is it async\?\): it must return its Callee object itself/);
+  // A domain exporting nothing too: the rejection of its init would reach no caller.
+  await refusedAtLoad('asyncnoexport', `export async function init() {}\n`, /domain asyncnoexport: init returned a Promise \(is it async\?\): it must return; start/, null);
 });
