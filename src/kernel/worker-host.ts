@@ -75,27 +75,24 @@ function spinWhile(waiting: () => boolean): boolean {
 
 /** Post an entry on the up ring; a blocking one waits for (and returns) the kernel's answer. */
 function upcall(kind: number, id: number, aux: number, w: Writer, blocking: boolean): { status: number; r: Reader } | null {
-  const { o, seq } = post(kind, id, aux, w);
+  const o = post(kind, id, aux, w, blocking);
   if (!blocking) return null;
-  awaitAck(seq);
   // The kernel wrote its answer into our entry; we are its only producer, so it is still there.
   return { status: Reader.aux(dv, o), r: new Reader(dv, u8, o, port) };
 }
 
-/** Post an entry on the up ring: its offset and sequence number. */
-function post(kind: number, id: number, aux: number, w: Writer): { o: number; seq: number } {
+/** Post an entry on the up ring, and with `ack` wait until the kernel has acknowledged it: its offset. */
+function post(kind: number, id: number, aux: number, w: Writer, ack: boolean): number {
   let o: number;
   while ((o = up.reserve()) < 0) park(Ctl.UpHead, up.head(), 50);
   w.emit(dv, u8, o, kind, id, aux, port);
-  return { o, seq: up.publish(kernelMayWait) };
-}
-
-/** Wait until the kernel has acknowledged up entry `seq`. */
-function awaitAck(seq: number): void {
+  const seq = up.publish(kernelMayWait);
+  if (!ack) return o;
   // The kernel answers within its poll window when it is polling: spin briefly before parking.
   spinWhile(() => Atomics.load(ctl, Ctl.UpAck) !== seq);
-  let ack: number;
-  while ((ack = Atomics.load(ctl, Ctl.UpAck)) !== seq) park(Ctl.UpAck, ack);
+  let a: number;
+  while ((a = Atomics.load(ctl, Ctl.UpAck)) !== seq) park(Ctl.UpAck, a);
+  return o;
 }
 
 /** Block until ctl[word] !== value (or the timeout), marked as parked for the watchdog. */
@@ -477,8 +474,7 @@ function callOut(iface: string, cap: number, methodIndex: number, m: MethodModel
   // With RRef arguments, wait until the kernel has taken them (moved: our handle revoked; lent:
   // read-only until the answer), as the proxy takes them at the call in-thread: otherwise the
   // domain could read what it moved away, or change what it lent, until the kernel got to it.
-  const { seq } = post(Kind.OutcallAsync, id, takes, out);
-  if (takes === OutcallTakes.RRefs) awaitAck(seq);
+  post(Kind.OutcallAsync, id, takes, out, takes === OutcallTakes.RRefs);
   return p;
 }
 
