@@ -251,7 +251,6 @@ export class Kernel {
 
   // ---- loading ----------------------------------------------------------------------------------
 
-  /** Read an artifact file (no verification yet: `load` verifies). */
   /**
    * The loader's checks of an artifact, in order, as load() and `redleaf inspect` run them:
    * verifyArtifact's, then its export against this kernel's interfaces. An export no interface
@@ -266,6 +265,7 @@ export class Kernel {
     }
   }
 
+  /** Read an artifact file (no verification yet: `load` verifies). */
   static readArtifact(path: string): Artifact {
     let text: string;
     try {
