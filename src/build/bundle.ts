@@ -133,6 +133,7 @@ export async function bundleDomain(dir: string, opts: BundleOptions): Promise<Ar
   const real = (p: string): string => (existsSync(p) ? realpathSync(p) : p);
   const [realAllowed, realAllowedFiles] = [allowed.map(real), allowedFiles.map(real)];
   const problems: string[] = [];
+  const refused = (why: readonly string[]): BuildError => new BuildError(`domain ${spec.name} refused by the trusted build:\n  ${why.join('\n  ')}`);
 
   const policy: esbuild.Plugin = {
     name: 'redleaf-domain-policy',
@@ -203,11 +204,11 @@ export async function bundleDomain(dir: string, opts: BundleOptions): Promise<Ar
     problems.push(...errors.map((m) => at(m.location) + m.text));
   }
   problems.push(...initProblems(join(domainDir, 'index.ts'), relative(opts.root, join(domainDir, 'index.ts')), spec.imports));
-  if (problems.length > 0 || result === null) throw new BuildError(`domain ${spec.name} refused by the trusted build:\n  ${problems.join('\n  ')}`);
+  if (problems.length > 0 || result === null) throw refused(problems);
   const body = result.outputFiles[0]!.text;
   const code = `(function ($rl_tick, $rl_aw, $rl_i) {\n"use strict";\nlet $rl_n = 0;\nconst module = { exports: {} };\nconst exports = module.exports;\n${body}\nreturn module.exports;\n})`;
   const refusals = evaluatorRefusals(body, opts.root);
-  if (refusals.length > 0) throw new BuildError(`domain ${spec.name} refused by the trusted build:\n  ${refusals.join('\n  ')}`);
+  if (refusals.length > 0) throw refused(refusals);
   const manifest: Manifest = {
     name: spec.name,
     version: spec.version ?? '0.1.0',
