@@ -13,17 +13,18 @@ import { runCli, tmpdirFor, type CliRun } from './run-cli.js';
 const run = (...args: string[]): CliRun => runCli(args, { timeoutMs: 60_000 });
 const tmpdir = (t: { after(fn: () => void): void }): string => tmpdirFor(t, 'redleaf-bad-input-');
 
-/** The xv6 superblock's bmapstart (superblock at byte 1024, bmapstart its eighth u32). */
-function xv6BitmapStart(img: string): number {
+/** u32 `i` of an xv6 superblock (at byte 1024: magic, size, nblocks, ninodes, nlog, logstart, inodestart, bmapstart). */
+function xv6SuperblockWord(img: string, i: number): number {
   const fd = nfs.openSync(img, 'r');
   try {
     const sb = Buffer.alloc(32);
     nfs.readSync(fd, sb, 0, 32, 1024);
-    return sb.readUInt32LE(28);
+    return sb.readUInt32LE(4 * i);
   } finally {
     nfs.closeSync(fd);
   }
 }
+const xv6BitmapStart = (img: string): number => xv6SuperblockWord(img, 7);
 
 test('cp and boot refuse an image fsck finds damaged (used blocks free in the bitmap); --no-check writes anyway', (t) => {
   const d = tmpdir(t);
@@ -185,13 +186,7 @@ test('cp out of an image: a read that fails part-way leaves the host file as it 
   const img = npath.join(d, 'disk.img');
   assert.equal(run('mkfs', img, '--size', '2M', '--variant', 'xv6', '--add', tree).status, 0);
   // Inode 2 (a.txt, the first inode mkfs allocates after the root): its first block address far outside the image.
-  const inodestart = (() => {
-    const sb = Buffer.alloc(32);
-    const fd = nfs.openSync(img, 'r');
-    nfs.readSync(fd, sb, 0, 32, 1024);
-    nfs.closeSync(fd);
-    return sb.readUInt32LE(24);
-  })();
+  const inodestart = xv6SuperblockWord(img, 6);
   const fd = nfs.openSync(img, 'r+');
   const addr0 = Buffer.alloc(4);
   addr0.writeUInt32LE(999_999);
