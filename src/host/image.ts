@@ -147,6 +147,15 @@ function checkImageFile(image: string, what: string, refuseDamaged: boolean, inM
   if (refuseDamaged) refuseIfDamaged(image, what, inMemory);
 }
 
+/** Mount `dev` (image `image`), an FsError from the mount said as an ImageError of `what`. */
+async function mountImage(dev: BlockDevice, image: string, what: string, readOnly: boolean): Promise<FileSystem> {
+  try {
+    return await FileSystem.mount(dev, { alloc: hostAlloc, readOnly });
+  } catch (e) {
+    throw e instanceof FsError ? new ImageError(`${what}: ${image}: not a usable rv6 image (${e.message})`) : e;
+  }
+}
+
 /**
  * As withImageFs, on a copy of `image` in memory (the file is only read): `fn`'s result and the
  * copy's bytes after it, for `boot --membdev`, whose RAM disk gets the programs installed while
@@ -162,12 +171,7 @@ export async function withImageCopy<T>(image: string, what: string, fn: (fs: Fil
   }
   const dev = new RamBlockDevice(file.length - (file.length % 512), 512);
   dev.writeAt(0, file.subarray(0, dev.sizeBytes));
-  let fs: FileSystem;
-  try {
-    fs = await FileSystem.mount(dev, { alloc: hostAlloc });
-  } catch (e) {
-    throw e instanceof FsError ? new ImageError(`${what}: ${image}: not a usable rv6 image (${e.message})`) : e;
-  }
+  const fs = await mountImage(dev, image, what, false);
   const result = await fn(fs);
   await fs.unmount();
   const bytes = new Uint8Array(file.length);
@@ -193,12 +197,7 @@ export async function withImageFs<T>(image: string, what: string, fn: (fs: FileS
   }
   const deferred = opts.deferFlushes ? new DeferredFlushDevice(dev) : null;
   try {
-    let fs: FileSystem;
-    try {
-      fs = await FileSystem.mount(deferred ?? dev, { alloc: hostAlloc, readOnly });
-    } catch (e) {
-      throw e instanceof FsError ? new ImageError(`${what}: ${image}: not a usable rv6 image (${e.message})`) : e;
-    }
+    const fs = await mountImage(deferred ?? dev, image, what, readOnly);
     let result: T;
     try {
       result = await fn(fs);
