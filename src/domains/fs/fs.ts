@@ -176,6 +176,7 @@ export class FileSystem {
     readonly recovered: number,
   ) {
     this.il = new InodeLayer(bc, log, balloc, g, sb, layout, ninode);
+    this.maxOpBytes = maxOpBytes(g, layout.nbitmap);
   }
 
   /** Mount: detect the variant, validate the superblock, recover the log, check the root. */
@@ -270,10 +271,11 @@ export class FileSystem {
     return this.g.variant;
   }
 
-  /** Bytes one write transaction may carry (xv6 filewrite, bounded for this image: see maxOpBytes). */
-  get maxOpBytes(): number {
-    return maxOpBytes(this.g, this.layout.nbitmap);
-  }
+  /**
+   * Bytes one write transaction may carry (xv6 filewrite, bounded for this image: see maxOpBytes),
+   * fixed by the geometry: worked out at mount, not on every write.
+   */
+  readonly maxOpBytes: number;
 
   private check(): void {
     if (this.unmounted) throw fsErr('EIO', 'file system is unmounted');
