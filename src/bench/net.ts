@@ -28,6 +28,7 @@
  */
 import dgram from 'node:dgram';
 import { Kernel } from '../kernel/kernel.js';
+import { KERNEL_OWNER } from '../kernel/heap.js';
 import { startNic, type NicBackendConfig } from '../devices/nic/index.js';
 import type { NicCore } from '../domains/nic/core.js';
 import { FrameDeque } from '../domains/nic/deque.js';
@@ -121,7 +122,7 @@ export function forwardFor(app: NetApp, batch: number, ms: number): number {
   return frames;
 }
 
-/** NicCore in the host, brought up on a NIC model (by default PKTGEN_64), over kernel-owned buffers. */
+/** NicCore in the host, brought up on a NIC model (by default PKTGEN_64) behind its IOMMU, over kernel-owned buffers. */
 export interface HostNic {
   readonly core: NicCore;
   /** A FrameDeque of `capacity` slots holding `buffers` fresh 2 KiB buffers (length 0) of the kernel's. */
@@ -131,14 +132,17 @@ export interface HostNic {
 
 export async function hostNic(backend: NicBackendConfig = PKTGEN_64): Promise<HostNic> {
   const kernel = new Kernel({ physBytes: 64 << 20, log: () => {} });
-  const dev = startNic({ phys: kernel.heap.phys, backend, queues: 1 });
+  const dev = startNic({ phys: kernel.heap.phys, iommu: kernel.heap.iommuTables, backend, queues: 1 });
   const stop = async (): Promise<void> => {
     await dev.stop();
     kernel.shutdown();
   };
   try {
     await dev.ready;
-    const alloc = (n: number, a?: number): DmaBytes => kernel.kit.allocBytes(0, n, a) as unknown as DmaBytes;
+    // The host-linked driver plays the kernel: its IOMMU lets the NIC reach the kernel's memory,
+    // so the driver path pays the same DMA checks as a driver domain.
+    dev.attach(KERNEL_OWNER);
+    const alloc = (n: number, a?: number): DmaBytes => kernel.kit.allocBytes(KERNEL_OWNER, n, a) as unknown as DmaBytes;
     const core = hostNicCore(dev.bar0, alloc, { promiscuous: true });
     core.init();
     const pool = (buffers: number, capacity: number): FrameDeque => {

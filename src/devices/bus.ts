@@ -43,9 +43,14 @@
  * in the middle of (see serviceBus). A device starts with MASTER = 1 so that tests may drive it
  * without a kernel.
  *
+ * The IOMMU (iommu.ts): with the exchange heap's tables, a device checks every transfer against
+ * the memory of the domain it is attached to (BUS.DOMAIN) and reports the ones it refuses.
+ *
  * Invariants: a device never calls driver code and a driver never calls device code; the only
  * channel is this shared memory plus the worker's lifetime (start, stop).
  */
+
+import type { IommuTables } from './iommu.js';
 
 /** Bytes of BAR0 for every device; the last 32-bit word is the WAKE word. */
 export const BAR0_BYTES = 0x20000;
@@ -62,15 +67,21 @@ export interface DeviceWorkerData {
   bar0: SharedArrayBuffer;
   /** Interrupt line: Int32Array word 0 holds pending vector bits. */
   irq: SharedArrayBuffer;
-  /** Bus-control words (BUS): bus mastering and the function-reset handshake. */
+  /** Bus-control words (BUS): bus mastering, the function-reset handshake, the IOMMU's words. */
   bus: SharedArrayBuffer;
+  /** The IOMMU's translation tables (iommu.ts); absent, the device may reach all of memory. */
+  iommu?: IommuTables;
   /** Device-specific configuration (backend and its options); plain structured-clone data. */
   config: unknown;
 }
 
-/** Int32 word indices of the bus-control buffer (see "Ownership" above). */
-export const BUS = { MASTER: 0, RESET_REQ: 1, RESET_ACK: 2 } as const;
-export const BUS_BYTES = 16;
+/**
+ * Int32 word indices of the bus-control buffer: bus mastering and the reset handshake (see
+ * "Ownership" above), and the IOMMU's words (iommu.ts): the domain the device is attached to, and
+ * the count of the DMA faults it refused and the last one's address, length, direction and domain.
+ */
+export const BUS = { MASTER: 0, RESET_REQ: 1, RESET_ACK: 2, DOMAIN: 3, FAULTS: 4, FAULT_ADDR: 5, FAULT_LEN: 6, FAULT_WRITE: 7, FAULT_DOMAIN: 8 } as const;
+export const BUS_BYTES = 36;
 
 /**
  * Device side, at every DMA boundary: performs a requested function reset (`reset` must bring the

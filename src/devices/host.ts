@@ -16,10 +16,16 @@
  * a promise instead, and the kernel reclaims the dead driver's memory only when it settles —
  * safety never depends on the bound, only the moment the memory becomes reusable does.
  * A worker that has exited does no DMA, so it counts as acknowledged.
+ *
+ * The IOMMU (iommu.ts): attach names the domain whose memory the device may reach, before the
+ * reset it requests, and detach names none; the device's DMA faults are delivered like its
+ * interrupts (one Atomics.waitAsync on BUS.FAULTS, re-armed after each delivery) to the sink the
+ * kernel sets, which charges them to the driver.
  */
 import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { BAR0_BYTES, BUS, BUS_BYTES, WAKE_WORD, ringWake, type DeviceWorkerData } from './bus.js';
+import { NO_DOMAIN, type DmaFault, type IommuTables } from './iommu.js';
 
 /** How long detach blocks the kernel thread before it falls back to a promise. */
 const DETACH_SYNC_MS = 200;
@@ -39,10 +45,11 @@ export interface DeviceHandle {
   /** Stop the device: terminate its worker and its interrupt waiter. */
   stop(): Promise<void>;
   /**
-   * Prepare the device for a new driver: function reset with bus mastering enabled. Returns once
-   * the device acknowledged; throws if it did not within `timeoutMs` (default 2 s).
+   * Prepare the device for a new driver, the domain `domain`: its IOMMU opened to that domain's
+   * memory, then a function reset with bus mastering enabled. Returns once the device
+   * acknowledged; throws if it did not within `timeoutMs` (default 2 s).
    */
-  attach(timeoutMs?: number): void;
+  attach(domain: number, timeoutMs?: number): void;
   /**
    * Take the device from its driver: bus mastering off and a function reset, requested at once.
    * Returns the wait for the device's acknowledgement (no DMA in progress, none until the next
@@ -53,6 +60,8 @@ export interface DeviceHandle {
   detach(): DetachWait;
   /** Messages the model posts besides 'ready' (statistics, errors) reach here. */
   onMessage(handler: (msg: unknown) => void): void;
+  /** Set the sink of the DMA faults the device's IOMMU refuses (the kernel charges the driver). */
+  onDmaFault(handler: ((fault: DmaFault) => void) | null): void;
 }
 
 /** DeviceHandle.detach's wait for the acknowledgement: true, or a promise if it is slow to come. */
@@ -63,6 +72,8 @@ export interface StartDeviceOptions {
   /** URL of the compiled worker module of the device model. */
   workerUrl: URL;
   phys: SharedArrayBuffer;
+  /** The IOMMU's tables (ExchangeHeap.iommuTables); without them the device reaches all of memory. */
+  iommu?: IommuTables;
   config: unknown;
 }
 
@@ -74,10 +85,14 @@ export function startDevice(opts: StartDeviceOptions): DeviceHandle {
   const busBuf = new SharedArrayBuffer(BUS_BYTES);
   const bus = new Int32Array(busBuf);
   Atomics.store(bus, BUS.MASTER, 1);
-  const data: DeviceWorkerData = { phys: opts.phys, bar0, irq: irqBuf, bus: busBuf, config: opts.config };
+  Atomics.store(bus, BUS.DOMAIN, NO_DOMAIN);
+  const data: DeviceWorkerData = { phys: opts.phys, bar0, irq: irqBuf, bus: busBuf, config: opts.config, ...(opts.iommu ? { iommu: opts.iommu } : {}) };
   const worker = new Worker(opts.workerUrl, { workerData: data, name: opts.name });
   let handler: ((bits: number) => void) | null = null;
   let msgHandler: ((msg: unknown) => void) | null = null;
+  let faultHandler: ((fault: DmaFault) => void) | null = null;
+  let faultsSeen = 0;
+  let faultArmed = false;
   let stopped = false;
   let exited = false;
   let armed = false;
@@ -91,8 +106,9 @@ export function startDevice(opts: StartDeviceOptions): DeviceHandle {
    * is woken even from a nap (ringWake notifies only a parked one): a reset is rare, and the
    * kernel waits for its acknowledgement.
    */
-  const requestReset = (master: 0 | 1): number => {
+  const requestReset = (master: 0 | 1, domain: number): number => {
     Atomics.store(bus, BUS.MASTER, master);
+    Atomics.store(bus, BUS.DOMAIN, domain);
     const req = (Atomics.add(bus, BUS.RESET_REQ, 1) + 1) | 0;
     ringWake(bar0i);
     Atomics.notify(bar0i, WAKE_WORD);
@@ -149,6 +165,28 @@ export function startDevice(opts: StartDeviceOptions): DeviceHandle {
       else arm();
     });
   };
+  /** Deliver the faults counted since the last delivery (the last one's record), then re-arm. */
+  const armFaults = (): void => {
+    if (stopped || faultArmed || faultHandler === null) return;
+    const count = Atomics.load(bus, BUS.FAULTS);
+    if (count !== faultsSeen) {
+      faultsSeen = count;
+      const fault: DmaFault = { addr: Atomics.load(bus, BUS.FAULT_ADDR) >>> 0, len: Atomics.load(bus, BUS.FAULT_LEN) >>> 0, write: Atomics.load(bus, BUS.FAULT_WRITE) === 1, domain: Atomics.load(bus, BUS.FAULT_DOMAIN) };
+      queueMicrotask(() => {
+        faultHandler?.(fault);
+        armFaults();
+      });
+      return;
+    }
+    const w = Atomics.waitAsync(bus, BUS.FAULTS, count);
+    faultArmed = true;
+    const again = (): void => {
+      faultArmed = false;
+      armFaults();
+    };
+    if (w.async) void w.value.then(again);
+    else queueMicrotask(again);
+  };
   const deliver = (bits: number): void => {
     try {
       handler?.(bits);
@@ -180,21 +218,26 @@ export function startDevice(opts: StartDeviceOptions): DeviceHandle {
     onMessage(h) {
       msgHandler = h;
     },
-    attach(timeoutMs = ATTACH_TIMEOUT_MS) {
+    onDmaFault(h) {
+      faultHandler = h;
+      armFaults();
+    },
+    attach(domain, timeoutMs = ATTACH_TIMEOUT_MS) {
       if (stopped || exited) throw new Error(`device ${opts.name} is stopped`);
-      if (!waitAck(requestReset(1), timeoutMs)) {
+      if (!waitAck(requestReset(1, domain), timeoutMs)) {
         throw new Error(`device ${opts.name} did not acknowledge its reset within ${timeoutMs} ms`);
       }
     },
     detach() {
-      const req = requestReset(0);
+      const req = requestReset(0, NO_DOMAIN);
       return () => (waitAck(req, DETACH_SYNC_MS) ? true : ackLater(req));
     },
     async stop() {
       if (stopped) return;
       stopped = true;
-      // Wake the interrupt waiter so its promise settles and the event loop can exit.
+      // Wake the interrupt and fault waiters so their promises settle and the event loop can exit.
       Atomics.notify(irq, 0);
+      Atomics.notify(bus, BUS.FAULTS);
       await worker.terminate();
       exited = true;
       Atomics.notify(bus, BUS.RESET_ACK);

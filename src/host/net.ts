@@ -91,7 +91,7 @@ export async function bootNet(o: NetBootOptions): Promise<NetBoot> {
       loaded.push(netName);
     } else {
       const queues = o.queues ?? 1;
-      dev = startNic({ name: `nic0${tag}`, phys: kernel.heap.phys, backend: o.backend, queues });
+      dev = startNic({ name: `nic0${tag}`, phys: kernel.heap.phys, iommu: kernel.heap.iommuTables, backend: o.backend, queues });
       await dev.ready;
       driverName = `nic${tag}`;
       kernel.load(artifact('nic'), { name: driverName, device: dev, config: { promiscuous: true, ...(o.driver ?? {}), queues }, deadlineMs: o.deadlineMs });

@@ -98,6 +98,7 @@ export async function bootStorage(o: StorageOptions = {}): Promise<Storage> {
   try {
     dev = await startNvme({
       phys: kernel.heap.phys,
+      iommu: kernel.heap.iommuTables,
       backend: o.image !== undefined ? { kind: 'file', path: o.image, blockSize } : { kind: 'ram', bytes: o.ramBytes ?? 16 << 20, blockSize },
       name: `${name}-dev`,
       ...(o.powerCutAfterWrites !== undefined ? { powerCutAfterWrites: o.powerCutAfterWrites } : {}),

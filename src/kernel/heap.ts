@@ -40,10 +40,18 @@
  * exact-size free list. Alloc and free of a small block are O(1) with no JS allocation, which is
  * what tens of millions of packet buffers per second need. No coalescing: freed blocks stay in
  * their class (documented trade-off: fragmentation across classes, not leaks).
+ *
+ * The IOMMU's tables (src/devices/iommu.ts) are kept here, beside what they translate: per page
+ * the size class carved there (written when a chunk is carved), per 64-byte granule the slot
+ * whose block begins there (one store per allocation; per page for a large one). With the slot
+ * table's columns they tell a device model who owns an address, so a device DMAs only into its
+ * driver's memory. The granule map costs 1/16 of physical memory (zero pages until written).
  */
 
-export const FREE = -1;
-export const NO_PARENT = -1;
+import { DMA_GRANULE_SHIFT, DMA_LARGE, DMA_PAGE_SHIFT, FREE_OWNER, NO_PARENT as IOMMU_ROOT, type IommuTables } from '../devices/iommu.js';
+
+export const FREE = FREE_OWNER;
+export const NO_PARENT = IOMMU_ROOT;
 /** Owner id of allocations the kernel itself holds (never a domain). */
 export const KERNEL_OWNER = 0;
 
@@ -169,6 +177,9 @@ export class ExchangeHeap {
   private readonly cls: Int8Array;
   private readonly flags: Uint8Array;
   private readonly freeSlots: Int32Array;
+  /** The IOMMU's page map and granule map (see the top of this file). */
+  private readonly blockShift: Int8Array;
+  private readonly slotAt: Int32Array;
   private nFreeSlots = 0;
   /** Slots below this index have been used at least once. */
   highWater = 0;
@@ -217,6 +228,8 @@ export class ExchangeHeap {
     this.cls = new Int8Array(n);
     this.flags = new Uint8Array(n);
     this.freeSlots = new Int32Array(n);
+    this.blockShift = new Int8Array(new SharedArrayBuffer(physBytes >>> DMA_PAGE_SHIFT));
+    this.slotAt = new Int32Array(new SharedArrayBuffer((physBytes >>> DMA_GRANULE_SHIFT) * 4));
     const nClasses = MAX_CLASS_SHIFT - MIN_CLASS_SHIFT + 1;
     this.classTops = new Int32Array(nClasses);
     for (let c = 0; c < nClasses; c++) {
@@ -226,6 +239,19 @@ export class ExchangeHeap {
 
     // Page 0 is never handed out, so physical address 0 always means "none" (as in NVMe PRPs).
     this.bump = PAGE;
+  }
+
+  /** What a device's IOMMU reads (startDevice's `iommu`): shared, written only by this heap. */
+  get iommuTables(): IommuTables {
+    return {
+      blockShift: this.blockShift.buffer as SharedArrayBuffer,
+      slotAt: this.slotAt.buffer as SharedArrayBuffer,
+      owner: this.owner.buffer as SharedArrayBuffer,
+      parent: this.parent.buffer as SharedArrayBuffer,
+      off: this.off.buffer as SharedArrayBuffer,
+      len: this.len.buffer as SharedArrayBuffer,
+      borrows: this.borrows.buffer as SharedArrayBuffer,
+    };
   }
 
   // ---- types ----------------------------------------------------------------------------------
@@ -267,6 +293,8 @@ export class ExchangeHeap {
     this.parent[slot] = NO_PARENT;
     this.cls[slot] = cls;
     this.flags[slot] = 0;
+    if (cls >= 0) this.slotAt[offset >>> DMA_GRANULE_SHIFT] = slot + 1;
+    else for (let p = offset; p < offset + bytes; p += PAGE) this.slotAt[p >>> DMA_GRANULE_SHIFT] = slot + 1;
     this.u8.fill(0, offset, offset + bytes);
     return slot;
   }
@@ -285,6 +313,7 @@ export class ExchangeHeap {
       throw new HeapError('ENOMEM', `exchange heap: out of physical memory (${this.phys.byteLength} bytes) allocating ${size} bytes`);
     }
     this.bump = start + chunk;
+    this.blockShift.fill(cls + MIN_CLASS_SHIFT, start >>> DMA_PAGE_SHIFT, (start + chunk) >>> DMA_PAGE_SHIFT);
     // Keep the first block, push the rest onto the class stack.
     for (let o = start + chunk - size; o > start; o -= size) this.pushClass(cls, o);
     return start;
@@ -310,6 +339,7 @@ export class ExchangeHeap {
       throw new HeapError('ENOMEM', `exchange heap: out of physical memory allocating ${pages * PAGE} bytes`);
     }
     this.bump = start + pages * PAGE;
+    this.blockShift.fill(DMA_LARGE, start >>> DMA_PAGE_SHIFT, (start >>> DMA_PAGE_SHIFT) + pages);
     return start;
   }
 

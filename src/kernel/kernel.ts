@@ -42,6 +42,7 @@ import { FINGERPRINT, LAYOUTS, PROXIES, SIGNATURES, VIA_PROXIES } from '../gen/i
 import { dequeFieldsOf, routeRefusal, type RouteHook, type RouteRecord, type RouteTable } from './routes.js';
 import { TICK_BUDGET, checkExport, instantiateDomain, type DeadlineHooks } from './isolation.js';
 import type { DetachWait, DeviceHandle } from '../devices/host.js';
+import type { DmaFault } from '../devices/iommu.js';
 import { ringWake, WAKE_WORD } from '../devices/bus.js';
 import type { ResourceLimits } from 'node:worker_threads';
 import { WorkerDomain, checkWorkerPlacement, type WorkerHost } from './worker-tier.js';
@@ -530,8 +531,23 @@ export class Kernel {
     for (const [owner, other] of this.deviceOf) {
       if (other === dev) throw new KernelError('EBUSY', `device ${dev.name} is driven by live domain ${owner.name}`);
     }
-    dev.attach();
+    dev.onDmaFault((f) => this.dmaFault(dev, f));
+    dev.attach(d.id);
     this.deviceOf.set(d, dev);
+  }
+
+  /**
+   * A transfer `dev`'s IOMMU refused (src/devices/iommu.ts): the driver instance it was attached
+   * to when it refused, if still live and still driving it, pointed its device at memory it does
+   * not own. That is its violation, as a handle used on another's value is: it is terminated (its
+   * shadow, if it has one, restarts it), and the memory's owner is never touched.
+   */
+  private dmaFault(dev: DeviceHandle, f: DmaFault): void {
+    const d = this.liveById.get(f.domain);
+    if (d === undefined || this.deviceOf.get(d) !== dev) return;
+    const what = `${f.write ? 'write' : 'read'} ${f.len} bytes at physical address 0x${f.addr.toString(16)}`;
+    const whose = f.write ? `memory domain ${d.name} does not own` : `memory domain ${d.name} does not own and no call has borrowed`;
+    this.fault(d, 'panic', new KernelError('EDMA', `DMA fault (EDMA): device ${dev.name} refused to ${what}: ${whose}`));
   }
 
   /**

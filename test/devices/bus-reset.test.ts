@@ -34,7 +34,7 @@ for (const master of [0, 1] as const) {
       await q.reap(1);
 
       if (master === 1) {
-        rig.dev.attach();
+        rig.dev.attach(0);
       } else {
         const quiet = rig.dev.detach()();
         if (quiet !== true) await quiet;
@@ -50,7 +50,7 @@ for (const master of [0, 1] as const) {
       assert.ok(rig.dev.stats().reads < READS, `the controller stopped working through the forgotten queue (${rig.dev.stats().reads} of ${READS} Reads ran)`);
 
       // Power-on state: a new bring-up works (with mastering back on after a detach).
-      if (master === 0) rig.dev.attach();
+      if (master === 0) rig.dev.attach(0);
       const admin2 = await enableAdmin(rig);
       const q2 = await createPair(admin2, 1, 4);
       const buf = rig.heap.alloc(4096);
@@ -78,7 +78,7 @@ for (const master of [0, 1] as const) {
       await until(() => Atomics.load(bar0, R.GPRC) > 0, 'the first frames');
 
       if (master === 1) {
-        nic.dev.attach();
+        nic.dev.attach(0);
       } else {
         const quiet = nic.dev.detach()();
         if (quiet !== true) await quiet;

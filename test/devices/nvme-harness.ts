@@ -8,27 +8,56 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REG, cqHeadDoorbell, sqTailDoorbell, startNvme, type NvmeBackend, type NvmeDevice, type StartNvmeOptions } from '../../src/devices/nvme/index.js';
 import { FakeDma, FakeHeap } from './dma-fake.js';
+import type { IommuTables } from '../../src/devices/iommu.js';
 
 export const PHYS_BYTES = 64 << 20;
+
+/** Where a rig's queues and buffers come from (FakeHeap, or an exchange heap's domain: memoryOf). */
+export interface DmaAllocator {
+  alloc(bytes: number, align?: number): FakeDma;
+}
+
+/**
+ * The rig's memory: a fresh physical memory with a bump allocator and no IOMMU (the default), or
+ * an exchange heap whose tables the controller's IOMMU checks, the rig allocating as `owner`
+ * and the controller attached to that domain.
+ */
+export interface RigMemory {
+  phys: SharedArrayBuffer;
+  iommu?: IommuTables;
+  heap: DmaAllocator;
+  /** The domain the controller is attached to (its IOMMU's), when there is one. */
+  owner?: number;
+}
 
 export interface Rig {
   dev: NvmeDevice;
   phys: SharedArrayBuffer;
-  heap: FakeHeap;
+  heap: DmaAllocator;
   /** Interrupt vector bits delivered so far (OR of all deliveries). */
   irqSeen: { bits: number; count: number[] };
   stop(): Promise<void>;
 }
 
-export async function startRig(backend: NvmeBackend = { kind: 'ram', bytes: 8 << 20 }, extra: Pick<StartNvmeOptions, 'powerCutAfterWrites' | 'commandDelayMs' | 'readOnly'> = {}): Promise<Rig> {
-  const phys = new SharedArrayBuffer(PHYS_BYTES);
-  const dev = await startNvme({ phys, backend, ...extra });
+export async function startRig(
+  backend: NvmeBackend = { kind: 'ram', bytes: 8 << 20 },
+  extra: Pick<StartNvmeOptions, 'powerCutAfterWrites' | 'commandDelayMs' | 'readOnly'> = {},
+  memory: RigMemory = fakeMemory(),
+): Promise<Rig> {
+  const { phys, heap } = memory;
+  const dev = await startNvme({ phys, backend, ...extra, ...(memory.iommu ? { iommu: memory.iommu } : {}) });
+  if (memory.owner !== undefined) dev.attach(memory.owner);
   const irqSeen = { bits: 0, count: new Array<number>(32).fill(0) };
   dev.onIrq((bits) => {
     irqSeen.bits |= bits;
     for (let v = 0; v < 32; v++) if (bits & (1 << v)) irqSeen.count[v]!++;
   });
-  return { dev, phys, heap: new FakeHeap(phys), irqSeen, stop: () => dev.stop() };
+  return { dev, phys, heap, irqSeen, stop: () => dev.stop() };
+}
+
+function fakeMemory(): RigMemory {
+  const phys = new SharedArrayBuffer(PHYS_BYTES);
+  return { phys, heap: new FakeHeap(phys) };
 }
 
 export function wake(dev: NvmeDevice): void {

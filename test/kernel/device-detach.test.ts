@@ -26,6 +26,7 @@ function fakeDevice(log: string[], state: () => string, answer: () => true | Pro
     ready: Promise.resolve(),
     onIrq() {},
     onMessage() {},
+    onDmaFault() {},
     async stop() {},
     attach() {
       log.push('attach');

@@ -8,6 +8,7 @@
  * worker (threads share descriptors) and closed once the worker has stopped.
  */
 import { startDevice, type DeviceHandle } from '../host.js';
+import type { IommuTables } from '../iommu.js';
 import { checkPktgenOptions, type PktgenOptions } from './backends.js';
 import { checkIfname, closeTap, loadTapAddon, openTap, TUN_CLONE } from './tap.js';
 
@@ -30,6 +31,8 @@ export interface NicOptions {
   name?: string;
   /** Physical memory (the exchange heap's SharedArrayBuffer). */
   phys: SharedArrayBuffer;
+  /** The IOMMU's tables (ExchangeHeap.iommuTables); without them the NIC reaches all of memory. */
+  iommu?: IommuTables;
   backend: NicBackendConfig;
   /** RX/TX queue pairs, 1..16. Default 4. */
   queues?: number;
@@ -70,6 +73,7 @@ export function startNic(opts: NicOptions): DeviceHandle {
     name: opts.name ?? 'nic0',
     workerUrl: new URL('./worker.js', import.meta.url),
     phys: opts.phys,
+    ...(opts.iommu ? { iommu: opts.iommu } : {}),
     config: { ...cfg, backend } satisfies NicWorkerConfig,
   });
   const be = opts.backend;

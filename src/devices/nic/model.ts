@@ -7,6 +7,10 @@
  *  - The model touches physical memory only at addresses it checked: ring bases and lengths are
  *    validated when a queue is enabled, every buffer address per descriptor. Refused input sets a
  *    cause in NIC_ERR (see regs.ts) and the model carries on; it never throws on driver input.
+ *  - Every one of those addresses passes the IOMMU (../iommu.ts) too: each buffer with the bytes a
+ *    frame takes, each ring when its queue is enabled and again at every step (so a ring its
+ *    driver freed, and the heap handed to another domain, is never written: the queue is
+ *    disabled as a refused one is). A refusal is ERR_DMA and a fault reported to the kernel.
  *  - Hardware uses RX descriptors from RDH up to, not including, RDT, and TX descriptors from TDH
  *    up to TDT; a descriptor's write-back status dword is stored last, with Atomics.store, so a
  *    driver that sees DD also sees the data and the rest of the write-back. RX status dwords are
@@ -23,6 +27,7 @@
  *    restores register defaults, and only then clears RST.
  */
 import * as R from './regs.js';
+import { NO_IOMMU, type Iommu } from '../iommu.js';
 import { classify } from './rss.js';
 
 /**
@@ -52,6 +57,8 @@ export interface NicModelOptions {
   queues: number;
   /** MAC address, 6 bytes. */
   mac: readonly number[];
+  /** The device's IOMMU; default: none (every address inside physical memory is reachable). */
+  iommu?: Iommu;
 }
 
 /** Called with the interrupt line and a vector; injected so the model stays independent of the bus module. */
@@ -65,6 +72,7 @@ export class NicModel {
   private readonly irq: Int32Array;
   readonly queues: number;
   private readonly mac: readonly number[];
+  private readonly iommu: Iommu;
 
   // Per-queue state, indexed by queue number. A ring of 0 entries is a disabled queue.
   private readonly rxBase: Float64Array;
@@ -120,6 +128,7 @@ export class NicModel {
     this.irq = opts.irq;
     this.queues = opts.queues;
     this.mac = opts.mac;
+    this.iommu = opts.iommu ?? NO_IOMMU;
     const q = opts.queues;
     this.rxBase = new Float64Array(q);
     this.rxCount = new Uint32Array(q);
@@ -164,6 +173,21 @@ export class NicModel {
     this.errCount++;
   }
 
+  /** Whether the IOMMU lets the device reach `len` bytes at `addr`; if not, ERR_DMA and a fault report. */
+  private dmaOk(addr: number, len: number, write: boolean): boolean {
+    if (this.iommu.allows(addr, len, write)) return true;
+    this.refuse(R.ERR_DMA);
+    this.iommu.fault(addr, len, write);
+    return false;
+  }
+
+  /** Whether the IOMMU still lets the device write ring `n` entries at `base`; else the queue's ENABLE is cleared. */
+  private ringMapped(base: number, n: number, ctl: number): boolean {
+    if (this.dmaOk(base, n * R.DESC_BYTES, true)) return true;
+    Atomics.and(this.bar0, ctl, ~R.XDCTL_ENABLE);
+    return false;
+  }
+
   /**
    * Reads the control registers: reset, queue enables and tails, receive/transmit enables, filter.
    * Runs once per loop iteration, so register writes take effect at batch granularity, except
@@ -178,7 +202,7 @@ export class NicModel {
     for (let q = 0; q < this.queues; q++) {
       const en = Atomics.load(b, R.TXDCTL(q)) & R.XDCTL_ENABLE;
       if (en && this.txCount[q] === 0) this.enableTx(q);
-      else if (!en) this.txCount[q] = 0;
+      else if (!en || !this.ringMapped(this.txBase[q]!, this.txCount[q]!, R.TXDCTL(q))) this.txCount[q] = 0;
     }
     this.txOn = (Atomics.load(b, R.DMATXCTL) & R.DMATXCTL_TE) !== 0;
   }
@@ -194,7 +218,7 @@ export class NicModel {
     for (let q = 0; q < this.queues; q++) {
       const en = Atomics.load(b, R.RXDCTL(q)) & R.XDCTL_ENABLE;
       if (en && this.rxCount[q] === 0) this.enableRx(q);
-      else if (!en) {
+      else if (!en || !this.ringMapped(this.rxBase[q]!, this.rxCount[q]!, R.RXDCTL(q))) {
         this.rxCount[q] = this.rxUnwritten[q] = 0;
         this.rxDirty &= ~(1 << q);
       }
@@ -247,7 +271,7 @@ export class NicModel {
     const base = lo >>> 0;
     const len = lenBytes >>> 0;
     if (hi !== 0 || base % R.RING_ALIGN !== 0 || len === 0 || len % R.RING_ALIGN !== 0 || base + len > this.physLen) return 0;
-    return len / R.DESC_BYTES;
+    return this.dmaOk(base, len, true) ? len / R.DESC_BYTES : 0;
   }
 
   private enableRx(q: number): void {
@@ -366,6 +390,10 @@ export class NicModel {
       this.refuseRx(q, R.RXD_ERR_RXE);
       return -1;
     }
+    if (!this.dmaOk(addr, len, true)) {
+      this.refuseRx(q, R.RXD_ERR_RXE);
+      return -1;
+    }
     return addr;
   }
 
@@ -472,6 +500,8 @@ export class NicModel {
     const staged = this.txStageLen[q]!;
     if (cause !== 0) {
       this.refuse(cause);
+      this.txStageBad[q] = 1;
+    } else if (!this.dmaOk(addr, len, false)) {
       this.txStageBad[q] = 1;
     } else if (eop && staged === 0 && this.txStageBad[q] === 0) {
       this.send(backend, this.phys8, addr, len);

@@ -80,6 +80,7 @@ export const ERR_RX_SIZE = 1 << 5; // frame larger than the RX buffer: write-bac
 export const ERR_TX_ADDR = 1 << 6; // TX buffer outside physical memory: frame dropped, DD still set
 export const ERR_TX_LEN = 1 << 7; // DTALEN 0, or frame over 16 KiB: frame dropped, DD still set
 export const ERR_TX_DESC = 1 << 8; // not an advanced data descriptor (DEXT 0 or DTYP != 0011)
+export const ERR_DMA = 1 << 9; // the IOMMU refused a ring or buffer (not the driver's memory): as the *_CFG / *_ADDR causes, and a DMA fault to the kernel
 export const ERR_INTERNAL = 1 << 15; // the model caught an exception of its own and kept running
 
 /** Largest frame (and largest TX data buffer) the model accepts. */

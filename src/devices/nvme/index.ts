@@ -18,6 +18,7 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import { startDevice, type DeviceHandle } from '../host.js';
+import type { IommuTables } from '../iommu.js';
 import { WAKE_WORD } from '../bus.js';
 import { FAIL_ENABLES_WORD, STAT_NAMES, STATS_WORD, type NvmeBackend, type NvmeConfig, type NvmeStats } from './regs.js';
 
@@ -26,6 +27,8 @@ export * from './regs.js';
 export interface StartNvmeOptions extends NvmeConfig {
   /** Physical memory (the exchange heap's SharedArrayBuffer). */
   phys: SharedArrayBuffer;
+  /** The IOMMU's tables (ExchangeHeap.iommuTables); without them the controller reaches all of memory. */
+  iommu?: IommuTables;
   backend: NvmeBackend;
   /** Device name (worker thread name); default 'nvme0'. */
   name?: string;
@@ -64,7 +67,7 @@ export async function startNvme(opts: StartNvmeOptions): Promise<NvmeDevice> {
   }
   if (readOnly) config.readOnly = true;
   const fd = config.fd;
-  const handle = startDevice({ name, workerUrl: new URL('./worker.js', import.meta.url), phys: opts.phys, config });
+  const handle = startDevice({ name, workerUrl: new URL('./worker.js', import.meta.url), phys: opts.phys, ...(opts.iommu ? { iommu: opts.iommu } : {}), config });
   const stop = async (): Promise<void> => {
     await handle.stop();
     if (fd !== undefined) closeSync(fd);

@@ -41,6 +41,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as fs from 'node:fs';
 import { WAKE_WORD, raiseIrq, serviceBus, waitWake, type DeviceWorkerData } from '../bus.js';
+import { createIommu } from '../iommu.js';
 import { loadFileIo, mappingAllowed } from './fileio.js';
 import {
   ADMIN, CAP_TO, FAIL_ENABLES_WORD, FID_NUMBER_OF_QUEUES, ID_NS_NSATTR, MAX_IO_QUEUES, MDTS, MQES, NSATTR_WRITE_PROTECTED, NVM, PAGE, REG, SC,
@@ -56,6 +57,18 @@ const bus = new Int32Array(data.bus);
 const physLen = data.phys.byteLength;
 const physI32 = new Int32Array(data.phys, 0, physLen >>> 2);
 const physBuf = Buffer.from(data.phys);
+const iommu = createIommu(data.iommu, bus);
+
+/**
+ * Whether the IOMMU (../iommu.ts) lets the controller write (`write`) or read `len` bytes at
+ * `addr`; a refusal is reported to the kernel as a DMA fault, and the caller fails what needed
+ * the transfer with the status the specification has for an address it cannot use.
+ */
+function dmaOk(addr: number, len: number, write: boolean): boolean {
+  if (iommu.allows(addr, len, write)) return true;
+  iommu.fault(addr, len, write);
+  return false;
+}
 
 /** Commands taken from one SQ before moving to the next (round-robin fairness). */
 const BURST = 32;
@@ -335,8 +348,11 @@ function resetQueues(): void {
   latchedIrq = pendingIrq = 0;
 }
 
-/** True when [addr, addr+len) is page-aligned at its start and inside physical memory. */
-const pageRangeOk = (addr: number, len: number): boolean => addr % PAGE === 0 && addr + len <= physLen;
+/**
+ * True when queue memory [addr, addr+len) is page-aligned at its start, inside physical memory,
+ * and the IOMMU lets the controller read (SQ) or write (CQ) it.
+ */
+const pageRangeOk = (addr: number, len: number, write: boolean): boolean => addr % PAGE === 0 && addr + len <= physLen && dmaOk(addr, len, write);
 
 function controllerReset(): void {
   resetQueues();
@@ -347,6 +363,7 @@ function controllerReset(): void {
 
 /** Function-level reset: the power-on state, registers included (the host's CC too). */
 function functionReset(): void {
+  iommu.bind();
   controllerReset();
   enSeen = 0;
   cqBlocked = false;
@@ -372,7 +389,7 @@ function enable(): void {
     return;
   }
   if (asqs < 2 || acqs < 2 || asqs > MQES + 1 || acqs > MQES + 1 || mps !== 0 || css !== 0 ||
-      !pageRangeOk(asq, asqs * 64) || !pageRangeOk(acq, acqs * 16)) {
+      !pageRangeOk(asq, asqs * 64, false) || !pageRangeOk(acq, acqs * 16, true)) {
     // A bring-up the controller cannot honour: controller fatal status, never ready.
     Atomics.store(bar0, REG.CSTS, 0b10);
     return;
@@ -423,8 +440,9 @@ const maxSegs = (maxTransfer / PAGE) + 1;
  */
 const segs: Segments = { addr: new Float64Array(maxSegs + BURST), len: new Float64Array(maxSegs + BURST), count: 0 };
 
-function addSeg(addr: number, len: number): number {
-  if (addr + len > physLen) return SC.DATA_TRANSFER_ERROR;
+/** Append a segment the controller writes (`write`: a Read's data) or reads, checked by the IOMMU. */
+function addSeg(addr: number, len: number, write: boolean): number {
+  if (addr + len > physLen || !dmaOk(addr, len, write)) return SC.DATA_TRANSFER_ERROR;
   const last = segs.count - 1;
   if (last >= 0 && segs.addr[last]! + segs.len[last]! === addr) segs.len[last]! += len;
   else if (segs.count === segs.addr.length) return SC.INVALID_FIELD; // unreachable within the bounds above
@@ -432,9 +450,9 @@ function addSeg(addr: number, len: number): number {
   return SC.SUCCESS;
 }
 
-/** Read a qword PRP entry at physical `addr`, or -1 if it lies outside physical memory. */
+/** Read a qword PRP entry at physical `addr`, or -1 if it lies outside physical memory or the IOMMU refuses it. */
 function prpEntry(addr: number): number {
-  if (addr + 8 > physLen) return -1;
+  if (addr + 8 > physLen || !dmaOk(addr, 8, false)) return -1;
   const w = addr / 4;
   return u64(physI32[w]!, physI32[w + 1]!);
 }
@@ -445,13 +463,13 @@ function prpEntry(addr: number): number {
  * second data page, the data entries of a list, and the last entry of a full list page pointing to
  * the next one) must be page-aligned, else PRP Offset Invalid (NVMe 1.4, 4.3).
  */
-function mapPrps(prp1: number, prp2: number, len: number): number {
+function mapPrps(prp1: number, prp2: number, len: number, write: boolean): number {
   if (prp1 % 4 !== 0) return SC.INVALID_FIELD;
   const first = Math.min(len, PAGE - (prp1 % PAGE));
-  let st = addSeg(prp1, first);
+  let st = addSeg(prp1, first, write);
   let rem = len - first;
   if (st !== SC.SUCCESS || rem === 0) return st;
-  if (rem <= PAGE) return prp2 % PAGE !== 0 ? SC.PRP_OFFSET_INVALID : addSeg(prp2, rem);
+  if (rem <= PAGE) return prp2 % PAGE !== 0 ? SC.PRP_OFFSET_INVALID : addSeg(prp2, rem, write);
   let list = prp2;
   // Only the first list page can be short (PRP2's offset): every later one is a whole page, so each
   // later hop takes 511 data entries and a list pointing at itself ends with the transfer. The hop
@@ -466,7 +484,7 @@ function mapPrps(prp1: number, prp2: number, len: number): number {
       if (e < 0) return SC.DATA_TRANSFER_ERROR;
       if (e % PAGE !== 0) return SC.PRP_OFFSET_INVALID;
       const l = Math.min(rem, PAGE);
-      st = addSeg(e, l);
+      st = addSeg(e, l, write);
       if (st !== SC.SUCCESS) return st;
       rem -= l;
     }
@@ -536,7 +554,7 @@ function identify(w: number): number {
     return SC.INVALID_FIELD;
   }
   segs.count = 0;
-  const st = mapPrps(u64(physI32[w + 6]!, physI32[w + 7]!), u64(physI32[w + 8]!, physI32[w + 9]!), PAGE);
+  const st = mapPrps(u64(physI32[w + 6]!, physI32[w + 7]!), u64(physI32[w + 8]!, physI32[w + 9]!), PAGE, true);
   if (st !== SC.SUCCESS) return st;
   copyOut(b);
   return SC.SUCCESS;
@@ -551,7 +569,7 @@ function createCq(w: number): number {
   const iv = cdw11 >>> 16;
   if (qid === 0 || qid > ncqa + 1 || cqSize[qid] !== 0) return SC.INVALID_QID;
   if (size < 2 || size > MQES + 1) return SC.INVALID_QUEUE_SIZE;
-  if ((cdw11 & 1) === 0 || iv > 31 || !pageRangeOk(base, size * 16)) return SC.INVALID_FIELD;
+  if ((cdw11 & 1) === 0 || iv > 31 || !pageRangeOk(base, size * 16, true)) return SC.INVALID_FIELD;
   cqBase[qid] = base; cqSize[qid] = size; cqTail[qid] = 0; cqPhase[qid] = 1;
   cqIrqBit[qid] = (cdw11 & 2) !== 0 ? 1 << iv : 0;
   ioQueuesCreated = true;
@@ -570,7 +588,7 @@ function createSq(w: number): number {
   if (qid === 0 || qid > nsqa + 1 || sqSize[qid] !== 0) return SC.INVALID_QID;
   if (cqid === 0 || cqid >= NQ || cqSize[cqid] === 0) return SC.INVALID_CQ;
   if (size < 2 || size > MQES + 1) return SC.INVALID_QUEUE_SIZE;
-  if ((cdw11 & 1) === 0 || !pageRangeOk(base, size * 64)) return SC.INVALID_FIELD;
+  if ((cdw11 & 1) === 0 || !pageRangeOk(base, size * 64, false)) return SC.INVALID_FIELD;
   sqBase[qid] = base; sqSize[qid] = size; sqHead[qid] = 0; sqCq[qid] = cqid;
   ioQueuesCreated = true;
   Atomics.store(bar0, sqTailDoorbell(qid), 0);
@@ -637,7 +655,8 @@ function prepareRw(w: number): number {
   if (slba + nlb > nsze) return SC.LBA_OUT_OF_RANGE;
   const len = nlb * blockSize;
   if (len > maxTransfer) return SC.INVALID_FIELD;
-  const st = mapPrps(u64(physI32[w + 6]!, physI32[w + 7]!), u64(physI32[w + 8]!, physI32[w + 9]!), len);
+  // A Read's data is written into memory, a Write's read from it.
+  const st = mapPrps(u64(physI32[w + 6]!, physI32[w + 7]!), u64(physI32[w + 8]!, physI32[w + 9]!), len, (physI32[w]! & 0xff) === NVM.READ);
   rwPos = slba * blockSize;
   rwBlocks = nlb;
   rwFua = (cdw12 & (1 << 30)) !== 0;
@@ -909,6 +928,19 @@ function execBatch(q: number, cq: number, tail: number, max: number): number {
   return count;
 }
 
+/**
+ * Whether the IOMMU still lets the controller read SQ `q` and write its CQ `cq`. Checked at every
+ * burst, not only when the queues were created: a driver that freed their memory (which the heap
+ * may then give to another domain) must not have its controller fetch or post there. If not, the
+ * controller stops as one that lost its queues does: Controller Fatal Status, not ready.
+ */
+function queuesMapped(q: number, cq: number): boolean {
+  if (dmaOk(sqBase[q]!, sqSize[q]! * 64, false) && dmaOk(cqBase[cq]!, cqSize[cq]! * 16, true)) return true;
+  enabled = false;
+  Atomics.store(bar0, REG.CSTS, 0b10);
+  return false;
+}
+
 /** Execute up to BURST commands of SQ `q`; returns how many. */
 function processSq(q: number): number {
   const tail = Atomics.load(bar0, sqTailDoorbell(q));
@@ -916,6 +948,7 @@ function processSq(q: number): number {
   if (tail < 0 || tail >= sqSize[q]!) return 0;
   let n = 0;
   const cq = sqCq[q]!;
+  if (sqHead[q] !== tail && !queuesMapped(q, cq)) return 0;
   while (sqHead[q] !== tail && n < BURST) {
     // After a function reset the queue is gone (`tail`, `cq` and the queue's base are the old
     // driver's): stop before fetching anything.

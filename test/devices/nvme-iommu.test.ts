@@ -1,0 +1,106 @@
+/**
+ * The NVMe controller behind its IOMMU (src/devices/iommu.ts), over a real exchange heap, driven
+ * by hand as domain DRIVER's driver would: a Read into memory of another domain gets Data Transfer
+ * Error and not a byte lands there; a Write from it too, unless the memory is lent to a call in
+ * progress (a driver writes a caller's borrowed buffer); a PRP list in foreign memory is refused;
+ * queue memory the driver freed after creating its queues stops the controller (Controller Fatal
+ * Status) before it fetches a command from it. Every refusal reaches the kernel's side as a DMA
+ * fault naming the address, the length, the direction and the domain the controller serves.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { REG, SC } from '../../src/devices/nvme/index.js';
+import type { DmaFault } from '../../src/devices/iommu.js';
+import { FakeDma } from './dma-fake.js';
+import { createPair, enableAdmin, rw, startRig, until, type Rig } from './nvme-harness.js';
+import { heapAndKit } from '../kernel/kit-helpers.js';
+
+const DRIVER = 1;
+const OTHER = 2;
+
+/** A rig over an exchange heap, the controller attached to DRIVER; `other` allocates OTHER's memory. */
+async function iommuRig(): Promise<{ rig: Rig; other: (bytes: number) => FakeDma; slotOf: (d: FakeDma) => number; faults: DmaFault[]; heap: ReturnType<typeof heapAndKit>['heap'] }> {
+  const { heap, kit } = heapAndKit({ physBytes: 32 << 20, maxSlots: 1024 });
+  const slots = new Map<number, number>();
+  const allocAs = (owner: number) => (bytes: number, align = 4096): FakeDma => {
+    const slot = kit.slotOf(kit.allocBytes(owner, bytes, align));
+    slots.set(heap.off[slot]!, slot);
+    return new FakeDma(heap.phys, heap.off[slot]!, bytes);
+  };
+  const rig = await startRig({ kind: 'ram', bytes: 1 << 20 }, {}, { phys: heap.phys, iommu: heap.iommuTables, heap: { alloc: allocAs(DRIVER) }, owner: DRIVER });
+  const faults: DmaFault[] = [];
+  rig.dev.onDmaFault((f) => faults.push(f));
+  return { rig, other: allocAs(OTHER), slotOf: (d) => slots.get(d.addr)!, faults, heap };
+}
+
+test('IOMMU: a Read lands in the driver\'s memory only; into another domain\'s it is a Data Transfer Error, reported as a write fault', async () => {
+  const { rig, other, faults } = await iommuRig();
+  try {
+    const q = await createPair(await enableAdmin(rig), 1, 8);
+    const src = rig.heap.alloc(4096);
+    src.fill(0x3c);
+    assert.equal((await q.run(rw(1, 0, 8, src.addr))).sc, SC.SUCCESS, 'a Write from the driver\'s own buffer');
+    const own = rig.heap.alloc(4096);
+    assert.equal((await q.run(rw(2, 0, 8, own.addr))).sc, SC.SUCCESS);
+    assert.ok(own.bytes().every((b) => b === 0x3c), 'the Read landed');
+
+    const victim = other(4096);
+    victim.fill(0xa5);
+    assert.equal((await q.run(rw(2, 0, 8, victim.addr))).sc, SC.DATA_TRANSFER_ERROR);
+    assert.ok(victim.bytes().every((b) => b === 0xa5), 'not a byte landed in the other domain\'s memory');
+    await until(() => faults.length > 0, 'the fault report');
+    assert.deepEqual(faults[0], { addr: victim.addr, len: 4096, write: true, domain: DRIVER });
+    assert.equal((await q.run(rw(2, 0, 8, own.addr))).sc, SC.SUCCESS, 'the controller goes on');
+  } finally {
+    await rig.stop();
+  }
+});
+
+test('IOMMU: a Write reads another domain\'s memory only while it is lent to a call; a PRP list there is refused', async () => {
+  const { rig, other, slotOf, faults, heap } = await iommuRig();
+  try {
+    const q = await createPair(await enableAdmin(rig), 1, 8);
+    const foreign = other(4096);
+    foreign.fill(0x77);
+    assert.equal((await q.run(rw(1, 0, 8, foreign.addr))).sc, SC.DATA_TRANSFER_ERROR, 'not lent: refused');
+    await until(() => faults.length === 1, 'the fault report');
+    assert.deepEqual(faults[0], { addr: foreign.addr, len: 4096, write: false, domain: DRIVER });
+
+    heap.beginBorrow(slotOf(foreign));
+    assert.equal((await q.run(rw(1, 0, 8, foreign.addr))).sc, SC.SUCCESS, 'lent: the Write reads it');
+    assert.equal((await q.run(rw(2, 0, 8, foreign.addr))).sc, SC.DATA_TRANSFER_ERROR, 'lent, it is still not written');
+    heap.endBorrow(slotOf(foreign));
+    const back = rig.heap.alloc(4096);
+    assert.equal((await q.run(rw(2, 0, 8, back.addr))).sc, SC.SUCCESS);
+    assert.ok(back.bytes().every((b) => b === 0x77), 'the lent buffer was written to the disk');
+
+    // Three pages: PRP2 points at a list, here one of the other domain's pages.
+    const data = rig.heap.alloc(3 * 4096);
+    const list = other(4096);
+    list.setU64(0, data.addr + 4096);
+    list.setU64(8, data.addr + 8192);
+    assert.equal((await q.run(rw(2, 0, 24, data.addr, list.addr))).sc, SC.DATA_TRANSFER_ERROR, 'the PRP list is not the driver\'s');
+    await until(() => faults.length === 3, 'the third fault report');
+    assert.equal(faults[2]!.addr, list.addr);
+  } finally {
+    await rig.stop();
+  }
+});
+
+test('IOMMU: queue memory freed after its queue was created stops the controller (Controller Fatal Status) before a command is fetched from it', async () => {
+  const { rig, slotOf, faults, heap } = await iommuRig();
+  try {
+    const q = await createPair(await enableAdmin(rig), 1, 8);
+    const buf = rig.heap.alloc(4096);
+    assert.equal((await q.run(rw(2, 0, 8, buf.addr))).sc, SC.SUCCESS);
+    heap.free(slotOf(q.sq));
+    q.put(rw(2, 0, 8, buf.addr));
+    q.ring();
+    await until(() => (Atomics.load(rig.dev.bar0, REG.CSTS) & 0b10) !== 0, 'CSTS.CFS');
+    await until(() => faults.length > 0, 'the fault report');
+    assert.deepEqual(faults[0], { addr: q.sq.addr, len: 8 * 64, write: false, domain: DRIVER });
+    assert.equal(q.take().length, 0, 'nothing was completed');
+  } finally {
+    await rig.stop();
+  }
+});

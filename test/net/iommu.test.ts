@@ -1,0 +1,76 @@
+/**
+ * The IOMMU on the network path (src/devices/iommu.ts): a driver that points its NIC's RX
+ * descriptors at memory it does not own — here the driver's posted descriptors are rewritten to
+ * name a buffer of the kernel's, as a buggy or hostile driver would write them — gets no byte
+ * into that memory. The NIC model refuses each such descriptor (ERR_DMA, written back with RXE),
+ * the IOMMU reports the fault, and the kernel charges it to the driver, not to the memory's owner:
+ * the driver instance is terminated with EDMA, the NIC shadow restarts it, and traffic carries on
+ * with no error reaching the app.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { bootNet } from '../../src/host/net.js';
+import { Kernel } from '../../src/kernel/kernel.js';
+import { KERNEL_OWNER } from '../../src/kernel/heap.js';
+import { artifactPath } from '../../src/kernel/paths.js';
+import * as R from '../../src/devices/nic/regs.js';
+import type { NetApp, NetAppStats } from '../../src/interfaces/index.js';
+import type { RRef } from '../../src/runtime/types.js';
+import { describeProgress, runUntil } from './helpers.js';
+
+const SEED = 64;
+const VICTIM = 0x5a;
+
+test('a driver whose RX descriptors name memory it does not own: nothing lands there, the driver is terminated with EDMA, its shadow restarts it, traffic carries on', { timeout: 60_000 }, async () => {
+  const kernel = new Kernel({ physBytes: 128 << 20, log: () => {} });
+  const boot = await bootNet({ kernel, backend: { kind: 'loopback' }, shadow: true });
+  const faults: string[] = [];
+  kernel.onFault((d, _cause, message) => faults.push(`${d.name}: ${message}`));
+  try {
+    kernel.load(artifactPath('l2fwd'), { imports: [boot.netName], config: { pool: 4096 } });
+    const app = kernel.bind<NetApp>('l2fwd');
+    const rpcErrors = (): number => {
+      const st = app.stats(kernel.kit.allocStruct(0, 'NetAppStats') as unknown as RRef<NetAppStats>);
+      const n = st.rpcErrors;
+      st.drop();
+      return n;
+    };
+    // On loopback nothing arrives unasked: one RX run posts the driver's buffers and leaves them posted.
+    app.run('rx', 32, 20);
+    const bar0 = boot.dev!.bar0;
+    const base = Atomics.load(bar0, R.RDBAL(0)) >>> 0;
+    const n = (Atomics.load(bar0, R.RDLEN(0)) >>> 0) / R.DESC_BYTES;
+    const head = Atomics.load(bar0, R.RDH(0)) >>> 0;
+    const tail = Atomics.load(bar0, R.RDT(0)) >>> 0;
+    assert.ok(head !== tail, `RX buffers are posted (RDH ${head}, RDT ${tail})`);
+
+    const victim = kernel.kit.allocBytes(KERNEL_OWNER, 2048) as unknown as { fill(v: number): void; drop(): void };
+    victim.fill(VICTIM);
+    const victimAddr = kernel.heap.off[kernel.kit.slotOf(victim)]!;
+    const u32 = kernel.heap.u32;
+    for (let i = head; i !== tail; i = (i + 1) % n) u32[(base + i * R.DESC_BYTES) >>> 2] = victimAddr;
+
+    // Frames go out and come back onto the rewritten descriptors.
+    assert.equal(app.seed(SEED, 60), SEED, `the first seed: ${JSON.stringify(faults)}`);
+    app.run('fwd', 32, 20);
+    const driver = boot.driverName!;
+    for (let t = 0; t < 200 && !faults.some((f) => f.startsWith(driver)); t++) await sleep(10);
+
+    assert.ok(kernel.heap.u8.subarray(victimAddr, victimAddr + 2048).every((b) => b === VICTIM), 'no byte of a frame reached the memory the driver does not own');
+    assert.ok(faults.some((f) => f.startsWith(`${driver}: `) && /EDMA/.test(f) && /DMA fault/.test(f) && f.includes(`0x${victimAddr.toString(16)}`)), `the fault is the driver's: ${JSON.stringify(faults)}`);
+    assert.ok(!faults.some((f) => !f.startsWith(driver)), `no other domain is charged: ${JSON.stringify(faults)}`);
+
+    // The shadow restarts the driver and the loop, seeded again, runs.
+    assert.equal(app.seed(SEED, 60), SEED, `the seed after the fault: ${JSON.stringify(faults)} ${JSON.stringify(boot.netStats())}`);
+    const run = runUntil(app, 'fwd', (frames) => frames > 4 * SEED);
+    assert.ok(run.frames > 4 * SEED, `traffic carries on: ${describeProgress(run)}`);
+    assert.ok(boot.netStats().restarts >= 1, 'the shadow restarted the driver');
+    assert.equal(rpcErrors(), 0, 'no error reached the app');
+    assert.equal(kernel.get('l2fwd')!.faults, 0);
+    victim.drop();
+  } finally {
+    await boot.stop();
+    kernel.shutdown();
+  }
+});
