@@ -5,7 +5,8 @@
  * The interface folder is the single source of truth. In it:
  *  - `export interface X extends Layout { ... }` declares a layout struct: fields of scalar
  *    aliases (u8 ... f64, u64/i64 as bigint, bool), `FixedArray<scalar, N>`, or RRef fields
- *    (`RRef<L>`, `RRefArray<scalar>`, `RRefDeque<...>`, possibly `| null`);
+ *    (`RRef<L>`, `RRefArray<scalar>`, `RRefDeque<...>`, possibly `| null`), at most
+ *    MAX_LAYOUT_BYTES (64 KiB) in all;
  *  - any other `export interface X { ... }` declares a cross-domain interface; each member must be
  *    a method whose parameter and return types are exchangeable: primitives, RRef / RRefArray /
  *    RRefDeque of layouts or scalars, `Borrow<...>` of those (parameters only; not of a layout
@@ -24,7 +25,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import ts from 'typescript';
-import { HANDLE_MEMBERS, SCALAR_SIZE, type FieldSpec, type LayoutSpec, type ScalarKind } from '../kernel/layout.js';
+import { HANDLE_MEMBERS, MAX_LAYOUT_BYTES, SCALAR_SIZE, type FieldSpec, type LayoutSpec, type ScalarKind } from '../kernel/layout.js';
 import { diagnosticText } from './instrument.js';
 
 export type Prim = 'number' | 'bigint' | 'boolean' | 'string' | 'null' | 'undefined' | 'void';
@@ -154,7 +155,10 @@ export function compileSources(sources: ts.SourceFile[]): IdlModel {
       offset += f.size;
       align = Math.max(align, f.align);
     }
-    layouts.push({ name, size: Math.max(align, Math.ceil(offset / align) * align), align, fields });
+    const size = Math.max(align, Math.ceil(offset / align) * align);
+    // Each field is at most MAX_LAYOUT_BYTES (layoutField), so the sum is exact; many of them can still add up past it.
+    if (size > MAX_LAYOUT_BYTES) diags.push(`${where(sf, decl.name)}: layout ${name}: ${size} bytes, more than a layout struct may hold (${MAX_LAYOUT_BYTES} bytes): keep bulk data in an RRefArray field`);
+    layouts.push({ name, size, align, fields });
   }
 
   const interfaces: InterfaceModel[] = [];
@@ -254,6 +258,8 @@ function layoutField(
       if (!SCALARS.has(en)) return `FixedArray element must be a scalar (u8 ... f64), got ${en}`;
       if (!(count > 0 && Number.isInteger(count))) return `FixedArray length must be a positive integer literal`;
       const size = SCALAR_SIZE[en as ScalarKind];
+      // Checked before the layout adds it up: a count like 1e300 would make sizes that are not exact integers.
+      if (count * size > MAX_LAYOUT_BYTES) return `FixedArray<${en}, ${c!.getText(sf)}> is ${count * size} bytes, more than a layout struct may hold (${MAX_LAYOUT_BYTES} bytes): keep bulk data in an RRefArray<${en}> field`;
       return { spec: { name, kind: 'array', elem: en as ScalarKind, count }, size: size * count, align: size };
     }
     if (['RRef', 'RRefArray', 'RRefDeque'].includes(n)) return rrefField(name, t, sf, layouts);

@@ -32,6 +32,23 @@ export const SCALAR_SIZE: Record<ScalarKind, number> = {
   u8: 1, i8: 1, bool: 1, u16: 2, i16: 2, u32: 4, i32: 4, f32: 4, f64: 8, u64: 8, i64: 8,
 };
 
+/**
+ * The largest layout struct, in bytes (64 KiB); the IDL compiler refuses a FixedArray field or a
+ * layout beyond it. A layout is a control block, not a buffer (bulk data goes in an RRefArray
+ * field, moved or lent without copying), and the limit keeps it one:
+ *  - the kernel reads and writes a FixedArray field whole, element by element (readField builds a
+ *    frozen array of all of them), in kernel code, which runs no deadline checks: the limit bounds
+ *    what one field access by a domain costs the kernel;
+ *  - a struct is allocated from the heap's size classes (at most 1 MiB, MAX_CLASS_SHIFT in
+ *    heap.ts), and is a small part of the smallest exchange heap (1 MiB), so a layout that
+ *    compiles can always be allocated in a heap that has room; without a limit, `FixedArray<u8,
+ *    1e12>` compiled into a struct no heap (at most 4 GiB) could ever hold, whose size no u32
+ *    length column (the slot table's `len`) could record;
+ *  - sizes and offsets stay exact integers far inside u32 however many fields a layout has, since
+ *    each field is checked before it is added.
+ */
+export const MAX_LAYOUT_BYTES = 64 * 1024;
+
 
 /**
  * The members of an RRef handle (Handle.prototype in rref.ts, which checks this list against

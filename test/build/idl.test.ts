@@ -11,6 +11,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import ts from 'typescript';
 import { compileSources, IdlError, type IdlModel } from '../../src/build/idl.js';
+import { MAX_LAYOUT_BYTES } from '../../src/kernel/layout.js';
 
 const PRELUDE = `import type { Borrow, Layout, RRef, RRefArray, RRefDeque, FixedArray, u8, u32, u64, bool } from '../runtime/types.js';\n`;
 
@@ -68,6 +69,10 @@ describe('rejections carry file:line:col, interface, method and the type', () =>
     ['a layout field named as a handle member', `export interface L extends Layout {\n  length: u32;\n}`, /^bad\.ts:3:3: layout L, field length: the name of an RRef handle's own member \(length\), which the field's accessor would hide: rename the field/],
     ['a layout field named as an Object member', `export interface L extends Layout {\n  toString: u32;\n}`, /^bad\.ts:3:3: layout L, field toString: the name of an RRef handle's own member/],
     ['a name declared twice', `export interface A { m(): void }\nexport interface A extends Layout { a: u32 }`, /^bad\.ts:3:18: layout A: the name is declared already at bad\.ts:2:18: interfaces and layouts share one namespace/],
+    // Compiled into a layout no exchange heap could allocate (at most 4 GiB), with sizes past u32.
+    ['a FixedArray past the layout limit', `export interface L extends Layout {\n  a: FixedArray<u32, 1000000000000>;\n}`, /^bad\.ts:3:6: layout L, field a: FixedArray<u32, 1000000000000> is 4000000000000 bytes, more than a layout struct may hold \(65536 bytes\): keep bulk data in an RRefArray<u32> field/],
+    ['a FixedArray one byte past the layout limit', `export interface L extends Layout {\n  a: FixedArray<u8, 65537>;\n}`, /^bad\.ts:3:6: layout L, field a: FixedArray<u8, 65537> is 65537 bytes, more than a layout struct may hold \(65536 bytes\)/],
+    ['fields adding up past the layout limit', `export interface L extends Layout {\n  n: u8;\n  a: FixedArray<u32, 16384>;\n}`, /^bad\.ts:2:18: layout L: 65540 bytes, more than a layout struct may hold \(65536 bytes\)/],
   ];
   for (const [name, text, want] of cases) test(name, () => void rejects(text, want));
 
@@ -129,6 +134,12 @@ export interface Svc {
     );
     assert.equal(req.size, 32);
     assert.equal(m.fingerprint.length, 64);
+  });
+
+  test('a layout of exactly MAX_LAYOUT_BYTES compiles', () => {
+    const m = compile(`export interface Big extends Layout { a: FixedArray<u8, 65532>; n: u32 }`);
+    assert.equal(m.layouts[0]!.size, MAX_LAYOUT_BYTES);
+    assert.deepEqual(m.layouts[0]!.fields.map((f) => f.offset), [0, 65532]);
   });
 
   test('the fingerprint ignores comments and formatting but not interface changes', () => {
