@@ -224,19 +224,39 @@ export async function bundleDomain(dir: string, opts: BundleOptions): Promise<Ar
  * What is wrong with the `init` that index.ts exports, as far as its own text tells: none exported
  * (a default export, a misspelling) failed every load with "does not export an init function";
  * one declaring more parameters than sys and the imports domain.json lists got undefined for the
- * rest, and failed inside, at load, with a TypeError. An init re-exported from another file
- * (`export ... from`) is not followed, and one with a rest parameter is not counted.
+ * rest, and failed inside, at load, with a TypeError. One with a rest parameter is not counted.
+ *
+ * Only an init declared in index.ts itself is checked, so only that one is accepted: `export
+ * function init` or `export const init = ` a function or arrow. An init reaching the exports any
+ * other way (`export { init } from './x.js'`, `export * from`, `export { start as init }`, `export
+ * const init = start`, a `let` that can be reassigned, a class) is refused: its parameters are
+ * not in this file, and following bindings across modules is the type checker's work, not this
+ * check's; init can call code in other files instead.
  */
 function initProblems(path: string, file: string, imports: readonly string[]): string[] {
   const sf = ts.createSourceFile(file, readFileSync(path, 'utf8'), ts.ScriptTarget.ES2022, true);
   const exported = (st: ts.Statement): boolean => ts.canHaveModifiers(st) && (ts.getModifiers(st)?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword) ?? false);
+  const where = (n: ts.Node): string => {
+    const { line, character } = sf.getLineAndCharacterOfPosition(n.getStart(sf));
+    return `${file}:${line + 1}:${character + 1}`;
+  };
   let params: ts.NodeArray<ts.ParameterDeclaration> | undefined;
   let at: ts.Node | undefined;
+  /** Where init is exported in a form whose parameters this check cannot see. */
+  let indirect: ts.Node | undefined;
+  const starFrom: string[] = [];
   const names: string[] = [];
   for (const st of sf.statements) {
     if (ts.isExportDeclaration(st)) {
-      if (st.exportClause === undefined || !ts.isNamedExports(st.exportClause)) return []; // export * from ...: not followed
-      names.push(...st.exportClause.elements.map((e) => e.name.text));
+      const clause = st.exportClause;
+      if (clause === undefined) starFrom.push(st.moduleSpecifier?.getText(sf) ?? '');
+      else if (ts.isNamespaceExport(clause)) names.push(clause.name.text);
+      else {
+        for (const e of clause.elements) {
+          names.push(e.name.text);
+          if (e.name.text === 'init') indirect = st;
+        }
+      }
     } else if (ts.isExportAssignment(st)) {
       names.push('default');
     } else if (exported(st) && ts.isFunctionDeclaration(st)) {
@@ -244,24 +264,32 @@ function initProblems(path: string, file: string, imports: readonly string[]): s
       if (name !== undefined) names.push(name);
       if (name === 'init') [params, at] = [st.parameters, st];
     } else if (exported(st) && ts.isVariableStatement(st)) {
+      const isConst = (st.declarationList.flags & ts.NodeFlags.Const) !== 0;
       for (const d of st.declarationList.declarations) {
         if (!ts.isIdentifier(d.name)) continue;
         names.push(d.name.text);
+        if (d.name.text !== 'init') continue;
         const f = d.initializer;
-        if (d.name.text === 'init' && f !== undefined && (ts.isArrowFunction(f) || ts.isFunctionExpression(f))) [params, at] = [f.parameters, d];
+        if (isConst && f !== undefined && (ts.isArrowFunction(f) || ts.isFunctionExpression(f))) [params, at] = [f.parameters, d];
+        else indirect = st;
       }
     } else if (exported(st) && ts.isClassDeclaration(st) && st.name !== undefined) {
       names.push(st.name.text);
+      if (st.name.text === 'init') indirect = st;
     }
   }
+  const declareIt = 'declare it in index.ts itself, `export function init(sys, ...imports) { ... }` (it may call code in other files), where the build checks its parameters against domain.json';
+  if (params === undefined && indirect !== undefined) {
+    return [`${where(indirect)}: init is not declared here as a function (\`${indirect.getText(sf).split('\n', 1)[0]!.slice(0, 60)}\`): ${declareIt}`];
+  }
   if (!names.includes('init')) {
-    return [`${file}: exports no init (${names.length > 0 ? `it exports ${names.join(', ')}` : 'it exports nothing'}): a domain's index.ts exports function init(sys, ...imports), which the kernel calls to start it`];
+    const stars = starFrom.length > 0 ? `; \`export * from ${starFrom.join(', ')}\` is not followed` : '';
+    return [`${file}: exports no init (${names.length > 0 ? `it exports ${names.join(', ')}` : 'it exports nothing'}${stars}): a domain's index.ts exports function init(sys, ...imports), which the kernel calls to start it${starFrom.length > 0 ? `: ${declareIt}` : ''}`];
   }
   if (params === undefined || at === undefined || params.some((p) => p.dotDotDotToken)) return [];
   if (params.length <= 1 + imports.length) return [];
-  const { line, character } = sf.getLineAndCharacterOfPosition(at.getStart(sf));
   const given = imports.length > 0 ? `sys and the ${imports.length} import(s) domain.json lists (${imports.join(', ')})` : 'only sys (domain.json lists no imports)';
-  return [`${file}:${line + 1}:${character + 1}: init declares ${params.length} parameters, but the kernel passes ${given}: the rest would be undefined; list the imports in domain.json, in init's order`];
+  return [`${where(at)}: init declares ${params.length} parameters, but the kernel passes ${given}: the rest would be undefined; list the imports in domain.json, in init's order`];
 }
 
 /**

@@ -128,14 +128,32 @@ test('an index.ts exporting no init, or an init with more parameters than sys an
     /arity\/index\.ts:1:1: init declares 3 parameters, but the kernel passes sys and the 1 import\(s\) domain\.json lists \(Callee\): the rest would be undefined/,
   );
   await refused(domain('arrowinit', { 'index.ts': `export const init = (sys: unknown, x: unknown) => ({ sys, x });\n` }), /arrowinit\/index\.ts:1:14: init declares 2 parameters, but the kernel passes only sys/);
-  // Fewer parameters (an import or sys unused), a rest parameter, an init from another file: built.
+  // Fewer parameters (an import or sys unused), a rest parameter, an init calling code in another file: built.
   for (const [name, text] of [
     ['fewer', `export function init() { return {}; }\n`],
     ['rest', `export function init(...args: unknown[]) { return { args }; }\n`],
-    ['reexport', `export { init } from './impl.js';\n`],
+    ['delegating', `import { init as impl } from './impl.js';\nexport function init() { return impl(); }\n`],
   ]) {
     const dir = domain(name!, { 'index.ts': text!, 'impl.ts': BODY }, { imports: ['Callee'] });
     assert.equal((await bundleDomain(dir, { root: ROOT, fingerprint, interfaces, key })).manifest.name, name);
+  }
+});
+
+test('an init index.ts does not declare as a function itself (a re-export, export *, an alias, a let, a class) is refused, saying what to write', async () => {
+  // Each of these built, its init unchecked: impl.ts's init takes 3 parameters and the kernel passes only sys.
+  const IMPL = `export function init(sys: unknown, a: unknown, b: unknown) { return { sys, a, b }; }\nexport function start(sys: unknown, a: unknown, b: unknown) { return { sys, a, b }; }\n`;
+  const instead = /declare it in index\.ts itself, `export function init\(sys, \.\.\.imports\) \{ \.\.\. \}` \(it may call code in other files\)/;
+  for (const [name, text, want] of [
+    ['reexport', `export { init } from './impl.js';\n`, /reexport\/index\.ts:1:1: init is not declared here as a function \(`export \{ init \} from '\.\/impl\.js';`\)/],
+    ['reexportas', `export { start as init } from './impl.js';\n`, /reexportas\/index\.ts:1:1: init is not declared here as a function/],
+    ['aliased', `import { start } from './impl.js';\nexport { start as init };\n`, /aliased\/index\.ts:2:1: init is not declared here as a function \(`export \{ start as init \};`\)/],
+    ['imported', `import { init } from './impl.js';\nexport { init };\n`, /imported\/index\.ts:2:1: init is not declared here as a function/],
+    ['assigned', `import { start } from './impl.js';\nexport const init = start;\n`, /assigned\/index\.ts:2:1: init is not declared here as a function \(`export const init = start;`\)/],
+    ['letinit', `export let init = () => ({});\n`, /letinit\/index\.ts:1:1: init is not declared here as a function/],
+    ['classinit', `export class init {}\n`, /classinit\/index\.ts:1:1: init is not declared here as a function \(`export class init \{\}`\)/],
+    ['star', `export * from './impl.js';\n`, /star\/index\.ts: exports no init \(it exports nothing; `export \* from '\.\/impl\.js'` is not followed\): .*which the kernel calls to start it: /],
+  ] as const) {
+    await refused(domain(name, { 'index.ts': text, 'impl.ts': IMPL }), want, instead);
   }
 });
 
