@@ -1,7 +1,8 @@
 /**
  * The trusted build's driver: `node dist/src/build/main.js idl` regenerates src/gen from the
- * interface folder; `... domains [--out DIR] [DIR...]` bundles and signs every domain folder
- * (a folder with domain.json) under src/domains, src/programs and test/domains.
+ * interface folder; `... domains` (no options or arguments) bundles and signs every domain folder
+ * (a folder with domain.json) under src/domains, src/programs and test/domains into the artifact
+ * folder ARTIFACT_DIRS names for each. Both run in the repository root (the current directory).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
