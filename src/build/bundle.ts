@@ -7,6 +7,7 @@
  *     folder, the runtime library or the generated shadow skeletons (file, import and reason),
  *     before and after following symbolic links;
  *  2. instruments every source file (deadline checks, await guards; see instrument.ts);
+ *     type-checks those `tsc -p tsconfig.json` does not (a folder outside the project; typecheck.ts);
  *  3. bundles with esbuild into one function expression taking the kernel's deadline hooks and the
  *     instance's token: `($rl_tick, $rl_aw, $rl_i) => module.exports`, called once per instance.
  *     The hooks are the same two functions for every instance (the token names whose deadline a
@@ -22,6 +23,7 @@ import * as esbuild from 'esbuild';
 import ts from 'typescript';
 import type { KeyObject } from 'node:crypto';
 import { instrument, InstrumentError } from './instrument.js';
+import { typeProblems } from './typecheck.js';
 import { sha256, signManifest, type Artifact, type Manifest } from '../kernel/artifact.js';
 
 export interface DomainSpec {
@@ -133,6 +135,8 @@ export async function bundleDomain(dir: string, opts: BundleOptions): Promise<Ar
   const real = (p: string): string => (existsSync(p) ? realpathSync(p) : p);
   const [realAllowed, realAllowedFiles] = [allowed.map(real), allowedFiles.map(real)];
   const problems: string[] = [];
+  /** The domain's own source files, as the bundle reads them (what its type check covers). */
+  const sources: string[] = [];
   const refused = (why: readonly string[]): BuildError => new BuildError(`domain ${spec.name} refused by the trusted build:\n  ${why.join('\n  ')}`);
 
   const policy: esbuild.Plugin = {
@@ -167,6 +171,7 @@ export async function bundleDomain(dir: string, opts: BundleOptions): Promise<Ar
         return { path: p };
       });
       b.onLoad({ filter: /\.ts$/ }, (args) => {
+        if (inside(args.path, domainDir)) sources.push(args.path);
         const src = readFileSync(args.path, 'utf8');
         try {
           return { contents: instrument(src, relative(opts.root, args.path)), loader: 'js' };
@@ -205,6 +210,9 @@ export async function bundleDomain(dir: string, opts: BundleOptions): Promise<Ar
   }
   problems.push(...initProblems(join(domainDir, 'index.ts'), relative(opts.root, join(domainDir, 'index.ts')), spec.imports));
   if (problems.length > 0 || result === null) throw refused(problems);
+  // Only once the rest passed: a syntax error would be said twice, and a file refused above was never read.
+  const typeErrors = typeProblems(opts.root, domainDir, sources);
+  if (typeErrors.length > 0) throw refused(typeErrors);
   const body = result.outputFiles[0]!.text;
   const code = `(function ($rl_tick, $rl_aw, $rl_i) {\n"use strict";\nlet $rl_n = 0;\nconst module = { exports: {} };\nconst exports = module.exports;\n${body}\nreturn module.exports;\n})`;
   const refusals = evaluatorRefusals(body, opts.root);

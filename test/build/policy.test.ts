@@ -2,7 +2,8 @@
  * The trusted build's import policy (src/build/bundle.ts): a domain folder importing a host
  * module (node:fs, a bare package), a relative path outside its folder, calling import() or
  * require() is refused with a message naming the file, the import and the reason; a domain that
- * imports only the interfaces, the runtime library and its own files builds and is signed.
+ * imports only the interfaces, the runtime library and its own files builds and is signed; a type
+ * error in a domain folder outside the project's tsconfig is refused with file:line:col.
  * Bad domains are created in a temporary directory and bundled against the repository root.
  */
 import { test, after } from 'node:test';
@@ -12,6 +13,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { bundleDomain, readGenerated, BuildError } from '../../src/build/bundle.js';
+import { uncheckedFiles } from '../../src/build/typecheck.js';
 import { ROOT } from '../kernel/helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'rl-policy-'));
@@ -41,7 +43,7 @@ const BODY = `export function init() { return { noarg() {}, onearg(x: number) { 
 
 test('control: a domain importing only interfaces and its own files builds and is signed', async () => {
   const dir = domain('good', {
-    'index.ts': `import type { Callee } from '${ifaces}';\nimport { one } from './util.js';\nexport const k: number = one;\n${BODY}`,
+    'index.ts': `import type { Callee } from '${ifaces}';\nimport { one } from './util.js';\nexport const k: number = one;\nexport function callOne(c: Callee): number {\n  return c.onearg(k);\n}\n${BODY}`,
     'util.ts': `export const one = 1;\n`,
   });
   const a = await bundleDomain(dir, { root: ROOT, fingerprint, interfaces, key });
@@ -49,6 +51,27 @@ test('control: a domain importing only interfaces and its own files builds and i
   assert.equal(a.manifest.fingerprint, fingerprint);
   assert.equal(typeof a.manifest.signature, 'string');
   assert.match(a.code, /\$rl_tick/, 'instrumented');
+});
+
+test('a type error in a domain folder outside the project is refused with file:line:col (only esbuild, which strips types, saw it)', async () => {
+  await refused(domain('typeerr', { 'index.ts': `${BODY}const x: number = 'a';\nexport const y = x;\n` }), /typeerr\/index\.ts:2:7: Type 'string' is not assignable to type 'number'\./);
+  // In a file index.ts imports, and against the interfaces: an init whose export lacks Callee's methods.
+  await refused(
+    domain('typeerr2', {
+      'index.ts': `import type { Callee } from '${ifaces}';\nimport { half } from './util.js';\nexport function init(): Callee {\n  return { noarg() {}, onearg: half };\n}\n`,
+      'util.ts': `export function half(x: number): number {\n  return x.length / 2;\n}\n`,
+    }),
+    /typeerr2\/index\.ts:4:3: Type '\{ noarg\(\): void; onearg: \(x: number\) => number; \}' is missing the following properties from type 'Callee': rref, sum, asyncEcho, count/,
+    /typeerr2\/util\.ts:2:12: Property 'length' does not exist on type 'number'\./,
+  );
+  // The project's compiler options, not TypeScript's defaults: strict (noImplicitAny) and noUnusedLocals.
+  await refused(domain('typeerr3', { 'index.ts': `${BODY}export function f(a) {\n  const unused = 1;\n  return a;\n}\n` }), /typeerr3\/index\.ts:2:19: Parameter 'a' implicitly has an 'any' type\./, /typeerr3\/index\.ts:3:9: 'unused' is declared but its value is never read\./);
+});
+
+test("a domain folder the project's tsconfig includes is left to tsc -p tsconfig.json (not type-checked twice); one outside it is not", () => {
+  const inside = join(ROOT, 'src/domains/dom_c/index.ts');
+  const outside = join(tmp, 'elsewhere-typed', 'index.ts');
+  assert.deepEqual(uncheckedFiles(ROOT, [inside, join(ROOT, 'test/domains/faulty/index.ts'), outside]), [outside]);
 });
 
 test('node:fs is refused', async () => {
