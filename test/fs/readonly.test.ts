@@ -3,7 +3,7 @@
  * committed, uninstalled log reads as recovery would leave it, nothing reaches the device — not
  * recovery, not a refused change, not unmount — and the log is still there for the next
  * read-write mount. Every call that would change the fs fails with EROFS and changes nothing
- * that later reads see; open reports its lookup's errors first, as Linux does.
+ * that later reads see; the path calls report the lookup errors Linux reports first.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -90,15 +90,26 @@ test('read-only mount: closing the last reference of an unlinked file leaves it 
   assert.equal(await (await mountRam(dev)).reclaimOrphans(), 1, 'the orphan is left for a read-write mount');
 });
 
-test('read-only mount: open reports the lookup\'s errors before EROFS, and O_CREATE of an existing file for reading opens it (Linux)', async () => {
+/** A read-only mount (counting its writes) of an image holding /d/f = [1, 2, 3] and an empty /d/e. */
+async function roWithFile(): Promise<{ ro: FileSystem; counted: PowerCutDevice; before: Map<string, string> }> {
   const { dev, fs } = await ramFs('large', SIZE);
   await fs.mkdir('/d');
+  await fs.mkdir('/d/e');
   await fs.writeFile('/d/f', new Uint8Array([1, 2, 3]));
   await fs.unmount();
   const counted = new PowerCutDevice(dev);
   const ro = await FileSystem.mount(counted, { alloc: hostAlloc, readOnly: true });
-  const before = await snapshot(ro);
-  const expected: Array<[string, () => Promise<unknown>, string]> = [
+  return { ro, counted, before: await snapshot(ro) };
+}
+
+/** Each call fails with its code (what names it in a failure). */
+async function expectCodes(expected: Array<[string, () => Promise<unknown>, string]>): Promise<void> {
+  for (const [what, call, code] of expected) await expectCode(call(), code).catch((e: Error) => assert.fail(`${what}: ${e.message}`));
+}
+
+test('read-only mount: open reports the lookup\'s errors before EROFS, and O_CREATE of an existing file for reading opens it (Linux)', async () => {
+  const { ro, counted, before } = await roWithFile();
+  await expectCodes([
     ['a missing name for writing', () => ro.open('/missing', O_WRONLY), 'ENOENT'],
     ['a missing name with O_TRUNC', () => ro.open('/missing', O_RDONLY | O_TRUNC), 'ENOENT'],
     ['O_CREATE under a missing directory', () => ro.open('/nodir/f', O_CREATE | O_WRONLY), 'ENOENT'],
@@ -108,13 +119,54 @@ test('read-only mount: open reports the lookup\'s errors before EROFS, and O_CRE
     ['O_CREATE of a new name', () => ro.open('/d/new', O_CREATE | O_RDONLY), 'EROFS'],
     ['O_CREATE of an existing file for writing', () => ro.open('/d/f', O_CREATE | O_WRONLY), 'EROFS'],
     ['O_TRUNC of an existing file', () => ro.open('/d/f', O_CREATE | O_RDONLY | O_TRUNC), 'EROFS'],
-  ];
-  for (const [what, call, code] of expected) await expectCode(call(), code).catch((e: Error) => assert.fail(`${what}: ${e.message}`));
+  ]);
   const f = await ro.open('/d/f', O_CREATE | O_RDONLY);
   const back = new Uint8Array(3);
   assert.equal(await ro.read(f, 0, back), 3);
   assert.deepEqual([...back], [1, 2, 3]);
   await ro.close(f);
+  assert.deepEqual(await snapshot(ro), before, 'nothing changed');
+  await ro.unmount();
+  assert.equal(counted.writes, 0, 'nothing was written to the device');
+});
+
+test('read-only mount: mkdir, mknod, link, unlink, rmdir and rename fail where Linux does (parent lookup, then EEXIST for a new name, then EROFS)', async () => {
+  const { ro, counted, before } = await roWithFile();
+  await expectCodes([
+    // The parent is resolved first, for every call.
+    ['mkdir under a missing directory', () => ro.mkdir('/nodir/x'), 'ENOENT'],
+    ['mkdir under a file', () => ro.mkdir('/d/f/x'), 'ENOTDIR'],
+    ['mknod under a missing directory', () => ro.mknod('/nodir/x', 1, 0), 'ENOENT'],
+    ['link of a missing name', () => ro.link('/missing', '/d/x'), 'ENOENT'],
+    ['link to under a missing directory', () => ro.link('/d/f', '/nodir/x'), 'ENOENT'],
+    ['unlink under a missing directory', () => ro.unlink('/nodir/x'), 'ENOENT'],
+    ['unlink under a file', () => ro.unlink('/d/f/x'), 'ENOTDIR'],
+    ['rmdir under a missing directory', () => ro.rmdir('/nodir/x'), 'ENOENT'],
+    ['rename from under a missing directory', () => ro.rename('/nodir/x', '/d/y'), 'ENOENT'],
+    ['rename to under a missing directory', () => ro.rename('/d/f', '/nodir/y'), 'ENOENT'],
+    // A last component that is '.', '..' or the root.
+    ['rmdir of .', () => ro.rmdir('/d/.'), 'EINVAL'],
+    ['rename of ..', () => ro.rename('/d/..', '/x'), 'EBUSY'],
+    ['mkdir of the root', () => ro.mkdir('/'), 'EEXIST'],
+    // Creating a name that exists (filename_create): EEXIST wins over EROFS.
+    ['mkdir of an existing directory', () => ro.mkdir('/d'), 'EEXIST'],
+    ['mkdir of an existing file', () => ro.mkdir('/d/f'), 'EEXIST'],
+    ['mknod of an existing name', () => ro.mknod('/d/f', 1, 0), 'EEXIST'],
+    ['link onto an existing name', () => ro.link('/d/f', '/d/e'), 'EEXIST'],
+    ['link to a name ending in /', () => ro.link('/d/f', '/d/x/'), 'ENOENT'],
+    // Then EROFS: for a new name, and for removal or rename before the last component's lookup.
+    ['mkdir of a new name', () => ro.mkdir('/d/x'), 'EROFS'],
+    ['mknod of a new name', () => ro.mknod('/d/x', 1, 0), 'EROFS'],
+    ['link to a new name', () => ro.link('/d/f', '/d/x'), 'EROFS'],
+    ['link of a directory (EPERM comes after EROFS)', () => ro.link('/d/e', '/d/x'), 'EROFS'],
+    ['unlink of a missing name', () => ro.unlink('/d/missing'), 'EROFS'],
+    ['unlink of a directory', () => ro.unlink('/d/e'), 'EROFS'],
+    ['unlink of a file', () => ro.unlink('/d/f'), 'EROFS'],
+    ['rmdir of a missing name', () => ro.rmdir('/d/missing'), 'EROFS'],
+    ['rmdir of a file', () => ro.rmdir('/d/f'), 'EROFS'],
+    ['rename of a missing name', () => ro.rename('/d/missing', '/d/y'), 'EROFS'],
+    ['rename of a file', () => ro.rename('/d/f', '/d/y'), 'EROFS'],
+  ]);
   assert.deepEqual(await snapshot(ro), before, 'nothing changed');
   await ro.unmount();
   assert.equal(counted.writes, 0, 'nothing was written to the device');

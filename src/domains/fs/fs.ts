@@ -16,8 +16,8 @@
  *    beyond EOF zero-fills; the large variant leaves holes;
  *  - a read-only mount (MountOptions.readOnly) writes nothing to the device, not even recovery:
  *    it sees the file system as recovery would leave it (log.ts: the log overlaid in the cache),
- *    and every call that would change it fails with EROFS before touching anything (open: after
- *    its lookup's errors, as on Linux, so a missing name is ENOENT).
+ *    and every call that would change it fails with EROFS before touching anything, after the
+ *    lookup errors Linux reports first (see refuseIfReadOnly for the order).
  */
 import type { DmaBytes } from '../../runtime/types.js';
 import { BlockAllocator } from './balloc.js';
@@ -287,8 +287,18 @@ export class FileSystem {
   }
 
   /**
-   * A call that would change the file system fails on a read-only mount, before it locks or
-   * modifies a buffer (a change half made in the cache would show in later reads).
+   * A call that would change the file system fails on a read-only mount, before it modifies a
+   * buffer (a change half made in the cache would show in later reads). Where it fails follows
+   * Linux (fs/namei.c), so a program sees the same errno on either:
+   *  - the parent of the last component is resolved first: ENOENT/ENOTDIR for a missing or
+   *    non-directory component, and the errors of a last component that is '.', '..' or the
+   *    root (EEXIST, EBUSY, EINVAL, ...), come before EROFS;
+   *  - creating a name (mkdir, mknod, open(O_CREAT), link's new name: filename_create) then looks
+   *    the name up: an existing one is EEXIST (and a missing one with a trailing '/' ENOENT) even
+   *    on a read-only mount; EROFS comes next, before EMLINK and link's EPERM for a directory;
+   *  - removing or renaming (unlink, rmdir, rename: mnt_want_write right after the parents'
+   *    lookup) fails with EROFS before the last component is looked up: unlinking a missing name
+   *    of an existing directory is EROFS, not ENOENT.
    */
   private refuseIfReadOnly(what: string): void {
     if (this.log.readOnly) throw fsErr('EROFS', `${what}: the file system is mounted read-only`);
@@ -366,6 +376,15 @@ export class FileSystem {
     return { dp: ip, name };
   }
 
+  /**
+   * `name` in locked directory `dp` may be given to a new link (the checks of Linux's
+   * filename_create): EEXIST if it is taken, ENOENT if `path` ends in '/' (no directory to make).
+   */
+  private async refuseTakenName(dp: Inode, name: string, path: string): Promise<void> {
+    if (await dirlookup(this.il, dp, name)) throw fsErr('EEXIST', `'${path}' exists`);
+    if (dirOnly(path)) throw fsErr('ENOENT', `'${path}' names a directory, and there is none`);
+  }
+
   /** xv6 create(): returns the inode locked and referenced. */
   private async create(path: string, type: number, major: number, minor: number, excl: boolean, cwd?: FsFile): Promise<Inode> {
     const il = this.il;
@@ -400,8 +419,8 @@ export class FileSystem {
       }
       if (type !== T_DIR && dirOnly(path)) throw fsErr('ENOENT', `'${path}' names a directory, and there is none`);
       checkName(il, name);
+      this.refuseIfReadOnly(`create '${path}'`); // after the lookup, before EMLINK (refuseIfReadOnly): nothing changed yet
       if (type === T_DIR && dp.nlink >= NLINK_MAX) throw fsErr('EMLINK', `directory ${dp.inum} has too many links`);
-      this.refuseIfReadOnly(`create '${path}'`); // open(O_CREATE) gets here on a read-only mount: nothing changed yet
       ip = await il.ialloc(type);
       await il.ilock(ip);
       ip.major = major;
@@ -503,7 +522,7 @@ export class FileSystem {
   }
 
   async mkdir(path: string, cwd?: FsFile): Promise<void> {
-    this.refuseIfReadOnly(`mkdir '${path}'`);
+    // A read-only mount refuses in create, after the lookup's ENOENT/EEXIST (refuseIfReadOnly).
     await this.tx(async () => {
       const ip = await this.create(path, T_DIR, 0, 0, true, cwd);
       await this.il.iunlockput(ip);
@@ -514,7 +533,7 @@ export class FileSystem {
     if (!Number.isInteger(major) || !Number.isInteger(minor) || major < 0 || minor < 0 || major > 32767 || minor > 32767) {
       throw fsErr('EINVAL', `bad device numbers ${major}, ${minor}`);
     }
-    this.refuseIfReadOnly(`mknod '${path}'`);
+    // A read-only mount refuses in create, after the lookup's ENOENT/EEXIST (refuseIfReadOnly).
     await this.tx(async () => {
       const ip = await this.create(path, T_DEVICE, major, minor, true, cwd);
       await this.il.iunlockput(ip);
@@ -537,10 +556,21 @@ export class FileSystem {
 
   /** xv6 sys_link: a new name for a non-directory. */
   async link(oldPath: string, newPath: string, cwd?: FsFile): Promise<void> {
-    this.refuseIfReadOnly(`link '${newPath}'`);
     const il = this.il;
     await this.tx(async () => {
       const ip = await this.nameiLocked(oldPath, cwd);
+      if (this.readOnly) {
+        // Linux's order (refuseIfReadOnly): the old name's lookup, the new name's (its parent,
+        // then EEXIST), then EROFS, before EPERM/EMLINK; nothing is locked while it throws.
+        await il.iunlockput(ip);
+        const { dp, name } = await this.parentOf(newPath, cwd, () => fsErr('EEXIST', `'${newPath}' exists`));
+        try {
+          await this.refuseTakenName(dp, name, newPath);
+        } finally {
+          await il.iunlockput(dp);
+        }
+        this.refuseIfReadOnly(`link '${newPath}'`);
+      }
       if (ip.type === T_DIR) {
         await il.iunlockput(ip);
         throw fsErr('EPERM', `'${oldPath}' is a directory`);
@@ -555,7 +585,7 @@ export class FileSystem {
       try {
         const { dp, name } = await this.parentOf(newPath, cwd, () => fsErr('EEXIST', `'${newPath}' exists`));
         try {
-          if (dirOnly(newPath) && !(await dirlookup(il, dp, name))) throw fsErr('ENOENT', `'${newPath}' names a directory, and there is none`);
+          await this.refuseTakenName(dp, name, newPath);
           await dirlink(il, dp, name, ip.inum);
         } finally {
           await il.iunlockput(dp);
@@ -572,7 +602,6 @@ export class FileSystem {
   }
 
   private async remove(path: string, dir: boolean, cwd?: FsFile): Promise<void> {
-    this.refuseIfReadOnly(`${dir ? 'rmdir' : 'unlink'} '${path}'`);
     const il = this.il;
     await this.tx(async () => {
       const { dp, name } = await this.parentOf(path, cwd, () => fsErr(dir ? 'EBUSY' : 'EISDIR', `cannot remove '${path}'`));
@@ -580,6 +609,8 @@ export class FileSystem {
       try {
         if (name === '.') throw fsErr('EINVAL', `cannot remove '.'`);
         if (name === '..') throw fsErr(dir ? 'ENOTEMPTY' : 'EISDIR', `cannot remove '..'`);
+        // After the parent's lookup, before the name's (refuseIfReadOnly): a missing name is EROFS.
+        this.refuseIfReadOnly(`${dir ? 'rmdir' : 'unlink'} '${path}'`);
         const e = await dirlookup(il, dp, name);
         if (!e) throw fsErr('ENOENT', `'${path}' not found`);
         if (e.inum === dp.inum) throw corrupt(`directory ${dp.inum}: entry '${name}' points to the directory itself`);
@@ -631,7 +662,6 @@ export class FileSystem {
    * changes (POSIX).
    */
   async rename(oldPath: string, newPath: string, cwd?: FsFile): Promise<void> {
-    this.refuseIfReadOnly(`rename '${oldPath}'`);
     await this.tx(async () => {
       await this.renameLock.acquire();
       let replaced: Inode | null;
@@ -667,6 +697,8 @@ export class FileSystem {
       refs.push(to.dp);
       if (from.name === '.' || from.name === '..') throw busy(oldPath)();
       if (to.name === '.' || to.name === '..') throw busy(newPath)();
+      // After both parents' lookups, before the names' (refuseIfReadOnly): nothing locked yet.
+      this.refuseIfReadOnly(`rename '${oldPath}'`);
       const odp = from.dp;
       const ndp = to.dp;
       // Where each parent is in the tree (no directory moves while renameLock is held): the
