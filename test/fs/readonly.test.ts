@@ -90,12 +90,13 @@ test('read-only mount: closing the last reference of an unlinked file leaves it 
   assert.equal(await (await mountRam(dev)).reclaimOrphans(), 1, 'the orphan is left for a read-write mount');
 });
 
-/** A read-only mount (counting its writes) of an image holding /d/f = [1, 2, 3] and an empty /d/e. */
+/** A read-only mount (counting its writes) of an image holding /d/f = [1, 2, 3], an empty /d/e and a device /d/tty. */
 async function roWithFile(): Promise<{ ro: FileSystem; counted: PowerCutDevice; before: Map<string, string> }> {
   const { dev, fs } = await ramFs('large', SIZE);
   await fs.mkdir('/d');
   await fs.mkdir('/d/e');
   await fs.writeFile('/d/f', new Uint8Array([1, 2, 3]));
+  await fs.mknod('/d/tty', 1, 0);
   await fs.unmount();
   const counted = new PowerCutDevice(dev);
   const ro = await FileSystem.mount(counted, { alloc: hostAlloc, readOnly: true });
@@ -166,6 +167,30 @@ test('read-only mount: mkdir, mknod, link, unlink, rmdir and rename fail where L
     ['rmdir of a file', () => ro.rmdir('/d/f'), 'EROFS'],
     ['rename of a missing name', () => ro.rename('/d/missing', '/d/y'), 'EROFS'],
     ['rename of a file', () => ro.rename('/d/f', '/d/y'), 'EROFS'],
+  ]);
+  assert.deepEqual(await snapshot(ro), before, 'nothing changed');
+  await ro.unmount();
+  assert.equal(counted.writes, 0, 'nothing was written to the device');
+});
+
+test('read-only mount: a device opens for writing (with O_TRUNC too, which it ignores), as on Linux; a file or directory does not', async () => {
+  const { ro, counted, before } = await roWithFile();
+  const dev = await ro.lookup('/d/tty');
+  const opened = [
+    await ro.open('/d/tty', O_WRONLY),
+    await ro.open('/d/tty', O_RDWR | O_TRUNC),
+    await ro.open('/d/tty', O_CREATE | O_WRONLY | O_TRUNC),
+    await ro.openInode(dev, O_RDWR),
+  ];
+  for (const f of opened) {
+    assert.ok(f.writable);
+    await ro.close(f);
+  }
+  await expectCodes([
+    ['a file for writing', () => ro.open('/d/f', O_WRONLY), 'EROFS'],
+    ['a file reopened for writing', async () => ro.openInode(await ro.lookup('/d/f'), O_WRONLY), 'EROFS'],
+    ['a directory for writing', () => ro.open('/d/e', O_RDWR), 'EISDIR'],
+    ['a directory reopened for writing', async () => ro.openInode(await ro.lookup('/d/e'), O_WRONLY), 'EISDIR'],
   ]);
   assert.deepEqual(await snapshot(ro), before, 'nothing changed');
   await ro.unmount();

@@ -470,9 +470,10 @@ export class FileSystem {
       }
       try {
         if (ip.type === T_DIR && acc !== O_RDONLY) throw fsErr('EISDIR', `'${path}' is a directory`);
-        // Write access (to a device too, which Linux allows: kept refused, as before), or O_TRUNC
-        // of a file (Linux refuses it even for an empty one, and ignores it for other types).
-        if (acc !== O_RDONLY || ((flags & O_TRUNC) && ip.type === T_FILE)) this.refuseIfReadOnly(`open '${path}' for writing`);
+        // Write access to a file, or O_TRUNC of one (Linux refuses it even for an empty one). A
+        // device opens for writing, as on Linux (may_open: writing to it is the device's business,
+        // not the file system's); O_TRUNC of a device is ignored (Linux too), so nothing changes.
+        if ((acc !== O_RDONLY && ip.type !== T_DEVICE) || ((flags & O_TRUNC) && ip.type === T_FILE)) this.refuseIfReadOnly(`open '${path}' for writing`);
         if ((flags & O_TRUNC) && ip.type === T_FILE && ip.size > 0) {
           while (!(await il.itrunc(ip, 0))) {
             await this.log.endOp();
@@ -499,14 +500,18 @@ export class FileSystem {
     const acc = accmode(flags);
     if (acc === 3 || flags !== acc) throw fsErr('EINVAL', `bad reopen flags ${flags} (an access mode only)`);
     if (!Number.isInteger(inum) || inum < ROOTINO || inum >= this.sb.ninodes) throw fsErr('EINVAL', `inode number ${inum} out of range [${ROOTINO}, ${this.sb.ninodes})`);
-    if (acc !== O_RDONLY) this.refuseIfReadOnly(`open inode ${inum} for writing`);
     const il = this.il;
     return this.tx(async () => {
       const ip = il.iget(inum);
       await il.ilockOrRelease(ip, () => fsErr('ENOENT', `inode ${inum} is free`));
-      if (ip.type === T_DIR && acc !== O_RDONLY) {
+      try {
+        if (ip.type === T_DIR && acc !== O_RDONLY) throw fsErr('EISDIR', `inode ${inum} is a directory`);
+        // As open: a device (the console a crashed instance had open for writing) reopens for
+        // writing on a read-only mount, a file does not.
+        if (ip.type !== T_DEVICE && acc !== O_RDONLY) this.refuseIfReadOnly(`open inode ${inum} for writing`);
+      } catch (e) {
         await il.iunlockput(ip);
-        throw fsErr('EISDIR', `inode ${inum} is a directory`);
+        throw e;
       }
       il.iunlock(ip);
       return new FsFile(ip, acc !== O_WRONLY, acc !== O_RDONLY);
