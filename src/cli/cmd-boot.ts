@@ -1,7 +1,8 @@
 /**
- * `redleaf boot [--disk IMAGE] [--membdev] [--no-shadow]`: boot rv6 and connect this terminal to
- * its console. Without --disk the default image is used (created on first run, see
- * src/host/image.ts); an image's /bin programs are first brought up to date with the build.
+ * `redleaf boot [--disk IMAGE] [--membdev | --read-only] [--no-shadow]`: boot rv6 and connect this
+ * terminal to its console. Without --disk the default image is used (created on first run, see
+ * src/host/image.ts); an image's /bin programs are first brought up to date with the build, except
+ * with --read-only, which writes nothing to the image (and only says what is out of date).
  *
  * Two console front ends:
  *  - a terminal (stdin and stdout both TTYs): raw mode through node:readline, which gives line
@@ -233,6 +234,7 @@ function errnoName(errno: number): string {
 interface BootCliOptions {
   disk?: string;
   membdev: boolean;
+  readOnly: boolean;
   shadow: boolean;
   programs: Placement;
   check: boolean;
@@ -248,6 +250,7 @@ Examples:
   redleaf boot                       # the default image (.redleaf/rv6.img, or $REDLEAF_IMAGE)
   redleaf boot --disk my.img         # an image made with: redleaf mkfs my.img --programs
   redleaf boot --membdev             # the default image loaded into RAM: changes are not kept
+  redleaf boot --disk ro.img --read-only  # look, change nothing: writes fail with EROFS
   echo 'ls /; exit 3' | redleaf boot # a scripted session; exit code 3
   redleaf boot --programs worker     # every program on its own worker thread (domains: PLACE)
 
@@ -261,6 +264,11 @@ export function register(program: Command): void {
     .description('boot rv6 and connect this terminal to its console (default image created on first run)')
     .option('--disk <image>', 'rv6 image to boot (default: $REDLEAF_IMAGE or .redleaf/rv6.img, created if missing)')
     .option('--membdev', 'load the image into an in-memory block device instead of the NVMe drive (changes are lost at exit)', false)
+    .addOption(
+      new Option('--read-only', 'mount the image read-only, writing nothing to it (it may be one you may not write): changes fail with "Read-only file system", /bin is not brought up to date (it says so if stale), a pending log is applied in memory only')
+        .default(false)
+        .conflicts('membdev'),
+    )
     .option('--no-shadow', 'no block shadow in front of the disk driver (a driver crash then reaches the file system)')
     .option('--no-check', 'boot an image even if fsck finds it damaged (by default such an image is refused: writing to it could damage it further)')
     .addOption(
@@ -293,9 +301,12 @@ export function register(program: Command): void {
       try {
         // With --membdev the programs are brought up to date in the RAM disk's copy, not in the
         // file: its changes are not kept, and an image the user may not write boots too.
-        const image = await prepareBootImage(o.disk, (line) => term.note(`redleaf: ${line}`), { check: o.check, inMemory: o.membdev });
+        // With --read-only nothing writes the file: no install (only a comparison), and the NVMe
+        // namespace is write-protected, so the fs domain mounts read-only.
+        const image = await prepareBootImage(o.disk, (line) => term.note(`redleaf: ${line}`), { check: o.check, inMemory: o.membdev, readOnly: o.readOnly });
         const sys = await bootRv6({
           ...(o.membdev ? { membdevImage: image.bytes ?? image.path } : { image: image.path }),
+          ...(o.readOnly ? { readOnly: true } : {}),
           shadow: o.shadow,
           programPlacement: o.programs,
           console: (text) => term.output(text),

@@ -6,7 +6,8 @@
  *
  * Everything goes through the rv6 file system's own code (src/domains/fs, run on the host over a
  * FileBlockDevice, as `redleaf cp` does; for `boot --membdev`, over a copy in memory), so an
- * installed image is exactly what the fs domain will read.
+ * installed image is exactly what the fs domain will read. `boot --read-only` installs nothing:
+ * it only compares, on a read-only mount, and says what is missing or stale.
  *
  * Invariants:
  *  - installation is idempotent: a /bin file already byte-identical to the build's is not
@@ -104,15 +105,17 @@ export interface ImageFsOptions {
    * so an image the user may not write, or one on a read-only mount, can be read.
    */
   readOnly?: boolean;
+  /** What else to do than make the image writable, said when it is not (e.g. boot's --read-only). */
+  unwritableHint?: string;
 }
 
 /** Why `what` cannot open `image` (a host error from opening it), in words that say what to do. */
-function openRefusal(image: string, what: string, readOnly: boolean, e: unknown): ImageError {
+function openRefusal(image: string, what: string, readOnly: boolean, e: unknown, hint?: string): ImageError {
   const code = (e as NodeJS.ErrnoException).code;
   if (!readOnly && (code === 'EACCES' || code === 'EPERM' || code === 'EROFS')) {
     const why = code === 'EROFS' ? 'it is on a read-only file system' : 'you do not have write permission on it';
     const fix = code === 'EROFS' ? `work on a copy of it somewhere writable` : `make it writable (chmod u+w ${image}) or work on a writable copy`;
-    return new ImageError(`${what}: cannot write to image ${image} (${code}): ${why}, and ${what} writes to the image; ${fix}`);
+    return new ImageError(`${what}: cannot write to image ${image} (${code}): ${why}, and ${what} writes to the image; ${fix}${hint !== undefined ? `, or ${hint}` : ''}`);
   }
   return new ImageError(`${what}: cannot open image ${image}: ${hostReason(e)}`);
 }
@@ -193,7 +196,7 @@ export async function withImageFs<T>(image: string, what: string, fn: (fs: FileS
   try {
     dev = new FileBlockDevice(image, 512, readOnly);
   } catch (e) {
-    throw openRefusal(image, what, readOnly, e);
+    throw openRefusal(image, what, readOnly, e, opts.unwritableHint);
   }
   const deferred = opts.deferFlushes ? new DeferredFlushDevice(dev) : null;
   try {
@@ -240,6 +243,36 @@ async function compareFile(fs: FileSystem, path: string, want: Uint8Array): Prom
   return Buffer.compare(await fs.readFile(path), want) === 0 ? 'same' : 'different';
 }
 
+/** Whether the image has the console device /dev/console (ImageError if the name is something else). */
+async function hasConsole(fs: FileSystem): Promise<boolean> {
+  const con = await statOrNull(fs, '/dev/console');
+  if (con !== null && (con.type !== T_DEVICE || con.major !== DEV_CONSOLE)) {
+    throw new ImageError(`/dev/console exists in the image but is not the console device (major ${DEV_CONSOLE})`);
+  }
+  return con !== null;
+}
+
+/** What installSystem would change in an image, found without writing (for a read-only mount). */
+export interface SystemDrift {
+  /** Built programs /bin lacks. */
+  missing: string[];
+  /** /bin programs that differ from the build's (an older or other build's). */
+  stale: string[];
+  /** /dev/console is missing. */
+  noConsole: boolean;
+}
+
+/** Compare the image's /bin and /dev/console with what installSystem makes; writes nothing. */
+export async function systemDrift(fs: FileSystem, programs: BuiltProgram[]): Promise<SystemDrift> {
+  const drift: SystemDrift = { missing: [], stale: [], noConsole: !(await hasConsole(fs)) };
+  for (const p of programs) {
+    const have = await compareFile(fs, `/bin/${p.name}`, p.bytes);
+    if (have === 'missing') drift.missing.push(p.name);
+    else if (have === 'different') drift.stale.push(p.name);
+  }
+  return drift;
+}
+
 export interface InstallResult {
   /** Programs written to /bin (missing or different from the build's). */
   written: string[];
@@ -265,13 +298,10 @@ export async function installSystem(
   let newInodes = 0;
   for (const dir of ['/bin', '/dev']) if (await ensureDir(fs, dir)) newInodes++;
   let madeConsole = false;
-  const con = await statOrNull(fs, '/dev/console');
-  if (con === null) {
+  if (!(await hasConsole(fs))) {
     await fs.mknod('/dev/console', DEV_CONSOLE, 0);
     madeConsole = true;
     newInodes++;
-  } else if (con.type !== T_DEVICE || con.major !== DEV_CONSOLE) {
-    throw new ImageError(`/dev/console exists in the image but is not the console device (major ${DEV_CONSOLE})`);
   }
   const total = programs.reduce((s, p) => s + p.bytes.length, 0);
   let done = 0;
@@ -366,29 +396,56 @@ export interface PreparedImage {
   refreshed: string[];
   /** With `inMemory`: the image as booted (programs installed), the file left as it was. */
   bytes?: Uint8Array;
+  /** With `readOnly`: what was not brought up to date (nothing is installed). */
+  drift?: SystemDrift;
+}
+
+/** The notice of a `boot --read-only` on an image whose system is not the build's, or null. */
+function driftNotice(path: string, d: SystemDrift): string | null {
+  const parts: string[] = [];
+  if (d.missing.length > 0) parts.push(`${d.missing.length} missing (${d.missing.join(' ')}: "command not found")`);
+  if (d.stale.length > 0) {
+    parts.push(`${d.stale.length} differing from the build (${d.stale.join(' ')}: the image's own copies run if this build's key signed them for the same interface, else exec refuses them)`);
+  }
+  if (d.noConsole) parts.push('no /dev/console (init cannot make it: it cannot open the console, and the session ends)');
+  if (parts.length === 0) return null;
+  return `${path}: --read-only installs nothing, and the image's /bin is not the build's: programs ${parts.join('; ')}; boot once without --read-only (or use --membdev) to bring them up to date`;
 }
 
 /**
  * The image to boot: `disk` if given (it must exist), else the default image (created when
  * missing); in both cases with its programs brought up to date with the build. `notice` gets
  * one-line messages about what was done. An existing image fsck finds damaged is refused unless
- * `check` is false (boot --no-check): booting writes to it.
+ * `check` is false (boot --no-check): booting writes to it. With `readOnly` (boot --read-only)
+ * the image is only read: nothing is installed or created, and `notice` says what is out of date.
  */
-export async function prepareBootImage(disk: string | undefined, notice: (line: string) => void, o: { check: boolean; inMemory?: boolean } = { check: true }): Promise<PreparedImage> {
+export async function prepareBootImage(disk: string | undefined, notice: (line: string) => void, o: { check: boolean; inMemory?: boolean; readOnly?: boolean } = { check: true }): Promise<PreparedImage> {
   const path = disk ?? defaultImagePath();
   if (!nfs.existsSync(path)) {
     if (disk !== undefined) {
       throw new ImageError(`boot: disk image ${disk} does not exist (make one with: redleaf mkfs ${disk} --programs, or boot without --disk to use the default image)`);
     }
+    if (o.readOnly) throw new ImageError(`boot --read-only: the default image ${path} does not exist, and --read-only creates nothing (boot once without it to create the image)`);
     notice(`creating the default rv6 image ${path} (${DEFAULT_IMAGE.variant} variant, ${formatSize(DEFAULT_IMAGE.sizeBytes)}) ...`);
     await createDefaultImage(path);
     return { path, created: true, refreshed: [] };
   }
   const programs = builtPrograms();
+  if (o.readOnly) {
+    // Nothing is written, so a damaged image is not refused (as cp out and inspect do not).
+    const drift = await withImageFs(path, 'boot', (fs) => systemDrift(fs, programs), { readOnly: true });
+    const line = driftNotice(path, drift);
+    if (line !== null) notice(line);
+    return { path, created: false, refreshed: [], drift };
+  }
   let r: InstallResult;
   let bytes: Uint8Array | undefined;
   if (o.inMemory) ({ result: r, bytes } = await withImageCopy(path, 'boot', (fs) => installSystem(fs, programs), { refuseDamaged: o.check }));
-  else r = await withImageFs(path, 'boot', (fs) => installSystem(fs, programs), { deferFlushes: true, refuseDamaged: o.check });
+  else {
+    r = await withImageFs(path, 'boot', (fs) => installSystem(fs, programs), {
+      deferFlushes: true, refuseDamaged: o.check, unwritableHint: `boot it without writing to it: --read-only (or --membdev, in memory, changes not kept)`,
+    });
+  }
   const where = o.inMemory ? `${path} (its copy in memory)` : path;
   if (r.written.length > 0) {
     notice(`${where}: installed ${r.written.length} program${r.written.length === 1 ? '' : 's'} in /bin that differed from the build: ${r.written.join(' ')}`);

@@ -29,6 +29,11 @@ export interface Rv6Options {
   image?: string;
   /** Or: a RAM disk (membdev) preloaded with a copy of this image (bytes or the path of an image file). */
   membdevImage?: string | Uint8Array;
+  /**
+   * The NVMe namespace write-protected (the image file opened for reading only), so the fs domain
+   * mounts read-only and nothing writes the image (boot --read-only). NVMe only.
+   */
+  readOnly?: boolean;
   /** Block shadow in front of the block driver (default: true on NVMe, false on membdev). */
   shadow?: boolean;
   /** Console output. */
@@ -145,6 +150,7 @@ export async function bootRv6(opts: Rv6Options): Promise<Rv6System> {
   if ((opts.image === undefined) === (opts.membdevImage === undefined)) {
     throw new Error('bootRv6: give exactly one of image (a disk image file for the NVMe controller) or membdevImage (a RAM disk image)');
   }
+  if (opts.readOnly && opts.image === undefined) throw new Error('bootRv6: readOnly is for an image file (the NVMe namespace write-protected), not a RAM disk');
   const kernel = new Kernel({ physBytes: opts.physBytes ?? 256 << 20, ...(opts.log ? { log: opts.log } : {}) });
   let storage: Storage | null = null;
   const stopAll = async (core: Rv6Boot | null): Promise<void> => {
@@ -163,7 +169,7 @@ export async function bootRv6(opts: Rv6Options): Promise<Rv6System> {
     let bdevDomain: string;
     let driverName: string;
     if (opts.image !== undefined) {
-      storage = await bootStorage({ kernel, image: opts.image, shadow: opts.shadow ?? true });
+      storage = await bootStorage({ kernel, image: opts.image, shadow: opts.shadow ?? true, ...(opts.readOnly ? { readOnly: true } : {}) });
       bdevDomain = storage.shadowName ?? storage.driverName;
       driverName = storage.driverName;
     } else {

@@ -4,9 +4,9 @@
  * the commands that only read it (cp out, inspect, fsck) work and see the files as recovery
  * leaves them, `disk info` boots the controller on it and reports a write-protected namespace,
  * and the commands that write it (cp in, boot) are refused with a message saying why and what
- * to do; `boot --membdev`, which keeps no change, boots it in memory. Not a byte of the image
- * changes, whichever ran — nor when the image is writable and only read (reading never installs
- * the log).
+ * to do; `boot --membdev`, which keeps no change, boots it in memory, and `boot --read-only`
+ * boots it as it is, mounted read-only. Not a byte of the image changes, whichever ran — nor when
+ * the image is writable and only read (reading never installs the log).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +16,7 @@ import * as npath from 'node:path';
 import { FileSystem } from '../../src/domains/fs/fs.js';
 import { hostAlloc } from '../../src/host/bytes.js';
 import { FileBlockDevice } from '../../src/host/fs-image.js';
+import { builtPrograms, installSystem } from '../../src/host/image.js';
 import { mkfs } from '../../src/host/mkfs.js';
 import { programArtifactPath } from '../../src/kernel/paths.js';
 import { runCli, tmpdirFor } from './run-cli.js';
@@ -23,16 +24,19 @@ import { runCli, tmpdirFor } from './run-cli.js';
 const digest = (path: string): string => createHash('sha256').update(nfs.readFileSync(path)).digest('hex');
 
 /**
- * Make `img` with /bin/ls (the built program) and files /last0..lastN, the last of them created
- * by a transaction that is committed but not installed (its directory entry is only in the log),
- * and abandon the mount as a crash would. The last file's name and contents.
+ * Make `img` with what `setup` puts there (default: /bin/ls, the built program) and files
+ * /last0..lastN, the last of them created by a transaction that is committed but not installed
+ * (its directory entry is only in the log), and abandon the mount as a crash would. The last
+ * file's name and contents.
  */
-async function pendingImage(img: string): Promise<{ path: string; text: string }> {
+async function pendingImage(img: string, setup = async (fs: FileSystem): Promise<void> => {
+  await fs.mkdir('/bin');
+  await fs.writeFile('/bin/ls', nfs.readFileSync(programArtifactPath('ls')));
+}): Promise<{ path: string; text: string }> {
   mkfs(img, { variant: 'xv6', sizeBytes: 4 << 20 });
   const dev = new FileBlockDevice(img, 512);
   const fs = await FileSystem.mount(dev, { alloc: hostAlloc });
-  await fs.mkdir('/bin');
-  await fs.writeFile('/bin/ls', nfs.readFileSync(programArtifactPath('ls')));
+  await setup(fs);
   let last = { path: '', text: '' };
   // Each file is one commit; stop at one that did not end in an installation.
   for (let i = 0; i < 20 && (i === 0 || fs.log.uninstalled === 0); i++) {
@@ -78,7 +82,7 @@ test('an image the user may only read, with a pending log: cp out, inspect and f
   assert.match(cpIn.stderr, /cp: cannot write to image .*ro\.img \(EACCES\): you do not have write permission on it, and cp writes to the image; make it writable \(chmod u\+w .*ro\.img\) or work on a writable copy/);
   const boot = runCli(['boot', '--disk', img], ro);
   assert.equal(boot.status, 1, boot.stdout + boot.stderr);
-  assert.match(boot.stderr, /boot: cannot write to image .*ro\.img \(EACCES\)/);
+  assert.match(boot.stderr, /boot: cannot write to image .*ro\.img \(EACCES\).*or boot it without writing to it: --read-only \(or --membdev/);
   // boot --membdev does not write the image, whose changes it does not keep: it boots, with the
   // programs installed and the log replayed in the RAM disk's copy (it once installed them into
   // the file first, and so was refused here too).
@@ -99,4 +103,41 @@ test('an image the user may only read, with a pending log: cp out, inspect and f
   const again = runCli(['cp', `${img}:${last.path}`, out]);
   assert.equal(again.status, 0, again.stderr);
   assert.equal(nfs.readFileSync(out, 'utf8'), last.text);
+});
+
+test('boot --read-only: an image the user may only read, with a pending log and an out-of-date /bin, boots as it is; changes fail with EROFS; no byte changes', async (t) => {
+  const d = tmpdirFor(t, 'redleaf-ro-boot-');
+  const img = npath.join(d, 'ro.img');
+  const readme = 'read me, do not write me\n';
+  const last = await pendingImage(img, async (fs) => {
+    await installSystem(fs, builtPrograms());
+    await fs.writeFile('/README', new TextEncoder().encode(readme));
+    await fs.writeFile('/bin/wc', new TextEncoder().encode('an older build\n')); // stale
+    await fs.unlink('/bin/grep'); // missing
+  });
+  nfs.chmodSync(img, 0o444);
+  const before = digest(img);
+
+  const input = `cat README\ncat ${last.path}\necho x > /new\nmkdir /dir\nrm ${last.path}\nls /new\ncat ${last.path}\nwc README\ngrep me README\nexit 5\n`;
+  const r = runCli(['boot', '--disk', img, '--read-only'], { unprivileged: true, input });
+  assert.equal(r.status, 5, r.stdout + r.stderr);
+  assert.match(r.stdout, new RegExp(`^(?:\\$ )*${readme.trim()}$`, 'm'), 'cat README works');
+  // The file only the log names is there (the log applied in memory), before and after the rm.
+  assert.equal(r.stdout.split('\n').filter((l) => l.endsWith(last.text.trim())).length, 2, r.stdout);
+  assert.match(r.stdout, /\/new: Read-only file system/, 'echo x > /new is refused, saying why');
+  assert.match(r.stdout, /\/dir: Read-only file system/);
+  assert.match(r.stdout, new RegExp(`${last.path}: Read-only file system`));
+  assert.match(r.stdout, /ls: \/new: No such file or directory/);
+  // The image's /bin as it is: its wc is not an artifact, it has no grep (as the notice says).
+  assert.match(r.stdout, /sh: wc: Exec format error/);
+  assert.match(r.stdout, /sh: grep: command not found/);
+  assert.match(r.stderr, /\[fs\] mount: the device is write protected: mounted read-only/);
+  assert.match(r.stderr, /\[fs\] mount: recovered \d+ blocks from the log \(in memory only: the log stays on the device\)/);
+  assert.match(r.stderr, /--read-only installs nothing, and the image's \/bin is not the build's: programs 1 missing \(grep: "command not found"\); 1 differing from the build \(wc:/);
+  assert.equal(digest(img), before, 'the image is byte for byte as it was');
+
+  assert.match(runCli(['boot', '--help']).stdout, /--read-only +mount the image read-only, writing nothing to it/);
+  const both = runCli(['boot', '--disk', img, '--read-only', '--membdev']);
+  assert.equal(both.status, 1);
+  assert.match(both.stderr, /'--read-only' cannot be used with option '--membdev'/);
 });

@@ -14,7 +14,11 @@
  *    while one is; unmount leaves nothing mounted even when it fails (then it answers -errno);
  *  - a first instance (Sys.restarts 0: a boot) frees at mount the inodes a crash left with no
  *    link (FileSystem.reclaimOrphans); a restarted one does not, since its client may still hold
- *    them and reopen them by number (`reopen`).
+ *    them and reopen them by number (`reopen`);
+ *  - on a device that refuses every write (BDev.readOnly(): a write-protected NVMe namespace, an
+ *    image the host may not write or `boot --read-only`) the file system is mounted read-only: a
+ *    pending log is applied in memory only and every change answers -EROFS, where a read-write
+ *    mount would fail at its first write (recovery) or leave changes it could not write home.
  */
 import type { BDev } from '../../interfaces/block.js';
 import { ERRNO, O_APPEND, type IoBuf, type Rv6Fs, type StatBuf } from '../../interfaces/rv6.js';
@@ -154,8 +158,10 @@ export function init(sys: Sys, bdev: BDev): Rv6Fs {
       mounting = true;
       try {
         const dev = new BDevBlockDevice(sys, bdev);
-        fs = await FileSystem.mount(dev, { alloc: dev.alloc, ...(nbuf ? { nbuf } : {}), ...(ninode ? { ninode } : {}) });
-        if (fs.recovered > 0) sys.log(`mount: recovered ${fs.recovered} blocks from the log`);
+        const readOnly = bdev.readOnly();
+        fs = await FileSystem.mount(dev, { alloc: dev.alloc, readOnly, ...(nbuf ? { nbuf } : {}), ...(ninode ? { ninode } : {}) });
+        if (readOnly) sys.log('mount: the device is write protected: mounted read-only');
+        if (fs.recovered > 0) sys.log(`mount: recovered ${fs.recovered} blocks from the log${readOnly ? ' (in memory only: the log stays on the device)' : ''}`);
         // A first instance mounts at boot: no one can hold an orphan. A restarted one takes over
         // from a crashed instance whose client may still hold them open (Rv6Fs.reopen).
         if (sys.restarts === 0) {
