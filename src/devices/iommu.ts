@@ -3,7 +3,9 @@
  * every transfer (ring, descriptor buffer, queue, PRP list and data segment), before it touches
  * a byte. RedLeaf has none: there a driver can point its device anywhere in memory. Here a device
  * attached to a driver domain may write only memory that domain owns, and read only memory it
- * owns or that is lent (Borrow<>) to a call in progress; anything else is a DMA fault.
+ * owns or that is lent (Borrow<>) to a call in progress (a driver writes a caller's borrowed
+ * buffer to disk; the slot table counts loans, not borrowers, so any call's loan counts); anything
+ * else is a DMA fault.
  *
  * The translation tables are the exchange heap's own (src/kernel/heap.ts keeps them), shared
  * read-only with the device as an OS shares page tables with its IOMMU:

@@ -612,7 +612,8 @@ export class ExchangeHeap {
 
   /**
    * A child slot number read from physical memory is trusted only if the slot table agrees:
-   * device DMA (there is no IOMMU) could have overwritten the stored number.
+   * the domain holding the memory may have had its own device write there by DMA (the IOMMU lets
+   * a driver's device write what the driver owns), or a device started without an IOMMU anywhere.
    */
   validChild(parentSlot: number, child: number): boolean {
     return child >= 0 && child < this.highWater && this.owner[child] !== FREE && this.parent[child] === parentSlot;
