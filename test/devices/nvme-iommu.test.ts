@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { REG, SC } from '../../src/devices/nvme/index.js';
 import type { DmaFault } from '../../src/devices/iommu.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FakeDma } from './dma-fake.js';
 import { createPair, enableAdmin, rw, startRig, until, type Rig } from './nvme-harness.js';
 import { heapAndKit } from '../kernel/kit-helpers.js';
@@ -19,7 +20,7 @@ const DRIVER = 1;
 const OTHER = 2;
 
 /** A rig over an exchange heap, the controller attached to DRIVER; `other` allocates OTHER's memory. */
-async function iommuRig(): Promise<{ rig: Rig; other: (bytes: number) => FakeDma; slotOf: (d: FakeDma) => number; faults: DmaFault[]; heap: ReturnType<typeof heapAndKit>['heap'] }> {
+async function iommuRig(extra: Parameters<typeof startRig>[1] = {}): Promise<{ rig: Rig; other: (bytes: number) => FakeDma; slotOf: (d: FakeDma) => number; faults: DmaFault[]; heap: ReturnType<typeof heapAndKit>['heap'] }> {
   const { heap, kit } = heapAndKit({ physBytes: 32 << 20, maxSlots: 1024 });
   const slots = new Map<number, number>();
   const allocAs = (owner: number) => (bytes: number, align = 4096): FakeDma => {
@@ -27,7 +28,7 @@ async function iommuRig(): Promise<{ rig: Rig; other: (bytes: number) => FakeDma
     slots.set(heap.off[slot]!, slot);
     return new FakeDma(heap.phys, heap.off[slot]!, bytes);
   };
-  const rig = await startRig({ kind: 'ram', bytes: 1 << 20 }, {}, { phys: heap.phys, iommu: heap.iommuTables, heap: { alloc: allocAs(DRIVER) }, owner: DRIVER });
+  const rig = await startRig({ kind: 'ram', bytes: 1 << 20 }, extra, { phys: heap.phys, iommu: heap.iommuTables, heap: { alloc: allocAs(DRIVER) }, owner: DRIVER });
   const faults: DmaFault[] = [];
   rig.dev.onDmaFault((f) => faults.push(f));
   return { rig, other: allocAs(OTHER), slotOf: (d) => slots.get(d.addr)!, faults, heap };
@@ -100,6 +101,63 @@ test('IOMMU: queue memory freed after its queue was created stops the controller
     await until(() => faults.length > 0, 'the fault report');
     assert.deepEqual(faults[0], { addr: q.sq.addr, len: 8 * 64, write: false, domain: DRIVER });
     assert.equal(q.take().length, 0, 'nothing was completed');
+  } finally {
+    await rig.stop();
+  }
+});
+
+/** A slow controller (commandDelayMs): every Read or Write sits this long inside the controller. */
+const SLOW_MS = 400;
+
+test('IOMMU: a slow command checks its memory when it moves the data, not before it waits: a buffer freed (and given to another domain) meanwhile is refused', async () => {
+  const { rig, other, slotOf, faults, heap } = await iommuRig({ commandDelayMs: SLOW_MS });
+  try {
+    const q = await createPair(await enableAdmin(rig), 1, 8);
+    const src = rig.heap.alloc(4096);
+    src.fill(0x3c);
+    assert.equal((await q.run(rw(1, 0, 8, src.addr))).sc, SC.SUCCESS);
+    const own = rig.heap.alloc(4096);
+    q.put(rw(2, 0, 8, own.addr));
+    q.ring();
+    // The controller took the Read and sits in its delay: the driver frees the buffer, and the heap
+    // hands the same block to another domain, which fills it.
+    await sleep(SLOW_MS / 4);
+    heap.free(slotOf(own));
+    const victim = other(4096);
+    assert.equal(victim.addr, own.addr, 'the freed block was reused');
+    victim.fill(0xa5);
+    const [c] = await q.reap(1, 3000 + 2 * SLOW_MS);
+    assert.equal(c!.sc, SC.DATA_TRANSFER_ERROR);
+    assert.ok(victim.bytes().every((b) => b === 0xa5), 'not a byte landed in the other domain\'s memory');
+    await until(() => faults.length > 0, 'the fault report');
+    assert.deepEqual(faults[0], { addr: victim.addr, len: 4096, write: true, domain: DRIVER });
+  } finally {
+    await rig.stop();
+  }
+});
+
+test('IOMMU: the opcode is read once: a Read turned into a Write while the command is in the controller neither escapes the write check nor reads', async () => {
+  const { rig, other, slotOf, faults, heap } = await iommuRig({ commandDelayMs: SLOW_MS });
+  try {
+    const q = await createPair(await enableAdmin(rig), 1, 8);
+    const src = rig.heap.alloc(4096);
+    src.fill(0x3c);
+    assert.equal((await q.run(rw(1, 0, 8, src.addr))).sc, SC.SUCCESS);
+    // Lent to a call: the driver's device may read it (a Write), never write it (a Read).
+    const lent = other(4096);
+    lent.fill(0xa5);
+    heap.beginBorrow(slotOf(lent));
+    const at = q.sqTail * 64;
+    q.put(rw(2, 0, 8, lent.addr));
+    q.ring();
+    await sleep(SLOW_MS / 4);
+    q.sq.setU32(at, (q.sq.getU32(at) & ~0xff) | 1); // now a Write, as the controller checks it
+    const [c] = await q.reap(1, 3000 + 2 * SLOW_MS);
+    assert.equal(c!.sc, SC.DATA_TRANSFER_ERROR, 'executed as the Read it was fetched as, and refused');
+    assert.ok(lent.bytes().every((b) => b === 0xa5), 'not a byte landed in the lent buffer');
+    await until(() => faults.length > 0, 'the fault report');
+    assert.equal(faults[0]!.write, true);
+    heap.endBorrow(slotOf(lent));
   } finally {
     await rig.stop();
   }

@@ -646,8 +646,13 @@ let rwPos = 0;
 let rwBlocks = 0;
 let rwFua = false;
 
-/** Check a Read/Write at SQE word `w` and append its segments to `segs`; returns the status. */
-function prepareRw(w: number): number {
+/**
+ * Check a Read/Write at SQE word `w` and append its segments to `segs`; returns the status.
+ * `read`: it is a Read (the controller writes memory), as the caller read its opcode once and will
+ * execute it: the SQE is the driver's memory, and an opcode read again here could differ from the
+ * one executed (a Read checked as a Write would write memory only lent to the driver).
+ */
+function prepareRw(w: number, read: boolean): number {
   if ((physI32[w + 1]! >>> 0) !== 1) return SC.INVALID_NAMESPACE;
   const slba = u64(physI32[w + 10]!, physI32[w + 11]!);
   const cdw12 = physI32[w + 12]!;
@@ -656,7 +661,7 @@ function prepareRw(w: number): number {
   const len = nlb * blockSize;
   if (len > maxTransfer) return SC.INVALID_FIELD;
   // A Read's data is written into memory, a Write's read from it.
-  const st = mapPrps(u64(physI32[w + 6]!, physI32[w + 7]!), u64(physI32[w + 8]!, physI32[w + 9]!), len, (physI32[w]! & 0xff) === NVM.READ);
+  const st = mapPrps(u64(physI32[w + 6]!, physI32[w + 7]!), u64(physI32[w + 8]!, physI32[w + 9]!), len, read);
   rwPos = slba * blockSize;
   rwBlocks = nlb;
   rwFua = (cdw12 & (1 << 30)) !== 0;
@@ -685,10 +690,12 @@ function execIo(w: number, opc: number): number {
     flushBackend();
     return SC.SUCCESS;
   }
-  segs.count = 0;
-  const st = prepareRw(w);
-  if (st !== SC.SUCCESS) return st;
+  // The slow-device hook waits before the command's memory is checked, not between the check and
+  // the transfer: the driver may free a buffer (and the heap give it to another domain) meanwhile.
   if (commandDelayMs > 0) Atomics.wait(sleepCell, 0, 0, commandDelayMs);
+  segs.count = 0;
+  const st = prepareRw(w, opc === NVM.READ);
+  if (st !== SC.SUCCESS) return st;
   if (opc === NVM.READ) {
     stats[STAT.transfers]++;
     backend.read(rwPos, segs);
@@ -774,6 +781,8 @@ function cqRoom(cq: number): number {
  */
 const coalescing = backend.vectored && commandDelayMs === 0;
 let runBlocks = 0;
+/** Set by gatherRun: its commands are Writes (else Reads), as it checked their memory. */
+let runWrite = false;
 
 /** SQE word of entry `i` of SQ `q`. */
 const sqeAt = (q: number, i: number): number => (sqBase[q]! + i * 64) / 4;
@@ -806,7 +815,10 @@ function gatherRun(q: number, tail: number, max: number): number {
   let idx = sqHead[q]!;
   // A cheap look at the first two commands first: random I/O pays only this.
   if (max < 2 || !startsRun(q, idx, tail)) return 0;
-  const kind = physI32[sqeAt(q, idx)]! & 0xc3ff;
+  // The kind is read once: every command of the run is checked, and executed, as this kind.
+  const kind = fastKind(sqeAt(q, idx));
+  if (kind < 0) return 0;
+  runWrite = kind === NVM.WRITE;
   segs.count = 0;
   runBlocks = 0;
   let start = 0;
@@ -820,7 +832,9 @@ function gatherRun(q: number, tail: number, max: number): number {
     if ((end - start) + ((physI32[w + 12]! & 0xffff) + 1) * blockSize > maxTransfer) break;
     const count = segs.count;
     const lastLen = count > 0 ? segs.len[count - 1]! : 0;
-    if (prepareRw(w) !== SC.SUCCESS) {
+    // Adjacency and size again as prepareRw read (and range-checked) them: the SQE may have
+    // changed since the looks above, and the run moves each command's data where the one before ended.
+    if (prepareRw(w, !runWrite) !== SC.SUCCESS || (k > 0 && rwPos !== end) || (end - start) + rwBlocks * blockSize > maxTransfer) {
       // Leave this one to be executed alone (it gets its error status then).
       segs.count = count;
       if (count > 0) segs.len[count - 1] = lastLen;
@@ -903,7 +917,7 @@ function execBatch(q: number, cq: number, tail: number, max: number): number {
     if ((physI32[w]! & 0xc3ff) !== kind || (physI32[w + 12]! & (1 << 30)) !== 0) break;
     if (count > 0 && startsRun(q, idx, tail)) break;
     segs.count = 0;
-    if (prepareRw(w) !== SC.SUCCESS || ops + segs.count > BATCH_OPS) break;
+    if (prepareRw(w, kind === NVM.READ) !== SC.SUCCESS || ops + segs.count > BATCH_OPS) break;
     ops = putOps(batchOps, ops, rwPos, segs);
     batchEnd[count] = ops;
     batchBlocks[count] = rwBlocks;
@@ -957,7 +971,7 @@ function processSq(q: number): number {
     const room = coalescing && q !== 0 ? Math.min(BURST - n, cqRoom(cq)) : 0;
     const k = room > 0 ? gatherRun(q, tail, room) : 0;
     if (k >= 2) {
-      execRun(q, cq, k, (physI32[sqeAt(q, sqHead[q]!)]! & 0xff) === NVM.WRITE);
+      execRun(q, cq, k, runWrite);
       n += k;
       continue;
     }
