@@ -18,7 +18,8 @@
  *    moved elsewhere) matches nothing, as blocks never overlap;
  *  - the slot table's owner, parent, offset, length and borrow columns: the owner of a value is
  *    that of its root (a deque's elements belong to whoever owns the deque, whatever their own
- *    column says), found by following parent links.
+ *    column says), found by following parent links; a value is lent when it or one holding it
+ *    (up to its root) is: a loan counts per slot, and a struct field's value can be lent alone.
  * The attached domain is BUS.DOMAIN (bus.ts), which the kernel writes before it requests the
  * function reset of an attach (the new instance) or a detach (none). The IOMMU takes it up when the
  * device performs that reset (bind), not before: what the device did up to the reset is checked
@@ -127,7 +128,13 @@ export function createIommu(tables: IommuTables | undefined, bus: Int32Array): I
         root = parent[root]!;
       }
       if (owner[root] === domain) return true;
-      return !write && borrows[root]! > 0;
+      if (write) return false;
+      // Lent: the loan of a value lends what it holds, and a value held in a struct field (a
+      // BlkReq's data) can be lent by itself: any loan on the way from the slot to its root counts.
+      for (let s = slot; ; s = parent[s]!) {
+        if (borrows[s]! > 0) return true;
+        if (s === root) return false;
+      }
     },
     fault,
     bind() {

@@ -5,8 +5,8 @@
  * middle and last bytes of every live value, the bytes just past and before it, and random
  * addresses. Its answers must equal a linear search of the slot table: an access is allowed only
  * inside one live allocation, for writes only when the attached domain owns its root (a deque's
- * element by the deque's owner, whatever its own owner column says), for reads also when the root
- * is lent. Stale map entries (slots freed, blocks reused by another size or owner) must match
+ * element by the deque's owner, whatever its own owner column says), for reads also when the value
+ * or one holding it (up to its root) is lent. Stale map entries (slots freed, blocks reused by another size or owner) must match
  * nothing.
  */
 import { test } from 'node:test';
@@ -52,9 +52,9 @@ function expected(heap: ExchangeHeap, addr: number, len: number, write: boolean)
     if (heap.owner[s] === FREE) continue;
     const o = heap.off[s]!;
     if (addr < o || addr + len > o + heap.len[s]!) continue;
-    let root = s;
-    while (heap.parent[root] !== NO_PARENT) root = heap.parent[root]!;
-    return heap.ownerOf(s) === DRIVER || (!write && heap.borrows[root]! > 0);
+    let lent = heap.borrows[s]! > 0;
+    for (let p = s; heap.parent[p] !== NO_PARENT; p = heap.parent[p]!) lent ||= heap.borrows[heap.parent[p]!]! > 0;
+    return heap.ownerOf(s) === DRIVER || (!write && lent);
   }
   return false;
 }
@@ -147,4 +147,25 @@ test('a fault record names the domain the device was bound to, the address, leng
   bus[BUS.DOMAIN] = 8; // an attach requested since: not yet the device's domain
   iommu.fault(0x12340, 60, true);
   assert.deepEqual([bus[BUS.FAULTS], bus[BUS.FAULT_ADDR], bus[BUS.FAULT_LEN], bus[BUS.FAULT_WRITE], bus[BUS.FAULT_DOMAIN]], [1, 0x12340, 60, 1, 7]);
+});
+
+test('memory lent to a call is readable by the device whether the loan is of a root or of a value held in a struct field (a BlkReq\'s data), never writable', () => {
+  const { heap, kit } = heapAndKit();
+  const bus = new Int32Array(new SharedArrayBuffer(BUS_BYTES));
+  bus[BUS.DOMAIN] = DRIVER;
+  const iommu = createIommu(heap.iommuTables, bus);
+  iommu.bind();
+  const req = any(kit.allocStruct(OTHER, 'BlkReq'));
+  req.data = kit.allocBytes(OTHER, 4096);
+  const data = req.data as object;
+  const slot = kit.slotOf(data);
+  assert.notEqual(heap.parent[slot], NO_PARENT, 'the buffer is a field of the request');
+  const addr = heap.off[slot]!;
+  assert.equal(iommu.allows(addr, 4096, false), false, 'not lent: refused');
+  heap.beginBorrow(slot); // as the proxy lends a Borrow<> argument: the slot of the handle passed
+  assert.equal(iommu.allows(addr, 4096, false), true, 'lent: the device may read it');
+  assert.equal(iommu.allows(addr, 4096, true), false, 'lent: never written');
+  assert.equal(iommu.allows(heap.off[kit.slotOf(req)]!, 8, false), false, 'the request around it was not lent');
+  heap.endBorrow(slot);
+  assert.equal(iommu.allows(addr, 4096, false), false, 'the loan ended');
 });
