@@ -88,8 +88,11 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
     // ---- driver: NvmeCore in the host ----------------------------------------------------------
     if (ioCases.length > 0) {
       const kernel = new Kernel({ physBytes: 64 << 20 });
-      const dev = await startNvme({ phys: kernel.heap.phys, backend: { kind: 'file', path: img, blockSize: BS }, name: 'bench-nvme' });
+      const dev = await startNvme({ phys: kernel.heap.phys, iommu: kernel.heap.iommuTables, backend: { kind: 'file', path: img, blockSize: BS }, name: 'bench-nvme' });
       try {
+        // The host-linked driver plays the kernel: the controller's IOMMU lets it reach the kernel's
+        // memory, so the driver path pays the same DMA checks as a driver domain.
+        dev.attach(KERNEL_OWNER);
         const core = createNvmeCore({
           bar0: dev.bar0, wakeWord: dev.wakeWord, now: () => performance.now(),
           alloc: (n, a) => kernel.kit.allocBytes(KERNEL_OWNER, n, a) as unknown as DmaBytes,

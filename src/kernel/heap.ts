@@ -284,15 +284,18 @@ export class ExchangeHeap {
       offset = this.allocPages(Math.ceil(bytes / PAGE));
     }
     const slot = this.nFreeSlots > 0 ? this.freeSlots[--this.nFreeSlots]! : this.highWater++;
-    this.owner[slot] = owner;
-    this.borrows[slot] = 0;
-    this.type[slot] = typeId;
+    // Where the block is, first; its owner last: an IOMMU looking the slot up meanwhile (a device
+    // thread, without locks) sees either the free slot or the new value whole, never the new owner
+    // over the block the slot had before.
     this.off[slot] = offset;
     this.len[slot] = bytes;
+    this.borrows[slot] = 0;
+    this.type[slot] = typeId;
     this.rawLen[slot] = this.hasChildren[typeId] === 1 ? 0 : bytes;
     this.parent[slot] = NO_PARENT;
     this.cls[slot] = cls;
     this.flags[slot] = 0;
+    this.owner[slot] = owner;
     if (cls >= 0) this.slotAt[offset >>> DMA_GRANULE_SHIFT] = slot + 1;
     else for (let p = offset; p < offset + bytes; p += PAGE) this.slotAt[p >>> DMA_GRANULE_SHIFT] = slot + 1;
     this.u8.fill(0, offset, offset + bytes);

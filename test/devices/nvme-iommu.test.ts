@@ -81,8 +81,9 @@ test('IOMMU: a Write reads another domain\'s memory only while it is lent to a c
     list.setU64(0, data.addr + 4096);
     list.setU64(8, data.addr + 8192);
     assert.equal((await q.run(rw(2, 0, 24, data.addr, list.addr))).sc, SC.DATA_TRANSFER_ERROR, 'the PRP list is not the driver\'s');
-    await until(() => faults.length === 3, 'the third fault report');
-    assert.equal(faults[2]!.addr, list.addr);
+    // Reports of faults close together may come as one (the last record): wait for the PRP list's.
+    await until(() => faults.at(-1)?.addr === list.addr, 'the PRP list\'s fault report');
+    assert.deepEqual(faults.at(-1), { addr: list.addr, len: 8, write: false, domain: DRIVER });
   } finally {
     await rig.stop();
   }
