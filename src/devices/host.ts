@@ -36,6 +36,8 @@ const ACK_SPIN_MS = 0.05;
 
 export interface DeviceHandle {
   readonly name: string;
+  /** The IOMMU's tables the device checks its transfers against; null: none (all of memory). */
+  readonly iommu: IommuTables | null;
   readonly bar0: Int32Array;
   readonly irq: Int32Array;
   /** Set the interrupt sink (the kernel routes it to the driver domain that owns the device). */
@@ -208,6 +210,7 @@ export function startDevice(opts: StartDeviceOptions): DeviceHandle {
 
   return {
     name: opts.name,
+    iommu: opts.iommu ?? null,
     bar0: bar0i,
     irq,
     ready,

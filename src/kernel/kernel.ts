@@ -526,8 +526,15 @@ export class Kernel {
     this.crashAt.delete(d);
   }
 
-  /** Give `dev` to the new instance `d`: refuse a device another live domain drives, reset it. */
+  /**
+   * Give `dev` to the new instance `d`: refuse a device without an IOMMU over this kernel's
+   * memory (its driver could have it reach any domain's) and one another live domain drives, then
+   * reset it.
+   */
   private attachDevice(d: Domain, dev: DeviceHandle): void {
+    if (dev.iommu?.slotAt !== this.heap.iommuTables.slotAt) {
+      throw new KernelError('EINVAL', `device ${dev.name} has no IOMMU over this kernel's memory, so its driver could have it reach any domain's: start it with iommu: kernel.heap.iommuTables`);
+    }
     for (const [owner, other] of this.deviceOf) {
       if (other === dev) throw new KernelError('EBUSY', `device ${dev.name} is driven by live domain ${owner.name}`);
     }

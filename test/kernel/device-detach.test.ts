@@ -5,10 +5,12 @@
  * in flight, and it reclaims the dead driver's memory only once the device has acknowledged — at
  * once when the wait answers true, later when it gives a promise (a device slow to answer), never
  * before. A fake device stands in for a model and records what the kernel asked of it, and when.
+ * A device without an IOMMU over the kernel's own memory is refused before it is attached.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DeviceHandle } from '../../src/devices/host.js';
+import type { IommuTables } from '../../src/devices/iommu.js';
 import { Kernel } from '../../src/kernel/kernel.js';
 import { DOM_C, FAULTY, recorder, rpcFails, turn } from './helpers.js';
 
@@ -18,9 +20,10 @@ after(() => {
 });
 
 /** A device that answers a detach through `answer` and logs each request with `state()` beside it. */
-function fakeDevice(log: string[], state: () => string, answer: () => true | Promise<void>): DeviceHandle {
+function fakeDevice(log: string[], state: () => string, answer: () => true | Promise<void>, iommu: IommuTables | null): DeviceHandle {
   return {
     name: 'fake0',
+    iommu,
     bar0: new Int32Array(new SharedArrayBuffer(4096)),
     irq: new Int32Array(new SharedArrayBuffer(8)),
     ready: Promise.resolve(),
@@ -42,7 +45,7 @@ function fakeDevice(log: string[], state: () => string, answer: () => true | Pro
 }
 
 /** A kernel with the faulty test domain loaded as `fa`, driving `device(state)`; `state` says how many of fa's calls are in flight and how many exchange-heap bytes fa holds. */
-function setup(device: (state: () => string) => DeviceHandle) {
+function setup(device: (state: () => string, iommu: IommuTables) => DeviceHandle) {
   const kernel = new Kernel({ physBytes: 16 << 20, log: () => {} });
   kernels.push(kernel);
   kernel.load(DOM_C);
@@ -50,7 +53,7 @@ function setup(device: (state: () => string) => DeviceHandle) {
     const d = kernel.get('fa')!;
     return `${d.inflight.size} in flight, ${kernel.heap.usage(d.id).bytes} bytes held`;
   };
-  kernel.load(FAULTY, { name: 'fa', imports: ['dom_c', { object: recorder().object }], device: device(state) });
+  kernel.load(FAULTY, { name: 'fa', imports: ['dom_c', { object: recorder().object }], device: device(state, kernel.heap.iommuTables) });
   const fa = kernel.bind<any>('fa');
   const held = (): number => kernel.heap.usage(kernel.get('fa')!.id).bytes;
   return { kernel, fa, held };
@@ -58,7 +61,7 @@ function setup(device: (state: () => string) => DeviceHandle) {
 
 test('a dying driver: its device is asked to stop before its calls in flight are unwound, its memory reclaimed after the acknowledgement', async () => {
   const log: string[] = [];
-  const { fa, held } = setup((state) => fakeDevice(log, state, () => true));
+  const { fa, held } = setup((state, iommu) => fakeDevice(log, state, () => true, iommu));
   fa.hold(1000);
   const pending = fa.pending(); // an async call in flight in the driver
   assert.deepEqual(log, ['attach']);
@@ -74,7 +77,7 @@ test('a device slow to acknowledge: the dead driver\'s memory is reclaimed only 
   const log: string[] = [];
   let acknowledge!: () => void;
   const acknowledged = new Promise<void>((r) => (acknowledge = r));
-  const { fa, held } = setup((state) => fakeDevice(log, state, () => acknowledged));
+  const { fa, held } = setup((state, iommu) => fakeDevice(log, state, () => acknowledged, iommu));
   fa.hold(4096);
 
   await rpcFails(() => fa.panic('driver bug'), 'panic');
@@ -85,4 +88,20 @@ test('a device slow to acknowledge: the dead driver\'s memory is reclaimed only 
   acknowledge();
   for (let i = 0; i < 5 && held() !== 0; i++) await turn();
   assert.equal(held(), 0, 'reclaimed once the device acknowledged');
+});
+
+test('a device without an IOMMU over the kernel\'s memory is refused: its driver could have it reach any domain\'s memory', () => {
+  const kernel = new Kernel({ physBytes: 16 << 20, log: () => {} });
+  const other = new Kernel({ physBytes: 16 << 20, log: () => {} });
+  kernels.push(kernel, other);
+  kernel.load(DOM_C);
+  const log: string[] = [];
+  for (const iommu of [null, other.heap.iommuTables]) {
+    assert.throws(
+      () => kernel.load(FAULTY, { name: 'fa', imports: ['dom_c', { object: recorder().object }], device: fakeDevice(log, () => '', () => true, iommu) }),
+      (e: unknown) => (e as { code?: string }).code === 'EINVAL' && /has no IOMMU over this kernel's memory.*iommu: kernel\.heap\.iommuTables/.test((e as Error).message),
+    );
+  }
+  assert.deepEqual(log, [], 'the device was never attached');
+  assert.equal(kernel.get('fa')?.live ?? false, false);
 });
