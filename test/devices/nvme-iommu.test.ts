@@ -13,7 +13,7 @@ import { REG, SC } from '../../src/devices/nvme/index.js';
 import type { DmaFault } from '../../src/devices/iommu.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FakeDma } from './dma-fake.js';
-import { createPair, enableAdmin, rw, startRig, until, type Rig } from './nvme-harness.js';
+import { createPair, enableAdmin, rw, startRig, until, type RawQueue, type Rig } from './nvme-harness.js';
 import { heapAndKit } from '../kernel/kit-helpers.js';
 
 const DRIVER = 1;
@@ -34,13 +34,19 @@ async function iommuRig(extra: Parameters<typeof startRig>[1] = {}): Promise<{ r
   return { rig, other: allocAs(OTHER), slotOf: (d) => slots.get(d.addr)!, faults, heap };
 }
 
+/** I/O queue pair 1 of `rig`, with blocks 0-7 written with 0x3c from a buffer of the driver's own (its Write must succeed). */
+async function queueWithBlock0(rig: Rig): Promise<RawQueue> {
+  const q = await createPair(await enableAdmin(rig), 1, 8);
+  const src = rig.heap.alloc(4096);
+  src.fill(0x3c);
+  assert.equal((await q.run(rw(1, 0, 8, src.addr))).sc, SC.SUCCESS, 'a Write from the driver\'s own buffer');
+  return q;
+}
+
 test('IOMMU: a Read lands in the driver\'s memory only; into another domain\'s it is a Data Transfer Error, reported as a write fault', async () => {
   const { rig, other, faults } = await iommuRig();
   try {
-    const q = await createPair(await enableAdmin(rig), 1, 8);
-    const src = rig.heap.alloc(4096);
-    src.fill(0x3c);
-    assert.equal((await q.run(rw(1, 0, 8, src.addr))).sc, SC.SUCCESS, 'a Write from the driver\'s own buffer');
+    const q = await queueWithBlock0(rig);
     const own = rig.heap.alloc(4096);
     assert.equal((await q.run(rw(2, 0, 8, own.addr))).sc, SC.SUCCESS);
     assert.ok(own.bytes().every((b) => b === 0x3c), 'the Read landed');
@@ -113,10 +119,7 @@ const SLOW_MS = 400;
 test('IOMMU: a slow command checks its memory when it moves the data, not before it waits: a buffer freed (and given to another domain) meanwhile is refused', async () => {
   const { rig, other, slotOf, faults, heap } = await iommuRig({ commandDelayMs: SLOW_MS });
   try {
-    const q = await createPair(await enableAdmin(rig), 1, 8);
-    const src = rig.heap.alloc(4096);
-    src.fill(0x3c);
-    assert.equal((await q.run(rw(1, 0, 8, src.addr))).sc, SC.SUCCESS);
+    const q = await queueWithBlock0(rig);
     const own = rig.heap.alloc(4096);
     q.put(rw(2, 0, 8, own.addr));
     q.ring();
@@ -140,10 +143,7 @@ test('IOMMU: a slow command checks its memory when it moves the data, not before
 test('IOMMU: the opcode is read once: a Read turned into a Write while the command is in the controller neither escapes the write check nor reads', async () => {
   const { rig, other, slotOf, faults, heap } = await iommuRig({ commandDelayMs: SLOW_MS });
   try {
-    const q = await createPair(await enableAdmin(rig), 1, 8);
-    const src = rig.heap.alloc(4096);
-    src.fill(0x3c);
-    assert.equal((await q.run(rw(1, 0, 8, src.addr))).sc, SC.SUCCESS);
+    const q = await queueWithBlock0(rig);
     // Lent to a call: the driver's device may read it (a Write), never write it (a Read).
     const lent = other(4096);
     lent.fill(0xa5);
