@@ -173,6 +173,31 @@ test('read-only mount: mkdir, mknod, link, unlink, rmdir and rename fail where L
   assert.equal(counted.writes, 0, 'nothing was written to the device');
 });
 
+test('read-only mount: a name too long is ENAMETOOLONG where Linux looks it up — before EROFS when creating it, after when removing or renaming it', async () => {
+  // As Linux 6.18 answers on a read-only tmpfs (the length is checked by the file system's lookup
+  // of the last component, which unlink, rmdir and rename make after mnt_want_write).
+  const { ro, counted, before } = await roWithFile();
+  const long = `/d/${'n'.repeat(300)}`;
+  await expectCodes([
+    ['mkdir', () => ro.mkdir(long), 'ENAMETOOLONG'],
+    ['mknod', () => ro.mknod(long, 1, 0), 'ENAMETOOLONG'],
+    ['open(O_CREATE)', () => ro.open(long, O_CREATE | O_WRONLY), 'ENAMETOOLONG'],
+    ['open(O_CREATE) for reading', () => ro.open(long, O_CREATE | O_RDONLY), 'ENAMETOOLONG'],
+    ['link to a long name', () => ro.link('/d/f', long), 'ENAMETOOLONG'],
+    ['link of a long name', () => ro.link(long, '/d/x'), 'ENAMETOOLONG'],
+    ['link of a directory to a long name', () => ro.link('/d/e', long), 'ENAMETOOLONG'],
+    ['a long name before the last (mkdir)', () => ro.mkdir(`${long}/x`), 'ENAMETOOLONG'],
+    ['a long name before the last (unlink)', () => ro.unlink(`${long}/x`), 'ENAMETOOLONG'],
+    ['unlink', () => ro.unlink(long), 'EROFS'],
+    ['rmdir', () => ro.rmdir(long), 'EROFS'],
+    ['rename from a long name', () => ro.rename(long, '/d/y'), 'EROFS'],
+    ['rename to a long name', () => ro.rename('/d/f', long), 'EROFS'],
+  ]);
+  assert.deepEqual(await snapshot(ro), before, 'nothing changed');
+  await ro.unmount();
+  assert.equal(counted.writes, 0, 'nothing was written to the device');
+});
+
 test('read-only mount: a device opens for writing (with O_TRUNC too, which it ignores), as on Linux; a file or directory does not', async () => {
   const { ro, counted, before } = await roWithFile();
   const dev = await ro.lookup('/d/tty');

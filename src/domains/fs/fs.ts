@@ -31,7 +31,7 @@ import {
 } from './format.js';
 import { bytesLength, Inode, InodeLayer, type Bytes, type Stat } from './inode.js';
 import { Log } from './log.js';
-import { dirOnly, namex } from './path.js';
+import { dirOnly, namex, refuseLongName } from './path.js';
 import { SleepLock } from './sync.js';
 
 export { FsError } from './errors.js';
@@ -294,11 +294,14 @@ export class FileSystem {
    *    non-directory component, and the errors of a last component that is '.', '..' or the
    *    root (EEXIST, EBUSY, EINVAL, ...), come before EROFS;
    *  - creating a name (mkdir, mknod, open(O_CREAT), link's new name: filename_create) then looks
-   *    the name up: an existing one is EEXIST (and a missing one with a trailing '/' ENOENT) even
-   *    on a read-only mount; EROFS comes next, before EMLINK and link's EPERM for a directory;
+   *    the name up: a name too long is ENAMETOOLONG, an existing one EEXIST (and a missing one
+   *    with a trailing '/' ENOENT) even on a read-only mount; EROFS comes next, before EMLINK and
+   *    link's EPERM for a directory;
    *  - removing or renaming (unlink, rmdir, rename: mnt_want_write right after the parents'
    *    lookup) fails with EROFS before the last component is looked up: unlinking a missing name
-   *    of an existing directory is EROFS, not ENOENT.
+   *    of an existing directory is EROFS, not ENOENT, and so is unlinking a name too long
+   *    (ENAMETOOLONG comes from the file system's lookup; Linux 6.18 on a read-only tmpfs).
+   *    A too-long element before the last one fails the walk, ENAMETOOLONG on every call.
    */
   private refuseIfReadOnly(what: string): void {
     if (this.log.readOnly) throw fsErr('EROFS', `${what}: the file system is mounted read-only`);
@@ -355,9 +358,13 @@ export class FileSystem {
     }
   }
 
-  /** Parent directory (locked) of the last element of `path`, and that element; `ifRoot()` is thrown when path names the root (made only then: errors are costly). */
-  private async parentOf(path: string, cwd: FsFile | undefined, ifRoot: () => FsError): Promise<{ dp: Inode; name: string }> {
-    const p = await this.parentRef(path, cwd, ifRoot);
+  /**
+   * Parent directory (locked) of the last element of `path`, and that element; `ifRoot()` is
+   * thrown when path names the root (made only then: errors are costly). `checkLength` false
+   * leaves the element's ENAMETOOLONG to the caller (parentRef).
+   */
+  private async parentOf(path: string, cwd: FsFile | undefined, ifRoot: () => FsError, checkLength = true): Promise<{ dp: Inode; name: string }> {
+    const p = await this.parentRef(path, cwd, ifRoot, checkLength);
     await this.il.ilockOrRelease(p.dp);
     if (p.dp.nlink < 1) {
       await this.il.iunlockput(p.dp);
@@ -366,12 +373,20 @@ export class FileSystem {
     return p;
   }
 
-  /** parentOf with the directory referenced but not locked. */
-  private async parentRef(path: string, cwd: FsFile | undefined, ifRoot: () => FsError): Promise<{ dp: Inode; name: string }> {
+  /**
+   * parentOf with the directory referenced but not locked. The element's length is checked
+   * (ENAMETOOLONG) unless `checkLength` is false: Linux checks it in the last element's lookup
+   * (the file system's ->lookup), which a call creating a name makes before EROFS and unlink,
+   * rmdir and rename after it (refuseIfReadOnly); those check it themselves (refuseLongName).
+   */
+  private async parentRef(path: string, cwd: FsFile | undefined, ifRoot: () => FsError, checkLength = true): Promise<{ dp: Inode; name: string }> {
     const { ip, name } = await namex(this.il, path, true, cwd ? cwd.ip : null);
-    if (name === null) {
+    try {
+      if (name === null) throw ifRoot();
+      if (checkLength) refuseLongName(this.il, name);
+    } catch (e) {
       await this.il.iput(ip);
-      throw ifRoot();
+      throw e;
     }
     return { dp: ip, name };
   }
@@ -609,14 +624,14 @@ export class FileSystem {
   private async remove(path: string, dir: boolean, cwd?: FsFile): Promise<void> {
     const il = this.il;
     await this.tx(async () => {
-      const { dp, name } = await this.parentOf(path, cwd, () => fsErr(dir ? 'EBUSY' : 'EISDIR', `cannot remove '${path}'`));
+      const { dp, name } = await this.parentOf(path, cwd, () => fsErr(dir ? 'EBUSY' : 'EISDIR', `cannot remove '${path}'`), false);
       let ip: Inode | null = null;
       try {
         if (name === '.') throw fsErr('EINVAL', `cannot remove '.'`);
         if (name === '..') throw fsErr(dir ? 'ENOTEMPTY' : 'EISDIR', `cannot remove '..'`);
         // After the parent's lookup, before the name's (refuseIfReadOnly): a missing name is EROFS.
         this.refuseIfReadOnly(`${dir ? 'rmdir' : 'unlink'} '${path}'`);
-        const e = await dirlookup(il, dp, name);
+        const e = await dirlookup(il, dp, refuseLongName(il, name));
         if (!e) throw fsErr('ENOENT', `'${path}' not found`);
         if (e.inum === dp.inum) throw corrupt(`directory ${dp.inum}: entry '${name}' points to the directory itself`);
         ip = il.iget(e.inum);
@@ -696,9 +711,9 @@ export class FileSystem {
     };
     try {
       const busy = (path: string) => (): FsError => fsErr('EBUSY', `cannot rename '${path}'`);
-      const from = await this.parentRef(oldPath, cwd, busy(oldPath));
+      const from = await this.parentRef(oldPath, cwd, busy(oldPath), false);
       refs.push(from.dp);
-      const to = await this.parentRef(newPath, cwd, busy(newPath));
+      const to = await this.parentRef(newPath, cwd, busy(newPath), false);
       refs.push(to.dp);
       if (from.name === '.' || from.name === '..') throw busy(oldPath)();
       if (to.name === '.' || to.name === '..') throw busy(newPath)();
@@ -719,11 +734,11 @@ export class FileSystem {
       }
       if (odp.nlink < 1) throw removedWhileWaiting(oldPath);
       if (ndp.nlink < 1) throw removedWhileWaiting(newPath);
-      const oe = await dirlookup(il, odp, from.name);
+      const oe = await dirlookup(il, odp, refuseLongName(il, from.name));
       if (!oe) throw fsErr('ENOENT', `'${oldPath}' not found`);
       if (oe.inum === odp.inum) throw corrupt(`directory ${odp.inum}: entry '${from.name}' points to the directory itself`);
       if (aboveNew.has(oe.inum)) throw fsErr('EINVAL', `cannot move '${oldPath}' into itself ('${newPath}')`);
-      const ne = await dirlookup(il, ndp, to.name);
+      const ne = await dirlookup(il, ndp, refuseLongName(il, to.name));
       if (ne !== null) {
         if (ne.inum === ndp.inum) throw corrupt(`directory ${ndp.inum}: entry '${to.name}' points to the directory itself`);
         if (aboveOld.has(ne.inum)) throw fsErr('ENOTEMPTY', `'${newPath}' is not empty (it holds '${oldPath}')`);

@@ -53,12 +53,19 @@ export function dirOnly(path: string): boolean {
   return end > 0 && end < path.length;
 }
 
+/** `name`'s bytes; ENAMETOOLONG if it is longer than a directory entry holds. */
+export function refuseLongName(il: InodeLayer, name: string): Uint8Array {
+  const nb = nameBytes(name);
+  if (nb.length > il.g.dirsiz) throw fsErr('ENAMETOOLONG', `path element '${name}' longer than ${il.g.dirsiz} bytes`);
+  return nb;
+}
+
 /**
  * Resolve `path`. With parent=false returns the final inode (referenced, unlocked). With
  * parent=true returns the parent directory of the final element (referenced, unlocked) and the
- * element's name, or `null` name when the path has no final element (e.g. "/"). `viaEntry`: the
- * inode returned was reached through a directory entry (not the root or the starting directory
- * itself), so a link count of 0 means corruption.
+ * element's name (its length not checked: refuseLongName), or `null` name when the path has no
+ * final element (e.g. "/"). `viaEntry`: the inode returned was reached through a directory entry
+ * (not the root or the starting directory itself), so a link count of 0 means corruption.
  */
 export async function namex(il: InodeLayer, path: string, parent: boolean, cwd: Inode | null): Promise<{ ip: Inode; name: string | null; viaEntry: boolean }> {
   if (path.length === 0) throw fsErr('ENOENT', 'empty path');
@@ -70,10 +77,15 @@ export async function namex(il: InodeLayer, path: string, parent: boolean, cwd: 
     const e = skipelem(p);
     if (!e) break;
     p = e.rest;
-    const nb = nameBytes(e.name);
-    if (nb.length > il.g.dirsiz) {
+    const last = parent && p === '';
+    let nb: Uint8Array;
+    try {
+      // The last element of a parent walk is the caller's to check (refuseLongName), as Linux
+      // checks it in the final lookup, which unlink, rmdir and rename make after EROFS.
+      nb = last ? nameBytes(e.name) : refuseLongName(il, e.name);
+    } catch (err) {
       await il.iput(ip);
-      throw fsErr('ENAMETOOLONG', `path element '${e.name}' longer than ${il.g.dirsiz} bytes`);
+      throw err;
     }
     await il.ilockOrRelease(ip);
     if (viaEntry && ip.nlink < 1) {
@@ -96,7 +108,7 @@ export async function namex(il: InodeLayer, path: string, parent: boolean, cwd: 
         continue;
       }
     }
-    if (parent && p === '') {
+    if (last) {
       il.iunlock(ip);
       return { ip, name: e.name, viaEntry };
     }
