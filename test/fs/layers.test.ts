@@ -176,6 +176,32 @@ test('every errno path', async () => {
   await fs2.close(ip);
 });
 
+test('link reports the new name\'s errors before EPERM for a directory and EMLINK (Linux\'s do_linkat order)', async () => {
+  // Checked on Linux 6.18: filename_create(new) comes before vfs_link's EPERM and EMLINK.
+  const { fs } = await ramFs('large', 8 << 20);
+  await fs.mkdir('/d');
+  await fs.writeFile('/f', pattern(1, 1));
+  await fs.writeFile('/t', pattern(1, 2));
+  const t = await fs.open('/t', O_RDWR);
+  (t.ip as { nlink: number }).nlink = 32767;
+  for (const old of ['/d', '/t']) {
+    await expectCode(fs.link(old, '/f'), 'EEXIST');
+    await expectCode(fs.link(old, '/d'), 'EEXIST');
+    await expectCode(fs.link(old, '/nodir/x'), 'ENOENT');
+    await expectCode(fs.link(old, '/f/x'), 'ENOTDIR');
+    await expectCode(fs.link(old, '/x/'), 'ENOENT');
+    await expectCode(fs.link(old, '/' + 'x'.repeat(40)), 'ENAMETOOLONG');
+  }
+  await expectCode(fs.link('/d', '/x'), 'EPERM');
+  await expectCode(fs.link('/t', '/x'), 'EMLINK');
+  assert.equal(t.ip.nlink, 32767, 'the refused links left the count as it was');
+  (t.ip as { nlink: number }).nlink = 1;
+  await fs.close(t);
+  await fs.link('/f', '/x');
+  assert.equal((await fs.stat('/f')).nlink, 2);
+  await expectCode(fs.stat('/d/x'), 'ENOENT');
+});
+
 test('mount refuses bad superblocks with clear messages', async () => {
   const dev = new RamBlockDevice(2000 * 1024, 512);
   mkfs(dev, { variant: 'xv6', blocks: 2000 });

@@ -579,21 +579,33 @@ export class FileSystem {
     const il = this.il;
     await this.tx(async () => {
       const ip = await this.nameiLocked(oldPath, cwd);
-      if (this.readOnly) {
-        // Linux's order (refuseIfReadOnly): the old name's lookup, the new name's (its parent,
-        // then EEXIST), then EROFS, before EPERM/EMLINK; nothing is locked while it throws.
-        await il.iunlockput(ip);
-        const { dp, name } = await this.parentOf(newPath, cwd, () => fsErr('EEXIST', `'${newPath}' exists`));
+      if (this.readOnly || ip.type === T_DIR || ip.nlink >= NLINK_MAX) {
+        // A link that will fail: Linux's order (fs/namei.c do_linkat, checked on Linux 6.18),
+        // read-only mount or not: the old name's lookup (ENOENT, ENOTDIR, ENAMETOOLONG, above);
+        // then filename_create(new): its parent's lookup, the name's (ENAMETOOLONG, EEXIST, ENOENT
+        // for a trailing '/'), then EROFS (refuseIfReadOnly); then vfs_link: EPERM for a
+        // directory, EMLINK. Only a failing link looks the new name up twice. Nothing is locked
+        // while it throws.
+        il.iunlock(ip);
         try {
-          await this.refuseTakenName(dp, name, newPath);
-        } finally {
-          await il.iunlockput(dp);
+          const { dp, name } = await this.parentOf(newPath, cwd, () => fsErr('EEXIST', `'${newPath}' exists`));
+          try {
+            await this.refuseTakenName(dp, name, newPath);
+          } finally {
+            await il.iunlockput(dp);
+          }
+          this.refuseIfReadOnly(`link '${newPath}'`);
+          if (ip.type === T_DIR) throw fsErr('EPERM', `'${oldPath}' is a directory`);
+          await il.ilock(ip); // EMLINK, below (the count may have changed meanwhile)
+        } catch (e) {
+          await il.iput(ip);
+          throw e;
         }
-        this.refuseIfReadOnly(`link '${newPath}'`);
-      }
-      if (ip.type === T_DIR) {
-        await il.iunlockput(ip);
-        throw fsErr('EPERM', `'${oldPath}' is a directory`);
+        if (ip.nlink < 1) {
+          // Unlinked while it was not locked (Linux's vfs_link: ENOENT).
+          await il.iunlockput(ip);
+          throw fsErr('ENOENT', `'${oldPath}' was removed`);
+        }
       }
       if (ip.nlink >= NLINK_MAX) {
         await il.iunlockput(ip);
