@@ -407,7 +407,6 @@ function driftNotice(path: string, d: SystemDrift): string | null {
   if (d.stale.length > 0) {
     parts.push(`${d.stale.length} differing from the build (${d.stale.join(' ')}: the image's own copies run if this build's key signed them for the same interface, else exec refuses them)`);
   }
-  if (d.noConsole) parts.push('no /dev/console (init cannot make it: it cannot open the console, and the session ends)');
   if (parts.length === 0) return null;
   return `${path}: --read-only installs nothing, and the image's /bin is not the build's: programs ${parts.join('; ')}; boot once without --read-only (or use --membdev) to bring them up to date`;
 }
@@ -434,6 +433,11 @@ export async function prepareBootImage(disk: string | undefined, notice: (line: 
   if (o.readOnly) {
     // Nothing is written, so a damaged image is not refused (as cp out and inspect do not).
     const drift = await withImageFs(path, 'boot', (fs) => systemDrift(fs, programs), { readOnly: true });
+    if (drift.noConsole) {
+      // Booted, init could not open a console (nor make one): the session would end at once,
+      // exit status 1 and no word why.
+      throw new ImageError(`boot --read-only: ${path} has no console device /dev/console, which --read-only does not make, and without it init has no console and the session ends at once; boot once without --read-only to make it (or use --membdev, which makes it in memory)`);
+    }
     const line = driftNotice(path, drift);
     if (line !== null) notice(line);
     return { path, created: false, refreshed: [], drift };

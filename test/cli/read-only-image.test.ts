@@ -141,3 +141,29 @@ test('boot --read-only: an image the user may only read, with a pending log and 
   assert.equal(both.status, 1);
   assert.match(both.stderr, /'--read-only' cannot be used with option '--membdev'/);
 });
+
+test('boot --read-only refuses, writing nothing: without --disk when there is no default image (it creates none), and an image with no /dev/console (init would have no console)', async (t) => {
+  const d = tmpdirFor(t, 'redleaf-ro-refused-');
+  // The default image: .redleaf/rv6.img in the working directory ($REDLEAF_IMAGE empty), then $REDLEAF_IMAGE.
+  const noDefault = runCli(['boot', '--read-only'], { cwd: d, env: { REDLEAF_IMAGE: '' } });
+  assert.equal(noDefault.status, 1, noDefault.stdout + noDefault.stderr);
+  assert.match(noDefault.stderr, /boot --read-only: the default image .*\.redleaf\/rv6\.img does not exist, and --read-only creates nothing \(boot once without it to create the image\)/);
+  const named = npath.join(d, 'default.img');
+  const noNamed = runCli(['boot', '--read-only'], { cwd: d, env: { REDLEAF_IMAGE: named } });
+  assert.equal(noNamed.status, 1, noNamed.stdout + noNamed.stderr);
+  assert.match(noNamed.stderr, /the default image .*default\.img does not exist, and --read-only creates nothing/);
+  assert.deepEqual(nfs.readdirSync(d), [], 'no image (nor .redleaf) was made');
+
+  const img = npath.join(d, 'nocons.img');
+  await pendingImage(img, async (fs) => {
+    await installSystem(fs, builtPrograms());
+    await fs.unlink('/dev/console');
+  });
+  nfs.chmodSync(img, 0o444);
+  const before = digest(img);
+  const r = runCli(['boot', '--disk', img, '--read-only'], { unprivileged: true, input: 'exit 3\n' });
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /boot --read-only: .*nocons\.img has no console device \/dev\/console, which --read-only does not make.*boot once without --read-only to make it \(or use --membdev/);
+  assert.doesNotMatch(r.stderr, /init started/, 'refused before booting');
+  assert.equal(digest(img), before, 'the image is byte for byte as it was');
+});
