@@ -78,10 +78,12 @@ export interface DeviceWorkerData {
 /**
  * Int32 word indices of the bus-control buffer: bus mastering and the reset handshake (see
  * "Ownership" above), and the IOMMU's words (iommu.ts): the domain the device is attached to, and
- * the count of the DMA faults it refused and the last one's address, length, direction and domain.
+ * the count of the DMA faults it refused and the last one's address, length, direction and domain;
+ * and the DMA epoch, which the device advances at every DMA boundary (serviceBus), so that the
+ * kernel knows when a transfer it may have started before a free has ended (heap.ts guardDma).
  */
-export const BUS = { MASTER: 0, RESET_REQ: 1, RESET_ACK: 2, DOMAIN: 3, FAULTS: 4, FAULT_ADDR: 5, FAULT_LEN: 6, FAULT_WRITE: 7, FAULT_DOMAIN: 8 } as const;
-export const BUS_BYTES = 36;
+export const BUS = { MASTER: 0, RESET_REQ: 1, RESET_ACK: 2, DOMAIN: 3, FAULTS: 4, FAULT_ADDR: 5, FAULT_LEN: 6, FAULT_WRITE: 7, FAULT_DOMAIN: 8, EPOCH: 9 } as const;
+export const BUS_BYTES = 40;
 
 /**
  * Device side, at every DMA boundary: performs a requested function reset (`reset` must bring the
@@ -97,6 +99,7 @@ export const BUS_BYTES = 36;
  * Going on would fetch commands from, and post completions into, reclaimed memory.
  */
 export function serviceBus(bus: Int32Array, irq: Int32Array, reset: () => void): boolean {
+  Atomics.add(bus, BUS.EPOCH, 1);
   const req = Atomics.load(bus, BUS.RESET_REQ);
   if (req !== Atomics.load(bus, BUS.RESET_ACK)) {
     reset();

@@ -62,6 +62,8 @@ export interface DeviceHandle {
   detach(): DetachWait;
   /** Messages the model posts besides 'ready' (statistics, errors) reach here. */
   onMessage(handler: (msg: unknown) => void): void;
+  /** The device's DMA epoch (bus.ts BUS.EPOCH): it advances at every DMA boundary. */
+  dmaEpoch(): number;
   /** Set the sink of the DMA faults the device's IOMMU refuses (the kernel charges the driver). */
   onDmaFault(handler: ((fault: DmaFault) => void) | null): void;
 }
@@ -221,6 +223,7 @@ export function startDevice(opts: StartDeviceOptions): DeviceHandle {
     onMessage(h) {
       msgHandler = h;
     },
+    dmaEpoch: () => Atomics.load(bus, BUS.EPOCH),
     onDmaFault(h) {
       faultHandler = h;
       armFaults();

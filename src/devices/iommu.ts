@@ -26,6 +26,11 @@
  * against the domain it was doing it for, what it does after against the next one, so a transfer
  * of the old driver's is never charged to the new.
  *
+ * A check comes before its transfer, which may take a while (a file read into memory): memory
+ * the driver frees meanwhile must not go to another domain before the transfer ends. The heap
+ * holds back the blocks a device-driving domain frees until the device has passed two DMA
+ * boundaries (BUS.EPOCH, advanced by serviceBus) or was detached (heap.ts guardDma).
+ *
  * A refused transfer does not happen: the device model treats it as the address fault its
  * specification defines (an NVMe Data Transfer Error, a NIC descriptor refused in NIC_ERR) and the
  * IOMMU reports it to the kernel (BUS.FAULTS, FAULT_ADDR, FAULT_LEN, FAULT_WRITE and a notify on

@@ -193,6 +193,14 @@ export class ExchangeHeap {
   // Entrusted values (see entrust). The heir column is only read where flags has ENTRUSTED; it is
   // allocated at the first entrust, so a heap that never uses it pays nothing.
   private heirOf: Int32Array | null = null;
+
+  // DMA quarantine (guardDma): the epoch readers of domains driving devices, the guard of the free
+  // in progress (null: blocks go straight back), and the blocks held back.
+  private readonly dmaGuards = new Map<number, () => number>();
+  private freeGuard: (() => number) | null = null;
+  private readonly held: { cls: number; off: number; bytes: number; guard: () => number; epoch: number }[] = [];
+  /** The sum of the guards' epochs at the last walk of `held` (releaseAged). */
+  private heldWalkedAt = 0;
   private inheritance: Inheritance | null = null;
 
 
@@ -273,6 +281,7 @@ export class ExchangeHeap {
     if (this.nFreeSlots === 0 && this.highWater === this.maxSlots) {
       throw new HeapError('ENOSLOT', `exchange heap: all ${this.maxSlots} slots are in use`);
     }
+    if (this.held.length !== 0) this.releaseAged();
     const want = Math.max(bytes, align);
     let cls: number;
     let offset: number;
@@ -348,12 +357,74 @@ export class ExchangeHeap {
 
   /** Free `slot` and its children; deferred while borrowed. Bumps the generation (revokes). */
   free(slot: number): void {
+    if (this.dmaGuards.size === 0 || this.freeGuard !== null) return this.freeTree(slot);
+    // The outermost free of a tree: its blocks are held back if its owner drives a device.
+    this.freeGuard = this.dmaGuards.get(this.ownerOf(slot)) ?? null;
+    try {
+      this.freeTree(slot);
+    } finally {
+      this.freeGuard = null;
+    }
+  }
+
+  private freeTree(slot: number): void {
     if (this.borrows[slot]! > 0) {
       this.flags[slot] = PENDING_FREE;
       return;
     }
     if (this.hasChildren[this.type[slot]!] === 1) this.forEachChild(slot, (c) => this.free(c));
     this.freeBlock(slot);
+  }
+
+  // ---- DMA quarantine -------------------------------------------------------------------------
+
+  /**
+   * Domain `domain` drives a device whose DMA epoch (bus.ts BUS.EPOCH: advanced at every DMA
+   * boundary of the device) `epoch` reads. Until unguardDma, the memory blocks it frees are held
+   * back from reuse until that epoch has advanced by two: the IOMMU checks a transfer before it
+   * starts, so a transfer checked just before the free may still be copying into the block; two
+   * boundaries later it has ended, and every later transfer is checked against a free slot. (A
+   * real IOMMU's deferred flush holds freed I/O addresses the same way.) The slot itself is freed
+   * at once (handles revoked, accounting exact); only its bytes wait.
+   */
+  guardDma(domain: number, epoch: () => number): void {
+    this.dmaGuards.set(domain, epoch);
+  }
+
+  /** `domain`'s device does no DMA any more (detached, acknowledged): what it held back is free. */
+  unguardDma(domain: number): void {
+    const guard = this.dmaGuards.get(domain);
+    if (guard === undefined) return;
+    this.dmaGuards.delete(domain);
+    this.releaseHeld((g) => g === guard);
+  }
+
+  /** Blocks held back in DMA quarantine now (tests, monitors). */
+  get dmaHeld(): number {
+    return this.held.length;
+  }
+
+  /**
+   * Return the held blocks whose device passed two DMA boundaries since their free. The list is
+   * walked only when some device's epoch moved since the last walk (the sum of the epochs: a few
+   * loads, one a device), so allocations while devices are parked do not walk it again and again.
+   */
+  private releaseAged(): void {
+    let sum = 0;
+    for (const epoch of this.dmaGuards.values()) sum = (sum + epoch()) | 0;
+    if (sum === this.heldWalkedAt) return;
+    this.heldWalkedAt = sum;
+    this.releaseHeld((guard, epoch) => ((guard() - epoch) | 0) >= 2);
+  }
+
+  /** Return the held blocks `release` says may go (by their guard and the epoch at their free). */
+  private releaseHeld(release: (guard: () => number, epochAtFree: number) => boolean): void {
+    let kept = 0;
+    for (const h of this.held) {
+      if (release(h.guard, h.epoch)) this.returnBlock(h.cls, h.off, h.bytes);
+      else this.held[kept++] = h;
+    }
+    this.held.length = kept;
   }
 
   /**
@@ -363,18 +434,23 @@ export class ExchangeHeap {
   private freeBlock(slot: number): void {
     const bytes = this.len[slot]!;
     const cls = this.cls[slot]!;
-    if (cls >= 0) this.pushClass(cls, this.off[slot]!);
-    else {
-      const pages = Math.ceil(bytes / PAGE);
-      let list = this.bigFree.get(pages);
-      if (list === undefined) this.bigFree.set(pages, (list = []));
-      list.push(this.off[slot]!);
-    }
+    const guard = this.freeGuard;
+    if (guard === null) this.returnBlock(cls, this.off[slot]!, bytes);
+    else this.held.push({ cls, off: this.off[slot]!, bytes, guard, epoch: guard() });
     this.owner[slot] = FREE;
     this.parent[slot] = NO_PARENT;
     this.flags[slot] = 0;
     this.gen[slot] = (this.gen[slot]! + 1) >>> 0;
     this.freeSlots[this.nFreeSlots++] = slot;
+  }
+
+  /** A block back on its free list (its class's stack, or the large blocks of its page count). */
+  private returnBlock(cls: number, off: number, bytes: number): void {
+    if (cls >= 0) return this.pushClass(cls, off);
+    const pages = Math.ceil(bytes / PAGE);
+    let list = this.bigFree.get(pages);
+    if (list === undefined) this.bigFree.set(pages, (list = []));
+    list.push(off);
   }
 
   isLive(slot: number, gen: number): boolean {

@@ -540,6 +540,7 @@ export class Kernel {
     }
     dev.onDmaFault((f) => this.dmaFault(dev, f));
     dev.attach(d.id);
+    this.heap.guardDma(d.id, dev.dmaEpoch);
     this.deviceOf.set(d, dev);
   }
 
@@ -564,11 +565,14 @@ export class Kernel {
    */
   private reclaimAfterDetach(d: Domain, detached: DetachWait | null): void {
     const quiet = detached === null ? true : detached();
-    if (quiet === true) this.heap.reclaim(d.id);
-    else {
+    if (quiet === true) {
+      this.heap.unguardDma(d.id);
+      this.heap.reclaim(d.id);
+    } else {
       this.reclaiming.set(
         d,
         quiet.then(() => {
+          this.heap.unguardDma(d.id);
           this.heap.reclaim(d.id);
           this.reclaiming.delete(d);
         }),

@@ -30,6 +30,7 @@ function fakeDevice(log: string[], state: () => string, answer: () => true | Pro
     onIrq() {},
     onMessage() {},
     onDmaFault() {},
+    dmaEpoch: () => 0,
     async stop() {},
     attach() {
       log.push('attach');

@@ -169,3 +169,41 @@ test('memory lent to a call is readable by the device whether the loan is of a r
   heap.endBorrow(slot);
   assert.equal(iommu.allows(addr, 4096, false), false, 'the loan ended');
 });
+
+test('DMA quarantine: a block a device-driving domain frees is reused only once its device passed two DMA boundaries, or was detached; the slot is free at once', () => {
+  const { heap, kit } = heapAndKit();
+  let epoch = 0;
+  heap.guardDma(DRIVER, () => epoch);
+  const addr = (h: object): number => heap.off[kit.slotOf(h)]!;
+  const held = any(kit.allocBytes(DRIVER, 2048));
+  const at = addr(held);
+  const slot = kit.slotOf(held);
+  held.drop();
+  assert.equal(heap.owner[slot], FREE, 'the slot is freed at once');
+  assert.equal(heap.dmaHeld, 1);
+  epoch = 1; // one boundary: a transfer checked just before the free may still be copying
+  assert.notEqual(addr(kit.allocBytes(OTHER, 2048)), at, 'not reused after one boundary');
+  epoch = 2;
+  assert.equal(addr(kit.allocBytes(OTHER, 2048)), at, 'reused after two');
+  assert.equal(heap.dmaHeld, 0);
+
+  // A tree: a deque and its elements, freed with it, are all held back; detaching releases them.
+  const dq = any(kit.allocDeque(DRIVER, 4));
+  const elems = [any(kit.allocBytes(DRIVER, 2048)), any(kit.allocBytes(DRIVER, 2048))];
+  const elemAddrs = elems.map(addr);
+  for (const e of elems) dq.push(e);
+  dq.drop();
+  assert.equal(heap.dmaHeld, 3);
+  const others = [any(kit.allocBytes(OTHER, 2048)), any(kit.allocBytes(OTHER, 2048))].map(addr);
+  assert.ok(!others.some((a) => elemAddrs.includes(a)), 'no element\'s block was handed out');
+  heap.unguardDma(DRIVER);
+  assert.equal(heap.dmaHeld, 0, 'detached: nothing held');
+  const again = [any(kit.allocBytes(OTHER, 2048)), any(kit.allocBytes(OTHER, 2048))].map(addr);
+  assert.deepEqual(new Set(again), new Set(elemAddrs), 'the elements\' blocks come back');
+
+  // A domain that drives no device frees straight back.
+  const o = any(kit.allocBytes(OTHER, 2048));
+  const oAt = addr(o);
+  o.drop();
+  assert.equal(addr(kit.allocBytes(DRIVER, 2048)), oAt);
+});
