@@ -66,11 +66,17 @@ export async function dirlookup(il: InodeLayer, dp: Inode, name: string | Uint8A
   return found;
 }
 
+/** `name`'s bytes; ENAMETOOLONG if it is longer than a directory entry holds (path walks and checkName). */
+export function refuseLongName(il: InodeLayer, name: string): Uint8Array {
+  const nb = nameBytes(name);
+  if (nb.length > il.g.dirsiz) throw fsErr('ENAMETOOLONG', `name '${name}' longer than ${il.g.dirsiz} bytes`);
+  return nb;
+}
+
 /** Check a name for a directory entry; returns its bytes. */
 export function checkName(il: InodeLayer, name: string): Uint8Array {
-  const nb = nameBytes(name);
+  const nb = refuseLongName(il, name);
   if (nb.length === 0) throw fsErr('ENOENT', 'empty name');
-  if (nb.length > il.g.dirsiz) throw fsErr('ENAMETOOLONG', `name '${name}' longer than ${il.g.dirsiz} bytes`);
   if (nb.includes(0) || name.includes('/')) throw fsErr('EINVAL', `bad name '${name}'`);
   return nb;
 }

@@ -23,7 +23,7 @@ import type { DmaBytes } from '../../runtime/types.js';
 import { BlockAllocator } from './balloc.js';
 import { BufCache } from './bio.js';
 import { afterFailure, type Alloc, type BlockDevice } from './device.js';
-import { checkName, dirlink, dirlist, dirlookup, dirset, dirunlink, dirwalk, isdirempty, type DirEntry } from './dir.js';
+import { checkName, dirlink, dirlist, dirlookup, dirset, dirunlink, dirwalk, isdirempty, refuseLongName, type DirEntry } from './dir.js';
 import { asFsError, corrupt, fsErr, FsError } from './errors.js';
 import {
   decodeSuperblock, LARGE, LARGE_MAGIC, NLINK_MAX, ROOTINO, T_DEVICE, T_DIR, T_FILE, validateSuperblock, XV6, XV6_MAGIC, hex,
@@ -31,7 +31,7 @@ import {
 } from './format.js';
 import { bytesLength, Inode, InodeLayer, type Bytes, type Stat } from './inode.js';
 import { Log } from './log.js';
-import { dirOnly, namex, refuseLongName } from './path.js';
+import { dirOnly, namex } from './path.js';
 import { SleepLock } from './sync.js';
 
 export { FsError } from './errors.js';

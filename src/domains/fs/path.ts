@@ -17,7 +17,7 @@
  * walk visits each element of the path once, so it always terminates; references are released on
  * every error path.
  */
-import { dirlookup } from './dir.js';
+import { dirlookup, refuseLongName } from './dir.js';
 import { corrupt, fsErr } from './errors.js';
 import { nameBytes, ROOTINO, T_DIR } from './format.js';
 import type { Inode, InodeLayer } from './inode.js';
@@ -53,17 +53,10 @@ export function dirOnly(path: string): boolean {
   return end > 0 && end < path.length;
 }
 
-/** `name`'s bytes; ENAMETOOLONG if it is longer than a directory entry holds. */
-export function refuseLongName(il: InodeLayer, name: string): Uint8Array {
-  const nb = nameBytes(name);
-  if (nb.length > il.g.dirsiz) throw fsErr('ENAMETOOLONG', `path element '${name}' longer than ${il.g.dirsiz} bytes`);
-  return nb;
-}
-
 /**
  * Resolve `path`. With parent=false returns the final inode (referenced, unlocked). With
  * parent=true returns the parent directory of the final element (referenced, unlocked) and the
- * element's name (its length not checked: refuseLongName), or `null` name when the path has no
+ * element's name (its length not checked: refuseLongName, dir.ts), or `null` name when the path has no
  * final element (e.g. "/"). `viaEntry`: the inode returned was reached through a directory entry
  * (not the root or the starting directory itself), so a link count of 0 means corruption.
  */
