@@ -4,7 +4,8 @@
  *
  * Interrupt delivery: one Atomics.waitAsync per device on the interrupt word; when it fires the
  * pending bits are swapped out (Atomics.exchange) and passed to `onIrq`. The waiter is re-armed
- * after every delivery and dropped on stop, so a stopped device keeps no handle on the event loop.
+ * after every delivery and dropped on stop, so a stopped device keeps no handle on the event loop
+ * (watchWord, which the fault line below shares).
  *
  * Attach and detach (the function-reset handshake of bus.ts) are synchronous: the kernel calls
  * them from domain load and termination, which are synchronous. Detach requests the reset at once
@@ -96,10 +97,8 @@ export function startDevice(opts: StartDeviceOptions): DeviceHandle {
   let msgHandler: ((msg: unknown) => void) | null = null;
   let faultHandler: ((fault: DmaFault) => void) | null = null;
   let faultsSeen = 0;
-  let faultArmed = false;
   let stopped = false;
   let exited = false;
-  let armed = false;
   worker.once('exit', () => {
     exited = true;
     Atomics.notify(bus, BUS.RESET_ACK); // ends any wait for an acknowledgement that cannot come
@@ -147,57 +146,23 @@ export function startDevice(opts: StartDeviceOptions): DeviceHandle {
     check();
   });
 
-  const arm = (): void => {
-    if (stopped || armed || handler === null) return;
-    const pending = Atomics.exchange(irq, 0, 0);
-    if (pending !== 0) {
-      queueMicrotask(() => deliver(pending));
-      return;
-    }
-    const w = Atomics.waitAsync(irq, 0, 0);
-    if (!w.async) {
-      queueMicrotask(() => { armed = false; arm(); });
-      armed = true;
-      return;
-    }
-    armed = true;
-    void w.value.then(() => {
-      armed = false;
-      if (stopped) return;
-      const bits = Atomics.exchange(irq, 0, 0);
-      if (bits !== 0) deliver(bits);
-      else arm();
-    });
-  };
-  /** Deliver the faults counted since the last delivery (the last one's record), then re-arm. */
-  const armFaults = (): void => {
-    if (stopped || faultArmed || faultHandler === null) return;
+  /** The interrupt line: pending bits swapped out and handed to the handler; then wait while 0. */
+  const armIrq = watchWord(irq, 0, () => stopped, () => {
+    if (handler === null) return null;
+    const bits = Atomics.exchange(irq, 0, 0);
+    if (bits !== 0) handler(bits);
+    return 0;
+  });
+  /** The fault line: the last fault's record, once per change of the count; then wait while it stays. */
+  const armFaults = watchWord(bus, BUS.FAULTS, () => stopped, () => {
+    if (faultHandler === null) return null;
     const count = Atomics.load(bus, BUS.FAULTS);
     if (count !== faultsSeen) {
       faultsSeen = count;
-      const fault: DmaFault = { addr: Atomics.load(bus, BUS.FAULT_ADDR) >>> 0, len: Atomics.load(bus, BUS.FAULT_LEN) >>> 0, write: Atomics.load(bus, BUS.FAULT_WRITE) === 1, domain: Atomics.load(bus, BUS.FAULT_DOMAIN) };
-      queueMicrotask(() => {
-        faultHandler?.(fault);
-        armFaults();
-      });
-      return;
+      faultHandler({ addr: Atomics.load(bus, BUS.FAULT_ADDR) >>> 0, len: Atomics.load(bus, BUS.FAULT_LEN) >>> 0, write: Atomics.load(bus, BUS.FAULT_WRITE) === 1, domain: Atomics.load(bus, BUS.FAULT_DOMAIN) });
     }
-    const w = Atomics.waitAsync(bus, BUS.FAULTS, count);
-    faultArmed = true;
-    const again = (): void => {
-      faultArmed = false;
-      armFaults();
-    };
-    if (w.async) void w.value.then(again);
-    else queueMicrotask(again);
-  };
-  const deliver = (bits: number): void => {
-    try {
-      handler?.(bits);
-    } finally {
-      arm();
-    }
-  };
+    return count;
+  });
 
   const ready = new Promise<void>((resolve, reject) => {
     worker.once('error', reject);
@@ -218,7 +183,7 @@ export function startDevice(opts: StartDeviceOptions): DeviceHandle {
     ready,
     onIrq(h) {
       handler = h;
-      arm();
+      armIrq();
     },
     onMessage(h) {
       msgHandler = h;
@@ -248,5 +213,41 @@ export function startDevice(opts: StartDeviceOptions): DeviceHandle {
       exited = true;
       Atomics.notify(bus, BUS.RESET_ACK);
     },
+  };
+}
+
+/**
+ * The kernel's watch of one word of a device's shared memory (its interrupt line, its fault
+ * line): `visit` runs in a microtask after arm() and again after every change of `arr[index]` from
+ * the value it returned, one Atomics.waitAsync at a time; it delivers what it finds and returns
+ * the value to wait on, or null to stop watching (no handler: arm() starts again). Nothing runs
+ * once `stopped()` (stop notifies the word, so the pending wait settles and holds no handle on
+ * the event loop). A `visit` that throws is run again in a microtask, its error left to propagate.
+ * Returns arm(), which does nothing while a visit or a wait is pending.
+ */
+function watchWord(arr: Int32Array, index: number, stopped: () => boolean, visit: () => number | null): () => void {
+  let armed = false;
+  const run = (): void => {
+    armed = false;
+    if (stopped()) return;
+    let expect: number | null | undefined;
+    try {
+      expect = visit();
+    } finally {
+      if (expect === undefined) {
+        armed = true;
+        queueMicrotask(run);
+      } else if (expect !== null) {
+        armed = true;
+        const w = Atomics.waitAsync(arr, index, expect);
+        if (w.async) void w.value.then(run);
+        else queueMicrotask(run);
+      }
+    }
+  };
+  return () => {
+    if (armed) return;
+    armed = true;
+    queueMicrotask(run);
   };
 }
