@@ -48,10 +48,10 @@
  * driver's memory. The granule map costs 1/16 of physical memory (zero pages until written).
  */
 
-import { DMA_GRANULE_SHIFT, DMA_LARGE, DMA_PAGE_SHIFT, FREE_OWNER, NO_PARENT as IOMMU_ROOT, type IommuTables } from '../devices/iommu.js';
+import { DMA_GRANULE_SHIFT, DMA_LARGE, DMA_PAGE_SHIFT, FREE_OWNER, NO_PARENT, type IommuTables } from '../devices/iommu.js';
 
 export const FREE = FREE_OWNER;
-export const NO_PARENT = IOMMU_ROOT;
+export { NO_PARENT };
 /** Owner id of allocations the kernel itself holds (never a domain). */
 export const KERNEL_OWNER = 0;
 
@@ -180,6 +180,8 @@ export class ExchangeHeap {
   /** The IOMMU's page map and granule map (see the top of this file). */
   private readonly blockShift: Int8Array;
   private readonly slotAt: Int32Array;
+  /** What a device's IOMMU reads (startDevice's `iommu`): shared, written only by this heap. */
+  readonly iommuTables: IommuTables;
   private nFreeSlots = 0;
   /** Slots below this index have been used at least once. */
   highWater = 0;
@@ -238,6 +240,11 @@ export class ExchangeHeap {
     this.freeSlots = new Int32Array(n);
     this.blockShift = new Int8Array(new SharedArrayBuffer(physBytes >>> DMA_PAGE_SHIFT));
     this.slotAt = new Int32Array(new SharedArrayBuffer((physBytes >>> DMA_GRANULE_SHIFT) * 4));
+    const buf = (a: Int8Array | Int32Array | Uint32Array): SharedArrayBuffer => a.buffer as SharedArrayBuffer;
+    this.iommuTables = Object.freeze({
+      blockShift: buf(this.blockShift), slotAt: buf(this.slotAt), owner: buf(this.owner), parent: buf(this.parent),
+      off: buf(this.off), len: buf(this.len), borrows: buf(this.borrows),
+    });
     const nClasses = MAX_CLASS_SHIFT - MIN_CLASS_SHIFT + 1;
     this.classTops = new Int32Array(nClasses);
     for (let c = 0; c < nClasses; c++) {
@@ -250,18 +257,6 @@ export class ExchangeHeap {
   }
 
   /** What a device's IOMMU reads (startDevice's `iommu`): shared, written only by this heap. */
-  get iommuTables(): IommuTables {
-    return {
-      blockShift: this.blockShift.buffer as SharedArrayBuffer,
-      slotAt: this.slotAt.buffer as SharedArrayBuffer,
-      owner: this.owner.buffer as SharedArrayBuffer,
-      parent: this.parent.buffer as SharedArrayBuffer,
-      off: this.off.buffer as SharedArrayBuffer,
-      len: this.len.buffer as SharedArrayBuffer,
-      borrows: this.borrows.buffer as SharedArrayBuffer,
-    };
-  }
-
   // ---- types ----------------------------------------------------------------------------------
 
   registerType(name: string, kind: TypeKind, childOffsets: readonly number[] = []): TypeInfo {

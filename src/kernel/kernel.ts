@@ -532,7 +532,7 @@ export class Kernel {
    * reset it.
    */
   private attachDevice(d: Domain, dev: DeviceHandle): void {
-    if (dev.iommu?.slotAt !== this.heap.iommuTables.slotAt) {
+    if (dev.iommu !== this.heap.iommuTables) {
       throw new KernelError('EINVAL', `device ${dev.name} has no IOMMU over this kernel's memory, so its driver could have it reach any domain's: start it with iommu: kernel.heap.iommuTables`);
     }
     for (const [owner, other] of this.deviceOf) {
