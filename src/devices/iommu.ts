@@ -45,7 +45,7 @@
  * Without tables (a device model driven by a test, no kernel) every address inside physical
  * memory is allowed, as before the IOMMU.
  */
-import { BUS } from './bus.js';
+import { BUS, BUS_BYTES } from './bus.js';
 
 /** log2 of the IOMMU's page: blockShift has one entry per page. */
 export const DMA_PAGE_SHIFT = 12;
@@ -96,6 +96,19 @@ export interface Iommu {
 
 /** No IOMMU: every address inside physical memory is reachable, and nothing is ever refused. */
 export const NO_IOMMU: Iommu = Object.freeze({ allows: () => true, fault: () => {}, bind: () => {} });
+
+/**
+ * An IOMMU over `tables` bound to `domain`, on bus-control words of its own: what a device
+ * attached to that domain checks against after its reset, for code that drives the check without
+ * a device worker (the IOMMU's tests, probes/iommu-cost). Its `bus` shows the fault records.
+ */
+export function boundIommu(tables: IommuTables, domain: number): { iommu: Iommu; bus: Int32Array } {
+  const bus = new Int32Array(new SharedArrayBuffer(BUS_BYTES));
+  bus[BUS.DOMAIN] = domain;
+  const iommu = createIommu(tables, bus);
+  iommu.bind();
+  return { iommu, bus };
+}
 
 /** The IOMMU of a device whose bus-control words are `bus`; NO_IOMMU without tables. */
 export function createIommu(tables: IommuTables | undefined, bus: Int32Array): Iommu {

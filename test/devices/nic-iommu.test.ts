@@ -8,8 +8,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BAR0_BYTES, BUS, BUS_BYTES } from '../../src/devices/bus.js';
-import { createIommu } from '../../src/devices/iommu.js';
+import { BAR0_BYTES, BUS } from '../../src/devices/bus.js';
+import { boundIommu } from '../../src/devices/iommu.js';
 import { Loopback } from '../../src/devices/nic/backends.js';
 import { NicModel } from '../../src/devices/nic/model.js';
 import { R, rxBringUp, rxDesc, txDesc, udpFrame, writeRegs } from './nic-harness.js';
@@ -21,10 +21,7 @@ const RING = 8;
 
 function rig() {
   const { heap, kit } = heapAndKit({ physBytes: 4 << 20 });
-  const bus = new Int32Array(new SharedArrayBuffer(BUS_BYTES));
-  bus[BUS.DOMAIN] = DRIVER;
-  const iommu = createIommu(heap.iommuTables, bus);
-  iommu.bind();
+  const { iommu, bus } = boundIommu(heap.iommuTables, DRIVER);
   const bar0 = new Int32Array(new SharedArrayBuffer(BAR0_BYTES));
   const model = new NicModel({ phys: heap.phys, bar0, irq: new Int32Array(new SharedArrayBuffer(4)), queues: 1, mac: [2, 0, 0, 0, 0, 1], iommu }, () => {});
   const slots: number[] = [];

@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { BUS, BUS_BYTES } from '../../src/devices/bus.js';
-import { createIommu, NO_DOMAIN } from '../../src/devices/iommu.js';
+import { boundIommu, createIommu, NO_DOMAIN } from '../../src/devices/iommu.js';
 import { FREE, NO_PARENT, type ExchangeHeap } from '../../src/kernel/heap.js';
 import { any, heapAndKit } from './kit-helpers.js';
 
@@ -61,10 +61,7 @@ function expected(heap: ExchangeHeap, addr: number, len: number, write: boolean)
 
 function run(ops: Op[], probes: number[]): void {
   const { heap, kit } = heapAndKit({ physBytes: 16 << 20, maxSlots: 512 });
-  const bus = new Int32Array(new SharedArrayBuffer(BUS_BYTES));
-  const iommu = createIommu(heap.iommuTables, bus);
-  bus[BUS.DOMAIN] = DRIVER;
-  iommu.bind();
+  const { iommu } = boundIommu(heap.iommuTables, DRIVER);
   /** Live root handles, and which of them are deques (index into `roots`). */
   const roots: { h: any; owner: number; deque: boolean; lent: number }[] = [];
   for (const o of ops) {
@@ -140,10 +137,7 @@ test('the IOMMU of a device attached to no domain refuses everything, and before
 
 test('a fault record names the domain the device was bound to, the address, length and direction', () => {
   const { heap } = heapAndKit();
-  const bus = new Int32Array(new SharedArrayBuffer(BUS_BYTES));
-  bus[BUS.DOMAIN] = 7;
-  const iommu = createIommu(heap.iommuTables, bus);
-  iommu.bind();
+  const { iommu, bus } = boundIommu(heap.iommuTables, 7);
   bus[BUS.DOMAIN] = 8; // an attach requested since: not yet the device's domain
   iommu.fault(0x12340, 60, true);
   assert.deepEqual([bus[BUS.FAULTS], bus[BUS.FAULT_ADDR], bus[BUS.FAULT_LEN], bus[BUS.FAULT_WRITE], bus[BUS.FAULT_DOMAIN]], [1, 0x12340, 60, 1, 7]);
@@ -151,10 +145,7 @@ test('a fault record names the domain the device was bound to, the address, leng
 
 test('memory lent to a call is readable by the device whether the loan is of a root or of a value held in a struct field (a BlkReq\'s data), never writable', () => {
   const { heap, kit } = heapAndKit();
-  const bus = new Int32Array(new SharedArrayBuffer(BUS_BYTES));
-  bus[BUS.DOMAIN] = DRIVER;
-  const iommu = createIommu(heap.iommuTables, bus);
-  iommu.bind();
+  const { iommu } = boundIommu(heap.iommuTables, DRIVER);
   const req = any(kit.allocStruct(OTHER, 'BlkReq'));
   req.data = kit.allocBytes(OTHER, 4096);
   const data = req.data as object;

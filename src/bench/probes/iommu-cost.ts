@@ -11,8 +11,7 @@
  *   node dist/src/bench/probes/iommu-cost.js
  */
 import { performance } from 'node:perf_hooks';
-import { BUS, BUS_BYTES } from '../../devices/bus.js';
-import { createIommu, NO_IOMMU, type Iommu } from '../../devices/iommu.js';
+import { boundIommu, NO_IOMMU, type Iommu } from '../../devices/iommu.js';
 import { ExchangeHeap } from '../../kernel/heap.js';
 import { createHandleKit } from '../../kernel/rref.js';
 import { LAYOUTS } from '../../gen/idl.js';
@@ -26,10 +25,7 @@ const ROUNDS = 7;
 const heap = new ExchangeHeap({ physBytes: 64 << 20 });
 const kit = createHandleKit(heap, () => {});
 for (const l of LAYOUTS) kit.registerLayout(l);
-const bus = new Int32Array(new SharedArrayBuffer(BUS_BYTES));
-bus[BUS.DOMAIN] = DRIVER;
-const iommu = createIommu(heap.iommuTables, bus);
-iommu.bind();
+const { iommu } = boundIommu(heap.iommuTables, DRIVER);
 
 const addrOf = (h: object): number => heap.off[kit.slotOf(h)]!;
 const roots = Array.from({ length: BUFFERS }, () => addrOf(kit.allocBytes(DRIVER, 2048)));
