@@ -79,11 +79,17 @@ export interface DeviceWorkerData {
  * Int32 word indices of the bus-control buffer: bus mastering and the reset handshake (see
  * "Ownership" above), and the IOMMU's words (iommu.ts): the domain the device is attached to, and
  * the count of the DMA faults it refused and the last one's address, length, direction and domain;
- * and the DMA epoch, which the device advances at every DMA boundary (serviceBus), so that the
- * kernel knows when a transfer it may have started before a free has ended (heap.ts guardDma).
+ * and the DMA epoch, so that the kernel knows when a transfer the device may have started before
+ * a free has ended (heap.ts guardDma): odd while the device may be transferring, even while it is
+ * parked (waitWake adds 1 as it parks and 1 as it wakes), and 2 more at every DMA boundary
+ * (serviceBus). The host starts it at 1 (ACTIVE_EPOCH): a device is taken to be working until its
+ * thread first parks. The device writes it, never its driver (which has BAR0, not these words),
+ * so a driver cannot fake a parked device.
  */
 export const BUS = { MASTER: 0, RESET_REQ: 1, RESET_ACK: 2, DOMAIN: 3, FAULTS: 4, FAULT_ADDR: 5, FAULT_LEN: 6, FAULT_WRITE: 7, FAULT_DOMAIN: 8, EPOCH: 9 } as const;
 export const BUS_BYTES = 40;
+/** BUS.EPOCH as a device starts: odd, working (see BUS). */
+export const ACTIVE_EPOCH = 1;
 
 /**
  * Device side, at every DMA boundary: performs a requested function reset (`reset` must bring the
@@ -99,7 +105,7 @@ export const BUS_BYTES = 40;
  * Going on would fetch commands from, and post completions into, reclaimed memory.
  */
 export function serviceBus(bus: Int32Array, irq: Int32Array, reset: () => void): boolean {
-  Atomics.add(bus, BUS.EPOCH, 1);
+  Atomics.add(bus, BUS.EPOCH, 2);
   const req = Atomics.load(bus, BUS.RESET_REQ);
   if (req !== Atomics.load(bus, BUS.RESET_ACK)) {
     reset();
@@ -144,16 +150,20 @@ function wakeParked(bar0: Int32Array): void {
 }
 
 /**
- * Device side: returns when the WAKE word differs from `seen` or `timeoutMs` has passed, after
- * spinning `spins` times first (cheap for back-to-back batches). Returns the current WAKE value.
+ * Device side, between two passes of the device loop (no transfer in progress): returns when the
+ * WAKE word differs from `seen` or `timeoutMs` has passed, after spinning `spins` times first
+ * (cheap for back-to-back batches). Returns the current WAKE value. While it sleeps, PARKED reads
+ * 1 and BUS.EPOCH is even (the device is parked: DMA quiet until it wakes, see BUS).
  */
-export function waitWake(bar0: Int32Array, seen: number, spins: number, timeoutMs: number): number {
+export function waitWake(bar0: Int32Array, bus: Int32Array, seen: number, spins: number, timeoutMs: number): number {
   for (let i = 0; i < spins; i++) {
     const v = Atomics.load(bar0, WAKE_WORD);
     if (v !== seen) return v;
   }
+  Atomics.add(bus, BUS.EPOCH, 1);
   Atomics.store(bar0, PARKED_WORD, 1);
   Atomics.wait(bar0, WAKE_WORD, seen, timeoutMs);
   Atomics.store(bar0, PARKED_WORD, 0);
+  Atomics.add(bus, BUS.EPOCH, 1);
   return Atomics.load(bar0, WAKE_WORD);
 }

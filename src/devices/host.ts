@@ -25,7 +25,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { BAR0_BYTES, BUS, BUS_BYTES, WAKE_WORD, ringWake, type DeviceWorkerData } from './bus.js';
+import { ACTIVE_EPOCH, BAR0_BYTES, BUS, BUS_BYTES, WAKE_WORD, ringWake, type DeviceWorkerData } from './bus.js';
 import { NO_DOMAIN, type DmaFault, type IommuTables } from './iommu.js';
 
 /** How long detach blocks the kernel thread before it falls back to a promise. */
@@ -63,7 +63,7 @@ export interface DeviceHandle {
   detach(): DetachWait;
   /** Messages the model posts besides 'ready' (statistics, errors) reach here. */
   onMessage(handler: (msg: unknown) => void): void;
-  /** The device's DMA epoch (bus.ts BUS.EPOCH): it advances at every DMA boundary. */
+  /** The device's DMA epoch (bus.ts BUS.EPOCH): even while it is parked, 2 more at every DMA boundary. */
   dmaEpoch(): number;
   /** Set the sink of the DMA faults the device's IOMMU refuses (the kernel charges the driver). */
   onDmaFault(handler: ((fault: DmaFault) => void) | null): void;
@@ -91,6 +91,7 @@ export function startDevice(opts: StartDeviceOptions): DeviceHandle {
   const bus = new Int32Array(busBuf);
   Atomics.store(bus, BUS.MASTER, 1);
   Atomics.store(bus, BUS.DOMAIN, NO_DOMAIN);
+  Atomics.store(bus, BUS.EPOCH, ACTIVE_EPOCH);
   const data: DeviceWorkerData = { phys: opts.phys, bar0, irq: irqBuf, bus: busBuf, config: opts.config, ...(opts.iommu ? { iommu: opts.iommu } : {}) };
   const worker = new Worker(opts.workerUrl, { workerData: data, name: opts.name });
   let handler: ((bits: number) => void) | null = null;

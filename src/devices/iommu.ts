@@ -27,11 +27,10 @@
  * of the old driver's is never charged to the new.
  *
  * A check comes before its transfer, which may take a while (a file read into memory): memory
- * the driver frees meanwhile must not go to another domain before the transfer ends. The heap
- * holds back the blocks a device-driving domain frees until the device has passed two DMA
- * boundaries (BUS.EPOCH, advanced by serviceBus) or was detached (heap.ts guardDma). Memory the
- * driver moves to another domain in the middle of a transfer, which that domain frees, is not
- * held back: a window as long as one transfer that this design leaves open (README, IOMMU).
+ * freed meanwhile must not go to another domain before the transfer ends. The driver may free
+ * it, or move it to another domain that frees it. So while any device does DMA, the heap holds
+ * back every block freed, by anyone, until each device that was not parked at the free has
+ * passed two DMA boundaries, or parked, or was detached (BUS.EPOCH, heap.ts guardDma).
  *
  * A refused transfer does not happen: the device model treats it as the address fault its
  * specification defines (an NVMe Data Transfer Error, a NIC descriptor refused in NIC_ERR) and the

@@ -62,6 +62,27 @@ const MIN_CLASS_SHIFT = 6; // 64 B
 const MAX_CLASS_SHIFT = 20; // 1 MiB
 const PAGE = 4096;
 
+/** A device's DMA epoch as the kernel reads it (DeviceHandle.dmaEpoch; bus.ts BUS.EPOCH). */
+export type DmaEpoch = () => number;
+
+/** Blocks freed together, held back until the devices that were not parked then are past it. */
+interface HeldBatch {
+  /** cls, off, bytes of each block. */
+  readonly blocks: number[];
+  /** The devices not parked at the free, and their epochs then. */
+  readonly guards: DmaEpoch[];
+  readonly epochs: number[];
+}
+
+/**
+ * A device whose DMA epoch read `atFree` (odd: not parked) just after a free reads `now`: has
+ * every transfer it may have checked before the free ended? Yes once it parked (even) or passed
+ * two DMA boundaries (serviceBus adds 2; a park and a wake 1 each, so a nap counts as one).
+ */
+function pastTransfers(now: number, atFree: number): boolean {
+  return (now & 1) === 0 || ((now - atFree) | 0) >= 4;
+}
+
 export class HeapError extends Error {
   constructor(
     readonly code: 'ENOMEM' | 'ENOSLOT' | 'EINVAL',
@@ -196,11 +217,13 @@ export class ExchangeHeap {
   // allocated at the first entrust, so a heap that never uses it pays nothing.
   private heirOf: Int32Array | null = null;
 
-  // DMA quarantine (guardDma): the epoch readers of domains driving devices, the guard of the free
-  // in progress (null: blocks go straight back), and the blocks held back.
-  private readonly dmaGuards = new Map<number, () => number>();
-  private freeGuard: (() => number) | null = null;
-  private readonly held: { cls: number; off: number; bytes: number; guard: () => number; epoch: number }[] = [];
+  // DMA quarantine (guardDma): the DMA epochs of the devices domains drive (by domain, and as a
+  // list for the free path), the blocks of the free in progress (null: none is), and the batches
+  // held back.
+  private readonly dmaGuards = new Map<number, DmaEpoch>();
+  private guardList: DmaEpoch[] = [];
+  private freeing: number[] | null = null;
+  private readonly held: HeldBatch[] = [];
   /** The sum of the guards' epochs at the last walk of `held` (releaseAged). */
   private heldWalkedAt = 0;
   private inheritance: Inheritance | null = null;
@@ -352,14 +375,7 @@ export class ExchangeHeap {
 
   /** Free `slot` and its children; deferred while borrowed. Bumps the generation (revokes). */
   free(slot: number): void {
-    if (this.dmaGuards.size === 0 || this.freeGuard !== null) return this.freeTree(slot);
-    // The outermost free of a tree: its blocks are held back if its owner drives a device.
-    this.freeGuard = this.dmaGuards.get(this.ownerOf(slot)) ?? null;
-    try {
-      this.freeTree(slot);
-    } finally {
-      this.freeGuard = null;
-    }
+    this.quarantined(() => this.freeTree(slot));
   }
 
   private freeTree(slot: number): void {
@@ -374,72 +390,122 @@ export class ExchangeHeap {
   // ---- DMA quarantine -------------------------------------------------------------------------
 
   /**
-   * Domain `domain` drives a device whose DMA epoch (bus.ts BUS.EPOCH: advanced at every DMA
-   * boundary of the device) `epoch` reads. Until unguardDma, the memory blocks it frees are held
-   * back from reuse until that epoch has advanced by two: the IOMMU checks a transfer before it
-   * starts, so a transfer checked just before the free may still be copying into the block; two
-   * boundaries later it has ended, and every later transfer is checked against a free slot. (A
-   * real IOMMU's deferred flush holds freed I/O addresses the same way.) The slot itself is freed
-   * at once (handles revoked, accounting exact); only its bytes wait.
+   * Domain `domain` drives a device whose DMA epoch `epoch` reads (bus.ts BUS.EPOCH: odd while the
+   * device may be transferring, even while it is parked; 2 more at every DMA boundary). Until
+   * unguardDma, a block anyone frees while that device is not parked is held back from reuse
+   * until the device has passed two DMA boundaries since, or parked, or was detached. The IOMMU
+   * checks a transfer before it starts, so a transfer checked just before the free may still be
+   * copying into the block; after that it has ended, and every later transfer is checked against
+   * the free slot. Anyone's free, not only the driver's: a driver may hand a buffer its device is
+   * still filling to another domain, which frees it at once. (A real IOMMU's deferred flush
+   * holds freed I/O addresses the same way.) The slot itself is freed at once (handles revoked,
+   * accounting exact); only its bytes wait. Packet and block paths free nothing per request, so
+   * only frees off them (setup, the file system's metadata, a dead domain's memory) pay this.
    */
-  guardDma(domain: number, epoch: () => number): void {
+  guardDma(domain: number, epoch: DmaEpoch): void {
     this.dmaGuards.set(domain, epoch);
+    this.guardList = [...this.dmaGuards.values()];
   }
 
-  /** `domain`'s device does no DMA any more (detached, acknowledged): what it held back is free. */
+  /** `domain`'s device does no DMA any more (detached, acknowledged): nothing waits for it now. */
   unguardDma(domain: number): void {
     const guard = this.dmaGuards.get(domain);
     if (guard === undefined) return;
     this.dmaGuards.delete(domain);
-    this.releaseHeld((g) => g === guard);
+    this.guardList = [...this.dmaGuards.values()];
+    for (const b of this.held) {
+      const i = b.guards.indexOf(guard);
+      if (i >= 0) { b.guards.splice(i, 1); b.epochs.splice(i, 1); }
+    }
+    this.releaseHeld();
   }
 
   /** Blocks held back in DMA quarantine now (tests, monitors). */
   get dmaHeld(): number {
-    return this.held.length;
+    let n = 0;
+    for (const b of this.held) n += b.blocks.length / 3;
+    return n;
   }
 
   /**
-   * Return the held blocks whose device passed two DMA boundaries since their free. The list is
-   * walked only when some device's epoch moved since the last walk (the sum of the epochs: a few
-   * loads, one a device), so allocations while devices are parked do not walk it again and again.
+   * Run `work` (a free or a reclaim); the memory blocks it frees are quarantined together, if some
+   * device does DMA. A free inside another (a tree's values) joins the outer one's batch.
+   */
+  private quarantined<T>(work: () => T): T {
+    if (this.guardList.length === 0 || this.freeing !== null) return work();
+    const blocks: number[] = (this.freeing = []);
+    try {
+      return work();
+    } finally {
+      this.freeing = null;
+      if (blocks.length !== 0) this.quarantine(blocks);
+    }
+  }
+
+  /**
+   * The blocks (cls, off, bytes triples) of a free that just ended: held back as one batch, with
+   * the epochs of the devices not parked now, or returned at once if every device is parked. The
+   * epochs are read after the frees' owner stores (Atomics.store in freeBlock, a full fence): a
+   * device's boundary after this read is followed by checks that see the slots free.
+   */
+  private quarantine(blocks: number[]): void {
+    const guards: DmaEpoch[] = [];
+    const epochs: number[] = [];
+    for (const g of this.guardList) {
+      const e = g();
+      if ((e & 1) === 1) { guards.push(g); epochs.push(e); }
+    }
+    if (guards.length === 0) {
+      for (let i = 0; i < blocks.length; i += 3) this.returnBlock(blocks[i]!, blocks[i + 1]!, blocks[i + 2]!);
+      return;
+    }
+    this.held.push({ blocks, guards, epochs });
+  }
+
+  /**
+   * Return the held batches whose devices all passed two DMA boundaries since their free, or
+   * parked. The list is walked only when some device's epoch moved since the last walk (the sum
+   * of the epochs: a few loads, one a device), so allocations while devices run no boundary do
+   * not walk it again and again.
    */
   private releaseAged(): void {
     let sum = 0;
-    for (const epoch of this.dmaGuards.values()) sum = (sum + epoch()) | 0;
+    for (const g of this.guardList) sum = (sum + g()) | 0;
     if (sum === this.heldWalkedAt) return;
     this.heldWalkedAt = sum;
-    this.releaseHeld((guard, epoch) => ((guard() - epoch) | 0) >= 2);
+    this.releaseHeld();
   }
 
-  /** Return the held blocks `release` says may go (by their guard and the epoch at their free). */
-  private releaseHeld(release: (guard: () => number, epochAtFree: number) => boolean): void {
+  private releaseHeld(): void {
     let kept = 0;
-    for (const h of this.held) {
-      if (release(h.guard, h.epoch)) this.returnBlock(h.cls, h.off, h.bytes);
-      else this.held[kept++] = h;
+    for (const b of this.held) {
+      if (b.guards.every((g, i) => pastTransfers(g(), b.epochs[i]!))) {
+        for (let i = 0; i < b.blocks.length; i += 3) this.returnBlock(b.blocks[i]!, b.blocks[i + 1]!, b.blocks[i + 2]!);
+      } else {
+        this.held[kept++] = b;
+      }
     }
     this.held.length = kept;
   }
 
   /**
    * The slot and its memory back to the free lists (generation bumped): `slot` holds nothing any
-   * more (what it held was freed or detached), or it is a flat value.
+   * more (what it held was freed or detached), or it is a flat value. Inside a free while some
+   * device does DMA, the memory goes to that free's batch instead (quarantine).
    */
   private freeBlock(slot: number): void {
     const bytes = this.len[slot]!;
     const cls = this.cls[slot]!;
-    const guard = this.freeGuard;
-    if (guard === null) this.returnBlock(cls, this.off[slot]!, bytes);
-    else this.held.push({ cls, off: this.off[slot]!, bytes, guard, epoch: guard() });
-    this.owner[slot] = FREE;
+    const off = this.off[slot]!;
+    if (this.freeing === null) this.returnBlock(cls, off, bytes);
+    else this.freeing.push(cls, off, bytes);
+    Atomics.store(this.owner, slot, FREE);
     this.parent[slot] = NO_PARENT;
     this.flags[slot] = 0;
     this.gen[slot] = (this.gen[slot]! + 1) >>> 0;
     this.freeSlots[this.nFreeSlots++] = slot;
   }
 
-  /** A block back on its free list (its class's stack, or the large blocks of its page count). */
   private returnBlock(cls: number, off: number, bytes: number): void {
     if (cls >= 0) return this.pushClass(cls, off);
     const pages = Math.ceil(bytes / PAGE);
@@ -863,6 +929,10 @@ export class ExchangeHeap {
    * whatever (stale) owner it names.
    */
   reclaim(dead: number): number {
+    return this.quarantined(() => this.reclaimRoots(dead));
+  }
+
+  private reclaimRoots(dead: number): number {
     const hw = this.highWater; // no slot is allocated below, so this stays the table's end
     const owner = this.owner;
     const parent = this.parent;

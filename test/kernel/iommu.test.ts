@@ -12,7 +12,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { BUS, BUS_BYTES } from '../../src/devices/bus.js';
+import { ACTIVE_EPOCH, BUS, BUS_BYTES } from '../../src/devices/bus.js';
 import { boundIommu, createIommu, NO_DOMAIN } from '../../src/devices/iommu.js';
 import { FREE, NO_PARENT, type ExchangeHeap } from '../../src/kernel/heap.js';
 import { any, heapAndKit } from './kit-helpers.js';
@@ -161,9 +161,9 @@ test('memory lent to a call is readable by the device whether the loan is of a r
   assert.equal(iommu.allows(addr, 4096, false), false, 'the loan ended');
 });
 
-test('DMA quarantine: a block a device-driving domain frees is reused only once its device passed two DMA boundaries, or was detached; the slot is free at once', () => {
+test('DMA quarantine: a block freed while a device works is reused only once that device passed two DMA boundaries, or parked, or was detached; the slot is free at once', () => {
   const { heap, kit } = heapAndKit();
-  let epoch = 0;
+  let epoch = ACTIVE_EPOCH; // odd: the device may be transferring
   heap.guardDma(DRIVER, () => epoch);
   const addr = (h: object): number => heap.off[kit.slotOf(h)]!;
   const held = any(kit.allocBytes(DRIVER, 2048));
@@ -172,9 +172,9 @@ test('DMA quarantine: a block a device-driving domain frees is reused only once 
   held.drop();
   assert.equal(heap.owner[slot], FREE, 'the slot is freed at once');
   assert.equal(heap.dmaHeld, 1);
-  epoch = 1; // one boundary: a transfer checked just before the free may still be copying
+  epoch += 2; // one boundary: a transfer checked just before the free may still be copying
   assert.notEqual(addr(kit.allocBytes(OTHER, 2048)), at, 'not reused after one boundary');
-  epoch = 2;
+  epoch += 2;
   assert.equal(addr(kit.allocBytes(OTHER, 2048)), at, 'reused after two');
   assert.equal(heap.dmaHeld, 0);
 
@@ -192,9 +192,46 @@ test('DMA quarantine: a block a device-driving domain frees is reused only once 
   const again = [any(kit.allocBytes(OTHER, 2048)), any(kit.allocBytes(OTHER, 2048))].map(addr);
   assert.deepEqual(new Set(again), new Set(elemAddrs), 'the elements\' blocks come back');
 
-  // A domain that drives no device frees straight back.
+  // No device driven: a free goes straight back.
   const o = any(kit.allocBytes(OTHER, 2048));
   const oAt = addr(o);
   o.drop();
+  assert.equal(heap.dmaHeld, 0);
   assert.equal(addr(kit.allocBytes(DRIVER, 2048)), oAt);
+});
+
+test('DMA quarantine: a buffer the driver hands to another domain mid-transfer, which that domain frees, is held back too; a parked device holds nothing back', () => {
+  const { heap, kit } = heapAndKit();
+  let epoch = ACTIVE_EPOCH;
+  heap.guardDma(DRIVER, () => epoch);
+  const addr = (h: object): number => heap.off[kit.slotOf(h)]!;
+  // The driver's buffer, posted to its device (checked: the driver owns it), then moved away.
+  const { iommu } = boundIommu(heap.iommuTables, DRIVER);
+  const buf = any(kit.allocBytes(DRIVER, 2048));
+  const at = addr(buf);
+  assert.equal(iommu.allows(at, 2048, true), true, 'checked while the driver owns it');
+  const given = any(kit.moveTyped(buf, kit.bytesType, DRIVER, OTHER)!);
+  given.drop(); // the other domain frees it while the device may still be copying into it
+  assert.equal(heap.dmaHeld, 1, 'another domain\'s free is held back while the device works');
+  assert.notEqual(addr(kit.allocBytes(OTHER, 2048)), at, 'not reused mid-transfer');
+  assert.equal(iommu.allows(at, 2048, true), false, 'a transfer checked after the free is refused');
+
+  // The device parks (even epoch): every transfer it checked has ended, so nothing waits.
+  epoch += 1;
+  assert.equal(addr(kit.allocBytes(OTHER, 2048)), at, 'parked: reused at once');
+  const mine = any(kit.allocBytes(DRIVER, 2048));
+  const mineAt = addr(mine);
+  mine.drop();
+  assert.equal(heap.dmaHeld, 0, 'freed while the device is parked: not held');
+  assert.equal(addr(kit.allocBytes(OTHER, 2048)), mineAt);
+
+  // A dead domain's memory (reclaim) is held back like a free, while the device works.
+  epoch += 1; // awake again
+  const dying = any(kit.allocBytes(OTHER, 2048));
+  const dyingAt = addr(dying);
+  heap.reclaim(OTHER);
+  assert.ok(heap.dmaHeld >= 1, 'a reclaim\'s blocks are held back');
+  assert.notEqual(addr(kit.allocBytes(DRIVER, 2048)), dyingAt);
+  heap.unguardDma(DRIVER);
+  assert.equal(heap.dmaHeld, 0);
 });

@@ -99,7 +99,7 @@ for (;;) {
       Atomics.wait(bar0, WAKE_WORD, seen, NAP_MS);
       seen = Atomics.load(bar0, WAKE_WORD);
     } else {
-      seen = waitWake(bar0, seen, SPINS, parkMs);
+      seen = waitWake(bar0, bus, seen, SPINS, parkMs);
     }
   }
 }

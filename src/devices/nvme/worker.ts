@@ -1058,9 +1058,9 @@ for (;;) {
   }
   if (idleSince < 0) idleSince = performance.now();
   if (cqBlocked) {
-    waitWake(bar0, seen, 0, FULL_CQ_PARK_MS);
+    waitWake(bar0, bus, seen, 0, FULL_CQ_PARK_MS);
   } else if (!spinOnWake(seen, idleSince)) {
-    waitWake(bar0, seen, 0, IDLE_PARK_MS);
+    waitWake(bar0, bus, seen, 0, IDLE_PARK_MS);
     stats[STAT.wakeups]++;
     idleSince = -1;
   }
