@@ -26,7 +26,7 @@
 import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { ACTIVE_EPOCH, BAR0_BYTES, BUS, BUS_BYTES, WAKE_WORD, ringWake, type DeviceWorkerData } from './bus.js';
-import { NO_DOMAIN, type DmaFault, type IommuTables } from './iommu.js';
+import { NO_DOMAIN, NO_LOANS, type DmaFault, type IommuTables } from './iommu.js';
 
 /** How long detach blocks the kernel thread before it falls back to a promise. */
 const DETACH_SYNC_MS = 200;
@@ -49,10 +49,11 @@ export interface DeviceHandle {
   stop(): Promise<void>;
   /**
    * Prepare the device for a new driver, the domain `domain`: its IOMMU opened to that domain's
-   * memory, then a function reset with bus mastering enabled. Returns once the device
-   * acknowledged; throws if it did not within `timeoutMs` (default 2 s).
+   * memory and to what is lent to it (loan column `loans` of the IOMMU's tables; NO_LOANS: none),
+   * then a function reset with bus mastering enabled. Returns once the device acknowledged;
+   * throws if it did not within `timeoutMs` (default 2 s).
    */
-  attach(domain: number, timeoutMs?: number): void;
+  attach(domain: number, loans?: number, timeoutMs?: number): void;
   /**
    * Take the device from its driver: bus mastering off and a function reset, requested at once.
    * Returns the wait for the device's acknowledgement (no DMA in progress, none until the next
@@ -91,6 +92,7 @@ export function startDevice(opts: StartDeviceOptions): DeviceHandle {
   const bus = new Int32Array(busBuf);
   Atomics.store(bus, BUS.MASTER, 1);
   Atomics.store(bus, BUS.DOMAIN, NO_DOMAIN);
+  Atomics.store(bus, BUS.LOANS, NO_LOANS);
   Atomics.store(bus, BUS.EPOCH, ACTIVE_EPOCH);
   const data: DeviceWorkerData = { phys: opts.phys, bar0, irq: irqBuf, bus: busBuf, config: opts.config, ...(opts.iommu ? { iommu: opts.iommu } : {}) };
   const worker = new Worker(opts.workerUrl, { workerData: data, name: opts.name });
@@ -106,13 +108,15 @@ export function startDevice(opts: StartDeviceOptions): DeviceHandle {
   });
 
   /**
-   * Request a function reset with bus mastering `master`; returns the request number. The device
+   * Request a function reset with bus mastering `master`, for `domain` and its loan column
+   * `loans` (the IOMMU takes them up at the reset); returns the request number. The device
    * is woken even from a nap (ringWake notifies only a parked one): a reset is rare, and the
    * kernel waits for its acknowledgement.
    */
-  const requestReset = (master: 0 | 1, domain: number): number => {
+  const requestReset = (master: 0 | 1, domain: number, loans: number): number => {
     Atomics.store(bus, BUS.MASTER, master);
     Atomics.store(bus, BUS.DOMAIN, domain);
+    Atomics.store(bus, BUS.LOANS, loans);
     const req = (Atomics.add(bus, BUS.RESET_REQ, 1) + 1) | 0;
     ringWake(bar0i);
     Atomics.notify(bar0i, WAKE_WORD);
@@ -194,14 +198,14 @@ export function startDevice(opts: StartDeviceOptions): DeviceHandle {
       faultHandler = h;
       armFaults();
     },
-    attach(domain, timeoutMs = ATTACH_TIMEOUT_MS) {
+    attach(domain, loans = NO_LOANS, timeoutMs = ATTACH_TIMEOUT_MS) {
       if (stopped || exited) throw new Error(`device ${opts.name} is stopped`);
-      if (!waitAck(requestReset(1, domain), timeoutMs)) {
+      if (!waitAck(requestReset(1, domain, loans), timeoutMs)) {
         throw new Error(`device ${opts.name} did not acknowledge its reset within ${timeoutMs} ms`);
       }
     },
     detach() {
-      const req = requestReset(0, NO_DOMAIN);
+      const req = requestReset(0, NO_DOMAIN, NO_LOANS);
       return () => (waitAck(req, DETACH_SYNC_MS) ? true : ackLater(req));
     },
     async stop() {

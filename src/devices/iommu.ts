@@ -3,9 +3,8 @@
  * every transfer (ring, descriptor buffer, queue, PRP list and data segment), before it touches
  * a byte. RedLeaf has none: there a driver can point its device anywhere in memory. Here a device
  * attached to a driver domain may write only memory that domain owns, and read only memory it
- * owns or that is lent (Borrow<>) to a call in progress (a driver writes a caller's borrowed
- * buffer to disk; the slot table counts loans, not borrowers, so any call's loan counts); anything
- * else is a DMA fault.
+ * owns or that is lent (Borrow<>) to a call into that domain in progress (a driver writes a
+ * caller's borrowed buffer to disk); anything else is a DMA fault.
  *
  * The translation tables are the exchange heap's own (src/kernel/heap.ts keeps them), shared
  * read-only with the device as an OS shares page tables with its IOMMU:
@@ -16,15 +15,19 @@
  *    at every one of its pages), 0 for none. Entries are written at allocation and never cleared:
  *    a lookup checks the slot's current offset and length, so a stale entry (its slot freed or
  *    moved elsewhere) matches nothing, as blocks never overlap;
- *  - the slot table's owner, parent, offset, length and borrow columns: the owner of a value is
- *    that of its root (a deque's elements belong to whoever owns the deque, whatever their own
- *    column says), found by following parent links; a value is lent when it or one holding it
- *    (up to its root) is: a loan counts per slot, and a struct field's value can be lent alone.
- * The attached domain is BUS.DOMAIN (bus.ts), which the kernel writes before it requests the
- * function reset of an attach (the new instance) or a detach (none). The IOMMU takes it up when the
- * device performs that reset (bind), not before: what the device did up to the reset is checked
- * against the domain it was doing it for, what it does after against the next one, so a transfer
- * of the old driver's is never charged to the new.
+ *  - the slot table's owner, parent, offset and length columns: the owner of a value is that of
+ *    its root (a deque's elements belong to whoever owns the deque, whatever their own column
+ *    says), found by following parent links;
+ *  - loan columns (LOAN_COLUMNS of them, a count per slot each): the kernel gives each driver it
+ *    attaches a column of its own, and counts there every loan of a value to a call into that
+ *    driver. A value is lent to the driver when it or one holding it (up to its root) is: a loan
+ *    counts per slot, and a struct field's value can be lent alone. A loan to any other domain
+ *    lends the device nothing (the slot table's borrow column counts those too).
+ * The attached domain is BUS.DOMAIN and its loan column BUS.LOANS (bus.ts), which the kernel
+ * writes before it requests the function reset of an attach (the new instance) or a detach
+ * (none). The IOMMU takes them up when the device performs that reset (bind), not before: what
+ * the device did up to the reset is checked against the domain it was doing it for, what it does
+ * after against the next one, so a transfer of the old driver's is never charged to the new.
  *
  * A check comes before its transfer, which may take a while (a file read into memory): memory
  * freed meanwhile must not go to another domain before the transfer ends. The driver may free
@@ -57,6 +60,10 @@ export const FREE_OWNER = -1;
 export const NO_PARENT = -1;
 /** BUS.DOMAIN of a device attached to no domain: nothing is reachable. */
 export const NO_DOMAIN = -2;
+/** Loan columns the tables have: drivers attached at once (with loans still out to dead ones). */
+export const LOAN_COLUMNS = 8;
+/** BUS.LOANS of a device whose domain is lent nothing it may read (a host-linked driver's, none). */
+export const NO_LOANS = -1;
 /**
  * How many parent links a lookup follows to a root before it refuses. Values nest through struct
  * fields and deques a few levels deep; a chain this long is not one a driver posts to its device.
@@ -71,7 +78,8 @@ export interface IommuTables {
   readonly parent: SharedArrayBuffer;
   readonly off: SharedArrayBuffer;
   readonly len: SharedArrayBuffer;
-  readonly borrows: SharedArrayBuffer;
+  /** LOAN_COLUMNS Int32 columns of the slot table: loans to the driver given that column. */
+  readonly loans: readonly SharedArrayBuffer[];
 }
 
 /** What the kernel learns of a DMA fault (DeviceHandle.onDmaFault). */
@@ -89,7 +97,7 @@ export interface Iommu {
   allows(addr: number, len: number, write: boolean): boolean;
   /** Report a refused transfer to the kernel (the transfer itself must not happen). */
   fault(addr: number, len: number, write: boolean): void;
-  /** At a function reset of the device bus (serviceBus): take up the domain the kernel attached. */
+  /** At a function reset of the device bus (serviceBus): take up the domain (and loan column) the kernel attached. */
   bind(): void;
 }
 
@@ -97,13 +105,14 @@ export interface Iommu {
 export const NO_IOMMU: Iommu = Object.freeze({ allows: () => true, fault: () => {}, bind: () => {} });
 
 /**
- * An IOMMU over `tables` bound to `domain`, on bus-control words of its own: what a device
+ * An IOMMU over `tables` bound to `domain` (and loan column `loans`), on bus-control words of its own: what a device
  * attached to that domain checks against after its reset, for code that drives the check without
  * a device worker (the IOMMU's tests, probes/iommu-cost). Its `bus` shows the fault records.
  */
-export function boundIommu(tables: IommuTables, domain: number): { iommu: Iommu; bus: Int32Array } {
+export function boundIommu(tables: IommuTables, domain: number, loans = NO_LOANS): { iommu: Iommu; bus: Int32Array } {
   const bus = new Int32Array(new SharedArrayBuffer(BUS_BYTES));
   bus[BUS.DOMAIN] = domain;
+  bus[BUS.LOANS] = loans;
   const iommu = createIommu(tables, bus);
   iommu.bind();
   return { iommu, bus };
@@ -113,6 +122,8 @@ export function boundIommu(tables: IommuTables, domain: number): { iommu: Iommu;
 export function createIommu(tables: IommuTables | undefined, bus: Int32Array): Iommu {
   if (tables === undefined) return NO_IOMMU;
   let domain = NO_DOMAIN;
+  /** The attached driver's loan column; null: it is lent nothing. */
+  let lent: Int32Array | null = null;
   const fault = (addr: number, len: number, write: boolean): void => {
     Atomics.store(bus, BUS.FAULT_ADDR, addr | 0);
     Atomics.store(bus, BUS.FAULT_LEN, len | 0);
@@ -127,7 +138,7 @@ export function createIommu(tables: IommuTables | undefined, bus: Int32Array): I
   const parent = new Int32Array(tables.parent);
   const off = new Uint32Array(tables.off);
   const size = new Uint32Array(tables.len);
-  const borrows = new Int32Array(tables.borrows);
+  const loanColumns = tables.loans.map((b) => new Int32Array(b));
   const pages = blockShift.length;
   return {
     allows(addr, len, write) {
@@ -147,17 +158,18 @@ export function createIommu(tables: IommuTables | undefined, bus: Int32Array): I
         root = parent[root]!;
       }
       if (owner[root] === domain) return true;
-      if (write) return false;
-      // Lent: the loan of a value lends what it holds, and a value held in a struct field (a
-      // BlkReq's data) can be lent by itself: any loan on the way from the slot to its root counts.
+      if (write || lent === null) return false;
+      // Lent to the driver: the loan of a value lends what it holds, and a value held in a struct
+      // field (a BlkReq's data) can be lent by itself: any loan on the way to its root counts.
       for (let s = slot; ; s = parent[s]!) {
-        if (borrows[s]! > 0) return true;
+        if (lent[s]! > 0) return true;
         if (s === root) return false;
       }
     },
     fault,
     bind() {
       domain = Atomics.load(bus, BUS.DOMAIN);
+      lent = loanColumns[Atomics.load(bus, BUS.LOANS)] ?? null;
     },
   };
 }

@@ -98,6 +98,12 @@ export class Domain {
   readonly irqs = new Set<() => void>();
   /** Deadline checks: the domain panics when one synchronous run exceeds this. */
   deadlineMs: number;
+  /**
+   * The IOMMU loan column of the device this instance drives (src/devices/iommu.ts), where the
+   * loans of calls into it are counted; -1 (NO_LOANS) if it drives none. Set before its first
+   * call and never changed, so a loan ends in the column it began in, even after its death.
+   */
+  loanColumn = -1;
 
   constructor(
     readonly id: number,

@@ -48,7 +48,7 @@
  * driver's memory. The granule map costs 1/16 of physical memory (zero pages until written).
  */
 
-import { DMA_GRANULE_SHIFT, DMA_LARGE, DMA_PAGE_SHIFT, FREE_OWNER, NO_PARENT, type IommuTables } from '../devices/iommu.js';
+import { DMA_GRANULE_SHIFT, DMA_LARGE, DMA_PAGE_SHIFT, FREE_OWNER, LOAN_COLUMNS, NO_LOANS, NO_PARENT, type IommuTables } from '../devices/iommu.js';
 
 export const FREE = FREE_OWNER;
 export { NO_PARENT };
@@ -201,6 +201,13 @@ export class ExchangeHeap {
   /** The IOMMU's page map and granule map (see the top of this file). */
   private readonly blockShift: Int8Array;
   private readonly slotAt: Int32Array;
+  /**
+   * The IOMMU's loan columns (iommu.ts): per column, per slot, the loans of that slot to calls
+   * into the driver the kernel gave the column; and per column, its loans in all (a column is
+   * given to a new driver only once those of the last are over).
+   */
+  private readonly loanColumns: Int32Array[];
+  private readonly loansOut = new Int32Array(LOAN_COLUMNS);
   /** What a device's IOMMU reads (startDevice's `iommu`): shared, written only by this heap. */
   readonly iommuTables: IommuTables;
   private nFreeSlots = 0;
@@ -263,10 +270,11 @@ export class ExchangeHeap {
     this.freeSlots = new Int32Array(n);
     this.blockShift = new Int8Array(new SharedArrayBuffer(physBytes >>> DMA_PAGE_SHIFT));
     this.slotAt = new Int32Array(new SharedArrayBuffer((physBytes >>> DMA_GRANULE_SHIFT) * 4));
+    this.loanColumns = Array.from({ length: LOAN_COLUMNS }, () => new Int32Array(shared()));
     const buf = (a: Int8Array | Int32Array | Uint32Array): SharedArrayBuffer => a.buffer as SharedArrayBuffer;
     this.iommuTables = Object.freeze({
       blockShift: buf(this.blockShift), slotAt: buf(this.slotAt), owner: buf(this.owner), parent: buf(this.parent),
-      off: buf(this.off), len: buf(this.len), borrows: buf(this.borrows),
+      off: buf(this.off), len: buf(this.len), loans: Object.freeze(this.loanColumns.map(buf)),
     });
     const nClasses = MAX_CLASS_SHIFT - MIN_CLASS_SHIFT + 1;
     this.classTops = new Int32Array(nClasses);
@@ -662,13 +670,30 @@ export class ExchangeHeap {
     return this.gen[child]!;
   }
 
-  beginBorrow(slot: number): void {
+  /**
+   * `slot` is lent to a call; into a driver given IOMMU loan column `loans` (NO_LOANS: into any
+   * other domain), whose device may then read it. endBorrow takes the same column.
+   */
+  beginBorrow(slot: number, loans = NO_LOANS): void {
     this.borrows[slot] = this.borrows[slot]! + 1;
+    if (loans !== NO_LOANS) {
+      this.loanColumns[loans]![slot]!++;
+      this.loansOut[loans]!++;
+    }
   }
 
-  endBorrow(slot: number): void {
+  endBorrow(slot: number, loans = NO_LOANS): void {
+    if (loans !== NO_LOANS) {
+      this.loanColumns[loans]![slot]!--;
+      this.loansOut[loans]!--;
+    }
     this.borrows[slot] = this.borrows[slot]! - 1;
     if (this.borrows[slot] === 0 && this.flags[slot] === PENDING_FREE) this.free(slot);
+  }
+
+  /** How many loans to calls into the driver given loan column `loans` are in progress. */
+  loansIn(loans: number): number {
+    return this.loansOut[loans]!;
   }
 
   /**

@@ -42,7 +42,7 @@ import { FINGERPRINT, LAYOUTS, PROXIES, SIGNATURES, VIA_PROXIES } from '../gen/i
 import { dequeFieldsOf, routeRefusal, type RouteHook, type RouteRecord, type RouteTable } from './routes.js';
 import { TICK_BUDGET, checkExport, instantiateDomain, type DeadlineHooks } from './isolation.js';
 import type { DetachWait, DeviceHandle } from '../devices/host.js';
-import type { DmaFault } from '../devices/iommu.js';
+import { LOAN_COLUMNS, NO_LOANS, type DmaFault } from '../devices/iommu.js';
 import { ringWake, WAKE_WORD } from '../devices/bus.js';
 import type { ResourceLimits } from 'node:worker_threads';
 import { WorkerDomain, checkWorkerPlacement, type WorkerHost } from './worker-tier.js';
@@ -152,6 +152,8 @@ export class Kernel {
   private readonly crashAt = new Map<Domain, number>();
   /** Live driver domains and the device each drives (attach at load, detach at termination). */
   private readonly deviceOf = new Map<Domain, DeviceHandle>();
+  /** Per IOMMU loan column, the driver instance it was given to, until its device is released. */
+  private readonly loanColumnUser: (Domain | null)[] = new Array<Domain | null>(LOAN_COLUMNS).fill(null);
   private readonly proxyLinks = new WeakMap<object, Link>();
   private readonly trusted: KeyObject[];
   private readonly defaultDeadlineMs: number;
@@ -538,10 +540,29 @@ export class Kernel {
     for (const [owner, other] of this.deviceOf) {
       if (other === dev) throw new KernelError('EBUSY', `device ${dev.name} is driven by live domain ${owner.name}`);
     }
+    const column = this.freeLoanColumn(dev);
     dev.onDmaFault((f) => this.dmaFault(dev, f));
-    dev.attach(d.id);
+    dev.attach(d.id, column);
+    d.loanColumn = column;
+    this.loanColumnUser[column] = d;
     this.heap.guardDma(d.id, dev.dmaEpoch);
     this.deviceOf.set(d, dev);
+  }
+
+  /**
+   * An IOMMU loan column for a driver of `dev`: one no driver holds (they hold theirs until their
+   * device acknowledged its detach) and with no loan left in it from the last (a call into a dead
+   * driver still lending).
+   */
+  private freeLoanColumn(dev: DeviceHandle): number {
+    for (let c = 0; c < LOAN_COLUMNS; c++) if (this.loanColumnUser[c] === null && this.heap.loansIn(c) === 0) return c;
+    throw new KernelError('EBUSY', `device ${dev.name}: all ${LOAN_COLUMNS} IOMMU loan columns are held by drivers or by loans still out to dead ones; stop a driver, or wait for its callers' loans to end`);
+  }
+
+  /** Terminated driver `d`'s device acknowledged its detach: it does no DMA, reads no loan column. */
+  private deviceReleased(d: Domain): void {
+    this.heap.unguardDma(d.id);
+    if (d.loanColumn !== NO_LOANS && this.loanColumnUser[d.loanColumn] === d) this.loanColumnUser[d.loanColumn] = null;
   }
 
   /**
@@ -554,7 +575,7 @@ export class Kernel {
     const d = this.liveById.get(f.domain);
     if (d === undefined || this.deviceOf.get(d) !== dev) return;
     const what = `${f.write ? 'write' : 'read'} ${f.len} bytes at physical address 0x${f.addr.toString(16)}`;
-    const whose = f.write ? `memory domain ${d.name} does not own` : `memory domain ${d.name} does not own and no call has borrowed`;
+    const whose = f.write ? `memory domain ${d.name} does not own` : `memory domain ${d.name} does not own and no call into it has borrowed`;
     this.fault(d, 'panic', new KernelError('EDMA', `DMA fault (EDMA): device ${dev.name} refused to ${what}: ${whose}`));
   }
 
@@ -566,13 +587,13 @@ export class Kernel {
   private reclaimAfterDetach(d: Domain, detached: DetachWait | null): void {
     const quiet = detached === null ? true : detached();
     if (quiet === true) {
-      this.heap.unguardDma(d.id);
+      this.deviceReleased(d);
       this.heap.reclaim(d.id);
     } else {
       this.reclaiming.set(
         d,
         quiet.then(() => {
-          this.heap.unguardDma(d.id);
+          this.deviceReleased(d);
           this.heap.reclaim(d.id);
           this.reclaiming.delete(d);
         }),

@@ -998,12 +998,13 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       if (!(h as { valid: boolean }).valid || !mayLend) {
         return callerFault(link, method, `argument ${index}: a revoked or foreign RRef cannot be lent`);
       }
-      heap.beginBorrow(s);
+      // Counted in the callee's IOMMU loan column too, if it drives a device: its device may read it.
+      heap.beginBorrow(s, link.callee.loanColumn);
       return kit.mint(s, link.callee.id, true);
     },
-    unborrow(_link, h) {
+    unborrow(link, h) {
       kit.revoke(h);
-      heap.endBorrow(kit.slotOf(h));
+      heap.endBorrow(kit.slotOf(h), link.callee.loanColumn);
     },
     retMove(link, h, typeId, method) {
       let moved: object | null;

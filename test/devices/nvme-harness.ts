@@ -28,6 +28,8 @@ export interface RigMemory {
   heap: DmaAllocator;
   /** The domain the controller is attached to (its IOMMU's), when there is one. */
   owner?: number;
+  /** The IOMMU loan column that domain was given (loans to it the controller may read). */
+  loans?: number;
 }
 
 export interface Rig {
@@ -46,7 +48,7 @@ export async function startRig(
 ): Promise<Rig> {
   const { phys, heap } = memory;
   const dev = await startNvme({ phys, backend, ...extra, ...(memory.iommu ? { iommu: memory.iommu } : {}) });
-  if (memory.owner !== undefined) dev.attach(memory.owner);
+  if (memory.owner !== undefined) dev.attach(memory.owner, memory.loans);
   const irqSeen = { bits: 0, count: new Array<number>(32).fill(0) };
   dev.onIrq((bits) => {
     irqSeen.bits |= bits;

@@ -1,8 +1,9 @@
 /**
  * The NVMe controller behind its IOMMU (src/devices/iommu.ts), over a real exchange heap, driven
  * by hand as domain DRIVER's driver would: a Read into memory of another domain gets Data Transfer
- * Error and not a byte lands there; a Write from it too, unless the memory is lent to a call in
- * progress (a driver writes a caller's borrowed buffer); a PRP list in foreign memory is refused;
+ * Error and not a byte lands there; a Write from it too, unless the memory is lent to a call into
+ * the driver in progress (a driver writes a caller's borrowed buffer; a loan to another domain
+ * does not count); a PRP list in foreign memory is refused;
  * queue memory the driver freed after creating its queues stops the controller (Controller Fatal
  * Status) before it fetches a command from it. Every refusal reaches the kernel's side as a DMA
  * fault naming the address, the length, the direction and the domain the controller serves.
@@ -18,6 +19,8 @@ import { heapAndKit } from '../kernel/kit-helpers.js';
 
 const DRIVER = 1;
 const OTHER = 2;
+/** The IOMMU loan column DRIVER was given. */
+const LOANS = 0;
 
 /** A rig over an exchange heap, the controller attached to DRIVER; `other` allocates OTHER's memory. */
 async function iommuRig(extra: Parameters<typeof startRig>[1] = {}): Promise<{ rig: Rig; other: (bytes: number) => FakeDma; slotOf: (d: FakeDma) => number; faults: DmaFault[]; heap: ReturnType<typeof heapAndKit>['heap'] }> {
@@ -28,7 +31,7 @@ async function iommuRig(extra: Parameters<typeof startRig>[1] = {}): Promise<{ r
     slots.set(heap.off[slot]!, slot);
     return new FakeDma(heap.phys, heap.off[slot]!, bytes);
   };
-  const rig = await startRig({ kind: 'ram', bytes: 1 << 20 }, extra, { phys: heap.phys, iommu: heap.iommuTables, heap: { alloc: allocAs(DRIVER) }, owner: DRIVER });
+  const rig = await startRig({ kind: 'ram', bytes: 1 << 20 }, extra, { phys: heap.phys, iommu: heap.iommuTables, heap: { alloc: allocAs(DRIVER) }, owner: DRIVER, loans: LOANS });
   const faults: DmaFault[] = [];
   rig.dev.onDmaFault((f) => faults.push(f));
   return { rig, other: allocAs(OTHER), slotOf: (d) => slots.get(d.addr)!, faults, heap };
@@ -63,7 +66,7 @@ test('IOMMU: a Read lands in the driver\'s memory only; into another domain\'s i
   }
 });
 
-test('IOMMU: a Write reads another domain\'s memory only while it is lent to a call; a PRP list there is refused', async () => {
+test('IOMMU: a Write reads another domain\'s memory only while it is lent to a call into the driver; a PRP list there is refused', async () => {
   const { rig, other, slotOf, faults, heap } = await iommuRig();
   try {
     const q = await createPair(await enableAdmin(rig), 1, 8);
@@ -73,9 +76,13 @@ test('IOMMU: a Write reads another domain\'s memory only while it is lent to a c
     await until(() => faults.length === 1, 'the fault report');
     assert.deepEqual(faults[0], { addr: foreign.addr, len: 4096, write: false, domain: DRIVER });
 
-    heap.beginBorrow(slotOf(foreign));
-    assert.equal((await q.run(rw(1, 0, 8, foreign.addr))).sc, SC.SUCCESS, 'lent: the Write reads it');
+    heap.beginBorrow(slotOf(foreign)); // lent to a call into a domain that drives no device
+    assert.equal((await q.run(rw(1, 0, 8, foreign.addr))).sc, SC.DATA_TRANSFER_ERROR, 'lent to another domain: refused');
+    await until(() => faults.length === 2, 'the second fault report');
+    heap.beginBorrow(slotOf(foreign), LOANS);
+    assert.equal((await q.run(rw(1, 0, 8, foreign.addr))).sc, SC.SUCCESS, 'lent to the driver: the Write reads it');
     assert.equal((await q.run(rw(2, 0, 8, foreign.addr))).sc, SC.DATA_TRANSFER_ERROR, 'lent, it is still not written');
+    heap.endBorrow(slotOf(foreign), LOANS);
     heap.endBorrow(slotOf(foreign));
     const back = rig.heap.alloc(4096);
     assert.equal((await q.run(rw(2, 0, 8, back.addr))).sc, SC.SUCCESS);

@@ -6,11 +6,13 @@
  * once when the wait answers true, later when it gives a promise (a device slow to answer), never
  * before. A fake device stands in for a model and records what the kernel asked of it, and when.
  * A device without an IOMMU over the kernel's own memory is refused before it is attached.
+ * Each driver gets an IOMMU loan column of its own, reused only once that driver is gone and no
+ * loan to it is left.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DeviceHandle } from '../../src/devices/host.js';
-import type { IommuTables } from '../../src/devices/iommu.js';
+import { LOAN_COLUMNS, type IommuTables } from '../../src/devices/iommu.js';
 import { Kernel } from '../../src/kernel/kernel.js';
 import { DOM_C, FAULTY, recorder, rpcFails, turn } from './helpers.js';
 
@@ -105,4 +107,30 @@ test('a device without an IOMMU over the kernel\'s memory is refused: its driver
   }
   assert.deepEqual(log, [], 'the device was never attached');
   assert.equal(kernel.get('fa')?.live ?? false, false);
+});
+
+test('each driver gets an IOMMU loan column of its own; a ninth is refused (EBUSY); a column is reused only once its driver\'s device acknowledged its detach and no loan to it is left', async () => {
+  const kernel = new Kernel({ physBytes: 16 << 20, log: () => {} });
+  kernels.push(kernel);
+  kernel.load(DOM_C);
+  const columns = new Map<string, number>();
+  const load = (name: string): void => {
+    const dev = fakeDevice([], () => '', () => true, kernel.heap.iommuTables);
+    kernel.load(FAULTY, { name, imports: ['dom_c', { object: recorder().object }], device: { ...dev, attach: (_domain: number, loans?: number) => void columns.set(name, loans!) } });
+  };
+  for (let i = 0; i < LOAN_COLUMNS; i++) load(`fa${i}`);
+  assert.deepEqual(new Set(columns.values()), new Set(Array.from({ length: LOAN_COLUMNS }, (_, c) => c)), 'eight drivers, eight columns');
+  assert.equal(kernel.get('fa3')!.loanColumn, columns.get('fa3'));
+  assert.throws(() => load('fa8'), (e: unknown) => (e as { code?: string }).code === 'EBUSY' && /IOMMU loan columns/.test((e as Error).message));
+
+  // fa3 dies with a loan still out to it (a call that lent it a buffer has not ended yet).
+  const column = columns.get('fa3')!;
+  const buf = kernel.kit.allocBytes(0, 64);
+  const slot = kernel.kit.slotOf(buf);
+  kernel.heap.beginBorrow(slot, column);
+  await rpcFails(() => kernel.bind<any>('fa3').panic('driver bug'), 'panic');
+  assert.throws(() => load('fa8'), (e: unknown) => (e as { code?: string }).code === 'EBUSY', 'its column still counts a loan to the dead driver');
+  kernel.heap.endBorrow(slot, column);
+  load('fa8');
+  assert.equal(columns.get('fa8'), column, 'the loan ended: the column goes to the next driver');
 });

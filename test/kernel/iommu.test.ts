@@ -6,20 +6,23 @@
  * addresses. Its answers must equal a linear search of the slot table: an access is allowed only
  * inside one live allocation, for writes only when the attached domain owns its root (a deque's
  * element by the deque's owner, whatever its own owner column says), for reads also when the value
- * or one holding it (up to its root) is lent. Stale map entries (slots freed, blocks reused by another size or owner) must match
+ * or one holding it (up to its root) is lent to the attached domain (a loan to another domain
+ * lends the device nothing). Stale map entries (slots freed, blocks reused by another size or owner) must match
  * nothing.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ACTIVE_EPOCH, BUS, BUS_BYTES } from '../../src/devices/bus.js';
-import { boundIommu, createIommu, NO_DOMAIN } from '../../src/devices/iommu.js';
+import { boundIommu, createIommu, LOAN_COLUMNS, NO_DOMAIN, NO_LOANS } from '../../src/devices/iommu.js';
 import { FREE, NO_PARENT, type ExchangeHeap } from '../../src/kernel/heap.js';
 import { any, heapAndKit } from './kit-helpers.js';
 
 /** The domain the device is attached to; the other owner values belong to someone else. */
 const DRIVER = 1;
 const OTHER = 2;
+/** The IOMMU loan column the driver was given. */
+const COLUMN = 3;
 const SIZES = [8, 60, 64, 100, 2048, 4000, 4096, 5000, 70_000, (1 << 20) + 5000];
 
 type Op =
@@ -29,7 +32,7 @@ type Op =
   | { op: 'push'; i: number; j: number }
   | { op: 'pop'; j: number }
   | { op: 'drop'; i: number }
-  | { op: 'lend'; i: number }
+  | { op: 'lend'; i: number; to: number }
   | { op: 'unlend'; i: number };
 
 const owner = fc.constantFrom(DRIVER, OTHER);
@@ -42,18 +45,18 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ op: fc.constant('push' as const), i: idx, j: idx }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('pop' as const), j: idx }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('drop' as const), i: idx }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('lend' as const), i: idx }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('lend' as const), i: idx, to: owner }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('unlend' as const), i: idx }) },
 );
 
 /** The reference: a linear search of the slot table for the one live allocation holding the range. */
-function expected(heap: ExchangeHeap, addr: number, len: number, write: boolean): boolean {
+function expected(heap: ExchangeHeap, loansToDriver: Map<number, number>, addr: number, len: number, write: boolean): boolean {
   for (let s = 0; s < heap.highWater; s++) {
     if (heap.owner[s] === FREE) continue;
     const o = heap.off[s]!;
     if (addr < o || addr + len > o + heap.len[s]!) continue;
-    let lent = heap.borrows[s]! > 0;
-    for (let p = s; heap.parent[p] !== NO_PARENT; p = heap.parent[p]!) lent ||= heap.borrows[heap.parent[p]!]! > 0;
+    let lent = loansToDriver.get(s)! > 0;
+    for (let p = s; heap.parent[p] !== NO_PARENT; p = heap.parent[p]!) lent ||= loansToDriver.get(heap.parent[p]!)! > 0;
     return heap.ownerOf(s) === DRIVER || (!write && lent);
   }
   return false;
@@ -61,16 +64,19 @@ function expected(heap: ExchangeHeap, addr: number, len: number, write: boolean)
 
 function run(ops: Op[], probes: number[]): void {
   const { heap, kit } = heapAndKit({ physBytes: 16 << 20, maxSlots: 512 });
-  const { iommu } = boundIommu(heap.iommuTables, DRIVER);
-  /** Live root handles, and which of them are deques (index into `roots`). */
-  const roots: { h: any; owner: number; deque: boolean; lent: number }[] = [];
+  const { iommu } = boundIommu(heap.iommuTables, DRIVER, COLUMN);
+  /** Live root handles, and which of them are deques (index into `roots`); its loans, by column. */
+  const roots: { h: any; owner: number; deque: boolean; lent: number[] }[] = [];
+  /** The reference's count of loans to the driver, per slot. */
+  const loansToDriver = new Map<number, number>();
+  const columnOf = (to: number): number => (to === DRIVER ? COLUMN : NO_LOANS);
   for (const o of ops) {
     const r = roots.length > 0 ? roots[('i' in o ? o.i : 'j' in o ? o.j : 0) % roots.length] : undefined;
     switch (o.op) {
-      case 'alloc': roots.push({ h: any(kit.allocBytes(o.owner, o.size)), owner: o.owner, deque: false, lent: 0 }); break;
-      case 'deque': roots.push({ h: any(kit.allocDeque(o.owner, 4)), owner: o.owner, deque: true, lent: 0 }); break;
+      case 'alloc': roots.push({ h: any(kit.allocBytes(o.owner, o.size)), owner: o.owner, deque: false, lent: [] }); break;
+      case 'deque': roots.push({ h: any(kit.allocDeque(o.owner, 4)), owner: o.owner, deque: true, lent: [] }); break;
       case 'move':
-        if (r && r.lent === 0) {
+        if (r && r.lent.length === 0) {
           const moved = kit.moveTyped(r.h, r.deque ? kit.dequeType : kit.bytesType, r.owner, o.to);
           assert.ok(moved, 'a move of a live root');
           r.h = any(moved);
@@ -79,23 +85,37 @@ function run(ops: Op[], probes: number[]): void {
         break;
       case 'push': {
         const d = roots[o.j % Math.max(1, roots.length)];
-        if (r && d && d.deque && !r.deque && d !== r && d.owner === r.owner && r.lent === 0 && d.lent === 0 && d.h.length < 4) {
+        if (r && d && d.deque && !r.deque && d !== r && d.owner === r.owner && r.lent.length === 0 && d.lent.length === 0 && d.h.length < 4) {
           d.h.push(r.h);
           roots.splice(roots.indexOf(r), 1);
         }
         break;
       }
       case 'pop':
-        if (r && r.deque && r.lent === 0 && r.h.length > 0) roots.push({ h: r.h.pop(), owner: r.owner, deque: false, lent: 0 });
+        if (r && r.deque && r.lent.length === 0 && r.h.length > 0) roots.push({ h: r.h.pop(), owner: r.owner, deque: false, lent: [] });
         break;
       case 'drop':
-        if (r && r.lent === 0) {
+        if (r && r.lent.length === 0) {
           r.h.drop();
           roots.splice(roots.indexOf(r), 1);
         }
         break;
-      case 'lend': if (r) { heap.beginBorrow(kit.slotOf(r.h)); r.lent++; } break;
-      case 'unlend': if (r && r.lent > 0) { heap.endBorrow(kit.slotOf(r.h)); r.lent--; } break;
+      case 'lend':
+        if (r) {
+          const s = kit.slotOf(r.h);
+          heap.beginBorrow(s, columnOf(o.to));
+          r.lent.push(o.to);
+          if (o.to === DRIVER) loansToDriver.set(s, (loansToDriver.get(s) ?? 0) + 1);
+        }
+        break;
+      case 'unlend':
+        if (r && r.lent.length > 0) {
+          const s = kit.slotOf(r.h);
+          const to = r.lent.pop()!;
+          heap.endBorrow(s, columnOf(to));
+          if (to === DRIVER) loansToDriver.set(s, loansToDriver.get(s)! - 1);
+        }
+        break;
     }
   }
   const addrs = [...probes];
@@ -109,11 +129,12 @@ function run(ops: Op[], probes: number[]): void {
     if (a < 0) continue;
     for (const len of [1, 8, 64]) {
       for (const write of [true, false]) {
-        assert.equal(iommu.allows(a, len, write), expected(heap, a, len, write), `${write ? 'write' : 'read'} of ${len} at ${a}`);
+        assert.equal(iommu.allows(a, len, write), expected(heap, loansToDriver, a, len, write), `${write ? 'write' : 'read'} of ${len} at ${a}`);
       }
     }
   }
-  for (const r of roots) while (r.lent-- > 0) heap.endBorrow(kit.slotOf(r.h));
+  for (const r of roots) for (const to of r.lent) heap.endBorrow(kit.slotOf(r.h), columnOf(to));
+  for (let c = 0; c < LOAN_COLUMNS; c++) assert.equal(heap.loansIn(c), 0, `column ${c}: every loan ended`);
 }
 
 test('the IOMMU allows exactly what a linear search of the slot table allows, through allocations, frees, moves, deques and loans', () => {
@@ -143,9 +164,9 @@ test('a fault record names the domain the device was bound to, the address, leng
   assert.deepEqual([bus[BUS.FAULTS], bus[BUS.FAULT_ADDR], bus[BUS.FAULT_LEN], bus[BUS.FAULT_WRITE], bus[BUS.FAULT_DOMAIN]], [1, 0x12340, 60, 1, 7]);
 });
 
-test('memory lent to a call is readable by the device whether the loan is of a root or of a value held in a struct field (a BlkReq\'s data), never writable', () => {
+test('memory lent to a call into the driver is readable by its device whether the loan is of a root or of a value held in a struct field (a BlkReq\'s data), never writable; a loan to another domain lends it nothing', () => {
   const { heap, kit } = heapAndKit();
-  const { iommu } = boundIommu(heap.iommuTables, DRIVER);
+  const { iommu } = boundIommu(heap.iommuTables, DRIVER, COLUMN);
   const req = any(kit.allocStruct(OTHER, 'BlkReq'));
   req.data = kit.allocBytes(OTHER, 4096);
   const data = req.data as object;
@@ -153,12 +174,19 @@ test('memory lent to a call is readable by the device whether the loan is of a r
   assert.notEqual(heap.parent[slot], NO_PARENT, 'the buffer is a field of the request');
   const addr = heap.off[slot]!;
   assert.equal(iommu.allows(addr, 4096, false), false, 'not lent: refused');
-  heap.beginBorrow(slot); // as the proxy lends a Borrow<> argument: the slot of the handle passed
-  assert.equal(iommu.allows(addr, 4096, false), true, 'lent: the device may read it');
+  heap.beginBorrow(slot); // lent to a call into a domain that drives no device (or another one)
+  heap.beginBorrow(slot, COLUMN - 1);
+  assert.equal(iommu.allows(addr, 4096, false), false, 'lent to others: refused');
+  heap.beginBorrow(slot, COLUMN); // as the proxy lends a Borrow<> argument to the driver: the slot of the handle passed
+  assert.equal(iommu.allows(addr, 4096, false), true, 'lent to the driver: the device may read it');
   assert.equal(iommu.allows(addr, 4096, true), false, 'lent: never written');
   assert.equal(iommu.allows(heap.off[kit.slotOf(req)]!, 8, false), false, 'the request around it was not lent');
+  assert.equal(heap.loansIn(COLUMN), 1);
+  heap.endBorrow(slot, COLUMN);
+  assert.equal(iommu.allows(addr, 4096, false), false, 'the loan to the driver ended');
+  assert.equal(heap.loansIn(COLUMN), 0);
+  heap.endBorrow(slot, COLUMN - 1);
   heap.endBorrow(slot);
-  assert.equal(iommu.allows(addr, 4096, false), false, 'the loan ended');
 });
 
 test('DMA quarantine: a block freed while a device works is reused only once that device passed two DMA boundaries, or parked, or was detached; the slot is free at once', () => {
