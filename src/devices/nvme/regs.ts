@@ -29,6 +29,12 @@ export const REG = {
   ACQ_HI: 0x34 / 4,
 } as const;
 
+/** CSTS bits: ready, controller fatal status, shutdown status (SHST, 2 bits) and its "complete" value. */
+export const CSTS_RDY = 1 << 0;
+export const CSTS_CFS = 1 << 1;
+export const CSTS_SHST_MASK = 3 << 2;
+export const CSTS_SHST_COMPLETE = 2 << 2;
+
 /** Doorbells start at 0x1000; with DSTRD = 0 each is one word: SQyTDBL then CQyHDBL. */
 export const DOORBELL_WORD = 0x1000 / 4;
 export const sqTailDoorbell = (qid: number): number => DOORBELL_WORD + 2 * qid;

@@ -44,7 +44,7 @@ import { WAKE_WORD, raiseIrq, serviceBus, waitWake, type DeviceWorkerData } from
 import { createIommu } from '../iommu.js';
 import { loadFileIo, mappingAllowed } from './fileio.js';
 import {
-  ADMIN, CAP_TO, FAIL_ENABLES_WORD, FID_NUMBER_OF_QUEUES, ID_NS_NSATTR, MAX_IO_QUEUES, MDTS, MQES, NSATTR_WRITE_PROTECTED, NVM, PAGE, REG, SC,
+  ADMIN, CAP_TO, CSTS_CFS, CSTS_RDY, CSTS_SHST_COMPLETE, CSTS_SHST_MASK, FAIL_ENABLES_WORD, FID_NUMBER_OF_QUEUES, ID_NS_NSATTR, MAX_IO_QUEUES, MDTS, MQES, NSATTR_WRITE_PROTECTED, NVM, PAGE, REG, SC,
   STAT_NAMES, STATS_WORD, VERSION_1_4, cqHeadDoorbell, sqTailDoorbell,
   type NvmeConfig, type NvmeStatName,
 } from './regs.js';
@@ -385,13 +385,13 @@ function enable(): void {
   const css = (cc >>> 4) & 0x7;
   if (Atomics.load(bar0, FAIL_ENABLES_WORD) > 0) {
     Atomics.sub(bar0, FAIL_ENABLES_WORD, 1);
-    Atomics.store(bar0, REG.CSTS, 0b10); // injected: broken during bring-up
+    Atomics.store(bar0, REG.CSTS, CSTS_CFS); // injected: broken during bring-up
     return;
   }
   if (asqs < 2 || acqs < 2 || asqs > MQES + 1 || acqs > MQES + 1 || mps !== 0 || css !== 0 ||
       !pageRangeOk(asq, asqs * 64, false) || !pageRangeOk(acq, acqs * 16, true)) {
     // A bring-up the controller cannot honour: controller fatal status, never ready.
-    Atomics.store(bar0, REG.CSTS, 0b10);
+    Atomics.store(bar0, REG.CSTS, CSTS_CFS);
     return;
   }
   resetQueues();
@@ -400,7 +400,7 @@ function enable(): void {
   enabled = true;
   // A bring-up follows: admin commands back to back, worth polling for (see spinOnWake).
   spinPays = true;
-  Atomics.store(bar0, REG.CSTS, 1);
+  Atomics.store(bar0, REG.CSTS, CSTS_RDY);
 }
 
 function checkControl(): void {
@@ -412,10 +412,10 @@ function checkControl(): void {
     else controllerReset();
   }
   const csts = Atomics.load(bar0, REG.CSTS);
-  if (((cc >>> 14) & 3) !== 0 && ((csts >>> 2) & 3) !== 2) {
+  if (((cc >>> 14) & 3) !== 0 && (csts & CSTS_SHST_MASK) !== CSTS_SHST_COMPLETE) {
     // Shutdown notification: make everything durable, then report shutdown complete.
     flushBackend();
-    Atomics.store(bar0, REG.CSTS, (csts & ~0b1100) | (2 << 2));
+    Atomics.store(bar0, REG.CSTS, (csts & ~CSTS_SHST_MASK) | CSTS_SHST_COMPLETE);
   }
   const clear = Atomics.exchange(bar0, REG.INTMC, 0);
   if (clear !== 0) {
@@ -951,7 +951,7 @@ function execBatch(q: number, cq: number, tail: number, max: number): number {
 function queuesMapped(q: number, cq: number): boolean {
   if (dmaOk(sqBase[q]!, sqSize[q]! * 64, false) && dmaOk(cqBase[cq]!, cqSize[cq]! * 16, true)) return true;
   enabled = false;
-  Atomics.store(bar0, REG.CSTS, 0b10);
+  Atomics.store(bar0, REG.CSTS, CSTS_CFS);
   return false;
 }
 
