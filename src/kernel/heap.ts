@@ -388,6 +388,15 @@ export class ExchangeHeap {
 
   private freeTree(slot: number): void {
     if (this.borrows[slot]! > 0) {
+      // A value held by one being freed (a struct field lent alone, freed with its struct or in a
+      // reclaim) outlives its holder: it becomes a root of the holder's owner. Left naming the
+      // holder, whose slot goes back to the free list, it would belong to (ownerOf, the IOMMU's
+      // root walk) whoever is next given that slot: a driver's device could write it, and the
+      // driver list it as a field of its own (validChild), while it is lent to someone else.
+      if (this.parent[slot] !== NO_PARENT) {
+        this.owner[slot] = this.ownerOf(slot);
+        this.parent[slot] = NO_PARENT;
+      }
       this.flags[slot] = PENDING_FREE;
       return;
     }

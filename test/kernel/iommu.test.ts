@@ -263,3 +263,29 @@ test('DMA quarantine: a buffer the driver hands to another domain mid-transfer, 
   heap.unguardDma(DRIVER);
   assert.equal(heap.dmaHeld, 0);
 });
+
+test('a value lent while its holder is freed (or reclaimed) leaves the holder: once the holder\'s slot is reused by the driver, its device may neither write nor read the lent value, nor can the driver list it as a field', () => {
+  for (const how of ['free', 'reclaim'] as const) {
+    const { heap, kit } = heapAndKit();
+    const { iommu } = boundIommu(heap.iommuTables, DRIVER, COLUMN);
+    const req = any(kit.allocStruct(OTHER, 'BlkReq'));
+    req.data = kit.allocBytes(OTHER, 4096);
+    const c = kit.slotOf(req.data as object);
+    const r = kit.slotOf(req);
+    heap.beginBorrow(c); // the field's value is lent (alone) to a call into a domain that is not the driver
+    if (how === 'free') req.drop();
+    else heap.reclaim(OTHER);
+    assert.equal(heap.owner[r], FREE, `${how}: the holder is freed`);
+    assert.ok(heap.isPendingFree(c), `${how}: the lent value waits for its loan to end`);
+    // The driver's next allocation takes the holder's slot.
+    const mine = any(kit.allocStruct(DRIVER, 'BlkReq'));
+    assert.equal(kit.slotOf(mine), r, `${how}: the holder's slot was reused`);
+    const at = heap.off[c]!;
+    assert.notEqual(heap.ownerOf(c), DRIVER, `${how}: the lent value is not the driver's`);
+    assert.equal(iommu.allows(at, 4096, true), false, `${how}: the driver's device may not write the lent value`);
+    assert.equal(iommu.allows(at, 4096, false), false, `${how}: nor read it (not lent to the driver)`);
+    assert.equal(heap.validChild(r, c), false, `${how}: the driver cannot name it as a field of its own request`);
+    heap.endBorrow(c);
+    assert.equal(heap.owner[c], FREE, `${how}: freed when the loan ends`);
+  }
+});
