@@ -105,6 +105,9 @@ export function startDevice(opts: StartDeviceOptions): DeviceHandle {
   worker.once('exit', () => {
     exited = true;
     Atomics.notify(bus, BUS.RESET_ACK); // ends any wait for an acknowledgement that cannot come
+    // A device whose thread is gone transfers nothing: its DMA epoch reads as parked (even), so
+    // the DMA quarantine holds nothing back for it (heap.ts guardDma).
+    if ((Atomics.load(bus, BUS.EPOCH) & 1) === 1) Atomics.add(bus, BUS.EPOCH, 1);
   });
 
   /**

@@ -33,7 +33,11 @@
  * freed meanwhile must not go to another domain before the transfer ends. The driver may free
  * it, or move it to another domain that frees it. So while any device does DMA, the heap holds
  * back every block freed, by anyone, until each device that was not parked at the free has
- * passed two DMA boundaries, or parked, or was detached (BUS.EPOCH, heap.ts guardDma).
+ * passed two DMA boundaries, or parked, or was detached (BUS.EPOCH, heap.ts guardDma); the
+ * slot number waits with its bytes, so no lookup here sees a slot reused halfway through. Left
+ * open, for at most one transfer each: memory the driver moves away, or a loan that ends, while
+ * its device is still transferring (README, IOMMU). The lookups are plain loads, ordered by x86's
+ * total store order against the heap's stores (an offset before an owner; a fence after a free).
  *
  * A refused transfer does not happen: the device model treats it as the address fault its
  * specification defines (an NVMe Data Transfer Error, a NIC descriptor refused in NIC_ERR) and the
@@ -157,14 +161,20 @@ export function createIommu(tables: IommuTables | undefined, bus: Int32Array): I
         if (depth === MAX_DEPTH) return false;
         root = parent[root]!;
       }
-      if (owner[root] === domain) return true;
-      if (write || lent === null) return false;
-      // Lent to the driver: the loan of a value lends what it holds, and a value held in a struct
-      // field (a BlkReq's data) can be lent by itself: any loan on the way to its root counts.
-      for (let s = slot; ; s = parent[s]!) {
-        if (lent[s]! > 0) return true;
-        if (s === root) return false;
+      let ok = owner[root] === domain;
+      if (!ok && !write && lent !== null) {
+        // Lent to the driver: the loan of a value lends what it holds, and a value held in a
+        // struct field (a BlkReq's data) can be lent by itself: any loan on the way to its root counts.
+        for (let s = slot; !ok; s = parent[s]!) {
+          ok = lent[s]! > 0;
+          if (s === root) break;
+        }
       }
+      // The slot's offset again, after its owner: the heap writes a reused slot's offset before
+      // its owner, so a slot given to a new value while this lookup ran (found through a stale
+      // granule entry) shows here, and its new owner is not taken over its old block. (A slot
+      // freed while a device works is reused only after its boundaries: heap.ts freeBlock.)
+      return ok && off[slot] === o;
     },
     fault,
     bind() {

@@ -67,12 +67,16 @@ export type DmaEpoch = () => number;
 
 /** Blocks freed together, held back until the devices that were not parked then are past it. */
 interface HeldBatch {
-  /** cls, off, bytes of each block. */
+  /** cls, off, bytes and slot of each value freed (HELD_WORDS numbers each). */
   readonly blocks: number[];
   /** The devices not parked at the free, and their epochs then. */
   readonly guards: DmaEpoch[];
   readonly epochs: number[];
 }
+
+const HELD_WORDS = 4;
+/** How long, at most, an allocation that found memory or slots exhausted waits for held-back ones. */
+const HELD_WAIT_MS = 100;
 
 /**
  * A device whose DMA epoch read `atFree` (odd: not parked) just after a free reads `now`: has
@@ -304,24 +308,23 @@ export class ExchangeHeap {
   alloc(owner: number, bytes: number, typeId: number, align = 8): number {
     if (!(bytes > 0) || !Number.isInteger(bytes)) throw new HeapError('EINVAL', `allocation size ${bytes} must be a positive integer`);
     if (align > PAGE || (align & (align - 1)) !== 0) throw new HeapError('EINVAL', `alignment ${align} must be a power of two <= 4096`);
-    if (this.nFreeSlots === 0 && this.highWater === this.maxSlots) {
+    if (this.held.length !== 0) this.releaseAged();
+    if (this.nFreeSlots === 0 && this.highWater === this.maxSlots && !this.awaitHeld()) {
       throw new HeapError('ENOSLOT', `exchange heap: all ${this.maxSlots} slots are in use`);
     }
-    if (this.held.length !== 0) this.releaseAged();
     const want = Math.max(bytes, align);
-    let cls: number;
-    let offset: number;
-    if (want <= 1 << MAX_CLASS_SHIFT) {
-      cls = classOf(want);
-      offset = this.allocClass(cls);
-    } else {
-      cls = -1;
-      offset = this.allocPages(Math.ceil(bytes / PAGE));
+    const cls = want <= 1 << MAX_CLASS_SHIFT ? classOf(want) : -1;
+    let offset = this.carve(cls, bytes);
+    if (offset < 0 && this.awaitHeld()) offset = this.carve(cls, bytes);
+    if (offset < 0) {
+      const size = cls >= 0 ? 1 << (cls + MIN_CLASS_SHIFT) : Math.ceil(bytes / PAGE) * PAGE;
+      throw new HeapError('ENOMEM', `exchange heap: out of physical memory (${this.phys.byteLength} bytes) allocating ${size} bytes`);
     }
     const slot = this.nFreeSlots > 0 ? this.freeSlots[--this.nFreeSlots]! : this.highWater++;
-    // Where the block is, first; its owner last: an IOMMU looking the slot up meanwhile (a device
-    // thread, without locks) sees either the free slot or the new value whole, never the new owner
-    // over the block the slot had before.
+    // Where the block is, first; its owner last: an IOMMU that read the slot's old offset (a stale
+    // granule entry: a device thread looks up without locks) and then this owner reads the
+    // offset again after the owner and sees the new one (iommu.ts), so it never takes the new
+    // owner over the block the slot had before.
     this.off[slot] = offset;
     this.len[slot] = bytes;
     this.borrows[slot] = 0;
@@ -337,6 +340,26 @@ export class ExchangeHeap {
     return slot;
   }
 
+  /** A free block of size class `cls` (-1: whole pages for `bytes`), or -1 if memory is exhausted. */
+  private carve(cls: number, bytes: number): number {
+    return cls >= 0 ? this.allocClass(cls) : this.allocPages(Math.ceil(bytes / PAGE));
+  }
+
+  /**
+   * Memory or slots ran out while the DMA quarantine holds some back: wait (the kernel thread
+   * spins, at most HELD_WAIT_MS) for the devices to pass the boundaries that release them.
+   * Returns whether anything came back.
+   */
+  private awaitHeld(): boolean {
+    if (this.held.length === 0) return false;
+    const before = this.held.length;
+    const end = performance.now() + HELD_WAIT_MS;
+    do this.releaseHeld();
+    while (this.held.length === before && performance.now() < end);
+    return this.held.length !== before;
+  }
+
+  /** A block of class `cls` from its stack, else carved from a new chunk; -1 if memory is exhausted. */
   private allocClass(cls: number): number {
     const top = this.classTops[cls]!;
     if (top > 0) {
@@ -347,9 +370,7 @@ export class ExchangeHeap {
     const chunk = Math.max(size, 64 * 1024);
     const alignTo = Math.max(size, PAGE);
     const start = Math.ceil(this.bump / alignTo) * alignTo;
-    if (start + chunk > this.phys.byteLength) {
-      throw new HeapError('ENOMEM', `exchange heap: out of physical memory (${this.phys.byteLength} bytes) allocating ${size} bytes`);
-    }
+    if (start + chunk > this.phys.byteLength) return -1;
     this.bump = start + chunk;
     this.blockShift.fill(cls + MIN_CLASS_SHIFT, start >>> DMA_PAGE_SHIFT, (start + chunk) >>> DMA_PAGE_SHIFT);
     // Keep the first block, push the rest onto the class stack.
@@ -369,13 +390,12 @@ export class ExchangeHeap {
     this.classTops[cls] = top + 1;
   }
 
+  /** `pages` whole pages, from the free list of that size, else the bump region; -1 if memory is exhausted. */
   private allocPages(pages: number): number {
     const list = this.bigFree.get(pages);
     if (list !== undefined && list.length > 0) return list.pop()!;
     const start = Math.ceil(this.bump / PAGE) * PAGE;
-    if (start + pages * PAGE > this.phys.byteLength) {
-      throw new HeapError('ENOMEM', `exchange heap: out of physical memory allocating ${pages * PAGE} bytes`);
-    }
+    if (start + pages * PAGE > this.phys.byteLength) return -1;
     this.bump = start + pages * PAGE;
     this.blockShift.fill(DMA_LARGE, start >>> DMA_PAGE_SHIFT, (start >>> DMA_PAGE_SHIFT) + pages);
     return start;
@@ -415,9 +435,11 @@ export class ExchangeHeap {
    * copying into the block; after that it has ended, and every later transfer is checked against
    * the free slot. Anyone's free, not only the driver's: a driver may hand a buffer its device is
    * still filling to another domain, which frees it at once. (A real IOMMU's deferred flush
-   * holds freed I/O addresses the same way.) The slot itself is freed at once (handles revoked,
-   * accounting exact); only its bytes wait. Packet and block paths free nothing per request, so
-   * only frees off them (setup, the file system's metadata, a dead domain's memory) pay this.
+   * holds freed I/O addresses the same way.) The value is freed at once (handles revoked,
+   * accounting exact); its bytes and its slot number wait (freeBlock). Packet and block paths
+   * free nothing per request, so only frees off them (setup, the file system's metadata, a dead
+   * domain's memory) pay this. An allocation that finds memory or slots exhausted waits for the
+   * devices a while (awaitHeld).
    */
   guardDma(domain: number, epoch: DmaEpoch): void {
     this.dmaGuards.set(domain, epoch);
@@ -440,7 +462,7 @@ export class ExchangeHeap {
   /** Blocks held back in DMA quarantine now (tests, monitors). */
   get dmaHeld(): number {
     let n = 0;
-    for (const b of this.held) n += b.blocks.length / 3;
+    for (const b of this.held) n += b.blocks.length / HELD_WORDS;
     return n;
   }
 
@@ -460,7 +482,7 @@ export class ExchangeHeap {
   }
 
   /**
-   * The blocks (cls, off, bytes triples) of a free that just ended: held back as one batch, with
+   * The values (cls, off, bytes, slot) of a free that just ended: held back as one batch, with
    * the epochs of the devices not parked now, or returned at once if every device is parked. The
    * epochs are read after the frees' owner stores (Atomics.store in freeBlock, a full fence): a
    * device's boundary after this read is followed by checks that see the slots free.
@@ -473,7 +495,7 @@ export class ExchangeHeap {
       if ((e & 1) === 1) { guards.push(g); epochs.push(e); }
     }
     if (guards.length === 0) {
-      for (let i = 0; i < blocks.length; i += 3) this.returnBlock(blocks[i]!, blocks[i + 1]!, blocks[i + 2]!);
+      this.returnHeld(blocks);
       return;
     }
     this.held.push({ blocks, guards, epochs });
@@ -497,7 +519,7 @@ export class ExchangeHeap {
     let kept = 0;
     for (const b of this.held) {
       if (b.guards.every((g, i) => pastTransfers(g(), b.epochs[i]!))) {
-        for (let i = 0; i < b.blocks.length; i += 3) this.returnBlock(b.blocks[i]!, b.blocks[i + 1]!, b.blocks[i + 2]!);
+        this.returnHeld(b.blocks);
       } else {
         this.held[kept++] = b;
       }
@@ -505,21 +527,35 @@ export class ExchangeHeap {
     this.held.length = kept;
   }
 
+  /** Held values (quarantine's batches) back to the free lists: their memory and their slots. */
+  private returnHeld(held: readonly number[]): void {
+    for (let i = 0; i < held.length; i += HELD_WORDS) {
+      this.returnBlock(held[i]!, held[i + 1]!, held[i + 2]!);
+      this.freeSlots[this.nFreeSlots++] = held[i + 3]!;
+    }
+  }
+
   /**
-   * The slot and its memory back to the free lists (generation bumped): `slot` holds nothing any
-   * more (what it held was freed or detached), or it is a flat value. Inside a free while some
-   * device does DMA, the memory goes to that free's batch instead (quarantine).
+   * Free `slot` (generation bumped: its handles are revoked) and give its memory and the slot back
+   * to the free lists: `slot` holds nothing any more (what it held was freed or detached), or it
+   * is a flat value. Inside a free while some device does DMA, both go to that free's batch
+   * instead (quarantine): the slot too, so that no IOMMU lookup in flight, which reads a slot's
+   * columns one after another, can see the slot given to another value halfway through (the new
+   * owner over the old block, or over an old child's parent link).
    */
   private freeBlock(slot: number): void {
     const bytes = this.len[slot]!;
     const cls = this.cls[slot]!;
     const off = this.off[slot]!;
-    if (this.freeing === null) this.returnBlock(cls, off, bytes);
-    else this.freeing.push(cls, off, bytes);
     Atomics.store(this.owner, slot, FREE);
     this.parent[slot] = NO_PARENT;
     this.flags[slot] = 0;
     this.gen[slot] = (this.gen[slot]! + 1) >>> 0;
+    if (this.freeing !== null) {
+      this.freeing.push(cls, off, bytes, slot);
+      return;
+    }
+    this.returnBlock(cls, off, bytes);
     this.freeSlots[this.nFreeSlots++] = slot;
   }
 

@@ -170,3 +170,21 @@ test('IOMMU: the opcode is read once: a Read turned into a Write while the comma
     await rig.stop();
   }
 });
+
+test('DMA epoch: odd while the controller is in the middle of a command, even once its thread is gone (stopped mid-command): the kernel\'s DMA quarantine waits for no device that cannot transfer', async () => {
+  const { rig } = await iommuRig({ commandDelayMs: SLOW_MS });
+  let stopped = false;
+  try {
+    const q = await queueWithBlock0(rig);
+    const own = rig.heap.alloc(4096);
+    q.put(rw(2, 0, 8, own.addr));
+    q.ring();
+    await sleep(SLOW_MS / 4);
+    assert.equal(rig.dev.dmaEpoch() & 1, 1, 'in its delay, the controller may be transferring');
+    await rig.stop();
+    stopped = true;
+    assert.equal(rig.dev.dmaEpoch() & 1, 0, 'its thread is gone: parked for good');
+  } finally {
+    if (!stopped) await rig.stop();
+  }
+});

@@ -289,3 +289,32 @@ test('a value lent while its holder is freed (or reclaimed) leaves the holder: o
     assert.equal(heap.owner[c], FREE, `${how}: freed when the loan ends`);
   }
 });
+
+test('DMA quarantine: the slot of a value freed while a device works is reused only with its memory (an IOMMU lookup in flight never sees it given to another value); an allocation that finds memory exhausted waits for what is held back', () => {
+  const { heap, kit } = heapAndKit({ physBytes: 4 << 20, maxSlots: 64 });
+  let epoch = (): number => ACTIVE_EPOCH;
+  heap.guardDma(DRIVER, () => epoch());
+  const a = any(kit.allocBytes(OTHER, 64));
+  const slot = kit.slotOf(a);
+  a.drop();
+  const b = any(kit.allocBytes(DRIVER, 64));
+  assert.notEqual(kit.slotOf(b), slot, 'the freed slot is held back with its memory');
+  epoch = () => ACTIVE_EPOCH + 4;
+  const c = any(kit.allocBytes(DRIVER, 64));
+  assert.equal(kit.slotOf(c), slot, 'released after two boundaries');
+
+  // Memory runs out while a large block is held back: the allocation waits for the device.
+  const BIG = 3 << 20;
+  any(kit.allocBytes(OTHER, BIG)).drop();
+  assert.equal(heap.dmaHeld, 1);
+  const t0 = performance.now();
+  epoch = () => (performance.now() - t0 > 5 ? ACTIVE_EPOCH + 8 : ACTIVE_EPOCH + 4); // two boundaries 5 ms from now
+  const again = any(kit.allocBytes(DRIVER, BIG));
+  assert.ok(performance.now() - t0 >= 5, 'it waited for the boundaries');
+  assert.equal(heap.dmaHeld, 0);
+  again.drop(); // held again: the device is working (odd), and makes no progress any more
+  assert.equal(heap.dmaHeld, 1);
+  const t1 = performance.now();
+  assert.throws(() => kit.allocBytes(DRIVER, BIG), (e: unknown) => (e as { code?: string }).code === 'ENOMEM' && /out of physical memory/.test((e as Error).message), 'a device that never passes its boundaries: ENOMEM');
+  assert.ok(performance.now() - t1 < 1000, 'after a bounded wait');
+});
