@@ -12,7 +12,8 @@
  * in-thread callee needs no dispatcher: its proxy calls the callee's method directly.
  *
  * Proxy shape (ARCHITECTURE §3): every method checks liveness (rt.enter), checks and converts
- * each argument (primitives inline, RRefs moved or borrowed, interface references wrapped), calls
+ * each argument (primitives inline, RRefs moved or borrowed, interface references wrapped; those
+ * that take nothing first, and a bad argument undoes what the ones before it took), calls
  * the callee's object, turns an exception into the callee's panic and an RpcError for the caller,
  * and checks and moves the result back. No JS Proxy objects, no per-call closures on the sync path;
  * an async method's result conversion is made once per proxy (a closure per call only to end
@@ -151,11 +152,45 @@ function borrowed(m: MethodModel): number[] {
   return m.params.flatMap((p, i) => (p.type.k === 'borrow' ? [i] : []));
 }
 
-/** A proxy method's parameter list, its argument conversions (one statement each) and the converted arguments. */
+/** What converting an argument of type `t` takes from the caller: an RRef moved, one lent, or nothing. */
+function taken(t: TypeRef): 'move' | 'borrow' | null {
+  switch (t.k) {
+    case 'rref':
+    case 'array':
+    case 'deque':
+      return 'move';
+    case 'borrow':
+      return 'borrow';
+    case 'nullable':
+      return taken(t.inner);
+    default:
+      return null;
+  }
+}
+
+/**
+ * A proxy method's parameter list, its argument conversions and the converted arguments. The
+ * conversions that take nothing (primitives, interface references) come first; then those that
+ * move or lend an RRef, in order. A bad argument faults the caller, and what the conversions
+ * before it took must not stay taken: a loan would never end (its value never freed, a driver's
+ * IOMMU loan column never reused), a moved value would belong to a callee that never got it. So
+ * when a second one fails, the first ones are undone (rt.undoArgs: loans ended, moved values
+ * freed) before the fault goes on.
+ */
 function signature(m: MethodModel): { params: string; conv: string; args: string } {
+  const plain = m.params.flatMap((p, i) => (taken(p.type) === null ? [i] : []));
+  const taking = m.params.flatMap((p, i) => (taken(p.type) !== null ? [i] : []));
+  const conv = (i: number): string => argExpr(m.params[i]!.type, `a${i}`, m.name, i);
+  const lines = plain.map((i) => `    const x${i} = ${conv(i)};`);
+  if (taking.length === 1) lines.push(`    const x${taking[0]} = ${conv(taking[0]!)};`);
+  else if (taking.length > 1) {
+    const kinds = taking.map((i) => (taken(m.params[i]!.type) === 'move' ? 'm' : 'b')).join('');
+    lines.push(`    let ${taking.map((i) => `x${i}: any`).join(', ')};`);
+    lines.push(`    try { ${taking.map((i) => `x${i} = ${conv(i)};`).join(' ')} } catch (e) { rt.undoArgs(link, ${JSON.stringify(kinds)}, [${taking.map((i) => `x${i}`).join(', ')}]); throw e; }`);
+  }
   return {
     params: m.params.map((_, i) => `a${i}: unknown`).join(', '),
-    conv: m.params.map((p, i) => `    const x${i} = ${argExpr(p.type, `a${i}`, m.name, i)};`).join('\n'),
+    conv: lines.join('\n'),
     args: m.params.map((_, i) => `x${i}`).join(', '),
   };
 }

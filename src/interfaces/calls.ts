@@ -12,6 +12,11 @@ export interface Callee {
   rref(buf: RRefArray<u8>): RRefArray<u8>;
   /** Sum of the bytes of a borrowed buffer. */
   sum(buf: Borrow<RRefArray<u8>>): number;
+  /**
+   * Moves `kept` and `last` in and drops them; answers the sum of the bytes of `lent`. A call
+   * with arguments taken before a bad one (a move, then a loan), for the proxy tests.
+   */
+  mixed(kept: RRefArray<u8>, lent: Borrow<RRefArray<u8>>, last: RRefArray<u8>): number;
   asyncEcho(x: number): Promise<number>;
   /** Calls served so far. */
   count(): number;

@@ -132,6 +132,12 @@ export interface ProxyRuntime {
   move(link: Link, h: unknown, typeId: number, method: string, index: number): object;
   borrow(link: Link, h: unknown, typeId: number, method: string, index: number): object;
   unborrow(link: Link, h: object): void;
+  /**
+   * A bad argument after others were moved or lent (`kinds`: 'm' or 'b' for each of `taken`,
+   * undefined or null where nothing was taken yet): end those loans and free those moved values,
+   * which the callee never got.
+   */
+  undoArgs(link: Link, kinds: string, taken: readonly unknown[]): void;
   retMove(link: Link, h: unknown, typeId: number, method: string): object;
   /** A returned RRef reached the caller (moved by tryMove or retMove): `h`, unless the caller died. */
   landed(link: Link, h: object): object;
@@ -234,6 +240,11 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
 
   const tryMove = kit.fastMove;
   const moveState = kit.state;
+  /** A loan (borrow) ends: the borrower's handle revoked, the count dropped where it was made. */
+  const unborrow = (link: Link, h: object): void => {
+    kit.revoke(h);
+    heap.endBorrow(kit.slotOf(h), link.callee.loanColumn);
+  };
   const landed = (link: Link, h: object): object => {
     // The caller died while the call was in flight (an async call it was blocked in): its slots
     // were reclaimed at its death, so what it would receive now is freed rather than leaked.
@@ -1002,9 +1013,14 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
       heap.beginBorrow(s, link.callee.loanColumn);
       return kit.mint(s, link.callee.id, true);
     },
-    unborrow(link, h) {
-      kit.revoke(h);
-      heap.endBorrow(kit.slotOf(h), link.callee.loanColumn);
+    unborrow,
+    undoArgs(link, kinds, taken) {
+      for (let i = 0; i < taken.length; i++) {
+        const h = taken[i];
+        if (h === undefined || h === null) continue;
+        if (kinds[i] === 'b') unborrow(link, h as object);
+        else heap.free(kit.slotOf(h as object));
+      }
     },
     retMove(link, h, typeId, method) {
       let moved: object | null;

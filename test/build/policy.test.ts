@@ -61,7 +61,7 @@ test('a type error in a domain folder outside the project is refused with file:l
       'index.ts': `import type { Callee } from '${ifaces}';\nimport { half } from './util.js';\nexport function init(): Callee {\n  return { noarg() {}, onearg: half };\n}\n`,
       'util.ts': `export function half(x: number): number {\n  return x.length / 2;\n}\n`,
     }),
-    /typeerr2\/index\.ts:4:3: Type '\{ noarg\(\): void; onearg: \(x: number\) => number; \}' is missing the following properties from type 'Callee': rref, sum, asyncEcho, count/,
+    /typeerr2\/index\.ts:4:3: Type '\{ noarg\(\): void; onearg: \(x: number\) => number; \}' is missing the following properties from type 'Callee': rref, sum, mixed, asyncEcho, count/,
     /typeerr2\/util\.ts:2:12: Property 'length' does not exist on type 'number'\./,
   );
   // The project's compiler options, not TypeScript's defaults: strict (noImplicitAny) and noUnusedLocals.

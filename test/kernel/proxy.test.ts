@@ -9,6 +9,7 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { HandleError } from '../../src/kernel/rref.js';
+import { FREE } from '../../src/kernel/heap.js';
 import { artifactPath } from '../../src/kernel/paths.js';
 import { bootKernel, loadFaulty, rpcFails, info, turn, DOM_D } from './helpers.js';
 
@@ -55,6 +56,31 @@ describe('dom_c / dom_d crossings', () => {
     buf.setU8(0, 100);
     assert.equal(c.sum(buf), 109);
     buf.drop();
+  });
+
+  test('a bad argument after others were taken: the loan ends, the moved value the callee never got is freed, what came after stays the caller\'s', () => {
+    const cId = kernel.get('dom_c')!.id;
+    const badArg = (n: number) => (e: unknown): boolean => (e as { kind?: string }).kind === 'bad-argument' && new RegExp(`argument ${n}`).test((e as Error).message);
+    const lent = bytes(4);
+    lent.setU8(0, 7);
+    const lentSlot = kernel.kit.slotOf(lent);
+    const kept = bytes(16);
+    const keptSlot = kernel.kit.slotOf(kept);
+    assert.throws(() => c.mixed(kept, lent, 42), badArg(2));
+    assert.equal(kernel.heap.borrows[lentSlot], 0, 'the loan ended');
+    lent.setU8(0, 8); // the lender may write it again
+    assert.equal(kernel.heap.owner[keptSlot], FREE, 'the moved value is freed');
+
+    const kept2 = bytes(16);
+    const kept2Slot = kernel.kit.slotOf(kept2);
+    const last = bytes(16);
+    assert.throws(() => c.mixed(kept2, 'not an RRef', last), badArg(1));
+    assert.equal(kernel.heap.owner[kept2Slot], FREE, 'the moved value is freed');
+    assert.equal(last.valid, true, 'the argument after the bad one was never taken');
+    assert.deepEqual(kernel.heap.usage(cId), { bytes: 0, slots: 0 }, 'dom_c holds nothing it never got');
+    assert.equal(c.mixed(bytes(1), lent, last), 8, 'a good call goes through');
+    assert.equal(kernel.heap.borrows[lentSlot], 0);
+    lent.drop();
   });
 
   test('a borrower may lend onward within its borrow (shadow_c lends the buffer on to dom_c)', () => {

@@ -6,6 +6,12 @@ import type { Callee } from '../../interfaces/index.js';
 import type { Sys } from '../../runtime/sys.js';
 import type { RRefArray } from '../../runtime/types.js';
 
+function sumOf(buf: RRefArray): number {
+  let s = 0;
+  for (let i = 0; i < buf.length; i++) s += buf.getU8(i);
+  return s;
+}
+
 export function init(_sys: Sys): Callee {
   let calls = 0;
   return {
@@ -23,9 +29,13 @@ export function init(_sys: Sys): Callee {
     },
     sum(buf: RRefArray) {
       calls++;
-      let s = 0;
-      for (let i = 0; i < buf.length; i++) s += buf.getU8(i);
-      return s;
+      return sumOf(buf);
+    },
+    mixed(kept: RRefArray, lent: RRefArray, last: RRefArray) {
+      calls++;
+      kept.drop();
+      last.drop();
+      return sumOf(lent);
     },
     async asyncEcho(x: number) {
       calls++;

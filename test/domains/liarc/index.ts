@@ -27,6 +27,7 @@ export function init(_sys: Sys): Callee {
       return buf;
     },
     sum: () => 0,
+    mixed: () => 0,
     asyncEcho: async (x: number) => x,
     count: () => calls,
   };

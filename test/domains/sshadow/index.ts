@@ -62,6 +62,7 @@ export function init(sys: Sys, sup: Supervisor<Callee>, rec: Recorder): Callee {
       return sup.restart().rref(buf);
     },
     sum: (buf) => sup.current().sum(buf),
+    mixed: (kept, lent, last) => sup.current().mixed(kept, lent, last),
     asyncEcho: (x) => sup.current().asyncEcho(x),
     count: () => sup.current().count(),
   };

@@ -71,7 +71,7 @@ export function init(sys: Sys, callee: Callee): CallerProbe {
       return callee;
     },
     handOutOwn() {
-      return { noarg() {}, onearg: (x: number) => x, rref: (b: RRefArray) => b, sum: () => 0, asyncEcho: async (x: number) => x, count: () => 0 };
+      return { noarg() {}, onearg: (x: number) => x, rref: (b: RRefArray) => b, sum: () => 0, mixed: () => 0, asyncEcho: async (x: number) => x, count: () => 0 };
     },
     churn(mb) {
       let kept = 0;
