@@ -25,7 +25,20 @@ import { describeProgress, runUntil } from './helpers.js';
 const SEED = 64;
 const VICTIM = 0x5a;
 
-test('a driver whose RX descriptors name memory it does not own: nothing lands there, the driver is terminated with EDMA, its shadow restarts it, traffic carries on', { timeout: 60_000 }, async () => {
+interface Rig {
+  kernel: Kernel;
+  boot: Awaited<ReturnType<typeof bootNet>>;
+  app: NetApp;
+  /** Faults the kernel charged, as `domain: message`. */
+  faults: string[];
+  /** Resolves once the driver instance of the moment was charged a fault (or 2 s passed). */
+  driverFaulted(): Promise<void>;
+  /** The shadow restarts the driver: the loop, seeded again, carries on, and no error reached the app. */
+  carriesOn(): void;
+}
+
+/** l2fwd over the shadowed NIC driver on loopback; `body` plays a faulty driver, then the rig is stopped. */
+async function withRig(body: (rig: Rig) => Promise<void>): Promise<void> {
   const kernel = new Kernel({ physBytes: 128 << 20, log: () => {} });
   const boot = await bootNet({ kernel, backend: { kind: 'loopback' }, shadow: true });
   const faults: string[] = [];
@@ -39,6 +52,35 @@ test('a driver whose RX descriptors name memory it does not own: nothing lands t
       st.drop();
       return n;
     };
+    const driverFaulted = async (): Promise<void> => {
+      const driver = boot.driverName!;
+      for (let t = 0; t < 200 && !faults.some((f) => f.startsWith(driver)); t++) await sleep(10);
+    };
+    const carriesOn = (): void => {
+      assert.equal(app.seed(SEED, 60), SEED, `the seed after the fault: ${JSON.stringify(faults)} ${JSON.stringify(boot.netStats())}`);
+      const run = runUntil(app, 'fwd', (frames) => frames > 4 * SEED);
+      assert.ok(run.frames > 4 * SEED, `traffic carries on: ${describeProgress(run)}`);
+      assert.ok(boot.netStats().restarts >= 1, 'the shadow restarted the driver');
+      assert.equal(rpcErrors(), 0, 'no error reached the app');
+      assert.equal(kernel.get('l2fwd')!.faults, 0);
+    };
+    await body({ kernel, boot, app, faults, driverFaulted, carriesOn });
+  } finally {
+    await boot.stop();
+    kernel.shutdown();
+  }
+}
+
+/** A buffer of the kernel's filled with VICTIM: its handle and physical address. */
+function victimBuffer(kernel: Kernel): { victim: { drop(): void }; slot: number; addr: number } {
+  const victim = kernel.kit.allocBytes(KERNEL_OWNER, 2048) as unknown as { fill(v: number): void; drop(): void };
+  victim.fill(VICTIM);
+  const slot = kernel.kit.slotOf(victim);
+  return { victim, slot, addr: kernel.heap.off[slot]! };
+}
+
+test('a driver whose RX descriptors name memory it does not own: nothing lands there, the driver is terminated with EDMA, its shadow restarts it, traffic carries on', { timeout: 60_000 }, () =>
+  withRig(async ({ kernel, boot, app, faults, driverFaulted, carriesOn }) => {
     // On loopback nothing arrives unasked: one RX run posts the driver's buffers and leaves them posted.
     app.run('rx', 32, 20);
     const bar0 = boot.dev!.bar0;
@@ -48,9 +90,7 @@ test('a driver whose RX descriptors name memory it does not own: nothing lands t
     const tail = Atomics.load(bar0, R.RDT(0)) >>> 0;
     assert.ok(head !== tail, `RX buffers are posted (RDH ${head}, RDT ${tail})`);
 
-    const victim = kernel.kit.allocBytes(KERNEL_OWNER, 2048) as unknown as { fill(v: number): void; drop(): void };
-    victim.fill(VICTIM);
-    const victimAddr = kernel.heap.off[kernel.kit.slotOf(victim)]!;
+    const { victim, addr: victimAddr } = victimBuffer(kernel);
     const u32 = kernel.heap.u32;
     for (let i = head; i !== tail; i = (i + 1) % n) u32[(base + i * R.DESC_BYTES) >>> 2] = victimAddr;
 
@@ -58,42 +98,22 @@ test('a driver whose RX descriptors name memory it does not own: nothing lands t
     assert.equal(app.seed(SEED, 60), SEED, `the first seed: ${JSON.stringify(faults)}`);
     app.run('fwd', 32, 20);
     const driver = boot.driverName!;
-    for (let t = 0; t < 200 && !faults.some((f) => f.startsWith(driver)); t++) await sleep(10);
+    await driverFaulted();
 
     assert.ok(kernel.heap.u8.subarray(victimAddr, victimAddr + 2048).every((b) => b === VICTIM), 'no byte of a frame reached the memory the driver does not own');
     assert.ok(faults.some((f) => f.startsWith(`${driver}: `) && /EDMA/.test(f) && /DMA fault/.test(f) && f.includes(`0x${victimAddr.toString(16)}`)), `the fault is the driver's: ${JSON.stringify(faults)}`);
     assert.ok(!faults.some((f) => !f.startsWith(driver)), `no other domain is charged: ${JSON.stringify(faults)}`);
-
-    // The shadow restarts the driver and the loop, seeded again, runs.
-    assert.equal(app.seed(SEED, 60), SEED, `the seed after the fault: ${JSON.stringify(faults)} ${JSON.stringify(boot.netStats())}`);
-    const run = runUntil(app, 'fwd', (frames) => frames > 4 * SEED);
-    assert.ok(run.frames > 4 * SEED, `traffic carries on: ${describeProgress(run)}`);
-    assert.ok(boot.netStats().restarts >= 1, 'the shadow restarted the driver');
-    assert.equal(rpcErrors(), 0, 'no error reached the app');
-    assert.equal(kernel.get('l2fwd')!.faults, 0);
+    carriesOn();
     victim.drop();
-  } finally {
-    await boot.stop();
-    kernel.shutdown();
-  }
-});
+  }));
 
-test('a driver whose TX descriptor names memory lent to a call into another domain: the NIC reads none of it, the driver is terminated with EDMA, and its shadow restarts it', { timeout: 60_000 }, async () => {
-  const kernel = new Kernel({ physBytes: 128 << 20, log: () => {} });
-  const boot = await bootNet({ kernel, backend: { kind: 'loopback' }, shadow: true });
-  const faults: string[] = [];
-  kernel.onFault((d, _cause, message) => faults.push(`${d.name}: ${message}`));
-  try {
-    kernel.load(artifactPath('l2fwd'), { imports: [boot.netName], config: { pool: 4096 } });
-    const app = kernel.bind<NetApp>('l2fwd');
+test('a driver whose TX descriptor names memory lent to a call into another domain: the NIC reads none of it, the driver is terminated with EDMA, and its shadow restarts it', { timeout: 60_000 }, () =>
+  withRig(async ({ kernel, boot, app, faults, driverFaulted, carriesOn }) => {
     assert.equal(app.seed(SEED, 60), SEED);
     app.run('fwd', 32, 20);
     // A secret of the kernel's, lent to a call in progress into a domain that drives no device (as
     // the proxy lends a Borrow<> argument there: counted in no IOMMU loan column).
-    const secret = kernel.kit.allocBytes(KERNEL_OWNER, 2048) as unknown as { fill(v: number): void; drop(): void };
-    secret.fill(VICTIM);
-    const slot = kernel.kit.slotOf(secret);
-    const secretAddr = kernel.heap.off[slot]!;
+    const { victim: secret, slot, addr: secretAddr } = victimBuffer(kernel);
     kernel.heap.beginBorrow(slot);
     // The driver (its BAR0, as its code would write it) queues one frame from that memory.
     const bar0 = boot.dev!.bar0;
@@ -110,19 +130,10 @@ test('a driver whose TX descriptor names memory lent to a call into another doma
     Atomics.store(bar0, R.TDT(0), (tail + 1) % n);
     ringWake(bar0);
     const driver = boot.driverName!;
-    for (let t = 0; t < 200 && !faults.some((f) => f.startsWith(driver)); t++) await sleep(10);
+    await driverFaulted();
     assert.ok(faults.some((f) => f.startsWith(`${driver}: `) && /EDMA/.test(f) && f.includes(`read 60 bytes at physical address 0x${secretAddr.toString(16)}`)), `the refused read is the driver's fault: ${JSON.stringify(faults)}`);
     assert.ok(!faults.some((f) => !f.startsWith(driver)), `no other domain is charged: ${JSON.stringify(faults)}`);
     kernel.heap.endBorrow(slot);
-
-    // The shadow restarts the driver and the loop, seeded again, runs.
-    assert.equal(app.seed(SEED, 60), SEED, `the seed after the fault: ${JSON.stringify(faults)}`);
-    const run = runUntil(app, 'fwd', (frames) => frames > 4 * SEED);
-    assert.ok(run.frames > 4 * SEED, `traffic carries on: ${describeProgress(run)}`);
-    assert.ok(boot.netStats().restarts >= 1, 'the shadow restarted the driver');
+    carriesOn();
     secret.drop();
-  } finally {
-    await boot.stop();
-    kernel.shutdown();
-  }
-});
+  }));
