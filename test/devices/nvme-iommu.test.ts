@@ -123,16 +123,22 @@ test('IOMMU: queue memory freed after its queue was created stops the controller
 /** A slow controller (commandDelayMs): every Read or Write sits this long inside the controller. */
 const SLOW_MS = 400;
 
+/** A Read into a buffer of the driver's, taken by the controller, which now sits in its delay (`rig` started with commandDelayMs SLOW_MS). */
+async function slowReadInFlight(rig: Rig): Promise<{ q: RawQueue; own: FakeDma }> {
+  const q = await queueWithBlock0(rig);
+  const own = rig.heap.alloc(4096);
+  q.put(rw(2, 0, 8, own.addr));
+  q.ring();
+  await sleep(SLOW_MS / 4);
+  return { q, own };
+}
+
 test('IOMMU: a slow command checks its memory when it moves the data, not before it waits: a buffer freed (and given to another domain) meanwhile is refused', async () => {
   const { rig, other, slotOf, faults, heap } = await iommuRig({ commandDelayMs: SLOW_MS });
   try {
-    const q = await queueWithBlock0(rig);
-    const own = rig.heap.alloc(4096);
-    q.put(rw(2, 0, 8, own.addr));
-    q.ring();
     // The controller took the Read and sits in its delay: the driver frees the buffer, and the heap
     // hands the same block to another domain, which fills it.
-    await sleep(SLOW_MS / 4);
+    const { q, own } = await slowReadInFlight(rig);
     heap.free(slotOf(own));
     const victim = other(4096);
     assert.equal(victim.addr, own.addr, 'the freed block was reused');
@@ -175,11 +181,7 @@ test('DMA epoch: odd while the controller is in the middle of a command, even on
   const { rig } = await iommuRig({ commandDelayMs: SLOW_MS });
   let stopped = false;
   try {
-    const q = await queueWithBlock0(rig);
-    const own = rig.heap.alloc(4096);
-    q.put(rw(2, 0, 8, own.addr));
-    q.ring();
-    await sleep(SLOW_MS / 4);
+    await slowReadInFlight(rig);
     assert.equal(rig.dev.dmaEpoch() & 1, 1, 'in its delay, the controller may be transferring');
     await rig.stop();
     stopped = true;
