@@ -235,7 +235,10 @@ export class ExchangeHeap {
   private guardList: DmaEpoch[] = [];
   private freeing: number[] | null = null;
   private readonly held: HeldBatch[] = [];
-  /** The sum of the guards' epochs at the last walk of `held` (releaseAged). */
+  /**
+   * The sum of the guards' epochs at the last walk of `held` (releaseAged): with one set of
+   * guards it changes whenever an epoch does (they only grow); NaN after the set changed.
+   */
   private heldWalkedAt = 0;
   private inheritance: Inheritance | null = null;
 
@@ -443,7 +446,13 @@ export class ExchangeHeap {
    */
   guardDma(domain: number, epoch: DmaEpoch): void {
     this.dmaGuards.set(domain, epoch);
+    this.setGuards();
+  }
+
+  /** The guard list from the map; the next releaseAged walks (its sum was over another set). */
+  private setGuards(): void {
     this.guardList = [...this.dmaGuards.values()];
+    this.heldWalkedAt = NaN;
   }
 
   /** `domain`'s device does no DMA any more (detached, acknowledged): nothing waits for it now. */
@@ -451,7 +460,7 @@ export class ExchangeHeap {
     const guard = this.dmaGuards.get(domain);
     if (guard === undefined) return;
     this.dmaGuards.delete(domain);
-    this.guardList = [...this.dmaGuards.values()];
+    this.setGuards();
     for (const b of this.held) {
       const i = b.guards.indexOf(guard);
       if (i >= 0) { b.guards.splice(i, 1); b.epochs.splice(i, 1); }

@@ -318,3 +318,78 @@ test('DMA quarantine: the slot of a value freed while a device works is reused o
   assert.throws(() => kit.allocBytes(DRIVER, BIG), (e: unknown) => (e as { code?: string }).code === 'ENOMEM' && /out of physical memory/.test((e as Error).message), 'a device that never passes its boundaries: ENOMEM');
   assert.ok(performance.now() - t1 < 1000, 'after a bounded wait');
 });
+
+/** The quarantine property's operations: an allocation, a free, and devices moving on. */
+type QOp =
+  | { op: 'alloc'; size: number }
+  | { op: 'drop'; i: number }
+  | { op: 'boundary'; dev: number }
+  | { op: 'park'; dev: number }
+  | { op: 'wake'; dev: number }
+  | { op: 'detach'; dev: number };
+
+const qOpArb: fc.Arbitrary<QOp> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ op: fc.constant('alloc' as const), size: fc.constantFrom(64, 100, 2048, 5000, 70_000) }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('drop' as const), i: fc.nat(20) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('boundary' as const), dev: fc.nat(1) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('park' as const), dev: fc.nat(1) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('wake' as const), dev: fc.nat(1) }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('detach' as const), dev: fc.nat(1) }) },
+);
+
+test('DMA quarantine property: no block or slot freed while a device works is reused before that device passed two boundaries, parked or was detached', () => {
+  fc.assert(
+    fc.property(fc.array(qOpArb, { minLength: 20, maxLength: 120 }), (ops) => {
+      const { heap, kit } = heapAndKit({ physBytes: 4 << 20, maxSlots: 512 });
+      // Two devices, driven by domains 1 and 2, both working at first (odd epochs).
+      const epochs = [ACTIVE_EPOCH, ACTIVE_EPOCH];
+      const guarded = [true, true];
+      for (let d = 0; d < 2; d++) heap.guardDma(d + 1, () => epochs[d]!);
+      const live: any[] = [];
+      /** What must not be handed out yet: a freed block and slot, and each device's epoch at the free (-1: no wait for it). */
+      const waiting: { off: number; end: number; slot: number; at: number[] }[] = [];
+      const mayReuse = (w: { at: number[] }): boolean =>
+        w.at.every((e, d) => e < 0 || !guarded[d] || (epochs[d]! & 1) === 0 || epochs[d]! - e >= 4);
+      for (const o of ops) {
+        // A free whose devices all parked or passed two boundaries at some moment since is safe from then on.
+        for (let i = waiting.length - 1; i >= 0; i--) if (mayReuse(waiting[i]!)) waiting.splice(i, 1);
+        switch (o.op) {
+          case 'alloc': {
+            const h = any(kit.allocBytes(1 + (live.length % 3), o.size));
+            const s = kit.slotOf(h);
+            const off = heap.off[s]!;
+            for (const w of waiting) {
+              assert.ok(off + o.size <= w.off || off >= w.end, `a block handed out overlaps one still held (${off}..${off + o.size} over ${w.off}..${w.end})`);
+              assert.notEqual(s, w.slot, `slot ${s} handed out while still held`);
+            }
+            live.push(h);
+            break;
+          }
+          case 'drop': {
+            if (live.length === 0) break;
+            const h = live.splice(o.i % live.length, 1)[0]!;
+            const s = kit.slotOf(h);
+            const off = heap.off[s]!;
+            waiting.push({ off, end: off + heap.len[s]!, slot: s, at: epochs.map((e, d) => (guarded[d] && (e & 1) === 1 ? e : -1)) });
+            h.drop();
+            break;
+          }
+          case 'boundary': if ((epochs[o.dev]! & 1) === 1) epochs[o.dev]! += 2; break;
+          case 'park': if ((epochs[o.dev]! & 1) === 1) epochs[o.dev]! += 1; break;
+          case 'wake': if ((epochs[o.dev]! & 1) === 0) epochs[o.dev]! += 1; break;
+          case 'detach':
+            if (guarded[o.dev]) {
+              guarded[o.dev] = false;
+              heap.unguardDma(o.dev + 1);
+            }
+            break;
+        }
+      }
+      // Once every device is parked or detached, nothing stays held.
+      for (let d = 0; d < 2; d++) if ((epochs[d]! & 1) === 1) epochs[d]! += 1;
+      kit.allocBytes(1, 64);
+      assert.equal(heap.dmaHeld, 0, 'every device parked: everything held came back');
+    }),
+    { numRuns: 200 },
+  );
+});
