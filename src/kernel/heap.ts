@@ -318,7 +318,12 @@ export class ExchangeHeap {
     const want = Math.max(bytes, align);
     const cls = want <= 1 << MAX_CLASS_SHIFT ? classOf(want) : -1;
     let offset = this.carve(cls, bytes);
-    if (offset < 0 && this.awaitHeld()) offset = this.carve(cls, bytes);
+    if (offset < 0 && this.held.length !== 0) {
+      // Wait again while batches still come back within the one bound: the first to come back
+      // may hold only blocks of other sizes (a small metadata block freed before the large one).
+      const end = performance.now() + HELD_WAIT_MS;
+      while (offset < 0 && this.awaitHeld(end)) offset = this.carve(cls, bytes);
+    }
     if (offset < 0) {
       const size = cls >= 0 ? 1 << (cls + MIN_CLASS_SHIFT) : Math.ceil(bytes / PAGE) * PAGE;
       throw new HeapError('ENOMEM', `exchange heap: out of physical memory (${this.phys.byteLength} bytes) allocating ${size} bytes`);
@@ -350,13 +355,12 @@ export class ExchangeHeap {
 
   /**
    * Memory or slots ran out while the DMA quarantine holds some back: wait (the kernel thread
-   * spins, at most HELD_WAIT_MS) for the devices to pass the boundaries that release them.
-   * Returns whether anything came back.
+   * spins, at most HELD_WAIT_MS, or until `end`) for the devices to pass the boundaries that
+   * release them. Returns whether anything came back.
    */
-  private awaitHeld(): boolean {
+  private awaitHeld(end = performance.now() + HELD_WAIT_MS): boolean {
     if (this.held.length === 0) return false;
     const before = this.held.length;
-    const end = performance.now() + HELD_WAIT_MS;
     do this.releaseHeld();
     while (this.held.length === before && performance.now() < end);
     return this.held.length !== before;

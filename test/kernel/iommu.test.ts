@@ -393,3 +393,21 @@ test('DMA quarantine property: no block or slot freed while a device works is re
     { numRuns: 200 },
   );
 });
+
+test('DMA quarantine: an allocation that finds memory exhausted keeps waiting (within its bound) when what comes back first does not fit it', () => {
+  const { heap, kit } = heapAndKit({ physBytes: 4 << 20, maxSlots: 64 });
+  let epoch = (): number => ACTIVE_EPOCH;
+  heap.guardDma(DRIVER, () => epoch());
+  const BIG = 3 << 20;
+  any(kit.allocBytes(OTHER, 64)).drop(); // a small block held back at epoch 1
+  epoch = () => ACTIVE_EPOCH + 2;
+  any(kit.allocBytes(OTHER, BIG)).drop(); // the large one held back at epoch 3
+  assert.equal(heap.dmaHeld, 2);
+  const t0 = performance.now();
+  // One boundary a while from now frees the small block (epoch 5), the next one the large (epoch 7).
+  epoch = () => { const t = performance.now() - t0; return t > 20 ? 7 : t > 5 ? 5 : 3; };
+  const again = any(kit.allocBytes(DRIVER, BIG));
+  assert.ok(performance.now() - t0 >= 20, 'it waited until the large block came back');
+  assert.equal(heap.dmaHeld, 0);
+  again.drop();
+});
