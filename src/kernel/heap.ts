@@ -1080,6 +1080,10 @@ export class ExchangeHeap {
       const heirOf = this.heirOf;
       for (let i = 0; i < held.length; i++) {
         const c = held[i]!;
+        // Listed twice (a deque's ring entry written by the holder's device names an element
+        // again): settled already, it no longer names `s`. Settled twice, its slot would go back
+        // to the free list twice and be handed to two values at once.
+        if (this.parent[c] !== s) continue;
         // A flat value entrusted to the heir last asked about, and allowed, goes back without a
         // call: settle's and give's work written out (a dead driver's rings hold thousands, and
         // this runs interpreted at a process's first driver death, where each call counts).

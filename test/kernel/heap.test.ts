@@ -223,6 +223,16 @@ describe('deques', () => {
     assert.deepEqual(heap.usage(1), { bytes: 0, slots: 0 }, 'a dead owner holds nothing');
   });
 
+  test('a dead domain\'s deque whose ring lists one element twice (its device wrote the entry) frees that element once: its slot is not handed to two values', () => {
+    const { kit, heap } = setup();
+    const dq = dequeOfTwoBuffers(kit);
+    dma(kit, dq, DEQUE_HEADER + 4, dq.getU32(DEQUE_HEADER)); // the first element listed twice
+    heap.reclaim(1);
+    assert.deepEqual(heap.totalUsage(), { bytes: 0, slots: 0 });
+    const slots = [0, 1, 2, 3].map(() => kit.slotOf(any(kit.allocBytes(2, 8))));
+    assert.equal(new Set(slots).size, 4, `four live values, four slots (got ${slots.join(', ')})`);
+  });
+
   test('a deque moves in O(1): its elements keep their owner column, belong to the deque\'s owner, and get it written back when they leave', () => {
     const { kit, heap } = setup();
     const dq = any(kit.allocDeque(1, 64));
