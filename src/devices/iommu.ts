@@ -165,7 +165,10 @@ export function createIommu(tables: IommuTables | undefined, bus: Int32Array): I
       if (!ok && !write && lent !== null) {
         // Lent to the driver: the loan of a value lends what it holds, and a value held in a
         // struct field (a BlkReq's data) can be lent by itself: any loan on the way to its root counts.
-        for (let s = slot; !ok; s = parent[s]!) {
+        // Bounded as the root walk is: the kernel may change a parent link between the two walks
+        // (a field released, a value freed), and a walk that misses `root` would otherwise follow
+        // NO_PARENT off the chain and spin forever on the device thread. Such a race refuses.
+        for (let s = slot, depth = 0; !ok && s >= 0 && depth <= MAX_DEPTH; s = parent[s]!, depth++) {
           ok = lent[s]! > 0;
           if (s === root) break;
         }

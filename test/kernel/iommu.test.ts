@@ -11,6 +11,7 @@
  * nothing.
  */
 import { test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { ACTIVE_EPOCH, BUS, BUS_BYTES } from '../../src/devices/bus.js';
@@ -410,4 +411,33 @@ test('DMA quarantine: an allocation that finds memory exhausted keeps waiting (w
   assert.ok(performance.now() - t0 >= 20, 'it waited until the large block came back');
   assert.equal(heap.dmaHeld, 0);
   again.drop();
+});
+
+test('a device thread\'s lookup ends while the kernel detaches a value from its holder at the same time (the loan walk does not run off the top of a chain that changed under it)', async () => {
+  const { heap, kit } = heapAndKit({ physBytes: 4 << 20, maxSlots: 64 });
+  const req = any(kit.allocStruct(OTHER, 'BlkReq'));
+  req.data = kit.allocBytes(OTHER, 512); // not lent: the device's reads of it are refused, after the loan walk
+  const data = kit.slotOf(req.data as object);
+  const holder = kit.slotOf(req);
+  const progress = new Int32Array(new SharedArrayBuffer(4));
+  const iommuUrl = new URL('../../src/devices/iommu.js', import.meta.url).href;
+  const device = new Worker(
+    `const { workerData: w } = require('node:worker_threads');
+     import(${JSON.stringify(iommuUrl)}).then(({ boundIommu }) => {
+       const { iommu } = boundIommu(w.tables, ${DRIVER}, ${COLUMN});
+       for (let n = 1; ; n++) { iommu.allows(w.addr, 8, false); Atomics.store(w.progress, 0, n); }
+     });`,
+    { eval: true, workerData: { tables: heap.iommuTables, addr: heap.off[data]!, progress } },
+  );
+  try {
+    while (Atomics.load(progress, 0) === 0) await new Promise((r) => setTimeout(r, 1));
+    // The kernel releasing the field and putting it back, as fast as it can, for a while.
+    const end = performance.now() + 300;
+    while (performance.now() < end) for (let i = 0; i < 100_000; i++) { heap.parent[data] = NO_PARENT; heap.parent[data] = holder; }
+    const at = Atomics.load(progress, 0);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(Atomics.load(progress, 0) > at, 'the device thread still answers lookups');
+  } finally {
+    await device.terminate();
+  }
 });
