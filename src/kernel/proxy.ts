@@ -1019,7 +1019,11 @@ export function createProxyRuntime(host: ProxyHost): ProxyRuntime {
         const h = taken[i];
         if (h === undefined || h === null) continue;
         if (kinds[i] === 'b') unborrow(link, h as object);
-        else heap.free(kit.slotOf(h as object));
+        // Only while the callee's handle is still valid: the bad argument terminated the caller
+        // first (callerFault), and a caller that called itself through a proxy is the callee too,
+        // so its reclaim freed this value already; a second free would put its slot on the free
+        // list twice (two later values sharing it).
+        else if ((h as { valid: boolean }).valid) heap.free(kit.slotOf(h as object));
       }
     },
     retMove(link, h, typeId, method) {

@@ -83,6 +83,21 @@ describe('dom_c / dom_d crossings', () => {
     lent.drop();
   });
 
+  test('a bad argument from a domain calling itself through a proxy: its death reclaims the value it moved to itself, and undoing the arguments does not free that value a second time', () => {
+    kernel.load(artifactPath('dom_c'), { name: 'self_c' });
+    const me = kernel.get('self_c')!;
+    const self = kernel.bind('self_c', me); // caller and callee: self_c (as a proxy it was handed to itself)
+    const kept = any(kernel.kit.allocBytes(me.id, 16));
+    const lent = any(kernel.kit.allocBytes(me.id, 16));
+    assert.throws(() => self.mixed(kept, lent, 42), (e: unknown) => (e as { kind?: string }).kind === 'bad-argument');
+    assert.equal(info(kernel, 'self_c').state, 'dead', 'the caller is terminated for its bad argument');
+    assert.deepEqual(kernel.heap.usage(me.id), { bytes: 0, slots: 0 });
+    const fresh = [0, 1, 2, 3, 4, 5].map(() => any(bytes(8)));
+    const slots = fresh.map((h) => kernel.kit.slotOf(h));
+    assert.equal(new Set(slots).size, slots.length, `each live value has a slot of its own (got ${slots.join(', ')})`);
+    for (const h of fresh) h.drop();
+  });
+
   test('a borrower may lend onward within its borrow (shadow_c lends the buffer on to dom_c)', () => {
     kernel.load(artifactPath('shadow_c'), { name: 'lend_shadow', imports: [{ supervise: 'dom_c' }] });
     const shadow = kernel.bind('lend_shadow');
