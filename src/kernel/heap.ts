@@ -427,8 +427,24 @@ export class ExchangeHeap {
       this.flags[slot] = PENDING_FREE;
       return;
     }
-    if (this.hasChildren[this.type[slot]!] === 1) this.forEachChild(slot, (c) => this.free(c));
+    if (this.hasChildren[this.type[slot]!] === 1) {
+      this.forEachChild(slot, (c) => this.free(c));
+      this.freeUnlisted(slot);
+    }
     this.freeBlock(slot);
+  }
+
+  /**
+   * Free the children of `slot` (being freed) that its memory no longer lists: a device can
+   * overwrite a deque's header or ring entries, or a struct's RRef field, by DMA, and a child so
+   * hidden from the walk above still names `slot` as its parent. Left so, once `slot` is reused
+   * (by another domain, even) that child would be the new value's (ownerOf, the IOMMU's root walk,
+   * validChild): a later ring entry naming it would hand it over. One indexOf over the parent
+   * column (a builtin), only for values that can hold children.
+   */
+  private freeUnlisted(slot: number): void {
+    const inUse = this.parent.subarray(0, this.highWater);
+    for (let c = inUse.indexOf(slot); c >= 0; c = inUse.indexOf(slot, c + 1)) this.free(c);
   }
 
   // ---- DMA quarantine -------------------------------------------------------------------------

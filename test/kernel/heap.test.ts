@@ -233,6 +233,19 @@ describe('deques', () => {
     assert.equal(new Set(slots).size, 4, `four live values, four slots (got ${slots.join(', ')})`);
   });
 
+  test('dropping a deque whose ring no longer lists an element (its device overwrote the entry) frees that element too: it does not pass to whoever is given the deque\'s slot next', () => {
+    const { kit, heap } = setup();
+    const dq = dequeOfTwoBuffers(kit);
+    const hidden = dq.getU32(DEQUE_HEADER);
+    dma(kit, dq, DEQUE_HEADER, 0xffff); // the first element's entry overwritten
+    dq.drop();
+    assert.equal(heap.owner[hidden], FREE, 'the element the ring no longer listed was freed with its deque');
+    const other = any(kit.allocDeque(2, 2)); // the deque's slot, reused by another domain
+    assert.notEqual(heap.ownerOf(hidden), 2, 'domain 2 was given domain 1\'s element with the slot');
+    assert.deepEqual(heap.usage(1), { bytes: 0, slots: 0 });
+    void other;
+  });
+
   test('a deque moves in O(1): its elements keep their owner column, belong to the deque\'s owner, and get it written back when they leave', () => {
     const { kit, heap } = setup();
     const dq = any(kit.allocDeque(1, 64));
