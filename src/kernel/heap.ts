@@ -294,7 +294,6 @@ export class ExchangeHeap {
     this.bump = PAGE;
   }
 
-  /** What a device's IOMMU reads (startDevice's `iommu`): shared, written only by this heap. */
   // ---- types ----------------------------------------------------------------------------------
 
   registerType(name: string, kind: TypeKind, childOffsets: readonly number[] = []): TypeInfo {
@@ -410,7 +409,7 @@ export class ExchangeHeap {
 
   /** Free `slot` and its children; deferred while borrowed. Bumps the generation (revokes). */
   free(slot: number): void {
-    this.quarantined(() => this.freeTree(slot));
+    this.quarantined(this.freeTree, slot);
   }
 
   private freeTree(slot: number): void {
@@ -496,14 +495,15 @@ export class ExchangeHeap {
   }
 
   /**
-   * Run `work` (a free or a reclaim); the memory blocks it frees are quarantined together, if some
-   * device does DMA. A free inside another (a tree's values) joins the outer one's batch.
+   * Run `work(arg)` (a free or a reclaim; a method and its argument, so a free makes no closure);
+   * the memory blocks it frees are quarantined together, if some device does DMA. A free inside
+   * another (a tree's values) joins the outer one's batch.
    */
-  private quarantined<T>(work: () => T): T {
-    if (this.guardList.length === 0 || this.freeing !== null) return work();
+  private quarantined<T>(work: (this: ExchangeHeap, arg: number) => T, arg: number): T {
+    if (this.guardList.length === 0 || this.freeing !== null) return work.call(this, arg);
     const blocks: number[] = (this.freeing = []);
     try {
-      return work();
+      return work.call(this, arg);
     } finally {
       this.freeing = null;
       if (blocks.length !== 0) this.quarantine(blocks);
@@ -1028,7 +1028,7 @@ export class ExchangeHeap {
    * whatever (stale) owner it names.
    */
   reclaim(dead: number): number {
-    return this.quarantined(() => this.reclaimRoots(dead));
+    return this.quarantined(this.reclaimRoots, dead);
   }
 
   private reclaimRoots(dead: number): number {
