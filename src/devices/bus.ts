@@ -79,12 +79,12 @@ export interface DeviceWorkerData {
  * Int32 word indices of the bus-control buffer: bus mastering and the reset handshake (see
  * "Ownership" above), and the IOMMU's words (iommu.ts): the domain the device is attached to and
  * its loan column (LOANS), the count of the DMA faults it refused and the last one's address,
- * length, direction and domain; and the DMA epoch, so that the kernel knows when a transfer the device may have started before
- * a free has ended (heap.ts guardDma): odd while the device may be transferring, even while it is
- * parked (waitWake adds 1 as it parks and 1 as it wakes), and 2 more at every DMA boundary
- * (serviceBus). The host starts it at 1 (ACTIVE_EPOCH): a device is taken to be working until its
- * thread first parks. The device writes it, never its driver (which has BAR0, not these words),
- * so a driver cannot fake a parked device.
+ * length, direction and domain; and the DMA epoch, so that the kernel knows when a transfer the
+ * device may have started before a free has ended (heap.ts guardDma): odd while the device may be
+ * transferring, even while it is parked (waitWake adds 1 as it parks and 1 as it wakes), and 2
+ * more at every DMA boundary (serviceBus). The host starts it at 1 (ACTIVE_EPOCH): a device is
+ * taken to be working until its thread first parks. The device writes it, never its driver (which
+ * has BAR0, not these words), so a driver cannot fake a parked device.
  */
 export const BUS = { MASTER: 0, RESET_REQ: 1, RESET_ACK: 2, DOMAIN: 3, FAULTS: 4, FAULT_ADDR: 5, FAULT_LEN: 6, FAULT_WRITE: 7, FAULT_DOMAIN: 8, EPOCH: 9, LOANS: 10 } as const;
 export const BUS_BYTES = 44;

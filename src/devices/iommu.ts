@@ -109,9 +109,10 @@ export interface Iommu {
 export const NO_IOMMU: Iommu = Object.freeze({ allows: () => true, fault: () => {}, bind: () => {} });
 
 /**
- * An IOMMU over `tables` bound to `domain` (and loan column `loans`), on bus-control words of its own: what a device
- * attached to that domain checks against after its reset, for code that drives the check without
- * a device worker (the IOMMU's tests, probes/iommu-cost). Its `bus` shows the fault records.
+ * An IOMMU over `tables` bound to `domain` (and loan column `loans`), on bus-control words of its
+ * own: what a device attached to that domain checks against after its reset, for code that
+ * drives the check without a device worker (the IOMMU's tests, probes/iommu-cost). Its `bus`
+ * shows the fault records.
  */
 export function boundIommu(tables: IommuTables, domain: number, loans = NO_LOANS): { iommu: Iommu; bus: Int32Array } {
   const bus = new Int32Array(new SharedArrayBuffer(BUS_BYTES));

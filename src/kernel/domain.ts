@@ -9,6 +9,7 @@
 import type { Artifact } from './artifact.js';
 import type { Link } from './proxy.js';
 import type { RouteTable } from './routes.js';
+import { NO_LOANS } from '../devices/iommu.js';
 
 export type DomainState = 'live' | 'dead';
 
@@ -100,10 +101,10 @@ export class Domain {
   deadlineMs: number;
   /**
    * The IOMMU loan column of the device this instance drives (src/devices/iommu.ts), where the
-   * loans of calls into it are counted; -1 (NO_LOANS) if it drives none. Set before its first
-   * call and never changed, so a loan ends in the column it began in, even after its death.
+   * loans of calls into it are counted; NO_LOANS if it drives none. Set before its first call
+   * and never changed, so a loan ends in the column it began in, even after its death.
    */
-  loanColumn = -1;
+  loanColumn = NO_LOANS;
 
   constructor(
     readonly id: number,
