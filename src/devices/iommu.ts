@@ -101,12 +101,14 @@ export interface Iommu {
   allows(addr: number, len: number, write: boolean): boolean;
   /** Report a refused transfer to the kernel (the transfer itself must not happen). */
   fault(addr: number, len: number, write: boolean): void;
+  /** What a device model asks before a transfer: `allows`, and a refusal reported (`fault`). */
+  check(addr: number, len: number, write: boolean): boolean;
   /** At a function reset of the device bus (serviceBus): take up the domain (and loan column) the kernel attached. */
   bind(): void;
 }
 
 /** No IOMMU: every address inside physical memory is reachable, and nothing is ever refused. */
-export const NO_IOMMU: Iommu = Object.freeze({ allows: () => true, fault: () => {}, bind: () => {} });
+export const NO_IOMMU: Iommu = Object.freeze({ allows: () => true, fault: () => {}, check: () => true, bind: () => {} });
 
 /**
  * An IOMMU over `tables` bound to `domain` (and loan column `loans`), on bus-control words of its
@@ -145,8 +147,7 @@ export function createIommu(tables: IommuTables | undefined, bus: Int32Array): I
   const size = new Uint32Array(tables.len);
   const loanColumns = tables.loans.map((b) => new Int32Array(b));
   const pages = blockShift.length;
-  return {
-    allows(addr, len, write) {
+  const allows = (addr: number, len: number, write: boolean): boolean => {
       const page = addr >>> DMA_PAGE_SHIFT;
       if (!(page < pages) || !(len > 0)) return false;
       const shift = blockShift[page]!;
@@ -179,8 +180,15 @@ export function createIommu(tables: IommuTables | undefined, bus: Int32Array): I
       // granule entry) shows here, and its new owner is not taken over its old block. (A slot
       // freed while a device works is reused only after its boundaries: heap.ts freeBlock.)
       return ok && off[slot] === o;
-    },
+  };
+  return {
+    allows,
     fault,
+    check(addr, len, write) {
+      if (allows(addr, len, write)) return true;
+      fault(addr, len, write);
+      return false;
+    },
     bind() {
       domain = Atomics.load(bus, BUS.DOMAIN);
       lent = loanColumns[Atomics.load(bus, BUS.LOANS)] ?? null;

@@ -1,7 +1,7 @@
 /**
  * Probe: what one IOMMU check (src/devices/iommu.ts) costs a device thread, alone, with no other
- * thread writing the slot table: `allows` over 512 packet buffers of 2 KiB, each as a driver holds
- * them when its device writes them (a root of its own: the host-linked driver's; an element of an
+ * thread writing the slot table: `check` (what a device model calls) over 512 packet buffers of
+ * 2 KiB, each as a driver holds them when its device writes them (a root of its own: the host-linked driver's; an element of an
  * RRefDeque held in a NetIo's field: a driver domain's, two parent links to walk), against the
  * pass-through of a device without an IOMMU, in the same run. Prints ns per check, medians of
  * several rounds. What the checks cost a packet path beside this (the slot-table lines the kernel
@@ -44,7 +44,7 @@ io.pkts = dq;
 function perCheck(unit: Iommu, addrs: readonly number[]): number {
   let ok = 0;
   const t0 = performance.now();
-  for (let i = 0; i < CHECKS; i++) if (unit.allows(addrs[i & (BUFFERS - 1)]!, 60, true)) ok++;
+  for (let i = 0; i < CHECKS; i++) if (unit.check(addrs[i & (BUFFERS - 1)]!, 60, true)) ok++;
   const ns = ((performance.now() - t0) * 1e6) / CHECKS;
   if (ok !== CHECKS && unit !== NO_IOMMU) throw new Error(`the IOMMU refused ${CHECKS - ok} of ${CHECKS} checks of the driver's own buffers`);
   return ns;

@@ -175,9 +175,8 @@ export class NicModel {
 
   /** Whether the IOMMU lets the device reach `len` bytes at `addr`; if not, ERR_DMA and a fault report. */
   private dmaOk(addr: number, len: number, write: boolean): boolean {
-    if (this.iommu.allows(addr, len, write)) return true;
+    if (this.iommu.check(addr, len, write)) return true;
     this.refuse(R.ERR_DMA);
-    this.iommu.fault(addr, len, write);
     return false;
   }
 

@@ -57,18 +57,12 @@ const bus = new Int32Array(data.bus);
 const physLen = data.phys.byteLength;
 const physI32 = new Int32Array(data.phys, 0, physLen >>> 2);
 const physBuf = Buffer.from(data.phys);
-const iommu = createIommu(data.iommu, bus);
-
 /**
- * Whether the IOMMU (../iommu.ts) lets the controller write (`write`) or read `len` bytes at
- * `addr`; a refusal is reported to the kernel as a DMA fault, and the caller fails what needed
- * the transfer with the status the specification has for an address it cannot use.
+ * The controller's transfers are checked by its IOMMU (../iommu.ts) with iommu.check: a refusal
+ * is reported to the kernel as a DMA fault, and the caller fails what needed the transfer with
+ * the status the specification has for an address it cannot use.
  */
-function dmaOk(addr: number, len: number, write: boolean): boolean {
-  if (iommu.allows(addr, len, write)) return true;
-  iommu.fault(addr, len, write);
-  return false;
-}
+const iommu = createIommu(data.iommu, bus);
 
 /** Commands taken from one SQ before moving to the next (round-robin fairness). */
 const BURST = 32;
@@ -352,7 +346,7 @@ function resetQueues(): void {
  * True when queue memory [addr, addr+len) is page-aligned at its start, inside physical memory,
  * and the IOMMU lets the controller read (SQ) or write (CQ) it.
  */
-const pageRangeOk = (addr: number, len: number, write: boolean): boolean => addr % PAGE === 0 && addr + len <= physLen && dmaOk(addr, len, write);
+const pageRangeOk = (addr: number, len: number, write: boolean): boolean => addr % PAGE === 0 && addr + len <= physLen && iommu.check(addr, len, write);
 
 function controllerReset(): void {
   resetQueues();
@@ -442,7 +436,7 @@ const segs: Segments = { addr: new Float64Array(maxSegs + BURST), len: new Float
 
 /** Append a segment the controller writes (`write`: a Read's data) or reads, checked by the IOMMU. */
 function addSeg(addr: number, len: number, write: boolean): number {
-  if (addr + len > physLen || !dmaOk(addr, len, write)) return SC.DATA_TRANSFER_ERROR;
+  if (addr + len > physLen || !iommu.check(addr, len, write)) return SC.DATA_TRANSFER_ERROR;
   const last = segs.count - 1;
   if (last >= 0 && segs.addr[last]! + segs.len[last]! === addr) segs.len[last]! += len;
   else if (segs.count === segs.addr.length) return SC.INVALID_FIELD; // unreachable within the bounds above
@@ -452,7 +446,7 @@ function addSeg(addr: number, len: number, write: boolean): number {
 
 /** Read a qword PRP entry at physical `addr`, or -1 if it lies outside physical memory or the IOMMU refuses it. */
 function prpEntry(addr: number): number {
-  if (addr + 8 > physLen || !dmaOk(addr, 8, false)) return -1;
+  if (addr + 8 > physLen || !iommu.check(addr, 8, false)) return -1;
   const w = addr / 4;
   return u64(physI32[w]!, physI32[w + 1]!);
 }
@@ -949,7 +943,7 @@ function execBatch(q: number, cq: number, tail: number, max: number): number {
  * controller stops as one that lost its queues does: Controller Fatal Status, not ready.
  */
 function queuesMapped(q: number, cq: number): boolean {
-  if (dmaOk(sqBase[q]!, sqSize[q]! * 64, false) && dmaOk(cqBase[cq]!, cqSize[cq]! * 16, true)) return true;
+  if (iommu.check(sqBase[q]!, sqSize[q]! * 64, false) && iommu.check(cqBase[cq]!, cqSize[cq]! * 16, true)) return true;
   enabled = false;
   Atomics.store(bar0, REG.CSTS, CSTS_CFS);
   return false;
