@@ -1103,9 +1103,16 @@ function appendFlat(k: KitState, holder: number, s: number, cs: readonly number[
   return n;
 }
 
-/** Is slot `s` slot `c` or inside it (c among s's ancestors)? Moving c into s would make a cycle. */
+/**
+ * Is slot `s` slot `c` or inside it (c among s's ancestors)? Moving c into s would make a cycle.
+ * The walk is bounded by the slot table's size: a longer chain is already a cycle (a kernel bug no
+ * test has seen), and it answers yes, so the move is refused rather than the thread spinning for
+ * ever (the heap bounds its own parent walks the same way).
+ */
 function containsSlot(k: KitState, c: number, s: number): boolean {
-  for (let p = s; p !== NO_PARENT; p = k.parent[p]!) if (p === c) return true;
+  const parent = k.parent;
+  const slots = parent.length;
+  for (let p = s, steps = 0; p !== NO_PARENT; p = parent[p]!, steps++) if (p === c || steps > slots) return true;
   return false;
 }
 

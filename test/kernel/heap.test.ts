@@ -169,6 +169,16 @@ describe('deques', () => {
     assert.deepEqual(heap.totalUsage(), { bytes: 8, slots: 1 }, 'only the foreign buffer is left');
   });
 
+  test('a parent cycle in the slot table (a kernel bug) refuses a push instead of hanging the kernel', () => {
+    const { kit, heap } = setup();
+    const a = any(kit.allocDeque(1, 4));
+    const b = any(kit.allocDeque(1, 4));
+    const inner = any(kit.allocDeque(1, 4));
+    heap.parent[kit.slotOf(a)] = kit.slotOf(b);
+    heap.parent[kit.slotOf(b)] = kit.slotOf(a);
+    throwsCode(() => a.push(inner), 'EINVAL', /contains this deque/);
+  });
+
   test('a corrupted deque header (capacity/head written by DMA) cannot write outside the deque', () => {
     const { kit, heap } = setup();
     const dq = any(kit.allocDeque(1, 1)); // 20 bytes in a 64-byte block
