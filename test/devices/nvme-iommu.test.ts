@@ -10,7 +10,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { REG, SC } from '../../src/devices/nvme/index.js';
+import { REG, SC, sqTailDoorbell } from '../../src/devices/nvme/index.js';
 import type { DmaFault } from '../../src/devices/iommu.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FakeDma } from './dma-fake.js';
@@ -115,6 +115,27 @@ test('IOMMU: queue memory freed after its queue was created stops the controller
     await until(() => faults.length > 0, 'the fault report');
     assert.deepEqual(faults[0], { addr: q.sq.addr, len: 8 * 64, write: false, domain: DRIVER });
     assert.equal(q.take().length, 0, 'nothing was completed');
+  } finally {
+    await rig.stop();
+  }
+});
+
+test('IOMMU: once freed queue memory has stopped the controller, no other queue\'s command is executed in the same pass', async () => {
+  const { rig, slotOf, heap } = await iommuRig();
+  try {
+    const admin = await enableAdmin(rig);
+    const q1 = await createPair(admin, 1, 8);
+    const q2 = await createPair(admin, 2, 8);
+    const buf = rig.heap.alloc(4096);
+    heap.free(slotOf(q1.sq));
+    // Both doorbells before the one wake: the controller meets queue 1 first, in the same pass as queue 2.
+    q1.put(rw(2, 0, 8, buf.addr));
+    q2.put(rw(2, 0, 8, buf.addr));
+    Atomics.store(rig.dev.bar0, sqTailDoorbell(1), q1.sqTail);
+    q2.ring();
+    await until(() => (Atomics.load(rig.dev.bar0, REG.CSTS) & 0b10) !== 0, 'CSTS.CFS');
+    await sleep(50);
+    assert.equal(q2.take().length, 0, 'a controller in fatal status executed a command of another queue');
   } finally {
     await rig.stop();
   }

@@ -998,7 +998,8 @@ function step(): boolean {
   if (enabled) {
     for (let progress = true; progress;) {
       progress = false;
-      for (let q = 0; q < NQ; q++) {
+      // A queue whose memory was freed stops the controller (queuesMapped): no queue after it runs.
+      for (let q = 0; q < NQ && enabled; q++) {
         if (sqSize[q] !== 0 && processSq(q) > 0) progress = true;
       }
       raisePending();
