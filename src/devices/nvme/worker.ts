@@ -429,8 +429,8 @@ const u64 = (lo: number, hi: number): number => (lo >>> 0) + (hi >>> 0) * 0x1000
 const maxSegs = (maxTransfer / PAGE) + 1;
 /**
  * PRP walk output, preallocated: the physical segments of the transfer being prepared (adjacent
- * pages merged). A run of coalesced commands appends to it (at most maxTransfer bytes in all,
- * each command adding at most one segment beyond its pages).
+ * pages merged). A run of coalesced commands appends to it (at most maxTransfer bytes in all);
+ * a run whose next command does not fit ends before it (addSeg).
  */
 const segs: Segments = { addr: new Float64Array(maxSegs + BURST), len: new Float64Array(maxSegs + BURST), count: 0 };
 
@@ -439,7 +439,10 @@ function addSeg(addr: number, len: number, write: boolean): number {
   if (addr + len > physLen || !iommu.check(addr, len, write)) return SC.DATA_TRANSFER_ERROR;
   const last = segs.count - 1;
   if (last >= 0 && segs.addr[last]! + segs.len[last]! === addr) segs.len[last]! += len;
-  else if (segs.count === segs.addr.length) return SC.INVALID_FIELD; // unreachable within the bounds above
+  // Full: reachable only in a run (gatherRun) of commands over scattered pages that start and end
+  // mid-page (up to three segments for a little over a page each). That command is then left out
+  // of the run and executed alone, where its segments fit, so this status never reaches a host.
+  else if (segs.count === segs.addr.length) return SC.INVALID_FIELD;
   else { segs.addr[segs.count] = addr; segs.len[segs.count] = len; segs.count++; }
   return SC.SUCCESS;
 }
