@@ -20,7 +20,7 @@ import * as nfs from 'node:fs';
 import * as npath from 'node:path';
 import {
   bitmapBlocks, encodeDinode, encodeDirent, encodeSuperblock, geometryOf, ioffset, iblock, nameBytes, naddrs,
-  ROOTINO, T_DIR, T_FILE, type Dinode, type Geometry, type Superblock, type Variant,
+  ROOTINO, T_DIR, T_FILE, validateSuperblock, type Dinode, type Geometry, type Superblock, type Variant,
 } from '../domains/fs/format.js';
 import { HostBytes } from './bytes.js';
 import type { ImageIO } from './fs-image.js';
@@ -80,6 +80,9 @@ function scanHost(p: string, name: string, g: Geometry): HostNode {
 export function mkfsParams(g: Geometry, size: number, inodes?: number, nlog?: number): Superblock & { ninodeblocks: number; nbitmap: number } {
   const ninodes = inodes ?? (g.variant === 'xv6' ? 200 : Math.max(64, Math.min(1 << 22, Math.floor(size / 16))));
   const log = nlog ?? (g.variant === 'xv6' ? 30 : size >= 16384 ? 1024 : 130);
+  for (const [what, n] of [['inodes', ninodes], ['nlog', log]] as const) {
+    if (!Number.isSafeInteger(n) || n < 1) throw new Error(`mkfs: ${what} ${n} must be a whole number of at least 1`);
+  }
   const ninodeblocks = g.variant === 'xv6' ? Math.floor(ninodes / g.ipb) + 1 : Math.ceil(ninodes / g.ipb);
   const nbitmap = g.variant === 'xv6' ? Math.floor(size / g.bpb) + 1 : bitmapBlocks(g, size);
   const logstart = 2;
@@ -87,9 +90,16 @@ export function mkfsParams(g: Geometry, size: number, inodes?: number, nlog?: nu
   const bmapstart = inodestart + ninodeblocks;
   const nmeta = bmapstart + nbitmap;
   if (nmeta + 1 > size) throw new Error(`mkfs: image of ${size} blocks too small for ${nmeta} metadata blocks`);
-  return {
-    magic: g.magic, size, nblocks: size - nmeta, ninodes, nlog: log, logstart, inodestart, bmapstart, ninodeblocks, nbitmap,
-  };
+  const sb = { magic: g.magic, size, nblocks: size - nmeta, ninodes, nlog: log, logstart, inodestart, bmapstart };
+  // What mount will check, checked before anything is written: a log too small for one operation
+  // (or a count that is no count) made an image that every mount refused.
+  try {
+    validateSuperblock(g, sb, size);
+  } catch (e) {
+    // The check's message without its EUCLEAN prefix: nothing on disk is corrupt yet.
+    throw new Error(`mkfs: ${(e as Error).message.replace(/^EUCLEAN: /, '')}`);
+  }
+  return { ...sb, ninodeblocks, nbitmap };
 }
 
 /**

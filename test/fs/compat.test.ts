@@ -22,6 +22,14 @@ test('mkfs xv6 defaults match xv6 mkfs.c geometry', () => {
   assert.equal(p.ninodes, 200);
 });
 
+test('mkfs refuses parameters mount would refuse, before writing anything', () => {
+  assert.throws(() => mkfsParams(LARGE, 4096, 64, 8), /^Error: mkfs: superblock: log of 8 blocks too small for one operation/);
+  assert.throws(() => mkfsParams(XV6, 2000, 200, 1.5), /^Error: mkfs: nlog 1.5 must be a whole number/);
+  const img = new RamBlockDevice(4096 * LARGE.bsize, 512);
+  assert.throws(() => mkfs(img, { variant: 'large', blocks: 4096, nlog: 8 }), /too small for one operation/);
+  assert.equal(img.readAt(0, LARGE.bsize * 2).some((b) => b !== 0), false, 'nothing written');
+});
+
 test('rv6 mounts and reads an image made by the xv6 mkfs port, then writes it validly', async () => {
   const files = [
     { name: 'README', data: pattern(2500, 1) },
