@@ -286,3 +286,21 @@ test('driver: a frame shorter than 60 bytes leaves padded with zeros to 60 (TXPA
     });
   }
 });
+
+test('driver: frames missed before a reset (MPC not yet read) still reach rxMissed after it', async () => {
+  await withNic({ kind: 'loopback' }, async (nic) => {
+    const drv = core(nic, { queues: 1, rxRingSize: 64, txRingSize: 64 });
+    drv.init();
+    const frames = pool(nic, 3);
+    for (let i = 0; i < 3; i++) {
+      const b = frames.pop()!;
+      b.write(0, frameFor(64));
+      frames.push(b, 64);
+    }
+    const done = new FrameDeque(8);
+    drv.txSubmitAndPoll(0, frames, done); // no RX buffer posted: all three looped-back frames are missed
+    await until(() => Atomics.load(nic.bar0, R.MPC) === 3, 'MPC 3');
+    drv.reset(new FrameDeque(8));
+    assert.equal(drv.readStats(emptyStats()).rxMissed, 3);
+  });
+});

@@ -386,9 +386,16 @@ export function createNicCore(o: NicCoreOptions): NicCore {
     return n;
   };
 
+  /** Folds the clear-on-read MPC and NIC_ERR into the core's own counts (the reset clears them). */
+  const foldClearOnRead = (): void => {
+    missed += Atomics.exchange(bar0, MPC, 0) >>> 0;
+    errBits |= Atomics.exchange(bar0, NIC_ERR, 0);
+  };
+
   const stop = (reclaim: FrameQueue): void => {
     const n = outstanding();
     if (reclaim.capacity - reclaim.length < n) throw new RangeError(`nic: stop needs room for ${n} buffers in reclaim`);
+    foldClearOnRead(); // frames missed since the last readStats: the reset would clear MPC uncounted
     resetDevice();
     up = false;
     for (let q = 0; q < queues; q++) {
@@ -560,8 +567,7 @@ export function createNicCore(o: NicCoreOptions): NicCore {
     onInterrupt: (bits) => (Atomics.exchange(bar0, EICR, 0) | bits) & queueMask,
     readStats(s) {
       const b = bar0;
-      missed += Atomics.exchange(b, MPC, 0) >>> 0;
-      errBits |= Atomics.exchange(b, NIC_ERR, 0);
+      foldClearOnRead();
       s.rxPackets = Atomics.load(b, GPRC) >>> 0;
       s.txPackets = Atomics.load(b, GPTC) >>> 0;
       s.rxBytes = read64(GORCL);
