@@ -270,3 +270,25 @@ test('NIC shadow: a crash inside a routed call: the hook takes back its NetIo an
     takeAllBack(boot, pool, [rx0, rx1, tx]);
   });
 });
+
+test('NIC shadow: a faulty driver that frees the call’s NetIo but kept some of its buffers: only the buffers that did not come back are replaced, and counted lost once', () => {
+  const kernel = new Kernel({ physBytes: 32 << 20, log: () => {} });
+  try {
+    kernel.load(join(TEST_ARTIFACTS, 'droppernet.rldom'));
+    kernel.load(artifactPath('nic_shadow'), { imports: [{ supervise: 'droppernet' }] });
+    const net = kernel.bind<Net>('nic_shadow');
+    let rx = hostIo(kernel, 8);
+    for (let i = 0; i < 5; i++) (rx.pkts as Deque).push(kernel.kit.allocBytes(0, 2048) as unknown as Buf);
+    rx = net.rxSubmitAndPoll(0, rx); // droppernet keeps 3, frees the NetIo with the other 2, dies
+    assert.equal(rx.status, 0);
+    assert.equal(rx.restarts, 1);
+    assert.equal(rx.collect!.length + net.outstanding(), 5, 'the caller gets back the five buffers it moved in: the three that came back and two replacements');
+    const s = net.stats(kernel.kit.allocStruct(0, 'NetStats') as never);
+    assert.equal(s.buffersReplaced, 2, 'the two freed with the NetIo');
+    assert.equal(s.framesLost, 5, 'each of the five counted lost once');
+    s.drop();
+    rx.drop();
+  } finally {
+    kernel.shutdown();
+  }
+});

@@ -35,7 +35,8 @@
  * lost — an upper bound: a posted RX buffer may not have received a frame, a TX frame may have
  * left — as RX buffers up to what the record says was posted, the rest as TX frames. A NetIo the
  * dead driver did not give back (a faulty driver freed it) is replaced by a fresh one of the
- * capacities it had, its buffers by fresh ones (buffersReplaced), all counted lost. Buffers a
+ * capacities it had, and those of its buffers that did not come back with what the driver held
+ * (it had taken the others) by fresh ones (buffersReplaced), all counted lost once. Buffers a
  * faulty driver freed of its own accord are not replaced: its word (`held`) is no proof, and a
  * shadow that believed a claim of a million buffers would allocate them.
  * Timing (stats.lastRestartMs): a call that met the death counts from the death itself
@@ -90,6 +91,12 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
   let rxBuffersLost = 0;
   let replaced = 0;
   let lastRestartMs = 0;
+  /**
+   * At the last revive, of a failed call's NetIo that did not come back: how many of its buffers
+   * did (the dead driver had taken them), known as what came back beyond the route's record of
+   * what it held — at most the NetIo's buffers, whatever the record (a liar's) says.
+   */
+  let cameBack = 0;
   let routed = false;
 
   const died = (e: unknown): boolean => {
@@ -216,9 +223,13 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
       if (failed !== null && io === null && v.addr === failed.addr && sup.typeOf(v) === 'NetIo') io = v as RRef<NetIo>;
       else takeLoose(v);
     }
-    const taken = io !== null ? restore(io, failed!) : 0;
+    const restored = io !== null ? restore(io, failed!) : 0;
     // What each queue had posted; the record is the dead instance's, so it starts again from 0.
     const back = spare.length;
+    let recorded = 0;
+    for (let i = 0; i < 2 * MAX_QUEUES; i++) recorded += held.get(i);
+    cameBack = io === null && failed !== null ? Math.min(failed.pkts + failed.collect, Math.max(0, back - recorded)) : 0;
+    const taken = io !== null ? restored : cameBack;
     const wants: number[] = [];
     let rx = 0;
     for (let q = 0; q < MAX_QUEUES; q++) {
@@ -337,9 +348,9 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     }
   };
 
-  /** The failed call's NetIo did not come back: its buffers are replaced (owed) and counted lost. */
+  /** The failed call's NetIo did not come back: its buffers that did not come back either are replaced (owed) and counted lost. */
   const replace = (failed: FailedCall): number => {
-    const n = failed.pkts + failed.collect;
+    const n = failed.pkts + failed.collect - cameBack; // the rest came back with what the driver held
     owed = roomy(owed, n);
     for (let i = 0; i < n; i++) owed.push(sys.alloc.bytes(bufSize));
     replaced += n;
