@@ -61,6 +61,23 @@ export interface NicModelOptions {
   iommu?: Iommu;
 }
 
+/**
+ * Publishes 64-bit counter `v` in BAR0 words lo (low half) and lo + 1 (high), lo even (8-byte
+ * aligned, as GORCL and GOTCL are), so that a driver reading high, low, high and taking the low
+ * word when both highs agree (nic/core.ts read64) never sees it torn: while the high word stays,
+ * only the low one is stored; when it changes (a carry, once every 4 GiB), both halves are stored
+ * at once, in one 64-bit store through `bar0q` (BAR0 as 64-bit words). Storing the halves one
+ * after the other, in either order, let a read between the two stores take one half of each value:
+ * 4 GiB off.
+ */
+export function publishCounter64(bar0: Int32Array, bar0q: BigInt64Array, lo: number, v: number): void {
+  const hi = Math.floor(v / 0x100000000) | 0;
+  // An atomic load, though only this thread writes the word: it is written through the other
+  // view (bar0q), and no compiler may keep a value read before that store.
+  if (Atomics.load(bar0, lo + 1) === hi) Atomics.store(bar0, lo, v % 0x100000000 | 0);
+  else Atomics.store(bar0q, lo >>> 1, BigInt(v));
+}
+
 /** Called with the interrupt line and a vector; injected so the model stays independent of the bus module. */
 export type RaiseIrq = (irq: Int32Array, vector: number) => void;
 
@@ -69,6 +86,8 @@ export class NicModel {
   private readonly p32: Uint32Array;
   private readonly physLen: number;
   private readonly bar0: Int32Array;
+  /** BAR0 as 64-bit words: the byte counters' carries (publishCounter64). */
+  private readonly bar0q: BigInt64Array;
   private readonly irq: Int32Array;
   readonly queues: number;
   private readonly mac: readonly number[];
@@ -125,6 +144,7 @@ export class NicModel {
     this.physLen = opts.phys.byteLength;
     this.p32 = new Uint32Array(opts.phys, 0, this.physLen >>> 2);
     this.bar0 = opts.bar0;
+    this.bar0q = new BigInt64Array(opts.bar0.buffer, opts.bar0.byteOffset, opts.bar0.byteLength >>> 3);
     this.irq = opts.irq;
     this.queues = opts.queues;
     this.mac = opts.mac;
@@ -563,11 +583,9 @@ export class NicModel {
       this.errBits = this.errCount = 0;
     }
     Atomics.store(b, R.GPRC, this.gprc | 0);
-    Atomics.store(b, R.GORCL, this.gorc % 0x100000000 | 0);
-    Atomics.store(b, R.GORCH, Math.floor(this.gorc / 0x100000000) | 0);
+    publishCounter64(b, this.bar0q, R.GORCL, this.gorc);
     Atomics.store(b, R.GPTC, this.gptc | 0);
-    Atomics.store(b, R.GOTCL, this.gotc % 0x100000000 | 0);
-    Atomics.store(b, R.GOTCH, Math.floor(this.gotc / 0x100000000) | 0);
+    publishCounter64(b, this.bar0q, R.GOTCL, this.gotc);
     for (let q = 0; q < this.queues; q++) if (dirty & (1 << q)) Atomics.store(b, R.RDH(q), this.rxHead[q]!);
     this.interrupts(dirty);
   }

@@ -44,10 +44,9 @@ export const RXCTRL_RXEN = 1;
 export const MPC = w(0x03fa0);
 export const GPRC = w(0x04074);
 export const GPTC = w(0x04080);
+/** The 64-bit octet counters: low word here, high word at the next (published as a pair: model.ts publishCounter64). */
 export const GORCL = w(0x04088);
-export const GORCH = w(0x0408c);
 export const GOTCL = w(0x04090);
-export const GOTCH = w(0x04094);
 export const DMATXCTL = w(0x04a80);
 export const DMATXCTL_TE = 1;
 export const FCTRL = w(0x05080);

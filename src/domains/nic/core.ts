@@ -486,7 +486,11 @@ export function createNicCore(o: NicCoreOptions): NicCore {
     return posted;
   };
 
-  /** A 64-bit counter as low/high words: re-read until the high word is stable, so it never tears. */
+  /**
+   * A 64-bit counter as low/high words: re-read until the high word is stable. It never tears
+   * because the device changes the high word only together with the low one, in one 64-bit store
+   * (a carry); between carries it stores the low word alone.
+   */
   const read64 = (lo: number): number => {
     for (;;) {
       const h = Atomics.load(bar0, lo + 1) >>> 0;

@@ -1,0 +1,49 @@
+/**
+ * The NIC's 64-bit octet counters are never read torn: a device thread (nic-counter-writer.ts)
+ * publishes GORCL across carries as the model does, while the driver core's readStats reads it
+ * over and over; every value read must be one the device published.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
+import { BAR0_BYTES } from '../../src/devices/bus.js';
+import { emptyStats } from '../../src/domains/nic/core.js';
+import { hostNicCore } from '../../src/host/net.js';
+import { FakeHeap } from './nic-dma-fake.js';
+
+const TWO32 = 0x100000000;
+
+/** Was `v` published by the writer: k * 2^32 - m or k * 2^32 + m, m = k % 1000 + 1 (or 0, before the first)? */
+function published(v: number): boolean {
+  if (v === 0) return true;
+  const hi = Math.floor(v / TWO32);
+  const lo = v % TWO32;
+  return lo < TWO32 / 2 ? lo === (hi % 1000) + 1 : TWO32 - lo === ((hi + 1) % 1000) + 1;
+}
+
+test('rxBytes read while the device carries into the high word is always a value it published', async () => {
+  const bar0 = new Int32Array(new SharedArrayBuffer(BAR0_BYTES));
+  const ctl = new Int32Array(new SharedArrayBuffer(8));
+  const drv = hostNicCore(bar0, new FakeHeap(1 << 20).alloc);
+  const writer = new Worker(new URL('./nic-counter-writer.js', import.meta.url), { workerData: { bar0: bar0.buffer, ctl: ctl.buffer } });
+  const exited = new Promise((resolve, reject) => { writer.once('exit', resolve); writer.once('error', reject); });
+  const stats = emptyStats();
+  let reads = 0;
+  let last = 0;
+  const torn: number[] = [];
+  try {
+    const end = Date.now() + 400;
+    while (Date.now() < end) {
+      const v = drv.readStats(stats).rxBytes;
+      reads++;
+      if (!published(v)) torn.push(v);
+      last = v;
+    }
+  } finally {
+    Atomics.store(ctl, 0, 1);
+    await exited;
+  }
+  const carries = Atomics.load(ctl, 1);
+  assert.ok(carries > 1000 && last > 0, `the device carried (${carries} carries) while the driver read (${reads} reads, last ${last})`);
+  assert.deepEqual(torn.slice(0, 5).map((v) => [Math.floor(v / TWO32), v % TWO32]), [], `${torn.length} of ${reads} reads were torn`);
+});
