@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { FileSystem, O_CREATE, O_RDWR } from '../../src/domains/fs/fs.js';
 import type { BlockDevice } from '../../src/domains/fs/device.js';
-import type { Variant } from '../../src/domains/fs/format.js';
+import { decodeSuperblock, type Geometry, type Variant } from '../../src/domains/fs/format.js';
 import type { DmaBytes } from '../../src/runtime/types.js';
 import { hostAlloc } from '../../src/host/bytes.js';
 import { RamBlockDevice, type ImageIO } from '../../src/host/fs-image.js';
@@ -179,4 +179,20 @@ export function cutPoints(n: number): fc.Arbitrary<number[]> {
 /** The distinct write counts in [0, total] the cut points name. */
 export function cutsOf(points: number[], total: number): number[] {
   return [...new Set(points.map((p) => p % (total + 1)))];
+}
+
+/**
+ * Mark every block of the first `nbitmap` bitmap blocks of mkfs'ed `dev` (variant `g`) in use but
+ * one: whatever is allocated next lies in a bitmap block of its own, in order.
+ */
+export function fragmentBitmaps(dev: RamBlockDevice, g: Geometry, nbitmap: number): void {
+  const buf = hostAlloc(48);
+  buf.write(0, dev.readAt(g.sbOffset, 48));
+  const { bmapstart } = decodeSuperblock(g, buf);
+  for (let i = 0; i < nbitmap; i++) {
+    const bits = new Uint8Array(g.bsize).fill(0xff);
+    const bit = 5000;
+    bits[bit >> 3]! &= ~(1 << (bit & 7));
+    dev.writeAt((bmapstart + i) * g.bsize, bits);
+  }
 }

@@ -3,11 +3,19 @@
  * when the file grows again (POSIX ftruncate), whether it grows by truncating up (a hole in the
  * large variant, zeros written in the xv6 variant) or by a write past its end — not as what the
  * file held before it shrank. Checked live, after a remount (the log replayed) and with fsck.
+ *
+ * Also: open(O_TRUNC) of a file too scattered to free in one transaction, while another call
+ * waits for the file's inode, completes (it once cycled transactions holding the inode's lock,
+ * waiting for log room the waiting call's open op kept from being committed: the fs hung).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { O_CREATE, O_RDWR } from '../../src/domains/fs/fs.js';
-import { assertCleanSynced, mountRam, pattern, ramFs } from './helpers.js';
+import { FileSystem, O_CREATE, O_RDWR, O_TRUNC, O_WRONLY } from '../../src/domains/fs/fs.js';
+import { XV6 } from '../../src/domains/fs/format.js';
+import { hostAlloc } from '../../src/host/bytes.js';
+import { RamBlockDevice } from '../../src/host/fs-image.js';
+import { mkfs } from '../../src/host/mkfs.js';
+import { assertCleanSynced, fragmentBitmaps, mountRam, pattern, ramFs } from './helpers.js';
 
 for (const variant of ['xv6', 'large'] as const) {
   test(`truncate into a block, then grow (${variant}): the bytes past the old end read as zeros`, async () => {
@@ -48,3 +56,32 @@ for (const variant of ['xv6', 'large'] as const) {
     await fs2.unmount();
   });
 }
+
+test('open(O_TRUNC) of a file freed in several transactions, while a stat of it waits, does not hang the fs', async () => {
+  const g = XV6;
+  const nbitmap = 16; // 128 MiB, sparse in RAM: the file's 15 data blocks and its indirect block lie in 16 bitmap blocks
+  const size = nbitmap * g.bpb * g.bsize;
+  const dev = new RamBlockDevice(size, 512);
+  mkfs(dev, { variant: 'xv6', sizeBytes: size });
+  fragmentBitmaps(dev, g, nbitmap);
+  const fs = await FileSystem.mount(dev, { alloc: hostAlloc });
+  const f = await fs.open('/t', O_CREATE | O_RDWR);
+  assert.equal(await fs.write(f, 0, pattern((nbitmap - 1) * g.bsize, 1)), (nbitmap - 1) * g.bsize);
+  assert.equal((await fs.statfs()).freeBlocks, 0);
+  await fs.close(f);
+  const truncating = fs.open('/t', O_WRONLY | O_TRUNC);
+  const statting = fs.stat('/t');
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), 5000)));
+  const r = await Promise.race([Promise.all([truncating, statting]), hung]);
+  clearTimeout(timer);
+  assert.notEqual(r, 'hung', 'open(O_TRUNC) and stat of the file never finished');
+  const [t] = r as [Awaited<typeof truncating>, unknown];
+  assert.equal((await fs.fstat(t)).size, 0);
+  assert.equal((await fs.statfs()).freeBlocks, nbitmap, 'every block is free again');
+  await fs.close(t);
+  await fs.unmount(); // (no fsck: the blocks marked in use to scatter the file are in no file)
+  const fs2 = await mountRam(dev);
+  assert.equal((await fs2.stat('/t')).size, 0, 'after a remount');
+  await fs2.unmount();
+});

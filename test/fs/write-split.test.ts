@@ -20,7 +20,7 @@ import { LARGE, XV6 } from '../../src/domains/fs/format.js';
 import type { DmaBytes } from '../../src/runtime/types.js';
 import { RamBlockDevice } from '../../src/host/fs-image.js';
 import { mkfs } from '../../src/host/mkfs.js';
-import { mountRam, pattern } from './helpers.js';
+import { fragmentBitmaps, mountRam, pattern } from './helpers.js';
 
 const SECTOR = 512;
 
@@ -61,16 +61,11 @@ async function fragmentedImage(nbitmap: number): Promise<{ dev: LogWatch; fs: Fi
   const dev = new LogWatch(size, SECTOR);
   mkfs(dev, { variant: 'large', sizeBytes: size, inodes: 64, nlog: 1024 });
   const sb = new DataView(dev.readAt(g.sbOffset, 48).buffer);
-  const logstart = sb.getUint32(36, true), nlog = sb.getUint32(32, true), bmapstart = sb.getUint32(44, true);
+  const logstart = sb.getUint32(36, true), nlog = sb.getUint32(32, true);
   const spb = bs / SECTOR;
   dev.lo = (logstart + 1) * spb;
   dev.hi = (logstart + nlog) * spb;
-  for (let i = 0; i < nbitmap; i++) {
-    const bits = new Uint8Array(bs).fill(0xff);
-    const bit = 20000;
-    bits[bit >> 3]! &= ~(1 << (bit & 7));
-    dev.writeAt((bmapstart + i) * bs, bits);
-  }
+  fragmentBitmaps(dev, g, nbitmap);
   const fs = await mountRam(dev);
   assert.ok(fs.log.uninstalled === 0);
   return { dev, fs, spb };

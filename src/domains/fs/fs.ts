@@ -473,11 +473,12 @@ export class FileSystem {
     const acc = accmode(flags);
     if (acc === 3) throw fsErr('EINVAL', `bad open flags ${flags}`);
     const il = this.il;
-    return this.tx(async () => {
+    const { f, truncated } = await this.tx(async () => {
       // On a read-only mount the lookup's errors come first, as on Linux (ENOENT for a missing
       // name opened for writing, EEXIST for O_EXCL): create refuses only a file it would make,
       // and below only what would change an existing one; both before modifying any buffer.
       let ip: Inode;
+      let truncated = true;
       if (flags & O_CREATE) {
         ip = await this.create(path, T_FILE, 0, 0, (flags & O_EXCL) !== 0, cwd);
       } else {
@@ -489,19 +490,26 @@ export class FileSystem {
         // device opens for writing, as on Linux (may_open: writing to it is the device's business,
         // not the file system's); O_TRUNC of a device is ignored (Linux too), so nothing changes.
         if ((acc !== O_RDONLY && ip.type !== T_DEVICE) || ((flags & O_TRUNC) && ip.type === T_FILE)) this.refuseIfReadOnly(`open '${path}' for writing`);
-        if ((flags & O_TRUNC) && ip.type === T_FILE && ip.size > 0) {
-          while (!(await il.itrunc(ip, 0))) {
-            await this.log.endOp();
-            await this.log.beginOp();
-          }
-        }
+        // A file too scattered to free in this op is truncated further in ops of their own, the
+        // inode unlocked between them (truncInode): cycling ops with it locked would wait for log
+        // room that an op waiting for the inode keeps from being committed.
+        if ((flags & O_TRUNC) && ip.type === T_FILE && ip.size > 0) truncated = await il.itrunc(ip, 0);
       } catch (e) {
         await il.iunlockput(ip);
         throw e;
       }
       il.iunlock(ip);
-      return new FsFile(ip, acc !== O_WRONLY, acc !== O_RDONLY);
+      return { f: new FsFile(ip, acc !== O_WRONLY, acc !== O_RDONLY), truncated };
     });
+    if (!truncated) {
+      try {
+        await this.truncInode(f.ip, 0);
+      } catch (e) {
+        await this.close(f);
+        throw e;
+      }
+    }
+    return f;
   }
 
   /**
