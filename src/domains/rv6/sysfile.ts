@@ -31,6 +31,9 @@ const KNOWN_FLAGS = O_WRONLY | O_RDWR | O_CREATE | O_TRUNC | O_EXCL | O_APPEND;
 const isCount = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
 
 export class FileSyscalls {
+  /** The paths chdir calls in flight will give their new current directory (renames update them, `moved`). */
+  private readonly chdirs = new Set<{ path: string }>();
+
   constructor(private readonly ctx: Ctx) {}
 
   /** Run `op` with the caller's current directory held (a concurrent chdir cannot close it). */
@@ -191,7 +194,8 @@ export class FileSyscalls {
    * Paths resolve lexically, which is exact here: no symbolic links, and one parent per directory.
    */
   private moved(from: string, to: string): void {
-    const cwds = new Set(this.ctx.procs.all().map((p) => p.cwd));
+    const cwds = new Set<{ path: string }>(this.ctx.procs.all().map((p) => p.cwd));
+    for (const d of this.chdirs) cwds.add(d);
     for (const d of cwds) {
       if (d.path === from || d.path.startsWith(`${from}/`)) d.path = to + d.path.slice(from.length);
     }
@@ -215,16 +219,25 @@ export class FileSyscalls {
     if (!img.live) return EINTR;
     if (path === '') return -ERRNO.ENOENT;
     const { fs } = this.ctx;
-    const opened = await this.inCwd(img, async (cwd) => ({ file: await fs.open(path, O_RDONLY, cwd), from: cwd.path }));
-    if (opened.file < 0) return opened.file;
-    const t = await fs.typeOf(opened.file);
-    const err = t.err < 0 ? t.err : t.type !== T_DIR ? -ERRNO.ENOTDIR : !img.live ? EINTR : 0;
-    if (err < 0) {
-      await fs.close(opened.file);
-      return err;
+    // Its path is worked out now and follows the renames that end while the directory is being
+    // opened and checked (`moved`): taken after them, `cd sub` racing `mv /a /b` kept `/a/sub`.
+    const to = { path: resolvePath(img.proc.cwd.path, path) };
+    this.chdirs.add(to);
+    let file: number;
+    try {
+      file = await this.inCwd(img, (cwd) => fs.open(path, O_RDONLY, cwd));
+      if (file < 0) return file;
+      const t = await fs.typeOf(file);
+      const err = t.err < 0 ? t.err : t.type !== T_DIR ? -ERRNO.ENOTDIR : !img.live ? EINTR : 0;
+      if (err < 0) {
+        await fs.close(file);
+        return err;
+      }
+    } finally {
+      this.chdirs.delete(to);
     }
     const old = img.proc.cwd;
-    img.proc.cwd = new DirRef(opened.file, resolvePath(opened.from, path));
+    img.proc.cwd = new DirRef(file, to.path);
     await old.release(fs);
     return 0;
   }
