@@ -647,7 +647,8 @@ export class FileSystem {
       const { dp, name } = await this.parentOf(path, cwd, () => fsErr(dir ? 'EBUSY' : 'EISDIR', `cannot remove '${path}'`), false);
       let ip: Inode | null = null;
       try {
-        if (name === '.') throw fsErr('EINVAL', `cannot remove '.'`);
+        // Linux: rmdir of '.' is EINVAL, of '..' ENOTEMPTY; unlink of either EISDIR.
+        if (name === '.') throw fsErr(dir ? 'EINVAL' : 'EISDIR', `cannot remove '.'`);
         if (name === '..') throw fsErr(dir ? 'ENOTEMPTY' : 'EISDIR', `cannot remove '..'`);
         // After the parent's lookup, before the name's (refuseIfReadOnly): a missing name is EROFS.
         this.refuseIfReadOnly(`${dir ? 'rmdir' : 'unlink'} '${path}'`);
