@@ -1,13 +1,17 @@
 /**
- * The NIC's 64-bit octet counters are never read torn: a device thread (nic-counter-writer.ts)
- * publishes GORCL across carries as the model does, while the driver core's readStats reads it
- * over and over; every value read must be one the device published.
+ * The NIC's counters as the driver core reports them. The 64-bit octet counters are never read
+ * torn: a device thread (nic-counter-writer.ts) publishes GORCL across carries as the model does,
+ * while readStats reads it over and over; every value read must be one the device published. The
+ * 32-bit packet counters are folded into totals that go on past 2^32, by readStats and by the
+ * submit calls.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { BAR0_BYTES } from '../../src/devices/bus.js';
-import { emptyStats } from '../../src/domains/nic/core.js';
+import { createNicCore, emptyStats } from '../../src/domains/nic/core.js';
+import { FrameDeque } from '../../src/domains/nic/deque.js';
+import * as R from '../../src/devices/nic/regs.js';
 import { hostNicCore } from '../../src/host/net.js';
 import { FakeHeap } from './nic-dma-fake.js';
 
@@ -46,4 +50,26 @@ test('rxBytes read while the device carries into the high word is always a value
   const carries = Atomics.load(ctl, 1);
   assert.ok(carries > 1000 && last > 0, `the device carried (${carries} carries) while the driver read (${reads} reads, last ${last})`);
   assert.deepEqual(torn.slice(0, 5).map((v) => [Math.floor(v / TWO32), v % TWO32]), [], `${torn.length} of ${reads} reads were torn`);
+});
+
+test('rxPackets and txPackets go on past 2^32: the 32-bit registers are folded at each read and every 2^16 submit calls', () => {
+  // A device that only acknowledges its reset, so that only the test writes the counters.
+  const bar0 = new Int32Array(new SharedArrayBuffer(BAR0_BYTES));
+  const ackReset = (): void => void Atomics.and(bar0, R.CTRL, ~R.CTRL_RST);
+  const drv = createNicCore({ bar0, wake: ackReset, alloc: new FakeHeap(1 << 20).alloc, now: () => performance.now() });
+  drv.init();
+  bar0[R.GPRC] = -16; // 2^32 - 16
+  assert.equal(drv.readStats(emptyStats()).rxPackets, TWO32 - 16);
+  bar0[R.GPRC] = 5;
+  assert.equal(drv.readStats(emptyStats()).rxPackets, TWO32 + 5, 'wrapped once between two reads');
+  // No read for a while: the submit calls fold, so a second wrap is not lost.
+  const none = new FrameDeque(1);
+  const done = new FrameDeque(32);
+  // The device sends 2^32 - 1 frames, 2^32 - 1 more, then 9: its register wraps twice.
+  bar0[R.GPTC] = -1;
+  for (let i = 0; i < 1 << 16; i++) drv.txSubmitAndPoll(0, none, done);
+  bar0[R.GPTC] = -2;
+  for (let i = 0; i < 1 << 16; i++) drv.txSubmitAndPoll(0, none, done);
+  bar0[R.GPTC] = 7;
+  assert.equal(drv.readStats(emptyStats()).txPackets, 2 * TWO32 + 7, 'two wraps between two reads, folds between them');
 });

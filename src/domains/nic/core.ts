@@ -139,6 +139,7 @@ export interface NicCoreOptions {
 }
 
 export interface NicStats {
+  /** Frames since the device's last reset: GPRC and GPTC (32 bits) folded into 53-bit totals. */
   rxPackets: number;
   rxBytes: number;
   txPackets: number;
@@ -170,6 +171,14 @@ export function emptyStats(): NicStats {
  * l2fwd-64-b32 0.7–0.96x and maglev 0.89–0.93x of what 1024 and 2048 give, in alternated runs).
  */
 export const DEFAULT_RING_SIZE = 1024;
+
+/**
+ * Submit calls between two folds of the 32-bit packet counters into the core's totals. A call
+ * moves at most a ring of frames on one queue (2^15), and a device fills only descriptors the
+ * calls posted, so 2^16 calls over up to 16 queues move under 2^31 + 2^19 frames: the registers
+ * cannot wrap twice between two folds. (Linux's ixgbe folds from a timer, every 2 s.)
+ */
+const FOLD_EVERY_CALLS = 1 << 16;
 
 function ringSize(v: number | undefined, what: string): number {
   const n = v ?? DEFAULT_RING_SIZE;
@@ -336,6 +345,27 @@ export function createNicCore(o: NicCoreOptions): NicCore {
   let rxRefused = 0;
   let txRefused = 0;
   let errBits = 0;
+  /**
+   * The packet counts since the device's last reset, beyond the 32 bits of GPRC and GPTC: what the
+   * registers read at the last fold, and the totals folded from them. A fold every
+   * FOLD_EVERY_CALLS submit calls (and at every readStats) keeps them exact: that many calls move
+   * fewer than 2^32 frames (see FOLD_EVERY_CALLS).
+   */
+  let gprcSeen = 0;
+  let gptcSeen = 0;
+  let rxPackets = 0;
+  let txPackets = 0;
+  let callsToFold = FOLD_EVERY_CALLS;
+
+  const foldPackets = (): void => {
+    const r = Atomics.load(bar0, GPRC) >>> 0;
+    const t = Atomics.load(bar0, GPTC) >>> 0;
+    rxPackets += (r - gprcSeen) >>> 0;
+    txPackets += (t - gptcSeen) >>> 0;
+    gprcSeen = r;
+    gptcSeen = t;
+    callsToFold = FOLD_EVERY_CALLS;
+  };
 
   const resetDevice = (): void => {
     Atomics.store(bar0, CTRL, CTRL_RST);
@@ -344,6 +374,9 @@ export function createNicCore(o: NicCoreOptions): NicCore {
     while (Atomics.load(bar0, CTRL) & CTRL_RST) {
       if (now() > deadline) throw new Error(`nic: device reset did not complete within ${resetTimeoutMs} ms`);
     }
+    // The reset cleared the device's counters: so are the totals (NetStats counts since a reset).
+    gprcSeen = gptcSeen = rxPackets = txPackets = 0;
+    callsToFold = FOLD_EVERY_CALLS;
   };
 
   const init = (): void => {
@@ -514,6 +547,7 @@ export function createNicCore(o: NicCoreOptions): NicCore {
       init();
     },
     rxSubmitAndPoll(q, free, filled) {
+      if (--callsToFold === 0) foldPackets();
       checkQueue(q);
       const r = rx[q]!;
       const sv = r.stageV;
@@ -542,6 +576,7 @@ export function createNicCore(o: NicCoreOptions): NicCore {
       return got;
     },
     txSubmitAndPoll(q, frames, done) {
+      if (--callsToFold === 0) foldPackets();
       checkQueue(q);
       const t = tx[q]!;
       const mem = t.mem;
@@ -572,8 +607,9 @@ export function createNicCore(o: NicCoreOptions): NicCore {
     readStats(s) {
       const b = bar0;
       foldClearOnRead();
-      s.rxPackets = Atomics.load(b, GPRC) >>> 0;
-      s.txPackets = Atomics.load(b, GPTC) >>> 0;
+      foldPackets();
+      s.rxPackets = rxPackets;
+      s.txPackets = txPackets;
       s.rxBytes = read64(GORCL);
       s.txBytes = read64(GOTCL);
       s.rxMissed = missed;
