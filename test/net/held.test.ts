@@ -200,15 +200,15 @@ test('NIC shadow: owed buffers are paid into a malformed NetIo (collectLens shor
 test('NIC shadow: a faulty driver claiming a million held buffers is not believed: a crash re-posts, counts and replaces only what came back', () => {
   const kernel = new Kernel({ physBytes: 32 << 20, log: () => {} });
   try {
-    kernel.load(join(TEST_ARTIFACTS, 'liarnet.rldom'));
-    kernel.load(artifactPath('nic_shadow'), { imports: [{ supervise: 'liarnet' }] });
+    kernel.load(join(TEST_ARTIFACTS, 'faultynet.rldom'), { config: { fault: 'liar' } });
+    kernel.load(artifactPath('nic_shadow'), { imports: [{ supervise: 'faultynet' }] });
     const net = kernel.bind<Net>('nic_shadow');
     const stats = (): RRef<NetStats> => net.stats(kernel.kit.allocStruct(0, 'NetStats') as never);
     let rx = hostIo(kernel, 8);
     for (let i = 0; i < 4; i++) (rx.pkts as Deque).push(kernel.kit.allocBytes(0, 2048) as unknown as Buf);
     rx = net.rxSubmitAndPoll(0, rx);
     assert.equal(rx.held, 1_000_000, 'the caller sees what the driver said');
-    kernel.injectFault('liarnet', 'now');
+    kernel.injectFault('faultynet', 'now');
     rx = net.rxSubmitAndPoll(0, rx); // through the recovery
     assert.equal(rx.status, 0, 'the shadow survived the restart');
     const s = stats();
@@ -274,12 +274,12 @@ test('NIC shadow: a crash inside a routed call: the hook takes back its NetIo an
 test('NIC shadow: a faulty driver that frees the call’s NetIo but kept some of its buffers: only the buffers that did not come back are replaced, and counted lost once', () => {
   const kernel = new Kernel({ physBytes: 32 << 20, log: () => {} });
   try {
-    kernel.load(join(TEST_ARTIFACTS, 'droppernet.rldom'));
-    kernel.load(artifactPath('nic_shadow'), { imports: [{ supervise: 'droppernet' }] });
+    kernel.load(join(TEST_ARTIFACTS, 'faultynet.rldom'), { config: { fault: 'dropper' } });
+    kernel.load(artifactPath('nic_shadow'), { imports: [{ supervise: 'faultynet' }] });
     const net = kernel.bind<Net>('nic_shadow');
     let rx = hostIo(kernel, 8);
     for (let i = 0; i < 5; i++) (rx.pkts as Deque).push(kernel.kit.allocBytes(0, 2048) as unknown as Buf);
-    rx = net.rxSubmitAndPoll(0, rx); // droppernet keeps 3, frees the NetIo with the other 2, dies
+    rx = net.rxSubmitAndPoll(0, rx); // faultynet keeps 3, frees the NetIo with the other 2, dies
     assert.equal(rx.status, 0);
     assert.equal(rx.restarts, 1);
     assert.equal(rx.collect!.length + net.outstanding(), 5, 'the caller gets back the five buffers it moved in: the three that came back and two replacements');
