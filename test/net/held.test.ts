@@ -197,12 +197,20 @@ test('NIC shadow: owed buffers are paid into a malformed NetIo (collectLens shor
   });
 });
 
-test('NIC shadow: a faulty driver claiming a million held buffers is not believed: a crash re-posts, counts and replaces only what came back', () => {
+/** A kernel with the NIC shadow over faultynet with `fault` (test/domains/faultynet), shut down after `fn`. */
+function withFaultyNet(fault: 'liar' | 'dropper', fn: (kernel: Kernel, net: Net) => void): void {
   const kernel = new Kernel({ physBytes: 32 << 20, log: () => {} });
   try {
-    kernel.load(join(TEST_ARTIFACTS, 'faultynet.rldom'), { config: { fault: 'liar' } });
+    kernel.load(join(TEST_ARTIFACTS, 'faultynet.rldom'), { config: { fault } });
     kernel.load(artifactPath('nic_shadow'), { imports: [{ supervise: 'faultynet' }] });
-    const net = kernel.bind<Net>('nic_shadow');
+    fn(kernel, kernel.bind<Net>('nic_shadow'));
+  } finally {
+    kernel.shutdown();
+  }
+}
+
+test('NIC shadow: a faulty driver claiming a million held buffers is not believed: a crash re-posts, counts and replaces only what came back', () => {
+  withFaultyNet('liar', (kernel, net) => {
     const stats = (): RRef<NetStats> => net.stats(kernel.kit.allocStruct(0, 'NetStats') as never);
     let rx = hostIo(kernel, 8);
     for (let i = 0; i < 4; i++) (rx.pkts as Deque).push(kernel.kit.allocBytes(0, 2048) as unknown as Buf);
@@ -219,9 +227,7 @@ test('NIC shadow: a faulty driver claiming a million held buffers is not believe
     s.drop();
     assert.equal(kernel.get('nic_shadow')!.state, 'live');
     rx.drop();
-  } finally {
-    kernel.shutdown();
-  }
+  });
 });
 
 test('NIC shadow: a crash inside a routed call: the hook takes back its NetIo and what the driver held, re-posts, answers; routes stay off until every buffer is back', async () => {
@@ -272,11 +278,7 @@ test('NIC shadow: a crash inside a routed call: the hook takes back its NetIo an
 });
 
 test('NIC shadow: a faulty driver that frees the call’s NetIo but kept some of its buffers: only the buffers that did not come back are replaced, and counted lost once', () => {
-  const kernel = new Kernel({ physBytes: 32 << 20, log: () => {} });
-  try {
-    kernel.load(join(TEST_ARTIFACTS, 'faultynet.rldom'), { config: { fault: 'dropper' } });
-    kernel.load(artifactPath('nic_shadow'), { imports: [{ supervise: 'faultynet' }] });
-    const net = kernel.bind<Net>('nic_shadow');
+  withFaultyNet('dropper', (kernel, net) => {
     let rx = hostIo(kernel, 8);
     for (let i = 0; i < 5; i++) (rx.pkts as Deque).push(kernel.kit.allocBytes(0, 2048) as unknown as Buf);
     rx = net.rxSubmitAndPoll(0, rx); // faultynet keeps 3, frees the NetIo with the other 2, dies
@@ -288,7 +290,5 @@ test('NIC shadow: a faulty driver that frees the call’s NetIo but kept some of
     assert.equal(s.framesLost, 5, 'each of the five counted lost once');
     s.drop();
     rx.drop();
-  } finally {
-    kernel.shutdown();
-  }
+  });
 });
