@@ -14,38 +14,12 @@ import assert from 'node:assert/strict';
 import type { DeviceHandle } from '../../src/devices/host.js';
 import { LOAN_COLUMNS, type IommuTables } from '../../src/devices/iommu.js';
 import { Kernel } from '../../src/kernel/kernel.js';
-import { DOM_C, FAULTY, recorder, rpcFails, turn } from './helpers.js';
+import { DOM_C, FAULTY, fakeDevice, recorder, rpcFails, turn } from './helpers.js';
 
 const kernels: Kernel[] = [];
 after(() => {
   for (const k of kernels) k.shutdown();
 });
-
-/** A device that answers a detach through `answer` and logs each request with `state()` beside it. */
-function fakeDevice(log: string[], state: () => string, answer: () => true | Promise<void>, iommu: IommuTables | null): DeviceHandle {
-  return {
-    name: 'fake0',
-    iommu,
-    bar0: new Int32Array(new SharedArrayBuffer(4096)),
-    irq: new Int32Array(new SharedArrayBuffer(8)),
-    ready: Promise.resolve(),
-    onIrq() {},
-    onMessage() {},
-    onDmaFault() {},
-    dmaEpoch: () => 0,
-    async stop() {},
-    attach() {
-      log.push('attach');
-    },
-    detach() {
-      log.push(`detach (${state()})`);
-      return () => {
-        log.push(`wait (${state()})`);
-        return answer();
-      };
-    },
-  };
-}
 
 /** A kernel with the faulty test domain loaded as `fa`, driving `device(state)`; `state` says how many of fa's calls are in flight and how many exchange-heap bytes fa holds. */
 function setup(device: (state: () => string, iommu: IommuTables) => DeviceHandle) {

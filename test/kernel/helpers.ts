@@ -1,7 +1,7 @@
 /**
  * Shared helpers of the kernel test suite: artifact paths (relative to the repository root, found
- * from the compiled file's location), a kernel with captured logs and a host Recorder, and small
- * async utilities.
+ * from the compiled file's location), a kernel with captured logs and a host Recorder, a fake
+ * device, and small async utilities.
  */
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import { Kernel } from '../../src/kernel/kernel.js';
 import { isRpcError } from '../../src/kernel/errors.js';
 import type { Callee } from '../../src/interfaces/index.js';
+import type { DeviceHandle } from '../../src/devices/host.js';
+import type { IommuTables } from '../../src/devices/iommu.js';
 
 /** Repository root (tests run compiled from dist/test/kernel). */
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -80,4 +82,30 @@ export function info(kernel: Kernel, name: string) {
   const i = kernel.list().find((x) => x.name === name);
   assert.ok(i, `domain ${name} listed`);
   return i;
+}
+
+/** A device that answers a detach through `answer` and logs each request with `state()` beside it. */
+export function fakeDevice(log: string[], state: () => string, answer: () => true | Promise<void>, iommu: IommuTables | null): DeviceHandle {
+  return {
+    name: 'fake0',
+    iommu,
+    bar0: new Int32Array(new SharedArrayBuffer(4096)),
+    irq: new Int32Array(new SharedArrayBuffer(8)),
+    ready: Promise.resolve(),
+    onIrq() {},
+    onMessage() {},
+    onDmaFault() {},
+    dmaEpoch: () => 0,
+    async stop() {},
+    attach() {
+      log.push('attach');
+    },
+    detach() {
+      log.push(`detach (${state()})`);
+      return () => {
+        log.push(`wait (${state()})`);
+        return answer();
+      };
+    },
+  };
 }
