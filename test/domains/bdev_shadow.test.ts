@@ -7,16 +7,21 @@
  * Under random batches and crashes at random moments the same holds, and reads see every write.
  * A driver that freed a request before dying cannot have it reissued: in its place the caller
  * gets a request answered -EIO, the others succeed, and nothing else is written.
+ * A second death while the recall of the first still waits (a device slow to acknowledge its
+ * detach) does not make the second death's calls lose their requests: each is reissued too.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
-import { bootStorage, type Storage } from '../../src/host/storage.js';
+import { bootStorage, loadBlockShadow, type Storage } from '../../src/host/storage.js';
+import { Kernel } from '../../src/kernel/kernel.js';
 import { KERNEL_OWNER } from '../../src/kernel/heap.js';
 import type { BlkReq } from '../../src/interfaces/index.js';
 import type { RRef, RRefDeque } from '../../src/runtime/types.js';
 import { disjoint, pattern, req, runBatch, type Op } from '../storage/helpers.js';
+import { TEST_ARTIFACTS, fakeDevice, turn } from '../kernel/helpers.js';
 
 const BS = 512;
 
@@ -222,4 +227,52 @@ test('a request the driver freed before dying cannot be reissued: -EIO in its pl
     assert.ok(first === pattern(900 + n - 1, 0) || first === pattern(300 + n - 1, 0), `block ${60 + n - 1} holds ${first}`);
     r.drop();
   }, 10);
+});
+
+test('a second driver death while the first death\'s recall still waits (its device slow to acknowledge the detach): the calls of each death get their own requests back, reissued', async () => {
+  const k = new Kernel({ physBytes: 16 << 20, log: () => {} });
+  try {
+    // liarbdev holds a request of lba 998 for holdMs before answering: in flight when it dies.
+    // Each instance's device acknowledges its detach only when the test says (acks[i]).
+    const acks: (() => void)[] = [];
+    const device = fakeDevice([], () => '', () => new Promise<void>((r) => acks.push(r)), k.heap.iommuTables);
+    k.load(join(TEST_ARTIFACTS, 'liarbdev.rldom'), { name: 'liar', config: { holdMs: 20 }, device });
+    const bdev = loadBlockShadow(k, 'liar');
+    const shadow = k.get('liar_shadow')!.id;
+    const before = k.heap.usage(shadow).slots;
+    const settle = async (): Promise<void> => {
+      for (let i = 0; i < 10; i++) await turn();
+    };
+    const inFlight = (seed: number) => {
+      const r = req(k, 1, 998, 1, BS, seed);
+      const addrs = [r.addr, r.data!.addr];
+      return { addrs, result: bdev.submit(r) };
+    };
+
+    const a = inFlight(1);
+    k.injectFault('liar', 'now');
+    await settle(); // A's recovery restarted the driver and waits for the first instance's memory
+    assert.equal(k.get('liar')!.restarts, 1);
+    const b = inFlight(2);
+    k.injectFault('liar', 'now');
+    await settle();
+    assert.equal(k.get('liar')!.restarts, 2, 'B\'s recovery restarted the driver again');
+    assert.equal(acks.length, 2, 'neither dead instance\'s memory is reclaimed yet');
+
+    acks[0]!();
+    await settle();
+    acks[1]!();
+    for (const [name, { addrs, result }] of [['A', a], ['B', b]] as const) {
+      const r = await result;
+      assert.equal(r.status, 0, `${name}: reissued, not lost`);
+      assert.deepEqual([r.addr, r.data?.addr], addrs, `${name}: the caller's own request and buffer`);
+      r.drop();
+    }
+    await settle();
+    assert.equal(k.heap.usage(shadow).slots, before, 'the shadow holds nothing more than before');
+    assert.equal(k.heap.usage(KERNEL_OWNER).slots, 0, 'the caller holds nothing more (nothing doubled)');
+    assert.equal(k.get('liar_shadow')!.faults, 0);
+  } finally {
+    k.shutdown();
+  }
 });

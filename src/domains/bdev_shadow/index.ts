@@ -173,11 +173,17 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
   /**
    * Take over what dead driver instances held of ours: the requests of calls in flight (out of
    * their deques too) go to `found`; anything else (a deque, a value the driver put in one) is
-   * freed. One recall for all the calls that saw the same deaths.
+   * freed. A recall covers the instances dead when it began (it waits for their memory), so a call
+   * that failed when `since` recalls had begun shares the last one only if it began later: one
+   * recall for all the calls that saw the same deaths, and a death after a recall began (while it
+   * waits for a device slow to detach) gets its own.
    */
+  let recalls = 0;
   let collecting: Promise<void> | null = null;
-  const collect = (): Promise<void> =>
-    (collecting ??= (async () => {
+  const collect = (since: number): Promise<void> => {
+    if (collecting !== null && recalls > since) return collecting;
+    const mine = ++recalls;
+    return (collecting = (async () => {
       try {
         const got = await sup.recall();
         if (got.length === 0) return;
@@ -202,9 +208,10 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
           dq.drop();
         }
       } finally {
-        collecting = null;
+        if (recalls === mine) collecting = null; // no later recall began
       }
     })());
+  };
 
   /** Request `i` of `b` as recalled (status set), or null if the dead driver did not give it back. */
   const claim = (b: Batch, i: number, status: number): RRef<BlkReq> | null => {
@@ -255,21 +262,23 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
   async function afterDeath<A, R>(t: BDev, e: unknown, f: Forward<A, R>): Promise<R> {
     if (!died(e)) throw e;
     let driver = t; // the instance last called
+    let since = recalls; // when the call last failed: a recall begun later covers that death
     for (let attempt = 1; ; attempt++) {
       try {
         if (driver === ctl.target()) await ctl.recover();
       } catch (e2) {
         if (!died(e2)) throw e2;
       }
-      await collect();
+      await collect(since);
       const a = f.arg();
       driver = ctl.target();
       try {
         return await f.call(driver, a);
       } catch (e2) {
         if (!died(e2)) throw e2;
+        since = recalls;
         if (attempt >= MAX_RETRIES) {
-          await collect();
+          await collect(since);
           return f.giveUp(a);
         }
       }
