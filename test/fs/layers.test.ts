@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BufCache } from '../../src/domains/fs/bio.js';
 import { skipelem } from '../../src/domains/fs/path.js';
-import { O_CREATE, O_EXCL, O_RDONLY, O_RDWR, O_WRONLY, FsError } from '../../src/domains/fs/fs.js';
+import { O_CREATE, O_EXCL, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, FsError } from '../../src/domains/fs/fs.js';
 import { LARGE, XV6 } from '../../src/domains/fs/format.js';
 import { hostAlloc } from '../../src/host/bytes.js';
 import { RamBlockDevice } from '../../src/host/fs-image.js';
@@ -134,6 +134,7 @@ test('every errno path', async () => {
   await expectCode(fs.readdir('/f'), 'ENOTDIR');
   await expectCode(fs.open('/d', O_RDWR), 'EISDIR');
   await expectCode(fs.open('/d', O_CREATE | O_RDWR), 'EISDIR');
+  await expectCode(fs.open('/d', O_RDONLY | O_TRUNC), 'EISDIR'); // as Linux (it opened the directory)
   await expectCode(fs.unlink('/d'), 'EISDIR');
   await expectCode(fs.truncate('/d', 0), 'EISDIR');
   await fs.writeFile('/d/x', pattern(1, 1));

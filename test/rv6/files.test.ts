@@ -139,6 +139,7 @@ test('directories: mkdir, rmdir, getdents, chdir, getcwd, EISDIR, ENOTEMPTY, ENO
       ['m4=mkdir', '/d/file/x'],
       ['wdir=open', '/d', O_WRONLY],
       ['rwdir=open', '/d', O_RDWR],
+      ['trdir=open', '/d', O_RDONLY | O_TRUNC],
       ['dd=open', '/d', O_RDONLY],
       ['rdir=read', '$dd', 10],
       ['ents=getdents', '$dd'],
@@ -169,7 +170,7 @@ test('directories: mkdir, rmdir, getdents, chdir, getcwd, EISDIR, ENOTEMPTY, ENO
       ['exroot=open', '/', O_CREATE | O_EXCL | O_WRONLY],
     ]);
     expectResults(t, {
-      m1: 0, m2: E('EEXIST'), m3: E('ENOENT'), m4: E('ENOTDIR'), wdir: E('EISDIR'), rwdir: E('EISDIR'),
+      m1: 0, m2: E('EEXIST'), m3: E('ENOENT'), m4: E('ENOTDIR'), wdir: E('EISDIR'), rwdir: E('EISDIR'), trdir: E('EISDIR'),
       rdir: { n: E('EISDIR') }, ents: { names: ['.', '..', 'file'] }, after: { n: 0 }, gfile: { n: E('ENOTDIR') },
       rm1: E('ENOTEMPTY'), rm2: E('ENOTDIR'), rm3: E('ENOENT'), ul1: E('EISDIR'),
       cd1: 0, cwd1: '/d', strel: { err: 0, type: T_FILE }, cd2: 0, cwd2: '/', cd3: 0, cwd3: '/d',

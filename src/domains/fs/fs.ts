@@ -485,7 +485,8 @@ export class FileSystem {
         ip = await this.nameiLocked(path, cwd);
       }
       try {
-        if (ip.type === T_DIR && acc !== O_RDONLY) throw fsErr('EISDIR', `'${path}' is a directory`);
+        // O_TRUNC asks for write access too (Linux's may_open: EISDIR even read-only, even empty).
+        if (ip.type === T_DIR && (acc !== O_RDONLY || (flags & O_TRUNC))) throw fsErr('EISDIR', `'${path}' is a directory`);
         // Write access to a file, or O_TRUNC of one (Linux refuses it even for an empty one). A
         // device opens for writing, as on Linux (may_open: writing to it is the device's business,
         // not the file system's); O_TRUNC of a device is ignored (Linux too), so nothing changes.
