@@ -196,3 +196,40 @@ export function fragmentBitmaps(dev: RamBlockDevice, g: Geometry, nbitmap: numbe
     dev.writeAt((bmapstart + i) * g.bsize, bits);
   }
 }
+
+/**
+ * A device whose next read after `holdNextRead()` waits until `release()`: `held` resolves when
+ * that read arrives. The call making it stops there, holding whatever it holds (an inode lock, the
+ * buffer), while the test runs other calls.
+ */
+export class ReadGate implements BlockDevice {
+  held: Promise<void> = Promise.resolve();
+  private arrived: (() => void) | null = null;
+  private gate: Promise<void> = Promise.resolve();
+  private opened: () => void = () => {};
+  constructor(readonly inner: BlockDevice) {}
+  get blockSize(): number { return this.inner.blockSize; }
+  get blockCount(): number { return this.inner.blockCount; }
+  holdNextRead(): void {
+    this.held = new Promise((resolve) => (this.arrived = resolve));
+    this.gate = new Promise((resolve) => (this.opened = resolve));
+  }
+  release(): void { this.opened(); }
+  async read(lba: number, buf: DmaBytes, count?: number): Promise<DmaBytes> {
+    const arrived = this.arrived;
+    if (arrived) {
+      this.arrived = null;
+      arrived();
+      await this.gate;
+    }
+    return this.inner.read(lba, buf, count);
+  }
+  write(lba: number, buf: DmaBytes, count?: number): Promise<DmaBytes> { return this.inner.write(lba, buf, count); }
+  flush(): Promise<void> { return this.inner.flush(); }
+  free(buf: DmaBytes): void { this.inner.free(buf); }
+}
+
+/** Let every call that can go on without I/O or a timer run as far as it can. */
+export async function settle(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+}

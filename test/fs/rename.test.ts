@@ -3,12 +3,20 @@
  * moved directory, replaced files freed, open files kept), a model-based property over random
  * trees, and renames running concurrently with each other and with removals (no deadlock,
  * fsck-clean). Its power-cut atomicity is in crash.test.ts.
+ *
+ * Also: a rename that finds a parent removed meanwhile, the last holder of a large directory
+ * spread over many bitmap blocks, frees it without hanging the fs (it once freed it holding the
+ * rename lock, cycling transactions that a rename waiting for the lock kept from committing).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { O_CREATE, O_EXCL, O_RDONLY, O_RDWR, O_WRONLY, type FileSystem } from '../../src/domains/fs/fs.js';
-import { ramFs, assertCleanSynced, snapshot, pattern, expectCode, fcParams } from './helpers.js';
+import { FileSystem, O_CREATE, O_EXCL, O_RDONLY, O_RDWR, O_WRONLY } from '../../src/domains/fs/fs.js';
+import { XV6 } from '../../src/domains/fs/format.js';
+import { hostAlloc } from '../../src/host/bytes.js';
+import { RamBlockDevice } from '../../src/host/fs-image.js';
+import { mkfs } from '../../src/host/mkfs.js';
+import { ramFs, assertCleanSynced, snapshot, pattern, expectCode, fcParams, fragmentBitmaps, ReadGate, settle, mountRam } from './helpers.js';
 import { within } from '../within.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -317,4 +325,42 @@ for (const variant of ['xv6', 'large'] as const) test(`property (${variant}): re
     }),
     fcParams(150),
   );
+});
+
+test('a rename whose parent was removed meanwhile frees the large directory without hanging a rename waiting for the lock', async () => {
+  const g = XV6;
+  // 136 MiB, sparse in RAM: /p's block in the first bitmap block, /d's 15 blocks and its indirect
+  // block in the 16 next ones.
+  const nbitmap = 17;
+  const size = nbitmap * g.bpb * g.bsize;
+  const ram = new RamBlockDevice(size, 512);
+  mkfs(ram, { variant: 'xv6', sizeBytes: size });
+  fragmentBitmaps(ram, g, nbitmap);
+  let fs = await mountRam(ram);
+  await fs.mkdir('/p');
+  await fs.mkdir('/d');
+  await fs.writeFile('/f', new Uint8Array(0));
+  const names = Array.from({ length: 15 * (g.bsize / 16) - 2 }, (_, i) => `/d/${i}`); // 15 blocks of entries
+  for (const n of names) await fs.link('/f', n);
+  assert.equal((await fs.statfs()).freeBlocks, 0);
+  for (const n of names) await fs.unlink(n);
+  await fs.unmount();
+  const dev = new ReadGate(ram);
+  fs = await FileSystem.mount(dev, { alloc: hostAlloc });
+  await fs.stat('/d');
+  await fs.stat('/p');
+  // The rename holds the rename lock and /d, and stops reading /p's '..' (its ancestors).
+  dev.holdNextRead();
+  const renaming = fs.rename('/d/a', '/p/b');
+  await dev.held;
+  await fs.rmdir('/d'); // the rename's reference is the last
+  const waiting = fs.rename('/f', '/g');
+  await settle(); // in its transaction, waiting for the rename lock
+  dev.release();
+  const [r1, r2] = await within(Promise.allSettled([renaming, waiting]), 5000, () => 'the renames never finished');
+  assert.equal(r1.status === 'rejected' && (r1.reason as { code?: string }).code, 'ENOENT');
+  assert.equal(r2.status, 'fulfilled');
+  assert.equal((await fs.statfs()).freeBlocks, nbitmap - 1, "every block of /d is free again");
+  assert.equal((await fs.stat('/g')).nlink, 1);
+  await fs.unmount(); // (no fsck: the blocks marked in use to scatter /d are in no file)
 });

@@ -704,49 +704,62 @@ export class FileSystem {
    * changes (POSIX).
    */
   async rename(oldPath: string, newPath: string, cwd?: FsFile): Promise<void> {
+    const il = this.il;
     await this.tx(async () => {
-      await this.renameLock.acquire();
-      let replaced: Inode | null;
+      // Every inode the rename references, put only once renameLock is released: a put may free
+      // one (a replaced file, a parent or an ancestor removed meanwhile), in transactions of its
+      // own if it is large (iput), and a rename waiting for the lock inside its op would keep
+      // them from committing — the log full, the fs hung.
+      const refs: Inode[] = [];
       try {
-        replaced = await this.renameLocked(oldPath, newPath, cwd);
+        // The parents are looked up before the lock, as Linux does (filename_parentat, then
+        // lock_rename): a walk may put the last reference to a directory removed under it.
+        const busy = (path: string) => (): FsError => fsErr('EBUSY', `cannot rename '${path}'`);
+        const from = await this.parentRef(oldPath, cwd, busy(oldPath), false);
+        refs.push(from.dp);
+        const to = await this.parentRef(newPath, cwd, busy(newPath), false);
+        refs.push(to.dp);
+        if (from.name === '.' || from.name === '..') throw busy(oldPath)();
+        if (to.name === '.' || to.name === '..') throw busy(newPath)();
+        // After both parents' lookups, before the names' (refuseIfReadOnly): nothing locked yet.
+        this.refuseIfReadOnly(`rename '${oldPath}'`);
+        await this.renameLock.acquire();
+        try {
+          await this.renameLocked(from, to, oldPath, newPath, refs);
+        } finally {
+          this.renameLock.release();
+        }
       } finally {
-        this.renameLock.release();
+        for (const ip of refs) {
+          if (il.freesOnPut(ip)) {
+            // What came before commits first: the free starts in the caller's op (iput).
+            await this.log.endOp();
+            await this.log.beginOp();
+          }
+          await il.iput(ip);
+        }
       }
-      if (replaced === null) return;
-      if (replaced.ref === 1 && replaced.nlink === 0) {
-        // The rename commits first: freeing a large file may take transactions of its own (iput).
-        await this.log.endOp();
-        await this.log.beginOp();
-      }
-      await this.il.iput(replaced);
     });
   }
 
-  /** rename's work, with renameLock held: the replaced inode, still referenced (or null), when done. */
-  private async renameLocked(oldPath: string, newPath: string, cwd: FsFile | undefined): Promise<Inode | null> {
+  /**
+   * rename's work, with renameLock held, between parents `from` and `to` (referenced, unlocked).
+   * Every inode it references is pushed on `refs`, for the caller to put after the lock.
+   */
+  private async renameLocked(from: { dp: Inode; name: string }, to: { dp: Inode; name: string }, oldPath: string, newPath: string, refs: Inode[]): Promise<void> {
     const il = this.il;
-    const refs: Inode[] = [];
     const locked: Inode[] = [];
     const lock = async (ip: Inode, viaEntry: boolean): Promise<void> => {
       await this.ilockEntry(ip, `inode ${ip.inum}`, viaEntry);
       locked.push(ip);
     };
     try {
-      const busy = (path: string) => (): FsError => fsErr('EBUSY', `cannot rename '${path}'`);
-      const from = await this.parentRef(oldPath, cwd, busy(oldPath), false);
-      refs.push(from.dp);
-      const to = await this.parentRef(newPath, cwd, busy(newPath), false);
-      refs.push(to.dp);
-      if (from.name === '.' || from.name === '..') throw busy(oldPath)();
-      if (to.name === '.' || to.name === '..') throw busy(newPath)();
-      // After both parents' lookups, before the names' (refuseIfReadOnly): nothing locked yet.
-      this.refuseIfReadOnly(`rename '${oldPath}'`);
       const odp = from.dp;
       const ndp = to.dp;
       // Where each parent is in the tree (no directory moves while renameLock is held): the
       // parents are locked ancestor first, as every other operation locks parent before child.
-      const aboveNew = await this.ancestors(ndp);
-      const aboveOld = odp === ndp ? aboveNew : await this.ancestors(odp);
+      const aboveNew = await this.ancestors(ndp, refs);
+      const aboveOld = odp === ndp ? aboveNew : await this.ancestors(odp, refs);
       if (aboveOld.has(ndp.inum)) {
         await lock(ndp, false);
         if (odp !== ndp) await lock(odp, false);
@@ -769,7 +782,7 @@ export class FileSystem {
       refs.push(ip);
       await lock(ip, true);
       if (ip.type !== T_DIR && (dirOnly(oldPath) || dirOnly(newPath))) throw fsErr('ENOTDIR', `'${oldPath}' is not a directory (a path ends in '/')`);
-      if (ne !== null && ne.inum === oe.inum) return null; // two names of one file: nothing changes
+      if (ne !== null && ne.inum === oe.inum) return; // two names of one file: nothing changes
       let tp: Inode | null = null;
       if (ne !== null) {
         tp = il.iget(ne.inum);
@@ -802,25 +815,27 @@ export class FileSystem {
         ndp.nlink += ndpLinks;
         await il.iupdate(ndp);
       }
-      if (tp === null) return null;
+      if (tp === null) return;
       tp.nlink--;
       await il.iupdate(tp);
-      refs.splice(refs.indexOf(tp), 1); // the caller puts it, after the locks are released
-      return tp;
     } finally {
       for (const ip of locked) il.iunlock(ip);
-      for (const ip of refs) await il.iput(ip);
     }
   }
 
   /**
    * The inode numbers of directory `dp` and of every directory above it, up to the root (through
    * '..'). Locks one directory at a time. A '..' that leads into the chain again (a loop, which
-   * would make a moved directory its own ancestor) is corruption.
+   * would make a moved directory its own ancestor) is corruption. A directory whose put would
+   * free it (removed since the walk passed below it) is left on `refs`, for rename to put.
    */
-  private async ancestors(dp: Inode): Promise<Set<number>> {
+  private async ancestors(dp: Inode, refs: Inode[]): Promise<Set<number>> {
     const il = this.il;
     const chain = new Set<number>();
+    const put = async (ip: Inode): Promise<void> => {
+      if (il.freesOnPut(ip)) refs.push(ip);
+      else await il.iput(ip);
+    };
     let ip = il.idup(dp);
     try {
       while (ip.inum !== ROOTINO) {
@@ -836,13 +851,13 @@ export class FileSystem {
         if (up === null) throw corrupt(`directory ${ip.inum} has no '..' entry`);
         if (chain.has(up.inum)) throw corrupt(`directory ${ip.inum}: '..' leads back to directory ${up.inum} below it (a loop)`);
         const next = il.iget(up.inum);
-        await il.iput(ip);
+        await put(ip);
         ip = next;
       }
       chain.add(ROOTINO);
       return chain;
     } finally {
-      await il.iput(ip);
+      await put(ip);
     }
   }
 

@@ -271,7 +271,7 @@ export class InodeLayer {
    * except on a read-only mount, which leaves it an orphan for a read-write mount to reclaim.
    */
   async iput(ip: Inode): Promise<void> {
-    if (ip.ref === 1 && ip.valid && ip.nlink === 0 && !this.log.readOnly) {
+    if (this.freesOnPut(ip)) {
       await ip.lock.acquire();
       try {
         // Free the blocks, cycling transactions if one cannot hold all the bitmap changes. The
@@ -290,6 +290,11 @@ export class InodeLayer {
       }
     }
     ip.ref--;
+  }
+
+  /** Whether iput(ip) would free the inode (and may take transactions of its own to do it). */
+  freesOnPut(ip: Inode): boolean {
+    return ip.ref === 1 && ip.valid && ip.nlink === 0 && !this.log.readOnly;
   }
 
   async iunlockput(ip: Inode): Promise<void> {
