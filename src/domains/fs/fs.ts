@@ -341,7 +341,7 @@ export class FileSystem {
   /**
    * Lock an inode reached through a directory entry (`viaEntry`; else the root or a starting
    * directory itself, which may have been removed while in use); refuses free targets, and
-   * unlinked ones reached through an entry.
+   * unlinked ones reached through an entry (InodeLayer.unlinkedEntry).
    */
   private async ilockEntry(ip: Inode, what: string, viaEntry = true): Promise<void> {
     try {
@@ -352,9 +352,9 @@ export class FileSystem {
       throw e;
     }
     if (viaEntry && ip.nlink < 1) {
-      this.il.forget(ip);
+      const err = this.il.unlinkedEntry(ip, what);
       this.il.iunlock(ip);
-      throw corrupt(`${what}: directory entry leads to inode ${ip.inum} with link count ${ip.nlink}`);
+      throw err;
     }
   }
 
@@ -680,8 +680,7 @@ export class FileSystem {
         throw err;
       }
       await il.iunlockput(dp);
-      ip.nlink--;
-      await il.iupdate(ip);
+      await il.dropLink(ip);
       await il.iunlockput(ip);
     });
   }
@@ -816,8 +815,7 @@ export class FileSystem {
         await il.iupdate(ndp);
       }
       if (tp === null) return;
-      tp.nlink--;
-      await il.iupdate(tp);
+      await il.dropLink(tp);
     } finally {
       for (const ip of locked) il.iunlock(ip);
     }

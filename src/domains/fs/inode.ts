@@ -44,6 +44,11 @@ export class Inode {
   major = 0;
   minor = 0;
   nlink = 0;
+  /**
+   * Its last link was removed by a call of this mount (dropLink), as opposed to a dinode read with
+   * no link: see unlinkedEntry.
+   */
+  unlinked = false;
   size = 0;
   addrs: number[] = [];
   /** File block where the last read ended: a read from there is sequential (read-ahead). */
@@ -239,6 +244,7 @@ export class InodeLayer {
       ip.major = d.major;
       ip.minor = d.minor;
       ip.nlink = d.nlink;
+      ip.unlinked = false;
       ip.size = d.size;
       ip.addrs = d.addrs;
       ip.valid = true;
@@ -260,6 +266,27 @@ export class InodeLayer {
       await this.iput(ip);
       throw e;
     }
+  }
+
+  /** Remove a link of locked `ip` (a name unlinked or replaced), in a transaction. */
+  async dropLink(ip: Inode): Promise<void> {
+    ip.nlink--;
+    await this.iupdate(ip);
+    if (ip.nlink === 0) ip.unlinked = true;
+  }
+
+  /**
+   * The error for locked `ip`, reached through directory entry `what`, found with no link. A walk
+   * lets go of a directory before it locks what the directory's entry names, so a removal waiting
+   * for that inode (behind the walk, which held it to read '.' of it, or held its child to read
+   * '..') can take its last link first: ENOENT, as if the walk came after the removal, and its
+   * last put frees it. Otherwise the entry is corrupt (EUCLEAN), and the cached copy is forgotten
+   * so no put frees an inode an entry names.
+   */
+  unlinkedEntry(ip: Inode, what: string): FsError {
+    if (ip.unlinked) return fsErr('ENOENT', `${what}: removed while being looked up`);
+    this.forget(ip);
+    return corrupt(`${what}: directory entry leads to inode ${ip.inum} with link count ${ip.nlink}`);
   }
 
   iunlock(ip: Inode): void {

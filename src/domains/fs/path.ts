@@ -82,9 +82,9 @@ export async function namex(il: InodeLayer, path: string, parent: boolean, cwd: 
     }
     await il.ilockOrRelease(ip);
     if (viaEntry && ip.nlink < 1) {
-      il.forget(ip);
+      const err = il.unlinkedEntry(ip, `'${path}'`);
       await il.iunlockput(ip);
-      throw corrupt(`directory entry '${e.name}' leads to inode ${ip.inum} with link count 0`);
+      throw err;
     }
     if (ip.type !== T_DIR) {
       await il.iunlockput(ip);
