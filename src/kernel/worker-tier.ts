@@ -344,9 +344,10 @@ export class WorkerDomain {
       out[name] = (...args: unknown[]): Promise<unknown> => {
         const lent: object[] = [];
         const given: number[] = [];
+        const moved: object[] = [];
         try {
           const target = rt.enter(link, name) as Record<string, (link: Link, xs: unknown[], lent: object[]) => Promise<unknown>>;
-          const xs = m.params.map((p, i) => this.argIn(link, p.type, args[i], name, i, lent, given));
+          const xs = m.params.map((p, i) => this.argIn(link, p.type, args[i], name, i, lent, given, moved));
           try {
             return target[name]!(link, xs, lent);
           } catch (e) {
@@ -355,7 +356,9 @@ export class WorkerDomain {
             return rt.rejected(link, e, name);
           }
         } catch (e) {
+          // A bad argument: what was moved before it the worker never got (freed, as in-thread).
           this.release(link, lent, given);
+          rt.undoArgs(link, 'm'.repeat(moved.length), moved);
           return Promise.reject(e);
         }
       };
@@ -382,15 +385,16 @@ export class WorkerDomain {
 
   /**
    * Check and convert argument `i` for the callee: primitives as they are, RRefs moved or lent,
-   * an interface reference as a proxy for the worker domain, kept as a capability (`given`).
+   * an interface reference as a proxy for the worker domain, kept as a capability (`given`); the
+   * callee's handles of RRefs moved go into `moved`, those of RRefs lent into `lent`.
    */
-  private argIn(link: Link, t: TypeRef, a: unknown, method: string, i: number, lent: object[], given: number[]): unknown {
+  private argIn(link: Link, t: TypeRef, a: unknown, method: string, i: number, lent: object[], given: number[], moved: object[]): unknown {
     const { rt } = this.host;
     switch (t.k) {
       case 'prim':
         return primOk(t.name, a) ? a : rt.badArg(link, method, i, t.name, a);
       case 'nullable':
-        return a === null ? null : this.argIn(link, t.inner, a, method, i, lent, given);
+        return a === null ? null : this.argIn(link, t.inner, a, method, i, lent, given, moved);
       case 'borrow': {
         const h = rt.borrow(link, a, rt.typeId(typeKey(t.inner)!), method, i);
         lent.push(h);
@@ -401,8 +405,11 @@ export class WorkerDomain {
         given.push(cap);
         return cap;
       }
-      default:
-        return rt.move(link, a, rt.typeId(typeKey(t)!), method, i);
+      default: {
+        const h = rt.move(link, a, rt.typeId(typeKey(t)!), method, i);
+        moved.push(h);
+        return h;
+      }
     }
   }
 

@@ -16,6 +16,7 @@ import { Kernel } from '../../src/kernel/kernel.js';
 import { KernelError } from '../../src/kernel/errors.js';
 import { HandleError } from '../../src/kernel/rref.js';
 import { checkWorkerPlacement } from '../../src/kernel/worker-tier.js';
+import { FREE } from '../../src/kernel/heap.js';
 import { artifactPath } from '../../src/kernel/paths.js';
 import type { Domain } from '../../src/kernel/domain.js';
 import { bootKernel, rpcFails, info, sleep, DOM_C, DOM_D, TEST_ARTIFACTS } from './helpers.js';
@@ -100,6 +101,18 @@ describe('dom_c in a worker gives the same results as in-thread', () => {
     const n = 300;
     const answers = await Promise.all(Array.from({ length: n }, (_, i) => cWorker.asyncEcho(i)));
     assert.deepEqual(answers, Array.from({ length: n }, (_, i) => i));
+  });
+
+  test('a bad argument after others were taken: the loan ends, the moved value the worker never got is freed', async () => {
+    const w = kernel.get('dom_c_w')!;
+    const kept = bytes(16);
+    const keptSlot = kernel.kit.slotOf(kept);
+    const lent = bytes(4);
+    await rpcFails(() => cWorker.mixed(kept, lent, 42), 'bad-argument');
+    assert.equal(kernel.heap.borrows[kernel.kit.slotOf(lent)], 0, 'the loan ended');
+    assert.equal(kernel.heap.owner[keptSlot], FREE, 'the moved value is freed');
+    assert.deepEqual(kernel.heap.usage(w.id), { bytes: 0, slots: 0 }, 'dom_c_w holds nothing it never got');
+    lent.drop();
   });
 
   test('an in-thread domain cannot import an interface with synchronous methods from a worker', () => {
