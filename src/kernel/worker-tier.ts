@@ -202,6 +202,8 @@ export class WorkerDomain {
   private readonly pending = new Map<number, PendingCall>();
   /** Entries (calls, answers to calls out) waiting for room in the down ring. */
   private readonly backlog: { kind: number; id: number; aux: number; payload: Uint8Array }[] = [];
+  /** Waiting (Atomics.waitAsync on the down ring's head) for the worker to make room for the backlog. */
+  private awaitingRoom = false;
   /** The interface references the worker holds, by the number its stubs name (imports first). */
   private readonly caps: WorkerCapabilities;
   /** Borrows lent to calls that were unwound: they end when the thread has exited. */
@@ -377,7 +379,9 @@ export class WorkerDomain {
     this.stopping = true;
     if (this.watchdog !== null) clearInterval(this.watchdog);
     this.backlog.length = 0;
-    Atomics.notify(this.ctl, Ctl.UpTail); // let our own pending waitAsync settle (it then sees `stopping`)
+    // Let our own pending waitAsyncs settle (they then see `stopping`).
+    Atomics.notify(this.ctl, Ctl.UpTail);
+    Atomics.notify(this.ctl, Ctl.DownHead);
     void this.worker.terminate();
   }
 
@@ -467,7 +471,34 @@ export class WorkerDomain {
 
   /** Put an entry into the down ring, or behind the backlog when the ring is full (or others wait). */
   private postOrQueue(kind: number, id: number, aux: number, w: Writer): void {
-    if (this.backlog.length > 0 || !this.post(kind, id, aux, w)) this.backlog.push({ kind, id, aux, payload: w.take() });
+    if (this.backlog.length > 0 || !this.post(kind, id, aux, w)) {
+      this.backlog.push({ kind, id, aux, payload: w.take() });
+      this.awaitRoom();
+    }
+  }
+
+  /**
+   * Flush the backlog as the worker makes room in the down ring (its pop of a full ring notifies
+   * the head word): what waits there may be all the worker needs to go on, with no answer coming
+   * back meanwhile to wake the kernel thread (calls that stay pending until a later one arrives).
+   */
+  private awaitRoom(): void {
+    if (this.awaitingRoom) return;
+    while (!this.stopping && this.backlog.length > 0) {
+      const head = this.down.head();
+      this.flushBacklog();
+      if (this.backlog.length === 0) return;
+      // Still full: the worker's next pop moves the head from the value read before the flush.
+      const w = Atomics.waitAsync(this.ctl, Ctl.DownHead, head);
+      if (w.async) {
+        this.awaitingRoom = true;
+        void w.value.then(() => {
+          this.awaitingRoom = false;
+          this.awaitRoom();
+        });
+        return;
+      }
+    }
   }
 
   /** Put an entry into the down ring; false when it is full. */

@@ -16,6 +16,7 @@ import { Kernel } from '../../src/kernel/kernel.js';
 import { KernelError } from '../../src/kernel/errors.js';
 import { HandleError } from '../../src/kernel/rref.js';
 import { checkWorkerPlacement } from '../../src/kernel/worker-tier.js';
+import { RING_ENTRIES } from '../../src/kernel/worker-ring.js';
 import { FREE } from '../../src/kernel/heap.js';
 import { artifactPath } from '../../src/kernel/paths.js';
 import type { Domain } from '../../src/kernel/domain.js';
@@ -121,6 +122,21 @@ describe('dom_c in a worker gives the same results as in-thread', () => {
       (e: unknown) => e instanceof KernelError && e.code === 'EPLACEMENT' && /synchronous methods \(noarg, onearg/.test(e.message),
     );
     assert.equal(kernel.get('dom_d_w')?.live ?? false, false);
+  });
+});
+
+describe('calls queued behind a full down ring', () => {
+  test('reach the worker once it makes room, though no answer comes back meanwhile', async () => {
+    const { d, p } = probe('wp_backlog');
+    const buf = bytes(1);
+    // Calls that stay pending in the worker (no answer, no upcall) for longer than the test.
+    const waiting = Array.from({ length: 4 * RING_ENTRIES }, () => p.sumLater(buf, 60_000));
+    for (const w of waiting) w.catch(() => {});
+    assert.equal(await within(p.echo('behind'), 5000, () => 'a call queued behind the full ring never reached the worker'), 'behind');
+    kernel.terminate(d);
+    await deadAndReclaimed(d, 'terminated');
+    assert.equal(kernel.heap.borrows[kernel.kit.slotOf(buf)], 0, 'every loan ended with the thread');
+    buf.drop();
   });
 });
 
