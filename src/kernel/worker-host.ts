@@ -78,7 +78,7 @@ function upcall(kind: number, id: number, aux: number, w: Writer, blocking: bool
   const o = post(kind, id, aux, w, blocking);
   if (!blocking) return null;
   // The kernel wrote its answer into our entry; we are its only producer, so it is still there.
-  return { status: Reader.aux(dv, o), r: new Reader(dv, u8, o, port) };
+  return { status: Reader.aux(dv, o), r: new Reader(dv, u8, o, boot.answers) };
 }
 
 /** Post an entry on the up ring, and with `ack` wait until the kernel has acknowledged it: its offset. */

@@ -22,7 +22,10 @@
  * An entry is [kind i32][id i32][aux i32][payload length i32][payload]. The payload is a list of
  * tagged values (primitives, strings, handles as slot + generation). A payload too big for an
  * entry travels over a MessagePort instead (length -1): the producer posts it before publishing
- * the entry and the consumer takes it with receiveMessageOnPort, so port order is ring order.
+ * the entry and the consumer takes it with receiveMessageOnPort, so port order is ring order. The
+ * kernel's answers to blocking upcalls, written into the up-ring entries they answer, have a port
+ * of their own (WorkerBoot.answers): on the down ring's, an answer posted after a call the worker
+ * has not read yet would be taken for that call's payload, and the call's for the answer.
  *
  * Stores into typed arrays go through DataView setters, as everywhere in the kernel (until
  * lockdown.ts froze the typed-array prototypes itself, `a[i] = v` took a ~50 ns slow path under

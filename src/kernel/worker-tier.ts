@@ -107,7 +107,13 @@ export interface WorkerBoot {
   slots: Record<'owner' | 'gen' | 'borrows' | 'type' | 'off' | 'len' | 'rawLen' | 'parent', SharedArrayBuffer>;
   maxSlots: number;
   channel: SharedArrayBuffer;
+  /** The side channel of the rings' entries (see worker-ring.ts). */
   port: MessagePort;
+  /**
+   * The side channel of the kernel's answers to blocking upcalls (written into their up-ring
+   * entries): on `port` they could be taken for the payload of a call posted before them.
+   */
+  answers: MessagePort;
   /** Type ids the worker must arrive at: bytes, deque, then every layout in LAYOUTS order. */
   typeIds: number[];
   /** The kernel's performance.timeOrigin: sys.now() is the kernel's clock in both tiers. */
@@ -198,6 +204,7 @@ export class WorkerDomain {
   private readonly down: Ring;
   private readonly up: Ring;
   private readonly port: MessagePort;
+  private readonly answers: MessagePort;
   private readonly writer = new Writer();
   private readonly pending = new Map<number, PendingCall>();
   /** Entries (calls, answers to calls out) waiting for room in the down ring. */
@@ -239,6 +246,8 @@ export class WorkerDomain {
     this.stopped = new Promise((resolve) => (this.markStopped = resolve));
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
+    const answers = new MessageChannel();
+    this.answers = answers.port1;
     const shared = (a: { buffer: ArrayBufferLike }): SharedArrayBuffer => a.buffer as SharedArrayBuffer;
     const boot: WorkerBoot = {
       name: d.name,
@@ -257,11 +266,12 @@ export class WorkerDomain {
       maxSlots: heap.maxSlots,
       channel,
       port: port2,
+      answers: answers.port2,
       typeIds: [kit.bytesType, kit.dequeType, ...LAYOUTS.map((l) => kit.layoutType(l.name)!)],
       clockOrigin: performance.timeOrigin,
     };
     this.worker = host.threads.take(opts.resourceLimits);
-    this.worker.postMessage(boot, [port2]);
+    this.worker.postMessage(boot, [port2, answers.port2]);
     this.worker.on('error', (e: Error & { code?: string }) => {
       const why = e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? `exceeded its resource limits (${e.message})` : `its thread failed: ${e.message}`;
       host.fault(d, 'panic', new Error(`worker domain ${d.name} ${why}`));
@@ -599,12 +609,12 @@ export class WorkerDomain {
           status = -1;
           answer = this.writer.reset().value((e as Error).message);
         }
-        answer.emit(dv, u8, o, Kind.Syscall, id, status, port);
+        answer.emit(dv, u8, o, Kind.Syscall, id, status, this.answers);
       } else if (kind === Kind.Outcall) {
         const c = this.caps.callOut(r, false);
         // The call may have run code that used this.writer (a call into this domain): encode after it.
         const status = this.caps.outcome(this.writer.reset(), c);
-        this.writer.emit(dv, u8, o, Kind.Outcall, id, status, port);
+        this.writer.emit(dv, u8, o, Kind.Outcall, id, status, this.answers);
       } else {
         this.upcall(kind, id, aux, r);
       }
@@ -805,6 +815,7 @@ export class WorkerDomain {
     this.deferredBorrows.length = 0;
     this.host.heap.reclaim(this.d.id);
     this.port.close();
+    this.answers.close();
     this.markStopped();
   }
 }

@@ -522,6 +522,32 @@ describe('a worker domain calling its imports (calls out through the kernel thre
     await deadAndReclaimed(d, 'panic');
   });
 
+  test('a big answer to a synchronous call out and a big call sent to the worker meanwhile each reach their own reader', async () => {
+    const answer = 'a'.repeat(600); // both too big for a ring entry: they take the side channel
+    const kind = 'k'.repeat(600);
+    const seen: unknown[] = [];
+    let queued: Promise<unknown> | null = null;
+    const host = {
+      noarg: () => {},
+      onearg: (x: unknown) => {
+        seen.push(x);
+        queued ??= caller.run(kind, 0); // sent while the worker waits for this answer
+        return answer;
+      },
+      rref: (b: unknown) => b,
+      sum: () => 0,
+      asyncEcho: async (x: number) => x,
+      count: () => seen.length,
+    };
+    const d = kernel.load(DOM_D, { name: 'dom_d_big', placement: 'worker', imports: [{ object: host }] });
+    const caller = kernel.bind(d);
+    assert.equal(typeof (await caller.run('arg', 2)), 'number');
+    assert.deepEqual(seen, [0, answer], 'the second call out passed on the answer to the first');
+    const err = await rpcFails(() => queued!, 'panic');
+    assert.match(err.message, /unknown benchmark kind k{600}/, 'the call sent meanwhile arrived with its own argument');
+    await deadAndReclaimed(d, 'panic');
+  });
+
   test('interface references: given to a worker domain, used, kept, passed on and handed back out', async () => {
     const { d, p } = wcaller('wcaller_refs');
     const th = wcaller('wcaller_refs_t', 'thread');
