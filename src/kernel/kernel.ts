@@ -402,7 +402,9 @@ export class Kernel {
       if (!callee?.live) throw new KernelError('EIMPORTS', `domain ${d.name}: import ${iface} names domain ${String(typeof spec === 'string' ? spec : spec.name)}, which is not live`);
       const exp = callee.artifact?.manifest.exports;
       if (exp !== iface) throw new KernelError('EIMPORTS', `domain ${d.name} imports ${iface}, but ${callee.name} exports ${exp ?? 'nothing'}`);
-      return this.makeProxy(iface, this.newLink(d, callee, callee.exportsObj!));
+      // A link made now would target nothing, and its first call would fault the callee.
+      if (callee.exportsObj === null) throw new KernelError('EIMPORTS', `domain ${d.name}: import ${iface} names domain ${callee.name}, which is still initialising in its worker (Kernel.loadAsync)`);
+      return this.makeProxy(iface, this.newLink(d, callee, callee.exportsObj));
     }
     if ('supervise' in spec) return this.supervisor(d, spec.supervise, iface);
     return this.hostCapability(d, spec.object);

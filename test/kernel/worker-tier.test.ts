@@ -336,6 +336,17 @@ describe('Kernel.loadAsync and restartAsync', () => {
     assert.equal(await kernel.bind(d).echo('ready'), 'ready');
   });
 
+  test('a domain cannot import one still initialising: the load is refused, and the initialising domain is not blamed', async () => {
+    const pending = kernel.loadAsync(WPROBE, { name: 'wp_async_imported', placement: 'worker', config: { initMs: 300 } });
+    assert.throws(
+      () => kernel.load(WRELAY, { name: 'wrelay_early', imports: ['wp_async_imported'] }),
+      (e: unknown) => e instanceof KernelError && e.code === 'EIMPORTS' && /still initialising/.test(e.message),
+    );
+    const d = await pending;
+    assert.equal(d.state, 'live');
+    assert.equal(await kernel.bind(d).echo('ready'), 'ready');
+  });
+
   test('restartAsync: a fresh worker instance, the old one terminated, the kernel thread serving calls while it starts', async () => {
     const old = kernel.load(WPROBE, { name: 'wp_restart_async', placement: 'worker', config: { initMs: 300 } });
     await kernel.bind(old).hold(64);
