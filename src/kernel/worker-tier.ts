@@ -300,7 +300,6 @@ export class WorkerDomain {
     for (let wait = step(); wait !== null; wait = step()) {
       const w = Atomics.waitAsync(this.ctl, Ctl.UpTail, wait.seen, wait.left);
       if (w.async) await Promise.race([w.value, this.stopped]);
-      if (this.stopping) throw new KernelError('EINIT', `domain ${this.d.name} was terminated while it initialised (${this.d.deathCause ?? 'terminated'})`);
       this.host.newRun();
     }
     return this.started();
@@ -316,8 +315,11 @@ export class WorkerDomain {
       const seen = this.up.tail();
       const before = this.phase;
       this.drainUp();
-      if (this.phase === 'ready') return null;
       if (this.phase === 'failed') throw new KernelError('EINIT', `domain ${this.d.name} failed to initialise in its worker: ${this.initError}`);
+      // Terminated meanwhile (by a fault the kernel found, or by anyone): nothing more will come,
+      // and a domain dead as its init returned is not handed out (as in-thread).
+      if (this.stopping) throw new KernelError('EINIT', `domain ${this.d.name} was terminated while it initialised (${this.d.deathCause ?? 'terminated'})`);
+      if (this.phase === 'ready') return null;
       if (before === 'boot' && this.phase === 'init') limit = performance.now() + this.d.deadlineMs + INIT_GRACE_MS;
       const left = limit - performance.now();
       if (left <= 0) {

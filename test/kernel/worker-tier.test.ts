@@ -287,6 +287,19 @@ describe('faults in a worker domain', () => {
     await deadAndReclaimed(d, 'panic');
   });
 
+  test('a fault the kernel finds in a call out of init ends the blocking load at once', async () => {
+    const started = performance.now();
+    assert.throws(
+      () => kernel.load(WCALLER, { name: 'wcaller_badinit', placement: 'worker', imports: ['dom_c'], deadlineMs: 5000, config: { passRevokedInInit: true } }),
+      (e: unknown) => e instanceof KernelError && e.code === 'EINIT' && /terminated while it initialised/.test(e.message),
+    );
+    const waited = performance.now() - started;
+    assert.ok(waited < 2500, `the kernel thread was held ${waited.toFixed(0)} ms, not until init's deadline`);
+    const d = kernel.get('wcaller_badinit')!;
+    assert.match(d.lastFault?.message ?? '', /revoked or foreign RRef/);
+    await deadAndReclaimed(d, 'panic');
+  });
+
   test('a failing init makes load throw EINIT and leaves nothing behind', async () => {
     assert.throws(
       () => kernel.load(WPROBE, { name: 'wp_noinit', placement: 'worker', config: { failInit: true } }),

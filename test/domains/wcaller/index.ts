@@ -2,7 +2,8 @@
  * wcaller: calls its Callee import (dom_c) with RRefs moved, lent and lent onward, with a revoked
  * handle and with a plain object, and uses, keeps, passes on and hands out interface references;
  * test/kernel/worker-tier.test.ts places it in a worker, where each call is a call out through
- * the kernel thread, and checks it behaves as in-thread.
+ * the kernel thread, and checks it behaves as in-thread. With config `passRevokedInInit`, init
+ * itself passes the revoked handle (a fault the kernel finds while the load waits for init).
  */
 import type { Callee, CallerProbe } from '../../../src/interfaces/index.js';
 import type { Sys } from '../../../src/runtime/sys.js';
@@ -10,6 +11,13 @@ import type { RRefArray } from '../../../src/runtime/types.js';
 
 export function init(sys: Sys, callee: Callee): CallerProbe {
   let kept: Callee | null = null;
+  const passRevoked = (): number => {
+    const buf = sys.alloc.bytes(8);
+    callee.rref(buf).drop();
+    callee.rref(buf);
+    return 0;
+  };
+  if (sys.config.passRevokedInInit === true) passRevoked();
   return {
     lendSum(n, v) {
       const buf = sys.alloc.bytes(n);
@@ -36,12 +44,7 @@ export function init(sys: Sys, callee: Callee): CallerProbe {
     lendOnward(buf) {
       return callee.sum(buf);
     },
-    passRevoked() {
-      const buf = sys.alloc.bytes(8);
-      callee.rref(buf).drop();
-      callee.rref(buf);
-      return 0;
-    },
+    passRevoked,
     passPlainObject() {
       callee.rref({} as RRefArray);
       return 0;
