@@ -470,8 +470,11 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       ensure(batch);
       if (retemplate) {
         // Every buffer the app holds becomes a template frame: the TX NetIos' (frames a fwd run
-        // left unsent) go to the pool, and the pool is rewritten (rotated: front to back).
+        // left unsent) and the RX NetIos' (free buffers an rx or fwd run had not posted yet: a tx
+        // run makes no RX call, and with the rest posted on RX they were all it had) go to the
+        // pool, and the pool is rewritten (rotated: front to back).
         for (const io of txIos) empty(io);
+        for (const io of rxIos) empty(io);
         template(pool, pool.length);
         templated = true;
       }

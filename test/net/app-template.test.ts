@@ -3,7 +3,8 @@
  * bytes to the NIC's MAC) in every run, whatever the buffers carried before: after a fwd run the
  * buffers hold received frames, in the pool, in the TX NetIo and in flight on the TX ring, and a
  * tx run once sent those again. On loopback, what a tx run sends comes back: a host-side Net
- * between the app and the driver records every frame the app receives.
+ * between the app and the driver records every frame the app receives. And a tx run sends every
+ * buffer the app holds, the free ones its RX NetIo had not posted included.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -76,6 +77,26 @@ test('after a fwd run on loopback, a tx run sends the template frame, not the fr
     const bad = txFrames.filter(({ hdr }) => hdr.subarray(0, 6).some((b, i) => b !== NIC_MAC[i]) || hdr[12] !== 0x08 || hdr[13] !== 0 || ((hdr[16]! << 8) | hdr[17]!) !== TX_SIZE - 14);
     assert.equal(bad.length, 0, `tx sent ${bad.length} of ${txFrames.length} frames that are not the template, e.g. ${bad[0]?.hdr.join(',')}`);
     assert.equal(app.shutdown(), 256, 'the pool kept its size');
+  } finally {
+    await boot.stop();
+    kernel.shutdown();
+  }
+});
+
+test('a tx run after an rx run sends the free buffers the RX NetIo still held', { timeout: 60_000 }, async () => {
+  const kernel = new Kernel({ physBytes: 64 << 20, log: () => {} });
+  const boot = await bootNet({ kernel, backend: { kind: 'loopback' }, shadow: false, driver: { rxRing: 256, txRing: 256 } });
+  try {
+    let driver: Net | null = null;
+    const asApp = (): Net => (driver ??= kernel.bind<Net>(boot.netName, kernel.get('l2fwd')!));
+    // A Net whose RX side takes no buffer: the app's free buffers stay in its RX NetIo, unposted.
+    const postsNothing: Net = { ...watch(asApp, []), rxSubmitAndPoll: (_q, io) => io };
+    kernel.load(artifactPath('l2fwd'), { imports: [{ object: postsNothing }], config: { pool: 16, txFrameSize: TX_SIZE } });
+    const app = kernel.bind<NetApp>('l2fwd');
+    assert.equal(app.run('rx', 32, 20), 0, 'nothing received');
+    const sent = runUntil(app, 'tx', (f) => f > 100, 10_000);
+    assert.ok(sent.frames > 100, `the tx run sent the pool's 16 buffers over and over: ${sent.frames} frames`);
+    assert.equal(app.shutdown(), 16, 'the pool kept its size');
   } finally {
     await boot.stop();
     kernel.shutdown();
