@@ -525,18 +525,24 @@ describe('a worker domain calling its imports (calls out through the kernel thre
     }
   });
 
+  /** A host object standing in for the DomC that dom_d imports: answers that do nothing, but `over`. */
+  const domCHost = (over: { noarg?: () => void; onearg: (x: never) => unknown }): object => ({
+    noarg: () => {},
+    rref: (b: unknown) => b,
+    sum: () => 0,
+    asyncEcho: async (x: number) => x,
+    count: () => 0,
+    ...over,
+  });
+
   test('a host capability as an import: its values and its own errors reach the worker domain', async () => {
     const seen: number[] = [];
-    const host = {
+    const host = domCHost({
       noarg: () => {
         throw new Error('the host refuses');
       },
       onearg: (x: number) => (seen.push(x), x + 1),
-      rref: (b: unknown) => b,
-      sum: () => 0,
-      asyncEcho: async (x: number) => x,
-      count: () => seen.length,
-    };
+    });
     const d = kernel.load(DOM_D, { name: 'dom_d_host', placement: 'worker', imports: [{ object: host }] });
     const caller = kernel.bind(d);
     assert.equal(typeof (await caller.run('arg', 5)), 'number');
@@ -551,18 +557,13 @@ describe('a worker domain calling its imports (calls out through the kernel thre
     const kind = 'k'.repeat(600);
     const seen: unknown[] = [];
     let queued: Promise<unknown> | null = null;
-    const host = {
-      noarg: () => {},
+    const host = domCHost({
       onearg: (x: unknown) => {
         seen.push(x);
         queued ??= caller.run(kind, 0); // sent while the worker waits for this answer
         return answer;
       },
-      rref: (b: unknown) => b,
-      sum: () => 0,
-      asyncEcho: async (x: number) => x,
-      count: () => seen.length,
-    };
+    });
     const d = kernel.load(DOM_D, { name: 'dom_d_big', placement: 'worker', imports: [{ object: host }] });
     const caller = kernel.bind(d);
     assert.equal(typeof (await caller.run('arg', 2)), 'number');
