@@ -91,12 +91,6 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
   let rxBuffersLost = 0;
   let replaced = 0;
   let lastRestartMs = 0;
-  /**
-   * At the last revive, of a failed call's NetIo that did not come back: how many of its buffers
-   * did (the dead driver had taken them), known as what came back beyond the route's record of
-   * what it held — at most the NetIo's buffers, whatever the record (a liar's) says.
-   */
-  let cameBack = 0;
   let routed = false;
 
   const died = (e: unknown): boolean => {
@@ -213,9 +207,12 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
    * The driver died: restart it (replaying interrupt mode), take back what the dead instance held
    * and re-post its RX buffers (steps 1–3). `failed`: the call that met the death, whose NetIo is
    * looked for among what came back (null: none, or its NetIo never reached the driver). Returns
-   * that NetIo put back as the call brought it, or null if it did not come back.
+   * that NetIo put back as the call brought it, or null if it did not come back; and then
+   * `cameBack`, how many of its buffers did (the dead driver had taken them), known as what came
+   * back beyond the route's record of what it held — at most the NetIo's buffers, whatever the
+   * record (a liar's) says.
    */
-  const revive = (failed: FailedCall | null): RRef<NetIo> | null => {
+  const revive = (failed: FailedCall | null): { io: RRef<NetIo> | null; cameBack: number } => {
     const t0 = sys.now();
     let io: RRef<NetIo> | null = null;
     restart();
@@ -228,7 +225,7 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     const back = spare.length;
     let recorded = 0;
     for (let i = 0; i < 2 * MAX_QUEUES; i++) recorded += held.get(i);
-    cameBack = io === null && failed !== null ? Math.min(failed.pkts + failed.collect, Math.max(0, back - recorded)) : 0;
+    const cameBack = io === null && failed !== null ? Math.min(failed.pkts + failed.collect, Math.max(0, back - recorded)) : 0;
     const taken = io !== null ? restored : cameBack;
     const wants: number[] = [];
     let rx = 0;
@@ -256,7 +253,7 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     owed.moveFrom(spare, spare.length);
     if (routed && owed.length > 0) setRoutes(false);
     lastRestartMs = sys.now() - t0; // a call that met the death then counts to its reissue's answer (submit)
-    return io;
+    return { io, cameBack };
   };
 
   /**
@@ -265,8 +262,8 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
    * its buffers replaced (owed) — with how many buffers of its pkts are lost to the caller.
    */
   const recoverCall = (failed: FailedCall): { io: RRef<NetIo>; lost: number } => {
-    const io = revive(failed);
-    if (io === null) return { io: newNetIo(sys, failed.pktsCap, failed.collectCap), lost: replace(failed) };
+    const { io, cameBack } = revive(failed);
+    if (io === null) return { io: newNetIo(sys, failed.pktsCap, failed.collectCap), lost: replace(failed, cameBack) };
     return { io, lost: failed.rx ? 0 : failed.pkts };
   };
 
@@ -348,9 +345,12 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     }
   };
 
-  /** The failed call's NetIo did not come back: its buffers that did not come back either are replaced (owed) and counted lost. */
-  const replace = (failed: FailedCall): number => {
-    const n = failed.pkts + failed.collect - cameBack; // the rest came back with what the driver held
+  /**
+   * The failed call's NetIo did not come back: its buffers that did not come back either (all but
+   * `cameBack`, which came back with what the driver held) are replaced (owed) and counted lost.
+   */
+  const replace = (failed: FailedCall, cameBack: number): number => {
+    const n = failed.pkts + failed.collect - cameBack;
     owed = roomy(owed, n);
     for (let i = 0; i < n; i++) owed.push(sys.alloc.bytes(bufSize));
     replaced += n;
