@@ -376,7 +376,6 @@ export function createNicCore(o: NicCoreOptions): NicCore {
     }
     // The reset cleared the device's counters: so are the totals (NetStats counts since a reset).
     gprcSeen = gptcSeen = rxPackets = txPackets = 0;
-    callsToFold = FOLD_EVERY_CALLS;
   };
 
   const init = (): void => {
