@@ -170,6 +170,11 @@ function typeKey(t: TypeRef): string | null {
   }
 }
 
+/** Does converting an argument of type `t` move an RRef (nullable or not) to the callee? */
+function moves(t: TypeRef): boolean {
+  return typeKey(t.k === 'nullable' ? t.inner : t) !== null;
+}
+
 /** Does a value of primitive type `name` have the right JS type? (as the generated proxies check) */
 export function primOk(name: string, v: unknown): boolean {
   switch (name) {
@@ -355,13 +360,16 @@ export class WorkerDomain {
     const out: Record<string, (...args: unknown[]) => Promise<unknown>> = {};
     for (const m of this.sigs) {
       const name = m.name;
+      // The parameters whose RRef is moved (made once per proxy, for a bad argument's undoing).
+      const movedAt = m.params.flatMap((p, i) => (moves(p.type) ? [i] : []));
+      const kinds = 'm'.repeat(movedAt.length);
       out[name] = (...args: unknown[]): Promise<unknown> => {
         const lent: object[] = [];
         const given: number[] = [];
-        const moved: object[] = [];
+        const xs: unknown[] = [];
         try {
           const target = rt.enter(link, name) as Record<string, (link: Link, xs: unknown[], lent: object[]) => Promise<unknown>>;
-          const xs = m.params.map((p, i) => this.argIn(link, p.type, args[i], name, i, lent, given, moved));
+          for (let i = 0; i < m.params.length; i++) xs.push(this.argIn(link, m.params[i]!.type, args[i], name, i, lent, given));
           try {
             return target[name]!(link, xs, lent);
           } catch (e) {
@@ -370,9 +378,10 @@ export class WorkerDomain {
             return rt.rejected(link, e, name);
           }
         } catch (e) {
-          // A bad argument: what was moved before it the worker never got (freed, as in-thread).
+          // A bad argument: what was moved before it (in xs, which ends there) the worker never
+          // got (freed, as in-thread).
           this.release(link, lent, given);
-          rt.undoArgs(link, 'm'.repeat(moved.length), moved);
+          rt.undoArgs(link, kinds, movedAt.map((i) => xs[i]));
           return Promise.reject(e);
         }
       };
@@ -402,15 +411,15 @@ export class WorkerDomain {
   /**
    * Check and convert argument `i` for the callee: primitives as they are, RRefs moved or lent,
    * an interface reference as a proxy for the worker domain, kept as a capability (`given`); the
-   * callee's handles of RRefs moved go into `moved`, those of RRefs lent into `lent`.
+   * callee's handles of RRefs lent also go into `lent`.
    */
-  private argIn(link: Link, t: TypeRef, a: unknown, method: string, i: number, lent: object[], given: number[], moved: object[]): unknown {
+  private argIn(link: Link, t: TypeRef, a: unknown, method: string, i: number, lent: object[], given: number[]): unknown {
     const { rt } = this.host;
     switch (t.k) {
       case 'prim':
         return primOk(t.name, a) ? a : rt.badArg(link, method, i, t.name, a);
       case 'nullable':
-        return a === null ? null : this.argIn(link, t.inner, a, method, i, lent, given, moved);
+        return a === null ? null : this.argIn(link, t.inner, a, method, i, lent, given);
       case 'borrow': {
         const h = rt.borrow(link, a, rt.typeId(typeKey(t.inner)!), method, i);
         lent.push(h);
@@ -421,11 +430,8 @@ export class WorkerDomain {
         given.push(cap);
         return cap;
       }
-      default: {
-        const h = rt.move(link, a, rt.typeId(typeKey(t)!), method, i);
-        moved.push(h);
-        return h;
-      }
+      default:
+        return rt.move(link, a, rt.typeId(typeKey(t)!), method, i);
     }
   }
 
