@@ -132,7 +132,6 @@ export function mkfs(target: string | ImageIO, opts: MkfsOptions): MkfsResult {
   if (size > 0xffffffff) throw new Error('mkfs: more than 2^32 blocks');
   const p = mkfsParams(g, size, opts.inodes, opts.nlog);
   const ninodes = p.ninodes;
-  if (ninodes - 1 > g.maxInum) throw new Error(`mkfs: ${ninodes} inodes exceed the dirent range`);
   const datastart = size - p.nblocks;
 
   // Host tree.
