@@ -11,9 +11,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { FileSystem, O_CREATE, O_EXCL, O_RDONLY, O_RDWR, O_WRONLY } from '../../src/domains/fs/fs.js';
+import { O_CREATE, O_EXCL, O_RDONLY, O_RDWR, O_WRONLY, type FileSystem } from '../../src/domains/fs/fs.js';
 import { XV6 } from '../../src/domains/fs/format.js';
-import { hostAlloc } from '../../src/host/bytes.js';
 import { RamBlockDevice } from '../../src/host/fs-image.js';
 import { mkfs } from '../../src/host/mkfs.js';
 import { ramFs, assertCleanSynced, snapshot, pattern, expectCode, fcParams, fragmentBitmaps, ReadGate, settle, mountRam } from './helpers.js';
@@ -346,7 +345,7 @@ test('a rename whose parent was removed meanwhile frees the large directory with
   for (const n of names) await fs.unlink(n);
   await fs.unmount();
   const dev = new ReadGate(ram);
-  fs = await FileSystem.mount(dev, { alloc: hostAlloc });
+  fs = await mountRam(dev);
   await fs.stat('/d');
   await fs.stat('/p');
   // The rename holds the rename lock and /d, and stops reading /p's '..' (its ancestors).
