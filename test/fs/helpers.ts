@@ -5,9 +5,9 @@
 import fc from 'fast-check';
 import { FileSystem, O_CREATE, O_RDWR } from '../../src/domains/fs/fs.js';
 import type { BlockDevice } from '../../src/domains/fs/device.js';
-import { decodeSuperblock, type Geometry, type Variant } from '../../src/domains/fs/format.js';
+import { decodeSuperblock, type Geometry, type Superblock, type Variant } from '../../src/domains/fs/format.js';
 import type { DmaBytes } from '../../src/runtime/types.js';
-import { hostAlloc } from '../../src/host/bytes.js';
+import { HostBytes, hostAlloc } from '../../src/host/bytes.js';
 import { RamBlockDevice, type ImageIO } from '../../src/host/fs-image.js';
 import { mkfs, type MkfsOptions } from '../../src/host/mkfs.js';
 import { fsck } from '../../src/host/fsck.js';
@@ -181,14 +181,17 @@ export function cutsOf(points: number[], total: number): number[] {
   return [...new Set(points.map((p) => p % (total + 1)))];
 }
 
+/** The superblock of mkfs'ed `dev` (variant `g`), as on disk. */
+export function superblockOf(dev: RamBlockDevice, g: Geometry): Superblock {
+  return decodeSuperblock(g, new HostBytes(dev.readAt(g.sbOffset, 48)));
+}
+
 /**
  * Mark every block of the first `nbitmap` bitmap blocks of mkfs'ed `dev` (variant `g`) in use but
  * one: whatever is allocated next lies in a bitmap block of its own, in order.
  */
 export function fragmentBitmaps(dev: RamBlockDevice, g: Geometry, nbitmap: number): void {
-  const buf = hostAlloc(48);
-  buf.write(0, dev.readAt(g.sbOffset, 48));
-  const { bmapstart } = decodeSuperblock(g, buf);
+  const { bmapstart } = superblockOf(dev, g);
   for (let i = 0; i < nbitmap; i++) {
     const bits = new Uint8Array(g.bsize).fill(0xff);
     const bit = 5000;

@@ -11,24 +11,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FileSystem } from '../../src/domains/fs/fs.js';
-import { decodeSuperblock, iblock, ioffset, XV6 } from '../../src/domains/fs/format.js';
-import { hostAlloc } from '../../src/host/bytes.js';
-import { RamBlockDevice } from '../../src/host/fs-image.js';
-import { mkfs } from '../../src/host/mkfs.js';
-import { assertCleanSynced, expectCode, mountRam, pattern, ReadGate, settle } from './helpers.js';
+import { iblock, ioffset, XV6 } from '../../src/domains/fs/format.js';
+import { assertCleanSynced, expectCode, mountRam, pattern, ramFs, ReadGate, settle, superblockOf } from './helpers.js';
 
 for (const path of ['/p/x/.', '/p/x/./y']) {
   test(`stat('${path}') racing rmdir('/p/x'): ENOENT, and x is freed`, async () => {
-    const size = 1 << 20;
-    const ram = new RamBlockDevice(size, 512);
-    mkfs(ram, { variant: 'xv6', sizeBytes: size });
-    let fs = await mountRam(ram);
-    await fs.mkdir('/p');
-    await fs.mkdir('/p/x');
-    await fs.unmount();
+    const { dev: ram, fs: made } = await ramFs('xv6', 1 << 20);
+    await made.mkdir('/p');
+    await made.mkdir('/p/x');
+    await made.unmount();
     const dev = new ReadGate(ram);
-    fs = await FileSystem.mount(dev, { alloc: hostAlloc });
+    const fs = await mountRam(dev);
     const free = (await fs.statfs()).freeBlocks;
     await fs.stat('/p/x'); // every inode and block of the walk cached, but x's block
     dev.holdNextRead();
@@ -47,17 +40,12 @@ for (const path of ['/p/x/.', '/p/x/./y']) {
 
 test('an entry leading to an inode with no link on disk is EUCLEAN, and the inode is not freed', async () => {
   const g = XV6;
-  const size = 1 << 20;
-  const ram = new RamBlockDevice(size, 512);
-  mkfs(ram, { variant: 'xv6', sizeBytes: size });
-  let fs = await mountRam(ram);
-  await fs.writeFile('/f', pattern(3000, 1));
-  const { ino } = await fs.stat('/f');
-  await fs.unmount();
-  const sbuf = hostAlloc(48);
-  sbuf.write(0, ram.readAt(g.sbOffset, 48));
-  ram.writeAt(iblock(g, decodeSuperblock(g, sbuf), ino) * g.bsize + ioffset(g, ino) + 6, new Uint8Array(2)); // nlink 0
-  fs = await mountRam(ram);
+  const { dev: ram, fs: made } = await ramFs('xv6', 1 << 20);
+  await made.writeFile('/f', pattern(3000, 1));
+  const { ino } = await made.stat('/f');
+  await made.unmount();
+  ram.writeAt(iblock(g, superblockOf(ram, g), ino) * g.bsize + ioffset(g, ino) + 6, new Uint8Array(2)); // nlink 0
+  const fs = await mountRam(ram);
   const free = (await fs.statfs()).freeBlocks;
   await expectCode(fs.stat('/f'), 'EUCLEAN');
   assert.equal((await fs.statfs()).freeBlocks, free, "the lookup's put did not free the file");
