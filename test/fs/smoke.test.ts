@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ramFs, assertCleanSynced, snapshot, pattern, mountRam, expectCode } from './helpers.js';
+import { ramFs, assertCleanSynced, snapshot, pattern, mountRam, expectCode, settle } from './helpers.js';
 import { O_CREATE, O_RDONLY, O_RDWR, type FileSystem } from '../../src/domains/fs/fs.js';
 
 for (const variant of ['xv6', 'large'] as const) {
@@ -92,9 +92,9 @@ test('a directory removed while a call waited to lock it (the path walk hands it
     const ip = il.iget(await fs.lookup('/d'));
     await il.ilock(ip);
     const made = make(fs).then(() => 'made', (e: { code?: string }) => e.code);
-    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    await settle();
     const removed = fs.rmdir('/d').then(() => 'removed', (e: { code?: string }) => e.code);
-    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+    await settle();
     il.iunlock(ip);
     assert.deepEqual([await made, await removed], ['ENOENT', 'removed'], what);
     await fs.log.beginOp(); // the last reference frees the removed directory: a transaction
