@@ -11,8 +11,7 @@ import { DirRef } from '../../src/domains/rv6/file.js';
 import type { FsClient } from '../../src/domains/rv6/fsclient.js';
 import { Image, Proc, ProcTable } from '../../src/domains/rv6/proc.js';
 import { FileSyscalls } from '../../src/domains/rv6/sysfile.js';
-
-const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+import { turn } from '../kernel/helpers.js';
 
 /** A process in /a, its FileSyscalls, and the fs calls it waits on (`open`, `typeOf`: resolve them to answer). */
 function setup(): { img: Image; files: FileSyscalls; answer: Record<'open' | 'typeOf', () => void> } {
