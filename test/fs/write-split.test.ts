@@ -20,7 +20,7 @@ import { LARGE, XV6 } from '../../src/domains/fs/format.js';
 import type { DmaBytes } from '../../src/runtime/types.js';
 import { RamBlockDevice } from '../../src/host/fs-image.js';
 import { mkfs } from '../../src/host/mkfs.js';
-import { fragmentBitmaps, mountRam, pattern } from './helpers.js';
+import { fragmentBitmaps, mountRam, pattern, superblockOf } from './helpers.js';
 
 const SECTOR = 512;
 
@@ -60,8 +60,7 @@ async function fragmentedImage(nbitmap: number): Promise<{ dev: LogWatch; fs: Fi
   const size = nbitmap * g.bpb * bs;
   const dev = new LogWatch(size, SECTOR);
   mkfs(dev, { variant: 'large', sizeBytes: size, inodes: 64, nlog: 1024 });
-  const sb = new DataView(dev.readAt(g.sbOffset, 48).buffer);
-  const logstart = sb.getUint32(36, true), nlog = sb.getUint32(32, true);
+  const { logstart, nlog } = superblockOf(dev, g);
   const spb = bs / SECTOR;
   dev.lo = (logstart + 1) * spb;
   dev.hi = (logstart + nlog) * spb;
