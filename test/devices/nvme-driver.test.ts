@@ -228,6 +228,17 @@ test('bring-up against a dead controller fails with a timeout, not a hang', asyn
   await assert.rejects(core.init(), /enable: .*within 500 ms: timeout/);
 });
 
+test('options that would disable command timeouts or fail every command are refused', () => {
+  const phys = new SharedArrayBuffer(1 << 16);
+  const heap = new FakeHeap(phys);
+  for (const timeoutMs of [Number.NaN, Infinity, 0, -5]) {
+    assert.throws(
+      () => createNvmeCore({ bar0: new Int32Array(new SharedArrayBuffer(1 << 14)), wakeWord: 0, alloc: heap.alloc, now: () => 0, timeoutMs }),
+      (e: unknown) => e instanceof RangeError && e.message === `nvme: timeoutMs ${timeoutMs} must be a finite number of milliseconds > 0`,
+    );
+  }
+});
+
 test('reset with requests in flight fails them with a reset error, then I/O works again', () =>
   withDriver({ kind: 'ram', bytes: DISK_BYTES }, 'poll', async ({ core, heap, drive }) => {
     const buf = heap.alloc(32 * 4096);

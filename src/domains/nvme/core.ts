@@ -274,6 +274,11 @@ export function createNvmeCore(o: NvmeCoreOptions): NvmeCore {
   if (!Number.isInteger(opts.queueDepth) || opts.queueDepth < 2) {
     throw new RangeError(`nvme: queueDepth ${opts.queueDepth} must be an integer >= 2`);
   }
+  // A command past its deadline panics the domain (the shadow's cue): NaN or Infinity would leave a
+  // lost command waiting for ever, and 0 or less would fail every command at its first poll.
+  if (!Number.isFinite(opts.timeoutMs) || opts.timeoutMs <= 0) {
+    throw new RangeError(`nvme: timeoutMs ${opts.timeoutMs} must be a finite number of milliseconds > 0`);
+  }
   let admin: QueuePair | null = null;
   let io: QueuePair[] = [];
   let stride = 1;
