@@ -566,6 +566,8 @@ function createCq(w: number): number {
   const iv = cdw11 >>> 16;
   if (qid === 0 || qid > ncqa + 1 || cqSize[qid] !== 0) return SC.INVALID_QID;
   if (size < 2 || size > MQES + 1) return SC.INVALID_QUEUE_SIZE;
+  // IV is checked whether or not IEN is set: NVMe lists Create I/O CQ's Invalid Interrupt Vector
+  // status with no exception for IEN cleared, and a host gives 0 for a queue it polls.
   if ((cdw11 & 1) === 0 || iv > 31 || !pageRangeOk(base, size * 16, true)) return SC.INVALID_FIELD;
   cqBase[qid] = base; cqSize[qid] = size; cqTail[qid] = 0; cqPhase[qid] = 1;
   cqIrqBit[qid] = (cdw11 & 2) !== 0 ? 1 << iv : 0;
