@@ -8,7 +8,8 @@
  * A driver that freed a request before dying cannot have it reissued: in its place the caller
  * gets a request answered -EIO, the others succeed, and nothing else is written.
  * A second death while the recall of the first still waits (a device slow to acknowledge its
- * detach) does not make the second death's calls lose their requests: each is reissued too.
+ * detach), or just as it ends (before the routed hook of the second death's call has run), does
+ * not make the second death's calls lose their requests: each is reissued too.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -274,5 +275,43 @@ test('a second driver death while the first death\'s recall still waits (its dev
     assert.equal(k.get('liar_shadow')!.faults, 0);
   } finally {
     k.shutdown();
+  }
+});
+
+test('a second death just as the first death\'s recall ends (the routed call that died with it not yet told, its hook one microtask away): that call gets its own request back, reissued', async () => {
+  // The first recall's end and the second death, `ticks` microtasks apart. Among them (3 when
+  // written) is the moment where the kernel's recall takes what the second death left before the
+  // shadow has run that death's routed hook: the shadow must still find B's request (see collect).
+  for (let ticks = 0; ticks <= 6; ticks++) {
+    const k = new Kernel({ physBytes: 16 << 20, log: () => {} });
+    try {
+      // The first instance's device acknowledges its detach when the test says; the others at once.
+      let ack: (() => void) | null = null;
+      const device = fakeDevice([], () => '', () => (ack === null ? new Promise<void>((r) => (ack = r)) : true), k.heap.iommuTables);
+      k.load(join(TEST_ARTIFACTS, 'liarbdev.rldom'), { name: 'liar', config: { holdMs: 20 }, device });
+      const bdev = loadBlockShadow(k, 'liar');
+      const inFlight = (seed: number) => {
+        const r = req(k, 1, 998, 1, BS, seed);
+        return { addrs: [r.addr, r.data!.addr], result: bdev.submit(r) };
+      };
+      const a = inFlight(1);
+      k.injectFault('liar', 'now');
+      for (let i = 0; i < 10; i++) await turn(); // A's recovery restarted the driver; its recall waits
+      assert.equal(k.get('liar')!.restarts, 1);
+      const b = inFlight(2); // routed to the new instance
+      ack!();
+      for (let i = 0; i < ticks; i++) await Promise.resolve();
+      k.injectFault('liar', 'now');
+      for (const [name, { addrs, result }] of [['A', a], ['B', b]] as const) {
+        const r = await result;
+        assert.equal(r.status, 0, `${ticks} microtasks apart: ${name} reissued, not lost`);
+        assert.deepEqual([r.addr, r.data?.addr], addrs, `${ticks} microtasks apart: ${name} gets the caller's own request and buffer`);
+        r.drop();
+      }
+      assert.equal(k.heap.usage(KERNEL_OWNER).slots, 0, 'the caller holds nothing more (nothing doubled)');
+      assert.equal(k.get('liar_shadow')!.faults, 0);
+    } finally {
+      k.shutdown();
+    }
   }
 });

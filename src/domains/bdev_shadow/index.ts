@@ -177,6 +177,14 @@ export function init(sys: Sys, sup: Supervisor<BDev>): BDev {
    * that failed when `since` recalls had begun shares the last one only if it began later: one
    * recall for all the calls that saw the same deaths, and a death after a recall began (while it
    * waits for a device slow to detach) gets its own.
+   * A routed call is registered here (its hook's begin) only a microtask after its driver's death,
+   * and the kernel's recall takes whatever has come back by its end, that death's values too. Yet
+   * no recall can drop them as wanted by nobody: the kernel queues the hooks of the death's calls
+   * (proxy.ts legFailed, queueMicrotask) in the termination, before the reclaim that hands their
+   * values to this shadow (kernel.ts terminate), so before the recall's end that takes them; and
+   * the code below runs a microtask after that end (the await). Microtasks run in order, so each
+   * such hook has begun its record by then (test/domains/bdev_shadow.test.ts, "just as the first
+   * death's recall ends"; a hook put off by two microtasks more loses its request there).
    */
   let recalls = 0;
   let collecting: Promise<void> | null = null;
