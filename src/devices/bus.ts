@@ -92,6 +92,33 @@ export const BUS_BYTES = 44;
 export const ACTIVE_EPOCH = 1;
 
 /**
+ * A device thread is gone: its DMA epoch reads parked (even) for good, so the DMA quarantine holds
+ * nothing back for it (heap.ts guardDma). Written by the thread itself as it ends (deviceBus) and
+ * by the host at its worker's 'exit' event (host.ts); whichever comes second finds it even already.
+ */
+export function parkForGood(bus: Int32Array): void {
+  const e = Atomics.load(bus, BUS.EPOCH);
+  if ((e & 1) === 1) Atomics.store(bus, BUS.EPOCH, e + 1);
+}
+
+/**
+ * Device side, as a device thread starts: its bus-control words (BUS), with its death announced
+ * in them — once the thread ends (its model threw, or it called process.exit), it marks itself
+ * parked for good as its last act (parkForGood, from its process 'exit' event, after which it runs
+ * nothing more: no transfer can follow). Why the thread and not only the host: the host learns of
+ * the death from the worker's 'exit' event, on the kernel's event loop, and the kernel may be
+ * waiting without turning it — an allocation that found memory exhausted spins for the DMA
+ * quarantine (heap.ts awaitHeld), and would spin its whole bound for a device that could release
+ * the memory only by dying, then fail. A thread stopped from outside (terminate, at a device's
+ * stop) or killed by the engine (out of memory) runs no JS: the host's event covers it.
+ */
+export function deviceBus(data: DeviceWorkerData): Int32Array {
+  const bus = new Int32Array(data.bus);
+  process.once('exit', () => parkForGood(bus));
+  return bus;
+}
+
+/**
  * Device side, at every DMA boundary: performs a requested function reset (`reset` must bring the
  * model to its power-on state; the interrupt line is cleared here) and acknowledges it. Returns
  * whether the device may go on with the DMA work it is in the middle of; false means: drop it, do

@@ -25,7 +25,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { ACTIVE_EPOCH, BAR0_BYTES, BUS, BUS_BYTES, WAKE_WORD, ringWake, type DeviceWorkerData } from './bus.js';
+import { ACTIVE_EPOCH, BAR0_BYTES, BUS, BUS_BYTES, WAKE_WORD, parkForGood, ringWake, type DeviceWorkerData } from './bus.js';
 import { NO_DOMAIN, NO_LOANS, type DmaFault, type IommuTables } from './iommu.js';
 
 /** How long detach blocks the kernel thread before it falls back to a promise. */
@@ -105,9 +105,9 @@ export function startDevice(opts: StartDeviceOptions): DeviceHandle {
   worker.once('exit', () => {
     exited = true;
     Atomics.notify(bus, BUS.RESET_ACK); // ends any wait for an acknowledgement that cannot come
-    // A device whose thread is gone transfers nothing: its DMA epoch reads as parked (even), so
-    // the DMA quarantine holds nothing back for it (heap.ts guardDma).
-    if ((Atomics.load(bus, BUS.EPOCH) & 1) === 1) Atomics.add(bus, BUS.EPOCH, 1);
+    // A device whose thread is gone transfers nothing (the thread itself said so as it ended,
+    // unless it was stopped from outside: bus.ts deviceBus).
+    parkForGood(bus);
   });
 
   /**

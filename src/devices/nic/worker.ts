@@ -25,7 +25,7 @@
  * TX status) happens inside step(), after the bus check: no DMA path outside it.
  */
 import { workerData, parentPort } from 'node:worker_threads';
-import { raiseIrq, serviceBus, waitWake, WAKE_WORD, type DeviceWorkerData } from '../bus.js';
+import { deviceBus, raiseIrq, serviceBus, waitWake, WAKE_WORD, type DeviceWorkerData } from '../bus.js';
 import { createIommu } from '../iommu.js';
 import { Loopback, Pktgen, Tap } from './backends.js';
 import { NicModel, type Backend } from './model.js';
@@ -47,7 +47,7 @@ const data = workerData as DeviceWorkerData;
 const cfg = data.config as NicWorkerConfig;
 const bar0 = new Int32Array(data.bar0);
 const irq = new Int32Array(data.irq);
-const bus = new Int32Array(data.bus);
+const bus = deviceBus(data);
 const iommu = createIommu(data.iommu, bus);
 const model = new NicModel({ phys: data.phys, bar0, irq, queues: cfg.queues, mac: cfg.mac, iommu }, raiseIrq);
 /** A function reset of the bus: the model to its power-on state, the IOMMU to the domain now attached. */

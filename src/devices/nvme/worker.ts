@@ -40,7 +40,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as fs from 'node:fs';
-import { WAKE_WORD, raiseIrq, serviceBus, waitWake, type DeviceWorkerData } from '../bus.js';
+import { WAKE_WORD, deviceBus, raiseIrq, serviceBus, waitWake, type DeviceWorkerData } from '../bus.js';
 import { createIommu } from '../iommu.js';
 import { loadFileIo, mappingAllowed } from './fileio.js';
 import {
@@ -53,7 +53,7 @@ const data = workerData as DeviceWorkerData;
 const config = data.config as NvmeConfig;
 const bar0 = new Int32Array(data.bar0);
 const irq = new Int32Array(data.irq);
-const bus = new Int32Array(data.bus);
+const bus = deviceBus(data);
 const physLen = data.phys.byteLength;
 const physI32 = new Int32Array(data.phys, 0, physLen >>> 2);
 const physBuf = Buffer.from(data.phys);

@@ -1,0 +1,48 @@
+/**
+ * A device thread that dies (its model threw) holds nothing back in the kernel's DMA quarantine
+ * from the moment it is gone, not only once the kernel's event loop delivers its worker's 'exit'
+ * event: an allocation that finds the slots exhausted, and spins for the quarantine without
+ * turning that loop (heap.ts awaitHeld), gets the slot the dead device held back.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startDevice } from '../../src/devices/host.js';
+import { any, heapAndKit } from '../kernel/kit-helpers.js';
+
+const DRIVER = 1;
+const OTHER = 2;
+const SLOTS = 8;
+
+const sleep = new Int32Array(new SharedArrayBuffer(4));
+/** Waits (blocking the thread, so no event is delivered; in steps of 1 ms) until `pred`, at most `ms`; returns whether it came. */
+function waitFor(pred: () => boolean, ms: number): boolean {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) return false;
+    Atomics.wait(sleep, 0, 0, 1);
+  }
+  return true;
+}
+
+test('a device thread that dies in the middle of its work ends its hold on freed memory at once: an allocation waiting without the event loop gets it', async () => {
+  const { heap, kit } = heapAndKit({ physBytes: 4 << 20, maxSlots: SLOTS });
+  const dev = startDevice({ name: 'exit0', workerUrl: new URL('./bus-exit-device.js', import.meta.url), phys: heap.phys, iommu: heap.iommuTables, config: null });
+  try {
+    await dev.ready;
+    heap.guardDma(DRIVER, dev.dmaEpoch);
+    const live = Array.from({ length: SLOTS }, () => kit.allocBytes(OTHER, 64));
+    any(live.pop()!).drop();
+    assert.equal(heap.dmaHeld, 1, 'freed while the device works: held back');
+
+    // From here to the allocation the thread never yields: the worker's 'exit' event cannot come.
+    Atomics.store(dev.bar0, 0, 1);
+    Atomics.notify(dev.bar0, 0);
+    assert.ok(waitFor(() => (dev.dmaEpoch() & 1) === 0, 5000), 'the dead device reads as parked before its exit event is delivered');
+    const again = kit.allocBytes(DRIVER, 64); // threw ENOSLOT after spinning 100 ms, the device's hold kept
+    assert.equal(heap.dmaHeld, 0, 'nothing held back for a dead device');
+    any(again).drop();
+    for (const h of live) any(h).drop();
+  } finally {
+    await dev.stop();
+  }
+});
