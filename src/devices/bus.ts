@@ -84,37 +84,43 @@ export interface DeviceWorkerData {
  * transferring, even while it is parked (waitWake adds 1 as it parks and 1 as it wakes), and 2
  * more at every DMA boundary (serviceBus). The host starts it at 1 (ACTIVE_EPOCH): a device is
  * taken to be working until its thread first parks. The device writes it, never its driver (which
- * has BAR0, not these words), so a driver cannot fake a parked device.
+ * has BAR0, not these words), so a driver cannot fake a parked device. GONE: 1 once the device's
+ * thread has ended (markGone).
  */
-export const BUS = { MASTER: 0, RESET_REQ: 1, RESET_ACK: 2, DOMAIN: 3, FAULTS: 4, FAULT_ADDR: 5, FAULT_LEN: 6, FAULT_WRITE: 7, FAULT_DOMAIN: 8, EPOCH: 9, LOANS: 10 } as const;
-export const BUS_BYTES = 44;
+export const BUS = { MASTER: 0, RESET_REQ: 1, RESET_ACK: 2, DOMAIN: 3, FAULTS: 4, FAULT_ADDR: 5, FAULT_LEN: 6, FAULT_WRITE: 7, FAULT_DOMAIN: 8, EPOCH: 9, LOANS: 10, GONE: 11 } as const;
+export const BUS_BYTES = 48;
 /** BUS.EPOCH as a device starts: odd, working (see BUS). */
 export const ACTIVE_EPOCH = 1;
 
 /**
- * A device thread is gone: its DMA epoch reads parked (even) for good, so the DMA quarantine holds
- * nothing back for it (heap.ts guardDma). Written by the thread itself as it ends (deviceBus) and
- * by the host at its worker's 'exit' event (host.ts); whichever comes second finds it even already.
+ * A device thread is gone, so it does no DMA any more: GONE reads 1 (a wait for its reset's
+ * acknowledgement ends: host.ts), its DMA epoch reads parked (even) for good (the DMA quarantine
+ * holds nothing back for it: heap.ts guardDma), and whoever waits for an acknowledgement is woken.
+ * Written by the thread itself as it ends (deviceBus) and by the host at its worker's 'exit' event
+ * (host.ts); whichever comes second changes nothing.
  */
-export function parkForGood(bus: Int32Array): void {
+export function markGone(bus: Int32Array): void {
+  Atomics.store(bus, BUS.GONE, 1);
   const e = Atomics.load(bus, BUS.EPOCH);
   if ((e & 1) === 1) Atomics.store(bus, BUS.EPOCH, e + 1);
+  Atomics.notify(bus, BUS.RESET_ACK);
 }
 
 /**
  * Device side, as a device thread starts: its bus-control words (BUS), with its death announced
  * in them — once the thread ends (its model threw, or it called process.exit), it marks itself
- * parked for good as its last act (parkForGood, from its process 'exit' event, after which it runs
- * nothing more: no transfer can follow). Why the thread and not only the host: the host learns of
- * the death from the worker's 'exit' event, on the kernel's event loop, and the kernel may be
- * waiting without turning it — an allocation that found memory exhausted spins for the DMA
- * quarantine (heap.ts awaitHeld), and would spin its whole bound for a device that could release
- * the memory only by dying, then fail. A thread stopped from outside (terminate, at a device's
- * stop) or killed by the engine (out of memory) runs no JS: the host's event covers it.
+ * gone as its last act (markGone, from its process 'exit' event, after which it runs nothing more:
+ * no transfer can follow). Why the thread and not only the host: the host learns of the death
+ * from the worker's 'exit' event, on the kernel's event loop, and the kernel may be waiting
+ * without turning it — an allocation that found memory exhausted spins for the DMA quarantine
+ * (heap.ts awaitHeld), a detach blocks for the reset's acknowledgement (host.ts) — and would
+ * wait its whole bound for a device that is dead (the allocation then fails). A thread stopped
+ * from outside (terminate, at a device's stop) or killed by the engine (out of memory) runs no
+ * JS: the host's event covers it.
  */
 export function deviceBus(data: DeviceWorkerData): Int32Array {
   const bus = new Int32Array(data.bus);
-  process.once('exit', () => parkForGood(bus));
+  process.once('exit', () => markGone(bus));
   return bus;
 }
 

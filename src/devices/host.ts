@@ -16,7 +16,8 @@
  * device that has not acknowledged by then (its worker starved or stuck in a slow host I/O) gets
  * a promise instead, and the kernel reclaims the dead driver's memory only when it settles —
  * safety never depends on the bound, only the moment the memory becomes reusable does.
- * A worker that has exited does no DMA, so it counts as acknowledged.
+ * A device whose thread has ended (BUS.GONE: bus.ts markGone) does no DMA, so it counts as
+ * acknowledged.
  *
  * The IOMMU (iommu.ts): attach names the domain whose memory the device may reach, before the
  * reset it requests, and detach names none; the device's DMA faults are delivered like its
@@ -25,7 +26,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { ACTIVE_EPOCH, BAR0_BYTES, BUS, BUS_BYTES, WAKE_WORD, parkForGood, ringWake, type DeviceWorkerData } from './bus.js';
+import { ACTIVE_EPOCH, BAR0_BYTES, BUS, BUS_BYTES, WAKE_WORD, markGone, ringWake, type DeviceWorkerData } from './bus.js';
 import { NO_DOMAIN, NO_LOANS, type DmaFault, type IommuTables } from './iommu.js';
 
 /** How long detach blocks the kernel thread before it falls back to a promise. */
@@ -101,14 +102,11 @@ export function startDevice(opts: StartDeviceOptions): DeviceHandle {
   let faultHandler: ((fault: DmaFault) => void) | null = null;
   let faultsSeen = 0;
   let stopped = false;
-  let exited = false;
-  worker.once('exit', () => {
-    exited = true;
-    Atomics.notify(bus, BUS.RESET_ACK); // ends any wait for an acknowledgement that cannot come
-    // A device whose thread is gone transfers nothing (the thread itself said so as it ended,
-    // unless it was stopped from outside: bus.ts deviceBus).
-    parkForGood(bus);
-  });
+  // A device whose thread is gone transfers nothing: the thread itself said so as it ended
+  // (bus.ts deviceBus), unless it was stopped from outside.
+  worker.once('exit', () => markGone(bus));
+  /** The device's thread has ended (BUS.GONE: by the thread's own word or at its exit event). */
+  const gone = (): boolean => Atomics.load(bus, BUS.GONE) === 1;
 
   /**
    * Request a function reset with bus mastering `master`, for `domain` and its loan column
@@ -126,7 +124,7 @@ export function startDevice(opts: StartDeviceOptions): DeviceHandle {
     return req;
   };
   /** The device acknowledged request `req` or a later one (wrap-safe), or can do nothing more. */
-  const acked = (req: number): boolean => exited || ((Atomics.load(bus, BUS.RESET_ACK) - req) | 0) >= 0;
+  const acked = (req: number): boolean => gone() || ((Atomics.load(bus, BUS.RESET_ACK) - req) | 0) >= 0;
   /**
    * Block until acked(req) or `ms` passed; returns acked(req). It polls for ACK_SPIN_MS first: a
    * running device answers within microseconds, sooner than this thread would wake from a futex.
@@ -202,7 +200,7 @@ export function startDevice(opts: StartDeviceOptions): DeviceHandle {
       armFaults();
     },
     attach(domain, loans = NO_LOANS, timeoutMs = ATTACH_TIMEOUT_MS) {
-      if (stopped || exited) throw new Error(`device ${opts.name} is stopped`);
+      if (stopped || gone()) throw new Error(`device ${opts.name} is stopped`);
       if (!waitAck(requestReset(1, domain, loans), timeoutMs)) {
         throw new Error(`device ${opts.name} did not acknowledge its reset within ${timeoutMs} ms`);
       }
@@ -217,9 +215,7 @@ export function startDevice(opts: StartDeviceOptions): DeviceHandle {
       // Wake the interrupt and fault waiters so their promises settle and the event loop can exit.
       Atomics.notify(irq, 0);
       Atomics.notify(bus, BUS.FAULTS);
-      await worker.terminate();
-      exited = true;
-      Atomics.notify(bus, BUS.RESET_ACK);
+      await worker.terminate(); // its exit event marked it gone
     },
   };
 }

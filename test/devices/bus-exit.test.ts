@@ -2,7 +2,8 @@
  * A device thread that dies (its model threw) holds nothing back in the kernel's DMA quarantine
  * from the moment it is gone, not only once the kernel's event loop delivers its worker's 'exit'
  * event: an allocation that finds the slots exhausted, and spins for the quarantine without
- * turning that loop (heap.ts awaitHeld), gets the slot the dead device held back.
+ * turning that loop (heap.ts awaitHeld), gets the slot the dead device held back; and a detach
+ * of the dead device is acknowledged at once, without blocking the thread for its bound.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,7 +25,7 @@ function waitFor(pred: () => boolean, ms: number): boolean {
   return true;
 }
 
-test('a device thread that dies in the middle of its work ends its hold on freed memory at once: an allocation waiting without the event loop gets it', async () => {
+test('a device thread that dies in the middle of its work ends its hold on freed memory at once: an allocation waiting without the event loop gets it, and a detach needs no wait', async () => {
   const { heap, kit } = heapAndKit({ physBytes: 4 << 20, maxSlots: SLOTS });
   const dev = startDevice({ name: 'exit0', workerUrl: new URL('./bus-exit-device.js', import.meta.url), phys: heap.phys, iommu: heap.iommuTables, config: null });
   try {
@@ -41,6 +42,7 @@ test('a device thread that dies in the middle of its work ends its hold on freed
     const again = kit.allocBytes(DRIVER, 64); // threw ENOSLOT after spinning 100 ms, the device's hold kept
     assert.equal(heap.dmaHeld, 0, 'nothing held back for a dead device');
     any(again).drop();
+    assert.equal(dev.detach()(), true, 'a dead device\'s detach is acknowledged at once (not a promise after blocking 200 ms)');
     for (const h of live) any(h).drop();
   } finally {
     await dev.stop();
