@@ -216,6 +216,28 @@ function fault(kind: number, message: string, id: number): void {
   upcall(Kind.Fault, id, kind, out.reset().value(message), false);
 }
 
+// ---- death during start-up -------------------------------------------------------------------------
+
+/** The kernel was told how the start-up ended: init returned (Kind.Ready) or failed (Kind.InitFailed). */
+let startTold = false;
+/** The uncaught exception or rejection the thread is dying of, if any: the monitor leaves Node's handling of it as it is. */
+let dyingOf: { e: unknown } | null = null;
+process.on('uncaughtExceptionMonitor', (e) => (dyingOf = { e }));
+/*
+ * A thread that dies before its domain is ready says so on the up ring, as a fault: the kernel may
+ * be blocked in Atomics.wait for it (a synchronous load, WorkerDomain.start), where the Worker's
+ * 'error' and 'exit' events cannot reach it, and would otherwise wait out the whole boot timeout
+ * or init deadline. 'exit' runs for an uncaught exception or rejection and for process.exit();
+ * not for a thread killed by its resource limits or by Worker.terminate, where no JavaScript runs
+ * (see WorkerDomain.start). Once the kernel was told how the start-up ended it no longer blocks
+ * on this thread, and hears of its death from the Worker's events.
+ */
+process.once('exit', (code) => {
+  if (startTold) return;
+  const cause = dyingOf === null ? 'process.exit() or an empty event loop' : describeThrown(dyingOf.e);
+  fault(FaultKind.Panic, `its worker thread exited (code ${code}) before init returned: ${cause}`, -1);
+});
+
 const kit: HandleKit<SharedHeapView> = createHandleKit(new SharedHeapView(), (_holder, err) =>
   fault(resultOf >= 0 ? FaultKind.BadResult : FaultKind.Panic, err.message, resultOf >= 0 ? resultOf : currentCall),
 );
@@ -636,9 +658,13 @@ function bootDomain(): boolean {
     const checked = checkExport(boot.name, boot.exports, exported);
     if (checked !== null) target = checked as typeof target;
   } catch (e) {
-    if (!dead) upcall(Kind.InitFailed, 0, 0, out.reset().value(describeThrown(e)), false);
+    if (!dead) {
+      startTold = true;
+      upcall(Kind.InitFailed, 0, 0, out.reset().value(describeThrown(e)), false);
+    }
     return false;
   }
+  startTold = true;
   upcall(Kind.Ready, 0, 0, out.reset(), false);
   return true;
 }

@@ -288,6 +288,14 @@ export class WorkerDomain {
    * Block until the domain's init has returned, serving its system calls meanwhile (init may
    * allocate). Throws EINIT when init fails, faults, or the thread does not come up in time.
    * The kernel thread runs nothing else meanwhile (Kernel.load); startAsync does not hold it.
+   * Holding it, the kernel hears nothing of the Worker's 'error' and 'exit' events (they come
+   * through the event loop): a thread that dies of an uncaught error or process.exit() before
+   * init returns reports it on the up ring itself (worker-host.ts), and the load fails at once. A
+   * thread killed by its resource limits runs no JavaScript to say so, nor does one that died
+   * before it got its WorkerBoot: for those the load waits out init's deadline (plus
+   * INIT_GRACE_MS) or BOOT_TIMEOUT_MS. Node offers no synchronous way to see that a Worker has
+   * ended, so we leave it at that; loadAsync, which does not hold the kernel thread, sees the
+   * death at once.
    */
   start(): object | null {
     const step = this.bootSteps();

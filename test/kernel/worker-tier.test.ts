@@ -300,6 +300,32 @@ describe('faults in a worker domain', () => {
     await deadAndReclaimed(d, 'panic');
   });
 
+  test('a worker thread that dies of an uncaught error before init returns ends the blocking load at once, naming the cause', async () => {
+    // The runtime's own start-up fails outside the domain's init, as with a kernel and a runtime
+    // out of step: its boot names no slot table. The Worker's 'error' event cannot reach the
+    // kernel thread while the load holds it.
+    const threads = any(kernel).workerHost.threads;
+    const take = threads.take;
+    threads.take = (...args: unknown[]) => {
+      const w = take.apply(threads, args);
+      const post = w.postMessage.bind(w);
+      w.postMessage = (boot: object, transfer: unknown) => post({ ...boot, slots: null }, transfer);
+      return w;
+    };
+    const started = performance.now();
+    try {
+      assert.throws(
+        () => kernel.load(WPROBE, { name: 'wp_dies', placement: 'worker', deadlineMs: 5000 }),
+        (e: unknown) => e instanceof KernelError && e.code === 'EINIT' && /exited \(code 1\) before init returned: .*null/.test(e.message),
+      );
+    } finally {
+      threads.take = take;
+    }
+    const waited = performance.now() - started;
+    assert.ok(waited < 2500, `the kernel thread was held ${waited.toFixed(0)} ms, not until the boot timeout`);
+    await deadAndReclaimed(kernel.get('wp_dies')!, 'panic');
+  });
+
   test('a failing init makes load throw EINIT and leaves nothing behind', async () => {
     assert.throws(
       () => kernel.load(WPROBE, { name: 'wp_noinit', placement: 'worker', config: { failInit: true } }),
