@@ -3,8 +3,9 @@
  *
  * A shadow domain holds a Supervisor capability over the domain it wraps. On an RpcError that
  * says the target died (panic, callee-dead, timeout), `call` restarts the target from its
- * artifact, lets the shadow replay the initialisation protocol (`onRestart`), and reissues the
- * call when it can be reissued (nothing was moved into the dead callee). Callers of the shadow
+ * artifact, lets the shadow replay the initialisation protocol (`onRestart`; no call through the
+ * control reaches the fresh instance before it has finished), and reissues the call when it can
+ * be reissued (nothing was moved into the dead callee). Callers of the shadow
  * see a normal result. A shadow that moves values into its target (requests, buffers) entrusts
  * them through the Supervisor first, and takes them back with recall() after a death, to reissue
  * them without copies (see src/domains/bdev_shadow); relay() lets it pass a call through, merged
@@ -138,41 +139,73 @@ export interface ShadowControl<T> {
 }
 
 export interface ShadowOptions<T> {
-  /** Replay of the initialisation protocol on a fresh instance (e.g. device bring-up). */
+  /**
+   * Replay of the initialisation protocol on a fresh instance (e.g. device bring-up). It calls
+   * `fresh` itself: until an asynchronous one has finished, calls through the control wait for it
+   * (a synchronous call cannot wait, and throws), and routes the control set are suspended — not
+   * routes set with Supervisor.route directly, which the control does not know of.
+   */
   onRestart?: (fresh: T) => void | Promise<void>;
   /** Give up after this many consecutive restarts of one call (default 5). */
   maxRetries?: number;
 }
 
 const DEATHS = new Set(['panic', 'callee-dead', 'timeout']);
+/**
+ * A synchronous call cannot wait for an asynchronous onRestart: rather than reach an instance not
+ * yet initialised, it throws (a shadow with synchronous methods needs a synchronous onRestart).
+ */
+const SYNC_DURING_RECOVERY = 'shadow: a synchronous call cannot wait for an asynchronous restart';
 
 export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptions<T> = {}): ShadowControl<T> {
   let current = sup.current();
   let restarts = 0;
   const max = opts.maxRetries ?? 5;
+  /**
+   * Set while an asynchronous onRestart replays the initialisation protocol on `current`: calls
+   * wait for it, so that none reaches a fresh instance before it is initialised (async calls and
+   * retries wait; a synchronous call cannot, and throws; routed calls are not routed meanwhile).
+   */
   let recovering: Promise<T> | null = null;
+  /** The hooks of route(), while the kernel routes them (null: nothing routed). */
+  let routed: { [M in keyof T]?: (e: unknown, call: RoutedCall<T>) => unknown } | null = null;
 
   const died = (e: unknown): boolean => {
     const k = sys.rpcErrorKind(e);
     return k !== null && DEATHS.has(k);
   };
-  const restartSync = (): T => {
-    current = sup.restart();
+  /**
+   * Restart the target and replay onRestart on the fresh instance: both paths (call's and
+   * recover's) come here. An asynchronous onRestart is returned as `recovering` until it settles;
+   * the kernel's routes are suspended meanwhile (the kernel would route to the fresh instance at
+   * once) and put back after, even when onRestart failed: the next call's failure recovers again.
+   */
+  const restart = (): Promise<T> | null => {
+    const fresh = (current = sup.restart());
     restarts++;
-    return current;
+    const r = opts.onRestart?.(fresh);
+    if (!(r instanceof Promise)) return null;
+    if (routed !== null) sup.route({});
+    const p = r.then(() => fresh).finally(() => {
+      if (recovering !== p) return;
+      recovering = null;
+      if (routed !== null) sup.route(routed);
+    });
+    recovering = p;
+    return p;
+  };
+  /** Wait until no recovery is under way (one may follow another). */
+  const settled = async (): Promise<void> => {
+    while (recovering !== null) await recovering;
   };
   const recover = (): Promise<T> => {
     // One restart for every call that saw the same death.
-    if (recovering === null) {
-      recovering = (async () => {
-        const fresh = restartSync();
-        await opts.onRestart?.(fresh);
-        return fresh;
-      })().finally(() => {
-        recovering = null;
-      });
+    if (recovering !== null) return recovering;
+    try {
+      return restart() ?? Promise.resolve(current);
+    } catch (e) {
+      return Promise.reject(e);
     }
-    return recovering;
   };
 
   /** callAsync after its first attempt, on `t`, failed with `e`: the same loop as `call`'s. */
@@ -180,7 +213,7 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
     for (let attempt = 0; ; attempt++) {
       if (!died(e) || attempt >= max) throw e;
       if (t === current) await recover();
-      else if (recovering) await recovering;
+      await settled();
       if (!reissuable) throw e;
       t = current;
       try {
@@ -190,25 +223,33 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
       }
     }
   };
+  /** callAsync for a call that came while a recovery was under way: made once it is over. */
+  const afterRecovery = async <R>(reissuable: boolean, fn: (target: T) => Promise<R>): Promise<R> => {
+    await settled();
+    const t = current;
+    try {
+      return await fn(t);
+    } catch (e) {
+      return retryAsync(reissuable, fn, t, e);
+    }
+  };
 
   return {
     call(reissuable, fn) {
       for (let attempt = 0; ; attempt++) {
+        if (recovering !== null) throw new Error(SYNC_DURING_RECOVERY);
         const t = current;
         try {
           return fn(t);
         } catch (e) {
           if (!died(e) || attempt >= max) throw e;
-          if (t === current) {
-            restartSync();
-            const r = opts.onRestart?.(current);
-            if (r instanceof Promise) throw new Error('shadow: a synchronous call cannot wait for an asynchronous restart');
-          }
+          if (t === current && restart() !== null) throw new Error(SYNC_DURING_RECOVERY);
           if (!reissuable) throw e;
         }
       }
     },
     callAsync<R>(reissuable: boolean, fn: (target: T) => Promise<R>): Promise<R> {
+      if (recovering !== null) return afterRecovery(reissuable, fn);
       const t = current;
       return sup.relay(() => fn(t), (e) => retryAsync(reissuable, fn, t, e));
     },
@@ -218,7 +259,10 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
         const again = reissue[method]!;
         hooks[method] = (e, call) => retryAsync(true, (t) => again(t, call.args), call.target, e);
       }
-      return sup.route(hooks);
+      const ok = sup.route(hooks);
+      routed = ok ? hooks : null;
+      if (ok && recovering !== null) sup.route({}); // in place once the recovery is over (restart)
+      return ok;
     },
     target: () => current,
     recover,
