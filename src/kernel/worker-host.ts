@@ -216,7 +216,7 @@ function fault(kind: number, message: string, id: number): void {
   upcall(Kind.Fault, id, kind, out.reset().value(message), false);
 }
 
-// ---- death during start-up -------------------------------------------------------------------------
+// ---- death during start-up ------------------------------------------------------------------------
 
 /** The kernel was told how the start-up ended: init returned (Kind.Ready) or failed (Kind.InitFailed). */
 let startTold = false;
