@@ -7,8 +7,10 @@
  * does not read it (free buffers carry no lengths). The shadow routes its submits, and the kernel
  * records held per queue for it. After a crash it takes back everything the dead driver held (the
  * NetIos were entrusted to it on their way in), re-posts RX buffers on the queues held said they
- * were posted on, hands the rest back, and counts all of it lost — never more than came back: a
- * faulty driver that claims a million buffers costs the shadow nothing.
+ * were posted on, hands the rest back, and counts all of it lost, once. What the caller was due
+ * and did not come back (a faulty driver freed it) is replaced: the caller ends with exactly the
+ * buffers it moved in. A faulty driver that claims a million buffers, beyond the rings it
+ * reported, costs the shadow nothing.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -126,7 +128,7 @@ function send(boot: NetBoot, pool: Deque, q: number, n: number): RRef<NetIo> {
 }
 
 /** Everything back: drain the Net, take every buffer of `ios` and of the drain into the pool, which must be whole. */
-function takeAllBack(boot: NetBoot, pool: Deque, ios: RRef<NetIo>[]): void {
+function takeAllBack(boot: { kernel: Kernel; net: Net }, pool: Deque, ios: RRef<NetIo>[]): void {
   let d = hostIo(boot.kernel, 1);
   d.collect = boot.kernel.kit.allocDeque(0, POOL) as never;
   d.collectLens = boot.kernel.kit.allocArray(0, 'u32', POOL) as never;
@@ -197,21 +199,27 @@ test('NIC shadow: owed buffers are paid into a malformed NetIo (collectLens shor
   });
 });
 
-/** A kernel with the NIC shadow over faultynet with `fault` (test/domains/faultynet), shut down after `fn`. */
-function withFaultyNet(fault: 'liar' | 'dropper', fn: (kernel: Kernel, net: Net) => void): void {
+type Fault = 'liar' | 'dropper' | 'holder' | 'overfiller';
+
+/** A kernel with the NIC shadow over faultynet with `fault` (test/domains/faultynet) and a host pool of POOL buffers for `fn`; shut down after it. */
+async function withFaultyNet(fault: Fault, fn: (kernel: Kernel, net: Net, pool: Deque) => void | Promise<void>): Promise<void> {
   const kernel = new Kernel({ physBytes: 32 << 20, log: () => {} });
+  const pool = kernel.kit.allocDeque(0, POOL) as unknown as Deque;
   try {
+    for (let i = 0; i < POOL; i++) pool.push(kernel.kit.allocBytes(0, 2048) as unknown as Buf);
     kernel.load(join(TEST_ARTIFACTS, 'faultynet.rldom'), { config: { fault } });
     kernel.load(artifactPath('nic_shadow'), { imports: [{ supervise: 'faultynet' }] });
-    fn(kernel, kernel.bind<Net>('nic_shadow'));
+    await fn(kernel, kernel.bind<Net>('nic_shadow'), pool);
   } finally {
     kernel.shutdown();
   }
 }
 
-test('NIC shadow: a faulty driver claiming a million held buffers is not believed: a crash re-posts, counts and replaces only what came back', () => {
-  withFaultyNet('liar', (kernel, net) => {
-    const stats = (): RRef<NetStats> => net.stats(kernel.kit.allocStruct(0, 'NetStats') as never);
+/** The shadow's stats, in a struct of the host's. */
+const statsOf = (kernel: Kernel, net: Net): RRef<NetStats> => net.stats(kernel.kit.allocStruct(0, 'NetStats') as never);
+
+test('NIC shadow: a faulty driver claiming a million held buffers, beyond the rings it reported (none), is not believed: a crash re-posts, counts and replaces only what came back', () => {
+  return withFaultyNet('liar', (kernel, net) => {
     let rx = hostIo(kernel, 8);
     for (let i = 0; i < 4; i++) (rx.pkts as Deque).push(kernel.kit.allocBytes(0, 2048) as unknown as Buf);
     rx = net.rxSubmitAndPoll(0, rx);
@@ -219,7 +227,7 @@ test('NIC shadow: a faulty driver claiming a million held buffers is not believe
     kernel.injectFault('faultynet', 'now');
     rx = net.rxSubmitAndPoll(0, rx); // through the recovery
     assert.equal(rx.status, 0, 'the shadow survived the restart');
-    const s = stats();
+    const s = statsOf(kernel, net);
     assert.equal(s.restarts, 1);
     assert.equal(s.rxBuffersLost, 0, 'nothing counted lost: the driver took none of the four buffers (they are still in pkts)');
     assert.equal(s.buffersReplaced, 0, 'nothing allocated on the claim');
@@ -278,17 +286,35 @@ test('NIC shadow: a crash inside a routed call: the hook takes back its NetIo an
 });
 
 test('NIC shadow: a faulty driver that frees the call’s NetIo but kept some of its buffers: only the buffers that did not come back are replaced, and counted lost once', () => {
-  withFaultyNet('dropper', (kernel, net) => {
+  return withFaultyNet('dropper', (kernel, net) => {
     let rx = hostIo(kernel, 8);
     for (let i = 0; i < 5; i++) (rx.pkts as Deque).push(kernel.kit.allocBytes(0, 2048) as unknown as Buf);
     rx = net.rxSubmitAndPoll(0, rx); // faultynet keeps 3, frees the NetIo with the other 2, dies
     assert.equal(rx.status, 0);
     assert.equal(rx.restarts, 1);
     assert.equal(rx.collect!.length + net.outstanding(), 5, 'the caller gets back the five buffers it moved in: the three that came back and two replacements');
-    const s = net.stats(kernel.kit.allocStruct(0, 'NetStats') as never);
+    const s = statsOf(kernel, net);
     assert.equal(s.buffersReplaced, 2, 'the two freed with the NetIo');
     assert.equal(s.framesLost, 5, 'each of the five counted lost once');
     s.drop();
     rx.drop();
   });
 });
+
+test('NIC shadow: a faulty driver that moves more filled buffers into collect than it took from pkts and frees the NetIo: the caller still gets back exactly the buffers it moved in', () =>
+  withFaultyNet('overfiller', (kernel, net, pool) => {
+    let rx = hostIo(kernel, 8);
+    (rx.pkts as Deque).moveFrom(pool, 4);
+    rx = net.rxSubmitAndPoll(0, rx);
+    assert.equal(rx.held, 4, 'four posted');
+    (rx.pkts as Deque).moveFrom(pool, 2);
+    rx = net.rxSubmitAndPoll(0, rx); // takes one, moves three of its ring into collect, frees the NetIo, dies
+    assert.equal(rx.status, 0);
+    assert.equal(rx.restarts, 1);
+    assert.equal(pool.length + rx.collect!.length + net.outstanding(), POOL, 'six moved in, six back: the two left in its ring and four replacements');
+    const s = statsOf(kernel, net);
+    assert.equal(s.buffersReplaced, 4, 'the one left in pkts and the three moved into collect, freed with the NetIo');
+    assert.equal(s.framesLost, 6, 'each of the six counted lost once');
+    s.drop();
+    takeAllBack({ kernel, net }, pool, [rx]);
+  }));

@@ -31,14 +31,24 @@
  *     drain()), so the caller's pool keeps its size;
  *  4. reissues the call on the new instance and answers with its result: the caller never sees
  *     an RpcError, and sees the recovery on that very call (`restarts`).
- * Counting (stats): every buffer taken back was held by the dead driver, so its frame is counted
- * lost — an upper bound: a posted RX buffer may not have received a frame, a TX frame may have
- * left — as RX buffers up to what the record says was posted, the rest as TX frames. A NetIo the
- * dead driver did not give back (a faulty driver freed it) is replaced by a fresh one of the
- * capacities it had, and those of its buffers that did not come back with what the driver held
- * (it had taken the others) by fresh ones (buffersReplaced), all counted lost once. Buffers a
- * faulty driver freed of its own accord are not replaced: its word (`held`) is no proof, and a
- * shadow that believed a claim of a million buffers would allocate them.
+ * What the caller is due at a death: what the record says the dead instance held — each row at
+ * most its ring (NetLink's ring sizes at init: no driver holds more, and a claim of a million
+ * buffers is not believed) — plus the failed call's buffers (the kernel's count of what it
+ * brought, not the driver's: all of them if its NetIo did not come back, else those the driver
+ * had taken, and a TX call's frames). The caller gets back exactly that, whatever the driver did
+ * (freed the NetIo, moved more of its ring into collect than it took, freed buffers):
+ * what did not come back is replaced by fresh buffers (buffersReplaced), and a NetIo that did not
+ * come back by a fresh one of the capacities it had; a surplus (a driver that held more than it
+ * said) is the caller's and goes back to it.
+ * Decision (the design does not say): the count is only as good as the record. A driver's word is
+ * all the shadow sees of the routed calls — counting the caller's buffers itself would take work
+ * on every call, which the kernel's route does without the shadow — so a driver that claims more
+ * than it holds, within the rings it reported at init (what spare and owed are sized by), has that
+ * much replaced: a bounded gift, at most its rings per death.
+ * Counting (stats): every buffer the caller is due at a death was held by the dead driver, so its
+ * frame is counted lost, once — an upper bound: a posted RX buffer may not have received a frame,
+ * a TX frame may have left — as RX buffers up to what the record says was posted (with a failed
+ * RX call's), the rest as TX frames.
  * Timing (stats.lastRestartMs): a call that met the death counts from the death itself
  * (Supervisor.diedAt: the kernel terminated the instance inside that call, its memory reclaimed
  * and its device detached, before any code of ours ran) to its reissue's answer.
@@ -80,6 +90,8 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
   let irq = false;
   /** The route's record: per row (RX, TX) and queue, what the driver holds there. */
   const held = sys.alloc.array('u32', 2 * MAX_QUEUES);
+  /** The most each entry of `held` can truly be: the ring's size (link at init), 0 on a queue the driver lacks. */
+  const ringOf: number[] = new Array<number>(2 * MAX_QUEUES).fill(0);
   /**
    * Buffers taken back from a dead driver, until re-posted (`spare`), and those owed to the caller
    * (`owed`): deques, so that they move in bulk (RRefDeque.moveFrom), never a handle per buffer.
@@ -143,6 +155,10 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     const rings = Math.max(1, l.queues * (l.rxRingSize + l.txRingSize));
     spare = roomy(spare, rings);
     owed = roomy(owed, rings);
+    for (let q = 0; q < Math.min(l.queues, MAX_QUEUES); q++) {
+      ringOf[RX_ROW * MAX_QUEUES + q] = l.rxRingSize;
+      ringOf[TX_ROW * MAX_QUEUES + q] = l.txRingSize;
+    }
     l.drop();
     return n > 0 ? n : 2048;
   })();
@@ -203,16 +219,26 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
       : (sup.route({}), false);
   };
 
+  /** Entry i of the route's record, believed only as far as its ring goes. */
+  const heldAt = (i: number): number => Math.min(held.get(i), ringOf[i]!);
+
+  /** Make spare hold at least the `due` buffers the caller is owed by a death (see the header): what is missing is replaced. */
+  const settle = (due: number): void => {
+    const short = due - spare.length;
+    if (short <= 0) return;
+    spare = roomy(spare, short);
+    for (let i = 0; i < short; i++) spare.push(sys.alloc.bytes(bufSize));
+    replaced += short;
+  };
+
   /**
-   * The driver died: restart it (replaying interrupt mode), take back what the dead instance held
-   * and re-post its RX buffers (steps 1–3). `failed`: the call that met the death, whose NetIo is
-   * looked for among what came back (null: none, or its NetIo never reached the driver). Returns
-   * that NetIo put back as the call brought it, or null if it did not come back; and then
-   * `cameBack`, how many of its buffers did (the dead driver had taken them), known as what came
-   * back beyond the route's record of what it held — at most the NetIo's buffers, whatever the
-   * record (a liar's) says.
+   * The driver died: restart it (replaying interrupt mode), take back what the dead instance held,
+   * make it what the caller is due, and re-post its RX buffers (steps 1–3). `failed`: the call
+   * that met the death, whose NetIo is looked for among what came back (null: none, or its NetIo
+   * never reached the driver). Returns that NetIo put back as the call brought it, or null if it
+   * did not come back (its buffers are then among those replaced).
    */
-  const revive = (failed: FailedCall | null): { io: RRef<NetIo> | null; cameBack: number } => {
+  const revive = (failed: FailedCall | null): RRef<NetIo> | null => {
     const t0 = sys.now();
     let io: RRef<NetIo> | null = null;
     restart();
@@ -221,49 +247,57 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
       else takeLoose(v);
     }
     const restored = io !== null ? restore(io, failed!) : 0;
+    // The failed call's share of the due, and of it what goes on its queue's ring again: a NetIo
+    // that did not come back is replaced whole, and its free buffers are posted as the call asked.
+    const callDue = failed === null ? 0 : io === null ? failed.pkts + failed.collect : failed.rx ? restored : failed.pkts;
+    const callPosts = failed?.rx !== true ? 0 : io === null ? failed.pkts : restored;
+    let due = callDue;
+    let rxDue = failed?.rx === true ? callDue : 0;
+    for (let i = 0; i < 2 * MAX_QUEUES; i++) due += heldAt(i);
+    for (let q = 0; q < MAX_QUEUES; q++) rxDue += heldAt(RX_ROW * MAX_QUEUES + q);
+    settle(due);
     // What each queue had posted; the record is the dead instance's, so it starts again from 0.
     const back = spare.length;
-    let recorded = 0;
-    for (let i = 0; i < 2 * MAX_QUEUES; i++) recorded += held.get(i);
-    const cameBack = io === null && failed !== null ? Math.min(failed.pkts + failed.collect, Math.max(0, back - recorded)) : 0;
-    const taken = io !== null ? restored : cameBack;
     const wants: number[] = [];
     let rx = 0;
     for (let q = 0; q < MAX_QUEUES; q++) {
-      const want = Math.min(held.get(RX_ROW * MAX_QUEUES + q) + (failed?.rx === true && failed.q === q ? taken : 0), back - rx);
+      const want = Math.min(heldAt(RX_ROW * MAX_QUEUES + q) + (failed?.q === q ? callPosts : 0), back - rx);
       wants.push(want);
       rx += want;
       held.set(RX_ROW * MAX_QUEUES + q, 0);
       held.set(TX_ROW * MAX_QUEUES + q, 0);
     }
-    rxBuffersLost += rx;
-    txFramesLost += back - rx;
+    const rxLost = Math.min(rxDue, back);
+    rxBuffersLost += rxLost;
+    txFramesLost += back - rxLost;
     for (let attempt = 0; ; attempt++) {
       try {
         for (let q = 0; q < MAX_QUEUES; q++) if (wants[q]! > 0) repost(q, wants[q]!);
         break;
       } catch (e) {
-        // The new instance died too: what it held of the re-posts comes back, and they start over.
+        // The new instance died too: what it held of the re-posts comes back (what did not is
+        // replaced), and they start over.
         if (!died(e) || attempt >= MAX_RETRIES) throw e;
         restart();
         for (const v of sup.recallNow(spare)) takeLoose(v);
+        settle(back);
       }
     }
     owed = roomy(owed, spare.length);
     owed.moveFrom(spare, spare.length);
     if (routed && owed.length > 0) setRoutes(false);
     lastRestartMs = sys.now() - t0; // a call that met the death then counts to its reissue's answer (submit)
-    return { io, cameBack };
+    return io;
   };
 
   /**
    * The driver died with `failed`'s NetIo in it: revive it, and give the call's NetIo back as the
    * call brought it — or, if the dead driver did not give it back, a fresh one of its capacities,
-   * its buffers replaced (owed) — with how many buffers of its pkts are lost to the caller.
+   * its buffers replaced (revive) — with how many buffers of its pkts are lost to the caller.
    */
   const recoverCall = (failed: FailedCall): { io: RRef<NetIo>; lost: number } => {
-    const { io, cameBack } = revive(failed);
-    if (io === null) return { io: newNetIo(sys, failed.pktsCap, failed.collectCap), lost: replace(failed, cameBack) };
+    const io = revive(failed);
+    if (io === null) return { io: newNetIo(sys, failed.pktsCap, failed.collectCap), lost: failed.pkts };
     return { io, lost: failed.rx ? 0 : failed.pkts };
   };
 
@@ -343,21 +377,6 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
         io = back.io;
       }
     }
-  };
-
-  /**
-   * The failed call's NetIo did not come back: its buffers that did not come back either (all but
-   * `cameBack`, which came back with what the driver held) are replaced (owed) and counted lost.
-   */
-  const replace = (failed: FailedCall, cameBack: number): number => {
-    const n = failed.pkts + failed.collect - cameBack;
-    owed = roomy(owed, n);
-    for (let i = 0; i < n; i++) owed.push(sys.alloc.bytes(bufSize));
-    replaced += n;
-    if (failed.rx) rxBuffersLost += n;
-    else txFramesLost += n;
-    if (routed) setRoutes(false);
-    return failed.pkts;
   };
 
   /**

@@ -2,22 +2,40 @@
  * faultynet (test domain): a faulty `Net` for the NIC shadow's tests (test/net/held.test.ts), its
  * fault chosen by sys.config.fault:
  *  - 'liar': takes no buffer and answers every call at once, but claims in NetIo.held to hold a
- *    million buffers: the shadow does not take a driver's word for more than it can hold;
+ *    million buffers (and reports no rings in link): the shadow does not take a driver's word for
+ *    more than its rings can hold;
  *  - 'dropper': its first instance, on its first RX call, takes TAKEN free buffers from the call's
  *    pkts into a deque of its own, frees the NetIo (and so the rest of its buffers) and panics;
  *    later instances take nothing and answer at once: a NetIo the dead driver did not give back
- *    has replaced only the buffers that did not come back.
+ *    has replaced only the buffers that did not come back;
+ *  - 'holder': an honest driver in miniature: it keeps every free RX buffer it is given in a ring
+ *    of RING buffers of its own, reports them in held and outstanding() (and RING in link), gives
+ *    them back on drain, and never fails of itself (the tests crash it, behind a device slow to
+ *    confirm its stop);
+ *  - 'overfiller': a holder whose first instance, on its second RX call, takes one buffer from the
+ *    call's pkts, moves OVERFILL filled buffers of its ring into collect (more than it took), frees
+ *    the NetIo with them and panics.
  */
 import type { Net, NetIo, NetLink, NetStats } from '../../../src/interfaces/index.js';
 import type { Sys } from '../../../src/runtime/sys.js';
 import type { RRef, RRefArray, RRefDeque } from '../../../src/runtime/types.js';
 
+type Deque = RRefDeque<RRefArray>;
+
 const CLAIM = 1_000_000;
 const TAKEN = 3;
+const RING = 64;
+const OVERFILL = 3;
+const FRAME = 60;
 
 export function init(sys: Sys): Net {
   const fault = sys.config.fault;
-  if (fault !== 'liar' && fault !== 'dropper') return sys.panic(`faultynet: config fault ${String(fault)} must be 'liar' or 'dropper'`);
+  if (fault !== 'liar' && fault !== 'dropper' && fault !== 'holder' && fault !== 'overfiller') {
+    return sys.panic(`faultynet: config fault ${String(fault)} must be 'liar', 'dropper', 'holder' or 'overfiller'`);
+  }
+  const holds = fault === 'holder' || fault === 'overfiller';
+  const ring = sys.alloc.deque<RRefArray>(RING);
+  let rxCalls = 0;
   const answer = (io: RRef<NetIo>, held = fault === 'liar' ? CLAIM : 0): RRef<NetIo> => {
     io.status = 0;
     io.count = 0;
@@ -26,22 +44,51 @@ export function init(sys: Sys): Net {
     io.pktsLost = 0;
     return io;
   };
+  /** The overfiller's fault: more filled buffers into collect than it took, then the NetIo freed. */
+  const overfill = (io: RRef<NetIo>): never => {
+    ring.moveFrom(io.pkts as Deque, 1);
+    const co = io.collect as Deque;
+    const n = co.length;
+    co.moveFrom(ring, OVERFILL);
+    for (let i = n; i < n + OVERFILL; i++) io.collectLens!.setU32(i * 4, FRAME);
+    io.drop();
+    return sys.panic('faultynet: moved more buffers into collect than it took, freed the NetIo');
+  };
   return {
     rxSubmitAndPoll(_q: number, io: RRef<NetIo>) {
+      rxCalls++;
+      if (holds) {
+        if (fault === 'overfiller' && sys.restarts === 0 && rxCalls === 2) return overfill(io);
+        const pk = io.pkts as Deque;
+        ring.moveFrom(pk, Math.min(pk.length, RING - ring.length));
+        return answer(io, ring.length);
+      }
       if (fault === 'liar' || sys.restarts > 0) return answer(io);
       const mine = sys.alloc.deque<RRefArray>(TAKEN);
-      mine.moveFrom(io.pkts as RRefDeque<RRefArray>, TAKEN);
+      mine.moveFrom(io.pkts as Deque, TAKEN);
       io.drop();
       return sys.panic('faultynet: freed the NetIo, kept some of its buffers');
     },
     txSubmitAndPoll: (_q: number, io: RRef<NetIo>) => answer(io),
-    outstanding: () => 0,
-    drain: (io: RRef<NetIo>) => answer(io, 0),
+    outstanding: () => ring.length,
+    drain(io: RRef<NetIo>) {
+      const co = io.collect as Deque;
+      const n = co.length;
+      const moved = co.moveFrom(ring, Math.min(ring.length, co.capacity - n));
+      io.collectLens!.fill(0, n * 4, moved * 4);
+      answer(io, ring.length);
+      io.count = moved;
+      return io;
+    },
     stats: (out: RRef<NetStats>) => out,
     link(out: RRef<NetLink>) {
       out.up = true;
       out.queues = 1;
       out.rxBufSize = 2048;
+      if (holds) {
+        out.rxRingSize = RING;
+        out.txRingSize = RING;
+      }
       return out;
     },
     setInterrupts: () => 0,
