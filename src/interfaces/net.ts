@@ -74,7 +74,7 @@ export interface NetStats extends Layout {
   txFramesLost: f64;
   /** RX buffers the dead driver held, taken back from it: posted (each may or may not have received a frame), or filled in the failed call. */
   rxBuffersLost: f64;
-  /** Buffers the shadow allocated to replace ones the caller was due from a dead driver that did not come back (freed with a failed call's NetIo, or by the driver). */
+  /** Buffers the shadow allocated to replace ones the caller was due from a dead driver that did not come back (freed with a failed call's NetIo or by the driver, or still held by an instance whose device had not confirmed its stop: those are freed when they come). */
   buffersReplaced: f64;
   /**
    * The last restart, in milliseconds: for a driver that died during a call, from its death (the

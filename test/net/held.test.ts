@@ -8,9 +8,10 @@
  * records held per queue for it. After a crash it takes back everything the dead driver held (the
  * NetIos were entrusted to it on their way in), re-posts RX buffers on the queues held said they
  * were posted on, hands the rest back, and counts all of it lost, once. What the caller was due
- * and did not come back (a faulty driver freed it) is replaced: the caller ends with exactly the
- * buffers it moved in. A faulty driver that claims a million buffers, beyond the rings it
- * reported, costs the shadow nothing.
+ * and did not come back (a faulty driver freed it, or its device is slow to confirm its stop and
+ * holds the dead instance's memory yet) is replaced, and originals that come back late are freed
+ * against their replacements: the caller ends with exactly the buffers it moved in. A faulty
+ * driver that claims a million buffers, beyond the rings it reported, costs the shadow nothing.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,7 +22,9 @@ import type { RRef, RRefArray, RRefDeque } from '../../src/runtime/types.js';
 import { hostIo } from './helpers.js';
 import { Kernel } from '../../src/kernel/kernel.js';
 import { artifactPath } from '../../src/kernel/paths.js';
-import { TEST_ARTIFACTS } from '../kernel/helpers.js';
+import { TEST_ARTIFACTS, fakeDevice, turn } from '../kernel/helpers.js';
+import type { DeviceHandle } from '../../src/devices/host.js';
+import type { IommuTables } from '../../src/devices/iommu.js';
 import { join } from 'node:path';
 import type { Net, NetStats } from '../../src/interfaces/index.js';
 
@@ -201,13 +204,16 @@ test('NIC shadow: owed buffers are paid into a malformed NetIo (collectLens shor
 
 type Fault = 'liar' | 'dropper' | 'holder' | 'overfiller';
 
-/** A kernel with the NIC shadow over faultynet with `fault` (test/domains/faultynet) and a host pool of POOL buffers for `fn`; shut down after it. */
-async function withFaultyNet(fault: Fault, fn: (kernel: Kernel, net: Net, pool: Deque) => void | Promise<void>): Promise<void> {
+/**
+ * A kernel with the NIC shadow over faultynet with `fault` (test/domains/faultynet), driving
+ * `device` if given, and a host pool of POOL buffers for `fn`; shut down after it.
+ */
+async function withFaultyNet(fault: Fault, fn: (kernel: Kernel, net: Net, pool: Deque) => void | Promise<void>, device?: (iommu: IommuTables) => DeviceHandle): Promise<void> {
   const kernel = new Kernel({ physBytes: 32 << 20, log: () => {} });
   const pool = kernel.kit.allocDeque(0, POOL) as unknown as Deque;
   try {
     for (let i = 0; i < POOL; i++) pool.push(kernel.kit.allocBytes(0, 2048) as unknown as Buf);
-    kernel.load(join(TEST_ARTIFACTS, 'faultynet.rldom'), { config: { fault } });
+    kernel.load(join(TEST_ARTIFACTS, 'faultynet.rldom'), { config: { fault }, device: device?.(kernel.heap.iommuTables) });
     kernel.load(artifactPath('nic_shadow'), { imports: [{ supervise: 'faultynet' }] });
     await fn(kernel, kernel.bind<Net>('nic_shadow'), pool);
   } finally {
@@ -299,6 +305,52 @@ test('NIC shadow: a faulty driver that frees the call’s NetIo but kept some of
     s.drop();
     rx.drop();
   });
+});
+
+test('NIC shadow: a driver dies with a call in it while its device is slow to confirm its stop: what it held is replaced at once, and when the originals come back later they are freed against the replacements, not handed back again', async () => {
+  let confirm!: () => void;
+  const confirmed = new Promise<void>((r) => (confirm = r));
+  let stops = 0;
+  // The first instance's device confirms its stop only when the test says (past detach's 200 ms wait); later ones at once.
+  const device = (iommu: IommuTables): DeviceHandle => fakeDevice([], () => '', () => (stops++ === 0 ? confirmed : true), iommu);
+  await withFaultyNet(
+    'holder',
+    async (kernel, net, pool) => {
+      /** The caller's buffers: its pool, its NetIo's, and what the Net holds or owes it. */
+      const callers = (io: RRef<NetIo>): number => pool.length + io.pkts!.length + io.collect!.length + net.outstanding();
+      let rx = hostIo(kernel, 8);
+      (rx.pkts as Deque).moveFrom(pool, 4);
+      rx = net.rxSubmitAndPoll(0, rx);
+      assert.equal(rx.held, 4, 'four posted');
+      const first = kernel.get('faultynet')!;
+      kernel.injectFault('faultynet', { afterCalls: 1 });
+      (rx.pkts as Deque).moveFrom(pool, 3);
+      rx = net.rxSubmitAndPoll(0, rx); // dies with the NetIo and its three buffers in it
+      assert.equal(rx.status, 0);
+      assert.equal(rx.restarts, 1);
+      assert.ok(kernel.heap.usage(first.id).bytes > 0, 'the dead instance is not reclaimed yet: nothing of it came back');
+      assert.equal(callers(rx), POOL, 'the caller has every buffer it moved in: the seven are replaced');
+      let s = statsOf(kernel, net);
+      assert.equal(s.framesLost, 7, 'the four posted and the call\'s three, each counted lost once');
+      assert.equal(s.buffersReplaced, 7);
+      s.drop();
+
+      confirm();
+      for (let i = 0; i < 20 && kernel.heap.usage(first.id).bytes > 0; i++) await turn();
+      assert.equal(kernel.heap.usage(first.id).bytes, 0, 'reclaimed once its device confirmed: the originals went to the shadow');
+      const posted = net.outstanding();
+      kernel.injectFault('faultynet', 'now'); // the second death: the late originals come back with what it held
+      rx = net.rxSubmitAndPoll(0, rx);
+      assert.equal(rx.restarts, 2);
+      assert.equal(callers(rx), POOL, 'the originals paid back the replacements: the caller has no more than it moved in');
+      s = statsOf(kernel, net);
+      assert.equal(s.framesLost, 7 + posted, 'the second death counts what that instance held, not the originals again');
+      assert.equal(s.buffersReplaced, 7, 'nothing replaced at the second death');
+      s.drop();
+      takeAllBack({ kernel, net }, pool, [rx]);
+    },
+    device,
+  );
 });
 
 test('NIC shadow: a faulty driver that moves more filled buffers into collect than it took from pkts and frees the NetIo: the caller still gets back exactly the buffers it moved in', () =>

@@ -37,14 +37,22 @@
  * brought, not the driver's: all of them if its NetIo did not come back, else those the driver
  * had taken, and a TX call's frames). The caller gets back exactly that, whatever the driver did
  * (freed the NetIo, moved more of its ring into collect than it took, freed buffers):
- * what did not come back is replaced by fresh buffers (buffersReplaced), and a NetIo that did not
- * come back by a fresh one of the capacities it had; a surplus (a driver that held more than it
- * said) is the caller's and goes back to it.
+ *  - what did not come back is replaced by fresh buffers (buffersReplaced), and a NetIo that did
+ *    not come back by a fresh one of the capacities it had. This runs ahead of the kernel when
+ *    the dead instance's device is slow to confirm its stop (past DeviceHandle.detach's short
+ *    wait): its memory, and so what it held of the caller's, comes back only later. The shadow
+ *    keeps count of the buffers replaced (`advance`) ...
+ *  - ... and what comes back beyond the due at a later death (those late originals: the kernel
+ *    gives them with the next recallNow) pays the advance back first: freed, not handed to the
+ *    caller on top of their replacements, nor counted lost again. Beyond the advance, a surplus
+ *    (a driver that held more than it said) is the caller's and goes back to it.
  * Decision (the design does not say): the count is only as good as the record. A driver's word is
  * all the shadow sees of the routed calls — counting the caller's buffers itself would take work
  * on every call, which the kernel's route does without the shadow — so a driver that claims more
  * than it holds, within the rings it reported at init (what spare and owed are sized by), has that
- * much replaced: a bounded gift, at most its rings per death.
+ * much replaced: a bounded gift, at most its rings per death. One that holds more than it claims
+ * while an advance is open (e.g. one left by a NetIo a faulty driver freed, whose originals never
+ * come) has the difference freed against the advance.
  * Counting (stats): every buffer the caller is due at a death was held by the dead driver, so its
  * frame is counted lost, once — an upper bound: a posted RX buffer may not have received a frame,
  * a TX frame may have left — as RX buffers up to what the record says was posted (with a failed
@@ -102,6 +110,8 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
   let txFramesLost = 0;
   let rxBuffersLost = 0;
   let replaced = 0;
+  /** Buffers replaced whose originals a dead instance may still give back (late: see the header). */
+  let advance = 0;
   let lastRestartMs = 0;
   let routed = false;
 
@@ -222,13 +232,21 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
   /** Entry i of the route's record, believed only as far as its ring goes. */
   const heldAt = (i: number): number => Math.min(held.get(i), ringOf[i]!);
 
-  /** Make spare hold at least the `due` buffers the caller is owed by a death (see the header): what is missing is replaced. */
+  /**
+   * Make spare hold the `due` buffers the caller is owed by a death (see the header): late
+   * originals in it beyond the due first pay the advance back (freed); what is still missing is
+   * replaced by fresh buffers, added to the advance.
+   */
   const settle = (due: number): void => {
+    const surplus = Math.min(advance, Math.max(0, spare.length - due));
+    for (let i = 0; i < surplus; i++) spare.pop()!.drop();
+    advance -= surplus;
     const short = due - spare.length;
     if (short <= 0) return;
     spare = roomy(spare, short);
     for (let i = 0; i < short; i++) spare.push(sys.alloc.bytes(bufSize));
     replaced += short;
+    advance += short;
   };
 
   /**
@@ -275,8 +293,8 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
         for (let q = 0; q < MAX_QUEUES; q++) if (wants[q]! > 0) repost(q, wants[q]!);
         break;
       } catch (e) {
-        // The new instance died too: what it held of the re-posts comes back (what did not is
-        // replaced), and they start over.
+        // The new instance died too: what it held of the re-posts comes back (or is replaced, should
+        // it too be slow to come), and they start over.
         if (!died(e) || attempt >= MAX_RETRIES) throw e;
         restart();
         for (const v of sup.recallNow(spare)) takeLoose(v);
