@@ -108,6 +108,9 @@ export function parseArtifact(text: string, source: string): Artifact {
   return a as Artifact;
 }
 
+/** A surrogate not part of a pair (with the u flag a pair is one code point, and does not match). */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
 /** Verify an artifact; throws a KernelError naming the failed check. */
 export function verifyArtifact(a: Artifact, trusted: readonly KeyObject[], fingerprint: string): void {
   const m = a.manifest;
@@ -121,6 +124,12 @@ export function verifyArtifact(a: Artifact, trusted: readonly KeyObject[], finge
   }
   if (!verify(null, Buffer.from(canonical(m)), key, Buffer.from(m.signature, 'base64'))) {
     throw new KernelError('EBADSIG', `${who}: signature check failed: the manifest was modified after signing`);
+  }
+  // The hash is of the code's UTF-8, where a lone surrogate (which JSON can spell, "\ud800")
+  // becomes U+FFFD: code with one would run other code than its hash covers. The build never
+  // makes such code (a file of UTF-8 cannot hold one), so it is refused, not normalised.
+  if (LONE_SURROGATE.test(a.code)) {
+    throw new KernelError('EHASH', `${who}: its code holds a lone UTF-16 surrogate, which its content hash cannot cover: the code was modified after signing`);
   }
   const actual = sha256(a.code);
   if (actual !== m.contentHash) {

@@ -1,8 +1,9 @@
 /**
  * Artifact verification by kernel.load (ARCHITECTURE §1): a tampered artifact — code changed
- * (EHASH), manifest changed (EBADSIG), unsigned (EUNSIGNED), signed by an untrusted key
- * (EUNTRUSTED), built against other interfaces (EFINGERPRINT), exporting an interface this
- * kernel does not know (ENOIFACE), not an artifact (EBADARTIFACT) —
+ * (EHASH, a lone surrogate the hash of UTF-8 would not see included), manifest changed
+ * (EBADSIG), unsigned (EUNSIGNED), signed by an untrusted key (EUNTRUSTED), built against other
+ * interfaces (EFINGERPRINT), exporting an interface this kernel does not know (ENOIFACE), not an
+ * artifact (EBADARTIFACT) —
  * is refused with that code and a message naming the domain; a correctly re-signed one loads.
  */
 import { test, after } from 'node:test';
@@ -57,6 +58,19 @@ test('code changed after signing: EHASH', () => {
   a.code = a.code.replace('x + 1', 'x + 2');
   assert.notEqual(a.code, original.code, 'the tamper changed something');
   refused(a, 'EHASH', /content hash mismatch.*code was modified/);
+});
+
+test('a lone surrogate put in the code, where the signed code had U+FFFD: EHASH (both hash alike as UTF-8)', () => {
+  // Signed code that behaves one way with U+FFFD in a literal and another with a lone surrogate.
+  const a = signed((x) => {
+    x.code = x.code.replace('x + 1', 'x + ("\uFFFD".charCodeAt(0) === 0xd800 ? 1000 : 1)');
+    x.manifest.contentHash = sha256(x.code);
+  });
+  assert.equal(kernel.bind(kernel.load(a, { name: 'replacement-char' })).onearg(1), 2);
+  // The artifact file as JSON can spell the lone surrogate as an escape.
+  const b = JSON.parse(JSON.stringify(a).replace('\uFFFD', '\\ud800')) as Artifact;
+  assert.notEqual(b.code, a.code, 'the tamper changed something');
+  refused(b, 'EHASH', /lone UTF-16 surrogate.*code was modified/);
 });
 
 test('manifest changed after signing: EBADSIG', () => {
