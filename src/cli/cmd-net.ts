@@ -72,7 +72,8 @@ export function register(program: Command): void {
         loopback: { kind: 'loopback' },
         tap: { kind: 'tap', ifname: o.ifname },
       };
-      const backend = backends[o.backend];
+      // Own keys only: "constructor" or "__proto__" found Object's and crashed the NIC's boot.
+      const backend = Object.hasOwn(backends, o.backend) ? backends[o.backend] : undefined;
       if (!backend) throw new Error(`unknown backend "${o.backend}"; try pktgen, loopback or tap`);
       const misplaced = misplacedOption(net, app, o.backend);
       if (misplaced) throw misplaced;

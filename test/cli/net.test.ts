@@ -77,6 +77,9 @@ test('net refuses bad arguments with a message naming them', () => {
     [['l2fwd', '--rate', '0'], /--rate must be 'unpaced', 'line' or frames per second/],
     [['l2fwd', '--seconds', '0'], /--seconds must be a number in 0\.1\.\.86400, got "0"/],
     [['l2fwd', '--backend', 'wire'], /unknown backend "wire"; try pktgen, loopback or tap/],
+    // Names an object has by inheritance are no backends either (they crashed the NIC's boot).
+    [['l2fwd', '--backend', 'constructor'], /unknown backend "constructor"; try pktgen, loopback or tap/],
+    [['l2fwd', '--backend', '__proto__'], /unknown backend "__proto__"; try pktgen, loopback or tap/],
     [['router'], /unknown net app "router"; try l2fwd or maglev/],
     [['l2fwd', '--drop-backend-every', '1'], /--drop-backend-every is for maglev, not l2fwd/],
     [['l2fwd', '--backends', '4'], /--backends is for maglev, not l2fwd/],
