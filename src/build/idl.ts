@@ -231,9 +231,8 @@ type Decls = Map<string, { decl: ts.InterfaceDeclaration; sf: ts.SourceFile }>;
  * writable during it. Such a value is moved (and moved back); its buffers can be lent one by one.
  */
 function lentRRefFields(t: TypeRef, layouts: readonly LayoutSpec[]): string | null {
-  const b = t.k === 'nullable' ? t.inner : t;
-  if (b.k !== 'borrow' || b.inner.k !== 'rref') return null;
-  const name = b.inner.layout;
+  if (t.k !== 'borrow' || t.inner.k !== 'rref') return null;
+  const name = t.inner.layout;
   const field = layouts.find((l) => l.name === name)?.fields.find((f) => f.kind === 'rref');
   if (field === undefined) return null;
   return `Borrow<RRef<${name}>>: ${name} holds RRefs (field ${field.name}), whose handles a borrower would keep past the call: move it instead, or lend its buffers`;
@@ -298,7 +297,14 @@ function typeRef(t: ts.TypeNode, sf: ts.SourceFile, layouts: Decls, ifaces: Decl
   if (ts.isUnionTypeNode(t)) {
     const nonNull = t.types.filter((x) => !(ts.isLiteralTypeNode(x) && x.literal.kind === ts.SyntaxKind.NullKeyword));
     if (nonNull.length === 1 && t.types.length === 2) {
-      const inner = typeRef(nonNull[0]!, sf, layouts, ifaces, pos === 'return' ? 'return' : 'inner');
+      // Decision: a loan is never optional. The proxies end a loan by its parameter's declared
+      // kind (a plain Borrow), so a nullable one would be lent and never given back; and checked
+      // as an inner type it was refused as "only allowed on parameters", on a parameter.
+      const b = nonNull[0]!;
+      if (pos === 'param' && ts.isTypeReferenceNode(b) && b.typeName.getText(sf) === 'Borrow') {
+        return `'${t.getText(sf)}': a borrow cannot be optional (no 'Borrow<...> | null'): lend one on every call, or declare a second method without the parameter`;
+      }
+      const inner = typeRef(b, sf, layouts, ifaces, pos === 'return' ? 'return' : 'inner');
       if (typeof inner === 'string') return inner;
       return { k: 'nullable', inner };
     }

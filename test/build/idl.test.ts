@@ -52,6 +52,8 @@ describe('rejections carry file:line:col, interface, method and the type', () =>
       `export interface L extends Layout { n: u32; data: RRefArray<u8> | null }\nexport interface A {\n  m(l: Borrow<RRef<L>>): void;\n}`,
       /^bad\.ts:4:8: interface A, method m: parameter l: Borrow<RRef<L>>: L holds RRefs \(field data\), whose handles a borrower would keep past the call/,
     ],
+    // What the optional-parameter diagnostic suggests ('T | null'), for a loan: refused saying why, not "only on parameters".
+    ['an optional borrow', `export interface A {\n  m(b: Borrow<RRefArray<u8>> | null): void;\n}`, /^bad\.ts:3:8: interface A, method m: parameter b: 'Borrow<RRefArray<u8>> \| null': a borrow cannot be optional/],
     ['RRefArray of a non-scalar', `export interface A {\n  m(a: RRefArray<string>): void;\n}`, /RRefArray<string>: element must be a scalar/],
     // Each of these was accepted, and the generated code then did something else than declared.
     ['optional parameter', `export interface A {\n  m(x?: number): void;\n}`, /^bad\.ts:3:5: interface A, method m: parameter x: optional and rest parameters are not exchangeable: declare every parameter, 'T \| null'/],
