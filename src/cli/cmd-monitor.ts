@@ -27,8 +27,11 @@ const MAX_CALLS = 1_000_000;
 /** Every domain's deadline for one run of its code (the kernel's default, said here for the message). */
 const DEADLINE_MS = 2000;
 
-/** A whole number >= 1 written in decimal digits, or null. */
-const count = (arg: string): number | null => (/^[1-9][0-9]*$/.test(arg) ? Number(arg) : null);
+/**
+ * A whole number >= 1 written in decimal digits, or null; also null past 2^53 - 1, where digits
+ * round to another number ("crash dom_c after 99999999999999999999" armed call #1e20, and said so).
+ */
+const count = (arg: string): number | null => (/^[1-9][0-9]*$/.test(arg) && Number.isSafeInteger(Number(arg)) ? Number(arg) : null);
 
 const whichDomain = (cmd: string): true => {
   console.log(`${cmd}: which domain? (see "domains")`);
@@ -88,7 +91,7 @@ export function register(program: Command): void {
             if (!name) return whichDomain('crash');
             const after = args.length === 1 ? undefined : args[1] === 'after' && args.length === 3 ? count(args[2]!) : null;
             if (after === null) {
-              console.log('crash: write "crash NAME" or "crash NAME after N", N a whole number from 1');
+              console.log(`crash: write "crash NAME" or "crash NAME after N", N a whole number from 1 to ${Number.MAX_SAFE_INTEGER}`);
               return true;
             }
             try {
