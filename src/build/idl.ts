@@ -36,7 +36,9 @@ export type TypeRef =
   | { k: 'prim'; name: Prim; scalar?: ScalarKind }
   | { k: 'rref'; layout: string }
   | { k: 'array'; elem: ScalarKind }
-  | { k: 'deque' }
+  /** `of`: the element type declared (`RRefDeque<RRef<L>>`), absent for a bare `RRefDeque`. The
+   *  proxies move a deque whole, not element by element, so `of` is for the fingerprint. */
+  | { k: 'deque'; of?: TypeRef }
   | { k: 'iface'; name: string }
   | { k: 'borrow'; inner: TypeRef }
   | { k: 'nullable'; inner: TypeRef };
@@ -282,9 +284,11 @@ function layoutField(
 function rrefField(name: string, t: ts.TypeReferenceNode, sf: ts.SourceFile, layouts: Decls): { spec: Omit<FieldSpec, 'offset'>; size: number; align: number } | string {
   const r = typeRef(t, sf, layouts, new Map(), 'inner');
   if (typeof r === 'string') return r;
-  const holds = r.k === 'deque' ? 'deque' : r.k === 'array' ? `array:${r.elem}` : r.k === 'rref' ? `struct:${r.layout}` : null;
+  const key = (x: TypeRef): string | null => (x.k === 'deque' ? 'deque' : x.k === 'array' ? `array:${x.elem}` : x.k === 'rref' ? `struct:${x.layout}` : null);
+  const holds = key(r);
   if (holds === null) return `type '${t.getText(sf)}' is not an RRef, RRefArray or RRefDeque`;
-  return { spec: { name, kind: 'rref', holds }, size: 4, align: 4 };
+  const of = r.k === 'deque' && r.of !== undefined ? key(r.of) : null;
+  return { spec: { name, kind: 'rref', holds, ...(of !== null ? { dequeOf: of } : {}) }, size: 4, align: 4 };
 }
 
 function typeRef(t: ts.TypeNode, sf: ts.SourceFile, layouts: Decls, ifaces: Decls, pos: 'param' | 'return' | 'inner'): TypeRef | string {
@@ -332,6 +336,9 @@ function typeRef(t: ts.TypeNode, sf: ts.SourceFile, layouts: Decls, ifaces: Decl
         const inner = typeRef(args[0]!, sf, layouts, ifaces, 'inner');
         if (typeof inner === 'string') return inner;
         if (inner.k !== 'rref' && inner.k !== 'array') return `RRefDeque elements must be RRef or RRefArray handles`;
+        // Kept in the model: without it the fingerprint did not change with the element type, and
+        // a domain built for a deque of one type loaded against an interface with another.
+        return { k: 'deque', of: inner };
       }
       return { k: 'deque' };
     }

@@ -19,6 +19,12 @@ export interface FieldSpec {
    * domain reading the field can rely on its declared type (e.g. a deque's capacity).
    */
   holds?: string;
+  /**
+   * For a field holding a deque: its elements' declared type key ('struct:<layout>' or
+   * 'array:<elem>'), if declared. Only the interface fingerprint uses it (it changes with the
+   * element type); the kernel does not check a deque's elements on a store.
+   */
+  dequeOf?: string;
 }
 
 export interface LayoutSpec {

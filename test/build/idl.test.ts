@@ -122,7 +122,7 @@ export interface Svc {
     assert.deepEqual(byName.b!.params.map((p) => p.type), ['number', 'string', 'bigint', 'boolean', 'undefined', 'null'].map((name) => ({ k: 'prim', name })));
     assert.deepEqual(byName.c!.ret, { k: 'array', elem: 'u8' });
     assert.deepEqual(byName.d!.params[1]!.type, { k: 'borrow', inner: { k: 'rref', layout: 'Stat' } });
-    assert.deepEqual(byName.d!.params[2]!.type, { k: 'borrow', inner: { k: 'deque' } });
+    assert.deepEqual(byName.d!.params[2]!.type, { k: 'borrow', inner: { k: 'deque', of: { k: 'rref', layout: 'Req' } } });
     assert.equal(byName.e!.async, true);
     assert.deepEqual(byName.e!.ret, { k: 'nullable', inner: { k: 'rref', layout: 'Req' } });
     assert.deepEqual(byName.f!.params[0]!.type, { k: 'iface', name: 'Peer' });
@@ -156,6 +156,9 @@ export interface Svc {
     assert.notEqual(compile(GOOD.replace('id: u32;', 'id: u16;')).fingerprint, base, 'a layout field');
     assert.notEqual(compile(GOOD.replace('h(x: u64): u8;', 'h(x: u64): Promise<u8>;')).fingerprint, base, 'sync vs async');
     assert.notEqual(compile(GOOD.replace('d(buf: Borrow<RRefArray<u8>>', 'd(buf: RRefArray<u8>')).fingerprint, base, 'borrow vs move');
+    // A deque's element type, of a parameter and of a layout field (each was left out of the model).
+    assert.notEqual(compile(GOOD.replace('g(q: RRefDeque<RRef<Req>>)', 'g(q: RRefDeque<RRefArray<u8>>)')).fingerprint, base, 'a deque parameter\'s elements');
+    assert.notEqual(compile(GOOD.replace('q: RRefDeque<RRefArray<u8>> }', 'q: RRefDeque<RRef<Stat>> }')).fingerprint, base, 'a deque field\'s elements');
   });
 
   test('the fingerprint tells scalar aliases apart, though they are all the same JS type', () => {
