@@ -426,7 +426,17 @@ export async function prepareBootImage(disk: string | undefined, notice: (line: 
     }
     if (o.readOnly) throw new ImageError(`boot --read-only: the default image ${path} does not exist, and --read-only creates nothing (boot once without it to create the image)`);
     notice(`creating the default rv6 image ${path} (${DEFAULT_IMAGE.variant} variant, ${formatSize(DEFAULT_IMAGE.sizeBytes)}) ...`);
-    await createDefaultImage(path);
+    try {
+      await createDefaultImage(path);
+    } catch (e) {
+      // The host's error alone ("EEXIST: file already exists, mkdir '.redleaf'") said neither what
+      // was in the way nor what to do. Its temporary file's name is not said (the image's is).
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === undefined) throw e;
+      const why = hostReason(e, { EEXIST: 'exists and is not a directory' });
+      const where = err.syscall === 'mkdir' && err.path !== undefined ? `directory ${err.path}: ` : '';
+      throw new ImageError(`boot: cannot create the default image ${path}: ${where}${why} (set REDLEAF_IMAGE to an image path you may write, or boot --disk IMAGE)`);
+    }
     return { path, created: true, refreshed: [] };
   }
   const programs = builtPrograms();

@@ -278,3 +278,14 @@ test('cp with IMAGE: and no path names the image root it most likely meant', (t)
   assert.match(r.stderr, /neither SRC nor DST is an image path.*\(for the image's root directory, write .*disk\.img:\/\)/);
   assert.equal(run('cp', src, `${img}:/`).status, 0, 'as the hint says, it copies');
 });
+
+test('boot: a default image it cannot create (a file where its directory goes) is said in words, with what to do', (t) => {
+  const d = tmpdir(t);
+  nfs.writeFileSync(npath.join(d, '.redleaf'), 'not a directory\n');
+  const r = runCli(['boot'], { cwd: d, env: { REDLEAF_IMAGE: '' }, timeoutMs: 60_000 });
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /boot: cannot create the default image .*\.redleaf\/rv6\.img: directory .*\.redleaf: exists and is not a directory \(set REDLEAF_IMAGE to an image path you may write, or boot --disk IMAGE\)/);
+  assert.doesNotMatch(r.stderr, /EEXIST/);
+  assert.equal(nfs.readFileSync(npath.join(d, '.redleaf'), 'utf8'), 'not a directory\n', 'the file is as it was');
+  assert.deepEqual(nfs.readdirSync(d), ['.redleaf'], 'nothing left behind');
+});
