@@ -14,8 +14,9 @@
  *    other interfaces, `Promise<...>` of an exchangeable type (return only), `T | null`.
  * Anything else is rejected with file:line:col, the interface and method, and the offending type;
  * so is what the generated code (one object with a method per name, keyed by interface name)
- * cannot mean: overloads, optional or rest parameters, optional methods, type parameters, an
- * interface extending anything but Layout, a name declared twice, a method named `then`.
+ * cannot mean: overloads, optional or rest parameters, a `this` parameter, optional methods, type
+ * parameters, an interface extending anything but Layout, a name declared twice, a method named
+ * `then` or as a member of Object.prototype.
  *
  * Invariant: the model is canonical (sorted, no source positions), so the fingerprint over it
  * changes exactly when an interface or layout changes meaningfully — including a parameter or
@@ -180,11 +181,20 @@ export function compileSources(sources: ts.SourceFile[]): IdlModel {
       // any await or promise resolution that meets it.
       if (methods.some((x) => x.name === mname)) diags.push(`${where(sf, m)}: ${ctx}: declared twice (overloads are not exchangeable): give each signature its own name`);
       if (m.questionToken) diags.push(`${where(sf, m)}: ${ctx}: optional methods are not exchangeable: every method of an interface is implemented`);
+      // Every object has these, so an export lacking the method passed the loader's check (and
+      // a call reached Object.prototype's: `constructor()` returned an object, a void result's fault).
+      if (mname in Object.prototype) diags.push(`${where(sf, m)}: ${ctx}: every object has a ${mname} (Object.prototype's), so an export without the method would be taken to implement it: choose another name`);
       if (mname === 'then') diags.push(`${where(sf, m)}: ${ctx}: 'then' would make the interface's proxies thenables, which await calls: choose another name`);
       if (m.typeParameters !== undefined) diags.push(`${where(sf, m)}: ${ctx}: generic methods are not exchangeable (no type parameters): declare one method per type`);
       const params: MethodModel['params'] = [];
       for (const p of m.parameters) {
         const pname = p.name.getText(sf);
+        if (pname === 'this') {
+          // TypeScript's `this` parameter types `this`, and callers pass no argument for it; the
+          // proxy took it for the first argument, checking each argument against the wrong type.
+          diags.push(`${where(sf, p)}: ${ctx}: a 'this' parameter is not exchangeable: it declares no argument, and a proxy's method passes its arguments only: remove it`);
+          continue;
+        }
         if (p.questionToken || p.initializer || p.dotDotDotToken) {
           // The proxy checks every declared parameter: an omitted one fails its check at run time.
           diags.push(`${where(sf, p)}: ${ctx}: parameter ${pname}: optional and rest parameters are not exchangeable: declare every parameter, 'T | null' for one a caller may leave out (it passes null)`);

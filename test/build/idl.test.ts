@@ -1,8 +1,9 @@
 /**
  * The IDL compiler (src/build/idl.ts) on inline sources: bad interface and layout types are
  * rejected with file:line:col, the interface/layout and method/field, and the offending type, and
- * so is what the generated code cannot mean (overloads, optional or rest parameters, generics,
- * inheritance between interfaces, a name declared twice, a method named then);
+ * so is what the generated code cannot mean (overloads, optional, rest or `this` parameters,
+ * generics, inheritance between interfaces, a name declared twice, a method named then or as
+ * Object.prototype's members);
  * good ones are accepted with the right model (async, borrow, nullable, interface references,
  * layouts); the fingerprint changes when an interface changes and not when only comments or
  * formatting change.
@@ -54,6 +55,9 @@ describe('rejections carry file:line:col, interface, method and the type', () =>
     ],
     // What the optional-parameter diagnostic suggests ('T | null'), for a loan: refused saying why, not "only on parameters".
     ['an optional borrow', `export interface A {\n  m(b: Borrow<RRefArray<u8>> | null): void;\n}`, /^bad\.ts:3:8: interface A, method m: parameter b: 'Borrow<RRefArray<u8>> \| null': a borrow cannot be optional/],
+    ['a this parameter', `export interface A {\n  m(this: A, x: number): void;\n}`, /^bad\.ts:3:5: interface A, method m: a 'this' parameter is not exchangeable: it declares no argument/],
+    ['a method every object has', `export interface A {\n  constructor(): void;\n}`, /^bad\.ts:3:3: interface A, method constructor: every object has a constructor \(Object\.prototype's\)/],
+    ['toString', `export interface A {\n  toString(): string;\n}`, /^bad\.ts:3:3: interface A, method toString: every object has a toString/],
     ['RRefArray of a non-scalar', `export interface A {\n  m(a: RRefArray<string>): void;\n}`, /RRefArray<string>: element must be a scalar/],
     // Each of these was accepted, and the generated code then did something else than declared.
     ['optional parameter', `export interface A {\n  m(x?: number): void;\n}`, /^bad\.ts:3:5: interface A, method m: parameter x: optional and rest parameters are not exchangeable: declare every parameter, 'T \| null'/],
