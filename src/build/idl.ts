@@ -252,10 +252,11 @@ function lentRRefFields(t: TypeRef, layouts: readonly LayoutSpec[]): string | nu
 
 function layoutField(
   name: string,
-  t: ts.TypeNode,
+  node: ts.TypeNode,
   sf: ts.SourceFile,
   layouts: Decls,
 ): { spec: Omit<FieldSpec, 'offset'>; size: number; align: number } | string {
+  const t = bare(node);
   if (ts.isTypeReferenceNode(t)) {
     const n = t.typeName.getText(sf);
     if (SCALARS.has(n) && !t.typeArguments) {
@@ -277,7 +278,8 @@ function layoutField(
     if (layouts.has(n)) return `nested layout ${n} is not supported yet: hold it through RRef<${n}>`;
   }
   if (ts.isUnionTypeNode(t) && t.types.length === 2) {
-    const nonNull = t.types.find((x) => !(ts.isLiteralTypeNode(x) && x.literal.kind === ts.SyntaxKind.NullKeyword));
+    const found = t.types.find((x) => !(ts.isLiteralTypeNode(x) && x.literal.kind === ts.SyntaxKind.NullKeyword));
+    const nonNull = found && bare(found);
     if (nonNull && ts.isTypeReferenceNode(nonNull) && ['RRef', 'RRefArray', 'RRefDeque'].includes(nonNull.typeName.getText(sf))) {
       return rrefField(name, nonNull, sf, layouts);
     }
@@ -301,7 +303,13 @@ function rrefField(name: string, t: ts.TypeReferenceNode, sf: ts.SourceFile, lay
   return { spec: { name, kind: 'rref', holds, ...(of !== null ? { dequeOf: of } : {}) }, size: 4, align: 4 };
 }
 
-function typeRef(t: ts.TypeNode, sf: ts.SourceFile, layouts: Decls, ifaces: Decls, pos: 'param' | 'return' | 'inner'): TypeRef | string {
+/** `t` without the parentheses around it: `(RRef<L> | null)` is `RRef<L> | null` (it was refused as not exchangeable). */
+function bare(t: ts.TypeNode): ts.TypeNode {
+  return ts.isParenthesizedTypeNode(t) ? bare(t.type) : t;
+}
+
+function typeRef(node: ts.TypeNode, sf: ts.SourceFile, layouts: Decls, ifaces: Decls, pos: 'param' | 'return' | 'inner'): TypeRef | string {
+  const t = bare(node);
   const kw = PRIM_KEYWORDS[t.kind];
   if (kw) {
     if (kw === 'void' && pos !== 'return') return `'void' is only allowed as a return type`;
@@ -314,7 +322,7 @@ function typeRef(t: ts.TypeNode, sf: ts.SourceFile, layouts: Decls, ifaces: Decl
       // Decision: a loan is never optional. The proxies end a loan by its parameter's declared
       // kind (a plain Borrow), so a nullable one would be lent and never given back; and checked
       // as an inner type it was refused as "only allowed on parameters", on a parameter.
-      const b = nonNull[0]!;
+      const b = bare(nonNull[0]!);
       if (pos === 'param' && ts.isTypeReferenceNode(b) && b.typeName.getText(sf) === 'Borrow') {
         return `'${t.getText(sf)}': a borrow cannot be optional (no 'Borrow<...> | null'): lend one on every call, or declare a second method without the parameter`;
       }

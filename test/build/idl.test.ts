@@ -142,6 +142,13 @@ export interface Svc {
     assert.equal(m.fingerprint.length, 64);
   });
 
+  test('parenthesized types mean what they hold (they were refused as not exchangeable)', () => {
+    const plain = compile(GOOD);
+    const parens = compile(GOOD.replace('data: RRefArray<u8> | null', 'data: (RRefArray<u8>) | null').replace('e(r: RRef<Req> | null): Promise<RRef<Req> | null>', 'e(r: (RRef<Req> | null)): Promise<(RRef<Req>) | null>'));
+    assert.deepEqual(parens, plain);
+    rejects(`export interface A {\n  m(b: (Borrow<RRefArray<u8>>) | null): void;\n}`, /a borrow cannot be optional/);
+  });
+
   test('a layout of exactly MAX_LAYOUT_BYTES compiles', () => {
     const m = compile(`export interface Big extends Layout { a: FixedArray<u8, 65532>; n: u32 }`);
     assert.equal(m.layouts[0]!.size, MAX_LAYOUT_BYTES);
