@@ -28,7 +28,8 @@ export function numberOption(option: string, min: number, max: number, whole = t
   const range = max === Infinity ? `at least ${min}` : `in ${min}..${max}`;
   return (v: string): number => {
     const n = v.trim() === '' ? NaN : Number(v);
-    if (!(n >= min && n <= max) || (whole && !Number.isInteger(n))) throw new InvalidArgumentError(`${option} must be a ${whole ? 'whole ' : ''}number ${range}, got "${v}"`);
+    // A whole number past 2^53 - 1 is refused too: its digits round to another number.
+    if (!(n >= min && n <= max) || (whole && !Number.isSafeInteger(n))) throw new InvalidArgumentError(`${option} must be a ${whole ? 'whole ' : ''}number ${range}, got "${v}"`);
     return n;
   };
 }

@@ -239,6 +239,10 @@ test('mkfs: --inodes 1 refused by the option itself, a dangling symbolic link un
   const one = run('mkfs', img, '--size', '1M', '--inodes', '1');
   assert.equal(one.status, 1);
   assert.match(one.stderr, /--inodes must be a whole number at least 2, got "1"/);
+  // Past 2^53 - 1, not a rounded number the user did not write.
+  const huge = run('mkfs', img, '--size', '1M', '--inodes', '99999999999999999999');
+  assert.equal(huge.status, 1);
+  assert.match(huge.stderr, /--inodes must be a whole number at least 2, got "99999999999999999999"/);
   const tree = npath.join(d, 'tree');
   nfs.mkdirSync(tree);
   nfs.symlinkSync(npath.join(d, 'nowhere'), npath.join(tree, 'dangling'));
