@@ -29,7 +29,7 @@
  *    (routes.ts).
  */
 import './lockdown.js';
-import { readFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { KeyObject } from 'node:crypto';
 import { ExchangeHeap, KERNEL_OWNER, type HeapOptions } from './heap.js';
@@ -268,16 +268,26 @@ export class Kernel {
     }
   }
 
-  /** Read an artifact file (no verification yet: `load` verifies). */
+  /**
+   * Read an artifact file (no verification yet: `load` verifies). Only a regular file: a FIFO would
+   * block the kernel thread until a writer came, and a device such as /dev/zero would be read
+   * without end. It is opened without blocking and checked before anything is read.
+   */
   static readArtifact(path: string): Artifact {
     let text: string;
+    let fd = -1;
     try {
-      text = readFileSync(path, 'utf8');
+      fd = openSync(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+      const st = fstatSync(fd);
+      if (st.isDirectory()) throw new KernelError('EISDIR', `cannot read domain artifact ${path}: it is a directory, not an artifact file`);
+      if (!st.isFile()) throw new KernelError('EINVAL', `cannot read domain artifact ${path}: it is not a regular file (a FIFO, socket or device); give the path of an artifact file`);
+      text = readFileSync(fd, 'utf8');
     } catch (e) {
+      if (e instanceof KernelError) throw e;
       // The host's reason as the code (ENOENT, EISDIR, EACCES ...): what the caller should fix.
-      const code = (e as NodeJS.ErrnoException).code ?? 'ENOENT';
-      const why = code === 'EISDIR' ? 'it is a directory, not an artifact file' : (e as Error).message;
-      throw new KernelError(code, `cannot read domain artifact ${path}: ${why}`);
+      throw new KernelError((e as NodeJS.ErrnoException).code ?? 'ENOENT', `cannot read domain artifact ${path}: ${(e as Error).message}`);
+    } finally {
+      if (fd >= 0) closeSync(fd);
     }
     return parseArtifact(text, path);
   }

@@ -12,6 +12,7 @@ import { generateKeyPairSync, createPublicKey } from 'node:crypto';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { Kernel } from '../../src/kernel/kernel.js';
 import { KernelError } from '../../src/kernel/errors.js';
 import { signManifest, sha256, type Artifact } from '../../src/kernel/artifact.js';
@@ -110,4 +111,13 @@ test('not an artifact: EBADARTIFACT / ENOENT', () => {
   writeFileSync(p, JSON.stringify({ manifest: { name: 'x' }, code: '' }));
   refused(p, 'EBADARTIFACT', /field "version"/);
   refused(join(tmp, 'missing.rldom'), 'ENOENT', /cannot read domain artifact/);
+  refused(tmp, 'EISDIR', /it is a directory/);
+});
+
+test('a FIFO or a device given as an artifact is refused before anything is read from it', () => {
+  // A FIFO without a writer blocked the kernel thread in open for ever; /dev/zero was read without end.
+  const fifo = join(tmp, 'pipe.rldom');
+  execFileSync('mkfifo', [fifo]);
+  refused(fifo, 'EINVAL', /pipe\.rldom: it is not a regular file/);
+  refused('/dev/zero', 'EINVAL', /\/dev\/zero: it is not a regular file/);
 });
