@@ -419,6 +419,7 @@ function driftNotice(path: string, d: SystemDrift): string | null {
  * the image is only read: nothing is installed or created, and `notice` says what is out of date.
  */
 export async function prepareBootImage(disk: string | undefined, notice: (line: string) => void, o: { check: boolean; inMemory?: boolean; readOnly?: boolean } = { check: true }): Promise<PreparedImage> {
+  if (disk === '') throw new ImageError('boot: --disk was given an empty path; name an image file (or leave --disk out to use the default image)');
   const path = disk ?? defaultImagePath();
   if (!nfs.existsSync(path)) {
     if (disk !== undefined) {

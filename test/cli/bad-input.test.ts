@@ -293,3 +293,9 @@ test('boot: a default image it cannot create (a file where its directory goes) i
   assert.equal(nfs.readFileSync(npath.join(d, '.redleaf'), 'utf8'), 'not a directory\n', 'the file is as it was');
   assert.deepEqual(nfs.readdirSync(d), ['.redleaf'], 'nothing left behind');
 });
+
+test('boot --disk with an empty path is refused as such, not as an image named "" that does not exist', () => {
+  const r = run('boot', '--disk', '');
+  assert.equal(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /boot: --disk was given an empty path; name an image file \(or leave --disk out to use the default image\)/);
+});
