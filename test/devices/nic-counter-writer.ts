@@ -1,9 +1,11 @@
 /**
  * A device thread for nic-counters.test.ts: publishes one 64-bit octet counter (GORCL) through
- * publishCounter64, over and over across carries, until word 0 of `ctl` reads 1; then it leaves
- * the carries made in word 1. Carry k goes from k * 2^32 - m to k * 2^32 + m, m = k % 1000 + 1, so
- * a value's low word names its high word (consistent in nic-counters.test.ts). k cycles through
- * 1 .. 2^20: the counter stays below 2^53, where a Number still holds every integer.
+ * publishCounter64, over and over across carries, until word 0 of `ctl` reads 1, and keeps the
+ * count of carries made in word 1 (the reader waits for it to leave 0: under load the thread can
+ * take longer to start than the reads last). Carry k goes from k * 2^32 - m to k * 2^32 + m,
+ * m = k % 1000 + 1, so a value's low word names its high word (consistent in nic-counters.test.ts).
+ * k cycles through 1 .. 2^20: the counter stays below 2^53, where a Number still holds every
+ * integer.
  */
 import { workerData } from 'node:worker_threads';
 import { publishCounter64 } from '../../src/devices/nic/model.js';
@@ -20,5 +22,5 @@ while (Atomics.load(ctl, 0) !== 1) {
   const m = (k % 1000) + 1;
   publishCounter64(bar0, bar0q, R.GORCL, carry - m);
   publishCounter64(bar0, bar0q, R.GORCL, carry + m);
+  Atomics.store(ctl, 1, carries);
 }
-Atomics.store(ctl, 1, carries);
