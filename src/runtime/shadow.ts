@@ -194,10 +194,6 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
     recovering = p;
     return p;
   };
-  /** Wait until no recovery is under way (one may follow another). */
-  const settled = async (): Promise<void> => {
-    while (recovering !== null) await recovering;
-  };
   const recover = (): Promise<T> => {
     // One restart for every call that saw the same death.
     if (recovering !== null) return recovering;
@@ -213,7 +209,10 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
     for (let attempt = 0; ; attempt++) {
       if (!died(e) || attempt >= max) throw e;
       if (t === current) await recover();
-      await settled();
+      // Until no recovery is under way (one may follow another). Checked here, in the turn that
+      // goes on to call: an awaited helper's answer came a turn later, in which another waiter
+      // could already have found the fresh instance dead and begun the next recovery.
+      while (recovering !== null) await recovering;
       if (!reissuable) throw e;
       t = current;
       try {
@@ -225,7 +224,7 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
   };
   /** callAsync for a call that came while a recovery was under way: made once it is over. */
   const afterRecovery = async <R>(reissuable: boolean, fn: (target: T) => Promise<R>): Promise<R> => {
-    await settled();
+    while (recovering !== null) await recovering; // as in retryAsync
     const t = current;
     try {
       return await fn(t);
