@@ -95,14 +95,19 @@ export const ACTIVE_EPOCH = 1;
 /**
  * A device thread is gone, so it does no DMA any more: GONE reads 1 (a wait for its reset's
  * acknowledgement ends: host.ts), its DMA epoch reads parked (even) for good (the DMA quarantine
- * holds nothing back for it: heap.ts guardDma), and whoever waits for an acknowledgement is woken.
+ * holds nothing back for it: heap.ts guardDma), and every reset requested so far reads as
+ * acknowledged, whoever waits for one woken. The acknowledgement is stored, not only notified: the
+ * thread's own call runs beside a host that may have read RESET_ACK and found GONE 0 just before,
+ * and then waits on the value it read (host.ts waitAck), which must change for it not to sleep.
  * Written by the thread itself as it ends (deviceBus) and by the host at its worker's 'exit' event
- * (host.ts); whichever comes second changes nothing.
+ * (host.ts); whichever comes second finds it done (a reset requested in between, which GONE
+ * answers already, also reads as acknowledged then).
  */
 export function markGone(bus: Int32Array): void {
   Atomics.store(bus, BUS.GONE, 1);
   const e = Atomics.load(bus, BUS.EPOCH);
   if ((e & 1) === 1) Atomics.store(bus, BUS.EPOCH, e + 1);
+  Atomics.store(bus, BUS.RESET_ACK, Atomics.load(bus, BUS.RESET_REQ));
   Atomics.notify(bus, BUS.RESET_ACK);
 }
 

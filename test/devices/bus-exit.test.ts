@@ -3,10 +3,12 @@
  * from the moment it is gone, not only once the kernel's event loop delivers its worker's 'exit'
  * event: an allocation that finds the slots exhausted, and spins for the quarantine without
  * turning that loop (heap.ts awaitHeld), gets the slot the dead device held back; and a detach
- * of the dead device is acknowledged at once, without blocking the thread for its bound.
+ * of the dead device is acknowledged at once, without blocking the thread for its bound, even
+ * when the host read the acknowledgement word just before the thread marked itself gone.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { BUS, BUS_BYTES, markGone } from '../../src/devices/bus.js';
 import { startDevice } from '../../src/devices/host.js';
 import { any, heapAndKit } from '../kernel/kit-helpers.js';
 
@@ -47,4 +49,15 @@ test('a device thread that dies in the middle of its work ends its hold on freed
   } finally {
     await dev.stop();
   }
+});
+
+test("a wait for a reset's acknowledgement that read the word just before the device's thread marked itself gone does not sleep", () => {
+  // The host's waitAck reads RESET_ACK, sees the device not gone, then waits on the word it read:
+  // the device thread's markGone, on its own thread, may fall between the two.
+  const bus = new Int32Array(new SharedArrayBuffer(BUS_BYTES));
+  Atomics.store(bus, BUS.RESET_REQ, 3);
+  Atomics.store(bus, BUS.RESET_ACK, 2);
+  const seen = Atomics.load(bus, BUS.RESET_ACK);
+  markGone(bus);
+  assert.equal(Atomics.wait(bus, BUS.RESET_ACK, seen, 500), 'not-equal', 'it slept until its bound (the detach then fell back to a promise)');
 });
