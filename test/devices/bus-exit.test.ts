@@ -11,21 +11,11 @@ import assert from 'node:assert/strict';
 import { BUS, BUS_BYTES, markGone } from '../../src/devices/bus.js';
 import { startDevice } from '../../src/devices/host.js';
 import { any, heapAndKit } from '../kernel/kit-helpers.js';
+import { waitFor } from '../within.js';
 
 const DRIVER = 1;
 const OTHER = 2;
 const SLOTS = 8;
-
-const sleep = new Int32Array(new SharedArrayBuffer(4));
-/** Waits (blocking the thread, so no event is delivered; in steps of 1 ms) until `pred`, at most `ms`; returns whether it came. */
-function waitFor(pred: () => boolean, ms: number): boolean {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) return false;
-    Atomics.wait(sleep, 0, 0, 1);
-  }
-  return true;
-}
 
 test('a device thread that dies in the middle of its work ends its hold on freed memory at once: an allocation waiting without the event loop gets it, and a detach needs no wait', async () => {
   const { heap, kit } = heapAndKit({ physBytes: 4 << 20, maxSlots: SLOTS });

@@ -10,17 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { ACTIVE_EPOCH, BAR0_BYTES, BUS, BUS_BYTES, PARKED_WORD, WAKE_WORD, ringWake } from '../../src/devices/bus.js';
-
-const sleep = new Int32Array(new SharedArrayBuffer(4));
-/** Waits (blocking, in steps of 1 ms) until `pred`, at most `ms`; returns whether it came. */
-function waitFor(pred: () => boolean, ms: number): boolean {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) return false;
-    Atomics.wait(sleep, 0, 0, 1);
-  }
-  return true;
-}
+import { waitFor } from '../within.js';
 
 test('ringWake wakes a parked device, every time it parks; its DMA epoch is even exactly while it sleeps', async () => {
   const bar0 = new Int32Array(new SharedArrayBuffer(BAR0_BYTES));
