@@ -202,7 +202,7 @@ test('NIC shadow: owed buffers are paid into a malformed NetIo (collectLens shor
   });
 });
 
-type Fault = 'liar' | 'dropper' | 'holder' | 'overfiller';
+type Fault = 'liar' | 'dropper' | 'holder' | 'overfiller' | 'stuffer';
 
 /**
  * A kernel with the NIC shadow over faultynet with `fault` (test/domains/faultynet), driving
@@ -367,6 +367,24 @@ test('NIC shadow: a faulty driver that moves more filled buffers into collect th
     const s = statsOf(kernel, net);
     assert.equal(s.buffersReplaced, 4, 'the one left in pkts and the three moved into collect, freed with the NetIo');
     assert.equal(s.framesLost, 6, 'each of the six counted lost once');
+    s.drop();
+    takeAllBack({ kernel, net }, pool, [rx]);
+  }));
+
+test('NIC shadow: a faulty driver that moves buffers of its ring into the call’s pkts and dies: they come back with the NetIo, and are not replaced as well', () =>
+  withFaultyNet('stuffer', (kernel, net, pool) => {
+    let rx = hostIo(kernel, 8);
+    (rx.pkts as Deque).moveFrom(pool, 4);
+    rx = net.rxSubmitAndPoll(0, rx);
+    assert.equal(rx.held, 4, 'four posted');
+    (rx.pkts as Deque).moveFrom(pool, 2);
+    rx = net.rxSubmitAndPoll(0, rx); // takes none, moves two of its ring into pkts, dies
+    assert.equal(rx.status, 0);
+    assert.equal(rx.restarts, 1);
+    assert.equal(pool.length + rx.pkts!.length + rx.collect!.length + net.outstanding(), POOL, 'six moved in, six back');
+    const s = statsOf(kernel, net);
+    assert.equal(s.buffersReplaced, 0, 'every buffer came back: the two in its ring, the two it moved into pkts, the call\'s two');
+    assert.equal(s.framesLost, 4, 'the four posted, each counted lost once');
     s.drop();
     takeAllBack({ kernel, net }, pool, [rx]);
   }));

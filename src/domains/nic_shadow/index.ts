@@ -36,7 +36,7 @@
  * buffers is not believed) — plus the failed call's buffers (the kernel's count of what it
  * brought, not the driver's: all of them if its NetIo did not come back, else those the driver
  * had taken, and a TX call's frames). The caller gets back exactly that, whatever the driver did
- * (freed the NetIo, moved more of its ring into collect than it took, freed buffers):
+ * (freed the NetIo, moved more of its ring into collect than it took, or into pkts, freed buffers):
  *  - what did not come back is replaced by fresh buffers (buffersReplaced), and a NetIo that did
  *    not come back by a fresh one of the capacities it had. This runs ahead of the kernel when
  *    the dead instance's device is slow to confirm its stop (past DeviceHandle.detach's short
@@ -328,13 +328,21 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
 
   /**
    * Put the failed call's NetIo `io` back as the call brought it; what the dead driver had added
-   * to collect, and a TX call's frames, go to spare. Returns how many buffers of pkts it had taken.
+   * to collect or (a faulty one) to pkts, and a TX call's frames, go to spare. Returns how many
+   * buffers of pkts it had taken.
    */
   const restore = (io: RRef<NetIo>, failed: FailedCall): number => {
     const pk = io.pkts as Deque | null;
     const co = io.collect as Deque | null;
     if (pk === null || co === null) return failed.pkts;
     const taken = Math.max(0, failed.pkts - pk.length);
+    // Added to pkts, they are of what the record says it held (due, in revive): left there, the
+    // caller got them back in the NetIo and their replacements too. Which ones go does not matter.
+    const added = pk.length - failed.pkts;
+    if (added > 0 && failed.rx) {
+      spare = roomy(spare, added);
+      spare.moveFrom(pk, added);
+    }
     const extra = co.length - failed.collect;
     if (extra > 0) {
       // The caller's entries go round to the back, in order; the driver's are then at the front.

@@ -14,7 +14,9 @@
  *    confirm its stop);
  *  - 'overfiller': a holder whose first instance, on its second RX call, takes one buffer from the
  *    call's pkts, moves OVERFILL filled buffers of its ring into collect (more than it took), frees
- *    the NetIo with them and panics.
+ *    the NetIo with them and panics;
+ *  - 'stuffer': a holder whose first instance, on its second RX call, takes nothing, moves STUFF
+ *    buffers of its ring into the call's pkts (the NetIo kept) and panics.
  */
 import type { Net, NetIo, NetLink, NetStats } from '../../../src/interfaces/index.js';
 import type { Sys } from '../../../src/runtime/sys.js';
@@ -26,14 +28,15 @@ const CLAIM = 1_000_000;
 const TAKEN = 3;
 const RING = 64;
 const OVERFILL = 3;
+const STUFF = 2;
 const FRAME = 60;
 
 export function init(sys: Sys): Net {
   const fault = sys.config.fault;
-  if (fault !== 'liar' && fault !== 'dropper' && fault !== 'holder' && fault !== 'overfiller') {
-    return sys.panic(`faultynet: config fault ${String(fault)} must be 'liar', 'dropper', 'holder' or 'overfiller'`);
+  if (fault !== 'liar' && fault !== 'dropper' && fault !== 'holder' && fault !== 'overfiller' && fault !== 'stuffer') {
+    return sys.panic(`faultynet: config fault ${String(fault)} must be 'liar', 'dropper', 'holder', 'overfiller' or 'stuffer'`);
   }
-  const holds = fault === 'holder' || fault === 'overfiller';
+  const holds = fault === 'holder' || fault === 'overfiller' || fault === 'stuffer';
   const ring = sys.alloc.deque<RRefArray>(RING);
   let rxCalls = 0;
   const answer = (io: RRef<NetIo>, held = fault === 'liar' ? CLAIM : 0): RRef<NetIo> => {
@@ -59,6 +62,10 @@ export function init(sys: Sys): Net {
       rxCalls++;
       if (holds) {
         if (fault === 'overfiller' && sys.restarts === 0 && rxCalls === 2) return overfill(io);
+        if (fault === 'stuffer' && sys.restarts === 0 && rxCalls === 2) {
+          (io.pkts as Deque).moveFrom(ring, STUFF);
+          return sys.panic('faultynet: moved buffers of its ring into pkts');
+        }
         const pk = io.pkts as Deque;
         ring.moveFrom(pk, Math.min(pk.length, RING - ring.length));
         return answer(io, ring.length);
