@@ -388,3 +388,27 @@ test('NIC shadow: a faulty driver that moves buffers of its ring into the callâ€
     s.drop();
     takeAllBack({ kernel, net }, pool, [rx]);
   }));
+
+test('NIC shadow: a drain the driver refuses leaves the record of what it holds: at the next death those buffers go back to the caller, not freed against an open advance', () =>
+  withFaultyNet('overfiller', (kernel, net, pool) => {
+    let rx = hostIo(kernel, 8);
+    (rx.pkts as Deque).moveFrom(pool, 4);
+    rx = net.rxSubmitAndPoll(0, rx);
+    (rx.pkts as Deque).moveFrom(pool, 2);
+    rx = net.rxSubmitAndPoll(0, rx); // dies: four replaced, whose originals it freed (the advance stays open)
+    (rx.pkts as Deque).moveFrom(rx.collect as Deque, rx.collect!.length);
+    rx = net.rxSubmitAndPoll(0, rx); // the new instance posts them
+    const posted = net.outstanding();
+    assert.ok(posted > 0);
+    let bad = hostIo(kernel, 1);
+    bad.collect = null;
+    bad = net.drain(bad);
+    assert.ok(bad.status < 0, 'refused: no collect');
+    assert.equal(net.outstanding(), posted, 'the driver still holds them');
+    bad.drop();
+    kernel.injectFault('faultynet', 'now');
+    rx = net.rxSubmitAndPoll(0, rx);
+    assert.equal(rx.restarts, 2);
+    assert.equal(pool.length + rx.pkts!.length + rx.collect!.length + net.outstanding(), POOL, 'what it held came back to the caller');
+    takeAllBack({ kernel, net }, pool, [rx]);
+  }));

@@ -436,7 +436,10 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
         return io;
       }
       const r = drainAll(io);
-      for (let i = 0; i < 2 * MAX_QUEUES; i++) held.set(i, 0);
+      // A drain the driver refused (status < 0) moved nothing: the record stands. Cleared, it
+      // would say 0 while the driver holds them, and at its death they would count as a surplus,
+      // freed against an open advance: the caller short of them.
+      if (r.status >= 0) for (let i = 0; i < 2 * MAX_QUEUES; i++) held.set(i, 0);
       pay(r);
       return r;
     },

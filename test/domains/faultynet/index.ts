@@ -10,7 +10,7 @@
  *    has replaced only the buffers that did not come back;
  *  - 'holder': an honest driver in miniature: it keeps every free RX buffer it is given in a ring
  *    of RING buffers of its own, reports them in held and outstanding() (and RING in link), gives
- *    them back on drain, and never fails of itself (the tests crash it, behind a device slow to
+ *    them back on drain (refused, NET_EINVAL, on a NetIo without collect), and never fails of itself (the tests crash it, behind a device slow to
  *    confirm its stop);
  *  - 'overfiller': a holder whose first instance, on its second RX call, takes one buffer from the
  *    call's pkts, moves OVERFILL filled buffers of its ring into collect (more than it took), frees
@@ -18,7 +18,7 @@
  *  - 'stuffer': a holder whose first instance, on its second RX call, takes nothing, moves STUFF
  *    buffers of its ring into the call's pkts (the NetIo kept) and panics.
  */
-import type { Net, NetIo, NetLink, NetStats } from '../../../src/interfaces/index.js';
+import { NET_EINVAL, type Net, type NetIo, type NetLink, type NetStats } from '../../../src/interfaces/index.js';
 import type { Sys } from '../../../src/runtime/sys.js';
 import type { RRef, RRefArray, RRefDeque } from '../../../src/runtime/types.js';
 
@@ -79,7 +79,12 @@ export function init(sys: Sys): Net {
     txSubmitAndPoll: (_q: number, io: RRef<NetIo>) => answer(io),
     outstanding: () => ring.length,
     drain(io: RRef<NetIo>) {
-      const co = io.collect as Deque;
+      const co = io.collect as Deque | null;
+      if (co === null) {
+        answer(io, ring.length);
+        io.status = NET_EINVAL;
+        return io;
+      }
       const n = co.length;
       const moved = co.moveFrom(ring, Math.min(ring.length, co.capacity - n));
       io.collectLens!.fill(0, n * 4, moved * 4);
