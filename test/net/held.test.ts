@@ -202,7 +202,7 @@ test('NIC shadow: owed buffers are paid into a malformed NetIo (collectLens shor
   });
 });
 
-type Fault = 'liar' | 'dropper' | 'holder' | 'overfiller' | 'stuffer';
+type Fault = 'liar' | 'dropper' | 'holder' | 'overfiller' | 'stuffer' | 'thief';
 
 /**
  * A kernel with the NIC shadow over faultynet with `fault` (test/domains/faultynet), driving
@@ -410,5 +410,22 @@ test('NIC shadow: a drain the driver refuses leaves the record of what it holds:
     rx = net.rxSubmitAndPoll(0, rx);
     assert.equal(rx.restarts, 2);
     assert.equal(pool.length + rx.pkts!.length + rx.collect!.length + net.outstanding(), POOL, 'what it held came back to the caller');
+    takeAllBack({ kernel, net }, pool, [rx]);
+  }));
+
+test('NIC shadow: a faulty driver that frees one of the caller’s collect entries and dies (the NetIo kept): that buffer is replaced, and the caller has all it moved in', () =>
+  withFaultyNet('thief', (kernel, net, pool) => {
+    let rx = hostIo(kernel, 8);
+    (rx.pkts as Deque).moveFrom(pool, 4);
+    rx = net.rxSubmitAndPoll(0, rx);
+    (rx.pkts as Deque).moveFrom(pool, 2);
+    (rx.collect as Deque).moveFrom(pool, 2); // two frames the caller has not taken out yet
+    rx = net.rxSubmitAndPoll(0, rx); // frees one of those, dies
+    assert.equal(rx.status, 0);
+    assert.equal(rx.restarts, 1);
+    assert.equal(pool.length + rx.pkts!.length + rx.collect!.length + net.outstanding(), POOL, 'eight moved in, eight back');
+    const s = statsOf(kernel, net);
+    assert.equal(s.buffersReplaced, 1, 'the one it freed');
+    s.drop();
     takeAllBack({ kernel, net }, pool, [rx]);
   }));

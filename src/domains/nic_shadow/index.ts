@@ -264,11 +264,11 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
       if (failed !== null && io === null && v.addr === failed.addr && sup.typeOf(v) === 'NetIo') io = v as RRef<NetIo>;
       else takeLoose(v);
     }
-    const restored = io !== null ? restore(io, failed!) : 0;
+    const restored = io !== null ? restore(io, failed!) : { taken: 0, collectTaken: 0 };
     // The failed call's share of the due, and of it what goes on its queue's ring again: a NetIo
     // that did not come back is replaced whole, and its free buffers are posted as the call asked.
-    const callDue = failed === null ? 0 : io === null ? failed.pkts + failed.collect : failed.rx ? restored : failed.pkts;
-    const callPosts = failed?.rx !== true ? 0 : io === null ? failed.pkts : restored;
+    const callDue = failed === null ? 0 : io === null ? failed.pkts + failed.collect : (failed.rx ? restored.taken : failed.pkts) + restored.collectTaken;
+    const callPosts = failed?.rx !== true ? 0 : io === null ? failed.pkts : restored.taken;
     let due = callDue;
     let rxDue = failed?.rx === true ? callDue : 0;
     for (let i = 0; i < 2 * MAX_QUEUES; i++) due += heldAt(i);
@@ -329,29 +329,32 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
   /**
    * Put the failed call's NetIo `io` back as the call brought it; what the dead driver had added
    * to collect or (a faulty one) to pkts, and a TX call's frames, go to spare. Returns how many
-   * buffers of pkts it had taken.
+   * buffers of pkts it had taken, and (a faulty driver) of the caller's collect entries: those it
+   * removed, or all of a deque field it set to null.
    */
-  const restore = (io: RRef<NetIo>, failed: FailedCall): number => {
+  const restore = (io: RRef<NetIo>, failed: FailedCall): { taken: number; collectTaken: number } => {
     const pk = io.pkts as Deque | null;
     const co = io.collect as Deque | null;
-    if (pk === null || co === null) return failed.pkts;
-    const taken = Math.max(0, failed.pkts - pk.length);
-    // Added to pkts, they are of what the record says it held (due, in revive): left there, the
-    // caller got them back in the NetIo and their replacements too. Which ones go does not matter.
-    const added = pk.length - failed.pkts;
-    if (added > 0 && failed.rx) {
-      spare = roomy(spare, added);
-      spare.moveFrom(pk, added);
+    const taken = pk === null ? failed.pkts : Math.max(0, failed.pkts - pk.length);
+    const collectTaken = co === null ? failed.collect : Math.max(0, failed.collect - co.length);
+    if (pk !== null) {
+      // Added to pkts, they are of what the record says it held (due, in revive): left there, the
+      // caller got them back in the NetIo and their replacements too. Which ones go does not matter.
+      const added = pk.length - failed.pkts;
+      if (added > 0 && failed.rx) {
+        spare = roomy(spare, added);
+        spare.moveFrom(pk, added);
+      }
+      if (!failed.rx) spill(pk);
     }
-    const extra = co.length - failed.collect;
-    if (extra > 0) {
+    if (co !== null && co.length > failed.collect) {
+      const extra = co.length - failed.collect;
       // The caller's entries go round to the back, in order; the driver's are then at the front.
       for (let i = 0; i < failed.collect; i++) co.push(co.pop()!);
       spare = roomy(spare, extra);
       spare.moveFrom(co, extra);
     }
-    if (!failed.rx) spill(pk);
-    return taken;
+    return { taken, collectTaken };
   };
 
   /** Hand owed buffers back in io.collect, as room allows (length 0: no frame); routes on once all are back. */

@@ -16,7 +16,9 @@
  *    call's pkts, moves OVERFILL filled buffers of its ring into collect (more than it took), frees
  *    the NetIo with them and panics;
  *  - 'stuffer': a holder whose first instance, on its second RX call, takes nothing, moves STUFF
- *    buffers of its ring into the call's pkts (the NetIo kept) and panics.
+ *    buffers of its ring into the call's pkts (the NetIo kept) and panics;
+ *  - 'thief': a holder whose first instance, on its second RX call, takes nothing, frees the
+ *    first of the caller's collect entries (the NetIo kept) and panics.
  */
 import { NET_EINVAL, type Net, type NetIo, type NetLink, type NetStats } from '../../../src/interfaces/index.js';
 import type { Sys } from '../../../src/runtime/sys.js';
@@ -33,10 +35,10 @@ const FRAME = 60;
 
 export function init(sys: Sys): Net {
   const fault = sys.config.fault;
-  if (fault !== 'liar' && fault !== 'dropper' && fault !== 'holder' && fault !== 'overfiller' && fault !== 'stuffer') {
-    return sys.panic(`faultynet: config fault ${String(fault)} must be 'liar', 'dropper', 'holder', 'overfiller' or 'stuffer'`);
+  if (fault !== 'liar' && fault !== 'dropper' && fault !== 'holder' && fault !== 'overfiller' && fault !== 'stuffer' && fault !== 'thief') {
+    return sys.panic(`faultynet: config fault ${String(fault)} must be 'liar', 'dropper', 'holder', 'overfiller', 'stuffer' or 'thief'`);
   }
-  const holds = fault === 'holder' || fault === 'overfiller' || fault === 'stuffer';
+  const holds = fault === 'holder' || fault === 'overfiller' || fault === 'stuffer' || fault === 'thief';
   const ring = sys.alloc.deque<RRefArray>(RING);
   let rxCalls = 0;
   const answer = (io: RRef<NetIo>, held = fault === 'liar' ? CLAIM : 0): RRef<NetIo> => {
@@ -65,6 +67,10 @@ export function init(sys: Sys): Net {
         if (fault === 'stuffer' && sys.restarts === 0 && rxCalls === 2) {
           (io.pkts as Deque).moveFrom(ring, STUFF);
           return sys.panic('faultynet: moved buffers of its ring into pkts');
+        }
+        if (fault === 'thief' && sys.restarts === 0 && rxCalls === 2) {
+          (io.collect as Deque).pop()!.drop();
+          return sys.panic('faultynet: freed one of the caller\'s collect entries');
         }
         const pk = io.pkts as Deque;
         ring.moveFrom(pk, Math.min(pk.length, RING - ring.length));
