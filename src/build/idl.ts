@@ -214,7 +214,7 @@ export function compileSources(sources: ts.SourceFile[]): IdlModel {
       if (!m.type) {
         diags.push(`${where(sf, m)}: ${ctx}: needs a return type`);
       } else {
-        let rt: ts.TypeNode = m.type;
+        let rt = bare(m.type); // `(Promise<T>)` is the whole return type too
         if (ts.isTypeReferenceNode(rt) && rt.typeName.getText(sf) === 'Promise' && rt.typeArguments?.length === 1) {
           isAsync = true;
           rt = rt.typeArguments[0]!;
