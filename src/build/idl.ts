@@ -278,7 +278,7 @@ function layoutField(
     if (layouts.has(n)) return `nested layout ${n} is not supported yet: hold it through RRef<${n}>`;
   }
   if (ts.isUnionTypeNode(t) && t.types.length === 2) {
-    const found = t.types.find((x) => !(ts.isLiteralTypeNode(x) && x.literal.kind === ts.SyntaxKind.NullKeyword));
+    const found = t.types.find((x) => !isNull(x));
     const nonNull = found && bare(found);
     if (nonNull && ts.isTypeReferenceNode(nonNull) && ['RRef', 'RRefArray', 'RRefDeque'].includes(nonNull.typeName.getText(sf))) {
       return rrefField(name, nonNull, sf, layouts);
@@ -308,6 +308,12 @@ function bare(t: ts.TypeNode): ts.TypeNode {
   return ts.isParenthesizedTypeNode(t) ? bare(t.type) : t;
 }
 
+/** `t` is `null`, parenthesized or not. */
+function isNull(t: ts.TypeNode): boolean {
+  const b = bare(t);
+  return ts.isLiteralTypeNode(b) && b.literal.kind === ts.SyntaxKind.NullKeyword;
+}
+
 function typeRef(node: ts.TypeNode, sf: ts.SourceFile, layouts: Decls, ifaces: Decls, pos: 'param' | 'return' | 'inner'): TypeRef | string {
   const t = bare(node);
   const kw = PRIM_KEYWORDS[t.kind];
@@ -315,9 +321,9 @@ function typeRef(node: ts.TypeNode, sf: ts.SourceFile, layouts: Decls, ifaces: D
     if (kw === 'void' && pos !== 'return') return `'void' is only allowed as a return type`;
     return { k: 'prim', name: kw };
   }
-  if (ts.isLiteralTypeNode(t) && t.literal.kind === ts.SyntaxKind.NullKeyword) return { k: 'prim', name: 'null' };
+  if (isNull(t)) return { k: 'prim', name: 'null' };
   if (ts.isUnionTypeNode(t)) {
-    const nonNull = t.types.filter((x) => !(ts.isLiteralTypeNode(x) && x.literal.kind === ts.SyntaxKind.NullKeyword));
+    const nonNull = t.types.filter((x) => !isNull(x));
     if (nonNull.length === 1 && t.types.length === 2) {
       // Decision: a loan is never optional. The proxies end a loan by its parameter's declared
       // kind (a plain Borrow), so a nullable one would be lent and never given back; and checked

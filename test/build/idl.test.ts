@@ -144,7 +144,7 @@ export interface Svc {
 
   test('parenthesized types mean what they hold (they were refused as not exchangeable)', () => {
     const plain = compile(GOOD);
-    const parens = compile(GOOD.replace('data: RRefArray<u8> | null', 'data: (RRefArray<u8>) | null').replace('e(r: RRef<Req> | null): Promise<RRef<Req> | null>', 'e(r: (RRef<Req> | null)): (Promise<(RRef<Req>) | null>)'));
+    const parens = compile(GOOD.replace('data: RRefArray<u8> | null', 'data: (RRefArray<u8>) | (null)').replace('e(r: RRef<Req> | null): Promise<RRef<Req> | null>', 'e(r: (RRef<Req> | (null))): (Promise<(RRef<Req>) | null>)'));
     assert.deepEqual(parens, plain);
     rejects(`export interface A {\n  m(b: (Borrow<RRefArray<u8>>) | null): void;\n}`, /a borrow cannot be optional/);
   });
