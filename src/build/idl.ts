@@ -278,8 +278,8 @@ function layoutField(
     if (layouts.has(n)) return `nested layout ${n} is not supported yet: hold it through RRef<${n}>`;
   }
   if (ts.isUnionTypeNode(t) && t.types.length === 2) {
-    const found = t.types.find((x) => !isNull(x));
-    const nonNull = found && bare(found);
+    const others = t.types.filter((x) => !isNull(x));
+    const nonNull = others.length === 1 ? bare(others[0]!) : null;
     if (nonNull && ts.isTypeReferenceNode(nonNull) && ['RRef', 'RRefArray', 'RRefDeque'].includes(nonNull.typeName.getText(sf))) {
       return rrefField(name, nonNull, sf, layouts);
     }

@@ -46,6 +46,8 @@ describe('rejections carry file:line:col, interface, method and the type', () =>
     ['untyped parameter', `export interface A {\n  m(v): void;\n}`, /^bad\.ts:3:5: interface A, method m: parameter v needs a type/],
     ['property in an interface', `export interface A {\n  x: number;\n}`, /^bad\.ts:3:3: interface A: only methods are allowed/],
     ['number field in a layout', `export interface L extends Layout {\n  a: number;\n}`, /^bad\.ts:3:6: layout L, field a: type 'number' has no fixed size/],
+    // Only 'RRef... | null': the other member was not looked at, and this was taken for a nullable RRefArray.
+    ['an RRef field in a union with a scalar', `export interface L extends Layout {\n  a: RRefArray<u8> | u32;\n}`, /^bad\.ts:3:6: layout L, field a: type 'RRefArray<u8> \| u32' is not a fixed-size layout field/],
     ['string field in a layout', `export interface L extends Layout {\n  s: string;\n}`, /^bad\.ts:3:6: layout L, field s: type 'string' is not a fixed-size layout field/],
     ['FixedArray of a non-scalar', `export interface L extends Layout {\n  a: FixedArray<string, 4>;\n}`, /^bad\.ts:3:6: layout L, field a: FixedArray element must be a scalar/],
     [
