@@ -307,6 +307,27 @@ test('NIC shadow: a faulty driver that frees the call’s NetIo but kept some of
   });
 });
 
+/** The caller's buffers: its pool, `io`'s, and what the Net holds or owes it. */
+const callersOf = (net: Net, pool: Deque, io: RRef<NetIo>): number => pool.length + io.pkts!.length + io.collect!.length + net.outstanding();
+
+/**
+ * Four buffers posted on queue 0, then the RX call faultynet's first instance fails in (its
+ * second), bringing two more free buffers and `collect` of the caller's in its collect: the
+ * shadow's answer to it, after the restart.
+ */
+function failSecondCall(kernel: Kernel, net: Net, pool: Deque, collect = 0): RRef<NetIo> {
+  let rx = hostIo(kernel, 8);
+  (rx.pkts as Deque).moveFrom(pool, 4);
+  rx = net.rxSubmitAndPoll(0, rx);
+  assert.equal(rx.held, 4, 'four posted');
+  (rx.pkts as Deque).moveFrom(pool, 2);
+  (rx.collect as Deque).moveFrom(pool, collect);
+  rx = net.rxSubmitAndPoll(0, rx);
+  assert.equal(rx.status, 0);
+  assert.equal(rx.restarts, 1);
+  return rx;
+}
+
 test('NIC shadow: a driver dies with a call in it while its device is slow to confirm its stop: what it held is replaced at once, and when the originals come back later they are freed against the replacements, not handed back again', async () => {
   let confirm!: () => void;
   const confirmed = new Promise<void>((r) => (confirm = r));
@@ -316,8 +337,6 @@ test('NIC shadow: a driver dies with a call in it while its device is slow to co
   await withFaultyNet(
     'holder',
     async (kernel, net, pool) => {
-      /** The caller's buffers: its pool, its NetIo's, and what the Net holds or owes it. */
-      const callers = (io: RRef<NetIo>): number => pool.length + io.pkts!.length + io.collect!.length + net.outstanding();
       let rx = hostIo(kernel, 8);
       (rx.pkts as Deque).moveFrom(pool, 4);
       rx = net.rxSubmitAndPoll(0, rx);
@@ -329,7 +348,7 @@ test('NIC shadow: a driver dies with a call in it while its device is slow to co
       assert.equal(rx.status, 0);
       assert.equal(rx.restarts, 1);
       assert.ok(kernel.heap.usage(first.id).bytes > 0, 'the dead instance is not reclaimed yet: nothing of it came back');
-      assert.equal(callers(rx), POOL, 'the caller has every buffer it moved in: the seven are replaced');
+      assert.equal(callersOf(net, pool, rx), POOL, 'the caller has every buffer it moved in: the seven are replaced');
       let s = statsOf(kernel, net);
       assert.equal(s.framesLost, 7, 'the four posted and the call\'s three, each counted lost once');
       assert.equal(s.buffersReplaced, 7);
@@ -342,7 +361,7 @@ test('NIC shadow: a driver dies with a call in it while its device is slow to co
       kernel.injectFault('faultynet', 'now'); // the second death: the late originals come back with what it held
       rx = net.rxSubmitAndPoll(0, rx);
       assert.equal(rx.restarts, 2);
-      assert.equal(callers(rx), POOL, 'the originals paid back the replacements: the caller has no more than it moved in');
+      assert.equal(callersOf(net, pool, rx), POOL, 'the originals paid back the replacements: the caller has no more than it moved in');
       s = statsOf(kernel, net);
       assert.equal(s.framesLost, 7 + posted, 'the second death counts what that instance held, not the originals again');
       assert.equal(s.buffersReplaced, 7, 'nothing replaced at the second death');
@@ -355,15 +374,8 @@ test('NIC shadow: a driver dies with a call in it while its device is slow to co
 
 test('NIC shadow: a faulty driver that moves more filled buffers into collect than it took from pkts and frees the NetIo: the caller still gets back exactly the buffers it moved in', () =>
   withFaultyNet('overfiller', (kernel, net, pool) => {
-    let rx = hostIo(kernel, 8);
-    (rx.pkts as Deque).moveFrom(pool, 4);
-    rx = net.rxSubmitAndPoll(0, rx);
-    assert.equal(rx.held, 4, 'four posted');
-    (rx.pkts as Deque).moveFrom(pool, 2);
-    rx = net.rxSubmitAndPoll(0, rx); // takes one, moves three of its ring into collect, frees the NetIo, dies
-    assert.equal(rx.status, 0);
-    assert.equal(rx.restarts, 1);
-    assert.equal(pool.length + rx.collect!.length + net.outstanding(), POOL, 'six moved in, six back: the two left in its ring and four replacements');
+    const rx = failSecondCall(kernel, net, pool); // takes one, moves three of its ring into collect, frees the NetIo, dies
+    assert.equal(callersOf(net, pool, rx), POOL, 'six moved in, six back: the two left in its ring and four replacements');
     const s = statsOf(kernel, net);
     assert.equal(s.buffersReplaced, 4, 'the one left in pkts and the three moved into collect, freed with the NetIo');
     assert.equal(s.framesLost, 6, 'each of the six counted lost once');
@@ -373,15 +385,8 @@ test('NIC shadow: a faulty driver that moves more filled buffers into collect th
 
 test('NIC shadow: a faulty driver that moves buffers of its ring into the call’s pkts and dies: they come back with the NetIo, and are not replaced as well', () =>
   withFaultyNet('stuffer', (kernel, net, pool) => {
-    let rx = hostIo(kernel, 8);
-    (rx.pkts as Deque).moveFrom(pool, 4);
-    rx = net.rxSubmitAndPoll(0, rx);
-    assert.equal(rx.held, 4, 'four posted');
-    (rx.pkts as Deque).moveFrom(pool, 2);
-    rx = net.rxSubmitAndPoll(0, rx); // takes none, moves two of its ring into pkts, dies
-    assert.equal(rx.status, 0);
-    assert.equal(rx.restarts, 1);
-    assert.equal(pool.length + rx.pkts!.length + rx.collect!.length + net.outstanding(), POOL, 'six moved in, six back');
+    const rx = failSecondCall(kernel, net, pool); // takes none, moves two of its ring into pkts, dies
+    assert.equal(callersOf(net, pool, rx), POOL, 'six moved in, six back');
     const s = statsOf(kernel, net);
     assert.equal(s.buffersReplaced, 0, 'every buffer came back: the two in its ring, the two it moved into pkts, the call\'s two');
     assert.equal(s.framesLost, 4, 'the four posted, each counted lost once');
@@ -391,11 +396,7 @@ test('NIC shadow: a faulty driver that moves buffers of its ring into the call�
 
 test('NIC shadow: a drain the driver refuses leaves the record of what it holds: at the next death those buffers go back to the caller, not freed against an open advance', () =>
   withFaultyNet('overfiller', (kernel, net, pool) => {
-    let rx = hostIo(kernel, 8);
-    (rx.pkts as Deque).moveFrom(pool, 4);
-    rx = net.rxSubmitAndPoll(0, rx);
-    (rx.pkts as Deque).moveFrom(pool, 2);
-    rx = net.rxSubmitAndPoll(0, rx); // dies: four replaced, whose originals it freed (the advance stays open)
+    let rx = failSecondCall(kernel, net, pool); // four replaced, whose originals it freed (the advance stays open)
     (rx.pkts as Deque).moveFrom(rx.collect as Deque, rx.collect!.length);
     rx = net.rxSubmitAndPoll(0, rx); // the new instance posts them
     const posted = net.outstanding();
@@ -409,21 +410,14 @@ test('NIC shadow: a drain the driver refuses leaves the record of what it holds:
     kernel.injectFault('faultynet', 'now');
     rx = net.rxSubmitAndPoll(0, rx);
     assert.equal(rx.restarts, 2);
-    assert.equal(pool.length + rx.pkts!.length + rx.collect!.length + net.outstanding(), POOL, 'what it held came back to the caller');
+    assert.equal(callersOf(net, pool, rx), POOL, 'what it held came back to the caller');
     takeAllBack({ kernel, net }, pool, [rx]);
   }));
 
 test('NIC shadow: a faulty driver that frees one of the caller’s collect entries and dies (the NetIo kept): that buffer is replaced, and the caller has all it moved in', () =>
   withFaultyNet('thief', (kernel, net, pool) => {
-    let rx = hostIo(kernel, 8);
-    (rx.pkts as Deque).moveFrom(pool, 4);
-    rx = net.rxSubmitAndPoll(0, rx);
-    (rx.pkts as Deque).moveFrom(pool, 2);
-    (rx.collect as Deque).moveFrom(pool, 2); // two frames the caller has not taken out yet
-    rx = net.rxSubmitAndPoll(0, rx); // frees one of those, dies
-    assert.equal(rx.status, 0);
-    assert.equal(rx.restarts, 1);
-    assert.equal(pool.length + rx.pkts!.length + rx.collect!.length + net.outstanding(), POOL, 'eight moved in, eight back');
+    const rx = failSecondCall(kernel, net, pool, 2); // two frames in collect the caller has not taken out yet: frees one, dies
+    assert.equal(callersOf(net, pool, rx), POOL, 'eight moved in, eight back');
     const s = statsOf(kernel, net);
     assert.equal(s.buffersReplaced, 1, 'the one it freed');
     s.drop();
