@@ -108,9 +108,6 @@ export function parseArtifact(text: string, source: string): Artifact {
   return a as Artifact;
 }
 
-/** A surrogate not part of a pair (with the u flag a pair is one code point, and does not match). */
-const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
-
 /** Verify an artifact; throws a KernelError naming the failed check. */
 export function verifyArtifact(a: Artifact, trusted: readonly KeyObject[], fingerprint: string): void {
   const m = a.manifest;
@@ -128,7 +125,7 @@ export function verifyArtifact(a: Artifact, trusted: readonly KeyObject[], finge
   // The hash is of the code's UTF-8, where a lone surrogate (which JSON can spell, "\ud800")
   // becomes U+FFFD: code with one would run other code than its hash covers. The build never
   // makes such code (a file of UTF-8 cannot hold one), so it is refused, not normalised.
-  if (LONE_SURROGATE.test(a.code)) {
+  if (!a.code.isWellFormed()) {
     throw new KernelError('EHASH', `${who}: its code holds a lone UTF-16 surrogate, which its content hash cannot cover: the code was modified after signing`);
   }
   const actual = sha256(a.code);
