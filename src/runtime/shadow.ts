@@ -72,7 +72,7 @@ export interface Supervisor<T> {
    * It is yours to read and write (after a recovery you know better than the dead instance).
    */
   route(
-    hooks: { [M in keyof T]?: (e: unknown, call: RoutedCall<T>) => unknown },
+    hooks: RouteHooks<T>,
     record?: { field: string; into: RRefArray<u32>; keys: number },
   ): boolean;
   /**
@@ -96,6 +96,9 @@ export interface Supervisor<T> {
    */
   typeOf(v: RRefBase): string;
 }
+
+/** A route's hooks, by method name (see Supervisor.route): each answers a routed call that failed. */
+export type RouteHooks<T> = { [M in keyof T]?: (e: unknown, call: RoutedCall<T>) => unknown };
 
 /** What a route's hook is told about the call that failed (see Supervisor.route). */
 export interface RoutedCall<T> {
@@ -168,7 +171,7 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
    */
   let recovering: Promise<T> | null = null;
   /** The hooks of route(), while the kernel routes them (null: nothing routed). */
-  let routed: { [M in keyof T]?: (e: unknown, call: RoutedCall<T>) => unknown } | null = null;
+  let routed: RouteHooks<T> | null = null;
 
   const died = (e: unknown): boolean => {
     const k = sys.rpcErrorKind(e);
@@ -253,7 +256,7 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
       return sup.relay(() => fn(t), (e) => retryAsync(reissuable, fn, t, e));
     },
     route(reissue) {
-      const hooks: { [M in keyof T]?: (e: unknown, call: RoutedCall<T>) => unknown } = {};
+      const hooks: RouteHooks<T> = {};
       for (const method of Object.keys(reissue) as (keyof T)[]) {
         const again = reissue[method]!;
         hooks[method] = (e, call) => retryAsync(true, (t) => again(t, call.args), call.target, e);
