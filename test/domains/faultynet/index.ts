@@ -33,12 +33,13 @@ const OVERFILL = 3;
 const STUFF = 2;
 const FRAME = 60;
 
+/** The faults (see the header); all but the first two hold buffers in a ring, as a driver does. */
+const FAULTS = ['liar', 'dropper', 'holder', 'overfiller', 'stuffer', 'thief'] as const;
+
 export function init(sys: Sys): Net {
-  const fault = sys.config.fault;
-  if (fault !== 'liar' && fault !== 'dropper' && fault !== 'holder' && fault !== 'overfiller' && fault !== 'stuffer' && fault !== 'thief') {
-    return sys.panic(`faultynet: config fault ${String(fault)} must be 'liar', 'dropper', 'holder', 'overfiller', 'stuffer' or 'thief'`);
-  }
-  const holds = fault === 'holder' || fault === 'overfiller' || fault === 'stuffer' || fault === 'thief';
+  const fault = FAULTS.find((f) => f === sys.config.fault);
+  if (fault === undefined) return sys.panic(`faultynet: config fault ${String(sys.config.fault)} must be one of ${FAULTS.map((f) => `'${f}'`).join(', ')}`);
+  const holds = fault !== 'liar' && fault !== 'dropper';
   const ring = sys.alloc.deque<RRefArray>(RING);
   let rxCalls = 0;
   const answer = (io: RRef<NetIo>, held = fault === 'liar' ? CLAIM : 0): RRef<NetIo> => {
@@ -63,14 +64,17 @@ export function init(sys: Sys): Net {
     rxSubmitAndPoll(_q: number, io: RRef<NetIo>) {
       rxCalls++;
       if (holds) {
-        if (fault === 'overfiller' && sys.restarts === 0 && rxCalls === 2) return overfill(io);
-        if (fault === 'stuffer' && sys.restarts === 0 && rxCalls === 2) {
-          (io.pkts as Deque).moveFrom(ring, STUFF);
-          return sys.panic('faultynet: moved buffers of its ring into pkts');
-        }
-        if (fault === 'thief' && sys.restarts === 0 && rxCalls === 2) {
-          (io.collect as Deque).pop()!.drop();
-          return sys.panic('faultynet: freed one of the caller\'s collect entries');
+        // The first instance's second RX call: where overfiller, stuffer and thief fail.
+        if (sys.restarts === 0 && rxCalls === 2) {
+          if (fault === 'overfiller') return overfill(io);
+          if (fault === 'stuffer') {
+            (io.pkts as Deque).moveFrom(ring, STUFF);
+            return sys.panic('faultynet: moved buffers of its ring into pkts');
+          }
+          if (fault === 'thief') {
+            (io.collect as Deque).pop()!.drop();
+            return sys.panic('faultynet: freed one of the caller\'s collect entries');
+          }
         }
         const pk = io.pkts as Deque;
         ring.moveFrom(pk, Math.min(pk.length, RING - ring.length));
