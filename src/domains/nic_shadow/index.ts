@@ -269,11 +269,14 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     // that did not come back is replaced whole, and its free buffers are posted as the call asked.
     const callDue = failed === null ? 0 : io === null ? failed.pkts + failed.collect : (failed.rx ? restored.taken : failed.pkts) + restored.collectTaken;
     const callPosts = failed?.rx !== true ? 0 : io === null ? failed.pkts : restored.taken;
-    let due = callDue;
-    let rxDue = failed?.rx === true ? callDue : 0;
-    for (let i = 0; i < 2 * MAX_QUEUES; i++) due += heldAt(i);
-    for (let q = 0; q < MAX_QUEUES; q++) rxDue += heldAt(RX_ROW * MAX_QUEUES + q);
-    settle(due);
+    let rxHeld = 0;
+    let txHeld = 0;
+    for (let q = 0; q < MAX_QUEUES; q++) {
+      rxHeld += heldAt(RX_ROW * MAX_QUEUES + q);
+      txHeld += heldAt(TX_ROW * MAX_QUEUES + q);
+    }
+    const rxDue = rxHeld + (failed?.rx === true ? callDue : 0);
+    settle(rxHeld + txHeld + callDue);
     // What each queue had posted; the record is the dead instance's, so it starts again from 0.
     const back = spare.length;
     const wants: number[] = [];
