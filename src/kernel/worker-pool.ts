@@ -9,11 +9,16 @@
  * programs of a pipeline started at once) makes the pool keep one more, up to four. A thread that
  * must have resource limits is started fresh: limits are fixed when a thread starts.
  *
+ * The pool also says whether a thread it started has ended (ended()), without the event loop: a
+ * blocking load (WorkerDomain.start) holds the kernel thread, where the Worker's 'exit' event
+ * cannot reach it.
+ *
  * Invariants: an idle thread holds nothing of any domain and is unref'd, so it keeps no process
  * alive; one that exits or fails while idle is dropped (its error reported to nobody: it never
  * ran domain code); close() terminates the idle ones, and take() after close() starts a thread
- * for that load alone.
+ * for that load alone; ended(w) is true only once w's OS thread is gone.
  */
+import { existsSync, readdirSync } from 'node:fs';
 import { Worker, type ResourceLimits } from 'node:worker_threads';
 
 /** What a started thread posts once it waits for its WorkerBoot (worker-host.ts). */
@@ -22,12 +27,30 @@ export const READY = 'redleaf-worker-ready';
 const WARM_FIRST = 2;
 /** At most this many: a take that finds none idle, once the pool had filled, asks for one more. */
 const WARM_MOST = 4;
+/**
+ * This process's OS threads, one entry per task id (Linux, proc(5)). An entry goes when its thread
+ * has exited, whether or not anyone joined it yet: Node joins a Worker's thread only when its
+ * event loop gets to the 'exit' event. Elsewhere there is no such directory, and ended() never
+ * knows (a blocking load of a thread killed before it could report then waits out its timeout).
+ */
+const TASKS = '/proc/self/task';
+
+/** This process's task ids, or null where TASKS cannot be read. */
+function tasks(): string[] | null {
+  try {
+    return readdirSync(TASKS);
+  } catch {
+    return null;
+  }
+}
 
 export class WorkerPool {
   private readonly idle: { w: Worker; ready: boolean; drop: () => void; onMessage: (m: unknown) => void }[] = [];
   private warm = WARM_FIRST;
   private filled = false;
   private closed = false;
+  /** The task ids that appeared while each thread was started (see start()); none kept where unknown. */
+  private readonly taskIds = new WeakMap<Worker, string[]>();
 
   constructor(private readonly runtime: URL) {}
 
@@ -50,9 +73,34 @@ export class WorkerPool {
     for (const { w } of this.idle.splice(0)) void w.terminate();
   }
 
+  /**
+   * Has `w`'s OS thread ended? True only when it certainly has (every task started with it is
+   * gone); false while it runs, and where that cannot be known. Costs a stat of a /proc entry or
+   * two (microseconds), and no event loop turn.
+   */
+  ended(w: Worker): boolean {
+    const ids = this.taskIds.get(w);
+    return ids !== undefined && ids.every((id) => !existsSync(`${TASKS}/${id}`));
+  }
+
+  /**
+   * A new thread. Node's Worker constructor creates the OS thread before it returns (it ends with
+   * startThread, a uv_thread_create), so the thread is among the tasks that appeared meanwhile,
+   * with any thread another thread of the process started at the same moment (rare: libuv's
+   * pool threads, started once on first use). Watching them all, ended() errs only toward "not
+   * known to have ended": that load then waits out its timeout, as where TASKS is missing. When
+   * no task appeared (the thread already gone, or a Node that starts the thread later), nothing
+   * is kept, for the same reason.
+   */
   private start(resourceLimits?: ResourceLimits): Worker {
+    const before = tasks();
     const w = new Worker(this.runtime, resourceLimits === undefined ? {} : { resourceLimits });
     w.unref();
+    if (before !== null) {
+      const old = new Set(before);
+      const ids = (tasks() ?? []).filter((id) => !old.has(id));
+      if (ids.length > 0) this.taskIds.set(w, ids);
+    }
     return w;
   }
 

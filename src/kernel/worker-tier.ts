@@ -81,6 +81,8 @@ import { LAYOUTS, SIGNATURES } from '../gen/idl.js';
 const BOOT_TIMEOUT_MS = 30_000;
 /** Slack on top of the deadline for the worker's own deadline check to report a hung init (ms). */
 const INIT_GRACE_MS = 1000;
+/** While start() holds the kernel thread, how often it looks whether the worker's thread has ended (ms). */
+const THREAD_CHECK_MS = 10;
 /**
  * After a call is sent, the kernel polls the up ring through its event loop (setImmediate, so
  * other domains and timers keep running) for this long before it relies on a notify from the
@@ -292,14 +294,20 @@ export class WorkerDomain {
    * through the event loop): a thread that dies of an uncaught error or process.exit() before
    * init returns reports it on the up ring itself (worker-host.ts), and the load fails at once. A
    * thread killed by its resource limits runs no JavaScript to say so, nor does one that died
-   * before it got its WorkerBoot: for those the load waits out init's deadline (plus
-   * INIT_GRACE_MS) or BOOT_TIMEOUT_MS. Node offers no synchronous way to see that a Worker has
-   * ended, so we leave it at that; loadAsync, which does not hold the kernel thread, sees the
-   * death at once.
+   * before it got its WorkerBoot, and Node offers no synchronous way to see that a Worker has
+   * ended: so the wait is cut into THREAD_CHECK_MS slices, after each of which the pool looks
+   * whether the OS thread is gone (WorkerPool.ended, Linux), and the load fails within a slice of
+   * the death. Where that cannot be known, the load waits out init's deadline (plus
+   * INIT_GRACE_MS) or BOOT_TIMEOUT_MS; loadAsync, which does not hold the kernel thread, sees the
+   * death at once everywhere.
    */
   start(): object | null {
     const step = this.bootSteps();
-    for (let wait = step(); wait !== null; wait = step()) Atomics.wait(this.ctl, Ctl.UpTail, wait.seen, wait.left);
+    for (let wait = step(false); wait !== null; ) {
+      Atomics.wait(this.ctl, Ctl.UpTail, wait.seen, Math.min(wait.left, THREAD_CHECK_MS));
+      // Looked at before the step drains the up ring: what the thread said before it ended is read first.
+      wait = step(this.host.threads.ended(this.worker));
+    }
     return this.started();
   }
 
@@ -310,7 +318,8 @@ export class WorkerDomain {
    */
   async startAsync(): Promise<object | null> {
     const step = this.bootSteps();
-    for (let wait = step(); wait !== null; wait = step()) {
+    // The Worker's 'exit' event stops the domain (exited), which the steps see as `stopping`.
+    for (let wait = step(false); wait !== null; wait = step(false)) {
       const w = Atomics.waitAsync(this.ctl, Ctl.UpTail, wait.seen, wait.left);
       if (w.async) await Promise.race([w.value, this.stopped]);
       this.host.newRun();
@@ -320,11 +329,12 @@ export class WorkerDomain {
 
   /**
    * The boot's steps: each serves what the worker sent, then says what to wait for (the up ring's
-   * tail it saw, and for how long at most), or null once init has returned.
+   * tail it saw, and for how long at most), or null once init has returned. `threadEnded`: the
+   * worker's thread was seen gone before this step (so all it posted is in the up ring).
    */
-  private bootSteps(): () => { seen: number; left: number } | null {
+  private bootSteps(): (threadEnded: boolean) => { seen: number; left: number } | null {
     let limit = performance.now() + BOOT_TIMEOUT_MS;
-    return () => {
+    return (threadEnded) => {
       const seen = this.up.tail();
       const before = this.phase;
       this.drainUp();
@@ -333,6 +343,13 @@ export class WorkerDomain {
       // and a domain dead as its init returned is not handed out (as in-thread).
       if (this.stopping) throw new KernelError('EINIT', `domain ${this.d.name} was terminated while it initialised (${this.d.deathCause ?? 'terminated'})`);
       if (this.phase === 'ready') return null;
+      if (threadEnded) {
+        // It said nothing: no JavaScript ran in it to say so. A panic, as the Worker's 'error'
+        // event, still to come, would make it (and then finds the domain dead).
+        const why = `its worker thread ended before init returned, reporting nothing (killed by its resource limits, or terminated)`;
+        this.host.fault(this.d, 'panic', new Error(`worker domain ${this.d.name}: ${why}`));
+        throw new KernelError('EINIT', `domain ${this.d.name}: ${why}`);
+      }
       if (before === 'boot' && this.phase === 'init') limit = performance.now() + this.d.deadlineMs + INIT_GRACE_MS;
       const left = limit - performance.now();
       if (left <= 0) {

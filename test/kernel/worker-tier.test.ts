@@ -326,6 +326,33 @@ describe('faults in a worker domain', () => {
     await deadAndReclaimed(kernel.get('wp_dies')!, 'panic');
   });
 
+  /** A blocking load of wprobe that must fail with EINIT matching `why`, long before its timeouts. */
+  async function loadDiesAtOnce(name: string, opts: Parameters<Kernel['load']>[1], why: RegExp): Promise<void> {
+    const started = performance.now();
+    assert.throws(
+      () => kernel.load(WPROBE, { name, placement: 'worker', ...opts }),
+      (e: unknown) => e instanceof KernelError && e.code === 'EINIT' && why.test(e.message),
+    );
+    const waited = performance.now() - started;
+    assert.ok(waited < 2500, `the kernel thread was held ${waited.toFixed(0)} ms, not until init's deadline or the boot timeout`);
+    await deadAndReclaimed(kernel.get(name)!, 'panic');
+  }
+
+  test('a worker domain whose init exceeds its resourceLimits ends the blocking load at once', async () => {
+    // The thread is killed by its heap limit: no JavaScript runs to say so on the up ring, and the
+    // Worker's 'error' event cannot reach the kernel thread while the load holds it.
+    await loadDiesAtOnce(
+      'wp_init_oom',
+      { resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 }, deadlineMs: 5000, config: { initGrowMb: 4096 } },
+      /worker thread ended before init returned/,
+    );
+  });
+
+  test('a worker thread whose resourceLimits cannot hold the runtime ends the blocking load at once', async () => {
+    // Killed before the runtime even reads its boot (before any of our code runs in it).
+    await loadDiesAtOnce('wp_tiny_heap', { resourceLimits: { maxOldGenerationSizeMb: 1, maxYoungGenerationSizeMb: 1 }, deadlineMs: 5000 }, /worker thread ended before init returned/);
+  });
+
   test('a failing init makes load throw EINIT and leaves nothing behind', async () => {
     assert.throws(
       () => kernel.load(WPROBE, { name: 'wp_noinit', placement: 'worker', config: { failInit: true } }),

@@ -3,7 +3,8 @@
  * worker to exercise what that tier adds: allocation, struct and deque operations routed to the
  * kernel thread, results that move RRefs, every fault kind, preemption of a domain that never
  * reaches a deadline check, resource limits and parallel work. With config `failInit`, init throws;
- * with `initMs`, init computes for that many milliseconds before it returns (a slow start-up).
+ * with `initMs`, init computes for that many milliseconds before it returns (a slow start-up); with
+ * `initGrowMb`, init first fills that many megabytes of JS arrays (a start-up past its resource limits).
  */
 import type { TestReq, WorkerProbe } from '../../../src/interfaces/index.js';
 import type { Sys } from '../../../src/runtime/sys.js';
@@ -17,6 +18,12 @@ export function init(sys: Sys): WorkerProbe {
   }
   const held: RRefArray[] = [];
   const ballast: number[][] = [];
+  /** Hold `mb` more megabytes of JS arrays (1 MB each: 131072 doubles). */
+  const grow = (mb: number): number => {
+    for (let i = 0; i < mb; i++) ballast.push(new Array<number>(131072).fill(i + 0.5));
+    return ballast.length;
+  };
+  if (typeof sys.config.initGrowMb === 'number') grow(sys.config.initGrowMb);
 
   const attempts: Record<string, () => unknown> = {
     process: () => (globalThis as unknown as { process?: unknown }).process,
@@ -140,8 +147,7 @@ export function init(sys: Sys): WorkerProbe {
       return /^(a+)+\1$/.test('a'.repeat(n) + 'b') ? 1 : 0;
     },
     async grow(mb) {
-      for (let i = 0; i < mb; i++) ballast.push(new Array<number>(131072).fill(i + 0.5));
-      return ballast.length;
+      return grow(mb);
     },
     async badResult() {
       return 'not a number' as unknown as number;
