@@ -3,7 +3,8 @@
  * of worker-host.js: a taken thread answers its first message; once the pool has warmed, a take
  * skips the runtime's start-up; a take that finds it empty makes it keep one more; a runtime that
  * fails or exits while idle is dropped without bringing the process down, and takes go on
- * working; after close(), takes start their own thread.
+ * working; after close(), takes start their own thread; ended() tells, with no turn of the event
+ * loop, that a thread has ended.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -96,4 +97,28 @@ test('threads that fail or exit while idle are dropped; takes go on; after close
   const pool = new WorkerPool(runtime(''));
   pool.close();
   assert.ok((await answerMs(pool.take(), 'after close')) >= 0);
+});
+
+test('ended() sees a thread end with no turn of the event loop: false while it runs, true once it is gone', { timeout: 30_000 }, async () => {
+  const pool = new WorkerPool(runtime(''));
+  try {
+    const w = pool.take();
+    const cell = new Int32Array(new SharedArrayBuffer(4));
+    /** Block this thread (as a blocking load holds the kernel thread) until `w` ended, or `ms` passed: the ms waited. */
+    const blockUntilEnded = (ms: number): number => {
+      const t0 = performance.now();
+      while (!pool.ended(w) && performance.now() - t0 < ms) Atomics.wait(cell, 0, 0, 5);
+      return performance.now() - t0;
+    };
+    let exited = false;
+    w.once('exit', () => (exited = true));
+    assert.ok(blockUntilEnded(200) >= 200 && !pool.ended(w), 'a running thread has not ended');
+    void w.terminate();
+    const ms = blockUntilEnded(10_000);
+    assert.ok(pool.ended(w), `terminated, the thread is gone (looked for ${ms.toFixed(0)} ms)`);
+    assert.equal(exited, false, "seen before its 'exit' event could be delivered");
+    await new Promise((resolve) => w.once('exit', resolve));
+  } finally {
+    pool.close();
+  }
 });
