@@ -57,8 +57,9 @@ test('rxBytes read while the device carries into the high word is always a value
 });
 
 test('rxPackets and txPackets go on past 2^32: the 32-bit registers are folded at each read and every 2^16 submit calls', () => {
-  // A device that only acknowledges its reset, so that only the test writes the counters.
+  // A device of one queue pair that only acknowledges its reset, so that only the test writes the counters.
   const bar0 = new Int32Array(new SharedArrayBuffer(BAR0_BYTES));
+  bar0[R.NIC_NQUEUES] = 1;
   const ackReset = (): void => void Atomics.and(bar0, R.CTRL, ~R.CTRL_RST);
   const drv = createNicCore({ bar0, wake: ackReset, alloc: new FakeHeap(1 << 20).alloc, now: () => performance.now() });
   drv.init();

@@ -89,6 +89,8 @@ const RAH0 = 0x0a204 / 4;
 /** The model's refusal report (model-specific, outside the 82599 map): cause bits (clear on read) and count. */
 const NIC_ERR = 0x10000 / 4;
 const NIC_ERRCNT = 0x10004 / 4;
+/** Queue pairs the device has (model-specific, read-only). */
+const NIC_NQUEUES = 0x10008 / 4;
 
 const DESC = 16;
 const RING_ALIGN = 128;
@@ -270,7 +272,10 @@ export interface NicCore {
   readonly rxBufSize: number;
   /** MAC address read from RAL/RAH at init. */
   readonly mac: Uint8Array;
-  /** Resets the device and brings it up: rings programmed and empty, RX/TX enabled, interrupts masked. */
+  /**
+   * Resets the device and brings it up: rings programmed and empty, RX/TX enabled, interrupts
+   * masked. Throws if the device has fewer queue pairs (NIC_NQUEUES) than `queues`.
+   */
   init(): void;
   /** Buffers currently in the rings (owned by hardware). */
   outstanding(): number;
@@ -381,6 +386,10 @@ export function createNicCore(o: NicCoreOptions): NicCore {
   const init = (): void => {
     const b = bar0;
     resetDevice(); // leaves EIMS 0: every interrupt masked
+    // The device ignores the registers of a queue it lacks: buffers posted there would never
+    // fill, frames never leave, and nothing would say why. Read after the reset, which restores it.
+    const has = Atomics.load(b, NIC_NQUEUES);
+    if (queues > has) throw new RangeError(`nic: ${queues} queues configured, the device has ${has}`);
     const ral = Atomics.load(b, RAL0);
     const rah = Atomics.load(b, RAH0);
     for (let i = 0; i < 4; i++) mac[i] = (ral >>> (8 * i)) & 255;
