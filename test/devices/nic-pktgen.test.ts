@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Pktgen } from '../../src/devices/nic/backends.js';
+import { Pktgen, type PktgenOptions } from '../../src/devices/nic/backends.js';
 import type { NicModel } from '../../src/devices/nic/model.js';
 import * as R from '../../src/devices/nic/regs.js';
 import { startNic, linePps } from '../../src/devices/nic/index.js';
@@ -144,4 +144,16 @@ test('startNic validates its configuration (tap: see nic-tap.test.ts)', () => {
   assert.throws(() => startNic({ phys, backend: { kind: 'pktgen', pktgen: { frameSize: 59 } } }), /frameSize/);
   assert.throws(() => startNic({ phys, backend: { kind: 'loopback' }, queues: 0 }), /queues/);
   assert.ok(Math.abs(linePps(60) - 14.88e6) < 0.01e6, 'minimum frames at 10 GbE line rate');
+});
+
+test('pktgen refuses a rate of 0 (it once ran unpaced) and one above 10 GbE line rate for its frame size (a step then generated for hours)', () => {
+  // The constructor checks as startNic does (checkPktgenOptions), with no worker to stop.
+  const start = (o: PktgenOptions): Pktgen => new Pktgen(o, [2, 0, 0, 0, 0, 1]);
+  assert.throws(() => start({ rate: 0 }), /pktgen rate 0 invalid: frames per second above 0/);
+  assert.throws(() => start({ rate: -1 }), /pktgen rate -1 invalid/);
+  assert.throws(() => start({ rate: 1e15 }), /pktgen rate 1000000000000000 is above 10 GbE line rate for 60-byte frames \(14880952 frames per second\)/);
+  assert.throws(() => start({ frameSize: 1514, rate: 1e6 }), /above 10 GbE line rate for 1514-byte frames \(812743 frames per second\)/);
+  // Line rate itself, named or as a number, is fine.
+  assert.equal(start({ rate: 'line' }).busy, true);
+  assert.equal(start({ rate: Math.floor(linePps(60)) }).busy, true);
 });

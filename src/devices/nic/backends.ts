@@ -18,9 +18,9 @@ export interface PktgenOptions {
   /** Distinct flows (source address and port pairs), 1..2^22. Default 1024. */
   flows?: number;
   /**
-   * Frames per second, 'line' for 10 GbE line rate (a frame occupies frameSize + 4 FCS + 8
-   * preamble + 12 gap bytes on the wire: 14.88 Mpps for minimum-size frames), or 'unpaced' to
-   * fill every free descriptor as fast as the model can. Default 'unpaced'.
+   * Frames per second (above 0, at most line rate), 'line' for 10 GbE line rate (a frame occupies
+   * frameSize + 4 FCS + 8 preamble + 12 gap bytes on the wire: 14.88 Mpps for minimum-size
+   * frames), or 'unpaced' to fill every free descriptor as fast as the model can. Default 'unpaced'.
    */
   rate?: 'line' | 'unpaced' | number;
 }
@@ -59,9 +59,15 @@ export function checkPktgenOptions(opts: PktgenOptions): { size: number; flows: 
   if (!Number.isInteger(size) || size < MIN_FRAME || size > MAX_ETH_FRAME) throw new RangeError(`pktgen frameSize ${size} not in ${MIN_FRAME}..${MAX_ETH_FRAME}`);
   if (!Number.isInteger(flows) || flows < 1 || flows > 1 << 22) throw new RangeError(`pktgen flows ${flows} not in 1..2^22`);
   const rate = opts.rate ?? 'unpaced';
-  const pps = rate === 'unpaced' ? 0 : rate === 'line' ? linePps(size) : rate;
-  if (!(pps >= 0) || !Number.isFinite(pps)) throw new RangeError(`pktgen rate ${String(rate)} invalid`);
-  return { size, flows, pps };
+  if (rate === 'unpaced') return { size, flows, pps: 0 };
+  const line = linePps(size);
+  if (rate === 'line') return { size, flows, pps: line };
+  // A number is a paced rate: 0 would read as unpaced (pps 0), the opposite of what was asked;
+  // above line rate the link cannot carry it, and a step would generate a 100 ms credit of it
+  // (creditCap) in one loop: at absurd rates, hours with the device deaf to its driver.
+  if (!(typeof rate === 'number' && rate > 0)) throw new RangeError(`pktgen rate ${String(rate)} invalid: frames per second above 0, 'line' or 'unpaced'`);
+  if (rate > line) throw new RangeError(`pktgen rate ${rate} is above 10 GbE line rate for ${size}-byte frames (${Math.floor(line)} frames per second); ask for 'line' or 'unpaced'`);
+  return { size, flows, pps: rate };
 }
 
 export class Pktgen implements Backend {
