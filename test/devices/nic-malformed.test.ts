@@ -167,3 +167,28 @@ test('tails beyond the ring are ignored and reported; the queue keeps its last g
     await stillWorks(nic, txr, st, txb);
   });
 });
+
+test('ring registers written while their queue is enabled (base, length, SRRCTL): refused and reported once each, the ring in use kept', async () => {
+  await withNic({ kind: 'loopback' }, async (nic) => {
+    const { bar0, heap } = nic;
+    const { txr, txb, st } = bringUp(nic);
+    await stillWorks(nic, txr, st, txb);
+    const elsewhere = heap.alloc(N * 16, 128).addr;
+    const cases: [string, number, number, number][] = [
+      ['RDLEN', R.RDLEN(0), 8 * 16, R.ERR_RXQ_CFG],
+      ['RDBAL', R.RDBAL(0), elsewhere, R.ERR_RXQ_CFG],
+      ['SRRCTL', R.SRRCTL(0), 1 | (R.SRRCTL_DESCTYPE_ADV_ONEBUF << R.SRRCTL_DESCTYPE_SHIFT), R.ERR_RXQ_CFG],
+      ['TDLEN', R.TDLEN(0), 8 * 16, R.ERR_TXQ_CFG],
+      ['TDBAL', R.TDBAL(0), elsewhere, R.ERR_TXQ_CFG],
+    ];
+    for (const [what, reg, value, bit] of cases) {
+      Atomics.store(bar0, reg, value);
+      wake(bar0);
+      await expectErr(bar0, bit);
+      // The rings programmed at enable still carry frames.
+      await stillWorks(nic, txr, st, txb);
+      assert.equal(Atomics.exchange(bar0, R.NIC_ERR, 0), 0, `${what}: reported once, not at every step`);
+    }
+    assert.equal(Atomics.load(bar0, R.NIC_ERRCNT), cases.length);
+  });
+});

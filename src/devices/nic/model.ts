@@ -7,6 +7,8 @@
  *  - The model touches physical memory only at addresses it checked: ring bases and lengths are
  *    validated when a queue is enabled, every buffer address per descriptor. Refused input sets a
  *    cause in NIC_ERR (see regs.ts) and the model carries on; it never throws on driver input.
+ *  - A queue's ring registers (base, length, RX's SRRCTL) are read when it is enabled and then
+ *    fixed until it is disabled: a write to one meanwhile is refused (ringRegsKept).
  *  - Every one of those addresses passes the IOMMU (../iommu.ts) too: each buffer with the bytes a
  *    frame takes, each ring when its queue is enabled and again at every step (so a ring its
  *    driver freed, and the heap handed to another domain, is never written: the queue is
@@ -39,6 +41,11 @@ import { classify } from './rss.js';
  * a frame at most one burst (or one step) later.
  */
 const RX_WB_BURST = 32;
+
+/** Ring registers per RX queue fixed while it is enabled: RDBAL, RDBAH, RDLEN, SRRCTL (rxRingRegs). */
+const RX_RING_REGS = 4;
+/** The same per TX queue: TDBAL, TDBAH, TDLEN. */
+const TX_RING_REGS = 3;
 
 /** Where frames come from and go to. */
 export interface Backend {
@@ -106,6 +113,15 @@ export class NicModel {
    * (internalError) never writes a status into a ring that has since changed.
    */
   private readonly rxUnwritten: Uint32Array;
+  /**
+   * The ring registers of every queue (RX_RING_REGS per RX queue, TX_RING_REGS per TX queue, in
+   * that order): their indices in BAR0, and the values last read from them (at the enable, then
+   * by ringRegsKept).
+   */
+  private readonly rxRingRegs: Int32Array;
+  private readonly rxRingSeen: Int32Array;
+  private readonly txRingRegs: Int32Array;
+  private readonly txRingSeen: Int32Array;
   private readonly txBase: Float64Array;
   private readonly txCount: Uint32Array;
   private readonly txHead: Uint32Array;
@@ -156,6 +172,16 @@ export class NicModel {
     this.rxTail = new Uint32Array(q);
     this.rxBsize = new Uint32Array(q);
     this.rxUnwritten = new Uint32Array(q);
+    this.rxRingRegs = Int32Array.from({ length: q * RX_RING_REGS }, (_, i) => {
+      const n = Math.floor(i / RX_RING_REGS);
+      return [R.RDBAL(n), R.RDBAH(n), R.RDLEN(n), R.SRRCTL(n)][i % RX_RING_REGS]!;
+    });
+    this.rxRingSeen = new Int32Array(q * RX_RING_REGS);
+    this.txRingRegs = Int32Array.from({ length: q * TX_RING_REGS }, (_, i) => {
+      const n = Math.floor(i / TX_RING_REGS);
+      return [R.TDBAL(n), R.TDBAH(n), R.TDLEN(n)][i % TX_RING_REGS]!;
+    });
+    this.txRingSeen = new Int32Array(q * TX_RING_REGS);
     this.txBase = new Float64Array(q);
     this.txCount = new Uint32Array(q);
     this.txHead = new Uint32Array(q);
@@ -222,6 +248,7 @@ export class NicModel {
       const en = Atomics.load(b, R.TXDCTL(q)) & R.XDCTL_ENABLE;
       if (en && this.txCount[q] === 0) this.enableTx(q);
       else if (!en || !this.ringMapped(this.txBase[q]!, this.txCount[q]!, R.TXDCTL(q))) this.txCount[q] = 0;
+      else this.ringRegsKept(this.txRingRegs, this.txRingSeen, q * TX_RING_REGS, TX_RING_REGS, R.TXDCTL(q), R.ERR_TXQ_CFG);
     }
     this.txOn = (Atomics.load(b, R.DMATXCTL) & R.DMATXCTL_TE) !== 0;
   }
@@ -240,6 +267,8 @@ export class NicModel {
       else if (!en || !this.ringMapped(this.rxBase[q]!, this.rxCount[q]!, R.RXDCTL(q))) {
         this.rxCount[q] = this.rxUnwritten[q] = 0;
         this.rxDirty &= ~(1 << q);
+      } else {
+        this.ringRegsKept(this.rxRingRegs, this.rxRingSeen, q * RX_RING_REGS, RX_RING_REGS, R.RXDCTL(q), R.ERR_RXQ_CFG);
       }
       const n = this.rxCount[q]!;
       if (n !== 0) {
@@ -285,6 +314,32 @@ export class NicModel {
     Atomics.store(this.bar0, reg, good);
   }
 
+  /** Reads ring registers regs[at..at+k) into seen[at..at+k) (a queue being enabled). */
+  private readRingRegs(regs: Int32Array, seen: Int32Array, at: number, k: number): void {
+    for (let i = at; i < at + k; i++) seen[i] = Atomics.load(this.bar0, regs[i]!);
+  }
+
+  /**
+   * Checks an enabled queue's ring registers regs[at..at+k) against the values last read
+   * (`seen`). The ring in use is the one read at the enable: a register the driver wrote since is
+   * refused (`cause`), reported once per value written, and takes effect only at the queue's next
+   * enable. Decision (the spec is silent; the 82599 datasheet has software disable a queue before
+   * it changes its ring): kept, not disabled, as a tail out of range is; the register is not put
+   * back either, since the write may be a correct driver's that cleared ENABLE after this step
+   * read it, then reprogrammed the ring; ENABLE is read again for that case, which is no error.
+   */
+  private ringRegsKept(regs: Int32Array, seen: Int32Array, at: number, k: number, ctl: number, cause: number): void {
+    let changed = false;
+    for (let i = at; i < at + k; i++) {
+      const v = Atomics.load(this.bar0, regs[i]!);
+      if (v !== seen[i]) {
+        seen[i] = v;
+        changed = true;
+      }
+    }
+    if (changed && (Atomics.load(this.bar0, ctl) & R.XDCTL_ENABLE) !== 0) this.refuse(cause);
+  }
+
   /** Validates a ring's base and length; returns its entry count, or 0 if refused. */
   private ringEntries(lo: number, hi: number, lenBytes: number): number {
     const base = lo >>> 0;
@@ -295,10 +350,14 @@ export class NicModel {
 
   private enableRx(q: number): void {
     const b = this.bar0;
-    // The base is read once: checked and used as one value, whatever the driver writes meanwhile.
-    const base = Atomics.load(b, R.RDBAL(q)) >>> 0;
-    const n = this.ringEntries(base, Atomics.load(b, R.RDBAH(q)), Atomics.load(b, R.RDLEN(q)));
-    const srr = Atomics.load(b, R.SRRCTL(q));
+    // The ring registers are read once: checked and used as one value each, whatever the driver
+    // writes meanwhile (ringRegsKept compares later reads with these).
+    const s = this.rxRingSeen;
+    const at = q * RX_RING_REGS;
+    this.readRingRegs(this.rxRingRegs, s, at, RX_RING_REGS);
+    const base = s[at]! >>> 0;
+    const n = this.ringEntries(base, s[at + 1]!, s[at + 2]!);
+    const srr = s[at + 3]!;
     const bsize = (srr & R.SRRCTL_BSIZE_MASK) * 1024;
     const head = Atomics.load(b, R.RDH(q)) >>> 0;
     const tail = Atomics.load(b, R.RDT(q)) >>> 0;
@@ -317,8 +376,11 @@ export class NicModel {
 
   private enableTx(q: number): void {
     const b = this.bar0;
-    const base = Atomics.load(b, R.TDBAL(q)) >>> 0; // read once, as enableRx's
-    const n = this.ringEntries(base, Atomics.load(b, R.TDBAH(q)), Atomics.load(b, R.TDLEN(q)));
+    const s = this.txRingSeen; // read once, as enableRx's
+    const at = q * TX_RING_REGS;
+    this.readRingRegs(this.txRingRegs, s, at, TX_RING_REGS);
+    const base = s[at]! >>> 0;
+    const n = this.ringEntries(base, s[at + 1]!, s[at + 2]!);
     const head = Atomics.load(b, R.TDH(q)) >>> 0;
     if (n === 0 || head >= n || (Atomics.load(b, R.TDT(q)) >>> 0) >= n) {
       this.refuse(R.ERR_TXQ_CFG);

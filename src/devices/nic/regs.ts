@@ -70,8 +70,8 @@ export const NIC_ERRCNT = w(0x10004);
 export const NIC_NQUEUES = w(0x10008);
 
 /** NIC_ERR cause bits: what the model refused. */
-export const ERR_RXQ_CFG = 1 << 0; // RX ring base not 128-aligned, RDLEN 0 / not a multiple of 128 / ring outside memory, SRRCTL invalid: RXDCTL.ENABLE cleared
-export const ERR_TXQ_CFG = 1 << 1; // same for a TX ring: TXDCTL.ENABLE cleared
+export const ERR_RXQ_CFG = 1 << 0; // RX ring base not 128-aligned, RDLEN 0 / not a multiple of 128 / ring outside memory, SRRCTL invalid: RXDCTL.ENABLE cleared; or RDBAL/RDBAH/RDLEN/SRRCTL written while the queue is enabled: the ring in use is kept
+export const ERR_TXQ_CFG = 1 << 1; // same for a TX ring (TDBAL/TDBAH/TDLEN): TXDCTL.ENABLE cleared, or the ring in use kept
 export const ERR_RDT_RANGE = 1 << 2; // RDT beyond the ring: the write is ignored
 export const ERR_TDT_RANGE = 1 << 3; // TDT beyond the ring: the write is ignored
 export const ERR_RX_ADDR = 1 << 4; // RX buffer outside physical memory: write-back with RXE, PKT_LEN 0
