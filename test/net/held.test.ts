@@ -27,6 +27,7 @@ import type { DeviceHandle } from '../../src/devices/host.js';
 import type { IommuTables } from '../../src/devices/iommu.js';
 import { join } from 'node:path';
 import type { Net, NetStats } from '../../src/interfaces/index.js';
+import type { Fault } from '../domains/faultynet/index.js';
 
 type Buf = RRefArray<number>;
 type Deque = RRefDeque<Buf>;
@@ -202,7 +203,6 @@ test('NIC shadow: owed buffers are paid into a malformed NetIo (collectLens shor
   });
 });
 
-type Fault = 'liar' | 'dropper' | 'holder' | 'overfiller' | 'stuffer' | 'thief';
 
 /**
  * A kernel with the NIC shadow over faultynet with `fault` (test/domains/faultynet), driving
@@ -420,6 +420,18 @@ test('NIC shadow: a faulty driver that frees one of the caller’s collect entri
     assert.equal(callersOf(net, pool, rx), POOL, 'eight moved in, eight back');
     const s = statsOf(kernel, net);
     assert.equal(s.buffersReplaced, 1, 'the one it freed');
+    s.drop();
+    takeAllBack({ kernel, net }, pool, [rx]);
+  }));
+
+test('NIC shadow: a faulty driver that sets the call’s collect to null (freeing the caller’s entries) and dies: the caller gets its NetIo back well-formed, collect of the capacity it had, and all it moved in', () =>
+  withFaultyNet('nuller', (kernel, net, pool) => {
+    const rx = failSecondCall(kernel, net, pool, 2); // two frames in collect the caller has not taken out yet: freed with it
+    assert.notEqual(rx.collect, null, 'the NetIo has a collect again');
+    assert.equal(rx.collect!.capacity, 8, 'of the capacity its lengths give');
+    assert.equal(callersOf(net, pool, rx), POOL, 'eight moved in, eight back');
+    const s = statsOf(kernel, net);
+    assert.equal(s.buffersReplaced, 2, 'the two freed with collect');
     s.drop();
     takeAllBack({ kernel, net }, pool, [rx]);
   }));

@@ -22,7 +22,8 @@
  *     buffers posted, TX frames in flight, what it had taken from the call's pkts or added to its
  *     collect. The NetIo is put back as the call brought it: collect as it came in; RX pkts what
  *     the driver had not taken; TX pkts emptied (the frames it left may have lost their lengths
- *     in the driver's rewrite: the call's frames are all lost, `pktsLost`);
+ *     in the driver's rewrite: the call's frames are all lost, `pktsLost`); a deque a faulty
+ *     driver set to null is there again, empty (its buffers are among those replaced, below);
  *  3. re-posts RX buffers on each queue, as many as the record says were posted there (on the
  *     failed RX call's queue, plus what that call had posted), into the new instance's rings
  *     before anything else reaches it, so frames that follow (a loopback's very next transmission)
@@ -333,7 +334,8 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
    * Put the failed call's NetIo `io` back as the call brought it; what the dead driver had added
    * to collect or (a faulty one) to pkts, and a TX call's frames, go to spare. Returns how many
    * buffers of pkts it had taken, and (a faulty driver) of the caller's collect entries: those it
-   * removed, or all of a deque field it set to null.
+   * removed, or all of a deque field it set to null — which gets an empty deque again, and a
+   * collectLens set to null new lengths (pktLens, which an RX call may lack, stays as it is).
    */
   const restore = (io: RRef<NetIo>, failed: FailedCall): { taken: number; collectTaken: number } => {
     const pk = io.pkts as Deque | null;
@@ -357,6 +359,12 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
       spare = roomy(spare, extra);
       spare.moveFrom(co, extra);
     }
+    // A deque field the driver set to null (its buffers counted above) is refilled, empty: the
+    // caller gets back a well-formed NetIo, not one it must check for holes after every call.
+    // Its capacity is what its lengths array gives, which the driver left (else what the call knew).
+    if (pk === null) io.pkts = sys.alloc.deque<Buf>(Math.max(1, io.pktLens === null ? failed.pktsCap : io.pktLens.byteLength >>> 2));
+    if (co === null) io.collect = sys.alloc.deque<Buf>(Math.max(1, io.collectLens === null ? failed.collectCap : io.collectLens.byteLength >>> 2));
+    if (io.collectLens === null) io.collectLens = sys.alloc.array('u32', io.collect!.capacity);
     return { taken, collectTaken };
   };
 

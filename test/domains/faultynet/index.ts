@@ -18,7 +18,9 @@
  *  - 'stuffer': a holder whose first instance, on its second RX call, takes nothing, moves STUFF
  *    buffers of its ring into the call's pkts (the NetIo kept) and panics;
  *  - 'thief': a holder whose first instance, on its second RX call, takes nothing, frees the
- *    first of the caller's collect entries (the NetIo kept) and panics.
+ *    first of the caller's collect entries (the NetIo kept) and panics;
+ *  - 'nuller': a holder whose first instance, on its second RX call, takes nothing, sets the
+ *    call's collect to null (freeing the caller's entries with it; the NetIo kept) and panics.
  */
 import { NET_EINVAL, type Net, type NetIo, type NetLink, type NetStats } from '../../../src/interfaces/index.js';
 import type { Sys } from '../../../src/runtime/sys.js';
@@ -34,7 +36,9 @@ const STUFF = 2;
 const FRAME = 60;
 
 /** The faults (see the header); all but the first two hold buffers in a ring, as a driver does. */
-const FAULTS = ['liar', 'dropper', 'holder', 'overfiller', 'stuffer', 'thief'] as const;
+const FAULTS = ['liar', 'dropper', 'holder', 'overfiller', 'stuffer', 'thief', 'nuller'] as const;
+/** A fault's name (what the tests pass in config). */
+export type Fault = (typeof FAULTS)[number];
 
 export function init(sys: Sys): Net {
   const fault = FAULTS.find((f) => f === sys.config.fault);
@@ -74,6 +78,10 @@ export function init(sys: Sys): Net {
           if (fault === 'thief') {
             (io.collect as Deque).pop()!.drop();
             return sys.panic('faultynet: freed one of the caller\'s collect entries');
+          }
+          if (fault === 'nuller') {
+            io.collect = null;
+            return sys.panic('faultynet: set the call\'s collect to null');
           }
         }
         const pk = io.pkts as Deque;
