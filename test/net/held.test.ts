@@ -357,8 +357,10 @@ test('NIC shadow: a driver dies with a call in it while its device is slow to co
       confirm();
       for (let i = 0; i < 20 && kernel.heap.usage(first.id).bytes > 0; i++) await turn();
       assert.equal(kernel.heap.usage(first.id).bytes, 0, 'reclaimed once its device confirmed: the originals went to the shadow');
+      await turn();
+      assert.equal(callersOf(net, pool, rx), POOL, 'the originals, back, were freed against their replacements, not owed on top of them');
       const posted = net.outstanding();
-      kernel.injectFault('faultynet', 'now'); // the second death: the late originals come back with what it held
+      kernel.injectFault('faultynet', 'now'); // the second death: the originals came back to the shadow at reclamation, freed then
       rx = net.rxSubmitAndPoll(0, rx);
       assert.equal(rx.restarts, 2);
       assert.equal(callersOf(net, pool, rx), POOL, 'the originals paid back the replacements: the caller has no more than it moved in');
@@ -434,4 +436,21 @@ test('NIC shadow: a faulty driver that sets the call’s collect to null (freein
     assert.equal(s.buffersReplaced, 2, 'the two freed with collect');
     s.drop();
     takeAllBack({ kernel, net }, pool, [rx]);
+  }));
+
+test('NIC shadow: an advance left by a NetIo a faulty driver freed (its originals never come) is closed once every dead instance is reclaimed: a later death’s surplus goes back to the caller, not freed against it', () =>
+  withFaultyNet('overfiller', async (kernel, net, pool) => {
+    const rx = failSecondCall(kernel, net, pool); // four replaced, whose originals it freed with the NetIo
+    await turn();
+    // Three buffers on queue 1, which the driver said it does not have: it holds them, and the
+    // record of that queue is not believed (no ring there): at its death they are a surplus.
+    let q1 = hostIo(kernel, 8);
+    (q1.pkts as Deque).moveFrom(pool, 3);
+    q1 = net.rxSubmitAndPoll(1, q1);
+    assert.equal(q1.pkts!.length, 0, 'it took them');
+    kernel.injectFault('faultynet', 'now');
+    const r = net.rxSubmitAndPoll(0, rx);
+    assert.equal(r.restarts, 2);
+    assert.equal(callersOf(net, pool, r) + q1.collect!.length, POOL, 'the surplus came back to the caller');
+    takeAllBack({ kernel, net }, pool, [r, q1]);
   }));

@@ -43,17 +43,22 @@
  *    the dead instance's device is slow to confirm its stop (past DeviceHandle.detach's short
  *    wait): its memory, and so what it held of the caller's, comes back only later. The shadow
  *    keeps count of the buffers replaced (`advance`) ...
- *  - ... and what comes back beyond the due at a later death (those late originals: the kernel
- *    gives them with the next recallNow) pays the advance back first: freed, not handed to the
- *    caller on top of their replacements, nor counted lost again. Beyond the advance, a surplus
- *    (a driver that held more than it said) is the caller's and goes back to it.
+ *  - ... and what comes back late (those originals: the kernel gives them to the recall the
+ *    shadow makes while an advance is open, or with the next recallNow), or beyond the due at a
+ *    later death, pays the advance back first: freed, not handed to the caller on top of their
+ *    replacements, nor counted lost again. Beyond the advance, a surplus (a driver that held more
+ *    than it said) is the caller's and goes back to it. Once every dead instance's memory is
+ *    reclaimed (that recall resolves) nothing more can come: the advance closes, for what it still
+ *    counts was freed by a faulty driver (with a NetIo, say) and will never come.
  * Decision (the design does not say): the count is only as good as the record. A driver's word is
  * all the shadow sees of the routed calls — counting the caller's buffers itself would take work
  * on every call, which the kernel's route does without the shadow — so a driver that claims more
  * than it holds, within the rings it reported at init (what spare and owed are sized by), has that
  * much replaced: a bounded gift, at most its rings per death. One that holds more than it claims
- * while an advance is open (e.g. one left by a NetIo a faulty driver freed, whose originals never
- * come) has the difference freed against the advance.
+ * and dies while an advance is open has the difference freed against the advance: an advance
+ * stays open until the kernel has reclaimed the dead instances — for a device that confirms its
+ * stop at once, until the shadow's recall runs, at the event loop's next turn (a caller polling
+ * synchronously, as NetApp.run does, holds it open for the length of its run).
  * Counting (stats): every buffer the caller is due at a death was held by the dead driver, so its
  * frame is counted lost, once — an upper bound: a posted RX buffer may not have received a frame,
  * a TX frame may have left — as RX buffers up to what the record says was posted (with a failed
@@ -113,6 +118,8 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
   let replaced = 0;
   /** Buffers replaced whose originals a dead instance may still give back (late: see the header). */
   let advance = 0;
+  /** A recall() that closes the advance is under way (closeAdvance). */
+  let closing = false;
   let lastRestartMs = 0;
   let routed = false;
 
@@ -305,11 +312,44 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
         settle(back);
       }
     }
+    owe();
+    closeAdvance();
+    lastRestartMs = sys.now() - t0; // a call that met the death then counts to its reissue's answer (submit)
+    return io;
+  };
+
+  /** Everything in spare, owed to the caller (routes off until it is paid). */
+  const owe = (): void => {
     owed = roomy(owed, spare.length);
     owed.moveFrom(spare, spare.length);
     if (routed && owed.length > 0) setRoutes(false);
-    lastRestartMs = sys.now() - t0; // a call that met the death then counts to its reissue's answer (submit)
-    return io;
+  };
+
+  /**
+   * Close an open advance once every dead instance's memory is reclaimed (Supervisor.recall
+   * resolves then): originals that have not come back by then never will (a faulty driver freed
+   * them), and an advance left open for them would free a later death's surplus, the caller's
+   * (see the header). What that recall brings, late originals, pays the advance back, and
+   * anything beyond is the caller's (owed, counted lost as a surplus at a death is). A death since
+   * the recall began may have originals yet to come: the recall is made again (by its revive, if
+   * that is still to run: what came is left in spare for it).
+   */
+  const closeAdvance = (): void => {
+    if (closing || advance === 0) return;
+    closing = true;
+    const restarts = sup.restarts();
+    sys.detach(
+      sup.recall().then((late) => {
+        closing = false;
+        for (const v of late) takeLoose(v);
+        if (sup.diedAt() >= 0) return;
+        settle(0);
+        txFramesLost += spare.length;
+        owe();
+        if (sup.restarts() === restarts) advance = 0;
+        else closeAdvance();
+      }),
+    );
   };
 
   /**
