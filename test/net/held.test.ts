@@ -131,8 +131,8 @@ function send(boot: NetBoot, pool: Deque, q: number, n: number): RRef<NetIo> {
   return tx;
 }
 
-/** Everything back: drain the Net, take every buffer of `ios` and of the drain into the pool, which must be whole. */
-function takeAllBack(boot: { kernel: Kernel; net: Net }, pool: Deque, ios: RRef<NetIo>[]): void {
+/** Everything back: drain the Net, take every buffer of `ios` and of the drain into the pool, which must be whole (`size`). */
+function takeAllBack(boot: { kernel: Kernel; net: Net }, pool: Deque, ios: RRef<NetIo>[], size = POOL): void {
   let d = hostIo(boot.kernel, 1);
   d.collect = boot.kernel.kit.allocDeque(0, POOL) as never;
   d.collectLens = boot.kernel.kit.allocArray(0, 'u32', POOL) as never;
@@ -142,7 +142,7 @@ function takeAllBack(boot: { kernel: Kernel; net: Net }, pool: Deque, ios: RRef<
     for (const q of [io.pkts, io.collect] as Deque[]) pool.moveFrom(q, q.length);
     io.drop();
   }
-  assert.equal(pool.length, POOL, 'the pool kept its size');
+  assert.equal(pool.length, size, 'the pool kept its size');
 }
 
 test('NetIo.held: driver domain: RX held + TX held = outstanding() after every call', () => checkHeld('domain'));
@@ -453,4 +453,25 @@ test('NIC shadow: an advance left by a NetIo a faulty driver freed (its original
     assert.equal(r.restarts, 2);
     assert.equal(callersOf(net, pool, r) + q1.collect!.length, POOL, 'the surplus came back to the caller');
     takeAllBack({ kernel, net }, pool, [r, q1]);
+  }));
+
+test('NIC shadow: the buffers replaced after a crash are of the size the caller gave, not the driver’s rxBufSize: TX frames in 128-byte buffers come back in 128-byte buffers', () =>
+  withFaultyNet('dropper', (kernel, net) => {
+    let tx = hostIo(kernel, 8);
+    for (let i = 0; i < 5; i++) {
+      (tx.pkts as Deque).push(kernel.kit.allocBytes(0, 128) as unknown as Buf);
+      tx.pktLens!.setU32(i * 4, 60);
+    }
+    tx = net.txSubmitAndPoll(0, tx); // faultynet keeps 3, frees the NetIo with the other 2, dies
+    assert.equal(tx.restarts, 1);
+    const back = kernel.kit.allocDeque(0, POOL) as unknown as Deque;
+    takeAllBack({ kernel, net }, back, [tx], 5);
+    const s = statsOf(kernel, net);
+    assert.equal(s.buffersReplaced, 2, 'the two freed with the NetIo');
+    s.drop();
+    for (let b = back.pop(); b; b = back.pop()) {
+      assert.equal(b.byteLength, 128, 'every buffer handed back is as large as those the caller gave');
+      b.drop();
+    }
+    back.drop();
   }));

@@ -38,8 +38,9 @@
  * brought, not the driver's: all of them if its NetIo did not come back, else those the driver
  * had taken, and a TX call's frames). The caller gets back exactly that, whatever the driver did
  * (freed the NetIo, moved more of its ring into collect than it took, or into pkts, freed buffers):
- *  - what did not come back is replaced by fresh buffers (buffersReplaced), and a NetIo that did
- *    not come back by a fresh one of the capacities it had. This runs ahead of the kernel when
+ *  - what did not come back is replaced by fresh buffers (buffersReplaced) of the caller's size
+ *    (as far as the shadow can tell: see settle), and a NetIo that did not come back by a fresh
+ *    one of the capacities it had. This runs ahead of the kernel when
  *    the dead instance's device is slow to confirm its stop (past DeviceHandle.detach's short
  *    wait): its memory, and so what it held of the caller's, comes back only later. The shadow
  *    keeps count of the buffers replaced (`advance`) ...
@@ -79,6 +80,8 @@ type Buf = RRefArray<number>;
 type Deque = RRefDeque<Buf>;
 
 const MAX_RETRIES = 5;
+/** The largest replacement buffer (settle): no frame a NIC carries is larger than an IPv4 datagram's 64 KiB. */
+const MAX_BUF = 65536;
 /** Queue pairs a driver may have (NetLink.queues is at most this): the route record's keys. */
 const MAX_QUEUES = 16;
 /** The route record's rows: Net's methods by position (rxSubmitAndPoll, txSubmitAndPoll). */
@@ -120,6 +123,9 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
   let advance = 0;
   /** A recall() that closes the advance is under way (closeAdvance). */
   let closing = false;
+  /** The driver's RX buffer size (link at init), and the largest buffer of the caller's seen (0: none yet): see settle. */
+  let rxBufSize = 2048;
+  let seenSize = 0;
   let lastRestartMs = 0;
   let routed = false;
 
@@ -166,9 +172,9 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     }
   };
 
-  const bufSize = ((): number => {
+  {
     const l = plain((d) => d.link(sys.alloc.struct<NetLink>('NetLink')));
-    const n = l.rxBufSize;
+    if (l.rxBufSize > 0) rxBufSize = l.rxBufSize;
     // What the driver can hold: every ring full (a failed call's NetIo brings more: roomy grows).
     const rings = Math.max(1, l.queues * (l.rxRingSize + l.txRingSize));
     spare = roomy(spare, rings);
@@ -178,8 +184,7 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
       ringOf[TX_ROW * MAX_QUEUES + q] = l.txRingSize;
     }
     l.drop();
-    return n > 0 ? n : 2048;
-  })();
+  }
 
   /**
    * A value taken back that is not the failed call's NetIo (recallNow put the buffers themselves
@@ -244,6 +249,13 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
    * Make spare hold the `due` buffers the caller is owed by a death (see the header): late
    * originals in it beyond the due first pay the advance back (freed); what is still missing is
    * replaced by fresh buffers, added to the advance.
+   * Decision (the design does not say): a replacement is as large as the largest of the caller's
+   * buffers seen in spare at a death that needed replacements (this one's among them), the
+   * driver's rxBufSize until one was seen. The shadow does not see the buffers that did not come back (knowing each
+   * one's size would take work on every routed call), and a caller's pool is usually of one
+   * size, which this gives it back exactly; with several sizes, none of its frames is too large
+   * for a replacement. At most MAX_BUF: a faulty driver's huge buffer among those that come back
+   * does not make every replacement that large.
    */
   const settle = (due: number): void => {
     const surplus = Math.min(advance, Math.max(0, spare.length - due));
@@ -251,8 +263,14 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     advance -= surplus;
     const short = due - spare.length;
     if (short <= 0) return;
+    const n = spare.length;
+    if (n > 0) {
+      const ext = new DataView(new ArrayBuffer(n * 8));
+      spare.extents(0, n, ext, 0); // each buffer's address and size, in one kernel call
+      for (let i = 0; i < n; i++) seenSize = Math.max(seenSize, Math.min(ext.getUint32(i * 8 + 4, true), MAX_BUF));
+    }
     spare = roomy(spare, short);
-    for (let i = 0; i < short; i++) spare.push(sys.alloc.bytes(bufSize));
+    for (let i = 0; i < short; i++) spare.push(sys.alloc.bytes(seenSize > 0 ? seenSize : rxBufSize));
     replaced += short;
     advance += short;
   };

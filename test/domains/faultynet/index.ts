@@ -4,10 +4,10 @@
  *  - 'liar': takes no buffer and answers every call at once, but claims in NetIo.held to hold a
  *    million buffers (and reports no rings in link): the shadow does not take a driver's word for
  *    more than its rings can hold;
- *  - 'dropper': its first instance, on its first RX call, takes TAKEN free buffers from the call's
- *    pkts into a deque of its own, frees the NetIo (and so the rest of its buffers) and panics;
- *    later instances take nothing and answer at once: a NetIo the dead driver did not give back
- *    has replaced only the buffers that did not come back;
+ *  - 'dropper': its first instance, on its first call (RX or TX), takes TAKEN buffers from the
+ *    call's pkts into a deque of its own, frees the NetIo (and so the rest of its buffers) and
+ *    panics; later instances take nothing and answer at once: a NetIo the dead driver did not
+ *    give back has replaced only the buffers that did not come back;
  *  - 'holder': an honest driver in miniature: it keeps every free RX buffer it is given in a ring
  *    of RING buffers of its own, reports them in held and outstanding() (and RING in link), gives
  *    them back on drain (refused, NET_EINVAL, on a NetIo without collect), and never fails of itself (the tests crash it, behind a device slow to
@@ -64,6 +64,13 @@ export function init(sys: Sys): Net {
     io.drop();
     return sys.panic('faultynet: moved more buffers into collect than it took, freed the NetIo');
   };
+  /** The dropper's fault: TAKEN of the call's pkts kept, the NetIo freed with the rest. */
+  const drop = (io: RRef<NetIo>): never => {
+    const mine = sys.alloc.deque<RRefArray>(TAKEN);
+    mine.moveFrom(io.pkts as Deque, TAKEN);
+    io.drop();
+    return sys.panic('faultynet: freed the NetIo, kept some of its buffers');
+  };
   return {
     rxSubmitAndPoll(_q: number, io: RRef<NetIo>) {
       rxCalls++;
@@ -88,13 +95,9 @@ export function init(sys: Sys): Net {
         ring.moveFrom(pk, Math.min(pk.length, RING - ring.length));
         return answer(io, ring.length);
       }
-      if (fault === 'liar' || sys.restarts > 0) return answer(io);
-      const mine = sys.alloc.deque<RRefArray>(TAKEN);
-      mine.moveFrom(io.pkts as Deque, TAKEN);
-      io.drop();
-      return sys.panic('faultynet: freed the NetIo, kept some of its buffers');
+      return fault === 'dropper' && sys.restarts === 0 ? drop(io) : answer(io);
     },
-    txSubmitAndPoll: (_q: number, io: RRef<NetIo>) => answer(io),
+    txSubmitAndPoll: (_q: number, io: RRef<NetIo>) => (fault === 'dropper' && sys.restarts === 0 ? drop(io) : answer(io)),
     outstanding: () => ring.length,
     drain(io: RRef<NetIo>) {
       const co = io.collect as Deque | null;
