@@ -475,3 +475,17 @@ test('NIC shadow: the buffers replaced after a crash are of the size the caller 
     }
     back.drop();
   }));
+
+test('NIC shadow: a driver that dies again on every re-post: after its retries the shadow gives up — it panics (the caller sees an RpcError), and with it goes its record, nothing of it left in the heap', () =>
+  withFaultyNet('relapser', async (kernel, net, pool) => {
+    let rx = hostIo(kernel, 8);
+    (rx.pkts as Deque).moveFrom(pool, 4);
+    rx = net.rxSubmitAndPoll(0, rx);
+    assert.equal(rx.held, 4);
+    kernel.injectFault('faultynet', 'now');
+    assert.throws(() => net.rxSubmitAndPoll(0, rx), /panic/);
+    const shadow = kernel.get('nic_shadow')!;
+    assert.equal(shadow.live, false, 'the shadow panicked');
+    await turn();
+    assert.equal(kernel.heap.usage(shadow.id).bytes, 0, 'the shadow\'s memory, its record with it, is reclaimed');
+  }));

@@ -20,7 +20,9 @@
  *  - 'thief': a holder whose first instance, on its second RX call, takes nothing, frees the
  *    first of the caller's collect entries (the NetIo kept) and panics;
  *  - 'nuller': a holder whose first instance, on its second RX call, takes nothing, sets the
- *    call's collect to null (freeing the caller's entries with it; the NetIo kept) and panics.
+ *    call's collect to null (freeing the caller's entries with it; the NetIo kept) and panics;
+ *  - 'relapser': a holder whose every restarted instance panics on its first RX call (the
+ *    shadow's re-post), holding what it took of it: a driver no restart brings back.
  */
 import { NET_EINVAL, type Net, type NetIo, type NetLink, type NetStats } from '../../../src/interfaces/index.js';
 import type { Sys } from '../../../src/runtime/sys.js';
@@ -36,7 +38,7 @@ const STUFF = 2;
 const FRAME = 60;
 
 /** The faults (see the header); all but the first two hold buffers in a ring, as a driver does. */
-const FAULTS = ['liar', 'dropper', 'holder', 'overfiller', 'stuffer', 'thief', 'nuller'] as const;
+const FAULTS = ['liar', 'dropper', 'holder', 'overfiller', 'stuffer', 'thief', 'nuller', 'relapser'] as const;
 /** A fault's name (what the tests pass in config). */
 export type Fault = (typeof FAULTS)[number];
 
@@ -75,6 +77,10 @@ export function init(sys: Sys): Net {
     rxSubmitAndPoll(_q: number, io: RRef<NetIo>) {
       rxCalls++;
       if (holds) {
+        if (fault === 'relapser' && sys.restarts > 0 && rxCalls === 1) {
+          ring.moveFrom(io.pkts as Deque, RING);
+          return sys.panic('faultynet: relapsed on its first call');
+        }
         // The first instance's second RX call: where overfiller, stuffer and thief fail.
         if (sys.restarts === 0 && rxCalls === 2) {
           if (fault === 'overfiller') return overfill(io);
