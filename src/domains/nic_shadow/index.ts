@@ -40,10 +40,11 @@
  * (freed the NetIo, moved more of its ring into collect than it took, or into pkts, freed buffers):
  *  - what did not come back is replaced by fresh buffers (buffersReplaced) of the caller's size
  *    (as far as the shadow can tell: see settle), and a NetIo that did not come back by a fresh
- *    one of the capacities it had. This runs ahead of the kernel when
- *    the dead instance's device is slow to confirm its stop (past DeviceHandle.detach's short
- *    wait): its memory, and so what it held of the caller's, comes back only later. The shadow
- *    keeps count of the buffers replaced (`advance`) ...
+ *    one of the capacities it had (a routed call's hook knows only its deques' lengths: room for
+ *    those, at least 1). This runs ahead of the kernel when the dead instance's device is slow
+ *    to confirm its stop (past DeviceHandle.detach's short wait): its memory, and so what it held
+ *    of the caller's, comes back only later. The shadow keeps count of the buffers replaced
+ *    (`advance`) ...
  *  - ... and what comes back late (those originals: the kernel gives them to the recall the
  *    shadow makes while an advance is open, or with the next recallNow), or beyond the due at a
  *    later death, pays the advance back first: freed, not handed to the caller on top of their
