@@ -252,11 +252,11 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
    * replaced by fresh buffers, added to the advance.
    * Decision (the design does not say): a replacement is as large as the largest of the caller's
    * buffers seen in spare at a death that needed replacements (this one's among them), the
-   * driver's rxBufSize until one was seen. The shadow does not see the buffers that did not come back (knowing each
-   * one's size would take work on every routed call), and a caller's pool is usually of one
-   * size, which this gives it back exactly; with several sizes, none of its frames is too large
-   * for a replacement. At most MAX_BUF: a faulty driver's huge buffer among those that come back
-   * does not make every replacement that large.
+   * driver's rxBufSize until one was seen. The shadow does not see the buffers that did not come
+   * back (knowing each one's size would take work on every routed call), and a caller's pool is
+   * usually of one size, which this gives it back exactly; with several sizes, none of its frames
+   * is too large for a replacement. At most MAX_BUF: a faulty driver's huge buffer among those
+   * that come back does not make every replacement that large.
    */
   const settle = (due: number): void => {
     const surplus = Math.min(advance, Math.max(0, spare.length - due));
