@@ -4,9 +4,9 @@
  * A shadow domain holds a Supervisor capability over the domain it wraps. On an RpcError that
  * says the target died (panic, callee-dead, timeout), `call` restarts the target from its
  * artifact, lets the shadow replay the initialisation protocol (`onRestart`; no call through the
- * control reaches the fresh instance before it has finished), and reissues the call when it can
- * be reissued (nothing was moved into the dead callee). Callers of the shadow
- * see a normal result. A shadow that moves values into its target (requests, buffers) entrusts
+ * control reaches the fresh instance before it has finished, nor ever if it failed: the next call
+ * restarts again), and reissues the call when it can be reissued (nothing was moved into the
+ * dead callee). Callers of the shadow see a normal result. A shadow that moves values into its target (requests, buffers) entrusts
  * them through the Supervisor first, and takes them back with recall() after a death, to reissue
  * them without copies (see src/domains/bdev_shadow); relay() lets it pass a call through, merged
  * by the kernel into the call it answers, and route() has the kernel pass its callers' calls on
@@ -136,7 +136,12 @@ export interface ShadowControl<T> {
   route(reissue: { [M in keyof T]?: (target: T, args: readonly unknown[]) => Promise<unknown> }): boolean;
   /** The current target (after any restart). */
   target(): T;
-  /** Restart now (used by hand-written shadows that recover moved buffers themselves). */
+  /**
+   * Restart now (used by hand-written shadows that recover moved buffers themselves). Rejects as
+   * a failed recovery fails the calls that wait for it: with the death if the fresh instance died
+   * (in its init, or in onRestart's replay), else with a 'shadow: recovery failed' Error whose
+   * cause is onRestart's failure.
+   */
   recover(): Promise<T>;
   readonly restarts: number;
 }
@@ -146,7 +151,10 @@ export interface ShadowOptions<T> {
    * Replay of the initialisation protocol on a fresh instance (e.g. device bring-up). It calls
    * `fresh` itself: until an asynchronous one has finished, calls through the control wait for it
    * (a synchronous call cannot wait, and throws), and routes the control set are suspended — not
-   * routes set with Supervisor.route directly, which the control does not know of.
+   * routes set with Supervisor.route directly, which the control does not know of. If it fails
+   * (throws, or its promise rejects), the instance is left uninitialised: no call reaches it, the
+   * routes stay suspended, the failure is logged, and the next call restarts again (see
+   * recoveryFailed).
    */
   onRestart?: (fresh: T) => void | Promise<void>;
   /** Give up after this many consecutive restarts of one call (default 5). */
@@ -159,6 +167,11 @@ const DEATHS = new Set(['panic', 'callee-dead', 'timeout']);
  * yet initialised, it throws (a shadow with synchronous methods needs a synchronous onRestart).
  */
 const SYNC_DURING_RECOVERY = 'shadow: a synchronous call cannot wait for an asynchronous restart';
+/** How the message of the error a failed onRestart gives its waiting calls begins (see restart). */
+const RECOVERY_FAILED = 'shadow: recovery failed: onRestart did not initialise the restarted instance';
+
+/** What `e` says, for a message: an Error's message, else the value as text. */
+const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptions<T> = {}): ShadowControl<T> {
   let current = sup.current();
@@ -170,6 +183,11 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
    * retries wait; a synchronous call cannot, and throws; routed calls are not routed meanwhile).
    */
   let recovering: Promise<T> | null = null;
+  /**
+   * Set when onRestart failed on `current`: it is not initialised, so no call reaches it (nor is
+   * routed to it); the next call restarts it instead, as it would a dead one (see restart).
+   */
+  let failed = false;
   /** The hooks of route(), while the kernel routes them (null: nothing routed). */
   let routed: RouteHooks<T> | null = null;
 
@@ -177,24 +195,72 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
     const k = sys.rpcErrorKind(e);
     return k !== null && DEATHS.has(k);
   };
+  /** Whether the kernel routes the control's hooks now (see reroute). */
+  let routing = false;
+  /**
+   * Set the kernel's routes to what the state asks: the hooks of route() while `current` is ready
+   * (no recovery under way, its onRestart not failed), none otherwise — the kernel routes to the
+   * instance last handed out, at once.
+   */
+  const reroute = (): void => {
+    const on = routed !== null && recovering === null && !failed;
+    if (on === routing) return;
+    routing = on;
+    sup.route(on ? routed! : {});
+  };
+  /**
+   * onRestart failed on `current` with `e`. Decision: a failed replay leaves an instance nobody may
+   * call (it is not initialised, and may answer wrongly rather than fail), so the control treats
+   * it as dead — its routes stay off, and the next call restarts it, bounded like any call's
+   * restarts (maxRetries; a later call tries again, so a device that recovers is used again).
+   * The failure is logged: a synchronous call that began the recovery could not wait for it, and
+   * may have left nobody to hear of it. Returned: what the calls that needed the recovery get.
+   * A death (the fresh instance died during the replay) is one more death, retried within their
+   * bound; anything else (the shadow's own replay threw) is a recovery error that says so, with
+   * onRestart's failure as its cause — not that failure itself, which is not about their call.
+   */
+  const recoveryFailed = (e: unknown): unknown => {
+    sys.log(`shadow: recovery failed: onRestart of restart ${restarts} failed: ${messageOf(e)}`);
+    failed = true;
+    reroute();
+    return died(e) ? e : new Error(`${RECOVERY_FAILED}: ${messageOf(e)}`, { cause: e });
+  };
   /**
    * Restart the target and replay onRestart on the fresh instance: both paths (call's and
    * recover's) come here. An asynchronous onRestart is returned as `recovering` until it settles;
    * the kernel's routes are suspended meanwhile (the kernel would route to the fresh instance at
-   * once) and put back after, even when onRestart failed: the next call's failure recovers again.
+   * once) and put back once it succeeded. A failed onRestart throws, or rejects `recovering`
+   * with, what recoveryFailed makes of it; `recovering` is always handled here, so a recovery
+   * nobody waits for (a synchronous call's) leaves no unhandled rejection.
    */
   const restart = (): Promise<T> | null => {
     const fresh = (current = sup.restart());
+    failed = false;
     restarts++;
-    const r = opts.onRestart?.(fresh);
-    if (!(r instanceof Promise)) return null;
-    if (routed !== null) sup.route({});
-    const p = r.then(() => fresh).finally(() => {
+    let r: void | Promise<void>;
+    try {
+      r = opts.onRestart?.(fresh);
+    } catch (e) {
+      throw recoveryFailed(e);
+    }
+    if (!(r instanceof Promise)) {
+      reroute();
+      return null;
+    }
+    const p = r.then(
+      () => fresh,
+      (e: unknown) => {
+        throw recoveryFailed(e);
+      },
+    );
+    recovering = p;
+    reroute();
+    const over = (): void => {
       if (recovering !== p) return;
       recovering = null;
-      if (routed !== null) sup.route(routed);
-    });
-    recovering = p;
+      reroute();
+    };
+    p.then(over, over);
     return p;
   };
   const recover = (): Promise<T> => {
@@ -211,11 +277,18 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
   const retryAsync = async <R>(reissuable: boolean, fn: (target: T) => Promise<R>, t: T, e: unknown): Promise<R> => {
     for (let attempt = 0; ; attempt++) {
       if (!died(e) || attempt >= max) throw e;
-      if (t === current) await recover();
-      // Until no recovery is under way (one may follow another). Checked here, in the turn that
-      // goes on to call: an awaited helper's answer came a turn later, in which another waiter
-      // could already have found the fresh instance dead and begun the next recovery.
-      while (recovering !== null) await recovering;
+      try {
+        if (t === current) await recover();
+        // Until no recovery is under way (one may follow another) and `current` is initialised
+        // (if its onRestart failed, recover() restarts it). Checked here, in the turn that goes
+        // on to call: an awaited helper's answer came a turn later, in which another waiter
+        // could already have found the fresh instance dead and begun the next recovery.
+        while (recovering !== null || failed) await recover();
+      } catch (e2) {
+        if (!reissuable) throw e; // its own failure: it would not have been reissued
+        e = e2; // the recovery failed (recoveryFailed): a death is one more attempt
+        continue;
+      }
       if (!reissuable) throw e;
       t = current;
       try {
@@ -225,9 +298,20 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
       }
     }
   };
-  /** callAsync for a call that came while a recovery was under way: made once it is over. */
+  /**
+   * callAsync for a call that came while a recovery was under way, or after one failed: made once
+   * `current` is ready. A failed recovery is a failed attempt of the call (not yet made, so
+   * nothing of it is lost): a death is retried, within the call's bound; anything else thrown.
+   */
   const afterRecovery = async <R>(reissuable: boolean, fn: (target: T) => Promise<R>): Promise<R> => {
-    while (recovering !== null) await recovering; // as in retryAsync
+    for (let attempt = 0; ; attempt++) {
+      try {
+        while (recovering !== null || failed) await recover(); // as in retryAsync
+        break;
+      } catch (e) {
+        if (!died(e) || attempt >= max) throw e;
+      }
+    }
     const t = current;
     try {
       return await fn(t);
@@ -240,6 +324,7 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
     call(reissuable, fn) {
       for (let attempt = 0; ; attempt++) {
         if (recovering !== null) throw new Error(SYNC_DURING_RECOVERY);
+        if (failed && restart() !== null) throw new Error(SYNC_DURING_RECOVERY);
         const t = current;
         try {
           return fn(t);
@@ -251,7 +336,7 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
       }
     },
     callAsync<R>(reissuable: boolean, fn: (target: T) => Promise<R>): Promise<R> {
-      if (recovering !== null) return afterRecovery(reissuable, fn);
+      if (recovering !== null || failed) return afterRecovery(reissuable, fn);
       const t = current;
       return sup.relay(() => fn(t), (e) => retryAsync(reissuable, fn, t, e));
     },
@@ -263,7 +348,8 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
       }
       const ok = sup.route(hooks);
       routed = ok ? hooks : null;
-      if (ok && recovering !== null) sup.route({}); // in place once the recovery is over (restart)
+      routing = ok;
+      reroute(); // off until `current` is ready (restart puts them in place then)
       return ok;
     },
     target: () => current,

@@ -31,19 +31,34 @@ class Instance {
   }
 }
 
-const sys = { rpcErrorKind: (e: unknown) => (isRpcError(e) ? e.kind : null) } as unknown as Sys;
-
 /**
- * A shadow control over a fake Supervisor; onRestart takes `turns` event-loop turns. Instance
- * number `diesInitialised` dies as its onRestart finishes (a driver that crashes again at once).
+ * How the fake's restarts go: onRestart takes `turns` event-loop turns (0: a synchronous
+ * onRestart); instance number `diesInitialised` dies as its onRestart finishes (a driver that
+ * crashes again at once); `fails(n)` is what onRestart on instance n fails with (undefined: it
+ * succeeds); `restartDies` are the restarts (1 for the first) whose fresh instance dies in its
+ * init, for which Supervisor.restart throws as the kernel's does.
  */
-function setup(turns: number, diesInitialised = -1) {
+interface Setup {
+  diesInitialised?: number;
+  fails?: (n: number) => unknown;
+  restartDies?: readonly number[];
+}
+
+/** A shadow control over a fake Supervisor (see Setup), with what it logged and every route set. */
+function setup(turns: number, how: Setup = {}) {
   const instances = [new Instance(0)];
   instances[0]!.initialised = true;
   const routes: object[] = [];
+  const logs: string[] = [];
+  const sys = {
+    rpcErrorKind: (e: unknown) => (isRpcError(e) ? e.kind : null),
+    log: (...parts: unknown[]) => void logs.push(parts.join(' ')),
+  } as unknown as Sys;
+  let restartCalls = 0;
   const sup = {
     current: () => instances.at(-1)!,
     restart: () => {
+      if (how.restartDies?.includes(++restartCalls)) throw makeRpcError('callee-dead', 'target', 'restart', 'died in its init');
       instances.push(new Instance(instances.length));
       return instances.at(-1)!;
     },
@@ -52,14 +67,22 @@ function setup(turns: number, diesInitialised = -1) {
       new Promise<R>((resolve) => resolve(fn())).then((v) => v, onFailure),
     route: (hooks: object) => (routes.push(hooks), true),
   } as unknown as Supervisor<Instance>;
+  const initialise = (fresh: Instance): void => {
+    const failure = how.fails?.(fresh.n);
+    if (failure !== undefined) throw failure;
+    fresh.initialised = true;
+    if (fresh.n === how.diesInitialised) fresh.alive = false;
+  };
   const ctl = shadowControl(sys, sup, {
-    onRestart: async (fresh) => {
-      for (let i = 0; i < turns; i++) await turn();
-      fresh.initialised = true;
-      if (fresh.n === diesInitialised) fresh.alive = false;
-    },
+    onRestart:
+      turns === 0
+        ? initialise
+        : async (fresh) => {
+            for (let i = 0; i < turns; i++) await turn();
+            initialise(fresh);
+          },
   });
-  return { ctl, instances, routes };
+  return { ctl, instances, routes, logs };
 }
 
 test('an async call made while an async onRestart runs waits for it: it sees the initialised instance', async () => {
@@ -74,7 +97,7 @@ test('an async call made while an async onRestart runs waits for it: it sees the
 });
 
 test('calls that waited for a recovery, and find its instance dead, reach the next one only after its onRestart', async () => {
-  const { ctl, instances } = setup(5, 1);
+  const { ctl, instances } = setup(5, { diesInitialised: 1 });
   instances[0]!.alive = false;
   const first = ctl.callAsync(true, (t) => t.stateAsync());
   await turn(); // the first call has failed and the recovery is under way
@@ -104,4 +127,92 @@ test('the routes the control set are off while an async onRestart runs, and back
   assert.deepEqual(routes.at(-1), {}, 'nothing routed to the fresh instance before it is initialised');
   await recovered;
   assert.equal(routes.at(-1), hooks);
+});
+
+/** A failure of onRestart that is not a death: the shadow's own replay threw. */
+const bringUpFailed = new Error('bring-up failed');
+/** What a call that needed a recovery whose onRestart threw `bringUpFailed` gets. */
+const recoveryFailed = (e: unknown): boolean =>
+  e instanceof Error && /^shadow: recovery failed/.test(e.message) && /bring-up failed/.test(e.message) && e.cause === bringUpFailed;
+/** onRestart's failure on instance `n` when instance `failing` is initialised by a replay that throws. */
+const failsOn = (failing: number, failure: unknown = bringUpFailed) => (n: number) => (n === failing ? failure : undefined);
+
+/** The rejections Node reports unhandled while `fn` runs and a few turns after it. */
+async function unhandledDuring(fn: () => void): Promise<unknown[]> {
+  const seen: unknown[] = [];
+  const record = (reason: unknown) => void seen.push(reason);
+  process.on('unhandledRejection', record);
+  try {
+    fn();
+    for (let i = 0; i < 10; i++) await turn();
+  } finally {
+    process.off('unhandledRejection', record);
+  }
+  return seen;
+}
+
+test("a synchronous call's restart whose async onRestart fails, none waiting: nothing is left unhandled, the failure is logged, and the next call restarts again", async () => {
+  const { ctl, instances, logs } = setup(2, { fails: failsOn(1) });
+  instances[0]!.alive = false;
+  const unhandled = await unhandledDuring(() => assert.throws(() => ctl.call(true, (t) => t.state()), /cannot wait for an asynchronous restart/));
+  assert.deepEqual(unhandled, []);
+  assert.match(logs.join('\n'), /recovery failed.*bring-up failed/);
+  assert.equal(await ctl.callAsync(true, (t) => t.stateAsync()), true, 'instance 1, never initialised, is not called: the call restarts it');
+  assert.equal(ctl.restarts, 2);
+});
+
+test('an instance whose synchronous onRestart failed is never called, nor routed to: the call gets the recovery error, and the next call restarts again', () => {
+  const { ctl, instances, routes } = setup(0, { fails: failsOn(1) });
+  assert.equal(ctl.route({ stateAsync: (t) => t.stateAsync() }), true);
+  const hooks = routes.at(-1);
+  instances[0]!.alive = false;
+  assert.throws(() => ctl.call(true, (t) => t.state()), recoveryFailed);
+  assert.deepEqual(routes.at(-1), {}, 'nothing routed to the uninitialised instance');
+  assert.equal(ctl.call(true, (t) => t.state()), true, 'instance 1 is not called: the call restarts it');
+  assert.equal(ctl.restarts, 2);
+  assert.equal(routes.at(-1), hooks, 'routed again once an instance is initialised');
+});
+
+test('calls waiting for a recovery whose onRestart throws get the recovery error, with the failure as its cause; the next call restarts again', async () => {
+  const { ctl, instances } = setup(3, { fails: failsOn(1) });
+  instances[0]!.alive = false;
+  const first = ctl.callAsync(true, (t) => t.stateAsync());
+  await turn(); // the first call has failed and the recovery is under way
+  const during = ctl.callAsync(true, (t) => t.stateAsync());
+  await assert.rejects(first, recoveryFailed);
+  await assert.rejects(during, recoveryFailed);
+  assert.equal(await ctl.callAsync(true, (t) => t.stateAsync()), true, 'instance 1 is not called: the call restarts it');
+  assert.equal(ctl.restarts, 2);
+});
+
+test('calls waiting for a recovery whose fresh instance dies in the replay retry on the next instance, within their bound', async () => {
+  const { ctl, instances } = setup(3, { fails: failsOn(1, makeRpcError('panic', 'target', 'init', 'instance 1 panicked')) });
+  instances[0]!.alive = false;
+  const first = ctl.callAsync(true, (t) => t.stateAsync());
+  await turn();
+  const during = ctl.callAsync(true, (t) => t.stateAsync());
+  assert.deepEqual(await Promise.all([first, during]), [true, true]);
+  assert.equal(ctl.restarts, 2, 'one restart for each death');
+
+  const always = setup(1, { fails: () => makeRpcError('panic', 'target', 'init', 'panicked in its init') });
+  always.instances[0]!.alive = false;
+  await assert.rejects(always.ctl.callAsync(true, (t) => t.stateAsync()), (e) => isRpcError(e) && e.kind === 'panic');
+  assert.equal(always.ctl.restarts, 5, 'maxRetries restarts, then the call gives up');
+});
+
+test('after a failed onRestart the routes stay off until a recovery succeeds', async () => {
+  const { ctl, instances, routes } = setup(2, { fails: failsOn(1) });
+  assert.equal(ctl.route({ stateAsync: (t) => t.stateAsync() }), true);
+  const hooks = routes.at(-1);
+  instances[0]!.alive = false;
+  await assert.rejects(ctl.recover(), recoveryFailed);
+  assert.deepEqual(routes.at(-1), {}, 'nothing routed to the uninitialised instance');
+  assert.equal(await ctl.callAsync(true, (t) => t.stateAsync()), true);
+  assert.equal(routes.at(-1), hooks);
+});
+
+test('a restart whose fresh instance dies in its init is one more death: the call restarts again, within its bound', async () => {
+  const a = setup(2, { restartDies: [1] });
+  a.instances[0]!.alive = false;
+  assert.equal(await a.ctl.callAsync(true, (t) => t.stateAsync()), true);
 });
