@@ -322,16 +322,26 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
 
   return {
     call(reissuable, fn) {
+      // The instance the last attempt found dead, restarted before the next attempt (unless a
+      // restart came meanwhile). A restart that fails (the fresh instance died in its init, or
+      // in onRestart) is that attempt's failure: a death, retried within the bound as in retryAsync.
+      let dead: T | null = null;
       for (let attempt = 0; ; attempt++) {
         if (recovering !== null) throw new Error(SYNC_DURING_RECOVERY);
-        if (failed && restart() !== null) throw new Error(SYNC_DURING_RECOVERY);
-        const t = current;
+        let t = current;
         try {
+          if (t === dead || failed) {
+            if (restart() !== null) throw new Error(SYNC_DURING_RECOVERY);
+            t = current;
+          }
           return fn(t);
         } catch (e) {
           if (!died(e) || attempt >= max) throw e;
-          if (t === current && restart() !== null) throw new Error(SYNC_DURING_RECOVERY);
-          if (!reissuable) throw e;
+          if (!reissuable) {
+            if (t === current && restart() !== null) throw new Error(SYNC_DURING_RECOVERY);
+            throw e;
+          }
+          dead = t;
         }
       }
     },

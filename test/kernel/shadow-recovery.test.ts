@@ -215,4 +215,12 @@ test('a restart whose fresh instance dies in its init is one more death: the cal
   const a = setup(2, { restartDies: [1] });
   a.instances[0]!.alive = false;
   assert.equal(await a.ctl.callAsync(true, (t) => t.stateAsync()), true);
+  const s = setup(0, { restartDies: [1, 2] });
+  s.instances[0]!.alive = false;
+  assert.equal(s.ctl.call(true, (t) => t.state()), true, 'a synchronous call too');
+  assert.equal(s.ctl.restarts, 1, 'the restarts that succeeded');
+  const never = setup(0, { restartDies: [1, 2, 3, 4, 5, 6] });
+  never.instances[0]!.alive = false;
+  assert.throws(() => never.ctl.call(true, (t) => t.state()), /call target.restart failed/, 'maxRetries restarts, then the call gives up');
+  assert.equal(never.ctl.call(true, (t) => t.state()), true, 'the next call tries again');
 });
