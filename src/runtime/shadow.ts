@@ -167,7 +167,7 @@ const DEATHS = new Set(['panic', 'callee-dead', 'timeout']);
  * yet initialised, it throws (a shadow with synchronous methods needs a synchronous onRestart).
  */
 const SYNC_DURING_RECOVERY = 'shadow: a synchronous call cannot wait for an asynchronous restart';
-/** How the message of the error a failed onRestart gives its waiting calls begins (see restart). */
+/** How the message of the error a failed onRestart gives its waiting calls begins (see recoveryFailed). */
 const RECOVERY_FAILED = 'shadow: recovery failed: onRestart did not initialise the restarted instance';
 
 /** What `e` says, for a message: an Error's message, else the value as text. */
@@ -185,7 +185,7 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
   let recovering: Promise<T> | null = null;
   /**
    * Set when onRestart failed on `current`: it is not initialised, so no call reaches it (nor is
-   * routed to it); the next call restarts it instead, as it would a dead one (see restart).
+   * routed to it); the next call restarts it instead, as it would a dead one (see recoveryFailed).
    */
   let failed = false;
   /** The hooks of route(), while the kernel routes them (null: nothing routed). */
@@ -220,9 +220,9 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
    * onRestart's failure as its cause — not that failure itself, which is not about their call.
    */
   const recoveryFailed = (e: unknown): unknown => {
-    sys.log(`shadow: recovery failed: onRestart of restart ${restarts} failed: ${messageOf(e)}`);
     failed = true;
     reroute();
+    sys.log(`shadow: recovery failed: onRestart of restart ${restarts} failed: ${messageOf(e)}`);
     return died(e) ? e : new Error(`${RECOVERY_FAILED}: ${messageOf(e)}`, { cause: e });
   };
   /**

@@ -4,7 +4,11 @@
  * call that comes while onRestart runs waits until it has finished, on either restart path (a
  * failed async call's recover(), a failed synchronous call's restart), and again for the next
  * recovery when the fresh instance dies at once, and the control's routes are off meanwhile (the
- * kernel would route straight to the fresh instance).
+ * kernel would route straight to the fresh instance). And when a recovery fails (onRestart throws
+ * or rejects, or the fresh instance dies in its init): the instance left uninitialised is never
+ * called nor routed to, the next call restarts again, a death is retried within maxRetries, the
+ * shadow's own failure reaches waiting calls as a 'shadow: recovery failed' error with it as the
+ * cause, and a recovery nobody waits for is logged, not left an unhandled rejection.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
