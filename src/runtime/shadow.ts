@@ -273,9 +273,12 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
     }
   };
 
-  /** callAsync after its first attempt, on `t`, failed with `e`: the same loop as `call`'s. */
-  const retryAsync = async <R>(reissuable: boolean, fn: (target: T) => Promise<R>, t: T, e: unknown): Promise<R> => {
-    for (let attempt = 0; ; attempt++) {
+  /**
+   * callAsync after its first attempt, on `t`, failed with `e`: the same loop as `call`'s, from
+   * `attempt` (the failed recoveries the call waited for before it was made, see afterRecovery).
+   */
+  const retryAsync = async <R>(reissuable: boolean, fn: (target: T) => Promise<R>, t: T, e: unknown, attempt = 0): Promise<R> => {
+    for (; ; attempt++) {
       if (!died(e) || attempt >= max) throw e;
       try {
         if (t === current) await recover();
@@ -301,10 +304,12 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
   /**
    * callAsync for a call that came while a recovery was under way, or after one failed: made once
    * `current` is ready. A failed recovery is a failed attempt of the call (not yet made, so
-   * nothing of it is lost): a death is retried, within the call's bound; anything else thrown.
+   * nothing of it is lost): a death is retried, within the call's bound, which counts them;
+   * anything else thrown.
    */
   const afterRecovery = async <R>(reissuable: boolean, fn: (target: T) => Promise<R>): Promise<R> => {
-    for (let attempt = 0; ; attempt++) {
+    let attempt = 0;
+    for (; ; attempt++) {
       try {
         while (recovering !== null || failed) await recover(); // as in retryAsync
         break;
@@ -316,7 +321,7 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
     try {
       return await fn(t);
     } catch (e) {
-      return retryAsync(reissuable, fn, t, e);
+      return retryAsync(reissuable, fn, t, e, attempt);
     }
   };
 

@@ -37,13 +37,13 @@ class Instance {
 
 /**
  * How the fake's restarts go: onRestart takes `turns` event-loop turns (0: a synchronous
- * onRestart); instance number `diesInitialised` dies as its onRestart finishes (a driver that
+ * onRestart); the instances n for which `diesInitialised(n)` die as their onRestart finishes (a driver that
  * crashes again at once); `fails(n)` is what onRestart on instance n fails with (undefined: it
  * succeeds); `restartDies` are the restarts (1 for the first) whose fresh instance dies in its
  * init, for which Supervisor.restart throws as the kernel's does.
  */
 interface Setup {
-  diesInitialised?: number;
+  diesInitialised?: (n: number) => boolean;
   fails?: (n: number) => unknown;
   restartDies?: readonly number[];
 }
@@ -75,7 +75,7 @@ function setup(turns: number, how: Setup = {}) {
     const failure = how.fails?.(fresh.n);
     if (failure !== undefined) throw failure;
     fresh.initialised = true;
-    if (fresh.n === how.diesInitialised) fresh.alive = false;
+    if (how.diesInitialised?.(fresh.n) === true) fresh.alive = false;
   };
   const ctl = shadowControl(sys, sup, {
     onRestart:
@@ -101,7 +101,7 @@ test('an async call made while an async onRestart runs waits for it: it sees the
 });
 
 test('calls that waited for a recovery, and find its instance dead, reach the next one only after its onRestart', async () => {
-  const { ctl, instances } = setup(5, { diesInitialised: 1 });
+  const { ctl, instances } = setup(5, { diesInitialised: (n) => n === 1 });
   instances[0]!.alive = false;
   const first = ctl.callAsync(true, (t) => t.stateAsync());
   await turn(); // the first call has failed and the recovery is under way
@@ -227,4 +227,16 @@ test('a restart whose fresh instance dies in its init is one more death: the cal
   never.instances[0]!.alive = false;
   assert.throws(() => never.ctl.call(true, (t) => t.state()), /call target.restart failed/, 'maxRetries restarts, then the call gives up');
   assert.equal(never.ctl.call(true, (t) => t.state()), true, 'the next call tries again');
+});
+
+test('a call that came during a recovery counts the failed recoveries it waited for in its bound of restarts', async () => {
+  const death = makeRpcError('panic', 'target', 'init', 'panicked in its init');
+  // Instances 1 and 2 die in their replay; every later one dies at its first call.
+  const { ctl, instances } = setup(1, { fails: (n) => (n <= 2 ? death : undefined), diesInitialised: () => true });
+  instances[0]!.alive = false;
+  const recovered = ctl.recover();
+  const during = ctl.callAsync(true, (t) => t.stateAsync());
+  await assert.rejects(recovered, (e) => e === death);
+  await assert.rejects(during, (e) => isRpcError(e) && e.kind === 'callee-dead');
+  assert.ok(ctl.restarts - 1 <= 5, `the call made ${ctl.restarts - 1} restarts, more than maxRetries`);
 });
