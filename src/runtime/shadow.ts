@@ -134,7 +134,10 @@ export interface ShadowControl<T> {
    * (if not, the shadow's own methods serve every call, as before).
    */
   route(reissue: { [M in keyof T]?: (target: T, args: readonly unknown[]) => Promise<unknown> }): boolean;
-  /** The current target (after any restart). */
+  /**
+   * The current target (after any restart). While an asynchronous onRestart runs on it, or after
+   * one failed, it is not initialised: call and callAsync wait or restart instead of calling it.
+   */
   target(): T;
   /**
    * Restart now (used by hand-written shadows that recover moved buffers themselves). Rejects as
