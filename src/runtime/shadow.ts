@@ -221,6 +221,9 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
    * A death (the fresh instance died during the replay) is one more death, retried within their
    * bound; anything else (the shadow's own replay threw) is a recovery error that says so, with
    * onRestart's failure as its cause — not that failure itself, which is not about their call.
+   * Not an RpcError: only the kernel can make one, and what a shadow's method throws is, at its
+   * proxy, the shadow's panic — its caller gets an RpcError 'panic' naming the shadow, this
+   * message its detail, as for any domain crash (test/kernel/shadow-recovery.test.ts, ishadow).
    */
   const recoveryFailed = (e: unknown): unknown => {
     failed = true;

@@ -13,9 +13,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isRpcError, makeRpcError } from '../../src/kernel/errors.js';
+import { join } from 'node:path';
+import { Kernel } from '../../src/kernel/kernel.js';
+import type { Callee } from '../../src/interfaces/index.js';
 import { shadowControl, type Supervisor } from '../../src/runtime/shadow.js';
 import type { Sys } from '../../src/runtime/sys.js';
-import { turn } from './helpers.js';
+import { DOM_C, TEST_ARTIFACTS, turn } from './helpers.js';
 
 /** An instance of the supervised domain: answers whether onRestart initialised it, or fails once dead. */
 class Instance {
@@ -239,4 +242,20 @@ test('a call that came during a recovery counts the failed recoveries it waited 
   await assert.rejects(recovered, (e) => e === death);
   await assert.rejects(during, (e) => isRpcError(e) && e.kind === 'callee-dead');
   assert.ok(ctl.restarts - 1 <= 5, `the call made ${ctl.restarts - 1} restarts, more than maxRetries`);
+});
+
+test("in a kernel: a call that waited for a recovery whose onRestart threw fails as the shadow's crash, the RpcError naming the failed recovery and its cause, and the failure is logged", async () => {
+  const logs: string[] = [];
+  const k = new Kernel({ physBytes: 16 << 20, log: (d, line) => void logs.push(`${d}: ${line}`) });
+  try {
+    k.load(DOM_C);
+    k.load(join(TEST_ARTIFACTS, 'ishadow.rldom'), { imports: [{ supervise: 'dom_c' }], config: { replay: 'throw' } });
+    const sh = k.bind<Callee>('ishadow');
+    assert.equal(await sh.asyncEcho(3), 3);
+    k.injectFault('dom_c', 'now');
+    await assert.rejects(sh.asyncEcho(4), (e) => isRpcError(e) && e.kind === 'panic' && e.domain === 'ishadow' && /shadow: recovery failed: .*: bring-up failed/.test(e.message));
+    assert.match(logs.join('\n'), /ishadow: shadow: recovery failed: .*bring-up failed/);
+  } finally {
+    k.shutdown();
+  }
 });
