@@ -236,8 +236,9 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
    * recover's) come here. An asynchronous onRestart is returned as `recovering` until it settles;
    * the kernel's routes are suspended meanwhile (the kernel would route to the fresh instance at
    * once) and put back once it succeeded. A failed onRestart throws, or rejects `recovering`
-   * with, what recoveryFailed makes of it; `recovering` is always handled here, so a recovery
-   * nobody waits for (a synchronous call's) leaves no unhandled rejection.
+   * with, what recoveryFailed makes of it; `recovering` is always handled here (the chain that
+   * ends it handed to sys.detach), so a recovery nobody waits for (a synchronous call's) leaves
+   * no unhandled rejection.
    */
   const restart = (): Promise<T> | null => {
     const fresh = (current = sup.restart());
@@ -266,7 +267,7 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
       recovering = null;
       reroute();
     };
-    p.then(over, over);
+    sys.detach(p.then(over, over));
     return p;
   };
   const recover = (): Promise<T> => {
