@@ -6,12 +6,12 @@
  * artifact, lets the shadow replay the initialisation protocol (`onRestart`; no call through the
  * control reaches the fresh instance before it has finished, nor ever if it failed: the next call
  * restarts again), and reissues the call when it can be reissued (nothing was moved into the
- * dead callee). Callers of the shadow see a normal result. A shadow that moves values into its target (requests, buffers) entrusts
- * them through the Supervisor first, and takes them back with recall() after a death, to reissue
- * them without copies (see src/domains/bdev_shadow); relay() lets it pass a call through, merged
- * by the kernel into the call it answers, and route() has the kernel pass its callers' calls on
- * without entering it at all, its hooks run only on a failure. No authority here: everything
- * comes from the capabilities passed in.
+ * dead callee). Callers of the shadow see a normal result. A shadow that moves values into its
+ * target (requests, buffers) entrusts them through the Supervisor first, and takes them back with
+ * recall() after a death, to reissue them without copies (see src/domains/bdev_shadow); relay()
+ * lets it pass a call through, merged by the kernel into the call it answers, and route() has
+ * the kernel pass its callers' calls on without entering it at all, its hooks run only on a
+ * failure. No authority here: everything comes from the capabilities passed in.
  */
 import type { Sys } from './sys.js';
 import type { RRefArray, RRefBase, RRefDeque, u8, u32 } from './types.js';
