@@ -30,6 +30,14 @@
  *    that were in `pkts` at call entry the crashed driver had taken (0 on a call that went through
  *    no crash; for TX: frames lost in this call — they come back later in `collect`, length 0,
  *    like every buffer the crashed driver held).
+ *  - `collectInfo` (RX, optional: null asks for nothing): what the NIC reported of each frame it
+ *    received, for a Net whose link says so (NetLink.rxInfo): the 82599's RX write-back dwords 0
+ *    and 1, two u32 at 8*i for the i-th buffer from the front of collect — the packet and RSS
+ *    types (NET_RSS_TYPE_MASK: 0 = no hash, the frame is not IPv4 as the NIC read it) and the
+ *    RSS (Toeplitz) hash of the frame's addresses, and of its ports for TCP and UDP. An RX call
+ *    writes the entries of the buffers it appended, and only those; an entry of a buffer with
+ *    length 0 means nothing. It must have room for 2 * collect's capacity u32 (else NET_EINVAL),
+ *    as an app that hashes flows can then take the NIC's hash instead of reading the headers.
  * Buffers are RRefArray<u8> of at least the driver's rxBufSize (link().rxBufSize) for RX.
  */
 import type { bool, f64, FixedArray, i32, Layout, RRef, RRefArray, RRefDeque, u8, u32 } from '../runtime/types.js';
@@ -49,7 +57,15 @@ export interface NetIo extends Layout {
   held: u32;
   restarts: u32;
   pktsLost: u32;
+  collectInfo: RRefArray<u32> | null;
 }
+
+/** NetIo.collectInfo's first word: the RSS type in bits [3:0] (0: no hash) and the packet type above. */
+export const NET_RSS_TYPE_MASK = 0xf;
+/** RSS types (the 82599's): the hash covers IPv4 addresses and TCP ports, addresses only, or addresses and UDP ports. */
+export const NET_RSS_TCP_IPV4 = 0x1;
+export const NET_RSS_IPV4 = 0x2;
+export const NET_RSS_UDP_IPV4 = 0x7;
 
 /** Counters (f64: exact below 2^53). Device counters restart from 0 when the device is reset. */
 export interface NetStats extends Layout {
@@ -95,6 +111,8 @@ export interface NetLink extends Layout {
   rxBufSize: u32;
   /** 1 when RX interrupts are enabled (interrupt mode), 0 in poll mode. */
   interrupts: u32;
+  /** 1 when RX calls fill a NetIo's collectInfo (the NIC driver), 0 when they leave it (nullnet). */
+  rxInfo: u32;
 }
 
 export interface Net {

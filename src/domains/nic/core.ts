@@ -293,9 +293,12 @@ export interface NicCore {
    * frame length; a write-back with an error comes back with length 0), as many as `filled` has
    * room for. Then posts buffers from `free` into the ring's empty slots and advances RDT once.
    * A buffer smaller than rxBufSize is refused: pushed back onto `free`, and posting stops.
-   * Returns the number of buffers pushed into `filled`.
+   * With `info`, each collected frame's write-back dwords 0 and 1 (packet and RSS types, RSS
+   * hash: NetIo.collectInfo) are stored there as two little-endian u32 at 8 * its index in
+   * `filled` (from the front), which `info` must have room for. Returns the number of buffers
+   * pushed into `filled`.
    */
-  rxSubmitAndPoll(q: number, free: FrameQueue, filled: FrameQueue): number;
+  rxSubmitAndPoll(q: number, free: FrameQueue, filled: FrameQueue, info?: DataView | null): number;
   /**
    * TX on queue q. First reclaims finished frames into `done` in batches of 32 (each with the
    * length it was sent with). Then posts frames from `frames` (front first, each buffer with its
@@ -554,7 +557,7 @@ export function createNicCore(o: NicCoreOptions): NicCore {
       stop(reclaim);
       init();
     },
-    rxSubmitAndPoll(q, free, filled) {
+    rxSubmitAndPoll(q, free, filled, info = null) {
       if (--callsToFold === 0) foldPackets();
       checkQueue(q);
       const r = rx[q]!;
@@ -576,6 +579,10 @@ export function createNicCore(o: NicCoreOptions): NicCore {
             len = 0;
           }
           filled.setLenAt(first + i, len);
+          if (info !== null) {
+            info.setUint32((first + i) * 8, sv.getUint32(i * DESC, true), true);
+            info.setUint32((first + i) * 8 + 4, sv.getUint32(i * DESC + 4, true), true);
+          }
         }
         got += n;
         if (n < want) break;

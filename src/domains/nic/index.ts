@@ -52,6 +52,9 @@ export function init(sys: Sys): Net {
   core.init();
   const inQ = dequeQueue();
   const outQ = dequeQueue();
+  /** A local copy of an RX call's NetIo.collectInfo, which the core writes into (one write out per call). */
+  let infoBytes = new Uint8Array(0);
+  let infoV = new DataView(infoBytes.buffer);
   const st = emptyStats();
   let irqMode = false;
   let pendingIrq = 0;
@@ -109,6 +112,19 @@ export function init(sys: Sys): Net {
     io.status = 0;
     return true;
   };
+  /**
+   * Whether an RX call's collectInfo has room for its collect's capacity (outQ bound): then the
+   * local copy the core writes into grows to that, once.
+   */
+  const infoFits = (ci: RRefArray<number>): boolean => {
+    const need = outQ.capacity * 8;
+    if (ci.byteLength < need) return false;
+    if (infoBytes.length < need) {
+      infoBytes = new Uint8Array(need);
+      infoV = new DataView(infoBytes.buffer);
+    }
+    return true;
+  };
   /** Lengths back, count and held: what every call that got past open reports. */
   const close = (io: RRef<NetIo>, before: number, held: number): void => {
     io.count = outQ.length - before;
@@ -120,8 +136,17 @@ export function init(sys: Sys): Net {
   return {
     rxSubmitAndPoll(q: number, io: RRef<NetIo>) {
       if (!open(io, q, true)) return io;
+      const ci = io.collectInfo;
+      if (ci !== null && !infoFits(ci)) {
+        inQ.finish();
+        outQ.finish();
+        refuse(io, q, true);
+        return io;
+      }
       const before = outQ.length;
-      core.rxSubmitAndPoll(q, inQ, outQ);
+      core.rxSubmitAndPoll(q, inQ, outQ, ci === null ? null : infoV);
+      const got = outQ.length - before;
+      if (ci !== null && got > 0) ci.write(before * 8, infoBytes, before * 8, got * 8);
       close(io, before, core.rxPosted(q));
       return io;
     },
@@ -171,6 +196,7 @@ export function init(sys: Sys): Net {
       out.txRingSize = core.txRingSize;
       out.rxBufSize = core.rxBufSize;
       out.interrupts = irqMode ? 1 : 0;
+      out.rxInfo = 1;
       return out;
     },
     setInterrupts(on: boolean) {
