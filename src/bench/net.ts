@@ -6,8 +6,9 @@
  *         domain  an app domain -> the NIC driver domain, one crossing per batch
  *         shadow  app -> nic_shadow -> driver (two crossings per batch)
  * cases   rx-64-b{1,32}, tx-64-b{1,32}, l2fwd-64-b{1,32} on every path; nullnet-64-b{1,32}
- *         (l2fwd over nullnet, no device); maglev-64-b32 (65,537-entry table, 1M pktgen flows;
- *         mpps_after_change: the same with one of its 16 backends removed, see its note);
+ *         (l2fwd over nullnet, no device); maglev-64-b32 (65,537-entry table, 1M pktgen flows,
+ *         balanced by the NIC's RSS hash; mpps_after_change: the same with one of its 16 backends
+ *         removed; mpps_software_hash: hashing each header itself; see its note);
  *         l2fwd-1514-b32 (with gbps); recovery (l2fwd-64-b32 through the shadow, the driver
  *         crashed: frames lost, ms from its death until the reissued call returned, the
  *         throughput with a crash per second against none, and how long the restarted driver
@@ -507,12 +508,19 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
     }
   }
   if (wants('maglev-64-b32')) {
-    const boot = await bootNet(MAGLEV_64);
+    // Beside it, the same balancer hashing every frame's header itself (rxHash 'software', as it
+    // does on a Net that reports no RSS hash), its runs alternating with the first's in slices,
+    // as the domain and shadow paths' do: on this VM, runs one after the other saw different
+    // phases (sequential invocations of one build: 2.8 to 4.7 Mpps, bench/RESULTS.md session 35).
+    const boots = [await bootNet(MAGLEV_64)];
     try {
-      // One pass over the 1M flows first, so the figure is the steady state: every flow tracked.
+      boots.push(await bootNet({ ...MAGLEV_64, appConfig: { ...MAGLEV_64.appConfig, rxHash: 'software' } }));
+      const boot = boots[0]!;
+      // One pass over the 1M flows first, so the figures are the steady state: every flow tracked.
       const passMs = Math.max(300, 3000 * opts.scale);
-      forwardFor(boot.app!, 32, passMs);
-      const mpps = await appRate(boot, opts, ms, 'fwd', 32);
+      for (const b of boots) forwardFor(b.app!, 32, passMs);
+      const [byNic, bySoftware] = await rateRuns(opts.runs, ms, boots.map((b) => (t: number) => b.app!.run('fwd', 32, t)));
+      const mpps = median(byNic!);
       const flows = boot.appStats()!.flows;
       // Then a backend-set change (NetApp.backends: one of the 16 removed): the flows through the
       // table entries it changed (~7%) take maglev's flow cache from then on, which the steady
@@ -520,10 +528,10 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
       if (boot.app!.backends(MAGLEV_BACKENDS - 1) !== MAGLEV_BACKENDS - 1) throw new Error('maglev refused a backend-set change');
       forwardFor(boot.app!, 32, passMs);
       const after = await appRate(boot, opts, ms, 'fwd', 32);
-      rows.push({ case: 'maglev-64-b32', path: 'domain', mpps: round(mpps), flows, mpps_after_change: round(after) });
+      rows.push({ case: 'maglev-64-b32', path: 'domain', mpps: round(mpps), flows, mpps_after_change: round(after), mpps_software_hash: round(median(bySoftware!)) });
       bar.tick('maglev');
     } finally {
-      await boot.stop();
+      for (const b of boots) await b.stop();
     }
   }
   if (wants('l2fwd-1514-b32')) {
@@ -570,7 +578,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
     );
   }
   if (wants('maglev-64-b32')) {
-    notes.push(`maglev-64-b32: flows = flows tracked; mpps_after_change = the same measurement after one of its ${MAGLEV_BACKENDS} backends was removed and one more pass over the flows (the flows through the table entries that changed then take the flow cache)`);
+    notes.push(`maglev-64-b32: the balancer takes each frame's flow hash from the NIC (its RSS hash, in the RX write-back); flows = flows tracked; mpps_after_change = the same measurement after one of its ${MAGLEV_BACKENDS} backends was removed and one more pass over the flows (the flows through the table entries that changed then take the flow cache); mpps_software_hash = the same balancer reading and hashing every frame's header itself (rxHash 'software'), booted beside the first, their runs alternating`);
   }
   if (wants('call-64-b32')) {
     notes.push('call-64-b32: the host as the caller; median time of an RX call that collected 32 frames and of a TX call that posted and reclaimed 32; ns_per_frame = (rx + tx) / 32');

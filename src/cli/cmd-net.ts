@@ -20,6 +20,10 @@ const rateArg = (v: string): 'unpaced' | 'line' | number => {
   if (!(n >= 1 && n <= MAX_RATE)) throw new InvalidArgumentError(`--rate must be 'unpaced', 'line' or frames per second (1..${MAX_RATE})`);
   return n;
 };
+const rxHashArg = (v: string): 'nic' | 'software' => {
+  if (v === 'nic' || v === 'software') return v;
+  throw new InvalidArgumentError("--rx-hash must be 'nic' (the NIC's RSS hash of each frame) or 'software' (maglev hashes each header itself)");
+};
 
 /**
  * Options that mean something only with some backends or apps: given with another, they are
@@ -33,6 +37,7 @@ const SCOPED_OPTIONS: Record<string, { flag: string; backends?: readonly string[
   frameSize: { flag: '--frame-size', backends: ['pktgen', 'loopback'] },
   backends: { flag: '--backends', apps: ['maglev'] },
   dropBackendEvery: { flag: '--drop-backend-every', apps: ['maglev'] },
+  rxHash: { flag: '--rx-hash', apps: ['maglev'] },
 };
 
 /** The first option given on the command line that `app` on `backend` has no use for, as an error. */
@@ -63,8 +68,9 @@ export function register(program: Command): void {
     .option('--interrupts', 'interrupt mode: sleep until an RX interrupt when there is nothing to receive, instead of polling', false)
     .option('--backends <n>', 'maglev: backend servers to balance over (each gets a near-equal share of the 65,537-entry table)', numberOption('--backends', 1, MAX_APP_BACKENDS), 16)
     .option('--drop-backend-every <s>', 'maglev: remove its last backend every s seconds, a backend-set change under traffic (flows of the others keep their backend)', numberOption('--drop-backend-every', 0.01, 3600, false))
+    .option('--rx-hash <source>', "maglev: where each frame's flow hash comes from: 'nic' (its RSS hash, in the RX descriptor: no header read) or 'software' (maglev reads and hashes the header)", rxHashArg, 'nic' as const)
     .option('--queues <n>', 'queue pairs of the NIC (flows spread over them by RSS; the app serves every one)', numberOption('--queues', 1, 16), 1)
-    .action(async (app: string, o: { backend: string; ifname: string; seconds: number; shadow: boolean; batch: number; frameSize: number; flows: number; rate: 'unpaced' | 'line' | number; seed: number; crashEvery?: number; dropBackendEvery?: number; interrupts: boolean; queues: number; backends: number }) => {
+    .action(async (app: string, o: { backend: string; ifname: string; seconds: number; shadow: boolean; batch: number; frameSize: number; flows: number; rate: 'unpaced' | 'line' | number; seed: number; crashEvery?: number; dropBackendEvery?: number; interrupts: boolean; queues: number; backends: number; rxHash: 'nic' | 'software' }) => {
       if (app !== 'l2fwd' && app !== 'maglev') throw new Error(`unknown net app "${app}"; try l2fwd or maglev`);
       if (o.dropBackendEvery !== undefined && o.backends < 2) throw new Error(`--drop-backend-every needs --backends of 2 or more (got ${o.backends}): the last backend is never removed`);
       const backends: Record<string, NicBackendConfig> = {
@@ -81,13 +87,13 @@ export function register(program: Command): void {
         backend,
         shadow: o.shadow,
         app,
-        appConfig: app === 'maglev' ? { backends: o.backends } : {},
+        appConfig: app === 'maglev' ? { backends: o.backends, rxHash: o.rxHash } : {},
         queues: o.queues,
       });
       try {
         const a = boot.app!;
         if (o.backend === 'loopback') a.seed(o.seed, o.frameSize);
-        console.log(`${app}${app === 'maglev' ? ` over ${o.backends} backends` : ''} on ${o.backend}${o.shadow ? ' behind nic_shadow' : ''}, ${o.queues} queue(s), batch ${o.batch}, ${o.interrupts ? 'interrupt' : 'poll'} mode, ${o.seconds} s`);
+        console.log(`${app}${app === 'maglev' ? ` over ${o.backends} backends (${o.rxHash === 'nic' ? "the NIC's" : 'its own'} flow hash)` : ''} on ${o.backend}${o.shadow ? ' behind nic_shadow' : ''}, ${o.queues} queue(s), batch ${o.batch}, ${o.interrupts ? 'interrupt' : 'poll'} mode, ${o.seconds} s`);
         const t0 = performance.now();
         let lastT = t0;
         let lastCpu = process.cpuUsage();

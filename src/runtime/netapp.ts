@@ -16,9 +16,12 @@
  * restarts stamp read without a seeded loop, no length read it can compute) — a NetIo's fields
  * are read once per call, its length arrays copied in and out with one read/write, and the frames'
  * headers copied out of the whole received batch with one RRefDeque.readEach and back with one
- * writeEach (the app works on a local copy through a DataView). The app sees the batch once
- * (prepare) and then each frame once (process); the verdicts are kept as runs while processing,
- * and the frames go on to TX, dropped ones to the pool, one moveFrom per run.
+ * writeEach (the app works on a local copy through a DataView). An app that hashes flows may take
+ * what the NIC reported of each frame instead (AppHooks.rxInfo: its RSS hash and type, in the RX
+ * NetIo's collectInfo, read with one read per batch), and copy out fewer bytes or none (maglev).
+ * The app sees the batch once (prepare) and then each frame once (process); the verdicts are kept
+ * as runs while processing, and the frames go on to TX, dropped ones to the pool, one moveFrom per
+ * run.
  * An RpcError from the Net import (no shadow, driver died) ends the run and is counted; the app
  * itself never panics on it.
  *
@@ -65,26 +68,43 @@ const SEED_MAX_FRAME = 16 * 1024;
 const MAX_QUEUES = 16;
 
 /**
- * Works on frame i of a received batch through the local copy of its first headerBytes bytes:
- * `hdr` at byte `o` (= i * headerBytes). `len` is the frame's length (> 0).
+ * Works on frame i of a received batch through the local copy of its first bytes (headerBytes,
+ * or rxInfo.headerBytes): `hdr` at byte `o` (= i * the copy's stride). `len` is the frame's
+ * length (> 0).
  */
 export type FrameHook<R> = (hdr: DataView, o: number, len: number, i: number) => R;
 
 export interface AppHooks {
   /** Bytes at the start of every received frame the app reads (copied out of the whole batch at once). */
   headerBytes: number;
-  /** Bytes at the start of every frame that `process` may change in its copy (written back to the batch at once). */
+  /**
+   * Bytes at the start of every frame that `process` may change in its copy (written back to the
+   * batch at once). Those past the bytes read (rxInfo.headerBytes) hold no frame's bytes: process
+   * writes them all in a frame it sends.
+   */
   rewriteBytes: number;
   /** Processes frame i in its header copy; returns the length to send, or 0 to drop it. */
   process: FrameHook<number>;
   /**
    * Called once per received batch of n frames before any of them is processed: frame i's header
-   * copy is at i * headerBytes of `hdrs`, its length at i * 4 of `lens` (u32 little-endian; 0: a
-   * receive error, no frame, and process is not called for it). An app parses its headers here
-   * and starts the memory accesses its lookups will need, so their cache misses overlap (maglev's
-   * flow cache), instead of taking them one after another in process.
+   * copy is at i * the copy's stride of `hdrs`, its length at i * 4 of `lens` (u32 little-endian;
+   * 0: a receive error, no frame, and process is not called for it), and with rxInfo, what the
+   * NIC reported of it at i * 8 of `info` (NetIo.collectInfo's two words; zeros for a frame the
+   * Net reported nothing of). An app parses its headers here and starts the memory accesses its
+   * lookups will need, so their cache misses overlap (maglev's flow cache), instead of taking them
+   * one after another in process.
    */
-  prepare?: (hdrs: DataView, lens: DataView, n: number) => void;
+  prepare?: (hdrs: DataView, lens: DataView, n: number, info: DataView | null) => void;
+  /**
+   * The app would take what the NIC reported of each received frame (NetIo.collectInfo: its RSS
+   * hash and type) over reading the frame: with a Net that reports it (NetLink.rxInfo), prepare
+   * gets it and only `headerBytes` bytes of each frame are copied out (0: none). Without such a
+   * Net (nullnet), prepare gets null and the frames' first headerBytes, as without rxInfo. Decided
+   * once, from the Net's link at start: an app sees one or the other for its whole life.
+   */
+  rxInfo?: { headerBytes: number };
+  /** Told once, at start: the Net's MAC address, and whether prepare gets the NIC's information. */
+  link?: (mac: readonly number[], rxInfo: boolean) => void;
   flows?: () => number;
   /** NetApp.backends, for an app that balances over backends (without it: EOPNOTSUPP). */
   backends?: (n: number) => number;
@@ -100,6 +120,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   const { headerBytes, rewriteBytes } = hooks;
   if (!(poolSize >= 1 && poolSize <= 65536)) return sys.panic(`netapp: pool ${poolSize} must be 1..65536`);
   if (!(rewriteBytes <= headerBytes && headerBytes <= bufSize)) return sys.panic(`netapp: header bytes ${headerBytes} (rewrite ${rewriteBytes}) exceed the ${bufSize}-byte buffers`);
+  if (hooks.rxInfo !== undefined && !(hooks.rxInfo.headerBytes >= 0 && hooks.rxInfo.headerBytes <= headerBytes)) return sys.panic(`netapp: rxInfo header bytes ${hooks.rxInfo.headerBytes} must be 0..${headerBytes}`);
   const pool = sys.alloc.deque<Buf>(poolSize);
   for (let i = 0; i < poolSize; i++) pool.push(sys.alloc.bytes(bufSize));
   /** The Net's queue pairs (NetLink.queues): the app serves every one, each with its RX and TX NetIo. */
@@ -147,13 +168,30 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   let outBytes = new Uint8Array(0);
   let lensIn = new DataView(inBytes.buffer);
   let lensOut = new DataView(outBytes.buffer);
-  /** A received batch's headers (frame i's at i * headerBytes). */
+  /**
+   * Per received frame: bytes copied out of it, and the stride of their copies in hdrs (room for
+   * what process may rewrite too): headerBytes, or rxInfo's when the app takes the NIC's
+   * information (useInfo, from the link at start).
+   */
+  let useInfo = false;
+  let readBytes = headerBytes;
+  let stride = headerBytes;
+  /** A received batch's NetIo.collectInfo, copied out with one read (useInfo). */
+  let infoBytes = new Uint8Array(0);
+  let infoV = new DataView(infoBytes.buffer);
+  /** A received batch's headers (frame i's at i * stride). */
   let hdrs = new DataView(new ArrayBuffer(0));
   /** forward's runs of frames to send and to drop: u16 lengths, alternating, a send run first. */
   let runs = new DataView(new ArrayBuffer(0));
   const { prepare, process } = hooks;
 
   const newIo = (n: number): RRef<NetIo> => newNetIo(sys, n, n);
+  /** An RX NetIo: with a collectInfo when the app takes the NIC's information. */
+  const newRxIo = (n: number): RRef<NetIo> => {
+    const io = newIo(n);
+    if (useInfo) io.collectInfo = sys.alloc.array('u32', 2 * n);
+    return io;
+  };
   /** Move every buffer of io back into the pool. */
   const empty = (io: RRef<NetIo>): void => {
     for (const d of [io.pkts, io.collect] as (Deque | null)[]) if (d !== null) pool.moveFrom(d, d.length);
@@ -171,7 +209,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     if (rxIos.length === queues && cap === batch) return;
     dropIos();
     for (let q = 0; q < queues; q++) {
-      rxIos.push(newIo(batch));
+      rxIos.push(newRxIo(batch));
       txIos.push(newIo(batch));
     }
     cap = batch;
@@ -179,7 +217,9 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     outBytes = new Uint8Array(batch * 4);
     lensIn = new DataView(inBytes.buffer);
     lensOut = new DataView(outBytes.buffer);
-    hdrs = new DataView(new ArrayBuffer(batch * headerBytes));
+    hdrs = new DataView(new ArrayBuffer(batch * stride));
+    infoBytes = new Uint8Array(useInfo ? batch * 8 : 0);
+    infoV = new DataView(infoBytes.buffer);
     runs = new DataView(new ArrayBuffer((batch + 1) * 2));
   };
   /** An error from a Net call: an RpcError (the Net below died) is counted, anything else thrown on. */
@@ -193,10 +233,16 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     queues = Math.max(1, Math.min(MAX_QUEUES, l.queues));
     rxShare = Math.max(1, Math.floor(poolSize / (2 * queues)));
     roundsPerQueue = queues === 1 ? 64 : 4;
+    useInfo = hooks.rxInfo !== undefined && l.rxInfo === 1;
     l.drop();
   } catch (e) {
     countRpcError(e);
   }
+  if (useInfo) {
+    readBytes = hooks.rxInfo!.headerBytes;
+    stride = Math.max(readBytes, rewriteBytes);
+  }
+  hooks.link?.(mac, useInfo);
 
   /** A UDP/IPv4 frame of `size` bytes to our NIC's MAC. */
   const writeFrame = (b: Buf, i: number, size: number): void => {
@@ -260,7 +306,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       return null;
     }
   };
-  const lost = (io: RRef<NetIo>): RRef<NetIo> => (io.valid ? io : newIo(cap));
+  const lost = (io: RRef<NetIo>, rx: boolean): RRef<NetIo> => (io.valid ? io : rx ? newRxIo(cap) : newIo(cap));
 
   /**
    * Loop bookkeeping after a call that returned `r`: `before` frames were in flight at its entry,
@@ -284,6 +330,20 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     if (sent > 0) inLoop += sent - dead - r.pkts!.length;
   };
 
+  /**
+   * Reads what the NIC reported of `io`'s first n collected buffers into infoV (one read). A NetIo
+   * the NIC shadow made afresh after a crash (the caller's died with the driver) has no
+   * collectInfo: its frames get zeros (no hash), and it gets one for its next call.
+   */
+  const readInfo = (io: RRef<NetIo>, n: number): void => {
+    const ci = io.collectInfo;
+    if (ci !== null) {
+      if (n > 0) ci.read(0, infoBytes, 0, n * 8);
+      return;
+    }
+    infoBytes.fill(0, 0, n * 8);
+    io.collectInfo = sys.alloc.array('u32', 2 * (io.collect as Deque).capacity);
+  };
   /** Reads the lengths of `io`'s first n collected buffers into lensIn (one read). */
   const readCollectLens = (io: RRef<NetIo>, n: number): void => {
     if (n > 0) io.collectLens!.read(0, inBytes, 0, n * 4);
@@ -325,8 +385,8 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
    * (mostly a single run), each moved with one RRefDeque.moveFrom. Returns frames queued to send.
    */
   const forward = (co: Deque, tio: RRef<NetIo>, got: number, batch: number): number => {
-    co.readEach(0, got, 0, headerBytes, hdrs, 0);
-    if (prepare !== undefined) prepare(hdrs, lensIn, got);
+    if (readBytes > 0) co.readEach(0, got, 0, readBytes, hdrs, 0, stride);
+    if (prepare !== undefined) prepare(hdrs, lensIn, got, useInfo ? infoV : null);
     const tpk = tio.pkts as Deque;
     const m0 = tpk.length;
     let m = m0;
@@ -341,7 +401,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       if (len > 0) {
         frames++;
         bytes += len;
-        if (m < batch) out = process(hdrs, i * headerBytes, len, i);
+        if (m < batch) out = process(hdrs, i * stride, len, i);
         if (out > 0) lensOut.setUint32(m++ * 4, out, true);
       }
       if (out > 0 !== sending) {
@@ -355,7 +415,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     rxFrames += frames;
     rxBytes += bytes;
     dropped += frames - (m - m0);
-    if (rewriteBytes > 0) co.writeEach(0, got, 0, rewriteBytes, hdrs, 0, headerBytes);
+    if (rewriteBytes > 0) co.writeEach(0, got, 0, rewriteBytes, hdrs, 0, stride);
     for (let r = 0; r < nRuns; r++) {
       const n = runs.getUint16(r * 2, true);
       if (n > 0) ((r & 1) === 0 ? tpk : pool).moveFrom(co, n);
@@ -387,7 +447,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
             if (rxRoom(rio)) fill(rio, pool, batch, false);
             const flying = inLoop;
             const r = call(true, q, rio);
-            if (r === null) { rxIos[q] = lost(rio); txIos[q] = tio; break passes; }
+            if (r === null) { rxIos[q] = lost(rio, true); txIos[q] = tio; break passes; }
             rio = r;
             account(r, flying, 0);
             const rx0 = rxFrames;
@@ -402,6 +462,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
               }
               recycle(co, got, r, false);
             } else if (got > 0) {
+              if (useInfo) readInfo(r, got);
               frames += forward(co, tio, got, batch);
             }
             inLoop -= rxFrames - rx0;
@@ -422,7 +483,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
               const flying = inLoop;
               const sent = loopSize > 0 ? (tio.pkts as Deque).length : 0; // only a seeded loop counts it
               const r = call(false, q, tio);
-              if (r === null) { rxIos[q] = rio; txIos[q] = lost(tio); break passes; }
+              if (r === null) { rxIos[q] = rio; txIos[q] = lost(tio, false); break passes; }
               tio = r;
               account(r, flying, sent);
               const co = r.collect as Deque;
@@ -529,7 +590,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
           if (spare > 0 && rxRoom(rio)) fill(rio, pool, Math.min(cap, (rio.pkts as Deque).length + spare), false);
           const flying = inLoop;
           const r = call(true, q, rio);
-          if (r === null) { rxIos[q] = lost(rio); break posting; }
+          if (r === null) { rxIos[q] = lost(rio, true); break posting; }
           rxIos[q] = r;
           account(r, flying, 0);
           const co = r.collect as Deque;
@@ -549,7 +610,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
         const flying = inLoop;
         const queued = tpk.length;
         const r = call(false, 0, tio);
-        if (r === null) { tio = lost(tio); break; }
+        if (r === null) { tio = lost(tio, false); break; }
         tio = r;
         account(r, flying, queued);
         const co = r.collect as Deque;

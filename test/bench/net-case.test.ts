@@ -36,11 +36,11 @@ test('bench net --case recovery: one row {case, path, restart_ms, frames_lost} a
   assert.ok(!r.notes.some((n) => n.startsWith('call-64-b32')), 'no note of a case that did not run');
 });
 
-test('bench net --case maglev: {case, path, mpps} with the flows tracked and the rate after a backend-set change', async () => {
+test('bench net --case maglev: {case, path, mpps} with the flows tracked, the rate after a backend-set change and hashing in software', async () => {
   const r = await run('--case', 'maglev');
   assert.deepEqual(r.results.map((x) => [x.case, x.path]), [['maglev-64-b32', 'domain']]);
   const row = r.results[0]!;
-  for (const f of ['mpps', 'mpps_after_change']) assert.ok(typeof row[f] === 'number' && row[f] > 0, `${f} of ${JSON.stringify(row)}`);
+  for (const f of ['mpps', 'mpps_after_change', 'mpps_software_hash']) assert.ok(typeof row[f] === 'number' && row[f] > 0, `${f} of ${JSON.stringify(row)}`);
   // pktgen's 2^20 flows, seen for a few hundred ms: far more than a cache line's worth are tracked.
   assert.ok(typeof row.flows === 'number' && row.flows > 10_000, `flows of ${JSON.stringify(row)}`);
   assert.ok(r.notes.some((n) => n.startsWith('maglev-64-b32: ')), 'the maglev note');

@@ -31,7 +31,7 @@ const rateLines = (r: NetRun): string[] => r.lines.filter((l) => /^\s+\d+\.\d s 
 test('net maglev on pktgen: live rates, the backends asked for, a million flows by default', () => {
   const r = net(['maglev', '--backend', 'pktgen', '--seconds', '2', '--backends', '4']);
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.lines[0]!, /^maglev over 4 backends on pktgen, 1 queue\(s\), batch 32, poll mode/);
+  assert.match(r.lines[0]!, /^maglev over 4 backends \(the NIC's flow hash\) on pktgen, 1 queue\(s\), batch 32, poll mode/);
   const rates = rateLines(r);
   assert.ok(rates.length >= 1 && rates.length <= 2, `a rate line each second:\n${r.lines.join('\n')}`);
   // The run's last stretch has its line (within the 0.1 s under which a stretch is not reported).
@@ -42,6 +42,14 @@ test('net maglev on pktgen: live rates, the backends asked for, a million flows 
   // pktgen's flows rotate, so the flow cache holds about as many flows as frames seen, up to 2^20:
   // more than the 65,536 flows the default once was.
   assert.ok(r.stats.flows! > 65536, `flows ${r.stats.flows} of ${r.stats.rxFrames} frames`);
+});
+
+test('net maglev --rx-hash software: the balancer hashes each header itself, and says so', () => {
+  const r = net(['maglev', '--backend', 'pktgen', '--seconds', '1', '--flows', '4096', '--rx-hash', 'software']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.lines[0]!, /^maglev over 16 backends \(its own flow hash\) on pktgen/);
+  assert.ok(r.forwarded > 0 && r.stats.dropped! < r.forwarded, `frames forwarded: ${r.lines.at(-1)}`);
+  assert.ok(r.stats.flows! > 0, `flows tracked: ${r.lines.at(-1)}`);
 });
 
 test('net maglev --drop-backend-every: backend-set changes under traffic, said as they happen, forwarding on', () => {
@@ -83,6 +91,8 @@ test('net refuses bad arguments with a message naming them', () => {
     [['router'], /unknown net app "router"; try l2fwd or maglev/],
     [['l2fwd', '--drop-backend-every', '1'], /--drop-backend-every is for maglev, not l2fwd/],
     [['l2fwd', '--backends', '4'], /--backends is for maglev, not l2fwd/],
+    [['l2fwd', '--rx-hash', 'software'], /--rx-hash is for maglev, not l2fwd/],
+    [['maglev', '--rx-hash', 'crc'], /--rx-hash must be 'nic' \(the NIC's RSS hash of each frame\) or 'software'/],
     // An option of another backend is refused, not ignored.
     [['l2fwd', '--backend', 'loopback', '--rate', 'line'], /--rate is for the pktgen backend, not loopback/],
     [['maglev', '--backend', 'loopback', '--flows', '8'], /--flows is for the pktgen backend, not loopback/],

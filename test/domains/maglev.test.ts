@@ -11,7 +11,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Maglev, MAGLEV_M, MAX_EPOCHS, flowCheck, flowHash, populate } from '../../src/domains/maglev/maglev.js';
+import { Maglev, MAGLEV_M, MAX_EPOCHS, flowHash, flowKey, populate } from '../../src/domains/maglev/maglev.js';
 import { balancerHooks, HEADER_STRIDE } from '../../src/domains/maglev/index.js';
 
 const backendSets = fc.uniqueArray(fc.string({ minLength: 1, maxLength: 12 }), { minLength: 2, maxLength: 120 });
@@ -107,14 +107,18 @@ function header(v: DataView, i: number, t: { src: number; dst: number; sport: nu
   v.setUint16(o + 36, t.dport);
 }
 
-test('maglev hooks: a frame goes to the backend lookup() gives its 5-tuple; short and non-IPv4 frames are dropped', () => {
+/** The NIC's MAC as the engine tells the hooks (AppHooks.link): the source of every frame sent. */
+const NIC_MAC = [0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee];
+
+test('maglev hooks, hashing the header: a frame goes to the backend lookup() gives its 5-tuple; short and non-IPv4 frames are dropped', () => {
   const names = Array.from({ length: 7 }, (_, i) => `b${i}`);
   const tuple = fc.record({ src: fc.nat(0xffffffff), dst: fc.nat(0xffffffff), sport: fc.nat(0xffff), dport: fc.nat(0xffff), proto: fc.nat(0xff) });
   const frame = fc.record({ t: tuple, kind: fc.constantFrom('ipv4', 'ipv4', 'ipv4', 'ipv6', 'short') });
   fc.assert(fc.property(fc.array(frame, { minLength: 1, maxLength: 64 }), (frames) => {
     const byHeader = new Maglev(names, { flowSlots: 1 << 10 });
     const byTuple = new Maglev(names, { flowSlots: 1 << 10 });
-    const { prepare, process } = balancerHooks(byHeader);
+    const { prepare, process, link } = balancerHooks(byHeader);
+    link!(NIC_MAC, false);
     const hdrs = new DataView(new ArrayBuffer(frames.length * HDR));
     const lens = new DataView(new ArrayBuffer(frames.length * 4));
     frames.forEach((f, i) => {
@@ -122,7 +126,7 @@ test('maglev hooks: a frame goes to the backend lookup() gives its 5-tuple; shor
       if (f.kind === 'ipv6') hdrs.setUint16(i * HDR + 12, 0x86dd);
       lens.setUint32(i * 4, f.kind === 'short' ? 37 : 60, true); // the header is 38 bytes
     });
-    prepare!(hdrs, lens, frames.length);
+    prepare!(hdrs, lens, frames.length, null);
     frames.forEach((f, i) => {
       const out = process(hdrs, i * HDR, lens.getUint32(i * 4, true), i);
       if (f.kind !== 'ipv4') return assert.equal(out, 0, `frame ${i} (${f.kind}) dropped`);
@@ -133,7 +137,7 @@ test('maglev hooks: a frame goes to the backend lookup() gives its 5-tuple; shor
       const l4 = proto === 6 || proto === 17;
       assert.equal(id, byTuple.lookup(src, dst, l4 ? sport : 0, l4 ? dport : 0, proto), `frame ${i}: backend of its 5-tuple`);
       assert.equal(hdrs.getUint32(i * HDR), 0x02000000, 'destination MAC: 02:00:00:00:<id>');
-      assert.deepEqual([hdrs.getUint32(i * HDR + 6), hdrs.getUint16(i * HDR + 10)], [0x02000000, 0x0001], 'source MAC: the old destination');
+      assert.deepEqual([...new Uint8Array(hdrs.buffer, i * HDR + 6, 6)], NIC_MAC, 'source MAC: the NIC\'s');
     });
   }), { numRuns: 100 });
 });
@@ -168,7 +172,7 @@ test('maglev hooks: fragments, IP options and protocols without ports go by thei
       c.set(hdrs, k * HDR, k);
       lens.setUint32(k * 4, c.len, true);
     }
-    prepare!(hdrs, lens, n);
+    prepare!(hdrs, lens, n, null);
     for (let k = 0; k < n; k++) {
       const out = process(hdrs, k * HDR, c.len, k);
       if (c.want === 'drop') assert.equal(out, 0, `${c.what}: dropped`);
@@ -191,25 +195,54 @@ test('maglev: a backend set of more than half the id limit can be set again, and
   assert.throws(() => new Maglev(Array.from({ length: 262_144 }, (_, i) => `c${i}`), { flowSlots: 1 << 10 }), /more than 262143 backends/);
 });
 
-test('maglev: flow hashes are non-negative 31-bit integers (-1 stays free to mark "no flow")', () => {
+test('maglev hooks, with the NIC\'s RSS hash: no header byte is read; a frame goes to its hash\'s flow; one the NIC did not hash as IPv4 is dropped', () => {
+  const names = Array.from({ length: 7 }, (_, i) => `b${i}`);
+  const frame = fc.record({ hash: fc.nat(0xffffffff), type: fc.constantFrom(0x7, 0x1, 0x2, 0x0), len: fc.constantFrom(60, 60, 0) });
+  fc.assert(fc.property(fc.array(frame, { minLength: 1, maxLength: 64 }), fc.nat(255), (frames, junk) => {
+    const byInfo = new Maglev(names, { flowSlots: 1 << 10 });
+    const byKey = new Maglev(names, { flowSlots: 1 << 10 });
+    const { prepare, process, link } = balancerHooks(byInfo);
+    link!(NIC_MAC, true);
+    // The engine copies no header bytes with rxInfo: the copy holds whatever it held before.
+    const hdrs = new DataView(new Uint8Array(frames.length * 12).fill(junk).buffer);
+    const lens = new DataView(new ArrayBuffer(frames.length * 4));
+    const info = new DataView(new ArrayBuffer(frames.length * 8));
+    frames.forEach((f, i) => {
+      lens.setUint32(i * 4, f.len, true);
+      info.setUint32(i * 8, f.type | (1 << 4), true); // RSS type, and the IPv4 packet type above it
+      info.setUint32(i * 8 + 4, f.hash, true);
+    });
+    prepare!(hdrs, lens, frames.length, info);
+    frames.forEach((f, i) => {
+      if (f.len === 0) return; // the engine calls process only for a frame
+      const out = process(hdrs, i * 12, f.len, i);
+      if (f.type === 0) return assert.equal(out, 0, `frame ${i}: not hashed as IPv4, dropped`);
+      assert.equal(out, f.len);
+      assert.equal(hdrs.getUint16(i * 12 + 4, true), byKey.lookupHashed(flowKey(f.hash)), `frame ${i}: the backend of its hash`);
+      assert.equal(hdrs.getUint32(i * 12), 0x02000000, 'destination MAC: 02:00:00:00:<id>');
+      assert.deepEqual([...new Uint8Array(hdrs.buffer, i * 12 + 6, 6)], NIC_MAC, 'source MAC: the NIC\'s');
+    });
+  }), { numRuns: 100 });
+});
+
+test('maglev: flow keys are non-negative 31-bit integers (-1 stays free to mark "no flow")', () => {
   fc.assert(fc.property(fc.nat(0xffffffff), fc.nat(0xffffffff), fc.nat(0xffffffff), fc.nat(0xff), (s, d, p, pr) => {
-    const h = flowHash(s, d, p, pr);
-    assert.ok(Number.isInteger(h) && h >= 0 && h <= 0x7fffffff, `hash ${h}`);
+    for (const h of [flowHash(s, d, p, pr), flowKey(s)]) assert.ok(Number.isInteger(h) && h >= 0 && h <= 0x7fffffff, `key ${h}`);
   }), { numRuns: 500 });
 });
 
-test('maglev: the flow cache tells apart flows whose flowHash is the same (its key is flowHash and flowCheck)', () => {
-  const tuple = fc.record({ src: fc.nat(0xffffffff), dst: fc.nat(0xffffffff), ports: fc.nat(0xffffffff), proto: fc.nat(0xff) });
-  fc.assert(fc.property(fc.uniqueArray(tuple, { minLength: 2, maxLength: 8, selector: (t) => `${t.src}/${t.dst}/${t.ports}/${t.proto}` }), fc.nat(0x7fffffff), (flows, h) => {
+test('maglev: the flow cache tells apart flows whose keys share the home slot and the tag\'s bits, and finds each again', () => {
+  fc.assert(fc.property(fc.uniqueArray(fc.nat(0x7fffffff), { minLength: 2, maxLength: 8 }), fc.nat(0x3ff), (highs, low) => {
     const mg = new Maglev(['a', 'b', 'c'], { flowSlots: 1 << 10 });
     mg.setBackends(['d', 'e', 'f']); // every table entry changed: every flow takes the tracked path
-    // Every flow given the same hash: only flowCheck (and the tuple it is made of) tells them apart.
-    for (const f of flows) mg.lookupHashed(h, f.src, f.dst, f.ports, f.proto);
-    assert.equal(mg.cachedFlows, flows.length, 'one entry per flow, none taken for another');
-    for (const f of flows) mg.lookupHashed(h, f.src, f.dst, f.ports, f.proto);
-    assert.equal(mg.cachedFlows, flows.length, 'each flow found again in its own entry');
+    // One home slot for all (the low 10 bits), and as many as can be the same top bits (the tag's):
+    // only the key's middle bits, held in the slot's key word, tell them apart.
+    const keys = [...new Set(highs.map((x) => ((x & ~0x3ff) | low) & 0x7fffffff))];
+    const first = keys.map((k) => mg.lookupHashed(k));
+    assert.equal(mg.cachedFlows, keys.length, 'one entry per key, none taken for another');
+    assert.deepEqual(keys.map((k) => mg.lookupHashed(k)), first, 'each key found again, with its backend');
+    assert.equal(mg.cachedFlows, keys.length);
   }), { numRuns: 200 });
-  assert.notEqual(flowCheck(1, 2, 3, 6), flowCheck(1, 2, 3, 17), 'the protocol is part of the key');
 });
 
 test('maglev: connection tracking against a reference table, over lookups and backend-set changes (property)', () => {

@@ -35,13 +35,18 @@
  * backend; the per-packet path (lookup) allocates nothing: the cache is open addressing over one
  * preallocated array, a bounded probe, evicting the home slot when the probe finds no room.
  *
- * The cache knows a flow by a 63-bit key, not by its 13 bytes of 5-tuple: flowHash (31 bits: the
- * home slot, and its top bits in the tag) and flowCheck (32 bits, independent of it), as the
- * Maglev of RedLeaf's authors and NetBricks' key their connection tracking by a 64-bit flow hash.
- * A slot is two 32-bit words — flowCheck, and a tag of flowHash >>> 21, the probe distance and
- * backend id + 1 (0: empty) — so a probe reads one word pair.
- * Two flows share an entry only if both hashes agree: with 1M flows, a chance of about 5e-8 over
- * the whole cache, far below what evictions already move.
+ * Maglev knows a flow by a 31-bit key, not by its 13 bytes of 5-tuple, as the Maglev of RedLeaf's
+ * authors and NetBricks' key their connection tracking by a flow hash: the key gives the flow's
+ * table entry (key mod M), its seen bit and its home slot in the cache. The key is flowKey of the
+ * NIC's RSS hash where the Net reports one (NetLink.rxInfo: the NIC hashed the addresses and
+ * ports as it received the frame, so the balancer reads no header), else flowHash of the 5-tuple
+ * (nullnet); an app takes one or the other for its whole life, so a flow's key never changes. A
+ * slot is two 32-bit words — the key, and a tag of key >>> 21, the probe distance and backend id
+ * + 1 (0: empty) — so a probe reads one word pair and a hit is the whole key. Two flows with one
+ * key are one flow here — the same table entry, seen bit and cache entry, so the same backend at
+ * every moment: neither is ever moved by the other, and a new flow that takes an older one's key
+ * gets that flow's backend (a live one, and any is right for a new flow). With 1M flows, a few
+ * hundred keys are shared.
  */
 
 /** The paper's table size: a prime, so every skip is a full-cycle step. */
@@ -54,7 +59,7 @@ const PROBES = 8;
 const EMPTY = -1;
 /** Bits per word of a seen bitset (flowSlots is at least one word's worth). */
 const SEEN_WORD_BITS = 32;
-/** Words per flow-cache slot: flowCheck, tag. */
+/** Words per flow-cache slot: the key, tag. */
 const SLOT_WORDS = 2;
 /** Tag layout: backend id + 1 in the low bits, then the probe distance, then flowHash >>> 21. */
 const TAG_ID_BITS = 18;
@@ -79,9 +84,18 @@ function fmix(h: number): number {
 }
 
 /**
- * Hash of an IPv4 5-tuple: addresses as 32-bit numbers, `ports` = source port << 16 | destination
- * port (the transport header's first four bytes, big-endian), protocol 8-bit. 31 bits: a
- * non-negative int32, so a caller can keep hashes in an int32 array and mark "no flow" with -1.
+ * A flow's key from a hash of its 5-tuple that the NIC computed (the RSS Toeplitz hash: linear,
+ * so its low bits alone spread structured flows poorly), mixed: 31 bits, as flowHash's.
+ */
+export function flowKey(rssHash: number): number {
+  return fmix(rssHash) & 0x7fffffff;
+}
+
+/**
+ * A flow's key when no NIC hashed it: a hash of its IPv4 5-tuple (addresses as 32-bit numbers,
+ * `ports` = source port << 16 | destination port, the transport header's first four bytes,
+ * big-endian; protocol 8-bit). 31 bits: a non-negative int32, so a caller can keep keys in an
+ * int32 array and mark "no flow" with -1.
  */
 export function flowHash(srcIp: number, dstIp: number, ports: number, proto: number): number {
   let h = Math.imul(srcIp ^ 0x9e3779b9, 0xcc9e2d51);
@@ -89,18 +103,6 @@ export function flowHash(srcIp: number, dstIp: number, ports: number, proto: num
   h = Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64;
   h ^= Math.imul(ports ^ (proto << 8), 0xcc9e2d51);
   return fmix(h) & 0x7fffffff;
-}
-
-/**
- * The flow's second, independent 32-bit hash (the rest of its cache key, see the header): other
- * seeds and rotations than flowHash, the same murmur3 finish. Any int32.
- */
-export function flowCheck(srcIp: number, dstIp: number, ports: number, proto: number): number {
-  let h = Math.imul(dstIp ^ 0x85ebca6b, 0x9e3779b1);
-  h = Math.imul((h << 13) | (h >>> 19), 0x27d4eb2f) ^ srcIp;
-  h = Math.imul((h << 11) | (h >>> 21), 0x165667b1) ^ ports;
-  h = Math.imul((h << 17) | (h >>> 15), 0xc2b2ae35) ^ proto;
-  return fmix(h) | 0;
 }
 
 /** Fills `table` (length M, prime) with indices into `names` by Maglev's permutation population. */
@@ -231,12 +233,11 @@ export class Maglev {
 
   /** The backend (stable id) for a flow: its cached backend if still alive, else the table's, cached. */
   lookup(srcIp: number, dstIp: number, srcPort: number, dstPort: number, proto: number): number {
-    const ports = ((srcPort << 16) | dstPort) >>> 0;
-    return this.lookupHashed(flowHash(srcIp, dstIp, ports, proto), srcIp, dstIp, ports, proto);
+    return this.lookupHashed(flowHash(srcIp, dstIp, ((srcPort << 16) | dstPort) >>> 0, proto));
   }
 
   /**
-   * Reads, for each of the first n hashes in `hashes` (flowHash values as little-endian int32 at
+   * Reads, for each of the first n hashes in `hashes` (flow keys as little-endian int32 at
    * i * 4; -1: no flow), what its lookup will read: its `route` entry, then its flow-cache line
    * (tracked path) or its `seen` word (direct path); returns a value derived from them. A batch
    * touches all its lines first, in this tight loop, so their misses overlap: taken one after
@@ -262,8 +263,8 @@ export class Maglev {
     return t;
   }
 
-  /** lookup() with the flow's hash already computed (flowHash of the same 5-tuple; ports packed as there). */
-  lookupHashed(h: number, srcIp: number, dstIp: number, ports: number, proto: number): number {
+  /** The backend for the flow of key `h` (flowHash or flowKey: see the header). */
+  lookupHashed(h: number): number {
     // A constant divisor, which the JIT may turn into a multiply (touch takes this modulo too).
     const at = h % MAGLEV_M;
     const direct = this.route[at]!;
@@ -279,11 +280,11 @@ export class Maglev {
       }
       return direct;
     }
-    return this.tracked(h, at, flowCheck(srcIp | 0, dstIp | 0, ports | 0, proto & 0xff));
+    return this.tracked(h, at);
   }
 
   /** The tracked path (see the header): the flow cache, then the kept epochs, then the table. */
-  private tracked(h: number, at: number, check: number): number {
+  private tracked(h: number, at: number): number {
     const key = h >>> 21;
     const c = this.cache;
     const mask = this.mask;
@@ -298,7 +299,7 @@ export class Maglev {
         if (free < 0) { free = s; freeAt = p; }
         continue;
       }
-      if (tag >>> TAG_ID_BITS === ((key << TAG_PROBE_BITS) | p) && c[o] === check) {
+      if (tag >>> TAG_ID_BITS === ((key << TAG_PROBE_BITS) | p) && c[o] === h) {
         const id = (tag & TAG_ID_MASK) - 1;
         if (this.alive[id] === 1) return id;
         const nid = this.table[at]!;
@@ -312,7 +313,7 @@ export class Maglev {
     const p = free >= 0 ? freeAt : 0;
     if (free >= 0) this.cached++;
     const o = s * SLOT_WORDS;
-    c[o] = check;
+    c[o] = h;
     c[o + 1] = (((key << TAG_PROBE_BITS) | p) << TAG_ID_BITS) | (id + 1);
     return id;
   }
