@@ -49,6 +49,7 @@ import { WorkerDomain, checkWorkerPlacement, type WorkerHost } from './worker-ti
 import { isPrimitive } from './worker-ring.js';
 import { WorkerPool } from './worker-pool.js';
 import { MemoryPressure, defaultHeapPanicBytes } from './memory-pressure.js';
+import { timerDelay } from './timers.js';
 
 /** A cross-domain async result is delivered through setImmediate once a run is this old (ms). */
 const YIELD_AFTER_MS = 20;
@@ -828,7 +829,7 @@ export class Kernel {
           d.timers.delete(t);
           timerIds.delete(id);
           this.guard(d, fn, true);
-        }, ms);
+        }, timerDelay(ms));
         d.timers.add(t);
         timerIds.set(id, t);
         return id;
@@ -845,7 +846,7 @@ export class Kernel {
       setInterval: (fn: () => void, ms: number) => {
         live();
         const id = nextTimer++;
-        const t = setInterval(() => this.guard(d, fn, true), ms);
+        const t = setInterval(() => this.guard(d, fn, true), timerDelay(ms));
         d.intervals.add(t);
         timerIds.set(id, t);
         return id;

@@ -29,6 +29,7 @@ import { TICK_BUDGET, checkExport, instantiateDomain } from './isolation.js';
 import { Ctl, FaultKind, Kind, OutcallStatus, OutcallTakes, Reader, Ring, Sys, WireHandle, Writer, ifaceOf, isPrimitive, kernelMayWait } from './worker-ring.js';
 import { primOk, type WorkerBoot } from './worker-tier.js';
 import { READY } from './worker-pool.js';
+import { timerDelay } from './timers.js';
 import type { MethodModel, TypeRef } from '../build/idl.js';
 import { LAYOUTS, SIGNATURES } from '../gen/idl.js';
 
@@ -281,7 +282,7 @@ function makeSys(): object {
       }
       runDomain(fn);
     };
-    timers.set(id, repeat ? setInterval(fire, ms) : setTimeout(fire, ms));
+    timers.set(id, repeat ? setInterval(fire, timerDelay(ms)) : setTimeout(fire, timerDelay(ms)));
     return id;
   };
   const clear = (id: number): void => {

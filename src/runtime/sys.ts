@@ -49,6 +49,7 @@ export interface Sys {
    * left to handle that rejection unless the kernel holds it.
    */
   detach(p: Promise<unknown>): void;
+  /** A delay above 2^31-1 ms (~24.8 days), Infinity included, is that longest one (src/kernel/timers.ts). */
   setTimeout(fn: () => void, ms: number): number;
   clearTimeout(id: number): void;
   setInterval(fn: () => void, ms: number): number;

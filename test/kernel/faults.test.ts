@@ -276,6 +276,29 @@ describe('termination cleanup', () => {
     assert.deepEqual(t.rec.hits, [], 'nothing fired after death');
   });
 
+  test('a timer or interval longer than Node\'s longest delay (2^31-1 ms), Infinity included, does not fire at once, nor warn', async () => {
+    const t = setup();
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => {
+      warnings.push(w.name);
+    };
+    process.on('warning', onWarning);
+    try {
+      t.fa.armTimer(Infinity);
+      t.fa.armTimer(2 ** 31);
+      t.fa.armInterval(Infinity);
+      t.fa.armInterval(2 ** 40);
+      t.fa.armTimer(5); // a control, armed last
+      await sleep(60);
+      assert.deepEqual(t.rec.hits, ['timer'], 'only the 5 ms timer fired (Node fires an overlong delay after 1 ms)');
+      assert.deepEqual(warnings, [], 'no TimeoutOverflowWarning');
+    } finally {
+      process.off('warning', onWarning);
+      t.kernel.injectFault('fa', 'now'); // its death clears the long timers, which would keep the process alive
+      await sleep(10);
+    }
+  });
+
   test('a crash while a borrow is outstanding frees the slot only when the borrow ends', async () => {
     const t = setup();
     loadFaulty(t, 'fb');
