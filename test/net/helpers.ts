@@ -8,7 +8,7 @@
  * their condition holds, with a generous upper bound; the caller still asserts the condition and
  * reports what was processed and how long it took.
  */
-import type { NetApp } from '../../src/interfaces/index.js';
+import type { Net, NetApp } from '../../src/interfaces/index.js';
 
 export { hostIo } from '../../src/host/net.js';
 
@@ -41,3 +41,22 @@ export function runUntil(app: NetApp, mode: string, done: (frames: number) => bo
 
 /** "N frames in M ms", for assertion messages. */
 export const describeProgress = (p: Progress): string => `${p.frames} frames in ${p.ms.toFixed(0)} ms`;
+
+/**
+ * A host-side Net between an app domain and the Net `inner()` (bound for the app's domain on
+ * first use, so the NetIos the app moves in move on as the app's): every method passes through,
+ * but those `over` gives, which see the calls (and may change their answers) on the way.
+ */
+export function between(inner: () => Net, over: Partial<Net>): Net {
+  return {
+    rxSubmitAndPoll: (q, io) => inner().rxSubmitAndPoll(q, io),
+    txSubmitAndPoll: (q, io) => inner().txSubmitAndPoll(q, io),
+    outstanding: () => inner().outstanding(),
+    drain: (io) => inner().drain(io),
+    stats: (o) => inner().stats(o),
+    link: (o) => inner().link(o),
+    setInterrupts: (on) => inner().setInterrupts(on),
+    waitRx: (ms) => inner().waitRx(ms),
+    ...over,
+  };
+}
