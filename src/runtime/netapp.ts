@@ -332,8 +332,9 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
 
   /**
    * Reads what the NIC reported of `io`'s first n collected buffers into infoV (one read). A NetIo
-   * the NIC shadow made afresh after a crash (the caller's died with the driver) has no
-   * collectInfo: its frames get zeros (no hash), and it gets one for its next call.
+   * back without collectInfo (a faulty Net dropped it; the NIC shadow gives the fresh NetIos it
+   * makes after a crash one) has none to read: its frames get zeros (no hash), and it gets one for
+   * its next call.
    */
   const readInfo = (io: RRef<NetIo>, n: number): void => {
     const ci = io.collectInfo;

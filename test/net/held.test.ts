@@ -307,6 +307,19 @@ test('NIC shadow: a faulty driver that frees the call’s NetIo but kept some of
   });
 });
 
+test('NIC shadow: an RX call whose NetIo a faulty driver freed is answered in a fresh NetIo that has a collectInfo with room for its collect, so the reissued call reports what the NIC read of its frames (maglev drops frames without it)', () =>
+  withFaultyNet('dropper', (kernel, net) => {
+    let rx = hostIo(kernel, 8);
+    rx.collectInfo = kernel.kit.allocArray(0, 'u32', 16) as never;
+    for (let i = 0; i < 5; i++) (rx.pkts as Deque).push(kernel.kit.allocBytes(0, 2048) as unknown as Buf);
+    rx = net.rxSubmitAndPoll(0, rx); // faultynet keeps 3, frees the NetIo (its collectInfo with it), dies
+    assert.equal(rx.restarts, 1, 'answered after the recovery');
+    const ci = rx.collectInfo;
+    assert.ok(ci !== null, 'the fresh NetIo carries a collectInfo');
+    assert.ok(ci.byteLength >= rx.collect!.capacity * 8, `room for 2 u32 per collect entry: ${ci.byteLength} bytes for ${rx.collect!.capacity}`);
+    rx.drop();
+  }));
+
 /** The caller's buffers: its pool, `io`'s, and what the Net holds or owes it. */
 const callersOf = (net: Net, pool: Deque, io: RRef<NetIo>): number => pool.length + io.pkts!.length + io.collect!.length + net.outstanding();
 

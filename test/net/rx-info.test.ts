@@ -3,7 +3,7 @@
  * 0 and 1, its packet and RSS types and its RSS hash): the NIC driver domain hands it to a caller
  * that asks, nullnet says it has none, and maglev balances by it — every frame to the backend of
  * the NIC's hash of its flow, with no header read — and copes with a NetIo that comes back
- * without it (the NIC shadow's fresh one after a crash).
+ * without it (a faulty Net's).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -154,7 +154,7 @@ test('nullnet reports no RX information: its link says so, and its RX calls leav
 /**
  * The Net `inner()` with, for every frame the app sends, its destination MAC's backend id and its
  * source IPv4 address recorded in `sent`; `strip` RX answers that carry frames, from the tenth
- * call on, come back without their collectInfo, as a NetIo the NIC shadow made afresh does
+ * call on, come back without their collectInfo, as from a faulty Net that dropped it
  * (counted in `stripped`). Only a few: their frames are dropped, and the loop would run dry.
  */
 function watch(inner: () => Net, sent: { id: number; src: number }[], strip: number, stripped: { n: number }): Net {

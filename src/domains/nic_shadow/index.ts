@@ -41,9 +41,9 @@
  *  - what did not come back is replaced by fresh buffers (buffersReplaced) of the caller's size
  *    (as far as the shadow can tell: see settle), and a NetIo that did not come back by a fresh
  *    one of the capacities it had (a routed call's hook knows only its deques' lengths: room for
- *    those, at least 1). This runs ahead of the kernel when the dead instance's device is slow
- *    to confirm its stop (past DeviceHandle.detach's short wait): its memory, and so what it held
- *    of the caller's, comes back only later. The shadow keeps count of the buffers replaced
+ *    those, at least 1), an RX one with a collectInfo (freshIo). This runs ahead of the kernel
+ *    when the dead instance's device is slow to confirm its stop (past DeviceHandle.detach's
+ *    short wait): its memory, and so what it held of the caller's, comes back only later. The shadow keeps count of the buffers replaced
  *    (`advance`) ...
  *  - ... and what comes back late (those originals: the kernel gives them to the recall the
  *    shadow makes while an advance is open, or with the next recallNow), or beyond the due at a
@@ -378,8 +378,23 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
    */
   const recoverCall = (failed: FailedCall): { io: RRef<NetIo>; lost: number } => {
     const io = revive(failed);
-    if (io === null) return { io: newNetIo(sys, failed.pktsCap, failed.collectCap), lost: failed.pkts };
+    if (io === null) return { io: freshIo(failed), lost: failed.pkts };
     return { io, lost: failed.rx ? 0 : failed.pkts };
+  };
+
+  /**
+   * A NetIo of `failed`'s capacities, for one the dead driver did not give back. An RX one has a
+   * collectInfo with room for its collect (NetIo.collectInfo), so the reissued call reports what
+   * the NIC read of the frames it collects: a caller that balances by the NIC's hash (maglev)
+   * would drop them otherwise.
+   * Decision (the design does not say): every fresh RX NetIo gets one, whether the call's had one
+   * or not — a routed call's hook is told only its deques' lengths, so the shadow cannot tell; a
+   * caller that did not ask ignores it (the driver fills it, 8 bytes a frame).
+   */
+  const freshIo = (failed: FailedCall): RRef<NetIo> => {
+    const io = newNetIo(sys, failed.pktsCap, failed.collectCap);
+    if (failed.rx) io.collectInfo = sys.alloc.array('u32', 2 * failed.collectCap);
+    return io;
   };
 
   /** What recovery needs to know of `io` as a call of the shadow's own brings it (each read is a kernel call). */
