@@ -100,7 +100,8 @@ export interface AppHooks {
    * hash and type) over reading the frame: with a Net that reports it (NetLink.rxInfo), prepare
    * gets it and only `headerBytes` bytes of each frame are copied out (0: none). Without such a
    * Net (nullnet), prepare gets null and the frames' first headerBytes, as without rxInfo. Decided
-   * once, from the Net's link at start: an app sees one or the other for its whole life.
+   * once, from the Net's link at start: an app sees one or the other for its whole life. An app
+   * with rxInfo has a prepare (refused at load without one: nothing else sees the information).
    */
   rxInfo?: { headerBytes: number };
   /** Told once, at start: the Net's MAC address, and whether prepare gets the NIC's information. */
@@ -119,8 +120,16 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   const txSize = typeof cfg.txFrameSize === 'number' ? cfg.txFrameSize : 60;
   const { headerBytes, rewriteBytes } = hooks;
   if (!(poolSize >= 1 && poolSize <= 65536)) return sys.panic(`netapp: pool ${poolSize} must be 1..65536`);
-  if (!(rewriteBytes <= headerBytes && headerBytes <= bufSize)) return sys.panic(`netapp: header bytes ${headerBytes} (rewrite ${rewriteBytes}) exceed the ${bufSize}-byte buffers`);
-  if (hooks.rxInfo !== undefined && !(hooks.rxInfo.headerBytes >= 0 && hooks.rxInfo.headerBytes <= headerBytes)) return sys.panic(`netapp: rxInfo header bytes ${hooks.rxInfo.headerBytes} must be 0..${headerBytes}`);
+  // Byte counts are whole numbers: the kernel's readEach/writeEach refuse any other (a stride of
+  // 12.5 bytes), which would panic the app at its first batch instead of here, at load.
+  if (!(Number.isInteger(rewriteBytes) && Number.isInteger(headerBytes) && rewriteBytes <= headerBytes && headerBytes <= bufSize)) return sys.panic(`netapp: header bytes ${headerBytes} (rewrite ${rewriteBytes}) must be whole numbers within the ${bufSize}-byte buffers, rewrite at most header`);
+  if (hooks.rxInfo !== undefined) {
+    const n = hooks.rxInfo.headerBytes;
+    if (!(Number.isInteger(n) && n >= 0 && n <= headerBytes)) return sys.panic(`netapp: rxInfo header bytes ${n} must be a whole number in 0..${headerBytes}`);
+    // prepare is where the NIC's information goes: without it the app would see none, and
+    // process only the rxInfo.headerBytes copied (none, for maglev's 0).
+    if (hooks.prepare === undefined) return sys.panic('netapp: rxInfo without prepare: nothing would see what the NIC reported');
+  }
   const pool = sys.alloc.deque<Buf>(poolSize);
   for (let i = 0; i < poolSize; i++) pool.push(sys.alloc.bytes(bufSize));
   /** The Net's queue pairs (NetLink.queues): the app serves every one, each with its RX and TX NetIo. */

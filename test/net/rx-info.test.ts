@@ -18,6 +18,8 @@ import {
 } from '../../src/interfaces/index.js';
 import type { RRef, RRefArray, RRefDeque } from '../../src/runtime/types.js';
 import { between, runUntil } from './helpers.js';
+import { TEST_ARTIFACTS } from '../kernel/helpers.js';
+import { join } from 'node:path';
 
 type Buf = RRefArray<number>;
 const NIC_MAC = [2, 0, 0, 0, 0, 1];
@@ -211,6 +213,33 @@ test('maglev balances by the NIC\'s hash: every frame to the backend of its flow
     const stats = app.stats(kernel.kit.allocStruct(0, 'NetAppStats') as unknown as RRef<NetAppStats>);
     assert.ok(stats.dropped > 0, 'frames of a batch with no collectInfo are dropped (no hash to balance by)');
     assert.equal(app.shutdown(), 512, 'every buffer back: the pool kept its size');
+  } finally {
+    await boot.stop();
+  }
+});
+
+test('the app engine refuses at load the hooks it cannot run: byte counts that are not whole numbers, and rxInfo without a prepare to hand the NIC\'s information to', async () => {
+  const kernel = new Kernel({ physBytes: 64 << 20, log: () => {} });
+  const boot = await bootNet({ kernel, backend: { kind: 'loopback' }, app: null });
+  try {
+    const load = (config: Record<string, number | boolean>): void => {
+      kernel.load(join(TEST_ARTIFACTS, 'hookapp.rldom'), { imports: [boot.netName], config: { pool: 64, ...config } });
+    };
+    const refused: [Record<string, number | boolean>, RegExp][] = [
+      [{ headerBytes: 12.5 }, /header bytes 12\.5/],
+      [{ headerBytes: 12, rewriteBytes: 6.5 }, /rewrite 6\.5/],
+      [{ rxInfoBytes: 2.5 }, /rxInfo header bytes 2\.5/],
+      [{ rxInfoBytes: 0, prepare: false }, /rxInfo without prepare/],
+    ];
+    for (const [config, why] of refused) {
+      assert.throws(() => load(config), why, `refused at load: ${JSON.stringify(config)}`);
+    }
+    // Hooks it can run load, and the app forwards.
+    load({ rxInfoBytes: 0, rewriteBytes: 0 });
+    const app = kernel.bind<NetApp>('hookapp');
+    assert.equal(app.seed(8, 60), 8);
+    assert.ok(runUntil(app, 'fwd', (n) => n > 64).frames > 64, 'the app forwards');
+    app.shutdown();
   } finally {
     await boot.stop();
   }
