@@ -233,14 +233,14 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
   };
   /**
    * Restart the target and replay onRestart on the fresh instance: both paths (call's and
-   * recover's) come here. An asynchronous onRestart is returned as `recovering` until it settles;
-   * the kernel's routes are suspended meanwhile (the kernel would route to the fresh instance at
-   * once) and put back once it succeeded. A failed onRestart throws, or rejects `recovering`
-   * with, what recoveryFailed makes of it; `recovering` is always handled here (the chain that
+   * recover's) come here. An asynchronous onRestart is `recovering` until it settles (restart
+   * returns true while it runs on); the kernel's routes are suspended meanwhile (the kernel would
+   * route to the fresh instance at once) and put back once it succeeded. A failed onRestart
+   * throws, or rejects `recovering` with, what recoveryFailed makes of it; `recovering` is always handled here (the chain that
    * ends it handed to sys.detach), so a recovery nobody waits for (a synchronous call's) leaves
    * no unhandled rejection.
    */
-  const restart = (): Promise<T> | null => {
+  const restart = (): boolean => {
     const fresh = (current = sup.restart());
     failed = false;
     restarts++;
@@ -252,7 +252,7 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
     }
     if (!(r instanceof Promise)) {
       reroute();
-      return null;
+      return false;
     }
     const p = r.then(
       () => fresh,
@@ -268,16 +268,18 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
       reroute();
     };
     sys.detach(p.then(over, over));
-    return p;
+    return true;
   };
   const recover = (): Promise<T> => {
     // One restart for every call that saw the same death.
-    if (recovering !== null) return recovering;
-    try {
-      return restart() ?? Promise.resolve(current);
-    } catch (e) {
-      return Promise.reject(e);
+    if (recovering === null) {
+      try {
+        if (!restart()) return Promise.resolve(current);
+      } catch (e) {
+        return Promise.reject(e);
+      }
     }
+    return recovering!;
   };
 
   /**
@@ -336,21 +338,32 @@ export function shadowControl<T>(sys: Sys, sup: Supervisor<T>, opts: ShadowOptio
     call(reissuable, fn) {
       // The instance the last attempt found dead, restarted before the next attempt (unless a
       // restart came meanwhile). A restart that fails (the fresh instance died in its init, or
-      // in onRestart) is that attempt's failure: a death, retried within the bound as in retryAsync.
+      // in onRestart) is that attempt's failure: a death, retried within the bound as in
+      // retryAsync — for any call, as in afterRecovery, since the call itself was not made.
       let dead: T | null = null;
       for (let attempt = 0; ; attempt++) {
         if (recovering !== null) throw new Error(SYNC_DURING_RECOVERY);
         let t = current;
+        let made = false;
         try {
           if (t === dead || failed) {
-            if (restart() !== null) throw new Error(SYNC_DURING_RECOVERY);
+            if (restart()) throw new Error(SYNC_DURING_RECOVERY);
             t = current;
           }
+          made = true;
           return fn(t);
         } catch (e) {
           if (!died(e) || attempt >= max) throw e;
-          if (!reissuable) {
-            if (t === current && restart() !== null) throw new Error(SYNC_DURING_RECOVERY);
+          if (!reissuable && made) {
+            // Restarted for the calls after it; this call gets its own death, as in retryAsync,
+            // and does not wait for an asynchronous onRestart (restart handles its end).
+            if (t === current) {
+              try {
+                restart();
+              } catch {
+                // Logged if onRestart failed (recoveryFailed); the next call restarts again.
+              }
+            }
             throw e;
           }
           dead = t;

@@ -8,7 +8,9 @@
  * or rejects, or the fresh instance dies in its init): the instance left uninitialised is never
  * called nor routed to, the next call restarts again, a death is retried within maxRetries, the
  * shadow's own failure reaches waiting calls as a 'shadow: recovery failed' error with it as the
- * cause, and a recovery nobody waits for is logged, not left an unhandled rejection.
+ * cause, and a recovery nobody waits for is logged, not left an unhandled rejection. A
+ * synchronous call that cannot be reissued gets its own death whatever its restart does, and
+ * retries, as any call, a restart that failed before it was made.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -233,6 +235,29 @@ test('a restart whose fresh instance dies in its init is one more death: the cal
   never.instances[0]!.alive = false;
   assert.throws(() => never.ctl.call(true, (t) => t.state()), /call target.restart failed/, 'maxRetries restarts, then the call gives up');
   assert.equal(never.ctl.call(true, (t) => t.state()), true, 'the next call tries again');
+});
+
+test("a synchronous call that cannot be reissued gets its own death, whatever the restart made for the calls after it does", () => {
+  // onRestart throws: the recovery's failure is logged, not what this call gets.
+  const thrown = setup(0, { fails: failsOn(1) });
+  thrown.instances[0]!.alive = false;
+  assert.throws(() => thrown.ctl.call(false, (t) => t.state()), (e) => isRpcError(e) && e.kind === 'callee-dead' && /instance 0 is dead/.test(e.message));
+  assert.match(thrown.logs.join('\n'), /recovery failed.*bring-up failed/);
+  assert.equal(thrown.ctl.call(false, (t) => t.state()), true, 'the next call restarts again');
+  // An asynchronous onRestart: the call cannot wait for it, nor needs to (it is not reissued).
+  const later = setup(2);
+  later.instances[0]!.alive = false;
+  assert.throws(() => later.ctl.call(false, (t) => t.state()), (e) => isRpcError(e) && e.kind === 'callee-dead');
+  assert.equal(later.ctl.restarts, 1, 'restarted for the calls after it');
+});
+
+test('a synchronous call that cannot be reissued, made after a failed recovery, retries a restart that fails before the call is made', () => {
+  // Restart 1's onRestart throws; restart 2's fresh instance dies in its init; restart 3 is well.
+  const { ctl, instances } = setup(0, { fails: failsOn(1), restartDies: [2] });
+  instances[0]!.alive = false;
+  assert.throws(() => ctl.call(true, (t) => t.state()), recoveryFailed);
+  assert.equal(ctl.call(false, (t) => t.state()), true, 'nothing of the call was lost: the failed restart is retried');
+  assert.equal(ctl.restarts, 2);
 });
 
 test('a call that came during a recovery counts the failed recoveries it waited for in its bound of restarts', async () => {
