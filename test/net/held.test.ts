@@ -451,6 +451,18 @@ test('NIC shadow: a faulty driver that sets the call’s collect to null (freein
     takeAllBack({ kernel, net }, pool, [rx]);
   }));
 
+test('NIC shadow: a faulty driver that sets a TX call’s pktLens to null and dies: the caller gets its NetIo back with lengths again, of the capacity its pkts has', () =>
+  withFaultyNet('nuller', (kernel, net, pool) => {
+    let tx = hostIo(kernel, 8);
+    (tx.pkts as Deque).moveFrom(pool, 3);
+    for (let i = 0; i < 3; i++) tx.pktLens!.setU32(i * 4, 60);
+    tx = net.txSubmitAndPoll(0, tx); // sets pktLens to null, dies
+    assert.equal(tx.restarts, 1);
+    assert.notEqual(tx.pktLens, null, 'a TX NetIo has its lengths again: the caller can send with it');
+    assert.equal(tx.pktLens!.byteLength, 4 * tx.pkts!.capacity);
+    takeAllBack({ kernel, net }, pool, [tx]);
+  }));
+
 test('NIC shadow: an advance left by a NetIo a faulty driver freed (its originals never come) is closed once every dead instance is reclaimed: a later death’s surplus goes back to the caller, not freed against it', () =>
   withFaultyNet('overfiller', async (kernel, net, pool) => {
     const rx = failSecondCall(kernel, net, pool); // four replaced, whose originals it freed with the NetIo

@@ -23,7 +23,8 @@
  *     collect. The NetIo is put back as the call brought it: collect as it came in; RX pkts what
  *     the driver had not taken; TX pkts emptied (the frames it left may have lost their lengths
  *     in the driver's rewrite: the call's frames are all lost, `pktsLost`); a deque a faulty
- *     driver set to null is there again, empty (its buffers are among those replaced, below);
+ *     driver set to null is there again, empty (its buffers are among those replaced, below),
+ *     and so are lengths it set to null (collectLens; a TX call's pktLens);
  *  3. re-posts RX buffers on each queue, as many as the record says were posted there (on the
  *     failed RX call's queue, plus what that call had posted), into the new instance's rings
  *     before anything else reaches it, so frames that follow (a loopback's very next transmission)
@@ -409,7 +410,8 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
    * to collect or (a faulty one) to pkts, and a TX call's frames, go to spare. Returns how many
    * buffers of pkts it had taken, and (a faulty driver) of the caller's collect entries: those it
    * removed, or all of a deque field it set to null — which gets an empty deque again, and a
-   * collectLens set to null new lengths (pktLens, which an RX call may lack, stays as it is).
+   * collectLens set to null new lengths, as does a TX call's pktLens (an RX call's, which it may
+   * lack, stays as it is).
    */
   const restore = (io: RRef<NetIo>, failed: FailedCall): { taken: number; collectTaken: number } => {
     const pk = io.pkts as Deque | null;
@@ -439,6 +441,7 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
     if (pk === null) io.pkts = sys.alloc.deque<Buf>(Math.max(1, io.pktLens === null ? failed.pktsCap : io.pktLens.byteLength >>> 2));
     if (co === null) io.collect = sys.alloc.deque<Buf>(Math.max(1, io.collectLens === null ? failed.collectCap : io.collectLens.byteLength >>> 2));
     if (io.collectLens === null) io.collectLens = sys.alloc.array('u32', io.collect!.capacity);
+    if (io.pktLens === null && !failed.rx) io.pktLens = sys.alloc.array('u32', io.pkts!.capacity);
     return { taken, collectTaken };
   };
 

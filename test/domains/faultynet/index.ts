@@ -20,7 +20,8 @@
  *  - 'thief': a holder whose first instance, on its second RX call, takes nothing, frees the
  *    first of the caller's collect entries (the NetIo kept) and panics;
  *  - 'nuller': a holder whose first instance, on its second RX call, takes nothing, sets the
- *    call's collect to null (freeing the caller's entries with it; the NetIo kept) and panics;
+ *    call's collect to null (freeing the caller's entries with it; the NetIo kept) and panics,
+ *    and on a TX call sets its pktLens to null (the frames kept in pkts) and panics;
  *  - 'relapser': a holder whose every restarted instance panics on its first RX call (the
  *    shadow's re-post), holding what it took of it: a driver no restart brings back.
  */
@@ -103,7 +104,13 @@ export function init(sys: Sys): Net {
       }
       return fault === 'dropper' && sys.restarts === 0 ? drop(io) : answer(io);
     },
-    txSubmitAndPoll: (_q: number, io: RRef<NetIo>) => (fault === 'dropper' && sys.restarts === 0 ? drop(io) : answer(io)),
+    txSubmitAndPoll(_q: number, io: RRef<NetIo>) {
+      if (fault === 'nuller' && sys.restarts === 0) {
+        io.pktLens = null;
+        return sys.panic('faultynet: set the TX call\'s pktLens to null');
+      }
+      return fault === 'dropper' && sys.restarts === 0 ? drop(io) : answer(io);
+    },
     outstanding: () => ring.length,
     drain(io: RRef<NetIo>) {
       const co = io.collect as Deque | null;
