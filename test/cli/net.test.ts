@@ -83,6 +83,8 @@ test('net refuses bad arguments with a message naming them', () => {
     [['l2fwd', '--batch', '1.5'], /--batch must be a whole number in 1\.\.1024/],
     [['l2fwd', '--rate', 'fast'], /--rate must be 'unpaced', 'line' or frames per second/],
     [['l2fwd', '--rate', '0'], /--rate must be 'unpaced', 'line' or frames per second/],
+    [['l2fwd', '--rate', '50000000'], /pktgen rate 50000000 is above 10 GbE line rate for 60-byte frames \(14880952 frames per second\)/],
+    [['l2fwd', '--rate', '1000000', '--frame-size', '1514'], /pktgen rate 1000000 is above 10 GbE line rate for 1514-byte frames/],
     [['l2fwd', '--seconds', '0'], /--seconds must be a number in 0\.1\.\.86400, got "0"/],
     [['l2fwd', '--backend', 'wire'], /unknown backend "wire"; try pktgen, loopback or tap/],
     // Names an object has by inheritance are no backends either (they crashed the NIC's boot).
