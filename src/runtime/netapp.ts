@@ -25,6 +25,24 @@
  * An RpcError from the Net import (no shadow, driver died) ends the run and is counted; the app
  * itself never panics on it.
  *
+ * Nor on a malformed answer (a live, faulty driver, or one a call reached past the NIC shadow).
+ * Decision (the design is silent): every answer is checked once per call, before anything in it
+ * is used — no check per frame. An answer the app cannot use as it stands — a negative status, a
+ * deque or length array it needs set to null (pkts, collect, collectLens; pktLens on TX), more
+ * collected buffers than a batch, fewer collect lengths than buffers, an RX collectInfo too short
+ * for them — is counted like an RpcError (rpcErrors), its frames are dropped: every buffer it
+ * holds goes back to the pool and it is freed, and the loop carries on with a fresh NetIo (the
+ * seeded loop's count, `inLoop`, is not kept for it: what such an answer held is not known).
+ * A well-formed NetIo of another shape (pkts, or a TX pktLens, with room for less than a batch:
+ * the NIC shadow's fresh one when a faulty driver freed the call's) is the Net's to make: its
+ * frames are used, then it is replaced by one of the app's shape, uncounted. The app reads no
+ * `count` (collect's length says what came back) and trusts `held` only to share out RX buffers
+ * and template stale TX frames (a lie costs fairness or a template write, nothing else). A length
+ * is not checked per frame: a lie over the buffer only counts wrong bytes, and a frame sent with
+ * it is refused by the NIC and stays in the TX NetIo (the app's still, freed at shutdown). The
+ * pool has room for every buffer the app ever had, so a buffer that does not fit in it was handed
+ * over on top of them by a faulty Net: it is freed (toPool), and the app keeps its pool's size.
+ *
  * run('tx') sends a template frame (writeFrame, txFrameSize bytes) from every buffer, written once
  * per tx run that follows another use of the buffers (see `templated`), not per frame.
  *
@@ -201,9 +219,16 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     if (useInfo) io.collectInfo = sys.alloc.array('u32', 2 * n);
     return io;
   };
+  /**
+   * The n buffers at the front of `d` into the pool; one that does not fit is more than the app
+   * ever had (see malformed answers, above): freed. One compare per call on the common path.
+   */
+  const toPool = (d: Deque, n: number): void => {
+    for (let k = n - pool.moveFrom(d, n); k > 0; k--) d.pop()!.drop();
+  };
   /** Move every buffer of io back into the pool. */
   const empty = (io: RRef<NetIo>): void => {
-    for (const d of [io.pkts, io.collect] as (Deque | null)[]) if (d !== null) pool.moveFrom(d, d.length);
+    for (const d of [io.pkts, io.collect] as (Deque | null)[]) if (d !== null) toPool(d, d.length);
   };
   /** Every NetIo's buffers back to the pool, and the NetIos freed. */
   const dropIos = (): void => {
@@ -317,6 +342,40 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   };
   const lost = (io: RRef<NetIo>, rx: boolean): RRef<NetIo> => (io.valid ? io : rx ? newRxIo(cap) : newIo(cap));
 
+  /** Collected buffers of the answer `collected` last took (their lengths in lensIn). */
+  let inN = 0;
+  /** Whether that answer is a NetIo of another shape than the app's, to be replaced once used. */
+  let misfit = false;
+  /**
+   * The collect of answer `r` of an RX (`rx`) or TX call, with its length in inN and their
+   * lengths read into lensIn (one read), or null if the app cannot use the answer (see malformed
+   * answers, above). A few field reads per call, none per frame.
+   */
+  const collected = (r: RRef<NetIo>, rx: boolean): Deque | null => {
+    const co = r.collect;
+    const cl = r.collectLens;
+    const pk = r.pkts;
+    const pl = rx ? null : r.pktLens;
+    if (co === null || cl === null || pk === null || (!rx && pl === null) || r.status < 0) return null;
+    const n = co.length;
+    if (n > cap || cl.length < n) return null;
+    if (n > 0) cl.read(0, inBytes, 0, n * 4);
+    inN = n;
+    misfit = pk.capacity < cap || (pl !== null && pl.length < cap);
+    return co;
+  };
+  /** `r` emptied into the pool and freed, and a fresh NetIo of the app's in its place. */
+  const replace = (r: RRef<NetIo>, rx: boolean): RRef<NetIo> => {
+    empty(r);
+    r.drop();
+    return rx ? newRxIo(cap) : newIo(cap);
+  };
+  /** A malformed answer: counted, its buffers back in the pool, a fresh NetIo in its place. */
+  const salvage = (r: RRef<NetIo>, rx: boolean): RRef<NetIo> => {
+    rpcErrors++;
+    return replace(r, rx);
+  };
+
   /**
    * Loop bookkeeping after a call that returned `r`: `before` frames were in flight at its entry,
    * `sent` frames were in its pkts (0 for RX, whose pkts are free buffers). A new restarts stamp
@@ -340,23 +399,21 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   };
 
   /**
-   * Reads what the NIC reported of `io`'s first n collected buffers into infoV (one read). A NetIo
-   * back without collectInfo (a faulty Net dropped it; the NIC shadow gives the fresh NetIos it
-   * makes after a crash one) has none to read: its frames get zeros (no hash), and it gets one for
-   * its next call.
+   * Reads what the NIC reported of `io`'s first n (> 0) collected buffers into infoV (one read);
+   * false if its collectInfo is too short for them (a malformed answer). A NetIo back without
+   * collectInfo (a faulty Net dropped it; the NIC shadow gives the fresh NetIos it makes after a
+   * crash one) has none to read: its frames get zeros (no hash), and it gets one for its next call.
    */
-  const readInfo = (io: RRef<NetIo>, n: number): void => {
+  const readInfo = (io: RRef<NetIo>, n: number): boolean => {
     const ci = io.collectInfo;
     if (ci !== null) {
-      if (n > 0) ci.read(0, infoBytes, 0, n * 8);
-      return;
+      if (ci.length < 2 * n) return false;
+      ci.read(0, infoBytes, 0, n * 8);
+      return true;
     }
     infoBytes.fill(0, 0, n * 8);
     io.collectInfo = sys.alloc.array('u32', 2 * (io.collect as Deque).capacity);
-  };
-  /** Reads the lengths of `io`'s first n collected buffers into lensIn (one read). */
-  const readCollectLens = (io: RRef<NetIo>, n: number): void => {
-    if (n > 0) io.collectLens!.read(0, inBytes, 0, n * 4);
+    return true;
   };
   /** Writes lensOut's entries [from, to) into `io`'s pktLens at the same indices (one write). */
   const writePktLens = (io: RRef<NetIo>, from: number, to: number): void => {
@@ -386,7 +443,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   const recycle = (co: Deque, n: number, io: RRef<NetIo>, asFrames: boolean): void => {
     if (n === 0) return;
     const left = n - (asFrames || rxRoom(io) ? fill(io, co, cap, asFrames) : 0);
-    if (left > 0) pool.moveFrom(co, left);
+    if (left > 0) toPool(co, left);
   };
   /**
    * The received batch in `co` (`got` frames, lengths in lensIn): headers out, prepared and
@@ -428,7 +485,10 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     if (rewriteBytes > 0) co.writeEach(0, got, 0, rewriteBytes, hdrs, 0, stride);
     for (let r = 0; r < nRuns; r++) {
       const n = runs.getUint16(r * 2, true);
-      if (n > 0) ((r & 1) === 0 ? tpk : pool).moveFrom(co, n);
+      if (n > 0) {
+        if ((r & 1) === 0) tpk.moveFrom(co, n);
+        else toPool(co, n);
+      }
     }
     writePktLens(tio, m0, m);
     return m - m0;
@@ -458,24 +518,26 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
             const flying = inLoop;
             const r = call(true, q, rio);
             if (r === null) { rxIos[q] = lost(rio, true); txIos[q] = tio; break passes; }
-            rio = r;
-            account(r, flying, 0);
-            const rx0 = rxFrames;
-            const co = r.collect as Deque;
-            got = co.length;
-            received += got;
-            readCollectLens(r, got);
-            if (!txOn) {
-              for (let i = 0; i < got; i++) {
-                const len = lensIn.getUint32(i * 4, true);
-                if (len > 0) { rxFrames++; rxBytes += len; frames++; }
+            const co = collected(r, true);
+            if (co === null || (txOn && useInfo && inN > 0 && !readInfo(r, inN))) {
+              rio = salvage(r, true);
+            } else {
+              account(r, flying, 0);
+              const rx0 = rxFrames;
+              got = inN;
+              received += got;
+              if (!txOn) {
+                for (let i = 0; i < got; i++) {
+                  const len = lensIn.getUint32(i * 4, true);
+                  if (len > 0) { rxFrames++; rxBytes += len; frames++; }
+                }
+                recycle(co, got, r, false);
+              } else if (got > 0) {
+                frames += forward(co, tio, got, batch);
               }
-              recycle(co, got, r, false);
-            } else if (got > 0) {
-              if (useInfo) readInfo(r, got);
-              frames += forward(co, tio, got, batch);
+              inLoop -= rxFrames - rx0;
+              rio = misfit ? replace(r, true) : r;
             }
-            inLoop -= rxFrames - rx0;
           }
           // A seeded loop's frames that died in a crash are re-seeded into the room a TX batch
           // leaves. Once the loop runs full batches every received batch fills it, so while frames
@@ -494,11 +556,13 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
               const sent = loopSize > 0 ? (tio.pkts as Deque).length : 0; // only a seeded loop counts it
               const r = call(false, q, tio);
               if (r === null) { rxIos[q] = rio; txIos[q] = lost(tio, false); break passes; }
-              tio = r;
+              const co = collected(r, false);
+              if (co === null) {
+                tio = salvage(r, false);
+                continue;
+              }
               account(r, flying, sent);
-              const co = r.collect as Deque;
-              const done = co.length;
-              readCollectLens(r, done);
+              const done = inN;
               for (let i = 0; i < done; i++) if (lensIn.getUint32(i * 4, true) > 0) txFrames++;
               const stale = rxOn ? 0 : staleTx[q]!; // frames of an earlier run, back to be sent as templates
               if (stale > 0) {
@@ -506,7 +570,12 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
                 template(co, k);
                 staleTx[q] = stale - k;
               }
-              recycle(co, done, rxOn ? rio : r, !rxOn);
+              // A NetIo of another shape would not take the next batch: its buffers go to the pool.
+              if (misfit) tio = replace(r, false);
+              else {
+                recycle(co, done, rxOn ? rio : r, !rxOn);
+                tio = r;
+              }
               if (!rxOn) frames += done;
             } while (++passes < 2 && rxOn && reseedOwed > 0);
           }
@@ -601,13 +670,15 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
           const flying = inLoop;
           const r = call(true, q, rio);
           if (r === null) { rxIos[q] = lost(rio, true); break posting; }
-          rxIos[q] = r;
+          const co = collected(r, true);
+          if (co === null) {
+            rxIos[q] = salvage(r, true);
+            continue;
+          }
           account(r, flying, 0);
-          const co = r.collect as Deque;
-          const got = co.length;
-          readCollectLens(r, got);
-          for (let i = 0; i < got; i++) if (lensIn.getUint32(i * 4, true) > 0) inLoop--; // a frame of an earlier seed came round
-          pool.moveFrom(co, got);
+          for (let i = 0; i < inN; i++) if (lensIn.getUint32(i * 4, true) > 0) inLoop--; // a frame of an earlier seed came round
+          toPool(co, inN);
+          rxIos[q] = misfit ? replace(r, true) : r;
         }
       }
       let sent = 0;
@@ -621,10 +692,14 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
         const queued = tpk.length;
         const r = call(false, 0, tio);
         if (r === null) { tio = lost(tio, false); break; }
-        tio = r;
+        const co = collected(r, false);
+        if (co === null) {
+          tio = salvage(r, false);
+          continue;
+        }
         account(r, flying, queued);
-        const co = r.collect as Deque;
-        pool.moveFrom(co, co.length);
+        toPool(co, inN);
+        tio = misfit ? replace(r, false) : r;
       }
       txIos[0] = tio;
       return sent;
