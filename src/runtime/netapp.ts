@@ -39,9 +39,10 @@
  * `count` (collect's length says what came back) and trusts `held` only to share out RX buffers
  * and template stale TX frames (a lie costs fairness or a template write, nothing else). A length
  * is not checked per frame: a lie over the buffer only counts wrong bytes, and a frame sent with
- * it is refused by the NIC and stays in the TX NetIo (the app's still, freed at shutdown). The
- * pool has room for every buffer the app ever had, so a buffer that does not fit in it was handed
- * over on top of them by a faulty Net: it is freed (toPool), and the app keeps its pool's size.
+ * it is refused by the NIC and stays in the TX NetIo, until the frames left there fill it and are
+ * dropped (unsent), or it would hold a slot for ever. The pool has room for every buffer the app
+ * ever had, so a buffer that does not fit in it was handed over on top of them by a faulty Net:
+ * it is freed (toPool), and the app keeps its pool's size.
  *
  * run('tx') sends a template frame (writeFrame, txFrameSize bytes) from every buffer, written once
  * per tx run that follows another use of the buffers (see `templated`), not per frame.
@@ -436,6 +437,21 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     return m - m0;
   };
   /**
+   * The frames in a TX NetIo's pkts `tpk` that the last TX call left, which the next frames queue
+   * behind. When they fill it (`limit`: a batch), they are dropped first (back to the pool, oldest
+   * first, counted in `dropped`): the TX ring is full, and the new frames would be dropped instead,
+   * or they are frames the Net refuses (a length a faulty driver lied about, over the buffer: the
+   * NIC driver refuses such a frame, rotating it behind the others), which would otherwise hold
+   * the NetIo's room for ever. One compare per call.
+   */
+  const unsent = (tpk: Deque, limit: number): number => {
+    const m0 = tpk.length;
+    if (m0 < limit) return m0;
+    dropped += m0;
+    toPool(tpk, m0);
+    return 0;
+  };
+  /**
    * Every buffer of `co` (a NetIo's collect holding `n` buffers, their lengths already read) goes
    * back to where the next call takes buffers: `io`'s pkts (see fill), and what does not fit to
    * the pool (bulk moves: no handle per buffer).
@@ -455,7 +471,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     if (readBytes > 0) co.readEach(0, got, 0, readBytes, hdrs, 0, stride);
     if (prepare !== undefined) prepare(hdrs, lensIn, got, useInfo ? infoV : null);
     const tpk = tio.pkts as Deque;
-    const m0 = tpk.length;
+    const m0 = unsent(tpk, batch);
     let m = m0;
     let frames = 0;
     let bytes = 0;
@@ -687,7 +703,8 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       // Until all are sent (or a second passed): an empty pool fills again as TX calls reclaim.
       while (sent < n && sys.now() < end) {
         const tpk = tio.pkts as Deque;
-        sent += queueFrames(tpk, tio.pktLens!, tpk.length, Math.min(n - sent, cap - tpk.length), size);
+        const m0 = unsent(tpk, cap);
+        sent += queueFrames(tpk, tio.pktLens!, m0, Math.min(n - sent, cap - m0), size);
         const flying = inLoop;
         const queued = tpk.length;
         const r = call(false, 0, tio);

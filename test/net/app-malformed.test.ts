@@ -3,7 +3,7 @@
  * live, faulty driver, or one a call reached past the NIC shadow. A host-side Net between the app
  * and the NIC driver on loopback corrupts a few answers of one direction (fields set to null, a
  * collect holding more than the call could append, a NetIo of another shape, a negative status,
- * lying counts); the app must not panic (it would lose every buffer it holds): it
+ * lying counts and lengths); the app must not panic (it would lose every buffer it holds): it
  * counts an answer it cannot use in rpcErrors, takes back what of it it can reach, carries on
  * with a NetIo of its own, and keeps its pool's size — less only the buffers the faulty Net
  * itself kept or freed.
@@ -41,6 +41,8 @@ interface Fault {
   app: 'l2fwd' | 'maglev';
   rx: boolean;
   counted: boolean;
+  /** Answers corrupted (default 3). */
+  answers?: number;
   corrupt: (r: RRef<NetIo>, c: Ctx) => Corrupted | null;
 }
 
@@ -141,6 +143,17 @@ const faults: Fault[] = [
       return { r, taken: 0 };
     },
   },
+  {
+    // Enough of them that the frames the NIC refuses (it cannot send more than a buffer holds)
+    // would fill the TX NetIo, if the app kept them there.
+    name: 'an RX answer whose lengths are over the buffer size', app: 'l2fwd', rx: true, counted: false, answers: 12,
+    corrupt: (r) => {
+      const n = len(r.collect);
+      if (n === 0) return null;
+      for (let i = 0; i < n; i++) r.collectLens!.setU32(i * 4, 5000);
+      return { r, taken: 0 };
+    },
+  },
 ];
 
 /**
@@ -180,7 +193,7 @@ for (const fault of faults) {
     const kernel = new Kernel({ physBytes: 64 << 20, log: () => {} });
     const boot = await bootNet({ kernel, backend: { kind: 'loopback' }, shadow: false, driver: { rxRing: 128, txRing: 256 } });
     try {
-      const st = { armed: false, left: 3, taken: 0, extra: 0 };
+      const st = { armed: false, left: fault.answers ?? 3, taken: 0, extra: 0 };
       let driver: Net | null = null;
       const asApp = (): Net => (driver ??= kernel.bind<Net>(boot.netName, kernel.get(fault.app)!));
       const ctx = (): Ctx => ({ kernel, appId: kernel.get(fault.app)!.id });
@@ -200,7 +213,7 @@ for (const fault of faults) {
       }
       assert.equal(st.left, 0, 'every corruption happened');
       assert.equal(kernel.get(fault.app)!.faults, 0, 'the app did not panic');
-      assert.equal(stats().rpcErrors, fault.counted ? 3 : 0, 'each malformed answer counted once');
+      assert.equal(stats().rpcErrors, fault.counted ? (fault.answers ?? 3) : 0, 'each malformed answer counted once');
       // Frames of the loop may have gone with the malformed answers: a new seed, and on it goes.
       assert.equal(app.seed(32, 100), 32, 'the app has buffers to seed with');
       const after = runUntil(app, 'fwd', (f) => f > 300);
