@@ -15,7 +15,7 @@ import { Kernel } from '../../src/kernel/kernel.js';
 import { artifactPath } from '../../src/kernel/paths.js';
 import { NET_EINVAL, type Net, type NetApp, type NetAppStats, type NetIo } from '../../src/interfaces/index.js';
 import type { RRef, RRefArray, RRefDeque } from '../../src/runtime/types.js';
-import { runUntil } from './helpers.js';
+import { between, runUntil } from './helpers.js';
 
 type Buf = RRefArray<number>;
 type Deque = RRefDeque<Buf>;
@@ -170,7 +170,7 @@ function corrupting(inner: () => Net, fault: Fault, ctx: () => Ctx, st: { armed:
     st.extra += out.extra ?? 0;
     return out.r;
   };
-  return {
+  return between(inner, {
     rxSubmitAndPoll: (q, io) => {
       const r = inner().rxSubmitAndPoll(q, io);
       return fault.rx ? wrap(r) : r;
@@ -179,13 +179,7 @@ function corrupting(inner: () => Net, fault: Fault, ctx: () => Ctx, st: { armed:
       const r = inner().txSubmitAndPoll(q, io);
       return fault.rx ? r : wrap(r);
     },
-    outstanding: () => inner().outstanding(),
-    drain: (io: RRef<NetIo>) => inner().drain(io),
-    stats: (o) => inner().stats(o),
-    link: (o) => inner().link(o),
-    setInterrupts: (on) => inner().setInterrupts(on),
-    waitRx: (ms) => inner().waitRx(ms),
-  };
+  });
 }
 
 for (const fault of faults) {
