@@ -343,6 +343,36 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   };
   const lost = (io: RRef<NetIo>, rx: boolean): RRef<NetIo> => (io.valid ? io : rx ? newRxIo(cap) : newIo(cap));
 
+  /**
+   * The pkts of the RX NetIo handle `rxSeen`, and the pkts and pktLens of the TX one `txSeen`, as
+   * last read. A field read mints a handle (a kernel call), and the loop reads them on one handle
+   * several times: to check an answer (collected), then to fill or forward into it on the next
+   * round. A NetIo comes back from every call as a new handle, and the app sets neither field of a
+   * NetIo it holds, so a handle that is the one seen still has these.
+   */
+  let rxSeen: RRef<NetIo> | null = null;
+  let rxPk = pool;
+  let txSeen: RRef<NetIo> | null = null;
+  let txPk = pool;
+  let txPl: Buf | null = null;
+  /** RX NetIo `io`'s pkts, read once per handle. */
+  const rxPkts = (io: RRef<NetIo>): Deque => {
+    if (io !== rxSeen) {
+      rxPk = io.pkts as Deque;
+      rxSeen = io;
+    }
+    return rxPk;
+  };
+  /** TX NetIo `io`'s pkts (its pktLens in txPl), read once per handle. */
+  const txPkts = (io: RRef<NetIo>): Deque => {
+    if (io !== txSeen) {
+      txPk = io.pkts as Deque;
+      txPl = io.pktLens;
+      txSeen = io;
+    }
+    return txPk;
+  };
+
   /** Collected buffers of the answer `collected` last took (their lengths in lensIn). */
   let inN = 0;
   /** Whether that answer is a NetIo of another shape than the app's, to be replaced once used. */
@@ -363,6 +393,14 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     if (n > 0) cl.read(0, inBytes, 0, n * 4);
     inN = n;
     misfit = pk.capacity < cap || (pl !== null && pl.length < cap);
+    if (rx) {
+      rxSeen = r;
+      rxPk = pk;
+    } else {
+      txSeen = r;
+      txPk = pk;
+      txPl = pl;
+    }
     return co;
   };
   /** `r` emptied into the pool and freed, and a fresh NetIo of the app's in its place. */
@@ -396,7 +434,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       reseedOwed += before + dead;
       inLoop = 0;
     }
-    if (sent > 0) inLoop += sent - dead - r.pkts!.length;
+    if (sent > 0) inLoop += sent - dead - txPkts(r).length;
   };
 
   /**
@@ -416,9 +454,9 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     io.collectInfo = sys.alloc.array('u32', 2 * (io.collect as Deque).capacity);
     return true;
   };
-  /** Writes lensOut's entries [from, to) into `io`'s pktLens at the same indices (one write). */
-  const writePktLens = (io: RRef<NetIo>, from: number, to: number): void => {
-    if (to > from) io.pktLens!.write(from * 4, outBytes, from * 4, (to - from) * 4);
+  /** Writes lensOut's entries [from, to) into a TX NetIo's pktLens `pl` at the same indices (one write). */
+  const writePktLens = (pl: Buf, from: number, to: number): void => {
+    if (to > from) pl.write(from * 4, outBytes, from * 4, (to - from) * 4);
   };
   /**
    * Buffers from the front of `src` onto `io`'s pkts (one bulk move) until it holds `upTo` — as
@@ -426,13 +464,13 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
    * many it moved.
    */
   const fill = (io: RRef<NetIo>, src: Deque, upTo: number, asFrames: boolean): number => {
-    const pk = io.pkts as Deque;
+    const pk = asFrames ? txPkts(io) : rxPkts(io);
     const m0 = pk.length;
     if (m0 >= upTo) return 0;
     const m = m0 + pk.moveFrom(src, upTo - m0);
     if (asFrames) {
       for (let k = m0; k < m; k++) lensOut.setUint32(k * 4, txSize, true);
-      writePktLens(io, m0, m);
+      writePktLens(txPl!, m0, m);
     }
     return m - m0;
   };
@@ -470,7 +508,8 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   const forward = (co: Deque, tio: RRef<NetIo>, got: number, batch: number): number => {
     if (readBytes > 0) co.readEach(0, got, 0, readBytes, hdrs, 0, stride);
     if (prepare !== undefined) prepare(hdrs, lensIn, got, useInfo ? infoV : null);
-    const tpk = tio.pkts as Deque;
+    const tpk = txPkts(tio);
+    const tpl = txPl!;
     const m0 = unsent(tpk, batch);
     let m = m0;
     let frames = 0;
@@ -506,7 +545,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
         else toPool(co, n);
       }
     }
-    writePktLens(tio, m0, m);
+    writePktLens(tpl, m0, m);
     return m - m0;
   };
 
@@ -564,12 +603,12 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
             do {
               if (!rxOn) fill(tio, pool, batch, true);
               else if (reseedOwed > 0) {
-                const tpk = tio.pkts as Deque;
-                const done = queueFrames(tpk, tio.pktLens!, tpk.length, Math.min(reseedOwed, batch - tpk.length), loopSize);
+                const tpk = txPkts(tio);
+                const done = queueFrames(tpk, txPl!, tpk.length, Math.min(reseedOwed, batch - tpk.length), loopSize);
                 reseedOwed -= done;
               }
               const flying = inLoop;
-              const sent = loopSize > 0 ? (tio.pkts as Deque).length : 0; // only a seeded loop counts it
+              const sent = loopSize > 0 ? txPkts(tio).length : 0; // only a seeded loop counts it
               const r = call(false, q, tio);
               if (r === null) { rxIos[q] = rio; txIos[q] = lost(tio, false); break passes; }
               const co = collected(r, false);
@@ -682,7 +721,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
         for (let q = 0; q < queues; q++) {
           const rio = rxIos[q]!;
           const spare = pool.length - n;
-          if (spare > 0 && rxRoom(rio)) fill(rio, pool, Math.min(cap, (rio.pkts as Deque).length + spare), false);
+          if (spare > 0 && rxRoom(rio)) fill(rio, pool, Math.min(cap, rxPkts(rio).length + spare), false);
           const flying = inLoop;
           const r = call(true, q, rio);
           if (r === null) { rxIos[q] = lost(rio, true); break posting; }
@@ -702,9 +741,9 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       const end = sys.now() + 1000;
       // Until all are sent (or a second passed): an empty pool fills again as TX calls reclaim.
       while (sent < n && sys.now() < end) {
-        const tpk = tio.pkts as Deque;
+        const tpk = txPkts(tio);
         const m0 = unsent(tpk, cap);
-        sent += queueFrames(tpk, tio.pktLens!, m0, Math.min(n - sent, cap - m0), size);
+        sent += queueFrames(tpk, txPl!, m0, Math.min(n - sent, cap - m0), size);
         const flying = inLoop;
         const queued = tpk.length;
         const r = call(false, 0, tio);
