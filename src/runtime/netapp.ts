@@ -66,14 +66,16 @@ type Deque = RRefDeque<Buf>;
 
 /**
  * A NetIo of the caller's (`sys`'s domain) whose pkts / pktLens have room for `pcap` buffers and
- * collect / collectLens for `ccap` (what every Net caller allocates; the NIC shadow too).
+ * collect / collectLens for `ccap` (what every Net caller allocates; the NIC shadow too), and with
+ * `info` a collectInfo for collect too (NetIo.collectInfo: two words a frame).
  */
-export function newNetIo(sys: Sys, pcap: number, ccap: number): RRef<NetIo> {
+export function newNetIo(sys: Sys, pcap: number, ccap: number, info = false): RRef<NetIo> {
   const io = sys.alloc.struct<NetIo>('NetIo');
   io.pkts = sys.alloc.deque<Buf>(pcap);
   io.pktLens = sys.alloc.array('u32', pcap);
   io.collect = sys.alloc.deque<Buf>(ccap);
   io.collectLens = sys.alloc.array('u32', ccap);
+  if (info) io.collectInfo = sys.alloc.array('u32', 2 * ccap);
   return io;
 }
 
@@ -213,13 +215,8 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   let runs = new DataView(new ArrayBuffer(0));
   const { prepare, process } = hooks;
 
-  const newIo = (n: number): RRef<NetIo> => newNetIo(sys, n, n);
-  /** An RX NetIo: with a collectInfo when the app takes the NIC's information. */
-  const newRxIo = (n: number): RRef<NetIo> => {
-    const io = newIo(n);
-    if (useInfo) io.collectInfo = sys.alloc.array('u32', 2 * n);
-    return io;
-  };
+  /** A NetIo of batch n; an RX one (`rx`) with a collectInfo when the app takes the NIC's information. */
+  const newIo = (n: number, rx = false): RRef<NetIo> => newNetIo(sys, n, n, rx && useInfo);
   /**
    * The n buffers at the front of `d` into the pool; one that does not fit is more than the app
    * ever had (see malformed answers, above): freed. One compare per call on the common path.
@@ -244,7 +241,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
     if (rxIos.length === queues && cap === batch) return;
     dropIos();
     for (let q = 0; q < queues; q++) {
-      rxIos.push(newRxIo(batch));
+      rxIos.push(newIo(batch, true));
       txIos.push(newIo(batch));
     }
     cap = batch;
@@ -341,7 +338,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
       return null;
     }
   };
-  const lost = (io: RRef<NetIo>, rx: boolean): RRef<NetIo> => (io.valid ? io : rx ? newRxIo(cap) : newIo(cap));
+  const lost = (io: RRef<NetIo>, rx: boolean): RRef<NetIo> => (io.valid ? io : newIo(cap, rx));
 
   /**
    * The pkts of the RX NetIo handle `rxSeen`, and the pkts and pktLens of the TX one `txSeen`, as
@@ -407,7 +404,7 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   const replace = (r: RRef<NetIo>, rx: boolean): RRef<NetIo> => {
     empty(r);
     r.drop();
-    return rx ? newRxIo(cap) : newIo(cap);
+    return newIo(cap, rx);
   };
   /** A malformed answer: counted, its buffers back in the pool, a fresh NetIo in its place. */
   const salvage = (r: RRef<NetIo>, rx: boolean): RRef<NetIo> => {

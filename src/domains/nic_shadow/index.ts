@@ -392,11 +392,7 @@ export function init(sys: Sys, sup: Supervisor<Net>): Net {
    * or not — a routed call's hook is told only its deques' lengths, so the shadow cannot tell; a
    * caller that did not ask ignores it (the driver fills it, 8 bytes a frame).
    */
-  const freshIo = (failed: FailedCall): RRef<NetIo> => {
-    const io = newNetIo(sys, failed.pktsCap, failed.collectCap);
-    if (failed.rx) io.collectInfo = sys.alloc.array('u32', 2 * failed.collectCap);
-    return io;
-  };
+  const freshIo = (failed: FailedCall): RRef<NetIo> => newNetIo(sys, failed.pktsCap, failed.collectCap, failed.rx);
 
   /** What recovery needs to know of `io` as a call of the shadow's own brings it (each read is a kernel call). */
   const failedOf = (rx: boolean, q: number, io: RRef<NetIo>): FailedCall => {
