@@ -27,15 +27,15 @@ const BATCH = 32;
 /** What a corruption may use: allocations owned by the app (they move to it with the answer). */
 interface Ctx { appId: number; kernel: Kernel }
 
+/** The answer the app gets, the app's buffers the corruption took (freed) and the buffers it added. */
+interface Corrupted { r: RRef<NetIo>; taken: number; extra?: number }
+
 /**
  * One kind of malformed answer: `corrupt` changes (or replaces) the answer `r` and returns what
  * the app gets, with the buffers the corruption took from it (freed with what it set to null or
  * dropped); null leaves the answer alone (no frames to corrupt yet). `counted`: whether the app
  * must count it as an error.
  */
-/** The answer the app gets, the app's buffers the corruption took (freed) and the buffers it added. */
-interface Corrupted { r: RRef<NetIo>; taken: number; extra?: number }
-
 interface Fault {
   name: string;
   app: 'l2fwd' | 'maglev';
@@ -72,35 +72,26 @@ function reshape(r: RRef<NetIo>, c: Ctx, pcap: number, ccap: number, extra: numb
   return { r: io, taken, extra };
 }
 
+/**
+ * An answer of one direction (`rx`) with `field` set to null: the buffers of a deque set to null
+ * are freed with it (taken from the app).
+ */
+const nulled = (rx: boolean, field: 'pkts' | 'pktLens' | 'collect' | 'collectLens'): Fault => ({
+  name: `${rx ? 'an RX' : 'a TX'} answer without ${field}`, app: 'l2fwd', rx, counted: true,
+  corrupt: (r) => {
+    const taken = field === 'pkts' || field === 'collect' ? len(r[field]) : 0;
+    r[field] = null;
+    return { r, taken };
+  },
+});
+
 const faults: Fault[] = [
-  { name: 'an RX answer without collect', app: 'l2fwd', rx: true, counted: true, corrupt: (r) => {
-    const taken = len(r.collect);
-    r.collect = null;
-    return { r, taken };
-  } },
-  { name: 'an RX answer without collectLens', app: 'l2fwd', rx: true, counted: true, corrupt: (r) => {
-    r.collectLens = null;
-    return { r, taken: 0 };
-  } },
-  { name: 'an RX answer without pkts', app: 'l2fwd', rx: true, counted: true, corrupt: (r) => {
-    const taken = len(r.pkts);
-    r.pkts = null;
-    return { r, taken };
-  } },
-  { name: 'a TX answer without pkts', app: 'l2fwd', rx: false, counted: true, corrupt: (r) => {
-    const taken = len(r.pkts);
-    r.pkts = null;
-    return { r, taken };
-  } },
-  { name: 'a TX answer without pktLens', app: 'l2fwd', rx: false, counted: true, corrupt: (r) => {
-    r.pktLens = null;
-    return { r, taken: 0 };
-  } },
-  { name: 'a TX answer without collect', app: 'l2fwd', rx: false, counted: true, corrupt: (r) => {
-    const taken = len(r.collect);
-    r.collect = null;
-    return { r, taken };
-  } },
+  nulled(true, 'collect'),
+  nulled(true, 'collectLens'),
+  nulled(true, 'pkts'),
+  nulled(false, 'pkts'),
+  nulled(false, 'pktLens'),
+  nulled(false, 'collect'),
   { name: 'an RX answer with a negative status', app: 'l2fwd', rx: true, counted: true, corrupt: (r) => {
     r.status = NET_EINVAL;
     return { r, taken: 0 };
