@@ -457,8 +457,8 @@ export function makeApp(sys: Sys, net: Net, hooks: AppHooks): NetApp {
   };
   /**
    * Buffers from the front of `src` onto `io`'s pkts (one bulk move) until it holds `upTo` — as
-   * free RX buffers, or (`asFrames`) as TX frames of txSize bytes, template intact. Returns how
-   * many it moved.
+   * free RX buffers (`io` an RX NetIo), or (`asFrames`, `io` a TX one) as TX frames of txSize
+   * bytes, template intact. Returns how many it moved.
    */
   const fill = (io: RRef<NetIo>, src: Deque, upTo: number, asFrames: boolean): number => {
     const pk = asFrames ? txPkts(io) : rxPkts(io);
