@@ -42,10 +42,16 @@ import { classify } from './rss.js';
  */
 const RX_WB_BURST = 32;
 
-/** Ring registers per RX queue fixed while it is enabled: RDBAL, RDBAH, RDLEN, SRRCTL (rxRingRegs). */
-const RX_RING_REGS = 4;
-/** The same per TX queue: TDBAL, TDBAH, TDLEN. */
-const TX_RING_REGS = 3;
+/** The ring registers of an RX queue fixed while it is enabled (ringRegsKept), by queue. */
+const RX_RING_REGS = [R.RDBAL, R.RDBAH, R.RDLEN, R.SRRCTL] as const;
+/** The same of a TX queue. */
+const TX_RING_REGS = [R.TDBAL, R.TDBAH, R.TDLEN] as const;
+const RX_K = RX_RING_REGS.length;
+const TX_K = TX_RING_REGS.length;
+
+/** The BAR0 indices of `regs` for queues 0..queues-1, queue after queue. */
+const ringRegIndices = (queues: number, regs: readonly ((n: number) => number)[]): Int32Array =>
+  Int32Array.from({ length: queues * regs.length }, (_, i) => regs[i % regs.length]!(Math.floor(i / regs.length)));
 
 /** Where frames come from and go to. */
 export interface Backend {
@@ -114,9 +120,9 @@ export class NicModel {
    */
   private readonly rxUnwritten: Uint32Array;
   /**
-   * The ring registers of every queue (RX_RING_REGS per RX queue, TX_RING_REGS per TX queue, in
-   * that order): their indices in BAR0, and the values last read from them (at the enable, then
-   * by ringRegsKept).
+   * The ring registers of every queue (RX_RING_REGS of each RX queue, TX_RING_REGS of each TX
+   * queue, queue after queue): their indices in BAR0, and the values last read from them (at the
+   * enable, then by ringRegsKept).
    */
   private readonly rxRingRegs: Int32Array;
   private readonly rxRingSeen: Int32Array;
@@ -172,16 +178,10 @@ export class NicModel {
     this.rxTail = new Uint32Array(q);
     this.rxBsize = new Uint32Array(q);
     this.rxUnwritten = new Uint32Array(q);
-    this.rxRingRegs = Int32Array.from({ length: q * RX_RING_REGS }, (_, i) => {
-      const n = Math.floor(i / RX_RING_REGS);
-      return [R.RDBAL(n), R.RDBAH(n), R.RDLEN(n), R.SRRCTL(n)][i % RX_RING_REGS]!;
-    });
-    this.rxRingSeen = new Int32Array(q * RX_RING_REGS);
-    this.txRingRegs = Int32Array.from({ length: q * TX_RING_REGS }, (_, i) => {
-      const n = Math.floor(i / TX_RING_REGS);
-      return [R.TDBAL(n), R.TDBAH(n), R.TDLEN(n)][i % TX_RING_REGS]!;
-    });
-    this.txRingSeen = new Int32Array(q * TX_RING_REGS);
+    this.rxRingRegs = ringRegIndices(q, RX_RING_REGS);
+    this.rxRingSeen = new Int32Array(q * RX_K);
+    this.txRingRegs = ringRegIndices(q, TX_RING_REGS);
+    this.txRingSeen = new Int32Array(q * TX_K);
     this.txBase = new Float64Array(q);
     this.txCount = new Uint32Array(q);
     this.txHead = new Uint32Array(q);
@@ -248,7 +248,7 @@ export class NicModel {
       const en = Atomics.load(b, R.TXDCTL(q)) & R.XDCTL_ENABLE;
       if (en && this.txCount[q] === 0) this.enableTx(q);
       else if (!en || !this.ringMapped(this.txBase[q]!, this.txCount[q]!, R.TXDCTL(q))) this.txCount[q] = 0;
-      else this.ringRegsKept(this.txRingRegs, this.txRingSeen, q * TX_RING_REGS, TX_RING_REGS, R.TXDCTL(q), R.ERR_TXQ_CFG);
+      else this.ringRegsKept(this.txRingRegs, this.txRingSeen, q * TX_K, TX_K, R.TXDCTL(q), R.ERR_TXQ_CFG);
     }
     this.txOn = (Atomics.load(b, R.DMATXCTL) & R.DMATXCTL_TE) !== 0;
   }
@@ -268,7 +268,7 @@ export class NicModel {
         this.rxCount[q] = this.rxUnwritten[q] = 0;
         this.rxDirty &= ~(1 << q);
       } else {
-        this.ringRegsKept(this.rxRingRegs, this.rxRingSeen, q * RX_RING_REGS, RX_RING_REGS, R.RXDCTL(q), R.ERR_RXQ_CFG);
+        this.ringRegsKept(this.rxRingRegs, this.rxRingSeen, q * RX_K, RX_K, R.RXDCTL(q), R.ERR_RXQ_CFG);
       }
       const n = this.rxCount[q]!;
       if (n !== 0) {
@@ -353,8 +353,8 @@ export class NicModel {
     // The ring registers are read once: checked and used as one value each, whatever the driver
     // writes meanwhile (ringRegsKept compares later reads with these).
     const s = this.rxRingSeen;
-    const at = q * RX_RING_REGS;
-    this.readRingRegs(this.rxRingRegs, s, at, RX_RING_REGS);
+    const at = q * RX_K;
+    this.readRingRegs(this.rxRingRegs, s, at, RX_K);
     const base = s[at]! >>> 0;
     const n = this.ringEntries(base, s[at + 1]!, s[at + 2]!);
     const srr = s[at + 3]!;
@@ -377,8 +377,8 @@ export class NicModel {
   private enableTx(q: number): void {
     const b = this.bar0;
     const s = this.txRingSeen; // read once, as enableRx's
-    const at = q * TX_RING_REGS;
-    this.readRingRegs(this.txRingRegs, s, at, TX_RING_REGS);
+    const at = q * TX_K;
+    this.readRingRegs(this.txRingRegs, s, at, TX_K);
     const base = s[at]! >>> 0;
     const n = this.ringEntries(base, s[at + 1]!, s[at + 2]!);
     const head = Atomics.load(b, R.TDH(q)) >>> 0;
