@@ -216,6 +216,11 @@ async function driverPath(opts: BenchOptions, ms: number, rows: ResultRow[], bar
 
 const round = (x: number, d = 3): number => Number(x.toFixed(d));
 
+/** Each boot's app running `mode` at `batch`, their runs alternating (rateRuns): per boot, the Mpps of each run. */
+function appRates(boots: readonly NetBoot[], opts: BenchOptions, ms: number, mode: Mode, batch: number): Promise<number[][]> {
+  return rateRuns(opts.runs, ms, boots.map((b) => (t: number) => b.app!.run(mode, batch, t)));
+}
+
 async function appRate(boot: NetBoot, opts: BenchOptions, ms: number, mode: Mode, batch: number): Promise<number> {
   return rate(opts.runs, ms, (t) => boot.app!.run(mode, batch, t));
 }
@@ -484,7 +489,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
       for (const batch of BATCHES) {
         for (const mode of MODES) {
           if (!wants(pathCase(mode, batch))) continue;
-          const [domain, shadow] = await rateRuns(opts.runs, ms, boots.map((b) => (t: number) => b.app!.run(mode, batch, t)));
+          const [domain, shadow] = await appRates(boots, opts, ms, mode, batch);
           rows.push({ case: pathCase(mode, batch), path: 'domain', mpps: round(median(domain!)) });
           rows.push({ case: pathCase(mode, batch), path: 'shadow', mpps: round(median(shadow!)), ...versus(domain!, shadow!) });
           bar.tick(`domain+shadow ${mode} b${batch}`);
@@ -519,7 +524,7 @@ export async function run(opts: BenchOptions): Promise<SuiteResult> {
       // One pass over the 1M flows first, so the figures are the steady state: every flow tracked.
       const passMs = Math.max(300, 3000 * opts.scale);
       for (const b of boots) forwardFor(b.app!, 32, passMs);
-      const [byNic, bySoftware] = await rateRuns(opts.runs, ms, boots.map((b) => (t: number) => b.app!.run('fwd', 32, t)));
+      const [byNic, bySoftware] = await appRates(boots, opts, ms, 'fwd', 32);
       const mpps = median(byNic!);
       const flows = boot.appStats()!.flows;
       // Then a backend-set change (NetApp.backends: one of the 16 removed): the flows through the
