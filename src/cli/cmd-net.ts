@@ -9,11 +9,10 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { bootNet } from '../host/net.js';
 import type { NicBackendConfig } from '../devices/nic/index.js';
-import { checkPktgenOptions } from '../devices/nic/backends.js';
 import { numberOption } from './options.js';
 import { MAX_APP_BACKENDS } from '../domains/maglev/index.js';
 
-/** --rate: 'unpaced', 'line', or frames per second from 1 (its upper bound, line rate, depends on --frame-size: checkPktgenOptions). */
+/** --rate: 'unpaced', 'line', or frames per second from 1 (its upper bound, line rate, depends on --frame-size: startNic checks it). */
 const rateArg = (v: string): 'unpaced' | 'line' | number => {
   if (v === 'unpaced' || v === 'line') return v;
   const n = Number(v);
@@ -83,8 +82,6 @@ export function register(program: Command): void {
       if (!backend) throw new Error(`unknown backend "${o.backend}"; try pktgen, loopback or tap`);
       const misplaced = misplacedOption(net, app, o.backend);
       if (misplaced) throw misplaced;
-      // pktgen's own checks (a rate above line rate for the frame size), before anything boots.
-      if (backend.kind === 'pktgen') checkPktgenOptions(backend.pktgen ?? {});
       const boot = await bootNet({
         backend,
         shadow: o.shadow,
