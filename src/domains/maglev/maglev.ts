@@ -61,7 +61,7 @@ const EMPTY = -1;
 const SEEN_WORD_BITS = 32;
 /** Words per flow-cache slot: the key, tag. */
 const SLOT_WORDS = 2;
-/** Tag layout: backend id + 1 in the low bits, then the probe distance, then flowHash >>> 21. */
+/** Tag layout: backend id + 1 in the low bits, then the probe distance, then the key >>> 21. */
 const TAG_ID_BITS = 18;
 const TAG_PROBE_BITS = 3;
 const TAG_ID_MASK = (1 << TAG_ID_BITS) - 1;
